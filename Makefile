@@ -1,0 +1,139 @@
+# speech-session — one Makefile for the engine library, the programs and the tests.
+#
+#   make            release build: every program into bin/
+#   make test       sanitizer build (ASan+UBSan) of everything, then the whole test suite
+#   make fuzz       libFuzzer targets into build/fuzz/ (clang); `make fuzz-run` fuzzes for a while
+#   make bench      release build, then bin/bench on synthetic models
+#
+# Layout convention (so modules can be added without touching this file):
+#   src/common src/whisper src/audio   -> build/<v>/libspeech.a (the engine library)
+#   src/<dir>/main_<prog>.c           -> bin/<prog>; the other .c files of <dir> form
+#                                        build/<v>/lib<dir>.a, linked into <dir>'s programs
+#   tools/main_<prog>.c, bench/main_<prog>.c -> bin/<prog>
+#   tests/unit/test_<name>.c          -> build/<v>/tests/test_<name>
+#   fuzz/fuzz_<name>.c                -> build/fuzz/fuzz_<name>
+#   *_avx2.c files are compiled with -mavx2 -mfma -mf16c and only called after a
+#   runtime CPU check; *_avx512.c likewise with AVX-512F.
+
+CC      ?= cc
+V       ?= release
+WERROR  ?= -Werror
+PKGS    := libavformat libavcodec libswresample libavutil jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter $(WERROR)
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -Isrc $(WARN) $(PKG_CFLAGS) -MMD -MP -pthread
+ifeq ($(V),release)
+  OPT := -O2 -g
+  SAN :=
+  BINDIR := bin
+else ifeq ($(V),san)
+  OPT := -O1 -g -fno-omit-frame-pointer
+  SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  BINDIR := build/san/bin
+else ifeq ($(V),fuzz)
+  OPT := -O1 -g
+  SAN :=
+  BINDIR := build/fuzz/bin
+else
+  OPT := -O0 -g
+  SAN :=
+  BINDIR := build/$(V)/bin
+endif
+CFLAGS  := $(BASE_CFLAGS) $(OPT) $(SAN) $(EXTRA_CFLAGS)
+LDLIBS  := $(PKG_LIBS) -lz -lm -lpthread
+LDFLAGS := $(SAN) -pthread
+
+B := build/$(V)
+
+LIB_DIRS := src/common src/whisper src/audio
+LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
+LIB_OBJ  := $(patsubst %.c,$(B)/%.o,$(LIB_SRC))
+LIB      := $(B)/libspeech.a
+
+# program directories: each main_<prog>.c is a program, the rest is a helper archive.
+# Every program links every helper archive (the linker only pulls what it needs), so the
+# session client library in src/clients/ serves the CLI, HTTP server and key listener.
+PROG_DIRS := $(filter-out $(LIB_DIRS),$(wildcard src/*)) tools bench
+define prog_dir
+$(1)_MAINS := $$(wildcard $(1)/main_*.c)
+$(1)_HELP  := $$(filter-out $$($(1)_MAINS),$$(wildcard $(1)/*.c))
+$(1)_AR    := $$(if $$($(1)_HELP),$(B)/lib$$(notdir $(1)).a)
+PROGS += $$(patsubst $(1)/main_%.c,$(BINDIR)/%,$$($(1)_MAINS))
+HELPER_ARS += $$($(1)_AR)
+$$($(1)_AR): $$(patsubst %.c,$(B)/%.o,$$($(1)_HELP))
+	@mkdir -p $$(@D)
+	$$(AR) rcs $$@ $$^
+endef
+$(foreach d,$(PROG_DIRS),$(eval $(call prog_dir,$(d))))
+define prog_link
+$(BINDIR)/%: $(B)/$(1)/main_%.o $(HELPER_ARS) $(LIB)
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS) -o $$@ $$< $(HELPER_ARS) $(LIB) $$(LDLIBS) $$(EXTRA_LDLIBS_$$(notdir $$@))
+endef
+$(foreach d,$(PROG_DIRS),$(eval $(call prog_link,$(d))))
+
+# extra libraries per program (modules append here)
+-include mk/*.mk
+
+TEST_SRC  := $(wildcard tests/unit/test_*.c)
+TESTS     := $(patsubst tests/unit/%.c,$(B)/tests/%,$(TEST_SRC))
+
+.PHONY: all test check fuzz fuzz-run bench clean programs
+all: $(PROGS)
+programs: $(PROGS)
+
+$(B)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+$(B)/%_avx2.o: %_avx2.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -mavx2 -mfma -mf16c -c -o $@ $<
+$(B)/%_avx512.o: %_avx512.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -mavx512f -mavx512bw -mavx512vl -mfma -mf16c -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(B)/tests/%: tests/unit/%.c $(HELPER_ARS) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Itests/unit -o $@ $< $(HELPER_ARS) $(LIB) $(LDLIBS) $(TEST_LDLIBS) $(EXTRA_LDLIBS_$(notdir $@))
+
+# Fuzz targets double as regression tests: the same LLVMFuzzerTestOneInput linked with a
+# plain main() that replays fuzz/corpus/<name>/ (works with gcc, under the sanitizers).
+REPLAYS := $(patsubst fuzz/fuzz_%.c,$(B)/tests/replay_%,$(wildcard fuzz/fuzz_*.c))
+$(B)/tests/replay_%: fuzz/fuzz_%.c tests/replay_main.c $(HELPER_ARS) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/replay_main.c $(HELPER_ARS) $(LIB) $(LDLIBS)
+
+tests-build: $(PROGS) $(TESTS) $(REPLAYS)
+
+# The test suite always runs the sanitizer build (ASan + UBSan), so every test is also a
+# memory-safety check. tests/run.sh prints "N passed, N failed" last.
+test:
+	$(MAKE) V=san tests-build
+	$(MAKE) V=release all
+	V=san BIN=build/san/bin TESTBIN=build/san/tests sh tests/run.sh
+check: test
+
+FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BIN := $(patsubst fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+fuzz:
+	$(MAKE) V=fuzz CC=clang EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" $(FUZZ_BIN)
+build/fuzz/%: fuzz/%.c $(B)/libspeech.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(HELPER_ARS) $(B)/libspeech.a $(LDLIBS)
+fuzz-run: fuzz
+	for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \
+	  $$f -max_total_time=$${FUZZ_SECONDS:-300} build/fuzz/corpus-$$n fuzz/corpus/$${n#fuzz_}; done
+
+bench: all
+	bin/bench
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

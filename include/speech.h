@@ -1,0 +1,165 @@
+/* speech.h — the speech-session engine: Whisper inference on the CPU, in C.
+ *
+ * Usage:
+ *
+ *     sp_context *ctx; char err[256];
+ *     sp_context_params cp = sp_context_default_params();
+ *     if (sp_context_open("ggml-base.en.bin", &cp, &ctx, err, sizeof err) != SP_OK) die(err);
+ *     float *pcm; size_t n;                                  // 16 kHz mono, [-1, 1]
+ *     if (sp_audio_load("talk.wav", 0, &pcm, &n, NULL, err, sizeof err) != SP_OK) die(err);
+ *     sp_transcribe_params tp = sp_transcribe_default_params();
+ *     sp_result *res;
+ *     if (sp_transcribe(ctx, pcm, n, &tp, &res, err, sizeof err) == SP_OK)
+ *         for (int i = 0; i < res->n_segments; i++) puts(res->segments[i].text);
+ *     sp_result_free(res); free(pcm); sp_context_free(ctx);
+ *
+ * Contracts:
+ * - Every function returning sp_status returns SP_OK (0) on success; on failure it leaves
+ *   its out-parameters NULL/zero and, when given an err buffer, writes a one-line message
+ *   that names the problem. Every *_free accepts NULL.
+ * - Threading: an sp_context is used by one thread at a time (it owns the KV caches and a
+ *   persistent pool of n_threads - 1 worker threads that it drives). Distinct contexts are
+ *   independent. No function keeps hidden global state except a once-initialised CPU
+ *   feature probe.
+ * - The model file is mapped read-only (mmap); weights are borrowed views into it.
+ */
+#ifndef SPEECH_H
+#define SPEECH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Numbered, append-only. */
+typedef enum {
+    SP_OK = 0,
+    SP_ERR_INVALID_ARG = 1,   /* caller error: NULL, out of range, bad option */
+    SP_ERR_IO = 2,            /* open/read/mmap failed */
+    SP_ERR_MODEL_FORMAT = 3,  /* model file malformed */
+    SP_ERR_NOMEM = 4,
+    SP_ERR_UNSUPPORTED = 5,   /* valid but not supported (tensor type, codec, ...) */
+    SP_ERR_AUDIO_FORMAT = 6,  /* audio file malformed or not a whitelisted format */
+    SP_ERR_AUDIO_UNSAFE = 7,  /* audio path refused: symlink, FIFO, device, not ours ... */
+    SP_ERR_CANCELLED = 8,
+    SP_ERR_INTERNAL = 9,
+    SP_ERR_TOO_LARGE = 10,    /* input exceeds a configured limit */
+} sp_status;
+
+const char *sp_status_str(sp_status s);   /* "model format error", ... never NULL */
+
+/* ------------------------------------------------------------------ context */
+
+typedef struct sp_context sp_context;
+
+typedef struct {
+    int n_threads;   /* compute threads; 0 = number of online CPUs */
+} sp_context_params;
+
+sp_context_params sp_context_default_params(void);
+
+sp_status sp_context_open(const char *model_path, const sp_context_params *params,
+                          sp_context **out, char *err, size_t err_size);
+void sp_context_free(sp_context *ctx);
+
+typedef struct {
+    int n_vocab, n_audio_ctx, n_audio_state, n_audio_head, n_audio_layer;
+    int n_text_ctx, n_text_state, n_text_head, n_text_layer, n_mels;
+    int ftype;            /* file's ftype % 1000: 0 f32, 1 f16, 2 q4_0, 3 q4_1, 7 q8_0, 8 q5_0, 9 q5_1 */
+    int multilingual;     /* n_vocab >= 51865 */
+    int n_languages;
+    const char *size_name;  /* "tiny", "base", ..., "large-v3", "large-v3-turbo", or "custom" */
+    const char *type_name;  /* "f32", "f16", "q5_0", ... */
+    size_t file_size;
+} sp_model_info;
+
+void sp_context_info(const sp_context *ctx, sp_model_info *info);
+const char *sp_context_device(const sp_context *ctx);   /* "cpu" */
+
+/* ------------------------------------------------------------ low level (oracle)
+ * The pieces the tests and bin/transcribe --dump-logits use to compare against reference
+ * implementations. A typical oracle run: sp_mel → sp_encode(window) → sp_decode. */
+
+/* Log-mel spectrogram of 16 kHz mono PCM, openai/whisper semantics
+ * (whisper-reference.md §1): the audio is right-padded with 30 s of zeros, so the result has
+ * n_samples/160 + 3000 frames; *n_content_frames = n_samples/160. mel is [n_mels][n_frames]
+ * row-major, malloc'd, owned by the caller. */
+sp_status sp_mel(sp_context *ctx, const float *pcm, size_t n_samples,
+                 float **mel, int *n_frames, int *n_content_frames);
+
+/* Runs the encoder on mel[:, offset : offset + 3000] of a [n_mels][n_frames] matrix; frames
+ * past n_frames are 0.0 (openai's pad_or_trim). Also computes every decoder layer's
+ * cross-attention K/V for this window, and resets the decoder's KV cache. */
+sp_status sp_encode(sp_context *ctx, const float *mel, int n_frames, int offset);
+
+/* Feeds n tokens to the decoder after those already fed since sp_encode (teacher forcing)
+ * and writes the logits after each of them: logits is [n][n_vocab] (or only the last row
+ * when last_only). Needs n_past + n <= n_text_ctx. */
+sp_status sp_decode(sp_context *ctx, const int *tokens, int n, float *logits, int last_only);
+
+/* --------------------------------------------------------------- transcription */
+
+typedef struct {
+    const char *language;       /* "en", "de", ...; NULL or "auto" = detect (multilingual) */
+    int translate;              /* task translate instead of transcribe */
+    int beam_size;              /* 1 = greedy; default 5 */
+    int best_of;                /* samples at temperature > 0; default 5 */
+    float patience;             /* default 1.0 */
+    float length_penalty;       /* <= 0: plain average (default); else ((5+L)/6)^a */
+    const float *temperatures;  /* fallback ladder; NULL = 0.0 0.2 0.4 0.6 0.8 1.0 */
+    int n_temperatures;
+    float compression_ratio_threshold;  /* 2.4; <= 0 disables */
+    float logprob_threshold;            /* -1.0; <= -1e9 disables */
+    float no_speech_threshold;          /* 0.6; <= 0 disables */
+    int condition_on_previous_text;     /* 1 */
+    float prompt_reset_on_temperature;  /* 0.5 */
+    int without_timestamps;             /* 0 */
+    float max_initial_timestamp;        /* 1.0 */
+    int suppress_blank;                 /* 1 */
+    const char *suppress_tokens;        /* "-1" = non-speech set; comma/space list of ids */
+    const char *initial_prompt, *prefix, *hotwords;   /* NULL = none */
+    float clip_start, clip_end;         /* seconds; clip_end <= 0 = to the end */
+    uint64_t seed;                      /* sampling RNG seed */
+    int vad;                            /* drop non-speech before decoding (see speech_audio.h) */
+    const char *vad_model;              /* Silero ggml file; NULL = energy detector */
+    void (*progress)(float fraction, void *user);
+    void *progress_user;
+    volatile int *cancel;               /* set non-zero from another thread to stop */
+} sp_transcribe_params;
+
+/* faster-whisper's transcribe() defaults (whisper-reference.md §5). */
+sp_transcribe_params sp_transcribe_default_params(void);
+
+typedef struct {
+    int id;
+    float p;           /* probability of the token when chosen */
+    float t0, t1;      /* seconds, -1 when unknown */
+} sp_token;
+
+typedef struct {
+    float start, end;          /* seconds in the original audio */
+    char *text;                /* valid UTF-8, as decoded (usually a leading space) */
+    sp_token *tokens;
+    int n_tokens;
+    float avg_logprob, no_speech_prob, compression_ratio, temperature;
+} sp_segment;
+
+typedef struct {
+    sp_segment *segments;
+    int n_segments;
+    char language[16];
+    float language_prob;
+    float duration;            /* seconds of input audio */
+} sp_result;
+
+sp_status sp_transcribe(sp_context *ctx, const float *pcm, size_t n_samples,
+                        const sp_transcribe_params *params, sp_result **out,
+                        char *err, size_t err_size);
+void sp_result_free(sp_result *res);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,16 @@
+#!/bin/sh
+# Installs the Debian packages listed in deps/apt-packages.txt (needs root; uses sudo
+# when not root). Safe to run again: apt-get skips what is installed.
+set -eu
+cd "$(dirname "$0")/.."
+PKGS=$(grep -v '^\s*#' deps/apt-packages.txt | tr '\n' ' ')
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "installing:$missing"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi

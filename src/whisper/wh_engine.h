@@ -1,0 +1,52 @@
+/* wh_engine.h — the engine's internal interface between the forward pass (model, encoder,
+ * decoder: src/whisper/{model,encoder,decoder}.c) and the decoding layer (search, tokenizer,
+ * transcription loop). Not public: users see include/speech.h.
+ *
+ * A context holds n_seq_max decoder sequences (beams / best_of samples), each with its own
+ * self-attention KV cache and length; all share the window's cross-attention K/V. */
+#ifndef WH_ENGINE_H
+#define WH_ENGINE_H
+
+#include "speech.h"
+
+/* special token ids of a model (whisper-reference.md §3) */
+typedef struct {
+    int eot, sot, lang_first, n_lang, translate, transcribe, startoflm, startofprev;
+    int nospeech, notimestamps, timestamp_begin;
+} wh_specials;
+
+typedef struct {
+    const char *bytes;   /* raw token bytes (points into the mapped file), not NUL-terminated */
+    uint32_t len;
+} wh_token_bytes;
+
+/* The vocabulary as stored in the file: ids 0 .. n_tokens-1 (n_tokens <= n_vocab). */
+const wh_token_bytes *wh_vocab(const sp_context *ctx, int *n_tokens);
+const wh_specials *wh_special_tokens(const sp_context *ctx);
+int wh_n_vocab(const sp_context *ctx);
+int wh_n_text_ctx(const sp_context *ctx);
+
+/* Maximum number of decoder sequences usable at once (beams, samples). */
+#define WH_MAX_SEQ 16
+
+/* Resets sequence seq to empty (n_past 0). */
+void wh_seq_reset(sp_context *ctx, int seq);
+/* Copies sequence src's KV cache and length into dst (beam reordering). */
+void wh_seq_copy(sp_context *ctx, int dst, int src);
+int  wh_seq_len(const sp_context *ctx, int seq);
+
+/* Feeds n tokens into sequence seq (appending after its n_past). Writes the logits of the
+ * last token to logits[n_vocab] (unfiltered, f32). */
+sp_status wh_decode_seq(sp_context *ctx, int seq, const int *tokens, int n, float *logits);
+
+/* One step for several sequences at once, batched through the weight matmuls: token
+ * tokens[i] is appended to sequence seqs[i]; logits is [n][n_vocab]. Sequences must be
+ * distinct. */
+sp_status wh_decode_step(sp_context *ctx, int n, const int *seqs, const int *tokens,
+                         float *logits);
+
+/* Language id a multilingual model's token id maps to ("en", ...), or NULL. */
+const char *wh_language_code(int index);
+int wh_language_index(const char *code);   /* -1 if unknown */
+
+#endif
