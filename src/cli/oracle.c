@@ -1,0 +1,132 @@
+/* oracle.c — see oracle.h. Exit codes: 0 ok, 2 usage, 3 model, 4 input, 5 engine, 6 output. */
+#include "oracle.h"
+#include "speech.h"
+#include "speech_audio.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int parse_ids(const char *s, int **out, int *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!s) return 0;
+    int cap = 16, cnt = 0;
+    int *v = malloc(sizeof(int) * (size_t)cap);
+    if (!v) return -1;
+    const char *p = s;
+    while (*p) {
+        while (*p == ' ' || *p == ',' || *p == '\t') p++;
+        if (!*p) break;
+        char *end;
+        errno = 0;
+        long x = strtol(p, &end, 10);
+        if (end == p || errno || x < 0 || x > 1000000) { free(v); return -1; }
+        if (cnt == cap) {
+            cap *= 2;
+            int *nv = realloc(v, sizeof(int) * (size_t)cap);
+            if (!nv) { free(v); return -1; }
+            v = nv;
+        }
+        v[cnt++] = (int)x;
+        p = end;
+    }
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: transcribe --model M (--mel F.f32 | AUDIO) --prompt \"IDS\" [--force \"IDS\"] "
+                    "--dump-logits OUT.f32 [--threads N]\n");
+}
+
+int transcribe_oracle_main(int argc, char **argv)
+{
+    const char *model = NULL, *melf = NULL, *audio = NULL, *prompt = NULL, *force = NULL, *outf = NULL;
+    int threads = 0, rc = 2;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--model") && v) { model = v; i++; }
+        else if (!strcmp(a, "--mel") && v) { melf = v; i++; }
+        else if (!strcmp(a, "--prompt") && v) { prompt = v; i++; }
+        else if (!strcmp(a, "--force") && v) { force = v; i++; }
+        else if (!strcmp(a, "--dump-logits") && v) { outf = v; i++; }
+        else if (!strcmp(a, "--threads") && v) { threads = atoi(v); i++; }
+        else if (a[0] != '-' && !audio) audio = a;
+        else { fprintf(stderr, "transcribe: unknown or incomplete option '%s'\n", a); usage(); return 2; }
+    }
+    if (!model || !outf || (!melf == !audio) || !prompt) { usage(); return 2; }
+    int *ptok = NULL, *ftok = NULL, np = 0, nf = 0;
+    if (parse_ids(prompt, &ptok, &np) || np < 1 || parse_ids(force, &ftok, &nf)) {
+        fprintf(stderr, "transcribe: --prompt/--force must be lists of token ids\n");
+        free(ptok); free(ftok);
+        return 2;
+    }
+    char err[512];
+    sp_context *ctx = NULL;
+    float *mel = NULL, *pcm = NULL, *logits = NULL;
+    FILE *fo = NULL;
+    sp_context_params cp = sp_context_default_params();
+    cp.n_threads = threads;
+    if (sp_context_open(model, &cp, &ctx, err, sizeof err) != SP_OK) {
+        fprintf(stderr, "transcribe: %s\n", err);
+        rc = 3;
+        goto done;
+    }
+    sp_model_info mi;
+    sp_context_info(ctx, &mi);
+    int n_frames = 3000;
+    if (melf) {
+        FILE *f = fopen(melf, "rb");
+        size_t want = (size_t)mi.n_mels * 3000;
+        mel = malloc(want * sizeof(float));
+        size_t got = (f && mel) ? fread(mel, sizeof(float), want + 1, f) : 0;
+        if (f) fclose(f);
+        if (got != want) {
+            fprintf(stderr, "transcribe: %s: expected %zu float32 values ([%d][3000]), read %zu\n", melf, want, mi.n_mels, got);
+            rc = 4;
+            goto done;
+        }
+    } else {
+        size_t n = 0;
+        if (sp_audio_load(audio, 0, 0, &pcm, &n, NULL, err, sizeof err) != SP_OK) {
+            fprintf(stderr, "transcribe: %s\n", err);
+            rc = 4;
+            goto done;
+        }
+        if (sp_mel(ctx, pcm, n, &mel, &n_frames, NULL) != SP_OK) {
+            fprintf(stderr, "transcribe: mel computation failed\n");
+            rc = 5;
+            goto done;
+        }
+    }
+    if (np + nf > mi.n_text_ctx) { fprintf(stderr, "transcribe: %d tokens exceed n_text_ctx %d\n", np + nf, mi.n_text_ctx); rc = 2; goto done; }
+    for (int i = 0; i < np; i++) if (ptok[i] >= mi.n_vocab) { fprintf(stderr, "transcribe: token %d >= n_vocab\n", ptok[i]); rc = 2; goto done; }
+    for (int i = 0; i < nf; i++) if (ftok[i] >= mi.n_vocab) { fprintf(stderr, "transcribe: token %d >= n_vocab\n", ftok[i]); rc = 2; goto done; }
+    logits = malloc(sizeof(float) * (size_t)mi.n_vocab * (size_t)(nf > 1 ? nf : 1));
+    if (!logits) { rc = 5; goto done; }
+    sp_status st = sp_encode(ctx, mel, n_frames, 0);
+    if (st == SP_OK) st = sp_decode(ctx, ptok, np, logits, 1);
+    if (st != SP_OK) { fprintf(stderr, "transcribe: engine: %s\n", sp_status_str(st)); rc = 5; goto done; }
+    fo = fopen(outf, "wb");
+    if (!fo || fwrite(logits, sizeof(float), (size_t)mi.n_vocab, fo) != (size_t)mi.n_vocab) { rc = 6; goto done; }
+    if (nf > 0) {
+        st = sp_decode(ctx, ftok, nf, logits, 0);
+        if (st != SP_OK) { fprintf(stderr, "transcribe: engine: %s\n", sp_status_str(st)); rc = 5; goto done; }
+        if (fwrite(logits, sizeof(float), (size_t)mi.n_vocab * nf, fo) != (size_t)mi.n_vocab * nf) { rc = 6; goto done; }
+    }
+    if (fclose(fo) != 0) { fo = NULL; rc = 6; goto done; }
+    fo = NULL;
+    rc = 0;
+done:
+    if (rc == 6) fprintf(stderr, "transcribe: cannot write %s\n", outf);
+    if (fo) fclose(fo);
+    free(ptok); free(ftok); free(mel); free(pcm); free(logits);
+    sp_context_free(ctx);
+    return rc;
+}

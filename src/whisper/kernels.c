@@ -1,0 +1,240 @@
+/* kernels.c — portable kernels, packing and the GEMM driver; see kernels.h.
+ *
+ * GEMM structure (after the BLIS/GotoBLAS decomposition): a thread owns a column range
+ * [n0, n1) of the output. For each chunk of WH_GEMM_NC columns and each WH_GEMM_KC slice
+ * of K it dequantizes the weights once into a packed panel Bp[kc][16] per 16 columns
+ * (L2-resident), then sweeps all rows of A six at a time through a 6×16 register-blocked
+ * micro-kernel that reads A from L1. Weights are read from memory once per call, whatever
+ * M is. For M < 8 (decoder steps) packing would double the memory traffic, so a GEMV path
+ * dequantizes one weight row into L1 and takes M dot products against it. */
+#include "kernels.h"
+#include "model.h"
+#include "fp16.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+static wh_isa g_isa = WH_ISA_SCALAR;
+static int g_have_avx2;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void detect(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    g_have_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                  __builtin_cpu_supports("f16c");
+#endif
+    g_isa = g_have_avx2 ? WH_ISA_AVX2 : WH_ISA_SCALAR;
+}
+
+void wh_kernels_init(void) { pthread_once(&g_once, detect); }
+wh_isa wh_kernels_isa(void) { wh_kernels_init(); return g_isa; }
+const char *wh_isa_name(wh_isa isa) { return isa == WH_ISA_AVX2 ? "avx2+fma" : "scalar"; }
+
+void wh_kernels_force(wh_isa isa)
+{
+    wh_kernels_init();
+    g_isa = (isa == WH_ISA_AVX2 && !g_have_avx2) ? WH_ISA_SCALAR : isa;
+}
+
+#define USE_AVX2 (g_isa == WH_ISA_AVX2)
+
+/* ------------------------------------------------------------------ rows */
+
+static void dequant_range(const wh_wmat *W, int r, int k0, int n, float *out)
+{
+    const uint8_t *row = (const uint8_t *)W->data + (size_t)r * W->row_bytes;
+    if (W->type == WH_F16 && USE_AVX2) {
+        wh_f16_row_avx2((const uint16_t *)row + k0, out, n);
+        return;
+    }
+    wh_dequant_row_ref(W->type, row, out, k0, n);
+}
+
+void wh_wmat_row(const wh_wmat *W, int r, float *out)
+{
+    wh_kernels_init();
+    dequant_range(W, r, 0, W->k, out);
+}
+
+/* ------------------------------------------------------------------ vector ops */
+
+float wh_dot(const float *a, const float *b, int n)
+{
+    if (USE_AVX2) return wh_dot_avx2(a, b, n);
+    float s = 0;
+    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+void wh_axpy(float *y, float a, const float *x, int n)
+{
+    if (USE_AVX2) { wh_axpy_avx2(y, a, x, n); return; }
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+void wh_exp_ref(float *x, int n)
+{
+    for (int i = 0; i < n; i++) x[i] = expf(x[i]);
+}
+
+void wh_softmax(float *x, int n)
+{
+    if (USE_AVX2) { wh_softmax_avx2(x, n); return; }
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    double s = 0;
+    for (int i = 0; i < n; i++) { x[i] = expf(x[i] - mx); s += x[i]; }
+    const float inv = (float)(1.0 / s);
+    for (int i = 0; i < n; i++) x[i] *= inv;
+}
+
+void wh_gelu(float *x, size_t n)
+{
+    if (USE_AVX2) { wh_gelu_avx2(x, n); return; }
+    for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
+void wh_layernorm(const float *x, float *y, int rows, int n, int ld, const float *w, const float *b)
+{
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * ld;
+        float *yr = y + (size_t)r * ld;
+        double s = 0, s2 = 0;
+        for (int i = 0; i < n; i++) s += xr[i];
+        const double mean = s / n;
+        for (int i = 0; i < n; i++) { double d = xr[i] - mean; s2 += d * d; }
+        const float inv = (float)(1.0 / sqrt(s2 / n + 1e-5));
+        const float fm = (float)mean;
+        for (int i = 0; i < n; i++) yr[i] = (xr[i] - fm) * inv * w[i] + b[i];
+    }
+}
+
+/* ------------------------------------------------------------------ GEMM */
+
+size_t wh_gemm_scratch_floats(int K)
+{
+    /* packed panels (KC × NC) + one dequantized row for the GEMV path + a 16-row staging
+     * area used while packing */
+    size_t a = (size_t)WH_GEMM_KC * WH_GEMM_NC;
+    size_t b = (size_t)K + 64;
+    size_t c = (size_t)16 * WH_GEMM_KC;
+    return a + b + c + 64;
+}
+
+/* scalar micro-kernel with the same contract as wh_ukernel_avx2: C[mr][16] (+)= A[mr][kc] · Bp[kc][16] */
+static void ukernel_scalar(int kc, const float *A, int lda, const float *Bp, float *C, int ldc, int mr, int accumulate)
+{
+    for (int i = 0; i < mr; i++) {
+        float acc[16];
+        for (int j = 0; j < 16; j++) acc[j] = accumulate ? C[(size_t)i * ldc + j] : 0.0f;
+        const float *a = A + (size_t)i * lda;
+        for (int k = 0; k < kc; k++) {
+            const float av = a[k];
+            const float *b = Bp + (size_t)k * 16;
+            for (int j = 0; j < 16; j++) acc[j] += av * b[j];
+        }
+        for (int j = 0; j < 16; j++) C[(size_t)i * ldc + j] = acc[j];
+    }
+}
+
+/* Packs rows [nb, nb+nr) (nr <= 16, zero-padded to 16) and k range [k0, k0+kc) into
+ * Bp[kc][16]. */
+static void pack_panel(const wh_wmat *W, int nb, int nr, int k0, int kc, float *Bp, float *stage)
+{
+    for (int j = 0; j < nr; j++) dequant_range(W, nb + j, k0, kc, stage + (size_t)j * kc);
+    for (int k = 0; k < kc; k++) {
+        float *dst = Bp + (size_t)k * 16;
+        int j = 0;
+        for (; j < nr; j++) dst[j] = stage[(size_t)j * kc + k];
+        for (; j < 16; j++) dst[j] = 0.0f;
+    }
+}
+
+static void gemv_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1,
+                      const float *bias, float *C, int ldc, int accumulate, float *row)
+{
+    for (int n = n0; n < n1; n++) {
+        const float *w;
+        if (W->type == WH_F32) {
+            w = (const float *)((const uint8_t *)W->data + (size_t)n * W->row_bytes);
+        } else {
+            dequant_range(W, n, 0, K, row);
+            w = row;
+        }
+        for (int m = 0; m < M; m++) {
+            float v = wh_dot(A + (size_t)m * lda, w, K);
+            float *c = C + (size_t)m * ldc + n;
+            *c = (accumulate ? *c : 0.0f) + v + (bias ? bias[n] : 0.0f);
+        }
+    }
+}
+
+void wh_gemm_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1,
+                  const float *bias, float *C, int ldc, int accumulate, float *scratch)
+{
+    wh_kernels_init();
+    if (n1 <= n0 || M <= 0) return;
+    float *Bp = scratch;
+    float *row = scratch + (size_t)WH_GEMM_KC * WH_GEMM_NC;
+    float *stage = row + K + 64;
+    if (M < 8) {
+        gemv_part(M, K, A, lda, W, n0, n1, bias, C, ldc, accumulate, row);
+        return;
+    }
+    void (*uk)(int, const float *, int, const float *, float *, int, int, int) =
+        USE_AVX2 ? wh_ukernel_avx2 : ukernel_scalar;
+    float tile[6 * 16];
+    for (int nc0 = n0; nc0 < n1; nc0 += WH_GEMM_NC) {
+        const int ncw = n1 - nc0 < WH_GEMM_NC ? n1 - nc0 : WH_GEMM_NC;
+        const int npan = (ncw + 15) / 16;
+        for (int k0 = 0; k0 < K; k0 += WH_GEMM_KC) {
+            const int kc = K - k0 < WH_GEMM_KC ? K - k0 : WH_GEMM_KC;
+            const int acc = accumulate || k0 > 0;
+            for (int p = 0; p < npan; p++) {
+                int nr = ncw - p * 16 < 16 ? ncw - p * 16 : 16;
+                pack_panel(W, nc0 + p * 16, nr, k0, kc, Bp + (size_t)p * 16 * kc, stage);
+            }
+            for (int m0 = 0; m0 < M; m0 += 6) {
+                const int mr = M - m0 < 6 ? M - m0 : 6;
+                const float *a = A + (size_t)m0 * lda + k0;
+                for (int p = 0; p < npan; p++) {
+                    const int nb = nc0 + p * 16;
+                    const int nr = ncw - p * 16 < 16 ? ncw - p * 16 : 16;
+                    float *c = C + (size_t)m0 * ldc + nb;
+                    if (nr == 16) {
+                        uk(kc, a, lda, Bp + (size_t)p * 16 * kc, c, ldc, mr, acc);
+                    } else {   /* ragged right edge: go through a full tile */
+                        for (int i = 0; i < mr; i++)
+                            for (int j = 0; j < 16; j++)
+                                tile[i * 16 + j] = (acc && j < nr) ? c[(size_t)i * ldc + j] : 0.0f;
+                        uk(kc, a, lda, Bp + (size_t)p * 16 * kc, tile, 16, mr, 1);
+                        for (int i = 0; i < mr; i++)
+                            for (int j = 0; j < nr; j++) c[(size_t)i * ldc + j] = tile[i * 16 + j];
+                    }
+                }
+            }
+        }
+        if (bias)
+            for (int m = 0; m < M; m++) {
+                float *c = C + (size_t)m * ldc;
+                for (int n = nc0; n < nc0 + ncw; n++) c[n] += bias[n];
+            }
+    }
+}
+
+void wh_gemm_ref(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1,
+                 const float *bias, float *C, int ldc)
+{
+    float rowbuf[8192];
+    for (int n = n0; n < n1; n++) {
+        wh_dequant_row_ref(W->type, (const uint8_t *)W->data + (size_t)n * W->row_bytes, rowbuf, 0, K);
+        for (int m = 0; m < M; m++) {
+            double s = 0;
+            for (int k = 0; k < K; k++) s += (double)A[(size_t)m * lda + k] * rowbuf[k];
+            C[(size_t)m * ldc + n] = (float)s + (bias ? bias[n] : 0.0f);
+        }
+    }
+}

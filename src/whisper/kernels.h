@@ -1,0 +1,63 @@
+/* kernels.h — the engine's numeric kernels, with runtime CPU dispatch.
+ *
+ * Every kernel has a portable scalar version (the reference the SIMD versions are tested
+ * against: tests/unit/test_kernels.c) and, where it matters, an AVX2/FMA/F16C version in
+ * kernels_avx2.c selected once by wh_kernels_init() (or forced with wh_kernels_force()).
+ *
+ * Matrix convention ("NT"): activations A are row-major [M][K]; weights W are the ggml
+ * layout — N rows of K elements (ne[0] = K fastest), i.e. a PyTorch [out, in] weight — in
+ * any supported type; C[M][N] = A · Wᵀ (+ bias). Accumulation is always f32; quantized and
+ * f16 weights are dequantized exactly, activations are never quantized. */
+#ifndef WH_KERNELS_H
+#define WH_KERNELS_H
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { WH_ISA_SCALAR = 0, WH_ISA_AVX2 = 1 } wh_isa;
+
+void wh_kernels_init(void);          /* idempotent, thread-safe */
+wh_isa wh_kernels_isa(void);
+void wh_kernels_force(wh_isa isa);   /* tests/benchmarks: pin a path (if the CPU has it) */
+const char *wh_isa_name(wh_isa isa);
+
+typedef struct {
+    const void *data;
+    int type;            /* WH_F32, WH_F16, WH_Q* */
+    int k;               /* elements per row */
+    size_t row_bytes;    /* stride between rows */
+} wh_wmat;
+
+/* Scratch each thread needs for wh_gemm_part, in floats. */
+#define WH_GEMM_KC 256
+#define WH_GEMM_NC 128
+size_t wh_gemm_scratch_floats(int K);
+
+/* C[m][n] = sum_k A[m][k] W[n][k] + bias[n] for n in [n0, n1), all m < M.
+ * accumulate: add to C instead of overwriting; bias (may be NULL) is added either way. scratch: per-thread,
+ * wh_gemm_scratch_floats(K) floats. */
+void wh_gemm_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1,
+                  const float *bias, float *C, int ldc, int accumulate, float *scratch);
+/* Reference: straightforward triple loop on exactly dequantized rows. */
+void wh_gemm_ref(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1,
+                 const float *bias, float *C, int ldc);
+
+/* Dequantize row r of W into out[K] (exact). */
+void wh_wmat_row(const wh_wmat *W, int r, float *out);
+
+float wh_dot(const float *a, const float *b, int n);
+void wh_axpy(float *y, float a, const float *x, int n);     /* y += a x */
+void wh_softmax(float *x, int n);                            /* in place, f32 */
+void wh_gelu(float *x, size_t n);                            /* exact erf GELU, in place */
+void wh_exp_ref(float *x, int n);
+/* rows of n: y = (x - mean)/sqrt(var + eps) * w + b, eps 1e-5 */
+void wh_layernorm(const float *x, float *y, int rows, int n, int ld, const float *w, const float *b);
+
+/* ISA-specific entry points (kernels_avx2.c) */
+void wh_ukernel_avx2(int kc, const float *A, int lda, const float *Bp, float *C, int ldc, int mr, int accumulate);
+float wh_dot_avx2(const float *a, const float *b, int n);
+void wh_axpy_avx2(float *y, float a, const float *x, int n);
+void wh_f16_row_avx2(const uint16_t *h, float *out, int n);
+void wh_softmax_avx2(float *x, int n);
+void wh_gelu_avx2(float *x, size_t n);
+void wh_exp_avx2(float *x, int n);
+#endif

@@ -1,0 +1,81 @@
+/* model.h — the ggml Whisper model file: mapped, validated, borrowed tensor views.
+ * Format: docs/model-format.md (after whisper.cpp src/whisper.cpp: whisper_model_load). */
+#ifndef WH_MODEL_H
+#define WH_MODEL_H
+#include <stddef.h>
+#include <stdint.h>
+#include "speech.h"
+#include "wh_engine.h"
+
+/* ggml type ids */
+enum { WH_F32 = 0, WH_F16 = 1, WH_Q4_0 = 2, WH_Q4_1 = 3, WH_Q5_0 = 6, WH_Q5_1 = 7, WH_Q8_0 = 8 };
+
+typedef struct {
+    const void *data;   /* into the mapping */
+    int type;
+    int64_t ne[4];      /* ne[0] fastest */
+    int n_dims;
+} wh_tensor;
+
+typedef struct {   /* per attention: W tensors [n_in=n][n_out=n] */
+    wh_tensor q_w, q_b, k_w, v_w, v_b, o_w, o_b;
+} wh_attn;
+
+typedef struct {
+    wh_tensor attn_ln_w, attn_ln_b;
+    wh_attn attn;
+    wh_tensor cross_ln_w, cross_ln_b;   /* decoder only */
+    wh_attn cross;                      /* decoder only */
+    wh_tensor mlp_ln_w, mlp_ln_b;
+    wh_tensor mlp0_w, mlp0_b;           /* [n][4n], [4n] */
+    wh_tensor mlp2_w, mlp2_b;           /* [4n][n], [n] */
+} wh_layer;
+
+typedef struct {
+    int n_vocab, n_audio_ctx, n_audio_state, n_audio_head, n_audio_layer;
+    int n_text_ctx, n_text_state, n_text_head, n_text_layer, n_mels, ftype;
+} wh_hparams;
+
+typedef struct wh_model {
+    wh_hparams hp;
+    int filt_n_mel, filt_n_fft;
+    const float *filters;          /* [filt_n_mel][filt_n_fft], unaligned-safe copy */
+    float *filters_own;
+    wh_token_bytes *vocab;         /* n_tokens entries */
+    int n_tokens;
+    wh_specials sp;
+    /* encoder */
+    wh_tensor e_pe;                /* [n][n_audio_ctx] f32 */
+    wh_tensor conv1_w, conv1_b;    /* [3][n_mels][n], [1][n] */
+    wh_tensor conv2_w, conv2_b;    /* [3][n][n], [1][n] */
+    wh_tensor e_ln_w, e_ln_b;
+    wh_layer *enc;
+    /* decoder */
+    wh_tensor d_pe;                /* [n][n_text_ctx] f32 */
+    wh_tensor tok_emb;             /* [n][n_vocab] W */
+    wh_tensor d_ln_w, d_ln_b;
+    wh_layer *dec;
+    /* mapping */
+    void *map;
+    size_t map_size;
+    int map_owned;                 /* 1: munmap on free */
+} wh_model;
+
+/* Maps and validates path. On failure returns an error status and writes a message naming
+ * the problem (the tensor, the shape found and expected, the offset). */
+sp_status wh_model_load(const char *path, wh_model **out, char *err, size_t err_size);
+/* Same over a caller-owned buffer (no mmap; used by the fuzzer). */
+sp_status wh_model_load_mem(const void *data, size_t size, wh_model **out, char *err, size_t err_size);
+void wh_model_free(wh_model *m);
+
+size_t wh_type_block(int type);    /* elements per block (1 for f32/f16); 0 if unknown */
+size_t wh_type_size(int type);     /* bytes per block; 0 if unknown */
+const char *wh_type_name(int type);
+/* bytes of one row of k elements */
+size_t wh_row_bytes(int type, int64_t k);
+/* Dequantizes elements [k0, k0+n) of a row (k0, n multiples of the block size). Scalar
+ * reference; exact. */
+void wh_dequant_row_ref(int type, const void *row, float *out, int64_t k0, int64_t n);
+
+const char *wh_model_size_name(const wh_hparams *hp);
+#endif

@@ -1,0 +1,59 @@
+/* ops.c — see ops.h. */
+#include "ops.h"
+#include <stdlib.h>
+#include <string.h>
+
+int wh_exec_init(wh_exec *ex, int n_threads, int max_k)
+{
+    memset(ex, 0, sizeof *ex);
+    ex->pool = wh_pool_new(n_threads);
+    if (!ex->pool) return -1;
+    int n = wh_pool_size(ex->pool);
+    ex->scratch_floats = (wh_gemm_scratch_floats(max_k) + 15) & ~(size_t)15;
+    ex->scratch = calloc((size_t)n, sizeof *ex->scratch);
+    if (!ex->scratch) return -1;
+    for (int i = 0; i < n; i++) {
+        ex->scratch[i] = aligned_alloc(64, ex->scratch_floats * sizeof(float));
+        if (!ex->scratch[i]) return -1;
+    }
+    return 0;
+}
+
+void wh_exec_deinit(wh_exec *ex)
+{
+    if (ex->scratch) {
+        for (int i = 0; i < wh_pool_size(ex->pool); i++) free(ex->scratch[i]);
+        free(ex->scratch);
+    }
+    wh_pool_free(ex->pool);
+    memset(ex, 0, sizeof *ex);
+}
+
+typedef struct {
+    wh_exec *ex;
+    int M, K, N, lda, ldc, accumulate, gelu;
+    const float *A, *bias;
+    const wh_wmat *W;
+    float *C;
+} gemm_job;
+
+static void gemm_task(void *va, int ith, int nth)
+{
+    gemm_job *j = va;
+    /* split N in 16-column units, as evenly as possible */
+    int units = (j->N + 15) / 16;
+    int u0 = (int)((long)units * ith / nth), u1 = (int)((long)units * (ith + 1) / nth);
+    int n0 = u0 * 16, n1 = u1 * 16 < j->N ? u1 * 16 : j->N;
+    if (n0 >= n1) return;
+    wh_gemm_part(j->M, j->K, j->A, j->lda, j->W, n0, n1, j->bias, j->C, j->ldc, j->accumulate,
+                 j->ex->scratch[ith]);
+    if (j->gelu)
+        for (int m = 0; m < j->M; m++) wh_gelu(j->C + (size_t)m * j->ldc + n0, (size_t)(n1 - n0));
+}
+
+void wh_par_gemm(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wmat *W, int N,
+                 const float *bias, float *C, int ldc, int accumulate, int gelu)
+{
+    gemm_job j = {ex, M, K, N, lda, ldc, accumulate, gelu, A, bias, W, C};
+    wh_pool_run(ex->pool, gemm_task, &j);
+}

@@ -1,0 +1,20 @@
+/* ops.h — parallel drivers over the thread pool for the kernels in kernels.h. */
+#ifndef WH_OPS_H
+#define WH_OPS_H
+#include "kernels.h"
+#include "threadpool.h"
+
+typedef struct {
+    wh_pool *pool;
+    float **scratch;        /* one per thread, 64-byte aligned, scratch_floats each */
+    size_t scratch_floats;
+} wh_exec;
+
+int  wh_exec_init(wh_exec *ex, int n_threads, int max_k);   /* 0 on success */
+void wh_exec_deinit(wh_exec *ex);
+
+/* C = A · Wᵀ + bias over all N rows of W, columns split across threads in multiples of 16.
+ * gelu: apply GELU to the result (fused, per thread). */
+void wh_par_gemm(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wmat *W, int N,
+                 const float *bias, float *C, int ldc, int accumulate, int gelu);
+#endif

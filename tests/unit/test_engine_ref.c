@@ -1,0 +1,193 @@
+/* Engine correctness against the independent reference (shared/ref/README.md):
+ * - our log-mel of speech-16k.wav equals the reference mel (max abs diff <= 1e-3);
+ * - teacher-forced logits of every reference model: err_r = max|ours - ref| / std(ref)
+ *   <= 0.05 (f32/f16) or 0.10 (quantized) on every row, argmax equal on every row (f32/f16).
+ * Models in tests/data/models are always tested; the others in $SHARED/ref when present. */
+#include "harness.h"
+#include "speech.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static float *read_f32(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    float *v = malloc((size_t)sz);
+    if (v && fread(v, 1, (size_t)sz, f) != (size_t)sz) { free(v); v = NULL; }
+    fclose(f);
+    *n = (size_t)sz / 4;
+    return v;
+}
+
+/* minimal reader for the reference's 16 kHz mono s16 WAV (the audio module has the real one) */
+static float *read_wav16(const char *path, size_t *n)
+{
+    size_t nb;
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    unsigned char hdr[12];
+    if (fread(hdr, 1, 12, f) != 12) { fclose(f); return NULL; }
+    float *out = NULL;
+    for (;;) {
+        unsigned char ch[8];
+        if (fread(ch, 1, 8, f) != 8) break;
+        unsigned len = ch[4] | ch[5] << 8 | ch[6] << 16 | (unsigned)ch[7] << 24;
+        if (!memcmp(ch, "data", 4)) {
+            nb = len / 2;
+            short *s = malloc(len);
+            out = malloc(nb * sizeof(float));
+            if (fread(s, 2, nb, f) != nb) nb = 0;
+            for (size_t i = 0; i < nb; i++) out[i] = s[i] / 32768.0f;
+            free(s);
+            *n = nb;
+            break;
+        }
+        fseek(f, len + (len & 1), SEEK_CUR);
+    }
+    fclose(f);
+    return out;
+}
+
+static int read_tokens(const char *path, int *prompt, int *np, int *forced, int *nf)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    char line[512];
+    *np = *nf = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "# prompt:", 9)) {
+            char *p = line + 9, *e;
+            for (long v; (v = strtol(p, &e, 10)), e != p; p = e) prompt[(*np)++] = (int)v;
+        } else if (line[0] != '#') {
+            int step, tok;
+            if (sscanf(line, "%d\t%d", &step, &tok) == 2) forced[(*nf)++] = tok;
+        }
+    }
+    fclose(f);
+    return 0;
+}
+
+static const char *find(const char *rel, char *buf, size_t n)
+{
+    snprintf(buf, n, "tests/data/%s", rel);
+    FILE *f = fopen(buf, "rb");
+    if (f) { fclose(f); return buf; }
+    const char *sh = getenv("SHARED");
+    snprintf(buf, n, "%s/ref/%s", sh ? sh : "../shared", rel);
+    f = fopen(buf, "rb");
+    if (f) { fclose(f); return buf; }
+    return NULL;
+}
+
+static void check_model(const char *name, double tol, int check_argmax)
+{
+    char mp[512], lp[512], tp[512], melp[512], rel[256];
+    snprintf(rel, sizeof rel, "models/%s.bin", name);
+    if (!find(rel, mp, sizeof mp)) { printf("ok - %s # SKIP not present\n", name); return; }
+    snprintf(rel, sizeof rel, "logits/%s.logits.f32", name);
+    find(rel, lp, sizeof lp);
+    snprintf(rel, sizeof rel, "logits/%s.tokens.tsv", name);
+    find(rel, tp, sizeof tp);
+    char tname[128];
+    snprintf(tname, sizeof tname, "logits match reference: %s", name);
+    TEST(tname) {
+        char err[256];
+        sp_context *ctx = NULL;
+        sp_context_params cp = sp_context_default_params();
+        cp.n_threads = 2;
+        CHECKF(sp_context_open(mp, &cp, &ctx, err, sizeof err) == SP_OK, "%s", err);
+        if (!ctx) break;
+        sp_model_info mi;
+        sp_context_info(ctx, &mi);
+        find(mi.n_mels == 128 ? "speech-16k.mel128.f32" : "speech-16k.mel80.f32", melp, sizeof melp);
+        size_t nmel = 0, nref = 0;
+        float *mel = read_f32(melp, &nmel);
+        float *ref = read_f32(lp, &nref);
+        int prompt[16], forced[64], np = 0, nf = 0;
+        CHECK(mel && nmel == (size_t)mi.n_mels * 3000);
+        CHECK(read_tokens(tp, prompt, &np, forced, &nf) == 0 && np > 0 && nf > 0);
+        CHECK(ref && nref == (size_t)(nf + 1) * mi.n_vocab);
+        if (mel && ref && nref == (size_t)(nf + 1) * mi.n_vocab) {
+            float *lg = malloc(sizeof(float) * (size_t)(nf + 1) * mi.n_vocab);
+            CHECK(sp_encode(ctx, mel, 3000, 0) == SP_OK);
+            CHECK(sp_decode(ctx, prompt, np, lg, 1) == SP_OK);
+            CHECK(sp_decode(ctx, forced, nf, lg + mi.n_vocab, 0) == SP_OK);
+            double worst = 0;
+            for (int r = 0; r <= nf; r++) {
+                const float *a = lg + (size_t)r * mi.n_vocab, *b = ref + (size_t)r * mi.n_vocab;
+                double mean = 0, var = 0, mx = 0;
+                for (int i = 0; i < mi.n_vocab; i++) mean += b[i];
+                mean /= mi.n_vocab;
+                for (int i = 0; i < mi.n_vocab; i++) var += (b[i] - mean) * (b[i] - mean);
+                double sd = sqrt(var / mi.n_vocab);
+                int am = 0, bm = 0;
+                for (int i = 0; i < mi.n_vocab; i++) {
+                    double d = fabs((double)a[i] - b[i]);
+                    if (d > mx) mx = d;
+                    if (a[i] > a[am]) am = i;
+                    if (b[i] > b[bm]) bm = i;
+                }
+                double e = mx / sd;
+                if (e > worst) worst = e;
+                CHECKF(e <= tol, "%s row %d: err %.4f > %.2f", name, r, e, tol);
+                if (check_argmax) CHECKF(am == bm, "%s row %d: argmax %d vs reference %d", name, r, am, bm);
+            }
+            printf("# %s: worst row err %.5f (tolerance %.2f)\n", name, worst, tol);
+            free(lg);
+        }
+        free(mel);
+        free(ref);
+        sp_context_free(ctx);
+    }
+}
+
+int main(void)
+{
+    TEST("log-mel of speech-16k.wav equals the reference mel (80 and 128 bins)") {
+        char wp[512], mp[512], rp[512];
+        const char *models[2] = {"models/micro-f16.bin", "models/micro-v3-f16.bin"};
+        const char *mels[2] = {"speech-16k.mel80.f32", "speech-16k.mel128.f32"};
+        for (int k = 0; k < 2; k++) {
+            CHECK(find("speech-16k.wav", wp, sizeof wp) && find(models[k], mp, sizeof mp) && find(mels[k], rp, sizeof rp));
+            size_t n = 0, nref = 0;
+            float *pcm = read_wav16(wp, &n), *ref = read_f32(rp, &nref);
+            sp_context *ctx = NULL;
+            char err[256];
+            CHECKF(sp_context_open(mp, NULL, &ctx, err, sizeof err) == SP_OK, "%s", err);
+            float *mel = NULL;
+            int nfr = 0, ncont = 0;
+            CHECK(pcm && ref && ctx && sp_mel(ctx, pcm, n, &mel, &nfr, &ncont) == SP_OK);
+            if (mel && ref) {
+                sp_model_info mi;
+                sp_context_info(ctx, &mi);
+                CHECK(ncont == 490);
+                CHECK(nfr == (int)((n + 480000) / 160));
+                /* reference: content frames as computed, then 0.0 padding up to 3000 */
+                double mx = 0;
+                for (int m = 0; m < mi.n_mels; m++)
+                    for (int t = 0; t < 3000; t++) {
+                        float ours = t < ncont ? mel[(size_t)m * nfr + t] : 0.0f;
+                        double d = fabs(ours - ref[(size_t)m * 3000 + t]);
+                        if (d > mx) mx = d;
+                    }
+                printf("# mel %d bins: max abs diff %.2e\n", mi.n_mels, mx);
+                CHECKF(mx <= 1e-3, "max abs diff %g", mx);
+            }
+            free(mel); free(pcm); free(ref);
+            sp_context_free(ctx);
+        }
+    }
+    check_model("micro-f32", 0.05, 1);
+    check_model("micro-f16", 0.05, 1);
+    check_model("micro.en-f16", 0.05, 1);
+    check_model("micro-v3-f16", 0.05, 1);
+    check_model("micro-q8_0", 0.10, 0);
+    check_model("micro-q5_0", 0.10, 0);
+    check_model("micro-q5_1", 0.10, 0);
+    check_model("micro-q4_0", 0.10, 0);
+    TEST_EXIT();
+}
