@@ -1,0 +1,195 @@
+/* bench — engine benchmark: machine FMA peak, GEMM kernels (scalar vs AVX2 in the same
+ * run), encoder time per 30 s window, decoder ms/token at batch 1 and 5, achieved GFLOP/s
+ * and peak RSS, for synthetic models (made with bin/mkmodel) or given model files.
+ *
+ *   bin/bench [--threads N] [--runs N] [--tokens N] [MODEL.bin ...]
+ *   default models: micro, tiny and base shapes in f16, generated into $TMPDIR.
+ */
+#include "speech.h"
+#include "whisper/kernels.h"
+#include "whisper/model.h"
+#include "whisper/wh_engine.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmpd(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* ---------------------------------------------------------------- FMA peak */
+
+__attribute__((target("avx2,fma"))) static void *fma_loop(void *arg)
+{
+    long iters = *(long *)arg;
+    __m256 a[12];
+    const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++) a[i] = _mm256_set1_ps((float)i);
+    for (long it = 0; it < iters; it++) {
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++) a[i] = _mm256_fmadd_ps(a[i], m, c);
+    }
+    float s = 0;
+    for (int i = 0; i < 12; i++) s += _mm256_cvtss_f32(a[i]);
+    *(long *)arg = (long)s;
+    return NULL;
+}
+
+static double fma_peak(int threads)
+{
+    long iters = 20000000;
+    pthread_t th[64];
+    long args[64];
+    double t0 = now();
+    for (int i = 0; i < threads; i++) { args[i] = iters; pthread_create(&th[i], NULL, fma_loop, &args[i]); }
+    for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
+    double dt = now() - t0;
+    return (double)threads * iters * 12 * 8 * 2 / dt / 1e9;
+}
+
+/* ---------------------------------------------------------------- GEMM */
+
+static double bench_gemm(wh_isa isa, int M, int N, int K, int type)
+{
+    wh_kernels_force(isa);
+    float *A = aligned_alloc(64, sizeof(float) * (size_t)M * K), *C = aligned_alloc(64, sizeof(float) * (size_t)M * N);
+    size_t rb = type == WH_F16 ? (size_t)K * 2 : (size_t)K * 4;
+    uint8_t *W = malloc(rb * (size_t)N);
+    for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
+    for (size_t i = 0; i < rb * (size_t)N; i++) W[i] = (uint8_t)(i * 31 % 251 % 60);   /* small f16/f32 values */
+    wh_wmat w = {W, type, K, rb};
+    float *scr = aligned_alloc(64, sizeof(float) * wh_gemm_scratch_floats(K));
+    double best = 1e9;
+    for (int r = 0; r < 3; r++) {
+        double t0 = now();
+        wh_gemm_part(M, K, A, K, &w, 0, N, NULL, C, N, 0, scr);
+        double dt = now() - t0;
+        if (dt < best) best = dt;
+    }
+    free(A); free(C); free(W); free(scr);
+    wh_kernels_force(WH_ISA_AVX2);
+    return 2.0 * M * N * K / best / 1e9;
+}
+
+/* ---------------------------------------------------------------- model */
+
+static long peak_rss_kb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+static double enc_flops(const sp_model_info *mi)
+{
+    double n = mi->n_audio_state, T = mi->n_audio_ctx, nm = mi->n_mels;
+    double f = 2 * (2 * T) * (3 * nm) * n + 2 * T * (3 * n) * n;           /* convs */
+    f += mi->n_audio_layer * (2 * T * n * n * 4 + 2 * T * n * 4 * n * 2 + 2 * 2 * T * T * n);
+    f += mi->n_text_layer * 2 * (2 * T * n * n);                          /* cross K/V */
+    return f;
+}
+
+static void bench_model(const char *path, int threads, int runs, int ntok)
+{
+    char err[256];
+    sp_context_params cp = sp_context_default_params();
+    cp.n_threads = threads;
+    sp_context *ctx;
+    double t0 = now();
+    if (sp_context_open(path, &cp, &ctx, err, sizeof err) != SP_OK) { fprintf(stderr, "bench: %s\n", err); return; }
+    double t_load = now() - t0;
+    sp_model_info mi;
+    sp_context_info(ctx, &mi);
+    float *mel = malloc(sizeof(float) * mi.n_mels * 3000);
+    for (int i = 0; i < mi.n_mels * 3000; i++) mel[i] = (float)sin(i * 0.01) * 0.5f;
+    sp_encode(ctx, mel, 3000, 0);   /* warm-up: page in the weights */
+    double *te = calloc((size_t)runs, sizeof(double));
+    for (int r = 0; r < runs; r++) {
+        t0 = now();
+        sp_encode(ctx, mel, 3000, 0);
+        te[r] = now() - t0;
+    }
+    qsort(te, (size_t)runs, sizeof(double), cmpd);
+    double enc = te[runs / 2];
+
+    const wh_specials *sp = wh_special_tokens(ctx);
+    float *logits = malloc(sizeof(float) * (size_t)mi.n_vocab * 8);
+    int prompt[3] = {sp->sot, mi.multilingual ? sp->lang_first : sp->sot, sp->transcribe};
+    int np = mi.multilingual ? 3 : 1;
+    double ms_tok[2] = {0, 0};
+    int batches[2] = {1, 5};
+    if (ntok > mi.n_text_ctx - 4) ntok = mi.n_text_ctx - 4;
+    for (int b = 0; b < 2; b++) {
+        int B = batches[b];
+        for (int s = 0; s < B; s++) {
+            wh_seq_reset(ctx, s);
+            wh_decode_seq(ctx, s, prompt, np, logits);
+        }
+        int seqs[8], toks[8];
+        for (int s = 0; s < B; s++) seqs[s] = s;
+        t0 = now();
+        for (int i = 0; i < ntok; i++) {
+            for (int s = 0; s < B; s++) toks[s] = 1000 + 37 * i + s;
+            wh_decode_step(ctx, B, seqs, toks, logits);
+        }
+        ms_tok[b] = (now() - t0) * 1000.0 / ntok;
+    }
+    double gf = enc_flops(&mi) / enc / 1e9;
+    printf("%-34s %-15s %-5s load %6.3f s | encoder %7.1f ms (%5.1f GFLOP/s) | decode %6.2f ms/token (batch 1), %6.2f ms/step = %5.2f ms/token (batch 5) | peak RSS %ld MB\n",
+           path, mi.size_name, mi.type_name, t_load, enc * 1000, gf, ms_tok[0], ms_tok[1], ms_tok[1] / 5, peak_rss_kb() / 1024);
+    fflush(stdout);
+    free(te); free(mel); free(logits);
+    sp_context_free(ctx);
+}
+
+int main(int argc, char **argv)
+{
+    int threads = 2, runs = 5, ntok = 64;
+    const char *models[32];
+    int nm = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--tokens") && i + 1 < argc) ntok = atoi(argv[++i]);
+        else if (nm < 32) models[nm++] = argv[i];
+    }
+    if (runs < 1) runs = 1;
+    wh_kernels_init();
+    printf("# bench: threads %d, kernels %s\n", threads, wh_isa_name(wh_kernels_isa()));
+    printf("# machine f32 FMA peak: %.1f GFLOP/s on 1 thread, %.1f GFLOP/s on %d threads\n", fma_peak(1), fma_peak(threads), threads);
+    int shapes[3][3] = {{1500, 512, 512}, {1500, 2048, 512}, {1500, 512, 2048}};
+    for (int s = 0; s < 3; s++) {
+        int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        double sc = bench_gemm(WH_ISA_SCALAR, M, N, K, WH_F16), av = bench_gemm(WH_ISA_AVX2, M, N, K, WH_F16);
+        printf("# GEMM 1 thread f16 weights M=%d N=%d K=%d: scalar %.1f GFLOP/s, avx2 %.1f GFLOP/s (%.1fx)\n", M, N, K, sc, av, av / sc);
+    }
+    char tmp[3][256];
+    if (nm == 0) {
+        const char *td = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+        const char *sh[3] = {"micro", "tiny", "base"};
+        for (int i = 0; i < 3; i++) {
+            snprintf(tmp[i], sizeof tmp[i], "%s/bench-%s-f16.bin", td, sh[i]);
+            char cmd[600];
+            snprintf(cmd, sizeof cmd, "\"$(dirname '%s')/mkmodel\" --shape %s --type f16 --out %s", argv[0], sh[i], tmp[i]);
+            if (system(cmd) != 0) { fprintf(stderr, "bench: mkmodel failed\n"); return 1; }
+            models[nm++] = tmp[i];
+        }
+    }
+    for (int i = 0; i < nm; i++) bench_model(models[i], threads, runs, ntok);
+    return 0;
+}
