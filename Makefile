@@ -123,7 +123,7 @@ FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 fuzz:
 	$(MAKE) V=fuzz CC=clang EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" $(FUZZ_BIN)
-build/fuzz/%: fuzz/%.c $(B)/libspeech.a
+build/fuzz/%: fuzz/%.c $(HELPER_ARS) $(B)/libspeech.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(HELPER_ARS) $(B)/libspeech.a $(LDLIBS)
 fuzz-run: fuzz

@@ -12,6 +12,9 @@
 #include "fp16.h"
 
 #include <math.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <pthread.h>
 #include <string.h>
 
@@ -22,9 +25,20 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static void detect(void)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-    g_have_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                  __builtin_cpu_supports("f16c");
+    /* CPUID: leaf 1 ECX bit 12 FMA, 27 OSXSAVE, 28 AVX, 29 F16C; leaf 7 EBX bit 5 AVX2;
+     * XGETBV: the OS saves XMM and YMM state (bits 1, 2). */
+    unsigned a, b, c, d;
+    if (__get_cpuid(1, &a, &b, &c, &d)) {
+        int fma = (c >> 12) & 1, osx = (c >> 27) & 1, avx = (c >> 28) & 1, f16c = (c >> 29) & 1;
+        int avx2 = 0, ymm = 0;
+        if (osx) {
+            unsigned lo, hi;
+            __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+            ymm = (lo & 6) == 6;
+        }
+        if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) avx2 = (b >> 5) & 1;
+        g_have_avx2 = fma && avx && f16c && avx2 && ymm;
+    }
 #endif
     g_isa = g_have_avx2 ? WH_ISA_AVX2 : WH_ISA_SCALAR;
 }

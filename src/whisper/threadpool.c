@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sched.h>
 #include <stdlib.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -14,7 +15,10 @@
 #define CPU_RELAX() ((void)0)
 #endif
 
-#define SPIN_ITERS 200000   /* ~ tens of microseconds to a millisecond of spinning */
+/* Spin with pause for a few microseconds, then keep polling with sched_yield (so an
+ * oversubscribed machine still makes progress), then sleep on the condition variable. */
+#define SPIN_PAUSE 4000
+#define SPIN_ITERS 20000
 
 struct wh_pool {
     int n;
@@ -42,7 +46,8 @@ static void *worker(void *va)
         unsigned g;
         int spins = 0;
         while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen) {
-            if (++spins < SPIN_ITERS) { CPU_RELAX(); continue; }
+            if (++spins < SPIN_PAUSE) { CPU_RELAX(); continue; }
+            if (spins < SPIN_ITERS) { sched_yield(); continue; }
             pthread_mutex_lock(&p->mu);
             atomic_fetch_add(&p->sleepers, 1);
             while (atomic_load(&p->gen) == seen && !atomic_load(&p->quit))
@@ -94,7 +99,10 @@ void wh_pool_run(wh_pool *p, wh_task_fn fn, void *arg)
         pthread_mutex_unlock(&p->mu);
     }
     fn(arg, 0, p->n);
-    while (atomic_load_explicit(&p->done, memory_order_acquire) < p->n - 1) CPU_RELAX();
+    for (int spins = 0; atomic_load_explicit(&p->done, memory_order_acquire) < p->n - 1; spins++) {
+        if (spins < SPIN_PAUSE) CPU_RELAX();
+        else sched_yield();
+    }
 }
 
 void wh_pool_free(wh_pool *p)

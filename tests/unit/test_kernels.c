@@ -1,0 +1,235 @@
+/* Kernels: every SIMD kernel against its scalar reference, every weight type against the
+ * exact (double) reference GEMM, quantized GEMM against the f32 GEMM on the dequantized
+ * weights, f16 conversion exhaustively, the thread pool. */
+#include "harness.h"
+#include "whisper/fp16.h"
+#include "whisper/kernels.h"
+#include "whisper/model.h"
+#include "whisper/threadpool.h"
+
+#include <immintrin.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t rng = 12345;
+static float frand(void)
+{
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((rng >> 40) / 16777216.0 * 2.0 - 1.0);
+}
+
+__attribute__((target("f16c"))) static float hw_h2f(uint16_t h) { return _cvtsh_ss(h); }
+__attribute__((target("f16c"))) static uint16_t hw_f2h(float f) { return (uint16_t)_cvtss_sh(f, 0); }
+
+static size_t tsize(int t) { return wh_type_size(t); }
+
+/* random weights of type t: N rows of K */
+static uint8_t *make_w(int t, int N, int K)
+{
+    size_t rb = wh_row_bytes(t, K);
+    uint8_t *w = malloc(rb * (size_t)N);
+    for (size_t i = 0; i < rb * (size_t)N; i++) w[i] = (uint8_t)(frand() * 127 + 128);
+    /* keep f16 scales/values finite and moderate: rewrite every f16 field */
+    if (t == WH_F32) for (size_t i = 0; i < (size_t)N * K; i++) ((float *)w)[i] = frand();
+    if (t == WH_F16) for (size_t i = 0; i < (size_t)N * K; i++) ((uint16_t *)w)[i] = wh_f32_to_f16(frand());
+    if (t != WH_F32 && t != WH_F16) {
+        size_t bs = tsize(t);
+        for (size_t b = 0; b < rb * (size_t)N / bs; b++) {
+            uint8_t *p = w + b * bs;
+            uint16_t d = wh_f32_to_f16(frand() * 0.1f), m = wh_f32_to_f16(frand() * 0.1f);
+            memcpy(p, &d, 2);
+            if (t == WH_Q4_1 || t == WH_Q5_1) memcpy(p + 2, &m, 2);
+        }
+    }
+    return w;
+}
+
+static int g_types[] = {WH_F32, WH_F16, WH_Q8_0, WH_Q5_0, WH_Q5_1, WH_Q4_0, WH_Q4_1};
+
+static void gemm_case(wh_isa isa, int type, int M, int N, int K, int acc, int use_bias, double *worst)
+{
+    wh_kernels_force(isa);
+    float *A = malloc(sizeof(float) * (size_t)M * K), *C = malloc(sizeof(float) * (size_t)M * N);
+    float *R = malloc(sizeof(float) * (size_t)M * N), *bias = malloc(sizeof(float) * (size_t)N);
+    for (size_t i = 0; i < (size_t)M * K; i++) A[i] = frand();
+    for (int i = 0; i < N; i++) bias[i] = frand();
+    for (size_t i = 0; i < (size_t)M * N; i++) C[i] = R[i] = frand();
+    uint8_t *W = make_w(type, N, K);
+    wh_wmat w = {W, type, K, wh_row_bytes(type, K)};
+    float *scr = aligned_alloc(64, sizeof(float) * wh_gemm_scratch_floats(K));
+    /* compute only a column range for part of the test: [n0, N) */
+    int n0 = N > 20 ? 3 : 0;
+    float *R0 = malloc(sizeof(float) * (size_t)M * N);
+    memcpy(R0, R, sizeof(float) * (size_t)M * N);
+    wh_gemm_part(M, K, A, K, &w, n0, N, use_bias ? bias : NULL, C, N, acc, scr);
+    wh_gemm_ref(M, K, A, K, &w, n0, N, use_bias ? bias : NULL, R, N);
+    float *row = malloc(sizeof(float) * (size_t)K);
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            size_t i = (size_t)m * N + n;
+            if (n < n0) { CHECKF(C[i] == R0[i], "column %d outside the range was written", n); continue; }
+            double ref = R[i] + (acc ? R0[i] : 0.0);
+            /* error bound scale: sum |a||w| */
+            if (m == 0 || n == n0) {}
+            wh_dequant_row_ref(type, W + (size_t)n * w.row_bytes, row, 0, K);
+            double sc = 0;
+            for (int k = 0; k < K; k++) sc += fabs(A[(size_t)m * K + k] * row[k]);
+            double e = fabs(C[i] - ref) / (sc + 1e-6);
+            if (e > *worst) *worst = e;
+            if (e > 1e-5) { CHECKF(0, "%s type %s M=%d N=%d K=%d m=%d n=%d: %g vs %g", wh_isa_name(isa), wh_type_name(type), M, N, K, m, n, C[i], ref); goto out; }
+        }
+out:
+    free(A); free(C); free(R); free(R0); free(bias); free(W); free(scr); free(row);
+}
+
+typedef struct { atomic_int hits; int counts[8]; } pool_arg;
+static void pool_task(void *va, int ith, int nth)
+{
+    pool_arg *p = va;
+    atomic_fetch_add(&p->hits, 1);
+    if (ith < 8) p->counts[ith]++;
+    (void)nth;
+}
+
+int main(void)
+{
+    wh_kernels_init();
+    int have_avx2 = wh_kernels_isa() == WH_ISA_AVX2;
+    printf("# kernels available: %s\n", wh_isa_name(wh_kernels_isa()));
+
+    TEST("f16 conversion: scalar equals F16C for all 65536 halves and round-trips") {
+        int bad = 0;
+        for (uint32_t h = 0; h < 65536; h++) {
+            float f = wh_f16_to_f32((uint16_t)h);
+            if (have_avx2) {
+                float g = hw_h2f((uint16_t)h);
+                if (!(f == g || (isnan(f) && isnan(g)))) bad++;
+            }
+            if (!isnan(f) && wh_f32_to_f16(f) != h) bad++;
+        }
+        CHECKF(bad == 0, "%d mismatches", bad);
+        /* rounding of in-between values, checked against F16C */
+        if (have_avx2)
+            for (int i = 0; i < 200000; i++) {
+                float x = frand() * 70000.0f * (i % 3 ? 1e-4f : 1.0f);
+                if (wh_f32_to_f16(x) != hw_f2h(x)) bad++;
+            }
+        CHECKF(bad == 0, "%d rounding mismatches", bad);
+    }
+
+    wh_isa isas[2] = {WH_ISA_SCALAR, WH_ISA_AVX2};
+    for (int ii = 0; ii < 1 + have_avx2; ii++) {
+        char name[96];
+        snprintf(name, sizeof name, "GEMM (%s) equals the exact reference for every weight type and shape", wh_isa_name(isas[ii]));
+        TEST(name) {
+            int shapes[][3] = {{1, 64, 64}, {3, 40, 96}, {5, 512, 64}, {7, 33, 128}, {8, 16, 32}, {13, 50, 64},
+                               {64, 160, 288}, {97, 131, 512}};
+            for (size_t t = 0; t < sizeof g_types / sizeof g_types[0]; t++)
+                for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+                    double worst = 0;
+                    gemm_case(isas[ii], g_types[t], shapes[s][0], shapes[s][1], shapes[s][2], s % 2, s % 3 != 0, &worst);
+                }
+            /* odd K (f32/f16 only: mel DFT has K=400, conv1 K=240, attention K=1500) */
+            double worst = 0;
+            gemm_case(isas[ii], WH_F32, 20, 37, 1500, 0, 0, &worst);
+            gemm_case(isas[ii], WH_F16, 9, 21, 241, 1, 1, &worst);
+            gemm_case(isas[ii], WH_F32, 3, 402, 400, 0, 0, &worst);
+        }
+    }
+
+    TEST("quantized GEMM equals the f32 GEMM on the dequantized weights (<= 1e-4 relative)") {
+        const int M = 30, N = 70, K = 256;
+        float *A = malloc(sizeof(float) * M * K), *C1 = malloc(sizeof(float) * M * N), *C2 = malloc(sizeof(float) * M * N);
+        float *scr = aligned_alloc(64, sizeof(float) * wh_gemm_scratch_floats(K));
+        for (int i = 0; i < M * K; i++) A[i] = frand();
+        for (size_t t = 2; t < sizeof g_types / sizeof g_types[0]; t++) {
+            for (int mm = 1; mm <= M; mm += M - 1) {   /* GEMV path (M=1) and blocked path (M=30) */
+                uint8_t *W = make_w(g_types[t], N, K);
+                float *Wf = malloc(sizeof(float) * N * K);
+                wh_wmat q = {W, g_types[t], K, wh_row_bytes(g_types[t], K)};
+                for (int n = 0; n < N; n++) wh_dequant_row_ref(g_types[t], W + (size_t)n * q.row_bytes, Wf + (size_t)n * K, 0, K);
+                wh_wmat f = {Wf, WH_F32, K, (size_t)K * 4};
+                wh_kernels_force(WH_ISA_AVX2);
+                wh_gemm_part(mm, K, A, K, &q, 0, N, NULL, C1, N, 0, scr);
+                wh_gemm_part(mm, K, A, K, &f, 0, N, NULL, C2, N, 0, scr);
+                double mx = 0, sc = 0;
+                for (int i = 0; i < mm * N; i++) { mx = fmax(mx, fabs(C1[i] - C2[i])); sc = fmax(sc, fabs(C2[i])); }
+                CHECKF(mx <= 1e-4 * sc, "%s M=%d: max diff %g (scale %g)", wh_type_name(g_types[t]), mm, mx, sc);
+                free(W); free(Wf);
+            }
+        }
+        free(A); free(C1); free(C2); free(scr);
+    }
+
+    if (have_avx2) {
+        TEST("AVX2 softmax, exp, GELU, dot, axpy equal the scalar references") {
+            for (int n = 1; n < 1600; n = n * 3 + 1) {
+                float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n), *z = malloc(sizeof(float) * n);
+                for (int i = 0; i < n; i++) x[i] = frand() * 30.0f;
+                memcpy(y, x, sizeof(float) * n);
+                memcpy(z, x, sizeof(float) * n);
+                wh_kernels_force(WH_ISA_SCALAR);
+                wh_softmax(y, n);
+                wh_kernels_force(WH_ISA_AVX2);
+                wh_softmax(z, n);
+                double mx = 0, s = 0;
+                for (int i = 0; i < n; i++) { mx = fmax(mx, fabs(y[i] - z[i]) / (y[i] + 1e-30)); s += z[i]; }
+                CHECKF(mx < 1e-5 || n == 1, "softmax n=%d rel diff %g", n, mx);
+                CHECKF(fabs(s - 1.0) < 1e-5, "softmax sums to %g", s);
+                for (int i = 0; i < n; i++) y[i] = z[i] = x[i] * 2.5f - 10.0f;   /* [-85, 65]: normal range */
+                wh_exp_ref(y, n);
+                wh_exp_avx2(z, n);
+                mx = 0;
+                for (int i = 0; i < n; i++) mx = fmax(mx, fabs(y[i] - z[i]) / (y[i] + 1e-38));
+                CHECKF(mx < 5e-7, "exp rel diff %g", mx);
+                for (int i = 0; i < n; i++) y[i] = z[i] = x[i] * 0.3f;
+                wh_kernels_force(WH_ISA_SCALAR);
+                wh_gelu(y, (size_t)n);
+                wh_kernels_force(WH_ISA_AVX2);
+                wh_gelu(z, (size_t)n);
+                mx = 0;
+                for (int i = 0; i < n; i++) mx = fmax(mx, fabs(y[i] - z[i]));
+                CHECKF(mx < 2e-6, "gelu abs diff %g", mx);
+                wh_kernels_force(WH_ISA_SCALAR);
+                float d1 = wh_dot(x, y, n);
+                wh_kernels_force(WH_ISA_AVX2);
+                float d2 = wh_dot(x, y, n);
+                double sc = 0;
+                for (int i = 0; i < n; i++) sc += fabs(x[i] * y[i]);
+                CHECKF(fabs(d1 - d2) <= 1e-5 * sc + 1e-6, "dot %g vs %g", d1, d2);
+                memcpy(z, y, sizeof(float) * n);
+                wh_kernels_force(WH_ISA_SCALAR);
+                wh_axpy(y, 0.7f, x, n);
+                wh_kernels_force(WH_ISA_AVX2);
+                wh_axpy(z, 0.7f, x, n);
+                mx = 0;
+                for (int i = 0; i < n; i++) mx = fmax(mx, fabs(y[i] - z[i]));
+                CHECKF(mx < 1e-5, "axpy diff %g", mx);
+                free(x); free(y); free(z);
+            }
+            /* GELU: exact-erf values at known points (openai model.py uses erf, not tanh) */
+            float g[4] = {-3.0f, -0.5f, 1.0f, 2.0f};
+            wh_gelu(g, 4);
+            CHECK(fabs(g[0] - (-0.0040496982f)) < 1e-6);
+            CHECK(fabs(g[1] - (-0.15426877f)) < 1e-6);
+            CHECK(fabs(g[2] - 0.8413447f) < 1e-6);
+            CHECK(fabs(g[3] - 1.9544997f) < 1e-6);
+        }
+    }
+
+    TEST("thread pool runs every share exactly once, many times, and shuts down") {
+        for (int nt = 1; nt <= 4; nt++) {
+            wh_pool *p = wh_pool_new(nt);
+            CHECK(p != NULL && wh_pool_size(p) == nt);
+            pool_arg a;
+            memset(&a, 0, sizeof a);
+            for (int i = 0; i < 2000; i++) wh_pool_run(p, pool_task, &a);
+            CHECK(atomic_load(&a.hits) == 2000 * nt);
+            for (int i = 0; i < nt; i++) CHECK(a.counts[i] == 2000);
+            wh_pool_free(p);
+        }
+        wh_pool_free(NULL);
+    }
+    TEST_EXIT();
+}

@@ -1,0 +1,243 @@
+/* Model loader: valid files of every type load with the right hparams and size names;
+ * every class of malformed file (bin/mkmodel --break KIND) fails with a message naming the
+ * problem; truncation at any offset fails cleanly (run under ASan: no read past the end);
+ * the quantized engine equals the f32 engine on the dequantized weights end to end. */
+#include "harness.h"
+#include "speech.h"
+#include "whisper/model.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char g_tmp[256];
+static const char *bin_dir(void) { return getenv("BIN") ? getenv("BIN") : "bin"; }
+
+static int mk(const char *args, const char *out)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s/mkmodel %s --out %s", bin_dir(), args, out);
+    return system(cmd);
+}
+
+static uint8_t *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc((size_t)sz + 1);
+    if (b && fread(b, 1, (size_t)sz, f) != (size_t)sz) { free(b); b = NULL; }
+    fclose(f);
+    *n = (size_t)sz;
+    return b;
+}
+
+/* Rewrites a model with every quantized/f16 tensor stored as f32 (exactly dequantized). */
+static int dequantize_file(const char *in, const char *out)
+{
+    size_t n;
+    uint8_t *b = slurp(in, &n);
+    if (!b) return -1;
+    FILE *f = fopen(out, "wb");
+    size_t p = 4 + 11 * 4;
+    int32_t hp[11];
+    memcpy(hp, b + 4, sizeof hp);
+    int32_t nmel;
+    memcpy(&nmel, b + p, 4);
+    p += 8 + (size_t)nmel * 201 * 4;
+    int32_t ntok;
+    memcpy(&ntok, b + p, 4);
+    p += 4;
+    for (int i = 0; i < ntok; i++) { uint32_t l; memcpy(&l, b + p, 4); p += 4 + l; }
+    int32_t ft = 0;
+    fwrite(b, 1, 4 + 10 * 4, f);
+    fwrite(&ft, 4, 1, f);
+    fwrite(b + 48, 1, p - 48, f);
+    while (p < n) {
+        int32_t nd, nl, tt, ne[4] = {1, 1, 1, 1};
+        memcpy(&nd, b + p, 4); memcpy(&nl, b + p + 4, 4); memcpy(&tt, b + p + 8, 4);
+        memcpy(ne, b + p + 12, 4 * (size_t)nd);
+        size_t hdr = 12 + 4 * (size_t)nd + (size_t)nl;
+        int64_t nel = (int64_t)ne[0] * ne[1] * ne[2] * ne[3];
+        size_t bytes = (size_t)nel / wh_type_block(tt) * wh_type_size(tt);
+        int keep = tt == WH_F32 || (tt == WH_F16 && strstr((const char *)b + p + 12 + 4 * nd, "conv"));
+        if (keep) {
+            fwrite(b + p, 1, hdr + bytes, f);
+        } else {
+            int32_t f32 = 0;
+            fwrite(b + p, 1, 8, f);
+            fwrite(&f32, 4, 1, f);
+            fwrite(b + p + 12, 1, hdr - 12, f);
+            float *row = malloc(sizeof(float) * (size_t)ne[0]);
+            size_t rb = wh_row_bytes(tt, ne[0]);
+            for (int64_t r = 0; r < nel / ne[0]; r++) {
+                wh_dequant_row_ref(tt, b + p + hdr + (size_t)r * rb, row, 0, ne[0]);
+                fwrite(row, 4, (size_t)ne[0], f);
+            }
+            free(row);
+        }
+        p += hdr + bytes;
+    }
+    fclose(f);
+    free(b);
+    return 0;
+}
+
+static float *read_f32(const char *path, size_t *n)
+{
+    uint8_t *b = slurp(path, n);
+    *n /= 4;
+    return (float *)b;
+}
+
+int main(void)
+{
+    snprintf(g_tmp, sizeof g_tmp, "/tmp/ss-test-model-XXXXXX");
+    if (!mkdtemp(g_tmp)) return 1;
+    char path[512], err[512];
+
+    TEST("every tensor type loads, with hparams, specials and size name") {
+        const char *types[] = {"f32", "f16", "q8_0", "q5_0", "q5_1", "q4_0", "q4_1"};
+        for (int i = 0; i < 7; i++) {
+            snprintf(path, sizeof path, "%s/ok-%s.bin", g_tmp, types[i]);
+            char args[128];
+            snprintf(args, sizeof args, "--shape micro --type %s --n-audio-ctx 64 --n-text-ctx 32", types[i]);
+            CHECK(mk(args, path) == 0);
+            wh_model *m = NULL;
+            CHECKF(wh_model_load(path, &m, err, sizeof err) == SP_OK, "%s: %s", types[i], err);
+            if (!m) continue;
+            CHECK(m->hp.n_vocab == 51865 && m->hp.n_audio_state == 64 && m->hp.n_text_layer == 3);
+            CHECK(m->sp.eot == 50257 && m->sp.sot == 50258 && m->sp.transcribe == 50359 && m->sp.timestamp_begin == 50364);
+            CHECK(m->n_tokens == 50257 && m->vocab[220].len == 1 && m->vocab[220].bytes[0] == ' ');
+            CHECK(strcmp(wh_model_size_name(&m->hp), "custom") == 0);
+            wh_model_free(m);
+        }
+        wh_hparams hp = {51866, 1500, 1280, 20, 32, 448, 1280, 20, 4, 128, 1};
+        CHECK(strcmp(wh_model_size_name(&hp), "large-v3-turbo") == 0);
+        hp.n_text_layer = 32;
+        CHECK(strcmp(wh_model_size_name(&hp), "large-v3") == 0);
+        wh_hparams hb = {51864, 1500, 512, 8, 6, 448, 512, 8, 6, 80, 1};
+        CHECK(strcmp(wh_model_size_name(&hb), "base.en") == 0);
+        /* the large-v3 layout of the reference */
+        snprintf(path, sizeof path, "tests/data/models/micro-v3-f16.bin");
+        wh_model *m = NULL;
+        CHECKF(wh_model_load(path, &m, err, sizeof err) == SP_OK, "%s", err);
+        if (m) {
+            CHECK(m->hp.n_mels == 128 && m->sp.transcribe == 50360 && m->sp.timestamp_begin == 50365 && m->sp.n_lang == 100);
+            wh_model_free(m);
+        }
+        snprintf(path, sizeof path, "tests/data/models/micro.en-f16.bin");
+        CHECKF(wh_model_load(path, &m, err, sizeof err) == SP_OK, "%s", err);
+        if (m) {
+            CHECK(m->sp.eot == 50256 && m->sp.sot == 50257 && m->sp.timestamp_begin == 50363);
+            wh_model_free(m);
+        }
+    }
+
+    TEST("malformed files give an error naming the problem") {
+        struct { const char *kind; sp_status st; const char *needle; } cases[] = {
+            {"magic", SP_ERR_MODEL_FORMAT, "bad magic"},
+            {"hparams", SP_ERR_MODEL_FORMAT, "n_audio_head"},
+            {"truncate-header", SP_ERR_MODEL_FORMAT, "truncated header"},
+            {"truncate-vocab", SP_ERR_MODEL_FORMAT, "vocabulary"},
+            {"truncate-tensor", SP_ERR_MODEL_FORMAT, "truncated in tensor 'decoder.ln.bias'"},
+            {"missing-tensor", SP_ERR_MODEL_FORMAT, "missing tensor"},
+            {"duplicate-tensor", SP_ERR_MODEL_FORMAT, "duplicate tensor 'encoder.conv1.bias'"},
+            {"misshaped-tensor", SP_ERR_MODEL_FORMAT, "tensor 'encoder.conv2.bias' has shape [2, 64], expected [1, 64]"},
+            {"unknown-type", SP_ERR_UNSUPPORTED, "unknown or unsupported type 13"},
+            {"unknown-tensor", SP_ERR_MODEL_FORMAT, "unknown tensor 'decoder.bogus'"},
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            snprintf(path, sizeof path, "%s/bad-%s.bin", g_tmp, cases[i].kind);
+            char args[160];
+            snprintf(args, sizeof args, "--shape micro --type f16 --n-audio-ctx 64 --n-text-ctx 32 --break %s", cases[i].kind);
+            CHECK(mk(args, path) == 0);
+            wh_model *m = NULL;
+            err[0] = 0;
+            sp_status st = wh_model_load(path, &m, err, sizeof err);
+            CHECKF(st == cases[i].st && m == NULL, "%s: status %d (%s)", cases[i].kind, st, err);
+            CHECKF(strstr(err, cases[i].needle) != NULL, "%s: message '%s' lacks '%s'", cases[i].kind, err, cases[i].needle);
+            /* the public API reports the same */
+            sp_context *ctx = (sp_context *)1;
+            CHECK(sp_context_open(path, NULL, &ctx, err, sizeof err) != SP_OK && ctx == NULL);
+        }
+        wh_model *m = NULL;
+        CHECK(wh_model_load("/nonexistent/model.bin", &m, err, sizeof err) == SP_ERR_IO && strstr(err, "cannot open"));
+        CHECK(wh_model_load("/tmp", &m, err, sizeof err) == SP_ERR_IO && strstr(err, "not a regular file"));
+        CHECK(wh_model_load("/dev/null", &m, err, sizeof err) == SP_ERR_IO);
+    }
+
+    TEST("truncation at any offset fails cleanly; random corruption never crashes") {
+        snprintf(path, sizeof path, "%s/small.bin", g_tmp);
+        CHECK(mk("--shape micro --type q4_0 --n-state 32 --n-head 1 --n-audio-layer 1 --n-text-layer 1 --n-mels 8 --n-audio-ctx 4 --n-text-ctx 4", path) == 0);
+        size_t n = 0;
+        uint8_t *full = slurp(path, &n);
+        CHECK(full && n > 1000);
+        wh_model *m = NULL;
+        CHECKF(wh_model_load_mem(full, n, &m, err, sizeof err) == SP_OK, "%s", err);
+        wh_model_free(m);
+        int fails = 0, count = 0;
+        /* every offset in the header and filterbank, then a stride through the rest */
+        for (size_t cut = 0; cut < n; cut += cut < 8000 ? 1 : (cut < n - 5000 ? 997 : 1)) {
+            uint8_t *b = malloc(cut ? cut : 1);   /* exact-size copy: ASan catches any overread */
+            memcpy(b, full, cut);
+            m = NULL;
+            if (wh_model_load_mem(b, cut, &m, err, sizeof err) == SP_OK || m) fails++;
+            count++;
+            free(b);
+        }
+        CHECKF(fails == 0, "%d of %d truncations loaded", fails, count);
+        uint64_t r = 99;
+        for (int it = 0; it < 300; it++) {
+            uint8_t *b = malloc(n);
+            memcpy(b, full, n);
+            for (int k = 0; k < 8; k++) {
+                r = r * 6364136223846793005ull + 1;
+                size_t pos = (r >> 20) % (it % 2 ? 4000 : n);
+                b[pos] = (uint8_t)(r >> 56);
+            }
+            m = NULL;
+            if (wh_model_load_mem(b, n, &m, err, sizeof err) == SP_OK) wh_model_free(m);
+            free(b);
+        }
+        free(full);
+    }
+
+    TEST("quantized engine equals the f32 engine on dequantized weights (logits, 1e-4 relative)") {
+        const char *q[] = {"micro-q5_0"};
+        for (int i = 0; i < 1; i++) {
+            char qp[512], fp[512];
+            snprintf(qp, sizeof qp, "tests/data/models/%s.bin", q[i]);
+            snprintf(fp, sizeof fp, "%s/%s-deq.bin", g_tmp, q[i]);
+            CHECK(dequantize_file(qp, fp) == 0);
+            size_t nmel;
+            float *mel = read_f32("tests/data/speech-16k.mel80.f32", &nmel);
+            int prompt[3] = {50258, 50259, 50359}, forced[4] = {50364, 1000, 2000, 220};
+            float *lg[2] = {NULL, NULL};
+            const char *paths[2] = {qp, fp};
+            for (int k = 0; k < 2; k++) {
+                sp_context *ctx = NULL;
+                CHECKF(sp_context_open(paths[k], NULL, &ctx, err, sizeof err) == SP_OK, "%s", err);
+                if (!ctx) continue;
+                lg[k] = malloc(sizeof(float) * 51865 * 5);
+                CHECK(sp_encode(ctx, mel, 3000, 0) == SP_OK);
+                CHECK(sp_decode(ctx, prompt, 3, lg[k], 1) == SP_OK);
+                CHECK(sp_decode(ctx, forced, 4, lg[k] + 51865, 0) == SP_OK);
+                sp_context_free(ctx);
+            }
+            if (lg[0] && lg[1]) {
+                double mx = 0, sc = 0;
+                for (int j = 0; j < 51865 * 5; j++) { mx = fmax(mx, fabs(lg[0][j] - lg[1][j])); sc = fmax(sc, fabs(lg[1][j])); }
+                printf("# %s vs dequantized f32: max diff %.3g of max |logit| %.3g\n", q[i], mx, sc);
+                CHECKF(mx <= 1e-4 * sc, "diff %g scale %g", mx, sc);
+            }
+            free(lg[0]); free(lg[1]); free(mel);
+        }
+    }
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", g_tmp);
+    if (system(cmd) != 0) return 1;
+    TEST_EXIT();
+}
