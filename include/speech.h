@@ -94,6 +94,11 @@ sp_status sp_mel(sp_context *ctx, const float *pcm, size_t n_samples,
  * cross-attention K/V for this window, and resets the decoder's KV cache. */
 sp_status sp_encode(sp_context *ctx, const float *mel, int n_frames, int offset);
 
+/* Same over a shorter window: audio_ctx encoder positions (2·audio_ctx mel frames) instead
+ * of the model's n_audio_ctx (1500 = 30 s); 0 = full. Much faster for short clips, but the
+ * models were trained on full windows, so accuracy can drop (whisper.cpp's audio_ctx). */
+sp_status sp_encode_ctx(sp_context *ctx, const float *mel, int n_frames, int offset, int audio_ctx);
+
 /* Feeds n tokens to the decoder after those already fed since sp_encode (teacher forcing)
  * and writes the logits after each of them: logits is [n][n_vocab] (or only the last row
  * when last_only). Needs n_past + n <= n_text_ctx. */

@@ -42,6 +42,7 @@ struct sp_context {
     float **e_s;           /* per thread: [ENC_QB][actx] scores */
     float *cross_k, *cross_v;  /* [n_text_layer][actx][n] */
     int encoded;
+    int cur;               /* audio positions of the encoded window (<= actx) */
     /* decoder run state (rows = tokens in flight, up to tctx) */
     wh_seq seq[WH_MAX_SEQ];
     float *d_x, *d_h, *d_q, *d_a;   /* [tctx][n] */
@@ -217,7 +218,7 @@ static void enc_attn_task(void *va, int ith, int nth)
 {
     enc_attn_job *j = va;
     sp_context *c = j->c;
-    const int n = c->n, dh = c->dh, actx = c->actx;
+    const int n = c->n, dh = c->dh, actx = c->cur;
     float *S = c->e_s[ith];
     float *scratch = c->ex.scratch[ith];
     const int ntask = c->n_head * j->nblk;
@@ -267,10 +268,17 @@ static void scale(float *x, size_t n, float s)
 
 sp_status sp_encode(sp_context *c, const float *mel, int n_frames, int offset)
 {
-    if (!c || !mel || n_frames < 0 || offset < 0) return SP_ERR_INVALID_ARG;
+    return sp_encode_ctx(c, mel, n_frames, offset, 0);
+}
+
+sp_status sp_encode_ctx(sp_context *c, const float *mel, int n_frames, int offset, int audio_ctx)
+{
+    if (!c || !mel || n_frames < 0 || offset < 0 || audio_ctx < 0) return SP_ERR_INVALID_ARG;
     const wh_model *m = c->m;
-    const int n = c->n, actx = c->actx, nm = m->hp.n_mels, T = 2 * actx;
+    if (audio_ctx == 0 || audio_ctx > c->actx) audio_ctx = c->actx;
+    const int n = c->n, actx = audio_ctx, nm = m->hp.n_mels, T = 2 * actx;
     c->encoded = 0;
+    c->cur = actx;
     for (int s = 0; s < WH_MAX_SEQ; s++) c->seq[s].n_past = 0;
 
     /* conv1 as im2col + GEMM: col[t][ch*3 + j] = mel[ch][offset + t + j - 1] (0 outside the
@@ -404,7 +412,7 @@ static void dec_attn_task(void *va, int ith, int nth)
         if (j->cross) {
             K = c->cross_k + (size_t)j->layer * c->actx * n;
             V = c->cross_v + (size_t)j->layer * c->actx * n;
-            len = c->actx;
+            len = c->cur;
         } else {
             const wh_seq *sq = &c->seq[c->row_seq[r]];
             K = sq->k + (size_t)j->layer * c->tctx * n;

@@ -1,0 +1,135 @@
+/* Decoder state: batched steps over several sequences equal one-at-a-time decoding, KV
+ * copies (beam reordering) are exact, results do not depend on the thread count, limits
+ * and misuse give errors, shorter encoder windows work. */
+#include "harness.h"
+#include "speech.h"
+#include "whisper/wh_engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define V 51865
+static float *read_f32(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    float *v = malloc(80 * 3000 * sizeof(float));
+    if (fread(v, sizeof(float), 80 * 3000, f) != 80 * 3000) { free(v); v = NULL; }
+    fclose(f);
+    return v;
+}
+
+static double rel_diff(const float *a, const float *b, int n)
+{
+    double mx = 0, sc = 0;
+    for (int i = 0; i < n; i++) { mx = fmax(mx, fabs(a[i] - b[i])); sc = fmax(sc, fabs(b[i])); }
+    return mx / (sc + 1e-30);
+}
+
+int main(void)
+{
+    const char *model = "tests/data/models/micro-f16.bin";
+    float *mel = read_f32("tests/data/speech-16k.mel80.f32");
+    char err[256];
+    sp_context *c1 = NULL, *c2 = NULL;
+    sp_context_params p1 = sp_context_default_params(), p2 = p1;
+    p1.n_threads = 1;
+    p2.n_threads = 2;
+    if (!mel || sp_context_open(model, &p1, &c1, err, sizeof err) || sp_context_open(model, &p2, &c2, err, sizeof err)) {
+        printf("not ok - setup: %s\n", err);
+        return 1;
+    }
+    const int prompt[3] = {50258, 50259, 50359};
+    float *a = malloc(sizeof(float) * V * 8), *b = malloc(sizeof(float) * V * 8);
+
+    TEST("misuse is an error: decode before encode, bad sequence ids, context overflow") {
+        CHECK(wh_decode_seq(c2, 0, prompt, 3, a) != SP_OK);
+        CHECK(sp_decode(c2, prompt, 3, a, 1) != SP_OK);
+        CHECK(sp_encode(c2, mel, 3000, 0) == SP_OK);
+        CHECK(wh_decode_seq(c2, WH_MAX_SEQ, prompt, 3, a) == SP_ERR_INVALID_ARG);
+        int seqs[2] = {1, 1}, toks[2] = {220, 220};
+        CHECK(wh_decode_step(c2, 2, seqs, toks, a) == SP_ERR_INVALID_ARG);   /* duplicate sequence */
+        int bad = V;
+        CHECK(wh_decode_seq(c2, 0, &bad, 1, a) == SP_ERR_INVALID_ARG);
+        int *many = calloc(449, sizeof(int));
+        for (int i = 0; i < 449; i++) many[i] = 1000 + i;
+        CHECK(wh_decode_seq(c2, 2, many, 449, a) == SP_ERR_TOO_LARGE);
+        CHECK(wh_decode_seq(c2, 2, many, 448, a) == SP_OK);
+        CHECK(wh_seq_len(c2, 2) == 448);
+        CHECK(wh_decode_seq(c2, 2, many, 1, a) == SP_ERR_TOO_LARGE);
+        free(many);
+    }
+
+    TEST("a batched step over 5 sequences equals decoding each alone; KV copies are exact") {
+        CHECK(sp_encode(c2, mel, 3000, 0) == SP_OK);
+        wh_seq_reset(c2, 0);
+        CHECK(wh_decode_seq(c2, 0, prompt, 3, a) == SP_OK);
+        int f1[2] = {50364, 1000};
+        CHECK(wh_decode_seq(c2, 0, f1, 2, a) == SP_OK);
+        for (int s = 1; s < 5; s++) wh_seq_copy(c2, s, 0);
+        int seqs[5] = {0, 1, 2, 3, 4}, toks[5] = {2000, 3000, 220, 13, 50414};
+        CHECK(wh_decode_step(c2, 5, seqs, toks, a) == SP_OK);
+        for (int s = 0; s < 5; s++) CHECK(wh_seq_len(c2, s) == 6);
+        /* one at a time, from a fresh prompt each time */
+        for (int s = 0; s < 5; s++) {
+            wh_seq_reset(c2, 7);
+            CHECK(wh_decode_seq(c2, 7, prompt, 3, b) == SP_OK);
+            CHECK(wh_decode_seq(c2, 7, f1, 2, b) == SP_OK);
+            CHECK(wh_decode_seq(c2, 7, &toks[s], 1, b) == SP_OK);
+            double d = rel_diff(a + (size_t)s * V, b, V);
+            CHECKF(d < 1e-5, "sequence %d differs by %g", s, d);
+        }
+        /* a second step continues each sequence on its own cache */
+        int t2[5] = {4000, 4000, 4000, 4000, 4000};
+        CHECK(wh_decode_step(c2, 5, seqs, t2, a) == SP_OK);
+        wh_seq_reset(c2, 7);
+        int full[7] = {50258, 50259, 50359, 50364, 1000, 220, 4000};
+        CHECK(wh_decode_seq(c2, 7, full, 7, b) == SP_OK);
+        CHECKF(rel_diff(a + 2 * V, b, V) < 1e-5, "continued sequence differs");
+    }
+
+    TEST("teacher forcing all rows at once equals feeding one token at a time") {
+        int f[6] = {50364, 1000, 2000, 3000, 220, 13};
+        CHECK(sp_encode(c2, mel, 3000, 0) == SP_OK);
+        CHECK(sp_decode(c2, prompt, 3, a, 1) == SP_OK);
+        float *all = malloc(sizeof(float) * V * 6);
+        CHECK(sp_decode(c2, f, 6, all, 0) == SP_OK);   /* 6 rows: blocked path */
+        CHECK(sp_encode(c2, mel, 3000, 0) == SP_OK);
+        CHECK(sp_decode(c2, prompt, 3, a, 1) == SP_OK);
+        for (int i = 0; i < 6; i++) {
+            CHECK(sp_decode(c2, &f[i], 1, b, 1) == SP_OK);
+            CHECKF(rel_diff(all + (size_t)i * V, b, V) < 1e-5, "row %d", i);
+        }
+        free(all);
+    }
+
+    TEST("results do not depend on the thread count and are deterministic") {
+        float *x = malloc(sizeof(float) * V), *y = malloc(sizeof(float) * V), *z = malloc(sizeof(float) * V);
+        int f[3] = {50364, 1000, 2000};
+        CHECK(sp_encode(c1, mel, 3000, 0) == SP_OK && sp_decode(c1, prompt, 3, x, 1) == SP_OK && sp_decode(c1, f, 3, x, 1) == SP_OK);
+        CHECK(sp_encode(c2, mel, 3000, 0) == SP_OK && sp_decode(c2, prompt, 3, y, 1) == SP_OK && sp_decode(c2, f, 3, y, 1) == SP_OK);
+        CHECK(sp_encode(c2, mel, 3000, 0) == SP_OK && sp_decode(c2, prompt, 3, z, 1) == SP_OK && sp_decode(c2, f, 3, z, 1) == SP_OK);
+        CHECKF(rel_diff(x, y, V) < 1e-6, "1 vs 2 threads: %g", rel_diff(x, y, V));
+        CHECK(memcmp(y, z, sizeof(float) * V) == 0);
+        free(x); free(y); free(z);
+    }
+
+    TEST("shorter encoder windows (audio_ctx) work; full audio_ctx equals sp_encode") {
+        CHECK(sp_encode_ctx(c2, mel, 3000, 0, 1500) == SP_OK && sp_decode(c2, prompt, 3, a, 1) == SP_OK);
+        CHECK(sp_encode(c2, mel, 3000, 0) == SP_OK && sp_decode(c2, prompt, 3, b, 1) == SP_OK);
+        CHECK(memcmp(a, b, sizeof(float) * V) == 0);
+        CHECK(sp_encode_ctx(c2, mel, 3000, 0, 250) == SP_OK && sp_decode(c2, prompt, 3, a, 1) == SP_OK);
+        int finite = 1;
+        for (int i = 0; i < V; i++) finite &= isfinite(a[i]);
+        CHECK(finite);
+        CHECK(rel_diff(a, b, V) > 1e-4);
+        /* a window past the end of the mel is all padding, not an error */
+        CHECK(sp_encode(c2, mel, 3000, 2990) == SP_OK && sp_decode(c2, prompt, 3, a, 1) == SP_OK);
+        CHECK(sp_encode_ctx(c2, mel, 3000, 0, -1) == SP_ERR_INVALID_ARG);
+    }
+    free(a); free(b); free(mel);
+    sp_context_free(c1);
+    sp_context_free(c2);
+    sp_context_free(NULL);
+    TEST_EXIT();
+}
