@@ -67,13 +67,13 @@ static double fma_peak(int threads)
 static double bench_gemm(wh_isa isa, int M, int N, int K, int type)
 {
     wh_kernels_force(isa);
-    float *A = aligned_alloc(64, sizeof(float) * (size_t)M * K), *C = aligned_alloc(64, sizeof(float) * (size_t)M * N);
+    float *A = malloc(sizeof(float) * (size_t)M * K), *C = malloc(sizeof(float) * (size_t)M * N);
     size_t rb = type == WH_F16 ? (size_t)K * 2 : (size_t)K * 4;
     uint8_t *W = malloc(rb * (size_t)N);
     for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
     for (size_t i = 0; i < rb * (size_t)N; i++) W[i] = (uint8_t)(i * 31 % 251 % 60);   /* small f16/f32 values */
     wh_wmat w = {W, type, K, rb};
-    float *scr = aligned_alloc(64, sizeof(float) * wh_gemm_scratch_floats(K));
+    float *scr = aligned_alloc(64, (sizeof(float) * wh_gemm_scratch_floats(K) + 63) & ~(size_t)63);
     double best = 1e9;
     for (int r = 0; r < 3; r++) {
         double t0 = now();

@@ -172,8 +172,9 @@ static void gemv_part(int M, int K, const float *A, int lda, const wh_wmat *W, i
 {
     for (int n = n0; n < n1; n++) {
         const float *w;
-        if (W->type == WH_F32) {
-            w = (const float *)((const uint8_t *)W->data + (size_t)n * W->row_bytes);
+        const uint8_t *rp = (const uint8_t *)W->data + (size_t)n * W->row_bytes;
+        if (W->type == WH_F32 && ((uintptr_t)rp & 3) == 0) {
+            w = (const float *)rp;
         } else {
             dequant_range(W, n, 0, K, row);
             w = row;

@@ -81,11 +81,11 @@ void wh_dequant_row_ref(int type, const void *row, float *out, int64_t k0, int64
     const uint8_t *b = row;
     switch (type) {
     case WH_F32:
-        memcpy(out, (const float *)row + k0, (size_t)n * 4);
+        memcpy(out, b + 4 * k0, (size_t)n * 4);
         return;
-    case WH_F16: {
-        const uint16_t *h = (const uint16_t *)row + k0;
-        for (int64_t i = 0; i < n; i++) out[i] = wh_f16_to_f32(h[i]);
+    case WH_F16: {   /* byte loads: rows may sit at any offset of the file */
+        const uint8_t *h = b + 2 * k0;
+        for (int64_t i = 0; i < n; i++) out[i] = wh_f16_to_f32((uint16_t)(h[2 * i] | h[2 * i + 1] << 8));
         return;
     }
     default: break;
@@ -436,6 +436,26 @@ static sp_status parse(wh_model *m, char *err, size_t en)
             if (!ex[i].seen) { seterr(err, en, "missing tensor '%s' (%d of %d tensors present)", ex[i].name, n_seen, ne_); break; }
         goto done;
     }
+    /* The format has no alignment, so an f32 tensor may start at any byte. The always-f32
+     * tensors (biases, norms, positional embeddings: a few MB even for large models) are
+     * read as float arrays everywhere, so they get aligned copies; weight matrices stay in
+     * the mapping and are only read through the dequantizing kernels. */
+    {
+        size_t total = 0;
+        for (int i = 0; i < ne_; i++)
+            if (ex[i].role == ROLE_F) total += (size_t)(ex[i].slot->ne[0] * ex[i].slot->ne[1] * ex[i].slot->ne[2] * ex[i].slot->ne[3]) + 16;
+        m->f32_arena = malloc(total * sizeof(float));
+        if (!m->f32_arena) { st = SP_ERR_NOMEM; goto done; }
+        float *a = m->f32_arena;
+        for (int i = 0; i < ne_; i++) {
+            if (ex[i].role != ROLE_F) continue;
+            wh_tensor *t = ex[i].slot;
+            size_t cnt = (size_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
+            memcpy(a, t->data, cnt * sizeof(float));
+            t->data = a;
+            a += (cnt + 15) & ~(size_t)15;
+        }
+    }
     st = SP_OK;
 done:
     free(ex);
@@ -499,6 +519,7 @@ void wh_model_free(wh_model *m)
     if (!m) return;
     if (m->map_owned) munmap(m->map, m->map_size);
     free(m->filters_own);
+    free(m->f32_arena);
     free(m->vocab);
     free(m->enc);
     free(m->dec);

@@ -59,6 +59,7 @@ typedef struct wh_model {
     void *map;
     size_t map_size;
     int map_owned;                 /* 1: munmap on free */
+    float *f32_arena;              /* aligned copies of the small always-f32 tensors */
 } wh_model;
 
 /* Maps and validates path. On failure returns an error status and writes a message naming

@@ -57,7 +57,7 @@ static void gemm_case(wh_isa isa, int type, int M, int N, int K, int acc, int us
     for (size_t i = 0; i < (size_t)M * N; i++) C[i] = R[i] = frand();
     uint8_t *W = make_w(type, N, K);
     wh_wmat w = {W, type, K, wh_row_bytes(type, K)};
-    float *scr = aligned_alloc(64, sizeof(float) * wh_gemm_scratch_floats(K));
+    float *scr = aligned_alloc(64, (sizeof(float) * wh_gemm_scratch_floats(K) + 63) & ~(size_t)63);
     /* compute only a column range for part of the test: [n0, N) */
     int n0 = N > 20 ? 3 : 0;
     float *R0 = malloc(sizeof(float) * (size_t)M * N);
@@ -141,7 +141,7 @@ int main(void)
     TEST("quantized GEMM equals the f32 GEMM on the dequantized weights (<= 1e-4 relative)") {
         const int M = 30, N = 70, K = 256;
         float *A = malloc(sizeof(float) * M * K), *C1 = malloc(sizeof(float) * M * N), *C2 = malloc(sizeof(float) * M * N);
-        float *scr = aligned_alloc(64, sizeof(float) * wh_gemm_scratch_floats(K));
+        float *scr = aligned_alloc(64, (sizeof(float) * wh_gemm_scratch_floats(K) + 63) & ~(size_t)63);
         for (int i = 0; i < M * K; i++) A[i] = frand();
         for (size_t t = 2; t < sizeof g_types / sizeof g_types[0]; t++) {
             for (int mm = 1; mm <= M; mm += M - 1) {   /* GEMV path (M=1) and blocked path (M=30) */
