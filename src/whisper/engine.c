@@ -395,37 +395,40 @@ typedef struct {
     int layer, rows, cross;
 } dec_attn_job;
 
-/* Attention of row r, head h: self (causal, over the row's own sequence cache up to its
- * position) or cross (over the window's 1500 encoder positions). */
+static void attend(sp_context *c, const float *q, const float *K, const float *V, int len, float *S, float *o)
+{
+    const int n = c->n, dh = c->dh;
+    for (int p = 0; p < len; p++) S[p] = wh_dot(q, K + (size_t)p * n, dh);
+    wh_softmax(S, len);
+    memset(o, 0, (size_t)dh * sizeof(float));
+    for (int p = 0; p < len; p++) wh_axpy(o, S[p], V + (size_t)p * n, dh);
+}
+
+/* Self-attention: task (row, head), causal over the row's own sequence cache up to its
+ * position. Cross-attention: task = head, rows inner, so the head's slice of the window's
+ * K/V (1500 × 64 × 2 floats) stays in L2 while every beam reads it. */
 static void dec_attn_task(void *va, int ith, int nth)
 {
     dec_attn_job *j = va;
     sp_context *c = j->c;
     const int n = c->n, dh = c->dh, H = c->n_head;
     float *S = c->d_s[ith];
+    if (j->cross) {
+        const float *K0 = c->cross_k + (size_t)j->layer * c->actx * n;
+        const float *V0 = c->cross_v + (size_t)j->layer * c->actx * n;
+        for (int h = ith; h < H; h += nth)
+            for (int r = 0; r < j->rows; r++)
+                attend(c, c->d_q + (size_t)r * n + (size_t)h * dh, K0 + (size_t)h * dh, V0 + (size_t)h * dh, c->cur,
+                       S, c->d_a + (size_t)r * n + (size_t)h * dh);
+        return;
+    }
     const int ntask = j->rows * H;
     for (int t = ith; t < ntask; t += nth) {
         const int r = t / H, h = t % H;
-        const float *q = c->d_q + (size_t)r * n + (size_t)h * dh;
-        const float *K, *V;
-        int len;
-        if (j->cross) {
-            K = c->cross_k + (size_t)j->layer * c->actx * n;
-            V = c->cross_v + (size_t)j->layer * c->actx * n;
-            len = c->cur;
-        } else {
-            const wh_seq *sq = &c->seq[c->row_seq[r]];
-            K = sq->k + (size_t)j->layer * c->tctx * n;
-            V = sq->v + (size_t)j->layer * c->tctx * n;
-            len = c->row_pos[r] + 1;
-        }
-        K += (size_t)h * dh;
-        V += (size_t)h * dh;
-        for (int p = 0; p < len; p++) S[p] = wh_dot(q, K + (size_t)p * n, dh);
-        wh_softmax(S, len);
-        float *o = c->d_a + (size_t)r * n + (size_t)h * dh;
-        memset(o, 0, (size_t)dh * sizeof(float));
-        for (int p = 0; p < len; p++) wh_axpy(o, S[p], V + (size_t)p * n, dh);
+        const wh_seq *sq = &c->seq[c->row_seq[r]];
+        const size_t off = (size_t)j->layer * c->tctx * n + (size_t)h * dh;
+        attend(c, c->d_q + (size_t)r * n + (size_t)h * dh, sq->k + off, sq->v + off, c->row_pos[r] + 1, S,
+               c->d_a + (size_t)r * n + (size_t)h * dh);
     }
 }
 
