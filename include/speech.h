@@ -6,7 +6,7 @@
  *     sp_context_params cp = sp_context_default_params();
  *     if (sp_context_open("ggml-base.en.bin", &cp, &ctx, err, sizeof err) != SP_OK) die(err);
  *     float *pcm; size_t n;                                  // 16 kHz mono, [-1, 1]
- *     if (sp_audio_load("talk.wav", 0, &pcm, &n, NULL, err, sizeof err) != SP_OK) die(err);
+ *     if (sp_audio_load("talk.wav", 0, 0, &pcm, &n, NULL, err, sizeof err) != SP_OK) die(err);
  *     sp_transcribe_params tp = sp_transcribe_default_params();
  *     sp_result *res;
  *     if (sp_transcribe(ctx, pcm, n, &tp, &res, err, sizeof err) == SP_OK)

@@ -19,7 +19,8 @@ run_one() { # name, command...
     case "$name" in *"${ONLY:-}"*) ;; *) return ;; esac
     log="$LOGDIR/$(echo "$name" | tr '/ ' '__').log"
     start=$(date +%s)
-    "$@" >"$log" 2>&1; rc=$?
+    timeout "${TEST_TIMEOUT:-600}" "$@" >"$log" 2>&1; rc=$?
+    [ $rc -eq 124 ] && echo "not ok - $name timed out after ${TEST_TIMEOUT:-600}s" >>"$log"
     ok=$(grep -c '^ok ' "$log"); nok=$(grep -c '^not ok ' "$log")
     if [ "$ok" -eq 0 ] && [ "$nok" -eq 0 ]; then
         if [ $rc -eq 0 ]; then ok=1; else nok=1; fi

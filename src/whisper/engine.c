@@ -214,15 +214,14 @@ typedef struct {
 } enc_attn_job;
 
 /* (head, query block) tasks, statically interleaved over threads */
-static void enc_attn_task(void *va, int ith, int nth)
+static void enc_attn_task(void *va, int t, int ith)
 {
     enc_attn_job *j = va;
     sp_context *c = j->c;
     const int n = c->n, dh = c->dh, actx = c->cur;
     float *S = c->e_s[ith];
     float *scratch = c->ex.scratch[ith];
-    const int ntask = c->n_head * j->nblk;
-    for (int t = ith; t < ntask; t += nth) {
+    {
         const int h = t / j->nblk, b = t % j->nblk;
         const int r0 = b * ENC_QB, nr = actx - r0 < ENC_QB ? actx - r0 : ENC_QB;
         /* S = (Q_h / sqrt(dh)) · K_hᵀ   [nr][actx] */
@@ -236,10 +235,11 @@ static void enc_attn_task(void *va, int ith, int nth)
 }
 
 typedef struct { float *src, *dst; int rows, cols; } transpose_job;
-static void transpose_task(void *va, int ith, int nth)
+static void transpose_task(void *va, int chunk, int ith)
 {
     transpose_job *j = va;
-    int c0 = j->cols * ith / nth, c1 = j->cols * (ith + 1) / nth;
+    int c0 = chunk * 64, c1 = c0 + 64 < j->cols ? c0 + 64 : j->cols;
+    (void)ith;
     for (int r0 = 0; r0 < j->rows; r0 += 32)
         for (int col = c0; col < c1; col++) {
             int r1 = r0 + 32 < j->rows ? r0 + 32 : j->rows;
@@ -248,17 +248,17 @@ static void transpose_task(void *va, int ith, int nth)
 }
 
 typedef struct { const float *x; float *y; int rows, n; const float *w, *b; } ln_job;
-static void ln_task(void *va, int ith, int nth)
+static void ln_task(void *va, int chunk, int ith)
 {
     ln_job *j = va;
-    int r0 = j->rows * ith / nth, r1 = j->rows * (ith + 1) / nth;
+    int r0 = chunk * 16, r1 = r0 + 16 < j->rows ? r0 + 16 : j->rows;
+    (void)ith;
     if (r1 > r0) wh_layernorm(j->x + (size_t)r0 * j->n, j->y + (size_t)r0 * j->n, r1 - r0, j->n, j->n, j->w, j->b);
 }
 static void par_ln(sp_context *c, const float *x, float *y, int rows, const wh_tensor *w, const wh_tensor *b)
 {
     ln_job j = {x, y, rows, c->n, F(w), F(b)};
-    if (rows < 8) ln_task(&j, 0, 1);
-    else wh_pool_run(c->ex.pool, ln_task, &j);
+    wh_pool_run(c->ex.pool, ln_task, &j, (rows + 15) / 16);
 }
 
 static void scale(float *x, size_t n, float s)
@@ -328,9 +328,9 @@ sp_status sp_encode_ctx(sp_context *c, const float *mel, int n_frames, int offse
         wh_par_gemm(&c->ex, actx, n, c->e_h, n, &wv, n, F(&L->attn.v_b), c->e_v, n, 0, 0);
         scale(c->e_q, (size_t)actx * n, qs);
         transpose_job tj = {c->e_v, c->e_vt, actx, n};
-        wh_pool_run(c->ex.pool, transpose_task, &tj);
+        wh_pool_run(c->ex.pool, transpose_task, &tj, (n + 63) / 64);
         enc_attn_job aj = {c, nblk};
-        wh_pool_run(c->ex.pool, enc_attn_task, &aj);
+        wh_pool_run(c->ex.pool, enc_attn_task, &aj, c->n_head * nblk);
         wh_par_gemm(&c->ex, actx, n, c->e_a, n, &wo, n, F(&L->attn.o_b), c->e_x, n, 1, 0);
 
         par_ln(c, c->e_x, c->e_h, actx, &L->mlp_ln_w, &L->mlp_ln_b);
@@ -407,7 +407,7 @@ static void attend(sp_context *c, const float *q, const float *K, const float *V
 /* Self-attention: task (row, head), causal over the row's own sequence cache up to its
  * position. Cross-attention: task = head, rows inner, so the head's slice of the window's
  * K/V (1500 × 64 × 2 floats) stays in L2 while every beam reads it. */
-static void dec_attn_task(void *va, int ith, int nth)
+static void dec_attn_task(void *va, int t, int ith)
 {
     dec_attn_job *j = va;
     sp_context *c = j->c;
@@ -416,14 +416,13 @@ static void dec_attn_task(void *va, int ith, int nth)
     if (j->cross) {
         const float *K0 = c->cross_k + (size_t)j->layer * c->actx * n;
         const float *V0 = c->cross_v + (size_t)j->layer * c->actx * n;
-        for (int h = ith; h < H; h += nth)
-            for (int r = 0; r < j->rows; r++)
+        const int h = t;
+        for (int r = 0; r < j->rows; r++)
                 attend(c, c->d_q + (size_t)r * n + (size_t)h * dh, K0 + (size_t)h * dh, V0 + (size_t)h * dh, c->cur,
                        S, c->d_a + (size_t)r * n + (size_t)h * dh);
         return;
     }
-    const int ntask = j->rows * H;
-    for (int t = ith; t < ntask; t += nth) {
+    {
         const int r = t / H, h = t % H;
         const wh_seq *sq = &c->seq[c->row_seq[r]];
         const size_t off = (size_t)j->layer * c->tctx * n + (size_t)h * dh;
@@ -466,7 +465,7 @@ static sp_status decode_rows(sp_context *c, const int *tokens, int rows, float *
             memcpy(sq->v + off, c->d_kv + (size_t)r * 2 * n + n, (size_t)n * sizeof(float));
         }
         dec_attn_job aj = {c, l, rows, 0};
-        wh_pool_run(c->ex.pool, dec_attn_task, &aj);
+        wh_pool_run(c->ex.pool, dec_attn_task, &aj, rows * c->n_head);
         wh_par_gemm(&c->ex, rows, n, c->d_a, n, &wo, n, F(&L->attn.o_b), c->d_x, n, 1, 0);
 
         /* cross-attention over the window */
@@ -475,7 +474,7 @@ static sp_status decode_rows(sp_context *c, const int *tokens, int rows, float *
         wh_par_gemm(&c->ex, rows, n, c->d_h, n, &cq, n, F(&L->cross.q_b), c->d_q, n, 0, 0);
         scale(c->d_q, (size_t)rows * n, qs);
         aj.cross = 1;
-        wh_pool_run(c->ex.pool, dec_attn_task, &aj);
+        wh_pool_run(c->ex.pool, dec_attn_task, &aj, c->n_head);
         wh_par_gemm(&c->ex, rows, n, c->d_a, n, &co, n, F(&L->cross.o_b), c->d_x, n, 1, 0);
 
         /* MLP */

@@ -31,20 +31,16 @@ void wh_exec_deinit(wh_exec *ex)
 
 typedef struct {
     wh_exec *ex;
-    int M, K, N, lda, ldc, accumulate, gelu;
+    int M, K, N, lda, ldc, accumulate, gelu, cs;
     const float *A, *bias;
     const wh_wmat *W;
     float *C;
 } gemm_job;
 
-static void gemm_task(void *va, int ith, int nth)
+static void gemm_task(void *va, int chunk, int ith)
 {
     gemm_job *j = va;
-    /* split N in 16-column units, as evenly as possible */
-    int units = (j->N + 15) / 16;
-    int u0 = (int)((long)units * ith / nth), u1 = (int)((long)units * (ith + 1) / nth);
-    int n0 = u0 * 16, n1 = u1 * 16 < j->N ? u1 * 16 : j->N;
-    if (n0 >= n1) return;
+    int n0 = chunk * j->cs, n1 = n0 + j->cs < j->N ? n0 + j->cs : j->N;
     wh_gemm_part(j->M, j->K, j->A, j->lda, j->W, n0, n1, j->bias, j->C, j->ldc, j->accumulate,
                  j->ex->scratch[ith]);
     if (j->gelu)
@@ -54,6 +50,13 @@ static void gemm_task(void *va, int ith, int nth)
 void wh_par_gemm(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wmat *W, int N,
                  const float *bias, float *C, int ldc, int accumulate, int gelu)
 {
-    gemm_job j = {ex, M, K, N, lda, ldc, accumulate, gelu, A, bias, W, C};
-    wh_pool_run(ex->pool, gemm_task, &j);
+    /* Column chunks of 16..128 (a multiple of the 16-wide panel), about four per thread so
+     * a descheduled thread's share is picked up by the others. */
+    int nth = wh_pool_size(ex->pool);
+    int cs = N / (4 * nth);
+    cs = (cs + 15) & ~15;
+    if (cs < 16) cs = 16;
+    if (cs > WH_GEMM_NC) cs = WH_GEMM_NC;
+    gemm_job j = {ex, M, K, N, lda, ldc, accumulate, gelu, cs, A, bias, W, C};
+    wh_pool_run(ex->pool, gemm_task, &j, (N + cs - 1) / cs);
 }

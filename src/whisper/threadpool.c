@@ -1,12 +1,18 @@
-/* threadpool.c — see threadpool.h. Job hand-off is a generation counter: the caller
- * publishes (fn, arg) and bumps `gen`; each worker that sees a new generation runs its
- * share and increments `done`. Spinning uses a bounded loop before falling back to the
- * condition variable, so latency is microseconds while busy and CPU use is zero when idle. */
+/* threadpool.c — see threadpool.h.
+ *
+ * One 64-bit atomic ticket carries the job: generation (24 bits) | chunk count (20) |
+ * next chunk index (20). The caller writes fn/arg, then publishes a new ticket with a
+ * release store; a thread claims work with fetch_add on the ticket, and the value it gets
+ * says how many chunks the job it belongs to has, so a thread that wakes late can never run
+ * a chunk twice or past the end, and what it claims is always the current job's. The caller returns once
+ * `done` reaches the chunk count: every claimed chunk has finished, and threads holding an
+ * index past the end never touch fn/arg. */
 #include "threadpool.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -15,17 +21,20 @@
 #define CPU_RELAX() ((void)0)
 #endif
 
-/* Spin with pause for a few microseconds, then keep polling with sched_yield (so an
- * oversubscribed machine still makes progress), then sleep on the condition variable. */
-#define SPIN_PAUSE 4000
-#define SPIN_ITERS 20000
+#define SPIN_PAUSE 4000     /* pause-spins: a few tens of microseconds */
+#define SPIN_YIELD 20000    /* then sched_yield polls (progress when oversubscribed) */
+
+#define IDX_BITS 20
+#define CNT_SHIFT 20
+#define GEN_SHIFT 40
+#define IDX_MASK ((1ull << IDX_BITS) - 1)
 
 struct wh_pool {
     int n;
     pthread_t *th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    atomic_uint gen;
+    _Atomic uint64_t ticket;
     atomic_int done;
     atomic_int sleepers;
     atomic_int quit;
@@ -35,31 +44,44 @@ struct wh_pool {
 
 typedef struct { wh_pool *p; int ith; } worker_arg;
 
+/* Claims and runs chunks until none are left. A claim always belongs to the job that was
+ * current when it was made (the ticket says which), and a valid one (idx < cnt) is always
+ * run: dropping it would lose that chunk, since nobody else can claim the same index. */
+static void work(wh_pool *p, int ith)
+{
+    for (;;) {
+        uint64_t t = atomic_fetch_add_explicit(&p->ticket, 1, memory_order_acq_rel);
+        uint64_t cnt = (t >> CNT_SHIFT) & IDX_MASK, idx = t & IDX_MASK;
+        if (idx >= cnt) return;
+        p->fn(p->arg, (int)idx, ith);
+        atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
+    }
+}
+
 static void *worker(void *va)
 {
     worker_arg *wa = va;
     wh_pool *p = wa->p;
     const int ith = wa->ith;
     free(wa);
-    unsigned seen = 0;
+    uint64_t seen = 0;
     for (;;) {
-        unsigned g;
+        uint64_t g;
         int spins = 0;
-        while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen) {
+        while ((g = atomic_load_explicit(&p->ticket, memory_order_acquire) >> GEN_SHIFT) == seen && !atomic_load(&p->quit)) {
             if (++spins < SPIN_PAUSE) { CPU_RELAX(); continue; }
-            if (spins < SPIN_ITERS) { sched_yield(); continue; }
+            if (spins < SPIN_YIELD) { sched_yield(); continue; }
             pthread_mutex_lock(&p->mu);
             atomic_fetch_add(&p->sleepers, 1);
-            while (atomic_load(&p->gen) == seen && !atomic_load(&p->quit))
+            while ((atomic_load(&p->ticket) >> GEN_SHIFT) == seen && !atomic_load(&p->quit))
                 pthread_cond_wait(&p->cv, &p->mu);
             atomic_fetch_sub(&p->sleepers, 1);
             pthread_mutex_unlock(&p->mu);
             spins = 0;
         }
-        seen = g;
         if (atomic_load(&p->quit)) return NULL;
-        p->fn(p->arg, ith, p->n);
-        atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
+        seen = g;
+        work(p, ith);
     }
 }
 
@@ -75,7 +97,8 @@ wh_pool *wh_pool_new(int n_threads)
     if (!p->th) { free(p); return NULL; }
     for (int i = 1; i < n_threads; i++) {
         worker_arg *wa = malloc(sizeof *wa);
-        if (!wa || pthread_create(&p->th[i], NULL, worker, wa ? (wa->p = p, wa->ith = i, wa) : NULL) != 0) {
+        if (wa) { wa->p = p; wa->ith = i; }
+        if (!wa || pthread_create(&p->th[i], NULL, worker, wa) != 0) {
             free(wa);
             p->n = i;   /* run with the threads we have */
             break;
@@ -86,20 +109,26 @@ wh_pool *wh_pool_new(int n_threads)
 
 int wh_pool_size(const wh_pool *p) { return p ? p->n : 1; }
 
-void wh_pool_run(wh_pool *p, wh_task_fn fn, void *arg)
+void wh_pool_run(wh_pool *p, wh_task_fn fn, void *arg, int n_chunks)
 {
-    if (p->n == 1) { fn(arg, 0, 1); return; }
+    if (n_chunks <= 0) return;
+    if (p->n == 1 || n_chunks == 1) {
+        for (int i = 0; i < n_chunks; i++) fn(arg, i, 0);
+        return;
+    }
     p->fn = fn;
     p->arg = arg;
     atomic_store_explicit(&p->done, 0, memory_order_relaxed);
-    atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
+    uint64_t gen = ((atomic_load_explicit(&p->ticket, memory_order_relaxed) >> GEN_SHIFT) + 1) & 0xffffff;
+    if (gen == 0) gen = 1;   /* workers start having "seen" generation 0 */
+    atomic_store_explicit(&p->ticket, gen << GEN_SHIFT | (uint64_t)n_chunks << CNT_SHIFT, memory_order_seq_cst);
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->mu);
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
     }
-    fn(arg, 0, p->n);
-    for (int spins = 0; atomic_load_explicit(&p->done, memory_order_acquire) < p->n - 1; spins++) {
+    work(p, 0);
+    for (int spins = 0; atomic_load_explicit(&p->done, memory_order_acquire) < n_chunks; spins++) {
         if (spins < SPIN_PAUSE) CPU_RELAX();
         else sched_yield();
     }
@@ -110,7 +139,6 @@ void wh_pool_free(wh_pool *p)
     if (!p) return;
     pthread_mutex_lock(&p->mu);
     atomic_store(&p->quit, 1);
-    atomic_fetch_add(&p->gen, 1);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     for (int i = 1; i < p->n; i++) pthread_join(p->th[i], NULL);

@@ -1,16 +1,21 @@
 /* threadpool.h — a persistent pool of compute threads driven by one caller.
- * wh_pool_run(pool, fn, arg) runs fn(arg, ith, nth) for ith = 0 .. nth-1, the caller doing
- * ith 0, and returns when all have finished. Workers spin briefly after each job (decoder
- * steps dispatch dozens of small jobs per token) and then sleep on a condition variable, so
- * an idle daemon costs no CPU. No thread is created per call. */
+ *
+ * wh_pool_run(pool, fn, arg, n_chunks) runs fn(arg, chunk, ith) once for every chunk in
+ * 0 .. n_chunks-1 and returns when all have finished. Chunks are claimed dynamically from
+ * one atomic ticket by the caller (ith 0) and the workers (ith 1 .. n-1), so a thread that
+ * the OS deschedules (a busy desktop, another process on the core) delays only the chunk it
+ * holds: the others take the rest. ith identifies the thread for per-thread scratch.
+ * Workers spin briefly after each job (decoder steps dispatch dozens of small jobs per
+ * token), then yield, then sleep on a condition variable, so an idle daemon costs no CPU.
+ * No thread is created per call. n_chunks < 2^20. */
 #ifndef WH_THREADPOOL_H
 #define WH_THREADPOOL_H
 
 typedef struct wh_pool wh_pool;
-typedef void (*wh_task_fn)(void *arg, int ith, int nth);
+typedef void (*wh_task_fn)(void *arg, int chunk, int ith);
 
 wh_pool *wh_pool_new(int n_threads);   /* NULL on failure; n_threads >= 1 */
 void wh_pool_free(wh_pool *p);
 int wh_pool_size(const wh_pool *p);
-void wh_pool_run(wh_pool *p, wh_task_fn fn, void *arg);
+void wh_pool_run(wh_pool *p, wh_task_fn fn, void *arg, int n_chunks);
 #endif

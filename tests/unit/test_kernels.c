@@ -83,13 +83,13 @@ out:
     free(A); free(C); free(R); free(R0); free(bias); free(W); free(scr); free(row);
 }
 
-typedef struct { atomic_int hits; int counts[8]; } pool_arg;
-static void pool_task(void *va, int ith, int nth)
+typedef struct { atomic_int hits; atomic_int counts[64]; } pool_arg;
+static void pool_task(void *va, int chunk, int ith)
 {
     pool_arg *p = va;
     atomic_fetch_add(&p->hits, 1);
-    if (ith < 8) p->counts[ith]++;
-    (void)nth;
+    atomic_fetch_add(&p->counts[chunk], 1);
+    (void)ith;
 }
 
 int main(void)
@@ -218,15 +218,25 @@ int main(void)
         }
     }
 
-    TEST("thread pool runs every share exactly once, many times, and shuts down") {
+    TEST("thread pool runs every chunk exactly once, for 2000 jobs of 1..64 chunks, and shuts down") {
         for (int nt = 1; nt <= 4; nt++) {
             wh_pool *p = wh_pool_new(nt);
             CHECK(p != NULL && wh_pool_size(p) == nt);
             pool_arg a;
             memset(&a, 0, sizeof a);
-            for (int i = 0; i < 2000; i++) wh_pool_run(p, pool_task, &a);
-            CHECK(atomic_load(&a.hits) == 2000 * nt);
-            for (int i = 0; i < nt; i++) CHECK(a.counts[i] == 2000);
+            long want = 0;
+            for (int i = 0; i < 2000; i++) {
+                int chunks = 1 + i % 64;
+                wh_pool_run(p, pool_task, &a, chunks);
+                want += chunks;
+            }
+            CHECK(atomic_load(&a.hits) == want);
+            /* chunk c ran once in every job that had more than c chunks */
+            for (int c = 0; c < 64; c++) {
+                int expect = 0;
+                for (int i = 0; i < 2000; i++) expect += (1 + i % 64) > c;
+                CHECKF(atomic_load(&a.counts[c]) == expect, "chunk %d ran %d times, expected %d", c, atomic_load(&a.counts[c]), expect);
+            }
             wh_pool_free(p);
         }
         wh_pool_free(NULL);
