@@ -1,0 +1,234 @@
+/* audio.c — sp_audio_* entry points: safe open (spool-reliability.md T12), container sniff
+ * (T13), dispatch to the WAV fast path or FFmpeg, limits (T15) and the empty-audio
+ * pre-filter. See docs/audio.md for the contracts. */
+#include "audio/audio_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+/* pseudo file systems whose "regular files" are generated on read (linux/magic.h) */
+#define PROC_SUPER_MAGIC_ 0x9fa0
+#define SYSFS_MAGIC_      0x62656572
+#define DEBUGFS_MAGIC_    0x64626720
+#define TRACEFS_MAGIC_    0x74726163
+#define SECURITYFS_MAGIC_ 0x73636673
+#define CGROUP_MAGIC_     0x27e0eb
+#define CGROUP2_MAGIC_    0x63677270
+
+const char *aud_sniff(const uint8_t *p, size_t n, const char **why)
+{
+    const char *dummy;
+    if (!why) why = &dummy;
+    *why = NULL;
+    if (n >= 12 && (!memcmp(p, "RIFF", 4) || !memcmp(p, "RF64", 4)) && !memcmp(p + 8, "WAVE", 4))
+        return "wav";
+    if (n >= 4 && !memcmp(p, "RIFX", 4)) { *why = "big-endian RIFX WAV is not supported"; return NULL; }
+    if (n >= 4 && !memcmp(p, "fLaC", 4)) return "flac";
+    if (n >= 4 && !memcmp(p, "OggS", 4)) return "ogg";
+    if (n >= 4 && p[0] == 0x1A && p[1] == 0x45 && p[2] == 0xDF && p[3] == 0xA3) return "webm";
+    if (n >= 8 && (!memcmp(p + 4, "ftyp", 4) || !memcmp(p + 4, "moov", 4) ||
+                   !memcmp(p + 4, "mdat", 4) || !memcmp(p + 4, "free", 4) ||
+                   !memcmp(p + 4, "wide", 4) || !memcmp(p + 4, "skip", 4)))
+        return "mp4";
+    if (n >= 10 && !memcmp(p, "ID3", 3) && p[3] < 0xff && p[4] < 0xff) return "mp3";
+    /* An MPEG audio frame header: 11-bit sync, version not reserved, layer III, bitrate
+     * index not "bad", sample-rate index not reserved (ISO 11172-3 2.4.2.3). */
+    if (n >= 4 && p[0] == 0xFF && (p[1] & 0xE0) == 0xE0) {
+        int version = (p[1] >> 3) & 3, layer = (p[1] >> 1) & 3;
+        int br = p[2] >> 4, sr = (p[2] >> 2) & 3;
+        if (layer == 0 && version != 1) { *why = "raw AAC (ADTS) is not supported; use M4A"; return NULL; }
+        if (version != 1 && layer == 1 && br != 15 && sr != 3) return "mp3";
+        if (layer == 2 || layer == 3) { *why = "MPEG layer I/II audio is not supported"; return NULL; }
+    }
+    if (n >= 4 && !memcmp(p, "#EXTM3U", n < 7 ? n : 7)) { *why = "playlists are refused"; return NULL; }
+    *why = "not a WAV, FLAC, MP3, M4A/MP4, Ogg or WebM file";
+    return NULL;
+}
+
+const char *sp_audio_sniff(const void *data, size_t size)
+{
+    return data ? aud_sniff(data, size, NULL) : NULL;
+}
+
+sp_status aud_load_src(aud_src *s, double max_seconds, int force_ffmpeg, float **pcm,
+                       size_t *n_samples, sp_audio_info *info, char *err, size_t es)
+{
+    uint8_t head[64];
+    aud_sink *k = NULL;
+    sp_status st;
+
+    s->pos = 0;
+    ssize_t got = aud_src_read(s, head, sizeof head);
+    if (got < 0) {
+        aud_seterr(err, es, "read error: %s", strerror(s->io_errno));
+        return SP_ERR_IO;
+    }
+    if (got == 0) {
+        aud_seterr(err, es, "empty file (0 bytes)");
+        return SP_ERR_AUDIO_FORMAT;
+    }
+    const char *why = NULL;
+    const char *container = aud_sniff(head, (size_t)got, &why);
+    if (!container) {
+        aud_seterr(err, es, "unsupported audio: %s", why ? why : "unknown format");
+        return SP_ERR_AUDIO_FORMAT;
+    }
+    double cap = max_seconds > 0 && max_seconds < SP_AUDIO_MAX_SECONDS ? max_seconds
+                                                                       : SP_AUDIO_MAX_SECONDS;
+    k = aud_sink_new((size_t)(cap * SP_AUDIO_RATE));
+    if (!k) { aud_seterr(err, es, "out of memory"); return SP_ERR_NOMEM; }
+    if (!strcmp(container, "wav") && !force_ffmpeg)
+        st = aud_wav_decode(s, k, info, err, es);
+    else
+        st = aud_ffmpeg_decode(s, container, k, info, err, es);
+    if (st == SP_OK) st = aud_sink_finish(k, pcm, n_samples, err, es);
+    aud_sink_free(k);
+    if (st == SP_OK && info) info->duration = (double)*n_samples / SP_AUDIO_RATE;
+    return st;
+}
+
+static void reset_out(float **pcm, size_t *n, sp_audio_info *info)
+{
+    if (pcm) *pcm = NULL;
+    if (n) *n = 0;
+    if (info) memset(info, 0, sizeof *info);
+}
+
+static sp_status finish_out(sp_status st, float **pcm, size_t *n, sp_audio_info *info)
+{
+    if (st != SP_OK) {
+        free(*pcm);
+        reset_out(pcm, n, info);
+    }
+    return st;
+}
+
+/* Regular file on a real file system, not too big (T12). */
+static sp_status check_fd(int fd, const char *name, unsigned flags, char *err, size_t es)
+{
+    struct stat st;
+    struct statfs sf;
+    if (fstat(fd, &st) != 0) {
+        aud_seterr(err, es, "%s: fstat failed: %s", name, strerror(errno));
+        return SP_ERR_IO;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        const char *what = S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO"
+                         : S_ISCHR(st.st_mode) ? "a character device"
+                         : S_ISBLK(st.st_mode) ? "a block device"
+                         : S_ISSOCK(st.st_mode) ? "a socket" : "not a regular file";
+        aud_seterr(err, es, "%s is %s (only regular files are read)", name, what);
+        return SP_ERR_AUDIO_UNSAFE;
+    }
+    if (fstatfs(fd, &sf) == 0) {
+        long t = (long)sf.f_type;
+        if (t == PROC_SUPER_MAGIC_ || t == SYSFS_MAGIC_ || t == DEBUGFS_MAGIC_ ||
+            t == TRACEFS_MAGIC_ || t == SECURITYFS_MAGIC_ || t == CGROUP_MAGIC_ ||
+            t == CGROUP2_MAGIC_) {
+            aud_seterr(err, es, "%s is on /proc, /sys or another pseudo file system (refused)",
+                       name);
+            return SP_ERR_AUDIO_UNSAFE;
+        }
+    }
+    if ((flags & SP_AUDIO_OWNER_ONLY) && st.st_uid != geteuid() && st.st_uid != 0) {
+        aud_seterr(err, es, "%s is owned by uid %u, not by us (refused)", name,
+                   (unsigned)st.st_uid);
+        return SP_ERR_AUDIO_UNSAFE;
+    }
+    if ((long long)st.st_size > SP_AUDIO_MAX_FILE_BYTES) {
+        aud_seterr(err, es, "%s is %lld bytes, over the %lld-byte limit", name,
+                   (long long)st.st_size, (long long)SP_AUDIO_MAX_FILE_BYTES);
+        return SP_ERR_TOO_LARGE;
+    }
+    return SP_OK;
+}
+
+sp_status sp_audio_load(const char *path, unsigned flags, double max_seconds, float **pcm,
+                        size_t *n_samples, sp_audio_info *info, char *err, size_t es)
+{
+    reset_out(pcm, n_samples, info);
+    if (!path || !pcm || !n_samples) {
+        aud_seterr(err, es, "sp_audio_load: NULL argument");
+        return SP_ERR_INVALID_ARG;
+    }
+    if (!*path) { aud_seterr(err, es, "empty audio path"); return SP_ERR_INVALID_ARG; }
+    if (strlen(path) >= PATH_MAX) { aud_seterr(err, es, "audio path too long"); return SP_ERR_INVALID_ARG; }
+    if ((flags & SP_AUDIO_ABSOLUTE) && path[0] != '/') {
+        aud_seterr(err, es, "relative audio path refused: %s", path);
+        return SP_ERR_AUDIO_UNSAFE;
+    }
+    /* O_NONBLOCK: opening a FIFO without a writer (or a tty, a device) must not hang us;
+     * O_NOCTTY: a tty must not become our controlling terminal. */
+    int oflags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+    if (flags & SP_AUDIO_NOFOLLOW) oflags |= O_NOFOLLOW;
+    int fd = open(path, oflags);
+    if (fd < 0) {
+        int e = errno;
+        if (e == ELOOP && (flags & SP_AUDIO_NOFOLLOW)) {
+            aud_seterr(err, es, "%s is a symbolic link (refused)", path);
+            return SP_ERR_AUDIO_UNSAFE;
+        }
+        if (e == ENXIO || e == ENODEV) {
+            aud_seterr(err, es, "%s is a socket or device (only regular files are read)", path);
+            return SP_ERR_AUDIO_UNSAFE;
+        }
+        aud_seterr(err, es, "cannot open %s: %s", path, strerror(e));
+        return e == ENAMETOOLONG ? SP_ERR_INVALID_ARG : SP_ERR_IO;
+    }
+    sp_status st = check_fd(fd, path, flags, err, es);
+    if (st == SP_OK) {
+        aud_src s = { .fd = fd };
+        st = aud_load_src(&s, max_seconds, 0, pcm, n_samples, info, err, es);
+    }
+    close(fd);
+    return finish_out(st, pcm, n_samples, info);
+}
+
+sp_status sp_audio_load_fd(int fd, double max_seconds, float **pcm, size_t *n_samples,
+                           sp_audio_info *info, char *err, size_t es)
+{
+    reset_out(pcm, n_samples, info);
+    if (fd < 0 || !pcm || !n_samples) {
+        aud_seterr(err, es, "sp_audio_load_fd: bad argument");
+        return SP_ERR_INVALID_ARG;
+    }
+    sp_status st = check_fd(fd, "audio fd", 0, err, es);
+    if (st != SP_OK) return st;
+    off_t base = lseek(fd, 0, SEEK_CUR);
+    aud_src s = { .fd = fd, .base = base > 0 ? (int64_t)base : 0 };
+    st = aud_load_src(&s, max_seconds, 0, pcm, n_samples, info, err, es);
+    return finish_out(st, pcm, n_samples, info);
+}
+
+sp_status sp_audio_load_mem(const void *data, size_t size, double max_seconds, float **pcm,
+                            size_t *n_samples, sp_audio_info *info, char *err, size_t es)
+{
+    reset_out(pcm, n_samples, info);
+    if ((!data && size) || !pcm || !n_samples) {
+        aud_seterr(err, es, "sp_audio_load_mem: NULL argument");
+        return SP_ERR_INVALID_ARG;
+    }
+    aud_src s = { .fd = -1, .mem = data, .mem_size = size };
+    sp_status st = aud_load_src(&s, max_seconds, 0, pcm, n_samples, info, err, es);
+    return finish_out(st, pcm, n_samples, info);
+}
+
+int sp_audio_is_empty(const float *pcm, size_t n)
+{
+    /* The original daemon's rule (whisper-reference.md): < 150 ms or RMS < 0.0005. */
+    if (!pcm || n < (size_t)SP_AUDIO_RATE * 150 / 1000) return 1;
+    double total = 0.0;
+    for (size_t i = 0; i < n; i += 4096) {
+        size_t m = n - i < 4096 ? n - i : 4096;
+        float acc = 0.0f;                 /* float blocks vectorise; double across blocks */
+        for (size_t j = 0; j < m; j++) acc += pcm[i + j] * pcm[i + j];
+        total += acc;
+    }
+    return total / (double)n < 0.0005 * 0.0005;
+}

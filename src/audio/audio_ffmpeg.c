@@ -1,0 +1,286 @@
+/* audio_ffmpeg.c — everything that is not our own WAV path goes through FFmpeg, fenced in
+ * the way spool-reliability.md T13 asks:
+ * - FFmpeg never sees a path or URL: it reads through a custom AVIOContext over aud_src
+ *   (pread on the fd we opened and checked, or memory);
+ * - the container was sniffed by us (aud_sniff) and the demuxer is named explicitly, so no
+ *   probing can pick HLS, concat, image2 or any other demuxer that opens further files;
+ * - format_whitelist / codec_whitelist / protocol_whitelist are set, and io_open is
+ *   replaced by a function that refuses, so a demuxer cannot open nested resources (mov
+ *   drefs, playlists) even if asked;
+ * - the audio stream's codec must be on our list before a decoder is opened.
+ * API use follows FFmpeg 5.1's doc/examples/demux_decode.c (send/receive decoding). */
+#include "audio/audio_internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/log.h>
+
+#define AVIO_BUF 32768
+#define MAX_DECODE_ERRORS 1000   /* consecutive packet errors before we give up */
+
+static const char FORMAT_WHITELIST[] = "wav,flac,mp3,mov,mp4,m4a,ogg,matroska,webm";
+static const char CODEC_WHITELIST[] =
+    "pcm_u8,pcm_s8,pcm_s16le,pcm_s16be,pcm_s24le,pcm_s24be,pcm_s32le,pcm_s32be,"
+    "pcm_f32le,pcm_f32be,pcm_f64le,pcm_f64be,pcm_alaw,pcm_mulaw,flac,mp3,mp3float,"
+    "aac,aac_fixed,alac,opus,libopus,vorbis,libvorbis";
+
+static int codec_allowed(enum AVCodecID id)
+{
+    switch (id) {
+    case AV_CODEC_ID_PCM_U8: case AV_CODEC_ID_PCM_S8:
+    case AV_CODEC_ID_PCM_S16LE: case AV_CODEC_ID_PCM_S16BE:
+    case AV_CODEC_ID_PCM_S24LE: case AV_CODEC_ID_PCM_S24BE:
+    case AV_CODEC_ID_PCM_S32LE: case AV_CODEC_ID_PCM_S32BE:
+    case AV_CODEC_ID_PCM_F32LE: case AV_CODEC_ID_PCM_F32BE:
+    case AV_CODEC_ID_PCM_F64LE: case AV_CODEC_ID_PCM_F64BE:
+    case AV_CODEC_ID_PCM_ALAW: case AV_CODEC_ID_PCM_MULAW:
+    case AV_CODEC_ID_FLAC: case AV_CODEC_ID_MP3: case AV_CODEC_ID_AAC:
+    case AV_CODEC_ID_ALAC: case AV_CODEC_ID_OPUS: case AV_CODEC_ID_VORBIS:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* FFmpeg logs to stderr by default; a daemon decoding hostile files would fill its log
+ * with decoder complaints. Quiet once per process unless SP_AUDIO_FFMPEG_LOG is set. */
+static pthread_once_t log_once = PTHREAD_ONCE_INIT;
+static void quiet_ffmpeg(void)
+{
+    if (!getenv("SP_AUDIO_FFMPEG_LOG")) av_log_set_level(AV_LOG_QUIET);
+}
+
+static int io_read(void *opaque, uint8_t *buf, int size)
+{
+    ssize_t r = aud_src_read(opaque, buf, (size_t)size);
+    if (r < 0) return AVERROR(EIO);
+    return r == 0 ? AVERROR_EOF : (int)r;
+}
+
+static int64_t io_seek(void *opaque, int64_t offset, int whence)
+{
+    aud_src *s = opaque;
+    whence &= ~AVSEEK_FORCE;
+    if (whence == AVSEEK_SIZE) return aud_src_size(s);
+    int64_t np;
+    if (whence == SEEK_SET) np = offset;
+    else if (whence == SEEK_CUR) np = s->pos + offset;
+    else if (whence == SEEK_END) {
+        int64_t sz = aud_src_size(s);
+        if (sz < 0) return AVERROR(ENOSYS);
+        np = sz + offset;
+    } else return AVERROR(EINVAL);
+    if (np < 0) return AVERROR(EINVAL);
+    s->pos = np;
+    return np;
+}
+
+/* No demuxer may open anything besides the stream we hand it. */
+static int refuse_io_open(struct AVFormatContext *s, AVIOContext **pb, const char *url,
+                          int flags, AVDictionary **options)
+{
+    return AVERROR(EPERM);
+}
+
+static int map_fmt(enum AVSampleFormat f, aud_fmt *out, int *planar)
+{
+    *planar = av_sample_fmt_is_planar(f);
+    switch (av_get_packed_sample_fmt(f)) {
+    case AV_SAMPLE_FMT_U8:  *out = AUD_U8; return 0;
+    case AV_SAMPLE_FMT_S16: *out = AUD_S16; return 0;
+    case AV_SAMPLE_FMT_S32: *out = AUD_S32; return 0;
+    case AV_SAMPLE_FMT_FLT: *out = AUD_F32; return 0;
+    case AV_SAMPLE_FMT_DBL: *out = AUD_F64; return 0;
+    default: return -1;
+    }
+}
+
+typedef struct {
+    aud_sink *k;
+    float *mono;
+    size_t mono_cap;
+    sp_audio_info *info;
+    char *err;
+    size_t es;
+} dec_state;
+
+static sp_status push_frame(dec_state *d, const AVFrame *fr)
+{
+    int ch = fr->ch_layout.nb_channels;
+    if (ch < 1 || ch > AUD_MAX_CHANNELS) {
+        aud_seterr(d->err, d->es, "%d channels (1..%d supported)", ch, AUD_MAX_CHANNELS);
+        return SP_ERR_AUDIO_FORMAT;
+    }
+    aud_fmt fmt;
+    int planar;
+    if (map_fmt(fr->format, &fmt, &planar) != 0) {
+        aud_seterr(d->err, d->es, "decoder produced unsupported sample format %s",
+                   av_get_sample_fmt_name(fr->format) ? av_get_sample_fmt_name(fr->format) : "?");
+        return SP_ERR_UNSUPPORTED;
+    }
+    if (fr->nb_samples <= 0) return SP_OK;
+    sp_status st = aud_sink_rate(d->k, fr->sample_rate, d->err, d->es);
+    if (st != SP_OK) return st;
+    if (d->info && !d->info->source_rate) {
+        d->info->source_rate = fr->sample_rate;
+        d->info->source_channels = ch;
+    }
+    size_t n = (size_t)fr->nb_samples;
+    if (n > d->mono_cap) {
+        float *p = realloc(d->mono, n * sizeof *p);
+        if (!p) { aud_seterr(d->err, d->es, "out of memory"); return SP_ERR_NOMEM; }
+        d->mono = p;
+        d->mono_cap = n;
+    }
+    const uint8_t *planes[AUD_MAX_CHANNELS];
+    for (int c = 0; c < (planar ? ch : 1); c++) planes[c] = fr->extended_data[c];
+    aud_downmix(fmt, planes, planar, ch, n, d->mono);
+    return aud_sink_push(d->k, d->mono, n, d->err, d->es);
+}
+
+/* Drains decoded frames; counts decoder errors in *errors. */
+static sp_status receive_all(dec_state *d, AVCodecContext *cc, AVFrame *fr, int *errors)
+{
+    while (1) {
+        int r = avcodec_receive_frame(cc, fr);
+        if (r == AVERROR(EAGAIN) || r == AVERROR_EOF) return SP_OK;
+        if (r < 0) { (*errors)++; return SP_OK; }
+        sp_status st = push_frame(d, fr);
+        av_frame_unref(fr);
+        if (st != SP_OK) return st;
+        *errors = 0;
+    }
+}
+
+sp_status aud_ffmpeg_decode(aud_src *s, const char *container, aud_sink *k,
+                            sp_audio_info *info, char *err, size_t es)
+{
+    pthread_once(&log_once, quiet_ffmpeg);
+    const char *demuxer = !strcmp(container, "mp4") ? "mov"
+                        : !strcmp(container, "webm") ? "matroska" : container;
+    const AVInputFormat *ifmt = av_find_input_format(demuxer);
+    AVIOContext *avio = NULL;
+    AVFormatContext *fc = NULL;
+    AVCodecContext *cc = NULL;
+    AVPacket *pkt = NULL;
+    AVFrame *fr = NULL;
+    AVDictionary *opts = NULL;
+    dec_state d = { .k = k, .info = info, .err = err, .es = es };
+    sp_status st = SP_ERR_AUDIO_FORMAT;
+    int r, errors = 0, total_errors = 0, read_error = 0;
+
+    if (!ifmt) {
+        aud_seterr(err, es, "this FFmpeg has no %s demuxer", demuxer);
+        return SP_ERR_UNSUPPORTED;
+    }
+    s->pos = 0;
+    uint8_t *iobuf = av_malloc(AVIO_BUF);
+    if (iobuf) avio = avio_alloc_context(iobuf, AVIO_BUF, 0, s, io_read, NULL, io_seek);
+    if (!avio) { av_free(iobuf); aud_seterr(err, es, "out of memory"); return SP_ERR_NOMEM; }
+    fc = avformat_alloc_context();
+    if (!fc) { st = SP_ERR_NOMEM; aud_seterr(err, es, "out of memory"); goto done; }
+    fc->pb = avio;
+    fc->flags |= AVFMT_FLAG_CUSTOM_IO;
+    fc->io_open = refuse_io_open;
+    av_dict_set(&opts, "format_whitelist", FORMAT_WHITELIST, 0);
+    av_dict_set(&opts, "codec_whitelist", CODEC_WHITELIST, 0);
+    av_dict_set(&opts, "protocol_whitelist", "none", 0);
+    r = avformat_open_input(&fc, NULL, ifmt, &opts);   /* frees fc on failure */
+    av_dict_free(&opts);
+    if (r < 0) {
+        aud_seterr(err, es, "not a valid %s file (%s)", container, av_err2str(r));
+        goto done;
+    }
+    /* The first audio stream. (av_find_best_stream skips streams whose rate is not known
+     * before decoding, and avformat_find_stream_info would decode twice: the decoder
+     * learns rate and layout from the first frames anyway.) */
+    int si = -1;
+    for (unsigned i = 0; i < fc->nb_streams && si < 0; i++)
+        if (fc->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_AUDIO) si = (int)i;
+    if (si < 0) {
+        aud_seterr(err, es, "%s file has no audio stream", container);
+        goto done;
+    }
+    AVCodecParameters *par = fc->streams[si]->codecpar;
+    if (!codec_allowed(par->codec_id)) {
+        aud_seterr(err, es, "codec %s in %s is not supported", avcodec_get_name(par->codec_id),
+                   container);
+        st = SP_ERR_UNSUPPORTED;
+        goto done;
+    }
+    if (info) {
+        snprintf(info->container, sizeof info->container, "%s", container);
+        snprintf(info->codec, sizeof info->codec, "%s", avcodec_get_name(par->codec_id));
+    }
+    /* A header that announces more than the cap is refused now rather than after decoding
+     * it (T15: "10 h of silence as tiny FLAC"); shorter claims are not trusted either. */
+    if (fc->duration != AV_NOPTS_VALUE && fc->duration > 0 &&
+        (double)fc->duration / AV_TIME_BASE > aud_sink_max_seconds(k) + 1.0) {
+        aud_seterr(err, es, "audio longer than the %.0f s limit (header says %.0f s)",
+                   aud_sink_max_seconds(k), (double)fc->duration / AV_TIME_BASE);
+        st = SP_ERR_TOO_LARGE;
+        goto done;
+    }
+    const AVCodec *codec = avcodec_find_decoder(par->codec_id);
+    if (!codec) {
+        aud_seterr(err, es, "no decoder for %s", avcodec_get_name(par->codec_id));
+        st = SP_ERR_UNSUPPORTED;
+        goto done;
+    }
+    cc = avcodec_alloc_context3(codec);
+    if (!cc || avcodec_parameters_to_context(cc, par) < 0) {
+        aud_seterr(err, es, "cannot set up the %s decoder", codec->name);
+        st = SP_ERR_NOMEM;
+        goto done;
+    }
+    cc->thread_count = 1;
+    av_dict_set(&opts, "codec_whitelist", CODEC_WHITELIST, 0);
+    r = avcodec_open2(cc, codec, &opts);
+    av_dict_free(&opts);
+    if (r < 0) {
+        aud_seterr(err, es, "cannot open the %s decoder (%s)", codec->name, av_err2str(r));
+        goto done;
+    }
+    pkt = av_packet_alloc();
+    fr = av_frame_alloc();
+    if (!pkt || !fr) { st = SP_ERR_NOMEM; aud_seterr(err, es, "out of memory"); goto done; }
+
+    while ((r = av_read_frame(fc, pkt)) >= 0) {
+        if (pkt->stream_index == si) {
+            int sr = avcodec_send_packet(cc, pkt);
+            if (sr < 0 && sr != AVERROR(EAGAIN)) { errors++; total_errors++; }
+            st = receive_all(&d, cc, fr, &errors);
+        } else {
+            st = SP_OK;
+        }
+        av_packet_unref(pkt);
+        if (st != SP_OK) goto done;
+        if (errors > MAX_DECODE_ERRORS) break;
+    }
+    if (r < 0 && r != AVERROR_EOF) read_error = 1;
+    avcodec_send_packet(cc, NULL);                       /* flush the decoder */
+    st = receive_all(&d, cc, fr, &errors);
+    if (st != SP_OK) goto done;
+    if (aud_sink_count(k) == 0 && (read_error || total_errors || errors)) {
+        aud_seterr(err, es, "%s file: no audio could be decoded", container);
+        st = SP_ERR_AUDIO_FORMAT;
+        goto done;
+    }
+    if (info && (read_error || errors > MAX_DECODE_ERRORS)) info->truncated = 1;
+    st = SP_OK;
+done:
+    av_frame_free(&fr);
+    av_packet_free(&pkt);
+    avcodec_free_context(&cc);
+    avformat_close_input(&fc);
+    if (avio) av_freep(&avio->buffer);
+    avio_context_free(&avio);
+    free(d.mono);
+    return st;
+}

@@ -1,0 +1,101 @@
+/* audio_internal.h — pieces shared by the audio module's files (not a public API).
+ *
+ * Pipeline: a byte source (fd through pread, or memory) -> sniff -> a decoder (our WAV
+ * reader in audio_wav.c, or FFmpeg in audio_ffmpeg.c) -> aud_downmix() to mono float at the
+ * source rate -> aud_sink (resample to 16 kHz, caps, growable output) in audio_sink.c.
+ * Both decoders share the downmix and the sink, so a lossless file gives bit-identical PCM
+ * whichever decoder read it. */
+#ifndef SP_AUDIO_INTERNAL_H
+#define SP_AUDIO_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "speech_audio.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the WAV fast path assumes a little-endian host"
+#endif
+
+/* ---------------------------------------------------------------- byte source */
+typedef struct {
+    int fd;                  /* >= 0: pread() from fd at base + pos; < 0: memory */
+    const uint8_t *mem;
+    size_t mem_size;
+    int64_t base;            /* fd offset where the audio starts */
+    int64_t pos;             /* current position relative to base */
+    int io_errno;            /* last read error (0 if none) */
+} aud_src;
+
+/* Reads up to n bytes (retrying short reads) at pos; returns bytes read (< n only at EOF)
+ * or -1 on an I/O error (io_errno set). */
+ssize_t aud_src_read(aud_src *s, void *buf, size_t n);
+/* Current size relative to base (fstat for an fd, so a growing file grows), -1 unknown. */
+int64_t aud_src_size(aud_src *s);
+
+/* ---------------------------------------------------------------- sample formats */
+typedef enum {
+    AUD_U8, AUD_S16, AUD_S24, AUD_S32, AUD_F32, AUD_F64, AUD_ALAW, AUD_ULAW,
+} aud_fmt;
+
+/* Converts `frames` frames of `channels` channels to mono float by averaging the channels
+ * (sum in channel order, then * 1/channels). Interleaved: planes[0] holds everything;
+ * planar: planes[c] per channel. Floats are sanitised: NaN -> 0, clamp to [-1, 1]. */
+void aud_downmix(aud_fmt fmt, const uint8_t *const *planes, int planar, int channels,
+                 size_t frames, float *out);
+size_t aud_fmt_bytes(aud_fmt fmt);
+
+/* ---------------------------------------------------------------- sink */
+typedef struct aud_sink aud_sink;
+
+/* max_samples: cap on 16 kHz output samples (always set). */
+aud_sink *aud_sink_new(size_t max_samples);
+void aud_sink_free(aud_sink *k);
+/* Declares the source rate of what follows (first call, or a mid-stream change: the old
+ * resampler is flushed first). */
+sp_status aud_sink_rate(aud_sink *k, int rate, char *err, size_t err_size);
+/* Pushes mono float samples at the declared rate. */
+sp_status aud_sink_push(aud_sink *k, const float *x, size_t n, char *err, size_t err_size);
+/* Flushes the resampler; hands over the buffer (never NULL on SP_OK). */
+sp_status aud_sink_finish(aud_sink *k, float **pcm, size_t *n, char *err, size_t err_size);
+size_t aud_sink_count(const aud_sink *k);   /* output samples so far */
+double aud_sink_max_seconds(const aud_sink *k);
+
+/* ---------------------------------------------------------------- decoders */
+/* Container sniffed from the first bytes: "wav", "flac", "mp3", "mp4", "ogg", "webm", or NULL
+ * (with *why naming what it looks like, e.g. "big-endian RIFX WAV"). */
+const char *aud_sniff(const uint8_t *p, size_t n, const char **why);
+
+sp_status aud_wav_decode(aud_src *s, aud_sink *k, sp_audio_info *info, char *err,
+                         size_t err_size);
+sp_status aud_ffmpeg_decode(aud_src *s, const char *container, aud_sink *k,
+                            sp_audio_info *info, char *err, size_t err_size);
+
+/* ---------------------------------------------------------------- VAD */
+typedef struct aud_silero aud_silero;
+sp_status aud_silero_load(const char *path, aud_silero **out, char *err, size_t err_size);
+void aud_silero_free(aud_silero *m);
+/* One probability per 512-sample chunk (ceil(n/512) of them) into probs; state starts at
+ * zero. ctx_framing: 0 whisper.cpp's framing, 1 Silero's 64-sample context. */
+sp_status aud_silero_probs(const aud_silero *m, const float *pcm, size_t n, int ctx_framing,
+                           float *probs);
+/* faster-whisper's segmenter (silero-vad.md §3.3) over per-512-sample probabilities of
+ * n_samples of audio. */
+sp_status aud_vad_segment(const float *probs, int n_probs, size_t n_samples,
+                          const sp_vad_params *p, sp_span **spans, int *n_spans);
+
+/* Limits (spool-reliability.md T15). */
+#define AUD_MIN_RATE 4000
+#define AUD_MAX_RATE 384000
+#define AUD_MAX_CHANNELS 8
+
+void aud_seterr(char *err, size_t err_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The whole load from a source: sniff, decode, downmix, resample. force_ffmpeg (tests)
+ * sends WAV through FFmpeg instead of the fast path, to check that both agree. */
+sp_status aud_load_src(aud_src *s, double max_seconds, int force_ffmpeg, float **pcm,
+                       size_t *n_samples, sp_audio_info *info, char *err, size_t err_size);
+
+#endif

@@ -1,0 +1,358 @@
+/* vad_silero.c — Silero VAD v6 inference in plain C from whisper.cpp's ggml file
+ * (ggml-silero-v6.2.0.bin). Everything here follows ../shared/docs/silero-vad.md:
+ * §1 file format and load checks, §2.1 framing (whisper.cpp: each 512-sample chunk on its
+ * own, reflect-padded by 64 on both sides) or §2.2 (Silero's 64-sample context), §2.3 STFT,
+ * §2.4 encoder, §2.5 LSTM, §2.6 decoder, §2.8 numerics (conv inputs rounded to f16 the way
+ * ggml's im2col does, which brings us within ~1e-4 of whisper.cpp).
+ *
+ * Cost per 512-sample chunk ~0.68 M multiply-adds (§2.10). The loops are written as
+ * "axpy over the output index" with weights transposed at load time, so gcc vectorises them
+ * at -O2 -ftree-vectorize/-O3 without -ffast-math (no float reassociation needed). */
+#include "audio/audio_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SV_W 512          /* samples per chunk */
+#define SV_PAD 64
+#define SV_XP 640         /* padded chunk */
+#define SV_NFFT 256
+#define SV_HOP 128
+#define SV_T 4            /* STFT frames */
+#define SV_BINS 129
+#define SV_H 128          /* LSTM hidden */
+
+struct aud_silero {
+    /* all weights f32, transposed so the innermost loop runs over output channels */
+    float basis_t[SV_NFFT][2 * SV_BINS];       /* basis_t[n][c] = B[c][n], (256, 258) */
+    float *enc_w[4];                           /* enc_w[l][(ic*3 + k)*OC + oc] */
+    float enc_b[4][128];
+    int enc_ic[4], enc_oc[4], enc_stride[4];
+    float wih_t[SV_H][4 * SV_H];               /* wih_t[j][r] = W_ih[r][j], (128, 512) */
+    float whh_t[SV_H][4 * SV_H];
+    float b_gates[4 * SV_H];                   /* b_ih + b_hh */
+    float dec_w[SV_H];
+    float dec_b;
+};
+
+/* ------------------------------------------------------------------ f16 helpers */
+
+static float f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+    float v;
+    if (exp == 0) v = ldexpf((float)man, -24);
+    else if (exp == 31) v = man ? NAN : INFINITY;
+    else v = ldexpf((float)(man | 0x400), (int)exp - 25);
+    return sign ? -v : v;
+}
+
+/* f32 -> nearest f16 (ties to even) -> f32: what ggml's im2col to F16 does (§2.8). */
+static inline float round_f16(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = x & 0x80000000u, a = x & 0x7fffffffu;
+    if (a >= 0x7f800000u) return f;
+    if (a < 0x38800000u) {                     /* f16 subnormal range: quantum 2^-24 */
+        float r = rintf(fabsf(f) * 16777216.0f) * (1.0f / 16777216.0f);
+        return sign ? -r : r;
+    }
+    a += 0xfffu + ((a >> 13) & 1u);
+    a &= ~0x1fffu;
+    if (a >= 0x47800000u) a = 0x7f800000u;     /* overflow to inf */
+    x = sign | a;
+    memcpy(&f, &x, 4);
+    return f;
+}
+
+/* ------------------------------------------------------------------ loading (§1) */
+
+typedef struct {
+    const char *name;
+    int ttype;            /* 0 f32, 1 f16 */
+    size_t count;
+    int seen;
+    float *data;          /* decoded, malloc'd */
+} sv_tensor;
+
+enum { T_E0W, T_E0B, T_E1W, T_E1B, T_E2W, T_E2B, T_E3W, T_E3B, T_WIH, T_WHH, T_BIH, T_BHH,
+       T_DW, T_DB, T_STFT, T_COUNT };
+
+static const int enc_dims[4][3] = { { 129, 128, 3 }, { 128, 64, 3 }, { 64, 64, 3 }, { 64, 128, 3 } };
+
+static int rd_i32(FILE *f, int32_t *v)
+{
+    uint8_t b[4];
+    if (fread(b, 1, 4, f) != 4) return -1;
+    *v = (int32_t)((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24);
+    return 0;
+}
+
+sp_status aud_silero_load(const char *path, aud_silero **out, char *err, size_t es)
+{
+    sv_tensor t[T_COUNT] = {
+        { "_model.encoder.0.reparam_conv.weight", 1, 128 * 129 * 3, 0, NULL },
+        { "_model.encoder.0.reparam_conv.bias", 0, 128, 0, NULL },
+        { "_model.encoder.1.reparam_conv.weight", 1, 64 * 128 * 3, 0, NULL },
+        { "_model.encoder.1.reparam_conv.bias", 0, 64, 0, NULL },
+        { "_model.encoder.2.reparam_conv.weight", 1, 64 * 64 * 3, 0, NULL },
+        { "_model.encoder.2.reparam_conv.bias", 0, 64, 0, NULL },
+        { "_model.encoder.3.reparam_conv.weight", 1, 128 * 64 * 3, 0, NULL },
+        { "_model.encoder.3.reparam_conv.bias", 0, 128, 0, NULL },
+        { "_model.decoder.rnn.weight_ih", 0, 512 * 128, 0, NULL },
+        { "_model.decoder.rnn.weight_hh", 0, 512 * 128, 0, NULL },
+        { "_model.decoder.rnn.bias_ih", 0, 512, 0, NULL },
+        { "_model.decoder.rnn.bias_hh", 0, 512, 0, NULL },
+        { "_model.decoder.decoder.2.weight", 1, 128, 0, NULL },
+        { "_model.decoder.decoder.2.bias", 0, 1, 0, NULL },
+        { "_model.stft.forward_basis_buffer", 1, 258 * 256, 0, NULL },
+    };
+    aud_silero *m = NULL;
+    uint8_t *raw = NULL;
+    sp_status st = SP_ERR_MODEL_FORMAT;
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        aud_seterr(err, es, "cannot open VAD model %s: %s", path, strerror(errno));
+        return SP_ERR_IO;
+    }
+    int32_t v, hdr[32];
+    char type[65];
+    if (rd_i32(f, &v) || (uint32_t)v != 0x67676d6cu) {
+        aud_seterr(err, es, "%s: not a ggml file (bad magic)", path);
+        goto done;
+    }
+    if (rd_i32(f, &v) || v < 1 || v > 64 || fread(type, 1, (size_t)v, f) != (size_t)v) {
+        aud_seterr(err, es, "%s: bad model type string", path);
+        goto done;
+    }
+    type[v] = 0;
+    /* version x3, n_window, n_context, n_layers, 4x3 conv dims, 4 lstm/final values */
+    for (int i = 0; i < 22; i++)
+        if (rd_i32(f, &hdr[i])) { aud_seterr(err, es, "%s: header cut short", path); goto done; }
+    if (strcmp(type, "silero-16k") || hdr[0] != 6 || hdr[3] != SV_W || hdr[4] != 64 || hdr[5] != 4) {
+        aud_seterr(err, es, "%s: model '%s' v%d.%d.%d window %d is not Silero VAD v6 16 kHz",
+                   path, type, hdr[0], hdr[1], hdr[2], hdr[3]);
+        goto done;
+    }
+    for (int l = 0; l < 4; l++)
+        for (int d = 0; d < 3; d++)
+            if (hdr[6 + 3 * l + d] != enc_dims[l][d]) {
+                aud_seterr(err, es, "%s: encoder.%d dims (%d,%d,%d), expected (%d,%d,%d)", path, l,
+                           hdr[6 + 3 * l], hdr[7 + 3 * l], hdr[8 + 3 * l], enc_dims[l][0],
+                           enc_dims[l][1], enc_dims[l][2]);
+                goto done;
+            }
+    if (hdr[18] != 128 || hdr[19] != 128 || hdr[20] != 128 || hdr[21] != 1) {
+        aud_seterr(err, es, "%s: LSTM/decoder sizes (%d,%d,%d,%d), expected (128,128,128,1)",
+                   path, hdr[18], hdr[19], hdr[20], hdr[21]);
+        goto done;
+    }
+    /* tensor records until EOF (§1.2); data unaligned, so decode through a byte buffer */
+    while (1) {
+        int32_t nd, nl, tt, ne[4] = { 1, 1, 1, 1 };
+        if (rd_i32(f, &nd)) break;                               /* clean EOF */
+        if (rd_i32(f, &nl) || rd_i32(f, &tt) || nd < 0 || nd > 4 || nl < 1 || nl > 255 ||
+            (tt != 0 && tt != 1)) {
+            aud_seterr(err, es, "%s: bad tensor record header", path);
+            goto done;
+        }
+        size_t count = 1;
+        for (int d = 0; d < nd; d++) {
+            if (rd_i32(f, &ne[d]) || ne[d] < 1 || ne[d] > 1 << 20) {
+                aud_seterr(err, es, "%s: bad tensor shape", path);
+                goto done;
+            }
+            count *= (size_t)ne[d];
+        }
+        char name[256];
+        if (fread(name, 1, (size_t)nl, f) != (size_t)nl) { aud_seterr(err, es, "%s: cut short", path); goto done; }
+        name[nl] = 0;
+        int idx = -1;
+        for (int i = 0; i < T_COUNT; i++) if (!strcmp(name, t[i].name)) idx = i;
+        if (idx < 0 || t[idx].seen) {
+            aud_seterr(err, es, "%s: unexpected tensor '%s'", path, name);
+            goto done;
+        }
+        if (count != t[idx].count || tt != t[idx].ttype) {
+            aud_seterr(err, es, "%s: tensor '%s' has %zu elements of type %d, expected %zu of type %d",
+                       path, name, count, tt, t[idx].count, t[idx].ttype);
+            goto done;
+        }
+        size_t bytes = count * (tt ? 2 : 4);
+        raw = malloc(bytes);
+        t[idx].data = malloc(count * sizeof(float));
+        if (!raw || !t[idx].data) { st = SP_ERR_NOMEM; aud_seterr(err, es, "out of memory"); goto done; }
+        if (fread(raw, 1, bytes, f) != bytes) { aud_seterr(err, es, "%s: tensor '%s' cut short", path, name); goto done; }
+        for (size_t i = 0; i < count; i++) {
+            if (tt) {
+                uint16_t h = (uint16_t)(raw[2 * i] | raw[2 * i + 1] << 8);
+                t[idx].data[i] = f16_to_f32(h);
+            } else {
+                uint32_t u = (uint32_t)raw[4 * i] | (uint32_t)raw[4 * i + 1] << 8 |
+                             (uint32_t)raw[4 * i + 2] << 16 | (uint32_t)raw[4 * i + 3] << 24;
+                memcpy(&t[idx].data[i], &u, 4);
+            }
+            if (!isfinite(t[idx].data[i])) {
+                aud_seterr(err, es, "%s: tensor '%s' holds a non-finite value", path, name);
+                goto done;
+            }
+        }
+        free(raw);
+        raw = NULL;
+        t[idx].seen = 1;
+    }
+    for (int i = 0; i < T_COUNT; i++)
+        if (!t[i].seen) { aud_seterr(err, es, "%s: tensor '%s' missing", path, t[i].name); goto done; }
+
+    m = calloc(1, sizeof *m);
+    if (!m) { st = SP_ERR_NOMEM; aud_seterr(err, es, "out of memory"); goto done; }
+    for (int c = 0; c < 2 * SV_BINS; c++)
+        for (int n = 0; n < SV_NFFT; n++) m->basis_t[n][c] = t[T_STFT].data[c * SV_NFFT + n];
+    static const int stride[4] = { 1, 2, 2, 1 };
+    for (int l = 0; l < 4; l++) {
+        int IC = enc_dims[l][0], OC = enc_dims[l][1];
+        const float *w = t[T_E0W + 2 * l].data;   /* w[oc][ic][k] */
+        m->enc_ic[l] = IC;
+        m->enc_oc[l] = OC;
+        m->enc_stride[l] = stride[l];
+        m->enc_w[l] = malloc((size_t)IC * 3 * OC * sizeof(float));
+        if (!m->enc_w[l]) { st = SP_ERR_NOMEM; aud_seterr(err, es, "out of memory"); goto done; }
+        for (int oc = 0; oc < OC; oc++)
+            for (int ic = 0; ic < IC; ic++)
+                for (int k = 0; k < 3; k++)
+                    m->enc_w[l][(ic * 3 + k) * OC + oc] = w[(oc * IC + ic) * 3 + k];
+        memcpy(m->enc_b[l], t[T_E0B + 2 * l].data, (size_t)OC * sizeof(float));
+    }
+    for (int r = 0; r < 4 * SV_H; r++) {
+        for (int j = 0; j < SV_H; j++) {
+            m->wih_t[j][r] = t[T_WIH].data[r * SV_H + j];
+            m->whh_t[j][r] = t[T_WHH].data[r * SV_H + j];
+        }
+        m->b_gates[r] = t[T_BIH].data[r] + t[T_BHH].data[r];
+    }
+    memcpy(m->dec_w, t[T_DW].data, sizeof m->dec_w);
+    m->dec_b = t[T_DB].data[0];
+    *out = m;
+    m = NULL;
+    st = SP_OK;
+done:
+    if (f) fclose(f);
+    free(raw);
+    for (int i = 0; i < T_COUNT; i++) free(t[i].data);
+    aud_silero_free(m);
+    return st;
+}
+
+void aud_silero_free(aud_silero *m)
+{
+    if (!m) return;
+    for (int l = 0; l < 4; l++) free(m->enc_w[l]);
+    free(m);
+}
+
+/* ------------------------------------------------------------------ inference (§2) */
+
+/* conv1d, kernel 3, padding 1, + bias, ReLU; in: [IC][L], out: [OC][Lo] (channel-major).
+ * The input is rounded to f16 first (§2.8). */
+static void conv_relu(const aud_silero *m, int l, const float *in, int L, float *out, int *Lo_out)
+{
+    int IC = m->enc_ic[l], OC = m->enc_oc[l], s = m->enc_stride[l];
+    int Lo = (L + 2 - 3) / s + 1;
+    float acc[4][128];                                     /* [t][oc], Lo <= 4, OC <= 128 */
+    for (int t = 0; t < Lo; t++)
+        for (int oc = 0; oc < OC; oc++) acc[t][oc] = m->enc_b[l][oc];
+    for (int ic = 0; ic < IC; ic++) {
+        for (int k = 0; k < 3; k++) {
+            const float *w = m->enc_w[l] + (size_t)(ic * 3 + k) * OC;   /* (OC,) */
+            for (int t = 0; t < Lo; t++) {
+                int pos = s * t + k - 1;                    /* padding 1 */
+                if (pos < 0 || pos >= L) continue;
+                float x = round_f16(in[ic * L + pos]);
+                float *a = acc[t];
+                for (int oc = 0; oc < OC; oc++) a[oc] += w[oc] * x;
+            }
+        }
+    }
+    for (int oc = 0; oc < OC; oc++)
+        for (int t = 0; t < Lo; t++) out[oc * Lo + t] = acc[t][oc] > 0.0f ? acc[t][oc] : 0.0f;
+    *Lo_out = Lo;
+}
+
+static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/* One chunk: xp (640 padded samples) -> probability; h, c updated in place. */
+static float silero_step(const aud_silero *m, const float *xp, float *h, float *c)
+{
+    /* §2.3 STFT as conv1d with the stored basis: y[c][t] = sum_n B[c][n] xp[128 t + n] */
+    float y[SV_T][2 * SV_BINS];
+    float mag[SV_BINS * SV_T];                              /* [bin][t] */
+    for (int t = 0; t < SV_T; t++) {
+        float *yt = y[t];
+        for (int cc = 0; cc < 2 * SV_BINS; cc++) yt[cc] = 0.0f;
+        for (int n = 0; n < SV_NFFT; n++) {
+            float x = round_f16(xp[SV_HOP * t + n]);
+            const float *b = m->basis_t[n];
+            for (int cc = 0; cc < 2 * SV_BINS; cc++) yt[cc] += b[cc] * x;
+        }
+        for (int f = 0; f < SV_BINS; f++)
+            mag[f * SV_T + t] = sqrtf(yt[f] * yt[f] + yt[SV_BINS + f] * yt[SV_BINS + f]);
+    }
+    /* §2.4 encoder: 129x4 -> 128x4 -> 64x2 -> 64x1 -> 128x1 */
+    float a[128 * 4], b[128 * 4];
+    int L;
+    conv_relu(m, 0, mag, SV_T, a, &L);
+    conv_relu(m, 1, a, L, b, &L);
+    conv_relu(m, 2, b, L, a, &L);
+    conv_relu(m, 3, a, L, b, &L);                            /* b: (128,) */
+    /* §2.5 LSTM: g = W_ih x + b_ih + W_hh h + b_hh; gates i, f, g, o in PyTorch order */
+    float g[4 * SV_H];
+    memcpy(g, m->b_gates, sizeof g);
+    for (int j = 0; j < SV_H; j++) {
+        const float *wi = m->wih_t[j], *wh = m->whh_t[j];
+        float xj = b[j], hj = h[j];
+        for (int r = 0; r < 4 * SV_H; r++) g[r] += wi[r] * xj + wh[r] * hj;
+    }
+    for (int j = 0; j < SV_H; j++) {
+        float ig = sigm(g[j]), fg = sigm(g[SV_H + j]), cg = tanhf(g[2 * SV_H + j]),
+              og = sigm(g[3 * SV_H + j]);
+        c[j] = fg * c[j] + ig * cg;
+        h[j] = og * tanhf(c[j]);
+    }
+    /* §2.6 decoder: sigmoid(b + w . relu(h')), relu(h') rounded to f16 (1x1 conv) */
+    float logit = m->dec_b;
+    for (int j = 0; j < SV_H; j++) logit += m->dec_w[j] * round_f16(h[j] > 0.0f ? h[j] : 0.0f);
+    return sigm(logit);
+}
+
+sp_status aud_silero_probs(const aud_silero *m, const float *pcm, size_t n, int ctx_framing,
+                           float *probs)
+{
+    float h[SV_H] = { 0 }, c[SV_H] = { 0 }, xp[SV_XP], x[SV_W], prev_tail[SV_PAD] = { 0 };
+    size_t chunks = (n + SV_W - 1) / SV_W;
+    for (size_t i = 0; i < chunks; i++) {
+        size_t off = i * SV_W, len = n - off < SV_W ? n - off : SV_W;
+        memcpy(x, pcm + off, len * sizeof *x);
+        for (size_t j = len; j < SV_W; j++) x[j] = 0.0f;       /* zero-pad the last chunk */
+        if (!ctx_framing) {
+            /* §2.1: reflect-pad both sides, edge not repeated */
+            memcpy(xp + SV_PAD, x, sizeof x);
+            for (int j = 1; j <= SV_PAD; j++) {
+                xp[SV_PAD - j] = x[j];
+                xp[SV_PAD + SV_W - 1 + j] = x[SV_W - 1 - j];
+            }
+        } else {
+            /* §2.2: previous chunk's last 64 samples in front, reflect on the right only */
+            memcpy(xp, prev_tail, sizeof prev_tail);
+            memcpy(xp + SV_PAD, x, sizeof x);
+            for (int j = 1; j <= SV_PAD; j++) xp[575 + j] = xp[575 - j];
+            memcpy(prev_tail, x + SV_W - SV_PAD, sizeof prev_tail);
+        }
+        probs[i] = silero_step(m, xp, h, c);
+    }
+    return SP_OK;
+}

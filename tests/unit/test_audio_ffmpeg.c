@@ -1,0 +1,243 @@
+/* test_audio_ffmpeg.c — the FFmpeg path and the resampler, on files the test makes itself
+ * with espeak-ng, sox and ffmpeg (skipped when a tool is missing), plus jfk.wav/jfk.mp3 from
+ * ../shared/data when present. Lossless formats must give bit-identical PCM to the WAV,
+ * lossy ones must correlate closely. */
+#include "harness.h"
+#include "test_audio_util.h"
+
+static float *load_or_null(const char *path, size_t *n, sp_audio_info *info)
+{
+    float *pcm = NULL;
+    if (tb_load(path, &pcm, n, info) != SP_OK) return NULL;
+    return pcm;
+}
+
+static void sine_wav(const char *name, unsigned rate, unsigned ch, double f, double amp, double secs)
+{
+    size_t n = (size_t)(rate * secs);
+    int16_t *s = malloc(n * ch * 2);
+    for (size_t i = 0; i < n; i++)
+        for (unsigned c = 0; c < ch; c++)
+            s[i * ch + c] = (int16_t)lrint(32767 * amp * sin(2 * M_PI * f * (double)i / rate));
+    tb_buf b = tb_wav_s16(rate, ch, s, n * ch);
+    tb_write(tb_path(name), b.p, b.n);
+    free(b.p);
+    free(s);
+}
+
+int main(void)
+{
+    float *pcm = NULL;
+    size_t n = 0;
+    sp_audio_info info;
+    char err[256];
+    int tools = tb_have("sox") && tb_have("ffmpeg") && tb_have("espeak-ng");
+
+    TEST("resample 44.1 kHz stereo: length, frequency and level kept") {
+        sine_wav("s441.wav", 44100, 2, 1000, 0.5, 2.0);
+        pcm = load_or_null(tb_path("s441.wav"), &n, &info);
+        CHECK(pcm && labs((long)n - 32000) <= 2);
+        if (pcm) {
+            double a = tb_tone(pcm + 1000, 30000, 1000, 16000);
+            CHECKF(fabs(a - 0.5) < 0.005, "amplitude %f", a);
+            CHECKF(fabs(tb_rms(pcm + 1000, 30000) - 0.5 / sqrt(2)) < 0.004, "rms");
+        }
+        free(pcm);
+    }
+
+    TEST("resample 48 kHz: tones above 8 kHz are removed, not aliased") {
+        sine_wav("s48hi.wav", 48000, 1, 10000, 0.9, 1.0);   /* would alias to 6 kHz */
+        pcm = load_or_null(tb_path("s48hi.wav"), &n, &info);
+        CHECK(pcm && labs((long)n - 16000) <= 2);
+        if (pcm) {
+            double r = tb_rms(pcm + 500, 15000);
+            CHECKF(r < 1e-3, "rms of a 10 kHz tone after resampling: %g", r);
+            CHECKF(tb_tone(pcm + 500, 15000, 6000, 16000) < 1e-3, "alias at 6 kHz");
+        }
+        free(pcm);
+        sine_wav("s48.wav", 48000, 1, 7000, 0.5, 1.0);        /* in-band, near the edge */
+        pcm = load_or_null(tb_path("s48.wav"), &n, &info);
+        if (pcm) {
+            double a = tb_tone(pcm + 500, 15000, 7000, 16000);
+            CHECKF(fabs(a - 0.5) < 0.01, "7 kHz amplitude %f", a);
+        }
+        free(pcm);
+    }
+
+    TEST("resample 8 kHz up to 16 kHz") {
+        sine_wav("s8.wav", 8000, 1, 440, 0.3, 1.0);
+        pcm = load_or_null(tb_path("s8.wav"), &n, &info);
+        CHECK(pcm && labs((long)n - 16000) <= 2 && info.source_rate == 8000);
+        if (pcm) CHECKF(fabs(tb_tone(pcm + 500, 15000, 440, 16000) - 0.3) < 0.005, "440 Hz");
+        free(pcm);
+    }
+
+    TEST("sine sweep 100 Hz..7.5 kHz at 44.1 kHz keeps its level") {
+        size_t rate = 44100, len = rate * 3;
+        int16_t *s = malloc(len * 2);
+        for (size_t i = 0; i < len; i++) {
+            double t = (double)i / rate, f0 = 100, f1 = 7500, T = 3.0;
+            double ph = 2 * M_PI * f0 * T / log(f1 / f0) * (exp(t / T * log(f1 / f0)) - 1);
+            s[i] = (int16_t)lrint(16000 * sin(ph));
+        }
+        tb_buf b = tb_wav_s16((unsigned)rate, 1, s, len);
+        CHECK(sp_audio_load_mem(b.p, b.n, 0, &pcm, &n, &info, err, sizeof err) == SP_OK);
+        if (pcm) {
+            double r = tb_rms(pcm + 1000, n - 2000);
+            CHECKF(fabs(r - 16000 / 32768.0 / sqrt(2)) < 0.01, "sweep rms %f", r);
+        }
+        free(pcm); free(b.p); free(s);
+    }
+
+    char speech[512];
+    snprintf(speech, sizeof speech, "%s", tb_path("speech.wav"));
+    int have_speech = tools &&
+        tb_sh("espeak-ng -w %s 'The quick brown fox jumps over the lazy dog. Speech session test.' "
+              ">/dev/null 2>&1", tb_path("espeak.wav")) == 0 &&
+        tb_sh("sox %s -r 16000 -b 16 -e signed %s", tb_path("espeak.wav"), speech) == 0;
+
+    TEST("lossless formats give identical PCM: FLAC, ALAC, WAV through FFmpeg, Ogg FLAC") {
+        if (!have_speech) { printf("# skip: sox/ffmpeg/espeak-ng missing\n"); continue; }
+        size_t nref = 0;
+        float *ref = load_or_null(speech, &nref, &info);
+        CHECK(ref && nref > 16000);
+        const char *enc[4][2] = {
+            { "speech.flac", "-c:a flac" }, { "speech_alac.m4a", "-c:a alac" },
+            { "speech_flac.ogg", "-c:a flac" }, { "speech_flac.mkv", "-c:a flac" },
+        };
+        for (int k = 0; k < 4; k++) {
+            if (tb_sh("ffmpeg -loglevel error -y -i %s %s %s", speech, enc[k][1], tb_path(enc[k][0])))
+                continue;
+            pcm = load_or_null(tb_path(enc[k][0]), &n, &info);
+            CHECKF(pcm && n == nref && ref && memcmp(pcm, ref, n * sizeof *pcm) == 0,
+                   "%s: %zu vs %zu samples", enc[k][0], n, nref);
+            free(pcm);
+        }
+        /* a 44.1 kHz stereo version: WAV (our reader) and FLAC (FFmpeg) agree bit for bit */
+        tb_sh("sox %s -r 44100 -c 2 %s", speech, tb_path("st.wav"));
+        tb_sh("sox %s %s", tb_path("st.wav"), tb_path("st.flac"));   /* sox dithers: convert once */
+        size_t n2 = 0;
+        float *a = load_or_null(tb_path("st.wav"), &n, &info);
+        float *b = load_or_null(tb_path("st.flac"), &n2, &info);
+        CHECK(a && b && n == n2 && memcmp(a, b, n * sizeof *a) == 0);
+        CHECK(!strcmp(info.container, "flac") && info.source_rate == 44100 && info.source_channels == 2);
+        free(a); free(b);
+        /* 24-bit FLAC at the same level as 16-bit */
+        tb_sh("sox %s -b 24 %s", speech, tb_path("s24.flac"));   /* exact: 16 -> 24 bits */
+        pcm = load_or_null(tb_path("s24.flac"), &n, &info);
+        CHECK(pcm && ref && n == nref && fabs(tb_rms(pcm, n) - tb_rms(ref, nref)) < 1e-4);
+        free(pcm);
+        free(ref);
+    }
+
+    TEST("lossy formats close to the WAV: MP3, AAC/M4A, Vorbis, Opus, WebM") {
+        if (!have_speech) { printf("# skip: tools missing\n"); continue; }
+        size_t nref = 0;
+        float *ref = load_or_null(speech, &nref, &info);
+        const char *enc[6][3] = {
+            { "speech.mp3", "-c:a libmp3lame -b:a 128k", "mp3" },
+            { "speech.m4a", "-c:a aac -b:a 128k", "mp4" },
+            { "speech.ogg", "-c:a libvorbis -q:a 5", "ogg" },
+            { "speech.opus", "-c:a libopus -b:a 64k", "ogg" },
+            { "speech.webm", "-c:a libopus -b:a 64k", "webm" },
+            { "speech44.mp3", "-ar 44100 -ac 2 -c:a libmp3lame -b:a 128k", "mp3" },
+        };
+        for (int k = 0; k < 6 && ref; k++) {
+            if (tb_sh("ffmpeg -loglevel error -y -i %s %s %s", speech, enc[k][1], tb_path(enc[k][0])))
+                continue;
+            pcm = load_or_null(tb_path(enc[k][0]), &n, &info);
+            CHECKF(pcm != NULL, "%s", enc[k][0]);
+            if (!pcm) continue;
+            CHECKF(!strcmp(info.container, enc[k][2]), "%s: %s", enc[k][0], info.container);
+            CHECKF(labs((long)n - (long)nref) < 2400, "%s: %zu vs %zu", enc[k][0], n, nref);
+            int lag = 0;
+            double c = tb_xcorr(ref, nref, pcm, n, 1200, &lag);
+            CHECKF(c > 0.9, "%s: correlation %.3f at lag %d", enc[k][0], c, lag);
+            printf("# %s: %s/%s, %zu samples, correlation %.4f at lag %d\n", enc[k][0],
+                   info.container, info.codec, n, c, lag);
+            free(pcm);
+        }
+        free(ref);
+    }
+
+    TEST("M4A named .wav is sniffed as MP4; video-only MP4 refused; moov at end") {
+        if (!have_speech) { printf("# skip: tools missing\n"); continue; }
+        tb_sh("ffmpeg -loglevel error -y -i %s -c:a aac -f mp4 %s", speech, tb_path("fake.wav"));
+        pcm = load_or_null(tb_path("fake.wav"), &n, &info);
+        CHECK(pcm && !strcmp(info.container, "mp4") && !strcmp(info.codec, "aac"));
+        free(pcm);
+        tb_sh("ffmpeg -loglevel error -y -i %s -c:a aac -movflags +faststart %s", speech, tb_path("fast.m4a"));
+        pcm = load_or_null(tb_path("fast.m4a"), &n, &info);
+        CHECK(pcm && n > 16000);
+        free(pcm);
+        if (tb_sh("ffmpeg -loglevel error -y -f lavfi -i color=c=black:s=32x32:d=1 -c:v mpeg4 %s",
+                  tb_path("video.mp4")) == 0) {
+            sp_status st = sp_audio_load(tb_path("video.mp4"), 0, 0, &pcm, &n, &info, err, sizeof err);
+            CHECKF(st == SP_ERR_AUDIO_FORMAT && strstr(err, "no audio"), "%s", err);
+        }
+        /* an M4A whose moov is cut off */
+        FILE *f = fopen(tb_path("fake.wav"), "rb");
+        if (f) {
+            uint8_t buf[65536];
+            size_t got = fread(buf, 1, sizeof buf, f);
+            fclose(f);
+            sp_status st = sp_audio_load_mem(buf, got / 2, 0, &pcm, &n, &info, err, sizeof err);
+            CHECKF(st != SP_OK || pcm, "cut m4a: %s", err);
+            free(pcm);
+        }
+    }
+
+    TEST("unsupported codecs refused: ADPCM WAV, MP2, raw AAC, AC-3 in MKV") {
+        if (!have_speech) { printf("# skip: tools missing\n"); continue; }
+        const char *cases[4][2] = {
+            { "adpcm.wav", "-c:a adpcm_ima_wav" }, { "mp2.mp3", "-c:a mp2 -f mp2" },
+            { "raw.aac", "-c:a aac -f adts" }, { "ac3.mkv", "-c:a ac3" },
+        };
+        for (int k = 0; k < 4; k++) {
+            if (tb_sh("ffmpeg -loglevel error -y -i %s %s %s", speech, cases[k][1], tb_path(cases[k][0])))
+                continue;
+            sp_status st = sp_audio_load(tb_path(cases[k][0]), 0, 0, &pcm, &n, &info, err, sizeof err);
+            CHECKF(st == SP_ERR_UNSUPPORTED || st == SP_ERR_AUDIO_FORMAT, "%s: %d", cases[k][0], st);
+            CHECK(pcm == NULL);
+            printf("# %s: %s\n", cases[k][0], err);
+        }
+    }
+
+    TEST("10 h of silence as tiny FLAC / MP3 refused by the duration cap") {
+        if (!tools) { printf("# skip: tools missing\n"); continue; }
+        if (tb_sh("sox -n -r 8000 -c 1 %s trim 0 36000", tb_path("long.flac")) == 0) {
+            sp_status st = sp_audio_load(tb_path("long.flac"), 0, 600, &pcm, &n, &info, err, sizeof err);
+            CHECKF(st == SP_ERR_TOO_LARGE && pcm == NULL, "%d %s", st, err);
+        }
+        /* sox cannot encode long MP3 quickly: 20 minutes at 8 kHz, capped to 60 s */
+        if (tb_sh("ffmpeg -loglevel error -y -f lavfi -i anullsrc=r=8000:cl=mono -t 1200 -c:a libmp3lame -b:a 8k %s",
+                  tb_path("long.mp3")) == 0) {
+            sp_status st = sp_audio_load(tb_path("long.mp3"), 0, 60, &pcm, &n, &info, err, sizeof err);
+            CHECKF(st == SP_ERR_TOO_LARGE && pcm == NULL, "%d %s", st, err);
+        }
+    }
+
+    TEST("jfk.wav and jfk.mp3 from ../shared/data agree") {
+        const char *shared = getenv("SHARED") ? getenv("SHARED") : "../shared";
+        char w[512], m[512];
+        snprintf(w, sizeof w, "%s/data/jfk.wav", shared);
+        snprintf(m, sizeof m, "%s/data/jfk.mp3", shared);
+        if (access(w, R_OK) || access(m, R_OK)) { printf("# skip: jfk files absent\n"); continue; }
+        size_t nw = 0, nm = 0;
+        float *a = load_or_null(w, &nw, &info);
+        CHECK(a && nw == 176000);
+        float *b = load_or_null(m, &nm, &info);
+        CHECK(b && labs((long)nm - 176000) < 2400);
+        if (a && b) {
+            int lag = 0;
+            double c = tb_xcorr(a, nw, b, nm, 1200, &lag);
+            printf("# jfk mp3 vs wav: %zu samples, correlation %.4f at lag %d\n", nm, c, lag);
+            CHECK(c > 0.95);
+            CHECK(!sp_audio_is_empty(a, nw) && !sp_audio_is_empty(b, nm));
+        }
+        free(a); free(b);
+    }
+
+    tb_cleanup();
+    TEST_EXIT();
+}

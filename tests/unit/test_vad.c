@@ -1,0 +1,216 @@
+/* test_vad.c — Silero VAD v6 against the reference probabilities in ../shared/ref/vad/
+ * (skipped when the model file is absent), the segmenter against silero-vad.md §4.5, and the
+ * energy fallback on speech with gaps, noise and tones generated at test time. */
+#include "harness.h"
+#include "test_audio_util.h"
+#include "audio/audio_internal.h"
+
+static float *read_probs(const char *path, int *n)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    float *p = malloc(4096 * sizeof *p);
+    *n = 0;
+    while (*n < 4096 && fscanf(f, "%f", &p[*n]) == 1) (*n)++;
+    fclose(f);
+    return p;
+}
+
+static void path_of(char *out, size_t sz, const char *rel)
+{
+    const char *shared = getenv("SHARED") ? getenv("SHARED") : "../shared";
+    snprintf(out, sz, "%s/%s", shared, rel);
+}
+
+/* whisper.cpp loads s16 WAV as s / 32768, exactly what sp_audio_load gives at 16 kHz */
+static int compare(sp_vad *v, const char *wav, const char *ref, double tol, double *maxd)
+{
+    char w[512], r[512];
+    path_of(w, sizeof w, wav);
+    path_of(r, sizeof r, ref);
+    float *pcm = NULL, *probs = NULL;
+    size_t n = 0;
+    int np = 0, nref = 0, ok = 0;
+    float *expect = read_probs(r, &nref);
+    if (expect && tb_load(w, &pcm, &n, NULL) == SP_OK &&
+        sp_vad_probs(v, pcm, n, &probs, &np) == SP_OK && np == nref) {
+        *maxd = 0;
+        for (int i = 0; i < np; i++) *maxd = fmax(*maxd, fabs(probs[i] - expect[i]));
+        ok = *maxd <= tol;
+    }
+    printf("# %s vs %s: %d/%d probs, max |diff| %.2e\n", wav, ref, np, nref, *maxd);
+    free(pcm); free(probs); free(expect);
+    return ok;
+}
+
+int main(void)
+{
+    char model[512], err[256];
+    path_of(model, sizeof model, "data/for-tests-silero-v6.2.0-ggml.bin");
+    int have_model = access(model, R_OK) == 0;
+
+    TEST("segmenter: daemon rule on whisper.cpp jfk probabilities (silero-vad.md 4.5)") {
+        char r[512];
+        path_of(r, sizeof r, "ref/vad/jfk.probs.txt");
+        int np = 0;
+        float *p = read_probs(r, &np);
+        if (!p) { printf("# skip: reference probabilities absent\n"); continue; }
+        sp_vad_params prm = sp_vad_default_params();
+        sp_span *s = NULL;
+        int ns = 0;
+        CHECK(aud_vad_segment(p, np, 176000, &prm, &s, &ns) == SP_OK);
+        size_t expect[4][2] = { { 0, 42752 }, { 46336, 76544 }, { 80128, 126720 }, { 126720, 176000 } };
+        CHECKF(ns == 4, "%d segments", ns);
+        for (int i = 0; i < ns && i < 4; i++)
+            CHECKF(s[i].start == expect[i][0] && s[i].end == expect[i][1], "seg %d: %zu-%zu",
+                   i, s[i].start, s[i].end);
+        free(s);
+        /* faster-whisper's full defaults give one segment [0, len) */
+        sp_vad_params fw = { 0.5f, 0, 2000, 400, 0 };
+        CHECK(aud_vad_segment(p, np, 176000, &fw, &s, &ns) == SP_OK && ns == 1 &&
+              s[0].start == 0 && s[0].end == 176000);
+        free(s);
+        /* §4.4: Silero's loop, 0.5 / 250 / 100 / 30: five segments, first 0.322-2.270 s */
+        sp_vad_params sl = { 0.5f, 250, 100, 30, 0 };
+        CHECK(aud_vad_segment(p, np, 176000, &sl, &s, &ns) == SP_OK && ns == 5);
+        if (ns == 5) CHECK(fabs(s[0].start / 16000.0 - 0.322) < 0.001 && fabs(s[0].end / 16000.0 - 2.270) < 0.001);
+        free(s);
+        /* max_speech splitting stays sorted and bounded */
+        sp_vad_params mx = { 0.4f, 250, 500, 30, 1.5f };
+        CHECK(aud_vad_segment(p, np, 176000, &mx, &s, &ns) == SP_OK && ns >= 4);
+        for (int i = 0; i < ns; i++) CHECK(s[i].start < s[i].end && s[i].end <= 176000);
+        for (int i = 1; i < ns; i++) CHECK(s[i].start >= s[i - 1].end);
+        free(s);
+        free(p);
+    }
+
+    TEST("segmenter: edge cases (no probabilities, all speech, all silence, bad params)") {
+        sp_vad *v = NULL;
+        CHECK(sp_vad_open(NULL, &v, err, sizeof err) == SP_OK && v && !sp_vad_is_silero(v));
+        sp_span *s = NULL;
+        int ns = -1;
+        sp_vad_params prm = sp_vad_default_params();
+        CHECK(sp_vad_segments(v, NULL, 0, &prm, &s, &ns) == SP_OK && ns == 0);
+        free(s);
+        float ones[100], zeros[100];
+        for (int i = 0; i < 100; i++) { ones[i] = 1; zeros[i] = 0; }
+        CHECK(aud_vad_segment(ones, 100, 51200, &prm, &s, &ns) == SP_OK && ns == 1 &&
+              s[0].start == 0 && s[0].end == 51200);
+        free(s);
+        CHECK(aud_vad_segment(zeros, 100, 51200, &prm, &s, &ns) == SP_OK && ns == 0);
+        free(s);
+        prm.threshold = 2;
+        CHECK(sp_vad_segments(v, ones, 100, &prm, &s, &ns) == SP_ERR_INVALID_ARG && !s);
+        sp_vad_free(v);
+        sp_vad_free(NULL);
+        CHECK(sp_vad_open("/nonexistent/model.bin", &v, err, sizeof err) == SP_ERR_IO && !v);
+        CHECK(sp_vad_open("/etc/hostname", &v, err, sizeof err) == SP_ERR_MODEL_FORMAT && !v);
+    }
+
+    TEST("silero: probabilities match whisper.cpp within 0.01 (jfk, speech-16k)") {
+        if (!have_model) { printf("# skip: %s absent\n", model); continue; }
+        sp_vad *v = NULL;
+        CHECKF(sp_vad_open(model, &v, err, sizeof err) == SP_OK && sp_vad_is_silero(v), "%s", err);
+        if (!v) continue;
+        double d1 = 1, d2 = 1;
+        CHECK(compare(v, "data/jfk.wav", "ref/vad/jfk.probs.txt", 0.01, &d1));
+        CHECK(compare(v, "ref/speech-16k.wav", "ref/vad/speech-16k.probs.txt", 0.01, &d2));
+        sp_vad_set_context_framing(v, 1);
+        CHECK(compare(v, "data/jfk.wav", "ref/vad/jfk.silero-ctx.probs.txt", 0.01, &d1));
+        CHECK(compare(v, "ref/speech-16k.wav", "ref/vad/speech-16k.silero-ctx.probs.txt", 0.01, &d2));
+        sp_vad_free(v);
+    }
+
+    TEST("silero: jfk segments with the daemon rule (silero-vad.md 4.5)") {
+        if (!have_model) { printf("# skip: model absent\n"); continue; }
+        char w[512];
+        path_of(w, sizeof w, "data/jfk.wav");
+        float *pcm = NULL;
+        size_t n = 0;
+        sp_vad *v = NULL;
+        if (tb_load(w, &pcm, &n, NULL) != SP_OK || sp_vad_open(model, &v, err, sizeof err) != SP_OK) {
+            printf("# skip: jfk.wav absent\n");
+            free(pcm);
+            continue;
+        }
+        sp_span *s = NULL;
+        int ns = 0;
+        CHECK(sp_vad_segments(v, pcm, n, NULL, &s, &ns) == SP_OK && ns == 4);
+        if (ns == 4) CHECK(s[1].start == 46336 && s[1].end == 76544 && s[3].end == 176000);
+        free(s); free(pcm);
+        sp_vad_free(v);
+    }
+
+    TEST("silero: truncated or corrupt model files refused") {
+        if (!have_model) { printf("# skip: model absent\n"); continue; }
+        FILE *f = fopen(model, "rb");
+        uint8_t *buf = malloc(900000);
+        size_t got = fread(buf, 1, 900000, f);
+        fclose(f);
+        size_t cuts[5] = { 3, 50, 106, 5000, got - 1 };
+        for (int k = 0; k < 5; k++) {
+            tb_write(tb_path("m.bin"), buf, cuts[k]);
+            sp_vad *v = NULL;
+            CHECKF(sp_vad_open(tb_path("m.bin"), &v, err, sizeof err) == SP_ERR_MODEL_FORMAT && !v,
+                   "cut %zu: %s", cuts[k], err);
+        }
+        buf[8] = 'X';                                 /* type string */
+        tb_write(tb_path("m.bin"), buf, got);
+        sp_vad *v = NULL;
+        CHECK(sp_vad_open(tb_path("m.bin"), &v, err, sizeof err) == SP_ERR_MODEL_FORMAT);
+        free(buf);
+    }
+
+    /* generated: espeak-ng phrase, 1.5 s of silence, phrase; and noise / tones */
+    int tools = tb_have("espeak-ng") && tb_have("sox");
+    TEST("energy VAD: speech with a 1.5 s gap gives two spans near the truth") {
+        if (!tools) { printf("# skip: espeak-ng/sox missing\n"); continue; }
+        tb_sh("espeak-ng -w %s 'Hello there, this is the first sentence.' >/dev/null", tb_path("a.wav"));
+        tb_sh("sox %s -r 16000 %s", tb_path("a.wav"), tb_path("a16.wav"));
+        float *a = NULL;
+        size_t na = 0;
+        if (tb_load(tb_path("a16.wav"), &a, &na, NULL) != SP_OK) continue;
+        /* trim espeak's own leading/trailing silence so the truth is known exactly */
+        size_t s0 = 0, s1 = na;
+        while (s0 < na && fabsf(a[s0]) < 0.01f) s0++;
+        while (s1 > s0 && fabsf(a[s1 - 1]) < 0.01f) s1--;
+        size_t ls = s1 - s0, gap = 24000, lead = 8000, tail = 16000;   /* tail > min_silence */
+        size_t n = lead + ls + gap + ls + tail;
+        float *x = calloc(n, sizeof *x);
+        memcpy(x + lead, a + s0, ls * sizeof *x);
+        memcpy(x + lead + ls + gap, a + s0, ls * sizeof *x);
+        sp_vad *v = NULL;
+        sp_vad_open(NULL, &v, err, sizeof err);
+        sp_span *s = NULL;
+        int ns = 0;
+        sp_vad_params prm = sp_vad_default_params();
+        prm.speech_pad_ms = 0;
+        CHECK(sp_vad_segments(v, x, n, &prm, &s, &ns) == SP_OK);
+        CHECKF(ns == 2, "%d spans", ns);
+        if (ns == 2) {
+            long e[4] = { (long)s[0].start - (long)lead, (long)s[0].end - (long)(lead + ls),
+                          (long)s[1].start - (long)(lead + ls + gap), (long)s[1].end - (long)(n - tail) };
+            printf("# boundary errors (ms): %ld %ld %ld %ld\n", e[0] / 16, e[1] / 16, e[2] / 16, e[3] / 16);
+            for (int i = 0; i < 4; i++) CHECKF(labs(e[i]) < 16 * 200, "boundary %d off by %ld ms", i, e[i] / 16);
+        }
+        free(s);
+        /* white noise, quiet and loud, and a steady tone: no speech */
+        uint32_t rng = 12345;
+        for (int kind = 0; kind < 3; kind++) {
+            for (size_t i = 0; i < n; i++) {
+                rng = rng * 1664525u + 1013904223u;
+                float u = (float)(rng >> 8) / 16777216.0f - 0.5f;
+                x[i] = kind == 0 ? 0.02f * u : kind == 1 ? 0.6f * u
+                     : 0.3f * sinf(2 * (float)M_PI * 440.0f * (float)i / 16000.0f);
+            }
+            CHECK(sp_vad_segments(v, x, n, &prm, &s, &ns) == SP_OK);
+            CHECKF(ns == 0, "noise kind %d: %d spans", kind, ns);
+            free(s);
+        }
+        sp_vad_free(v);
+        free(x); free(a);
+    }
+
+    tb_cleanup();
+    TEST_EXIT();
+}
