@@ -22,7 +22,7 @@
 #define ENC_QB 96   /* encoder attention: query rows per task (multiple of 6) */
 
 typedef struct {
-    float *k, *v;    /* [n_text_layer][n_text_ctx][n] */
+    uint16_t *k, *v;   /* f16 [n_text_layer][n_text_ctx][n] */
     int n_past;
 } wh_seq;
 
@@ -40,7 +40,7 @@ struct sp_context {
     float *e_mlp;          /* [actx][4n] (also the im2col buffer) */
     float *e_c1;           /* [2 actx][n] conv1 output */
     float **e_s;           /* per thread: [ENC_QB][actx] scores */
-    float *cross_k, *cross_v;  /* [n_text_layer][actx][n] */
+    uint16_t *cross_k, *cross_v;  /* f16 [n_text_layer][actx][n] */
     int encoded;
     int cur;               /* audio positions of the encoded window (<= actx) */
     /* decoder run state (rows = tokens in flight, up to tctx) */
@@ -99,6 +99,7 @@ void sp_context_free(sp_context *c)
 }
 
 static float *fa(size_t n) { return aligned_alloc(64, ((n * sizeof(float)) + 63) & ~(size_t)63); }
+static uint16_t *ha(size_t n) { return aligned_alloc(64, ((n * sizeof(uint16_t)) + 63) & ~(size_t)63); }
 
 sp_status sp_context_open(const char *path, const sp_context_params *params, sp_context **out,
                           char *err, size_t en)
@@ -140,8 +141,8 @@ sp_status sp_context_open(const char *path, const sp_context_params *params, sp_
     c->e_x = fa(actx * n); c->e_h = fa(actx * n); c->e_q = fa(actx * n); c->e_k = fa(actx * n);
     c->e_v = fa(actx * n); c->e_vt = fa(actx * n); c->e_a = fa(actx * n); c->e_mlp = fa(mlp);
     c->e_c1 = fa(2 * actx * n);
-    c->cross_k = fa((size_t)hp->n_text_layer * actx * n);
-    c->cross_v = fa((size_t)hp->n_text_layer * actx * n);
+    c->cross_k = ha((size_t)hp->n_text_layer * actx * n);
+    c->cross_v = ha((size_t)hp->n_text_layer * actx * n);
     c->d_x = fa(tctx * n); c->d_h = fa(tctx * n); c->d_q = fa(tctx * n); c->d_a = fa(tctx * n);
     c->d_kv = fa(tctx * 2 * n); c->d_mlp = fa(tctx * 4 * n);
     c->row_seq = calloc(tctx, sizeof(int));
@@ -340,12 +341,15 @@ sp_status sp_encode_ctx(sp_context *c, const float *mel, int n_frames, int offse
     }
     par_ln(c, c->e_x, c->e_h, actx, &m->e_ln_w, &m->e_ln_b);   /* encoder output */
 
-    /* cross-attention K/V of every decoder layer, once per window */
+    /* cross-attention K/V of every decoder layer, once per window, stored as f16 (as
+     * whisper.cpp does): the decoder reads them for every token of every beam */
     for (int l = 0; l < m->hp.n_text_layer; l++) {
         const wh_layer *L = &m->dec[l];
         wh_wmat wk = wmat(&L->cross.k_w), wv = wmat(&L->cross.v_w);
-        wh_par_gemm(&c->ex, actx, n, c->e_h, n, &wk, n, NULL, c->cross_k + (size_t)l * actx * n, n, 0, 0);
-        wh_par_gemm(&c->ex, actx, n, c->e_h, n, &wv, n, F(&L->cross.v_b), c->cross_v + (size_t)l * actx * n, n, 0, 0);
+        wh_par_gemm(&c->ex, actx, n, c->e_h, n, &wk, n, NULL, c->e_q, n, 0, 0);
+        wh_par_gemm(&c->ex, actx, n, c->e_h, n, &wv, n, F(&L->cross.v_b), c->e_k, n, 0, 0);
+        wh_to_f16(c->e_q, c->cross_k + (size_t)l * c->actx * n, (size_t)actx * n);
+        wh_to_f16(c->e_k, c->cross_v + (size_t)l * c->actx * n, (size_t)actx * n);
     }
     c->encoded = 1;
     return SP_OK;
@@ -357,8 +361,8 @@ static int seq_ensure(sp_context *c, int s)
 {
     if (c->seq[s].k) return 0;
     size_t sz = (size_t)c->m->hp.n_text_layer * c->tctx * c->n;
-    c->seq[s].k = fa(sz);
-    c->seq[s].v = fa(sz);
+    c->seq[s].k = ha(sz);
+    c->seq[s].v = ha(sz);
     if (!c->seq[s].k || !c->seq[s].v) {
         free(c->seq[s].k);
         free(c->seq[s].v);
@@ -382,7 +386,7 @@ void wh_seq_copy(sp_context *c, int dst, int src)
     const int np = c->seq[src].n_past;
     if (np > 0 && c->seq[src].k) {
         for (int l = 0; l < c->m->hp.n_text_layer; l++) {
-            size_t off = (size_t)l * c->tctx * c->n, bytes = (size_t)np * c->n * sizeof(float);
+            size_t off = (size_t)l * c->tctx * c->n, bytes = (size_t)np * c->n * sizeof(uint16_t);
             memcpy(c->seq[dst].k + off, c->seq[src].k + off, bytes);
             memcpy(c->seq[dst].v + off, c->seq[src].v + off, bytes);
         }
@@ -395,13 +399,13 @@ typedef struct {
     int layer, rows, cross;
 } dec_attn_job;
 
-static void attend(sp_context *c, const float *q, const float *K, const float *V, int len, float *S, float *o)
+static void attend(sp_context *c, const float *q, const uint16_t *K, const uint16_t *V, int len, float *S, float *o)
 {
     const int n = c->n, dh = c->dh;
-    for (int p = 0; p < len; p++) S[p] = wh_dot(q, K + (size_t)p * n, dh);
+    for (int p = 0; p < len; p++) S[p] = wh_dot_f16(q, K + (size_t)p * n, dh);
     wh_softmax(S, len);
     memset(o, 0, (size_t)dh * sizeof(float));
-    for (int p = 0; p < len; p++) wh_axpy(o, S[p], V + (size_t)p * n, dh);
+    for (int p = 0; p < len; p++) wh_axpy_f16(o, S[p], V + (size_t)p * n, dh);
 }
 
 /* Self-attention: task (row, head), causal over the row's own sequence cache up to its
@@ -414,8 +418,8 @@ static void dec_attn_task(void *va, int t, int ith)
     const int n = c->n, dh = c->dh, H = c->n_head;
     float *S = c->d_s[ith];
     if (j->cross) {
-        const float *K0 = c->cross_k + (size_t)j->layer * c->actx * n;
-        const float *V0 = c->cross_v + (size_t)j->layer * c->actx * n;
+        const uint16_t *K0 = c->cross_k + (size_t)j->layer * c->actx * n;
+        const uint16_t *V0 = c->cross_v + (size_t)j->layer * c->actx * n;
         const int h = t;
         for (int r = 0; r < j->rows; r++)
                 attend(c, c->d_q + (size_t)r * n + (size_t)h * dh, K0 + (size_t)h * dh, V0 + (size_t)h * dh, c->cur,
@@ -461,8 +465,8 @@ static sp_status decode_rows(sp_context *c, const int *tokens, int rows, float *
         for (int r = 0; r < rows; r++) {
             wh_seq *sq = &c->seq[c->row_seq[r]];
             size_t off = ((size_t)l * c->tctx + (size_t)c->row_pos[r]) * n;
-            memcpy(sq->k + off, c->d_kv + (size_t)r * 2 * n, (size_t)n * sizeof(float));
-            memcpy(sq->v + off, c->d_kv + (size_t)r * 2 * n + n, (size_t)n * sizeof(float));
+            wh_to_f16(c->d_kv + (size_t)r * 2 * n, sq->k + off, (size_t)n);
+            wh_to_f16(c->d_kv + (size_t)r * 2 * n + n, sq->v + off, (size_t)n);
         }
         dec_attn_job aj = {c, l, rows, 0};
         wh_pool_run(c->ex.pool, dec_attn_task, &aj, rows * c->n_head);

@@ -89,6 +89,26 @@ void wh_axpy(float *y, float a, const float *x, int n)
     for (int i = 0; i < n; i++) y[i] += a * x[i];
 }
 
+float wh_dot_f16(const float *a, const uint16_t *b, int n)
+{
+    if (USE_AVX2) return wh_dot_f16_avx2(a, b, n);
+    float s = 0;
+    for (int i = 0; i < n; i++) s += a[i] * wh_f16_to_f32(b[i]);
+    return s;
+}
+
+void wh_axpy_f16(float *y, float a, const uint16_t *x, int n)
+{
+    if (USE_AVX2) { wh_axpy_f16_avx2(y, a, x, n); return; }
+    for (int i = 0; i < n; i++) y[i] += a * wh_f16_to_f32(x[i]);
+}
+
+void wh_to_f16(const float *x, uint16_t *y, size_t n)
+{
+    if (USE_AVX2) { wh_to_f16_avx2(x, y, n); return; }
+    for (size_t i = 0; i < n; i++) y[i] = wh_f32_to_f16(x[i]);
+}
+
 void wh_exp_ref(float *x, int n)
 {
     for (int i = 0; i < n; i++) x[i] = expf(x[i]);

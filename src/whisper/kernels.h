@@ -45,6 +45,11 @@ void wh_gemm_ref(int M, int K, const float *A, int lda, const wh_wmat *W, int n0
 void wh_wmat_row(const wh_wmat *W, int r, float *out);
 
 float wh_dot(const float *a, const float *b, int n);
+/* KV caches are stored in f16 (half the memory traffic of the decoder's attention);
+ * these read them with f32 accumulation. */
+float wh_dot_f16(const float *a, const uint16_t *b, int n);
+void wh_axpy_f16(float *y, float a, const uint16_t *x, int n);  /* y += a x */
+void wh_to_f16(const float *x, uint16_t *y, size_t n);          /* round to nearest even */
 void wh_axpy(float *y, float a, const float *x, int n);     /* y += a x */
 void wh_softmax(float *x, int n);                            /* in place, f32 */
 void wh_gelu(float *x, size_t n);                            /* exact erf GELU, in place */
@@ -55,6 +60,9 @@ void wh_layernorm(const float *x, float *y, int rows, int n, int ld, const float
 /* ISA-specific entry points (kernels_avx2.c) */
 void wh_ukernel_avx2(int kc, const float *A, int lda, const float *Bp, float *C, int ldc, int mr, int accumulate);
 float wh_dot_avx2(const float *a, const float *b, int n);
+float wh_dot_f16_avx2(const float *a, const uint16_t *b, int n);
+void wh_axpy_f16_avx2(float *y, float a, const uint16_t *x, int n);
+void wh_to_f16_avx2(const float *x, uint16_t *y, size_t n);
 void wh_axpy_avx2(float *y, float a, const float *x, int n);
 void wh_f16_row_avx2(const uint16_t *h, float *out, int n);
 void wh_softmax_avx2(float *x, int n);

@@ -163,7 +163,7 @@ int main(void)
     }
 
     if (have_avx2) {
-        TEST("AVX2 softmax, exp, GELU, dot, axpy equal the scalar references") {
+        TEST("AVX2 softmax, exp, GELU, dot, axpy, f16 KV kernels equal the scalar references") {
             for (int n = 1; n < 1600; n = n * 3 + 1) {
                 float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n), *z = malloc(sizeof(float) * n);
                 for (int i = 0; i < n; i++) x[i] = frand() * 30.0f;
@@ -207,6 +207,27 @@ int main(void)
                 for (int i = 0; i < n; i++) mx = fmax(mx, fabs(y[i] - z[i]));
                 CHECKF(mx < 1e-5, "axpy diff %g", mx);
                 free(x); free(y); free(z);
+            }
+            /* f16 KV-cache kernels */
+            {
+                int n = 1000;
+                float *q = malloc(sizeof(float) * n), *y1 = malloc(sizeof(float) * n), *y2 = malloc(sizeof(float) * n);
+                uint16_t *h1 = malloc(2 * (size_t)n), *h2 = malloc(2 * (size_t)n);
+                for (int i = 0; i < n; i++) { q[i] = frand() * 3; y1[i] = y2[i] = frand(); }
+                wh_kernels_force(WH_ISA_SCALAR);
+                wh_to_f16(q, h1, (size_t)n);
+                float d1 = wh_dot_f16(y1, h1, n);
+                wh_axpy_f16(y1, 0.3f, h1, n);
+                wh_kernels_force(WH_ISA_AVX2);
+                wh_to_f16(q, h2, (size_t)n);
+                CHECK(memcmp(h1, h2, 2 * (size_t)n) == 0);
+                float d2 = wh_dot_f16(y2, h2, n);
+                wh_axpy_f16(y2, 0.3f, h2, n);
+                CHECKF(fabs(d1 - d2) < 1e-3, "dot_f16 %g vs %g", d1, d2);
+                double mx = 0;
+                for (int i = 0; i < n; i++) mx = fmax(mx, fabs(y1[i] - y2[i]));
+                CHECKF(mx < 1e-5, "axpy_f16 diff %g", mx);
+                free(q); free(y1); free(y2); free(h1); free(h2);
             }
             /* GELU: exact-erf values at known points (openai model.py uses erf, not tanh) */
             float g[4] = {-3.0f, -0.5f, 1.0f, 2.0f};
