@@ -10,6 +10,7 @@
 #include "wh_engine.h"
 #include "mel.h"
 #include "model.h"
+#include "common/errbuf.h"
 #include "ops.h"
 
 #include <math.h>
@@ -53,15 +54,6 @@ struct sp_context {
     int n_threads;
 };
 
-static void seterr(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t n, const char *fmt, ...)
-{
-    if (!err || !n) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-}
 
 static wh_wmat wmat(const wh_tensor *t)
 {
@@ -120,7 +112,7 @@ sp_status sp_context_open(const char *path, const sp_context_params *params, sp_
     c->n_vocab = hp->n_vocab;
     if (hp->n_text_head != hp->n_audio_head) {
         /* every official model has one head count; the run state assumes it */
-        seterr(err, en, "n_text_head %d differs from n_audio_head %d (unsupported)", hp->n_text_head, hp->n_audio_head);
+        sp_errf(err, en, "n_text_head %d differs from n_audio_head %d (unsupported)", hp->n_text_head, hp->n_audio_head);
         wh_model_free(c->m);
         free(c);
         return SP_ERR_UNSUPPORTED;
@@ -161,7 +153,7 @@ sp_status sp_context_open(const char *path, const sp_context_params *params, sp_
     *out = c;
     return SP_OK;
 nomem:
-    seterr(err, en, "out of memory allocating the run state for '%s'", path);
+    sp_errf(err, en, "out of memory allocating the run state for '%s'", path);
     sp_context_free(c);
     return SP_ERR_NOMEM;
 }

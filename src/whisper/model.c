@@ -7,6 +7,7 @@
  * mel filterbank and the vocabulary index. */
 #include "model.h"
 #include "fp16.h"
+#include "common/errbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,15 +21,6 @@
 
 #define WH_MAGIC 0x67676d6cu
 
-static void seterr(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t n, const char *fmt, ...)
-{
-    if (!err || !n) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-}
 
 /* ------------------------------------------------------------------ types */
 
@@ -259,44 +251,44 @@ static sp_status parse(wh_model *m, char *err, size_t en)
     expect *ex = NULL;
     int32_t v;
 
-    if (cur_i32(&c, &v) != 0) { seterr(err, en, "file too short for the magic number (%zu bytes)", m->map_size); return st; }
-    if ((uint32_t)v != WH_MAGIC) { seterr(err, en, "bad magic 0x%08x (expected 0x%08x: not a ggml Whisper model)", (unsigned)v, WH_MAGIC); return st; }
+    if (cur_i32(&c, &v) != 0) { sp_errf(err, en, "file too short for the magic number (%zu bytes)", m->map_size); return st; }
+    if ((uint32_t)v != WH_MAGIC) { sp_errf(err, en, "bad magic 0x%08x (expected 0x%08x: not a ggml Whisper model)", (unsigned)v, WH_MAGIC); return st; }
 
     int32_t h[11];
     static const char *hn[11] = {"n_vocab", "n_audio_ctx", "n_audio_state", "n_audio_head", "n_audio_layer",
                                  "n_text_ctx", "n_text_state", "n_text_head", "n_text_layer", "n_mels", "ftype"};
     for (int i = 0; i < 11; i++)
-        if (cur_i32(&c, &h[i]) != 0) { seterr(err, en, "truncated header: missing %s", hn[i]); return st; }
+        if (cur_i32(&c, &h[i]) != 0) { sp_errf(err, en, "truncated header: missing %s", hn[i]); return st; }
     wh_hparams *hp = &m->hp;
     hp->n_vocab = h[0]; hp->n_audio_ctx = h[1]; hp->n_audio_state = h[2]; hp->n_audio_head = h[3];
     hp->n_audio_layer = h[4]; hp->n_text_ctx = h[5]; hp->n_text_state = h[6]; hp->n_text_head = h[7];
     hp->n_text_layer = h[8]; hp->n_mels = h[9]; hp->ftype = h[10] % 1000;
 
     /* Range checks. The vocabulary size must be one whose specials we know (§3). */
-    if (hp->n_vocab < 51864 || hp->n_vocab > 51866) { seterr(err, en, "unsupported n_vocab %d (expected 51864, 51865 or 51866)", hp->n_vocab); return st; }
-    if (hp->n_audio_ctx < 1 || hp->n_audio_ctx > 1500) { seterr(err, en, "n_audio_ctx %d out of range 1..1500", hp->n_audio_ctx); return st; }
-    if (hp->n_text_ctx < 4 || hp->n_text_ctx > 4096) { seterr(err, en, "n_text_ctx %d out of range 4..4096", hp->n_text_ctx); return st; }
-    if (hp->n_audio_state < 1 || hp->n_audio_state > 8192) { seterr(err, en, "n_audio_state %d out of range 1..8192", hp->n_audio_state); return st; }
-    if (hp->n_text_state != hp->n_audio_state) { seterr(err, en, "n_text_state %d differs from n_audio_state %d", hp->n_text_state, hp->n_audio_state); return st; }
-    if (hp->n_audio_head < 1 || hp->n_audio_state % hp->n_audio_head) { seterr(err, en, "n_audio_head %d does not divide n_audio_state %d", hp->n_audio_head, hp->n_audio_state); return st; }
-    if (hp->n_text_head < 1 || hp->n_text_state % hp->n_text_head) { seterr(err, en, "n_text_head %d does not divide n_text_state %d", hp->n_text_head, hp->n_text_state); return st; }
-    if (hp->n_audio_layer < 1 || hp->n_audio_layer > 128) { seterr(err, en, "n_audio_layer %d out of range 1..128", hp->n_audio_layer); return st; }
-    if (hp->n_text_layer < 1 || hp->n_text_layer > 128) { seterr(err, en, "n_text_layer %d out of range 1..128", hp->n_text_layer); return st; }
-    if (hp->n_mels < 1 || hp->n_mels > 512) { seterr(err, en, "n_mels %d out of range 1..512", hp->n_mels); return st; }
+    if (hp->n_vocab < 51864 || hp->n_vocab > 51866) { sp_errf(err, en, "unsupported n_vocab %d (expected 51864, 51865 or 51866)", hp->n_vocab); return st; }
+    if (hp->n_audio_ctx < 1 || hp->n_audio_ctx > 1500) { sp_errf(err, en, "n_audio_ctx %d out of range 1..1500", hp->n_audio_ctx); return st; }
+    if (hp->n_text_ctx < 4 || hp->n_text_ctx > 4096) { sp_errf(err, en, "n_text_ctx %d out of range 4..4096", hp->n_text_ctx); return st; }
+    if (hp->n_audio_state < 1 || hp->n_audio_state > 8192) { sp_errf(err, en, "n_audio_state %d out of range 1..8192", hp->n_audio_state); return st; }
+    if (hp->n_text_state != hp->n_audio_state) { sp_errf(err, en, "n_text_state %d differs from n_audio_state %d", hp->n_text_state, hp->n_audio_state); return st; }
+    if (hp->n_audio_head < 1 || hp->n_audio_state % hp->n_audio_head) { sp_errf(err, en, "n_audio_head %d does not divide n_audio_state %d", hp->n_audio_head, hp->n_audio_state); return st; }
+    if (hp->n_text_head < 1 || hp->n_text_state % hp->n_text_head) { sp_errf(err, en, "n_text_head %d does not divide n_text_state %d", hp->n_text_head, hp->n_text_state); return st; }
+    if (hp->n_audio_layer < 1 || hp->n_audio_layer > 128) { sp_errf(err, en, "n_audio_layer %d out of range 1..128", hp->n_audio_layer); return st; }
+    if (hp->n_text_layer < 1 || hp->n_text_layer > 128) { sp_errf(err, en, "n_text_layer %d out of range 1..128", hp->n_text_layer); return st; }
+    if (hp->n_mels < 1 || hp->n_mels > 512) { sp_errf(err, en, "n_mels %d out of range 1..512", hp->n_mels); return st; }
     if (h[10] < 0 || !(hp->ftype == 0 || hp->ftype == 1 || hp->ftype == 2 || hp->ftype == 3 || hp->ftype == 7 || hp->ftype == 8 || hp->ftype == 9)) {
-        seterr(err, en, "unsupported ftype %d", h[10]);
+        sp_errf(err, en, "unsupported ftype %d", h[10]);
         return SP_ERR_UNSUPPORTED;
     }
 
     /* mel filterbank */
-    if (cur_i32(&c, &v) != 0) { seterr(err, en, "truncated: missing filt_n_mel"); return st; }
+    if (cur_i32(&c, &v) != 0) { sp_errf(err, en, "truncated: missing filt_n_mel"); return st; }
     m->filt_n_mel = v;
-    if (cur_i32(&c, &v) != 0) { seterr(err, en, "truncated: missing filt_n_fft"); return st; }
+    if (cur_i32(&c, &v) != 0) { sp_errf(err, en, "truncated: missing filt_n_fft"); return st; }
     m->filt_n_fft = v;
-    if (m->filt_n_mel != hp->n_mels) { seterr(err, en, "filterbank has %d mel rows but n_mels is %d", m->filt_n_mel, hp->n_mels); return st; }
-    if (m->filt_n_fft != 201) { seterr(err, en, "filterbank n_fft %d (expected 201)", m->filt_n_fft); return st; }
+    if (m->filt_n_mel != hp->n_mels) { sp_errf(err, en, "filterbank has %d mel rows but n_mels is %d", m->filt_n_mel, hp->n_mels); return st; }
+    if (m->filt_n_fft != 201) { sp_errf(err, en, "filterbank n_fft %d (expected 201)", m->filt_n_fft); return st; }
     size_t fbytes = (size_t)m->filt_n_mel * 201 * 4;
-    if (c.size - c.pos < fbytes) { seterr(err, en, "truncated in the mel filterbank (needs %zu bytes at offset %zu)", fbytes, c.pos); return st; }
+    if (c.size - c.pos < fbytes) { sp_errf(err, en, "truncated in the mel filterbank (needs %zu bytes at offset %zu)", fbytes, c.pos); return st; }
     m->filters_own = malloc(fbytes);
     if (!m->filters_own) return SP_ERR_NOMEM;
     memcpy(m->filters_own, c.base + c.pos, fbytes);
@@ -304,16 +296,16 @@ static sp_status parse(wh_model *m, char *err, size_t en)
     c.pos += fbytes;
 
     /* vocabulary */
-    if (cur_i32(&c, &v) != 0) { seterr(err, en, "truncated: missing vocabulary size"); return st; }
-    if (v < 0 || v > hp->n_vocab) { seterr(err, en, "vocabulary has %d tokens (must be 0..n_vocab %d)", v, hp->n_vocab); return st; }
+    if (cur_i32(&c, &v) != 0) { sp_errf(err, en, "truncated: missing vocabulary size"); return st; }
+    if (v < 0 || v > hp->n_vocab) { sp_errf(err, en, "vocabulary has %d tokens (must be 0..n_vocab %d)", v, hp->n_vocab); return st; }
     m->n_tokens = v;
     m->vocab = calloc((size_t)(v ? v : 1), sizeof *m->vocab);
     if (!m->vocab) return SP_ERR_NOMEM;
     for (int i = 0; i < m->n_tokens; i++) {
-        if (cur_i32(&c, &v) != 0) { seterr(err, en, "truncated in the vocabulary at token %d", i); return st; }
+        if (cur_i32(&c, &v) != 0) { sp_errf(err, en, "truncated in the vocabulary at token %d", i); return st; }
         uint32_t len = (uint32_t)v;
-        if (len > 1024) { seterr(err, en, "token %d has length %u (max 1024)", i, len); return st; }
-        if (c.size - c.pos < len) { seterr(err, en, "truncated in the vocabulary at token %d", i); return st; }
+        if (len > 1024) { sp_errf(err, en, "token %d has length %u (max 1024)", i, len); return st; }
+        if (c.size - c.pos < len) { sp_errf(err, en, "truncated in the vocabulary at token %d", i); return st; }
         m->vocab[i].bytes = (const char *)c.base + c.pos;
         m->vocab[i].len = len;
         c.pos += len;
@@ -376,34 +368,34 @@ static sp_status parse(wh_model *m, char *err, size_t en)
         size_t rec_off = c.pos;
         int32_t nd, nlen, tt;
         if (cur_i32(&c, &nd) || cur_i32(&c, &nlen) || cur_i32(&c, &tt)) {
-            seterr(err, en, "truncated tensor record header at offset %zu", rec_off);
+            sp_errf(err, en, "truncated tensor record header at offset %zu", rec_off);
             goto done;
         }
-        if (nd < 1 || nd > 4) { seterr(err, en, "tensor at offset %zu has %d dimensions (1..4)", rec_off, nd); goto done; }
-        if (nlen < 1 || nlen > 255) { seterr(err, en, "tensor at offset %zu has name length %d (1..255)", rec_off, nlen); goto done; }
+        if (nd < 1 || nd > 4) { sp_errf(err, en, "tensor at offset %zu has %d dimensions (1..4)", rec_off, nd); goto done; }
+        if (nlen < 1 || nlen > 255) { sp_errf(err, en, "tensor at offset %zu has name length %d (1..255)", rec_off, nlen); goto done; }
         int64_t tne[4] = {1, 1, 1, 1};
         for (int i = 0; i < nd; i++) {
-            if (cur_i32(&c, &v)) { seterr(err, en, "truncated tensor dimensions at offset %zu", rec_off); goto done; }
-            if (v < 1) { seterr(err, en, "tensor at offset %zu has dimension %d = %d", rec_off, i, v); goto done; }
+            if (cur_i32(&c, &v)) { sp_errf(err, en, "truncated tensor dimensions at offset %zu", rec_off); goto done; }
+            if (v < 1) { sp_errf(err, en, "tensor at offset %zu has dimension %d = %d", rec_off, i, v); goto done; }
             tne[i] = v;
         }
-        if (c.size - c.pos < (size_t)nlen) { seterr(err, en, "truncated tensor name at offset %zu", rec_off); goto done; }
+        if (c.size - c.pos < (size_t)nlen) { sp_errf(err, en, "truncated tensor name at offset %zu", rec_off); goto done; }
         char name[256];
         memcpy(name, c.base + c.pos, (size_t)nlen);
         name[nlen] = 0;
         c.pos += (size_t)nlen;
-        if (strlen(name) != (size_t)nlen) { seterr(err, en, "tensor name at offset %zu contains a NUL byte", rec_off); goto done; }
+        if (strlen(name) != (size_t)nlen) { sp_errf(err, en, "tensor name at offset %zu contains a NUL byte", rec_off); goto done; }
 
         expect key;
         expect *e = NULL;
         if (nlen < (int)sizeof key.name) memcpy(key.name, name, (size_t)nlen + 1);
         e = nlen < (int)sizeof key.name ? bsearch(&key, ex, (size_t)ne_, sizeof *ex, expect_cmp) : NULL;
-        if (!e) { seterr(err, en, "unknown tensor '%s' at offset %zu", name, rec_off); goto done; }
-        if (e->seen) { seterr(err, en, "duplicate tensor '%s' at offset %zu", name, rec_off); goto done; }
+        if (!e) { sp_errf(err, en, "unknown tensor '%s' at offset %zu", name, rec_off); goto done; }
+        if (e->seen) { sp_errf(err, en, "duplicate tensor '%s' at offset %zu", name, rec_off); goto done; }
         size_t bsz = wh_type_block(tt), tsz = wh_type_size(tt);
-        if (!bsz) { seterr(err, en, "tensor '%s' has unknown or unsupported type %d", name, tt); st = SP_ERR_UNSUPPORTED; goto done; }
+        if (!bsz) { sp_errf(err, en, "tensor '%s' has unknown or unsupported type %d", name, tt); st = SP_ERR_UNSUPPORTED; goto done; }
         int ok_type = e->role == ROLE_F ? tt == WH_F32 : e->role == ROLE_C ? (tt == WH_F32 || tt == WH_F16) : 1;
-        if (!ok_type) { seterr(err, en, "tensor '%s' has type %s, not allowed for it", name, wh_type_name(tt)); st = SP_ERR_UNSUPPORTED; goto done; }
+        if (!ok_type) { sp_errf(err, en, "tensor '%s' has type %s, not allowed for it", name, wh_type_name(tt)); st = SP_ERR_UNSUPPORTED; goto done; }
         /* Compare shapes, ignoring trailing 1s (bias [n] may be stored as [n] or [1, n] style). */
         int64_t want[4] = {e->ne[0], e->ne[1], e->ne[2], 1};
         int same = 1;
@@ -411,15 +403,15 @@ static sp_status parse(wh_model *m, char *err, size_t en)
         if (!same) {
             char b1[80], b2[80];
             int wnd = e->n_dims;
-            seterr(err, en, "tensor '%s' has shape %s, expected %s", name, shape_str(b1, sizeof b1, nd, tne),
+            sp_errf(err, en, "tensor '%s' has shape %s, expected %s", name, shape_str(b1, sizeof b1, nd, tne),
                    shape_str(b2, sizeof b2, wnd, want));
             goto done;
         }
-        if (tne[0] % (int64_t)bsz) { seterr(err, en, "tensor '%s': row length %lld is not a multiple of the %s block size %zu", name, (long long)tne[0], wh_type_name(tt), bsz); goto done; }
+        if (tne[0] % (int64_t)bsz) { sp_errf(err, en, "tensor '%s': row length %lld is not a multiple of the %s block size %zu", name, (long long)tne[0], wh_type_name(tt), bsz); goto done; }
         uint64_t nel = (uint64_t)tne[0] * (uint64_t)tne[1] * (uint64_t)tne[2] * (uint64_t)tne[3];
         uint64_t bytes = nel / bsz * tsz;
         if (c.size - c.pos < bytes) {
-            seterr(err, en, "file truncated in tensor '%s': needs %llu bytes at offset %zu, %zu left", name,
+            sp_errf(err, en, "file truncated in tensor '%s': needs %llu bytes at offset %zu, %zu left", name,
                    (unsigned long long)bytes, c.pos, c.size - c.pos);
             goto done;
         }
@@ -433,7 +425,7 @@ static sp_status parse(wh_model *m, char *err, size_t en)
     }
     if (n_seen != ne_) {
         for (int i = 0; i < ne_; i++)
-            if (!ex[i].seen) { seterr(err, en, "missing tensor '%s' (%d of %d tensors present)", ex[i].name, n_seen, ne_); break; }
+            if (!ex[i].seen) { sp_errf(err, en, "missing tensor '%s' (%d of %d tensors present)", ex[i].name, n_seen, ne_); break; }
         goto done;
     }
     /* The format has no alignment, so an f32 tensor may start at any byte. The always-f32
@@ -477,24 +469,24 @@ sp_status wh_model_load(const char *path, wh_model **out, char *err, size_t en)
 {
     if (!out) return SP_ERR_INVALID_ARG;
     *out = NULL;
-    if (!path) { seterr(err, en, "no model path"); return SP_ERR_INVALID_ARG; }
+    if (!path) { sp_errf(err, en, "no model path"); return SP_ERR_INVALID_ARG; }
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) { seterr(err, en, "cannot open model '%s': %s", path, strerror(errno)); return SP_ERR_IO; }
+    if (fd < 0) { sp_errf(err, en, "cannot open model '%s': %s", path, strerror(errno)); return SP_ERR_IO; }
     struct stat stt;
     if (fstat(fd, &stt) != 0 || !S_ISREG(stt.st_mode)) {
-        seterr(err, en, "model '%s' is not a regular file", path);
+        sp_errf(err, en, "model '%s' is not a regular file", path);
         close(fd);
         return SP_ERR_IO;
     }
     if (stt.st_size < 4) {
-        seterr(err, en, "model '%s' is too short (%lld bytes)", path, (long long)stt.st_size);
+        sp_errf(err, en, "model '%s' is too short (%lld bytes)", path, (long long)stt.st_size);
         close(fd);
         return SP_ERR_MODEL_FORMAT;
     }
     void *map = mmap(NULL, (size_t)stt.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
     close(fd);
-    if (map == MAP_FAILED) { seterr(err, en, "cannot map model '%s': %s", path, strerror(e)); return SP_ERR_IO; }
+    if (map == MAP_FAILED) { sp_errf(err, en, "cannot map model '%s': %s", path, strerror(e)); return SP_ERR_IO; }
     wh_model *m = calloc(1, sizeof *m);
     if (!m) { munmap(map, (size_t)stt.st_size); return SP_ERR_NOMEM; }
     m->map = map;
