@@ -99,11 +99,23 @@ int transcribe_oracle_main(int argc, char **argv)
             rc = 4;
             goto done;
         }
-        if (sp_mel(ctx, pcm, n, &mel, &n_frames, NULL) != SP_OK) {
+        float *full = NULL;
+        int nfull = 0, content = 0;
+        if (sp_mel(ctx, pcm, n, &full, &nfull, &content) != SP_OK) {
             fprintf(stderr, "transcribe: mel computation failed\n");
             rc = 5;
             goto done;
         }
+        /* the first window exactly as openai's transcribe() feeds it: the content frames
+         * (at most 3000), right-padded with 0.0 (pad_or_trim), not the log-mel of the
+         * 30 s of zeros appended before the STFT */
+        mel = calloc((size_t)mi.n_mels * 3000, sizeof(float));
+        if (!mel) { free(full); rc = 5; goto done; }
+        int keep = content < 3000 ? content : 3000;
+        for (int m = 0; m < mi.n_mels; m++)
+            memcpy(mel + (size_t)m * 3000, full + (size_t)m * nfull, (size_t)keep * sizeof(float));
+        free(full);
+        n_frames = 3000;
     }
     if (np + nf > mi.n_text_ctx) { fprintf(stderr, "transcribe: %d tokens exceed n_text_ctx %d\n", np + nf, mi.n_text_ctx); rc = 2; goto done; }
     for (int i = 0; i < np; i++) if (ptok[i] >= mi.n_vocab) { fprintf(stderr, "transcribe: token %d >= n_vocab\n", ptok[i]); rc = 2; goto done; }

@@ -371,10 +371,11 @@ void wh_seq_reset(sp_context *c, int s)
 
 int wh_seq_len(const sp_context *c, int s) { return s >= 0 && s < WH_MAX_SEQ ? c->seq[s].n_past : 0; }
 
-void wh_seq_copy(sp_context *c, int dst, int src)
+sp_status wh_seq_copy(sp_context *c, int dst, int src)
 {
-    if (dst == src || dst < 0 || src < 0 || dst >= WH_MAX_SEQ || src >= WH_MAX_SEQ) return;
-    if (seq_ensure(c, dst) != 0) return;
+    if (!c || dst < 0 || src < 0 || dst >= WH_MAX_SEQ || src >= WH_MAX_SEQ) return SP_ERR_INVALID_ARG;
+    if (dst == src) return SP_OK;
+    if (seq_ensure(c, dst) != 0) return SP_ERR_NOMEM;
     const int np = c->seq[src].n_past;
     if (np > 0 && c->seq[src].k) {
         for (int l = 0; l < c->m->hp.n_text_layer; l++) {
@@ -384,6 +385,7 @@ void wh_seq_copy(sp_context *c, int dst, int src)
         }
     }
     c->seq[dst].n_past = np;
+    return SP_OK;
 }
 
 typedef struct {

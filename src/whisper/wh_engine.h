@@ -31,8 +31,9 @@ int wh_n_text_ctx(const sp_context *ctx);
 
 /* Resets sequence seq to empty (n_past 0). */
 void wh_seq_reset(sp_context *ctx, int seq);
-/* Copies sequence src's KV cache and length into dst (beam reordering). */
-void wh_seq_copy(sp_context *ctx, int dst, int src);
+/* Copies sequence src's KV cache and length into dst (beam reordering). SP_ERR_NOMEM when
+ * dst's cache cannot be allocated (its first use), SP_ERR_INVALID_ARG for bad ids. */
+sp_status wh_seq_copy(sp_context *ctx, int dst, int src);
 int  wh_seq_len(const sp_context *ctx, int seq);
 
 /* Feeds n tokens into sequence seq (appending after its n_past). Writes the logits of the

@@ -1,0 +1,195 @@
+/* bench_decode — the decoding layer's costs (docs/decoding.md).
+ *
+ *   bench_decode --model M [--model M2 ...] [--steps N] [--seconds S] [--threads T] [--no-e2e]
+ *
+ * Per model:
+ * 1. ms per decoded token: one 30 s window encoded once, then wh_search_run forced to exactly
+ *    N steps (EOT suppressed, timestamps off) with beam 1 (greedy) and beam 5; a beam-5 step
+ *    advances all five beams in one batched wh_decode_step, so its cost per output token
+ *    should be well under 5x greedy. The prompt pass is excluded (timed separately).
+ * 2. end-to-end real-time factor of sp_transcribe on S seconds (default 60) of the reference
+ *    speech tiled: greedy and beam 5, temperature 0 only (random-weight models would climb the
+ *    whole fallback ladder), no-speech skip off. RTF = processing time / audio duration.
+ * Exit codes: 0 ok, 2 usage, 3 model, 5 engine error. */
+#include "speech.h"
+#include "whisper/search.h"
+#include "whisper/wh_engine.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static float *read_wav16(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    unsigned char hdr[12];
+    float *out = NULL;
+    if (fread(hdr, 1, 12, f) != 12) { fclose(f); return NULL; }
+    for (;;) {
+        unsigned char ch[8];
+        if (fread(ch, 1, 8, f) != 8) break;
+        unsigned len = ch[4] | ch[5] << 8 | ch[6] << 16 | (unsigned)ch[7] << 24;
+        if (!memcmp(ch, "data", 4)) {
+            *n = len / 2;
+            out = malloc(sizeof(float) * (*n ? *n : 1));
+            for (size_t i = 0; out && i < *n; i++) {
+                unsigned char b[2];
+                if (fread(b, 1, 2, f) != 2) { *n = i; break; }
+                out[i] = (float)(int16_t)(b[0] | b[1] << 8) / 32768.0f;
+            }
+            break;
+        }
+        fseek(f, len + (len & 1), SEEK_CUR);
+    }
+    fclose(f);
+    return out;
+}
+
+/* ms per output token at beam_size (exactly `steps` steps), best of `reps` runs */
+static int per_token(sp_context *ctx, int beam, int steps, int reps, double *ms_tok, double *ms_prompt)
+{
+    const wh_specials *sp = wh_special_tokens(ctx);
+    sp_model_info info;
+    sp_context_info(ctx, &info);
+    int sup[2] = {sp->eot, sp->notimestamps};
+    wh_filter f = {.n_vocab = wh_n_vocab(ctx), .sp = *sp, .blank_id = 220, .suppress_blank = 0, .suppress = sup,
+                   .n_suppress = 2, .timestamps = 0, .max_initial_ts = -1};
+    wh_rng rng;
+    wh_rng_seed(&rng, 1);
+    wh_search *s = NULL;
+    if (wh_search_new(ctx, beam, &s) != SP_OK) return -1;
+    int init[4], n_init = 0;
+    init[n_init++] = sp->sot;
+    if (info.multilingual) { init[n_init++] = sp->lang_first; init[n_init++] = sp->transcribe; }
+    init[n_init++] = sp->notimestamps;
+    wh_decode_opts o = {.temperature = 0, .beam_size = beam, .best_of = 1, .patience = 1, .length_penalty = 0,
+                        .sample_len = steps + 1, .filter = &f, .rng = &rng};
+    wh_decode_opts o1 = o;
+    o1.sample_len = 1;
+    double best = 1e30, bestp = 1e30;
+    for (int r = 0; r < reps; r++) {
+        wh_decode_result d;
+        double t0 = now();
+        if (wh_search_run(s, init, n_init, 0, 0, &o1, &d) != SP_OK) { wh_search_free(s); return -1; }
+        double t1 = now();
+        if (wh_search_run(s, init, n_init, 0, 0, &o, &d) != SP_OK) { wh_search_free(s); return -1; }
+        double t2 = now();
+        double tp = t1 - t0, tt = (t2 - t1) - tp;
+        if (d.n_tokens != steps + 1) fprintf(stderr, "bench_decode: warning: %d tokens decoded (expected %d)\n", d.n_tokens, steps + 1);
+        if (tp < bestp) bestp = tp;
+        if (tt < best) best = tt;
+    }
+    wh_search_free(s);
+    *ms_tok = best * 1000.0 / steps;
+    *ms_prompt = bestp * 1000.0;
+    return 0;
+}
+
+static int e2e(sp_context *ctx, const float *pcm, size_t n, int beam, double *rtf, int *n_seg, int *n_tok)
+{
+    static const float t0[] = {0.0f};
+    sp_transcribe_params p = sp_transcribe_default_params();
+    p.language = "en";
+    p.beam_size = beam;
+    p.temperatures = t0;
+    p.n_temperatures = 1;
+    p.no_speech_threshold = 0;
+    sp_result *r = NULL;
+    char err[256];
+    double a = now();
+    if (sp_transcribe(ctx, pcm, n, &p, &r, err, sizeof err) != SP_OK) { fprintf(stderr, "bench_decode: %s\n", err); return -1; }
+    double b = now();
+    *rtf = (b - a) / ((double)n / 16000.0);
+    *n_seg = r->n_segments;
+    *n_tok = 0;
+    for (int i = 0; i < r->n_segments; i++) *n_tok += r->segments[i].n_tokens;
+    sp_result_free(r);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *models[16];
+    int n_models = 0, steps = 64, threads = 0, do_e2e = 1;
+    double seconds = 60;
+    const char *wav = "tests/data/speech-16k.wav";
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(argv[i], "--model") && v && n_models < 16) { models[n_models++] = v; i++; }
+        else if (!strcmp(argv[i], "--steps") && v) { steps = atoi(v); i++; }
+        else if (!strcmp(argv[i], "--seconds") && v) { seconds = atof(v); i++; }
+        else if (!strcmp(argv[i], "--threads") && v) { threads = atoi(v); i++; }
+        else if (!strcmp(argv[i], "--wav") && v) { wav = v; i++; }
+        else if (!strcmp(argv[i], "--no-e2e")) do_e2e = 0;
+        else {
+            fprintf(stderr, "usage: bench_decode --model M [--model M2 ...] [--steps N] [--seconds S] [--threads T] "
+                            "[--wav F] [--no-e2e]\n");
+            return 2;
+        }
+    }
+    if (!n_models || steps < 1 || steps > 200 || seconds <= 0) {
+        fprintf(stderr, "usage: bench_decode --model M [--model M2 ...] [--steps N (1..200)] [--seconds S] [--threads T]\n");
+        return 2;
+    }
+    size_t nw = 0;
+    float *speech = read_wav16(wav, &nw);
+    if (!speech || nw == 0) { fprintf(stderr, "bench_decode: cannot read %s\n", wav); return 2; }
+    size_t n = (size_t)(seconds * 16000.0);
+    float *pcm = malloc(sizeof(float) * n);
+    if (!pcm) return 5;
+    for (size_t i = 0; i < n; i++) pcm[i] = speech[i % nw];
+    /* the window for the per-token measurements: the first 30 s */
+    size_t nwin = n < 480000 ? n : 480000;
+
+    printf("%-28s %7s %9s %9s %9s %7s %9s %9s\n", "model", "threads", "prompt ms", "b1 ms/tok", "b5 ms/tok", "b5/b1",
+           "RTF b1", "RTF b5");
+    int rc = 0;
+    for (int m = 0; m < n_models; m++) {
+        sp_context *ctx = NULL;
+        sp_context_params cp = sp_context_default_params();
+        cp.n_threads = threads;
+        char err[256];
+        if (sp_context_open(models[m], &cp, &ctx, err, sizeof err) != SP_OK) {
+            fprintf(stderr, "bench_decode: %s: %s\n", models[m], err);
+            rc = 3;
+            continue;
+        }
+        float *mel = NULL;
+        int nf = 0, nc = 0;
+        if (sp_mel(ctx, pcm, nwin, &mel, &nf, &nc) != SP_OK || sp_encode(ctx, mel, nf, 0) != SP_OK) {
+            fprintf(stderr, "bench_decode: %s: encoder failed\n", models[m]);
+            free(mel);
+            sp_context_free(ctx);
+            rc = 5;
+            continue;
+        }
+        free(mel);
+        double b1 = 0, b5 = 0, p1 = 0, p5 = 0, r1 = NAN, r5 = NAN;
+        if (per_token(ctx, 1, steps, 3, &b1, &p1) || per_token(ctx, 5, steps, 3, &b5, &p5)) {
+            fprintf(stderr, "bench_decode: %s: decoder failed\n", models[m]);
+            sp_context_free(ctx);
+            rc = 5;
+            continue;
+        }
+        int s1 = 0, k1 = 0, s5 = 0, k5 = 0;
+        if (do_e2e && (e2e(ctx, pcm, n, 1, &r1, &s1, &k1) || e2e(ctx, pcm, n, 5, &r5, &s5, &k5))) rc = 5;
+        const char *base = strrchr(models[m], '/');
+        printf("%-28s %7d %9.2f %9.3f %9.3f %7.2f %9.3f %9.3f\n", base ? base + 1 : models[m], threads, p1, b1, b5, b5 / b1, r1, r5);
+        if (do_e2e) printf("#   e2e %.0f s: beam 1 %d segments / %d tokens, beam 5 %d segments / %d tokens\n", seconds, s1, k1, s5, k5);
+        fflush(stdout);
+        sp_context_free(ctx);
+    }
+    free(pcm);
+    free(speech);
+    return rc;
+}

@@ -1,0 +1,465 @@
+/* transcribe — speech to text from the command line.
+ *
+ *   transcribe --model ggml-base.en.bin talk.wav            plain text on stdout
+ *   transcribe --model M --output-format srt --vad a.mp3 b.flac
+ *
+ * Options are named as in faster-whisper / whisper's CLI (see usage()). With several inputs,
+ * txt/srt/vtt outputs follow one another (srt/vtt numbering restarts per file; a "# FILE"
+ * header line precedes each when there is more than one); json and verbose_json print one
+ * JSON document per line (JSON Lines).
+ * Oracle mode (owned by the engine): any --dump-logits hands over to transcribe_oracle_main.
+ *
+ * Exit codes: 0 ok, 2 usage, 3 model could not be loaded, 4 an audio input could not be read
+ * (the others are still transcribed), 5 transcription failed, 6 output error,
+ * 130 interrupted (SIGINT/SIGTERM; a second signal exits at once). */
+#include "oracle.h"
+#include "speech.h"
+#include "speech_audio.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { EX_OK = 0, EX_USAGE = 2, EX_MODEL = 3, EX_INPUT = 4, EX_ENGINE = 5, EX_OUTPUT = 6, EX_INTR = 130 };
+
+static volatile int g_cancel;
+static volatile sig_atomic_t g_signals;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (g_signals++) _exit(EX_INTR);
+    g_cancel = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: transcribe --model MODEL [options] AUDIO...\n"
+        "\n"
+        "Transcribes (or translates) audio files with a Whisper ggml model; plain text on stdout.\n"
+        "\n"
+        "  --model PATH                    ggml Whisper model file (required)\n"
+        "  --language CODE                 en, de, ... or auto (default: detect; English-only models: en)\n"
+        "  --task transcribe|translate     (default transcribe)\n"
+        "  --beam-size N                   beams at temperature 0; 1 = greedy (default 5)\n"
+        "  --best-of N                     samples at temperature > 0 (default 5)\n"
+        "  --patience F                    beam search patience (default 1.0)\n"
+        "  --length-penalty F              0 = average log-prob (default), else GNMT alpha\n"
+        "  --temperature T[,T...]          fallback ladder (default 0,0.2,0.4,0.6,0.8,1.0)\n"
+        "  --compression-ratio-threshold F (default 2.4; 0 disables)\n"
+        "  --log-prob-threshold F          (default -1.0; -inf disables)\n"
+        "  --no-speech-threshold F         (default 0.6; 0 disables)\n"
+        "  --condition-on-previous-text True|False   (default True)\n"
+        "  --initial-prompt TEXT           prompt for the first window\n"
+        "  --prefix TEXT                   forced start of the first window's text\n"
+        "  --hotwords TEXT                 words to favour (in every window's prompt)\n"
+        "  --suppress-tokens LIST          ids to suppress; -1 = non-speech symbols (default -1)\n"
+        "  --no-suppress-blank             allow a blank first token\n"
+        "  --no-timestamps                 decode without timestamp tokens\n"
+        "  --max-initial-timestamp F       (default 1.0)\n"
+        "  --clip START[,END]              transcribe only this range (seconds)\n"
+        "  --vad                           drop non-speech first (voice activity detection)\n"
+        "  --vad-model PATH                Silero VAD ggml model (default: energy detector)\n"
+        "  --output-format FMT             txt (default), json, srt, vtt, verbose_json (OpenAI's shape)\n"
+        "  --threads N                     compute threads (default: all CPUs)\n"
+        "  --seed N                        sampling seed (default 0)\n"
+        "  --progress | --no-progress      progress bar on stderr (default: on a terminal for audio >= 60 s)\n"
+        "  -h, --help\n"
+        "\n"
+        "Exit codes: 0 ok, 2 usage, 3 model, 4 audio input, 5 transcription failed, 6 output, 130 interrupted.\n");
+}
+
+/* ------------------------------------------------------------------ output */
+
+static const char *const k_lang_names[][2] = {
+    {"en", "english"}, {"zh", "chinese"}, {"de", "german"}, {"es", "spanish"}, {"ru", "russian"}, {"ko", "korean"},
+    {"fr", "french"}, {"ja", "japanese"}, {"pt", "portuguese"}, {"tr", "turkish"}, {"pl", "polish"}, {"ca", "catalan"},
+    {"nl", "dutch"}, {"ar", "arabic"}, {"sv", "swedish"}, {"it", "italian"}, {"id", "indonesian"}, {"hi", "hindi"},
+    {"fi", "finnish"}, {"vi", "vietnamese"}, {"he", "hebrew"}, {"uk", "ukrainian"}, {"el", "greek"}, {"ms", "malay"},
+    {"cs", "czech"}, {"ro", "romanian"}, {"da", "danish"}, {"hu", "hungarian"}, {"ta", "tamil"}, {"no", "norwegian"},
+    {"th", "thai"}, {"ur", "urdu"}, {"hr", "croatian"}, {"bg", "bulgarian"}, {"lt", "lithuanian"}, {"la", "latin"},
+    {"mi", "maori"}, {"ml", "malayalam"}, {"cy", "welsh"}, {"sk", "slovak"}, {"te", "telugu"}, {"fa", "persian"},
+    {"lv", "latvian"}, {"bn", "bengali"}, {"sr", "serbian"}, {"az", "azerbaijani"}, {"sl", "slovenian"},
+    {"kn", "kannada"}, {"et", "estonian"}, {"mk", "macedonian"}, {"br", "breton"}, {"eu", "basque"},
+    {"is", "icelandic"}, {"hy", "armenian"}, {"ne", "nepali"}, {"mn", "mongolian"}, {"bs", "bosnian"},
+    {"kk", "kazakh"}, {"sq", "albanian"}, {"sw", "swahili"}, {"gl", "galician"}, {"mr", "marathi"}, {"pa", "punjabi"},
+    {"si", "sinhala"}, {"km", "khmer"}, {"sn", "shona"}, {"yo", "yoruba"}, {"so", "somali"}, {"af", "afrikaans"},
+    {"oc", "occitan"}, {"ka", "georgian"}, {"be", "belarusian"}, {"tg", "tajik"}, {"sd", "sindhi"},
+    {"gu", "gujarati"}, {"am", "amharic"}, {"yi", "yiddish"}, {"lo", "lao"}, {"uz", "uzbek"}, {"fo", "faroese"},
+    {"ht", "haitian creole"}, {"ps", "pashto"}, {"tk", "turkmen"}, {"nn", "nynorsk"}, {"mt", "maltese"},
+    {"sa", "sanskrit"}, {"lb", "luxembourgish"}, {"my", "myanmar"}, {"bo", "tibetan"}, {"tl", "tagalog"},
+    {"mg", "malagasy"}, {"as", "assamese"}, {"tt", "tatar"}, {"haw", "hawaiian"}, {"ln", "lingala"}, {"ha", "hausa"},
+    {"ba", "bashkir"}, {"jw", "javanese"}, {"su", "sundanese"}, {"yue", "cantonese"}};
+
+static const char *lang_name(const char *code)
+{
+    for (size_t i = 0; i < sizeof k_lang_names / sizeof k_lang_names[0]; i++)
+        if (!strcmp(k_lang_names[i][0], code)) return k_lang_names[i][1];
+    return code;
+}
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", f); break;
+        case '\\': fputs("\\\\", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\r': fputs("\\r", f); break;
+        case '\t': fputs("\\t", f); break;
+        default:
+            if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+            else fputc(*p, f);
+        }
+    }
+    fputc('"', f);
+}
+
+/* JSON number: finite, short */
+static void json_num(FILE *f, double v)
+{
+    if (!isfinite(v)) v = v > 0 ? 1e30 : -1e30;
+    fprintf(f, "%.4g", v);
+}
+static void json_time(FILE *f, double v) { fprintf(f, "%.2f", v); }
+
+/* text.strip() of ASCII whitespace into buf */
+static const char *stripped(const char *s, char *buf, size_t n)
+{
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
+    size_t l = strlen(s);
+    while (l && (s[l - 1] == ' ' || s[l - 1] == '\t' || s[l - 1] == '\n' || s[l - 1] == '\r')) l--;
+    if (l >= n) l = n - 1;
+    memcpy(buf, s, l);
+    buf[l] = 0;
+    return buf;
+}
+
+static void ts(FILE *f, double t, char sep)
+{
+    if (t < 0) t = 0;
+    long ms = lround(t * 1000.0);
+    fprintf(f, "%02ld:%02ld:%02ld%c%03ld", ms / 3600000, ms / 60000 % 60, ms / 1000 % 60, sep, ms % 1000);
+}
+
+static void full_text(FILE *f, const sp_result *r)
+{
+    /* the concatenated segment texts, as OpenAI's "text" */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (!m) return;
+    for (int i = 0; i < r->n_segments; i++) fputs(r->segments[i].text, m);
+    fclose(m);
+    json_str(f, buf ? buf : "");
+    free(buf);
+}
+
+static void write_result(FILE *f, const char *fmt, const sp_result *r, int translate, const char *path, int multi)
+{
+    static char buf[1 << 16];
+    if (!strcmp(fmt, "txt")) {
+        if (multi) fprintf(f, "# %s\n", path);
+        for (int i = 0; i < r->n_segments; i++) fprintf(f, "%s\n", stripped(r->segments[i].text, buf, sizeof buf));
+    } else if (!strcmp(fmt, "srt") || !strcmp(fmt, "vtt")) {
+        int srt = fmt[0] == 's';
+        if (multi) fprintf(f, "%s %s\n\n", srt ? "#" : "NOTE", path);
+        if (!srt) fputs("WEBVTT\n\n", f);
+        for (int i = 0; i < r->n_segments; i++) {
+            const sp_segment *s = &r->segments[i];
+            if (srt) fprintf(f, "%d\n", i + 1);
+            ts(f, s->start, srt ? ',' : '.');
+            fputs(" --> ", f);
+            ts(f, s->end, srt ? ',' : '.');
+            fprintf(f, "\n%s\n\n", stripped(s->text, buf, sizeof buf));
+        }
+    } else if (!strcmp(fmt, "json")) {
+        fputs("{\"file\":", f);
+        json_str(f, path);
+        fputs(",\"language\":", f);
+        json_str(f, r->language);
+        fputs(",\"language_probability\":", f);
+        json_num(f, r->language_prob);
+        fputs(",\"duration\":", f);
+        json_time(f, r->duration);
+        fputs(",\"text\":", f);
+        full_text(f, r);
+        fputs(",\"segments\":[", f);
+        for (int i = 0; i < r->n_segments; i++) {
+            const sp_segment *s = &r->segments[i];
+            fputs(i ? ",{\"start\":" : "{\"start\":", f);
+            json_time(f, s->start);
+            fputs(",\"end\":", f);
+            json_time(f, s->end);
+            fputs(",\"text\":", f);
+            json_str(f, s->text);
+            fputs(",\"avg_logprob\":", f); json_num(f, s->avg_logprob);
+            fputs(",\"no_speech_prob\":", f); json_num(f, s->no_speech_prob);
+            fputs(",\"compression_ratio\":", f); json_num(f, s->compression_ratio);
+            fputs(",\"temperature\":", f); json_num(f, s->temperature);
+            fputs(",\"tokens\":[", f);
+            for (int k = 0; k < s->n_tokens; k++) {
+                fprintf(f, "%s{\"id\":%d,\"p\":", k ? "," : "", s->tokens[k].id);
+                json_num(f, s->tokens[k].p);
+                if (s->tokens[k].t0 >= 0) { fputs(",\"t\":", f); json_time(f, s->tokens[k].t0); }
+                fputc('}', f);
+            }
+            fputs("]}", f);
+        }
+        fputs("]}\n", f);
+    } else {   /* verbose_json: OpenAI's audio API response */
+        fputs("{\"task\":", f);
+        json_str(f, translate ? "translate" : "transcribe");
+        fputs(",\"language\":", f);
+        json_str(f, lang_name(r->language));
+        fputs(",\"duration\":", f);
+        json_time(f, r->duration);
+        fputs(",\"text\":", f);
+        full_text(f, r);
+        fputs(",\"segments\":[", f);
+        for (int i = 0; i < r->n_segments; i++) {
+            const sp_segment *s = &r->segments[i];
+            fprintf(f, "%s{\"id\":%d,\"seek\":%ld,\"start\":", i ? "," : "", i, lround(s->start * 100.0));
+            json_time(f, s->start);
+            fputs(",\"end\":", f);
+            json_time(f, s->end);
+            fputs(",\"text\":", f);
+            json_str(f, s->text);
+            fputs(",\"tokens\":[", f);
+            for (int k = 0; k < s->n_tokens; k++) fprintf(f, "%s%d", k ? "," : "", s->tokens[k].id);
+            fputs("],\"temperature\":", f); json_num(f, s->temperature);
+            fputs(",\"avg_logprob\":", f); json_num(f, s->avg_logprob);
+            fputs(",\"compression_ratio\":", f); json_num(f, s->compression_ratio);
+            fputs(",\"no_speech_prob\":", f); json_num(f, s->no_speech_prob);
+            fputc('}', f);
+        }
+        fputs("]}\n", f);
+    }
+}
+
+/* ------------------------------------------------------------------ progress */
+
+typedef struct { const char *name; int shown; } prog_state;
+
+static void progress(float frac, void *u)
+{
+    prog_state *ps = u;
+    char bar[41];
+    int k = (int)(frac * 40.0f + 0.5f);
+    if (k < 0) k = 0;
+    if (k > 40) k = 40;
+    memset(bar, '#', (size_t)k);
+    memset(bar + k, '.', (size_t)(40 - k));
+    bar[40] = 0;
+    fprintf(stderr, "\r[%s] %3d%% %.40s", bar, (int)(frac * 100.0f + 0.5f), ps->name);
+    ps->shown = 1;
+}
+
+/* ------------------------------------------------------------------ arguments */
+
+static int parse_float(const char *s, float *v)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(s, &end);
+    if (end == s || *end || errno) return -1;
+    *v = (float)d;
+    return 0;
+}
+
+static int parse_int(const char *s, long lo, long hi, long *v)
+{
+    char *end;
+    errno = 0;
+    long x = strtol(s, &end, 10);
+    if (end == s || *end || errno || x < lo || x > hi) return -1;
+    *v = x;
+    return 0;
+}
+
+static int parse_bool(const char *s, int *v)
+{
+    if (!strcasecmp(s, "true") || !strcmp(s, "1") || !strcasecmp(s, "yes")) { *v = 1; return 0; }
+    if (!strcasecmp(s, "false") || !strcmp(s, "0") || !strcasecmp(s, "no")) { *v = 0; return 0; }
+    return -1;
+}
+
+static int bad(const char *opt, const char *val)
+{
+    fprintf(stderr, "transcribe: bad value for %s: '%s'\n", opt, val ? val : "");
+    fprintf(stderr, "Try 'transcribe --help'.\n");
+    return EX_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--dump-logits")) return transcribe_oracle_main(argc, argv);
+
+    sp_transcribe_params tp = sp_transcribe_default_params();
+    sp_context_params cp = sp_context_default_params();
+    const char *model = NULL, *fmt = "txt";
+    const char **inputs = calloc((size_t)argc, sizeof *inputs);
+    float temps[32];
+    int n_inputs = 0, want_progress = -1;
+    if (!inputs) return EX_ENGINE;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long l;
+        float fv;
+#define NEEDV() do { if (!v) { fprintf(stderr, "transcribe: %s needs a value\n", a); free(inputs); return EX_USAGE; } i++; } while (0)
+#define BAD() do { free(inputs); return bad(a, v); } while (0)
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); free(inputs); return EX_OK; }
+        else if (!strcmp(a, "--model") || !strcmp(a, "-m")) { NEEDV(); model = v; }
+        else if (!strcmp(a, "--language")) { NEEDV(); tp.language = v; }
+        else if (!strcmp(a, "--task")) {
+            NEEDV();
+            if (!strcmp(v, "transcribe")) tp.translate = 0;
+            else if (!strcmp(v, "translate")) tp.translate = 1;
+            else BAD();
+        }
+        else if (!strcmp(a, "--beam-size") || !strcmp(a, "--beam_size")) { NEEDV(); if (parse_int(v, 1, 16, &l)) BAD(); tp.beam_size = (int)l; }
+        else if (!strcmp(a, "--best-of") || !strcmp(a, "--best_of")) { NEEDV(); if (parse_int(v, 1, 16, &l)) BAD(); tp.best_of = (int)l; }
+        else if (!strcmp(a, "--patience")) { NEEDV(); if (parse_float(v, &fv) || !(fv > 0 && fv <= 4)) BAD(); tp.patience = fv; }
+        else if (!strcmp(a, "--length-penalty")) { NEEDV(); if (parse_float(v, &fv) || fv < 0) BAD(); tp.length_penalty = fv; }
+        else if (!strcmp(a, "--temperature")) {
+            NEEDV();
+            int n = 0;
+            const char *p = v;
+            while (*p) {
+                char *end;
+                errno = 0;
+                double d = strtod(p, &end);
+                if (end == p || errno || !(d >= 0 && d <= 10) || n == 32) BAD();
+                temps[n++] = (float)d;
+                p = end;
+                if (*p == ',') p++;
+                else if (*p) BAD();
+            }
+            if (!n) BAD();
+            tp.temperatures = temps;
+            tp.n_temperatures = n;
+        }
+        else if (!strcmp(a, "--compression-ratio-threshold")) { NEEDV(); if (parse_float(v, &fv)) BAD(); tp.compression_ratio_threshold = fv; }
+        else if (!strcmp(a, "--log-prob-threshold") || !strcmp(a, "--logprob-threshold")) {
+            NEEDV();
+            if (parse_float(v, &fv)) BAD();
+            tp.logprob_threshold = isinf(fv) ? -1e30f : fv;
+        }
+        else if (!strcmp(a, "--no-speech-threshold")) { NEEDV(); if (parse_float(v, &fv)) BAD(); tp.no_speech_threshold = fv; }
+        else if (!strcmp(a, "--condition-on-previous-text")) { NEEDV(); if (parse_bool(v, &tp.condition_on_previous_text)) BAD(); }
+        else if (!strcmp(a, "--initial-prompt")) { NEEDV(); tp.initial_prompt = v; }
+        else if (!strcmp(a, "--prefix")) { NEEDV(); tp.prefix = v; }
+        else if (!strcmp(a, "--hotwords")) { NEEDV(); tp.hotwords = v; }
+        else if (!strcmp(a, "--suppress-tokens")) { NEEDV(); tp.suppress_tokens = v; }
+        else if (!strcmp(a, "--no-suppress-blank")) tp.suppress_blank = 0;
+        else if (!strcmp(a, "--no-timestamps") || !strcmp(a, "--without-timestamps")) tp.without_timestamps = 1;
+        else if (!strcmp(a, "--max-initial-timestamp")) { NEEDV(); if (parse_float(v, &fv) || fv < 0) BAD(); tp.max_initial_timestamp = fv; }
+        else if (!strcmp(a, "--clip")) {
+            NEEDV();
+            char *end;
+            errno = 0;
+            double s0 = strtod(v, &end), s1 = 0;
+            if (end == v || errno || s0 < 0) BAD();
+            if (*end == ',') {
+                char *e2;
+                s1 = strtod(end + 1, &e2);
+                if (e2 == end + 1 || *e2 || s1 <= s0) BAD();
+            } else if (*end) BAD();
+            tp.clip_start = (float)s0;
+            tp.clip_end = (float)s1;
+        }
+        else if (!strcmp(a, "--vad") || !strcmp(a, "--vad-filter")) tp.vad = 1;
+        else if (!strcmp(a, "--vad-model")) { NEEDV(); tp.vad_model = v; tp.vad = 1; }
+        else if (!strcmp(a, "--output-format") || !strcmp(a, "-f")) {
+            NEEDV();
+            if (strcmp(v, "txt") && strcmp(v, "json") && strcmp(v, "srt") && strcmp(v, "vtt") && strcmp(v, "verbose_json")) BAD();
+            fmt = v;
+        }
+        else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) { NEEDV(); if (parse_int(v, 0, 256, &l)) BAD(); cp.n_threads = (int)l; }
+        else if (!strcmp(a, "--seed")) {
+            NEEDV();
+            char *end;
+            errno = 0;
+            unsigned long long s = strtoull(v, &end, 10);
+            if (end == v || *end || errno) BAD();
+            tp.seed = (uint64_t)s;
+        }
+        else if (!strcmp(a, "--progress")) want_progress = 1;
+        else if (!strcmp(a, "--no-progress")) want_progress = 0;
+        else if (!strcmp(a, "--")) { for (i++; i < argc; i++) inputs[n_inputs++] = argv[i]; }
+        else if (a[0] == '-' && a[1]) { fprintf(stderr, "transcribe: unknown option %s\nTry 'transcribe --help'.\n", a); free(inputs); return EX_USAGE; }
+        else inputs[n_inputs++] = a;
+#undef NEEDV
+#undef BAD
+    }
+    if (!model || n_inputs == 0) {
+        fprintf(stderr, "transcribe: %s\n", !model ? "--model is required" : "no audio file given");
+        usage(stderr);
+        free(inputs);
+        return EX_USAGE;
+    }
+
+    char err[512];
+    sp_context *ctx = NULL;
+    sp_status st = sp_context_open(model, &cp, &ctx, err, sizeof err);
+    if (st != SP_OK) {
+        fprintf(stderr, "transcribe: %s: %s\n", model, err);
+        free(inputs);
+        return EX_MODEL;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    tp.cancel = &g_cancel;
+
+    int rc = EX_OK;
+    for (int k = 0; k < n_inputs && !g_cancel; k++) {
+        float *pcm = NULL;
+        size_t n = 0;
+        sp_audio_info ai;
+        st = sp_audio_load(inputs[k], 0, 0, &pcm, &n, &ai, err, sizeof err);
+        if (st != SP_OK) {
+            fprintf(stderr, "transcribe: %s: %s\n", inputs[k], err);
+            if (rc == EX_OK) rc = EX_INPUT;
+            continue;
+        }
+        if (ai.truncated) fprintf(stderr, "transcribe: %s: warning: the file ends early; transcribing what was there\n", inputs[k]);
+        prog_state ps = {inputs[k], 0};
+        int show = want_progress >= 0 ? want_progress : (isatty(2) && n >= (size_t)60 * SP_AUDIO_RATE);
+        tp.progress = show ? progress : NULL;
+        tp.progress_user = &ps;
+        sp_result *res = NULL;
+        st = sp_transcribe(ctx, pcm, n, &tp, &res, err, sizeof err);
+        if (ps.shown) fputs("\r\033[K", stderr);
+        free(pcm);
+        if (st == SP_ERR_CANCELLED) { rc = EX_INTR; break; }
+        if (st != SP_OK) {
+            fprintf(stderr, "transcribe: %s: %s\n", inputs[k], err);
+            rc = st == SP_ERR_INVALID_ARG ? EX_USAGE : EX_ENGINE;
+            if (st == SP_ERR_INVALID_ARG) break;   /* the same options fail for every file */
+            continue;
+        }
+        write_result(stdout, fmt, res, tp.translate, inputs[k], n_inputs > 1);
+        sp_result_free(res);
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            fprintf(stderr, "transcribe: write error: %s\n", strerror(errno));
+            rc = EX_OUTPUT;
+            break;
+        }
+    }
+    if (g_cancel) rc = EX_INTR;
+    sp_context_free(ctx);
+    free(inputs);
+    return rc;
+}

@@ -1,0 +1,520 @@
+/* search.c — logit filters, beam search, greedy / best_of sampling (see search.h;
+ * openai/whisper whisper/decoding.py: SuppressBlank, SuppressTokens, ApplyTimestampRules,
+ * GreedyDecoder, BeamSearchDecoder, MaximumLikelihoodRanker; utils.py compression_ratio). */
+#include "search.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+/* ------------------------------------------------------------------ RNG */
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+void wh_rng_seed(wh_rng *r, uint64_t seed)
+{
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t wh_rng_next(wh_rng *r)
+{
+    uint64_t *s = r->s;
+    const uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+double wh_rng_uniform(wh_rng *r) { return (double)(wh_rng_next(r) >> 11) * 0x1.0p-53; }
+
+/* ------------------------------------------------------------------ maths */
+
+float wh_logsumexp(const float *x, int n)
+{
+    float m = -INFINITY;
+    for (int i = 0; i < n; i++) if (x[i] > m) m = x[i];
+    if (m == -INFINITY) return -INFINITY;
+    double s = 0;
+    for (int i = 0; i < n; i++) s += exp((double)(x[i] - m));
+    return m + (float)log(s);
+}
+
+float wh_compression_ratio(const char *text, size_t len)
+{
+    if (len == 0) return 0.0f;
+    uLongf cl = compressBound((uLong)len);
+    unsigned char stackbuf[4096], *buf = cl <= sizeof stackbuf ? stackbuf : malloc(cl);
+    if (!buf) return 0.0f;
+    float r = 0.0f;
+    if (compress2(buf, &cl, (const Bytef *)text, (uLong)len, 6) == Z_OK && cl > 0) r = (float)len / (float)cl;
+    if (buf != stackbuf) free(buf);
+    return r;
+}
+
+double wh_rank_score(double sum_logprob, int length, float length_penalty)
+{
+    double pen = length_penalty > 0 ? pow((5.0 + length) / 6.0, length_penalty) : (double)length;
+    if (pen <= 0) pen = 1;   /* openai divides by 0 for an empty sequence: rank it by its sum */
+    return sum_logprob / pen;
+}
+
+/* ------------------------------------------------------------------ filters */
+
+void wh_filter_suppress_blank(const wh_filter *f, int n_sampled, float *logits)
+{
+    if (n_sampled != 0) return;
+    if (f->blank_id >= 0 && f->blank_id < f->n_vocab) logits[f->blank_id] = -INFINITY;
+    logits[f->sp.eot] = -INFINITY;
+}
+
+void wh_filter_suppress_tokens(const wh_filter *f, float *logits)
+{
+    for (int i = 0; i < f->n_suppress; i++)
+        if (f->suppress[i] >= 0 && f->suppress[i] < f->n_vocab) logits[f->suppress[i]] = -INFINITY;
+}
+
+static void mask(float *l, int a, int b)   /* [a, b) */
+{
+    for (int i = a < 0 ? 0 : a; i < b; i++) l[i] = -INFINITY;
+}
+
+void wh_filter_timestamp_rules(const wh_filter *f, const int *seq, int n, float *logits)
+{
+    const int tb = f->sp.timestamp_begin, eot = f->sp.eot, V = f->n_vocab;
+    /* (1) notimestamps is never sampled */
+    logits[f->sp.notimestamps] = -INFINITY;
+    /* (2) pairing */
+    const int last_ts = n >= 1 && seq[n - 1] >= tb;
+    const int penult_ts = n < 2 || seq[n - 2] >= tb;
+    if (last_ts) {
+        if (penult_ts) mask(logits, tb, V);    /* two in a row (or one at the start): text next */
+        else mask(logits, 0, eot);             /* text then a timestamp: a timestamp or EOT next */
+    }
+    /* (3) monotonic: not below the last timestamp; strictly above it unless it closed a pair
+     * (a segment must have a non-zero length) */
+    int last = -1;
+    for (int i = n - 1; i >= 0; i--) if (seq[i] >= tb) { last = seq[i]; break; }
+    if (last >= 0) {
+        int lim = last_ts && !penult_ts ? last : last + 1;
+        mask(logits, tb, lim < V ? lim : V);
+    }
+    /* (4) the first sampled token is a timestamp, at most max_initial_ts */
+    if (n == 0) {
+        mask(logits, 0, tb);
+        if (f->max_initial_ts >= 0) mask(logits, tb + f->max_initial_ts + 1, V);
+    }
+    /* (5) if the timestamps together are likelier than any single text token, sample one */
+    float ts_lse = wh_logsumexp(logits + tb, V - tb);
+    float max_text = -INFINITY;
+    for (int i = 0; i < tb; i++) if (logits[i] > max_text) max_text = logits[i];
+    /* both sides are log-probs minus the same logsumexp of the row: compare directly */
+    if (ts_lse > max_text) mask(logits, 0, tb);
+}
+
+void wh_filter_apply(const wh_filter *f, const int *seq, int n, float *logits)
+{
+    if (f->suppress_blank) wh_filter_suppress_blank(f, n, logits);
+    wh_filter_suppress_tokens(f, logits);
+    if (f->timestamps) wh_filter_timestamp_rules(f, seq, n, logits);
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+int wh_parse_suppress(const char *spec, const int *nonspeech, int n_nonspeech, const wh_specials *sp,
+                      int n_vocab, int *out, int cap)
+{
+    int n = 0;
+#define PUT(x) do { if (n >= cap) return -1; out[n++] = (x); } while (0)
+    const char *p = spec ? spec : "";
+    while (*p) {
+        while (*p == ' ' || *p == ',' || *p == '\t') p++;
+        if (!*p) break;
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || (*end && *end != ' ' && *end != ',' && *end != '\t')) return -1;
+        if (v == -1) {
+            for (int i = 0; i < n_nonspeech; i++) PUT(nonspeech[i]);
+        } else if (v < 0 || v >= n_vocab) {
+            return -1;
+        } else {
+            PUT((int)v);
+        }
+        p = end;
+    }
+    PUT(sp->transcribe); PUT(sp->translate); PUT(sp->sot); PUT(sp->startofprev); PUT(sp->startoflm); PUT(sp->nospeech);
+#undef PUT
+    qsort(out, (size_t)n, sizeof(int), cmp_int);
+    int m = 0;
+    for (int i = 0; i < n; i++) if (!m || out[m - 1] != out[i]) out[m++] = out[i];
+    return m;
+}
+
+/* ------------------------------------------------------------------ beam bookkeeping */
+
+/* top k of row (descending; lower id first on ties) into ids/vals; k <= 32 */
+static void topk(const float *row, int n, int k, int *ids, float *vals)
+{
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        float v = row[i];
+        if (m == k && !(v > vals[m - 1])) continue;
+        int j = m < k ? m++ : k - 1;
+        while (j > 0 && v > vals[j - 1]) { vals[j] = vals[j - 1]; ids[j] = ids[j - 1]; j--; }
+        vals[j] = v;
+        ids[j] = i;
+    }
+}
+
+static int cand_cmp(const void *a, const void *b)
+{
+    const wh_cand *x = a, *y = b;
+    if (x->score > y->score) return -1;
+    if (x->score < y->score) return 1;
+    /* stable: insertion order (beam, then rank) is encoded in src and logprob order */
+    if (x->src != y->src) return x->src - y->src;
+    if (x->logprob != y->logprob) return x->logprob > y->logprob ? -1 : 1;
+    return x->token - y->token;
+}
+
+int wh_beam_select(const float *const *rows, const double *sums, int n_live, int n_vocab, int beam_size,
+                   int eot, wh_cand *scratch, wh_cand *next, wh_cand *finished, int *n_finished)
+{
+    int K = beam_size + 1, nc = 0;
+    int ids[33];
+    float vals[33];
+    if (K > 33) K = 33;
+    for (int j = 0; j < n_live; j++) {
+        float lse = wh_logsumexp(rows[j], n_vocab);
+        topk(rows[j], n_vocab, K, ids, vals);
+        for (int r = 0; r < K; r++) {
+            float lp = lse == -INFINITY || vals[r] == -INFINITY ? -INFINITY : vals[r] - lse;
+            scratch[nc++] = (wh_cand){j, ids[r], lp, sums[j] + (double)lp};
+        }
+    }
+    qsort(scratch, (size_t)nc, sizeof *scratch, cand_cmp);
+    int kept = 0, nf = 0;
+    for (int i = 0; i < nc && kept < beam_size; i++) {
+        if (scratch[i].token == eot) finished[nf++] = scratch[i];
+        else next[kept++] = scratch[i];
+    }
+    *n_finished = nf;
+    return kept;
+}
+
+/* ------------------------------------------------------------------ the decoder */
+
+struct wh_search {
+    sp_context *ctx;
+    int V, L, G;               /* n_vocab, n_text_ctx (max tokens), max group */
+    float *logits;             /* [G][V] */
+    float *sot_logits;         /* [V] */
+    int *tok[2];               /* [G][L] per beam / sample: forced + sampled tokens */
+    float *lp[2];              /* [G][L] their log-probs (0 for forced) */
+    int len[2][WH_MAX_SEQ];
+    double sum[2][WH_MAX_SEQ];
+    int phys[2][WH_MAX_SEQ];   /* decoder sequence of each beam */
+    int fin_cap;
+    int *fin_tok;              /* [fin_cap][L] */
+    float *fin_lp;
+    int *fin_len;
+    double *fin_sum;
+    wh_cand *cand, *next, *fin;   /* [G * (G + 1)] */
+    int *out_tok;              /* [L] */
+    float *out_prob;
+};
+
+void wh_search_free(wh_search *s)
+{
+    if (!s) return;
+    free(s->logits); free(s->sot_logits);
+    for (int i = 0; i < 2; i++) { free(s->tok[i]); free(s->lp[i]); }
+    free(s->fin_tok); free(s->fin_lp); free(s->fin_len); free(s->fin_sum);
+    free(s->cand); free(s->next); free(s->fin);
+    free(s->out_tok); free(s->out_prob);
+    free(s);
+}
+
+#define FIN_PATIENCE_MAX 4   /* finished candidates kept: up to G * FIN_PATIENCE_MAX + G */
+
+sp_status wh_search_new(sp_context *ctx, int max_group, wh_search **out)
+{
+    *out = NULL;
+    if (!ctx || max_group < 1 || max_group > WH_MAX_SEQ) return SP_ERR_INVALID_ARG;
+    wh_search *s = calloc(1, sizeof *s);
+    if (!s) return SP_ERR_NOMEM;
+    s->ctx = ctx;
+    s->V = wh_n_vocab(ctx);
+    s->L = wh_n_text_ctx(ctx);
+    s->G = max_group;
+    const size_t G = (size_t)max_group, V = (size_t)s->V, L = (size_t)s->L;
+    s->fin_cap = max_group * FIN_PATIENCE_MAX + max_group;
+    s->logits = malloc(sizeof(float) * G * V);
+    s->sot_logits = malloc(sizeof(float) * V);
+    for (int i = 0; i < 2; i++) {
+        s->tok[i] = malloc(sizeof(int) * G * L);
+        s->lp[i] = malloc(sizeof(float) * G * L);
+    }
+    s->fin_tok = malloc(sizeof(int) * (size_t)s->fin_cap * L);
+    s->fin_lp = malloc(sizeof(float) * (size_t)s->fin_cap * L);
+    s->fin_len = malloc(sizeof(int) * (size_t)s->fin_cap);
+    s->fin_sum = malloc(sizeof(double) * (size_t)s->fin_cap);
+    s->cand = malloc(sizeof(wh_cand) * G * (G + 1));
+    s->next = malloc(sizeof(wh_cand) * G * (G + 1));
+    s->fin = malloc(sizeof(wh_cand) * G * (G + 1));
+    s->out_tok = malloc(sizeof(int) * L);
+    s->out_prob = malloc(sizeof(float) * L);
+    if (!s->logits || !s->sot_logits || !s->tok[0] || !s->tok[1] || !s->lp[0] || !s->lp[1] || !s->fin_tok ||
+        !s->fin_lp || !s->fin_len || !s->fin_sum || !s->cand || !s->next || !s->fin || !s->out_tok || !s->out_prob) {
+        wh_search_free(s);
+        return SP_ERR_NOMEM;
+    }
+    *out = s;
+    return SP_OK;
+}
+
+/* samples from softmax(row / T) over the finite entries */
+static int sample_row(const float *row, int n, float T, wh_rng *rng)
+{
+    float m = -INFINITY;
+    int am = 0;
+    for (int i = 0; i < n; i++) if (row[i] > m) { m = row[i]; am = i; }
+    if (m == -INFINITY) return am;
+    double tot = 0;
+    for (int i = 0; i < n; i++) if (row[i] != -INFINITY) tot += exp((double)(row[i] - m) / T);
+    double u = wh_rng_uniform(rng) * tot, acc = 0;
+    int lastf = am;
+    for (int i = 0; i < n; i++) {
+        if (row[i] == -INFINITY) continue;
+        acc += exp((double)(row[i] - m) / T);
+        lastf = i;
+        if (acc > u) return i;
+    }
+    return lastf;
+}
+
+static int argmax(const float *row, int n)
+{
+    int a = 0;
+    for (int i = 1; i < n; i++) if (row[i] > row[a]) a = i;
+    return a;
+}
+
+static void emit(wh_search *s, const int *tok, const float *lp, int len, int n_forced, double sum, int hit_eot,
+                 wh_decode_result *out)
+{
+    for (int i = 0; i < len; i++) {
+        s->out_tok[i] = tok[i];
+        s->out_prob[i] = i < n_forced ? 1.0f : expf(lp[i]);
+    }
+    out->tokens = s->out_tok;
+    out->probs = s->out_prob;
+    out->n_tokens = len;
+    out->n_forced = n_forced;
+    out->sum_logprob = sum;
+    out->avg_logprob = (float)(sum / (double)(len - n_forced + 1));
+    out->hit_eot = hit_eot;
+}
+
+sp_status wh_search_run(wh_search *s, const int *init, int n_init, int sot_index, int n_forced,
+                        const wh_decode_opts *o, wh_decode_result *out)
+{
+    memset(out, 0, sizeof *out);
+    sp_context *ctx = s->ctx;
+    const int V = s->V, L = s->L;
+    const wh_filter *f = o->filter;
+    const int eot = f->sp.eot;
+    if (n_init < 1 || sot_index < 0 || sot_index >= n_init || n_forced < 0 || n_forced > n_init - sot_index - 1 ||
+        n_init >= L)
+        return SP_ERR_INVALID_ARG;
+    const int sampling = o->temperature > 0;
+    int G = sampling ? o->best_of : o->beam_size;
+    if (G < 1) G = 1;
+    if (G > s->G) G = s->G;
+    const int beam = !sampling && G > 1;
+    int max_steps = o->sample_len;
+    if (max_steps > L - n_init) max_steps = L - n_init;
+    if (max_steps < 1) max_steps = 1;
+    out->temperature = o->temperature;
+
+    /* the prompt, split at sot for the no-speech probability (decoding.py: probs_at_sot) */
+    for (int i = 0; i < G; i++) wh_seq_reset(ctx, i);
+    sp_status st;
+    if (sot_index < n_init - 1) {
+        if ((st = wh_decode_seq(ctx, 0, init, sot_index + 1, s->sot_logits)) != SP_OK) return st;
+        if ((st = wh_decode_seq(ctx, 0, init + sot_index + 1, n_init - sot_index - 1, s->logits)) != SP_OK) return st;
+    } else {
+        if ((st = wh_decode_seq(ctx, 0, init, n_init, s->logits)) != SP_OK) return st;
+        memcpy(s->sot_logits, s->logits, sizeof(float) * (size_t)V);
+    }
+    {
+        float lse = wh_logsumexp(s->sot_logits, V);
+        out->no_speech_prob = lse == -INFINITY ? 0.0f : expf(s->sot_logits[f->sp.nospeech] - lse);
+    }
+    const int *forced = init + n_init - n_forced;
+
+    if (!beam) {
+        /* greedy (G = 1) or best_of independent samples */
+        int *tok = s->tok[0];
+        float *lp = s->lp[0];
+        int *len = s->len[0], done[WH_MAX_SEQ], row_of[WH_MAX_SEQ], seqs[WH_MAX_SEQ], feed[WH_MAX_SEQ];
+        double *sum = s->sum[0];
+        for (int i = 0; i < G; i++) {
+            len[i] = n_forced;
+            sum[i] = 0;
+            done[i] = 0;
+            row_of[i] = i;
+            for (int k = 0; k < n_forced; k++) { tok[(size_t)i * L + k] = forced[k]; lp[(size_t)i * L + k] = 0; }
+            if (i > 0) {
+                sp_status cs = wh_seq_copy(ctx, i, 0);
+                if (cs != SP_OK) return cs;
+                memcpy(s->logits + (size_t)i * V, s->logits, sizeof(float) * (size_t)V);
+            }
+        }
+        int hit[WH_MAX_SEQ] = {0};
+        for (int step = 0; step < max_steps; step++) {
+            if (o->cancel && *o->cancel) return SP_ERR_CANCELLED;
+            int n_feed = 0;
+            for (int i = 0; i < G; i++) {
+                if (done[i]) continue;
+                float *row = s->logits + (size_t)row_of[i] * V;
+                int *ti = tok + (size_t)i * L;
+                wh_filter_apply(f, ti, len[i], row);
+                int t = sampling ? sample_row(row, V, o->temperature, o->rng) : argmax(row, V);
+                float lse = wh_logsumexp(row, V);
+                float l = lse == -INFINITY || row[t] == -INFINITY ? -INFINITY : row[t] - lse;
+                sum[i] += l;
+                if (t == eot) { done[i] = 1; hit[i] = 1; continue; }
+                ti[len[i]] = t;
+                lp[(size_t)i * L + len[i]] = l;
+                len[i]++;
+                seqs[n_feed] = i;
+                feed[n_feed] = t;
+                n_feed++;
+            }
+            if (n_feed == 0 || step == max_steps - 1) break;
+            if ((st = wh_decode_step(ctx, n_feed, seqs, feed, s->logits)) != SP_OK) return st;
+            for (int r = 0; r < n_feed; r++) row_of[seqs[r]] = r;
+        }
+        int best = 0;
+        double bs = -INFINITY;
+        for (int i = 0; i < G; i++) {
+            double sc = wh_rank_score(sum[i], len[i] - n_forced, o->length_penalty);
+            if (i == 0 || sc > bs) { bs = sc; best = i; }
+        }
+        emit(s, tok + (size_t)best * L, lp + (size_t)best * L, len[best], n_forced, sum[best], hit[best], out);
+        return SP_OK;
+    }
+
+    /* beam search (BeamSearchDecoder): the first step has one live beam, so identical
+     * candidates never arise (openai collapses the beam_size copies of the prompt) */
+    const int B = G;
+    int max_cand = (int)lround((double)B * (o->patience > 0 ? o->patience : 1.0));
+    if (max_cand < 1) max_cand = 1;
+    if (max_cand > s->fin_cap - B) max_cand = s->fin_cap - B;
+    int cur = 0, n_live = 1, n_fin = 0;
+    s->len[0][0] = n_forced;
+    s->sum[0][0] = 0;
+    s->phys[0][0] = 0;
+    for (int k = 0; k < n_forced; k++) { s->tok[0][k] = forced[k]; s->lp[0][k] = 0; }
+    const float *rows[WH_MAX_SEQ];
+    for (int step = 0; step < max_steps; step++) {
+        if (o->cancel && *o->cancel) return SP_ERR_CANCELLED;
+        for (int j = 0; j < n_live; j++) {
+            float *row = s->logits + (size_t)j * V;
+            wh_filter_apply(f, s->tok[cur] + (size_t)j * L, s->len[cur][j], row);
+            rows[j] = row;
+        }
+        int nf = 0;
+        int n_next = wh_beam_select(rows, s->sum[cur], n_live, V, B, eot, s->cand, s->next, s->fin, &nf);
+        for (int i = 0; i < nf && n_fin < max_cand; i++) {
+            const wh_cand *c = &s->fin[i];
+            int ln = s->len[cur][c->src];
+            memcpy(s->fin_tok + (size_t)n_fin * L, s->tok[cur] + (size_t)c->src * L, sizeof(int) * (size_t)ln);
+            memcpy(s->fin_lp + (size_t)n_fin * L, s->lp[cur] + (size_t)c->src * L, sizeof(float) * (size_t)ln);
+            s->fin_len[n_fin] = ln;
+            s->fin_sum[n_fin] = c->score;
+            n_fin++;
+        }
+        /* the next beams' token lists */
+        const int nx = cur ^ 1;
+        int claimed[WH_MAX_SEQ] = {0}, feed[WH_MAX_SEQ];
+        for (int k = 0; k < n_next; k++) {
+            const wh_cand *c = &s->next[k];
+            int ln = s->len[cur][c->src];
+            int *dt = s->tok[nx] + (size_t)k * L;
+            float *dl = s->lp[nx] + (size_t)k * L;
+            memcpy(dt, s->tok[cur] + (size_t)c->src * L, sizeof(int) * (size_t)ln);
+            memcpy(dl, s->lp[cur] + (size_t)c->src * L, sizeof(float) * (size_t)ln);
+            dt[ln] = c->token;
+            dl[ln] = c->logprob;
+            s->len[nx][k] = ln + 1;
+            s->sum[nx][k] = c->score;
+            feed[k] = c->token;
+            s->phys[nx][k] = -1;
+        }
+        cur = nx;
+        n_live = n_next;
+        if (n_fin >= max_cand || n_next == 0 || step == max_steps - 1) break;
+        /* KV caches follow their beams: a source used once keeps its sequence, others are
+         * copied into sequences no new beam comes from */
+        const int pc = cur ^ 1;
+        for (int k = 0; k < n_next; k++) {
+            int p = s->phys[pc][s->next[k].src];
+            if (!claimed[p]) { claimed[p] = 1; s->phys[cur][k] = p; }
+        }
+        for (int k = 0; k < n_next; k++) {
+            if (s->phys[cur][k] >= 0) continue;
+            int fslot = 0;
+            while (claimed[fslot]) fslot++;
+            claimed[fslot] = 1;
+            if ((st = wh_seq_copy(ctx, fslot, s->phys[pc][s->next[k].src])) != SP_OK) return st;
+            s->phys[cur][k] = fslot;
+        }
+        if ((st = wh_decode_step(ctx, n_next, s->phys[cur], feed, s->logits)) != SP_OK) return st;
+    }
+    /* finalize: too few finished → add the live beams, best first */
+    const int n_fin_eot = n_fin;
+    if (n_fin < B) {
+        int order[WH_MAX_SEQ];
+        for (int j = 0; j < n_live; j++) order[j] = j;
+        for (int a = 1; a < n_live; a++)
+            for (int b = a; b > 0 && s->sum[cur][order[b]] > s->sum[cur][order[b - 1]]; b--) {
+                int t = order[b]; order[b] = order[b - 1]; order[b - 1] = t;
+            }
+        for (int q = 0; q < n_live && n_fin < B && n_fin < s->fin_cap; q++) {
+            int j = order[q], ln = s->len[cur][j];
+            memcpy(s->fin_tok + (size_t)n_fin * L, s->tok[cur] + (size_t)j * L, sizeof(int) * (size_t)ln);
+            memcpy(s->fin_lp + (size_t)n_fin * L, s->lp[cur] + (size_t)j * L, sizeof(float) * (size_t)ln);
+            s->fin_len[n_fin] = ln;
+            s->fin_sum[n_fin] = s->sum[cur][j];
+            n_fin++;
+        }
+    }
+    int best = 0;
+    double bs = -INFINITY;
+    for (int i = 0; i < n_fin; i++) {
+        double sc = wh_rank_score(s->fin_sum[i], s->fin_len[i] - n_forced, o->length_penalty);
+        if (i == 0 || sc > bs) { bs = sc; best = i; }
+    }
+    if (n_fin == 0) {   /* cannot happen (n_live >= 1 unless every candidate was EOT) */
+        emit(s, forced, s->lp[0], 0, 0, 0, 0, out);
+        return SP_OK;
+    }
+    emit(s, s->fin_tok + (size_t)best * L, s->fin_lp + (size_t)best * L, s->fin_len[best], n_forced, s->fin_sum[best],
+         best < n_fin_eot, out);
+    return SP_OK;
+}

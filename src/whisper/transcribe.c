@@ -1,0 +1,656 @@
+/* transcribe.c — sp_transcribe: long-form transcription over 30 s windows with temperature
+ * fallback, no-speech skipping, prompts, language detection and VAD
+ * (whisper-reference.md §4–§5; openai/whisper whisper/transcribe.py: transcribe,
+ * decode_with_fallback; faster-whisper transcribe.py: generate_segments,
+ * generate_with_fallback, get_prompt; detect_language).
+ *
+ * Where openai and faster-whisper differ we follow faster-whisper (what the original daemon
+ * ran): the fallback keeps the best avg_logprob among results under the compression
+ * threshold; instantaneous or blank segments are dropped and not added to the context;
+ * segment text is not stripped; the prefix applies to the first window only, after
+ * <|0.00|>; hotwords go after <|startofprev|> when there is no prefix.
+ * Our additions: input the original system pre-filtered as empty (< 150 ms or RMS < 0.0005,
+ * sp_audio_is_empty) and windows whose own RMS is below 0.0005 are skipped without running
+ * the model (Whisper invents text on digital silence); segment times are clamped to the
+ * window's audio. */
+#include "speech.h"
+#include "speech_audio.h"
+#include "wh_engine.h"
+#include "search.h"
+#include "tokenizer.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define N_FRAMES 3000          /* mel frames per 30 s window */
+#define HOP 160
+#define SR 16000
+#define TIME_PRECISION 0.02f   /* seconds per timestamp token (input stride 2 frames) */
+#define SILENCE_RMS 0.0005
+
+static const float k_default_temps[] = {0.0f, 0.2f, 0.4f, 0.6f, 0.8f, 1.0f};
+
+sp_transcribe_params sp_transcribe_default_params(void)
+{
+    sp_transcribe_params p;
+    memset(&p, 0, sizeof p);
+    p.language = NULL;
+    p.translate = 0;
+    p.beam_size = 5;
+    p.best_of = 5;
+    p.patience = 1.0f;
+    p.length_penalty = 0.0f;
+    p.temperatures = NULL;
+    p.n_temperatures = 0;
+    p.compression_ratio_threshold = 2.4f;
+    p.logprob_threshold = -1.0f;
+    p.no_speech_threshold = 0.6f;
+    p.condition_on_previous_text = 1;
+    p.prompt_reset_on_temperature = 0.5f;
+    p.without_timestamps = 0;
+    p.max_initial_timestamp = 1.0f;
+    p.suppress_blank = 1;
+    p.suppress_tokens = "-1";
+    p.seed = 0;
+    return p;
+}
+
+void sp_result_free(sp_result *r)
+{
+    if (!r) return;
+    for (int i = 0; i < r->n_segments; i++) {
+        free(r->segments[i].text);
+        free(r->segments[i].tokens);
+    }
+    free(r->segments);
+    free(r);
+}
+
+static void seterr(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t n, const char *fmt, ...)
+{
+    if (!err || !n) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, n, fmt, ap);
+    va_end(ap);
+}
+
+/* ------------------------------------------------------------------ state */
+
+typedef struct {          /* one window's chosen decode, copied out of the search buffers */
+    int *tok;
+    float *prob;
+    int n, n_forced;
+    float avg_logprob, no_speech_prob, temperature, compression_ratio;
+} win_result;
+
+typedef struct {
+    sp_context *ctx;
+    const sp_transcribe_params *p;
+    wh_tokenizer *tok;
+    const wh_specials *sp;
+    int n_vocab, n_text_ctx, multilingual, n_mels;
+    wh_search *search;
+    wh_filter filter;
+    int suppress[512];
+    wh_rng rng;
+    int lang_token;             /* -1 for English-only models */
+    int task_token;
+    int *all;                   /* context: tokens of the kept segments (and the initial prompt) */
+    int n_all, cap_all, reset_since;
+    int *hot, n_hot, *prefix, n_prefix;
+    int *init;                  /* [n_text_ctx] */
+    float *win;                 /* [n_mels][3000] the window's mel, zero-padded */
+    win_result cand[2];         /* best under the ratio threshold, best overall */
+    win_result res;
+    sp_result *out;
+    int cap_seg;
+} tx;
+
+static int wr_alloc(win_result *w, int n)
+{
+    w->tok = malloc(sizeof(int) * (size_t)n);
+    w->prob = malloc(sizeof(float) * (size_t)n);
+    return w->tok && w->prob ? 0 : -1;
+}
+
+static void wr_free(win_result *w) { free(w->tok); free(w->prob); }
+
+static void wr_set(win_result *w, const wh_decode_result *d, float cr)
+{
+    memcpy(w->tok, d->tokens, sizeof(int) * (size_t)d->n_tokens);
+    memcpy(w->prob, d->probs, sizeof(float) * (size_t)d->n_tokens);
+    w->n = d->n_tokens;
+    w->n_forced = d->n_forced;
+    w->avg_logprob = d->avg_logprob;
+    w->no_speech_prob = d->no_speech_prob;
+    w->temperature = d->temperature;
+    w->compression_ratio = cr;
+}
+
+static void wr_copy(win_result *d, const win_result *s)
+{
+    memcpy(d->tok, s->tok, sizeof(int) * (size_t)s->n);
+    memcpy(d->prob, s->prob, sizeof(float) * (size_t)s->n);
+    d->n = s->n;
+    d->n_forced = s->n_forced;
+    d->avg_logprob = s->avg_logprob;
+    d->no_speech_prob = s->no_speech_prob;
+    d->temperature = s->temperature;
+    d->compression_ratio = s->compression_ratio;
+}
+
+/* text.strip() for the compression ratio: Python's str.strip() removes Unicode whitespace;
+ * ASCII whitespace covers what the tokens produce in practice */
+static void strip_span(const char *s, size_t *b, size_t *e)
+{
+    *b = 0;
+    *e = strlen(s);
+    while (*b < *e && isspace((unsigned char)s[*b])) (*b)++;
+    while (*e > *b && isspace((unsigned char)s[*e - 1])) (*e)--;
+}
+
+static int is_blank(const char *s)
+{
+    size_t b, e;
+    strip_span(s, &b, &e);
+    return b == e;
+}
+
+/* encode(" " + text.strip()), truncated to max tokens (tokenizer.py; faster-whisper) */
+static sp_status encode_prompt(const wh_tokenizer *t, const char *text, int max, int **ids, int *n)
+{
+    *ids = NULL;
+    *n = 0;
+    if (!text) return SP_OK;
+    size_t b, e;
+    strip_span(text, &b, &e);
+    if (b == e) return SP_OK;
+    char *buf = malloc(e - b + 2);
+    if (!buf) return SP_ERR_NOMEM;
+    buf[0] = ' ';
+    memcpy(buf + 1, text + b, e - b);
+    int k = wh_tok_encode(t, buf, e - b + 1, ids);
+    free(buf);
+    if (k < 0) return SP_ERR_NOMEM;
+    *n = k < max ? k : max;
+    return SP_OK;
+}
+
+static int all_push(tx *x, const int *t, int n)
+{
+    if (x->n_all + n > x->cap_all) {
+        int nc = x->cap_all ? x->cap_all : 1024;
+        while (nc < x->n_all + n) nc *= 2;
+        int *na = realloc(x->all, sizeof(int) * (size_t)nc);
+        if (!na) return -1;
+        x->all = na;
+        x->cap_all = nc;
+    }
+    memcpy(x->all + x->n_all, t, sizeof(int) * (size_t)n);
+    x->n_all += n;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ one window */
+
+/* Builds the decoder input (faster-whisper get_prompt) into x->init. */
+static int build_prompt(tx *x, int first_window, int *sot_index, int *n_forced)
+{
+    const sp_transcribe_params *p = x->p;
+    const int half = x->n_text_ctx / 2 - 1;   /* 223 */
+    int n = 0;
+    const int use_prefix = first_window && x->n_prefix > 0;
+    const int use_hot = x->n_hot > 0 && !use_prefix;
+    int n_prev = x->n_all - x->reset_since;
+    if (n_prev > half) n_prev = half;
+    int n_hot = use_hot ? x->n_hot : 0;
+    if (n_hot + n_prev > half) n_prev = half - n_hot > 0 ? half - n_hot : 0;   /* keep the total within 223 */
+    if (n_prev > 0 || n_hot > 0) {
+        x->init[n++] = x->sp->startofprev;
+        for (int i = 0; i < n_hot; i++) x->init[n++] = x->hot[i];
+        for (int i = x->n_all - n_prev; i < x->n_all; i++) x->init[n++] = x->all[i];
+    }
+    *sot_index = n;
+    x->init[n++] = x->sp->sot;
+    if (x->lang_token >= 0) {
+        x->init[n++] = x->lang_token;
+        x->init[n++] = x->task_token;
+    }
+    if (p->without_timestamps) x->init[n++] = x->sp->notimestamps;
+    int nf = 0;
+    if (use_prefix) {
+        if (!p->without_timestamps) { x->init[n++] = x->sp->timestamp_begin; nf++; }
+        for (int i = 0; i < x->n_prefix; i++) x->init[n++] = x->prefix[i];
+        nf += x->n_prefix;
+    }
+    *n_forced = nf;
+    return n;
+}
+
+/* decode_with_fallback → x->res */
+static sp_status decode_window(tx *x, int first_window)
+{
+    const sp_transcribe_params *p = x->p;
+    const float *temps = p->temperatures && p->n_temperatures > 0 ? p->temperatures : k_default_temps;
+    const int nt = p->temperatures && p->n_temperatures > 0 ? p->n_temperatures : 6;
+    int sot_index, n_forced;
+    int n_init = build_prompt(x, first_window, &sot_index, &n_forced);
+    const int lp_on = p->logprob_threshold > -1e9f, cr_on = p->compression_ratio_threshold > 0;
+    const int ns_on = p->no_speech_threshold > 0;
+    int have_below = 0, have_all = 0;
+    for (int ti = 0; ti < nt; ti++) {
+        wh_decode_opts o = {
+            .temperature = temps[ti], .beam_size = p->beam_size, .best_of = p->best_of, .patience = p->patience,
+            .length_penalty = p->length_penalty, .sample_len = x->n_text_ctx / 2, .filter = &x->filter,
+            .rng = &x->rng, .cancel = p->cancel};
+        wh_decode_result d;
+        sp_status st = wh_search_run(x->search, x->init, n_init, sot_index, n_forced, &o, &d);
+        if (st != SP_OK) return st;
+        char *text = wh_tok_decode(x->tok, d.tokens, d.n_tokens);
+        if (!text) return SP_ERR_NOMEM;
+        size_t b, e;
+        strip_span(text, &b, &e);
+        float cr = wh_compression_ratio(text + b, e - b);
+        free(text);
+        int needs = 0;
+        if (cr_on && cr > p->compression_ratio_threshold) needs = 1;
+        if (lp_on && d.avg_logprob < p->logprob_threshold) needs = 1;
+        if (ns_on && lp_on && d.no_speech_prob > p->no_speech_threshold && d.avg_logprob < p->logprob_threshold)
+            needs = 0;   /* silence: the caller skips it */
+        if (!needs) { wr_set(&x->res, &d, cr); return SP_OK; }
+        /* remember the candidates faster-whisper picks from when every temperature fails */
+        if (needs && (!cr_on || cr <= p->compression_ratio_threshold) &&
+            (!have_below || d.avg_logprob > x->cand[0].avg_logprob)) {
+            wr_set(&x->cand[0], &d, cr);
+            have_below = 1;
+        }
+        if (!have_all || d.avg_logprob > x->cand[1].avg_logprob) {
+            wr_set(&x->cand[1], &d, cr);
+            have_all = 1;
+        }
+    }
+    wr_copy(&x->res, have_below ? &x->cand[0] : &x->cand[1]);
+    return SP_OK;
+}
+
+/* ------------------------------------------------------------------ segments */
+
+static sp_status add_segment(tx *x, const win_result *r, int from, int to, float start, float end, float t_off)
+{
+    char *text = wh_tok_decode(x->tok, r->tok + from, to - from);
+    if (!text) return SP_ERR_NOMEM;
+    /* faster-whisper: instantaneous or blank segments are not yielded nor kept as context */
+    if (start == end || is_blank(text)) { free(text); return SP_OK; }
+    sp_result *o = x->out;
+    if (o->n_segments == x->cap_seg) {
+        int nc = x->cap_seg ? x->cap_seg * 2 : 16;
+        sp_segment *ns = realloc(o->segments, sizeof *ns * (size_t)nc);
+        if (!ns) { free(text); return SP_ERR_NOMEM; }
+        o->segments = ns;
+        x->cap_seg = nc;
+    }
+    sp_segment *s = &o->segments[o->n_segments];
+    memset(s, 0, sizeof *s);
+    s->tokens = malloc(sizeof(sp_token) * (size_t)(to - from > 0 ? to - from : 1));
+    if (!s->tokens) { free(text); return SP_ERR_NOMEM; }
+    const int tb = x->sp->timestamp_begin;
+    for (int i = from; i < to; i++) {
+        sp_token *t = &s->tokens[i - from];
+        t->id = r->tok[i];
+        t->p = r->prob[i];
+        t->t0 = t->t1 = -1.0f;
+        if (t->id >= tb) t->t0 = t->t1 = t_off + (float)(t->id - tb) * TIME_PRECISION;
+    }
+    s->n_tokens = to - from;
+    s->text = text;
+    s->start = start;
+    s->end = end;
+    s->avg_logprob = r->avg_logprob;
+    s->no_speech_prob = r->no_speech_prob;
+    s->compression_ratio = r->compression_ratio;
+    s->temperature = r->temperature;
+    o->n_segments++;
+    if (all_push(x, r->tok + from, to - from)) return SP_ERR_NOMEM;
+    return SP_OK;
+}
+
+static float clampf(float v, float lo, float hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* Splits the window's tokens at consecutive timestamps (transcribe.py) and advances *seek. */
+static sp_status window_segments(tx *x, int *seek, int segment_size, float t_off)
+{
+    const win_result *r = &x->res;
+    const int tb = x->sp->timestamp_begin, n = r->n;
+    const float seg_dur = (float)segment_size * HOP / SR, t_end = t_off + seg_dur;
+    const int *t = r->tok;
+    sp_status st;
+    int single_end = n >= 2 ? (t[n - 2] < tb && t[n - 1] >= tb) : (n == 1 && t[0] >= tb);
+    int n_cons = 0;
+    for (int i = 0; i + 1 < n; i++) if (t[i] >= tb && t[i + 1] >= tb) n_cons++;
+    if (n_cons > 0) {
+        int last = 0;
+        for (int i = 1; i <= n; i++) {
+            int cut = (i < n && t[i - 1] >= tb && t[i] >= tb) || (i == n && single_end);
+            if (!cut) continue;
+            float s = t_off + (float)(t[last] - tb) * TIME_PRECISION;
+            float e = t_off + (float)(t[i - 1] - tb) * TIME_PRECISION;
+            if (t[last] < tb) s = t_off;   /* a forced prefix without timestamps: from the window start */
+            if ((st = add_segment(x, r, last, i, clampf(s, t_off, t_end), clampf(e, t_off, t_end), t_off))) return st;
+            last = i;
+        }
+        if (single_end) {
+            *seek += segment_size;
+        } else {
+            int adv = (t[last - 1] - tb) * 2;   /* input stride: 2 mel frames per timestamp */
+            *seek += adv > 0 && adv <= segment_size ? adv : segment_size;
+        }
+    } else {
+        float dur = seg_dur;
+        int last_ts = -1;
+        for (int i = 0; i < n; i++) if (t[i] >= tb) last_ts = t[i];
+        if (last_ts > tb) dur = (float)(last_ts - tb) * TIME_PRECISION;
+        if ((st = add_segment(x, r, 0, n, t_off, clampf(t_off + dur, t_off, t_end), t_off))) return st;
+        *seek += segment_size;
+    }
+    return SP_OK;
+}
+
+/* ------------------------------------------------------------------ language */
+
+static sp_status detect_language(tx *x, char lang[16], float *prob)
+{
+    const int V = x->n_vocab, first = x->sp->lang_first, nl = x->sp->n_lang;
+    float *l = malloc(sizeof(float) * (size_t)V);
+    if (!l) return SP_ERR_NOMEM;
+    wh_seq_reset(x->ctx, 0);
+    sp_status st = wh_decode_seq(x->ctx, 0, &x->sp->sot, 1, l);
+    if (st == SP_OK) {
+        int best = 0;
+        for (int i = 1; i < nl; i++) if (l[first + i] > l[first + best]) best = i;
+        float lse = wh_logsumexp(l + first, nl);
+        *prob = expf(l[first + best] - lse);
+        const char *code = wh_language_code(best);
+        snprintf(lang, 16, "%s", code ? code : "en");
+    }
+    wh_seq_reset(x->ctx, 0);
+    free(l);
+    return st;
+}
+
+/* ------------------------------------------------------------------ main loop */
+
+static double rms(const float *pcm, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)pcm[i] * pcm[i];
+    return n ? sqrt(s / (double)n) : 0.0;
+}
+
+static void free_tx(tx *x)
+{
+    wh_tok_free(x->tok);
+    wh_search_free(x->search);
+    free(x->all);
+    free(x->hot);
+    free(x->prefix);
+    free(x->init);
+    free(x->win);
+    wr_free(&x->cand[0]);
+    wr_free(&x->cand[1]);
+    wr_free(&x->res);
+}
+
+/* the encoder input of the window at seek: mel[:, seek : seek + size], zero-padded to 3000
+ * frames (transcribe.py: pad_or_trim of the segment, not the padded audio's mel) */
+static void window_mel(tx *x, const float *mel, int n_frames, int seek, int size)
+{
+    for (int m = 0; m < x->n_mels; m++) {
+        float *dst = x->win + (size_t)m * N_FRAMES;
+        memcpy(dst, mel + (size_t)m * n_frames + seek, sizeof(float) * (size_t)size);
+        memset(dst + size, 0, sizeof(float) * (size_t)(N_FRAMES - size));
+    }
+}
+
+static sp_status run(tx *x, const float *pcm, size_t n_samples, char *err, size_t es)
+{
+    const sp_transcribe_params *p = x->p;
+    sp_result *o = x->out;
+    sp_status st;
+    float *mel = NULL;
+    int n_frames = 0, content = 0;
+    if ((st = sp_mel(x->ctx, pcm, n_samples, &mel, &n_frames, &content)) != SP_OK) {
+        seterr(err, es, "log-mel spectrogram failed: %s", sp_status_str(st));
+        return st;
+    }
+    int clip0 = (int)lroundf(p->clip_start * 100.0f), clip1 = p->clip_end > 0 ? (int)lroundf(p->clip_end * 100.0f) : content;
+    if (clip0 < 0) clip0 = 0;
+    if (clip1 > content) clip1 = content;
+    int seek = clip0, first = 1, detected = 0;
+    while (seek < clip1) {
+        if (p->cancel && *p->cancel) { st = SP_ERR_CANCELLED; seterr(err, es, "cancelled"); break; }
+        const float t_off = (float)seek * HOP / SR;
+        int size = N_FRAMES;
+        if (content - seek < size) size = content - seek;
+        if (clip1 - seek < size) size = clip1 - seek;
+        size_t s0 = (size_t)seek * HOP, s1 = (size_t)(seek + size) * HOP;
+        if (s1 > n_samples) s1 = n_samples;
+        if (s1 <= s0 || rms(pcm + s0, s1 - s0) < SILENCE_RMS) {   /* digital silence */
+            seek += size;
+            goto progress;
+        }
+        window_mel(x, mel, n_frames, seek, size);
+        if ((st = sp_encode(x->ctx, x->win, N_FRAMES, 0)) != SP_OK) { seterr(err, es, "encoder failed: %s", sp_status_str(st)); break; }
+        if (!detected) {
+            detected = 1;
+            if (x->lang_token == -2) {   /* detect on the first window that has sound */
+                if ((st = detect_language(x, o->language, &o->language_prob)) != SP_OK) {
+                    seterr(err, es, "language detection failed: %s", sp_status_str(st));
+                    break;
+                }
+                x->lang_token = x->sp->lang_first + wh_language_index(o->language);
+            }
+        }
+        if ((st = decode_window(x, first)) != SP_OK) {
+            seterr(err, es, "%s", st == SP_ERR_CANCELLED ? "cancelled" : "decoder failed");
+            if (st != SP_ERR_CANCELLED) seterr(err, es, "decoder failed: %s", sp_status_str(st));
+            break;
+        }
+        first = 0;
+        const win_result *r = &x->res;
+        if (p->no_speech_threshold > 0 && r->no_speech_prob > p->no_speech_threshold &&
+            !(p->logprob_threshold > -1e9f && r->avg_logprob > p->logprob_threshold)) {
+            seek += size;   /* silence */
+            goto progress;
+        }
+        int before = seek;
+        if ((st = window_segments(x, &seek, size, t_off)) != SP_OK) { seterr(err, es, "out of memory"); break; }
+        if (seek <= before) seek = before + size;
+        if (!p->condition_on_previous_text || r->temperature > p->prompt_reset_on_temperature) x->reset_since = x->n_all;
+    progress:
+        if (p->progress) p->progress(clip1 > clip0 ? (float)(seek - clip0) / (float)(clip1 - clip0) : 1.0f, p->progress_user);
+    }
+    free(mel);
+    return st;
+}
+
+/* VAD: speech chunks concatenated; times mapped back (faster-whisper SpeechTimestampsMap) */
+typedef struct {
+    sp_span *spans;
+    int n;
+    size_t *cum;   /* [n + 1] start of each chunk in the concatenated audio */
+} vad_map;
+
+static float map_time(const vad_map *m, float t, int is_end)
+{
+    double s = (double)t * SR;
+    int c = 0;
+    while (c < m->n - 1 && (is_end ? s > (double)m->cum[c + 1] : s >= (double)m->cum[c + 1])) c++;
+    return (float)((s - (double)m->cum[c] + (double)m->spans[c].start) / SR);
+}
+
+sp_status sp_transcribe(sp_context *ctx, const float *pcm, size_t n_samples, const sp_transcribe_params *params,
+                        sp_result **out, char *err, size_t err_size)
+{
+    if (out) *out = NULL;
+    if (!ctx || !out || (!pcm && n_samples)) { seterr(err, err_size, "sp_transcribe: NULL argument"); return SP_ERR_INVALID_ARG; }
+    sp_transcribe_params defp = sp_transcribe_default_params();
+    const sp_transcribe_params *p = params ? params : &defp;
+    if (p->beam_size < 1 || p->beam_size > WH_MAX_SEQ || p->best_of < 1 || p->best_of > WH_MAX_SEQ) {
+        seterr(err, err_size, "beam_size and best_of must be 1..%d", WH_MAX_SEQ);
+        return SP_ERR_INVALID_ARG;
+    }
+    if (p->temperatures && p->n_temperatures > 0)
+        for (int i = 0; i < p->n_temperatures; i++)
+            if (!(p->temperatures[i] >= 0 && p->temperatures[i] <= 10)) {
+                seterr(err, err_size, "temperature %g out of range 0..10", (double)p->temperatures[i]);
+                return SP_ERR_INVALID_ARG;
+            }
+    if (!(p->patience > 0 && p->patience <= 4)) { seterr(err, err_size, "patience must be in (0, 4]"); return SP_ERR_INVALID_ARG; }
+    if (p->clip_start < 0 || (p->clip_end > 0 && p->clip_end <= p->clip_start)) {
+        seterr(err, err_size, "bad clip range %g..%g", (double)p->clip_start, (double)p->clip_end);
+        return SP_ERR_INVALID_ARG;
+    }
+
+    tx x;
+    memset(&x, 0, sizeof x);
+    x.ctx = ctx;
+    x.p = p;
+    sp_model_info info;
+    sp_context_info(ctx, &info);
+    x.n_vocab = wh_n_vocab(ctx);
+    x.n_text_ctx = wh_n_text_ctx(ctx);
+    x.multilingual = info.multilingual;
+    x.n_mels = info.n_mels;
+    x.sp = wh_special_tokens(ctx);
+    sp_status st;
+    vad_map vm = {0};
+    float *vad_pcm = NULL;
+    sp_result *res = calloc(1, sizeof *res);
+    if (!res) return SP_ERR_NOMEM;
+    x.out = res;
+    res->duration = (float)n_samples / SR;
+    res->language_prob = 1.0f;
+
+    /* language and task */
+    if (!x.multilingual) {
+        snprintf(res->language, sizeof res->language, "en");
+        x.lang_token = -1;
+    } else if (!p->language || !*p->language || !strcmp(p->language, "auto")) {
+        x.lang_token = -2;   /* detect */
+        snprintf(res->language, sizeof res->language, "en");
+        res->language_prob = 0.0f;
+    } else {
+        int li = wh_language_index(p->language);
+        if (li < 0 || li >= x.sp->n_lang) {
+            seterr(err, err_size, "unknown language '%s'", p->language);
+            st = SP_ERR_INVALID_ARG;
+            goto fail;
+        }
+        snprintf(res->language, sizeof res->language, "%s", wh_language_code(li));
+        x.lang_token = x.sp->lang_first + li;
+    }
+    x.task_token = p->translate && x.multilingual ? x.sp->translate : x.sp->transcribe;
+
+    /* tokenizer, filters, prompts */
+    int n_tok;
+    const wh_token_bytes *voc = wh_vocab(ctx, &n_tok);
+    if ((st = wh_tok_new(voc, n_tok, x.sp->eot, &x.tok)) != SP_OK) { seterr(err, err_size, "tokenizer: out of memory"); goto fail; }
+    const int *ns;
+    int n_ns = wh_nonspeech_table(x.multilingual, &ns);
+    int n_sup = wh_parse_suppress(p->suppress_tokens, ns, n_ns, x.sp, x.n_vocab, x.suppress, 512);
+    if (n_sup < 0) {
+        seterr(err, err_size, "bad suppress_tokens '%s' (ids 0..%d, -1 = non-speech set)", p->suppress_tokens, x.n_vocab - 1);
+        st = SP_ERR_INVALID_ARG;
+        goto fail;
+    }
+    int blank = wh_tok_find(x.tok, " ", 1);
+    x.filter = (wh_filter){.n_vocab = x.n_vocab, .sp = *x.sp, .blank_id = blank >= 0 ? blank : 220,
+                           .suppress_blank = p->suppress_blank, .suppress = x.suppress, .n_suppress = n_sup,
+                           .timestamps = !p->without_timestamps,
+                           .max_initial_ts = p->max_initial_timestamp > 0 ? (int)lroundf(p->max_initial_timestamp / TIME_PRECISION) : -1};
+    wh_rng_seed(&x.rng, p->seed);
+    const int half = x.n_text_ctx / 2 - 1;
+    int *ip = NULL, n_ip = 0;
+    if ((st = encode_prompt(x.tok, p->initial_prompt, 1 << 20, &ip, &n_ip)) != SP_OK ||
+        (st = encode_prompt(x.tok, p->hotwords, half, &x.hot, &x.n_hot)) != SP_OK ||
+        (st = encode_prompt(x.tok, p->prefix, half, &x.prefix, &x.n_prefix)) != SP_OK) {
+        free(ip);
+        seterr(err, err_size, "out of memory");
+        goto fail;
+    }
+    if (n_ip > 0 && all_push(&x, ip, n_ip)) { free(ip); st = SP_ERR_NOMEM; goto fail; }
+    free(ip);
+
+    int G = p->beam_size > p->best_of ? p->beam_size : p->best_of;
+    if ((st = wh_search_new(ctx, G, &x.search)) != SP_OK) { seterr(err, err_size, "out of memory"); goto fail; }
+    x.init = malloc(sizeof(int) * (size_t)x.n_text_ctx);
+    x.win = malloc(sizeof(float) * (size_t)x.n_mels * N_FRAMES);
+    if (!x.init || !x.win || wr_alloc(&x.cand[0], x.n_text_ctx) || wr_alloc(&x.cand[1], x.n_text_ctx) ||
+        wr_alloc(&x.res, x.n_text_ctx)) {
+        st = SP_ERR_NOMEM;
+        seterr(err, err_size, "out of memory");
+        goto fail;
+    }
+
+    /* the original system's empty-audio pre-filter */
+    if (n_samples == 0 || sp_audio_is_empty(pcm, n_samples)) goto done;
+
+    const float *src = pcm;
+    size_t n_src = n_samples;
+    if (p->vad) {
+        sp_vad *vad = NULL;
+        char verr[256] = "";
+        if ((st = sp_vad_open(p->vad_model, &vad, verr, sizeof verr)) != SP_OK) {
+            seterr(err, err_size, "VAD: %s", verr);
+            goto fail;
+        }
+        sp_vad_params vp = sp_vad_default_params();
+        st = sp_vad_segments(vad, pcm, n_samples, &vp, &vm.spans, &vm.n);
+        sp_vad_free(vad);
+        if (st != SP_OK) { seterr(err, err_size, "VAD failed: %s", sp_status_str(st)); goto fail; }
+        if (vm.n == 0) goto done;
+        vm.cum = malloc(sizeof(size_t) * (size_t)(vm.n + 1));
+        if (!vm.cum) { st = SP_ERR_NOMEM; goto fail; }
+        vm.cum[0] = 0;
+        for (int i = 0; i < vm.n; i++) {
+            size_t a = vm.spans[i].start, b = vm.spans[i].end > n_samples ? n_samples : vm.spans[i].end;
+            vm.cum[i + 1] = vm.cum[i] + (b > a ? b - a : 0);
+        }
+        vad_pcm = malloc(sizeof(float) * (vm.cum[vm.n] ? vm.cum[vm.n] : 1));
+        if (!vad_pcm) { st = SP_ERR_NOMEM; goto fail; }
+        for (int i = 0; i < vm.n; i++)
+            memcpy(vad_pcm + vm.cum[i], pcm + vm.spans[i].start, sizeof(float) * (vm.cum[i + 1] - vm.cum[i]));
+        src = vad_pcm;
+        n_src = vm.cum[vm.n];
+    }
+    if ((st = run(&x, src, n_src, err, err_size)) != SP_OK) goto fail;
+    if (p->vad) {
+        for (int i = 0; i < res->n_segments; i++) {
+            sp_segment *s = &res->segments[i];
+            s->start = map_time(&vm, s->start, 0);
+            s->end = map_time(&vm, s->end, 1);
+            for (int k = 0; k < s->n_tokens; k++)
+                if (s->tokens[k].t0 >= 0) s->tokens[k].t0 = s->tokens[k].t1 = map_time(&vm, s->tokens[k].t0, 0);
+        }
+    }
+done:
+    free(vad_pcm);
+    free(vm.spans);
+    free(vm.cum);
+    free_tx(&x);
+    *out = res;
+    return SP_OK;
+fail:
+    free(vad_pcm);
+    free(vm.spans);
+    free(vm.cum);
+    free_tx(&x);
+    sp_result_free(res);
+    return st;
+}

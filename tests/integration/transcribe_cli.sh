@@ -1,0 +1,78 @@
+#!/bin/sh
+# bin/transcribe in user mode: output formats, options, exit codes, determinism, silence
+# (synthetic model: the words are nonsense; checks are about structure). Env: BIN, SHARED.
+cd "$(dirname "$0")/../.." || exit 1
+BIN=${BIN:-bin}
+T=$(mktemp -d /tmp/ss-transcribe.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+fails=0
+ok() { echo "ok - $1"; }
+nok() { echo "not ok - $1"; fails=$((fails + 1)); }
+check() { name=$1; shift; if "$@"; then ok "$name"; else nok "$name"; fi; }
+
+if [ ! -x "$BIN/transcribe" ]; then nok "bin/transcribe exists"; exit 1; fi
+M=tests/data/models/micro-f16.bin
+W=tests/data/speech-16k.wav
+FAST="--language en --beam-size 1 --temperature 0 --no-speech-threshold 0 --threads 2"
+
+"$BIN/transcribe" --model $M $FAST $W >"$T/a.txt" 2>"$T/err"; rc=$?
+check "plain text: exit 0, non-empty stdout, nothing on stderr" sh -c "[ $rc -eq 0 ] && [ -s '$T/a.txt' ] && [ ! -s '$T/err' ]"
+"$BIN/transcribe" --model $M $FAST $W >"$T/b.txt" 2>/dev/null
+check "same input and options → same text" cmp -s "$T/a.txt" "$T/b.txt"
+check "stdout is valid UTF-8" python3 -c "open('$T/a.txt','rb').read().decode('utf-8')"
+
+"$BIN/transcribe" --model $M $FAST --output-format verbose_json $W >"$T/v.json" 2>/dev/null
+check "verbose_json has OpenAI's shape" python3 - "$T/v.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["task"] == "transcribe" and d["language"] == "english" and abs(d["duration"] - 4.9) < 0.05
+assert isinstance(d["text"], str) and d["segments"]
+prev = 0
+for i, s in enumerate(d["segments"]):
+    for k in ("id", "seek", "start", "end", "text", "tokens", "temperature", "avg_logprob", "compression_ratio", "no_speech_prob"):
+        assert k in s, k
+    assert s["id"] == i and prev <= s["start"] < s["end"] <= d["duration"] + 0.01
+    assert all(isinstance(t, int) for t in s["tokens"])
+    prev = s["end"]
+PY
+"$BIN/transcribe" --model $M $FAST --output-format json --seed 3 --temperature 0.7 --best-of 2 $W >"$T/j.json" 2>/dev/null
+check "json: language, segments with token probabilities" python3 - "$T/j.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["language"] == "en" and d["segments"]
+for s in d["segments"]:
+    assert s["temperature"] == 0.7
+    assert all(0 <= t["p"] <= 1 for t in s["tokens"])
+PY
+"$BIN/transcribe" --model $M $FAST -f srt $W >"$T/a.srt" 2>/dev/null
+check "srt: numbered cues with HH:MM:SS,mmm" sh -c "head -2 '$T/a.srt' | tail -1 | grep -Eq '^[0-9]{2}:[0-9]{2}:[0-9]{2},[0-9]{3} --> [0-9]{2}:[0-9]{2}:[0-9]{2},[0-9]{3}$' && head -1 '$T/a.srt' | grep -qx 1"
+"$BIN/transcribe" --model $M $FAST -f vtt $W >"$T/a.vtt" 2>/dev/null
+check "vtt: WEBVTT header and cues" sh -c "head -1 '$T/a.vtt' | grep -qx WEBVTT && grep -Eq '^[0-9:]{8}\.[0-9]{3} --> ' '$T/a.vtt'"
+
+# silence: a 10 s WAV of zeros gives no text
+python3 - "$T/silence.wav" <<'PY'
+import struct, sys
+n = 16000 * 10
+with open(sys.argv[1], "wb") as f:
+    f.write(b"RIFF" + struct.pack("<I", 36 + 2 * n) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, 16000, 32000, 2, 16))
+    f.write(b"data" + struct.pack("<I", 2 * n) + b"\0" * (2 * n))
+PY
+"$BIN/transcribe" --model $M --language en --beam-size 1 "$T/silence.wav" >"$T/s.txt" 2>/dev/null; rc=$?
+check "digital silence: exit 0, no text" sh -c "[ $rc -eq 0 ] && [ ! -s '$T/s.txt' ]"
+
+# several inputs: one JSON document per line
+"$BIN/transcribe" --model $M $FAST -f json $W "$T/silence.wav" >"$T/m.jsonl" 2>/dev/null
+check "two inputs → two JSON lines" sh -c "[ \$(wc -l <'$T/m.jsonl') -eq 2 ] && python3 -c \"import json; [json.loads(l) for l in open('$T/m.jsonl')]\""
+
+# exit codes
+"$BIN/transcribe" >/dev/null 2>&1; check "no arguments: exit 2" [ $? -eq 2 ]
+"$BIN/transcribe" --model $M --bogus $W >/dev/null 2>&1; check "unknown option: exit 2" [ $? -eq 2 ]
+"$BIN/transcribe" --model $M --beam-size 0 $W >/dev/null 2>&1; check "bad --beam-size: exit 2" [ $? -eq 2 ]
+"$BIN/transcribe" --model $M --output-format docx $W >/dev/null 2>&1; check "bad --output-format: exit 2" [ $? -eq 2 ]
+"$BIN/transcribe" --model $M --language xx $W >/dev/null 2>"$T/err"; rc=$?
+check "unknown language: exit 2, message names it" sh -c "[ $rc -eq 2 ] && grep -q xx '$T/err'"
+"$BIN/transcribe" --model /nonexistent.bin $W >/dev/null 2>&1; check "missing model: exit 3" [ $? -eq 3 ]
+"$BIN/transcribe" --model $M $FAST /nonexistent.wav $W >"$T/o.txt" 2>/dev/null; rc=$?
+check "unreadable input: exit 4, the other input still transcribed" sh -c "[ $rc -eq 4 ] && [ -s '$T/o.txt' ]"
+"$BIN/transcribe" --help | grep -q -- "--beam-size"; check "--help lists the options" [ $? -eq 0 ]
+[ "$fails" -eq 0 ]

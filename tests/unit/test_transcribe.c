@@ -1,0 +1,371 @@
+/* sp_transcribe end to end on the synthetic models (tests/data/models, random weights: the
+ * words are nonsense, so these check structure and rules): determinism for a fixed seed,
+ * timestamps monotonic and inside the audio, long input seeking across windows, silence,
+ * valid UTF-8, the options (language, translate, prompts, clip, no timestamps, beams,
+ * fallback), cancellation and argument errors. */
+#include "harness.h"
+#include "speech.h"
+#include "whisper/tokenizer.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *model_path(const char *name, char *buf, size_t n)
+{
+    snprintf(buf, n, "tests/data/models/%s", name);
+    FILE *f = fopen(buf, "rb");
+    if (f) { fclose(f); return buf; }
+    const char *shared = getenv("SHARED");
+    snprintf(buf, n, "%s/ref/models/%s", shared ? shared : "../shared", name);
+    return buf;
+}
+
+/* minimal reader for the 16 kHz mono s16 test WAV */
+static float *read_wav16(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    unsigned char hdr[12];
+    float *out = NULL;
+    if (fread(hdr, 1, 12, f) != 12) { fclose(f); return NULL; }
+    for (;;) {
+        unsigned char ch[8];
+        if (fread(ch, 1, 8, f) != 8) break;
+        unsigned len = ch[4] | ch[5] << 8 | ch[6] << 16 | (unsigned)ch[7] << 24;
+        if (!memcmp(ch, "data", 4)) {
+            *n = len / 2;
+            out = malloc(sizeof(float) * *n);
+            for (size_t i = 0; out && i < *n; i++) {
+                unsigned char b[2];
+                if (fread(b, 1, 2, f) != 2) { *n = i; break; }
+                out[i] = (float)(int16_t)(b[0] | b[1] << 8) / 32768.0f;
+            }
+            break;
+        }
+        fseek(f, len + (len & 1), SEEK_CUR);
+    }
+    fclose(f);
+    return out;
+}
+
+static int valid_result(const sp_result *r, float duration, int *n_bad)
+{
+    int bad = 0;
+    float prev_end = 0;
+    for (int i = 0; i < r->n_segments; i++) {
+        const sp_segment *s = &r->segments[i];
+        if (!(s->start >= 0 && s->end > s->start && s->end <= duration + 1e-3f)) { bad++; fprintf(stderr, "  segment %d: %.2f..%.2f of %.2f\n", i, s->start, s->end, duration); }
+        if (s->start < prev_end - 1e-3f) { bad++; fprintf(stderr, "  segment %d starts %.2f before previous end %.2f\n", i, s->start, prev_end); }
+        prev_end = s->end;
+        if (!s->text || !wh_utf8_valid(s->text, strlen(s->text))) bad++;
+        if (s->n_tokens < 1 || !s->tokens) bad++;
+        for (int k = 0; k < s->n_tokens; k++)
+            if (!(s->tokens[k].p >= 0 && s->tokens[k].p <= 1.0001f)) bad++;
+        if (!(s->no_speech_prob >= 0 && s->no_speech_prob <= 1)) bad++;
+        if (!(s->temperature >= 0 && s->temperature <= 1)) bad++;
+    }
+    *n_bad = bad;
+    return bad == 0;
+}
+
+static int same_result(const sp_result *a, const sp_result *b)
+{
+    if (a->n_segments != b->n_segments) return 0;
+    for (int i = 0; i < a->n_segments; i++) {
+        const sp_segment *x = &a->segments[i], *y = &b->segments[i];
+        if (x->start != y->start || x->end != y->end || strcmp(x->text, y->text) || x->n_tokens != y->n_tokens) return 0;
+        for (int k = 0; k < x->n_tokens; k++) if (x->tokens[k].id != y->tokens[k].id) return 0;
+    }
+    return 1;
+}
+
+/* one temperature, no fallback: keeps the sanitizer run short (the fallback has its own test) */
+static const float k_t0[] = {0.0f};
+static sp_transcribe_params fast_params(void)
+{
+    sp_transcribe_params p = sp_transcribe_default_params();
+    p.language = "en";
+    p.beam_size = 1;
+    p.temperatures = k_t0;
+    p.n_temperatures = 1;
+    p.no_speech_threshold = 0;   /* random weights: keep what the decoder says */
+    return p;
+}
+
+static void progress_cb(float f, void *u)
+{
+    float *last = u;
+    if (f < *last) last[1] = 1;   /* went backwards */
+    last[0] = f;
+}
+
+static void cancel_cb(float f, void *u)
+{
+    (void)f;
+    *(volatile int *)u = 1;
+}
+
+int main(void)
+{
+    char path[1024], err[256];
+    sp_context *ctx = NULL;
+    sp_context_params cp = sp_context_default_params();
+    cp.n_threads = 2;
+    if (sp_context_open(model_path("micro-f16.bin", path, sizeof path), &cp, &ctx, err, sizeof err) != SP_OK) {
+        printf("ok - transcribe # SKIP %s\n", err);
+        return 0;
+    }
+    size_t n = 0;
+    float *pcm = read_wav16("tests/data/speech-16k.wav", &n);
+    if (!pcm) {
+        snprintf(path, sizeof path, "%s/ref/speech-16k.wav", getenv("SHARED") ? getenv("SHARED") : "../shared");
+        pcm = read_wav16(path, &n);
+    }
+    CHECK(pcm && n > 16000);
+    if (!pcm) { sp_context_free(ctx); TEST_EXIT(); }
+    const float dur = (float)n / 16000.0f;
+
+    TEST("defaults are faster-whisper's") {
+        sp_transcribe_params p = sp_transcribe_default_params();
+        CHECK(p.beam_size == 5 && p.best_of == 5 && p.patience == 1.0f && p.compression_ratio_threshold == 2.4f);
+        CHECK(p.logprob_threshold == -1.0f && p.no_speech_threshold == 0.6f && p.condition_on_previous_text == 1);
+        CHECK(p.max_initial_timestamp == 1.0f && p.suppress_blank == 1 && !strcmp(p.suppress_tokens, "-1"));
+    }
+
+    TEST("greedy: valid, deterministic result with timestamps inside the audio") {
+        sp_transcribe_params p = fast_params();
+        sp_result *a = NULL, *b = NULL;
+        CHECK(sp_transcribe(ctx, pcm, n, &p, &a, err, sizeof err) == SP_OK);
+        CHECK(sp_transcribe(ctx, pcm, n, &p, &b, err, sizeof err) == SP_OK);
+        if (a && b) {
+            int bad;
+            CHECK(valid_result(a, dur, &bad));
+            CHECK(a->n_segments >= 1);
+            CHECK(same_result(a, b));
+            CHECK(!strcmp(a->language, "en") && fabsf(a->duration - dur) < 1e-3f);
+            for (int i = 0; i < a->n_segments; i++) printf("#   [%.2f -> %.2f] T=%.1f lp=%.2f cr=%.2f ns=%.2f %s\n", a->segments[i].start,
+                                                            a->segments[i].end, a->segments[i].temperature, a->segments[i].avg_logprob,
+                                                            a->segments[i].compression_ratio, a->segments[i].no_speech_prob, a->segments[i].text);
+        }
+        sp_result_free(a);
+        sp_result_free(b);
+    }
+
+    TEST("beam search and best_of sampling: valid, same seed → same output, other seed may differ") {
+        sp_transcribe_params p = fast_params();
+        p.beam_size = 5;
+        p.best_of = 3;
+        p.seed = 1234;
+        sp_result *a = NULL, *b = NULL;
+        CHECK(sp_transcribe(ctx, pcm, n, &p, &a, err, sizeof err) == SP_OK);
+        CHECK(sp_transcribe(ctx, pcm, n, &p, &b, err, sizeof err) == SP_OK);
+        if (a && b) {
+            int bad;
+            CHECK(valid_result(a, dur, &bad));
+            CHECK(same_result(a, b));
+        }
+        sp_result_free(a);
+        sp_result_free(b);
+        /* sampling only (temperature 1.0): determinism rests on the seed */
+        const float t1[] = {1.0f};
+        p.temperatures = t1;
+        p.n_temperatures = 1;
+        CHECK(sp_transcribe(ctx, pcm, n, &p, &a, err, sizeof err) == SP_OK);
+        CHECK(sp_transcribe(ctx, pcm, n, &p, &b, err, sizeof err) == SP_OK);
+        if (a && b) {
+            int bad;
+            CHECK(valid_result(a, dur, &bad));
+            CHECK(same_result(a, b));
+            for (int i = 0; i < a->n_segments; i++) CHECK(a->segments[i].temperature == 1.0f);
+        }
+        sp_result_free(a);
+        sp_result_free(b);
+    }
+
+    TEST("temperature fallback: a repetitive result at T=0 is retried at higher temperatures") {
+        /* the random-weight model loops on one token at T = 0 (compression ratio >> 2.4), so
+         * the ladder must climb; the kept result says which temperature produced it */
+        sp_transcribe_params p = fast_params();
+        const float ladder[] = {0.0f, 0.5f, 1.0f};
+        p.temperatures = ladder;
+        p.n_temperatures = 3;
+        p.best_of = 2;
+        p.clip_end = 2.0f;
+        sp_result *r = NULL;
+        CHECK(sp_transcribe(ctx, pcm, n, &p, &r, err, sizeof err) == SP_OK);
+        if (r) {
+            int bad;
+            CHECK(valid_result(r, dur, &bad));
+            for (int i = 0; i < r->n_segments; i++) {
+                const sp_segment *s = &r->segments[i];
+                printf("#   T=%.1f cr=%.2f lp=%.2f\n", s->temperature, s->compression_ratio, s->avg_logprob);
+                CHECK(s->temperature == 0.0f || s->temperature == 0.5f || s->temperature == 1.0f);
+                /* kept at T = 0 only if it passed both thresholds */
+                if (s->temperature == 0.0f) CHECK(s->compression_ratio <= 2.4f && s->avg_logprob >= -1.0f);
+            }
+        }
+        sp_result_free(r);
+        /* thresholds disabled: T = 0 is always kept */
+        p.compression_ratio_threshold = 0;
+        p.logprob_threshold = -1e10f;
+        CHECK(sp_transcribe(ctx, pcm, n, &p, &r, err, sizeof err) == SP_OK);
+        if (r) for (int i = 0; i < r->n_segments; i++) CHECK(r->segments[i].temperature == 0.0f);
+        sp_result_free(r);
+    }
+
+    TEST("digital silence yields no segments") {
+        size_t ns = 16000 * 12;
+        float *z = calloc(ns, sizeof(float));
+        sp_transcribe_params p = sp_transcribe_default_params();
+        p.beam_size = 1;
+        sp_result *r = NULL;
+        CHECK(sp_transcribe(ctx, z, ns, &p, &r, err, sizeof err) == SP_OK);
+        CHECK(r && r->n_segments == 0);
+        sp_result_free(r);
+        CHECK(sp_transcribe(ctx, z, 0, &p, &r, err, sizeof err) == SP_OK);
+        CHECK(r && r->n_segments == 0 && r->duration == 0);
+        sp_result_free(r);
+        free(z);
+    }
+
+    TEST("95 s input: seeks across windows, times monotonic and inside the audio, progress") {
+        /* speech, 40 s of digital silence, speech, ... (the silence window is skipped) */
+        size_t nl = 16000 * 95;
+        float *lp = calloc(nl, sizeof(float));
+        for (size_t i = 0; i < nl; i++) {
+            size_t k = i % (16000 * 30);
+            if (i >= 16000 * 31 && i < 16000 * 60) continue;
+            lp[i] = k < n ? pcm[k] : 0.3f * sinf((float)i * 0.05f) * (float)((i / 4000) % 2);
+        }
+        sp_transcribe_params p = fast_params();
+        float prog[2] = {0, 0};
+        p.progress = progress_cb;
+        p.progress_user = prog;
+        sp_result *r = NULL;
+        CHECK(sp_transcribe(ctx, lp, nl, &p, &r, err, sizeof err) == SP_OK);
+        if (r) {
+            int bad;
+            CHECK(valid_result(r, 95.0f, &bad));
+            float max_end = 0;
+            int in_silence = 0;
+            for (int i = 0; i < r->n_segments; i++) {
+                if (r->segments[i].end > max_end) max_end = r->segments[i].end;
+                if (r->segments[i].start >= 31.5f && r->segments[i].end <= 59.5f) in_silence++;
+            }
+            printf("# %d segments, last end %.2f\n", r->n_segments, max_end);
+            CHECK(max_end > 60.0f);   /* the windows after the silence were decoded */
+            CHECK(in_silence == 0);
+            CHECK(fabsf(r->duration - 95.0f) < 1e-3f);
+        }
+        CHECK(prog[0] == 1.0f && prog[1] == 0);
+        sp_result_free(r);
+        free(lp);
+    }
+
+    TEST("clip range, without timestamps, prompts, prefix, hotwords") {
+        sp_transcribe_params p = fast_params();
+        p.beam_size = 2;
+        p.clip_start = 1.0f;
+        p.clip_end = 3.0f;
+        sp_result *r = NULL;
+        CHECK(sp_transcribe(ctx, pcm, n, &p, &r, err, sizeof err) == SP_OK);
+        if (r) for (int i = 0; i < r->n_segments; i++) CHECK(r->segments[i].start >= 1.0f && r->segments[i].end <= 3.0f + 1e-3f);
+        sp_result_free(r);
+        p.clip_start = 0;
+        p.clip_end = 0;
+        p.without_timestamps = 1;
+        CHECK(sp_transcribe(ctx, pcm, n, &p, &r, err, sizeof err) == SP_OK);
+        if (r) {
+            int bad;
+            CHECK(valid_result(r, dur, &bad));
+            for (int i = 0; i < r->n_segments; i++)
+                for (int k = 0; k < r->segments[i].n_tokens; k++) CHECK(r->segments[i].tokens[k].t0 < 0);
+        }
+        sp_result_free(r);
+        p.without_timestamps = 0;
+        p.initial_prompt = "  Glossary: speech-session, Whisper. ";
+        p.prefix = "Hello";
+        CHECK(sp_transcribe(ctx, pcm, n, &p, &r, err, sizeof err) == SP_OK);
+        if (r && r->n_segments > 0) CHECK(strstr(r->segments[0].text, " Hello") == r->segments[0].text);
+        sp_result_free(r);
+        p.prefix = NULL;
+        p.hotwords = "Kubernetes PostgreSQL";
+        p.condition_on_previous_text = 0;
+        CHECK(sp_transcribe(ctx, pcm, n, &p, &r, err, sizeof err) == SP_OK);
+        sp_result_free(r);
+    }
+
+    TEST("language detection and translate on a multilingual model") {
+        sp_transcribe_params p = fast_params();
+        p.language = "auto";
+        sp_result *r = NULL;
+        CHECK(sp_transcribe(ctx, pcm, n, &p, &r, err, sizeof err) == SP_OK);
+        if (r) {
+            CHECK(r->language[0] && r->language_prob > 0 && r->language_prob <= 1);
+            printf("# detected %s (p %.3f)\n", r->language, r->language_prob);
+        }
+        sp_result_free(r);
+        p.language = "de";
+        p.translate = 1;
+        CHECK(sp_transcribe(ctx, pcm, n, &p, &r, err, sizeof err) == SP_OK);
+        if (r) CHECK(!strcmp(r->language, "de") && r->language_prob == 1.0f);
+        sp_result_free(r);
+    }
+
+    TEST("argument errors leave *out NULL and name the problem") {
+        sp_transcribe_params p = sp_transcribe_default_params();
+        sp_result *r = (sp_result *)1;
+        p.language = "xx";
+        CHECK(sp_transcribe(ctx, pcm, n, &p, &r, err, sizeof err) == SP_ERR_INVALID_ARG && r == NULL && strstr(err, "xx"));
+        p = sp_transcribe_default_params();
+        p.suppress_tokens = "1,abc";
+        r = (sp_result *)1;
+        CHECK(sp_transcribe(ctx, pcm, n, &p, &r, err, sizeof err) == SP_ERR_INVALID_ARG && r == NULL);
+        p = sp_transcribe_default_params();
+        p.beam_size = 0;
+        CHECK(sp_transcribe(ctx, pcm, n, &p, &r, err, sizeof err) == SP_ERR_INVALID_ARG && r == NULL);
+        p = sp_transcribe_default_params();
+        p.clip_start = 3;
+        p.clip_end = 2;
+        CHECK(sp_transcribe(ctx, pcm, n, &p, &r, err, sizeof err) == SP_ERR_INVALID_ARG);
+        CHECK(sp_transcribe(NULL, pcm, n, &p, &r, err, sizeof err) == SP_ERR_INVALID_ARG);
+        CHECK(sp_transcribe(ctx, NULL, 5, NULL, &r, err, sizeof err) == SP_ERR_INVALID_ARG);
+        sp_result_free(NULL);
+    }
+
+    TEST("cancellation stops between windows") {
+        size_t nl = 16000 * 70;
+        float *lp = malloc(nl * sizeof(float));
+        for (size_t i = 0; i < nl; i++) lp[i] = pcm[i % n];
+        volatile int cancel = 0;
+        sp_transcribe_params p = fast_params();
+        p.cancel = &cancel;
+        p.progress = cancel_cb;
+        p.progress_user = (void *)&cancel;
+        sp_result *r = (sp_result *)1;
+        CHECK(sp_transcribe(ctx, lp, nl, &p, &r, err, sizeof err) == SP_ERR_CANCELLED && r == NULL);
+        free(lp);
+    }
+    sp_context_free(ctx);
+
+    TEST("English-only model: forced English, decodes") {
+        sp_context *c2 = NULL;
+        if (sp_context_open(model_path("micro.en-f16.bin", path, sizeof path), &cp, &c2, err, sizeof err) == SP_OK) {
+            sp_transcribe_params p = fast_params();
+            p.language = "de";   /* ignored: English-only */
+            p.beam_size = 3;
+            sp_result *r = NULL;
+            CHECK(sp_transcribe(c2, pcm, n, &p, &r, err, sizeof err) == SP_OK);
+            if (r) {
+                int bad;
+                CHECK(!strcmp(r->language, "en"));
+                CHECK(valid_result(r, dur, &bad));
+            }
+            sp_result_free(r);
+            sp_context_free(c2);
+        }
+    }
+    free(pcm);
+    TEST_EXIT();
+}
