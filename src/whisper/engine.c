@@ -12,6 +12,7 @@
 #include "model.h"
 #include "common/errbuf.h"
 #include "ops.h"
+#include "tokenizer.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -52,6 +53,7 @@ struct sp_context {
     float **d_s;                    /* per thread: [max(actx, tctx)] */
     int *row_seq, *row_pos;         /* [tctx] */
     int n_threads;
+    wh_tokenizer *tok;              /* built on first use */
 };
 
 
@@ -85,6 +87,7 @@ void sp_context_free(sp_context *c)
     free(c->row_seq); free(c->row_pos);
     for (int i = 0; i < WH_MAX_SEQ; i++) { free(c->seq[i].k); free(c->seq[i].v); }
     free(c->mel_basis);
+    wh_tok_free(c->tok);
     if (c->ex.pool) wh_exec_deinit(&c->ex);
     wh_model_free(c->m);
     free(c);
@@ -184,6 +187,12 @@ const wh_token_bytes *wh_vocab(const sp_context *c, int *n_tokens)
 }
 const wh_specials *wh_special_tokens(const sp_context *c) { return &c->m->sp; }
 int wh_n_vocab(const sp_context *c) { return c->n_vocab; }
+
+const wh_tokenizer *wh_context_tokenizer(sp_context *c)
+{
+    if (!c->tok && wh_tok_new(c->m->vocab, c->m->n_tokens, c->m->sp.eot, &c->tok) != SP_OK) c->tok = NULL;
+    return c->tok;
+}
 int wh_n_text_ctx(const sp_context *c) { return c->tctx; }
 
 /* ------------------------------------------------------------------ mel */

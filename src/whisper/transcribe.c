@@ -92,7 +92,7 @@ typedef struct {          /* one window's chosen decode, copied out of the searc
 typedef struct {
     sp_context *ctx;
     const sp_transcribe_params *p;
-    wh_tokenizer *tok;
+    const wh_tokenizer *tok;      /* the context's (wh_context_tokenizer) */
     const wh_specials *sp;
     int n_vocab, n_text_ctx, multilingual, n_mels;
     wh_search *search;
@@ -394,7 +394,6 @@ static double rms(const float *pcm, size_t n)
 
 static void free_tx(tx *x)
 {
-    wh_tok_free(x->tok);
     wh_search_free(x->search);
     free(x->all);
     free(x->hot);
@@ -558,9 +557,7 @@ sp_status sp_transcribe(sp_context *ctx, const float *pcm, size_t n_samples, con
     x.task_token = p->translate && x.multilingual ? x.sp->translate : x.sp->transcribe;
 
     /* tokenizer, filters, prompts */
-    int n_tok;
-    const wh_token_bytes *voc = wh_vocab(ctx, &n_tok);
-    if ((st = wh_tok_new(voc, n_tok, x.sp->eot, &x.tok)) != SP_OK) { seterr(err, err_size, "tokenizer: out of memory"); goto fail; }
+    if (!(x.tok = wh_context_tokenizer(ctx))) { st = SP_ERR_NOMEM; seterr(err, err_size, "tokenizer: out of memory"); goto fail; }
     const int *ns;
     int n_ns = wh_nonspeech_table(x.multilingual, &ns);
     int n_sup = wh_parse_suppress(p->suppress_tokens, ns, n_ns, x.sp, x.n_vocab, x.suppress, 512);

@@ -46,6 +46,12 @@ sp_status wh_decode_seq(sp_context *ctx, int seq, const int *tokens, int n, floa
 sp_status wh_decode_step(sp_context *ctx, int n, const int *seqs, const int *tokens,
                          float *logits);
 
+/* The context's tokenizer over the model's vocabulary, built on first use and kept until
+ * sp_context_free (building the BPE index of ~50k tokens costs milliseconds per call
+ * otherwise). NULL on allocation failure. Owned by the context. */
+struct wh_tokenizer;
+const struct wh_tokenizer *wh_context_tokenizer(sp_context *ctx);
+
 /* Language id a multilingual model's token id maps to ("en", ...), or NULL. */
 const char *wh_language_code(int index);
 int wh_language_index(const char *code);   /* -1 if unknown */
