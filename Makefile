@@ -15,6 +15,7 @@
 #   *_avx2.c files are compiled with -mavx2 -mfma -mf16c and only called after a
 #   runtime CPU check; *_avx512.c likewise with AVX-512F.
 
+.DEFAULT_GOAL := all
 CC      ?= cc
 V       ?= release
 WERROR  ?= -Werror

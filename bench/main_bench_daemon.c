@@ -1,0 +1,239 @@
+/* bench_daemon — the overhead of session_daemon itself (docs/daemon.md, "Performance"):
+ *   1. start-up to ready: wall time of `session_daemon --fork` (the parent exits when the
+ *      daemon is ready: model loaded, watch, scan, pid file), median of --starts runs;
+ *   2. latency: request file close() -> response rename (IN_MOVED_TO seen by inotify) for
+ *      empty-audio requests, one at a time; median and p95 of --n requests;
+ *   3. burst: --burst empty-audio requests written back to back; requests per second from
+ *      the first write to the last response;
+ *   4. RSS of the idle daemon (VmRSS), after the runs.
+ * usage: bench_daemon [--model PATH] [--daemon PATH] [--n N] [--burst N] [--starts N]
+ *                     [--in DIR]
+ * The daemon runs under a private SPEECH_SESSION_ROOT (mkdtemp in DIR, default /tmp; e.g.
+ * --in /dev/shm to compare tmpfs with a disk-backed /tmp) and is stopped at the end. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon/ss_fs.h"
+
+static char root[256], daemon_bin[PATH_MAX + 32], model[PATH_MAX], wav[PATH_MAX];
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int run_daemon(const char *const *args)
+{
+    pid_t p = fork();
+    if (p == 0) {
+        execv(args[0], (char *const *)args);
+        _exit(127);
+    }
+    int st = 0;
+    waitpid(p, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static pid_t daemon_pid(void)
+{
+    char w[PATH_MAX + 64];
+    snprintf(w, sizeof w, "%s/%s", root, SS_WORK_DIR);
+    int fd = open(w, O_RDONLY | O_DIRECTORY);
+    pid_t p = fd >= 0 ? ss_lock_probe(fd) : 0;
+    if (fd >= 0) close(fd);
+    return p;
+}
+
+static void stop_daemon(void)
+{
+    pid_t p = daemon_pid();
+    if (p > 0) kill(p, SIGTERM);
+    for (int i = 0; i < 500 && daemon_pid() > 0; i++) usleep(10000);
+}
+
+static void write_silence(const char *path)
+{
+    /* 0.5 s of 16 kHz mono 16-bit zeros: the empty-audio pre-filter answers it */
+    unsigned n = 8000, bytes = n * 2;
+    unsigned char h[44] = "RIFF....WAVEfmt ";
+    unsigned v[] = { 36 + bytes };
+    memcpy(h + 4, v, 4);
+    unsigned fmt[] = { 16, 1 | (1 << 16), 16000, 32000, 2 | (16 << 16) };
+    memcpy(h + 16, fmt, sizeof fmt);
+    memcpy(h + 36, "data", 4);
+    memcpy(h + 40, &bytes, 4);
+    FILE *f = fopen(path, "wb");
+    if (!f) return;
+    fwrite(h, 1, 44, f);
+    char *z = calloc(1, bytes);
+    fwrite(z, 1, bytes, f);
+    free(z);
+    fclose(f);
+}
+
+/* *t_close: monotonic time just before close(), the moment the request is complete (taken
+ * before the call: the woken daemon may preempt us inside close()). */
+static int write_request(int reqfd, const char *id, double *t_close)
+{
+    char name[160], js[PATH_MAX + 200];
+    snprintf(name, sizeof name, "%s.json", id);
+    int n = snprintf(js, sizeof js, "{\"id\": \"%s\", \"audio_file\": \"%s\", \"timestamp\": %.6f}",
+                     id, wav, ss_wall_now());
+    int fd = openat(reqfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return -1;
+    int r = write(fd, js, (size_t)n) == n ? 0 : -1;
+    if (t_close) *t_close = ss_mono_now();
+    close(fd);
+    return r;
+}
+
+/* Waits for IN_MOVED_TO events in the response dir; returns the number of names seen. */
+static int drain_events(int ifd, int timeout_ms, char *want, double *t_seen)
+{
+    char buf[65536] __attribute__((aligned(8)));
+    struct pollfd pf = { .fd = ifd, .events = POLLIN };
+    int seen = 0;
+    if (poll(&pf, 1, timeout_ms) <= 0) return 0;
+    double t = ss_mono_now();
+    ssize_t r = read(ifd, buf, sizeof buf);
+    for (char *p = buf; r > 0 && p < buf + r;) {
+        struct inotify_event *ev = (struct inotify_event *)p;
+        p += sizeof *ev + ev->len;
+        if (ev->len && (ev->mask & IN_MOVED_TO)) {
+            seen++;
+            if (want && !strcmp(ev->name, want) && t_seen) *t_seen = t;
+        }
+    }
+    return seen;
+}
+
+int main(int argc, char **argv)
+{
+    int n = 500, burst = 5000, starts = 5;
+    const char *in = "/tmp";
+    const char *m = getenv("SPEECH_SESSION_MODEL");
+    snprintf(model, sizeof model, "%s", m ? m : "tests/data/models/micro-f16.bin");
+    if (access(model, R_OK) != 0 && !m)
+        snprintf(model, sizeof model, "%s", "../shared/ref/models/micro-f16.bin");
+    char exe[PATH_MAX];
+    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[k > 0 ? k : 0] = 0;
+    char *sl = strrchr(exe, '/');
+    if (sl) *sl = 0;
+    snprintf(daemon_bin, sizeof daemon_bin, "%s/session_daemon", exe);
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--model") && i + 1 < argc) snprintf(model, sizeof model, "%s", argv[++i]);
+        else if (!strcmp(argv[i], "--daemon") && i + 1 < argc) snprintf(daemon_bin, sizeof daemon_bin, "%s", argv[++i]);
+        else if (!strcmp(argv[i], "--n") && i + 1 < argc) n = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--burst") && i + 1 < argc) burst = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--starts") && i + 1 < argc) starts = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--in") && i + 1 < argc) in = argv[++i];
+        else { fprintf(stderr, "usage: bench_daemon [--model PATH] [--daemon PATH] [--n N] [--burst N] [--starts N] [--in DIR]\n"); return 100; }
+    }
+    if (n < 1 || burst < 1 || starts < 1) return 100;
+    char absmodel[PATH_MAX];
+    if (!realpath(model, absmodel)) { fprintf(stderr, "bench_daemon: model %s: %s\n", model, strerror(errno)); return 111; }
+    if (strlen(in) > 200) return 100;
+    snprintf(root, sizeof root, "%s/ss-bench.XXXXXX", in);
+    if (!mkdtemp(root)) return 111;
+    setenv("SPEECH_SESSION_ROOT", root, 1);
+    snprintf(wav, sizeof wav, "%s/silence.wav", root);
+    write_silence(wav);
+    printf("bench_daemon: daemon %s\n  model %s\n  root %s\n", daemon_bin, absmodel, root);
+
+    /* 1. start-up to ready */
+    const char *args[] = { daemon_bin, "--fork", "--model", absmodel, "600", NULL };
+    double *st = calloc((size_t)starts, sizeof *st);
+    for (int i = 0; i < starts; i++) {
+        double t0 = ss_mono_now();
+        int rc = run_daemon(args);
+        st[i] = (ss_mono_now() - t0) * 1000;
+        if (rc != 0) { fprintf(stderr, "bench_daemon: daemon exited %d\n", rc); return 111; }
+        if (i + 1 < starts) stop_daemon();
+    }
+    qsort(st, (size_t)starts, sizeof *st, cmp_d);
+    printf("start-up to ready: median %.1f ms (min %.1f, max %.1f, %d starts)\n",
+           st[starts / 2], st[0], st[starts - 1], starts);
+    free(st);
+
+    char rq[PATH_MAX + 64], rs[PATH_MAX + 64];
+    snprintf(rq, sizeof rq, "%s/speech_session_requests", root);
+    snprintf(rs, sizeof rs, "%s/speech_session_responses", root);
+    int reqfd = open(rq, O_RDONLY | O_DIRECTORY), respfd = open(rs, O_RDONLY | O_DIRECTORY);
+    int ifd = inotify_init1(IN_CLOEXEC);
+    if (reqfd < 0 || respfd < 0 || ifd < 0 || inotify_add_watch(ifd, rs, IN_MOVED_TO) < 0) return 111;
+
+    /* 2. latency, one request at a time (after 20 warm-up requests) */
+    double *lat = calloc((size_t)n, sizeof *lat);
+    for (int i = -20; i < n; i++) {
+        char id[64], name[80];
+        snprintf(id, sizeof id, "lat%d", i + 20);
+        snprintf(name, sizeof name, "%s.json", id);
+        double t1 = 0;
+        double t0 = 0;
+        if (write_request(reqfd, id, &t0) != 0) return 111;
+        while (t1 == 0) if (!drain_events(ifd, 5000, name, &t1)) { fprintf(stderr, "timeout\n"); return 111; }
+        if (i >= 0) lat[i] = (t1 - t0) * 1000;
+        unlinkat(respfd, name, 0);
+    }
+    qsort(lat, (size_t)n, sizeof *lat, cmp_d);
+    printf("latency close->rename (empty audio): median %.3f ms, p95 %.3f ms, max %.3f ms (%d requests)\n",
+           lat[n / 2], lat[(int)(n * 0.95)], lat[n - 1], n);
+    free(lat);
+
+    /* 3. burst */
+    double t0 = ss_mono_now();
+    for (int i = 0; i < burst; i++) {
+        char id[64];
+        snprintf(id, sizeof id, "b%d", i);
+        if (write_request(reqfd, id, NULL) != 0) return 111;
+    }
+    double tw = ss_mono_now() - t0;
+    int got = 0;
+    while (got < burst) {
+        int s = drain_events(ifd, 20000, NULL, NULL);
+        if (!s) {
+            /* an inotify overflow on our side: count the directory instead */
+            char cmd[PATH_MAX + 100];
+            snprintf(cmd, sizeof cmd, "ls %s | wc -l", rs);
+            FILE *f = popen(cmd, "r");
+            if (f && fscanf(f, "%d", &got) != 1) got = 0;
+            if (f) pclose(f);
+            if (got < burst) { fprintf(stderr, "burst: only %d responses\n", got); break; }
+        }
+        got += s;
+    }
+    double tb = ss_mono_now() - t0;
+    printf("burst: %d requests written in %.2f s, answered in %.2f s: %.0f req/s\n", burst, tw,
+           tb, burst / tb);
+
+    /* 4. idle RSS */
+    usleep(300000);
+    pid_t p = daemon_pid();
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%ld/status", (long)p);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmRSS:", 6)) printf("idle RSS: %s", line + 6);
+    if (f) fclose(f);
+
+    stop_daemon();
+    close(reqfd);
+    close(respfd);
+    close(ifd);
+    char cmd[PATH_MAX + 20];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+    if (system(cmd) != 0) {}
+    return 0;
+}

@@ -1,0 +1,334 @@
+/* session_client.c — see session_client.h. */
+#include "clients/session_client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define RESPONSE_MAX (16u << 20)
+
+struct ssc {
+    ssc_opts o;
+    ss_paths p;
+    int rootfd, reqfd, respfd, workfd, ifd, wd;
+    unsigned seq;
+};
+
+ssc_opts ssc_default_opts(void)
+{
+    ssc_opts o = { .autostart = 1, .start_timeout = 120, .daemon_timeout = -1 };
+    return o;
+}
+
+const ss_paths *ssc_paths(const ssc *c) { return &c->p; }
+
+void ssc_free(ssc *c)
+{
+    if (!c) return;
+    int fds[] = { c->rootfd, c->reqfd, c->respfd, c->workfd, c->ifd };
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+        if (fds[i] >= 0) close(fds[i]);
+    free(c);
+}
+
+int ssc_open(ssc **out, const ssc_opts *o, char *err, size_t n)
+{
+    *out = NULL;
+    ssc *c = calloc(1, sizeof *c);
+    if (!c) { snprintf(err, n, "out of memory"); return -1; }
+    c->o = o ? *o : ssc_default_opts();
+    c->rootfd = c->reqfd = c->respfd = c->workfd = c->ifd = c->wd = -1;
+    if (ss_paths_init(&c->p, err, n) != 0) goto fail;
+    c->rootfd = open(c->p.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (c->rootfd < 0) { snprintf(err, n, "cannot open %s: %s", c->p.root, strerror(errno)); goto fail; }
+    mode_t old = umask(077);
+    c->workfd = ss_dir_open(c->rootfd, SS_WORK_DIR, err, n);
+    if (c->workfd >= 0) c->reqfd = ss_dir_open(c->rootfd, SS_REQ_DIR, err, n);
+    if (c->reqfd >= 0) c->respfd = ss_dir_open(c->rootfd, SS_RESP_DIR, err, n);
+    umask(old);
+    if (c->respfd < 0) goto fail;
+    c->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (c->ifd >= 0)   /* the watch exists before any request is written */
+        c->wd = inotify_add_watch(c->ifd, c->p.resp_dir, IN_MOVED_TO | IN_CLOSE_WRITE |
+                                  IN_ONLYDIR | IN_DONT_FOLLOW);
+    *out = c;
+    return 0;
+fail:
+    ssc_free(c);
+    return -1;
+}
+
+pid_t ssc_daemon_pid(ssc *c) { return ss_lock_probe(c->workfd); }
+
+static void sleep_s(double s)
+{
+    struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
+
+static void daemon_path(const ssc *c, char *buf, size_t n)
+{
+    const char *env = getenv("SPEECH_SESSION_DAEMON");
+    if (c->o.daemon_path) { snprintf(buf, n, "%s", c->o.daemon_path); return; }
+    if (env && *env) { snprintf(buf, n, "%s", env); return; }
+    char exe[PATH_MAX];
+    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (k > 0) {
+        exe[k] = 0;
+        char *sl = strrchr(exe, '/');
+        if (sl) {
+            *sl = 0;
+            snprintf(buf, n, "%s/session_daemon", exe);
+            if (access(buf, X_OK) == 0) return;
+        }
+    }
+    snprintf(buf, n, "session_daemon");
+}
+
+static int spawn_daemon(ssc *c, char *err, size_t n)
+{
+    char path[PATH_MAX + 32], tbuf[64];
+    daemon_path(c, path, sizeof path);
+    char *argv[8];
+    int k = 0;
+    argv[k++] = path;
+    argv[k++] = "--fork";
+    if (c->o.model) { argv[k++] = "--model"; argv[k++] = (char *)c->o.model; }
+    if (c->o.daemon_timeout >= 0) {
+        snprintf(tbuf, sizeof tbuf, "%g", c->o.daemon_timeout);
+        argv[k++] = tbuf;
+    }
+    argv[k] = NULL;
+    pid_t pid;
+    int r = strchr(path, '/') ? posix_spawn(&pid, path, NULL, NULL, argv, environ)
+                              : posix_spawnp(&pid, path, NULL, NULL, argv, environ);
+    if (r != 0) {
+        snprintf(err, n, "cannot start %s: %s", path, strerror(r));
+        return -1;
+    }
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    if (WIFEXITED(st) && (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 110)) return 0;
+    if (WIFEXITED(st))
+        snprintf(err, n, "%s exited with status %d before it was ready (see %s)", path,
+                 WEXITSTATUS(st), c->p.log);
+    else
+        snprintf(err, n, "%s died before it was ready (see %s)", path, c->p.log);
+    return -1;
+}
+
+int ssc_ensure_daemon(ssc *c, char *err, size_t n)
+{
+    pid_t pid = ssc_daemon_pid(c);
+    if (pid > 0) return 0;
+    int lfd = openat(c->workfd, "start.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (lfd < 0) { snprintf(err, n, "cannot open the start-up lock: %s", strerror(errno)); return -1; }
+    double end = ss_mono_now() + c->o.start_timeout;
+    while (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            snprintf(err, n, "start-up lock: %s", strerror(errno));
+            close(lfd);
+            return -1;
+        }
+        if (ss_mono_now() > end) {
+            snprintf(err, n, "timed out waiting for another client to start the daemon");
+            close(lfd);
+            return SSC_TIMEOUT;
+        }
+        sleep_s(0.01);
+    }
+    int r = 0;
+    if (ssc_daemon_pid(c) <= 0) r = spawn_daemon(c, err, n);   /* still none: ours to start */
+    close(lfd);   /* releases the flock */
+    return r;
+}
+
+int ssc_stop(ssc *c, double timeout, char *err, size_t n)
+{
+    pid_t pid = ssc_daemon_pid(c);
+    if (pid <= 0) return 0;
+    if (kill(pid, SIGTERM) != 0 && errno != ESRCH) {
+        snprintf(err, n, "cannot signal pid %ld: %s", (long)pid, strerror(errno));
+        return -1;
+    }
+    double end = ss_mono_now() + timeout;
+    while (ssc_daemon_pid(c) > 0) {
+        if (ss_mono_now() > end) {
+            snprintf(err, n, "daemon pid %ld still running after %g s", (long)pid, timeout);
+            return SSC_TIMEOUT;
+        }
+        sleep_s(0.02);
+    }
+    return 0;
+}
+
+static int submit_json(ssc *c, json_t *o, char id[SS_ID_MAX + 1], char *err, size_t n)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    /* the spec's nanosecond timestamp, made unique across processes and calls */
+    snprintf(id, SS_ID_MAX + 1, "%lld%09ld_%ld_%u", (long long)ts.tv_sec, ts.tv_nsec,
+             (long)getpid(), c->seq++);
+    json_object_set_new(o, "id", json_string(id));
+    json_object_set_new(o, "timestamp", json_real((double)ts.tv_sec + ts.tv_nsec / 1e9));
+    char *js = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(16));
+    json_decref(o);
+    if (!js) { snprintf(err, n, "out of memory"); return -1; }
+    char tmp[SS_ID_MAX + 16], name[SS_ID_MAX + 8];
+    snprintf(tmp, sizeof tmp, ".%s.tmp", id);
+    snprintf(name, sizeof name, "%s.json", id);
+    int fd = openat(c->reqfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int r = -1;
+    if (fd >= 0) {
+        size_t len = strlen(js), off = 0;
+        while (off < len) {
+            ssize_t w = write(fd, js + off, len - off);
+            if (w < 0 && errno == EINTR) continue;
+            if (w < 0) break;
+            off += (size_t)w;
+        }
+        if (close(fd) == 0 && off == len &&
+            renameat2(c->reqfd, tmp, c->reqfd, name, RENAME_NOREPLACE) == 0)
+            r = 0;
+        if (r) {
+            snprintf(err, n, "cannot write request %s/%s: %s", c->p.req_dir, name, strerror(errno));
+            unlinkat(c->reqfd, tmp, 0);
+        }
+    } else {
+        snprintf(err, n, "cannot create request in %s: %s", c->p.req_dir, strerror(errno));
+    }
+    free(js);
+    return r;
+}
+
+int ssc_submit(ssc *c, const char *audio_file, char id[SS_ID_MAX + 1], char *err, size_t n)
+{
+    if (!audio_file || audio_file[0] != '/') {
+        snprintf(err, n, "audio path must be absolute");
+        return -1;
+    }
+    json_t *o = json_object();
+    if (!o) { snprintf(err, n, "out of memory"); return -1; }
+    json_t *s = json_string(audio_file);
+    if (!s) { json_decref(o); snprintf(err, n, "audio path is not valid UTF-8"); return -1; }
+    json_object_set_new(o, "audio_file", s);
+    return submit_json(c, o, id, err, n);
+}
+
+int ssc_submit_ping(ssc *c, char id[SS_ID_MAX + 1], char *err, size_t n)
+{
+    json_t *o = json_object();
+    if (!o) { snprintf(err, n, "out of memory"); return -1; }
+    json_object_set_new(o, "type", json_string("ping"));
+    return submit_json(c, o, id, err, n);
+}
+
+/* 1 with *resp when the response is there, 0 when not yet, -1 on a bad file. */
+static int try_read(ssc *c, const char *name, json_t **resp, char *err, size_t n)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    if (ss_read_file(c->respfd, name, RESPONSE_MAX, &buf, &len, NULL) != 0) {
+        if (errno == ENOENT) return 0;
+        snprintf(err, n, "cannot read response %s: %s", name, strerror(errno));
+        unlinkat(c->respfd, name, 0);
+        return -1;
+    }
+    json_error_t je;
+    json_t *j = json_loadb(buf, len, 0, &je);
+    free(buf);
+    unlinkat(c->respfd, name, 0);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        snprintf(err, n, "malformed response %s", name);
+        return -1;
+    }
+    *resp = j;
+    return 1;
+}
+
+int ssc_wait(ssc *c, const char *id, double timeout, json_t **resp, char *err, size_t n)
+{
+    *resp = NULL;
+    char name[SS_ID_MAX + 8];
+    snprintf(name, sizeof name, "%s.json", id);
+    double end = ss_mono_now() + timeout, next_alive = ss_mono_now() + 0.5;
+    for (;;) {
+        int r = try_read(c, name, resp, err, n);
+        if (r > 0) {
+            const json_t *rid = json_object_get(*resp, "id");
+            if (json_is_string(rid) && strcmp(json_string_value(rid), id) == 0) return 0;
+            json_decref(*resp);
+            *resp = NULL;
+            snprintf(err, n, "response %s carries another id", name);
+            return -1;
+        }
+        if (r < 0) return -1;
+        double now = ss_mono_now();
+        if (now >= end) break;
+        if (now >= next_alive) {   /* a daemon that went away (idle exit, crash) */
+            next_alive = now + 0.5;
+            if (ssc_daemon_pid(c) == 0 && c->o.autostart) {
+                char e2[512];
+                if (ssc_ensure_daemon(c, e2, sizeof e2) != 0)
+                    fprintf(stderr, "session_client: %s\n", e2);
+            }
+        }
+        double wait = end - now;
+        if (next_alive - now < wait) wait = next_alive - now;
+        if (c->ifd >= 0 && c->wd >= 0) {
+            struct pollfd pf = { .fd = c->ifd, .events = POLLIN };
+            int to = (int)(wait * 1000.0) + 1;
+            if (poll(&pf, 1, to) > 0) {
+                char b[8192];
+                while (read(c->ifd, b, sizeof b) > 0) {}
+            }
+        } else {
+            sleep_s(wait < 0.05 ? wait : 0.05);   /* no inotify: poll */
+        }
+    }
+    /* withdraw the request if the daemon never claimed it */
+    char req[SS_ID_MAX + 8];
+    snprintf(req, sizeof req, "%s.json", id);
+    unlinkat(c->reqfd, req, 0);
+    snprintf(err, n, "no response after %g s", timeout);
+    return SSC_TIMEOUT;
+}
+
+char *ssc_results_text(const json_t *resp)
+{
+    const json_t *arr = json_object_get(resp, "results");
+    size_t total = 1;
+    size_t i;
+    const json_t *v;
+    json_array_foreach(arr, i, v)
+        if (json_is_string(v)) total += json_string_length(v) + 1;
+    char *s = malloc(total), *p = s;
+    if (!s) return NULL;
+    json_array_foreach(arr, i, v) {
+        if (!json_is_string(v)) continue;
+        const char *t = json_string_value(v);
+        while (*t == ' ') t++;
+        size_t l = strlen(t);
+        if (p != s && l) *p++ = ' ';
+        memcpy(p, t, l);
+        p += l;
+    }
+    *p = 0;
+    while (p > s && (p[-1] == ' ' || p[-1] == '\n')) *--p = 0;
+    return s;
+}

@@ -1,0 +1,68 @@
+/* session_client.h — the client side of the session spool (../shared/spec/session-api.md),
+ * used by bin/session_client and by other front ends (HTTP server, push-to-talk).
+ *
+ *     ssc *c; char err[256];
+ *     ssc_opts o = ssc_default_opts();
+ *     if (ssc_open(&c, &o, err, sizeof err)) die(err);
+ *     char id[SS_ID_MAX + 1];
+ *     if (ssc_ensure_daemon(c, err, sizeof err) || ssc_submit(c, "/abs/a.wav", id, err, sizeof err))
+ *         die(err);
+ *     json_t *resp;
+ *     if (ssc_wait(c, id, 30, &resp, err, sizeof err) == 0) { ...; json_decref(resp); }
+ *     ssc_free(c);
+ *
+ * - Paths follow SPEECH_SESSION_ROOT (default /tmp); directories are created 0700 and
+ *   verified (ours, no symlink), exactly as the daemon does.
+ * - ssc_ensure_daemon starts bin/session_daemon --fork under a start-up lock (never two
+ *   daemons) and returns when it is ready; liveness is the daemon's lock, not a pid file.
+ * - Requests are written to a dot-temp and renamed (never seen half-written); responses
+ *   are awaited with inotify (no polling loop), read, and deleted. While waiting, a daemon
+ *   that went away (the idle-exit race, a crash) is restarted when autostart is on, and the
+ *   new daemon picks the request up.
+ * - Functions return 0 on success, -1 on failure with a message in err; SSC_TIMEOUT (-2) on a
+ *   timeout. One ssc per thread. */
+#ifndef SESSION_CLIENT_H
+#define SESSION_CLIENT_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "daemon/ss_fs.h"
+
+#define SSC_TIMEOUT (-2)
+
+typedef struct {
+    int autostart;              /* start a daemon when none is alive (default 1) */
+    double start_timeout;       /* seconds to wait for a starting daemon (default 120) */
+    double daemon_timeout;      /* idle timeout for a daemon we start; < 0: its default */
+    const char *daemon_path;    /* NULL: $SPEECH_SESSION_DAEMON, else session_daemon next to
+                                   this executable, else "session_daemon" from PATH */
+    const char *model;          /* NULL: the daemon's default */
+} ssc_opts;
+
+typedef struct ssc ssc;
+
+ssc_opts ssc_default_opts(void);
+int ssc_open(ssc **out, const ssc_opts *o, char *err, size_t n);
+void ssc_free(ssc *c);
+const ss_paths *ssc_paths(const ssc *c);
+
+/* The running daemon's pid (from its lock), 0 when none, -1 on error. */
+pid_t ssc_daemon_pid(ssc *c);
+int ssc_ensure_daemon(ssc *c, char *err, size_t n);
+/* SIGTERM to the daemon, then waits up to timeout s for it to go. 0 also when none ran. */
+int ssc_stop(ssc *c, double timeout, char *err, size_t n);
+
+/* Writes a transcription request for audio_file (absolute) and returns its id. */
+int ssc_submit(ssc *c, const char *audio_file, char id[SS_ID_MAX + 1], char *err, size_t n);
+/* Writes a ping request. */
+int ssc_submit_ping(ssc *c, char id[SS_ID_MAX + 1], char *err, size_t n);
+/* Waits up to timeout s for the response to id; *resp is the parsed object (json_decref).
+ * The response file is deleted. On timeout the request is withdrawn if still unclaimed. */
+int ssc_wait(ssc *c, const char *id, double timeout, json_t **resp, char *err, size_t n);
+
+/* Concatenates the "results" texts of a response, trimmed, into a malloc'd string. */
+char *ssc_results_text(const json_t *resp);
+
+#endif

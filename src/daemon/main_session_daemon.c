@@ -1,0 +1,198 @@
+/* session_daemon — keeps a Whisper model loaded for a session and answers the spool
+ * requests of ../shared/spec/session-api.md; exits after TIMEOUT_SECONDS of inactivity.
+ * See docs/daemon.md (options, files, exit codes, robustness). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon/ss_daemon.h"
+#include "speech_audio.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: session_daemon [options] [TIMEOUT_SECONDS]\n"
+"  TIMEOUT_SECONDS         idle time before exit (default 600; decimals allowed; 0 = never)\n"
+"  -m, --model PATH        model file (default $SPEECH_SESSION_MODEL, else\n"
+"                          <bindir>/../models/default.bin)\n"
+"  -t, --threads N         compute threads (default: all CPUs)\n"
+"      --device D          auto | cpu | cuda (this build: CPU only; cuda is refused)\n"
+"  -f, --foreground        stay in the foreground (default)\n"
+"  -d, --fork              fork; the parent exits once the daemon is ready (systemd\n"
+"                          Type=forking with PIDFile=<root>/session_daemon.pid)\n"
+"      --request-ttl S     answer requests older than S seconds \"expired\" (default 120)\n"
+"      --max-pending N     answer \"busy\" beyond N queued requests (default 16384)\n"
+"      --max-audio-seconds S  decoded audio cap (default 3600)\n"
+"      --fsync             fsync each response before publishing it\n"
+"      --beam-size N       decoding beam size (default: the engine's, 5)\n"
+"      --language L        spoken language (default: detect)\n"
+"      --temperature-fallback  retry at temperatures 0.2 … 1.0 when a window looks wrong\n"
+"                          (default: temperature 0 only, as the original daemon)\n"
+"      --vad               drop non-speech before decoding (energy detector)\n"
+"      --vad-model PATH    Silero VAD ggml file (implies --vad; also $SPEECH_SESSION_VAD_MODEL)\n"
+"  -v, --verbose           also log to stderr\n"
+"Environment: SPEECH_SESSION_ROOT=DIR moves every file from /tmp to DIR.\n"
+"Exit codes: 0 clean stop, 100 usage, 110 already running, 111 system failure,\n"
+"            112 model load failure, 101 internal error.\n");
+}
+
+static int parse_num(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < 0) return -1;
+    *out = v;
+    return 0;
+}
+
+static char *default_model(void)
+{
+    const char *env = getenv("SPEECH_SESSION_MODEL");
+    if (env && *env) return strdup(env);
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return NULL;
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (!slash) return NULL;
+    *slash = 0;
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/../models/default.bin", exe);
+    return strdup(path);
+}
+
+int main(int argc, char **argv)
+{
+    ss_daemon_opts o;
+    ss_daemon_default_opts(&o);
+    int fork_mode = 0;
+    char *model = NULL;
+    enum { OPT_DEVICE = 256, OPT_TTL, OPT_MAXP, OPT_MAXA, OPT_FSYNC, OPT_BEAM, OPT_LANG, OPT_TFB, OPT_VAD, OPT_VADM };
+    static const struct option lo[] = {
+        { "model", required_argument, 0, 'm' },
+        { "threads", required_argument, 0, 't' },
+        { "device", required_argument, 0, OPT_DEVICE },
+        { "foreground", no_argument, 0, 'f' },
+        { "fork", no_argument, 0, 'd' },
+        { "request-ttl", required_argument, 0, OPT_TTL },
+        { "max-pending", required_argument, 0, OPT_MAXP },
+        { "max-audio-seconds", required_argument, 0, OPT_MAXA },
+        { "fsync", no_argument, 0, OPT_FSYNC },
+        { "beam-size", required_argument, 0, OPT_BEAM },
+        { "language", required_argument, 0, OPT_LANG },
+        { "temperature-fallback", no_argument, 0, OPT_TFB },
+        { "vad", no_argument, 0, OPT_VAD },
+        { "vad-model", required_argument, 0, OPT_VADM },
+        { "verbose", no_argument, 0, 'v' },
+        { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 },
+    };
+    int c;
+    double v;
+    while ((c = getopt_long(argc, argv, "m:t:fdvh", lo, NULL)) != -1) {
+        switch (c) {
+        case 'm': free(model); model = strdup(optarg); break;
+        case 't':
+            if (parse_num(optarg, &v) || v > 1024 || v != floor(v)) goto bad;
+            o.threads = (int)v;
+            break;
+        case OPT_DEVICE:
+            if (strcmp(optarg, "auto") && strcmp(optarg, "cpu") && strcmp(optarg, "cuda")) goto bad;
+            o.device = optarg;
+            break;
+        case 'f': fork_mode = 0; break;
+        case 'd': fork_mode = 1; break;
+        case OPT_TTL: if (parse_num(optarg, &o.request_ttl)) goto bad; break;
+        case OPT_MAXP:
+            if (parse_num(optarg, &v) || v < 1 || v > 1e7) goto bad;
+            o.max_pending = (long)v;
+            break;
+        case OPT_MAXA: if (parse_num(optarg, &o.max_audio_seconds)) goto bad; break;
+        case OPT_FSYNC: o.fsync_responses = 1; break;
+        case OPT_BEAM:
+            if (parse_num(optarg, &v) || v < 1 || v > 64 || v != floor(v)) goto bad;
+            o.beam_size = (int)v;
+            break;
+        case OPT_LANG:
+            if (!*optarg || strlen(optarg) > 15) goto bad;
+            o.language = optarg;
+            break;
+        case OPT_TFB: o.temperature_fallback = 1; break;
+        case OPT_VAD: o.vad = 1; break;
+        case OPT_VADM: o.vad_model = optarg; break;
+        case 'v': o.verbose = 1; break;
+        case 'h': usage(stdout); free(model); return 0;
+        default: goto bad;
+        }
+    }
+    if (optind < argc) {
+        if (parse_num(argv[optind], &o.timeout) || o.timeout > 1e9) goto bad;
+        optind++;
+    }
+    if (optind < argc) goto bad;
+    if (!model) model = default_model();
+    if (!model) {
+        fprintf(stderr, "session_daemon: no model: use --model PATH or SPEECH_SESSION_MODEL\n");
+        return SS_EXIT_USAGE;
+    }
+    o.model = model;
+    if (strcmp(o.device, "cuda") == 0) {
+        fprintf(stderr, "session_daemon: --device cuda: this build has no CUDA support "
+                        "(CPU only); use --device auto or --device cpu\n");
+        free(model);
+        return SS_EXIT_USAGE;
+    }
+    if (o.vad_model) {   /* a bad VAD model would fail every request: refuse to start */
+        sp_vad *vad = NULL;
+        char verr[256];
+        if (sp_vad_open(o.vad_model, &vad, verr, sizeof verr) != SP_OK) {
+            fprintf(stderr, "session_daemon: --vad-model: %s\n", verr);
+            free(model);
+            return SS_EXIT_USAGE;
+        }
+        sp_vad_free(vad);
+    }
+
+    if (fork_mode) {
+        int pfd[2];
+        if (pipe2(pfd, O_CLOEXEC) != 0) { perror("session_daemon: pipe"); return SS_EXIT_SYSTEM; }
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid < 0) { perror("session_daemon: fork"); return SS_EXIT_SYSTEM; }
+        if (pid > 0) {   /* parent: exit only when the daemon is ready (T25) */
+            close(pfd[1]);
+            unsigned char b;
+            ssize_t r;
+            do r = read(pfd[0], &b, 1); while (r < 0 && errno == EINTR);
+            free(model);
+            if (r == 1 && b == 'R') return 0;
+            if (r == 1) { waitpid(pid, NULL, 0); return b; }
+            int st = 0;
+            if (waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st))
+                return WEXITSTATUS(st);
+            return SS_EXIT_INTERNAL;   /* died without saying why */
+        }
+        close(pfd[0]);
+        setsid();
+        if (chdir("/") != 0) { /* cannot fail for / */ }
+        int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (nul >= 0) { dup2(nul, 0); dup2(nul, 1); close(nul); }   /* stderr: until ready */
+        o.ready_fd = pfd[1];
+    }
+    int rc = ss_daemon_run(&o);
+    free(model);
+    return rc;
+bad:
+    usage(stderr);
+    free(model);
+    return SS_EXIT_USAGE;
+}

@@ -1,0 +1,892 @@
+/* ss_daemon.c — see ss_daemon.h and docs/daemon.md. */
+#include "daemon/ss_daemon.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon/ss_fs.h"
+#include "daemon/ss_json.h"
+#include "daemon/ss_log.h"
+#include "daemon/ss_spool.h"
+#include "speech.h"
+#include "speech_audio.h"
+
+#define STATUS_REFRESH_S 15.0
+#define STATUS_COALESCE_S 0.25
+#define RESCAN_S 10.0
+#define POLL_MODE_RESCAN_S 0.2
+#define RESP_GC_EVERY_S 60.0
+
+void ss_daemon_default_opts(ss_daemon_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->timeout = 600;
+    o->device = "auto";
+    o->request_ttl = 120;
+    o->max_pending = 16384;
+    o->max_audio_seconds = 3600;
+    o->max_audio_bytes = 1LL << 30;
+    o->response_gc_s = 3600;
+    o->ready_fd = -1;
+    const char *vm = getenv("SPEECH_SESSION_VAD_MODEL");
+    if (vm && *vm) o->vad_model = vm;
+}
+
+/* ------------------------------------------------------------------ worker */
+
+typedef struct {
+    /* in */
+    char *audio_file;
+    double max_seconds;
+    long long max_bytes;
+    /* out */
+    const char *code;       /* NULL on success */
+    char err[600];
+    char **texts;
+    int n_texts;
+    double audio_s, proc_ms;
+    int cancelled;
+} job;
+
+typedef struct {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int evfd;
+    job *pending;           /* handed to the worker */
+    int quit;
+    sp_context *ctx;
+    volatile int cancel;
+    int beam_size;
+    const char *language;
+    int temperature_fallback, vad;
+    const char *vad_model;
+} worker;
+
+static const char *code_of(sp_status st)
+{
+    switch (st) {
+    case SP_ERR_AUDIO_UNSAFE: return SS_E_AUDIO_REFUSED;
+    case SP_ERR_AUDIO_FORMAT:
+    case SP_ERR_UNSUPPORTED: return SS_E_AUDIO_FORMAT;
+    case SP_ERR_TOO_LARGE: return SS_E_AUDIO_TOO_LONG;
+    case SP_ERR_IO: return SS_E_AUDIO_IO;
+    default: return SS_E_INTERNAL;
+    }
+}
+
+static void run_job(worker *w, job *j)
+{
+    double t0 = ss_mono_now();
+    struct stat st;
+    /* Cheap refusals first, without opening anything (T12); sp_audio_load checks again on
+     * its own descriptor. */
+    if (lstat(j->audio_file, &st) != 0) {
+        j->code = errno == ENOENT || errno == ENOTDIR ? SS_E_AUDIO_NOT_FOUND : SS_E_AUDIO_IO;
+        if (errno == ENOENT || errno == ENOTDIR)
+            snprintf(j->err, sizeof j->err, "Audio file not found: %s", j->audio_file);
+        else
+            snprintf(j->err, sizeof j->err, "Audio file %s: %s", j->audio_file, strerror(errno));
+        goto out;
+    }
+    if (S_ISLNK(st.st_mode) || !S_ISREG(st.st_mode)) {
+        j->code = SS_E_AUDIO_REFUSED;
+        snprintf(j->err, sizeof j->err, "Audio file refused (%s): %s",
+                 S_ISLNK(st.st_mode) ? "symlink" : S_ISDIR(st.st_mode) ? "directory"
+                 : S_ISFIFO(st.st_mode) ? "FIFO" : "not a regular file", j->audio_file);
+        goto out;
+    }
+    if (j->max_bytes > 0 && (long long)st.st_size > j->max_bytes) {
+        j->code = SS_E_AUDIO_TOO_LONG;
+        snprintf(j->err, sizeof j->err, "Audio file larger than %lld bytes: %s", j->max_bytes,
+                 j->audio_file);
+        goto out;
+    }
+    float *pcm = NULL;
+    size_t n = 0;
+    char err[512] = "";
+    sp_status s = sp_audio_load(j->audio_file, SP_AUDIO_NOFOLLOW | SP_AUDIO_OWNER_ONLY,
+                                j->max_seconds, &pcm, &n, NULL, err, sizeof err);
+    if (s != SP_OK) {
+        j->code = code_of(s);
+        snprintf(j->err, sizeof j->err, "Audio file %s: %s", j->audio_file,
+                 err[0] ? err : sp_status_str(s));
+        goto out;
+    }
+    j->audio_s = (double)n / SP_AUDIO_RATE;
+    if (!sp_audio_is_empty(pcm, n)) {
+        sp_transcribe_params tp = sp_transcribe_default_params();
+        tp.cancel = &w->cancel;
+        if (w->beam_size > 0) tp.beam_size = w->beam_size;
+        if (w->language) tp.language = w->language;
+        /* The original daemon decoded at temperature 0 only (faster-whisper with
+         * temperature=0): no fallback ladder unless asked for. */
+        static const float temp0[1] = {0.0f};
+        if (!w->temperature_fallback) { tp.temperatures = temp0; tp.n_temperatures = 1; }
+        tp.vad = w->vad;
+        tp.vad_model = w->vad_model;
+        sp_result *res = NULL;
+        s = sp_transcribe(w->ctx, pcm, n, &tp, &res, err, sizeof err);
+        if (s == SP_ERR_CANCELLED) {
+            j->cancelled = 1;
+        } else if (s != SP_OK) {
+            j->code = SS_E_TRANSCRIBE;
+            snprintf(j->err, sizeof j->err, "Transcription failed: %s",
+                     err[0] ? err : sp_status_str(s));
+        } else if (res->n_segments > 0) {
+            j->texts = calloc((size_t)res->n_segments, sizeof *j->texts);
+            if (j->texts) {
+                for (int i = 0; i < res->n_segments; i++)
+                    j->texts[j->n_texts++] = strdup(res->segments[i].text ? res->segments[i].text : "");
+            } else {
+                j->code = SS_E_INTERNAL;
+                snprintf(j->err, sizeof j->err, "out of memory");
+            }
+        }
+        sp_result_free(res);
+    }
+    free(pcm);
+out:
+    j->proc_ms = (ss_mono_now() - t0) * 1000.0;
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->pending && !w->quit) pthread_cond_wait(&w->cv, &w->mu);
+        if (w->quit) break;
+        job *j = w->pending;
+        pthread_mutex_unlock(&w->mu);
+        run_job(w, j);
+        pthread_mutex_lock(&w->mu);
+        w->pending = NULL;
+        uint64_t one = 1;
+        if (write(w->evfd, &one, sizeof one) < 0) { /* eventfd cannot fill up */ }
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static void job_free(job *j)
+{
+    if (!j) return;
+    for (int i = 0; i < j->n_texts; i++) free(j->texts[i]);
+    free(j->texts);
+    free(j->audio_file);
+    free(j);
+}
+
+/* ------------------------------------------------------------------ daemon state */
+
+typedef struct {
+    const ss_daemon_opts *o;
+    ss_paths paths;
+    ss_spool sp;
+    ss_log log;
+    int lockfd, ifd, wd, sfd;
+    int wd_root;            /* the root, for removal of our directories (T5) */
+    int poll_mode;
+    worker w;
+    int worker_started;
+    const char *device;
+    char model_size[32];
+    int model_loaded;
+    /* queue (FIFO by receipt) and the job on the worker */
+    ss_item *head, *tail;
+    long n_pending;
+    ss_item *cur;
+    job *cur_job;
+    char *retry_json;       /* a finished response that could not be written (T21) */
+    ss_item *retry_item;
+    double retry_at, retry_backoff;
+    /* times */
+    double started_wall, last_activity_wall, last_activity_mono;
+    double next_status, next_rescan, next_gc;
+    int status_dirty;
+    const char *status_state;   /* state of the last status written */
+    double status_written;      /* monotonic time of the last status write */
+    int stopping;           /* signal received */
+    int drained;            /* a job finished: rescan once the queue is empty (T8) */
+    int marker_present;
+    long processed, failed;
+    const char *degraded;
+} daemon_t;
+
+static const char *state_of(const daemon_t *d, int active)
+{
+    return !active ? "stopped" : d->stopping ? "stopping" : !d->model_loaded ? "starting"
+           : d->cur ? "processing" : "idle";
+}
+
+static void write_status(daemon_t *d, int active)
+{
+    ss_status s = {
+        .active = active,
+        .model_loaded = d->model_loaded && active,
+        .processing = d->cur != NULL,
+        .device = d->device,
+        .model_size = d->model_size[0] ? d->model_size : NULL,
+        .state = state_of(d, active),
+        .last_activity = d->last_activity_wall,
+        .session_timeout = d->o->timeout,
+        .timestamp = ss_wall_now(),
+        .started = d->started_wall,
+        .pid = (long)getpid(),
+        .pending = d->n_pending + (d->cur ? 1 : 0),
+        .processed = d->processed,
+        .failed = d->failed,
+        .degraded = d->degraded,
+    };
+    char *js = ss_status_json(&s);
+    if (!js) return;
+    if (ss_write_atomic(d->sp.tmpfd, d->sp.rootfd, SS_STATUS_FILE, js, strlen(js), 0) != 0)
+        ss_log_msg(&d->log, "ERROR", "cannot write status file %s: %s (squatted?)",
+                   d->paths.status, strerror(errno));
+    free(js);
+    d->status_dirty = 0;
+    d->status_state = s.state;
+    d->status_written = ss_mono_now();
+    d->next_status = d->status_written + STATUS_REFRESH_S;
+}
+
+static int write_marker(daemon_t *d)
+{
+    char *js = ss_marker_json(d->started_wall, (long)getpid());
+    int r = js ? ss_write_atomic(d->sp.tmpfd, d->sp.rootfd, SS_MARKER_FILE, js, strlen(js), 0) : -1;
+    if (r != 0)
+        ss_log_msg(&d->log, "ERROR", "cannot write session marker %s: %s", d->paths.marker,
+                   strerror(errno));
+    free(js);
+    d->marker_present = r == 0;
+    return r;
+}
+
+static void remove_ours(daemon_t *d, const char *name)
+{
+    /* Remove a fixed-name file only if it is ours and a regular file (T24: clients may
+     * have deleted or replaced it). */
+    struct stat st;
+    if (fstatat(d->sp.rootfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+        st.st_uid == geteuid())
+        unlinkat(d->sp.rootfd, name, 0);
+}
+
+static void clean_dir(int dirfd, double max_age, int dots_only)
+{
+    int fd = dup(dirfd);
+    if (fd < 0) return;
+    DIR *dir = fdopendir(fd);
+    if (!dir) { close(fd); return; }
+    rewinddir(dir);
+    double now = ss_wall_now();
+    struct dirent *de;
+    while ((de = readdir(dir))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        if (dots_only && de->d_name[0] != '.') continue;
+        struct stat st;
+        if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || S_ISDIR(st.st_mode))
+            continue;
+        if (now - ((double)st.st_mtim.tv_sec) >= max_age) unlinkat(dirfd, de->d_name, 0);
+    }
+    closedir(dir);
+}
+
+/* ------------------------------------------------------------------ queue */
+
+static void enqueue_list(daemon_t *d, ss_item *list)
+{
+    while (list) {
+        ss_item *it = list;
+        list = list->next;
+        it->next = NULL;
+        char *js = NULL;
+        if (it->req.type == SS_REQ_PING) {
+            js = ss_pong_json(it->req.id, d->device, d->model_loaded, ss_wall_now());
+        } else if (d->n_pending >= d->o->max_pending) {
+            js = ss_response_json(it->req.id, NULL, 0, d->device, d->model_loaded,
+                                  "Daemon busy: too many pending requests", SS_E_BUSY,
+                                  ss_wall_now());
+            d->failed++;
+        } else {
+            if (d->tail) d->tail->next = it; else d->head = it;
+            d->tail = it;
+            d->n_pending++;
+            d->status_dirty = 1;
+            continue;
+        }
+        if (js && ss_spool_finish(&d->sp, it, js) == 0) {
+            ss_log_msg(&d->log, "INFO", "%s id=%s", it->req.type == SS_REQ_PING ? "pong" : "busy",
+                       it->req.id);
+        } else {
+            ss_log_msg(&d->log, "ERROR", "cannot answer id=%s: %s (left for the next start)",
+                       it->req.id, strerror(errno));
+        }
+        free(js);
+        ss_item_free(it);
+        d->last_activity_mono = ss_mono_now();
+    }
+}
+
+static void add_claimed(daemon_t *d, ss_item *list)
+{
+    if (list) d->last_activity_mono = ss_mono_now();
+    enqueue_list(d, list);
+}
+
+static void rescan(daemon_t *d)
+{
+    double now = ss_mono_now();
+    char err[512];
+    int ch = ss_spool_check(&d->sp, err, sizeof err);
+    if (ch < 0) {
+        ss_log_msg(&d->log, "ERROR", "spool check failed: %s", err);
+        d->degraded = "spool directory unusable";
+    } else if (ch > 0) {
+        ss_log_msg(&d->log, "WARN", "spool directory was removed or replaced: recreated");
+        if (d->ifd >= 0) {
+            if (d->wd >= 0) inotify_rm_watch(d->ifd, d->wd);
+            d->wd = inotify_add_watch(d->ifd, d->paths.req_dir,
+                                      IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF |
+                                      IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK);
+            if (d->wd < 0) d->poll_mode = 1;
+        }
+        d->degraded = NULL;
+    }
+    ss_item *list = NULL;
+    if (ss_spool_scan(&d->sp, now, ss_wall_now(), &list) < 0)
+        ss_log_msg(&d->log, "ERROR", "cannot list %s: %s", d->paths.req_dir, strerror(errno));
+    add_claimed(d, list);
+    d->next_rescan = now + (d->poll_mode ? POLL_MODE_RESCAN_S : RESCAN_S);
+}
+
+static void answer_now(daemon_t *d, ss_item *it, const char *code, const char *msg)
+{
+    char *js = ss_response_json(it->req.id, NULL, 0, d->device, d->model_loaded, msg, code,
+                                ss_wall_now());
+    if (!js || ss_spool_finish(&d->sp, it, js) != 0)
+        ss_log_msg(&d->log, "ERROR", "cannot answer id=%s: %s", it->req.id, strerror(errno));
+    else
+        ss_log_msg(&d->log, "INFO", "answered id=%s code=%s", it->req.id, code);
+    free(js);
+    d->failed++;
+}
+
+static void dispatch(daemon_t *d)
+{
+    if (d->cur || d->retry_item || d->stopping) return;
+    while (d->head) {
+        ss_item *it = d->head;
+        d->head = it->next;
+        if (!d->head) d->tail = NULL;
+        it->next = NULL;
+        d->n_pending--;
+        d->status_dirty = 1;
+        double now = ss_mono_now();
+        if (d->o->request_ttl > 0 && now - it->receipt > d->o->request_ttl) {
+            answer_now(d, it, SS_E_EXPIRED, "Request expired before processing (client gone?)");
+            ss_item_free(it);
+            continue;
+        }
+        if (ss_spool_begin(&d->sp, it) != 0) {
+            ss_log_msg(&d->log, "ERROR", "cannot mark id=%s as started: %s (dropped from the "
+                       "queue; it stays in processing/ for the next start)", it->req.id,
+                       strerror(errno));
+            ss_item_free(it);
+            continue;
+        }
+        job *j = calloc(1, sizeof *j);
+        if (j) j->audio_file = strdup(it->req.audio_file);
+        if (!j || !j->audio_file) {
+            job_free(j);
+            ss_spool_unbegin(&d->sp, it);
+            answer_now(d, it, SS_E_INTERNAL, "out of memory");
+            ss_item_free(it);
+            continue;
+        }
+        j->max_seconds = d->o->max_audio_seconds;
+        j->max_bytes = d->o->max_audio_bytes;
+        d->cur = it;
+        d->cur_job = j;
+        pthread_mutex_lock(&d->w.mu);
+        d->w.cancel = 0;
+        d->w.pending = j;
+        pthread_cond_signal(&d->w.cv);
+        pthread_mutex_unlock(&d->w.mu);
+        return;
+    }
+}
+
+static void try_retry(daemon_t *d)
+{
+    if (!d->retry_item) return;
+    if (ss_spool_finish(&d->sp, d->retry_item, d->retry_json) == 0) {
+        ss_log_msg(&d->log, "INFO", "response id=%s written after retry", d->retry_item->req.id);
+        ss_item_free(d->retry_item);
+        free(d->retry_json);
+        d->retry_item = NULL;
+        d->retry_json = NULL;
+        d->degraded = NULL;
+        d->retry_backoff = 0;
+        d->status_dirty = 1;
+        return;
+    }
+    d->retry_backoff = d->retry_backoff ? fmin(d->retry_backoff * 2, 5.0) : 0.1;
+    d->retry_at = ss_mono_now() + d->retry_backoff;
+}
+
+static void complete(daemon_t *d)
+{
+    uint64_t v;
+    if (read(d->w.evfd, &v, sizeof v) < 0) return;
+    pthread_mutex_lock(&d->w.mu);
+    int busy = d->w.pending != NULL;
+    pthread_mutex_unlock(&d->w.mu);
+    if (busy || !d->cur) return;
+    ss_item *it = d->cur;
+    job *j = d->cur_job;
+    d->cur = NULL;
+    d->cur_job = NULL;
+    d->status_dirty = 1;
+    d->drained = 1;
+    double wall = ss_wall_now();
+    if (j->cancelled) {   /* shutdown: leave it for the next start, not counted as a crash */
+        ss_spool_unbegin(&d->sp, it);
+        ss_log_msg(&d->log, "INFO", "id=%s cancelled by shutdown; left for the next start",
+                   it->req.id);
+        ss_item_free(it);
+        job_free(j);
+        return;
+    }
+    char *js = ss_response_json(it->req.id, (const char *const *)j->texts, j->n_texts,
+                                d->device, d->model_loaded, j->code ? j->err : NULL, j->code,
+                                wall);
+    char af[300];
+    ss_escape(af, sizeof af, it->req.audio_file);
+    if (j->code) {
+        char em[400];
+        ss_escape(em, sizeof em, j->err);
+        ss_log_msg(&d->log, "WARN", "SESSION error id=%s code=%s error=\"%s\"", it->req.id,
+                   j->code, em);
+        d->failed++;
+    } else {
+        size_t chars = 0;
+        for (int i = 0; i < j->n_texts; i++) chars += strlen(j->texts[i]);
+        ss_log_msg(&d->log, "INFO",
+                   "SESSION transcription id=%s audio=\"%s\" audio_seconds=%.3f "
+                   "processing_ms=%.1f rtf=%.4f segments=%d chars=%zu", it->req.id, af,
+                   j->audio_s, j->proc_ms, j->audio_s > 0 ? j->proc_ms / 1000.0 / j->audio_s : 0.0,
+                   j->n_texts, chars);
+        d->processed++;
+    }
+    d->last_activity_wall = wall;
+    d->last_activity_mono = ss_mono_now();
+    if (!js || ss_spool_finish(&d->sp, it, js) != 0) {
+        ss_log_msg(&d->log, "ERROR", "cannot write response id=%s: %s; will retry",
+                   it->req.id, strerror(errno));
+        d->degraded = "cannot write responses (disk full?)";
+        d->retry_item = it;
+        d->retry_json = js;
+        d->retry_backoff = 0;
+        try_retry(d);
+        job_free(j);
+        return;
+    }
+    free(js);
+    ss_item_free(it);
+    job_free(j);
+}
+
+static void read_inotify(daemon_t *d)
+{
+    char buf[65536] __attribute__((aligned(__alignof__(struct inotify_event))));
+    int need_rescan = 0;
+    ss_item *list = NULL, **tail = &list;
+    double now = ss_mono_now(), wall = ss_wall_now();
+    for (;;) {
+        ssize_t r = read(d->ifd, buf, sizeof buf);
+        if (r <= 0) break;
+        for (char *p = buf; p < buf + r;) {
+            struct inotify_event *ev = (struct inotify_event *)p;
+            p += sizeof *ev + ev->len;
+            if (ev->mask & IN_Q_OVERFLOW) { need_rescan = 1; continue; }
+            if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
+                if (ev->wd == d->wd) d->wd = -1;
+                need_rescan = 1;
+                continue;
+            }
+            if (ev->len && ev->wd == d->wd_root && d->wd_root != d->wd) {
+                if ((ev->mask & IN_ISDIR) && (!strcmp(ev->name, SS_REQ_DIR) ||
+                    !strcmp(ev->name, SS_RESP_DIR) || !strcmp(ev->name, SS_WORK_DIR)))
+                    need_rescan = 1;
+                continue;
+            }
+            if (!ev->len || ev->wd != d->wd) continue;
+            if ((ev->mask & IN_CREATE) && !(ev->mask & IN_ISDIR)) {
+                /* regular files wait for their close; other kinds are dealt with now */
+                struct stat st;
+                if (fstatat(d->sp.reqfd, ev->name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+                    S_ISREG(st.st_mode))
+                    continue;
+            }
+            ss_item *it = NULL;
+            if (ss_spool_ingest(&d->sp, ev->name, now, wall, &it) == SS_ING_CLAIMED) {
+                *tail = it;
+                tail = &it->next;
+            }
+        }
+        if ((size_t)r < sizeof buf / 2) break;
+    }
+    add_claimed(d, list);
+    if (need_rescan || d->wd < 0) {
+        if (d->wd < 0) ss_spool_check(&d->sp, NULL, 0);   /* forces the re-watch below */
+        if (d->wd < 0) {
+            d->wd = inotify_add_watch(d->ifd, d->paths.req_dir,
+                                      IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF |
+                                      IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK);
+            if (d->wd < 0) {
+                ss_log_msg(&d->log, "WARN", "cannot re-watch %s: %s; polling",
+                           d->paths.req_dir, strerror(errno));
+                d->poll_mode = 1;
+            }
+        }
+        rescan(d);
+    }
+}
+
+static int idle_now(const daemon_t *d)
+{
+    return !d->cur && !d->head && !d->retry_item && d->sp.n_young == 0;
+}
+
+/* T22: the marker goes first, then one more look; resume if anything arrived. */
+static int idle_exit_confirmed(daemon_t *d)
+{
+    remove_ours(d, SS_MARKER_FILE);
+    d->marker_present = 0;
+    if (d->ifd >= 0) read_inotify(d);
+    rescan(d);
+    if (idle_now(d)) return 1;
+    ss_log_msg(&d->log, "INFO", "SESSION idle exit cancelled: a request arrived");
+    write_marker(d);
+    dispatch(d);
+    return 0;
+}
+
+static void load_model(daemon_t *d, int *rc)
+{
+    const ss_daemon_opts *o = d->o;
+    char err[512] = "";
+    sp_context_params cp = sp_context_default_params();
+    cp.n_threads = o->threads;
+    double t0 = ss_mono_now();
+    sp_status s = sp_context_open(o->model, &cp, &d->w.ctx, err, sizeof err);
+    if (s != SP_OK) {
+        ss_log_msg(&d->log, "ERROR", "cannot load model %s: %s", o->model,
+                   err[0] ? err : sp_status_str(s));
+        *rc = SS_EXIT_MODEL;
+        return;
+    }
+    sp_model_info mi;
+    memset(&mi, 0, sizeof mi);
+    sp_context_info(d->w.ctx, &mi);
+    snprintf(d->model_size, sizeof d->model_size, "%s", mi.size_name ? mi.size_name : "custom");
+    d->device = sp_context_device(d->w.ctx);
+    if (!d->device) d->device = "cpu";
+    d->model_loaded = 1;
+    d->sp.session_active = 1;
+    d->sp.device = d->device;
+    ss_log_msg(&d->log, "INFO", "SESSION model loaded model=%s size=%s type=%s device=%s ms=%.1f",
+               o->model, d->model_size, mi.type_name ? mi.type_name : "?", d->device,
+               (ss_mono_now() - t0) * 1000.0);
+}
+
+/* Fork mode: tell the waiting parent "ready" ('R') or the exit code; once. */
+static int g_ready_fd = -1;
+static void notify_ready(const ss_daemon_opts *o, int code)
+{
+    (void)o;
+    if (g_ready_fd < 0) return;
+    unsigned char c = code == 0 ? 'R' : (unsigned char)code;
+    if (write(g_ready_fd, &c, 1) < 0) { /* the parent is gone: nothing to tell */ }
+    close(g_ready_fd);
+    g_ready_fd = -1;
+    if (code == 0) {   /* detach from the starter's stderr only now (errors went there) */
+        int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (nul >= 0) { dup2(nul, 2); close(nul); }
+    }
+}
+
+int ss_daemon_run(const ss_daemon_opts *o)
+{
+    daemon_t dd, *d = &dd;
+    memset(d, 0, sizeof *d);
+    d->o = o;
+    d->lockfd = d->ifd = d->wd = d->sfd = d->wd_root = -1;
+    d->w.evfd = -1;
+    d->device = "cpu";
+    d->log.fd = -1;
+    char err[1024];
+    int rc = SS_EXIT_OK;
+    umask(077);
+    signal(SIGXFSZ, SIG_IGN);   /* RLIMIT_FSIZE: EFBIG from write, handled like a full disk */
+    g_ready_fd = o->ready_fd;
+    ss_crash_init();
+
+    if (o->device && strcmp(o->device, "cuda") == 0) {
+        fprintf(stderr, "session_daemon: --device cuda: this build has no CUDA support "
+                        "(CPU only); use --device auto or --device cpu\n");
+        notify_ready(o, SS_EXIT_USAGE);
+        return SS_EXIT_USAGE;
+    }
+    if (ss_paths_init(&d->paths, err, sizeof err) != 0) {
+        fprintf(stderr, "session_daemon: %s\n", err);
+        notify_ready(o, SS_EXIT_USAGE);
+        return SS_EXIT_USAGE;
+    }
+    if (ss_spool_open(&d->sp, &d->paths, err, sizeof err) != 0) {
+        fprintf(stderr, "session_daemon: %s\n", err);
+        notify_ready(o, SS_EXIT_SYSTEM);
+        return SS_EXIT_SYSTEM;
+    }
+    d->sp.fsync_responses = o->fsync_responses;
+    pid_t holder = 0;
+    d->lockfd = ss_lock_acquire(d->sp.workfd, &holder);
+    if (d->lockfd < 0) {
+        int e = errno;
+        if (e == EAGAIN)
+            fprintf(stderr, "session_daemon: another daemon (pid %ld) is running under %s\n",
+                    (long)holder, d->paths.root);
+        else
+            fprintf(stderr, "session_daemon: cannot lock %s/lock: %s\n", d->paths.work_dir,
+                    strerror(e));
+        ss_spool_close(&d->sp);
+        rc = e == EAGAIN ? SS_EXIT_RUNNING : SS_EXIT_SYSTEM;
+        notify_ready(o, rc);
+        return rc;
+    }
+    if (ss_log_open(&d->log, d->paths.log, o->verbose, 10u << 20, err, sizeof err) != 0)
+        fprintf(stderr, "session_daemon: %s (logging to stderr only)\n", err), d->log.to_stderr = 1;
+    d->sp.log = &d->log;
+    d->started_wall = d->last_activity_wall = ss_wall_now();
+    d->last_activity_mono = ss_mono_now();
+    ss_log_msg(&d->log, "INFO", "SESSION start pid=%ld root=%s timeout=%g model=%s",
+               (long)getpid(), d->paths.root, o->timeout, o->model);
+    clean_dir(d->sp.tmpfd, 0, 0);                 /* temps of a killed predecessor */
+    clean_dir(d->sp.quarfd, 7 * 86400.0, 0);
+    clean_dir(d->sp.reqfd, 3600, 1);              /* dot-temps of dead clients */
+    write_status(d, 1);
+
+    /* signals on an fd; SIGPIPE ignored */
+    sigset_t ss;
+    sigemptyset(&ss);
+    sigaddset(&ss, SIGTERM);
+    sigaddset(&ss, SIGINT);
+    sigaddset(&ss, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &ss, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    d->sfd = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
+    d->w.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (d->sfd < 0 || d->w.evfd < 0) {
+        ss_log_msg(&d->log, "ERROR", "signalfd/eventfd: %s", strerror(errno));
+        rc = SS_EXIT_SYSTEM;
+        goto out;
+    }
+    /* T8: the watch first, then the listing */
+    d->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (d->ifd >= 0)
+        d->wd = inotify_add_watch(d->ifd, d->paths.req_dir,
+                                  IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF |
+                                  IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK);
+    if (d->ifd >= 0 && d->wd >= 0)   /* IN_DELETE_SELF waits for our fd to close: watch the root */
+        d->wd_root = inotify_add_watch(d->ifd, d->paths.root, IN_DELETE | IN_MOVED_FROM |
+                                       IN_ONLYDIR | IN_DONT_FOLLOW);
+    if (d->ifd < 0 || d->wd < 0) {
+        ss_log_msg(&d->log, "WARN", "inotify unavailable (%s): polling every %.1f s",
+                   strerror(errno), POLL_MODE_RESCAN_S);
+        d->poll_mode = 1;
+    }
+    if (getenv("SPEECH_SESSION_NO_INOTIFY")) {   /* tests: exercise the polling fallback */
+        ss_log_msg(&d->log, "WARN", "inotify disabled by SPEECH_SESSION_NO_INOTIFY: polling "
+                   "every %.1f s", POLL_MODE_RESCAN_S);
+        if (d->ifd >= 0) close(d->ifd);
+        d->ifd = -1;
+        d->wd = -1;
+        d->poll_mode = 1;
+    }
+
+    load_model(d, &rc);
+    if (rc != SS_EXIT_OK) goto out;
+    d->w.beam_size = o->beam_size;
+    d->w.language = o->language;
+    d->w.temperature_fallback = o->temperature_fallback;
+    d->w.vad = o->vad || o->vad_model;
+    d->w.vad_model = o->vad_model;
+    pthread_mutex_init(&d->w.mu, NULL);
+    pthread_cond_init(&d->w.cv, NULL);
+    if (pthread_create(&d->w.thread, NULL, worker_main, &d->w) != 0) {
+        ss_log_msg(&d->log, "ERROR", "cannot start the worker thread");
+        rc = SS_EXIT_SYSTEM;
+        goto out;
+    }
+    d->worker_started = 1;
+
+    /* recover what a killed predecessor left, then what waits in the request directory */
+    ss_item *list = NULL;
+    long nrec = ss_spool_recover(&d->sp, ss_mono_now(), ss_wall_now(), &list);
+    if (nrec > 0) ss_log_msg(&d->log, "INFO", "recovered %ld request(s) from processing/", nrec);
+    add_claimed(d, list);
+    rescan(d);
+
+    /* pid file and marker, then ready (T25) */
+    char pidbuf[32];
+    int pl = snprintf(pidbuf, sizeof pidbuf, "%ld\n", (long)getpid());
+    if (ss_write_atomic(d->sp.tmpfd, d->sp.rootfd, SS_PID_FILE, pidbuf, (size_t)pl, 0) != 0)
+        ss_log_msg(&d->log, "ERROR", "cannot write pid file %s: %s", d->paths.pid, strerror(errno));
+    write_marker(d);
+    d->last_activity_mono = ss_mono_now();
+    write_status(d, 1);
+    ss_log_msg(&d->log, "INFO", "SESSION ready pid=%ld device=%s pending=%ld", (long)getpid(),
+               d->device, d->n_pending);
+    notify_ready(o, 0);
+    dispatch(d);
+
+    int sig_count = 0;
+    for (;;) {
+        double now = ss_mono_now();
+        /* Status: at once when the state changes (starting, idle, processing, stopping);
+         * counters and times at most every STATUS_COALESCE_S during a burst (each write is
+         * a file creation); at least every STATUS_REFRESH_S. */
+        if (d->status_dirty && (state_of(d, 1) != d->status_state ||
+                                now - d->status_written >= STATUS_COALESCE_S))
+            write_status(d, 1);
+        else if (d->status_dirty && d->next_status > d->status_written + STATUS_COALESCE_S)
+            d->next_status = d->status_written + STATUS_COALESCE_S;
+        if (d->stopping && !d->cur) break;
+        /* nearest deadline */
+        double dl = d->next_status;
+        if (d->next_rescan < dl) dl = d->next_rescan;
+        double yn = ss_spool_next_young(&d->sp);
+        if (yn > 0 && yn < dl) dl = yn;
+        if (d->retry_item && d->retry_at < dl) dl = d->retry_at;
+        double idle_dl = 0;
+        if (o->timeout > 0 && idle_now(d) && !d->stopping) {
+            idle_dl = d->last_activity_mono + o->timeout;
+            if (idle_dl < dl) dl = idle_dl;
+        }
+        int to = dl <= now ? 0 : (int)ceil((dl - now) * 1000.0);
+        if (to > 60000) to = 60000;
+        struct pollfd pf[3] = {
+            { .fd = d->sfd, .events = POLLIN },
+            { .fd = d->w.evfd, .events = POLLIN },
+            { .fd = d->ifd, .events = POLLIN },
+        };
+        int r = poll(pf, d->ifd >= 0 ? 3 : 2, to);
+        if (r < 0 && errno != EINTR) {
+            ss_log_msg(&d->log, "ERROR", "poll: %s", strerror(errno));
+            rc = SS_EXIT_SYSTEM;
+            break;
+        }
+        if (r > 0 && (pf[0].revents & POLLIN)) {
+            struct signalfd_siginfo si;
+            while (read(d->sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+                if (si.ssi_signo == SIGHUP) {
+                    ss_log_close(&d->log);
+                    ss_log_open(&d->log, d->paths.log, o->verbose, 10u << 20, NULL, 0);
+                    ss_log_msg(&d->log, "INFO", "log reopened (SIGHUP)");
+                    continue;
+                }
+                if (++sig_count >= 2 && d->cur) {
+                    ss_log_msg(&d->log, "WARN", "second signal: exiting at once; id=%s stays in "
+                               "processing/", d->cur->req.id);
+                    remove_ours(d, SS_MARKER_FILE);
+                    remove_ours(d, SS_PID_FILE);
+                    _exit(SS_EXIT_OK);
+                }
+                ss_log_msg(&d->log, "INFO", "SESSION shutdown signal=%s%s",
+                           si.ssi_signo == SIGTERM ? "TERM" : "INT",
+                           d->cur ? " (finishing or cancelling the current request)" : "");
+                d->stopping = 1;
+                d->w.cancel = 1;
+                d->status_dirty = 1;
+            }
+        }
+        if (r > 0 && (pf[1].revents & POLLIN)) complete(d);
+        if (d->ifd >= 0 && r > 0 && (pf[2].revents & POLLIN) && !d->stopping) read_inotify(d);
+        now = ss_mono_now();
+        if (d->stopping) continue;
+        if (d->retry_item && now >= d->retry_at) try_retry(d);
+        if (yn > 0 && now >= yn) {
+            ss_item *l2 = NULL;
+            ss_spool_poll_young(&d->sp, now, ss_wall_now(), &l2);
+            add_claimed(d, l2);
+        }
+        if (now >= d->next_rescan) {
+            rescan(d);
+            if (now >= d->next_gc) {
+                clean_dir(d->sp.respfd, o->response_gc_s, 0);
+                clean_dir(d->sp.reqfd, 3600, 1);
+                d->next_gc = now + RESP_GC_EVERY_S;
+            }
+        }
+        if (d->drained && !d->cur && !d->head) {
+            d->drained = 0;
+            rescan(d);   /* queue drained: the listing is the truth (T8) */
+        }
+        dispatch(d);
+        if (now >= d->next_status) d->status_dirty = 1;
+        if (o->timeout > 0 && idle_now(d) && now >= d->last_activity_mono + o->timeout) {
+            ss_log_msg(&d->log, "INFO", "SESSION idle for %g s: exiting", o->timeout);
+            if (idle_exit_confirmed(d)) break;
+        }
+    }
+
+out:
+    if (d->worker_started) {
+        pthread_mutex_lock(&d->w.mu);
+        d->w.quit = 1;
+        d->w.cancel = 1;
+        pthread_cond_signal(&d->w.cv);
+        pthread_mutex_unlock(&d->w.mu);
+        pthread_join(d->w.thread, NULL);
+        pthread_mutex_destroy(&d->w.mu);
+        pthread_cond_destroy(&d->w.cv);
+    }
+    if (d->cur) {   /* the worker stopped mid-job (error path): leave it for the next start */
+        ss_spool_unbegin(&d->sp, d->cur);
+        ss_item_free(d->cur);
+        job_free(d->cur_job);
+    }
+    ss_item_list_free(d->head);      /* still in processing/: recovered at the next start */
+    if (d->retry_item) ss_item_free(d->retry_item);
+    free(d->retry_json);
+    sp_context_free(d->w.ctx);
+    d->model_loaded = 0;
+    remove_ours(d, SS_MARKER_FILE);
+    write_status(d, 0);
+    remove_ours(d, SS_PID_FILE);
+    ss_log_msg(&d->log, "INFO", "SESSION stop rc=%d processed=%ld failed=%ld", rc, d->processed,
+               d->failed);
+    if (rc != SS_EXIT_OK) notify_ready(o, rc);
+    if (d->ifd >= 0) close(d->ifd);
+    if (d->sfd >= 0) close(d->sfd);
+    if (d->w.evfd >= 0) close(d->w.evfd);
+    ss_log_close(&d->log);
+    ss_spool_close(&d->sp);
+    if (d->lockfd >= 0) close(d->lockfd);
+    return rc;
+}

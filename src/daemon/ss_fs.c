@@ -1,0 +1,275 @@
+/* ss_fs.c — see ss_fs.h. */
+#include "daemon/ss_fs.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static void seterr(char *err, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t n, const char *fmt, ...)
+{
+    if (!err || !n) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, n, fmt, ap);
+    va_end(ap);
+}
+
+int ss_paths_init(ss_paths *p, char *err, size_t n)
+{
+    memset(p, 0, sizeof *p);
+    const char *root = getenv("SPEECH_SESSION_ROOT");
+    if (!root || !*root) root = "/tmp";
+    size_t len = strlen(root);
+    while (len > 1 && root[len - 1] == '/') len--;
+    if (root[0] != '/' || len >= sizeof p->root - 64) {
+        seterr(err, n, "SPEECH_SESSION_ROOT must be an absolute path shorter than 4000 bytes");
+        errno = EINVAL;
+        return -1;
+    }
+    memcpy(p->root, root, len);
+    p->root[len] = 0;
+    const char *sep = len == 1 ? "" : "/";
+#define P(field, name) snprintf(p->field, sizeof p->field, "%s%s%s", p->root, sep, name)
+    P(req_dir, SS_REQ_DIR);
+    P(resp_dir, SS_RESP_DIR);
+    P(work_dir, SS_WORK_DIR);
+    P(status, SS_STATUS_FILE);
+    P(marker, SS_MARKER_FILE);
+    P(pid, SS_PID_FILE);
+    P(log, SS_LOG_FILE);
+#undef P
+    return 0;
+}
+
+int ss_id_valid(const char *id)
+{
+    size_t i = 0;
+    for (; id[i]; i++) {
+        char c = id[i];
+        if (i >= SS_ID_MAX) return 0;
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return 0;
+    }
+    return i > 0;
+}
+
+int ss_name_valid(const char *name, char stem[SS_ID_MAX + 1])
+{
+    size_t len = strlen(name);
+    if (len < 6 || len > SS_ID_MAX + 5 || strcmp(name + len - 5, ".json") != 0) return 0;
+    char tmp[SS_ID_MAX + 1];
+    memcpy(tmp, name, len - 5);
+    tmp[len - 5] = 0;
+    if (!ss_id_valid(tmp)) return 0;
+    if (stem) memcpy(stem, tmp, len - 4);
+    return 1;
+}
+
+int ss_dir_open(int atfd, const char *name, char *err, size_t n)
+{
+    if (mkdirat(atfd, name, 0700) != 0 && errno != EEXIST) {
+        int e = errno;
+        seterr(err, n, "cannot create directory %s: %s", name, strerror(e));
+        errno = e;
+        return -1;
+    }
+    int fd = openat(atfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        seterr(err, n, "cannot open directory %s: %s%s", name, strerror(e),
+               e == ELOOP || e == ENOTDIR ? " (a symlink or not a directory: refused)" : "");
+        errno = e;
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        seterr(err, n, "cannot stat directory %s: %s", name, strerror(e));
+        errno = e;
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+        close(fd);
+        seterr(err, n, "directory %s is owned by uid %u, not by us (uid %u): refused",
+               name, (unsigned)st.st_uid, (unsigned)geteuid());
+        errno = EPERM;
+        return -1;
+    }
+    if ((st.st_mode & 07777) != 0700 && fchmod(fd, 0700) != 0) {
+        int e = errno;
+        close(fd);
+        seterr(err, n, "cannot chmod directory %s to 0700: %s", name, strerror(e));
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+int ss_read_file(int dirfd, const char *name, size_t max, char **buf, size_t *len,
+                 struct stat *stp)
+{
+    *buf = NULL;
+    *len = 0;
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) return -1;
+    struct stat st;
+    if (fstat(fd, &st) != 0) goto fail;
+    if (stp) *stp = st;
+    if (!S_ISREG(st.st_mode)) { errno = EINVAL; goto fail; }
+    if (st.st_uid != geteuid()) { errno = EPERM; goto fail; }
+    if ((size_t)st.st_size > max) { errno = EFBIG; goto fail; }
+    size_t cap = (size_t)st.st_size + 1, got = 0;
+    char *b = malloc(cap + 1);
+    if (!b) goto fail;
+    for (;;) {
+        if (got == cap) {    /* grew while reading: allow up to max */
+            if (cap > max) { free(b); errno = EFBIG; goto fail; }
+            size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+            char *nb = realloc(b, ncap + 1);
+            if (!nb) { free(b); goto fail; }
+            b = nb;
+            cap = ncap;
+        }
+        ssize_t r = read(fd, b + got, cap - got);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            free(b);
+            goto fail;
+        }
+        if (r == 0) break;
+        got += (size_t)r;
+    }
+    if (got > max) { free(b); errno = EFBIG; goto fail; }
+    b[got] = 0;
+    close(fd);
+    *buf = b;
+    *len = got;
+    return 0;
+fail:;
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+}
+
+int ss_write_atomic(int tmpdir, int dstdir, const char *dstname, const void *data,
+                    size_t len, int flags)
+{
+    static unsigned counter;
+    char tmp[64];
+    int fd = -1;
+    for (int tries = 0; tries < 100 && fd < 0; tries++) {
+        snprintf(tmp, sizeof tmp, ".tmp-%ld-%u", (long)getpid(),
+                 __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+        fd = openat(tmpdir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EEXIST) return -1;
+    }
+    if (fd < 0) return -1;
+    const char *p = data;
+    size_t left = len;
+    while (left) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            goto fail;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if ((flags & SS_WA_FSYNC) && fsync(fd) != 0) goto fail;
+    if (flags & SS_WA_RESPONSE) ss_crash_point("tmp_written");
+    if (close(fd) != 0) { fd = -1; goto fail; }
+    fd = -1;
+    if (renameat(tmpdir, tmp, dstdir, dstname) != 0) goto fail;
+    return 0;
+fail:;
+    int e = errno;
+    if (fd >= 0) close(fd);
+    unlinkat(tmpdir, tmp, 0);
+    errno = e;
+    return -1;
+}
+
+int ss_lock_acquire(int workfd, pid_t *holder)
+{
+    if (holder) *holder = 0;
+    int fd = openat(workfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return -1;
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    if (fcntl(fd, F_SETLK, &fl) != 0) {
+        int e = errno;
+        if (e == EACCES || e == EAGAIN) {
+            struct flock q = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+            if (holder && fcntl(fd, F_GETLK, &q) == 0 && q.l_type != F_UNLCK)
+                *holder = q.l_pid;
+            e = EAGAIN;
+        }
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+pid_t ss_lock_probe(int workfd)
+{
+    int fd = openat(workfd, "lock", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return errno == ENOENT ? 0 : -1;
+    struct flock q = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    /* F_GETLK with F_WRLCK needs no write access: it only asks who conflicts. */
+    int r = fcntl(fd, F_GETLK, &q);
+    int e = errno;
+    close(fd);
+    if (r != 0) { errno = e; return -1; }
+    return q.l_type == F_UNLCK ? 0 : q.l_pid;
+}
+
+double ss_wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+double ss_mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static char crash_at[64];
+static long crash_n, crash_seen;
+
+void ss_crash_init(void)
+{
+    const char *e = getenv("SPEECH_SESSION_CRASH_AT");
+    crash_at[0] = 0;
+    crash_seen = 0;
+    crash_n = 1;
+    if (!e || !*e) return;
+    snprintf(crash_at, sizeof crash_at, "%s", e);
+    char *colon = strchr(crash_at, ':');
+    if (colon) {
+        *colon = 0;
+        crash_n = atol(colon + 1);
+        if (crash_n < 1) crash_n = 1;
+    }
+}
+
+void ss_crash_point(const char *point)
+{
+    if (crash_at[0] && strcmp(crash_at, point) == 0 && ++crash_seen >= crash_n)
+        raise(SIGKILL);
+}

@@ -1,0 +1,77 @@
+/* ss_fs.h — the spool's file-system layer, shared by session_daemon and the session client
+ * library: the path set under SPEECH_SESSION_ROOT, request-name validation, private
+ * directories (T1), bounded safe reads and temp+rename writes (T2, T20), and the
+ * single-instance lock (T24).
+ *
+ * Contracts: functions return 0 on success and -1 on failure with errno set (and, where an
+ * err buffer is given, a one-line message). Directory fds are O_DIRECTORY|O_CLOEXEC and were
+ * verified: a directory, not a symlink, owned by geteuid(), mode 0700 (fixed if ours). */
+#ifndef SS_FS_H
+#define SS_FS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define SS_ID_MAX 128            /* stem length limit, ^[A-Za-z0-9_-]{1,128}$ */
+#define SS_REQUEST_MAX 65536     /* request files larger than this are refused */
+
+/* Names relative to the root; the root defaults to /tmp (the spec's exact names). */
+#define SS_REQ_DIR     "speech_session_requests"
+#define SS_RESP_DIR    "speech_session_responses"
+#define SS_STATUS_FILE "session_daemon_status.json"
+#define SS_MARKER_FILE "session_daemon_active"
+#define SS_PID_FILE    "session_daemon.pid"
+#define SS_LOG_FILE    "session_daemon.log"
+#define SS_WORK_DIR    "speech_session_work"  /* private: lock, processing/, quarantine/, tmp/ */
+
+typedef struct {
+    char root[4096];
+    char req_dir[4200], resp_dir[4200], work_dir[4200];
+    char status[4200], marker[4200], pid[4200], log[4200];
+} ss_paths;
+
+/* Fills p from $SPEECH_SESSION_ROOT (default "/tmp"). The root must be absolute. */
+int ss_paths_init(ss_paths *p, char *err, size_t n);
+
+/* 1 when name is "<stem>.json" with stem ^[A-Za-z0-9_-]{1,128}$; stem copied (if given). */
+int ss_name_valid(const char *name, char stem[SS_ID_MAX + 1]);
+int ss_id_valid(const char *id);
+
+/* mkdir (0700) if missing, open O_DIRECTORY|O_NOFOLLOW, verify ownership (euid), fchmod
+ * 0700. Refuses symlinks, non-directories and foreign directories. Returns the fd or -1. */
+int ss_dir_open(int atfd, const char *name, char *err, size_t n);
+
+/* Reads a whole regular file (opened with O_NOFOLLOW|O_NONBLOCK at dirfd/name) into a
+ * malloc'd NUL-terminated buffer; max bytes. On success also returns its stat.
+ * Returns 0, or -1 with errno: ELOOP symlink, EFTYPE-like EINVAL not regular, EFBIG too
+ * large, EPERM foreign owner, others from the system. */
+struct stat;
+int ss_read_file(int dirfd, const char *name, size_t max, char **buf, size_t *len,
+                 struct stat *st);
+
+/* Writes data to a fresh temp file in tmpdir (0600, O_EXCL), fsyncs it when flags has
+ * SS_WA_FSYNC, then renames it to dstdir/dstname. Returns 0 or -1 (errno kept; the temp is
+ * removed). SS_WA_RESPONSE marks response writes (crash point "tmp_written"). */
+#define SS_WA_FSYNC 1
+#define SS_WA_RESPONSE 2
+int ss_write_atomic(int tmpdir, int dstdir, const char *dstname, const void *data,
+                    size_t len, int flags);
+
+/* Single-instance lock on <work>/lock (a POSIX record lock, so F_GETLK names the owner).
+ * ss_lock_acquire: returns the held fd, or -1 with errno EAGAIN when another process holds
+ * it (*holder set), other errno on failure. ss_lock_probe: 0 free, >0 holder pid, -1 error. */
+int ss_lock_acquire(int workfd, pid_t *holder);
+pid_t ss_lock_probe(int workfd);
+
+/* Fault injection for the crash tests (T18): when $SPEECH_SESSION_CRASH_AT is
+ * "POINT" or "POINT:N", the process SIGKILLs itself the N-th time (default 1st) it reaches
+ * POINT. Points: claimed, begun, tmp_written, responded. ss_crash_init() reads the
+ * environment (the daemon calls it once); unset, ss_crash_point() costs one branch. */
+void ss_crash_init(void);
+void ss_crash_point(const char *point);
+
+/* Wall clock (Unix seconds, fractional) and monotonic seconds. */
+double ss_wall_now(void);
+double ss_mono_now(void);
+
+#endif

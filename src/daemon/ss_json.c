@@ -1,0 +1,268 @@
+/* ss_json.c — see ss_json.h. */
+#include "daemon/ss_json.h"
+
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SS_MAX_NESTING 32
+#define DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(16))
+
+/* Deepest bracket nesting outside strings; stops counting past limit. */
+static int max_depth(const char *s, size_t len, int limit)
+{
+    int depth = 0, maxd = 0, in_str = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\') i++;
+            else if (c == '"') in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '{' || c == '[') {
+            if (++depth > maxd) maxd = depth;
+            if (maxd > limit) return maxd;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+    }
+    return maxd;
+}
+
+static ss_parse_result invalid(const char **code, const char *c, char *msg, size_t n,
+                               const char *what)
+{
+    *code = c;
+    if (msg && n) snprintf(msg, n, "%s", what);
+    return SS_PARSE_INVALID;
+}
+
+void ss_request_clear(ss_request *r)
+{
+    if (!r) return;
+    free(r->audio_file);
+    memset(r, 0, sizeof *r);
+}
+
+ss_parse_result ss_request_parse(const char *buf, size_t len, const char *stem,
+                                 ss_request *out, const char **code, char *msg, size_t n)
+{
+    memset(out, 0, sizeof *out);
+    *code = NULL;
+    if (msg && n) msg[0] = 0;
+    if (len > SS_REQUEST_MAX)
+        return invalid(code, SS_E_TOO_LARGE, msg, n, "request larger than 64 KiB");
+    if (max_depth(buf, len, SS_MAX_NESTING) > SS_MAX_NESTING)
+        return invalid(code, SS_E_BAD_REQUEST, msg, n, "JSON nested too deeply");
+    json_error_t je;
+    json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+    if (!root) {
+        switch (json_error_code(&je)) {
+        case json_error_duplicate_key:
+        case json_error_null_character:
+        case json_error_numeric_overflow:
+        case json_error_end_of_input_expected:
+        case json_error_null_byte_in_key:
+        case json_error_item_not_found:
+        case json_error_out_of_memory:
+            break;   /* more bytes cannot fix these: final */
+        default:
+            if (msg && n) snprintf(msg, n, "invalid JSON: %s", je.text);
+            return SS_PARSE_INCOMPLETE;
+        }
+        char m[256];
+        snprintf(m, sizeof m, "invalid JSON: %s", je.text);
+        return invalid(code, SS_E_BAD_REQUEST, msg, n, m);
+    }
+    ss_parse_result r = SS_PARSE_INVALID;
+    if (!json_is_object(root)) {
+        invalid(code, SS_E_BAD_REQUEST, msg, n, "request is not a JSON object");
+        goto done;
+    }
+    json_t *id = json_object_get(root, "id");
+    if (!json_is_string(id)) {
+        invalid(code, SS_E_BAD_ID, msg, n, "\"id\" missing or not a string");
+        goto done;
+    }
+    if (strcmp(json_string_value(id), stem) != 0 || json_string_length(id) != strlen(stem)) {
+        invalid(code, SS_E_BAD_ID, msg, n, "\"id\" does not match the request file name");
+        goto done;
+    }
+    snprintf(out->id, sizeof out->id, "%s", stem);
+    json_t *type = json_object_get(root, "type");
+    if (type && !json_is_string(type)) {
+        invalid(code, SS_E_BAD_REQUEST, msg, n, "\"type\" is not a string");
+        goto done;
+    }
+    const char *ts = type ? json_string_value(type) : "transcribe";
+    json_t *tsv = json_object_get(root, "timestamp");
+    if (tsv && !json_is_number(tsv)) {
+        invalid(code, SS_E_BAD_REQUEST, msg, n, "\"timestamp\" is not a number");
+        goto done;
+    }
+    out->timestamp = tsv ? json_number_value(tsv) : 0.0;
+    if (!isfinite(out->timestamp)) {
+        invalid(code, SS_E_BAD_REQUEST, msg, n, "\"timestamp\" is not finite");
+        goto done;
+    }
+    if (strcmp(ts, "ping") == 0) {
+        out->type = SS_REQ_PING;
+        r = SS_PARSE_OK;
+        goto done;
+    }
+    if (strcmp(ts, "transcribe") != 0) {
+        invalid(code, SS_E_BAD_REQUEST, msg, n, "unknown request \"type\"");
+        goto done;
+    }
+    out->type = SS_REQ_TRANSCRIBE;
+    if (!tsv) {
+        invalid(code, SS_E_BAD_REQUEST, msg, n, "\"timestamp\" missing");
+        goto done;
+    }
+    json_t *af = json_object_get(root, "audio_file");
+    if (!json_is_string(af)) {
+        invalid(code, SS_E_BAD_REQUEST, msg, n, "\"audio_file\" missing or not a string");
+        goto done;
+    }
+    const char *path = json_string_value(af);
+    size_t plen = json_string_length(af);
+    if (plen == 0 || plen != strlen(path)) {
+        invalid(code, SS_E_AUDIO_REFUSED, msg, n, "\"audio_file\" is empty or contains NUL");
+        goto done;
+    }
+    if (plen >= PATH_MAX) {
+        invalid(code, SS_E_AUDIO_REFUSED, msg, n, "\"audio_file\" longer than PATH_MAX");
+        goto done;
+    }
+    if (path[0] != '/') {
+        invalid(code, SS_E_AUDIO_REFUSED, msg, n, "\"audio_file\" is not an absolute path");
+        goto done;
+    }
+    out->audio_file = strdup(path);
+    if (!out->audio_file) {
+        invalid(code, SS_E_INTERNAL, msg, n, "out of memory");
+        goto done;
+    }
+    r = SS_PARSE_OK;
+done:
+    json_decref(root);
+    if (r != SS_PARSE_OK) {
+        char keep[SS_ID_MAX + 1];
+        memcpy(keep, out->id, sizeof keep);
+        ss_request_clear(out);
+        memcpy(out->id, keep, sizeof keep);  /* id stays known when it was valid */
+    }
+    return r;
+}
+
+static char *dump(json_t *o)
+{
+    if (!o) return NULL;
+    char *s = json_dumps(o, DUMP_FLAGS);
+    json_decref(o);
+    return s;
+}
+
+char *ss_response_json(const char *id, const char *const *results, int n_results,
+                       const char *device, int session_active, const char *error,
+                       const char *error_code, double timestamp)
+{
+    json_t *o = json_object(), *arr = json_array();
+    if (!o || !arr) { json_decref(o); json_decref(arr); return NULL; }
+    for (int i = 0; i < n_results; i++) {
+        json_t *s = json_string(results[i] ? results[i] : "");
+        if (!s) s = json_string("");   /* invalid UTF-8 from the engine: never expected */
+        json_array_append_new(arr, s);
+    }
+    json_object_set_new(o, "id", json_string(id));
+    json_object_set_new(o, "results", arr);
+    json_object_set_new(o, "timestamp", json_real(timestamp));
+    json_object_set_new(o, "device", json_string(device ? device : "cpu"));
+    json_object_set_new(o, "session_active", json_boolean(session_active));
+    if (error) {
+        json_t *e = json_string(error);
+        if (!e) e = json_string("error (message was not valid UTF-8)");
+        json_object_set_new(o, "error", e);
+        json_object_set_new(o, "error_code", json_string(error_code ? error_code : SS_E_INTERNAL));
+    }
+    return dump(o);
+}
+
+char *ss_pong_json(const char *id, const char *device, int session_active, double timestamp)
+{
+    json_t *o = json_object();
+    if (!o) return NULL;
+    json_object_set_new(o, "id", json_string(id));
+    json_object_set_new(o, "type", json_string("pong"));
+    json_object_set_new(o, "timestamp", json_real(timestamp));
+    json_object_set_new(o, "device", json_string(device ? device : "cpu"));
+    json_object_set_new(o, "session_active", json_boolean(session_active));
+    return dump(o);
+}
+
+static json_t *num(double v)
+{
+    return v == floor(v) && fabs(v) < 1e15 ? json_integer((json_int_t)v) : json_real(v);
+}
+
+char *ss_status_json(const ss_status *s)
+{
+    json_t *o = json_object();
+    if (!o) return NULL;
+    json_object_set_new(o, "active", json_boolean(s->active));
+    json_object_set_new(o, "model_loaded", json_boolean(s->model_loaded));
+    json_object_set_new(o, "device", json_string(s->device ? s->device : "cpu"));
+    json_object_set_new(o, "model_size", s->model_size ? json_string(s->model_size) : json_null());
+    json_object_set_new(o, "processing", json_boolean(s->processing));
+    json_object_set_new(o, "last_activity", json_real(s->last_activity));
+    json_object_set_new(o, "session_timeout", num(s->session_timeout));
+    json_object_set_new(o, "timestamp", json_real(s->timestamp));
+    json_object_set_new(o, "pid", json_integer(s->pid));
+    /* extensions (not in the spec; clients ignore unknown fields) */
+    json_object_set_new(o, "state", json_string(s->state ? s->state : "unknown"));
+    json_object_set_new(o, "started", json_real(s->started));
+    json_object_set_new(o, "pending", json_integer(s->pending));
+    json_object_set_new(o, "processed", json_integer(s->processed));
+    json_object_set_new(o, "failed", json_integer(s->failed));
+    json_object_set_new(o, "degraded", s->degraded ? json_string(s->degraded) : json_false());
+    return dump(o);
+}
+
+char *ss_marker_json(double started, long pid)
+{
+    json_t *o = json_object();
+    if (!o) return NULL;
+    json_object_set_new(o, "started", json_real(started));
+    json_object_set_new(o, "pid", json_integer(pid));
+    return dump(o);
+}
+
+char *ss_escape(char *dst, size_t n, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    if (!n) return dst;
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        char tmp[5];
+        size_t k = 0;
+        if (c < 0x20 || c == 0x7f) {
+            tmp[k++] = '\\'; tmp[k++] = 'x'; tmp[k++] = hex[c >> 4]; tmp[k++] = hex[c & 15];
+        } else if (c == '"' || c == '\\') {
+            tmp[k++] = '\\'; tmp[k++] = (char)c;
+        } else {
+            tmp[k++] = (char)c;
+        }
+        if (o + k + 4 >= n) {   /* leave room for "..." */
+            if (n >= 4) { memcpy(dst + (o < n - 4 ? o : n - 4), "...", 3); o = (o < n - 4 ? o : n - 4) + 3; }
+            break;
+        }
+        memcpy(dst + o, tmp, k);
+        o += k;
+    }
+    dst[o < n ? o : n - 1] = 0;
+    return dst;
+}

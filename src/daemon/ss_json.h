@@ -1,0 +1,71 @@
+/* ss_json.h — the wire formats of the spool (../shared/spec/session-api.md): strict request
+ * parsing (T9, T10) and the response, pong, status and marker documents. All documents are
+ * built with jansson and returned as malloc'd NUL-terminated strings (free()). */
+#ifndef SS_JSON_H
+#define SS_JSON_H
+
+#include <stddef.h>
+#include "daemon/ss_fs.h"
+
+typedef enum { SS_REQ_TRANSCRIBE = 0, SS_REQ_PING = 1 } ss_req_type;
+
+typedef struct {
+    char id[SS_ID_MAX + 1];
+    ss_req_type type;
+    char *audio_file;      /* malloc'd absolute path (transcribe), NULL for ping */
+    double timestamp;      /* client's claim: logged, never trusted for order or age (T11) */
+} ss_request;
+
+typedef enum {
+    SS_PARSE_OK = 0,
+    SS_PARSE_INCOMPLETE = 1,  /* syntax error that more bytes might fix: "not yet" (T6) */
+    SS_PARSE_INVALID = 2,     /* final: *code and msg say why */
+} ss_parse_result;
+
+/* Stable error codes of error responses (append-only; documented in docs/daemon.md). */
+#define SS_E_BAD_REQUEST      "bad_request"       /* not JSON / schema violation */
+#define SS_E_BAD_ID           "bad_id"            /* JSON id missing, not a string, != stem */
+#define SS_E_TOO_LARGE        "request_too_large" /* request file over 64 KiB */
+#define SS_E_NOT_REGULAR      "bad_request_file"  /* request is a symlink/FIFO/dir/foreign */
+#define SS_E_AUDIO_NOT_FOUND  "audio_not_found"
+#define SS_E_AUDIO_REFUSED    "audio_refused"     /* symlink, FIFO, device, not ours, relative */
+#define SS_E_AUDIO_FORMAT     "audio_format"
+#define SS_E_AUDIO_TOO_LONG   "audio_too_long"
+#define SS_E_AUDIO_IO         "audio_io"
+#define SS_E_TRANSCRIBE       "transcription_failed"
+#define SS_E_EXPIRED          "expired"           /* older than the request TTL: no model work */
+#define SS_E_BUSY             "busy"              /* too many pending requests */
+#define SS_E_POISON           "poison"            /* the daemon crashed twice on this request */
+#define SS_E_SHUTDOWN         "shutting_down"
+#define SS_E_INTERNAL         "internal"
+
+/* Parses buf (NUL-terminated, len bytes) as a request whose filename stem is stem.
+ * On SS_PARSE_OK fills *out (free with ss_request_clear). On SS_PARSE_INVALID sets *code to
+ * one of the SS_E_* strings and writes a message. */
+ss_parse_result ss_request_parse(const char *buf, size_t len, const char *stem,
+                                 ss_request *out, const char **code, char *msg, size_t n);
+void ss_request_clear(ss_request *r);
+
+/* {"id","results","timestamp","device","session_active"[,"error","error_code"]} */
+char *ss_response_json(const char *id, const char *const *results, int n_results,
+                       const char *device, int session_active, const char *error,
+                       const char *error_code, double timestamp);
+/* {"id","type":"pong","timestamp","device","session_active"} */
+char *ss_pong_json(const char *id, const char *device, int session_active, double timestamp);
+
+typedef struct {
+    int active, model_loaded, processing;
+    const char *device, *model_size, *state;
+    double last_activity, session_timeout, timestamp, started;
+    long pid;
+    long pending, processed, failed;
+    const char *degraded;   /* NULL or a reason */
+} ss_status;
+char *ss_status_json(const ss_status *s);
+char *ss_marker_json(double started, long pid);
+
+/* Copies s into dst (n bytes) with control characters, quotes and backslashes escaped and
+ * the result truncated to fit (log injection, T26). Returns dst. */
+char *ss_escape(char *dst, size_t n, const char *s);
+
+#endif

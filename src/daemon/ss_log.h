@@ -1,0 +1,24 @@
+/* ss_log.h — the daemon's event log (session_daemon.log): one line per event,
+ * "2026-01-02T03:04:05.678Z 1234 INFO message". The file is opened O_APPEND|O_NOFOLLOW and
+ * checked (regular, ours, one link) so a squatted or symlinked log is refused (T2); lines
+ * are written with one write(2); the file is rotated to <log>.1 past max_bytes (T26).
+ * Callers escape untrusted strings with ss_escape(). Not thread-safe: the loop thread logs. */
+#ifndef SS_LOG_H
+#define SS_LOG_H
+
+#include <stddef.h>
+
+typedef struct {
+    int fd;              /* -1: file logging off (refused or failed) */
+    int to_stderr;
+    size_t max_bytes;
+    char path[4200];
+} ss_log;
+
+int ss_log_open(ss_log *l, const char *path, int to_stderr, size_t max_bytes,
+                char *err, size_t n);
+void ss_log_msg(ss_log *l, const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void ss_log_close(ss_log *l);
+
+#endif

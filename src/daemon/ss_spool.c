@@ -1,0 +1,516 @@
+/* ss_spool.c — see ss_spool.h. */
+#include "daemon/ss_spool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void slog(ss_spool *sp, const char *level, const char *what, const char *name,
+                 const char *detail)
+{
+    char n1[300], d1[600];
+    ss_escape(n1, sizeof n1, name);
+    ss_escape(d1, sizeof d1, detail ? detail : "");
+    if (sp->log) ss_log_msg(sp->log, level, "%s name=\"%s\" %s", what, n1, d1);
+}
+
+static int reopen_dir(ss_spool *sp, int *fd, const char *name, char *err, size_t n)
+{
+    int nfd = ss_dir_open(sp->rootfd, name, err, n);
+    if (nfd < 0) return -1;
+    if (*fd >= 0) close(*fd);
+    *fd = nfd;
+    return 0;
+}
+
+int ss_spool_open(ss_spool *sp, const ss_paths *paths, char *err, size_t n)
+{
+    memset(sp, 0, sizeof *sp);
+    sp->paths = *paths;
+    sp->rootfd = sp->reqfd = sp->respfd = sp->workfd = sp->procfd = sp->quarfd = sp->tmpfd = -1;
+    sp->device = "cpu";
+    sp->rootfd = open(paths->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sp->rootfd < 0) {
+        snprintf(err, n, "cannot open %s: %s", paths->root, strerror(errno));
+        return -1;
+    }
+    if (reopen_dir(sp, &sp->workfd, SS_WORK_DIR, err, n) ||
+        reopen_dir(sp, &sp->reqfd, SS_REQ_DIR, err, n) ||
+        reopen_dir(sp, &sp->respfd, SS_RESP_DIR, err, n)) {
+        ss_spool_close(sp);
+        return -1;
+    }
+    if ((sp->procfd = ss_dir_open(sp->workfd, "processing", err, n)) < 0 ||
+        (sp->quarfd = ss_dir_open(sp->workfd, "quarantine", err, n)) < 0 ||
+        (sp->tmpfd = ss_dir_open(sp->workfd, "tmp", err, n)) < 0) {
+        ss_spool_close(sp);
+        return -1;
+    }
+    return 0;
+}
+
+void ss_spool_close(ss_spool *sp)
+{
+    int *fds[] = { &sp->rootfd, &sp->reqfd, &sp->respfd, &sp->workfd, &sp->procfd,
+                   &sp->quarfd, &sp->tmpfd };
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) {
+        if (*fds[i] >= 0) close(*fds[i]);
+        *fds[i] = -1;
+    }
+    while (sp->young) {
+        ss_young *y = sp->young;
+        sp->young = y->next;
+        free(y);
+    }
+    sp->n_young = 0;
+}
+
+static int same_dir(int rootfd, const char *name, int fd)
+{
+    struct stat a, b;
+    if (fstatat(rootfd, name, &a, AT_SYMLINK_NOFOLLOW) != 0) return 0;
+    if (fstat(fd, &b) != 0) return 0;
+    return a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+
+int ss_spool_check(ss_spool *sp, char *err, size_t n)
+{
+    int changed = 0;
+    if (!same_dir(sp->rootfd, SS_REQ_DIR, sp->reqfd)) {
+        if (reopen_dir(sp, &sp->reqfd, SS_REQ_DIR, err, n)) return -1;
+        changed = 1;
+        while (sp->young) {   /* names of the old directory mean nothing now */
+            ss_young *y = sp->young;
+            sp->young = y->next;
+            free(y);
+        }
+        sp->n_young = 0;
+    }
+    if (!same_dir(sp->rootfd, SS_RESP_DIR, sp->respfd)) {
+        if (reopen_dir(sp, &sp->respfd, SS_RESP_DIR, err, n)) return -1;
+        changed = 1;
+    }
+    return changed;
+}
+
+/* ------------------------------------------------------------------ young files */
+
+static ss_young *young_find(ss_spool *sp, const char *name, ss_young ***prevp)
+{
+    ss_young **pp = &sp->young;
+    for (; *pp; pp = &(*pp)->next)
+        if (strcmp((*pp)->name, name) == 0) {
+            if (prevp) *prevp = pp;
+            return *pp;
+        }
+    return NULL;
+}
+
+static void young_drop(ss_spool *sp, const char *name)
+{
+    ss_young **pp;
+    ss_young *y = young_find(sp, name, &pp);
+    if (y) {
+        *pp = y->next;
+        free(y);
+        sp->n_young--;
+    }
+}
+
+double ss_spool_next_young(const ss_spool *sp)
+{
+    double t = 0;
+    for (const ss_young *y = sp->young; y; y = y->next)
+        if (t == 0 || y->next_check < t) t = y->next_check;
+    return t;
+}
+
+void ss_spool_poll_young(ss_spool *sp, double now, double wall, ss_item **list)
+{
+    /* Collect due names first: ingest may drop entries from the list. */
+    char (*due)[SS_ID_MAX + 6] = NULL;
+    long nd = 0;
+    if (sp->n_young > 0) due = malloc((size_t)sp->n_young * sizeof *due);
+    if (!due) return;
+    for (ss_young *y = sp->young; y; y = y->next)
+        if (y->next_check <= now && nd < sp->n_young) memcpy(due[nd++], y->name, sizeof *due);
+    ss_item **tail = list;
+    while (*tail) tail = &(*tail)->next;
+    for (long i = 0; i < nd; i++) {
+        ss_item *it = NULL;
+        if (ss_spool_ingest(sp, due[i], now, wall, &it) == SS_ING_CLAIMED) {
+            *tail = it;
+            tail = &it->next;
+        }
+    }
+    free(due);
+}
+
+/* ------------------------------------------------------------------ responses */
+
+int ss_spool_respond_error(ss_spool *sp, const char *id, const char *code, const char *msg)
+{
+    char *js = ss_response_json(id, NULL, 0, sp->device, sp->session_active, msg, code,
+                                ss_wall_now());
+    if (!js) { errno = ENOMEM; return -1; }
+    char name[SS_ID_MAX + 8];
+    snprintf(name, sizeof name, "%s.json", id);
+    int r = ss_write_atomic(sp->tmpfd, sp->respfd, name, js, strlen(js), (sp->fsync_responses ? SS_WA_FSYNC : 0) | SS_WA_RESPONSE);
+    int e = errno;
+    free(js);
+    errno = e;
+    return r;
+}
+
+int ss_spool_quarantine(ss_spool *sp, int dirfd, const char *name)
+{
+    static unsigned counter;
+    char q[200];
+    size_t k = 0;
+    for (const char *s = name; *s && k < 100; s++) {
+        char c = *s;
+        int okc = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '_' || (c == '.' && k > 0);
+        q[k] = okc ? c : '_';
+        k++;
+    }
+    snprintf(q + k, sizeof q - k, "~%ld-%.0f-%u", (long)getpid(), ss_wall_now() * 1e6, counter++);
+    if (renameat(dirfd, name, sp->quarfd, q) == 0) return 0;
+    /* Could not move (e.g. a directory across devices): remove it instead. */
+    if (unlinkat(dirfd, name, 0) == 0 || unlinkat(dirfd, name, AT_REMOVEDIR) == 0) return 0;
+    return -1;
+}
+
+/* Rejects a request file: error response (when the stem is a valid id), quarantine. */
+static ss_ingest_result reject(ss_spool *sp, int dirfd, const char *name, const char *stem,
+                               const char *code, const char *msg)
+{
+    young_drop(sp, name);
+    sp->n_rejected++;
+    if (stem && stem[0]) {
+        if (ss_spool_respond_error(sp, stem, code, msg) != 0)
+            slog(sp, "ERROR", "cannot write error response", name, strerror(errno));
+    }
+    if (ss_spool_quarantine(sp, dirfd, name) != 0 && errno != ENOENT)
+        slog(sp, "ERROR", "cannot quarantine", name, strerror(errno));
+    char d[400];
+    snprintf(d, sizeof d, "code=%s reason=\"%s\"", code, msg);
+    slog(sp, "WARN", "request rejected", name, d);
+    return SS_ING_REJECTED;
+}
+
+/* ------------------------------------------------------------------ ingest */
+
+static double receipt_time(double now, double wall, const struct stat *st)
+{
+    /* A file found by a scan may have waited: age it by its mtime, clamped to [0, 1 day].
+     * Only used for expiry; the file owner can only hurt their own request. */
+    double mt = (double)st->st_mtim.tv_sec + st->st_mtim.tv_nsec / 1e9;
+    double age = wall - mt;
+    if (!(age > 0)) age = 0;
+    if (age > 86400) age = 86400;
+    return now - age;
+}
+
+ss_ingest_result ss_spool_ingest(ss_spool *sp, const char *name, double now, double wall,
+                                 ss_item **out)
+{
+    *out = NULL;
+    char stem[SS_ID_MAX + 1];
+    size_t len = strlen(name);
+    if (name[0] == '.') return SS_ING_IGNORED;                   /* hidden/temp files */
+    if (len < 5 || strcmp(name + len - 5, ".json") != 0) return SS_ING_IGNORED;
+    if (!ss_name_valid(name, stem))
+        return reject(sp, sp->reqfd, name, NULL, SS_E_BAD_ID, "invalid request file name");
+
+    char *buf = NULL;
+    size_t blen = 0;
+    struct stat st;
+    memset(&st, 0, sizeof st);
+    if (ss_read_file(sp->reqfd, name, SS_REQUEST_MAX, &buf, &blen, &st) != 0) {
+        int e = errno;
+        if (e == ENOENT) { young_drop(sp, name); return SS_ING_GONE; }
+        if (e == EFBIG)
+            return reject(sp, sp->reqfd, name, stem, SS_E_TOO_LARGE, "request larger than 64 KiB");
+        if (e == ELOOP || e == EINVAL || e == EPERM || e == ENXIO || e == EISDIR)
+            return reject(sp, sp->reqfd, name, stem, SS_E_NOT_REGULAR,
+                          "request is not a regular file of ours (symlink, FIFO, directory...)");
+        if (e == EMFILE || e == ENFILE || e == ENOMEM) return SS_ING_NOT_YET;  /* transient */
+        return reject(sp, sp->reqfd, name, stem, SS_E_NOT_REGULAR, strerror(e));
+    }
+    ss_request req;
+    const char *code = NULL;
+    char msg[300];
+    ss_parse_result pr = ss_request_parse(buf, blen, stem, &req, &code, msg, sizeof msg);
+    free(buf);
+    if (pr == SS_PARSE_INCOMPLETE) {
+        long long mt = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+        ss_young *y = young_find(sp, name, NULL);
+        if (!y) {
+            y = calloc(1, sizeof *y);
+            if (!y) return SS_ING_NOT_YET;
+            snprintf(y->name, sizeof y->name, "%s", name);
+            y->first_seen = y->last_change = now;
+            y->size = (long long)st.st_size;
+            y->mtime_ns = mt;
+            y->next = sp->young;
+            sp->young = y;
+            sp->n_young++;
+        } else if (y->size != (long long)st.st_size || y->mtime_ns != mt) {
+            y->size = (long long)st.st_size;
+            y->mtime_ns = mt;
+            y->last_change = now;
+        }
+        if (now - y->last_change >= SS_QUIET_S || now - y->first_seen >= SS_STALL_S)
+            return reject(sp, sp->reqfd, name, stem, SS_E_BAD_REQUEST, msg);
+        y->next_check = now + SS_YOUNG_POLL_S;
+        return SS_ING_NOT_YET;
+    }
+    if (pr == SS_PARSE_INVALID) return reject(sp, sp->reqfd, name, stem, code, msg);
+
+    /* Claim: requests/<id>.json -> processing/<id>.0, never replacing a queued twin. */
+    char pname[SS_ID_MAX + 16];
+    snprintf(pname, sizeof pname, "%s.0", stem);
+    if (renameat2(sp->reqfd, name, sp->procfd, pname, RENAME_NOREPLACE) != 0) {
+        int e = errno;
+        ss_request_clear(&req);
+        if (e == ENOENT) { young_drop(sp, name); return SS_ING_GONE; }
+        if (e == EEXIST) {   /* same id already queued: look again once that one is done */
+            ss_young *y = young_find(sp, name, NULL);
+            if (!y && (y = calloc(1, sizeof *y))) {
+                snprintf(y->name, sizeof y->name, "%s", name);
+                y->first_seen = y->last_change = now;
+                y->next = sp->young;
+                sp->young = y;
+                sp->n_young++;
+            }
+            if (y) { y->last_change = now; y->next_check = now + SS_YOUNG_POLL_S; }
+            return SS_ING_NOT_YET;
+        }
+        slog(sp, "ERROR", "cannot claim request", name, strerror(e));
+        return SS_ING_NOT_YET;
+    }
+    young_drop(sp, name);
+    ss_crash_point("claimed");
+    /* The name may have been replaced between our read and the rename (an atomic writer
+     * replacing its own request): if so, parse the claimed file again. */
+    struct stat cst;
+    if (fstatat(sp->procfd, pname, &cst, AT_SYMLINK_NOFOLLOW) == 0 &&
+        (cst.st_ino != st.st_ino || cst.st_dev != st.st_dev)) {
+        ss_request_clear(&req);
+        buf = NULL;
+        if (ss_read_file(sp->procfd, pname, SS_REQUEST_MAX, &buf, &blen, &st) != 0 ||
+            ss_request_parse(buf, blen, stem, &req, &code, msg, sizeof msg) != SS_PARSE_OK) {
+            free(buf);
+            return reject(sp, sp->procfd, pname, stem, SS_E_BAD_REQUEST,
+                          "request replaced by an invalid one while being claimed");
+        }
+        free(buf);
+    }
+    ss_item *it = calloc(1, sizeof *it);
+    if (!it) {   /* stays in processing/: recovered at the next start */
+        ss_request_clear(&req);
+        return SS_ING_NOT_YET;
+    }
+    it->req = req;
+    it->attempts = 0;
+    it->receipt = receipt_time(now, wall, &st);
+    *out = it;
+    return SS_ING_CLAIMED;
+}
+
+/* ------------------------------------------------------------------ scans */
+
+typedef struct { char *name; long long mt; } ent;
+
+static int ent_cmp(const void *a, const void *b)
+{
+    const ent *x = a, *y = b;
+    if (x->mt != y->mt) return x->mt < y->mt ? -1 : 1;
+    size_t lx = strlen(x->name), ly = strlen(y->name);   /* numeric ids: shorter first */
+    if (lx != ly) return lx < ly ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+/* Lists dirfd (rewound) into a sorted array of names with mtimes. */
+static long list_dir(int dirfd, ent **outv)
+{
+    *outv = NULL;
+    int fd = dup(dirfd);
+    if (fd < 0) return -1;
+    DIR *d = fdopendir(fd);
+    if (!d) { close(fd); return -1; }
+    rewinddir(d);
+    ent *v = NULL;
+    long nv = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.') continue;
+        if (nv == cap) {
+            cap = cap ? cap * 2 : 64;
+            ent *nvv = realloc(v, (size_t)cap * sizeof *v);
+            if (!nvv) break;
+            v = nvv;
+        }
+        struct stat st;
+        long long mt = 0;
+        if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+            mt = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+        v[nv].name = strdup(de->d_name);
+        if (!v[nv].name) break;
+        v[nv++].mt = mt;
+    }
+    closedir(d);
+    if (nv > 1) qsort(v, (size_t)nv, sizeof *v, ent_cmp);
+    *outv = v;
+    return nv;
+}
+
+static void ents_free(ent *v, long n)
+{
+    for (long i = 0; i < n; i++) free(v[i].name);
+    free(v);
+}
+
+long ss_spool_scan(ss_spool *sp, double now, double wall, ss_item **list)
+{
+    ent *v;
+    long n = list_dir(sp->reqfd, &v);
+    if (n < 0) return -1;
+    ss_item **tail = list;
+    while (*tail) tail = &(*tail)->next;
+    long claimed = 0;
+    for (long i = 0; i < n; i++) {
+        ss_item *it = NULL;
+        if (ss_spool_ingest(sp, v[i].name, now, wall, &it) == SS_ING_CLAIMED) {
+            *tail = it;
+            tail = &it->next;
+            claimed++;
+        }
+    }
+    ents_free(v, n);
+    return claimed;
+}
+
+long ss_spool_recover(ss_spool *sp, double now, double wall, ss_item **list)
+{
+    ent *v;
+    long n = list_dir(sp->procfd, &v);
+    if (n < 0) return -1;
+    ss_item **tail = list;
+    while (*tail) tail = &(*tail)->next;
+    long got = 0;
+    for (long i = 0; i < n; i++) {
+        const char *name = v[i].name;
+        const char *dot = strrchr(name, '.');
+        char stem[SS_ID_MAX + 1] = "";
+        char *end = NULL;
+        long k = dot ? strtol(dot + 1, &end, 10) : -1;
+        size_t sl = dot ? (size_t)(dot - name) : 0;
+        if (!dot || !end || *end || k < 0 || sl == 0 || sl > SS_ID_MAX) {
+            ss_spool_quarantine(sp, sp->procfd, name);
+            continue;
+        }
+        memcpy(stem, name, sl);
+        stem[sl] = 0;
+        if (!ss_id_valid(stem)) {
+            ss_spool_quarantine(sp, sp->procfd, name);
+            continue;
+        }
+        if (k >= SS_MAX_ATTEMPTS) {
+            ss_spool_respond_error(sp, stem, SS_E_POISON,
+                                   "the daemon stopped abnormally twice while processing "
+                                   "this request; it was quarantined");
+            ss_spool_quarantine(sp, sp->procfd, name);
+            slog(sp, "WARN", "poison request quarantined", name, "");
+            continue;
+        }
+        char *buf = NULL;
+        size_t blen = 0;
+        struct stat st;
+        ss_request req;
+        const char *code = NULL;
+        char msg[300];
+        if (ss_read_file(sp->procfd, name, SS_REQUEST_MAX, &buf, &blen, &st) != 0 ||
+            ss_request_parse(buf, blen, stem, &req, &code, msg, sizeof msg) != SS_PARSE_OK) {
+            free(buf);
+            ss_spool_respond_error(sp, stem, SS_E_BAD_REQUEST, "request unreadable after restart");
+            ss_spool_quarantine(sp, sp->procfd, name);
+            continue;
+        }
+        free(buf);
+        ss_item *it = calloc(1, sizeof *it);
+        if (!it) { ss_request_clear(&req); break; }
+        it->req = req;
+        it->attempts = (int)k;
+        it->receipt = receipt_time(now, wall, &st);
+        *tail = it;
+        tail = &it->next;
+        got++;
+    }
+    ents_free(v, n);
+    return got;
+}
+
+/* ------------------------------------------------------------------ job steps */
+
+static void pname_of(const ss_item *it, int k, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s.%d", it->req.id, k);
+}
+
+int ss_spool_begin(ss_spool *sp, ss_item *it)
+{
+    char a[SS_ID_MAX + 16], b[SS_ID_MAX + 16];
+    pname_of(it, it->attempts, a, sizeof a);
+    pname_of(it, it->attempts + 1, b, sizeof b);
+    if (renameat(sp->procfd, a, sp->procfd, b) != 0) return -1;
+    it->attempts++;
+    ss_crash_point("begun");
+    return 0;
+}
+
+int ss_spool_unbegin(ss_spool *sp, ss_item *it)
+{
+    if (it->attempts <= 0) return 0;
+    char a[SS_ID_MAX + 16], b[SS_ID_MAX + 16];
+    pname_of(it, it->attempts, a, sizeof a);
+    pname_of(it, it->attempts - 1, b, sizeof b);
+    if (renameat(sp->procfd, a, sp->procfd, b) != 0) return -1;
+    it->attempts--;
+    return 0;
+}
+
+int ss_spool_finish(ss_spool *sp, ss_item *it, const char *json)
+{
+    char name[SS_ID_MAX + 8], pname[SS_ID_MAX + 16];
+    snprintf(name, sizeof name, "%s.json", it->req.id);
+    if (ss_write_atomic(sp->tmpfd, sp->respfd, name, json, strlen(json), (sp->fsync_responses ? SS_WA_FSYNC : 0) | SS_WA_RESPONSE) != 0)
+        return -1;
+    ss_crash_point("responded");
+    pname_of(it, it->attempts, pname, sizeof pname);
+    if (unlinkat(sp->procfd, pname, 0) != 0 && errno != ENOENT)
+        slog(sp, "ERROR", "cannot remove processed request", pname, strerror(errno));
+    return 0;
+}
+
+void ss_item_free(ss_item *it)
+{
+    if (!it) return;
+    ss_request_clear(&it->req);
+    free(it);
+}
+
+void ss_item_list_free(ss_item *list)
+{
+    while (list) {
+        ss_item *n = list->next;
+        ss_item_free(list);
+        list = n;
+    }
+}

@@ -1,0 +1,89 @@
+#!/bin/sh
+# session_daemon + session_client: life cycle, files, modes, status, single instance,
+# exit codes, idle exit, signals (docs/daemon.md).
+cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/daemon_common.inc
+
+# usage and refusals
+"$SD" --bogus >/dev/null 2>&1; check "unknown option exits 100" [ $? -eq 100 ]
+"$SD" --device cuda 5 >/dev/null 2>"$DATA/err"; rc=$?
+check "--device cuda refused with exit 100 and a clear message" sh -c "[ $rc -eq 100 ] && grep -q 'no CUDA' '$DATA/err'"
+"$SD" --model /nonexistent.bin --fork 5 2>/dev/null; check "missing model: fork parent exits 112" [ $? -eq 112 ]
+check "no daemon left after a failed start" [ -z "$(daemon_pid)" ]
+"$SC" frobnicate >/dev/null 2>&1; check "client: unknown command exits 100" [ $? -eq 100 ]
+"$SC" ping >/dev/null 2>&1; check "client: ping without daemon exits 3" [ $? -eq 3 ]
+
+# fork mode: the parent returns only when ready
+t0=$(date +%s%N)
+start_daemon --beam-size 1 --language en 30; rc=$?
+t1=$(date +%s%N)
+check "fork mode start exits 0" [ $rc -eq 0 ]
+echo "# start-up to ready: $(( (t1 - t0) / 1000000 )) ms"
+pid=$(daemon_pid)
+check "daemon holds the lock after the parent exited" [ -n "$pid" ]
+check "pid file names the daemon" [ "$(cat "$ROOT/session_daemon.pid" 2>/dev/null)" = "$pid" ]
+check "session marker {started, pid}" sh -c "[ \"\$(python3 -c 'import json,sys;d=json.load(open(sys.argv[1]));print(d[\"pid\"], \"started\" in d)' '$ROOT/session_daemon_active')\" = '$pid True' ]"
+python3 - "$ROOT/session_daemon_status.json" "$pid" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+need = {"active": bool, "model_loaded": bool, "device": str, "model_size": str,
+        "processing": bool, "last_activity": (int, float), "session_timeout": (int, float),
+        "timestamp": (int, float), "pid": int}
+bad = [k for k, t in need.items() if not isinstance(d.get(k), t)]
+assert not bad, bad
+assert d["active"] and d["model_loaded"] and d["pid"] == int(sys.argv[2]) and d["session_timeout"] == 30
+assert d["device"] == "cpu"
+PY
+check "status file has every field of the spec" [ $? -eq 0 ]
+modes=$(stat -c '%a %n' "$ROOT"/session_daemon* "$ROOT"/speech_session_* "$ROOT"/speech_session_work/* | awk '{print $1}' | sort -u | tr '\n' ' ')
+check "files 0600, directories 0700 (got: $modes)" [ "$modes" = "600 700 " ]
+start_daemon 30 2>"$DATA/err2"; rc=$?
+check "a second daemon refuses to start (exit 110)" sh -c "[ $rc -eq 110 ] && grep -q 'another daemon' '$DATA/err2'"
+check "the first daemon is untouched" [ "$(daemon_pid)" = "$pid" ]
+
+# client round trips
+out=$("$SC" ping); check "client ping: $out" sh -c "echo '$out' | grep -q '^pong from pid $pid'"
+out=$("$SC" transcribe "$DATA/silence.wav"); rc=$?
+check "silence transcribes to empty text, exit 0" [ $rc -eq 0 -a -z "$out" ]
+out=$("$SC" transcribe "$DATA/speech.wav" --json --timeout 300); rc=$?
+check "speech: response with id/results/timestamp/device/session_active" sh -c "[ $rc -eq 0 ] && echo '$out' | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); assert set([\"id\",\"results\",\"timestamp\",\"device\",\"session_active\"])<=set(d) and d[\"session_active\"] is True and isinstance(d[\"results\"],list)'"
+"$SC" transcribe "$DATA/missing.wav" >/dev/null 2>&1; check "missing local file: client exits 1" [ $? -eq 1 ]
+check "responses are deleted by the client" [ -z "$(ls -A "$RESP")" ]
+check "log has SESSION transcription lines with seconds, ms and RTF" \
+    sh -c "grep 'SESSION transcription' '$ROOT/session_daemon.log' | grep -q 'audio_seconds=.*processing_ms=.*rtf='"
+# wrapper script
+out=$(BIN="$BIN" scripts/run_gpu_speech_session.sh "$DATA/silence.wav"); rc=$?
+check "scripts/run_gpu_speech_session.sh works" [ $rc -eq 0 ]
+# status refresh on change
+ts1=$(json_get "$ROOT/session_daemon_status.json" timestamp)
+"$SC" transcribe "$DATA/silence.wav" >/dev/null
+ts2=$(json_get "$ROOT/session_daemon_status.json" timestamp)
+check "status rewritten on activity" [ "$ts1" != "$ts2" ]
+
+# stop: marker and pid removed, status says inactive
+out=$("$SC" stop); rc=$?
+check "client stop" [ $rc -eq 0 ]
+check "marker removed on clean shutdown" [ ! -e "$ROOT/session_daemon_active" ]
+check "pid file removed on clean shutdown" [ ! -e "$ROOT/session_daemon.pid" ]
+check "status says active=false" [ "$(json_get "$ROOT/session_daemon_status.json" active)" = "false" ]
+check "no temp files left" [ -z "$(ls -A "$ROOT/speech_session_work/tmp")$(ls -A "$ROOT/speech_session_work/processing")" ]
+
+# auto-start by the client, idle exit on its own
+out=$("$SC" --daemon-timeout 1 transcribe "$DATA/silence.wav"); rc=$?
+check "client starts a daemon on demand" [ $rc -eq 0 -a -n "$(daemon_pid)" ]
+check "the daemon exits after its idle timeout" wait_no_daemon 5
+check "idle exit removes the marker" [ ! -e "$ROOT/session_daemon_active" ]
+grep -q "SESSION idle" "$ROOT/session_daemon.log"; check "idle exit logged" [ $? -eq 0 ]
+
+# foreground mode, SIGTERM and SIGINT
+for sig in TERM INT; do
+    "$SD" 30 & fp=$!
+    STARTED="$STARTED $fp"
+    wait_for "$ROOT/session_daemon_active" 10
+    kill -$sig $fp; wait $fp; rc=$?
+    check "foreground daemon exits 0 on SIG$sig" [ $rc -eq 0 ]
+done
+check "client start/stop commands" sh -c "'$SC' start 30 >/dev/null && '$SC' start >/dev/null && [ -n \"\$('$SC' status 2>&1 >/dev/null | grep running)\" ] && '$SC' stop >/dev/null"
+"$SC" status >/dev/null 2>&1; check "status exits 3 with no daemon" [ $? -eq 3 ]
+san_clean
+finish

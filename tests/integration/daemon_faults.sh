@@ -1,0 +1,190 @@
+#!/bin/sh
+# Faults (spool-reliability.md test matrix, "Faults"): SIGKILL at each commit point then
+# restart, poison requests, restart with pending work (FIFO), requests during start-up,
+# SIGTERM mid-burst, spool removed while running, inotify unavailable, disk full
+# (RLIMIT_FSIZE), two daemons started at once, stale pid file, clients deleting our files.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/daemon_common.inc
+WORK="$ROOT/speech_session_work"
+
+resp_ok() { # id [code] -> the response exists, is complete JSON with this id (and code)
+    python3 - "$RESP/$1.json" "$1" "${2:-}" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["id"] == sys.argv[2] and isinstance(d["results"], list), d
+if sys.argv[3]: assert d.get("error_code") == sys.argv[3], d
+else: assert "error" not in d, d
+PY
+}
+no_partial() { # every visible response is complete JSON
+    for f in "$RESP"/*.json; do
+        [ -e "$f" ] || continue
+        python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$f" || return 1
+    done
+    return 0
+}
+clean_spool() { [ -z "$(ls -A "$WORK/processing")$(ls -A "$WORK/tmp")$(ls -A "$REQ")" ]; }
+
+# --- SIGKILL at each commit point, then restart
+for point in claimed begun tmp_written responded; do
+    SPEECH_SESSION_CRASH_AT=$point start_daemon 60
+    request "k_$point" "$DATA/silence.wav"
+    wait_no_daemon 10; died=$?
+    check "crash at '$point': daemon died by SIGKILL" [ $died -eq 0 ]
+    check "crash at '$point': no partial response visible" no_partial
+    start_daemon 60
+    wait_for "$RESP/k_$point.json" 10
+    check "crash at '$point': answered after restart" resp_ok "k_$point"
+    sleep 0.1
+    check "crash at '$point': nothing left in processing/, tmp/, requests/" clean_spool
+    rm -f "$RESP/k_$point.json"
+    "$SC" stop >/dev/null
+done
+
+# --- poison: two crashes while processing the same request
+SPEECH_SESSION_CRASH_AT=begun start_daemon 60
+request poison1 "$DATA/silence.wav"
+wait_no_daemon 10
+SPEECH_SESSION_CRASH_AT=begun start_daemon 60
+wait_no_daemon 10
+start_daemon 60
+wait_for "$RESP/poison1.json" 5
+check "crashed twice on one request: answered 'poison' and quarantined" resp_ok poison1 poison
+check "poison request in quarantine/" sh -c "ls '$WORK/quarantine' | grep -q poison1"
+request after_poison "$DATA/silence.wav"
+wait_for "$RESP/after_poison.json" 5
+check "daemon keeps serving after a poison request" resp_ok after_poison
+rm -f "$RESP"/*.json
+"$SC" stop >/dev/null
+
+# --- restart with 50 pending requests: all answered, FIFO
+i=0
+now=$(date +%s)
+while [ $i -lt 50 ]; do
+    request "$(printf 'p%03d' $i)" "$DATA/silence.wav"
+    touch -d "@$((now - 60 + i))" "$REQ/$(printf 'p%03d' $i).json"
+    i=$((i + 1))
+done
+request old1 "$DATA/silence.wav"
+touch -d "@$((now - 3600))" "$REQ/old1.json"
+: > "$ROOT/session_daemon.log"
+start_daemon 60
+wait_for "$RESP/p049.json" 20
+n=$(ls "$RESP" | grep -c '^p0')
+check "restart with 50 pending: all answered ($n)" [ "$n" -eq 50 ]
+order=$(grep -o 'SESSION transcription id=p[0-9]*' "$ROOT/session_daemon.log" | sed 's/.*id=//' | tr '\n' ' ')
+want=$(i=0; while [ $i -lt 50 ]; do printf 'p%03d ' $i; i=$((i + 1)); done)
+check "restart with 50 pending: processed in arrival (mtime) order" [ "$order" = "$want" ]
+check "pending requests younger than the TTL are not 'expired'" sh -c "! grep -l expired '$RESP'/p0*.json >/dev/null 2>&1"
+check "a request waiting for an hour is answered 'expired' without model work" resp_ok old1 expired
+rm -f "$RESP"/*.json
+"$SC" stop >/dev/null
+
+# --- requests created during start-up: none missed
+"$SD" --fork 60 &
+i=0
+while [ $i -lt 100 ]; do request "s$i" "$DATA/silence.wav"; i=$((i + 1)); done
+wait
+wait_for "$RESP/s99.json" 20
+sleep 0.3
+n=$(ls "$RESP" | grep -c '^s')
+check "100 requests written during start-up: all answered ($n)" [ "$n" -eq 100 ]
+rm -f "$RESP"/*.json
+
+# --- SIGTERM in the middle of a burst: the rest waits for the next start
+python3 -c '
+import json, sys, time
+for i in range(300):
+    with open(f"{sys.argv[1]}/t{i}.json", "w") as f:
+        json.dump({"id": f"t{i}", "audio_file": sys.argv[2], "timestamp": time.time()}, f)
+' "$REQ" "$DATA/silence.wav"
+kill -TERM "$(daemon_pid)"
+wait_no_daemon 10
+check "SIGTERM mid-burst: clean exit, marker removed" [ ! -e "$ROOT/session_daemon_active" ]
+start_daemon 60
+i=0; while [ $i -lt 100 ] && [ "$(ls "$RESP" | grep -c '^t')" -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+n=$(ls "$RESP" | grep -c '^t')
+check "SIGTERM mid-burst: all 300 answered after restart ($n)" [ "$n" -eq 300 ]
+rm -f "$RESP"/*.json
+
+# --- SIGTERM during a long request: cancelled and left for the next start, not a crash
+request long1 "$DATA/speech.wav"
+sleep 1
+dp=$(daemon_pid)
+kill -TERM "$dp"
+wait_no_daemon 20; rc=$?
+check "SIGTERM during a transcription: the daemon stops promptly" [ $rc -eq 0 ]
+if [ -e "$RESP/long1.json" ]; then
+    check "SIGTERM during a transcription: finished and answered" resp_ok long1
+else
+    check "SIGTERM during a transcription: left as attempt 0 in processing/" [ -e "$WORK/processing/long1.0" ]
+fi
+rm -f "$WORK/processing/long1."* "$RESP/long1.json"
+start_daemon --beam-size 1 60
+
+# --- spool removed while running (a /tmp cleaner)
+rm -rf "$REQ" "$RESP"
+i=0; while [ ! -d "$REQ" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+check "request directory recreated by the daemon" [ -d "$REQ" ]
+check "recreated directory is 0700" [ "$(stat -c %a "$REQ")" = 700 ]
+sleep 0.2
+request after_rm "$DATA/silence.wav"
+wait_for "$RESP/after_rm.json" 12
+check "request answered after the spool was removed" resp_ok after_rm
+rm -f "$RESP"/*.json
+
+# --- clients deleting our files; stale pid file
+rm -f "$ROOT/session_daemon_status.json" "$ROOT/session_daemon.pid" "$ROOT/session_daemon_active"
+request after_del "$DATA/silence.wav"
+wait_for "$RESP/after_del.json" 5
+check "serving after status/pid/marker were deleted" resp_ok after_del
+check "status rewritten after deletion" [ -f "$ROOT/session_daemon_status.json" ]
+"$SC" stop >/dev/null
+echo 1 > "$ROOT/session_daemon.pid"
+"$SC" status >/dev/null 2>&1; rc=$?
+check "stale pid file (pid 1) is not taken for a daemon" [ $rc -eq 3 ]
+"$SC" stop >/dev/null; check "stop with a stale pid file signals nobody" [ $? -eq 0 ]
+rm -f "$RESP"/*.json
+
+# --- inotify unavailable: polling fallback
+SPEECH_SESSION_NO_INOTIFY=1 start_daemon 60
+request poll1 "$DATA/silence.wav"
+wait_for "$RESP/poll1.json" 5
+check "polling fallback answers" resp_ok poll1
+grep -q "polling" "$ROOT/session_daemon.log"; check "polling fallback logged" [ $? -eq 0 ]
+rm -f "$RESP"/*.json
+"$SC" stop >/dev/null
+
+# --- disk full (RLIMIT_FSIZE=0): the response is retried, then written once space is back
+(ulimit -S -f 0; start_daemon 60)
+dp=$(daemon_pid)
+request full1 "$DATA/silence.wav"
+sleep 1
+check "disk full: no response, no crash" [ ! -e "$RESP/full1.json" -a "$(daemon_pid)" = "$dp" ]
+prlimit --pid "$dp" --fsize=unlimited
+wait_for "$RESP/full1.json" 10
+check "disk full: response written after space came back" resp_ok full1
+grep -q '"degraded":false' "$ROOT/session_daemon_status.json"; check "degraded cleared" [ $? -eq 0 ]
+rm -f "$RESP"/*.json
+"$SC" stop >/dev/null
+
+# --- two daemons started at once, five times: one survives, nothing processed twice
+: > "$ROOT/session_daemon.log"
+r=0
+while [ $r -lt 5 ]; do
+    i=0; while [ $i -lt 10 ]; do request "race${r}_$i" "$DATA/silence.wav"; i=$((i + 1)); done
+    "$SD" --fork 60 2>/dev/null & a=$!
+    "$SD" --fork 60 2>/dev/null & b=$!
+    wait $a; ra=$?; wait $b; rb=$?
+    codes=$(printf '%s\n%s\n' $ra $rb | sort | tr '\n' ' ')
+    check "race $r: exit codes 0 and 110 (got $codes)" [ "$codes" = "0 110 " ]
+    wait_for "$RESP/race${r}_9.json" 10
+    "$SC" stop >/dev/null
+    r=$((r + 1))
+done
+n=$(ls "$RESP" | grep -c '^race')
+dups=$(grep -o 'SESSION transcription id=race[0-9_]*' "$ROOT/session_daemon.log" | sort | uniq -d | wc -l)
+check "racing daemons: all 50 answered ($n), none twice ($dups)" [ "$n" -eq 50 -a "$dups" -eq 0 ]
+rm -f "$RESP"/*.json
+san_clean
+finish

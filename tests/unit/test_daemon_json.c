@@ -1,0 +1,192 @@
+/* Request parser and wire formats (spool-reliability.md T9, T10 and its "Request JSON" and
+ * "id and filename" matrix rows). */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/ss_fs.h"
+#include "daemon/ss_json.h"
+#include "harness.h"
+
+static ss_parse_result P(const char *s, const char *stem, const char **code)
+{
+    ss_request r;
+    char msg[300];
+    ss_parse_result pr = ss_request_parse(s, strlen(s), stem, &r, code, msg, sizeof msg);
+    ss_request_clear(&r);
+    return pr;
+}
+
+#define OKREQ "{\"id\":\"123\",\"audio_file\":\"/tmp/a.wav\",\"timestamp\":1756080306.44}"
+
+int main(void)
+{
+    const char *code;
+    TEST("valid request, spec shape and whitespace") {
+        ss_request r;
+        char msg[200];
+        const char *s = "{\n    \"id\": \"123\",\n    \"audio_file\": \"/tmp/a.wav\", \n"
+                        "    \"timestamp\": 1756080306.440\n}\n";
+        CHECK(ss_request_parse(s, strlen(s), "123", &r, &code, msg, sizeof msg) == SS_PARSE_OK);
+        CHECK(strcmp(r.id, "123") == 0 && r.type == SS_REQ_TRANSCRIBE);
+        CHECK(r.audio_file && strcmp(r.audio_file, "/tmp/a.wav") == 0);
+        CHECK(r.timestamp > 1756080306.0);
+        ss_request_clear(&r);
+        CHECK(r.audio_file == NULL);
+    }
+    TEST("python json.dump shape, integer timestamp, unknown keys ignored") {
+        CHECK(P("{\"id\": \"9\", \"audio_file\": \"/x\", \"timestamp\": 17}", "9", &code) == SS_PARSE_OK);
+        CHECK(P("{\"id\":\"9\",\"audio_file\":\"/x\",\"timestamp\":1,\"extra\":{\"a\":[1,2]}}", "9", &code) == SS_PARSE_OK);
+    }
+    TEST("ping with and without timestamp") {
+        ss_request r;
+        char msg[100];
+        const char *s = "{\"id\":\"p1\",\"type\":\"ping\"}";
+        CHECK(ss_request_parse(s, strlen(s), "p1", &r, &code, msg, sizeof msg) == SS_PARSE_OK);
+        CHECK(r.type == SS_REQ_PING && r.audio_file == NULL);
+        ss_request_clear(&r);
+        CHECK(P("{\"id\":\"p1\",\"type\":\"ping\",\"timestamp\":3.5}", "p1", &code) == SS_PARSE_OK);
+        CHECK(P("{\"id\":\"p1\",\"type\":\"pong\"}", "p1", &code) == SS_PARSE_INVALID);
+        CHECK(P("{\"id\":\"p1\",\"type\":7}", "p1", &code) == SS_PARSE_INVALID);
+    }
+    TEST("truncated input is 'not yet', never an error at once") {
+        const char *full = OKREQ;
+        size_t n = strlen(full);
+        int bad = 0;
+        for (size_t k = 0; k < n; k++) {
+            char buf[200];
+            memcpy(buf, full, k);
+            buf[k] = 0;
+            ss_request r;
+            char msg[100];
+            if (ss_request_parse(buf, k, "123", &r, &code, msg, sizeof msg) != SS_PARSE_INCOMPLETE) bad++;
+            ss_request_clear(&r);
+        }
+        CHECKF(bad == 0, "%d prefixes not INCOMPLETE", bad);
+        CHECK(P("{\"1\":1,", "1", &code) == SS_PARSE_INCOMPLETE);
+        CHECK(P("", "1", &code) == SS_PARSE_INCOMPLETE);
+    }
+    TEST("final syntax errors: trailing garbage, two objects, duplicates, NUL, overflow") {
+        CHECK(P(OKREQ "x", "123", &code) == SS_PARSE_INVALID && !strcmp(code, SS_E_BAD_REQUEST));
+        CHECK(P(OKREQ OKREQ, "123", &code) == SS_PARSE_INVALID);
+        CHECK(P("{\"id\":\"123\",\"id\":\"123\",\"audio_file\":\"/a\",\"timestamp\":1}", "123", &code) == SS_PARSE_INVALID);
+        CHECK(P("{\"id\":\"1\\u0000\",\"audio_file\":\"/a\",\"timestamp\":1}", "1", &code) == SS_PARSE_INVALID);
+        CHECK(P("{\"id\":\"1\",\"audio_file\":\"/a\",\"timestamp\":1e999}", "1", &code) == SS_PARSE_INVALID);
+    }
+    TEST("BOM, comments, trailing comma, NaN/Infinity are not accepted") {
+        CHECK(P("\xef\xbb\xbf" OKREQ, "123", &code) != SS_PARSE_OK);
+        CHECK(P("{/*c*/\"id\":\"123\",\"audio_file\":\"/a\",\"timestamp\":1}", "123", &code) != SS_PARSE_OK);
+        CHECK(P("{\"id\":\"123\",\"audio_file\":\"/a\",\"timestamp\":1,}", "123", &code) != SS_PARSE_OK);
+        CHECK(P("{\"id\":\"123\",\"audio_file\":\"/a\",\"timestamp\":NaN}", "123", &code) != SS_PARSE_OK);
+        CHECK(P("{\"id\":\"123\",\"audio_file\":\"/a\",\"timestamp\":Infinity}", "123", &code) != SS_PARSE_OK);
+    }
+    TEST("top-level non-objects and wrong types are invalid") {
+        const char *v[] = { "[]", "\"s\"", "12", "null", "true" };
+        for (size_t i = 0; i < 5; i++) CHECK(P(v[i], "1", &code) == SS_PARSE_INVALID);
+        CHECK(P("{\"id\":1,\"audio_file\":\"/a\",\"timestamp\":1}", "1", &code) == SS_PARSE_INVALID && !strcmp(code, SS_E_BAD_ID));
+        CHECK(P("{\"audio_file\":\"/a\",\"timestamp\":1}", "1", &code) == SS_PARSE_INVALID && !strcmp(code, SS_E_BAD_ID));
+        CHECK(P("{\"id\":\"1\",\"audio_file\":5,\"timestamp\":1}", "1", &code) == SS_PARSE_INVALID);
+        CHECK(P("{\"id\":\"1\",\"audio_file\":\"/a\",\"timestamp\":\"1\"}", "1", &code) == SS_PARSE_INVALID);
+        CHECK(P("{\"id\":\"1\",\"audio_file\":\"/a\"}", "1", &code) == SS_PARSE_INVALID);
+        CHECK(P("{\"id\":\"1\",\"timestamp\":1}", "1", &code) == SS_PARSE_INVALID);
+        CHECK(P("{\"ID\":\"1\",\"Audio_File\":\"/a\",\"timestamp\":1}", "1", &code) == SS_PARSE_INVALID);
+    }
+    TEST("id must equal the file-name stem") {
+        CHECK(P(OKREQ, "124", &code) == SS_PARSE_INVALID && !strcmp(code, SS_E_BAD_ID));
+        CHECK(P("{\"id\":\"../x\",\"audio_file\":\"/a\",\"timestamp\":1}", "x", &code) == SS_PARSE_INVALID);
+        CHECK(P("{\"id\":\"12\",\"audio_file\":\"/a\",\"timestamp\":1}", "123", &code) == SS_PARSE_INVALID);
+    }
+    TEST("audio_file: relative, empty, too long are refused") {
+        CHECK(P("{\"id\":\"1\",\"audio_file\":\"a.wav\",\"timestamp\":1}", "1", &code) == SS_PARSE_INVALID && !strcmp(code, SS_E_AUDIO_REFUSED));
+        CHECK(P("{\"id\":\"1\",\"audio_file\":\"\",\"timestamp\":1}", "1", &code) == SS_PARSE_INVALID);
+        char *big = malloc(5000);
+        strcpy(big, "{\"id\":\"1\",\"audio_file\":\"/");
+        size_t k = strlen(big);
+        memset(big + k, 'a', 4200);
+        strcpy(big + k + 4200, "\",\"timestamp\":1}");
+        CHECK(P(big, "1", &code) == SS_PARSE_INVALID);
+        free(big);
+    }
+    TEST("nesting 10 ok (unknown key), 1000 and 100000 refused without recursion") {
+        char *s = malloc(300000);
+        for (int depth = 10; depth <= 100000; depth *= 100) {
+            int k = sprintf(s, "{\"id\":\"1\",\"audio_file\":\"/a\",\"timestamp\":1,\"x\":");
+            for (int i = 0; i < depth; i++) s[k++] = '[';
+            for (int i = 0; i < depth; i++) s[k++] = ']';
+            s[k++] = '}';
+            s[k] = 0;
+            ss_parse_result r = P(s, "1", &code);
+            if (depth == 10) CHECK(r == SS_PARSE_OK);
+            else CHECK(r == SS_PARSE_INVALID);
+        }
+        free(s);
+    }
+    TEST("invalid UTF-8 and lone surrogates are not accepted") {
+        CHECK(P("{\"id\":\"1\",\"audio_file\":\"/\xff\",\"timestamp\":1}", "1", &code) != SS_PARSE_OK);
+        CHECK(P("{\"id\":\"1\",\"audio_file\":\"/\\ud800\",\"timestamp\":1}", "1", &code) != SS_PARSE_OK);
+    }
+    TEST("file names: only ^[A-Za-z0-9_-]{1,128}\\.json$") {
+        char stem[SS_ID_MAX + 1];
+        CHECK(ss_name_valid("1756080306440117328.json", stem) && !strcmp(stem, "1756080306440117328"));
+        CHECK(ss_name_valid("a_b-C.json", stem));
+        const char *bad[] = { ".json", ".x.json", "x.JSON", "x.json.tmp", "a b.json", "%n%s.json",
+                              "a\nb.json", "a\x1b.json", "..json", "x", "", "../x.json", "x.js" };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) CHECKF(!ss_name_valid(bad[i], NULL), "%s", bad[i]);
+        char n128[140], n129[140];
+        memset(n128, 'a', 128); strcpy(n128 + 128, ".json");
+        memset(n129, 'a', 129); strcpy(n129 + 129, ".json");
+        CHECK(ss_name_valid(n128, stem));
+        CHECK(!ss_name_valid(n129, NULL));
+    }
+    TEST("response, error response, pong, status, marker documents") {
+        const char *res[] = { " hello", " world" };
+        char *s = ss_response_json("42", res, 2, "cpu", 1, NULL, NULL, 1756080307.017);
+        json_error_t je;
+        json_t *j = json_loads(s, 0, &je);
+        CHECK(j && !strcmp(json_string_value(json_object_get(j, "id")), "42"));
+        CHECK(json_array_size(json_object_get(j, "results")) == 2);
+        CHECK(json_is_true(json_object_get(j, "session_active")));
+        CHECK(!strcmp(json_string_value(json_object_get(j, "device")), "cpu"));
+        CHECK(json_real_value(json_object_get(j, "timestamp")) > 1756080307.0);
+        CHECK(!json_object_get(j, "error"));
+        json_decref(j);
+        free(s);
+        s = ss_response_json("42", NULL, 0, "cpu", 0, "Audio file not found: /x", SS_E_AUDIO_NOT_FOUND, 1.5);
+        j = json_loads(s, 0, &je);
+        CHECK(j && json_array_size(json_object_get(j, "results")) == 0);
+        CHECK(!strcmp(json_string_value(json_object_get(j, "error_code")), "audio_not_found"));
+        CHECK(json_is_false(json_object_get(j, "session_active")));
+        json_decref(j);
+        free(s);
+        s = ss_pong_json("p", "cpu", 1, 2.0);
+        j = json_loads(s, 0, &je);
+        CHECK(j && !strcmp(json_string_value(json_object_get(j, "type")), "pong"));
+        json_decref(j);
+        free(s);
+        ss_status st = { .active = 1, .model_loaded = 1, .device = "cpu", .model_size = "base",
+                         .session_timeout = 600, .timestamp = 3, .pid = 77, .state = "idle" };
+        s = ss_status_json(&st);
+        j = json_loads(s, 0, &je);
+        const char *keys[] = { "active", "model_loaded", "device", "model_size", "processing",
+                               "last_activity", "session_timeout", "timestamp", "pid" };
+        for (size_t i = 0; i < 9; i++) CHECKF(json_object_get(j, keys[i]) != NULL, "%s", keys[i]);
+        CHECK(json_integer_value(json_object_get(j, "session_timeout")) == 600);
+        json_decref(j);
+        free(s);
+        s = ss_marker_json(1.25, 9);
+        j = json_loads(s, 0, &je);
+        CHECK(j && json_integer_value(json_object_get(j, "pid")) == 9 && json_object_get(j, "started"));
+        json_decref(j);
+        free(s);
+    }
+    TEST("log escaping: control characters, quotes, truncation") {
+        char b[32];
+        ss_escape(b, sizeof b, "a\nb\"c\x1b");
+        CHECK(!strcmp(b, "a\\x0ab\\\"c\\x1b"));
+        ss_escape(b, sizeof b, "0123456789012345678901234567890123456789");
+        CHECK(strlen(b) < sizeof b && strstr(b, "..."));
+        ss_escape(b, sizeof b, NULL);
+        CHECK(b[0] == 0);
+    }
+    TEST_EXIT();
+}
