@@ -1,0 +1,227 @@
+/* kl_capture.c — see kl_capture.h. */
+#include "keylistener/kl_capture.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "keylistener/kl_audio.h"
+
+#define BLOCK (KL_RATE / 50)   /* 20 ms */
+
+struct kl_capture {
+    kl_source_ops ops;
+    kl_capture_opts o;
+    char *device;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int quit, recording, reopen, live, check;
+    char opened_as[512];
+    kl_ring ring;
+    kl_pcm pcm;
+    size_t preroll;
+};
+
+static void logf_(kl_capture *c, const char *level, const char *fmt, const char *a, const char *b)
+{
+    if (!c->o.log) return;
+    char m[1200];
+    snprintf(m, sizeof m, fmt, a, b);
+    c->o.log(c->o.log_u, level, m);
+}
+
+/* Waits on cv until woken or s seconds passed. Called with mu held. */
+static void wait_s(kl_capture *c, double s)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)s;
+    ts.tv_nsec += (long)((s - (double)(time_t)s) * 1e9);
+    if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+    pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+}
+
+static void *run(void *arg)
+{
+    kl_capture *c = arg;
+    kl_source *src = NULL;
+    int16_t block[BLOCK];
+    char err[512];
+    int failing = 0;
+    pthread_mutex_lock(&c->mu);
+    while (!c->quit) {
+        int want = c->o.preroll_ms > 0 || c->recording;
+        if (src && (!want || c->reopen)) {
+            c->reopen = 0;
+            c->live = 0;
+            pthread_mutex_unlock(&c->mu);
+            c->ops.close(src);
+            src = NULL;
+            pthread_mutex_lock(&c->mu);
+            kl_ring_clear(&c->ring);
+            continue;
+        }
+        if (!want) { wait_s(c, 1.0); continue; }
+        if (!src) {
+            c->reopen = 0;
+            c->check = 0;
+            pthread_mutex_unlock(&c->mu);
+            char as[512] = "";
+            if (c->ops.resolve) c->ops.resolve(c->ops.ctx, c->device, as, sizeof as);
+            int r = c->ops.open(c->ops.ctx, c->device, &src, err, sizeof err);
+            pthread_mutex_lock(&c->mu);
+            snprintf(c->opened_as, sizeof c->opened_as, "%s", as);
+            if (r != 0) {
+                src = NULL;
+                if (!failing) logf_(c, "ERROR", "%s capture: %s (retrying every second)", c->ops.label, err);
+                failing = 1;
+                wait_s(c, 1.0);
+                continue;
+            }
+            logf_(c, "INFO", failing ? "%s capture: %s open again" : "%s capture: %s open",
+                  c->ops.label, as[0] ? as : c->device ? c->device : "default source");
+            failing = 0;
+            c->live = 1;
+            continue;
+        }
+        if (c->check && c->ops.resolve) {   /* re-resolve the name for this recording */
+            c->check = 0;
+            pthread_mutex_unlock(&c->mu);
+            char now[512] = "";
+            int rr = c->ops.resolve(c->ops.ctx, c->device, now, sizeof now);
+            pthread_mutex_lock(&c->mu);
+            if (rr == 0 && strcmp(now, c->opened_as)) {
+                logf_(c, "INFO", "capture: the source name now means %s (was %s): reopening", now,
+                      c->opened_as[0] ? c->opened_as : "-");
+                c->reopen = 1;
+                continue;
+            }
+        }
+        pthread_mutex_unlock(&c->mu);
+        int r = c->ops.read(src, block, BLOCK, err, sizeof err);
+        pthread_mutex_lock(&c->mu);
+        if (r != 0) {
+            logf_(c, "ERROR", "%s capture: %s (reopening)", c->ops.label, err);
+            c->reopen = 1;
+            failing = 1;
+            continue;
+        }
+        if (c->recording) kl_pcm_append(&c->pcm, block, BLOCK);
+        else kl_ring_push(&c->ring, block, BLOCK);
+    }
+    c->live = 0;
+    pthread_mutex_unlock(&c->mu);
+    if (src) c->ops.close(src);
+    return NULL;
+}
+
+int kl_capture_new(kl_capture **out, const kl_source_ops *ops, const kl_capture_opts *o,
+                   char *err, size_t n)
+{
+    *out = NULL;
+    kl_capture *c = calloc(1, sizeof *c);
+    if (!c) { snprintf(err, n, "out of memory"); return -1; }
+    c->ops = *ops;
+    c->o = *o;
+    if (o->device && !(c->device = strdup(o->device))) goto oom;
+    size_t pre = (size_t)(o->preroll_ms > 0 ? o->preroll_ms : 0) * KL_RATE / 1000;
+    pre = (pre + BLOCK - 1) / BLOCK * BLOCK;
+    if (kl_ring_init(&c->ring, pre) != 0) goto oom;
+    double maxs = o->max_seconds > 0 ? o->max_seconds : 600;
+    kl_pcm_init(&c->pcm, (size_t)(maxs * KL_RATE) + pre);
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    int e = pthread_create(&c->th, NULL, run, c);
+    if (e) {
+        snprintf(err, n, "cannot start the capture thread: %s", strerror(e));
+        pthread_mutex_destroy(&c->mu);
+        pthread_cond_destroy(&c->cv);
+        kl_ring_deinit(&c->ring);
+        free(c->device);
+        free(c);
+        return -1;
+    }
+    *out = c;
+    return 0;
+oom:
+    snprintf(err, n, "out of memory");
+    free(c->device);
+    free(c);
+    return -1;
+}
+
+int kl_capture_start(kl_capture *c)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->recording) { pthread_mutex_unlock(&c->mu); return 0; }
+    kl_pcm_deinit(&c->pcm);
+    double maxs = c->o.max_seconds > 0 ? c->o.max_seconds : 600;
+    kl_pcm_init(&c->pcm, (size_t)(maxs * KL_RATE) + c->ring.cap);
+    int r = 0;
+    c->preroll = 0;
+    if (c->ring.len) {
+        int16_t *tmp = malloc(c->ring.len * sizeof *tmp);
+        if (tmp) {
+            c->preroll = kl_ring_copy(&c->ring, tmp);
+            r = kl_pcm_append(&c->pcm, tmp, c->preroll);
+            free(tmp);
+        }
+        kl_ring_clear(&c->ring);
+    }
+    c->recording = 1;
+    c->check = 1;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    return r;
+}
+
+int kl_capture_stop(kl_capture *c, int16_t **samples, size_t *n, size_t *preroll)
+{
+    pthread_mutex_lock(&c->mu);
+    int full = c->pcm.full;
+    *samples = c->pcm.len ? c->pcm.buf : NULL;
+    *n = c->pcm.len;
+    if (preroll) *preroll = c->preroll;
+    if (!*samples) free(c->pcm.buf);
+    memset(&c->pcm, 0, sizeof c->pcm);
+    c->recording = 0;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    return full;
+}
+
+int kl_capture_live(kl_capture *c)
+{
+    pthread_mutex_lock(&c->mu);
+    int l = c->live;
+    pthread_mutex_unlock(&c->mu);
+    return l;
+}
+
+double kl_capture_seconds(kl_capture *c)
+{
+    pthread_mutex_lock(&c->mu);
+    double s = c->recording ? (double)(c->pcm.len - c->preroll) / KL_RATE : 0;
+    pthread_mutex_unlock(&c->mu);
+    return s;
+}
+
+void kl_capture_free(kl_capture *c)
+{
+    if (!c) return;
+    pthread_mutex_lock(&c->mu);
+    c->quit = 1;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    pthread_join(c->th, NULL);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    kl_ring_deinit(&c->ring);
+    kl_pcm_deinit(&c->pcm);
+    free(c->device);
+    free(c);
+}

@@ -1,0 +1,42 @@
+/* kl_config.h — key_listener's settings: defaults, the config file
+ * ($XDG_CONFIG_HOME/speech-session/key_listener.conf, else ~/.config/...) and flags.
+ * The file holds "name = value" lines named like the long options ("key = F16",
+ * "mode = toggle", "keep-audio = yes"); '#' starts a comment. Flags override the file. */
+#ifndef KL_CONFIG_H
+#define KL_CONFIG_H
+
+#include <stddef.h>
+
+typedef struct {
+    char key_name[64];
+    int key;                    /* evdev code */
+    int toggle;                 /* mode: 0 hold, 1 toggle */
+    char trigger[16];           /* evdev | terminal | none */
+    char evdev_dir[256];
+    char audio[16];             /* auto | pulse | alsa */
+    char source[256];           /* "" default */
+    int preroll_ms;
+    double max_seconds;
+    int min_ms;
+    char output[16];            /* type | copy | print */
+    char typer[16];
+    int type_delay_ms, modifier_wait_ms;
+    double timeout;             /* transcription wait */
+    char model[1024], daemon[1024];
+    double daemon_timeout;      /* < 0: the daemon's default */
+    int no_start, keep_audio;
+    char log[1024], socket[1024];
+    char start_sound[1024], stop_sound[1024], sound_player[256];
+} kl_opts;
+
+void kl_opts_default(kl_opts *o);
+/* Sets one option by its long name; 0, or -1 with a message. Bool options accept no value
+ * (NULL) as "yes". */
+int kl_opts_set(kl_opts *o, const char *name, const char *value, char *err, size_t n);
+/* Loads a config file; a missing file is fine when !required. 0 or -1 with a message
+ * naming the file and line. */
+int kl_config_load(kl_opts *o, const char *path, int required, char *err, size_t n);
+/* The default config path into buf ("" when neither XDG_CONFIG_HOME nor HOME is set). */
+void kl_config_default_path(char *buf, size_t n);
+
+#endif

@@ -1,0 +1,138 @@
+/* kl_ctl.c — see kl_ctl.h. */
+#include "keylistener/kl_ctl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+int kl_ctl_path(const char *override, char *buf, size_t n, char *err, size_t en)
+{
+    const char *rt = getenv("XDG_RUNTIME_DIR");
+    if (override && *override) snprintf(buf, n, "%s", override);
+    else if (rt && *rt == '/') snprintf(buf, n, "%s/key_listener.sock", rt);
+    else {
+        char dir[128];
+        snprintf(dir, sizeof dir, "/tmp/key_listener-%lu", (unsigned long)geteuid());
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+            snprintf(err, en, "cannot create %s: %s", dir, strerror(errno));
+            return -1;
+        }
+        struct stat st;
+        if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+            (st.st_mode & 077)) {
+            snprintf(err, en, "%s is not a private directory of ours (set XDG_RUNTIME_DIR)", dir);
+            return -1;
+        }
+        snprintf(buf, n, "%s/key_listener.sock", dir);
+    }
+    struct sockaddr_un a;
+    if (strlen(buf) >= sizeof a.sun_path) {
+        snprintf(err, en, "socket path too long: %s", buf);
+        return -1;
+    }
+    return 0;
+}
+
+static int connect_to(const char *path)
+{
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+int kl_ctl_listen(const char *path, char *err, size_t n)
+{
+    int c = connect_to(path);
+    if (c >= 0) {
+        close(c);
+        snprintf(err, n, "another key_listener is running (control socket %s)", path);
+        return -3;
+    }
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            snprintf(err, n, "%s exists and is not a socket", path);
+            return -1;
+        }
+        unlink(path);   /* stale: nobody listens */
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) { snprintf(err, n, "socket: %s", strerror(errno)); return -1; }
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    mode_t old = umask(077);
+    int r = bind(fd, (struct sockaddr *)&a, sizeof a);
+    umask(old);
+    if (r != 0 || listen(fd, 8) != 0) {
+        snprintf(err, n, "cannot listen on %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int kl_ctl_read(int fd, char *cmd, size_t n)
+{
+    struct ucred cr;
+    socklen_t cl = sizeof cr;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 || cr.uid != geteuid()) return -1;
+    size_t have = 0;
+    while (have + 1 < n) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        if (poll(&p, 1, 500) <= 0) return -1;
+        ssize_t k = read(fd, cmd + have, n - 1 - have);
+        if (k < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (k <= 0) break;
+        have += (size_t)k;
+        if (memchr(cmd, '\n', have)) break;
+    }
+    cmd[have] = 0;
+    cmd[strcspn(cmd, "\r\n")] = 0;
+    return have ? 0 : -1;
+}
+
+int kl_ctl_send(const char *path, const char *cmd, char *reply, size_t rn, char *err, size_t n)
+{
+    int fd = connect_to(path);
+    if (fd < 0) {
+        if (errno == ENOENT || errno == ECONNREFUSED) return KL_CTL_NONE;
+        snprintf(err, n, "cannot connect to %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[128];
+    int l = snprintf(line, sizeof line, "%s\n", cmd);
+    if (l <= 0 || (size_t)l >= sizeof line || write(fd, line, (size_t)l) != l) {
+        snprintf(err, n, "cannot send to %s", path);
+        close(fd);
+        return -1;
+    }
+    size_t have = 0;
+    while (have + 1 < rn) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        if (poll(&p, 1, 5000) <= 0) { snprintf(err, n, "no answer from the listener"); close(fd); return -1; }
+        ssize_t k = read(fd, reply + have, rn - 1 - have);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        have += (size_t)k;
+    }
+    close(fd);
+    reply[have] = 0;
+    reply[strcspn(reply, "\n")] = 0;
+    if (!have) { snprintf(err, n, "no answer from the listener"); return -1; }
+    return 0;
+}

@@ -1,0 +1,259 @@
+/* kl_output.c — see kl_output.h. */
+#include "keylistener/kl_output.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
+
+int kl_in_path(const char *prog)
+{
+    if (strchr(prog, '/')) return access(prog, X_OK) == 0;
+    const char *path = getenv("PATH");
+    if (!path) path = "/usr/local/bin:/usr/bin:/bin";
+    char buf[4096];
+    while (*path) {
+        size_t l = strcspn(path, ":");
+        if (l && l + strlen(prog) + 2 < sizeof buf) {
+            snprintf(buf, sizeof buf, "%.*s/%s", (int)l, path, prog);
+            struct stat st;
+            if (stat(buf, &st) == 0 && S_ISREG(st.st_mode) && access(buf, X_OK) == 0) return 1;
+        }
+        path += l;
+        if (*path == ':') path++;
+    }
+    return 0;
+}
+
+static void read_first_line(int fd, char *err, size_t n)
+{
+    char buf[512];
+    ssize_t k = pread(fd, buf, sizeof buf - 1, 0);
+    if (k <= 0 || !n) return;
+    buf[k] = 0;
+    buf[strcspn(buf, "\n")] = 0;
+    snprintf(err, n, "%s", buf);
+}
+
+int kl_run(char *const argv[], const char *text, double timeout, char *err, size_t n)
+{
+    if (n) err[0] = 0;
+    int in[2] = { -1, -1 };
+    int efd = memfd_create("kl_stderr", MFD_CLOEXEC);
+    if (pipe2(in, O_CLOEXEC) != 0 || efd < 0) {
+        snprintf(err, n, "pipe: %s", strerror(errno));
+        if (in[0] >= 0) { close(in[0]); close(in[1]); }
+        if (efd >= 0) close(efd);
+        return -1;
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, efd, 2);
+    posix_spawnattr_t at;
+    posix_spawnattr_init(&at);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
+    pid_t pid;
+    int e = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    close(in[0]);
+    if (e) {
+        snprintf(err, n, "cannot run %s: %s", argv[0], strerror(e));
+        close(in[1]);
+        close(efd);
+        return -1;
+    }
+    /* the text is small (a dictation); a tool that does not read stdin gets EPIPE */
+    if (text) {
+        struct sigaction ign = { .sa_handler = SIG_IGN }, old;
+        sigaction(SIGPIPE, &ign, &old);
+        size_t len = strlen(text), off = 0;
+        while (off < len) {
+            ssize_t k = write(in[1], text + off, len - off);
+            if (k < 0) { if (errno == EINTR) continue; break; }
+            off += (size_t)k;
+        }
+        sigaction(SIGPIPE, &old, NULL);
+    }
+    close(in[1]);
+    double end = mono() + timeout;
+    int st = 0, delay = 1;
+    pid_t w;
+    while ((w = waitpid(pid, &st, WNOHANG)) == 0 && mono() < end) {
+        sleep_ms(delay);
+        if (delay < 20) delay *= 2;
+    }
+    if (w == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        snprintf(err, n, "%s did not finish within %.0f s (killed)", argv[0], timeout);
+        close(efd);
+        return -1;
+    }
+    if (w < 0) { snprintf(err, n, "waitpid: %s", strerror(errno)); close(efd); return -1; }
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) { close(efd); return 0; }
+    char first[512] = "";
+    read_first_line(efd, first, sizeof first);
+    close(efd);
+    if (WIFEXITED(st))
+        snprintf(err, n, "%s exited with %d%s%s", argv[0], WEXITSTATUS(st), first[0] ? ": " : "", first);
+    else
+        snprintf(err, n, "%s killed by signal %d", argv[0], WTERMSIG(st));
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+void kl_run_detached(char *const argv[])
+{
+    pid_t p = fork();
+    if (p < 0) return;
+    if (p == 0) {
+        if (fork() == 0) {
+            int fd = open("/dev/null", O_RDWR);
+            if (fd >= 0) { dup2(fd, 0); dup2(fd, 1); dup2(fd, 2); }
+            sigset_t none;
+            sigemptyset(&none);
+            sigprocmask(SIG_SETMASK, &none, NULL);
+            execvp(argv[0], argv);
+            _exit(127);
+        }
+        _exit(0);
+    }
+    waitpid(p, NULL, 0);
+}
+
+static int ydotool_socket(void)
+{
+    const char *s = getenv("YDOTOOL_SOCKET");
+    if (s && *s) return access(s, F_OK) == 0;
+    char buf[4200];
+    const char *rt = getenv("XDG_RUNTIME_DIR");
+    if (rt) {
+        snprintf(buf, sizeof buf, "%s/.ydotool_socket", rt);
+        if (access(buf, F_OK) == 0) return 1;
+    }
+    return access("/tmp/.ydotool_socket", F_OK) == 0;
+}
+
+static int usable(const char *t)
+{
+    if (!kl_in_path(t)) return 0;
+    if (!strcmp(t, "wtype")) return getenv("WAYLAND_DISPLAY") && *getenv("WAYLAND_DISPLAY");
+    if (!strcmp(t, "dotool")) return access("/dev/uinput", W_OK) == 0;
+    if (!strcmp(t, "ydotool")) return ydotool_socket();
+    if (!strcmp(t, "xdotool")) return getenv("DISPLAY") && *getenv("DISPLAY");
+    return 0;
+}
+
+static const char *const typers[] = { "wtype", "dotool", "ydotool", "xdotool" };
+
+const char *kl_output_probe(const char *typer)
+{
+    for (size_t i = 0; i < sizeof typers / sizeof typers[0]; i++)
+        if ((!typer || !strcmp(typer, "auto") || !strcmp(typer, typers[i])) && usable(typers[i]))
+            return typers[i];
+    return NULL;
+}
+
+static int type_with(const char *t, const char *text, int delay, char *err, size_t n)
+{
+    char d[32];
+    snprintf(d, sizeof d, "%d", delay);
+    double timeout = 10 + (double)strlen(text) * (delay + 5) / 1000.0;
+    if (!strcmp(t, "wtype")) {
+        char *argv[] = { "wtype", "-d", d, "-", NULL };
+        return kl_run(argv, text, timeout, err, n);
+    }
+    if (!strcmp(t, "dotool")) {
+        size_t l = strlen(text) + 64;
+        char *cmd = malloc(l);
+        if (!cmd) { snprintf(err, n, "out of memory"); return -1; }
+        snprintf(cmd, l, "typedelay %d\ntype %s\n", delay, text);
+        char *argv[] = { "dotool", NULL };
+        int r = kl_run(argv, cmd, timeout, err, n);
+        free(cmd);
+        return r;
+    }
+    if (!strcmp(t, "ydotool")) {
+        char *argv[] = { "ydotool", "type", "--", (char *)text, NULL };
+        return kl_run(argv, NULL, timeout, err, n);
+    }
+    char *argv[] = { "xdotool", "type", "--delay", d, "--", (char *)text, NULL };
+    return kl_run(argv, NULL, timeout, err, n);
+}
+
+static int copy_text(const char *text, char *how, size_t hn, char *err, size_t n)
+{
+    const char *wl = getenv("WAYLAND_DISPLAY"), *x = getenv("DISPLAY");
+    if (wl && *wl && kl_in_path("wl-copy")) {
+        char *argv[] = { "wl-copy", NULL };
+        if (kl_run(argv, text, 10, err, n) == 0) { snprintf(how, hn, "clipboard (wl-copy)"); return 0; }
+    }
+    if (x && *x && kl_in_path("xclip")) {
+        char *argv[] = { "xclip", "-selection", "clipboard", "-in", NULL };
+        if (kl_run(argv, text, 10, err, n) == 0) { snprintf(how, hn, "clipboard (xclip)"); return 0; }
+    }
+    if (!err[0]) snprintf(err, n, "no clipboard tool (wl-copy with WAYLAND_DISPLAY, xclip with DISPLAY)");
+    return -1;
+}
+
+int kl_output_text(const kl_output_opts *o, const char *text, char *how, size_t hn,
+                   char *err, size_t n)
+{
+    if (n) err[0] = 0;
+    if (o->mode == KL_OUT_PRINT) {
+        printf("%s\n", text);
+        fflush(stdout);
+        snprintf(how, hn, "stdout");
+        return 0;
+    }
+    if (o->mode == KL_OUT_COPY) return copy_text(text, how, hn, err, n);
+    if (o->mods_held) {
+        double end = mono() + o->modifier_wait_ms / 1000.0;
+        while (o->mods_held(o->mods_u) && mono() < end) sleep_ms(10);
+    }
+    char last[512] = "";
+    for (size_t i = 0; i < sizeof typers / sizeof typers[0]; i++) {
+        const char *t = typers[i];
+        int forced = o->typer && strcmp(o->typer, "auto");
+        if (forced ? strcmp(o->typer, t) : !usable(t)) continue;
+        if (type_with(t, text, o->type_delay_ms, last, sizeof last) == 0) {
+            snprintf(how, hn, "%s", t);
+            return 0;
+        }
+    }
+    int r = copy_text(text, how, hn, err, n);
+    if (r == 0 && last[0]) {   /* keep why typing failed next to the fallback */
+        size_t l = strlen(how);
+        snprintf(how + l, hn - l, " after: %s", last);
+    }
+    if (r != 0 && last[0]) snprintf(err, n, "%s; clipboard: no tool worked", last);
+    return r;
+}

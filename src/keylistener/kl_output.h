@@ -1,0 +1,44 @@
+/* kl_output.h — delivering the text: typed into the focused window, copied to the
+ * clipboard, or printed.
+ *
+ * Typing tools are probed in this order, each only when its environment fits:
+ *   wtype   (WAYLAND_DISPLAY set; needs the virtual-keyboard protocol: sway, Hyprland, ...)
+ *   dotool  (/dev/uinput writable)
+ *   ydotool (a ydotoold socket: $YDOTOOL_SOCKET, $XDG_RUNTIME_DIR/.ydotool_socket, /tmp/.ydotool_socket)
+ *   xdotool (DISPLAY set)
+ * A tool that fails (e.g. wtype on GNOME) falls through to the next; when none typed, the
+ * text goes to the clipboard (wl-copy on Wayland, else xclip) so it can be pasted.
+ * Before typing, the caller-supplied mods_held() is polled until no modifier is held
+ * (bounded by modifier_wait_ms), so a still-held Ctrl/Alt/Super cannot turn the text into
+ * shortcuts. Every tool runs with a bounded wait and is killed past it. */
+#ifndef KL_OUTPUT_H
+#define KL_OUTPUT_H
+
+#include <stddef.h>
+
+typedef enum { KL_OUT_TYPE = 0, KL_OUT_COPY, KL_OUT_PRINT } kl_out_mode;
+
+typedef struct {
+    kl_out_mode mode;
+    const char *typer;         /* "auto" or one tool name to use (no probing) */
+    int type_delay_ms;         /* between keystrokes, for tools that take one */
+    int modifier_wait_ms;
+    int (*mods_held)(void *u); /* may be NULL */
+    void *mods_u;
+} kl_output_opts;
+
+/* Delivers text (non-empty). On success 0 and how names what was done ("xdotool",
+ * "clipboard (wl-copy)", "stdout"); -1 with a message otherwise. */
+int kl_output_text(const kl_output_opts *o, const char *text, char *how, size_t hn,
+                   char *err, size_t n);
+/* The typing tool that would be tried first, or NULL. */
+const char *kl_output_probe(const char *typer);
+/* 1 when prog is an executable in $PATH. */
+int kl_in_path(const char *prog);
+/* Runs argv with text on stdin, stdout to /dev/null, stderr kept (its first line goes to
+ * err); waits at most timeout seconds (then SIGKILL). Returns the exit status, or -1. */
+int kl_run(char *const argv[], const char *text, double timeout, char *err, size_t n);
+/* Starts argv detached (a sound player); never waits for it. */
+void kl_run_detached(char *const argv[]);
+
+#endif

@@ -1,0 +1,33 @@
+/* kl_text.h — what gets typed: the response's segments joined with single spaces, and the
+ * terminal trigger's state machine (hold or press ENTER). */
+#ifndef KL_TEXT_H
+#define KL_TEXT_H
+
+#include <stddef.h>
+
+#include "keylistener/kl_evdev.h"
+
+/* Joins segments: control characters become spaces, every run of white space becomes one
+ * space, each segment is trimmed and empty ones skipped, segments are separated by exactly
+ * one space. Returns a malloc'd string ("" when nothing is left), NULL on OOM. */
+char *kl_text_join(const char *const *segs, size_t n);
+
+/* Terminal trigger on a raw-mode tty. ENTER starts a recording. If ENTER repeats within
+ * hold_detect seconds (the keyboard's autorepeat), it is a hold and the recording stops
+ * when the repeats stop for release_gap seconds; otherwise the recording runs until the
+ * next ENTER press (toggle). After a stop, repeats of the same press are ignored. */
+typedef struct {
+    int state;                 /* 0 idle, 1 pending, 2 holding, 3 latched, 4 ignoring */
+    double last;               /* time of the last ENTER */
+    double hold_detect, release_gap;
+} kl_term;
+
+void kl_term_init(kl_term *t);
+kl_ev_action kl_term_enter(kl_term *t, double now);
+kl_ev_action kl_term_tick(kl_term *t, double now);
+/* The next time kl_term_tick must be called, or a negative value for none. */
+double kl_term_deadline(const kl_term *t);
+/* The recording was stopped or started by something else (control command, max length). */
+void kl_term_reset(kl_term *t, int recording);
+
+#endif

@@ -1,0 +1,727 @@
+/* key_listener — push-to-talk dictation through the session daemon (docs/key_listener.md).
+ *   key_listener [options]                         run the listener
+ *   key_listener start|stop|toggle|cancel|status|quit   control a running listener
+ * Hold (or toggle) a key, speak, release: the recording is written as
+ * <root>/recorded_audio_<usec>.wav, transcribed by session_daemon (started at key-down when
+ * none is alive, so the model loads while the user speaks), the text typed into the focused
+ * window, and the recording removed.
+ *
+ * Threads: the loop thread (this file) owns the triggers, the control socket and the
+ * recording state; kl_capture's thread reads the microphone; one worker thread runs the
+ * session round trips and the typing, in order, so the loop never blocks.
+ * Exit codes: 0 ok, 3 no listener (control commands), 100 usage, 110 another listener
+ * runs, 111 system failure (including no permission for /dev/input). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "clients/session_client.h"
+#include "daemon/ss_log.h"
+#include "keylistener/kl_audio.h"
+#include "keylistener/kl_capture.h"
+#include "keylistener/kl_config.h"
+#include "keylistener/kl_ctl.h"
+#include "keylistener/kl_evdev.h"
+#include "keylistener/kl_keys.h"
+#include "keylistener/kl_output.h"
+#include "keylistener/kl_source.h"
+#include "keylistener/kl_text.h"
+
+enum { JOB_ENSURE, JOB_TRANSCRIBE };
+typedef struct job {
+    int kind;
+    char path[4300];
+    double stopped;            /* monotonic time of the key release */
+    struct job *next;
+} job;
+
+static struct {
+    kl_opts o;
+    char root[4096];
+    ss_log log;
+    pthread_mutex_t logmu;
+    kl_capture *cap;
+    kl_evdev ev;
+    atomic_uint mods;
+    int devfd[KL_EV_SLOTS];
+    char devpath[KL_EV_SLOTS][300];
+    int ifd, denied_logged;
+    int recording;
+    double rec_started;
+    kl_term term;
+    int term_tty;
+    struct termios term_saved;
+    /* worker */
+    pthread_t wth;
+    pthread_mutex_t jmu;
+    pthread_cond_t jcv;
+    job *head, *tail;
+    int wquit, wbusy, wdone;
+} G;
+
+static double now_mono(void) { return ss_mono_now(); }
+
+__attribute__((format(printf, 2, 3)))
+static void klog(const char *level, const char *fmt, ...)
+{
+    char buf[1800];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&G.logmu);
+    ss_log_msg(&G.log, level, "%s", buf);
+    pthread_mutex_unlock(&G.logmu);
+}
+
+static void cap_log(void *u, const char *level, const char *msg) { (void)u; klog(level, "%s", msg); }
+
+static int mods_held(void *u) { (void)u; return atomic_load(&G.mods) != 0; }
+
+static void play(const char *file)
+{
+    if (!file[0]) return;
+    char *argv[] = { G.o.sound_player, (char *)file, NULL };
+    kl_run_detached(argv);
+}
+
+/* ---- the worker: session round trips and output, in order ------------------------- */
+
+static void push_job(int kind, const char *path, double stopped)
+{
+    job *j = calloc(1, sizeof *j);
+    if (!j) { klog("ERROR", "out of memory queueing a job"); return; }
+    j->kind = kind;
+    j->stopped = stopped;
+    if (path) snprintf(j->path, sizeof j->path, "%s", path);
+    pthread_mutex_lock(&G.jmu);
+    if (G.tail) G.tail->next = j; else G.head = j;
+    G.tail = j;
+    pthread_cond_signal(&G.jcv);
+    pthread_mutex_unlock(&G.jmu);
+}
+
+static void remove_audio(const char *path)
+{
+    if (G.o.keep_audio) { klog("INFO", "kept %s (--keep-audio)", path); return; }
+    if (unlink(path) != 0 && errno != ENOENT) klog("WARN", "cannot remove %s: %s", path, strerror(errno));
+}
+
+static void do_transcribe(ssc *c, const job *j)
+{
+    char err[1024], id[SS_ID_MAX + 1], how[700];
+    json_t *resp = NULL;
+    if (!c) { klog("ERROR", "no session client; %s not transcribed", j->path); remove_audio(j->path); return; }
+    if (!G.o.no_start && ssc_ensure_daemon(c, err, sizeof err) != 0) {
+        klog("ERROR", "cannot start session_daemon: %s", err);
+        remove_audio(j->path);
+        return;
+    }
+    double t0 = now_mono();
+    if (ssc_submit(c, j->path, id, err, sizeof err) != 0) {
+        klog("ERROR", "cannot submit %s: %s", j->path, err);
+        remove_audio(j->path);
+        return;
+    }
+    int r = ssc_wait(c, id, G.o.timeout, &resp, err, sizeof err);
+    double t1 = now_mono();
+    remove_audio(j->path);
+    if (r != 0) {
+        klog("ERROR", "request %s: %s", id, r == SSC_TIMEOUT ? "no response in time" : err);
+        return;
+    }
+    const json_t *e = json_object_get(resp, "error");
+    if (json_is_string(e)) klog("ERROR", "request %s: daemon error: %s", id, json_string_value(e));
+    const json_t *arr = json_object_get(resp, "results");
+    size_t n = json_is_array(arr) ? json_array_size(arr) : 0;
+    const char **segs = calloc(n ? n : 1, sizeof *segs);
+    char *text = NULL;
+    if (segs) {
+        for (size_t i = 0; i < n; i++) segs[i] = json_string_value(json_array_get(arr, i));
+        text = kl_text_join(segs, n);
+        free(segs);
+    }
+    json_decref(resp);
+    if (!text) { klog("ERROR", "out of memory"); return; }
+    if (!text[0]) {
+        klog("INFO", "request %s: empty result in %.0f ms; nothing typed", id, (t1 - t0) * 1000);
+        free(text);
+        return;
+    }
+    kl_output_opts oo = { .typer = G.o.typer, .type_delay_ms = G.o.type_delay_ms,
+                          .modifier_wait_ms = G.o.modifier_wait_ms, .mods_held = mods_held };
+    oo.mode = !strcmp(G.o.output, "copy") ? KL_OUT_COPY : !strcmp(G.o.output, "print") ? KL_OUT_PRINT : KL_OUT_TYPE;
+    double t2 = now_mono();
+    if (kl_output_text(&oo, text, how, sizeof how, err, sizeof err) == 0)
+        klog("INFO", "request %s: %zu chars in %.0f ms (release to text %.0f ms), output %s in %.0f ms",
+             id, strlen(text), (t1 - t0) * 1000, (t1 - j->stopped) * 1000, how, (now_mono() - t2) * 1000);
+    else
+        klog("ERROR", "request %s: %zu chars transcribed but not delivered: %s", id, strlen(text), err);
+    free(text);
+}
+
+static void *worker(void *arg)
+{
+    (void)arg;
+    ssc_opts so = ssc_default_opts();
+    so.autostart = !G.o.no_start;
+    so.daemon_timeout = G.o.daemon_timeout;
+    if (G.o.model[0]) so.model = G.o.model;
+    if (G.o.daemon[0]) so.daemon_path = G.o.daemon;
+    ssc *c = NULL;
+    char err[1024];
+    pthread_mutex_lock(&G.jmu);
+    for (;;) {
+        while (!G.head && !G.wquit) pthread_cond_wait(&G.jcv, &G.jmu);
+        if (!G.head) break;
+        job *j = G.head;
+        G.head = j->next;
+        if (!G.head) G.tail = NULL;
+        if (G.wquit) {   /* quitting: pending work is dropped */
+            if (j->kind == JOB_TRANSCRIBE) remove_audio(j->path);
+            free(j);
+            continue;
+        }
+        G.wbusy = 1;
+        pthread_mutex_unlock(&G.jmu);
+        if (!c && ssc_open(&c, &so, err, sizeof err) != 0) {
+            klog("ERROR", "session client: %s", err);
+            c = NULL;
+        }
+        if (j->kind == JOB_ENSURE && c && !G.o.no_start) {
+            pid_t before = ssc_daemon_pid(c);
+            double t0 = now_mono();
+            if (before <= 0) {
+                klog("INFO", "no session_daemon alive: starting one while recording");
+                if (ssc_ensure_daemon(c, err, sizeof err) != 0) klog("ERROR", "cannot start session_daemon: %s", err);
+                else klog("INFO", "session_daemon pid %ld ready in %.0f ms", (long)ssc_daemon_pid(c), (now_mono() - t0) * 1000);
+            }
+        } else if (j->kind == JOB_TRANSCRIBE) {
+            do_transcribe(c, j);
+        }
+        free(j);
+        pthread_mutex_lock(&G.jmu);
+        G.wbusy = 0;
+    }
+    G.wdone = 1;
+    pthread_mutex_unlock(&G.jmu);
+    ssc_free(c);
+    return NULL;
+}
+
+static int worker_idle(void)
+{
+    pthread_mutex_lock(&G.jmu);
+    int idle = !G.head && !G.wbusy;
+    pthread_mutex_unlock(&G.jmu);
+    return idle;
+}
+
+/* ---- recording ------------------------------------------------------------------------ */
+
+static void rec_start(const char *why)
+{
+    if (G.recording) return;
+    if (kl_capture_start(G.cap) != 0) klog("WARN", "out of memory for the pre-roll");
+    G.recording = 1;
+    G.rec_started = now_mono();
+    kl_term_reset(&G.term, 1);
+    klog("INFO", "recording started (%s)%s", why, kl_capture_live(G.cap) ? "" : "; the microphone is not open yet");
+    push_job(JOB_ENSURE, NULL, 0);
+    play(G.o.start_sound);
+}
+
+static void rec_stop(const char *why, int cancel)
+{
+    if (!G.recording) return;
+    G.recording = 0;
+    kl_term_reset(&G.term, 0);
+    int16_t *s = NULL;
+    size_t n = 0, pre = 0;
+    int full = kl_capture_stop(G.cap, &s, &n, &pre);
+    double held = now_mono() - G.rec_started;
+    play(G.o.stop_sound);
+    if (cancel) {
+        klog("INFO", "recording cancelled (%s) after %.2f s", why, held);
+        free(s);
+        return;
+    }
+    size_t speech = n > pre ? n - pre : 0;
+    if (speech * 1000 < (size_t)G.o.min_ms * KL_RATE) {
+        klog("INFO", "recording stopped (%s): %.2f s held, %.2f s captured: shorter than %d ms, discarded",
+             why, held, (double)speech / KL_RATE, G.o.min_ms);
+        free(s);
+        return;
+    }
+    char path[4300];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    unsigned long long us = (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000;
+    const char *sep = strcmp(G.root, "/") ? "/" : "";
+    int r = -1;
+    for (int i = 0; i < 100 && r != 0; i++, us++) {
+        snprintf(path, sizeof path, "%s%srecorded_audio_%llu.wav", G.root, sep, us);
+        r = kl_wav_write(path, s, n, KL_RATE);
+        if (r != 0 && errno != EEXIST) break;
+    }
+    double peak, rms;
+    kl_pcm_level(s, n, &peak, &rms);
+    free(s);
+    if (r != 0) { klog("ERROR", "cannot write %s: %s", path, strerror(errno)); return; }
+    klog("INFO", "recording stopped (%s): %.2f s + %.0f ms pre-roll, peak %.3f rms %.4f%s -> %s",
+         why, (double)speech / KL_RATE, (double)pre * 1000 / KL_RATE, peak, rms,
+         full ? " (cut at --max-seconds)" : "", path);
+    push_job(JOB_TRANSCRIBE, path, now_mono());
+}
+
+static void on_action(void *u, kl_ev_action a)
+{
+    const char *why = u;
+    if (a == KL_EV_START) rec_start(why);
+    else if (a == KL_EV_STOP) rec_stop(why, 0);
+    else if (a == KL_EV_TOGGLE) { if (G.recording) rec_stop(why, 0); else rec_start(why); }
+}
+
+/* ---- evdev devices and hot-plug ------------------------------------------------------- */
+
+static int has_bit(const unsigned char *b, int i) { return (b[i / 8] >> (i % 8)) & 1; }
+
+static void dev_close(int slot, const char *why)
+{
+    klog("INFO", "input device %s removed (%s)", G.devpath[slot], why);
+    kl_ev_action a = kl_evdev_remove(&G.ev, slot);
+    close(G.devfd[slot]);
+    G.devfd[slot] = -1;
+    G.devpath[slot][0] = 0;
+    atomic_store(&G.mods, kl_evdev_mods(&G.ev));
+    on_action("unplug", a);
+}
+
+/* Opens dir/name when it is a keyboard with the trigger key (or a FIFO, for tests).
+ * Returns 1 opened, 0 skipped, -1 permission denied. */
+static int dev_try(const char *name)
+{
+    if (strncmp(name, "event", 5)) return 0;
+    char path[300];
+    snprintf(path, sizeof path, "%s/%s", G.o.evdev_dir, name);
+    for (int i = 0; i < KL_EV_SLOTS; i++)
+        if (G.devfd[i] >= 0 && !strcmp(G.devpath[i], path)) return 0;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return errno == EACCES || errno == EPERM ? -1 : 0;
+    struct stat st;
+    char dname[256] = "pipe";
+    if (fstat(fd, &st) != 0 || !(S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))) { close(fd); return 0; }
+    if (S_ISCHR(st.st_mode)) {
+        unsigned char bits[KEY_MAX / 8 + 1];
+        memset(bits, 0, sizeof bits);
+        if (ioctl(fd, EVIOCGBIT(EV_KEY, sizeof bits), bits) < 0 || !has_bit(bits, G.o.key)) {
+            close(fd);
+            return 0;
+        }
+        if (ioctl(fd, EVIOCGNAME(sizeof dname), dname) < 0) snprintf(dname, sizeof dname, "?");
+    }
+    int slot = kl_evdev_add(&G.ev);
+    if (slot < 0) { close(fd); klog("WARN", "too many input devices; %s ignored", path); return 0; }
+    G.devfd[slot] = fd;
+    snprintf(G.devpath[slot], sizeof G.devpath[slot], "%s", path);
+    klog("INFO", "input device %s (%s) has %s: listening", path, dname, G.o.key_name);
+    return 1;
+}
+
+/* Returns the number of devices refused for permissions. */
+static int dev_scan(int *opened)
+{
+    DIR *d = opendir(G.o.evdev_dir);
+    int denied = 0;
+    *opened = 0;
+    if (!d) return 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int r = dev_try(e->d_name);
+        if (r < 0) denied++;
+        if (r > 0) (*opened)++;
+    }
+    closedir(d);
+    return denied;
+}
+
+static void on_inotify(void)
+{
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    ssize_t k;
+    while ((k = read(G.ifd, buf, sizeof buf)) > 0) {
+        for (char *p = buf; p < buf + k;) {
+            struct inotify_event *ie = (struct inotify_event *)p;
+            p += sizeof *ie + ie->len;
+            if (!ie->len) continue;
+            if (ie->mask & (IN_DELETE | IN_MOVED_FROM)) {
+                char path[300];
+                snprintf(path, sizeof path, "%s/%s", G.o.evdev_dir, ie->name);
+                for (int i = 0; i < KL_EV_SLOTS; i++)
+                    if (G.devfd[i] >= 0 && !strcmp(G.devpath[i], path)) dev_close(i, "node deleted");
+            } else if (dev_try(ie->name) < 0 && !G.denied_logged) {
+                klog("WARN", "%s/%s: permission denied (is this user in the 'input' group?)", G.o.evdev_dir, ie->name);
+                G.denied_logged = 1;
+            }
+        }
+    }
+}
+
+/* ---- control socket and terminal ------------------------------------------------------- */
+
+static int quitting;
+
+static void on_ctl(int lfd)
+{
+    int fd;
+    while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+        char cmd[64], reply[128];
+        if (kl_ctl_read(fd, cmd, sizeof cmd) != 0) { close(fd); continue; }
+        snprintf(reply, sizeof reply, "ok");
+        if (!strcmp(cmd, "start")) rec_start("control");
+        else if (!strcmp(cmd, "stop")) rec_stop("control", 0);
+        else if (!strcmp(cmd, "toggle")) { if (G.recording) rec_stop("control", 0); else rec_start("control"); }
+        else if (!strcmp(cmd, "cancel")) rec_stop("control", 1);
+        else if (!strcmp(cmd, "quit")) quitting = 1;
+        else if (strcmp(cmd, "status")) snprintf(reply, sizeof reply, "error unknown command");
+        if (!strncmp(reply, "ok", 2))
+            snprintf(reply, sizeof reply, "ok %s%s", G.recording ? "recording" : "idle",
+                     worker_idle() ? "" : " transcribing");
+        size_t l = strlen(reply);
+        reply[l++] = '\n';
+        if (write(fd, reply, l) < 0) { /* the client went away */ }
+        close(fd);
+    }
+}
+
+static void term_restore(void)
+{
+    if (G.term_tty) tcsetattr(0, TCSANOW, &G.term_saved);
+}
+
+/* Returns 1 at end of input. */
+static int on_stdin(void)
+{
+    char buf[256];
+    ssize_t k = read(0, buf, sizeof buf);
+    if (k < 0) return errno == EAGAIN || errno == EINTR ? 0 : 1;
+    if (k == 0) return 1;
+    for (ssize_t i = 0; i < k; i++) {
+        char ch = buf[i];
+        if (!G.term_tty) {   /* a pipe: each line toggles */
+            if (ch == '\n') on_action("terminal", KL_EV_TOGGLE);
+            continue;
+        }
+        if (ch == '\r' || ch == '\n') on_action("terminal", kl_term_enter(&G.term, now_mono()));
+        else if (ch == 0x1b) rec_stop("terminal", 1);
+        else if (ch == 'q' || ch == 3 || ch == 4) return 1;
+    }
+    return 0;
+}
+
+/* ---- options --------------------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: key_listener [OPTIONS]                  run the push-to-talk listener\n"
+"       key_listener start|stop|toggle|cancel|status|quit [--socket PATH]\n"
+"Trigger: --trigger evdev|terminal|none (default evdev; the control socket always works)\n"
+"  --key NAME (Insert, F16, RightCtrl, Pause, BTN_SIDE, a code; default Insert)\n"
+"  --mode hold|toggle   --evdev-dir DIR (default /dev/input)\n"
+"Capture: --audio auto|pulse|alsa  --source NAME (device name or part of its description)\n"
+"  --preroll MS (300; 0 opens the microphone only while recording)  --max-seconds S (300)\n"
+"  --min-ms MS (250: shorter recordings are discarded)  --keep-audio  --list-sources\n"
+"Output: --output type|copy|print  --typer auto|wtype|dotool|ydotool|xdotool|none\n"
+"  --type-delay MS (5)  --modifier-wait MS (1000)\n"
+"Session: --timeout S (60)  --model PATH  --daemon PATH  --daemon-timeout S  --no-start\n"
+"Other: --log FILE (default <root>/key_listener.log)  --socket PATH  --config FILE\n"
+"  --no-config  --start-sound FILE  --stop-sound FILE  --sound-player CMD (paplay)\n"
+"Config file: $XDG_CONFIG_HOME/speech-session/key_listener.conf, \"name = value\" lines.\n"
+"Environment: SPEECH_SESSION_ROOT (default /tmp), SPEECH_SESSION_DAEMON, XDG_RUNTIME_DIR.\n"
+"Exit codes: 0 ok, 3 no listener, 100 usage, 110 already running, 111 system failure.\n");
+}
+
+static const struct option longopts[] = {
+    { "key", required_argument, 0, 0 }, { "mode", required_argument, 0, 0 },
+    { "trigger", required_argument, 0, 0 }, { "evdev-dir", required_argument, 0, 0 },
+    { "audio", required_argument, 0, 0 }, { "source", required_argument, 0, 0 },
+    { "preroll", required_argument, 0, 0 }, { "max-seconds", required_argument, 0, 0 },
+    { "min-ms", required_argument, 0, 0 }, { "output", required_argument, 0, 0 },
+    { "typer", required_argument, 0, 0 }, { "type-delay", required_argument, 0, 0 },
+    { "modifier-wait", required_argument, 0, 0 }, { "timeout", required_argument, 0, 0 },
+    { "model", required_argument, 0, 0 }, { "daemon", required_argument, 0, 0 },
+    { "daemon-timeout", required_argument, 0, 0 }, { "no-start", no_argument, 0, 0 },
+    { "keep-audio", no_argument, 0, 0 }, { "log", required_argument, 0, 0 },
+    { "socket", required_argument, 0, 0 }, { "start-sound", required_argument, 0, 0 },
+    { "stop-sound", required_argument, 0, 0 }, { "sound-player", required_argument, 0, 0 },
+    { "config", required_argument, 0, 'c' }, { "no-config", no_argument, 0, 'C' },
+    { "list-sources", no_argument, 0, 'L' }, { "help", no_argument, 0, 'h' },
+    { 0, 0, 0, 0 },
+};
+
+static int parse_args(int argc, char **argv, const char **cmd, int *list)
+{
+    char err[600], cfg[1100] = "";
+    int no_cfg = 0, ch, idx;
+    /* pass 1: the config file choice */
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "+h", longopts, &idx)) != -1) {
+        if (ch == 'c') snprintf(cfg, sizeof cfg, "%s", optarg);
+        if (ch == 'C') no_cfg = 1;
+    }
+    kl_opts_default(&G.o);
+    if (!no_cfg) {
+        int required = cfg[0] != 0;
+        if (!required) kl_config_default_path(cfg, sizeof cfg);
+        if (cfg[0] && kl_config_load(&G.o, cfg, required, err, sizeof err) != 0) {
+            fprintf(stderr, "key_listener: %s\n", err);
+            return 100;
+        }
+    }
+    /* pass 2: flags override the file; a command may come first or last */
+    optind = 0;
+    opterr = 1;
+    for (;;) {
+        while ((ch = getopt_long(argc, argv, "+h", longopts, &idx)) != -1) {
+            if (ch == 'h') { usage(stdout); exit(0); }
+            if (ch == 'L') { *list = 1; continue; }
+            if (ch == 'c' || ch == 'C') continue;
+            if (ch != 0) { usage(stderr); return 100; }
+            if (kl_opts_set(&G.o, longopts[idx].name, optarg, err, sizeof err) != 0) {
+                fprintf(stderr, "key_listener: %s\n", err);
+                return 100;
+            }
+        }
+        if (optind >= argc) break;
+        if (*cmd) { fprintf(stderr, "key_listener: unexpected argument \"%s\"\n", argv[optind]); return 100; }
+        *cmd = argv[optind++];
+    }
+    return 0;
+}
+
+static int control(const char *cmd)
+{
+    static const char *const cmds[] = { "start", "stop", "toggle", "cancel", "status", "quit" };
+    int known = 0;
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) known |= !strcmp(cmd, cmds[i]);
+    if (!known) { fprintf(stderr, "key_listener: unknown command \"%s\"\n", cmd); usage(stderr); return 100; }
+    char path[1100], err[1200], reply[256];
+    if (kl_ctl_path(G.o.socket, path, sizeof path, err, sizeof err) != 0) {
+        fprintf(stderr, "key_listener: %s\n", err);
+        return 111;
+    }
+    int r = kl_ctl_send(path, cmd, reply, sizeof reply, err, sizeof err);
+    if (r == KL_CTL_NONE) { fprintf(stderr, "key_listener: no key_listener is running (%s)\n", path); return 3; }
+    if (r != 0) { fprintf(stderr, "key_listener: %s\n", err); return 111; }
+    printf("%s\n", reply);
+    return strncmp(reply, "ok", 2) ? 1 : 0;
+}
+
+/* ---- main ------------------------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    const char *cmd = NULL;
+    int list = 0;
+    pthread_mutex_init(&G.logmu, NULL);
+    G.log.fd = -1;
+    int rc = parse_args(argc, argv, &cmd, &list);
+    if (rc) return rc;
+    if (cmd) return control(cmd);
+    char err[1200];
+    if (list) {
+        if (kl_source_list(G.o.audio, err, sizeof err) != 0) { fprintf(stderr, "key_listener: %s\n", err); return 111; }
+        return 0;
+    }
+
+    const char *root = getenv("SPEECH_SESSION_ROOT");
+    if (!root || !*root) root = "/tmp";
+    if (root[0] != '/') { fprintf(stderr, "key_listener: SPEECH_SESSION_ROOT must be absolute\n"); return 100; }
+    snprintf(G.root, sizeof G.root, "%s", root);
+    size_t rl = strlen(G.root);
+    while (rl > 1 && G.root[rl - 1] == '/') G.root[--rl] = 0;
+    char logpath[4300];
+    if (G.o.log[0]) snprintf(logpath, sizeof logpath, "%s", G.o.log);
+    else snprintf(logpath, sizeof logpath, "%s%skey_listener.log", G.root, rl > 1 ? "/" : "");
+    if (ss_log_open(&G.log, logpath, 1, 8u << 20, err, sizeof err) != 0)
+        fprintf(stderr, "key_listener: log %s: %s (logging to stderr only)\n", logpath, err);
+
+    /* signals on an fd; SIGPIPE ignored (a typing tool may exit early) */
+    sigset_t ss;
+    sigemptyset(&ss);
+    sigaddset(&ss, SIGINT);
+    sigaddset(&ss, SIGTERM);
+    sigaddset(&ss, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &ss, NULL);   /* before any thread starts: they inherit it */
+    signal(SIGPIPE, SIG_IGN);
+    int sfd = signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK);
+
+    char sock[1100];
+    int lfd = -1;
+    if (kl_ctl_path(G.o.socket, sock, sizeof sock, err, sizeof err) == 0) {
+        lfd = kl_ctl_listen(sock, err, sizeof err);
+        if (lfd == -3) { fprintf(stderr, "key_listener: %s\n", err); return 110; }
+    }
+    if (lfd < 0) klog("WARN", "no control socket: %s", err);
+
+    for (int i = 0; i < KL_EV_SLOTS; i++) G.devfd[i] = -1;
+    G.ifd = -1;
+    kl_evdev_init(&G.ev, G.o.key, G.o.toggle);
+    kl_term_init(&G.term);
+    int use_evdev = !strcmp(G.o.trigger, "evdev"), use_term = !strcmp(G.o.trigger, "terminal");
+    if (use_evdev) {
+        G.ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (G.ifd >= 0 && inotify_add_watch(G.ifd, G.o.evdev_dir, IN_CREATE | IN_ATTRIB |
+                                             IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_ONLYDIR) < 0) {
+            close(G.ifd);
+            G.ifd = -1;
+        }
+        int opened = 0, denied = dev_scan(&opened);
+        if (!opened && denied) {
+            fprintf(stderr,
+"key_listener: permission denied reading the input devices in %s (%d refused).\n"
+"  The evdev trigger reads /dev/input/event* and needs the 'input' group:\n"
+"      sudo usermod -aG input $USER     (then log out and back in)\n"
+"  Or use --trigger terminal, or bind `key_listener toggle` (or start/stop) to a key in\n"
+"  your compositor or desktop and run with --trigger none.\n", G.o.evdev_dir, denied);
+            klog("ERROR", "permission denied for %d input devices in %s: not in the 'input' group", denied, G.o.evdev_dir);
+            if (lfd >= 0) { close(lfd); unlink(sock); }
+            return 111;
+        }
+        if (G.ifd < 0)
+            klog("WARN", "%s cannot be watched (%s): no evdev hot-plug; the control command still works",
+                 G.o.evdev_dir, strerror(errno));
+        if (!opened) klog("WARN", "no keyboard with %s yet in %s: waiting for one to be plugged in",
+                          G.o.key_name, G.o.evdev_dir);
+        if (denied) klog("WARN", "%d input devices in %s refused (permissions)", denied, G.o.evdev_dir);
+    }
+    if (use_term) {
+        G.term_tty = isatty(0);
+        if (G.term_tty && tcgetattr(0, &G.term_saved) == 0) {
+            struct termios t = G.term_saved;
+            t.c_lflag &= (tcflag_t) ~(ICANON | ECHO);
+            t.c_cc[VMIN] = 1;
+            t.c_cc[VTIME] = 0;
+            tcsetattr(0, TCSANOW, &t);
+            fprintf(stderr, "Hold ENTER to talk (or press ENTER to start and again to stop); Esc cancels, q quits.\n");
+        } else {
+            G.term_tty = 0;
+        }
+    }
+
+    kl_source_ops ops;
+    if (kl_source_select(G.o.audio, &ops, err, sizeof err) != 0) { fprintf(stderr, "key_listener: %s\n", err); return 100; }
+    kl_capture_opts co = { .device = G.o.source[0] ? G.o.source : NULL, .preroll_ms = G.o.preroll_ms,
+                           .max_seconds = G.o.max_seconds, .log = cap_log };
+    if (kl_capture_new(&G.cap, &ops, &co, err, sizeof err) != 0) { fprintf(stderr, "key_listener: %s\n", err); return 111; }
+    pthread_mutex_init(&G.jmu, NULL);
+    pthread_cond_init(&G.jcv, NULL);
+    if (pthread_create(&G.wth, NULL, worker, NULL) != 0) { fprintf(stderr, "key_listener: no worker thread\n"); return 111; }
+    klog("INFO", "key_listener started: trigger %s, key %s (%s), audio %s%s%s, pre-roll %d ms, output %s (%s), socket %s",
+         G.o.trigger, G.o.key_name, G.o.toggle ? "toggle" : "hold", ops.label,
+         G.o.source[0] ? " source " : "", G.o.source, G.o.preroll_ms, G.o.output,
+         kl_output_probe(G.o.typer) ? kl_output_probe(G.o.typer) : "no typing tool: clipboard",
+         lfd >= 0 ? sock : "none");
+
+    int stdin_open = use_term, quit_when_idle = 0;
+    double quit_deadline = 0;
+    for (;;) {
+        if (quitting && !quit_deadline) {
+            rec_stop("quit", 1);
+            pthread_mutex_lock(&G.jmu);
+            G.wquit = 1;
+            pthread_cond_signal(&G.jcv);
+            pthread_mutex_unlock(&G.jmu);
+            quit_deadline = now_mono() + G.o.timeout + 10;
+        }
+        if (quitting) {
+            pthread_mutex_lock(&G.jmu);
+            int done = G.wdone;
+            pthread_mutex_unlock(&G.jmu);
+            if (done || now_mono() > quit_deadline) break;
+        }
+        if (quit_when_idle && !G.recording && worker_idle()) quitting = 1;
+        struct pollfd p[KL_EV_SLOTS + 4];
+        int map[KL_EV_SLOTS + 4], np = 0;
+        if (sfd >= 0) { p[np] = (struct pollfd){ sfd, POLLIN, 0 }; map[np++] = -1; }
+        if (!quitting) {
+            if (lfd >= 0) { p[np] = (struct pollfd){ lfd, POLLIN, 0 }; map[np++] = -2; }
+            if (G.ifd >= 0) { p[np] = (struct pollfd){ G.ifd, POLLIN, 0 }; map[np++] = -3; }
+            if (stdin_open) { p[np] = (struct pollfd){ 0, POLLIN, 0 }; map[np++] = -4; }
+            for (int i = 0; i < KL_EV_SLOTS; i++)
+                if (G.devfd[i] >= 0) { p[np] = (struct pollfd){ G.devfd[i], POLLIN, 0 }; map[np++] = i; }
+        }
+        double deadline = now_mono() + (quitting || quit_when_idle || G.recording ? 0.05 : 1.0);
+        double td = kl_term_deadline(&G.term);
+        if (td > 0 && td < deadline) deadline = td;
+        int ms = (int)((deadline - now_mono()) * 1000) + 1;
+        int k = poll(p, (nfds_t)np, ms < 0 ? 0 : ms);
+        if (k < 0 && errno != EINTR) { klog("ERROR", "poll: %s", strerror(errno)); break; }
+        for (int i = 0; k > 0 && i < np; i++) {
+            if (!p[i].revents) continue;
+            if (map[i] == -1) {
+                struct signalfd_siginfo si;
+                while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+                    if (quitting) { klog("WARN", "second signal: exiting now"); term_restore(); _exit(130); }
+                    klog("INFO", "signal %u: shutting down", si.ssi_signo);
+                    quitting = 1;
+                }
+            } else if (map[i] == -2) {
+                on_ctl(lfd);
+            } else if (map[i] == -3) {
+                on_inotify();
+            } else if (map[i] == -4) {
+                if (on_stdin()) {
+                    stdin_open = 0;
+                    if (G.term_tty) quitting = 1;
+                    else { rec_stop("end of input", 0); quit_when_idle = 1; }
+                }
+            } else {
+                int slot = map[i];
+                if (G.devfd[slot] < 0) continue;
+                int r = kl_evdev_read(&G.ev, slot, G.devfd[slot], on_action, "evdev");
+                atomic_store(&G.mods, kl_evdev_mods(&G.ev));
+                if (r != 0) dev_close(slot, r > 0 ? "unplugged" : strerror(errno));
+            }
+        }
+        if (use_term && G.term_tty) on_action("terminal", kl_term_tick(&G.term, now_mono()));
+        if (G.recording && now_mono() - G.rec_started > G.o.max_seconds) rec_stop("--max-seconds reached", 0);
+    }
+    klog("INFO", "key_listener exiting");
+    pthread_mutex_lock(&G.jmu);
+    G.wquit = 1;
+    pthread_cond_signal(&G.jcv);
+    int done = G.wdone;
+    pthread_mutex_unlock(&G.jmu);
+    if (done) pthread_join(G.wth, NULL);
+    else pthread_detach(G.wth);   /* a stuck round trip past the deadline: exit anyway */
+    kl_capture_free(G.cap);
+    for (int i = 0; i < KL_EV_SLOTS; i++)
+        if (G.devfd[i] >= 0) close(G.devfd[i]);
+    if (G.ifd >= 0) close(G.ifd);
+    if (lfd >= 0) { close(lfd); unlink(sock); }
+    term_restore();
+    if (sfd >= 0) close(sfd);
+    job *j = G.head;
+    while (j && done) { job *nx = j->next; free(j); j = nx; }
+    ss_log_close(&G.log);
+    return 0;
+}

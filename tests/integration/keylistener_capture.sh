@@ -1,0 +1,116 @@
+#!/bin/sh
+# key_listener: recording from a real PulseAudio server (null sink "virt", speech played into
+# it, captured from virt.monitor), pre-roll, the evdev trigger through FIFOs standing in for
+# /dev/input/event* (press, repeat, release, unplug, hot-plug), the control command, the
+# terminal trigger, and the refusals (docs/key_listener.md).
+cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/keylistener_common.inc
+
+"$KL" --bogus >/dev/null 2>&1; check "unknown option exits 100" [ $? -eq 100 ]
+"$KL" --key NoSuchKey >/dev/null 2>&1; check "unknown key name exits 100" [ $? -eq 100 ]
+"$KL" frobnicate >/dev/null 2>&1; check "unknown command exits 100" [ $? -eq 100 ]
+"$KL" status >/dev/null 2>&1; check "status without a listener exits 3" [ $? -eq 3 ]
+
+if ! start_pulse; then
+    skip "pulseaudio recording" "pulseaudio cannot start"; finish; exit $?
+fi
+ok "pulseaudio with a null sink started"
+# a continuous stream into virt, so its monitor delivers like a live microphone
+bg sh -c 'exec pacat -d virt --raw --format=s16le --rate=16000 --channels=1 </dev/zero'
+EVD="$ROOT/input"; mkdir -p "$EVD"
+start_fake_daemon
+printf '%s' '["  Hello   world. ", "", "second\tsegment "]' >"$ROOT/fake_results.json"
+OUT="$ROOT/out.txt"
+bg "$KL" --no-config --trigger evdev --evdev-dir "$EVD" --key Insert --source virt.monitor \
+    --output print --keep-audio --no-start --timeout 20 >"$OUT" 2>"$ROOT/kl.err"
+check "listener up: control status answers idle" wait_for 10 sh -c '"$0" status 2>/dev/null | grep -q "^ok idle"' "$KL"
+check "no keyboard yet: said so in the log" grep_log "waiting for one to be plugged in"
+"$KL" --no-config --trigger none >/dev/null 2>"$ROOT/err2"
+check "a second listener is refused (exit 110)" sh -c "[ $? -eq 110 ] && grep -q 'another key_listener' '$ROOT/err2'"
+
+# hot-plug a "keyboard", hold Insert (with autorepeat) while the speech plays, release
+mkfifo "$EVD/event0"
+exec 3>"$EVD/event0"
+check "hot-plugged device picked up" wait_for 5 grep_log "event0 (pipe) has Insert"
+wait_for 10 grep_log "pulse capture: virt.monitor open" >/dev/null
+sleep 1   # the pre-roll ring fills
+# the speech starts 1 s before the key goes down: the pre-roll keeps its last 300 ms
+paplay -d virt "$SPEECH" & PLAY=$!
+sleep 1
+evdev_write 1 110 1 >&3
+check "key-down starts a recording" wait_for 5 grep_log "recording started (evdev)"
+evdev_write 1 110 2 1 110 2 >&3
+wait $PLAY
+evdev_write 1 110 0 >&3
+check "key-up stops it and writes the WAV" wait_for 5 grep_log "recording stopped (evdev)"
+# the null sink's monitor delivers audio only once paplay's stream runs, so on a loaded
+# machine the ring may hold less than the full 300 ms when the key goes down
+check "pre-roll (100..300 ms) at its start" grep_log_re '+ (1[0-9][0-9]|2[0-9][0-9]|300) ms pre-roll'
+check "the segments are joined with single spaces and printed" \
+    wait_for 20 sh -c "grep -qx 'Hello world. second segment' '$OUT'"
+line=$(head -1 "$ROOT/fake_seen.txt" 2>/dev/null)
+echo "# recorded: $line"
+wav=$(echo "$line" | awk '{print $1}')
+check "recording named $ROOT/recorded_audio_<usec>.wav" sh -c "echo '$wav' | grep -Eq '^$ROOT/recorded_audio_[0-9]{16}\.wav$'"
+check "16 kHz mono, 3.9..5.5 s long (4.9 s speech - 1 s before the key + 0.3 s pre-roll)" \
+    sh -c "echo '$line' | awk '{exit !(\$2==16000 && \$3==1 && \$4>=3.9 && \$4<5.5)}'"
+check "it contains the speech (RMS > 0.03; the file's is 0.087)" sh -c "echo '$line' | awk '{exit !(\$5>0.03)}'"
+check "--keep-audio kept it" [ -f "$wav" ]
+
+# unplug while the key is held: the recording stops (nothing stays stuck)
+evdev_write 1 110 1 >&3
+wait_for 5 grep_log "recording started (evdev)" >/dev/null
+sleep 0.6
+exec 3>&-
+rm -f "$EVD/event0"
+check "unplug mid-press stops the recording" wait_for 5 grep_log "recording stopped (unplug)"
+check "unplug logged" grep_log "event0 removed"
+# replug as another node; a quick tap is too short and discarded
+mkfifo "$EVD/event1"
+exec 3>"$EVD/event1"
+check "replugged keyboard picked up" wait_for 5 grep_log "event1 (pipe) has Insert"
+evdev_write 1 110 1 1 110 0 >&3
+check "a tap shorter than --min-ms is discarded" wait_for 5 grep_log "discarded"
+exec 3>&-
+
+# control command end to end: start, speech, stop
+n0=$(wc -l <"$OUT")
+out=$("$KL" start); check "control start answers 'ok recording'" sh -c "echo '$out' | grep -q '^ok recording'"
+paplay -d virt "$SPEECH"
+out=$("$KL" stop); check "control stop answers 'ok idle...'" sh -c "echo '$out' | grep -q '^ok idle'"
+check "control-command recording transcribed and printed" \
+    wait_for 20 sh -c "[ \$(wc -l <'$OUT') -gt $n0 ]"
+"$KL" start >/dev/null; out=$("$KL" cancel)
+check "cancel discards the recording" sh -c "echo '$out' | grep -q '^ok idle' && grep -q 'recording cancelled (control)' '$ROOT/key_listener.log'"
+out=$("$KL" quit); check "quit answers and the listener exits" wait_for 10 sh -c '! "$0" status >/dev/null 2>&1' "$KL"
+check "log file $ROOT/key_listener.log written" [ -s "$ROOT/key_listener.log" ]
+check "no sanitizer report from key_listener" sh -c "! grep -q 'Sanitizer' '$ROOT/kl.err'"
+
+# terminal trigger on a pipe: each line toggles; end of input finishes the work and exits
+rm -f "$ROOT"/recorded_audio_*.wav
+(echo; paplay -d virt "$SPEECH"; echo) | timeout 40 "$KL" --no-config --trigger terminal \
+    --source virt.monitor --output print --no-start --timeout 20 >"$ROOT/term.txt" 2>>"$ROOT/kl.err"
+check "terminal mode: ENTER, speech, ENTER -> text, exit 0" \
+    sh -c "[ $? -eq 0 ] && grep -qx 'Hello world. second segment' '$ROOT/term.txt'"
+check "recordings removed after transcription" sh -c "! ls '$ROOT'/recorded_audio_*.wav >/dev/null 2>&1"
+
+# empty results: nothing printed
+printf '%s' '["", "  "]' >"$ROOT/fake_results.json"
+(echo; paplay -d virt "$SPEECH"; echo) | timeout 30 "$KL" --no-config --trigger terminal --source virt.monitor \
+    --output print --no-start --timeout 20 >"$ROOT/empty.txt" 2>>"$ROOT/kl.err"
+check "empty result: nothing output" sh -c "[ ! -s '$ROOT/empty.txt' ] && grep -q 'nothing typed' '$ROOT/key_listener.log'"
+
+# permission denied on /dev/input: a clear message, exit 111 (run unprivileged)
+if command -v setpriv >/dev/null; then
+    PD="$ROOT/pd"; mkdir -p "$PD/input"; mkfifo -m 600 "$PD/input/event0"; chmod 755 "$ROOT" "$PD" "$PD/input"
+    NRT=$(mktemp -d /tmp/kl-nrt.XXXXXX); chown 65534:65534 "$NRT"
+    SPEECH_SESSION_ROOT="$NRT" XDG_RUNTIME_DIR="$NRT" HOME="$NRT" setpriv --reuid=65534 --regid=65534 --clear-groups \
+        "$KL" --no-config --evdev-dir "$PD/input" --audio alsa --log "$NRT/kl.log" >/dev/null 2>"$NRT/err"
+    rc=$?
+    check "no access to input devices: exit 111, message names the 'input' group" \
+        sh -c "[ $rc -eq 111 ] && grep -q \"'input' group\" '$NRT/err' && grep -q 'usermod -aG input' '$NRT/err'"
+    rm -rf "$NRT"; chmod 700 "$ROOT"
+else
+    skip "permission denied message" "setpriv missing"
+fi
+finish

@@ -1,0 +1,64 @@
+#!/bin/sh
+# key_listener on X11: Xvfb with an xterm running `cat > FILE`; the text is typed with
+# xdotool (after the modifier wait) and lands in FILE; --output copy puts it on the CLIPBOARD
+# (xclip); and the whole chain with the real session_daemon through the control command:
+# start -> speech into the virtual microphone -> stop -> the daemon's text typed into xterm.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/keylistener_common.inc
+
+for p in Xvfb xterm xdotool xclip; do
+    command -v $p >/dev/null || { skip "X11 typing" "$p not installed"; finish; exit $?; }
+done
+start_pulse || { skip "X11 typing" "pulseaudio cannot start"; finish; exit $?; }
+export DISPLAY=:$((90 + $$ % 100))
+bg Xvfb "$DISPLAY" -screen 0 1024x768x24 -nolisten tcp
+check "Xvfb up" wait_for 10 sh -c 'xdotool getmouselocation >/dev/null 2>&1'
+TYPED="$ROOT/typed.txt"
+bg xterm -geometry 200x50+0+0 -e sh -c "stty -icanon -echo; exec cat > '$TYPED'"
+check "xterm mapped" wait_for 10 sh -c 'xdotool search --onlyvisible --class xterm >/dev/null 2>&1'
+W=$(xdotool search --onlyvisible --class xterm | head -1)
+xdotool mousemove --window "$W" 50 50 windowfocus --sync "$W" 2>/dev/null
+
+start_fake_daemon
+printf '%s' '[" Typed  by ", "key_listener."]' >"$ROOT/fake_results.json"
+bg "$KL" --no-config --trigger none --source virt.monitor --no-start --timeout 20 --type-delay 1 \
+    2>"$ROOT/kl.err"
+wait_for 10 sh -c '"$0" status >/dev/null 2>&1' "$KL"
+check "xdotool probed as the typing tool" wait_for 5 grep_log "output type (xdotool)"
+"$KL" start >/dev/null; paplay -d virt "$SPEECH"; "$KL" stop >/dev/null
+check "text typed into the xterm: 'Typed by key_listener.'" \
+    wait_for 20 sh -c "grep -q 'Typed by key_listener\.' '$TYPED'"
+check "log says typed with xdotool" grep_log "output xdotool"
+"$KL" quit >/dev/null; wait_for 10 sh -c '! "$0" status >/dev/null 2>&1' "$KL"
+
+# clipboard only
+bg "$KL" --no-config --trigger none --source virt.monitor --no-start --timeout 20 --output copy \
+    2>>"$ROOT/kl.err"
+wait_for 10 sh -c '"$0" status >/dev/null 2>&1' "$KL"
+"$KL" start >/dev/null; paplay -d virt "$SPEECH"; "$KL" stop >/dev/null
+check "--output copy: text on the CLIPBOARD (xclip)" \
+    wait_for 20 sh -c "[ \"\$(xclip -selection clipboard -o 2>/dev/null)\" = 'Typed by key_listener.' ]"
+"$KL" quit >/dev/null; wait_for 10 sh -c '! "$0" status >/dev/null 2>&1' "$KL"
+
+# the real daemon, started by the listener at key-down; the typed text must be what
+# session_client returns for the same recording
+: >"$TYPED"
+kill "$FAKE_PID" 2>/dev/null
+bg "$KL" --no-config --trigger none --source virt.monitor --timeout 120 --type-delay 0 \
+    --keep-audio --daemon-timeout 60 2>>"$ROOT/kl.err"
+wait_for 10 sh -c '"$0" status >/dev/null 2>&1' "$KL"
+t0=$(date +%s%N)
+"$KL" start >/dev/null
+check "key-down starts session_daemon" wait_for 30 grep_log "session_daemon pid .* ready"
+paplay -d virt "$SPEECH"; "$KL" stop >/dev/null
+check "daemon's text typed into the xterm" wait_for 120 grep_log "output xdotool"
+t1=$(date +%s%N)
+sleep 1
+wav=$(ls "$ROOT"/recorded_audio_*.wav 2>/dev/null | tail -1)
+ref=$("$BIN/session_client" transcribe "$wav" --timeout 120)
+got=$(cat "$TYPED")
+echo "# end to end (start..typed) $(( (t1 - t0) / 1000000 )) ms; ${#got} chars typed, reference ${#ref}"
+check "typed text equals session_client's transcription of the same WAV" [ -n "$ref" -a "$got" = "$ref" ]
+"$BIN/session_client" stop >/dev/null 2>&1
+check "no sanitizer report from key_listener" sh -c "! grep -q 'Sanitizer' '$ROOT/kl.err'"
+finish

@@ -1,0 +1,494 @@
+/* key_listener units: the evdev state machine fed through a pipe (press, repeat, release,
+ * unplug, split records, SYN_DROPPED, two keyboards, toggle mode), key names, the WAV writer
+ * (read back by the engine's decoder), the pre-roll ring, the capture thread with a fake
+ * source, text joining, the terminal trigger and the config file. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "keylistener/kl_audio.h"
+#include "keylistener/kl_capture.h"
+#include "keylistener/kl_config.h"
+#include "keylistener/kl_ctl.h"
+#include "keylistener/kl_evdev.h"
+#include "keylistener/kl_keys.h"
+#include "keylistener/kl_output.h"
+#include "keylistener/kl_text.h"
+#include "speech_audio.h"
+
+/* ---- evdev through a pipe ---- */
+
+typedef struct { kl_ev_action a[32]; int n; } acts;
+static void collect(void *u, kl_ev_action a) { acts *x = u; if (x->n < 32) x->a[x->n++] = a; }
+
+static void put(int fd, int type, int code, int value)
+{
+    struct input_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = (unsigned short)type;
+    ev.code = (unsigned short)code;
+    ev.value = value;
+    CHECK(write(fd, &ev, sizeof ev) == (ssize_t)sizeof ev);
+}
+static void key(int fd, int code, int value)
+{
+    put(fd, EV_KEY, code, value);
+    put(fd, EV_SYN, SYN_REPORT, 0);
+}
+
+static int nonblocking_pipe(int p[2])
+{
+    if (pipe(p)) return -1;
+    fcntl(p[0], F_SETFL, O_NONBLOCK);
+    return 0;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+/* ---- a fake capture source: a counter, so the order of samples is checkable ---- */
+typedef struct { int opens, fail_opens; int16_t next; char dev[32]; } fake_ctx;
+struct kl_source { fake_ctx *c; };
+static int fake_open(void *ctx, const char *name, kl_source **out, char *err, size_t n)
+{
+    fake_ctx *c = ctx;
+    if (c->fail_opens > 0) { c->fail_opens--; snprintf(err, n, "no such device %s", name ? name : "-"); return -1; }
+    c->opens++;
+    *out = malloc(sizeof **out);
+    (*out)->c = c;
+    return 0;
+}
+static int fake_read(kl_source *s, int16_t *buf, size_t n, char *err, size_t en)
+{
+    (void)err; (void)en;
+    for (size_t i = 0; i < n; i++) buf[i] = s->c->next++;
+    sleep_ms(20);   /* a real device delivers 20 ms blocks in real time */
+    return 0;
+}
+static void fake_close(kl_source *s) { free(s); }
+static int fake_resolve(void *ctx, const char *name, char *out, size_t n)
+{
+    (void)name;
+    snprintf(out, n, "%s", ((fake_ctx *)ctx)->dev);
+    return 0;
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    TEST("key names: Insert, F16, kernel spellings, codes, case, unknown") {
+        CHECK(kl_key_parse("Insert") == KEY_INSERT);
+        CHECK(kl_key_parse("insert") == KEY_INSERT);
+        CHECK(kl_key_parse("KEY_INSERT") == KEY_INSERT);
+        CHECK(kl_key_parse("F16") == KEY_F16);
+        CHECK(kl_key_parse("key_f16") == KEY_F16);
+        CHECK(kl_key_parse("RightCtrl") == KEY_RIGHTCTRL);
+        CHECK(kl_key_parse("KEY_PAGEUP") == KEY_PAGEUP);
+        CHECK(kl_key_parse("BTN_SIDE") == BTN_SIDE);
+        CHECK(kl_key_parse("Menu") == KEY_COMPOSE);
+        CHECK(kl_key_parse("a") == KEY_A && kl_key_parse("Z") == KEY_Z);
+        CHECK(kl_key_parse("1") == KEY_1);
+        CHECK(kl_key_parse("110") == 110 && kl_key_parse("0x6e") == 110);
+        CHECK(kl_key_parse("F25") == -1 && kl_key_parse("") == -1 && kl_key_parse(NULL) == -1);
+        CHECK(kl_key_parse("99999") == -1 && kl_key_parse("12abc") == -1);
+        CHECK(!strcmp(kl_key_name(KEY_F16), "F16"));
+        CHECK(kl_key_is_modifier(KEY_LEFTCTRL) && !kl_key_is_modifier(KEY_INSERT));
+    }
+
+    TEST("evdev hold: press starts, repeats ignored, release stops (pipe)") {
+        int p[2];
+        CHECK(nonblocking_pipe(p) == 0);
+        kl_evdev s;
+        kl_evdev_init(&s, KEY_INSERT, 0);
+        int slot = kl_evdev_add(&s);
+        acts a = { .n = 0 };
+        key(p[1], KEY_A, 1); key(p[1], KEY_A, 0);           /* other keys: nothing */
+        CHECK(kl_evdev_read(&s, slot, p[0], collect, &a) == 0 && a.n == 0);
+        key(p[1], KEY_INSERT, 1);
+        CHECK(kl_evdev_read(&s, slot, p[0], collect, &a) == 0);
+        CHECK(a.n == 1 && a.a[0] == KL_EV_START && kl_evdev_key_down(&s));
+        for (int i = 0; i < 5; i++) key(p[1], KEY_INSERT, 2);
+        CHECK(kl_evdev_read(&s, slot, p[0], collect, &a) == 0 && a.n == 1);
+        key(p[1], KEY_INSERT, 0);
+        CHECK(kl_evdev_read(&s, slot, p[0], collect, &a) == 0);
+        CHECK(a.n == 2 && a.a[1] == KL_EV_STOP && !kl_evdev_key_down(&s));
+        /* press and release in one read: both actions, in order */
+        key(p[1], KEY_INSERT, 1); key(p[1], KEY_INSERT, 0);
+        CHECK(kl_evdev_read(&s, slot, p[0], collect, &a) == 0);
+        CHECK(a.n == 4 && a.a[2] == KL_EV_START && a.a[3] == KL_EV_STOP);
+        close(p[0]); close(p[1]);
+    }
+
+    TEST("evdev: a record split across reads is reassembled") {
+        int p[2];
+        CHECK(nonblocking_pipe(p) == 0);
+        kl_evdev s;
+        kl_evdev_init(&s, KEY_F16, 0);
+        int slot = kl_evdev_add(&s);
+        acts a = { .n = 0 };
+        struct input_event ev;
+        memset(&ev, 0, sizeof ev);
+        ev.type = EV_KEY; ev.code = KEY_F16; ev.value = 1;
+        const unsigned char *b = (const unsigned char *)&ev;
+        CHECK(write(p[1], b, 5) == 5);
+        CHECK(kl_evdev_read(&s, slot, p[0], collect, &a) == 0 && a.n == 0);
+        CHECK(write(p[1], b + 5, sizeof ev - 5) == (ssize_t)(sizeof ev - 5));
+        CHECK(kl_evdev_read(&s, slot, p[0], collect, &a) == 0 && a.n == 1 && a.a[0] == KL_EV_START);
+        close(p[0]); close(p[1]);
+    }
+
+    TEST("evdev: unplug while holding stops; EOF reports the device gone") {
+        int p[2];
+        CHECK(nonblocking_pipe(p) == 0);
+        kl_evdev s;
+        kl_evdev_init(&s, KEY_INSERT, 0);
+        int slot = kl_evdev_add(&s);
+        acts a = { .n = 0 };
+        key(p[1], KEY_INSERT, 1);
+        key(p[1], KEY_LEFTCTRL, 1);
+        close(p[1]);
+        CHECK(kl_evdev_read(&s, slot, p[0], collect, &a) == 1);   /* data, then EOF */
+        CHECK(a.n == 1 && a.a[0] == KL_EV_START && kl_evdev_mods(&s) != 0);
+        CHECK(kl_evdev_remove(&s, slot) == KL_EV_STOP);
+        CHECK(!kl_evdev_key_down(&s) && kl_evdev_mods(&s) == 0);
+        CHECK(kl_evdev_remove(&s, slot) == KL_EV_NONE);           /* twice: harmless */
+        close(p[0]);
+    }
+
+    TEST("evdev: two keyboards; hot-plugged one; last release stops") {
+        kl_evdev s;
+        kl_evdev_init(&s, KEY_INSERT, 0);
+        int a = kl_evdev_add(&s), b = kl_evdev_add(&s);
+        CHECK(a >= 0 && b >= 0 && a != b);
+        struct input_event ev = { .type = EV_KEY, .code = KEY_INSERT, .value = 1 };
+        CHECK(kl_evdev_event(&s, a, &ev) == KL_EV_START);
+        CHECK(kl_evdev_event(&s, b, &ev) == KL_EV_NONE);
+        ev.value = 0;
+        CHECK(kl_evdev_event(&s, a, &ev) == KL_EV_NONE);
+        CHECK(kl_evdev_remove(&s, b) == KL_EV_STOP);             /* b unplugged while held */
+        int c = kl_evdev_add(&s);                                 /* replugged */
+        ev.value = 1;
+        CHECK(c >= 0 && kl_evdev_event(&s, c, &ev) == KL_EV_START);
+        CHECK(kl_evdev_event(&s, 99, &ev) == KL_EV_NONE);         /* bad slot */
+    }
+
+    TEST("evdev toggle mode: presses toggle, repeats/releases ignored, unplug no-op") {
+        kl_evdev s;
+        kl_evdev_init(&s, KEY_F16, 1);
+        int a = kl_evdev_add(&s);
+        struct input_event ev = { .type = EV_KEY, .code = KEY_F16, .value = 1 };
+        CHECK(kl_evdev_event(&s, a, &ev) == KL_EV_TOGGLE);
+        ev.value = 2;
+        CHECK(kl_evdev_event(&s, a, &ev) == KL_EV_NONE);
+        ev.value = 0;
+        CHECK(kl_evdev_event(&s, a, &ev) == KL_EV_NONE);
+        ev.value = 1;
+        CHECK(kl_evdev_event(&s, a, &ev) == KL_EV_TOGGLE);
+        CHECK(kl_evdev_remove(&s, a) == KL_EV_NONE);
+    }
+
+    TEST("evdev: SYN_DROPPED ignores events to SYN_REPORT, then resyncs (pipe: released)") {
+        int p[2];
+        CHECK(nonblocking_pipe(p) == 0);
+        kl_evdev s;
+        kl_evdev_init(&s, KEY_INSERT, 0);
+        int slot = kl_evdev_add(&s);
+        acts a = { .n = 0 };
+        key(p[1], KEY_INSERT, 1);
+        put(p[1], EV_SYN, SYN_DROPPED, 0);
+        put(p[1], EV_KEY, KEY_INSERT, 1);      /* ignored: inside the dropped packet */
+        put(p[1], EV_SYN, SYN_REPORT, 0);
+        CHECK(kl_evdev_read(&s, slot, p[0], collect, &a) == 0);
+        CHECK(a.n == 2 && a.a[0] == KL_EV_START && a.a[1] == KL_EV_STOP);
+        key(p[1], KEY_INSERT, 1);               /* normal again */
+        CHECK(kl_evdev_read(&s, slot, p[0], collect, &a) == 0 && a.n == 3 && a.a[2] == KL_EV_START);
+        close(p[0]); close(p[1]);
+    }
+
+    TEST("evdev: modifiers tracked for the typing wait") {
+        kl_evdev s;
+        kl_evdev_init(&s, KEY_INSERT, 0);
+        int a = kl_evdev_add(&s);
+        struct input_event ev = { .type = EV_KEY, .code = KEY_RIGHTALT, .value = 1 };
+        kl_evdev_event(&s, a, &ev);
+        CHECK(kl_evdev_mods(&s) == kl_evdev_mod_bit(KEY_RIGHTALT));
+        ev.value = 2;
+        kl_evdev_event(&s, a, &ev);
+        CHECK(kl_evdev_mods(&s) != 0);
+        ev.value = 0;
+        kl_evdev_event(&s, a, &ev);
+        CHECK(kl_evdev_mods(&s) == 0);
+        CHECK(kl_evdev_mod_bit(KEY_A) == 0);
+    }
+
+    TEST("ring: keeps the newest samples, in order, across wrap and oversize pushes") {
+        kl_ring r;
+        CHECK(kl_ring_init(&r, 5) == 0);
+        int16_t in[12], out[5];
+        for (int i = 0; i < 12; i++) in[i] = (int16_t)i;
+        kl_ring_push(&r, in, 3);
+        CHECK(kl_ring_copy(&r, out) == 3 && out[0] == 0 && out[2] == 2);
+        kl_ring_push(&r, in + 3, 4);            /* 0..6: keeps 2..6 */
+        CHECK(kl_ring_copy(&r, out) == 5 && out[0] == 2 && out[4] == 6);
+        kl_ring_push(&r, in, 12);               /* more than cap: 7..11 */
+        CHECK(kl_ring_copy(&r, out) == 5 && out[0] == 7 && out[4] == 11);
+        kl_ring_clear(&r);
+        CHECK(kl_ring_copy(&r, out) == 0);
+        kl_ring_deinit(&r);
+        kl_ring_deinit(&r);
+        CHECK(kl_ring_init(&r, 0) == 0);         /* no pre-roll: pushes are dropped */
+        kl_ring_push(&r, in, 3);
+        CHECK(kl_ring_copy(&r, out) == 0);
+        kl_ring_deinit(&r);
+    }
+
+    TEST("pcm buffer: grows, stops at its maximum and says so") {
+        kl_pcm p;
+        kl_pcm_init(&p, 40000);
+        int16_t blk[16000] = { 0 };
+        CHECK(kl_pcm_append(&p, blk, 16000) == 0 && p.len == 16000 && !p.full);
+        CHECK(kl_pcm_append(&p, blk, 16000) == 0 && kl_pcm_append(&p, blk, 16000) == 0);
+        CHECK(p.len == 40000 && p.full);
+        kl_pcm_deinit(&p);
+    }
+
+    TEST("WAV writer: header bytes, and the engine's decoder reads it back") {
+        char dir[] = "/tmp/kl-unit.XXXXXX";
+        CHECK(mkdtemp(dir) != NULL);
+        char path[128];
+        snprintf(path, sizeof path, "%s/a.wav", dir);
+        int16_t s[1600];
+        for (int i = 0; i < 1600; i++) s[i] = (int16_t)((i % 40 < 20 ? 1 : -1) * 8000);
+        CHECK(kl_wav_write(path, s, 1600, 16000) == 0);
+        struct stat st;
+        CHECK(stat(path, &st) == 0 && st.st_size == 44 + 3200 && (st.st_mode & 0777) == 0600);
+        unsigned char h[44];
+        int fd = open(path, O_RDONLY);
+        CHECK(read(fd, h, 44) == 44);
+        close(fd);
+        CHECK(!memcmp(h, "RIFF", 4) && !memcmp(h + 8, "WAVEfmt ", 8) && !memcmp(h + 36, "data", 4));
+        CHECK(h[4] == ((36 + 3200) & 0xff) && h[22] == 1 && h[24] == 0x80 && h[25] == 0x3e && h[34] == 16);
+        float *pcm = NULL;
+        size_t n = 0;
+        char err[256];
+        sp_audio_info info;
+        CHECK(sp_audio_load(path, 0, 0, &pcm, &n, &info, err, sizeof err) == SP_OK);
+        CHECK(n == 1600 && info.source_rate == 16000 && info.source_channels == 1);
+        CHECK(pcm && fabsf(pcm[0] - 8000 / 32768.0f) < 1e-4f && fabsf(pcm[25] + 8000 / 32768.0f) < 1e-4f);
+        free(pcm);
+        errno = 0;
+        CHECK(kl_wav_write(path, s, 10, 16000) == -1 && errno == EEXIST);   /* O_EXCL */
+        double peak, rms;
+        kl_pcm_level(s, 1600, &peak, &rms);
+        CHECK(fabs(peak - 8000 / 32768.0) < 1e-6 && fabs(rms - 8000 / 32768.0) < 1e-6);
+        kl_pcm_level(s, 0, &peak, &rms);
+        CHECK(peak == 0 && rms == 0);
+        snprintf(path, sizeof path, "%s/empty.wav", dir);
+        CHECK(kl_wav_write(path, NULL, 0, 16000) == 0 && stat(path, &st) == 0 && st.st_size == 44);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/a.wav", dir);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/no/such/dir.wav", dir);
+        CHECK(kl_wav_write(path, s, 10, 16000) == -1);
+        rmdir(dir);
+    }
+
+    TEST("capture thread: pre-roll precedes the key-down; name re-resolved at each start") {
+        fake_ctx fc = { .fail_opens = 1, .dev = "usb-1" };
+        kl_source_ops ops = { fake_open, fake_read, fake_close, fake_resolve, &fc, "fake" };
+        kl_capture_opts o = { .device = "mic", .preroll_ms = 100, .max_seconds = 5 };
+        kl_capture *c = NULL;
+        char err[256];
+        CHECK(kl_capture_new(&c, &ops, &o, err, sizeof err) == 0);
+        for (int i = 0; i < 300 && !kl_capture_live(c); i++) sleep_ms(10);   /* 1 s retry */
+        CHECK(kl_capture_live(c));
+        sleep_ms(250);                           /* the ring fills */
+        CHECK(kl_capture_start(c) == 0);
+        sleep_ms(200);
+        CHECK(kl_capture_seconds(c) > 0.05);
+        int16_t *s = NULL;
+        size_t n = 0, pre = 0;
+        CHECK(kl_capture_stop(c, &s, &n, &pre) == 0);
+        CHECKF(pre == 1600, "pre-roll %zu samples", pre);
+        CHECK(s && n > pre + 800);
+        int ordered = 1;
+        for (size_t i = 1; s && i < n; i++) ordered &= (int16_t)(s[i - 1] + 1) == s[i];
+        CHECK(ordered);                          /* no gap between the pre-roll and the rest */
+        free(s);
+        sleep_ms(100);
+        CHECK(fc.opens == 1);                    /* same device: the stream stays open */
+        snprintf(fc.dev, sizeof fc.dev, "usb-2");   /* the name now means another device */
+        CHECK(kl_capture_start(c) == 0);
+        for (int i = 0; i < 100 && fc.opens < 2; i++) sleep_ms(10);
+        CHECK(fc.opens == 2);                    /* reopened on it, during the recording */
+        sleep_ms(100);
+        kl_capture_stop(c, &s, &n, &pre);
+        CHECK(s && n > 0);
+        free(s);
+        kl_capture_free(c);
+        kl_capture_free(NULL);
+    }
+
+    TEST("capture thread without pre-roll: opens at start, nothing before it") {
+        fake_ctx fc = { 0 };
+        kl_source_ops ops = { fake_open, fake_read, fake_close, NULL, &fc, "fake" };
+        kl_capture_opts o = { .preroll_ms = 0, .max_seconds = 0.1 };
+        kl_capture *c = NULL;
+        char err[256];
+        CHECK(kl_capture_new(&c, &ops, &o, err, sizeof err) == 0);
+        sleep_ms(100);
+        CHECK(fc.opens == 0 && !kl_capture_live(c));
+        CHECK(kl_capture_start(c) == 0);
+        sleep_ms(300);
+        int16_t *s = NULL;
+        size_t n = 0, pre = 0;
+        int full = kl_capture_stop(c, &s, &n, &pre);
+        CHECK(fc.opens == 1 && pre == 0 && s && s[0] == 0);
+        CHECKF(full == 1 && n == 1600, "full %d n %zu", full, n);   /* capped at max_seconds */
+        free(s);
+        s = (int16_t *)1;
+        CHECK(kl_capture_stop(c, &s, &n, &pre) == 0 && s == NULL && n == 0);  /* not recording */
+        kl_capture_free(c);
+    }
+
+    TEST("text: segments joined with single spaces, trimmed, controls removed, empty skipped") {
+        const char *a[] = { "  Hello world. ", "", "   ", "second\tsegment\n", " third  part" };
+        char *t = kl_text_join(a, 5);
+        CHECKF(t && !strcmp(t, "Hello world. second segment third part"), "got \"%s\"", t);
+        free(t);
+        const char *b[] = { " ", "\n", NULL };
+        t = kl_text_join(b, 3);
+        CHECK(t && !strcmp(t, ""));
+        free(t);
+        t = kl_text_join(NULL, 0);
+        CHECK(t && !strcmp(t, ""));
+        free(t);
+        const char *c[] = { "Grüße,", "naïve café" };
+        t = kl_text_join(c, 2);
+        CHECK(t && !strcmp(t, "Grüße, naïve café"));   /* UTF-8 kept intact */
+        free(t);
+    }
+
+    TEST("terminal: hold ENTER (autorepeat) records until the repeats stop") {
+        kl_term t;
+        kl_term_init(&t);
+        CHECK(kl_term_enter(&t, 10.0) == KL_EV_START);
+        CHECK(kl_term_tick(&t, 10.3) == KL_EV_NONE);
+        CHECK(kl_term_enter(&t, 10.5) == KL_EV_NONE);          /* first repeat: a hold */
+        for (double x = 10.53; x < 12; x += 0.033) CHECK(kl_term_enter(&t, x) == KL_EV_NONE);
+        CHECK(kl_term_tick(&t, 12.05) == KL_EV_NONE);
+        CHECK(kl_term_deadline(&t) > 12.1);
+        CHECK(kl_term_tick(&t, 12.3) == KL_EV_STOP);
+        CHECK(kl_term_deadline(&t) < 0);
+    }
+
+    TEST("terminal: press ENTER to start and again to stop; repeats of the stop ignored") {
+        kl_term t;
+        kl_term_init(&t);
+        CHECK(kl_term_enter(&t, 1.0) == KL_EV_START);
+        CHECK(kl_term_tick(&t, 1.8) == KL_EV_NONE);              /* no repeat: latched */
+        CHECK(kl_term_tick(&t, 5.0) == KL_EV_NONE);
+        CHECK(kl_term_enter(&t, 5.0) == KL_EV_STOP);
+        CHECK(kl_term_enter(&t, 5.5) == KL_EV_NONE);             /* autorepeat of that press */
+        CHECK(kl_term_tick(&t, 5.8) == KL_EV_NONE);
+        CHECK(kl_term_enter(&t, 7.0) == KL_EV_START);            /* a new press */
+        kl_term_reset(&t, 0);                                     /* stopped by a control command */
+        CHECK(kl_term_tick(&t, 7.5) == KL_EV_NONE);
+        CHECK(kl_term_enter(&t, 8.0) == KL_EV_START);
+    }
+
+    TEST("config: file and flags, quoting, comments, errors name the line") {
+        char dir[] = "/tmp/kl-cfg.XXXXXX";
+        CHECK(mkdtemp(dir) != NULL);
+        char path[128], err[512];
+        snprintf(path, sizeof path, "%s/key_listener.conf", dir);
+        FILE *f = fopen(path, "w");
+        fprintf(f, "# comment\nkey = F16\nmode=toggle  # trailing\nsource = \"USB Mic\"\n"
+                   "keep-audio\npreroll = 150\noutput = copy\n");
+        fclose(f);
+        kl_opts o;
+        kl_opts_default(&o);
+        CHECK(o.key == KEY_INSERT && !o.toggle && o.preroll_ms == 300 && !strcmp(o.output, "type"));
+        CHECK(kl_config_load(&o, path, 1, err, sizeof err) == 0);
+        CHECK(o.key == KEY_F16 && o.toggle && !strcmp(o.source, "USB Mic") && o.keep_audio);
+        CHECK(o.preroll_ms == 150 && !strcmp(o.output, "copy"));
+        CHECK(kl_opts_set(&o, "mode", "hold", err, sizeof err) == 0 && !o.toggle);
+        CHECK(kl_opts_set(&o, "key", "Nope", err, sizeof err) == -1 && strstr(err, "key"));
+        CHECK(kl_opts_set(&o, "preroll", "-5", err, sizeof err) == -1);
+        CHECK(kl_opts_set(&o, "output", "shout", err, sizeof err) == -1);
+        CHECK(kl_opts_set(&o, "bogus", "1", err, sizeof err) == -1 && strstr(err, "bogus"));
+        f = fopen(path, "w");
+        fprintf(f, "key = Insert\nmode = sideways\n");
+        fclose(f);
+        CHECK(kl_config_load(&o, path, 1, err, sizeof err) == -1 && strstr(err, ":2:"));
+        unlink(path);
+        CHECK(kl_config_load(&o, path, 0, err, sizeof err) == 0);   /* missing, optional */
+        CHECK(kl_config_load(&o, path, 1, err, sizeof err) == -1);  /* missing, required */
+        rmdir(dir);
+    }
+
+    TEST("control socket: no listener, round trip, second listener refused") {
+        char dir[] = "/tmp/kl-ctl.XXXXXX";
+        CHECK(mkdtemp(dir) != NULL);
+        char path[256], err[512], reply[64], cmd[64];
+        snprintf(path, sizeof path, "%s/s.sock", dir);
+        CHECK(kl_ctl_send(path, "status", reply, sizeof reply, err, sizeof err) == KL_CTL_NONE);
+        int l = kl_ctl_listen(path, err, sizeof err);
+        CHECK(l >= 0);
+        CHECK(kl_ctl_listen(path, err, sizeof err) == -3 && strstr(err, "another"));
+        struct stat st;
+        CHECK(stat(path, &st) == 0 && (st.st_mode & 077) == 0);
+        pid_t pid = fork();
+        if (pid == 0) {
+            int r = kl_ctl_send(path, "toggle", reply, sizeof reply, err, sizeof err);
+            _exit(r == 0 && !strcmp(reply, "ok recording") ? 0 : 1);
+        }
+        int fd = -1, got = 0;
+        /* the first connection is the second listener's probe: it closes without a word */
+        for (int i = 0; i < 300 && !got; i++) {
+            if (fd >= 0) close(fd);
+            fd = accept(l, NULL, NULL);
+            if (fd < 0) { sleep_ms(10); continue; }
+            got = kl_ctl_read(fd, cmd, sizeof cmd) == 0;
+        }
+        CHECK(got && !strcmp(cmd, "toggle"));
+        CHECK(write(fd, "ok recording\n", 13) == 13);
+        close(fd);
+        int st2 = 0;
+        waitpid(pid, &st2, 0);
+        CHECK(WIFEXITED(st2) && WEXITSTATUS(st2) == 0);
+        close(l);
+        l = kl_ctl_listen(path, err, sizeof err);   /* stale socket file: replaced */
+        CHECK(l >= 0);
+        close(l);
+        unlink(path);
+        rmdir(dir);
+    }
+
+    TEST("output: print mode, run helper exit codes, stderr, bounded wait") {
+        char err[256], how[128];
+        kl_output_opts o = { .mode = KL_OUT_PRINT };
+        CHECK(kl_output_text(&o, "hello", how, sizeof how, err, sizeof err) == 0 && !strcmp(how, "stdout"));
+        char *ok[] = { "sh", "-c", "read x; [ \"$x\" = abc ]", NULL };
+        CHECK(kl_run(ok, "abc\n", 5, err, sizeof err) == 0);
+        char *bad[] = { "sh", "-c", "echo broken >&2; exit 3", NULL };
+        CHECK(kl_run(bad, NULL, 5, err, sizeof err) == 3 && strstr(err, "broken"));
+        char *slow[] = { "sleep", "5", NULL };
+        CHECK(kl_run(slow, NULL, 0.2, err, sizeof err) == -1 && strstr(err, "killed"));
+        char *none[] = { "/nonexistent/typer", NULL };
+        CHECK(kl_run(none, NULL, 1, err, sizeof err) != 0);
+        CHECK(kl_in_path("sh") && !kl_in_path("no-such-program-kl"));
+    }
+    TEST_EXIT();
+}
