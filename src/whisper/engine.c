@@ -54,6 +54,8 @@ struct sp_context {
     int *row_seq, *row_pos;         /* [tctx] */
     int n_threads;
     wh_tokenizer *tok;              /* built on first use */
+    float *attn_out;                /* when set: cross-attention probabilities are copied
+                                       here, [n_text_layer][rows][n_head][cur] */
 };
 
 
@@ -424,9 +426,12 @@ static void dec_attn_task(void *va, int t, int ith)
         const uint16_t *K0 = c->cross_k + (size_t)j->layer * c->actx * n;
         const uint16_t *V0 = c->cross_v + (size_t)j->layer * c->actx * n;
         const int h = t;
-        for (int r = 0; r < j->rows; r++)
-                attend(c, c->d_q + (size_t)r * n + (size_t)h * dh, K0 + (size_t)h * dh, V0 + (size_t)h * dh, c->cur,
-                       S, c->d_a + (size_t)r * n + (size_t)h * dh);
+        for (int r = 0; r < j->rows; r++) {
+            attend(c, c->d_q + (size_t)r * n + (size_t)h * dh, K0 + (size_t)h * dh, V0 + (size_t)h * dh, c->cur,
+                   S, c->d_a + (size_t)r * n + (size_t)h * dh);
+            if (c->attn_out)   /* alignment pass: keep the softmax row */
+                memcpy(c->attn_out + (((size_t)j->layer * j->rows + r) * H + h) * c->cur, S, (size_t)c->cur * sizeof(float));
+        }
         return;
     }
     {
@@ -513,6 +518,27 @@ sp_status wh_decode_seq(sp_context *c, int s, const int *tokens, int n, float *l
     if (st == SP_OK) c->seq[s].n_past += n;
     return st;
 }
+
+sp_status wh_decode_seq_attn(sp_context *c, int s, const int *tokens, int n, float *logits, float *attn)
+{
+    if (!c || s < 0 || s >= WH_MAX_SEQ || n < 1 || !tokens || !attn) return SP_ERR_INVALID_ARG;
+    if (!c->encoded) return SP_ERR_INVALID_ARG;
+    if (c->seq[s].n_past + n > c->tctx) return SP_ERR_TOO_LARGE;
+    if (seq_ensure(c, s) != 0) return SP_ERR_NOMEM;
+    for (int r = 0; r < n; r++) {
+        c->row_seq[r] = s;
+        c->row_pos[r] = c->seq[s].n_past + r;
+    }
+    c->attn_out = attn;
+    sp_status st = decode_rows(c, tokens, n, logits, logits ? 0 : n);
+    c->attn_out = NULL;
+    if (st == SP_OK) c->seq[s].n_past += n;
+    return st;
+}
+
+int wh_encoded_ctx(const sp_context *c) { return c->encoded ? c->cur : 0; }
+int wh_n_text_layer(const sp_context *c) { return c->m->hp.n_text_layer; }
+int wh_n_head(const sp_context *c) { return c->n_head; }
 
 sp_status wh_decode_step(sp_context *c, int n, const int *seqs, const int *tokens, float *logits)
 {

@@ -40,6 +40,14 @@ int  wh_seq_len(const sp_context *ctx, int seq);
  * last token to logits[n_vocab] (unfiltered, f32). */
 sp_status wh_decode_seq(sp_context *ctx, int seq, const int *tokens, int n, float *logits);
 
+/* Teacher-forced pass for word alignment: like wh_decode_seq, but writes the logits of
+ * every row (logits [n][n_vocab], may be NULL) and the cross-attention probabilities of
+ * every decoder layer and head: attn [n_text_layer][n][n_head][wh_encoded_ctx()]. */
+sp_status wh_decode_seq_attn(sp_context *ctx, int seq, const int *tokens, int n, float *logits, float *attn);
+int wh_encoded_ctx(const sp_context *ctx);   /* audio positions of the encoded window, 0 if none */
+int wh_n_text_layer(const sp_context *ctx);
+int wh_n_head(const sp_context *ctx);
+
 /* One step for several sequences at once, batched through the weight matmuls: token
  * tokens[i] is appended to sequence seqs[i]; logits is [n][n_vocab]. Sequences must be
  * distinct. */

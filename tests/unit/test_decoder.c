@@ -127,6 +127,27 @@ int main(void)
         CHECK(sp_encode(c2, mel, 3000, 2990) == SP_OK && sp_decode(c2, prompt, 3, a, 1) == SP_OK);
         CHECK(sp_encode_ctx(c2, mel, 3000, 0, -1) == SP_ERR_INVALID_ARG);
     }
+    TEST("alignment pass: cross-attention rows are distributions; logits equal the normal pass") {
+        int toks[6] = {50258, 50259, 50359, 50363, 1000, 2000};
+        CHECK(sp_encode(c2, mel, 3000, 0) == SP_OK);
+        int L = wh_n_text_layer(c2), H = wh_n_head(c2), P = wh_encoded_ctx(c2);
+        CHECK(L == 3 && H == 2 && P == 1500);
+        float *attn = malloc(sizeof(float) * (size_t)L * 6 * H * P), *lg = malloc(sizeof(float) * V * 6);
+        wh_seq_reset(c2, 3);
+        CHECK(wh_decode_seq_attn(c2, 3, toks, 6, lg, attn) == SP_OK);
+        int good = 1;
+        for (int i = 0; i < L * 6 * H; i++) {
+            double sum = 0;
+            for (int p = 0; p < P; p++) { float x = attn[(size_t)i * P + p]; good &= x >= 0 && x <= 1; sum += x; }
+            good &= fabs(sum - 1.0) < 1e-4;
+        }
+        CHECK(good);
+        wh_seq_reset(c2, 4);
+        CHECK(wh_decode_seq(c2, 4, toks, 6, b) == SP_OK);
+        CHECKF(rel_diff(lg + 5 * V, b, V) < 1e-6, "last row differs");
+        CHECK(wh_decode_seq_attn(c2, 3, toks, 1, NULL, NULL) == SP_ERR_INVALID_ARG);
+        free(attn); free(lg);
+    }
     free(a); free(b); free(mel);
     sp_context_free(c1);
     sp_context_free(c2);
