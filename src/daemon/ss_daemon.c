@@ -55,8 +55,10 @@ typedef struct {
     /* out */
     const char *code;       /* NULL on success */
     char err[600];
-    char **texts;
+    char **texts;           /* stripped, non-empty segment texts (the original's results) */
+    double *starts, *ends;  /* their times in the audio */
     int n_texts;
+    char language[16];
     double audio_s, proc_ms;
     int cancelled;
 } job;
@@ -147,10 +149,24 @@ static void run_job(worker *w, job *j)
             snprintf(j->err, sizeof j->err, "Transcription failed: %s",
                      err[0] ? err : sp_status_str(s));
         } else if (res->n_segments > 0) {
+            snprintf(j->language, sizeof j->language, "%s", res->language);
             j->texts = calloc((size_t)res->n_segments, sizeof *j->texts);
-            if (j->texts) {
-                for (int i = 0; i < res->n_segments; i++)
-                    j->texts[j->n_texts++] = strdup(res->segments[i].text ? res->segments[i].text : "");
+            j->starts = calloc((size_t)res->n_segments, sizeof *j->starts);
+            j->ends = calloc((size_t)res->n_segments, sizeof *j->ends);
+            if (j->texts && j->starts && j->ends) {
+                /* as the original daemon: the stripped, non-empty segment texts */
+                for (int i = 0; i < res->n_segments; i++) {
+                    const char *t = res->segments[i].text ? res->segments[i].text : "";
+                    while (*t == ' ' || *t == '\t' || *t == '\n' || *t == '\r') t++;
+                    size_t len = strlen(t);
+                    while (len && (t[len - 1] == ' ' || t[len - 1] == '\t' || t[len - 1] == '\n' || t[len - 1] == '\r')) len--;
+                    if (!len) continue;
+                    char *c = strndup(t, len);
+                    if (!c) continue;
+                    j->starts[j->n_texts] = res->segments[i].start;
+                    j->ends[j->n_texts] = res->segments[i].end;
+                    j->texts[j->n_texts++] = c;
+                }
             } else {
                 j->code = SS_E_INTERNAL;
                 snprintf(j->err, sizeof j->err, "out of memory");
@@ -187,6 +203,8 @@ static void job_free(job *j)
     if (!j) return;
     for (int i = 0; i < j->n_texts; i++) free(j->texts[i]);
     free(j->texts);
+    free(j->starts);
+    free(j->ends);
     free(j->audio_file);
     free(j);
 }
@@ -472,9 +490,11 @@ static void complete(daemon_t *d)
         job_free(j);
         return;
     }
-    char *js = ss_response_json(it->req.id, (const char *const *)j->texts, j->n_texts,
-                                d->device, d->model_loaded, j->code ? j->err : NULL, j->code,
-                                wall);
+    char *js = ss_response_json_ex(it->req.id, (const char *const *)j->texts, j->n_texts,
+                                   j->code ? NULL : j->starts, j->code ? NULL : j->ends,
+                                   j->code ? NULL : j->language, j->code ? -1 : j->audio_s,
+                                   d->device, d->model_loaded, j->code ? j->err : NULL, j->code,
+                                   wall);
     char af[300];
     ss_escape(af, sizeof af, it->req.audio_file);
     if (j->code) {

@@ -170,15 +170,34 @@ char *ss_response_json(const char *id, const char *const *results, int n_results
                        const char *device, int session_active, const char *error,
                        const char *error_code, double timestamp)
 {
-    json_t *o = json_object(), *arr = json_array();
-    if (!o || !arr) { json_decref(o); json_decref(arr); return NULL; }
+    return ss_response_json_ex(id, results, n_results, NULL, NULL, NULL, -1, device, session_active,
+                               error, error_code, timestamp);
+}
+
+char *ss_response_json_ex(const char *id, const char *const *results, int n_results,
+                          const double *starts, const double *ends, const char *language,
+                          double duration, const char *device, int session_active,
+                          const char *error, const char *error_code, double timestamp)
+{
+    json_t *o = json_object(), *arr = json_array(), *segs = starts && ends ? json_array() : NULL;
+    if (!o || !arr) { json_decref(o); json_decref(arr); json_decref(segs); return NULL; }
     for (int i = 0; i < n_results; i++) {
         json_t *s = json_string(results[i] ? results[i] : "");
         if (!s) s = json_string("");   /* invalid UTF-8 from the engine: never expected */
+        if (segs) {
+            json_t *g = json_object();
+            json_object_set_new(g, "start", json_real(floor(starts[i] * 1000.0 + 0.5) / 1000.0));
+            json_object_set_new(g, "end", json_real(floor(ends[i] * 1000.0 + 0.5) / 1000.0));
+            json_object_set(g, "text", s);
+            json_array_append_new(segs, g);
+        }
         json_array_append_new(arr, s);
     }
     json_object_set_new(o, "id", json_string(id));
     json_object_set_new(o, "results", arr);
+    if (segs) json_object_set_new(o, "segments", segs);
+    if (language && *language) json_object_set_new(o, "language", json_string(language));
+    if (duration >= 0) json_object_set_new(o, "duration", json_real(floor(duration * 1000.0 + 0.5) / 1000.0));
     json_object_set_new(o, "timestamp", json_real(timestamp));
     json_object_set_new(o, "device", json_string(device ? device : "cpu"));
     json_object_set_new(o, "session_active", json_boolean(session_active));

@@ -50,6 +50,13 @@ void ss_request_clear(ss_request *r);
 char *ss_response_json(const char *id, const char *const *results, int n_results,
                        const char *device, int session_active, const char *error,
                        const char *error_code, double timestamp);
+/* The same with the details the spec's fields cannot carry (all optional, additive):
+ * "segments": [{"start","end","text"}] parallel to "results" (starts/ends may be NULL),
+ * "language" (may be NULL) and "duration" (audio seconds; < 0 = omit). */
+char *ss_response_json_ex(const char *id, const char *const *results, int n_results,
+                          const double *starts, const double *ends, const char *language,
+                          double duration, const char *device, int session_active,
+                          const char *error, const char *error_code, double timestamp);
 /* {"id","type":"pong","timestamp","device","session_active"} */
 char *ss_pong_json(const char *id, const char *device, int session_active, double timestamp);
 
