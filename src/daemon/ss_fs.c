@@ -12,16 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static void seterr(char *err, size_t n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t n, const char *fmt, ...)
-{
-    if (!err || !n) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-}
+#include "common/errbuf.h"
 
 int ss_paths_init(ss_paths *p, char *err, size_t n)
 {
@@ -31,7 +22,7 @@ int ss_paths_init(ss_paths *p, char *err, size_t n)
     size_t len = strlen(root);
     while (len > 1 && root[len - 1] == '/') len--;
     if (root[0] != '/' || len >= sizeof p->root - 64) {
-        seterr(err, n, "SPEECH_SESSION_ROOT must be an absolute path shorter than 4000 bytes");
+        sp_errf(err, n, "SPEECH_SESSION_ROOT must be an absolute path shorter than 4000 bytes");
         errno = EINVAL;
         return -1;
     }
@@ -79,14 +70,14 @@ int ss_dir_open(int atfd, const char *name, char *err, size_t n)
 {
     if (mkdirat(atfd, name, 0700) != 0 && errno != EEXIST) {
         int e = errno;
-        seterr(err, n, "cannot create directory %s: %s", name, strerror(e));
+        sp_errf(err, n, "cannot create directory %s: %s", name, strerror(e));
         errno = e;
         return -1;
     }
     int fd = openat(atfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
-        seterr(err, n, "cannot open directory %s: %s%s", name, strerror(e),
+        sp_errf(err, n, "cannot open directory %s: %s%s", name, strerror(e),
                e == ELOOP || e == ENOTDIR ? " (a symlink or not a directory: refused)" : "");
         errno = e;
         return -1;
@@ -95,13 +86,13 @@ int ss_dir_open(int atfd, const char *name, char *err, size_t n)
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
-        seterr(err, n, "cannot stat directory %s: %s", name, strerror(e));
+        sp_errf(err, n, "cannot stat directory %s: %s", name, strerror(e));
         errno = e;
         return -1;
     }
     if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
         close(fd);
-        seterr(err, n, "directory %s is owned by uid %u, not by us (uid %u): refused",
+        sp_errf(err, n, "directory %s is owned by uid %u, not by us (uid %u): refused",
                name, (unsigned)st.st_uid, (unsigned)geteuid());
         errno = EPERM;
         return -1;
@@ -109,7 +100,7 @@ int ss_dir_open(int atfd, const char *name, char *err, size_t n)
     if ((st.st_mode & 07777) != 0700 && fchmod(fd, 0700) != 0) {
         int e = errno;
         close(fd);
-        seterr(err, n, "cannot chmod directory %s to 0700: %s", name, strerror(e));
+        sp_errf(err, n, "cannot chmod directory %s to 0700: %s", name, strerror(e));
         errno = e;
         return -1;
     }

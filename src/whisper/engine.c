@@ -504,7 +504,8 @@ static sp_status decode_rows(sp_context *c, const int *tokens, int rows, float *
     return SP_OK;
 }
 
-sp_status wh_decode_seq(sp_context *c, int s, const int *tokens, int n, float *logits)
+/* Lays out n consecutive positions of sequence s as the rows of the next pass. */
+static sp_status seq_rows(sp_context *c, int s, const int *tokens, int n)
 {
     if (!c || s < 0 || s >= WH_MAX_SEQ || n < 1 || !tokens) return SP_ERR_INVALID_ARG;
     if (!c->encoded) return SP_ERR_INVALID_ARG;
@@ -514,23 +515,25 @@ sp_status wh_decode_seq(sp_context *c, int s, const int *tokens, int n, float *l
         c->row_seq[r] = s;
         c->row_pos[r] = c->seq[s].n_past + r;
     }
-    sp_status st = decode_rows(c, tokens, n, logits, n - 1);
+    return SP_OK;
+}
+
+sp_status wh_decode_seq(sp_context *c, int s, const int *tokens, int n, float *logits)
+{
+    sp_status st = seq_rows(c, s, tokens, n);
+    if (st != SP_OK) return st;
+    st = decode_rows(c, tokens, n, logits, n - 1);
     if (st == SP_OK) c->seq[s].n_past += n;
     return st;
 }
 
 sp_status wh_decode_seq_attn(sp_context *c, int s, const int *tokens, int n, float *logits, float *attn)
 {
-    if (!c || s < 0 || s >= WH_MAX_SEQ || n < 1 || !tokens || !attn) return SP_ERR_INVALID_ARG;
-    if (!c->encoded) return SP_ERR_INVALID_ARG;
-    if (c->seq[s].n_past + n > c->tctx) return SP_ERR_TOO_LARGE;
-    if (seq_ensure(c, s) != 0) return SP_ERR_NOMEM;
-    for (int r = 0; r < n; r++) {
-        c->row_seq[r] = s;
-        c->row_pos[r] = c->seq[s].n_past + r;
-    }
+    if (!attn) return SP_ERR_INVALID_ARG;
+    sp_status st = seq_rows(c, s, tokens, n);
+    if (st != SP_OK) return st;
     c->attn_out = attn;
-    sp_status st = decode_rows(c, tokens, n, logits, logits ? 0 : n);
+    st = decode_rows(c, tokens, n, logits, logits ? 0 : n);
     c->attn_out = NULL;
     if (st == SP_OK) c->seq[s].n_past += n;
     return st;
@@ -560,16 +563,10 @@ sp_status wh_decode_step(sp_context *c, int n, const int *seqs, const int *token
 
 sp_status sp_decode(sp_context *c, const int *tokens, int n, float *logits, int last_only)
 {
-    if (!c || !tokens || n < 1) return SP_ERR_INVALID_ARG;
-    if (!c->encoded) return SP_ERR_INVALID_ARG;
     const int s = 0;
-    if (c->seq[s].n_past + n > c->tctx) return SP_ERR_TOO_LARGE;
-    if (seq_ensure(c, s) != 0) return SP_ERR_NOMEM;
-    for (int r = 0; r < n; r++) {
-        c->row_seq[r] = s;
-        c->row_pos[r] = c->seq[s].n_past + r;
-    }
-    sp_status st = decode_rows(c, tokens, n, logits, last_only ? n - 1 : 0);
+    sp_status st = seq_rows(c, s, tokens, n);
+    if (st != SP_OK) return st;
+    st = decode_rows(c, tokens, n, logits, last_only ? n - 1 : 0);
     if (st == SP_OK) c->seq[s].n_past += n;
     return st;
 }
