@@ -1,0 +1,372 @@
+/* sh_format.c — see sh_format.h. */
+#include "http/sh_format.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+int sh_fmt_parse(const char *s, sh_fmt *out)
+{
+    static const struct { const char *name; sh_fmt f; } tab[] = {
+        { "json", SH_FMT_JSON }, { "text", SH_FMT_TEXT }, { "srt", SH_FMT_SRT },
+        { "vtt", SH_FMT_VTT }, { "verbose_json", SH_FMT_VERBOSE },
+    };
+    if (!s || !*s) { *out = SH_FMT_JSON; return 0; }
+    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
+        if (strcmp(s, tab[i].name) == 0) { *out = tab[i].f; return 0; }
+    return -1;
+}
+
+const char *sh_fmt_content_type(sh_fmt f)
+{
+    switch (f) {
+    case SH_FMT_TEXT: case SH_FMT_SRT: return "text/plain; charset=utf-8";
+    case SH_FMT_VTT: return "text/vtt; charset=utf-8";
+    default: return "application/json";
+    }
+}
+
+void sh_transcript_deinit(sh_transcript *t)
+{
+    if (!t) return;
+    for (int i = 0; i < t->n; i++) free(t->segs[i].text);
+    free(t->segs);
+    free(t->language);
+    memset(t, 0, sizeof *t);
+}
+
+static int from_segments(const json_t *arr, sh_transcript *t)
+{
+    size_t n = json_array_size(arr), i;
+    const json_t *v;
+    json_array_foreach(arr, i, v) {   /* all or nothing: any malformed entry → estimate */
+        const json_t *s = json_object_get(v, "start"), *e = json_object_get(v, "end");
+        if (!json_is_number(s) || !json_is_number(e) || !json_is_string(json_object_get(v, "text")))
+            return 1;
+        double a = json_number_value(s), b = json_number_value(e);
+        if (!isfinite(a) || !isfinite(b) || a < 0 || b < a) return 1;
+    }
+    t->segs = calloc(n ? n : 1, sizeof *t->segs);
+    if (!t->segs) return -1;
+    json_array_foreach(arr, i, v) {
+        sh_seg *g = &t->segs[t->n];
+        g->start = json_number_value(json_object_get(v, "start"));
+        g->end = json_number_value(json_object_get(v, "end"));
+        g->text = strdup(json_string_value(json_object_get(v, "text")));
+        if (!g->text) return -1;
+        t->n++;
+    }
+    return 0;
+}
+
+static size_t trimmed_len(const char *s)
+{
+    while (*s && isspace((unsigned char)*s)) s++;
+    size_t l = strlen(s);
+    while (l && isspace((unsigned char)s[l - 1])) l--;
+    return l;
+}
+
+int sh_transcript_from_response(const json_t *resp, double duration, sh_transcript *t)
+{
+    memset(t, 0, sizeof *t);
+    const json_t *d = json_object_get(resp, "duration");
+    if (json_is_number(d) && isfinite(json_number_value(d)) && json_number_value(d) >= 0)
+        duration = json_number_value(d);
+    t->duration = duration > 0 && isfinite(duration) ? duration : 0;
+    const json_t *lang = json_object_get(resp, "language");
+    if (json_is_string(lang) && json_string_length(lang) > 0) {
+        t->language = strdup(json_string_value(lang));
+        if (!t->language) return -1;
+    }
+    const json_t *segs = json_object_get(resp, "segments");
+    if (json_is_array(segs)) {
+        int r = from_segments(segs, t);
+        if (r < 0) { sh_transcript_deinit(t); return -1; }
+        if (r == 0) return 0;
+    }
+    /* estimate: results spread over the duration in proportion to their trimmed length */
+    const json_t *res = json_object_get(resp, "results");
+    size_t n = json_array_size(res), i, total = 0;
+    const json_t *v;
+    json_array_foreach(res, i, v)
+        if (json_is_string(v)) total += trimmed_len(json_string_value(v));
+    t->segs = calloc(n ? n : 1, sizeof *t->segs);
+    if (!t->segs) { sh_transcript_deinit(t); return -1; }
+    t->estimated = n > 0;   /* nothing to time is exact */
+    double at = 0;
+    size_t done = 0;
+    json_array_foreach(res, i, v) {
+        if (!json_is_string(v)) continue;
+        sh_seg *g = &t->segs[t->n];
+        size_t l = trimmed_len(json_string_value(v));
+        g->start = at;
+        done += l;
+        g->end = total ? t->duration * (double)done / (double)total
+                       : t->duration * (double)(t->n + 1) / (double)n;
+        g->end = round(g->end * 1000.0) / 1000.0;
+        at = g->end;
+        g->text = strdup(json_string_value(v));
+        if (!g->text) { sh_transcript_deinit(t); return -1; }
+        t->n++;
+    }
+    return 0;
+}
+
+char *sh_transcript_text(const sh_transcript *t)
+{
+    size_t total = 1;
+    for (int i = 0; i < t->n; i++) total += strlen(t->segs[i].text) + 1;
+    char *s = malloc(total), *p = s;
+    if (!s) return NULL;
+    for (int i = 0; i < t->n; i++) {
+        const char *a = t->segs[i].text;
+        while (*a && isspace((unsigned char)*a)) a++;
+        size_t l = trimmed_len(a);
+        if (!l) continue;
+        if (p != s) *p++ = ' ';
+        memcpy(p, a, l);
+        p += l;
+    }
+    *p = 0;
+    return s;
+}
+
+void sh_timestamp(double seconds, char sep, char out[32])
+{
+    if (!(seconds > 0) || !isfinite(seconds)) seconds = 0;
+    long long ms = llround(seconds * 1000.0);
+    long long h = ms / 3600000, m = ms / 60000 % 60, s = ms / 1000 % 60;
+    snprintf(out, 32, "%02lld:%02lld:%02lld%c%03lld", h, m, s, sep, ms % 1000);
+}
+
+/* a growable string with a hard maximum (curl's dynbuf) */
+typedef struct { char *p; size_t len, cap; int bad; } sbuf;
+
+static void sb_add(sbuf *b, const char *s, size_t l)
+{
+    if (b->bad) return;
+    if (b->len + l + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + l + 1) cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q) { b->bad = 1; return; }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, l);
+    b->len += l;
+    b->p[b->len] = 0;
+}
+static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
+
+/* one cue's text: trimmed, newlines and tabs as spaces (a blank line would end the cue),
+ * and "-->" defused (it would read as a timing line in WebVTT) */
+static void sb_cue_text(sbuf *b, const char *s)
+{
+    while (*s && isspace((unsigned char)*s)) s++;
+    size_t l = trimmed_len(s);
+    for (size_t i = 0; i < l; i++) {
+        char c = s[i];
+        if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+        if (c == '-' && i + 2 < l && s[i + 1] == '-' && s[i + 2] == '>') {
+            sb_str(b, "->");
+            i += 2;
+            continue;
+        }
+        sb_add(b, &c, 1);
+    }
+}
+
+static char *render_cues(const sh_transcript *t, int vtt, size_t *len)
+{
+    sbuf b = { 0 };
+    if (vtt) sb_str(&b, "WEBVTT\n\n");
+    int k = 0;
+    for (int i = 0; i < t->n; i++) {
+        if (!trimmed_len(t->segs[i].text)) continue;
+        char a[32], z[32], num[32];
+        sh_timestamp(t->segs[i].start, vtt ? '.' : ',', a);
+        sh_timestamp(t->segs[i].end, vtt ? '.' : ',', z);
+        if (!vtt) {
+            snprintf(num, sizeof num, "%d\n", ++k);
+            sb_str(&b, num);
+        }
+        sb_str(&b, a);
+        sb_str(&b, " --> ");
+        sb_str(&b, z);
+        sb_str(&b, "\n");
+        sb_cue_text(&b, t->segs[i].text);
+        sb_str(&b, "\n\n");
+    }
+    if (!b.p && !b.bad) sb_add(&b, "", 0);
+    if (b.bad) { free(b.p); return NULL; }
+    *len = b.len;
+    return b.p;
+}
+
+static json_t *ms_real(double v) { return json_real(round(v * 1000.0) / 1000.0); }
+
+static char *dump(json_t *o, size_t *len)
+{
+    if (!o) return NULL;
+    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    json_decref(o);
+    if (s && len) *len = strlen(s);
+    return s;
+}
+
+char *sh_render(sh_fmt f, const sh_transcript *t, const char *task, size_t *len)
+{
+    if (f == SH_FMT_SRT || f == SH_FMT_VTT) return render_cues(t, f == SH_FMT_VTT, len);
+    char *text = sh_transcript_text(t);
+    if (!text) return NULL;
+    if (f == SH_FMT_TEXT) {   /* OpenAI ends text with a newline */
+        size_t l = strlen(text);
+        char *s = realloc(text, l + 2);
+        if (!s) { free(text); return NULL; }
+        s[l] = '\n';
+        s[l + 1] = 0;
+        *len = l + 1;
+        return s;
+    }
+    json_t *o = json_object();
+    if (!o) { free(text); return NULL; }
+    if (f == SH_FMT_VERBOSE) {
+        json_object_set_new(o, "task", json_string(task ? task : "transcribe"));
+        json_object_set_new(o, "language", t->language ? json_string(t->language) : json_null());
+        json_object_set_new(o, "duration", ms_real(t->duration));
+    }
+    json_t *js = json_string(text);
+    free(text);
+    json_object_set_new(o, "text", js ? js : json_string(""));
+    if (f == SH_FMT_VERBOSE) {
+        json_t *arr = json_array();
+        for (int i = 0; arr && i < t->n; i++) {
+            json_t *g = json_object();
+            if (!g) break;
+            json_t *gt = json_string(t->segs[i].text);
+            json_object_set_new(g, "id", json_integer(i));
+            json_object_set_new(g, "seek", json_integer((json_int_t)llround(t->segs[i].start * 100.0)));
+            json_object_set_new(g, "start", ms_real(t->segs[i].start));
+            json_object_set_new(g, "end", ms_real(t->segs[i].end));
+            json_object_set_new(g, "text", gt ? gt : json_string(""));
+            json_object_set_new(g, "tokens", json_array());
+            json_array_append_new(arr, g);
+        }
+        if (arr) json_object_set_new(o, "segments", arr);
+        /* an extension (clients ignore unknown keys): whether the times are estimates */
+        json_object_set_new(o, "timing", json_string(t->estimated ? "estimated" : "exact"));
+    }
+    return dump(o, len);
+}
+
+char *sh_openai_error(const char *message, const char *type, const char *param,
+                      const char *code)
+{
+    json_t *e = json_object(), *o = json_object();
+    if (!e || !o) { json_decref(e); json_decref(o); return NULL; }
+    json_t *m = json_string(message ? message : "error");
+    json_object_set_new(e, "message", m ? m : json_string("error (message was not UTF-8)"));
+    json_object_set_new(e, "type", json_string(type ? type : "server_error"));
+    json_object_set_new(e, "param", param ? json_string(param) : json_null());
+    json_object_set_new(e, "code", code ? json_string(code) : json_null());
+    json_object_set_new(o, "error", e);
+    return dump(o, NULL);
+}
+
+char *sh_simple_error(const char *message, const char *code)
+{
+    json_t *o = json_object();
+    if (!o) return NULL;
+    json_t *m = json_string(message ? message : "error");
+    json_object_set_new(o, "error", m ? m : json_string("error (message was not UTF-8)"));
+    if (code) json_object_set_new(o, "error_code", json_string(code));
+    return dump(o, NULL);
+}
+
+int sh_parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len, char *err,
+                    size_t n)
+{
+    memset(ss, 0, sizeof *ss);
+    if (!s || !*s) { snprintf(err, n, "empty listen address"); return -1; }
+    char host[64] = "";
+    const char *port = NULL;
+    if (s[0] == '[') {
+        const char *z = strchr(s, ']');
+        if (!z || z[1] != ':' || (size_t)(z - s - 1) >= sizeof host) goto bad;
+        memcpy(host, s + 1, (size_t)(z - s - 1));
+        host[z - s - 1] = 0;
+        port = z + 2;
+    } else {
+        const char *c = strrchr(s, ':');
+        if (c) {
+            if (strchr(s, ':') != c || (size_t)(c - s) >= sizeof host) goto bad;
+            memcpy(host, s, (size_t)(c - s));
+            host[c - s] = 0;
+            port = c + 1;
+        } else {
+            port = s;
+        }
+    }
+    if (!*port || strlen(port) > 5) goto bad;
+    for (const char *p = port; *p; p++) if (!isdigit((unsigned char)*p)) goto bad;
+    long pn = strtol(port, NULL, 10);
+    if (pn > 65535) goto bad;
+    if (!host[0]) snprintf(host, sizeof host, "127.0.0.1");
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((unsigned short)pn);
+        *len = sizeof *a4;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((unsigned short)pn);
+        *len = sizeof *a6;
+        return 0;
+    }
+bad:
+    snprintf(err, n, "bad listen address '%s' (want ADDR:PORT, [V6ADDR]:PORT or PORT, numeric)", s);
+    memset(ss, 0, sizeof *ss);
+    return -1;
+}
+
+int sh_bearer_ok(const char *header, const char *token)
+{
+    if (!header || !token) return 0;
+    if (strncasecmp(header, "Bearer ", 7) != 0) return 0;
+    const char *h = header + 7;
+    while (*h == ' ') h++;
+    size_t hl = strlen(h), tl = strlen(token);
+    while (hl && h[hl - 1] == ' ') hl--;
+    unsigned char diff = (unsigned char)(hl != tl);
+    for (size_t i = 0; i < tl; i++)   /* time depends on the token's length only */
+        diff |= (unsigned char)((i < hl ? (unsigned char)h[i] : 0) ^ (unsigned char)token[i]);
+    return diff == 0;
+}
+
+int sh_daemon_error_status(const char *code, const char **type)
+{
+    static const struct { const char *code; int status; const char *type; } tab[] = {
+        { "audio_format", 400, "invalid_request_error" },
+        { "audio_not_found", 500, "server_error" },      /* we wrote the file: our fault */
+        { "audio_refused", 500, "server_error" },
+        { "audio_too_long", 413, "invalid_request_error" },
+        { "audio_io", 500, "server_error" },
+        { "busy", 503, "server_error" },
+        { "expired", 503, "server_error" },
+        { "transcription_failed", 500, "server_error" },
+    };
+    for (size_t i = 0; code && i < sizeof tab / sizeof tab[0]; i++)
+        if (strcmp(code, tab[i].code) == 0) { *type = tab[i].type; return tab[i].status; }
+    *type = "server_error";
+    return 500;
+}

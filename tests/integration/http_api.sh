@@ -1,0 +1,168 @@
+#!/bin/sh
+# session_http over loopback (docs/http.md): the spec's /transcribe, OpenAI's transcription
+# API in every response format, models, health, errors in both shapes, content types, sizes,
+# methods, the bearer token, daemon autostart, uploads removed, clean stop.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/http_common.inc
+
+"$SH" --bogus >/dev/null 2>&1; check "unknown option exits 100" [ $? -eq 100 ]
+"$SH" --listen localhost:80 >/dev/null 2>&1; check "non-numeric listen address exits 100" [ $? -eq 100 ]
+"$SH" --help | grep -q -- '--max-upload'; check "--help documents the options" [ $? -eq 0 ]
+
+# ---- autostart: no daemon yet; the first upload starts one (silence: no model work)
+check "server starts on a free loopback port" start_server --max-upload 300K
+check "no daemon before the first request" [ -z "$(daemon_pid)" ]
+st=$(req "$DATA/h0" "$URL/health")
+check "GET /health 200 before any daemon (running false)" sh -c "[ $st = 200 ] && grep -q '\"running\":false' '$DATA/h0'"
+st=$(req "$DATA/r0" -F "audio=@$DATA/silence.wav" "$URL/transcribe")
+check "POST /transcribe starts the daemon and answers {\"results\": []} for silence" \
+    sh -c "[ $st = 200 ] && [ \"\$(cat '$DATA/r0')\" = '{\"results\":[]}' ]"
+check "the daemon is running now" [ -n "$(daemon_pid)" ]
+st=$(req "$DATA/h1" "$URL/health")
+check "GET /health names the daemon's pid" jq_py "$DATA/h1" "d['status']=='ok' and d['daemon']['running'] and d['daemon']['pid']==$(daemon_pid)"
+# the speech tests below want a quick greedy daemon: replace the autostarted one
+"$SC" stop >/dev/null 2>&1
+"$SD" --fork --beam-size 1 120; check "a greedy daemon started for the speech tests" [ $? -eq 0 ]
+
+# ---- the spec's Flask wrapper
+st=$(curl -s -D "$DATA/hdr" -o "$DATA/r1" -w '%{http_code}' -F "audio=@$DATA/speech.wav" "$URL/transcribe")
+check "POST /transcribe speech: 200 {\"results\": [non-empty strings]}" \
+    sh -c "[ $st = 200 ] && grep -qi '^content-type: application/json' '$DATA/hdr'"
+check "/transcribe body has exactly the key 'results'" jq_py "$DATA/r1" \
+    "list(d)==['results'] and len(d['results'])>0 and all(isinstance(x,str) and x.strip() for x in d['results'])"
+st=$(req "$DATA/r2" -F "other=@$DATA/speech.wav" "$URL/transcribe")
+check "POST /transcribe without 'audio': 400 {\"error\": \"No audio file\"}" \
+    sh -c "[ $st = 400 ] && [ \"\$(cat '$DATA/r2')\" = '{\"error\":\"No audio file\"}' ]"
+st=$(req "$DATA/r3" -F "audio=not a file" "$URL/transcribe")
+check "'audio' as a plain field (not a file) is missing, as in Flask: 400" [ "$st" = 400 ]
+st=$(req "$DATA/r4" -X POST -H 'Content-Type: application/json' -d '{"audio":"x"}' "$URL/transcribe")
+check "JSON body to /transcribe: 400 No audio file" sh -c "[ $st = 400 ] && grep -q 'No audio file' '$DATA/r4'"
+st=$(req "$DATA/r5" "$URL/transcribe")
+check "GET /transcribe: 405" [ "$st" = 405 ]
+printf 'this is not audio at all, just some text in a file\n' > "$DATA/notaudio.wav"
+st=$(req "$DATA/r6" -F "audio=@$DATA/notaudio.wav" "$URL/transcribe")
+check "non-audio bytes named .wav: 400 with an error" sh -c "[ $st = 400 ] && grep -q 'Invalid file format' '$DATA/r6'"
+: > "$DATA/empty.wav"
+st=$(req "$DATA/r7" -F "audio=@$DATA/empty.wav" "$URL/transcribe")
+check "empty upload: 400" [ "$st" = 400 ]
+# a valid RIFF/WAVE header over garbage passes the sniff; the daemon refuses it
+printf 'RIFF\044\000\000\000WAVEfmt \020\000\000\000\001\000\001\000' > "$DATA/badwav.wav"
+head -c 300 /dev/urandom >> "$DATA/badwav.wav"
+st=$(req "$DATA/r8" -F "audio=@$DATA/badwav.wav" "$URL/transcribe")
+check "malformed WAV: the daemon's error as 400 {error, error_code audio_format}" \
+    sh -c "[ $st = 400 ] && grep -q '\"error_code\":\"audio_format\"' '$DATA/r8'"
+check "the daemon's message does not reveal the private upload path" sh -c "! grep -q speech_session_http '$DATA/r8'"
+head -c 400000 /dev/zero > "$DATA/big.bin"
+st=$(req "$DATA/r9" -F "audio=@$DATA/big.bin;filename=big.wav" "$URL/transcribe")
+check "upload over --max-upload (300K): 413" [ "$st" = 413 ]
+st=$(req "$DATA/r10" -H 'Transfer-Encoding: chunked' -F "audio=@$DATA/big.bin;filename=big.wav" "$URL/transcribe")
+check "chunked upload over the limit (no Content-Length): refused (413 or closed), got '$st'" \
+    sh -c "[ '$st' = 413 ] || [ '$st' = 000 ]"
+
+# ---- OpenAI API
+T="$URL/v1/audio/transcriptions"
+st=$(curl -s -D "$DATA/hdr" -o "$DATA/o1" -w '%{http_code}' -F "file=@$DATA/speech.wav" -F model=whisper-1 "$T")
+check "transcriptions json: 200 {\"text\"} application/json" \
+    sh -c "[ $st = 200 ] && grep -qi '^content-type: application/json' '$DATA/hdr'"
+check "json body is exactly {text: non-empty}" jq_py "$DATA/o1" "list(d)==['text'] and d['text'].strip()==d['text'] and d['text']"
+st=$(req "$DATA/o2" -F "file=@$DATA/short.wav" -F model=whisper-1 -F response_format=text "$T")
+check "response_format=text: plain text ending in a newline" \
+    sh -c "[ $st = 200 ] && [ \$(tail -c1 '$DATA/o2' | od -An -tx1 | tr -d ' ') = 0a ] && ! grep -q '{' '$DATA/o2'"
+st=$(curl -s -D "$DATA/hdr" -o "$DATA/o3" -w '%{http_code}' -F "file=@$DATA/short.wav" -F model=whisper-1 -F response_format=srt "$T")
+check "response_format=srt: numbered cues with HH:MM:SS,mmm times" \
+    sh -c "[ $st = 200 ] && head -1 '$DATA/o3' | grep -qx 1 && sed -n 2p '$DATA/o3' | grep -Eq '^00:00:00,000 --> 00:00:00,[0-9]{3}$'"
+check "srt times are the daemon's segment times (X-Speech-Session-Timing: exact)" grep -qi '^x-speech-session-timing: exact' "$DATA/hdr"
+st=$(curl -s -D "$DATA/hdr" -o "$DATA/o4" -w '%{http_code}' -F "file=@$DATA/short.wav" -F model=whisper-1 -F response_format=vtt "$T")
+check "response_format=vtt: WEBVTT header, HH:MM:SS.mmm cues within the 0.4 s, text/vtt" \
+    sh -c "[ $st = 200 ] && head -1 '$DATA/o4' | grep -qx WEBVTT && grep -Eq -- '^00:00:00\.[0-9]{3} --> 00:00:00\.[0-4][0-9]{2}$' '$DATA/o4' && grep -qi '^content-type: text/vtt' '$DATA/hdr'"
+st=$(curl -s -D "$DATA/hdr" -o "$DATA/o5" -w '%{http_code}' -F "file=@$DATA/short.wav" -F model=whisper-1 \
+     -F response_format=verbose_json -F 'timestamp_granularities[]=segment' -F language=en -F prompt=hello -F temperature=0.2 "$T")
+check "verbose_json: task, duration, text, segments with id/start/end/text" jq_py "$DATA/o5" \
+    "d['task']=='transcribe' and abs(d['duration']-0.4)<0.01 and d['text'] and len(d['segments'])>=1 and all(set(['id','start','end','text'])<=set(s) and 0<=s['start']<=s['end']<=d['duration']+0.01 for s in d['segments']) and d['timing']=='exact'"
+check "options the daemon cannot honour are named in X-Speech-Session-Ignored" \
+    grep -qi '^x-speech-session-ignored: language,prompt,temperature' "$DATA/hdr"
+st=$(req "$DATA/o6" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F response_format=verbose_json "$T")
+check "verbose_json of silence: empty text and segments, duration 0.5" jq_py "$DATA/o6" "d['text']=='' and d['segments']==[] and abs(d['duration']-0.5)<0.01"
+st=$(req "$DATA/o7" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F response_format=srt "$T")
+check "srt of silence: 200 and empty" sh -c "[ $st = 200 ] && [ ! -s '$DATA/o7' ]"
+# errors in OpenAI's shape
+oai_err() { # file status expected-status param-or-None
+    [ "$2" = "$3" ] && jq_py "$1" "set(d)=={'error'} and set(d['error'])=={'message','type','param','code'} and isinstance(d['error']['message'],str) and d['error']['param']==$4"
+}
+st=$(req "$DATA/e1" -F model=whisper-1 "$T")
+check "no file: 400 OpenAI error, param file" oai_err "$DATA/e1" "$st" 400 "'file'"
+st=$(req "$DATA/e2" -F "file=@$DATA/silence.wav" "$T")
+check "no model: 400, param model" oai_err "$DATA/e2" "$st" 400 "'model'"
+st=$(req "$DATA/e3" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F response_format=xml "$T")
+check "bad response_format: 400, param response_format" oai_err "$DATA/e3" "$st" 400 "'response_format'"
+st=$(req "$DATA/e4" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F temperature=7 "$T")
+check "temperature out of range: 400, param temperature" oai_err "$DATA/e4" "$st" 400 "'temperature'"
+st=$(req "$DATA/e5" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F response_format=verbose_json -F 'timestamp_granularities[]=word' "$T")
+check "word timestamps (not available): 400, param timestamp_granularities" oai_err "$DATA/e5" "$st" 400 "'timestamp_granularities'"
+st=$(req "$DATA/e6" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F 'timestamp_granularities[]=segment' "$T")
+check "granularities without verbose_json: 400" oai_err "$DATA/e6" "$st" 400 "'timestamp_granularities'"
+st=$(req "$DATA/e7" -F "file=@$DATA/notaudio.wav" -F model=whisper-1 "$T")
+check "non-audio file: 400 invalid_file_format" sh -c "[ $st = 400 ] && grep -q invalid_file_format '$DATA/e7'"
+st=$(req "$DATA/e8" -X POST -H 'Content-Type: application/json' -d '{"model":"whisper-1"}' "$T")
+check "JSON body: 400 OpenAI error (multipart required)" oai_err "$DATA/e8" "$st" 400 None
+st=$(req "$DATA/e9" -X POST -H 'Content-Type: text/plain' --data-binary @"$DATA/silence.wav" "$T")
+check "raw audio body with text/plain: 400" oai_err "$DATA/e9" "$st" 400 None
+st=$(req "$DATA/e10" -F "file=@$DATA/big.bin;filename=big.wav" -F model=whisper-1 "$T")
+check "oversized file: 413 OpenAI error" oai_err "$DATA/e10" "$st" 413 "'file'"
+st=$(req "$DATA/e11" "$T")
+check "GET on transcriptions: 405 OpenAI error" oai_err "$DATA/e11" "$st" 405 None
+st=$(req "$DATA/e12" -F "file=@$DATA/speech.wav" -F model=whisper-1 "$URL/v1/audio/translations")
+check "translations: 501 OpenAI error (the daemon only transcribes)" oai_err "$DATA/e12" "$st" 501 None
+st=$(req "$DATA/e13" -F "file=@$DATA/badwav.wav" -F model=whisper-1 "$T")
+check "malformed WAV: 400 OpenAI error with code audio_format" sh -c "[ $st = 400 ] && grep -q '\"code\":\"audio_format\"' '$DATA/e13'"
+st=$(req "$DATA/e14" "$URL/v1/nothing")
+check "unknown path: 404 OpenAI error" oai_err "$DATA/e14" "$st" 404 None
+head -c 9000 /dev/zero | tr '\0' a > "$DATA/longprompt"
+st=$(req "$DATA/e16" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F "prompt=<$DATA/longprompt" "$T")
+check "prompt over 8 KiB: 400, param prompt" oai_err "$DATA/e16" "$st" 400 "'prompt'"
+st=$(req "$DATA/e15" -F "file=@$DATA/silence.wav" -F "file=@$DATA/silence.wav" -F model=whisper-1 "$T")
+check "two files: 400" [ "$st" = 400 ]
+st=$(req "$DATA/m1" "$URL/v1/models")
+check "GET /v1/models lists whisper-1" jq_py "$DATA/m1" "d['object']=='list' and [m['id'] for m in d['data']]==['whisper-1'] and d['data'][0]['object']=='model'"
+st=$(req "$DATA/m2" "$URL/v1/models/whisper-1")
+check "GET /v1/models/whisper-1" sh -c "[ $st = 200 ] && grep -q '\"id\":\"whisper-1\"' '$DATA/m2'"
+st=$(req "$DATA/m3" "$URL/v1/models/gpt-9")
+check "GET /v1/models/unknown: 404 model_not_found" sh -c "[ $st = 404 ] && grep -q model_not_found '$DATA/m3'"
+
+check "every upload was removed" wait_uploads_gone 5
+check "upload directory is private (0700)" [ "$(stat -c %a "$UPLOADS")" = 700 ]
+check "no response left in the spool" [ -z "$(ls -A "$ROOT/speech_session_responses")" ]
+stop_server "$SPID"; check "SIGTERM: the server exits 0" [ $? -eq 0 ]
+
+# ---- bearer token (from the environment), model name, upload modes while in flight
+SPEECH_SESSION_HTTP_TOKEN=s3cret-token start_server --model-name base.en
+check "server with a token starts" [ -n "$PORT" ]
+T="$URL/v1/audio/transcriptions"
+st=$(req "$DATA/t1" "$URL/v1/models")
+check "no token: 401 invalid_api_key" sh -c "[ $st = 401 ] && grep -q invalid_api_key '$DATA/t1'"
+st=$(req "$DATA/t2" -H 'Authorization: Bearer wrong' -F "file=@$DATA/silence.wav" -F model=whisper-1 "$T")
+check "wrong token on an upload: 401" [ "$st" = 401 ]
+st=$(req "$DATA/t3" -H 'Authorization: Bearer wrong' -F "audio=@$DATA/silence.wav" "$URL/transcribe")
+check "wrong token on /transcribe: 401 {error}" sh -c "[ $st = 401 ] && grep -q '^{\"error\":\"' '$DATA/t3'"
+st=$(req "$DATA/t4" -H 'Authorization: Bearer s3cret-token' "$URL/v1/models")
+check "right token: 200, model named by --model-name" sh -c "[ $st = 200 ] && grep -q '\"id\":\"base.en\"' '$DATA/t4'"
+st=$(req "$DATA/t5" -H 'Authorization: Bearer s3cret-token' -F "file=@$DATA/silence.wav" -F model=base.en -F response_format=text "$T")
+check "right token: transcription 200" [ "$st" = 200 ]
+st=$(req "$DATA/t6" "$URL/health")
+check "/health needs no token (load balancers)" [ "$st" = 200 ]
+stop_server "$SPID"; check "token server exits 0" [ $? -eq 0 ]
+check "every upload was removed (token server)" wait_uploads_gone 5
+
+# ---- no autostart: 503 while no daemon runs
+"$SC" stop >/dev/null 2>&1
+start_server --no-autostart
+T="$URL/v1/audio/transcriptions"
+st=$(req "$DATA/n1" -F "file=@$DATA/silence.wav" -F model=whisper-1 "$T")
+check "--no-autostart without a daemon: 503 daemon_unavailable" sh -c "[ $st = 503 ] && grep -q daemon_unavailable '$DATA/n1'"
+check "... and no daemon was started" [ -z "$(daemon_pid)" ]
+stop_server "$SPID"
+check "every upload was removed (no daemon)" wait_uploads_gone 5
+
+kill_all
+san_clean
+finish

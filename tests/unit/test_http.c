@@ -1,0 +1,274 @@
+/* Unit tests of the HTTP front end's helpers (src/http/sh_format.c, sh_upload.c):
+ * response formats, estimated and exact segment times, error shapes, the listen address
+ * parser, the bearer check, daemon error mapping and private upload files. */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "http/sh_format.h"
+#include "http/sh_upload.h"
+
+static json_t *parse(const char *s)
+{
+    json_error_t e;
+    return json_loads(s, 0, &e);
+}
+
+static char *render(const char *resp_json, double duration, sh_fmt f, sh_transcript *keep)
+{
+    json_t *r = parse(resp_json);
+    sh_transcript t;
+    size_t len = 0;
+    char *s = NULL;
+    if (r && sh_transcript_from_response(r, duration, &t) == 0) {
+        s = sh_render(f, &t, "transcribe", &len);
+        if (s && len != strlen(s)) { free(s); s = NULL; }
+        if (keep) *keep = t; else sh_transcript_deinit(&t);
+    }
+    json_decref(r);
+    return s;
+}
+
+int main(void)
+{
+    TEST("response_format names") {
+        sh_fmt f;
+        CHECK(sh_fmt_parse(NULL, &f) == 0 && f == SH_FMT_JSON);
+        CHECK(sh_fmt_parse("", &f) == 0 && f == SH_FMT_JSON);
+        CHECK(sh_fmt_parse("json", &f) == 0 && f == SH_FMT_JSON);
+        CHECK(sh_fmt_parse("text", &f) == 0 && f == SH_FMT_TEXT);
+        CHECK(sh_fmt_parse("srt", &f) == 0 && f == SH_FMT_SRT);
+        CHECK(sh_fmt_parse("vtt", &f) == 0 && f == SH_FMT_VTT);
+        CHECK(sh_fmt_parse("verbose_json", &f) == 0 && f == SH_FMT_VERBOSE);
+        CHECK(sh_fmt_parse("JSON", &f) == -1);
+        CHECK(sh_fmt_parse("xml", &f) == -1);
+        CHECK(strncmp(sh_fmt_content_type(SH_FMT_VTT), "text/vtt", 8) == 0);
+        CHECK(strncmp(sh_fmt_content_type(SH_FMT_SRT), "text/plain", 10) == 0);
+        CHECK(strcmp(sh_fmt_content_type(SH_FMT_VERBOSE), "application/json") == 0);
+    }
+
+    TEST("timestamps") {
+        char b[32];
+        sh_timestamp(0, ',', b); CHECK(strcmp(b, "00:00:00,000") == 0);
+        sh_timestamp(1.5, ',', b); CHECK(strcmp(b, "00:00:01,500") == 0);
+        sh_timestamp(3661.0015, '.', b); CHECK(strcmp(b, "01:01:01.002") == 0);
+        sh_timestamp(59.9996, '.', b); CHECK(strcmp(b, "00:01:00.000") == 0);
+        sh_timestamp(-3, '.', b); CHECK(strcmp(b, "00:00:00.000") == 0);
+        sh_timestamp(0.0 / 0.0, ',', b); CHECK(strcmp(b, "00:00:00,000") == 0);
+        sh_timestamp(360000, ',', b); CHECK(strcmp(b, "100:00:00,000") == 0);
+    }
+
+    TEST("json and text join trimmed segments") {
+        const char *resp = "{\"id\":\"1\",\"results\":[\" Hello there.\",\"  How are you? \"]}";
+        char *s = render(resp, 2, SH_FMT_JSON, NULL);
+        CHECK(s && strcmp(s, "{\"text\":\"Hello there. How are you?\"}") == 0);
+        free(s);
+        s = render(resp, 2, SH_FMT_TEXT, NULL);
+        CHECK(s && strcmp(s, "Hello there. How are you?\n") == 0);
+        free(s);
+        s = render("{\"results\":[]}", 0, SH_FMT_TEXT, NULL);
+        CHECK(s && strcmp(s, "\n") == 0);
+        free(s);
+        s = render("{\"results\":[]}", 0, SH_FMT_JSON, NULL);
+        CHECK(s && strcmp(s, "{\"text\":\"\"}") == 0);
+        free(s);
+    }
+
+    TEST("estimated times spread the duration by text length") {
+        sh_transcript t;
+        char *s = render("{\"results\":[\" aaaa\",\"bbbbbbbbbbbb \"]}", 8, SH_FMT_SRT, &t);
+        CHECK(t.estimated == 1 && t.n == 2);
+        CHECK(t.segs[0].start == 0 && fabs(t.segs[0].end - 2.0) < 1e-9);
+        CHECK(fabs(t.segs[1].start - 2.0) < 1e-9 && fabs(t.segs[1].end - 8.0) < 1e-9);
+        CHECK(s && strcmp(s, "1\n00:00:00,000 --> 00:00:02,000\naaaa\n\n"
+                             "2\n00:00:02,000 --> 00:00:08,000\nbbbbbbbbbbbb\n\n") == 0);
+        free(s);
+        sh_transcript_deinit(&t);
+        sh_transcript_deinit(&t);   /* idempotent */
+        sh_transcript_deinit(NULL);
+    }
+
+    TEST("exact times from the daemon's optional segments") {
+        const char *resp = "{\"results\":[\"x\"],\"duration\":3.5,\"language\":\"en\","
+                           "\"segments\":[{\"start\":0.5,\"end\":1.25,\"text\":\" one\"},"
+                           "{\"start\":1.25,\"end\":3.0,\"text\":\" two\"}]}";
+        sh_transcript t;
+        char *s = render(resp, 99, SH_FMT_VTT, &t);
+        CHECK(t.estimated == 0 && t.n == 2 && t.duration == 3.5);
+        CHECK(t.language && strcmp(t.language, "en") == 0);
+        CHECK(s && strcmp(s, "WEBVTT\n\n00:00:00.500 --> 00:00:01.250\none\n\n"
+                             "00:00:01.250 --> 00:00:03.000\ntwo\n\n") == 0);
+        free(s);
+        size_t len;
+        s = sh_render(SH_FMT_VERBOSE, &t, "transcribe", &len);
+        json_t *v = s ? parse(s) : NULL;
+        CHECK(v != NULL);
+        CHECK(strcmp(json_string_value(json_object_get(v, "task")), "transcribe") == 0);
+        CHECK(strcmp(json_string_value(json_object_get(v, "language")), "en") == 0);
+        CHECK(json_real_value(json_object_get(v, "duration")) == 3.5);
+        CHECK(strcmp(json_string_value(json_object_get(v, "text")), "one two") == 0);
+        json_t *segs = json_object_get(v, "segments");
+        CHECK(json_array_size(segs) == 2);
+        json_t *g = json_array_get(segs, 1);
+        CHECK(json_integer_value(json_object_get(g, "id")) == 1);
+        CHECK(json_real_value(json_object_get(g, "start")) == 1.25);
+        CHECK(json_real_value(json_object_get(g, "end")) == 3.0);
+        CHECK(strcmp(json_string_value(json_object_get(g, "text")), " two") == 0);
+        CHECK(json_is_array(json_object_get(g, "tokens")));
+        CHECK(strcmp(json_string_value(json_object_get(v, "timing")), "exact") == 0);
+        json_decref(v);
+        free(s);
+        sh_transcript_deinit(&t);
+    }
+
+    TEST("malformed segments fall back to estimates") {
+        const char *bad[] = {
+            "{\"results\":[\"a\"],\"segments\":[{\"start\":1,\"end\":0.5,\"text\":\"a\"}]}",
+            "{\"results\":[\"a\"],\"segments\":[{\"start\":\"0\",\"end\":1,\"text\":\"a\"}]}",
+            "{\"results\":[\"a\"],\"segments\":[{\"start\":0,\"end\":1}]}",
+            "{\"results\":[\"a\"],\"segments\":[{\"start\":-1,\"end\":1,\"text\":\"a\"}]}",
+            "{\"results\":[\"a\"],\"segments\":[7]}",
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            sh_transcript t;
+            json_t *r = parse(bad[i]);
+            CHECKF(r && sh_transcript_from_response(r, 2, &t) == 0 && t.estimated && t.n == 1 &&
+                   t.segs[0].end == 2.0, "case %zu", i);
+            sh_transcript_deinit(&t);
+            json_decref(r);
+        }
+    }
+
+    TEST("cues: empty segments skipped, newlines and --> defused") {
+        char *s = render("{\"results\":[\" \",\"a\\n\\nb --> c\",7]}", 1, SH_FMT_SRT, NULL);
+        CHECK(s && strcmp(s, "1\n00:00:00,000 --> 00:00:01,000\na  b -> c\n\n") == 0);
+        free(s);
+        s = render("{\"results\":[]}", 0, SH_FMT_VTT, NULL);
+        CHECK(s && strcmp(s, "WEBVTT\n\n") == 0);
+        free(s);
+        s = render("{\"results\":[]}", 0, SH_FMT_SRT, NULL);
+        CHECK(s && strcmp(s, "") == 0);
+        free(s);
+        /* no duration known: every cue at zero, still well-formed */
+        s = render("{\"results\":[\"a\",\"b\"]}", 0, SH_FMT_VTT, NULL);
+        CHECK(s && strstr(s, "00:00:00.000 --> 00:00:00.000\nb\n"));
+        free(s);
+    }
+
+    TEST("error bodies") {
+        char *s = sh_openai_error("bad thing", "invalid_request_error", "file", NULL);
+        CHECK(s && strcmp(s, "{\"error\":{\"message\":\"bad thing\",\"type\":\"invalid_request_error\","
+                             "\"param\":\"file\",\"code\":null}}") == 0);
+        free(s);
+        s = sh_openai_error("\xff", NULL, NULL, "x");   /* invalid UTF-8 still gives JSON */
+        json_t *j = s ? parse(s) : NULL;
+        CHECK(j && json_is_string(json_object_get(json_object_get(j, "error"), "message")));
+        json_decref(j);
+        free(s);
+        s = sh_simple_error("No audio file", NULL);
+        CHECK(s && strcmp(s, "{\"error\":\"No audio file\"}") == 0);
+        free(s);
+        s = sh_simple_error("busy", "busy");
+        CHECK(s && strcmp(s, "{\"error\":\"busy\",\"error_code\":\"busy\"}") == 0);
+        free(s);
+    }
+
+    TEST("listen addresses") {
+        struct sockaddr_storage ss;
+        socklen_t len;
+        char err[200];
+        struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+        CHECK(sh_parse_listen("127.0.0.1:8080", &ss, &len, err, sizeof err) == 0 &&
+              ss.ss_family == AF_INET && ntohs(a4->sin_port) == 8080 &&
+              a4->sin_addr.s_addr == htonl(INADDR_LOOPBACK) && len == sizeof *a4);
+        CHECK(sh_parse_listen("9000", &ss, &len, err, sizeof err) == 0 &&
+              ntohs(a4->sin_port) == 9000 && a4->sin_addr.s_addr == htonl(INADDR_LOOPBACK));
+        CHECK(sh_parse_listen(":0", &ss, &len, err, sizeof err) == 0 && ntohs(a4->sin_port) == 0);
+        CHECK(sh_parse_listen("0.0.0.0:80", &ss, &len, err, sizeof err) == 0 &&
+              a4->sin_addr.s_addr == 0);
+        CHECK(sh_parse_listen("[::1]:8443", &ss, &len, err, sizeof err) == 0 &&
+              ss.ss_family == AF_INET6 && ntohs(a6->sin6_port) == 8443 && len == sizeof *a6);
+        const char *bad[] = { "", "localhost:80", "1.2.3.4:", "1.2.3.4:65536", "1.2.3.4:-1",
+                              "::1:80", "[::1]80", "1.2.3.4:80x", "999.1.1.1:80", "1.2.3.4:123456" };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+            CHECKF(sh_parse_listen(bad[i], &ss, &len, err, sizeof err) == -1 && err[0],
+                   "'%s' accepted", bad[i]);
+        CHECK(sh_parse_listen(NULL, &ss, &len, err, sizeof err) == -1);
+    }
+
+    TEST("bearer token") {
+        CHECK(sh_bearer_ok("Bearer s3cret", "s3cret"));
+        CHECK(sh_bearer_ok("bearer s3cret", "s3cret"));
+        CHECK(sh_bearer_ok("Bearer  s3cret ", "s3cret"));
+        CHECK(!sh_bearer_ok("Bearer s3cre", "s3cret"));
+        CHECK(!sh_bearer_ok("Bearer s3cretX", "s3cret"));
+        CHECK(!sh_bearer_ok("Basic s3cret", "s3cret"));
+        CHECK(!sh_bearer_ok("s3cret", "s3cret"));
+        CHECK(!sh_bearer_ok("Bearer ", "s3cret"));
+        CHECK(!sh_bearer_ok(NULL, "s3cret"));
+        CHECK(!sh_bearer_ok("Bearer x", NULL));
+    }
+
+    TEST("daemon error codes map to HTTP statuses") {
+        const char *type;
+        CHECK(sh_daemon_error_status("audio_format", &type) == 400 &&
+              strcmp(type, "invalid_request_error") == 0);
+        CHECK(sh_daemon_error_status("audio_too_long", &type) == 413);
+        CHECK(sh_daemon_error_status("busy", &type) == 503 && strcmp(type, "server_error") == 0);
+        CHECK(sh_daemon_error_status("transcription_failed", &type) == 500);
+        CHECK(sh_daemon_error_status("something_new", &type) == 500);
+        CHECK(sh_daemon_error_status(NULL, &type) == 500);
+    }
+
+    TEST("upload files: private, unique, swept only when their server is gone") {
+        char dir[] = "/tmp/test_http.XXXXXX";
+        CHECK(mkdtemp(dir) != NULL);
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        CHECK(dfd >= 0);
+        mode_t old = umask(0);   /* the mode must not depend on the umask */
+        char a[SH_UPLOAD_NAME_MAX], b[SH_UPLOAD_NAME_MAX];
+        int fa = sh_upload_create(dfd, a), fb = sh_upload_create(dfd, b);
+        umask(old);
+        CHECK(fa >= 0 && fb >= 0 && strcmp(a, b) != 0);
+        struct stat st;
+        CHECK(fstat(fa, &st) == 0 && (st.st_mode & 0777) == 0600 && S_ISREG(st.st_mode));
+        CHECK(sh_write_all(fa, "RIFF", 4) == 0 && fstat(fa, &st) == 0 && st.st_size == 4);
+        CHECK(sh_upload_count(dfd) == 2);
+        /* a dead server's leftovers: a child's pid, reaped */
+        pid_t child = fork();
+        if (child == 0) _exit(0);
+        waitpid(child, NULL, 0);
+        char dead[64];
+        snprintf(dead, sizeof dead, "up-%ld-0-00", (long)child);
+        int fd = openat(dfd, dead, O_WRONLY | O_CREAT | O_EXCL, 0600);
+        CHECK(fd >= 0);
+        close(fd);
+        fd = openat(dfd, "unrelated", O_WRONLY | O_CREAT | O_EXCL, 0600);
+        close(fd);
+        CHECK(sh_upload_count(dfd) == 3);
+        CHECK(sh_upload_sweep(dfd) == 1);   /* ours stay (we are alive), the dead one goes */
+        CHECK(sh_upload_count(dfd) == 2);
+        CHECK(faccessat(dfd, "unrelated", F_OK, 0) == 0);
+        /* a symlink squatting a name is never followed */
+        CHECK(symlinkat("/etc/passwd", dfd, "up-1-1-1") == 0);
+        close(fa);
+        close(fb);
+        unlinkat(dfd, a, 0);
+        unlinkat(dfd, b, 0);
+        unlinkat(dfd, "up-1-1-1", 0);
+        unlinkat(dfd, "unrelated", 0);
+        close(dfd);
+        CHECK(rmdir(dir) == 0);
+    }
+
+    TEST_EXIT();
+}
