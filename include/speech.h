@@ -132,6 +132,9 @@ typedef struct {
     void (*progress)(float fraction, void *user);
     void *progress_user;
     volatile int *cancel;               /* set non-zero from another thread to stop */
+    int word_timestamps;                /* 0; 1 = per-word times (sp_segment.words) and text
+                                         * token times (sp_token.t0/t1) from cross-attention
+                                         * alignment (openai timing.py; docs/decoding.md) */
 } sp_transcribe_params;
 
 /* faster-whisper's transcribe() defaults (whisper-reference.md §5). */
@@ -140,8 +143,15 @@ sp_transcribe_params sp_transcribe_default_params(void);
 typedef struct {
     int id;
     float p;           /* probability of the token when chosen */
-    float t0, t1;      /* seconds, -1 when unknown */
+    float t0, t1;      /* seconds, -1 when unknown: timestamp tokens t0 == t1 = their time;
+                        * text tokens with word_timestamps: aligned span */
 } sp_token;
+
+typedef struct {
+    float start, end;          /* seconds in the original audio, inside the segment */
+    char *text;                /* the word's text as decoded (usually a leading space) */
+    float probability;         /* mean probability of its tokens */
+} sp_word;
 
 typedef struct {
     float start, end;          /* seconds in the original audio */
@@ -149,6 +159,9 @@ typedef struct {
     sp_token *tokens;
     int n_tokens;
     float avg_logprob, no_speech_prob, compression_ratio, temperature;
+    sp_word *words;            /* word_timestamps only (else NULL, 0): in order, monotonic;
+                                * their texts concatenate to the segment's text */
+    int n_words;
 } sp_segment;
 
 typedef struct {

@@ -62,6 +62,7 @@ static void usage(FILE *f)
         "  --no-suppress-blank             allow a blank first token\n"
         "  --no-timestamps                 decode without timestamp tokens\n"
         "  --max-initial-timestamp F       (default 1.0)\n"
+        "  --word-timestamps               per-word times (json, verbose_json \"words\"; alignment pass per window)\n"
         "  --clip START[,END]              transcribe only this range (seconds)\n"
         "  --vad                           drop non-speech first (voice activity detection)\n"
         "  --vad-model PATH                Silero VAD ggml model (default: energy detector)\n"
@@ -161,7 +162,22 @@ static void full_text(FILE *f, const sp_result *r)
     free(buf);
 }
 
-static void write_result(FILE *f, const char *fmt, const sp_result *r, int translate, const char *path, int multi)
+/* [{"word","start","end"[,"probability"]}...] of one segment; first: no leading comma */
+static void json_words(FILE *f, const sp_segment *s, int with_prob, int first)
+{
+    for (int k = 0; k < s->n_words; k++) {
+        const sp_word *w = &s->words[k];
+        fputs(first && k == 0 ? "{\"word\":" : ",{\"word\":", f);
+        json_str(f, w->text);
+        fputs(",\"start\":", f); json_time(f, w->start);
+        fputs(",\"end\":", f); json_time(f, w->end);
+        if (with_prob) { fputs(",\"probability\":", f); json_num(f, w->probability); }
+        fputc('}', f);
+    }
+}
+
+static void write_result(FILE *f, const char *fmt, const sp_result *r, int translate, const char *path, int multi,
+                         int words)
 {
     static char buf[1 << 16];
     if (!strcmp(fmt, "txt")) {
@@ -208,9 +224,12 @@ static void write_result(FILE *f, const char *fmt, const sp_result *r, int trans
                 fprintf(f, "%s{\"id\":%d,\"p\":", k ? "," : "", s->tokens[k].id);
                 json_num(f, s->tokens[k].p);
                 if (s->tokens[k].t0 >= 0) { fputs(",\"t\":", f); json_time(f, s->tokens[k].t0); }
+                if (words && s->tokens[k].t0 >= 0) { fputs(",\"t1\":", f); json_time(f, s->tokens[k].t1); }
                 fputc('}', f);
             }
-            fputs("]}", f);
+            fputc(']', f);
+            if (words) { fputs(",\"words\":[", f); json_words(f, s, 1, 1); fputc(']', f); }
+            fputc('}', f);
         }
         fputs("]}\n", f);
     } else {   /* verbose_json: OpenAI's audio API response */
@@ -222,6 +241,15 @@ static void write_result(FILE *f, const char *fmt, const sp_result *r, int trans
         json_time(f, r->duration);
         fputs(",\"text\":", f);
         full_text(f, r);
+        if (words) {   /* timestamp_granularities[]=word: every word, top level */
+            fputs(",\"words\":[", f);
+            int first = 1;
+            for (int i = 0; i < r->n_segments; i++) {
+                json_words(f, &r->segments[i], 0, first);
+                if (r->segments[i].n_words) first = 0;
+            }
+            fputc(']', f);
+        }
         fputs(",\"segments\":[", f);
         for (int i = 0; i < r->n_segments; i++) {
             const sp_segment *s = &r->segments[i];
@@ -237,6 +265,7 @@ static void write_result(FILE *f, const char *fmt, const sp_result *r, int trans
             fputs(",\"avg_logprob\":", f); json_num(f, s->avg_logprob);
             fputs(",\"compression_ratio\":", f); json_num(f, s->compression_ratio);
             fputs(",\"no_speech_prob\":", f); json_num(f, s->no_speech_prob);
+            if (words) { fputs(",\"words\":[", f); json_words(f, s, 1, 1); fputc(']', f); }
             fputc('}', f);
         }
         fputs("]}\n", f);
@@ -362,6 +391,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--no-suppress-blank")) tp.suppress_blank = 0;
         else if (!strcmp(a, "--no-timestamps") || !strcmp(a, "--without-timestamps")) tp.without_timestamps = 1;
         else if (!strcmp(a, "--max-initial-timestamp")) { NEEDV(); if (parse_float(v, &fv) || fv < 0) BAD(); tp.max_initial_timestamp = fv; }
+        else if (!strcmp(a, "--word-timestamps") || !strcmp(a, "--word_timestamps")) tp.word_timestamps = 1;
         else if (!strcmp(a, "--clip")) {
             NEEDV();
             char *end;
@@ -450,7 +480,7 @@ int main(int argc, char **argv)
             if (st == SP_ERR_INVALID_ARG) break;   /* the same options fail for every file */
             continue;
         }
-        write_result(stdout, fmt, res, tp.translate, inputs[k], n_inputs > 1);
+        write_result(stdout, fmt, res, tp.translate, inputs[k], n_inputs > 1, tp.word_timestamps);
         sp_result_free(res);
         if (fflush(stdout) != 0 || ferror(stdout)) {
             fprintf(stderr, "transcribe: write error: %s\n", strerror(errno));

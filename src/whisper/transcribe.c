@@ -18,6 +18,7 @@
 #include "wh_engine.h"
 #include "search.h"
 #include "tokenizer.h"
+#include "align.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -65,6 +66,8 @@ void sp_result_free(sp_result *r)
     for (int i = 0; i < r->n_segments; i++) {
         free(r->segments[i].text);
         free(r->segments[i].tokens);
+        for (int k = 0; k < r->segments[i].n_words; k++) free(r->segments[i].words[k].text);
+        free(r->segments[i].words);
     }
     free(r->segments);
     free(r);
@@ -110,6 +113,12 @@ typedef struct {
     win_result res;
     sp_result *out;
     int cap_seg;
+    /* word timestamps (NULL/unused when off): the alignment pass and its per-window arrays */
+    wh_align *align;
+    int *al_text;               /* [n_text_ctx] the window's text tokens */
+    float *al_times, *al_probs; /* [n_text_ctx + 1], [n_text_ctx] */
+    int *al_ends;               /* [n_text_ctx] word ends */
+    int unicode_words;
 } tx;
 
 static int wr_alloc(win_result *w, int n)
@@ -322,6 +331,74 @@ static sp_status add_segment(tx *x, const win_result *r, int from, int to, float
 
 static float clampf(float v, float lo, float hi) { return v < lo ? lo : v > hi ? hi : v; }
 
+/* ------------------------------------------------------------------ word timestamps */
+
+/* Aligns the text tokens of segments [seg0, n_segments) (this window's) and gives them
+ * words and token times (openai timing.py add_word_timestamps / find_alignment; see
+ * align.h). Words are split per segment, so a segment's words concatenate to its text.
+ * Times are clamped into the segment and made monotonic. A window whose alignment sequence
+ * does not fit the text context keeps its segments without words. */
+static sp_status window_words(tx *x, int seg0, float t_off, int num_frames)
+{
+    sp_result *o = x->out;
+    const int eot = x->sp->eot;
+    int n_text = 0;
+    for (int i = seg0; i < o->n_segments; i++)
+        for (int k = 0; k < o->segments[i].n_tokens; k++)
+            if (o->segments[i].tokens[k].id < eot && n_text < x->n_text_ctx) x->al_text[n_text++] = o->segments[i].tokens[k].id;
+    if (n_text == 0 || num_frames < 2) return SP_OK;
+    x->unicode_words = wh_align_unicode_lang(o->language);   /* known once detected */
+    int sot[3], n_sot = 0;
+    sot[n_sot++] = x->sp->sot;
+    if (x->lang_token >= 0) { sot[n_sot++] = x->lang_token; sot[n_sot++] = x->task_token; }
+    sp_status st = wh_align_run(x->align, sot, n_sot, x->al_text, n_text, num_frames, x->al_times, x->al_probs);
+    if (st == SP_ERR_TOO_LARGE) return SP_OK;
+    if (st != SP_OK) return st;
+    int g = 0;   /* index of the segment's first text token in al_text */
+    for (int i = seg0; i < o->n_segments; i++) {
+        sp_segment *s = &o->segments[i];
+        int nt = 0;
+        for (int k = 0; k < s->n_tokens; k++) nt += s->tokens[k].id < eot;
+        /* token times */
+        float prev = s->start;
+        for (int k = 0, q = g; k < s->n_tokens; k++) {
+            sp_token *t = &s->tokens[k];
+            if (t->id >= eot) continue;
+            float a = clampf(t_off + x->al_times[q], s->start, s->end), b = clampf(t_off + x->al_times[q + 1], s->start, s->end);
+            if (a < prev) a = prev;
+            if (b < a) b = a;
+            t->t0 = a;
+            t->t1 = prev = b;
+            q++;
+        }
+        int nw = nt > 0 ? wh_split_words(x->tok, x->al_text + g, nt, x->unicode_words, x->al_ends) : 0;
+        if (nw < 0) return SP_ERR_NOMEM;
+        if (nw > 0) {
+            s->words = calloc((size_t)nw, sizeof *s->words);
+            if (!s->words) return SP_ERR_NOMEM;
+            prev = s->start;
+            for (int w = 0, a = 0; w < nw; w++) {
+                const int b = x->al_ends[w];
+                sp_word *wd = &s->words[w];
+                if (!(wd->text = wh_tok_decode(x->tok, x->al_text + g + a, b - a))) return SP_ERR_NOMEM;
+                s->n_words = w + 1;
+                float t0 = clampf(t_off + x->al_times[g + a], s->start, s->end);
+                float t1 = clampf(t_off + x->al_times[g + b], s->start, s->end);
+                if (t0 < prev) t0 = prev;
+                if (t1 < t0) t1 = t0;
+                wd->start = t0;
+                wd->end = prev = t1;
+                double ps = 0;
+                for (int q = a; q < b; q++) ps += x->al_probs[g + q];
+                wd->probability = (float)(ps / (b - a));
+                a = b;
+            }
+        }
+        g += nt;
+    }
+    return SP_OK;
+}
+
 /* Splits the window's tokens at consecutive timestamps (transcribe.py) and advances *seek. */
 static sp_status window_segments(tx *x, int *seek, int segment_size, float t_off)
 {
@@ -403,6 +480,11 @@ static void free_tx(tx *x)
     wr_free(&x->cand[0]);
     wr_free(&x->cand[1]);
     wr_free(&x->res);
+    wh_align_free(x->align);
+    free(x->al_text);
+    free(x->al_times);
+    free(x->al_probs);
+    free(x->al_ends);
 }
 
 /* the encoder input of the window at seek: mel[:, seek : seek + size], zero-padded to 3000
@@ -467,8 +549,12 @@ static sp_status run(tx *x, const float *pcm, size_t n_samples, char *err, size_
             seek += size;   /* silence */
             goto progress;
         }
-        int before = seek;
+        int before = seek, seg0 = o->n_segments;
         if ((st = window_segments(x, &seek, size, t_off)) != SP_OK) { seterr(err, es, "out of memory"); break; }
+        if (p->word_timestamps && (st = window_words(x, seg0, t_off, size)) != SP_OK) {
+            seterr(err, es, "word alignment failed: %s", sp_status_str(st));
+            break;
+        }
         if (seek <= before) seek = before + size;
         if (!p->condition_on_previous_text || r->temperature > p->prompt_reset_on_temperature) x->reset_since = x->n_all;
     progress:
@@ -594,6 +680,22 @@ sp_status sp_transcribe(sp_context *ctx, const float *pcm, size_t n_samples, con
         seterr(err, err_size, "out of memory");
         goto fail;
     }
+    if (p->word_timestamps) {
+        /* the alignment pass uses the last decoder sequence: the search uses 0 .. G-1 and is
+         * done with the window when it runs (with G = WH_MAX_SEQ it reuses the search's
+         * last one, which the next window's search resets) */
+        const size_t T = (size_t)x.n_text_ctx;
+        x.al_text = malloc(sizeof(int) * T);
+        x.al_times = malloc(sizeof(float) * (T + 1));
+        x.al_probs = malloc(sizeof(float) * T);
+        x.al_ends = malloc(sizeof(int) * T);
+        if (!x.al_text || !x.al_times || !x.al_probs || !x.al_ends ||
+            (st = wh_align_new(ctx, WH_MAX_SEQ - 1, &x.align)) != SP_OK) {
+            st = SP_ERR_NOMEM;
+            seterr(err, err_size, "out of memory");
+            goto fail;
+        }
+    }
 
     /* the original system's empty-audio pre-filter */
     if (n_samples == 0 || sp_audio_is_empty(pcm, n_samples)) goto done;
@@ -632,8 +734,18 @@ sp_status sp_transcribe(sp_context *ctx, const float *pcm, size_t n_samples, con
             sp_segment *s = &res->segments[i];
             s->start = map_time(&vm, s->start, 0);
             s->end = map_time(&vm, s->end, 1);
-            for (int k = 0; k < s->n_tokens; k++)
-                if (s->tokens[k].t0 >= 0) s->tokens[k].t0 = s->tokens[k].t1 = map_time(&vm, s->tokens[k].t0, 0);
+            for (int k = 0; k < s->n_tokens; k++) {
+                sp_token *t = &s->tokens[k];
+                if (t->t0 < 0) continue;
+                if (t->t1 == t->t0) t->t0 = t->t1 = map_time(&vm, t->t0, 0);
+                else { t->t0 = map_time(&vm, t->t0, 0); t->t1 = map_time(&vm, t->t1, 1); }
+                if (t->t1 < t->t0) t->t1 = t->t0;   /* an empty span on a chunk boundary */
+            }
+            for (int k = 0; k < s->n_words; k++) {
+                s->words[k].start = map_time(&vm, s->words[k].start, 0);
+                s->words[k].end = map_time(&vm, s->words[k].end, 1);
+                if (s->words[k].end < s->words[k].start) s->words[k].end = s->words[k].start;
+            }
         }
     }
 done:

@@ -1,0 +1,75 @@
+#!/bin/sh
+# bin/transcribe --word-timestamps: OpenAI's verbose_json "words" (top level, as with
+# timestamp_granularities[]=word) and per-segment words, json words and token times, other
+# outputs unchanged (synthetic model: the words are nonsense; checks are about structure).
+# Env: BIN.
+cd "$(dirname "$0")/../.." || exit 1
+BIN=${BIN:-bin}
+T=$(mktemp -d /tmp/ss-words.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+fails=0
+ok() { echo "ok - $1"; }
+nok() { echo "not ok - $1"; fails=$((fails + 1)); }
+check() { name=$1; shift; if "$@"; then ok "$name"; else nok "$name"; fi; }
+
+if [ ! -x "$BIN/transcribe" ]; then nok "bin/transcribe exists"; exit 1; fi
+M=tests/data/models/micro-f16.bin
+W=tests/data/speech-16k.wav
+FAST="--language en --beam-size 1 --temperature 0 --no-speech-threshold 0 --threads 2"
+
+"$BIN/transcribe" --model $M $FAST --word-timestamps -f verbose_json $W >"$T/v1.json" 2>"$T/err"; rc=$?
+"$BIN/transcribe" --model $M $FAST --word-timestamps -f verbose_json $W >"$T/v2.json" 2>/dev/null
+check "verbose_json --word-timestamps: exit 0, nothing on stderr, deterministic" \
+    sh -c "[ $rc -eq 0 ] && [ ! -s '$T/err' ] && cmp -s '$T/v1.json' '$T/v2.json'"
+check "verbose_json: top-level words and per-segment words, inside segments, monotonic, text preserved" python3 - "$T/v1.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["segments"] and d["words"]
+flat = []
+prev = 0
+for s in d["segments"]:
+    ws = s["words"]
+    assert ws, "segment without words"
+    for w in ws:
+        assert set(w) == {"word", "start", "end", "probability"}, w
+        assert s["start"] - 1e-6 <= w["start"] <= w["end"] <= s["end"] + 1e-6, (s, w)
+        assert w["start"] >= prev - 1e-6 and w["end"] <= d["duration"] + 0.01
+        assert 0 <= w["probability"] <= 1
+        prev = w["end"]
+    assert "".join(w["word"] for w in ws).lstrip(" ") == s["text"].lstrip(" ")
+    flat += [{"word": w["word"], "start": w["start"], "end": w["end"]} for w in ws]
+for w in d["words"]:
+    assert set(w) == {"word", "start", "end"}, w
+assert d["words"] == flat
+PY
+
+"$BIN/transcribe" --model $M $FAST --word-timestamps -f json $W >"$T/j.json" 2>/dev/null
+check "json --word-timestamps: words with probability, text tokens with t..t1" python3 - "$T/j.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for s in d["segments"]:
+    assert s["words"] and all(0 <= w["probability"] <= 1 for w in s["words"])
+    for t in s["tokens"]:
+        if t["id"] < 50256:
+            assert s["start"] - 1e-6 <= t["t"] <= t["t1"] <= s["end"] + 1e-6, t
+PY
+
+"$BIN/transcribe" --model $M $FAST -f verbose_json $W >"$T/n.json" 2>/dev/null
+"$BIN/transcribe" --model $M $FAST -f json $W >"$T/nj.json" 2>/dev/null
+check "without the flag: no words anywhere, no text token times" python3 - "$T/n.json" "$T/nj.json" "$T/v1.json" <<'PY'
+import json, sys
+v, j, w = (json.load(open(p)) for p in sys.argv[1:])
+assert "words" not in v and all("words" not in s for s in v["segments"])
+assert all("words" not in s for s in j["segments"])
+assert all("t1" not in t and ("t" not in t or t["id"] >= 50256) for s in j["segments"] for t in s["tokens"])
+# the alignment pass changes nothing else
+for a, b in zip(v["segments"], w["segments"]):
+    b = dict(b); b.pop("words")
+    assert a == b
+assert v["text"] == w["text"] and len(v["segments"]) == len(w["segments"])
+PY
+"$BIN/transcribe" --model $M $FAST $W >"$T/a.txt" 2>/dev/null
+"$BIN/transcribe" --model $M $FAST --word-timestamps $W >"$T/b.txt" 2>/dev/null
+check "txt output is the same with and without the flag" cmp -s "$T/a.txt" "$T/b.txt"
+"$BIN/transcribe" --help | grep -q -- "--word-timestamps"; check "--help lists --word-timestamps" [ $? -eq 0 ]
+[ "$fails" -eq 0 ]
