@@ -1,6 +1,7 @@
 /* tokenizer.c — byte-level BPE (see tokenizer.h; whisper-reference.md §8, tiktoken
  * src/lib.rs: byte_pair_merge, openai/whisper whisper/tokenizer.py). */
 #include "tokenizer.h"
+#include "common/errbuf.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -384,16 +385,6 @@ void wh_tok_free(wh_tokenizer *t)
 int wh_tok_eot(const wh_tokenizer *t) { return t->eot; }
 int wh_tok_n_tokens(const wh_tokenizer *t) { return t->n_tokens; }
 
-static void seterr(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t n, const char *fmt, ...)
-{
-    if (!err || !n) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-}
-
 static int rd_i32(const unsigned char *b, size_t size, size_t *pos, int32_t *v)
 {
     if (size - *pos < 4) return -1;
@@ -408,7 +399,7 @@ sp_status wh_tok_load_file(const char *path, wh_tokenizer **out, int *n_vocab, c
     if (n_vocab) *n_vocab = 0;
     if (!path || !out) return SP_ERR_INVALID_ARG;
     FILE *f = fopen(path, "rb");
-    if (!f) { seterr(err, err_size, "%s: cannot open", path); return SP_ERR_IO; }
+    if (!f) { sp_errf(err, err_size, "%s: cannot open", path); return SP_ERR_IO; }
     /* the vocabulary follows a filterbank of at most 512 x 201 floats: 16 MiB is plenty */
     size_t cap = (size_t)16 << 20, size = 0;
     unsigned char *b = malloc(cap);
@@ -418,19 +409,19 @@ sp_status wh_tok_load_file(const char *path, wh_tokenizer **out, int *n_vocab, c
     size_t pos = 0;
     int32_t v, h[11], nmel, nfft, ntok;
     sp_status st = SP_ERR_MODEL_FORMAT;
-    if (rd_i32(b, size, &pos, &v) || (uint32_t)v != 0x67676d6cu) { seterr(err, err_size, "%s: not a ggml Whisper model", path); goto fail; }
-    for (int i = 0; i < 11; i++) if (rd_i32(b, size, &pos, &h[i])) { seterr(err, err_size, "%s: truncated header", path); goto fail; }
-    if (h[0] < 51864 || h[0] > 51866) { seterr(err, err_size, "%s: unsupported n_vocab %d", path, h[0]); goto fail; }
+    if (rd_i32(b, size, &pos, &v) || (uint32_t)v != 0x67676d6cu) { sp_errf(err, err_size, "%s: not a ggml Whisper model", path); goto fail; }
+    for (int i = 0; i < 11; i++) if (rd_i32(b, size, &pos, &h[i])) { sp_errf(err, err_size, "%s: truncated header", path); goto fail; }
+    if (h[0] < 51864 || h[0] > 51866) { sp_errf(err, err_size, "%s: unsupported n_vocab %d", path, h[0]); goto fail; }
     if (rd_i32(b, size, &pos, &nmel) || rd_i32(b, size, &pos, &nfft) || nmel < 1 || nmel > 512 || nfft < 1 || nfft > 1024 ||
-        size - pos < (size_t)nmel * (size_t)nfft * 4) { seterr(err, err_size, "%s: bad mel filterbank", path); goto fail; }
+        size - pos < (size_t)nmel * (size_t)nfft * 4) { sp_errf(err, err_size, "%s: bad mel filterbank", path); goto fail; }
     pos += (size_t)nmel * (size_t)nfft * 4;
-    if (rd_i32(b, size, &pos, &ntok) || ntok < 0 || ntok > h[0]) { seterr(err, err_size, "%s: bad vocabulary size", path); goto fail; }
+    if (rd_i32(b, size, &pos, &ntok) || ntok < 0 || ntok > h[0]) { sp_errf(err, err_size, "%s: bad vocabulary size", path); goto fail; }
     wh_token_bytes *voc = calloc((size_t)ntok + 1, sizeof *voc);
     if (!voc) { st = SP_ERR_NOMEM; goto fail; }
     for (int i = 0; i < ntok; i++) {
         int32_t len;
         if (rd_i32(b, size, &pos, &len) || len < 0 || len > 1024 || size - pos < (size_t)len) {
-            seterr(err, err_size, "%s: truncated in the vocabulary at token %d", path, i);
+            sp_errf(err, err_size, "%s: truncated in the vocabulary at token %d", path, i);
             free(voc);
             goto fail;
         }

@@ -14,6 +14,7 @@
  * the model (Whisper invents text on digital silence); segment times are clamped to the
  * window's audio. */
 #include "speech.h"
+#include "common/errbuf.h"
 #include "speech_audio.h"
 #include "wh_engine.h"
 #include "search.h"
@@ -71,16 +72,6 @@ void sp_result_free(sp_result *r)
     }
     free(r->segments);
     free(r);
-}
-
-static void seterr(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t n, const char *fmt, ...)
-{
-    if (!err || !n) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
 }
 
 /* ------------------------------------------------------------------ state */
@@ -506,7 +497,7 @@ static sp_status run(tx *x, const float *pcm, size_t n_samples, char *err, size_
     float *mel = NULL;
     int n_frames = 0, content = 0;
     if ((st = sp_mel(x->ctx, pcm, n_samples, &mel, &n_frames, &content)) != SP_OK) {
-        seterr(err, es, "log-mel spectrogram failed: %s", sp_status_str(st));
+        sp_errf(err, es, "log-mel spectrogram failed: %s", sp_status_str(st));
         return st;
     }
     int clip0 = (int)lroundf(p->clip_start * 100.0f), clip1 = p->clip_end > 0 ? (int)lroundf(p->clip_end * 100.0f) : content;
@@ -514,7 +505,7 @@ static sp_status run(tx *x, const float *pcm, size_t n_samples, char *err, size_
     if (clip1 > content) clip1 = content;
     int seek = clip0, first = 1, detected = 0;
     while (seek < clip1) {
-        if (p->cancel && *p->cancel) { st = SP_ERR_CANCELLED; seterr(err, es, "cancelled"); break; }
+        if (p->cancel && *p->cancel) { st = SP_ERR_CANCELLED; sp_errf(err, es, "cancelled"); break; }
         const float t_off = (float)seek * HOP / SR;
         int size = N_FRAMES;
         if (content - seek < size) size = content - seek;
@@ -526,20 +517,20 @@ static sp_status run(tx *x, const float *pcm, size_t n_samples, char *err, size_
             goto progress;
         }
         window_mel(x, mel, n_frames, seek, size);
-        if ((st = sp_encode(x->ctx, x->win, N_FRAMES, 0)) != SP_OK) { seterr(err, es, "encoder failed: %s", sp_status_str(st)); break; }
+        if ((st = sp_encode(x->ctx, x->win, N_FRAMES, 0)) != SP_OK) { sp_errf(err, es, "encoder failed: %s", sp_status_str(st)); break; }
         if (!detected) {
             detected = 1;
             if (x->lang_token == -2) {   /* detect on the first window that has sound */
                 if ((st = detect_language(x, o->language, &o->language_prob)) != SP_OK) {
-                    seterr(err, es, "language detection failed: %s", sp_status_str(st));
+                    sp_errf(err, es, "language detection failed: %s", sp_status_str(st));
                     break;
                 }
                 x->lang_token = x->sp->lang_first + wh_language_index(o->language);
             }
         }
         if ((st = decode_window(x, first)) != SP_OK) {
-            seterr(err, es, "%s", st == SP_ERR_CANCELLED ? "cancelled" : "decoder failed");
-            if (st != SP_ERR_CANCELLED) seterr(err, es, "decoder failed: %s", sp_status_str(st));
+            sp_errf(err, es, "%s", st == SP_ERR_CANCELLED ? "cancelled" : "decoder failed");
+            if (st != SP_ERR_CANCELLED) sp_errf(err, es, "decoder failed: %s", sp_status_str(st));
             break;
         }
         first = 0;
@@ -550,9 +541,9 @@ static sp_status run(tx *x, const float *pcm, size_t n_samples, char *err, size_
             goto progress;
         }
         int before = seek, seg0 = o->n_segments;
-        if ((st = window_segments(x, &seek, size, t_off)) != SP_OK) { seterr(err, es, "out of memory"); break; }
+        if ((st = window_segments(x, &seek, size, t_off)) != SP_OK) { sp_errf(err, es, "out of memory"); break; }
         if (p->word_timestamps && (st = window_words(x, seg0, t_off, size)) != SP_OK) {
-            seterr(err, es, "word alignment failed: %s", sp_status_str(st));
+            sp_errf(err, es, "word alignment failed: %s", sp_status_str(st));
             break;
         }
         if (seek <= before) seek = before + size;
@@ -583,22 +574,22 @@ sp_status sp_transcribe(sp_context *ctx, const float *pcm, size_t n_samples, con
                         sp_result **out, char *err, size_t err_size)
 {
     if (out) *out = NULL;
-    if (!ctx || !out || (!pcm && n_samples)) { seterr(err, err_size, "sp_transcribe: NULL argument"); return SP_ERR_INVALID_ARG; }
+    if (!ctx || !out || (!pcm && n_samples)) { sp_errf(err, err_size, "sp_transcribe: NULL argument"); return SP_ERR_INVALID_ARG; }
     sp_transcribe_params defp = sp_transcribe_default_params();
     const sp_transcribe_params *p = params ? params : &defp;
     if (p->beam_size < 1 || p->beam_size > WH_MAX_SEQ || p->best_of < 1 || p->best_of > WH_MAX_SEQ) {
-        seterr(err, err_size, "beam_size and best_of must be 1..%d", WH_MAX_SEQ);
+        sp_errf(err, err_size, "beam_size and best_of must be 1..%d", WH_MAX_SEQ);
         return SP_ERR_INVALID_ARG;
     }
     if (p->temperatures && p->n_temperatures > 0)
         for (int i = 0; i < p->n_temperatures; i++)
             if (!(p->temperatures[i] >= 0 && p->temperatures[i] <= 10)) {
-                seterr(err, err_size, "temperature %g out of range 0..10", (double)p->temperatures[i]);
+                sp_errf(err, err_size, "temperature %g out of range 0..10", (double)p->temperatures[i]);
                 return SP_ERR_INVALID_ARG;
             }
-    if (!(p->patience > 0 && p->patience <= 4)) { seterr(err, err_size, "patience must be in (0, 4]"); return SP_ERR_INVALID_ARG; }
+    if (!(p->patience > 0 && p->patience <= 4)) { sp_errf(err, err_size, "patience must be in (0, 4]"); return SP_ERR_INVALID_ARG; }
     if (p->clip_start < 0 || (p->clip_end > 0 && p->clip_end <= p->clip_start)) {
-        seterr(err, err_size, "bad clip range %g..%g", (double)p->clip_start, (double)p->clip_end);
+        sp_errf(err, err_size, "bad clip range %g..%g", (double)p->clip_start, (double)p->clip_end);
         return SP_ERR_INVALID_ARG;
     }
 
@@ -633,7 +624,7 @@ sp_status sp_transcribe(sp_context *ctx, const float *pcm, size_t n_samples, con
     } else {
         int li = wh_language_index(p->language);
         if (li < 0 || li >= x.sp->n_lang) {
-            seterr(err, err_size, "unknown language '%s'", p->language);
+            sp_errf(err, err_size, "unknown language '%s'", p->language);
             st = SP_ERR_INVALID_ARG;
             goto fail;
         }
@@ -643,12 +634,12 @@ sp_status sp_transcribe(sp_context *ctx, const float *pcm, size_t n_samples, con
     x.task_token = p->translate && x.multilingual ? x.sp->translate : x.sp->transcribe;
 
     /* tokenizer, filters, prompts */
-    if (!(x.tok = wh_context_tokenizer(ctx))) { st = SP_ERR_NOMEM; seterr(err, err_size, "tokenizer: out of memory"); goto fail; }
+    if (!(x.tok = wh_context_tokenizer(ctx))) { st = SP_ERR_NOMEM; sp_errf(err, err_size, "tokenizer: out of memory"); goto fail; }
     const int *ns;
     int n_ns = wh_nonspeech_table(x.multilingual, &ns);
     int n_sup = wh_parse_suppress(p->suppress_tokens, ns, n_ns, x.sp, x.n_vocab, x.suppress, 512);
     if (n_sup < 0) {
-        seterr(err, err_size, "bad suppress_tokens '%s' (ids 0..%d, -1 = non-speech set)", p->suppress_tokens, x.n_vocab - 1);
+        sp_errf(err, err_size, "bad suppress_tokens '%s' (ids 0..%d, -1 = non-speech set)", p->suppress_tokens, x.n_vocab - 1);
         st = SP_ERR_INVALID_ARG;
         goto fail;
     }
@@ -664,20 +655,20 @@ sp_status sp_transcribe(sp_context *ctx, const float *pcm, size_t n_samples, con
         (st = encode_prompt(x.tok, p->hotwords, half, &x.hot, &x.n_hot)) != SP_OK ||
         (st = encode_prompt(x.tok, p->prefix, half, &x.prefix, &x.n_prefix)) != SP_OK) {
         free(ip);
-        seterr(err, err_size, "out of memory");
+        sp_errf(err, err_size, "out of memory");
         goto fail;
     }
     if (n_ip > 0 && all_push(&x, ip, n_ip)) { free(ip); st = SP_ERR_NOMEM; goto fail; }
     free(ip);
 
     int G = p->beam_size > p->best_of ? p->beam_size : p->best_of;
-    if ((st = wh_search_new(ctx, G, &x.search)) != SP_OK) { seterr(err, err_size, "out of memory"); goto fail; }
+    if ((st = wh_search_new(ctx, G, &x.search)) != SP_OK) { sp_errf(err, err_size, "out of memory"); goto fail; }
     x.init = malloc(sizeof(int) * (size_t)x.n_text_ctx);
     x.win = malloc(sizeof(float) * (size_t)x.n_mels * N_FRAMES);
     if (!x.init || !x.win || wr_alloc(&x.cand[0], x.n_text_ctx) || wr_alloc(&x.cand[1], x.n_text_ctx) ||
         wr_alloc(&x.res, x.n_text_ctx)) {
         st = SP_ERR_NOMEM;
-        seterr(err, err_size, "out of memory");
+        sp_errf(err, err_size, "out of memory");
         goto fail;
     }
     if (p->word_timestamps) {
@@ -692,7 +683,7 @@ sp_status sp_transcribe(sp_context *ctx, const float *pcm, size_t n_samples, con
         if (!x.al_text || !x.al_times || !x.al_probs || !x.al_ends ||
             (st = wh_align_new(ctx, WH_MAX_SEQ - 1, &x.align)) != SP_OK) {
             st = SP_ERR_NOMEM;
-            seterr(err, err_size, "out of memory");
+            sp_errf(err, err_size, "out of memory");
             goto fail;
         }
     }
@@ -706,13 +697,13 @@ sp_status sp_transcribe(sp_context *ctx, const float *pcm, size_t n_samples, con
         sp_vad *vad = NULL;
         char verr[256] = "";
         if ((st = sp_vad_open(p->vad_model, &vad, verr, sizeof verr)) != SP_OK) {
-            seterr(err, err_size, "VAD: %s", verr);
+            sp_errf(err, err_size, "VAD: %s", verr);
             goto fail;
         }
         sp_vad_params vp = sp_vad_default_params();
         st = sp_vad_segments(vad, pcm, n_samples, &vp, &vm.spans, &vm.n);
         sp_vad_free(vad);
-        if (st != SP_OK) { seterr(err, err_size, "VAD failed: %s", sp_status_str(st)); goto fail; }
+        if (st != SP_OK) { sp_errf(err, err_size, "VAD failed: %s", sp_status_str(st)); goto fail; }
         if (vm.n == 0) goto done;
         vm.cum = malloc(sizeof(size_t) * (size_t)(vm.n + 1));
         if (!vm.cum) { st = SP_ERR_NOMEM; goto fail; }
