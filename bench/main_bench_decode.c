@@ -12,6 +12,7 @@
  *    whole fallback ladder), no-speech skip off. RTF = processing time / audio duration.
  * Exit codes: 0 ok, 2 usage, 3 model, 5 engine error. */
 #include "speech.h"
+#include "speech_audio.h"
 #include "whisper/search.h"
 #include "whisper/wh_engine.h"
 
@@ -21,38 +22,22 @@
 #include <string.h>
 #include <time.h>
 
+static float *load_audio(const char *path, size_t *n)
+{
+    float *pcm = NULL;
+    char err[256];
+    if (sp_audio_load(path, 0, 0, &pcm, n, NULL, err, sizeof err) != SP_OK) {
+        fprintf(stderr, "bench_decode: %s\n", err);
+        return NULL;
+    }
+    return pcm;
+}
+
 static double now(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static float *read_wav16(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    unsigned char hdr[12];
-    float *out = NULL;
-    if (fread(hdr, 1, 12, f) != 12) { fclose(f); return NULL; }
-    for (;;) {
-        unsigned char ch[8];
-        if (fread(ch, 1, 8, f) != 8) break;
-        unsigned len = ch[4] | ch[5] << 8 | ch[6] << 16 | (unsigned)ch[7] << 24;
-        if (!memcmp(ch, "data", 4)) {
-            *n = len / 2;
-            out = malloc(sizeof(float) * (*n ? *n : 1));
-            for (size_t i = 0; out && i < *n; i++) {
-                unsigned char b[2];
-                if (fread(b, 1, 2, f) != 2) { *n = i; break; }
-                out[i] = (float)(int16_t)(b[0] | b[1] << 8) / 32768.0f;
-            }
-            break;
-        }
-        fseek(f, len + (len & 1), SEEK_CUR);
-    }
-    fclose(f);
-    return out;
 }
 
 /* ms per output token at beam_size (exactly `steps` steps), best of `reps` runs */
@@ -142,7 +127,7 @@ int main(int argc, char **argv)
         return 2;
     }
     size_t nw = 0;
-    float *speech = read_wav16(wav, &nw);
+    float *speech = load_audio(wav, &nw);
     if (!speech || nw == 0) { fprintf(stderr, "bench_decode: cannot read %s\n", wav); return 2; }
     size_t n = (size_t)(seconds * 16000.0);
     float *pcm = malloc(sizeof(float) * n);

@@ -4,6 +4,7 @@
  * then sp_transcribe with word_timestamps on the synthetic model (random weights: the words
  * are nonsense, so the checks are structural). */
 #include "harness.h"
+#include "test_util.h"
 #include "speech.h"
 #include "whisper/align.h"
 #include "whisper/tokenizer.h"
@@ -42,43 +43,6 @@ static int ends_are(const wh_tokenizer *t, const int *tok, int n, int unicode, c
     for (int i = 0; i < k; i++)
         if (ends[i] != want[i]) { fprintf(stderr, "  word %d ends at %d, expected %d\n", i, ends[i], want[i]); return 0; }
     return 1;
-}
-
-static const char *model_path(const char *name, char *buf, size_t n)
-{
-    snprintf(buf, n, "tests/data/models/%s", name);
-    FILE *f = fopen(buf, "rb");
-    if (f) { fclose(f); return buf; }
-    const char *shared = getenv("SHARED");
-    snprintf(buf, n, "%s/ref/models/%s", shared ? shared : "../shared", name);
-    return buf;
-}
-
-static float *read_wav16(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    unsigned char hdr[12];
-    float *out = NULL;
-    if (fread(hdr, 1, 12, f) != 12) { fclose(f); return NULL; }
-    for (;;) {
-        unsigned char ch[8];
-        if (fread(ch, 1, 8, f) != 8) break;
-        unsigned len = ch[4] | ch[5] << 8 | ch[6] << 16 | (unsigned)ch[7] << 24;
-        if (!memcmp(ch, "data", 4)) {
-            *n = len / 2;
-            out = malloc(sizeof(float) * *n);
-            for (size_t i = 0; out && i < *n; i++) {
-                unsigned char b[2];
-                if (fread(b, 1, 2, f) != 2) { *n = i; break; }
-                out[i] = (float)(int16_t)(b[0] | b[1] << 8) / 32768.0f;
-            }
-            break;
-        }
-        fseek(f, len + (len & 1), SEEK_CUR);
-    }
-    fclose(f);
-    return out;
 }
 
 /* structure of a word-timestamped result; returns the number of problems */
@@ -270,12 +234,12 @@ int main(void)
     sp_context *ctx = NULL;
     sp_context_params cp = sp_context_default_params();
     cp.n_threads = 2;
-    if (sp_context_open(model_path("micro-f16.bin", path, sizeof path), &cp, &ctx, err, sizeof err) != SP_OK) {
+    if (sp_context_open(tu_model_path("micro-f16.bin", path, sizeof path), &cp, &ctx, err, sizeof err) != SP_OK) {
         printf("ok - word timestamps end to end # SKIP %s\n", err);
         TEST_EXIT();
     }
     size_t n = 0;
-    float *pcm = read_wav16("tests/data/speech-16k.wav", &n);
+    float *pcm = tu_load_audio("tests/data/speech-16k.wav", &n);
     CHECK(pcm && n > 16000);
     if (!pcm) { sp_context_free(ctx); TEST_EXIT(); }
     const float dur = (float)n / 16000.0f;
@@ -350,7 +314,7 @@ int main(void)
 
     TEST("multilingual model, Chinese: split on characters, text preserved") {
         sp_context *mc = NULL;
-        if (sp_context_open(model_path("micro-v3-f16.bin", path, sizeof path), &cp, &mc, err, sizeof err) == SP_OK) {
+        if (sp_context_open(tu_model_path("micro-v3-f16.bin", path, sizeof path), &cp, &mc, err, sizeof err) == SP_OK) {
             sp_transcribe_params p = sp_transcribe_default_params();
             p.language = "zh";
             p.beam_size = 1;

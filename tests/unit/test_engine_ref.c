@@ -4,6 +4,7 @@
  *   <= 0.05 (f32/f16) or 0.10 (quantized) on every row, argmax equal on every row (f32/f16).
  * Models in tests/data/models are always tested; the others in $SHARED/ref when present. */
 #include "harness.h"
+#include "test_util.h"
 #include "speech.h"
 
 #include <stdlib.h>
@@ -21,35 +22,6 @@ static float *read_f32(const char *path, size_t *n)
     fclose(f);
     *n = (size_t)sz / 4;
     return v;
-}
-
-/* minimal reader for the reference's 16 kHz mono s16 WAV (the audio module has the real one) */
-static float *read_wav16(const char *path, size_t *n)
-{
-    size_t nb;
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    unsigned char hdr[12];
-    if (fread(hdr, 1, 12, f) != 12) { fclose(f); return NULL; }
-    float *out = NULL;
-    for (;;) {
-        unsigned char ch[8];
-        if (fread(ch, 1, 8, f) != 8) break;
-        unsigned len = ch[4] | ch[5] << 8 | ch[6] << 16 | (unsigned)ch[7] << 24;
-        if (!memcmp(ch, "data", 4)) {
-            nb = len / 2;
-            short *s = malloc(len);
-            out = malloc(nb * sizeof(float));
-            if (fread(s, 2, nb, f) != nb) nb = 0;
-            for (size_t i = 0; i < nb; i++) out[i] = s[i] / 32768.0f;
-            free(s);
-            *n = nb;
-            break;
-        }
-        fseek(f, len + (len & 1), SEEK_CUR);
-    }
-    fclose(f);
-    return out;
 }
 
 static int read_tokens(const char *path, int *prompt, int *np, int *forced, int *nf)
@@ -154,7 +126,7 @@ int main(void)
         for (int k = 0; k < 2; k++) {
             CHECK(find("speech-16k.wav", wp, sizeof wp) && find(models[k], mp, sizeof mp) && find(mels[k], rp, sizeof rp));
             size_t n = 0, nref = 0;
-            float *pcm = read_wav16(wp, &n), *ref = read_f32(rp, &nref);
+            float *pcm = tu_load_audio(wp, &n), *ref = read_f32(rp, &nref);
             sp_context *ctx = NULL;
             char err[256];
             CHECKF(sp_context_open(mp, NULL, &ctx, err, sizeof err) == SP_OK, "%s", err);

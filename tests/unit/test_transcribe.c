@@ -4,50 +4,13 @@
  * valid UTF-8, the options (language, translate, prompts, clip, no timestamps, beams,
  * fallback), cancellation and argument errors. */
 #include "harness.h"
+#include "test_util.h"
 #include "speech.h"
 #include "whisper/tokenizer.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *model_path(const char *name, char *buf, size_t n)
-{
-    snprintf(buf, n, "tests/data/models/%s", name);
-    FILE *f = fopen(buf, "rb");
-    if (f) { fclose(f); return buf; }
-    const char *shared = getenv("SHARED");
-    snprintf(buf, n, "%s/ref/models/%s", shared ? shared : "../shared", name);
-    return buf;
-}
-
-/* minimal reader for the 16 kHz mono s16 test WAV */
-static float *read_wav16(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    unsigned char hdr[12];
-    float *out = NULL;
-    if (fread(hdr, 1, 12, f) != 12) { fclose(f); return NULL; }
-    for (;;) {
-        unsigned char ch[8];
-        if (fread(ch, 1, 8, f) != 8) break;
-        unsigned len = ch[4] | ch[5] << 8 | ch[6] << 16 | (unsigned)ch[7] << 24;
-        if (!memcmp(ch, "data", 4)) {
-            *n = len / 2;
-            out = malloc(sizeof(float) * *n);
-            for (size_t i = 0; out && i < *n; i++) {
-                unsigned char b[2];
-                if (fread(b, 1, 2, f) != 2) { *n = i; break; }
-                out[i] = (float)(int16_t)(b[0] | b[1] << 8) / 32768.0f;
-            }
-            break;
-        }
-        fseek(f, len + (len & 1), SEEK_CUR);
-    }
-    fclose(f);
-    return out;
-}
 
 static int valid_result(const sp_result *r, float duration, int *n_bad)
 {
@@ -112,15 +75,15 @@ int main(void)
     sp_context *ctx = NULL;
     sp_context_params cp = sp_context_default_params();
     cp.n_threads = 2;
-    if (sp_context_open(model_path("micro-f16.bin", path, sizeof path), &cp, &ctx, err, sizeof err) != SP_OK) {
+    if (sp_context_open(tu_model_path("micro-f16.bin", path, sizeof path), &cp, &ctx, err, sizeof err) != SP_OK) {
         printf("ok - transcribe # SKIP %s\n", err);
         return 0;
     }
     size_t n = 0;
-    float *pcm = read_wav16("tests/data/speech-16k.wav", &n);
+    float *pcm = tu_load_audio("tests/data/speech-16k.wav", &n);
     if (!pcm) {
         snprintf(path, sizeof path, "%s/ref/speech-16k.wav", getenv("SHARED") ? getenv("SHARED") : "../shared");
-        pcm = read_wav16(path, &n);
+        pcm = tu_load_audio(path, &n);
     }
     CHECK(pcm && n > 16000);
     if (!pcm) { sp_context_free(ctx); TEST_EXIT(); }
@@ -351,7 +314,7 @@ int main(void)
 
     TEST("English-only model: forced English, decodes") {
         sp_context *c2 = NULL;
-        if (sp_context_open(model_path("micro.en-f16.bin", path, sizeof path), &cp, &c2, err, sizeof err) == SP_OK) {
+        if (sp_context_open(tu_model_path("micro.en-f16.bin", path, sizeof path), &cp, &c2, err, sizeof err) == SP_OK) {
             sp_transcribe_params p = fast_params();
             p.language = "de";   /* ignored: English-only */
             p.beam_size = 3;
