@@ -78,6 +78,12 @@ typedef struct {
 void sp_context_info(const sp_context *ctx, sp_model_info *info);
 const char *sp_context_device(const sp_context *ctx);   /* "cpu" */
 
+/* Whisper's language codes in token order ("en", "zh", …, "yue": 100). Returns the index of
+ * code (its token is sot + 1 + index), or -1 when it is not one; sp_language_code is the
+ * reverse (NULL out of range). A model knows the first sp_model_info.n_languages of them. */
+int sp_language_index(const char *code);
+const char *sp_language_code(int index);
+
 /* ------------------------------------------------------------ low level (oracle)
  * The pieces the tests and bin/transcribe --dump-logits use to compare against reference
  * implementations. A typical oracle run: sp_mel → sp_encode(window) → sp_decode. */

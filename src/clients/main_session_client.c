@@ -1,5 +1,6 @@
 /* session_client — talks to session_daemon through the spool (docs/daemon.md).
  *   session_client transcribe FILE... [--timeout S] [--json] [--no-start]
+ *                  [--language L] [--task transcribe|translate] [--prompt TEXT] [--temperature T]
  *   session_client status | start [TIMEOUT] | stop | ping
  * Exit codes: 0 ok, 1 an error response, 2 timeout, 3 no daemon (status/ping),
  * 100 usage, 111 system failure. */
@@ -18,6 +19,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
 "usage: session_client transcribe FILE... [--timeout S] [--json] [--no-start]\n"
+"                 [--language L] [--task transcribe|translate] [--prompt TEXT] [--temperature T]\n"
 "       session_client status\n"
 "       session_client start [TIMEOUT_SECONDS]\n"
 "       session_client stop\n"
@@ -25,6 +27,9 @@ static void usage(FILE *f)
 "options: --timeout S (response wait, default 30), --json (print the response objects),\n"
 "         --no-start (never start a daemon), --model PATH and --daemon-timeout S (for a\n"
 "         daemon this client starts), --start-timeout S (default 120).\n"
+"decoding (per request; default: the daemon's): --language L (\"en\", \"de\", ..., \"auto\"),\n"
+"         --task transcribe|translate, --prompt TEXT (initial prompt, <= 4096 bytes),\n"
+"         --temperature T (0..1; > 0 samples best-of candidates).\n"
 "Environment: SPEECH_SESSION_ROOT (default /tmp), SPEECH_SESSION_DAEMON (daemon binary).\n"
 "Exit codes: 0 ok, 1 error response, 2 timeout, 3 no daemon, 100 usage, 111 system.\n");
 }
@@ -37,12 +42,22 @@ static int num(const char *s, double *v)
     return errno || e == s || *e || !isfinite(*v) || *v < 0 ? -1 : 0;
 }
 
+static int task_opt(const char *s, int *translate)
+{
+    if (!strcmp(s, "transcribe")) *translate = 0;
+    else if (!strcmp(s, "translate")) *translate = 1;
+    else return -1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     ssc_opts o = ssc_default_opts();
     double timeout = 30;
     int json_out = 0;
-    enum { OPT_TIMEOUT = 256, OPT_JSON, OPT_NOSTART, OPT_MODEL, OPT_DTIMEOUT, OPT_STIMEOUT };
+    ssc_req_opts ro = { 0 };
+    enum { OPT_TIMEOUT = 256, OPT_JSON, OPT_NOSTART, OPT_MODEL, OPT_DTIMEOUT, OPT_STIMEOUT,
+           OPT_LANG, OPT_TASK, OPT_PROMPT, OPT_TEMP };
     static const struct option lo[] = {
         { "timeout", required_argument, 0, OPT_TIMEOUT },
         { "json", no_argument, 0, OPT_JSON },
@@ -50,6 +65,10 @@ int main(int argc, char **argv)
         { "model", required_argument, 0, OPT_MODEL },
         { "daemon-timeout", required_argument, 0, OPT_DTIMEOUT },
         { "start-timeout", required_argument, 0, OPT_STIMEOUT },
+        { "language", required_argument, 0, OPT_LANG },
+        { "task", required_argument, 0, OPT_TASK },
+        { "prompt", required_argument, 0, OPT_PROMPT },
+        { "temperature", required_argument, 0, OPT_TEMP },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
@@ -62,6 +81,13 @@ int main(int argc, char **argv)
         case OPT_MODEL: o.model = optarg; break;
         case OPT_DTIMEOUT: if (num(optarg, &o.daemon_timeout)) goto bad; break;
         case OPT_STIMEOUT: if (num(optarg, &o.start_timeout)) goto bad; break;
+        case OPT_LANG: ro.language = optarg; break;
+        case OPT_TASK: if (task_opt(optarg, &ro.task_translate)) goto bad; break;
+        case OPT_PROMPT: ro.prompt = optarg; break;
+        case OPT_TEMP:
+            if (num(optarg, &ro.temperature) || ro.temperature > 1) goto bad;
+            ro.has_temperature = 1;
+            break;
         case 'h': usage(stdout); return 0;
         default: goto bad;
         }
@@ -82,6 +108,13 @@ int main(int argc, char **argv)
         case OPT_MODEL: o.model = optarg; break;
         case OPT_DTIMEOUT: if (num(optarg, &o.daemon_timeout)) goto badf; break;
         case OPT_STIMEOUT: if (num(optarg, &o.start_timeout)) goto badf; break;
+        case OPT_LANG: ro.language = optarg; break;
+        case OPT_TASK: if (task_opt(optarg, &ro.task_translate)) goto badf; break;
+        case OPT_PROMPT: ro.prompt = optarg; break;
+        case OPT_TEMP:
+            if (num(optarg, &ro.temperature) || ro.temperature > 1) goto badf;
+            ro.has_temperature = 1;
+            break;
         default: goto badf;
         }
     }
@@ -165,7 +198,7 @@ int main(int argc, char **argv)
                 rc = 1;
                 continue;
             }
-            if (ssc_submit(c, abs, ids[i], err, sizeof err) != 0) {
+            if (ssc_submit_ex(c, abs, &ro, ids[i], err, sizeof err) != 0) {
                 fprintf(stderr, "session_client: %s\n", err);
                 rc = 111;
                 continue;

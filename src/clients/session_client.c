@@ -1,5 +1,6 @@
 /* session_client.c — see session_client.h. */
 #include "clients/session_client.h"
+#include "daemon/ss_json.h"   /* SS_LANGUAGE_MAX, SS_PROMPT_MAX */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -217,6 +218,41 @@ static int submit_json(ssc *c, json_t *o, char id[SS_ID_MAX + 1], char *err, siz
 
 int ssc_submit(ssc *c, const char *audio_file, char id[SS_ID_MAX + 1], char *err, size_t n)
 {
+    return ssc_submit_ex(c, audio_file, NULL, id, err, n);
+}
+
+/* Adds opts to the request object; -1 with a message when one is unusable. */
+static int add_opts(json_t *o, const ssc_req_opts *opts, char *err, size_t n)
+{
+    if (opts->language && opts->language[0]) {
+        size_t l = strlen(opts->language);
+        json_t *s = l <= SS_LANGUAGE_MAX ? json_string(opts->language) : NULL;
+        if (!s) { snprintf(err, n, "language must be a code such as \"en\" or \"auto\""); return -1; }
+        json_object_set_new(o, "language", s);
+    }
+    if (opts->task_translate) json_object_set_new(o, "task", json_string("translate"));
+    if (opts->prompt && opts->prompt[0]) {
+        if (strlen(opts->prompt) > SS_PROMPT_MAX) {
+            snprintf(err, n, "prompt longer than %d bytes", SS_PROMPT_MAX);
+            return -1;
+        }
+        json_t *s = json_string(opts->prompt);
+        if (!s) { snprintf(err, n, "prompt is not valid UTF-8"); return -1; }
+        json_object_set_new(o, "prompt", s);
+    }
+    if (opts->has_temperature) {
+        if (!(opts->temperature >= 0.0 && opts->temperature <= 1.0)) {
+            snprintf(err, n, "temperature must be from 0 to 1");
+            return -1;
+        }
+        json_object_set_new(o, "temperature", json_real(opts->temperature));
+    }
+    return 0;
+}
+
+int ssc_submit_ex(ssc *c, const char *audio_file, const ssc_req_opts *opts,
+                  char id[SS_ID_MAX + 1], char *err, size_t n)
+{
     if (!audio_file || audio_file[0] != '/') {
         snprintf(err, n, "audio path must be absolute");
         return -1;
@@ -226,6 +262,7 @@ int ssc_submit(ssc *c, const char *audio_file, char id[SS_ID_MAX + 1], char *err
     json_t *s = json_string(audio_file);
     if (!s) { json_decref(o); snprintf(err, n, "audio path is not valid UTF-8"); return -1; }
     json_object_set_new(o, "audio_file", s);
+    if (opts && add_opts(o, opts, err, n) != 0) { json_decref(o); return -1; }
     return submit_json(c, o, id, err, n);
 }
 

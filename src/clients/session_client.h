@@ -54,8 +54,22 @@ int ssc_ensure_daemon(ssc *c, char *err, size_t n);
 /* SIGTERM to the daemon, then waits up to timeout s for it to go. 0 also when none ran. */
 int ssc_stop(ssc *c, double timeout, char *err, size_t n);
 
+/* Per-request decoding options (docs/daemon.md, "Request fields"); zero/NULL members are
+ * left out of the request, so the daemon's defaults apply. */
+typedef struct {
+    const char *language;   /* "en", "de", ... or "auto"; NULL/"": the daemon's default */
+    int task_translate;     /* 1: "task": "translate" (into English) */
+    const char *prompt;     /* initial prompt (UTF-8, <= 4096 bytes); NULL/"": none */
+    int has_temperature;    /* 1: decode at exactly `temperature` (0..1; > 0 samples) */
+    double temperature;
+} ssc_req_opts;
+
 /* Writes a transcription request for audio_file (absolute) and returns its id. */
 int ssc_submit(ssc *c, const char *audio_file, char id[SS_ID_MAX + 1], char *err, size_t n);
+/* The same with options (opts may be NULL: exactly ssc_submit's plain request). Options the
+ * daemon would refuse (bad type, length, UTF-8, range) fail here with -1 instead. */
+int ssc_submit_ex(ssc *c, const char *audio_file, const ssc_req_opts *opts,
+                  char id[SS_ID_MAX + 1], char *err, size_t n);
 /* Writes a ping request. */
 int ssc_submit_ping(ssc *c, char id[SS_ID_MAX + 1], char *err, size_t n);
 /* Waits up to timeout s for the response to id; *resp is the parsed object (json_decref).

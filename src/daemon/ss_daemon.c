@@ -52,6 +52,11 @@ typedef struct {
     char *audio_file;
     double max_seconds;
     long long max_bytes;
+    char req_language[16];  /* per-request options ("" / NULL / 0: the daemon's defaults) */
+    int translate;
+    char *prompt;
+    int has_temperature;
+    float temperature;
     /* out */
     const char *code;       /* NULL on success */
     char err[600];
@@ -138,12 +143,23 @@ static void run_job(worker *w, job *j)
          * temperature=0): no fallback ladder unless asked for. */
         static const float temp0[1] = {0.0f};
         if (!w->temperature_fallback) { tp.temperatures = temp0; tp.n_temperatures = 1; }
+        /* this request's options; tp is per job, so nothing carries over to the next one */
+        if (j->req_language[0]) tp.language = j->req_language;   /* "auto": detect */
+        tp.translate = j->translate;
+        if (j->prompt) tp.initial_prompt = j->prompt;
+        float treq[1] = {j->temperature};   /* > 0: sampling, best_of candidates */
+        if (j->has_temperature) { tp.temperatures = treq; tp.n_temperatures = 1; }
         tp.vad = w->vad;
         tp.vad_model = w->vad_model;
         sp_result *res = NULL;
         s = sp_transcribe(w->ctx, pcm, n, &tp, &res, err, sizeof err);
         if (s == SP_ERR_CANCELLED) {
             j->cancelled = 1;
+        } else if (s == SP_ERR_INVALID_ARG && j->req_language[0]) {
+            /* e.g. a valid code this model has no token for ("yue" on older models) */
+            j->code = SS_E_BAD_REQUEST;
+            snprintf(j->err, sizeof j->err, "Request options refused: %s",
+                     err[0] ? err : sp_status_str(s));
         } else if (s != SP_OK) {
             j->code = SS_E_TRANSCRIBE;
             snprintf(j->err, sizeof j->err, "Transcription failed: %s",
@@ -206,6 +222,7 @@ static void job_free(job *j)
     free(j->starts);
     free(j->ends);
     free(j->audio_file);
+    free(j->prompt);
     free(j);
 }
 
@@ -428,8 +445,15 @@ static void dispatch(daemon_t *d)
             continue;
         }
         job *j = calloc(1, sizeof *j);
-        if (j) j->audio_file = strdup(it->req.audio_file);
-        if (!j || !j->audio_file) {
+        if (j) {
+            j->audio_file = strdup(it->req.audio_file);
+            memcpy(j->req_language, it->req.language, sizeof j->req_language);
+            j->translate = it->req.translate;
+            j->has_temperature = it->req.has_temperature;
+            j->temperature = (float)it->req.temperature;
+            if (it->req.prompt) j->prompt = strdup(it->req.prompt);
+        }
+        if (!j || !j->audio_file || (it->req.prompt && !j->prompt)) {
             job_free(j);
             ss_spool_unbegin(&d->sp, it);
             answer_now(d, it, SS_E_INTERNAL, "out of memory");

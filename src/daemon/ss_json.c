@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "speech.h"   /* sp_language_index: the engine's language table */
+
 #define SS_MAX_NESTING 32
 #define DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(16))
 
@@ -44,7 +46,66 @@ void ss_request_clear(ss_request *r)
 {
     if (!r) return;
     free(r->audio_file);
+    free(r->prompt);
     memset(r, 0, sizeof *r);
+}
+
+/* The optional decoding options of a transcribe request: absent = the daemon's default;
+ * present with a wrong type or value = bad_request (never silently ignored). */
+static ss_parse_result parse_options(json_t *root, ss_request *out, const char **code,
+                                     char *msg, size_t n)
+{
+    json_t *v = json_object_get(root, "language");
+    if (v) {
+        if (!json_is_string(v))
+            return invalid(code, SS_E_BAD_REQUEST, msg, n, "\"language\" is not a string");
+        const char *l = json_string_value(v);
+        size_t len = json_string_length(v);
+        if (len == 0 || len > SS_LANGUAGE_MAX || len != strlen(l))
+            return invalid(code, SS_E_BAD_REQUEST, msg, n,
+                           "\"language\" must be a language code such as \"en\" or \"auto\"");
+        if (strcmp(l, "auto") != 0 && sp_language_index(l) < 0) {
+            char m[96];
+            snprintf(m, sizeof m, "unknown \"language\" \"%s\" (a Whisper code such as \"en\", "
+                     "\"de\", or \"auto\")", l);
+            return invalid(code, SS_E_BAD_REQUEST, msg, n, m);
+        }
+        memcpy(out->language, l, len + 1);
+    }
+    v = json_object_get(root, "task");
+    if (v) {
+        const char *t = json_is_string(v) ? json_string_value(v) : NULL;
+        if (t && json_string_length(v) == strlen(t) && strcmp(t, "transcribe") == 0)
+            out->translate = 0;
+        else if (t && json_string_length(v) == strlen(t) && strcmp(t, "translate") == 0)
+            out->translate = 1;
+        else
+            return invalid(code, SS_E_BAD_REQUEST, msg, n,
+                           "\"task\" must be \"transcribe\" or \"translate\"");
+    }
+    v = json_object_get(root, "prompt");
+    if (v) {
+        if (!json_is_string(v))
+            return invalid(code, SS_E_BAD_REQUEST, msg, n, "\"prompt\" is not a string");
+        const char *p = json_string_value(v);
+        size_t len = json_string_length(v);
+        if (len != strlen(p))
+            return invalid(code, SS_E_BAD_REQUEST, msg, n, "\"prompt\" contains NUL");
+        if (len > SS_PROMPT_MAX)
+            return invalid(code, SS_E_BAD_REQUEST, msg, n, "\"prompt\" longer than 4096 bytes");
+        if (len && !(out->prompt = strdup(p)))
+            return invalid(code, SS_E_INTERNAL, msg, n, "out of memory");
+    }
+    v = json_object_get(root, "temperature");
+    if (v) {
+        double t = json_is_number(v) ? json_number_value(v) : NAN;
+        if (!(t >= 0.0 && t <= 1.0))
+            return invalid(code, SS_E_BAD_REQUEST, msg, n,
+                           "\"temperature\" must be a number from 0 to 1");
+        out->has_temperature = 1;
+        out->temperature = t;
+    }
+    return SS_PARSE_OK;
 }
 
 ss_parse_result ss_request_parse(const char *buf, size_t len, const char *stem,
@@ -146,6 +207,7 @@ ss_parse_result ss_request_parse(const char *buf, size_t len, const char *stem,
         invalid(code, SS_E_INTERNAL, msg, n, "out of memory");
         goto done;
     }
+    if (parse_options(root, out, code, msg, n) != SS_PARSE_OK) goto done;
     r = SS_PARSE_OK;
 done:
     json_decref(root);

@@ -14,7 +14,16 @@ typedef struct {
     ss_req_type type;
     char *audio_file;      /* malloc'd absolute path (transcribe), NULL for ping */
     double timestamp;      /* client's claim: logged, never trusted for order or age (T11) */
+    /* per-request decoding options (our extension; all optional, transcribe only) */
+    char language[16];     /* "" = the daemon's default; "auto" = detect; else a Whisper code */
+    int translate;         /* "task": "translate" */
+    char *prompt;          /* malloc'd initial prompt (valid UTF-8, <= SS_PROMPT_MAX), or NULL */
+    int has_temperature;   /* "temperature" given: a single temperature, no fallback */
+    double temperature;    /* 0 .. 1 */
 } ss_request;
+
+#define SS_LANGUAGE_MAX 15     /* bytes of "language" */
+#define SS_PROMPT_MAX   4096   /* bytes of "prompt" */
 
 typedef enum {
     SS_PARSE_OK = 0,

@@ -38,6 +38,7 @@
 
 #include "clients/session_client.h"
 #include "daemon/ss_fs.h"
+#include "daemon/ss_json.h"   /* SS_LANGUAGE_MAX, SS_PROMPT_MAX */
 #include "http/sh_format.h"
 #include "http/sh_upload.h"
 #include "speech_audio.h"
@@ -432,6 +433,13 @@ static void redact(char *dst, size_t n, const char *src, const char *secret)
     dst[k] = 0;
 }
 
+static int utf8_ok(const char *s)
+{
+    json_t *j = json_string(s);   /* jansson validates UTF-8 */
+    json_decref(j);
+    return j != NULL;
+}
+
 /* Hands the finished upload to the daemon and answers. */
 static enum MHD_Result do_transcribe(struct MHD_Connection *con, req *r)
 {
@@ -442,6 +450,7 @@ static enum MHD_Result do_transcribe(struct MHD_Connection *con, req *r)
                           "you must provide a 'file' (multipart/form-data file part)", NULL);
     }
     sh_fmt fmt = SH_FMT_JSON;
+    ssc_req_opts ro = { 0 };   /* /transcribe (the spec's wrapper) sends a plain request */
     if (r->oai) {
         if (!r->model || !r->model[0])
             return send_error(con, r, 400, "invalid_request_error", "model", "missing_model",
@@ -458,7 +467,25 @@ static enum MHD_Result do_transcribe(struct MHD_Connection *con, req *r)
             if (*end || !(t >= 0 && t <= 1))
                 return send_error(con, r, 400, "invalid_request_error", "temperature",
                                   "invalid_value", "temperature must be a number in [0, 1]", NULL);
+            ro.has_temperature = 1;
+            ro.temperature = t;
         }
+        /* the daemon's limits, said in OpenAI's shape with the right param */
+        if (r->language && r->language[0]) {
+            if (strlen(r->language) > SS_LANGUAGE_MAX || !utf8_ok(r->language))
+                return send_error(con, r, 400, "invalid_request_error", "language",
+                                  "invalid_value", "language must be an ISO-639-1 code such "
+                                  "as 'en'", NULL);
+            ro.language = r->language;
+        }
+        if (r->prompt && r->prompt[0]) {
+            if (strlen(r->prompt) > SS_PROMPT_MAX || !utf8_ok(r->prompt))
+                return send_error(con, r, 400, "invalid_request_error", "prompt",
+                                  "invalid_value", "prompt must be valid UTF-8 of at most "
+                                  "4096 bytes", NULL);
+            ro.prompt = r->prompt;
+        }
+        ro.task_translate = r->route == R_OAI_TRANSLATE;
         if (r->gran_bad)
             return send_error(con, r, 400, "invalid_request_error", "timestamp_granularities",
                               "invalid_value",
@@ -509,7 +536,7 @@ static enum MHD_Result do_transcribe(struct MHD_Connection *con, req *r)
                           "the transcription daemon is unavailable", NULL);
     }
     json_t *resp = NULL;
-    rc = ssc_submit(c, path, id, err, sizeof err);
+    rc = ssc_submit_ex(c, path, r->oai ? &ro : NULL, id, err, sizeof err);
     if (rc == 0) rc = ssc_wait(c, id, cfg.transcribe_timeout, &resp, err, sizeof err);
     client_put(c);
     if (rc == SSC_TIMEOUT) {
@@ -531,7 +558,11 @@ static enum MHD_Result do_transcribe(struct MHD_Connection *con, req *r)
         const char *m = json_string_value(e);
         redact(msg, sizeof msg, m ? m : "transcription failed", path);
         logf_("WARN", "daemon answered %s: %s", code ? code : "?", m ? m : "");
-        enum MHD_Result ok = send_error(con, r, status, type, NULL, code, msg, NULL);
+        /* bad_request here can only be an option the daemon refused (an unknown language
+         * code: the rest is checked above) */
+        const char *param = code && !strcmp(code, "bad_request") && ro.language ? "language"
+                                                                                 : NULL;
+        enum MHD_Result ok = send_error(con, r, status, type, param, code, msg, NULL);
         json_decref(resp);
         return ok;
     }
@@ -563,15 +594,10 @@ static enum MHD_Result do_transcribe(struct MHD_Connection *con, req *r)
     if (bad) return send_json(con, r, 500, NULL, NULL);
     size_t len = 0;
     char *body = sh_render(fmt, &t, r->route == R_OAI_TRANSLATE ? "translate" : "transcribe", &len);
-    /* what the daemon could not honour is said, not hidden (docs/http.md) */
-    char ignored[64] = "";
-    if (r->language && r->language[0]) strcat(ignored, "language,");
-    if (r->prompt && r->prompt[0]) strcat(ignored, "prompt,");
-    if (r->temperature && r->temperature[0]) strcat(ignored, "temperature,");
-    if (ignored[0]) ignored[strlen(ignored) - 1] = 0;
+    /* language, prompt and temperature are honoured (passed to the daemon per request), so
+     * no X-Speech-Session-Ignored header is sent any more (docs/http.md) */
     const char *hdr[8];
     int k = 0;
-    if (ignored[0]) { hdr[k++] = "X-Speech-Session-Ignored"; hdr[k++] = ignored; }
     if (need_times) {
         hdr[k++] = "X-Speech-Session-Timing";
         hdr[k++] = t.estimated ? "estimated" : "exact";
@@ -634,10 +660,6 @@ static enum MHD_Result first_call(struct MHD_Connection *con, req *r, const char
                           www_auth);
     }
     if (r->route == R_MODELS || r->route == R_MODEL_ONE) return do_models(con, r, model_id);
-    if (r->route == R_OAI_TRANSLATE)   /* the spool protocol carries no task (docs/http.md) */
-        return reject(con, r, 501, "invalid_request_error", NULL, "unsupported",
-                      "translation is not available: the session daemon only transcribes",
-                      NULL);
     const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoull(cl, NULL, 10) > cfg.max_upload + FORM_SLACK) {

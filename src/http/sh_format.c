@@ -357,6 +357,7 @@ int sh_daemon_error_status(const char *code, const char **type)
 {
     static const struct { const char *code; int status; const char *type; } tab[] = {
         { "audio_format", 400, "invalid_request_error" },
+        { "bad_request", 400, "invalid_request_error" },  /* a refused option (language) */
         { "audio_not_found", 500, "server_error" },      /* we wrote the file: our fault */
         { "audio_refused", 500, "server_error" },
         { "audio_too_long", 413, "invalid_request_error" },

@@ -586,6 +586,9 @@ const char *wh_language_code(int index)
     return index >= 0 && index < (int)(sizeof k_langs / sizeof k_langs[0]) ? k_langs[index] : NULL;
 }
 
+int sp_language_index(const char *code) { return wh_language_index(code); }
+const char *sp_language_code(int index) { return wh_language_code(index); }
+
 int wh_language_index(const char *code)
 {
     if (!code) return -1;

@@ -75,6 +75,51 @@ int main(void)
         CHECK(len > 0 && strstr(buf, "\"ping\""));
         free(buf);
     }
+    TEST("submit_ex: options reach the request; NULL opts is the spec's plain request") {
+        int dfd = open(p->req_dir, O_RDONLY | O_DIRECTORY);
+        char name[SS_ID_MAX + 8], *buf = NULL, msg[200], id3[SS_ID_MAX + 1];
+        size_t len = 0;
+        const char *code;
+        ss_request r;
+        ssc_req_opts ro = { .language = "de", .task_translate = 1, .prompt = "Gr\xc3\xbc\xc3\x9f"
+                            "e", .has_temperature = 1, .temperature = 0.5 };
+        CHECK(ssc_submit_ex(c, "/tmp/o.wav", &ro, id3, err, sizeof err) == 0);
+        snprintf(name, sizeof name, "%s.json", id3);
+        CHECK(ss_read_file(dfd, name, 65536, &buf, &len, NULL) == 0);
+        CHECK(buf && ss_request_parse(buf, len, id3, &r, &code, msg, sizeof msg) == SS_PARSE_OK);
+        CHECK(!strcmp(r.language, "de") && r.translate == 1 && r.prompt &&
+              !strcmp(r.prompt, "Gr\xc3\xbc\xc3\x9f" "e") && r.has_temperature && r.temperature == 0.5);
+        ss_request_clear(&r);
+        free(buf);
+        buf = NULL;
+        unlinkat(dfd, name, 0);
+        CHECK(ssc_submit_ex(c, "/tmp/o.wav", NULL, id3, err, sizeof err) == 0);
+        snprintf(name, sizeof name, "%s.json", id3);
+        CHECK(ss_read_file(dfd, name, 65536, &buf, &len, NULL) == 0);
+        json_t *j = buf ? json_loadb(buf, len, 0, NULL) : NULL;
+        CHECK(j && json_object_size(j) == 3 && json_object_get(j, "id") &&
+              json_object_get(j, "audio_file") && json_object_get(j, "timestamp"));
+        json_decref(j);
+        free(buf);
+        unlinkat(dfd, name, 0);
+        ssc_req_opts zero = { 0 };   /* all defaults: still the plain request */
+        CHECK(ssc_submit_ex(c, "/tmp/o.wav", &zero, id3, err, sizeof err) == 0);
+        snprintf(name, sizeof name, "%s.json", id3);
+        buf = NULL;
+        CHECK(ss_read_file(dfd, name, 65536, &buf, &len, NULL) == 0);
+        j = buf ? json_loadb(buf, len, 0, NULL) : NULL;
+        CHECK(j && json_object_size(j) == 3);
+        json_decref(j);
+        free(buf);
+        unlinkat(dfd, name, 0);
+        /* refused locally, nothing written */
+        ssc_req_opts bad1 = { .prompt = "\xff" }, bad2 = { .has_temperature = 1, .temperature = 2 },
+                     bad3 = { .language = "aaaaaaaaaaaaaaaaaaaa" };
+        CHECK(ssc_submit_ex(c, "/tmp/o.wav", &bad1, id3, err, sizeof err) != 0 && strstr(err, "UTF-8"));
+        CHECK(ssc_submit_ex(c, "/tmp/o.wav", &bad2, id3, err, sizeof err) != 0);
+        CHECK(ssc_submit_ex(c, "/tmp/o.wav", &bad3, id3, err, sizeof err) != 0);
+        close(dfd);
+    }
     TEST("wait: response found via inotify, parsed, deleted") {
         pid_t child = fork();
         if (child == 0) {

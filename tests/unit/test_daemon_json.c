@@ -1,6 +1,7 @@
 /* Request parser and wire formats (spool-reliability.md T9, T10 and its "Request JSON" and
  * "id and filename" matrix rows). */
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -124,6 +125,90 @@ int main(void)
     TEST("invalid UTF-8 and lone surrogates are not accepted") {
         CHECK(P("{\"id\":\"1\",\"audio_file\":\"/\xff\",\"timestamp\":1}", "1", &code) != SS_PARSE_OK);
         CHECK(P("{\"id\":\"1\",\"audio_file\":\"/\\ud800\",\"timestamp\":1}", "1", &code) != SS_PARSE_OK);
+    }
+    TEST("decoding options: absent gives the defaults (the spec's plain request)") {
+        ss_request r;
+        char msg[200];
+        CHECK(ss_request_parse(OKREQ, strlen(OKREQ), "123", &r, &code, msg, sizeof msg) == SS_PARSE_OK);
+        CHECK(r.language[0] == 0 && r.translate == 0 && r.prompt == NULL && r.has_temperature == 0);
+        ss_request_clear(&r);
+    }
+    TEST("decoding options: valid language, task, prompt, temperature") {
+        ss_request r;
+        char msg[200];
+        const char *s = "{\"id\":\"7\",\"audio_file\":\"/a.wav\",\"timestamp\":1,\"language\":\"de\","
+                        "\"task\":\"translate\",\"prompt\":\"Gr\\u00fc\\u00dfe, \\\"Zitat\\\"\",\"temperature\":0.4}";
+        CHECK(ss_request_parse(s, strlen(s), "7", &r, &code, msg, sizeof msg) == SS_PARSE_OK);
+        CHECK(!strcmp(r.language, "de") && r.translate == 1);
+        CHECK(r.prompt && !strcmp(r.prompt, "Gr\xc3\xbc\xc3\x9f" "e, \"Zitat\""));
+        CHECK(r.has_temperature && fabs(r.temperature - 0.4) < 1e-12);
+        ss_request_clear(&r);
+        CHECK(r.prompt == NULL && r.language[0] == 0);
+        s = "{\"id\":\"7\",\"audio_file\":\"/a.wav\",\"timestamp\":1,\"language\":\"auto\","
+            "\"task\":\"transcribe\",\"prompt\":\"\",\"temperature\":0}";
+        CHECK(ss_request_parse(s, strlen(s), "7", &r, &code, msg, sizeof msg) == SS_PARSE_OK);
+        CHECK(!strcmp(r.language, "auto") && r.translate == 0 && r.prompt == NULL);
+        CHECK(r.has_temperature && r.temperature == 0.0);
+        ss_request_clear(&r);
+        CHECK(P("{\"id\":\"7\",\"audio_file\":\"/a\",\"timestamp\":1,\"temperature\":1}", "7", &code) == SS_PARSE_OK);
+        CHECK(P("{\"id\":\"7\",\"audio_file\":\"/a\",\"timestamp\":1,\"language\":\"haw\"}", "7", &code) == SS_PARSE_OK);
+        CHECK(P("{\"id\":\"7\",\"audio_file\":\"/a\",\"timestamp\":1,\"language\":\"yue\"}", "7", &code) == SS_PARSE_OK);
+        /* a prompt of exactly 4096 bytes */
+        char *big = malloc(8000);
+        int k = sprintf(big, "{\"id\":\"7\",\"audio_file\":\"/a\",\"timestamp\":1,\"prompt\":\"");
+        memset(big + k, 'p', SS_PROMPT_MAX);
+        strcpy(big + k + SS_PROMPT_MAX, "\"}");
+        CHECK(ss_request_parse(big, strlen(big), "7", &r, &code, msg, sizeof msg) == SS_PARSE_OK);
+        CHECK(r.prompt && strlen(r.prompt) == SS_PROMPT_MAX);
+        ss_request_clear(&r);
+        free(big);
+    }
+    TEST("decoding options: every kind of invalid value is bad_request, with a message") {
+        const char *bad[] = {
+            "\"language\":\"xx\"", "\"language\":\"EN\"", "\"language\":\"english\"",
+            "\"language\":\"\"", "\"language\":\"aaaaaaaaaaaaaaaa\"", "\"language\":\"e\\u0000n\"",
+            "\"language\":5", "\"language\":null", "\"language\":[\"en\"]",
+            "\"task\":\"translation\"", "\"task\":\"\"", "\"task\":1", "\"task\":null",
+            "\"task\":\"translate\\u0000\"", "\"prompt\":7", "\"prompt\":null",
+            "\"prompt\":{\"a\":1}", "\"prompt\":\"a\\u0000b\"",
+            "\"temperature\":-0.1", "\"temperature\":1.01", "\"temperature\":\"0.5\"",
+            "\"temperature\":null", "\"temperature\":true", "\"temperature\":2",
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            char s[300];
+            snprintf(s, sizeof s, "{\"id\":\"8\",\"audio_file\":\"/a\",\"timestamp\":1,%s}", bad[i]);
+            ss_request r;
+            char msg[200];
+            ss_parse_result pr = ss_request_parse(s, strlen(s), "8", &r, &code, msg, sizeof msg);
+            CHECKF(pr == SS_PARSE_INVALID && code && !strcmp(code, SS_E_BAD_REQUEST) && msg[0],
+                   "%s", bad[i]);
+            CHECKF(r.prompt == NULL && r.audio_file == NULL, "%s", bad[i]);
+            ss_request_clear(&r);
+        }
+        ss_request r;
+        char msg[200];
+        const char *s = "{\"id\":\"8\",\"audio_file\":\"/a\",\"timestamp\":1,\"language\":\"qq\"}";
+        CHECK(ss_request_parse(s, strlen(s), "8", &r, &code, msg, sizeof msg) == SS_PARSE_INVALID);
+        CHECK(strstr(msg, "language") && strstr(msg, "qq"));
+        ss_request_clear(&r);
+        /* prompt one byte over the limit; invalid UTF-8 in the prompt */
+        char *big = malloc(8000);
+        int k = sprintf(big, "{\"id\":\"8\",\"audio_file\":\"/a\",\"timestamp\":1,\"prompt\":\"");
+        memset(big + k, 'p', SS_PROMPT_MAX + 1);
+        strcpy(big + k + SS_PROMPT_MAX + 1, "\"}");
+        CHECK(P(big, "8", &code) == SS_PARSE_INVALID && !strcmp(code, SS_E_BAD_REQUEST));
+        free(big);
+        CHECK(P("{\"id\":\"8\",\"audio_file\":\"/a\",\"timestamp\":1,\"prompt\":\"\xff\"}", "8", &code) != SS_PARSE_OK);
+        CHECK(P("{\"id\":\"8\",\"audio_file\":\"/a\",\"timestamp\":1,\"prompt\":\"\\ud800\"}", "8", &code) != SS_PARSE_OK);
+        /* duplicates and overflow stay final syntax errors */
+        CHECK(P("{\"id\":\"8\",\"audio_file\":\"/a\",\"timestamp\":1,\"task\":\"translate\",\"task\":\"translate\"}", "8", &code) == SS_PARSE_INVALID);
+        CHECK(P("{\"id\":\"8\",\"audio_file\":\"/a\",\"timestamp\":1,\"temperature\":1e999}", "8", &code) == SS_PARSE_INVALID);
+        /* a truncated request with options is still "not yet" */
+        CHECK(P("{\"id\":\"8\",\"audio_file\":\"/a\",\"timestamp\":1,\"language\":\"d", "8", &code) == SS_PARSE_INCOMPLETE);
+        /* other errors keep their codes when options are present too */
+        CHECK(P("{\"id\":\"8\",\"audio_file\":\"a\",\"timestamp\":1,\"language\":\"en\"}", "8", &code) == SS_PARSE_INVALID && !strcmp(code, SS_E_AUDIO_REFUSED));
+        /* options are not looked at for pings */
+        CHECK(P("{\"id\":\"8\",\"type\":\"ping\",\"language\":\"xx\"}", "8", &code) == SS_PARSE_OK);
     }
     TEST("file names: only ^[A-Za-z0-9_-]{1,128}\\.json$") {
         char stem[SS_ID_MAX + 1];

@@ -223,6 +223,8 @@ int main(void)
         CHECK(sh_daemon_error_status("audio_format", &type) == 400 &&
               strcmp(type, "invalid_request_error") == 0);
         CHECK(sh_daemon_error_status("audio_too_long", &type) == 413);
+        CHECK(sh_daemon_error_status("bad_request", &type) == 400 &&
+              strcmp(type, "invalid_request_error") == 0);
         CHECK(sh_daemon_error_status("busy", &type) == 503 && strcmp(type, "server_error") == 0);
         CHECK(sh_daemon_error_status("transcription_failed", &type) == 500);
         CHECK(sh_daemon_error_status("something_new", &type) == 500);

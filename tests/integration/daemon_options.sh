@@ -1,0 +1,75 @@
+#!/bin/sh
+# Per-request decoding options (docs/daemon.md, "Request fields"): language, task, prompt,
+# temperature reach the engine for that request only; invalid ones are answered bad_request;
+# the spec's plain request is unchanged. The synthetic multilingual model decodes nonsense:
+# the checks are on structure and on the "language" the engine reports, never on words.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/daemon_common.inc
+
+# request_opts ID AUDIO JSON-FIELDS: a spec request plus extra fields (Python, atomic rename)
+request_opts() {
+    python3 - "$REQ" "$1" "$2" "$3" <<'PY'
+import json, os, sys, time
+req, rid, audio, extra = sys.argv[1:5]
+d = {"id": rid, "audio_file": audio, "timestamp": time.time()}
+d.update(json.loads(extra))
+tmp = f"{req}/.{rid}.tmp"
+with open(tmp, "w") as f:
+    json.dump(d, f)
+os.rename(tmp, f"{req}/{rid}.json")
+PY
+}
+# resp_ok ID PY-EXPR: waits for the response, evaluates EXPR over d, removes the response
+resp_ok() {
+    wait_for "$RESP/$1.json" 120 || { echo "# no response $1"; return 1; }
+    python3 -c 'import json,sys
+d=json.load(open(sys.argv[1]))
+ok=eval(sys.argv[2])
+print("#", json.dumps(d)[:300]) if not ok else None
+sys.exit(0 if ok else 1)' "$RESP/$1.json" "$2"
+    _r=$?
+    rm -f "$RESP/$1.json"
+    return $_r
+}
+
+# greedy, and English by default: a request's language must override it for that request only
+start_daemon --beam-size 1 --language en 60; rc=$?
+check "daemon started (exit $rc)" [ $rc -eq 0 -a -n "$(daemon_pid)" ]
+
+request_opts o1 "$DATA/speech.wav" '{"language": "de", "task": "translate"}'
+check "language de + task translate: success, response language de" \
+    resp_ok o1 "'error' not in d and isinstance(d['results'], list) and d['language']=='de' and 'segments' in d"
+request p1 "$DATA/speech.wav"
+check "the spec's plain request after it: the daemon's default (en) again" \
+    resp_ok p1 "'error' not in d and set(['id','results','timestamp','device','session_active'])<=set(d) and d['id']=='p1' and d['language']=='en'"
+request_opts o2 "$DATA/speech.wav" '{"language": "fr", "prompt": "Bonjour, ceci est un test.", "temperature": 0.6}'
+check "prompt + temperature 0.6 (sampling) + language fr: success, language fr" \
+    resp_ok o2 "'error' not in d and d['language']=='fr'"
+request_opts o3 "$DATA/speech.wav" '{"language": "auto", "task": "transcribe", "temperature": 0}'
+check "language auto (detect): success with a detected code" \
+    resp_ok o3 "'error' not in d and isinstance(d['language'], str) and 2<=len(d['language'])<=3"
+request_opts e1 "$DATA/speech.wav" '{"language": "xx"}'
+check "unknown language: error_code bad_request, results [], a message naming it" \
+    resp_ok e1 "d['error_code']=='bad_request' and d['results']==[] and 'xx' in d['error']"
+request_opts e2 "$DATA/speech.wav" '{"task": "summarize"}'
+check "unknown task: bad_request" resp_ok e2 "d['error_code']=='bad_request'"
+request_opts e3 "$DATA/speech.wav" '{"temperature": 1.5}'
+check "temperature out of range: bad_request" resp_ok e3 "d['error_code']=='bad_request'"
+request_opts e4 "$DATA/speech.wav" "{\"prompt\": \"$(head -c 4097 /dev/zero | tr '\0' a)\"}"
+check "prompt over 4096 bytes: bad_request" resp_ok e4 "d['error_code']=='bad_request'"
+
+# session_client passes the options through
+out=$("$SC" transcribe "$DATA/speech.wav" --json --language de --task translate --prompt "Hallo" --temperature 0 --timeout 120); rc=$?
+check "session_client --language de --task translate --prompt --temperature: language de" \
+    sh -c "[ $rc -eq 0 ] && echo '$out' | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); assert \"error\" not in d and d[\"language\"]==\"de\"'"
+"$SC" transcribe "$DATA/speech.wav" --language xx >/dev/null 2>"$DATA/err"; rc=$?
+check "session_client --language xx: error response, exit 1, bad_request named" \
+    sh -c "[ $rc -eq 1 ] && grep -q bad_request '$DATA/err'"
+"$SC" transcribe "$DATA/speech.wav" --task summarize >/dev/null 2>&1
+check "session_client --task summarize: usage, exit 100" [ $? -eq 100 ]
+"$SC" transcribe "$DATA/speech.wav" --temperature 1.5 >/dev/null 2>&1
+check "session_client --temperature 1.5: usage, exit 100" [ $? -eq 100 ]
+check "no request or response left" [ -z "$(ls -A "$REQ")" -a -z "$(ls -A "$RESP")" ]
+"$SC" stop >/dev/null
+san_clean
+finish
