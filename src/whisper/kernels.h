@@ -65,6 +65,8 @@ void wh_axpy_f16_avx2(float *y, float a, const uint16_t *x, int n);
 void wh_to_f16_avx2(const float *x, uint16_t *y, size_t n);
 void wh_axpy_avx2(float *y, float a, const float *x, int n);
 void wh_f16_row_avx2(const uint16_t *h, float *out, int n);
+/* q8_0/q4_0/q4_1/q5_0/q5_1 rows, elements [k0, k0+n) (multiples of 32) */
+void wh_dequant_row_avx2(int type, const void *row, float *out, long k0, long n);
 void wh_softmax_avx2(float *x, int n);
 void wh_gelu_avx2(float *x, size_t n);
 void wh_exp_avx2(float *x, int n);

@@ -2,6 +2,7 @@
  * -mf16c; only called after kernels.c's runtime check). Each mirrors a scalar reference in
  * kernels.c and is tested against it. */
 #include "kernels.h"
+#include "model.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -195,4 +196,61 @@ void wh_gelu_avx2(float *x, size_t n)
         _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_add_ps(one, erfz)));
     }
     for (; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
+/* ------------------------------------------------------------------ quantized rows
+ * Exact dequantization of ggml blocks of 32 (docs/model-format.md), 8 lanes at a time; the
+ * same values as wh_dequant_row_ref, so the GEMM tests compare both against one reference.
+ * Elements j and j+16 share byte j of the nibbles (low and high half). */
+
+static inline __m256 bytes8_to_ps(__m128i b)   /* 8 unsigned bytes (low half) -> floats */
+{
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));
+}
+
+static inline float f16le(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | p[1] << 8)); }
+
+void wh_dequant_row_avx2(int type, const void *row, float *out, long k0, long n)
+{
+    const uint8_t *base = row;
+    const size_t bs = wh_type_size(type);
+    for (long blk = k0 / 32; blk < (k0 + n) / 32; blk++, out += 32) {
+        const uint8_t *p = base + (size_t)blk * bs;
+        const __m256 d = _mm256_set1_ps(f16le(p));
+        if (type == WH_Q8_0) {
+            for (int g = 0; g < 4; g++) {
+                __m128i q = _mm_loadl_epi64((const __m128i *)(p + 2 + 8 * g));
+                _mm256_storeu_ps(out + 8 * g, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d));
+            }
+            continue;
+        }
+        const int has_m = type == WH_Q4_1 || type == WH_Q5_1;
+        const __m256 m = has_m ? _mm256_set1_ps(f16le(p + 2)) : _mm256_setzero_ps();
+        const int is5 = type == WH_Q5_0 || type == WH_Q5_1;
+        const uint8_t *qs = p + 2 + (has_m ? 2 : 0) + (is5 ? 4 : 0);
+        uint32_t qh = 0;
+        if (is5) {
+            const uint8_t *h = p + 2 + (has_m ? 2 : 0);
+            qh = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24;
+        }
+        /* zero point: q4_0 8, q5_0 16, the _1 types use d·q + m */
+        const __m256 zp = _mm256_set1_ps(has_m ? 0.0f : is5 ? 16.0f : 8.0f);
+        const __m128i lo_mask = _mm_set1_epi8(0x0f);
+        const __m128i all = _mm_loadu_si128((const __m128i *)qs);
+        const __m128i lo = _mm_and_si128(all, lo_mask), hi = _mm_and_si128(_mm_srli_epi16(all, 4), lo_mask);
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        for (int g = 0; g < 4; g++) {   /* g 0,1: elements 0..15 (low nibbles); 2,3: 16..31 */
+            __m128i src = g < 2 ? lo : hi;
+            if (g & 1) src = _mm_srli_si128(src, 8);
+            __m256 q = bytes8_to_ps(src);
+            if (is5) {   /* 5th bit of element e = bit e of qh */
+                const int e0 = 8 * g;
+                __m256i bits = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)qh), _mm256_add_epi32(lane, _mm256_set1_epi32(e0))),
+                                                _mm256_set1_epi32(1));
+                q = _mm256_add_ps(q, _mm256_cvtepi32_ps(_mm256_slli_epi32(bits, 4)));
+            }
+            __m256 v = has_m ? _mm256_fmadd_ps(q, d, m) : _mm256_mul_ps(_mm256_sub_ps(q, zp), d);
+            _mm256_storeu_ps(out + 8 * g, v);
+        }
+    }
 }

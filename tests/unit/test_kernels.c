@@ -138,6 +138,25 @@ int main(void)
         }
     }
 
+    if (have_avx2) {
+        TEST("AVX2 dequantization is bit-identical to the scalar reference for every block type") {
+            for (size_t t = 2; t < sizeof g_types / sizeof g_types[0]; t++) {
+                const int K = 320, N = 37;
+                uint8_t *W = make_w(g_types[t], N, K);
+                float a[320], b[320];
+                size_t rb = wh_row_bytes(g_types[t], K);
+                int bad = 0;
+                for (int r = 0; r < N; r++) {
+                    wh_dequant_row_ref(g_types[t], W + (size_t)r * rb, a, 64, K - 96);
+                    wh_dequant_row_avx2(g_types[t], W + (size_t)r * rb, b, 64, K - 96);
+                    bad += memcmp(a, b, sizeof(float) * (K - 96)) != 0;
+                }
+                CHECKF(bad == 0, "%s: %d rows differ", wh_type_name(g_types[t]), bad);
+                free(W);
+            }
+        }
+    }
+
     TEST("quantized GEMM equals the f32 GEMM on the dequantized weights (<= 1e-4 relative)") {
         const int M = 30, N = 70, K = 256;
         float *A = malloc(sizeof(float) * M * K), *C1 = malloc(sizeof(float) * M * N), *C2 = malloc(sizeof(float) * M * N);
