@@ -182,12 +182,41 @@ int wh_align_unicode_lang(const char *lang)
     return 0;
 }
 
+/* ------------------------------------------------------------------ alignment heads
+ * The cross-attention heads that follow the audio, per official model (openai/whisper
+ * __init__.py _ALIGNMENT_HEADS, as (decoder layer, head) pairs; the same sets whisper.cpp
+ * ships). Models of other shapes — custom ones, large-v3-turbo, and the large-v1/v2 shape,
+ * which cannot be told apart from the file — use openai's default: every head of the last
+ * half of the decoder layers. */
+
+#define WH_ALIGN_MAX_HEADS 1024
+
+typedef struct { unsigned char l, h; } ahead;
+static const ahead k_tiny_en[] = {{1, 0}, {2, 0}, {2, 5}, {3, 0}, {3, 1}, {3, 2}, {3, 3}, {3, 4}};
+static const ahead k_tiny[] = {{2, 2}, {3, 0}, {3, 2}, {3, 3}, {3, 4}, {3, 5}};
+static const ahead k_base_en[] = {{3, 3}, {4, 7}, {5, 1}, {5, 5}, {5, 7}};
+static const ahead k_base[] = {{3, 1}, {4, 2}, {4, 3}, {4, 7}, {5, 1}, {5, 2}, {5, 4}, {5, 6}};
+static const ahead k_small_en[] = {{6, 6}, {7, 0}, {7, 3}, {7, 8}, {8, 2}, {8, 5}, {8, 7}, {9, 0}, {9, 4}, {9, 8},
+                                   {9, 10}, {10, 0}, {10, 1}, {10, 2}, {10, 3}, {10, 6}, {10, 11}, {11, 2}, {11, 4}};
+static const ahead k_small[] = {{5, 3}, {5, 9}, {8, 0}, {8, 4}, {8, 7}, {8, 8}, {9, 0}, {9, 7}, {9, 9}, {10, 5}};
+static const ahead k_medium_en[] = {{11, 4}, {14, 1}, {14, 12}, {14, 14}, {15, 4}, {16, 0}, {16, 4}, {16, 9}, {17, 12},
+                                    {17, 14}, {18, 7}, {18, 10}, {18, 15}, {20, 0}, {20, 3}, {20, 9}, {20, 14}, {21, 12}};
+static const ahead k_medium[] = {{13, 15}, {15, 4}, {15, 15}, {16, 1}, {20, 0}, {23, 4}};
+static const ahead k_large_v3[] = {{7, 0}, {10, 17}, {12, 18}, {13, 12}, {16, 1}, {17, 14}, {19, 11}, {21, 4}, {24, 1}, {25, 6}};
+
+static const struct { const char *name; const ahead *h; int n; } k_aheads[] = {
+    {"tiny.en", k_tiny_en, 8}, {"tiny", k_tiny, 6}, {"base.en", k_base_en, 5}, {"base", k_base, 8},
+    {"small.en", k_small_en, 19}, {"small", k_small, 10}, {"medium.en", k_medium_en, 18}, {"medium", k_medium, 6},
+    {"large-v3", k_large_v3, 10},
+};
+
 /* ------------------------------------------------------------------ the pass */
 
 struct wh_align {
     sp_context *ctx;
     int seq, L, H, actx, tctx, V, eot;
-    int l0, n_heads;      /* alignment heads: layers l0 .. L-1, every head */
+    int n_heads;          /* alignment heads: (hl[i], hh[i]) */
+    int hl[WH_ALIGN_MAX_HEADS], hh[WH_ALIGN_MAX_HEADS];
     int chunk;            /* rows per wh_decode_seq_attn call */
     float *attn;          /* [L][chunk][H][actx] */
     float *logits;        /* [chunk][V] */
@@ -225,8 +254,18 @@ sp_status wh_align_new(sp_context *ctx, int seq, wh_align **out)
     a->tctx = wh_n_text_ctx(ctx);
     a->V = wh_n_vocab(ctx);
     a->eot = wh_special_tokens(ctx)->eot;
-    a->l0 = a->L / 2;
-    a->n_heads = (a->L - a->l0) * a->H;
+    for (size_t i = 0; i < sizeof k_aheads / sizeof k_aheads[0] && !a->n_heads; i++)
+        if (!strcmp(mi.size_name, k_aheads[i].name))
+            for (int j = 0; j < k_aheads[i].n; j++) {
+                a->hl[a->n_heads] = k_aheads[i].h[j].l;
+                a->hh[a->n_heads++] = k_aheads[i].h[j].h;
+            }
+    const int preset = a->n_heads > 0;
+    for (int l = a->L / 2; l < a->L && !preset; l++)   /* default: last half, every head */
+        for (int h = 0; h < a->H && a->n_heads < WH_ALIGN_MAX_HEADS; h++) {
+            a->hl[a->n_heads] = l;
+            a->hh[a->n_heads++] = h;
+        }
     const size_t row = (size_t)a->L * a->H * a->actx;   /* attention floats per token */
     size_t ch = ((size_t)16 << 20) / (row + (size_t)a->V);   /* ~64 MiB of f32 per call */
     a->chunk = ch < 1 ? 1 : ch > 64 ? 64 : (int)ch;
@@ -290,18 +329,17 @@ sp_status wh_align_run(wh_align *a, const int *sot_seq, int n_sot, const int *te
         const int c = n - r0 < a->chunk ? n - r0 : a->chunk;
         sp_status st = wh_decode_seq_attn(a->ctx, a->seq, a->tokens + r0, c, a->logits, a->attn);
         if (st != SP_OK) { wh_seq_reset(a->ctx, a->seq); return st; }
-        for (int l = a->l0; l < a->L; l++)
-            for (int h = 0; h < a->H; h++) {
-                const int hs = (l - a->l0) * a->H + h;
-                for (int r = 0; r < c; r++) {
-                    const float *src = a->attn + (((size_t)l * c + r) * a->H + h) * (size_t)ectx;
-                    float *dst = a->w + ((size_t)hs * n + (size_t)(r0 + r)) * Mc;
-                    double s = 0;
-                    for (int f = 0; f < Mc; f++) s += src[f];
-                    const float inv = s > 0 ? (float)(1.0 / s) : 0.0f;
-                    for (int f = 0; f < Mc; f++) dst[f] = src[f] * inv;
-                }
+        for (int hs = 0; hs < a->n_heads; hs++) {
+            const int l = a->hl[hs], h = a->hh[hs];
+            for (int r = 0; r < c; r++) {
+                const float *src = a->attn + (((size_t)l * c + r) * a->H + h) * (size_t)ectx;
+                float *dst = a->w + ((size_t)hs * n + (size_t)(r0 + r)) * Mc;
+                double s = 0;
+                for (int f = 0; f < Mc; f++) s += src[f];
+                const float inv = s > 0 ? (float)(1.0 / s) : 0.0f;
+                for (int f = 0; f < Mc; f++) dst[f] = src[f] * inv;
             }
+        }
         for (int r = 0; r < c; r++) {   /* logits[len(sot_sequence):] predict the text */
             const int g = r0 + r - n_sot;
             if (g >= 0 && g < n_text) probs[g] = token_prob(a->logits + (size_t)r * a->V, a->eot, text[g]);
