@@ -38,6 +38,10 @@ static void usage(FILE *f)
 "                          (default: temperature 0 only, as the original daemon)\n"
 "      --vad               drop non-speech before decoding (energy detector)\n"
 "      --vad-model PATH    Silero VAD ggml file (implies --vad; also $SPEECH_SESSION_VAD_MODEL)\n"
+"      --no-decoder-isolation  decode audio in the daemon process (default: in a child\n"
+"                          with resource limits, so a decoder crash fails one request)\n"
+"      --decoder-cpu-limit S   CPU seconds of a decoder child (default 60)\n"
+"      --decoder-timeout S     wall-clock seconds of a decoder child (default 120)\n"
 "  -v, --verbose           also log to stderr\n"
 "Environment: SPEECH_SESSION_ROOT=DIR moves every file from /tmp to DIR.\n"
 "Exit codes: 0 clean stop, 100 usage, 110 already running, 111 system failure,\n"
@@ -76,7 +80,8 @@ int main(int argc, char **argv)
     ss_daemon_default_opts(&o);
     int fork_mode = 0;
     char *model = NULL;
-    enum { OPT_DEVICE = 256, OPT_TTL, OPT_MAXP, OPT_MAXA, OPT_FSYNC, OPT_BEAM, OPT_LANG, OPT_TFB, OPT_VAD, OPT_VADM };
+    enum { OPT_DEVICE = 256, OPT_TTL, OPT_MAXP, OPT_MAXA, OPT_FSYNC, OPT_BEAM, OPT_LANG, OPT_TFB, OPT_VAD, OPT_VADM,
+           OPT_NOISO, OPT_DECCPU, OPT_DECTO };
     static const struct option lo[] = {
         { "model", required_argument, 0, 'm' },
         { "threads", required_argument, 0, 't' },
@@ -92,6 +97,9 @@ int main(int argc, char **argv)
         { "temperature-fallback", no_argument, 0, OPT_TFB },
         { "vad", no_argument, 0, OPT_VAD },
         { "vad-model", required_argument, 0, OPT_VADM },
+        { "no-decoder-isolation", no_argument, 0, OPT_NOISO },
+        { "decoder-cpu-limit", required_argument, 0, OPT_DECCPU },
+        { "decoder-timeout", required_argument, 0, OPT_DECTO },
         { "verbose", no_argument, 0, 'v' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
@@ -129,6 +137,15 @@ int main(int argc, char **argv)
         case OPT_TFB: o.temperature_fallback = 1; break;
         case OPT_VAD: o.vad = 1; break;
         case OPT_VADM: o.vad_model = optarg; break;
+        case OPT_NOISO: o.no_decoder_isolation = 1; break;
+        case OPT_DECCPU:
+            if (parse_num(optarg, &o.decoder_cpu_limit) || o.decoder_cpu_limit < 1 ||
+                o.decoder_cpu_limit > 1e6) goto bad;
+            break;
+        case OPT_DECTO:
+            if (parse_num(optarg, &o.decoder_timeout) || o.decoder_timeout <= 0 ||
+                o.decoder_timeout > 1e6) goto bad;
+            break;
         case 'v': o.verbose = 1; break;
         case 'h': usage(stdout); free(model); return 0;
         default: goto bad;

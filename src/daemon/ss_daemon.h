@@ -34,6 +34,10 @@ typedef struct {
     int vad;                   /* drop non-speech before decoding */
     const char *vad_model;     /* Silero ggml file; NULL with vad: the energy detector */
     int ready_fd;              /* fork mode: write "R" when ready, then close; else -1 */
+    int no_decoder_isolation;  /* 1: decode audio in-process (the old path; a decoder crash
+                                  then kills the daemon) */
+    double decoder_cpu_limit;  /* RLIMIT_CPU of the decoder child, seconds (default 60) */
+    double decoder_timeout;    /* wall-clock limit of the decoder child, seconds (default 120) */
 } ss_daemon_opts;
 
 void ss_daemon_default_opts(ss_daemon_opts *o);

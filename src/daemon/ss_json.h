@@ -41,6 +41,8 @@ typedef enum {
 #define SS_E_AUDIO_FORMAT     "audio_format"
 #define SS_E_AUDIO_TOO_LONG   "audio_too_long"
 #define SS_E_AUDIO_IO         "audio_io"
+#define SS_E_DECODER_CRASHED  "audio_decoder_crashed" /* the decoder child died by a signal */
+#define SS_E_DECODER_TIMEOUT  "audio_decoder_timeout" /* the decoder child ran too long */
 #define SS_E_TRANSCRIBE       "transcription_failed"
 #define SS_E_EXPIRED          "expired"           /* older than the request TTL: no model work */
 #define SS_E_BUSY             "busy"              /* too many pending requests */
