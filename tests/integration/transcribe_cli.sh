@@ -2,18 +2,7 @@
 # bin/transcribe in user mode: output formats, options, exit codes, determinism, silence
 # (synthetic model: the words are nonsense; checks are about structure). Env: BIN, SHARED.
 cd "$(dirname "$0")/../.." || exit 1
-BIN=${BIN:-bin}
-T=$(mktemp -d /tmp/ss-transcribe.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-fails=0
-ok() { echo "ok - $1"; }
-nok() { echo "not ok - $1"; fails=$((fails + 1)); }
-check() { name=$1; shift; if "$@"; then ok "$name"; else nok "$name"; fi; }
-
-if [ ! -x "$BIN/transcribe" ]; then nok "bin/transcribe exists"; exit 1; fi
-M=tests/data/models/micro-f16.bin
-W=tests/data/speech-16k.wav
-FAST="--language en --beam-size 1 --temperature 0 --no-speech-threshold 0 --threads 2"
+. tests/integration/transcribe_common.inc
 
 "$BIN/transcribe" --model $M $FAST $W >"$T/a.txt" 2>"$T/err"; rc=$?
 check "plain text: exit 0, non-empty stdout, nothing on stderr" sh -c "[ $rc -eq 0 ] && [ -s '$T/a.txt' ] && [ ! -s '$T/err' ]"

@@ -4,18 +4,7 @@
 # outputs unchanged (synthetic model: the words are nonsense; checks are about structure).
 # Env: BIN.
 cd "$(dirname "$0")/../.." || exit 1
-BIN=${BIN:-bin}
-T=$(mktemp -d /tmp/ss-words.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-fails=0
-ok() { echo "ok - $1"; }
-nok() { echo "not ok - $1"; fails=$((fails + 1)); }
-check() { name=$1; shift; if "$@"; then ok "$name"; else nok "$name"; fi; }
-
-if [ ! -x "$BIN/transcribe" ]; then nok "bin/transcribe exists"; exit 1; fi
-M=tests/data/models/micro-f16.bin
-W=tests/data/speech-16k.wav
-FAST="--language en --beam-size 1 --temperature 0 --no-speech-threshold 0 --threads 2"
+. tests/integration/transcribe_common.inc
 
 "$BIN/transcribe" --model $M $FAST --word-timestamps -f verbose_json $W >"$T/v1.json" 2>"$T/err"; rc=$?
 "$BIN/transcribe" --model $M $FAST --word-timestamps -f verbose_json $W >"$T/v2.json" 2>/dev/null
