@@ -1,4 +1,4 @@
-/* speech.h — the speech-session engine: Whisper inference on the CPU, in C.
+/* speech.h — the speech-session engine: Whisper inference in C, on the CPU or an NVIDIA GPU.
  *
  * Usage:
  *
@@ -22,6 +22,10 @@
  *   independent. No function keeps hidden global state except a once-initialised CPU
  *   feature probe.
  * - The model file is mapped read-only (mmap); weights are borrowed views into it.
+ * - Devices: sp_context_params.device picks the CPU or a CUDA GPU. The GPU code is a shared
+ *   object (libspeech_cuda.so) loaded on first use; without a usable GPU the context runs on
+ *   the CPU and sp_context_device_info() says why. A once-initialised probe of the CUDA
+ *   driver library is the only other process-wide state.
  */
 #ifndef SPEECH_H
 #define SPEECH_H
@@ -46,6 +50,8 @@ typedef enum {
     SP_ERR_CANCELLED = 8,
     SP_ERR_INTERNAL = 9,
     SP_ERR_TOO_LARGE = 10,    /* input exceeds a configured limit */
+    SP_ERR_DEVICE = 11,       /* the GPU failed (out of memory, a CUDA error); the context
+                               * has moved to the CPU, so the call can be repeated */
 } sp_status;
 
 const char *sp_status_str(sp_status s);   /* "model format error", ... never NULL */
@@ -55,9 +61,13 @@ const char *sp_status_str(sp_status s);   /* "model format error", ... never NUL
 typedef struct sp_context sp_context;
 
 typedef struct {
-    int n_threads;   /* compute threads; 0 = number of online CPUs */
+    int n_threads;        /* CPU threads (mel, and the CPU backend); 0 = online CPUs */
+    const char *device;   /* "auto" (GPU when usable, else CPU), "cpu", "cuda", "cuda:N";
+                           * NULL = "auto". Invalid strings: SP_ERR_INVALID_ARG. */
+    int skip_self_check;  /* 1: do not compare the GPU against the CPU at open (benchmarks) */
 } sp_context_params;
 
+/* n_threads 0, skip_self_check 0, device = $SPEECH_SESSION_DEVICE when set, else "auto". */
 sp_context_params sp_context_default_params(void);
 
 sp_status sp_context_open(const char *model_path, const sp_context_params *params,
@@ -76,7 +86,22 @@ typedef struct {
 } sp_model_info;
 
 void sp_context_info(const sp_context *ctx, sp_model_info *info);
-const char *sp_context_device(const sp_context *ctx);   /* "cpu" */
+/* "cuda" or "cpu": the device the next operation runs on (a GPU fault moves a context
+ * to the CPU for good). */
+const char *sp_context_device(const sp_context *ctx);
+
+typedef struct {
+    const char *device;        /* as sp_context_device */
+    char name[96];             /* "NVIDIA H200", "CPU (AVX2)" */
+    size_t mem_used;           /* bytes of GPU memory held by the context (0 on the CPU) */
+    size_t mem_total;          /* the GPU's memory, 0 on the CPU */
+    char fallback[256];        /* why the context is on the CPU although the GPU was asked
+                                * for or allowed ("no CUDA driver", "no GPU", "out of GPU
+                                * memory: need ...", "GPU self-check failed: ..."); "" when
+                                * not falling back (device "cpu" asked, or on the GPU) */
+} sp_device_info;
+
+void sp_context_device_info(const sp_context *ctx, sp_device_info *info);
 
 /* Whisper's language codes in token order ("en", "zh", …, "yue": 100). Returns the index of
  * code (its token is sot + 1 + index), or -1 when it is not one; sp_language_code is the

@@ -15,6 +15,7 @@ const char *sp_status_str(sp_status s)
     case SP_ERR_CANCELLED:    return "cancelled";
     case SP_ERR_INTERNAL:     return "internal error";
     case SP_ERR_TOO_LARGE:    return "input too large";
+    case SP_ERR_DEVICE:       return "GPU error";
     }
     return "unknown error";
 }

@@ -1,0 +1,420 @@
+/* backend_cpu.c — the Whisper forward pass on the CPU (openai/whisper whisper/model.py:
+ * AudioEncoder, TextDecoder, ResidualAttentionBlock, MultiHeadAttention), behind the
+ * backend seam (backend.h).
+ *
+ * Run state allocated once at open; per-sequence self-attention KV caches allocated on a
+ * sequence's first use and then reused. Nothing is allocated per decoded token. All maths
+ * is f32 with f32 accumulation, exact-erf GELU, softmax in f32, LayerNorm eps 1e-5. Matmuls
+ * go through the blocked GEMM (kernels.c) and are split across the context's persistent
+ * thread pool; attention is split by (row block, head). */
+#include "backend.h"
+#include "model.h"
+#include "ops.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ENC_QB 96   /* encoder attention: query rows per task (multiple of 6) */
+
+typedef struct {
+    uint16_t *k, *v;   /* f16 [n_text_layer][n_text_ctx][n], NULL until first use */
+} cpu_seq;
+
+typedef struct {
+    wh_backend base;
+    const wh_model *m;
+    wh_exec *ex;           /* borrowed from the context */
+    int n, n_head, dh, actx, tctx, n_vocab, n_threads;
+    /* encoder run state */
+    float *e_x;            /* [actx][n] residual stream */
+    float *e_h;            /* [actx][n] LayerNorm output; after the last layer: encoder output */
+    float *e_q, *e_k;      /* [actx][n] */
+    float *e_v, *e_vt;     /* [actx][n], transposed [n][actx] */
+    float *e_a;            /* [actx][n] attention output before out-projection */
+    float *e_mlp;          /* [actx][4n] (also the im2col buffer) */
+    float *e_c1;           /* [2 actx][n] conv1 output */
+    float **e_s;           /* per thread: [ENC_QB][actx] scores */
+    uint16_t *cross_k, *cross_v;  /* f16 [n_text_layer][actx][n] */
+    int cur;               /* audio positions of the encoded window (<= actx) */
+    /* decoder run state (rows = tokens in flight, up to tctx) */
+    cpu_seq seq[WH_MAX_SEQ];
+    float *d_x, *d_h, *d_q, *d_a;   /* [tctx][n] */
+    float *d_kv;                    /* [tctx][2n] staging for new K and V */
+    float *d_mlp;                   /* [tctx][4n] */
+    float **d_s;                    /* per thread: [max(actx, tctx)] */
+    const int *row_seq, *row_pos;   /* of the pass in flight */
+    float *attn_out;                /* when set: cross-attention probabilities are copied
+                                       here, [n_text_layer][rows][n_head][cur] */
+} wh_cpu;
+
+static wh_wmat wmat(const wh_tensor *t)
+{
+    wh_wmat w = {t->data, t->type, (int)t->ne[0], wh_row_bytes(t->type, t->ne[0])};
+    return w;
+}
+
+static const float *F(const wh_tensor *t) { return (const float *)t->data; }
+
+static float *fa(size_t n) { return aligned_alloc(64, ((n * sizeof(float)) + 63) & ~(size_t)63); }
+static uint16_t *ha(size_t n) { return aligned_alloc(64, ((n * sizeof(uint16_t)) + 63) & ~(size_t)63); }
+
+/* ------------------------------------------------------------------ encoder */
+
+typedef struct {
+    wh_cpu *c;
+    int nblk;
+} enc_attn_job;
+
+/* (head, query block) tasks, statically interleaved over threads */
+static void enc_attn_task(void *va, int t, int ith)
+{
+    enc_attn_job *j = va;
+    wh_cpu *c = j->c;
+    const int n = c->n, dh = c->dh, actx = c->cur;
+    float *S = c->e_s[ith];
+    float *scratch = c->ex->scratch[ith];
+    {
+        const int h = t / j->nblk, b = t % j->nblk;
+        const int r0 = b * ENC_QB, nr = actx - r0 < ENC_QB ? actx - r0 : ENC_QB;
+        /* S = (Q_h / sqrt(dh)) · K_hᵀ   [nr][actx] */
+        wh_wmat Kh = {c->e_k + (size_t)h * dh, 0, dh, (size_t)n * sizeof(float)};
+        wh_gemm_part(nr, dh, c->e_q + (size_t)r0 * n + (size_t)h * dh, n, &Kh, 0, actx, NULL, S, actx, 0, scratch);
+        for (int r = 0; r < nr; r++) wh_softmax(S + (size_t)r * actx, actx);
+        /* O_h = S · V_h   (V_hᵀ rows are the dh features) */
+        wh_wmat Vt = {c->e_vt + (size_t)h * dh * actx, 0, actx, (size_t)actx * sizeof(float)};
+        wh_gemm_part(nr, actx, S, actx, &Vt, 0, dh, NULL, c->e_a + (size_t)r0 * n + (size_t)h * dh, n, 0, scratch);
+    }
+}
+
+typedef struct { float *src, *dst; int rows, cols; } transpose_job;
+static void transpose_task(void *va, int chunk, int ith)
+{
+    transpose_job *j = va;
+    int c0 = chunk * 64, c1 = c0 + 64 < j->cols ? c0 + 64 : j->cols;
+    (void)ith;
+    for (int r0 = 0; r0 < j->rows; r0 += 32)
+        for (int col = c0; col < c1; col++) {
+            int r1 = r0 + 32 < j->rows ? r0 + 32 : j->rows;
+            for (int r = r0; r < r1; r++) j->dst[(size_t)col * j->rows + r] = j->src[(size_t)r * j->cols + col];
+        }
+}
+
+typedef struct { const float *x; float *y; int rows, n; const float *w, *b; } ln_job;
+static void ln_task(void *va, int chunk, int ith)
+{
+    ln_job *j = va;
+    int r0 = chunk * 16, r1 = r0 + 16 < j->rows ? r0 + 16 : j->rows;
+    (void)ith;
+    if (r1 > r0) wh_layernorm(j->x + (size_t)r0 * j->n, j->y + (size_t)r0 * j->n, r1 - r0, j->n, j->n, j->w, j->b);
+}
+static void par_ln(wh_cpu *c, const float *x, float *y, int rows, const wh_tensor *w, const wh_tensor *b)
+{
+    ln_job j = {x, y, rows, c->n, F(w), F(b)};
+    wh_pool_run(c->ex->pool, ln_task, &j, (rows + 15) / 16);
+}
+
+static void scale(float *x, size_t n, float s)
+{
+    for (size_t i = 0; i < n; i++) x[i] *= s;
+}
+
+static sp_status cpu_encode(wh_backend *be, const float *mel, int n_frames, int offset, int audio_ctx)
+{
+    wh_cpu *c = (wh_cpu *)be;
+    const wh_model *m = c->m;
+    const int n = c->n, actx = audio_ctx, nm = m->hp.n_mels, T = 2 * actx;
+    c->cur = actx;
+
+    /* conv1 as im2col + GEMM: col[t][ch*3 + j] = mel[ch][offset + t + j - 1] (0 outside the
+     * mel, which is pad_or_trim's 0.0 padding) */
+    float *col = c->e_mlp;
+    const int K1 = 3 * nm;
+    for (int t = 0; t < T; t++) {
+        float *r = col + (size_t)t * K1;
+        for (int ch = 0; ch < nm; ch++)
+            for (int j = 0; j < 3; j++) {
+                int f = t + j - 1;
+                r[ch * 3 + j] = (f >= 0 && f < T && offset + f < n_frames) ? mel[(size_t)ch * n_frames + offset + f] : 0.0f;
+            }
+    }
+    wh_wmat w1 = wmat(&m->conv1_w);
+    w1.k = K1;
+    w1.row_bytes = wh_row_bytes(m->conv1_w.type, K1);
+    wh_par_gemm(c->ex, T, K1, col, K1, &w1, n, F(&m->conv1_b), c->e_c1, n, 0, 1);
+
+    /* conv2, stride 2: col[t][ch*3 + j] = c1[2t + j - 1][ch] */
+    const int K2 = 3 * n;
+    for (int t = 0; t < actx; t++) {
+        float *r = col + (size_t)t * K2;
+        for (int j = 0; j < 3; j++) {
+            int f = 2 * t + j - 1;
+            const float *src = (f >= 0 && f < T) ? c->e_c1 + (size_t)f * n : NULL;
+            for (int ch = 0; ch < n; ch++) r[ch * 3 + j] = src ? src[ch] : 0.0f;
+        }
+    }
+    wh_wmat w2 = wmat(&m->conv2_w);
+    w2.k = K2;
+    w2.row_bytes = wh_row_bytes(m->conv2_w.type, K2);
+    wh_par_gemm(c->ex, actx, K2, col, K2, &w2, n, F(&m->conv2_b), c->e_x, n, 0, 1);
+
+    /* + sinusoidal positional embedding (stored in the file) */
+    const float *pe = F(&m->e_pe);
+    for (size_t i = 0; i < (size_t)actx * n; i++) c->e_x[i] += pe[i];
+
+    const float qs = 1.0f / sqrtf((float)c->dh);
+    const int nblk = (actx + ENC_QB - 1) / ENC_QB;
+    for (int l = 0; l < m->hp.n_audio_layer; l++) {
+        const wh_layer *L = &m->enc[l];
+        par_ln(c, c->e_x, c->e_h, actx, &L->attn_ln_w, &L->attn_ln_b);
+        wh_wmat wq = wmat(&L->attn.q_w), wk = wmat(&L->attn.k_w), wv = wmat(&L->attn.v_w), wo = wmat(&L->attn.o_w);
+        wh_par_gemm(c->ex, actx, n, c->e_h, n, &wq, n, F(&L->attn.q_b), c->e_q, n, 0, 0);
+        wh_par_gemm(c->ex, actx, n, c->e_h, n, &wk, n, NULL, c->e_k, n, 0, 0);
+        wh_par_gemm(c->ex, actx, n, c->e_h, n, &wv, n, F(&L->attn.v_b), c->e_v, n, 0, 0);
+        scale(c->e_q, (size_t)actx * n, qs);
+        transpose_job tj = {c->e_v, c->e_vt, actx, n};
+        wh_pool_run(c->ex->pool, transpose_task, &tj, (n + 63) / 64);
+        enc_attn_job aj = {c, nblk};
+        wh_pool_run(c->ex->pool, enc_attn_task, &aj, c->n_head * nblk);
+        wh_par_gemm(c->ex, actx, n, c->e_a, n, &wo, n, F(&L->attn.o_b), c->e_x, n, 1, 0);
+
+        par_ln(c, c->e_x, c->e_h, actx, &L->mlp_ln_w, &L->mlp_ln_b);
+        wh_wmat w0 = wmat(&L->mlp0_w), w2m = wmat(&L->mlp2_w);
+        wh_par_gemm(c->ex, actx, n, c->e_h, n, &w0, 4 * n, F(&L->mlp0_b), c->e_mlp, 4 * n, 0, 1);
+        wh_par_gemm(c->ex, actx, 4 * n, c->e_mlp, 4 * n, &w2m, n, F(&L->mlp2_b), c->e_x, n, 1, 0);
+    }
+    par_ln(c, c->e_x, c->e_h, actx, &m->e_ln_w, &m->e_ln_b);   /* encoder output */
+
+    /* cross-attention K/V of every decoder layer, once per window, stored as f16 (as
+     * whisper.cpp does): the decoder reads them for every token of every beam */
+    for (int l = 0; l < m->hp.n_text_layer; l++) {
+        const wh_layer *L = &m->dec[l];
+        wh_wmat wk = wmat(&L->cross.k_w), wv = wmat(&L->cross.v_w);
+        wh_par_gemm(c->ex, actx, n, c->e_h, n, &wk, n, NULL, c->e_q, n, 0, 0);
+        wh_par_gemm(c->ex, actx, n, c->e_h, n, &wv, n, F(&L->cross.v_b), c->e_k, n, 0, 0);
+        wh_to_f16(c->e_q, c->cross_k + (size_t)l * c->actx * n, (size_t)actx * n);
+        wh_to_f16(c->e_k, c->cross_v + (size_t)l * c->actx * n, (size_t)actx * n);
+    }
+    return SP_OK;
+}
+
+/* ------------------------------------------------------------------ decoder */
+
+typedef struct {
+    wh_cpu *c;
+    int layer, rows, cross;
+} dec_attn_job;
+
+static void attend(wh_cpu *c, const float *q, const uint16_t *K, const uint16_t *V, int len, float *S, float *o)
+{
+    const int n = c->n, dh = c->dh;
+    for (int p = 0; p < len; p++) S[p] = wh_dot_f16(q, K + (size_t)p * n, dh);
+    wh_softmax(S, len);
+    memset(o, 0, (size_t)dh * sizeof(float));
+    for (int p = 0; p < len; p++) wh_axpy_f16(o, S[p], V + (size_t)p * n, dh);
+}
+
+/* Self-attention: task (row, head), causal over the row's own sequence cache up to its
+ * position. Cross-attention: task = head, rows inner, so the head's slice of the window's
+ * K/V (1500 × 64 × 2 floats) stays in L2 while every beam reads it. */
+static void dec_attn_task(void *va, int t, int ith)
+{
+    dec_attn_job *j = va;
+    wh_cpu *c = j->c;
+    const int n = c->n, dh = c->dh, H = c->n_head;
+    float *S = c->d_s[ith];
+    if (j->cross) {
+        const uint16_t *K0 = c->cross_k + (size_t)j->layer * c->actx * n;
+        const uint16_t *V0 = c->cross_v + (size_t)j->layer * c->actx * n;
+        const int h = t;
+        for (int r = 0; r < j->rows; r++) {
+            attend(c, c->d_q + (size_t)r * n + (size_t)h * dh, K0 + (size_t)h * dh, V0 + (size_t)h * dh, c->cur,
+                   S, c->d_a + (size_t)r * n + (size_t)h * dh);
+            if (c->attn_out)   /* alignment pass: keep the softmax row */
+                memcpy(c->attn_out + (((size_t)j->layer * j->rows + r) * H + h) * c->cur, S, (size_t)c->cur * sizeof(float));
+        }
+        return;
+    }
+    {
+        const int r = t / H, h = t % H;
+        const cpu_seq *sq = &c->seq[c->row_seq[r]];
+        const size_t off = (size_t)j->layer * c->tctx * n + (size_t)h * dh;
+        attend(c, c->d_q + (size_t)r * n + (size_t)h * dh, sq->k + off, sq->v + off, c->row_pos[r] + 1, S,
+               c->d_a + (size_t)r * n + (size_t)h * dh);
+    }
+}
+
+/* Runs rows (row_seq/row_pos set) through the decoder; writes logits for rows
+ * [first_logit_row, rows) to logits ([rows - first][n_vocab]). */
+static sp_status decode_rows(wh_cpu *c, const int *tokens, int rows, float *logits, int first_logit_row)
+{
+    const wh_model *m = c->m;
+    const int n = c->n;
+    const float qs = 1.0f / sqrtf((float)c->dh);
+
+    /* x = token_embedding[tok] + positional_embedding[pos] */
+    wh_wmat emb = wmat(&m->tok_emb);
+    const float *dpe = F(&m->d_pe);
+    for (int r = 0; r < rows; r++) {
+        if (tokens[r] < 0 || tokens[r] >= c->n_vocab) return SP_ERR_INVALID_ARG;
+        float *x = c->d_x + (size_t)r * n;
+        wh_wmat_row(&emb, tokens[r], x);
+        const float *pe = dpe + (size_t)c->row_pos[r] * n;
+        for (int i = 0; i < n; i++) x[i] += pe[i];
+    }
+    for (int l = 0; l < m->hp.n_text_layer; l++) {
+        const wh_layer *L = &m->dec[l];
+        /* self-attention */
+        par_ln(c, c->d_x, c->d_h, rows, &L->attn_ln_w, &L->attn_ln_b);
+        wh_wmat wq = wmat(&L->attn.q_w), wk = wmat(&L->attn.k_w), wv = wmat(&L->attn.v_w), wo = wmat(&L->attn.o_w);
+        wh_par_gemm(c->ex, rows, n, c->d_h, n, &wq, n, F(&L->attn.q_b), c->d_q, n, 0, 0);
+        wh_par_gemm(c->ex, rows, n, c->d_h, n, &wk, n, NULL, c->d_kv, 2 * n, 0, 0);
+        wh_par_gemm(c->ex, rows, n, c->d_h, n, &wv, n, F(&L->attn.v_b), c->d_kv + n, 2 * n, 0, 0);
+        scale(c->d_q, (size_t)rows * n, qs);
+        for (int r = 0; r < rows; r++) {
+            cpu_seq *sq = &c->seq[c->row_seq[r]];
+            size_t off = ((size_t)l * c->tctx + (size_t)c->row_pos[r]) * n;
+            wh_to_f16(c->d_kv + (size_t)r * 2 * n, sq->k + off, (size_t)n);
+            wh_to_f16(c->d_kv + (size_t)r * 2 * n + n, sq->v + off, (size_t)n);
+        }
+        dec_attn_job aj = {c, l, rows, 0};
+        wh_pool_run(c->ex->pool, dec_attn_task, &aj, rows * c->n_head);
+        wh_par_gemm(c->ex, rows, n, c->d_a, n, &wo, n, F(&L->attn.o_b), c->d_x, n, 1, 0);
+
+        /* cross-attention over the window */
+        par_ln(c, c->d_x, c->d_h, rows, &L->cross_ln_w, &L->cross_ln_b);
+        wh_wmat cq = wmat(&L->cross.q_w), co = wmat(&L->cross.o_w);
+        wh_par_gemm(c->ex, rows, n, c->d_h, n, &cq, n, F(&L->cross.q_b), c->d_q, n, 0, 0);
+        scale(c->d_q, (size_t)rows * n, qs);
+        aj.cross = 1;
+        wh_pool_run(c->ex->pool, dec_attn_task, &aj, c->n_head);
+        wh_par_gemm(c->ex, rows, n, c->d_a, n, &co, n, F(&L->cross.o_b), c->d_x, n, 1, 0);
+
+        /* MLP */
+        par_ln(c, c->d_x, c->d_h, rows, &L->mlp_ln_w, &L->mlp_ln_b);
+        wh_wmat w0 = wmat(&L->mlp0_w), w2 = wmat(&L->mlp2_w);
+        wh_par_gemm(c->ex, rows, n, c->d_h, n, &w0, 4 * n, F(&L->mlp0_b), c->d_mlp, 4 * n, 0, 1);
+        wh_par_gemm(c->ex, rows, 4 * n, c->d_mlp, 4 * n, &w2, n, F(&L->mlp2_b), c->d_x, n, 1, 0);
+    }
+    /* final LayerNorm and the tied output projection, only for the rows asked for */
+    const int nl = rows - first_logit_row;
+    if (nl > 0 && logits) {
+        par_ln(c, c->d_x + (size_t)first_logit_row * n, c->d_h, nl, &m->d_ln_w, &m->d_ln_b);
+        wh_par_gemm(c->ex, nl, n, c->d_h, n, &emb, c->n_vocab, NULL, logits, c->n_vocab, 0, 0);
+    }
+    return SP_OK;
+}
+
+static int seq_ensure(wh_cpu *c, int s)
+{
+    if (c->seq[s].k) return 0;
+    size_t sz = (size_t)c->m->hp.n_text_layer * c->tctx * c->n;
+    c->seq[s].k = ha(sz);
+    c->seq[s].v = ha(sz);
+    if (!c->seq[s].k || !c->seq[s].v) {
+        free(c->seq[s].k);
+        free(c->seq[s].v);
+        c->seq[s].k = c->seq[s].v = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static sp_status cpu_decode(wh_backend *be, const wh_rows *r)
+{
+    wh_cpu *c = (wh_cpu *)be;
+    for (int i = 0; i < r->rows; i++)
+        if (seq_ensure(c, r->row_seq[i]) != 0) return SP_ERR_NOMEM;
+    c->row_seq = r->row_seq;
+    c->row_pos = r->row_pos;
+    c->cur = r->cur;
+    c->attn_out = r->attn;
+    sp_status st = decode_rows(c, r->tokens, r->rows, r->logits, r->first_logit_row);
+    c->attn_out = NULL;
+    return st;
+}
+
+static sp_status cpu_seq_copy(wh_backend *be, int dst, int src, int np)
+{
+    wh_cpu *c = (wh_cpu *)be;
+    if (seq_ensure(c, dst) != 0) return SP_ERR_NOMEM;
+    if (np > 0 && c->seq[src].k) {
+        for (int l = 0; l < c->m->hp.n_text_layer; l++) {
+            size_t off = (size_t)l * c->tctx * c->n, bytes = (size_t)np * c->n * sizeof(uint16_t);
+            memcpy(c->seq[dst].k + off, c->seq[src].k + off, bytes);
+            memcpy(c->seq[dst].v + off, c->seq[src].v + off, bytes);
+        }
+    }
+    return SP_OK;
+}
+
+static void cpu_info(const wh_backend *be, wh_device_info *out)
+{
+    const wh_cpu *c = (const wh_cpu *)be;
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "CPU (%s, %d threads)", wh_isa_name(wh_kernels_isa()), c->n_threads);
+}
+
+static void cpu_free(wh_backend *be)
+{
+    wh_cpu *c = (wh_cpu *)be;
+    if (!c) return;
+    int nt = c->n_threads;
+    if (c->e_s) for (int i = 0; i < nt; i++) free(c->e_s[i]);
+    if (c->d_s) for (int i = 0; i < nt; i++) free(c->d_s[i]);
+    free(c->e_s);
+    free(c->d_s);
+    free(c->e_x); free(c->e_h); free(c->e_q); free(c->e_k); free(c->e_v); free(c->e_vt);
+    free(c->e_a); free(c->e_mlp); free(c->e_c1); free(c->cross_k); free(c->cross_v);
+    free(c->d_x); free(c->d_h); free(c->d_q); free(c->d_a); free(c->d_kv); free(c->d_mlp);
+    for (int i = 0; i < WH_MAX_SEQ; i++) { free(c->seq[i].k); free(c->seq[i].v); }
+    free(c);
+}
+
+static const wh_backend_ops cpu_ops = {"cpu", cpu_encode, cpu_decode, cpu_seq_copy, cpu_info, cpu_free};
+
+sp_status wh_cpu_backend_open(const wh_model *m, void *exv, wh_backend **out, char *err, size_t en)
+{
+    *out = NULL;
+    wh_cpu *c = calloc(1, sizeof *c);
+    if (!c) return SP_ERR_NOMEM;
+    c->base.ops = &cpu_ops;
+    c->m = m;
+    c->ex = exv;
+    const wh_hparams *hp = &m->hp;
+    c->n = hp->n_audio_state;
+    c->n_head = hp->n_audio_head;
+    c->dh = c->n / c->n_head;
+    c->actx = hp->n_audio_ctx;
+    c->tctx = hp->n_text_ctx;
+    c->n_vocab = hp->n_vocab;
+    c->n_threads = wh_pool_size(c->ex->pool);
+    const size_t n = (size_t)c->n, actx = (size_t)c->actx, tctx = (size_t)c->tctx;
+    size_t col = 2 * actx * 3 * (size_t)(hp->n_mels > c->n ? hp->n_mels : c->n);
+    size_t mlp = actx * 4 * n > col ? actx * 4 * n : col;
+    c->e_x = fa(actx * n); c->e_h = fa(actx * n); c->e_q = fa(actx * n); c->e_k = fa(actx * n);
+    c->e_v = fa(actx * n); c->e_vt = fa(actx * n); c->e_a = fa(actx * n); c->e_mlp = fa(mlp);
+    c->e_c1 = fa(2 * actx * n);
+    c->cross_k = ha((size_t)hp->n_text_layer * actx * n);
+    c->cross_v = ha((size_t)hp->n_text_layer * actx * n);
+    c->d_x = fa(tctx * n); c->d_h = fa(tctx * n); c->d_q = fa(tctx * n); c->d_a = fa(tctx * n);
+    c->d_kv = fa(tctx * 2 * n); c->d_mlp = fa(tctx * 4 * n);
+    c->e_s = calloc((size_t)c->n_threads, sizeof(float *));
+    c->d_s = calloc((size_t)c->n_threads, sizeof(float *));
+    if (!c->e_x || !c->e_h || !c->e_q || !c->e_k || !c->e_v || !c->e_vt || !c->e_a || !c->e_mlp || !c->e_c1 ||
+        !c->cross_k || !c->cross_v || !c->d_x || !c->d_h || !c->d_q || !c->d_a || !c->d_kv || !c->d_mlp ||
+        !c->e_s || !c->d_s)
+        goto nomem;
+    for (int i = 0; i < c->n_threads; i++) {
+        c->e_s[i] = fa((size_t)ENC_QB * actx);
+        c->d_s[i] = fa(actx > tctx ? actx : tctx);
+        if (!c->e_s[i] || !c->d_s[i]) goto nomem;
+    }
+    *out = &c->base;
+    return SP_OK;
+nomem:
+    if (err && en) snprintf(err, en, "out of memory allocating the CPU run state");
+    cpu_free(&c->base);
+    return SP_ERR_NOMEM;
+}
