@@ -68,6 +68,8 @@ static void usage(FILE *f)
         "  --vad-model PATH                Silero VAD ggml model (default: energy detector)\n"
         "  --output-format FMT             txt (default), json, srt, vtt, verbose_json (OpenAI's shape)\n"
         "  --threads N                     compute threads (default: all CPUs)\n"
+        "  --device D                      auto (default, or $SPEECH_SESSION_DEVICE), cpu, cuda, cuda:N;\n"
+        "                                  when a GPU was asked for but is not usable: the CPU, and why on stderr\n"
         "  --seed N                        sampling seed (default 0)\n"
         "  --progress | --no-progress      progress bar on stderr (default: on a terminal for audio >= 60 s)\n"
         "  -h, --help\n"
@@ -414,6 +416,7 @@ int main(int argc, char **argv)
             fmt = v;
         }
         else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) { NEEDV(); if (parse_int(v, 0, 256, &l)) BAD(); cp.n_threads = (int)l; }
+        else if (!strcmp(a, "--device")) { NEEDV(); cp.device = v; }
         else if (!strcmp(a, "--seed")) {
             NEEDV();
             char *end;
@@ -443,8 +446,12 @@ int main(int argc, char **argv)
     if (st != SP_OK) {
         fprintf(stderr, "transcribe: %s: %s\n", model, err);
         free(inputs);
-        return EX_MODEL;
+        return st == SP_ERR_INVALID_ARG ? EX_USAGE : EX_MODEL;
     }
+    sp_device_info di;
+    sp_context_device_info(ctx, &di);
+    if (di.fallback[0] && cp.device && strcmp(cp.device, "auto"))   /* a GPU was asked for */
+        fprintf(stderr, "transcribe: device cpu: %s\n", di.fallback);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

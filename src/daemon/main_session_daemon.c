@@ -16,6 +16,16 @@
 #include "daemon/ss_daemon.h"
 #include "speech_audio.h"
 
+/* auto | cpu | cuda | cuda:N (the engine checks again; this gives a usage error early) */
+static int valid_device(const char *d)
+{
+    if (!strcmp(d, "auto") || !strcmp(d, "cpu") || !strcmp(d, "cuda")) return 1;
+    if (strncmp(d, "cuda:", 5) || !d[5]) return 0;
+    for (const char *p = d + 5; *p; p++)
+        if (*p < '0' || *p > '9') return 0;
+    return strlen(d + 5) <= 2;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -24,7 +34,8 @@ static void usage(FILE *f)
 "  -m, --model PATH        model file (default $SPEECH_SESSION_MODEL, else\n"
 "                          <bindir>/../models/default.bin)\n"
 "  -t, --threads N         compute threads (default: all CPUs)\n"
-"      --device D          auto | cpu | cuda (this build: CPU only; cuda is refused)\n"
+"      --device D          auto | cpu | cuda | cuda:N (default $SPEECH_SESSION_DEVICE, else\n"
+"                          auto: the GPU when usable, else the CPU with the reason logged)\n"
 "  -f, --foreground        stay in the foreground (default)\n"
 "  -d, --fork              fork; the parent exits once the daemon is ready (systemd\n"
 "                          Type=forking with PIDFile=<root>/session_daemon.pid)\n"
@@ -114,7 +125,7 @@ int main(int argc, char **argv)
             o.threads = (int)v;
             break;
         case OPT_DEVICE:
-            if (strcmp(optarg, "auto") && strcmp(optarg, "cpu") && strcmp(optarg, "cuda")) goto bad;
+            if (!valid_device(optarg)) goto bad;
             o.device = optarg;
             break;
         case 'f': fork_mode = 0; break;
@@ -162,12 +173,6 @@ int main(int argc, char **argv)
         return SS_EXIT_USAGE;
     }
     o.model = model;
-    if (strcmp(o.device, "cuda") == 0) {
-        fprintf(stderr, "session_daemon: --device cuda: this build has no CUDA support "
-                        "(CPU only); use --device auto or --device cpu\n");
-        free(model);
-        return SS_EXIT_USAGE;
-    }
     if (o.vad_model) {   /* a bad VAD model would fail every request: refuse to start */
         sp_vad *vad = NULL;
         char verr[256];

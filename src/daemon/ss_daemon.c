@@ -40,7 +40,7 @@ void ss_daemon_default_opts(ss_daemon_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->timeout = 600;
-    o->device = "auto";
+    o->device = NULL;   /* the engine's default: $SPEECH_SESSION_DEVICE, else auto */
     o->request_ttl = 120;
     o->max_pending = 16384;
     o->max_audio_seconds = 3600;
@@ -72,6 +72,7 @@ typedef struct {
     double *starts, *ends;  /* their times in the audio */
     int n_texts;
     char language[16];
+    sp_device_info dev;     /* the device after this job (a GPU fault moves to the CPU) */
     double audio_s, proc_ms;
     int cancelled;
 } job;
@@ -608,6 +609,7 @@ static void run_job(worker *w, job *j)
         tp.vad_model = w->vad_model;
         sp_result *res = NULL;
         s = sp_transcribe(w->ctx, pcm, n, &tp, &res, err, sizeof err);
+        sp_context_device_info(w->ctx, &j->dev);
         if (s == SP_ERR_CANCELLED) {
             j->cancelled = 1;
         } else if (s == SP_ERR_INVALID_ARG && j->req_language[0]) {
@@ -615,6 +617,9 @@ static void run_job(worker *w, job *j)
             j->code = SS_E_BAD_REQUEST;
             snprintf(j->err, sizeof j->err, "Request options refused: %s",
                      err[0] ? err : sp_status_str(s));
+        } else if (s == SP_ERR_DEVICE) {   /* the GPU failed and the CPU could not take over */
+            j->code = SS_E_DEVICE;
+            snprintf(j->err, sizeof j->err, "GPU failure: %s", err[0] ? err : sp_status_str(s));
         } else if (s != SP_OK) {
             j->code = SS_E_TRANSCRIBE;
             snprintf(j->err, sizeof j->err, "Transcription failed: %s",
@@ -694,6 +699,7 @@ typedef struct {
     worker w;
     int worker_started;
     const char *device;
+    sp_device_info devinfo;   /* GPU name, memory, fallback reason: for the status file */
     char model_size[32];
     int model_loaded;
     /* queue (FIFO by receipt) and the job on the worker */
@@ -741,6 +747,10 @@ static void write_status(daemon_t *d, int active)
         .processed = d->processed,
         .failed = d->failed,
         .degraded = d->degraded,
+        .device_name = d->devinfo.name[0] ? d->devinfo.name : NULL,
+        .device_fallback = d->devinfo.fallback[0] ? d->devinfo.fallback : NULL,
+        .gpu_memory_used = (double)d->devinfo.mem_used,
+        .gpu_memory_total = (double)d->devinfo.mem_total,
     };
     char *js = ss_status_json(&s);
     if (!js) return;
@@ -969,6 +979,13 @@ static void complete(daemon_t *d)
         job_free(j);
         return;
     }
+    if (j->dev.device && strcmp(j->dev.device, d->device)) {   /* the GPU failed: now the CPU */
+        ss_log_msg(&d->log, "WARN", "SESSION device=%s fallback=\"%s\"", j->dev.device, j->dev.fallback);
+        d->device = j->dev.device;
+        d->sp.device = d->device;
+        d->devinfo = j->dev;
+        d->status_dirty = 1;
+    }
     char *js = ss_response_json_ex(it->req.id, (const char *const *)j->texts, j->n_texts,
                                    j->code ? NULL : j->starts, j->code ? NULL : j->ends,
                                    j->code ? NULL : j->language, j->code ? -1 : j->audio_s,
@@ -1092,6 +1109,7 @@ static void load_model(daemon_t *d, int *rc)
     char err[512] = "";
     sp_context_params cp = sp_context_default_params();
     cp.n_threads = o->threads;
+    if (o->device) cp.device = o->device;
     double t0 = ss_mono_now();
     sp_status s = sp_context_open(o->model, &cp, &d->w.ctx, err, sizeof err);
     if (s != SP_OK) {
@@ -1106,6 +1124,12 @@ static void load_model(daemon_t *d, int *rc)
     snprintf(d->model_size, sizeof d->model_size, "%s", mi.size_name ? mi.size_name : "custom");
     d->device = sp_context_device(d->w.ctx);
     if (!d->device) d->device = "cpu";
+    sp_context_device_info(d->w.ctx, &d->devinfo);
+    if (d->devinfo.fallback[0])   /* a GPU was allowed but is not used: say why, once */
+        ss_log_msg(&d->log, "WARN", "SESSION device=cpu fallback=\"%s\"", d->devinfo.fallback);
+    else if (!strcmp(d->device, "cuda"))
+        ss_log_msg(&d->log, "INFO", "SESSION gpu=\"%s\" gpu_memory_mb=%.0f", d->devinfo.name,
+                   d->devinfo.mem_used / 1048576.0);
     d->model_loaded = 1;
     d->sp.session_active = 1;
     d->sp.device = d->device;
@@ -1148,12 +1172,6 @@ int ss_daemon_run(const ss_daemon_opts *o)
     g_ready_fd = o->ready_fd;
     ss_crash_init();
 
-    if (o->device && strcmp(o->device, "cuda") == 0) {
-        fprintf(stderr, "session_daemon: --device cuda: this build has no CUDA support "
-                        "(CPU only); use --device auto or --device cpu\n");
-        notify_ready(o, SS_EXIT_USAGE);
-        return SS_EXIT_USAGE;
-    }
     if (ss_paths_init(&d->paths, err, sizeof err) != 0) {
         fprintf(stderr, "session_daemon: %s\n", err);
         notify_ready(o, SS_EXIT_USAGE);

@@ -309,6 +309,13 @@ char *ss_status_json(const ss_status *s)
     json_object_set_new(o, "processed", json_integer(s->processed));
     json_object_set_new(o, "failed", json_integer(s->failed));
     json_object_set_new(o, "degraded", s->degraded ? json_string(s->degraded) : json_false());
+    /* device details (docs/daemon.md): the GPU's name and memory, or why there is none */
+    json_object_set_new(o, "device_name", s->device_name ? json_string(s->device_name) : json_null());
+    json_object_set_new(o, "device_fallback", s->device_fallback ? json_string(s->device_fallback) : json_null());
+    if (s->gpu_memory_total > 0) {
+        json_object_set_new(o, "gpu_memory_used_mb", json_integer((json_int_t)(s->gpu_memory_used / 1048576.0)));
+        json_object_set_new(o, "gpu_memory_total_mb", json_integer((json_int_t)(s->gpu_memory_total / 1048576.0)));
+    }
     return dump(o);
 }
 

@@ -49,6 +49,7 @@ typedef enum {
 #define SS_E_POISON           "poison"            /* the daemon crashed twice on this request */
 #define SS_E_SHUTDOWN         "shutting_down"
 #define SS_E_INTERNAL         "internal"
+#define SS_E_DEVICE           "device_error"      /* the GPU failed and the CPU could not take over */
 
 /* Parses buf (NUL-terminated, len bytes) as a request whose filename stem is stem.
  * On SS_PARSE_OK fills *out (free with ss_request_clear). On SS_PARSE_INVALID sets *code to
@@ -78,6 +79,9 @@ typedef struct {
     long pid;
     long pending, processed, failed;
     const char *degraded;   /* NULL or a reason */
+    const char *device_name;       /* NULL or "NVIDIA H200", "CPU (avx2+fma, 8 threads)" */
+    const char *device_fallback;   /* NULL or why the GPU is not used */
+    double gpu_memory_used, gpu_memory_total;   /* bytes; total <= 0: not on a GPU */
 } ss_status;
 char *ss_status_json(const ss_status *s);
 char *ss_marker_json(double started, long pid);

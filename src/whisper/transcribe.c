@@ -570,8 +570,8 @@ static float map_time(const vad_map *m, float t, int is_end)
     return (float)((s - (double)m->cum[c] + (double)m->spans[c].start) / SR);
 }
 
-sp_status sp_transcribe(sp_context *ctx, const float *pcm, size_t n_samples, const sp_transcribe_params *params,
-                        sp_result **out, char *err, size_t err_size)
+static sp_status transcribe_once(sp_context *ctx, const float *pcm, size_t n_samples,
+                                 const sp_transcribe_params *params, sp_result **out, char *err, size_t err_size)
 {
     if (out) *out = NULL;
     if (!ctx || !out || (!pcm && n_samples)) { sp_errf(err, err_size, "sp_transcribe: NULL argument"); return SP_ERR_INVALID_ARG; }
@@ -752,5 +752,18 @@ fail:
     free(vm.cum);
     free_tx(&x);
     sp_result_free(res);
+    return st;
+}
+
+sp_status sp_transcribe(sp_context *ctx, const float *pcm, size_t n_samples, const sp_transcribe_params *params,
+                        sp_result **out, char *err, size_t err_size)
+{
+    sp_status st = transcribe_once(ctx, pcm, n_samples, params, out, err, err_size);
+    if (st == SP_ERR_DEVICE && ctx && !strcmp(sp_context_device(ctx), "cpu")) {
+        /* The GPU failed mid-request and the context has moved to the CPU (engine.c):
+         * the request is decoded again there from the start, so its answer is complete and
+         * the same as a CPU run. The failed pass left nothing in *out. */
+        st = transcribe_once(ctx, pcm, n_samples, params, out, err, err_size);
+    }
     return st;
 }

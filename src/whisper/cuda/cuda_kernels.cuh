@@ -1,0 +1,210 @@
+// cuda_kernels.cuh — the CUDA backend's own kernels (everything that is not a matrix
+// product: those go to cuBLAS). Each mirrors a CPU kernel in src/whisper/kernels.c and
+// keeps its numerics: f32 arithmetic, exact-erf GELU, LayerNorm eps 1e-5 with a two-pass
+// variance, softmax with the row maximum subtracted. Activations are stored as f16 only
+// where they feed a tensor-core GEMM; the residual stream stays f32.
+#pragma once
+#include <cuda_fp16.h>
+#include <math.h>
+#include <stdint.h>
+
+namespace whc {
+
+// Sum or max over the block (blockDim.x a multiple of 32, at most 1024); every thread gets
+// the result. red: 32 floats of shared memory.
+__device__ inline float block_reduce(float v, bool is_max, float *red)
+{
+    for (int o = 16; o > 0; o >>= 1) {
+        float w = __shfl_xor_sync(0xffffffffu, v, o);
+        v = is_max ? fmaxf(v, w) : v + w;
+    }
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+    __syncthreads();   // red may still be read by the previous call
+    if (lane == 0) red[wid] = v;
+    __syncthreads();
+    if (wid == 0) {
+        v = lane < nw ? red[lane] : (is_max ? -INFINITY : 0.0f);
+        for (int o = 16; o > 0; o >>= 1) {
+            float w = __shfl_xor_sync(0xffffffffu, v, o);
+            v = is_max ? fmaxf(v, w) : v + w;
+        }
+        if (lane == 0) red[0] = v;
+    }
+    __syncthreads();
+    return red[0];
+}
+
+__device__ inline float gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
+
+// conv1 im2col: col[t][ch*3 + j] = win[ch][t + j - 1], 0 outside [0, T). win is the
+// window's mel [nm][T], already zero past the end of the audio (pad_or_trim).
+__global__ void k_im2col1(const float *win, int nm, int T, __half *col)
+{
+    const size_t total = (size_t)T * nm * 3;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
+        const int t = (int)(i / (3 * nm)), rem = (int)(i % (3 * nm)), ch = rem / 3, j = rem % 3;
+        const int f = t + j - 1;
+        col[i] = __float2half(f >= 0 && f < T ? win[(size_t)ch * T + f] : 0.0f);
+    }
+}
+
+// conv2 (stride 2) im2col: col[t][ch*3 + j] = c1[2t + j - 1][ch], 0 outside [0, T).
+__global__ void k_im2col2(const __half *c1, int T, int n, int actx, __half *col)
+{
+    const size_t total = (size_t)actx * n * 3;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
+        const int t = (int)(i / (3 * n)), rem = (int)(i % (3 * n)), ch = rem / 3, j = rem % 3;
+        const int f = 2 * t + j - 1;
+        col[i] = f >= 0 && f < T ? c1[(size_t)f * n + ch] : __float2half(0.0f);
+    }
+}
+
+// out[r][c] = f16(gelu(in[r][c] + b[c]))
+__global__ void k_bias_gelu_h(const float *in, const float *b, int rows, int cols, __half *out)
+{
+    const size_t total = (size_t)rows * cols;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x)
+        out[i] = __float2half(gelu(in[i] + b[i % cols]));
+}
+
+// x[t][c] = gelu(in[t][c] + b[c]) + pe[t][c]   (conv2 output + positional embedding)
+__global__ void k_conv2_out(const float *in, const float *b, const float *pe, int rows, int cols, float *x)
+{
+    const size_t total = (size_t)rows * cols;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x)
+        x[i] = gelu(in[i] + b[i % cols]) + pe[i];
+}
+
+// out = f16((in + b) * s), b may be NULL
+__global__ void k_bias_scale_h(const float *in, const float *b, float s, int rows, int cols, __half *out)
+{
+    const size_t total = (size_t)rows * cols;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x)
+        out[i] = __float2half((in[i] + (b ? b[i % cols] : 0.0f)) * s);
+}
+
+// out = (in + b) * s in f32 (decoder queries), b may be NULL
+__global__ void k_bias_scale_f(const float *in, const float *b, float s, int rows, int cols, float *out)
+{
+    const size_t total = (size_t)rows * cols;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x)
+        out[i] = (in[i] + (b ? b[i % cols] : 0.0f)) * s;
+}
+
+// x[r][c] += b[c]
+__global__ void k_add_bias(float *x, const float *b, int rows, int cols)
+{
+    const size_t total = (size_t)rows * cols;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x)
+        x[i] += b[i % cols];
+}
+
+// one row per block: out = f16((x - mean) / sqrt(var + 1e-5) * w + b)
+__global__ void k_layernorm(const float *x, int n, const float *w, const float *b, __half *out)
+{
+    __shared__ float red[32];
+    const float *xr = x + (size_t)blockIdx.x * n;
+    __half *o = out + (size_t)blockIdx.x * n;
+    float s = 0.0f;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) s += xr[i];
+    const float mean = block_reduce(s, false, red) / n;
+    float v = 0.0f;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        const float d = xr[i] - mean;
+        v += d * d;
+    }
+    const float inv = rsqrtf(block_reduce(v, false, red) / n + 1e-5f);
+    for (int i = threadIdx.x; i < n; i += blockDim.x) o[i] = __float2half((xr[i] - mean) * inv * w[i] + b[i]);
+}
+
+// one row of scores per block: P = f16(softmax(S)), rows of `cols`
+__global__ void k_softmax_h(const float *S, int cols, __half *P)
+{
+    __shared__ float red[32];
+    const float *sr = S + (size_t)blockIdx.x * cols;
+    __half *pr = P + (size_t)blockIdx.x * cols;
+    float m = -INFINITY;
+    for (int i = threadIdx.x; i < cols; i += blockDim.x) m = fmaxf(m, sr[i]);
+    m = block_reduce(m, true, red);
+    float s = 0.0f;
+    for (int i = threadIdx.x; i < cols; i += blockDim.x) s += expf(sr[i] - m);
+    const float inv = 1.0f / block_reduce(s, false, red);
+    for (int i = threadIdx.x; i < cols; i += blockDim.x) pr[i] = __float2half(expf(sr[i] - m) * inv);
+}
+
+__global__ void k_to_h(const float *in, size_t count, __half *out)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count; i += (size_t)gridDim.x * blockDim.x)
+        out[i] = __float2half(in[i]);
+}
+
+// decoder input: x[r] = tok_emb[tokens[r]] + pe[pos[r]]
+__global__ void k_embed(const __half *emb, const float *pe, const int *tokens, const int *pos, int n, float *x)
+{
+    const int r = blockIdx.x;
+    const __half *e = emb + (size_t)tokens[r] * n;
+    const float *p = pe + (size_t)pos[r] * n;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) x[(size_t)r * n + i] = __half2float(e[i]) + p[i];
+}
+
+// new self-attention keys / values: cache[seq[r]][layer][pos[r]] = f16(in[r] + b)
+__global__ void k_kv_store(const float *in, const float *b, __half *const *tab, const int *seq, const int *pos,
+                           size_t layer_off, int n)
+{
+    const int r = blockIdx.x;
+    __half *dst = tab[seq[r]] + layer_off + (size_t)pos[r] * n;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) dst[i] = __float2half(in[(size_t)r * n + i] + (b ? b[i] : 0.0f));
+}
+
+// Decoder attention, one block per (row, head): scores of the row's (already scaled) query
+// against len keys, softmax, weighted sum of values. Self-attention (Kx == NULL): the row's
+// sequence cache, len = pos[r] + 1 (causal). Cross-attention: the window's K/V, len = cur;
+// probs, when set, receives the softmax row at [r][h][cur] (alignment pass).
+// Shared memory: (dh + len_max) floats.
+__global__ void k_attn(const float *q, int n, int dh, __half *const *ktab, __half *const *vtab, const int *seq,
+                       const int *pos, size_t layer_off, const __half *Kx, const __half *Vx, int cur, __half *out,
+                       float *probs)
+{
+    extern __shared__ float sm[];
+    __shared__ float red[32];
+    const int r = blockIdx.x, h = blockIdx.y, H = gridDim.y;
+    float *qs = sm, *S = sm + dh;
+    const __half *K, *V;
+    int len;
+    if (Kx) {
+        K = Kx + (size_t)h * dh;
+        V = Vx + (size_t)h * dh;
+        len = cur;
+    } else {
+        K = ktab[seq[r]] + layer_off + (size_t)h * dh;
+        V = vtab[seq[r]] + layer_off + (size_t)h * dh;
+        len = pos[r] + 1;
+    }
+    for (int d = threadIdx.x; d < dh; d += blockDim.x) qs[d] = q[(size_t)r * n + (size_t)h * dh + d];
+    __syncthreads();
+    float m = -INFINITY;
+    for (int p = threadIdx.x; p < len; p += blockDim.x) {
+        const __half *kr = K + (size_t)p * n;
+        float acc = 0.0f;
+        for (int d = 0; d < dh; d++) acc += qs[d] * __half2float(kr[d]);
+        S[p] = acc;
+        m = fmaxf(m, acc);
+    }
+    m = block_reduce(m, true, red);
+    float s = 0.0f;
+    for (int p = threadIdx.x; p < len; p += blockDim.x) {
+        const float e = expf(S[p] - m);
+        S[p] = e;
+        s += e;
+    }
+    const float inv = 1.0f / block_reduce(s, false, red);   // block_reduce syncs: S is complete
+    if (probs)
+        for (int p = threadIdx.x; p < len; p += blockDim.x) probs[((size_t)r * H + h) * cur + p] = S[p] * inv;
+    for (int d = threadIdx.x; d < dh; d += blockDim.x) {
+        float acc = 0.0f;
+        for (int p = 0; p < len; p++) acc += S[p] * __half2float(V[(size_t)p * n + d]);
+        out[(size_t)r * n + (size_t)h * dh + d] = __float2half(acc * inv);
+    }
+}
+
+}  // namespace whc

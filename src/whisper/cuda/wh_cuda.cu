@@ -1,0 +1,657 @@
+// wh_cuda.cu — the Whisper forward pass on an NVIDIA GPU, behind the engine's backend seam
+// (src/whisper/backend.h). Built into libspeech_cuda.so and loaded with dlopen by
+// backend_load.c, so the engine itself never links CUDA.
+//
+// Layout of the work (shapes: n = n_state, H heads of dh, actx audio positions, R decoder
+// rows, V vocabulary):
+//   weights     every matrix as f16 [out][in] (converted on the host with the CPU's exact
+//               dequantization, backend_load.c), biases / LayerNorm / positional
+//               embeddings as f32; one device arena holds weights and run state.
+//   matmuls     cuBLAS GemmEx: f16 inputs, f32 accumulation and output (tensor cores).
+//   encoder     conv front end as im2col + GEMM; attention as two strided-batched GEMMs
+//               around a row softmax (scores f32 [H][actx][actx], probabilities f16).
+//   cross K/V   once per window for every decoder layer, f16 [n_text_layer][actx][n].
+//   decoder     one pass for R rows (beams or teacher-forced tokens); self-attention KV
+//               caches per sequence in device memory, f16 [n_text_layer][n_text_ctx][n],
+//               allocated on a sequence's first use; logits f32 [R][V] copied back.
+// Nothing is allocated per token. Every call ends with a stream synchronisation and an
+// error check, so a fault is reported by the call that met it (SP_ERR_DEVICE).
+#include <cublas_v2.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+extern "C" {
+#include "model.h"
+}
+#include "cuda_kernels.cuh"
+
+namespace {
+
+struct cu_attn {
+    __half *q_w, *k_w, *v_w, *o_w;
+    float *q_b, *v_b, *o_b;
+};
+
+struct cu_layer {
+    float *ln1_w, *ln1_b;
+    cu_attn at;
+    float *lnx_w, *lnx_b;   // decoder only
+    cu_attn x;              // decoder only
+    float *ln2_w, *ln2_b;
+    __half *m0_w, *m2_w;
+    float *m0_b, *m2_b;
+};
+
+struct wh_cuda {
+    wh_backend base;
+    const wh_model *m;
+    const wh_cuda_host *host;
+    int dev;
+    char name[96];
+    size_t mem_total, mem_used;
+    cudaStream_t st;
+    cublasHandle_t blas;
+    int n, H, dh, actx, tctx, nv, nm, nel, ndl;
+    // one arena: weights, then run state
+    char *arena;
+    size_t arena_size, arena_off;
+    bool sizing;   // layout pass that only counts bytes
+    // weights
+    __half *conv1_w, *conv2_w, *tok_emb;
+    float *conv1_b, *conv2_b, *e_pe, *e_ln_w, *e_ln_b, *d_pe, *d_ln_w, *d_ln_b;
+    cu_layer *enc, *dec;   // host arrays of device pointers
+    // encoder state
+    float *win;      // [nm][2 actx]
+    __half *col;     // im2col [2 actx][3 max(nm, n)]
+    float *f32a;     // GEMM output scratch [max(2 actx n, actx 4n)]
+    __half *c1h;     // [2 actx][n]
+    float *x;        // [actx][n] residual stream
+    __half *h;       // [actx][n] LayerNorm output; the encoder output at the end
+    __half *q, *k, *v, *a;   // [actx][n]
+    float *S;        // [H][actx][actx]
+    __half *P;       // [H][actx][actx]
+    __half *mlp;     // [actx][4n]
+    __half *cross_k, *cross_v;   // [ndl][actx][n]
+    // decoder state
+    int *d_ints;     // [3][tctx]: tokens, sequences, positions
+    float *dx, *dq;  // [tctx][n]
+    __half *dh_, *da;   // [tctx][n]
+    float *df;       // [tctx][4n]
+    __half *dmlp;    // [tctx][4n]
+    float *logits;   // [tctx][V]
+    __half **ktab, **vtab;   // device [WH_MAX_SEQ]
+    // outside the arena
+    __half *kc[WH_MAX_SEQ], *vc[WH_MAX_SEQ];
+    float *probs;    // alignment pass [tctx][H][actx], on first use
+    float *h_win;    // pinned [nm][2 actx]
+    int *h_ints;     // pinned [3][tctx]
+    uint16_t *stage; // host staging for one weight
+};
+
+sp_status fail(wh_cuda *c, const char *what, const char *code, int line)
+{
+    // the call's text is long; its start names the API and the buffer is what the user sees
+    snprintf(c->base.error, sizeof c->base.error, "%.40s in %.100s (wh_cuda.cu:%d)", code, what, line);
+    return SP_ERR_DEVICE;
+}
+
+#define CU(call)                                                                   \
+    do {                                                                           \
+        cudaError_t e_ = (call);                                                   \
+        if (e_ != cudaSuccess) return fail(c, #call, cudaGetErrorName(e_), __LINE__); \
+    } while (0)
+#define BL(call)                                                                      \
+    do {                                                                              \
+        cublasStatus_t s_ = (call);                                                   \
+        if (s_ != CUBLAS_STATUS_SUCCESS) return fail(c, #call, cublasGetStatusName(s_), __LINE__); \
+    } while (0)
+
+int grid_for(size_t total)
+{
+    size_t g = (total + 255) / 256;
+    return (int)(g < 4096 ? (g ? g : 1) : 4096);
+}
+
+// ------------------------------------------------------------------ arena layout
+
+template <typename T> void take(wh_cuda *c, T **p, size_t count)
+{
+    size_t bytes = (count * sizeof(T) + 255) & ~(size_t)255;
+    *p = c->sizing ? nullptr : (T *)(c->arena + c->arena_off);
+    c->arena_off += bytes;
+}
+
+void take_attn(wh_cuda *c, cu_attn *a, int n, bool has_q_bias)
+{
+    take(c, &a->q_w, (size_t)n * n);
+    take(c, &a->k_w, (size_t)n * n);
+    take(c, &a->v_w, (size_t)n * n);
+    take(c, &a->o_w, (size_t)n * n);
+    take(c, &a->q_b, n);
+    take(c, &a->v_b, n);
+    take(c, &a->o_b, n);
+    (void)has_q_bias;
+}
+
+void take_layer(wh_cuda *c, cu_layer *L, bool decoder)
+{
+    const size_t n = c->n;
+    take(c, &L->ln1_w, n); take(c, &L->ln1_b, n);
+    take_attn(c, &L->at, c->n, true);
+    if (decoder) {
+        take(c, &L->lnx_w, n); take(c, &L->lnx_b, n);
+        take_attn(c, &L->x, c->n, true);
+    }
+    take(c, &L->ln2_w, n); take(c, &L->ln2_b, n);
+    take(c, &L->m0_w, 4 * n * n); take(c, &L->m0_b, 4 * n);
+    take(c, &L->m2_w, 4 * n * n); take(c, &L->m2_b, n);
+}
+
+// Every device buffer but the per-sequence caches; run twice: sizing, then assigning.
+void layout(wh_cuda *c)
+{
+    const size_t n = c->n, actx = c->actx, tctx = c->tctx, T = 2 * actx, H = c->H;
+    const size_t wide = (size_t)(c->nm > c->n ? c->nm : c->n);
+    c->arena_off = 0;
+    take(c, &c->conv1_w, n * 3 * c->nm); take(c, &c->conv1_b, n);
+    take(c, &c->conv2_w, n * 3 * n); take(c, &c->conv2_b, n);
+    take(c, &c->e_pe, actx * n);
+    for (int l = 0; l < c->nel; l++) take_layer(c, &c->enc[l], false);
+    take(c, &c->e_ln_w, n); take(c, &c->e_ln_b, n);
+    take(c, &c->tok_emb, (size_t)c->nv * n);
+    take(c, &c->d_pe, tctx * n);
+    for (int l = 0; l < c->ndl; l++) take_layer(c, &c->dec[l], true);
+    take(c, &c->d_ln_w, n); take(c, &c->d_ln_b, n);
+    // run state
+    take(c, &c->win, (size_t)c->nm * T);
+    take(c, &c->col, T * 3 * wide);
+    take(c, &c->f32a, T * n > actx * 4 * n ? T * n : actx * 4 * n);
+    take(c, &c->c1h, T * n);
+    take(c, &c->x, actx * n);
+    take(c, &c->h, actx * n);
+    take(c, &c->q, actx * n); take(c, &c->k, actx * n); take(c, &c->v, actx * n); take(c, &c->a, actx * n);
+    take(c, &c->S, H * actx * actx);
+    take(c, &c->P, H * actx * actx);
+    take(c, &c->mlp, actx * 4 * n);
+    take(c, &c->cross_k, (size_t)c->ndl * actx * n);
+    take(c, &c->cross_v, (size_t)c->ndl * actx * n);
+    take(c, &c->d_ints, 3 * tctx);
+    take(c, &c->dx, tctx * n); take(c, &c->dq, tctx * n);
+    take(c, &c->dh_, tctx * n); take(c, &c->da, tctx * n);
+    take(c, &c->df, tctx * 4 * n);
+    take(c, &c->dmlp, tctx * 4 * n);
+    take(c, &c->logits, tctx * (size_t)c->nv);
+    take(c, &c->ktab, WH_MAX_SEQ);
+    take(c, &c->vtab, WH_MAX_SEQ);
+}
+
+size_t cache_bytes(const wh_cuda *c) { return 2 * (size_t)c->ndl * c->tctx * c->n * sizeof(__half); }
+
+// ------------------------------------------------------------------ weight upload
+
+sp_status up_f16(wh_cuda *c, __half *dst, const wh_tensor *t, int rows, int k)
+{
+    c->host->weight_f16(t, rows, k, c->stage);
+    CU(cudaMemcpy(dst, c->stage, (size_t)rows * k * sizeof(__half), cudaMemcpyHostToDevice));
+    return SP_OK;
+}
+
+sp_status up_f32(wh_cuda *c, float *dst, const wh_tensor *t, size_t count)
+{
+    if (!t->data) {   // an optional tensor the file does not have (zero bias)
+        CU(cudaMemset(dst, 0, count * sizeof(float)));
+        return SP_OK;
+    }
+    CU(cudaMemcpy(dst, t->data, count * sizeof(float), cudaMemcpyHostToDevice));
+    return SP_OK;
+}
+
+sp_status up_attn(wh_cuda *c, cu_attn *d, const wh_attn *a)
+{
+    const int n = c->n;
+    sp_status st;
+    if ((st = up_f16(c, d->q_w, &a->q_w, n, n)) || (st = up_f16(c, d->k_w, &a->k_w, n, n)) ||
+        (st = up_f16(c, d->v_w, &a->v_w, n, n)) || (st = up_f16(c, d->o_w, &a->o_w, n, n)) ||
+        (st = up_f32(c, d->q_b, &a->q_b, n)) || (st = up_f32(c, d->v_b, &a->v_b, n)) ||
+        (st = up_f32(c, d->o_b, &a->o_b, n)))
+        return st;
+    return SP_OK;
+}
+
+sp_status up_layer(wh_cuda *c, cu_layer *d, const wh_layer *L, bool decoder)
+{
+    const int n = c->n;
+    sp_status st;
+    if ((st = up_f32(c, d->ln1_w, &L->attn_ln_w, n)) || (st = up_f32(c, d->ln1_b, &L->attn_ln_b, n)) ||
+        (st = up_attn(c, &d->at, &L->attn)))
+        return st;
+    if (decoder && ((st = up_f32(c, d->lnx_w, &L->cross_ln_w, n)) || (st = up_f32(c, d->lnx_b, &L->cross_ln_b, n)) ||
+                    (st = up_attn(c, &d->x, &L->cross))))
+        return st;
+    if ((st = up_f32(c, d->ln2_w, &L->mlp_ln_w, n)) || (st = up_f32(c, d->ln2_b, &L->mlp_ln_b, n)) ||
+        (st = up_f16(c, d->m0_w, &L->mlp0_w, 4 * n, n)) || (st = up_f32(c, d->m0_b, &L->mlp0_b, 4 * (size_t)n)) ||
+        (st = up_f16(c, d->m2_w, &L->mlp2_w, n, 4 * n)) || (st = up_f32(c, d->m2_b, &L->mlp2_b, n)))
+        return st;
+    return SP_OK;
+}
+
+sp_status upload(wh_cuda *c)
+{
+    const wh_model *m = c->m;
+    const int n = c->n;
+    sp_status st;
+    if ((st = up_f16(c, c->conv1_w, &m->conv1_w, n, 3 * c->nm)) || (st = up_f32(c, c->conv1_b, &m->conv1_b, n)) ||
+        (st = up_f16(c, c->conv2_w, &m->conv2_w, n, 3 * n)) || (st = up_f32(c, c->conv2_b, &m->conv2_b, n)) ||
+        (st = up_f32(c, c->e_pe, &m->e_pe, (size_t)c->actx * n)) || (st = up_f32(c, c->e_ln_w, &m->e_ln_w, n)) ||
+        (st = up_f32(c, c->e_ln_b, &m->e_ln_b, n)) || (st = up_f16(c, c->tok_emb, &m->tok_emb, c->nv, n)) ||
+        (st = up_f32(c, c->d_pe, &m->d_pe, (size_t)c->tctx * n)) || (st = up_f32(c, c->d_ln_w, &m->d_ln_w, n)) ||
+        (st = up_f32(c, c->d_ln_b, &m->d_ln_b, n)))
+        return st;
+    for (int l = 0; l < c->nel; l++)
+        if ((st = up_layer(c, &c->enc[l], &m->enc[l], false))) return st;
+    for (int l = 0; l < c->ndl; l++)
+        if ((st = up_layer(c, &c->dec[l], &m->dec[l], true))) return st;
+    return SP_OK;
+}
+
+// ------------------------------------------------------------------ building blocks
+
+// C[M][N] (f32, row stride ldc) = beta C + A[M][K] (f16, lda) · W[N][K]ᵀ (f16, rows of K)
+sp_status gemm(wh_cuda *c, int M, int N, int K, const __half *A, int lda, const __half *W, float *C, int ldc,
+               float beta)
+{
+    const float alpha = 1.0f;
+    // column-major view: Cᵀ (N x M) = Wᵀ... W is K x N column-major, used transposed
+    BL(cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &alpha, W, CUDA_R_16F, K, A, CUDA_R_16F, lda, &beta, C,
+                    CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    return SP_OK;
+}
+
+void layernorm(wh_cuda *c, const float *x, int rows, const float *w, const float *b, __half *out)
+{
+    whc::k_layernorm<<<rows, 256, 0, c->st>>>(x, c->n, w, b, out);
+}
+
+// out = f16((A·Wᵀ + b) * s)
+sp_status proj_h(wh_cuda *c, int M, const __half *A, const __half *W, const float *b, float s, __half *out)
+{
+    sp_status st = gemm(c, M, c->n, c->n, A, c->n, W, c->f32a, c->n, 0.0f);
+    if (st) return st;
+    whc::k_bias_scale_h<<<grid_for((size_t)M * c->n), 256, 0, c->st>>>(c->f32a, b, s, M, c->n, out);
+    return SP_OK;
+}
+
+// x += A·Wᵀ + b (K = k), the residual update of out-projections and the MLP's second layer
+sp_status residual(wh_cuda *c, int M, int k, const __half *A, const __half *W, const float *b, float *x)
+{
+    sp_status st = gemm(c, M, c->n, k, A, k, W, x, c->n, 1.0f);
+    if (st) return st;
+    whc::k_add_bias<<<grid_for((size_t)M * c->n), 256, 0, c->st>>>(x, b, M, c->n);
+    return SP_OK;
+}
+
+// x += W2 · gelu(W0 · LN(x) + b0) + b2, rows M; h, f, mid: scratch of this stage
+sp_status mlp(wh_cuda *c, const cu_layer *L, int M, float *x, __half *h, float *f, __half *mid)
+{
+    const int n = c->n;
+    layernorm(c, x, M, L->ln2_w, L->ln2_b, h);
+    sp_status st = gemm(c, M, 4 * n, n, h, n, L->m0_w, f, 4 * n, 0.0f);
+    if (st) return st;
+    whc::k_bias_gelu_h<<<grid_for((size_t)M * 4 * n), 256, 0, c->st>>>(f, L->m0_b, M, 4 * n, mid);
+    return residual(c, M, 4 * n, mid, L->m2_w, L->m2_b, x);
+}
+
+sp_status finish(wh_cuda *c)
+{
+    CU(cudaGetLastError());
+    CU(cudaStreamSynchronize(c->st));
+    return SP_OK;
+}
+
+// ------------------------------------------------------------------ encoder
+
+sp_status enc_attention(wh_cuda *c, const cu_layer *L, int actx)
+{
+    const int n = c->n, dh = c->dh, H = c->H;
+    const float one = 1.0f, zero = 0.0f;
+    sp_status st;
+    layernorm(c, c->x, actx, L->ln1_w, L->ln1_b, c->h);
+    if ((st = proj_h(c, actx, c->h, L->at.q_w, L->at.q_b, 1.0f / sqrtf((float)dh), c->q)) ||
+        (st = proj_h(c, actx, c->h, L->at.k_w, nullptr, 1.0f, c->k)) ||
+        (st = proj_h(c, actx, c->h, L->at.v_w, L->at.v_b, 1.0f, c->v)))
+        return st;
+    // S_h [actx][actx] = Q_h · K_hᵀ  (per head: column offset h·dh, row stride n)
+    BL(cublasGemmStridedBatchedEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, actx, actx, dh, &one, c->k, CUDA_R_16F, n, dh,
+                                  c->q, CUDA_R_16F, n, dh, &zero, c->S, CUDA_R_32F, actx, (long long)actx * actx, H,
+                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    whc::k_softmax_h<<<H * actx, 256, 0, c->st>>>(c->S, actx, c->P);
+    // O_h [actx][dh] = P_h · V_h, written at column h·dh of the [actx][n] output
+    BL(cublasGemmStridedBatchedEx(c->blas, CUBLAS_OP_N, CUBLAS_OP_N, dh, actx, actx, &one, c->v, CUDA_R_16F, n, dh,
+                                  c->P, CUDA_R_16F, actx, (long long)actx * actx, &zero, c->f32a, CUDA_R_32F, n, dh, H,
+                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    whc::k_to_h<<<grid_for((size_t)actx * n), 256, 0, c->st>>>(c->f32a, (size_t)actx * n, c->a);
+    return residual(c, actx, n, c->a, L->at.o_w, L->at.o_b, c->x);
+}
+
+sp_status enc_front(wh_cuda *c, const float *mel, int n_frames, int offset, int actx)
+{
+    const int n = c->n, nm = c->nm, T = 2 * actx;
+    // the window, zero past the audio, staged in pinned memory
+    for (int ch = 0; ch < nm; ch++)
+        for (int t = 0; t < T; t++) {
+            const long f = (long)offset + t;
+            c->h_win[(size_t)ch * T + t] = f < n_frames ? mel[(size_t)ch * n_frames + f] : 0.0f;
+        }
+    CU(cudaMemcpyAsync(c->win, c->h_win, sizeof(float) * (size_t)nm * T, cudaMemcpyHostToDevice, c->st));
+    whc::k_im2col1<<<grid_for((size_t)T * nm * 3), 256, 0, c->st>>>(c->win, nm, T, c->col);
+    sp_status st = gemm(c, T, n, 3 * nm, c->col, 3 * nm, c->conv1_w, c->f32a, n, 0.0f);
+    if (st) return st;
+    whc::k_bias_gelu_h<<<grid_for((size_t)T * n), 256, 0, c->st>>>(c->f32a, c->conv1_b, T, n, c->c1h);
+    whc::k_im2col2<<<grid_for((size_t)actx * n * 3), 256, 0, c->st>>>(c->c1h, T, n, actx, c->col);
+    if ((st = gemm(c, actx, n, 3 * n, c->col, 3 * n, c->conv2_w, c->f32a, n, 0.0f))) return st;
+    whc::k_conv2_out<<<grid_for((size_t)actx * n), 256, 0, c->st>>>(c->f32a, c->conv2_b, c->e_pe, actx, n, c->x);
+    return SP_OK;
+}
+
+sp_status cu_encode(wh_backend *be, const float *mel, int n_frames, int offset, int actx)
+{
+    wh_cuda *c = (wh_cuda *)be;
+    CU(cudaSetDevice(c->dev));
+    sp_status st = enc_front(c, mel, n_frames, offset, actx);
+    for (int l = 0; !st && l < c->nel; l++) {
+        const cu_layer *L = &c->enc[l];
+        if (!(st = enc_attention(c, L, actx))) st = mlp(c, L, actx, c->x, c->h, c->f32a, c->mlp);
+    }
+    if (st) return st;
+    layernorm(c, c->x, actx, c->e_ln_w, c->e_ln_b, c->h);   // encoder output
+    // cross-attention K/V of every decoder layer, once per window
+    for (int l = 0; l < c->ndl; l++) {
+        const size_t off = (size_t)l * c->actx * c->n;
+        if ((st = proj_h(c, actx, c->h, c->dec[l].x.k_w, nullptr, 1.0f, c->cross_k + off)) ||
+            (st = proj_h(c, actx, c->h, c->dec[l].x.v_w, c->dec[l].x.v_b, 1.0f, c->cross_v + off)))
+            return st;
+    }
+    return finish(c);
+}
+
+// ------------------------------------------------------------------ decoder
+
+sp_status seq_ensure(wh_cuda *c, int s)
+{
+    if (c->kc[s]) return SP_OK;
+    const size_t half_bytes = cache_bytes(c) / 2;
+    cudaError_t e = cudaMalloc(&c->kc[s], half_bytes);
+    if (e == cudaSuccess) e = cudaMalloc(&c->vc[s], half_bytes);
+    if (e != cudaSuccess) {
+        cudaFree(c->kc[s]);
+        c->kc[s] = c->vc[s] = nullptr;
+        cudaGetLastError();   // clear the (non-sticky) allocation error
+        snprintf(c->base.error, sizeof c->base.error, "out of GPU memory for a beam's KV cache (%.0f MB)",
+                 cache_bytes(c) / 1e6);
+        return SP_ERR_DEVICE;
+    }
+    c->mem_used += cache_bytes(c);
+    CU(cudaMemcpy(c->ktab + s, &c->kc[s], sizeof(__half *), cudaMemcpyHostToDevice));
+    CU(cudaMemcpy(c->vtab + s, &c->vc[s], sizeof(__half *), cudaMemcpyHostToDevice));
+    return SP_OK;
+}
+
+// the alignment pass's probability buffer, grown on first use (not per token)
+sp_status probs_ensure(wh_cuda *c)
+{
+    if (c->probs) return SP_OK;
+    const size_t bytes = sizeof(float) * (size_t)c->tctx * c->H * c->actx;
+    CU(cudaMalloc(&c->probs, bytes));
+    c->mem_used += bytes;
+    return SP_OK;
+}
+
+sp_status dec_attention(wh_cuda *c, const cu_layer *L, int l, const wh_rows *r, bool cross)
+{
+    const int n = c->n, R = r->rows;
+    const int *seq = c->d_ints + c->tctx, *pos = c->d_ints + 2 * c->tctx;
+    const cu_attn *A = cross ? &L->x : &L->at;
+    sp_status st;
+    layernorm(c, c->dx, R, cross ? L->lnx_w : L->ln1_w, cross ? L->lnx_b : L->ln1_b, c->dh_);
+    if ((st = gemm(c, R, n, n, c->dh_, n, A->q_w, c->df, n, 0.0f))) return st;
+    whc::k_bias_scale_f<<<grid_for((size_t)R * n), 256, 0, c->st>>>(c->df, A->q_b, 1.0f / sqrtf((float)c->dh), R, n,
+                                                                      c->dq);
+    const size_t layer_off = (size_t)l * c->tctx * n;
+    if (!cross) {   // this row's key and value into its sequence's cache
+        if ((st = gemm(c, R, n, n, c->dh_, n, A->k_w, c->df, n, 0.0f))) return st;
+        whc::k_kv_store<<<R, 256, 0, c->st>>>(c->df, nullptr, c->ktab, seq, pos, layer_off, n);
+        if ((st = gemm(c, R, n, n, c->dh_, n, A->v_w, c->df, n, 0.0f))) return st;
+        whc::k_kv_store<<<R, 256, 0, c->st>>>(c->df, A->v_b, c->vtab, seq, pos, layer_off, n);
+    }
+    const int len_max = cross ? r->cur : c->tctx;
+    const size_t shm = sizeof(float) * (size_t)(c->dh + len_max);
+    const size_t xoff = (size_t)l * c->actx * n;
+    float *probs = cross && r->attn ? c->probs : nullptr;
+    whc::k_attn<<<dim3(R, c->H), 128, shm, c->st>>>(c->dq, n, c->dh, c->ktab, c->vtab, seq, pos, layer_off,
+                                                     cross ? c->cross_k + xoff : nullptr,
+                                                     cross ? c->cross_v + xoff : nullptr, r->cur, c->da, probs);
+    if (probs) {   // [R][H][cur] of this layer, in place in the caller's [layers][R][H][cur]
+        const size_t cnt = (size_t)R * c->H * r->cur;
+        CU(cudaMemcpyAsync(r->attn + (size_t)l * cnt, probs, cnt * sizeof(float), cudaMemcpyDeviceToHost, c->st));
+    }
+    return residual(c, R, n, c->da, A->o_w, A->o_b, c->dx);
+}
+
+sp_status dec_logits(wh_cuda *c, const wh_rows *r)
+{
+    const int nl = r->rows - r->first_logit_row;
+    if (nl <= 0 || !r->logits) return SP_OK;
+    layernorm(c, c->dx + (size_t)r->first_logit_row * c->n, nl, c->d_ln_w, c->d_ln_b, c->dh_);
+    sp_status st = gemm(c, nl, c->nv, c->n, c->dh_, c->n, c->tok_emb, c->logits, c->nv, 0.0f);
+    if (st) return st;
+    CU(cudaMemcpyAsync(r->logits, c->logits, sizeof(float) * (size_t)nl * c->nv, cudaMemcpyDeviceToHost, c->st));
+    return SP_OK;
+}
+
+sp_status cu_decode(wh_backend *be, const wh_rows *r)
+{
+    wh_cuda *c = (wh_cuda *)be;
+    const int R = r->rows;
+    sp_status st;
+    CU(cudaSetDevice(c->dev));
+    if (R < 1 || R > c->tctx) return SP_ERR_INVALID_ARG;
+    for (int i = 0; i < R; i++)
+        if ((st = seq_ensure(c, r->row_seq[i]))) return st;
+    if (r->attn && (st = probs_ensure(c))) return st;
+    memcpy(c->h_ints, r->tokens, sizeof(int) * R);
+    memcpy(c->h_ints + c->tctx, r->row_seq, sizeof(int) * R);
+    memcpy(c->h_ints + 2 * c->tctx, r->row_pos, sizeof(int) * R);
+    CU(cudaMemcpyAsync(c->d_ints, c->h_ints, sizeof(int) * 3 * c->tctx, cudaMemcpyHostToDevice, c->st));
+    whc::k_embed<<<R, 256, 0, c->st>>>(c->tok_emb, c->d_pe, c->d_ints, c->d_ints + 2 * c->tctx, c->n, c->dx);
+    for (int l = 0; l < c->ndl; l++) {
+        const cu_layer *L = &c->dec[l];
+        if ((st = dec_attention(c, L, l, r, false)) || (st = dec_attention(c, L, l, r, true)) ||
+            (st = mlp(c, L, R, c->dx, c->dh_, c->df, c->dmlp)))
+            return st;
+    }
+    if ((st = dec_logits(c, r))) return st;
+    return finish(c);
+}
+
+sp_status cu_seq_copy(wh_backend *be, int dst, int src, int np)
+{
+    wh_cuda *c = (wh_cuda *)be;
+    sp_status st;
+    CU(cudaSetDevice(c->dev));
+    if ((st = seq_ensure(c, dst))) return st;
+    if (np <= 0 || !c->kc[src]) return SP_OK;
+    // the first np positions of every layer: ndl blocks of np·n halves, pitch tctx·n
+    const size_t pitch = sizeof(__half) * (size_t)c->tctx * c->n, width = sizeof(__half) * (size_t)np * c->n;
+    CU(cudaMemcpy2DAsync(c->kc[dst], pitch, c->kc[src], pitch, width, c->ndl, cudaMemcpyDeviceToDevice, c->st));
+    CU(cudaMemcpy2DAsync(c->vc[dst], pitch, c->vc[src], pitch, width, c->ndl, cudaMemcpyDeviceToDevice, c->st));
+    return finish(c);
+}
+
+void cu_info(const wh_backend *be, wh_device_info *out)
+{
+    const wh_cuda *c = (const wh_cuda *)be;
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "%s", c->name);
+    out->mem_used = c->mem_used;
+    out->mem_total = c->mem_total;
+}
+
+void cu_free(wh_backend *be)
+{
+    wh_cuda *c = (wh_cuda *)be;
+    if (!c) return;
+    cudaSetDevice(c->dev);
+    if (c->st) cudaStreamSynchronize(c->st);
+    for (int s = 0; s < WH_MAX_SEQ; s++) {
+        cudaFree(c->kc[s]);
+        cudaFree(c->vc[s]);
+    }
+    cudaFree(c->probs);
+    cudaFree(c->arena);
+    cudaFreeHost(c->h_win);
+    cudaFreeHost(c->h_ints);
+    if (c->blas) cublasDestroy(c->blas);
+    if (c->st) cudaStreamDestroy(c->st);
+    free(c->stage);
+    free(c->enc);
+    free(c->dec);
+    free(c);
+}
+
+const wh_backend_ops cu_ops = {"cuda", cu_encode, cu_decode, cu_seq_copy, cu_info, cu_free};
+
+// ------------------------------------------------------------------ open
+
+// The device, in one line for the user when it is not usable.
+sp_status pick_device(wh_cuda *c, int index, char *err, size_t en)
+{
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e == cudaErrorNoDevice || (e == cudaSuccess && count == 0)) {
+        snprintf(err, en, "no GPU (the CUDA driver sees no device)");
+        return SP_ERR_UNSUPPORTED;
+    }
+    if (e == cudaErrorInsufficientDriver) {
+        snprintf(err, en, "CUDA driver too old for this build (%s)", cudaGetErrorString(e));
+        return SP_ERR_UNSUPPORTED;
+    }
+    if (e != cudaSuccess) {
+        snprintf(err, en, "CUDA unavailable: %s", cudaGetErrorString(e));
+        return SP_ERR_UNSUPPORTED;
+    }
+    if (index >= count) {
+        snprintf(err, en, "no GPU cuda:%d (this machine has %d)", index, count);
+        return SP_ERR_UNSUPPORTED;
+    }
+    cudaDeviceProp p;
+    if ((e = cudaSetDevice(index)) != cudaSuccess || (e = cudaGetDeviceProperties(&p, index)) != cudaSuccess) {
+        snprintf(err, en, "cannot use cuda:%d: %s", index, cudaGetErrorString(e));
+        return SP_ERR_UNSUPPORTED;
+    }
+    c->dev = index;
+    snprintf(c->name, sizeof c->name, "%.95s", p.name);
+    c->mem_total = p.totalGlobalMem;
+    return SP_OK;
+}
+
+sp_status alloc_all(wh_cuda *c, char *err, size_t en)
+{
+    c->sizing = true;
+    layout(c);
+    c->arena_size = c->arena_off;
+    c->sizing = false;
+    size_t free_b = 0, total_b = 0;
+    const size_t need = c->arena_size + cache_bytes(c) + (64u << 20);   // + one sequence, cuBLAS workspace
+    if (cudaMemGetInfo(&free_b, &total_b) == cudaSuccess && need > free_b) {
+        snprintf(err, en, "out of GPU memory: need %.1f GB, %.1f GB free", need / 1e9, free_b / 1e9);
+        return SP_ERR_NOMEM;
+    }
+    if (cudaMalloc(&c->arena, c->arena_size) != cudaSuccess) {
+        cudaGetLastError();
+        c->arena = nullptr;
+        snprintf(err, en, "out of GPU memory: need %.1f GB, %.1f GB free", need / 1e9, free_b / 1e9);
+        return SP_ERR_NOMEM;
+    }
+    layout(c);
+    c->mem_used = c->arena_size;
+    size_t stage = (size_t)c->nv * c->n;
+    if (stage < 4 * (size_t)c->n * c->n) stage = 4 * (size_t)c->n * c->n;
+    if (stage < 3 * (size_t)c->n * c->nm) stage = 3 * (size_t)c->n * c->nm;
+    c->stage = (uint16_t *)malloc(stage * sizeof(uint16_t));
+    if (cudaMallocHost(&c->h_win, sizeof(float) * (size_t)c->nm * 2 * c->actx) != cudaSuccess ||
+        cudaMallocHost(&c->h_ints, sizeof(int) * 3 * (size_t)c->tctx) != cudaSuccess || !c->stage) {
+        snprintf(err, en, "out of host memory for the GPU's staging buffers");
+        return SP_ERR_NOMEM;
+    }
+    if (cudaMemset(c->ktab, 0, sizeof(__half *) * WH_MAX_SEQ) != cudaSuccess ||
+        cudaMemset(c->vtab, 0, sizeof(__half *) * WH_MAX_SEQ) != cudaSuccess) {
+        snprintf(err, en, "CUDA error clearing the cache table");
+        return SP_ERR_UNSUPPORTED;
+    }
+    return SP_OK;
+}
+
+sp_status init_streams(wh_cuda *c, char *err, size_t en)
+{
+    if (cudaStreamCreateWithFlags(&c->st, cudaStreamNonBlocking) != cudaSuccess) {
+        snprintf(err, en, "cannot create a CUDA stream");
+        return SP_ERR_UNSUPPORTED;
+    }
+    cublasStatus_t s = cublasCreate(&c->blas);
+    if (s != CUBLAS_STATUS_SUCCESS) {
+        c->blas = nullptr;
+        snprintf(err, en, "cuBLAS unavailable: %s", cublasGetStatusName(s));
+        return SP_ERR_UNSUPPORTED;
+    }
+    cublasSetStream(c->blas, c->st);
+    return SP_OK;
+}
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) sp_status
+wh_cuda_backend_open_v1(const wh_model *m, const wh_cuda_host *host, wh_backend **out, char *err, size_t en)
+{
+    *out = nullptr;
+    if (!host || host->abi != WH_CUDA_ABI) {
+        snprintf(err, en, "CUDA backend built for another engine version");
+        return SP_ERR_UNSUPPORTED;
+    }
+    wh_cuda *c = (wh_cuda *)calloc(1, sizeof *c);
+    if (!c) return SP_ERR_NOMEM;
+    c->base.ops = &cu_ops;
+    c->m = m;
+    c->host = host;
+    const wh_hparams *hp = &m->hp;
+    c->n = hp->n_audio_state;
+    c->H = hp->n_audio_head;
+    c->dh = c->n / c->H;
+    c->actx = hp->n_audio_ctx;
+    c->tctx = hp->n_text_ctx;
+    c->nv = hp->n_vocab;
+    c->nm = hp->n_mels;
+    c->nel = hp->n_audio_layer;
+    c->ndl = hp->n_text_layer;
+    c->enc = (cu_layer *)calloc((size_t)c->nel, sizeof(cu_layer));
+    c->dec = (cu_layer *)calloc((size_t)c->ndl, sizeof(cu_layer));
+    sp_status st = SP_ERR_NOMEM;
+    if (!c->enc || !c->dec) goto fail;
+    if ((st = pick_device(c, host->device_index, err, en)) || (st = init_streams(c, err, en)) ||
+        (st = alloc_all(c, err, en)))
+        goto fail;
+    if ((st = upload(c))) {
+        snprintf(err, en, "uploading the weights failed: %s", c->base.error);
+        goto fail;
+    }
+    *out = &c->base;
+    return SP_OK;
+fail:
+    cu_free(&c->base);
+    return st;
+}
