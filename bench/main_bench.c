@@ -2,10 +2,19 @@
  * run), encoder time per 30 s window, decoder ms/token at batch 1 and 5, achieved GFLOP/s
  * and peak RSS, for synthetic models (made with bin/mkmodel) or given model files.
  *
- *   bin/bench [--threads N] [--runs N] [--tokens N] [MODEL.bin ...]
+ *   bin/bench [--device D] [--threads N] [--runs N] [--tokens N] [--audio WAV] [MODEL.bin ...]
  *   default models: micro, tiny and base shapes in f16, generated into $TMPDIR.
+ *
+ * --device cuda: the same figures on the GPU, plus the GPU's limits measured in the same run
+ * (device copy bandwidth, f16 GEMM throughput) and each figure as a fraction of them:
+ * encoder FLOP/s of the GEMM peak, decoding time of the bandwidth bound (every decoder
+ * weight and the token embedding read once per step, f16). --audio (default the 4.9 s test
+ * speech): warm sp_transcribe time as the daemon decodes (beam 5, temperature 0), with the
+ * number of tokens decoded (random-weight models decode up to 224 per window: a worst case).
  */
 #include "speech.h"
+#include "speech_audio.h"
+#include "whisper/backend.h"
 #include "whisper/kernels.h"
 #include "whisper/model.h"
 #include "whisper/wh_engine.h"
@@ -104,11 +113,56 @@ static double enc_flops(const sp_model_info *mi)
     return f;
 }
 
+static const char *g_device;
+static double g_copy_gbs, g_gemm_tflops;   /* the GPU's limits, measured once */
+static const char *g_audio = "tests/data/speech-16k.wav";
+
+/* bytes the decoder reads per step: per layer self q,k,v,o, cross q,o, MLP 8n² (cross K/V
+ * are computed once per window), and the tied token embedding for the logits; f16 on the GPU */
+static double dec_bytes_f16(const sp_model_info *mi)
+{
+    double n = mi->n_text_state;
+    return 2.0 * (mi->n_text_layer * 14.0 * n * n + (double)mi->n_vocab * n);
+}
+
+static void bench_transcribe(sp_context *ctx, int runs)
+{
+    float *pcm = NULL;
+    size_t n = 0;
+    char err[256];
+    if (sp_audio_load(g_audio, 0, 0, &pcm, &n, NULL, err, sizeof err) != SP_OK) {
+        printf("#   transcribe: cannot read %s: %s\n", g_audio, err);
+        return;
+    }
+    sp_transcribe_params tp = sp_transcribe_default_params();
+    static const float t0[1] = {0.0f};
+    tp.temperatures = t0;
+    tp.n_temperatures = 1;
+    tp.language = "en";
+    double *t = calloc((size_t)runs + 1, sizeof(double));
+    int tokens = 0;
+    for (int r = 0; r <= runs; r++) {   /* run 0 warms up */
+        sp_result *res = NULL;
+        double a = now();
+        if (sp_transcribe(ctx, pcm, n, &tp, &res, err, sizeof err) != SP_OK) { printf("#   transcribe: %s\n", err); break; }
+        t[r] = now() - a;
+        tokens = 0;
+        for (int i = 0; i < res->n_segments; i++) tokens += res->segments[i].n_tokens;
+        sp_result_free(res);
+    }
+    qsort(t + 1, (size_t)runs, sizeof(double), cmpd);
+    printf("#   warm transcription of %s (%.1f s audio, beam 5, temperature 0): %.1f ms median of %d, %d tokens\n",
+           g_audio, (double)n / 16000, t[1 + runs / 2] * 1000, runs, tokens);
+    free(t);
+    free(pcm);
+}
+
 static void bench_model(const char *path, int threads, int runs, int ntok)
 {
     char err[256];
     sp_context_params cp = sp_context_default_params();
     cp.n_threads = threads;
+    if (g_device) cp.device = g_device;
     sp_context *ctx;
     double t0 = now();
     if (sp_context_open(path, &cp, &ctx, err, sizeof err) != SP_OK) { fprintf(stderr, "bench: %s\n", err); return; }
@@ -150,8 +204,20 @@ static void bench_model(const char *path, int threads, int runs, int ntok)
         ms_tok[b] = (now() - t0) * 1000.0 / ntok;
     }
     double gf = enc_flops(&mi) / enc / 1e9;
-    printf("%-34s %-15s %-5s load %6.3f s | encoder %7.1f ms (%5.1f GFLOP/s) | decode %6.2f ms/token (batch 1), %6.2f ms/step = %5.2f ms/token (batch 5) | peak RSS %ld MB\n",
-           path, mi.size_name, mi.type_name, t_load, enc * 1000, gf, ms_tok[0], ms_tok[1], ms_tok[1] / 5, peak_rss_kb() / 1024);
+    sp_device_info di;
+    sp_context_device_info(ctx, &di);
+    printf("%-34s %-15s %-5s %-4s load %6.3f s | encoder %7.1f ms (%5.1f GFLOP/s) | decode %6.2f ms/token (batch 1), %6.2f ms/step = %5.2f ms/token (batch 5) | peak RSS %ld MB\n",
+           path, mi.size_name, mi.type_name, di.device, t_load, enc * 1000, gf, ms_tok[0], ms_tok[1], ms_tok[1] / 5,
+           peak_rss_kb() / 1024);
+    if (di.fallback[0]) printf("#   on the CPU: %s\n", di.fallback);
+    if (!strcmp(di.device, "cuda")) {
+        double bound_ms = dec_bytes_f16(&mi) / (g_copy_gbs * 1e9) * 1e3;
+        printf("#   GPU %s: %.0f MB in use | encoder %.1f%% of the f16 GEMM peak | decode batch 1 at %.1f%% of the "
+               "bandwidth bound (%.3f ms/token), beam-5 step at %.1f%%\n",
+               di.name, di.mem_used / 1048576.0, g_gemm_tflops > 0 ? 100.0 * gf / (g_gemm_tflops * 1e3) : 0,
+               ms_tok[0] > 0 ? 100.0 * bound_ms / ms_tok[0] : 0, bound_ms, ms_tok[1] > 0 ? 100.0 * bound_ms / ms_tok[1] : 0);
+    }
+    if (g_audio && g_audio[0]) bench_transcribe(ctx, runs);
     fflush(stdout);
     free(te); free(mel); free(logits);
     sp_context_free(ctx);
@@ -166,12 +232,22 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--tokens") && i + 1 < argc) ntok = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--device") && i + 1 < argc) g_device = argv[++i];
+        else if (!strcmp(argv[i], "--audio") && i + 1 < argc) g_audio = argv[++i];
         else if (nm < 32) models[nm++] = argv[i];
     }
     if (runs < 1) runs = 1;
     wh_kernels_init();
     printf("# bench: threads %d, kernels %s\n", threads, wh_isa_name(wh_kernels_isa()));
     printf("# machine f32 FMA peak: %.1f GFLOP/s on 1 thread, %.1f GFLOP/s on %d threads\n", fma_peak(1), fma_peak(threads), threads);
+    if (g_device && !strncmp(g_device, "cuda", 4)) {
+        int dev = g_device[4] == ':' ? atoi(g_device + 5) : 0;
+        if (wh_cuda_limits(dev, &g_copy_gbs, &g_gemm_tflops) == 0)
+            printf("# GPU limits measured now: device copy %.0f GB/s (read + write), f16 GEMM (f32 accumulate) %.1f TFLOP/s\n",
+                   g_copy_gbs, g_gemm_tflops);
+        else
+            printf("# GPU limits: not measurable (no usable GPU)\n");
+    }
     int shapes[3][3] = {{1500, 512, 512}, {1500, 2048, 512}, {1500, 512, 2048}};
     for (int s = 0; s < 3; s++) {
         int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];

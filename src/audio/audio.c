@@ -86,7 +86,14 @@ sp_status aud_load_src(aud_src *s, double max_seconds, int force_ffmpeg, float *
     if (!strcmp(container, "wav") && !force_ffmpeg)
         st = aud_wav_decode(s, k, info, err, es);
     else
+#ifdef SP_NO_FFMPEG   /* see audio_sink.c */
+    {
+        aud_seterr(err, es, "%s audio needs FFmpeg, and this build has none (WAV only)", container);
+        st = SP_ERR_UNSUPPORTED;
+    }
+#else
         st = aud_ffmpeg_decode(s, container, k, info, err, es);
+#endif
     if (st == SP_OK) st = aud_sink_finish(k, pcm, n_samples, err, es);
     aud_sink_free(k);
     if (st == SP_OK && info) info->duration = (double)*n_samples / SP_AUDIO_RATE;

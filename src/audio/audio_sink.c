@@ -13,10 +13,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#ifndef SP_NO_FFMPEG
 #include <libavutil/channel_layout.h>
 #include <libavutil/opt.h>
 #include <libavutil/samplefmt.h>
 #include <libswresample/swresample.h>
+#else
+/* Built without FFmpeg (make FFMPEG=0; scripts/gpu-check.sh on a machine without its
+ * headers): WAV at 16 kHz only, so no resampler is ever made. */
+typedef struct SwrContext SwrContext;
+#endif
 
 void aud_seterr(char *err, size_t err_size, const char *fmt, ...)
 {
@@ -190,7 +196,9 @@ aud_sink *aud_sink_new(size_t max_samples)
 void aud_sink_free(aud_sink *k)
 {
     if (!k) return;
+#ifndef SP_NO_FFMPEG
     swr_free(&k->swr);
+#endif
     free(k->pcm);
     free(k->rs);
     free(k);
@@ -226,6 +234,14 @@ static sp_status append(aud_sink *k, const float *x, size_t n, char *err, size_t
     return SP_OK;
 }
 
+#ifdef SP_NO_FFMPEG
+static sp_status resample(aud_sink *k, const float *x, size_t n, char *err, size_t err_size)
+{
+    (void)k, (void)x, (void)n;
+    aud_seterr(err, err_size, "no resampler in a build without FFmpeg");
+    return SP_ERR_UNSUPPORTED;
+}
+#else
 /* Runs the resampler on n input samples (x NULL: flush) and appends what comes out. */
 static sp_status resample(aud_sink *k, const float *x, size_t n, char *err, size_t err_size)
 {
@@ -258,6 +274,7 @@ swr_fail:
     aud_seterr(err, err_size, "resampler failed (%d Hz -> 16 kHz)", k->rate);
     return SP_ERR_INTERNAL;
 }
+#endif
 
 sp_status aud_sink_rate(aud_sink *k, int rate, char *err, size_t err_size)
 {
@@ -270,10 +287,16 @@ sp_status aud_sink_rate(aud_sink *k, int rate, char *err, size_t err_size)
     if (k->swr) {                             /* mid-stream change: drain the old one */
         sp_status st = resample(k, NULL, 0, err, err_size);
         if (st != SP_OK) return st;
+#ifndef SP_NO_FFMPEG
         swr_free(&k->swr);
+#endif
     }
     k->rate = rate;
     if (rate == SP_AUDIO_RATE) return SP_OK;
+#ifdef SP_NO_FFMPEG
+    aud_seterr(err, err_size, "%d Hz audio needs resampling, and this build has no FFmpeg (16 kHz WAV only)", rate);
+    return SP_ERR_UNSUPPORTED;
+#else
     /* libswresample with its soxr engine: a linear-phase low-pass with a stop band that
      * starts at 8 kHz, so nothing above the new Nyquist folds back (issue 6). Downmixing
      * happened before, so this is mono -> mono. */
@@ -298,6 +321,7 @@ fail:
     swr_free(&k->swr);
     aud_seterr(err, err_size, "cannot set up the resampler (%d Hz -> 16 kHz)", rate);
     return SP_ERR_INTERNAL;
+#endif
 }
 
 sp_status aud_sink_push(aud_sink *k, const float *x, size_t n, char *err, size_t err_size)

@@ -104,6 +104,10 @@ typedef sp_status (*wh_cuda_open_fn)(const struct wh_model *m, const wh_cuda_hos
 sp_status wh_cuda_backend_load(const struct wh_model *m, int device_index, wh_backend **out, char *reason,
                                size_t rn);
 
+/* bin/bench: the GPU's measured limits (device copy bandwidth GB/s, f16 GEMM TFLOP/s);
+ * -1 when the CUDA backend is not loadable or the measurement failed. */
+int wh_cuda_limits(int device_index, double *copy_gbs, double *gemm_tflops);
+
 #ifdef __cplusplus
 }
 #endif

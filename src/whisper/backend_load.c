@@ -28,6 +28,7 @@
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static wh_cuda_open_fn g_open;
+static int (*g_limits)(int, double *, double *);
 static char g_why[220];
 
 static void *try_open(const char *path, char *last, size_t ln)
@@ -77,6 +78,14 @@ static void probe(void)
     }
     g_open = (wh_cuda_open_fn)(uintptr_t)dlsym(h, WH_CUDA_ENTRY);
     if (!g_open) snprintf(g_why, sizeof g_why, "CUDA backend library has no %s (a different version?)", WH_CUDA_ENTRY);
+    g_limits = (int (*)(int, double *, double *))(uintptr_t)dlsym(h, "wh_cuda_limits_v1");
+}
+
+int wh_cuda_limits(int device_index, double *copy_gbs, double *gemm_tflops)
+{
+    *copy_gbs = *gemm_tflops = 0;
+    pthread_once(&g_once, probe);
+    return g_limits ? g_limits(device_index, copy_gbs, gemm_tflops) : -1;
 }
 
 /* Any weight as rows of IEEE f16, through the CPU's exact dequantization. */

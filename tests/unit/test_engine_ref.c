@@ -2,7 +2,9 @@
  * - our log-mel of speech-16k.wav equals the reference mel (max abs diff <= 1e-3);
  * - teacher-forced logits of every reference model: err_r = max|ours - ref| / std(ref)
  *   <= 0.05 (f32/f16) or 0.10 (quantized) on every row, argmax equal on every row (f32/f16).
- * Models in tests/data/models are always tested; the others in $SHARED/ref when present. */
+ * Models in tests/data/models are always tested; the others in $SHARED/ref when present.
+ * The device is the engine's default ($SPEECH_SESSION_DEVICE): scripts/gpu-check.sh runs
+ * this file again with SPEECH_SESSION_DEVICE=cuda, and then a context not on the GPU fails. */
 #include "harness.h"
 #include "test_util.h"
 #include "speech.h"
@@ -73,6 +75,14 @@ static void check_model(const char *name, double tol, int check_argmax)
         cp.n_threads = 2;
         CHECKF(sp_context_open(mp, &cp, &ctx, err, sizeof err) == SP_OK, "%s", err);
         if (!ctx) break;
+        /* SPEECH_SESSION_DEVICE=cuda (scripts/gpu-check.sh): the same tolerances on the GPU,
+         * and a silent fall back to the CPU is a failure, not a pass */
+        if (!strncmp(cp.device, "cuda", 4)) {
+            sp_device_info di;
+            sp_context_device_info(ctx, &di);
+            CHECKF(!strcmp(di.device, "cuda"), "asked for %s, running on the CPU: %s", cp.device, di.fallback);
+            printf("# %s on %s\n", name, di.name);
+        }
         sp_model_info mi;
         sp_context_info(ctx, &mi);
         find(mi.n_mels == 128 ? "speech-16k.mel128.f32" : "speech-16k.mel80.f32", melp, sizeof melp);

@@ -655,3 +655,57 @@ fail:
     cu_free(&c->base);
     return st;
 }
+
+// ------------------------------------------------------------------ limits (bin/bench)
+// What this GPU can do, measured now, so benchmark figures are fractions of it: device
+// memory bandwidth from a 1 GiB device-to-device copy (bytes read + written per second),
+// and f16 tensor-core GEMM throughput (f32 accumulation, as the backend's GEMMs) on an
+// 8192³ product. Best of 5 / 3 runs. 0 on any error.
+extern "C" __attribute__((visibility("default"))) int wh_cuda_limits_v1(int dev, double *copy_gbs, double *gemm_tflops)
+{
+    *copy_gbs = *gemm_tflops = 0;
+    if (cudaSetDevice(dev) != cudaSuccess) return -1;
+    const size_t bytes = (size_t)1 << 30, N = 8192;
+    void *a = nullptr, *b = nullptr;
+    float *c32 = nullptr;
+    cublasHandle_t h = nullptr;
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0);
+    cudaEventCreate(&e1);
+    int rc = -1;
+    if (cudaMalloc(&a, bytes) != cudaSuccess || cudaMalloc(&b, bytes) != cudaSuccess ||
+        cudaMalloc(&c32, N * N * sizeof(float)) != cudaSuccess || cublasCreate(&h) != CUBLAS_STATUS_SUCCESS)
+        goto done;
+    cudaMemset(a, 0, bytes);
+    cudaMemset(b, 0, bytes);
+    for (int i = 0; i < 6; i++) {   // the first copy warms up
+        float ms = 0;
+        cudaEventRecord(e0);
+        cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
+        cudaEventRecord(e1);
+        cudaEventSynchronize(e1);
+        cudaEventElapsedTime(&ms, e0, e1);
+        if (i && ms > 0 && 2.0 * bytes / (ms * 1e6) > *copy_gbs) *copy_gbs = 2.0 * bytes / (ms * 1e6);
+    }
+    for (int i = 0; i < 4; i++) {
+        const float one = 1.0f, zero = 0.0f;
+        float ms = 0;
+        cudaEventRecord(e0);
+        cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)N, (int)N, &one, a, CUDA_R_16F, (int)N, b, CUDA_R_16F,
+                     (int)N, &zero, c32, CUDA_R_32F, (int)N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+        cudaEventRecord(e1);
+        cudaEventSynchronize(e1);
+        cudaEventElapsedTime(&ms, e0, e1);
+        const double tf = 2.0 * N * N * N / (ms * 1e9);
+        if (i && ms > 0 && tf > *gemm_tflops) *gemm_tflops = tf;
+    }
+    rc = cudaGetLastError() == cudaSuccess ? 0 : -1;
+done:
+    if (h) cublasDestroy(h);
+    cudaFree(a);
+    cudaFree(b);
+    cudaFree(c32);
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+    return rc;
+}

@@ -1,0 +1,121 @@
+#!/bin/sh
+# gpu-check.sh — everything the CUDA backend needs checked on a real GPU, in one run of a
+# few minutes, on a machine that has only a C compiler, nvcc, cuBLAS and Python (no FFmpeg,
+# jansson or libmicrohttpd headers, no network). Builds what it needs without make's full
+# dependency list (engine, CUDA backend, mkmodel, bench, the GPU tests; audio through the
+# WAV path, -DSP_NO_FFMPEG), then:
+#   1. tests: test_device (device choice, self-check), test_engine_ref with
+#      SPEECH_SESSION_DEVICE=cuda (the reference logits of tests/data and ../shared/ref on the
+#      GPU, same tolerances as the CPU), test_gpu (GPU vs CPU logits, beams, transcripts at
+#      greedy and beam 5) on micro, tiny and base shapes in f16 and q5_0;
+#   2. bin/bench --device cuda on base, small, large-v3-turbo and large-v3 shapes, f16 and
+#      q5_0: the GPU's limits measured in the same run, encoder ms per 30 s window, decoder
+#      ms per token (batch 1) and per beam-5 step, GPU memory per model, warm transcription of
+#      the 4.9 s test clip.
+# Writes a report of every figure to $OUT/gpu-check.txt when OUT is set (the device tool's
+# output folder), else build/gpu-check/report.txt. Exit status: 0 when every test passed.
+#
+#   sh scripts/gpu-check.sh [--quick]      --quick: base and small shapes only
+set -u
+cd "$(dirname "$0")/.."
+QUICK=0
+[ "${1:-}" = "--quick" ] && QUICK=1
+B=build/gpu-check
+mkdir -p "$B/obj" "$B/bin" "$B/models" "$B/shim"
+REPORT=${OUT:+$OUT/gpu-check.txt}
+REPORT=${REPORT:-$B/report.txt}
+: >"$REPORT"
+T0=$(date +%s)
+say() { echo "$*" | tee -a "$REPORT"; }
+step() { say ""; say "== $* (t+$(( $(date +%s) - T0 ))s)"; }
+FAILED=0
+
+step "machine"
+say "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  host: $(uname -n)  cores: $(nproc)"
+nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader 2>&1 | sed 's/^/gpu: /' | tee -a "$REPORT"
+say "nvcc: $(nvcc --version 2>/dev/null | tail -1)"
+CAP=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' .')
+case "$CAP" in [0-9][0-9] | [0-9][0-9][0-9]) ;; *) CAP=90 ;; esac
+
+step "build (CUDA_ARCHS=$CAP)"
+make -s cuda CUDA_ARCHS="$CAP" 2>&1 | tee -a "$REPORT" || FAILED=1
+CFLAGS="-std=c11 -D_GNU_SOURCE -DSP_NO_FFMPEG -O2 -g -Iinclude -Isrc -Wall -Wextra -Wshadow -Wno-unused-parameter -pthread"
+LIBS="-lm -lpthread -ldl"
+# zlib (compression ratio in the search): its header may be missing where the library is
+# not (Python links it); then declare the two functions we call, with zlib's own types
+if ! echo '#include <zlib.h>' | cc -E - >/dev/null 2>&1; then
+    ZLIB=$(python3 -c 'import ctypes.util; print(ctypes.util.find_library("z") or "")')
+    ZPATH=$(ldconfig -p 2>/dev/null | awk -v z="$ZLIB" '$1 == z { print $NF; exit }')
+    cat >"$B/shim/zlib.h" <<'EOF'
+/* declarations of the zlib API that src/whisper/search.c uses (zlib.h is not installed) */
+typedef unsigned long uLong;
+typedef uLong uLongf;
+typedef unsigned char Bytef;
+#define Z_OK 0
+uLong compressBound(uLong sourceLen);
+int compress2(Bytef *dest, uLongf *destLen, const Bytef *source, uLong sourceLen, int level);
+EOF
+    CFLAGS="$CFLAGS -I$B/shim"
+    LIBS="$LIBS ${ZPATH:-/lib/x86_64-linux-gnu/libz.so.1}"
+    say "zlib.h missing: declared locally, linking ${ZPATH:-libz.so.1}"
+else
+    LIBS="$LIBS -lz"
+fi
+OBJS=""
+for f in src/common/*.c src/whisper/*.c src/audio/audio.c src/audio/audio_sink.c src/audio/audio_wav.c \
+         src/audio/vad.c src/audio/vad_silero.c; do
+    o="$B/obj/$(echo "$f" | tr '/' '_').o"
+    case "$f" in *_avx2.c) X="-mavx2 -mfma -mf16c" ;; *) X="" ;; esac
+    cc $CFLAGS $X -c "$f" -o "$o" &
+    OBJS="$OBJS $o"
+done
+wait
+for p in tools/main_mkmodel.c bench/main_bench.c tests/unit/test_gpu.c tests/unit/test_engine_ref.c tests/unit/test_device.c; do
+    n=$(basename "$p" .c); n=${n#main_}
+    cc $CFLAGS -Itests/unit "$p" $OBJS $LIBS -o "$B/bin/$n" 2>&1 | tee -a "$REPORT" &
+done
+wait
+for n in mkmodel bench test_gpu test_engine_ref test_device; do
+    [ -x "$B/bin/$n" ] || { say "BUILD FAILED: $n"; FAILED=1; }
+done
+[ -f lib/libspeech_cuda.so ] || { say "BUILD FAILED: lib/libspeech_cuda.so"; exit 1; }
+export SPEECH_SESSION_CUDA_LIB="$PWD/lib/libspeech_cuda.so"
+if ! nvidia-smi -L >/dev/null 2>&1; then
+    step "no GPU on this machine: build checked only"
+    exit $FAILED
+fi
+
+step "synthetic models"
+SHAPES="tiny base small large-v3-turbo large-v3"
+[ $QUICK -eq 1 ] && SHAPES="tiny base small"
+for s in $SHAPES; do
+    for t in f16 q5_0; do
+        [ -f "$B/models/$s-$t.bin" ] || "$B/bin/mkmodel" --shape "$s" --type "$t" --out "$B/models/$s-$t.bin" &
+    done
+done
+wait
+ls -la "$B/models" | tail -n +2 | awk '{ print $5, $NF }' | tee -a "$REPORT"
+
+runtest() { # name, command...
+    n=$1; shift
+    step "test $n"
+    timeout 300 "$@" >"$B/$n.log" 2>&1
+    rc=$?
+    grep -E '^(ok|not ok)|^#|FAIL' "$B/$n.log" | tee -a "$REPORT"
+    [ $rc -eq 0 ] || { say "FAILED: $n (exit $rc)"; FAILED=1; }
+}
+runtest test_device "$B/bin/test_device"
+runtest test_engine_ref env SPEECH_SESSION_DEVICE=cuda "$B/bin/test_engine_ref"
+runtest test_gpu "$B/bin/test_gpu" tests/data/models/micro-f16.bin tests/data/models/micro-q5_0.bin \
+    tests/data/models/micro-v3-f16.bin "$B/models/tiny-f16.bin" "$B/models/tiny-q5_0.bin" \
+    "$B/models/base-f16.bin" "$B/models/base-q5_0.bin"
+
+step "bench --device cuda"
+BM=""
+for s in $SHAPES; do
+    [ "$s" = tiny ] && continue
+    BM="$BM $B/models/$s-f16.bin $B/models/$s-q5_0.bin"
+done
+timeout 400 "$B/bin/bench" --device cuda --threads "$(nproc)" --runs 5 --tokens 64 $BM 2>&1 | grep -v "^# GEMM" | tee -a "$REPORT"
+step "done: $([ $FAILED -eq 0 ] && echo all tests passed || echo FAILURES) in $(( $(date +%s) - T0 )) s"
+exit $FAILED
