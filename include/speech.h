@@ -163,10 +163,18 @@ typedef struct {
     void (*progress)(float fraction, void *user);
     void *progress_user;
     volatile int *cancel;               /* set non-zero from another thread to stop */
+    int audio_ctx;                      /* encoder positions per window: 0 = the model's full
+                                         * 30 s window (default, what the models were trained
+                                         * on); N = N positions (2N mel frames, N/50 s);
+                                         * SP_AUDIO_CTX_AUTO = the window's audio rounded up
+                                         * (+ 64 positions of margin, to a multiple of 64):
+                                         * much faster for short clips, accuracy may drop */
     int word_timestamps;                /* 0; 1 = per-word times (sp_segment.words) and text
                                          * token times (sp_token.t0/t1) from cross-attention
                                          * alignment (openai timing.py; docs/decoding.md) */
 } sp_transcribe_params;
+
+#define SP_AUDIO_CTX_AUTO (-1)
 
 /* faster-whisper's transcribe() defaults (whisper-reference.md §5). */
 sp_transcribe_params sp_transcribe_default_params(void);

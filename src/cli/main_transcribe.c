@@ -63,6 +63,9 @@ static void usage(FILE *f)
         "  --no-timestamps                 decode without timestamp tokens\n"
         "  --max-initial-timestamp F       (default 1.0)\n"
         "  --word-timestamps               per-word times (json, verbose_json \"words\"; alignment pass per window)\n"
+        "  --audio-ctx N|auto              encoder positions per window (default: the full 1500 = 30 s);\n"
+        "                                  auto = the window's audio + a margin: faster on short clips,\n"
+        "                                  the models were trained on full windows\n"
         "  --clip START[,END]              transcribe only this range (seconds)\n"
         "  --vad                           drop non-speech first (voice activity detection)\n"
         "  --vad-model PATH                Silero VAD ggml model (default: energy detector)\n"
@@ -417,6 +420,12 @@ int main(int argc, char **argv)
         }
         else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) { NEEDV(); if (parse_int(v, 0, 256, &l)) BAD(); cp.n_threads = (int)l; }
         else if (!strcmp(a, "--device")) { NEEDV(); cp.device = v; }
+        else if (!strcmp(a, "--audio-ctx")) {
+            NEEDV();
+            if (!strcmp(v, "auto")) tp.audio_ctx = SP_AUDIO_CTX_AUTO;
+            else if (parse_int(v, 0, 100000, &l)) BAD();
+            else tp.audio_ctx = (int)l;
+        }
         else if (!strcmp(a, "--seed")) {
             NEEDV();
             char *end;

@@ -396,6 +396,7 @@ sp_status wh_decode_seq_attn(sp_context *c, int s, const int *tokens, int n, flo
 }
 
 int wh_encoded_ctx(const sp_context *c) { return c->encoded ? c->cur : 0; }
+int wh_encoded_ctx_max(const sp_context *c) { return c->actx; }
 int wh_n_text_layer(const sp_context *c) { return c->m->hp.n_text_layer; }
 int wh_n_head(const sp_context *c) { return c->n_head; }
 

@@ -489,6 +489,17 @@ static void window_mel(tx *x, const float *mel, int n_frames, int seek, int size
     }
 }
 
+/* encoder positions for a window of `size` mel frames (sp_transcribe_params.audio_ctx) */
+static int window_ctx(const tx *x, int size)
+{
+    const int full = wh_encoded_ctx_max(x->ctx), want = x->p->audio_ctx;
+    if (want == SP_AUDIO_CTX_AUTO) {
+        int n = ((size + 1) / 2 + 64 + 63) / 64 * 64;   /* conv stride 2, margin, multiple of 64 */
+        return n < full ? n : full;
+    }
+    return want > 0 && want < full ? want : full;
+}
+
 static sp_status run(tx *x, const float *pcm, size_t n_samples, char *err, size_t es)
 {
     const sp_transcribe_params *p = x->p;
@@ -517,7 +528,10 @@ static sp_status run(tx *x, const float *pcm, size_t n_samples, char *err, size_
             goto progress;
         }
         window_mel(x, mel, n_frames, seek, size);
-        if ((st = sp_encode(x->ctx, x->win, N_FRAMES, 0)) != SP_OK) { sp_errf(err, es, "encoder failed: %s", sp_status_str(st)); break; }
+        if ((st = sp_encode_ctx(x->ctx, x->win, N_FRAMES, 0, window_ctx(x, size))) != SP_OK) {
+            sp_errf(err, es, "encoder failed: %s", sp_status_str(st));
+            break;
+        }
         if (!detected) {
             detected = 1;
             if (x->lang_token == -2) {   /* detect on the first window that has sound */
@@ -587,6 +601,10 @@ static sp_status transcribe_once(sp_context *ctx, const float *pcm, size_t n_sam
                 sp_errf(err, err_size, "temperature %g out of range 0..10", (double)p->temperatures[i]);
                 return SP_ERR_INVALID_ARG;
             }
+    if (p->audio_ctx < SP_AUDIO_CTX_AUTO) {
+        sp_errf(err, err_size, "audio_ctx must be >= 0 or SP_AUDIO_CTX_AUTO");
+        return SP_ERR_INVALID_ARG;
+    }
     if (!(p->patience > 0 && p->patience <= 4)) { sp_errf(err, err_size, "patience must be in (0, 4]"); return SP_ERR_INVALID_ARG; }
     if (p->clip_start < 0 || (p->clip_end > 0 && p->clip_end <= p->clip_start)) {
         sp_errf(err, err_size, "bad clip range %g..%g", (double)p->clip_start, (double)p->clip_end);

@@ -45,6 +45,7 @@ sp_status wh_decode_seq(sp_context *ctx, int seq, const int *tokens, int n, floa
  * every decoder layer and head: attn [n_text_layer][n][n_head][wh_encoded_ctx()]. */
 sp_status wh_decode_seq_attn(sp_context *ctx, int seq, const int *tokens, int n, float *logits, float *attn);
 int wh_encoded_ctx(const sp_context *ctx);   /* audio positions of the encoded window, 0 if none */
+int wh_encoded_ctx_max(const sp_context *ctx);   /* the model's n_audio_ctx (1500) */
 int wh_n_text_layer(const sp_context *ctx);
 int wh_n_head(const sp_context *ctx);
 

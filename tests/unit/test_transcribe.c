@@ -6,6 +6,7 @@
 #include "harness.h"
 #include "test_util.h"
 #include "speech.h"
+#include "whisper/wh_engine.h"
 #include "whisper/tokenizer.h"
 
 #include <math.h>
@@ -94,6 +95,30 @@ int main(void)
         CHECK(p.beam_size == 5 && p.best_of == 5 && p.patience == 1.0f && p.compression_ratio_threshold == 2.4f);
         CHECK(p.logprob_threshold == -1.0f && p.no_speech_threshold == 0.6f && p.condition_on_previous_text == 1);
         CHECK(p.max_initial_timestamp == 1.0f && p.suppress_blank == 1 && !strcmp(p.suppress_tokens, "-1"));
+    }
+
+    TEST("audio_ctx: auto equals the explicit rounded-up size, results valid; bad values refused") {
+        sp_model_info mi;
+        sp_context_info(ctx, &mi);
+        const int frames = (int)(n / 160), expect = ((frames + 1) / 2 + 64 + 63) / 64 * 64;
+        sp_transcribe_params p = fast_params();
+        sp_result *a = NULL, *b = NULL;
+        p.audio_ctx = SP_AUDIO_CTX_AUTO;
+        CHECKF(sp_transcribe(ctx, pcm, n, &p, &a, err, sizeof err) == SP_OK, "%s", err);
+        CHECKF(wh_encoded_ctx(ctx) == (expect < mi.n_audio_ctx ? expect : mi.n_audio_ctx), "encoded %d, expected %d",
+               wh_encoded_ctx(ctx), expect);
+        p.audio_ctx = expect;
+        CHECK(sp_transcribe(ctx, pcm, n, &p, &b, err, sizeof err) == SP_OK);
+        if (a && b) {
+            int bad;
+            CHECK(valid_result(a, dur, &bad));
+            CHECK(same_result(a, b));
+        }
+        sp_result_free(a);
+        sp_result_free(b);
+        a = NULL;
+        p.audio_ctx = -2;
+        CHECK(sp_transcribe(ctx, pcm, n, &p, &a, err, sizeof err) == SP_ERR_INVALID_ARG && !a && strstr(err, "audio_ctx"));
     }
 
     TEST("greedy: valid, deterministic result with timestamps inside the audio") {
