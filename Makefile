@@ -116,7 +116,7 @@ tests-build: $(PROGS) $(TESTS) $(REPLAYS)
 # memory-safety check. tests/run.sh prints "N passed, N failed" last.
 test:
 	$(MAKE) V=san tests-build
-	$(MAKE) V=release all
+	$(MAKE) V=release all cuda-emu build/release/tests/test_gpu
 	V=san BIN=build/san/bin TESTBIN=build/san/tests sh tests/run.sh
 check: test
 

@@ -30,3 +30,18 @@ $(CUDA_SO): $(CUDA_DEP)
 	@mkdir -p $(@D)
 	$(NVCC) $(NVCC_FLAGS) -shared -o $@ $(CUDA_SRC) -lcublas -Xlinker -rpath=$(CUDA_HOME)/lib64
 .PHONY: cuda
+
+# The CUDA backend's code compiled for the CPU against the emulation headers of
+# tests/cuda_emu (no nvcc needed), and an empty libcuda.so.1 for the driver probe:
+# tests/integration/cuda_emu.sh runs the backend's host code and kernels with them.
+CXX ?= g++
+CUDA_EMU := build/cuda-emu/libspeech_cuda_emu.so build/cuda-emu/libcuda.so.1
+cuda-emu: $(CUDA_EMU)
+build/cuda-emu/libspeech_cuda_emu.so: $(CUDA_DEP) $(wildcard tests/cuda_emu/*.h) src/whisper/fp16.h
+	@mkdir -p $(@D)
+	$(CXX) -std=c++17 -O1 -g -x c++ -Itests/cuda_emu -Iinclude -Isrc -Isrc/whisper -fPIC -fvisibility=hidden \
+	    -Wall -Wextra -Wno-unused-parameter $(WERROR) -shared -o $@ $(CUDA_SRC)
+build/cuda-emu/libcuda.so.1:
+	@mkdir -p $(@D)
+	echo 'int speech_session_no_driver;' | $(CC) -shared -fPIC -x c - -o $@
+.PHONY: cuda-emu

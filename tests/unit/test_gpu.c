@@ -1,6 +1,10 @@
 /* The CUDA backend against the CPU engine, on a GPU; skipped cleanly without one.
  *
- *   build/.../test_gpu [MODEL.bin ...]     default: tests/data/models/micro*.bin
+ *   build/.../test_gpu [--audio-ctx N] [--no-transcripts | --greedy-only] [MODEL.bin ...]
+ *                                          default: tests/data/models/micro*.bin
+ * --audio-ctx N encodes N positions instead of the full window, and --no-transcripts skips
+ * the full transcriptions: the CPU emulation of CUDA (tests/integration/cuda_emu.sh) runs
+ * every kernel thread as a fiber and needs both to finish in seconds.
  *
  * For every model (scripts/gpu-check.sh passes tiny- and base-shaped synthetic models too):
  * - teacher-forced logits of the GPU match the CPU's on speech: max |gpu - cpu| <= tol·std
@@ -19,6 +23,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+static int g_actx;            /* --audio-ctx: 0 = the model's full window */
+static int g_transcripts = 1, g_max_beam = 5;
 
 static double row_err(const float *ref, const float *x, int n, int *best_ok)
 {
@@ -53,7 +60,7 @@ static int forced_logits(sp_context *ctx, const float *mel, int nfr, float *lg)
     int prompt[3] = {sp->sot, sp->lang_first >= 0 ? sp->lang_first : sp->sot, sp->transcribe};
     int forced[12];
     for (int i = 0; i < 12; i++) forced[i] = (int)((257 + 389 * i) % (unsigned)sp->eot);
-    if (sp_encode(ctx, mel, nfr, 0) != SP_OK) return -1;
+    if (sp_encode_ctx(ctx, mel, nfr, 0, g_actx) != SP_OK) return -1;
     if (sp_decode(ctx, prompt, 3, lg, 1) != SP_OK) return -1;
     return sp_decode(ctx, forced, 12, lg + wh_n_vocab(ctx), 0) == SP_OK ? 0 : -1;
 }
@@ -89,7 +96,7 @@ static void compare_beams(const char *name, sp_context *gpu, const float *mel, i
     snprintf(t, sizeof t, "%s: GPU sequence copy + batched step equal single-sequence decoding", name);
     TEST(t) {
         int p[2] = {sp->sot, sp->transcribe}, seqs[3] = {0, 1, 2}, toks[3] = {300, 301, 302};
-        CHECK(step && one && sp_encode(gpu, mel, nfr, 0) == SP_OK);
+        CHECK(step && one && sp_encode_ctx(gpu, mel, nfr, 0, g_actx) == SP_OK);
         wh_seq_reset(gpu, 0);
         CHECK(wh_decode_seq(gpu, 0, p, 2, one) == SP_OK);
         CHECK(wh_seq_copy(gpu, 1, 0) == SP_OK && wh_seq_copy(gpu, 2, 0) == SP_OK);
@@ -107,6 +114,41 @@ static void compare_beams(const char *name, sp_context *gpu, const float *mel, i
     free(one);
 }
 
+/* the alignment pass: cross-attention probabilities of every layer and head, and logits */
+static void compare_attn(const char *name, sp_context *cpu, sp_context *gpu, const float *mel, int nfr)
+{
+    const int V = wh_n_vocab(cpu), L = wh_n_text_layer(cpu), H = wh_n_head(cpu);
+    const wh_specials *sp = wh_special_tokens(cpu);
+    int toks[5] = {sp->sot, sp->transcribe, 400, 500, 600};
+    char t[200];
+    snprintf(t, sizeof t, "%s: alignment pass (cross-attention probabilities, logits) GPU vs CPU", name);
+    TEST(t) {
+        CHECK(sp_encode_ctx(cpu, mel, nfr, 0, g_actx) == SP_OK && sp_encode_ctx(gpu, mel, nfr, 0, g_actx) == SP_OK);
+        const int cur = wh_encoded_ctx(cpu);
+        CHECK(cur > 0 && cur == wh_encoded_ctx(gpu));
+        size_t na = (size_t)L * 5 * H * cur;
+        float *aa = malloc(sizeof(float) * na), *ab = malloc(sizeof(float) * na);
+        float *la = malloc(sizeof(float) * 5 * (size_t)V), *lb = malloc(sizeof(float) * 5 * (size_t)V);
+        wh_seq_reset(cpu, 0);
+        wh_seq_reset(gpu, 0);
+        CHECK(aa && ab && la && lb && wh_decode_seq_attn(cpu, 0, toks, 5, la, aa) == SP_OK &&
+              wh_decode_seq_attn(gpu, 0, toks, 5, lb, ab) == SP_OK);
+        if (aa && ab && la && lb) {
+            double mx = 0;
+            for (size_t i = 0; i < na; i++)
+                if (!(fabs((double)aa[i] - ab[i]) <= mx)) mx = fabs((double)aa[i] - ab[i]);
+            CHECKF(mx <= 0.01, "max probability difference %g", mx);
+            for (int r = 0; r < 5; r++) {
+                int best_ok;
+                double e = row_err(la + (size_t)r * V, lb + (size_t)r * V, V, &best_ok);
+                CHECKF(e <= 0.05 && best_ok, "row %d: error %.4f std", r, e);
+            }
+            printf("# %s: alignment probabilities differ by at most %.2g\n", name, mx);
+        }
+        free(aa); free(ab); free(la); free(lb);
+    }
+}
+
 static char *joined(const sp_result *r)
 {
     size_t n = 1;
@@ -121,7 +163,7 @@ static char *joined(const sp_result *r)
 
 static void compare_transcripts(const char *name, sp_context *cpu, sp_context *gpu, const float *pcm, size_t n)
 {
-    for (int beam = 1; beam <= 5; beam += 4) {
+    for (int beam = 1; beam <= g_max_beam; beam += 4) {
         char t[200];
         snprintf(t, sizeof t, "%s: transcripts agree at temperature 0, beam %d (text and segment times)", name, beam);
         TEST(t) {
@@ -131,6 +173,7 @@ static void compare_transcripts(const char *name, sp_context *cpu, sp_context *g
             tp.n_temperatures = 1;
             tp.beam_size = beam;
             tp.language = "en";
+            tp.audio_ctx = g_actx;
             sp_result *ra = NULL, *rb = NULL;
             char err[256];
             CHECKF(sp_transcribe(cpu, pcm, n, &tp, &ra, err, sizeof err) == SP_OK, "%s", err);
@@ -168,7 +211,8 @@ static void check_model(const char *model, const float *pcm, size_t n)
            di.mem_used / 1048576.0);
     compare_logits(name, cpu, gpu, mel, nfr, mi.ftype >= 2 ? 0.10 : 0.05);
     compare_beams(name, gpu, mel, nfr);
-    compare_transcripts(name, cpu, gpu, pcm, n);
+    compare_attn(name, cpu, gpu, mel, nfr);
+    if (g_transcripts) compare_transcripts(name, cpu, gpu, pcm, n);
     free(mel);
 done:
     sp_context_free(cpu);
@@ -194,8 +238,14 @@ int main(int argc, char **argv)
         TEST_EXIT();
     }
     const char *defaults[] = {"micro-f16.bin", "micro-q5_0.bin", "micro-v3-f16.bin", "micro.en-f16.bin"};
-    if (argc > 1)
-        for (int i = 1; i < argc; i++) check_model(argv[i], pcm, n);
+    int first = 1;
+    for (; first < argc && argv[first][0] == '-'; first++) {
+        if (!strcmp(argv[first], "--audio-ctx") && first + 1 < argc) g_actx = atoi(argv[++first]);
+        else if (!strcmp(argv[first], "--no-transcripts")) g_transcripts = 0;
+        else if (!strcmp(argv[first], "--greedy-only")) g_max_beam = 1;
+    }
+    if (argc > first)
+        for (int i = first; i < argc; i++) check_model(argv[i], pcm, n);
     else
         for (int i = 0; i < 4; i++) check_model(tu_model_path(defaults[i], path, sizeof path), pcm, n);
     free(pcm);

@@ -8,6 +8,13 @@
 #include <math.h>
 #include <stdint.h>
 
+// Launch and dynamic shared memory through macros, so that the CPU emulation of
+// tests/cuda_emu (which defines them first) can run this code unchanged.
+#ifndef WHC_LAUNCH
+#define WHC_LAUNCH(k, grid, block, shm, stream) k<<<grid, block, shm, stream>>>
+#define WHC_DYN_SHARED(T, name) extern __shared__ T name[]
+#endif
+
 namespace whc {
 
 // Sum or max over the block (blockDim.x a multiple of 32, at most 1024); every thread gets
@@ -165,7 +172,7 @@ __global__ void k_attn(const float *q, int n, int dh, __half *const *ktab, __hal
                        const int *pos, size_t layer_off, const __half *Kx, const __half *Vx, int cur, __half *out,
                        float *probs)
 {
-    extern __shared__ float sm[];
+    WHC_DYN_SHARED(float, sm);
     __shared__ float red[32];
     const int r = blockIdx.x, h = blockIdx.y, H = gridDim.y;
     float *qs = sm, *S = sm + dh;

@@ -275,7 +275,7 @@ sp_status gemm(wh_cuda *c, int M, int N, int K, const __half *A, int lda, const 
 
 void layernorm(wh_cuda *c, const float *x, int rows, const float *w, const float *b, __half *out)
 {
-    whc::k_layernorm<<<rows, 256, 0, c->st>>>(x, c->n, w, b, out);
+    WHC_LAUNCH(whc::k_layernorm, rows, 256, 0, c->st)(x, c->n, w, b, out);
 }
 
 // out = f16((A·Wᵀ + b) * s)
@@ -283,7 +283,7 @@ sp_status proj_h(wh_cuda *c, int M, const __half *A, const __half *W, const floa
 {
     sp_status st = gemm(c, M, c->n, c->n, A, c->n, W, c->f32a, c->n, 0.0f);
     if (st) return st;
-    whc::k_bias_scale_h<<<grid_for((size_t)M * c->n), 256, 0, c->st>>>(c->f32a, b, s, M, c->n, out);
+    WHC_LAUNCH(whc::k_bias_scale_h, grid_for((size_t)M * c->n), 256, 0, c->st)(c->f32a, b, s, M, c->n, out);
     return SP_OK;
 }
 
@@ -292,7 +292,7 @@ sp_status residual(wh_cuda *c, int M, int k, const __half *A, const __half *W, c
 {
     sp_status st = gemm(c, M, c->n, k, A, k, W, x, c->n, 1.0f);
     if (st) return st;
-    whc::k_add_bias<<<grid_for((size_t)M * c->n), 256, 0, c->st>>>(x, b, M, c->n);
+    WHC_LAUNCH(whc::k_add_bias, grid_for((size_t)M * c->n), 256, 0, c->st)(x, b, M, c->n);
     return SP_OK;
 }
 
@@ -303,7 +303,7 @@ sp_status mlp(wh_cuda *c, const cu_layer *L, int M, float *x, __half *h, float *
     layernorm(c, x, M, L->ln2_w, L->ln2_b, h);
     sp_status st = gemm(c, M, 4 * n, n, h, n, L->m0_w, f, 4 * n, 0.0f);
     if (st) return st;
-    whc::k_bias_gelu_h<<<grid_for((size_t)M * 4 * n), 256, 0, c->st>>>(f, L->m0_b, M, 4 * n, mid);
+    WHC_LAUNCH(whc::k_bias_gelu_h, grid_for((size_t)M * 4 * n), 256, 0, c->st)(f, L->m0_b, M, 4 * n, mid);
     return residual(c, M, 4 * n, mid, L->m2_w, L->m2_b, x);
 }
 
@@ -330,12 +330,12 @@ sp_status enc_attention(wh_cuda *c, const cu_layer *L, int actx)
     BL(cublasGemmStridedBatchedEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, actx, actx, dh, &one, c->k, CUDA_R_16F, n, dh,
                                   c->q, CUDA_R_16F, n, dh, &zero, c->S, CUDA_R_32F, actx, (long long)actx * actx, H,
                                   CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-    whc::k_softmax_h<<<H * actx, 256, 0, c->st>>>(c->S, actx, c->P);
+    WHC_LAUNCH(whc::k_softmax_h, H * actx, 256, 0, c->st)(c->S, actx, c->P);
     // O_h [actx][dh] = P_h · V_h, written at column h·dh of the [actx][n] output
     BL(cublasGemmStridedBatchedEx(c->blas, CUBLAS_OP_N, CUBLAS_OP_N, dh, actx, actx, &one, c->v, CUDA_R_16F, n, dh,
                                   c->P, CUDA_R_16F, actx, (long long)actx * actx, &zero, c->f32a, CUDA_R_32F, n, dh, H,
                                   CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-    whc::k_to_h<<<grid_for((size_t)actx * n), 256, 0, c->st>>>(c->f32a, (size_t)actx * n, c->a);
+    WHC_LAUNCH(whc::k_to_h, grid_for((size_t)actx * n), 256, 0, c->st)(c->f32a, (size_t)actx * n, c->a);
     return residual(c, actx, n, c->a, L->at.o_w, L->at.o_b, c->x);
 }
 
@@ -349,13 +349,13 @@ sp_status enc_front(wh_cuda *c, const float *mel, int n_frames, int offset, int 
             c->h_win[(size_t)ch * T + t] = f < n_frames ? mel[(size_t)ch * n_frames + f] : 0.0f;
         }
     CU(cudaMemcpyAsync(c->win, c->h_win, sizeof(float) * (size_t)nm * T, cudaMemcpyHostToDevice, c->st));
-    whc::k_im2col1<<<grid_for((size_t)T * nm * 3), 256, 0, c->st>>>(c->win, nm, T, c->col);
+    WHC_LAUNCH(whc::k_im2col1, grid_for((size_t)T * nm * 3), 256, 0, c->st)(c->win, nm, T, c->col);
     sp_status st = gemm(c, T, n, 3 * nm, c->col, 3 * nm, c->conv1_w, c->f32a, n, 0.0f);
     if (st) return st;
-    whc::k_bias_gelu_h<<<grid_for((size_t)T * n), 256, 0, c->st>>>(c->f32a, c->conv1_b, T, n, c->c1h);
-    whc::k_im2col2<<<grid_for((size_t)actx * n * 3), 256, 0, c->st>>>(c->c1h, T, n, actx, c->col);
+    WHC_LAUNCH(whc::k_bias_gelu_h, grid_for((size_t)T * n), 256, 0, c->st)(c->f32a, c->conv1_b, T, n, c->c1h);
+    WHC_LAUNCH(whc::k_im2col2, grid_for((size_t)actx * n * 3), 256, 0, c->st)(c->c1h, T, n, actx, c->col);
     if ((st = gemm(c, actx, n, 3 * n, c->col, 3 * n, c->conv2_w, c->f32a, n, 0.0f))) return st;
-    whc::k_conv2_out<<<grid_for((size_t)actx * n), 256, 0, c->st>>>(c->f32a, c->conv2_b, c->e_pe, actx, n, c->x);
+    WHC_LAUNCH(whc::k_conv2_out, grid_for((size_t)actx * n), 256, 0, c->st)(c->f32a, c->conv2_b, c->e_pe, actx, n, c->x);
     return SP_OK;
 }
 
@@ -420,20 +420,20 @@ sp_status dec_attention(wh_cuda *c, const cu_layer *L, int l, const wh_rows *r, 
     sp_status st;
     layernorm(c, c->dx, R, cross ? L->lnx_w : L->ln1_w, cross ? L->lnx_b : L->ln1_b, c->dh_);
     if ((st = gemm(c, R, n, n, c->dh_, n, A->q_w, c->df, n, 0.0f))) return st;
-    whc::k_bias_scale_f<<<grid_for((size_t)R * n), 256, 0, c->st>>>(c->df, A->q_b, 1.0f / sqrtf((float)c->dh), R, n,
+    WHC_LAUNCH(whc::k_bias_scale_f, grid_for((size_t)R * n), 256, 0, c->st)(c->df, A->q_b, 1.0f / sqrtf((float)c->dh), R, n,
                                                                       c->dq);
     const size_t layer_off = (size_t)l * c->tctx * n;
     if (!cross) {   // this row's key and value into its sequence's cache
         if ((st = gemm(c, R, n, n, c->dh_, n, A->k_w, c->df, n, 0.0f))) return st;
-        whc::k_kv_store<<<R, 256, 0, c->st>>>(c->df, nullptr, c->ktab, seq, pos, layer_off, n);
+        WHC_LAUNCH(whc::k_kv_store, R, 256, 0, c->st)(c->df, nullptr, c->ktab, seq, pos, layer_off, n);
         if ((st = gemm(c, R, n, n, c->dh_, n, A->v_w, c->df, n, 0.0f))) return st;
-        whc::k_kv_store<<<R, 256, 0, c->st>>>(c->df, A->v_b, c->vtab, seq, pos, layer_off, n);
+        WHC_LAUNCH(whc::k_kv_store, R, 256, 0, c->st)(c->df, A->v_b, c->vtab, seq, pos, layer_off, n);
     }
     const int len_max = cross ? r->cur : c->tctx;
     const size_t shm = sizeof(float) * (size_t)(c->dh + len_max);
     const size_t xoff = (size_t)l * c->actx * n;
     float *probs = cross && r->attn ? c->probs : nullptr;
-    whc::k_attn<<<dim3(R, c->H), 128, shm, c->st>>>(c->dq, n, c->dh, c->ktab, c->vtab, seq, pos, layer_off,
+    WHC_LAUNCH(whc::k_attn, dim3(R, c->H), 128, shm, c->st)(c->dq, n, c->dh, c->ktab, c->vtab, seq, pos, layer_off,
                                                      cross ? c->cross_k + xoff : nullptr,
                                                      cross ? c->cross_v + xoff : nullptr, r->cur, c->da, probs);
     if (probs) {   // [R][H][cur] of this layer, in place in the caller's [layers][R][H][cur]
@@ -468,7 +468,7 @@ sp_status cu_decode(wh_backend *be, const wh_rows *r)
     memcpy(c->h_ints + c->tctx, r->row_seq, sizeof(int) * R);
     memcpy(c->h_ints + 2 * c->tctx, r->row_pos, sizeof(int) * R);
     CU(cudaMemcpyAsync(c->d_ints, c->h_ints, sizeof(int) * 3 * c->tctx, cudaMemcpyHostToDevice, c->st));
-    whc::k_embed<<<R, 256, 0, c->st>>>(c->tok_emb, c->d_pe, c->d_ints, c->d_ints + 2 * c->tctx, c->n, c->dx);
+    WHC_LAUNCH(whc::k_embed, R, 256, 0, c->st)(c->tok_emb, c->d_pe, c->d_ints, c->d_ints + 2 * c->tctx, c->n, c->dx);
     for (int l = 0; l < c->ndl; l++) {
         const cu_layer *L = &c->dec[l];
         if ((st = dec_attention(c, L, l, r, false)) || (st = dec_attention(c, L, l, r, true)) ||

@@ -1,0 +1,297 @@
+// cuda_runtime.h (emulation) — enough of the CUDA runtime to run the CUDA backend
+// (src/whisper/cuda/) on the CPU, so its host code (layouts, offsets, cuBLAS arguments) and
+// its kernels (index maths, reductions, barriers, shuffles) are tested on machines without
+// a GPU: tests/integration/cuda_emu.sh. Not a product: it exists for the tests.
+//
+// Device memory is host memory. A kernel launch (WHC_LAUNCH in the backend) runs the grid
+// block after block; the threads of a block are fibers (ucontext) scheduled round-robin,
+// each running until it reaches a barrier or finishes. Two kinds of barrier, as on the GPU:
+// __syncthreads releases when every live thread of the block is there; the two barriers of
+// an emulated warp shuffle release when every live thread of that warp of 32 is there (a
+// shuffle inside `if (warp == 0)` is legal CUDA and must not wait for the other warps).
+// Streams and events are synchronous.
+#pragma once
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ucontext.h>
+
+#include <functional>
+
+#define __global__
+#define __device__
+#define __host__
+#define __shared__ static
+
+struct uint3 {
+    unsigned x, y, z;
+};
+struct dim3 {
+    unsigned x, y, z;
+    dim3(unsigned a = 1, unsigned b = 1, unsigned c = 1) : x(a), y(b), z(c) {}
+};
+
+typedef enum {
+    cudaSuccess = 0,
+    cudaErrorInvalidValue = 1,
+    cudaErrorMemoryAllocation = 2,
+    cudaErrorInsufficientDriver = 35,
+    cudaErrorNoDevice = 100,
+    cudaErrorLaunchFailure = 719,
+} cudaError_t;
+typedef enum { cudaMemcpyHostToHost, cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice } cudaMemcpyKind;
+typedef struct emu_stream *cudaStream_t;
+typedef struct emu_event {
+    double t;
+} *cudaEvent_t;
+struct cudaDeviceProp {
+    char name[256];
+    size_t totalGlobalMem;
+};
+#define cudaStreamNonBlocking 1
+
+namespace emu {
+
+inline uint3 g_thread, g_block;
+inline dim3 g_bdim, g_gdim;
+inline void *g_dyn_shared;
+inline cudaError_t g_last = cudaSuccess;
+inline size_t g_mem_limit = (size_t)4 << 30;   // what cudaMemGetInfo reports free
+
+enum { F_READY, F_WARP, F_BLOCK, F_DONE };
+struct fiber {
+    ucontext_t ctx;
+    char *stack;
+    int state;
+};
+constexpr size_t STACK = 256 * 1024;
+inline fiber *g_fib;
+inline int g_nfib, g_cur;
+inline ucontext_t g_sched;
+inline const std::function<void()> *g_body;
+inline float *g_shfl;   // one slot per thread of the block
+
+inline void trampoline()
+{
+    (*g_body)();
+    g_fib[g_cur].state = F_DONE;   // returns to g_sched through uc_link
+}
+
+inline void set_thread(int i)
+{
+    g_thread.x = (unsigned)i % g_bdim.x;
+    g_thread.y = (unsigned)i / g_bdim.x % g_bdim.y;
+    g_thread.z = (unsigned)i / (g_bdim.x * g_bdim.y);
+}
+
+inline void barrier(int kind)
+{
+    g_fib[g_cur].state = kind;
+    swapcontext(&g_fib[g_cur].ctx, &g_sched);
+}
+
+// releases waiting threads: a whole warp at a warp barrier, else the whole block at a
+// block barrier; 0 when nobody could be released (every thread done)
+inline int release(int n)
+{
+    int any = 0;
+    for (int w = 0; w < n; w += 32) {
+        int waiting = 0, blocked = 0;
+        for (int i = w; i < w + 32 && i < n; i++) {
+            waiting += g_fib[i].state == F_WARP;
+            blocked += g_fib[i].state == F_BLOCK;
+        }
+        if (waiting && !blocked) {
+            for (int i = w; i < w + 32 && i < n; i++)
+                if (g_fib[i].state == F_WARP) g_fib[i].state = F_READY;
+            any = 1;
+        }
+    }
+    if (any) return 1;
+    for (int i = 0; i < n; i++)
+        if (g_fib[i].state == F_WARP) return 0;   // a warp split between barriers: a bug
+    for (int i = 0; i < n; i++)
+        if (g_fib[i].state == F_BLOCK) g_fib[i].state = F_READY, any = 1;
+    return any;
+}
+
+inline void run_block(const std::function<void()> &body)
+{
+    const int n = (int)(g_bdim.x * g_bdim.y * g_bdim.z);
+    if (n > g_nfib) {
+        g_fib = (fiber *)realloc(g_fib, sizeof(fiber) * (size_t)n);
+        g_shfl = (float *)realloc(g_shfl, sizeof(float) * (size_t)n);
+        for (int i = g_nfib; i < n; i++) g_fib[i].stack = (char *)malloc(STACK);
+        g_nfib = n;
+    }
+    g_body = &body;
+    for (int i = 0; i < n; i++) {
+        getcontext(&g_fib[i].ctx);
+        g_fib[i].ctx.uc_stack.ss_sp = g_fib[i].stack;
+        g_fib[i].ctx.uc_stack.ss_size = STACK;
+        g_fib[i].ctx.uc_link = &g_sched;
+        g_fib[i].state = F_READY;
+        makecontext(&g_fib[i].ctx, trampoline, 0);
+    }
+    do {   // every ready thread up to its next barrier, then release who may go on
+        for (int i = 0; i < n; i++) {
+            if (g_fib[i].state != F_READY) continue;
+            g_cur = i;
+            set_thread(i);
+            swapcontext(&g_sched, &g_fib[i].ctx);
+        }
+    } while (release(n));
+    for (int i = 0; i < n; i++)
+        if (g_fib[i].state != F_DONE) {
+            fprintf(stderr, "cuda_emu: block (%u,%u,%u): thread %d stuck at a barrier the others never reach\n",
+                    g_block.x, g_block.y, g_block.z, i);
+            abort();
+        }
+}
+
+template <typename... P> struct launcher {
+    void (*k)(P...);
+    dim3 grid, block;
+    size_t shm;
+    template <typename... A> void operator()(A... a) const
+    {
+        g_gdim = grid;
+        g_bdim = block;
+        void *dyn = shm ? calloc(1, shm) : nullptr;
+        g_dyn_shared = dyn;
+        std::function<void()> body = [&]() { k(a...); };
+        for (unsigned z = 0; z < grid.z; z++)
+            for (unsigned y = 0; y < grid.y; y++)
+                for (unsigned x = 0; x < grid.x; x++) {
+                    g_block = uint3{x, y, z};
+                    run_block(body);
+                }
+        free(dyn);
+    }
+};
+template <typename... P> launcher<P...> launch(void (*k)(P...), dim3 g, dim3 b, size_t shm)
+{
+    return launcher<P...>{k, g, b, shm};
+}
+
+}  // namespace emu
+
+#define threadIdx (emu::g_thread)
+#define blockIdx (emu::g_block)
+#define blockDim (emu::g_bdim)
+#define gridDim (emu::g_gdim)
+#define WHC_LAUNCH(k, g, b, shm, st) emu::launch(k, dim3(g), dim3(b), (size_t)(shm))
+#define WHC_DYN_SHARED(T, name) T *name = (T *)emu::g_dyn_shared
+
+static inline void __syncthreads() { emu::barrier(emu::F_BLOCK); }
+static inline float __shfl_xor_sync(unsigned mask, float v, int lane_mask)
+{
+    (void)mask;
+    const int me = (int)(threadIdx.x + threadIdx.y * blockDim.x);
+    emu::g_shfl[me] = v;
+    emu::barrier(emu::F_WARP);
+    const float r = emu::g_shfl[me ^ lane_mask];
+    emu::barrier(emu::F_WARP);
+    return r;
+}
+
+// ---------------------------------------------------------------- runtime API
+static inline const char *cudaGetErrorName(cudaError_t e)
+{
+    switch (e) {
+    case cudaSuccess: return "cudaSuccess";
+    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorNoDevice: return "cudaErrorNoDevice";
+    default: return "cudaErrorEmulated";
+    }
+}
+static inline const char *cudaGetErrorString(cudaError_t e) { return cudaGetErrorName(e); }
+static inline cudaError_t cudaGetLastError()
+{
+    cudaError_t e = emu::g_last;
+    emu::g_last = cudaSuccess;
+    return e;
+}
+static inline cudaError_t cudaGetDeviceCount(int *n)
+{
+    *n = 1;
+    return cudaSuccess;
+}
+static inline cudaError_t cudaSetDevice(int d) { return d == 0 ? cudaSuccess : cudaErrorInvalidValue; }
+static inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d)
+{
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "CUDA emulation on the CPU (tests/cuda_emu)");
+    p->totalGlobalMem = emu::g_mem_limit;
+    return d == 0 ? cudaSuccess : cudaErrorInvalidValue;
+}
+static inline cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total)
+{
+    *free_b = *total = emu::g_mem_limit;
+    return cudaSuccess;
+}
+template <typename T> static inline cudaError_t cudaMalloc(T **p, size_t n)
+{
+    *p = (T *)malloc(n ? n : 1);
+    return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+template <typename T> static inline cudaError_t cudaMallocHost(T **p, size_t n) { return cudaMalloc(p, n); }
+static inline cudaError_t cudaFree(void *p)
+{
+    free(p);
+    return cudaSuccess;
+}
+static inline cudaError_t cudaFreeHost(void *p) { return cudaFree(p); }
+static inline cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind)
+{
+    memmove(d, s, n);
+    return cudaSuccess;
+}
+static inline cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind k, cudaStream_t = nullptr)
+{
+    return cudaMemcpy(d, s, n, k);
+}
+static inline cudaError_t cudaMemcpy2DAsync(void *d, size_t dp, const void *s, size_t sp, size_t w, size_t h,
+                                            cudaMemcpyKind, cudaStream_t = nullptr)
+{
+    for (size_t r = 0; r < h; r++) memmove((char *)d + r * dp, (const char *)s + r * sp, w);
+    return cudaSuccess;
+}
+static inline cudaError_t cudaMemset(void *d, int v, size_t n)
+{
+    memset(d, v, n);
+    return cudaSuccess;
+}
+static inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned)
+{
+    *s = (cudaStream_t)malloc(1);
+    return cudaSuccess;
+}
+static inline cudaError_t cudaStreamDestroy(cudaStream_t s)
+{
+    free(s);
+    return cudaSuccess;
+}
+static inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+static inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+static inline cudaError_t cudaEventCreate(cudaEvent_t *e)
+{
+    *e = (cudaEvent_t)calloc(1, sizeof **e);
+    return cudaSuccess;
+}
+static inline cudaError_t cudaEventDestroy(cudaEvent_t e)
+{
+    free(e);
+    return cudaSuccess;
+}
+static inline cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t = nullptr) { return cudaSuccess; }
+static inline cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+static inline cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t, cudaEvent_t)
+{
+    *ms = 0;
+    return cudaSuccess;
+}
+static inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
