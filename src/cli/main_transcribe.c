@@ -487,6 +487,10 @@ int main(int argc, char **argv)
         tp.progress_user = &ps;
         sp_result *res = NULL;
         st = sp_transcribe(ctx, pcm, n, &tp, &res, err, sizeof err);
+        if (strcmp(di.device, sp_context_device(ctx))) {   /* a GPU fault moved us to the CPU */
+            sp_context_device_info(ctx, &di);
+            fprintf(stderr, "transcribe: %s\n", di.fallback);
+        }
         if (ps.shown) fputs("\r\033[K", stderr);
         free(pcm);
         if (st == SP_ERR_CANCELLED) { rc = EX_INTR; break; }

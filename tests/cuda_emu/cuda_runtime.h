@@ -152,12 +152,24 @@ inline void run_block(const std::function<void()> &body)
         }
 }
 
+// $CUDA_EMU_FAIL_AFTER=N: launches after the N-th fail with a sticky launch failure, as a
+// faulting kernel does on a GPU (tests of the engine's move to the CPU)
+inline long g_launches;
+inline bool launch_fails()
+{
+    static const char *env = getenv("CUDA_EMU_FAIL_AFTER");
+    if (!env || ++g_launches <= atol(env)) return false;
+    g_last = cudaErrorLaunchFailure;
+    return true;
+}
+
 template <typename... P> struct launcher {
     void (*k)(P...);
     dim3 grid, block;
     size_t shm;
     template <typename... A> void operator()(A... a) const
     {
+        if (launch_fails()) return;
         g_gdim = grid;
         g_bdim = block;
         void *dyn = shm ? calloc(1, shm) : nullptr;
@@ -205,6 +217,7 @@ static inline const char *cudaGetErrorName(cudaError_t e)
     case cudaSuccess: return "cudaSuccess";
     case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
     case cudaErrorNoDevice: return "cudaErrorNoDevice";
+    case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
     default: return "cudaErrorEmulated";
     }
 }
@@ -212,7 +225,7 @@ static inline const char *cudaGetErrorString(cudaError_t e) { return cudaGetErro
 static inline cudaError_t cudaGetLastError()
 {
     cudaError_t e = emu::g_last;
-    emu::g_last = cudaSuccess;
+    if (e != cudaErrorLaunchFailure) emu::g_last = cudaSuccess;   // a launch failure is sticky
     return e;
 }
 static inline cudaError_t cudaGetDeviceCount(int *n)

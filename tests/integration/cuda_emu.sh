@@ -27,6 +27,19 @@ fails=0
     tests/data/models/micro-v3-f16.bin || fails=$((fails + 1))
 "$TG" --audio-ctx 16 --greedy-only tests/data/models/micro.en-f16.bin || fails=$((fails + 1))
 
+# a GPU fault in the middle of a transcription (a sticky launch failure after the self-check):
+# the request is finished on the CPU with the same text as a CPU run, and the CLI says why
+A="--model tests/data/models/micro.en-f16.bin --audio-ctx 16 --beam-size 1 --no-timestamps"
+bin/transcribe $A --device cpu tests/data/speech-16k.wav >"$T/cpu.txt" 2>&1
+CUDA_EMU_FAIL_AFTER=400 bin/transcribe $A --device cuda tests/data/speech-16k.wav >"$T/gpu.txt" 2>"$T/gpu.err"
+rc=$?
+if [ $rc -eq 0 ] && [ -s "$T/cpu.txt" ] && cmp -s "$T/cpu.txt" "$T/gpu.txt" &&
+   grep -q "GPU failed during a request (cudaErrorLaunchFailure.*); running on the CPU" "$T/gpu.err"; then
+    echo "ok - GPU fault mid-request: finished on the CPU, same text as a CPU run, reason on stderr"
+else
+    echo "not ok - GPU fault mid-request (exit $rc)"; cat "$T/gpu.err"; fails=$((fails + 1))
+fi
+
 # the daemon on the (emulated) GPU: status and pong say cuda, with the GPU's name and memory
 mkdir -p "$T/root"
 SPEECH_SESSION_ROOT="$T/root" bin/session_daemon --fork --device cuda \
