@@ -98,6 +98,38 @@ __global__ void k_bias_scale_f(const float *in, const float *b, float s, int row
         out[i] = (in[i] + (b ? b[i % cols] : 0.0f)) * s;
 }
 
+// the encoder's stacked projection in[r][3n] -> q = f16((in + qb) * s), k = f16(in),
+// v = f16(in + vb), each [rows][n]
+__global__ void k_qkv_split_h(const float *in, const float *qb, const float *vb, float s, int rows, int n, __half *q,
+                              __half *k, __half *v)
+{
+    const size_t total = (size_t)rows * 3 * n;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
+        const size_t r = i / (3 * (size_t)n);
+        const int col = (int)(i % (3 * (size_t)n)), part = col / n, c = col % n;
+        const size_t o = r * n + c;
+        if (part == 0) q[o] = __float2half((in[i] + qb[c]) * s);
+        else if (part == 1) k[o] = __float2half(in[i]);
+        else v[o] = __float2half(in[i] + vb[c]);
+    }
+}
+
+// the decoder's stacked projection, one block per row: the query (f32, scaled) for the
+// attention and the new key and value into the row's sequence cache at its position
+__global__ void k_qkv_store(const float *in, const float *qb, const float *vb, float s, int n, __half *const *ktab,
+                            __half *const *vtab, const int *seq, const int *pos, size_t layer_off, float *q)
+{
+    const int r = blockIdx.x;
+    const float *x = in + (size_t)r * 3 * n;
+    __half *kd = ktab[seq[r]] + layer_off + (size_t)pos[r] * n;
+    __half *vd = vtab[seq[r]] + layer_off + (size_t)pos[r] * n;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        q[(size_t)r * n + i] = (x[i] + qb[i]) * s;
+        kd[i] = __float2half(x[n + i]);
+        vd[i] = __float2half(x[2 * n + i] + vb[i]);
+    }
+}
+
 // x[r][c] += b[c]
 __global__ void k_add_bias(float *x, const float *b, int rows, int cols)
 {
@@ -152,15 +184,6 @@ __global__ void k_embed(const __half *emb, const float *pe, const int *tokens, c
     const __half *e = emb + (size_t)tokens[r] * n;
     const float *p = pe + (size_t)pos[r] * n;
     for (int i = threadIdx.x; i < n; i += blockDim.x) x[(size_t)r * n + i] = __half2float(e[i]) + p[i];
-}
-
-// new self-attention keys / values: cache[seq[r]][layer][pos[r]] = f16(in[r] + b)
-__global__ void k_kv_store(const float *in, const float *b, __half *const *tab, const int *seq, const int *pos,
-                           size_t layer_off, int n)
-{
-    const int r = blockIdx.x;
-    __half *dst = tab[seq[r]] + layer_off + (size_t)pos[r] * n;
-    for (int i = threadIdx.x; i < n; i += blockDim.x) dst[i] = __float2half(in[(size_t)r * n + i] + (b ? b[i] : 0.0f));
 }
 
 // Decoder attention, one block per (row, head): scores of the row's (already scaled) query

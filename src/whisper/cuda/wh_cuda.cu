@@ -34,7 +34,9 @@ extern "C" {
 namespace {
 
 struct cu_attn {
-    __half *q_w, *k_w, *v_w, *o_w;
+    __half *qkv_w;            // q, k, v weights stacked: one [3n][n] matrix, one GEMM
+    __half *q_w, *k_w, *v_w;  // its three [n][n] parts
+    __half *o_w;
     float *q_b, *v_b, *o_b;
 };
 
@@ -129,9 +131,12 @@ template <typename T> void take(wh_cuda *c, T **p, size_t count)
 
 void take_attn(wh_cuda *c, cu_attn *a, int n, bool has_q_bias)
 {
-    take(c, &a->q_w, (size_t)n * n);
-    take(c, &a->k_w, (size_t)n * n);
-    take(c, &a->v_w, (size_t)n * n);
+    take(c, &a->qkv_w, 3 * (size_t)n * n);
+    if (!c->sizing) {
+        a->q_w = a->qkv_w;
+        a->k_w = a->qkv_w + (size_t)n * n;
+        a->v_w = a->qkv_w + 2 * (size_t)n * n;
+    }
     take(c, &a->o_w, (size_t)n * n);
     take(c, &a->q_b, n);
     take(c, &a->v_b, n);
@@ -322,10 +327,10 @@ sp_status enc_attention(wh_cuda *c, const cu_layer *L, int actx)
     const float one = 1.0f, zero = 0.0f;
     sp_status st;
     layernorm(c, c->x, actx, L->ln1_w, L->ln1_b, c->h);
-    if ((st = proj_h(c, actx, c->h, L->at.q_w, L->at.q_b, 1.0f / sqrtf((float)dh), c->q)) ||
-        (st = proj_h(c, actx, c->h, L->at.k_w, nullptr, 1.0f, c->k)) ||
-        (st = proj_h(c, actx, c->h, L->at.v_w, L->at.v_b, 1.0f, c->v)))
-        return st;
+    // Q, K, V in one GEMM over the stacked weights: [actx][3n]
+    if ((st = gemm(c, actx, 3 * n, n, c->h, n, L->at.qkv_w, c->f32a, 3 * n, 0.0f))) return st;
+    WHC_LAUNCH(whc::k_qkv_split_h, grid_for((size_t)actx * 3 * n), 256, 0, c->st)(
+        c->f32a, L->at.q_b, L->at.v_b, 1.0f / sqrtf((float)dh), actx, n, c->q, c->k, c->v);
     // S_h [actx][actx] = Q_h · K_hᵀ  (per head: column offset h·dh, row stride n)
     BL(cublasGemmStridedBatchedEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, actx, actx, dh, &one, c->k, CUDA_R_16F, n, dh,
                                   c->q, CUDA_R_16F, n, dh, &zero, c->S, CUDA_R_32F, actx, (long long)actx * actx, H,
@@ -419,15 +424,15 @@ sp_status dec_attention(wh_cuda *c, const cu_layer *L, int l, const wh_rows *r, 
     const cu_attn *A = cross ? &L->x : &L->at;
     sp_status st;
     layernorm(c, c->dx, R, cross ? L->lnx_w : L->ln1_w, cross ? L->lnx_b : L->ln1_b, c->dh_);
-    if ((st = gemm(c, R, n, n, c->dh_, n, A->q_w, c->df, n, 0.0f))) return st;
-    WHC_LAUNCH(whc::k_bias_scale_f, grid_for((size_t)R * n), 256, 0, c->st)(c->df, A->q_b, 1.0f / sqrtf((float)c->dh), R, n,
-                                                                      c->dq);
+    const float qs = 1.0f / sqrtf((float)c->dh);
     const size_t layer_off = (size_t)l * c->tctx * n;
-    if (!cross) {   // this row's key and value into its sequence's cache
-        if ((st = gemm(c, R, n, n, c->dh_, n, A->k_w, c->df, n, 0.0f))) return st;
-        WHC_LAUNCH(whc::k_kv_store, R, 256, 0, c->st)(c->df, nullptr, c->ktab, seq, pos, layer_off, n);
-        if ((st = gemm(c, R, n, n, c->dh_, n, A->v_w, c->df, n, 0.0f))) return st;
-        WHC_LAUNCH(whc::k_kv_store, R, 256, 0, c->st)(c->df, A->v_b, c->vtab, seq, pos, layer_off, n);
+    if (cross) {   // the query only: keys and values are the window's
+        if ((st = gemm(c, R, n, n, c->dh_, n, A->q_w, c->df, n, 0.0f))) return st;
+        WHC_LAUNCH(whc::k_bias_scale_f, grid_for((size_t)R * n), 256, 0, c->st)(c->df, A->q_b, qs, R, n, c->dq);
+    } else {   // Q, K, V in one GEMM; this row's key and value into its sequence's cache
+        if ((st = gemm(c, R, 3 * n, n, c->dh_, n, A->qkv_w, c->df, 3 * n, 0.0f))) return st;
+        WHC_LAUNCH(whc::k_qkv_store, R, 256, 0, c->st)(c->df, A->q_b, A->v_b, qs, n, c->ktab, c->vtab, seq, pos,
+                                                        layer_off, c->dq);
     }
     const int len_max = cross ? r->cur : c->tctx;
     const size_t shm = sizeof(float) * (size_t)(c->dh + len_max);
