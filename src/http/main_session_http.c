@@ -40,6 +40,7 @@
 #include "daemon/ss_fs.h"
 #include "daemon/ss_json.h"   /* SS_LANGUAGE_MAX, SS_PROMPT_MAX */
 #include "http/sh_format.h"
+#include "http/sh_multipart.h"
 #include "http/sh_upload.h"
 #include "speech_audio.h"
 
@@ -153,7 +154,7 @@ typedef struct {
     int oai;                    /* OpenAI error shape */
     double t0;
     int slot;                   /* holds one of --max-uploads */
-    struct MHD_PostProcessor *pp;
+    sh_mp *mp;                  /* the form parser, once the body is wanted */
     unsigned long long body_bytes;
     /* the file part */
     const char *file_field;     /* "audio" or "file" */
@@ -163,8 +164,14 @@ typedef struct {
     unsigned char head[SNIFF_BYTES];
     size_t head_len;
     /* other fields */
-    char *model, *language, *prompt, *format, *temperature;
+    char *model, *language, *prompt, *format, *temperature, *stream;
     int gran_word, gran_segment, gran_bad;
+    /* the part being read */
+    enum { P_IGNORE, P_FILE, P_FIELD, P_GRAN } part;
+    size_t part_len;
+    char **field;               /* P_FIELD: where its value goes */
+    const char *field_name;
+    char gran[8];
     /* a failure found while the body streamed in */
     int fail_status;
     char fail_msg[256];
@@ -176,12 +183,13 @@ typedef struct {
 static void req_free(req *r)
 {
     if (!r) return;
-    if (r->pp) MHD_destroy_post_processor(r->pp);
+    free(r->mp);
     if (r->fd >= 0) close(r->fd);
     if (r->name[0] && unlinkat(cfg.updir, r->name, 0) != 0 && errno != ENOENT)
         logf_("WARN", "cannot remove upload %s/%s: %s", cfg.updir_path, r->name, strerror(errno));
     if (r->slot) atomic_fetch_sub(&in_flight, 1);
     free(r->model); free(r->language); free(r->prompt); free(r->format); free(r->temperature);
+    free(r->stream);
     free(r);
 }
 
@@ -272,87 +280,134 @@ static enum MHD_Result reject_upload(struct MHD_Connection *con, req *r)
 
 /* ------------------------------------------------------------------ the form */
 
-static int field_set(char **dst, const char *data, uint64_t off, size_t size)
+/* The form arrives through sh_multipart's callbacks, one part at a time: part_begin says
+ * what the part is for, part_data stores it, part_end checks it. Unknown fields are
+ * ignored, as OpenAI does; a field sent twice keeps its last value. */
+
+static int file_begin(req *r)
 {
-    size_t have = *dst ? strlen(*dst) : 0;
-    if (off != have || have + size > FIELD_MAX) return -1;
-    char *s = realloc(*dst, have + size + 1);
-    if (!s) return -1;
-    memcpy(s + have, data, size);
-    s[have + size] = 0;
-    if (strlen(s) != have + size) { free(s); *dst = NULL; return -1; }   /* a NUL inside */
-    *dst = s;
+    if (r->file_seen) {   /* a second file part */
+        req_fail(r, 400, "invalid_request_error", r->file_field, "duplicate_file",
+                 "more than one '%s' file in the form", r->file_field);
+        return -1;
+    }
+    r->file_seen = 1;
+    r->fd = sh_upload_create(cfg.updir, r->name);
+    if (r->fd < 0) {
+        r->name[0] = 0;
+        logf_("ERROR", "cannot create an upload file in %s: %s", cfg.updir_path, strerror(errno));
+        req_fail(r, 500, "server_error", NULL, "upload_storage", "cannot store the upload");
+        return -1;
+    }
     return 0;
 }
 
-static enum MHD_Result form_iter(void *cls, enum MHD_ValueKind kind, const char *key,
-                                 const char *filename, const char *content_type,
-                                 const char *transfer_encoding, const char *data, uint64_t off,
-                                 size_t size)
+static int part_begin(void *ud, const sh_mp_part *p)
 {
-    req *r = cls;
-    if (r->fail_status) return MHD_NO;
-    if (!key) return MHD_YES;
-    if (strcmp(key, r->file_field) == 0 && filename) {
-        if (r->file_seen && off == 0 && r->file_bytes > 0) {   /* a second file part */
-            req_fail(r, 400, "invalid_request_error", r->file_field, "duplicate_file",
-                     "more than one '%s' file in the form", r->file_field);
-            return MHD_NO;
-        }
-        if (!r->file_seen) {
-            r->file_seen = 1;
-            r->fd = sh_upload_create(cfg.updir, r->name);
-            if (r->fd < 0) {
-                r->name[0] = 0;
-                logf_("ERROR", "cannot create an upload file in %s: %s", cfg.updir_path,
-                      strerror(errno));
-                req_fail(r, 500, "server_error", NULL, "upload_storage",
-                         "cannot store the upload");
-                return MHD_NO;
-            }
-        }
-        if (r->file_bytes + size > cfg.max_upload) {
-            req_fail(r, 413, "invalid_request_error", r->file_field, "file_too_large",
-                     "audio file larger than the limit of %llu bytes", cfg.max_upload);
-            return MHD_NO;
-        }
-        if (r->head_len < SNIFF_BYTES) {
-            size_t k = SNIFF_BYTES - r->head_len < size ? SNIFF_BYTES - r->head_len : size;
-            memcpy(r->head + r->head_len, data, k);
-            r->head_len += k;
-        }
-        if (size && sh_write_all(r->fd, data, size) != 0) {
-            logf_("ERROR", "cannot write upload %s: %s", r->name, strerror(errno));
-            req_fail(r, 500, "server_error", NULL, "upload_storage", "cannot store the upload");
-            return MHD_NO;
-        }
-        r->file_bytes += size;
-        return MHD_YES;
-    }
-    if (strcmp(key, "timestamp_granularities[]") == 0 ||
-        strcmp(key, "timestamp_granularities") == 0) {
-        /* repeated field: each value arrives whole (they are short) */
-        if (off != 0 || size > 16) { r->gran_bad = 1; return MHD_YES; }
-        if (size == 4 && memcmp(data, "word", 4) == 0) r->gran_word = 1;
-        else if (size == 7 && memcmp(data, "segment", 7) == 0) r->gran_segment = 1;
-        else if (size) r->gran_bad = 1;
-        return MHD_YES;
-    }
-    /* the other known fields; names as literals (key is the library's, for this call only) */
+    /* names as literals: p is the parser's, for this call only */
     static const char *const names[] = { "model", "language", "prompt", "response_format",
-                                         "temperature" };
-    char **const dsts[] = { &r->model, &r->language, &r->prompt, &r->format, &r->temperature };
+                                         "temperature", "stream" };
+    req *r = ud;
+    char **const dsts[] = { &r->model, &r->language, &r->prompt, &r->format, &r->temperature,
+                            &r->stream };
+    r->part = P_IGNORE;
+    r->part_len = 0;
+    if (strcmp(p->name, r->file_field) == 0) {
+        /* a plain field named like the file is no file (Flask's request.files) */
+        if (!p->has_filename) return 0;
+        r->part = P_FILE;
+        return file_begin(r);
+    }
+    if (strcmp(p->name, "timestamp_granularities[]") == 0 ||
+        strcmp(p->name, "timestamp_granularities") == 0) {
+        r->part = P_GRAN;
+        return 0;
+    }
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        if (strcmp(key, names[i]) != 0) continue;
-        if (field_set(dsts[i], data, off, size) != 0) {
-            req_fail(r, 400, "invalid_request_error", names[i], "invalid_value",
-                     "form field '%s' is malformed or longer than %d bytes", names[i],
-                     FIELD_MAX);
-            return MHD_NO;
-        }
+        if (strcmp(p->name, names[i]) != 0) continue;
+        free(*dsts[i]);
+        *dsts[i] = NULL;
+        r->part = P_FIELD;
+        r->field = dsts[i];
+        r->field_name = names[i];
         break;
     }
-    return MHD_YES;   /* unknown fields are ignored, as OpenAI does */
+    return 0;
+}
+
+static int file_data(req *r, const char *data, size_t size)
+{
+    if (r->file_bytes + size > cfg.max_upload) {
+        req_fail(r, 413, "invalid_request_error", r->file_field, "file_too_large",
+                 "audio file larger than the limit of %llu bytes", cfg.max_upload);
+        return -1;
+    }
+    if (r->head_len < SNIFF_BYTES) {
+        size_t k = SNIFF_BYTES - r->head_len < size ? SNIFF_BYTES - r->head_len : size;
+        memcpy(r->head + r->head_len, data, k);
+        r->head_len += k;
+    }
+    if (sh_write_all(r->fd, data, size) != 0) {
+        logf_("ERROR", "cannot write upload %s: %s", r->name, strerror(errno));
+        req_fail(r, 500, "server_error", NULL, "upload_storage", "cannot store the upload");
+        return -1;
+    }
+    r->file_bytes += size;
+    return 0;
+}
+
+static int part_data(void *ud, const char *data, size_t size)
+{
+    req *r = ud;
+    switch (r->part) {
+    case P_FILE: return file_data(r, data, size);
+    case P_GRAN:   /* "segment" or "word": longer is bad, keep only the length */
+        if (r->part_len + size <= sizeof r->gran) memcpy(r->gran + r->part_len, data, size);
+        r->part_len += size;
+        return 0;
+    case P_FIELD: {
+        if (r->part_len + size > FIELD_MAX || memchr(data, 0, size)) {
+            req_fail(r, 400, "invalid_request_error", r->field_name, "invalid_value",
+                     "form field '%s' is malformed or longer than %d bytes", r->field_name,
+                     FIELD_MAX);
+            return -1;
+        }
+        char *v = realloc(*r->field, r->part_len + size + 1);
+        if (!v) {
+            req_fail(r, 500, "server_error", NULL, "out_of_memory", "out of memory");
+            return -1;
+        }
+        memcpy(v + r->part_len, data, size);
+        r->part_len += size;
+        v[r->part_len] = 0;
+        *r->field = v;
+        return 0;
+    }
+    default: return 0;
+    }
+}
+
+static int part_end(void *ud)
+{
+    req *r = ud;
+    if (r->part == P_FIELD && !*r->field) *r->field = strdup("");   /* sent, but empty */
+    if (r->part != P_GRAN) return 0;
+    size_t n = r->part_len;
+    if (n == 4 && memcmp(r->gran, "word", 4) == 0) r->gran_word = 1;
+    else if (n == 7 && memcmp(r->gran, "segment", 7) == 0) r->gran_segment = 1;
+    else if (n) r->gran_bad = 1;
+    return 0;
+}
+
+static const sh_mp_callbacks form_callbacks = { part_begin, part_data, part_end };
+
+/* A failure of the multipart parser as the request's 400 (a callback's own is kept). */
+static void form_failed(req *r, sh_mp_status st)
+{
+    if (st == SH_MP_OK || r->fail_status) return;
+    req_fail(r, 400, "invalid_request_error", NULL,
+             st == SH_MP_TRUNCATED ? "truncated_body" : "invalid_multipart",
+             "malformed multipart/form-data body: %s", sh_mp_strerror(st));
 }
 
 /* ------------------------------------------------------------------ routes */
@@ -440,6 +495,14 @@ static int utf8_ok(const char *s)
     return j != NULL;
 }
 
+/* The stream field as the SDKs send a boolean: 1 true, 0 false or absent, -1 neither. */
+static int stream_value(const char *v)
+{
+    if (!v || !*v || !strcasecmp(v, "false") || !strcmp(v, "0")) return 0;
+    if (!strcasecmp(v, "true") || !strcmp(v, "1")) return 1;
+    return -1;
+}
+
 /* Hands the finished upload to the daemon and answers. */
 static enum MHD_Result do_transcribe(struct MHD_Connection *con, req *r)
 {
@@ -452,6 +515,15 @@ static enum MHD_Result do_transcribe(struct MHD_Connection *con, req *r)
     sh_fmt fmt = SH_FMT_JSON;
     ssc_req_opts ro = { 0 };   /* /transcribe (the spec's wrapper) sends a plain request */
     if (r->oai) {
+        /* live streaming is not built yet: say so, never answer as if stream were false */
+        int stream = stream_value(r->stream);
+        if (stream < 0)
+            return send_error(con, r, 400, "invalid_request_error", "stream", "invalid_value",
+                              "stream must be true or false", NULL);
+        if (stream)
+            return send_error(con, r, 400, "invalid_request_error", "stream",
+                              "unsupported_value", "stream=true is not supported by this "
+                              "server yet; ask without stream for the whole transcript", NULL);
         if (!r->model || !r->model[0])
             return send_error(con, r, 400, "invalid_request_error", "model", "missing_model",
                               "you must provide a model parameter", NULL);
@@ -609,11 +681,11 @@ static enum MHD_Result do_transcribe(struct MHD_Connection *con, req *r)
 
 /* ------------------------------------------------------------------ dispatch */
 
-static int is_multipart(struct MHD_Connection *con)
+/* The form's boundary from Content-Type; -1 when it is not multipart/form-data with one. */
+static int form_boundary(struct MHD_Connection *con, char b[SH_MP_BOUNDARY_MAX + 1])
 {
-    const char *ct = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_TYPE);
-    return ct && strncasecmp(ct, "multipart/form-data", 19) == 0 && strstr(ct, "boundary=");
+    return sh_mp_boundary(MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+                                                      MHD_HTTP_HEADER_CONTENT_TYPE), b);
 }
 
 /* A rejection decided on the first call (see reject_upload). */
@@ -669,10 +741,12 @@ static enum MHD_Result first_call(struct MHD_Connection *con, req *r, const char
         return reject(con, r, 413, "invalid_request_error", r->oai ? "file" : NULL,
                       "file_too_large", msg, NULL);
     }
-    if (!is_multipart(con)) {
+    char boundary[SH_MP_BOUNDARY_MAX + 1];
+    if (form_boundary(con, boundary) != 0) {
         if (!r->oai) return reject(con, r, 400, NULL, NULL, NULL, "No audio file", NULL);
         return reject(con, r, 400, "invalid_request_error", NULL, "invalid_content_type",
-                      "Content-Type must be multipart/form-data", NULL);
+                      "Content-Type must be multipart/form-data with a boundary of 1 to 70 "
+                      "characters", NULL);
     }
     if (atomic_fetch_add(&in_flight, 1) >= cfg.max_uploads) {
         atomic_fetch_sub(&in_flight, 1);
@@ -681,10 +755,10 @@ static enum MHD_Result first_call(struct MHD_Connection *con, req *r, const char
     }
     r->slot = 1;
     r->file_field = r->oai ? "file" : "audio";
-    r->pp = MHD_create_post_processor(con, 64 * 1024, form_iter, r);
-    if (!r->pp)
-        return reject(con, r, 400, "invalid_request_error", NULL, "invalid_content_type",
-                      "malformed multipart/form-data request", NULL);
+    r->mp = malloc(sizeof *r->mp);
+    if (!r->mp)
+        return reject(con, r, 500, "server_error", NULL, "out_of_memory", "out of memory", NULL);
+    sh_mp_init(r->mp, boundary, &form_callbacks, r);
     return MHD_YES;
 }
 
@@ -723,17 +797,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         if (!r->fail_status && r->body_bytes > cfg.max_upload + FORM_SLACK)
             req_fail(r, 413, "invalid_request_error", NULL, "file_too_large",
                      "request larger than the upload limit of %llu bytes", cfg.max_upload);
-        if (!r->fail_status && MHD_post_process(r->pp, upload_data, size) != MHD_YES &&
-            !r->fail_status)
-            req_fail(r, 400, "invalid_request_error", NULL, "invalid_multipart",
-                     "malformed multipart/form-data body");
+        if (!r->fail_status) form_failed(r, sh_mp_feed(r->mp, upload_data, size));
         if (r->fail_status && r->fd >= 0) { close(r->fd); r->fd = -1; }   /* stop storing */
         return MHD_YES;
     }
     /* the whole body is in */
-    if (!r->fail_status && r->pp && MHD_post_process(r->pp, NULL, 0) != MHD_YES && !r->fail_status)
-        req_fail(r, 400, "invalid_request_error", NULL, "invalid_multipart",
-                 "malformed multipart/form-data body");
+    /* strict: a body without its closing delimiter was cut short, whatever its length said */
+    if (!r->fail_status && r->mp) form_failed(r, sh_mp_finish(r->mp));
     if (r->fail_status) return send_fail(con, r);
     return do_transcribe(con, r);
 }
@@ -822,13 +892,14 @@ int main(int argc, char **argv)
     cfg.model_name = "whisper-1";
     cfg.copts = ssc_default_opts();
     cfg.updir = -1;
-    const char *tok = getenv("SPEECH_SESSION_HTTP_TOKEN");
-    cfg.token = tok && *tok ? tok : NULL;
+    /* a token set but empty is a mistake (an unset secret in a unit file, a typo), not a
+     * wish for no authentication: refused below, as is --token "" */
+    cfg.token = getenv("SPEECH_SESSION_HTTP_TOKEN");
     int opt;
     while ((opt = getopt_long(argc, argv, "l:m:qh", lo, NULL)) != -1) {
         switch (opt) {
         case 'l': listen = optarg; break;
-        case O_TOKEN: cfg.token = *optarg ? optarg : NULL; break;
+        case O_TOKEN: cfg.token = optarg; break;
         case O_MAXUP:
             if (parse_size(optarg, &cfg.max_upload) || !cfg.max_upload) goto usage;
             break;
@@ -848,6 +919,11 @@ int main(int argc, char **argv)
         }
     }
     if (optind != argc) goto usage;
+    if (cfg.token && !*cfg.token) {
+        fprintf(stderr, "session_http: the token is empty (--token or SPEECH_SESSION_HTTP_TOKEN): "
+                "give a real one, or unset it to serve without authentication\n");
+        return 100;
+    }
     if (sh_parse_listen(listen, &cfg.addr, &cfg.addr_len, err, sizeof err) != 0) {
         fprintf(stderr, "session_http: %s\n", err);
         return 100;
