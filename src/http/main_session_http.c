@@ -40,6 +40,7 @@
 #include "daemon/ss_fs.h"
 #include "daemon/ss_json.h"   /* SS_LANGUAGE_MAX, SS_PROMPT_MAX */
 #include "http/sh_format.h"
+#include "http/sh_guard.h"
 #include "http/sh_multipart.h"
 #include "http/sh_upload.h"
 #include "speech_audio.h"
@@ -63,7 +64,10 @@ static const char USAGE[] =
 "      --max-uploads N         uploads/transcriptions in flight at once; beyond: 503 (default 16)\n"
 "      --max-connections N     open connections (default 64)\n"
 "      --idle-timeout S        close a connection silent for S seconds (default 30)\n"
+"      --header-timeout S      a request's headers must arrive within S seconds (default 10)\n"
 "      --upload-timeout S      whole request body deadline (default 120)\n"
+"      --max-connections-per-ip N  open connections from one address (default: half of\n"
+"                              --max-connections)\n"
 "      --transcribe-timeout S  wait for the daemon's answer (default 300; then 504)\n"
 "  -m, --model PATH            model for a daemon this server starts (default: the daemon's)\n"
 "      --daemon PATH           session_daemon to start (default $SPEECH_SESSION_DAEMON, else\n"
@@ -83,9 +87,9 @@ static struct {
     socklen_t addr_len;
     const char *token;
     unsigned long long max_upload;
-    int max_uploads, max_conns;
+    int max_uploads, max_conns, max_conns_ip;
     unsigned idle_timeout;
-    double upload_timeout, transcribe_timeout;
+    double header_timeout, upload_timeout, transcribe_timeout;
     const char *model_name;
     int quiet;
     ssc_opts copts;
@@ -94,6 +98,7 @@ static struct {
 } cfg;
 
 static atomic_int in_flight;
+static sh_guard *guard;   /* deadlines of slow connections (sh_guard.h) */
 
 static void logf_(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void logf_(const char *level, const char *fmt, ...)
@@ -142,6 +147,29 @@ static void pool_free(void)
     pthread_mutex_lock(&pool_mu);
     while (pool_n) ssc_free(pool[--pool_n]);
     pthread_mutex_unlock(&pool_mu);
+}
+
+/* ------------------------------------------------------------------ slow clients */
+
+/* Each connection is listed with the guard from accept to close, by its socket. */
+static void on_connection(void *cls, struct MHD_Connection *con, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? sh_guard_add(guard, ci->connect_fd) : NULL;
+    } else {   /* CLOSED: called before libmicrohttpd closes the socket */
+        sh_guard_remove(guard, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
+static void conn_phase(struct MHD_Connection *con, sh_phase p)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    sh_guard_phase(guard, ci ? ci->socket_context : NULL, p);
 }
 
 /* ------------------------------------------------------------------ per-request state */
@@ -774,6 +802,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         r->fd = -1;
         r->t0 = now_mono();
         *con_cls = r;
+        conn_phase(con, SH_PHASE_BODY);   /* the headers are in */
         return first_call(con, r, url, method);
     }
     if (r->responded) {   /* answered on the first call; the body is not wanted */
@@ -805,6 +834,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
     /* strict: a body without its closing delimiter was cut short, whatever its length said */
     if (!r->fail_status && r->mp) form_failed(r, sh_mp_finish(r->mp));
     if (r->fail_status) return send_fail(con, r);
+    conn_phase(con, SH_PHASE_WORK);   /* the daemon's time is not the client's fault */
     return do_transcribe(con, r);
 }
 
@@ -813,6 +843,7 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
 {
     req *r = *con_cls;
     *con_cls = NULL;
+    conn_phase(con, SH_PHASE_HEADERS);   /* kept alive: the next request's clock */
     if (!r) return;
     if (!cfg.quiet || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
         const char *what = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "done"
@@ -865,13 +896,15 @@ static void *second_signal(void *arg)
 int main(int argc, char **argv)
 {
     enum { O_TOKEN = 256, O_MAXUP, O_MAXUPS, O_MAXCONN, O_IDLE, O_UPTO, O_TRTO, O_DAEMON,
-           O_DTO, O_NOAUTO, O_MNAME };
+           O_DTO, O_NOAUTO, O_MNAME, O_HDRTO, O_MAXCONNIP };
     static const struct option lo[] = {
         { "listen", required_argument, 0, 'l' }, { "token", required_argument, 0, O_TOKEN },
         { "max-upload", required_argument, 0, O_MAXUP },
         { "max-uploads", required_argument, 0, O_MAXUPS },
         { "max-connections", required_argument, 0, O_MAXCONN },
         { "idle-timeout", required_argument, 0, O_IDLE },
+        { "header-timeout", required_argument, 0, O_HDRTO },
+        { "max-connections-per-ip", required_argument, 0, O_MAXCONNIP },
         { "upload-timeout", required_argument, 0, O_UPTO },
         { "transcribe-timeout", required_argument, 0, O_TRTO },
         { "model", required_argument, 0, 'm' }, { "daemon", required_argument, 0, O_DAEMON },
@@ -887,6 +920,7 @@ int main(int argc, char **argv)
     cfg.max_uploads = 16;
     cfg.max_conns = 64;
     cfg.idle_timeout = 30;
+    cfg.header_timeout = 10;
     cfg.upload_timeout = 120;
     cfg.transcribe_timeout = 300;
     cfg.model_name = "whisper-1";
@@ -906,6 +940,8 @@ int main(int argc, char **argv)
         case O_MAXUPS: if (parse_num(optarg, 1, 4096, &v)) goto usage; cfg.max_uploads = (int)v; break;
         case O_MAXCONN: if (parse_num(optarg, 1, 4096, &v)) goto usage; cfg.max_conns = (int)v; break;
         case O_IDLE: if (parse_num(optarg, 1, 86400, &v)) goto usage; cfg.idle_timeout = (unsigned)v; break;
+        case O_HDRTO: if (parse_num(optarg, 0.1, 86400, &cfg.header_timeout)) goto usage; break;
+        case O_MAXCONNIP: if (parse_num(optarg, 1, 4096, &v)) goto usage; cfg.max_conns_ip = (int)v; break;
         case O_UPTO: if (parse_num(optarg, 0.1, 86400, &cfg.upload_timeout)) goto usage; break;
         case O_TRTO: if (parse_num(optarg, 0.1, 86400, &cfg.transcribe_timeout)) goto usage; break;
         case 'm': cfg.copts.model = optarg; break;
@@ -929,6 +965,8 @@ int main(int argc, char **argv)
         return 100;
     }
     if (cfg.max_uploads > cfg.max_conns) cfg.max_uploads = cfg.max_conns;
+    if (!cfg.max_conns_ip) cfg.max_conns_ip = cfg.max_conns > 1 ? cfg.max_conns / 2 : 1;
+    if (cfg.max_conns_ip > cfg.max_conns) cfg.max_conns_ip = cfg.max_conns;
 
     /* the private upload directory, next to the spool */
     umask(077);
@@ -964,17 +1002,32 @@ int main(int argc, char **argv)
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_POLL | MHD_USE_ITC;
     if (cfg.addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+    /* reserve: an eighth of the connections is kept free for new clients */
+    sh_guard_opts go = { .header_timeout = cfg.header_timeout,
+                         .body_timeout = cfg.upload_timeout + 1, /* after its 408 */
+                         .idle_timeout = cfg.idle_timeout, .min_age = 1,
+                         .max_conns = cfg.max_conns,
+                         .reserve = cfg.max_conns >= 8 ? cfg.max_conns / 8 : 1 };
+    guard = sh_guard_start(&go);
+    if (!guard) {
+        fprintf(stderr, "session_http: cannot start the connection guard\n");
+        close(cfg.updir);
+        return 111;
+    }
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&cfg.addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg.max_conns,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg.idle_timeout,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg.max_conns_ip,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
         MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "session_http: cannot listen on %s: %s\n", listen,
                 errno ? strerror(errno) : "libmicrohttpd refused to start");
+        sh_guard_stop(guard);
         close(cfg.updir);
         return 111;
     }
@@ -997,8 +1050,9 @@ int main(int argc, char **argv)
     printf("session_http listening on http://%s:%u\n", host, bi ? (unsigned)bi->port : 0u);
     fflush(stdout);
     logf_("INFO", "listening on http://%s:%u (token %s, max upload %llu bytes, %d uploads, "
-          "%d connections)", host, bi ? (unsigned)bi->port : 0u, cfg.token ? "required" : "off",
-          cfg.max_upload, cfg.max_uploads, cfg.max_conns);
+          "%d connections, %d per address, headers within %g s)", host,
+          bi ? (unsigned)bi->port : 0u, cfg.token ? "required" : "off", cfg.max_upload,
+          cfg.max_uploads, cfg.max_conns, cfg.max_conns_ip, cfg.header_timeout);
 
     int sig = 0;
     while (sigwait(&set, &sig) != 0) {}
@@ -1008,6 +1062,12 @@ int main(int argc, char **argv)
     MHD_socket ls = MHD_quiesce_daemon(d);   /* no new connections; in-flight ones finish */
     MHD_stop_daemon(d);
     if (ls != MHD_INVALID_SOCKET) close(ls);
+    long lh, lb, ev;
+    sh_guard_counts(guard, &lh, &lb, &ev);
+    sh_guard_stop(guard);   /* after the daemon: every connection has left the guard */
+    if (lh || lb || ev)
+        logf_("INFO", "slow clients closed: %ld late headers, %ld late bodies, %ld to keep "
+              "capacity free", lh, lb, ev);
     pool_free();
     close(cfg.updir);
     return 0;
