@@ -22,7 +22,7 @@ struct sh_guard {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pthread_t thread;
-    int stop;
+    int has_thread, stop;
     sh_guard_conn *head;
     long late_headers, late_bodies, evicted;
 };
@@ -167,7 +167,10 @@ sh_guard *sh_guard_start(const sh_guard_opts *o)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&g->cv, &ca);
     pthread_condattr_destroy(&ca);
-    if (pthread_create(&g->thread, NULL, watchdog, g) != 0) goto fail;
+    if (!o->no_thread) {
+        if (pthread_create(&g->thread, NULL, watchdog, g) != 0) goto fail;
+        g->has_thread = 1;
+    }
     return g;
 fail:
     pthread_cond_destroy(&g->cv);
@@ -183,7 +186,7 @@ void sh_guard_stop(sh_guard *g)
     g->stop = 1;
     pthread_cond_signal(&g->cv);
     pthread_mutex_unlock(&g->mu);
-    pthread_join(g->thread, NULL);
+    if (g->has_thread) pthread_join(g->thread, NULL);
     while (g->head) {   /* entries of connections still open at stop */
         sh_guard_conn *c = g->head;
         g->head = c->next;

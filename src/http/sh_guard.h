@@ -24,6 +24,7 @@ typedef enum { SH_PHASE_HEADERS, SH_PHASE_BODY, SH_PHASE_WORK } sh_phase;
 typedef struct {
     double header_timeout, body_timeout, idle_timeout, min_age;   /* seconds */
     int max_conns, reserve;
+    int no_thread;   /* tests: no watchdog, only the sh_guard_sweep calls they make */
 } sh_guard_opts;
 
 typedef struct sh_guard sh_guard;
