@@ -531,6 +531,65 @@ static int stream_value(const char *v)
     return -1;
 }
 
+/* A 400 for a bad form field, recorded for send_fail; always -1. */
+static int bad(req *r, const char *param, const char *code, const char *msg)
+{
+    req_fail(r, 400, "invalid_request_error", param, code, "%s", msg);
+    return -1;
+}
+
+/* The OpenAI form fields into *fmt and *ro: 0, or -1 with the 400 recorded in r. */
+static int oai_fields(req *r, sh_fmt *fmt, ssc_req_opts *ro)
+{
+    static const char gran[] = "timestamp_granularities";
+    /* live streaming is not built yet: say so, never answer as if stream were false */
+    int stream = stream_value(r->stream);
+    if (stream < 0) return bad(r, "stream", "invalid_value", "stream must be true or false");
+    if (stream)
+        return bad(r, "stream", "unsupported_value", "stream=true is not supported by this "
+                   "server yet; ask without stream for the whole transcript");
+    if (!r->model || !r->model[0])
+        return bad(r, "model", "missing_model", "you must provide a model parameter");
+    if (sh_fmt_parse(r->format, fmt) != 0) {
+        req_fail(r, 400, "invalid_request_error", "response_format", "invalid_value",
+                 "'%.100s' is not one of ['json', 'text', 'srt', 'verbose_json', 'vtt'] - "
+                 "'response_format'", r->format);
+        return -1;
+    }
+    if (r->temperature && r->temperature[0]) {
+        char *end;
+        double t = strtod(r->temperature, &end);
+        if (*end || !(t >= 0 && t <= 1))
+            return bad(r, "temperature", "invalid_value", "temperature must be a number in [0, 1]");
+        ro->has_temperature = 1;
+        ro->temperature = t;
+    }
+    /* the daemon's limits, said in OpenAI's shape with the right param */
+    if (r->language && r->language[0]) {
+        if (strlen(r->language) > SS_LANGUAGE_MAX || !utf8_ok(r->language))
+            return bad(r, "language", "invalid_value",
+                       "language must be an ISO-639-1 code such as 'en'");
+        ro->language = r->language;
+    }
+    if (r->prompt && r->prompt[0]) {
+        if (strlen(r->prompt) > SS_PROMPT_MAX || !utf8_ok(r->prompt))
+            return bad(r, "prompt", "invalid_value",
+                       "prompt must be valid UTF-8 of at most 4096 bytes");
+        ro->prompt = r->prompt;
+    }
+    ro->task_translate = r->route == R_OAI_TRANSLATE;
+    if (r->gran_bad)
+        return bad(r, gran, "invalid_value",
+                   "timestamp_granularities[] values must be 'segment' or 'word'");
+    if ((r->gran_word || r->gran_segment) && *fmt != SH_FMT_VERBOSE)
+        return bad(r, gran, "invalid_value",
+                   "timestamp_granularities requires response_format=verbose_json");
+    if (r->gran_word)
+        return bad(r, gran, "unsupported_value", "word timestamps are not available from the "
+                   "session daemon; ask for 'segment'");
+    return 0;
+}
+
 /* Hands the finished upload to the daemon and answers. */
 static enum MHD_Result do_transcribe(struct MHD_Connection *con, req *r)
 {
@@ -542,65 +601,7 @@ static enum MHD_Result do_transcribe(struct MHD_Connection *con, req *r)
     }
     sh_fmt fmt = SH_FMT_JSON;
     ssc_req_opts ro = { 0 };   /* /transcribe (the spec's wrapper) sends a plain request */
-    if (r->oai) {
-        /* live streaming is not built yet: say so, never answer as if stream were false */
-        int stream = stream_value(r->stream);
-        if (stream < 0)
-            return send_error(con, r, 400, "invalid_request_error", "stream", "invalid_value",
-                              "stream must be true or false", NULL);
-        if (stream)
-            return send_error(con, r, 400, "invalid_request_error", "stream",
-                              "unsupported_value", "stream=true is not supported by this "
-                              "server yet; ask without stream for the whole transcript", NULL);
-        if (!r->model || !r->model[0])
-            return send_error(con, r, 400, "invalid_request_error", "model", "missing_model",
-                              "you must provide a model parameter", NULL);
-        if (sh_fmt_parse(r->format, &fmt) != 0) {
-            snprintf(msg, sizeof msg, "'%.100s' is not one of ['json', 'text', 'srt', "
-                     "'verbose_json', 'vtt'] - 'response_format'", r->format);
-            return send_error(con, r, 400, "invalid_request_error", "response_format",
-                              "invalid_value", msg, NULL);
-        }
-        if (r->temperature && r->temperature[0]) {
-            char *end;
-            double t = strtod(r->temperature, &end);
-            if (*end || !(t >= 0 && t <= 1))
-                return send_error(con, r, 400, "invalid_request_error", "temperature",
-                                  "invalid_value", "temperature must be a number in [0, 1]", NULL);
-            ro.has_temperature = 1;
-            ro.temperature = t;
-        }
-        /* the daemon's limits, said in OpenAI's shape with the right param */
-        if (r->language && r->language[0]) {
-            if (strlen(r->language) > SS_LANGUAGE_MAX || !utf8_ok(r->language))
-                return send_error(con, r, 400, "invalid_request_error", "language",
-                                  "invalid_value", "language must be an ISO-639-1 code such "
-                                  "as 'en'", NULL);
-            ro.language = r->language;
-        }
-        if (r->prompt && r->prompt[0]) {
-            if (strlen(r->prompt) > SS_PROMPT_MAX || !utf8_ok(r->prompt))
-                return send_error(con, r, 400, "invalid_request_error", "prompt",
-                                  "invalid_value", "prompt must be valid UTF-8 of at most "
-                                  "4096 bytes", NULL);
-            ro.prompt = r->prompt;
-        }
-        ro.task_translate = r->route == R_OAI_TRANSLATE;
-        if (r->gran_bad)
-            return send_error(con, r, 400, "invalid_request_error", "timestamp_granularities",
-                              "invalid_value",
-                              "timestamp_granularities[] values must be 'segment' or 'word'", NULL);
-        if ((r->gran_word || r->gran_segment) && fmt != SH_FMT_VERBOSE)
-            return send_error(con, r, 400, "invalid_request_error", "timestamp_granularities",
-                              "invalid_value",
-                              "timestamp_granularities requires response_format=verbose_json",
-                              NULL);
-        if (r->gran_word)
-            return send_error(con, r, 400, "invalid_request_error", "timestamp_granularities",
-                              "unsupported_value",
-                              "word timestamps are not available from the session daemon; "
-                              "ask for 'segment'", NULL);
-    }
+    if (r->oai && oai_fields(r, &fmt, &ro) != 0) return send_fail(con, r);
     if (r->file_bytes == 0)
         return send_error(con, r, 400, "invalid_request_error", r->oai ? "file" : NULL,
                           r->oai ? "empty_file" : "empty_file", "the audio file is empty", NULL);
@@ -893,7 +894,9 @@ static void *second_signal(void *arg)
     _exit(0);
 }
 
-int main(int argc, char **argv)
+/* Options into cfg and *listen. Returns -1 to exit 0 (--help), 0 to go on, else the exit
+ * code (100: usage). */
+static int parse_options(int argc, char **argv, const char **listen)
 {
     enum { O_TOKEN = 256, O_MAXUP, O_MAXUPS, O_MAXCONN, O_IDLE, O_UPTO, O_TRTO, O_DAEMON,
            O_DTO, O_NOAUTO, O_MNAME, O_HDRTO, O_MAXCONNIP };
@@ -913,26 +916,11 @@ int main(int argc, char **argv)
         { "model-name", required_argument, 0, O_MNAME },
         { "quiet", no_argument, 0, 'q' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
     };
-    char err[512];
-    const char *listen = "127.0.0.1:8080";
     double v;
-    cfg.max_upload = 25ull << 20;
-    cfg.max_uploads = 16;
-    cfg.max_conns = 64;
-    cfg.idle_timeout = 30;
-    cfg.header_timeout = 10;
-    cfg.upload_timeout = 120;
-    cfg.transcribe_timeout = 300;
-    cfg.model_name = "whisper-1";
-    cfg.copts = ssc_default_opts();
-    cfg.updir = -1;
-    /* a token set but empty is a mistake (an unset secret in a unit file, a typo), not a
-     * wish for no authentication: refused below, as is --token "" */
-    cfg.token = getenv("SPEECH_SESSION_HTTP_TOKEN");
     int opt;
     while ((opt = getopt_long(argc, argv, "l:m:qh", lo, NULL)) != -1) {
         switch (opt) {
-        case 'l': listen = optarg; break;
+        case 'l': *listen = optarg; break;
         case O_TOKEN: cfg.token = optarg; break;
         case O_MAXUP:
             if (parse_size(optarg, &cfg.max_upload) || !cfg.max_upload) goto usage;
@@ -950,11 +938,21 @@ int main(int argc, char **argv)
         case O_NOAUTO: cfg.copts.autostart = 0; break;
         case O_MNAME: if (!*optarg) goto usage; cfg.model_name = optarg; break;
         case 'q': cfg.quiet = 1; break;
-        case 'h': fputs(USAGE, stdout); return 0;
+        case 'h': fputs(USAGE, stdout); return -1;
         default: goto usage;
         }
     }
     if (optind != argc) goto usage;
+    return 0;
+usage:
+    fputs(USAGE, stderr);
+    return 100;
+}
+
+/* The option values that depend on each other, and the listen address. 0 or 100. */
+static int check_options(const char *listen)
+{
+    char err[512];
     if (cfg.token && !*cfg.token) {
         fprintf(stderr, "session_http: the token is empty (--token or SPEECH_SESSION_HTTP_TOKEN): "
                 "give a real one, or unset it to serve without authentication\n");
@@ -967,38 +965,40 @@ int main(int argc, char **argv)
     if (cfg.max_uploads > cfg.max_conns) cfg.max_uploads = cfg.max_conns;
     if (!cfg.max_conns_ip) cfg.max_conns_ip = cfg.max_conns > 1 ? cfg.max_conns / 2 : 1;
     if (cfg.max_conns_ip > cfg.max_conns) cfg.max_conns_ip = cfg.max_conns;
+    return 0;
+}
 
-    /* the private upload directory, next to the spool */
-    umask(077);
+/* The private upload directory, next to the spool; uploads of dead servers swept. */
+static int open_upload_dir(void)
+{
+    char err[512];
     ss_paths paths;
+    umask(077);
     if (ss_paths_init(&paths, err, sizeof err) != 0) {
         fprintf(stderr, "session_http: %s\n", err);
-        return 111;
+        return -1;
     }
     int rootfd = open(paths.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0) {
         fprintf(stderr, "session_http: cannot open %s: %s\n", paths.root, strerror(errno));
-        return 111;
+        return -1;
     }
     cfg.updir = ss_dir_open(rootfd, UPLOAD_DIR, err, sizeof err);
     close(rootfd);
     if (cfg.updir < 0) {
         fprintf(stderr, "session_http: %s\n", err);
-        return 111;
+        return -1;
     }
     snprintf(cfg.updir_path, sizeof cfg.updir_path, "%s%s%s", paths.root,
              paths.root[strlen(paths.root) - 1] == '/' ? "" : "/", UPLOAD_DIR);
     int swept = sh_upload_sweep(cfg.updir);
     if (swept > 0) logf_("INFO", "removed %d uploads left by stopped servers", swept);
+    return 0;
+}
 
-    /* signals: blocked here (so every thread inherits the mask), taken by sigwait below */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
+/* The slow-client guard, then libmicrohttpd listening. NULL (said on stderr) on failure. */
+static struct MHD_Daemon *start_http(const char *listen)
+{
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_POLL | MHD_USE_ITC;
     if (cfg.addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
@@ -1011,8 +1011,7 @@ int main(int argc, char **argv)
     guard = sh_guard_start(&go);
     if (!guard) {
         fprintf(stderr, "session_http: cannot start the connection guard\n");
-        close(cfg.updir);
-        return 111;
+        return NULL;
     }
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, NULL,
@@ -1028,10 +1027,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "session_http: cannot listen on %s: %s\n", listen,
                 errno ? strerror(errno) : "libmicrohttpd refused to start");
         sh_guard_stop(guard);
-        close(cfg.updir);
-        return 111;
+        guard = NULL;
     }
+    return d;
+}
+
+/* The stdout line scripts read the port from, and the start-up log. */
+static void announce(struct MHD_Daemon *d)
+{
     const union MHD_DaemonInfo *bi = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    unsigned port = bi ? (unsigned)bi->port : 0u;
     char host[64] = "127.0.0.1";
     if (cfg.addr.ss_family == AF_INET6) {
         host[0] = '[';
@@ -1047,18 +1052,20 @@ int main(int argc, char **argv)
         logf_("WARN", "listening beyond loopback without a token: anyone who can reach %s "
               "can use the model (set SPEECH_SESSION_HTTP_TOKEN)", host);
     /* the one stdout line: scripts started with port 0 read the port from it */
-    printf("session_http listening on http://%s:%u\n", host, bi ? (unsigned)bi->port : 0u);
+    printf("session_http listening on http://%s:%u\n", host, port);
     fflush(stdout);
     logf_("INFO", "listening on http://%s:%u (token %s, max upload %llu bytes, %d uploads, "
-          "%d connections, %d per address, headers within %g s)", host,
-          bi ? (unsigned)bi->port : 0u, cfg.token ? "required" : "off", cfg.max_upload,
-          cfg.max_uploads, cfg.max_conns, cfg.max_conns_ip, cfg.header_timeout);
+          "%d connections, %d per address, headers within %g s)", host, port,
+          cfg.token ? "required" : "off", cfg.max_upload, cfg.max_uploads, cfg.max_conns,
+          cfg.max_conns_ip, cfg.header_timeout);
+}
 
-    int sig = 0;
-    while (sigwait(&set, &sig) != 0) {}
+/* SIGTERM/SIGINT: no new connections, the requests in flight are answered, then out. */
+static void stop_http(struct MHD_Daemon *d, int sig, sigset_t *set)
+{
     logf_("INFO", "signal %d: stopping once the requests in flight are answered", sig);
     pthread_t second;   /* a second signal exits at once (uploads are swept at next start) */
-    if (pthread_create(&second, NULL, second_signal, &set) == 0) pthread_detach(second);
+    if (pthread_create(&second, NULL, second_signal, set) == 0) pthread_detach(second);
     MHD_socket ls = MHD_quiesce_daemon(d);   /* no new connections; in-flight ones finish */
     MHD_stop_daemon(d);
     if (ls != MHD_INVALID_SOCKET) close(ls);
@@ -1068,10 +1075,47 @@ int main(int argc, char **argv)
     if (lh || lb || ev)
         logf_("INFO", "slow clients closed: %ld late headers, %ld late bodies, %ld to keep "
               "capacity free", lh, lb, ev);
+}
+
+int main(int argc, char **argv)
+{
+    const char *listen = "127.0.0.1:8080";
+    cfg.max_upload = 25ull << 20;
+    cfg.max_uploads = 16;
+    cfg.max_conns = 64;
+    cfg.idle_timeout = 30;
+    cfg.header_timeout = 10;
+    cfg.upload_timeout = 120;
+    cfg.transcribe_timeout = 300;
+    cfg.model_name = "whisper-1";
+    cfg.copts = ssc_default_opts();
+    cfg.updir = -1;
+    /* a token set but empty is a mistake (an unset secret in a unit file, a typo), not a
+     * wish for no authentication: check_options refuses it, as it does --token "" */
+    cfg.token = getenv("SPEECH_SESSION_HTTP_TOKEN");
+    int rc = parse_options(argc, argv, &listen);
+    if (rc == 0) rc = check_options(listen);
+    if (rc) return rc < 0 ? 0 : rc;
+    if (open_upload_dir() != 0) return 111;
+
+    /* signals: blocked here (so every thread inherits the mask), taken by sigwait below */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct MHD_Daemon *d = start_http(listen);
+    if (!d) {
+        close(cfg.updir);
+        return 111;
+    }
+    announce(d);
+    int sig = 0;
+    while (sigwait(&set, &sig) != 0) {}
+    stop_http(d, sig, &set);
     pool_free();
     close(cfg.updir);
     return 0;
-usage:
-    fputs(USAGE, stderr);
-    return 100;
 }
