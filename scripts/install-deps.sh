@@ -14,3 +14,17 @@ if [ -n "$missing" ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
 fi
+
+# The official OpenAI Python SDK and requests, for the HTTP client tests
+# (tests/integration/http_clients.sh), in a private virtual environment: nothing is installed
+# into the system's Python. Without network access to the package index this step only
+# warns; those tests then say they were skipped.
+VENV=${SPEECH_SESSION_VENV:-.venv}
+if ! "$VENV/bin/python" -c 'import openai, requests' 2>/dev/null; then
+    echo "creating $VENV with the openai and requests packages"
+    if python3 -m venv "$VENV" && "$VENV/bin/pip" install -q --disable-pip-version-check openai requests; then
+        :
+    else
+        echo "warning: could not install openai/requests into $VENV; the Python SDK tests will be skipped" >&2
+    fi
+fi

@@ -11,7 +11,7 @@ export BIN TESTBIN
 export SHARED=${SHARED:-$(cd .. && pwd)/shared}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-pass=0; fail=0; failed_names=""
+pass=0; fail=0; skipped=0; failed_names=""
 LOGDIR=$(mktemp -d /tmp/ss-test-logs.XXXXXX)
 
 run_one() { # name, command...
@@ -22,13 +22,16 @@ run_one() { # name, command...
     timeout "${TEST_TIMEOUT:-600}" "$@" >"$log" 2>&1; rc=$?
     [ $rc -eq 124 ] && echo "not ok - $name timed out after ${TEST_TIMEOUT:-600}s" >>"$log"
     ok=$(grep -c '^ok ' "$log"); nok=$(grep -c '^not ok ' "$log")
+    skip=$(grep -c '^ok .*# SKIP' "$log")   # TAP skips: neither passed nor failed
     if [ "$ok" -eq 0 ] && [ "$nok" -eq 0 ]; then
         if [ $rc -eq 0 ]; then ok=1; else nok=1; fi
     elif [ $rc -ne 0 ] && [ "$nok" -eq 0 ]; then
         nok=1   # crashed or failed after its last reported test
     fi
-    pass=$((pass + ok)); fail=$((fail + nok))
-    printf '%-44s %3d ok %3d failed  (%ss)\n' "$name" "$ok" "$nok" "$(( $(date +%s) - start ))"
+    ok=$((ok - skip))
+    pass=$((pass + ok)); fail=$((fail + nok)); skipped=$((skipped + skip))
+    printf '%-44s %3d ok %3d failed%s  (%ss)\n' "$name" "$ok" "$nok" \
+        "$([ "$skip" -gt 0 ] && echo ", $skip skipped")" "$(( $(date +%s) - start ))"
     if [ "$nok" -ne 0 ]; then
         failed_names="$failed_names $name"
         grep -E '^not ok|FAIL|ERROR|runtime error|Sanitizer' "$log" | head -20 | sed 's/^/    /'
@@ -50,5 +53,6 @@ for s in tests/integration/*.sh; do
     run_one "integration/$(basename "$s" .sh)" sh "$s"
 done
 [ -n "$failed_names" ] && echo "failed:$failed_names"
+[ "$skipped" -gt 0 ] && echo "$skipped skipped (lines '# SKIP' in the logs say why)"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -40,6 +40,8 @@
 #include "daemon/ss_fs.h"
 #include "daemon/ss_json.h"   /* SS_LANGUAGE_MAX, SS_PROMPT_MAX */
 #include "http/sh_format.h"
+#include "http/sh_guard.h"
+#include "http/sh_multipart.h"
 #include "http/sh_upload.h"
 #include "speech_audio.h"
 
@@ -62,7 +64,10 @@ static const char USAGE[] =
 "      --max-uploads N         uploads/transcriptions in flight at once; beyond: 503 (default 16)\n"
 "      --max-connections N     open connections (default 64)\n"
 "      --idle-timeout S        close a connection silent for S seconds (default 30)\n"
+"      --header-timeout S      a request's headers must arrive within S seconds (default 10)\n"
 "      --upload-timeout S      whole request body deadline (default 120)\n"
+"      --max-connections-per-ip N  open connections from one address (default: half of\n"
+"                              --max-connections)\n"
 "      --transcribe-timeout S  wait for the daemon's answer (default 300; then 504)\n"
 "  -m, --model PATH            model for a daemon this server starts (default: the daemon's)\n"
 "      --daemon PATH           session_daemon to start (default $SPEECH_SESSION_DAEMON, else\n"
@@ -82,9 +87,9 @@ static struct {
     socklen_t addr_len;
     const char *token;
     unsigned long long max_upload;
-    int max_uploads, max_conns;
+    int max_uploads, max_conns, max_conns_ip;
     unsigned idle_timeout;
-    double upload_timeout, transcribe_timeout;
+    double header_timeout, upload_timeout, transcribe_timeout;
     const char *model_name;
     int quiet;
     ssc_opts copts;
@@ -93,6 +98,7 @@ static struct {
 } cfg;
 
 static atomic_int in_flight;
+static sh_guard *guard;   /* deadlines of slow connections (sh_guard.h) */
 
 static void logf_(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void logf_(const char *level, const char *fmt, ...)
@@ -143,6 +149,29 @@ static void pool_free(void)
     pthread_mutex_unlock(&pool_mu);
 }
 
+/* ------------------------------------------------------------------ slow clients */
+
+/* Each connection is listed with the guard from accept to close, by its socket. */
+static void on_connection(void *cls, struct MHD_Connection *con, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? sh_guard_add(guard, ci->connect_fd) : NULL;
+    } else {   /* CLOSED: called before libmicrohttpd closes the socket */
+        sh_guard_remove(guard, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
+static void conn_phase(struct MHD_Connection *con, sh_phase p)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    sh_guard_phase(guard, ci ? ci->socket_context : NULL, p);
+}
+
 /* ------------------------------------------------------------------ per-request state */
 
 enum route { R_NONE, R_HEALTH, R_MODELS, R_MODEL_ONE, R_TRANSCRIBE, R_OAI_TRANSCRIBE,
@@ -153,7 +182,7 @@ typedef struct {
     int oai;                    /* OpenAI error shape */
     double t0;
     int slot;                   /* holds one of --max-uploads */
-    struct MHD_PostProcessor *pp;
+    sh_mp *mp;                  /* the form parser, once the body is wanted */
     unsigned long long body_bytes;
     /* the file part */
     const char *file_field;     /* "audio" or "file" */
@@ -163,8 +192,14 @@ typedef struct {
     unsigned char head[SNIFF_BYTES];
     size_t head_len;
     /* other fields */
-    char *model, *language, *prompt, *format, *temperature;
+    char *model, *language, *prompt, *format, *temperature, *stream;
     int gran_word, gran_segment, gran_bad;
+    /* the part being read */
+    enum { P_IGNORE, P_FILE, P_FIELD, P_GRAN } part;
+    size_t part_len;
+    char **field;               /* P_FIELD: where its value goes */
+    const char *field_name;
+    char gran[8];
     /* a failure found while the body streamed in */
     int fail_status;
     char fail_msg[256];
@@ -176,12 +211,13 @@ typedef struct {
 static void req_free(req *r)
 {
     if (!r) return;
-    if (r->pp) MHD_destroy_post_processor(r->pp);
+    free(r->mp);
     if (r->fd >= 0) close(r->fd);
     if (r->name[0] && unlinkat(cfg.updir, r->name, 0) != 0 && errno != ENOENT)
         logf_("WARN", "cannot remove upload %s/%s: %s", cfg.updir_path, r->name, strerror(errno));
     if (r->slot) atomic_fetch_sub(&in_flight, 1);
     free(r->model); free(r->language); free(r->prompt); free(r->format); free(r->temperature);
+    free(r->stream);
     free(r);
 }
 
@@ -272,87 +308,134 @@ static enum MHD_Result reject_upload(struct MHD_Connection *con, req *r)
 
 /* ------------------------------------------------------------------ the form */
 
-static int field_set(char **dst, const char *data, uint64_t off, size_t size)
+/* The form arrives through sh_multipart's callbacks, one part at a time: part_begin says
+ * what the part is for, part_data stores it, part_end checks it. Unknown fields are
+ * ignored, as OpenAI does; a field sent twice keeps its last value. */
+
+static int file_begin(req *r)
 {
-    size_t have = *dst ? strlen(*dst) : 0;
-    if (off != have || have + size > FIELD_MAX) return -1;
-    char *s = realloc(*dst, have + size + 1);
-    if (!s) return -1;
-    memcpy(s + have, data, size);
-    s[have + size] = 0;
-    if (strlen(s) != have + size) { free(s); *dst = NULL; return -1; }   /* a NUL inside */
-    *dst = s;
+    if (r->file_seen) {   /* a second file part */
+        req_fail(r, 400, "invalid_request_error", r->file_field, "duplicate_file",
+                 "more than one '%s' file in the form", r->file_field);
+        return -1;
+    }
+    r->file_seen = 1;
+    r->fd = sh_upload_create(cfg.updir, r->name);
+    if (r->fd < 0) {
+        r->name[0] = 0;
+        logf_("ERROR", "cannot create an upload file in %s: %s", cfg.updir_path, strerror(errno));
+        req_fail(r, 500, "server_error", NULL, "upload_storage", "cannot store the upload");
+        return -1;
+    }
     return 0;
 }
 
-static enum MHD_Result form_iter(void *cls, enum MHD_ValueKind kind, const char *key,
-                                 const char *filename, const char *content_type,
-                                 const char *transfer_encoding, const char *data, uint64_t off,
-                                 size_t size)
+static int part_begin(void *ud, const sh_mp_part *p)
 {
-    req *r = cls;
-    if (r->fail_status) return MHD_NO;
-    if (!key) return MHD_YES;
-    if (strcmp(key, r->file_field) == 0 && filename) {
-        if (r->file_seen && off == 0 && r->file_bytes > 0) {   /* a second file part */
-            req_fail(r, 400, "invalid_request_error", r->file_field, "duplicate_file",
-                     "more than one '%s' file in the form", r->file_field);
-            return MHD_NO;
-        }
-        if (!r->file_seen) {
-            r->file_seen = 1;
-            r->fd = sh_upload_create(cfg.updir, r->name);
-            if (r->fd < 0) {
-                r->name[0] = 0;
-                logf_("ERROR", "cannot create an upload file in %s: %s", cfg.updir_path,
-                      strerror(errno));
-                req_fail(r, 500, "server_error", NULL, "upload_storage",
-                         "cannot store the upload");
-                return MHD_NO;
-            }
-        }
-        if (r->file_bytes + size > cfg.max_upload) {
-            req_fail(r, 413, "invalid_request_error", r->file_field, "file_too_large",
-                     "audio file larger than the limit of %llu bytes", cfg.max_upload);
-            return MHD_NO;
-        }
-        if (r->head_len < SNIFF_BYTES) {
-            size_t k = SNIFF_BYTES - r->head_len < size ? SNIFF_BYTES - r->head_len : size;
-            memcpy(r->head + r->head_len, data, k);
-            r->head_len += k;
-        }
-        if (size && sh_write_all(r->fd, data, size) != 0) {
-            logf_("ERROR", "cannot write upload %s: %s", r->name, strerror(errno));
-            req_fail(r, 500, "server_error", NULL, "upload_storage", "cannot store the upload");
-            return MHD_NO;
-        }
-        r->file_bytes += size;
-        return MHD_YES;
-    }
-    if (strcmp(key, "timestamp_granularities[]") == 0 ||
-        strcmp(key, "timestamp_granularities") == 0) {
-        /* repeated field: each value arrives whole (they are short) */
-        if (off != 0 || size > 16) { r->gran_bad = 1; return MHD_YES; }
-        if (size == 4 && memcmp(data, "word", 4) == 0) r->gran_word = 1;
-        else if (size == 7 && memcmp(data, "segment", 7) == 0) r->gran_segment = 1;
-        else if (size) r->gran_bad = 1;
-        return MHD_YES;
-    }
-    /* the other known fields; names as literals (key is the library's, for this call only) */
+    /* names as literals: p is the parser's, for this call only */
     static const char *const names[] = { "model", "language", "prompt", "response_format",
-                                         "temperature" };
-    char **const dsts[] = { &r->model, &r->language, &r->prompt, &r->format, &r->temperature };
+                                         "temperature", "stream" };
+    req *r = ud;
+    char **const dsts[] = { &r->model, &r->language, &r->prompt, &r->format, &r->temperature,
+                            &r->stream };
+    r->part = P_IGNORE;
+    r->part_len = 0;
+    if (strcmp(p->name, r->file_field) == 0) {
+        /* a plain field named like the file is no file (Flask's request.files) */
+        if (!p->has_filename) return 0;
+        r->part = P_FILE;
+        return file_begin(r);
+    }
+    if (strcmp(p->name, "timestamp_granularities[]") == 0 ||
+        strcmp(p->name, "timestamp_granularities") == 0) {
+        r->part = P_GRAN;
+        return 0;
+    }
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        if (strcmp(key, names[i]) != 0) continue;
-        if (field_set(dsts[i], data, off, size) != 0) {
-            req_fail(r, 400, "invalid_request_error", names[i], "invalid_value",
-                     "form field '%s' is malformed or longer than %d bytes", names[i],
-                     FIELD_MAX);
-            return MHD_NO;
-        }
+        if (strcmp(p->name, names[i]) != 0) continue;
+        free(*dsts[i]);
+        *dsts[i] = NULL;
+        r->part = P_FIELD;
+        r->field = dsts[i];
+        r->field_name = names[i];
         break;
     }
-    return MHD_YES;   /* unknown fields are ignored, as OpenAI does */
+    return 0;
+}
+
+static int file_data(req *r, const char *data, size_t size)
+{
+    if (r->file_bytes + size > cfg.max_upload) {
+        req_fail(r, 413, "invalid_request_error", r->file_field, "file_too_large",
+                 "audio file larger than the limit of %llu bytes", cfg.max_upload);
+        return -1;
+    }
+    if (r->head_len < SNIFF_BYTES) {
+        size_t k = SNIFF_BYTES - r->head_len < size ? SNIFF_BYTES - r->head_len : size;
+        memcpy(r->head + r->head_len, data, k);
+        r->head_len += k;
+    }
+    if (sh_write_all(r->fd, data, size) != 0) {
+        logf_("ERROR", "cannot write upload %s: %s", r->name, strerror(errno));
+        req_fail(r, 500, "server_error", NULL, "upload_storage", "cannot store the upload");
+        return -1;
+    }
+    r->file_bytes += size;
+    return 0;
+}
+
+static int part_data(void *ud, const char *data, size_t size)
+{
+    req *r = ud;
+    switch (r->part) {
+    case P_FILE: return file_data(r, data, size);
+    case P_GRAN:   /* "segment" or "word": longer is bad, keep only the length */
+        if (r->part_len + size <= sizeof r->gran) memcpy(r->gran + r->part_len, data, size);
+        r->part_len += size;
+        return 0;
+    case P_FIELD: {
+        if (r->part_len + size > FIELD_MAX || memchr(data, 0, size)) {
+            req_fail(r, 400, "invalid_request_error", r->field_name, "invalid_value",
+                     "form field '%s' is malformed or longer than %d bytes", r->field_name,
+                     FIELD_MAX);
+            return -1;
+        }
+        char *v = realloc(*r->field, r->part_len + size + 1);
+        if (!v) {
+            req_fail(r, 500, "server_error", NULL, "out_of_memory", "out of memory");
+            return -1;
+        }
+        memcpy(v + r->part_len, data, size);
+        r->part_len += size;
+        v[r->part_len] = 0;
+        *r->field = v;
+        return 0;
+    }
+    default: return 0;
+    }
+}
+
+static int part_end(void *ud)
+{
+    req *r = ud;
+    if (r->part == P_FIELD && !*r->field) *r->field = strdup("");   /* sent, but empty */
+    if (r->part != P_GRAN) return 0;
+    size_t n = r->part_len;
+    if (n == 4 && memcmp(r->gran, "word", 4) == 0) r->gran_word = 1;
+    else if (n == 7 && memcmp(r->gran, "segment", 7) == 0) r->gran_segment = 1;
+    else if (n) r->gran_bad = 1;
+    return 0;
+}
+
+static const sh_mp_callbacks form_callbacks = { part_begin, part_data, part_end };
+
+/* A failure of the multipart parser as the request's 400 (a callback's own is kept). */
+static void form_failed(req *r, sh_mp_status st)
+{
+    if (st == SH_MP_OK || r->fail_status) return;
+    req_fail(r, 400, "invalid_request_error", NULL,
+             st == SH_MP_TRUNCATED ? "truncated_body" : "invalid_multipart",
+             "malformed multipart/form-data body: %s", sh_mp_strerror(st));
 }
 
 /* ------------------------------------------------------------------ routes */
@@ -440,6 +523,73 @@ static int utf8_ok(const char *s)
     return j != NULL;
 }
 
+/* The stream field as the SDKs send a boolean: 1 true, 0 false or absent, -1 neither. */
+static int stream_value(const char *v)
+{
+    if (!v || !*v || !strcasecmp(v, "false") || !strcmp(v, "0")) return 0;
+    if (!strcasecmp(v, "true") || !strcmp(v, "1")) return 1;
+    return -1;
+}
+
+/* A 400 for a bad form field, recorded for send_fail; always -1. */
+static int bad(req *r, const char *param, const char *code, const char *msg)
+{
+    req_fail(r, 400, "invalid_request_error", param, code, "%s", msg);
+    return -1;
+}
+
+/* The OpenAI form fields into *fmt and *ro: 0, or -1 with the 400 recorded in r. */
+static int oai_fields(req *r, sh_fmt *fmt, ssc_req_opts *ro)
+{
+    static const char gran[] = "timestamp_granularities";
+    /* live streaming is not built yet: say so, never answer as if stream were false */
+    int stream = stream_value(r->stream);
+    if (stream < 0) return bad(r, "stream", "invalid_value", "stream must be true or false");
+    if (stream)
+        return bad(r, "stream", "unsupported_value", "stream=true is not supported by this "
+                   "server yet; ask without stream for the whole transcript");
+    if (!r->model || !r->model[0])
+        return bad(r, "model", "missing_model", "you must provide a model parameter");
+    if (sh_fmt_parse(r->format, fmt) != 0) {
+        req_fail(r, 400, "invalid_request_error", "response_format", "invalid_value",
+                 "'%.100s' is not one of ['json', 'text', 'srt', 'verbose_json', 'vtt'] - "
+                 "'response_format'", r->format);
+        return -1;
+    }
+    if (r->temperature && r->temperature[0]) {
+        char *end;
+        double t = strtod(r->temperature, &end);
+        if (*end || !(t >= 0 && t <= 1))
+            return bad(r, "temperature", "invalid_value", "temperature must be a number in [0, 1]");
+        ro->has_temperature = 1;
+        ro->temperature = t;
+    }
+    /* the daemon's limits, said in OpenAI's shape with the right param */
+    if (r->language && r->language[0]) {
+        if (strlen(r->language) > SS_LANGUAGE_MAX || !utf8_ok(r->language))
+            return bad(r, "language", "invalid_value",
+                       "language must be an ISO-639-1 code such as 'en'");
+        ro->language = r->language;
+    }
+    if (r->prompt && r->prompt[0]) {
+        if (strlen(r->prompt) > SS_PROMPT_MAX || !utf8_ok(r->prompt))
+            return bad(r, "prompt", "invalid_value",
+                       "prompt must be valid UTF-8 of at most 4096 bytes");
+        ro->prompt = r->prompt;
+    }
+    ro->task_translate = r->route == R_OAI_TRANSLATE;
+    if (r->gran_bad)
+        return bad(r, gran, "invalid_value",
+                   "timestamp_granularities[] values must be 'segment' or 'word'");
+    if ((r->gran_word || r->gran_segment) && *fmt != SH_FMT_VERBOSE)
+        return bad(r, gran, "invalid_value",
+                   "timestamp_granularities requires response_format=verbose_json");
+    if (r->gran_word)
+        return bad(r, gran, "unsupported_value", "word timestamps are not available from the "
+                   "session daemon; ask for 'segment'");
+    return 0;
+}
+
 /* Hands the finished upload to the daemon and answers. */
 static enum MHD_Result do_transcribe(struct MHD_Connection *con, req *r)
 {
@@ -451,56 +601,7 @@ static enum MHD_Result do_transcribe(struct MHD_Connection *con, req *r)
     }
     sh_fmt fmt = SH_FMT_JSON;
     ssc_req_opts ro = { 0 };   /* /transcribe (the spec's wrapper) sends a plain request */
-    if (r->oai) {
-        if (!r->model || !r->model[0])
-            return send_error(con, r, 400, "invalid_request_error", "model", "missing_model",
-                              "you must provide a model parameter", NULL);
-        if (sh_fmt_parse(r->format, &fmt) != 0) {
-            snprintf(msg, sizeof msg, "'%.100s' is not one of ['json', 'text', 'srt', "
-                     "'verbose_json', 'vtt'] - 'response_format'", r->format);
-            return send_error(con, r, 400, "invalid_request_error", "response_format",
-                              "invalid_value", msg, NULL);
-        }
-        if (r->temperature && r->temperature[0]) {
-            char *end;
-            double t = strtod(r->temperature, &end);
-            if (*end || !(t >= 0 && t <= 1))
-                return send_error(con, r, 400, "invalid_request_error", "temperature",
-                                  "invalid_value", "temperature must be a number in [0, 1]", NULL);
-            ro.has_temperature = 1;
-            ro.temperature = t;
-        }
-        /* the daemon's limits, said in OpenAI's shape with the right param */
-        if (r->language && r->language[0]) {
-            if (strlen(r->language) > SS_LANGUAGE_MAX || !utf8_ok(r->language))
-                return send_error(con, r, 400, "invalid_request_error", "language",
-                                  "invalid_value", "language must be an ISO-639-1 code such "
-                                  "as 'en'", NULL);
-            ro.language = r->language;
-        }
-        if (r->prompt && r->prompt[0]) {
-            if (strlen(r->prompt) > SS_PROMPT_MAX || !utf8_ok(r->prompt))
-                return send_error(con, r, 400, "invalid_request_error", "prompt",
-                                  "invalid_value", "prompt must be valid UTF-8 of at most "
-                                  "4096 bytes", NULL);
-            ro.prompt = r->prompt;
-        }
-        ro.task_translate = r->route == R_OAI_TRANSLATE;
-        if (r->gran_bad)
-            return send_error(con, r, 400, "invalid_request_error", "timestamp_granularities",
-                              "invalid_value",
-                              "timestamp_granularities[] values must be 'segment' or 'word'", NULL);
-        if ((r->gran_word || r->gran_segment) && fmt != SH_FMT_VERBOSE)
-            return send_error(con, r, 400, "invalid_request_error", "timestamp_granularities",
-                              "invalid_value",
-                              "timestamp_granularities requires response_format=verbose_json",
-                              NULL);
-        if (r->gran_word)
-            return send_error(con, r, 400, "invalid_request_error", "timestamp_granularities",
-                              "unsupported_value",
-                              "word timestamps are not available from the session daemon; "
-                              "ask for 'segment'", NULL);
-    }
+    if (r->oai && oai_fields(r, &fmt, &ro) != 0) return send_fail(con, r);
     if (r->file_bytes == 0)
         return send_error(con, r, 400, "invalid_request_error", r->oai ? "file" : NULL,
                           r->oai ? "empty_file" : "empty_file", "the audio file is empty", NULL);
@@ -609,11 +710,11 @@ static enum MHD_Result do_transcribe(struct MHD_Connection *con, req *r)
 
 /* ------------------------------------------------------------------ dispatch */
 
-static int is_multipart(struct MHD_Connection *con)
+/* The form's boundary from Content-Type; -1 when it is not multipart/form-data with one. */
+static int form_boundary(struct MHD_Connection *con, char b[SH_MP_BOUNDARY_MAX + 1])
 {
-    const char *ct = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_TYPE);
-    return ct && strncasecmp(ct, "multipart/form-data", 19) == 0 && strstr(ct, "boundary=");
+    return sh_mp_boundary(MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+                                                      MHD_HTTP_HEADER_CONTENT_TYPE), b);
 }
 
 /* A rejection decided on the first call (see reject_upload). */
@@ -669,10 +770,12 @@ static enum MHD_Result first_call(struct MHD_Connection *con, req *r, const char
         return reject(con, r, 413, "invalid_request_error", r->oai ? "file" : NULL,
                       "file_too_large", msg, NULL);
     }
-    if (!is_multipart(con)) {
+    char boundary[SH_MP_BOUNDARY_MAX + 1];
+    if (form_boundary(con, boundary) != 0) {
         if (!r->oai) return reject(con, r, 400, NULL, NULL, NULL, "No audio file", NULL);
         return reject(con, r, 400, "invalid_request_error", NULL, "invalid_content_type",
-                      "Content-Type must be multipart/form-data", NULL);
+                      "Content-Type must be multipart/form-data with a boundary of 1 to 70 "
+                      "characters", NULL);
     }
     if (atomic_fetch_add(&in_flight, 1) >= cfg.max_uploads) {
         atomic_fetch_sub(&in_flight, 1);
@@ -681,10 +784,10 @@ static enum MHD_Result first_call(struct MHD_Connection *con, req *r, const char
     }
     r->slot = 1;
     r->file_field = r->oai ? "file" : "audio";
-    r->pp = MHD_create_post_processor(con, 64 * 1024, form_iter, r);
-    if (!r->pp)
-        return reject(con, r, 400, "invalid_request_error", NULL, "invalid_content_type",
-                      "malformed multipart/form-data request", NULL);
+    r->mp = malloc(sizeof *r->mp);
+    if (!r->mp)
+        return reject(con, r, 500, "server_error", NULL, "out_of_memory", "out of memory", NULL);
+    sh_mp_init(r->mp, boundary, &form_callbacks, r);
     return MHD_YES;
 }
 
@@ -700,6 +803,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         r->fd = -1;
         r->t0 = now_mono();
         *con_cls = r;
+        conn_phase(con, SH_PHASE_BODY);   /* the headers are in */
         return first_call(con, r, url, method);
     }
     if (r->responded) {   /* answered on the first call; the body is not wanted */
@@ -723,18 +827,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         if (!r->fail_status && r->body_bytes > cfg.max_upload + FORM_SLACK)
             req_fail(r, 413, "invalid_request_error", NULL, "file_too_large",
                      "request larger than the upload limit of %llu bytes", cfg.max_upload);
-        if (!r->fail_status && MHD_post_process(r->pp, upload_data, size) != MHD_YES &&
-            !r->fail_status)
-            req_fail(r, 400, "invalid_request_error", NULL, "invalid_multipart",
-                     "malformed multipart/form-data body");
+        if (!r->fail_status) form_failed(r, sh_mp_feed(r->mp, upload_data, size));
         if (r->fail_status && r->fd >= 0) { close(r->fd); r->fd = -1; }   /* stop storing */
         return MHD_YES;
     }
     /* the whole body is in */
-    if (!r->fail_status && r->pp && MHD_post_process(r->pp, NULL, 0) != MHD_YES && !r->fail_status)
-        req_fail(r, 400, "invalid_request_error", NULL, "invalid_multipart",
-                 "malformed multipart/form-data body");
+    /* strict: a body without its closing delimiter was cut short, whatever its length said */
+    if (!r->fail_status && r->mp) form_failed(r, sh_mp_finish(r->mp));
     if (r->fail_status) return send_fail(con, r);
+    conn_phase(con, SH_PHASE_WORK);   /* the daemon's time is not the client's fault */
     return do_transcribe(con, r);
 }
 
@@ -743,6 +844,7 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
 {
     req *r = *con_cls;
     *con_cls = NULL;
+    conn_phase(con, SH_PHASE_HEADERS);   /* kept alive: the next request's clock */
     if (!r) return;
     if (!cfg.quiet || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
         const char *what = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "done"
@@ -792,16 +894,20 @@ static void *second_signal(void *arg)
     _exit(0);
 }
 
-int main(int argc, char **argv)
+/* Options into cfg and *listen. Returns -1 to exit 0 (--help), 0 to go on, else the exit
+ * code (100: usage). */
+static int parse_options(int argc, char **argv, const char **listen)
 {
     enum { O_TOKEN = 256, O_MAXUP, O_MAXUPS, O_MAXCONN, O_IDLE, O_UPTO, O_TRTO, O_DAEMON,
-           O_DTO, O_NOAUTO, O_MNAME };
+           O_DTO, O_NOAUTO, O_MNAME, O_HDRTO, O_MAXCONNIP };
     static const struct option lo[] = {
         { "listen", required_argument, 0, 'l' }, { "token", required_argument, 0, O_TOKEN },
         { "max-upload", required_argument, 0, O_MAXUP },
         { "max-uploads", required_argument, 0, O_MAXUPS },
         { "max-connections", required_argument, 0, O_MAXCONN },
         { "idle-timeout", required_argument, 0, O_IDLE },
+        { "header-timeout", required_argument, 0, O_HDRTO },
+        { "max-connections-per-ip", required_argument, 0, O_MAXCONNIP },
         { "upload-timeout", required_argument, 0, O_UPTO },
         { "transcribe-timeout", required_argument, 0, O_TRTO },
         { "model", required_argument, 0, 'm' }, { "daemon", required_argument, 0, O_DAEMON },
@@ -810,31 +916,20 @@ int main(int argc, char **argv)
         { "model-name", required_argument, 0, O_MNAME },
         { "quiet", no_argument, 0, 'q' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
     };
-    char err[512];
-    const char *listen = "127.0.0.1:8080";
     double v;
-    cfg.max_upload = 25ull << 20;
-    cfg.max_uploads = 16;
-    cfg.max_conns = 64;
-    cfg.idle_timeout = 30;
-    cfg.upload_timeout = 120;
-    cfg.transcribe_timeout = 300;
-    cfg.model_name = "whisper-1";
-    cfg.copts = ssc_default_opts();
-    cfg.updir = -1;
-    const char *tok = getenv("SPEECH_SESSION_HTTP_TOKEN");
-    cfg.token = tok && *tok ? tok : NULL;
     int opt;
     while ((opt = getopt_long(argc, argv, "l:m:qh", lo, NULL)) != -1) {
         switch (opt) {
-        case 'l': listen = optarg; break;
-        case O_TOKEN: cfg.token = *optarg ? optarg : NULL; break;
+        case 'l': *listen = optarg; break;
+        case O_TOKEN: cfg.token = optarg; break;
         case O_MAXUP:
             if (parse_size(optarg, &cfg.max_upload) || !cfg.max_upload) goto usage;
             break;
         case O_MAXUPS: if (parse_num(optarg, 1, 4096, &v)) goto usage; cfg.max_uploads = (int)v; break;
         case O_MAXCONN: if (parse_num(optarg, 1, 4096, &v)) goto usage; cfg.max_conns = (int)v; break;
         case O_IDLE: if (parse_num(optarg, 1, 86400, &v)) goto usage; cfg.idle_timeout = (unsigned)v; break;
+        case O_HDRTO: if (parse_num(optarg, 0.1, 86400, &cfg.header_timeout)) goto usage; break;
+        case O_MAXCONNIP: if (parse_num(optarg, 1, 4096, &v)) goto usage; cfg.max_conns_ip = (int)v; break;
         case O_UPTO: if (parse_num(optarg, 0.1, 86400, &cfg.upload_timeout)) goto usage; break;
         case O_TRTO: if (parse_num(optarg, 0.1, 86400, &cfg.transcribe_timeout)) goto usage; break;
         case 'm': cfg.copts.model = optarg; break;
@@ -843,66 +938,105 @@ int main(int argc, char **argv)
         case O_NOAUTO: cfg.copts.autostart = 0; break;
         case O_MNAME: if (!*optarg) goto usage; cfg.model_name = optarg; break;
         case 'q': cfg.quiet = 1; break;
-        case 'h': fputs(USAGE, stdout); return 0;
+        case 'h': fputs(USAGE, stdout); return -1;
         default: goto usage;
         }
     }
     if (optind != argc) goto usage;
+    return 0;
+usage:
+    fputs(USAGE, stderr);
+    return 100;
+}
+
+/* The option values that depend on each other, and the listen address. 0 or 100. */
+static int check_options(const char *listen)
+{
+    char err[512];
+    if (cfg.token && !*cfg.token) {
+        fprintf(stderr, "session_http: the token is empty (--token or SPEECH_SESSION_HTTP_TOKEN): "
+                "give a real one, or unset it to serve without authentication\n");
+        return 100;
+    }
     if (sh_parse_listen(listen, &cfg.addr, &cfg.addr_len, err, sizeof err) != 0) {
         fprintf(stderr, "session_http: %s\n", err);
         return 100;
     }
     if (cfg.max_uploads > cfg.max_conns) cfg.max_uploads = cfg.max_conns;
+    if (!cfg.max_conns_ip) cfg.max_conns_ip = cfg.max_conns > 1 ? cfg.max_conns / 2 : 1;
+    if (cfg.max_conns_ip > cfg.max_conns) cfg.max_conns_ip = cfg.max_conns;
+    return 0;
+}
 
-    /* the private upload directory, next to the spool */
-    umask(077);
+/* The private upload directory, next to the spool; uploads of dead servers swept. */
+static int open_upload_dir(void)
+{
+    char err[512];
     ss_paths paths;
+    umask(077);
     if (ss_paths_init(&paths, err, sizeof err) != 0) {
         fprintf(stderr, "session_http: %s\n", err);
-        return 111;
+        return -1;
     }
     int rootfd = open(paths.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0) {
         fprintf(stderr, "session_http: cannot open %s: %s\n", paths.root, strerror(errno));
-        return 111;
+        return -1;
     }
     cfg.updir = ss_dir_open(rootfd, UPLOAD_DIR, err, sizeof err);
     close(rootfd);
     if (cfg.updir < 0) {
         fprintf(stderr, "session_http: %s\n", err);
-        return 111;
+        return -1;
     }
     snprintf(cfg.updir_path, sizeof cfg.updir_path, "%s%s%s", paths.root,
              paths.root[strlen(paths.root) - 1] == '/' ? "" : "/", UPLOAD_DIR);
     int swept = sh_upload_sweep(cfg.updir);
     if (swept > 0) logf_("INFO", "removed %d uploads left by stopped servers", swept);
+    return 0;
+}
 
-    /* signals: blocked here (so every thread inherits the mask), taken by sigwait below */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
+/* The slow-client guard, then libmicrohttpd listening. NULL (said on stderr) on failure. */
+static struct MHD_Daemon *start_http(const char *listen)
+{
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_POLL | MHD_USE_ITC;
     if (cfg.addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+    /* reserve: an eighth of the connections is kept free for new clients */
+    sh_guard_opts go = { .header_timeout = cfg.header_timeout,
+                         .body_timeout = cfg.upload_timeout + 1, /* after its 408 */
+                         .idle_timeout = cfg.idle_timeout, .min_age = 1,
+                         .max_conns = cfg.max_conns,
+                         .reserve = cfg.max_conns >= 8 ? cfg.max_conns / 8 : 1 };
+    guard = sh_guard_start(&go);
+    if (!guard) {
+        fprintf(stderr, "session_http: cannot start the connection guard\n");
+        return NULL;
+    }
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&cfg.addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg.max_conns,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg.idle_timeout,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg.max_conns_ip,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
         MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "session_http: cannot listen on %s: %s\n", listen,
                 errno ? strerror(errno) : "libmicrohttpd refused to start");
-        close(cfg.updir);
-        return 111;
+        sh_guard_stop(guard);
+        guard = NULL;
     }
+    return d;
+}
+
+/* The stdout line scripts read the port from, and the start-up log. */
+static void announce(struct MHD_Daemon *d)
+{
     const union MHD_DaemonInfo *bi = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    unsigned port = bi ? (unsigned)bi->port : 0u;
     char host[64] = "127.0.0.1";
     if (cfg.addr.ss_family == AF_INET6) {
         host[0] = '[';
@@ -918,24 +1052,70 @@ int main(int argc, char **argv)
         logf_("WARN", "listening beyond loopback without a token: anyone who can reach %s "
               "can use the model (set SPEECH_SESSION_HTTP_TOKEN)", host);
     /* the one stdout line: scripts started with port 0 read the port from it */
-    printf("session_http listening on http://%s:%u\n", host, bi ? (unsigned)bi->port : 0u);
+    printf("session_http listening on http://%s:%u\n", host, port);
     fflush(stdout);
     logf_("INFO", "listening on http://%s:%u (token %s, max upload %llu bytes, %d uploads, "
-          "%d connections)", host, bi ? (unsigned)bi->port : 0u, cfg.token ? "required" : "off",
-          cfg.max_upload, cfg.max_uploads, cfg.max_conns);
+          "%d connections, %d per address, headers within %g s)", host, port,
+          cfg.token ? "required" : "off", cfg.max_upload, cfg.max_uploads, cfg.max_conns,
+          cfg.max_conns_ip, cfg.header_timeout);
+}
 
-    int sig = 0;
-    while (sigwait(&set, &sig) != 0) {}
+/* SIGTERM/SIGINT: no new connections, the requests in flight are answered, then out. */
+static void stop_http(struct MHD_Daemon *d, int sig, sigset_t *set)
+{
     logf_("INFO", "signal %d: stopping once the requests in flight are answered", sig);
     pthread_t second;   /* a second signal exits at once (uploads are swept at next start) */
-    if (pthread_create(&second, NULL, second_signal, &set) == 0) pthread_detach(second);
+    if (pthread_create(&second, NULL, second_signal, set) == 0) pthread_detach(second);
     MHD_socket ls = MHD_quiesce_daemon(d);   /* no new connections; in-flight ones finish */
     MHD_stop_daemon(d);
     if (ls != MHD_INVALID_SOCKET) close(ls);
+    long lh, lb, ev;
+    sh_guard_counts(guard, &lh, &lb, &ev);
+    sh_guard_stop(guard);   /* after the daemon: every connection has left the guard */
+    if (lh || lb || ev)
+        logf_("INFO", "slow clients closed: %ld late headers, %ld late bodies, %ld to keep "
+              "capacity free", lh, lb, ev);
+}
+
+int main(int argc, char **argv)
+{
+    const char *listen = "127.0.0.1:8080";
+    cfg.max_upload = 25ull << 20;
+    cfg.max_uploads = 16;
+    cfg.max_conns = 64;
+    cfg.idle_timeout = 30;
+    cfg.header_timeout = 10;
+    cfg.upload_timeout = 120;
+    cfg.transcribe_timeout = 300;
+    cfg.model_name = "whisper-1";
+    cfg.copts = ssc_default_opts();
+    cfg.updir = -1;
+    /* a token set but empty is a mistake (an unset secret in a unit file, a typo), not a
+     * wish for no authentication: check_options refuses it, as it does --token "" */
+    cfg.token = getenv("SPEECH_SESSION_HTTP_TOKEN");
+    int rc = parse_options(argc, argv, &listen);
+    if (rc == 0) rc = check_options(listen);
+    if (rc) return rc < 0 ? 0 : rc;
+    if (open_upload_dir() != 0) return 111;
+
+    /* signals: blocked here (so every thread inherits the mask), taken by sigwait below */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct MHD_Daemon *d = start_http(listen);
+    if (!d) {
+        close(cfg.updir);
+        return 111;
+    }
+    announce(d);
+    int sig = 0;
+    while (sigwait(&set, &sig) != 0) {}
+    stop_http(d, sig, &set);
     pool_free();
     close(cfg.updir);
     return 0;
-usage:
-    fputs(USAGE, stderr);
-    return 100;
 }

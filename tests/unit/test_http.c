@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "http/sh_format.h"
+#include "http/sh_guard.h"
 #include "http/sh_upload.h"
 
 static json_t *parse(const char *s)
@@ -270,6 +271,63 @@ int main(void)
         unlinkat(dfd, "unrelated", 0);
         close(dfd);
         CHECK(rmdir(dir) == 0);
+    }
+
+    TEST("slow-client guard: header and body deadlines, work untouched, capacity kept") {
+        /* socket pairs stand for connections: the guard shuts down sv[0], the "client" sv[1]
+         * then reads end-of-file */
+        sh_guard_opts o = { .header_timeout = 10, .body_timeout = 100, .idle_timeout = 30,
+                            .min_age = 1, .max_conns = 8, .reserve = 2, .no_thread = 1 };
+        sh_guard *g = sh_guard_start(&o);
+        CHECK(g != NULL);
+        int sv[6][2];
+        sh_guard_conn *c[6];
+        for (int i = 0; i < 6; i++) {
+            CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv[i]) == 0);
+            c[i] = sh_guard_add(g, sv[i][0]);
+        }
+        double t = sh_guard_now();
+        sh_guard_phase(g, c[1], SH_PHASE_BODY);
+        sh_guard_phase(g, c[2], SH_PHASE_WORK);
+        sh_guard_phase(g, c[3], SH_PHASE_HEADERS);   /* kept alive: idle + header time */
+        CHECK(sh_guard_sweep(g, t + 5) == 0);
+        CHECK(sh_guard_sweep(g, t + 10.5) == 3);     /* 0, 4, 5: headers late */
+        char b;
+        CHECK(read(sv[0][1], &b, 1) == 0 && read(sv[4][1], &b, 1) == 0);
+        CHECK(sh_guard_sweep(g, t + 39) == 0);
+        CHECK(sh_guard_sweep(g, t + 41) == 1);       /* 3: 30 s idle + 10 s */
+        CHECK(sh_guard_sweep(g, t + 101) == 1);      /* 1: body late */
+        CHECK(read(sv[1][1], &b, 1) == 0);
+        CHECK(sh_guard_sweep(g, t + 1e6) == 0);      /* 2: working, never touched */
+        long lh, lb, ev;
+        sh_guard_counts(g, &lh, &lb, &ev);
+        CHECK(lh == 4 && lb == 1 && ev == 0);
+        for (int i = 0; i < 6; i++) {
+            sh_guard_remove(g, c[i]);
+            close(sv[i][0]);
+            close(sv[i][1]);
+        }
+        /* 8 slots, 2 kept free: 8 waiting connections, the 2 oldest (>= 1 s) are closed */
+        int w[8][2];
+        sh_guard_conn *wc[8];
+        for (int i = 0; i < 8; i++) {
+            CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, w[i]) == 0);
+            wc[i] = sh_guard_add(g, w[i][0]);
+            if (i == 0 || i == 1) sh_guard_phase(g, wc[i], SH_PHASE_WORK);   /* busy: kept */
+        }
+        t = sh_guard_now();
+        CHECK(sh_guard_sweep(g, t + 0.5) == 0);      /* nobody has waited 1 s yet */
+        CHECK(sh_guard_sweep(g, t + 2) == 2);
+        CHECK(read(w[2][1], &b, 1) == 0 && read(w[3][1], &b, 1) == 0);
+        CHECK(sh_guard_sweep(g, t + 3) == 0);        /* 6 open now: below 8 - 2 */
+        sh_guard_counts(g, &lh, &lb, &ev);
+        CHECK(ev == 2);
+        for (int i = 0; i < 8; i++) {
+            sh_guard_remove(g, wc[i]);
+            close(w[i][0]);
+            close(w[i][1]);
+        }
+        sh_guard_stop(g);
     }
 
     TEST_EXIT();
