@@ -69,6 +69,8 @@ typedef struct {
 
 /* n_threads 0, skip_self_check 0, device = $SPEECH_SESSION_DEVICE when set, else "auto". */
 sp_context_params sp_context_default_params(void);
+/* 1 when device is a valid sp_context_params.device string, else 0 (option parsing) */
+int sp_device_valid(const char *device);
 
 sp_status sp_context_open(const char *model_path, const sp_context_params *params,
                           sp_context **out, char *err, size_t err_size);

@@ -16,16 +16,6 @@
 #include "daemon/ss_daemon.h"
 #include "speech_audio.h"
 
-/* auto | cpu | cuda | cuda:N (the engine checks again; this gives a usage error early) */
-static int valid_device(const char *d)
-{
-    if (!strcmp(d, "auto") || !strcmp(d, "cpu") || !strcmp(d, "cuda")) return 1;
-    if (strncmp(d, "cuda:", 5) || !d[5]) return 0;
-    for (const char *p = d + 5; *p; p++)
-        if (*p < '0' || *p > '9') return 0;
-    return strlen(d + 5) <= 2;
-}
-
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -125,7 +115,7 @@ int main(int argc, char **argv)
             o.threads = (int)v;
             break;
         case OPT_DEVICE:
-            if (!valid_device(optarg)) goto bad;
+            if (!sp_device_valid(optarg)) goto bad;
             o.device = optarg;
             break;
         case 'f': fork_mode = 0; break;

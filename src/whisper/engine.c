@@ -68,6 +68,12 @@ static int parse_device(const char *d, int *index)
     return -1;
 }
 
+int sp_device_valid(const char *d)
+{
+    int index;
+    return d && parse_device(d, &index) >= 0;
+}
+
 /* ------------------------------------------------------------------ self-check
  * A broken driver or a miscompiled kernel must not type wrong text: before the GPU is
  * used, a short deterministic window (32 encoder positions) and four teacher-forced tokens

@@ -29,6 +29,11 @@ if [ ! -f lib/libspeech_cuda.so ]; then
     exit 0
 fi
 
+"$B/session_http" --device tpu >/dev/null 2>&1; rc1=$?
+"$B/transcribe" --model "$M" --device cuda:x "$W" >/dev/null 2>&1; rc2=$?
+if [ $rc1 -eq 100 ] && [ $rc2 -eq 2 ]; then ok "invalid device strings refused as usage errors (session_http, transcribe)"
+else nok "invalid device strings" "session_http $rc1, transcribe $rc2"; fi
+
 if ! ldconfig -p 2>/dev/null | grep -q 'libcuda.so.1 '; then
     "$B/transcribe" --model "$M" --device cuda $FAST "$W" >"$T/out" 2>"$T/err"
     rc=$?
