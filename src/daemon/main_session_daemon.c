@@ -42,6 +42,8 @@ static void usage(FILE *f)
 "                          with resource limits, so a decoder crash fails one request)\n"
 "      --decoder-cpu-limit S   CPU seconds of a decoder child (default 60)\n"
 "      --decoder-timeout S     wall-clock seconds of a decoder child (default 120)\n"
+"      --quarantine-max-age S  remove rejected requests from quarantine after S seconds\n"
+"                          (default 604800, 7 days; checked on a timer)\n"
 "  -v, --verbose           also log to stderr\n"
 "Environment: SPEECH_SESSION_ROOT=DIR moves every file from /tmp to DIR.\n"
 "Exit codes: 0 clean stop, 100 usage, 110 already running, 111 system failure,\n"
@@ -81,7 +83,7 @@ int main(int argc, char **argv)
     int fork_mode = 0;
     char *model = NULL;
     enum { OPT_DEVICE = 256, OPT_TTL, OPT_MAXP, OPT_MAXA, OPT_FSYNC, OPT_BEAM, OPT_LANG, OPT_TFB, OPT_VAD, OPT_VADM,
-           OPT_NOISO, OPT_DECCPU, OPT_DECTO };
+           OPT_NOISO, OPT_DECCPU, OPT_DECTO, OPT_QAGE };
     static const struct option lo[] = {
         { "model", required_argument, 0, 'm' },
         { "threads", required_argument, 0, 't' },
@@ -100,6 +102,7 @@ int main(int argc, char **argv)
         { "no-decoder-isolation", no_argument, 0, OPT_NOISO },
         { "decoder-cpu-limit", required_argument, 0, OPT_DECCPU },
         { "decoder-timeout", required_argument, 0, OPT_DECTO },
+        { "quarantine-max-age", required_argument, 0, OPT_QAGE },
         { "verbose", no_argument, 0, 'v' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
@@ -145,6 +148,9 @@ int main(int argc, char **argv)
         case OPT_DECTO:
             if (parse_num(optarg, &o.decoder_timeout) || o.decoder_timeout <= 0 ||
                 o.decoder_timeout > 1e6) goto bad;
+            break;
+        case OPT_QAGE:
+            if (parse_num(optarg, &o.quarantine_max_age) || o.quarantine_max_age < 1) goto bad;
             break;
         case 'v': o.verbose = 1; break;
         case 'h': usage(stdout); free(model); return 0;

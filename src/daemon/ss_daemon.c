@@ -35,6 +35,8 @@
 #define RESCAN_S 10.0
 #define POLL_MODE_RESCAN_S 0.2
 #define RESP_GC_EVERY_S 60.0
+#define RETRY_MAX 4096         /* responses waiting for space; more stay in processing/ */
+#define RETRY_BACKOFF_MAX_S 5.0
 
 void ss_daemon_default_opts(ss_daemon_opts *o)
 {
@@ -49,6 +51,7 @@ void ss_daemon_default_opts(ss_daemon_opts *o)
     o->ready_fd = -1;
     o->decoder_cpu_limit = 60;
     o->decoder_timeout = 120;
+    o->quarantine_max_age = 7 * 86400.0;
     const char *vm = getenv("SPEECH_SESSION_VAD_MODEL");
     if (vm && *vm) o->vad_model = vm;
 }
@@ -253,6 +256,7 @@ typedef struct {
     double max_seconds, timeout_s;
     char path[PATH_MAX];
 } zyg_req;
+#define ZYG_GRACE_S 1.0   /* the worker's backstop: this long after the launcher's deadline */
 typedef struct {
     int32_t wstatus, timed_out, fork_errno;
 } zyg_rep;
@@ -389,12 +393,15 @@ static int zyg_send(worker *w, const job *j, int wfd)
     return r == (ssize_t)sizeof q ? 0 : -1;
 }
 
-/* The launcher's answer for the current request; -1 if it is gone. */
+/* The launcher's answer for the current request; -1 if it is gone or gives none within
+ * ZYG_REPLY_MS. It answers as soon as it has reaped the child, which has exited or been
+ * killed by then: a launcher silent for that long is stopped or wedged. */
+#define ZYG_REPLY_MS 2000
 static int zyg_reply(worker *w, zyg_rep *rep)
 {
     for (;;) {
         struct pollfd pf = { .fd = w->zsock, .events = POLLIN };
-        int n = poll(&pf, 1, 30000);
+        int n = poll(&pf, 1, ZYG_REPLY_MS);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) return -1;
         ssize_t r = recv(w->zsock, rep, sizeof *rep, 0);
@@ -460,9 +467,10 @@ static sp_status load_isolated(worker *w, job *j, float **pcm, size_t *n)
         decoder_child(w, j, parent, pfd[1]);
     }
     close(pfd[1]);
-    /* via the launcher, its deadline comes first: ours is the backstop */
+    /* Via the launcher, its deadline comes first and ours is the backstop, a moment later
+     * (the launcher's kill and reap): if it fires, the launcher did not do its job. */
     double deadline = ss_mono_now() + (w->dec_timeout_s > 0 ? w->dec_timeout_s : 120) +
-                      (via_zyg ? 5 : 0);
+                      (via_zyg ? ZYG_GRACE_S : 0);
     double cap = j->max_seconds > 0 && j->max_seconds < SP_AUDIO_MAX_SECONDS
                  ? j->max_seconds : SP_AUDIO_MAX_SECONDS;
     uint64_t max_n = (uint64_t)(cap * SP_AUDIO_RATE) + SP_AUDIO_RATE;   /* + resampler tail */
@@ -482,7 +490,14 @@ static sp_status load_isolated(worker *w, job *j, float **pcm, size_t *n)
     int wst = 0;
     /* timeout, cancel, no memory, short or bad data: make sure it is gone (a no-op on a
      * child that already died: its status still says how) */
-    if (via_zyg) {
+    pid_t zpid = w->zpid;
+    if (via_zyg && r == -1) {
+        /* Our backstop fired: the launcher neither killed the child at its deadline nor
+         * reported. It is stopped or wedged; replace it so the next request does not
+         * queue behind it (decoders are forked directly from now on). */
+        zyg_stop(w);
+        r = -5;
+    } else if (via_zyg) {
         zyg_rep rep;
         if (r != 1 || !proto_ok) {
             char k = 'K';
@@ -495,7 +510,7 @@ static sp_status load_isolated(worker *w, job *j, float **pcm, size_t *n)
             rep.wstatus = 0;
         } else if (zyg_reply(w, &rep) != 0) {
             zyg_stop(w);
-            if (r == 1 && proto_ok) rep.wstatus = 0; else r = -4;
+            if (r != -2) r = -5;
         } else if (rep.fork_errno) {
             r = -4;
         } else {
@@ -506,7 +521,12 @@ static sp_status load_isolated(worker *w, job *j, float **pcm, size_t *n)
         if (r != 1 || !proto_ok) kill(pid, SIGKILL);
         while (waitpid(pid, &wst, 0) < 0 && errno == EINTR) {}
     }
-    if (r == -4) {
+    if (r == -5) {
+        j->code = SS_E_DECODER_TIMEOUT;
+        snprintf(j->err, sizeof j->err, "Audio file %s: the decoder launcher (pid %ld) did not "
+                 "answer within %g s (stopped or wedged); it was killed and is no longer used",
+                 j->audio_file, (long)zpid, w->dec_timeout_s + ZYG_GRACE_S);
+    } else if (r == -4) {
         j->code = SS_E_INTERNAL;
         snprintf(j->err, sizeof j->err, "Audio file %s: cannot start the decoder process",
                  j->audio_file);
@@ -683,6 +703,15 @@ static void job_free(job *j)
 
 /* ------------------------------------------------------------------ daemon state */
 
+/* A finished response whose write failed with an error that can clear (disk full, quota,
+ * I/O error): kept with its item and retried with backoff, without holding up the queue. */
+typedef struct retry {
+    struct retry *next;
+    ss_item *it;
+    char *json;
+    double at, backoff;
+} retry;
+
 typedef struct {
     const ss_daemon_opts *o;
     ss_paths paths;
@@ -701,9 +730,9 @@ typedef struct {
     long n_pending;
     ss_item *cur;
     job *cur_job;
-    char *retry_json;       /* a finished response that could not be written (T21) */
-    ss_item *retry_item;
-    double retry_at, retry_backoff;
+    struct retry *retries;  /* responses waiting for a condition that can clear (T21) */
+    long n_retries;
+    char degraded_buf[160];
     /* times */
     double started_wall, last_activity_wall, last_activity_mono;
     double next_status, next_rescan, next_gc;
@@ -744,7 +773,7 @@ static void write_status(daemon_t *d, int active)
     };
     char *js = ss_status_json(&s);
     if (!js) return;
-    if (ss_write_atomic(d->sp.tmpfd, d->sp.rootfd, SS_STATUS_FILE, js, strlen(js), 0) != 0)
+    if (ss_write_atomic(d->sp.rootfd, SS_STATUS_FILE, js, strlen(js), 0) != 0)
         ss_log_msg(&d->log, "ERROR", "cannot write status file %s: %s (squatted?)",
                    d->paths.status, strerror(errno));
     free(js);
@@ -757,7 +786,7 @@ static void write_status(daemon_t *d, int active)
 static int write_marker(daemon_t *d)
 {
     char *js = ss_marker_json(d->started_wall, (long)getpid());
-    int r = js ? ss_write_atomic(d->sp.tmpfd, d->sp.rootfd, SS_MARKER_FILE, js, strlen(js), 0) : -1;
+    int r = js ? ss_write_atomic(d->sp.rootfd, SS_MARKER_FILE, js, strlen(js), 0) : -1;
     if (r != 0)
         ss_log_msg(&d->log, "ERROR", "cannot write session marker %s: %s", d->paths.marker,
                    strerror(errno));
@@ -776,7 +805,9 @@ static void remove_ours(daemon_t *d, const char *name)
         unlinkat(d->sp.rootfd, name, 0);
 }
 
-static void clean_dir(int dirfd, double max_age, int dots_only)
+#define CLEAN_DOTS_ONLY 1   /* only dot-names (temps of atomic writers) */
+#define CLEAN_DIRS 2        /* also empty directories (private quarantine/ only) */
+static void clean_dir(int dirfd, double max_age, int flags)
 {
     int fd = dup(dirfd);
     if (fd < 0) return;
@@ -787,13 +818,204 @@ static void clean_dir(int dirfd, double max_age, int dots_only)
     struct dirent *de;
     while ((de = readdir(dir))) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        if (dots_only && de->d_name[0] != '.') continue;
+        if ((flags & CLEAN_DOTS_ONLY) && de->d_name[0] != '.') continue;
         struct stat st;
-        if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || S_ISDIR(st.st_mode))
-            continue;
-        if (now - ((double)st.st_mtim.tv_sec) >= max_age) unlinkat(dirfd, de->d_name, 0);
+        if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        int isdir = S_ISDIR(st.st_mode);
+        if (isdir && !(flags & CLEAN_DIRS)) continue;
+        if (now - ((double)st.st_mtim.tv_sec) >= max_age)
+            unlinkat(dirfd, de->d_name, isdir ? AT_REMOVEDIR : 0);
     }
     closedir(dir);
+}
+
+/* Unread responses, dead clients' temps and old quarantine entries, on a timer: a daemon
+ * that runs for weeks must not keep rejected requests forever. The period follows the
+ * shortest age limit (so a short limit is honoured promptly), between 0.5 s and a minute. */
+static void collect_garbage(daemon_t *d, double now)
+{
+    const ss_daemon_opts *o = d->o;
+    clean_dir(d->sp.respfd, o->response_gc_s, 0);
+    clean_dir(d->sp.reqfd, 3600, CLEAN_DOTS_ONLY);
+    clean_dir(d->sp.quarfd, o->quarantine_max_age, CLEAN_DIRS);
+    double period = fmin(o->response_gc_s, o->quarantine_max_age) / 2;
+    d->next_gc = now + fmax(0.5, fmin(period, RESP_GC_EVERY_S));
+}
+
+/* ------------------------------------------------------------------ delivery */
+
+/* Write errors that may clear by themselves (space freed, quota raised, a transient I/O or
+ * resource shortage): worth retrying. Anything else (a directory or a foreign file squatting
+ * the response name, permissions, a read-only or vanished directory) will fail the same way
+ * forever: retrying it would hold the request, and its memory, for nothing. */
+static int write_error_clears(int e)
+{
+    switch (e) {
+    case ENOSPC: case EDQUOT: case EIO: case EFBIG: case ENOMEM: case EMFILE: case ENFILE:
+    case EAGAIN: case EINTR: case ENOBUFS: case EBUSY:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static void set_degraded(daemon_t *d, int e)
+{
+    snprintf(d->degraded_buf, sizeof d->degraded_buf, "cannot write responses: %s",
+             strerror(e));
+    d->degraded = d->degraded_buf;
+    d->status_dirty = 1;
+}
+
+static void clear_degraded_if_done(daemon_t *d)
+{
+    if (!d->retries && d->degraded == d->degraded_buf) {
+        d->degraded = NULL;
+        d->status_dirty = 1;
+    }
+}
+
+/* The response to it cannot ever be written: quarantine the request so that it is neither
+ * retried now nor recovered at the next start, and move on. */
+static void give_up(daemon_t *d, ss_item *it, int e)
+{
+    if (ss_spool_discard(&d->sp, it) != 0 && errno != ENOENT)
+        ss_log_msg(&d->log, "ERROR", "cannot quarantine id=%s: %s", it->req.id,
+                   strerror(errno));
+    ss_log_msg(&d->log, "ERROR", "cannot write response id=%s: %s; this cannot clear by "
+               "itself: request quarantined, not retried", it->req.id, strerror(e));
+    ss_item_free(it);
+}
+
+/* Publishes js as the response to it and frees both (ownership passes here). Returns 0 when
+ * written, 1 when queued for retry, -1 when given up (quarantined or left for the next
+ * start). flags: extra ss_write_atomic flags. */
+static int deliver(daemon_t *d, ss_item *it, char *js, int flags)
+{
+    if (!js) {   /* no memory for the document: the request stays for the next start */
+        ss_log_msg(&d->log, "ERROR", "cannot answer id=%s: out of memory (left for the next "
+                   "start)", it->req.id);
+        ss_item_free(it);
+        return -1;
+    }
+    if (ss_spool_finish_ex(&d->sp, it, js, flags) == 0) {
+        free(js);
+        ss_item_free(it);
+        return 0;
+    }
+    int e = errno;
+    if (!write_error_clears(e)) {
+        free(js);
+        give_up(d, it, e);
+        return -1;
+    }
+    set_degraded(d, e);
+    if (d->n_retries >= RETRY_MAX) {
+        ss_log_msg(&d->log, "ERROR", "cannot write response id=%s: %s; too many waiting "
+                   "(left in processing/ for the next start)", it->req.id, strerror(e));
+        free(js);
+        ss_item_free(it);
+        return -1;
+    }
+    retry *r = calloc(1, sizeof *r);
+    if (!r) {
+        free(js);
+        ss_item_free(it);
+        return -1;
+    }
+    ss_log_msg(&d->log, "ERROR", "cannot write response id=%s: %s; will retry", it->req.id,
+               strerror(e));
+    r->it = it;
+    r->json = js;
+    r->backoff = 0.1;
+    r->at = ss_mono_now() + r->backoff;
+    r->next = d->retries;
+    d->retries = r;
+    d->n_retries++;
+    return 1;
+}
+
+/* Retries the responses whose time has come; each failure doubles its own backoff. */
+static void run_retries(daemon_t *d, double now)
+{
+    for (retry **pp = &d->retries; *pp;) {
+        retry *r = *pp;
+        if (r->at > now) { pp = &r->next; continue; }
+        int ok = ss_spool_finish(&d->sp, r->it, r->json) == 0;
+        int e = errno;
+        if (!ok && write_error_clears(e)) {
+            r->backoff = fmin(r->backoff * 2, RETRY_BACKOFF_MAX_S);
+            r->at = now + r->backoff;
+            set_degraded(d, e);
+            pp = &r->next;
+            continue;
+        }
+        *pp = r->next;
+        d->n_retries--;
+        if (ok) {
+            ss_log_msg(&d->log, "INFO", "response id=%s written after retry", r->it->req.id);
+            ss_item_free(r->it);
+        } else {
+            give_up(d, r->it, e);
+        }
+        free(r->json);
+        free(r);
+        d->status_dirty = 1;
+    }
+    clear_degraded_if_done(d);
+}
+
+static double next_retry(const daemon_t *d)
+{
+    double t = 0;
+    for (const retry *r = d->retries; r; r = r->next)
+        if (t == 0 || r->at < t) t = r->at;
+    return t;
+}
+
+static void free_retries(daemon_t *d)
+{
+    while (d->retries) {   /* still in processing/: recovered at the next start */
+        retry *r = d->retries;
+        d->retries = r->next;
+        ss_item_free(r->it);
+        free(r->json);
+        free(r);
+    }
+    d->n_retries = 0;
+}
+
+/* A second request with the id of one still queued or in flight. Answering it in place would
+ * replace the first one's response (or be replaced by it), so it is answered only where no
+ * response stands (never replacing one), and quarantined otherwise. */
+static void answer_duplicate(daemon_t *d, ss_item *it)
+{
+    d->failed++;
+    if (ss_spool_in_flight(&d->sp, it->req.id)) {   /* the first is still unanswered */
+        ss_log_msg(&d->log, "WARN", "duplicate id=%s: the first request with this id is not "
+                   "answered yet; the second was quarantined", it->req.id);
+        ss_spool_discard(&d->sp, it);
+        ss_item_free(it);
+        return;
+    }
+    char *js = ss_response_json(it->req.id, NULL, 0, d->device, d->model_loaded,
+                                "Another request with this id was already queued or in "
+                                "progress; request ids must be unique", SS_E_DUPLICATE,
+                                ss_wall_now());
+    if (js && ss_spool_finish_ex(&d->sp, it, js, SS_WA_NOREPLACE) == 0) {
+        ss_log_msg(&d->log, "WARN", "duplicate id=%s answered duplicate_id", it->req.id);
+        ss_item_free(it);
+    } else if (js && errno == EEXIST) {
+        ss_log_msg(&d->log, "WARN", "duplicate id=%s: the first request's response is still "
+                   "unread; the second was quarantined (the response was kept)", it->req.id);
+        ss_spool_discard(&d->sp, it);
+        ss_item_free(it);
+    } else {
+        free(js);
+        js = NULL;
+        deliver(d, it, NULL, 0);
+    }
+    free(js);
 }
 
 /* ------------------------------------------------------------------ queue */
@@ -805,7 +1027,10 @@ static void enqueue_list(daemon_t *d, ss_item *list)
         list = list->next;
         it->next = NULL;
         char *js = NULL;
-        if (it->req.type == SS_REQ_PING) {
+        if (it->duplicate && it->req.type == SS_REQ_PING) {
+            answer_duplicate(d, it);
+            continue;
+        } else if (it->req.type == SS_REQ_PING) {
             js = ss_pong_json(it->req.id, d->device, d->model_loaded, ss_wall_now());
         } else if (d->n_pending >= d->o->max_pending) {
             js = ss_response_json(it->req.id, NULL, 0, d->device, d->model_loaded,
@@ -819,15 +1044,10 @@ static void enqueue_list(daemon_t *d, ss_item *list)
             d->status_dirty = 1;
             continue;
         }
-        if (js && ss_spool_finish(&d->sp, it, js) == 0) {
-            ss_log_msg(&d->log, "INFO", "%s id=%s", it->req.type == SS_REQ_PING ? "pong" : "busy",
-                       it->req.id);
-        } else {
-            ss_log_msg(&d->log, "ERROR", "cannot answer id=%s: %s (left for the next start)",
-                       it->req.id, strerror(errno));
-        }
-        free(js);
-        ss_item_free(it);
+        char id[SS_ID_MAX + 1];
+        const char *what = it->req.type == SS_REQ_PING ? "pong" : "busy";
+        memcpy(id, it->req.id, sizeof id);
+        if (deliver(d, it, js, 0) == 0) ss_log_msg(&d->log, "INFO", "%s id=%s", what, id);
         d->last_activity_mono = ss_mono_now();
     }
 }
@@ -868,17 +1088,15 @@ static void answer_now(daemon_t *d, ss_item *it, const char *code, const char *m
 {
     char *js = ss_response_json(it->req.id, NULL, 0, d->device, d->model_loaded, msg, code,
                                 ss_wall_now());
-    if (!js || ss_spool_finish(&d->sp, it, js) != 0)
-        ss_log_msg(&d->log, "ERROR", "cannot answer id=%s: %s", it->req.id, strerror(errno));
-    else
-        ss_log_msg(&d->log, "INFO", "answered id=%s code=%s", it->req.id, code);
-    free(js);
+    char id[SS_ID_MAX + 1];
+    memcpy(id, it->req.id, sizeof id);
+    if (deliver(d, it, js, 0) == 0) ss_log_msg(&d->log, "INFO", "answered id=%s code=%s", id, code);
     d->failed++;
 }
 
 static void dispatch(daemon_t *d)
 {
-    if (d->cur || d->retry_item || d->stopping) return;
+    if (d->cur || d->stopping) return;
     while (d->head) {
         ss_item *it = d->head;
         d->head = it->next;
@@ -889,7 +1107,10 @@ static void dispatch(daemon_t *d)
         double now = ss_mono_now();
         if (d->o->request_ttl > 0 && now - it->receipt > d->o->request_ttl) {
             answer_now(d, it, SS_E_EXPIRED, "Request expired before processing (client gone?)");
-            ss_item_free(it);
+            continue;
+        }
+        if (it->duplicate) {   /* its twin has been answered by now (FIFO) */
+            answer_duplicate(d, it);
             continue;
         }
         if (ss_spool_begin(&d->sp, it) != 0) {
@@ -912,7 +1133,6 @@ static void dispatch(daemon_t *d)
             job_free(j);
             ss_spool_unbegin(&d->sp, it);
             answer_now(d, it, SS_E_INTERNAL, "out of memory");
-            ss_item_free(it);
             continue;
         }
         j->max_seconds = d->o->max_audio_seconds;
@@ -926,24 +1146,6 @@ static void dispatch(daemon_t *d)
         pthread_mutex_unlock(&d->w.mu);
         return;
     }
-}
-
-static void try_retry(daemon_t *d)
-{
-    if (!d->retry_item) return;
-    if (ss_spool_finish(&d->sp, d->retry_item, d->retry_json) == 0) {
-        ss_log_msg(&d->log, "INFO", "response id=%s written after retry", d->retry_item->req.id);
-        ss_item_free(d->retry_item);
-        free(d->retry_json);
-        d->retry_item = NULL;
-        d->retry_json = NULL;
-        d->degraded = NULL;
-        d->retry_backoff = 0;
-        d->status_dirty = 1;
-        return;
-    }
-    d->retry_backoff = d->retry_backoff ? fmin(d->retry_backoff * 2, 5.0) : 0.1;
-    d->retry_at = ss_mono_now() + d->retry_backoff;
 }
 
 static void complete(daemon_t *d)
@@ -994,19 +1196,7 @@ static void complete(daemon_t *d)
     }
     d->last_activity_wall = wall;
     d->last_activity_mono = ss_mono_now();
-    if (!js || ss_spool_finish(&d->sp, it, js) != 0) {
-        ss_log_msg(&d->log, "ERROR", "cannot write response id=%s: %s; will retry",
-                   it->req.id, strerror(errno));
-        d->degraded = "cannot write responses (disk full?)";
-        d->retry_item = it;
-        d->retry_json = js;
-        d->retry_backoff = 0;
-        try_retry(d);
-        job_free(j);
-        return;
-    }
-    free(js);
-    ss_item_free(it);
+    deliver(d, it, js, 0);
     job_free(j);
 }
 
@@ -1069,7 +1259,7 @@ static void read_inotify(daemon_t *d)
 
 static int idle_now(const daemon_t *d)
 {
-    return !d->cur && !d->head && !d->retry_item && d->sp.n_young == 0;
+    return !d->cur && !d->head && !d->retries && d->sp.n_young == 0;
 }
 
 /* T22: the marker goes first, then one more look; resume if anything arrived. */
@@ -1188,8 +1378,9 @@ int ss_daemon_run(const ss_daemon_opts *o)
     ss_log_msg(&d->log, "INFO", "SESSION start pid=%ld root=%s timeout=%g model=%s",
                (long)getpid(), d->paths.root, o->timeout, o->model);
     clean_dir(d->sp.tmpfd, 0, 0);                 /* temps of a killed predecessor */
-    clean_dir(d->sp.quarfd, 7 * 86400.0, 0);
-    clean_dir(d->sp.reqfd, 3600, 1);              /* dot-temps of dead clients */
+    ss_clean_temps(d->sp.respfd, 0);              /* (we hold the lock: none is in use) */
+    ss_clean_temps(d->sp.rootfd, 0);
+    collect_garbage(d, ss_mono_now());           /* and sets the timer */
     write_status(d, 1);
 
     /* signals on an fd; SIGPIPE ignored */
@@ -1262,7 +1453,7 @@ int ss_daemon_run(const ss_daemon_opts *o)
     /* pid file and marker, then ready (T25) */
     char pidbuf[32];
     int pl = snprintf(pidbuf, sizeof pidbuf, "%ld\n", (long)getpid());
-    if (ss_write_atomic(d->sp.tmpfd, d->sp.rootfd, SS_PID_FILE, pidbuf, (size_t)pl, 0) != 0)
+    if (ss_write_atomic(d->sp.rootfd, SS_PID_FILE, pidbuf, (size_t)pl, 0) != 0)
         ss_log_msg(&d->log, "ERROR", "cannot write pid file %s: %s", d->paths.pid, strerror(errno));
     write_marker(d);
     d->last_activity_mono = ss_mono_now();
@@ -1287,9 +1478,11 @@ int ss_daemon_run(const ss_daemon_opts *o)
         /* nearest deadline */
         double dl = d->next_status;
         if (d->next_rescan < dl) dl = d->next_rescan;
+        if (d->next_gc < dl) dl = d->next_gc;
         double yn = ss_spool_next_young(&d->sp);
         if (yn > 0 && yn < dl) dl = yn;
-        if (d->retry_item && d->retry_at < dl) dl = d->retry_at;
+        double rt = next_retry(d);
+        if (rt > 0 && rt < dl) dl = rt;
         double idle_dl = 0;
         if (o->timeout > 0 && idle_now(d) && !d->stopping) {
             idle_dl = d->last_activity_mono + o->timeout;
@@ -1336,20 +1529,14 @@ int ss_daemon_run(const ss_daemon_opts *o)
         if (d->ifd >= 0 && r > 0 && (pf[2].revents & POLLIN) && !d->stopping) read_inotify(d);
         now = ss_mono_now();
         if (d->stopping) continue;
-        if (d->retry_item && now >= d->retry_at) try_retry(d);
+        if (rt > 0 && now >= rt) run_retries(d, now);
         if (yn > 0 && now >= yn) {
             ss_item *l2 = NULL;
             ss_spool_poll_young(&d->sp, now, ss_wall_now(), &l2);
             add_claimed(d, l2);
         }
-        if (now >= d->next_rescan) {
-            rescan(d);
-            if (now >= d->next_gc) {
-                clean_dir(d->sp.respfd, o->response_gc_s, 0);
-                clean_dir(d->sp.reqfd, 3600, 1);
-                d->next_gc = now + RESP_GC_EVERY_S;
-            }
-        }
+        if (now >= d->next_rescan) rescan(d);
+        if (now >= d->next_gc) collect_garbage(d, now);
         if (d->drained && !d->cur && !d->head) {
             d->drained = 0;
             rescan(d);   /* queue drained: the listing is the truth (T8) */
@@ -1379,8 +1566,7 @@ out:
         job_free(d->cur_job);
     }
     ss_item_list_free(d->head);      /* still in processing/: recovered at the next start */
-    if (d->retry_item) ss_item_free(d->retry_item);
-    free(d->retry_json);
+    free_retries(d);
     zyg_stop(&d->w);
     sp_context_free(d->w.ctx);
     d->model_loaded = 0;

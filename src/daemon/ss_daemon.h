@@ -28,6 +28,7 @@ typedef struct {
     long long max_audio_bytes; /* input file size cap */
     int fsync_responses;
     double response_gc_s;      /* unread responses older than this are removed */
+    double quarantine_max_age; /* quarantined requests older than this are removed (7 days) */
     int beam_size;             /* 0: the engine's default */
     const char *language;      /* NULL: the engine's default (detect) */
     int temperature_fallback;  /* 0 (default, as the original daemon): temperature 0 only */

@@ -49,13 +49,20 @@ struct stat;
 int ss_read_file(int dirfd, const char *name, size_t max, char **buf, size_t *len,
                  struct stat *st);
 
-/* Writes data to a fresh temp file in tmpdir (0600, O_EXCL), fsyncs it when flags has
- * SS_WA_FSYNC, then renames it to dstdir/dstname. Returns 0 or -1 (errno kept; the temp is
- * removed). SS_WA_RESPONSE marks response writes (crash point "tmp_written"). */
+/* Writes data to a fresh temp file "<SS_TMP_PREFIX><dstname>.<pid>-<n>" created in dstdir
+ * itself (0600, O_EXCL), fsyncs it when flags has SS_WA_FSYNC, then renames it to
+ * dstdir/dstname: the rename never crosses a file system. With SS_WA_NOREPLACE an existing
+ * dstname is kept (EEXIST). Returns 0 or -1 (errno kept; the temp is removed).
+ * SS_WA_RESPONSE marks response writes (crash point "tmp_written"). Temps left by a killed
+ * writer are dot-names, ignored by every reader; ss_clean_temps() removes them. */
 #define SS_WA_FSYNC 1
 #define SS_WA_RESPONSE 2
-int ss_write_atomic(int tmpdir, int dstdir, const char *dstname, const void *data,
-                    size_t len, int flags);
+#define SS_WA_NOREPLACE 4
+#define SS_TMP_PREFIX ".sstmp-"
+int ss_write_atomic(int dstdir, const char *dstname, const void *data, size_t len, int flags);
+/* Removes SS_TMP_PREFIX temps in dirfd older than max_age seconds (0: all); only regular
+ * files owned by us. */
+void ss_clean_temps(int dirfd, double max_age);
 
 /* Single-instance lock on <work>/lock (a POSIX record lock, so F_GETLK names the owner).
  * ss_lock_acquire: returns the held fd, or -1 with errno EAGAIN when another process holds

@@ -49,6 +49,7 @@ typedef enum {
 #define SS_E_POISON           "poison"            /* the daemon crashed twice on this request */
 #define SS_E_SHUTDOWN         "shutting_down"
 #define SS_E_INTERNAL         "internal"
+#define SS_E_DUPLICATE        "duplicate_id"      /* another request with this id was in flight */
 
 /* Parses buf (NUL-terminated, len bytes) as a request whose filename stem is stem.
  * On SS_PARSE_OK fills *out (free with ss_request_clear). On SS_PARSE_INVALID sets *code to

@@ -160,7 +160,8 @@ int ss_spool_respond_error(ss_spool *sp, const char *id, const char *code, const
     if (!js) { errno = ENOMEM; return -1; }
     char name[SS_ID_MAX + 8];
     snprintf(name, sizeof name, "%s.json", id);
-    int r = ss_write_atomic(sp->tmpfd, sp->respfd, name, js, strlen(js), (sp->fsync_responses ? SS_WA_FSYNC : 0) | SS_WA_RESPONSE);
+    int r = ss_write_atomic(sp->respfd, name, js, strlen(js),
+                            (sp->fsync_responses ? SS_WA_FSYNC : 0) | SS_WA_RESPONSE);
     int e = errno;
     free(js);
     errno = e;
@@ -289,12 +290,15 @@ ss_ingest_result ss_spool_ingest(ss_spool *sp, const char *name, double now, dou
                 sp->young = y;
                 sp->n_young++;
             }
-            if (y) { y->last_change = now; y->next_check = now + SS_YOUNG_POLL_S; }
+            /* remembered so that, once claimed, it is answered as the duplicate it is */
+            if (y) { y->last_change = now; y->next_check = now + SS_YOUNG_POLL_S; y->twin = 1; }
             return SS_ING_NOT_YET;
         }
         slog(sp, "ERROR", "cannot claim request", name, strerror(e));
         return SS_ING_NOT_YET;
     }
+    ss_young *yt = young_find(sp, name, NULL);
+    int twin = (yt && yt->twin) || ss_spool_in_flight(sp, stem);
     young_drop(sp, name);
     ss_crash_point("claimed");
     /* The name may have been replaced between our read and the rename (an atomic writer
@@ -320,6 +324,7 @@ ss_ingest_result ss_spool_ingest(ss_spool *sp, const char *name, double now, dou
     it->req = req;
     it->attempts = 0;
     it->receipt = receipt_time(now, wall, &st);
+    it->duplicate = twin;
     *out = it;
     return SS_ING_CLAIMED;
 }
@@ -488,14 +493,39 @@ int ss_spool_unbegin(ss_spool *sp, ss_item *it)
 
 int ss_spool_finish(ss_spool *sp, ss_item *it, const char *json)
 {
+    return ss_spool_finish_ex(sp, it, json, 0);
+}
+
+int ss_spool_finish_ex(ss_spool *sp, ss_item *it, const char *json, int flags)
+{
     char name[SS_ID_MAX + 8], pname[SS_ID_MAX + 16];
     snprintf(name, sizeof name, "%s.json", it->req.id);
-    if (ss_write_atomic(sp->tmpfd, sp->respfd, name, json, strlen(json), (sp->fsync_responses ? SS_WA_FSYNC : 0) | SS_WA_RESPONSE) != 0)
+    flags |= (sp->fsync_responses ? SS_WA_FSYNC : 0) | SS_WA_RESPONSE;
+    if (ss_write_atomic(sp->respfd, name, json, strlen(json), flags) != 0)
         return -1;
     ss_crash_point("responded");
     pname_of(it, it->attempts, pname, sizeof pname);
     if (unlinkat(sp->procfd, pname, 0) != 0 && errno != ENOENT)
         slog(sp, "ERROR", "cannot remove processed request", pname, strerror(errno));
+    return 0;
+}
+
+int ss_spool_discard(ss_spool *sp, ss_item *it)
+{
+    char pname[SS_ID_MAX + 16];
+    pname_of(it, it->attempts, pname, sizeof pname);
+    return ss_spool_quarantine(sp, sp->procfd, pname);
+}
+
+int ss_spool_in_flight(ss_spool *sp, const char *id)
+{
+    /* begun items are processing/<id>.1 .. <id>.SS_MAX_ATTEMPTS (see ss_spool_begin) */
+    for (int k = 1; k <= SS_MAX_ATTEMPTS; k++) {
+        char pname[SS_ID_MAX + 16];
+        struct stat st;
+        snprintf(pname, sizeof pname, "%s.%d", id, k);
+        if (fstatat(sp->procfd, pname, &st, AT_SYMLINK_NOFOLLOW) == 0) return 1;
+    }
     return 0;
 }
 

@@ -129,7 +129,7 @@ int main(void)
             int rfd = open(p->resp_dir, O_RDONLY | O_DIRECTORY);
             char name[200];
             snprintf(name, sizeof name, "%s.json", id);
-            int r = ss_write_atomic(rfd, rfd, name, js, strlen(js), 0);
+            int r = ss_write_atomic(rfd, name, js, strlen(js), 0);
             free(js);
             _exit(r ? 1 : 0);
         }
