@@ -23,9 +23,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "daemon/ss_fs.h"
-#include "daemon/ss_json.h"
-#include "daemon/ss_log.h"
+#include "session/ss_fs.h"
+#include "session/ss_json.h"
+#include "session/ss_log.h"
 #include "daemon/ss_spool.h"
 #include "speech.h"
 #include "speech_audio.h"

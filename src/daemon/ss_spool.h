@@ -19,9 +19,9 @@
 #define SS_SPOOL_H
 
 #include <stddef.h>
-#include "daemon/ss_fs.h"
-#include "daemon/ss_json.h"
-#include "daemon/ss_log.h"
+#include "session/ss_fs.h"
+#include "session/ss_json.h"
+#include "session/ss_log.h"
 
 #define SS_MAX_ATTEMPTS 2
 #define SS_QUIET_S 2.0       /* an unparsable file unchanged this long is malformed */

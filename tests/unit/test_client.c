@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "clients/session_client.h"
-#include "daemon/ss_json.h"
+#include "session/ss_json.h"
 #include "harness.h"
 
 static int nfiles(const char *dir)

@@ -11,7 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "daemon/ss_fs.h"
+#include "session/ss_fs.h"
 #include "daemon/ss_spool.h"
 #include "harness.h"
 

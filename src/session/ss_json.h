@@ -5,7 +5,7 @@
 #define SS_JSON_H
 
 #include <stddef.h>
-#include "daemon/ss_fs.h"
+#include "session/ss_fs.h"
 
 typedef enum { SS_REQ_TRANSCRIBE = 0, SS_REQ_PING = 1 } ss_req_type;
 

@@ -1,7 +1,7 @@
-/* ss_fs.h — the spool's file-system layer, shared by session_daemon and the session client
- * library: the path set under SPEECH_SESSION_ROOT, request-name validation, private
- * directories (T1), bounded safe reads and temp+rename writes (T2, T20), and the
- * single-instance lock (T24).
+/* ss_fs.h — the spool's file-system layer, shared by every session program (daemon, client
+ * library, HTTP server, key listener, benches): the path set under SPEECH_SESSION_ROOT,
+ * request-name validation, private directories (T1), bounded safe reads and temp+rename
+ * writes in the destination directory (T2, T20), and the single-instance lock (T24).
  *
  * Contracts: functions return 0 on success and -1 on failure with errno set (and, where an
  * err buffer is given, a one-line message). Directory fds are O_DIRECTORY|O_CLOEXEC and were
@@ -11,6 +11,8 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+
+#include "session/ss_clock.h"   /* ss_wall_now, ss_mono_now (callers of the fs layer use both) */
 
 #define SS_ID_MAX 128            /* stem length limit, ^[A-Za-z0-9_-]{1,128}$ */
 #define SS_REQUEST_MAX 65536     /* request files larger than this are refused */
@@ -77,8 +79,5 @@ pid_t ss_lock_probe(int workfd);
 void ss_crash_init(void);
 void ss_crash_point(const char *point);
 
-/* Wall clock (Unix seconds, fractional) and monotonic seconds. */
-double ss_wall_now(void);
-double ss_mono_now(void);
 
 #endif

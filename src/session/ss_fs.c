@@ -1,5 +1,5 @@
 /* ss_fs.c — see ss_fs.h. */
-#include "daemon/ss_fs.h"
+#include "session/ss_fs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -252,20 +252,6 @@ pid_t ss_lock_probe(int workfd)
     close(fd);
     if (r != 0) { errno = e; return -1; }
     return q.l_type == F_UNLCK ? 0 : q.l_pid;
-}
-
-double ss_wall_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-double ss_mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static char crash_at[64];
