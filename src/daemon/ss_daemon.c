@@ -1,5 +1,6 @@
 /* ss_daemon.c — see ss_daemon.h and docs/daemon.md. */
 #include "daemon/ss_daemon.h"
+#include "daemon/ss_decoder.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -93,476 +94,8 @@ typedef struct {
     int temperature_fallback, vad;
     const char *vad_model;
     int isolate;            /* decode in a child process (default) */
-    double dec_cpu_s, dec_timeout_s;
-    int zsock;              /* the decoder launcher (see zyg_main), -1 if none */
-    pid_t zpid;
-    int zpending;           /* its answer for the last request is still to be read */
+    ss_decoder dec;         /* the decoder sandbox (ss_decoder.h) */
 } worker;
-
-static const char *code_of(sp_status st)
-{
-    switch (st) {
-    case SP_ERR_AUDIO_UNSAFE: return SS_E_AUDIO_REFUSED;
-    case SP_ERR_AUDIO_FORMAT:
-    case SP_ERR_UNSUPPORTED: return SS_E_AUDIO_FORMAT;
-    case SP_ERR_TOO_LARGE: return SS_E_AUDIO_TOO_LONG;
-    case SP_ERR_IO: return SS_E_AUDIO_IO;
-    default: return SS_E_INTERNAL;
-    }
-}
-
-
-/* ------------------------------------------------------------------ decoder child
- * spool-reliability.md T14: the audio is decoded in a forked child with resource limits,
- * so a decoder crash (a libsndfile/FFmpeg memory-safety bug), a hang or a memory bomb fails
- * that one request only. The child runs sp_audio_load with the daemon's flags (same
- * refusal rules, same error codes) and writes a dec_hdr then the float samples to a pipe;
- * the worker thread reads them with a size bound and a wall-clock deadline, then reaps the
- * child with waitpid on its pid (SIGCHLD keeps its default disposition; the loop's
- * signalfd does not include it). */
-
-#if defined(__SANITIZE_ADDRESS__)
-#define SS_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SS_ASAN 1
-#endif
-#endif
-
-typedef struct {
-    int32_t status;         /* sp_status */
-    uint32_t magic;
-    uint64_t n;             /* samples that follow */
-    char err[512];
-} dec_hdr;
-#define DEC_MAGIC 0x53534443u
-
-static int write_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n) {
-        ssize_t r = write(fd, c, n > (1u << 20) ? (1u << 20) : n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return -1;
-        c += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
-/* soft = v, hard = v + slack (RLIMIT_CPU: SIGXCPU at the soft limit, SIGKILL only at the
- * hard one); never above the inherited hard limit (raising it is EPERM). */
-static void set_limit(int res, rlim_t v, rlim_t slack)
-{
-    struct rlimit rl = { v, v + slack };
-    struct rlimit cur;
-    if (getrlimit(res, &cur) == 0 && cur.rlim_max != RLIM_INFINITY) {
-        if (rl.rlim_max > cur.rlim_max) rl.rlim_max = cur.rlim_max;
-        if (rl.rlim_cur > rl.rlim_max) rl.rlim_cur = rl.rlim_max;
-    }
-    setrlimit(res, &rl);
-}
-
-/* SPEECH_SESSION_DECODER_CRASH = ENTRY[,ENTRY...], ENTRY = MODE[:SUBSTRING]; MODE is "1" or
- * "segv" (SIGSEGV), "spin" (burn CPU) or "hang" (block); with SUBSTRING only for audio paths
- * containing it. Returns the mode of the first matching entry, or NULL. */
-static const char *hook_mode(const char *v, const char *path)
-{
-    static char buf[256];
-    if (!v || !*v || strlen(v) >= sizeof buf) return NULL;
-    memcpy(buf, v, strlen(v) + 1);
-    char *save = NULL;
-    for (char *e = strtok_r(buf, ",", &save); e; e = strtok_r(NULL, ",", &save)) {
-        char *colon = strchr(e, ':');
-        if (colon) {
-            *colon = 0;
-            if (!strstr(path, colon + 1)) continue;
-        }
-        return e;
-    }
-    return NULL;
-}
-
-static _Noreturn void decoder_child(const worker *w, const job *j, pid_t parent, int wfd)
-{
-    /* Only this thread exists now. Die with the daemon; unblock the signals the loop
-     * thread takes through its signalfd. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    sigset_t none;
-    sigemptyset(&none);
-    pthread_sigmask(SIG_SETMASK, &none, NULL);
-    set_limit(RLIMIT_CORE, 0, 0);
-    double cpu = w->dec_cpu_s > 0 ? ceil(w->dec_cpu_s) : 60;
-    set_limit(RLIMIT_CPU, (rlim_t)cpu, 1);
-#ifndef SS_ASAN
-    /* Address space: what we inherited (model mapping, thread stacks) plus room for the
-     * decoded audio (the sink grows by doubling) and the decoder. Skipped under ASan: its
-     * shadow mapping reserves terabytes of address space, any RLIMIT_AS would break it. */
-    {
-        double cap = j->max_seconds > 0 && j->max_seconds < SP_AUDIO_MAX_SECONDS
-                     ? j->max_seconds : SP_AUDIO_MAX_SECONDS;
-        unsigned long long vm_pages = 0;
-        FILE *f = fopen("/proc/self/statm", "re");
-        if (f) {
-            if (fscanf(f, "%llu", &vm_pages) != 1) vm_pages = 0;
-            fclose(f);
-        }
-        long pg = sysconf(_SC_PAGESIZE);
-        double budget = cap * SP_AUDIO_RATE * sizeof(float) * 3.0 + (512.0 * 1024 * 1024);
-        if (vm_pages > 0 && pg > 0)
-            set_limit(RLIMIT_AS, (rlim_t)((double)vm_pages * (double)pg + budget), 0);
-    }
-#endif
-    /* Test hook (docs/daemon.md, like SPEECH_SESSION_CRASH_AT): simulate a decoder bug. */
-    const char *mode = hook_mode(getenv("SPEECH_SESSION_DECODER_CRASH"), j->audio_file);
-    if (mode) {
-        if (!strcmp(mode, "spin")) {            /* CPU-bound: RLIMIT_CPU must stop it */
-            volatile unsigned long x = 0;
-            for (;;) x++;
-        }
-        if (!strcmp(mode, "hang")) {            /* blocked: the wall-clock deadline must */
-            for (;;) pause();
-        }
-        signal(SIGSEGV, SIG_DFL);               /* not a sanitizer's handler: a real death */
-        raise(SIGSEGV);
-        _exit(126);
-    }
-    dec_hdr h;
-    memset(&h, 0, sizeof h);
-    float *pcm = NULL;
-    size_t n = 0;
-    sp_status s = sp_audio_load(j->audio_file, SP_AUDIO_NOFOLLOW | SP_AUDIO_OWNER_ONLY,
-                                j->max_seconds, &pcm, &n, NULL, h.err, sizeof h.err);
-    h.status = (int32_t)s;
-    h.magic = DEC_MAGIC;
-    h.n = s == SP_OK ? (uint64_t)n : 0;
-    int bad = write_all(wfd, &h, sizeof h) != 0 ||
-              (s == SP_OK && n && write_all(wfd, pcm, n * sizeof *pcm) != 0);
-    _exit(bad ? 1 : 0);   /* no atexit handlers, no leak check: the parent owns the state */
-}
-
-
-/* The launcher ("zygote"): a small single-threaded process forked at start, before the model
- * is loaded, that forks the decoder children. Forking the loaded, multithreaded daemon per
- * request costs ~1.5 ms (page tables of the model and thread mappings; far more under
- * ASan); forking this small process costs a fraction of that. Protocol on a SOCK_SEQPACKET
- * pair: the worker sends a zyg_req with the pipe's write end (SCM_RIGHTS); the launcher
- * forks the child, then waits for it, killing it at the deadline or when the worker sends
- * 'K' (cancel, bad data), and answers a zyg_rep once it has reaped it. EOF on the socket
- * (the daemon stopped) ends the launcher; PR_SET_PDEATHSIG covers a killed daemon. If the
- * launcher is gone, the worker forks the decoder itself (load_isolated). */
-typedef struct {
-    double max_seconds, timeout_s;
-    char path[PATH_MAX];
-} zyg_req;
-#define ZYG_GRACE_S 1.0   /* the worker's backstop: this long after the launcher's deadline */
-typedef struct {
-    int32_t wstatus, timed_out, fork_errno;
-} zyg_rep;
-
-static void zyg_serve(const worker *w, int sock, zyg_req *q, int wfd)
-{
-    zyg_rep rep;
-    memset(&rep, 0, sizeof rep);
-    q->path[sizeof q->path - 1] = 0;
-    job jj;
-    memset(&jj, 0, sizeof jj);
-    jj.audio_file = q->path;
-    jj.max_seconds = q->max_seconds;
-    pid_t me = getpid();
-    pid_t g = fork();
-    if (g == 0) { close(sock); decoder_child(w, &jj, me, wfd); }
-    close(wfd);
-    if (g < 0) {
-        rep.fork_errno = errno;
-        if (send(sock, &rep, sizeof rep, MSG_NOSIGNAL) < 0) _exit(0);
-        return;
-    }
-    int pfd = (int)syscall(SYS_pidfd_open, g, 0);
-    double deadline = ss_mono_now() + q->timeout_s;
-    int killed = 0;
-    for (;;) {
-        int st;
-        pid_t r = waitpid(g, &st, WNOHANG);
-        if (r == g) { rep.wstatus = st; break; }
-        if (r < 0 && errno != EINTR) break;
-        double left = deadline - ss_mono_now();
-        if (left <= 0 && !killed) {
-            kill(g, SIGKILL);
-            killed = rep.timed_out = 1;
-            continue;
-        }
-        int to = pfd >= 0 ? (left > 0 ? (int)ceil(left * 1000.0) : 100) : 5;
-        if (killed && to > 100) to = 100;
-        struct pollfd pf[2] = { { .fd = sock, .events = POLLIN }, { .fd = pfd, .events = POLLIN } };
-        int n = poll(pf, pfd >= 0 ? 2 : 1, to);
-        if (n > 0 && (pf[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-            char c;
-            ssize_t got = recv(sock, &c, 1, MSG_DONTWAIT);
-            if (got <= 0 && !(got < 0 && (errno == EAGAIN || errno == EINTR))) {
-                kill(g, SIGKILL);               /* the daemon is gone */
-                while (waitpid(g, NULL, 0) < 0 && errno == EINTR) {}
-                _exit(0);
-            }
-            if (got == 1 && !killed) { kill(g, SIGKILL); killed = 1; }
-        }
-    }
-    if (pfd >= 0) close(pfd);
-    if (send(sock, &rep, sizeof rep, MSG_NOSIGNAL) < 0) _exit(0);
-}
-
-static _Noreturn void zyg_main(const worker *w, int sock, pid_t parent)
-{
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(0);
-    int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (nul >= 0) { dup2(nul, 0); dup2(nul, 1); dup2(nul, 2); }
-    if (sock != 3) { dup2(sock, 3); sock = 3; }
-    closefrom(4);                                 /* the lock, the spool, the log, ... */
-    for (;;) {
-        zyg_req q;
-        char cbuf[CMSG_SPACE(sizeof(int))];
-        struct iovec iov = { .iov_base = &q, .iov_len = sizeof q };
-        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-                             .msg_controllen = sizeof cbuf };
-        ssize_t r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) _exit(0);
-        int wfd = -1;
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-        if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-            cm->cmsg_len == CMSG_LEN(sizeof(int)))
-            memcpy(&wfd, CMSG_DATA(cm), sizeof wfd);
-        if ((size_t)r != sizeof q || wfd < 0) {   /* a stray 'K' or garbage: ignore */
-            if (wfd >= 0) close(wfd);
-            continue;
-        }
-        zyg_serve(w, sock, &q, wfd);
-    }
-}
-
-/* Called once at start, single-threaded, before the model is loaded. */
-static void zyg_start(worker *w)
-{
-    int sv[2];
-    w->zsock = -1;
-    w->zpid = -1;
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return;
-    pid_t parent = getpid();
-    pid_t p = fork();
-    if (p == 0) { close(sv[0]); zyg_main(w, sv[1], parent); }
-    close(sv[1]);
-    if (p < 0) { close(sv[0]); return; }
-    w->zsock = sv[0];
-    w->zpid = p;
-}
-
-static void zyg_stop(worker *w)
-{
-    if (w->zsock >= 0) close(w->zsock);
-    w->zsock = -1;
-    w->zpending = 0;
-    if (w->zpid > 0) {
-        kill(w->zpid, SIGKILL);      /* it may be waiting on a child: no need to be gentle */
-        while (waitpid(w->zpid, NULL, 0) < 0 && errno == EINTR) {}
-    }
-    w->zpid = -1;
-}
-
-static int zyg_send(worker *w, const job *j, int wfd)
-{
-    zyg_req q;
-    memset(&q, 0, sizeof q);
-    if (strlen(j->audio_file) >= sizeof q.path) return -1;
-    memcpy(q.path, j->audio_file, strlen(j->audio_file) + 1);
-    q.max_seconds = j->max_seconds;
-    q.timeout_s = w->dec_timeout_s > 0 ? w->dec_timeout_s : 120;
-    char cbuf[CMSG_SPACE(sizeof(int))];
-    memset(cbuf, 0, sizeof cbuf);
-    struct iovec iov = { .iov_base = &q, .iov_len = sizeof q };
-    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-                         .msg_controllen = sizeof cbuf };
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &wfd, sizeof wfd);
-    ssize_t r;
-    do r = sendmsg(w->zsock, &mh, MSG_NOSIGNAL); while (r < 0 && errno == EINTR);
-    return r == (ssize_t)sizeof q ? 0 : -1;
-}
-
-/* The launcher's answer for the current request; -1 if it is gone or gives none within
- * ZYG_REPLY_MS. It answers as soon as it has reaped the child, which has exited or been
- * killed by then: a launcher silent for that long is stopped or wedged. */
-#define ZYG_REPLY_MS 2000
-static int zyg_reply(worker *w, zyg_rep *rep)
-{
-    for (;;) {
-        struct pollfd pf = { .fd = w->zsock, .events = POLLIN };
-        int n = poll(&pf, 1, ZYG_REPLY_MS);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return -1;
-        ssize_t r = recv(w->zsock, rep, sizeof *rep, 0);
-        if (r < 0 && errno == EINTR) continue;
-        return r == (ssize_t)sizeof *rep ? 0 : -1;
-    }
-}
-
-/* Reads exactly n bytes before the deadline. 1 ok, 0 EOF/error, -1 timeout, -2 cancel. */
-static int read_full(worker *w, int fd, void *p, size_t n, double deadline)
-{
-    char *c = p;
-    while (n) {
-        double left = deadline - ss_mono_now();
-        if (left <= 0) return -1;
-        if (w->cancel) return -2;
-        int to = left > 0.1 ? 100 : (int)ceil(left * 1000.0);
-        struct pollfd pf = { .fd = fd, .events = POLLIN };
-        int r = poll(&pf, 1, to);
-        if (r < 0 && errno != EINTR) return 0;
-        if (r <= 0) continue;
-        ssize_t g = read(fd, c, n > (1u << 20) ? (1u << 20) : n);
-        if (g < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-        if (g <= 0) return 0;
-        c += g;
-        n -= (size_t)g;
-    }
-    return 1;
-}
-
-/* sp_audio_load in a child. Returns SP_OK with the samples in pcm and n, or an error with j->code/j->err set
- * (or j->cancelled). */
-static sp_status load_isolated(worker *w, job *j, float **pcm, size_t *n)
-{
-    *pcm = NULL;
-    *n = 0;
-    int pfd[2];
-    if (pipe2(pfd, O_CLOEXEC) != 0) {
-        j->code = SS_E_INTERNAL;
-        snprintf(j->err, sizeof j->err, "cannot create the decoder pipe: %s", strerror(errno));
-        return SP_ERR_INTERNAL;
-    }
-    fcntl(pfd[0], F_SETPIPE_SZ, 1 << 20);   /* fewer wake-ups for long audio; optional */
-    if (w->zsock >= 0 && w->zpending) {   /* the last request's answer, long sent by now */
-        zyg_rep old;
-        w->zpending = 0;
-        if (zyg_reply(w, &old) != 0) zyg_stop(w);
-    }
-    int via_zyg = w->zsock >= 0 && zyg_send(w, j, pfd[1]) == 0;
-    if (w->zsock >= 0 && !via_zyg) zyg_stop(w);   /* gone: fork ourselves from now on */
-    pid_t parent = getpid();
-    pid_t pid = via_zyg ? -1 : fork();   /* via the launcher: it forks, times and reaps */
-    if (!via_zyg && pid < 0) {
-        int e = errno;
-        close(pfd[0]);
-        close(pfd[1]);
-        j->code = SS_E_INTERNAL;
-        snprintf(j->err, sizeof j->err, "cannot start the decoder process: %s", strerror(e));
-        return SP_ERR_INTERNAL;
-    }
-    if (!via_zyg && pid == 0) {
-        close(pfd[0]);
-        decoder_child(w, j, parent, pfd[1]);
-    }
-    close(pfd[1]);
-    /* Via the launcher, its deadline comes first and ours is the backstop, a moment later
-     * (the launcher's kill and reap): if it fires, the launcher did not do its job. */
-    double deadline = ss_mono_now() + (w->dec_timeout_s > 0 ? w->dec_timeout_s : 120) +
-                      (via_zyg ? ZYG_GRACE_S : 0);
-    double cap = j->max_seconds > 0 && j->max_seconds < SP_AUDIO_MAX_SECONDS
-                 ? j->max_seconds : SP_AUDIO_MAX_SECONDS;
-    uint64_t max_n = (uint64_t)(cap * SP_AUDIO_RATE) + SP_AUDIO_RATE;   /* + resampler tail */
-    dec_hdr h;
-    float *buf = NULL;
-    int r = read_full(w, pfd[0], &h, sizeof h, deadline);
-    int proto_ok = r == 1 && h.magic == DEC_MAGIC && h.n <= max_n &&
-                   (h.status == SP_OK || h.n == 0);
-    if (proto_ok && h.status == SP_OK) {
-        buf = malloc(h.n ? (size_t)h.n * sizeof *buf : 1);
-        if (!buf)
-            r = -3;
-        else if (h.n)
-            r = read_full(w, pfd[0], buf, (size_t)h.n * sizeof *buf, deadline);
-    }
-    close(pfd[0]);
-    int wst = 0;
-    /* timeout, cancel, no memory, short or bad data: make sure it is gone (a no-op on a
-     * child that already died: its status still says how) */
-    pid_t zpid = w->zpid;
-    if (via_zyg && r == -1) {
-        /* Our backstop fired: the launcher neither killed the child at its deadline nor
-         * reported. It is stopped or wedged; replace it so the next request does not
-         * queue behind it (decoders are forked directly from now on). */
-        zyg_stop(w);
-        r = -5;
-    } else if (via_zyg) {
-        zyg_rep rep;
-        if (r != 1 || !proto_ok) {
-            char k = 'K';
-            if (send(w->zsock, &k, 1, MSG_NOSIGNAL) < 0) { /* the reply says */ }
-        }
-        if (r == 1 && proto_ok) {
-            /* Complete: the launcher reaps the child (it is exiting now); its answer is read
-             * before the next request, so the child's exit is not on our critical path. */
-            w->zpending = 1;
-            rep.wstatus = 0;
-        } else if (zyg_reply(w, &rep) != 0) {
-            zyg_stop(w);
-            if (r != -2) r = -5;
-        } else if (rep.fork_errno) {
-            r = -4;
-        } else {
-            wst = rep.wstatus;
-            if (rep.timed_out && r != -2) r = -1;
-        }
-    } else {
-        if (r != 1 || !proto_ok) kill(pid, SIGKILL);
-        while (waitpid(pid, &wst, 0) < 0 && errno == EINTR) {}
-    }
-    if (r == -5) {
-        j->code = SS_E_DECODER_TIMEOUT;
-        snprintf(j->err, sizeof j->err, "Audio file %s: the decoder launcher (pid %ld) did not "
-                 "answer within %g s (stopped or wedged); it was killed and is no longer used",
-                 j->audio_file, (long)zpid, w->dec_timeout_s + ZYG_GRACE_S);
-    } else if (r == -4) {
-        j->code = SS_E_INTERNAL;
-        snprintf(j->err, sizeof j->err, "Audio file %s: cannot start the decoder process",
-                 j->audio_file);
-    } else if (r == -2) {
-        j->cancelled = 1;
-    } else if (r == -1) {
-        j->code = SS_E_DECODER_TIMEOUT;
-        snprintf(j->err, sizeof j->err, "Audio file %s: decoding took longer than %g s "
-                 "(the decoder was stopped)", j->audio_file, w->dec_timeout_s);
-    } else if (r == -3) {
-        j->code = SS_E_INTERNAL;
-        snprintf(j->err, sizeof j->err, "out of memory");
-    } else if (r == 0 && WIFSIGNALED(wst)) {   /* it died before finishing its answer */
-        int sig = WTERMSIG(wst);
-        j->code = SS_E_DECODER_CRASHED;
-        snprintf(j->err, sizeof j->err, "Audio file %s: the decoder crashed (signal %d, %s%s)",
-                 j->audio_file, sig, strsignal(sig),
-                 sig == SIGXCPU ? ": CPU time limit" : "");
-    } else if (r != 1 || !proto_ok) {
-        j->code = SS_E_INTERNAL;
-        snprintf(j->err, sizeof j->err, "Audio file %s: the decoder process failed "
-                 "(%s %d)", j->audio_file, WIFEXITED(wst) ? "exit status" : "signal",
-                 WIFEXITED(wst) ? WEXITSTATUS(wst) : WTERMSIG(wst));
-    } else if (h.status != SP_OK) {
-        h.err[sizeof h.err - 1] = 0;
-        j->code = code_of((sp_status)h.status);
-        snprintf(j->err, sizeof j->err, "Audio file %s: %s", j->audio_file,
-                 h.err[0] ? h.err : sp_status_str((sp_status)h.status));
-    } else {
-        *pcm = buf;
-        *n = (size_t)h.n;
-        return SP_OK;
-    }
-    free(buf);
-    return SP_ERR_INTERNAL;
-}
 
 static void run_job(worker *w, job *j)
 {
@@ -596,14 +129,21 @@ static void run_job(worker *w, job *j)
     char err[512] = "";
     sp_status s;
     if (w->isolate) {
-        s = load_isolated(w, j, &pcm, &n);
-        if (s != SP_OK) goto out;
+        ss_dec_detail det;
+        ss_dec_outcome oc = ss_decoder_load(&w->dec, j->audio_file, j->max_seconds,
+                                            &w->cancel, &pcm, &n, &det);
+        if (oc == SS_DEC_CANCELLED) j->cancelled = 1;
+        if (oc != SS_DEC_OK) {
+            j->code = ss_decoder_error(&w->dec, oc, &det, j->audio_file, j->err, sizeof j->err);
+            goto out;
+        }
+        s = SP_OK;
     } else {
         s = sp_audio_load(j->audio_file, SP_AUDIO_NOFOLLOW | SP_AUDIO_OWNER_ONLY,
                           j->max_seconds, &pcm, &n, NULL, err, sizeof err);
     }
     if (s != SP_OK) {
-        j->code = code_of(s);
+        j->code = ss_audio_error_code(s);
         snprintf(j->err, sizeof j->err, "Audio file %s: %s", j->audio_file,
                  err[0] ? err : sp_status_str(s));
         goto out;
@@ -1327,8 +867,7 @@ int ss_daemon_run(const ss_daemon_opts *o)
     d->o = o;
     d->lockfd = d->ifd = d->wd = d->sfd = d->wd_root = -1;
     d->w.evfd = -1;
-    d->w.zsock = -1;
-    d->w.zpid = -1;
+    ss_decoder_init(&d->w.dec, o->decoder_cpu_limit, o->decoder_timeout);
     d->device = "cpu";
     d->log.fd = -1;
     char err[1024];
@@ -1421,11 +960,8 @@ int ss_daemon_run(const ss_daemon_opts *o)
         d->poll_mode = 1;
     }
 
-    d->w.zsock = -1;
-    d->w.zpid = -1;
-    d->w.dec_cpu_s = o->decoder_cpu_limit;
-    d->w.dec_timeout_s = o->decoder_timeout;
-    if (!o->no_decoder_isolation) zyg_start(&d->w);   /* small and single-threaded still */
+    if (!o->no_decoder_isolation)          /* small and single-threaded still */
+        ss_decoder_start_launcher(&d->w.dec);
     load_model(d, &rc);
     if (rc != SS_EXIT_OK) goto out;
     d->w.beam_size = o->beam_size;
@@ -1567,7 +1103,7 @@ out:
     }
     ss_item_list_free(d->head);      /* still in processing/: recovered at the next start */
     free_retries(d);
-    zyg_stop(&d->w);
+    ss_decoder_stop(&d->w.dec);
     sp_context_free(d->w.ctx);
     d->model_loaded = 0;
     remove_ours(d, SS_MARKER_FILE);
