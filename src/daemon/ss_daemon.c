@@ -1,6 +1,6 @@
 /* ss_daemon.c — see ss_daemon.h and docs/daemon.md. */
 #include "daemon/ss_daemon.h"
-#include "daemon/ss_decoder.h"
+#include "daemon/ss_worker.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -57,190 +57,6 @@ void ss_daemon_default_opts(ss_daemon_opts *o)
     if (vm && *vm) o->vad_model = vm;
 }
 
-/* ------------------------------------------------------------------ worker */
-
-typedef struct {
-    /* in */
-    char *audio_file;
-    double max_seconds;
-    long long max_bytes;
-    char req_language[16];  /* per-request options ("" / NULL / 0: the daemon's defaults) */
-    int translate;
-    char *prompt;
-    int has_temperature;
-    float temperature;
-    /* out */
-    const char *code;       /* NULL on success */
-    char err[600];
-    char **texts;           /* stripped, non-empty segment texts (the original's results) */
-    double *starts, *ends;  /* their times in the audio */
-    int n_texts;
-    char language[16];
-    double audio_s, proc_ms;
-    int cancelled;
-} job;
-
-typedef struct {
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int evfd;
-    job *pending;           /* handed to the worker */
-    int quit;
-    sp_context *ctx;
-    volatile int cancel;
-    int beam_size;
-    const char *language;
-    int temperature_fallback, vad;
-    const char *vad_model;
-    int isolate;            /* decode in a child process (default) */
-    ss_decoder dec;         /* the decoder sandbox (ss_decoder.h) */
-} worker;
-
-static void run_job(worker *w, job *j)
-{
-    double t0 = ss_mono_now();
-    struct stat st;
-    /* Cheap refusals first, without opening anything (T12); sp_audio_load checks again on
-     * its own descriptor. */
-    if (lstat(j->audio_file, &st) != 0) {
-        j->code = errno == ENOENT || errno == ENOTDIR ? SS_E_AUDIO_NOT_FOUND : SS_E_AUDIO_IO;
-        if (errno == ENOENT || errno == ENOTDIR)
-            snprintf(j->err, sizeof j->err, "Audio file not found: %s", j->audio_file);
-        else
-            snprintf(j->err, sizeof j->err, "Audio file %s: %s", j->audio_file, strerror(errno));
-        goto out;
-    }
-    if (S_ISLNK(st.st_mode) || !S_ISREG(st.st_mode)) {
-        j->code = SS_E_AUDIO_REFUSED;
-        snprintf(j->err, sizeof j->err, "Audio file refused (%s): %s",
-                 S_ISLNK(st.st_mode) ? "symlink" : S_ISDIR(st.st_mode) ? "directory"
-                 : S_ISFIFO(st.st_mode) ? "FIFO" : "not a regular file", j->audio_file);
-        goto out;
-    }
-    if (j->max_bytes > 0 && (long long)st.st_size > j->max_bytes) {
-        j->code = SS_E_AUDIO_TOO_LONG;
-        snprintf(j->err, sizeof j->err, "Audio file larger than %lld bytes: %s", j->max_bytes,
-                 j->audio_file);
-        goto out;
-    }
-    float *pcm = NULL;
-    size_t n = 0;
-    char err[512] = "";
-    sp_status s;
-    if (w->isolate) {
-        ss_dec_detail det;
-        ss_dec_outcome oc = ss_decoder_load(&w->dec, j->audio_file, j->max_seconds,
-                                            &w->cancel, &pcm, &n, &det);
-        if (oc == SS_DEC_CANCELLED) j->cancelled = 1;
-        if (oc != SS_DEC_OK) {
-            j->code = ss_decoder_error(&w->dec, oc, &det, j->audio_file, j->err, sizeof j->err);
-            goto out;
-        }
-        s = SP_OK;
-    } else {
-        s = sp_audio_load(j->audio_file, SP_AUDIO_NOFOLLOW | SP_AUDIO_OWNER_ONLY,
-                          j->max_seconds, &pcm, &n, NULL, err, sizeof err);
-    }
-    if (s != SP_OK) {
-        j->code = ss_audio_error_code(s);
-        snprintf(j->err, sizeof j->err, "Audio file %s: %s", j->audio_file,
-                 err[0] ? err : sp_status_str(s));
-        goto out;
-    }
-    j->audio_s = (double)n / SP_AUDIO_RATE;
-    if (!sp_audio_is_empty(pcm, n)) {
-        sp_transcribe_params tp = sp_transcribe_default_params();
-        tp.cancel = &w->cancel;
-        if (w->beam_size > 0) tp.beam_size = w->beam_size;
-        if (w->language) tp.language = w->language;
-        /* The original daemon decoded at temperature 0 only (faster-whisper with
-         * temperature=0): no fallback ladder unless asked for. */
-        static const float temp0[1] = {0.0f};
-        if (!w->temperature_fallback) { tp.temperatures = temp0; tp.n_temperatures = 1; }
-        /* this request's options; tp is per job, so nothing carries over to the next one */
-        if (j->req_language[0]) tp.language = j->req_language;   /* "auto": detect */
-        tp.translate = j->translate;
-        if (j->prompt) tp.initial_prompt = j->prompt;
-        float treq[1] = {j->temperature};   /* > 0: sampling, best_of candidates */
-        if (j->has_temperature) { tp.temperatures = treq; tp.n_temperatures = 1; }
-        tp.vad = w->vad;
-        tp.vad_model = w->vad_model;
-        sp_result *res = NULL;
-        s = sp_transcribe(w->ctx, pcm, n, &tp, &res, err, sizeof err);
-        if (s == SP_ERR_CANCELLED) {
-            j->cancelled = 1;
-        } else if (s == SP_ERR_INVALID_ARG && j->req_language[0]) {
-            /* e.g. a valid code this model has no token for ("yue" on older models) */
-            j->code = SS_E_BAD_REQUEST;
-            snprintf(j->err, sizeof j->err, "Request options refused: %s",
-                     err[0] ? err : sp_status_str(s));
-        } else if (s != SP_OK) {
-            j->code = SS_E_TRANSCRIBE;
-            snprintf(j->err, sizeof j->err, "Transcription failed: %s",
-                     err[0] ? err : sp_status_str(s));
-        } else if (res->n_segments > 0) {
-            snprintf(j->language, sizeof j->language, "%s", res->language);
-            j->texts = calloc((size_t)res->n_segments, sizeof *j->texts);
-            j->starts = calloc((size_t)res->n_segments, sizeof *j->starts);
-            j->ends = calloc((size_t)res->n_segments, sizeof *j->ends);
-            if (j->texts && j->starts && j->ends) {
-                /* as the original daemon: the stripped, non-empty segment texts */
-                for (int i = 0; i < res->n_segments; i++) {
-                    const char *t = res->segments[i].text ? res->segments[i].text : "";
-                    while (*t == ' ' || *t == '\t' || *t == '\n' || *t == '\r') t++;
-                    size_t len = strlen(t);
-                    while (len && (t[len - 1] == ' ' || t[len - 1] == '\t' || t[len - 1] == '\n' || t[len - 1] == '\r')) len--;
-                    if (!len) continue;
-                    char *c = strndup(t, len);
-                    if (!c) continue;
-                    j->starts[j->n_texts] = res->segments[i].start;
-                    j->ends[j->n_texts] = res->segments[i].end;
-                    j->texts[j->n_texts++] = c;
-                }
-            } else {
-                j->code = SS_E_INTERNAL;
-                snprintf(j->err, sizeof j->err, "out of memory");
-            }
-        }
-        sp_result_free(res);
-    }
-    free(pcm);
-out:
-    j->proc_ms = (ss_mono_now() - t0) * 1000.0;
-}
-
-static void *worker_main(void *arg)
-{
-    worker *w = arg;
-    pthread_mutex_lock(&w->mu);
-    for (;;) {
-        while (!w->pending && !w->quit) pthread_cond_wait(&w->cv, &w->mu);
-        if (w->quit) break;
-        job *j = w->pending;
-        pthread_mutex_unlock(&w->mu);
-        run_job(w, j);
-        pthread_mutex_lock(&w->mu);
-        w->pending = NULL;
-        uint64_t one = 1;
-        if (write(w->evfd, &one, sizeof one) < 0) { /* eventfd cannot fill up */ }
-    }
-    pthread_mutex_unlock(&w->mu);
-    return NULL;
-}
-
-static void job_free(job *j)
-{
-    if (!j) return;
-    for (int i = 0; i < j->n_texts; i++) free(j->texts[i]);
-    free(j->texts);
-    free(j->starts);
-    free(j->ends);
-    free(j->audio_file);
-    free(j->prompt);
-    free(j);
-}
-
 /* ------------------------------------------------------------------ daemon state */
 
 /* A finished response whose write failed with an error that can clear (disk full, quota,
@@ -260,8 +76,7 @@ typedef struct {
     int lockfd, ifd, wd, sfd;
     int wd_root;            /* the root, for removal of our directories (T5) */
     int poll_mode;
-    worker w;
-    int worker_started;
+    ss_worker w;
     const char *device;
     char model_size[32];
     int model_loaded;
@@ -269,7 +84,7 @@ typedef struct {
     ss_item *head, *tail;
     long n_pending;
     ss_item *cur;
-    job *cur_job;
+    ss_job *cur_job;
     struct retry *retries;  /* responses waiting for a condition that can clear (T21) */
     long n_retries;
     char degraded_buf[160];
@@ -660,44 +475,24 @@ static void dispatch(daemon_t *d)
             ss_item_free(it);
             continue;
         }
-        job *j = calloc(1, sizeof *j);
-        if (j) {
-            j->audio_file = strdup(it->req.audio_file);
-            memcpy(j->req_language, it->req.language, sizeof j->req_language);
-            j->translate = it->req.translate;
-            j->has_temperature = it->req.has_temperature;
-            j->temperature = (float)it->req.temperature;
-            if (it->req.prompt) j->prompt = strdup(it->req.prompt);
-        }
-        if (!j || !j->audio_file || (it->req.prompt && !j->prompt)) {
-            job_free(j);
+        ss_job *j = ss_job_new(&it->req, d->o->max_audio_seconds, d->o->max_audio_bytes);
+        if (!j) {
             ss_spool_unbegin(&d->sp, it);
             answer_now(d, it, SS_E_INTERNAL, "out of memory");
             continue;
         }
-        j->max_seconds = d->o->max_audio_seconds;
-        j->max_bytes = d->o->max_audio_bytes;
         d->cur = it;
         d->cur_job = j;
-        pthread_mutex_lock(&d->w.mu);
-        d->w.cancel = 0;
-        d->w.pending = j;
-        pthread_cond_signal(&d->w.cv);
-        pthread_mutex_unlock(&d->w.mu);
+        ss_worker_submit(&d->w, j);
         return;
     }
 }
 
 static void complete(daemon_t *d)
 {
-    uint64_t v;
-    if (read(d->w.evfd, &v, sizeof v) < 0) return;
-    pthread_mutex_lock(&d->w.mu);
-    int busy = d->w.pending != NULL;
-    pthread_mutex_unlock(&d->w.mu);
-    if (busy || !d->cur) return;
+    if (!ss_worker_done(&d->w) || !d->cur) return;
     ss_item *it = d->cur;
-    job *j = d->cur_job;
+    ss_job *j = d->cur_job;
     d->cur = NULL;
     d->cur_job = NULL;
     d->status_dirty = 1;
@@ -708,7 +503,7 @@ static void complete(daemon_t *d)
         ss_log_msg(&d->log, "INFO", "id=%s cancelled by shutdown; left for the next start",
                    it->req.id);
         ss_item_free(it);
-        job_free(j);
+        ss_job_free(j);
         return;
     }
     char *js = ss_response_json_ex(it->req.id, (const char *const *)j->texts, j->n_texts,
@@ -737,7 +532,7 @@ static void complete(daemon_t *d)
     d->last_activity_wall = wall;
     d->last_activity_mono = ss_mono_now();
     deliver(d, it, js, 0);
-    job_free(j);
+    ss_job_free(j);
 }
 
 static void read_inotify(daemon_t *d)
@@ -931,8 +726,7 @@ int ss_daemon_run(const ss_daemon_opts *o)
     pthread_sigmask(SIG_BLOCK, &ss, NULL);
     signal(SIGPIPE, SIG_IGN);
     d->sfd = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
-    d->w.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (d->sfd < 0 || d->w.evfd < 0) {
+    if (d->sfd < 0 || ss_worker_init(&d->w) != 0) {
         ss_log_msg(&d->log, "ERROR", "signalfd/eventfd: %s", strerror(errno));
         rc = SS_EXIT_SYSTEM;
         goto out;
@@ -970,14 +764,11 @@ int ss_daemon_run(const ss_daemon_opts *o)
     d->w.vad = o->vad || o->vad_model;
     d->w.vad_model = o->vad_model;
     d->w.isolate = !o->no_decoder_isolation;
-    pthread_mutex_init(&d->w.mu, NULL);
-    pthread_cond_init(&d->w.cv, NULL);
-    if (pthread_create(&d->w.thread, NULL, worker_main, &d->w) != 0) {
+    if (ss_worker_start(&d->w) != 0) {
         ss_log_msg(&d->log, "ERROR", "cannot start the worker thread");
         rc = SS_EXIT_SYSTEM;
         goto out;
     }
-    d->worker_started = 1;
 
     /* recover what a killed predecessor left, then what waits in the request directory */
     ss_item *list = NULL;
@@ -1057,7 +848,7 @@ int ss_daemon_run(const ss_daemon_opts *o)
                            si.ssi_signo == SIGTERM ? "TERM" : "INT",
                            d->cur ? " (finishing or cancelling the current request)" : "");
                 d->stopping = 1;
-                d->w.cancel = 1;
+                ss_worker_cancel(&d->w);
                 d->status_dirty = 1;
             }
         }
@@ -1086,20 +877,11 @@ int ss_daemon_run(const ss_daemon_opts *o)
     }
 
 out:
-    if (d->worker_started) {
-        pthread_mutex_lock(&d->w.mu);
-        d->w.quit = 1;
-        d->w.cancel = 1;
-        pthread_cond_signal(&d->w.cv);
-        pthread_mutex_unlock(&d->w.mu);
-        pthread_join(d->w.thread, NULL);
-        pthread_mutex_destroy(&d->w.mu);
-        pthread_cond_destroy(&d->w.cv);
-    }
+    ss_worker_stop(&d->w);   /* also closes its eventfd */
     if (d->cur) {   /* the worker stopped mid-job (error path): leave it for the next start */
         ss_spool_unbegin(&d->sp, d->cur);
         ss_item_free(d->cur);
-        job_free(d->cur_job);
+        ss_job_free(d->cur_job);
     }
     ss_item_list_free(d->head);      /* still in processing/: recovered at the next start */
     free_retries(d);
@@ -1114,7 +896,6 @@ out:
     if (rc != SS_EXIT_OK) notify_ready(o, rc);
     if (d->ifd >= 0) close(d->ifd);
     if (d->sfd >= 0) close(d->sfd);
-    if (d->w.evfd >= 0) close(d->w.evfd);
     ss_log_close(&d->log);
     ss_spool_close(&d->sp);
     if (d->lockfd >= 0) close(d->lockfd);
