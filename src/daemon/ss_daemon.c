@@ -36,6 +36,9 @@
 #define RESCAN_S 10.0
 #define POLL_MODE_RESCAN_S 0.2
 #define RESP_GC_EVERY_S 60.0
+/* what the watch on the request directory reports (T5, T6, T8) */
+#define REQ_WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF | \
+                        IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK)
 #define RETRY_MAX 4096         /* responses waiting for space; more stay in processing/ */
 #define RETRY_BACKOFF_MAX_S 5.0
 
@@ -68,6 +71,18 @@ typedef struct retry {
     double at, backoff;
 } retry;
 
+/* States of the daemon (docs/daemon.md, "State table"). */
+typedef enum {
+    ST_STARTING,    /* spool, lock, model: before the loop */
+    ST_IDLE,        /* nothing on the worker */
+    ST_PROCESSING,  /* a job on the worker */
+    ST_DRAINING,    /* a stop signal came while a job ran: waiting for it to finish or cancel */
+    ST_STOPPED,     /* the loop ends */
+    ST_COUNT
+} dstate;
+
+typedef enum { EV_SIGNAL, EV_HUP, EV_SPOOL, EV_WORKER_DONE, EV_IDLE, EV_COUNT } devent;
+
 typedef struct {
     const ss_daemon_opts *o;
     ss_paths paths;
@@ -94,17 +109,25 @@ typedef struct {
     int status_dirty;
     const char *status_state;   /* state of the last status written */
     double status_written;      /* monotonic time of the last status write */
-    int stopping;           /* signal received */
-    int drained;            /* a job finished: rescan once the queue is empty (T8) */
+    dstate state;           /* see the state table below */
+    const char *last_signal;    /* "TERM" or "INT", for the log */
+    int claimed;            /* requests were queued since the loop last looked (EV_SPOOL) */
     int marker_present;
     long processed, failed;
     const char *degraded;
 } daemon_t;
 
+/* The status file's "state" (session-api.md): draining and stopped both read "stopping"
+ * while the daemon is still up. */
 static const char *state_of(const daemon_t *d, int active)
 {
-    return !active ? "stopped" : d->stopping ? "stopping" : !d->model_loaded ? "starting"
-           : d->cur ? "processing" : "idle";
+    if (!active) return "stopped";
+    switch (d->state) {
+    case ST_STARTING: return "starting";
+    case ST_IDLE: return "idle";
+    case ST_PROCESSING: return "processing";
+    default: return "stopping";
+    }
 }
 
 static void write_status(daemon_t *d, int active)
@@ -409,7 +432,9 @@ static void enqueue_list(daemon_t *d, ss_item *list)
 
 static void add_claimed(daemon_t *d, ss_item *list)
 {
-    if (list) d->last_activity_mono = ss_mono_now();
+    if (!list) return;
+    d->last_activity_mono = ss_mono_now();
+    d->claimed = 1;
     enqueue_list(d, list);
 }
 
@@ -425,9 +450,7 @@ static void rescan(daemon_t *d)
         ss_log_msg(&d->log, "WARN", "spool directory was removed or replaced: recreated");
         if (d->ifd >= 0) {
             if (d->wd >= 0) inotify_rm_watch(d->ifd, d->wd);
-            d->wd = inotify_add_watch(d->ifd, d->paths.req_dir,
-                                      IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF |
-                                      IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK);
+            d->wd = inotify_add_watch(d->ifd, d->paths.req_dir, REQ_WATCH_MASK);
             if (d->wd < 0) d->poll_mode = 1;
         }
         d->degraded = NULL;
@@ -451,7 +474,7 @@ static void answer_now(daemon_t *d, ss_item *it, const char *code, const char *m
 
 static void dispatch(daemon_t *d)
 {
-    if (d->cur || d->stopping) return;
+    if (d->cur || d->state == ST_DRAINING || d->state == ST_STOPPED) return;
     while (d->head) {
         ss_item *it = d->head;
         d->head = it->next;
@@ -488,15 +511,15 @@ static void dispatch(daemon_t *d)
     }
 }
 
-static void complete(daemon_t *d)
+/* The worker's job is done: answer it. Returns 0 when the wake-up was not a finished job. */
+static int complete(daemon_t *d)
 {
-    if (!ss_worker_done(&d->w) || !d->cur) return;
+    if (!ss_worker_done(&d->w) || !d->cur) return 0;
     ss_item *it = d->cur;
     ss_job *j = d->cur_job;
     d->cur = NULL;
     d->cur_job = NULL;
     d->status_dirty = 1;
-    d->drained = 1;
     double wall = ss_wall_now();
     if (j->cancelled) {   /* shutdown: leave it for the next start, not counted as a crash */
         ss_spool_unbegin(&d->sp, it);
@@ -504,7 +527,7 @@ static void complete(daemon_t *d)
                    it->req.id);
         ss_item_free(it);
         ss_job_free(j);
-        return;
+        return 1;
     }
     char *js = ss_response_json_ex(it->req.id, (const char *const *)j->texts, j->n_texts,
                                    j->code ? NULL : j->starts, j->code ? NULL : j->ends,
@@ -533,6 +556,7 @@ static void complete(daemon_t *d)
     d->last_activity_mono = ss_mono_now();
     deliver(d, it, js, 0);
     ss_job_free(j);
+    return 1;
 }
 
 static void read_inotify(daemon_t *d)
@@ -579,9 +603,7 @@ static void read_inotify(daemon_t *d)
     if (need_rescan || d->wd < 0) {
         if (d->wd < 0) ss_spool_check(&d->sp, NULL, 0);   /* forces the re-watch below */
         if (d->wd < 0) {
-            d->wd = inotify_add_watch(d->ifd, d->paths.req_dir,
-                                      IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF |
-                                      IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK);
+            d->wd = inotify_add_watch(d->ifd, d->paths.req_dir, REQ_WATCH_MASK);
             if (d->wd < 0) {
                 ss_log_msg(&d->log, "WARN", "cannot re-watch %s: %s; polling",
                            d->paths.req_dir, strerror(errno));
@@ -655,37 +677,252 @@ static void notify_ready(const ss_daemon_opts *o, int code)
     }
 }
 
-int ss_daemon_run(const ss_daemon_opts *o)
+/* ------------------------------------------------------------------ the state table
+ *
+ * The loop turns what poll reports into events and hands each to actions[state][event],
+ * which does the work and returns the next state (an empty cell: nothing to do). Timers
+ * (timers[] below) do the periodic work; only the idle timer is an event, because whether
+ * the daemon may exit depends on its state.
+ *
+ *                 EV_SIGNAL        EV_HUP      EV_SPOOL      EV_WORKER_DONE   EV_IDLE
+ *   idle          -> stopped       reopen log  start_next    -                idle_exit
+ *   processing    drain            reopen log  -             finish_and_next  -
+ *   draining      exit at once     reopen log  -             finish_and_stop  -
+ * (starting: before the loop, no events; stopped: the loop ends.) */
+
+static dstate settle(daemon_t *d)
 {
-    daemon_t dd, *d = &dd;
+    dispatch(d);
+    return d->cur ? ST_PROCESSING : ST_IDLE;
+}
+
+static dstate ev_start_next(daemon_t *d) { return settle(d); }
+
+static void log_shutdown(daemon_t *d, const char *sig)
+{
+    ss_log_msg(&d->log, "INFO", "SESSION shutdown signal=%s%s", sig,
+               d->cur ? " (finishing or cancelling the current request)" : "");
+    d->status_dirty = 1;
+}
+
+static dstate ev_stop_now(daemon_t *d)
+{
+    log_shutdown(d, d->last_signal);
+    return ST_STOPPED;
+}
+
+static dstate ev_drain(daemon_t *d)
+{
+    log_shutdown(d, d->last_signal);
+    ss_worker_cancel(&d->w);
+    return ST_DRAINING;
+}
+
+/* A second signal while draining: the current request stays in processing/ (recovered and
+ * counted as an attempt at the next start). */
+static dstate ev_exit_at_once(daemon_t *d)
+{
+    ss_log_msg(&d->log, "WARN", "second signal: exiting at once; id=%s stays in processing/",
+               d->cur ? d->cur->req.id : "-");
+    remove_ours(d, SS_MARKER_FILE);
+    remove_ours(d, SS_PID_FILE);
+    _exit(SS_EXIT_OK);
+}
+
+static dstate ev_reopen_log(daemon_t *d)
+{
+    ss_log_close(&d->log);
+    ss_log_open(&d->log, d->paths.log, d->o->verbose, 10u << 20, NULL, 0);
+    ss_log_msg(&d->log, "INFO", "log reopened (SIGHUP)");
+    return d->state;
+}
+
+static dstate ev_finish_and_next(daemon_t *d)
+{
+    if (!complete(d)) return d->state;
+    if (!d->head) rescan(d);   /* queue drained: the listing is the truth (T8) */
+    return settle(d);
+}
+
+static dstate ev_finish_and_stop(daemon_t *d)
+{
+    return complete(d) ? ST_STOPPED : d->state;
+}
+
+static dstate ev_idle_exit(daemon_t *d)
+{
+    ss_log_msg(&d->log, "INFO", "SESSION idle for %g s: exiting", d->o->timeout);
+    if (idle_exit_confirmed(d)) return ST_STOPPED;
+    return settle(d);
+}
+
+typedef dstate (*action)(daemon_t *d);
+static const action actions[ST_COUNT][EV_COUNT] = {
+    [ST_IDLE] = { [EV_SIGNAL] = ev_stop_now, [EV_HUP] = ev_reopen_log,
+                  [EV_SPOOL] = ev_start_next, [EV_IDLE] = ev_idle_exit },
+    [ST_PROCESSING] = { [EV_SIGNAL] = ev_drain, [EV_HUP] = ev_reopen_log,
+                        [EV_WORKER_DONE] = ev_finish_and_next },
+    [ST_DRAINING] = { [EV_SIGNAL] = ev_exit_at_once, [EV_HUP] = ev_reopen_log,
+                      [EV_WORKER_DONE] = ev_finish_and_stop },
+};
+
+static void handle(daemon_t *d, devent ev)
+{
+    action a = actions[d->state][ev];
+    if (!a) return;
+    dstate next = a(d);
+    if (next != d->state) d->status_dirty = 1;
+    d->state = next;
+}
+
+/* ------------------------------------------------------------------ timers
+ * One small table (as redis' time events): each timer says when it is next due (0: not
+ * armed) and in which states it runs; the loop sleeps until the nearest one. */
+
+static double due_status(const daemon_t *d)
+{
+    /* At once when the state changes; counters and times at most every STATUS_COALESCE_S
+     * during a burst (each write creates a file); at least every STATUS_REFRESH_S. */
+    if (!d->status_dirty) return d->next_status;
+    if (state_of(d, 1) != d->status_state) return d->status_written;
+    return d->status_written + STATUS_COALESCE_S;
+}
+static void fire_status(daemon_t *d, double now) { (void)now; write_status(d, 1); }
+
+static double due_rescan(const daemon_t *d) { return d->next_rescan; }
+static void fire_rescan(daemon_t *d, double now) { (void)now; rescan(d); }
+
+static double due_gc(const daemon_t *d) { return d->next_gc; }
+
+static double due_young(const daemon_t *d) { return ss_spool_next_young(&d->sp); }
+static void fire_young(daemon_t *d, double now)
+{
+    ss_item *list = NULL;
+    ss_spool_poll_young(&d->sp, now, ss_wall_now(), &list);
+    add_claimed(d, list);
+}
+
+static double due_retry(const daemon_t *d) { return next_retry(d); }
+
+static double due_idle(const daemon_t *d)
+{
+    if (d->o->timeout <= 0 || !idle_now(d)) return 0;
+    return d->last_activity_mono + d->o->timeout;
+}
+static void fire_idle(daemon_t *d, double now) { (void)now; handle(d, EV_IDLE); }
+
+#define IN_IDLE (1u << ST_IDLE)
+#define IN_PROCESSING (1u << ST_PROCESSING)
+#define IN_DRAINING (1u << ST_DRAINING)
+static const struct {
+    const char *name;
+    unsigned states;
+    double (*due)(const daemon_t *d);
+    void (*fire)(daemon_t *d, double now);
+} timers[] = {
+    { "status", IN_IDLE | IN_PROCESSING | IN_DRAINING, due_status, fire_status },
+    { "rescan", IN_IDLE | IN_PROCESSING, due_rescan, fire_rescan },
+    { "gc", IN_IDLE | IN_PROCESSING, due_gc, collect_garbage },
+    { "young", IN_IDLE | IN_PROCESSING, due_young, fire_young },
+    { "retry", IN_IDLE | IN_PROCESSING, due_retry, run_retries },
+    { "idle", IN_IDLE, due_idle, fire_idle },
+};
+#define N_TIMERS (sizeof timers / sizeof timers[0])
+
+static void run_timers(daemon_t *d, double now)
+{
+    for (size_t i = 0; i < N_TIMERS && d->state != ST_STOPPED; i++) {
+        if (!(timers[i].states & (1u << d->state))) continue;
+        double t = timers[i].due(d);
+        if (t > 0 && t <= now) timers[i].fire(d, now);
+    }
+}
+
+/* poll timeout in ms: until the nearest armed timer, at most a minute. */
+static int nearest_timeout(const daemon_t *d, double now)
+{
+    double dl = now + 60.0;
+    for (size_t i = 0; i < N_TIMERS; i++) {
+        if (!(timers[i].states & (1u << d->state))) continue;
+        double t = timers[i].due(d);
+        if (t > 0 && t < dl) dl = t;
+    }
+    return dl <= now ? 0 : (int)ceil((dl - now) * 1000.0);
+}
+
+/* ------------------------------------------------------------------ the loop */
+
+static void read_signals(daemon_t *d)
+{
+    struct signalfd_siginfo si;
+    while (d->state != ST_STOPPED && read(d->sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (si.ssi_signo == SIGHUP) {
+            handle(d, EV_HUP);
+            continue;
+        }
+        d->last_signal = si.ssi_signo == SIGTERM ? "TERM" : "INT";
+        handle(d, EV_SIGNAL);
+    }
+}
+
+static int run_loop(daemon_t *d)
+{
+    for (;;) {
+        double now = ss_mono_now();
+        run_timers(d, now);
+        if (d->claimed) { d->claimed = 0; handle(d, EV_SPOOL); }
+        if (d->state == ST_STOPPED) return SS_EXIT_OK;
+        struct pollfd pf[3] = {
+            { .fd = d->sfd, .events = POLLIN },
+            { .fd = d->w.evfd, .events = POLLIN },
+            { .fd = d->ifd, .events = POLLIN },
+        };
+        int r = poll(pf, d->ifd >= 0 ? 3 : 2, nearest_timeout(d, now));
+        if (r < 0 && errno != EINTR) {
+            ss_log_msg(&d->log, "ERROR", "poll: %s", strerror(errno));
+            return SS_EXIT_SYSTEM;
+        }
+        if (r <= 0) continue;
+        if (pf[0].revents & POLLIN) read_signals(d);
+        if (pf[1].revents & POLLIN) handle(d, EV_WORKER_DONE);
+        /* while draining nobody reads the directory: what arrives waits for the next start */
+        if (d->ifd >= 0 && (pf[2].revents & POLLIN) && d->state != ST_DRAINING &&
+            d->state != ST_STOPPED)
+            read_inotify(d);
+    }
+}
+
+/* ------------------------------------------------------------------ start and stop, by phase */
+
+static void daemon_init(daemon_t *d, const ss_daemon_opts *o)
+{
     memset(d, 0, sizeof *d);
     d->o = o;
+    d->state = ST_STARTING;
     d->lockfd = d->ifd = d->wd = d->sfd = d->wd_root = -1;
     d->w.evfd = -1;
     ss_decoder_init(&d->w.dec, o->decoder_cpu_limit, o->decoder_timeout);
     d->device = "cpu";
     d->log.fd = -1;
-    char err[1024];
-    int rc = SS_EXIT_OK;
-    umask(077);
-    signal(SIGXFSZ, SIG_IGN);   /* RLIMIT_FSIZE: EFBIG from write, handled like a full disk */
-    g_ready_fd = o->ready_fd;
-    ss_crash_init();
+}
 
+/* Paths, spool directories, the single-instance lock and the log. Errors go to stderr (the
+ * log may not exist yet). Returns 0 or an SS_EXIT_* code. */
+static int open_spool(daemon_t *d)
+{
+    const ss_daemon_opts *o = d->o;
+    char err[1024];
     if (o->device && strcmp(o->device, "cuda") == 0) {
         fprintf(stderr, "session_daemon: --device cuda: this build has no CUDA support "
                         "(CPU only); use --device auto or --device cpu\n");
-        notify_ready(o, SS_EXIT_USAGE);
         return SS_EXIT_USAGE;
     }
     if (ss_paths_init(&d->paths, err, sizeof err) != 0) {
         fprintf(stderr, "session_daemon: %s\n", err);
-        notify_ready(o, SS_EXIT_USAGE);
         return SS_EXIT_USAGE;
     }
     if (ss_spool_open(&d->sp, &d->paths, err, sizeof err) != 0) {
         fprintf(stderr, "session_daemon: %s\n", err);
-        notify_ready(o, SS_EXIT_SYSTEM);
         return SS_EXIT_SYSTEM;
     }
     d->sp.fsync_responses = o->fsync_responses;
@@ -700,43 +937,21 @@ int ss_daemon_run(const ss_daemon_opts *o)
             fprintf(stderr, "session_daemon: cannot lock %s/lock: %s\n", d->paths.work_dir,
                     strerror(e));
         ss_spool_close(&d->sp);
-        rc = e == EAGAIN ? SS_EXIT_RUNNING : SS_EXIT_SYSTEM;
-        notify_ready(o, rc);
-        return rc;
+        return e == EAGAIN ? SS_EXIT_RUNNING : SS_EXIT_SYSTEM;
     }
     if (ss_log_open(&d->log, d->paths.log, o->verbose, 10u << 20, err, sizeof err) != 0)
         fprintf(stderr, "session_daemon: %s (logging to stderr only)\n", err), d->log.to_stderr = 1;
     d->sp.log = &d->log;
-    d->started_wall = d->last_activity_wall = ss_wall_now();
-    d->last_activity_mono = ss_mono_now();
-    ss_log_msg(&d->log, "INFO", "SESSION start pid=%ld root=%s timeout=%g model=%s",
-               (long)getpid(), d->paths.root, o->timeout, o->model);
-    clean_dir(d->sp.tmpfd, 0, 0);                 /* temps of a killed predecessor */
-    ss_clean_temps(d->sp.respfd, 0);              /* (we hold the lock: none is in use) */
-    ss_clean_temps(d->sp.rootfd, 0);
-    collect_garbage(d, ss_mono_now());           /* and sets the timer */
-    write_status(d, 1);
+    return 0;
+}
 
-    /* signals on an fd; SIGPIPE ignored */
-    sigset_t ss;
-    sigemptyset(&ss);
-    sigaddset(&ss, SIGTERM);
-    sigaddset(&ss, SIGINT);
-    sigaddset(&ss, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &ss, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    d->sfd = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (d->sfd < 0 || ss_worker_init(&d->w) != 0) {
-        ss_log_msg(&d->log, "ERROR", "signalfd/eventfd: %s", strerror(errno));
-        rc = SS_EXIT_SYSTEM;
-        goto out;
-    }
-    /* T8: the watch first, then the listing */
+/* The inotify watch on the request directory (T8: the watch first, then the listing), or
+ * polling when it cannot be had. */
+static void watch_requests(daemon_t *d)
+{
     d->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (d->ifd >= 0)
-        d->wd = inotify_add_watch(d->ifd, d->paths.req_dir,
-                                  IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF |
-                                  IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK);
+        d->wd = inotify_add_watch(d->ifd, d->paths.req_dir, REQ_WATCH_MASK);
     if (d->ifd >= 0 && d->wd >= 0)   /* IN_DELETE_SELF waits for our fd to close: watch the root */
         d->wd_root = inotify_add_watch(d->ifd, d->paths.root, IN_DELETE | IN_MOVED_FROM |
                                        IN_ONLYDIR | IN_DONT_FOLLOW);
@@ -753,11 +968,32 @@ int ss_daemon_run(const ss_daemon_opts *o)
         d->wd = -1;
         d->poll_mode = 1;
     }
+}
 
+/* Signals on an fd (SIGPIPE ignored), the worker's eventfd, the watch, the decoder
+ * launcher (forked while the process is still small), the model, the worker thread.
+ * Returns 0 or an SS_EXIT_* code. */
+static int start_engine(daemon_t *d)
+{
+    const ss_daemon_opts *o = d->o;
+    sigset_t ss;
+    sigemptyset(&ss);
+    sigaddset(&ss, SIGTERM);
+    sigaddset(&ss, SIGINT);
+    sigaddset(&ss, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &ss, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    d->sfd = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (d->sfd < 0 || ss_worker_init(&d->w) != 0) {
+        ss_log_msg(&d->log, "ERROR", "signalfd/eventfd: %s", strerror(errno));
+        return SS_EXIT_SYSTEM;
+    }
+    watch_requests(d);
     if (!o->no_decoder_isolation)          /* small and single-threaded still */
         ss_decoder_start_launcher(&d->w.dec);
+    int rc = SS_EXIT_OK;
     load_model(d, &rc);
-    if (rc != SS_EXIT_OK) goto out;
+    if (rc != SS_EXIT_OK) return rc;
     d->w.beam_size = o->beam_size;
     d->w.language = o->language;
     d->w.temperature_fallback = o->temperature_fallback;
@@ -766,118 +1002,37 @@ int ss_daemon_run(const ss_daemon_opts *o)
     d->w.isolate = !o->no_decoder_isolation;
     if (ss_worker_start(&d->w) != 0) {
         ss_log_msg(&d->log, "ERROR", "cannot start the worker thread");
-        rc = SS_EXIT_SYSTEM;
-        goto out;
+        return SS_EXIT_SYSTEM;
     }
+    return SS_EXIT_OK;
+}
 
-    /* recover what a killed predecessor left, then what waits in the request directory */
+/* Recover what a killed predecessor left, take what waits in the request directory, then
+ * pid file and marker, and only then "ready" (T25). */
+static void go_ready(daemon_t *d)
+{
     ss_item *list = NULL;
     long nrec = ss_spool_recover(&d->sp, ss_mono_now(), ss_wall_now(), &list);
     if (nrec > 0) ss_log_msg(&d->log, "INFO", "recovered %ld request(s) from processing/", nrec);
     add_claimed(d, list);
     rescan(d);
-
-    /* pid file and marker, then ready (T25) */
     char pidbuf[32];
     int pl = snprintf(pidbuf, sizeof pidbuf, "%ld\n", (long)getpid());
     if (ss_write_atomic(d->sp.rootfd, SS_PID_FILE, pidbuf, (size_t)pl, 0) != 0)
         ss_log_msg(&d->log, "ERROR", "cannot write pid file %s: %s", d->paths.pid, strerror(errno));
     write_marker(d);
     d->last_activity_mono = ss_mono_now();
+    d->state = settle(d);
+    d->claimed = 0;
     write_status(d, 1);
     ss_log_msg(&d->log, "INFO", "SESSION ready pid=%ld device=%s pending=%ld", (long)getpid(),
                d->device, d->n_pending);
-    notify_ready(o, 0);
-    dispatch(d);
+    notify_ready(d->o, 0);
+}
 
-    int sig_count = 0;
-    for (;;) {
-        double now = ss_mono_now();
-        /* Status: at once when the state changes (starting, idle, processing, stopping);
-         * counters and times at most every STATUS_COALESCE_S during a burst (each write is
-         * a file creation); at least every STATUS_REFRESH_S. */
-        if (d->status_dirty && (state_of(d, 1) != d->status_state ||
-                                now - d->status_written >= STATUS_COALESCE_S))
-            write_status(d, 1);
-        else if (d->status_dirty && d->next_status > d->status_written + STATUS_COALESCE_S)
-            d->next_status = d->status_written + STATUS_COALESCE_S;
-        if (d->stopping && !d->cur) break;
-        /* nearest deadline */
-        double dl = d->next_status;
-        if (d->next_rescan < dl) dl = d->next_rescan;
-        if (d->next_gc < dl) dl = d->next_gc;
-        double yn = ss_spool_next_young(&d->sp);
-        if (yn > 0 && yn < dl) dl = yn;
-        double rt = next_retry(d);
-        if (rt > 0 && rt < dl) dl = rt;
-        double idle_dl = 0;
-        if (o->timeout > 0 && idle_now(d) && !d->stopping) {
-            idle_dl = d->last_activity_mono + o->timeout;
-            if (idle_dl < dl) dl = idle_dl;
-        }
-        int to = dl <= now ? 0 : (int)ceil((dl - now) * 1000.0);
-        if (to > 60000) to = 60000;
-        struct pollfd pf[3] = {
-            { .fd = d->sfd, .events = POLLIN },
-            { .fd = d->w.evfd, .events = POLLIN },
-            { .fd = d->ifd, .events = POLLIN },
-        };
-        int r = poll(pf, d->ifd >= 0 ? 3 : 2, to);
-        if (r < 0 && errno != EINTR) {
-            ss_log_msg(&d->log, "ERROR", "poll: %s", strerror(errno));
-            rc = SS_EXIT_SYSTEM;
-            break;
-        }
-        if (r > 0 && (pf[0].revents & POLLIN)) {
-            struct signalfd_siginfo si;
-            while (read(d->sfd, &si, sizeof si) == (ssize_t)sizeof si) {
-                if (si.ssi_signo == SIGHUP) {
-                    ss_log_close(&d->log);
-                    ss_log_open(&d->log, d->paths.log, o->verbose, 10u << 20, NULL, 0);
-                    ss_log_msg(&d->log, "INFO", "log reopened (SIGHUP)");
-                    continue;
-                }
-                if (++sig_count >= 2 && d->cur) {
-                    ss_log_msg(&d->log, "WARN", "second signal: exiting at once; id=%s stays in "
-                               "processing/", d->cur->req.id);
-                    remove_ours(d, SS_MARKER_FILE);
-                    remove_ours(d, SS_PID_FILE);
-                    _exit(SS_EXIT_OK);
-                }
-                ss_log_msg(&d->log, "INFO", "SESSION shutdown signal=%s%s",
-                           si.ssi_signo == SIGTERM ? "TERM" : "INT",
-                           d->cur ? " (finishing or cancelling the current request)" : "");
-                d->stopping = 1;
-                ss_worker_cancel(&d->w);
-                d->status_dirty = 1;
-            }
-        }
-        if (r > 0 && (pf[1].revents & POLLIN)) complete(d);
-        if (d->ifd >= 0 && r > 0 && (pf[2].revents & POLLIN) && !d->stopping) read_inotify(d);
-        now = ss_mono_now();
-        if (d->stopping) continue;
-        if (rt > 0 && now >= rt) run_retries(d, now);
-        if (yn > 0 && now >= yn) {
-            ss_item *l2 = NULL;
-            ss_spool_poll_young(&d->sp, now, ss_wall_now(), &l2);
-            add_claimed(d, l2);
-        }
-        if (now >= d->next_rescan) rescan(d);
-        if (now >= d->next_gc) collect_garbage(d, now);
-        if (d->drained && !d->cur && !d->head) {
-            d->drained = 0;
-            rescan(d);   /* queue drained: the listing is the truth (T8) */
-        }
-        dispatch(d);
-        if (now >= d->next_status) d->status_dirty = 1;
-        if (o->timeout > 0 && idle_now(d) && now >= d->last_activity_mono + o->timeout) {
-            ss_log_msg(&d->log, "INFO", "SESSION idle for %g s: exiting", o->timeout);
-            if (idle_exit_confirmed(d)) break;
-        }
-    }
-
-out:
-    ss_worker_stop(&d->w);   /* also closes its eventfd */
+static void shut_down(daemon_t *d, int rc)
+{
+    ss_worker_stop(&d->w);   /* cancels and joins; also closes its eventfd */
     if (d->cur) {   /* the worker stopped mid-job (error path): leave it for the next start */
         ss_spool_unbegin(&d->sp, d->cur);
         ss_item_free(d->cur);
@@ -893,11 +1048,41 @@ out:
     remove_ours(d, SS_PID_FILE);
     ss_log_msg(&d->log, "INFO", "SESSION stop rc=%d processed=%ld failed=%ld", rc, d->processed,
                d->failed);
-    if (rc != SS_EXIT_OK) notify_ready(o, rc);
+    if (rc != SS_EXIT_OK) notify_ready(d->o, rc);
     if (d->ifd >= 0) close(d->ifd);
     if (d->sfd >= 0) close(d->sfd);
     ss_log_close(&d->log);
     ss_spool_close(&d->sp);
     if (d->lockfd >= 0) close(d->lockfd);
+}
+
+int ss_daemon_run(const ss_daemon_opts *o)
+{
+    daemon_t dd, *d = &dd;
+    daemon_init(d, o);
+    umask(077);
+    signal(SIGXFSZ, SIG_IGN);   /* RLIMIT_FSIZE: EFBIG from write, handled like a full disk */
+    g_ready_fd = o->ready_fd;
+    ss_crash_init();
+    int rc = open_spool(d);
+    if (rc != SS_EXIT_OK) {
+        notify_ready(o, rc);
+        return rc;
+    }
+    d->started_wall = d->last_activity_wall = ss_wall_now();
+    d->last_activity_mono = ss_mono_now();
+    ss_log_msg(&d->log, "INFO", "SESSION start pid=%ld root=%s timeout=%g model=%s",
+               (long)getpid(), d->paths.root, o->timeout, o->model);
+    clean_dir(d->sp.tmpfd, 0, 0);                 /* temps of a killed predecessor */
+    ss_clean_temps(d->sp.respfd, 0);              /* (we hold the lock: none is in use) */
+    ss_clean_temps(d->sp.rootfd, 0);
+    collect_garbage(d, ss_mono_now());           /* and sets the timer */
+    write_status(d, 1);
+    rc = start_engine(d);
+    if (rc == SS_EXIT_OK) {
+        go_ready(d);
+        rc = run_loop(d);
+    }
+    shut_down(d, rc);
     return rc;
 }
