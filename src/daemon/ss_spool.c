@@ -218,82 +218,80 @@ static double receipt_time(double now, double wall, const struct stat *st)
     return now - age;
 }
 
-ss_ingest_result ss_spool_ingest(ss_spool *sp, const char *name, double now, double wall,
-                                 ss_item **out)
+/* A request that does not parse yet: tracked, re-read every SS_YOUNG_POLL_S, and malformed
+ * after SS_QUIET_S without change or SS_STALL_S in all (T6, T7). */
+static ss_ingest_result track_young(ss_spool *sp, const char *name, const char *stem,
+                                    const struct stat *st, double now, const char *msg)
 {
-    *out = NULL;
-    char stem[SS_ID_MAX + 1];
-    size_t len = strlen(name);
-    if (name[0] == '.') return SS_ING_IGNORED;                   /* hidden/temp files */
-    if (len < 5 || strcmp(name + len - 5, ".json") != 0) return SS_ING_IGNORED;
-    if (!ss_name_valid(name, stem))
-        return reject(sp, sp->reqfd, name, NULL, SS_E_BAD_ID, "invalid request file name");
-
-    char *buf = NULL;
-    size_t blen = 0;
-    struct stat st;
-    memset(&st, 0, sizeof st);
-    if (ss_read_file(sp->reqfd, name, SS_REQUEST_MAX, &buf, &blen, &st) != 0) {
-        int e = errno;
-        if (e == ENOENT) { young_drop(sp, name); return SS_ING_GONE; }
-        if (e == EFBIG)
-            return reject(sp, sp->reqfd, name, stem, SS_E_TOO_LARGE, "request larger than 64 KiB");
-        if (e == ELOOP || e == EINVAL || e == EPERM || e == ENXIO || e == EISDIR)
-            return reject(sp, sp->reqfd, name, stem, SS_E_NOT_REGULAR,
-                          "request is not a regular file of ours (symlink, FIFO, directory...)");
-        if (e == EMFILE || e == ENFILE || e == ENOMEM) return SS_ING_NOT_YET;  /* transient */
-        return reject(sp, sp->reqfd, name, stem, SS_E_NOT_REGULAR, strerror(e));
+    long long mt = (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+    ss_young *y = young_find(sp, name, NULL);
+    if (!y) {
+        y = calloc(1, sizeof *y);
+        if (!y) return SS_ING_NOT_YET;
+        snprintf(y->name, sizeof y->name, "%s", name);
+        y->first_seen = y->last_change = now;
+        y->size = (long long)st->st_size;
+        y->mtime_ns = mt;
+        y->next = sp->young;
+        sp->young = y;
+        sp->n_young++;
+    } else if (y->size != (long long)st->st_size || y->mtime_ns != mt) {
+        y->size = (long long)st->st_size;
+        y->mtime_ns = mt;
+        y->last_change = now;
     }
-    ss_request req;
-    const char *code = NULL;
-    char msg[300];
-    ss_parse_result pr = ss_request_parse(buf, blen, stem, &req, &code, msg, sizeof msg);
-    free(buf);
-    if (pr == SS_PARSE_INCOMPLETE) {
-        long long mt = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-        ss_young *y = young_find(sp, name, NULL);
-        if (!y) {
-            y = calloc(1, sizeof *y);
-            if (!y) return SS_ING_NOT_YET;
-            snprintf(y->name, sizeof y->name, "%s", name);
-            y->first_seen = y->last_change = now;
-            y->size = (long long)st.st_size;
-            y->mtime_ns = mt;
-            y->next = sp->young;
-            sp->young = y;
-            sp->n_young++;
-        } else if (y->size != (long long)st.st_size || y->mtime_ns != mt) {
-            y->size = (long long)st.st_size;
-            y->mtime_ns = mt;
-            y->last_change = now;
-        }
-        if (now - y->last_change >= SS_QUIET_S || now - y->first_seen >= SS_STALL_S)
-            return reject(sp, sp->reqfd, name, stem, SS_E_BAD_REQUEST, msg);
-        y->next_check = now + SS_YOUNG_POLL_S;
-        return SS_ING_NOT_YET;
-    }
-    if (pr == SS_PARSE_INVALID) return reject(sp, sp->reqfd, name, stem, code, msg);
+    if (now - y->last_change >= SS_QUIET_S || now - y->first_seen >= SS_STALL_S)
+        return reject(sp, sp->reqfd, name, stem, SS_E_BAD_REQUEST, msg);
+    y->next_check = now + SS_YOUNG_POLL_S;
+    return SS_ING_NOT_YET;
+}
 
-    /* Claim: requests/<id>.json -> processing/<id>.0, never replacing a queued twin. */
+/* The same id is already queued (processing/<id>.0 exists): look again once that one is
+ * done, and remember the twin so that, once claimed, it is answered as the duplicate it is. */
+static ss_ingest_result wait_for_twin(ss_spool *sp, const char *name, double now)
+{
+    ss_young *y = young_find(sp, name, NULL);
+    if (!y && (y = calloc(1, sizeof *y))) {
+        snprintf(y->name, sizeof y->name, "%s", name);
+        y->first_seen = y->last_change = now;
+        y->next = sp->young;
+        sp->young = y;
+        sp->n_young++;
+    }
+    if (y) { y->last_change = now; y->next_check = now + SS_YOUNG_POLL_S; y->twin = 1; }
+    return SS_ING_NOT_YET;
+}
+
+/* Reads requests/<name> for ingest. Returns SS_ING_CLAIMED (meaning: read, *buf set) or the
+ * final result for a file that could not be read (rejected, gone, or retried later). */
+static ss_ingest_result read_request(ss_spool *sp, const char *name, const char *stem,
+                                     char **buf, size_t *blen, struct stat *st)
+{
+    if (ss_read_file(sp->reqfd, name, SS_REQUEST_MAX, buf, blen, st) == 0) return SS_ING_CLAIMED;
+    int e = errno;
+    if (e == ENOENT) { young_drop(sp, name); return SS_ING_GONE; }
+    if (e == EFBIG)
+        return reject(sp, sp->reqfd, name, stem, SS_E_TOO_LARGE, "request larger than 64 KiB");
+    if (e == ELOOP || e == EINVAL || e == EPERM || e == ENXIO || e == EISDIR)
+        return reject(sp, sp->reqfd, name, stem, SS_E_NOT_REGULAR,
+                      "request is not a regular file of ours (symlink, FIFO, directory...)");
+    if (e == EMFILE || e == ENFILE || e == ENOMEM) return SS_ING_NOT_YET;  /* transient */
+    return reject(sp, sp->reqfd, name, stem, SS_E_NOT_REGULAR, strerror(e));
+}
+
+/* Claim: requests/<id>.json -> processing/<id>.0, never replacing a queued twin (T18). On
+ * SS_ING_CLAIMED *req is the request actually claimed and *out its new item. */
+static ss_ingest_result claim(ss_spool *sp, const char *name, const char *stem,
+                              ss_request *req, struct stat *st, double now, double wall,
+                              ss_item **out)
+{
     char pname[SS_ID_MAX + 16];
     snprintf(pname, sizeof pname, "%s.0", stem);
     if (renameat2(sp->reqfd, name, sp->procfd, pname, RENAME_NOREPLACE) != 0) {
         int e = errno;
-        ss_request_clear(&req);
+        ss_request_clear(req);
         if (e == ENOENT) { young_drop(sp, name); return SS_ING_GONE; }
-        if (e == EEXIST) {   /* same id already queued: look again once that one is done */
-            ss_young *y = young_find(sp, name, NULL);
-            if (!y && (y = calloc(1, sizeof *y))) {
-                snprintf(y->name, sizeof y->name, "%s", name);
-                y->first_seen = y->last_change = now;
-                y->next = sp->young;
-                sp->young = y;
-                sp->n_young++;
-            }
-            /* remembered so that, once claimed, it is answered as the duplicate it is */
-            if (y) { y->last_change = now; y->next_check = now + SS_YOUNG_POLL_S; y->twin = 1; }
-            return SS_ING_NOT_YET;
-        }
+        if (e == EEXIST) return wait_for_twin(sp, name, now);
         slog(sp, "ERROR", "cannot claim request", name, strerror(e));
         return SS_ING_NOT_YET;
     }
@@ -305,28 +303,55 @@ ss_ingest_result ss_spool_ingest(ss_spool *sp, const char *name, double now, dou
      * replacing its own request): if so, parse the claimed file again. */
     struct stat cst;
     if (fstatat(sp->procfd, pname, &cst, AT_SYMLINK_NOFOLLOW) == 0 &&
-        (cst.st_ino != st.st_ino || cst.st_dev != st.st_dev)) {
-        ss_request_clear(&req);
-        buf = NULL;
-        if (ss_read_file(sp->procfd, pname, SS_REQUEST_MAX, &buf, &blen, &st) != 0 ||
-            ss_request_parse(buf, blen, stem, &req, &code, msg, sizeof msg) != SS_PARSE_OK) {
-            free(buf);
+        (cst.st_ino != st->st_ino || cst.st_dev != st->st_dev)) {
+        ss_request_clear(req);
+        char *buf = NULL, msg[300];
+        size_t blen = 0;
+        const char *code = NULL;
+        int bad = ss_read_file(sp->procfd, pname, SS_REQUEST_MAX, &buf, &blen, st) != 0 ||
+                  ss_request_parse(buf, blen, stem, req, &code, msg, sizeof msg) != SS_PARSE_OK;
+        free(buf);
+        if (bad)
             return reject(sp, sp->procfd, pname, stem, SS_E_BAD_REQUEST,
                           "request replaced by an invalid one while being claimed");
-        }
-        free(buf);
     }
     ss_item *it = calloc(1, sizeof *it);
     if (!it) {   /* stays in processing/: recovered at the next start */
-        ss_request_clear(&req);
+        ss_request_clear(req);
         return SS_ING_NOT_YET;
     }
-    it->req = req;
+    it->req = *req;
     it->attempts = 0;
-    it->receipt = receipt_time(now, wall, &st);
+    it->receipt = receipt_time(now, wall, st);
     it->duplicate = twin;
     *out = it;
     return SS_ING_CLAIMED;
+}
+
+ss_ingest_result ss_spool_ingest(ss_spool *sp, const char *name, double now, double wall,
+                                 ss_item **out)
+{
+    *out = NULL;
+    char stem[SS_ID_MAX + 1];
+    size_t len = strlen(name);
+    if (name[0] == '.') return SS_ING_IGNORED;                   /* hidden/temp files */
+    if (len < 5 || strcmp(name + len - 5, ".json") != 0) return SS_ING_IGNORED;
+    if (!ss_name_valid(name, stem))
+        return reject(sp, sp->reqfd, name, NULL, SS_E_BAD_ID, "invalid request file name");
+    char *buf = NULL;
+    size_t blen = 0;
+    struct stat st;
+    memset(&st, 0, sizeof st);
+    ss_ingest_result r = read_request(sp, name, stem, &buf, &blen, &st);
+    if (r != SS_ING_CLAIMED) return r;
+    ss_request req;
+    const char *code = NULL;
+    char msg[300];
+    ss_parse_result pr = ss_request_parse(buf, blen, stem, &req, &code, msg, sizeof msg);
+    free(buf);
+    if (pr == SS_PARSE_INCOMPLETE) return track_young(sp, name, stem, &st, now, msg);
+    if (pr == SS_PARSE_INVALID) return reject(sp, sp->reqfd, name, stem, code, msg);
+    return claim(sp, name, stem, &req, &st, now, wall, out);
 }
 
 /* ------------------------------------------------------------------ scans */
