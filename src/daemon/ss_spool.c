@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/dynbuf.h"
+
 static void slog(ss_spool *sp, const char *level, const char *what, const char *name,
                  const char *detail)
 {
@@ -376,25 +378,21 @@ static long list_dir(int dirfd, ent **outv)
     DIR *d = fdopendir(fd);
     if (!d) { close(fd); return -1; }
     rewinddir(d);
-    ent *v = NULL;
-    long nv = 0, cap = 0;
+    sp_dynbuf vb;
+    sp_dynbuf_init(&vb, SP_DYNBUF_NOCAP);
     struct dirent *de;
     while ((de = readdir(d))) {
         if (de->d_name[0] == '.') continue;
-        if (nv == cap) {
-            cap = cap ? cap * 2 : 64;
-            ent *nvv = realloc(v, (size_t)cap * sizeof *v);
-            if (!nvv) break;
-            v = nvv;
-        }
         struct stat st;
-        long long mt = 0;
+        ent e = { NULL, 0 };
         if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-            mt = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-        v[nv].name = strdup(de->d_name);
-        if (!v[nv].name) break;
-        v[nv++].mt = mt;
+            e.mt = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+        /* out of memory: what was listed is handled now, the rest at the next scan */
+        if (!(e.name = strdup(de->d_name))) break;
+        if (sp_dynbuf_add(&vb, &e, sizeof e) != 0) { free(e.name); break; }
     }
+    long nv = (long)sp_dynbuf_n(&vb, ent);
+    ent *v = sp_dynbuf_take(&vb, NULL);
     closedir(d);
     if (nv > 1) qsort(v, (size_t)nv, sizeof *v, ent_cmp);
     *outv = v;

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/dynbuf.h"
 #include "common/errbuf.h"
 
 int ss_paths_init(ss_paths *p, char *err, size_t n)
@@ -121,32 +122,25 @@ int ss_read_file(int dirfd, const char *name, size_t max, char **buf, size_t *le
     if (!S_ISREG(st.st_mode)) { errno = EINVAL; goto fail; }
     if (st.st_uid != geteuid()) { errno = EPERM; goto fail; }
     if ((size_t)st.st_size > max) { errno = EFBIG; goto fail; }
-    size_t cap = (size_t)st.st_size + 1, got = 0;
-    char *b = malloc(cap + 1);
-    if (!b) goto fail;
+    /* The size is only a hint (the file may grow while we read): the buffer's cap is what
+     * bounds it. */
+    sp_dynbuf b;
+    sp_dynbuf_init(&b, max);
+    if (sp_dynbuf_reserve(&b, (size_t)st.st_size) != 0) goto fail;
     for (;;) {
-        if (got == cap) {    /* grew while reading: allow up to max */
-            if (cap > max) { free(b); errno = EFBIG; goto fail; }
-            size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
-            char *nb = realloc(b, ncap + 1);
-            if (!nb) { free(b); goto fail; }
-            b = nb;
-            cap = ncap;
-        }
-        ssize_t r = read(fd, b + got, cap - got);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            free(b);
+        char chunk[16384];
+        ssize_t r = read(fd, chunk, sizeof chunk);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0 || sp_dynbuf_add(&b, chunk, (size_t)r) != 0) {
+            if (r == 0) break;
+            int e = errno;
+            sp_dynbuf_free(&b);
+            errno = e;
             goto fail;
         }
-        if (r == 0) break;
-        got += (size_t)r;
     }
-    if (got > max) { free(b); errno = EFBIG; goto fail; }
-    b[got] = 0;
     close(fd);
-    *buf = b;
-    *len = got;
+    *buf = sp_dynbuf_take(&b, len);
     return 0;
 fail:;
     int e = errno;
