@@ -380,19 +380,23 @@ static void answer_duplicate(daemon_t *d, ss_item *it)
                                 "Another request with this id was already queued or in "
                                 "progress; request ids must be unique", SS_E_DUPLICATE,
                                 ss_wall_now());
-    if (js && ss_spool_finish_ex(&d->sp, it, js, SS_WA_NOREPLACE) == 0) {
-        ss_log_msg(&d->log, "WARN", "duplicate id=%s answered duplicate_id", it->req.id);
-        ss_item_free(it);
-    } else if (js && errno == EEXIST) {
-        ss_log_msg(&d->log, "WARN", "duplicate id=%s: the first request's response is still "
-                   "unread; the second was quarantined (the response was kept)", it->req.id);
-        ss_spool_discard(&d->sp, it);
-        ss_item_free(it);
-    } else {
-        free(js);
-        js = NULL;
-        deliver(d, it, NULL, 0);
+    if (!js) {
+        deliver(d, it, NULL, 0);   /* out of memory: left for the next start */
+        return;
     }
+    if (ss_spool_finish_ex(&d->sp, it, js, SS_WA_NOREPLACE) == 0) {
+        ss_log_msg(&d->log, "WARN", "duplicate id=%s answered duplicate_id", it->req.id);
+    } else {
+        /* EEXIST: the first one's response is unread and must stay. Any other failure: a
+         * duplicate's answer is not worth a retry that could land on a later response. */
+        char why[120];
+        snprintf(why, sizeof why, "%s", errno == EEXIST ? "the first request's response is "
+                 "still unread (kept)" : strerror(errno));
+        ss_log_msg(&d->log, "WARN", "duplicate id=%s: %s; the second was quarantined",
+                   it->req.id, why);
+        ss_spool_discard(&d->sp, it);
+    }
+    ss_item_free(it);
     free(js);
 }
 
