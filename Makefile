@@ -54,9 +54,22 @@ LIB_OBJ  := $(patsubst %.c,$(B)/%.o,$(LIB_SRC))
 LIB      := $(B)/libspeech.a
 
 # program directories: each main_<prog>.c is a program, the rest is a helper archive.
-# Every program links every helper archive (the linker only pulls what it needs), so the
-# session client library in src/clients/ serves the CLI, HTTP server and key listener.
+# Each directory's programs link the helper archives named in USES_<dir> (users before what
+# they use), as redis' Makefile lists each binary's objects: a wrong-way dependency (the
+# HTTP server or the client library reaching into src/daemon/) fails at link time. The
+# session layer (src/session/: paths, safe directories, temp + rename, the request and
+# response schemas, the logger, clocks) is what the programs share. A directory without a
+# USES_ line links every helper archive.
 PROG_DIRS := $(filter-out $(LIB_DIRS),$(wildcard src/*)) tools bench
+USES_src/daemon      := daemon session
+USES_src/clients     := clients session
+USES_src/http        := http clients session
+USES_src/keylistener := keylistener clients session
+USES_src/cli         := cli
+USES_src/session     := session
+USES_tools           :=
+USES_bench           := session
+uses_ars = $(if $(filter undefined,$(origin USES_$(1))),$(HELPER_ARS),$(foreach n,$(USES_$(1)),$(B)/lib$(n).a))
 define prog_dir
 $(1)_MAINS := $$(wildcard $(1)/main_*.c)
 $(1)_HELP  := $$(filter-out $$($(1)_MAINS),$$(wildcard $(1)/*.c))
@@ -65,13 +78,14 @@ PROGS += $$(patsubst $(1)/main_%.c,$(BINDIR)/%,$$($(1)_MAINS))
 HELPER_ARS += $$($(1)_AR)
 $$($(1)_AR): $$(patsubst %.c,$(B)/%.o,$$($(1)_HELP))
 	@mkdir -p $$(@D)
+	@rm -f $$@   # a file moved to another directory must not linger in this archive
 	$$(AR) rcs $$@ $$^
 endef
 $(foreach d,$(PROG_DIRS),$(eval $(call prog_dir,$(d))))
 define prog_link
-$(BINDIR)/%: $(B)/$(1)/main_%.o $(HELPER_ARS) $(LIB)
+$(BINDIR)/%: $(B)/$(1)/main_%.o $(call uses_ars,$(1)) $(LIB)
 	@mkdir -p $$(@D)
-	$$(CC) $$(LDFLAGS) -o $$@ $$< $(HELPER_ARS) $(LIB) $$(LDLIBS) $$(EXTRA_LDLIBS_$$(notdir $$@))
+	$$(CC) $$(LDFLAGS) -o $$@ $$< $(call uses_ars,$(1)) $(LIB) $$(LDLIBS) $$(EXTRA_LDLIBS_$$(notdir $$@))
 endef
 $(foreach d,$(PROG_DIRS),$(eval $(call prog_link,$(d))))
 

@@ -23,7 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "daemon/ss_fs.h"
+#include "session/ss_fs.h"
 
 static char root[256], daemon_bin[PATH_MAX + 32], model[PATH_MAX], wav[PATH_MAX];
 

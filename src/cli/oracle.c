@@ -1,5 +1,6 @@
 /* oracle.c — see oracle.h. Exit codes: 0 ok, 2 usage, 3 model, 4 input, 5 engine, 6 output. */
 #include "oracle.h"
+#include "common/dynbuf.h"
 #include "speech.h"
 #include "speech_audio.h"
 
@@ -13,9 +14,8 @@ static int parse_ids(const char *s, int **out, int *n)
     *out = NULL;
     *n = 0;
     if (!s) return 0;
-    int cap = 16, cnt = 0;
-    int *v = malloc(sizeof(int) * (size_t)cap);
-    if (!v) return -1;
+    sp_dynbuf v;
+    sp_dynbuf_init(&v, 1000000 * sizeof(int));   /* far more ids than any context holds */
     const char *p = s;
     while (*p) {
         while (*p == ' ' || *p == ',' || *p == '\t') p++;
@@ -23,18 +23,17 @@ static int parse_ids(const char *s, int **out, int *n)
         char *end;
         errno = 0;
         long x = strtol(p, &end, 10);
-        if (end == p || errno || x < 0 || x > 1000000) { free(v); return -1; }
-        if (cnt == cap) {
-            cap *= 2;
-            int *nv = realloc(v, sizeof(int) * (size_t)cap);
-            if (!nv) { free(v); return -1; }
-            v = nv;
+        int id = (int)x;
+        if (end == p || errno || x < 0 || x > 1000000 || sp_dynbuf_add(&v, &id, sizeof id) != 0) {
+            sp_dynbuf_free(&v);
+            return -1;
         }
-        v[cnt++] = (int)x;
         p = end;
     }
-    *out = v;
-    *n = cnt;
+    *n = (int)sp_dynbuf_n(&v, int);
+    *out = sp_dynbuf_take(&v, NULL);
+    if (!*out) *out = malloc(sizeof(int));   /* as before: an array even when empty */
+    if (!*out) return -1;
     return 0;
 }
 

@@ -1,6 +1,6 @@
 /* session_client.c — see session_client.h. */
 #include "clients/session_client.h"
-#include "daemon/ss_json.h"   /* SS_LANGUAGE_MAX, SS_PROMPT_MAX */
+#include "session/ss_json.h"   /* SS_LANGUAGE_MAX, SS_PROMPT_MAX */
 
 #include <errno.h>
 #include <fcntl.h>

@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "daemon/ss_fs.h"
+#include "session/ss_fs.h"
 
 #define SSC_TIMEOUT (-2)
 

@@ -43,6 +43,8 @@ static void usage(FILE *f)
 "                          with resource limits, so a decoder crash fails one request)\n"
 "      --decoder-cpu-limit S   CPU seconds of a decoder child (default 60)\n"
 "      --decoder-timeout S     wall-clock seconds of a decoder child (default 120)\n"
+"      --quarantine-max-age S  remove rejected requests from quarantine after S seconds\n"
+"                          (default 604800, 7 days; checked on a timer)\n"
 "  -v, --verbose           also log to stderr\n"
 "Environment: SPEECH_SESSION_ROOT=DIR moves every file from /tmp to DIR.\n"
 "Exit codes: 0 clean stop, 100 usage, 110 already running, 111 system failure,\n"
@@ -75,14 +77,12 @@ static char *default_model(void)
     return strdup(path);
 }
 
-int main(int argc, char **argv)
+/* Parses argv into o (model: malloc'd into *model). Returns 0, or SS_EXIT_USAGE after
+ * printing the usage, or -1 for --help (printed). */
+static int parse_options(int argc, char **argv, ss_daemon_opts *o, int *fork_mode, char **model)
 {
-    ss_daemon_opts o;
-    ss_daemon_default_opts(&o);
-    int fork_mode = 0;
-    char *model = NULL;
     enum { OPT_DEVICE = 256, OPT_TTL, OPT_MAXP, OPT_MAXA, OPT_FSYNC, OPT_BEAM, OPT_LANG, OPT_TFB, OPT_VAD, OPT_VADM,
-           OPT_NOISO, OPT_DECCPU, OPT_DECTO };
+           OPT_NOISO, OPT_DECCPU, OPT_DECTO, OPT_QAGE };
     static const struct option lo[] = {
         { "model", required_argument, 0, 'm' },
         { "threads", required_argument, 0, 't' },
@@ -101,6 +101,7 @@ int main(int argc, char **argv)
         { "no-decoder-isolation", no_argument, 0, OPT_NOISO },
         { "decoder-cpu-limit", required_argument, 0, OPT_DECCPU },
         { "decoder-timeout", required_argument, 0, OPT_DECTO },
+        { "quarantine-max-age", required_argument, 0, OPT_QAGE },
         { "verbose", no_argument, 0, 'v' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
@@ -109,102 +110,129 @@ int main(int argc, char **argv)
     double v;
     while ((c = getopt_long(argc, argv, "m:t:fdvh", lo, NULL)) != -1) {
         switch (c) {
-        case 'm': free(model); model = strdup(optarg); break;
+        case 'm': free(*model); *model = strdup(optarg); break;
         case 't':
             if (parse_num(optarg, &v) || v > 1024 || v != floor(v)) goto bad;
-            o.threads = (int)v;
+            o->threads = (int)v;
             break;
         case OPT_DEVICE:
             if (!sp_device_valid(optarg)) goto bad;
-            o.device = optarg;
+            o->device = optarg;
             break;
-        case 'f': fork_mode = 0; break;
-        case 'd': fork_mode = 1; break;
-        case OPT_TTL: if (parse_num(optarg, &o.request_ttl)) goto bad; break;
+        case 'f': *fork_mode = 0; break;
+        case 'd': *fork_mode = 1; break;
+        case OPT_TTL: if (parse_num(optarg, &o->request_ttl)) goto bad; break;
         case OPT_MAXP:
             if (parse_num(optarg, &v) || v < 1 || v > 1e7) goto bad;
-            o.max_pending = (long)v;
+            o->max_pending = (long)v;
             break;
-        case OPT_MAXA: if (parse_num(optarg, &o.max_audio_seconds)) goto bad; break;
-        case OPT_FSYNC: o.fsync_responses = 1; break;
+        case OPT_MAXA: if (parse_num(optarg, &o->max_audio_seconds)) goto bad; break;
+        case OPT_FSYNC: o->fsync_responses = 1; break;
         case OPT_BEAM:
             if (parse_num(optarg, &v) || v < 1 || v > 64 || v != floor(v)) goto bad;
-            o.beam_size = (int)v;
+            o->beam_size = (int)v;
             break;
         case OPT_LANG:
             if (!*optarg || strlen(optarg) > 15) goto bad;
-            o.language = optarg;
+            o->language = optarg;
             break;
-        case OPT_TFB: o.temperature_fallback = 1; break;
-        case OPT_VAD: o.vad = 1; break;
-        case OPT_VADM: o.vad_model = optarg; break;
-        case OPT_NOISO: o.no_decoder_isolation = 1; break;
+        case OPT_TFB: o->temperature_fallback = 1; break;
+        case OPT_VAD: o->vad = 1; break;
+        case OPT_VADM: o->vad_model = optarg; break;
+        case OPT_NOISO: o->no_decoder_isolation = 1; break;
         case OPT_DECCPU:
-            if (parse_num(optarg, &o.decoder_cpu_limit) || o.decoder_cpu_limit < 1 ||
-                o.decoder_cpu_limit > 1e6) goto bad;
+            if (parse_num(optarg, &o->decoder_cpu_limit) || o->decoder_cpu_limit < 1 ||
+                o->decoder_cpu_limit > 1e6) goto bad;
             break;
         case OPT_DECTO:
-            if (parse_num(optarg, &o.decoder_timeout) || o.decoder_timeout <= 0 ||
-                o.decoder_timeout > 1e6) goto bad;
+            if (parse_num(optarg, &o->decoder_timeout) || o->decoder_timeout <= 0 ||
+                o->decoder_timeout > 1e6) goto bad;
             break;
-        case 'v': o.verbose = 1; break;
-        case 'h': usage(stdout); free(model); return 0;
+        case OPT_QAGE:
+            if (parse_num(optarg, &o->quarantine_max_age) || o->quarantine_max_age < 1) goto bad;
+            break;
+        case 'v': o->verbose = 1; break;
+        case 'h': usage(stdout); return -1;
         default: goto bad;
         }
     }
     if (optind < argc) {
-        if (parse_num(argv[optind], &o.timeout) || o.timeout > 1e9) goto bad;
+        if (parse_num(argv[optind], &o->timeout) || o->timeout > 1e9) goto bad;
         optind++;
     }
     if (optind < argc) goto bad;
-    if (!model) model = default_model();
-    if (!model) {
-        fprintf(stderr, "session_daemon: no model: use --model PATH or SPEECH_SESSION_MODEL\n");
-        return SS_EXIT_USAGE;
-    }
-    o.model = model;
-    if (o.vad_model) {   /* a bad VAD model would fail every request: refuse to start */
+    return 0;
+bad:
+    usage(stderr);
+    return SS_EXIT_USAGE;
+}
+
+/* Refusals that need no spool: a VAD model that does not load (it would fail every
+ * request). Returns 0 or SS_EXIT_USAGE (printed). */
+static int check_options(const ss_daemon_opts *o)
+{
+    if (o->vad_model) {
         sp_vad *vad = NULL;
         char verr[256];
-        if (sp_vad_open(o.vad_model, &vad, verr, sizeof verr) != SP_OK) {
+        if (sp_vad_open(o->vad_model, &vad, verr, sizeof verr) != SP_OK) {
             fprintf(stderr, "session_daemon: --vad-model: %s\n", verr);
-            free(model);
             return SS_EXIT_USAGE;
         }
         sp_vad_free(vad);
     }
+    return 0;
+}
 
-    if (fork_mode) {
-        int pfd[2];
-        if (pipe2(pfd, O_CLOEXEC) != 0) { perror("session_daemon: pipe"); return SS_EXIT_SYSTEM; }
-        fflush(NULL);
-        pid_t pid = fork();
-        if (pid < 0) { perror("session_daemon: fork"); return SS_EXIT_SYSTEM; }
-        if (pid > 0) {   /* parent: exit only when the daemon is ready (T25) */
-            close(pfd[1]);
-            unsigned char b;
-            ssize_t r;
-            do r = read(pfd[0], &b, 1); while (r < 0 && errno == EINTR);
-            free(model);
-            if (r == 1 && b == 'R') return 0;
-            if (r == 1) { waitpid(pid, NULL, 0); return b; }
-            int st = 0;
-            if (waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st))
-                return WEXITSTATUS(st);
-            return SS_EXIT_INTERNAL;   /* died without saying why */
-        }
-        close(pfd[0]);
-        setsid();
-        if (chdir("/") != 0) { /* cannot fail for / */ }
-        int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (nul >= 0) { dup2(nul, 0); dup2(nul, 1); close(nul); }   /* stderr: until ready */
-        o.ready_fd = pfd[1];
+/* Fork mode: the parent returns the daemon's verdict (0 once it is ready, T25), the child
+ * returns -1 and goes on with *ready_fd set. */
+static int fork_and_wait(int *ready_fd)
+{
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) != 0) { perror("session_daemon: pipe"); return SS_EXIT_SYSTEM; }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) { perror("session_daemon: fork"); return SS_EXIT_SYSTEM; }
+    if (pid > 0) {   /* parent: exit only when the daemon is ready */
+        close(pfd[1]);
+        unsigned char b;
+        ssize_t r;
+        do r = read(pfd[0], &b, 1); while (r < 0 && errno == EINTR);
+        if (r == 1 && b == 'R') return 0;
+        if (r == 1) { waitpid(pid, NULL, 0); return b; }
+        int st = 0;
+        if (waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st))
+            return WEXITSTATUS(st);
+        return SS_EXIT_INTERNAL;   /* died without saying why */
     }
-    int rc = ss_daemon_run(&o);
+    close(pfd[0]);
+    setsid();
+    if (chdir("/") != 0) { /* cannot fail for / */ }
+    int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (nul >= 0) { dup2(nul, 0); dup2(nul, 1); close(nul); }   /* stderr: until ready */
+    *ready_fd = pfd[1];
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    ss_daemon_opts o;
+    ss_daemon_default_opts(&o);
+    int fork_mode = 0;
+    char *model = NULL;
+    int rc = parse_options(argc, argv, &o, &fork_mode, &model);
+    if (rc != 0) goto cleanup;
+    if (!model) model = default_model();
+    if (!model) {
+        fprintf(stderr, "session_daemon: no model: use --model PATH or SPEECH_SESSION_MODEL\n");
+        rc = SS_EXIT_USAGE;
+        goto cleanup;
+    }
+    o.model = model;
+    rc = check_options(&o);
+    if (rc != 0) goto cleanup;
+    if (fork_mode && (rc = fork_and_wait(&o.ready_fd)) >= 0) goto cleanup;
+    rc = ss_daemon_run(&o);
+cleanup:
     free(model);
-    return rc;
-bad:
-    usage(stderr);
-    free(model);
-    return SS_EXIT_USAGE;
+    return rc < 0 ? 0 : rc;
 }

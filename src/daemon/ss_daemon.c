@@ -1,5 +1,6 @@
 /* ss_daemon.c — see ss_daemon.h and docs/daemon.md. */
 #include "daemon/ss_daemon.h"
+#include "daemon/ss_worker.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -23,9 +24,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "daemon/ss_fs.h"
-#include "daemon/ss_json.h"
-#include "daemon/ss_log.h"
+#include "session/ss_fs.h"
+#include "session/ss_json.h"
+#include "session/ss_log.h"
 #include "daemon/ss_spool.h"
 #include "speech.h"
 #include "speech_audio.h"
@@ -35,6 +36,11 @@
 #define RESCAN_S 10.0
 #define POLL_MODE_RESCAN_S 0.2
 #define RESP_GC_EVERY_S 60.0
+/* what the watch on the request directory reports (T5, T6, T8) */
+#define REQ_WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF | \
+                        IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK)
+#define RETRY_MAX 4096         /* responses waiting for space; more stay in processing/ */
+#define RETRY_BACKOFF_MAX_S 5.0
 
 void ss_daemon_default_opts(ss_daemon_opts *o)
 {
@@ -49,644 +55,33 @@ void ss_daemon_default_opts(ss_daemon_opts *o)
     o->ready_fd = -1;
     o->decoder_cpu_limit = 60;
     o->decoder_timeout = 120;
+    o->quarantine_max_age = 7 * 86400.0;
     const char *vm = getenv("SPEECH_SESSION_VAD_MODEL");
     if (vm && *vm) o->vad_model = vm;
 }
 
-/* ------------------------------------------------------------------ worker */
-
-typedef struct {
-    /* in */
-    char *audio_file;
-    double max_seconds;
-    long long max_bytes;
-    char req_language[16];  /* per-request options ("" / NULL / 0: the daemon's defaults) */
-    int translate;
-    char *prompt;
-    int has_temperature;
-    float temperature;
-    /* out */
-    const char *code;       /* NULL on success */
-    char err[600];
-    char **texts;           /* stripped, non-empty segment texts (the original's results) */
-    double *starts, *ends;  /* their times in the audio */
-    int n_texts;
-    char language[16];
-    sp_device_info dev;     /* the device after this job (a GPU fault moves to the CPU) */
-    double audio_s, proc_ms;
-    int cancelled;
-} job;
-
-typedef struct {
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int evfd;
-    job *pending;           /* handed to the worker */
-    int quit;
-    sp_context *ctx;
-    volatile int cancel;
-    int beam_size;
-    const char *language;
-    int temperature_fallback, vad;
-    const char *vad_model;
-    int isolate;            /* decode in a child process (default) */
-    double dec_cpu_s, dec_timeout_s;
-    int zsock;              /* the decoder launcher (see zyg_main), -1 if none */
-    pid_t zpid;
-    int zpending;           /* its answer for the last request is still to be read */
-} worker;
-
-static const char *code_of(sp_status st)
-{
-    switch (st) {
-    case SP_ERR_AUDIO_UNSAFE: return SS_E_AUDIO_REFUSED;
-    case SP_ERR_AUDIO_FORMAT:
-    case SP_ERR_UNSUPPORTED: return SS_E_AUDIO_FORMAT;
-    case SP_ERR_TOO_LARGE: return SS_E_AUDIO_TOO_LONG;
-    case SP_ERR_IO: return SS_E_AUDIO_IO;
-    default: return SS_E_INTERNAL;
-    }
-}
-
-
-/* ------------------------------------------------------------------ decoder child
- * spool-reliability.md T14: the audio is decoded in a forked child with resource limits,
- * so a decoder crash (a libsndfile/FFmpeg memory-safety bug), a hang or a memory bomb fails
- * that one request only. The child runs sp_audio_load with the daemon's flags (same
- * refusal rules, same error codes) and writes a dec_hdr then the float samples to a pipe;
- * the worker thread reads them with a size bound and a wall-clock deadline, then reaps the
- * child with waitpid on its pid (SIGCHLD keeps its default disposition; the loop's
- * signalfd does not include it). */
-
-#if defined(__SANITIZE_ADDRESS__)
-#define SS_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SS_ASAN 1
-#endif
-#endif
-
-typedef struct {
-    int32_t status;         /* sp_status */
-    uint32_t magic;
-    uint64_t n;             /* samples that follow */
-    char err[512];
-} dec_hdr;
-#define DEC_MAGIC 0x53534443u
-
-static int write_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n) {
-        ssize_t r = write(fd, c, n > (1u << 20) ? (1u << 20) : n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return -1;
-        c += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
-/* soft = v, hard = v + slack (RLIMIT_CPU: SIGXCPU at the soft limit, SIGKILL only at the
- * hard one); never above the inherited hard limit (raising it is EPERM). */
-static void set_limit(int res, rlim_t v, rlim_t slack)
-{
-    struct rlimit rl = { v, v + slack };
-    struct rlimit cur;
-    if (getrlimit(res, &cur) == 0 && cur.rlim_max != RLIM_INFINITY) {
-        if (rl.rlim_max > cur.rlim_max) rl.rlim_max = cur.rlim_max;
-        if (rl.rlim_cur > rl.rlim_max) rl.rlim_cur = rl.rlim_max;
-    }
-    setrlimit(res, &rl);
-}
-
-/* SPEECH_SESSION_DECODER_CRASH = ENTRY[,ENTRY...], ENTRY = MODE[:SUBSTRING]; MODE is "1" or
- * "segv" (SIGSEGV), "spin" (burn CPU) or "hang" (block); with SUBSTRING only for audio paths
- * containing it. Returns the mode of the first matching entry, or NULL. */
-static const char *hook_mode(const char *v, const char *path)
-{
-    static char buf[256];
-    if (!v || !*v || strlen(v) >= sizeof buf) return NULL;
-    memcpy(buf, v, strlen(v) + 1);
-    char *save = NULL;
-    for (char *e = strtok_r(buf, ",", &save); e; e = strtok_r(NULL, ",", &save)) {
-        char *colon = strchr(e, ':');
-        if (colon) {
-            *colon = 0;
-            if (!strstr(path, colon + 1)) continue;
-        }
-        return e;
-    }
-    return NULL;
-}
-
-static _Noreturn void decoder_child(const worker *w, const job *j, pid_t parent, int wfd)
-{
-    /* Only this thread exists now. Die with the daemon; unblock the signals the loop
-     * thread takes through its signalfd. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    sigset_t none;
-    sigemptyset(&none);
-    pthread_sigmask(SIG_SETMASK, &none, NULL);
-    set_limit(RLIMIT_CORE, 0, 0);
-    double cpu = w->dec_cpu_s > 0 ? ceil(w->dec_cpu_s) : 60;
-    set_limit(RLIMIT_CPU, (rlim_t)cpu, 1);
-#ifndef SS_ASAN
-    /* Address space: what we inherited (model mapping, thread stacks) plus room for the
-     * decoded audio (the sink grows by doubling) and the decoder. Skipped under ASan: its
-     * shadow mapping reserves terabytes of address space, any RLIMIT_AS would break it. */
-    {
-        double cap = j->max_seconds > 0 && j->max_seconds < SP_AUDIO_MAX_SECONDS
-                     ? j->max_seconds : SP_AUDIO_MAX_SECONDS;
-        unsigned long long vm_pages = 0;
-        FILE *f = fopen("/proc/self/statm", "re");
-        if (f) {
-            if (fscanf(f, "%llu", &vm_pages) != 1) vm_pages = 0;
-            fclose(f);
-        }
-        long pg = sysconf(_SC_PAGESIZE);
-        double budget = cap * SP_AUDIO_RATE * sizeof(float) * 3.0 + (512.0 * 1024 * 1024);
-        if (vm_pages > 0 && pg > 0)
-            set_limit(RLIMIT_AS, (rlim_t)((double)vm_pages * (double)pg + budget), 0);
-    }
-#endif
-    /* Test hook (docs/daemon.md, like SPEECH_SESSION_CRASH_AT): simulate a decoder bug. */
-    const char *mode = hook_mode(getenv("SPEECH_SESSION_DECODER_CRASH"), j->audio_file);
-    if (mode) {
-        if (!strcmp(mode, "spin")) {            /* CPU-bound: RLIMIT_CPU must stop it */
-            volatile unsigned long x = 0;
-            for (;;) x++;
-        }
-        if (!strcmp(mode, "hang")) {            /* blocked: the wall-clock deadline must */
-            for (;;) pause();
-        }
-        signal(SIGSEGV, SIG_DFL);               /* not a sanitizer's handler: a real death */
-        raise(SIGSEGV);
-        _exit(126);
-    }
-    dec_hdr h;
-    memset(&h, 0, sizeof h);
-    float *pcm = NULL;
-    size_t n = 0;
-    sp_status s = sp_audio_load(j->audio_file, SP_AUDIO_NOFOLLOW | SP_AUDIO_OWNER_ONLY,
-                                j->max_seconds, &pcm, &n, NULL, h.err, sizeof h.err);
-    h.status = (int32_t)s;
-    h.magic = DEC_MAGIC;
-    h.n = s == SP_OK ? (uint64_t)n : 0;
-    int bad = write_all(wfd, &h, sizeof h) != 0 ||
-              (s == SP_OK && n && write_all(wfd, pcm, n * sizeof *pcm) != 0);
-    _exit(bad ? 1 : 0);   /* no atexit handlers, no leak check: the parent owns the state */
-}
-
-
-/* The launcher ("zygote"): a small single-threaded process forked at start, before the model
- * is loaded, that forks the decoder children. Forking the loaded, multithreaded daemon per
- * request costs ~1.5 ms (page tables of the model and thread mappings; far more under
- * ASan); forking this small process costs a fraction of that. Protocol on a SOCK_SEQPACKET
- * pair: the worker sends a zyg_req with the pipe's write end (SCM_RIGHTS); the launcher
- * forks the child, then waits for it, killing it at the deadline or when the worker sends
- * 'K' (cancel, bad data), and answers a zyg_rep once it has reaped it. EOF on the socket
- * (the daemon stopped) ends the launcher; PR_SET_PDEATHSIG covers a killed daemon. If the
- * launcher is gone, the worker forks the decoder itself (load_isolated). */
-typedef struct {
-    double max_seconds, timeout_s;
-    char path[PATH_MAX];
-} zyg_req;
-typedef struct {
-    int32_t wstatus, timed_out, fork_errno;
-} zyg_rep;
-
-static void zyg_serve(const worker *w, int sock, zyg_req *q, int wfd)
-{
-    zyg_rep rep;
-    memset(&rep, 0, sizeof rep);
-    q->path[sizeof q->path - 1] = 0;
-    job jj;
-    memset(&jj, 0, sizeof jj);
-    jj.audio_file = q->path;
-    jj.max_seconds = q->max_seconds;
-    pid_t me = getpid();
-    pid_t g = fork();
-    if (g == 0) { close(sock); decoder_child(w, &jj, me, wfd); }
-    close(wfd);
-    if (g < 0) {
-        rep.fork_errno = errno;
-        if (send(sock, &rep, sizeof rep, MSG_NOSIGNAL) < 0) _exit(0);
-        return;
-    }
-    int pfd = (int)syscall(SYS_pidfd_open, g, 0);
-    double deadline = ss_mono_now() + q->timeout_s;
-    int killed = 0;
-    for (;;) {
-        int st;
-        pid_t r = waitpid(g, &st, WNOHANG);
-        if (r == g) { rep.wstatus = st; break; }
-        if (r < 0 && errno != EINTR) break;
-        double left = deadline - ss_mono_now();
-        if (left <= 0 && !killed) {
-            kill(g, SIGKILL);
-            killed = rep.timed_out = 1;
-            continue;
-        }
-        int to = pfd >= 0 ? (left > 0 ? (int)ceil(left * 1000.0) : 100) : 5;
-        if (killed && to > 100) to = 100;
-        struct pollfd pf[2] = { { .fd = sock, .events = POLLIN }, { .fd = pfd, .events = POLLIN } };
-        int n = poll(pf, pfd >= 0 ? 2 : 1, to);
-        if (n > 0 && (pf[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-            char c;
-            ssize_t got = recv(sock, &c, 1, MSG_DONTWAIT);
-            if (got <= 0 && !(got < 0 && (errno == EAGAIN || errno == EINTR))) {
-                kill(g, SIGKILL);               /* the daemon is gone */
-                while (waitpid(g, NULL, 0) < 0 && errno == EINTR) {}
-                _exit(0);
-            }
-            if (got == 1 && !killed) { kill(g, SIGKILL); killed = 1; }
-        }
-    }
-    if (pfd >= 0) close(pfd);
-    if (send(sock, &rep, sizeof rep, MSG_NOSIGNAL) < 0) _exit(0);
-}
-
-static _Noreturn void zyg_main(const worker *w, int sock, pid_t parent)
-{
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(0);
-    int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (nul >= 0) { dup2(nul, 0); dup2(nul, 1); dup2(nul, 2); }
-    if (sock != 3) { dup2(sock, 3); sock = 3; }
-    closefrom(4);                                 /* the lock, the spool, the log, ... */
-    for (;;) {
-        zyg_req q;
-        char cbuf[CMSG_SPACE(sizeof(int))];
-        struct iovec iov = { .iov_base = &q, .iov_len = sizeof q };
-        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-                             .msg_controllen = sizeof cbuf };
-        ssize_t r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) _exit(0);
-        int wfd = -1;
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-        if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-            cm->cmsg_len == CMSG_LEN(sizeof(int)))
-            memcpy(&wfd, CMSG_DATA(cm), sizeof wfd);
-        if ((size_t)r != sizeof q || wfd < 0) {   /* a stray 'K' or garbage: ignore */
-            if (wfd >= 0) close(wfd);
-            continue;
-        }
-        zyg_serve(w, sock, &q, wfd);
-    }
-}
-
-/* Called once at start, single-threaded, before the model is loaded. */
-static void zyg_start(worker *w)
-{
-    int sv[2];
-    w->zsock = -1;
-    w->zpid = -1;
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return;
-    pid_t parent = getpid();
-    pid_t p = fork();
-    if (p == 0) { close(sv[0]); zyg_main(w, sv[1], parent); }
-    close(sv[1]);
-    if (p < 0) { close(sv[0]); return; }
-    w->zsock = sv[0];
-    w->zpid = p;
-}
-
-static void zyg_stop(worker *w)
-{
-    if (w->zsock >= 0) close(w->zsock);
-    w->zsock = -1;
-    w->zpending = 0;
-    if (w->zpid > 0) {
-        kill(w->zpid, SIGKILL);      /* it may be waiting on a child: no need to be gentle */
-        while (waitpid(w->zpid, NULL, 0) < 0 && errno == EINTR) {}
-    }
-    w->zpid = -1;
-}
-
-static int zyg_send(worker *w, const job *j, int wfd)
-{
-    zyg_req q;
-    memset(&q, 0, sizeof q);
-    if (strlen(j->audio_file) >= sizeof q.path) return -1;
-    memcpy(q.path, j->audio_file, strlen(j->audio_file) + 1);
-    q.max_seconds = j->max_seconds;
-    q.timeout_s = w->dec_timeout_s > 0 ? w->dec_timeout_s : 120;
-    char cbuf[CMSG_SPACE(sizeof(int))];
-    memset(cbuf, 0, sizeof cbuf);
-    struct iovec iov = { .iov_base = &q, .iov_len = sizeof q };
-    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-                         .msg_controllen = sizeof cbuf };
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &wfd, sizeof wfd);
-    ssize_t r;
-    do r = sendmsg(w->zsock, &mh, MSG_NOSIGNAL); while (r < 0 && errno == EINTR);
-    return r == (ssize_t)sizeof q ? 0 : -1;
-}
-
-/* The launcher's answer for the current request; -1 if it is gone. */
-static int zyg_reply(worker *w, zyg_rep *rep)
-{
-    for (;;) {
-        struct pollfd pf = { .fd = w->zsock, .events = POLLIN };
-        int n = poll(&pf, 1, 30000);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return -1;
-        ssize_t r = recv(w->zsock, rep, sizeof *rep, 0);
-        if (r < 0 && errno == EINTR) continue;
-        return r == (ssize_t)sizeof *rep ? 0 : -1;
-    }
-}
-
-/* Reads exactly n bytes before the deadline. 1 ok, 0 EOF/error, -1 timeout, -2 cancel. */
-static int read_full(worker *w, int fd, void *p, size_t n, double deadline)
-{
-    char *c = p;
-    while (n) {
-        double left = deadline - ss_mono_now();
-        if (left <= 0) return -1;
-        if (w->cancel) return -2;
-        int to = left > 0.1 ? 100 : (int)ceil(left * 1000.0);
-        struct pollfd pf = { .fd = fd, .events = POLLIN };
-        int r = poll(&pf, 1, to);
-        if (r < 0 && errno != EINTR) return 0;
-        if (r <= 0) continue;
-        ssize_t g = read(fd, c, n > (1u << 20) ? (1u << 20) : n);
-        if (g < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-        if (g <= 0) return 0;
-        c += g;
-        n -= (size_t)g;
-    }
-    return 1;
-}
-
-/* sp_audio_load in a child. Returns SP_OK with the samples in pcm and n, or an error with j->code/j->err set
- * (or j->cancelled). */
-static sp_status load_isolated(worker *w, job *j, float **pcm, size_t *n)
-{
-    *pcm = NULL;
-    *n = 0;
-    int pfd[2];
-    if (pipe2(pfd, O_CLOEXEC) != 0) {
-        j->code = SS_E_INTERNAL;
-        snprintf(j->err, sizeof j->err, "cannot create the decoder pipe: %s", strerror(errno));
-        return SP_ERR_INTERNAL;
-    }
-    fcntl(pfd[0], F_SETPIPE_SZ, 1 << 20);   /* fewer wake-ups for long audio; optional */
-    if (w->zsock >= 0 && w->zpending) {   /* the last request's answer, long sent by now */
-        zyg_rep old;
-        w->zpending = 0;
-        if (zyg_reply(w, &old) != 0) zyg_stop(w);
-    }
-    int via_zyg = w->zsock >= 0 && zyg_send(w, j, pfd[1]) == 0;
-    if (w->zsock >= 0 && !via_zyg) zyg_stop(w);   /* gone: fork ourselves from now on */
-    pid_t parent = getpid();
-    pid_t pid = via_zyg ? -1 : fork();   /* via the launcher: it forks, times and reaps */
-    if (!via_zyg && pid < 0) {
-        int e = errno;
-        close(pfd[0]);
-        close(pfd[1]);
-        j->code = SS_E_INTERNAL;
-        snprintf(j->err, sizeof j->err, "cannot start the decoder process: %s", strerror(e));
-        return SP_ERR_INTERNAL;
-    }
-    if (!via_zyg && pid == 0) {
-        close(pfd[0]);
-        decoder_child(w, j, parent, pfd[1]);
-    }
-    close(pfd[1]);
-    /* via the launcher, its deadline comes first: ours is the backstop */
-    double deadline = ss_mono_now() + (w->dec_timeout_s > 0 ? w->dec_timeout_s : 120) +
-                      (via_zyg ? 5 : 0);
-    double cap = j->max_seconds > 0 && j->max_seconds < SP_AUDIO_MAX_SECONDS
-                 ? j->max_seconds : SP_AUDIO_MAX_SECONDS;
-    uint64_t max_n = (uint64_t)(cap * SP_AUDIO_RATE) + SP_AUDIO_RATE;   /* + resampler tail */
-    dec_hdr h;
-    float *buf = NULL;
-    int r = read_full(w, pfd[0], &h, sizeof h, deadline);
-    int proto_ok = r == 1 && h.magic == DEC_MAGIC && h.n <= max_n &&
-                   (h.status == SP_OK || h.n == 0);
-    if (proto_ok && h.status == SP_OK) {
-        buf = malloc(h.n ? (size_t)h.n * sizeof *buf : 1);
-        if (!buf)
-            r = -3;
-        else if (h.n)
-            r = read_full(w, pfd[0], buf, (size_t)h.n * sizeof *buf, deadline);
-    }
-    close(pfd[0]);
-    int wst = 0;
-    /* timeout, cancel, no memory, short or bad data: make sure it is gone (a no-op on a
-     * child that already died: its status still says how) */
-    if (via_zyg) {
-        zyg_rep rep;
-        if (r != 1 || !proto_ok) {
-            char k = 'K';
-            if (send(w->zsock, &k, 1, MSG_NOSIGNAL) < 0) { /* the reply says */ }
-        }
-        if (r == 1 && proto_ok) {
-            /* Complete: the launcher reaps the child (it is exiting now); its answer is read
-             * before the next request, so the child's exit is not on our critical path. */
-            w->zpending = 1;
-            rep.wstatus = 0;
-        } else if (zyg_reply(w, &rep) != 0) {
-            zyg_stop(w);
-            if (r == 1 && proto_ok) rep.wstatus = 0; else r = -4;
-        } else if (rep.fork_errno) {
-            r = -4;
-        } else {
-            wst = rep.wstatus;
-            if (rep.timed_out && r != -2) r = -1;
-        }
-    } else {
-        if (r != 1 || !proto_ok) kill(pid, SIGKILL);
-        while (waitpid(pid, &wst, 0) < 0 && errno == EINTR) {}
-    }
-    if (r == -4) {
-        j->code = SS_E_INTERNAL;
-        snprintf(j->err, sizeof j->err, "Audio file %s: cannot start the decoder process",
-                 j->audio_file);
-    } else if (r == -2) {
-        j->cancelled = 1;
-    } else if (r == -1) {
-        j->code = SS_E_DECODER_TIMEOUT;
-        snprintf(j->err, sizeof j->err, "Audio file %s: decoding took longer than %g s "
-                 "(the decoder was stopped)", j->audio_file, w->dec_timeout_s);
-    } else if (r == -3) {
-        j->code = SS_E_INTERNAL;
-        snprintf(j->err, sizeof j->err, "out of memory");
-    } else if (r == 0 && WIFSIGNALED(wst)) {   /* it died before finishing its answer */
-        int sig = WTERMSIG(wst);
-        j->code = SS_E_DECODER_CRASHED;
-        snprintf(j->err, sizeof j->err, "Audio file %s: the decoder crashed (signal %d, %s%s)",
-                 j->audio_file, sig, strsignal(sig),
-                 sig == SIGXCPU ? ": CPU time limit" : "");
-    } else if (r != 1 || !proto_ok) {
-        j->code = SS_E_INTERNAL;
-        snprintf(j->err, sizeof j->err, "Audio file %s: the decoder process failed "
-                 "(%s %d)", j->audio_file, WIFEXITED(wst) ? "exit status" : "signal",
-                 WIFEXITED(wst) ? WEXITSTATUS(wst) : WTERMSIG(wst));
-    } else if (h.status != SP_OK) {
-        h.err[sizeof h.err - 1] = 0;
-        j->code = code_of((sp_status)h.status);
-        snprintf(j->err, sizeof j->err, "Audio file %s: %s", j->audio_file,
-                 h.err[0] ? h.err : sp_status_str((sp_status)h.status));
-    } else {
-        *pcm = buf;
-        *n = (size_t)h.n;
-        return SP_OK;
-    }
-    free(buf);
-    return SP_ERR_INTERNAL;
-}
-
-static void run_job(worker *w, job *j)
-{
-    double t0 = ss_mono_now();
-    struct stat st;
-    /* Cheap refusals first, without opening anything (T12); sp_audio_load checks again on
-     * its own descriptor. */
-    if (lstat(j->audio_file, &st) != 0) {
-        j->code = errno == ENOENT || errno == ENOTDIR ? SS_E_AUDIO_NOT_FOUND : SS_E_AUDIO_IO;
-        if (errno == ENOENT || errno == ENOTDIR)
-            snprintf(j->err, sizeof j->err, "Audio file not found: %s", j->audio_file);
-        else
-            snprintf(j->err, sizeof j->err, "Audio file %s: %s", j->audio_file, strerror(errno));
-        goto out;
-    }
-    if (S_ISLNK(st.st_mode) || !S_ISREG(st.st_mode)) {
-        j->code = SS_E_AUDIO_REFUSED;
-        snprintf(j->err, sizeof j->err, "Audio file refused (%s): %s",
-                 S_ISLNK(st.st_mode) ? "symlink" : S_ISDIR(st.st_mode) ? "directory"
-                 : S_ISFIFO(st.st_mode) ? "FIFO" : "not a regular file", j->audio_file);
-        goto out;
-    }
-    if (j->max_bytes > 0 && (long long)st.st_size > j->max_bytes) {
-        j->code = SS_E_AUDIO_TOO_LONG;
-        snprintf(j->err, sizeof j->err, "Audio file larger than %lld bytes: %s", j->max_bytes,
-                 j->audio_file);
-        goto out;
-    }
-    float *pcm = NULL;
-    size_t n = 0;
-    char err[512] = "";
-    sp_status s;
-    if (w->isolate) {
-        s = load_isolated(w, j, &pcm, &n);
-        if (s != SP_OK) goto out;
-    } else {
-        s = sp_audio_load(j->audio_file, SP_AUDIO_NOFOLLOW | SP_AUDIO_OWNER_ONLY,
-                          j->max_seconds, &pcm, &n, NULL, err, sizeof err);
-    }
-    if (s != SP_OK) {
-        j->code = code_of(s);
-        snprintf(j->err, sizeof j->err, "Audio file %s: %s", j->audio_file,
-                 err[0] ? err : sp_status_str(s));
-        goto out;
-    }
-    j->audio_s = (double)n / SP_AUDIO_RATE;
-    if (!sp_audio_is_empty(pcm, n)) {
-        sp_transcribe_params tp = sp_transcribe_default_params();
-        tp.cancel = &w->cancel;
-        if (w->beam_size > 0) tp.beam_size = w->beam_size;
-        if (w->language) tp.language = w->language;
-        /* The original daemon decoded at temperature 0 only (faster-whisper with
-         * temperature=0): no fallback ladder unless asked for. */
-        static const float temp0[1] = {0.0f};
-        if (!w->temperature_fallback) { tp.temperatures = temp0; tp.n_temperatures = 1; }
-        /* this request's options; tp is per job, so nothing carries over to the next one */
-        if (j->req_language[0]) tp.language = j->req_language;   /* "auto": detect */
-        tp.translate = j->translate;
-        if (j->prompt) tp.initial_prompt = j->prompt;
-        float treq[1] = {j->temperature};   /* > 0: sampling, best_of candidates */
-        if (j->has_temperature) { tp.temperatures = treq; tp.n_temperatures = 1; }
-        tp.vad = w->vad;
-        tp.vad_model = w->vad_model;
-        sp_result *res = NULL;
-        s = sp_transcribe(w->ctx, pcm, n, &tp, &res, err, sizeof err);
-        sp_context_device_info(w->ctx, &j->dev);
-        if (s == SP_ERR_CANCELLED) {
-            j->cancelled = 1;
-        } else if (s == SP_ERR_INVALID_ARG && j->req_language[0]) {
-            /* e.g. a valid code this model has no token for ("yue" on older models) */
-            j->code = SS_E_BAD_REQUEST;
-            snprintf(j->err, sizeof j->err, "Request options refused: %s",
-                     err[0] ? err : sp_status_str(s));
-        } else if (s == SP_ERR_DEVICE) {   /* the GPU failed and the CPU could not take over */
-            j->code = SS_E_DEVICE;
-            snprintf(j->err, sizeof j->err, "GPU failure: %s", err[0] ? err : sp_status_str(s));
-        } else if (s != SP_OK) {
-            j->code = SS_E_TRANSCRIBE;
-            snprintf(j->err, sizeof j->err, "Transcription failed: %s",
-                     err[0] ? err : sp_status_str(s));
-        } else if (res->n_segments > 0) {
-            snprintf(j->language, sizeof j->language, "%s", res->language);
-            j->texts = calloc((size_t)res->n_segments, sizeof *j->texts);
-            j->starts = calloc((size_t)res->n_segments, sizeof *j->starts);
-            j->ends = calloc((size_t)res->n_segments, sizeof *j->ends);
-            if (j->texts && j->starts && j->ends) {
-                /* as the original daemon: the stripped, non-empty segment texts */
-                for (int i = 0; i < res->n_segments; i++) {
-                    const char *t = res->segments[i].text ? res->segments[i].text : "";
-                    while (*t == ' ' || *t == '\t' || *t == '\n' || *t == '\r') t++;
-                    size_t len = strlen(t);
-                    while (len && (t[len - 1] == ' ' || t[len - 1] == '\t' || t[len - 1] == '\n' || t[len - 1] == '\r')) len--;
-                    if (!len) continue;
-                    char *c = strndup(t, len);
-                    if (!c) continue;
-                    j->starts[j->n_texts] = res->segments[i].start;
-                    j->ends[j->n_texts] = res->segments[i].end;
-                    j->texts[j->n_texts++] = c;
-                }
-            } else {
-                j->code = SS_E_INTERNAL;
-                snprintf(j->err, sizeof j->err, "out of memory");
-            }
-        }
-        sp_result_free(res);
-    }
-    free(pcm);
-out:
-    j->proc_ms = (ss_mono_now() - t0) * 1000.0;
-}
-
-static void *worker_main(void *arg)
-{
-    worker *w = arg;
-    pthread_mutex_lock(&w->mu);
-    for (;;) {
-        while (!w->pending && !w->quit) pthread_cond_wait(&w->cv, &w->mu);
-        if (w->quit) break;
-        job *j = w->pending;
-        pthread_mutex_unlock(&w->mu);
-        run_job(w, j);
-        pthread_mutex_lock(&w->mu);
-        w->pending = NULL;
-        uint64_t one = 1;
-        if (write(w->evfd, &one, sizeof one) < 0) { /* eventfd cannot fill up */ }
-    }
-    pthread_mutex_unlock(&w->mu);
-    return NULL;
-}
-
-static void job_free(job *j)
-{
-    if (!j) return;
-    for (int i = 0; i < j->n_texts; i++) free(j->texts[i]);
-    free(j->texts);
-    free(j->starts);
-    free(j->ends);
-    free(j->audio_file);
-    free(j->prompt);
-    free(j);
-}
-
 /* ------------------------------------------------------------------ daemon state */
+
+/* A finished response whose write failed with an error that can clear (disk full, quota,
+ * I/O error): kept with its item and retried with backoff, without holding up the queue. */
+typedef struct retry {
+    struct retry *next;
+    ss_item *it;
+    char *json;
+    double at, backoff;
+} retry;
+
+/* States of the daemon (docs/daemon.md, "State table"). */
+typedef enum {
+    ST_STARTING,    /* spool, lock, model: before the loop */
+    ST_IDLE,        /* nothing on the worker */
+    ST_PROCESSING,  /* a job on the worker */
+    ST_DRAINING,    /* a stop signal came while a job ran: waiting for it to finish or cancel */
+    ST_STOPPED,     /* the loop ends */
+    ST_COUNT
+} dstate;
+
+typedef enum { EV_SIGNAL, EV_HUP, EV_SPOOL, EV_WORKER_DONE, EV_IDLE, EV_COUNT } devent;
 
 typedef struct {
     const ss_daemon_opts *o;
@@ -696,8 +91,7 @@ typedef struct {
     int lockfd, ifd, wd, sfd;
     int wd_root;            /* the root, for removal of our directories (T5) */
     int poll_mode;
-    worker w;
-    int worker_started;
+    ss_worker w;
     const char *device;
     sp_device_info devinfo;   /* GPU name, memory, fallback reason: for the status file */
     char model_size[32];
@@ -706,27 +100,35 @@ typedef struct {
     ss_item *head, *tail;
     long n_pending;
     ss_item *cur;
-    job *cur_job;
-    char *retry_json;       /* a finished response that could not be written (T21) */
-    ss_item *retry_item;
-    double retry_at, retry_backoff;
+    ss_job *cur_job;
+    struct retry *retries;  /* responses waiting for a condition that can clear (T21) */
+    long n_retries;
+    char degraded_buf[160];
     /* times */
     double started_wall, last_activity_wall, last_activity_mono;
     double next_status, next_rescan, next_gc;
     int status_dirty;
     const char *status_state;   /* state of the last status written */
     double status_written;      /* monotonic time of the last status write */
-    int stopping;           /* signal received */
-    int drained;            /* a job finished: rescan once the queue is empty (T8) */
+    dstate state;           /* see the state table below */
+    const char *last_signal;    /* "TERM" or "INT", for the log */
+    int claimed;            /* requests were queued since the loop last looked (EV_SPOOL) */
     int marker_present;
     long processed, failed;
     const char *degraded;
 } daemon_t;
 
+/* The status file's "state" (session-api.md): draining and stopped both read "stopping"
+ * while the daemon is still up. */
 static const char *state_of(const daemon_t *d, int active)
 {
-    return !active ? "stopped" : d->stopping ? "stopping" : !d->model_loaded ? "starting"
-           : d->cur ? "processing" : "idle";
+    if (!active) return "stopped";
+    switch (d->state) {
+    case ST_STARTING: return "starting";
+    case ST_IDLE: return "idle";
+    case ST_PROCESSING: return "processing";
+    default: return "stopping";
+    }
 }
 
 static void write_status(daemon_t *d, int active)
@@ -754,7 +156,7 @@ static void write_status(daemon_t *d, int active)
     };
     char *js = ss_status_json(&s);
     if (!js) return;
-    if (ss_write_atomic(d->sp.tmpfd, d->sp.rootfd, SS_STATUS_FILE, js, strlen(js), 0) != 0)
+    if (ss_write_atomic(d->sp.rootfd, SS_STATUS_FILE, js, strlen(js), 0) != 0)
         ss_log_msg(&d->log, "ERROR", "cannot write status file %s: %s (squatted?)",
                    d->paths.status, strerror(errno));
     free(js);
@@ -767,7 +169,7 @@ static void write_status(daemon_t *d, int active)
 static int write_marker(daemon_t *d)
 {
     char *js = ss_marker_json(d->started_wall, (long)getpid());
-    int r = js ? ss_write_atomic(d->sp.tmpfd, d->sp.rootfd, SS_MARKER_FILE, js, strlen(js), 0) : -1;
+    int r = js ? ss_write_atomic(d->sp.rootfd, SS_MARKER_FILE, js, strlen(js), 0) : -1;
     if (r != 0)
         ss_log_msg(&d->log, "ERROR", "cannot write session marker %s: %s", d->paths.marker,
                    strerror(errno));
@@ -786,7 +188,9 @@ static void remove_ours(daemon_t *d, const char *name)
         unlinkat(d->sp.rootfd, name, 0);
 }
 
-static void clean_dir(int dirfd, double max_age, int dots_only)
+#define CLEAN_DOTS_ONLY 1   /* only dot-names (temps of atomic writers) */
+#define CLEAN_DIRS 2        /* also empty directories (private quarantine/ only) */
+static void clean_dir(int dirfd, double max_age, int flags)
 {
     int fd = dup(dirfd);
     if (fd < 0) return;
@@ -797,13 +201,208 @@ static void clean_dir(int dirfd, double max_age, int dots_only)
     struct dirent *de;
     while ((de = readdir(dir))) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        if (dots_only && de->d_name[0] != '.') continue;
+        if ((flags & CLEAN_DOTS_ONLY) && de->d_name[0] != '.') continue;
         struct stat st;
-        if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || S_ISDIR(st.st_mode))
-            continue;
-        if (now - ((double)st.st_mtim.tv_sec) >= max_age) unlinkat(dirfd, de->d_name, 0);
+        if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        int isdir = S_ISDIR(st.st_mode);
+        if (isdir && !(flags & CLEAN_DIRS)) continue;
+        if (now - ((double)st.st_mtim.tv_sec) >= max_age)
+            unlinkat(dirfd, de->d_name, isdir ? AT_REMOVEDIR : 0);
     }
     closedir(dir);
+}
+
+/* Unread responses, dead clients' temps and old quarantine entries, on a timer: a daemon
+ * that runs for weeks must not keep rejected requests forever. The period follows the
+ * shortest age limit (so a short limit is honoured promptly), between 0.5 s and a minute. */
+static void collect_garbage(daemon_t *d, double now)
+{
+    const ss_daemon_opts *o = d->o;
+    clean_dir(d->sp.respfd, o->response_gc_s, 0);
+    clean_dir(d->sp.reqfd, 3600, CLEAN_DOTS_ONLY);
+    clean_dir(d->sp.quarfd, o->quarantine_max_age, CLEAN_DIRS);
+    double period = fmin(o->response_gc_s, o->quarantine_max_age) / 2;
+    d->next_gc = now + fmax(0.5, fmin(period, RESP_GC_EVERY_S));
+}
+
+/* ------------------------------------------------------------------ delivery */
+
+/* Write errors that may clear by themselves (space freed, quota raised, a transient I/O or
+ * resource shortage): worth retrying. Anything else (a directory or a foreign file squatting
+ * the response name, permissions, a read-only or vanished directory) will fail the same way
+ * forever: retrying it would hold the request, and its memory, for nothing. */
+static int write_error_clears(int e)
+{
+    switch (e) {
+    case ENOSPC: case EDQUOT: case EIO: case EFBIG: case ENOMEM: case EMFILE: case ENFILE:
+    case EAGAIN: case EINTR: case ENOBUFS: case EBUSY:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static void set_degraded(daemon_t *d, int e)
+{
+    snprintf(d->degraded_buf, sizeof d->degraded_buf, "cannot write responses: %s",
+             strerror(e));
+    d->degraded = d->degraded_buf;
+    d->status_dirty = 1;
+}
+
+static void clear_degraded_if_done(daemon_t *d)
+{
+    if (!d->retries && d->degraded == d->degraded_buf) {
+        d->degraded = NULL;
+        d->status_dirty = 1;
+    }
+}
+
+/* The response to it cannot ever be written: quarantine the request so that it is neither
+ * retried now nor recovered at the next start, and move on. */
+static void give_up(daemon_t *d, ss_item *it, int e)
+{
+    if (ss_spool_discard(&d->sp, it) != 0 && errno != ENOENT)
+        ss_log_msg(&d->log, "ERROR", "cannot quarantine id=%s: %s", it->req.id,
+                   strerror(errno));
+    ss_log_msg(&d->log, "ERROR", "cannot write response id=%s: %s; this cannot clear by "
+               "itself: request quarantined, not retried", it->req.id, strerror(e));
+    ss_item_free(it);
+}
+
+/* Publishes js as the response to it and frees both (ownership passes here). Returns 0 when
+ * written, 1 when queued for retry, -1 when given up (quarantined or left for the next
+ * start). flags: extra ss_write_atomic flags. */
+static int deliver(daemon_t *d, ss_item *it, char *js, int flags)
+{
+    if (!js) {   /* no memory for the document: the request stays for the next start */
+        ss_log_msg(&d->log, "ERROR", "cannot answer id=%s: out of memory (left for the next "
+                   "start)", it->req.id);
+        ss_item_free(it);
+        return -1;
+    }
+    if (ss_spool_finish_ex(&d->sp, it, js, flags) == 0) {
+        free(js);
+        ss_item_free(it);
+        return 0;
+    }
+    int e = errno;
+    if (!write_error_clears(e)) {
+        free(js);
+        give_up(d, it, e);
+        return -1;
+    }
+    set_degraded(d, e);
+    if (d->n_retries >= RETRY_MAX) {
+        ss_log_msg(&d->log, "ERROR", "cannot write response id=%s: %s; too many waiting "
+                   "(left in processing/ for the next start)", it->req.id, strerror(e));
+        free(js);
+        ss_item_free(it);
+        return -1;
+    }
+    retry *r = calloc(1, sizeof *r);
+    if (!r) {
+        free(js);
+        ss_item_free(it);
+        return -1;
+    }
+    ss_log_msg(&d->log, "ERROR", "cannot write response id=%s: %s; will retry", it->req.id,
+               strerror(e));
+    r->it = it;
+    r->json = js;
+    r->backoff = 0.1;
+    r->at = ss_mono_now() + r->backoff;
+    r->next = d->retries;
+    d->retries = r;
+    d->n_retries++;
+    return 1;
+}
+
+/* Retries the responses whose time has come; each failure doubles its own backoff. */
+static void run_retries(daemon_t *d, double now)
+{
+    for (retry **pp = &d->retries; *pp;) {
+        retry *r = *pp;
+        if (r->at > now) { pp = &r->next; continue; }
+        int ok = ss_spool_finish(&d->sp, r->it, r->json) == 0;
+        int e = errno;
+        if (!ok && write_error_clears(e)) {
+            r->backoff = fmin(r->backoff * 2, RETRY_BACKOFF_MAX_S);
+            r->at = now + r->backoff;
+            set_degraded(d, e);
+            pp = &r->next;
+            continue;
+        }
+        *pp = r->next;
+        d->n_retries--;
+        if (ok) {
+            ss_log_msg(&d->log, "INFO", "response id=%s written after retry", r->it->req.id);
+            ss_item_free(r->it);
+        } else {
+            give_up(d, r->it, e);
+        }
+        free(r->json);
+        free(r);
+        d->status_dirty = 1;
+    }
+    clear_degraded_if_done(d);
+}
+
+static double next_retry(const daemon_t *d)
+{
+    double t = 0;
+    for (const retry *r = d->retries; r; r = r->next)
+        if (t == 0 || r->at < t) t = r->at;
+    return t;
+}
+
+static void free_retries(daemon_t *d)
+{
+    while (d->retries) {   /* still in processing/: recovered at the next start */
+        retry *r = d->retries;
+        d->retries = r->next;
+        ss_item_free(r->it);
+        free(r->json);
+        free(r);
+    }
+    d->n_retries = 0;
+}
+
+/* A second request with the id of one still queued or in flight. Answering it in place would
+ * replace the first one's response (or be replaced by it), so it is answered only where no
+ * response stands (never replacing one), and quarantined otherwise. */
+static void answer_duplicate(daemon_t *d, ss_item *it)
+{
+    d->failed++;
+    if (ss_spool_in_flight(&d->sp, it->req.id)) {   /* the first is still unanswered */
+        ss_log_msg(&d->log, "WARN", "duplicate id=%s: the first request with this id is not "
+                   "answered yet; the second was quarantined", it->req.id);
+        ss_spool_discard(&d->sp, it);
+        ss_item_free(it);
+        return;
+    }
+    char *js = ss_response_json(it->req.id, NULL, 0, d->device, d->model_loaded,
+                                "Another request with this id was already queued or in "
+                                "progress; request ids must be unique", SS_E_DUPLICATE,
+                                ss_wall_now());
+    if (!js) {
+        deliver(d, it, NULL, 0);   /* out of memory: left for the next start */
+        return;
+    }
+    if (ss_spool_finish_ex(&d->sp, it, js, SS_WA_NOREPLACE) == 0) {
+        ss_log_msg(&d->log, "WARN", "duplicate id=%s answered duplicate_id", it->req.id);
+    } else {
+        /* EEXIST: the first one's response is unread and must stay. Any other failure: a
+         * duplicate's answer is not worth a retry that could land on a later response. */
+        char why[120];
+        snprintf(why, sizeof why, "%s", errno == EEXIST ? "the first request's response is "
+                 "still unread (kept)" : strerror(errno));
+        ss_log_msg(&d->log, "WARN", "duplicate id=%s: %s; the second was quarantined",
+                   it->req.id, why);
+        ss_spool_discard(&d->sp, it);
+    }
+    ss_item_free(it);
+    free(js);
 }
 
 /* ------------------------------------------------------------------ queue */
@@ -815,7 +414,10 @@ static void enqueue_list(daemon_t *d, ss_item *list)
         list = list->next;
         it->next = NULL;
         char *js = NULL;
-        if (it->req.type == SS_REQ_PING) {
+        if (it->duplicate && it->req.type == SS_REQ_PING) {
+            answer_duplicate(d, it);
+            continue;
+        } else if (it->req.type == SS_REQ_PING) {
             js = ss_pong_json(it->req.id, d->device, d->model_loaded, ss_wall_now());
         } else if (d->n_pending >= d->o->max_pending) {
             js = ss_response_json(it->req.id, NULL, 0, d->device, d->model_loaded,
@@ -829,22 +431,19 @@ static void enqueue_list(daemon_t *d, ss_item *list)
             d->status_dirty = 1;
             continue;
         }
-        if (js && ss_spool_finish(&d->sp, it, js) == 0) {
-            ss_log_msg(&d->log, "INFO", "%s id=%s", it->req.type == SS_REQ_PING ? "pong" : "busy",
-                       it->req.id);
-        } else {
-            ss_log_msg(&d->log, "ERROR", "cannot answer id=%s: %s (left for the next start)",
-                       it->req.id, strerror(errno));
-        }
-        free(js);
-        ss_item_free(it);
+        char id[SS_ID_MAX + 1];
+        const char *what = it->req.type == SS_REQ_PING ? "pong" : "busy";
+        memcpy(id, it->req.id, sizeof id);
+        if (deliver(d, it, js, 0) == 0) ss_log_msg(&d->log, "INFO", "%s id=%s", what, id);
         d->last_activity_mono = ss_mono_now();
     }
 }
 
 static void add_claimed(daemon_t *d, ss_item *list)
 {
-    if (list) d->last_activity_mono = ss_mono_now();
+    if (!list) return;
+    d->last_activity_mono = ss_mono_now();
+    d->claimed = 1;
     enqueue_list(d, list);
 }
 
@@ -860,9 +459,7 @@ static void rescan(daemon_t *d)
         ss_log_msg(&d->log, "WARN", "spool directory was removed or replaced: recreated");
         if (d->ifd >= 0) {
             if (d->wd >= 0) inotify_rm_watch(d->ifd, d->wd);
-            d->wd = inotify_add_watch(d->ifd, d->paths.req_dir,
-                                      IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF |
-                                      IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK);
+            d->wd = inotify_add_watch(d->ifd, d->paths.req_dir, REQ_WATCH_MASK);
             if (d->wd < 0) d->poll_mode = 1;
         }
         d->degraded = NULL;
@@ -878,17 +475,15 @@ static void answer_now(daemon_t *d, ss_item *it, const char *code, const char *m
 {
     char *js = ss_response_json(it->req.id, NULL, 0, d->device, d->model_loaded, msg, code,
                                 ss_wall_now());
-    if (!js || ss_spool_finish(&d->sp, it, js) != 0)
-        ss_log_msg(&d->log, "ERROR", "cannot answer id=%s: %s", it->req.id, strerror(errno));
-    else
-        ss_log_msg(&d->log, "INFO", "answered id=%s code=%s", it->req.id, code);
-    free(js);
+    char id[SS_ID_MAX + 1];
+    memcpy(id, it->req.id, sizeof id);
+    if (deliver(d, it, js, 0) == 0) ss_log_msg(&d->log, "INFO", "answered id=%s code=%s", id, code);
     d->failed++;
 }
 
 static void dispatch(daemon_t *d)
 {
-    if (d->cur || d->retry_item || d->stopping) return;
+    if (d->cur || d->state == ST_DRAINING || d->state == ST_STOPPED) return;
     while (d->head) {
         ss_item *it = d->head;
         d->head = it->next;
@@ -899,7 +494,10 @@ static void dispatch(daemon_t *d)
         double now = ss_mono_now();
         if (d->o->request_ttl > 0 && now - it->receipt > d->o->request_ttl) {
             answer_now(d, it, SS_E_EXPIRED, "Request expired before processing (client gone?)");
-            ss_item_free(it);
+            continue;
+        }
+        if (it->duplicate) {   /* its twin has been answered by now (FIFO) */
+            answer_duplicate(d, it);
             continue;
         }
         if (ss_spool_begin(&d->sp, it) != 0) {
@@ -909,75 +507,36 @@ static void dispatch(daemon_t *d)
             ss_item_free(it);
             continue;
         }
-        job *j = calloc(1, sizeof *j);
-        if (j) {
-            j->audio_file = strdup(it->req.audio_file);
-            memcpy(j->req_language, it->req.language, sizeof j->req_language);
-            j->translate = it->req.translate;
-            j->has_temperature = it->req.has_temperature;
-            j->temperature = (float)it->req.temperature;
-            if (it->req.prompt) j->prompt = strdup(it->req.prompt);
-        }
-        if (!j || !j->audio_file || (it->req.prompt && !j->prompt)) {
-            job_free(j);
+        ss_job *j = ss_job_new(&it->req, d->o->max_audio_seconds, d->o->max_audio_bytes);
+        if (!j) {
             ss_spool_unbegin(&d->sp, it);
             answer_now(d, it, SS_E_INTERNAL, "out of memory");
-            ss_item_free(it);
             continue;
         }
-        j->max_seconds = d->o->max_audio_seconds;
-        j->max_bytes = d->o->max_audio_bytes;
         d->cur = it;
         d->cur_job = j;
-        pthread_mutex_lock(&d->w.mu);
-        d->w.cancel = 0;
-        d->w.pending = j;
-        pthread_cond_signal(&d->w.cv);
-        pthread_mutex_unlock(&d->w.mu);
+        ss_worker_submit(&d->w, j);
         return;
     }
 }
 
-static void try_retry(daemon_t *d)
+/* The worker's job is done: answer it. Returns 0 when the wake-up was not a finished job. */
+static int complete(daemon_t *d)
 {
-    if (!d->retry_item) return;
-    if (ss_spool_finish(&d->sp, d->retry_item, d->retry_json) == 0) {
-        ss_log_msg(&d->log, "INFO", "response id=%s written after retry", d->retry_item->req.id);
-        ss_item_free(d->retry_item);
-        free(d->retry_json);
-        d->retry_item = NULL;
-        d->retry_json = NULL;
-        d->degraded = NULL;
-        d->retry_backoff = 0;
-        d->status_dirty = 1;
-        return;
-    }
-    d->retry_backoff = d->retry_backoff ? fmin(d->retry_backoff * 2, 5.0) : 0.1;
-    d->retry_at = ss_mono_now() + d->retry_backoff;
-}
-
-static void complete(daemon_t *d)
-{
-    uint64_t v;
-    if (read(d->w.evfd, &v, sizeof v) < 0) return;
-    pthread_mutex_lock(&d->w.mu);
-    int busy = d->w.pending != NULL;
-    pthread_mutex_unlock(&d->w.mu);
-    if (busy || !d->cur) return;
+    if (!ss_worker_done(&d->w) || !d->cur) return 0;
     ss_item *it = d->cur;
-    job *j = d->cur_job;
+    ss_job *j = d->cur_job;
     d->cur = NULL;
     d->cur_job = NULL;
     d->status_dirty = 1;
-    d->drained = 1;
     double wall = ss_wall_now();
     if (j->cancelled) {   /* shutdown: leave it for the next start, not counted as a crash */
         ss_spool_unbegin(&d->sp, it);
         ss_log_msg(&d->log, "INFO", "id=%s cancelled by shutdown; left for the next start",
                    it->req.id);
         ss_item_free(it);
-        job_free(j);
-        return;
+        ss_job_free(j);
+        return 1;
     }
     if (j->dev.device && strcmp(j->dev.device, d->device)) {   /* the GPU failed: now the CPU */
         ss_log_msg(&d->log, "WARN", "SESSION device=%s fallback=\"%s\"", j->dev.device, j->dev.fallback);
@@ -1011,20 +570,9 @@ static void complete(daemon_t *d)
     }
     d->last_activity_wall = wall;
     d->last_activity_mono = ss_mono_now();
-    if (!js || ss_spool_finish(&d->sp, it, js) != 0) {
-        ss_log_msg(&d->log, "ERROR", "cannot write response id=%s: %s; will retry",
-                   it->req.id, strerror(errno));
-        d->degraded = "cannot write responses (disk full?)";
-        d->retry_item = it;
-        d->retry_json = js;
-        d->retry_backoff = 0;
-        try_retry(d);
-        job_free(j);
-        return;
-    }
-    free(js);
-    ss_item_free(it);
-    job_free(j);
+    deliver(d, it, js, 0);
+    ss_job_free(j);
+    return 1;
 }
 
 static void read_inotify(daemon_t *d)
@@ -1071,9 +619,7 @@ static void read_inotify(daemon_t *d)
     if (need_rescan || d->wd < 0) {
         if (d->wd < 0) ss_spool_check(&d->sp, NULL, 0);   /* forces the re-watch below */
         if (d->wd < 0) {
-            d->wd = inotify_add_watch(d->ifd, d->paths.req_dir,
-                                      IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF |
-                                      IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK);
+            d->wd = inotify_add_watch(d->ifd, d->paths.req_dir, REQ_WATCH_MASK);
             if (d->wd < 0) {
                 ss_log_msg(&d->log, "WARN", "cannot re-watch %s: %s; polling",
                            d->paths.req_dir, strerror(errno));
@@ -1086,7 +632,7 @@ static void read_inotify(daemon_t *d)
 
 static int idle_now(const daemon_t *d)
 {
-    return !d->cur && !d->head && !d->retry_item && d->sp.n_young == 0;
+    return !d->cur && !d->head && !d->retries && d->sp.n_young == 0;
 }
 
 /* T22: the marker goes first, then one more look; resume if anything arrived. */
@@ -1154,32 +700,247 @@ static void notify_ready(const ss_daemon_opts *o, int code)
     }
 }
 
-int ss_daemon_run(const ss_daemon_opts *o)
+/* ------------------------------------------------------------------ the state table
+ *
+ * The loop turns what poll reports into events and hands each to actions[state][event],
+ * which does the work and returns the next state (an empty cell: nothing to do). Timers
+ * (timers[] below) do the periodic work; only the idle timer is an event, because whether
+ * the daemon may exit depends on its state.
+ *
+ *                 EV_SIGNAL        EV_HUP      EV_SPOOL      EV_WORKER_DONE   EV_IDLE
+ *   idle          -> stopped       reopen log  start_next    -                idle_exit
+ *   processing    drain            reopen log  -             finish_and_next  -
+ *   draining      exit at once     reopen log  -             finish_and_stop  -
+ * (starting: before the loop, no events; stopped: the loop ends.) */
+
+static dstate settle(daemon_t *d)
 {
-    daemon_t dd, *d = &dd;
+    dispatch(d);
+    return d->cur ? ST_PROCESSING : ST_IDLE;
+}
+
+static dstate ev_start_next(daemon_t *d) { return settle(d); }
+
+static void log_shutdown(daemon_t *d, const char *sig)
+{
+    ss_log_msg(&d->log, "INFO", "SESSION shutdown signal=%s%s", sig,
+               d->cur ? " (finishing or cancelling the current request)" : "");
+    d->status_dirty = 1;
+}
+
+static dstate ev_stop_now(daemon_t *d)
+{
+    log_shutdown(d, d->last_signal);
+    return ST_STOPPED;
+}
+
+static dstate ev_drain(daemon_t *d)
+{
+    log_shutdown(d, d->last_signal);
+    ss_worker_cancel(&d->w);
+    return ST_DRAINING;
+}
+
+/* A second signal while draining: the current request stays in processing/ (recovered and
+ * counted as an attempt at the next start). */
+static dstate ev_exit_at_once(daemon_t *d)
+{
+    ss_log_msg(&d->log, "WARN", "second signal: exiting at once; id=%s stays in processing/",
+               d->cur ? d->cur->req.id : "-");
+    remove_ours(d, SS_MARKER_FILE);
+    remove_ours(d, SS_PID_FILE);
+    _exit(SS_EXIT_OK);
+}
+
+static dstate ev_reopen_log(daemon_t *d)
+{
+    ss_log_close(&d->log);
+    ss_log_open(&d->log, d->paths.log, d->o->verbose, 10u << 20, NULL, 0);
+    ss_log_msg(&d->log, "INFO", "log reopened (SIGHUP)");
+    return d->state;
+}
+
+static dstate ev_finish_and_next(daemon_t *d)
+{
+    if (!complete(d)) return d->state;
+    if (!d->head) rescan(d);   /* queue drained: the listing is the truth (T8) */
+    return settle(d);
+}
+
+static dstate ev_finish_and_stop(daemon_t *d)
+{
+    return complete(d) ? ST_STOPPED : d->state;
+}
+
+static dstate ev_idle_exit(daemon_t *d)
+{
+    ss_log_msg(&d->log, "INFO", "SESSION idle for %g s: exiting", d->o->timeout);
+    if (idle_exit_confirmed(d)) return ST_STOPPED;
+    return settle(d);
+}
+
+typedef dstate (*action)(daemon_t *d);
+static const action actions[ST_COUNT][EV_COUNT] = {
+    [ST_IDLE] = { [EV_SIGNAL] = ev_stop_now, [EV_HUP] = ev_reopen_log,
+                  [EV_SPOOL] = ev_start_next, [EV_IDLE] = ev_idle_exit },
+    [ST_PROCESSING] = { [EV_SIGNAL] = ev_drain, [EV_HUP] = ev_reopen_log,
+                        [EV_WORKER_DONE] = ev_finish_and_next },
+    [ST_DRAINING] = { [EV_SIGNAL] = ev_exit_at_once, [EV_HUP] = ev_reopen_log,
+                      [EV_WORKER_DONE] = ev_finish_and_stop },
+};
+
+static void handle(daemon_t *d, devent ev)
+{
+    action a = actions[d->state][ev];
+    if (!a) return;
+    dstate next = a(d);
+    if (next != d->state) d->status_dirty = 1;
+    d->state = next;
+}
+
+/* ------------------------------------------------------------------ timers
+ * One small table (as redis' time events): each timer says when it is next due (0: not
+ * armed) and in which states it runs; the loop sleeps until the nearest one. */
+
+static double due_status(const daemon_t *d)
+{
+    /* At once when the state changes; counters and times at most every STATUS_COALESCE_S
+     * during a burst (each write creates a file); at least every STATUS_REFRESH_S. */
+    if (!d->status_dirty) return d->next_status;
+    if (state_of(d, 1) != d->status_state) return d->status_written;
+    return d->status_written + STATUS_COALESCE_S;
+}
+static void fire_status(daemon_t *d, double now) { (void)now; write_status(d, 1); }
+
+static double due_rescan(const daemon_t *d) { return d->next_rescan; }
+static void fire_rescan(daemon_t *d, double now) { (void)now; rescan(d); }
+
+static double due_gc(const daemon_t *d) { return d->next_gc; }
+
+static double due_young(const daemon_t *d) { return ss_spool_next_young(&d->sp); }
+static void fire_young(daemon_t *d, double now)
+{
+    ss_item *list = NULL;
+    ss_spool_poll_young(&d->sp, now, ss_wall_now(), &list);
+    add_claimed(d, list);
+}
+
+static double due_retry(const daemon_t *d) { return next_retry(d); }
+
+static double due_idle(const daemon_t *d)
+{
+    if (d->o->timeout <= 0 || !idle_now(d)) return 0;
+    return d->last_activity_mono + d->o->timeout;
+}
+static void fire_idle(daemon_t *d, double now) { (void)now; handle(d, EV_IDLE); }
+
+#define IN_IDLE (1u << ST_IDLE)
+#define IN_PROCESSING (1u << ST_PROCESSING)
+#define IN_DRAINING (1u << ST_DRAINING)
+static const struct {
+    const char *name;
+    unsigned states;
+    double (*due)(const daemon_t *d);
+    void (*fire)(daemon_t *d, double now);
+} timers[] = {
+    { "status", IN_IDLE | IN_PROCESSING | IN_DRAINING, due_status, fire_status },
+    { "rescan", IN_IDLE | IN_PROCESSING, due_rescan, fire_rescan },
+    { "gc", IN_IDLE | IN_PROCESSING, due_gc, collect_garbage },
+    { "young", IN_IDLE | IN_PROCESSING, due_young, fire_young },
+    { "retry", IN_IDLE | IN_PROCESSING, due_retry, run_retries },
+    { "idle", IN_IDLE, due_idle, fire_idle },
+};
+#define N_TIMERS (sizeof timers / sizeof timers[0])
+
+static void run_timers(daemon_t *d, double now)
+{
+    for (size_t i = 0; i < N_TIMERS && d->state != ST_STOPPED; i++) {
+        if (!(timers[i].states & (1u << d->state))) continue;
+        double t = timers[i].due(d);
+        if (t > 0 && t <= now) timers[i].fire(d, now);
+    }
+}
+
+/* poll timeout in ms: until the nearest armed timer, at most a minute. */
+static int nearest_timeout(const daemon_t *d, double now)
+{
+    double dl = now + 60.0;
+    for (size_t i = 0; i < N_TIMERS; i++) {
+        if (!(timers[i].states & (1u << d->state))) continue;
+        double t = timers[i].due(d);
+        if (t > 0 && t < dl) dl = t;
+    }
+    return dl <= now ? 0 : (int)ceil((dl - now) * 1000.0);
+}
+
+/* ------------------------------------------------------------------ the loop */
+
+static void read_signals(daemon_t *d)
+{
+    struct signalfd_siginfo si;
+    while (d->state != ST_STOPPED && read(d->sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (si.ssi_signo == SIGHUP) {
+            handle(d, EV_HUP);
+            continue;
+        }
+        d->last_signal = si.ssi_signo == SIGTERM ? "TERM" : "INT";
+        handle(d, EV_SIGNAL);
+    }
+}
+
+static int run_loop(daemon_t *d)
+{
+    for (;;) {
+        double now = ss_mono_now();
+        run_timers(d, now);
+        if (d->claimed) { d->claimed = 0; handle(d, EV_SPOOL); }
+        if (d->state == ST_STOPPED) return SS_EXIT_OK;
+        struct pollfd pf[3] = {
+            { .fd = d->sfd, .events = POLLIN },
+            { .fd = d->w.evfd, .events = POLLIN },
+            { .fd = d->ifd, .events = POLLIN },
+        };
+        int r = poll(pf, d->ifd >= 0 ? 3 : 2, nearest_timeout(d, now));
+        if (r < 0 && errno != EINTR) {
+            ss_log_msg(&d->log, "ERROR", "poll: %s", strerror(errno));
+            return SS_EXIT_SYSTEM;
+        }
+        if (r <= 0) continue;
+        if (pf[0].revents & POLLIN) read_signals(d);
+        if (pf[1].revents & POLLIN) handle(d, EV_WORKER_DONE);
+        /* while draining nobody reads the directory: what arrives waits for the next start */
+        if (d->ifd >= 0 && (pf[2].revents & POLLIN) && d->state != ST_DRAINING &&
+            d->state != ST_STOPPED)
+            read_inotify(d);
+    }
+}
+
+/* ------------------------------------------------------------------ start and stop, by phase */
+
+static void daemon_init(daemon_t *d, const ss_daemon_opts *o)
+{
     memset(d, 0, sizeof *d);
     d->o = o;
+    d->state = ST_STARTING;
     d->lockfd = d->ifd = d->wd = d->sfd = d->wd_root = -1;
     d->w.evfd = -1;
-    d->w.zsock = -1;
-    d->w.zpid = -1;
+    ss_decoder_init(&d->w.dec, o->decoder_cpu_limit, o->decoder_timeout);
     d->device = "cpu";
     d->log.fd = -1;
-    char err[1024];
-    int rc = SS_EXIT_OK;
-    umask(077);
-    signal(SIGXFSZ, SIG_IGN);   /* RLIMIT_FSIZE: EFBIG from write, handled like a full disk */
-    g_ready_fd = o->ready_fd;
-    ss_crash_init();
+}
 
+/* Paths, spool directories, the single-instance lock and the log. Errors go to stderr (the
+ * log may not exist yet). Returns 0 or an SS_EXIT_* code. */
+static int open_spool(daemon_t *d)
+{
+    const ss_daemon_opts *o = d->o;
+    char err[1024];
     if (ss_paths_init(&d->paths, err, sizeof err) != 0) {
         fprintf(stderr, "session_daemon: %s\n", err);
-        notify_ready(o, SS_EXIT_USAGE);
         return SS_EXIT_USAGE;
     }
     if (ss_spool_open(&d->sp, &d->paths, err, sizeof err) != 0) {
         fprintf(stderr, "session_daemon: %s\n", err);
-        notify_ready(o, SS_EXIT_SYSTEM);
         return SS_EXIT_SYSTEM;
     }
     d->sp.fsync_responses = o->fsync_responses;
@@ -1194,43 +955,21 @@ int ss_daemon_run(const ss_daemon_opts *o)
             fprintf(stderr, "session_daemon: cannot lock %s/lock: %s\n", d->paths.work_dir,
                     strerror(e));
         ss_spool_close(&d->sp);
-        rc = e == EAGAIN ? SS_EXIT_RUNNING : SS_EXIT_SYSTEM;
-        notify_ready(o, rc);
-        return rc;
+        return e == EAGAIN ? SS_EXIT_RUNNING : SS_EXIT_SYSTEM;
     }
     if (ss_log_open(&d->log, d->paths.log, o->verbose, 10u << 20, err, sizeof err) != 0)
         fprintf(stderr, "session_daemon: %s (logging to stderr only)\n", err), d->log.to_stderr = 1;
     d->sp.log = &d->log;
-    d->started_wall = d->last_activity_wall = ss_wall_now();
-    d->last_activity_mono = ss_mono_now();
-    ss_log_msg(&d->log, "INFO", "SESSION start pid=%ld root=%s timeout=%g model=%s",
-               (long)getpid(), d->paths.root, o->timeout, o->model);
-    clean_dir(d->sp.tmpfd, 0, 0);                 /* temps of a killed predecessor */
-    clean_dir(d->sp.quarfd, 7 * 86400.0, 0);
-    clean_dir(d->sp.reqfd, 3600, 1);              /* dot-temps of dead clients */
-    write_status(d, 1);
+    return 0;
+}
 
-    /* signals on an fd; SIGPIPE ignored */
-    sigset_t ss;
-    sigemptyset(&ss);
-    sigaddset(&ss, SIGTERM);
-    sigaddset(&ss, SIGINT);
-    sigaddset(&ss, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &ss, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    d->sfd = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
-    d->w.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (d->sfd < 0 || d->w.evfd < 0) {
-        ss_log_msg(&d->log, "ERROR", "signalfd/eventfd: %s", strerror(errno));
-        rc = SS_EXIT_SYSTEM;
-        goto out;
-    }
-    /* T8: the watch first, then the listing */
+/* The inotify watch on the request directory (T8: the watch first, then the listing), or
+ * polling when it cannot be had. */
+static void watch_requests(daemon_t *d)
+{
     d->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (d->ifd >= 0)
-        d->wd = inotify_add_watch(d->ifd, d->paths.req_dir,
-                                  IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF |
-                                  IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK);
+        d->wd = inotify_add_watch(d->ifd, d->paths.req_dir, REQ_WATCH_MASK);
     if (d->ifd >= 0 && d->wd >= 0)   /* IN_DELETE_SELF waits for our fd to close: watch the root */
         d->wd_root = inotify_add_watch(d->ifd, d->paths.root, IN_DELETE | IN_MOVED_FROM |
                                        IN_ONLYDIR | IN_DONT_FOLLOW);
@@ -1247,159 +986,79 @@ int ss_daemon_run(const ss_daemon_opts *o)
         d->wd = -1;
         d->poll_mode = 1;
     }
+}
 
-    d->w.zsock = -1;
-    d->w.zpid = -1;
-    d->w.dec_cpu_s = o->decoder_cpu_limit;
-    d->w.dec_timeout_s = o->decoder_timeout;
-    if (!o->no_decoder_isolation) zyg_start(&d->w);   /* small and single-threaded still */
+/* Signals on an fd (SIGPIPE ignored), the worker's eventfd, the watch, the decoder
+ * launcher (forked while the process is still small), the model, the worker thread.
+ * Returns 0 or an SS_EXIT_* code. */
+static int start_engine(daemon_t *d)
+{
+    const ss_daemon_opts *o = d->o;
+    sigset_t ss;
+    sigemptyset(&ss);
+    sigaddset(&ss, SIGTERM);
+    sigaddset(&ss, SIGINT);
+    sigaddset(&ss, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &ss, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    d->sfd = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (d->sfd < 0 || ss_worker_init(&d->w) != 0) {
+        ss_log_msg(&d->log, "ERROR", "signalfd/eventfd: %s", strerror(errno));
+        return SS_EXIT_SYSTEM;
+    }
+    watch_requests(d);
+    if (!o->no_decoder_isolation)          /* small and single-threaded still */
+        ss_decoder_start_launcher(&d->w.dec);
+    int rc = SS_EXIT_OK;
     load_model(d, &rc);
-    if (rc != SS_EXIT_OK) goto out;
+    if (rc != SS_EXIT_OK) return rc;
     d->w.beam_size = o->beam_size;
     d->w.language = o->language;
     d->w.temperature_fallback = o->temperature_fallback;
     d->w.vad = o->vad || o->vad_model;
     d->w.vad_model = o->vad_model;
     d->w.isolate = !o->no_decoder_isolation;
-    pthread_mutex_init(&d->w.mu, NULL);
-    pthread_cond_init(&d->w.cv, NULL);
-    if (pthread_create(&d->w.thread, NULL, worker_main, &d->w) != 0) {
+    if (ss_worker_start(&d->w) != 0) {
         ss_log_msg(&d->log, "ERROR", "cannot start the worker thread");
-        rc = SS_EXIT_SYSTEM;
-        goto out;
+        return SS_EXIT_SYSTEM;
     }
-    d->worker_started = 1;
+    return SS_EXIT_OK;
+}
 
-    /* recover what a killed predecessor left, then what waits in the request directory */
+/* Recover what a killed predecessor left, take what waits in the request directory, then
+ * pid file and marker, and only then "ready" (T25). */
+static void go_ready(daemon_t *d)
+{
     ss_item *list = NULL;
     long nrec = ss_spool_recover(&d->sp, ss_mono_now(), ss_wall_now(), &list);
     if (nrec > 0) ss_log_msg(&d->log, "INFO", "recovered %ld request(s) from processing/", nrec);
     add_claimed(d, list);
     rescan(d);
-
-    /* pid file and marker, then ready (T25) */
     char pidbuf[32];
     int pl = snprintf(pidbuf, sizeof pidbuf, "%ld\n", (long)getpid());
-    if (ss_write_atomic(d->sp.tmpfd, d->sp.rootfd, SS_PID_FILE, pidbuf, (size_t)pl, 0) != 0)
+    if (ss_write_atomic(d->sp.rootfd, SS_PID_FILE, pidbuf, (size_t)pl, 0) != 0)
         ss_log_msg(&d->log, "ERROR", "cannot write pid file %s: %s", d->paths.pid, strerror(errno));
     write_marker(d);
     d->last_activity_mono = ss_mono_now();
+    d->state = settle(d);
+    d->claimed = 0;
     write_status(d, 1);
     ss_log_msg(&d->log, "INFO", "SESSION ready pid=%ld device=%s pending=%ld", (long)getpid(),
                d->device, d->n_pending);
-    notify_ready(o, 0);
-    dispatch(d);
+    notify_ready(d->o, 0);
+}
 
-    int sig_count = 0;
-    for (;;) {
-        double now = ss_mono_now();
-        /* Status: at once when the state changes (starting, idle, processing, stopping);
-         * counters and times at most every STATUS_COALESCE_S during a burst (each write is
-         * a file creation); at least every STATUS_REFRESH_S. */
-        if (d->status_dirty && (state_of(d, 1) != d->status_state ||
-                                now - d->status_written >= STATUS_COALESCE_S))
-            write_status(d, 1);
-        else if (d->status_dirty && d->next_status > d->status_written + STATUS_COALESCE_S)
-            d->next_status = d->status_written + STATUS_COALESCE_S;
-        if (d->stopping && !d->cur) break;
-        /* nearest deadline */
-        double dl = d->next_status;
-        if (d->next_rescan < dl) dl = d->next_rescan;
-        double yn = ss_spool_next_young(&d->sp);
-        if (yn > 0 && yn < dl) dl = yn;
-        if (d->retry_item && d->retry_at < dl) dl = d->retry_at;
-        double idle_dl = 0;
-        if (o->timeout > 0 && idle_now(d) && !d->stopping) {
-            idle_dl = d->last_activity_mono + o->timeout;
-            if (idle_dl < dl) dl = idle_dl;
-        }
-        int to = dl <= now ? 0 : (int)ceil((dl - now) * 1000.0);
-        if (to > 60000) to = 60000;
-        struct pollfd pf[3] = {
-            { .fd = d->sfd, .events = POLLIN },
-            { .fd = d->w.evfd, .events = POLLIN },
-            { .fd = d->ifd, .events = POLLIN },
-        };
-        int r = poll(pf, d->ifd >= 0 ? 3 : 2, to);
-        if (r < 0 && errno != EINTR) {
-            ss_log_msg(&d->log, "ERROR", "poll: %s", strerror(errno));
-            rc = SS_EXIT_SYSTEM;
-            break;
-        }
-        if (r > 0 && (pf[0].revents & POLLIN)) {
-            struct signalfd_siginfo si;
-            while (read(d->sfd, &si, sizeof si) == (ssize_t)sizeof si) {
-                if (si.ssi_signo == SIGHUP) {
-                    ss_log_close(&d->log);
-                    ss_log_open(&d->log, d->paths.log, o->verbose, 10u << 20, NULL, 0);
-                    ss_log_msg(&d->log, "INFO", "log reopened (SIGHUP)");
-                    continue;
-                }
-                if (++sig_count >= 2 && d->cur) {
-                    ss_log_msg(&d->log, "WARN", "second signal: exiting at once; id=%s stays in "
-                               "processing/", d->cur->req.id);
-                    remove_ours(d, SS_MARKER_FILE);
-                    remove_ours(d, SS_PID_FILE);
-                    _exit(SS_EXIT_OK);
-                }
-                ss_log_msg(&d->log, "INFO", "SESSION shutdown signal=%s%s",
-                           si.ssi_signo == SIGTERM ? "TERM" : "INT",
-                           d->cur ? " (finishing or cancelling the current request)" : "");
-                d->stopping = 1;
-                d->w.cancel = 1;
-                d->status_dirty = 1;
-            }
-        }
-        if (r > 0 && (pf[1].revents & POLLIN)) complete(d);
-        if (d->ifd >= 0 && r > 0 && (pf[2].revents & POLLIN) && !d->stopping) read_inotify(d);
-        now = ss_mono_now();
-        if (d->stopping) continue;
-        if (d->retry_item && now >= d->retry_at) try_retry(d);
-        if (yn > 0 && now >= yn) {
-            ss_item *l2 = NULL;
-            ss_spool_poll_young(&d->sp, now, ss_wall_now(), &l2);
-            add_claimed(d, l2);
-        }
-        if (now >= d->next_rescan) {
-            rescan(d);
-            if (now >= d->next_gc) {
-                clean_dir(d->sp.respfd, o->response_gc_s, 0);
-                clean_dir(d->sp.reqfd, 3600, 1);
-                d->next_gc = now + RESP_GC_EVERY_S;
-            }
-        }
-        if (d->drained && !d->cur && !d->head) {
-            d->drained = 0;
-            rescan(d);   /* queue drained: the listing is the truth (T8) */
-        }
-        dispatch(d);
-        if (now >= d->next_status) d->status_dirty = 1;
-        if (o->timeout > 0 && idle_now(d) && now >= d->last_activity_mono + o->timeout) {
-            ss_log_msg(&d->log, "INFO", "SESSION idle for %g s: exiting", o->timeout);
-            if (idle_exit_confirmed(d)) break;
-        }
-    }
-
-out:
-    if (d->worker_started) {
-        pthread_mutex_lock(&d->w.mu);
-        d->w.quit = 1;
-        d->w.cancel = 1;
-        pthread_cond_signal(&d->w.cv);
-        pthread_mutex_unlock(&d->w.mu);
-        pthread_join(d->w.thread, NULL);
-        pthread_mutex_destroy(&d->w.mu);
-        pthread_cond_destroy(&d->w.cv);
-    }
+static void shut_down(daemon_t *d, int rc)
+{
+    ss_worker_stop(&d->w);   /* cancels and joins; also closes its eventfd */
     if (d->cur) {   /* the worker stopped mid-job (error path): leave it for the next start */
         ss_spool_unbegin(&d->sp, d->cur);
         ss_item_free(d->cur);
-        job_free(d->cur_job);
+        ss_job_free(d->cur_job);
     }
     ss_item_list_free(d->head);      /* still in processing/: recovered at the next start */
-    if (d->retry_item) ss_item_free(d->retry_item);
-    free(d->retry_json);
-    zyg_stop(&d->w);
+    free_retries(d);
+    ss_decoder_stop(&d->w.dec);
     sp_context_free(d->w.ctx);
     d->model_loaded = 0;
     remove_ours(d, SS_MARKER_FILE);
@@ -1407,12 +1066,41 @@ out:
     remove_ours(d, SS_PID_FILE);
     ss_log_msg(&d->log, "INFO", "SESSION stop rc=%d processed=%ld failed=%ld", rc, d->processed,
                d->failed);
-    if (rc != SS_EXIT_OK) notify_ready(o, rc);
+    if (rc != SS_EXIT_OK) notify_ready(d->o, rc);
     if (d->ifd >= 0) close(d->ifd);
     if (d->sfd >= 0) close(d->sfd);
-    if (d->w.evfd >= 0) close(d->w.evfd);
     ss_log_close(&d->log);
     ss_spool_close(&d->sp);
     if (d->lockfd >= 0) close(d->lockfd);
+}
+
+int ss_daemon_run(const ss_daemon_opts *o)
+{
+    daemon_t dd, *d = &dd;
+    daemon_init(d, o);
+    umask(077);
+    signal(SIGXFSZ, SIG_IGN);   /* RLIMIT_FSIZE: EFBIG from write, handled like a full disk */
+    g_ready_fd = o->ready_fd;
+    ss_crash_init();
+    int rc = open_spool(d);
+    if (rc != SS_EXIT_OK) {
+        notify_ready(o, rc);
+        return rc;
+    }
+    d->started_wall = d->last_activity_wall = ss_wall_now();
+    d->last_activity_mono = ss_mono_now();
+    ss_log_msg(&d->log, "INFO", "SESSION start pid=%ld root=%s timeout=%g model=%s",
+               (long)getpid(), d->paths.root, o->timeout, o->model);
+    clean_dir(d->sp.tmpfd, 0, 0);                 /* temps of a killed predecessor */
+    ss_clean_temps(d->sp.respfd, 0);              /* (we hold the lock: none is in use) */
+    ss_clean_temps(d->sp.rootfd, 0);
+    collect_garbage(d, ss_mono_now());           /* and sets the timer */
+    write_status(d, 1);
+    rc = start_engine(d);
+    if (rc == SS_EXIT_OK) {
+        go_ready(d);
+        rc = run_loop(d);
+    }
+    shut_down(d, rc);
     return rc;
 }

@@ -10,7 +10,7 @@
 #include <stddef.h>
 
 #define SS_EXIT_OK        0     /* clean shutdown (signal or idle timeout) */
-#define SS_EXIT_USAGE     100   /* bad arguments, unsupported --device */
+#define SS_EXIT_USAGE     100   /* bad arguments, an invalid --device */
 #define SS_EXIT_INTERNAL  101   /* internal bug */
 #define SS_EXIT_RUNNING   110   /* another daemon holds the lock: nothing was touched */
 #define SS_EXIT_SYSTEM    111   /* system failure: directories, lock, inotify, fork, memory */
@@ -20,7 +20,7 @@ typedef struct {
     double timeout;            /* idle seconds before exit; <= 0: never */
     const char *model;         /* model file */
     int threads;               /* 0: all CPUs */
-    const char *device;        /* "auto", "cpu", "cuda" */
+    const char *device;        /* "auto", "cpu", "cuda", "cuda:N"; NULL: the engine default */
     int verbose;               /* also log to stderr */
     double request_ttl;        /* seconds from receipt after which a request is "expired" */
     long max_pending;          /* queued requests beyond this are answered "busy" */
@@ -28,6 +28,7 @@ typedef struct {
     long long max_audio_bytes; /* input file size cap */
     int fsync_responses;
     double response_gc_s;      /* unread responses older than this are removed */
+    double quarantine_max_age; /* quarantined requests older than this are removed (7 days) */
     int beam_size;             /* 0: the engine's default */
     const char *language;      /* NULL: the engine's default (detect) */
     int temperature_fallback;  /* 0 (default, as the original daemon): temperature 0 only */

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/dynbuf.h"
+
 static void slog(ss_spool *sp, const char *level, const char *what, const char *name,
                  const char *detail)
 {
@@ -160,7 +162,8 @@ int ss_spool_respond_error(ss_spool *sp, const char *id, const char *code, const
     if (!js) { errno = ENOMEM; return -1; }
     char name[SS_ID_MAX + 8];
     snprintf(name, sizeof name, "%s.json", id);
-    int r = ss_write_atomic(sp->tmpfd, sp->respfd, name, js, strlen(js), (sp->fsync_responses ? SS_WA_FSYNC : 0) | SS_WA_RESPONSE);
+    int r = ss_write_atomic(sp->respfd, name, js, strlen(js),
+                            (sp->fsync_responses ? SS_WA_FSYNC : 0) | SS_WA_RESPONSE);
     int e = errno;
     free(js);
     errno = e;
@@ -217,6 +220,116 @@ static double receipt_time(double now, double wall, const struct stat *st)
     return now - age;
 }
 
+/* A request that does not parse yet: tracked, re-read every SS_YOUNG_POLL_S, and malformed
+ * after SS_QUIET_S without change or SS_STALL_S in all (T6, T7). */
+static ss_ingest_result track_young(ss_spool *sp, const char *name, const char *stem,
+                                    const struct stat *st, double now, const char *msg)
+{
+    long long mt = (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+    ss_young *y = young_find(sp, name, NULL);
+    if (!y) {
+        y = calloc(1, sizeof *y);
+        if (!y) return SS_ING_NOT_YET;
+        snprintf(y->name, sizeof y->name, "%s", name);
+        y->first_seen = y->last_change = now;
+        y->size = (long long)st->st_size;
+        y->mtime_ns = mt;
+        y->next = sp->young;
+        sp->young = y;
+        sp->n_young++;
+    } else if (y->size != (long long)st->st_size || y->mtime_ns != mt) {
+        y->size = (long long)st->st_size;
+        y->mtime_ns = mt;
+        y->last_change = now;
+    }
+    if (now - y->last_change >= SS_QUIET_S || now - y->first_seen >= SS_STALL_S)
+        return reject(sp, sp->reqfd, name, stem, SS_E_BAD_REQUEST, msg);
+    y->next_check = now + SS_YOUNG_POLL_S;
+    return SS_ING_NOT_YET;
+}
+
+/* The same id is already queued (processing/<id>.0 exists): look again once that one is
+ * done, and remember the twin so that, once claimed, it is answered as the duplicate it is. */
+static ss_ingest_result wait_for_twin(ss_spool *sp, const char *name, double now)
+{
+    ss_young *y = young_find(sp, name, NULL);
+    if (!y && (y = calloc(1, sizeof *y))) {
+        snprintf(y->name, sizeof y->name, "%s", name);
+        y->first_seen = y->last_change = now;
+        y->next = sp->young;
+        sp->young = y;
+        sp->n_young++;
+    }
+    if (y) { y->last_change = now; y->next_check = now + SS_YOUNG_POLL_S; y->twin = 1; }
+    return SS_ING_NOT_YET;
+}
+
+/* Reads requests/<name> for ingest. Returns SS_ING_CLAIMED (meaning: read, *buf set) or the
+ * final result for a file that could not be read (rejected, gone, or retried later). */
+static ss_ingest_result read_request(ss_spool *sp, const char *name, const char *stem,
+                                     char **buf, size_t *blen, struct stat *st)
+{
+    if (ss_read_file(sp->reqfd, name, SS_REQUEST_MAX, buf, blen, st) == 0) return SS_ING_CLAIMED;
+    int e = errno;
+    if (e == ENOENT) { young_drop(sp, name); return SS_ING_GONE; }
+    if (e == EFBIG)
+        return reject(sp, sp->reqfd, name, stem, SS_E_TOO_LARGE, "request larger than 64 KiB");
+    if (e == ELOOP || e == EINVAL || e == EPERM || e == ENXIO || e == EISDIR)
+        return reject(sp, sp->reqfd, name, stem, SS_E_NOT_REGULAR,
+                      "request is not a regular file of ours (symlink, FIFO, directory...)");
+    if (e == EMFILE || e == ENFILE || e == ENOMEM) return SS_ING_NOT_YET;  /* transient */
+    return reject(sp, sp->reqfd, name, stem, SS_E_NOT_REGULAR, strerror(e));
+}
+
+/* Claim: requests/<id>.json -> processing/<id>.0, never replacing a queued twin (T18). On
+ * SS_ING_CLAIMED *req is the request actually claimed and *out its new item. */
+static ss_ingest_result claim(ss_spool *sp, const char *name, const char *stem,
+                              ss_request *req, struct stat *st, double now, double wall,
+                              ss_item **out)
+{
+    char pname[SS_ID_MAX + 16];
+    snprintf(pname, sizeof pname, "%s.0", stem);
+    if (renameat2(sp->reqfd, name, sp->procfd, pname, RENAME_NOREPLACE) != 0) {
+        int e = errno;
+        ss_request_clear(req);
+        if (e == ENOENT) { young_drop(sp, name); return SS_ING_GONE; }
+        if (e == EEXIST) return wait_for_twin(sp, name, now);
+        slog(sp, "ERROR", "cannot claim request", name, strerror(e));
+        return SS_ING_NOT_YET;
+    }
+    ss_young *yt = young_find(sp, name, NULL);
+    int twin = (yt && yt->twin) || ss_spool_in_flight(sp, stem);
+    young_drop(sp, name);
+    ss_crash_point("claimed");
+    /* The name may have been replaced between our read and the rename (an atomic writer
+     * replacing its own request): if so, parse the claimed file again. */
+    struct stat cst;
+    if (fstatat(sp->procfd, pname, &cst, AT_SYMLINK_NOFOLLOW) == 0 &&
+        (cst.st_ino != st->st_ino || cst.st_dev != st->st_dev)) {
+        ss_request_clear(req);
+        char *buf = NULL, msg[300];
+        size_t blen = 0;
+        const char *code = NULL;
+        int bad = ss_read_file(sp->procfd, pname, SS_REQUEST_MAX, &buf, &blen, st) != 0 ||
+                  ss_request_parse(buf, blen, stem, req, &code, msg, sizeof msg) != SS_PARSE_OK;
+        free(buf);
+        if (bad)
+            return reject(sp, sp->procfd, pname, stem, SS_E_BAD_REQUEST,
+                          "request replaced by an invalid one while being claimed");
+    }
+    ss_item *it = calloc(1, sizeof *it);
+    if (!it) {   /* stays in processing/: recovered at the next start */
+        ss_request_clear(req);
+        return SS_ING_NOT_YET;
+    }
+    it->req = *req;
+    it->attempts = 0;
+    it->receipt = receipt_time(now, wall, st);
+    it->duplicate = twin;
+    *out = it;
+    return SS_ING_CLAIMED;
+}
+
 ss_ingest_result ss_spool_ingest(ss_spool *sp, const char *name, double now, double wall,
                                  ss_item **out)
 {
@@ -227,101 +340,20 @@ ss_ingest_result ss_spool_ingest(ss_spool *sp, const char *name, double now, dou
     if (len < 5 || strcmp(name + len - 5, ".json") != 0) return SS_ING_IGNORED;
     if (!ss_name_valid(name, stem))
         return reject(sp, sp->reqfd, name, NULL, SS_E_BAD_ID, "invalid request file name");
-
     char *buf = NULL;
     size_t blen = 0;
     struct stat st;
     memset(&st, 0, sizeof st);
-    if (ss_read_file(sp->reqfd, name, SS_REQUEST_MAX, &buf, &blen, &st) != 0) {
-        int e = errno;
-        if (e == ENOENT) { young_drop(sp, name); return SS_ING_GONE; }
-        if (e == EFBIG)
-            return reject(sp, sp->reqfd, name, stem, SS_E_TOO_LARGE, "request larger than 64 KiB");
-        if (e == ELOOP || e == EINVAL || e == EPERM || e == ENXIO || e == EISDIR)
-            return reject(sp, sp->reqfd, name, stem, SS_E_NOT_REGULAR,
-                          "request is not a regular file of ours (symlink, FIFO, directory...)");
-        if (e == EMFILE || e == ENFILE || e == ENOMEM) return SS_ING_NOT_YET;  /* transient */
-        return reject(sp, sp->reqfd, name, stem, SS_E_NOT_REGULAR, strerror(e));
-    }
+    ss_ingest_result r = read_request(sp, name, stem, &buf, &blen, &st);
+    if (r != SS_ING_CLAIMED) return r;
     ss_request req;
     const char *code = NULL;
     char msg[300];
     ss_parse_result pr = ss_request_parse(buf, blen, stem, &req, &code, msg, sizeof msg);
     free(buf);
-    if (pr == SS_PARSE_INCOMPLETE) {
-        long long mt = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-        ss_young *y = young_find(sp, name, NULL);
-        if (!y) {
-            y = calloc(1, sizeof *y);
-            if (!y) return SS_ING_NOT_YET;
-            snprintf(y->name, sizeof y->name, "%s", name);
-            y->first_seen = y->last_change = now;
-            y->size = (long long)st.st_size;
-            y->mtime_ns = mt;
-            y->next = sp->young;
-            sp->young = y;
-            sp->n_young++;
-        } else if (y->size != (long long)st.st_size || y->mtime_ns != mt) {
-            y->size = (long long)st.st_size;
-            y->mtime_ns = mt;
-            y->last_change = now;
-        }
-        if (now - y->last_change >= SS_QUIET_S || now - y->first_seen >= SS_STALL_S)
-            return reject(sp, sp->reqfd, name, stem, SS_E_BAD_REQUEST, msg);
-        y->next_check = now + SS_YOUNG_POLL_S;
-        return SS_ING_NOT_YET;
-    }
+    if (pr == SS_PARSE_INCOMPLETE) return track_young(sp, name, stem, &st, now, msg);
     if (pr == SS_PARSE_INVALID) return reject(sp, sp->reqfd, name, stem, code, msg);
-
-    /* Claim: requests/<id>.json -> processing/<id>.0, never replacing a queued twin. */
-    char pname[SS_ID_MAX + 16];
-    snprintf(pname, sizeof pname, "%s.0", stem);
-    if (renameat2(sp->reqfd, name, sp->procfd, pname, RENAME_NOREPLACE) != 0) {
-        int e = errno;
-        ss_request_clear(&req);
-        if (e == ENOENT) { young_drop(sp, name); return SS_ING_GONE; }
-        if (e == EEXIST) {   /* same id already queued: look again once that one is done */
-            ss_young *y = young_find(sp, name, NULL);
-            if (!y && (y = calloc(1, sizeof *y))) {
-                snprintf(y->name, sizeof y->name, "%s", name);
-                y->first_seen = y->last_change = now;
-                y->next = sp->young;
-                sp->young = y;
-                sp->n_young++;
-            }
-            if (y) { y->last_change = now; y->next_check = now + SS_YOUNG_POLL_S; }
-            return SS_ING_NOT_YET;
-        }
-        slog(sp, "ERROR", "cannot claim request", name, strerror(e));
-        return SS_ING_NOT_YET;
-    }
-    young_drop(sp, name);
-    ss_crash_point("claimed");
-    /* The name may have been replaced between our read and the rename (an atomic writer
-     * replacing its own request): if so, parse the claimed file again. */
-    struct stat cst;
-    if (fstatat(sp->procfd, pname, &cst, AT_SYMLINK_NOFOLLOW) == 0 &&
-        (cst.st_ino != st.st_ino || cst.st_dev != st.st_dev)) {
-        ss_request_clear(&req);
-        buf = NULL;
-        if (ss_read_file(sp->procfd, pname, SS_REQUEST_MAX, &buf, &blen, &st) != 0 ||
-            ss_request_parse(buf, blen, stem, &req, &code, msg, sizeof msg) != SS_PARSE_OK) {
-            free(buf);
-            return reject(sp, sp->procfd, pname, stem, SS_E_BAD_REQUEST,
-                          "request replaced by an invalid one while being claimed");
-        }
-        free(buf);
-    }
-    ss_item *it = calloc(1, sizeof *it);
-    if (!it) {   /* stays in processing/: recovered at the next start */
-        ss_request_clear(&req);
-        return SS_ING_NOT_YET;
-    }
-    it->req = req;
-    it->attempts = 0;
-    it->receipt = receipt_time(now, wall, &st);
-    *out = it;
-    return SS_ING_CLAIMED;
+    return claim(sp, name, stem, &req, &st, now, wall, out);
 }
 
 /* ------------------------------------------------------------------ scans */
@@ -346,25 +378,21 @@ static long list_dir(int dirfd, ent **outv)
     DIR *d = fdopendir(fd);
     if (!d) { close(fd); return -1; }
     rewinddir(d);
-    ent *v = NULL;
-    long nv = 0, cap = 0;
+    sp_dynbuf vb;
+    sp_dynbuf_init(&vb, SP_DYNBUF_NOCAP);
     struct dirent *de;
     while ((de = readdir(d))) {
         if (de->d_name[0] == '.') continue;
-        if (nv == cap) {
-            cap = cap ? cap * 2 : 64;
-            ent *nvv = realloc(v, (size_t)cap * sizeof *v);
-            if (!nvv) break;
-            v = nvv;
-        }
         struct stat st;
-        long long mt = 0;
+        ent e = { NULL, 0 };
         if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-            mt = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-        v[nv].name = strdup(de->d_name);
-        if (!v[nv].name) break;
-        v[nv++].mt = mt;
+            e.mt = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+        /* out of memory: what was listed is handled now, the rest at the next scan */
+        if (!(e.name = strdup(de->d_name))) break;
+        if (sp_dynbuf_add(&vb, &e, sizeof e) != 0) { free(e.name); break; }
     }
+    long nv = (long)sp_dynbuf_n(&vb, ent);
+    ent *v = sp_dynbuf_take(&vb, NULL);
     closedir(d);
     if (nv > 1) qsort(v, (size_t)nv, sizeof *v, ent_cmp);
     *outv = v;
@@ -488,14 +516,39 @@ int ss_spool_unbegin(ss_spool *sp, ss_item *it)
 
 int ss_spool_finish(ss_spool *sp, ss_item *it, const char *json)
 {
+    return ss_spool_finish_ex(sp, it, json, 0);
+}
+
+int ss_spool_finish_ex(ss_spool *sp, ss_item *it, const char *json, int flags)
+{
     char name[SS_ID_MAX + 8], pname[SS_ID_MAX + 16];
     snprintf(name, sizeof name, "%s.json", it->req.id);
-    if (ss_write_atomic(sp->tmpfd, sp->respfd, name, json, strlen(json), (sp->fsync_responses ? SS_WA_FSYNC : 0) | SS_WA_RESPONSE) != 0)
+    flags |= (sp->fsync_responses ? SS_WA_FSYNC : 0) | SS_WA_RESPONSE;
+    if (ss_write_atomic(sp->respfd, name, json, strlen(json), flags) != 0)
         return -1;
     ss_crash_point("responded");
     pname_of(it, it->attempts, pname, sizeof pname);
     if (unlinkat(sp->procfd, pname, 0) != 0 && errno != ENOENT)
         slog(sp, "ERROR", "cannot remove processed request", pname, strerror(errno));
+    return 0;
+}
+
+int ss_spool_discard(ss_spool *sp, ss_item *it)
+{
+    char pname[SS_ID_MAX + 16];
+    pname_of(it, it->attempts, pname, sizeof pname);
+    return ss_spool_quarantine(sp, sp->procfd, pname);
+}
+
+int ss_spool_in_flight(ss_spool *sp, const char *id)
+{
+    /* begun items are processing/<id>.1 .. <id>.SS_MAX_ATTEMPTS (see ss_spool_begin) */
+    for (int k = 1; k <= SS_MAX_ATTEMPTS; k++) {
+        char pname[SS_ID_MAX + 16];
+        struct stat st;
+        snprintf(pname, sizeof pname, "%s.%d", id, k);
+        if (fstatat(sp->procfd, pname, &st, AT_SYMLINK_NOFOLLOW) == 0) return 1;
+    }
     return 0;
 }
 

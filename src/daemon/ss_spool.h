@@ -19,9 +19,9 @@
 #define SS_SPOOL_H
 
 #include <stddef.h>
-#include "daemon/ss_fs.h"
-#include "daemon/ss_json.h"
-#include "daemon/ss_log.h"
+#include "session/ss_fs.h"
+#include "session/ss_json.h"
+#include "session/ss_log.h"
 
 #define SS_MAX_ATTEMPTS 2
 #define SS_QUIET_S 2.0       /* an unparsable file unchanged this long is malformed */
@@ -33,6 +33,8 @@ typedef struct ss_item {
     ss_request req;
     int attempts;            /* the K of processing/<id>.K */
     double receipt;          /* monotonic seconds, for FIFO and TTL (T11, T23) */
+    int duplicate;           /* another request with this id was queued or in flight when
+                                this one was claimed: answered "duplicate_id", never run */
 } ss_item;
 
 typedef struct ss_young {
@@ -40,6 +42,7 @@ typedef struct ss_young {
     char name[SS_ID_MAX + 6];
     double first_seen, last_change, next_check;
     long long size, mtime_ns;
+    int twin;                /* its claim met a queued request with the same id */
 } ss_young;
 
 typedef struct {
@@ -90,6 +93,12 @@ int ss_spool_unbegin(ss_spool *sp, ss_item *it);   /* K+1 -> K (cancelled by shu
 /* Writes json as responses/<id>.json (temp + rename), then unlinks processing/<id>.K.
  * Returns 0, or -1 (errno; e.g. ENOSPC: the item stays, retry later). */
 int ss_spool_finish(ss_spool *sp, ss_item *it, const char *json);
+/* The same with ss_write_atomic flags added (SS_WA_NOREPLACE: keep an existing response). */
+int ss_spool_finish_ex(ss_spool *sp, ss_item *it, const char *json, int flags);
+/* Moves processing/<id>.K of an item that cannot be answered into quarantine/. */
+int ss_spool_discard(ss_spool *sp, ss_item *it);
+/* 1 when a request with this id has begun (processing/<id>.K, K >= 1, exists). */
+int ss_spool_in_flight(ss_spool *sp, const char *id);
 /* Error response to id (temp + rename). */
 int ss_spool_respond_error(ss_spool *sp, const char *id, const char *code, const char *msg);
 /* Moves dirfd/name into quarantine/ under a sanitised unique name. */

@@ -37,8 +37,8 @@
 #include <microhttpd.h>
 
 #include "clients/session_client.h"
-#include "daemon/ss_fs.h"
-#include "daemon/ss_json.h"   /* SS_LANGUAGE_MAX, SS_PROMPT_MAX */
+#include "session/ss_fs.h"
+#include "session/ss_json.h"   /* SS_LANGUAGE_MAX, SS_PROMPT_MAX */
 #include "http/sh_format.h"
 #include "http/sh_guard.h"
 #include "http/sh_multipart.h"

@@ -33,7 +33,7 @@
 #include <unistd.h>
 
 #include "clients/session_client.h"
-#include "daemon/ss_log.h"
+#include "session/ss_log.h"
 #include "keylistener/kl_audio.h"
 #include "keylistener/kl_capture.h"
 #include "keylistener/kl_config.h"

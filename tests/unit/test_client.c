@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "clients/session_client.h"
-#include "daemon/ss_json.h"
+#include "session/ss_json.h"
 #include "harness.h"
 
 static int nfiles(const char *dir)
@@ -129,7 +129,7 @@ int main(void)
             int rfd = open(p->resp_dir, O_RDONLY | O_DIRECTORY);
             char name[200];
             snprintf(name, sizeof name, "%s.json", id);
-            int r = ss_write_atomic(rfd, rfd, name, js, strlen(js), 0);
+            int r = ss_write_atomic(rfd, name, js, strlen(js), 0);
             free(js);
             _exit(r ? 1 : 0);
         }

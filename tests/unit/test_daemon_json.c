@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/ss_fs.h"
-#include "daemon/ss_json.h"
+#include "session/ss_fs.h"
+#include "session/ss_json.h"
 #include "harness.h"
 
 static ss_parse_result P(const char *s, const char *stem, const char **code)

@@ -11,7 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "daemon/ss_fs.h"
+#include "session/ss_fs.h"
 #include "daemon/ss_spool.h"
 #include "harness.h"
 
@@ -272,11 +272,48 @@ int main(void)
         unlinkat(sp.reqfd, "after.json", 0);
     }
     TEST("atomic write: 0600, no temp left, replaces") {
-        CHECK(ss_write_atomic(sp.tmpfd, sp.rootfd, "st.json", "{}", 2, 1) == 0);
-        CHECK(ss_write_atomic(sp.tmpfd, sp.rootfd, "st.json", "{\"a\":1}", 7, 0) == 0);
+        CHECK(ss_write_atomic(sp.rootfd, "st.json", "{}", 2, 1) == 0);
+        CHECK(ss_write_atomic(sp.rootfd, "st.json", "{\"a\":1}", 7, 0) == 0);
         struct stat st;
         CHECK(fstatat(sp.rootfd, "st.json", &st, 0) == 0 && st.st_size == 7 && (st.st_mode & 0777) == 0600);
         CHECK(count(sp.tmpfd) == 0);
+    }
+    TEST("atomic write: the temp lives in the destination dir; failure leaves none") {
+        int dfd = ss_dir_open(sp.rootfd, "dst", NULL, 0);
+        CHECK(dfd >= 0);
+        CHECK(mkdirat(dfd, "sq.json", 0700) == 0);        /* a directory squats the name */
+        errno = 0;
+        CHECK(ss_write_atomic(dfd, "sq.json", "{}", 2, 0) != 0 && errno == EISDIR);
+        CHECK(count(dfd) == 1);                           /* only the squatter */
+        CHECK(ss_write_atomic(dfd, "a.json", "{}", 2, 0) == 0 && count(dfd) == 2);
+        errno = 0;
+        CHECK(ss_write_atomic(dfd, "a.json", "{\"x\":1}", 7, SS_WA_NOREPLACE) != 0 &&
+              errno == EEXIST);
+        struct stat st;
+        CHECK(fstatat(dfd, "a.json", &st, 0) == 0 && st.st_size == 2 && count(dfd) == 2);
+        /* temps of a killed writer are dot-names, removed by ss_clean_temps */
+        put(dfd, SS_TMP_PREFIX "a.json.1-1", "x");
+        put(dfd, ".client.tmp", "y");
+        ss_clean_temps(dfd, 0);
+        CHECK(faccessat(dfd, SS_TMP_PREFIX "a.json.1-1", F_OK, 0) != 0);
+        CHECK(faccessat(dfd, ".client.tmp", F_OK, 0) == 0);
+        unlinkat(dfd, ".client.tmp", 0);
+        unlinkat(dfd, "a.json", 0);
+        unlinkat(dfd, "sq.json", AT_REMOVEDIR);
+        close(dfd);
+    }
+    TEST("same id: a twin queued or in flight marks the second a duplicate") {
+        ss_item *a = NULL, *b = NULL;
+        put(sp.reqfd, "tw.json", REQ("tw"));
+        CHECK(ss_spool_ingest(&sp, "tw.json", now, wall, &a) == SS_ING_CLAIMED && !a->duplicate);
+        CHECK(ss_spool_begin(&sp, a) == 0 && ss_spool_in_flight(&sp, "tw"));
+        put(sp.reqfd, "tw.json", REQ("tw"));          /* the first is in flight: claimed */
+        CHECK(ss_spool_ingest(&sp, "tw.json", now, wall, &b) == SS_ING_CLAIMED && b->duplicate);
+        CHECK(ss_spool_finish(&sp, a, "{}") == 0 && !ss_spool_in_flight(&sp, "tw"));
+        CHECK(ss_spool_discard(&sp, b) == 0 && count(sp.procfd) == 0);
+        ss_item_free(a);
+        ss_item_free(b);
+        unlinkat(sp.respfd, "tw.json", 0);
     }
     TEST("single-instance lock: second holder refused, probe names the owner") {
         CHECK(ss_lock_probe(sp.workfd) == 0);

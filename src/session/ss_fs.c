@@ -1,6 +1,7 @@
 /* ss_fs.c — see ss_fs.h. */
-#include "daemon/ss_fs.h"
+#include "session/ss_fs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <fcntl.h>
@@ -12,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/dynbuf.h"
 #include "common/errbuf.h"
 
 int ss_paths_init(ss_paths *p, char *err, size_t n)
@@ -120,32 +122,25 @@ int ss_read_file(int dirfd, const char *name, size_t max, char **buf, size_t *le
     if (!S_ISREG(st.st_mode)) { errno = EINVAL; goto fail; }
     if (st.st_uid != geteuid()) { errno = EPERM; goto fail; }
     if ((size_t)st.st_size > max) { errno = EFBIG; goto fail; }
-    size_t cap = (size_t)st.st_size + 1, got = 0;
-    char *b = malloc(cap + 1);
-    if (!b) goto fail;
+    /* The size is only a hint (the file may grow while we read): the buffer's cap is what
+     * bounds it. */
+    sp_dynbuf b;
+    sp_dynbuf_init(&b, max);
+    if (sp_dynbuf_reserve(&b, (size_t)st.st_size) != 0) goto fail;
     for (;;) {
-        if (got == cap) {    /* grew while reading: allow up to max */
-            if (cap > max) { free(b); errno = EFBIG; goto fail; }
-            size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
-            char *nb = realloc(b, ncap + 1);
-            if (!nb) { free(b); goto fail; }
-            b = nb;
-            cap = ncap;
-        }
-        ssize_t r = read(fd, b + got, cap - got);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            free(b);
+        char chunk[16384];
+        ssize_t r = read(fd, chunk, sizeof chunk);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0 || sp_dynbuf_add(&b, chunk, (size_t)r) != 0) {
+            if (r == 0) break;
+            int e = errno;
+            sp_dynbuf_free(&b);
+            errno = e;
             goto fail;
         }
-        if (r == 0) break;
-        got += (size_t)r;
     }
-    if (got > max) { free(b); errno = EFBIG; goto fail; }
-    b[got] = 0;
     close(fd);
-    *buf = b;
-    *len = got;
+    *buf = sp_dynbuf_take(&b, len);
     return 0;
 fail:;
     int e = errno;
@@ -154,16 +149,18 @@ fail:;
     return -1;
 }
 
-int ss_write_atomic(int tmpdir, int dstdir, const char *dstname, const void *data,
-                    size_t len, int flags)
+/* The temp file is created in the destination directory itself (a dot-name there, as
+ * Maildir and Postfix do): a rename never crosses a mount (EXDEV when the response
+ * directory is another file system), and every reader of the spool ignores dot-names. */
+int ss_write_atomic(int dstdir, const char *dstname, const void *data, size_t len, int flags)
 {
     static unsigned counter;
-    char tmp[64];
+    char tmp[SS_ID_MAX + 96];
     int fd = -1;
     for (int tries = 0; tries < 100 && fd < 0; tries++) {
-        snprintf(tmp, sizeof tmp, ".tmp-%ld-%u", (long)getpid(),
-                 __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
-        fd = openat(tmpdir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        snprintf(tmp, sizeof tmp, "%s%.*s.%ld-%u", SS_TMP_PREFIX, SS_ID_MAX + 16, dstname,
+                 (long)getpid(), __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+        fd = openat(dstdir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0 && errno != EEXIST) return -1;
     }
     if (fd < 0) return -1;
@@ -182,14 +179,39 @@ int ss_write_atomic(int tmpdir, int dstdir, const char *dstname, const void *dat
     if (flags & SS_WA_RESPONSE) ss_crash_point("tmp_written");
     if (close(fd) != 0) { fd = -1; goto fail; }
     fd = -1;
-    if (renameat(tmpdir, tmp, dstdir, dstname) != 0) goto fail;
+    if (flags & SS_WA_NOREPLACE) {
+        if (renameat2(dstdir, tmp, dstdir, dstname, RENAME_NOREPLACE) != 0) goto fail;
+    } else if (renameat(dstdir, tmp, dstdir, dstname) != 0) {
+        goto fail;
+    }
     return 0;
 fail:;
     int e = errno;
     if (fd >= 0) close(fd);
-    unlinkat(tmpdir, tmp, 0);
+    unlinkat(dstdir, tmp, 0);
     errno = e;
     return -1;
+}
+
+void ss_clean_temps(int dirfd, double max_age)
+{
+    int fd = dup(dirfd);
+    if (fd < 0) return;
+    DIR *dir = fdopendir(fd);
+    if (!dir) { close(fd); return; }
+    rewinddir(dir);
+    double now = ss_wall_now();
+    size_t pl = strlen(SS_TMP_PREFIX);
+    struct dirent *de;
+    while ((de = readdir(dir))) {
+        if (strncmp(de->d_name, SS_TMP_PREFIX, pl) != 0) continue;
+        struct stat st;
+        if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(st.st_mode) || st.st_uid != geteuid())
+            continue;
+        if (now - (double)st.st_mtim.tv_sec >= max_age) unlinkat(dirfd, de->d_name, 0);
+    }
+    closedir(dir);
 }
 
 int ss_lock_acquire(int workfd, pid_t *holder)
@@ -224,20 +246,6 @@ pid_t ss_lock_probe(int workfd)
     close(fd);
     if (r != 0) { errno = e; return -1; }
     return q.l_type == F_UNLCK ? 0 : q.l_pid;
-}
-
-double ss_wall_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-double ss_mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static char crash_at[64];

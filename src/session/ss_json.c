@@ -1,5 +1,5 @@
 /* ss_json.c — see ss_json.h. */
-#include "daemon/ss_json.h"
+#include "session/ss_json.h"
 
 #include <jansson.h>
 #include <limits.h>

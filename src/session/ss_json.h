@@ -5,7 +5,7 @@
 #define SS_JSON_H
 
 #include <stddef.h>
-#include "daemon/ss_fs.h"
+#include "session/ss_fs.h"
 
 typedef enum { SS_REQ_TRANSCRIBE = 0, SS_REQ_PING = 1 } ss_req_type;
 
@@ -50,6 +50,7 @@ typedef enum {
 #define SS_E_SHUTDOWN         "shutting_down"
 #define SS_E_INTERNAL         "internal"
 #define SS_E_DEVICE           "device_error"      /* the GPU failed and the CPU could not take over */
+#define SS_E_DUPLICATE        "duplicate_id"      /* another request with this id was in flight */
 
 /* Parses buf (NUL-terminated, len bytes) as a request whose filename stem is stem.
  * On SS_PARSE_OK fills *out (free with ss_request_clear). On SS_PARSE_INVALID sets *code to

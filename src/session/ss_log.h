@@ -1,8 +1,11 @@
-/* ss_log.h — the daemon's event log (session_daemon.log): one line per event,
+/* ss_log.h — the event log of the session programs (session_daemon.log, the key
+ * listener's log): one line per event,
  * "2026-01-02T03:04:05.678Z 1234 INFO message". The file is opened O_APPEND|O_NOFOLLOW and
  * checked (regular, ours, one link) so a squatted or symlinked log is refused (T2); lines
  * are written with one write(2); the file is rotated to <log>.1 past max_bytes (T26).
- * Callers escape untrusted strings with ss_escape(). Not thread-safe: the loop thread logs. */
+ * Callers escape untrusted strings with ss_escape(). Thread-safe: ss_log_msg and
+ * ss_log_close take one process-wide lock (ss_log_open is called before threads start, or
+ * on a logger no other thread uses yet). */
 #ifndef SS_LOG_H
 #define SS_LOG_H
 

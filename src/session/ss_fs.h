@@ -1,7 +1,7 @@
-/* ss_fs.h — the spool's file-system layer, shared by session_daemon and the session client
- * library: the path set under SPEECH_SESSION_ROOT, request-name validation, private
- * directories (T1), bounded safe reads and temp+rename writes (T2, T20), and the
- * single-instance lock (T24).
+/* ss_fs.h — the spool's file-system layer, shared by every session program (daemon, client
+ * library, HTTP server, key listener, benches): the path set under SPEECH_SESSION_ROOT,
+ * request-name validation, private directories (T1), bounded safe reads and temp+rename
+ * writes in the destination directory (T2, T20), and the single-instance lock (T24).
  *
  * Contracts: functions return 0 on success and -1 on failure with errno set (and, where an
  * err buffer is given, a one-line message). Directory fds are O_DIRECTORY|O_CLOEXEC and were
@@ -11,6 +11,8 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+
+#include "session/ss_clock.h"   /* ss_wall_now, ss_mono_now (callers of the fs layer use both) */
 
 #define SS_ID_MAX 128            /* stem length limit, ^[A-Za-z0-9_-]{1,128}$ */
 #define SS_REQUEST_MAX 65536     /* request files larger than this are refused */
@@ -49,13 +51,20 @@ struct stat;
 int ss_read_file(int dirfd, const char *name, size_t max, char **buf, size_t *len,
                  struct stat *st);
 
-/* Writes data to a fresh temp file in tmpdir (0600, O_EXCL), fsyncs it when flags has
- * SS_WA_FSYNC, then renames it to dstdir/dstname. Returns 0 or -1 (errno kept; the temp is
- * removed). SS_WA_RESPONSE marks response writes (crash point "tmp_written"). */
+/* Writes data to a fresh temp file "<SS_TMP_PREFIX><dstname>.<pid>-<n>" created in dstdir
+ * itself (0600, O_EXCL), fsyncs it when flags has SS_WA_FSYNC, then renames it to
+ * dstdir/dstname: the rename never crosses a file system. With SS_WA_NOREPLACE an existing
+ * dstname is kept (EEXIST). Returns 0 or -1 (errno kept; the temp is removed).
+ * SS_WA_RESPONSE marks response writes (crash point "tmp_written"). Temps left by a killed
+ * writer are dot-names, ignored by every reader; ss_clean_temps() removes them. */
 #define SS_WA_FSYNC 1
 #define SS_WA_RESPONSE 2
-int ss_write_atomic(int tmpdir, int dstdir, const char *dstname, const void *data,
-                    size_t len, int flags);
+#define SS_WA_NOREPLACE 4
+#define SS_TMP_PREFIX ".sstmp-"
+int ss_write_atomic(int dstdir, const char *dstname, const void *data, size_t len, int flags);
+/* Removes SS_TMP_PREFIX temps in dirfd older than max_age seconds (0: all); only regular
+ * files owned by us. */
+void ss_clean_temps(int dirfd, double max_age);
 
 /* Single-instance lock on <work>/lock (a POSIX record lock, so F_GETLK names the owner).
  * ss_lock_acquire: returns the held fd, or -1 with errno EAGAIN when another process holds
@@ -70,8 +79,5 @@ pid_t ss_lock_probe(int workfd);
 void ss_crash_init(void);
 void ss_crash_point(const char *point);
 
-/* Wall clock (Unix seconds, fractional) and monotonic seconds. */
-double ss_wall_now(void);
-double ss_mono_now(void);
 
 #endif

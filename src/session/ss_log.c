@@ -1,14 +1,19 @@
 /* ss_log.c — see ss_log.h. */
-#include "daemon/ss_log.h"
+#include "session/ss_log.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+/* One lock for every logger of the process: rotation (fstat, rename, reopen) and the write
+ * must not interleave between threads, and a process has one log in practice. */
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static int open_checked(const char *path, char *err, size_t n)
 {
@@ -78,16 +83,20 @@ void ss_log_msg(ss_log *l, const char *level, const char *fmt, ...)
     for (size_t i = (size_t)k; i < len; i++)   /* one event per line, whatever the caller did */
         if (line[i] == '\n' || line[i] == '\r') line[i] = ' ';
     line[len++] = '\n';
+    pthread_mutex_lock(&log_mu);
     if (l && l->fd >= 0) {
         rotate(l);
         if (l->fd >= 0 && write(l->fd, line, len) < 0) { /* log loss is not fatal */ }
     }
+    pthread_mutex_unlock(&log_mu);
     if (!l || l->to_stderr)
         if (write(2, line, len) < 0) { /* ignore */ }
 }
 
 void ss_log_close(ss_log *l)
 {
+    pthread_mutex_lock(&log_mu);
     if (l && l->fd >= 0) close(l->fd);
     if (l) l->fd = -1;
+    pthread_mutex_unlock(&log_mu);
 }
