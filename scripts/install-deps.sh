@@ -14,3 +14,7 @@ if [ -n "$missing" ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
 fi
+
+# Real Whisper weights for the real-speech tests (tests/integration/real_speech.sh), cached
+# under .cache/weights; without them (offline) those tests skip.
+scripts/fetch-test-weights.sh || echo "install-deps: real weights not fetched; the real-speech tests will be skipped" >&2
