@@ -239,9 +239,11 @@ static sp_status check_flags(ct2_ctx *x)
         if (val != f[i].want) { sp_errf(x->err, x->en, "'%s' is %ld (Whisper needs %ld)", f[i].name, val, f[i].want); return SP_ERR_UNSUPPORTED; }
         v->used = 1;
     }
-    /* alignment heads come from config.json (or the engine's table): these are informative */
-    static const char *const info[] = {"decoder/alignment_heads", "decoder/alignment_layer"};
-    for (int i = 0; i < 2; i++) {
+    /* alignment heads come from config.json (or the engine's table), and the ALiBi options
+     * (written by CTranslate2 >= 4) mean nothing with alibi 0: informative only */
+    static const char *const info[] = {"decoder/alignment_heads", "decoder/alignment_layer",
+                                       "decoder/alibi_use_positive_positions", "decoder/scale_alibi"};
+    for (int i = 0; i < 4; i++) {
         ct2_var *v = find(x, info[i]);
         long val;
         if (!v) continue;
