@@ -98,4 +98,29 @@ for l in de es; do
     got=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['language'])" "$T/$l.json" 2>/dev/null)
     check "language detection, base: $l speech detected as '$got'" [ "$got" = "$l" ]
 done
+# --- the same words from the CLI, the daemon (session_client) and the HTTP API (jfk.wav, tiny.en)
+if [ -f "$JFK" ] && [ -x "$REL/session_daemon" ] && [ -x "$REL/session_http" ] && command -v curl >/dev/null; then
+    export SPEECH_SESSION_ROOT="$T/root" SPEECH_SESSION_DAEMON="$(cd "$REL" && pwd)/session_daemon"
+    mkdir -p "$SPEECH_SESSION_ROOT"
+    "$REL/transcribe" --model "$WD/tiny.en" $OPT "$JFK" >"$T/cli.txt" 2>/dev/null
+    "$REL/session_client" transcribe "$JFK" --model "$(realpath "$WD/tiny.en")" --timeout 120 >"$T/daemon.txt" 2>"$T/err"
+    "$REL/session_client" stop >/dev/null 2>&1
+    "$REL/session_http" --listen 127.0.0.1:0 --model "$(realpath "$WD/tiny.en")" >"$T/http.out" 2>"$T/http.log" &
+    hpid=$!
+    port=""; i=0
+    while [ -z "$port" ] && [ $i -lt 100 ]; do
+        sleep 0.1; i=$((i + 1))
+        port=$(sed -n 's|^session_http listening on http://127.0.0.1:\([0-9]*\)$|\1|p' "$T/http.out")
+    done
+    curl -s --max-time 120 -F file=@"$JFK" -F model=whisper-1 "http://127.0.0.1:$port/v1/audio/transcriptions" |
+        python3 -c "import json,sys; print(json.load(sys.stdin)['text'])" >"$T/http.txt" 2>/dev/null
+    kill "$hpid" 2>/dev/null; wait "$hpid" 2>/dev/null
+    "$REL/session_client" stop >/dev/null 2>&1
+    for via in daemon http; do
+        r=$(python3 tests/tools/wer.py "$T/cli.txt" "$T/$via.txt")
+        check "jfk.wav, tiny.en: the $via gives the CLI's words [$r]" python3 tests/tools/wer.py "$T/cli.txt" "$T/$via.txt" --max-wer 0
+    done
+else
+    echo "ok - CLI/daemon/HTTP agreement # SKIP needs jfk.wav, session_daemon, session_http and curl"
+fi
 [ $fails -eq 0 ]
