@@ -493,6 +493,11 @@ sp_status wh_model_load(const char *path, wh_model **out, char *err, size_t en)
     if (!out) return SP_ERR_INVALID_ARG;
     *out = NULL;
     if (!path) { sp_errf(err, en, "no model path"); return SP_ERR_INVALID_ARG; }
+    if (!strchr(path, '/') && wh_model_is_name(path) && access(path, F_OK) != 0) {
+        char resolved[4096];
+        sp_status st = wh_model_resolve(path, resolved, sizeof resolved, err, en);
+        return st == SP_OK ? wh_model_load(resolved, out, err, en) : st;
+    }
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) { sp_errf(err, en, "cannot open model '%s': %s", path, strerror(errno)); return SP_ERR_IO; }
     struct stat stt;

@@ -99,6 +99,14 @@ int wh_ct2_sniff(const void *data, size_t size);
 /* CTranslate2 from the file system: dir (a model directory) or bin_path (its model.bin; the
  * other files are its siblings). */
 sp_status wh_ct2_load_dir(const char *dir, const char *bin_path, wh_model **out, char *err, size_t err_size);
+/* Model names (model_resolve.c): "tiny" … "large-v3", "distil-large-v3", "turbo" (the names
+ * faster-whisper knows). wh_model_load(NAME) resolves one when no file of that name exists:
+ * $SPEECH_SESSION_MODELS (default models/)/NAME/ (CTranslate2) or /ggml-NAME.bin, then the
+ * Hugging Face cache faster-whisper fills ($HF_HUB_CACHE, $HF_HOME/hub,
+ * ~/.cache/huggingface/hub). Nothing is downloaded; the error says where it looked and how to
+ * get the model. */
+int wh_model_is_name(const char *s);
+sp_status wh_model_resolve(const char *name, char *out, size_t out_size, char *err, size_t err_size);
 /* loader internals shared by the formats (model.c) */
 sp_status wh_hparams_check(const wh_hparams *hp, char *err, size_t err_size);
 void wh_specials_init(wh_specials *s, int n_vocab);

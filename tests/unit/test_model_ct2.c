@@ -685,6 +685,48 @@ static void test_real_data(void)
     free_head(&h);
 }
 
+static void test_resolve(void)
+{
+    TEST("model names resolve through models/ and the Hugging Face cache; unknown ones say where they looked") {
+        char hub[300], snap[1200], p[900], err[1024] = "";
+        wh_model *g = mk_ggml("--type f16 --n-state 8 --n-head 2 --n-audio-layer 1 --n-text-layer 1 --n-audio-ctx 8 --n-text-ctx 8", "name.bin");
+        CHECK(g != NULL);
+        if (!g) break;
+        snprintf(hub, sizeof hub, "%s/hub", g_tmp);
+        snprintf(p, sizeof p, "%s/models--Systran--faster-whisper-base", hub);
+        mkdir(hub, 0755);
+        mkdir(p, 0755);
+        snprintf(snap, sizeof snap, "%s/snapshots", p);
+        mkdir(snap, 0755);
+        snprintf(snap, sizeof snap, "%s/snapshots/0123abcd", p);
+        CHECK(write_dir(g, snap, CT_F16, CT_F32, NULL) == 0);
+        setenv("HF_HUB_CACHE", hub, 1);
+        setenv("SPEECH_SESSION_MODELS", g_tmp, 1);
+        wh_model *m = NULL;
+        /* no refs/main: any snapshot with a model.bin */
+        CHECKF(wh_model_load("base", &m, err, sizeof err) == SP_OK && m->hp.n_audio_state == 8, "%s", err);
+        wh_model_free(m);
+        m = NULL;
+        char out[1024];
+        CHECK(wh_model_resolve("base", out, sizeof out, err, sizeof err) == SP_OK && !strcmp(out, snap));
+        /* models/ggml-NAME.bin comes first */
+        snprintf(p, sizeof p, "cp %s/name.bin %s/ggml-base.bin", g_tmp, g_tmp);
+        CHECK(system(p) == 0);
+        snprintf(p, sizeof p, "%s/ggml-base.bin", g_tmp);
+        CHECK(wh_model_resolve("base", out, sizeof out, err, sizeof err) == SP_OK && !strcmp(out, p));
+        CHECKF(wh_model_load("base", &m, err, sizeof err) == SP_OK && m->format == WH_FMT_GGML, "%s", err);
+        wh_model_free(m);
+        m = NULL;
+        CHECK(wh_model_load("large-v3", &m, err, sizeof err) == SP_ERR_IO && !m && strstr(err, "Systran/faster-whisper-large-v3") &&
+              strstr(err, "get-model.sh large-v3") && strstr(err, hub));
+        CHECK(wh_model_load("no-such-model", &m, err, sizeof err) == SP_ERR_IO && !m);
+        CHECK(wh_model_is_name("distil-large-v3") && wh_model_is_name("turbo") && !wh_model_is_name("base.bin"));
+        unsetenv("HF_HUB_CACHE");
+        unsetenv("SPEECH_SESSION_MODELS");
+        wh_model_free(g);
+    }
+}
+
 /* Seeds for fuzz/fuzz_ct2.c: a valid small int8 model and prefixes of it. */
 static int write_corpus(const char *out)
 {
@@ -718,6 +760,7 @@ int main(int argc, char **argv)
         test_breaks();
         test_i8r_kernels();
         test_real_data();
+        test_resolve();
         rc = th_failed_total ? 1 : 0;
     }
     char cmd[300];
