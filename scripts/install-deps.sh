@@ -28,3 +28,7 @@ if ! "$VENV/bin/python" -c 'import openai, requests' 2>/dev/null; then
         echo "warning: could not install openai/requests into $VENV; the Python SDK tests will be skipped" >&2
     fi
 fi
+
+# Real Whisper weights for the real-speech tests (tests/integration/real_speech.sh), cached
+# under .cache/weights; without them (offline) those tests skip.
+scripts/fetch-test-weights.sh || echo "install-deps: real weights not fetched; the real-speech tests will be skipped" >&2

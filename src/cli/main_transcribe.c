@@ -41,9 +41,9 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: transcribe --model MODEL [options] AUDIO...\n"
         "\n"
-        "Transcribes (or translates) audio files with a Whisper ggml model; plain text on stdout.\n"
+        "Transcribes (or translates) audio files with a Whisper model; plain text on stdout.\n"
         "\n"
-        "  --model PATH                    ggml Whisper model file (required)\n"
+        "  --model PATH                    ggml model file or CTranslate2 model directory (required)\n"
         "  --language CODE                 en, de, ... or auto (default: detect; English-only models: en)\n"
         "  --task transcribe|translate     (default transcribe)\n"
         "  --beam-size N                   beams at temperature 0; 1 = greedy (default 5)\n"

@@ -64,6 +64,10 @@ static void dequant_range(const wh_wmat *W, int r, int k0, int n, float *out)
         wh_f16_row_avx2((const uint16_t *)row + k0, out, n);
         return;
     }
+    if (W->type == WH_I8R && USE_AVX2) {
+        wh_i8r_row_avx2(row, out, k0, n);
+        return;
+    }
     if (W->type != WH_F32 && USE_AVX2) {
         wh_dequant_row_avx2(W->type, row, out, k0, n);
         return;

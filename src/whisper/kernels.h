@@ -67,6 +67,8 @@ void wh_axpy_avx2(float *y, float a, const float *x, int n);
 void wh_f16_row_avx2(const uint16_t *h, float *out, int n);
 /* q8_0/q4_0/q4_1/q5_0/q5_1 rows, elements [k0, k0+n) (multiples of 32) */
 void wh_dequant_row_avx2(int type, const void *row, float *out, long k0, long n);
+/* WH_I8R rows ([f32 scale][int8 x K]), elements [k0, k0+n), any k0 and n */
+void wh_i8r_row_avx2(const void *row, float *out, long k0, long n);
 void wh_softmax_avx2(float *x, int n);
 void wh_gelu_avx2(float *x, size_t n);
 void wh_exp_avx2(float *x, int n);

@@ -6,6 +6,7 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <string.h>
 
 /* C[mr][16] (+)= A[mr][kc] · Bp[kc][16]; mr <= 6. 12 accumulators; per k: 2 loads of B,
  * mr broadcasts of A, 2·mr FMAs. Costs 2·mr·16·kc flops. */
@@ -253,4 +254,21 @@ void wh_dequant_row_avx2(int type, const void *row, float *out, long k0, long n)
             _mm256_storeu_ps(out + 8 * g, v);
         }
     }
+}
+
+/* CTranslate2 int8 rows: q / scale with a true division (vdivps rounds correctly, like the
+ * scalar '/'), so the values are bit-identical to wh_dequant_row_ref. */
+void wh_i8r_row_avx2(const void *row, float *out, long k0, long n)
+{
+    const uint8_t *b = row;
+    float scale;
+    memcpy(&scale, b, 4);
+    const int8_t *q = (const int8_t *)(b + 4) + k0;
+    const __m256 s = _mm256_set1_ps(scale);
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m128i v = _mm_loadl_epi64((const __m128i *)(q + i));
+        _mm256_storeu_ps(out + i, _mm256_div_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)), s));
+    }
+    for (; i < n; i++) out[i] = (float)q[i] / scale;
 }

