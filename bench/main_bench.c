@@ -130,6 +130,7 @@ static double type_bytes(int ftype)
     case 7: return 34.0 / 32;   /* q8_0 */
     case 8: return 22.0 / 32;   /* q5_0 */
     case 9: return 24.0 / 32;   /* q5_1 */
+    case 64: return 1;          /* CTranslate2 int8 (+ one f32 scale per row) */
     }
     return 2;
 }

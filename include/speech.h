@@ -79,7 +79,8 @@ void sp_context_free(sp_context *ctx);
 typedef struct {
     int n_vocab, n_audio_ctx, n_audio_state, n_audio_head, n_audio_layer;
     int n_text_ctx, n_text_state, n_text_head, n_text_layer, n_mels;
-    int ftype;            /* file's ftype % 1000: 0 f32, 1 f16, 2 q4_0, 3 q4_1, 7 q8_0, 8 q5_0, 9 q5_1 */
+    int ftype;            /* file's ftype % 1000: 0 f32, 1 f16, 2 q4_0, 3 q4_1, 7 q8_0, 8 q5_0, 9 q5_1;
+                           * 64: CTranslate2 int8 with per-row scales */
     int multilingual;     /* n_vocab >= 51865 */
     int n_languages;
     const char *size_name;  /* "tiny", "base", ..., "large-v3", "large-v3-turbo", or "custom" */

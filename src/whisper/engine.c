@@ -258,7 +258,7 @@ void sp_context_info(const sp_context *c, sp_model_info *info)
     info->n_languages = c->m->sp.n_lang;
     info->size_name = wh_model_size_name(hp);
     static const char *names[10] = {"f32", "f16", "q4_0", "q4_1", "?", "?", "?", "q8_0", "q5_0", "q5_1"};
-    info->type_name = hp->ftype >= 0 && hp->ftype < 10 ? names[hp->ftype] : "?";
+    info->type_name = hp->ftype == WH_FTYPE_I8R ? "int8" : hp->ftype >= 0 && hp->ftype < 10 ? names[hp->ftype] : "?";
     info->file_size = c->m->map_size;
 }
 
