@@ -61,8 +61,34 @@ EOF
 else
     LIBS="$LIBS -lz"
 fi
+# jansson (CTranslate2's config.json and vocabulary.json in model_ct2.c): without its header
+# this check cannot read CTranslate2 directories, and says so if asked to; ggml files (all
+# the check uses) are unaffected
+SRCS="src/common/*.c src/whisper/*.c"
+if ! echo '#include <jansson.h>' | cc -E - >/dev/null 2>&1; then
+    SRCS="src/common/*.c $(ls src/whisper/*.c | grep -v model_ct2.c) $B/shim/ct2_off.c"
+    cat >"$B/shim/ct2_off.c" <<'EOF'
+/* gpu-check build without jansson: the CTranslate2 reader's entry points refuse clearly */
+#include "whisper/model.h"
+#include <stdio.h>
+int wh_ct2_sniff(const void *data, size_t size) { (void)data; (void)size; return 0; }
+static sp_status off(char *err, size_t en)
+{
+    if (err && en) snprintf(err, en, "CTranslate2 models need jansson, which this gpu-check build lacks");
+    return SP_ERR_UNSUPPORTED;
+}
+sp_status wh_ct2_load_dir(const char *dir, const char *bin, wh_model **out, char *err, size_t en)
+{ (void)dir; (void)bin; *out = NULL; return off(err, en); }
+sp_status wh_model_load_ct2_mem(const void *bin, size_t size, const wh_ct2_side *side, wh_model **out, char *err,
+                                size_t en)
+{ (void)bin; (void)size; (void)side; *out = NULL; return off(err, en); }
+EOF
+    say "jansson.h missing: CTranslate2 directories not readable in this build (ggml only)"
+else
+    LIBS="$LIBS -ljansson"
+fi
 OBJS=""
-for f in src/common/*.c src/whisper/*.c src/audio/audio.c src/audio/audio_sink.c src/audio/audio_wav.c \
+for f in $SRCS src/audio/audio.c src/audio/audio_sink.c src/audio/audio_wav.c \
          src/audio/vad.c src/audio/vad_silero.c; do
     o="$B/obj/$(echo "$f" | tr '/' '_').o"
     case "$f" in *_avx2.c) X="-mavx2 -mfma -mf16c" ;; *) X="" ;; esac
