@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -128,6 +129,123 @@ int kl_run(char *const argv[], const char *text, double timeout, char *err, size
     else
         snprintf(err, n, "%s killed by signal %d", argv[0], WTERMSIG(st));
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Spawns argv in its own process group with stdin/stdout on the given pipe ends and stderr
+ * on efd. 0 and *pid, or an errno value. */
+static int spawn_group(char *const argv[], int in_fd, int out_fd, int efd, pid_t *pid)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
+    posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+    posix_spawn_file_actions_adddup2(&fa, efd, 2);
+    posix_spawnattr_t at;
+    posix_spawnattr_init(&at);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setpgroup(&at, 0);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
+    int e = posix_spawnp(pid, argv[0], &fa, &at, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    return e;
+}
+
+/* Feeds in and drains the child's stdout until it closes stdout and exits, or the deadline.
+ * Returns 0, 1 on timeout, 2 when the output passed max, -1 on OOM. */
+static int pump(pid_t pid, int *wfd, const char *in, size_t in_len, int rfd, char **buf,
+                size_t *len, size_t max, double end, int *st, int *exited)
+{
+    size_t cap = 0, off = 0;
+    if (!in_len) { close(*wfd); *wfd = -1; }
+    for (;;) {
+        if (!*exited && waitpid(pid, st, WNOHANG) == pid) *exited = 1;
+        if (*exited && rfd < 0) return 0;
+        double left = end - mono();
+        if (left <= 0) return 1;
+        struct pollfd p[2];
+        int np = 0, ir = -1, iw = -1;
+        if (rfd >= 0) { p[np] = (struct pollfd){ rfd, POLLIN, 0 }; ir = np++; }
+        if (*wfd >= 0) { p[np] = (struct pollfd){ *wfd, POLLOUT, 0 }; iw = np++; }
+        int ms = (int)(left * 1000) + 1;
+        if (rfd < 0 && ms > 5) ms = 5;   /* stdout closed: poll for the exit */
+        if (np) poll(p, (nfds_t)np, ms); else sleep_ms(ms);
+        if (iw >= 0 && p[iw].revents) {
+            ssize_t k = write(*wfd, in + off, in_len - off);
+            if (k > 0) off += (size_t)k;
+            if ((k < 0 && errno != EAGAIN && errno != EINTR) || off == in_len) { close(*wfd); *wfd = -1; }
+        }
+        if (ir >= 0 && p[ir].revents) {
+            if (*len + 4096 + 1 > cap) {
+                size_t nc = cap ? cap * 2 : 8192;
+                char *b = realloc(*buf, nc);
+                if (!b) return -1;
+                *buf = b;
+                cap = nc;
+            }
+            ssize_t k = read(rfd, *buf + *len, 4096);
+            if (k > 0) *len += (size_t)k;
+            else if (k == 0 || (errno != EAGAIN && errno != EINTR)) rfd = -1;
+            if (*len > max) return 2;
+        }
+    }
+}
+
+int kl_run_io(char *const argv[], const void *in, size_t in_len, double timeout,
+              char **out, size_t *out_len, size_t max, char *err, size_t n)
+{
+    int pin[2] = { -1, -1 }, pout[2] = { -1, -1 }, efd = -1, ret = -1, st = 0, exited = 0;
+    char *buf = NULL;
+    size_t len = 0;
+    pid_t pid = -1;
+    if (n) err[0] = 0;
+    *out = NULL;
+    *out_len = 0;
+    efd = memfd_create("kl_stderr", MFD_CLOEXEC);
+    if (efd < 0 || pipe2(pin, O_CLOEXEC) != 0 || pipe2(pout, O_CLOEXEC) != 0) {
+        snprintf(err, n, "pipe: %s", strerror(errno));
+        goto cleanup;
+    }
+    int e = spawn_group(argv, pin[0], pout[1], efd, &pid);
+    close(pin[0]); close(pout[1]);
+    pin[0] = pout[1] = -1;
+    if (e) { snprintf(err, n, "cannot run %s: %s", argv[0], strerror(e)); pid = -1; goto cleanup; }
+    fcntl(pin[1], F_SETFL, O_NONBLOCK);
+    fcntl(pout[0], F_SETFL, O_NONBLOCK);
+    int r = pump(pid, &pin[1], in, in ? in_len : 0, pout[0], &buf, &len, max, mono() + timeout, &st, &exited);
+    if (r == 1) snprintf(err, n, "%s did not finish within %.1f s (killed)", argv[0], timeout);
+    if (r == 2) snprintf(err, n, "%s printed more than %zu bytes (killed)", argv[0], max);
+    if (r == -1) snprintf(err, n, "out of memory");
+    if (r != 0) goto cleanup;
+    char first[512] = "";
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) ret = 0;
+    else {
+        read_first_line(efd, first, sizeof first);
+        ret = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        if (WIFEXITED(st))
+            snprintf(err, n, "%s exited with %d%s%s", argv[0], ret, first[0] ? ": " : "", first);
+        else
+            snprintf(err, n, "%s killed by signal %d", argv[0], WTERMSIG(st));
+    }
+    if (!buf && !(buf = malloc(1))) { snprintf(err, n, "out of memory"); ret = -1; goto cleanup; }
+    buf[len] = 0;
+    *out = buf;
+    *out_len = len;
+    buf = NULL;
+cleanup:
+    if (pid > 0) {
+        kill(-pid, SIGKILL);           /* the whole group: a shell's children too */
+        if (!exited) waitpid(pid, &st, 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (pin[i] >= 0) close(pin[i]);
+        if (pout[i] >= 0) close(pout[i]);
+    }
+    if (efd >= 0) close(efd);
+    free(buf);
+    return ret;
 }
 
 void kl_run_detached(char *const argv[])

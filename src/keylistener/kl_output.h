@@ -38,6 +38,14 @@ int kl_in_path(const char *prog);
 /* Runs argv with text on stdin, stdout to /dev/null, stderr kept (its first line goes to
  * err); waits at most timeout seconds (then SIGKILL). Returns the exit status, or -1. */
 int kl_run(char *const argv[], const char *text, double timeout, char *err, size_t n);
+/* Runs argv in a process group of its own: in_len bytes of in on stdin (NULL: empty), stdout
+ * captured into *out (malloc'd, NUL-terminated, length *out_len; more than max bytes is an
+ * error), stderr's first line kept for messages. Past timeout seconds the whole group is
+ * killed (a shell's children too). Returns the exit status (0..255), 128+signal, or -1
+ * (cannot run, timed out, output too large); err says why whenever it is not 0.
+ * The caller ignores SIGPIPE (a child may not read its input). */
+int kl_run_io(char *const argv[], const void *in, size_t in_len, double timeout,
+              char **out, size_t *out_len, size_t max, char *err, size_t n);
 /* Starts argv detached (a sound player); never waits for it. */
 void kl_run_detached(char *const argv[]);
 
