@@ -1,6 +1,7 @@
 /* kl_output.c — see kl_output.h. */
 #include "keylistener/kl_output.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -61,6 +63,12 @@ static void read_first_line(int fd, char *err, size_t n)
 
 int kl_run(char *const argv[], const char *text, double timeout, char *err, size_t n)
 {
+    return kl_run_n(argv, text, text ? strlen(text) : 0, timeout, err, n);
+}
+
+int kl_run_n(char *const argv[], const void *data, size_t len, double timeout, char *err, size_t n)
+{
+    const char *text = data;
     if (n) err[0] = 0;
     int in[2] = { -1, -1 };
     int efd = memfd_create("kl_stderr", MFD_CLOEXEC);
@@ -96,7 +104,7 @@ int kl_run(char *const argv[], const char *text, double timeout, char *err, size
     if (text) {
         struct sigaction ign = { .sa_handler = SIG_IGN }, old;
         sigaction(SIGPIPE, &ign, &old);
-        size_t len = strlen(text), off = 0;
+        size_t off = 0;
         while (off < len) {
             ssize_t k = write(in[1], text + off, len - off);
             if (k < 0) { if (errno == EINTR) continue; break; }
@@ -327,35 +335,134 @@ static int type_with(const char *t, const char *text, int delay, char *err, size
     return kl_run(argv, NULL, timeout, err, n);
 }
 
-static int copy_text(const char *text, char *how, size_t hn, char *err, size_t n)
+/* Splits "ctrl+shift+v" into modifiers and the key. 0, or -1 when malformed. */
+static int parse_chord(const char *chord, char mods[4][16], int *nm, char *key, size_t kn)
 {
-    const char *wl = getenv("WAYLAND_DISPLAY"), *x = getenv("DISPLAY");
-    if (wl && *wl && kl_in_path("wl-copy")) {
-        char *argv[] = { "wl-copy", NULL };
-        if (kl_run(argv, text, 10, err, n) == 0) { snprintf(how, hn, "clipboard (wl-copy)"); return 0; }
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", chord);
+    *nm = 0;
+    char *save = NULL, *last = NULL;
+    for (char *t = strtok_r(buf, "+", &save); t; t = strtok_r(NULL, "+", &save)) {
+        if (last) {
+            if (*nm >= 4) return -1;
+            snprintf(mods[(*nm)++], 16, "%s", last);
+        }
+        last = t;
     }
-    if (x && *x && kl_in_path("xclip")) {
-        char *argv[] = { "xclip", "-selection", "clipboard", "-in", NULL };
-        if (kl_run(argv, text, 10, err, n) == 0) { snprintf(how, hn, "clipboard (xclip)"); return 0; }
+    if (!last || !*last) return -1;
+    snprintf(key, kn, "%s", last);
+    return 0;
+}
+
+static int chord_wtype(const char *chord, char *err, size_t n)
+{
+    char mods[4][16], key[32];
+    int nm;
+    if (parse_chord(chord, mods, &nm, key, sizeof key)) { snprintf(err, n, "bad chord \"%s\"", chord); return -1; }
+    char *argv[32];
+    int a = 0;
+    argv[a++] = "wtype";
+    for (int i = 0; i < nm; i++) {
+        for (char *c = mods[i]; *c; c++) *c = (char)tolower((unsigned char)*c);
+        if (!strcmp(mods[i], "super") || !strcmp(mods[i], "meta")) snprintf(mods[i], 16, "logo");
+        argv[a++] = "-M"; argv[a++] = mods[i];
     }
-    if (!err[0]) snprintf(err, n, "no clipboard tool (wl-copy with WAYLAND_DISPLAY, xclip with DISPLAY)");
+    argv[a++] = "-k"; argv[a++] = key;
+    for (int i = nm - 1; i >= 0; i--) { argv[a++] = "-m"; argv[a++] = mods[i]; }
+    argv[a] = NULL;
+    return kl_run(argv, NULL, 10, err, n);
+}
+
+int kl_send_chord(const char *chord, const char *typer, char *how, size_t hn, char *err, size_t n)
+{
+    static const char *const senders[] = { "wtype", "dotool", "xdotool" };
+    char last[512] = "";
+    int forced = typer && strcmp(typer, "auto");
+    for (size_t i = 0; i < sizeof senders / sizeof senders[0]; i++) {
+        const char *t = senders[i];
+        if (forced ? strcmp(typer, t) : !usable(t)) continue;
+        int r;
+        if (!strcmp(t, "wtype")) r = chord_wtype(chord, last, sizeof last);
+        else if (!strcmp(t, "dotool")) {
+            char cmd[128];
+            snprintf(cmd, sizeof cmd, "key %s\n", !strcasecmp(chord, "Return") ? "enter" : chord);
+            char *argv[] = { "dotool", NULL };
+            r = kl_run(argv, cmd, 10, last, sizeof last);
+        } else {
+            char *argv[] = { "xdotool", "key", "--clearmodifiers", (char *)chord, NULL };
+            r = kl_run(argv, NULL, 10, last, sizeof last);
+        }
+        if (r == 0) { snprintf(how, hn, "%s", t); return 0; }
+    }
+    snprintf(err, n, "%s", last[0] ? last : "no tool to send keys (wtype, dotool, xdotool)");
     return -1;
+}
+
+/* Paste mode: save, set, chord, wait, restore. When the chord cannot be sent, the text stays
+ * on the clipboard and the saved content goes to o->keep for a later restore. */
+static int paste_text(const kl_output_opts *o, const char *text, char *how, size_t hn, char *err, size_t n)
+{
+    kl_clip_saved saved;
+    char e2[512] = "", via[64] = "", chow[64];
+    if (kl_clip_save(&saved, err, n) != 0) return -1;
+    if (kl_clip_set_text(text, chow, sizeof chow, err, n) != 0) { kl_clip_saved_free(&saved); return -1; }
+    const char *chord = o->paste_chord && *o->paste_chord ? o->paste_chord : "ctrl+v";
+    if (kl_send_chord(chord, o->typer, via, sizeof via, e2, sizeof e2) != 0) {
+        snprintf(how, hn, "%s (no paste: %s)", chow, e2);
+        if (o->keep) *o->keep = saved; else kl_clip_saved_free(&saved);
+        return 0;
+    }
+    /* the application asks for the clipboard only after it got the chord */
+    sleep_ms(o->paste_delay_ms);
+    int r = kl_clip_restore(&saved, text, e2, sizeof e2);
+    snprintf(how, hn, "paste (%s %s, %s), clipboard %s%s", via, chord, chow,
+             r == 1 ? "restored" : r == 0 ? "left: changed meanwhile" : "not restored: ", r < 0 ? e2 : "");
+    return 0;
+}
+
+/* Copies text for the user to paste; their clipboard is saved into o->keep first. */
+static int copy_text(const kl_output_opts *o, const char *text, char *how, size_t hn, char *err, size_t n)
+{
+    kl_clip_saved saved = { 0 };
+    char e2[256];
+    if (o->keep && kl_clip_save(&saved, e2, sizeof e2) != 0) memset(&saved, 0, sizeof saved);
+    if (kl_clip_set_text(text, how, hn, err, n) != 0) { kl_clip_saved_free(&saved); return -1; }
+    if (o->keep) *o->keep = saved;
+    return 0;
+}
+
+static int press_enter(const kl_output_opts *o, char *how, size_t hn)
+{
+    char via[64], e[256];
+    size_t l = strlen(how);
+    if (kl_send_chord("Return", o->typer, via, sizeof via, e, sizeof e) == 0) snprintf(how + l, hn - l, " + Enter");
+    else snprintf(how + l, hn - l, " (no Enter: %s)", e);
+    return 0;
 }
 
 int kl_output_text(const kl_output_opts *o, const char *text, char *how, size_t hn,
                    char *err, size_t n)
 {
     if (n) err[0] = 0;
+    if (o->keep) memset(o->keep, 0, sizeof *o->keep);
     if (o->mode == KL_OUT_PRINT) {
         printf("%s\n", text);
         fflush(stdout);
         snprintf(how, hn, "stdout");
         return 0;
     }
-    if (o->mode == KL_OUT_COPY) return copy_text(text, how, hn, err, n);
+    if (o->mode == KL_OUT_COPY) {
+        kl_output_opts c = *o;
+        c.keep = NULL;     /* copy mode: the text is meant to stay */
+        return copy_text(&c, text, how, hn, err, n);
+    }
     if (o->mods_held) {
         double end = mono() + o->modifier_wait_ms / 1000.0;
         while (o->mods_held(o->mods_u) && mono() < end) sleep_ms(10);
+    }
+    if (o->mode == KL_OUT_PASTE) {
+        if (paste_text(o, text, how, hn, err, n) != 0) return -1;
+        return o->enter ? press_enter(o, how, hn) : 0;
     }
     char last[512] = "";
     for (size_t i = 0; i < sizeof typers / sizeof typers[0]; i++) {
@@ -364,10 +471,10 @@ int kl_output_text(const kl_output_opts *o, const char *text, char *how, size_t 
         if (forced ? strcmp(o->typer, t) : !usable(t)) continue;
         if (type_with(t, text, o->type_delay_ms, last, sizeof last) == 0) {
             snprintf(how, hn, "%s", t);
-            return 0;
+            return o->enter ? press_enter(o, how, hn) : 0;
         }
     }
-    int r = copy_text(text, how, hn, err, n);
+    int r = copy_text(o, text, how, hn, err, n);
     if (r == 0 && last[0]) {   /* keep why typing failed next to the fallback */
         size_t l = strlen(how);
         snprintf(how + l, hn - l, " after: %s", last);
