@@ -406,6 +406,15 @@ static int paste_text(const kl_output_opts *o, const char *text, char *how, size
     char e2[512] = "", via[64] = "", chow[64];
     if (kl_clip_save(&saved, err, n) != 0) return -1;
     if (kl_clip_set_text(text, chow, sizeof chow, err, n) != 0) { kl_clip_saved_free(&saved); return -1; }
+    /* the tools serve the clipboard from a forked child: wait until it answers with the
+     * text, so the application cannot paste the old content */
+    for (int i = 0; i < 40; i++) {
+        char *now = kl_clip_get_text(saved.wayland);
+        int ready = now && !strcmp(now, text);
+        free(now);
+        if (ready) break;
+        sleep_ms(25);
+    }
     const char *chord = o->paste_chord && *o->paste_chord ? o->paste_chord : "ctrl+v";
     if (kl_send_chord(chord, o->typer, via, sizeof via, e2, sizeof e2) != 0) {
         snprintf(how, hn, "%s (no paste: %s)", chow, e2);
