@@ -181,7 +181,7 @@ static kl_out_mode out_mode(const char *s)
 }
 
 /* Post-processing (fresh transcripts), history, the focused app's rule, output. Worker. */
-static void deliver(const char *raw, const char *id, int fresh)
+static void deliver(const char *raw, const char *id, int fresh, const char *timing)
 {
     char names[512] = "", err[1024] = "", how[1200];
     kl_app_rule ar = { .enter = -1 };
@@ -209,7 +209,7 @@ static void deliver(const char *raw, const char *id, int fresh)
     oo.mode = out_mode(ar.output[0] ? ar.output : G.o.output);
     double t2 = now_mono();
     if (kl_output_text(&oo, text, how, sizeof how, err, sizeof err) == 0) {
-        klog("INFO", "request %s: %zu chars, output %s in %.0f ms", id, strlen(text), how, (now_mono() - t2) * 1000);
+        klog("INFO", "request %s: %zu chars %s, output %s in %.0f ms", id, strlen(text), timing, how, (now_mono() - t2) * 1000);
         if (strstr(how, "clipboard (") == how) play(G.o.ready_sound);
         notify("Dictation typed", text);
     } else {
@@ -302,8 +302,9 @@ static void do_transcribe(ssc *c, const job *j)
         free(text);
         return;
     }
-    klog("INFO", "request %s: transcribed in %.0f ms (release to text %.0f ms)", id, (t1 - t0) * 1000, (t1 - j->stopped) * 1000);
-    deliver(text, id, 1);
+    char timing[128];
+    snprintf(timing, sizeof timing, "in %.0f ms (release to text %.0f ms)", (t1 - t0) * 1000, (t1 - j->stopped) * 1000);
+    deliver(text, id, 1, timing);
     free(text);
 }
 
@@ -361,7 +362,7 @@ static void *worker(void *arg)
         } else if (j->kind == JOB_TRANSCRIBE) {
             do_transcribe(c, j);
         } else if (j->kind == JOB_TEXT) {
-            deliver(j->path, "paste-last", 0);
+            deliver(j->path, "paste-last", 0, "from the history");
         }
         free(j);
         pthread_mutex_lock(&G.jmu);

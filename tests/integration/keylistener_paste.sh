@@ -31,8 +31,8 @@ clip() { xclip -selection clipboard -o "$@" 2>/dev/null; }
 record() { "$KL" start >/dev/null; paplay -d virt "$CLIP"; "$KL" stop >/dev/null; }
 listener_up() { wait_for 10 sh -c '"$0" status >/dev/null 2>&1' "$KL"; }
 listener_quit() { "$KL" quit >/dev/null 2>&1; wait_for 10 sh -c '! "$0" status >/dev/null 2>&1' "$KL"; }
-nout() { _c=$(grep -c ' request .* chars, output' "$ROOT/key_listener.log" 2>/dev/null); echo "${_c:-0}"; }
-wait_out() { wait_for 20 sh -c '[ "$(grep -c " request .* chars, output" "$0" 2>/dev/null)" -gt "$1" ]' "$ROOT/key_listener.log" "$1"; }
+nout() { _c=$(grep -c ' request .* chars ' "$ROOT/key_listener.log" 2>/dev/null); echo "${_c:-0}"; }
+wait_out() { wait_for 20 sh -c '[ "$(grep -c " request .* chars " "$0" 2>/dev/null)" -gt "$1" ]' "$ROOT/key_listener.log" "$1"; }
 typed_is() { [ "$(cat "$TYPED")" = "$1" ]; }
 HIST="$ROOT/state/hist"
 
