@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "keylistener/kl_keys.h"
+#include "keylistener/kl_post.h"
 
 void kl_opts_default(kl_opts *o)
 {
@@ -29,6 +30,23 @@ void kl_opts_default(kl_opts *o)
     o->timeout = 60;
     o->daemon_timeout = -1;
     snprintf(o->sound_player, sizeof o->sound_player, "paplay");
+    o->hook_timeout = 10;
+    snprintf(o->paste_chord, sizeof o->paste_chord, "ctrl+v");
+    o->paste_delay_ms = 300;
+    o->clipboard_restore = 30;
+    o->history = 20;
+    o->silence_level = 0.01;
+}
+
+void kl_opts_free(kl_opts *o)
+{
+    kl_list *l[] = { &o->rules, &o->apps };
+    for (size_t k = 0; k < 2; k++) {
+        for (size_t i = 0; i < l[k]->n; i++) free(l[k]->v[i]);
+        free(l[k]->v);
+        l[k]->v = NULL;
+        l[k]->n = 0;
+    }
 }
 
 static int num(const char *v, double lo, double hi, double *out)
@@ -65,11 +83,84 @@ static int one_of(char *dst, size_t n, const char *v, const char *const *allowed
     return -1;
 }
 
+static int list_add(kl_list *l, const char *name, const char *v)
+{
+    if (!v || !*v) return -1;
+    char **nv = realloc(l->v, (l->n + 1) * sizeof *nv);
+    if (!nv) return -1;
+    l->v = nv;
+    size_t len = strlen(name) + strlen(v) + 2;
+    if (!(l->v[l->n] = malloc(len))) return -1;
+    snprintf(l->v[l->n++], len, "%s\t%s", name, v);
+    return 0;
+}
+
+/* A replacement rule is checked here so that a bad one names its config line. */
+static int rule_ok(const char *name, const char *v, char *err, size_t n)
+{
+    kl_post_opts po = { 0 };
+    kl_post *p = kl_post_new(&po);
+    if (!p) { snprintf(err, n, "out of memory"); return -1; }
+    kl_rule_kind k = !strcmp(name, "replace-regex") ? KL_RULE_REGEX :
+                     !strcmp(name, "replace-exact") ? KL_RULE_EXACT : KL_RULE_LITERAL;
+    int r = kl_post_add(p, k, v ? v : "", err, n);
+    kl_post_free(p);
+    return r;
+}
+
+/* "en,de": codes of 2..3 lowercase letters. */
+static int lang_list(const char *v)
+{
+    if (!v || !*v) return -1;
+    for (const char *s = v; *s;) {
+        size_t l = strspn(s, "abcdefghijklmnopqrstuvwxyz");
+        if (l < 2 || l > 3 || (s[l] && s[l] != ',')) return -1;
+        s += l + (s[l] == ',');
+    }
+    return 0;
+}
+
+/* Options added for issue 13 (kept apart so kl_opts_set stays readable). 1 when name is not
+ * one of them. */
+static int set_more(kl_opts *o, const char *name, const char *v, double *d, const char **hint, char *err, size_t n)
+{
+    if (!strcmp(name, "fillers")) return boolean(v, &o->fillers);
+    if (!strcmp(name, "filler-words")) return str(o->filler_words, sizeof o->filler_words, v);
+    if (!strcmp(name, "spoken-punctuation")) return boolean(v, &o->punctuation);
+    if (!strcmp(name, "hook")) return str(o->hook, sizeof o->hook, v ? v : "");
+    if (!strcmp(name, "hook-timeout")) { *hint = " (0.1..600 s)"; if (num(v, 0.1, 600, d)) return -1; o->hook_timeout = *d; return 0; }
+    if (!strcmp(name, "replace") || !strcmp(name, "replace-exact") || !strcmp(name, "replace-regex")) {
+        if (rule_ok(name, v, err, n)) return -2;
+        return list_add(&o->rules, name, v);
+    }
+    if (!strcmp(name, "vocabulary")) return str(o->vocabulary, sizeof o->vocabulary, v ? v : "");
+    if (!strcmp(name, "initial-prompt")) return str(o->initial_prompt, sizeof o->initial_prompt, v ? v : "");
+    if (!strcmp(name, "language")) {
+        *hint = " (a code such as en or de, or auto)";
+        if (v && (!strcmp(v, "auto") || !lang_list(v)) && !strchr(v, ',')) return str(o->language, sizeof o->language, v);
+        return -1;
+    }
+    if (!strcmp(name, "languages")) { *hint = " (codes separated by commas: en,de)"; return lang_list(v) ? -1 : str(o->languages, sizeof o->languages, v); }
+    if (!strcmp(name, "paste-chord")) { *hint = " (such as ctrl+v, ctrl+shift+v, shift+Insert)"; return v && *v && !strchr(v, ' ') ? str(o->paste_chord, sizeof o->paste_chord, v) : -1; }
+    if (!strcmp(name, "paste-delay")) { *hint = " (0..10000 ms)"; if (num(v, 0, 10000, d)) return -1; o->paste_delay_ms = (int)*d; return 0; }
+    if (!strcmp(name, "clipboard-restore")) { *hint = " (0..86400 s; 0 never)"; if (num(v, 0, 86400, d)) return -1; o->clipboard_restore = *d; return 0; }
+    if (!strcmp(name, "enter")) return boolean(v, &o->enter);
+    if (!strcmp(name, "history")) { *hint = " (0..10000 entries)"; if (num(v, 0, 10000, d)) return -1; o->history = (int)*d; return 0; }
+    if (!strcmp(name, "history-file")) return str(o->history_file, sizeof o->history_file, v);
+    if (!strcmp(name, "auto-stop")) { *hint = " (0..60000 ms; 0 off)"; if (num(v, 0, 60000, d)) return -1; o->auto_stop_ms = (int)*d; return 0; }
+    if (!strcmp(name, "silence-level")) { *hint = " (0..1 RMS)"; if (num(v, 0, 1, d)) return -1; o->silence_level = *d; return 0; }
+    if (!strcmp(name, "continuous")) return boolean(v, &o->continuous);
+    if (!strcmp(name, "app")) { *hint = " (PATTERN: key=value, ...)"; return v && strchr(v, ':') ? list_add(&o->apps, name, v) : -1; }
+    if (!strcmp(name, "notify")) return boolean(v, &o->notify);
+    if (!strcmp(name, "ready-sound")) return str(o->ready_sound, sizeof o->ready_sound, v);
+    return 1;
+}
+
 int kl_opts_set(kl_opts *o, const char *name, const char *v, char *err, size_t n)
 {
     static const char *const triggers[] = { "evdev", "terminal", "none", NULL };
     static const char *const audios[] = { "auto", "pulse", "alsa", NULL };
-    static const char *const outputs[] = { "type", "copy", "print", NULL };
+    static const char *const outputs[] = { "type", "paste", "copy", "print", NULL };
     static const char *const typers[] = { "auto", "wtype", "dotool", "ydotool", "xdotool", "none", NULL };
     double d;
     int r = -1;
@@ -91,7 +182,7 @@ int kl_opts_set(kl_opts *o, const char *name, const char *v, char *err, size_t n
     else if (!strcmp(name, "preroll")) { if (!(r = num(v, 0, 5000, &d))) o->preroll_ms = (int)d; hint = " (0..5000 ms)"; }
     else if (!strcmp(name, "max-seconds")) { if (!(r = num(v, 1, 3600, &d))) o->max_seconds = d; hint = " (1..3600 s)"; }
     else if (!strcmp(name, "min-ms")) { if (!(r = num(v, 0, 10000, &d))) o->min_ms = (int)d; hint = " (0..10000 ms)"; }
-    else if (!strcmp(name, "output")) { r = one_of(o->output, sizeof o->output, v, outputs); hint = " (type, copy or print)"; }
+    else if (!strcmp(name, "output")) { r = one_of(o->output, sizeof o->output, v, outputs); hint = " (type, paste, copy or print)"; }
     else if (!strcmp(name, "typer")) { r = one_of(o->typer, sizeof o->typer, v, typers); hint = " (auto, wtype, dotool, ydotool, xdotool, none)"; }
     else if (!strcmp(name, "type-delay")) { if (!(r = num(v, 0, 1000, &d))) o->type_delay_ms = (int)d; hint = " (0..1000 ms)"; }
     else if (!strcmp(name, "modifier-wait")) { if (!(r = num(v, 0, 10000, &d))) o->modifier_wait_ms = (int)d; hint = " (0..10000 ms)"; }
@@ -106,7 +197,15 @@ int kl_opts_set(kl_opts *o, const char *name, const char *v, char *err, size_t n
     else if (!strcmp(name, "start-sound")) r = str(o->start_sound, sizeof o->start_sound, v);
     else if (!strcmp(name, "stop-sound")) r = str(o->stop_sound, sizeof o->stop_sound, v);
     else if (!strcmp(name, "sound-player")) r = str(o->sound_player, sizeof o->sound_player, v);
-    else { snprintf(err, n, "unknown option \"%s\"", name); return -1; }
+    else if ((r = set_more(o, name, v, &d, &hint, err, n)) == 1) {
+        snprintf(err, n, "unknown option \"%s\"", name);
+        return -1;
+    } else if (r == -2) {
+        char m[600];
+        snprintf(m, sizeof m, "bad value for %s: %s", name, err);
+        snprintf(err, n, "%s", m);
+        return -1;
+    }
     if (r) snprintf(err, n, "bad value for %s: \"%s\"%s", name, v ? v : "", hint);
     return r;
 }
@@ -138,7 +237,8 @@ int kl_config_load(kl_opts *o, const char *path, int required, char *err, size_t
         char *eq = strchr(s, '=');
         if (eq) *eq = 0;
         char *name = trim(s), *val = eq ? trim(eq + 1) : NULL;
-        if (val && (*val == '"' || *val == '\'') && strlen(val) >= 2 && val[strlen(val) - 1] == *val) {
+        int raw = !strncmp(name, "replace", 7) || !strcmp(name, "app");   /* quote their own sides */
+        if (!raw && val && (*val == '"' || *val == '\'') && strlen(val) >= 2 && val[strlen(val) - 1] == *val) {
             val[strlen(val) - 1] = 0;
             val++;
         }

@@ -7,6 +7,10 @@
 
 #include <stddef.h>
 
+/* Options that may be given many times (replacement rules, per-app rules): each entry is
+ * "NAME\tVALUE", in the order given (file first, then flags). */
+typedef struct { char **v; size_t n; } kl_list;
+
 typedef struct {
     char key_name[64];
     int key;                    /* evdev code */
@@ -27,9 +31,36 @@ typedef struct {
     int no_start, keep_audio;
     char log[1024], socket[1024];
     char start_sound[1024], stop_sound[1024], sound_player[256];
+    /* post-processing (kl_post.h) */
+    int fillers, punctuation;
+    char filler_words[512], hook[1024];
+    double hook_timeout;
+    kl_list rules;              /* replace, replace-exact, replace-regex */
+    /* decoding: sent with every request */
+    char vocabulary[2048], initial_prompt[2048];
+    char language[16];          /* "" the daemon's default, "auto", or a code */
+    char languages[128];        /* "en,de": detection restricted to these */
+    /* paste mode and the clipboard */
+    char paste_chord[64];       /* "ctrl+v", "ctrl+shift+v", "shift+Insert" */
+    int paste_delay_ms;         /* before the saved clipboard is put back */
+    double clipboard_restore;   /* s: fallback/copy text, then the user's clipboard back; 0 never */
+    int enter;                  /* press Enter after the text */
+    /* history */
+    int history;                /* entries kept; 0 off */
+    char history_file[1024];
+    /* hands-free */
+    int auto_stop_ms;           /* stop after this much silence (0 off) */
+    double silence_level;       /* RMS (0..1) below which a 20 ms block is silence */
+    int continuous;             /* type each utterance as it ends, keep recording */
+    /* per-app rules and feedback */
+    kl_list apps;               /* "app\tPATTERN: key=value, ..." */
+    int notify;
+    char ready_sound[1024];
 } kl_opts;
 
 void kl_opts_default(kl_opts *o);
+/* Frees the lists. */
+void kl_opts_free(kl_opts *o);
 /* Sets one option by its long name; 0, or -1 with a message. Bool options accept no value
  * (NULL) as "yes". */
 int kl_opts_set(kl_opts *o, const char *name, const char *value, char *err, size_t n);

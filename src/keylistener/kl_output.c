@@ -1,13 +1,16 @@
 /* kl_output.c — see kl_output.h. */
 #include "keylistener/kl_output.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -60,6 +63,12 @@ static void read_first_line(int fd, char *err, size_t n)
 
 int kl_run(char *const argv[], const char *text, double timeout, char *err, size_t n)
 {
+    return kl_run_n(argv, text, text ? strlen(text) : 0, timeout, err, n);
+}
+
+int kl_run_n(char *const argv[], const void *data, size_t len, double timeout, char *err, size_t n)
+{
+    const char *text = data;
     if (n) err[0] = 0;
     int in[2] = { -1, -1 };
     int efd = memfd_create("kl_stderr", MFD_CLOEXEC);
@@ -95,7 +104,7 @@ int kl_run(char *const argv[], const char *text, double timeout, char *err, size
     if (text) {
         struct sigaction ign = { .sa_handler = SIG_IGN }, old;
         sigaction(SIGPIPE, &ign, &old);
-        size_t len = strlen(text), off = 0;
+        size_t off = 0;
         while (off < len) {
             ssize_t k = write(in[1], text + off, len - off);
             if (k < 0) { if (errno == EINTR) continue; break; }
@@ -128,6 +137,123 @@ int kl_run(char *const argv[], const char *text, double timeout, char *err, size
     else
         snprintf(err, n, "%s killed by signal %d", argv[0], WTERMSIG(st));
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Spawns argv in its own process group with stdin/stdout on the given pipe ends and stderr
+ * on efd. 0 and *pid, or an errno value. */
+static int spawn_group(char *const argv[], int in_fd, int out_fd, int efd, pid_t *pid)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
+    posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+    posix_spawn_file_actions_adddup2(&fa, efd, 2);
+    posix_spawnattr_t at;
+    posix_spawnattr_init(&at);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setpgroup(&at, 0);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
+    int e = posix_spawnp(pid, argv[0], &fa, &at, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    return e;
+}
+
+/* Feeds in and drains the child's stdout until it closes stdout and exits, or the deadline.
+ * Returns 0, 1 on timeout, 2 when the output passed max, -1 on OOM. */
+static int pump(pid_t pid, int *wfd, const char *in, size_t in_len, int rfd, char **buf,
+                size_t *len, size_t max, double end, int *st, int *exited)
+{
+    size_t cap = 0, off = 0;
+    if (!in_len) { close(*wfd); *wfd = -1; }
+    for (;;) {
+        if (!*exited && waitpid(pid, st, WNOHANG) == pid) *exited = 1;
+        if (*exited && rfd < 0) return 0;
+        double left = end - mono();
+        if (left <= 0) return 1;
+        struct pollfd p[2];
+        int np = 0, ir = -1, iw = -1;
+        if (rfd >= 0) { p[np] = (struct pollfd){ rfd, POLLIN, 0 }; ir = np++; }
+        if (*wfd >= 0) { p[np] = (struct pollfd){ *wfd, POLLOUT, 0 }; iw = np++; }
+        int ms = (int)(left * 1000) + 1;
+        if (rfd < 0 && ms > 5) ms = 5;   /* stdout closed: poll for the exit */
+        if (np) poll(p, (nfds_t)np, ms); else sleep_ms(ms);
+        if (iw >= 0 && p[iw].revents) {
+            ssize_t k = write(*wfd, in + off, in_len - off);
+            if (k > 0) off += (size_t)k;
+            if ((k < 0 && errno != EAGAIN && errno != EINTR) || off == in_len) { close(*wfd); *wfd = -1; }
+        }
+        if (ir >= 0 && p[ir].revents) {
+            if (*len + 4096 + 1 > cap) {
+                size_t nc = cap ? cap * 2 : 8192;
+                char *b = realloc(*buf, nc);
+                if (!b) return -1;
+                *buf = b;
+                cap = nc;
+            }
+            ssize_t k = read(rfd, *buf + *len, 4096);
+            if (k > 0) *len += (size_t)k;
+            else if (k == 0 || (errno != EAGAIN && errno != EINTR)) rfd = -1;
+            if (*len > max) return 2;
+        }
+    }
+}
+
+int kl_run_io(char *const argv[], const void *in, size_t in_len, double timeout,
+              char **out, size_t *out_len, size_t max, char *err, size_t n)
+{
+    int pin[2] = { -1, -1 }, pout[2] = { -1, -1 }, efd = -1, ret = -1, st = 0, exited = 0;
+    char *buf = NULL;
+    size_t len = 0;
+    pid_t pid = -1;
+    if (n) err[0] = 0;
+    *out = NULL;
+    *out_len = 0;
+    efd = memfd_create("kl_stderr", MFD_CLOEXEC);
+    if (efd < 0 || pipe2(pin, O_CLOEXEC) != 0 || pipe2(pout, O_CLOEXEC) != 0) {
+        snprintf(err, n, "pipe: %s", strerror(errno));
+        goto cleanup;
+    }
+    int e = spawn_group(argv, pin[0], pout[1], efd, &pid);
+    close(pin[0]); close(pout[1]);
+    pin[0] = pout[1] = -1;
+    if (e) { snprintf(err, n, "cannot run %s: %s", argv[0], strerror(e)); pid = -1; goto cleanup; }
+    fcntl(pin[1], F_SETFL, O_NONBLOCK);
+    fcntl(pout[0], F_SETFL, O_NONBLOCK);
+    int r = pump(pid, &pin[1], in, in ? in_len : 0, pout[0], &buf, &len, max, mono() + timeout, &st, &exited);
+    if (r == 1) snprintf(err, n, "%s did not finish within %.1f s (killed)", argv[0], timeout);
+    if (r == 2) snprintf(err, n, "%s printed more than %zu bytes (killed)", argv[0], max);
+    if (r == -1) snprintf(err, n, "out of memory");
+    if (r != 0) goto cleanup;
+    char first[512] = "";
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) ret = 0;
+    else {
+        read_first_line(efd, first, sizeof first);
+        ret = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        if (WIFEXITED(st))
+            snprintf(err, n, "%s exited with %d%s%s", argv[0], ret, first[0] ? ": " : "", first);
+        else
+            snprintf(err, n, "%s killed by signal %d", argv[0], WTERMSIG(st));
+    }
+    if (!buf && !(buf = malloc(1))) { snprintf(err, n, "out of memory"); ret = -1; goto cleanup; }
+    buf[len] = 0;
+    *out = buf;
+    *out_len = len;
+    buf = NULL;
+cleanup:
+    if (pid > 0) {
+        kill(-pid, SIGKILL);           /* the whole group: a shell's children too */
+        if (!exited) waitpid(pid, &st, 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (pin[i] >= 0) close(pin[i]);
+        if (pout[i] >= 0) close(pout[i]);
+    }
+    if (efd >= 0) close(efd);
+    free(buf);
+    return ret;
 }
 
 void kl_run_detached(char *const argv[])
@@ -209,35 +335,143 @@ static int type_with(const char *t, const char *text, int delay, char *err, size
     return kl_run(argv, NULL, timeout, err, n);
 }
 
-static int copy_text(const char *text, char *how, size_t hn, char *err, size_t n)
+/* Splits "ctrl+shift+v" into modifiers and the key. 0, or -1 when malformed. */
+static int parse_chord(const char *chord, char mods[4][16], int *nm, char *key, size_t kn)
 {
-    const char *wl = getenv("WAYLAND_DISPLAY"), *x = getenv("DISPLAY");
-    if (wl && *wl && kl_in_path("wl-copy")) {
-        char *argv[] = { "wl-copy", NULL };
-        if (kl_run(argv, text, 10, err, n) == 0) { snprintf(how, hn, "clipboard (wl-copy)"); return 0; }
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", chord);
+    *nm = 0;
+    char *save = NULL, *last = NULL;
+    for (char *t = strtok_r(buf, "+", &save); t; t = strtok_r(NULL, "+", &save)) {
+        if (last) {
+            if (*nm >= 4) return -1;
+            snprintf(mods[(*nm)++], 16, "%s", last);
+        }
+        last = t;
     }
-    if (x && *x && kl_in_path("xclip")) {
-        char *argv[] = { "xclip", "-selection", "clipboard", "-in", NULL };
-        if (kl_run(argv, text, 10, err, n) == 0) { snprintf(how, hn, "clipboard (xclip)"); return 0; }
+    if (!last || !*last) return -1;
+    snprintf(key, kn, "%s", last);
+    return 0;
+}
+
+static int chord_wtype(const char *chord, char *err, size_t n)
+{
+    char mods[4][16], key[32];
+    int nm;
+    if (parse_chord(chord, mods, &nm, key, sizeof key)) { snprintf(err, n, "bad chord \"%s\"", chord); return -1; }
+    char *argv[32];
+    int a = 0;
+    argv[a++] = "wtype";
+    for (int i = 0; i < nm; i++) {
+        for (char *c = mods[i]; *c; c++) *c = (char)tolower((unsigned char)*c);
+        if (!strcmp(mods[i], "super") || !strcmp(mods[i], "meta")) snprintf(mods[i], 16, "logo");
+        argv[a++] = "-M"; argv[a++] = mods[i];
     }
-    if (!err[0]) snprintf(err, n, "no clipboard tool (wl-copy with WAYLAND_DISPLAY, xclip with DISPLAY)");
+    argv[a++] = "-k"; argv[a++] = key;
+    for (int i = nm - 1; i >= 0; i--) { argv[a++] = "-m"; argv[a++] = mods[i]; }
+    argv[a] = NULL;
+    return kl_run(argv, NULL, 10, err, n);
+}
+
+int kl_send_chord(const char *chord, const char *typer, char *how, size_t hn, char *err, size_t n)
+{
+    static const char *const senders[] = { "wtype", "dotool", "xdotool" };
+    char last[512] = "";
+    int forced = typer && strcmp(typer, "auto");
+    for (size_t i = 0; i < sizeof senders / sizeof senders[0]; i++) {
+        const char *t = senders[i];
+        if (forced ? strcmp(typer, t) : !usable(t)) continue;
+        int r;
+        if (!strcmp(t, "wtype")) r = chord_wtype(chord, last, sizeof last);
+        else if (!strcmp(t, "dotool")) {
+            char cmd[128];
+            snprintf(cmd, sizeof cmd, "key %s\n", !strcasecmp(chord, "Return") ? "enter" : chord);
+            char *argv[] = { "dotool", NULL };
+            r = kl_run(argv, cmd, 10, last, sizeof last);
+        } else {
+            char *argv[] = { "xdotool", "key", "--clearmodifiers", (char *)chord, NULL };
+            r = kl_run(argv, NULL, 10, last, sizeof last);
+        }
+        if (r == 0) { snprintf(how, hn, "%s", t); return 0; }
+    }
+    snprintf(err, n, "%s", last[0] ? last : "no tool to send keys (wtype, dotool, xdotool)");
     return -1;
+}
+
+/* Paste mode: save, set, chord, wait, restore. When the chord cannot be sent, the text stays
+ * on the clipboard and the saved content goes to o->keep for a later restore. */
+static int paste_text(const kl_output_opts *o, const char *text, char *how, size_t hn, char *err, size_t n)
+{
+    kl_clip_saved saved;
+    char e2[512] = "", via[64] = "", chow[64];
+    if (kl_clip_save(&saved, err, n) != 0) return -1;
+    if (kl_clip_set_text(text, chow, sizeof chow, err, n) != 0) { kl_clip_saved_free(&saved); return -1; }
+    /* the tools serve the clipboard from a forked child: wait until it answers with the
+     * text, so the application cannot paste the old content */
+    for (int i = 0; i < 40; i++) {
+        char *now = kl_clip_get_text(saved.wayland);
+        int ready = now && !strcmp(now, text);
+        free(now);
+        if (ready) break;
+        sleep_ms(25);
+    }
+    const char *chord = o->paste_chord && *o->paste_chord ? o->paste_chord : "ctrl+v";
+    if (kl_send_chord(chord, o->typer, via, sizeof via, e2, sizeof e2) != 0) {
+        snprintf(how, hn, "%s (no paste: %s)", chow, e2);
+        if (o->keep) *o->keep = saved; else kl_clip_saved_free(&saved);
+        return 0;
+    }
+    /* the application asks for the clipboard only after it got the chord */
+    sleep_ms(o->paste_delay_ms);
+    int r = kl_clip_restore(&saved, text, e2, sizeof e2);
+    snprintf(how, hn, "paste (%s %s, %s), clipboard %s%s", via, chord, chow,
+             r == 1 ? "restored" : r == 0 ? "left: changed meanwhile" : "not restored: ", r < 0 ? e2 : "");
+    return 0;
+}
+
+/* Copies text for the user to paste; their clipboard is saved into o->keep first. */
+static int copy_text(const kl_output_opts *o, const char *text, char *how, size_t hn, char *err, size_t n)
+{
+    kl_clip_saved saved = { 0 };
+    char e2[256];
+    if (o->keep && kl_clip_save(&saved, e2, sizeof e2) != 0) memset(&saved, 0, sizeof saved);
+    if (kl_clip_set_text(text, how, hn, err, n) != 0) { kl_clip_saved_free(&saved); return -1; }
+    if (o->keep) *o->keep = saved;
+    return 0;
+}
+
+static int press_enter(const kl_output_opts *o, char *how, size_t hn)
+{
+    char via[64], e[256];
+    size_t l = strlen(how);
+    if (kl_send_chord("Return", o->typer, via, sizeof via, e, sizeof e) == 0) snprintf(how + l, hn - l, " + Enter");
+    else snprintf(how + l, hn - l, " (no Enter: %s)", e);
+    return 0;
 }
 
 int kl_output_text(const kl_output_opts *o, const char *text, char *how, size_t hn,
                    char *err, size_t n)
 {
     if (n) err[0] = 0;
+    if (o->keep) memset(o->keep, 0, sizeof *o->keep);
     if (o->mode == KL_OUT_PRINT) {
         printf("%s\n", text);
         fflush(stdout);
         snprintf(how, hn, "stdout");
         return 0;
     }
-    if (o->mode == KL_OUT_COPY) return copy_text(text, how, hn, err, n);
+    if (o->mode == KL_OUT_COPY) {
+        kl_output_opts c = *o;
+        c.keep = NULL;     /* copy mode: the text is meant to stay */
+        return copy_text(&c, text, how, hn, err, n);
+    }
     if (o->mods_held) {
         double end = mono() + o->modifier_wait_ms / 1000.0;
         while (o->mods_held(o->mods_u) && mono() < end) sleep_ms(10);
+    }
+    if (o->mode == KL_OUT_PASTE) {
+        if (paste_text(o, text, how, hn, err, n) != 0) return -1;
+        return o->enter ? press_enter(o, how, hn) : 0;
     }
     char last[512] = "";
     for (size_t i = 0; i < sizeof typers / sizeof typers[0]; i++) {
@@ -246,10 +480,10 @@ int kl_output_text(const kl_output_opts *o, const char *text, char *how, size_t 
         if (forced ? strcmp(o->typer, t) : !usable(t)) continue;
         if (type_with(t, text, o->type_delay_ms, last, sizeof last) == 0) {
             snprintf(how, hn, "%s", t);
-            return 0;
+            return o->enter ? press_enter(o, how, hn) : 0;
         }
     }
-    int r = copy_text(text, how, hn, err, n);
+    int r = copy_text(o, text, how, hn, err, n);
     if (r == 0 && last[0]) {   /* keep why typing failed next to the fallback */
         size_t l = strlen(how);
         snprintf(how + l, hn - l, " after: %s", last);

@@ -16,7 +16,11 @@
 
 #include <stddef.h>
 
-typedef enum { KL_OUT_TYPE = 0, KL_OUT_COPY, KL_OUT_PRINT } kl_out_mode;
+#include "keylistener/kl_clip.h"
+
+/* KL_OUT_PASTE: the user's clipboard is saved, the text put on the clipboard, the paste chord
+ * sent, and after paste_delay_ms the saved clipboard put back (kl_clip.h). */
+typedef enum { KL_OUT_TYPE = 0, KL_OUT_COPY, KL_OUT_PRINT, KL_OUT_PASTE } kl_out_mode;
 
 typedef struct {
     kl_out_mode mode;
@@ -25,6 +29,13 @@ typedef struct {
     int modifier_wait_ms;
     int (*mods_held)(void *u); /* may be NULL */
     void *mods_u;
+    const char *paste_chord;   /* NULL: "ctrl+v" */
+    int paste_delay_ms;
+    int enter;                 /* press Return after the text (type and paste modes) */
+    /* Set by kl_output_text when the text was left on the clipboard for the user to paste
+     * (typing fell back to it, or the chord could not be sent): the user's clipboard as it
+     * was, for the caller to restore later (kl_clip_restore with the text). May be NULL. */
+    kl_clip_saved *keep;
 } kl_output_opts;
 
 /* Delivers text (non-empty). On success 0 and how names what was done ("xdotool",
@@ -38,6 +49,16 @@ int kl_in_path(const char *prog);
 /* Runs argv with text on stdin, stdout to /dev/null, stderr kept (its first line goes to
  * err); waits at most timeout seconds (then SIGKILL). Returns the exit status, or -1. */
 int kl_run(char *const argv[], const char *text, double timeout, char *err, size_t n);
+/* The same with len bytes of data (binary-safe; NULL: nothing). */
+int kl_run_n(char *const argv[], const void *data, size_t len, double timeout, char *err, size_t n);
+/* Runs argv in a process group of its own: in_len bytes of in on stdin (NULL: empty), stdout
+ * captured into *out (malloc'd, NUL-terminated, length *out_len; more than max bytes is an
+ * error), stderr's first line kept for messages. Past timeout seconds the whole group is
+ * killed (a shell's children too). Returns the exit status (0..255), 128+signal, or -1
+ * (cannot run, timed out, output too large); err says why whenever it is not 0.
+ * The caller ignores SIGPIPE (a child may not read its input). */
+int kl_run_io(char *const argv[], const void *in, size_t in_len, double timeout,
+              char **out, size_t *out_len, size_t max, char *err, size_t n);
 /* Starts argv detached (a sound player); never waits for it. */
 void kl_run_detached(char *const argv[]);
 

@@ -34,20 +34,24 @@
 
 #include "clients/session_client.h"
 #include "session/ss_log.h"
+#include "keylistener/kl_app.h"
 #include "keylistener/kl_audio.h"
 #include "keylistener/kl_capture.h"
 #include "keylistener/kl_config.h"
 #include "keylistener/kl_ctl.h"
 #include "keylistener/kl_evdev.h"
 #include "keylistener/kl_keys.h"
+#include "keylistener/kl_history.h"
 #include "keylistener/kl_output.h"
+#include "keylistener/kl_post.h"
 #include "keylistener/kl_source.h"
 #include "keylistener/kl_text.h"
 
-enum { JOB_ENSURE, JOB_TRANSCRIBE };
+enum { JOB_ENSURE, JOB_TRANSCRIBE, JOB_TEXT };
 typedef struct job {
     int kind;
-    char path[4300];
+    char path[4300];           /* JOB_TEXT: the text to type again */
+    char lang[16];             /* the binding's language ("" the configured one) */
     double stopped;            /* monotonic time of the key release */
     struct job *next;
 } job;
@@ -65,6 +69,13 @@ static struct {
     int ifd, denied_logged;
     int recording;
     double rec_started;
+    char rec_lang[16];         /* language of the current recording's binding */
+    kl_post *post;
+    char history[4200];
+    /* worker: the user's clipboard, to put back once the text left there is stale */
+    kl_clip_saved keep;
+    char *keep_text;
+    double keep_deadline;
     kl_term term;
     int term_tty;
     struct termios term_saved;
@@ -104,13 +115,26 @@ static void play(const char *file)
 
 /* ---- the worker: session round trips and output, in order ------------------------- */
 
-static void push_job(int kind, const char *path, double stopped)
+/* Desktop notification (notify-send), when asked for; replaces the previous one. */
+static void notify(const char *summary, const char *body)
+{
+    if (!G.o.notify || !kl_in_path("notify-send")) return;
+    char *argv[] = { "notify-send", "-a", "key_listener", "-t", "3000",
+                     "-h", "string:x-canonical-private-synchronous:key_listener",
+                     (char *)summary, (char *)body, NULL };
+    kl_run_detached(argv);
+}
+
+static void push_job_lang(int kind, const char *path, double stopped, const char *lang);
+static void push_job(int kind, const char *path, double stopped) { push_job_lang(kind, path, stopped, ""); }
+static void push_job_lang(int kind, const char *path, double stopped, const char *lang)
 {
     job *j = calloc(1, sizeof *j);
     if (!j) { klog("ERROR", "out of memory queueing a job"); return; }
     j->kind = kind;
     j->stopped = stopped;
     if (path) snprintf(j->path, sizeof j->path, "%s", path);
+    snprintf(j->lang, sizeof j->lang, "%s", lang ? lang : "");
     pthread_mutex_lock(&G.jmu);
     if (G.tail) G.tail->next = j; else G.head = j;
     G.tail = j;
@@ -124,31 +148,144 @@ static void remove_audio(const char *path)
     if (unlink(path) != 0 && errno != ENOENT) klog("WARN", "cannot remove %s: %s", path, strerror(errno));
 }
 
+/* The saved clipboard goes back (when the clipboard still holds our text). Worker thread. */
+static void keep_restore(const char *why)
+{
+    if (!G.keep.valid) return;
+    char err[512];
+    int r = kl_clip_restore(&G.keep, G.keep_text, err, sizeof err);
+    klog(r < 0 ? "WARN" : "INFO", "clipboard: %s (%s)", r == 1 ? "the user's content restored" :
+         r == 0 ? "changed since: left alone" : err, why);
+    free(G.keep_text);
+    G.keep_text = NULL;
+}
+
+/* After output: a clipboard left holding the text is remembered for a timed restore. The
+ * first saved content is kept while one is pending: it is the user's, the later is ours. */
+static void keep_note(kl_clip_saved *k, const char *text)
+{
+    if (!k->valid) return;
+    if (G.keep.valid) kl_clip_saved_free(k);
+    else G.keep = *k;
+    free(G.keep_text);
+    G.keep_text = strdup(text);
+    G.keep_deadline = now_mono() + G.o.clipboard_restore;
+    if (G.o.clipboard_restore <= 0 || !G.keep_text) kl_clip_saved_free(&G.keep);
+    else klog("INFO", "clipboard: the text is there to paste; the previous content comes back in %.0f s", G.o.clipboard_restore);
+}
+
+static kl_out_mode out_mode(const char *s)
+{
+    return !strcmp(s, "copy") ? KL_OUT_COPY : !strcmp(s, "print") ? KL_OUT_PRINT :
+           !strcmp(s, "paste") ? KL_OUT_PASTE : KL_OUT_TYPE;
+}
+
+/* Post-processing (fresh transcripts), history, the focused app's rule, output. Worker. */
+static void deliver(const char *raw, const char *id, int fresh, const char *timing)
+{
+    char names[512] = "", err[1024] = "", how[1200];
+    kl_app_rule ar = { .enter = -1 };
+    int m = 0;
+    if (G.o.apps.n && kl_focused_app(names, sizeof names) == 0)
+        m = kl_app_match(&G.o.apps, names, &ar, err, sizeof err);
+    if (m < 0) klog("WARN", "app rules: %s", err);
+    if (m > 0) {
+        for (char *t = strchr(names, '\t'); t; t = strchr(t, '\t')) *t = ' ';
+        klog("INFO", "focused \"%s\": app rule \"%s\"", names, ar.pattern);
+    }
+    const char *profile = m > 0 && ar.profile[0] ? ar.profile : NULL;
+    char *text = fresh ? kl_post_apply(G.post, profile, raw, err, sizeof err) : strdup(raw);
+    if (!text) { klog("ERROR", "out of memory"); return; }
+    if (fresh && err[0]) klog("WARN", "request %s: %s; typing the text as it was", id, err);
+    if (!text[0]) { klog("INFO", "request %s: nothing left after post-processing", id); free(text); return; }
+    if (fresh && G.o.history > 0 && G.history[0] && kl_history_add(G.history, G.o.history, text, err, sizeof err) != 0)
+        klog("WARN", "history: %s", err);
+    kl_clip_saved k = { 0 };
+    kl_output_opts oo = { .typer = G.o.typer, .type_delay_ms = G.o.type_delay_ms,
+                          .modifier_wait_ms = G.o.modifier_wait_ms, .mods_held = mods_held,
+                          .paste_chord = ar.paste_chord[0] ? ar.paste_chord : G.o.paste_chord,
+                          .paste_delay_ms = G.o.paste_delay_ms, .keep = &k,
+                          .enter = ar.enter >= 0 ? ar.enter : G.o.enter };
+    oo.mode = out_mode(ar.output[0] ? ar.output : G.o.output);
+    double t2 = now_mono();
+    if (kl_output_text(&oo, text, how, sizeof how, err, sizeof err) == 0) {
+        klog("INFO", "request %s: %zu chars %s, output %s in %.0f ms", id, strlen(text), timing, how, (now_mono() - t2) * 1000);
+        if (strstr(how, "clipboard (") == how) play(G.o.ready_sound);
+        notify("Dictation typed", text);
+    } else {
+        klog("ERROR", "request %s: %zu chars transcribed but not delivered: %s", id, strlen(text), err);
+        notify("Dictation failed", err);
+    }
+    keep_note(&k, text);
+    free(text);
+}
+
+/* One spool round trip; the parsed response, or NULL (logged). */
+static json_t *round_trip(ssc *c, const char *path, const ssc_req_opts *ro, char id[SS_ID_MAX + 1])
+{
+    char err[1024];
+    json_t *resp = NULL;
+    if (ssc_submit_ex(c, path, ro, id, err, sizeof err) != 0) {
+        klog("ERROR", "cannot submit %s: %s", path, err);
+        return NULL;
+    }
+    int r = ssc_wait(c, id, G.o.timeout, &resp, err, sizeof err);
+    if (r != 0) {
+        klog("ERROR", "request %s: %s", id, r == SSC_TIMEOUT ? "no response in time" : err);
+        return NULL;
+    }
+    const json_t *e = json_object_get(resp, "error");
+    if (json_is_string(e)) klog("ERROR", "request %s: daemon error: %s", id, json_string_value(e));
+    return resp;
+}
+
+/* 1 when code is one of the comma-separated list. */
+static int in_list(const char *list, const char *code)
+{
+    size_t l = strlen(code);
+    for (const char *s = list; *s;) {
+        size_t k = strcspn(s, ",");
+        if (k == l && !strncmp(s, code, l)) return 1;
+        s += k + (s[k] == ',');
+    }
+    return 0;
+}
+
+/* The prompt sent with every request: the initial prompt, then the vocabulary. The daemon
+ * has no per-request hotwords yet, so the vocabulary conditions the decoder as prompt text. */
+static void build_prompt(char *buf, size_t n)
+{
+    snprintf(buf, n, "%s%s%s", G.o.initial_prompt, G.o.initial_prompt[0] && G.o.vocabulary[0] ? " " : "",
+             G.o.vocabulary);
+}
+
 static void do_transcribe(ssc *c, const job *j)
 {
-    char err[1024], id[SS_ID_MAX + 1], how[700];
-    json_t *resp = NULL;
+    char err[1024], id[SS_ID_MAX + 1], prompt[4300], lang[16];
     if (!c) { klog("ERROR", "no session client; %s not transcribed", j->path); remove_audio(j->path); return; }
     if (!G.o.no_start && ssc_ensure_daemon(c, err, sizeof err) != 0) {
         klog("ERROR", "cannot start session_daemon: %s", err);
         remove_audio(j->path);
         return;
     }
+    build_prompt(prompt, sizeof prompt);
+    /* a binding's language, else the fixed one, else detection (restricted below) */
+    snprintf(lang, sizeof lang, "%s", j->lang[0] ? j->lang : G.o.language[0] ? G.o.language :
+             G.o.languages[0] ? "auto" : "");
+    ssc_req_opts ro = { .language = lang[0] ? lang : NULL, .prompt = prompt[0] ? prompt : NULL };
     double t0 = now_mono();
-    if (ssc_submit(c, j->path, id, err, sizeof err) != 0) {
-        klog("ERROR", "cannot submit %s: %s", j->path, err);
-        remove_audio(j->path);
-        return;
+    json_t *resp = round_trip(c, j->path, &ro, id);
+    const char *got = resp ? json_string_value(json_object_get(resp, "language")) : NULL;
+    if (resp && !strcmp(lang, "auto") && G.o.languages[0] && got && !in_list(G.o.languages, got)) {
+        /* detected outside the user's languages: decode again in the first of them */
+        snprintf(lang, sizeof lang, "%.*s", (int)strcspn(G.o.languages, ","), G.o.languages);
+        klog("INFO", "request %s: detected \"%s\", not in languages %s: again as \"%s\"", id, got, G.o.languages, lang);
+        json_decref(resp);
+        resp = round_trip(c, j->path, &ro, id);
     }
-    int r = ssc_wait(c, id, G.o.timeout, &resp, err, sizeof err);
     double t1 = now_mono();
     remove_audio(j->path);
-    if (r != 0) {
-        klog("ERROR", "request %s: %s", id, r == SSC_TIMEOUT ? "no response in time" : err);
-        return;
-    }
-    const json_t *e = json_object_get(resp, "error");
-    if (json_is_string(e)) klog("ERROR", "request %s: daemon error: %s", id, json_string_value(e));
+    if (!resp) return;
     const json_t *arr = json_object_get(resp, "results");
     size_t n = json_is_array(arr) ? json_array_size(arr) : 0;
     const char **segs = calloc(n ? n : 1, sizeof *segs);
@@ -165,15 +302,9 @@ static void do_transcribe(ssc *c, const job *j)
         free(text);
         return;
     }
-    kl_output_opts oo = { .typer = G.o.typer, .type_delay_ms = G.o.type_delay_ms,
-                          .modifier_wait_ms = G.o.modifier_wait_ms, .mods_held = mods_held };
-    oo.mode = !strcmp(G.o.output, "copy") ? KL_OUT_COPY : !strcmp(G.o.output, "print") ? KL_OUT_PRINT : KL_OUT_TYPE;
-    double t2 = now_mono();
-    if (kl_output_text(&oo, text, how, sizeof how, err, sizeof err) == 0)
-        klog("INFO", "request %s: %zu chars in %.0f ms (release to text %.0f ms), output %s in %.0f ms",
-             id, strlen(text), (t1 - t0) * 1000, (t1 - j->stopped) * 1000, how, (now_mono() - t2) * 1000);
-    else
-        klog("ERROR", "request %s: %zu chars transcribed but not delivered: %s", id, strlen(text), err);
+    char timing[128];
+    snprintf(timing, sizeof timing, "in %.0f ms (release to text %.0f ms)", (t1 - t0) * 1000, (t1 - j->stopped) * 1000);
+    deliver(text, id, 1, timing);
     free(text);
 }
 
@@ -189,7 +320,22 @@ static void *worker(void *arg)
     char err[1024];
     pthread_mutex_lock(&G.jmu);
     for (;;) {
-        while (!G.head && !G.wquit) pthread_cond_wait(&G.jcv, &G.jmu);
+        while (!G.head && !G.wquit) {
+            if (!G.keep.valid) { pthread_cond_wait(&G.jcv, &G.jmu); continue; }
+            double left = G.keep_deadline - now_mono();
+            if (left <= 0) {
+                pthread_mutex_unlock(&G.jmu);
+                keep_restore("after --clipboard-restore");
+                pthread_mutex_lock(&G.jmu);
+                continue;
+            }
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            double until = (double)ts.tv_sec + ts.tv_nsec * 1e-9 + left;
+            ts.tv_sec = (time_t)until;
+            ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
+            pthread_cond_timedwait(&G.jcv, &G.jmu, &ts);
+        }
         if (!G.head) break;
         job *j = G.head;
         G.head = j->next;
@@ -215,6 +361,8 @@ static void *worker(void *arg)
             }
         } else if (j->kind == JOB_TRANSCRIBE) {
             do_transcribe(c, j);
+        } else if (j->kind == JOB_TEXT) {
+            deliver(j->path, "paste-last", 0, "from the history");
         }
         free(j);
         pthread_mutex_lock(&G.jmu);
@@ -222,6 +370,7 @@ static void *worker(void *arg)
     }
     G.wdone = 1;
     pthread_mutex_unlock(&G.jmu);
+    keep_restore("exiting");
     ssc_free(c);
     return NULL;
 }
@@ -236,9 +385,10 @@ static int worker_idle(void)
 
 /* ---- recording ------------------------------------------------------------------------ */
 
-static void rec_start(const char *why)
+static void rec_start_lang(const char *why, const char *lang)
 {
     if (G.recording) return;
+    snprintf(G.rec_lang, sizeof G.rec_lang, "%s", lang ? lang : "");
     if (kl_capture_start(G.cap) != 0) klog("WARN", "out of memory for the pre-roll");
     G.recording = 1;
     G.rec_started = now_mono();
@@ -246,7 +396,9 @@ static void rec_start(const char *why)
     klog("INFO", "recording started (%s)%s", why, kl_capture_live(G.cap) ? "" : "; the microphone is not open yet");
     push_job(JOB_ENSURE, NULL, 0);
     play(G.o.start_sound);
+    notify("Recording", G.rec_lang[0] ? G.rec_lang : "speak now");
 }
+static void rec_start(const char *why) { rec_start_lang(why, NULL); }
 
 static void rec_stop(const char *why, int cancel)
 {
@@ -288,7 +440,8 @@ static void rec_stop(const char *why, int cancel)
     klog("INFO", "recording stopped (%s): %.2f s + %.0f ms pre-roll, peak %.3f rms %.4f%s -> %s",
          why, (double)speech / KL_RATE, (double)pre * 1000 / KL_RATE, peak, rms,
          full ? " (cut at --max-seconds)" : "", path);
-    push_job(JOB_TRANSCRIBE, path, now_mono());
+    push_job_lang(JOB_TRANSCRIBE, path, now_mono(), G.rec_lang);
+    notify("Transcribing", "");
 }
 
 static void on_action(void *u, kl_ev_action a)
@@ -392,12 +545,21 @@ static void on_ctl(int lfd)
 {
     int fd;
     while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
-        char cmd[64], reply[128];
+        char cmd[64], reply[128], *arg;
         if (kl_ctl_read(fd, cmd, sizeof cmd) != 0) { close(fd); continue; }
         snprintf(reply, sizeof reply, "ok");
-        if (!strcmp(cmd, "start")) rec_start("control");
+        arg = strchr(cmd, ' ');    /* "start de": this recording's language */
+        if (arg) *arg++ = 0;
+        if (arg && strspn(arg, "abcdefghijklmnopqrstuvwxyz") != strlen(arg)) arg = NULL;
+        if (!strcmp(cmd, "start")) rec_start_lang("control", arg);
         else if (!strcmp(cmd, "stop")) rec_stop("control", 0);
-        else if (!strcmp(cmd, "toggle")) { if (G.recording) rec_stop("control", 0); else rec_start("control"); }
+        else if (!strcmp(cmd, "toggle")) { if (G.recording) rec_stop("control", 0); else rec_start_lang("control", arg); }
+        else if (!strcmp(cmd, "paste-last")) {
+            char *t = G.history[0] ? kl_history_get(G.history, 0) : NULL;
+            if (t && strlen(t) < sizeof ((job *)0)->path) push_job(JOB_TEXT, t, now_mono());
+            else snprintf(reply, sizeof reply, "error no history");
+            free(t);
+        }
         else if (!strcmp(cmd, "cancel")) rec_stop("control", 1);
         else if (!strcmp(cmd, "quit")) quitting = 1;
         else if (strcmp(cmd, "status")) snprintf(reply, sizeof reply, "error unknown command");
@@ -442,15 +604,22 @@ static void usage(FILE *f)
 {
     fprintf(f,
 "usage: key_listener [OPTIONS]                  run the push-to-talk listener\n"
-"       key_listener start|stop|toggle|cancel|status|quit [--socket PATH]\n"
+"       key_listener start|stop|toggle|cancel|status|quit|paste-last [--socket PATH]\n"
+"       key_listener start|toggle LANG    (this recording in LANG: one binding per language)\n"
 "Trigger: --trigger evdev|terminal|none (default evdev; the control socket always works)\n"
 "  --key NAME (Insert, F16, RightCtrl, Pause, BTN_SIDE, a code; default Insert)\n"
 "  --mode hold|toggle   --evdev-dir DIR (default /dev/input)\n"
 "Capture: --audio auto|pulse|alsa  --source NAME (device name or part of its description)\n"
 "  --preroll MS (300; 0 opens the microphone only while recording)  --max-seconds S (300)\n"
 "  --min-ms MS (250: shorter recordings are discarded)  --keep-audio  --list-sources\n"
-"Output: --output type|copy|print  --typer auto|wtype|dotool|ydotool|xdotool|none\n"
-"  --type-delay MS (5)  --modifier-wait MS (1000)\n"
+"Output: --output type|paste|copy|print  --typer auto|wtype|dotool|ydotool|xdotool|none\n"
+"  --type-delay MS (5)  --modifier-wait MS (1000)  --paste-chord ctrl+v  --paste-delay MS (300)\n"
+"  --clipboard-restore S (30; 0 never)  --enter  --app 'PATTERN: output=paste, paste-chord=..., enter=yes, profile=P'\n"
+"Text: --replace 'FROM => TO'  --replace-exact ...  --replace-regex ...  --fillers  --filler-words LIST\n"
+"  --spoken-punctuation  --hook CMD  --hook-timeout S (10)\n"
+"Decoding: --vocabulary 'Name, term, ...'  --initial-prompt TEXT  --language CODE|auto  --languages en,de\n"
+"Hands-free: --auto-stop MS (0 off)  --silence-level RMS (0.01)  --continuous\n"
+"History: --history N (20; 0 off)  --history-file FILE   Feedback: --notify  --ready-sound FILE\n"
 "Session: --timeout S (60)  --model PATH  --daemon PATH  --daemon-timeout S  --no-start\n"
 "Other: --log FILE (default <root>/key_listener.log)  --socket PATH  --config FILE\n"
 "  --no-config  --start-sound FILE  --stop-sound FILE  --sound-player CMD (paplay)\n"
@@ -472,10 +641,24 @@ static const struct option longopts[] = {
     { "keep-audio", no_argument, 0, 0 }, { "log", required_argument, 0, 0 },
     { "socket", required_argument, 0, 0 }, { "start-sound", required_argument, 0, 0 },
     { "stop-sound", required_argument, 0, 0 }, { "sound-player", required_argument, 0, 0 },
+    { "fillers", no_argument, 0, 0 }, { "filler-words", required_argument, 0, 0 },
+    { "spoken-punctuation", no_argument, 0, 0 }, { "hook", required_argument, 0, 0 },
+    { "hook-timeout", required_argument, 0, 0 }, { "replace", required_argument, 0, 0 },
+    { "replace-exact", required_argument, 0, 0 }, { "replace-regex", required_argument, 0, 0 },
+    { "vocabulary", required_argument, 0, 0 }, { "initial-prompt", required_argument, 0, 0 },
+    { "language", required_argument, 0, 0 }, { "languages", required_argument, 0, 0 },
+    { "paste-chord", required_argument, 0, 0 }, { "paste-delay", required_argument, 0, 0 },
+    { "clipboard-restore", required_argument, 0, 0 }, { "enter", no_argument, 0, 0 },
+    { "history", required_argument, 0, 0 }, { "history-file", required_argument, 0, 0 },
+    { "auto-stop", required_argument, 0, 0 }, { "silence-level", required_argument, 0, 0 },
+    { "continuous", no_argument, 0, 0 }, { "app", required_argument, 0, 0 },
+    { "notify", no_argument, 0, 0 }, { "ready-sound", required_argument, 0, 0 },
     { "config", required_argument, 0, 'c' }, { "no-config", no_argument, 0, 'C' },
     { "list-sources", no_argument, 0, 'L' }, { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
 };
+
+static const char *ctl_arg;
 
 static int parse_args(int argc, char **argv, const char **cmd, int *list)
 {
@@ -511,28 +694,74 @@ static int parse_args(int argc, char **argv, const char **cmd, int *list)
             }
         }
         if (optind >= argc) break;
+        if (*cmd && !ctl_arg && (!strcmp(*cmd, "start") || !strcmp(*cmd, "toggle"))) {
+            ctl_arg = argv[optind++];     /* "start de": a language for this recording */
+            continue;
+        }
         if (*cmd) { fprintf(stderr, "key_listener: unexpected argument \"%s\"\n", argv[optind]); return 100; }
         *cmd = argv[optind++];
     }
     return 0;
 }
 
+static void history_path(void)
+{
+    if (G.o.history_file[0]) snprintf(G.history, sizeof G.history, "%s", G.o.history_file);
+    else kl_history_default_path(G.history, sizeof G.history);
+}
+
+/* paste-last without a running listener: typed from here, with the configured output. */
+static int paste_last_here(void)
+{
+    char err[1024], how[1200];
+    history_path();
+    char *t = G.history[0] ? kl_history_get(G.history, 0) : NULL;
+    if (!t) { fprintf(stderr, "key_listener: no history (%s)\n", G.history); return 1; }
+    kl_output_opts oo = { .mode = out_mode(G.o.output), .typer = G.o.typer, .type_delay_ms = G.o.type_delay_ms,
+                          .paste_chord = G.o.paste_chord, .paste_delay_ms = G.o.paste_delay_ms, .enter = G.o.enter };
+    int r = kl_output_text(&oo, t, how, sizeof how, err, sizeof err);
+    free(t);
+    if (r != 0) { fprintf(stderr, "key_listener: %s\n", err); return 111; }
+    return 0;
+}
+
 static int control(const char *cmd)
 {
-    static const char *const cmds[] = { "start", "stop", "toggle", "cancel", "status", "quit" };
+    static const char *const cmds[] = { "start", "stop", "toggle", "cancel", "status", "quit", "paste-last" };
     int known = 0;
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) known |= !strcmp(cmd, cmds[i]);
     if (!known) { fprintf(stderr, "key_listener: unknown command \"%s\"\n", cmd); usage(stderr); return 100; }
-    char path[1100], err[1200], reply[256];
+    if (ctl_arg && (strlen(ctl_arg) < 2 || strlen(ctl_arg) > 3 || strspn(ctl_arg, "abcdefghijklmnopqrstuvwxyz") != strlen(ctl_arg))) {
+        fprintf(stderr, "key_listener: \"%s\" is not a language code (en, de, ...)\n", ctl_arg);
+        return 100;
+    }
+    char path[1100], err[1200], reply[256], line[64];
+    snprintf(line, sizeof line, "%s%s%s", cmd, ctl_arg ? " " : "", ctl_arg ? ctl_arg : "");
     if (kl_ctl_path(G.o.socket, path, sizeof path, err, sizeof err) != 0) {
         fprintf(stderr, "key_listener: %s\n", err);
         return 111;
     }
-    int r = kl_ctl_send(path, cmd, reply, sizeof reply, err, sizeof err);
+    int r = kl_ctl_send(path, line, reply, sizeof reply, err, sizeof err);
+    if (r == KL_CTL_NONE && !strcmp(cmd, "paste-last")) return paste_last_here();
     if (r == KL_CTL_NONE) { fprintf(stderr, "key_listener: no key_listener is running (%s)\n", path); return 3; }
     if (r != 0) { fprintf(stderr, "key_listener: %s\n", err); return 111; }
     printf("%s\n", reply);
     return strncmp(reply, "ok", 2) ? 1 : 0;
+}
+
+/* The post-processing pipeline from the options (rules were checked when parsed). */
+static int setup_post(char *err, size_t n)
+{
+    kl_post_opts po = { .fillers = G.o.fillers, .filler_words = G.o.filler_words,
+                        .punctuation = G.o.punctuation, .hook = G.o.hook, .hook_timeout = G.o.hook_timeout };
+    if (!(G.post = kl_post_new(&po))) { snprintf(err, n, "out of memory"); return -1; }
+    for (size_t i = 0; i < G.o.rules.n; i++) {
+        const char *r = G.o.rules.v[i], *tab = strchr(r, '\t');
+        kl_rule_kind k = !strncmp(r, "replace-regex", 13) ? KL_RULE_REGEX :
+                         !strncmp(r, "replace-exact", 13) ? KL_RULE_EXACT : KL_RULE_LITERAL;
+        if (kl_post_add(G.post, k, tab ? tab + 1 : r, err, n) != 0) return -1;
+    }
+    return 0;
 }
 
 /* ---- main ------------------------------------------------------------------------------- */
@@ -632,6 +861,8 @@ int main(int argc, char **argv)
     kl_capture_opts co = { .device = G.o.source[0] ? G.o.source : NULL, .preroll_ms = G.o.preroll_ms,
                            .max_seconds = G.o.max_seconds, .log = cap_log };
     if (kl_capture_new(&G.cap, &ops, &co, err, sizeof err) != 0) { fprintf(stderr, "key_listener: %s\n", err); return 111; }
+    if (setup_post(err, sizeof err) != 0) { fprintf(stderr, "key_listener: %s\n", err); return 100; }
+    history_path();
     pthread_mutex_init(&G.jmu, NULL);
     pthread_cond_init(&G.jcv, NULL);
     if (pthread_create(&G.wth, NULL, worker, NULL) != 0) { fprintf(stderr, "key_listener: no worker thread\n"); return 111; }
@@ -722,6 +953,8 @@ int main(int argc, char **argv)
     if (sfd >= 0) close(sfd);
     job *j = G.head;
     while (j && done) { job *nx = j->next; free(j); j = nx; }
+    kl_post_free(G.post);
+    kl_opts_free(&G.o);
     ss_log_close(&G.log);
     return 0;
 }

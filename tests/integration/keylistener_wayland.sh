@@ -146,5 +146,35 @@ check "log keeps wtype's reason next to the fallback" \
     grep_log "output clipboard (wl-copy) after: wtype exited with 1: Compositor does not support"
 listener_quit
 check "nothing typed by the failing wtype" typed_is
+
+# 4. paste mode: the user's clipboard text is saved, the text pasted with Ctrl+Shift+V (foot's
+# paste chord, sent with wtype), and the user's text put back
+wlp() { WAYLAND_DISPLAY="$WL" timeout 5 wl-paste "$@" 2>/dev/null; }
+printf 'user text' | WAYLAND_DISPLAY="$WL" wl-copy
+printf '%s' '["Pasted", "text."]' >"$ROOT/fake_results.json"
+bg env WAYLAND_DISPLAY="$WL" "$KL" --no-config --trigger none --source virt.monitor --no-start \
+    --timeout 20 --output paste --paste-chord ctrl+shift+v --history 0 2>>"$ROOT/kl.err"
+listener_up
+n0=$(nout); record; wait_delivered "$n0"
+TEXT="$TEXT""Pasted text."
+check "paste mode: text pasted into foot with wtype ctrl+shift+v" wait_for 5 typed_is
+check "paste mode: the user's clipboard text is back (wl-paste)" [ "$(wlp -n)" = "user text" ]
+check "log: paste via wtype, clipboard restored" grep_log "output paste (wtype ctrl+shift+v, clipboard (wl-copy)), clipboard restored"
+listener_quit
+
+# 5. a per-app rule chosen through sway's IPC (app_id foot) pastes; a PNG image on the
+# clipboard is back byte for byte afterwards
+python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108020000009077" "53de0000000c4944415478da63f8cfc000000301010018dd8db00000000049454e44ae426082"))' >"$ROOT/img.png"
+WAYLAND_DISPLAY="$WL" wl-copy -t image/png <"$ROOT/img.png"
+printf '%s' '["Rule", "pasted."]' >"$ROOT/fake_results.json"
+bg env WAYLAND_DISPLAY="$WL" SWAYSOCK="$IPC" "$KL" --no-config --trigger none --source virt.monitor --no-start \
+    --timeout 20 --history 0 --app 'foot: output=paste, paste-chord=ctrl+shift+v' 2>>"$ROOT/kl.err"
+listener_up
+n0=$(nout); record; wait_delivered "$n0"
+TEXT="$TEXT""Rule pasted."
+check "per-app rule by sway app_id foot: pasted" wait_for 5 typed_is
+check "log names the focused app_id and the rule" grep_log 'focused "foot": app rule "foot"'
+check "the PNG image is back on the Wayland clipboard, byte for byte" sh -c 'WAYLAND_DISPLAY="$0" timeout 5 wl-paste -t image/png 2>/dev/null | cmp -s - "$1"' "$WL" "$ROOT/img.png"
+listener_quit
 check "no sanitizer report from key_listener" sh -c "! grep -q 'Sanitizer' '$ROOT/kl.err'"
 finish

@@ -21,6 +21,7 @@
 #include "keylistener/kl_evdev.h"
 #include "keylistener/kl_keys.h"
 #include "keylistener/kl_output.h"
+#include "keylistener/kl_post.h"
 #include "keylistener/kl_text.h"
 #include "speech_audio.h"
 
@@ -489,6 +490,168 @@ int main(void)
         char *none[] = { "/nonexistent/typer", NULL };
         CHECK(kl_run(none, NULL, 1, err, sizeof err) != 0);
         CHECK(kl_in_path("sh") && !kl_in_path("no-such-program-kl"));
+    }
+    TEST("post: replacement table (literal, exact, regex, profiles, case rules, UTF-8)") {
+        char err[256];
+        kl_post_opts po = { 0 };
+        kl_post *p = kl_post_new(&po);
+        CHECK(p != NULL);
+        CHECK(kl_post_add(p, KL_RULE_LITERAL, "kay eight s => k8s", err, sizeof err) == 0);
+        CHECK(kl_post_add(p, KL_RULE_LITERAL, "gonna => going to", err, sizeof err) == 0);
+        CHECK(kl_post_add(p, KL_RULE_EXACT, "api => API", err, sizeof err) == 0);
+        CHECK(kl_post_add(p, KL_RULE_REGEX, "([0-9]+) percent => \\1%", err, sizeof err) == 0);
+        CHECK(kl_post_add(p, KL_RULE_LITERAL, "café olé => \"Café Olé\"", err, sizeof err) == 0);
+        CHECK(kl_post_add(p, KL_RULE_LITERAL, "basically =>", err, sizeof err) == 0);
+        CHECK(kl_post_add(p, KL_RULE_LITERAL, "[code] equals => ==", err, sizeof err) == 0);
+        CHECK(kl_post_add(p, KL_RULE_LITERAL, "no arrow here", err, sizeof err) == -1 && strstr(err, "=>"));
+        CHECK(kl_post_add(p, KL_RULE_LITERAL, " => x", err, sizeof err) == -1);
+        CHECK(kl_post_add(p, KL_RULE_REGEX, "([a-z => x", err, sizeof err) == -1 && strstr(err, "regular"));
+        static const char *const cases[][3] = {
+            { NULL, "I use kay eight s daily.", "I use k8s daily." },
+            { NULL, "Gonna go, gonna stay.", "Going to go, going to stay." },   /* sentence start */
+            { NULL, "gonnabe stays; agonna too", "gonnabe stays; agonna too" },  /* whole words */
+            { NULL, "the api and the Api", "the API and the Api" },             /* exact case */
+            { NULL, "about 50 percent, 7 PERCENT", "about 50%, 7%" },           /* regex, icase */
+            { NULL, "un café olé! cafés olé", "un Café Olé! cafés olé" },       /* UTF-8 words */
+            { NULL, "It is basically done.", "It is done." },                   /* deletion tidied */
+            { NULL, "a equals b", "a equals b" },                               /* other profile */
+            { "code", "a equals b", "a == b" },
+            { "none", "gonna basically", "gonna basically" },                   /* raw */
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            char *o = kl_post_builtin(p, cases[i][0], cases[i][1]);
+            CHECKF(o && !strcmp(o, cases[i][2]), "\"%s\" -> \"%s\"", cases[i][1], o ? o : "(null)");
+            free(o);
+        }
+        kl_post_free(p);
+    }
+
+    TEST("post: filler words (off by default, whole words, commas, capitals, own list)") {
+        kl_post_opts po = { 0 };
+        kl_post *p = kl_post_new(&po);
+        char *o = kl_post_builtin(p, NULL, "Um, so uh yes.");
+        CHECK(o && !strcmp(o, "Um, so uh yes."));    /* off by default */
+        free(o);
+        kl_post_free(p);
+        po.fillers = 1;
+        p = kl_post_new(&po);
+        static const char *const cases[][2] = {
+            { "Um, so I think, uh, we should go.", "So I think, we should go." },
+            { "I went, um.", "I went." },
+            { "Hmm... okay, uhm, fine", "Okay, fine" },
+            { "Umbrella and uhhh stay; Hummus too", "Umbrella and uhhh stay; Hummus too" },
+            { "Uh", "" },
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            o = kl_post_builtin(p, NULL, cases[i][0]);
+            CHECKF(o && !strcmp(o, cases[i][1]), "\"%s\" -> \"%s\"", cases[i][0], o ? o : "(null)");
+            free(o);
+        }
+        kl_post_free(p);
+        po.filler_words = "like, you know";
+        p = kl_post_new(&po);
+        o = kl_post_builtin(p, NULL, "It was, like, you know, fine. Um.");
+        CHECKF(o && !strcmp(o, "It was, fine. Um."), "%s", o ? o : "(null)");
+        free(o);
+        kl_post_free(p);
+    }
+
+    TEST("post: spoken punctuation (option), Whisper's own punctuation around it dropped") {
+        kl_post_opts po = { .punctuation = 1 };
+        kl_post *p = kl_post_new(&po);
+        static const char *const cases[][2] = {
+            { "Hello comma world period", "Hello, world." },
+            { "Hello, comma, world. Period. New line. Next thing.", "Hello, world.\nNext thing." },
+            { "is it done question mark yes exclamation mark", "is it done? Yes!" },
+            { "one new paragraph two", "one\n\nTwo" },
+            { "open paren see below close paren and colon items", "(see below) and: items" },
+            { "a commander periodically", "a commander periodically" },
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            char *o = kl_post_builtin(p, NULL, cases[i][0]);
+            CHECKF(o && !strcmp(o, cases[i][1]), "\"%s\" -> \"%s\"", cases[i][0], o ? o : "(null)");
+            free(o);
+        }
+        kl_post_free(p);
+        po.punctuation = 0;
+        p = kl_post_new(&po);
+        char *o = kl_post_builtin(p, NULL, "Hello comma world");
+        CHECK(o && !strcmp(o, "Hello comma world"));
+        free(o);
+        kl_post_free(p);
+    }
+
+    TEST("post: hook — output used; fails, hangs, garbage, nothing: the given text, and why") {
+        char err[512], dir[] = "/tmp/kl-hook.XXXXXX";
+        CHECK(mkdtemp(dir) != NULL);
+        kl_post_opts po = { .hook = "tr a-z A-Z", .hook_timeout = 5 };
+        kl_post *p = kl_post_new(&po);
+        CHECK(kl_post_add(p, KL_RULE_LITERAL, "gonna => going to", err, sizeof err) == 0);
+        char *o = kl_post_apply(p, NULL, "gonna type", err, sizeof err);
+        CHECKF(o && !strcmp(o, "GOING TO TYPE") && !err[0], "%s / %s", o, err);   /* rules, then the hook */
+        free(o);
+        o = kl_post_apply(p, "none", "gonna type", err, sizeof err);                   /* raw profile: no hook */
+        CHECK(o && !strcmp(o, "gonna type"));
+        free(o);
+        kl_post_free(p);
+        struct { const char *hook, *why; } bad[] = {
+            { "echo 'model not loaded' >&2; exit 3", "exited with 3: model not loaded" },
+            { "kill -9 $$", "killed by signal 9" },
+            { "printf '\\377\\376bin\\001ary'", "not UTF-8 text" },
+            { "cat >/dev/null; printf '\\n\\n'", "printed nothing" },
+            { "yes", "more than" },
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            po.hook = bad[i].hook;
+            p = kl_post_new(&po);
+            CHECK(kl_post_add(p, KL_RULE_LITERAL, "gonna => going to", err, sizeof err) == 0);
+            o = kl_post_apply(p, NULL, "gonna type", err, sizeof err);
+            CHECKF(o && !strcmp(o, "going to type") && strstr(err, bad[i].why), "%s: %s / %s", bad[i].hook, o, err);
+            free(o);
+            kl_post_free(p);
+        }
+        /* a hook that hangs, with a child of its own: killed (the whole group) at the timeout */
+        char hang[512], pidf[300];
+        snprintf(pidf, sizeof pidf, "%s/child", dir);
+        snprintf(hang, sizeof hang, "sleep 60 & echo $! > %s; wait", pidf);
+        po.hook = hang;
+        po.hook_timeout = 0.5;
+        p = kl_post_new(&po);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        o = kl_post_apply(p, NULL, "still typed", err, sizeof err);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double took = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+        CHECKF(o && !strcmp(o, "still typed") && strstr(err, "hook did not finish within 0.5 s"), "%s", err);
+        CHECKF(took >= 0.45 && took < 2.0, "took %.2f s", took);
+        free(o);
+        kl_post_free(p);
+        FILE *f = fopen(pidf, "r");
+        int child = 0;
+        CHECK(f && fscanf(f, "%d", &child) == 1 && child > 0);
+        if (f) fclose(f);
+        char stat[64], buf[256] = "";
+        snprintf(stat, sizeof stat, "/proc/%d/stat", child);
+        for (int i = 0; i < 100; i++) {   /* gone, or a zombie waiting for init */
+            f = fopen(stat, "r");
+            buf[0] = 0;
+            if (f) { if (!fgets(buf, sizeof buf, f)) buf[0] = 0; fclose(f); }
+            if (!f || strstr(buf, ") Z ")) break;
+            sleep_ms(10);
+        }
+        CHECKF(!buf[0] || strstr(buf, ") Z "), "the hook's child %d still runs: %s", child, buf);
+        unlink(pidf);
+        rmdir(dir);
+        /* a hook that does not read a long input does not block the listener */
+        size_t big = 300000;
+        char *in = malloc(big + 1);
+        memset(in, 'a', big);
+        in[big] = 0;
+        CHECK(kl_post_hook("echo short", 5, in, &o, err, sizeof err) == 0 && o && !strcmp(o, "short"));
+        free(o);
+        free(in);
+        CHECK(kl_utf8_text("caf\xc3\xa9\n\t", 7) && !kl_utf8_text("\xc3", 1) && !kl_utf8_text("a\0b", 3));
+        CHECK(!kl_utf8_text("\xed\xa0\x80", 3) && !kl_utf8_text("\xc0\xaf", 2) && !kl_utf8_text("\x1b[2J", 4));
     }
     TEST_EXIT();
 }

@@ -1,0 +1,157 @@
+/* kl_app.c — see kl_app.h. */
+#include "keylistener/kl_app.h"
+
+#include <fnmatch.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "keylistener/kl_output.h"
+
+static char *run_out(char *const argv[])
+{
+    char *out = NULL, e[256];
+    size_t len;
+    if (kl_run_io(argv, NULL, 0, 3, &out, &len, 32u << 20, e, sizeof e) != 0) { free(out); return NULL; }
+    return out;
+}
+
+/* The focused sway node, depth first. */
+static const json_t *sway_focused(const json_t *node)
+{
+    if (json_is_true(json_object_get(node, "focused"))) return node;
+    const char *kids[] = { "nodes", "floating_nodes" };
+    for (int k = 0; k < 2; k++) {
+        const json_t *a = json_object_get(node, kids[k]), *c;
+        size_t i;
+        json_array_foreach(a, i, c) {
+            const json_t *f = sway_focused(c);
+            if (f) return f;
+        }
+    }
+    return NULL;
+}
+
+static int focused_sway(char *names, size_t n)
+{
+    char *argv[] = { "swaymsg", "-r", "-t", "get_tree", NULL };
+    char *out = run_out(argv);
+    if (!out) return -1;
+    json_t *tree = json_loads(out, 0, NULL);
+    free(out);
+    const json_t *f = tree ? sway_focused(tree) : NULL;
+    const char *id = f ? json_string_value(json_object_get(f, "app_id")) : NULL;
+    const json_t *wp = f ? json_object_get(f, "window_properties") : NULL;
+    const char *cls = json_string_value(json_object_get(wp, "class"));
+    const char *inst = json_string_value(json_object_get(wp, "instance"));
+    int r = -1;
+    if (id) { snprintf(names, n, "%s", id); r = 0; }
+    else if (cls) { snprintf(names, n, "%s\t%s", inst ? inst : cls, cls); r = 0; }
+    json_decref(tree);
+    return r;
+}
+
+/* WM_CLASS(STRING) = "xterm", "XTerm" -> "xterm\tXTerm" */
+static int wm_class(const char *win, char *names, size_t n)
+{
+    char *argv[] = { "xprop", "-id", (char *)win, "WM_CLASS", NULL };
+    char *out = run_out(argv);
+    char *q1 = out ? strchr(out, '"') : NULL, *e1 = q1 ? strchr(q1 + 1, '"') : NULL;
+    char *q2 = e1 ? strchr(e1 + 1, '"') : NULL, *e2 = q2 ? strchr(q2 + 1, '"') : NULL;
+    int r = -1;
+    if (e1) {
+        snprintf(names, n, "%.*s\t%.*s", (int)(e1 - q1 - 1), q1 + 1,
+                 e2 ? (int)(e2 - q2 - 1) : 0, e2 ? q2 + 1 : "");
+        r = 0;
+    }
+    free(out);
+    return r;
+}
+
+static int focused_x11(char *names, size_t n)
+{
+    char win[64] = "";
+    char *act[] = { "xprop", "-root", "_NET_ACTIVE_WINDOW", NULL };
+    char *out = run_out(act), *h = out ? strstr(out, "# 0x") : NULL;
+    if (h && strtoul(h + 2, NULL, 16)) snprintf(win, sizeof win, "%.*s", (int)strcspn(h + 2, ", \n"), h + 2);
+    free(out);
+    if (!win[0]) {   /* no window manager (or it does not say): the input focus */
+        char *foc[] = { "xdotool", "getwindowfocus", NULL };
+        out = run_out(foc);
+        if (out) snprintf(win, sizeof win, "%.*s", (int)strcspn(out, "\n"), out);
+        free(out);
+    }
+    return win[0] ? wm_class(win, names, n) : -1;
+}
+
+int kl_focused_app(char *names, size_t n)
+{
+    const char *sway = getenv("SWAYSOCK"), *x = getenv("DISPLAY");
+    if (sway && *sway && kl_in_path("swaymsg") && focused_sway(names, n) == 0) return 0;
+    if (x && *x && kl_in_path("xprop") && focused_x11(names, n) == 0) return 0;
+    return -1;
+}
+
+/* 1 when one of pattern's |-alternatives matches one of the tab-separated names. */
+static int pattern_match(const char *pattern, const char *names)
+{
+    char pat[256], nm[512];
+    snprintf(pat, sizeof pat, "%s", pattern);
+    char *sp = NULL;
+    for (char *p = strtok_r(pat, "|", &sp); p; p = strtok_r(NULL, "|", &sp)) {
+        snprintf(nm, sizeof nm, "%s", names);
+        char *sn = NULL;
+        for (char *q = strtok_r(nm, "\t", &sn); q; q = strtok_r(NULL, "\t", &sn))
+            if (fnmatch(p, q, FNM_CASEFOLD) == 0) return 1;
+    }
+    return 0;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ') s++;
+    size_t l = strlen(s);
+    while (l && s[l - 1] == ' ') s[--l] = 0;
+    return s;
+}
+
+/* "key=value, ..." into out; 0 or -1. */
+static int settings(char *s, kl_app_rule *out, char *err, size_t n)
+{
+    char *sp = NULL;
+    for (char *kv = strtok_r(s, ",", &sp); kv; kv = strtok_r(NULL, ",", &sp)) {
+        char *eq = strchr(kv, '=');
+        if (!eq) { snprintf(err, n, "\"%s\": settings are key=value", trim(kv)); return -1; }
+        *eq = 0;
+        char *k = trim(kv), *v = trim(eq + 1);
+        if (!strcmp(k, "output") && (!strcmp(v, "type") || !strcmp(v, "paste") || !strcmp(v, "copy") || !strcmp(v, "print")))
+            snprintf(out->output, sizeof out->output, "%s", v);
+        else if (!strcmp(k, "paste-chord") && *v) snprintf(out->paste_chord, sizeof out->paste_chord, "%s", v);
+        else if (!strcmp(k, "enter") && (!strcasecmp(v, "yes") || !strcasecmp(v, "no"))) out->enter = !strcasecmp(v, "yes");
+        else if (!strcmp(k, "profile") && *v) snprintf(out->profile, sizeof out->profile, "%s", v);
+        else { snprintf(err, n, "\"%s=%s\": unknown setting or value (output, paste-chord, enter, profile)", k, v); return -1; }
+    }
+    return 0;
+}
+
+int kl_app_match(const kl_list *apps, const char *names, kl_app_rule *out, char *err, size_t n)
+{
+    memset(out, 0, sizeof *out);
+    out->enter = -1;
+    for (size_t i = 0; i < apps->n; i++) {
+        char buf[1024];
+        const char *v = strchr(apps->v[i], '\t');
+        snprintf(buf, sizeof buf, "%s", v ? v + 1 : apps->v[i]);
+        char *colon = strchr(buf, ':');
+        if (!colon) { snprintf(err, n, "\"%s\": a rule is PATTERN: key=value, ...", buf); return -1; }
+        *colon = 0;
+        char *pat = trim(buf);
+        if (!names || !pattern_match(pat, names)) continue;
+        if (settings(colon + 1, out, err, n) != 0) return -1;
+        snprintf(out->pattern, sizeof out->pattern, "%s", pat);
+        return 1;
+    }
+    return 0;
+}

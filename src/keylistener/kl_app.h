@@ -1,0 +1,26 @@
+/* kl_app.h — per-application rules: the focused window's class (X11: _NET_ACTIVE_WINDOW, else
+ * the input focus, then its WM_CLASS, through xprop/xdotool; sway: the focused node's app_id or
+ * X11 class from `swaymsg -t get_tree` when SWAYSOCK is set) picks the first rule
+ * "PATTERN: key=value, ..." whose pattern (shell glob, case-insensitive, alternatives with |)
+ * matches. Keys: output (type|paste|copy|print), paste-chord, enter (yes|no), profile. */
+#ifndef KL_APP_H
+#define KL_APP_H
+
+#include <stddef.h>
+
+#include "keylistener/kl_config.h"
+
+typedef struct {
+    char output[16];       /* "" unchanged */
+    char paste_chord[64];
+    int enter;             /* -1 unchanged */
+    char profile[64];
+    char pattern[256];     /* the rule that matched ("" none) */
+} kl_app_rule;
+
+/* The focused application's names ("instance\tclass", or the sway app_id); 0, or -1. */
+int kl_focused_app(char *names, size_t n);
+/* The first rule matching names; 1 matched, 0 none, -1 a malformed rule (err). */
+int kl_app_match(const kl_list *apps, const char *names, kl_app_rule *out, char *err, size_t n);
+
+#endif

@@ -1,0 +1,422 @@
+/* kl_post.c — see kl_post.h. Works on UTF-8 bytes: word characters are ASCII letters and
+ * digits, the apostrophe and every byte >= 0x80 (so "café" is one word); case folding and
+ * capitalization touch ASCII letters only. */
+#include "keylistener/kl_post.h"
+
+#include <ctype.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "keylistener/kl_output.h"
+
+typedef struct {
+    kl_rule_kind kind;
+    char *profile;             /* NULL: every profile */
+    char *from, *to;
+    regex_t re;
+} rule;
+
+struct kl_post {
+    kl_post_opts o;
+    char *fillers_buf;         /* the filler list, split in place */
+    char *filler[64];
+    size_t nfill;
+    char *hook;
+    rule *r;
+    size_t nr;
+};
+
+/* ---- a growable string --------------------------------------------------------------- */
+
+typedef struct { char *p; size_t len, cap; int oom; } sb;
+
+static void sb_put(sb *b, const char *s, size_t n)
+{
+    if (b->oom) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t c = b->cap ? b->cap : 64;
+        while (c < b->len + n + 1) c *= 2;
+        char *q = realloc(b->p, c);
+        if (!q) { b->oom = 1; return; }
+        b->p = q;
+        b->cap = c;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = 0;
+}
+static void sb_c(sb *b, char c) { sb_put(b, &c, 1); }
+static char *sb_done(sb *b)
+{
+    if (!b->p && !b->oom) sb_put(b, "", 0);
+    if (b->oom) { free(b->p); return NULL; }
+    return b->p;
+}
+static char sb_last(const sb *b) { return b->len ? b->p[b->len - 1] : 0; }
+static void sb_trim_end(sb *b, const char *set)
+{
+    while (b->len && strchr(set, b->p[b->len - 1])) b->p[--b->len] = 0;
+}
+
+static int is_word(unsigned char c) { return isalnum(c) || c == '\'' || c >= 0x80; }
+static int at_word_start(const char *t, size_t i) { return is_word((unsigned char)t[i]) && (i == 0 || !is_word((unsigned char)t[i - 1])); }
+
+/* Length of needle when it occurs at t (case-insensitive unless exact) as whole words. */
+static size_t match_word(const char *t, size_t i, const char *needle, int exact)
+{
+    size_t l = strlen(needle);
+    if (!l || (exact ? strncmp(t + i, needle, l) : strncasecmp(t + i, needle, l))) return 0;
+    if (is_word((unsigned char)needle[0]) && i > 0 && is_word((unsigned char)t[i - 1])) return 0;
+    if (is_word((unsigned char)needle[l - 1]) && is_word((unsigned char)t[i + l])) return 0;
+    return l;
+}
+
+/* ---- set-up ---------------------------------------------------------------------------- */
+
+static const char default_fillers[] = "um,umm,uh,uhh,uhm,erm,hmm,mhm";
+
+kl_post *kl_post_new(const kl_post_opts *o)
+{
+    kl_post *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->o = *o;
+    const char *fl = o->filler_words && *o->filler_words ? o->filler_words : default_fillers;
+    p->fillers_buf = strdup(fl);
+    p->hook = strdup(o->hook ? o->hook : "");
+    if (!p->fillers_buf || !p->hook) { kl_post_free(p); return NULL; }
+    for (char *s = strtok(p->fillers_buf, ","); s && p->nfill < 64; s = strtok(NULL, ",")) {
+        while (*s == ' ') s++;
+        size_t l = strlen(s);
+        while (l && s[l - 1] == ' ') s[--l] = 0;
+        if (l) p->filler[p->nfill++] = s;
+    }
+    p->o.filler_words = NULL;
+    p->o.hook = p->hook;
+    return p;
+}
+
+void kl_post_free(kl_post *p)
+{
+    if (!p) return;
+    for (size_t i = 0; i < p->nr; i++) {
+        if (p->r[i].kind == KL_RULE_REGEX) regfree(&p->r[i].re);
+        free(p->r[i].profile);
+        free(p->r[i].from);
+        free(p->r[i].to);
+    }
+    free(p->r);
+    free(p->fillers_buf);
+    free(p->hook);
+    free(p);
+}
+
+/* One side of "FROM => TO": trimmed; a "..." quoted side keeps its inner spaces. */
+static char *side(const char *s, size_t l)
+{
+    while (l && *s == ' ') { s++; l--; }
+    while (l && s[l - 1] == ' ') l--;
+    if (l >= 2 && s[0] == '"' && s[l - 1] == '"') { s++; l -= 2; }
+    return strndup(s, l);
+}
+
+int kl_post_add(kl_post *p, kl_rule_kind kind, const char *spec, char *err, size_t n)
+{
+    rule r = { .kind = kind };
+    const char *s = spec;
+    while (*s == ' ') s++;
+    if (*s == '[') {       /* "[profile] FROM => TO" */
+        const char *e = strchr(s, ']');
+        if (!e || e == s + 1) { snprintf(err, n, "\"%s\": a profile is written [name]", spec); return -1; }
+        if (!(r.profile = strndup(s + 1, (size_t)(e - s - 1)))) goto oom;
+        s = e + 1;
+    }
+    const char *arrow = strstr(s, "=>");
+    if (!arrow) { snprintf(err, n, "\"%s\": a rule is written FROM => TO", spec); free(r.profile); return -1; }
+    r.from = side(s, (size_t)(arrow - s));
+    r.to = side(arrow + 2, strlen(arrow + 2));
+    if (!r.from || !r.to) goto oom;
+    if (!r.from[0]) { snprintf(err, n, "\"%s\": nothing to replace before =>", spec); goto fail; }
+    if (kind == KL_RULE_REGEX) {
+        int e = regcomp(&r.re, r.from, REG_EXTENDED | REG_ICASE);
+        if (e) {
+            char m[200];
+            regerror(e, &r.re, m, sizeof m);
+            snprintf(err, n, "\"%s\": bad regular expression: %s", spec, m);
+            goto fail;
+        }
+    }
+    rule *nr = realloc(p->r, (p->nr + 1) * sizeof *nr);
+    if (!nr) { if (kind == KL_RULE_REGEX) regfree(&r.re); goto oom; }
+    p->r = nr;
+    p->r[p->nr++] = r;
+    return 0;
+oom:
+    snprintf(err, n, "out of memory");
+fail:
+    free(r.profile); free(r.from); free(r.to);
+    return -1;
+}
+
+/* ---- replacements ---------------------------------------------------------------------- */
+
+static char *replace_literal(const rule *r, const char *t)
+{
+    sb b = { 0 };
+    int exact = r->kind == KL_RULE_EXACT;
+    for (size_t i = 0; t[i];) {
+        size_t l = match_word(t, i, r->from, exact);
+        if (!l) { sb_c(&b, t[i++]); continue; }
+        size_t at = b.len;
+        sb_put(&b, r->to, strlen(r->to));
+        /* a capital the spoken words started with (a sentence start) stays */
+        if (!exact && isupper((unsigned char)t[i]) && islower((unsigned char)r->to[0]))
+            b.p[at] = (char)toupper((unsigned char)b.p[at]);
+        i += l;
+    }
+    return sb_done(&b);
+}
+
+static char *replace_regex(const rule *r, const char *t)
+{
+    sb b = { 0 };
+    regmatch_t m[10];
+    size_t i = 0, len = strlen(t);
+    while (i <= len && regexec(&r->re, t + i, 10, m, i ? REG_NOTBOL : 0) == 0) {
+        sb_put(&b, t + i, (size_t)m[0].rm_so);
+        for (const char *c = r->to; *c; c++) {
+            if (c[0] == '\\' && c[1] >= '0' && c[1] <= '9') {
+                regmatch_t g = m[c[1] - '0'];
+                if (g.rm_so >= 0) sb_put(&b, t + i + g.rm_so, (size_t)(g.rm_eo - g.rm_so));
+                c++;
+            } else if (c[0] == '\\' && c[1] == '\\') {
+                sb_c(&b, '\\');
+                c++;
+            } else {
+                sb_c(&b, *c);
+            }
+        }
+        if (m[0].rm_eo == m[0].rm_so) {   /* an empty match: step over one byte */
+            if (i + (size_t)m[0].rm_eo < len) sb_c(&b, t[i + (size_t)m[0].rm_eo]);
+            i += (size_t)m[0].rm_eo + 1;
+        } else {
+            i += (size_t)m[0].rm_eo;
+        }
+    }
+    if (i < len) sb_put(&b, t + i, len - i);
+    return sb_done(&b);
+}
+
+/* ---- fillers, spoken punctuation, tidying ------------------------------------------------ */
+
+static void put_char(sb *b, char c, int *cap)
+{
+    if (*cap && is_word((unsigned char)c)) {
+        c = (char)toupper((unsigned char)c);
+        *cap = 0;
+    }
+    sb_c(b, c);
+}
+
+static char *remove_fillers(const kl_post *p, const char *t)
+{
+    sb b = { 0 };
+    int cap = 0;
+    for (size_t i = 0; t[i];) {
+        size_t l = 0;
+        if (at_word_start(t, i))
+            for (size_t k = 0; k < p->nfill && !l; k++) l = match_word(t, i, p->filler[k], 0);
+        if (!l) { put_char(&b, t[i++], &cap); continue; }
+        if (isupper((unsigned char)t[i])) cap = 1;    /* "Um, so" -> "So" */
+        i += l;
+        while (t[i] == ',' || t[i] == '-') i++;      /* the filler's own pause mark */
+        if (!strncmp(t + i, "...", 3)) i += 3;
+        if (!strncmp(t + i, "\xe2\x80\xa6", 3)) i += 3;
+        while (t[i] == ' ') i++;
+    }
+    return sb_done(&b);
+}
+
+static const struct { const char *say, *sym; } punct[] = {
+    { "new paragraph", "\n\n" }, { "new line", "\n" }, { "newline", "\n" },
+    { "question mark", "?" }, { "exclamation mark", "!" }, { "exclamation point", "!" },
+    { "full stop", "." }, { "period", "." }, { "comma", "," }, { "semicolon", ";" },
+    { "colon", ":" }, { "open parenthesis", "(" }, { "close parenthesis", ")" },
+    { "open paren", "(" }, { "close paren", ")" },
+};
+
+/* mine: where the last symbol emitted ends, so Whisper's punctuation before a spoken mark
+ * is dropped but a mark just spoken ("period new line") is kept. */
+static void emit_punct(sb *b, const char *sym, int *cap, int *space, size_t *mine)
+{
+    *space = 0;
+    if (sym[0] == '(') {
+        if (b->len && !strchr(" \n(", sb_last(b))) sb_c(b, ' ');
+        sb_c(b, '(');
+        return;
+    }
+    sb_trim_end(b, " ");
+    if (strchr(",.;:!?", sym[0]))                   /* what Whisper put before the word */
+        while (b->len > *mine && strchr(",.;:", sb_last(b))) b->p[--b->len] = 0;
+    sb_trim_end(b, " ");
+    sb_put(b, sym, strlen(sym));
+    *mine = b->len;
+    if (strchr(".?!\n", sym[0])) *cap = 1;
+    *space = sym[0] != '\n';
+}
+
+static char *spoken_punct(const char *t)
+{
+    sb b = { 0 };
+    int cap = 0, space = 0;
+    size_t mine = 0;
+    for (size_t i = 0; t[i];) {
+        size_t l = 0, k = 0;
+        if (at_word_start(t, i))
+            for (k = 0; k < sizeof punct / sizeof punct[0] && !l; k++) l = match_word(t, i, punct[k].say, 0);
+        if (!l) {
+            if (space && t[i] != ' ') sb_c(&b, ' ');
+            space = 0;
+            put_char(&b, t[i++], &cap);
+            continue;
+        }
+        emit_punct(&b, punct[k - 1].sym, &cap, &space, &mine);
+        i += l;
+        while (t[i] && strchr(",.;:!?", t[i])) i++;    /* what Whisper put after it */
+        while (t[i] == ' ') i++;
+    }
+    return sb_done(&b);
+}
+
+/* Spaces before punctuation and around line breaks, a comma before other punctuation,
+ * runs of spaces, punctuation left at the start: what removing words leaves behind. */
+static char *tidy(const char *t)
+{
+    sb b = { 0 };
+    for (size_t i = 0; t[i]; i++) {
+        char c = t[i];
+        if (c == ' ' && (!b.len || strchr(" \n(", sb_last(&b)))) continue;
+        if (strchr(",.;:!?)\n", c)) sb_trim_end(&b, " ");
+        if (c == ',' || c == ';') {
+            size_t j = i + 1;
+            while (t[j] == ' ') j++;
+            if (t[j] && strchr(",.;:!?", t[j])) continue;
+            if (!b.len || sb_last(&b) == '\n') continue;
+        }
+        if (strchr(".:", c) && (!b.len || sb_last(&b) == '\n')) continue;
+        sb_c(&b, c);
+    }
+    sb_trim_end(&b, " ");
+    return sb_done(&b);
+}
+
+/* Replaces *t with f(*t); 0, or -1 on OOM (*t freed). */
+static int step(char **t, char *(*f)(const char *))
+{
+    char *n = f(*t);
+    free(*t);
+    *t = n;
+    return n ? 0 : -1;
+}
+
+char *kl_post_builtin(const kl_post *p, const char *profile, const char *text)
+{
+    char *t = strdup(text);
+    if (!profile) profile = "default";
+    if (!t || !strcmp(profile, "none")) return t;
+    if (p->o.fillers && p->nfill) {
+        char *n = remove_fillers(p, t);
+        free(t);
+        if (!(t = n) || step(&t, tidy)) return NULL;
+    }
+    int changed = 0;
+    for (size_t i = 0; i < p->nr; i++) {
+        const rule *r = &p->r[i];
+        if (r->profile && strcmp(r->profile, profile)) continue;
+        char *n = r->kind == KL_RULE_REGEX ? replace_regex(r, t) : replace_literal(r, t);
+        if (n) changed |= strcmp(n, t) != 0;
+        free(t);
+        if (!(t = n)) return NULL;
+    }
+    /* a rule that deletes words leaves their spaces behind */
+    if (changed && step(&t, tidy)) return NULL;
+    if (p->o.punctuation && (step(&t, spoken_punct) || step(&t, tidy))) return NULL;
+    return t;
+}
+
+/* ---- the hook ---------------------------------------------------------------------------- */
+
+int kl_utf8_text(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        unsigned c = u[i];
+        if (c < 0x80) {
+            if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) return 0;
+            i++;
+            continue;
+        }
+        size_t k;   /* continuation bytes; overlong forms and surrogates are refused below */
+        if (c >= 0xc2 && c <= 0xdf) k = 1;
+        else if (c >= 0xe0 && c <= 0xef) k = 2;
+        else if (c >= 0xf0 && c <= 0xf4) k = 3;
+        else return 0;
+        if (i + k >= len) return 0;
+        unsigned cp = c & (0x3f >> k);
+        for (size_t j = 1; j <= k; j++) {
+            if ((u[i + j] & 0xc0) != 0x80) return 0;
+            cp = cp << 6 | (u[i + j] & 0x3f);
+        }
+        if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp < 0xe000))) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+            return 0;
+        i += k + 1;
+    }
+    return 1;
+}
+
+int kl_post_hook(const char *hook, double timeout, const char *text, char **out,
+                 char *err, size_t n)
+{
+    char *argv[] = { "sh", "-c", (char *)hook, NULL };
+    char *o = NULL;
+    size_t ol = 0;
+    *out = NULL;
+    int r = kl_run_io(argv, text, strlen(text), timeout, &o, &ol, 1 << 20, err, n);
+    if (r != 0) {
+        if (!strncmp(err, "sh ", 3)) {   /* kl_run_io names argv[0]: say "hook" */
+            char m[600];
+            snprintf(m, sizeof m, "hook%s", err + 2);
+            snprintf(err, n, "%s", m);
+        }
+        free(o);
+        return -1;
+    }
+    size_t w = 0;                 /* CRLF line ends become LF */
+    for (size_t i = 0; i < ol; i++)
+        if (!(o[i] == '\r' && i + 1 < ol && o[i + 1] == '\n')) o[w++] = o[i];
+    ol = w;
+    o[ol] = 0;
+    if (!kl_utf8_text(o, ol)) {
+        snprintf(err, n, "hook printed %zu bytes that are not UTF-8 text", ol);
+        free(o);
+        return -1;
+    }
+    while (ol && (o[ol - 1] == '\n' || o[ol - 1] == ' ' || o[ol - 1] == '\t')) o[--ol] = 0;
+    if (!ol) { snprintf(err, n, "hook printed nothing"); free(o); return -1; }
+    *out = o;
+    return 0;
+}
+
+char *kl_post_apply(const kl_post *p, const char *profile, const char *text, char *err, size_t n)
+{
+    if (n) err[0] = 0;
+    char *t = kl_post_builtin(p, profile, text);
+    if (!t || !p->hook[0] || (profile && !strcmp(profile, "none")) || !t[0]) return t;
+    char *h = NULL;
+    if (kl_post_hook(p->hook, p->o.hook_timeout > 0 ? p->o.hook_timeout : 10, t, &h, err, n) != 0)
+        return t;     /* the hook failed: the text it was given is typed */
+    free(t);
+    return h;
+}

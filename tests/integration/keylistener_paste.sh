@@ -1,0 +1,112 @@
+#!/bin/sh
+# key_listener's output on X11 beyond typing (docs/key_listener.md, "Output", "Post-processing",
+# "History", "Per-app rules"): Xvfb with an xterm running `cat > FILE` that pastes the CLIPBOARD
+# on Ctrl+Shift+V. Paste mode puts the text on the clipboard, sends the chord and puts the
+# user's clipboard back — text and a PNG image, byte for byte; the typing fallback leaves the
+# text on the clipboard and restores the user's content after --clipboard-restore (unless the
+# user copied something since); post-processing runs before the output; the history file is
+# private and `key_listener paste-last` pastes its newest entry again; a per-app rule chosen by
+# the focused window's class switches output, chord and post-processing profile.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/keylistener_common.inc
+
+for p in Xvfb xterm xdotool xclip xprop; do
+    command -v $p >/dev/null || { skip "X11 paste and clipboard" "$p not installed"; finish; exit $?; }
+done
+start_pulse || { skip "X11 paste and clipboard" "pulseaudio cannot start"; finish; exit $?; }
+CLIP="$ROOT/clip.wav"
+sox "$SPEECH" "$CLIP" trim 0 1.0 2>/dev/null || cp "$SPEECH" "$CLIP"
+export DISPLAY=:$((190 + $$ % 100))
+bg Xvfb "$DISPLAY" -screen 0 1024x768x24 -nolisten tcp
+check "Xvfb up" wait_for 10 sh -c 'xdotool getmouselocation >/dev/null 2>&1'
+TYPED="$ROOT/typed.txt"
+bg xterm -geometry 200x50+0+0 -xrm 'XTerm*VT100.translations: #override Ctrl Shift <Key>V: insert-selection(CLIPBOARD)' \
+    -e sh -c "stty -icanon -echo; exec cat > '$TYPED'"
+check "xterm mapped" wait_for 10 sh -c 'xdotool search --onlyvisible --class xterm >/dev/null 2>&1'
+W=$(xdotool search --onlyvisible --class xterm | head -1)
+xdotool mousemove --window "$W" 50 50 windowfocus --sync "$W" 2>/dev/null
+start_fake_daemon
+results() { printf '%s' "$1" >"$ROOT/fake_results.json"; }
+clip() { xclip -selection clipboard -o "$@" 2>/dev/null; }
+record() { "$KL" start >/dev/null; paplay -d virt "$CLIP"; "$KL" stop >/dev/null; }
+listener_up() { wait_for 10 sh -c '"$0" status >/dev/null 2>&1' "$KL"; }
+listener_quit() { "$KL" quit >/dev/null 2>&1; wait_for 10 sh -c '! "$0" status >/dev/null 2>&1' "$KL"; }
+nout() { _c=$(grep -c ' request .* chars ' "$ROOT/key_listener.log" 2>/dev/null); echo "${_c:-0}"; }
+wait_out() { wait_for 20 sh -c '[ "$(grep -c " request .* chars " "$0" 2>/dev/null)" -gt "$1" ]' "$ROOT/key_listener.log" "$1"; }
+typed_is() { [ "$(cat "$TYPED")" = "$1" ]; }
+HIST="$ROOT/state/hist"
+
+# 1. paste mode: fillers removed and a replacement applied first; the user's text comes back
+printf 'user text' | xclip -selection clipboard -i
+results '["Um, paste kay eight s", "please."]'
+bg "$KL" --no-config --trigger none --source virt.monitor --no-start --timeout 20 --output paste \
+    --paste-chord ctrl+shift+v --fillers --replace 'kay eight s => k8s' --history 3 \
+    --history-file "$HIST" 2>"$ROOT/kl.err"
+listener_up
+n0=$(nout); record; wait_out "$n0"
+check "paste mode: post-processed text pasted into xterm" wait_for 5 typed_is "Paste k8s please."
+check "paste mode: the user's clipboard text is back" [ "$(clip)" = "user text" ]
+check "log: paste via xdotool ctrl+shift+v, clipboard restored" \
+    grep_log "output paste (xdotool ctrl+shift+v, clipboard (xclip)), clipboard restored"
+
+# 2. an image on the clipboard survives a paste byte for byte
+python3 - "$ROOT/img.png" <<'PY'
+import struct, sys, zlib
+w, h = 8, 4
+raw = b"".join(b"\0" + bytes((x * 30, y * 60, 200) * 1) * 1 for y in range(h) for x in range(1)) # placeholder
+rows = b"".join(b"\0" + b"".join(bytes((x * 30, y * 60, 200)) for x in range(w)) for y in range(h))
+def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + \
+      chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+open(sys.argv[1], "wb").write(png)
+PY
+xclip -selection clipboard -t image/png -i "$ROOT/img.png"
+wait_for 5 sh -c 'xclip -selection clipboard -o -t TARGETS 2>/dev/null | grep -q image/png'
+results '["Second one."]'
+n0=$(nout); record; wait_out "$n0"
+check "paste mode with an image on the clipboard: text pasted" wait_for 5 typed_is "Paste k8s please.Second one."
+check "the image is back on the clipboard, byte for byte" sh -c 'xclip -selection clipboard -o -t image/png 2>/dev/null | cmp -s - "$0"' "$ROOT/img.png"
+
+# 3. history: private file, newest entries only, paste-last types the newest again
+check "history file is 0600 with both entries" sh -c '[ "$(stat -c %a "$0")" = 600 ] && [ "$(wc -l <"$0")" -eq 2 ] && tail -1 "$0" | grep -q "	Second one\.$"' "$HIST"
+check "history directory is 0700" [ "$(stat -c %a "$ROOT/state")" = 700 ]
+n0=$(nout)
+out=$("$KL" paste-last)
+check "paste-last through the control socket answers ok" sh -c '[ "${0#ok}" != "$0" ]' "$out"
+check "paste-last pastes the newest entry again" wait_for 10 typed_is "Paste k8s please.Second one.Second one."
+check "paste-last is not recorded twice" [ "$(wc -l <"$HIST")" -eq 2 ]
+listener_quit
+
+# 4. the typing fallback (no typing tool) leaves the text to paste, then restores the
+# user's clipboard after --clipboard-restore; a newer copy by the user is left alone
+printf 'before fallback' | xclip -selection clipboard -i
+results '["Fallback text."]'
+bg "$KL" --no-config --trigger none --source virt.monitor --no-start --timeout 20 --typer none \
+    --clipboard-restore 2 --history 0 2>>"$ROOT/kl.err"
+listener_up
+n0=$(nout); record; wait_out "$n0"
+check "fallback: the text is on the clipboard to paste" [ "$(clip)" = "Fallback text." ]
+check "fallback: after 2 s the user's clipboard is back" wait_for 6 sh -c '[ "$(xclip -selection clipboard -o 2>/dev/null)" = "before fallback" ]'
+n0=$(nout); record; wait_out "$n0"
+printf 'copied meanwhile' | xclip -selection clipboard -i
+sleep 3
+check "fallback: something copied meanwhile is not overwritten" [ "$(clip)" = "copied meanwhile" ]
+check "log: the user's content restored once" grep_log "the user's content restored"
+check "log: a newer copy left alone" grep_log "changed since: left alone"
+listener_quit
+
+# 5. per-app rule by the focused window's class (xterm): paste with its chord, profile "code";
+# a rule for another class does not apply
+: >"$TYPED"
+results '["x equals y"]'
+bg "$KL" --no-config --trigger none --source virt.monitor --no-start --timeout 20 --output type \
+    --clipboard-restore 0 --history 0 --replace '[code] equals => ==' \
+    --app 'firefox|chromium: output=print' --app 'XTerm: output=paste, paste-chord=ctrl+shift+v, profile=code' 2>>"$ROOT/kl.err"
+listener_up
+n0=$(nout); record; wait_out "$n0"
+check "per-app rule for class XTerm: pasted with its chord, its profile's rule applied" wait_for 5 typed_is "x == y"
+check "log names the focused class and the rule" grep_log 'focused "xterm XTerm": app rule "XTerm"'
+listener_quit
+[ "$FAIL" -eq 0 ] || tail -5 "$ROOT/key_listener.log" | sed 's/^/# /'
+check "no sanitizer report from key_listener" sh -c "! grep -q 'Sanitizer' '$ROOT/kl.err'"
+finish
