@@ -29,7 +29,8 @@ static void usage(FILE *f)
 "         daemon this client starts), --start-timeout S (default 120).\n"
 "decoding (per request; default: the daemon's): --language L (\"en\", \"de\", ..., \"auto\"),\n"
 "         --task transcribe|translate, --prompt TEXT (initial prompt, <= 4096 bytes),\n"
-"         --temperature T (0..1; > 0 samples best-of candidates).\n"
+"         --temperature T (0..1; > 0 samples best-of candidates), --hotwords TEXT (words to\n"
+"         favour), --audio-ctx N|auto (shorter encoder window: faster for short clips).\n"
 "Environment: SPEECH_SESSION_ROOT (default /tmp), SPEECH_SESSION_DAEMON (daemon binary).\n"
 "Exit codes: 0 ok, 1 error response, 2 timeout, 3 no daemon, 100 usage, 111 system.\n");
 }
@@ -40,6 +41,16 @@ static int num(const char *s, double *v)
     errno = 0;
     *v = strtod(s, &e);
     return errno || e == s || *e || !isfinite(*v) || *v < 0 ? -1 : 0;
+}
+
+/* --audio-ctx auto | N (1..1500) */
+static int actx_opt(const char *v, int *out)
+{
+    if (!strcmp(v, "auto")) { *out = SP_AUDIO_CTX_AUTO; return 0; }
+    double d;
+    if (num(v, &d) || d < 1 || d > 1500 || d != (int)d) return -1;
+    *out = (int)d;
+    return 0;
 }
 
 static int task_opt(const char *s, int *translate)
@@ -57,7 +68,7 @@ int main(int argc, char **argv)
     int json_out = 0;
     ssc_req_opts ro = { 0 };
     enum { OPT_TIMEOUT = 256, OPT_JSON, OPT_NOSTART, OPT_MODEL, OPT_DTIMEOUT, OPT_STIMEOUT,
-           OPT_LANG, OPT_TASK, OPT_PROMPT, OPT_TEMP };
+           OPT_LANG, OPT_TASK, OPT_PROMPT, OPT_TEMP, OPT_HOTW, OPT_ACTX };
     static const struct option lo[] = {
         { "timeout", required_argument, 0, OPT_TIMEOUT },
         { "json", no_argument, 0, OPT_JSON },
@@ -69,6 +80,8 @@ int main(int argc, char **argv)
         { "task", required_argument, 0, OPT_TASK },
         { "prompt", required_argument, 0, OPT_PROMPT },
         { "temperature", required_argument, 0, OPT_TEMP },
+        { "hotwords", required_argument, 0, OPT_HOTW },
+        { "audio-ctx", required_argument, 0, OPT_ACTX },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
@@ -84,6 +97,8 @@ int main(int argc, char **argv)
         case OPT_LANG: ro.language = optarg; break;
         case OPT_TASK: if (task_opt(optarg, &ro.task_translate)) goto bad; break;
         case OPT_PROMPT: ro.prompt = optarg; break;
+        case OPT_HOTW: ro.hotwords = optarg; break;
+        case OPT_ACTX: if (actx_opt(optarg, &ro.audio_ctx)) goto bad; break;
         case OPT_TEMP:
             if (num(optarg, &ro.temperature) || ro.temperature > 1) goto bad;
             ro.has_temperature = 1;
@@ -111,6 +126,8 @@ int main(int argc, char **argv)
         case OPT_LANG: ro.language = optarg; break;
         case OPT_TASK: if (task_opt(optarg, &ro.task_translate)) goto badf; break;
         case OPT_PROMPT: ro.prompt = optarg; break;
+        case OPT_HOTW: ro.hotwords = optarg; break;
+        case OPT_ACTX: if (actx_opt(optarg, &ro.audio_ctx)) goto badf; break;
         case OPT_TEMP:
             if (num(optarg, &ro.temperature) || ro.temperature > 1) goto badf;
             ro.has_temperature = 1;

@@ -221,6 +221,19 @@ int ssc_submit(ssc *c, const char *audio_file, char id[SS_ID_MAX + 1], char *err
     return ssc_submit_ex(c, audio_file, NULL, id, err, n);
 }
 
+/* A free-text option ("prompt", "hotwords"); NULL/"" leaves it out. */
+static int add_text(json_t *o, const char *key, const char *v, char *err, size_t n)
+{
+    if (!v || !v[0]) return 0;
+    json_t *s = strlen(v) <= SS_PROMPT_MAX ? json_string(v) : NULL;
+    if (!s) {
+        snprintf(err, n, "%s must be valid UTF-8 of at most %d bytes", key, SS_PROMPT_MAX);
+        return -1;
+    }
+    json_object_set_new(o, key, s);
+    return 0;
+}
+
 /* Adds opts to the request object; -1 with a message when one is unusable. */
 static int add_opts(json_t *o, const ssc_req_opts *opts, char *err, size_t n)
 {
@@ -231,14 +244,15 @@ static int add_opts(json_t *o, const ssc_req_opts *opts, char *err, size_t n)
         json_object_set_new(o, "language", s);
     }
     if (opts->task_translate) json_object_set_new(o, "task", json_string("translate"));
-    if (opts->prompt && opts->prompt[0]) {
-        if (strlen(opts->prompt) > SS_PROMPT_MAX) {
-            snprintf(err, n, "prompt longer than %d bytes", SS_PROMPT_MAX);
+    if (add_text(o, "prompt", opts->prompt, err, n) || add_text(o, "hotwords", opts->hotwords, err, n)) return -1;
+    if (opts->audio_ctx == SP_AUDIO_CTX_AUTO) {
+        json_object_set_new(o, "audio_ctx", json_string("auto"));
+    } else if (opts->audio_ctx) {
+        if (opts->audio_ctx < 1 || opts->audio_ctx > 1500) {
+            snprintf(err, n, "audio_ctx must be auto or 1..1500");
             return -1;
         }
-        json_t *s = json_string(opts->prompt);
-        if (!s) { snprintf(err, n, "prompt is not valid UTF-8"); return -1; }
-        json_object_set_new(o, "prompt", s);
+        json_object_set_new(o, "audio_ctx", json_integer(opts->audio_ctx));
     }
     if (opts->has_temperature) {
         if (!(opts->temperature >= 0.0 && opts->temperature <= 1.0)) {

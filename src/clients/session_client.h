@@ -29,6 +29,7 @@
 #include <sys/types.h>
 
 #include "session/ss_fs.h"
+#include "speech.h"   /* SP_AUDIO_CTX_AUTO */
 
 #define SSC_TIMEOUT (-2)
 
@@ -62,6 +63,8 @@ typedef struct {
     const char *prompt;     /* initial prompt (UTF-8, <= 4096 bytes); NULL/"": none */
     int has_temperature;    /* 1: decode at exactly `temperature` (0..1; > 0 samples) */
     double temperature;
+    const char *hotwords;   /* words to favour (UTF-8, <= 4096 bytes); NULL/"": none */
+    int audio_ctx;          /* encoder positions: 0 = the daemon's, N (1..1500), SP_AUDIO_CTX_AUTO */
 } ssc_req_opts;
 
 /* Writes a transcription request for audio_file (absolute) and returns its id. */

@@ -39,6 +39,10 @@ static void usage(FILE *f)
 "                          (default: temperature 0 only, as the original daemon)\n"
 "      --vad               drop non-speech before decoding (energy detector)\n"
 "      --vad-model PATH    Silero VAD ggml file (implies --vad; also $SPEECH_SESSION_VAD_MODEL)\n"
+"      --initial-prompt T  prompt for every request without its own (names, jargon)\n"
+"      --hotwords T        words to favour in every request without its own \"hotwords\"\n"
+"      --audio-ctx N|auto  encoder positions per window (default: full 1500 = 30 s); auto =\n"
+"                          the audio + a margin: faster for short clips; per request: \"audio_ctx\"\n"
 "      --no-decoder-isolation  decode audio in the daemon process (default: in a child\n"
 "                          with resource limits, so a decoder crash fails one request)\n"
 "      --decoder-cpu-limit S   CPU seconds of a decoder child (default 60)\n"
@@ -81,7 +85,7 @@ static char *default_model(void)
  * printing the usage, or -1 for --help (printed). */
 static int parse_options(int argc, char **argv, ss_daemon_opts *o, int *fork_mode, char **model)
 {
-    enum { OPT_DEVICE = 256, OPT_TTL, OPT_MAXP, OPT_MAXA, OPT_FSYNC, OPT_BEAM, OPT_LANG, OPT_TFB, OPT_VAD, OPT_VADM,
+    enum { OPT_DEVICE = 256, OPT_TTL, OPT_MAXP, OPT_MAXA, OPT_FSYNC, OPT_BEAM, OPT_LANG, OPT_TFB, OPT_VAD, OPT_VADM, OPT_IPROMPT, OPT_HOTW, OPT_ACTX,
            OPT_NOISO, OPT_DECCPU, OPT_DECTO, OPT_QAGE };
     static const struct option lo[] = {
         { "model", required_argument, 0, 'm' },
@@ -98,6 +102,9 @@ static int parse_options(int argc, char **argv, ss_daemon_opts *o, int *fork_mod
         { "temperature-fallback", no_argument, 0, OPT_TFB },
         { "vad", no_argument, 0, OPT_VAD },
         { "vad-model", required_argument, 0, OPT_VADM },
+        { "initial-prompt", required_argument, 0, OPT_IPROMPT },
+        { "hotwords", required_argument, 0, OPT_HOTW },
+        { "audio-ctx", required_argument, 0, OPT_ACTX },
         { "no-decoder-isolation", no_argument, 0, OPT_NOISO },
         { "decoder-cpu-limit", required_argument, 0, OPT_DECCPU },
         { "decoder-timeout", required_argument, 0, OPT_DECTO },
@@ -139,6 +146,13 @@ static int parse_options(int argc, char **argv, ss_daemon_opts *o, int *fork_mod
         case OPT_TFB: o->temperature_fallback = 1; break;
         case OPT_VAD: o->vad = 1; break;
         case OPT_VADM: o->vad_model = optarg; break;
+        case OPT_IPROMPT: if (strlen(optarg) > 4096) goto bad; o->initial_prompt = optarg; break;
+        case OPT_HOTW: if (strlen(optarg) > 4096) goto bad; o->hotwords = optarg; break;
+        case OPT_ACTX:
+            if (!strcmp(optarg, "auto")) o->audio_ctx = SP_AUDIO_CTX_AUTO;
+            else if (parse_num(optarg, &v) || v < 1 || v > 1500 || v != floor(v)) goto bad;
+            else o->audio_ctx = (int)v;
+            break;
         case OPT_NOISO: o->no_decoder_isolation = 1; break;
         case OPT_DECCPU:
             if (parse_num(optarg, &o->decoder_cpu_limit) || o->decoder_cpu_limit < 1 ||

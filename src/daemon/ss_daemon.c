@@ -1017,6 +1017,9 @@ static int start_engine(daemon_t *d)
     d->w.temperature_fallback = o->temperature_fallback;
     d->w.vad = o->vad || o->vad_model;
     d->w.vad_model = o->vad_model;
+    d->w.initial_prompt = o->initial_prompt;
+    d->w.hotwords = o->hotwords;
+    d->w.audio_ctx = o->audio_ctx;
     d->w.isolate = !o->no_decoder_isolation;
     if (ss_worker_start(&d->w) != 0) {
         ss_log_msg(&d->log, "ERROR", "cannot start the worker thread");

@@ -23,9 +23,11 @@ ss_job *ss_job_new(const ss_request *req, double max_seconds, long long max_byte
     j->has_temperature = req->has_temperature;
     j->temperature = (float)req->temperature;
     if (req->prompt) j->prompt = strdup(req->prompt);
+    if (req->hotwords) j->hotwords = strdup(req->hotwords);
+    j->audio_ctx = req->audio_ctx;
     j->max_seconds = max_seconds;
     j->max_bytes = max_bytes;
-    if (!j->audio_file || (req->prompt && !j->prompt)) {
+    if (!j->audio_file || (req->prompt && !j->prompt) || (req->hotwords && !j->hotwords)) {
         ss_job_free(j);
         return NULL;
     }
@@ -41,6 +43,7 @@ void ss_job_free(ss_job *j)
     free(j->ends);
     free(j->audio_file);
     free(j->prompt);
+    free(j->hotwords);
     free(j);
 }
 
@@ -141,7 +144,12 @@ static void transcribe(ss_worker *w, ss_job *j, const float *pcm, size_t n)
     /* this request's options; tp is per job, so nothing carries over to the next one */
     if (j->req_language[0]) tp.language = j->req_language;   /* "auto": detect */
     tp.translate = j->translate;
+    if (w->initial_prompt) tp.initial_prompt = w->initial_prompt;
+    if (w->hotwords) tp.hotwords = w->hotwords;
+    tp.audio_ctx = w->audio_ctx;
     if (j->prompt) tp.initial_prompt = j->prompt;
+    if (j->hotwords) tp.hotwords = j->hotwords;
+    if (j->audio_ctx) tp.audio_ctx = j->audio_ctx;
     float treq[1] = {j->temperature};   /* > 0: sampling, best_of candidates */
     if (j->has_temperature) { tp.temperatures = treq; tp.n_temperatures = 1; }
     tp.vad = w->vad;

@@ -22,6 +22,8 @@ typedef struct {
     char req_language[16];  /* per-request options ("" / NULL / 0: the daemon's defaults) */
     int translate;
     char *prompt;
+    char *hotwords;
+    int audio_ctx;          /* 0: the daemon's default */
     int has_temperature;
     float temperature;
     /* out */
@@ -43,6 +45,8 @@ typedef struct {
     const char *language;
     int temperature_fallback, vad;
     const char *vad_model;
+    const char *initial_prompt, *hotwords;   /* defaults for requests without their own */
+    int audio_ctx;                           /* default encoder positions: 0 = full window */
     int isolate;            /* decode in a child process (default) */
     ss_decoder dec;         /* the decoder sandbox (ss_decoder.h) */
     /* hand-off */

@@ -194,7 +194,7 @@ typedef struct {
     unsigned char head[SNIFF_BYTES];
     size_t head_len;
     /* other fields */
-    char *model, *language, *prompt, *format, *temperature, *stream;
+    char *model, *language, *prompt, *format, *temperature, *stream, *hotwords;
     int gran_word, gran_segment, gran_bad;
     /* the part being read */
     enum { P_IGNORE, P_FILE, P_FIELD, P_GRAN } part;
@@ -218,7 +218,7 @@ static void req_free(req *r)
     if (r->name[0] && unlinkat(cfg.updir, r->name, 0) != 0 && errno != ENOENT)
         logf_("WARN", "cannot remove upload %s/%s: %s", cfg.updir_path, r->name, strerror(errno));
     if (r->slot) atomic_fetch_sub(&in_flight, 1);
-    free(r->model); free(r->language); free(r->prompt); free(r->format); free(r->temperature);
+    free(r->model); free(r->language); free(r->prompt); free(r->hotwords); free(r->format); free(r->temperature);
     free(r->stream);
     free(r);
 }
@@ -336,10 +336,10 @@ static int part_begin(void *ud, const sh_mp_part *p)
 {
     /* names as literals: p is the parser's, for this call only */
     static const char *const names[] = { "model", "language", "prompt", "response_format",
-                                         "temperature", "stream" };
+                                         "temperature", "stream", "hotwords" };
     req *r = ud;
     char **const dsts[] = { &r->model, &r->language, &r->prompt, &r->format, &r->temperature,
-                            &r->stream };
+                            &r->stream, &r->hotwords };
     r->part = P_IGNORE;
     r->part_len = 0;
     if (strcmp(p->name, r->file_field) == 0) {
@@ -578,6 +578,12 @@ static int oai_fields(req *r, sh_fmt *fmt, ssc_req_opts *ro)
             return bad(r, "prompt", "invalid_value",
                        "prompt must be valid UTF-8 of at most 4096 bytes");
         ro->prompt = r->prompt;
+    }
+    if (r->hotwords && r->hotwords[0]) {   /* our extension: words to favour (faster-whisper's) */
+        if (strlen(r->hotwords) > SS_PROMPT_MAX || !utf8_ok(r->hotwords))
+            return bad(r, "hotwords", "invalid_value",
+                       "hotwords must be valid UTF-8 of at most 4096 bytes");
+        ro->hotwords = r->hotwords;
     }
     ro->task_translate = r->route == R_OAI_TRANSLATE;
     if (r->gran_bad)

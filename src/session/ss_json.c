@@ -47,11 +47,34 @@ void ss_request_clear(ss_request *r)
     if (!r) return;
     free(r->audio_file);
     free(r->prompt);
+    free(r->hotwords);
     memset(r, 0, sizeof *r);
 }
 
 /* The optional decoding options of a transcribe request: absent = the daemon's default;
  * present with a wrong type or value = bad_request (never silently ignored). */
+
+/* An optional free-text field ("prompt", "hotwords"): a string of valid UTF-8 (jansson
+ * checks), no NUL, at most SS_PROMPT_MAX bytes; "" counts as absent. */
+static ss_parse_result text_field(json_t *root, const char *key, char **out, const char **code, char *msg, size_t n)
+{
+    json_t *v = json_object_get(root, key);
+    char m[96];
+    if (!v) return SS_PARSE_OK;
+    if (!json_is_string(v)) {
+        snprintf(m, sizeof m, "\"%s\" is not a string", key);
+        return invalid(code, SS_E_BAD_REQUEST, msg, n, m);
+    }
+    const char *p = json_string_value(v);
+    size_t len = json_string_length(v);
+    if (len != strlen(p) || len > SS_PROMPT_MAX) {
+        snprintf(m, sizeof m, "\"%s\" %s", key, len != strlen(p) ? "contains NUL" : "longer than 4096 bytes");
+        return invalid(code, SS_E_BAD_REQUEST, msg, n, m);
+    }
+    if (len && !(*out = strdup(p))) return invalid(code, SS_E_INTERNAL, msg, n, "out of memory");
+    return SS_PARSE_OK;
+}
+
 static ss_parse_result parse_options(json_t *root, ss_request *out, const char **code,
                                      char *msg, size_t n)
 {
@@ -83,18 +106,21 @@ static ss_parse_result parse_options(json_t *root, ss_request *out, const char *
             return invalid(code, SS_E_BAD_REQUEST, msg, n,
                            "\"task\" must be \"transcribe\" or \"translate\"");
     }
-    v = json_object_get(root, "prompt");
+    ss_parse_result pr;
+    if ((pr = text_field(root, "prompt", &out->prompt, code, msg, n)) != SS_PARSE_OK ||
+        (pr = text_field(root, "hotwords", &out->hotwords, code, msg, n)) != SS_PARSE_OK)
+        return pr;
+    v = json_object_get(root, "audio_ctx");   /* encoder positions: N (1..1500) or "auto" */
     if (v) {
-        if (!json_is_string(v))
-            return invalid(code, SS_E_BAD_REQUEST, msg, n, "\"prompt\" is not a string");
-        const char *p = json_string_value(v);
-        size_t len = json_string_length(v);
-        if (len != strlen(p))
-            return invalid(code, SS_E_BAD_REQUEST, msg, n, "\"prompt\" contains NUL");
-        if (len > SS_PROMPT_MAX)
-            return invalid(code, SS_E_BAD_REQUEST, msg, n, "\"prompt\" longer than 4096 bytes");
-        if (len && !(out->prompt = strdup(p)))
-            return invalid(code, SS_E_INTERNAL, msg, n, "out of memory");
+        const char *s = json_is_string(v) ? json_string_value(v) : NULL;
+        json_int_t k = json_is_integer(v) ? json_integer_value(v) : -1;
+        if (s && !strcmp(s, "auto"))
+            out->audio_ctx = SP_AUDIO_CTX_AUTO;
+        else if (k >= 1 && k <= 1500)
+            out->audio_ctx = (int)k;
+        else
+            return invalid(code, SS_E_BAD_REQUEST, msg, n,
+                           "\"audio_ctx\" must be \"auto\" or an integer from 1 to 1500");
     }
     v = json_object_get(root, "temperature");
     if (v) {

@@ -4,6 +4,7 @@
 #ifndef SS_JSON_H
 #define SS_JSON_H
 
+#include "speech.h"   /* SP_AUDIO_CTX_AUTO */
 #include <stddef.h>
 #include "session/ss_fs.h"
 
@@ -20,6 +21,8 @@ typedef struct {
     char *prompt;          /* malloc'd initial prompt (valid UTF-8, <= SS_PROMPT_MAX), or NULL */
     int has_temperature;   /* "temperature" given: a single temperature, no fallback */
     double temperature;    /* 0 .. 1 */
+    char *hotwords;        /* malloc'd words to favour (as "prompt"), or NULL */
+    int audio_ctx;         /* "audio_ctx": 0 = the daemon's default, N, or SP_AUDIO_CTX_AUTO */
 } ss_request;
 
 #define SS_LANGUAGE_MAX 15     /* bytes of "language" */

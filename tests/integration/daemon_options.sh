@@ -58,6 +58,11 @@ check "temperature out of range: bad_request" resp_ok e3 "d['error_code']=='bad_
 request_opts e4 "$DATA/speech.wav" "{\"prompt\": \"$(head -c 4097 /dev/zero | tr '\0' a)\"}"
 check "prompt over 4096 bytes: bad_request" resp_ok e4 "d['error_code']=='bad_request'"
 
+request_opts o4 "$DATA/speech.wav" '{"hotwords": "Kubernetes etcd", "audio_ctx": "auto"}'
+check "hotwords + audio_ctx auto: success" resp_ok o4 "'error' not in d and isinstance(d['results'], list)"
+request_opts e5 "$DATA/speech.wav" '{"audio_ctx": 0}'
+check "audio_ctx 0: bad_request naming audio_ctx" resp_ok e5 "d['error_code']=='bad_request' and 'audio_ctx' in d['error']"
+
 # session_client passes the options through
 out=$("$SC" transcribe "$DATA/speech.wav" --json --language de --task translate --prompt "Hallo" --temperature 0 --timeout 120); rc=$?
 check "session_client --language de --task translate --prompt --temperature: language de" \
@@ -69,6 +74,10 @@ check "session_client --language xx: error response, exit 1, bad_request named" 
 check "session_client --task summarize: usage, exit 100" [ $? -eq 100 ]
 "$SC" transcribe "$DATA/speech.wav" --temperature 1.5 >/dev/null 2>&1
 check "session_client --temperature 1.5: usage, exit 100" [ $? -eq 100 ]
+out=$("$SC" transcribe "$DATA/speech.wav" --json --hotwords "Kubernetes" --audio-ctx 128 --timeout 120); rc=$?
+check "session_client --hotwords --audio-ctx 128: success" sh -c "[ $rc -eq 0 ] && echo '$out' | grep -q results"
+"$SC" transcribe "$DATA/speech.wav" --audio-ctx 0 >/dev/null 2>&1
+check "session_client --audio-ctx 0: usage, exit 100" [ $? -eq 100 ]
 check "no request or response left" [ -z "$(ls -A "$REQ")" -a -z "$(ls -A "$RESP")" ]
 "$SC" stop >/dev/null
 san_clean

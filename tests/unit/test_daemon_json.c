@@ -162,6 +162,15 @@ int main(void)
         CHECK(r.prompt && strlen(r.prompt) == SS_PROMPT_MAX);
         ss_request_clear(&r);
         free(big);
+        /* hotwords and audio_ctx (custom vocabulary, short clips) */
+        const char *hw = "{\"id\":\"7\",\"audio_file\":\"/a\",\"timestamp\":1,\"hotwords\":\"Kubernetes etcd\",\"audio_ctx\":\"auto\"}";
+        CHECK(ss_request_parse(hw, strlen(hw), "7", &r, &code, msg, sizeof msg) == SS_PARSE_OK);
+        CHECK(r.hotwords && !strcmp(r.hotwords, "Kubernetes etcd") && r.audio_ctx == SP_AUDIO_CTX_AUTO);
+        ss_request_clear(&r);
+        hw = "{\"id\":\"7\",\"audio_file\":\"/a\",\"timestamp\":1,\"audio_ctx\":256}";
+        CHECK(ss_request_parse(hw, strlen(hw), "7", &r, &code, msg, sizeof msg) == SS_PARSE_OK && r.audio_ctx == 256 &&
+              !r.hotwords);
+        ss_request_clear(&r);
     }
     TEST("decoding options: every kind of invalid value is bad_request, with a message") {
         const char *bad[] = {
@@ -173,6 +182,8 @@ int main(void)
             "\"prompt\":{\"a\":1}", "\"prompt\":\"a\\u0000b\"",
             "\"temperature\":-0.1", "\"temperature\":1.01", "\"temperature\":\"0.5\"",
             "\"temperature\":null", "\"temperature\":true", "\"temperature\":2",
+            "\"hotwords\":7", "\"hotwords\":\"a\\u0000b\"", "\"audio_ctx\":0", "\"audio_ctx\":1501",
+            "\"audio_ctx\":\"full\"", "\"audio_ctx\":12.5", "\"audio_ctx\":-1", "\"audio_ctx\":null",
         };
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
             char s[300];
