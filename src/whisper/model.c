@@ -501,8 +501,14 @@ sp_status wh_model_load(const char *path, wh_model **out, char *err, size_t en)
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) { sp_errf(err, en, "cannot open model '%s': %s", path, strerror(errno)); return SP_ERR_IO; }
     struct stat stt;
-    if (fstat(fd, &stt) == 0 && S_ISDIR(stt.st_mode)) {   /* a CTranslate2 model directory */
+    if (fstat(fd, &stt) == 0 && S_ISDIR(stt.st_mode)) {   /* CTranslate2 or Transformers */
         close(fd);
+        char p[4096];
+        snprintf(p, sizeof p, "%s/model.bin", path);
+        if (access(p, F_OK) != 0) {
+            snprintf(p, sizeof p, "%s/model.safetensors", path);
+            if (access(p, F_OK) == 0) return wh_st_load_dir(path, out, err, en);
+        }
         return wh_ct2_load_dir(path, NULL, out, err, en);
     }
     if (fstat(fd, &stt) != 0 || !S_ISREG(stt.st_mode)) {
@@ -525,6 +531,15 @@ sp_status wh_model_load(const char *path, wh_model **out, char *err, size_t en)
         /* a CTranslate2 model.bin: its vocabulary and configs are its siblings */
         munmap(map, (size_t)stt.st_size);
         return wh_ct2_load_dir(NULL, path, out, err, en);
+    }
+    if (magic != WH_MAGIC && wh_st_sniff(map, (size_t)stt.st_size)) {
+        /* a model.safetensors: its configs and vocabulary are its siblings */
+        munmap(map, (size_t)stt.st_size);
+        char d[4096];
+        snprintf(d, sizeof d, "%s", path);
+        char *slash = strrchr(d, '/');
+        if (slash) *slash = 0; else snprintf(d, sizeof d, ".");
+        return wh_st_load_dir(d, out, err, en);
     }
     wh_model *m = calloc(1, sizeof *m);
     if (!m) { munmap(map, (size_t)stt.st_size); return SP_ERR_NOMEM; }

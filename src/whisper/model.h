@@ -18,7 +18,7 @@ enum { WH_F32 = 0, WH_F16 = 1, WH_Q4_0 = 2, WH_Q4_1 = 3, WH_Q5_0 = 6, WH_Q5_1 = 
 enum { WH_I8R = 64 };
 /* wh_hparams.ftype for CTranslate2 int8 weights (ggml's ftypes stop at 9) */
 enum { WH_FTYPE_I8R = 64 };
-enum { WH_FMT_GGML = 0, WH_FMT_CT2 = 1 };
+enum { WH_FMT_GGML = 0, WH_FMT_CT2 = 1, WH_FMT_HF = 2 };
 
 typedef struct {
     const void *data;   /* into the mapping */
@@ -75,9 +75,10 @@ typedef struct wh_model {
     void *weights_own;             /* repacked WH_I8R weights (CTranslate2 int8) */
 } wh_model;
 
-/* Maps and validates path: a ggml file, a CTranslate2 model.bin, or a directory holding a
- * CTranslate2 model (model.bin, vocabulary.txt|json, optional config.json and
- * preprocessor_config.json); the format is detected from the contents. On failure returns an error status and writes a message naming
+/* Maps and validates path: a ggml file, a CTranslate2 model.bin, a model.safetensors, or a
+ * directory holding a CTranslate2 model (model.bin, vocabulary.txt|json, optional
+ * config.json and preprocessor_config.json) or a Transformers one (model.safetensors,
+ * config.json, vocab.json); the format is detected from the contents. On failure returns an error status and writes a message naming
  * the problem (the tensor, the shape found and expected, the offset). */
 sp_status wh_model_load(const char *path, wh_model **out, char *err, size_t err_size);
 /* Same over a caller-owned buffer (no mmap; used by the fuzzer). */
@@ -99,6 +100,13 @@ int wh_ct2_sniff(const void *data, size_t size);
 /* CTranslate2 from the file system: dir (a model directory) or bin_path (its model.bin; the
  * other files are its siblings). */
 sp_status wh_ct2_load_dir(const char *dir, const char *bin_path, wh_model **out, char *err, size_t err_size);
+/* Hugging Face Transformers checkpoints (model_st.c): a directory with model.safetensors,
+ * config.json, vocab.json (+ added_tokens.json), optional preprocessor_config.json; or the
+ * same from buffers (the fuzzer; added tokens and preprocessor config absent). */
+int wh_st_sniff(const void *data, size_t size);
+sp_status wh_st_load_dir(const char *dir, wh_model **out, char *err, size_t err_size);
+sp_status wh_model_load_st_mem(const void *data, size_t size, const char *config, size_t config_len, const char *vocab,
+                               size_t vocab_len, wh_model **out, char *err, size_t err_size);
 /* Model names (model_resolve.c): "tiny" … "large-v3", "distil-large-v3", "turbo" (the names
  * faster-whisper knows). wh_model_load(NAME) resolves one when no file of that name exists:
  * $SPEECH_SESSION_MODELS (default models/)/NAME/ (CTranslate2) or /ggml-NAME.bin, then the

@@ -17,7 +17,7 @@
  * projection has none), cross-attention k, v into linear_1 [2n][n]; the output projection is
  * an alias of the token embedding. Every name, shape, type and byte count is checked; any
  * variable the engine would not use is an error, not silently ignored. */
-#include "model.h"
+#include "model_bind.h"
 #include "fp16.h"
 #include "common/errbuf.h"
 
@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,41 +34,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum { CT_F32 = 0, CT_I8 = 1, CT_I16 = 2, CT_I32 = 3, CT_F16 = 4, CT_BF16 = 5 };
-static const char *const k_dtype_name[6] = {"float32", "int8", "int16", "int32", "float16", "bfloat16"};
-static const size_t k_dtype_size[6] = {4, 1, 2, 4, 2, 2};
-
-typedef struct {
-    const char *name;        /* NUL-terminated inside the mapping */
-    int rank, dtype, used;
-    int64_t dims[4];
-    const uint8_t *data;
-    size_t nbytes;
-} ct2_var;
+const char *const wl_dtype_name[6] = {"float32", "int8", "int16", "int32", "float16", "bfloat16"};
+const size_t wl_dtype_size[6] = {4, 1, 2, 4, 2, 2};
 
 typedef struct {
     const uint8_t *base;
     size_t size, pos;
 } ct2_cur;
-
-/* What one variable becomes: role F (norms, biases, position tables: f32 copies), W (weight
- * matrices, split into `parts` equal row blocks, one per slot; NULL slots are dropped). */
-enum { ROLE_F = 0, ROLE_W = 1 };
-typedef struct {
-    ct2_var *v, *scale;
-    int role, parts;
-    wh_tensor *slot[3];
-} ct2_bind;
-
-typedef struct {
-    wh_model *m;
-    ct2_var *vars;
-    int n_vars;
-    ct2_bind *binds;
-    int n_binds, cap_binds;
-    char *err;
-    size_t en;
-} ct2_ctx;
 
 /* ------------------------------------------------------------------ reading */
 
@@ -106,18 +79,18 @@ int wh_ct2_sniff(const void *data, size_t size)
     return b[6 + len - 1] == 0;
 }
 
-static int var_cmp(const void *a, const void *b)
+int wl_var_cmp(const void *a, const void *b)
 {
-    return strcmp(((const ct2_var *)a)->name, ((const ct2_var *)b)->name);
+    return strcmp(((const wl_var *)a)->name, ((const wl_var *)b)->name);
 }
 
-static ct2_var *find(ct2_ctx *x, const char *name)
+wl_var *wl_find(wl_ctx *x, const char *name)
 {
-    ct2_var key = {.name = name};
-    return bsearch(&key, x->vars, (size_t)x->n_vars, sizeof key, var_cmp);
+    wl_var key = {.name = name};
+    return bsearch(&key, x->vars, (size_t)x->n_vars, sizeof key, wl_var_cmp);
 }
 
-static const char *dims_str(char *buf, size_t n, int rank, const int64_t *d)
+const char *wl_dims_str(char *buf, size_t n, int rank, const int64_t *d)
 {
     int o = snprintf(buf, n, "[");
     for (int i = 0; i < rank && o < (int)n; i++)
@@ -127,7 +100,7 @@ static const char *dims_str(char *buf, size_t n, int rank, const int64_t *d)
 }
 
 /* One variable record at c->pos. */
-static sp_status read_var(ct2_ctx *x, ct2_cur *c, ct2_var *v)
+static sp_status read_var(wl_ctx *x, ct2_cur *c, wl_var *v)
 {
     const size_t off = c->pos;
     uint8_t rank, dtype;
@@ -148,10 +121,10 @@ static sp_status read_var(ct2_ctx *x, ct2_cur *c, ct2_var *v)
     if (rd(c, &dtype, 1) || rd(c, &nbytes, 4)) goto trunc;
     if (dtype > CT_BF16) { sp_errf(x->err, x->en, "variable '%s' has unknown data type %u", v->name, dtype); return SP_ERR_UNSUPPORTED; }
     v->dtype = dtype;
-    if (nel * k_dtype_size[dtype] != nbytes) {
+    if (nel * wl_dtype_size[dtype] != nbytes) {
         char b[96];
-        sp_errf(x->err, x->en, "variable '%s' %s %s claims %u bytes (expected %llu)", v->name, dims_str(b, sizeof b, rank, v->dims),
-                k_dtype_name[dtype], nbytes, (unsigned long long)(nel * k_dtype_size[dtype]));
+        sp_errf(x->err, x->en, "variable '%s' %s %s claims %u bytes (expected %llu)", v->name, wl_dims_str(b, sizeof b, rank, v->dims),
+                wl_dtype_name[dtype], nbytes, (unsigned long long)(nel * wl_dtype_size[dtype]));
         return SP_ERR_MODEL_FORMAT;
     }
     if (c->size - c->pos < nbytes) {
@@ -168,7 +141,7 @@ trunc:
 }
 
 /* Header, variable table and aliases; the table ends up sorted by name. */
-static sp_status read_table(ct2_ctx *x)
+static sp_status read_table(wl_ctx *x)
 {
     ct2_cur c = {x->m->map, x->m->map_size, 0};
     uint32_t ver, rev, nv, na;
@@ -189,7 +162,7 @@ static sp_status read_table(ct2_ctx *x)
         sp_status st = read_var(x, &c, &x->vars[i]);
         if (st != SP_OK) return st;
     }
-    qsort(x->vars, nv, sizeof *x->vars, var_cmp);
+    qsort(x->vars, nv, sizeof *x->vars, wl_var_cmp);
     for (uint32_t i = 1; i < nv; i++)
         if (!strcmp(x->vars[i - 1].name, x->vars[i].name)) { sp_errf(x->err, x->en, "duplicate variable '%s'", x->vars[i].name); return SP_ERR_MODEL_FORMAT; }
     if (rd(&c, &na, 4)) { sp_errf(x->err, x->en, "truncated: missing the alias count"); return SP_ERR_MODEL_FORMAT; }
@@ -204,13 +177,13 @@ static sp_status read_table(ct2_ctx *x)
         }
     }
     if (c.pos != c.size) { sp_errf(x->err, x->en, "%zu unexpected bytes after the aliases", c.size - c.pos); return SP_ERR_MODEL_FORMAT; }
-    if (find(x, "decoder/projection/weight")) { sp_errf(x->err, x->en, "untied output projection 'decoder/projection/weight' is not supported"); return SP_ERR_UNSUPPORTED; }
+    if (wl_find(x, "decoder/projection/weight")) { sp_errf(x->err, x->en, "untied output projection 'decoder/projection/weight' is not supported"); return SP_ERR_UNSUPPORTED; }
     return SP_OK;
 }
 
 /* ------------------------------------------------------------------ metadata */
 
-static int scalar_int(const ct2_var *v, long *out)
+static int scalar_int(const wl_var *v, long *out)
 {
     if (!v || v->rank != 0) return -1;
     switch (v->dtype) {
@@ -222,7 +195,7 @@ static int scalar_int(const ct2_var *v, long *out)
 }
 
 /* Flags of the decoder spec: anything but Whisper's values changes the network. */
-static sp_status check_flags(ct2_ctx *x)
+static sp_status check_flags(wl_ctx *x)
 {
     static const struct { const char *name; long want; int required; } f[] = {
         {"decoder/activation", 3, 0},        /* ActivationType::GELU (erf) */
@@ -232,7 +205,7 @@ static sp_status check_flags(ct2_ctx *x)
         {"decoder/start_from_zero_embedding", 0, 0},
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
-        ct2_var *v = find(x, f[i].name);
+        wl_var *v = wl_find(x, f[i].name);
         long val;
         if (!v) continue;
         if (scalar_int(v, &val)) { sp_errf(x->err, x->en, "'%s' is not an integer scalar", f[i].name); return SP_ERR_MODEL_FORMAT; }
@@ -244,7 +217,7 @@ static sp_status check_flags(ct2_ctx *x)
     static const char *const info[] = {"decoder/alignment_heads", "decoder/alignment_layer",
                                        "decoder/alibi_use_positive_positions", "decoder/scale_alibi"};
     for (int i = 0; i < 4; i++) {
-        ct2_var *v = find(x, info[i]);
+        wl_var *v = wl_find(x, info[i]);
         long val;
         if (!v) continue;
         if (scalar_int(v, &val)) { sp_errf(x->err, x->en, "'%s' is not an integer scalar", info[i]); return SP_ERR_MODEL_FORMAT; }
@@ -255,7 +228,7 @@ static sp_status check_flags(ct2_ctx *x)
 
 /* Number of consecutive "<pre>/layer_<i>/" prefixes 0..n-1 (any gap shows up later as a
  * missing or unknown variable). */
-static int count_layers(ct2_ctx *x, const char *pre)
+static int count_layers(wl_ctx *x, const char *pre)
 {
     int n = 0;
     const size_t pl = strlen(pre);
@@ -269,14 +242,14 @@ static int count_layers(ct2_ctx *x, const char *pre)
     return n;
 }
 
-static sp_status derive_hparams(ct2_ctx *x)
+static sp_status derive_hparams(wl_ctx *x)
 {
     wh_hparams *hp = &x->m->hp;
     static const char *const need[] = {"encoder/conv1/weight", "decoder/embeddings/weight", "encoder/position_encodings/encodings",
                                        "decoder/position_encodings/encodings", "encoder/num_heads", "decoder/num_heads"};
-    ct2_var *v[6];
+    wl_var *v[6];
     for (int i = 0; i < 6; i++)
-        if (!(v[i] = find(x, need[i]))) { sp_errf(x->err, x->en, "missing variable '%s'", need[i]); return SP_ERR_MODEL_FORMAT; }
+        if (!(v[i] = wl_find(x, need[i]))) { sp_errf(x->err, x->en, "missing variable '%s'", need[i]); return SP_ERR_MODEL_FORMAT; }
     if (v[0]->rank != 3 || v[1]->rank != 2 || v[2]->rank != 2 || v[3]->rank != 2) {
         sp_errf(x->err, x->en, "conv1, embeddings or position encodings have the wrong rank");
         return SP_ERR_MODEL_FORMAT;
@@ -294,7 +267,7 @@ static sp_status derive_hparams(ct2_ctx *x)
     hp->n_audio_layer = count_layers(x, "encoder");
     hp->n_text_layer = count_layers(x, "decoder");
     hp->ftype = v[1]->dtype == CT_F32 ? 0 : v[1]->dtype == CT_F16 ? 1 : v[1]->dtype == CT_I8 ? WH_FTYPE_I8R : -1;
-    if (hp->ftype < 0) { sp_errf(x->err, x->en, "token embedding has type %s (float32, float16 or int8 supported)", k_dtype_name[v[1]->dtype]); return SP_ERR_UNSUPPORTED; }
+    if (hp->ftype < 0) { sp_errf(x->err, x->en, "token embedding has type %s (float32, float16 or int8 supported)", wl_dtype_name[v[1]->dtype]); return SP_ERR_UNSUPPORTED; }
     return wh_hparams_check(hp, x->err, x->en);
 }
 
@@ -302,10 +275,10 @@ static sp_status derive_hparams(ct2_ctx *x)
 
 /* Expects variable `name` with CT2 dims (d0[, d1[, d2]]) (0 = absent) and records where it
  * goes. Weights may be f32, f16 or int8 with a weight_scale; the rest f32 or f16. */
-static sp_status bind(ct2_ctx *x, const char *name, int role, int64_t d0, int64_t d1, int64_t d2, int parts,
+sp_status wl_bind_var(wl_ctx *x, const char *name, int role, int64_t d0, int64_t d1, int64_t d2, int parts,
                       wh_tensor *s0, wh_tensor *s1, wh_tensor *s2)
 {
-    ct2_var *v = find(x, name);
+    wl_var *v = wl_find(x, name);
     if (!v) { sp_errf(x->err, x->en, "missing variable '%s'", name); return SP_ERR_MODEL_FORMAT; }
     const int rank = d2 ? 3 : d1 ? 2 : 1;
     const int64_t want[4] = {d0, d1, d2, 0};
@@ -313,22 +286,22 @@ static sp_status bind(ct2_ctx *x, const char *name, int role, int64_t d0, int64_
     for (int i = 0; same && i < rank; i++) same = v->dims[i] == want[i];
     if (!same) {
         char b1[96], b2[96];
-        sp_errf(x->err, x->en, "variable '%s' has shape %s, expected %s", name, dims_str(b1, sizeof b1, v->rank, v->dims),
-                dims_str(b2, sizeof b2, rank, want));
+        sp_errf(x->err, x->en, "variable '%s' has shape %s, expected %s", name, wl_dims_str(b1, sizeof b1, v->rank, v->dims),
+                wl_dims_str(b2, sizeof b2, rank, want));
         return SP_ERR_MODEL_FORMAT;
     }
     const int ok = v->dtype == CT_F32 || v->dtype == CT_F16 || (role == ROLE_W && v->dtype == CT_I8);
-    if (!ok) { sp_errf(x->err, x->en, "variable '%s' has type %s, not allowed for it", name, k_dtype_name[v->dtype]); return SP_ERR_UNSUPPORTED; }
-    ct2_var *scale = NULL;
+    if (!ok) { sp_errf(x->err, x->en, "variable '%s' has type %s, not allowed for it", name, wl_dtype_name[v->dtype]); return SP_ERR_UNSUPPORTED; }
+    wl_var *scale = NULL;
     if (v->dtype == CT_I8) {
         char sn[160];
         snprintf(sn, sizeof sn, "%s_scale", name);
-        scale = find(x, sn);
+        scale = wl_find(x, sn);
         if (!scale) { sp_errf(x->err, x->en, "int8 variable '%s' has no '%s'", name, sn); return SP_ERR_MODEL_FORMAT; }
         if (scale->rank != 1 || scale->dims[0] != d0 || (scale->dtype != CT_F32 && scale->dtype != CT_F16)) {
             char b1[96];
-            sp_errf(x->err, x->en, "'%s' is %s %s, expected [%lld] float32 or float16", sn, dims_str(b1, sizeof b1, scale->rank, scale->dims),
-                    k_dtype_name[scale->dtype], (long long)d0);
+            sp_errf(x->err, x->en, "'%s' is %s %s, expected [%lld] float32 or float16", sn, wl_dims_str(b1, sizeof b1, scale->rank, scale->dims),
+                    wl_dtype_name[scale->dtype], (long long)d0);
             return SP_ERR_MODEL_FORMAT;
         }
         scale->used = 1;
@@ -337,41 +310,41 @@ static sp_status bind(ct2_ctx *x, const char *name, int role, int64_t d0, int64_
     v->used = 1;
     if (x->n_binds == x->cap_binds) {
         int cap = x->cap_binds ? 2 * x->cap_binds : 64;
-        ct2_bind *nb = realloc(x->binds, (size_t)cap * sizeof *nb);
+        wl_bindrec *nb = realloc(x->binds, (size_t)cap * sizeof *nb);
         if (!nb) return SP_ERR_NOMEM;
         x->binds = nb;
         x->cap_binds = cap;
     }
-    ct2_bind *b = &x->binds[x->n_binds++];
-    *b = (ct2_bind){v, scale, role, parts, {s0, s1, s2}};
+    wl_bindrec *b = &x->binds[x->n_binds++];
+    *b = (wl_bindrec){v, scale, role, parts, {s0, s1, s2}};
     return SP_OK;
 }
 
 #define TRY(e) do { sp_status st_ = (e); if (st_ != SP_OK) return st_; } while (0)
 
-static sp_status bind_ln(ct2_ctx *x, const char *pre, int64_t n, wh_tensor *w, wh_tensor *b)
+static sp_status bind_ln(wl_ctx *x, const char *pre, int64_t n, wh_tensor *w, wh_tensor *b)
 {
     char nm[160];
     snprintf(nm, sizeof nm, "%s/gamma", pre);
-    TRY(bind(x, nm, ROLE_F, n, 0, 0, 1, w, NULL, NULL));
+    TRY(wl_bind_var(x, nm, ROLE_F, n, 0, 0, 1, w, NULL, NULL));
     snprintf(nm, sizeof nm, "%s/beta", pre);
-    return bind(x, nm, ROLE_F, n, 0, 0, 1, b, NULL, NULL);
+    return wl_bind_var(x, nm, ROLE_F, n, 0, 0, 1, b, NULL, NULL);
 }
 
 /* A linear layer "<pre>/linear_<i>" [parts*n][in]; the bias may be absent only when every
  * slot of it is NULL. */
-static sp_status bind_linear(ct2_ctx *x, const char *pre, int i, int64_t n, int64_t in, int parts, wh_tensor **w, wh_tensor **b)
+static sp_status bind_linear(wl_ctx *x, const char *pre, int i, int64_t n, int64_t in, int parts, wh_tensor **w, wh_tensor **b)
 {
     char nm[160];
     snprintf(nm, sizeof nm, "%s/linear_%d/weight", pre, i);
-    TRY(bind(x, nm, ROLE_W, parts * n, in, 0, parts, w[0], parts > 1 ? w[1] : NULL, parts > 2 ? w[2] : NULL));
+    TRY(wl_bind_var(x, nm, ROLE_W, parts * n, in, 0, parts, w[0], parts > 1 ? w[1] : NULL, parts > 2 ? w[2] : NULL));
     snprintf(nm, sizeof nm, "%s/linear_%d/bias", pre, i);
     /* A key bias, which CTranslate2 stores as zeros in the fused bias, would add the same
      * q·b to every score of a query: softmax ignores it, so dropping it (slot NULL) is exact. */
-    return bind(x, nm, ROLE_F, parts * n, 0, 0, parts, b[0], parts > 1 ? b[1] : NULL, parts > 2 ? b[2] : NULL);
+    return wl_bind_var(x, nm, ROLE_F, parts * n, 0, 0, parts, b[0], parts > 1 ? b[1] : NULL, parts > 2 ? b[2] : NULL);
 }
 
-static sp_status bind_layer(ct2_ctx *x, const char *side, int l, int64_t n, wh_layer *L, int is_dec)
+static sp_status bind_layer(wl_ctx *x, const char *side, int l, int64_t n, wh_layer *L, int is_dec)
 {
     char pre[96], p2[128];
     snprintf(pre, sizeof pre, "%s/layer_%d", side, l);
@@ -403,7 +376,7 @@ static sp_status bind_layer(ct2_ctx *x, const char *side, int l, int64_t n, wh_l
     return bind_linear(x, p2, 1, n, 4 * n, 1, m2, m2_b);
 }
 
-static sp_status bind_all(ct2_ctx *x)
+static sp_status bind_all(wl_ctx *x)
 {
     wh_model *m = x->m;
     const wh_hparams *hp = &m->hp;
@@ -411,17 +384,22 @@ static sp_status bind_all(ct2_ctx *x)
     m->enc = calloc((size_t)hp->n_audio_layer, sizeof *m->enc);
     m->dec = calloc((size_t)hp->n_text_layer, sizeof *m->dec);
     if (!m->enc || !m->dec) return SP_ERR_NOMEM;
-    TRY(bind(x, "encoder/conv1/weight", ROLE_W, n, hp->n_mels, 3, 1, &m->conv1_w, NULL, NULL));
-    TRY(bind(x, "encoder/conv1/bias", ROLE_F, n, 0, 0, 1, &m->conv1_b, NULL, NULL));
-    TRY(bind(x, "encoder/conv2/weight", ROLE_W, n, n, 3, 1, &m->conv2_w, NULL, NULL));
-    TRY(bind(x, "encoder/conv2/bias", ROLE_F, n, 0, 0, 1, &m->conv2_b, NULL, NULL));
-    TRY(bind(x, "encoder/position_encodings/encodings", ROLE_F, hp->n_audio_ctx, n, 0, 1, &m->e_pe, NULL, NULL));
+    TRY(wl_bind_var(x, "encoder/conv1/weight", ROLE_W, n, hp->n_mels, 3, 1, &m->conv1_w, NULL, NULL));
+    TRY(wl_bind_var(x, "encoder/conv1/bias", ROLE_F, n, 0, 0, 1, &m->conv1_b, NULL, NULL));
+    TRY(wl_bind_var(x, "encoder/conv2/weight", ROLE_W, n, n, 3, 1, &m->conv2_w, NULL, NULL));
+    TRY(wl_bind_var(x, "encoder/conv2/bias", ROLE_F, n, 0, 0, 1, &m->conv2_b, NULL, NULL));
+    TRY(wl_bind_var(x, "encoder/position_encodings/encodings", ROLE_F, hp->n_audio_ctx, n, 0, 1, &m->e_pe, NULL, NULL));
     TRY(bind_ln(x, "encoder/layer_norm", n, &m->e_ln_w, &m->e_ln_b));
-    TRY(bind(x, "decoder/embeddings/weight", ROLE_W, hp->n_vocab, n, 0, 1, &m->tok_emb, NULL, NULL));
-    TRY(bind(x, "decoder/position_encodings/encodings", ROLE_F, hp->n_text_ctx, n, 0, 1, &m->d_pe, NULL, NULL));
+    TRY(wl_bind_var(x, "decoder/embeddings/weight", ROLE_W, hp->n_vocab, n, 0, 1, &m->tok_emb, NULL, NULL));
+    TRY(wl_bind_var(x, "decoder/position_encodings/encodings", ROLE_F, hp->n_text_ctx, n, 0, 1, &m->d_pe, NULL, NULL));
     TRY(bind_ln(x, "decoder/layer_norm", n, &m->d_ln_w, &m->d_ln_b));
     for (int l = 0; l < hp->n_audio_layer; l++) TRY(bind_layer(x, "encoder", l, n, &m->enc[l], 0));
     for (int l = 0; l < hp->n_text_layer; l++) TRY(bind_layer(x, "decoder", l, n, &m->dec[l], 1));
+    return wl_check_unused(x);
+}
+
+sp_status wl_check_unused(wl_ctx *x)
+{
     for (int i = 0; i < x->n_vars; i++)
         if (!x->vars[i].used) { sp_errf(x->err, x->en, "unknown variable '%s'", x->vars[i].name); return SP_ERR_MODEL_FORMAT; }
     return SP_OK;
@@ -438,11 +416,11 @@ static float rd_float(const uint8_t *p, int dtype)
 }
 
 /* int8 rows [rows][K] + scales -> WH_I8R rows [scale][K int8] at dst. */
-static sp_status repack_i8(ct2_ctx *x, const ct2_bind *b, uint8_t *dst)
+static sp_status repack_i8(wl_ctx *x, const wl_bindrec *b, uint8_t *dst)
 {
     const int64_t rows = b->v->dims[0];
     const size_t K = b->v->nbytes / (size_t)rows;
-    const size_t ss = k_dtype_size[b->scale->dtype];
+    const size_t ss = wl_dtype_size[b->scale->dtype];
     for (int64_t r = 0; r < rows; r++) {
         float s = rd_float(b->scale->data + (size_t)r * ss, b->scale->dtype);
         /* CTranslate2 writes 127 / max|row| (127 for an all-zero row): always finite and > 0 */
@@ -459,13 +437,13 @@ static sp_status repack_i8(ct2_ctx *x, const ct2_bind *b, uint8_t *dst)
 
 /* Turns every binding into tensor views: f32 copies for role F, mapping views or repacked
  * int8 rows for weights, split by parts. */
-static sp_status materialise(ct2_ctx *x)
+sp_status wl_materialise(wl_ctx *x)
 {
     wh_model *m = x->m;
     size_t nf = 0, ni8 = 0;
     for (int i = 0; i < x->n_binds; i++) {
-        const ct2_bind *b = &x->binds[i];
-        size_t nel = b->v->nbytes / k_dtype_size[b->v->dtype];
+        const wl_bindrec *b = &x->binds[i];
+        size_t nel = b->v->nbytes / wl_dtype_size[b->v->dtype];
         if (b->role == ROLE_F) nf += nel + 16 * (size_t)b->parts;
         else if (b->v->dtype == CT_I8) ni8 += nel + 4 * (size_t)b->v->dims[0];
     }
@@ -475,8 +453,8 @@ static sp_status materialise(ct2_ctx *x)
     float *a = m->f32_arena;
     uint8_t *w8 = m->weights_own;
     for (int i = 0; i < x->n_binds; i++) {
-        const ct2_bind *b = &x->binds[i];
-        const ct2_var *v = b->v;
+        const wl_bindrec *b = &x->binds[i];
+        const wl_var *v = b->v;
         const int64_t rows = v->dims[0];
         const int64_t k = v->rank == 1 ? 1 : v->rank == 2 ? v->dims[1] : v->dims[1] * v->dims[2];
         const int64_t prow = rows / b->parts;
@@ -488,7 +466,7 @@ static sp_status materialise(ct2_ctx *x)
             if (b->role == ROLE_F) {
                 const int64_t cnt = prow * k;
                 for (int64_t j = 0; j < cnt; j++)
-                    a[j] = rd_float(v->data + (size_t)(p * prow * k + j) * k_dtype_size[v->dtype], v->dtype);
+                    a[j] = rd_float(v->data + (size_t)(p * prow * k + j) * wl_dtype_size[v->dtype], v->dtype);
                 t->data = a;
                 t->type = WH_F32;
                 a += ((size_t)cnt + 15) & ~(size_t)15;
@@ -519,27 +497,27 @@ static sp_status materialise(ct2_ctx *x)
 
 /* GPT-2 byte-level BPE writes byte b as a code point: the 188 printable bytes ('!'..'~',
  * 0xA1..0xAC, 0xAE..0xFF) as themselves, the other 68 as U+0100.. in byte order
- * (openai/gpt-2 encoder.py: bytes_to_unicode). Returns the byte or -1. */
+ * (openai/gpt-2 encoder.py: bytes_to_unicode). */
+static int16_t g_inv[0x144];
+static pthread_once_t g_inv_once = PTHREAD_ONCE_INIT;
+
+static int gpt2_printable(int b) { return (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || b >= 0xae; }
+
+static void gpt2_init(void)
+{
+    int n = 0;
+    for (int c = 0; c < 0x144; c++) g_inv[c] = -1;
+    for (int b = 0; b < 256; b++)
+        if (gpt2_printable(b)) g_inv[b] = (int16_t)b;
+    for (int b = 0; b < 256; b++)
+        if (!gpt2_printable(b)) g_inv[0x100 + n++] = (int16_t)b;
+}
+
+/* The byte code point cp stands for, or -1. */
 static int gpt2_byte(uint32_t cp)
 {
-    static int16_t inv[0x144];
-    static int ready;
-    if (!ready) {   /* idempotent: concurrent first calls write the same values */
-        int n = 0;
-        for (int b = 0; b < 256; b++) {
-            int printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae);
-            if (printable) inv[b] = (int16_t)b;
-        }
-        for (int b = 0; b < 256; b++) {
-            int printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae);
-            if (!printable) inv[0x100 + n++] = (int16_t)b;
-        }
-        for (int c = 0; c < 0x21; c++) inv[c] = -1;
-        for (int c = 0x7f; c < 0xa1; c++) inv[c] = -1;
-        inv[0xad] = -1;
-        __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
-    }
-    return cp < 0x144 ? inv[cp] : -1;
+    pthread_once(&g_inv_once, gpt2_init);
+    return cp < 0x144 ? g_inv[cp] : -1;
 }
 
 /* Decodes one token's text (len bytes of UTF-8) into dst; returns its byte count or -1. */
@@ -561,7 +539,7 @@ static long decode_token(const unsigned char *s, size_t len, char *dst)
     return o;
 }
 
-static sp_status add_token(ct2_ctx *x, int i, const char *s, size_t len, size_t *off)
+sp_status wl_add_token(wl_ctx *x, int i, const char *s, size_t len, size_t *off)
 {
     wh_model *m = x->m;
     if (len > 1024) { sp_errf(x->err, x->en, "vocabulary token %d is %zu bytes long (max 1024)", i, len); return SP_ERR_MODEL_FORMAT; }
@@ -573,7 +551,7 @@ static sp_status add_token(ct2_ctx *x, int i, const char *s, size_t len, size_t 
     return SP_OK;
 }
 
-static sp_status vocab_txt(ct2_ctx *x, const char *t, size_t len, size_t *off)
+static sp_status vocab_txt(wl_ctx *x, const char *t, size_t len, size_t *off)
 {
     int i = 0;
     size_t p = 0;
@@ -581,14 +559,14 @@ static sp_status vocab_txt(ct2_ctx *x, const char *t, size_t len, size_t *off)
         const char *nl = memchr(t + p, '\n', len - p);
         size_t e = nl ? (size_t)(nl - t) : len;
         if (i >= x->m->hp.n_vocab) { sp_errf(x->err, x->en, "vocabulary has more than n_vocab %d tokens", x->m->hp.n_vocab); return SP_ERR_MODEL_FORMAT; }
-        TRY(add_token(x, i++, t + p, e - p, off));
+        TRY(wl_add_token(x, i++, t + p, e - p, off));
         p = e + 1;
     }
     if (i != x->m->hp.n_vocab) { sp_errf(x->err, x->en, "vocabulary has %d tokens, the model %d", i, x->m->hp.n_vocab); return SP_ERR_MODEL_FORMAT; }
     return SP_OK;
 }
 
-static sp_status vocab_json(ct2_ctx *x, const char *t, size_t len, size_t *off)
+static sp_status vocab_json(wl_ctx *x, const char *t, size_t len, size_t *off)
 {
     json_error_t je;
     json_t *a = json_loadb(t, len, 0, &je);
@@ -601,7 +579,7 @@ static sp_status vocab_json(ct2_ctx *x, const char *t, size_t len, size_t *off)
     for (int i = 0; i < x->m->hp.n_vocab; i++) {
         json_t *s = json_array_get(a, (size_t)i);
         if (!json_is_string(s)) { sp_errf(x->err, x->en, "vocabulary entry %d is not a string", i); goto done; }
-        if ((st = add_token(x, i, json_string_value(s), json_string_length(s), off)) != SP_OK) goto done;
+        if ((st = wl_add_token(x, i, json_string_value(s), json_string_length(s), off)) != SP_OK) goto done;
     }
     st = SP_OK;
 done:
@@ -609,14 +587,14 @@ done:
     return st;
 }
 
-static int tok_is(const wh_model *m, int id, const char *s)
+int wl_tok_is(const wh_model *m, int id, const char *s)
 {
     return m->vocab[id].len == strlen(s) && !memcmp(m->vocab[id].bytes, s, m->vocab[id].len);
 }
 
 /* Decodes the whole vocabulary (specials included, for the checks), then exposes the 50257
  * tokens a ggml file carries: the byte-level ranks (+ <|endoftext|> for .en models). */
-static sp_status load_vocab(ct2_ctx *x, const wh_ct2_side *side)
+static sp_status load_vocab(wl_ctx *x, const wh_ct2_side *side)
 {
     wh_model *m = x->m;
     if (!side || !side->vocab) { sp_errf(x->err, x->en, "no vocabulary (vocabulary.txt or vocabulary.json)"); return SP_ERR_MODEL_FORMAT; }
@@ -632,7 +610,7 @@ static sp_status load_vocab(ct2_ctx *x, const wh_ct2_side *side)
         {s->timestamp_begin, "<|0.00|>"},
     };
     for (size_t i = 0; i < sizeof sp / sizeof sp[0]; i++)
-        if (!tok_is(m, sp[i].id, sp[i].text)) {
+        if (!wl_tok_is(m, sp[i].id, sp[i].text)) {
             sp_errf(x->err, x->en, "vocabulary token %d is not %s: the vocabulary does not belong to this model", sp[i].id, sp[i].text);
             return SP_ERR_MODEL_FORMAT;
         }
@@ -642,13 +620,13 @@ static sp_status load_vocab(ct2_ctx *x, const wh_ct2_side *side)
 
 /* ------------------------------------------------------------------ configs */
 
-static int int_in(json_t *v, long lo, long hi)
+int wl_int_in(json_t *v, long lo, long hi)
 {
     return json_is_integer(v) && json_integer_value(v) >= lo && json_integer_value(v) <= hi;
 }
 
 /* config.json (written by the converter): what it says must agree with the model. */
-static sp_status check_config(ct2_ctx *x, const char *t, size_t len)
+static sp_status check_config(wl_ctx *x, const char *t, size_t len)
 {
     const wh_model *m = x->m;
     json_error_t je;
@@ -660,7 +638,7 @@ static sp_status check_config(ct2_ctx *x, const char *t, size_t len)
     if ((v = json_object_get(o, "lang_ids")) && m->hp.n_vocab >= 51865) {
         if (!json_is_array(v) || json_array_size(v) != (size_t)m->sp.n_lang) { sp_errf(x->err, x->en, "config.json lang_ids does not list the model's %d languages", m->sp.n_lang); goto done; }
         for (i = 0; i < json_array_size(v); i++)
-            if (!int_in(json_array_get(v, i), m->sp.lang_first + (long)i, m->sp.lang_first + (long)i)) {
+            if (!wl_int_in(json_array_get(v, i), m->sp.lang_first + (long)i, m->sp.lang_first + (long)i)) {
                 sp_errf(x->err, x->en, "config.json lang_ids[%zu] is not token %ld", i, m->sp.lang_first + (long)i);
                 goto done;
             }
@@ -669,8 +647,8 @@ static sp_status check_config(ct2_ctx *x, const char *t, size_t len)
         json_t *h;
         if (!json_is_array(v)) { sp_errf(x->err, x->en, "config.json alignment_heads is not an array"); goto done; }
         json_array_foreach(v, i, h)
-            if (!json_is_array(h) || json_array_size(h) != 2 || !int_in(json_array_get(h, 0), 0, m->hp.n_text_layer - 1) ||
-                !int_in(json_array_get(h, 1), 0, m->hp.n_text_head - 1)) {
+            if (!json_is_array(h) || json_array_size(h) != 2 || !wl_int_in(json_array_get(h, 0), 0, m->hp.n_text_layer - 1) ||
+                !wl_int_in(json_array_get(h, 1), 0, m->hp.n_text_head - 1)) {
                 sp_errf(x->err, x->en, "config.json alignment_heads[%zu] is not a [layer, head] pair of this model", i);
                 goto done;
             }
@@ -681,7 +659,7 @@ static sp_status check_config(ct2_ctx *x, const char *t, size_t len)
         if (!(v = json_object_get(o, lists[k]))) continue;
         if (!json_is_array(v)) { sp_errf(x->err, x->en, "config.json %s is not an array", lists[k]); goto done; }
         json_array_foreach(v, i, e)
-            if (!int_in(e, 0, m->hp.n_vocab - 1)) { sp_errf(x->err, x->en, "config.json %s[%zu] is not a token id", lists[k], i); goto done; }
+            if (!wl_int_in(e, 0, m->hp.n_vocab - 1)) { sp_errf(x->err, x->en, "config.json %s[%zu] is not a token id", lists[k], i); goto done; }
     }
     st = SP_OK;
 done:
@@ -691,7 +669,7 @@ done:
 
 /* preprocessor_config.json (Transformers' WhisperFeatureExtractor settings): the engine
  * computes openai's features, so every setting present must be openai's. */
-static sp_status check_preproc(ct2_ctx *x, const char *t, size_t len)
+sp_status wl_check_preproc(wl_ctx *x, const char *t, size_t len)
 {
     json_error_t je;
     json_t *o = json_loadb(t, len, 0, &je), *v;
@@ -703,7 +681,7 @@ static sp_status check_preproc(ct2_ctx *x, const char *t, size_t len)
     };
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
         if (!(v = json_object_get(o, k[i].key))) continue;
-        if (!int_in(v, k[i].want, k[i].want)) {
+        if (!wl_int_in(v, k[i].want, k[i].want)) {
             sp_errf(x->err, x->en, "preprocessor_config.json %s is not %ld (unsupported features)", k[i].key, k[i].want);
             st = SP_ERR_UNSUPPORTED;
             goto done;
@@ -756,14 +734,14 @@ float *wh_mel_filters_new(int n_mels)
 
 static sp_status parse_ct2(wh_model *m, const wh_ct2_side *side, char *err, size_t en)
 {
-    ct2_ctx x = {.m = m, .err = err, .en = en};
+    wl_ctx x = {.m = m, .err = err, .en = en};
     sp_status st;
     m->format = WH_FMT_CT2;
     if ((st = read_table(&x)) != SP_OK || (st = check_flags(&x)) != SP_OK || (st = derive_hparams(&x)) != SP_OK) goto done;
     wh_specials_init(&m->sp, m->hp.n_vocab);
-    if ((st = bind_all(&x)) != SP_OK || (st = materialise(&x)) != SP_OK || (st = load_vocab(&x, side)) != SP_OK) goto done;
+    if ((st = bind_all(&x)) != SP_OK || (st = wl_materialise(&x)) != SP_OK || (st = load_vocab(&x, side)) != SP_OK) goto done;
     if (side->config && (st = check_config(&x, side->config, side->config_len)) != SP_OK) goto done;
-    if (side->preproc && (st = check_preproc(&x, side->preproc, side->preproc_len)) != SP_OK) goto done;
+    if (side->preproc && (st = wl_check_preproc(&x, side->preproc, side->preproc_len)) != SP_OK) goto done;
     m->filt_n_mel = m->hp.n_mels;
     m->filt_n_fft = 201;
     if (!(m->filters_own = wh_mel_filters_new(m->hp.n_mels))) { st = SP_ERR_NOMEM; goto done; }
@@ -789,7 +767,7 @@ sp_status wh_model_load_ct2_mem(const void *bin, size_t size, const wh_ct2_side 
 }
 
 /* Reads a small side file whole; *data stays NULL (and 0 is returned) when it is absent. */
-static sp_status slurp(const char *dir, const char *name, char **data, size_t *len, char *err, size_t en)
+sp_status wh_read_side(const char *dir, const char *name, char **data, size_t *len, char *err, size_t en)
 {
     char path[4096];
     *data = NULL;
@@ -822,7 +800,7 @@ cleanup:
     return rc;
 }
 
-static sp_status map_file(const char *path, void **map, size_t *size, char *err, size_t en)
+sp_status wh_map_file(const char *path, void **map, size_t *size, char *err, size_t en)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) { sp_errf(err, en, "cannot open model '%s': %s", path, strerror(errno)); return SP_ERR_IO; }
@@ -862,14 +840,14 @@ sp_status wh_ct2_load_dir(const char *dir, const char *bin_path, wh_model **out,
         sp_errf(err, en, "model '%s' is a directory without model.bin (not a CTranslate2 model directory)", dir);
         return SP_ERR_IO;
     }
-    if ((st = slurp(d, "vocabulary.json", &voc, &side.vocab_len, err, en)) != SP_OK) goto cleanup;
+    if ((st = wh_read_side(d, "vocabulary.json", &voc, &side.vocab_len, err, en)) != SP_OK) goto cleanup;
     side.vocab_is_json = voc != NULL;
-    if (!voc && (st = slurp(d, "vocabulary.txt", &voc, &side.vocab_len, err, en)) != SP_OK) goto cleanup;
-    if ((st = slurp(d, "config.json", &cfg, &side.config_len, err, en)) != SP_OK) goto cleanup;
-    if ((st = slurp(d, "preprocessor_config.json", &pre, &side.preproc_len, err, en)) != SP_OK) goto cleanup;
+    if (!voc && (st = wh_read_side(d, "vocabulary.txt", &voc, &side.vocab_len, err, en)) != SP_OK) goto cleanup;
+    if ((st = wh_read_side(d, "config.json", &cfg, &side.config_len, err, en)) != SP_OK) goto cleanup;
+    if ((st = wh_read_side(d, "preprocessor_config.json", &pre, &side.preproc_len, err, en)) != SP_OK) goto cleanup;
     side.vocab = voc; side.config = cfg; side.preproc = pre;
     if (!(m = calloc(1, sizeof *m))) { st = SP_ERR_NOMEM; goto cleanup; }
-    if ((st = map_file(bin, &m->map, &m->map_size, err, en)) != SP_OK) goto cleanup;
+    if ((st = wh_map_file(bin, &m->map, &m->map_size, err, en)) != SP_OK) goto cleanup;
     m->map_owned = 1;
     if ((st = parse_ct2(m, &side, msg, sizeof msg)) != SP_OK) {
         sp_errf(err, en, "CTranslate2 model '%s': %s", d, msg);

@@ -12,6 +12,8 @@
  *   - the computed mel filterbank against openai's (the real one in $SHARED's header-only
  *     ggml file) and, when the real tiny.en weights are cached, their vocabulary against
  *     the real ggml vocabulary.
+ * The Transformers reader (src/whisper/model_st.c) gets the same treatment from a
+ * model.safetensors + config.json + vocab.json + added_tokens.json written here.
  * With --write-corpus DIR it writes the fuzz seeds for fuzz/fuzz_ct2.c instead. */
 #include "harness.h"
 #include "speech.h"
@@ -685,6 +687,237 @@ static void test_real_data(void)
     free_head(&h);
 }
 
+
+/* ------------------------------------------------------------------ Transformers (safetensors) */
+
+typedef struct { buf hdr, data; int first; } st_file;
+
+static void st_put(st_file *f, const char *name, const wh_tensor *t, int64_t rows, int64_t k, int rank, int64_t d1, int64_t d2, int dtype)
+{
+    const wh_tensor *one[1] = {t};
+    float *x = rows_of(one, 1, rows, k);
+    size_t nel = (size_t)(rows * k);
+    const size_t b0 = f->data.n;
+    if (is_brk("st-shape") && !strcmp(name, "model.encoder.layers.0.fc1.bias")) nel /= 2;   /* consistent, too short */
+    if (dtype == CT_F16) for (size_t i = 0; i < nel; i++) { uint16_t h = wh_f32_to_f16(x[i]); put(&f->data, &h, 2); }
+    else put(&f->data, x, nel * 4);
+    free(x);
+    char e[512];
+    const char *dt = is_brk("st-bf16") && !strcmp(name, "model.encoder.conv1.bias") ? "BF16" : dtype == CT_F16 ? "F16" : "F32";
+    size_t end = f->data.n + (is_brk("st-offsets") && !strcmp(name, "model.decoder.layer_norm.bias") ? 1000000 : 0);
+    int64_t d0 = rank == 1 ? rows * k : rows;
+    if (is_brk("st-shape") && !strcmp(name, "model.encoder.layers.0.fc1.bias")) d0 /= 2;
+    int o = snprintf(e, sizeof e, "%s\"%s\": {\"dtype\": \"%s\", \"shape\": [%lld", f->first ? "" : ", ", name, dt, (long long)d0);
+    if (rank > 1) o += snprintf(e + o, sizeof e - (size_t)o, ", %lld", (long long)d1);
+    if (rank > 2) o += snprintf(e + o, sizeof e - (size_t)o, ", %lld", (long long)d2);
+    snprintf(e + o, sizeof e - (size_t)o, "], \"data_offsets\": [%zu, %zu]}", b0, end);
+    put(&f->hdr, e, strlen(e));
+    f->first = 0;
+}
+
+static void st_attn(st_file *f, const char *pre, const wh_attn *a, int64_t n, int wdt)
+{
+    char nm[160];
+#define P(leaf, t, rows, k, rank, d1, dt) do { snprintf(nm, sizeof nm, "%s.%s", pre, leaf); st_put(f, nm, t, rows, k, rank, d1, 0, dt); } while (0)
+    P("q_proj.weight", &a->q_w, n, n, 2, n, wdt); P("q_proj.bias", &a->q_b, 1, n, 1, 0, CT_F32);
+    if (!is_brk("st-missing")) P("k_proj.weight", &a->k_w, n, n, 2, n, wdt);
+    P("v_proj.weight", &a->v_w, n, n, 2, n, wdt); P("v_proj.bias", &a->v_b, 1, n, 1, 0, CT_F32);
+    P("out_proj.weight", &a->o_w, n, n, 2, n, wdt); P("out_proj.bias", &a->o_b, 1, n, 1, 0, CT_F32);
+}
+
+static void st_ln(st_file *f, const char *pre, const wh_tensor *w, const wh_tensor *b, int64_t n)
+{
+    char nm[160];
+    P("weight", w, 1, n, 1, 0, CT_F32);
+    P("bias", b, 1, n, 1, 0, CT_F32);
+}
+
+static void st_layer(st_file *f, const wh_layer *L, const char *side, int l, int64_t n, int dec, int wdt)
+{
+    char pre[96], p2[128], nm[160];
+    snprintf(pre, sizeof pre, "model.%s.layers.%d", side, l);
+    snprintf(p2, sizeof p2, "%s.self_attn", pre);
+    st_attn(f, p2, &L->attn, n, wdt);
+    snprintf(p2, sizeof p2, "%s.self_attn_layer_norm", pre);
+    st_ln(f, p2, &L->attn_ln_w, &L->attn_ln_b, n);
+    if (dec) {
+        snprintf(p2, sizeof p2, "%s.encoder_attn", pre);
+        st_attn(f, p2, &L->cross, n, wdt);
+        snprintf(p2, sizeof p2, "%s.encoder_attn_layer_norm", pre);
+        st_ln(f, p2, &L->cross_ln_w, &L->cross_ln_b, n);
+    }
+    P("fc1.weight", &L->mlp0_w, 4 * n, n, 2, n, wdt); P("fc1.bias", &L->mlp0_b, 1, 4 * n, 1, 0, CT_F32);
+    P("fc2.weight", &L->mlp2_w, n, 4 * n, 2, 4 * n, wdt); P("fc2.bias", &L->mlp2_b, 1, n, 1, 0, CT_F32);
+#undef P
+    snprintf(p2, sizeof p2, "%s.final_layer_norm", pre);
+    st_ln(f, p2, &L->mlp_ln_w, &L->mlp_ln_b, n);
+}
+#undef P
+
+static void put_json_str(buf *b, const char *s, uint32_t len, int gpt2)
+{
+    buf t = {0};
+    if (gpt2) put_gpt2(&t, s, len); else put(&t, s, len);
+    put(b, "\"", 1);
+    for (size_t i = 0; i < t.n; i++) {
+        if (t.b[i] == '"' || t.b[i] == '\\') put(b, "\\", 1);
+        put(b, &t.b[i], 1);
+    }
+    put(b, "\"", 1);
+    free(t.b);
+}
+
+/* A Transformers directory for m: model.safetensors (weights as wdt), config.json, vocab.json, added_tokens.json. */
+static int write_hf(const wh_model *m, const char *dir, int wdt, const char *kind)
+{
+    const wh_hparams *hp = &m->hp;
+    const int64_t n = hp->n_audio_state;
+    st_file f = {{0}, {0}, 1};
+    g_brk = kind ? kind : "";
+    put(&f.hdr, "{", 1);
+    st_put(&f, "model.encoder.conv1.weight", &m->conv1_w, n, 3 * hp->n_mels, 3, hp->n_mels, 3, wdt);
+    st_put(&f, "model.encoder.conv1.bias", &m->conv1_b, 1, n, 1, 0, 0, CT_F32);
+    st_put(&f, "model.encoder.conv2.weight", &m->conv2_w, n, 3 * n, 3, n, 3, wdt);
+    st_put(&f, "model.encoder.conv2.bias", &m->conv2_b, 1, n, 1, 0, 0, CT_F32);
+    st_put(&f, "model.encoder.embed_positions.weight", &m->e_pe, hp->n_audio_ctx, n, 2, n, 0, CT_F32);
+    st_ln(&f, "model.encoder.layer_norm", &m->e_ln_w, &m->e_ln_b, n);
+    st_put(&f, "model.decoder.embed_tokens.weight", &m->tok_emb, hp->n_vocab, n, 2, n, 0, wdt);
+    st_put(&f, "model.decoder.embed_positions.weight", &m->d_pe, hp->n_text_ctx, n, 2, n, 0, CT_F32);
+    st_ln(&f, "model.decoder.layer_norm", &m->d_ln_w, &m->d_ln_b, n);
+    for (int l = 0; l < hp->n_audio_layer; l++) st_layer(&f, &m->enc[l], "encoder", l, n, 0, wdt);
+    for (int l = 0; l < hp->n_text_layer; l++) st_layer(&f, &m->dec[l], "decoder", l, n, 1, wdt);
+    /* proj_out: tied, so the embedding's bytes again (an untied one is refused) */
+    st_put(&f, "proj_out.weight", &m->tok_emb, hp->n_vocab, n, 2, n, 0, is_brk("st-untied") ? (wdt == CT_F16 ? CT_F32 : CT_F16) : wdt);
+    const char *meta = ", \"__metadata__\": {\"format\": \"pt\"}}";
+    put(&f.hdr, meta, strlen(meta));
+    buf st = {0};
+    uint64_t hl = f.hdr.n;
+    put(&st, &hl, 8);
+    put(&st, f.hdr.b, f.hdr.n);
+    put(&st, f.data.b, f.data.n);
+    char p[512], cfg[1024], vs[48];
+    snprintf(vs, sizeof vs, ", \"vocab_size\": %d", hp->n_vocab);
+    mkdir(dir, 0755);
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    int rc = write_file(p, st.b, st.n);
+    snprintf(cfg, sizeof cfg, "{\"model_type\": \"whisper\", \"d_model\": %d, \"encoder_layers\": %d, \"decoder_layers\": %d, "
+             "\"encoder_attention_heads\": %d, \"decoder_attention_heads\": %d, \"num_mel_bins\": %d, \"max_source_positions\": %d, "
+             "\"max_target_positions\": %d%s}", hp->n_audio_state, hp->n_audio_layer, hp->n_text_layer, hp->n_audio_head, hp->n_text_head,
+             hp->n_mels, hp->n_audio_ctx, hp->n_text_ctx, is_brk("st-config") ? "" : vs);
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    rc |= write_file(p, cfg, strlen(cfg));
+    buf v = {0}, a = {0};
+    put(&v, "{", 1);
+    const int eot = m->sp.eot;
+    for (int i = 0; i <= eot; i++) {
+        char id[32];
+        if (i && !(is_brk("st-vocab-gap") && i == 500)) put(&v, ", ", 2);
+        if (is_brk("st-vocab-gap") && i == 500) continue;
+        if (i < eot) put_json_str(&v, m->vocab[i].bytes, m->vocab[i].len, 1);
+        else put_json_str(&v, "<|endoftext|>", 13, 0);
+        snprintf(id, sizeof id, ": %d", i);
+        put(&v, id, strlen(id));
+    }
+    put(&v, "}", 1);
+    snprintf(p, sizeof p, "%s/vocab.json", dir);
+    rc |= write_file(p, v.b, v.n);
+    snprintf(cfg, sizeof cfg, "{\"<|endoftext|>\": %d, \"<|startoftranscript|>\": %d, \"<|en|>\": %d, \"<|transcribe|>\": %d, \"<|0.00|>\": %d}",
+             eot, m->sp.sot, m->sp.lang_first, m->sp.transcribe, m->sp.timestamp_begin);
+    put(&a, cfg, strlen(cfg));
+    snprintf(p, sizeof p, "%s/added_tokens.json", dir);
+    rc |= write_file(p, a.b, a.n);
+    free(st.b); free(f.hdr.b); free(f.data.b); free(v.b); free(a.b);
+    g_brk = "";
+    return rc;
+}
+
+static void test_hf(void)
+{
+    char dir[512], err[512] = "", what[160] = "", name[200];
+    static const struct { const char *args, *file; int wdt; } v[] = {
+        {"--type f32", "hf-f32.bin", CT_F32}, {"--type f16", "hf-f16.bin", CT_F16}, {"--type f16 --n-vocab 51864", "hf-en.bin", CT_F16},
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        snprintf(name, sizeof name, "Transformers safetensors (%s weights, %s): every tensor equals the ggml loader's",
+                 v[i].wdt == CT_F32 ? "F32" : "F16", v[i].file);
+        TEST(name) {
+            wh_model *g = mk_ggml(v[i].args, v[i].file), *c = NULL;
+            CHECK(g != NULL);
+            if (!g) break;
+            snprintf(dir, sizeof dir, "%s/hf-%zu", g_tmp, i);
+            CHECK(write_hf(g, dir, v[i].wdt, NULL) == 0);
+            CHECKF(wh_model_load(dir, &c, err, sizeof err) == SP_OK, "%s", err);
+            if (c) {
+                CHECK(!memcmp(&g->hp, &c->hp, offsetof(wh_hparams, ftype)) && c->format == WH_FMT_HF);
+                CHECK(!memcmp(&g->sp, &c->sp, sizeof g->sp) && c->n_tokens == g->n_tokens);
+                int vbad = 0;
+                for (int t = 0; t < g->sp.eot; t++)
+                    vbad += g->vocab[t].len != c->vocab[t].len || memcmp(g->vocab[t].bytes, c->vocab[t].bytes, g->vocab[t].len);
+                CHECKF(vbad == 0, "%d tokens differ", vbad);
+                CHECKF(compare_models(g, c, v[i].wdt, CT_F32, what, sizeof what) == 0, "%s", what);
+            }
+            wh_model_free(c);
+            wh_model_free(g);
+        }
+    }
+    TEST("Transformers: the engine gives the ggml file's transcript; model.safetensors path loads like its directory") {
+        char cmd[4096], a[300], b[300], p[700];
+        snprintf(dir, sizeof dir, "%s/hf-1", g_tmp);
+        snprintf(a, sizeof a, "%s/ha.json", g_tmp);
+        snprintf(b, sizeof b, "%s/hb.json", g_tmp);
+        const char *opt = "--language en --beam-size 2 --temperature 0 --threads 2 -f json tests/data/speech-16k.wav";
+        snprintf(cmd, sizeof cmd, "%s/transcribe --model %s/hf-f16.bin %s >%s 2>/dev/null && %s/transcribe --model %s/model.safetensors %s >%s 2>/dev/null && cmp -s %s %s",
+                 bin_dir(), g_tmp, opt, a, bin_dir(), dir, opt, b, a, b);
+        CHECKF(system(cmd) == 0, "%s", cmd);
+        snprintf(p, sizeof p, "%s/model.safetensors", dir);
+        wh_model *m = NULL;
+        CHECKF(wh_model_load(p, &m, err, sizeof err) == SP_OK, "%s", err);
+        wh_model_free(m);
+    }
+    static const struct { const char *kind, *want; } k[] = {
+        {"st-bf16", "dtype BF16"}, {"st-offsets", "outside the"}, {"st-shape", "fc1.bias' has shape [16], expected [32]"},
+        {"st-missing", "missing variable 'model.encoder.layers.0.self_attn.k_proj.weight'"}, {"st-untied", "differs from the token embedding"},
+        {"st-config", "vocab_size is missing"}, {"st-vocab-gap", "no token 500"},
+    };
+    wh_model *g = mk_ggml("--type f16 --n-state 8 --n-head 2 --n-audio-layer 1 --n-text-layer 1 --n-audio-ctx 8 --n-text-ctx 8", "hfs.bin");
+    for (size_t i = 0; g && i < sizeof k / sizeof k[0]; i++) {
+        snprintf(name, sizeof name, "malformed Transformers model (%s): fails naming the problem", k[i].kind);
+        TEST(name) {
+            snprintf(dir, sizeof dir, "%s/hbrk-%s", g_tmp, k[i].kind);
+            CHECK(write_hf(g, dir, CT_F16, k[i].kind) == 0);
+            CHECKF(fails_with(dir, k[i].want, err, sizeof err), "got '%s', want '%s'", err, k[i].want);
+        }
+    }
+    TEST("truncated model.safetensors: every cut fails cleanly") {
+        char p[700];
+        size_t n, cn, vn;
+        snprintf(dir, sizeof dir, "%s/hf-small", g_tmp);
+        CHECK(g && write_hf(g, dir, CT_F16, NULL) == 0);
+        snprintf(p, sizeof p, "%s/model.safetensors", dir);
+        uint8_t *st = slurp(p, &n);
+        snprintf(p, sizeof p, "%s/config.json", dir);
+        uint8_t *cfg = slurp(p, &cn);
+        snprintf(p, sizeof p, "%s/vocab.json", dir);
+        uint8_t *voc = slurp(p, &vn);
+        int bad = 0, tried = 0;
+        for (size_t cut = 0; st && cut < n; cut += cut < 6000 ? 7 : 1 + n / 300) {
+            uint8_t *b = malloc(cut ? cut : 1);
+            memcpy(b, st, cut);
+            wh_model *m = NULL;
+            bad += wh_model_load_st_mem(b, cut, (char *)cfg, cn, (char *)voc, vn, &m, err, sizeof err) == SP_OK;
+            wh_model_free(m);
+            free(b);
+            tried++;
+        }
+        wh_model *m = NULL;
+        CHECKF(st && wh_model_load_st_mem(st, n, (char *)cfg, cn, (char *)voc, vn, &m, err, sizeof err) == SP_OK, "%s", err);
+        wh_model_free(m);
+        CHECKF(bad == 0 && tried > 500, "%d of %d truncations loaded", bad, tried);
+        free(st); free(cfg); free(voc);
+    }
+    wh_model_free(g);
+}
+
 static void test_resolve(void)
 {
     TEST("model names resolve through models/ and the Hugging Face cache; unknown ones say where they looked") {
@@ -731,7 +964,7 @@ static void test_resolve(void)
 static int write_corpus(const char *out)
 {
     wh_model *g = mk_ggml("--type f16 --n-state 8 --n-head 2 --n-audio-layer 1 --n-text-layer 1 --n-audio-ctx 8 --n-text-ctx 8", "seed.bin");
-    char dir[512], p[1024];
+    char dir[512], p[1400];
     if (!g) return 1;
     snprintf(dir, sizeof dir, "%s/seed", g_tmp);
     const size_t keep[] = {(size_t)-1, 0, 8, 40, 200, 1000};
@@ -742,6 +975,30 @@ static int write_corpus(const char *out)
         else snprintf(p, sizeof p, "%s/seed-prefix-%zu", out, keep[i]);
         rc |= write_file(p, b.b, b.n);
         free(b.b);
+    }
+    /* Transformers seeds: [u32 config_len][config.json][u32 vocab_len][vocab.json][model.safetensors] */
+    char st_out[1100];
+    snprintf(st_out, sizeof st_out, "%s/../st", out);
+    mkdir(st_out, 0755);
+    snprintf(dir, sizeof dir, "%s/seed-hf", g_tmp);
+    rc |= write_hf(g, dir, CT_F16, NULL);
+    const size_t st_keep[] = {(size_t)-1, 0, 9, 300, 3000};
+    for (size_t i = 0; i < sizeof st_keep / sizeof st_keep[0]; i++) {
+        buf o = {0};
+        const char *names[3] = {"config.json", "vocab.json", "model.safetensors"};
+        for (int j = 0; j < 3; j++) {
+            size_t n = 0;
+            snprintf(p, sizeof p, "%s/%s", dir, names[j]);
+            uint8_t *d = slurp(p, &n);
+            const int side = st_keep[i] == (size_t)-1;   /* prefixes fail before the side files matter */
+            if (j < 2) { put_u32(&o, side ? (uint32_t)n : 0); if (side) put(&o, d, n); }
+            else put(&o, d, st_keep[i] < n ? st_keep[i] : n);
+            free(d);
+        }
+        if (st_keep[i] == (size_t)-1) snprintf(p, sizeof p, "%s/seed-valid-f16", st_out);
+        else snprintf(p, sizeof p, "%s/seed-prefix-%zu", st_out, st_keep[i]);
+        rc |= write_file(p, o.b, o.n);
+        free(o.b);
     }
     wh_model_free(g);
     return rc;
@@ -761,6 +1018,7 @@ int main(int argc, char **argv)
         test_i8r_kernels();
         test_real_data();
         test_resolve();
+        test_hf();
         rc = th_failed_total ? 1 : 0;
     }
     char cmd[300];
