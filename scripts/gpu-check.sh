@@ -61,29 +61,30 @@ EOF
 else
     LIBS="$LIBS -lz"
 fi
-# jansson (CTranslate2's config.json and vocabulary.json in model_ct2.c): without its header
-# this check cannot read CTranslate2 directories, and says so if asked to; ggml files (all
-# the check uses) are unaffected
+# jansson (the JSON of CTranslate2 and Transformers model directories: model_ct2.c,
+# model_st.c): without its header this check cannot read those formats, and says so if
+# asked to; ggml files (all the check uses) are unaffected
 SRCS="src/common/*.c src/whisper/*.c"
 if ! echo '#include <jansson.h>' | cc -E - >/dev/null 2>&1; then
-    SRCS="src/common/*.c $(ls src/whisper/*.c | grep -v model_ct2.c) $B/shim/ct2_off.c"
-    cat >"$B/shim/ct2_off.c" <<'EOF'
-/* gpu-check build without jansson: the CTranslate2 reader's entry points refuse clearly */
+    SRCS="src/common/*.c $(ls src/whisper/*.c | grep -v -e model_ct2.c -e model_st.c) $B/shim/json_off.c"
+    cat >"$B/shim/json_off.c" <<'EOF'
+/* gpu-check build without jansson: the directory formats' entry points refuse clearly */
 #include "whisper/model.h"
 #include <stdio.h>
-int wh_ct2_sniff(const void *data, size_t size) { (void)data; (void)size; return 0; }
-static sp_status off(char *err, size_t en)
+static sp_status off(wh_model **out, char *err, size_t en)
 {
-    if (err && en) snprintf(err, en, "CTranslate2 models need jansson, which this gpu-check build lacks");
+    *out = NULL;
+    if (err && en) snprintf(err, en, "CTranslate2/Transformers models need jansson, which this gpu-check build lacks");
     return SP_ERR_UNSUPPORTED;
 }
+int wh_ct2_sniff(const void *data, size_t size) { (void)data; (void)size; return 0; }
+int wh_st_sniff(const void *data, size_t size) { (void)data; (void)size; return 0; }
 sp_status wh_ct2_load_dir(const char *dir, const char *bin, wh_model **out, char *err, size_t en)
-{ (void)dir; (void)bin; *out = NULL; return off(err, en); }
-sp_status wh_model_load_ct2_mem(const void *bin, size_t size, const wh_ct2_side *side, wh_model **out, char *err,
-                                size_t en)
-{ (void)bin; (void)size; (void)side; *out = NULL; return off(err, en); }
+{ (void)dir; (void)bin; return off(out, err, en); }
+sp_status wh_st_load_dir(const char *dir, wh_model **out, char *err, size_t en)
+{ (void)dir; return off(out, err, en); }
 EOF
-    say "jansson.h missing: CTranslate2 directories not readable in this build (ggml only)"
+    say "jansson.h missing: CTranslate2/Transformers directories not readable in this build (ggml only)"
 else
     LIBS="$LIBS -ljansson"
 fi
