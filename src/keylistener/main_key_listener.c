@@ -651,7 +651,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
 "usage: key_listener [OPTIONS]                  run the push-to-talk listener\n"
-"       key_listener start|stop|toggle|cancel|status|quit|paste-last [--socket PATH]\n"
+"       key_listener start|stop|toggle|cancel|status|quit|paste-last|waybar [--socket PATH]\n"
 "       key_listener start|toggle LANG    (this recording in LANG: one binding per language)\n"
 "Trigger: --trigger evdev|terminal|none (default evdev; the control socket always works)\n"
 "  --key NAME (Insert, F16, RightCtrl, Pause, BTN_SIDE, a code; default Insert)\n"
@@ -772,9 +772,21 @@ static int paste_last_here(void)
     return 0;
 }
 
+/* One line of JSON for status bars (waybar's custom module "return-type": "json"; i3blocks
+ * and others can read "text"); reply NULL: no listener. Always exits 0 so the bar shows it. */
+static int bar_status(const char *reply)
+{
+    const char *cls = !reply ? "off" : strstr(reply, "recording") ? "recording" :
+                      strstr(reply, "transcribing") ? "transcribing" : "idle";
+    const char *text = !reply ? "" : !strcmp(cls, "recording") ? "REC" : !strcmp(cls, "transcribing") ? "..." : "MIC";
+    printf("{\"text\": \"%s\", \"alt\": \"%s\", \"class\": \"%s\", \"tooltip\": \"key_listener: %s\"}\n",
+           text, cls, cls, !reply ? "not running" : cls);
+    return 0;
+}
+
 static int control(const char *cmd)
 {
-    static const char *const cmds[] = { "start", "stop", "toggle", "cancel", "status", "quit", "paste-last" };
+    static const char *const cmds[] = { "start", "stop", "toggle", "cancel", "status", "quit", "paste-last", "waybar" };
     int known = 0;
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) known |= !strcmp(cmd, cmds[i]);
     if (!known) { fprintf(stderr, "key_listener: unknown command \"%s\"\n", cmd); usage(stderr); return 100; }
@@ -788,7 +800,9 @@ static int control(const char *cmd)
         fprintf(stderr, "key_listener: %s\n", err);
         return 111;
     }
-    int r = kl_ctl_send(path, line, reply, sizeof reply, err, sizeof err);
+    int bar = !strcmp(cmd, "waybar");
+    int r = kl_ctl_send(path, bar ? "status" : line, reply, sizeof reply, err, sizeof err);
+    if (bar) return bar_status(r == 0 ? reply : NULL);
     if (r == KL_CTL_NONE && !strcmp(cmd, "paste-last")) return paste_last_here();
     if (r == KL_CTL_NONE) { fprintf(stderr, "key_listener: no key_listener is running (%s)\n", path); return 3; }
     if (r != 0) { fprintf(stderr, "key_listener: %s\n", err); return 111; }

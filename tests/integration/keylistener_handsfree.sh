@@ -49,6 +49,7 @@ wait_for 10 grep_log "pulse capture: virt.monitor open" >/dev/null
 paplay -d virt "$CLIP"; sleep 1.5; paplay -d virt "$CLIP"; sleep 1.5
 out=$("$KL" status)
 check "continuous: still recording after two utterances" sh -c '[ "${0#ok recording}" != "$0" ]' "$out"
+check "waybar status: class recording" sh -c '"$0" waybar | grep -q "\"class\": \"recording\""' "$KL"
 "$KL" stop >/dev/null
 check "continuous: two utterances typed from one recording" wait_for 10 sh -c "[ \$(grep -cx 'Said.' '$OUT') -eq 2 ]"
 check "continuous: the silence after the last one is not sent" wait_for 5 grep_log "no speech since the last utterance"
@@ -97,5 +98,6 @@ wait_for 10 sh -c '[ "$(wc -l <"$0")" -gt "$1" ]' "$ROOT/fake_requests.jsonl" "$
 check "a per-binding language ('start de') is sent as the request's language" [ "$(req $((n0 + 1)) language)" = de ]
 "$KL" start xx1 >/dev/null 2>&1; check "a bad language code is refused (exit 100)" [ $? -eq 100 ]
 listener_quit
+check "waybar status without a listener: class off, exit 0" sh -c '"$0" waybar | grep -q "\"class\": \"off\""' "$KL"
 check "no sanitizer report from key_listener" sh -c "! grep -q 'Sanitizer' '$ROOT/kl.err'"
 finish
