@@ -61,8 +61,12 @@ listener_quit
 
 # 3. --max-seconds caps a recording
 n0=$(nseen)
-bg "$KL" --no-config --trigger none --source virt.monitor --no-start --timeout 20 --output print \
-    --max-seconds 1 --min-ms 0 --history 0 >"$OUT" 2>>"$ROOT/kl.err"
+# with --notify: a notify-send stand-in on PATH records what it is asked to show
+FB="$ROOT/fakebin"; mkdir -p "$FB"
+printf '#!/bin/sh\nfor a; do printf "%%s|" "$a"; done >>"%s/notes.txt"; echo >>"%s/notes.txt"\n' "$ROOT" "$ROOT" >"$FB/notify-send"
+chmod +x "$FB/notify-send"
+bg env PATH="$FB:$PATH" "$KL" --no-config --trigger none --source virt.monitor --no-start --timeout 20 --output print \
+    --max-seconds 1 --min-ms 0 --history 0 --notify >"$OUT" 2>>"$ROOT/kl.err"
 listener_up
 wait_for 10 grep_log "pulse capture: virt.monitor open" >/dev/null; sleep 1
 "$KL" start >/dev/null; paplay -d virt "$CLIP"
@@ -71,6 +75,8 @@ wait_for 10 sh -c '[ "$(wc -l <"$0")" -gt "$1" ]' "$ROOT/fake_seen.txt" "$n0"
 # what reaches the file is capped at 1 s + 0.3 s pre-roll (on a loaded machine the stream may
 # deliver less within the second)
 check "--max-seconds 1: at most 1.3 s recorded" between "$(seen_len $((n0 + 1)))" 0.02 1.31
+check "--notify: recording, transcribing and typed notifications sent" wait_for 5 sh -c \
+    'grep -q "|Recording|" "$0" && grep -q "|Transcribing|" "$0" && grep -q "|Dictation typed|Said.|" "$0"' "$ROOT/notes.txt"
 listener_quit
 
 # 4. vocabulary, prompt and languages in the requests
