@@ -24,7 +24,17 @@ struct kl_capture {
     kl_ring ring;
     kl_pcm pcm;
     size_t preroll;
+    int voiced;             /* a block at or above silence_level since start/cut */
+    size_t voice_end;       /* pcm.len after the last such block */
 };
+
+/* 1 when the block's RMS reaches level. */
+static int loud(const int16_t *b, size_t n, double level)
+{
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) sum += (double)b[i] * b[i];
+    return sum / (double)n >= level * level * 32768.0 * 32768.0;
+}
 
 static void logf_(kl_capture *c, const char *level, const char *fmt, const char *a, const char *b)
 {
@@ -110,8 +120,15 @@ static void *run(void *arg)
             failing = 1;
             continue;
         }
-        if (c->recording) kl_pcm_append(&c->pcm, block, BLOCK);
-        else kl_ring_push(&c->ring, block, BLOCK);
+        if (c->recording) {
+            kl_pcm_append(&c->pcm, block, BLOCK);
+            if (loud(block, BLOCK, c->o.silence_level > 0 ? c->o.silence_level : 0.01)) {
+                c->voiced = 1;
+                c->voice_end = c->pcm.len;
+            }
+        } else {
+            kl_ring_push(&c->ring, block, BLOCK);
+        }
     }
     c->live = 0;
     pthread_mutex_unlock(&c->mu);
@@ -174,6 +191,8 @@ int kl_capture_start(kl_capture *c)
     }
     c->recording = 1;
     c->check = 1;
+    c->voiced = 0;
+    c->voice_end = 0;
     pthread_cond_signal(&c->cv);
     pthread_mutex_unlock(&c->mu);
     return r;
@@ -192,6 +211,43 @@ int kl_capture_stop(kl_capture *c, int16_t **samples, size_t *n, size_t *preroll
     pthread_cond_signal(&c->cv);
     pthread_mutex_unlock(&c->mu);
     return full;
+}
+
+double kl_capture_silence_ms(kl_capture *c, int *voiced)
+{
+    pthread_mutex_lock(&c->mu);
+    *voiced = c->recording && c->voiced;
+    double ms = c->recording ? (double)(c->pcm.len - (c->voiced ? c->voice_end : 0)) * 1000 / KL_RATE : 0;
+    pthread_mutex_unlock(&c->mu);
+    return ms;
+}
+
+int kl_capture_cut(kl_capture *c, int16_t **samples, size_t *n)
+{
+    pthread_mutex_lock(&c->mu);
+    int full = c->pcm.full;
+    *samples = c->pcm.len ? c->pcm.buf : NULL;
+    *n = c->pcm.len;
+    if (!*samples) free(c->pcm.buf);
+    size_t max = c->pcm.max;
+    kl_pcm_init(&c->pcm, max);
+    c->preroll = 0;
+    c->voiced = 0;
+    c->voice_end = 0;
+    pthread_mutex_unlock(&c->mu);
+    return full;
+}
+
+void kl_capture_trim(kl_capture *c, size_t keep)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->recording && !c->voiced && c->pcm.len > keep) {
+        memmove(c->pcm.buf, c->pcm.buf + (c->pcm.len - keep), keep * sizeof *c->pcm.buf);
+        c->pcm.len = keep;
+        c->pcm.full = 0;
+        c->preroll = 0;
+    }
+    pthread_mutex_unlock(&c->mu);
 }
 
 int kl_capture_live(kl_capture *c)

@@ -37,6 +37,7 @@ typedef struct {
     const char *device;     /* source name; NULL: the default */
     int preroll_ms;
     double max_seconds;     /* a recording is capped at this length */
+    double silence_level;   /* RMS (0..1) of a 20 ms block below which it is silence; 0: 0.01 */
     void (*log)(void *u, const char *level, const char *msg);   /* may be NULL */
     void *log_u;
 } kl_capture_opts;
@@ -50,6 +51,15 @@ int kl_capture_start(kl_capture *c);
 /* Ends the recording; *samples is malloc'd (NULL and 0 when nothing was captured),
  * *preroll the number of pre-roll samples at its start. 1 when the cap was hit. */
 int kl_capture_stop(kl_capture *c, int16_t **samples, size_t *n, size_t *preroll);
+/* Hands-free: the silence at the end of the current recording, in ms, and (*voiced) whether
+ * any block since the start (or the last cut) reached silence_level. */
+double kl_capture_silence_ms(kl_capture *c, int *voiced);
+/* Continuous mode: hands over what was recorded since the start or the last cut (like
+ * kl_capture_stop) and goes on recording. */
+int kl_capture_cut(kl_capture *c, int16_t **samples, size_t *n);
+/* While no voice was heard: drops all but the newest keep samples (silence between
+ * utterances does not pile up). */
+void kl_capture_trim(kl_capture *c, size_t keep);
 /* 1 while the source is open and delivering. */
 int kl_capture_live(kl_capture *c);
 /* Seconds recorded so far (0 when not recording). */

@@ -70,6 +70,7 @@ static struct {
     int recording;
     double rec_started;
     char rec_lang[16];         /* language of the current recording's binding */
+    int cuts;                  /* continuous mode: utterances sent from this recording */
     kl_post *post;
     char history[4200];
     /* worker: the user's clipboard, to put back once the text left there is stale */
@@ -391,6 +392,7 @@ static void rec_start_lang(const char *why, const char *lang)
     snprintf(G.rec_lang, sizeof G.rec_lang, "%s", lang ? lang : "");
     if (kl_capture_start(G.cap) != 0) klog("WARN", "out of memory for the pre-roll");
     G.recording = 1;
+    G.cuts = 0;
     G.rec_started = now_mono();
     kl_term_reset(&G.term, 1);
     klog("INFO", "recording started (%s)%s", why, kl_capture_live(G.cap) ? "" : "; the microphone is not open yet");
@@ -400,21 +402,10 @@ static void rec_start_lang(const char *why, const char *lang)
 }
 static void rec_start(const char *why) { rec_start_lang(why, NULL); }
 
-static void rec_stop(const char *why, int cancel)
+/* Writes a recording (or a continuous-mode utterance) as a WAV and queues its transcription.
+ * held: seconds the recording ran (for the log). */
+static void submit_samples(int16_t *s, size_t n, size_t pre, const char *why, int full, double held)
 {
-    if (!G.recording) return;
-    G.recording = 0;
-    kl_term_reset(&G.term, 0);
-    int16_t *s = NULL;
-    size_t n = 0, pre = 0;
-    int full = kl_capture_stop(G.cap, &s, &n, &pre);
-    double held = now_mono() - G.rec_started;
-    play(G.o.stop_sound);
-    if (cancel) {
-        klog("INFO", "recording cancelled (%s) after %.2f s", why, held);
-        free(s);
-        return;
-    }
     size_t speech = n > pre ? n - pre : 0;
     if (speech * 1000 < (size_t)G.o.min_ms * KL_RATE) {
         klog("INFO", "recording stopped (%s): %.2f s held, %.2f s captured: shorter than %d ms, discarded",
@@ -442,6 +433,62 @@ static void rec_stop(const char *why, int cancel)
          full ? " (cut at --max-seconds)" : "", path);
     push_job_lang(JOB_TRANSCRIBE, path, now_mono(), G.rec_lang);
     notify("Transcribing", "");
+}
+
+static void rec_stop(const char *why, int cancel)
+{
+    if (!G.recording) return;
+    int voiced = 0;
+    kl_capture_silence_ms(G.cap, &voiced);
+    G.recording = 0;
+    kl_term_reset(&G.term, 0);
+    int16_t *s = NULL;
+    size_t n = 0, pre = 0;
+    int full = kl_capture_stop(G.cap, &s, &n, &pre);
+    double held = now_mono() - G.rec_started;
+    play(G.o.stop_sound);
+    if (cancel) {
+        klog("INFO", "recording cancelled (%s) after %.2f s", why, held);
+        free(s);
+        return;
+    }
+    if (G.o.continuous && G.cuts && !voiced) {   /* only the silence after the last utterance */
+        klog("INFO", "recording stopped (%s): no speech since the last utterance", why);
+        free(s);
+        return;
+    }
+    submit_samples(s, n, pre, why, full, held);
+}
+
+/* Continuous mode: the utterance that just ended goes off; the recording goes on. */
+static void rec_cut(const char *why)
+{
+    int16_t *s = NULL;
+    size_t n = 0;
+    int full = kl_capture_cut(G.cap, &s, &n);
+    G.cuts++;
+    double held = now_mono() - G.rec_started;
+    G.rec_started = now_mono();
+    submit_samples(s, n, 0, why, full, held);
+}
+
+/* Hands-free checks, every loop turn while recording. */
+static void hands_free(void)
+{
+    if (!G.recording) return;
+    int voiced = 0;
+    double sil = kl_capture_silence_ms(G.cap, &voiced);
+    int over = now_mono() - G.rec_started > G.o.max_seconds;
+    if (G.o.auto_stop_ms > 0 && voiced && sil >= G.o.auto_stop_ms) {
+        char why[64];
+        snprintf(why, sizeof why, "%d ms of silence", G.o.auto_stop_ms);
+        if (G.o.continuous) rec_cut(why); else rec_stop(why, 0);
+    } else if (over) {
+        if (G.o.continuous && voiced) rec_cut("--max-seconds reached");
+        else rec_stop("--max-seconds reached", 0);
+    } else if (G.o.continuous && !voiced) {
+        kl_capture_trim(G.cap, (size_t)KL_RATE * 3 / 10);   /* keep 300 ms before the next word */
+    }
 }
 
 static void on_action(void *u, kl_ev_action a)
@@ -604,7 +651,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
 "usage: key_listener [OPTIONS]                  run the push-to-talk listener\n"
-"       key_listener start|stop|toggle|cancel|status|quit|paste-last [--socket PATH]\n"
+"       key_listener start|stop|toggle|cancel|status|quit|paste-last|waybar [--socket PATH]\n"
 "       key_listener start|toggle LANG    (this recording in LANG: one binding per language)\n"
 "Trigger: --trigger evdev|terminal|none (default evdev; the control socket always works)\n"
 "  --key NAME (Insert, F16, RightCtrl, Pause, BTN_SIDE, a code; default Insert)\n"
@@ -725,9 +772,21 @@ static int paste_last_here(void)
     return 0;
 }
 
+/* One line of JSON for status bars (waybar's custom module "return-type": "json"; i3blocks
+ * and others can read "text"); reply NULL: no listener. Always exits 0 so the bar shows it. */
+static int bar_status(const char *reply)
+{
+    const char *cls = !reply ? "off" : strstr(reply, "recording") ? "recording" :
+                      strstr(reply, "transcribing") ? "transcribing" : "idle";
+    const char *text = !reply ? "" : !strcmp(cls, "recording") ? "REC" : !strcmp(cls, "transcribing") ? "..." : "MIC";
+    printf("{\"text\": \"%s\", \"alt\": \"%s\", \"class\": \"%s\", \"tooltip\": \"key_listener: %s\"}\n",
+           text, cls, cls, !reply ? "not running" : cls);
+    return 0;
+}
+
 static int control(const char *cmd)
 {
-    static const char *const cmds[] = { "start", "stop", "toggle", "cancel", "status", "quit", "paste-last" };
+    static const char *const cmds[] = { "start", "stop", "toggle", "cancel", "status", "quit", "paste-last", "waybar" };
     int known = 0;
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) known |= !strcmp(cmd, cmds[i]);
     if (!known) { fprintf(stderr, "key_listener: unknown command \"%s\"\n", cmd); usage(stderr); return 100; }
@@ -741,7 +800,9 @@ static int control(const char *cmd)
         fprintf(stderr, "key_listener: %s\n", err);
         return 111;
     }
-    int r = kl_ctl_send(path, line, reply, sizeof reply, err, sizeof err);
+    int bar = !strcmp(cmd, "waybar");
+    int r = kl_ctl_send(path, bar ? "status" : line, reply, sizeof reply, err, sizeof err);
+    if (bar) return bar_status(r == 0 ? reply : NULL);
     if (r == KL_CTL_NONE && !strcmp(cmd, "paste-last")) return paste_last_here();
     if (r == KL_CTL_NONE) { fprintf(stderr, "key_listener: no key_listener is running (%s)\n", path); return 3; }
     if (r != 0) { fprintf(stderr, "key_listener: %s\n", err); return 111; }
@@ -859,7 +920,8 @@ int main(int argc, char **argv)
     kl_source_ops ops;
     if (kl_source_select(G.o.audio, &ops, err, sizeof err) != 0) { fprintf(stderr, "key_listener: %s\n", err); return 100; }
     kl_capture_opts co = { .device = G.o.source[0] ? G.o.source : NULL, .preroll_ms = G.o.preroll_ms,
-                           .max_seconds = G.o.max_seconds, .log = cap_log };
+                           .max_seconds = G.o.max_seconds, .log = cap_log,
+                           .silence_level = G.o.silence_level };
     if (kl_capture_new(&G.cap, &ops, &co, err, sizeof err) != 0) { fprintf(stderr, "key_listener: %s\n", err); return 111; }
     if (setup_post(err, sizeof err) != 0) { fprintf(stderr, "key_listener: %s\n", err); return 100; }
     history_path();
@@ -934,7 +996,7 @@ int main(int argc, char **argv)
             }
         }
         if (use_term && G.term_tty) on_action("terminal", kl_term_tick(&G.term, now_mono()));
-        if (G.recording && now_mono() - G.rec_started > G.o.max_seconds) rec_stop("--max-seconds reached", 0);
+        hands_free();
     }
     klog("INFO", "key_listener exiting");
     pthread_mutex_lock(&G.jmu);

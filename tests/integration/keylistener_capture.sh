@@ -52,8 +52,10 @@ line=$(head -1 "$ROOT/fake_seen.txt" 2>/dev/null)
 echo "# recorded: $line"
 wav=$(echo "$line" | awk '{print $1}')
 check "recording named $ROOT/recorded_audio_<usec>.wav" sh -c "echo '$wav' | grep -Eq '^$ROOT/recorded_audio_[0-9]{16}\.wav$'"
-check "16 kHz mono, 3.9..5.5 s long (4.9 s speech - 1 s before the key + 0.3 s pre-roll)" \
-    sh -c "echo '$line' | awk '{exit !(\$2==16000 && \$3==1 && \$4>=3.9 && \$4<5.5)}'"
+# on a loaded machine `sleep 1` runs late and the pre-roll may hold only 100 ms (above):
+# 3.88 s was seen with the load average at 13 on 2 cores
+check "16 kHz mono, 3.6..5.5 s long (4.9 s speech - 1 s before the key + 0.1..0.3 s pre-roll)" \
+    sh -c "echo '$line' | awk '{exit !(\$2==16000 && \$3==1 && \$4>=3.6 && \$4<5.5)}'"
 check "it contains the speech (RMS > 0.03; the file's is 0.087)" sh -c "echo '$line' | awk '{exit !(\$5>0.03)}'"
 check "--keep-audio kept it" [ -f "$wav" ]
 

@@ -22,6 +22,8 @@
 #include "keylistener/kl_keys.h"
 #include "keylistener/kl_output.h"
 #include "keylistener/kl_post.h"
+#include "keylistener/kl_history.h"
+#include "keylistener/kl_app.h"
 #include "keylistener/kl_text.h"
 #include "speech_audio.h"
 
@@ -652,6 +654,139 @@ int main(void)
         free(in);
         CHECK(kl_utf8_text("caf\xc3\xa9\n\t", 7) && !kl_utf8_text("\xc3", 1) && !kl_utf8_text("a\0b", 3));
         CHECK(!kl_utf8_text("\xed\xa0\x80", 3) && !kl_utf8_text("\xc0\xaf", 2) && !kl_utf8_text("\x1b[2J", 4));
+    }
+    TEST("config: post-processing, decoding, paste, history, hands-free and app options") {
+        char err[512], dir[] = "/tmp/kl-cfg2.XXXXXX";
+        CHECK(mkdtemp(dir) != NULL);
+        char path[128];
+        snprintf(path, sizeof path, "%s/k.conf", dir);
+        FILE *f = fopen(path, "w");
+        fprintf(f, "replace = \"new line\" => \" \"\nreplace-regex = ([0-9]+) percent => \\1%%\n"
+                   "fillers = yes\nspoken-punctuation\nhook = tr a-z A-Z\nlanguages = en,de\n"
+                   "vocabulary = Kubernetes, etcd\noutput = paste\npaste-chord = ctrl+shift+v\n"
+                   "history = 5\nauto-stop = 800\ncontinuous = yes\napp = foot|xterm: output=paste, enter=yes\n");
+        fclose(f);
+        kl_opts o;
+        kl_opts_default(&o);
+        CHECK(!o.fillers && !o.punctuation && o.history == 20 && !o.auto_stop_ms && o.clipboard_restore == 30);
+        CHECKF(kl_config_load(&o, path, 1, err, sizeof err) == 0, "%s", err);
+        CHECK(o.rules.n == 2 && !strcmp(o.rules.v[0], "replace\t\"new line\" => \" \""));
+        CHECK(!strcmp(o.rules.v[1], "replace-regex\t([0-9]+) percent => \\1%"));
+        CHECK(o.fillers && o.punctuation && !strcmp(o.hook, "tr a-z A-Z") && !strcmp(o.languages, "en,de"));
+        CHECK(!strcmp(o.output, "paste") && !strcmp(o.paste_chord, "ctrl+shift+v") && o.history == 5);
+        CHECK(o.auto_stop_ms == 800 && o.continuous && o.apps.n == 1);
+        CHECK(kl_opts_set(&o, "replace", "a => b", err, sizeof err) == 0 && o.rules.n == 3);   /* flags add */
+        CHECK(kl_opts_set(&o, "replace-regex", "(x => y", err, sizeof err) == -1 && strstr(err, "replace-regex"));
+        CHECK(kl_opts_set(&o, "replace", "no arrow", err, sizeof err) == -1);
+        CHECK(kl_opts_set(&o, "languages", "en,German", err, sizeof err) == -1);
+        CHECK(kl_opts_set(&o, "language", "en,de", err, sizeof err) == -1);
+        CHECK(kl_opts_set(&o, "language", "auto", err, sizeof err) == 0);
+        CHECK(kl_opts_set(&o, "app", "no colon", err, sizeof err) == -1);
+        CHECK(kl_opts_set(&o, "auto-stop", "-1", err, sizeof err) == -1);
+        f = fopen(path, "w");
+        fprintf(f, "key = F16\nreplace-regex = (z => q\n");
+        fclose(f);
+        CHECKF(kl_config_load(&o, path, 1, err, sizeof err) == -1 && strstr(err, ":2:") && strstr(err, "regular"), "%s", err);
+        kl_opts_free(&o);
+        CHECK(o.rules.n == 0 && o.apps.n == 0);
+        unlink(path);
+        rmdir(dir);
+    }
+
+    TEST("history: 0600 file in a 0700 directory, capped, newest first, escapes") {
+        char dir[] = "/tmp/kl-hist.XXXXXX", path[256], err[256];
+        CHECK(mkdtemp(dir) != NULL);
+        snprintf(path, sizeof path, "%s/state/speech-session/h", dir);
+        CHECK(kl_history_get(path, 0) == NULL);
+        CHECK(kl_history_add(path, 3, "one", err, sizeof err) == 0);
+        CHECK(kl_history_add(path, 3, "two\nlines \\n", err, sizeof err) == 0);
+        CHECK(kl_history_add(path, 3, "three", err, sizeof err) == 0);
+        CHECK(kl_history_add(path, 3, "four", err, sizeof err) == 0);
+        struct stat st;
+        CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+        char d2[300];
+        snprintf(d2, sizeof d2, "%s/state/speech-session", dir);
+        CHECK(stat(d2, &st) == 0 && (st.st_mode & 0777) == 0700);
+        char *a = kl_history_get(path, 0), *b = kl_history_get(path, 2), *c = kl_history_get(path, 3);
+        CHECK(a && !strcmp(a, "four") && b && !strcmp(b, "two\nlines \\n") && !c);
+        free(a); free(b);
+        CHECK(kl_history_add(path, 0, "off", err, sizeof err) == 0);     /* 0: nothing kept */
+        a = kl_history_get(path, 0);
+        CHECK(a && !strcmp(a, "four"));
+        free(a);
+        unlink(path);
+        snprintf(path, sizeof path, "rm -r %s", dir);
+        CHECK(system(path) == 0);
+        setenv("XDG_STATE_HOME", "/x/state", 1);
+        kl_history_default_path(path, sizeof path);
+        CHECK(!strcmp(path, "/x/state/speech-session/key_listener.history"));
+        unsetenv("XDG_STATE_HOME");
+    }
+
+    TEST("app rules: first match, globs, alternatives, either WM_CLASS name, bad settings") {
+        kl_opts o;
+        kl_opts_default(&o);
+        char err[256];
+        CHECK(kl_opts_set(&o, "app", "firefox|chromium: output=type", err, sizeof err) == 0);
+        CHECK(kl_opts_set(&o, "app", "*term*: output=paste, paste-chord=ctrl+shift+v, enter=yes, profile=shell", err, sizeof err) == 0);
+        CHECK(kl_opts_set(&o, "app", "emacs: colour=red", err, sizeof err) == 0);
+        kl_app_rule r;
+        CHECK(kl_app_match(&o.apps, "Navigator\tFirefox", &r, err, sizeof err) == 1);
+        CHECK(!strcmp(r.output, "type") && r.enter == -1 && !r.paste_chord[0]);
+        CHECK(kl_app_match(&o.apps, "xterm\tXTerm", &r, err, sizeof err) == 1);
+        CHECK(!strcmp(r.output, "paste") && r.enter == 1 && !strcmp(r.paste_chord, "ctrl+shift+v") && !strcmp(r.profile, "shell"));
+        CHECK(kl_app_match(&o.apps, "org.gnome.Nautilus", &r, err, sizeof err) == 0 && !r.output[0]);
+        CHECK(kl_app_match(&o.apps, "emacs\tEmacs", &r, err, sizeof err) == -1 && strstr(err, "colour"));
+        kl_opts_free(&o);
+    }
+
+    TEST("run_io: stdout captured (binary), exit status, stderr, timeout kills the group") {
+        char err[256], *out = NULL;
+        size_t len = 0;
+        char *cat[] = { "cat", NULL };
+        CHECK(kl_run_io(cat, "a\0b", 3, 5, &out, &len, 100, err, sizeof err) == 0 && len == 3 && !memcmp(out, "a\0b", 3));
+        free(out);
+        char *bad[] = { "sh", "-c", "echo partial; echo why >&2; exit 4", NULL };
+        CHECK(kl_run_io(bad, NULL, 0, 5, &out, &len, 100, err, sizeof err) == 4 && strstr(err, "why") && out && !strcmp(out, "partial\n"));
+        free(out);
+        char *slow[] = { "sh", "-c", "sleep 30; echo late", NULL };
+        CHECK(kl_run_io(slow, NULL, 0, 0.3, &out, &len, 100, err, sizeof err) == -1 && strstr(err, "killed") && !out);
+        char *none[] = { "/nonexistent/prog", NULL };
+        CHECK(kl_run_io(none, NULL, 0, 1, &out, &len, 100, err, sizeof err) != 0 && !out);
+    }
+
+    TEST("capture: silence after speech measured, continuous cut, trim of leading silence") {
+        fake_ctx fc = { .opens = 0 };
+        snprintf(fc.dev, sizeof fc.dev, "dev0");
+        kl_source_ops ops = { fake_open, fake_read, fake_close, fake_resolve, &fc, "fake" };
+        kl_capture_opts co = { .preroll_ms = 0, .max_seconds = 10, .silence_level = 0.5 };
+        kl_capture *c = NULL;
+        char err[256];
+        CHECK(kl_capture_new(&c, &ops, &co, err, sizeof err) == 0);
+        int voiced = 1;
+        CHECK(kl_capture_start(c) == 0);
+        sleep_ms(200);
+        /* the counter source's RMS stays far below 0.5 at first: silence, nothing voiced */
+        double ms = kl_capture_silence_ms(c, &voiced);
+        CHECKF(!voiced && ms >= 60, "voiced %d ms %.0f", voiced, ms);
+        kl_capture_trim(c, 320);
+        int16_t *s = NULL;
+        size_t n = 0;
+        kl_capture_cut(c, &s, &n);
+        CHECKF(n <= 320 + 3 * 320, "kept %zu samples after the trim", n);   /* a block or two may arrive */
+        free(s);
+        fc.next = 30000;     /* loud samples: voice */
+        sleep_ms(120);
+        ms = kl_capture_silence_ms(c, &voiced);
+        CHECKF(voiced, "voiced %d", voiced);
+        kl_capture_cut(c, &s, &n);
+        CHECK(s && n > 0);
+        free(s);
+        kl_capture_silence_ms(c, &voiced);
+        CHECK(!voiced);      /* a cut starts the next utterance */
+        kl_capture_stop(c, &s, &n, NULL);
+        free(s);
+        kl_capture_free(c);
     }
     TEST_EXIT();
 }
