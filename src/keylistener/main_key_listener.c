@@ -252,28 +252,23 @@ static int in_list(const char *list, const char *code)
     return 0;
 }
 
-/* The prompt sent with every request: the initial prompt, then the vocabulary. The daemon
- * has no per-request hotwords yet, so the vocabulary conditions the decoder as prompt text. */
-static void build_prompt(char *buf, size_t n)
-{
-    snprintf(buf, n, "%s%s%s", G.o.initial_prompt, G.o.initial_prompt[0] && G.o.vocabulary[0] ? " " : "",
-             G.o.vocabulary);
-}
-
 static void do_transcribe(ssc *c, const job *j)
 {
-    char err[1024], id[SS_ID_MAX + 1], prompt[4300], lang[16];
+    char err[1024], id[SS_ID_MAX + 1], lang[16];
     if (!c) { klog("ERROR", "no session client; %s not transcribed", j->path); remove_audio(j->path); return; }
     if (!G.o.no_start && ssc_ensure_daemon(c, err, sizeof err) != 0) {
         klog("ERROR", "cannot start session_daemon: %s", err);
         remove_audio(j->path);
         return;
     }
-    build_prompt(prompt, sizeof prompt);
     /* a binding's language, else the fixed one, else detection (restricted below) */
     snprintf(lang, sizeof lang, "%s", j->lang[0] ? j->lang : G.o.language[0] ? G.o.language :
              G.o.languages[0] ? "auto" : "");
-    ssc_req_opts ro = { .language = lang[0] ? lang : NULL, .prompt = prompt[0] ? prompt : NULL };
+    /* the vocabulary as hotwords (faster-whisper's: in every window's prompt, also after the
+     * first), the initial prompt as the first window's prompt */
+    ssc_req_opts ro = { .language = lang[0] ? lang : NULL,
+                        .prompt = G.o.initial_prompt[0] ? G.o.initial_prompt : NULL,
+                        .hotwords = G.o.vocabulary[0] ? G.o.vocabulary : NULL };
     double t0 = now_mono();
     json_t *resp = round_trip(c, j->path, &ro, id);
     const char *got = resp ? json_string_value(json_object_get(resp, "language")) : NULL;

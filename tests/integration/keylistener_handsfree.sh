@@ -3,7 +3,7 @@
 # "Vocabulary and languages"), recording from a real PulseAudio null sink: --auto-stop ends a
 # recording after that much silence (and not at the pauses inside the speech); --continuous
 # sends each utterance as it ends and keeps recording; --max-seconds caps a recording; the
-# vocabulary and initial prompt travel in every request's "prompt", a fixed or per-binding
+# the initial prompt travels in every request's "prompt", the vocabulary in "hotwords", a fixed or per-binding
 # language in "language", and with --languages a detection outside the set is decoded again
 # in the set's first language (a stand-in daemon answers and records the requests).
 cd "$(dirname "$0")/../.." || exit 1
@@ -88,7 +88,8 @@ bg "$KL" --no-config --trigger none --source virt.monitor --no-start --timeout 2
 listener_up
 "$KL" start >/dev/null; paplay -d virt "$CLIP"; "$KL" stop >/dev/null
 wait_for 10 sh -c '[ "$(wc -l <"$0")" -ge "$1" ]' "$ROOT/fake_requests.jsonl" $((n0 + 2))
-check "the prompt carries the initial prompt and the vocabulary" [ "$(req $((n0 + 1)) prompt)" = "Dictation. Kubernetes, etcd, Grafana" ]
+check "the initial prompt travels as prompt, the vocabulary as hotwords" \
+    [ "$(req $((n0 + 1)) prompt)" = "Dictation." -a "$(req $((n0 + 1)) hotwords)" = "Kubernetes, etcd, Grafana" ]
 check "--languages: detection requested (auto)" [ "$(req $((n0 + 1)) language)" = auto ]
 check "--languages: detected fr is outside en,de: decoded again as en" [ "$(req $((n0 + 2)) language)" = en ]
 check "log says why it decoded again" grep_log 'detected "fr", not in languages en,de: again as "en"'
