@@ -194,7 +194,7 @@ typedef struct {
     unsigned char head[SNIFF_BYTES];
     size_t head_len;
     /* other fields */
-    char *model, *language, *prompt, *format, *temperature, *stream, *hotwords;
+    char *model, *language, *prompt, *format, *temperature, *stream, *hotwords, *audio_ctx;
     int gran_word, gran_segment, gran_bad;
     /* the part being read */
     enum { P_IGNORE, P_FILE, P_FIELD, P_GRAN } part;
@@ -218,7 +218,7 @@ static void req_free(req *r)
     if (r->name[0] && unlinkat(cfg.updir, r->name, 0) != 0 && errno != ENOENT)
         logf_("WARN", "cannot remove upload %s/%s: %s", cfg.updir_path, r->name, strerror(errno));
     if (r->slot) atomic_fetch_sub(&in_flight, 1);
-    free(r->model); free(r->language); free(r->prompt); free(r->hotwords); free(r->format); free(r->temperature);
+    free(r->model); free(r->language); free(r->prompt); free(r->hotwords); free(r->audio_ctx); free(r->format); free(r->temperature);
     free(r->stream);
     free(r);
 }
@@ -336,10 +336,10 @@ static int part_begin(void *ud, const sh_mp_part *p)
 {
     /* names as literals: p is the parser's, for this call only */
     static const char *const names[] = { "model", "language", "prompt", "response_format",
-                                         "temperature", "stream", "hotwords" };
+                                         "temperature", "stream", "hotwords", "audio_ctx" };
     req *r = ud;
     char **const dsts[] = { &r->model, &r->language, &r->prompt, &r->format, &r->temperature,
-                            &r->stream, &r->hotwords };
+                            &r->stream, &r->hotwords, &r->audio_ctx };
     r->part = P_IGNORE;
     r->part_len = 0;
     if (strcmp(p->name, r->file_field) == 0) {
@@ -584,6 +584,13 @@ static int oai_fields(req *r, sh_fmt *fmt, ssc_req_opts *ro)
             return bad(r, "hotwords", "invalid_value",
                        "hotwords must be valid UTF-8 of at most 4096 bytes");
         ro->hotwords = r->hotwords;
+    }
+    if (r->audio_ctx && r->audio_ctx[0]) {   /* our extension: shorter encoder windows */
+        char *end;
+        long v = strtol(r->audio_ctx, &end, 10);
+        if (!strcmp(r->audio_ctx, "auto")) ro->audio_ctx = SP_AUDIO_CTX_AUTO;
+        else if (end != r->audio_ctx && !*end && v >= 1 && v <= 1500) ro->audio_ctx = (int)v;
+        else return bad(r, "audio_ctx", "invalid_value", "audio_ctx must be 'auto' or an integer from 1 to 1500");
     }
     ro->task_translate = r->route == R_OAI_TRANSLATE;
     if (r->gran_bad)

@@ -104,6 +104,10 @@ st=$(req "$DATA/e3" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F response_
 check "bad response_format: 400, param response_format" oai_err "$DATA/e3" "$st" 400 "'response_format'"
 st=$(req "$DATA/e4" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F temperature=7 "$T")
 check "temperature out of range: 400, param temperature" oai_err "$DATA/e4" "$st" 400 "'temperature'"
+st=$(req "$DATA/e4b" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F audio_ctx=0 "$T")
+check "audio_ctx 0: 400, param audio_ctx" oai_err "$DATA/e4b" "$st" 400 "'audio_ctx'"
+st=$(req "$DATA/e4c" -F "file=@$DATA/speech.wav" -F model=whisper-1 -F audio_ctx=auto -F hotwords=Kubernetes "$T")
+check "audio_ctx auto + hotwords: 200 with a text" sh -c "[ $st = 200 ] && grep -q text '$DATA/e4c'"
 st=$(req "$DATA/e5" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F response_format=verbose_json -F 'timestamp_granularities[]=word' "$T")
 check "word timestamps (not available): 400, param timestamp_granularities" oai_err "$DATA/e5" "$st" 400 "'timestamp_granularities'"
 st=$(req "$DATA/e6" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F 'timestamp_granularities[]=segment' "$T")
