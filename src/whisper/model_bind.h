@@ -47,6 +47,16 @@ const char *wl_dims_str(char *buf, size_t n, int rank, const int64_t *d);
 sp_status wl_bind_var(wl_ctx *x, const char *name, int role, int64_t d0, int64_t d1, int64_t d2, int parts,
                       wh_tensor *s0, wh_tensor *s1, wh_tensor *s2);
 sp_status wl_check_unused(wl_ctx *x);   /* a variable no binding used is an error */
+/* A format's names for the model-level tensors, and its LayerNorm and layer binders: the
+ * readers differ only in these, so the walk over a Whisper model is written once. */
+typedef struct {
+    const char *conv1_w, *conv1_b, *conv2_w, *conv2_b, *e_pe, *e_ln, *tok_emb, *d_pe, *d_ln;
+    sp_status (*ln)(wl_ctx *x, const char *pre, int64_t n, wh_tensor *w, wh_tensor *b);
+    sp_status (*layer)(wl_ctx *x, const char *side, int l, int64_t n, wh_layer *L, int is_dec);
+} wl_layout;
+/* Allocates the layer arrays and binds every tensor of the model as lay names it (the
+ * caller then checks for unused variables). */
+sp_status wl_bind_model(wl_ctx *x, const wl_layout *lay);
 sp_status wl_materialise(wl_ctx *x);
 /* decodes token i (GPT-2 byte-level text) into m->vocab_own at *off */
 sp_status wl_add_token(wl_ctx *x, int i, const char *s, size_t len, size_t *off);

@@ -376,7 +376,7 @@ static sp_status bind_layer(wl_ctx *x, const char *side, int l, int64_t n, wh_la
     return bind_linear(x, p2, 1, n, 4 * n, 1, m2, m2_b);
 }
 
-static sp_status bind_all(wl_ctx *x)
+sp_status wl_bind_model(wl_ctx *x, const wl_layout *lay)
 {
     wh_model *m = x->m;
     const wh_hparams *hp = &m->hp;
@@ -384,17 +384,27 @@ static sp_status bind_all(wl_ctx *x)
     m->enc = calloc((size_t)hp->n_audio_layer, sizeof *m->enc);
     m->dec = calloc((size_t)hp->n_text_layer, sizeof *m->dec);
     if (!m->enc || !m->dec) return SP_ERR_NOMEM;
-    TRY(wl_bind_var(x, "encoder/conv1/weight", ROLE_W, n, hp->n_mels, 3, 1, &m->conv1_w, NULL, NULL));
-    TRY(wl_bind_var(x, "encoder/conv1/bias", ROLE_F, n, 0, 0, 1, &m->conv1_b, NULL, NULL));
-    TRY(wl_bind_var(x, "encoder/conv2/weight", ROLE_W, n, n, 3, 1, &m->conv2_w, NULL, NULL));
-    TRY(wl_bind_var(x, "encoder/conv2/bias", ROLE_F, n, 0, 0, 1, &m->conv2_b, NULL, NULL));
-    TRY(wl_bind_var(x, "encoder/position_encodings/encodings", ROLE_F, hp->n_audio_ctx, n, 0, 1, &m->e_pe, NULL, NULL));
-    TRY(bind_ln(x, "encoder/layer_norm", n, &m->e_ln_w, &m->e_ln_b));
-    TRY(wl_bind_var(x, "decoder/embeddings/weight", ROLE_W, hp->n_vocab, n, 0, 1, &m->tok_emb, NULL, NULL));
-    TRY(wl_bind_var(x, "decoder/position_encodings/encodings", ROLE_F, hp->n_text_ctx, n, 0, 1, &m->d_pe, NULL, NULL));
-    TRY(bind_ln(x, "decoder/layer_norm", n, &m->d_ln_w, &m->d_ln_b));
-    for (int l = 0; l < hp->n_audio_layer; l++) TRY(bind_layer(x, "encoder", l, n, &m->enc[l], 0));
-    for (int l = 0; l < hp->n_text_layer; l++) TRY(bind_layer(x, "decoder", l, n, &m->dec[l], 1));
+    TRY(wl_bind_var(x, lay->conv1_w, ROLE_W, n, hp->n_mels, 3, 1, &m->conv1_w, NULL, NULL));
+    TRY(wl_bind_var(x, lay->conv1_b, ROLE_F, n, 0, 0, 1, &m->conv1_b, NULL, NULL));
+    TRY(wl_bind_var(x, lay->conv2_w, ROLE_W, n, n, 3, 1, &m->conv2_w, NULL, NULL));
+    TRY(wl_bind_var(x, lay->conv2_b, ROLE_F, n, 0, 0, 1, &m->conv2_b, NULL, NULL));
+    TRY(wl_bind_var(x, lay->e_pe, ROLE_F, hp->n_audio_ctx, n, 0, 1, &m->e_pe, NULL, NULL));
+    TRY(lay->ln(x, lay->e_ln, n, &m->e_ln_w, &m->e_ln_b));
+    TRY(wl_bind_var(x, lay->tok_emb, ROLE_W, hp->n_vocab, n, 0, 1, &m->tok_emb, NULL, NULL));
+    TRY(wl_bind_var(x, lay->d_pe, ROLE_F, hp->n_text_ctx, n, 0, 1, &m->d_pe, NULL, NULL));
+    TRY(lay->ln(x, lay->d_ln, n, &m->d_ln_w, &m->d_ln_b));
+    for (int l = 0; l < hp->n_audio_layer; l++) TRY(lay->layer(x, "encoder", l, n, &m->enc[l], 0));
+    for (int l = 0; l < hp->n_text_layer; l++) TRY(lay->layer(x, "decoder", l, n, &m->dec[l], 1));
+    return SP_OK;
+}
+
+static sp_status bind_all(wl_ctx *x)
+{
+    static const wl_layout lay = {
+        "encoder/conv1/weight", "encoder/conv1/bias", "encoder/conv2/weight", "encoder/conv2/bias",
+        "encoder/position_encodings/encodings", "encoder/layer_norm", "decoder/embeddings/weight",
+        "decoder/position_encodings/encodings", "decoder/layer_norm", bind_ln, bind_layer};
+    TRY(wl_bind_model(x, &lay));
     return wl_check_unused(x);
 }
 

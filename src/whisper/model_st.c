@@ -182,23 +182,13 @@ static sp_status st_layer(wl_ctx *x, const char *side, int l, int64_t n, wh_laye
 
 static sp_status st_bind_all(wl_ctx *x)
 {
+    static const wl_layout lay = {
+        "model.encoder.conv1.weight", "model.encoder.conv1.bias", "model.encoder.conv2.weight",
+        "model.encoder.conv2.bias", "model.encoder.embed_positions.weight", "model.encoder.layer_norm",
+        "model.decoder.embed_tokens.weight", "model.decoder.embed_positions.weight", "model.decoder.layer_norm",
+        st_ln, st_layer};
     wh_model *m = x->m;
-    const wh_hparams *hp = &m->hp;
-    const int64_t n = hp->n_audio_state;
-    m->enc = calloc((size_t)hp->n_audio_layer, sizeof *m->enc);
-    m->dec = calloc((size_t)hp->n_text_layer, sizeof *m->dec);
-    if (!m->enc || !m->dec) return SP_ERR_NOMEM;
-    TRY(wl_bind_var(x, "model.encoder.conv1.weight", ROLE_W, n, hp->n_mels, 3, 1, &m->conv1_w, NULL, NULL));
-    TRY(wl_bind_var(x, "model.encoder.conv1.bias", ROLE_F, n, 0, 0, 1, &m->conv1_b, NULL, NULL));
-    TRY(wl_bind_var(x, "model.encoder.conv2.weight", ROLE_W, n, n, 3, 1, &m->conv2_w, NULL, NULL));
-    TRY(wl_bind_var(x, "model.encoder.conv2.bias", ROLE_F, n, 0, 0, 1, &m->conv2_b, NULL, NULL));
-    TRY(wl_bind_var(x, "model.encoder.embed_positions.weight", ROLE_F, hp->n_audio_ctx, n, 0, 1, &m->e_pe, NULL, NULL));
-    TRY(st_ln(x, "model.encoder.layer_norm", n, &m->e_ln_w, &m->e_ln_b));
-    TRY(wl_bind_var(x, "model.decoder.embed_tokens.weight", ROLE_W, hp->n_vocab, n, 0, 1, &m->tok_emb, NULL, NULL));
-    TRY(wl_bind_var(x, "model.decoder.embed_positions.weight", ROLE_F, hp->n_text_ctx, n, 0, 1, &m->d_pe, NULL, NULL));
-    TRY(st_ln(x, "model.decoder.layer_norm", n, &m->d_ln_w, &m->d_ln_b));
-    for (int l = 0; l < hp->n_audio_layer; l++) TRY(st_layer(x, "encoder", l, n, &m->enc[l], 0));
-    for (int l = 0; l < hp->n_text_layer; l++) TRY(st_layer(x, "decoder", l, n, &m->dec[l], 1));
+    TRY(wl_bind_model(x, &lay));
     /* the engine ties the output projection to the embedding, as Whisper does */
     wl_var *p = wl_find(x, "proj_out.weight"), *e = wl_find(x, "model.decoder.embed_tokens.weight");
     if (p) {

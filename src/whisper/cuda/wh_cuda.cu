@@ -129,7 +129,7 @@ template <typename T> void take(wh_cuda *c, T **p, size_t count)
     c->arena_off += bytes;
 }
 
-void take_attn(wh_cuda *c, cu_attn *a, int n, bool has_q_bias)
+void take_attn(wh_cuda *c, cu_attn *a, int n)
 {
     take(c, &a->qkv_w, 3 * (size_t)n * n);
     if (!c->sizing) {
@@ -141,17 +141,16 @@ void take_attn(wh_cuda *c, cu_attn *a, int n, bool has_q_bias)
     take(c, &a->q_b, n);
     take(c, &a->v_b, n);
     take(c, &a->o_b, n);
-    (void)has_q_bias;
 }
 
 void take_layer(wh_cuda *c, cu_layer *L, bool decoder)
 {
     const size_t n = c->n;
     take(c, &L->ln1_w, n); take(c, &L->ln1_b, n);
-    take_attn(c, &L->at, c->n, true);
+    take_attn(c, &L->at, c->n);
     if (decoder) {
         take(c, &L->lnx_w, n); take(c, &L->lnx_b, n);
-        take_attn(c, &L->x, c->n, true);
+        take_attn(c, &L->x, c->n);
     }
     take(c, &L->ln2_w, n); take(c, &L->ln2_b, n);
     take(c, &L->m0_w, 4 * n * n); take(c, &L->m0_b, 4 * n);
