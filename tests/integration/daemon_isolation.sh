@@ -1,4 +1,5 @@
 #!/bin/sh
+# test-serial: its checks measure time or CPU, so tests/run.sh runs it alone
 # Decoder isolation (spool-reliability.md T14): each request's audio is decoded in a child
 # process with resource limits. A decoder crash (SIGSEGV, via the test hook
 # SPEECH_SESSION_DECODER_CRASH), a CPU-bound decoder (a real RLIMIT_CPU, --decoder-cpu-limit)
