@@ -508,6 +508,16 @@ sp_status wh_model_load(const char *path, wh_model **out, char *err, size_t en)
         if (access(p, F_OK) != 0) {
             snprintf(p, sizeof p, "%s/model.safetensors", path);
             if (access(p, F_OK) == 0) return wh_st_load_dir(path, out, err, en);
+            /* say what it is rather than "no model.bin": a user with a large checkpoint
+             * from the hub should learn how to make it loadable */
+            snprintf(p, sizeof p, "%s/model.safetensors.index.json", path);
+            if (access(p, F_OK) == 0) {
+                sp_errf(err, en, "model '%s' is a sharded Transformers checkpoint "
+                        "(model.safetensors.index.json), which is not read: save it as one "
+                        "model.safetensors (save_pretrained with a max_shard_size above the "
+                        "model's size) or use its CTranslate2 or ggml version", path);
+                return SP_ERR_UNSUPPORTED;
+            }
         }
         return wh_ct2_load_dir(path, NULL, out, err, en);
     }
