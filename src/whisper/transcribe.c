@@ -858,13 +858,12 @@ static sp_status transcribe_once(sp_context *ctx, const float *pcm, size_t n_sam
     if (p->vad) {
         sp_vad *vad = NULL;
         char verr[256] = "";
-        if ((st = sp_vad_open(p->vad_model, &vad, verr, sizeof verr)) != SP_OK) {
+        if ((st = wh_ctx_vad(ctx, p->vad_model, &vad, verr, sizeof verr)) != SP_OK) {
             sp_errf(err, err_size, "VAD: %s", verr);
             goto fail;
         }
         sp_vad_params vp = sp_vad_default_params();
         st = sp_vad_segments(vad, pcm, n_samples, &vp, &vm.spans, &vm.n);
-        sp_vad_free(vad);
         if (st != SP_OK) { sp_errf(err, err_size, "VAD failed: %s", sp_status_str(st)); goto fail; }
         if (vm.n == 0) goto done;
         vm.cum = malloc(sizeof(size_t) * (size_t)(vm.n + 1));
