@@ -1,0 +1,230 @@
+#!/bin/sh
+# Live dictation over HTTP (issue 12, ../notes/live-protocol.md "HTTP") against a real
+# session_daemon over loopback:
+# - stream=true as server-sent events, read by curl -N, by Python's http.client
+#   (tests/tools/sse_client.py: on a multi-window file the first delta arrives long before
+#   the done event — the figures are printed) and by the official OpenAI Python SDK
+#   (delta/done events, and an error event raised as APIError);
+# - priority and word timestamps: what reaches the daemon (its request files, read while it
+#   is stopped), 400s for bad values, OpenAI's "words" through the SDK;
+# - a client that goes away (plain and streaming; its request running, pending or still
+#   unclaimed) cancels its request: the daemon stops, nothing is left in the spool.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/http_common.inc
+VENV=${SPEECH_SESSION_VENV:-.venv}
+skip() { echo "ok - $1 # SKIP $2"; }
+REQ="$ROOT/speech_session_requests"
+RESP="$ROOT/speech_session_responses"
+PROC="$ROOT/speech_session_work/processing"
+DLOG="$ROOT/session_daemon.log"
+SSE="python3 tests/tools/sse_client.py"
+# pyq FILE EXPR: prints the Python expression over d = the JSON in FILE
+pyq() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2" 2>/dev/null; }
+# spool_empty S: waits up to S s for requests/, responses/ (dot files too), processing/ and
+# the upload directory to be empty
+spool_empty() {
+    _i=0; _n=$(awk "BEGIN{print int($1*20)}")
+    while [ $_i -lt "$_n" ]; do
+        [ -z "$(ls -A "$REQ" "$RESP" "$PROC" "$UPLOADS" 2>/dev/null | grep -v ':$' | grep .)" ] && return 0
+        sleep 0.05; _i=$((_i + 1))
+    done
+    ls -A "$REQ" "$RESP" "$PROC" "$UPLOADS" | sed 's/^/#   left: /'
+    return 1
+}
+# server_log_wait S PATTERN: waits up to S s for PATTERN in the server's log
+server_log_wait() {
+    _i=0; _n=$(awk "BEGIN{print int($1*20)}")
+    while [ $_i -lt "$_n" ]; do
+        grep -q "$2" "$ROOT/http.$NSERVER.log" && return 0
+        sleep 0.05; _i=$((_i + 1))
+    done
+    return 1
+}
+# events_ok FILE: curl -N's body: only "data: JSON" events, deltas then one done whose text
+# the deltas add up to; prints the number of deltas
+events_ok() {
+    python3 - "$1" <<'PY'
+import json, sys
+raw = open(sys.argv[1], encoding="utf-8").read()
+assert raw.endswith("\n\n"), "the stream does not end with a complete event"
+ev = [json.loads(b[len("data: "):]) for b in raw.split("\n\n")[:-1] if not b.startswith(":")]
+assert all(b.startswith("data: ") or b.startswith(":") for b in raw.split("\n\n")[:-1])
+kinds = [e["type"] for e in ev]
+assert kinds[-1] == "transcript.text.done" and set(kinds[:-1]) <= {"transcript.text.delta"}, kinds
+assert set(ev[-1]) == {"type", "text"} and all(set(e) == {"type", "delta"} for e in ev[:-1])
+assert "".join(e["delta"] for e in ev[:-1]) == ev[-1]["text"]
+print(len(ev) - 1)
+PY
+}
+
+# a multi-window file: 14 x 4.9 s of speech = 68.6 s, three 30 s windows
+set -- ; for _k in 1 2 3 4 5 6 7 8 9 10 11 12 13 14; do set -- "$@" "$SPEECH_WAV"; done
+sox "$@" "$DATA/long.wav" 2>/dev/null
+set --
+
+"$SD" --fork --beam-size 1 120; check "a greedy daemon" [ $? -eq 0 ]
+start_server; check "server starts" [ -n "$PORT" ]
+T="$URL/v1/audio/transcriptions"
+
+# ---- stream=true with curl -N: the events as they come, the same text as without stream
+curl -sN --max-time 120 -D "$DATA/s1.h" -F "file=@$DATA/long.wav" -F model=whisper-1 \
+     -F stream=true "$T" >"$DATA/s1"
+check "curl -N stream=true: 200 text/event-stream, chunked" \
+    sh -c "grep -q '^HTTP/1.1 200' '$DATA/s1.h' && grep -qi '^content-type: text/event-stream' '$DATA/s1.h' && grep -qi '^transfer-encoding: chunked' '$DATA/s1.h'"
+nd=$(events_ok "$DATA/s1")
+check "curl -N: data-only events, >= 2 deltas (one per window) then done = the deltas joined ($nd deltas)" \
+    [ "${nd:-0}" -ge 2 ]
+st=$(req "$DATA/s1j" -F "file=@$DATA/long.wav" -F model=whisper-1 "$T")
+check "done's text is the text the same file gets without stream" \
+    sh -c "[ '$st' = 200 ] && [ \"\$(pyq '$DATA/s1j' 'd[\"text\"]')\" = \"\$(tail -c +7 '$DATA/s1' | python3 -c 'import sys,json; print(json.loads(sys.stdin.read().split(\"\n\n\")[-2][6:])[\"text\"])')\" ]"
+
+# ---- http.client: the first delta arrives long before the done event
+$SSE "$PORT" "$DATA/long.wav" >"$DATA/s2"
+t1=$(pyq "$DATA/s2" 'd["t_first_delta"]'); tD=$(pyq "$DATA/s2" 'd["t_done"]')
+echo "# 68.6 s file, 3 windows: first delta after ${t1} s, done after ${tD} s (http.client)"
+check "http.client: first delta well before done (first <= 60% of done, >= 0.3 s apart)" \
+    python3 -c "import sys; a,b=float('$t1'),float('$tD'); sys.exit(not (a <= 0.6*b and b-a >= 0.3))"
+check "http.client: events parse, last is done" \
+    jq_py "$DATA/s2" "d['status']==200 and d['events'][-1]['data']['type']=='transcript.text.done' and d['events'][-1]['event'] is None"
+
+# ---- the official OpenAI Python SDK (stream=True; words; an error event)
+if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import openai' 2>/dev/null; then
+    "$VENV/bin/python" - "$URL" "$DATA/long.wav" "$DATA/speech.wav" <<'PY'
+import sys, time, openai
+from openai import OpenAI
+url, long_wav, speech = sys.argv[1:4]
+c = OpenAI(base_url=url + "/v1", api_key="sk-local", max_retries=0, timeout=120)
+def report(name, good):
+    print(("ok - " if good else "not ok - ") + name, flush=True)
+t0 = time.monotonic(); times = []
+with open(long_wav, "rb") as f:
+    events = []
+    for e in c.audio.transcriptions.create(model="whisper-1", file=f, stream=True):
+        events.append(e); times.append(time.monotonic() - t0)
+kinds = [type(e).__name__ for e in events]
+text = "".join(e.delta for e in events if e.type == "transcript.text.delta")
+print(f"# SDK stream: {len(events) - 1} deltas, first after {times[0]:.2f} s, done after {times[-1]:.2f} s")
+report("SDK stream=True: TranscriptionTextDeltaEvent... then TranscriptionTextDoneEvent",
+       kinds[-1] == "TranscriptionTextDoneEvent" and len(kinds) >= 3
+       and set(kinds[:-1]) == {"TranscriptionTextDeltaEvent"} and events[0].logprobs is None)
+report("SDK stream=True: done.text == the deltas joined", events[-1].text == text and text)
+with open(speech, "rb") as f:
+    v = c.audio.transcriptions.create(model="whisper-1", file=f, response_format="verbose_json",
+                                      timestamp_granularities=["word"])
+w = v.words or []
+report(f"SDK verbose_json + word granularity: {len(w)} TranscriptionWord (word, start, end), no segments",
+       len(w) > 0 and v.segments is None and all(type(x).__name__ == "TranscriptionWord" for x in w)
+       and all(0 <= x.start <= x.end <= v.duration + 0.01 and x.word == x.word.strip() for x in w)
+       and all(w[i].start <= w[i + 1].start for i in range(len(w) - 1)))
+with open(speech, "rb") as f:
+    v = c.audio.transcriptions.create(model="whisper-1", file=f, response_format="verbose_json",
+                                      timestamp_granularities=["word", "segment"])
+report("SDK word + segment granularities: both words and segments",
+       bool(v.words) and bool(v.segments) and v.text)
+PY
+else
+    skip "official OpenAI Python SDK" "no $VENV with openai (sh scripts/install-deps.sh makes it)"
+fi
+
+# ---- what reaches the daemon: its request files, read while it is stopped
+DPID=$(daemon_pid)
+kill -STOP "$DPID"
+curl -s --max-time 60 -o "$DATA/w1" -F "file=@$DATA/speech.wav" -F model=whisper-1 -F stream=true \
+     -F priority=interactive "$T" &
+C1=$!
+curl -s --max-time 60 -o "$DATA/w2" -F "file=@$DATA/speech.wav" -F model=whisper-1 \
+     -F response_format=verbose_json -F 'timestamp_granularities[]=word' "$T" &
+C2=$!
+_i=0; while [ "$(ls "$REQ" | grep -c '\.json$')" -lt 2 ] && [ $_i -lt 200 ]; do sleep 0.05; _i=$((_i + 1)); done
+cat "$REQ"/*.json >"$DATA/wire" 2>/dev/null
+check "stream + priority=interactive reach the daemon as \"stream\": true, \"priority\": \"interactive\"" \
+    grep -q '"priority": *"interactive".*"stream": *true\|"stream": *true.*"priority": *"interactive"' "$DATA/wire"
+check "word granularity reaches it as \"word_timestamps\": true, priority defaulting to \"batch\"" \
+    sh -c "grep -v '\"stream\"' '$DATA/wire' | grep -q '\"word_timestamps\": *true' && grep -v '\"stream\"' '$DATA/wire' | grep -q '\"priority\": *\"batch\"'"
+# a client that leaves before the daemon claimed its request: the request file is withdrawn
+kill "$C2"; wait "$C2" 2>/dev/null
+server_log_wait 5 'cancelled (withdrawn)'
+check "a client gone before the daemon claimed its request: withdrawn, one request file left" \
+    sh -c "grep -q 'cancelled (withdrawn)' '$ROOT/http.$NSERVER.log' && [ \$(ls '$REQ' | grep -c json) -eq 1 ]"
+kill -CONT "$DPID"
+wait "$C1"
+check "the stopped daemon, continued, answers the streaming request" \
+    sh -c "tail -c 200 '$DATA/w1' | grep -q transcript.text.done"
+
+# ---- priority and stream validation
+st=$(req "$DATA/p1" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F priority=urgent "$T")
+check "priority=urgent: 400, param priority" \
+    jq_py "$DATA/p1" "d['error']['param']=='priority' and d['error']['code']=='invalid_value' and $st==400"
+st=$(req "$DATA/p2" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F priority=batch "$T")
+check "priority=batch: 200" [ "$st" = 200 ]
+st=$(req "$DATA/p3" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F stream=true -F response_format=srt "$T")
+check "stream=true with srt: 400, param response_format" \
+    jq_py "$DATA/p3" "d['error']['param']=='response_format' and $st==400"
+st=$(req "$DATA/p4" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F stream=true "$URL/v1/audio/translations")
+check "stream=true on translations (OpenAI has none): 400, param stream" \
+    jq_py "$DATA/p4" "d['error']['param']=='stream' and d['error']['code']=='unsupported_value' and $st==400"
+st=$(req "$DATA/p5" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F stream=maybe "$T")
+check "stream=maybe: 400, param stream" jq_py "$DATA/p5" "d['error']['param']=='stream' and $st==400"
+
+# ---- clients that go away: their running / pending requests are cancelled
+spool_empty 10 >/dev/null
+# a plain request, running: the client leaves after the first window's time
+leave=$(python3 -c "print(max(0.3, float('${t1:-1}') * 0.7))")
+curl -s --max-time "$leave" -o /dev/null -F "file=@$DATA/long.wav" -F model=whisper-1 "$T"
+server_log_wait 20 'cancelled (running)'
+check "plain request, client gone while it ran: cancelled (running)" \
+    grep -q 'cancelled (running)' "$ROOT/http.$NSERVER.log"
+check "  ... the daemon logged the cancel" grep -qi 'cancel' "$DLOG"
+spool_empty 10; check "  ... requests/, responses/ (no partial file), processing/, uploads empty" [ $? -eq 0 ]
+
+# a stream, running: the client leaves after its first delta
+n0=$(grep -c 'cancelled (running)' "$ROOT/http.$NSERVER.log")
+$SSE "$PORT" "$DATA/long.wav" --leave-after 1 >"$DATA/s3"
+_i=0; while [ "$(grep -c 'cancelled (running)' "$ROOT/http.$NSERVER.log")" -le "$n0" ] && [ $_i -lt 300 ]; do sleep 0.05; _i=$((_i + 1)); done
+check "stream, client gone after its first delta (before done): cancelled (running)" \
+    sh -c "[ \$(grep -c 'cancelled (running)' '$ROOT/http.$NSERVER.log') -gt $n0 ]"
+check "  ... it had a delta and no done when it left" jq_py "$DATA/s3" "d['t_first_delta'] and not d['t_done']"
+spool_empty 10; check "  ... nothing left in the spool" [ $? -eq 0 ]
+
+# a pending request (queued behind a running one): cancelled while pending; the other is answered
+curl -s --max-time 120 -o "$DATA/a1" -w '%{http_code}' -F "file=@$DATA/long.wav" -F model=whisper-1 "$T" >"$DATA/a1.st" &
+CA=$!
+sleep 0.3
+curl -s --max-time "$leave" -o /dev/null -F "file=@$DATA/speech.wav" -F model=whisper-1 "$T"
+server_log_wait 20 'cancelled (pending)'
+check "a request queued behind another, client gone: cancelled (pending)" \
+    grep -q 'cancelled (pending)' "$ROOT/http.$NSERVER.log"
+wait "$CA"
+check "  ... the running one is answered 200 all the same" sh -c "[ \"\$(cat '$DATA/a1.st')\" = 200 ]"
+spool_empty 10; check "  ... nothing left in the spool" [ $? -eq 0 ]
+
+# ---- an error after the stream started: an error event the SDK raises, the request cancelled
+tout=$(python3 -c "a,b=float('${t1:-1}'),float('${tD:-2}'); print(round(a + (b - a) / 2, 2))")
+stop_server "$SPID"
+start_server --transcribe-timeout "$tout"
+$SSE "$PORT" "$DATA/long.wav" >"$DATA/s4"
+check "timeout ($tout s) after the first delta: an 'event: error' with code timeout ends the stream" \
+    jq_py "$DATA/s4" "d['t_first_delta'] and d['events'][-1]['event']=='error' and d['events'][-1]['data']['error']['code']=='timeout' and d['events'][-1]['data']['type']=='error'"
+server_log_wait 20 'cancelled (running)'
+check "  ... and the daemon's work on it is cancelled (running)" grep -q 'cancelled (running)' "$ROOT/http.$NSERVER.log"
+if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import openai' 2>/dev/null; then
+    "$VENV/bin/python" - "$URL" "$DATA/long.wav" <<'PY'
+import sys, openai
+from openai import OpenAI
+c = OpenAI(base_url=sys.argv[1] + "/v1", api_key="sk-local", max_retries=0, timeout=120)
+got, err = [], None
+try:
+    with open(sys.argv[2], "rb") as f:
+        for e in c.audio.transcriptions.create(model="whisper-1", file=f, stream=True):
+            got.append(e)
+except openai.APIError as e:
+    err = e
+good = err is not None and got and "in time" in err.message and err.body.get("code") == "timeout"
+print(("ok - " if good else "not ok - ") + "SDK: the error event after a delta raises openai.APIError (code timeout)")
+PY
+fi
+spool_empty 15; check "  ... nothing left in the spool" [ $? -eq 0 ]
+
+stop_server "$SPID"; check "server stops cleanly" [ $? -eq 0 ]
+san_clean
+finish
