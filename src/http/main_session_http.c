@@ -3,7 +3,8 @@
  *   POST /transcribe                 the spec's Flask wrapper: multipart field "audio";
  *                                    200 {"results": [...]}, 400 {"error": "No audio file"}
  *   POST /v1/audio/transcriptions    OpenAI's API (file, model, language, prompt,
- *   POST /v1/audio/translations      response_format, temperature, timestamp_granularities[])
+ *   POST /v1/audio/translations      response_format, temperature, timestamp_granularities[],
+ *                                    stream (transcriptions: server-sent events), priority)
  *   GET  /v1/models, /v1/models/ID   the one model the session serves
  *   GET  /health                     liveness of this server and of the daemon (no token)
  *
@@ -14,8 +15,10 @@
  * daemon's — serves every client.
  *
  * Threading: libmicrohttpd runs one thread per connection (bounded by --max-connections);
- * a handler blocks while the daemon works. Each thread borrows a session client (one ssc
- * per thread, as its header asks) from a small pool. Signals are taken by sigwait in main.
+ * a handler (or a stream's content reader) blocks while the daemon works, watching the
+ * client's socket: a client that leaves gets its daemon request cancelled in the
+ * request-completed callback. Each thread borrows a session client (one ssc per thread, as
+ * its header asks) from a small pool. Signals are taken by sigwait in main.
  * Exit codes: 0 clean stop, 100 usage, 111 system failure. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -670,7 +673,7 @@ static int upload_ready(req *r)
 }
 
 /* A session client with a live daemon, then the spool request: 0 with r->c and r->id, or
- * -1 with the 503 in r. */
+ * -1 with the error (503 no daemon, 502 the request could not be written) in r. */
 static int submit(req *r, const ssc_req_opts *ro)
 {
     char err[512] = "";
@@ -681,15 +684,22 @@ static int submit(req *r, const ssc_req_opts *ro)
         snprintf(err, sizeof err, "no session daemon is running (autostart is off)");
         rc = -1;
     }
-    if (rc == 0) rc = ssc_submit_ex(r->c, r->path, ro, r->id, err, sizeof err);
-    if (rc == 0 && ro && ro->stream && !(r->st = sh_stream_new(ssc_paths(r->c)->resp_dir, r->id))) {
-        snprintf(err, sizeof err, "cannot follow the responses directory: %s", strerror(errno));
-        rc = -1;   /* the request stays in r->id: cancelled by on_completed */
-    }
     if (rc != 0) {
         logf_("ERROR", "daemon: %s", err);
         req_fail(r, 503, "server_error", NULL, "daemon_unavailable",
                  "the transcription daemon is unavailable");
+        return -1;
+    }
+    if (ssc_submit_ex(r->c, r->path, ro, r->id, err, sizeof err) != 0) {
+        r->id[0] = 0;   /* never written: nothing to cancel */
+        rc = -1;
+    } else if (ro && ro->stream && !(r->st = sh_stream_new(ssc_paths(r->c)->resp_dir, r->id))) {
+        snprintf(err, sizeof err, "cannot follow the responses directory: %s", strerror(errno));
+        rc = -1;   /* the request stays in r->id: on_completed cancels it */
+    }
+    if (rc != 0) {
+        logf_("ERROR", "daemon: %s", err);
+        req_fail(r, 502, "server_error", NULL, "daemon_error", "the transcription daemon failed");
         return -1;
     }
     r->deadline = now_mono() + cfg.transcribe_timeout;
