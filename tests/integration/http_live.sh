@@ -66,48 +66,50 @@ set --
 start_server; check "server starts" [ -n "$PORT" ]
 T="$URL/v1/audio/transcriptions"
 
-# ---- stream=true with curl -N: the events as they come, the same text as without stream
-curl -sN --max-time 120 -D "$DATA/s1.h" -F "file=@$DATA/long.wav" -F model=whisper-1 \
-     -F stream=true "$T" >"$DATA/s1"
-check "curl -N stream=true: 200 text/event-stream, chunked" \
-    sh -c "grep -q '^HTTP/1.1 200' '$DATA/s1.h' && grep -qi '^content-type: text/event-stream' '$DATA/s1.h' && grep -qi '^transfer-encoding: chunked' '$DATA/s1.h'"
-nd=$(events_ok "$DATA/s1")
-check "curl -N: data-only events, >= 2 deltas (one per window) then done = the deltas joined ($nd deltas)" \
-    [ "${nd:-0}" -ge 2 ]
-st=$(req "$DATA/s1j" -F "file=@$DATA/long.wav" -F model=whisper-1 "$T")
-plain=$(pyq "$DATA/s1j" 'd["text"]')
-streamed=$(python3 -c 'import sys,json; print(json.loads(open(sys.argv[1]).read().split("\n\n")[-2][6:])["text"])' "$DATA/s1")
-check "done's text is the text the same file gets without stream" \
-    sh -c "[ '$st' = 200 ] && [ -n '$plain' ] && [ '$plain' = '$streamed' ]"
+# Every request costs at least one 30 s window of decoding here (the synthetic model talks
+# until its token limit), so the checks that need no long file use 1.2 s of speech or
+# silence (which the daemon answers without model work), keeping the script short under the
+# sanitizers.
 
-# ---- http.client: the first delta arrives long before the done event
+# ---- http.client: on a three-window file the first delta comes long before done
 $SSE "$PORT" "$DATA/long.wav" >"$DATA/s2"
 t1=$(pyq "$DATA/s2" 'd["t_first_delta"]'); tD=$(pyq "$DATA/s2" 'd["t_done"]')
 echo "# 68.6 s file, 3 windows: first delta after ${t1} s, done after ${tD} s (http.client)"
 check "http.client: first delta well before done (first <= 60% of done, >= 0.3 s apart)" \
     python3 -c "import sys; a,b=float('$t1'),float('$tD'); sys.exit(not (a <= 0.6*b and b-a >= 0.3))"
-check "http.client: events parse, last is done" \
-    jq_py "$DATA/s2" "d['status']==200 and d['events'][-1]['data']['type']=='transcript.text.done' and d['events'][-1]['event'] is None"
+check "http.client: 200 text/event-stream, 3 deltas (one per window), the last event done" \
+    jq_py "$DATA/s2" "d['status']==200 and d['content_type'].startswith('text/event-stream') and [e['data']['type'] for e in d['events']]==['transcript.text.delta']*3+['transcript.text.done'] and d['events'][-1]['event'] is None"
+check "http.client: done's text is the deltas joined" \
+    jq_py "$DATA/s2" "''.join(e['data']['delta'] for e in d['events'][:-1])==d['events'][-1]['data']['text']!=''"
 
-# ---- the official OpenAI Python SDK (stream=True; words; an error event)
+# ---- curl -N: the bytes on the wire; the same text as without stream
+curl -sN --max-time 120 -D "$DATA/s1.h" -F "file=@$DATA/speech.wav" -F model=whisper-1 \
+     -F stream=true "$T" >"$DATA/s1"
+check "curl -N stream=true: 200 text/event-stream, chunked" \
+    sh -c "grep -q '^HTTP/1.1 200' '$DATA/s1.h' && grep -qi '^content-type: text/event-stream' '$DATA/s1.h' && grep -qi '^transfer-encoding: chunked' '$DATA/s1.h'"
+nd=$(events_ok "$DATA/s1")
+check "curl -N: only 'data: JSON' events, deltas ($nd) then done = the deltas joined" [ "${nd:-0}" -ge 1 ]
+st=$(req "$DATA/s1j" -F "file=@$DATA/speech.wav" -F model=whisper-1 "$T")
+plain=$(pyq "$DATA/s1j" 'd["text"]')
+streamed=$(python3 -c 'import sys,json; print(json.loads(open(sys.argv[1]).read().split("\n\n")[-2][6:])["text"])' "$DATA/s1")
+check "done's text is the text the same file gets without stream" \
+    sh -c "[ '$st' = 200 ] && [ -n '$plain' ] && [ '$plain' = '$streamed' ]"
+
+# ---- the official OpenAI Python SDK: stream=True, word timestamps
 if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import openai' 2>/dev/null; then
-    "$VENV/bin/python" - "$URL" "$DATA/long.wav" "$DATA/speech.wav" <<'PY'
-import sys, time, openai
+    "$VENV/bin/python" - "$URL" "$DATA/speech.wav" <<'PY'
+import sys, openai
 from openai import OpenAI
-url, long_wav, speech = sys.argv[1:4]
+url, speech = sys.argv[1:3]
 c = OpenAI(base_url=url + "/v1", api_key="sk-local", max_retries=0, timeout=120)
 def report(name, good):
     print(("ok - " if good else "not ok - ") + name, flush=True)
-t0 = time.monotonic(); times = []
-with open(long_wav, "rb") as f:
-    events = []
-    for e in c.audio.transcriptions.create(model="whisper-1", file=f, stream=True):
-        events.append(e); times.append(time.monotonic() - t0)
+with open(speech, "rb") as f:
+    events = list(c.audio.transcriptions.create(model="whisper-1", file=f, stream=True))
 kinds = [type(e).__name__ for e in events]
 text = "".join(e.delta for e in events if e.type == "transcript.text.delta")
-print(f"# SDK stream: {len(events) - 1} deltas, first after {times[0]:.2f} s, done after {times[-1]:.2f} s")
-report("SDK stream=True: TranscriptionTextDeltaEvent... then TranscriptionTextDoneEvent",
-       kinds[-1] == "TranscriptionTextDoneEvent" and len(kinds) >= 3
+report("SDK stream=True: TranscriptionTextDeltaEvent(s), then TranscriptionTextDoneEvent",
+       kinds[-1] == "TranscriptionTextDoneEvent" and len(kinds) >= 2
        and set(kinds[:-1]) == {"TranscriptionTextDeltaEvent"} and events[0].logprobs is None)
 report("SDK stream=True: done.text == the deltas joined", events[-1].text == text and text)
 with open(speech, "rb") as f:
@@ -118,11 +120,6 @@ report(f"SDK verbose_json + word granularity: {len(w)} TranscriptionWord (word, 
        len(w) > 0 and v.segments is None and all(type(x).__name__ == "TranscriptionWord" for x in w)
        and all(0 <= x.start <= x.end <= v.duration + 0.01 and x.word == x.word.strip() for x in w)
        and all(w[i].start <= w[i + 1].start for i in range(len(w) - 1)))
-with open(speech, "rb") as f:
-    v = c.audio.transcriptions.create(model="whisper-1", file=f, response_format="verbose_json",
-                                      timestamp_granularities=["word", "segment"])
-report("SDK word + segment granularities: both words and segments",
-       bool(v.words) and bool(v.segments) and v.text)
 PY
 else
     skip "official OpenAI Python SDK" "no $VENV with openai (sh scripts/install-deps.sh makes it)"
@@ -131,10 +128,10 @@ fi
 # ---- what reaches the daemon: its request files, read while it is stopped
 DPID=$(daemon_pid)
 kill -STOP "$DPID"
-curl -s --max-time 60 -o "$DATA/w1" -F "file=@$DATA/speech.wav" -F model=whisper-1 -F stream=true \
+curl -s --max-time 60 -o "$DATA/w1" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F stream=true \
      -F priority=interactive "$T" &
 C1=$!
-curl -s --max-time 60 -o "$DATA/w2" -F "file=@$DATA/speech.wav" -F model=whisper-1 \
+curl -s --max-time 60 -o "$DATA/w2" -F "file=@$DATA/silence.wav" -F model=whisper-1 \
      -F response_format=verbose_json -F 'timestamp_granularities[]=word' "$T" &
 C2=$!
 _i=0; while [ "$(ls "$REQ" | grep -c '\.json$')" -lt 2 ] && [ $_i -lt 200 ]; do sleep 0.05; _i=$((_i + 1)); done
@@ -174,13 +171,21 @@ check "stream=maybe: 400, param stream" jq_py "$DATA/p5" "d['error']['param']=='
 
 # ---- clients that go away: their running / pending requests are cancelled
 spool_empty 10 >/dev/null
-# a plain request, running: the client leaves after the first window's time
-leave=$(python3 -c "print(max(0.3, float('${t1:-1}') * 0.7))")
-curl -s --max-time "$leave" -o /dev/null -F "file=@$DATA/long.wav" -F model=whisper-1 "$T"
+# running_wait: waits for the daemon to begin a request (processing/{id}.0 -> {id}.1)
+running_wait() {
+    _i=0; while ! ls "$PROC" | grep -q '\.1$' && [ $_i -lt 600 ]; do sleep 0.02; _i=$((_i + 1)); done
+    sleep 0.2
+}
+# a plain request, running: the client leaves once the daemon has begun it
+curl -s --max-time 120 -o /dev/null -F "file=@$DATA/long.wav" -F model=whisper-1 "$T" &
+CP=$!
+running_wait; kill "$CP"; wait "$CP" 2>/dev/null
 server_log_wait 20 'cancelled (running)'
 check "plain request, client gone while it ran: cancelled (running)" \
     grep -q 'cancelled (running)' "$ROOT/http.$NSERVER.log"
-check "  ... the daemon logged the cancel" grep -qi 'cancel' "$DLOG"
+cid=$(sed -n 's/.* request \([0-9_]*\): cancelled (running)$/\1/p' "$ROOT/http.$NSERVER.log" | tail -1)
+check "  ... the daemon's log: cancel target=$cid state=running, answered code=cancelled" \
+    sh -c "[ -n '$cid' ] && grep -q 'cancel id=.* target=$cid state=running' '$DLOG' && grep -q 'answered id=$cid code=cancelled' '$DLOG'"
 spool_empty 10; check "  ... requests/, responses/ (no partial file), processing/, uploads empty" [ $? -eq 0 ]
 
 # a stream, running: the client leaves after its first delta
@@ -192,42 +197,38 @@ check "stream, client gone after its first delta (before done): cancelled (runni
 check "  ... it had a delta and no done when it left" jq_py "$DATA/s3" "d['t_first_delta'] and not d['t_done']"
 spool_empty 10; check "  ... nothing left in the spool" [ $? -eq 0 ]
 
-# a pending request (queued behind a running one): cancelled while pending; the other is answered
-curl -s --max-time 120 -o "$DATA/a1" -w '%{http_code}' -F "file=@$DATA/long.wav" -F model=whisper-1 "$T" >"$DATA/a1.st" &
+# a pending request (queued behind a running one) whose client leaves: cancelled while
+# pending; then the running one's client leaves too
+curl -s --max-time 120 -o /dev/null -F "file=@$DATA/long.wav" -F model=whisper-1 "$T" &
 CA=$!
-sleep 0.3
-curl -s --max-time "$leave" -o /dev/null -F "file=@$DATA/speech.wav" -F model=whisper-1 "$T"
+running_wait
+n0=$(grep -c 'cancelled (running)' "$ROOT/http.$NSERVER.log")
+curl -s --max-time 1 -o /dev/null -F "file=@$DATA/speech.wav" -F model=whisper-1 "$T"
 server_log_wait 20 'cancelled (pending)'
 check "a request queued behind another, client gone: cancelled (pending)" \
     grep -q 'cancelled (pending)' "$ROOT/http.$NSERVER.log"
-wait "$CA"
-check "  ... the running one is answered 200 all the same" sh -c "[ \"\$(cat '$DATA/a1.st')\" = 200 ]"
+kill "$CA"; wait "$CA" 2>/dev/null
+_i=0; while [ "$(grep -c 'cancelled (running)' "$ROOT/http.$NSERVER.log")" -le "$n0" ] && [ $_i -lt 300 ]; do sleep 0.05; _i=$((_i + 1)); done
+check "  ... and the one that ran, when its client leaves: cancelled (running)" \
+    [ "$(grep -c 'cancelled (running)' "$ROOT/http.$NSERVER.log")" -gt "$n0" ]
 spool_empty 10; check "  ... nothing left in the spool" [ $? -eq 0 ]
 
-# ---- an error after the stream started: an error event (the SDK raises it), the request
-# cancelled. The daemon is stopped once its partial file has a line, so the server's
-# --transcribe-timeout surely passes after the first delta and before the end.
-tout=$(python3 -c "print(round(max(2.0, 2.5 * float('${t1:-1}')), 1))")
+# ---- an error after the stream started: an error event the SDK raises as APIError, the
+# request cancelled. The daemon is stopped once its partial file has a line, so the
+# server's --transcribe-timeout surely passes after the first delta and before the end.
+# (The raw bytes of the error event are checked by tests/unit/test_http.c.)
+tout=$(python3 -c "print(round(max(2.0, 2.0 * float('${t1:-1}')), 1))")
 stop_server "$SPID"
 start_server --transcribe-timeout "$tout"
 DPID=$(daemon_pid)
-# stop_after_first_line: SIGSTOP to the daemon once a partial file has a complete line
-stop_after_first_line() {
+stop_after_first_line() {   # SIGSTOP to the daemon once a partial file has a complete line
     _i=0
-    while [ $_i -lt 600 ]; do
+    while [ $_i -lt 1500 ]; do
         cat "$RESP"/.*.partial 2>/dev/null | grep -q . && { kill -STOP "$DPID"; return 0; }
         sleep 0.02; _i=$((_i + 1))
     done
     return 1
 }
-$SSE "$PORT" "$DATA/long.wav" >"$DATA/s4" &
-CS=$!
-stop_after_first_line; wait "$CS"; kill -CONT "$DPID"
-check "timeout ($tout s) after the first delta: 'event: error', type error, code timeout, then the end" \
-    jq_py "$DATA/s4" "d['t_first_delta'] and d['events'][-1]['event']=='error' and d['events'][-1]['data']['error']['code']=='timeout' and d['events'][-1]['data']['type']=='error' and not d['t_done']"
-server_log_wait 20 'cancelled (running)'
-check "  ... and the daemon's work on it is cancelled (running)" grep -q 'cancelled (running)' "$ROOT/http.$NSERVER.log"
-spool_empty 15; check "  ... nothing left in the spool" [ $? -eq 0 ]
 if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import openai' 2>/dev/null; then
     "$VENV/bin/python" - "$URL" "$DATA/long.wav" >"$DATA/s5" <<'PY' &
 import sys, openai
@@ -240,14 +241,25 @@ try:
             got.append(e)
 except openai.APIError as e:
     err = e
-good = err is not None and got and "in time" in err.message and err.body.get("code") == "timeout"
-print(("ok - " if good else "not ok - ") + "SDK: the error event after a delta raises openai.APIError (code timeout)")
+good = (err is not None and len(got) >= 1 and got[0].type == "transcript.text.delta"
+        and "in time" in err.message and err.body.get("code") == "timeout")
+print(("ok - " if good else "not ok - ") + f"SDK: an error event after {len(got)} delta(s) "
+      f"(--transcribe-timeout passed) raises openai.APIError, code timeout")
 PY
-    CS=$!
-    stop_after_first_line; wait "$CS"; kill -CONT "$DPID"
-    cat "$DATA/s5"
-    spool_empty 15; check "  ... nothing left in the spool" [ $? -eq 0 ]
+else
+    $SSE "$PORT" "$DATA/long.wav" >"$DATA/s4" &
 fi
+CS=$!
+stop_after_first_line; wait "$CS"; kill -CONT "$DPID"
+if [ -s "$DATA/s5" ]; then
+    cat "$DATA/s5"
+else
+    check "timeout after the first delta: an 'event: error', code timeout, ends the stream" \
+        jq_py "$DATA/s4" "d['t_first_delta'] and d['events'][-1]['event']=='error' and d['events'][-1]['data']['error']['code']=='timeout' and not d['t_done']"
+fi
+server_log_wait 20 'cancelled (running)'
+check "  ... and the daemon's work on it is cancelled (running)" grep -q 'cancelled (running)' "$ROOT/http.$NSERVER.log"
+spool_empty 15; check "  ... nothing left in the spool" [ $? -eq 0 ]
 
 stop_server "$SPID"; check "server stops cleanly" [ $? -eq 0 ]
 san_clean
