@@ -142,7 +142,8 @@ def stream():
         events = list(client.audio.transcriptions.create(model="whisper-1", file=f, stream=True))
     kinds = [type(e).__name__ for e in events]
     deltas = "".join(e.delta for e in events if e.type == "transcript.text.delta")
-    return (kinds[-1] == "TranscriptionTextDoneEvent" and events[-1].text == deltas
+    return (kinds[-1] == "TranscriptionTextDoneEvent" and events[-1].text == deltas != ""
+            and len(kinds) >= 2 and events[0].logprobs is None
             and all(k == "TranscriptionTextDeltaEvent" for k in kinds[:-1]))
 
 
