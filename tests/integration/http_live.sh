@@ -10,6 +10,8 @@
 #   is stopped), 400s for bad values, OpenAI's "words" through the SDK;
 # - a client that goes away (plain and streaming; its request running, pending or still
 #   unclaimed) cancels its request: the daemon stops, nothing is left in the spool.
+# test-serial: its checks measure time (first delta vs done, a timeout after the first
+# delta), so tests/run.sh runs it alone
 cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/http_common.inc
 VENV=${SPEECH_SESSION_VENV:-.venv}
