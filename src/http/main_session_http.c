@@ -719,17 +719,25 @@ static int await_answer(req *r, json_t **resp, char *err, size_t n)
     }
 }
 
+/* A daemon's error response, logged: its HTTP status, OpenAI type and code, and its
+ * message with our private upload path replaced by "the upload" (into msg). */
+static int daemon_error(const req *r, const json_t *resp, char msg[640], const char **type,
+                        const char **code)
+{
+    *code = json_string_value(json_object_get(resp, "error_code"));
+    int status = sh_daemon_error_status(*code, type);
+    const char *m = json_string_value(json_object_get(resp, "error"));
+    redact(msg, 640, m ? m : "transcription failed", r->path);
+    logf_("WARN", "daemon answered %s: %s", *code ? *code : "?", m ? m : "");
+    return status;
+}
+
 /* The daemon's error response in the route's error shape. */
 static enum MHD_Result send_daemon_error(struct MHD_Connection *con, req *r, const json_t *resp)
 {
     char msg[640];
-    const char *code = json_string_value(json_object_get(resp, "error_code"));
-    const char *type;
-    int status = sh_daemon_error_status(code, &type);
-    /* the daemon's message names our private path: keep that out of the answer */
-    const char *m = json_string_value(json_object_get(resp, "error"));
-    redact(msg, sizeof msg, m ? m : "transcription failed", r->path);
-    logf_("WARN", "daemon answered %s: %s", code ? code : "?", m ? m : "");
+    const char *type, *code;
+    int status = daemon_error(r, resp, msg, &type, &code);
     /* bad_request here can only be an option the daemon refused (an unknown language
      * code: the rest is checked above) */
     const char *param = code && !strcmp(code, "bad_request") && r->lang_given ? "language"
@@ -864,13 +872,10 @@ static int stream_step(req *r)
                                "daemon_error");
     }
     int rc2;
-    const char *m = json_string_value(json_object_get(resp, "error"));
-    if (json_object_get(resp, "error")) {
+    if (json_object_get(resp, "error")) {   /* after the first event: an error event */
         char msg[640];
-        const char *code = json_string_value(json_object_get(resp, "error_code")), *type;
-        sh_daemon_error_status(code, &type);
-        redact(msg, sizeof msg, m ? m : "transcription failed", r->path);
-        logf_("WARN", "daemon answered %s: %s (stream)", code ? code : "?", m ? m : "");
+        const char *type, *code;
+        daemon_error(r, resp, msg, &type, &code);
         rc2 = sh_stream_error(r->st, msg, type, code);
     } else {
         rc2 = sh_stream_finish(r->st, resp);
