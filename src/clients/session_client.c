@@ -1,6 +1,7 @@
 /* session_client.c — see session_client.h. */
 #include "clients/session_client.h"
 #include "session/ss_json.h"   /* SS_LANGUAGE_MAX, SS_PROMPT_MAX */
+#include "common/dynbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -256,15 +257,8 @@ static int add_opts(json_t *o, const ssc_req_opts *opts, char *err, size_t n)
         }
         json_object_set_new(o, "audio_ctx", json_integer(opts->audio_ctx));
     }
-    if (opts->has_temperature) {
-        if (!(opts->temperature >= 0.0 && opts->temperature <= 1.0)) {
-            snprintf(err, n, "temperature must be from 0 to 1");
-            return -1;
-        }
-        json_object_set_new(o, "temperature", json_real(opts->temperature));
-    }
-    if (opts->priority) {
-        if (strcmp(opts->priority, "interactive") != 0 && strcmp(opts->priority, "batch") != 0) {
+    if (opts->priority && opts->priority[0]) {
+        if (strcmp(opts->priority, "interactive") && strcmp(opts->priority, "batch")) {
             snprintf(err, n, "priority must be interactive or batch");
             return -1;
         }
@@ -272,6 +266,13 @@ static int add_opts(json_t *o, const ssc_req_opts *opts, char *err, size_t n)
     }
     if (opts->stream) json_object_set_new(o, "stream", json_true());
     if (opts->word_timestamps) json_object_set_new(o, "word_timestamps", json_true());
+    if (opts->has_temperature) {
+        if (!(opts->temperature >= 0.0 && opts->temperature <= 1.0)) {
+            snprintf(err, n, "temperature must be from 0 to 1");
+            return -1;
+        }
+        json_object_set_new(o, "temperature", json_real(opts->temperature));
+    }
     return 0;
 }
 
@@ -297,6 +298,63 @@ int ssc_submit_ping(ssc *c, char id[SS_ID_MAX + 1], char *err, size_t n)
     if (!o) { snprintf(err, n, "out of memory"); return -1; }
     json_object_set_new(o, "type", json_string("ping"));
     return submit_json(c, o, id, err, n);
+}
+
+int ssc_submit_cancel(ssc *c, const char *target, char id[SS_ID_MAX + 1], char *err, size_t n)
+{
+    if (!target || !ss_id_valid(target)) {
+        snprintf(err, n, "not a request id: %s", target ? target : "(null)");
+        return -1;
+    }
+    json_t *o = json_object();
+    if (!o) { snprintf(err, n, "out of memory"); return -1; }
+    json_object_set_new(o, "type", json_string("cancel"));
+    json_object_set_new(o, "target", json_string(target));
+    return submit_json(c, o, id, err, n);
+}
+
+/* The partial file of a streamed request, tailed while its response is awaited. */
+typedef struct {
+    ssc_segment_fn fn;
+    void *user;
+    char name[SS_ID_MAX + 16];
+    int fd;
+    sp_dynbuf buf;       /* bytes read, not yet a complete line */
+    int next;            /* the next index to give */
+} tail;
+
+/* Gives the complete lines of the partial file not given yet. */
+static void tail_read(ssc *c, tail *t)
+{
+    if (t->fd < 0) t->fd = openat(c->respfd, t->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (t->fd < 0) return;
+    char chunk[8192];
+    ssize_t r;
+    while ((r = read(t->fd, chunk, sizeof chunk)) > 0)
+        if (sp_dynbuf_add(&t->buf, chunk, (size_t)r) != 0) return;
+    char *p = t->buf.p, *end = p ? p + t->buf.len : NULL, *nl;
+    while (p && p < end && (nl = memchr(p, '\n', (size_t)(end - p)))) {
+        json_t *seg = json_loadb(p, (size_t)(nl - p), 0, NULL);
+        json_t *i = json_object_get(seg, "i");
+        if (json_is_integer(i) && json_integer_value(i) == t->next) t->fn(seg, t->next++, t->user);
+        json_decref(seg);
+        p = nl + 1;
+    }
+    if (p && p > t->buf.p) {   /* keep the unfinished line */
+        size_t rest = (size_t)(end - p);
+        memmove(t->buf.p, p, rest);
+        t->buf.len = rest;
+        t->buf.p[rest] = 0;
+    }
+}
+
+/* The response is there: what the partial file still holds, then its other segments. */
+static void tail_finish(ssc *c, tail *t, const json_t *resp)
+{
+    tail_read(c, t);
+    const json_t *segs = json_object_get(resp, "segments");
+    for (size_t i = (size_t)t->next; json_is_array(segs) && i < json_array_size(segs); i++)
+        t->fn(json_array_get(segs, i), t->next++, t->user);
 }
 
 /* 1 with *resp when the response is there, 0 when not yet, -1 on a bad file. */
@@ -405,21 +463,6 @@ int ssc_wait(ssc *c, const char *id, double timeout, json_t **resp, char *err, s
     return r;
 }
 
-int ssc_submit_cancel(ssc *c, const char *target, char id[SS_ID_MAX + 1], char *err, size_t n)
-{
-    json_t *o = json_object();
-    json_t *t = target ? json_string(target) : NULL;
-    if (!o || !t) {
-        json_decref(o);
-        json_decref(t);
-        snprintf(err, n, target ? "out of memory" : "no request to cancel");
-        return -1;
-    }
-    json_object_set_new(o, "type", json_string("cancel"));
-    json_object_set_new(o, "target", t);
-    return submit_json(c, o, id, err, n);
-}
-
 /* Waits up to deadline for id's response and deletes it; 0 got it (*resp, may be NULL),
  * SSC_TIMEOUT, -1. */
 static int reap(ssc *c, const char *id, double deadline, json_t **resp, char *err, size_t n)
@@ -465,6 +508,29 @@ int ssc_cancel(ssc *c, const char *target, double timeout, const char **state, c
     r = reap(c, target, stopped ? end : ss_mono_now(), NULL, err, n);
     c->next_alive = alive;
     return r == -1 ? -1 : 0;
+}
+
+int ssc_wait_stream(ssc *c, const char *id, double timeout, ssc_segment_fn fn, void *user,
+                    json_t **resp, char *err, size_t n)
+{
+    tail t = { .fn = fn, .user = user, .fd = -1 };
+    snprintf(t.name, sizeof t.name, ".%s.partial", id);
+    sp_dynbuf_init(&t.buf, 64u << 20);
+    double end = ss_mono_now() + timeout;
+    c->next_alive = ss_mono_now() + 0.5;
+    int r;
+    do {   /* appends to the partial file wake the step (IN_MODIFY) */
+        if (fn) tail_read(c, &t);
+        r = ssc_wait_step(c, id, end, 1.0, -1, resp, err, n);
+    } while (r == SSC_PENDING);
+    if (r == 0 && fn) tail_finish(c, &t, *resp);
+    if (r == SSC_TIMEOUT) {   /* withdraw the request if the daemon never claimed it */
+        ssc_withdraw(c, id);
+        snprintf(err, n, "no response after %g s", timeout);
+    }
+    if (t.fd >= 0) close(t.fd);
+    sp_dynbuf_free(&t.buf);
+    return r;
 }
 
 char *ssc_results_text(const json_t *resp)

@@ -65,10 +65,10 @@ typedef struct {
     double temperature;
     const char *hotwords;   /* words to favour (UTF-8, <= 4096 bytes); NULL/"": none */
     int audio_ctx;          /* encoder positions: 0 = the daemon's, N (1..1500), SP_AUDIO_CTX_AUTO */
-    /* live dictation (issue 12, ../notes/live-protocol.md) */
-    const char *priority;   /* "interactive" | "batch"; NULL: left out (the daemon: interactive) */
-    int stream;             /* 1: the daemon keeps responses/.{id}.partial while it works */
-    int word_timestamps;    /* 1: "words" in each response segment */
+    /* live requests (docs/daemon.md "Live requests") */
+    const char *priority;   /* "interactive" | "batch"; NULL/"": left out (= interactive) */
+    int stream;             /* 1: "stream": true (segments in the partial file: ssc_wait_stream) */
+    int word_timestamps;    /* 1: "word_timestamps": true ("words" in each segment) */
 } ssc_req_opts;
 
 /* Writes a transcription request for audio_file (absolute) and returns its id. */
@@ -79,9 +79,20 @@ int ssc_submit_ex(ssc *c, const char *audio_file, const ssc_req_opts *opts,
                   char id[SS_ID_MAX + 1], char *err, size_t n);
 /* Writes a ping request. */
 int ssc_submit_ping(ssc *c, char id[SS_ID_MAX + 1], char *err, size_t n);
+/* Writes a cancel request for target (a request id); its answer (ssc_wait) says
+ * "cancelled" and "state" ("pending", "running", "unknown"). */
+int ssc_submit_cancel(ssc *c, const char *target, char id[SS_ID_MAX + 1], char *err, size_t n);
 /* Waits up to timeout s for the response to id; *resp is the parsed object (json_decref).
  * The response file is deleted. On timeout the request is withdrawn if still unclaimed. */
 int ssc_wait(ssc *c, const char *id, double timeout, json_t **resp, char *err, size_t n);
+
+/* Called for each segment of a streamed request, in order, exactly once per index: first
+ * the lines of its partial file as they appear, then (once the response is there) the
+ * response's "segments" not yet given. seg is {"i"?,"start","end","text"[,"words"]}. */
+typedef void (*ssc_segment_fn)(const json_t *seg, int index, void *user);
+/* ssc_wait for a request submitted with stream = 1. */
+int ssc_wait_stream(ssc *c, const char *id, double timeout, ssc_segment_fn fn, void *user,
+                    json_t **resp, char *err, size_t n);
 
 /* ---- waiting in steps, and cancelling (live dictation, issue 12) */
 
@@ -100,8 +111,6 @@ int ssc_wait_step(ssc *c, const char *id, double deadline, double slice, int wat
 /* Removes requests/{id}.json if the daemon has not claimed it yet: 1 removed (it will never
  * run), 0 not there (claimed or answered), -1 error. */
 int ssc_withdraw(ssc *c, const char *id);
-/* Writes a cancel request for target (contract's "Cancel") and returns its id. */
-int ssc_submit_cancel(ssc *c, const char *target, char id[SS_ID_MAX + 1], char *err, size_t n);
 /* Stops target for a client that is gone: withdrawn when still unclaimed, else a cancel
  * request; then waits up to timeout s for the cancel's answer and for target's own answer,
  * and deletes both, so nothing of it stays in the spool. *state gets "withdrawn", "pending",
