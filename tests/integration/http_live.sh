@@ -212,10 +212,12 @@ spool_empty 10; check "  ... nothing left in the spool" [ $? -eq 0 ]
 # ---- an error after the stream started: an error event the SDK raises as APIError, the
 # request cancelled. The daemon is stopped once its partial file has a line, so the
 # server's --transcribe-timeout surely passes after the first delta and before the end.
+# With --idle-timeout 2 the stream then waits over 3 s with nothing to send but keep-alive
+# comments (every 1 s), which must keep the connection open and which the client ignores.
 # (The raw bytes of the error event are checked by tests/unit/test_http.c.)
-tout=$(python3 -c "print(round(max(2.0, 1.6 * float('${t1:-1}')), 1))")
+tout=$(python3 -c "print(round(1.6 * float('${t1:-1}') + 3, 1))")
 stop_server "$SPID"
-start_server --transcribe-timeout "$tout"
+start_server --transcribe-timeout "$tout" --idle-timeout 2
 DPID=$(daemon_pid)
 stop_after_first_line() {   # SIGSTOP to the daemon once a partial file has a complete line
     _i=0
@@ -240,7 +242,8 @@ except openai.APIError as e:
 good = (err is not None and len(got) >= 1 and got[0].type == "transcript.text.delta"
         and "in time" in err.message and err.body.get("code") == "timeout")
 print(("ok - " if good else "not ok - ") + f"SDK: an error event after {len(got)} delta(s) "
-      f"(--transcribe-timeout passed) raises openai.APIError, code timeout")
+      f"and > 3 s of keep-alive comments (--transcribe-timeout passed) raises "
+      f"openai.APIError, code timeout")
 PY
 else
     $SSE "$PORT" "$DATA/long.wav" >"$DATA/s4" &
@@ -250,8 +253,8 @@ stop_after_first_line; wait "$CS"; kill -CONT "$DPID"
 if [ -s "$DATA/s5" ]; then
     cat "$DATA/s5"
 else
-    check "timeout after the first delta: an 'event: error', code timeout, ends the stream" \
-        jq_py "$DATA/s4" "d['t_first_delta'] and d['events'][-1]['event']=='error' and d['events'][-1]['data']['error']['code']=='timeout' and not d['t_done']"
+    check "timeout after the first delta and keep-alive comments: 'event: error', code timeout" \
+        jq_py "$DATA/s4" "d['t_first_delta'] and d['comments']>=2 and d['events'][-1]['event']=='error' and d['events'][-1]['data']['error']['code']=='timeout' and not d['t_done']"
 fi
 server_log_wait 20 'cancelled (running)'
 check "  ... and the daemon's work on it is cancelled (running)" grep -q 'cancelled (running)' "$ROOT/http.$NSERVER.log"
