@@ -33,7 +33,7 @@ static int fake_cancel_answer(const ss_paths *p, const char *state)
             if (e->d_name[0] != '.' && strstr(e->d_name, ".json")) snprintf(name, sizeof name, "%s", e->d_name);
         if (d) closedir(d);
         if (!name[0]) continue;   /* (the test leaves only the cancel request there) */
-        char path[4400];
+        char path[4200 + 300];
         snprintf(path, sizeof path, "%s/%s", p->req_dir, name);
         json_t *req = json_load_file(path, 0, NULL);
         unlink(path);
