@@ -65,6 +65,10 @@ typedef struct {
     double temperature;
     const char *hotwords;   /* words to favour (UTF-8, <= 4096 bytes); NULL/"": none */
     int audio_ctx;          /* encoder positions: 0 = the daemon's, N (1..1500), SP_AUDIO_CTX_AUTO */
+    /* live requests (docs/daemon.md "Live requests") */
+    const char *priority;   /* "interactive" | "batch"; NULL/"": left out (= interactive) */
+    int stream;             /* 1: "stream": true (segments in the partial file: ssc_wait_stream) */
+    int word_timestamps;    /* 1: "word_timestamps": true ("words" in each segment) */
 } ssc_req_opts;
 
 /* Writes a transcription request for audio_file (absolute) and returns its id. */
@@ -75,9 +79,46 @@ int ssc_submit_ex(ssc *c, const char *audio_file, const ssc_req_opts *opts,
                   char id[SS_ID_MAX + 1], char *err, size_t n);
 /* Writes a ping request. */
 int ssc_submit_ping(ssc *c, char id[SS_ID_MAX + 1], char *err, size_t n);
+/* Writes a cancel request for target (a request id); its answer (ssc_wait) says
+ * "cancelled" and "state" ("pending", "running", "unknown"). */
+int ssc_submit_cancel(ssc *c, const char *target, char id[SS_ID_MAX + 1], char *err, size_t n);
 /* Waits up to timeout s for the response to id; *resp is the parsed object (json_decref).
  * The response file is deleted. On timeout the request is withdrawn if still unclaimed. */
 int ssc_wait(ssc *c, const char *id, double timeout, json_t **resp, char *err, size_t n);
+
+/* Called for each segment of a streamed request, in order, exactly once per index: first
+ * the lines of its partial file as they appear, then (once the response is there) the
+ * response's "segments" not yet given. seg is {"i"?,"start","end","text"[,"words"]}. */
+typedef void (*ssc_segment_fn)(const json_t *seg, int index, void *user);
+/* ssc_wait for a request submitted with stream = 1. */
+int ssc_wait_stream(ssc *c, const char *id, double timeout, ssc_segment_fn fn, void *user,
+                    json_t **resp, char *err, size_t n);
+
+/* ---- waiting in steps, and cancelling (live dictation, issue 12) */
+
+#define SSC_PENDING 1     /* ssc_wait_step: not yet; look again */
+#define SSC_ABORTED (-3)  /* ssc_wait_step: the watched descriptor hung up */
+
+/* One step of waiting for the response to id, for callers that have more to watch (a
+ * partial file, a client's socket): 0 with *resp when the response is there (read and
+ * deleted); SSC_PENDING when something changed in responses/ (a partial file grew, another
+ * response) or `slice` seconds passed; SSC_TIMEOUT once ss_mono_now() >= deadline (the
+ * request is left in place: see ssc_withdraw); SSC_ABORTED when watch_fd (>= 0; a socket)
+ * reports a hang-up (POLLRDHUP/POLLHUP/POLLERR); -1 on error. A daemon that went away is
+ * restarted as in ssc_wait. */
+int ssc_wait_step(ssc *c, const char *id, double deadline, double slice, int watch_fd,
+                  json_t **resp, char *err, size_t n);
+/* Removes requests/{id}.json if the daemon has not claimed it yet: 1 removed (it will never
+ * run), 0 not there (claimed or answered), -1 error. */
+int ssc_withdraw(ssc *c, const char *id);
+/* Stops target for a client that is gone: withdrawn when still unclaimed, else a cancel
+ * request; then waits up to timeout s for the cancel's answer and for target's own answer,
+ * and deletes both, so nothing of it stays in the spool. *state gets "withdrawn", "pending",
+ * "running", "unknown" (static strings; "unknown": already answered, its response deleted
+ * too), "refused" (a daemon without cancel requests: target runs to its end) or NULL when
+ * the daemon did not answer in time. 0, or -1 with a message. */
+int ssc_cancel(ssc *c, const char *target, double timeout, const char **state, char *err,
+               size_t n);
 
 /* Concatenates the "results" texts of a response, trimmed, into a malloc'd string. */
 char *ssc_results_text(const json_t *resp);
