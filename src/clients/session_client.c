@@ -261,6 +261,13 @@ static int add_opts(json_t *o, const ssc_req_opts *opts, char *err, size_t n)
         }
         json_object_set_new(o, "temperature", json_real(opts->temperature));
     }
+    if (opts->priority && opts->priority[0]) {
+        if (strcmp(opts->priority, "interactive") && strcmp(opts->priority, "batch")) {
+            snprintf(err, n, "priority must be \"interactive\" or \"batch\"");
+            return -1;
+        }
+        json_object_set_new(o, "priority", json_string(opts->priority));
+    }
     return 0;
 }
 
@@ -277,6 +284,21 @@ int ssc_submit_ex(ssc *c, const char *audio_file, const ssc_req_opts *opts,
     if (!s) { json_decref(o); snprintf(err, n, "audio path is not valid UTF-8"); return -1; }
     json_object_set_new(o, "audio_file", s);
     if (opts && add_opts(o, opts, err, n) != 0) { json_decref(o); return -1; }
+    return submit_json(c, o, id, err, n);
+}
+
+int ssc_submit_cancel(ssc *c, const char *target, char id[SS_ID_MAX + 1], char *err, size_t n)
+{
+    if (!target || !target[0] || strlen(target) > SS_ID_MAX) {
+        snprintf(err, n, "cancel needs the id of a request");
+        return -1;
+    }
+    json_t *o = json_object();
+    if (!o) { snprintf(err, n, "out of memory"); return -1; }
+    json_t *t = json_string(target);
+    if (!t) { json_decref(o); snprintf(err, n, "target is not valid UTF-8"); return -1; }
+    json_object_set_new(o, "type", json_string("cancel"));
+    json_object_set_new(o, "target", t);
     return submit_json(c, o, id, err, n);
 }
 

@@ -65,6 +65,7 @@ typedef struct {
     double temperature;
     const char *hotwords;   /* words to favour (UTF-8, <= 4096 bytes); NULL/"": none */
     int audio_ctx;          /* encoder positions: 0 = the daemon's, N (1..1500), SP_AUDIO_CTX_AUTO */
+    const char *priority;   /* "interactive" | "batch" (live protocol); NULL/"": left out */
 } ssc_req_opts;
 
 /* Writes a transcription request for audio_file (absolute) and returns its id. */
@@ -73,6 +74,11 @@ int ssc_submit(ssc *c, const char *audio_file, char id[SS_ID_MAX + 1], char *err
  * daemon would refuse (bad type, length, UTF-8, range) fail here with -1 instead. */
 int ssc_submit_ex(ssc *c, const char *audio_file, const ssc_req_opts *opts,
                   char id[SS_ID_MAX + 1], char *err, size_t n);
+/* Writes a cancel request for target (the live protocol's {"type": "cancel", "target"}):
+ * the daemon drops target when it is pending or stops it when it runs, and answers target
+ * with error_code "cancelled"; the cancel's own answer (id) comes at once. A daemon without
+ * cancel support answers it as an unknown type; target then runs to completion. */
+int ssc_submit_cancel(ssc *c, const char *target, char id[SS_ID_MAX + 1], char *err, size_t n);
 /* Writes a ping request. */
 int ssc_submit_ping(ssc *c, char id[SS_ID_MAX + 1], char *err, size_t n);
 /* Waits up to timeout s for the response to id; *resp is the parsed object (json_decref).
