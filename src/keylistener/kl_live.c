@@ -2,6 +2,7 @@
 #include "keylistener/kl_live.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@ struct kl_live {
     int has_cancelled;
     char inflight[KL_LIVE_ID_MAX + 1];  /* "" none */
     int cancel_sent;          /* a cancel for inflight was sent (by either side) */
+    char cancel_id[KL_LIVE_ID_MAX + 1];  /* its id, "" none or collected */
     char *text;
     size_t len;
     int chunks;
@@ -130,6 +132,23 @@ int kl_live_cancel(kl_live *l, unsigned serial, char id[KL_LIVE_ID_MAX + 1])
     }
     pthread_mutex_unlock(&l->mu);
     return send;
+}
+
+void kl_live_cancel_sent(kl_live *l, const char *cid)
+{
+    pthread_mutex_lock(&l->mu);
+    snprintf(l->cancel_id, sizeof l->cancel_id, "%s", cid);
+    pthread_mutex_unlock(&l->mu);
+}
+
+int kl_live_take_cancel(kl_live *l, char cid[KL_LIVE_ID_MAX + 1])
+{
+    pthread_mutex_lock(&l->mu);
+    int had = l->cancel_id[0] != 0;
+    if (had) memcpy(cid, l->cancel_id, sizeof l->cancel_id);
+    l->cancel_id[0] = 0;
+    pthread_mutex_unlock(&l->mu);
+    return had;
 }
 
 void kl_live_prompt_build(const char *initial, const char *sofar, char *out, size_t n)

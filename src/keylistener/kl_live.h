@@ -41,6 +41,12 @@ void kl_live_prompt(kl_live *l, const char *initial, char *out, size_t n);
  * flight (the caller sends the cancel request), else 0. Later jobs of serial are skipped. */
 int kl_live_cancel(kl_live *l, unsigned serial, char id[KL_LIVE_ID_MAX + 1]);
 
+/* The id of the cancel request sent for this dictation (by either side), so that the worker
+ * can collect its answer and leave nothing behind in the responses directory. */
+void kl_live_cancel_sent(kl_live *l, const char *cid);
+/* Worker: 1 with the id (then forgotten) when a cancel was sent, else 0. */
+int kl_live_take_cancel(kl_live *l, char cid[KL_LIVE_ID_MAX + 1]);
+
 /* What a chunk is sent with as "prompt": the user's initial prompt (kept whole: it is the
  * user's context, e.g. a spelling list), then the text so far, cut from the left at a word
  * boundary (never inside a UTF-8 character) so that the whole fits n - 1 bytes and at most

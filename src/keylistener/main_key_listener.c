@@ -271,10 +271,14 @@ static json_t *round_trip(ssc *c, const char *path, const ssc_req_opts *ro, char
     }
     if (kl_live_submitted(G.live, id)) {
         if (ssc_submit_cancel(c, id, cid, err, sizeof err) != 0) klog("WARN", "cancel of %s: %s", id, err);
-        else klog("INFO", "request %s: cancel request %s sent", id, cid);
+        else { klog("INFO", "request %s: cancel request %s sent", id, cid); kl_live_cancel_sent(G.live, cid); }
     }
     int r = ssc_wait(c, id, G.o.timeout, &resp, err, sizeof err);
-    kl_live_finished(G.live);
+    if (kl_live_finished(G.live) && kl_live_take_cancel(G.live, cid)) {
+        /* the cancel's own answer comes at once: collect it, leave no file behind */
+        json_t *cr = NULL;
+        if (ssc_wait(c, cid, 2.0, &cr, err, sizeof err) == 0) json_decref(cr);
+    }
     if (r != 0) {
         klog("ERROR", "request %s: %s", id, r == SSC_TIMEOUT ? "no response in time" : err);
         return NULL;
@@ -612,8 +616,10 @@ static void user_cancel(const char *why)
             so.autostart = 0;
             if (ssc_open(&G.cc, &so, err, sizeof err) != 0) G.cc = NULL;
         }
-        if (G.cc && ssc_submit_cancel(G.cc, id, cid, err, sizeof err) == 0)
+        if (G.cc && ssc_submit_cancel(G.cc, id, cid, err, sizeof err) == 0) {
             klog("INFO", "request %s: cancel request %s sent (%s)", id, cid, why);
+            kl_live_cancel_sent(G.live, cid);
+        }
         else klog("WARN", "request %s: cannot send a cancel: %s", id, G.cc ? err : "no session client");
     }
     kl_evhub_emit(G.hub, "cancelled", NULL, -1, -1);
