@@ -149,4 +149,5 @@ check "cancel: the listener is idle again" sh -c '"$0" status | grep -qx "ok idl
 rm -f "$ROOT/delay"
 listener_quit
 
+check "no sanitizer report from the listener" sh -c '! grep -E "Sanitizer|runtime error" "$0"' "$ROOT/kl.err"
 finish

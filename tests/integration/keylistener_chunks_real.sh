@@ -40,4 +40,6 @@ r1=$(python3 tests/tools/wer.py "$ROOT/s4.txt" "$ROOT/whole.txt" --json | python
 r2=$(python3 tests/tools/wer.py "$ROOT/s4.txt" "$OUT" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['wer'])")
 check "tiny.en: against the reference text, chunked (WER $r2) no worse than one piece ($r1) + 0.03" \
     awk -v a="$r2" -v b="$r1" 'BEGIN{exit !(a <= b + 0.03)}'
+"$KL" quit >/dev/null 2>&1; sleep 1
+check "no sanitizer report from the listener" sh -c '! grep -E "Sanitizer|runtime error" "$0"' "$ROOT/kl.err"
 finish
