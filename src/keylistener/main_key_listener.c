@@ -599,6 +599,7 @@ static void submit_samples(int16_t *s, size_t n, size_t pre, const char *why, in
  * cancelled through the daemon, the queued chunks skipped; nothing is typed. */
 static void user_cancel(const char *why)
 {
+    if (!G.recording && worker_idle()) return;   /* nothing to withdraw */
     if (G.recording) {
         G.recording = 0;
         kl_term_reset(&G.term, 0);
