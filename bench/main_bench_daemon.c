@@ -8,6 +8,12 @@
  *   4. RSS of the idle daemon (VmRSS), after the runs.
  * usage: bench_daemon [--model PATH] [--daemon PATH] [--n N] [--burst N] [--starts N]
  *                     [--in DIR]
+ *        bench_daemon --live BATCH.wav SHORT.wav [--probes N] [--beam N] [--model ...]
+ *   live mode (docs/daemon.md "Live requests"): how long an interactive request waits while
+ *   a long batch request is being transcribed. SHORT alone (median of 3), then BATCH as a
+ *   batch request with N interactive SHORT requests written one after another while it
+ *   runs (close -> response rename each); the batch request's time per 30 s window comes
+ *   from the daemon's log. The extra wait of an interactive request is at most one window.
  * The daemon runs under a private SPEECH_SESSION_ROOT (mkdtemp in DIR, default /tmp; e.g.
  * --in /dev/shm to compare tmpfs with a disk-backed /tmp) and is stopped at the end. */
 #include <errno.h>
@@ -84,18 +90,24 @@ static void write_silence(const char *path)
 
 /* *t_close: monotonic time just before close(), the moment the request is complete (taken
  * before the call: the woken daemon may preempt us inside close()). */
-static int write_request(int reqfd, const char *id, double *t_close)
+static int write_request_ex(int reqfd, const char *id, const char *audio, const char *extra,
+                            double *t_close)
 {
-    char name[160], js[PATH_MAX + 200];
+    char name[160], js[2 * PATH_MAX + 200];
     snprintf(name, sizeof name, "%s.json", id);
-    int n = snprintf(js, sizeof js, "{\"id\": \"%s\", \"audio_file\": \"%s\", \"timestamp\": %.6f}",
-                     id, wav, ss_wall_now());
+    int n = snprintf(js, sizeof js, "{\"id\": \"%s\", \"audio_file\": \"%s\", \"timestamp\": %.6f%s}",
+                     id, audio, ss_wall_now(), extra);
     int fd = openat(reqfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) return -1;
     int r = write(fd, js, (size_t)n) == n ? 0 : -1;
     if (t_close) *t_close = ss_mono_now();
     close(fd);
     return r;
+}
+
+static int write_request(int reqfd, const char *id, double *t_close)
+{
+    return write_request_ex(reqfd, id, wav, "", t_close);
 }
 
 /* Waits for IN_MOVED_TO events in the response dir; returns the number of names seen. */
@@ -118,9 +130,109 @@ static int drain_events(int ifd, int timeout_ms, char *want, double *t_seen)
     return seen;
 }
 
+
+/* ------------------------------------------------------------------ --live */
+
+/* Writes a request and waits for its response (close -> rename, ms); -1 on timeout. */
+static double round_trip(int reqfd, int respfd, int ifd, const char *id, const char *audio,
+                         const char *extra, int timeout_ms)
+{
+    char name[160];
+    snprintf(name, sizeof name, "%s.json", id);
+    double t0 = 0, t1 = 0, end = ss_mono_now() + timeout_ms / 1000.0;
+    if (write_request_ex(reqfd, id, audio, extra, &t0) != 0) return -1;
+    while (t1 == 0 && ss_mono_now() < end) drain_events(ifd, 1000, name, &t1);
+    unlinkat(respfd, name, 0);
+    return t1 > 0 ? (t1 - t0) * 1000 : -1;
+}
+
+/* processing_ms and audio_seconds of id's transcription line in the daemon's log */
+static int log_figures(const char *id, double *proc_ms, double *audio_s, int *yields)
+{
+    char path[PATH_MAX], line[2048], key[160];
+    snprintf(path, sizeof path, "%s/session_daemon.log", root);
+    snprintf(key, sizeof key, "SESSION transcription id=%s ", id);
+    FILE *f = fopen(path, "r");
+    int found = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        char *p = strstr(line, key), *a, *q, *y;
+        if (!p || !(a = strstr(p, "audio_seconds=")) || !(q = strstr(p, "processing_ms=")) ||
+            !(y = strstr(p, "yields=")))
+            continue;
+        *audio_s = atof(a + 14);
+        *proc_ms = atof(q + 14);
+        *yields = atoi(y + 7);
+        found = 1;
+    }
+    if (f) fclose(f);
+    return found ? 0 : -1;
+}
+
+static int live_bench(const char *absmodel, const char *batch, const char *probe, int probes,
+                      int beam)
+{
+    char beams[16];
+    snprintf(beams, sizeof beams, "%d", beam);
+    const char *args[] = { daemon_bin, "--fork", "--model", absmodel, "--beam-size", beams,
+                           "600", NULL };
+    if (run_daemon(args) != 0) { fprintf(stderr, "bench_daemon: daemon did not start\n"); return 111; }
+    char rq[PATH_MAX + 64], rs[PATH_MAX + 64], pn[PATH_MAX + 96];
+    snprintf(rq, sizeof rq, "%s/speech_session_requests", root);
+    snprintf(rs, sizeof rs, "%s/speech_session_responses", root);
+    snprintf(pn, sizeof pn, "%s/%s/processing/batch.1", root, SS_WORK_DIR);
+    int reqfd = open(rq, O_RDONLY | O_DIRECTORY), respfd = open(rs, O_RDONLY | O_DIRECTORY);
+    int ifd = inotify_init1(IN_CLOEXEC);
+    if (reqfd < 0 || respfd < 0 || ifd < 0 || inotify_add_watch(ifd, rs, IN_MOVED_TO) < 0) return 111;
+    double alone[3];
+    for (int i = 0; i < 3; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "alone%d", i);
+        if ((alone[i] = round_trip(reqfd, respfd, ifd, id, probe, "", 600000)) < 0) return 111;
+    }
+    qsort(alone, 3, sizeof *alone, cmp_d);
+    printf("interactive request alone (%s): median %.0f ms\n", probe, alone[1]);
+    double t0 = 0;
+    if (write_request_ex(reqfd, "batch", batch, ", \"priority\": \"batch\"", &t0) != 0) return 111;
+    while (access(pn, F_OK) != 0 && ss_mono_now() - t0 < 60) usleep(10000);
+    double *w = calloc((size_t)probes, sizeof *w);
+    int got = 0;
+    for (int i = 0; i < probes && w; i++) {
+        char id[32], bname[] = "batch.json";
+        snprintf(id, sizeof id, "probe%d", i);
+        usleep(500000 + 397000 * (unsigned)(i % 5));   /* land at different points of a window */
+        if (faccessat(respfd, bname, F_OK, 0) == 0) break;   /* the batch request is done */
+        if ((w[got] = round_trip(reqfd, respfd, ifd, id, probe, "", 600000)) < 0) return 111;
+        got++;
+    }
+    char bname[] = "batch.json";
+    while (faccessat(respfd, bname, F_OK, 0) != 0) drain_events(ifd, 1000, NULL, NULL);
+    double bproc = 0, baudio = 0;
+    int yields = 0;
+    usleep(100000);
+    if (log_figures("batch", &bproc, &baudio, &yields) == 0) {
+        int windows = (int)((baudio + 29.999) / 30);
+        printf("batch request (%s): %.1f s of audio, %d windows, %.1f s of its own processing: "
+               "%.0f ms per window; yielded %d times\n", batch, baudio, windows, bproc / 1000,
+               windows ? bproc / windows : 0, yields);
+    }
+    if (got > 0) {
+        qsort(w, (size_t)got, sizeof *w, cmp_d);
+        printf("interactive request during the batch one: median %.0f ms, max %.0f ms (%d probes); "
+               "extra wait over alone: median %.0f ms, max %.0f ms\n", w[got / 2], w[got - 1], got,
+               w[got / 2] - alone[1], w[got - 1] - alone[1]);
+    }
+    free(w);
+    stop_daemon();
+    close(reqfd);
+    close(respfd);
+    close(ifd);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    int n = 500, burst = 5000, starts = 5;
+    int n = 500, burst = 5000, starts = 5, probes = 10, beam = 5;
+    const char *live_batch = NULL, *live_probe = NULL;
     const char *in = "/tmp";
     const char *m = getenv("SPEECH_SESSION_MODEL");
     snprintf(model, sizeof model, "%s", m ? m : "tests/data/models/micro-f16.bin");
@@ -139,7 +251,10 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--burst") && i + 1 < argc) burst = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--starts") && i + 1 < argc) starts = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--in") && i + 1 < argc) in = argv[++i];
-        else { fprintf(stderr, "usage: bench_daemon [--model PATH] [--daemon PATH] [--n N] [--burst N] [--starts N] [--in DIR]\n"); return 100; }
+        else if (!strcmp(argv[i], "--live") && i + 2 < argc) { live_batch = argv[++i]; live_probe = argv[++i]; }
+        else if (!strcmp(argv[i], "--probes") && i + 1 < argc) probes = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--beam") && i + 1 < argc) beam = atoi(argv[++i]);
+        else { fprintf(stderr, "usage: bench_daemon [--model PATH] [--daemon PATH] [--n N] [--burst N] [--starts N] [--in DIR] | --live BATCH.wav SHORT.wav [--probes N] [--beam N]\n"); return 100; }
     }
     if (n < 1 || burst < 1 || starts < 1) return 100;
     char absmodel[PATH_MAX];
@@ -151,6 +266,15 @@ int main(int argc, char **argv)
     snprintf(wav, sizeof wav, "%s/silence.wav", root);
     write_silence(wav);
     printf("bench_daemon: daemon %s\n  model %s\n  root %s\n", daemon_bin, absmodel, root);
+    if (live_batch) {
+        char b[PATH_MAX], p[PATH_MAX];
+        if (!realpath(live_batch, b) || !realpath(live_probe, p) || probes < 1 || beam < 1) return 100;
+        int rc = live_bench(absmodel, b, p, probes, beam);
+        char cmd[PATH_MAX + 20];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+        if (system(cmd) != 0) {}
+        return rc;
+    }
 
     /* 1. start-up to ready */
     const char *args[] = { daemon_bin, "--fork", "--model", absmodel, "600", NULL };

@@ -141,6 +141,30 @@ sp_status sp_decode(sp_context *ctx, const int *tokens, int n, float *logits, in
 /* --------------------------------------------------------------- transcription */
 
 typedef struct {
+    int id;
+    float p;           /* probability of the token when chosen */
+    float t0, t1;      /* seconds, -1 when unknown: timestamp tokens t0 == t1 = their time;
+                        * text tokens with word_timestamps: aligned span */
+} sp_token;
+
+typedef struct {
+    float start, end;          /* seconds in the original audio, inside the segment */
+    char *text;                /* the word's text as decoded (usually a leading space) */
+    float probability;         /* mean probability of its tokens */
+} sp_word;
+
+typedef struct {
+    float start, end;          /* seconds in the original audio */
+    char *text;                /* valid UTF-8, as decoded (usually a leading space) */
+    sp_token *tokens;
+    int n_tokens;
+    float avg_logprob, no_speech_prob, compression_ratio, temperature;
+    sp_word *words;            /* word_timestamps only (else NULL, 0): in order, monotonic;
+                                * their texts concatenate to the segment's text */
+    int n_words;
+} sp_segment;
+
+typedef struct {
     const char *language;       /* "en", "de", ...; NULL or "auto" = detect (multilingual) */
     int translate;              /* task translate instead of transcribe */
     int beam_size;              /* 1 = greedy; default 5 */
@@ -175,36 +199,30 @@ typedef struct {
     int word_timestamps;                /* 0; 1 = per-word times (sp_segment.words) and text
                                          * token times (sp_token.t0/t1) from cross-attention
                                          * alignment (openai timing.py; docs/decoding.md) */
+    /* Live use (appended: older callers that zero the struct get none of it). */
+    void (*on_segment)(const sp_segment *seg, int index, void *user);
+                                        /* called once per segment as soon as it is final
+                                         * (after its window, with its words when
+                                         * word_timestamps; times as in the result), in
+                                         * order, index = its index in the result; a retry
+                                         * on the CPU after a GPU fault does not repeat an
+                                         * index already given */
+    void *on_segment_user;
+    void (*on_window)(float t_offset, void *user);
+                                        /* called at each 30 s window boundary after the
+                                         * first (before the next window is encoded), on
+                                         * the calling thread: the place to pause. It may
+                                         * run other sp_transcribe calls on the same
+                                         * context: this call keeps everything it needs
+                                         * across windows in its own state, and the next
+                                         * window is encoded afresh */
+    void *on_window_user;
 } sp_transcribe_params;
 
 #define SP_AUDIO_CTX_AUTO (-1)
 
 /* faster-whisper's transcribe() defaults (whisper-reference.md §5). */
 sp_transcribe_params sp_transcribe_default_params(void);
-
-typedef struct {
-    int id;
-    float p;           /* probability of the token when chosen */
-    float t0, t1;      /* seconds, -1 when unknown: timestamp tokens t0 == t1 = their time;
-                        * text tokens with word_timestamps: aligned span */
-} sp_token;
-
-typedef struct {
-    float start, end;          /* seconds in the original audio, inside the segment */
-    char *text;                /* the word's text as decoded (usually a leading space) */
-    float probability;         /* mean probability of its tokens */
-} sp_word;
-
-typedef struct {
-    float start, end;          /* seconds in the original audio */
-    char *text;                /* valid UTF-8, as decoded (usually a leading space) */
-    sp_token *tokens;
-    int n_tokens;
-    float avg_logprob, no_speech_prob, compression_ratio, temperature;
-    sp_word *words;            /* word_timestamps only (else NULL, 0): in order, monotonic;
-                                * their texts concatenate to the segment's text */
-    int n_words;
-} sp_segment;
 
 typedef struct {
     sp_segment *segments;

@@ -1,7 +1,8 @@
 /* session_client — talks to session_daemon through the spool (docs/daemon.md).
  *   session_client transcribe FILE... [--timeout S] [--json] [--no-start]
  *                  [--language L] [--task transcribe|translate] [--prompt TEXT] [--temperature T]
- *   session_client status | start [TIMEOUT] | stop | ping
+ *                  [--priority interactive|batch] [--word-timestamps] [--stream]
+ *   session_client status | start [TIMEOUT] | stop | ping | cancel ID
  * Exit codes: 0 ok, 1 an error response, 2 timeout, 3 no daemon (status/ping),
  * 100 usage, 111 system failure. */
 #include <errno.h>
@@ -24,6 +25,7 @@ static void usage(FILE *f)
 "       session_client start [TIMEOUT_SECONDS]\n"
 "       session_client stop\n"
 "       session_client ping [--timeout S]\n"
+"       session_client cancel ID      (withdraw request ID, pending or running)\n"
 "options: --timeout S (response wait, default 30), --json (print the response objects),\n"
 "         --no-start (never start a daemon), --model PATH and --daemon-timeout S (for a\n"
 "         daemon this client starts), --start-timeout S (default 120).\n"
@@ -31,8 +33,12 @@ static void usage(FILE *f)
 "         --task transcribe|translate, --prompt TEXT (initial prompt, <= 4096 bytes),\n"
 "         --temperature T (0..1; > 0 samples best-of candidates), --hotwords TEXT (words to\n"
 "         favour), --audio-ctx N|auto (shorter encoder window: faster for short clips).\n"
+"live: --priority interactive|batch (batch requests yield to interactive ones),\n"
+"         --word-timestamps (\"words\" in each segment; with --json), --stream (print each\n"
+"         segment as soon as it is decoded, one per line; JSON lines with --json).\n"
 "Environment: SPEECH_SESSION_ROOT (default /tmp), SPEECH_SESSION_DAEMON (daemon binary).\n"
-"Exit codes: 0 ok, 1 error response, 2 timeout, 3 no daemon, 100 usage, 111 system.\n");
+"Exit codes: 0 ok, 1 error response (cancel: nothing cancelled), 2 timeout, 3 no daemon,\n"
+"         100 usage, 111 system.\n");
 }
 
 static int num(const char *s, double *v)
@@ -61,51 +67,234 @@ static int task_opt(const char *s, int *translate)
     return 0;
 }
 
+/* Everything the command line sets. */
+typedef struct {
+    ssc_opts o;
+    double timeout;
+    int json_out, stream;
+    ssc_req_opts ro;
+} cli;
+
+enum { OPT_TIMEOUT = 256, OPT_JSON, OPT_NOSTART, OPT_MODEL, OPT_DTIMEOUT, OPT_STIMEOUT,
+       OPT_LANG, OPT_TASK, OPT_PROMPT, OPT_TEMP, OPT_HOTW, OPT_ACTX, OPT_PRIO, OPT_WORDS,
+       OPT_STREAM };
+static const struct option lo[] = {
+    { "timeout", required_argument, 0, OPT_TIMEOUT },
+    { "json", no_argument, 0, OPT_JSON },
+    { "no-start", no_argument, 0, OPT_NOSTART },
+    { "model", required_argument, 0, OPT_MODEL },
+    { "daemon-timeout", required_argument, 0, OPT_DTIMEOUT },
+    { "start-timeout", required_argument, 0, OPT_STIMEOUT },
+    { "language", required_argument, 0, OPT_LANG },
+    { "task", required_argument, 0, OPT_TASK },
+    { "prompt", required_argument, 0, OPT_PROMPT },
+    { "temperature", required_argument, 0, OPT_TEMP },
+    { "hotwords", required_argument, 0, OPT_HOTW },
+    { "audio-ctx", required_argument, 0, OPT_ACTX },
+    { "priority", required_argument, 0, OPT_PRIO },
+    { "word-timestamps", no_argument, 0, OPT_WORDS },
+    { "stream", no_argument, 0, OPT_STREAM },
+    { "help", no_argument, 0, 'h' },
+    { 0, 0, 0, 0 },
+};
+
+/* One option; -1 when its value is bad. */
+static int apply_opt(cli *a, int ch, const char *arg)
+{
+    switch (ch) {
+    case OPT_TIMEOUT: return num(arg, &a->timeout);
+    case OPT_JSON: a->json_out = 1; return 0;
+    case OPT_NOSTART: a->o.autostart = 0; return 0;
+    case OPT_MODEL: a->o.model = arg; return 0;
+    case OPT_DTIMEOUT: return num(arg, &a->o.daemon_timeout);
+    case OPT_STIMEOUT: return num(arg, &a->o.start_timeout);
+    case OPT_LANG: a->ro.language = arg; return 0;
+    case OPT_TASK: return task_opt(arg, &a->ro.task_translate);
+    case OPT_PROMPT: a->ro.prompt = arg; return 0;
+    case OPT_HOTW: a->ro.hotwords = arg; return 0;
+    case OPT_ACTX: return actx_opt(arg, &a->ro.audio_ctx);
+    case OPT_TEMP:
+        if (num(arg, &a->ro.temperature) || a->ro.temperature > 1) return -1;
+        a->ro.has_temperature = 1;
+        return 0;
+    case OPT_PRIO:
+        if (strcmp(arg, "interactive") && strcmp(arg, "batch")) return -1;
+        a->ro.priority = arg;
+        return 0;
+    case OPT_WORDS: a->ro.word_timestamps = 1; return 0;
+    case OPT_STREAM: a->stream = a->ro.stream = 1; return 0;
+    default: return -1;
+    }
+}
+
+static int fail(const char *err, int r)
+{
+    fprintf(stderr, "session_client: %s\n", err);
+    return r == SSC_TIMEOUT ? 2 : 111;
+}
+
+static int cmd_status(ssc *c)
+{
+    pid_t pid = ssc_daemon_pid(c);
+    FILE *f = fopen(ssc_paths(c)->status, "r");
+    if (f) {
+        char buf[4096];
+        size_t k;
+        while ((k = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, k, stdout);
+        fclose(f);
+        putchar('\n');
+    }
+    if (pid > 0) fprintf(stderr, "session_daemon running, pid %ld\n", (long)pid);
+    else fprintf(stderr, "no session_daemon running under %s\n", ssc_paths(c)->root);
+    return pid > 0 ? 0 : 3;
+}
+
+static int cmd_start(ssc *c)
+{
+    char err[1024];
+    pid_t before = ssc_daemon_pid(c);
+    int r = ssc_ensure_daemon(c, err, sizeof err);
+    if (r != 0) return fail(err, r);
+    if (before > 0) printf("session_daemon already running (pid %ld)\n", (long)before);
+    else printf("session_daemon started (pid %ld)\n", (long)ssc_daemon_pid(c));
+    return 0;
+}
+
+static int cmd_stop(ssc *c)
+{
+    char err[1024];
+    pid_t pid = ssc_daemon_pid(c);
+    int r = ssc_stop(c, 60, err, sizeof err);
+    if (r != 0) return fail(err, r);
+    if (pid > 0) printf("session_daemon (pid %ld) stopped\n", (long)pid);
+    else printf("no session_daemon running\n");
+    return 0;
+}
+
+static void print_json(const json_t *o)
+{
+    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(16));
+    puts(s ? s : "{}");
+    free(s);
+}
+
+/* ping, and cancel ID: one request answered at once by a running daemon. */
+static int cmd_quick(ssc *c, const cli *a, const char *target)
+{
+    char err[1024], id[SS_ID_MAX + 1];
+    pid_t pid = ssc_daemon_pid(c);
+    json_t *resp = NULL;
+    double t0 = ss_mono_now();
+    if (pid <= 0) {
+        fprintf(stderr, "session_client: no session_daemon running\n");
+        return 3;
+    }
+    int r = target ? ssc_submit_cancel(c, target, id, err, sizeof err)
+                   : ssc_submit_ping(c, id, err, sizeof err);
+    if (r != 0) return fail(err, r);
+    r = ssc_wait(c, id, a->timeout < 30 ? a->timeout : 5, &resp, err, sizeof err);
+    if (r != 0) return fail(err, r);
+    int rc = 0;
+    if (a->json_out) {
+        print_json(resp);
+    } else if (!target) {
+        printf("pong from pid %ld in %.1f ms\n", (long)pid, (ss_mono_now() - t0) * 1000);
+    } else {
+        const json_t *st = json_object_get(resp, "state");
+        printf("%s: %s (%s)\n", target,
+               json_is_true(json_object_get(resp, "cancelled")) ? "cancelled" : "not cancelled",
+               json_is_string(st) ? json_string_value(st) : "?");
+    }
+    if (target && !json_is_true(json_object_get(resp, "cancelled"))) rc = 1;
+    json_decref(resp);
+    return rc;
+}
+
+/* --stream: each segment as it comes */
+static void print_segment(const json_t *seg, int index, void *user)
+{
+    const cli *a = user;
+    (void)index;
+    if (a->json_out) {
+        print_json(seg);
+    } else {
+        const json_t *t = json_object_get(seg, "text");
+        puts(json_is_string(t) ? json_string_value(t) : "");
+    }
+    fflush(stdout);
+}
+
+/* The response to one file: printed (or its error), 0 or 1. */
+static int show_response(const cli *a, const char *file, json_t *resp)
+{
+    const json_t *e = json_object_get(resp, "error");
+    if (a->json_out && !a->stream) {
+        print_json(resp);
+    } else if (e) {
+        const json_t *code = json_object_get(resp, "error_code");
+        fprintf(stderr, "session_client: %s: %s (%s)\n", file,
+                json_is_string(e) ? json_string_value(e) : "error",
+                json_is_string(code) ? json_string_value(code) : "?");
+    } else if (!a->stream) {   /* streamed: its segments are printed already */
+        char *t = ssc_results_text(resp);
+        puts(t ? t : "");
+        free(t);
+    }
+    return e ? 1 : 0;
+}
+
+/* transcribe: submit all, then collect in order */
+static int cmd_transcribe(ssc *c, cli *a, char **files, int nfiles)
+{
+    char err[1024];
+    int rc = 0;
+    char (*ids)[SS_ID_MAX + 1] = calloc((size_t)nfiles, sizeof *ids);
+    int *sent = calloc((size_t)nfiles, sizeof *sent);
+    if (!ids || !sent) { rc = 111; goto done; }
+    if (a->o.autostart) {
+        int r = ssc_ensure_daemon(c, err, sizeof err);
+        if (r != 0) { rc = fail(err, r); goto done; }
+    }
+    for (int i = 0; i < nfiles; i++) {
+        char abs[PATH_MAX];
+        if (!realpath(files[i], abs)) {
+            fprintf(stderr, "session_client: %s: %s\n", files[i], strerror(errno));
+            rc = 1;
+            continue;
+        }
+        if (ssc_submit_ex(c, abs, &a->ro, ids[i], err, sizeof err) != 0) {
+            fprintf(stderr, "session_client: %s\n", err);
+            rc = 111;
+            continue;
+        }
+        sent[i] = 1;
+    }
+    for (int i = 0; i < nfiles; i++) {
+        if (!sent[i]) continue;
+        json_t *resp = NULL;
+        int r = ssc_wait_stream(c, ids[i], a->timeout, a->stream ? print_segment : NULL, a,
+                                &resp, err, sizeof err);
+        if (r != 0) {
+            fprintf(stderr, "session_client: %s: %s\n", files[i], err);
+            if (rc == 0) rc = r == SSC_TIMEOUT ? 2 : 111;
+            continue;
+        }
+        if (show_response(a, files[i], resp) && rc == 0) rc = 1;
+        json_decref(resp);
+    }
+done:
+    free(ids);
+    free(sent);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
-    ssc_opts o = ssc_default_opts();
-    double timeout = 30;
-    int json_out = 0;
-    ssc_req_opts ro = { 0 };
-    enum { OPT_TIMEOUT = 256, OPT_JSON, OPT_NOSTART, OPT_MODEL, OPT_DTIMEOUT, OPT_STIMEOUT,
-           OPT_LANG, OPT_TASK, OPT_PROMPT, OPT_TEMP, OPT_HOTW, OPT_ACTX };
-    static const struct option lo[] = {
-        { "timeout", required_argument, 0, OPT_TIMEOUT },
-        { "json", no_argument, 0, OPT_JSON },
-        { "no-start", no_argument, 0, OPT_NOSTART },
-        { "model", required_argument, 0, OPT_MODEL },
-        { "daemon-timeout", required_argument, 0, OPT_DTIMEOUT },
-        { "start-timeout", required_argument, 0, OPT_STIMEOUT },
-        { "language", required_argument, 0, OPT_LANG },
-        { "task", required_argument, 0, OPT_TASK },
-        { "prompt", required_argument, 0, OPT_PROMPT },
-        { "temperature", required_argument, 0, OPT_TEMP },
-        { "hotwords", required_argument, 0, OPT_HOTW },
-        { "audio-ctx", required_argument, 0, OPT_ACTX },
-        { "help", no_argument, 0, 'h' },
-        { 0, 0, 0, 0 },
-    };
+    cli a = { .o = ssc_default_opts(), .timeout = 30 };
     int ch;
     while ((ch = getopt_long(argc, argv, "+h", lo, NULL)) != -1) {
-        switch (ch) {
-        case OPT_TIMEOUT: if (num(optarg, &timeout)) goto bad; break;
-        case OPT_JSON: json_out = 1; break;
-        case OPT_NOSTART: o.autostart = 0; break;
-        case OPT_MODEL: o.model = optarg; break;
-        case OPT_DTIMEOUT: if (num(optarg, &o.daemon_timeout)) goto bad; break;
-        case OPT_STIMEOUT: if (num(optarg, &o.start_timeout)) goto bad; break;
-        case OPT_LANG: ro.language = optarg; break;
-        case OPT_TASK: if (task_opt(optarg, &ro.task_translate)) goto bad; break;
-        case OPT_PROMPT: ro.prompt = optarg; break;
-        case OPT_HOTW: ro.hotwords = optarg; break;
-        case OPT_ACTX: if (actx_opt(optarg, &ro.audio_ctx)) goto bad; break;
-        case OPT_TEMP:
-            if (num(optarg, &ro.temperature) || ro.temperature > 1) goto bad;
-            ro.has_temperature = 1;
-            break;
-        case 'h': usage(stdout); return 0;
-        default: goto bad;
-        }
+        if (ch == 'h') { usage(stdout); return 0; }
+        if (apply_opt(&a, ch, optarg)) goto bad;
     }
     if (optind >= argc) goto bad;
     const char *cmd = argv[optind++];
@@ -116,143 +305,30 @@ int main(int argc, char **argv)
     while (optind < argc) {
         int c2 = getopt_long(argc, argv, "+h", lo, NULL);
         if (c2 == -1) { files[nfiles++] = argv[optind++]; continue; }
-        switch (c2) {
-        case OPT_TIMEOUT: if (num(optarg, &timeout)) goto badf; break;
-        case OPT_JSON: json_out = 1; break;
-        case OPT_NOSTART: o.autostart = 0; break;
-        case OPT_MODEL: o.model = optarg; break;
-        case OPT_DTIMEOUT: if (num(optarg, &o.daemon_timeout)) goto badf; break;
-        case OPT_STIMEOUT: if (num(optarg, &o.start_timeout)) goto badf; break;
-        case OPT_LANG: ro.language = optarg; break;
-        case OPT_TASK: if (task_opt(optarg, &ro.task_translate)) goto badf; break;
-        case OPT_PROMPT: ro.prompt = optarg; break;
-        case OPT_HOTW: ro.hotwords = optarg; break;
-        case OPT_ACTX: if (actx_opt(optarg, &ro.audio_ctx)) goto badf; break;
-        case OPT_TEMP:
-            if (num(optarg, &ro.temperature) || ro.temperature > 1) goto badf;
-            ro.has_temperature = 1;
-            break;
-        default: goto badf;
-        }
+        if (c2 == 'h' || apply_opt(&a, c2, optarg)) goto badf;
     }
-
+    if (!strcmp(cmd, "start") && nfiles == 1) {
+        if (num(files[0], &a.o.daemon_timeout)) goto badf;
+        nfiles = 0;
+    }
+    int want = !strcmp(cmd, "transcribe") ? -1 : !strcmp(cmd, "cancel") ? 1 : 0;
+    if (strcmp(cmd, "start") && strcmp(cmd, "stop") && strcmp(cmd, "status") &&
+        strcmp(cmd, "ping") && strcmp(cmd, "transcribe") && strcmp(cmd, "cancel"))
+        goto badf;
+    if (want < 0 ? nfiles == 0 : nfiles != want) goto badf;
     char err[1024];
     ssc *c = NULL;
-    int rc = 0;
-    if (!strcmp(cmd, "start") || !strcmp(cmd, "stop") || !strcmp(cmd, "status") ||
-        !strcmp(cmd, "ping") || !strcmp(cmd, "transcribe")) {
-        if (!strcmp(cmd, "start") && nfiles == 1) {
-            if (num(files[0], &o.daemon_timeout)) goto badf;
-            nfiles = 0;
-        }
-        if (strcmp(cmd, "transcribe") ? nfiles != 0 : nfiles == 0) goto badf;
-        if (ssc_open(&c, &o, err, sizeof err) != 0) {
-            fprintf(stderr, "session_client: %s\n", err);
-            free(files);
-            return 111;
-        }
-    } else {
-        goto badf;
+    if (ssc_open(&c, &a.o, err, sizeof err) != 0) {
+        fprintf(stderr, "session_client: %s\n", err);
+        free(files);
+        return 111;
     }
-
-    if (!strcmp(cmd, "status")) {
-        pid_t pid = ssc_daemon_pid(c);
-        FILE *f = fopen(ssc_paths(c)->status, "r");
-        if (f) {
-            char buf[4096];
-            size_t k;
-            while ((k = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, k, stdout);
-            fclose(f);
-            putchar('\n');
-        }
-        if (pid > 0) fprintf(stderr, "session_daemon running, pid %ld\n", (long)pid);
-        else fprintf(stderr, "no session_daemon running under %s\n", ssc_paths(c)->root);
-        rc = pid > 0 ? 0 : 3;
-    } else if (!strcmp(cmd, "start")) {
-        pid_t before = ssc_daemon_pid(c);
-        int r = ssc_ensure_daemon(c, err, sizeof err);
-        if (r != 0) { fprintf(stderr, "session_client: %s\n", err); rc = r == SSC_TIMEOUT ? 2 : 111; }
-        else if (before > 0) printf("session_daemon already running (pid %ld)\n", (long)before);
-        else printf("session_daemon started (pid %ld)\n", (long)ssc_daemon_pid(c));
-    } else if (!strcmp(cmd, "stop")) {
-        pid_t pid = ssc_daemon_pid(c);
-        int r = ssc_stop(c, 60, err, sizeof err);
-        if (r != 0) { fprintf(stderr, "session_client: %s\n", err); rc = r == SSC_TIMEOUT ? 2 : 111; }
-        else if (pid > 0) printf("session_daemon (pid %ld) stopped\n", (long)pid);
-        else printf("no session_daemon running\n");
-    } else if (!strcmp(cmd, "ping")) {
-        pid_t pid = ssc_daemon_pid(c);
-        char id[SS_ID_MAX + 1];
-        json_t *resp = NULL;
-        double t0 = ss_mono_now();
-        if (pid <= 0) {
-            fprintf(stderr, "session_client: no session_daemon running\n");
-            rc = 3;
-        } else if (ssc_submit_ping(c, id, err, sizeof err) != 0) {
-            fprintf(stderr, "session_client: %s\n", err);
-            rc = 111;
-        } else {
-            ssc_opts o2 = o;
-            (void)o2;
-            int r = ssc_wait(c, id, timeout < 30 ? timeout : 5, &resp, err, sizeof err);
-            if (r != 0) { fprintf(stderr, "session_client: %s\n", err); rc = r == SSC_TIMEOUT ? 2 : 111; }
-            else if (json_out) { char *s = json_dumps(resp, JSON_COMPACT); puts(s ? s : "{}"); free(s); }
-            else printf("pong from pid %ld in %.1f ms\n", (long)pid, (ss_mono_now() - t0) * 1000);
-            json_decref(resp);
-        }
-    } else {   /* transcribe: submit all, then collect in order */
-        char (*ids)[SS_ID_MAX + 1] = calloc((size_t)nfiles, sizeof *ids);
-        int *sent = calloc((size_t)nfiles, sizeof *sent);
-        if (!ids || !sent) { rc = 111; goto tdone; }
-        if (o.autostart) {
-            int r = ssc_ensure_daemon(c, err, sizeof err);
-            if (r != 0) { fprintf(stderr, "session_client: %s\n", err); rc = r == SSC_TIMEOUT ? 2 : 111; goto tdone; }
-        }
-        for (int i = 0; i < nfiles; i++) {
-            char abs[PATH_MAX];
-            if (!realpath(files[i], abs)) {
-                fprintf(stderr, "session_client: %s: %s\n", files[i], strerror(errno));
-                rc = 1;
-                continue;
-            }
-            if (ssc_submit_ex(c, abs, &ro, ids[i], err, sizeof err) != 0) {
-                fprintf(stderr, "session_client: %s\n", err);
-                rc = 111;
-                continue;
-            }
-            sent[i] = 1;
-        }
-        for (int i = 0; i < nfiles; i++) {
-            if (!sent[i]) continue;
-            json_t *resp = NULL;
-            int r = ssc_wait(c, ids[i], timeout, &resp, err, sizeof err);
-            if (r != 0) {
-                fprintf(stderr, "session_client: %s: %s\n", files[i], err);
-                if (rc == 0) rc = r == SSC_TIMEOUT ? 2 : 111;
-                continue;
-            }
-            const json_t *e = json_object_get(resp, "error");
-            if (json_out) {
-                char *s = json_dumps(resp, JSON_COMPACT | JSON_REAL_PRECISION(16));
-                puts(s ? s : "{}");
-                free(s);
-            } else if (e) {
-                const json_t *code = json_object_get(resp, "error_code");
-                fprintf(stderr, "session_client: %s: %s (%s)\n", files[i],
-                        json_is_string(e) ? json_string_value(e) : "error",
-                        json_is_string(code) ? json_string_value(code) : "?");
-            } else {
-                char *t = ssc_results_text(resp);
-                puts(t ? t : "");
-                free(t);
-            }
-            if (e && rc == 0) rc = 1;
-            json_decref(resp);
-        }
-    tdone:
-        free(ids);
-        free(sent);
-    }
+    int rc = !strcmp(cmd, "status") ? cmd_status(c)
+           : !strcmp(cmd, "start") ? cmd_start(c)
+           : !strcmp(cmd, "stop") ? cmd_stop(c)
+           : !strcmp(cmd, "ping") ? cmd_quick(c, &a, NULL)
+           : !strcmp(cmd, "cancel") ? cmd_quick(c, &a, files[0])
+           : cmd_transcribe(c, &a, files, nfiles);
     fflush(stdout);
     ssc_free(c);
     free(files);

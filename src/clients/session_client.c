@@ -1,6 +1,7 @@
 /* session_client.c — see session_client.h. */
 #include "clients/session_client.h"
 #include "session/ss_json.h"   /* SS_LANGUAGE_MAX, SS_PROMPT_MAX */
+#include "common/dynbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -254,19 +255,21 @@ static int add_opts(json_t *o, const ssc_req_opts *opts, char *err, size_t n)
         }
         json_object_set_new(o, "audio_ctx", json_integer(opts->audio_ctx));
     }
+    if (opts->priority && opts->priority[0]) {
+        if (strcmp(opts->priority, "interactive") && strcmp(opts->priority, "batch")) {
+            snprintf(err, n, "priority must be interactive or batch");
+            return -1;
+        }
+        json_object_set_new(o, "priority", json_string(opts->priority));
+    }
+    if (opts->stream) json_object_set_new(o, "stream", json_true());
+    if (opts->word_timestamps) json_object_set_new(o, "word_timestamps", json_true());
     if (opts->has_temperature) {
         if (!(opts->temperature >= 0.0 && opts->temperature <= 1.0)) {
             snprintf(err, n, "temperature must be from 0 to 1");
             return -1;
         }
         json_object_set_new(o, "temperature", json_real(opts->temperature));
-    }
-    if (opts->priority && opts->priority[0]) {
-        if (strcmp(opts->priority, "interactive") && strcmp(opts->priority, "batch")) {
-            snprintf(err, n, "priority must be \"interactive\" or \"batch\"");
-            return -1;
-        }
-        json_object_set_new(o, "priority", json_string(opts->priority));
     }
     return 0;
 }
@@ -287,27 +290,69 @@ int ssc_submit_ex(ssc *c, const char *audio_file, const ssc_req_opts *opts,
     return submit_json(c, o, id, err, n);
 }
 
-int ssc_submit_cancel(ssc *c, const char *target, char id[SS_ID_MAX + 1], char *err, size_t n)
-{
-    if (!target || !target[0] || strlen(target) > SS_ID_MAX) {
-        snprintf(err, n, "cancel needs the id of a request");
-        return -1;
-    }
-    json_t *o = json_object();
-    if (!o) { snprintf(err, n, "out of memory"); return -1; }
-    json_t *t = json_string(target);
-    if (!t) { json_decref(o); snprintf(err, n, "target is not valid UTF-8"); return -1; }
-    json_object_set_new(o, "type", json_string("cancel"));
-    json_object_set_new(o, "target", t);
-    return submit_json(c, o, id, err, n);
-}
-
 int ssc_submit_ping(ssc *c, char id[SS_ID_MAX + 1], char *err, size_t n)
 {
     json_t *o = json_object();
     if (!o) { snprintf(err, n, "out of memory"); return -1; }
     json_object_set_new(o, "type", json_string("ping"));
     return submit_json(c, o, id, err, n);
+}
+
+int ssc_submit_cancel(ssc *c, const char *target, char id[SS_ID_MAX + 1], char *err, size_t n)
+{
+    if (!target || !ss_id_valid(target)) {
+        snprintf(err, n, "not a request id: %s", target ? target : "(null)");
+        return -1;
+    }
+    json_t *o = json_object();
+    if (!o) { snprintf(err, n, "out of memory"); return -1; }
+    json_object_set_new(o, "type", json_string("cancel"));
+    json_object_set_new(o, "target", json_string(target));
+    return submit_json(c, o, id, err, n);
+}
+
+/* The partial file of a streamed request, tailed while its response is awaited. */
+typedef struct {
+    ssc_segment_fn fn;
+    void *user;
+    char name[SS_ID_MAX + 16];
+    int fd;
+    sp_dynbuf buf;       /* bytes read, not yet a complete line */
+    int next;            /* the next index to give */
+} tail;
+
+/* Gives the complete lines of the partial file not given yet. */
+static void tail_read(ssc *c, tail *t)
+{
+    if (t->fd < 0) t->fd = openat(c->respfd, t->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (t->fd < 0) return;
+    char chunk[8192];
+    ssize_t r;
+    while ((r = read(t->fd, chunk, sizeof chunk)) > 0)
+        if (sp_dynbuf_add(&t->buf, chunk, (size_t)r) != 0) return;
+    char *p = t->buf.p, *end = p ? p + t->buf.len : NULL, *nl;
+    while (p && p < end && (nl = memchr(p, '\n', (size_t)(end - p)))) {
+        json_t *seg = json_loadb(p, (size_t)(nl - p), 0, NULL);
+        json_t *i = json_object_get(seg, "i");
+        if (json_is_integer(i) && json_integer_value(i) == t->next) t->fn(seg, t->next++, t->user);
+        json_decref(seg);
+        p = nl + 1;
+    }
+    if (p && p > t->buf.p) {   /* keep the unfinished line */
+        size_t rest = (size_t)(end - p);
+        memmove(t->buf.p, p, rest);
+        t->buf.len = rest;
+        t->buf.p[rest] = 0;
+    }
+}
+
+/* The response is there: what the partial file still holds, then its other segments. */
+static void tail_finish(ssc *c, tail *t, const json_t *resp)
+{
+    tail_read(c, t);
+    const json_t *segs = json_object_get(resp, "segments");
+    for (size_t i = (size_t)t->next; json_is_array(segs) && i < json_array_size(segs); i++)
+        t->fn(json_array_get(segs, i), t->next++, t->user);
 }
 
 /* 1 with *resp when the response is there, 0 when not yet, -1 on a bad file. */
@@ -334,17 +379,22 @@ static int try_read(ssc *c, const char *name, json_t **resp, char *err, size_t n
     return 1;
 }
 
-int ssc_wait(ssc *c, const char *id, double timeout, json_t **resp, char *err, size_t n)
+static int wait_impl(ssc *c, const char *id, double timeout, tail *t, json_t **resp, char *err,
+                     size_t n)
 {
     *resp = NULL;
     char name[SS_ID_MAX + 8];
     snprintf(name, sizeof name, "%s.json", id);
     double end = ss_mono_now() + timeout, next_alive = ss_mono_now() + 0.5;
     for (;;) {
+        if (t) tail_read(c, t);
         int r = try_read(c, name, resp, err, n);
         if (r > 0) {
             const json_t *rid = json_object_get(*resp, "id");
-            if (json_is_string(rid) && strcmp(json_string_value(rid), id) == 0) return 0;
+            if (json_is_string(rid) && strcmp(json_string_value(rid), id) == 0) {
+                if (t) tail_finish(c, t, *resp);
+                return 0;
+            }
             json_decref(*resp);
             *resp = NULL;
             snprintf(err, n, "response %s carries another id", name);
@@ -363,6 +413,7 @@ int ssc_wait(ssc *c, const char *id, double timeout, json_t **resp, char *err, s
         }
         double wait = end - now;
         if (next_alive - now < wait) wait = next_alive - now;
+        if (t && wait > 0.05) wait = 0.05;   /* appends to the partial file: no inotify event */
         if (c->ifd >= 0 && c->wd >= 0) {
             struct pollfd pf = { .fd = c->ifd, .events = POLLIN };
             int to = (int)(wait * 1000.0) + 1;
@@ -380,6 +431,23 @@ int ssc_wait(ssc *c, const char *id, double timeout, json_t **resp, char *err, s
     unlinkat(c->reqfd, req, 0);
     snprintf(err, n, "no response after %g s", timeout);
     return SSC_TIMEOUT;
+}
+
+int ssc_wait(ssc *c, const char *id, double timeout, json_t **resp, char *err, size_t n)
+{
+    return wait_impl(c, id, timeout, NULL, resp, err, n);
+}
+
+int ssc_wait_stream(ssc *c, const char *id, double timeout, ssc_segment_fn fn, void *user,
+                    json_t **resp, char *err, size_t n)
+{
+    tail t = { .fn = fn, .user = user, .fd = -1 };
+    snprintf(t.name, sizeof t.name, ".%s.partial", id);
+    sp_dynbuf_init(&t.buf, 64u << 20);
+    int r = wait_impl(c, id, timeout, fn ? &t : NULL, resp, err, n);
+    if (t.fd >= 0) close(t.fd);
+    sp_dynbuf_free(&t.buf);
+    return r;
 }
 
 char *ssc_results_text(const json_t *resp)

@@ -65,7 +65,10 @@ typedef struct {
     double temperature;
     const char *hotwords;   /* words to favour (UTF-8, <= 4096 bytes); NULL/"": none */
     int audio_ctx;          /* encoder positions: 0 = the daemon's, N (1..1500), SP_AUDIO_CTX_AUTO */
-    const char *priority;   /* "interactive" | "batch" (live protocol); NULL/"": left out */
+    /* live requests (docs/daemon.md "Live requests") */
+    const char *priority;   /* "interactive" | "batch"; NULL/"": left out (= interactive) */
+    int stream;             /* 1: "stream": true (segments in the partial file: ssc_wait_stream) */
+    int word_timestamps;    /* 1: "word_timestamps": true ("words" in each segment) */
 } ssc_req_opts;
 
 /* Writes a transcription request for audio_file (absolute) and returns its id. */
@@ -74,16 +77,22 @@ int ssc_submit(ssc *c, const char *audio_file, char id[SS_ID_MAX + 1], char *err
  * daemon would refuse (bad type, length, UTF-8, range) fail here with -1 instead. */
 int ssc_submit_ex(ssc *c, const char *audio_file, const ssc_req_opts *opts,
                   char id[SS_ID_MAX + 1], char *err, size_t n);
-/* Writes a cancel request for target (the live protocol's {"type": "cancel", "target"}):
- * the daemon drops target when it is pending or stops it when it runs, and answers target
- * with error_code "cancelled"; the cancel's own answer (id) comes at once. A daemon without
- * cancel support answers it as an unknown type; target then runs to completion. */
-int ssc_submit_cancel(ssc *c, const char *target, char id[SS_ID_MAX + 1], char *err, size_t n);
 /* Writes a ping request. */
 int ssc_submit_ping(ssc *c, char id[SS_ID_MAX + 1], char *err, size_t n);
+/* Writes a cancel request for target (a request id); its answer (ssc_wait) says
+ * "cancelled" and "state" ("pending", "running", "unknown"). */
+int ssc_submit_cancel(ssc *c, const char *target, char id[SS_ID_MAX + 1], char *err, size_t n);
 /* Waits up to timeout s for the response to id; *resp is the parsed object (json_decref).
  * The response file is deleted. On timeout the request is withdrawn if still unclaimed. */
 int ssc_wait(ssc *c, const char *id, double timeout, json_t **resp, char *err, size_t n);
+
+/* Called for each segment of a streamed request, in order, exactly once per index: first
+ * the lines of its partial file as they appear, then (once the response is there) the
+ * response's "segments" not yet given. seg is {"i"?,"start","end","text"[,"words"]}. */
+typedef void (*ssc_segment_fn)(const json_t *seg, int index, void *user);
+/* ssc_wait for a request submitted with stream = 1. */
+int ssc_wait_stream(ssc *c, const char *id, double timeout, ssc_segment_fn fn, void *user,
+                    json_t **resp, char *err, size_t n);
 
 /* Concatenates the "results" texts of a response, trimmed, into a malloc'd string. */
 char *ssc_results_text(const json_t *resp);

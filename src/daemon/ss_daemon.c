@@ -27,6 +27,7 @@
 #include "session/ss_fs.h"
 #include "session/ss_json.h"
 #include "session/ss_log.h"
+#include "daemon/ss_partial.h"
 #include "daemon/ss_spool.h"
 #include "speech.h"
 #include "speech_audio.h"
@@ -83,6 +84,18 @@ typedef enum {
 
 typedef enum { EV_SIGNAL, EV_HUP, EV_SPOOL, EV_WORKER_DONE, EV_IDLE, EV_COUNT } devent;
 
+/* A request on the worker: the top-level job, or an interactive one nested in a paused
+ * batch job (docs/daemon.md "Live requests"). */
+typedef struct {
+    ss_item *it;            /* NULL: the slot is free */
+    ss_job *j;
+    int pfd;                /* its partial file (stream), -1 if none */
+    char cancelled_by[SS_ID_MAX + 1];   /* the cancel request that withdrew it, "" if none */
+} slot;
+
+/* Pending requests of one class, FIFO by receipt. */
+typedef struct { ss_item *head, *tail; } queue;
+
 typedef struct {
     const ss_daemon_opts *o;
     ss_paths paths;
@@ -96,11 +109,11 @@ typedef struct {
     sp_device_info devinfo;   /* GPU name, memory, fallback reason: for the status file */
     char model_size[32];
     int model_loaded;
-    /* queue (FIFO by receipt) and the job on the worker */
-    ss_item *head, *tail;
+    /* queues (interactive before batch, FIFO within each) and the jobs on the worker */
+    queue q[2];             /* indexed by ss_priority */
     long n_pending;
-    ss_item *cur;
-    ss_job *cur_job;
+    slot run;               /* the top-level job */
+    slot nest;              /* an interactive job run inside the paused batch one */
     struct retry *retries;  /* responses waiting for a condition that can clear (T21) */
     long n_retries;
     char degraded_buf[160];
@@ -136,7 +149,7 @@ static void write_status(daemon_t *d, int active)
     ss_status s = {
         .active = active,
         .model_loaded = d->model_loaded && active,
-        .processing = d->cur != NULL,
+        .processing = d->run.it != NULL,
         .device = d->device,
         .model_size = d->model_size[0] ? d->model_size : NULL,
         .state = state_of(d, active),
@@ -145,7 +158,7 @@ static void write_status(daemon_t *d, int active)
         .timestamp = ss_wall_now(),
         .started = d->started_wall,
         .pid = (long)getpid(),
-        .pending = d->n_pending + (d->cur ? 1 : 0),
+        .pending = d->n_pending + (d->run.it ? 1 : 0) + (d->nest.it ? 1 : 0),
         .processed = d->processed,
         .failed = d->failed,
         .degraded = d->degraded,
@@ -190,6 +203,7 @@ static void remove_ours(daemon_t *d, const char *name)
 
 #define CLEAN_DOTS_ONLY 1   /* only dot-names (temps of atomic writers) */
 #define CLEAN_DIRS 2        /* also empty directories (private quarantine/ only) */
+#define CLEAN_KEEP_PARTIAL 4   /* not partial files: the daemon removes its own */
 static void clean_dir(int dirfd, double max_age, int flags)
 {
     int fd = dup(dirfd);
@@ -202,6 +216,7 @@ static void clean_dir(int dirfd, double max_age, int flags)
     while ((de = readdir(dir))) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
         if ((flags & CLEAN_DOTS_ONLY) && de->d_name[0] != '.') continue;
+        if ((flags & CLEAN_KEEP_PARTIAL) && ss_partial_name(de->d_name)) continue;
         struct stat st;
         if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
         int isdir = S_ISDIR(st.st_mode);
@@ -218,7 +233,7 @@ static void clean_dir(int dirfd, double max_age, int flags)
 static void collect_garbage(daemon_t *d, double now)
 {
     const ss_daemon_opts *o = d->o;
-    clean_dir(d->sp.respfd, o->response_gc_s, 0);
+    clean_dir(d->sp.respfd, o->response_gc_s, CLEAN_KEEP_PARTIAL);
     clean_dir(d->sp.reqfd, 3600, CLEAN_DOTS_ONLY);
     clean_dir(d->sp.quarfd, o->quarantine_max_age, CLEAN_DIRS);
     double period = fmin(o->response_gc_s, o->quarantine_max_age) / 2;
@@ -407,15 +422,70 @@ static void answer_duplicate(daemon_t *d, ss_item *it)
 
 /* ------------------------------------------------------------------ queue */
 
+static void queue_push(daemon_t *d, ss_item *it)
+{
+    queue *q = &d->q[it->req.priority == SS_PRIO_BATCH ? SS_PRIO_BATCH : SS_PRIO_INTERACTIVE];
+    it->next = NULL;
+    if (q->tail) q->tail->next = it; else q->head = it;
+    q->tail = it;
+    d->n_pending++;
+    d->status_dirty = 1;
+}
+
+/* Unlinks it (after prev, NULL for the head) from q. */
+static void queue_unlink(daemon_t *d, queue *q, ss_item *prev, ss_item *it)
+{
+    if (prev) prev->next = it->next; else q->head = it->next;
+    if (q->tail == it) q->tail = prev;
+    it->next = NULL;
+    d->n_pending--;
+    d->status_dirty = 1;
+}
+
+static int queues_empty(const daemon_t *d)
+{
+    return !d->q[SS_PRIO_INTERACTIVE].head && !d->q[SS_PRIO_BATCH].head;
+}
+
+/* The pending request with this id (not a duplicate twin, which is never run), taken out
+ * of its queue; NULL if none. */
+static ss_item *queue_take_id(daemon_t *d, const char *id)
+{
+    for (int c = 0; c < 2; c++)
+        for (ss_item *prev = NULL, *it = d->q[c].head; it; prev = it, it = it->next)
+            if (!it->duplicate && !strcmp(it->req.id, id)) {
+                queue_unlink(d, &d->q[c], prev, it);
+                return it;
+            }
+    return NULL;
+}
+
+/* A running batch job parks at its next window boundary while an interactive request
+ * waits (docs/daemon.md "Live requests"). */
+static void update_yield(daemon_t *d)
+{
+    ss_worker_want_yield(&d->w, d->run.it && d->run.j->batch && d->state != ST_DRAINING &&
+                         d->q[SS_PRIO_INTERACTIVE].head != NULL);
+}
+
+static void handle_cancel(daemon_t *d, ss_item *c);
+
+/* Pings and cancels are answered at once (cancels after the others of the same batch, so a
+ * request and its cancel read together find each other), transcriptions are queued. */
 static void enqueue_list(daemon_t *d, ss_item *list)
 {
+    ss_item *cancels = NULL, **ctail = &cancels;
     while (list) {
         ss_item *it = list;
         list = list->next;
         it->next = NULL;
         char *js = NULL;
-        if (it->duplicate && it->req.type == SS_REQ_PING) {
+        if (it->duplicate && it->req.type != SS_REQ_TRANSCRIBE) {
             answer_duplicate(d, it);
+            continue;
+        } else if (it->req.type == SS_REQ_CANCEL) {
+            *ctail = it;
+            ctail = &it->next;
             continue;
         } else if (it->req.type == SS_REQ_PING) {
             js = ss_pong_json(it->req.id, d->device, d->model_loaded, ss_wall_now());
@@ -425,10 +495,7 @@ static void enqueue_list(daemon_t *d, ss_item *list)
                                   ss_wall_now());
             d->failed++;
         } else {
-            if (d->tail) d->tail->next = it; else d->head = it;
-            d->tail = it;
-            d->n_pending++;
-            d->status_dirty = 1;
+            queue_push(d, it);
             continue;
         }
         char id[SS_ID_MAX + 1];
@@ -437,6 +504,13 @@ static void enqueue_list(daemon_t *d, ss_item *list)
         if (deliver(d, it, js, 0) == 0) ss_log_msg(&d->log, "INFO", "%s id=%s", what, id);
         d->last_activity_mono = ss_mono_now();
     }
+    while (cancels) {
+        ss_item *c = cancels;
+        cancels = c->next;
+        c->next = NULL;
+        handle_cancel(d, c);
+    }
+    update_yield(d);
 }
 
 static void add_claimed(daemon_t *d, ss_item *list)
@@ -481,16 +555,23 @@ static void answer_now(daemon_t *d, ss_item *it, const char *code, const char *m
     d->failed++;
 }
 
-static void dispatch(daemon_t *d)
+static void answer_cancelled(daemon_t *d, ss_item *it, const char *by)
 {
-    if (d->cur || d->state == ST_DRAINING || d->state == ST_STOPPED) return;
-    while (d->head) {
-        ss_item *it = d->head;
-        d->head = it->next;
-        if (!d->head) d->tail = NULL;
-        it->next = NULL;
-        d->n_pending--;
-        d->status_dirty = 1;
+    char msg[SS_ID_MAX + 32];
+    snprintf(msg, sizeof msg, "cancelled by request %s", by);
+    answer_now(d, it, SS_E_CANCELLED, msg);
+}
+
+/* Takes the next request of class prio (any class, interactive first, when prio < 0) that
+ * can start, answering the expired and duplicate ones on the way: begun, its job made and
+ * its partial file open in *sl. Returns 0, or -1 when there is none. */
+static int next_job(daemon_t *d, int prio, slot *sl)
+{
+    for (;;) {
+        int c = prio >= 0 ? prio : d->q[SS_PRIO_INTERACTIVE].head ? SS_PRIO_INTERACTIVE : SS_PRIO_BATCH;
+        ss_item *it = d->q[c].head;
+        if (!it) return -1;
+        queue_unlink(d, &d->q[c], NULL, it);
         double now = ss_mono_now();
         if (d->o->request_ttl > 0 && now - it->receipt > d->o->request_ttl) {
             answer_now(d, it, SS_E_EXPIRED, "Request expired before processing (client gone?)");
@@ -513,43 +594,55 @@ static void dispatch(daemon_t *d)
             answer_now(d, it, SS_E_INTERNAL, "out of memory");
             continue;
         }
-        d->cur = it;
-        d->cur_job = j;
-        ss_worker_submit(&d->w, j);
-        return;
+        memset(sl, 0, sizeof *sl);
+        sl->it = it;
+        sl->j = j;
+        sl->pfd = -1;
+        if (it->req.stream && (sl->pfd = ss_partial_open(d->sp.respfd, it->req.id)) < 0)
+            ss_log_msg(&d->log, "WARN", "id=%s: cannot create its partial file: %s (the final "
+                       "response only)", it->req.id, strerror(errno));
+        return 0;
     }
 }
 
-/* The worker's job is done: answer it. Returns 0 when the wake-up was not a finished job. */
-static int complete(daemon_t *d)
+static void dispatch(daemon_t *d)
 {
-    if (!ss_worker_done(&d->w) || !d->cur) return 0;
-    ss_item *it = d->cur;
-    ss_job *j = d->cur_job;
-    d->cur = NULL;
-    d->cur_job = NULL;
-    d->status_dirty = 1;
-    double wall = ss_wall_now();
-    if (j->cancelled) {   /* shutdown: leave it for the next start, not counted as a crash */
-        ss_spool_unbegin(&d->sp, it);
-        ss_log_msg(&d->log, "INFO", "id=%s cancelled by shutdown; left for the next start",
-                   it->req.id);
-        ss_item_free(it);
-        ss_job_free(j);
-        return 1;
+    if (d->run.it || d->state == ST_DRAINING || d->state == ST_STOPPED) return;
+    if (next_job(d, -1, &d->run) == 0) ss_worker_submit(&d->w, d->run.j);
+    update_yield(d);
+}
+
+/* The segments the worker published since the last look go to the partial file. */
+static void flush_partial(daemon_t *d, slot *sl)
+{
+    size_t len;
+    char *lines = ss_worker_take_lines(&d->w, sl->j, &len);
+    if (lines && sl->pfd >= 0 && ss_partial_append(sl->pfd, lines, len) != 0) {
+        ss_log_msg(&d->log, "WARN", "id=%s: cannot append to its partial file: %s (the rest "
+                   "is in the final response)", sl->it->req.id, strerror(errno));
+        close(sl->pfd);
+        sl->pfd = -1;
     }
-    if (j->dev.device && strcmp(j->dev.device, d->device)) {   /* the GPU failed: now the CPU */
-        ss_log_msg(&d->log, "WARN", "SESSION device=%s fallback=\"%s\"", j->dev.device, j->dev.fallback);
-        d->device = j->dev.device;
-        d->sp.device = d->device;
-        d->devinfo = j->dev;
-        d->status_dirty = 1;
-    }
-    char *js = ss_response_json_ex(it->req.id, (const char *const *)j->texts, j->n_texts,
-                                   j->code ? NULL : j->starts, j->code ? NULL : j->ends,
-                                   j->code ? NULL : j->language, j->code ? -1 : j->audio_s,
-                                   d->device, d->model_loaded, j->code ? j->err : NULL, j->code,
-                                   wall);
+    free(lines);
+}
+
+/* The response document of a finished job (segments, with words when asked). */
+static char *response_of(daemon_t *d, const ss_item *it, const ss_job *j, double wall)
+{
+    if (j->code)
+        return ss_response_json(it->req.id, NULL, 0, d->device, d->model_loaded, j->err,
+                                j->code, wall);
+    ss_result_doc r = {
+        .results = (const char *const *)j->texts, .n_results = j->n_texts,
+        .starts = j->starts, .ends = j->ends,
+        .words = j->words ? (const sp_word *const *)j->words : NULL, .n_words = j->n_words,
+        .language = j->language, .duration = j->audio_s,
+    };
+    return ss_response_json_doc(it->req.id, &r, d->device, d->model_loaded, NULL, NULL, wall);
+}
+
+static void log_outcome(daemon_t *d, const ss_item *it, const ss_job *j)
+{
     char af[300];
     ss_escape(af, sizeof af, it->req.audio_file);
     if (j->code) {
@@ -558,21 +651,129 @@ static int complete(daemon_t *d)
         ss_log_msg(&d->log, "WARN", "SESSION error id=%s code=%s error=\"%s\"", it->req.id,
                    j->code, em);
         d->failed++;
-    } else {
-        size_t chars = 0;
-        for (int i = 0; i < j->n_texts; i++) chars += strlen(j->texts[i]);
-        ss_log_msg(&d->log, "INFO",
-                   "SESSION transcription id=%s audio=\"%s\" audio_seconds=%.3f "
-                   "processing_ms=%.1f rtf=%.4f segments=%d chars=%zu", it->req.id, af,
-                   j->audio_s, j->proc_ms, j->audio_s > 0 ? j->proc_ms / 1000.0 / j->audio_s : 0.0,
-                   j->n_texts, chars);
-        d->processed++;
+        return;
     }
-    d->last_activity_wall = wall;
+    size_t chars = 0;
+    for (int i = 0; i < j->n_texts; i++) chars += strlen(j->texts[i]);
+    ss_log_msg(&d->log, "INFO",
+               "SESSION transcription id=%s audio=\"%s\" audio_seconds=%.3f "
+               "processing_ms=%.1f rtf=%.4f segments=%d chars=%zu%s yields=%d yield_ms=%.1f",
+               it->req.id, af, j->audio_s, j->proc_ms,
+               j->audio_s > 0 ? j->proc_ms / 1000.0 / j->audio_s : 0.0, j->n_texts, chars,
+               j->batch ? " priority=batch" : "", j->yields, j->yield_ms);
+    d->processed++;
+}
+
+/* A job of slot sl is done: answer it (or put it back, when shutdown stopped it), then the
+ * partial file goes (after the final response is in place). The slot is freed. */
+static void finish_slot(daemon_t *d, slot *sl)
+{
+    flush_partial(d, sl);
+    slot s = *sl;
+    memset(sl, 0, sizeof *sl);
+    sl->pfd = -1;
+    d->status_dirty = 1;
+    char id[SS_ID_MAX + 1];
+    memcpy(id, s.it->req.id, sizeof id);
+    if (s.cancelled_by[0]) {   /* withdrawn: answered so, whatever the worker got to */
+        ss_partial_remove(d->sp.respfd, s.pfd, id);
+        answer_cancelled(d, s.it, s.cancelled_by);
+    } else if (s.j->cancelled) {   /* shutdown: left for the next start, not a crash */
+        ss_partial_remove(d->sp.respfd, s.pfd, id);
+        ss_spool_unbegin(&d->sp, s.it);
+        ss_log_msg(&d->log, "INFO", "id=%s cancelled by shutdown; left for the next start", id);
+        ss_item_free(s.it);
+    } else {
+        if (s.j->dev.device && strcmp(s.j->dev.device, d->device)) {   /* GPU failed: CPU now */
+            ss_log_msg(&d->log, "WARN", "SESSION device=%s fallback=\"%s\"", s.j->dev.device,
+                       s.j->dev.fallback);
+            d->device = s.j->dev.device;
+            d->sp.device = d->device;
+            d->devinfo = s.j->dev;
+        }
+        double wall = ss_wall_now();
+        char *js = response_of(d, s.it, s.j, wall);
+        log_outcome(d, s.it, s.j);
+        d->last_activity_wall = wall;
+        d->last_activity_mono = ss_mono_now();
+        deliver(d, s.it, js, 0);
+        ss_partial_remove(d->sp.respfd, s.pfd, id);   /* after the rename: readers see both */
+    }
+    ss_job_free(s.j);
+}
+
+/* What the worker reported: published segments, a finished nested job, a paused batch job
+ * (give it the next interactive request, or let it go on), the top job done. Returns 1
+ * when the top-level job was finished. */
+static int worker_events(daemon_t *d)
+{
+    ss_wk_events ev;
+    ss_worker_events(&d->w, &ev);
+    if (d->nest.it) flush_partial(d, &d->nest);
+    if (d->run.it) flush_partial(d, &d->run);
+    if (ev.nested_done && d->nest.it && ev.nested_done == d->nest.j) finish_slot(d, &d->nest);
+    if (ev.top_done && d->run.it) {
+        finish_slot(d, &d->run);
+        return 1;
+    }
+    if (ev.parked && d->run.it && !d->nest.it) {
+        if (d->state == ST_PROCESSING && next_job(d, SS_PRIO_INTERACTIVE, &d->nest) == 0) {
+            ss_log_msg(&d->log, "INFO", "SESSION yield id=%s to id=%s", d->run.it->req.id,
+                       d->nest.it->req.id);
+            ss_worker_run_nested(&d->w, d->nest.j);
+        } else {
+            ss_worker_want_yield(&d->w, 0);
+            ss_worker_resume(&d->w);
+        }
+    }
+    update_yield(d);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ cancel requests */
+
+/* Withdraws target: a pending one is answered now, a running one is stopped (and answered
+ * when the worker lets go of it). Returns "pending", "running" or NULL (unknown). */
+static const char *cancel_target(daemon_t *d, const char *target, const char *by)
+{
+    ss_item *it = queue_take_id(d, target);
+    if (it) {
+        answer_cancelled(d, it, by);
+        return "pending";
+    }
+    slot *sl = d->nest.it && !strcmp(d->nest.it->req.id, target) ? &d->nest
+             : d->run.it && !strcmp(d->run.it->req.id, target) ? &d->run : NULL;
+    if (!sl) return NULL;
+    if (!sl->cancelled_by[0]) snprintf(sl->cancelled_by, sizeof sl->cancelled_by, "%s", by);
+    ss_worker_cancel_job(&d->w, sl->j);
+    return "running";
+}
+
+static void handle_cancel(daemon_t *d, ss_item *c)
+{
+    static int depth;   /* a cancel found by a cancel's ingest, and so on: bounded */
+    const char *state = cancel_target(d, c->req.target, c->req.id);
+    if (!state && depth < 4) {
+        /* its request may be in the directory, not read yet (written just before) */
+        char name[SS_ID_MAX + 8];
+        ss_item *got = NULL;
+        snprintf(name, sizeof name, "%s.json", c->req.target);
+        if (ss_spool_ingest(&d->sp, name, ss_mono_now(), ss_wall_now(), &got) == SS_ING_CLAIMED) {
+            depth++;
+            enqueue_list(d, got);
+            depth--;
+            state = cancel_target(d, c->req.target, c->req.id);
+        }
+    }
+    char *js = ss_cancel_json(c->req.id, c->req.target, state != NULL, state ? state : "unknown",
+                              d->device, d->model_loaded, ss_wall_now());
+    char id[SS_ID_MAX + 1], target[SS_ID_MAX + 1];
+    memcpy(id, c->req.id, sizeof id);
+    memcpy(target, c->req.target, sizeof target);
+    if (deliver(d, c, js, 0) == 0)
+        ss_log_msg(&d->log, "INFO", "cancel id=%s target=%s state=%s", id, target,
+                   state ? state : "unknown");
     d->last_activity_mono = ss_mono_now();
-    deliver(d, it, js, 0);
-    ss_job_free(j);
-    return 1;
 }
 
 static void read_inotify(daemon_t *d)
@@ -632,7 +833,7 @@ static void read_inotify(daemon_t *d)
 
 static int idle_now(const daemon_t *d)
 {
-    return !d->cur && !d->head && !d->retries && d->sp.n_young == 0;
+    return !d->run.it && queues_empty(d) && !d->retries && d->sp.n_young == 0;
 }
 
 /* T22: the marker goes first, then one more look; resume if anything arrived. */
@@ -716,7 +917,7 @@ static void notify_ready(const ss_daemon_opts *o, int code)
 static dstate settle(daemon_t *d)
 {
     dispatch(d);
-    return d->cur ? ST_PROCESSING : ST_IDLE;
+    return d->run.it ? ST_PROCESSING : ST_IDLE;
 }
 
 static dstate ev_start_next(daemon_t *d) { return settle(d); }
@@ -724,7 +925,7 @@ static dstate ev_start_next(daemon_t *d) { return settle(d); }
 static void log_shutdown(daemon_t *d, const char *sig)
 {
     ss_log_msg(&d->log, "INFO", "SESSION shutdown signal=%s%s", sig,
-               d->cur ? " (finishing or cancelling the current request)" : "");
+               d->run.it ? " (finishing or cancelling the current request)" : "");
     d->status_dirty = 1;
 }
 
@@ -746,7 +947,7 @@ static dstate ev_drain(daemon_t *d)
 static dstate ev_exit_at_once(daemon_t *d)
 {
     ss_log_msg(&d->log, "WARN", "second signal: exiting at once; id=%s stays in processing/",
-               d->cur ? d->cur->req.id : "-");
+               d->run.it ? d->run.it->req.id : "-");
     remove_ours(d, SS_MARKER_FILE);
     remove_ours(d, SS_PID_FILE);
     _exit(SS_EXIT_OK);
@@ -762,14 +963,14 @@ static dstate ev_reopen_log(daemon_t *d)
 
 static dstate ev_finish_and_next(daemon_t *d)
 {
-    if (!complete(d)) return d->state;
-    if (!d->head) rescan(d);   /* queue drained: the listing is the truth (T8) */
+    if (!worker_events(d)) return d->state;
+    if (queues_empty(d)) rescan(d);   /* queue drained: the listing is the truth (T8) */
     return settle(d);
 }
 
 static dstate ev_finish_and_stop(daemon_t *d)
 {
-    return complete(d) ? ST_STOPPED : d->state;
+    return worker_events(d) ? ST_STOPPED : d->state;
 }
 
 static dstate ev_idle_exit(daemon_t *d)
@@ -924,6 +1125,7 @@ static void daemon_init(daemon_t *d, const ss_daemon_opts *o)
     d->state = ST_STARTING;
     d->lockfd = d->ifd = d->wd = d->sfd = d->wd_root = -1;
     d->w.evfd = -1;
+    d->run.pfd = d->nest.pfd = -1;
     ss_decoder_init(&d->w.dec, o->decoder_cpu_limit, o->decoder_timeout);
     d->device = "cpu";
     d->log.fd = -1;
@@ -1054,12 +1256,17 @@ static void go_ready(daemon_t *d)
 static void shut_down(daemon_t *d, int rc)
 {
     ss_worker_stop(&d->w);   /* cancels and joins; also closes its eventfd */
-    if (d->cur) {   /* the worker stopped mid-job (error path): leave it for the next start */
-        ss_spool_unbegin(&d->sp, d->cur);
-        ss_item_free(d->cur);
-        ss_job_free(d->cur_job);
+    slot *slots[2] = { &d->nest, &d->run };
+    for (int i = 0; i < 2; i++) {   /* the worker stopped mid-job (error path): for the next start */
+        slot *sl = slots[i];
+        if (!sl->it) continue;
+        ss_partial_remove(d->sp.respfd, sl->pfd, sl->it->req.id);
+        ss_spool_unbegin(&d->sp, sl->it);
+        ss_item_free(sl->it);
+        ss_job_free(sl->j);
     }
-    ss_item_list_free(d->head);      /* still in processing/: recovered at the next start */
+    for (int c = 0; c < 2; c++)      /* still in processing/: recovered at the next start */
+        ss_item_list_free(d->q[c].head);
     free_retries(d);
     ss_decoder_stop(&d->w.dec);
     sp_context_free(d->w.ctx);
@@ -1096,6 +1303,7 @@ int ss_daemon_run(const ss_daemon_opts *o)
                (long)getpid(), d->paths.root, o->timeout, o->model);
     clean_dir(d->sp.tmpfd, 0, 0);                 /* temps of a killed predecessor */
     ss_clean_temps(d->sp.respfd, 0);              /* (we hold the lock: none is in use) */
+    ss_partial_clean(d->sp.respfd);               /* partial files of a killed predecessor */
     ss_clean_temps(d->sp.rootfd, 0);
     collect_garbage(d, ss_mono_now());           /* and sets the timer */
     write_status(d, 1);

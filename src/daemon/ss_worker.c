@@ -25,6 +25,10 @@ ss_job *ss_job_new(const ss_request *req, double max_seconds, long long max_byte
     if (req->prompt) j->prompt = strdup(req->prompt);
     if (req->hotwords) j->hotwords = strdup(req->hotwords);
     j->audio_ctx = req->audio_ctx;
+    j->batch = req->priority == SS_PRIO_BATCH;
+    j->stream = req->stream;
+    j->word_timestamps = req->word_timestamps;
+    sp_dynbuf_init(&j->lines, SP_DYNBUF_NOCAP);
     j->max_seconds = max_seconds;
     j->max_bytes = max_bytes;
     if (!j->audio_file || (req->prompt && !j->prompt) || (req->hotwords && !j->hotwords)) {
@@ -37,8 +41,15 @@ ss_job *ss_job_new(const ss_request *req, double max_seconds, long long max_byte
 void ss_job_free(ss_job *j)
 {
     if (!j) return;
-    for (int i = 0; i < j->n_texts; i++) free(j->texts[i]);
+    for (int i = 0; i < j->n_texts; i++) {
+        free(j->texts[i]);
+        for (int k = 0; j->words && k < j->n_words[i]; k++) free(j->words[i][k].text);
+        if (j->words) free(j->words[i]);
+    }
     free(j->texts);
+    free(j->words);
+    free(j->n_words);
+    sp_dynbuf_free(&j->lines);
     free(j->starts);
     free(j->ends);
     free(j->audio_file);
@@ -86,7 +97,7 @@ static int decode(ss_worker *w, ss_job *j, float **pcm, size_t *n)
     if (w->isolate) {
         ss_dec_detail det;
         ss_dec_outcome oc = ss_decoder_load(&w->dec, j->audio_file, j->max_seconds,
-                                            &w->cancel, pcm, n, &det);
+                                            &j->cancel, pcm, n, &det);
         if (oc == SS_DEC_OK) return 0;
         if (oc == SS_DEC_CANCELLED) j->cancelled = 1;
         j->code = ss_decoder_error(&w->dec, oc, &det, j->audio_file, j->err, sizeof j->err);
@@ -102,39 +113,144 @@ static int decode(ss_worker *w, ss_job *j, float **pcm, size_t *n)
     return -1;
 }
 
-/* As the original daemon: the stripped, non-empty segment texts, with their times. */
+/* As the original daemon: a segment's text stripped of surrounding white space; *len 0
+ * means the segment is not kept (not in "results", no "i" in the partial file). */
+static const char *stripped(const char *t, size_t *len)
+{
+    if (!t) t = "";
+    while (*t == ' ' || *t == '\t' || *t == '\n' || *t == '\r') t++;
+    size_t l = strlen(t);
+    while (l && (t[l - 1] == ' ' || t[l - 1] == '\t' || t[l - 1] == '\n' || t[l - 1] == '\r'))
+        l--;
+    *len = l;
+    return t;
+}
+
+/* A deep copy of a segment's words (NULL when it has none or out of memory). */
+static sp_word *copy_words(const sp_segment *s)
+{
+    if (s->n_words <= 0) return NULL;
+    sp_word *w = calloc((size_t)s->n_words, sizeof *w);
+    for (int k = 0; w && k < s->n_words; k++) {
+        w[k] = s->words[k];
+        w[k].text = strdup(s->words[k].text ? s->words[k].text : "");
+    }
+    return w;
+}
+
+/* The stripped, non-empty segment texts with their times (and words when asked). */
 static void collect_segments(ss_job *j, const sp_result *res)
 {
     if (res->n_segments <= 0) return;
     snprintf(j->language, sizeof j->language, "%s", res->language);
-    j->texts = calloc((size_t)res->n_segments, sizeof *j->texts);
-    j->starts = calloc((size_t)res->n_segments, sizeof *j->starts);
-    j->ends = calloc((size_t)res->n_segments, sizeof *j->ends);
-    if (!j->texts || !j->starts || !j->ends) {
+    size_t ns = (size_t)res->n_segments;
+    j->texts = calloc(ns, sizeof *j->texts);
+    j->starts = calloc(ns, sizeof *j->starts);
+    j->ends = calloc(ns, sizeof *j->ends);
+    if (j->word_timestamps) {
+        j->words = calloc(ns, sizeof *j->words);
+        j->n_words = calloc(ns, sizeof *j->n_words);
+    }
+    if (!j->texts || !j->starts || !j->ends || (j->word_timestamps && (!j->words || !j->n_words))) {
         j->code = SS_E_INTERNAL;
         snprintf(j->err, sizeof j->err, "out of memory");
         return;
     }
     for (int i = 0; i < res->n_segments; i++) {
-        const char *t = res->segments[i].text ? res->segments[i].text : "";
-        while (*t == ' ' || *t == '\t' || *t == '\n' || *t == '\r') t++;
-        size_t len = strlen(t);
-        while (len && (t[len - 1] == ' ' || t[len - 1] == '\t' || t[len - 1] == '\n' ||
-                       t[len - 1] == '\r'))
-            len--;
+        size_t len;
+        const char *t = stripped(res->segments[i].text, &len);
         if (!len) continue;
         char *c = strndup(t, len);
         if (!c) continue;
-        j->starts[j->n_texts] = res->segments[i].start;
-        j->ends[j->n_texts] = res->segments[i].end;
+        int k = j->n_texts;
+        j->starts[k] = res->segments[i].start;
+        j->ends[k] = res->segments[i].end;
+        if (j->words) {
+            j->words[k] = copy_words(&res->segments[i]);
+            j->n_words[k] = j->words[k] ? res->segments[i].n_words : 0;
+        }
         j->texts[j->n_texts++] = c;
     }
+}
+
+/* ------------------------------------------------------------------ live hooks */
+
+typedef struct { ss_worker *w; ss_job *j; } hook_ctx;
+
+static void notify(ss_worker *w)
+{
+    uint64_t one = 1;
+    if (write(w->evfd, &one, sizeof one) < 0) { /* eventfd cannot fill up */ }
+}
+
+/* sp_transcribe_params.on_segment of a streamed job: the segment as a partial-file line,
+ * numbered as the final response's "segments" will be (kept segments only). The loop
+ * thread writes it (it owns the spool); a line that cannot be built is left out, and the
+ * reader takes it from the final response instead. */
+static void on_segment(const sp_segment *seg, int index, void *user)
+{
+    hook_ctx *h = user;
+    size_t len;
+    const char *t = stripped(seg->text, &len);
+    (void)index;
+    if (!len) return;
+    char *text = strndup(t, len);
+    char *line = text ? ss_segment_line_json(h->j->n_published, seg->start, seg->end, text,
+                                             h->j->word_timestamps ? seg->words : NULL,
+                                             seg->n_words) : NULL;
+    h->j->n_published++;
+    free(text);
+    if (!line) return;
+    pthread_mutex_lock(&h->w->mu);
+    if (sp_dynbuf_add(&h->j->lines, line, strlen(line)) == 0)
+        sp_dynbuf_add(&h->j->lines, "\n", 1);
+    pthread_mutex_unlock(&h->w->mu);
+    free(line);
+    notify(h->w);
+}
+
+static void run_job(ss_worker *w, ss_job *j);
+
+/* sp_transcribe_params.on_window of a batch job: while the loop has an interactive job
+ * waiting, park here and run what it hands over on the same context (sp_transcribe keeps
+ * the paused call's state in its own locals), then go on with the next window. */
+static void on_window(float t_offset, void *user)
+{
+    hook_ctx *h = user;
+    ss_worker *w = h->w;
+    ss_job *top = h->j;
+    (void)t_offset;
+    pthread_mutex_lock(&w->mu);
+    double t0 = w->want_yield ? ss_mono_now() : 0;
+    while (w->want_yield && !top->cancel && !w->quit) {
+        w->parked = 1;
+        top->yields++;
+        notify(w);
+        while (!w->nested && !w->resume && !top->cancel && !w->quit)
+            pthread_cond_wait(&w->cv, &w->mu);
+        w->parked = 0;
+        if (!w->nested) break;   /* resumed, cancelled or stopping */
+        ss_job *j = w->nested;
+        pthread_mutex_unlock(&w->mu);
+        run_job(w, j);
+        pthread_mutex_lock(&w->mu);
+        w->nested = NULL;
+        w->nested_done = j;
+        notify(w);
+    }
+    w->resume = 0;
+    if (t0 > 0) top->yield_ms += (ss_mono_now() - t0) * 1000.0;
+    pthread_mutex_unlock(&w->mu);
 }
 
 static void transcribe(ss_worker *w, ss_job *j, const float *pcm, size_t n)
 {
     sp_transcribe_params tp = sp_transcribe_default_params();
-    tp.cancel = &w->cancel;
+    hook_ctx h = { w, j };
+    tp.cancel = &j->cancel;
+    tp.word_timestamps = j->word_timestamps;
+    if (j->stream) { tp.on_segment = on_segment; tp.on_segment_user = &h; }
+    if (j->batch) { tp.on_window = on_window; tp.on_window_user = &h; }
     if (w->beam_size > 0) tp.beam_size = w->beam_size;
     if (w->language) tp.language = w->language;
     /* The original daemon decoded at temperature 0 only (faster-whisper with
@@ -188,7 +304,7 @@ static void run_job(ss_worker *w, ss_job *j)
     if (!sp_audio_is_empty(pcm, n)) transcribe(w, j, pcm, n);
 cleanup:
     free(pcm);
-    j->proc_ms = (ss_mono_now() - t0) * 1000.0;
+    j->proc_ms = (ss_mono_now() - t0) * 1000.0 - j->yield_ms;
 }
 
 /* ------------------------------------------------------------------ the thread */
@@ -205,8 +321,7 @@ static void *worker_main(void *arg)
         run_job(w, j);
         pthread_mutex_lock(&w->mu);
         w->pending = NULL;
-        uint64_t one = 1;
-        if (write(w->evfd, &one, sizeof one) < 0) { /* eventfd cannot fill up */ }
+        notify(w);
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
@@ -234,25 +349,72 @@ int ss_worker_start(ss_worker *w)
 void ss_worker_submit(ss_worker *w, ss_job *j)
 {
     pthread_mutex_lock(&w->mu);
-    w->cancel = 0;
     w->pending = j;
-    pthread_cond_signal(&w->cv);
+    pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
 }
 
-int ss_worker_done(ss_worker *w)
+void ss_worker_events(ss_worker *w, ss_wk_events *ev)
 {
     uint64_t v;
-    if (read(w->evfd, &v, sizeof v) < 0) return 0;
+    if (read(w->evfd, &v, sizeof v) < 0) { /* nothing new: the flags say the same */ }
     pthread_mutex_lock(&w->mu);
-    int busy = w->pending != NULL;
+    ev->top_done = w->pending == NULL;
+    ev->nested_done = w->nested_done;
+    w->nested_done = NULL;
+    ev->parked = w->parked && !w->nested;
     pthread_mutex_unlock(&w->mu);
-    return !busy;
+}
+
+char *ss_worker_take_lines(ss_worker *w, ss_job *j, size_t *len)
+{
+    *len = 0;
+    if (!j || !j->stream) return NULL;
+    pthread_mutex_lock(&w->mu);
+    char *p = sp_dynbuf_take(&j->lines, len);
+    pthread_mutex_unlock(&w->mu);
+    return p;
+}
+
+void ss_worker_want_yield(ss_worker *w, int on)
+{
+    pthread_mutex_lock(&w->mu);
+    w->want_yield = on;
+    pthread_mutex_unlock(&w->mu);
+}
+
+void ss_worker_run_nested(ss_worker *w, ss_job *j)
+{
+    pthread_mutex_lock(&w->mu);
+    w->nested = j;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void ss_worker_resume(ss_worker *w)
+{
+    pthread_mutex_lock(&w->mu);
+    if (w->parked && !w->nested) w->resume = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void ss_worker_cancel_job(ss_worker *w, ss_job *j)
+{
+    pthread_mutex_lock(&w->mu);
+    j->cancel = 1;
+    pthread_cond_broadcast(&w->cv);   /* a parked job wakes and ends */
+    pthread_mutex_unlock(&w->mu);
 }
 
 void ss_worker_cancel(ss_worker *w)
 {
-    w->cancel = 1;
+    if (!w->started) return;
+    pthread_mutex_lock(&w->mu);
+    if (w->pending) w->pending->cancel = 1;
+    if (w->nested) w->nested->cancel = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
 }
 
 void ss_worker_stop(ss_worker *w)
@@ -260,8 +422,9 @@ void ss_worker_stop(ss_worker *w)
     if (w->started) {
         pthread_mutex_lock(&w->mu);
         w->quit = 1;
-        w->cancel = 1;
-        pthread_cond_signal(&w->cv);
+        if (w->pending) w->pending->cancel = 1;
+        if (w->nested) w->nested->cancel = 1;
+        pthread_cond_broadcast(&w->cv);
         pthread_mutex_unlock(&w->mu);
         pthread_join(w->thread, NULL);
         pthread_mutex_destroy(&w->mu);

@@ -75,6 +75,56 @@ static ss_parse_result text_field(json_t *root, const char *key, char **out, con
     return SS_PARSE_OK;
 }
 
+/* An optional boolean field: true or false only (0/1/"true" are refused, never guessed). */
+static ss_parse_result bool_field(json_t *root, const char *key, int *out, const char **code,
+                                  char *msg, size_t n)
+{
+    json_t *v = json_object_get(root, key);
+    if (!v) return SS_PARSE_OK;
+    if (!json_is_boolean(v)) {
+        char m[96];
+        snprintf(m, sizeof m, "\"%s\" must be true or false", key);
+        return invalid(code, SS_E_BAD_REQUEST, msg, n, m);
+    }
+    *out = json_is_true(v);
+    return SS_PARSE_OK;
+}
+
+/* The live-dictation fields (docs/daemon.md "Live requests"). */
+static ss_parse_result live_options(json_t *root, ss_request *out, const char **code,
+                                    char *msg, size_t n)
+{
+    json_t *v = json_object_get(root, "priority");
+    if (v) {
+        const char *t = json_is_string(v) ? json_string_value(v) : NULL;
+        int exact = t && json_string_length(v) == strlen(t);
+        if (exact && !strcmp(t, "interactive"))
+            out->priority = SS_PRIO_INTERACTIVE;
+        else if (exact && !strcmp(t, "batch"))
+            out->priority = SS_PRIO_BATCH;
+        else
+            return invalid(code, SS_E_BAD_REQUEST, msg, n,
+                           "\"priority\" must be \"interactive\" or \"batch\"");
+    }
+    ss_parse_result pr;
+    if ((pr = bool_field(root, "stream", &out->stream, code, msg, n)) != SS_PARSE_OK) return pr;
+    return bool_field(root, "word_timestamps", &out->word_timestamps, code, msg, n);
+}
+
+/* A cancel request: "target" is required and must be a valid request id. */
+static ss_parse_result parse_cancel(json_t *root, ss_request *out, const char **code,
+                                    char *msg, size_t n)
+{
+    json_t *v = json_object_get(root, "target");
+    const char *t = json_is_string(v) ? json_string_value(v) : NULL;
+    if (!t || json_string_length(v) != strlen(t) || !ss_id_valid(t))
+        return invalid(code, SS_E_BAD_REQUEST, msg, n,
+                       "\"target\" missing or not a valid request id");
+    snprintf(out->target, sizeof out->target, "%s", t);
+    out->type = SS_REQ_CANCEL;
+    return SS_PARSE_OK;
+}
+
 static ss_parse_result parse_options(json_t *root, ss_request *out, const char **code,
                                      char *msg, size_t n)
 {
@@ -122,6 +172,7 @@ static ss_parse_result parse_options(json_t *root, ss_request *out, const char *
             return invalid(code, SS_E_BAD_REQUEST, msg, n,
                            "\"audio_ctx\" must be \"auto\" or an integer from 1 to 1500");
     }
+    if ((pr = live_options(root, out, code, msg, n)) != SS_PARSE_OK) return pr;
     v = json_object_get(root, "temperature");
     if (v) {
         double t = json_is_number(v) ? json_number_value(v) : NAN;
@@ -200,6 +251,10 @@ ss_parse_result ss_request_parse(const char *buf, size_t len, const char *stem,
         r = SS_PARSE_OK;
         goto done;
     }
+    if (strcmp(ts, "cancel") == 0) {
+        if (parse_cancel(root, out, code, msg, n) == SS_PARSE_OK) r = SS_PARSE_OK;
+        goto done;
+    }
     if (strcmp(ts, "transcribe") != 0) {
         invalid(code, SS_E_BAD_REQUEST, msg, n, "unknown request \"type\"");
         goto done;
@@ -267,25 +322,62 @@ char *ss_response_json_ex(const char *id, const char *const *results, int n_resu
                           double duration, const char *device, int session_active,
                           const char *error, const char *error_code, double timestamp)
 {
-    json_t *o = json_object(), *arr = json_array(), *segs = starts && ends ? json_array() : NULL;
+    ss_result_doc r = { .results = results, .n_results = n_results, .starts = starts,
+                        .ends = ends, .language = language, .duration = duration };
+    return ss_response_json_doc(id, &r, device, session_active, error, error_code, timestamp);
+}
+
+static json_t *seconds(double v) { return json_real(floor(v * 1000.0 + 0.5) / 1000.0); }
+
+/* [{"start","end","word","probability"}] as openai/faster-whisper name them */
+static json_t *words_json(const sp_word *w, int n)
+{
+    json_t *a = json_array();
+    for (int i = 0; a && i < n; i++) {
+        json_t *o = json_object(), *t = json_string(w[i].text ? w[i].text : "");
+        if (!o || !t) { json_decref(o); json_decref(t); continue; }
+        json_object_set_new(o, "start", seconds(w[i].start));
+        json_object_set_new(o, "end", seconds(w[i].end));
+        json_object_set_new(o, "word", t);
+        json_object_set_new(o, "probability", json_real(floor(w[i].probability * 10000.0 + 0.5) / 10000.0));
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+static json_t *segment_json(double start, double end, json_t *text, const sp_word *w, int n_words,
+                            int with_words)
+{
+    json_t *g = json_object();
+    if (!g) return NULL;
+    json_object_set_new(g, "start", seconds(start));
+    json_object_set_new(g, "end", seconds(end));
+    json_object_set(g, "text", text);
+    if (with_words) json_object_set_new(g, "words", words_json(w, n_words));
+    return g;
+}
+
+char *ss_response_json_doc(const char *id, const ss_result_doc *r, const char *device,
+                           int session_active, const char *error, const char *error_code,
+                           double timestamp)
+{
+    json_t *o = json_object(), *arr = json_array();
+    json_t *segs = r->starts && r->ends ? json_array() : NULL;
     if (!o || !arr) { json_decref(o); json_decref(arr); json_decref(segs); return NULL; }
-    for (int i = 0; i < n_results; i++) {
-        json_t *s = json_string(results[i] ? results[i] : "");
+    for (int i = 0; i < r->n_results; i++) {
+        json_t *s = json_string(r->results[i] ? r->results[i] : "");
         if (!s) s = json_string("");   /* invalid UTF-8 from the engine: never expected */
-        if (segs) {
-            json_t *g = json_object();
-            json_object_set_new(g, "start", json_real(floor(starts[i] * 1000.0 + 0.5) / 1000.0));
-            json_object_set_new(g, "end", json_real(floor(ends[i] * 1000.0 + 0.5) / 1000.0));
-            json_object_set(g, "text", s);
-            json_array_append_new(segs, g);
-        }
+        if (segs)
+            json_array_append_new(segs, segment_json(r->starts[i], r->ends[i], s,
+                                  r->words ? r->words[i] : NULL, r->words ? r->n_words[i] : 0,
+                                  r->words != NULL));
         json_array_append_new(arr, s);
     }
     json_object_set_new(o, "id", json_string(id));
     json_object_set_new(o, "results", arr);
     if (segs) json_object_set_new(o, "segments", segs);
-    if (language && *language) json_object_set_new(o, "language", json_string(language));
-    if (duration >= 0) json_object_set_new(o, "duration", json_real(floor(duration * 1000.0 + 0.5) / 1000.0));
+    if (r->language && *r->language) json_object_set_new(o, "language", json_string(r->language));
+    if (r->duration >= 0) json_object_set_new(o, "duration", seconds(r->duration));
     json_object_set_new(o, "timestamp", json_real(timestamp));
     json_object_set_new(o, "device", json_string(device ? device : "cpu"));
     json_object_set_new(o, "session_active", json_boolean(session_active));
@@ -295,6 +387,38 @@ char *ss_response_json_ex(const char *id, const char *const *results, int n_resu
         json_object_set_new(o, "error", e);
         json_object_set_new(o, "error_code", json_string(error_code ? error_code : SS_E_INTERNAL));
     }
+    return dump(o);
+}
+
+char *ss_segment_line_json(int index, double start, double end, const char *text,
+                           const sp_word *words, int n_words)
+{
+    json_t *t = json_string(text ? text : "");
+    if (!t) t = json_string("");
+    json_t *g = segment_json(start, end, t, words, n_words, words != NULL);
+    json_decref(t);
+    if (!g) return NULL;
+    json_t *o = json_object();   /* "i" first: readers see the index before the text */
+    if (!o) { json_decref(g); return NULL; }
+    json_object_set_new(o, "i", json_integer(index));
+    json_object_update(o, g);
+    json_decref(g);
+    return dump(o);
+}
+
+char *ss_cancel_json(const char *id, const char *target, int cancelled, const char *state,
+                     const char *device, int session_active, double timestamp)
+{
+    json_t *o = json_object();
+    if (!o) return NULL;
+    json_object_set_new(o, "id", json_string(id));
+    json_object_set_new(o, "type", json_string("cancel"));
+    json_object_set_new(o, "target", json_string(target));
+    json_object_set_new(o, "cancelled", json_boolean(cancelled));
+    json_object_set_new(o, "state", json_string(state));
+    json_object_set_new(o, "timestamp", json_real(timestamp));
+    json_object_set_new(o, "device", json_string(device ? device : "cpu"));
+    json_object_set_new(o, "session_active", json_boolean(session_active));
     return dump(o);
 }
 

@@ -8,7 +8,11 @@
 #include <stddef.h>
 #include "session/ss_fs.h"
 
-typedef enum { SS_REQ_TRANSCRIBE = 0, SS_REQ_PING = 1 } ss_req_type;
+typedef enum { SS_REQ_TRANSCRIBE = 0, SS_REQ_PING = 1, SS_REQ_CANCEL = 2 } ss_req_type;
+
+/* Queue class (docs/daemon.md "Live requests"): every pending interactive request runs
+ * before any batch one, and a running batch request yields to them at a window boundary. */
+typedef enum { SS_PRIO_INTERACTIVE = 0, SS_PRIO_BATCH = 1 } ss_priority;
 
 typedef struct {
     char id[SS_ID_MAX + 1];
@@ -23,6 +27,11 @@ typedef struct {
     double temperature;    /* 0 .. 1 */
     char *hotwords;        /* malloc'd words to favour (as "prompt"), or NULL */
     int audio_ctx;         /* "audio_ctx": 0 = the daemon's default, N, or SP_AUDIO_CTX_AUTO */
+    /* live requests (issue 12; all optional) */
+    ss_priority priority;  /* "priority": absent = interactive (the spec's clients: FIFO) */
+    int stream;            /* "stream": true = segments published in responses/.{id}.partial */
+    int word_timestamps;   /* "word_timestamps": true = "words" in each response segment */
+    char target[SS_ID_MAX + 1];   /* cancel: the id of the request to withdraw */
 } ss_request;
 
 #define SS_LANGUAGE_MAX 15     /* bytes of "language" */
@@ -54,6 +63,7 @@ typedef enum {
 #define SS_E_INTERNAL         "internal"
 #define SS_E_DEVICE           "device_error"      /* the GPU failed and the CPU could not take over */
 #define SS_E_DUPLICATE        "duplicate_id"      /* another request with this id was in flight */
+#define SS_E_CANCELLED        "cancelled"         /* withdrawn by a cancel request */
 
 /* Parses buf (NUL-terminated, len bytes) as a request whose filename stem is stem.
  * On SS_PARSE_OK fills *out (free with ss_request_clear). On SS_PARSE_INVALID sets *code to
@@ -73,6 +83,26 @@ char *ss_response_json_ex(const char *id, const char *const *results, int n_resu
                           const double *starts, const double *ends, const char *language,
                           double duration, const char *device, int session_active,
                           const char *error, const char *error_code, double timestamp);
+/* The most general response: what a finished transcription carries. */
+typedef struct {
+    const char *const *results;    /* segment texts */
+    int n_results;
+    const double *starts, *ends;   /* NULL: no "segments" */
+    const sp_word *const *words;   /* NULL: no "words"; else words[i] (n_words[i]) per segment */
+    const int *n_words;
+    const char *language;          /* NULL: omitted */
+    double duration;               /* < 0: omitted */
+} ss_result_doc;
+char *ss_response_json_doc(const char *id, const ss_result_doc *r, const char *device,
+                           int session_active, const char *error, const char *error_code,
+                           double timestamp);
+/* One line of a partial file (no newline): {"i","start","end","text"[,"words"]}. */
+char *ss_segment_line_json(int index, double start, double end, const char *text,
+                           const sp_word *words, int n_words);
+/* The answer to a cancel request: {"id","type":"cancel","target","cancelled","state",
+ * "timestamp","device","session_active"}; state is "pending", "running" or "unknown". */
+char *ss_cancel_json(const char *id, const char *target, int cancelled, const char *state,
+                     const char *device, int session_active, double timestamp);
 /* {"id","type":"pong","timestamp","device","session_active"} */
 char *ss_pong_json(const char *id, const char *device, int session_active, double timestamp);
 

@@ -76,6 +76,41 @@ void sp_result_free(sp_result *r)
 
 /* ------------------------------------------------------------------ state */
 
+/* VAD: speech chunks concatenated; times mapped back (faster-whisper SpeechTimestampsMap) */
+typedef struct {
+    sp_span *spans;
+    int n;
+    size_t *cum;   /* [n + 1] start of each chunk in the concatenated audio */
+} vad_map;
+
+static float map_time(const vad_map *m, float t, int is_end)
+{
+    double s = (double)t * SR;
+    int c = 0;
+    while (c < m->n - 1 && (is_end ? s > (double)m->cum[c + 1] : s >= (double)m->cum[c + 1])) c++;
+    return (float)((s - (double)m->cum[c] + (double)m->spans[c].start) / SR);
+}
+
+/* A segment's times (and its tokens' and words') from the VAD-concatenated audio back to
+ * the original audio. */
+static void map_segment(const vad_map *vm, sp_segment *s)
+{
+    s->start = map_time(vm, s->start, 0);
+    s->end = map_time(vm, s->end, 1);
+    for (int k = 0; k < s->n_tokens; k++) {
+        sp_token *t = &s->tokens[k];
+        if (t->t0 < 0) continue;
+        if (t->t1 == t->t0) t->t0 = t->t1 = map_time(vm, t->t0, 0);
+        else { t->t0 = map_time(vm, t->t0, 0); t->t1 = map_time(vm, t->t1, 1); }
+        if (t->t1 < t->t0) t->t1 = t->t0;   /* an empty span on a chunk boundary */
+    }
+    for (int k = 0; k < s->n_words; k++) {
+        s->words[k].start = map_time(vm, s->words[k].start, 0);
+        s->words[k].end = map_time(vm, s->words[k].end, 1);
+        if (s->words[k].end < s->words[k].start) s->words[k].end = s->words[k].start;
+    }
+}
+
 typedef struct {          /* one window's chosen decode, copied out of the search buffers */
     int *tok;
     float *prob;
@@ -110,6 +145,7 @@ typedef struct {
     float *al_times, *al_probs; /* [n_text_ctx + 1], [n_text_ctx] */
     int *al_ends;               /* [n_text_ctx] word ends */
     int unicode_words;
+    const vad_map *vm;          /* VAD: segment times to map back, NULL without VAD */
 } tx;
 
 static int wr_alloc(win_result *w, int n)
@@ -500,6 +536,17 @@ static int window_ctx(const tx *x, int size)
     return want > 0 && want < full ? want : full;
 }
 
+/* The window's segments [seg0, n_segments) are final: their times in the original audio,
+ * then the caller's per-segment callback (live output). */
+static void publish_segments(tx *x, int seg0)
+{
+    sp_result *o = x->out;
+    for (int i = seg0; i < o->n_segments; i++) {
+        if (x->vm) map_segment(x->vm, &o->segments[i]);
+        if (x->p->on_segment) x->p->on_segment(&o->segments[i], i, x->p->on_segment_user);
+    }
+}
+
 static sp_status run(tx *x, const float *pcm, size_t n_samples, char *err, size_t es)
 {
     const sp_transcribe_params *p = x->p;
@@ -516,6 +563,11 @@ static sp_status run(tx *x, const float *pcm, size_t n_samples, char *err, size_
     if (clip1 > content) clip1 = content;
     int seek = clip0, first = 1, detected = 0;
     while (seek < clip1) {
+        /* A window boundary: everything the next window needs is in x, mel and seek, and
+         * the next sp_encode resets the context's per-window state, so the caller may run
+         * other transcriptions on this context here (a daemon's pending interactive
+         * request). The cancel check follows, so a cancel set meanwhile is seen at once. */
+        if (seek > clip0 && p->on_window) p->on_window((float)seek * HOP / SR, p->on_window_user);
         if (p->cancel && *p->cancel) { st = SP_ERR_CANCELLED; sp_errf(err, es, "cancelled"); break; }
         const float t_off = (float)seek * HOP / SR;
         int size = N_FRAMES;
@@ -560,6 +612,7 @@ static sp_status run(tx *x, const float *pcm, size_t n_samples, char *err, size_
             sp_errf(err, es, "word alignment failed: %s", sp_status_str(st));
             break;
         }
+        publish_segments(x, seg0);
         if (seek <= before) seek = before + size;
         if (!p->condition_on_previous_text || r->temperature > p->prompt_reset_on_temperature) x->reset_since = x->n_all;
     progress:
@@ -569,20 +622,6 @@ static sp_status run(tx *x, const float *pcm, size_t n_samples, char *err, size_
     return st;
 }
 
-/* VAD: speech chunks concatenated; times mapped back (faster-whisper SpeechTimestampsMap) */
-typedef struct {
-    sp_span *spans;
-    int n;
-    size_t *cum;   /* [n + 1] start of each chunk in the concatenated audio */
-} vad_map;
-
-static float map_time(const vad_map *m, float t, int is_end)
-{
-    double s = (double)t * SR;
-    int c = 0;
-    while (c < m->n - 1 && (is_end ? s > (double)m->cum[c + 1] : s >= (double)m->cum[c + 1])) c++;
-    return (float)((s - (double)m->cum[c] + (double)m->spans[c].start) / SR);
-}
 
 static sp_status transcribe_once(sp_context *ctx, const float *pcm, size_t n_samples,
                                  const sp_transcribe_params *params, sp_result **out, char *err, size_t err_size)
@@ -737,26 +776,8 @@ static sp_status transcribe_once(sp_context *ctx, const float *pcm, size_t n_sam
         src = vad_pcm;
         n_src = vm.cum[vm.n];
     }
+    if (p->vad) x.vm = &vm;   /* run() maps each window's segments as they become final */
     if ((st = run(&x, src, n_src, err, err_size)) != SP_OK) goto fail;
-    if (p->vad) {
-        for (int i = 0; i < res->n_segments; i++) {
-            sp_segment *s = &res->segments[i];
-            s->start = map_time(&vm, s->start, 0);
-            s->end = map_time(&vm, s->end, 1);
-            for (int k = 0; k < s->n_tokens; k++) {
-                sp_token *t = &s->tokens[k];
-                if (t->t0 < 0) continue;
-                if (t->t1 == t->t0) t->t0 = t->t1 = map_time(&vm, t->t0, 0);
-                else { t->t0 = map_time(&vm, t->t0, 0); t->t1 = map_time(&vm, t->t1, 1); }
-                if (t->t1 < t->t0) t->t1 = t->t0;   /* an empty span on a chunk boundary */
-            }
-            for (int k = 0; k < s->n_words; k++) {
-                s->words[k].start = map_time(&vm, s->words[k].start, 0);
-                s->words[k].end = map_time(&vm, s->words[k].end, 1);
-                if (s->words[k].end < s->words[k].start) s->words[k].end = s->words[k].start;
-            }
-        }
-    }
 done:
     free(vad_pcm);
     free(vm.spans);
@@ -773,9 +794,35 @@ fail:
     return st;
 }
 
+/* The caller's on_segment, seen through a filter that drops the indices a failed GPU pass
+ * already gave, so a live reader never gets one index twice. */
+typedef struct {
+    void (*fn)(const sp_segment *seg, int index, void *user);
+    void *user;
+    int given;   /* indices below this were given */
+} seg_relay;
+
+static void relay_segment(const sp_segment *seg, int index, void *user)
+{
+    seg_relay *r = user;
+    if (index < r->given) return;
+    r->given = index + 1;
+    r->fn(seg, index, r->user);
+}
+
 sp_status sp_transcribe(sp_context *ctx, const float *pcm, size_t n_samples, const sp_transcribe_params *params,
                         sp_result **out, char *err, size_t err_size)
 {
+    sp_transcribe_params relayed;
+    seg_relay relay = {0};
+    if (params && params->on_segment) {
+        relayed = *params;
+        relay.fn = params->on_segment;
+        relay.user = params->on_segment_user;
+        relayed.on_segment = relay_segment;
+        relayed.on_segment_user = &relay;
+        params = &relayed;
+    }
     sp_status st = transcribe_once(ctx, pcm, n_samples, params, out, err, err_size);
     if (st == SP_ERR_DEVICE && ctx && !strcmp(sp_context_device(ctx), "cpu")) {
         /* The GPU failed mid-request and the context has moved to the CPU (engine.c):

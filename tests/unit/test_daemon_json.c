@@ -221,6 +221,124 @@ int main(void)
         /* options are not looked at for pings */
         CHECK(P("{\"id\":\"8\",\"type\":\"ping\",\"language\":\"xx\"}", "8", &code) == SS_PARSE_OK);
     }
+    TEST("live fields: priority, stream, word_timestamps (defaults and valid values)") {
+        ss_request r;
+        char msg[200];
+        CHECK(ss_request_parse(OKREQ, strlen(OKREQ), "123", &r, &code, msg, sizeof msg) == SS_PARSE_OK);
+        CHECK(r.priority == SS_PRIO_INTERACTIVE && r.stream == 0 && r.word_timestamps == 0);
+        ss_request_clear(&r);
+        const char *s = "{\"id\":\"9\",\"audio_file\":\"/a\",\"timestamp\":1,\"priority\":\"batch\","
+                        "\"stream\":true,\"word_timestamps\":true}";
+        CHECK(ss_request_parse(s, strlen(s), "9", &r, &code, msg, sizeof msg) == SS_PARSE_OK);
+        CHECK(r.priority == SS_PRIO_BATCH && r.stream == 1 && r.word_timestamps == 1);
+        ss_request_clear(&r);
+        s = "{\"id\":\"9\",\"audio_file\":\"/a\",\"timestamp\":1,\"priority\":\"interactive\","
+            "\"stream\":false,\"word_timestamps\":false}";
+        CHECK(ss_request_parse(s, strlen(s), "9", &r, &code, msg, sizeof msg) == SS_PARSE_OK);
+        CHECK(r.priority == SS_PRIO_INTERACTIVE && r.stream == 0 && r.word_timestamps == 0);
+        ss_request_clear(&r);
+    }
+    TEST("live fields: every wrong type or value is bad_request naming the field") {
+        const char *bad[][2] = {
+            { "\"priority\":\"urgent\"", "priority" }, { "\"priority\":\"\"", "priority" },
+            { "\"priority\":\"Batch\"", "priority" }, { "\"priority\":1", "priority" },
+            { "\"priority\":null", "priority" },
+            { "\"priority\":[\"batch\"]", "priority" },
+            { "\"stream\":1", "stream" }, { "\"stream\":\"true\"", "stream" },
+            { "\"stream\":null", "stream" }, { "\"stream\":{}", "stream" },
+            { "\"word_timestamps\":0", "word_timestamps" },
+            { "\"word_timestamps\":\"yes\"", "word_timestamps" },
+            { "\"word_timestamps\":null", "word_timestamps" },
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            char s[300];
+            snprintf(s, sizeof s, "{\"id\":\"8\",\"audio_file\":\"/a\",\"timestamp\":1,%s}", bad[i][0]);
+            ss_request r;
+            char msg[200];
+            ss_parse_result pr = ss_request_parse(s, strlen(s), "8", &r, &code, msg, sizeof msg);
+            CHECKF(pr == SS_PARSE_INVALID && code && !strcmp(code, SS_E_BAD_REQUEST) &&
+                   strstr(msg, bad[i][1]), "%s: %s", bad[i][0], msg);
+            CHECKF(r.audio_file == NULL && !strcmp(r.id, "8"), "%s", bad[i][0]);
+            ss_request_clear(&r);
+        }
+        /* NUL inside the value: refused by the JSON layer already (bad_request) */
+        CHECK(P("{\"id\":\"8\",\"audio_file\":\"/a\",\"timestamp\":1,\"priority\":\"batch\\u0000\"}", "8", &code) == SS_PARSE_INVALID && !strcmp(code, SS_E_BAD_REQUEST));
+        CHECK(P("{\"id\":\"8\",\"type\":\"cancel\",\"target\":\"a\\u0000b\"}", "8", &code) == SS_PARSE_INVALID && !strcmp(code, SS_E_BAD_REQUEST));
+        /* a duplicate live key is a final syntax error, a truncated one "not yet" */
+        CHECK(P("{\"id\":\"8\",\"audio_file\":\"/a\",\"timestamp\":1,\"stream\":true,\"stream\":true}", "8", &code) == SS_PARSE_INVALID);
+        CHECK(P("{\"id\":\"8\",\"audio_file\":\"/a\",\"timestamp\":1,\"priority\":\"bat", "8", &code) == SS_PARSE_INCOMPLETE);
+    }
+    TEST("cancel requests: target required and a valid id") {
+        ss_request r;
+        char msg[200];
+        const char *s = "{\"id\":\"c1\",\"type\":\"cancel\",\"target\":\"1756_x-9\",\"timestamp\":2}";
+        CHECK(ss_request_parse(s, strlen(s), "c1", &r, &code, msg, sizeof msg) == SS_PARSE_OK);
+        CHECK(r.type == SS_REQ_CANCEL && !strcmp(r.target, "1756_x-9") && r.audio_file == NULL);
+        ss_request_clear(&r);
+        s = "{\"id\":\"c1\",\"type\":\"cancel\",\"target\":\"t\"}";   /* timestamp optional, as a ping */
+        CHECK(ss_request_parse(s, strlen(s), "c1", &r, &code, msg, sizeof msg) == SS_PARSE_OK && r.type == SS_REQ_CANCEL);
+        ss_request_clear(&r);
+        char t128[200], t129[200];
+        memset(t128, 'a', 128); t128[128] = 0;
+        memset(t129, 'a', 129); t129[129] = 0;
+        const char *bad[] = { "", ",\"target\":null", ",\"target\":7", ",\"target\":\"\"",
+                              ",\"target\":\"a b\"", ",\"target\":\"../x\"", ",\"target\":\"x.json\"",
+                              ",\"target\":[\"x\"]" };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            char q[400];
+            snprintf(q, sizeof q, "{\"id\":\"c1\",\"type\":\"cancel\",\"timestamp\":1%s}", bad[i]);
+            ss_parse_result pr = ss_request_parse(q, strlen(q), "c1", &r, &code, msg, sizeof msg);
+            CHECKF(pr == SS_PARSE_INVALID && !strcmp(code, SS_E_BAD_REQUEST) && strstr(msg, "target"),
+                   "%s", q);
+            ss_request_clear(&r);
+        }
+        char q[400];
+        snprintf(q, sizeof q, "{\"id\":\"c1\",\"type\":\"cancel\",\"target\":\"%s\"}", t128);
+        CHECK(P(q, "c1", &code) == SS_PARSE_OK);
+        snprintf(q, sizeof q, "{\"id\":\"c1\",\"type\":\"cancel\",\"target\":\"%s\"}", t129);
+        CHECK(P(q, "c1", &code) == SS_PARSE_INVALID);
+        CHECK(!strcmp(SS_E_CANCELLED, "cancelled"));
+    }
+    TEST("live documents: words in segments, partial-file line, cancel answer") {
+        sp_word w[2] = { { 0.0f, 0.42f, (char *)" Hello", 0.91234f }, { 0.42f, 1.0f, (char *)" there.", 0.5f } };
+        const sp_word *wp[1] = { w };
+        int nw[1] = { 2 };
+        const char *res[1] = { "Hello there." };
+        double st[1] = { 0.0 }, en[1] = { 1.0 };
+        ss_result_doc d = { .results = res, .n_results = 1, .starts = st, .ends = en, .words = wp,
+                            .n_words = nw, .language = "en", .duration = 1.5 };
+        char *s = ss_response_json_doc("w1", &d, "cpu", 1, NULL, NULL, 5.0);
+        json_t *j = json_loads(s ? s : "", 0, NULL);
+        json_t *g = json_array_get(json_object_get(j, "segments"), 0);
+        json_t *w1 = json_array_get(json_object_get(g, "words"), 0);
+        CHECK(j && json_array_size(json_object_get(g, "words")) == 2);
+        CHECK(!strcmp(json_string_value(json_object_get(w1, "word")), " Hello"));
+        CHECK(fabs(json_real_value(json_object_get(w1, "end")) - 0.42) < 1e-9);
+        CHECK(fabs(json_real_value(json_object_get(w1, "probability")) - 0.9123) < 1e-9);
+        json_decref(j);
+        free(s);
+        d.words = NULL;   /* without word_timestamps: no "words" key at all */
+        s = ss_response_json_doc("w1", &d, "cpu", 1, NULL, NULL, 5.0);
+        CHECK(s && !strstr(s, "words"));
+        free(s);
+        s = ss_segment_line_json(3, 30.0, 34.2449, "Hi", NULL, 0);
+        CHECKF(s && !strcmp(s, "{\"i\":3,\"start\":30.0,\"end\":34.245,\"text\":\"Hi\"}"), "%s", s);
+        free(s);
+        s = ss_segment_line_json(0, 0, 1, "Hello there.", w, 2);
+        j = json_loads(s ? s : "", 0, NULL);
+        CHECK(j && !strchr(s, '\n') && json_array_size(json_object_get(j, "words")) == 2);
+        json_decref(j);
+        free(s);
+        s = ss_cancel_json("c1", "t1", 1, "running", "cpu", 1, 7.5);
+        j = json_loads(s ? s : "", 0, NULL);
+        CHECK(j && !strcmp(json_string_value(json_object_get(j, "type")), "cancel"));
+        CHECK(!strcmp(json_string_value(json_object_get(j, "target")), "t1"));
+        CHECK(json_is_true(json_object_get(j, "cancelled")));
+        CHECK(!strcmp(json_string_value(json_object_get(j, "state")), "running"));
+        CHECK(json_object_get(j, "device") && json_object_get(j, "session_active") && json_object_get(j, "timestamp"));
+        json_decref(j);
+        free(s);
+    }
     TEST("file names: only ^[A-Za-z0-9_-]{1,128}\\.json$") {
         char stem[SS_ID_MAX + 1];
         CHECK(ss_name_valid("1756080306440117328.json", stem) && !strcmp(stem, "1756080306440117328"));

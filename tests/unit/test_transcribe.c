@@ -70,6 +70,44 @@ static void cancel_cb(float f, void *u)
     *(volatile int *)u = 1;
 }
 
+/* on_window: a nested transcription of another clip on the same context (what the daemon
+ * does for an interactive request while a batch one is paused) */
+typedef struct {
+    sp_context *ctx;
+    const float *pcm;
+    size_t n;
+    int calls, nested_ok;
+    float last_t;
+    sp_result *nested;   /* the first nested result, kept to compare */
+} nest_ctx;
+
+static void nest_cb(float t, void *u)
+{
+    nest_ctx *c = u;
+    sp_transcribe_params p = fast_params();
+    p.word_timestamps = 1;   /* another shape of work: alignment passes too */
+    sp_result *r = NULL;
+    char e[128];
+    c->calls++;
+    if (!(t > c->last_t)) c->nested_ok = 0;
+    c->last_t = t;
+    if (sp_transcribe(c->ctx, c->pcm, c->n, &p, &r, e, sizeof e) != SP_OK) c->nested_ok = 0;
+    if (!c->nested) c->nested = r;
+    else { if (!same_result(c->nested, r)) c->nested_ok = 0; sp_result_free(r); }
+}
+
+/* on_segment: copies of what was given, to compare with the result */
+typedef struct { int n, bad; float start[64], end[64]; char *text[64]; } seg_log;
+
+static void seg_cb(const sp_segment *seg, int index, void *u)
+{
+    seg_log *l = u;
+    if (index != l->n || l->n >= 64) { l->bad++; return; }
+    l->start[l->n] = seg->start;
+    l->end[l->n] = seg->end;
+    l->text[l->n++] = strdup(seg->text);
+}
+
 int main(void)
 {
     char path[1024], err[256];
@@ -247,6 +285,44 @@ int main(void)
             CHECK(fabsf(r->duration - 95.0f) < 1e-3f);
         }
         CHECK(prog[0] == 1.0f && prog[1] == 0);
+        sp_result_free(r);
+        free(lp);
+    }
+
+    TEST("on_window: nested transcriptions at every window boundary leave the result identical; on_segment gives each final segment once, in order") {
+        size_t nl = 16000 * 95;
+        float *lp = calloc(nl, sizeof(float));
+        for (size_t i = 0; i < nl; i++) {
+            size_t k = i % (16000 * 30);
+            lp[i] = k < n ? pcm[k] : 0.3f * sinf((float)i * 0.05f) * (float)((i / 4000) % 2);
+        }
+        sp_transcribe_params p = fast_params();
+        sp_result *ref = NULL, *r = NULL;
+        CHECK(sp_transcribe(ctx, lp, nl, &p, &ref, err, sizeof err) == SP_OK);
+        nest_ctx nc = { ctx, pcm, n, 0, 1, 0.0f, NULL };
+        seg_log sl = { 0 };
+        p.on_window = nest_cb;
+        p.on_window_user = &nc;
+        p.on_segment = seg_cb;
+        p.on_segment_user = &sl;
+        CHECK(sp_transcribe(ctx, lp, nl, &p, &r, err, sizeof err) == SP_OK);
+        printf("# %d window boundaries, %d segments\n", nc.calls, r ? r->n_segments : -1);
+        CHECK(nc.calls >= 3 && nc.nested_ok);
+        CHECK(ref && r && ref->n_segments > 2 && same_result(ref, r));
+        CHECK(r && sl.n == r->n_segments && sl.bad == 0);
+        for (int i = 0; r && i < sl.n && i < r->n_segments; i++)
+            CHECKF(sl.start[i] == r->segments[i].start && sl.end[i] == r->segments[i].end &&
+                   !strcmp(sl.text[i], r->segments[i].text), "segment %d", i);
+        /* the nested clip's result equals a plain run of it */
+        sp_transcribe_params p2 = fast_params();
+        p2.word_timestamps = 1;
+        sp_result *alone = NULL;
+        CHECK(sp_transcribe(ctx, pcm, n, &p2, &alone, err, sizeof err) == SP_OK);
+        CHECK(alone && nc.nested && same_result(alone, nc.nested));
+        for (int i = 0; i < sl.n; i++) free(sl.text[i]);
+        sp_result_free(alone);
+        sp_result_free(nc.nested);
+        sp_result_free(ref);
         sp_result_free(r);
         free(lp);
     }
