@@ -542,7 +542,7 @@ static void push_transcribe(const char *path, int final)
     j->kind = JOB_TRANSCRIBE;
     j->stopped = now_mono();
     j->serial = G.serial;
-    j->chunk = G.chunks;
+    j->chunk = G.chunks + (!path && final);   /* the end of a dictation counts as a piece */
     j->final = final;
     if (path) snprintf(j->path, sizeof j->path, "%s", path);
     snprintf(j->lang, sizeof j->lang, "%s", G.rec_lang);
