@@ -173,10 +173,14 @@ int main(int argc, char **argv)
         char list[128];
         snprintf(list, sizeof list, "%s", chunks);
         for (char *sv, *cs = strtok_r(list, " ", &sv); cs; cs = strtok_r(NULL, " ", &sv)) {
-            double v[20];
-            for (int r = 0; r < runs; r++) v[r] = one_run(argv[f], cs, &own, &nch);
+            double v[20], o[20];
+            for (int r = 0; r < runs; r++) {
+                v[r] = one_run(argv[f], cs, &own, &nch);
+                o[r] = (double)own;
+            }
             qsort(v, (size_t)runs, sizeof *v, cmp_d);
-            printf("%-40s %7.1f %6s %10.0f %10ld %7d\n", argv[f], wav_seconds(argv[f]), cs, v[runs / 2], own, nch);
+            qsort(o, (size_t)runs, sizeof *o, cmp_d);   /* medians of each; chunks: the last run's */
+            printf("%-40s %7.1f %6s %10.0f %10.0f %7d\n", argv[f], wav_seconds(argv[f]), cs, v[runs / 2], o[runs / 2], nch);
             fflush(stdout);
         }
     }

@@ -199,7 +199,7 @@ static kl_out_mode out_mode(const char *s)
            !strcmp(s, "paste") ? KL_OUT_PASTE : KL_OUT_TYPE;
 }
 
-enum { DL_POST = 1, DL_HISTORY = 2, DL_SPACE = 4 };
+enum { DL_POST = 1, DL_HISTORY = 2, DL_SPACE = 4, DL_NOENTER = 8 };
 
 /* The focused application's rule (m > 0 when one matched). */
 static int app_rule(kl_app_rule *ar)
@@ -217,7 +217,8 @@ static int app_rule(kl_app_rule *ar)
 }
 
 /* Post-processing (DL_POST: fresh transcripts), history (DL_HISTORY), the focused app's
- * rule, output; DL_SPACE puts one space before the text (--live: a chunk after the first).
+ * rule, output; DL_SPACE puts one space before the text (--live: a chunk after the first),
+ * DL_NOENTER holds back --enter (--live: only the dictation's last piece presses Return).
  * Returns the text as given to the output (malloc'd), NULL when nothing was. Worker. */
 static char *deliver(const char *raw, const char *id, int flags, const char *timing)
 {
@@ -244,7 +245,7 @@ static char *deliver(const char *raw, const char *id, int flags, const char *tim
                           .modifier_wait_ms = G.o.modifier_wait_ms, .mods_held = mods_held,
                           .paste_chord = ar.paste_chord[0] ? ar.paste_chord : G.o.paste_chord,
                           .paste_delay_ms = G.o.paste_delay_ms, .keep = &k,
-                          .enter = ar.enter >= 0 ? ar.enter : G.o.enter };
+                          .enter = flags & DL_NOENTER ? 0 : ar.enter >= 0 ? ar.enter : G.o.enter };
     oo.mode = out_mode(ar.output[0] ? ar.output : G.o.output);
     double t2 = now_mono();
     if (kl_output_text(&oo, text, how, sizeof how, err, sizeof err) == 0) {
@@ -357,10 +358,11 @@ static char *transcribe_file(ssc *c, const job *j, char id[SS_ID_MAX + 1])
     return text;
 }
 
-/* --live: a chunk's text typed now; the typed texts are kept for the final event. */
-static void live_type(const char *text, const char *id, const char *timing)
+/* --live: a chunk's text typed now (last: the dictation's last piece); the typed texts are
+ * kept for the final event. */
+static void live_type(const char *text, const char *id, const char *timing, int last)
 {
-    char *typed = deliver(text, id, DL_POST | (G.w_typed && G.w_typed[0] ? DL_SPACE : 0), timing);
+    char *typed = deliver(text, id, DL_POST | (G.w_typed && G.w_typed[0] ? DL_SPACE : 0) | (last ? 0 : DL_NOENTER), timing);
     if (!typed) return;
     size_t a = G.w_typed ? strlen(G.w_typed) : 0, b = strlen(typed);
     char *t = realloc(G.w_typed, a + b + 1);
@@ -384,7 +386,7 @@ static void finish_dictation(const char *rest, const char *id, const job *j, dou
         return;
     }
     if (G.o.live) {
-        if (rest && rest[0]) live_type(rest, id, timing);
+        if (rest && rest[0]) live_type(rest, id, timing, 1);
         typed = G.w_typed ? strdup(G.w_typed) : NULL;
         char err[512];
         if (typed && G.o.history > 0 && G.history[0] && kl_history_add(G.history, G.o.history, typed, err, sizeof err) != 0)
@@ -430,7 +432,7 @@ static void do_transcribe(ssc *c, const job *j)
         char *sofar = kl_live_text(G.live);
         klog("INFO", "request %s: chunk %d: %zu chars in %.0f ms", id, j->chunk, strlen(text), (now_mono() - t0) * 1000);
         kl_evhub_emit(G.hub, "partial", text, j->chunk, -1);
-        if (G.o.live) live_type(text, id, "(chunk)");
+        if (G.o.live) live_type(text, id, "(chunk)", 0);
         else if (sofar) notify("Dictating…", sofar);
         free(sofar);
     }
