@@ -31,11 +31,18 @@ echo "# one piece: $(cat "$ROOT/whole.txt")"; echo "# chunked ($nch cuts): $(cat
 grep -o "release to text [0-9]* ms[^)]*" "$ROOT/key_listener.log" | sed 's/^/# /'
 check "tiny.en: $nch chunks sent while recording" [ "$nch" -ge 2 ]
 # Whisper's context differs between one piece and chunks (each chunk has its own 30 s window,
-# the text so far as prompt), so single words may be recognised differently: substitutions
-# are allowed; a phrase lost or doubled at a cut would be a run of inserted/deleted words.
+# the text so far as prompt), so words may be recognised differently (tiny.en once heard "brown
+# fox jumped over" as "roundfuck stump, sober" in one piece: a run of 2): substitutions and
+# runs of 2 are allowed; a phrase lost or doubled at a cut is a longer run. The cuts fall
+# in the pauses after sentences, so each sentence's last word must be there exactly once.
 r=$(python3 tests/tools/wer.py "$ROOT/whole.txt" "$OUT")
-check "tiny.en: chunked vs one-piece words: no 2 words in a row lost or doubled, WER <= 0.15 [$r]" \
-    python3 tests/tools/wer.py "$ROOT/whole.txt" "$OUT" --max-wer 0.15 --max-run 1
+check "tiny.en: chunked vs one-piece words: no 3 words in a row lost or doubled, WER <= 0.2 [$r]" \
+    python3 tests/tools/wer.py "$ROOT/whole.txt" "$OUT" --max-wer 0.2 --max-run 2
+check "tiny.en: each sentence's last word (at a cut) once in the chunked text" python3 -c "
+import re,sys
+ref=[l.split()[-1].strip('.').lower() for l in open(sys.argv[1]) if l.strip()]
+hyp=re.findall(r\"[a-z']+\", open(sys.argv[2]).read().lower())
+print('#', [(w, hyp.count(w)) for w in ref]); sys.exit(0 if all(hyp.count(w) == 1 for w in ref) else 1)" "$ROOT/s4.txt" "$OUT"
 r1=$(python3 tests/tools/wer.py "$ROOT/s4.txt" "$ROOT/whole.txt" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['wer'])")
 r2=$(python3 tests/tools/wer.py "$ROOT/s4.txt" "$OUT" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['wer'])")
 check "tiny.en: against the reference text, chunked (WER $r2) no worse than one piece ($r1) + 0.03" \
