@@ -238,6 +238,36 @@ int kl_capture_cut(kl_capture *c, int16_t **samples, size_t *n)
     return full;
 }
 
+int kl_capture_peek(kl_capture *c, int16_t **samples, size_t *n)
+{
+    pthread_mutex_lock(&c->mu);
+    size_t len = c->recording ? c->pcm.len : 0;
+    int16_t *copy = len ? malloc(len * sizeof *copy) : NULL;
+    if (copy) memcpy(copy, c->pcm.buf, len * sizeof *copy);
+    pthread_mutex_unlock(&c->mu);
+    *samples = copy;
+    *n = copy ? len : 0;
+    return len && !copy ? -1 : 0;
+}
+
+int kl_capture_cut_at(kl_capture *c, size_t at, int16_t **samples, size_t *preroll)
+{
+    *samples = NULL;
+    pthread_mutex_lock(&c->mu);
+    int16_t *head = at && at <= c->pcm.len ? malloc(at * sizeof *head) : NULL;
+    if (!head) { pthread_mutex_unlock(&c->mu); return -1; }
+    memcpy(head, c->pcm.buf, at * sizeof *head);
+    memmove(c->pcm.buf, c->pcm.buf + at, (c->pcm.len - at) * sizeof *c->pcm.buf);
+    c->pcm.len -= at;
+    c->pcm.full = 0;   /* the cap applies to each chunk from now on */
+    if (preroll) *preroll = c->preroll < at ? c->preroll : at;
+    c->preroll = c->preroll > at ? c->preroll - at : 0;
+    c->voice_end = c->voice_end > at ? c->voice_end - at : 0;
+    pthread_mutex_unlock(&c->mu);
+    *samples = head;
+    return 0;
+}
+
 void kl_capture_trim(kl_capture *c, size_t keep)
 {
     pthread_mutex_lock(&c->mu);

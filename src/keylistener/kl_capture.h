@@ -57,6 +57,13 @@ double kl_capture_silence_ms(kl_capture *c, int *voiced);
 /* Continuous mode: hands over what was recorded since the start or the last cut (like
  * kl_capture_stop) and goes on recording. */
 int kl_capture_cut(kl_capture *c, int16_t **samples, size_t *n);
+/* Chunked dictation: a copy (malloc'd; NULL and 0 when empty) of what was recorded since
+ * the start or the last cut, for the chunker to look at while the recording goes on. */
+int kl_capture_peek(kl_capture *c, int16_t **samples, size_t *n);
+/* Chunked dictation: hands over the first `at` samples since the start or the last cut
+ * (*samples malloc'd, *preroll the pre-roll samples among them) and keeps recording; the
+ * rest becomes the start of the next chunk. -1 when at is past what was recorded. */
+int kl_capture_cut_at(kl_capture *c, size_t at, int16_t **samples, size_t *preroll);
 /* While no voice was heard: drops all but the newest keep samples (silence between
  * utterances does not pile up). */
 void kl_capture_trim(kl_capture *c, size_t keep);

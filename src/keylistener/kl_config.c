@@ -36,6 +36,8 @@ void kl_opts_default(kl_opts *o)
     o->clipboard_restore = 30;
     o->history = 20;
     o->silence_level = 0.01;
+    o->chunk_seconds = 6;
+    o->chunk_pause_ms = 300;
 }
 
 void kl_opts_free(kl_opts *o)
@@ -150,6 +152,10 @@ static int set_more(kl_opts *o, const char *name, const char *v, double *d, cons
     if (!strcmp(name, "auto-stop")) { *hint = " (0..60000 ms; 0 off)"; if (num(v, 0, 60000, d)) return -1; o->auto_stop_ms = (int)*d; return 0; }
     if (!strcmp(name, "silence-level")) { *hint = " (0..1 RMS)"; if (num(v, 0, 1, d)) return -1; o->silence_level = *d; return 0; }
     if (!strcmp(name, "continuous")) return boolean(v, &o->continuous);
+    if (!strcmp(name, "chunk-seconds")) { *hint = " (0 off, else 1..120 s of speech)"; if (num(v, 0, 120, d) || (*d > 0 && *d < 1)) return -1; o->chunk_seconds = *d; return 0; }
+    if (!strcmp(name, "chunk-pause")) { *hint = " (100..5000 ms)"; if (num(v, 100, 5000, d)) return -1; o->chunk_pause_ms = (int)*d; return 0; }
+    if (!strcmp(name, "vad-model")) return str(o->vad_model, sizeof o->vad_model, v);
+    if (!strcmp(name, "live")) return boolean(v, &o->live);
     if (!strcmp(name, "app")) { *hint = " (PATTERN: key=value, ...)"; return v && strchr(v, ':') ? list_add(&o->apps, name, v) : -1; }
     if (!strcmp(name, "notify")) return boolean(v, &o->notify);
     if (!strcmp(name, "ready-sound")) return str(o->ready_sound, sizeof o->ready_sound, v);
@@ -159,7 +165,7 @@ static int set_more(kl_opts *o, const char *name, const char *v, double *d, cons
 int kl_opts_set(kl_opts *o, const char *name, const char *v, char *err, size_t n)
 {
     static const char *const triggers[] = { "evdev", "terminal", "none", NULL };
-    static const char *const audios[] = { "auto", "pulse", "alsa", NULL };
+    static const char *const audios[] = { "auto", "pulse", "alsa", "file", NULL };
     static const char *const outputs[] = { "type", "paste", "copy", "print", NULL };
     static const char *const typers[] = { "auto", "wtype", "dotool", "ydotool", "xdotool", "none", NULL };
     double d;
@@ -177,7 +183,7 @@ int kl_opts_set(kl_opts *o, const char *name, const char *v, char *err, size_t n
         r = one_of(o->trigger, sizeof o->trigger, v, triggers);
         hint = " (evdev, terminal or none)";
     } else if (!strcmp(name, "evdev-dir")) r = str(o->evdev_dir, sizeof o->evdev_dir, v);
-    else if (!strcmp(name, "audio")) { r = one_of(o->audio, sizeof o->audio, v, audios); hint = " (auto, pulse or alsa)"; }
+    else if (!strcmp(name, "audio")) { r = one_of(o->audio, sizeof o->audio, v, audios); hint = " (auto, pulse, alsa or file)"; }
     else if (!strcmp(name, "source")) r = str(o->source, sizeof o->source, v);
     else if (!strcmp(name, "preroll")) { if (!(r = num(v, 0, 5000, &d))) o->preroll_ms = (int)d; hint = " (0..5000 ms)"; }
     else if (!strcmp(name, "max-seconds")) { if (!(r = num(v, 1, 3600, &d))) o->max_seconds = d; hint = " (1..3600 s)"; }

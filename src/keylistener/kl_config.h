@@ -52,6 +52,11 @@ typedef struct {
     int auto_stop_ms;           /* stop after this much silence (0 off) */
     double silence_level;       /* RMS (0..1) below which a 20 ms block is silence */
     int continuous;             /* type each utterance as it ends, keep recording */
+    /* chunked dictation (kl_chunk.h): cut at pauses while the key is held */
+    double chunk_seconds;       /* speech per chunk before a cut is looked for; 0 off */
+    int chunk_pause_ms;         /* shortest pause a cut may fall in */
+    char vad_model[1024];       /* Silero ggml file; "" the energy detector */
+    int live;                   /* type each chunk's text as soon as it is final */
     /* per-app rules and feedback */
     kl_list apps;               /* "app\tPATTERN: key=value, ..." */
     int notify;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 int kl_ctl_path(const char *override, char *buf, size_t n, char *err, size_t en)
 {
@@ -134,5 +137,100 @@ int kl_ctl_send(const char *path, const char *cmd, char *reply, size_t rn, char 
     reply[have] = 0;
     reply[strcspn(reply, "\n")] = 0;
     if (!have) { snprintf(err, n, "no answer from the listener"); return -1; }
+    return 0;
+}
+
+/* ---- events ------------------------------------------------------------------------- */
+
+#define EV_MAX_SUBS 16
+
+struct kl_evhub {
+    pthread_mutex_t mu;
+    int fd[EV_MAX_SUBS];
+    int n;
+};
+
+kl_evhub *kl_evhub_new(void)
+{
+    kl_evhub *h = calloc(1, sizeof *h);
+    if (h) pthread_mutex_init(&h->mu, NULL);
+    return h;
+}
+
+void kl_evhub_free(kl_evhub *h)
+{
+    if (!h) return;
+    for (int i = 0; i < h->n; i++) close(h->fd[i]);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}
+
+int kl_evhub_add(kl_evhub *h, int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    pthread_mutex_lock(&h->mu);
+    int ok = h->n < EV_MAX_SUBS && fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0;
+    if (ok) h->fd[h->n++] = fd;
+    pthread_mutex_unlock(&h->mu);
+    if (!ok) close(fd);
+    return ok ? 0 : -1;
+}
+
+int kl_evhub_emit(kl_evhub *h, const char *event, const char *text, int chunk, double release_ms)
+{
+    if (!h) return 0;
+    json_t *o = json_object();
+    if (!o) return 0;
+    json_object_set_new(o, "event", json_string(event));
+    if (text) json_object_set_new(o, "text", json_string(text));
+    if (chunk >= 1) json_object_set_new(o, "chunk", json_integer(chunk));
+    if (release_ms >= 0) json_object_set_new(o, "release_ms", json_integer((json_int_t)(release_ms + 0.5)));
+    char *js = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!js) return 0;
+    size_t l = strlen(js);
+    char *line = realloc(js, l + 2);
+    if (!line) { free(js); return 0; }
+    line[l++] = '\n';
+    int reached = 0;
+    pthread_mutex_lock(&h->mu);
+    for (int i = 0; i < h->n;) {
+        /* one send per line: a subscriber gets whole lines or is dropped */
+        ssize_t w = send(h->fd[i], line, l, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w == (ssize_t)l) { reached++; i++; continue; }
+        close(h->fd[i]);
+        h->fd[i] = h->fd[--h->n];
+    }
+    pthread_mutex_unlock(&h->mu);
+    free(line);
+    return reached;
+}
+
+int kl_ctl_events(const char *path, int out, char *err, size_t n)
+{
+    int fd = connect_to(path);
+    if (fd < 0) {
+        if (errno == ENOENT || errno == ECONNREFUSED) return KL_CTL_NONE;
+        snprintf(err, n, "cannot connect to %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (write(fd, "events\n", 7) != 7) {
+        snprintf(err, n, "cannot send to %s", path);
+        close(fd);
+        return -1;
+    }
+    char buf[4096];
+    for (;;) {
+        ssize_t k = read(fd, buf, sizeof buf);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        for (ssize_t off = 0; off < k;) {
+            ssize_t w = write(out, buf + off, (size_t)(k - off));
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) { close(fd); return 0; }   /* our reader went away */
+            off += w;
+        }
+    }
+    close(fd);
     return 0;
 }

@@ -22,4 +22,27 @@ int kl_ctl_read(int fd, char *cmd, size_t n);
 /* Client: sends cmd, waits (bounded) for the reply. 0, KL_CTL_NONE, or -1 with a message. */
 int kl_ctl_send(const char *path, const char *cmd, char *reply, size_t rn, char *err, size_t n);
 
+/* Events for status bars and overlays: `key_listener events` connects, sends "events", and the
+ * listener keeps that connection and writes one JSON object per line as things happen:
+ *   {"event": "recording"}                      a recording started
+ *   {"event": "partial", "text": "...", "chunk": N}   a chunk's text is final (N from 1)
+ *   {"event": "final", "text": "...", "release_ms": T}  the whole text, after post-processing
+ *   {"event": "cancelled"}                      the user cancelled; nothing is typed
+ *   {"event": "error", "text": "..."}           the dictation failed
+ * A subscriber that does not keep up (its socket buffer full) or went away is dropped: the
+ * listener never blocks on a status bar. Thread-safe. */
+typedef struct kl_evhub kl_evhub;
+
+kl_evhub *kl_evhub_new(void);
+/* Closes every subscriber. */
+void kl_evhub_free(kl_evhub *h);
+/* Takes fd (an accepted connection that asked for events); 0, or -1 (fd closed). */
+int kl_evhub_add(kl_evhub *h, int fd);
+/* Writes the event line to every subscriber; text NULL: none; chunk < 1 and release_ms < 0
+ * are left out. Returns the number of subscribers it reached. */
+int kl_evhub_emit(kl_evhub *h, const char *event, const char *text, int chunk, double release_ms);
+/* Client: subscribes and copies the event lines to out until the listener goes away (0),
+ * KL_CTL_NONE when none runs, -1 with a message. */
+int kl_ctl_events(const char *path, int out, char *err, size_t n);
+
 #endif

@@ -37,10 +37,12 @@
 #include "keylistener/kl_app.h"
 #include "keylistener/kl_audio.h"
 #include "keylistener/kl_capture.h"
+#include "keylistener/kl_chunk.h"
 #include "keylistener/kl_config.h"
 #include "keylistener/kl_ctl.h"
 #include "keylistener/kl_evdev.h"
 #include "keylistener/kl_keys.h"
+#include "keylistener/kl_live.h"
 #include "keylistener/kl_history.h"
 #include "keylistener/kl_output.h"
 #include "keylistener/kl_post.h"
@@ -53,6 +55,9 @@ typedef struct job {
     char path[4300];           /* JOB_TEXT: the text to type again */
     char lang[16];             /* the binding's language ("" the configured one) */
     double stopped;            /* monotonic time of the key release */
+    unsigned serial;           /* the recording (dictation) it belongs to */
+    int chunk;                 /* chunked dictation: the chunk's number, from 1 */
+    int final;                 /* the last job of its dictation: the text is typed (path may be "") */
     struct job *next;
 } job;
 
@@ -71,6 +76,17 @@ static struct {
     double rec_started;
     char rec_lang[16];         /* language of the current recording's binding */
     int cuts;                  /* continuous mode: utterances sent from this recording */
+    unsigned serial;           /* the current (or last) recording's number */
+    int chunks;                /* chunked dictation: chunks sent from this recording */
+    double next_chunk_check;
+    kl_chunker *chunker;       /* NULL: chunking off */
+    kl_live *live;             /* the dictation the worker is on (text so far, cancel) */
+    kl_evhub *hub;             /* event subscribers on the control socket */
+    ssc *cc;                   /* the loop thread's session client, for cancel requests */
+    /* worker: the dictation's detected language and what --live typed of it */
+    unsigned w_serial;
+    char w_lang[16];
+    char *w_typed;
     kl_post *post;
     char history[4200];
     /* worker: the user's clipboard, to put back once the text left there is stale */
@@ -126,21 +142,23 @@ static void notify(const char *summary, const char *body)
     kl_run_detached(argv);
 }
 
-static void push_job_lang(int kind, const char *path, double stopped, const char *lang);
-static void push_job(int kind, const char *path, double stopped) { push_job_lang(kind, path, stopped, ""); }
-static void push_job_lang(int kind, const char *path, double stopped, const char *lang)
+static void push_queue(job *j)
+{
+    pthread_mutex_lock(&G.jmu);
+    if (G.tail) G.tail->next = j; else G.head = j;
+    G.tail = j;
+    pthread_cond_signal(&G.jcv);
+    pthread_mutex_unlock(&G.jmu);
+}
+
+static void push_job(int kind, const char *path, double stopped)
 {
     job *j = calloc(1, sizeof *j);
     if (!j) { klog("ERROR", "out of memory queueing a job"); return; }
     j->kind = kind;
     j->stopped = stopped;
     if (path) snprintf(j->path, sizeof j->path, "%s", path);
-    snprintf(j->lang, sizeof j->lang, "%s", lang ? lang : "");
-    pthread_mutex_lock(&G.jmu);
-    if (G.tail) G.tail->next = j; else G.head = j;
-    G.tail = j;
-    pthread_cond_signal(&G.jcv);
-    pthread_mutex_unlock(&G.jmu);
+    push_queue(j);
 }
 
 static void remove_audio(const char *path)
@@ -181,32 +199,53 @@ static kl_out_mode out_mode(const char *s)
            !strcmp(s, "paste") ? KL_OUT_PASTE : KL_OUT_TYPE;
 }
 
-/* Post-processing (fresh transcripts), history, the focused app's rule, output. Worker. */
-static void deliver(const char *raw, const char *id, int fresh, const char *timing)
+enum { DL_POST = 1, DL_HISTORY = 2, DL_SPACE = 4, DL_NOENTER = 8 };
+
+/* The focused application's rule (m > 0 when one matched). */
+static int app_rule(kl_app_rule *ar)
 {
-    char names[512] = "", err[1024] = "", how[1200];
-    kl_app_rule ar = { .enter = -1 };
+    char names[512] = "", err[1024] = "";
     int m = 0;
     if (G.o.apps.n && kl_focused_app(names, sizeof names) == 0)
-        m = kl_app_match(&G.o.apps, names, &ar, err, sizeof err);
+        m = kl_app_match(&G.o.apps, names, ar, err, sizeof err);
     if (m < 0) klog("WARN", "app rules: %s", err);
     if (m > 0) {
         for (char *t = strchr(names, '\t'); t; t = strchr(t, '\t')) *t = ' ';
-        klog("INFO", "focused \"%s\": app rule \"%s\"", names, ar.pattern);
+        klog("INFO", "focused \"%s\": app rule \"%s\"", names, ar->pattern);
     }
+    return m;
+}
+
+/* Post-processing (DL_POST: fresh transcripts), history (DL_HISTORY), the focused app's
+ * rule, output; DL_SPACE puts one space before the text (--live: a chunk after the first),
+ * DL_NOENTER holds back --enter (--live: only the dictation's last piece presses Return).
+ * Returns the text as given to the output (malloc'd), NULL when nothing was. Worker. */
+static char *deliver(const char *raw, const char *id, int flags, const char *timing)
+{
+    char err[1024] = "", how[1200];
+    kl_app_rule ar = { .enter = -1 };
+    int m = app_rule(&ar);
     const char *profile = m > 0 && ar.profile[0] ? ar.profile : NULL;
-    char *text = fresh ? kl_post_apply(G.post, profile, raw, err, sizeof err) : strdup(raw);
-    if (!text) { klog("ERROR", "out of memory"); return; }
-    if (fresh && err[0]) klog("WARN", "request %s: %s; typing the text as it was", id, err);
-    if (!text[0]) { klog("INFO", "request %s: nothing left after post-processing", id); free(text); return; }
-    if (fresh && G.o.history > 0 && G.history[0] && kl_history_add(G.history, G.o.history, text, err, sizeof err) != 0)
+    char *text = flags & DL_POST ? kl_post_apply(G.post, profile, raw, err, sizeof err) : strdup(raw);
+    if (!text) { klog("ERROR", "out of memory"); return NULL; }
+    if ((flags & DL_POST) && err[0]) klog("WARN", "request %s: %s; typing the text as it was", id, err);
+    if (!text[0]) { klog("INFO", "request %s: nothing left after post-processing", id); free(text); return NULL; }
+    if (flags & DL_SPACE) {
+        char *t = malloc(strlen(text) + 2);
+        if (!t) { free(text); return NULL; }
+        t[0] = ' ';
+        strcpy(t + 1, text);
+        free(text);
+        text = t;
+    }
+    if ((flags & DL_HISTORY) && G.o.history > 0 && G.history[0] && kl_history_add(G.history, G.o.history, text, err, sizeof err) != 0)
         klog("WARN", "history: %s", err);
     kl_clip_saved k = { 0 };
     kl_output_opts oo = { .typer = G.o.typer, .type_delay_ms = G.o.type_delay_ms,
                           .modifier_wait_ms = G.o.modifier_wait_ms, .mods_held = mods_held,
                           .paste_chord = ar.paste_chord[0] ? ar.paste_chord : G.o.paste_chord,
                           .paste_delay_ms = G.o.paste_delay_ms, .keep = &k,
-                          .enter = ar.enter >= 0 ? ar.enter : G.o.enter };
+                          .enter = flags & DL_NOENTER ? 0 : ar.enter >= 0 ? ar.enter : G.o.enter };
     oo.mode = out_mode(ar.output[0] ? ar.output : G.o.output);
     double t2 = now_mono();
     if (kl_output_text(&oo, text, how, sizeof how, err, sizeof err) == 0) {
@@ -218,25 +257,37 @@ static void deliver(const char *raw, const char *id, int fresh, const char *timi
         notify("Dictation failed", err);
     }
     keep_note(&k, text);
-    free(text);
+    return text;
 }
 
-/* One spool round trip; the parsed response, or NULL (logged). */
+/* One spool round trip; the parsed response, or NULL (logged). A user cancel that came
+ * before the request was written is passed on to the daemon here (kl_live.h). */
 static json_t *round_trip(ssc *c, const char *path, const ssc_req_opts *ro, char id[SS_ID_MAX + 1])
 {
-    char err[1024];
+    char err[1024], cid[SS_ID_MAX + 1];
     json_t *resp = NULL;
     if (ssc_submit_ex(c, path, ro, id, err, sizeof err) != 0) {
         klog("ERROR", "cannot submit %s: %s", path, err);
         return NULL;
     }
+    if (kl_live_submitted(G.live, id)) {
+        if (ssc_submit_cancel(c, id, cid, err, sizeof err) != 0) klog("WARN", "cancel of %s: %s", id, err);
+        else { klog("INFO", "request %s: cancel request %s sent", id, cid); kl_live_cancel_sent(G.live, cid); }
+    }
     int r = ssc_wait(c, id, G.o.timeout, &resp, err, sizeof err);
+    if (kl_live_finished(G.live) && kl_live_take_cancel(G.live, cid)) {
+        /* the cancel's own answer comes at once: collect it, leave no file behind */
+        json_t *cr = NULL;
+        if (ssc_wait(c, cid, 2.0, &cr, err, sizeof err) == 0) json_decref(cr);
+    }
     if (r != 0) {
         klog("ERROR", "request %s: %s", id, r == SSC_TIMEOUT ? "no response in time" : err);
         return NULL;
     }
     const json_t *e = json_object_get(resp, "error");
-    if (json_is_string(e)) klog("ERROR", "request %s: daemon error: %s", id, json_string_value(e));
+    const char *code = json_string_value(json_object_get(resp, "error_code"));
+    if (code && !strcmp(code, "cancelled")) klog("INFO", "request %s: cancelled by the daemon", id);
+    else if (json_is_string(e)) klog("ERROR", "request %s: daemon error: %s", id, json_string_value(e));
     return resp;
 }
 
@@ -252,24 +303,41 @@ static int in_list(const char *list, const char *code)
     return 0;
 }
 
-static void do_transcribe(ssc *c, const job *j)
+/* The response's segments joined (kl_text_join); NULL on OOM. */
+static char *resp_text(const json_t *resp)
 {
-    char err[1024], id[SS_ID_MAX + 1], lang[16];
-    if (!c) { klog("ERROR", "no session client; %s not transcribed", j->path); remove_audio(j->path); return; }
+    const json_t *arr = json_object_get(resp, "results");
+    size_t n = json_is_array(arr) ? json_array_size(arr) : 0;
+    const char **segs = calloc(n ? n : 1, sizeof *segs);
+    if (!segs) return NULL;
+    for (size_t i = 0; i < n; i++) segs[i] = json_string_value(json_array_get(arr, i));
+    char *text = kl_text_join(segs, n);
+    free(segs);
+    return text;
+}
+
+/* Transcribes one file of the dictation (a chunk, the remainder, or a whole recording), with
+ * the text so far as its prompt. Returns the text (malloc'd, maybe ""), NULL on a failure.
+ * id: the request's id (for the log). */
+static char *transcribe_file(ssc *c, const job *j, char id[SS_ID_MAX + 1])
+{
+    char err[1024], lang[16], prompt[KL_PROMPT_MAX + 1];
+    id[0] = 0;
+    if (!c) { klog("ERROR", "no session client; %s not transcribed", j->path); return NULL; }
     if (!G.o.no_start && ssc_ensure_daemon(c, err, sizeof err) != 0) {
         klog("ERROR", "cannot start session_daemon: %s", err);
-        remove_audio(j->path);
-        return;
+        return NULL;
     }
-    /* a binding's language, else the fixed one, else detection (restricted below) */
-    snprintf(lang, sizeof lang, "%s", j->lang[0] ? j->lang : G.o.language[0] ? G.o.language :
-             G.o.languages[0] ? "auto" : "");
+    /* the language a chunk before found, else the binding's, else the fixed one, else
+     * detection (restricted below) */
+    snprintf(lang, sizeof lang, "%s", G.w_lang[0] ? G.w_lang : j->lang[0] ? j->lang :
+             G.o.language[0] ? G.o.language : G.o.languages[0] ? "auto" : "");
     /* the vocabulary as hotwords (faster-whisper's: in every window's prompt, also after the
-     * first), the initial prompt as the first window's prompt */
-    ssc_req_opts ro = { .language = lang[0] ? lang : NULL,
-                        .prompt = G.o.initial_prompt[0] ? G.o.initial_prompt : NULL,
-                        .hotwords = G.o.vocabulary[0] ? G.o.vocabulary : NULL };
-    double t0 = now_mono();
+     * first), the initial prompt and the text so far as the first window's prompt */
+    kl_live_prompt(G.live, G.o.initial_prompt, prompt, sizeof prompt);
+    ssc_req_opts ro = { .language = lang[0] ? lang : NULL, .prompt = prompt[0] ? prompt : NULL,
+                        .hotwords = G.o.vocabulary[0] ? G.o.vocabulary : NULL,
+                        .priority = "interactive" };
     json_t *resp = round_trip(c, j->path, &ro, id);
     const char *got = resp ? json_string_value(json_object_get(resp, "language")) : NULL;
     if (resp && !strcmp(lang, "auto") && G.o.languages[0] && got && !in_list(G.o.languages, got)) {
@@ -278,29 +346,96 @@ static void do_transcribe(ssc *c, const job *j)
         klog("INFO", "request %s: detected \"%s\", not in languages %s: again as \"%s\"", id, got, G.o.languages, lang);
         json_decref(resp);
         resp = round_trip(c, j->path, &ro, id);
+        got = NULL;
     }
-    double t1 = now_mono();
-    remove_audio(j->path);
-    if (!resp) return;
-    const json_t *arr = json_object_get(resp, "results");
-    size_t n = json_is_array(arr) ? json_array_size(arr) : 0;
-    const char **segs = calloc(n ? n : 1, sizeof *segs);
-    char *text = NULL;
-    if (segs) {
-        for (size_t i = 0; i < n; i++) segs[i] = json_string_value(json_array_get(arr, i));
-        text = kl_text_join(segs, n);
-        free(segs);
-    }
+    if (!resp) return NULL;
+    /* the dictation's later chunks keep the language found here: one language per dictation */
+    if (!strcmp(lang, "auto") && got && strlen(got) < sizeof G.w_lang) snprintf(G.w_lang, sizeof G.w_lang, "%s", got);
+    else if (strcmp(lang, "auto")) snprintf(G.w_lang, sizeof G.w_lang, "%s", lang);
+    const char *code = json_string_value(json_object_get(resp, "error_code"));
+    char *text = code && !strcmp(code, "cancelled") ? NULL : resp_text(resp);
     json_decref(resp);
-    if (!text) { klog("ERROR", "out of memory"); return; }
-    if (!text[0]) {
+    return text;
+}
+
+/* --live: a chunk's text typed now (last: the dictation's last piece); the typed texts are
+ * kept for the final event. */
+static void live_type(const char *text, const char *id, const char *timing, int last)
+{
+    char *typed = deliver(text, id, DL_POST | (G.w_typed && G.w_typed[0] ? DL_SPACE : 0) | (last ? 0 : DL_NOENTER), timing);
+    if (!typed) return;
+    size_t a = G.w_typed ? strlen(G.w_typed) : 0, b = strlen(typed);
+    char *t = realloc(G.w_typed, a + b + 1);
+    if (t) { memcpy(t + a, typed, b + 1); G.w_typed = t; }
+    free(typed);
+}
+
+/* The dictation's end: its whole text typed (or, with --live, the remainder), the events. */
+static void finish_dictation(const char *rest, const char *id, const job *j, double t0)
+{
+    double t1 = now_mono();
+    char timing[160];
+    snprintf(timing, sizeof timing, "in %.0f ms (release to text %.0f ms, %d chunks before)",
+             (t1 - t0) * 1000, (t1 - j->stopped) * 1000, j->chunk - 1);
+    char *whole = kl_live_text(G.live), *typed = NULL;
+    if (!whole) { klog("ERROR", "out of memory"); return; }
+    if (!whole[0]) {
         klog("INFO", "request %s: empty result in %.0f ms; nothing typed", id, (t1 - t0) * 1000);
+        kl_evhub_emit(G.hub, "final", "", -1, (t1 - j->stopped) * 1000);
+        free(whole);
+        return;
+    }
+    if (G.o.live) {
+        if (rest && rest[0]) live_type(rest, id, timing, 1);
+        typed = G.w_typed ? strdup(G.w_typed) : NULL;
+        char err[512];
+        if (typed && G.o.history > 0 && G.history[0] && kl_history_add(G.history, G.o.history, typed, err, sizeof err) != 0)
+            klog("WARN", "history: %s", err);
+    } else {
+        typed = deliver(whole, id, DL_POST | DL_HISTORY, timing);
+    }
+    kl_evhub_emit(G.hub, "final", typed ? typed : "", -1, (t1 - j->stopped) * 1000);
+    free(typed);
+    free(whole);
+}
+
+static void do_transcribe(ssc *c, const job *j)
+{
+    char id[SS_ID_MAX + 1] = "";
+    if (j->serial != G.w_serial) {   /* a new dictation */
+        G.w_serial = j->serial;
+        G.w_lang[0] = 0;
+        free(G.w_typed);
+        G.w_typed = NULL;
+    }
+    if (kl_live_begin(G.live, j->serial)) {
+        klog("INFO", "%s of a cancelled dictation dropped", j->final ? "the remainder" : "a chunk");
+        if (j->path[0]) remove_audio(j->path);
+        return;
+    }
+    double t0 = now_mono();
+    char *text = j->path[0] ? transcribe_file(c, j, id) : strdup("");
+    if (j->path[0]) remove_audio(j->path);
+    if (kl_live_finished(G.live)) {
+        klog("INFO", "request %s: dictation cancelled; nothing typed", id[0] ? id : "-");
         free(text);
         return;
     }
-    char timing[128];
-    snprintf(timing, sizeof timing, "in %.0f ms (release to text %.0f ms)", (t1 - t0) * 1000, (t1 - j->stopped) * 1000);
-    deliver(text, id, 1, timing);
+    if (!text) {
+        kl_evhub_emit(G.hub, "error", j->final ? "the transcription failed" : "a chunk failed", -1, -1);
+        if (!j->final) { free(text); return; }   /* the rest of the dictation still comes */
+    }
+    if (text && text[0] && kl_live_add(G.live, text) != 0) klog("ERROR", "out of memory");
+    if (j->final) {
+        finish_dictation(text, id[0] ? id : "-", j, t0);
+    } else if (text && text[0]) {
+        char *sofar = kl_live_text(G.live);
+        klog("INFO", "request %s: chunk %d: %zu chars in %.0f ms", id, j->chunk, strlen(text), (now_mono() - t0) * 1000);
+        kl_evhub_emit(G.hub, "partial", text, j->chunk, -1);
+        if (G.o.live) live_type(text, id, "(chunk)", 0);
+        else if (sofar) notify("Dictating…", sofar);
+        free(sofar);
+    }
     free(text);
 }
 
@@ -337,7 +472,7 @@ static void *worker(void *arg)
         G.head = j->next;
         if (!G.head) G.tail = NULL;
         if (G.wquit) {   /* quitting: pending work is dropped */
-            if (j->kind == JOB_TRANSCRIBE) remove_audio(j->path);
+            if (j->kind == JOB_TRANSCRIBE && j->path[0]) remove_audio(j->path);
             free(j);
             continue;
         }
@@ -358,7 +493,7 @@ static void *worker(void *arg)
         } else if (j->kind == JOB_TRANSCRIBE) {
             do_transcribe(c, j);
         } else if (j->kind == JOB_TEXT) {
-            deliver(j->path, "paste-last", 0, "from the history");
+            free(deliver(j->path, "paste-last", 0, "from the history"));
         }
         free(j);
         pthread_mutex_lock(&G.jmu);
@@ -388,51 +523,116 @@ static void rec_start_lang(const char *why, const char *lang)
     if (kl_capture_start(G.cap) != 0) klog("WARN", "out of memory for the pre-roll");
     G.recording = 1;
     G.cuts = 0;
+    G.serial++;
+    G.chunks = 0;
     G.rec_started = now_mono();
+    G.next_chunk_check = G.rec_started;
     kl_term_reset(&G.term, 1);
     klog("INFO", "recording started (%s)%s", why, kl_capture_live(G.cap) ? "" : "; the microphone is not open yet");
     push_job(JOB_ENSURE, NULL, 0);
     play(G.o.start_sound);
     notify("Recording", G.rec_lang[0] ? G.rec_lang : "speak now");
+    kl_evhub_emit(G.hub, "recording", NULL, -1, -1);
 }
 static void rec_start(const char *why) { rec_start_lang(why, NULL); }
 
-/* Writes a recording (or a continuous-mode utterance) as a WAV and queues its transcription.
- * held: seconds the recording ran (for the log). */
-static void submit_samples(int16_t *s, size_t n, size_t pre, const char *why, int full, double held)
+/* Queues the transcription of path (NULL: no audio, only the end of the dictation). */
+static void push_transcribe(const char *path, int final)
 {
-    size_t speech = n > pre ? n - pre : 0;
-    if (speech * 1000 < (size_t)G.o.min_ms * KL_RATE) {
-        klog("INFO", "recording stopped (%s): %.2f s held, %.2f s captured: shorter than %d ms, discarded",
-             why, held, (double)speech / KL_RATE, G.o.min_ms);
-        free(s);
-        return;
-    }
-    char path[4300];
+    job *j = calloc(1, sizeof *j);
+    if (!j) { klog("ERROR", "out of memory queueing a job"); return; }
+    j->kind = JOB_TRANSCRIBE;
+    j->stopped = now_mono();
+    j->serial = G.serial;
+    j->chunk = G.chunks + (!path && final);   /* the end of a dictation counts as a piece */
+    j->final = final;
+    if (path) snprintf(j->path, sizeof j->path, "%s", path);
+    snprintf(j->lang, sizeof j->lang, "%s", G.rec_lang);
+    push_queue(j);
+}
+
+/* Writes samples as <root>/recorded_audio_<usec>.wav into path; frees s. 0 or -1 (logged). */
+static int write_wav(int16_t *s, size_t n, char path[4300])
+{
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     unsigned long long us = (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000;
     const char *sep = strcmp(G.root, "/") ? "/" : "";
     int r = -1;
     for (int i = 0; i < 100 && r != 0; i++, us++) {
-        snprintf(path, sizeof path, "%s%srecorded_audio_%llu.wav", G.root, sep, us);
+        snprintf(path, 4300, "%s%srecorded_audio_%llu.wav", G.root, sep, us);
         r = kl_wav_write(path, s, n, KL_RATE);
         if (r != 0 && errno != EEXIST) break;
     }
+    free(s);
+    if (r != 0) klog("ERROR", "cannot write %s: %s", path, strerror(errno));
+    return r;
+}
+
+/* Writes a recording (a continuous-mode utterance, or a chunked dictation's remainder) as a
+ * WAV and queues its transcription, the last of its dictation. held: seconds the recording
+ * ran (for the log). */
+static void submit_samples(int16_t *s, size_t n, size_t pre, const char *why, int full, double held)
+{
+    size_t speech = n > pre ? n - pre : 0;
+    if (speech * 1000 < (size_t)G.o.min_ms * KL_RATE) {
+        klog("INFO", "recording stopped (%s): %.2f s held, %.2f s captured: shorter than %d ms, %s",
+             why, held, (double)speech / KL_RATE, G.o.min_ms, G.chunks ? "only the chunks are typed" : "discarded");
+        free(s);
+        if (G.chunks) push_transcribe(NULL, 1);   /* the chunks' text is still to be typed */
+        return;
+    }
     double peak, rms;
     kl_pcm_level(s, n, &peak, &rms);
-    free(s);
-    if (r != 0) { klog("ERROR", "cannot write %s: %s", path, strerror(errno)); return; }
-    klog("INFO", "recording stopped (%s): %.2f s + %.0f ms pre-roll, peak %.3f rms %.4f%s -> %s",
+    char path[4300];
+    if (write_wav(s, n, path) != 0) {
+        if (G.chunks) push_transcribe(NULL, 1);
+        return;
+    }
+    klog("INFO", "recording stopped (%s): %.2f s + %.0f ms pre-roll, peak %.3f rms %.4f%s%s -> %s",
          why, (double)speech / KL_RATE, (double)pre * 1000 / KL_RATE, peak, rms,
-         full ? " (cut at --max-seconds)" : "", path);
-    push_job_lang(JOB_TRANSCRIBE, path, now_mono(), G.rec_lang);
+         full ? " (cut at --max-seconds)" : "", G.chunks ? " (the remainder after the chunks)" : "", path);
+    G.chunks++;
+    push_transcribe(path, 1);
     notify("Transcribing", "");
+}
+
+/* The user withdrew the dictation: the recording (if any) is dropped, the request in flight
+ * cancelled through the daemon, the queued chunks skipped; nothing is typed. */
+static void user_cancel(const char *why)
+{
+    if (!G.recording && worker_idle()) return;   /* nothing to withdraw */
+    if (G.recording) {
+        G.recording = 0;
+        kl_term_reset(&G.term, 0);
+        int16_t *s = NULL;
+        size_t n = 0, pre = 0;
+        kl_capture_stop(G.cap, &s, &n, &pre);
+        free(s);
+        play(G.o.stop_sound);
+        klog("INFO", "recording cancelled (%s) after %.2f s", why, now_mono() - G.rec_started);
+    }
+    char id[KL_LIVE_ID_MAX + 1], cid[SS_ID_MAX + 1], err[1024];
+    if (kl_live_cancel(G.live, G.serial, id)) {
+        if (!G.cc) {
+            ssc_opts so = ssc_default_opts();
+            so.autostart = 0;
+            if (ssc_open(&G.cc, &so, err, sizeof err) != 0) G.cc = NULL;
+        }
+        if (G.cc && ssc_submit_cancel(G.cc, id, cid, err, sizeof err) == 0) {
+            klog("INFO", "request %s: cancel request %s sent (%s)", id, cid, why);
+            kl_live_cancel_sent(G.live, cid);
+        }
+        else klog("WARN", "request %s: cannot send a cancel: %s", id, G.cc ? err : "no session client");
+    }
+    kl_evhub_emit(G.hub, "cancelled", NULL, -1, -1);
+    notify("Dictation cancelled", "");
 }
 
 static void rec_stop(const char *why, int cancel)
 {
     if (!G.recording) return;
+    if (cancel) { user_cancel(why); return; }
     int voiced = 0;
     kl_capture_silence_ms(G.cap, &voiced);
     G.recording = 0;
@@ -442,11 +642,6 @@ static void rec_stop(const char *why, int cancel)
     int full = kl_capture_stop(G.cap, &s, &n, &pre);
     double held = now_mono() - G.rec_started;
     play(G.o.stop_sound);
-    if (cancel) {
-        klog("INFO", "recording cancelled (%s) after %.2f s", why, held);
-        free(s);
-        return;
-    }
     if (G.o.continuous && G.cuts && !voiced) {   /* only the silence after the last utterance */
         klog("INFO", "recording stopped (%s): no speech since the last utterance", why);
         free(s);
@@ -455,7 +650,8 @@ static void rec_stop(const char *why, int cancel)
     submit_samples(s, n, pre, why, full, held);
 }
 
-/* Continuous mode: the utterance that just ended goes off; the recording goes on. */
+/* Continuous mode: the utterance that just ended goes off; the recording goes on. Each
+ * utterance is a dictation of its own (typed alone). */
 static void rec_cut(const char *why)
 {
     int16_t *s = NULL;
@@ -464,10 +660,39 @@ static void rec_cut(const char *why)
     G.cuts++;
     double held = now_mono() - G.rec_started;
     G.rec_started = now_mono();
+    G.chunks = 0;
     submit_samples(s, n, 0, why, full, held);
+    G.serial++;
+    G.chunks = 0;
 }
 
-/* Hands-free checks, every loop turn while recording. */
+/* Chunked dictation: when the audio since the last cut holds enough speech and a pause, its
+ * part up to the middle of the pause is sent now (kl_chunk.h). Loop thread, while recording. */
+static void chunk_check(void)
+{
+    double now = now_mono();
+    if (!G.chunker || now < G.next_chunk_check || kl_capture_seconds(G.cap) < G.o.chunk_seconds) return;
+    /* the VAD runs over the whole chunk each time: every 250 ms (Silero: 500 ms) is plenty
+     * for a pause of 300 ms and keeps the loop's cost small */
+    G.next_chunk_check = now + (kl_chunker_silero(G.chunker) ? 0.5 : 0.25);
+    int16_t *s = NULL;
+    size_t n = 0, cut = 0, pre = 0;
+    char err[512];
+    if (kl_capture_peek(G.cap, &s, &n) != 0) { klog("ERROR", "out of memory"); return; }
+    int r = s ? kl_chunk_find(G.chunker, s, n, &cut, err, sizeof err) : 0;
+    free(s);
+    if (r < 0) klog("WARN", "chunking: %s", err);
+    if (r <= 0) return;
+    if (kl_capture_cut_at(G.cap, cut, &s, &pre) != 0) return;
+    char path[4300];
+    if (write_wav(s, cut, path) != 0) return;
+    G.chunks++;
+    klog("INFO", "chunk %d: %.2f s (cut in a pause, %.2f s into the recording) -> %s", G.chunks,
+         (double)cut / KL_RATE, now - G.rec_started, path);
+    push_transcribe(path, 0);
+}
+
+/* Hands-free checks and chunking, every loop turn while recording. */
 static void hands_free(void)
 {
     if (!G.recording) return;
@@ -483,6 +708,8 @@ static void hands_free(void)
         else rec_stop("--max-seconds reached", 0);
     } else if (G.o.continuous && !voiced) {
         kl_capture_trim(G.cap, (size_t)KL_RATE * 3 / 10);   /* keep 300 ms before the next word */
+    } else {
+        chunk_check();
     }
 }
 
@@ -602,7 +829,11 @@ static void on_ctl(int lfd)
             else snprintf(reply, sizeof reply, "error no history");
             free(t);
         }
-        else if (!strcmp(cmd, "cancel")) rec_stop("control", 1);
+        else if (!strcmp(cmd, "cancel")) user_cancel("control");
+        else if (!strcmp(cmd, "events")) {   /* the connection stays open for event lines */
+            if (!G.hub || kl_evhub_add(G.hub, fd) != 0) close(fd);
+            continue;
+        }
         else if (!strcmp(cmd, "quit")) quitting = 1;
         else if (strcmp(cmd, "status")) snprintf(reply, sizeof reply, "error unknown command");
         if (!strncmp(reply, "ok", 2))
@@ -634,7 +865,7 @@ static int on_stdin(void)
             continue;
         }
         if (ch == '\r' || ch == '\n') on_action("terminal", kl_term_enter(&G.term, now_mono()));
-        else if (ch == 0x1b) rec_stop("terminal", 1);
+        else if (ch == 0x1b) user_cancel("terminal");
         else if (ch == 'q' || ch == 3 || ch == 4) return 1;
     }
     return 0;
@@ -646,12 +877,12 @@ static void usage(FILE *f)
 {
     fprintf(f,
 "usage: key_listener [OPTIONS]                  run the push-to-talk listener\n"
-"       key_listener start|stop|toggle|cancel|status|quit|paste-last|waybar [--socket PATH]\n"
+"       key_listener start|stop|toggle|cancel|status|quit|paste-last|waybar|events [--socket PATH]\n"
 "       key_listener start|toggle LANG    (this recording in LANG: one binding per language)\n"
 "Trigger: --trigger evdev|terminal|none (default evdev; the control socket always works)\n"
 "  --key NAME (Insert, F16, RightCtrl, Pause, BTN_SIDE, a code; default Insert)\n"
 "  --mode hold|toggle   --evdev-dir DIR (default /dev/input)\n"
-"Capture: --audio auto|pulse|alsa  --source NAME (device name or part of its description)\n"
+"Capture: --audio auto|pulse|alsa|file  --source NAME (device name or part of its description)\n"
 "  --preroll MS (300; 0 opens the microphone only while recording)  --max-seconds S (300)\n"
 "  --min-ms MS (250: shorter recordings are discarded)  --keep-audio  --list-sources\n"
 "Output: --output type|paste|copy|print  --typer auto|wtype|dotool|ydotool|xdotool|none\n"
@@ -661,6 +892,7 @@ static void usage(FILE *f)
 "  --spoken-punctuation  --hook CMD  --hook-timeout S (10)\n"
 "Decoding: --vocabulary 'Name, term, ...'  --initial-prompt TEXT  --language CODE|auto  --languages en,de\n"
 "Hands-free: --auto-stop MS (0 off)  --silence-level RMS (0.01)  --continuous\n"
+"Chunks: --chunk-seconds S (6 s of speech; 0 off)  --chunk-pause MS (300)  --vad-model FILE  --live\n"
 "History: --history N (20; 0 off)  --history-file FILE   Feedback: --notify  --ready-sound FILE\n"
 "Session: --timeout S (60)  --model PATH  --daemon PATH  --daemon-timeout S  --no-start\n"
 "Other: --log FILE (default <root>/key_listener.log)  --socket PATH  --config FILE\n"
@@ -694,6 +926,8 @@ static const struct option longopts[] = {
     { "history", required_argument, 0, 0 }, { "history-file", required_argument, 0, 0 },
     { "auto-stop", required_argument, 0, 0 }, { "silence-level", required_argument, 0, 0 },
     { "continuous", no_argument, 0, 0 }, { "app", required_argument, 0, 0 },
+    { "chunk-seconds", required_argument, 0, 0 }, { "chunk-pause", required_argument, 0, 0 },
+    { "vad-model", required_argument, 0, 0 }, { "live", no_argument, 0, 0 },
     { "notify", no_argument, 0, 0 }, { "ready-sound", required_argument, 0, 0 },
     { "config", required_argument, 0, 'c' }, { "no-config", no_argument, 0, 'C' },
     { "list-sources", no_argument, 0, 'L' }, { "help", no_argument, 0, 'h' },
@@ -781,7 +1015,7 @@ static int bar_status(const char *reply)
 
 static int control(const char *cmd)
 {
-    static const char *const cmds[] = { "start", "stop", "toggle", "cancel", "status", "quit", "paste-last", "waybar" };
+    static const char *const cmds[] = { "start", "stop", "toggle", "cancel", "status", "quit", "paste-last", "waybar", "events" };
     int known = 0;
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) known |= !strcmp(cmd, cmds[i]);
     if (!known) { fprintf(stderr, "key_listener: unknown command \"%s\"\n", cmd); usage(stderr); return 100; }
@@ -794,6 +1028,12 @@ static int control(const char *cmd)
     if (kl_ctl_path(G.o.socket, path, sizeof path, err, sizeof err) != 0) {
         fprintf(stderr, "key_listener: %s\n", err);
         return 111;
+    }
+    if (!strcmp(cmd, "events")) {   /* one JSON line per event until the listener exits */
+        int r = kl_ctl_events(path, 1, err, sizeof err);
+        if (r == KL_CTL_NONE) { fprintf(stderr, "key_listener: no key_listener is running (%s)\n", path); return 3; }
+        if (r != 0) { fprintf(stderr, "key_listener: %s\n", err); return 111; }
+        return 0;
     }
     int bar = !strcmp(cmd, "waybar");
     int r = kl_ctl_send(path, bar ? "status" : line, reply, sizeof reply, err, sizeof err);
@@ -818,6 +1058,17 @@ static int setup_post(char *err, size_t n)
         if (kl_post_add(G.post, k, tab ? tab + 1 : r, err, n) != 0) return -1;
     }
     return 0;
+}
+
+/* Chunked dictation (off with --chunk-seconds 0, and in --continuous mode, which already
+ * sends each utterance at its pause), the dictation state and the event hub. */
+static int setup_live(char *err, size_t n)
+{
+    if (!(G.live = kl_live_new()) || !(G.hub = kl_evhub_new())) { snprintf(err, n, "out of memory"); return -1; }
+    if (G.o.chunk_seconds <= 0 || G.o.continuous) return 0;
+    kl_chunk_opts co = { .chunk_seconds = G.o.chunk_seconds, .min_pause_ms = G.o.chunk_pause_ms,
+                         .silence_level = G.o.silence_level };
+    return kl_chunker_new(&G.chunker, G.o.vad_model[0] ? G.o.vad_model : NULL, &co, err, n);
 }
 
 /* ---- main ------------------------------------------------------------------------------- */
@@ -919,6 +1170,7 @@ int main(int argc, char **argv)
                            .silence_level = G.o.silence_level };
     if (kl_capture_new(&G.cap, &ops, &co, err, sizeof err) != 0) { fprintf(stderr, "key_listener: %s\n", err); return 111; }
     if (setup_post(err, sizeof err) != 0) { fprintf(stderr, "key_listener: %s\n", err); return 100; }
+    if (setup_live(err, sizeof err) != 0) { fprintf(stderr, "key_listener: %s\n", err); return 111; }
     history_path();
     pthread_mutex_init(&G.jmu, NULL);
     pthread_cond_init(&G.jcv, NULL);
@@ -1011,6 +1263,13 @@ int main(int argc, char **argv)
     job *j = G.head;
     while (j && done) { job *nx = j->next; free(j); j = nx; }
     kl_post_free(G.post);
+    if (done) {   /* a detached worker may still use these */
+        kl_live_free(G.live);
+        free(G.w_typed);
+        kl_evhub_free(G.hub);
+    }
+    kl_chunker_free(G.chunker);
+    ssc_free(G.cc);
     kl_opts_free(&G.o);
     ss_log_close(&G.log);
     return 0;

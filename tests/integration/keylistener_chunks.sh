@@ -1,0 +1,153 @@
+#!/bin/sh
+# key_listener's chunked dictation (docs/key_listener.md, "Chunked dictation"), driven end to
+# end: a 20 s espeak-ng recording (4 sentences, ~1.2 s pauses) is played into the listener in
+# real time (--audio file, the control command as the key) while a stand-in daemon answers
+# each request with a numbered text and notes it:
+#   - several chunk requests are sent while the key is still held, each with "priority":
+#     "interactive" and the user's initial prompt plus the text so far as "prompt", the
+#     vocabulary as "hotwords";
+#   - each chunk's audio starts and ends in silence (no word cut);
+#   - at release only the remainder is sent; the whole text is typed once (default) or chunk
+#     by chunk (--live); the events (recording, partial, final) reach `key_listener events`;
+#   - a user cancel while a chunk is being transcribed sends a cancel request for it, and
+#     nothing is typed.
+# The same with real weights and the real daemon: keylistener_chunks_real.sh.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/keylistener_common.inc
+command -v espeak-ng >/dev/null && command -v sox >/dev/null || { skip "chunks" "espeak-ng/sox missing"; finish; exit $?; }
+python3 tests/tools/mkspeech.py "$ROOT/s4" --first 4 --pause 0.8 >/dev/null 2>&1 || { nok "espeak-ng speech"; finish; exit 1; }
+WAV="$ROOT/s4.wav"
+
+# A stand-in daemon: answers "Wn." for the n-th transcription after $ROOT/delay seconds,
+# notes each request (requests.jsonl) and each audio's edges (edges.txt: the RMS of its first
+# and last 100 ms); a cancel request answers its target with error_code "cancelled".
+cat >"$ROOT/stand_in.py" <<'PY'
+import json, os, sys, time, wave, array, math
+root = sys.argv[1]
+req, resp = os.path.join(root, "speech_session_requests"), os.path.join(root, "speech_session_responses")
+count = 0
+def answer(d):
+    tmp = os.path.join(resp, "." + d["id"] + ".tmp")
+    json.dump(d, open(tmp, "w")); os.rename(tmp, os.path.join(resp, d["id"] + ".json"))
+def note(name, d):
+    with open(os.path.join(root, name), "a") as f: f.write(json.dumps(d) + "\n")
+def scan():
+    out = []
+    try: names = sorted(os.listdir(req))
+    except FileNotFoundError: return out
+    for n in names:
+        if n.startswith(".") or not n.endswith(".json"): continue
+        p = os.path.join(req, n)
+        try: d = json.load(open(p)); os.unlink(p)
+        except Exception: continue
+        d["seen"] = time.time(); out.append(d)
+    return out
+pending, cancelled = [], set()
+while True:
+    for d in scan():
+        if d.get("type") == "cancel":
+            note("cancels.jsonl", d); cancelled.add(d["target"])
+            answer({"id": d["id"], "type": "cancel", "target": d["target"], "cancelled": True, "state": "running"})
+        else:
+            pending.append(d)
+    if not pending: time.sleep(0.02); continue
+    d = pending.pop(0)
+    try: delay = float(open(os.path.join(root, "delay")).read())
+    except Exception: delay = 0
+    end = time.time() + delay
+    while time.time() < end and d["id"] not in cancelled:
+        for e in scan():
+            if e.get("type") == "cancel":
+                note("cancels.jsonl", e); cancelled.add(e["target"])
+                answer({"id": e["id"], "type": "cancel", "target": e["target"], "cancelled": True, "state": "running"})
+            else: pending.append(e)
+        time.sleep(0.02)
+    if d["id"] in cancelled:
+        answer({"id": d["id"], "results": [], "error": "cancelled", "error_code": "cancelled"}); continue
+    w = wave.open(d["audio_file"]); s = array.array("h", w.readframes(w.getnframes()))
+    rms = lambda a: math.sqrt(sum(x * x for x in a) / max(len(a), 1)) / 32768
+    note("edges.txt", {"len": len(s) / 16000, "head": rms(s[:1600]), "tail": rms(s[-1600:])})
+    count += 1
+    d["answered"] = time.time(); note("requests.jsonl", d)
+    answer({"id": d["id"], "results": ["W%d." % count], "timestamp": time.time(), "device": "cpu",
+            "session_active": True, "language": "en"})
+PY
+python3 "$ROOT/stand_in.py" "$ROOT" & PIDS="$PIDS $!"
+listener_up() { wait_for 10 sh -c '"$0" status >/dev/null 2>&1' "$KL"; }
+listener_quit() { "$KL" quit >/dev/null 2>&1; wait_for 10 sh -c '! "$0" status >/dev/null 2>&1' "$KL"; }
+field() { python3 -c "import json,sys; print([json.loads(l).get('$2') for l in open(sys.argv[1])][$1])" "$ROOT/requests.jsonl"; }
+nreq() { _c=$(wc -l <"$ROOT/requests.jsonl" 2>/dev/null); echo "${_c:-0}"; }
+KLOPT="--no-config --trigger none --audio file --source $WAV --preroll 0 --no-start --timeout 20 --history 0 --chunk-seconds 2"
+
+# 1. default output: chunks while recording, the whole text typed once at release
+OUT="$ROOT/out1.txt"
+bg "$KL" $KLOPT --log "$ROOT/kl1.log" --output print --initial-prompt "Dictation." --vocabulary "Stella" >"$OUT" 2>"$ROOT/kl.err"
+listener_up
+bg sh -c 'exec "$0" events >"$1"' "$KL" "$ROOT/events1.txt"
+sleep 0.3
+"$KL" start >/dev/null; t0=$(date +%s.%N)
+sleep 20.3                       # the file is 20.1 s long; then the key goes up
+n_held=$(nreq); t_rel=$(date +%s.%N)
+"$KL" stop >/dev/null
+check "chunks: at least 2 chunk requests answered while the key was held ($n_held)" [ "$n_held" -ge 2 ]
+check "chunks: the whole text typed once at release" wait_for 15 sh -c "grep -q . '$OUT'"
+n=$(nreq); want=$(python3 -c "print(' '.join('W%d.' % i for i in range(1, $n + 1)))")
+check "chunks: typed text = every chunk's text in order ($(cat "$OUT"))" [ "$(cat "$OUT")" = "$want" ]
+check "chunks: typed in one output (one line)" [ "$(wc -l <"$OUT")" -eq 1 ]
+ok_prompts=1; i=0
+while [ $i -lt "$n" ]; do
+    sofar=$(python3 -c "print(' '.join(['Dictation.'] + ['W%d.' % k for k in range(1, $i + 1)]))")
+    [ "$(field $i prompt)" = "$sofar" ] || { ok_prompts=0; echo "# request $i prompt: $(field $i prompt), want $sofar"; }
+    [ "$(field $i priority)" = interactive ] && [ "$(field $i hotwords)" = Stella ] || ok_prompts=0
+    i=$((i + 1))
+done
+check "chunks: each request has the initial prompt + the text so far as prompt, hotwords, priority interactive" [ $ok_prompts -eq 1 ]
+check "chunks: silence on both sides of every cut (RMS of the 100 ms before and after < 0.003)" python3 -c "
+import json,sys
+e=[json.loads(l) for l in open(sys.argv[1])]
+print('# chunk lengths', [round(x['len'],2) for x in e])
+sys.exit(0 if all(a['tail'] < 0.003 and b['head'] < 0.003 for a, b in zip(e, e[1:])) else 1)" "$ROOT/edges.txt"
+check "chunks: the chunks and the remainder add up to the recording (20.1..20.9 s)" python3 -c "
+import json,sys
+t=sum(json.loads(l)['len'] for l in open(sys.argv[1])); print('# total', t); sys.exit(0 if 20.0 <= t <= 20.9 else 1)" "$ROOT/edges.txt"
+check "events: recording, partial per chunk, final with the typed text" python3 -c "
+import json,sys
+ev=[json.loads(l) for l in open(sys.argv[1])]; n=int(sys.argv[2]); want=sys.argv[3]
+kinds=[e['event'] for e in ev]; print('#', kinds)
+ok = kinds[0]=='recording' and kinds.count('partial')==n-1 and kinds[-1]=='final' and ev[-1]['text']==want and ev[-1]['release_ms']>=0
+sys.exit(0 if ok else 1)" "$ROOT/events1.txt" "$n" "$want"
+rel=$(grep -o 'release to text [0-9]* ms' "$ROOT/kl1.log" | tail -1)
+echo "# stand-in daemon: $rel"
+listener_quit
+
+# 2. --live: each chunk typed as soon as it is final, the remainder at release
+OUT="$ROOT/out2.txt"
+bg "$KL" $KLOPT --log "$ROOT/kl2.log" --output print --live >"$OUT" 2>>"$ROOT/kl.err"
+listener_up
+"$KL" start >/dev/null
+check "--live: the first chunk typed while the key is held" wait_for 12 sh -c "grep -q . '$OUT'"
+typed_early=$(wc -l <"$OUT")
+sleep 1; "$KL" stop >/dev/null
+check "--live: the rest typed at release, chunk by chunk (one output per chunk)" wait_for 15 sh -c "[ \$(wc -l <'$OUT') -gt $typed_early ]"
+listener_quit
+
+# 3. cancel while a chunk is being transcribed: a cancel request for it, nothing typed
+OUT="$ROOT/out3.txt"; echo 3 >"$ROOT/delay"
+bg "$KL" $KLOPT --log "$ROOT/kl3.log" --output print >"$OUT" 2>>"$ROOT/kl.err"
+listener_up
+bg sh -c 'exec "$0" events >"$1"' "$KL" "$ROOT/events3.txt"
+sleep 0.3
+"$KL" start >/dev/null
+wait_for 12 grep -q "INFO chunk 1:" "$ROOT/kl3.log"; sleep 0.5
+"$KL" cancel >/dev/null
+check "cancel: a cancel request for the chunk in flight" wait_for 5 sh -c "grep -q '\"type\": \"cancel\"' '$ROOT/cancels.jsonl'"
+sleep 3.5
+check "cancel: nothing typed" [ ! -s "$OUT" ]
+check "cancel: the cancelled event" grep -q '"event":"cancelled"' "$ROOT/events3.txt"
+check "cancel: the cancel's own answer was collected (no file left in responses/)" wait_for 3 sh -c '[ -z "$(ls "$0/speech_session_responses")" ]' "$ROOT"
+check "cancel: the listener is idle again" sh -c '"$0" status | grep -qx "ok idle"' "$KL"
+rm -f "$ROOT/delay"
+listener_quit
+
+check "no sanitizer report from the listener" sh -c '! grep -E "Sanitizer|runtime error" "$0"' "$ROOT/kl.err"
+finish
