@@ -1,10 +1,12 @@
 #!/bin/sh
-# get-model.sh — fetch a whisper.cpp ggml Whisper model and verify its SHA-1, or verify a
-# file you already have.
+# get-model.sh — fetch a whisper.cpp ggml Whisper model and verify its SHA-1, fetch a
+# faster-whisper (CTranslate2) model directory, or verify a file you already have.
 #
-#   scripts/get-model.sh NAME [DIR]      download ggml-NAME.bin into DIR (default: models/)
-#   scripts/get-model.sh --verify FILE   check FILE against the known checksums
-#   scripts/get-model.sh --list          names with known checksums
+#   scripts/get-model.sh NAME [DIR]        download ggml-NAME.bin into DIR (default: models/)
+#   scripts/get-model.sh --ct2 NAME [DIR]  download faster-whisper's NAME (tiny … large-v3,
+#                                          distil-*, turbo) into DIR/NAME (default: models/)
+#   scripts/get-model.sh --verify FILE     check FILE against the known checksums
+#   scripts/get-model.sh --list            names with known checksums (ggml) and CT2 names
 #
 # The checksums are the SHA-1 values published with the whisper.cpp model files. A model
 # whose checksum is not in the table is still usable (the engine validates every file it
@@ -12,6 +14,34 @@
 # 2 usage.
 set -eu
 URL_BASE=${SPEECH_SESSION_MODEL_URL:-https://huggingface.co/ggerganov/whisper.cpp/resolve/main}
+# The hub faster-whisper downloads from; HF_ENDPOINT is huggingface_hub's own variable (mirrors).
+HF_BASE=${HF_ENDPOINT:-https://huggingface.co}
+
+# faster-whisper 1.2's utils.py _MODELS: the repository each name is downloaded from (the
+# same table as src/whisper/model_resolve.c, which finds these directories afterwards).
+ct2_repos() {
+cat <<'LIST'
+tiny.en Systran/faster-whisper-tiny.en
+tiny Systran/faster-whisper-tiny
+base.en Systran/faster-whisper-base.en
+base Systran/faster-whisper-base
+small.en Systran/faster-whisper-small.en
+small Systran/faster-whisper-small
+medium.en Systran/faster-whisper-medium.en
+medium Systran/faster-whisper-medium
+large-v1 Systran/faster-whisper-large-v1
+large-v2 Systran/faster-whisper-large-v2
+large-v3 Systran/faster-whisper-large-v3
+large Systran/faster-whisper-large-v3
+distil-large-v2 Systran/faster-distil-whisper-large-v2
+distil-medium.en Systran/faster-distil-whisper-medium.en
+distil-small.en Systran/faster-distil-whisper-small.en
+distil-large-v3 Systran/faster-distil-whisper-large-v3
+distil-large-v3.5 distil-whisper/distil-large-v3.5-ct2
+large-v3-turbo mobiuslabsgmbh/faster-whisper-large-v3-turbo
+turbo mobiuslabsgmbh/faster-whisper-large-v3-turbo
+LIST
+}
 
 sums() {
 cat <<'LIST'
@@ -62,9 +92,67 @@ verify() { # file [expected-name]
     echo "$f: sha1 $got is not in the table of known models (not verified)"; return 0
 }
 
+fetch() { # url out headers-file: 0 ok, 22 HTTP error (404 …), other: transport failure
+    if command -v curl >/dev/null; then
+        curl -fsSL --retry 3 -D "$3" -o "$2" "$1"
+    elif command -v wget >/dev/null; then
+        wget -q -S -O "$2" "$1" 2>"$3" || { [ -s "$3" ] && grep -q ' 404 ' "$3" && return 22; return 1; }
+    else
+        echo "get-model: needs curl or wget" >&2; return 1
+    fi
+}
+
+# A CTranslate2 model directory as faster-whisper downloads it: model.bin, config.json and
+# tokenizer.json are required; the vocabulary (.txt in older conversions, .json in newer) and
+# preprocessor_config.json (large-v3's 128 mel bins) exist only in some repositories. The hub
+# publishes every LFS file's SHA-256 as its ETag (X-Linked-ETag behind the redirect): model.bin
+# is checked against it, so a truncated or corrupted download never lands. Files go to a
+# temporary directory beside the target and are renamed into place only when all are good.
+get_ct2() { # name dir
+    repo=$(ct2_repos | awk -v n="$1" '$1 == n { print $2 }')
+    [ -n "$repo" ] || { echo "get-model: unknown faster-whisper model '$1' (--list shows the names)" >&2; return 2; }
+    dest="$2/$1"
+    if [ -f "$dest/model.bin" ] && [ -f "$dest/config.json" ] && [ -f "$dest/tokenizer.json" ]; then
+        echo "$dest: already present"; return 0
+    fi
+    mkdir -p "$2"
+    tmp=$(mktemp -d "$2/.get-model.XXXXXX") || return 1
+    trap 'rm -rf "$tmp"' EXIT INT TERM
+    for f in model.bin config.json tokenizer.json vocabulary.txt vocabulary.json preprocessor_config.json; do
+        url="$HF_BASE/$repo/resolve/main/$f"
+        rc=0; fetch "$url" "$tmp/$f" "$tmp/.$f.headers" || rc=$?
+        if [ $rc -ne 0 ]; then
+            rm -f "$tmp/$f"
+            case $f in model.bin|config.json|tokenizer.json)
+                echo "get-model: cannot download $url (required)" >&2; return 1 ;;
+            esac
+            continue
+        fi
+        echo "downloaded $url"
+    done
+    [ -f "$tmp/vocabulary.txt" ] || [ -f "$tmp/vocabulary.json" ] || [ -f "$tmp/tokenizer.json" ] || {
+        echo "get-model: $repo has no vocabulary" >&2; return 1; }
+    want=$(tr -d '\r' <"$tmp/.model.bin.headers" | awk 'tolower($1) ~ /^(x-linked-etag|etag):$/ { print $2 }' |
+           tr -d '"' | sed 's/^W\///' | grep -E '^[0-9a-f]{64}$' | tail -1)
+    got=$(sha256sum "$tmp/model.bin" | cut -d' ' -f1)
+    if [ -n "$want" ]; then
+        [ "$want" = "$got" ] || { echo "get-model: model.bin SHA-256 MISMATCH (hub says $want, got $got)" >&2; return 1; }
+        echo "model.bin: OK (sha256 $got, as the hub publishes it)"
+    else
+        echo "model.bin: sha256 $got (the hub sent no checksum: not verified)"
+    fi
+    rm -f "$tmp"/.*.headers
+    rm -rf "$dest.old"; [ -e "$dest" ] && mv "$dest" "$dest.old"
+    mv "$tmp" "$dest" || return 1
+    rm -rf "$dest.old"; trap - EXIT INT TERM
+    chmod 755 "$dest"
+    echo "saved $dest (use it as --model $dest, or by name: --model $1)"
+}
+
 [ $# -ge 1 ] || usage
 case "$1" in
-    --list) sums | cut -d' ' -f1; exit 0 ;;
+    --list) sums | cut -d' ' -f1; ct2_repos | sed 's/^\([^ ]*\) .*/ct2 \1/'; exit 0 ;;
+    --ct2) [ $# -ge 2 ] && [ $# -le 3 ] || usage; get_ct2 "$2" "${3:-models}"; exit $? ;;
     --verify) [ $# -eq 2 ] || usage; verify "$2"; exit $? ;;
     -h|--help) usage ;;
 esac

@@ -16,16 +16,17 @@ if [ -n "$missing" ]; then
 fi
 
 # The official OpenAI Python SDK and requests, for the HTTP client tests
-# (tests/integration/http_clients.sh), in a private virtual environment: nothing is installed
+# (tests/integration/http_clients.sh), and numpy, for the .pt converter's test
+# (tests/integration/convert_pt.sh), in a private virtual environment: nothing is installed
 # into the system's Python. Without network access to the package index this step only
 # warns; those tests then say they were skipped.
 VENV=${SPEECH_SESSION_VENV:-.venv}
-if ! "$VENV/bin/python" -c 'import openai, requests' 2>/dev/null; then
-    echo "creating $VENV with the openai and requests packages"
-    if python3 -m venv "$VENV" && "$VENV/bin/pip" install -q --disable-pip-version-check openai requests; then
+if ! "$VENV/bin/python" -c 'import openai, requests, numpy' 2>/dev/null; then
+    echo "creating $VENV with the openai, requests and numpy packages"
+    if python3 -m venv "$VENV" && "$VENV/bin/pip" install -q --disable-pip-version-check openai requests numpy; then
         :
     else
-        echo "warning: could not install openai/requests into $VENV; the Python SDK tests will be skipped" >&2
+        echo "warning: could not install openai/requests/numpy into $VENV; the Python SDK tests will be skipped" >&2
     fi
 fi
 

@@ -121,30 +121,37 @@ bad_bits:
     return SP_ERR_AUDIO_FORMAT;
 }
 
-sp_status aud_wav_decode(aud_src *s, aud_sink *k, sp_audio_info *info, char *err, size_t es)
-{
-    uint8_t h[40];
-    wav_fmt w = { 0 };
-    int have_fmt = 0, rf64 = 0;
-    int64_t data_off = -1;
-    uint64_t data_len = 0, ds64_data = 0;
-    uint8_t *buf = NULL;
-    float *mono = NULL;
-    sp_status st;
+/* Where the samples are: the chunk walk fills *w and the data chunk's offset and declared
+ * length. */
+typedef struct { int64_t off; uint64_t len; } wav_data;
 
+static sp_status read_error(aud_src *s, char *err, size_t es)
+{
+    aud_seterr(err, es, "read error: %s", strerror(s->io_errno));
+    return SP_ERR_IO;
+}
+
+/* Phase 1: the RIFF/RF64 header and the chunk walk up to fmt and data (either order). */
+static sp_status walk_chunks(aud_src *s, wav_fmt *w, wav_data *d, char *err, size_t es)
+{
+    uint8_t h[12];
+    int have_fmt = 0;
+    uint64_t ds64_data = 0;
+    d->off = -1;
+    d->len = 0;
     s->pos = 0;
     if (aud_src_read(s, h, 12) != 12 || (memcmp(h, "RIFF", 4) && memcmp(h, "RF64", 4)) ||
         memcmp(h + 8, "WAVE", 4)) {
         aud_seterr(err, es, "not a RIFF/WAVE file");
         return SP_ERR_AUDIO_FORMAT;
     }
-    rf64 = !memcmp(h, "RF64", 4);
+    const int rf64 = !memcmp(h, "RF64", 4);
     /* The RIFF size is ignored: writers lie (arecord, streams), the file's end is the truth. */
     int64_t pos = 12;
     for (int i = 0; i < WAV_MAX_CHUNKS; i++) {
         s->pos = pos;
         ssize_t r = aud_src_read(s, h, 8);
-        if (r < 0) goto io_error;
+        if (r < 0) return read_error(s, err, es);
         if (r < 8) break;                               /* end of chunks */
         uint32_t size = le32(h + 4);
         int64_t body = pos + 8;
@@ -152,22 +159,22 @@ sp_status aud_wav_decode(aud_src *s, aud_sink *k, sp_audio_info *info, char *err
             uint8_t f[40] = { 0 };
             uint32_t want = size < sizeof f ? size : (uint32_t)sizeof f;
             r = aud_src_read(s, f, want);
-            if (r < 0) goto io_error;
+            if (r < 0) return read_error(s, err, es);
             if ((uint32_t)r < want) {
                 aud_seterr(err, es, "WAV fmt chunk cut short (file truncated)");
                 return SP_ERR_AUDIO_FORMAT;
             }
-            st = parse_fmt(f, size, &w, err, es);
+            sp_status st = parse_fmt(f, size, w, err, es);
             if (st != SP_OK) return st;
             have_fmt = 1;
-            if (data_off >= 0) break;                   /* data came before fmt */
+            if (d->off >= 0) break;                     /* data came before fmt */
         } else if (!memcmp(h, "ds64", 4) && rf64 && size >= 24) {
-            uint8_t d[24];
-            if (aud_src_read(s, d, 24) == 24) ds64_data = le64(d + 8);
-        } else if (!memcmp(h, "data", 4) && data_off < 0) {
-            data_off = body;
-            data_len = size;
-            if (rf64 && size == 0xffffffffu && ds64_data) data_len = ds64_data;
+            uint8_t q[24];
+            if (aud_src_read(s, q, 24) == 24) ds64_data = le64(q + 8);
+        } else if (!memcmp(h, "data", 4) && d->off < 0) {
+            d->off = body;
+            d->len = size;
+            if (rf64 && size == 0xffffffffu && ds64_data) d->len = ds64_data;
             if (have_fmt) break;        /* don't walk past a data chunk still being written */
         }
         /* chunks are padded to even sizes (RIFF spec); a huge size simply ends the walk */
@@ -177,22 +184,71 @@ sp_status aud_wav_decode(aud_src *s, aud_sink *k, sp_audio_info *info, char *err
         aud_seterr(err, es, "WAV without a fmt chunk");
         return SP_ERR_AUDIO_FORMAT;
     }
-    if (data_off < 0) {
+    if (d->off < 0) {
         aud_seterr(err, es, "WAV without a data chunk");
         return SP_ERR_AUDIO_FORMAT;
     }
+    return SP_OK;
+}
+
+/* Phase 3: the samples, block by block, downmixed into the sink. to_end: read until EOF, so
+ * a file still being written decodes to its current end. */
+static sp_status stream_data(aud_src *s, aud_sink *k, const wav_fmt *w, const wav_data *d, int to_end,
+                             sp_audio_info *info, char *err, size_t es)
+{
+    size_t nf = 16384 / (size_t)w->block_align + 1;     /* frames per block */
+    size_t bsz = nf * (size_t)w->block_align;
+    uint8_t *buf = malloc(bsz);
+    float *mono = malloc(nf * sizeof *mono);
+    sp_status st = SP_OK;
+    if (!buf || !mono) {
+        aud_seterr(err, es, "out of memory");
+        st = SP_ERR_NOMEM;
+        goto done;
+    }
+    uint64_t left = to_end ? UINT64_MAX : d->len;
+    s->pos = d->off;
+    while (left > 0) {
+        size_t want = left < bsz ? (size_t)left : bsz;
+        ssize_t r = aud_src_read(s, buf, want);
+        if (r < 0) { st = read_error(s, err, es); goto done; }
+        size_t frames = (size_t)r / (size_t)w->block_align;
+        if (frames) {
+            const uint8_t *planes[1] = { buf };
+            aud_downmix(w->fmt, planes, 0, w->channels, frames, mono);
+            if ((st = aud_sink_push(k, mono, frames, err, es)) != SP_OK) goto done;
+        }
+        if ((size_t)r < want) {
+            /* shorter than declared, or a partial frame at the end: decode what is there */
+            if (info && (!to_end || (size_t)r % (size_t)w->block_align)) info->truncated = 1;
+            break;
+        }
+        if (!to_end) left -= (uint64_t)r;
+    }
+done:
+    free(buf);
+    free(mono);
+    return st;
+}
+
+sp_status aud_wav_decode(aud_src *s, aud_sink *k, sp_audio_info *info, char *err, size_t es)
+{
+    wav_fmt w = { 0 };
+    wav_data d;
+    sp_status st = walk_chunks(s, &w, &d, err, es);
+    if (st != SP_OK) return st;
     if (info) {
         snprintf(info->container, sizeof info->container, "wav");
         snprintf(info->codec, sizeof info->codec, "%s", w.codec);
         info->source_rate = w.rate;
         info->source_channels = w.channels;
     }
-
+    /* Phase 2: how much there is, and whether it may be decoded at all */
     int64_t fsize = aud_src_size(s);
-    int64_t avail = fsize > data_off ? fsize - data_off : 0;
-    int to_end = data_len == WAV_PLACEHOLDER_A || data_len == WAV_PLACEHOLDER_B;
-    if (!to_end && (int64_t)data_len > avail && info) info->truncated = 1;
-    if (!to_end && (uint64_t)avail > data_len) avail = (int64_t)data_len;
+    int64_t avail = fsize > d.off ? fsize - d.off : 0;
+    int to_end = d.len == WAV_PLACEHOLDER_A || d.len == WAV_PLACEHOLDER_B;
+    if (!to_end && (int64_t)d.len > avail && info) info->truncated = 1;
+    if (!to_end && (uint64_t)avail > d.len) avail = (int64_t)d.len;
     /* refuse a long file before decoding it (a check, not an allocation) */
     double secs = (double)avail / w.block_align / w.rate;
     if (secs > aud_sink_max_seconds(k) + 0.5) {
@@ -200,47 +256,6 @@ sp_status aud_wav_decode(aud_src *s, aud_sink *k, sp_audio_info *info, char *err
                    aud_sink_max_seconds(k), secs);
         return SP_ERR_TOO_LARGE;
     }
-    st = aud_sink_rate(k, w.rate, err, es);
-    if (st != SP_OK) return st;
-
-    size_t nf = 16384 / (size_t)w.block_align + 1;     /* frames per block */
-    size_t bsz = nf * (size_t)w.block_align;
-    buf = malloc(bsz);
-    mono = malloc(nf * sizeof *mono);
-    if (!buf || !mono) {
-        aud_seterr(err, es, "out of memory");
-        st = SP_ERR_NOMEM;
-        goto done;
-    }
-    /* to_end: read until EOF, so a file still being written decodes to its current end */
-    uint64_t left = to_end ? UINT64_MAX : data_len;
-    s->pos = data_off;
-    while (left > 0) {
-        size_t want = left < bsz ? (size_t)left : bsz;
-        ssize_t r = aud_src_read(s, buf, want);
-        if (r < 0) goto io_error;
-        size_t frames = (size_t)r / (size_t)w.block_align;
-        if (frames) {
-            const uint8_t *planes[1] = { buf };
-            aud_downmix(w.fmt, planes, 0, w.channels, frames, mono);
-            st = aud_sink_push(k, mono, frames, err, es);
-            if (st != SP_OK) goto done;
-        }
-        if ((size_t)r < want) {
-            /* shorter than declared, or a partial frame at the end: decode what is there */
-            if (info && (!to_end || (size_t)r % (size_t)w.block_align)) info->truncated = 1;
-            break;
-        }
-        if (!to_end) left -= (uint64_t)r;
-    }
-    st = SP_OK;
-done:
-    free(buf);
-    free(mono);
-    return st;
-io_error:
-    free(buf);
-    free(mono);
-    aud_seterr(err, es, "read error: %s", strerror(s->io_errno));
-    return SP_ERR_IO;
+    if ((st = aud_sink_rate(k, w.rate, err, es)) != SP_OK) return st;
+    return stream_data(s, k, &w, &d, to_end, info, err, es);
 }

@@ -92,6 +92,140 @@ static int rd_i32(FILE *f, int32_t *v)
     return 0;
 }
 
+/* Phase 1: magic, model type and the 22 header values, each checked against v6 16 kHz. */
+static sp_status sv_read_header(FILE *f, const char *path, char *err, size_t es)
+{
+    int32_t v, hdr[32];
+    char type[65];
+    if (rd_i32(f, &v) || (uint32_t)v != 0x67676d6cu) {
+        aud_seterr(err, es, "%s: not a ggml file (bad magic)", path);
+        return SP_ERR_MODEL_FORMAT;
+    }
+    if (rd_i32(f, &v) || v < 1 || v > 64 || fread(type, 1, (size_t)v, f) != (size_t)v) {
+        aud_seterr(err, es, "%s: bad model type string", path);
+        return SP_ERR_MODEL_FORMAT;
+    }
+    type[v] = 0;
+    /* version x3, n_window, n_context, n_layers, 4x3 conv dims, 4 lstm/final values */
+    for (int i = 0; i < 22; i++)
+        if (rd_i32(f, &hdr[i])) { aud_seterr(err, es, "%s: header cut short", path); return SP_ERR_MODEL_FORMAT; }
+    if (strcmp(type, "silero-16k") || hdr[0] != 6 || hdr[3] != SV_W || hdr[4] != 64 || hdr[5] != 4) {
+        aud_seterr(err, es, "%s: model '%s' v%d.%d.%d window %d is not Silero VAD v6 16 kHz",
+                   path, type, hdr[0], hdr[1], hdr[2], hdr[3]);
+        return SP_ERR_MODEL_FORMAT;
+    }
+    for (int l = 0; l < 4; l++)
+        for (int d = 0; d < 3; d++)
+            if (hdr[6 + 3 * l + d] != enc_dims[l][d]) {
+                aud_seterr(err, es, "%s: encoder.%d dims (%d,%d,%d), expected (%d,%d,%d)", path, l,
+                           hdr[6 + 3 * l], hdr[7 + 3 * l], hdr[8 + 3 * l], enc_dims[l][0],
+                           enc_dims[l][1], enc_dims[l][2]);
+                return SP_ERR_MODEL_FORMAT;
+            }
+    if (hdr[18] != 128 || hdr[19] != 128 || hdr[20] != 128 || hdr[21] != 1) {
+        aud_seterr(err, es, "%s: LSTM/decoder sizes (%d,%d,%d,%d), expected (128,128,128,1)",
+                   path, hdr[18], hdr[19], hdr[20], hdr[21]);
+        return SP_ERR_MODEL_FORMAT;
+    }
+    return SP_OK;
+}
+
+/* Decodes count little-endian f16 (tt 1) or f32 (tt 0) values from raw; -1 on a non-finite one. */
+static int sv_decode(const uint8_t *raw, int tt, size_t count, float *out)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (tt) {
+            out[i] = f16_to_f32((uint16_t)(raw[2 * i] | raw[2 * i + 1] << 8));
+        } else {
+            uint32_t u = (uint32_t)raw[4 * i] | (uint32_t)raw[4 * i + 1] << 8 |
+                         (uint32_t)raw[4 * i + 2] << 16 | (uint32_t)raw[4 * i + 3] << 24;
+            memcpy(&out[i], &u, 4);
+        }
+        if (!isfinite(out[i])) return -1;
+    }
+    return 0;
+}
+
+/* Phase 2: one tensor record (§1.2; data unaligned, so read through a byte buffer) into the
+ * table entry it names. *eof = 1 at a clean end of file. */
+static sp_status sv_read_tensor(FILE *f, sv_tensor *t, const char *path, int *eof, char *err, size_t es)
+{
+    int32_t nd, nl, tt, ne[4] = { 1, 1, 1, 1 };
+    *eof = 0;
+    if (rd_i32(f, &nd)) { *eof = 1; return SP_OK; }
+    if (rd_i32(f, &nl) || rd_i32(f, &tt) || nd < 0 || nd > 4 || nl < 1 || nl > 255 || (tt != 0 && tt != 1)) {
+        aud_seterr(err, es, "%s: bad tensor record header", path);
+        return SP_ERR_MODEL_FORMAT;
+    }
+    size_t count = 1;
+    for (int d = 0; d < nd; d++) {
+        if (rd_i32(f, &ne[d]) || ne[d] < 1 || ne[d] > 1 << 20) {
+            aud_seterr(err, es, "%s: bad tensor shape", path);
+            return SP_ERR_MODEL_FORMAT;
+        }
+        count *= (size_t)ne[d];
+    }
+    char name[256];
+    if (fread(name, 1, (size_t)nl, f) != (size_t)nl) { aud_seterr(err, es, "%s: cut short", path); return SP_ERR_MODEL_FORMAT; }
+    name[nl] = 0;
+    int idx = -1;
+    for (int i = 0; i < T_COUNT; i++) if (!strcmp(name, t[i].name)) idx = i;
+    if (idx < 0 || t[idx].seen) {
+        aud_seterr(err, es, "%s: unexpected tensor '%s'", path, name);
+        return SP_ERR_MODEL_FORMAT;
+    }
+    if (count != t[idx].count || tt != t[idx].ttype) {
+        aud_seterr(err, es, "%s: tensor '%s' has %zu elements of type %d, expected %zu of type %d",
+                   path, name, count, tt, t[idx].count, t[idx].ttype);
+        return SP_ERR_MODEL_FORMAT;
+    }
+    size_t bytes = count * (tt ? 2 : 4);
+    uint8_t *raw = malloc(bytes);
+    t[idx].data = malloc(count * sizeof(float));
+    sp_status st = SP_OK;
+    if (!raw || !t[idx].data) { st = SP_ERR_NOMEM; aud_seterr(err, es, "out of memory"); }
+    else if (fread(raw, 1, bytes, f) != bytes) { st = SP_ERR_MODEL_FORMAT; aud_seterr(err, es, "%s: tensor '%s' cut short", path, name); }
+    else if (sv_decode(raw, tt, count, t[idx].data) != 0) { st = SP_ERR_MODEL_FORMAT; aud_seterr(err, es, "%s: tensor '%s' holds a non-finite value", path, name); }
+    else t[idx].seen = 1;
+    free(raw);
+    return st;
+}
+
+/* Phase 3: the weights in the layouts inference reads (transposed once). */
+static sp_status sv_build(const sv_tensor *t, aud_silero **out, char *err, size_t es)
+{
+    aud_silero *m = calloc(1, sizeof *m);
+    if (!m) { aud_seterr(err, es, "out of memory"); return SP_ERR_NOMEM; }
+    for (int c = 0; c < 2 * SV_BINS; c++)
+        for (int n = 0; n < SV_NFFT; n++) m->basis_t[n][c] = t[T_STFT].data[c * SV_NFFT + n];
+    static const int stride[4] = { 1, 2, 2, 1 };
+    for (int l = 0; l < 4; l++) {
+        int IC = enc_dims[l][0], OC = enc_dims[l][1];
+        const float *w = t[T_E0W + 2 * l].data;   /* w[oc][ic][k] */
+        m->enc_ic[l] = IC;
+        m->enc_oc[l] = OC;
+        m->enc_stride[l] = stride[l];
+        m->enc_w[l] = malloc((size_t)IC * 3 * OC * sizeof(float));
+        if (!m->enc_w[l]) { aud_silero_free(m); aud_seterr(err, es, "out of memory"); return SP_ERR_NOMEM; }
+        for (int oc = 0; oc < OC; oc++)
+            for (int ic = 0; ic < IC; ic++)
+                for (int k = 0; k < 3; k++)
+                    m->enc_w[l][(ic * 3 + k) * OC + oc] = w[(oc * IC + ic) * 3 + k];
+        memcpy(m->enc_b[l], t[T_E0B + 2 * l].data, (size_t)OC * sizeof(float));
+    }
+    for (int r = 0; r < 4 * SV_H; r++) {
+        for (int j = 0; j < SV_H; j++) {
+            m->wih_t[j][r] = t[T_WIH].data[r * SV_H + j];
+            m->whh_t[j][r] = t[T_WHH].data[r * SV_H + j];
+        }
+        m->b_gates[r] = t[T_BIH].data[r] + t[T_BHH].data[r];
+    }
+    memcpy(m->dec_w, t[T_DW].data, sizeof m->dec_w);
+    m->dec_b = t[T_DB].data[0];
+    *out = m;
+    return SP_OK;
+}
+
 sp_status aud_silero_load(const char *path, aud_silero **out, char *err, size_t es)
 {
     sv_tensor t[T_COUNT] = {
@@ -111,140 +245,19 @@ sp_status aud_silero_load(const char *path, aud_silero **out, char *err, size_t 
         { "_model.decoder.decoder.2.bias", 0, 1, 0, NULL },
         { "_model.stft.forward_basis_buffer", 1, 258 * 256, 0, NULL },
     };
-    aud_silero *m = NULL;
-    uint8_t *raw = NULL;
-    sp_status st = SP_ERR_MODEL_FORMAT;
     *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) {
         aud_seterr(err, es, "cannot open VAD model %s: %s", path, strerror(errno));
         return SP_ERR_IO;
     }
-    int32_t v, hdr[32];
-    char type[65];
-    if (rd_i32(f, &v) || (uint32_t)v != 0x67676d6cu) {
-        aud_seterr(err, es, "%s: not a ggml file (bad magic)", path);
-        goto done;
-    }
-    if (rd_i32(f, &v) || v < 1 || v > 64 || fread(type, 1, (size_t)v, f) != (size_t)v) {
-        aud_seterr(err, es, "%s: bad model type string", path);
-        goto done;
-    }
-    type[v] = 0;
-    /* version x3, n_window, n_context, n_layers, 4x3 conv dims, 4 lstm/final values */
-    for (int i = 0; i < 22; i++)
-        if (rd_i32(f, &hdr[i])) { aud_seterr(err, es, "%s: header cut short", path); goto done; }
-    if (strcmp(type, "silero-16k") || hdr[0] != 6 || hdr[3] != SV_W || hdr[4] != 64 || hdr[5] != 4) {
-        aud_seterr(err, es, "%s: model '%s' v%d.%d.%d window %d is not Silero VAD v6 16 kHz",
-                   path, type, hdr[0], hdr[1], hdr[2], hdr[3]);
-        goto done;
-    }
-    for (int l = 0; l < 4; l++)
-        for (int d = 0; d < 3; d++)
-            if (hdr[6 + 3 * l + d] != enc_dims[l][d]) {
-                aud_seterr(err, es, "%s: encoder.%d dims (%d,%d,%d), expected (%d,%d,%d)", path, l,
-                           hdr[6 + 3 * l], hdr[7 + 3 * l], hdr[8 + 3 * l], enc_dims[l][0],
-                           enc_dims[l][1], enc_dims[l][2]);
-                goto done;
-            }
-    if (hdr[18] != 128 || hdr[19] != 128 || hdr[20] != 128 || hdr[21] != 1) {
-        aud_seterr(err, es, "%s: LSTM/decoder sizes (%d,%d,%d,%d), expected (128,128,128,1)",
-                   path, hdr[18], hdr[19], hdr[20], hdr[21]);
-        goto done;
-    }
-    /* tensor records until EOF (§1.2); data unaligned, so decode through a byte buffer */
-    while (1) {
-        int32_t nd, nl, tt, ne[4] = { 1, 1, 1, 1 };
-        if (rd_i32(f, &nd)) break;                               /* clean EOF */
-        if (rd_i32(f, &nl) || rd_i32(f, &tt) || nd < 0 || nd > 4 || nl < 1 || nl > 255 ||
-            (tt != 0 && tt != 1)) {
-            aud_seterr(err, es, "%s: bad tensor record header", path);
-            goto done;
-        }
-        size_t count = 1;
-        for (int d = 0; d < nd; d++) {
-            if (rd_i32(f, &ne[d]) || ne[d] < 1 || ne[d] > 1 << 20) {
-                aud_seterr(err, es, "%s: bad tensor shape", path);
-                goto done;
-            }
-            count *= (size_t)ne[d];
-        }
-        char name[256];
-        if (fread(name, 1, (size_t)nl, f) != (size_t)nl) { aud_seterr(err, es, "%s: cut short", path); goto done; }
-        name[nl] = 0;
-        int idx = -1;
-        for (int i = 0; i < T_COUNT; i++) if (!strcmp(name, t[i].name)) idx = i;
-        if (idx < 0 || t[idx].seen) {
-            aud_seterr(err, es, "%s: unexpected tensor '%s'", path, name);
-            goto done;
-        }
-        if (count != t[idx].count || tt != t[idx].ttype) {
-            aud_seterr(err, es, "%s: tensor '%s' has %zu elements of type %d, expected %zu of type %d",
-                       path, name, count, tt, t[idx].count, t[idx].ttype);
-            goto done;
-        }
-        size_t bytes = count * (tt ? 2 : 4);
-        raw = malloc(bytes);
-        t[idx].data = malloc(count * sizeof(float));
-        if (!raw || !t[idx].data) { st = SP_ERR_NOMEM; aud_seterr(err, es, "out of memory"); goto done; }
-        if (fread(raw, 1, bytes, f) != bytes) { aud_seterr(err, es, "%s: tensor '%s' cut short", path, name); goto done; }
-        for (size_t i = 0; i < count; i++) {
-            if (tt) {
-                uint16_t h = (uint16_t)(raw[2 * i] | raw[2 * i + 1] << 8);
-                t[idx].data[i] = f16_to_f32(h);
-            } else {
-                uint32_t u = (uint32_t)raw[4 * i] | (uint32_t)raw[4 * i + 1] << 8 |
-                             (uint32_t)raw[4 * i + 2] << 16 | (uint32_t)raw[4 * i + 3] << 24;
-                memcpy(&t[idx].data[i], &u, 4);
-            }
-            if (!isfinite(t[idx].data[i])) {
-                aud_seterr(err, es, "%s: tensor '%s' holds a non-finite value", path, name);
-                goto done;
-            }
-        }
-        free(raw);
-        raw = NULL;
-        t[idx].seen = 1;
-    }
-    for (int i = 0; i < T_COUNT; i++)
-        if (!t[i].seen) { aud_seterr(err, es, "%s: tensor '%s' missing", path, t[i].name); goto done; }
-
-    m = calloc(1, sizeof *m);
-    if (!m) { st = SP_ERR_NOMEM; aud_seterr(err, es, "out of memory"); goto done; }
-    for (int c = 0; c < 2 * SV_BINS; c++)
-        for (int n = 0; n < SV_NFFT; n++) m->basis_t[n][c] = t[T_STFT].data[c * SV_NFFT + n];
-    static const int stride[4] = { 1, 2, 2, 1 };
-    for (int l = 0; l < 4; l++) {
-        int IC = enc_dims[l][0], OC = enc_dims[l][1];
-        const float *w = t[T_E0W + 2 * l].data;   /* w[oc][ic][k] */
-        m->enc_ic[l] = IC;
-        m->enc_oc[l] = OC;
-        m->enc_stride[l] = stride[l];
-        m->enc_w[l] = malloc((size_t)IC * 3 * OC * sizeof(float));
-        if (!m->enc_w[l]) { st = SP_ERR_NOMEM; aud_seterr(err, es, "out of memory"); goto done; }
-        for (int oc = 0; oc < OC; oc++)
-            for (int ic = 0; ic < IC; ic++)
-                for (int k = 0; k < 3; k++)
-                    m->enc_w[l][(ic * 3 + k) * OC + oc] = w[(oc * IC + ic) * 3 + k];
-        memcpy(m->enc_b[l], t[T_E0B + 2 * l].data, (size_t)OC * sizeof(float));
-    }
-    for (int r = 0; r < 4 * SV_H; r++) {
-        for (int j = 0; j < SV_H; j++) {
-            m->wih_t[j][r] = t[T_WIH].data[r * SV_H + j];
-            m->whh_t[j][r] = t[T_WHH].data[r * SV_H + j];
-        }
-        m->b_gates[r] = t[T_BIH].data[r] + t[T_BHH].data[r];
-    }
-    memcpy(m->dec_w, t[T_DW].data, sizeof m->dec_w);
-    m->dec_b = t[T_DB].data[0];
-    *out = m;
-    m = NULL;
-    st = SP_OK;
-done:
-    if (f) fclose(f);
-    free(raw);
+    sp_status st = sv_read_header(f, path, err, es);
+    for (int eof = 0; st == SP_OK && !eof;) st = sv_read_tensor(f, t, path, &eof, err, es);
+    for (int i = 0; st == SP_OK && i < T_COUNT; i++)
+        if (!t[i].seen) { aud_seterr(err, es, "%s: tensor '%s' missing", path, t[i].name); st = SP_ERR_MODEL_FORMAT; }
+    if (st == SP_OK) st = sv_build(t, out, err, es);
+    fclose(f);
     for (int i = 0; i < T_COUNT; i++) free(t[i].data);
-    aud_silero_free(m);
     return st;
 }
 

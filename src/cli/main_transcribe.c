@@ -331,135 +331,218 @@ static int bad(const char *opt, const char *val)
     return EX_USAGE;
 }
 
+/* What the command line asked for. */
+typedef struct {
+    sp_transcribe_params tp;
+    sp_context_params cp;
+    const char *model, *fmt;
+    const char **inputs;
+    int n_inputs, want_progress;   /* -1: progress on a terminal for long files */
+    float temps[32];
+} cli_opts;
+
+/* "T[,T...]" into o->temps; -1 when malformed */
+static int parse_temperatures(cli_opts *o, const char *v)
+{
+    int n = 0;
+    const char *p = v;
+    while (*p) {
+        char *end;
+        errno = 0;
+        double d = strtod(p, &end);
+        if (end == p || errno || !(d >= 0 && d <= 10) || n == 32) return -1;
+        o->temps[n++] = (float)d;
+        p = end;
+        if (*p == ',') p++;
+        else if (*p) return -1;
+    }
+    if (!n) return -1;
+    o->tp.temperatures = o->temps;
+    o->tp.n_temperatures = n;
+    return 0;
+}
+
+/* "START[,END]" in seconds; -1 when malformed */
+static int parse_clip(sp_transcribe_params *tp, const char *v)
+{
+    char *end;
+    errno = 0;
+    double s0 = strtod(v, &end), s1 = 0;
+    if (end == v || errno || s0 < 0) return -1;
+    if (*end == ',') {
+        char *e2;
+        s1 = strtod(end + 1, &e2);
+        if (e2 == end + 1 || *e2 || s1 <= s0) return -1;
+    } else if (*end) {
+        return -1;
+    }
+    tp->clip_start = (float)s0;
+    tp->clip_end = (float)s1;
+    return 0;
+}
+
+static int parse_seed(sp_transcribe_params *tp, const char *v)
+{
+    char *end;
+    errno = 0;
+    unsigned long long s = strtoull(v, &end, 10);
+    if (end == v || *end || errno) return -1;
+    tp->seed = (uint64_t)s;
+    return 0;
+}
+
+/* An option that takes a value: 0 applied, -1 invalid value, 1 not such an option. */
+static int value_option(cli_opts *o, const char *a, const char *v)
+{
+    sp_transcribe_params *tp = &o->tp;
+    long l;
+    float fv;
+#define IS(s) (!strcmp(a, s))
+    if (IS("--model") || IS("-m")) o->model = v;
+    else if (IS("--language")) tp->language = v;
+    else if (IS("--task")) {
+        if (!strcmp(v, "transcribe")) tp->translate = 0;
+        else if (!strcmp(v, "translate")) tp->translate = 1;
+        else return -1;
+    }
+    else if (IS("--beam-size") || IS("--beam_size")) { if (parse_int(v, 1, 16, &l)) return -1; tp->beam_size = (int)l; }
+    else if (IS("--best-of") || IS("--best_of")) { if (parse_int(v, 1, 16, &l)) return -1; tp->best_of = (int)l; }
+    else if (IS("--patience")) { if (parse_float(v, &fv) || !(fv > 0 && fv <= 4)) return -1; tp->patience = fv; }
+    else if (IS("--length-penalty")) { if (parse_float(v, &fv) || fv < 0) return -1; tp->length_penalty = fv; }
+    else if (IS("--temperature")) return parse_temperatures(o, v);
+    else if (IS("--compression-ratio-threshold")) { if (parse_float(v, &fv)) return -1; tp->compression_ratio_threshold = fv; }
+    else if (IS("--log-prob-threshold") || IS("--logprob-threshold")) {
+        if (parse_float(v, &fv)) return -1;
+        tp->logprob_threshold = isinf(fv) ? -1e30f : fv;
+    }
+    else if (IS("--no-speech-threshold")) { if (parse_float(v, &fv)) return -1; tp->no_speech_threshold = fv; }
+    else if (IS("--condition-on-previous-text")) { if (parse_bool(v, &tp->condition_on_previous_text)) return -1; }
+    else if (IS("--initial-prompt")) tp->initial_prompt = v;
+    else if (IS("--prefix")) tp->prefix = v;
+    else if (IS("--hotwords")) tp->hotwords = v;
+    else if (IS("--suppress-tokens")) tp->suppress_tokens = v;
+    else if (IS("--max-initial-timestamp")) { if (parse_float(v, &fv) || fv < 0) return -1; tp->max_initial_timestamp = fv; }
+    else if (IS("--clip")) return parse_clip(tp, v);
+    else if (IS("--vad-model")) { tp->vad_model = v; tp->vad = 1; }
+    else if (IS("--output-format") || IS("-f")) {
+        if (strcmp(v, "txt") && strcmp(v, "json") && strcmp(v, "srt") && strcmp(v, "vtt") && strcmp(v, "verbose_json")) return -1;
+        o->fmt = v;
+    }
+    else if (IS("--threads") || IS("-t")) { if (parse_int(v, 0, 256, &l)) return -1; o->cp.n_threads = (int)l; }
+    else if (IS("--device")) o->cp.device = v;
+    else if (IS("--audio-ctx")) {
+        if (!strcmp(v, "auto")) tp->audio_ctx = SP_AUDIO_CTX_AUTO;
+        else if (parse_int(v, 0, 100000, &l)) return -1;
+        else tp->audio_ctx = (int)l;
+    }
+    else if (IS("--seed")) return parse_seed(tp, v);
+    else return 1;
+#undef IS
+    return 0;
+}
+
+/* A flag without a value: 0 applied, 1 not such a flag. */
+static int flag_option(cli_opts *o, const char *a)
+{
+    if (!strcmp(a, "--no-suppress-blank")) o->tp.suppress_blank = 0;
+    else if (!strcmp(a, "--no-timestamps") || !strcmp(a, "--without-timestamps")) o->tp.without_timestamps = 1;
+    else if (!strcmp(a, "--word-timestamps") || !strcmp(a, "--word_timestamps")) o->tp.word_timestamps = 1;
+    else if (!strcmp(a, "--vad") || !strcmp(a, "--vad-filter")) o->tp.vad = 1;
+    else if (!strcmp(a, "--progress")) o->want_progress = 1;
+    else if (!strcmp(a, "--no-progress")) o->want_progress = 0;
+    else return 1;
+    return 0;
+}
+
+/* The command line into *o (o->inputs: argc slots, caller frees). Returns -1 to go on, else
+ * the exit code (help printed, or a usage error said). */
+static int parse_args(int argc, char **argv, cli_opts *o)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return EX_OK; }
+        if (!strcmp(a, "--")) { for (i++; i < argc; i++) o->inputs[o->n_inputs++] = argv[i]; break; }
+        if (a[0] != '-' || !a[1]) { o->inputs[o->n_inputs++] = a; continue; }
+        if (flag_option(o, a) == 0) continue;
+        int r = v ? value_option(o, a, v) : 1;
+        if (r == 0) { i++; continue; }
+        if (r < 0) return bad(a, v);
+        if (!v && value_option(o, a, "") != 1) { fprintf(stderr, "transcribe: %s needs a value\n", a); return EX_USAGE; }
+        fprintf(stderr, "transcribe: unknown option %s\nTry 'transcribe --help'.\n", a);
+        return EX_USAGE;
+    }
+    if (!o->model || o->n_inputs == 0) {
+        fprintf(stderr, "transcribe: %s\n", !o->model ? "--model is required" : "no audio file given");
+        usage(stderr);
+        return EX_USAGE;
+    }
+    return -1;
+}
+
+/* One input file: load, transcribe, write. Returns EX_OK or the file's exit code; *stop set
+ * when no later file can do better (cancelled, options invalid, stdout broken). */
+static int transcribe_file(sp_context *ctx, cli_opts *o, const char *path, sp_device_info *di, int *stop)
+{
+    char err[512];
+    float *pcm = NULL;
+    size_t n = 0;
+    sp_audio_info ai;
+    sp_status st = sp_audio_load(path, 0, 0, &pcm, &n, &ai, err, sizeof err);
+    if (st != SP_OK) {
+        fprintf(stderr, "transcribe: %s: %s\n", path, err);
+        return EX_INPUT;
+    }
+    if (ai.truncated) fprintf(stderr, "transcribe: %s: warning: the file ends early; transcribing what was there\n", path);
+    prog_state ps = {path, 0};
+    int show = o->want_progress >= 0 ? o->want_progress : (isatty(2) && n >= (size_t)60 * SP_AUDIO_RATE);
+    o->tp.progress = show ? progress : NULL;
+    o->tp.progress_user = &ps;
+    sp_result *res = NULL;
+    st = sp_transcribe(ctx, pcm, n, &o->tp, &res, err, sizeof err);
+    if (strcmp(di->device, sp_context_device(ctx))) {   /* a GPU fault moved us to the CPU */
+        sp_context_device_info(ctx, di);
+        fprintf(stderr, "transcribe: %s\n", di->fallback);
+    }
+    if (ps.shown) fputs("\r\033[K", stderr);
+    free(pcm);
+    if (st == SP_ERR_CANCELLED) { *stop = 1; return EX_INTR; }
+    if (st != SP_OK) {
+        fprintf(stderr, "transcribe: %s: %s\n", path, err);
+        *stop = st == SP_ERR_INVALID_ARG;   /* the same options fail for every file */
+        return st == SP_ERR_INVALID_ARG ? EX_USAGE : EX_ENGINE;
+    }
+    write_result(stdout, o->fmt, res, o->tp.translate, path, o->n_inputs > 1, o->tp.word_timestamps);
+    sp_result_free(res);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "transcribe: write error: %s\n", strerror(errno));
+        *stop = 1;
+        return EX_OUTPUT;
+    }
+    return EX_OK;
+}
+
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--dump-logits")) return transcribe_oracle_main(argc, argv);
 
-    sp_transcribe_params tp = sp_transcribe_default_params();
-    sp_context_params cp = sp_context_default_params();
-    const char *model = NULL, *fmt = "txt";
-    const char **inputs = calloc((size_t)argc, sizeof *inputs);
-    float temps[32];
-    int n_inputs = 0, want_progress = -1;
-    if (!inputs) return EX_ENGINE;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        long l;
-        float fv;
-#define NEEDV() do { if (!v) { fprintf(stderr, "transcribe: %s needs a value\n", a); free(inputs); return EX_USAGE; } i++; } while (0)
-#define BAD() do { free(inputs); return bad(a, v); } while (0)
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); free(inputs); return EX_OK; }
-        else if (!strcmp(a, "--model") || !strcmp(a, "-m")) { NEEDV(); model = v; }
-        else if (!strcmp(a, "--language")) { NEEDV(); tp.language = v; }
-        else if (!strcmp(a, "--task")) {
-            NEEDV();
-            if (!strcmp(v, "transcribe")) tp.translate = 0;
-            else if (!strcmp(v, "translate")) tp.translate = 1;
-            else BAD();
-        }
-        else if (!strcmp(a, "--beam-size") || !strcmp(a, "--beam_size")) { NEEDV(); if (parse_int(v, 1, 16, &l)) BAD(); tp.beam_size = (int)l; }
-        else if (!strcmp(a, "--best-of") || !strcmp(a, "--best_of")) { NEEDV(); if (parse_int(v, 1, 16, &l)) BAD(); tp.best_of = (int)l; }
-        else if (!strcmp(a, "--patience")) { NEEDV(); if (parse_float(v, &fv) || !(fv > 0 && fv <= 4)) BAD(); tp.patience = fv; }
-        else if (!strcmp(a, "--length-penalty")) { NEEDV(); if (parse_float(v, &fv) || fv < 0) BAD(); tp.length_penalty = fv; }
-        else if (!strcmp(a, "--temperature")) {
-            NEEDV();
-            int n = 0;
-            const char *p = v;
-            while (*p) {
-                char *end;
-                errno = 0;
-                double d = strtod(p, &end);
-                if (end == p || errno || !(d >= 0 && d <= 10) || n == 32) BAD();
-                temps[n++] = (float)d;
-                p = end;
-                if (*p == ',') p++;
-                else if (*p) BAD();
-            }
-            if (!n) BAD();
-            tp.temperatures = temps;
-            tp.n_temperatures = n;
-        }
-        else if (!strcmp(a, "--compression-ratio-threshold")) { NEEDV(); if (parse_float(v, &fv)) BAD(); tp.compression_ratio_threshold = fv; }
-        else if (!strcmp(a, "--log-prob-threshold") || !strcmp(a, "--logprob-threshold")) {
-            NEEDV();
-            if (parse_float(v, &fv)) BAD();
-            tp.logprob_threshold = isinf(fv) ? -1e30f : fv;
-        }
-        else if (!strcmp(a, "--no-speech-threshold")) { NEEDV(); if (parse_float(v, &fv)) BAD(); tp.no_speech_threshold = fv; }
-        else if (!strcmp(a, "--condition-on-previous-text")) { NEEDV(); if (parse_bool(v, &tp.condition_on_previous_text)) BAD(); }
-        else if (!strcmp(a, "--initial-prompt")) { NEEDV(); tp.initial_prompt = v; }
-        else if (!strcmp(a, "--prefix")) { NEEDV(); tp.prefix = v; }
-        else if (!strcmp(a, "--hotwords")) { NEEDV(); tp.hotwords = v; }
-        else if (!strcmp(a, "--suppress-tokens")) { NEEDV(); tp.suppress_tokens = v; }
-        else if (!strcmp(a, "--no-suppress-blank")) tp.suppress_blank = 0;
-        else if (!strcmp(a, "--no-timestamps") || !strcmp(a, "--without-timestamps")) tp.without_timestamps = 1;
-        else if (!strcmp(a, "--max-initial-timestamp")) { NEEDV(); if (parse_float(v, &fv) || fv < 0) BAD(); tp.max_initial_timestamp = fv; }
-        else if (!strcmp(a, "--word-timestamps") || !strcmp(a, "--word_timestamps")) tp.word_timestamps = 1;
-        else if (!strcmp(a, "--clip")) {
-            NEEDV();
-            char *end;
-            errno = 0;
-            double s0 = strtod(v, &end), s1 = 0;
-            if (end == v || errno || s0 < 0) BAD();
-            if (*end == ',') {
-                char *e2;
-                s1 = strtod(end + 1, &e2);
-                if (e2 == end + 1 || *e2 || s1 <= s0) BAD();
-            } else if (*end) BAD();
-            tp.clip_start = (float)s0;
-            tp.clip_end = (float)s1;
-        }
-        else if (!strcmp(a, "--vad") || !strcmp(a, "--vad-filter")) tp.vad = 1;
-        else if (!strcmp(a, "--vad-model")) { NEEDV(); tp.vad_model = v; tp.vad = 1; }
-        else if (!strcmp(a, "--output-format") || !strcmp(a, "-f")) {
-            NEEDV();
-            if (strcmp(v, "txt") && strcmp(v, "json") && strcmp(v, "srt") && strcmp(v, "vtt") && strcmp(v, "verbose_json")) BAD();
-            fmt = v;
-        }
-        else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) { NEEDV(); if (parse_int(v, 0, 256, &l)) BAD(); cp.n_threads = (int)l; }
-        else if (!strcmp(a, "--device")) { NEEDV(); cp.device = v; }
-        else if (!strcmp(a, "--audio-ctx")) {
-            NEEDV();
-            if (!strcmp(v, "auto")) tp.audio_ctx = SP_AUDIO_CTX_AUTO;
-            else if (parse_int(v, 0, 100000, &l)) BAD();
-            else tp.audio_ctx = (int)l;
-        }
-        else if (!strcmp(a, "--seed")) {
-            NEEDV();
-            char *end;
-            errno = 0;
-            unsigned long long s = strtoull(v, &end, 10);
-            if (end == v || *end || errno) BAD();
-            tp.seed = (uint64_t)s;
-        }
-        else if (!strcmp(a, "--progress")) want_progress = 1;
-        else if (!strcmp(a, "--no-progress")) want_progress = 0;
-        else if (!strcmp(a, "--")) { for (i++; i < argc; i++) inputs[n_inputs++] = argv[i]; }
-        else if (a[0] == '-' && a[1]) { fprintf(stderr, "transcribe: unknown option %s\nTry 'transcribe --help'.\n", a); free(inputs); return EX_USAGE; }
-        else inputs[n_inputs++] = a;
-#undef NEEDV
-#undef BAD
-    }
-    if (!model || n_inputs == 0) {
-        fprintf(stderr, "transcribe: %s\n", !model ? "--model is required" : "no audio file given");
-        usage(stderr);
-        free(inputs);
-        return EX_USAGE;
-    }
+    cli_opts o = { .tp = sp_transcribe_default_params(), .cp = sp_context_default_params(),
+                   .fmt = "txt", .want_progress = -1 };
+    if (!(o.inputs = calloc((size_t)argc, sizeof *o.inputs))) return EX_ENGINE;
+    int rc = parse_args(argc, argv, &o);
+    if (rc >= 0) { free(o.inputs); return rc; }
 
     char err[512];
     sp_context *ctx = NULL;
-    sp_status st = sp_context_open(model, &cp, &ctx, err, sizeof err);
+    sp_status st = sp_context_open(o.model, &o.cp, &ctx, err, sizeof err);
     if (st != SP_OK) {
-        fprintf(stderr, "transcribe: %s: %s\n", model, err);
-        free(inputs);
+        fprintf(stderr, "transcribe: %s: %s\n", o.model, err);
+        free(o.inputs);
         return st == SP_ERR_INVALID_ARG ? EX_USAGE : EX_MODEL;
     }
     sp_device_info di;
     sp_context_device_info(ctx, &di);
-    if (di.fallback[0] && cp.device && strcmp(cp.device, "auto"))   /* a GPU was asked for */
+    if (di.fallback[0] && o.cp.device && strcmp(o.cp.device, "auto"))   /* a GPU was asked for */
         fprintf(stderr, "transcribe: device cpu: %s\n", di.fallback);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -467,49 +550,17 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    tp.cancel = &g_cancel;
+    o.tp.cancel = &g_cancel;
 
-    int rc = EX_OK;
-    for (int k = 0; k < n_inputs && !g_cancel; k++) {
-        float *pcm = NULL;
-        size_t n = 0;
-        sp_audio_info ai;
-        st = sp_audio_load(inputs[k], 0, 0, &pcm, &n, &ai, err, sizeof err);
-        if (st != SP_OK) {
-            fprintf(stderr, "transcribe: %s: %s\n", inputs[k], err);
-            if (rc == EX_OK) rc = EX_INPUT;
-            continue;
-        }
-        if (ai.truncated) fprintf(stderr, "transcribe: %s: warning: the file ends early; transcribing what was there\n", inputs[k]);
-        prog_state ps = {inputs[k], 0};
-        int show = want_progress >= 0 ? want_progress : (isatty(2) && n >= (size_t)60 * SP_AUDIO_RATE);
-        tp.progress = show ? progress : NULL;
-        tp.progress_user = &ps;
-        sp_result *res = NULL;
-        st = sp_transcribe(ctx, pcm, n, &tp, &res, err, sizeof err);
-        if (strcmp(di.device, sp_context_device(ctx))) {   /* a GPU fault moved us to the CPU */
-            sp_context_device_info(ctx, &di);
-            fprintf(stderr, "transcribe: %s\n", di.fallback);
-        }
-        if (ps.shown) fputs("\r\033[K", stderr);
-        free(pcm);
-        if (st == SP_ERR_CANCELLED) { rc = EX_INTR; break; }
-        if (st != SP_OK) {
-            fprintf(stderr, "transcribe: %s: %s\n", inputs[k], err);
-            rc = st == SP_ERR_INVALID_ARG ? EX_USAGE : EX_ENGINE;
-            if (st == SP_ERR_INVALID_ARG) break;   /* the same options fail for every file */
-            continue;
-        }
-        write_result(stdout, fmt, res, tp.translate, inputs[k], n_inputs > 1, tp.word_timestamps);
-        sp_result_free(res);
-        if (fflush(stdout) != 0 || ferror(stdout)) {
-            fprintf(stderr, "transcribe: write error: %s\n", strerror(errno));
-            rc = EX_OUTPUT;
-            break;
-        }
+    rc = EX_OK;
+    int stop = 0;
+    for (int k = 0; k < o.n_inputs && !g_cancel && !stop; k++) {
+        int r = transcribe_file(ctx, &o, o.inputs[k], &di, &stop);
+        /* the first input error is kept; an engine, usage or output error replaces it */
+        if (r != EX_OK && (rc == EX_OK || r != EX_INPUT)) rc = r;
     }
     if (g_cancel) rc = EX_INTR;
     sp_context_free(ctx);
-    free(inputs);
+    free(o.inputs);
     return rc;
 }

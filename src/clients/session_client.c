@@ -28,6 +28,7 @@ struct ssc {
     ss_paths p;
     int rootfd, reqfd, respfd, workfd, ifd, wd;
     unsigned seq;
+    double next_alive;   /* ssc_wait_step: when to look for a daemon that went away next */
 };
 
 ssc_opts ssc_default_opts(void)
@@ -65,8 +66,9 @@ int ssc_open(ssc **out, const ssc_opts *o, char *err, size_t n)
     if (c->respfd < 0) goto fail;
     c->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (c->ifd >= 0)   /* the watch exists before any request is written */
+        /* IN_MODIFY: a streaming request's partial file grew (ssc_wait_step) */
         c->wd = inotify_add_watch(c->ifd, c->p.resp_dir, IN_MOVED_TO | IN_CLOSE_WRITE |
-                                  IN_ONLYDIR | IN_DONT_FOLLOW);
+                                  IN_MODIFY | IN_ONLYDIR | IN_DONT_FOLLOW);
     *out = c;
     return 0;
 fail:
@@ -379,63 +381,133 @@ static int try_read(ssc *c, const char *name, json_t **resp, char *err, size_t n
     return 1;
 }
 
-static int wait_impl(ssc *c, const char *id, double timeout, tail *t, json_t **resp, char *err,
-                     size_t n)
+/* 0 with *resp when id's response is there, SSC_PENDING when not yet, -1 on error. */
+static int read_response(ssc *c, const char *id, json_t **resp, char *err, size_t n)
 {
-    *resp = NULL;
     char name[SS_ID_MAX + 8];
     snprintf(name, sizeof name, "%s.json", id);
-    double end = ss_mono_now() + timeout, next_alive = ss_mono_now() + 0.5;
-    for (;;) {
-        if (t) tail_read(c, t);
-        int r = try_read(c, name, resp, err, n);
-        if (r > 0) {
-            const json_t *rid = json_object_get(*resp, "id");
-            if (json_is_string(rid) && strcmp(json_string_value(rid), id) == 0) {
-                if (t) tail_finish(c, t, *resp);
-                return 0;
-            }
-            json_decref(*resp);
-            *resp = NULL;
-            snprintf(err, n, "response %s carries another id", name);
-            return -1;
-        }
-        if (r < 0) return -1;
-        double now = ss_mono_now();
-        if (now >= end) break;
-        if (now >= next_alive) {   /* a daemon that went away (idle exit, crash) */
-            next_alive = now + 0.5;
-            if (ssc_daemon_pid(c) == 0 && c->o.autostart) {
-                char e2[512];
-                if (ssc_ensure_daemon(c, e2, sizeof e2) != 0)
-                    fprintf(stderr, "session_client: %s\n", e2);
-            }
-        }
-        double wait = end - now;
-        if (next_alive - now < wait) wait = next_alive - now;
-        if (t && wait > 0.05) wait = 0.05;   /* appends to the partial file: no inotify event */
-        if (c->ifd >= 0 && c->wd >= 0) {
-            struct pollfd pf = { .fd = c->ifd, .events = POLLIN };
-            int to = (int)(wait * 1000.0) + 1;
-            if (poll(&pf, 1, to) > 0) {
-                char b[8192];
-                while (read(c->ifd, b, sizeof b) > 0) {}
-            }
-        } else {
-            sleep_s(wait < 0.05 ? wait : 0.05);   /* no inotify: poll */
+    int r = try_read(c, name, resp, err, n);
+    if (r == 0) return SSC_PENDING;
+    if (r < 0) return -1;
+    const json_t *rid = json_object_get(*resp, "id");
+    if (json_is_string(rid) && strcmp(json_string_value(rid), id) == 0) return 0;
+    json_decref(*resp);
+    *resp = NULL;
+    snprintf(err, n, "response %s carries another id", name);
+    return -1;
+}
+
+int ssc_wait_step(ssc *c, const char *id, double deadline, double slice, int watch_fd,
+                  json_t **resp, char *err, size_t n)
+{
+    *resp = NULL;
+    int r = read_response(c, id, resp, err, n);
+    if (r != SSC_PENDING) return r;
+    double now = ss_mono_now();
+    if (now >= deadline) {
+        snprintf(err, n, "no response in time");
+        return SSC_TIMEOUT;
+    }
+    if (now >= c->next_alive) {   /* a daemon that went away (idle exit, crash) */
+        c->next_alive = now + 0.5;
+        if (ssc_daemon_pid(c) == 0 && c->o.autostart) {
+            char e2[512];
+            if (ssc_ensure_daemon(c, e2, sizeof e2) != 0)
+                fprintf(stderr, "session_client: %s\n", e2);
         }
     }
-    /* withdraw the request if the daemon never claimed it */
+    double wait = deadline - now;
+    if (slice < wait) wait = slice;
+    if (c->next_alive - now < wait) wait = c->next_alive - now;
+    if (wait < 0) wait = 0;
+    struct pollfd pf[2] = { { .fd = c->ifd, .events = POLLIN },
+                            { .fd = watch_fd, .events = POLLRDHUP } };
+    int np = watch_fd >= 0 ? 2 : 1;
+    if (c->ifd < 0 || c->wd < 0) {   /* no inotify: poll the directory */
+        pf[0].fd = -1;
+        if (wait > 0.05) wait = 0.05;
+    }
+    if (poll(pf, (nfds_t)np, (int)(wait * 1000.0) + 1) > 0) {
+        if (np == 2 && (pf[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))) {
+            snprintf(err, n, "the client went away");
+            return SSC_ABORTED;
+        }
+        if (pf[0].revents & POLLIN) {
+            char b[8192];
+            while (read(c->ifd, b, sizeof b) > 0) {}
+        }
+    }
+    r = read_response(c, id, resp, err, n);
+    return r;
+}
+
+int ssc_withdraw(ssc *c, const char *id)
+{
     char req[SS_ID_MAX + 8];
     snprintf(req, sizeof req, "%s.json", id);
-    unlinkat(c->reqfd, req, 0);
-    snprintf(err, n, "no response after %g s", timeout);
-    return SSC_TIMEOUT;
+    if (unlinkat(c->reqfd, req, 0) == 0) return 1;
+    return errno == ENOENT ? 0 : -1;
 }
 
 int ssc_wait(ssc *c, const char *id, double timeout, json_t **resp, char *err, size_t n)
 {
-    return wait_impl(c, id, timeout, NULL, resp, err, n);
+    double end = ss_mono_now() + timeout;
+    c->next_alive = ss_mono_now() + 0.5;
+    int r;
+    do r = ssc_wait_step(c, id, end, 3600, -1, resp, err, n);
+    while (r == SSC_PENDING);
+    if (r == SSC_TIMEOUT) {   /* withdraw the request if the daemon never claimed it */
+        ssc_withdraw(c, id);
+        snprintf(err, n, "no response after %g s", timeout);
+    }
+    return r;
+}
+
+/* Waits up to deadline for id's response and deletes it; 0 got it (*resp, may be NULL),
+ * SSC_TIMEOUT, -1. */
+static int reap(ssc *c, const char *id, double deadline, json_t **resp, char *err, size_t n)
+{
+    json_t *j = NULL;
+    int r;
+    do r = ssc_wait_step(c, id, deadline, deadline - ss_mono_now(), -1, &j, err, n);
+    while (r == SSC_PENDING);
+    if (resp) *resp = j;
+    else json_decref(j);
+    return r;
+}
+
+int ssc_cancel(ssc *c, const char *target, double timeout, const char **state, char *err,
+               size_t n)
+{
+    static const char *const states[] = { "pending", "running", "unknown" };
+    *state = NULL;
+    if (ssc_withdraw(c, target) == 1) {   /* never claimed: it will never run */
+        *state = "withdrawn";
+        return 0;
+    }
+    char cid[SS_ID_MAX + 1];
+    if (ssc_submit_cancel(c, target, cid, err, n) != 0) return -1;
+    double end = ss_mono_now() + timeout, alive = c->next_alive;
+    c->next_alive = end;   /* no daemon restarts for this: it is clean-up */
+    json_t *cr = NULL;
+    int r = reap(c, cid, end, &cr, err, n);
+    if (r != 0) {
+        ssc_withdraw(c, cid);
+        c->next_alive = alive;
+        return r == SSC_TIMEOUT ? 0 : -1;
+    }
+    const char *st = json_string_value(json_object_get(cr, "state"));
+    for (size_t i = 0; st && i < sizeof states / sizeof states[0]; i++)
+        if (!strcmp(st, states[i])) *state = states[i];
+    if (!*state && json_object_get(cr, "error")) *state = "refused";
+    json_decref(cr);
+    /* pending/running: answered "cancelled" at once, and that answer is ours to delete;
+     * unknown: maybe answered just now. A daemon that refused the cancel (an older one: no
+     * state) answers when its work is done, later than we would wait. */
+    int stopped = *state && (!strcmp(*state, "pending") || !strcmp(*state, "running"));
+    r = reap(c, target, stopped ? end : ss_mono_now(), NULL, err, n);
+    c->next_alive = alive;
+    return r == -1 ? -1 : 0;
 }
 
 int ssc_wait_stream(ssc *c, const char *id, double timeout, ssc_segment_fn fn, void *user,
@@ -444,7 +516,18 @@ int ssc_wait_stream(ssc *c, const char *id, double timeout, ssc_segment_fn fn, v
     tail t = { .fn = fn, .user = user, .fd = -1 };
     snprintf(t.name, sizeof t.name, ".%s.partial", id);
     sp_dynbuf_init(&t.buf, 64u << 20);
-    int r = wait_impl(c, id, timeout, fn ? &t : NULL, resp, err, n);
+    double end = ss_mono_now() + timeout;
+    c->next_alive = ss_mono_now() + 0.5;
+    int r;
+    do {   /* appends to the partial file wake the step (IN_MODIFY) */
+        if (fn) tail_read(c, &t);
+        r = ssc_wait_step(c, id, end, 1.0, -1, resp, err, n);
+    } while (r == SSC_PENDING);
+    if (r == 0 && fn) tail_finish(c, &t, *resp);
+    if (r == SSC_TIMEOUT) {   /* withdraw the request if the daemon never claimed it */
+        ssc_withdraw(c, id);
+        snprintf(err, n, "no response after %g s", timeout);
+    }
     if (t.fd >= 0) close(t.fd);
     sp_dynbuf_free(&t.buf);
     return r;

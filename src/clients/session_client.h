@@ -94,6 +94,32 @@ typedef void (*ssc_segment_fn)(const json_t *seg, int index, void *user);
 int ssc_wait_stream(ssc *c, const char *id, double timeout, ssc_segment_fn fn, void *user,
                     json_t **resp, char *err, size_t n);
 
+/* ---- waiting in steps, and cancelling (live dictation, issue 12) */
+
+#define SSC_PENDING 1     /* ssc_wait_step: not yet; look again */
+#define SSC_ABORTED (-3)  /* ssc_wait_step: the watched descriptor hung up */
+
+/* One step of waiting for the response to id, for callers that have more to watch (a
+ * partial file, a client's socket): 0 with *resp when the response is there (read and
+ * deleted); SSC_PENDING when something changed in responses/ (a partial file grew, another
+ * response) or `slice` seconds passed; SSC_TIMEOUT once ss_mono_now() >= deadline (the
+ * request is left in place: see ssc_withdraw); SSC_ABORTED when watch_fd (>= 0; a socket)
+ * reports a hang-up (POLLRDHUP/POLLHUP/POLLERR); -1 on error. A daemon that went away is
+ * restarted as in ssc_wait. */
+int ssc_wait_step(ssc *c, const char *id, double deadline, double slice, int watch_fd,
+                  json_t **resp, char *err, size_t n);
+/* Removes requests/{id}.json if the daemon has not claimed it yet: 1 removed (it will never
+ * run), 0 not there (claimed or answered), -1 error. */
+int ssc_withdraw(ssc *c, const char *id);
+/* Stops target for a client that is gone: withdrawn when still unclaimed, else a cancel
+ * request; then waits up to timeout s for the cancel's answer and for target's own answer,
+ * and deletes both, so nothing of it stays in the spool. *state gets "withdrawn", "pending",
+ * "running", "unknown" (static strings; "unknown": already answered, its response deleted
+ * too), "refused" (a daemon without cancel requests: target runs to its end) or NULL when
+ * the daemon did not answer in time. 0, or -1 with a message. */
+int ssc_cancel(ssc *c, const char *target, double timeout, const char **state, char *err,
+               size_t n);
+
 /* Concatenates the "results" texts of a response, trimmed, into a malloc'd string. */
 char *ssc_results_text(const json_t *resp);
 

@@ -3,7 +3,8 @@
  *   POST /transcribe                 the spec's Flask wrapper: multipart field "audio";
  *                                    200 {"results": [...]}, 400 {"error": "No audio file"}
  *   POST /v1/audio/transcriptions    OpenAI's API (file, model, language, prompt,
- *   POST /v1/audio/translations      response_format, temperature, timestamp_granularities[])
+ *   POST /v1/audio/translations      response_format, temperature, timestamp_granularities[],
+ *                                    stream (transcriptions: server-sent events), priority)
  *   GET  /v1/models, /v1/models/ID   the one model the session serves
  *   GET  /health                     liveness of this server and of the daemon (no token)
  *
@@ -14,8 +15,10 @@
  * daemon's — serves every client.
  *
  * Threading: libmicrohttpd runs one thread per connection (bounded by --max-connections);
- * a handler blocks while the daemon works. Each thread borrows a session client (one ssc
- * per thread, as its header asks) from a small pool. Signals are taken by sigwait in main.
+ * a handler (or a stream's content reader) blocks while the daemon works, watching the
+ * client's socket: a client that leaves gets its daemon request cancelled in the
+ * request-completed callback. Each thread borrows a session client (one ssc per thread, as
+ * its header asks) from a small pool. Signals are taken by sigwait in main.
  * Exit codes: 0 clean stop, 100 usage, 111 system failure. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,6 +45,7 @@
 #include "http/sh_format.h"
 #include "http/sh_guard.h"
 #include "http/sh_multipart.h"
+#include "http/sh_stream.h"
 #include "http/sh_upload.h"
 #include "speech_audio.h"
 
@@ -53,6 +57,8 @@
                                      that can destroy it); larger ones get the answer at once */
 #define SNIFF_BYTES 64
 #define POOL_MAX 64
+#define CANCEL_WAIT 10.0          /* s: a cancelled request's answers are awaited and deleted */
+#define KEEPALIVE_MAX 15.0        /* s: an SSE comment at least this often while a stream waits */
 
 static const char USAGE[] =
 "usage: session_http [options]\n"
@@ -194,7 +200,8 @@ typedef struct {
     unsigned char head[SNIFF_BYTES];
     size_t head_len;
     /* other fields */
-    char *model, *language, *prompt, *format, *temperature, *stream, *hotwords, *audio_ctx;
+    char *model, *language, *prompt, *format, *temperature, *stream, *hotwords, *audio_ctx,
+         *priority;
     int gran_word, gran_segment, gran_bad;
     /* the part being read */
     enum { P_IGNORE, P_FILE, P_FIELD, P_GRAN } part;
@@ -208,6 +215,17 @@ typedef struct {
     const char *fail_type, *fail_param, *fail_code;
     const char *const *fail_headers;
     int responded;
+    /* the daemon's side, once the upload is handed over */
+    int sock;                   /* the client's socket: a hang-up cancels (ssc_wait_step) */
+    sh_fmt fmt;
+    int lang_given;             /* a daemon bad_request then names "language" */
+    char path[4400];            /* the upload's path, kept out of error messages */
+    ssc *c;                     /* borrowed from the pool until the answer is read */
+    char id[SS_ID_MAX + 1];     /* the daemon request not yet answered: cancelled if the
+                                   client goes (on_completed); "" once its answer is read */
+    double deadline;            /* of the daemon's answer (--transcribe-timeout) */
+    sh_stream *st;              /* stream=true: the events */
+    double last_out;            /* when the stream last sent bytes (keep-alive comments) */
 } req;
 
 static void req_free(req *r)
@@ -219,7 +237,9 @@ static void req_free(req *r)
         logf_("WARN", "cannot remove upload %s/%s: %s", cfg.updir_path, r->name, strerror(errno));
     if (r->slot) atomic_fetch_sub(&in_flight, 1);
     free(r->model); free(r->language); free(r->prompt); free(r->hotwords); free(r->audio_ctx); free(r->format); free(r->temperature);
-    free(r->stream);
+    free(r->stream); free(r->priority);
+    sh_stream_free(r->st);
+    client_put(r->c);
     free(r);
 }
 
@@ -336,10 +356,11 @@ static int part_begin(void *ud, const sh_mp_part *p)
 {
     /* names as literals: p is the parser's, for this call only */
     static const char *const names[] = { "model", "language", "prompt", "response_format",
-                                         "temperature", "stream", "hotwords", "audio_ctx" };
+                                         "temperature", "stream", "hotwords", "audio_ctx",
+                                         "priority" };
     req *r = ud;
     char **const dsts[] = { &r->model, &r->language, &r->prompt, &r->format, &r->temperature,
-                            &r->stream, &r->hotwords, &r->audio_ctx };
+                            &r->stream, &r->hotwords, &r->audio_ctx, &r->priority };
     r->part = P_IGNORE;
     r->part_len = 0;
     if (strcmp(p->name, r->file_field) == 0) {
@@ -540,19 +561,47 @@ static int bad(req *r, const char *param, const char *code, const char *msg)
     return -1;
 }
 
-/* The OpenAI form fields into *fmt and *ro: 0, or -1 with the 400 recorded in r. */
-static int oai_fields(req *r, sh_fmt *fmt, ssc_req_opts *ro)
+/* stream, priority and timestamp_granularities[] (live dictation, issue 12; *fmt parsed):
+ * 0, or -1 with the 400 recorded in r. */
+static int live_fields(req *r, sh_fmt fmt, ssc_req_opts *ro)
 {
     static const char gran[] = "timestamp_granularities";
-    /* live streaming is not built yet: say so, never answer as if stream were false */
     int stream = stream_value(r->stream);
     if (stream < 0) return bad(r, "stream", "invalid_value", "stream must be true or false");
-    if (stream)
-        return bad(r, "stream", "unsupported_value", "stream=true is not supported by this "
-                   "server yet; ask without stream for the whole transcript");
+    /* OpenAI's translations endpoint has no stream parameter: refused, never ignored */
+    if (stream && r->route == R_OAI_TRANSLATE)
+        return bad(r, "stream", "unsupported_value", "stream=true is not supported for "
+                   "translations; ask without stream for the whole translation");
+    /* as OpenAI: events carry text only, so the timed formats cannot stream */
+    if (stream && fmt != SH_FMT_JSON && fmt != SH_FMT_TEXT)
+        return bad(r, "response_format", "unsupported_value",
+                   "stream=true needs response_format 'json' or 'text'");
+    ro->stream = stream;
+    /* OpenAI's clients are usually files handed over whole: batch unless told otherwise
+     * (the key listener, a person waiting, sends its own requests as interactive) */
+    ro->priority = "batch";
+    if (r->priority && r->priority[0]) {
+        if (strcmp(r->priority, "interactive") != 0 && strcmp(r->priority, "batch") != 0)
+            return bad(r, "priority", "invalid_value",
+                       "priority must be 'interactive' or 'batch'");
+        ro->priority = r->priority;
+    }
+    if (r->gran_bad)
+        return bad(r, gran, "invalid_value",
+                   "timestamp_granularities[] values must be 'segment' or 'word'");
+    if ((r->gran_word || r->gran_segment) && fmt != SH_FMT_VERBOSE)
+        return bad(r, gran, "invalid_value",
+                   "timestamp_granularities requires response_format=verbose_json");
+    ro->word_timestamps = r->gran_word;
+    return 0;
+}
+
+/* The OpenAI form fields into r->fmt and *ro: 0, or -1 with the 400 recorded in r. */
+static int oai_fields(req *r, ssc_req_opts *ro)
+{
     if (!r->model || !r->model[0])
         return bad(r, "model", "missing_model", "you must provide a model parameter");
-    if (sh_fmt_parse(r->format, fmt) != 0) {
+    if (sh_fmt_parse(r->format, &r->fmt) != 0) {
         req_fail(r, 400, "invalid_request_error", "response_format", "invalid_value",
                  "'%.100s' is not one of ['json', 'text', 'srt', 'verbose_json', 'vtt'] - "
                  "'response_format'", r->format);
@@ -572,6 +621,7 @@ static int oai_fields(req *r, sh_fmt *fmt, ssc_req_opts *ro)
             return bad(r, "language", "invalid_value",
                        "language must be an ISO-639-1 code such as 'en'");
         ro->language = r->language;
+        r->lang_given = 1;
     }
     if (r->prompt && r->prompt[0]) {
         if (strlen(r->prompt) > SS_PROMPT_MAX || !utf8_ok(r->prompt))
@@ -593,70 +643,171 @@ static int oai_fields(req *r, sh_fmt *fmt, ssc_req_opts *ro)
         else return bad(r, "audio_ctx", "invalid_value", "audio_ctx must be 'auto' or an integer from 1 to 1500");
     }
     ro->task_translate = r->route == R_OAI_TRANSLATE;
-    if (r->gran_bad)
-        return bad(r, gran, "invalid_value",
-                   "timestamp_granularities[] values must be 'segment' or 'word'");
-    if ((r->gran_word || r->gran_segment) && *fmt != SH_FMT_VERBOSE)
-        return bad(r, gran, "invalid_value",
-                   "timestamp_granularities requires response_format=verbose_json");
-    if (r->gran_word)
-        return bad(r, gran, "unsupported_value", "word timestamps are not available from the "
-                   "session daemon; ask for 'segment'");
+    return live_fields(r, r->fmt, ro);
+}
+
+/* The upload checked (present, not empty, a known container) and closed: 0, or -1 with
+ * the error in r (send_fail). */
+static int upload_ready(req *r)
+{
+    if (!r->file_seen) {
+        if (!r->oai) req_fail(r, 400, NULL, NULL, NULL, "No audio file");
+        else req_fail(r, 400, "invalid_request_error", "file", "missing_file",
+                      "you must provide a 'file' (multipart/form-data file part)");
+        return -1;
+    }
+    if (r->file_bytes == 0)
+        return bad(r, r->oai ? "file" : NULL, "empty_file", "the audio file is empty");
+    if (!sp_audio_sniff(r->head, r->head_len))
+        return bad(r, r->oai ? "file" : NULL, "invalid_file_format",
+                   "Invalid file format. Supported formats: ['flac', 'm4a', 'mp3', 'mp4', "
+                   "'ogg', 'wav', 'webm']");
+    int rc = close(r->fd);
+    r->fd = -1;
+    if (rc != 0) {
+        req_fail(r, 500, "server_error", NULL, "upload_storage", "cannot store the upload");
+        return -1;
+    }
+    snprintf(r->path, sizeof r->path, "%s/%s", cfg.updir_path, r->name);
     return 0;
 }
 
-/* Hands the finished upload to the daemon and answers. */
-static enum MHD_Result do_transcribe(struct MHD_Connection *con, req *r)
+/* A session client with a live daemon, then the spool request: 0 with r->c and r->id, or
+ * -1 with the error (503 no daemon, 502 the request could not be written) in r. */
+static int submit(req *r, const ssc_req_opts *ro)
 {
-    char msg[640];
-    if (!r->file_seen) {
-        if (!r->oai) return send_error(con, r, 400, NULL, NULL, NULL, "No audio file", NULL);
-        return send_error(con, r, 400, "invalid_request_error", "file", "missing_file",
-                          "you must provide a 'file' (multipart/form-data file part)", NULL);
-    }
-    sh_fmt fmt = SH_FMT_JSON;
-    ssc_req_opts ro = { 0 };   /* /transcribe (the spec's wrapper) sends a plain request */
-    if (r->oai && oai_fields(r, &fmt, &ro) != 0) return send_fail(con, r);
-    if (r->file_bytes == 0)
-        return send_error(con, r, 400, "invalid_request_error", r->oai ? "file" : NULL,
-                          r->oai ? "empty_file" : "empty_file", "the audio file is empty", NULL);
-    if (!sp_audio_sniff(r->head, r->head_len))
-        return send_error(con, r, 400, "invalid_request_error", r->oai ? "file" : NULL,
-                          "invalid_file_format",
-                          "Invalid file format. Supported formats: ['flac', 'm4a', 'mp3', "
-                          "'mp4', 'ogg', 'wav', 'webm']", NULL);
-    if (close(r->fd) != 0) {
-        r->fd = -1;
-        return send_error(con, r, 500, "server_error", NULL, "upload_storage",
-                          "cannot store the upload", NULL);
-    }
-    r->fd = -1;
-
-    char path[4400], err[512] = "", id[SS_ID_MAX + 1];
-    snprintf(path, sizeof path, "%s/%s", cfg.updir_path, r->name);
-    ssc *c = client_get(err, sizeof err);
-    if (!c) {
-        logf_("ERROR", "session client: %s", err);
-        return send_error(con, r, 503, "server_error", NULL, "daemon_unavailable",
-                          "the transcription daemon is unavailable", NULL);
-    }
-    int rc = cfg.copts.autostart ? ssc_ensure_daemon(c, err, sizeof err) : 0;
-    if (rc == 0 && !cfg.copts.autostart && ssc_daemon_pid(c) <= 0) {
+    char err[512] = "";
+    r->c = client_get(err, sizeof err);
+    int rc = r->c ? 0 : -1;
+    if (rc == 0 && cfg.copts.autostart) rc = ssc_ensure_daemon(r->c, err, sizeof err);
+    if (rc == 0 && !cfg.copts.autostart && ssc_daemon_pid(r->c) <= 0) {
         snprintf(err, sizeof err, "no session daemon is running (autostart is off)");
         rc = -1;
     }
     if (rc != 0) {
-        client_put(c);
         logf_("ERROR", "daemon: %s", err);
-        return send_error(con, r, 503, "server_error", NULL, "daemon_unavailable",
-                          "the transcription daemon is unavailable", NULL);
+        req_fail(r, 503, "server_error", NULL, "daemon_unavailable",
+                 "the transcription daemon is unavailable");
+        return -1;
     }
-    json_t *resp = NULL;
-    rc = ssc_submit_ex(c, path, r->oai ? &ro : NULL, id, err, sizeof err);
-    if (rc == 0) rc = ssc_wait(c, id, cfg.transcribe_timeout, &resp, err, sizeof err);
-    client_put(c);
-    if (rc == SSC_TIMEOUT) {
+    if (ssc_submit_ex(r->c, r->path, ro, r->id, err, sizeof err) != 0) {
+        r->id[0] = 0;   /* never written: nothing to cancel */
+        rc = -1;
+    } else if (ro && ro->stream && !(r->st = sh_stream_new(ssc_paths(r->c)->resp_dir, r->id))) {
+        snprintf(err, sizeof err, "cannot follow the responses directory: %s", strerror(errno));
+        rc = -1;   /* the request stays in r->id: on_completed cancels it */
+    }
+    if (rc != 0) {
         logf_("ERROR", "daemon: %s", err);
+        req_fail(r, 502, "server_error", NULL, "daemon_error", "the transcription daemon failed");
+        return -1;
+    }
+    r->deadline = now_mono() + cfg.transcribe_timeout;
+    return 0;
+}
+
+/* Waits for the daemon's answer, watching the client's socket; with a stream, returns
+ * SSC_PENDING as soon as the partial file gave a delta. Else as ssc_wait_step; the answer
+ * read (or unreadable) clears r->id: nothing is left to cancel. */
+static int await_answer(req *r, json_t **resp, char *err, size_t n)
+{
+    for (;;) {
+        int rc = ssc_wait_step(r->c, r->id, r->deadline, 1.0, r->sock, resp, err, n);
+        if (rc == 0 || rc == -1) r->id[0] = 0;
+        if (rc != SSC_PENDING) return rc;
+        if (r->st && sh_stream_tail(r->st) != 0) return SSC_PENDING;   /* a delta, or OOM */
+    }
+}
+
+/* A daemon's error response, logged: its HTTP status, OpenAI type and code, and its
+ * message with our private upload path replaced by "the upload" (into msg). */
+static int daemon_error(const req *r, const json_t *resp, char msg[640], const char **type,
+                        const char **code)
+{
+    *code = json_string_value(json_object_get(resp, "error_code"));
+    int status = sh_daemon_error_status(*code, type);
+    const char *m = json_string_value(json_object_get(resp, "error"));
+    redact(msg, 640, m ? m : "transcription failed", r->path);
+    logf_("WARN", "daemon answered %s: %s", *code ? *code : "?", m ? m : "");
+    return status;
+}
+
+/* The daemon's error response in the route's error shape. */
+static enum MHD_Result send_daemon_error(struct MHD_Connection *con, req *r, const json_t *resp)
+{
+    char msg[640];
+    const char *type, *code;
+    int status = daemon_error(r, resp, msg, &type, &code);
+    /* bad_request here can only be an option the daemon refused (an unknown language
+     * code: the rest is checked above) */
+    const char *param = code && !strcmp(code, "bad_request") && r->lang_given ? "language"
+                                                                               : NULL;
+    return send_error(con, r, status, type, param, code, msg, NULL);
+}
+
+/* The daemon's successful response in the requested OpenAI format (consumes resp). */
+static enum MHD_Result send_formatted(struct MHD_Connection *con, req *r, json_t *resp)
+{
+    char err[512];
+    /* srt/vtt/verbose_json need times: from the daemon when it gives segments, else
+     * estimated over the audio's duration (decoded here) */
+    double duration = 0;
+    int need_times = r->fmt == SH_FMT_SRT || r->fmt == SH_FMT_VTT || r->fmt == SH_FMT_VERBOSE;
+    if (need_times && !json_is_array(json_object_get(resp, "segments")) &&
+        !json_is_number(json_object_get(resp, "duration"))) {
+        float *pcm = NULL;
+        size_t n = 0;
+        if (sp_audio_load(r->path, SP_AUDIO_NOFOLLOW | SP_AUDIO_OWNER_ONLY | SP_AUDIO_ABSOLUTE,
+                          0, &pcm, &n, NULL, err, sizeof err) == SP_OK)
+            duration = (double)n / SP_AUDIO_RATE;
+        free(pcm);
+    }
+    sh_transcript t;
+    int failed = sh_transcript_from_response(resp, duration, &t);
+    json_decref(resp);
+    if (failed) return send_json(con, r, 500, NULL, NULL);
+    if (r->gran_word && t.words_missing) {   /* never answered without the words asked for */
+        sh_transcript_deinit(&t);
+        logf_("ERROR", "word timestamps asked for, the daemon's answer has none");
+        return send_error(con, r, 502, "server_error", NULL, "daemon_error",
+                          "the transcription daemon gave no word timestamps (it predates "
+                          "them: update session_daemon)", NULL);
+    }
+    size_t len = 0;
+    int gran = (r->gran_segment ? SH_GRAN_SEGMENTS : 0) | (r->gran_word ? SH_GRAN_WORDS : 0);
+    char *body = sh_render_ex(r->fmt, &t, r->route == R_OAI_TRANSLATE ? "translate" : "transcribe",
+                              gran, &len);
+    const char *hdr[4] = { NULL };
+    if (need_times) {
+        hdr[0] = "X-Speech-Session-Timing";
+        hdr[1] = t.estimated ? "estimated" : "exact";
+    }
+    sh_transcript_deinit(&t);
+    return send_buf(con, r, 200, sh_fmt_content_type(r->fmt), body, len, hdr);
+}
+
+static enum MHD_Result start_stream(struct MHD_Connection *con, req *r);
+
+/* Hands the finished upload to the daemon and answers. */
+static enum MHD_Result do_transcribe(struct MHD_Connection *con, req *r)
+{
+    char err[512] = "";
+    ssc_req_opts ro = { 0 };   /* /transcribe (the spec's wrapper) sends a plain request */
+    r->fmt = SH_FMT_JSON;
+    if ((r->oai && oai_fields(r, &ro) != 0) || upload_ready(r) != 0 ||
+        submit(r, r->oai ? &ro : NULL) != 0)
+        return send_fail(con, r);
+    json_t *resp = NULL;
+    int rc = await_answer(r, &resp, err, sizeof err);
+    if (rc == SSC_ABORTED) {   /* closed here; on_completed cancels the daemon's work */
+        logf_("INFO", "request %s: the client went away while the daemon worked", r->id);
+        return MHD_NO;
+    }
+    if (rc == SSC_PENDING) return start_stream(con, r);   /* the first delta is in */
+    client_put(r->c);   /* the answer is in (or never comes): the client goes back */
+    r->c = NULL;
+    if (rc == SSC_TIMEOUT) {   /* r->id stays: on_completed cancels it */
+        logf_("ERROR", "daemon: no answer to %s within %g s", r->id, cfg.transcribe_timeout);
         return send_error(con, r, 504, "server_error", NULL, "timeout",
                           "the transcription daemon did not answer in time", NULL);
     }
@@ -665,62 +816,105 @@ static enum MHD_Result do_transcribe(struct MHD_Connection *con, req *r)
         return send_error(con, r, 502, "server_error", NULL, "daemon_error",
                           "the transcription daemon failed", NULL);
     }
-    const json_t *e = json_object_get(resp, "error");
-    if (e) {
-        const char *code = json_string_value(json_object_get(resp, "error_code"));
-        const char *type;
-        int status = sh_daemon_error_status(code, &type);
-        /* the daemon's message names our private path: keep that out of the answer */
-        const char *m = json_string_value(e);
-        redact(msg, sizeof msg, m ? m : "transcription failed", path);
-        logf_("WARN", "daemon answered %s: %s", code ? code : "?", m ? m : "");
-        /* bad_request here can only be an option the daemon refused (an unknown language
-         * code: the rest is checked above) */
-        const char *param = code && !strcmp(code, "bad_request") && ro.language ? "language"
-                                                                                 : NULL;
-        enum MHD_Result ok = send_error(con, r, status, type, param, code, msg, NULL);
+    enum MHD_Result ok;
+    if (json_object_get(resp, "error")) {   /* before any event: the status says it */
+        ok = send_daemon_error(con, r, resp);
         json_decref(resp);
-        return ok;
-    }
-    if (!r->oai) {   /* the spec's Flask wrapper: jsonify({'results': results}) */
+    } else if (r->st) {   /* done before its first delta (short audio): events all at once */
+        ok = sh_stream_finish(r->st, resp) == 0 ? start_stream(con, r)
+                                                : send_json(con, r, 500, NULL, NULL);
+        json_decref(resp);
+    } else if (!r->oai) {   /* the spec's Flask wrapper: jsonify({'results': results}) */
         json_t *o = json_object();
         json_t *res = json_object_get(resp, "results");
         if (o) json_object_set_new(o, "results", json_is_array(res) ? json_incref(res) : json_array());
-        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        char *js = o ? json_dumps(o, JSON_COMPACT) : NULL;
         json_decref(o);
         json_decref(resp);
-        return send_json(con, r, 200, s, NULL);
+        ok = send_json(con, r, 200, js, NULL);
+    } else {
+        ok = send_formatted(con, r, resp);
     }
-    /* OpenAI formats; srt/vtt/verbose_json need times: from the daemon when it gives
-     * segments, else estimated over the audio's duration (decoded here) */
-    double duration = 0;
-    int need_times = fmt == SH_FMT_SRT || fmt == SH_FMT_VTT || fmt == SH_FMT_VERBOSE;
-    if (need_times && !json_is_array(json_object_get(resp, "segments")) &&
-        !json_is_number(json_object_get(resp, "duration"))) {
-        float *pcm = NULL;
-        size_t n = 0;
-        if (sp_audio_load(path, SP_AUDIO_NOFOLLOW | SP_AUDIO_OWNER_ONLY | SP_AUDIO_ABSOLUTE,
-                          0, &pcm, &n, NULL, err, sizeof err) == SP_OK)
-            duration = (double)n / SP_AUDIO_RATE;
-        free(pcm);
+    return ok;
+}
+
+/* ------------------------------------------------------------------ streaming (SSE) */
+
+/* One more step of a stream: events queued from the partial file or the final answer, a
+ * keep-alive, or an error event. 0, or -1: end the connection now (client gone, OOM). */
+static int stream_step(req *r)
+{
+    char err[512] = "";
+    json_t *resp = NULL;
+    double keep = cfg.idle_timeout / 2.0 < KEEPALIVE_MAX ? cfg.idle_timeout / 2.0 : KEEPALIVE_MAX;
+    double slice = r->last_out + keep - now_mono();
+    int rc = ssc_wait_step(r->c, r->id, r->deadline, slice > 0.05 ? slice : 0.05, r->sock,
+                           &resp, err, sizeof err);
+    if (rc == 0 || rc == -1) r->id[0] = 0;
+    switch (rc) {
+    case SSC_PENDING:
+        if (sh_stream_tail(r->st) < 0) return -1;
+        if (!sh_stream_queued(r->st) && now_mono() - r->last_out >= keep)
+            return sh_stream_keepalive(r->st);
+        return 0;
+    case SSC_ABORTED:
+        logf_("INFO", "request %s: the client left the stream", r->id);
+        return -1;
+    case SSC_TIMEOUT:   /* r->id stays: on_completed cancels it */
+        logf_("ERROR", "daemon: no answer to %s within %g s", r->id, cfg.transcribe_timeout);
+        return sh_stream_error(r->st, "the transcription daemon did not answer in time",
+                               "server_error", "timeout");
+    case 0:
+        break;
+    default:
+        logf_("ERROR", "daemon: %s", err);
+        return sh_stream_error(r->st, "the transcription daemon failed", "server_error",
+                               "daemon_error");
     }
-    sh_transcript t;
-    int bad = sh_transcript_from_response(resp, duration, &t);
+    int rc2;
+    if (json_object_get(resp, "error")) {   /* after the first event: an error event */
+        char msg[640];
+        const char *type, *code;
+        daemon_error(r, resp, msg, &type, &code);
+        rc2 = sh_stream_error(r->st, msg, type, code);
+    } else {
+        rc2 = sh_stream_finish(r->st, resp);
+    }
     json_decref(resp);
-    if (bad) return send_json(con, r, 500, NULL, NULL);
-    size_t len = 0;
-    char *body = sh_render(fmt, &t, r->route == R_OAI_TRANSLATE ? "translate" : "transcribe", &len);
-    /* language, prompt and temperature are honoured (passed to the daemon per request), so
-     * no X-Speech-Session-Ignored header is sent any more (docs/http.md) */
-    const char *hdr[8];
-    int k = 0;
-    if (need_times) {
-        hdr[k++] = "X-Speech-Session-Timing";
-        hdr[k++] = t.estimated ? "estimated" : "exact";
+    return rc2;
+}
+
+/* libmicrohttpd's content reader for text/event-stream. It runs in the connection's own
+ * thread (one per connection), so it blocks here — bounded by keep-alives and the client's
+ * hang-up — rather than returning 0, which in this threading mode would spin. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    req *r = cls;
+    for (;;) {
+        size_t n = sh_stream_take(r->st, buf, max);
+        if (n) {
+            r->last_out = now_mono();
+            return (ssize_t)n;
+        }
+        if (sh_stream_ended(r->st)) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (stream_step(r) != 0) return MHD_CONTENT_READER_END_WITH_ERROR;
     }
-    hdr[k] = NULL;
-    sh_transcript_deinit(&t);
-    return send_buf(con, r, 200, sh_fmt_content_type(fmt), body, len, hdr);
+}
+
+/* 200 text/event-stream; the events follow as the daemon finishes segments. */
+static enum MHD_Result start_stream(struct MHD_Connection *con, req *r)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, r, NULL);
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream; charset=utf-8");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");   /* nginx: pass events on at once */
+    enum MHD_Result ok = MHD_queue_response(con, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    if (ok == MHD_YES) r->responded = 200;
+    r->last_out = now_mono();
+    return ok;
 }
 
 /* ------------------------------------------------------------------ dispatch */
@@ -817,6 +1011,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         if (!r) return MHD_NO;
         r->fd = -1;
         r->t0 = now_mono();
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
+        r->sock = ci ? ci->connect_fd : -1;
         *con_cls = r;
         conn_phase(con, SH_PHASE_BODY);   /* the headers are in */
         return first_call(con, r, url, method);
@@ -854,6 +1051,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
     return do_transcribe(con, r);
 }
 
+/* The daemon's work for a request nobody waits for any more (the client went away, the
+ * answer came too late): withdrawn or cancelled, its answers deleted (ssc_cancel). Runs in
+ * the connection's thread after its client left, bounded by CANCEL_WAIT. */
+static void cancel_request(req *r)
+{
+    char err[512] = "";
+    const char *state = NULL;
+    ssc *c = r->c ? r->c : client_get(err, sizeof err);
+    r->c = NULL;
+    if (!c || ssc_cancel(c, r->id, CANCEL_WAIT, &state, err, sizeof err) != 0)
+        logf_("ERROR", "request %s: cannot cancel it: %s", r->id, err);
+    else
+        logf_("INFO", "request %s: cancelled (%s)", r->id,
+              state ? state : "no answer from the daemon in time");
+    client_put(c);
+    r->id[0] = 0;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -861,6 +1076,7 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
     *con_cls = NULL;
     conn_phase(con, SH_PHASE_HEADERS);   /* kept alive: the next request's clock */
     if (!r) return;
+    if (r->id[0]) cancel_request(r);
     if (!cfg.quiet || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
         const char *what = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "done"
                            : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "timed out"

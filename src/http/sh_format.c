@@ -36,8 +36,40 @@ void sh_transcript_deinit(sh_transcript *t)
     if (!t) return;
     for (int i = 0; i < t->n; i++) free(t->segs[i].text);
     free(t->segs);
+    for (int i = 0; i < t->n_words; i++) free(t->words[i].word);
+    free(t->words);
     free(t->language);
     memset(t, 0, sizeof *t);
+}
+
+static size_t trimmed_len(const char *s);
+
+/* A segment's "words" [{start, end, word, ...}] appended to t->words; a segment without
+ * them marks t->words_missing; malformed entries are skipped (times must be sane). */
+static int add_words(const json_t *seg, sh_transcript *t)
+{
+    const json_t *ws = json_object_get(seg, "words"), *w;
+    if (!json_is_array(ws)) { t->words_missing = 1; return 0; }
+    size_t i, n = json_array_size(ws);
+    if (!n) return 0;
+    sh_word *grown = realloc(t->words, ((size_t)t->n_words + n) * sizeof *grown);
+    if (!grown) return -1;
+    t->words = grown;
+    json_array_foreach(ws, i, w) {
+        const json_t *s = json_object_get(w, "start"), *e = json_object_get(w, "end");
+        const char *text = json_string_value(json_object_get(w, "word"));
+        if (!json_is_number(s) || !json_is_number(e) || !text) continue;
+        double a = json_number_value(s), b = json_number_value(e);
+        if (!isfinite(a) || !isfinite(b) || a < 0 || b < a) continue;
+        while (*text && isspace((unsigned char)*text)) text++;
+        sh_word *x = &t->words[t->n_words];
+        x->start = a;
+        x->end = b;
+        x->word = strndup(text, trimmed_len(text));
+        if (!x->word) return -1;
+        t->n_words++;
+    }
+    return 0;
 }
 
 static int from_segments(const json_t *arr, sh_transcript *t)
@@ -60,6 +92,7 @@ static int from_segments(const json_t *arr, sh_transcript *t)
         g->text = strdup(json_string_value(json_object_get(v, "text")));
         if (!g->text) return -1;
         t->n++;
+        if (add_words(v, t) != 0) return -1;
     }
     return 0;
 }
@@ -99,6 +132,7 @@ int sh_transcript_from_response(const json_t *resp, double duration, sh_transcri
     t->segs = calloc(n ? n : 1, sizeof *t->segs);
     if (!t->segs) { sh_transcript_deinit(t); return -1; }
     t->estimated = n > 0;   /* nothing to time is exact */
+    t->words_missing = n > 0;
     double at = 0;
     size_t done = 0;
     json_array_foreach(res, i, v) {
@@ -221,7 +255,45 @@ static char *dump(json_t *o, size_t *len)
     return s;
 }
 
+static json_t *segments_json(const sh_transcript *t)
+{
+    json_t *arr = json_array();
+    for (int i = 0; arr && i < t->n; i++) {
+        json_t *g = json_object();
+        if (!g) break;
+        json_t *gt = json_string(t->segs[i].text);
+        json_object_set_new(g, "id", json_integer(i));
+        json_object_set_new(g, "seek", json_integer((json_int_t)llround(t->segs[i].start * 100.0)));
+        json_object_set_new(g, "start", ms_real(t->segs[i].start));
+        json_object_set_new(g, "end", ms_real(t->segs[i].end));
+        json_object_set_new(g, "text", gt ? gt : json_string(""));
+        json_object_set_new(g, "tokens", json_array());
+        json_array_append_new(arr, g);
+    }
+    return arr;
+}
+
+/* OpenAI's top-level words: [{"word", "start", "end"}] */
+static json_t *words_json(const sh_transcript *t)
+{
+    json_t *arr = json_array();
+    for (int i = 0; arr && i < t->n_words; i++) {
+        json_t *w = json_object(), *ws = json_string(t->words[i].word);
+        if (!w || !ws) { json_decref(w); json_decref(ws); continue; }
+        json_object_set_new(w, "word", ws);
+        json_object_set_new(w, "start", ms_real(t->words[i].start));
+        json_object_set_new(w, "end", ms_real(t->words[i].end));
+        json_array_append_new(arr, w);
+    }
+    return arr;
+}
+
 char *sh_render(sh_fmt f, const sh_transcript *t, const char *task, size_t *len)
+{
+    return sh_render_ex(f, t, task, 0, len);
+}
+
+char *sh_render_ex(sh_fmt f, const sh_transcript *t, const char *task, int gran, size_t *len)
 {
     if (f == SH_FMT_SRT || f == SH_FMT_VTT) return render_cues(t, f == SH_FMT_VTT, len);
     char *text = sh_transcript_text(t);
@@ -246,20 +318,14 @@ char *sh_render(sh_fmt f, const sh_transcript *t, const char *task, size_t *len)
     free(text);
     json_object_set_new(o, "text", js ? js : json_string(""));
     if (f == SH_FMT_VERBOSE) {
-        json_t *arr = json_array();
-        for (int i = 0; arr && i < t->n; i++) {
-            json_t *g = json_object();
-            if (!g) break;
-            json_t *gt = json_string(t->segs[i].text);
-            json_object_set_new(g, "id", json_integer(i));
-            json_object_set_new(g, "seek", json_integer((json_int_t)llround(t->segs[i].start * 100.0)));
-            json_object_set_new(g, "start", ms_real(t->segs[i].start));
-            json_object_set_new(g, "end", ms_real(t->segs[i].end));
-            json_object_set_new(g, "text", gt ? gt : json_string(""));
-            json_object_set_new(g, "tokens", json_array());
-            json_array_append_new(arr, g);
+        if (!gran || (gran & SH_GRAN_SEGMENTS)) {
+            json_t *arr = segments_json(t);
+            if (arr) json_object_set_new(o, "segments", arr);
         }
-        if (arr) json_object_set_new(o, "segments", arr);
+        if (gran & SH_GRAN_WORDS) {
+            json_t *arr = words_json(t);
+            if (arr) json_object_set_new(o, "words", arr);
+        }
         /* an extension (clients ignore unknown keys): whether the times are estimates */
         json_object_set_new(o, "timing", json_string(t->estimated ? "estimated" : "exact"));
     }

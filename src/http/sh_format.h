@@ -25,8 +25,16 @@ typedef struct {
 } sh_seg;
 
 typedef struct {
+    double start, end;   /* seconds */
+    char *word;          /* trimmed of Whisper's leading space, as OpenAI answers */
+} sh_word;
+
+typedef struct {
     sh_seg *segs;
     int n;
+    sh_word *words;      /* every segment's "words", in order (word_timestamps requests) */
+    int n_words;
+    int words_missing;   /* 1: a segment had no "words" array (a daemon without them) */
     int estimated;       /* 1: times spread over the duration (the daemon gave none) */
     double duration;     /* seconds of audio, 0 when unknown */
     char *language;      /* from the daemon's response when it names one, else NULL */
@@ -45,6 +53,12 @@ char *sh_transcript_text(const sh_transcript *t);
 /* Renders t in format f. task is "transcribe" or "translate" (verbose_json only).
  * *len gets the length. NULL on out of memory. */
 char *sh_render(sh_fmt f, const sh_transcript *t, const char *task, size_t *len);
+/* verbose_json as OpenAI's timestamp_granularities[] ask: SH_GRAN_WORDS adds the top-level
+ * "words": [{"word", "start", "end"}]; "segments" is there with SH_GRAN_SEGMENTS or when
+ * no granularity was asked (flags 0: exactly sh_render). */
+#define SH_GRAN_SEGMENTS 1
+#define SH_GRAN_WORDS 2
+char *sh_render_ex(sh_fmt f, const sh_transcript *t, const char *task, int gran, size_t *len);
 
 /* "HH:MM:SS,mmm" (srt, sep ',') or "HH:MM:SS.mmm" (vtt, sep '.'); negative → 0. */
 void sh_timestamp(double seconds, char sep, char out[32]);

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct sp_context {
@@ -37,6 +38,10 @@ struct sp_context {
     int *row_seq, *row_pos;   /* [tctx] layout of the pass in flight */
     wh_tokenizer *tok;     /* built on first use */
     char fallback[256];    /* why we are on the CPU although a GPU was allowed; "" if not */
+    /* the voice activity detector of the last transcription that used one (wh_ctx_vad) */
+    sp_vad *vad;
+    char *vad_path;        /* its model path, "" for the energy detector */
+    struct stat vad_st;    /* the model file when opened: a replaced file is reopened */
 };
 
 /* ------------------------------------------------------------------ device choice */
@@ -154,9 +159,41 @@ void sp_context_free(sp_context *c)
     free(c->row_pos);
     free(c->mel_basis);
     wh_tok_free(c->tok);
+    sp_vad_free(c->vad);
+    free(c->vad_path);
     if (c->ex.pool) wh_exec_deinit(&c->ex);
     wh_model_free(c->m);
     free(c);
+}
+
+/* Opening the Silero model reads and validates its file, and a daemon's requests all name
+ * the same one, so the detector of the last call is kept (an sp_vad holds no state between
+ * calls; the context is one thread's). It is reopened when the path changes, or the file does
+ * (another inode, size or mtime: a model replaced in place is read again). */
+sp_status wh_ctx_vad(sp_context *c, const char *path, sp_vad **out, char *err, size_t en)
+{
+    const char *key = path ? path : "";
+    struct stat st = {0};
+    if (path && stat(path, &st) != 0) memset(&st, 0, sizeof st);   /* sp_vad_open says why */
+    if (c->vad && !strcmp(c->vad_path, key) && (!path || (st.st_ino == c->vad_st.st_ino &&
+        st.st_dev == c->vad_st.st_dev && st.st_size == c->vad_st.st_size &&
+        st.st_mtim.tv_sec == c->vad_st.st_mtim.tv_sec && st.st_mtim.tv_nsec == c->vad_st.st_mtim.tv_nsec))) {
+        *out = c->vad;
+        return SP_OK;
+    }
+    sp_vad_free(c->vad);
+    free(c->vad_path);
+    c->vad = NULL;
+    c->vad_path = NULL;
+    *out = NULL;
+    char *k = strdup(key);
+    if (!k) return SP_ERR_NOMEM;
+    sp_status s = sp_vad_open(path, &c->vad, err, en);
+    if (s != SP_OK) { free(k); return s; }
+    c->vad_path = k;
+    c->vad_st = st;
+    *out = c->vad;
+    return SP_OK;
 }
 
 static int is_quantized(const wh_model *m) { return m->hp.ftype >= 2; }

@@ -289,74 +289,88 @@ void wh_specials_init(wh_specials *s, int n_vocab)
 
 /* ------------------------------------------------------------------ parse */
 
-static sp_status parse(wh_model *m, char *err, size_t en)
+/* Phase 1: magic and hyperparameters. */
+static sp_status parse_header(wh_model *m, cursor *c, char *err, size_t en)
 {
-    cursor c = {m->map, m->map_size, 0};
-    sp_status st = SP_ERR_MODEL_FORMAT;
-    expect *ex = NULL;
+    const sp_status bad = SP_ERR_MODEL_FORMAT;
     int32_t v;
-
-    if (cur_i32(&c, &v) != 0) { sp_errf(err, en, "file too short for the magic number (%zu bytes)", m->map_size); return st; }
-    if ((uint32_t)v != WH_MAGIC) { sp_errf(err, en, "bad magic 0x%08x (expected 0x%08x: not a ggml Whisper model)", (unsigned)v, WH_MAGIC); return st; }
+    if (cur_i32(c, &v) != 0) { sp_errf(err, en, "file too short for the magic number (%zu bytes)", m->map_size); return bad; }
+    if ((uint32_t)v != WH_MAGIC) { sp_errf(err, en, "bad magic 0x%08x (expected 0x%08x: not a ggml Whisper model)", (unsigned)v, WH_MAGIC); return bad; }
 
     int32_t h[11];
     static const char *hn[11] = {"n_vocab", "n_audio_ctx", "n_audio_state", "n_audio_head", "n_audio_layer",
                                  "n_text_ctx", "n_text_state", "n_text_head", "n_text_layer", "n_mels", "ftype"};
     for (int i = 0; i < 11; i++)
-        if (cur_i32(&c, &h[i]) != 0) { sp_errf(err, en, "truncated header: missing %s", hn[i]); return st; }
+        if (cur_i32(c, &h[i]) != 0) { sp_errf(err, en, "truncated header: missing %s", hn[i]); return bad; }
     wh_hparams *hp = &m->hp;
     hp->n_vocab = h[0]; hp->n_audio_ctx = h[1]; hp->n_audio_state = h[2]; hp->n_audio_head = h[3];
     hp->n_audio_layer = h[4]; hp->n_text_ctx = h[5]; hp->n_text_state = h[6]; hp->n_text_head = h[7];
     hp->n_text_layer = h[8]; hp->n_mels = h[9]; hp->ftype = h[10] % 1000;
 
-    if ((st = wh_hparams_check(hp, err, en)) != SP_OK) return st;
+    sp_status st = wh_hparams_check(hp, err, en);
+    if (st != SP_OK) return st;
     if (h[10] < 0 || !(hp->ftype == 0 || hp->ftype == 1 || hp->ftype == 2 || hp->ftype == 3 || hp->ftype == 7 || hp->ftype == 8 || hp->ftype == 9)) {
         sp_errf(err, en, "unsupported ftype %d", h[10]);
         return SP_ERR_UNSUPPORTED;
     }
-    st = SP_ERR_MODEL_FORMAT;
+    return SP_OK;
+}
 
-    /* mel filterbank */
-    if (cur_i32(&c, &v) != 0) { sp_errf(err, en, "truncated: missing filt_n_mel"); return st; }
+/* Phase 2: the mel filterbank, copied (the mapping has no alignment). */
+static sp_status parse_filters(wh_model *m, cursor *c, char *err, size_t en)
+{
+    const sp_status bad = SP_ERR_MODEL_FORMAT;
+    int32_t v;
+    if (cur_i32(c, &v) != 0) { sp_errf(err, en, "truncated: missing filt_n_mel"); return bad; }
     m->filt_n_mel = v;
-    if (cur_i32(&c, &v) != 0) { sp_errf(err, en, "truncated: missing filt_n_fft"); return st; }
+    if (cur_i32(c, &v) != 0) { sp_errf(err, en, "truncated: missing filt_n_fft"); return bad; }
     m->filt_n_fft = v;
-    if (m->filt_n_mel != hp->n_mels) { sp_errf(err, en, "filterbank has %d mel rows but n_mels is %d", m->filt_n_mel, hp->n_mels); return st; }
-    if (m->filt_n_fft != 201) { sp_errf(err, en, "filterbank n_fft %d (expected 201)", m->filt_n_fft); return st; }
+    if (m->filt_n_mel != m->hp.n_mels) { sp_errf(err, en, "filterbank has %d mel rows but n_mels is %d", m->filt_n_mel, m->hp.n_mels); return bad; }
+    if (m->filt_n_fft != 201) { sp_errf(err, en, "filterbank n_fft %d (expected 201)", m->filt_n_fft); return bad; }
     size_t fbytes = (size_t)m->filt_n_mel * 201 * 4;
-    if (c.size - c.pos < fbytes) { sp_errf(err, en, "truncated in the mel filterbank (needs %zu bytes at offset %zu)", fbytes, c.pos); return st; }
+    if (c->size - c->pos < fbytes) { sp_errf(err, en, "truncated in the mel filterbank (needs %zu bytes at offset %zu)", fbytes, c->pos); return bad; }
     m->filters_own = malloc(fbytes);
     if (!m->filters_own) return SP_ERR_NOMEM;
-    memcpy(m->filters_own, c.base + c.pos, fbytes);
+    memcpy(m->filters_own, c->base + c->pos, fbytes);
     m->filters = m->filters_own;
-    c.pos += fbytes;
+    c->pos += fbytes;
+    return SP_OK;
+}
 
-    /* vocabulary */
-    if (cur_i32(&c, &v) != 0) { sp_errf(err, en, "truncated: missing vocabulary size"); return st; }
-    if (v < 0 || v > hp->n_vocab) { sp_errf(err, en, "vocabulary has %d tokens (must be 0..n_vocab %d)", v, hp->n_vocab); return st; }
+/* Phase 3: the vocabulary, as views into the mapping. */
+static sp_status parse_vocab(wh_model *m, cursor *c, char *err, size_t en)
+{
+    const sp_status bad = SP_ERR_MODEL_FORMAT;
+    int32_t v;
+    if (cur_i32(c, &v) != 0) { sp_errf(err, en, "truncated: missing vocabulary size"); return bad; }
+    if (v < 0 || v > m->hp.n_vocab) { sp_errf(err, en, "vocabulary has %d tokens (must be 0..n_vocab %d)", v, m->hp.n_vocab); return bad; }
     m->n_tokens = v;
     m->vocab = calloc((size_t)(v ? v : 1), sizeof *m->vocab);
     if (!m->vocab) return SP_ERR_NOMEM;
     for (int i = 0; i < m->n_tokens; i++) {
-        if (cur_i32(&c, &v) != 0) { sp_errf(err, en, "truncated in the vocabulary at token %d", i); return st; }
+        if (cur_i32(c, &v) != 0) { sp_errf(err, en, "truncated in the vocabulary at token %d", i); return bad; }
         uint32_t len = (uint32_t)v;
-        if (len > 1024) { sp_errf(err, en, "token %d has length %u (max 1024)", i, len); return st; }
-        if (c.size - c.pos < len) { sp_errf(err, en, "truncated in the vocabulary at token %d", i); return st; }
-        m->vocab[i].bytes = (const char *)c.base + c.pos;
+        if (len > 1024) { sp_errf(err, en, "token %d has length %u (max 1024)", i, len); return bad; }
+        if (c->size - c->pos < len) { sp_errf(err, en, "truncated in the vocabulary at token %d", i); return bad; }
+        m->vocab[i].bytes = (const char *)c->base + c->pos;
         m->vocab[i].len = len;
-        c.pos += len;
+        c->pos += len;
     }
+    wh_specials_init(&m->sp, m->hp.n_vocab);
+    return SP_OK;
+}
 
-    wh_specials_init(&m->sp, hp->n_vocab);
-
-    /* tensors */
+/* Phase 4a: every tensor the hyperparameters imply, with its role and shape, sorted by name
+ * for bsearch; *out has *n_out entries (caller frees). */
+static sp_status expected_tensors(wh_model *m, expect **out, int *n_out)
+{
+    const wh_hparams *hp = &m->hp;
     const int64_t n = hp->n_audio_state;
     const int nl_e = hp->n_audio_layer, nl_d = hp->n_text_layer;
     m->enc = calloc((size_t)nl_e, sizeof *m->enc);
     m->dec = calloc((size_t)nl_d, sizeof *m->dec);
-    int n_exp_max = 11 + 15 * nl_e + 24 * nl_d;
-    ex = calloc((size_t)n_exp_max, sizeof *ex);
-    if (!m->enc || !m->dec || !ex) { st = SP_ERR_NOMEM; goto done; }
+    expect *ex = calloc((size_t)(11 + 15 * nl_e + 24 * nl_d), sizeof *ex);
+    if (!m->enc || !m->dec || !ex) { free(ex); return SP_ERR_NOMEM; }
     int ne_ = 0;
     add(ex, &ne_, &m->e_pe, ROLE_F, 2, n, hp->n_audio_ctx, "encoder.positional_embedding");
     add(ex, &ne_, &m->conv1_w, ROLE_C, 3, 3, hp->n_mels, "encoder.conv1.weight");
@@ -382,96 +396,114 @@ static sp_status parse(wh_model *m, char *err, size_t en)
         add_layer(ex, &ne_, &m->dec[i], n, p, 1);
     }
     qsort(ex, (size_t)ne_, sizeof *ex, expect_cmp);
+    *out = ex;
+    *n_out = ne_;
+    return SP_OK;
+}
 
-    const int wtype_file = hp->ftype == 0 ? WH_F32 : hp->ftype == 1 ? WH_F16 : hp->ftype == 2 ? WH_Q4_0 :
-                           hp->ftype == 3 ? WH_Q4_1 : hp->ftype == 7 ? WH_Q8_0 : hp->ftype == 8 ? WH_Q5_0 : WH_Q5_1;
-    (void)wtype_file;
-    int n_seen = 0;
-    while (c.pos < c.size) {
-        size_t rec_off = c.pos;
-        int32_t nd, nlen, tt;
-        if (cur_i32(&c, &nd) || cur_i32(&c, &nlen) || cur_i32(&c, &tt)) {
-            sp_errf(err, en, "truncated tensor record header at offset %zu", rec_off);
-            goto done;
-        }
-        if (nd < 1 || nd > 4) { sp_errf(err, en, "tensor at offset %zu has %d dimensions (1..4)", rec_off, nd); goto done; }
-        if (nlen < 1 || nlen > 255) { sp_errf(err, en, "tensor at offset %zu has name length %d (1..255)", rec_off, nlen); goto done; }
-        int64_t tne[4] = {1, 1, 1, 1};
-        for (int i = 0; i < nd; i++) {
-            if (cur_i32(&c, &v)) { sp_errf(err, en, "truncated tensor dimensions at offset %zu", rec_off); goto done; }
-            if (v < 1) { sp_errf(err, en, "tensor at offset %zu has dimension %d = %d", rec_off, i, v); goto done; }
-            tne[i] = v;
-        }
-        if (c.size - c.pos < (size_t)nlen) { sp_errf(err, en, "truncated tensor name at offset %zu", rec_off); goto done; }
-        char name[256];
-        memcpy(name, c.base + c.pos, (size_t)nlen);
-        name[nlen] = 0;
-        c.pos += (size_t)nlen;
-        if (strlen(name) != (size_t)nlen) { sp_errf(err, en, "tensor name at offset %zu contains a NUL byte", rec_off); goto done; }
-
-        expect key;
-        expect *e = NULL;
-        if (nlen < (int)sizeof key.name) memcpy(key.name, name, (size_t)nlen + 1);
-        e = nlen < (int)sizeof key.name ? bsearch(&key, ex, (size_t)ne_, sizeof *ex, expect_cmp) : NULL;
-        if (!e) { sp_errf(err, en, "unknown tensor '%s' at offset %zu", name, rec_off); goto done; }
-        if (e->seen) { sp_errf(err, en, "duplicate tensor '%s' at offset %zu", name, rec_off); goto done; }
-        size_t bsz = wh_type_block(tt), tsz = wh_type_size(tt);
-        if (!bsz) { sp_errf(err, en, "tensor '%s' has unknown or unsupported type %d", name, tt); st = SP_ERR_UNSUPPORTED; goto done; }
-        int ok_type = e->role == ROLE_F ? tt == WH_F32 : e->role == ROLE_C ? (tt == WH_F32 || tt == WH_F16) : 1;
-        if (!ok_type) { sp_errf(err, en, "tensor '%s' has type %s, not allowed for it", name, wh_type_name(tt)); st = SP_ERR_UNSUPPORTED; goto done; }
-        /* Compare shapes, ignoring trailing 1s (bias [n] may be stored as [n] or [1, n] style). */
-        int64_t want[4] = {e->ne[0], e->ne[1], e->ne[2], 1};
-        int same = 1;
-        for (int i = 0; i < 4; i++) same &= want[i] == tne[i];
-        if (!same) {
-            char b1[80], b2[80];
-            int wnd = e->n_dims;
-            sp_errf(err, en, "tensor '%s' has shape %s, expected %s", name, shape_str(b1, sizeof b1, nd, tne),
-                   shape_str(b2, sizeof b2, wnd, want));
-            goto done;
-        }
-        if (tne[0] % (int64_t)bsz) { sp_errf(err, en, "tensor '%s': row length %lld is not a multiple of the %s block size %zu", name, (long long)tne[0], wh_type_name(tt), bsz); goto done; }
-        uint64_t nel = (uint64_t)tne[0] * (uint64_t)tne[1] * (uint64_t)tne[2] * (uint64_t)tne[3];
-        uint64_t bytes = nel / bsz * tsz;
-        if (c.size - c.pos < bytes) {
-            sp_errf(err, en, "file truncated in tensor '%s': needs %llu bytes at offset %zu, %zu left", name,
-                   (unsigned long long)bytes, c.pos, c.size - c.pos);
-            goto done;
-        }
-        e->slot->data = c.base + c.pos;
-        e->slot->type = tt;
-        e->slot->n_dims = nd;
-        memcpy(e->slot->ne, tne, sizeof tne);
-        e->seen = 1;
-        n_seen++;
-        c.pos += bytes;
+/* Phase 4b: one tensor record at the cursor: header, name, the expectation it meets (type,
+ * shape, block size, bytes present); binds its slot to the mapping. */
+static sp_status parse_tensor(cursor *c, expect *ex, int n_ex, char *err, size_t en)
+{
+    const size_t rec_off = c->pos;
+    int32_t nd, nlen, tt, v;
+    if (cur_i32(c, &nd) || cur_i32(c, &nlen) || cur_i32(c, &tt)) {
+        sp_errf(err, en, "truncated tensor record header at offset %zu", rec_off);
+        return SP_ERR_MODEL_FORMAT;
     }
-    if (n_seen != ne_) {
-        for (int i = 0; i < ne_; i++)
-            if (!ex[i].seen) { sp_errf(err, en, "missing tensor '%s' (%d of %d tensors present)", ex[i].name, n_seen, ne_); break; }
+    if (nd < 1 || nd > 4) { sp_errf(err, en, "tensor at offset %zu has %d dimensions (1..4)", rec_off, nd); return SP_ERR_MODEL_FORMAT; }
+    if (nlen < 1 || nlen > 255) { sp_errf(err, en, "tensor at offset %zu has name length %d (1..255)", rec_off, nlen); return SP_ERR_MODEL_FORMAT; }
+    int64_t tne[4] = {1, 1, 1, 1};
+    for (int i = 0; i < nd; i++) {
+        if (cur_i32(c, &v)) { sp_errf(err, en, "truncated tensor dimensions at offset %zu", rec_off); return SP_ERR_MODEL_FORMAT; }
+        if (v < 1) { sp_errf(err, en, "tensor at offset %zu has dimension %d = %d", rec_off, i, v); return SP_ERR_MODEL_FORMAT; }
+        tne[i] = v;
+    }
+    if (c->size - c->pos < (size_t)nlen) { sp_errf(err, en, "truncated tensor name at offset %zu", rec_off); return SP_ERR_MODEL_FORMAT; }
+    char name[256];
+    memcpy(name, c->base + c->pos, (size_t)nlen);
+    name[nlen] = 0;
+    c->pos += (size_t)nlen;
+    if (strlen(name) != (size_t)nlen) { sp_errf(err, en, "tensor name at offset %zu contains a NUL byte", rec_off); return SP_ERR_MODEL_FORMAT; }
+
+    expect key;
+    expect *e = NULL;
+    if (nlen < (int)sizeof key.name) memcpy(key.name, name, (size_t)nlen + 1);
+    e = nlen < (int)sizeof key.name ? bsearch(&key, ex, (size_t)n_ex, sizeof *ex, expect_cmp) : NULL;
+    if (!e) { sp_errf(err, en, "unknown tensor '%s' at offset %zu", name, rec_off); return SP_ERR_MODEL_FORMAT; }
+    if (e->seen) { sp_errf(err, en, "duplicate tensor '%s' at offset %zu", name, rec_off); return SP_ERR_MODEL_FORMAT; }
+    size_t bsz = wh_type_block(tt), tsz = wh_type_size(tt);
+    if (!bsz) { sp_errf(err, en, "tensor '%s' has unknown or unsupported type %d", name, tt); return SP_ERR_UNSUPPORTED; }
+    int ok_type = e->role == ROLE_F ? tt == WH_F32 : e->role == ROLE_C ? (tt == WH_F32 || tt == WH_F16) : 1;
+    if (!ok_type) { sp_errf(err, en, "tensor '%s' has type %s, not allowed for it", name, wh_type_name(tt)); return SP_ERR_UNSUPPORTED; }
+    /* Compare shapes, ignoring trailing 1s (bias [n] may be stored as [n] or [1, n] style). */
+    int64_t want[4] = {e->ne[0], e->ne[1], e->ne[2], 1};
+    int same = 1;
+    for (int i = 0; i < 4; i++) same &= want[i] == tne[i];
+    if (!same) {
+        char b1[80], b2[80];
+        sp_errf(err, en, "tensor '%s' has shape %s, expected %s", name, shape_str(b1, sizeof b1, nd, tne),
+               shape_str(b2, sizeof b2, e->n_dims, want));
+        return SP_ERR_MODEL_FORMAT;
+    }
+    if (tne[0] % (int64_t)bsz) { sp_errf(err, en, "tensor '%s': row length %lld is not a multiple of the %s block size %zu", name, (long long)tne[0], wh_type_name(tt), bsz); return SP_ERR_MODEL_FORMAT; }
+    uint64_t nel = (uint64_t)tne[0] * (uint64_t)tne[1] * (uint64_t)tne[2] * (uint64_t)tne[3];
+    uint64_t bytes = nel / bsz * tsz;
+    if (c->size - c->pos < bytes) {
+        sp_errf(err, en, "file truncated in tensor '%s': needs %llu bytes at offset %zu, %zu left", name,
+               (unsigned long long)bytes, c->pos, c->size - c->pos);
+        return SP_ERR_MODEL_FORMAT;
+    }
+    e->slot->data = c->base + c->pos;
+    e->slot->type = tt;
+    e->slot->n_dims = nd;
+    memcpy(e->slot->ne, tne, sizeof tne);
+    e->seen = 1;
+    c->pos += bytes;
+    return SP_OK;
+}
+
+/* Phase 5. The format has no alignment, so an f32 tensor may start at any byte. The
+ * always-f32 tensors (biases, norms, positional embeddings: a few MB even for large models)
+ * are read as float arrays everywhere, so they get aligned copies; weight matrices stay in
+ * the mapping and are only read through the dequantizing kernels. */
+static sp_status align_f32(wh_model *m, expect *ex, int n_ex)
+{
+    size_t total = 0;
+    for (int i = 0; i < n_ex; i++)
+        if (ex[i].role == ROLE_F) total += (size_t)(ex[i].slot->ne[0] * ex[i].slot->ne[1] * ex[i].slot->ne[2] * ex[i].slot->ne[3]) + 16;
+    m->f32_arena = malloc(total * sizeof(float));
+    if (!m->f32_arena) return SP_ERR_NOMEM;
+    float *a = m->f32_arena;
+    for (int i = 0; i < n_ex; i++) {
+        if (ex[i].role != ROLE_F) continue;
+        wh_tensor *t = ex[i].slot;
+        size_t cnt = (size_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
+        memcpy(a, t->data, cnt * sizeof(float));
+        t->data = a;
+        a += (cnt + 15) & ~(size_t)15;
+    }
+    return SP_OK;
+}
+
+static sp_status parse(wh_model *m, char *err, size_t en)
+{
+    cursor c = {m->map, m->map_size, 0};
+    expect *ex = NULL;
+    int n_ex = 0, n_seen = 0;
+    sp_status st;
+    if ((st = parse_header(m, &c, err, en)) != SP_OK || (st = parse_filters(m, &c, err, en)) != SP_OK ||
+        (st = parse_vocab(m, &c, err, en)) != SP_OK || (st = expected_tensors(m, &ex, &n_ex)) != SP_OK)
+        goto done;
+    for (; c.pos < c.size; n_seen++)
+        if ((st = parse_tensor(&c, ex, n_ex, err, en)) != SP_OK) goto done;
+    if (n_seen != n_ex) {
+        for (int i = 0; i < n_ex; i++)
+            if (!ex[i].seen) { sp_errf(err, en, "missing tensor '%s' (%d of %d tensors present)", ex[i].name, n_seen, n_ex); break; }
+        st = SP_ERR_MODEL_FORMAT;
         goto done;
     }
-    /* The format has no alignment, so an f32 tensor may start at any byte. The always-f32
-     * tensors (biases, norms, positional embeddings: a few MB even for large models) are
-     * read as float arrays everywhere, so they get aligned copies; weight matrices stay in
-     * the mapping and are only read through the dequantizing kernels. */
-    {
-        size_t total = 0;
-        for (int i = 0; i < ne_; i++)
-            if (ex[i].role == ROLE_F) total += (size_t)(ex[i].slot->ne[0] * ex[i].slot->ne[1] * ex[i].slot->ne[2] * ex[i].slot->ne[3]) + 16;
-        m->f32_arena = malloc(total * sizeof(float));
-        if (!m->f32_arena) { st = SP_ERR_NOMEM; goto done; }
-        float *a = m->f32_arena;
-        for (int i = 0; i < ne_; i++) {
-            if (ex[i].role != ROLE_F) continue;
-            wh_tensor *t = ex[i].slot;
-            size_t cnt = (size_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
-            memcpy(a, t->data, cnt * sizeof(float));
-            t->data = a;
-            a += (cnt + 15) & ~(size_t)15;
-        }
-    }
-    st = SP_OK;
+    st = align_f32(m, ex, n_ex);
 done:
     free(ex);
     return st;
@@ -508,6 +540,16 @@ sp_status wh_model_load(const char *path, wh_model **out, char *err, size_t en)
         if (access(p, F_OK) != 0) {
             snprintf(p, sizeof p, "%s/model.safetensors", path);
             if (access(p, F_OK) == 0) return wh_st_load_dir(path, out, err, en);
+            /* say what it is rather than "no model.bin": a user with a large checkpoint
+             * from the hub should learn how to make it loadable */
+            snprintf(p, sizeof p, "%s/model.safetensors.index.json", path);
+            if (access(p, F_OK) == 0) {
+                sp_errf(err, en, "model '%s' is a sharded Transformers checkpoint "
+                        "(model.safetensors.index.json), which is not read: save it as one "
+                        "model.safetensors (save_pretrained with a max_shard_size above the "
+                        "model's size) or use its CTranslate2 or ggml version", path);
+                return SP_ERR_UNSUPPORTED;
+            }
         }
         return wh_ct2_load_dir(path, NULL, out, err, en);
     }

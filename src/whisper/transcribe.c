@@ -145,6 +145,7 @@ typedef struct {
     float *al_times, *al_probs; /* [n_text_ctx + 1], [n_text_ctx] */
     int *al_ends;               /* [n_text_ctx] word ends */
     int unicode_words;
+    float last_speech;          /* end of the last segment with words (s), across windows */
     const vad_map *vm;          /* VAD: segment times to map back, NULL without VAD */
 } tx;
 
@@ -360,6 +361,149 @@ static float clampf(float v, float lo, float hi) { return v < lo ? lo : v > hi ?
 
 /* ------------------------------------------------------------------ word timestamps */
 
+/* Median word duration of segments [seg0, n) (words of zero length ignored), capped at
+ * 0.7 s as timing.py does; 0 when no word has a length. */
+static float median_word_duration(const sp_result *o, int seg0)
+{
+    int n = 0;
+    for (int i = seg0; i < o->n_segments; i++) n += o->segments[i].n_words;
+    if (n == 0) return 0;
+    float *d = malloc(sizeof(float) * (size_t)n);
+    if (!d) return 0;   /* only a heuristic's input: without it the words stay as aligned */
+    int m = 0;
+    for (int i = seg0; i < o->n_segments; i++)
+        for (int k = 0; k < o->segments[i].n_words; k++) {
+            float v = o->segments[i].words[k].end - o->segments[i].words[k].start;
+            if (v > 0) {   /* insertion sort: a window has a few hundred words at most */
+                int j = m++;
+                while (j > 0 && d[j - 1] > v) { d[j] = d[j - 1]; j--; }
+                d[j] = v;
+            }
+        }
+    float med = m == 0 ? 0 : (m & 1) ? d[m / 2] : 0.5f * (d[m / 2 - 1] + d[m / 2]);
+    free(d);
+    return med < 0.7f ? med : 0.7f;
+}
+
+/* timing.py's punctuation sets. Membership is Python's `x in STRING`, a substring test
+ * ("" included), which byte-wise strstr reproduces on valid UTF-8. */
+static const char k_prepended[] = "\"'\u201c\u00bf([{-";
+static const char k_appended[] = "\"'.\u3002,\uff0c!\uff01?\uff1f:\uff1a\u201d)]}\u3001";
+static const char k_sentence_end[] = ".\u3002!\uff01?\uff1f";
+
+static int in_set(const char *set, const char *w, size_t n) /* w[0..n) is a substring of set */
+{
+    for (const char *p = set; *p; p++)
+        if (strncmp(p, w, n) == 0) return 1;
+    return n == 0;
+}
+
+/* timing.py's first heuristic, over the window's words in order (before punctuation is
+ * merged): a word longer than 2 medians that is a sentence end mark keeps 2 medians from its
+ * start; one that follows a mark keeps 2 medians up to its end. Alignment stretches these
+ * into the pause between sentences. */
+static void clip_sentence_edges(sp_result *o, int seg0, float maxd)
+{
+    const sp_word *prev = NULL;
+    for (int i = seg0; i < o->n_segments; i++)
+        for (int k = 0; k < o->segments[i].n_words; k++) {
+            sp_word *w = &o->segments[i].words[k];
+            if (prev && w->end - w->start > maxd) {
+                if (in_set(k_sentence_end, w->text, strlen(w->text))) w->end = w->start + maxd;
+                else if (in_set(k_sentence_end, prev->text, strlen(prev->text))) w->start = w->end - maxd;
+            }
+            prev = w;
+        }
+}
+
+/* Glues s + t into a new string for *dst (freeing the old one); -1 on no memory. */
+static int join_text(char **dst, const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    char *r = malloc(na + nb + 1);
+    if (!r) return -1;
+    memcpy(r, a, na);
+    memcpy(r + na, b, nb + 1);
+    free(*dst);
+    *dst = r;
+    return 0;
+}
+
+/* timing.py merge_punctuations within one segment: an opening mark (" with a leading space,
+ * "(", "¿" ...) joins the word after it, a closing one ("." "," "?" ...) the word before it, so
+ * "dog." is one word with dog's times rather than "dog" plus a "." that alignment stretches
+ * across the following pause. The merged word keeps its own times and probability. */
+static sp_status merge_punctuation(sp_segment *s)
+{
+    sp_word *w = s->words;
+    const int n = s->n_words;
+    for (int i = n - 2, j = n - 1; i >= 0; i--) {
+        const char *t = w[i].text;
+        size_t a = 0, b = strlen(t);
+        while (a < b && isspace((unsigned char)t[a])) a++;
+        while (b > a && isspace((unsigned char)t[b - 1])) b--;
+        if (t[0] == ' ' && in_set(k_prepended, t + a, b - a)) {
+            if (join_text(&w[j].text, t, w[j].text) < 0) return SP_ERR_NOMEM;
+            w[i].text[0] = 0;
+        } else {
+            j = i;
+        }
+    }
+    for (int i = 0, j = 1; j < n; j++) {
+        size_t la = strlen(w[i].text);
+        if (!(la > 0 && w[i].text[la - 1] == ' ') && in_set(k_appended, w[j].text, strlen(w[j].text))) {
+            if (join_text(&w[i].text, w[i].text, w[j].text) < 0) return SP_ERR_NOMEM;
+            w[j].text[0] = 0;
+        } else {
+            i = j;
+        }
+    }
+    int m = 0;   /* drop the emptied words */
+    for (int k = 0; k < n; k++) {
+        if (w[k].text[0] == 0) { free(w[k].text); continue; }
+        w[m++] = w[k];
+    }
+    s->n_words = m;
+    return SP_OK;
+}
+
+/* What openai's and faster-whisper's add_word_timestamps do once a window has words:
+ * sentence edges clipped, punctuation merged (above), then per segment
+ * - the first word after a pause (ending more than 4 median word lengths after the last
+ *   speech) that is longer than 2 medians — alignment tends to stretch it back into the
+ *   silence — keeps at most 2 medians (and if the second word is also too long, the two
+ *   split at a boundary no earlier than the second word's end minus 2 medians);
+ * - the segment's start and end move to its first word's start and last word's end, so a
+ *   segment no longer begins or ends inside the pause around its words (its timestamp
+ *   tokens only say "somewhere in that pause").
+ * Words here are already clamped into their segment, so timing.py's "prefer the segment's
+ * own time when the word is much longer" branches cannot apply. */
+static sp_status snap_segments(sp_result *o, int seg0, float *last_speech)
+{
+    const float med = median_word_duration(o, seg0), maxd = 2 * med;
+    if (med > 0) clip_sentence_edges(o, seg0, maxd);
+    for (int i = seg0; i < o->n_segments; i++) {
+        sp_segment *s = &o->segments[i];
+        if (s->n_words == 0) continue;
+        sp_status st = merge_punctuation(s);
+        if (st != SP_OK) return st;
+        if (s->n_words == 0) continue;
+        sp_word *w = s->words;
+        if (med > 0 && w[0].end - *last_speech > 4 * med &&
+            (w[0].end - w[0].start > maxd || (s->n_words > 1 && w[1].end - w[0].start > 2 * maxd))) {
+            if (s->n_words > 1 && w[1].end - w[1].start > maxd) {
+                float b = fmaxf(w[1].end / 2, w[1].end - maxd);
+                if (b > w[0].start && b < w[1].end) w[0].end = w[1].start = b;
+            }
+            w[0].start = fmaxf(w[0].start, w[0].end - maxd);
+        }
+        s->start = w[0].start;
+        s->end = w[s->n_words - 1].end;
+        *last_speech = s->end;
+    }
+    return SP_OK;
+}
+
 /* Aligns the text tokens of segments [seg0, n_segments) (this window's) and gives them
  * words and token times (openai timing.py add_word_timestamps / find_alignment; see
  * align.h). Words are split per segment, so a segment's words concatenate to its text.
@@ -423,7 +567,7 @@ static sp_status window_words(tx *x, int seg0, float t_off, int num_frames)
         }
         g += nt;
     }
-    return SP_OK;
+    return snap_segments(o, seg0, &x->last_speech);
 }
 
 /* Splits the window's tokens at consecutive timestamps (transcribe.py) and advances *seek. */
@@ -753,13 +897,12 @@ static sp_status transcribe_once(sp_context *ctx, const float *pcm, size_t n_sam
     if (p->vad) {
         sp_vad *vad = NULL;
         char verr[256] = "";
-        if ((st = sp_vad_open(p->vad_model, &vad, verr, sizeof verr)) != SP_OK) {
+        if ((st = wh_ctx_vad(ctx, p->vad_model, &vad, verr, sizeof verr)) != SP_OK) {
             sp_errf(err, err_size, "VAD: %s", verr);
             goto fail;
         }
         sp_vad_params vp = sp_vad_default_params();
         st = sp_vad_segments(vad, pcm, n_samples, &vp, &vm.spans, &vm.n);
-        sp_vad_free(vad);
         if (st != SP_OK) { sp_errf(err, err_size, "VAD failed: %s", sp_status_str(st)); goto fail; }
         if (vm.n == 0) goto done;
         vm.cum = malloc(sizeof(size_t) * (size_t)(vm.n + 1));

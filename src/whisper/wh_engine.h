@@ -8,6 +8,7 @@
 #define WH_ENGINE_H
 
 #include "speech.h"
+#include "speech_audio.h"
 
 /* special token ids of a model (whisper-reference.md §3) */
 typedef struct {
@@ -60,6 +61,9 @@ sp_status wh_decode_step(sp_context *ctx, int n, const int *seqs, const int *tok
  * otherwise). NULL on allocation failure. Owned by the context. */
 struct wh_tokenizer;
 const struct wh_tokenizer *wh_context_tokenizer(sp_context *ctx);
+/* The context's voice activity detector for model path (NULL: the energy detector), kept
+ * from the previous call when the same file is asked for; owned by the context. */
+sp_status wh_ctx_vad(sp_context *ctx, const char *path, sp_vad **out, char *err, size_t err_size);
 
 /* Language id a multilingual model's token id maps to ("en", ...), or NULL. */
 const char *wh_language_code(int index);

@@ -1,4 +1,5 @@
 #!/bin/sh
+# test-serial: its checks measure time or CPU, so tests/run.sh runs it alone
 # Decoder isolation (spool-reliability.md T14): each request's audio is decoded in a child
 # process with resource limits. A decoder crash (SIGSEGV, via the test hook
 # SPEECH_SESSION_DECODER_CRASH), a CPU-bound decoder (a real RLIMIT_CPU, --decoder-cpu-limit)
@@ -37,8 +38,10 @@ cp "$DATA/silence.wav" "$DATA/crash-spin.wav"
 cp "$DATA/silence.wav" "$DATA/crash-hang.wav"
 printf 'not audio at all, just text\n' > "$DATA/garbage.wav"
 
+# the wall-clock deadline (5 s) is five times the CPU limit (1 s): a spinning decoder that
+# gets only a fifth of a core on a loaded machine still meets RLIMIT_CPU first
 SPEECH_SESSION_DECODER_CRASH="segv:crash-segv,spin:crash-spin,hang:crash-hang" \
-    start_daemon --beam-size 1 --language en --decoder-cpu-limit 1 --decoder-timeout 2 60
+    start_daemon --beam-size 1 --language en --decoder-cpu-limit 1 --decoder-timeout 5 60
 pid=$(daemon_pid)
 check "daemon started" [ -n "$pid" ]
 
@@ -59,17 +62,17 @@ check "decoder over RLIMIT_CPU: answered audio_decoder_crashed (SIGXCPU)" resp_h
 check "decoder over RLIMIT_CPU: daemon still alive" alive "$pid"
 check "decoder over RLIMIT_CPU: no zombie" no_zombies "$pid"
 
-# --- a hung decoder meets the wall-clock deadline (2 s); pings are answered meanwhile
+# --- a hung decoder meets the wall-clock deadline (5 s); pings are answered meanwhile
 t0=$(date +%s.%N)
 request hang1 "$DATA/crash-hang.wav"
 sleep 0.3
 echo '{"id":"ping1","type":"ping"}' > "$REQ/ping1.json"
 wait_for "$RESP/ping1.json" 1
 check "hung decoder: a ping is answered meanwhile" sh -c "grep -q pong '$RESP/ping1.json'"
-wait_for "$RESP/hang1.json" 10
+wait_for "$RESP/hang1.json" 15
 t1=$(date +%s.%N)
 check "hung decoder: answered audio_decoder_timeout" resp_has hang1 audio_decoder_timeout
-check "hung decoder: after ~2 s (not before)" awk "BEGIN{d=$t1-$t0; exit !(d >= 1.9 && d < 6)}"
+check "hung decoder: after ~5 s (not before)" awk "BEGIN{d=$t1-$t0; exit !(d >= 4.9 && d < 10)}"
 check "hung decoder: daemon still alive" alive "$pid"
 check "hung decoder: child killed and reaped" no_zombies "$pid"
 

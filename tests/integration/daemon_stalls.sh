@@ -1,4 +1,5 @@
 #!/bin/sh
+# test-serial: its checks measure time or CPU, so tests/run.sh runs it alone
 # Stalls an outside reliability test found (issue 11), each driven through the spool against
 # a real daemon process:
 #   1. a response name squatted by a directory must not stall the queue: that request is

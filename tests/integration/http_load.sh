@@ -1,4 +1,5 @@
 #!/bin/sh
+# test-serial: its checks measure time or CPU, so tests/run.sh runs it alone
 # session_http under load and abuse (docs/http.md): 50 uploads from 10 parallel clients, each
 # answered with its own result; clients that disconnect mid-upload or while the daemon
 # works; silent and dripping clients (timeouts); the bound on concurrent uploads; no upload

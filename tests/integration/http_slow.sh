@@ -1,4 +1,5 @@
 #!/bin/sh
+# test-serial: its checks measure time or CPU, so tests/run.sh runs it alone
 # Slow clients (slowloris, issue 11 defect 5) against session_http over loopback, bounded to
 # a few seconds: connections that trickle header lines are closed at --header-timeout, one
 # address gets at most --max-connections-per-ip connections, a body that trickles ends at

@@ -1,4 +1,5 @@
 #!/bin/sh
+# test-serial: its checks measure time or CPU, so tests/run.sh runs it alone
 # key_listener hands-free and decoding options (docs/key_listener.md, "Hands-free",
 # "Vocabulary and languages"), recording from a real PulseAudio null sink: --auto-stop ends a
 # recording after that much silence (and not at the pauses inside the speech); --continuous

@@ -1,4 +1,5 @@
 #!/bin/sh
+# test-serial: its checks measure time or CPU, so tests/run.sh runs it alone
 # key_listener on X11: Xvfb with an xterm running `cat > FILE`; the text is typed with
 # xdotool (after the modifier wait) and lands in FILE; --output copy puts it on the CLIPBOARD
 # (xclip); and the whole chain with the real session_daemon through the control command:

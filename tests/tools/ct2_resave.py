@@ -20,39 +20,9 @@ import sys
 import numpy as np
 from ctranslate2.specs import whisper_spec
 
-DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-
-def read_model(path):
-    b = open(path, "rb").read()
-    pos = 0
-
-    def take(fmt):
-        nonlocal pos
-        v = struct.unpack_from("<" + fmt, b, pos)
-        pos += struct.calcsize("<" + fmt)
-        return v
-
-    def string():
-        nonlocal pos
-        (n,) = take("H")
-        s = b[pos:pos + n - 1].decode()
-        pos += n
-        return s
-
-    take("I")
-    string()
-    take("I")
-    (nv,) = take("I")
-    out = {}
-    for _ in range(nv):
-        name = string()
-        (rank,) = take("B")
-        dims = take("I" * rank) if rank else ()
-        dtype, nbytes = take("BI")
-        out[name] = np.frombuffer(b, DTYPES[dtype], count=nbytes // np.dtype(DTYPES[dtype]).itemsize, offset=pos).reshape(dims)
-        pos += nbytes
-    return out
+from ct2_read import read_model  # noqa: E402
 
 
 def set_path(spec, name, value):

@@ -7,7 +7,7 @@ real weights and a real Hugging Face vocabulary. Written with numpy, not by Tran
   ct2_to_hf.py CT2_DIR OUT_DIR        (needs numpy: scripts/check-reference.sh's venv)"""
 import json, re, struct, sys, numpy as np
 sys.path.insert(0, __import__('os').path.dirname(__import__('os').path.abspath(__file__)))
-from ct2_resave import read_model
+from ct2_read import read_model
 src, dst = sys.argv[1], sys.argv[2]
 v = read_model(src + '/model.bin')
 out = {}

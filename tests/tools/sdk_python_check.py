@@ -136,12 +136,18 @@ check("SDK: a bad token raises AuthenticationError (invalid_api_key)",
 
 
 def stream():
-    with open(SILENCE, "rb") as f:
-        return client.audio.transcriptions.create(model="whisper-1", file=f, stream=True)
+    """stream=True (issue 12): the SDK's Stream of events ends with transcript.text.done,
+    whose text the deltas add up to (tests/integration/http_live.sh has the long files)."""
+    with open(SPEECH, "rb") as f:
+        events = list(client.audio.transcriptions.create(model="whisper-1", file=f, stream=True))
+    kinds = [type(e).__name__ for e in events]
+    deltas = "".join(e.delta for e in events if e.type == "transcript.text.delta")
+    return (kinds[-1] == "TranscriptionTextDoneEvent" and events[-1].text == deltas != ""
+            and len(kinds) >= 2 and events[0].logprobs is None
+            and all(k == "TranscriptionTextDeltaEvent" for k in kinds[:-1]))
 
 
-check("SDK: stream=True raises BadRequestError (param stream), never ignored",
-      lambda: raises(openai.BadRequestError, stream, code="unsupported_value", param="stream"))
+check("SDK: stream=True gives delta events, then done with their text", stream)
 
 
 def bad_format():

@@ -2,7 +2,7 @@
 """Timestamp accuracy: compares a verbose_json transcript (with --word-timestamps) against
 where mkspeech.py says each sentence's speech starts and ends.
 
-  timing.py META_JSON VERBOSE_JSON [--word-tol S] [--seg-tol S]
+  timing.py META_JSON VERBOSE_JSON [--word-tol S] [--seg-tol S] [--snapped]
 
 The transcript's words are aligned to the reference words (wer.py's normalisation and
 alignment); for every sentence whose first (last) word was recognised, its start (end) time
@@ -10,7 +10,9 @@ is compared with the sentence's speech onset (offset). Segments that begin (end)
 sentence's first (last) word must begin (end) in the pause before (after) it: their error
 is the distance outside that pause. Prints the counts and the mean and worst errors;
 exit 1 if a worst error exceeds its tolerance, or if fewer than half of the sentence edges
-could be checked (a transcript too wrong to judge the times of)."""
+could be checked (a transcript too wrong to judge the times of). --snapped: the segments'
+times were moved to their words (word timestamps on), so a segment edge's error is its
+distance from the speech onset (offset) itself, as for words."""
 import json
 import os
 import sys
@@ -76,7 +78,7 @@ def main(argv):
                 else:
                     lo, hi = tref, (meta[s + 1]["start"] if s + 1 < len(meta) else vj.get("duration", tref))
                 t = seg[key]
-                serr.append(max(0.0, lo - t, t - hi))
+                serr.append(abs(t - tref) if "--snapped" in argv else max(0.0, lo - t, t - hi))
     n_edges = 2 * len(meta)
     res = {
         "edges": n_edges, "word_checked": len(werr), "seg_checked": len(serr),

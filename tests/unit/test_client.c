@@ -4,6 +4,8 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,6 +19,41 @@ static int nfiles(const char *dir)
     char cmd[4400];
     snprintf(cmd, sizeof cmd, "test $(ls -A '%s' | wc -l) -eq 0", dir);
     return system(cmd) == 0 ? 0 : 1;
+}
+
+/* A fake daemon's answer to the first cancel request it finds in the request directory
+ * (state as given), and the cancelled target's own answer; run in a child. */
+static int fake_cancel_answer(const ss_paths *p, const char *state)
+{
+    for (int tries = 0; tries < 200; tries++, usleep(10000)) {
+        DIR *d = opendir(p->req_dir);
+        struct dirent *e;
+        char name[256] = "";
+        while (d && (e = readdir(d)))
+            if (e->d_name[0] != '.' && strstr(e->d_name, ".json")) snprintf(name, sizeof name, "%s", e->d_name);
+        if (d) closedir(d);
+        if (!name[0]) continue;   /* (the test leaves only the cancel request there) */
+        char path[4200 + 300];
+        snprintf(path, sizeof path, "%s/%s", p->req_dir, name);
+        json_t *req = json_load_file(path, 0, NULL);
+        unlink(path);
+        const char *cid = json_string_value(json_object_get(req, "id"));
+        const char *target = json_string_value(json_object_get(req, "target"));
+        if (!cid || !target) { json_decref(req); return 1; }
+        int rfd = open(p->resp_dir, O_RDONLY | O_DIRECTORY);
+        json_t *a = json_pack("{s:s,s:s,s:s,s:b,s:s}", "id", cid, "type", "cancel", "target",
+                              target, "cancelled", 1, "state", state);
+        json_t *b = json_pack("{s:s,s:[],s:s,s:s}", "id", target, "results", "error",
+                              "cancelled by request", "error_code", "cancelled");
+        char *ja = json_dumps(a, 0), *jb = json_dumps(b, 0), na[300], nb[300];
+        snprintf(na, sizeof na, "%s.json", cid);
+        snprintf(nb, sizeof nb, "%s.json", target);
+        int r = ss_write_atomic(rfd, na, ja, strlen(ja), 0) | ss_write_atomic(rfd, nb, jb, strlen(jb), 0);
+        free(ja); free(jb); json_decref(a); json_decref(b); json_decref(req);
+        close(rfd);
+        return r ? 1 : 0;
+    }
+    return 1;
 }
 
 int main(void)
@@ -162,6 +199,59 @@ int main(void)
         json_t *resp = NULL;
         CHECK(ssc_wait(c, id, 1, &resp, err, sizeof err) == -1 && !resp);
         CHECK(access(path, F_OK) != 0);
+    }
+    TEST("wait_step: a partial file's append wakes it, a hung-up socket aborts, the deadline leaves the request") {
+        char id3[SS_ID_MAX + 1];
+        CHECK(ssc_submit(c, "/tmp/s.wav", id3, err, sizeof err) == 0);
+        pid_t child = fork();
+        if (child == 0) {
+            usleep(150000);
+            char path[4400];
+            snprintf(path, sizeof path, "%s/.%s.partial", p->resp_dir, id3);
+            int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+            _exit(fd >= 0 && write(fd, "{\"i\":0}\n", 8) == 8 ? 0 : 1);
+        }
+        json_t *resp = NULL;
+        double t0 = ss_mono_now();
+        int r = ssc_wait_step(c, id3, t0 + 5, 3.0, -1, &resp, err, sizeof err);
+        CHECKF(r == SSC_PENDING && ss_mono_now() - t0 < 2.0, "r=%d after %.3f s", r, ss_mono_now() - t0);
+        waitpid(child, NULL, 0);
+        char path[4400];
+        snprintf(path, sizeof path, "%s/.%s.partial", p->resp_dir, id3);
+        unlink(path);
+        int sv[2];
+        CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+        close(sv[1]);   /* the client went away */
+        t0 = ss_mono_now();
+        CHECK(ssc_wait_step(c, id3, t0 + 5, 3.0, sv[0], &resp, err, sizeof err) == SSC_ABORTED);
+        CHECK(ss_mono_now() - t0 < 1.0);
+        close(sv[0]);
+        CHECK(ssc_wait_step(c, id3, ss_mono_now(), 3.0, -1, &resp, err, sizeof err) == SSC_TIMEOUT);
+        CHECK(ssc_withdraw(c, id3) == 1 && ssc_withdraw(c, id3) == 0);   /* it was still there */
+    }
+    TEST("cancel: an unclaimed request is withdrawn; a claimed one gets a cancel, both answers reaped") {
+        char id4[SS_ID_MAX + 1], cmd[4500];
+        const char *state = NULL;
+        snprintf(cmd, sizeof cmd, "rm -f '%s'/*.json", p->req_dir);   /* earlier tests' */
+        CHECK(system(cmd) == 0);
+        CHECK(ssc_submit(c, "/tmp/c.wav", id4, err, sizeof err) == 0);
+        CHECK(ssc_cancel(c, id4, 2, &state, err, sizeof err) == 0 && state && !strcmp(state, "withdrawn"));
+        CHECK(nfiles(p->req_dir) == 0);
+        CHECK(ssc_submit(c, "/tmp/c.wav", id4, err, sizeof err) == 0);
+        char from[4400], to[4400];   /* "claimed": out of the request directory */
+        snprintf(from, sizeof from, "%s/%s.json", p->req_dir, id4);
+        snprintf(to, sizeof to, "%s/claimed.json", p->root);
+        CHECK(rename(from, to) == 0);
+        pid_t child = fork();
+        if (child == 0) _exit(fake_cancel_answer(p, "running"));
+        CHECK(ssc_cancel(c, id4, 5, &state, err, sizeof err) == 0);
+        int st = 1;
+        waitpid(child, &st, 0);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        CHECKF(state && !strcmp(state, "running"), "state %s", state ? state : "(null)");
+        CHECK(nfiles(p->req_dir) == 0 && nfiles(p->resp_dir) == 0);   /* nothing left */
+        unlink(to);
+        CHECK(ssc_submit_cancel(c, "../x", id4, err, sizeof err) != 0);
     }
     TEST("ensure_daemon: a daemon that fails to start is reported") {
         ssc_opts o2 = ssc_default_opts();

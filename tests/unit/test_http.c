@@ -1,6 +1,7 @@
 /* Unit tests of the HTTP front end's helpers (src/http/sh_format.c, sh_upload.c):
  * response formats, estimated and exact segment times, error shapes, the listen address
- * parser, the bearer check, daemon error mapping and private upload files. */
+ * parser, the bearer check, daemon error mapping, private upload files, word timestamps
+ * and the server-sent events of a stream (sh_stream.c, fed a partial file by hand). */
 #include "harness.h"
 
 #include <arpa/inet.h>
@@ -15,6 +16,7 @@
 
 #include "http/sh_format.h"
 #include "http/sh_guard.h"
+#include "http/sh_stream.h"
 #include "http/sh_upload.h"
 
 static json_t *parse(const char *s)
@@ -36,6 +38,27 @@ static char *render(const char *resp_json, double duration, sh_fmt f, sh_transcr
     }
     json_decref(r);
     return s;
+}
+
+/* Appends text to dir/name (one write, as the daemon does). */
+static void append(const char *dir, const char *name, const char *text)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    int fd = open(p, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd >= 0) {
+        if (write(fd, text, strlen(text)) < 0) perror("write");
+        close(fd);
+    }
+}
+
+/* Everything the stream has queued, as a string (freed by the caller). */
+static char *drain(sh_stream *st)
+{
+    size_t n = sh_stream_queued(st);
+    char *b = calloc(1, n + 1);
+    if (b) sh_stream_take(st, b, n);
+    return b;
 }
 
 int main(void)
@@ -328,6 +351,116 @@ int main(void)
             close(w[i][1]);
         }
         sh_guard_stop(g);
+    }
+
+    TEST("word timestamps: OpenAI's top-level words, segments as the granularities ask") {
+        const char *resp = "{\"results\":[\"x\"],\"duration\":2,\"segments\":["
+            "{\"start\":0,\"end\":1,\"text\":\" Hello there.\",\"words\":["
+            "{\"start\":0.1,\"end\":0.5,\"word\":\" Hello\",\"probability\":0.9},"
+            "{\"start\":0.5,\"end\":0.9,\"word\":\" there.\",\"probability\":0.8}]},"
+            "{\"start\":1,\"end\":2,\"text\":\" Bye.\",\"words\":[{\"start\":1.2,\"end\":1.6,\"word\":\" Bye.\"}]}]}";
+        json_t *r = parse(resp);
+        sh_transcript t;
+        CHECK(r && sh_transcript_from_response(r, 0, &t) == 0);
+        CHECK(t.n_words == 3 && !t.words_missing);
+        size_t len;
+        char *s = sh_render_ex(SH_FMT_VERBOSE, &t, "transcribe", SH_GRAN_WORDS, &len);
+        json_t *v = s ? parse(s) : NULL;
+        json_t *w = json_object_get(v, "words");
+        CHECK(json_array_size(w) == 3 && !json_object_get(v, "segments"));
+        json_t *w1 = json_array_get(w, 1);
+        CHECK(json_object_size(w1) == 3);
+        CHECK(strcmp(json_string_value(json_object_get(w1, "word")), "there.") == 0);
+        CHECK(json_real_value(json_object_get(w1, "start")) == 0.5 &&
+              json_real_value(json_object_get(w1, "end")) == 0.9);
+        json_decref(v);
+        free(s);
+        s = sh_render_ex(SH_FMT_VERBOSE, &t, "transcribe", SH_GRAN_WORDS | SH_GRAN_SEGMENTS, &len);
+        v = s ? parse(s) : NULL;
+        CHECK(json_array_size(json_object_get(v, "words")) == 3 &&
+              json_array_size(json_object_get(v, "segments")) == 2);
+        json_decref(v);
+        free(s);
+        sh_transcript_deinit(&t);
+        json_decref(r);
+        /* a daemon without words: said, so the server never answers without them */
+        r = parse("{\"results\":[\"x\"],\"segments\":[{\"start\":0,\"end\":1,\"text\":\"x\"}]}");
+        CHECK(r && sh_transcript_from_response(r, 0, &t) == 0 && t.words_missing);
+        sh_transcript_deinit(&t);
+        json_decref(r);
+    }
+
+    TEST("stream: partial lines become deltas in order, the final answer fills in and ends") {
+        char dir[] = "/tmp/sh-stream-XXXXXX";
+        CHECK(mkdtemp(dir) != NULL);
+        sh_stream *st = sh_stream_new(dir, "42");
+        CHECK(st != NULL);
+        CHECK(sh_stream_tail(st) == 0 && sh_stream_queued(st) == 0);   /* no file yet */
+        append(dir, ".42.partial", "{\"i\": 0, \"start\": 0.0, \"end\": 1.0, \"text\": \" Hello there.\"}\n"
+                                   "{\"i\": 1, \"start\": 1.0, \"end\": 2.0, \"te");
+        CHECK(sh_stream_tail(st) == 1);   /* the second line is not complete yet */
+        char *e = drain(st);
+        CHECK(e && strcmp(e, "data: {\"type\":\"transcript.text.delta\",\"delta\":\"Hello there.\"}\n\n") == 0);
+        free(e);
+        append(dir, ".42.partial", "xt\": \" How are you?\"}\n{\"i\": 1, \"text\": \" again\"}\n"
+                                   "{\"i\": 2, \"start\": 2.0, \"end\": 2.5, \"text\": \"  \"}\n");
+        CHECK(sh_stream_tail(st) == 1);   /* a repeated index is skipped; an empty text adds nothing */
+        e = drain(st);
+        CHECK(e && strcmp(e, "data: {\"type\":\"transcript.text.delta\",\"delta\":\" How are you?\"}\n\n") == 0);
+        free(e);
+        json_t *r = parse("{\"results\":[\"a\",\"b\",\"c\",\"d\"],\"segments\":["
+            "{\"start\":0,\"end\":1,\"text\":\" Hello there.\"},{\"start\":1,\"end\":2,\"text\":\" How are you?\"},"
+            "{\"start\":2,\"end\":2.5,\"text\":\"  \"},{\"start\":2.5,\"end\":3,\"text\":\" Fine.\"}]}");
+        CHECK(sh_stream_finish(st, r) == 0 && sh_stream_ended(st));
+        e = drain(st);
+        CHECK(e && strcmp(e, "data: {\"type\":\"transcript.text.delta\",\"delta\":\" Fine.\"}\n\n"
+                             "data: {\"type\":\"transcript.text.done\",\"text\":\"Hello there. How are you? Fine.\"}\n\n") == 0);
+        free(e);
+        CHECK(sh_stream_deltas(st) == 3);
+        json_decref(r);
+        sh_stream_free(st);
+        char p[512];
+        snprintf(p, sizeof p, "%s/.42.partial", dir);
+        unlink(p);
+        rmdir(dir);
+    }
+
+    TEST("stream: a replaced partial file is reread; errors end with an SDK-shaped event") {
+        char dir[] = "/tmp/sh-stream-XXXXXX", p[512];
+        CHECK(mkdtemp(dir) != NULL);
+        snprintf(p, sizeof p, "%s/.7.partial", dir);
+        sh_stream *st = sh_stream_new(dir, "7");
+        append(dir, ".7.partial", "{\"i\":0,\"text\":\" one\"}\n");
+        CHECK(sh_stream_tail(st) == 1);
+        unlink(p);   /* a restarted daemon runs the request again: a new file */
+        append(dir, ".7.partial", "{\"i\":0,\"text\":\" one\"}\n{\"i\":1,\"text\":\" two\"}\n");
+        CHECK(sh_stream_tail(st) == 1);
+        free(drain(st));
+        CHECK(sh_stream_keepalive(st) == 0);
+        char *e = drain(st);
+        CHECK(e && e[0] == ':' && strstr(e, "\n\n"));
+        free(e);
+        CHECK(sh_stream_error(st, "audio is bad", "invalid_request_error", "audio_format") == 0);
+        CHECK(sh_stream_ended(st) && sh_stream_tail(st) == 0);
+        e = drain(st);
+        CHECK(e && strncmp(e, "event: error\ndata: ", 19) == 0);
+        json_t *o = e ? parse(e + 19) : NULL;
+        json_t *er = json_object_get(o, "error");
+        CHECK(o && strcmp(json_string_value(json_object_get(o, "type")), "error") == 0);
+        CHECK(strcmp(json_string_value(json_object_get(er, "message")), "audio is bad") == 0 &&
+              strcmp(json_string_value(json_object_get(er, "code")), "audio_format") == 0);
+        json_decref(o);
+        free(e);
+        /* sh_stream_take in small pieces gives the same bytes */
+        CHECK(sh_stream_keepalive(st) == 0);
+        char b[4], all[32] = "";
+        size_t n;
+        while ((n = sh_stream_take(st, b, sizeof b - 1)) > 0) { b[n] = 0; strcat(all, b); }
+        CHECK(strcmp(all, ": keep-alive\n\n") == 0);
+        sh_stream_free(st);
+        unlink(p);
+        rmdir(dir);
+        CHECK(sh_stream_new("/nonexistent-dir-xyz", "1") == NULL);
     }
 
     TEST_EXIT();

@@ -915,6 +915,17 @@ static void test_hf(void)
         CHECKF(bad == 0 && tried > 500, "%d of %d truncations loaded", bad, tried);
         free(st); free(cfg); free(voc);
     }
+    TEST("a sharded Transformers checkpoint is named as such, with how to make it loadable") {
+        char p[700];
+        snprintf(dir, sizeof dir, "%s/hf-sharded", g_tmp);
+        CHECK(mkdir(dir, 0700) == 0);
+        snprintf(p, sizeof p, "%s/model.safetensors.index.json", dir);
+        FILE *f = fopen(p, "w");
+        if (f) { fputs("{\"weight_map\": {}}", f); fclose(f); }
+        wh_model *m = NULL;
+        CHECK(wh_model_load(dir, &m, err, sizeof err) == SP_ERR_UNSUPPORTED && !m);
+        CHECKF(strstr(err, "sharded Transformers checkpoint") && strstr(err, "one model.safetensors"), "%s", err);
+    }
     wh_model_free(g);
 }
 

@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int valid_result(const sp_result *r, float duration, int *n_bad)
 {
@@ -439,6 +440,33 @@ int main(void)
         sp_result *r = (sp_result *)1;
         CHECK(sp_transcribe(ctx, lp, nl, &p, &r, err, sizeof err) == SP_ERR_CANCELLED && r == NULL);
         free(lp);
+    }
+
+    TEST("the VAD detector is kept between calls, reopened for another path or a replaced file") {
+        sp_vad *a = NULL, *b = NULL;
+        CHECK(wh_ctx_vad(ctx, NULL, &a, err, sizeof err) == SP_OK && a && !sp_vad_is_silero(a));
+        CHECK(wh_ctx_vad(ctx, NULL, &b, err, sizeof err) == SP_OK && b == a);
+        const char *sh = getenv("SHARED");
+        char src[512], tmp[] = "/tmp/ss-vad-XXXXXX", dst[600], junk[600];
+        snprintf(src, sizeof src, "%s/data/for-tests-silero-v6.2.0-ggml.bin", sh ? sh : "../shared");
+        if (access(src, R_OK) == 0 && mkdtemp(tmp)) {
+            snprintf(dst, sizeof dst, "%s/silero.bin", tmp);
+            snprintf(junk, sizeof junk, "%s/junk.bin", tmp);
+            size_t len = 0;
+            uint8_t *bytes = tu_slurp(src, &len);
+            CHECK(bytes && tu_spit(dst, bytes, len) == 0 && tu_spit(junk, (const uint8_t *)"not a model", 11) == 0);
+            CHECK(wh_ctx_vad(ctx, dst, &a, err, sizeof err) == SP_OK && a && sp_vad_is_silero(a));
+            CHECK(wh_ctx_vad(ctx, dst, &b, err, sizeof err) == SP_OK && b == a);
+            /* replaced in place (rename over it: a new inode): read again, and refused */
+            CHECK(rename(junk, dst) == 0);
+            CHECKF(wh_ctx_vad(ctx, dst, &b, err, sizeof err) != SP_OK && !b, "a replaced file must be reopened");
+            CHECK(wh_ctx_vad(ctx, NULL, &b, err, sizeof err) == SP_OK && b && !sp_vad_is_silero(b));
+            free(bytes);
+            unlink(dst);
+            rmdir(tmp);
+        } else {
+            printf("# silero part skipped: no %s\n", src);
+        }
     }
     sp_context_free(ctx);
 

@@ -45,4 +45,13 @@ static inline void *tu_slurp(const char *path, size_t *n)
     if (b) *n = (size_t)sz;
     return b;
 }
+
+/* writes n bytes to path (created or truncated); 0 ok, -1 on failure */
+static inline int tu_spit(const char *path, const void *b, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    int ok = fwrite(b, 1, n, f) == n;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
 #endif

@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""convert-openai-pt.py — an openai-whisper checkpoint (.pt, as `whisper.load_model` downloads
+into ~/.cache/whisper) to the whisper.cpp ggml file speech-session loads.
+
+  scripts/convert-openai-pt.py MODEL.pt OUT.bin [--assets DIR] [--f32]
+
+MODEL.pt   a checkpoint in PyTorch's zip format (every file openai publishes; torch >= 1.6)
+OUT.bin    the ggml file to write (written to OUT.bin.part, renamed when complete)
+--assets   openai-whisper's `whisper/assets` directory (mel_filters.npz, gpt2.tiktoken,
+           multilingual.tiktoken): the checkpoint holds neither the tokenizer nor the mel
+           filterbank. Default: the installed `whisper` package's (found without importing it).
+--f32      keep every tensor in float32 (default: matrices and convolutions in float16, the
+           rest float32, as whisper.cpp's files are)
+
+Needs numpy only — not torch: the checkpoint's pickle is read by a restricted unpickler that
+accepts nothing but the classes a plain state dict needs (OrderedDict, tensor rebuilds and
+their storages), so a malicious .pt cannot run code here. Layout of the output:
+../shared/docs/model-format.md (docs/real-weights.md says how it was checked).
+Exit: 0 ok, 1 conversion failed (with the reason), 2 usage."""
+import collections
+import importlib.util
+import os
+import pickle
+import struct
+import sys
+import zipfile
+
+try:
+    import numpy as np
+except ImportError:
+    sys.exit("convert-openai-pt: needs numpy (pip install numpy; openai-whisper users have it)")
+
+GGML_MAGIC = 0x67676D6C
+DIMS = ("n_vocab", "n_audio_ctx", "n_audio_state", "n_audio_head", "n_audio_layer",
+        "n_text_ctx", "n_text_state", "n_text_head", "n_text_layer", "n_mels")
+# tensors whisper.cpp keeps in float32 even in a float16 file (besides every 1-D tensor)
+F32_NAMES = {"encoder.conv1.bias", "encoder.conv2.bias",
+             "encoder.positional_embedding", "decoder.positional_embedding"}
+STORAGES = {"HalfStorage": np.float16, "FloatStorage": np.float32, "DoubleStorage": np.float64,
+            "BFloat16Storage": "bfloat16"}
+
+
+class Fail(Exception):
+    pass
+
+
+def _rebuild_tensor(storage, offset, size, stride, *_ignored):
+    """torch._utils._rebuild_tensor_v2: a view of a storage (offset, shape, strides in elements)."""
+    if len(size) != len(stride):
+        raise Fail("malformed tensor record (shape %r, stride %r)" % (size, stride))
+    need = offset + sum((n - 1) * s for n, s in zip(size, stride)) + 1 if all(size) else offset
+    if offset < 0 or need > storage.size:
+        raise Fail("a tensor reaches past its storage")
+    item = storage.itemsize
+    view = np.lib.stride_tricks.as_strided(storage[offset:], shape=tuple(size),
+                                           strides=tuple(s * item for s in stride))
+    return np.array(view)   # a copy: the storage may be shared by several views
+
+
+def _rebuild_parameter(data, *_ignored):
+    return data
+
+
+class CheckpointUnpickler(pickle.Unpickler):
+    """Only what a plain state dict pickles to; anything else is refused, never imported."""
+
+    def __init__(self, f, zf, prefix):
+        super().__init__(f)
+        self.zf, self.prefix, self.cache = zf, prefix, {}
+
+    def find_class(self, module, name):
+        if (module, name) == ("collections", "OrderedDict"):
+            return collections.OrderedDict
+        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+            return _rebuild_tensor
+        if (module, name) == ("torch._utils", "_rebuild_parameter"):
+            return _rebuild_parameter
+        if module == "torch" and name in STORAGES:
+            return STORAGES[name]
+        raise Fail("refusing %s.%s: not part of a plain Whisper checkpoint" % (module, name))
+
+    def persistent_load(self, pid):
+        if not isinstance(pid, tuple) or len(pid) != 5 or pid[0] != "storage":
+            raise Fail("unknown persistent record %r" % (pid,))
+        dtype, key = pid[1], str(pid[2])
+        if key not in self.cache:
+            try:
+                raw = self.zf.read("%s/data/%s" % (self.prefix, key))
+            except KeyError:
+                raise Fail("storage %s missing from the archive" % key)
+            if dtype == "bfloat16":   # the upper half of a float32
+                a = (np.frombuffer(raw, "<u2").astype(np.uint32) << 16).view(np.float32)
+            else:
+                a = np.frombuffer(raw, np.dtype(dtype).newbyteorder("<"))
+            self.cache[key] = a
+        return self.cache[key]
+
+
+def read_checkpoint(path):
+    if not zipfile.is_zipfile(path):
+        raise Fail("%s is not a PyTorch zip checkpoint (the legacy format of torch < 1.6 is not "
+                   "read: load and torch.save it once with a current torch)" % path)
+    with zipfile.ZipFile(path) as zf:
+        pkls = [n for n in zf.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
+        if len(pkls) != 1:
+            raise Fail("%s: expected one <name>/data.pkl in the archive" % path)
+        prefix = pkls[0].split("/")[0]
+        bo = "%s/byteorder" % prefix
+        if bo in zf.namelist() and zf.read(bo).strip() != b"little":
+            raise Fail("big-endian checkpoints are not supported")
+        with zf.open(pkls[0]) as f:
+            ck = CheckpointUnpickler(f, zf, prefix).load()
+    if not isinstance(ck, dict) or "dims" not in ck or "model_state_dict" not in ck:
+        raise Fail("%s is not an openai-whisper checkpoint (no 'dims' and 'model_state_dict')" % path)
+    dims = ck["dims"]
+    missing = [k for k in DIMS if not isinstance(dims.get(k), int)]
+    if missing:
+        raise Fail("checkpoint dims lack %s" % ", ".join(missing))
+    return dims, ck["model_state_dict"]
+
+
+def whisper_assets():
+    spec = importlib.util.find_spec("whisper")
+    if spec and spec.submodule_search_locations:
+        for d in spec.submodule_search_locations:
+            a = os.path.join(d, "assets")
+            if os.path.isfile(os.path.join(a, "mel_filters.npz")):
+                return a
+    raise Fail("openai-whisper's assets not found: install openai-whisper or pass --assets DIR")
+
+
+def vocabulary(assets, multilingual):
+    """Tokens by rank from the tiktoken file; English-only files end with <|endoftext|> at
+    50256 as whisper.cpp's published .en files do (the multilingual list has its own 50256)."""
+    import base64
+    path = os.path.join(assets, "multilingual.tiktoken" if multilingual else "gpt2.tiktoken")
+    ranks = {}
+    for line in open(path, "rb"):
+        if not line.strip():
+            continue
+        tok, rank = line.split()
+        ranks[int(rank)] = base64.b64decode(tok)
+    if sorted(ranks) != list(range(len(ranks))):
+        raise Fail("%s: ranks are not 0..N-1" % path)
+    toks = [ranks[i] for i in range(len(ranks))]
+    if not multilingual:
+        toks.append(b"<|endoftext|>")
+    return toks
+
+
+def write_ggml(out, dims, state, filters, tokens, f16):
+    expect = 11 + 15 * dims["n_audio_layer"] + 24 * dims["n_text_layer"]
+    if len(state) != expect:
+        raise Fail("the state dict has %d tensors, a Whisper model with these dims %d" % (len(state), expect))
+    tmp = out + ".part"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<I", GGML_MAGIC))
+        f.write(struct.pack("<11i", *[dims[k] for k in DIMS], 1 if f16 else 0))
+        f.write(struct.pack("<ii", *filters.shape))
+        f.write(np.ascontiguousarray(filters, "<f4").tobytes())
+        f.write(struct.pack("<i", len(tokens)))
+        for t in tokens:
+            f.write(struct.pack("<I", len(t)) + t)
+        for name, a in state.items():
+            a = np.asarray(a, np.float32)
+            if name in ("encoder.conv1.bias", "encoder.conv2.bias"):
+                a = a.reshape(a.shape[0], 1)    # whisper.cpp's [1, n] (ne order)
+            half = f16 and a.ndim >= 2 and name not in F32_NAMES
+            data = a.astype("<f2" if half else "<f4")
+            nb = name.encode()
+            f.write(struct.pack("<iii", a.ndim, len(nb), 1 if half else 0))
+            f.write(struct.pack("<%di" % a.ndim, *reversed(a.shape)))   # ne[0] fastest
+            f.write(nb)
+            f.write(data.tobytes())
+    os.replace(tmp, out)
+
+
+def main(argv):
+    args, assets, f16 = [], None, True
+    it = iter(argv[1:])
+    for a in it:
+        if a == "--assets":
+            assets = next(it, None)
+        elif a == "--f32":
+            f16 = False
+        elif a in ("-h", "--help"):
+            print(__doc__)
+            return 0
+        else:
+            args.append(a)
+    if len(args) != 2 or (assets is None and "--assets" in argv):
+        print(__doc__, file=sys.stderr)
+        return 2
+    src, out = args
+    try:
+        dims, state = read_checkpoint(src)
+        assets = assets or whisper_assets()
+        with np.load(os.path.join(assets, "mel_filters.npz")) as z:
+            key = "mel_%d" % dims["n_mels"]
+            if key not in z:
+                raise Fail("no %d-bin mel filterbank in %s" % (dims["n_mels"], assets))
+            filters = z[key].astype(np.float32)
+        tokens = vocabulary(assets, dims["n_vocab"] >= 51865)
+        write_ggml(out, dims, state, filters, tokens, f16)
+    except (Fail, OSError, pickle.UnpicklingError, ValueError, EOFError) as e:
+        print("convert-openai-pt: %s" % e, file=sys.stderr)
+        try:
+            os.unlink(out + ".part")
+        except OSError:
+            pass
+        return 1
+    print("%s: %d tensors, n_vocab %d, %d mels, %s -> %s" % (
+        src, len(state), dims["n_vocab"], dims["n_mels"], "f16" if f16 else "f32", out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,109 @@
+#!/bin/sh
+# scripts/convert-openai-pt.py: openai-whisper checkpoints (.pt) to ggml, without torch.
+# The checkpoint is written by tests/tools/make_openai_pt.py in PyTorch's zip format from the
+# real faster-whisper tiny.en weights (scripts/fetch-test-weights.sh), so the converted file
+# must transcribe jfk.wav exactly like the original; the tokenizer and filterbank come from
+# openai-whisper's own assets (its sdist from PyPI, pinned, cached in .cache/openai-whisper),
+# and must equal those in whisper.cpp's published files byte for byte
+# (../shared/data/for-tests-ggml-base.en.bin). Hostile and broken checkpoints are refused.
+# Skips without numpy (the .venv of scripts/install-deps.sh has it), the weights or the assets.
+cd "$(dirname "$0")/../.." || exit 1
+BIN=${BIN:-bin}
+REL=bin; [ -x "$REL/transcribe" ] || REL=$BIN
+WD=${SS_WEIGHTS:-.cache/weights}
+SHARED=${SHARED:-../shared}
+OW=openai_whisper-20250625.tar.gz
+OW_SHA=37a91a3921809d9f44748ffc73c0a55c9f366c85a3ef5c2ae0cc09540432eb96
+fails=0
+ok() { echo "ok - $1"; }
+nok() { echo "not ok - $1"; fails=$((fails + 1)); }
+check() { name=$1; shift; if "$@" >/dev/null 2>&1; then ok "$name"; else nok "$name"; fi; }
+skip() { echo "ok - convert-openai-pt # SKIP $1"; exit 0; }
+
+PY=""
+for p in .venv/bin/python python3; do
+    if $p -c 'import numpy' 2>/dev/null; then PY=$p; break; fi
+done
+[ -n "$PY" ] || skip "no Python with numpy (scripts/install-deps.sh puts it in .venv)"
+[ -f "$WD/tiny.en/model.bin" ] || skip "no real weights in $WD (scripts/fetch-test-weights.sh)"
+C=.cache/openai-whisper
+A=$C/openai_whisper-20250625/whisper/assets
+if [ ! -f "$A/mel_filters.npz" ] && [ "${SS_NO_FETCH:-0}" != 1 ]; then
+    mkdir -p "$C"
+    PIP_DEFAULT_TIMEOUT=20 PIP_RETRIES=1 $PY -m pip download -q --no-deps --no-binary :all: \
+        openai-whisper==20250625 -d "$C" >/dev/null 2>&1
+    if [ -f "$C/$OW" ] && [ "$(sha256sum "$C/$OW" | cut -d' ' -f1)" = "$OW_SHA" ]; then
+        tar -xzf "$C/$OW" -C "$C" openai_whisper-20250625/whisper/assets 2>/dev/null
+    fi
+fi
+[ -f "$A/mel_filters.npz" ] || skip "openai-whisper's assets not available (offline?)"
+
+T=$(mktemp -d /tmp/ss-pt.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+$PY tests/tools/make_openai_pt.py "$WD/tiny.en" "$T/tiny.en.pt" || nok "checkpoint written"
+$PY scripts/convert-openai-pt.py "$T/tiny.en.pt" "$T/ggml-tiny.en.bin" --assets "$A" >"$T/out" 2>&1; rc=$?
+check "converts (exit 0, 167 tensors, f16)" sh -c '[ $0 -eq 0 ] && grep -q "167 tensors, n_vocab 51864, 80 mels, f16" "$1"' $rc "$T/out"
+check "no .part left" [ ! -e "$T/ggml-tiny.en.bin.part" ]
+
+# header: filterbank and vocabulary as whisper.cpp's published base.en (same tokenizer, 80 mels)
+REAL=$SHARED/data/for-tests-ggml-base.en.bin
+if [ -f "$REAL" ]; then
+    check "filterbank and vocabulary as in whisper.cpp's base.en file (theirs with U+FFFD for partial UTF-8)" $PY - "$T/ggml-tiny.en.bin" "$REAL" <<'PY'
+import struct, sys
+import numpy as np
+def head(p):
+    b = open(p, "rb").read()
+    o = 48
+    nm, nf = struct.unpack_from("<ii", b, o)
+    fo = o = o + 8 + 4 * nm * nf
+    n, = struct.unpack_from("<i", b, o)
+    o += 4
+    toks = []
+    for _ in range(n):
+        l, = struct.unpack_from("<I", b, o)
+        toks.append(b[o + 4:o + 4 + l])
+        o += 4 + l
+    return b[48:fo], toks
+fa, ta = head(sys.argv[1]); fb, tb = head(sys.argv[2])
+# the filterbank equal as numbers (one -0.0 in the npz is +0.0 in their file)
+assert fa[:8] == fb[:8] and np.array_equal(np.frombuffer(fa[8:], "<f4"), np.frombuffer(fb[8:], "<f4"))
+assert len(ta) == len(tb) == 50257
+# whisper.cpp's published files went through a text decode: each token is its bytes decoded
+# as UTF-8 with U+FFFD for what is invalid on its own; ours keep the raw bytes, the real token
+diff = [i for i in range(len(ta)) if ta[i] != tb[i]]
+assert all(tb[i] == ta[i].decode("utf-8", "replace").encode() for i in diff), diff[:5]
+print("# %d tokens differ, each its raw bytes there decoded with U+FFFD" % len(diff))
+PY
+else
+    echo "ok - header against whisper.cpp's file # SKIP no $REAL"
+fi
+
+JFK=$SHARED/data/jfk.wav
+if [ -f "$JFK" ]; then
+    "$REL/transcribe" --model "$T/ggml-tiny.en.bin" --beam-size 1 --threads 2 "$JFK" >"$T/a.txt" 2>"$T/a.err"
+    "$REL/transcribe" --model "$WD/tiny.en" --beam-size 1 --threads 2 "$JFK" >"$T/b.txt" 2>"$T/b.err"
+    check "the converted model transcribes jfk.wav exactly like the original weights" \
+        sh -c 'grep -q "ask not what your country" "$0" && cmp -s "$0" "$1"' "$T/a.txt" "$T/b.txt"
+    $PY scripts/convert-openai-pt.py "$T/tiny.en.pt" "$T/f32.bin" --assets "$A" --f32 >/dev/null 2>&1
+    "$REL/transcribe" --model "$T/f32.bin" --beam-size 1 --threads 2 "$JFK" >"$T/c.txt" 2>/dev/null
+    check "--f32: an f32 file (about twice the size) with the same words" \
+        sh -c '[ $(stat -c %s "$0") -gt $(( $(stat -c %s "$1") * 17 / 10 )) ] && cmp -s "$2" "$3"' "$T/f32.bin" "$T/ggml-tiny.en.bin" "$T/c.txt" "$T/b.txt"
+else
+    echo "ok - jfk.wav transcripts # SKIP no $JFK"
+fi
+
+# hostile and broken inputs
+$PY tests/tools/make_openai_pt.py "$WD/tiny.en" "$T/evil.pt" --evil
+$PY scripts/convert-openai-pt.py "$T/evil.pt" "$T/evil.bin" --assets "$A" >"$T/out" 2>&1; rc=$?
+check "a checkpoint that references os.system: refused (exit 1), nothing run, nothing written" \
+    sh -c '[ $0 -eq 1 ] && grep -q "refusing posix.system" "$1" && ! grep -q pwned "$1" && [ ! -e "$2" ] && [ ! -e "$2.part" ]' $rc "$T/out" "$T/evil.bin"
+head -c 30000000 "$T/tiny.en.pt" >"$T/cut.pt"
+$PY scripts/convert-openai-pt.py "$T/cut.pt" "$T/cut.bin" --assets "$A" >"$T/out" 2>&1; rc=$?
+check "a truncated checkpoint: exit 1 with a reason, nothing written" \
+    sh -c '[ $0 -eq 1 ] && grep -q "^convert-openai-pt: " "$1" && [ ! -e "$2" ] && [ ! -e "$2.part" ]' $rc "$T/out" "$T/cut.bin"
+printf 'not a zip' >"$T/legacy.pt"
+$PY scripts/convert-openai-pt.py "$T/legacy.pt" "$T/l.bin" --assets "$A" >"$T/out" 2>&1; rc=$?
+check "a non-zip (legacy torch) file: exit 1, says how to resave it" sh -c '[ $0 -eq 1 ] && grep -q "legacy format" "$1"' $rc "$T/out"
+$PY scripts/convert-openai-pt.py "$T/tiny.en.pt" >/dev/null 2>&1; rc=$?
+check "usage error: exit 2" [ $rc -eq 2 ]
+[ $fails -eq 0 ]

@@ -1,0 +1,63 @@
+#!/bin/sh
+# Live dictation over HTTP with real speech and real weights (issue 12): JFK's 11 s through
+# faster-whisper's tiny.en (.cache/weights, scripts/fetch-test-weights.sh; skipped without
+# them) behind a real session_daemon — the word timestamps the official OpenAI Python SDK
+# gets from verbose_json are the words of the text, in order, at plausible times, and a
+# stream=true answer (curl -N) carries the real text. The synthetic model of http_live.sh
+# checks the shapes and the timing; this checks that the words are right.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/http_common.inc
+VENV=${SPEECH_SESSION_VENV:-.venv}
+skip() { echo "ok - $1 # SKIP $2"; }
+WD=${SS_WEIGHTS:-.cache/weights}
+JFK="$SHARED/data/jfk.wav"
+if ! scripts/fetch-test-weights.sh --check >/dev/null 2>&1 || [ ! -f "$JFK" ]; then
+    skip "real words over HTTP" "no real weights in $WD or no $JFK"; finish; exit 0
+fi
+"$SD" --fork --beam-size 1 --model "$(realpath "$WD/tiny.en")" 120; check "a daemon with tiny.en" [ $? -eq 0 ]
+start_server; check "server starts" [ -n "$PORT" ]
+T="$URL/v1/audio/transcriptions"
+
+# ---- stream=true: the real sentence, its deltas adding up to it
+curl -sN --max-time 300 -F "file=@$JFK" -F model=whisper-1 -F stream=true -F priority=interactive \
+     "$T" >"$DATA/s"
+check "curl -N stream=true: done says 'ask not what your country can do for you', = the deltas joined" \
+    python3 - "$DATA/s" <<'PY'
+import json, sys
+ev = [json.loads(b[6:]) for b in open(sys.argv[1]).read().split("\n\n") if b.startswith("data: ")]
+text = ev[-1]["text"]
+sys.exit(not (ev[-1]["type"] == "transcript.text.done" and "ask not what your country can do for you" in text
+              and "".join(e["delta"] for e in ev[:-1]) == text))
+PY
+
+# ---- word timestamps through the SDK
+if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import openai' 2>/dev/null; then
+    "$VENV/bin/python" - "$URL" "$JFK" <<'PY'
+import re, sys
+from openai import OpenAI
+c = OpenAI(base_url=sys.argv[1] + "/v1", api_key="sk-local", max_retries=0, timeout=300)
+with open(sys.argv[2], "rb") as f:
+    v = c.audio.transcriptions.create(model="whisper-1", file=f, response_format="verbose_json",
+                                      timestamp_granularities=["word", "segment"])
+norm = lambda s: re.sub(r"[^a-z ]", "", s.lower()).split()
+w = v.words or []
+print(f"# {len(w)} words, first {w[0].word!r} {w[0].start}-{w[0].end} s, "
+      f"last {w[-1].word!r} {w[-1].start}-{w[-1].end} s" if w else "# no words")
+good = (norm(" ".join(x.word for x in w)) == norm(v.text) and len(w) >= 20
+        and all(x.start <= x.end for x in w) and all(a.start <= b.start for a, b in zip(w, w[1:]))
+        and w[0].start < 1.5 and w[-1].end > 8.0 and w[-1].end <= v.duration + 0.01
+        and bool(v.segments))
+print(("ok - " if good else "not ok - ") + "SDK verbose_json words: the text's words in order, "
+      "times ascending within the 11 s (first < 1.5 s, last ends > 8 s), segments too", flush=True)
+americans = [x for x in w if norm(x.word) == ["americans"]]
+good = len(americans) == 1 and 1.0 < americans[0].start < 3.5
+print(("ok - " if good else "not ok - ") + f"SDK: 'Americans' (said at about 2 s) at "
+      f"{americans[0].start if americans else None} s", flush=True)
+PY
+else
+    skip "SDK word timestamps with real weights" "no $VENV with openai"
+fi
+
+stop_server "$SPID"; check "server stops cleanly" [ $? -eq 0 ]
+san_clean
+finish
