@@ -272,3 +272,32 @@ void wh_i8r_row_avx2(const void *row, float *out, long k0, long n)
     }
     for (; i < n; i++) out[i] = (float)q[i] / scale;
 }
+
+/* ------------------------------------------------------------------ decoder GEMV (M < 8)
+ * See gemv_tmpl.h. 16 ymm registers: R·M accumulators + R weight vectors + 1 activation. */
+static inline __m256 q5_8(const uint8_t *qs, int hi, uint32_t qh, int e0)
+{
+    __m256i q = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)qs));
+    if (hi) q = _mm256_srli_epi32(q, 4);
+    q = _mm256_and_si256(q, _mm256_set1_epi32(15));
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i bit = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)qh), _mm256_add_epi32(lane, _mm256_set1_epi32(e0))),
+                                         _mm256_set1_epi32(1));
+    q = _mm256_or_si256(q, _mm256_slli_epi32(bit, 4));
+    return _mm256_cvtepi32_ps(_mm256_sub_epi32(q, _mm256_set1_epi32(16)));
+}
+
+#define VEC __m256
+#define VW 8
+#define VZERO() _mm256_setzero_ps()
+#define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define VMUL(a, b) _mm256_mul_ps(a, b)
+#define VSET1(x) _mm256_set1_ps(x)
+#define VLOAD(p) _mm256_loadu_ps(p)
+#define VHSUM(v) hsum(v)
+#define VF16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
+#define VI8(p) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p))))
+#define VQ5(qs, hi, qh, e0) q5_8(qs, hi, qh, e0)
+#define RBLK(M) ((M) <= 2 ? 4 : (M) == 3 ? 3 : (M) <= 6 ? 2 : 1)
+#define GEMV_NAME wh_gemv_avx2
+#include "gemv_tmpl.h"
