@@ -291,7 +291,10 @@ void wh_gemm_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n
                     const int nb = nc0 + p * 16;
                     const int nr = ncw - p * 16 < 16 ? ncw - p * 16 : 16;
                     float *c = C + (size_t)m0 * ldc + nb;
-                    if (nr == 16) {
+                    if (USE_AVX512 && ncw - p * 16 >= 32) {   /* two full panels, 512-bit */
+                        wh_ukernel2_avx512(kc, a, lda, Bp + (size_t)p * 16 * kc, c, ldc, mr, acc);
+                        p++;
+                    } else if (nr == 16) {
                         uk(kc, a, lda, Bp + (size_t)p * 16 * kc, c, ldc, mr, acc);
                     } else {   /* ragged right edge: go through a full tile */
                         for (int i = 0; i < mr; i++)

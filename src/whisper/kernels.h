@@ -69,6 +69,10 @@ int wh_gemv_type_ok(int type);
 int wh_gemv_avx2(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1, float *out);
 int wh_gemv_avx512(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1, float *out);
 
+/* ISA-specific entry points (kernels_avx512.c): the encoder's micro-kernel over two
+ * adjacent packed panels, C[mr][32] (+)= A[mr][kc] · [Bp | Bp + 16·kc], mr <= 6 */
+void wh_ukernel2_avx512(int kc, const float *A, int lda, const float *Bp, float *C, int ldc, int mr, int accumulate);
+
 /* ISA-specific entry points (kernels_avx2.c) */
 void wh_ukernel_avx2(int kc, const float *A, int lda, const float *Bp, float *C, int ldc, int mr, int accumulate);
 float wh_dot_avx2(const float *a, const float *b, int n);
