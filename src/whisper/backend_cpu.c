@@ -209,11 +209,7 @@ typedef struct {
 
 static void attend(wh_cpu *c, const float *q, const uint16_t *K, const uint16_t *V, int len, float *S, float *o)
 {
-    const int n = c->n, dh = c->dh;
-    for (int p = 0; p < len; p++) S[p] = wh_dot_f16(q, K + (size_t)p * n, dh);
-    wh_softmax(S, len);
-    memset(o, 0, (size_t)dh * sizeof(float));
-    for (int p = 0; p < len; p++) wh_axpy_f16(o, S[p], V + (size_t)p * n, dh);
+    wh_attend_f16(q, K, V, (size_t)c->n, len, c->dh, S, o);
 }
 
 /* Self-attention: task (row, head), causal over the row's own sequence cache up to its

@@ -133,6 +133,15 @@ void wh_to_f16(const float *x, uint16_t *y, size_t n)
     for (size_t i = 0; i < n; i++) y[i] = wh_f32_to_f16(x[i]);
 }
 
+void wh_attend_f16(const float *q, const uint16_t *K, const uint16_t *V, size_t ld, int len, int dh, float *S, float *o)
+{
+    if (USE_AVX2 && dh == 64) { wh_attend64_avx2(q, K, V, ld, len, S, o); return; }
+    for (int p = 0; p < len; p++) S[p] = wh_dot_f16(q, K + (size_t)p * ld, dh);
+    wh_softmax(S, len);
+    memset(o, 0, (size_t)dh * sizeof(float));
+    for (int p = 0; p < len; p++) wh_axpy_f16(o, S[p], V + (size_t)p * ld, dh);
+}
+
 void wh_exp_ref(float *x, int n)
 {
     for (int i = 0; i < n; i++) x[i] = expf(x[i]);

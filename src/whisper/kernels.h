@@ -54,6 +54,10 @@ float wh_dot(const float *a, const float *b, int n);
 float wh_dot_f16(const float *a, const uint16_t *b, int n);
 void wh_axpy_f16(float *y, float a, const uint16_t *x, int n);  /* y += a x */
 void wh_to_f16(const float *x, uint16_t *y, size_t n);          /* round to nearest even */
+/* Decoder attention, one query row and one head over len cached positions: S[p] = q·K[p]
+ * (q already scaled by 1/sqrt(dh)), S = softmax(S), o[dh] = Σ_p S[p] V[p]. K and V: f16 rows
+ * of dh elements, stride ld elements. S (len floats) keeps the probabilities. */
+void wh_attend_f16(const float *q, const uint16_t *K, const uint16_t *V, size_t ld, int len, int dh, float *S, float *o);
 void wh_axpy(float *y, float a, const float *x, int n);     /* y += a x */
 void wh_softmax(float *x, int n);                            /* in place, f32 */
 void wh_gelu(float *x, size_t n);                            /* exact erf GELU, in place */
@@ -78,6 +82,7 @@ void wh_ukernel_avx2(int kc, const float *A, int lda, const float *Bp, float *C,
 float wh_dot_avx2(const float *a, const float *b, int n);
 float wh_dot_f16_avx2(const float *a, const uint16_t *b, int n);
 void wh_axpy_f16_avx2(float *y, float a, const uint16_t *x, int n);
+void wh_attend64_avx2(const float *q, const uint16_t *K, const uint16_t *V, size_t ld, int len, float *S, float *o);
 void wh_to_f16_avx2(const float *x, uint16_t *y, size_t n);
 void wh_axpy_avx2(float *y, float a, const float *x, int n);
 void wh_f16_row_avx2(const uint16_t *h, float *out, int n);
