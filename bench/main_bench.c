@@ -2,8 +2,17 @@
  * run), encoder time per 30 s window, decoder ms/token at batch 1 and 5, achieved GFLOP/s
  * and peak RSS, for synthetic models (made with bin/mkmodel) or given model files.
  *
- *   bin/bench [--device D] [--threads N] [--runs N] [--tokens N] [--audio WAV] [MODEL.bin ...]
- *   default models: micro, tiny and base shapes in f16, generated into $TMPDIR.
+ *   bin/bench [--device D] [--threads N] [--runs N] [--tokens N] [--audio WAV] [--no-scaling]
+ *             [--shapes micro,tiny,base] [--types f16,q8_0] [MODEL.bin ...]
+ *   default models: the --shapes in the first of --types, and the last shape also in the
+ *   others (base f16 and base q8_0), generated into $TMPDIR.
+ *
+ * CPU figures per model: encoder ms, GFLOP/s and % of the FMA peak measured in the same
+ * run; the 3 s clip's encoder (audio_ctx 256); decoder ms per token at batch 1 and per
+ * beam-5 step (median step of --tokens), each as GB/s of the bytes a step must read and %
+ * of the read bandwidth measured right before; then the same on 1 thread (--no-scaling
+ * skips it) and the scaling. The decoder GEMV kernel alone (1 thread, the 51865-row output
+ * projection's shape) is measured at every dispatch level the CPU has.
  *
  * --device cuda: the same figures on the GPU, plus the GPU's limits measured in the same run
  * (device copy bandwidth, f16 GEMM throughput) and each figure as a fraction of them:
@@ -59,17 +68,37 @@ __attribute__((target("avx2,fma"))) static void *fma_loop(void *arg)
     return NULL;
 }
 
-static double fma_peak(int threads)
+/* the same with 512-bit FMAs: Intel server cores run them at full rate (twice the 256-bit
+ * peak), AMD Zen 4 at half rate (the same peak) */
+__attribute__((target("avx512f"))) static void *fma_loop512(void *arg)
+{
+    long iters = *(long *)arg;
+    __m512 a[12];
+    const __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++) a[i] = _mm512_set1_ps((float)i);
+    for (long it = 0; it < iters; it++) {
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++) a[i] = _mm512_fmadd_ps(a[i], m, c);
+    }
+    float s = 0;
+    for (int i = 0; i < 12; i++) s += _mm512_reduce_add_ps(a[i]);
+    *(long *)arg = (long)s;
+    return NULL;
+}
+
+static double fma_peak_w(int threads, int w512)
 {
     long iters = 20000000;
     pthread_t th[64];
     long args[64];
     double t0 = now();
-    for (int i = 0; i < threads; i++) { args[i] = iters; pthread_create(&th[i], NULL, fma_loop, &args[i]); }
+    for (int i = 0; i < threads; i++) { args[i] = iters; pthread_create(&th[i], NULL, w512 ? fma_loop512 : fma_loop, &args[i]); }
     for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
     double dt = now() - t0;
-    return (double)threads * iters * 12 * 8 * 2 / dt / 1e9;
+    return (double)threads * iters * 12 * (w512 ? 16 : 8) * 2 / dt / 1e9;
 }
+
+static double fma_peak(int threads) { return fma_peak_w(threads, 0); }
 
 /* ---------------------------------------------------------------- GEMM */
 
@@ -91,7 +120,7 @@ static double bench_gemm(wh_isa isa, int M, int N, int K, int type)
         if (dt < best) best = dt;
     }
     free(A); free(C); free(W); free(scr);
-    wh_kernels_force(WH_ISA_AVX2);
+    wh_kernels_force(wh_kernels_best());
     return 2.0 * M * N * K / best / 1e9;
 }
 
@@ -147,7 +176,8 @@ static double dec_bytes(const sp_model_info *mi, double wbytes)
 }
 
 static double g_read_gbs;   /* the CPU's read bandwidth, measured once */
-static double g_fma_peak;   /* GFLOP/s on the benchmark's threads */
+static double g_fma_peak;   /* GFLOP/s on the benchmark's threads, FMAs as wide as the GEMM's */
+static double g_fma_peak1;  /* the same on 1 thread */
 
 typedef struct { const float *p; size_t n; double sum; } read_arg;
 /* four 256-bit accumulators: the loads, not the adds, are the limit */
@@ -192,6 +222,40 @@ static double read_bandwidth(int threads)
     return best;
 }
 
+static volatile double g_sink;
+
+/* the decoder's GEMV alone: M rows against N×K weights of type `type` (bytes filled with
+ * small values), 1 thread, best of 7, alternating with a plain vectorised read of the same
+ * bytes (so both see the same cache level and the same load); *frac: GEMV / read */
+static double bench_gemv(wh_isa isa, int M, int N, int K, int type, double *frac)
+{
+    wh_kernels_force(isa);
+    float *A = malloc(sizeof(float) * (size_t)M * K), *C = malloc(sizeof(float) * (size_t)M * N);
+    size_t rb = wh_row_bytes(type, K), bytes = rb * (size_t)N;
+    uint8_t *W = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
+    for (size_t i = 0; i < bytes; i++) W[i] = (uint8_t)(i * 31 % 251 % 60);
+    wh_wmat w = {W, type, K, rb};
+    float *scr = aligned_alloc(64, (sizeof(float) * wh_gemm_scratch_floats(K) + 63) & ~(size_t)63);
+    double best = 1e9, best_rd = 1e9;
+    for (int r = 0; r < 7; r++) {
+        double t0 = now();
+        wh_gemm_part(M, K, A, K, &w, 0, N, NULL, C, N, 0, scr);
+        double dt = now() - t0;
+        if (dt < best) best = dt;
+        read_arg ra = {(const float *)(const void *)W, bytes / sizeof(float), 0};
+        t0 = now();
+        read_loop(&ra);
+        dt = now() - t0;
+        g_sink += ra.sum;   /* keeps the read (the compiler sees its result used) */
+        if (dt < best_rd) best_rd = dt;
+    }
+    free(A); free(C); free(W); free(scr);
+    wh_kernels_force(wh_kernels_best());
+    *frac = best_rd / best;
+    return bytes / best / 1e9;
+}
+
 static void bench_transcribe(sp_context *ctx, int runs)
 {
     float *pcm = NULL;
@@ -224,6 +288,59 @@ static void bench_transcribe(sp_context *ctx, int runs)
     free(pcm);
 }
 
+/* Decoder timing after a prompt: ntok steps of B rows (B = 1: batch 1; B = 5: one beam-5
+ * step), each step timed alone; the median step is reported, so a step during which the
+ * OS ran someone else's thread on our core (a loaded machine) does not move the figure. */
+static double decode_ms(sp_context *ctx, const sp_model_info *mi, int B, int ntok, float *logits)
+{
+    const wh_specials *sp = wh_special_tokens(ctx);
+    int prompt[3] = {sp->sot, mi->multilingual ? sp->lang_first : sp->sot, sp->transcribe};
+    int np = mi->multilingual ? 3 : 1;
+    for (int s = 0; s < B; s++) {
+        wh_seq_reset(ctx, s);
+        wh_decode_seq(ctx, s, prompt, np, logits);
+    }
+    int seqs[8], toks[8];
+    for (int s = 0; s < B; s++) seqs[s] = s;
+    double *t = calloc((size_t)ntok, sizeof(double));
+    for (int i = 0; i < ntok; i++) {
+        for (int s = 0; s < B; s++) toks[s] = 1000 + 37 * i + s;
+        double t0 = now();
+        wh_decode_step(ctx, B, seqs, toks, logits);
+        t[i] = now() - t0;
+    }
+    qsort(t, (size_t)ntok, sizeof(double), cmpd);
+    double ms = t[ntok / 2] * 1000.0;
+    free(t);
+    return ms;
+}
+
+static double median_encode_ms(sp_context *ctx, const float *mel, int runs, int audio_ctx)
+{
+    double *te = calloc((size_t)runs, sizeof(double));
+    for (int r = 0; r < runs; r++) {
+        double t0 = now();
+        if (audio_ctx) sp_encode_ctx(ctx, mel, 3000, 0, audio_ctx);
+        else sp_encode(ctx, mel, 3000, 0);
+        te[r] = now() - t0;
+    }
+    qsort(te, (size_t)runs, sizeof(double), cmpd);
+    double ms = te[runs / 2] * 1000.0;
+    free(te);
+    return ms;
+}
+
+/* the CPU decoder's figures on one line: batch 1 and beam-5 step, GB/s and % of bw */
+static void print_cpu_decode(const char *what, double mb, double ms1, double ms5, double bw)
+{
+    printf("#   %s: decode batch 1 %.2f ms/token = %.1f GB/s = %.0f%% of %.1f GB/s read bandwidth | beam-5 step %.2f ms "
+           "= %.1f GB/s = %.0f%% (%.2fx batch 1)\n",
+           what, ms1, mb / ms1, 100.0 * (mb / ms1) / bw, bw, ms5, mb / ms5, 100.0 * (mb / ms5) / bw, ms5 / ms1);
+}
+
+static int g_scaling = 1;   /* also measure on 1 thread (--no-scaling: skip) */
+static double g_read_gbs1;  /* read bandwidth on 1 thread */
+
 static void bench_model(const char *path, int threads, int runs, int ntok)
 {
     char err[256];
@@ -239,46 +356,17 @@ static void bench_model(const char *path, int threads, int runs, int ntok)
     float *mel = malloc(sizeof(float) * mi.n_mels * 3000);
     for (int i = 0; i < mi.n_mels * 3000; i++) mel[i] = (float)sin(i * 0.01) * 0.5f;
     sp_encode(ctx, mel, 3000, 0);   /* warm-up: page in the weights */
-    double *te = calloc((size_t)runs, sizeof(double));
-    for (int r = 0; r < runs; r++) {
-        t0 = now();
-        sp_encode(ctx, mel, 3000, 0);
-        te[r] = now() - t0;
-    }
-    qsort(te, (size_t)runs, sizeof(double), cmpd);
-    double enc = te[runs / 2];
+    double enc = median_encode_ms(ctx, mel, runs, 0) / 1000.0;
     /* a 3 s clip as --audio-ctx auto encodes it: 150 positions + 64 margin, to 64s */
     const int short_ctx = 256 < mi.n_audio_ctx ? 256 : mi.n_audio_ctx;
-    for (int r = 0; r < runs; r++) {
-        t0 = now();
-        sp_encode_ctx(ctx, mel, 3000, 0, short_ctx);
-        te[r] = now() - t0;
-    }
-    qsort(te, (size_t)runs, sizeof(double), cmpd);
-    double enc_short = te[runs / 2];
+    double enc_short = median_encode_ms(ctx, mel, runs, short_ctx) / 1000.0;
+    sp_encode(ctx, mel, 3000, 0);   /* the decoder attends to a full window */
 
-    const wh_specials *sp = wh_special_tokens(ctx);
     float *logits = malloc(sizeof(float) * (size_t)mi.n_vocab * 8);
-    int prompt[3] = {sp->sot, mi.multilingual ? sp->lang_first : sp->sot, sp->transcribe};
-    int np = mi.multilingual ? 3 : 1;
-    double ms_tok[2] = {0, 0};
-    int batches[2] = {1, 5};
     if (ntok > mi.n_text_ctx - 4) ntok = mi.n_text_ctx - 4;
-    for (int b = 0; b < 2; b++) {
-        int B = batches[b];
-        for (int s = 0; s < B; s++) {
-            wh_seq_reset(ctx, s);
-            wh_decode_seq(ctx, s, prompt, np, logits);
-        }
-        int seqs[8], toks[8];
-        for (int s = 0; s < B; s++) seqs[s] = s;
-        t0 = now();
-        for (int i = 0; i < ntok; i++) {
-            for (int s = 0; s < B; s++) toks[s] = 1000 + 37 * i + s;
-            wh_decode_step(ctx, B, seqs, toks, logits);
-        }
-        ms_tok[b] = (now() - t0) * 1000.0 / ntok;
-    }
+    /* bandwidth measured again right before the decoder, so both see the same load */
+    double bw = read_bandwidth(threads);
+    double ms_tok[2] = {decode_ms(ctx, &mi, 1, ntok, logits), decode_ms(ctx, &mi, 5, ntok, logits)};
     double gf = enc_flops(&mi) / enc / 1e9;
     sp_device_info di;
     sp_context_device_info(ctx, &di);
@@ -288,11 +376,28 @@ static void bench_model(const char *path, int threads, int runs, int ntok)
     if (di.fallback[0]) printf("#   on the CPU: %s\n", di.fallback);
     if (strcmp(di.device, "cuda")) {
         double mb = dec_bytes(&mi, type_bytes(mi.ftype)) / 1e6;
-        printf("#   CPU: encoder at %.0f%% of the measured FMA peak | decode batch 1 reads >= %.0f MB/token: %.1f GB/s = "
-               "%.0f%% of the measured read bandwidth; beam-5 step %.2fx the batch-1 token time | 3 s clip, audio_ctx auto (%d): "
-               "encoder %.1f ms\n",
-               100.0 * gf / g_fma_peak, mb, mb / ms_tok[0], 100.0 * (mb / ms_tok[0]) / g_read_gbs, ms_tok[1] / ms_tok[0],
-               short_ctx, enc_short * 1000);
+        printf("#   CPU %d threads: encoder at %.0f%% of the measured FMA peak | 3 s clip, audio_ctx auto (%d): encoder %.1f ms | "
+               "a decoder step reads >= %.0f MB\n",
+               threads, 100.0 * gf / g_fma_peak, short_ctx, enc_short * 1000, mb);
+        char what[64];
+        snprintf(what, sizeof what, "%d threads", threads);
+        print_cpu_decode(what, mb, ms_tok[0], ms_tok[1], bw);
+        if (g_scaling && threads > 1) {   /* the same model on one thread */
+            sp_context *c1;
+            cp.n_threads = 1;
+            if (sp_context_open(path, &cp, &c1, err, sizeof err) == SP_OK) {
+                double e1 = median_encode_ms(c1, mel, 1, 0);
+                sp_encode(c1, mel, 3000, 0);
+                double bw1 = read_bandwidth(1);
+                double d1 = decode_ms(c1, &mi, 1, ntok, logits), d5 = decode_ms(c1, &mi, 5, ntok, logits);
+                printf("#   1 thread: encoder %.1f ms (%.0f%% of the 1-thread FMA peak; %d threads %.2fx faster)\n", e1,
+                       100.0 * enc_flops(&mi) / (e1 / 1000) / 1e9 / g_fma_peak1, threads, e1 / (enc * 1000));
+                print_cpu_decode("1 thread", mb, d1, d5, bw1);
+                printf("#   scaling 1 -> %d threads: decode batch 1 %.2fx, beam-5 step %.2fx\n", threads, d1 / ms_tok[0],
+                       d5 / ms_tok[1]);
+                sp_context_free(c1);
+            }
+        }
     } else {
         double bound_ms = dec_bytes(&mi, 2.0) / (g_copy_gbs * 1e9) * 1e3;
         printf("#   GPU %s: %.0f MB in use | encoder %.1f%% of the f16 GEMM peak | decode batch 1 at %.1f%% of the "
@@ -302,13 +407,14 @@ static void bench_model(const char *path, int threads, int runs, int ntok)
     }
     if (g_audio && g_audio[0]) bench_transcribe(ctx, runs);
     fflush(stdout);
-    free(te); free(mel); free(logits);
+    free(mel); free(logits);
     sp_context_free(ctx);
 }
 
 int main(int argc, char **argv)
 {
     int threads = 2, runs = 5, ntok = 64;
+    const char *shapes_arg = "micro,tiny,base", *types_arg = "f16,q8_0";
     const char *models[32];
     int nm = 0;
     for (int i = 1; i < argc; i++) {
@@ -317,15 +423,25 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--tokens") && i + 1 < argc) ntok = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--device") && i + 1 < argc) g_device = argv[++i];
         else if (!strcmp(argv[i], "--audio") && i + 1 < argc) g_audio = argv[++i];
+        else if (!strcmp(argv[i], "--no-scaling")) g_scaling = 0;
+        else if (!strcmp(argv[i], "--shapes") && i + 1 < argc) shapes_arg = argv[++i];
+        else if (!strcmp(argv[i], "--types") && i + 1 < argc) types_arg = argv[++i];
         else if (nm < 32) models[nm++] = argv[i];
     }
     if (runs < 1) runs = 1;
     wh_kernels_init();
     printf("# bench: threads %d, kernels %s\n", threads, wh_isa_name(wh_kernels_isa()));
-    g_fma_peak = fma_peak(threads);
+    /* the FMA peak of the width the encoder's GEMM runs (512-bit where the AVX-512 level is
+     * in use: Intel server cores double their peak with it, Zen 4 does not) */
+    const int w512 = wh_kernels_best() >= WH_ISA_AVX512;
+    g_fma_peak = fma_peak_w(threads, w512);
+    g_fma_peak1 = fma_peak_w(1, w512);
     g_read_gbs = read_bandwidth(threads);
-    printf("# machine f32 FMA peak: %.1f GFLOP/s on 1 thread, %.1f GFLOP/s on %d threads; read bandwidth %.1f GB/s on %d threads\n",
-           fma_peak(1), g_fma_peak, threads, g_read_gbs, threads);
+    g_read_gbs1 = read_bandwidth(1);
+    printf("# machine f32 FMA peak (%d-bit, as the GEMM): %.1f GFLOP/s on 1 thread, %.1f GFLOP/s on %d threads; read "
+           "bandwidth %.1f GB/s on 1 thread, %.1f GB/s on %d threads (512 MiB, beyond any L3)\n",
+           w512 ? 512 : 256, g_fma_peak1, g_fma_peak, threads, g_read_gbs1, g_read_gbs, threads);
+    if (w512) printf("# 256-bit FMA peak for comparison: %.1f GFLOP/s on %d threads\n", fma_peak(threads), threads);
     if (g_device && !strncmp(g_device, "cuda", 4)) {
         int dev = g_device[4] == ':' ? atoi(g_device + 5) : 0;
         if (wh_cuda_limits(dev, &g_copy_gbs, &g_gemm_tflops) == 0)
@@ -338,19 +454,47 @@ int main(int argc, char **argv)
     for (int s = 0; s < 3; s++) {
         int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
         double sc = bench_gemm(WH_ISA_SCALAR, M, N, K, WH_F16), av = bench_gemm(WH_ISA_AVX2, M, N, K, WH_F16);
-        printf("# GEMM 1 thread f16 weights M=%d N=%d K=%d: scalar %.1f GFLOP/s, avx2 %.1f GFLOP/s (%.1fx)\n", M, N, K, sc, av, av / sc);
+        printf("# GEMM 1 thread f16 weights M=%d N=%d K=%d: scalar %.1f GFLOP/s, avx2 %.1f GFLOP/s (%.1fx)", M, N, K, sc, av, av / sc);
+        if (wh_kernels_best() >= WH_ISA_AVX512) {
+            double a5 = bench_gemm(WH_ISA_AVX512, M, N, K, WH_F16);
+            printf(", avx512 %.1f GFLOP/s (%.2fx avx2)", a5, a5 / av);
+        }
+        printf("\n");
     }
-    char tmp[3][256];
+    /* default: every shape in --shapes in every type of --types, generated into $TMPDIR
+     * (types after the first only for the last shape: q8_0 alongside f16 where it matters) */
+    {
+        const int types[2] = {WH_F16, WH_Q8_0};
+        for (int t = 0; t < 2; t++)
+            for (int M = 1; M <= 5; M += 4) {
+                printf("# GEMV 1 thread %s weights M=%d N=51865 K=512 (the output projection):", wh_type_name(types[t]), M);
+                for (int l = 0; l <= (int)wh_kernels_best(); l++) {
+                    double fr, gb = bench_gemv((wh_isa)l, M, 51865, 512, types[t], &fr);
+                    printf(" %s %.1f GB/s = %.0f%% of a plain read%s", wh_isa_name((wh_isa)l), gb, 100 * fr,
+                           l < (int)wh_kernels_best() ? "," : "\n");
+                }
+            }
+    }
+    static char tmp[16][256];
     if (nm == 0) {
         const char *td = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-        const char *sh[3] = {"micro", "tiny", "base"};
-        for (int i = 0; i < 3; i++) {
-            snprintf(tmp[i], sizeof tmp[i], "%s/bench-%s-f16.bin", td, sh[i]);
-            char cmd[600];
-            snprintf(cmd, sizeof cmd, "\"$(dirname '%s')/mkmodel\" --shape %s --type f16 --out %s", argv[0], sh[i], tmp[i]);
-            if (system(cmd) != 0) { fprintf(stderr, "bench: mkmodel failed\n"); return 1; }
-            models[nm++] = tmp[i];
-        }
+        char shl[128], tyl[128];
+        snprintf(shl, sizeof shl, "%s", shapes_arg);
+        snprintf(tyl, sizeof tyl, "%s", types_arg);
+        const char *sh[8], *ty[8];
+        int nsh = 0, nty = 0;
+        for (char *sv = NULL, *t = strtok_r(shl, ",", &sv); t && nsh < 8; t = strtok_r(NULL, ",", &sv)) sh[nsh++] = t;
+        for (char *sv = NULL, *t = strtok_r(tyl, ",", &sv); t && nty < 8; t = strtok_r(NULL, ",", &sv)) ty[nty++] = t;
+        for (int i = 0; i < nsh; i++)
+            for (int j = 0; j < nty && nm < 16; j++) {
+                if (j > 0 && i < nsh - 1) continue;
+                snprintf(tmp[nm], sizeof tmp[nm], "%s/bench-%s-%s.bin", td, sh[i], ty[j]);
+                char cmd[800];
+                snprintf(cmd, sizeof cmd, "\"$(dirname '%s')/mkmodel\" --shape %s --type %s --out %s", argv[0], sh[i], ty[j], tmp[nm]);
+                if (system(cmd) != 0) { fprintf(stderr, "bench: mkmodel failed\n"); return 1; }
+                models[nm] = tmp[nm];
+                nm++;
+            }
     }
     for (int i = 0; i < nm; i++) bench_model(models[i], threads, runs, ntok);
     return 0;

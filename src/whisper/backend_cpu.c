@@ -169,9 +169,10 @@ static sp_status cpu_encode(wh_backend *be, const float *mel, int n_frames, int 
         const wh_layer *L = &m->enc[l];
         par_ln(c, c->e_x, c->e_h, actx, &L->attn_ln_w, &L->attn_ln_b);
         wh_wmat wq = wmat(&L->attn.q_w), wk = wmat(&L->attn.k_w), wv = wmat(&L->attn.v_w), wo = wmat(&L->attn.o_w);
-        wh_par_gemm(c->ex, actx, n, c->e_h, n, &wq, n, F(&L->attn.q_b), c->e_q, n, 0, 0);
-        wh_par_gemm(c->ex, actx, n, c->e_h, n, &wk, n, NULL, c->e_k, n, 0, 0);
-        wh_par_gemm(c->ex, actx, n, c->e_h, n, &wv, n, F(&L->attn.v_b), c->e_v, n, 0, 0);
+        const wh_gemm_out qkv[3] = {{&wq, n, F(&L->attn.q_b), c->e_q, n, 0},
+                                    {&wk, n, NULL, c->e_k, n, 0},
+                                    {&wv, n, F(&L->attn.v_b), c->e_v, n, 0}};
+        wh_par_gemm_multi(c->ex, actx, n, c->e_h, n, qkv, 3);
         scale(c->e_q, (size_t)actx * n, qs);
         transpose_job tj = {c->e_v, c->e_vt, actx, n};
         wh_pool_run(c->ex->pool, transpose_task, &tj, (n + 63) / 64);
@@ -191,8 +192,8 @@ static sp_status cpu_encode(wh_backend *be, const float *mel, int n_frames, int 
     for (int l = 0; l < m->hp.n_text_layer; l++) {
         const wh_layer *L = &m->dec[l];
         wh_wmat wk = wmat(&L->cross.k_w), wv = wmat(&L->cross.v_w);
-        wh_par_gemm(c->ex, actx, n, c->e_h, n, &wk, n, NULL, c->e_q, n, 0, 0);
-        wh_par_gemm(c->ex, actx, n, c->e_h, n, &wv, n, F(&L->cross.v_b), c->e_k, n, 0, 0);
+        const wh_gemm_out kv[2] = {{&wk, n, NULL, c->e_q, n, 0}, {&wv, n, F(&L->cross.v_b), c->e_k, n, 0}};
+        wh_par_gemm_multi(c->ex, actx, n, c->e_h, n, kv, 2);
         wh_to_f16(c->e_q, c->cross_k + (size_t)l * c->actx * n, (size_t)actx * n);
         wh_to_f16(c->e_k, c->cross_v + (size_t)l * c->actx * n, (size_t)actx * n);
     }
@@ -208,11 +209,7 @@ typedef struct {
 
 static void attend(wh_cpu *c, const float *q, const uint16_t *K, const uint16_t *V, int len, float *S, float *o)
 {
-    const int n = c->n, dh = c->dh;
-    for (int p = 0; p < len; p++) S[p] = wh_dot_f16(q, K + (size_t)p * n, dh);
-    wh_softmax(S, len);
-    memset(o, 0, (size_t)dh * sizeof(float));
-    for (int p = 0; p < len; p++) wh_axpy_f16(o, S[p], V + (size_t)p * n, dh);
+    wh_attend_f16(q, K, V, (size_t)c->n, len, c->dh, S, o);
 }
 
 /* Self-attention: task (row, head), causal over the row's own sequence cache up to its
@@ -268,9 +265,10 @@ static sp_status decode_rows(wh_cpu *c, const int *tokens, int rows, float *logi
         /* self-attention */
         par_ln(c, c->d_x, c->d_h, rows, &L->attn_ln_w, &L->attn_ln_b);
         wh_wmat wq = wmat(&L->attn.q_w), wk = wmat(&L->attn.k_w), wv = wmat(&L->attn.v_w), wo = wmat(&L->attn.o_w);
-        wh_par_gemm(c->ex, rows, n, c->d_h, n, &wq, n, F(&L->attn.q_b), c->d_q, n, 0, 0);
-        wh_par_gemm(c->ex, rows, n, c->d_h, n, &wk, n, NULL, c->d_kv, 2 * n, 0, 0);
-        wh_par_gemm(c->ex, rows, n, c->d_h, n, &wv, n, F(&L->attn.v_b), c->d_kv + n, 2 * n, 0, 0);
+        const wh_gemm_out qkv[3] = {{&wq, n, F(&L->attn.q_b), c->d_q, n, 0},
+                                    {&wk, n, NULL, c->d_kv, 2 * n, 0},
+                                    {&wv, n, F(&L->attn.v_b), c->d_kv + n, 2 * n, 0}};
+        wh_par_gemm_multi(c->ex, rows, n, c->d_h, n, qkv, 3);   /* one barrier for the three */
         scale(c->d_q, (size_t)rows * n, qs);
         for (int r = 0; r < rows; r++) {
             cpu_seq *sq = &c->seq[c->row_seq[r]];

@@ -19,7 +19,7 @@
 #include <string.h>
 
 static wh_isa g_isa = WH_ISA_SCALAR;
-static int g_have_avx2;
+static int g_have_avx2, g_have_avx512;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 static void detect(void)
@@ -30,30 +30,46 @@ static void detect(void)
     unsigned a, b, c, d;
     if (__get_cpuid(1, &a, &b, &c, &d)) {
         int fma = (c >> 12) & 1, osx = (c >> 27) & 1, avx = (c >> 28) & 1, f16c = (c >> 29) & 1;
-        int avx2 = 0, ymm = 0;
+        /* leaf 7 EBX bits 16 AVX-512F, 30 BW, 31 VL; XGETBV bits 5..7: opmask and ZMM state */
+        int avx2 = 0, ymm = 0, avx512 = 0, zmm = 0;
         if (osx) {
             unsigned lo, hi;
             __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
             ymm = (lo & 6) == 6;
+            zmm = (lo & 0xe6) == 0xe6;
         }
-        if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) avx2 = (b >> 5) & 1;
+        if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+            avx2 = (b >> 5) & 1;
+            avx512 = ((b >> 16) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1);
+        }
         g_have_avx2 = fma && avx && f16c && avx2 && ymm;
+        g_have_avx512 = g_have_avx2 && avx512 && zmm;
     }
 #endif
-    g_isa = g_have_avx2 ? WH_ISA_AVX2 : WH_ISA_SCALAR;
+    g_isa = g_have_avx512 ? WH_ISA_AVX512 : g_have_avx2 ? WH_ISA_AVX2 : WH_ISA_SCALAR;
 }
 
 void wh_kernels_init(void) { pthread_once(&g_once, detect); }
 wh_isa wh_kernels_isa(void) { wh_kernels_init(); return g_isa; }
-const char *wh_isa_name(wh_isa isa) { return isa == WH_ISA_AVX2 ? "avx2+fma" : "scalar"; }
+const char *wh_isa_name(wh_isa isa)
+{
+    return isa == WH_ISA_AVX512 ? "avx512+avx2+fma" : isa == WH_ISA_AVX2 ? "avx2+fma" : "scalar";
+}
+
+wh_isa wh_kernels_best(void)
+{
+    wh_kernels_init();
+    return g_have_avx512 ? WH_ISA_AVX512 : g_have_avx2 ? WH_ISA_AVX2 : WH_ISA_SCALAR;
+}
 
 void wh_kernels_force(wh_isa isa)
 {
-    wh_kernels_init();
-    g_isa = (isa == WH_ISA_AVX2 && !g_have_avx2) ? WH_ISA_SCALAR : isa;
+    wh_isa best = wh_kernels_best();
+    g_isa = isa > best ? best : isa;
 }
 
-#define USE_AVX2 (g_isa == WH_ISA_AVX2)
+#define USE_AVX2 (g_isa >= WH_ISA_AVX2)
+#define USE_AVX512 (g_isa >= WH_ISA_AVX512)
 
 /* ------------------------------------------------------------------ rows */
 
@@ -115,6 +131,15 @@ void wh_to_f16(const float *x, uint16_t *y, size_t n)
 {
     if (USE_AVX2) { wh_to_f16_avx2(x, y, n); return; }
     for (size_t i = 0; i < n; i++) y[i] = wh_f32_to_f16(x[i]);
+}
+
+void wh_attend_f16(const float *q, const uint16_t *K, const uint16_t *V, size_t ld, int len, int dh, float *S, float *o)
+{
+    if (USE_AVX2 && dh == 64) { wh_attend64_avx2(q, K, V, ld, len, S, o); return; }
+    for (int p = 0; p < len; p++) S[p] = wh_dot_f16(q, K + (size_t)p * ld, dh);
+    wh_softmax(S, len);
+    memset(o, 0, (size_t)dh * sizeof(float));
+    for (int p = 0; p < len; p++) wh_axpy_f16(o, S[p], V + (size_t)p * ld, dh);
 }
 
 void wh_exp_ref(float *x, int n)
@@ -195,9 +220,37 @@ static void pack_panel(const wh_wmat *W, int nb, int nr, int k0, int kc, float *
     }
 }
 
+int wh_gemv_type_ok(int type)
+{
+    return type == WH_F32 || type == WH_F16 || type == WH_Q8_0 || type == WH_Q5_0;
+}
+
+/* SIMD GEMV in blocks of 64 rows: the kernel's dot products go through a small buffer
+ * [64][M] (L1), then bias and accumulation are applied as in the staged path below. */
+static int gemv_simd(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1,
+                     const float *bias, float *C, int ldc, int accumulate)
+{
+    if (!USE_AVX2 || !wh_gemv_type_ok(W->type)) return -1;
+    float buf[64 * 7];
+    for (int nb = n0; nb < n1; nb += 64) {
+        const int ne = n1 - nb < 64 ? n1 : nb + 64;
+        int rc = USE_AVX512 ? wh_gemv_avx512(M, K, A, lda, W, nb, ne, buf) : wh_gemv_avx2(M, K, A, lda, W, nb, ne, buf);
+        if (rc != 0) return -1;   /* only possible on the first block: M and type are fixed */
+        for (int n = nb; n < ne; n++)
+            for (int m = 0; m < M; m++) {
+                float *c = C + (size_t)m * ldc + n;
+                *c = (accumulate ? *c : 0.0f) + buf[(n - nb) * M + m] + (bias ? bias[n] : 0.0f);
+            }
+    }
+    return 0;
+}
+
+/* Staged GEMV (the scalar reference, and the types without a register path): dequantize one
+ * weight row into L1, then M dot products against it. */
 static void gemv_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1,
                       const float *bias, float *C, int ldc, int accumulate, float *row)
 {
+    if (gemv_simd(M, K, A, lda, W, n0, n1, bias, C, ldc, accumulate) == 0) return;
     for (int n = n0; n < n1; n++) {
         const float *w;
         const uint8_t *rp = (const uint8_t *)W->data + (size_t)n * W->row_bytes;
@@ -247,7 +300,10 @@ void wh_gemm_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n
                     const int nb = nc0 + p * 16;
                     const int nr = ncw - p * 16 < 16 ? ncw - p * 16 : 16;
                     float *c = C + (size_t)m0 * ldc + nb;
-                    if (nr == 16) {
+                    if (USE_AVX512 && ncw - p * 16 >= 32) {   /* two full panels, 512-bit */
+                        wh_ukernel2_avx512(kc, a, lda, Bp + (size_t)p * 16 * kc, c, ldc, mr, acc);
+                        p++;
+                    } else if (nr == 16) {
                         uk(kc, a, lda, Bp + (size_t)p * 16 * kc, c, ldc, mr, acc);
                     } else {   /* ragged right edge: go through a full tile */
                         for (int i = 0; i < mr; i++)

@@ -13,11 +13,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { WH_ISA_SCALAR = 0, WH_ISA_AVX2 = 1 } wh_isa;
+/* Dispatch levels, each a superset of the one before: AVX-512 machines also run the AVX2
+ * kernels where no 512-bit version exists. */
+typedef enum { WH_ISA_SCALAR = 0, WH_ISA_AVX2 = 1, WH_ISA_AVX512 = 2 } wh_isa;
 
 void wh_kernels_init(void);          /* idempotent, thread-safe */
 wh_isa wh_kernels_isa(void);
-void wh_kernels_force(wh_isa isa);   /* tests/benchmarks: pin a path (if the CPU has it) */
+void wh_kernels_force(wh_isa isa);   /* tests/benchmarks: pin a path (the best the CPU has
+                                        at or below isa) */
+wh_isa wh_kernels_best(void);        /* the best level this CPU supports */
 const char *wh_isa_name(wh_isa isa);
 
 typedef struct {
@@ -50,6 +54,10 @@ float wh_dot(const float *a, const float *b, int n);
 float wh_dot_f16(const float *a, const uint16_t *b, int n);
 void wh_axpy_f16(float *y, float a, const uint16_t *x, int n);  /* y += a x */
 void wh_to_f16(const float *x, uint16_t *y, size_t n);          /* round to nearest even */
+/* Decoder attention, one query row and one head over len cached positions: S[p] = q·K[p]
+ * (q already scaled by 1/sqrt(dh)), S = softmax(S), o[dh] = Σ_p S[p] V[p]. K and V: f16 rows
+ * of dh elements, stride ld elements. S (len floats) keeps the probabilities. */
+void wh_attend_f16(const float *q, const uint16_t *K, const uint16_t *V, size_t ld, int len, int dh, float *S, float *o);
 void wh_axpy(float *y, float a, const float *x, int n);     /* y += a x */
 void wh_softmax(float *x, int n);                            /* in place, f32 */
 void wh_gelu(float *x, size_t n);                            /* exact erf GELU, in place */
@@ -57,11 +65,24 @@ void wh_exp_ref(float *x, int n);
 /* rows of n: y = (x - mean)/sqrt(var + eps) * w + b, eps 1e-5 */
 void wh_layernorm(const float *x, float *y, int rows, int n, int ld, const float *w, const float *b);
 
+/* Decoder GEMV (M = 1..7 activation rows, the weights streamed once, converted in
+ * registers): out[(n - n0)·M + m] = Σ_k A[m][k] W[n][k] for n in [n0, n1). Types f32, f16,
+ * q8_0, q5_0 (wh_gemv_type_ok); returns -1 and writes nothing for any other type or M.
+ * wh_gemm_part uses them for M < 8; scalar reference: the same call under WH_ISA_SCALAR. */
+int wh_gemv_type_ok(int type);
+int wh_gemv_avx2(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1, float *out);
+int wh_gemv_avx512(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1, float *out);
+
+/* ISA-specific entry points (kernels_avx512.c): the encoder's micro-kernel over two
+ * adjacent packed panels, C[mr][32] (+)= A[mr][kc] · [Bp | Bp + 16·kc], mr <= 6 */
+void wh_ukernel2_avx512(int kc, const float *A, int lda, const float *Bp, float *C, int ldc, int mr, int accumulate);
+
 /* ISA-specific entry points (kernels_avx2.c) */
 void wh_ukernel_avx2(int kc, const float *A, int lda, const float *Bp, float *C, int ldc, int mr, int accumulate);
 float wh_dot_avx2(const float *a, const float *b, int n);
 float wh_dot_f16_avx2(const float *a, const uint16_t *b, int n);
 void wh_axpy_f16_avx2(float *y, float a, const uint16_t *x, int n);
+void wh_attend64_avx2(const float *q, const uint16_t *K, const uint16_t *V, size_t ld, int len, float *S, float *o);
 void wh_to_f16_avx2(const float *x, uint16_t *y, size_t n);
 void wh_axpy_avx2(float *y, float a, const float *x, int n);
 void wh_f16_row_avx2(const uint16_t *h, float *out, int n);

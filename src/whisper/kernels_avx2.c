@@ -272,3 +272,76 @@ void wh_i8r_row_avx2(const void *row, float *out, long k0, long n)
     }
     for (; i < n; i++) out[i] = (float)q[i] / scale;
 }
+
+/* ------------------------------------------------------------------ decoder attention
+ * One query row against len cached positions of one head with dh = 64 (every Whisper size):
+ * S[p] = q·K[p], S = softmax(S), o = Σ_p S[p] V[p]; K and V f16 rows of stride ld elements.
+ * Why fused: with 64-element rows a call per position (dot, then axpy) spends more on the
+ * call, the horizontal sum and reloading/storing o than on the 64 FMAs. Here q (8 ymm) and
+ * o (8 ymm) stay in registers, and four positions' dot products are reduced together. */
+void wh_attend64_avx2(const float *q, const uint16_t *K, const uint16_t *V, size_t ld, int len, float *S, float *o)
+{
+    __m256 qv[8];
+    for (int c = 0; c < 8; c++) qv[c] = _mm256_loadu_ps(q + 8 * c);
+#define KV8(ptr, c) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)((ptr) + 8 * (c))))
+    int p = 0;
+    for (; p + 4 <= len; p += 4) {
+        const uint16_t *k0 = K + (size_t)p * ld, *k1 = k0 + ld, *k2 = k1 + ld, *k3 = k2 + ld;
+        __m256 a0 = _mm256_mul_ps(qv[0], KV8(k0, 0)), a1 = _mm256_mul_ps(qv[0], KV8(k1, 0));
+        __m256 a2 = _mm256_mul_ps(qv[0], KV8(k2, 0)), a3 = _mm256_mul_ps(qv[0], KV8(k3, 0));
+        for (int c = 1; c < 8; c++) {
+            a0 = _mm256_fmadd_ps(qv[c], KV8(k0, c), a0);
+            a1 = _mm256_fmadd_ps(qv[c], KV8(k1, c), a1);
+            a2 = _mm256_fmadd_ps(qv[c], KV8(k2, c), a2);
+            a3 = _mm256_fmadd_ps(qv[c], KV8(k3, c), a3);
+        }
+        /* hadd tree: lanes [a0 a1 a2 a3] of the low half + the same of the high half */
+        const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+        _mm_storeu_ps(S + p, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+    }
+    for (; p < len; p++) {
+        const uint16_t *k0 = K + (size_t)p * ld;
+        __m256 a0 = _mm256_mul_ps(qv[0], KV8(k0, 0));
+        for (int c = 1; c < 8; c++) a0 = _mm256_fmadd_ps(qv[c], KV8(k0, c), a0);
+        S[p] = hsum(a0);
+    }
+    wh_softmax_avx2(S, len);
+    __m256 ov[8];
+    for (int c = 0; c < 8; c++) ov[c] = _mm256_setzero_ps();
+    for (p = 0; p < len; p++) {
+        const uint16_t *v0 = V + (size_t)p * ld;
+        const __m256 sp = _mm256_broadcast_ss(S + p);
+        for (int c = 0; c < 8; c++) ov[c] = _mm256_fmadd_ps(sp, KV8(v0, c), ov[c]);
+    }
+    for (int c = 0; c < 8; c++) _mm256_storeu_ps(o + 8 * c, ov[c]);
+#undef KV8
+}
+
+/* ------------------------------------------------------------------ decoder GEMV (M < 8)
+ * See gemv_tmpl.h. 16 ymm registers: R·M accumulators + R weight vectors + 1 activation. */
+static inline __m256 q5_8(const uint8_t *qs, int hi, uint32_t qh, int e0)
+{
+    __m256i q = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)qs));
+    if (hi) q = _mm256_srli_epi32(q, 4);
+    q = _mm256_and_si256(q, _mm256_set1_epi32(15));
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i bit = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)qh), _mm256_add_epi32(lane, _mm256_set1_epi32(e0))),
+                                         _mm256_set1_epi32(1));
+    q = _mm256_or_si256(q, _mm256_slli_epi32(bit, 4));
+    return _mm256_cvtepi32_ps(_mm256_sub_epi32(q, _mm256_set1_epi32(16)));
+}
+
+#define VEC __m256
+#define VW 8
+#define VZERO() _mm256_setzero_ps()
+#define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define VMUL(a, b) _mm256_mul_ps(a, b)
+#define VSET1(x) _mm256_set1_ps(x)
+#define VLOAD(p) _mm256_loadu_ps(p)
+#define VHSUM(v) hsum(v)
+#define VF16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
+#define VI8(p) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p))))
+#define VQ5(qs, hi, qh, e0) q5_8(qs, hi, qh, e0)
+#define RBLK(M) ((M) <= 2 ? 4 : (M) == 3 ? 3 : (M) <= 6 ? 2 : 1)
+#define GEMV_NAME wh_gemv_avx2
+#include "gemv_tmpl.h"

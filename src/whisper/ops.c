@@ -60,3 +60,42 @@ void wh_par_gemm(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wm
     gemm_job j = {ex, M, K, N, lda, ldc, accumulate, gelu, cs, A, bias, W, C};
     wh_pool_run(ex->pool, gemm_task, &j, (N + cs - 1) / cs);
 }
+
+#define MULTI_MAX 4
+typedef struct {
+    wh_exec *ex;
+    int M, K, lda, n_outs;
+    const float *A;
+    const wh_gemm_out *outs;
+    int cs[MULTI_MAX], first[MULTI_MAX + 1];   /* chunk size, first chunk of each output */
+} multi_job;
+
+static void multi_task(void *va, int chunk, int ith)
+{
+    multi_job *j = va;
+    int o = 0;
+    while (chunk >= j->first[o + 1]) o++;
+    const wh_gemm_out *g = &j->outs[o];
+    int n0 = (chunk - j->first[o]) * j->cs[o], n1 = n0 + j->cs[o] < g->N ? n0 + j->cs[o] : g->N;
+    wh_gemm_part(j->M, j->K, j->A, j->lda, g->W, n0, n1, g->bias, g->C, g->ldc, g->accumulate, j->ex->scratch[ith]);
+}
+
+void wh_par_gemm_multi(wh_exec *ex, int M, int K, const float *A, int lda, const wh_gemm_out *outs, int n_outs)
+{
+    if (n_outs > MULTI_MAX) {   /* not used so; stay correct anyway */
+        for (int i = 0; i < n_outs; i++)
+            wh_par_gemm(ex, M, K, A, lda, outs[i].W, outs[i].N, outs[i].bias, outs[i].C, outs[i].ldc, outs[i].accumulate, 0);
+        return;
+    }
+    int nth = wh_pool_size(ex->pool);
+    multi_job j = {ex, M, K, lda, n_outs, A, outs, {0}, {0}};
+    for (int i = 0; i < n_outs; i++) {   /* the chunking of wh_par_gemm, per output */
+        int cs = outs[i].N / (4 * nth);
+        cs = (cs + 15) & ~15;
+        if (cs < 16) cs = 16;
+        if (cs > WH_GEMM_NC) cs = WH_GEMM_NC;
+        j.cs[i] = cs;
+        j.first[i + 1] = j.first[i] + (outs[i].N + cs - 1) / cs;
+    }
+    wh_pool_run(ex->pool, multi_task, &j, j.first[n_outs]);
+}

@@ -17,4 +17,16 @@ void wh_exec_deinit(wh_exec *ex);
  * gelu: apply GELU to the result (fused, per thread). */
 void wh_par_gemm(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wmat *W, int N,
                  const float *bias, float *C, int ldc, int accumulate, int gelu);
+
+/* Several products of the same A in one parallel region (one pool barrier instead of one
+ * per matrix): the decoder's q, k and v projections. Each has its own weights, bias,
+ * output and accumulate flag; columns are split across threads as in wh_par_gemm. */
+typedef struct {
+    const wh_wmat *W;
+    int N;
+    const float *bias;
+    float *C;
+    int ldc, accumulate;
+} wh_gemm_out;
+void wh_par_gemm_multi(wh_exec *ex, int M, int K, const float *A, int lda, const wh_gemm_out *outs, int n_outs);
 #endif

@@ -95,8 +95,9 @@ static void pool_task(void *va, int chunk, int ith)
 int main(void)
 {
     wh_kernels_init();
-    int have_avx2 = wh_kernels_isa() == WH_ISA_AVX2;
-    printf("# kernels available: %s\n", wh_isa_name(wh_kernels_isa()));
+    const wh_isa best = wh_kernels_best();
+    int have_avx2 = best >= WH_ISA_AVX2;
+    printf("# kernels available: %s\n", wh_isa_name(best));
 
     TEST("f16 conversion: scalar equals F16C for all 65536 halves and round-trips") {
         int bad = 0;
@@ -118,13 +119,15 @@ int main(void)
         CHECKF(bad == 0, "%d rounding mismatches", bad);
     }
 
-    wh_isa isas[2] = {WH_ISA_SCALAR, WH_ISA_AVX2};
-    for (int ii = 0; ii < 1 + have_avx2; ii++) {
+    /* every dispatch level this CPU has, each forced in turn */
+    wh_isa isas[3] = {WH_ISA_SCALAR, WH_ISA_AVX2, WH_ISA_AVX512};
+    const int n_isas = 1 + (int)best;
+    for (int ii = 0; ii < n_isas; ii++) {
         char name[96];
         snprintf(name, sizeof name, "GEMM (%s) equals the exact reference for every weight type and shape", wh_isa_name(isas[ii]));
         TEST(name) {
             int shapes[][3] = {{1, 64, 64}, {3, 40, 96}, {5, 512, 64}, {7, 33, 128}, {8, 16, 32}, {13, 50, 64},
-                               {64, 160, 288}, {97, 131, 512}};
+                               {64, 160, 288}, {97, 131, 512}, {2, 67, 2048}, {4, 130, 512}, {6, 9, 64}};
             for (size_t t = 0; t < sizeof g_types / sizeof g_types[0]; t++)
                 for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
                     double worst = 0;
@@ -157,6 +160,67 @@ int main(void)
         }
     }
 
+    /* The decoder GEMV kernels (weights converted in registers, R rows in flight) against
+     * the scalar reference (the staged path run under WH_ISA_SCALAR): every level, every type
+     * they take, M = 1..7, row counts that leave every remainder of the row blocks, K from one
+     * block to 2048, and rows at odd byte offsets (the file format has no alignment). */
+    for (int ii = 1; ii < n_isas; ii++) {
+        char name[96];
+        snprintf(name, sizeof name, "GEMV (%s) equals the scalar reference for M=1..7, every register type, unaligned rows",
+                 wh_isa_name(isas[ii]));
+        TEST(name) {
+            const int types[] = {WH_F32, WH_F16, WH_Q8_0, WH_Q5_0};
+            const int Ks[] = {32, 96, 512, 2048, 241};   /* 241: f32/f16 only (a scalar tail) */
+            const int N = 13;
+            float *scr = aligned_alloc(64, (sizeof(float) * wh_gemm_scratch_floats(2048) + 63) & ~(size_t)63);
+            int bad = 0;
+            for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+                for (size_t kk = 0; kk < sizeof Ks / sizeof Ks[0]; kk++) {
+                    const int K = Ks[kk], ty = types[t];
+                    if (K % 32 && ty != WH_F32 && ty != WH_F16) continue;
+                    const size_t rb = wh_row_bytes(ty, K);
+                    uint8_t *W0 = make_w(ty, N, K), *Wu = malloc(rb * N + 1);
+                    memcpy(Wu + 1, W0, rb * N);   /* odd address */
+                    wh_wmat w = {Wu + 1, ty, K, rb};
+                    float *A = malloc(sizeof(float) * 7 * K), *C1 = malloc(sizeof(float) * 7 * N);
+                    float *C2 = malloc(sizeof(float) * 7 * N), *out = malloc(sizeof(float) * 7 * N);
+                    for (int i = 0; i < 7 * K; i++) A[i] = frand();
+                    for (int M = 1; M <= 7; M++) {
+                        wh_kernels_force(WH_ISA_SCALAR);
+                        wh_gemm_part(M, K, A, K, &w, 0, N, NULL, C1, N, 0, scr);
+                        wh_kernels_force(isas[ii]);
+                        wh_gemm_part(M, K, A, K, &w, 0, N, NULL, C2, N, 0, scr);
+                        int rc = isas[ii] == WH_ISA_AVX512 ? wh_gemv_avx512(M, K, A, K, &w, 2, N, out)
+                                                           : wh_gemv_avx2(M, K, A, K, &w, 2, N, out);
+                        CHECKF(rc == 0, "%s: kernel refused M=%d", wh_type_name(ty), M);
+                        for (int n = 0; n < N; n++)
+                            for (int m = 0; m < M; m++) {
+                                double sc = 1e-6, ref = C1[m * N + n];
+                                for (int k = 0; k < K; k++) sc += fabs(A[m * K + k]);
+                                double e1 = fabs(C2[m * N + n] - ref), e2 = n >= 2 ? fabs(out[(n - 2) * M + m] - ref) : 0;
+                                if (e1 > 1e-5 * sc || e2 > 1e-5 * sc) {
+                                    if (bad++ < 5)
+                                        CHECKF(0, "%s K=%d M=%d n=%d m=%d: %g / %g vs %g", wh_type_name(ty), K, M, n, m,
+                                               C2[m * N + n], n >= 2 ? out[(n - 2) * M + m] : 0.0f, ref);
+                                }
+                            }
+                    }
+                    CHECK(wh_gemv_avx2(8, K, A, K, &w, 0, N, out) == -1);   /* M >= 8 is the blocked GEMM's */
+                    free(W0); free(Wu); free(A); free(C1); free(C2); free(out);
+                }
+            {   /* types without a register path are refused (and take the staged path) */
+                uint8_t *W = make_w(WH_Q4_0, 4, 64);
+                wh_wmat w = {W, WH_Q4_0, 64, wh_row_bytes(WH_Q4_0, 64)};
+                float A[64] = {0}, out[4];
+                CHECK(!wh_gemv_type_ok(WH_Q4_0) && wh_gemv_avx2(1, 64, A, 64, &w, 0, 4, out) == -1);
+                free(W);
+            }
+            wh_kernels_force(best);
+            CHECKF(bad == 0, "%d mismatches", bad);
+            free(scr);
+        }
+    }
+
     TEST("quantized GEMM equals the f32 GEMM on the dequantized weights (<= 1e-4 relative)") {
         const int M = 30, N = 70, K = 256;
         float *A = malloc(sizeof(float) * M * K), *C1 = malloc(sizeof(float) * M * N), *C2 = malloc(sizeof(float) * M * N);
@@ -169,7 +233,7 @@ int main(void)
                 wh_wmat q = {W, g_types[t], K, wh_row_bytes(g_types[t], K)};
                 for (int n = 0; n < N; n++) wh_dequant_row_ref(g_types[t], W + (size_t)n * q.row_bytes, Wf + (size_t)n * K, 0, K);
                 wh_wmat f = {Wf, WH_F32, K, (size_t)K * 4};
-                wh_kernels_force(WH_ISA_AVX2);
+                wh_kernels_force(best);
                 wh_gemm_part(mm, K, A, K, &q, 0, N, NULL, C1, N, 0, scr);
                 wh_gemm_part(mm, K, A, K, &f, 0, N, NULL, C2, N, 0, scr);
                 double mx = 0, sc = 0;
@@ -255,6 +319,31 @@ int main(void)
             CHECK(fabs(g[1] - (-0.15426877f)) < 1e-6);
             CHECK(fabs(g[2] - 0.8413447f) < 1e-6);
             CHECK(fabs(g[3] - 1.9544997f) < 1e-6);
+        }
+    }
+
+    if (have_avx2) {
+        TEST("decoder attention (dh 64, fused AVX2) equals the scalar reference for lengths 1..1500, strided f16 K/V") {
+            const int dh = 64, ld = 512 + 3;   /* a head's slice inside wider rows, odd stride */
+            const int lens[] = {1, 2, 3, 4, 5, 7, 8, 33, 224, 1500};
+            uint16_t *K = malloc(2 * (size_t)1500 * ld), *V = malloc(2 * (size_t)1500 * ld);
+            for (size_t i = 0; i < (size_t)1500 * ld; i++) { K[i] = wh_f32_to_f16(frand() * 2); V[i] = wh_f32_to_f16(frand()); }
+            float q[64], o1[64], o2[64], *S1 = malloc(sizeof(float) * 1500), *S2 = malloc(sizeof(float) * 1500);
+            for (int i = 0; i < dh; i++) q[i] = frand() * 0.5f;
+            int bad = 0;
+            for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+                const int len = lens[li];
+                wh_kernels_force(WH_ISA_SCALAR);
+                wh_attend_f16(q, K + 5, V + 5, (size_t)ld, len, dh, S1, o1);
+                wh_kernels_force(best);
+                wh_attend_f16(q, K + 5, V + 5, (size_t)ld, len, dh, S2, o2);
+                double ms = 0, mo = 0;
+                for (int p = 0; p < len; p++) ms = fmax(ms, fabs(S1[p] - S2[p]));
+                for (int i = 0; i < dh; i++) mo = fmax(mo, fabs(o1[i] - o2[i]));
+                if (ms > 1e-5 || mo > 1e-5) { if (bad++ < 3) CHECKF(0, "len %d: probabilities %g, output %g apart", len, ms, mo); }
+            }
+            CHECK(bad == 0);
+            free(K); free(V); free(S1); free(S2);
         }
     }
 

@@ -588,7 +588,7 @@ static void test_i8r_kernels(void)
                 wh_dequant_row_ref(WH_I8R, row, a, k, 1);
                 diff += memcmp(&a[0], &(float){(float)(int8_t)row[4 + k] / s}, 4) != 0;
             }
-            if (wh_kernels_isa() == WH_ISA_AVX2) {
+            if (wh_kernels_isa() >= WH_ISA_AVX2) {
                 wh_dequant_row_ref(WH_I8R, row, a, 5, K - 11);
                 wh_i8r_row_avx2(row, b, 5, K - 11);
                 diff += memcmp(a, b, (size_t)(K - 11) * sizeof(float)) != 0;
@@ -600,8 +600,8 @@ static void test_i8r_kernels(void)
         wh_wmat w = {W, WH_I8R, K, rb};
         float *scratch = malloc(wh_gemm_scratch_floats(K) * sizeof(float));
         wh_gemm_ref(M, K, A, K, &w, 0, N, NULL, R, N);
-        const wh_isa isas[2] = {WH_ISA_SCALAR, WH_ISA_AVX2};
-        for (int ii = 0; ii < 2; ii++) {
+        const wh_isa isas[3] = {WH_ISA_SCALAR, WH_ISA_AVX2, WH_ISA_AVX512};
+        for (int ii = 0; ii <= (int)wh_kernels_best(); ii++) {
             wh_kernels_force(isas[ii]);
             for (int mm = 1; mm <= M; mm += M - 1) {   /* the GEMV path (M < 8) and the packed one */
                 wh_gemm_part(mm, K, A, K, &w, 0, N, NULL, C, N, 0, scratch);
@@ -610,7 +610,7 @@ static void test_i8r_kernels(void)
                 CHECKF(worst < 1e-5, "%s M=%d: relative error %g", wh_isa_name(isas[ii]), mm, worst);
             }
         }
-        wh_kernels_force(WH_ISA_AVX2);   /* back to the best the CPU has */
+        wh_kernels_force(wh_kernels_best());   /* back to the best the CPU has */
         free(A); free(C); free(R); free(W); free(scratch);
     }
 }

@@ -1,0 +1,155 @@
+/* gemv_tmpl.h — the decoder's small-M matrix product, written once for every vector width.
+ * Included by kernels_avx2.c (8 lanes) and kernels_avx512.c (16 lanes), which define:
+ *
+ *   VEC, VW           vector type and its float lanes (8 or 16; 32 % VW == 0)
+ *   VZERO() VFMA(a,b,c) VMUL(a,b) VSET1(x) VLOAD(p) VHSUM(v)
+ *   VF16(p)           VW halves at p (any alignment) -> floats
+ *   VI8(p)            VW int8 at p -> floats
+ *   VQ5(qs, hi, qh, e0)  q5_0 elements e0 .. e0+VW-1 of a block, minus 16, as floats
+ *                        (qs: the 16 nibble bytes; hi: take the high nibbles)
+ *   RBLK(M)           weight rows per block for M activation rows (R·M accumulators must
+ *                     fit the register file with room for R weight vectors and one A)
+ *   GEMV_NAME         the exported function's name
+ *
+ * Why: at M < 8 (a decoder step: batch 1 or the beams of one step) the product is a pure
+ * stream of the weights, about 1–5 FMAs per weight element. The weights are converted to
+ * f32 in registers and used at once, R rows in flight (R memory streams for the prefetchers,
+ * R·M independent FMA chains), each weight byte read exactly once; nothing is staged in
+ * memory. Dequantization is exact (q·d is exact in f32 for q8_0/q5_0 and f16 scales), so
+ * results equal the f32 product on wh_dequant_row_ref's values up to summation order. */
+
+#ifndef GEMV_PF
+#define GEMV_PF (-1)   /* software prefetch: -1 the next row block (measured ~2x at M=1 from DRAM on
+                          this Xeon VM, bin/bench GEMV line), 0 none, N bytes ahead */
+#endif
+#if GEMV_PF < 0
+#define GEMV_PFD ((size_t)R * rb)   /* the same element of the next row block */
+#else
+#define GEMV_PFD GEMV_PF
+#endif
+
+static inline float gemv_f16le(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+/* out[r·M + m] = Σ_k A[m][k] · W[r][k] for r < R, m < M; w: row 0, rb: bytes per row.
+ * M and R are compile-time constants at every call site (always_inline + unrolled loops),
+ * so acc[][] lives in registers. */
+static inline __attribute__((always_inline)) void gemv_blk(const int type, const int M, const int R, int K,
+                                                           const float *A, int lda, const uint8_t *w, size_t rb,
+                                                           float *out)
+{
+    VEC acc[4][7];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 7
+        for (int m = 0; m < M; m++) acc[r][m] = VZERO();
+    int k = 0;
+    if (type == WH_F32 || type == WH_F16) {
+        const int es = type == WH_F32 ? 4 : 2;
+        for (; k + VW <= K; k += VW) {
+            VEC wv[4];
+#if GEMV_PF
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) _mm_prefetch((const char *)(w + r * rb + (size_t)k * es) + GEMV_PFD, _MM_HINT_T0);
+#endif
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++)
+                wv[r] = type == WH_F32 ? VLOAD((const float *)(const void *)(w + r * rb + (size_t)k * es))
+                                       : VF16(w + r * rb + (size_t)k * es);
+#pragma GCC unroll 7
+            for (int m = 0; m < M; m++) {
+                const VEC a = VLOAD(A + (size_t)m * lda + k);
+#pragma GCC unroll 4
+                for (int r = 0; r < R; r++) acc[r][m] = VFMA(a, wv[r], acc[r][m]);
+            }
+        }
+    } else {   /* q8_0 (34-byte blocks) or q5_0 (22-byte blocks) of 32 elements */
+        const size_t bs = type == WH_Q8_0 ? 34 : 22;
+        for (; k + 32 <= K; k += 32) {
+            const uint8_t *bp = w + (size_t)(k / 32) * bs;
+#if GEMV_PF
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) _mm_prefetch((const char *)(bp + r * rb) + GEMV_PFD, _MM_HINT_T0);
+#endif
+            VEC d[4];
+            uint32_t qh[4];
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) {
+                d[r] = VSET1(gemv_f16le(bp + r * rb));
+                if (type == WH_Q5_0) memcpy(&qh[r], bp + r * rb + 2, 4);
+            }
+#pragma GCC unroll 4
+            for (int e0 = 0; e0 < 32; e0 += VW) {
+                VEC wv[4];
+#pragma GCC unroll 4
+                for (int r = 0; r < R; r++)
+                    wv[r] = VMUL(type == WH_Q8_0 ? VI8(bp + r * rb + 2 + e0)
+                                                 : VQ5(bp + r * rb + 6 + (e0 & 15), e0 >= 16, qh[r], e0),
+                                 d[r]);
+#pragma GCC unroll 7
+                for (int m = 0; m < M; m++) {
+                    const VEC a = VLOAD(A + (size_t)m * lda + k + e0);
+#pragma GCC unroll 4
+                    for (int r = 0; r < R; r++) acc[r][m] = VFMA(a, wv[r], acc[r][m]);
+                }
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 7
+        for (int m = 0; m < M; m++) {
+            float s = VHSUM(acc[r][m]);
+            for (int kk = k; kk < K; kk++) {   /* f32/f16 tail (quantized K is a multiple of 32) */
+                const uint8_t *p = w + r * rb;
+                float wk;
+                if (type == WH_F32) memcpy(&wk, p + (size_t)kk * 4, 4);
+                else wk = gemv_f16le(p + (size_t)kk * 2);
+                s += A[(size_t)m * lda + kk] * wk;
+            }
+            out[r * M + m] = s;
+        }
+}
+
+/* nr rows: blocks of R, then single rows */
+static inline __attribute__((always_inline)) void gemv_rows(const int type, const int M, const int R, int K,
+                                                            const float *A, int lda, const uint8_t *w, size_t rb,
+                                                            int nr, float *out)
+{
+    int r = 0;
+    for (; r + R <= nr; r += R) gemv_blk(type, M, R, K, A, lda, w + (size_t)r * rb, rb, out + (size_t)r * M);
+    for (; r < nr; r++) gemv_blk(type, M, 1, K, A, lda, w + (size_t)r * rb, rb, out + (size_t)r * M);
+}
+
+#define GEMV_M_CASES(TY)                                                                   \
+    switch (M) {                                                                           \
+    case 1: gemv_rows(TY, 1, RBLK(1), K, A, lda, w, rb, nr, out); break;                   \
+    case 2: gemv_rows(TY, 2, RBLK(2), K, A, lda, w, rb, nr, out); break;                   \
+    case 3: gemv_rows(TY, 3, RBLK(3), K, A, lda, w, rb, nr, out); break;                   \
+    case 4: gemv_rows(TY, 4, RBLK(4), K, A, lda, w, rb, nr, out); break;                   \
+    case 5: gemv_rows(TY, 5, RBLK(5), K, A, lda, w, rb, nr, out); break;                   \
+    case 6: gemv_rows(TY, 6, RBLK(6), K, A, lda, w, rb, nr, out); break;                   \
+    default: gemv_rows(TY, 7, RBLK(7), K, A, lda, w, rb, nr, out); break;                  \
+    }
+
+/* out[(n - n0)·M + m] = Σ_k A[m][k] · W[n][k], n in [n0, n1), 1 <= M <= 7; W of a type that
+ * wh_gemv_type_ok accepts. Returns 0, or -1 (nothing written) for another type or M. */
+int GEMV_NAME(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1, float *out)
+{
+    if (M < 1 || M > 7) return -1;
+    const size_t rb = W->row_bytes;
+    const uint8_t *w = (const uint8_t *)W->data + (size_t)n0 * rb;
+    const int nr = n1 - n0;
+    switch (W->type) {
+    case WH_F32: GEMV_M_CASES(WH_F32); return 0;
+    case WH_F16: GEMV_M_CASES(WH_F16); return 0;
+    case WH_Q8_0: GEMV_M_CASES(WH_Q8_0); return 0;
+    case WH_Q5_0: GEMV_M_CASES(WH_Q5_0); return 0;
+    default: return -1;
+    }
+}
+#undef GEMV_M_CASES
