@@ -17,6 +17,7 @@
 #include <string.h>
 
 #define ENC_QB 96   /* encoder attention: query rows per task (multiple of 6) */
+#define DEC_XROWS 8 /* decoder cross-attention: query rows per task (beams share K/V reads) */
 
 typedef struct {
     uint16_t *k, *v;   /* f16 [n_text_layer][n_text_ctx][n], NULL until first use */
@@ -36,14 +37,19 @@ typedef struct {
     float *e_mlp;          /* [actx][4n] (also the im2col buffer) */
     float *e_c1;           /* [2 actx][n] conv1 output */
     float **e_s;           /* per thread: [ENC_QB][actx] scores */
-    uint16_t *cross_k, *cross_v;  /* f16 [n_text_layer][actx][n] */
+    /* the window's cross-attention keys and values in wh_attend_rows's layout, per layer and
+     * head: keys in 32-position tiles [ldk / 32][dh][32] (ldk = actx padded, zeroed at open),
+     * values [actx][dh]; head-contiguous so the beams' pass over a head is two plain streams */
+    uint16_t *cross_kt;    /* f16 [n_text_layer][n_head][ldk · dh] */
+    uint16_t *cross_v;     /* f16 [n_text_layer][n_head][actx][dh] */
+    size_t ldk;
     int cur;               /* audio positions of the encoded window (<= actx) */
     /* decoder run state (rows = tokens in flight, up to tctx) */
     cpu_seq seq[WH_MAX_SEQ];
     float *d_x, *d_h, *d_q, *d_a;   /* [tctx][n] */
     float *d_kv;                    /* [tctx][2n] staging for new K and V */
     float *d_mlp;                   /* [tctx][4n] */
-    float **d_s;                    /* per thread: [max(actx, tctx)] */
+    float **d_s;                    /* per thread: [max(DEC_XROWS·ldk, tctx)] */
     const int *row_seq, *row_pos;   /* of the pass in flight */
     float *attn_out;                /* when set: cross-attention probabilities are copied
                                        here, [n_text_layer][rows][n_head][cur] */
@@ -61,6 +67,34 @@ static float *fa(size_t n) { return aligned_alloc(64, ((n * sizeof(float)) + 63)
 static uint16_t *ha(size_t n) { return aligned_alloc(64, ((n * sizeof(uint16_t)) + 63) & ~(size_t)63); }
 
 /* ------------------------------------------------------------------ encoder */
+
+/* One layer's cross K (x [rows][n]) into f16 32-position tiles per head (wh_attend_rows):
+ * a tile's 32 positions of one dimension are gathered (the block's rows stay in L1) and
+ * converted as one vector. Tail positions of the last tile keep what they held. */
+static void cross_k_store(const wh_cpu *c, const float *x, int rows, uint16_t *kt)
+{
+    const int n = c->n, dh = c->dh;
+    float tmp[WH_ATT_TILE];
+    for (int p0 = 0; p0 < rows; p0 += WH_ATT_TILE) {
+        const int np = rows - p0 < WH_ATT_TILE ? rows - p0 : WH_ATT_TILE;
+        for (int col = 0; col < n; col++) {
+            const int h = col / dh, d = col % dh;
+            for (int i = 0; i < np; i++) tmp[i] = x[(size_t)(p0 + i) * n + col];
+            wh_to_f16(tmp, kt + (size_t)h * c->ldk * dh + ((size_t)(p0 / WH_ATT_TILE) * dh + d) * WH_ATT_TILE,
+                      (size_t)np);
+        }
+    }
+}
+
+/* One layer's cross V (x [rows][n]) into f16 [n_head][actx][dh] */
+static void cross_v_store(const wh_cpu *c, const float *x, int rows, uint16_t *v)
+{
+    const int n = c->n, dh = c->dh;
+    for (int p = 0; p < rows; p++)
+        for (int h = 0; h < c->n_head; h++)
+            wh_to_f16(x + (size_t)p * n + (size_t)h * dh, v + ((size_t)h * c->actx + p) * dh, (size_t)dh);
+}
+
 
 typedef struct {
     wh_cpu *c;
@@ -194,8 +228,8 @@ static sp_status cpu_encode(wh_backend *be, const float *mel, int n_frames, int 
         wh_wmat wk = wmat(&L->cross.k_w), wv = wmat(&L->cross.v_w);
         const wh_gemm_out kv[2] = {{&wk, n, NULL, c->e_q, n, 0}, {&wv, n, F(&L->cross.v_b), c->e_k, n, 0}};
         wh_par_gemm_multi(c->ex, actx, n, c->e_h, n, kv, 2);
-        wh_to_f16(c->e_q, c->cross_k + (size_t)l * c->actx * n, (size_t)actx * n);
-        wh_to_f16(c->e_k, c->cross_v + (size_t)l * c->actx * n, (size_t)actx * n);
+        cross_k_store(c, c->e_q, actx, c->cross_kt + (size_t)l * n * c->ldk);
+        cross_v_store(c, c->e_k, actx, c->cross_v + (size_t)l * c->actx * n);
     }
     return SP_OK;
 }
@@ -213,8 +247,8 @@ static void attend(wh_cpu *c, const float *q, const uint16_t *K, const uint16_t 
 }
 
 /* Self-attention: task (row, head), causal over the row's own sequence cache up to its
- * position. Cross-attention: task = head, rows inner, so the head's slice of the window's
- * K/V (1500 × 64 × 2 floats) stays in L2 while every beam reads it. */
+ * position. Cross-attention: task (head, group of DEC_XROWS rows): every row of the group
+ * reads the head's slice of the window's K/V (1500 × 64 × 2 halves) in the same pass. */
 static void dec_attn_task(void *va, int t, int ith)
 {
     dec_attn_job *j = va;
@@ -222,15 +256,16 @@ static void dec_attn_task(void *va, int t, int ith)
     const int n = c->n, dh = c->dh, H = c->n_head;
     float *S = c->d_s[ith];
     if (j->cross) {
-        const uint16_t *K0 = c->cross_k + (size_t)j->layer * c->actx * n;
-        const uint16_t *V0 = c->cross_v + (size_t)j->layer * c->actx * n;
-        const int h = t;
-        for (int r = 0; r < j->rows; r++) {
-            attend(c, c->d_q + (size_t)r * n + (size_t)h * dh, K0 + (size_t)h * dh, V0 + (size_t)h * dh, c->cur,
-                   S, c->d_a + (size_t)r * n + (size_t)h * dh);
-            if (c->attn_out)   /* alignment pass: keep the softmax row */
-                memcpy(c->attn_out + (((size_t)j->layer * j->rows + r) * H + h) * c->cur, S, (size_t)c->cur * sizeof(float));
-        }
+        const int h = t % H, r0 = (t / H) * DEC_XROWS;
+        const int nr = j->rows - r0 < DEC_XROWS ? j->rows - r0 : DEC_XROWS;
+        const uint16_t *KT = c->cross_kt + ((size_t)j->layer * n + (size_t)h * dh) * c->ldk;
+        const uint16_t *V = c->cross_v + ((size_t)j->layer * H + h) * c->actx * dh;
+        wh_attend_rows(nr, dh, c->d_q + (size_t)r0 * n + (size_t)h * dh, (size_t)n, KT, V, (size_t)dh, c->cur, S,
+                       c->ldk, c->d_a + (size_t)r0 * n + (size_t)h * dh, (size_t)n);
+        if (c->attn_out)   /* alignment pass: keep the softmax rows */
+            for (int r = 0; r < nr; r++)
+                memcpy(c->attn_out + (((size_t)j->layer * j->rows + r0 + r) * H + h) * c->cur, S + (size_t)r * c->ldk,
+                       (size_t)c->cur * sizeof(float));
         return;
     }
     {
@@ -286,7 +321,7 @@ static sp_status decode_rows(wh_cpu *c, const int *tokens, int rows, float *logi
         wh_par_gemm(c->ex, rows, n, c->d_h, n, &cq, n, F(&L->cross.q_b), c->d_q, n, 0, 0);
         scale(c->d_q, (size_t)rows * n, qs);
         aj.cross = 1;
-        wh_pool_run(c->ex->pool, dec_attn_task, &aj, c->n_head);
+        wh_pool_run(c->ex->pool, dec_attn_task, &aj, c->n_head * ((rows + DEC_XROWS - 1) / DEC_XROWS));
         wh_par_gemm(c->ex, rows, n, c->d_a, n, &co, n, F(&L->cross.o_b), c->d_x, n, 1, 0);
 
         /* MLP */
@@ -364,7 +399,7 @@ static void cpu_free(wh_backend *be)
     free(c->e_s);
     free(c->d_s);
     free(c->e_x); free(c->e_h); free(c->e_q); free(c->e_k); free(c->e_v); free(c->e_vt);
-    free(c->e_a); free(c->e_mlp); free(c->e_c1); free(c->cross_k); free(c->cross_v);
+    free(c->e_a); free(c->e_mlp); free(c->e_c1); free(c->cross_kt); free(c->cross_v);
     free(c->d_x); free(c->d_h); free(c->d_q); free(c->d_a); free(c->d_kv); free(c->d_mlp);
     for (int i = 0; i < WH_MAX_SEQ; i++) { free(c->seq[i].k); free(c->seq[i].v); }
     free(c);
@@ -394,19 +429,21 @@ sp_status wh_cpu_backend_open(const wh_model *m, void *exv, wh_backend **out, ch
     c->e_x = fa(actx * n); c->e_h = fa(actx * n); c->e_q = fa(actx * n); c->e_k = fa(actx * n);
     c->e_v = fa(actx * n); c->e_vt = fa(actx * n); c->e_a = fa(actx * n); c->e_mlp = fa(mlp);
     c->e_c1 = fa(2 * actx * n);
-    c->cross_k = ha((size_t)hp->n_text_layer * actx * n);
+    c->ldk = wh_attend_rows_pad(c->actx);
+    c->cross_kt = ha((size_t)hp->n_text_layer * n * c->ldk);
+    if (c->cross_kt) memset(c->cross_kt, 0, (size_t)hp->n_text_layer * n * c->ldk * sizeof(uint16_t));
     c->cross_v = ha((size_t)hp->n_text_layer * actx * n);
     c->d_x = fa(tctx * n); c->d_h = fa(tctx * n); c->d_q = fa(tctx * n); c->d_a = fa(tctx * n);
     c->d_kv = fa(tctx * 2 * n); c->d_mlp = fa(tctx * 4 * n);
     c->e_s = calloc((size_t)c->n_threads, sizeof(float *));
     c->d_s = calloc((size_t)c->n_threads, sizeof(float *));
     if (!c->e_x || !c->e_h || !c->e_q || !c->e_k || !c->e_v || !c->e_vt || !c->e_a || !c->e_mlp || !c->e_c1 ||
-        !c->cross_k || !c->cross_v || !c->d_x || !c->d_h || !c->d_q || !c->d_a || !c->d_kv || !c->d_mlp ||
+        !c->cross_kt || !c->cross_v || !c->d_x || !c->d_h || !c->d_q || !c->d_a || !c->d_kv || !c->d_mlp ||
         !c->e_s || !c->d_s)
         goto nomem;
     for (int i = 0; i < c->n_threads; i++) {
         c->e_s[i] = fa((size_t)ENC_QB * actx);
-        c->d_s[i] = fa(actx > tctx ? actx : tctx);
+        c->d_s[i] = fa(DEC_XROWS * c->ldk > tctx ? DEC_XROWS * c->ldk : tctx);
         if (!c->e_s[i] || !c->d_s[i]) goto nomem;
     }
     *out = &c->base;

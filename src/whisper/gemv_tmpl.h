@@ -3,6 +3,7 @@
  *
  *   VEC, VW           vector type and its float lanes (8 or 16; 32 % VW == 0)
  *   VZERO() VFMA(a,b,c) VMUL(a,b) VSET1(x) VLOAD(p) VHSUM(v)
+ *   VHSUM4(a,b,c,d,out) out[0..3] = the horizontal sums of a, b, c, d
  *   VF16(p)           VW halves at p (any alignment) -> floats
  *   VI8(p)            VW int8 at p -> floats
  *   VQ5(qs, hi, qh, e0)  q5_0 elements e0 .. e0+VW-1 of a block, minus 16, as floats
@@ -99,19 +100,27 @@ static inline __attribute__((always_inline)) void gemv_blk(const int type, const
             }
         }
     }
-#pragma GCC unroll 4
-    for (int r = 0; r < R; r++)
+    /* out[r·M + m] is contiguous: horizontal sums four accumulators at a time (one shuffle
+     * tree for four, about half the instructions of four separate reductions; at M = 5 they
+     * were a fifth of the block's work for K = 512) */
+    int i = 0;
 #pragma GCC unroll 7
+    for (; i + 4 <= R * M; i += 4)
+        VHSUM4(acc[i / M][i % M], acc[(i + 1) / M][(i + 1) % M], acc[(i + 2) / M][(i + 2) % M],
+               acc[(i + 3) / M][(i + 3) % M], out + i);
+#pragma GCC unroll 3
+    for (; i < R * M; i++) out[i] = VHSUM(acc[i / M][i % M]);
+    for (int r = 0; r < R && k < K; r++)   /* f32/f16 tail (quantized K is a multiple of 32) */
         for (int m = 0; m < M; m++) {
-            float s = VHSUM(acc[r][m]);
-            for (int kk = k; kk < K; kk++) {   /* f32/f16 tail (quantized K is a multiple of 32) */
+            float s = 0;
+            for (int kk = k; kk < K; kk++) {
                 const uint8_t *p = w + r * rb;
                 float wk;
                 if (type == WH_F32) memcpy(&wk, p + (size_t)kk * 4, 4);
                 else wk = gemv_f16le(p + (size_t)kk * 2);
                 s += A[(size_t)m * lda + kk] * wk;
             }
-            out[r * M + m] = s;
+            out[r * M + m] += s;
         }
 }
 

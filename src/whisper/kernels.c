@@ -142,6 +142,28 @@ void wh_attend_f16(const float *q, const uint16_t *K, const uint16_t *V, size_t 
     for (int p = 0; p < len; p++) wh_axpy_f16(o, S[p], V + (size_t)p * ld, dh);
 }
 
+size_t wh_attend_rows_pad(int len) { return ((size_t)len + WH_ATT_TILE - 1) / WH_ATT_TILE * WH_ATT_TILE; }
+
+void wh_attend_rows(int R, int dh, const float *q, size_t ldq, const uint16_t *KT, const uint16_t *V, size_t ldv,
+                    int len, float *S, size_t lds, float *o, size_t ldo)
+{
+    if (USE_AVX512 && dh == 64) { wh_attend_rows_avx512(R, q, ldq, KT, V, ldv, len, S, lds, o, ldo); return; }
+    if (USE_AVX2 && dh == 64) { wh_attend_rows_avx2(R, q, ldq, KT, V, ldv, len, S, lds, o, ldo); return; }
+    for (int r = 0; r < R; r++) {
+        const float *qr = q + (size_t)r * ldq;
+        float *Sr = S + (size_t)r * lds, *orow = o + (size_t)r * ldo;
+        for (int p = 0; p < len; p++) {
+            const uint16_t *kt = KT + (size_t)(p / WH_ATT_TILE) * dh * WH_ATT_TILE + p % WH_ATT_TILE;
+            float s = 0;
+            for (int d = 0; d < dh; d++) s += qr[d] * wh_f16_to_f32(kt[(size_t)d * WH_ATT_TILE]);
+            Sr[p] = s;
+        }
+        wh_softmax(Sr, len);
+        memset(orow, 0, (size_t)dh * sizeof(float));
+        for (int p = 0; p < len; p++) wh_axpy_f16(orow, Sr[p], V + (size_t)p * ldv, dh);
+    }
+}
+
 void wh_exp_ref(float *x, int n)
 {
     for (int i = 0; i < n; i++) x[i] = expf(x[i]);

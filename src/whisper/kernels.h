@@ -58,6 +58,16 @@ void wh_to_f16(const float *x, uint16_t *y, size_t n);          /* round to near
  * (q already scaled by 1/sqrt(dh)), S = softmax(S), o[dh] = Σ_p S[p] V[p]. K and V: f16 rows
  * of dh elements, stride ld elements. S (len floats) keeps the probabilities. */
 void wh_attend_f16(const float *q, const uint16_t *K, const uint16_t *V, size_t ld, int len, int dh, float *S, float *o);
+/* Cross-attention of R query rows (R >= 1) over one head's len positions:
+ * S[r][p] = q[r]·K[p] (q already scaled), S[r] = softmax(S[r]), o[r][c] = Σ_p S[r][p] V[p][c].
+ * Keys in 32-position tiles: K[p][d] at KT[(p/32)·dh·32 + d·32 + p%32], every tile up to
+ * wh_attend_rows_pad(len) readable (positions past len are computed and discarded). V: f16
+ * rows of dh, stride ldv. q, S, o: R rows of strides ldq, lds (>= wh_attend_rows_pad(len);
+ * S keeps the probabilities), ldo. SIMD for dh = 64, the scalar reference otherwise. */
+#define WH_ATT_TILE 32
+void wh_attend_rows(int R, int dh, const float *q, size_t ldq, const uint16_t *KT, const uint16_t *V, size_t ldv,
+                    int len, float *S, size_t lds, float *o, size_t ldo);
+size_t wh_attend_rows_pad(int len);   /* len rounded up to WH_ATT_TILE */
 void wh_axpy(float *y, float a, const float *x, int n);     /* y += a x */
 void wh_softmax(float *x, int n);                            /* in place, f32 */
 void wh_gelu(float *x, size_t n);                            /* exact erf GELU, in place */
@@ -82,6 +92,10 @@ void wh_ukernel_avx2(int kc, const float *A, int lda, const float *Bp, float *C,
 float wh_dot_avx2(const float *a, const float *b, int n);
 float wh_dot_f16_avx2(const float *a, const uint16_t *b, int n);
 void wh_axpy_f16_avx2(float *y, float a, const uint16_t *x, int n);
+void wh_attend_rows_avx2(int R, const float *q, size_t ldq, const uint16_t *KT, const uint16_t *V, size_t ldv,
+                         int len, float *S, size_t lds, float *o, size_t ldo);
+void wh_attend_rows_avx512(int R, const float *q, size_t ldq, const uint16_t *KT, const uint16_t *V, size_t ldv,
+                           int len, float *S, size_t lds, float *o, size_t ldo);
 void wh_attend64_avx2(const float *q, const uint16_t *K, const uint16_t *V, size_t ld, int len, float *S, float *o);
 void wh_to_f16_avx2(const float *x, uint16_t *y, size_t n);
 void wh_axpy_avx2(float *y, float a, const float *x, int n);

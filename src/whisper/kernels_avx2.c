@@ -55,6 +55,13 @@ static inline float hsum(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
+/* out[0..3] = hsum(a), hsum(b), hsum(c), hsum(d): one hadd tree for the four */
+static inline void hsum4(__m256 a, __m256 b, __m256 c, __m256 d, float *out)
+{
+    const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+    _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+}
+
 float wh_dot_avx2(const float *a, const float *b, int n)
 {
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
@@ -339,9 +346,20 @@ static inline __m256 q5_8(const uint8_t *qs, int hi, uint32_t qh, int e0)
 #define VSET1(x) _mm256_set1_ps(x)
 #define VLOAD(p) _mm256_loadu_ps(p)
 #define VHSUM(v) hsum(v)
+#define VHSUM4(a, b, c, d, out) hsum4(a, b, c, d, out)
 #define VF16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
 #define VI8(p) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p))))
 #define VQ5(qs, hi, qh, e0) q5_8(qs, hi, qh, e0)
 #define RBLK(M) ((M) <= 2 ? 4 : (M) == 3 ? 3 : (M) <= 6 ? 2 : 1)
 #define GEMV_NAME wh_gemv_avx2
 #include "gemv_tmpl.h"
+
+/* ------------------------------------------------------------------ cross-attention rows
+ * See attn_tmpl.h. 16 ymm: scores 2·ATT_RG accumulators + 2 keys + 1 broadcast; values
+ * ATT_RG·ATT_OV accumulators + ATT_OV values + 1 broadcast. */
+#define VSTORE(p, v) _mm256_storeu_ps(p, v)
+#define ATT_RG 5
+#define ATT_OV 2
+#define ATT_SOFTMAX wh_softmax_avx2
+#define ATT_NAME wh_attend_rows_avx2
+#include "attn_tmpl.h"

@@ -55,6 +55,18 @@ void wh_ukernel2_avx512(int kc, const float *A, int lda, const float *Bp, float 
 
 static inline float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
 
+/* 512 -> 256 bits by adding the halves, then one hadd tree for the four */
+static inline __m256 fold512(__m512 v)
+{
+    return _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+}
+
+static inline void hsum4_512(__m512 a, __m512 b, __m512 c, __m512 d, float *out)
+{
+    const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(fold512(a), fold512(b)), _mm256_hadd_ps(fold512(c), fold512(d)));
+    _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+}
+
 static inline __m512 q5_16(const uint8_t *qs, int hi, uint32_t qh, int e0)
 {
     __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)qs));
@@ -76,9 +88,18 @@ static inline __m512 q5_16(const uint8_t *qs, int hi, uint32_t qh, int e0)
 #define VSET1(x) _mm512_set1_ps(x)
 #define VLOAD(p) _mm512_loadu_ps(p)
 #define VHSUM(v) hsum512(v)
+#define VHSUM4(a, b, c, d, out) hsum4_512(a, b, c, d, out)
 #define VF16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
 #define VI8(p) _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))))
 #define VQ5(qs, hi, qh, e0) q5_16(qs, hi, qh, e0)
 #define RBLK(M) ((M) <= 5 ? 4 : 3)
 #define GEMV_NAME wh_gemv_avx512
 #include "gemv_tmpl.h"
+
+/* 32 zmm: scores 2·6 accumulators + 2 keys + 1 broadcast; values 6·4 + 4 + 1 */
+#define VSTORE(p, v) _mm512_storeu_ps(p, v)
+#define ATT_RG 6
+#define ATT_OV 4
+#define ATT_SOFTMAX wh_softmax_avx2
+#define ATT_NAME wh_attend_rows_avx512
+#include "attn_tmpl.h"

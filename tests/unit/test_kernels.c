@@ -347,6 +347,69 @@ int main(void)
         }
     }
 
+    /* cross-attention of several rows with tiled keys: every level against the scalar
+     * reference, row counts across the ISA's pass size (5 on AVX2, 6 on AVX-512) and lengths
+     * across the 16/32-position blocks; the positions past len hold garbage and must not
+     * change anything; rows and V at odd strides inside wider buffers */
+    TEST("cross-attention rows (tiled keys) equal the scalar reference at every level, R 1..9, lengths 1..1500") {
+        const int dh = 64, lens[] = {1, 5, 16, 17, 31, 32, 33, 100, 256, 1500};
+        const size_t ldq = 512 + 7, ldv = 64 + 3, ldo = 512 + 5;
+        const size_t pmax = wh_attend_rows_pad(1500), lds = pmax + 32;
+        uint16_t *KT = malloc(2 * pmax * dh), *V = malloc(2 * 1500 * ldv);
+        float *q = malloc(sizeof(float) * 9 * ldq), *S1 = malloc(sizeof(float) * 9 * lds), *S2 = malloc(sizeof(float) * 9 * lds);
+        float *o1 = malloc(sizeof(float) * 9 * ldo), *o2 = malloc(sizeof(float) * 9 * ldo);
+        for (size_t i = 0; i < pmax * dh; i++) KT[i] = wh_f32_to_f16(frand() * 2);
+        for (size_t i = 0; i < 1500 * ldv; i++) V[i] = wh_f32_to_f16(frand());
+        for (size_t i = 0; i < 9 * ldq; i++) q[i] = frand() * 0.5f;
+        int bad = 0, cases = 0;
+        for (int ii = 1; ii < n_isas; ii++)
+            for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+                for (int R = 1; R <= 9; R++) {
+                    const int len = lens[li];
+                    /* garbage (not zeros) in the positions of the last tile past len */
+                    for (size_t p = (size_t)len; p < wh_attend_rows_pad(len); p++)
+                        for (int d = 0; d < dh; d++) KT[(p / WH_ATT_TILE) * dh * WH_ATT_TILE + (size_t)d * WH_ATT_TILE + p % WH_ATT_TILE] = wh_f32_to_f16(1000.0f + (float)p);
+                    wh_kernels_force(WH_ISA_SCALAR);
+                    wh_attend_rows(R, dh, q, ldq, KT, V + 1, ldv, len, S1, lds, o1, ldo);
+                    wh_kernels_force(isas[ii]);
+                    wh_attend_rows(R, dh, q, ldq, KT, V + 1, ldv, len, S2, lds, o2, ldo);
+                    double ms = 0, mo = 0;
+                    for (int r = 0; r < R; r++) {
+                        for (int p = 0; p < len; p++) ms = fmax(ms, fabs(S1[r * lds + p] - S2[r * lds + p]));
+                        for (int d = 0; d < dh; d++) mo = fmax(mo, fabs(o1[r * ldo + d] - o2[r * ldo + d]));
+                    }
+                    cases++;
+                    /* f32 sums in another order: scores of |q·k| up to ~20 differ by ~1e-5 */
+                    if (!(ms <= 2e-4 && mo <= 2e-4) && bad++ < 3)
+                        CHECKF(0, "%s R %d len %d: probabilities %g, output %g apart", wh_isa_name(isas[ii]), R, len, ms, mo);
+                }
+        wh_kernels_force(best);
+        CHECK(bad == 0);
+        CHECK(cases == (n_isas - 1) * 10 * 9);
+        /* and the reference itself against a plain f64 evaluation, one row */
+        {
+            const int len = 33;
+            wh_kernels_force(WH_ISA_SCALAR);
+            wh_attend_rows(1, dh, q, ldq, KT, V + 1, ldv, len, S1, lds, o1, ldo);
+            wh_kernels_force(best);
+            double sc[33], mx = -1e300, sum = 0, worst = 0;
+            for (int p = 0; p < len; p++) {
+                double a = 0;
+                for (int d = 0; d < dh; d++) a += (double)q[d] * wh_f16_to_f32(KT[(p / 32) * dh * 32 + d * 32 + p % 32]);
+                sc[p] = a;
+                mx = fmax(mx, a);
+            }
+            for (int p = 0; p < len; p++) { sc[p] = exp(sc[p] - mx); sum += sc[p]; }
+            for (int d = 0; d < dh; d++) {
+                double a = 0;
+                for (int p = 0; p < len; p++) a += sc[p] / sum * wh_f16_to_f32(V[1 + (size_t)p * ldv + d]);
+                worst = fmax(worst, fabs(a - o1[d]));
+            }
+            CHECKF(worst < 1e-5, "reference vs f64: %g", worst);
+        }
+        free(KT); free(V); free(q); free(S1); free(S2); free(o1); free(o2);
+    }
+
     TEST("thread pool runs every chunk exactly once, for 2000 jobs of 1..64 chunks, and shuts down") {
         for (int nt = 1; nt <= 4; nt++) {
             wh_pool *p = wh_pool_new(nt);

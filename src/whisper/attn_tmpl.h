@@ -1,0 +1,109 @@
+/* attn_tmpl.h — the decoder's cross-attention for several query rows at once (dh = 64),
+ * written once for every vector width. Included by kernels_avx2.c and kernels_avx512.c after
+ * their gemv_tmpl.h macros (VEC, VW, VZERO, VFMA, VSET1, VF16), plus:
+ *
+ *   ATT_RG      query rows per pass (the accumulators must fit the register file)
+ *   ATT_OV      output vectors per pass over V (ATT_OV·VW columns of the 64)
+ *   ATT_SOFTMAX the ISA's in-place row softmax
+ *   ATT_NAME    the exported function's name (contract: wh_attend_rows, kernels.h)
+ *
+ * Why: the beams of a step (and the teacher-forced tokens of a window) all attend to the same
+ * window's K/V. One query row at a time converts every f16 K and V element once per row and
+ * reduces each position's 64-wide dot product horizontally; at beam 5 that was a third of a
+ * decoder step. Here the keys are stored transposed (KT[d][p], the encoder writes them so once
+ * per window), so VW positions' scores are one FMA per dimension with the query element
+ * broadcast: no horizontal sums, and each converted K/V vector feeds every row of the pass.
+ * The keys are tiled (32 positions × 64 dimensions contiguous, 4 KB) and each head's values
+ * contiguous: a plain transposed [64][len] layout made every block touch 64 rows kilobytes
+ * apart, more streams than the prefetchers follow, and the kernel waited on L3 latency. */
+
+/* S[r][p] = Σ_d q[r][d] KT[d][p], p in blocks of 2·VW inside the 32-position tiles (the
+ * positions past len are scratch) */
+static inline __attribute__((always_inline)) void att_scores(const int R, const float *q, size_t ldq,
+                                                             const uint16_t *KT, int len, float *S, size_t lds)
+{
+    for (int p = 0; p < len; p += 2 * VW) {
+        VEC acc[ATT_RG][2];
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = VZERO();
+        const uint16_t *kp = KT + (size_t)(p / WH_ATT_TILE) * 64 * WH_ATT_TILE + p % WH_ATT_TILE;
+        for (int d = 0; d < 64; d++, kp += WH_ATT_TILE) {
+            const VEC k0 = VF16(kp), k1 = VF16(kp + VW);
+#pragma GCC unroll 8
+            for (int r = 0; r < R; r++) {
+                const VEC a = VSET1(q[(size_t)r * ldq + d]);
+                acc[r][0] = VFMA(a, k0, acc[r][0]);
+                acc[r][1] = VFMA(a, k1, acc[r][1]);
+            }
+        }
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) {
+            VSTORE(S + (size_t)r * lds + p, acc[r][0]);
+            VSTORE(S + (size_t)r * lds + p + VW, acc[r][1]);
+        }
+    }
+}
+
+/* o[r][c] = Σ_p S[r][p] V[p][c], ATT_OV·VW columns per sweep of V */
+static inline __attribute__((always_inline)) void att_values(const int R, const float *S, size_t lds,
+                                                             const uint16_t *V, size_t ldv, int len, float *o,
+                                                             size_t ldo)
+{
+    for (int c0 = 0; c0 < 64; c0 += ATT_OV * VW) {
+        VEC acc[ATT_RG][ATT_OV];
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+            for (int j = 0; j < ATT_OV; j++) acc[r][j] = VZERO();
+        const uint16_t *vp = V + c0;
+        for (int p = 0; p < len; p++, vp += ldv) {
+            VEC v[ATT_OV];
+#pragma GCC unroll 4
+            for (int j = 0; j < ATT_OV; j++) v[j] = VF16(vp + j * VW);
+#pragma GCC unroll 8
+            for (int r = 0; r < R; r++) {
+                const VEC a = VSET1(S[(size_t)r * lds + p]);
+#pragma GCC unroll 4
+                for (int j = 0; j < ATT_OV; j++) acc[r][j] = VFMA(a, v[j], acc[r][j]);
+            }
+        }
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+            for (int j = 0; j < ATT_OV; j++) VSTORE(o + (size_t)r * ldo + c0 + j * VW, acc[r][j]);
+    }
+}
+
+static inline __attribute__((always_inline)) void att_pass(const int R, const float *q, size_t ldq,
+                                                           const uint16_t *KT, const uint16_t *V, size_t ldv,
+                                                           int len, float *S, size_t lds, float *o, size_t ldo)
+{
+    att_scores(R, q, ldq, KT, len, S, lds);
+    for (int r = 0; r < R; r++) ATT_SOFTMAX(S + (size_t)r * lds, len);
+    att_values(R, S, lds, V, ldv, len, o, ldo);
+}
+
+void ATT_NAME(int R, const float *q, size_t ldq, const uint16_t *KT, const uint16_t *V, size_t ldv, int len,
+              float *S, size_t lds, float *o, size_t ldo)
+{
+    while (R > 0) {
+        const int g = R < ATT_RG ? R : ATT_RG;
+        switch (g) {   /* compile-time row counts: the accumulators stay in registers */
+#define ATT_CASE(G) \
+    case G: att_pass(G, q, ldq, KT, V, ldv, len, S, lds, o, ldo); break;
+            ATT_CASE(1) ATT_CASE(2) ATT_CASE(3) ATT_CASE(4)
+#if ATT_RG >= 5
+            ATT_CASE(5)
+#endif
+#if ATT_RG >= 6
+            ATT_CASE(6)
+#endif
+#undef ATT_CASE
+        default: break;
+        }
+        q += (size_t)g * ldq;
+        S += (size_t)g * lds;
+        o += (size_t)g * ldo;
+        R -= g;
+    }
+}
