@@ -67,16 +67,16 @@ static inline void hsum4_512(__m512 a, __m512 b, __m512 c, __m512 d, float *out)
     _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
 }
 
+/* q5_0 elements e0 .. e0+15 of a block: the nibble, minus 16 where the element's fifth bit
+ * (qh bit e0 + i) is clear. The bits go straight into a mask register (one masked subtract)
+ * instead of the AVX2 path's per-lane shift/and/or of qh. */
 static inline __m512 q5_16(const uint8_t *qs, int hi, uint32_t qh, int e0)
 {
     __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)qs));
     if (hi) q = _mm512_srli_epi32(q, 4);
     q = _mm512_and_si512(q, _mm512_set1_epi32(15));
-    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512i bit = _mm512_and_si512(_mm512_srlv_epi32(_mm512_set1_epi32((int)qh), _mm512_add_epi32(lane, _mm512_set1_epi32(e0))),
-                                         _mm512_set1_epi32(1));
-    q = _mm512_or_si512(q, _mm512_slli_epi32(bit, 4));
-    return _mm512_cvtepi32_ps(_mm512_sub_epi32(q, _mm512_set1_epi32(16)));
+    const __mmask16 clear = (__mmask16)~(qh >> e0);
+    return _mm512_cvtepi32_ps(_mm512_mask_sub_epi32(q, clear, q, _mm512_set1_epi32(16)));
 }
 
 /* 32 zmm registers: up to 4 rows × 5 activation rows = 20 accumulators */
