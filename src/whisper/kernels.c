@@ -233,6 +233,17 @@ static void ukernel_scalar(int kc, const float *A, int lda, const float *Bp, flo
  * Bp[kc][16]. */
 static void pack_panel(const wh_wmat *W, int nb, int nr, int k0, int kc, float *Bp, float *stage)
 {
+    if (nr == 16 && USE_AVX2) {   /* full panel: 8×8 register transposes */
+        const uint8_t *r0 = (const uint8_t *)W->data + (size_t)nb * W->row_bytes;
+        if (W->type == WH_F32 && ((uintptr_t)r0 & 3) == 0 && W->row_bytes % 4 == 0) {
+            /* f32 rows (the encoder attention's K and Vᵀ) are transposed in place, no copy */
+            wh_pack16_avx2((const float *)(const void *)r0 + k0, W->row_bytes / 4, kc, Bp);
+            return;
+        }
+        for (int j = 0; j < 16; j++) dequant_range(W, nb + j, k0, kc, stage + (size_t)j * kc);
+        wh_pack16_avx2(stage, (size_t)kc, kc, Bp);
+        return;
+    }
     for (int j = 0; j < nr; j++) dequant_range(W, nb + j, k0, kc, stage + (size_t)j * kc);
     for (int k = 0; k < kc; k++) {
         float *dst = Bp + (size_t)k * 16;
@@ -338,11 +349,8 @@ void wh_gemm_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n
                 }
             }
         }
-        if (bias)
-            for (int m = 0; m < M; m++) {
-                float *c = C + (size_t)m * ldc;
-                for (int n = nc0; n < nc0 + ncw; n++) c[n] += bias[n];
-            }
+        if (bias)   /* wh_axpy with a = 1: fma(1, b, c) rounds like c + b, and is vectorized */
+            for (int m = 0; m < M; m++) wh_axpy(C + (size_t)m * ldc + nc0, 1.0f, bias + nc0, ncw);
     }
 }
 

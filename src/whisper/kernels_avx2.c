@@ -280,6 +280,45 @@ void wh_i8r_row_avx2(const void *row, float *out, long k0, long n)
     for (; i < n; i++) out[i] = (float)q[i] / scale;
 }
 
+/* ------------------------------------------------------------------ GEMM packing
+ * Bp[k][16] from 16 rows: two 8×8 blocks per 8 k, transposed in registers (unpack, shuffle,
+ * lane permute). The scalar gather it replaces was a tenth of the encoder: attention
+ * re-packs each head's K and Vᵀ (K = 64 / N = 64) for every block of queries. */
+void wh_pack16_avx2(const float *rows, size_t ld, int kc, float *Bp)
+{
+    int k = 0;
+    for (; k + 8 <= kc; k += 8)
+        for (int jb = 0; jb < 16; jb += 8) {
+            const float *r = rows + (size_t)jb * ld + k;
+            const __m256 r0 = _mm256_loadu_ps(r), r1 = _mm256_loadu_ps(r + ld), r2 = _mm256_loadu_ps(r + 2 * ld);
+            const __m256 r3 = _mm256_loadu_ps(r + 3 * ld), r4 = _mm256_loadu_ps(r + 4 * ld), r5 = _mm256_loadu_ps(r + 5 * ld);
+            const __m256 r6 = _mm256_loadu_ps(r + 6 * ld), r7 = _mm256_loadu_ps(r + 7 * ld);
+            const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+            const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+            const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+            const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+            const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+            const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+            const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+            const __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+            const __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+            const __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+            const __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+            const __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+            float *d = Bp + (size_t)k * 16 + jb;
+            _mm256_storeu_ps(d + 0 * 16, _mm256_permute2f128_ps(u0, u4, 0x20));
+            _mm256_storeu_ps(d + 1 * 16, _mm256_permute2f128_ps(u1, u5, 0x20));
+            _mm256_storeu_ps(d + 2 * 16, _mm256_permute2f128_ps(u2, u6, 0x20));
+            _mm256_storeu_ps(d + 3 * 16, _mm256_permute2f128_ps(u3, u7, 0x20));
+            _mm256_storeu_ps(d + 4 * 16, _mm256_permute2f128_ps(u0, u4, 0x31));
+            _mm256_storeu_ps(d + 5 * 16, _mm256_permute2f128_ps(u1, u5, 0x31));
+            _mm256_storeu_ps(d + 6 * 16, _mm256_permute2f128_ps(u2, u6, 0x31));
+            _mm256_storeu_ps(d + 7 * 16, _mm256_permute2f128_ps(u3, u7, 0x31));
+        }
+    for (; k < kc; k++)
+        for (int j = 0; j < 16; j++) Bp[(size_t)k * 16 + j] = rows[(size_t)j * ld + k];
+}
+
 /* ------------------------------------------------------------------ decoder attention
  * One query row against len cached positions of one head with dh = 64 (every Whisper size):
  * S[p] = q·K[p], S = softmax(S), o = Σ_p S[p] V[p]; K and V f16 rows of stride ld elements.

@@ -47,16 +47,24 @@ static void gemm_task(void *va, int chunk, int ith)
         for (int m = 0; m < j->M; m++) wh_gelu(j->C + (size_t)m * j->ldc + n0, (size_t)(n1 - n0));
 }
 
+/* Column chunk of a parallel GEMM: about four per thread, so a descheduled thread's share
+ * is picked up by the others; a multiple of 32 columns (two 16-wide panels: the AVX-512
+ * micro-kernel takes panels in pairs, and a chunk of an odd number of panels ran its last
+ * one through the AVX2 kernel at half the rate: a third of tiny's 384-column products);
+ * at most WH_GEMM_NC. */
+static int chunk_cols(int N, int nth)
+{
+    int cs = N / (4 * nth);
+    cs = (cs + 31) & ~31;
+    if (cs < 32) cs = 32;
+    if (cs > WH_GEMM_NC) cs = WH_GEMM_NC;
+    return cs;
+}
+
 void wh_par_gemm(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wmat *W, int N,
                  const float *bias, float *C, int ldc, int accumulate, int gelu)
 {
-    /* Column chunks of 16..128 (a multiple of the 16-wide panel), about four per thread so
-     * a descheduled thread's share is picked up by the others. */
-    int nth = wh_pool_size(ex->pool);
-    int cs = N / (4 * nth);
-    cs = (cs + 15) & ~15;
-    if (cs < 16) cs = 16;
-    if (cs > WH_GEMM_NC) cs = WH_GEMM_NC;
+    int cs = chunk_cols(N, wh_pool_size(ex->pool));
     gemm_job j = {ex, M, K, N, lda, ldc, accumulate, gelu, cs, A, bias, W, C};
     wh_pool_run(ex->pool, gemm_task, &j, (N + cs - 1) / cs);
 }
@@ -90,10 +98,7 @@ void wh_par_gemm_multi(wh_exec *ex, int M, int K, const float *A, int lda, const
     int nth = wh_pool_size(ex->pool);
     multi_job j = {ex, M, K, lda, n_outs, A, outs, {0}, {0}};
     for (int i = 0; i < n_outs; i++) {   /* the chunking of wh_par_gemm, per output */
-        int cs = outs[i].N / (4 * nth);
-        cs = (cs + 15) & ~15;
-        if (cs < 16) cs = 16;
-        if (cs > WH_GEMM_NC) cs = WH_GEMM_NC;
+        const int cs = chunk_cols(outs[i].N, nth);
         j.cs[i] = cs;
         j.first[i + 1] = j.first[i] + (outs[i].N + cs - 1) / cs;
     }
