@@ -171,6 +171,7 @@ void wh_exp_ref(float *x, int n)
 
 void wh_softmax(float *x, int n)
 {
+    if (USE_AVX512) { wh_softmax_avx512(x, n); return; }
     if (USE_AVX2) { wh_softmax_avx2(x, n); return; }
     float mx = -INFINITY;
     for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;

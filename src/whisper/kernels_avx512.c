@@ -10,6 +10,7 @@
 #include "model.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 /* C[mr][32] (+)= A[mr][kc] · [Bp | Bp + 16·kc] — two adjacent 16-wide packed panels
@@ -96,10 +97,56 @@ static inline __m512 q5_16(const uint8_t *qs, int hi, uint32_t qh, int e0)
 #define GEMV_NAME wh_gemv_avx512
 #include "gemv_tmpl.h"
 
+/* ------------------------------------------------------------------ softmax
+ * The AVX2 version's exp (Cephes polynomial, range reduction by ln 2 in two parts, inputs
+ * below -87.34 give 0), 16 lanes at a time: the encoder's attention takes 1500 × 1500
+ * exponentials per head and layer, a tenth of tiny's encoder at 8 lanes. */
+static inline __m512 exp512(__m512 x)
+{
+    const __m512 hi = _mm512_set1_ps(88.3762626647949f), lo = _mm512_set1_ps(-87.3365478515625f);
+    const __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
+    x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
+    const __m512 fx = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
+    x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.12194440e-4f), x);
+    __m512 y = _mm512_set1_ps(1.9875691500E-4f);
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507E-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073E-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894E-2f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459E-1f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201E-1f));
+    y = _mm512_fmadd_ps(y, _mm512_mul_ps(x, x), _mm512_add_ps(x, _mm512_set1_ps(1.0f)));
+    const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(fx), _mm512_set1_epi32(127)), 23);
+    y = _mm512_mul_ps(y, _mm512_castsi512_ps(e));
+    return _mm512_maskz_mov_ps((__mmask16)~under, y);
+}
+
+void wh_softmax_avx512(float *x, int n)
+{
+    __m512 vm = _mm512_set1_ps(-INFINITY);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) vm = _mm512_max_ps(vm, _mm512_loadu_ps(x + i));
+    if (i < n) vm = _mm512_mask_max_ps(vm, (__mmask16)((1u << (n - i)) - 1), vm, _mm512_maskz_loadu_ps((__mmask16)((1u << (n - i)) - 1), x + i));
+    const __m512 vmx = _mm512_set1_ps(_mm512_reduce_max_ps(vm));
+    __m512 vs = _mm512_setzero_ps();
+    for (i = 0; i < n; i += 16) {   /* the tail through a mask: no scalar expf */
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        const __m512 e = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vmx)));
+        _mm512_mask_storeu_ps(x + i, k, e);
+        vs = _mm512_add_ps(vs, e);
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vs));
+    for (i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(x + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), inv));
+    }
+}
+
 /* 32 zmm: scores 2·6 accumulators + 2 keys + 1 broadcast; values 6·4 + 4 + 1 */
 #define VSTORE(p, v) _mm512_storeu_ps(p, v)
 #define ATT_RG 6
 #define ATT_OV 4
-#define ATT_SOFTMAX wh_softmax_avx2
+#define ATT_SOFTMAX wh_softmax_avx512
 #define ATT_NAME wh_attend_rows_avx512
 #include "attn_tmpl.h"
