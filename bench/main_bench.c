@@ -3,7 +3,9 @@
  * and peak RSS, for synthetic models (made with bin/mkmodel) or given model files.
  *
  *   bin/bench [--device D] [--threads N] [--runs N] [--tokens N] [--audio WAV] [--no-scaling]
- *             [--shapes micro,tiny,base] [--types f16,q8_0] [MODEL.bin ...]
+ *             [--shapes micro,tiny,base] [--types f16,q8_0] [--isa scalar|avx2|avx512] [MODEL.bin ...]
+ *   --isa: run every model figure at that kernel level (an AVX2-only machine's path on an
+ *   AVX-512 one); the FMA peak is then measured at that level's width.
  *   default models: the --shapes in the first of --types, and the last shape also in the
  *   others (base f16 and base q8_0), generated into $TMPDIR.
  *
@@ -36,6 +38,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+
+static wh_isa g_run_isa;   /* the level the model figures run at (--isa; default the best) */
 
 static double now(void)
 {
@@ -120,7 +124,7 @@ static double bench_gemm(wh_isa isa, int M, int N, int K, int type)
         if (dt < best) best = dt;
     }
     free(A); free(C); free(W); free(scr);
-    wh_kernels_force(wh_kernels_best());
+    wh_kernels_force(g_run_isa);
     return 2.0 * M * N * K / best / 1e9;
 }
 
@@ -251,7 +255,7 @@ static double bench_gemv(wh_isa isa, int M, int N, int K, int type, double *frac
         if (dt < best_rd) best_rd = dt;
     }
     free(A); free(C); free(W); free(scr);
-    wh_kernels_force(wh_kernels_best());
+    wh_kernels_force(g_run_isa);
     *frac = best_rd / best;
     return bytes / best / 1e9;
 }
@@ -414,7 +418,7 @@ static void bench_model(const char *path, int threads, int runs, int ntok)
 int main(int argc, char **argv)
 {
     int threads = 2, runs = 5, ntok = 64;
-    const char *shapes_arg = "micro,tiny,base", *types_arg = "f16,q8_0";
+    const char *shapes_arg = "micro,tiny,base", *types_arg = "f16,q8_0", *isa_arg = NULL;
     const char *models[32];
     int nm = 0;
     for (int i = 1; i < argc; i++) {
@@ -426,14 +430,27 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--no-scaling")) g_scaling = 0;
         else if (!strcmp(argv[i], "--shapes") && i + 1 < argc) shapes_arg = argv[++i];
         else if (!strcmp(argv[i], "--types") && i + 1 < argc) types_arg = argv[++i];
+        else if (!strcmp(argv[i], "--isa") && i + 1 < argc) isa_arg = argv[++i];
         else if (nm < 32) models[nm++] = argv[i];
     }
     if (runs < 1) runs = 1;
     wh_kernels_init();
+    g_run_isa = wh_kernels_best();
+    if (isa_arg) {   /* what an older CPU runs: every figure below at that level */
+        wh_isa want = !strcmp(isa_arg, "scalar") ? WH_ISA_SCALAR : !strcmp(isa_arg, "avx2") ? WH_ISA_AVX2
+                    : !strcmp(isa_arg, "avx512")                 ? WH_ISA_AVX512 : (wh_isa)-1;
+        if ((int)want < 0 || want > wh_kernels_best()) {
+            fprintf(stderr, "bench: --isa %s: not a level this CPU has (scalar, avx2%s)\n", isa_arg,
+                    wh_kernels_best() >= WH_ISA_AVX512 ? ", avx512" : "");
+            return 2;
+        }
+        wh_kernels_force(want);
+        g_run_isa = want;
+    }
     printf("# bench: threads %d, kernels %s\n", threads, wh_isa_name(wh_kernels_isa()));
     /* the FMA peak of the width the encoder's GEMM runs (512-bit where the AVX-512 level is
      * in use: Intel server cores double their peak with it, Zen 4 does not) */
-    const int w512 = wh_kernels_best() >= WH_ISA_AVX512;
+    const int w512 = wh_kernels_isa() >= WH_ISA_AVX512;
     g_fma_peak = fma_peak_w(threads, w512);
     g_fma_peak1 = fma_peak_w(1, w512);
     g_read_gbs = read_bandwidth(threads);
