@@ -169,6 +169,18 @@ void wh_exp_ref(float *x, int n)
     for (int i = 0; i < n; i++) x[i] = expf(x[i]);
 }
 
+float wh_lse(const float *x, int n)
+{
+    wh_kernels_init();
+    if (USE_AVX2) return wh_logsumexp_avx2(x, n);
+    float m = -INFINITY;
+    for (int i = 0; i < n; i++) if (x[i] > m) m = x[i];
+    if (m == -INFINITY) return -INFINITY;
+    double s = 0;
+    for (int i = 0; i < n; i++) s += exp((double)(x[i] - m));
+    return m + (float)log(s);
+}
+
 void wh_softmax(float *x, int n)
 {
     if (USE_AVX512) { wh_softmax_avx512(x, n); return; }

@@ -70,6 +70,8 @@ void wh_attend_rows(int R, int dh, const float *q, size_t ldq, const uint16_t *K
 size_t wh_attend_rows_pad(int len);   /* len rounded up to WH_ATT_TILE */
 void wh_axpy(float *y, float a, const float *x, int n);     /* y += a x */
 void wh_softmax(float *x, int n);                            /* in place, f32 */
+/* log Σ exp(x[i]), n >= 1; -INFINITY when every x is; f32 exponentials summed in double */
+float wh_lse(const float *x, int n);
 void wh_gelu(float *x, size_t n);                            /* exact erf GELU, in place */
 void wh_exp_ref(float *x, int n);
 /* rows of n: y = (x - mean)/sqrt(var + eps) * w + b, eps 1e-5 */
@@ -108,6 +110,7 @@ void wh_dequant_row_avx2(int type, const void *row, float *out, long k0, long n)
 /* WH_I8R rows ([f32 scale][int8 x K]), elements [k0, k0+n), any k0 and n */
 void wh_i8r_row_avx2(const void *row, float *out, long k0, long n);
 void wh_softmax_avx2(float *x, int n);
+float wh_logsumexp_avx2(const float *x, int n);   /* n >= 1 */
 void wh_gelu_avx2(float *x, size_t n);
 void wh_exp_avx2(float *x, int n);
 #endif

@@ -2,6 +2,7 @@
  * openai/whisper whisper/decoding.py: SuppressBlank, SuppressTokens, ApplyTimestampRules,
  * GreedyDecoder, BeamSearchDecoder, MaximumLikelihoodRanker; utils.py compression_ratio). */
 #include "search.h"
+#include "kernels.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -41,12 +42,7 @@ double wh_rng_uniform(wh_rng *r) { return (double)(wh_rng_next(r) >> 11) * 0x1.0
 
 float wh_logsumexp(const float *x, int n)
 {
-    float m = -INFINITY;
-    for (int i = 0; i < n; i++) if (x[i] > m) m = x[i];
-    if (m == -INFINITY) return -INFINITY;
-    double s = 0;
-    for (int i = 0; i < n; i++) s += exp((double)(x[i] - m));
-    return m + (float)log(s);
+    return n > 0 ? wh_lse(x, n) : -INFINITY;
 }
 
 float wh_compression_ratio(const char *text, size_t len)
