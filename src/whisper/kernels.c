@@ -204,6 +204,7 @@ void wh_layernorm(const float *x, float *y, int rows, int n, int ld, const float
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * ld;
         float *yr = y + (size_t)r * ld;
+        if (USE_AVX2) { wh_layernorm_row_avx2(xr, yr, n, w, b); continue; }
         double s = 0, s2 = 0;
         for (int i = 0; i < n; i++) s += xr[i];
         const double mean = s / n;

@@ -102,6 +102,7 @@ void wh_attend_rows_avx512(int R, const float *q, size_t ldq, const uint16_t *KT
 void wh_attend64_avx2(const float *q, const uint16_t *K, const uint16_t *V, size_t ld, int len, float *S, float *o);
 void wh_to_f16_avx2(const float *x, uint16_t *y, size_t n);
 /* GEMM packing of one full panel: Bp[k][j] = rows[j·ld + k], j < 16, k < kc */
+void wh_layernorm_row_avx2(const float *x, float *y, int n, const float *w, const float *b);
 void wh_pack16_avx2(const float *rows, size_t ld, int kc, float *Bp);
 void wh_axpy_avx2(float *y, float a, const float *x, int n);
 void wh_f16_row_avx2(const uint16_t *h, float *out, int n);

@@ -314,6 +314,45 @@ void wh_i8r_row_avx2(const void *row, float *out, long k0, long n)
     for (; i < n; i++) out[i] = (float)q[i] / scale;
 }
 
+/* ------------------------------------------------------------------ LayerNorm
+ * One row, statistics in double as the scalar version (4 double lanes, floats widened on
+ * the way), normalisation in f32 with the same operation order (mul, mul, add: no FMA
+ * contraction, like the scalar C). */
+void wh_layernorm_row_avx2(const float *x, float *y, int n, const float *w, const float *b)
+{
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    }
+    double t[4], s = 0, s2 = 0;
+    _mm256_storeu_pd(t, _mm256_add_pd(s0, s1));
+    s = (t[0] + t[1]) + (t[2] + t[3]);
+    for (; i < n; i++) s += x[i];
+    const double mean = s / n;
+    const __m256d vm = _mm256_set1_pd(mean);
+    s0 = s1 = _mm256_setzero_pd();
+    for (i = 0; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        const __m256d d0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), vm);
+        const __m256d d1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), vm);
+        s0 = _mm256_add_pd(s0, _mm256_mul_pd(d0, d0));
+        s1 = _mm256_add_pd(s1, _mm256_mul_pd(d1, d1));
+    }
+    _mm256_storeu_pd(t, _mm256_add_pd(s0, s1));
+    s2 = (t[0] + t[1]) + (t[2] + t[3]);
+    for (; i < n; i++) { const double d = x[i] - mean; s2 += d * d; }
+    const float inv = (float)(1.0 / sqrt(s2 / n + 1e-5)), fm = (float)mean;
+    const __m256 vinv = _mm256_set1_ps(inv), vfm = _mm256_set1_ps(fm);
+    for (i = 0; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vfm), vinv), _mm256_loadu_ps(w + i));
+        _mm256_storeu_ps(y + i, _mm256_add_ps(v, _mm256_loadu_ps(b + i)));
+    }
+    for (; i < n; i++) y[i] = (x[i] - fm) * inv * w[i] + b[i];
+}
+
 /* ------------------------------------------------------------------ GEMM packing
  * Bp[k][16] from 16 rows: two 8×8 blocks per 8 k, transposed in registers (unpack, shuffle,
  * lane permute). The scalar gather it replaces was a tenth of the encoder: attention

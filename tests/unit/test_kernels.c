@@ -356,6 +356,32 @@ int main(void)
         }
     }
 
+    TEST("LayerNorm (double statistics) equals the scalar reference at every level, offset rows included") {
+        const int ns[] = {1, 7, 8, 9, 384, 385, 512, 1280};
+        float *x = malloc(sizeof(float) * 3 * 1300), *y1 = malloc(sizeof(float) * 3 * 1300), *y2 = malloc(sizeof(float) * 3 * 1300);
+        float *w = malloc(sizeof(float) * 1300), *b = malloc(sizeof(float) * 1300);
+        int bad = 0;
+        for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+            const int n = ns[ni], ld = n + 3;
+            for (int i = 0; i < n; i++) { w[i] = 1.0f + frand() * 0.5f; b[i] = frand() * 0.1f; }
+            for (int r = 0; r < 3; r++)   /* row 2: a large mean over a small spread (cancellation) */
+                for (int i = 0; i < n; i++) x[r * ld + i] = (r == 2 ? 1000.0f : 0.0f) + frand() * (r == 1 ? 50.0f : 1.0f);
+            wh_kernels_force(WH_ISA_SCALAR);
+            wh_layernorm(x, y1, 3, n, ld, w, b);
+            for (int ii = 1; ii < n_isas; ii++) {
+                wh_kernels_force(isas[ii]);
+                wh_layernorm(x, y2, 3, n, ld, w, b);
+                double mx = 0;
+                for (int r = 0; r < 3; r++)
+                    for (int i = 0; i < n; i++) mx = fmax(mx, fabs(y1[r * ld + i] - y2[r * ld + i]));
+                if (!(mx <= 1e-5) && bad++ < 3) CHECKF(0, "%s n %d: %g apart", wh_isa_name(isas[ii]), n, mx);
+            }
+        }
+        wh_kernels_force(best);
+        CHECK(bad == 0);
+        free(x); free(y1); free(y2); free(w); free(b);
+    }
+
     TEST("logsumexp of vocabulary rows (SIMD exp, double block sums) equals the double reference") {
         const int ns[] = {1, 7, 8, 9, 1023, 1025, 51865};
         float *x = malloc(sizeof(float) * 51865);
