@@ -125,26 +125,23 @@ void wh_f16_row_avx2(const uint16_t *h, float *out, int n)
     for (; i < n; i++) out[i] = _cvtsh_ss(h[i]);
 }
 
-/* e^x for x in [-87.3, 88.7], relative error ~1e-7 (Cephes expf polynomial after
- * reduction x = n·ln2 + r, |r| <= ln2/2). Inputs below the range give 0. */
+#define E_VEC __m256
+#define E_SET1(x) _mm256_set1_ps(x)
+#define E_MUL(a, b) _mm256_mul_ps(a, b)
+#define E_ADD(a, b) _mm256_add_ps(a, b)
+#define E_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define E_FNMA(a, b, c) _mm256_fnmadd_ps(a, b, c)
+#define E_ROUND(v) _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define E_POW2(fx) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23))
+#define E_NAME exp256_core
+#include "exp_tmpl.h"
+
+/* e^x for x in [-87.3, 88.7], relative error ~1e-7; inputs below the range give 0 */
 static inline __m256 exp256(__m256 x)
 {
     const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-87.3365478515625f);
     const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-    x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
-    __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-    __m256 y = _mm256_set1_ps(1.9875691500E-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507E-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073E-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894E-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
-    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
-    y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-    return _mm256_andnot_ps(under, y);
+    return _mm256_andnot_ps(under, exp256_core(_mm256_min_ps(_mm256_max_ps(x, lo), hi)));
 }
 
 void wh_exp_avx2(float *x, int n)
@@ -190,14 +187,8 @@ float wh_logsumexp_avx2(const float *x, int n)
 
 void wh_softmax_avx2(float *x, int n)
 {
-    __m256 vm = _mm256_set1_ps(-INFINITY);
-    int i = 0;
-    for (; i + 8 <= n; i += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + i));
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vm), _mm256_extractf128_ps(vm, 1));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    float mx = _mm_cvtss_f32(m4);
-    for (; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    const float mx = max_avx2(x, n);
+    int i;
     const __m256 vmx = _mm256_set1_ps(mx);
     __m256 vs = _mm256_setzero_ps();
     for (i = 0; i + 8 <= n; i += 8) {

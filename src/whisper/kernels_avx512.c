@@ -101,25 +101,22 @@ static inline __m512 q5_16(const uint8_t *qs, int hi, uint32_t qh, int e0)
  * The AVX2 version's exp (Cephes polynomial, range reduction by ln 2 in two parts, inputs
  * below -87.34 give 0), 16 lanes at a time: the encoder's attention takes 1500 × 1500
  * exponentials per head and layer, a tenth of tiny's encoder at 8 lanes. */
+#define E_VEC __m512
+#define E_SET1(x) _mm512_set1_ps(x)
+#define E_MUL(a, b) _mm512_mul_ps(a, b)
+#define E_ADD(a, b) _mm512_add_ps(a, b)
+#define E_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define E_FNMA(a, b, c) _mm512_fnmadd_ps(a, b, c)
+#define E_ROUND(v) _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define E_POW2(fx) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(fx), _mm512_set1_epi32(127)), 23))
+#define E_NAME exp512_core
+#include "exp_tmpl.h"
+
 static inline __m512 exp512(__m512 x)
 {
     const __m512 hi = _mm512_set1_ps(88.3762626647949f), lo = _mm512_set1_ps(-87.3365478515625f);
     const __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
-    x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
-    const __m512 fx = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
-    x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.12194440e-4f), x);
-    __m512 y = _mm512_set1_ps(1.9875691500E-4f);
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507E-3f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073E-3f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894E-2f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459E-1f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201E-1f));
-    y = _mm512_fmadd_ps(y, _mm512_mul_ps(x, x), _mm512_add_ps(x, _mm512_set1_ps(1.0f)));
-    const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(fx), _mm512_set1_epi32(127)), 23);
-    y = _mm512_mul_ps(y, _mm512_castsi512_ps(e));
-    return _mm512_maskz_mov_ps((__mmask16)~under, y);
+    return _mm512_maskz_mov_ps((__mmask16)~under, exp512_core(_mm512_min_ps(_mm512_max_ps(x, lo), hi)));
 }
 
 void wh_softmax_avx512(float *x, int n)
