@@ -325,30 +325,15 @@ static void emit(wh_search *s, const int *tok, const float *lp, int len, int n_f
     out->hit_eot = hit_eot;
 }
 
-sp_status wh_search_run(wh_search *s, const int *init, int n_init, int sot_index, int n_forced,
-                        const wh_decode_opts *o, wh_decode_result *out)
+/* The prompt, split at sot for the no-speech probability (decoding.py: probs_at_sot); leaves
+ * the next-token logits of sequence 0 in s->logits. */
+static sp_status search_prompt(wh_search *s, const int *init, int n_init, int sot_index, const wh_filter *f, int G,
+                               wh_decode_result *out)
 {
-    memset(out, 0, sizeof *out);
     sp_context *ctx = s->ctx;
-    const int V = s->V, L = s->L;
-    const wh_filter *f = o->filter;
-    const int eot = f->sp.eot;
-    if (n_init < 1 || sot_index < 0 || sot_index >= n_init || n_forced < 0 || n_forced > n_init - sot_index - 1 ||
-        n_init >= L)
-        return SP_ERR_INVALID_ARG;
-    const int sampling = o->temperature > 0;
-    int G = sampling ? o->best_of : o->beam_size;
-    if (G < 1) G = 1;
-    if (G > s->G) G = s->G;
-    const int beam = !sampling && G > 1;
-    int max_steps = o->sample_len;
-    if (max_steps > L - n_init) max_steps = L - n_init;
-    if (max_steps < 1) max_steps = 1;
-    out->temperature = o->temperature;
-
-    /* the prompt, split at sot for the no-speech probability (decoding.py: probs_at_sot) */
-    for (int i = 0; i < G; i++) wh_seq_reset(ctx, i);
+    const int V = s->V;
     sp_status st;
+    for (int i = 0; i < G; i++) wh_seq_reset(ctx, i);
     if (sot_index < n_init - 1) {
         if ((st = wh_decode_seq(ctx, 0, init, sot_index + 1, s->sot_logits)) != SP_OK) return st;
         if ((st = wh_decode_seq(ctx, 0, init + sot_index + 1, n_init - sot_index - 1, s->logits)) != SP_OK) return st;
@@ -356,68 +341,156 @@ sp_status wh_search_run(wh_search *s, const int *init, int n_init, int sot_index
         if ((st = wh_decode_seq(ctx, 0, init, n_init, s->logits)) != SP_OK) return st;
         memcpy(s->sot_logits, s->logits, sizeof(float) * (size_t)V);
     }
-    {
-        float lse = wh_logsumexp(s->sot_logits, V);
-        out->no_speech_prob = lse == -INFINITY ? 0.0f : expf(s->sot_logits[f->sp.nospeech] - lse);
-    }
-    const int *forced = init + n_init - n_forced;
+    float lse = wh_logsumexp(s->sot_logits, V);
+    out->no_speech_prob = lse == -INFINITY ? 0.0f : expf(s->sot_logits[f->sp.nospeech] - lse);
+    return SP_OK;
+}
 
-    if (!beam) {
-        /* greedy (G = 1) or best_of independent samples */
-        int *tok = s->tok[0];
-        float *lp = s->lp[0];
-        int *len = s->len[0], done[WH_MAX_SEQ], row_of[WH_MAX_SEQ], seqs[WH_MAX_SEQ], feed[WH_MAX_SEQ];
-        double *sum = s->sum[0];
-        for (int i = 0; i < G; i++) {
-            len[i] = n_forced;
-            sum[i] = 0;
-            done[i] = 0;
-            row_of[i] = i;
-            for (int k = 0; k < n_forced; k++) { tok[(size_t)i * L + k] = forced[k]; lp[(size_t)i * L + k] = 0; }
-            if (i > 0) {
-                sp_status cs = wh_seq_copy(ctx, i, 0);
-                if (cs != SP_OK) return cs;
-                memcpy(s->logits + (size_t)i * V, s->logits, sizeof(float) * (size_t)V);
-            }
+/* Greedy (G = 1) or best_of independent samples. */
+static sp_status search_sample(wh_search *s, const int *forced, int n_forced, int G, int max_steps,
+                               const wh_decode_opts *o, wh_decode_result *out)
+{
+    sp_context *ctx = s->ctx;
+    const int V = s->V, L = s->L, sampling = o->temperature > 0, eot = o->filter->sp.eot;
+    int *tok = s->tok[0];
+    float *lp = s->lp[0];
+    int *len = s->len[0], done[WH_MAX_SEQ], row_of[WH_MAX_SEQ], seqs[WH_MAX_SEQ], feed[WH_MAX_SEQ];
+    double *sum = s->sum[0];
+    sp_status st;
+    for (int i = 0; i < G; i++) {
+        len[i] = n_forced;
+        sum[i] = 0;
+        done[i] = 0;
+        row_of[i] = i;
+        for (int k = 0; k < n_forced; k++) { tok[(size_t)i * L + k] = forced[k]; lp[(size_t)i * L + k] = 0; }
+        if (i > 0) {
+            if ((st = wh_seq_copy(ctx, i, 0)) != SP_OK) return st;
+            memcpy(s->logits + (size_t)i * V, s->logits, sizeof(float) * (size_t)V);
         }
-        int hit[WH_MAX_SEQ] = {0};
-        for (int step = 0; step < max_steps; step++) {
-            if (o->cancel && *o->cancel) return SP_ERR_CANCELLED;
-            int n_feed = 0;
-            for (int i = 0; i < G; i++) {
-                if (done[i]) continue;
-                float *row = s->logits + (size_t)row_of[i] * V;
-                int *ti = tok + (size_t)i * L;
-                wh_filter_apply(f, ti, len[i], row);
-                int t = sampling ? sample_row(row, V, o->temperature, o->rng) : argmax(row, V);
-                float lse = wh_logsumexp(row, V);
-                float l = lse == -INFINITY || row[t] == -INFINITY ? -INFINITY : row[t] - lse;
-                sum[i] += l;
-                if (t == eot) { done[i] = 1; hit[i] = 1; continue; }
-                ti[len[i]] = t;
-                lp[(size_t)i * L + len[i]] = l;
-                len[i]++;
-                seqs[n_feed] = i;
-                feed[n_feed] = t;
-                n_feed++;
-            }
-            if (n_feed == 0 || step == max_steps - 1) break;
-            if ((st = wh_decode_step(ctx, n_feed, seqs, feed, s->logits)) != SP_OK) return st;
-            for (int r = 0; r < n_feed; r++) row_of[seqs[r]] = r;
-        }
-        int best = 0;
-        double bs = -INFINITY;
-        for (int i = 0; i < G; i++) {
-            double sc = wh_rank_score(sum[i], len[i] - n_forced, o->length_penalty);
-            if (i == 0 || sc > bs) { bs = sc; best = i; }
-        }
-        emit(s, tok + (size_t)best * L, lp + (size_t)best * L, len[best], n_forced, sum[best], hit[best], out);
-        return SP_OK;
     }
+    int hit[WH_MAX_SEQ] = {0};
+    for (int step = 0; step < max_steps; step++) {
+        if (o->cancel && *o->cancel) return SP_ERR_CANCELLED;
+        int n_feed = 0;
+        for (int i = 0; i < G; i++) {
+            if (done[i]) continue;
+            float *row = s->logits + (size_t)row_of[i] * V;
+            int *ti = tok + (size_t)i * L;
+            wh_filter_apply(o->filter, ti, len[i], row);
+            int t = sampling ? sample_row(row, V, o->temperature, o->rng) : argmax(row, V);
+            float lse = wh_logsumexp(row, V);
+            float l = lse == -INFINITY || row[t] == -INFINITY ? -INFINITY : row[t] - lse;
+            sum[i] += l;
+            if (t == eot) { done[i] = 1; hit[i] = 1; continue; }
+            ti[len[i]] = t;
+            lp[(size_t)i * L + len[i]] = l;
+            len[i]++;
+            seqs[n_feed] = i;
+            feed[n_feed] = t;
+            n_feed++;
+        }
+        if (n_feed == 0 || step == max_steps - 1) break;
+        if ((st = wh_decode_step(ctx, n_feed, seqs, feed, s->logits)) != SP_OK) return st;
+        for (int r = 0; r < n_feed; r++) row_of[seqs[r]] = r;
+    }
+    int best = 0;
+    double bs = -INFINITY;
+    for (int i = 0; i < G; i++) {
+        double sc = wh_rank_score(sum[i], len[i] - n_forced, o->length_penalty);
+        if (i == 0 || sc > bs) { bs = sc; best = i; }
+    }
+    emit(s, tok + (size_t)best * L, lp + (size_t)best * L, len[best], n_forced, sum[best], hit[best], out);
+    return SP_OK;
+}
 
-    /* beam search (BeamSearchDecoder): the first step has one live beam, so identical
-     * candidates never arise (openai collapses the beam_size copies of the prompt) */
-    const int B = G;
+/* Appends a finished hypothesis (tokens of beam src of list cur, with its score). */
+static void beam_keep(wh_search *s, int cur, int src, double score, int *n_fin)
+{
+    const int L = s->L, ln = s->len[cur][src];
+    memcpy(s->fin_tok + (size_t)*n_fin * L, s->tok[cur] + (size_t)src * L, sizeof(int) * (size_t)ln);
+    memcpy(s->fin_lp + (size_t)*n_fin * L, s->lp[cur] + (size_t)src * L, sizeof(float) * (size_t)ln);
+    s->fin_len[*n_fin] = ln;
+    s->fin_sum[*n_fin] = score;
+    (*n_fin)++;
+}
+
+/* The next beams' token lists (list nx) from the selected candidates of list cur. */
+static void beam_advance(wh_search *s, int cur, int n_next, int *feed)
+{
+    const int L = s->L, nx = cur ^ 1;
+    for (int k = 0; k < n_next; k++) {
+        const wh_cand *c = &s->next[k];
+        int ln = s->len[cur][c->src];
+        int *dt = s->tok[nx] + (size_t)k * L;
+        float *dl = s->lp[nx] + (size_t)k * L;
+        memcpy(dt, s->tok[cur] + (size_t)c->src * L, sizeof(int) * (size_t)ln);
+        memcpy(dl, s->lp[cur] + (size_t)c->src * L, sizeof(float) * (size_t)ln);
+        dt[ln] = c->token;
+        dl[ln] = c->logprob;
+        s->len[nx][k] = ln + 1;
+        s->sum[nx][k] = c->score;
+        feed[k] = c->token;
+        s->phys[nx][k] = -1;
+    }
+}
+
+/* KV caches follow their beams (list cur, sources in list cur ^ 1): a source used once keeps
+ * its sequence, others are copied into sequences no new beam comes from. */
+static sp_status beam_place_caches(wh_search *s, int cur, int n_next)
+{
+    const int pc = cur ^ 1;
+    int claimed[WH_MAX_SEQ] = {0};
+    for (int k = 0; k < n_next; k++) {
+        int p = s->phys[pc][s->next[k].src];
+        if (!claimed[p]) { claimed[p] = 1; s->phys[cur][k] = p; }
+    }
+    for (int k = 0; k < n_next; k++) {
+        if (s->phys[cur][k] >= 0) continue;
+        int fslot = 0;
+        while (claimed[fslot]) fslot++;
+        claimed[fslot] = 1;
+        sp_status st = wh_seq_copy(s->ctx, fslot, s->phys[pc][s->next[k].src]);
+        if (st != SP_OK) return st;
+        s->phys[cur][k] = fslot;
+    }
+    return SP_OK;
+}
+
+/* Too few finished: add the live beams of list cur, best first; then emit the best by rank. */
+static void beam_finish(wh_search *s, int cur, int n_live, int n_fin, int B, int n_forced, const wh_decode_opts *o,
+                        const int *forced, wh_decode_result *out)
+{
+    const int L = s->L, n_fin_eot = n_fin;
+    if (n_fin < B) {
+        int order[WH_MAX_SEQ];
+        for (int j = 0; j < n_live; j++) order[j] = j;
+        for (int a = 1; a < n_live; a++)
+            for (int b = a; b > 0 && s->sum[cur][order[b]] > s->sum[cur][order[b - 1]]; b--) {
+                int t = order[b]; order[b] = order[b - 1]; order[b - 1] = t;
+            }
+        for (int q = 0; q < n_live && n_fin < B && n_fin < s->fin_cap; q++)
+            beam_keep(s, cur, order[q], s->sum[cur][order[q]], &n_fin);
+    }
+    if (n_fin == 0) {   /* cannot happen (n_live >= 1 unless every candidate was EOT) */
+        emit(s, forced, s->lp[0], 0, 0, 0, 0, out);
+        return;
+    }
+    int best = 0;
+    double bs = -INFINITY;
+    for (int i = 0; i < n_fin; i++) {
+        double sc = wh_rank_score(s->fin_sum[i], s->fin_len[i] - n_forced, o->length_penalty);
+        if (i == 0 || sc > bs) { bs = sc; best = i; }
+    }
+    emit(s, s->fin_tok + (size_t)best * L, s->fin_lp + (size_t)best * L, s->fin_len[best], n_forced, s->fin_sum[best],
+         best < n_fin_eot, out);
+}
+
+/* Beam search (BeamSearchDecoder): the first step has one live beam, so identical candidates
+ * never arise (openai collapses the beam_size copies of the prompt). */
+static sp_status search_beam(wh_search *s, const int *forced, int n_forced, int B, int max_steps,
+                             const wh_decode_opts *o, wh_decode_result *out)
+{
+    const int V = s->V, L = s->L, eot = o->filter->sp.eot;
     int max_cand = (int)lround((double)B * (o->patience > 0 ? o->patience : 1.0));
     if (max_cand < 1) max_cand = 1;
     if (max_cand > s->fin_cap - B) max_cand = s->fin_cap - B;
@@ -427,90 +500,48 @@ sp_status wh_search_run(wh_search *s, const int *init, int n_init, int sot_index
     s->phys[0][0] = 0;
     for (int k = 0; k < n_forced; k++) { s->tok[0][k] = forced[k]; s->lp[0][k] = 0; }
     const float *rows[WH_MAX_SEQ];
+    sp_status st;
     for (int step = 0; step < max_steps; step++) {
         if (o->cancel && *o->cancel) return SP_ERR_CANCELLED;
         for (int j = 0; j < n_live; j++) {
             float *row = s->logits + (size_t)j * V;
-            wh_filter_apply(f, s->tok[cur] + (size_t)j * L, s->len[cur][j], row);
+            wh_filter_apply(o->filter, s->tok[cur] + (size_t)j * L, s->len[cur][j], row);
             rows[j] = row;
         }
         int nf = 0;
         int n_next = wh_beam_select(rows, s->sum[cur], n_live, V, B, eot, s->cand, s->next, s->fin, &nf);
-        for (int i = 0; i < nf && n_fin < max_cand; i++) {
-            const wh_cand *c = &s->fin[i];
-            int ln = s->len[cur][c->src];
-            memcpy(s->fin_tok + (size_t)n_fin * L, s->tok[cur] + (size_t)c->src * L, sizeof(int) * (size_t)ln);
-            memcpy(s->fin_lp + (size_t)n_fin * L, s->lp[cur] + (size_t)c->src * L, sizeof(float) * (size_t)ln);
-            s->fin_len[n_fin] = ln;
-            s->fin_sum[n_fin] = c->score;
-            n_fin++;
-        }
-        /* the next beams' token lists */
-        const int nx = cur ^ 1;
-        int claimed[WH_MAX_SEQ] = {0}, feed[WH_MAX_SEQ];
-        for (int k = 0; k < n_next; k++) {
-            const wh_cand *c = &s->next[k];
-            int ln = s->len[cur][c->src];
-            int *dt = s->tok[nx] + (size_t)k * L;
-            float *dl = s->lp[nx] + (size_t)k * L;
-            memcpy(dt, s->tok[cur] + (size_t)c->src * L, sizeof(int) * (size_t)ln);
-            memcpy(dl, s->lp[cur] + (size_t)c->src * L, sizeof(float) * (size_t)ln);
-            dt[ln] = c->token;
-            dl[ln] = c->logprob;
-            s->len[nx][k] = ln + 1;
-            s->sum[nx][k] = c->score;
-            feed[k] = c->token;
-            s->phys[nx][k] = -1;
-        }
-        cur = nx;
+        for (int i = 0; i < nf && n_fin < max_cand; i++) beam_keep(s, cur, s->fin[i].src, s->fin[i].score, &n_fin);
+        int feed[WH_MAX_SEQ];
+        beam_advance(s, cur, n_next, feed);
+        cur ^= 1;
         n_live = n_next;
         if (n_fin >= max_cand || n_next == 0 || step == max_steps - 1) break;
-        /* KV caches follow their beams: a source used once keeps its sequence, others are
-         * copied into sequences no new beam comes from */
-        const int pc = cur ^ 1;
-        for (int k = 0; k < n_next; k++) {
-            int p = s->phys[pc][s->next[k].src];
-            if (!claimed[p]) { claimed[p] = 1; s->phys[cur][k] = p; }
-        }
-        for (int k = 0; k < n_next; k++) {
-            if (s->phys[cur][k] >= 0) continue;
-            int fslot = 0;
-            while (claimed[fslot]) fslot++;
-            claimed[fslot] = 1;
-            if ((st = wh_seq_copy(ctx, fslot, s->phys[pc][s->next[k].src])) != SP_OK) return st;
-            s->phys[cur][k] = fslot;
-        }
-        if ((st = wh_decode_step(ctx, n_next, s->phys[cur], feed, s->logits)) != SP_OK) return st;
+        if ((st = beam_place_caches(s, cur, n_next)) != SP_OK) return st;
+        if ((st = wh_decode_step(s->ctx, n_next, s->phys[cur], feed, s->logits)) != SP_OK) return st;
     }
-    /* finalize: too few finished → add the live beams, best first */
-    const int n_fin_eot = n_fin;
-    if (n_fin < B) {
-        int order[WH_MAX_SEQ];
-        for (int j = 0; j < n_live; j++) order[j] = j;
-        for (int a = 1; a < n_live; a++)
-            for (int b = a; b > 0 && s->sum[cur][order[b]] > s->sum[cur][order[b - 1]]; b--) {
-                int t = order[b]; order[b] = order[b - 1]; order[b - 1] = t;
-            }
-        for (int q = 0; q < n_live && n_fin < B && n_fin < s->fin_cap; q++) {
-            int j = order[q], ln = s->len[cur][j];
-            memcpy(s->fin_tok + (size_t)n_fin * L, s->tok[cur] + (size_t)j * L, sizeof(int) * (size_t)ln);
-            memcpy(s->fin_lp + (size_t)n_fin * L, s->lp[cur] + (size_t)j * L, sizeof(float) * (size_t)ln);
-            s->fin_len[n_fin] = ln;
-            s->fin_sum[n_fin] = s->sum[cur][j];
-            n_fin++;
-        }
-    }
-    int best = 0;
-    double bs = -INFINITY;
-    for (int i = 0; i < n_fin; i++) {
-        double sc = wh_rank_score(s->fin_sum[i], s->fin_len[i] - n_forced, o->length_penalty);
-        if (i == 0 || sc > bs) { bs = sc; best = i; }
-    }
-    if (n_fin == 0) {   /* cannot happen (n_live >= 1 unless every candidate was EOT) */
-        emit(s, forced, s->lp[0], 0, 0, 0, 0, out);
-        return SP_OK;
-    }
-    emit(s, s->fin_tok + (size_t)best * L, s->fin_lp + (size_t)best * L, s->fin_len[best], n_forced, s->fin_sum[best],
-         best < n_fin_eot, out);
+    beam_finish(s, cur, n_live, n_fin, B, n_forced, o, forced, out);
     return SP_OK;
+}
+
+sp_status wh_search_run(wh_search *s, const int *init, int n_init, int sot_index, int n_forced,
+                        const wh_decode_opts *o, wh_decode_result *out)
+{
+    memset(out, 0, sizeof *out);
+    const int L = s->L;
+    if (n_init < 1 || sot_index < 0 || sot_index >= n_init || n_forced < 0 || n_forced > n_init - sot_index - 1 ||
+        n_init >= L)
+        return SP_ERR_INVALID_ARG;
+    const int sampling = o->temperature > 0;
+    int G = sampling ? o->best_of : o->beam_size;
+    if (G < 1) G = 1;
+    if (G > s->G) G = s->G;
+    int max_steps = o->sample_len;
+    if (max_steps > L - n_init) max_steps = L - n_init;
+    if (max_steps < 1) max_steps = 1;
+    out->temperature = o->temperature;
+    sp_status st = search_prompt(s, init, n_init, sot_index, o->filter, G, out);
+    if (st != SP_OK) return st;
+    const int *forced = init + n_init - n_forced;
+    if (!sampling && G > 1) return search_beam(s, forced, n_forced, G, max_steps, o, out);
+    return search_sample(s, forced, n_forced, G, max_steps, o, out);
 }
