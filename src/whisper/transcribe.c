@@ -767,13 +767,8 @@ static sp_status run(tx *x, const float *pcm, size_t n_samples, char *err, size_
 }
 
 
-static sp_status transcribe_once(sp_context *ctx, const float *pcm, size_t n_samples,
-                                 const sp_transcribe_params *params, sp_result **out, char *err, size_t err_size)
+static sp_status check_params(const sp_transcribe_params *p, char *err, size_t err_size)
 {
-    if (out) *out = NULL;
-    if (!ctx || !out || (!pcm && n_samples)) { sp_errf(err, err_size, "sp_transcribe: NULL argument"); return SP_ERR_INVALID_ARG; }
-    sp_transcribe_params defp = sp_transcribe_default_params();
-    const sp_transcribe_params *p = params ? params : &defp;
     if (p->beam_size < 1 || p->beam_size > WH_MAX_SEQ || p->best_of < 1 || p->best_of > WH_MAX_SEQ) {
         sp_errf(err, err_size, "beam_size and best_of must be 1..%d", WH_MAX_SEQ);
         return SP_ERR_INVALID_ARG;
@@ -793,6 +788,139 @@ static sp_status transcribe_once(sp_context *ctx, const float *pcm, size_t n_sam
         sp_errf(err, err_size, "bad clip range %g..%g", (double)p->clip_start, (double)p->clip_end);
         return SP_ERR_INVALID_ARG;
     }
+    return SP_OK;
+}
+
+/* language and task tokens (x->lang_token: -1 English-only model, -2 detect) */
+static sp_status setup_language(tx *x, sp_result *res, char *err, size_t err_size)
+{
+    const sp_transcribe_params *p = x->p;
+    if (!x->multilingual) {
+        snprintf(res->language, sizeof res->language, "en");
+        x->lang_token = -1;
+    } else if (!p->language || !*p->language || !strcmp(p->language, "auto")) {
+        x->lang_token = -2;
+        snprintf(res->language, sizeof res->language, "en");
+        res->language_prob = 0.0f;
+    } else {
+        int li = wh_language_index(p->language);
+        if (li < 0 || li >= x->sp->n_lang) {
+            sp_errf(err, err_size, "unknown language '%s'", p->language);
+            return SP_ERR_INVALID_ARG;
+        }
+        snprintf(res->language, sizeof res->language, "%s", wh_language_code(li));
+        x->lang_token = x->sp->lang_first + li;
+    }
+    x->task_token = p->translate && x->multilingual ? x->sp->translate : x->sp->transcribe;
+    return SP_OK;
+}
+
+/* tokenizer, filters, prompts */
+static sp_status setup_prompts(tx *x, char *err, size_t err_size)
+{
+    const sp_transcribe_params *p = x->p;
+    sp_status st;
+    if (!(x->tok = wh_context_tokenizer(x->ctx))) { sp_errf(err, err_size, "tokenizer: out of memory"); return SP_ERR_NOMEM; }
+    const int *ns;
+    int n_ns = wh_nonspeech_table(x->multilingual, &ns);
+    int n_sup = wh_parse_suppress(p->suppress_tokens, ns, n_ns, x->sp, x->n_vocab, x->suppress, 512);
+    if (n_sup < 0) {
+        sp_errf(err, err_size, "bad suppress_tokens '%s' (ids 0..%d, -1 = non-speech set)", p->suppress_tokens, x->n_vocab - 1);
+        return SP_ERR_INVALID_ARG;
+    }
+    int blank = wh_tok_find(x->tok, " ", 1);
+    x->filter = (wh_filter){.n_vocab = x->n_vocab, .sp = *x->sp, .blank_id = blank >= 0 ? blank : 220,
+                            .suppress_blank = p->suppress_blank, .suppress = x->suppress, .n_suppress = n_sup,
+                            .timestamps = !p->without_timestamps,
+                            .max_initial_ts = p->max_initial_timestamp > 0 ? (int)lroundf(p->max_initial_timestamp / TIME_PRECISION) : -1};
+    wh_rng_seed(&x->rng, p->seed);
+    const int half = x->n_text_ctx / 2 - 1;
+    int *ip = NULL, n_ip = 0;
+    if ((st = encode_prompt(x->tok, p->initial_prompt, 1 << 20, &ip, &n_ip)) != SP_OK ||
+        (st = encode_prompt(x->tok, p->hotwords, half, &x->hot, &x->n_hot)) != SP_OK ||
+        (st = encode_prompt(x->tok, p->prefix, half, &x->prefix, &x->n_prefix)) != SP_OK) {
+        free(ip);
+        sp_errf(err, err_size, "out of memory");
+        return st;
+    }
+    st = n_ip > 0 && all_push(x, ip, n_ip) ? SP_ERR_NOMEM : SP_OK;
+    free(ip);
+    return st;
+}
+
+/* the search, window and result buffers, and the alignment pass's */
+static sp_status setup_buffers(tx *x, char *err, size_t err_size)
+{
+    const sp_transcribe_params *p = x->p;
+    sp_status st;
+    int G = p->beam_size > p->best_of ? p->beam_size : p->best_of;
+    if ((st = wh_search_new(x->ctx, G, &x->search)) != SP_OK) { sp_errf(err, err_size, "out of memory"); return st; }
+    x->init = malloc(sizeof(int) * (size_t)x->n_text_ctx);
+    x->win = malloc(sizeof(float) * (size_t)x->n_mels * N_FRAMES);
+    if (!x->init || !x->win || wr_alloc(&x->cand[0], x->n_text_ctx) || wr_alloc(&x->cand[1], x->n_text_ctx) ||
+        wr_alloc(&x->res, x->n_text_ctx)) {
+        sp_errf(err, err_size, "out of memory");
+        return SP_ERR_NOMEM;
+    }
+    if (p->word_timestamps) {
+        /* the alignment pass uses the last decoder sequence: the search uses 0 .. G-1 and is
+         * done with the window when it runs (with G = WH_MAX_SEQ it reuses the search's
+         * last one, which the next window's search resets) */
+        const size_t T = (size_t)x->n_text_ctx;
+        x->al_text = malloc(sizeof(int) * T);
+        x->al_times = malloc(sizeof(float) * (T + 1));
+        x->al_probs = malloc(sizeof(float) * T);
+        x->al_ends = malloc(sizeof(int) * T);
+        if (!x->al_text || !x->al_times || !x->al_probs || !x->al_ends ||
+            wh_align_new(x->ctx, WH_MAX_SEQ - 1, &x->align) != SP_OK) {
+            sp_errf(err, err_size, "out of memory");
+            return SP_ERR_NOMEM;
+        }
+    }
+    return SP_OK;
+}
+
+/* With VAD: the speech spans joined into *vad_pcm (vm maps positions back); vm->n == 0
+ * means no speech at all. */
+static sp_status vad_join(sp_context *ctx, const sp_transcribe_params *p, const float *pcm, size_t n_samples,
+                          vad_map *vm, float **vad_pcm, char *err, size_t err_size)
+{
+    sp_vad *vad = NULL;
+    char verr[256] = "";
+    sp_status st;
+    if ((st = wh_ctx_vad(ctx, p->vad_model, &vad, verr, sizeof verr)) != SP_OK) {
+        sp_errf(err, err_size, "VAD: %s", verr);
+        return st;
+    }
+    sp_vad_params vp = sp_vad_default_params();
+    if ((st = sp_vad_segments(vad, pcm, n_samples, &vp, &vm->spans, &vm->n)) != SP_OK) {
+        sp_errf(err, err_size, "VAD failed: %s", sp_status_str(st));
+        return st;
+    }
+    if (vm->n == 0) return SP_OK;
+    vm->cum = malloc(sizeof(size_t) * (size_t)(vm->n + 1));
+    if (!vm->cum) return SP_ERR_NOMEM;
+    vm->cum[0] = 0;
+    for (int i = 0; i < vm->n; i++) {
+        size_t a = vm->spans[i].start, b = vm->spans[i].end > n_samples ? n_samples : vm->spans[i].end;
+        vm->cum[i + 1] = vm->cum[i] + (b > a ? b - a : 0);
+    }
+    *vad_pcm = malloc(sizeof(float) * (vm->cum[vm->n] ? vm->cum[vm->n] : 1));
+    if (!*vad_pcm) return SP_ERR_NOMEM;
+    for (int i = 0; i < vm->n; i++)
+        memcpy(*vad_pcm + vm->cum[i], pcm + vm->spans[i].start, sizeof(float) * (vm->cum[i + 1] - vm->cum[i]));
+    return SP_OK;
+}
+
+static sp_status transcribe_once(sp_context *ctx, const float *pcm, size_t n_samples,
+                                 const sp_transcribe_params *params, sp_result **out, char *err, size_t err_size)
+{
+    if (out) *out = NULL;
+    if (!ctx || !out || (!pcm && n_samples)) { sp_errf(err, err_size, "sp_transcribe: NULL argument"); return SP_ERR_INVALID_ARG; }
+    sp_transcribe_params defp = sp_transcribe_default_params();
+    const sp_transcribe_params *p = params ? params : &defp;
+    sp_status st = check_params(p, err, err_size);
+    if (st != SP_OK) return st;
 
     tx x;
     memset(&x, 0, sizeof x);
@@ -805,7 +933,6 @@ static sp_status transcribe_once(sp_context *ctx, const float *pcm, size_t n_sam
     x.multilingual = info.multilingual;
     x.n_mels = info.n_mels;
     x.sp = wh_special_tokens(ctx);
-    sp_status st;
     vad_map vm = {0};
     float *vad_pcm = NULL;
     sp_result *res = calloc(1, sizeof *res);
@@ -813,113 +940,21 @@ static sp_status transcribe_once(sp_context *ctx, const float *pcm, size_t n_sam
     x.out = res;
     res->duration = (float)n_samples / SR;
     res->language_prob = 1.0f;
-
-    /* language and task */
-    if (!x.multilingual) {
-        snprintf(res->language, sizeof res->language, "en");
-        x.lang_token = -1;
-    } else if (!p->language || !*p->language || !strcmp(p->language, "auto")) {
-        x.lang_token = -2;   /* detect */
-        snprintf(res->language, sizeof res->language, "en");
-        res->language_prob = 0.0f;
-    } else {
-        int li = wh_language_index(p->language);
-        if (li < 0 || li >= x.sp->n_lang) {
-            sp_errf(err, err_size, "unknown language '%s'", p->language);
-            st = SP_ERR_INVALID_ARG;
-            goto fail;
-        }
-        snprintf(res->language, sizeof res->language, "%s", wh_language_code(li));
-        x.lang_token = x.sp->lang_first + li;
-    }
-    x.task_token = p->translate && x.multilingual ? x.sp->translate : x.sp->transcribe;
-
-    /* tokenizer, filters, prompts */
-    if (!(x.tok = wh_context_tokenizer(ctx))) { st = SP_ERR_NOMEM; sp_errf(err, err_size, "tokenizer: out of memory"); goto fail; }
-    const int *ns;
-    int n_ns = wh_nonspeech_table(x.multilingual, &ns);
-    int n_sup = wh_parse_suppress(p->suppress_tokens, ns, n_ns, x.sp, x.n_vocab, x.suppress, 512);
-    if (n_sup < 0) {
-        sp_errf(err, err_size, "bad suppress_tokens '%s' (ids 0..%d, -1 = non-speech set)", p->suppress_tokens, x.n_vocab - 1);
-        st = SP_ERR_INVALID_ARG;
+    if ((st = setup_language(&x, res, err, err_size)) != SP_OK || (st = setup_prompts(&x, err, err_size)) != SP_OK ||
+        (st = setup_buffers(&x, err, err_size)) != SP_OK)
         goto fail;
-    }
-    int blank = wh_tok_find(x.tok, " ", 1);
-    x.filter = (wh_filter){.n_vocab = x.n_vocab, .sp = *x.sp, .blank_id = blank >= 0 ? blank : 220,
-                           .suppress_blank = p->suppress_blank, .suppress = x.suppress, .n_suppress = n_sup,
-                           .timestamps = !p->without_timestamps,
-                           .max_initial_ts = p->max_initial_timestamp > 0 ? (int)lroundf(p->max_initial_timestamp / TIME_PRECISION) : -1};
-    wh_rng_seed(&x.rng, p->seed);
-    const int half = x.n_text_ctx / 2 - 1;
-    int *ip = NULL, n_ip = 0;
-    if ((st = encode_prompt(x.tok, p->initial_prompt, 1 << 20, &ip, &n_ip)) != SP_OK ||
-        (st = encode_prompt(x.tok, p->hotwords, half, &x.hot, &x.n_hot)) != SP_OK ||
-        (st = encode_prompt(x.tok, p->prefix, half, &x.prefix, &x.n_prefix)) != SP_OK) {
-        free(ip);
-        sp_errf(err, err_size, "out of memory");
-        goto fail;
-    }
-    if (n_ip > 0 && all_push(&x, ip, n_ip)) { free(ip); st = SP_ERR_NOMEM; goto fail; }
-    free(ip);
-
-    int G = p->beam_size > p->best_of ? p->beam_size : p->best_of;
-    if ((st = wh_search_new(ctx, G, &x.search)) != SP_OK) { sp_errf(err, err_size, "out of memory"); goto fail; }
-    x.init = malloc(sizeof(int) * (size_t)x.n_text_ctx);
-    x.win = malloc(sizeof(float) * (size_t)x.n_mels * N_FRAMES);
-    if (!x.init || !x.win || wr_alloc(&x.cand[0], x.n_text_ctx) || wr_alloc(&x.cand[1], x.n_text_ctx) ||
-        wr_alloc(&x.res, x.n_text_ctx)) {
-        st = SP_ERR_NOMEM;
-        sp_errf(err, err_size, "out of memory");
-        goto fail;
-    }
-    if (p->word_timestamps) {
-        /* the alignment pass uses the last decoder sequence: the search uses 0 .. G-1 and is
-         * done with the window when it runs (with G = WH_MAX_SEQ it reuses the search's
-         * last one, which the next window's search resets) */
-        const size_t T = (size_t)x.n_text_ctx;
-        x.al_text = malloc(sizeof(int) * T);
-        x.al_times = malloc(sizeof(float) * (T + 1));
-        x.al_probs = malloc(sizeof(float) * T);
-        x.al_ends = malloc(sizeof(int) * T);
-        if (!x.al_text || !x.al_times || !x.al_probs || !x.al_ends ||
-            (st = wh_align_new(ctx, WH_MAX_SEQ - 1, &x.align)) != SP_OK) {
-            st = SP_ERR_NOMEM;
-            sp_errf(err, err_size, "out of memory");
-            goto fail;
-        }
-    }
 
     /* the original system's empty-audio pre-filter */
     if (n_samples == 0 || sp_audio_is_empty(pcm, n_samples)) goto done;
-
     const float *src = pcm;
     size_t n_src = n_samples;
     if (p->vad) {
-        sp_vad *vad = NULL;
-        char verr[256] = "";
-        if ((st = wh_ctx_vad(ctx, p->vad_model, &vad, verr, sizeof verr)) != SP_OK) {
-            sp_errf(err, err_size, "VAD: %s", verr);
-            goto fail;
-        }
-        sp_vad_params vp = sp_vad_default_params();
-        st = sp_vad_segments(vad, pcm, n_samples, &vp, &vm.spans, &vm.n);
-        if (st != SP_OK) { sp_errf(err, err_size, "VAD failed: %s", sp_status_str(st)); goto fail; }
+        if ((st = vad_join(ctx, p, pcm, n_samples, &vm, &vad_pcm, err, err_size)) != SP_OK) goto fail;
         if (vm.n == 0) goto done;
-        vm.cum = malloc(sizeof(size_t) * (size_t)(vm.n + 1));
-        if (!vm.cum) { st = SP_ERR_NOMEM; goto fail; }
-        vm.cum[0] = 0;
-        for (int i = 0; i < vm.n; i++) {
-            size_t a = vm.spans[i].start, b = vm.spans[i].end > n_samples ? n_samples : vm.spans[i].end;
-            vm.cum[i + 1] = vm.cum[i] + (b > a ? b - a : 0);
-        }
-        vad_pcm = malloc(sizeof(float) * (vm.cum[vm.n] ? vm.cum[vm.n] : 1));
-        if (!vad_pcm) { st = SP_ERR_NOMEM; goto fail; }
-        for (int i = 0; i < vm.n; i++)
-            memcpy(vad_pcm + vm.cum[i], pcm + vm.spans[i].start, sizeof(float) * (vm.cum[i + 1] - vm.cum[i]));
         src = vad_pcm;
         n_src = vm.cum[vm.n];
+        x.vm = &vm;   /* run() maps each window's segments as they become final */
     }
-    if (p->vad) x.vm = &vm;   /* run() maps each window's segments as they become final */
     if ((st = run(&x, src, n_src, err, err_size)) != SP_OK) goto fail;
 done:
     free(vad_pcm);
