@@ -256,7 +256,10 @@ static void dec_attn_task(void *va, int t, int ith)
     const int n = c->n, dh = c->dh, H = c->n_head;
     float *S = c->d_s[ith];
     if (j->cross) {
-        const int h = t % H, r0 = (t / H) * DEC_XROWS;
+        /* head-major: a thread's next task is usually the same head's next rows, whose K/V
+         * (384 KB) are still in its L2 (a prompt pass has up to 28 groups) */
+        const int ng = (j->rows + DEC_XROWS - 1) / DEC_XROWS;
+        const int h = t / ng, r0 = (t % ng) * DEC_XROWS;
         const int nr = j->rows - r0 < DEC_XROWS ? j->rows - r0 : DEC_XROWS;
         const uint16_t *KT = c->cross_kt + ((size_t)j->layer * n + (size_t)h * dh) * c->ldk;
         const uint16_t *V = c->cross_v + ((size_t)j->layer * H + h) * c->actx * dh;
