@@ -270,12 +270,16 @@ static int build_prompt(tx *x, int first_window, int *sot_index, int *n_forced)
     return n;
 }
 
-/* decode_with_fallback → x->res */
-static sp_status decode_window(tx *x, int first_window)
+/* decode_with_fallback → x->res. max_temps > 0: only the first max_temps temperatures of
+ * the ladder; *failed = 1 when the result kept still needed a fallback (every temperature
+ * tried failed the compression or log-probability test). */
+static sp_status decode_window(tx *x, int first_window, int max_temps, int *failed)
 {
     const sp_transcribe_params *p = x->p;
     const float *temps = p->temperatures && p->n_temperatures > 0 ? p->temperatures : k_default_temps;
-    const int nt = p->temperatures && p->n_temperatures > 0 ? p->n_temperatures : 6;
+    int nt = p->temperatures && p->n_temperatures > 0 ? p->n_temperatures : 6;
+    if (max_temps > 0 && max_temps < nt) nt = max_temps;
+    *failed = 0;
     int sot_index, n_forced;
     int n_init = build_prompt(x, first_window, &sot_index, &n_forced);
     const int lp_on = p->logprob_threshold > -1e9f, cr_on = p->compression_ratio_threshold > 0;
@@ -313,6 +317,7 @@ static sp_status decode_window(tx *x, int first_window)
         }
     }
     wr_copy(&x->res, have_below ? &x->cand[0] : &x->cand[1]);
+    *failed = 1;
     return SP_OK;
 }
 
@@ -724,7 +729,8 @@ static sp_status run(tx *x, const float *pcm, size_t n_samples, char *err, size_
             goto progress;
         }
         window_mel(x, mel, n_frames, seek, size);
-        if ((st = sp_encode_ctx(x->ctx, x->win, N_FRAMES, 0, window_ctx(x, size))) != SP_OK) {
+        const int actx = window_ctx(x, size), short_ctx = actx < wh_encoded_ctx_max(x->ctx);
+        if ((st = sp_encode_ctx(x->ctx, x->win, N_FRAMES, 0, actx)) != SP_OK) {
             sp_errf(err, es, "encoder failed: %s", sp_status_str(st));
             break;
         }
@@ -738,7 +744,20 @@ static sp_status run(tx *x, const float *pcm, size_t n_samples, char *err, size_
                 x->lang_token = x->sp->lang_first + wh_language_index(o->language);
             }
         }
-        if ((st = decode_window(x, first)) != SP_OK) {
+        /* A shortened window (audio_ctx) gets one try at the first temperature; if that
+         * fails the quality tests (a short window can leave the decoder repeating the clip
+         * instead of ending it: base did so on 1 of 24 dictation clips), the window is
+         * encoded in full and decoded with the whole ladder, as without audio_ctx. */
+        int failed = 0;
+        st = decode_window(x, first, short_ctx ? 1 : 0, &failed);
+        if (st == SP_OK && failed && short_ctx) {
+            if ((st = sp_encode_ctx(x->ctx, x->win, N_FRAMES, 0, 0)) != SP_OK) {
+                sp_errf(err, es, "encoder failed: %s", sp_status_str(st));
+                break;
+            }
+            st = decode_window(x, first, 0, &failed);
+        }
+        if (st != SP_OK) {
             sp_errf(err, es, "%s", st == SP_ERR_CANCELLED ? "cancelled" : "decoder failed");
             if (st != SP_ERR_CANCELLED) sp_errf(err, es, "decoder failed: %s", sp_status_str(st));
             break;

@@ -5,9 +5,12 @@ speech really is (first and last sample above -40 dBFS, so espeak's own leading/
 silence does not count).
 
   mkspeech.py OUT_PREFIX [--voice V] [--set en|de|es] [--rounds N] [--pause S] [--first N]
+              [--clips MARGIN]
 
 Writes OUT_PREFIX.wav, OUT_PREFIX.txt (reference, one sentence a line) and OUT_PREFIX.json
-({"sentences": [{"text", "start", "end"}], "duration"}). Round r speaks the set rotated by
+({"sentences": [{"text", "start", "end"}], "duration"}). --clips: also one file per sentence,
+OUT_PREFIX.clipNN.wav with MARGIN seconds of the file's own silence around the speech (the
+shape of a push-to-talk dictation) and its text in OUT_PREFIX.clipNN.txt. Round r speaks the set rotated by
 r * 7 sentences, so a long file never repeats a window's text exactly."""
 import json
 import os
@@ -104,6 +107,18 @@ def main(argv):
         f.write("\n".join(m["text"] for m in meta) + "\n")
     with open(argv[1] + ".json", "w", encoding="utf-8") as f:
         json.dump({"sentences": meta, "duration": len(pcm) / 16000.0}, f, indent=1)
+    if "--clips" in argv:
+        margin = float(opt("--clips", "0.25"))
+        for i, m in enumerate(meta):
+            a = max(0, int((m["start"] - margin) * 16000))
+            b = min(len(pcm), int((m["end"] + margin) * 16000))
+            with wave.open("%s.clip%02d.wav" % (argv[1], i), "wb") as w:
+                w.setnchannels(1)
+                w.setsampwidth(2)
+                w.setframerate(16000)
+                w.writeframes(struct.pack("<%dh" % (b - a), *pcm[a:b]))
+            with open("%s.clip%02d.txt" % (argv[1], i), "w", encoding="utf-8") as f:
+                f.write(m["text"] + "\n")
     return 0
 
 
