@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "clients/session_client.h"
+#include "session/ss_opt.h"
 
 static void usage(FILE *f)
 {
@@ -41,23 +42,8 @@ static void usage(FILE *f)
 "         100 usage, 111 system.\n");
 }
 
-static int num(const char *s, double *v)
-{
-    char *e;
-    errno = 0;
-    *v = strtod(s, &e);
-    return errno || e == s || *e || !isfinite(*v) || *v < 0 ? -1 : 0;
-}
-
-/* --audio-ctx auto | N (1..1500) */
-static int actx_opt(const char *v, int *out)
-{
-    if (!strcmp(v, "auto")) { *out = SP_AUDIO_CTX_AUTO; return 0; }
-    double d;
-    if (num(v, &d) || d < 1 || d > 1500 || d != (int)d) return -1;
-    *out = (int)d;
-    return 0;
-}
+/* A duration or count: any non-negative number. */
+static int num(const char *s, double *v) { return ss_opt_num(s, 0, INFINITY, v); }
 
 static int task_opt(const char *s, int *translate)
 {
@@ -112,9 +98,9 @@ static int apply_opt(cli *a, int ch, const char *arg)
     case OPT_TASK: return task_opt(arg, &a->ro.task_translate);
     case OPT_PROMPT: a->ro.prompt = arg; return 0;
     case OPT_HOTW: a->ro.hotwords = arg; return 0;
-    case OPT_ACTX: return actx_opt(arg, &a->ro.audio_ctx);
+    case OPT_ACTX: return ss_opt_audio_ctx(arg, &a->ro.audio_ctx);
     case OPT_TEMP:
-        if (num(arg, &a->ro.temperature) || a->ro.temperature > 1) return -1;
+        if (ss_opt_num(arg, 0, 1, &a->ro.temperature)) return -1;
         a->ro.has_temperature = 1;
         return 0;
     case OPT_PRIO:

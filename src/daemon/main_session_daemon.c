@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "daemon/ss_daemon.h"
+#include "session/ss_opt.h"
 #include "speech_audio.h"
 
 static void usage(FILE *f)
@@ -53,16 +54,6 @@ static void usage(FILE *f)
 "Environment: SPEECH_SESSION_ROOT=DIR moves every file from /tmp to DIR.\n"
 "Exit codes: 0 clean stop, 100 usage, 110 already running, 111 system failure,\n"
 "            112 model load failure, 101 internal error.\n");
-}
-
-static int parse_num(const char *s, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < 0) return -1;
-    *out = v;
-    return 0;
 }
 
 static char *default_model(void)
@@ -119,7 +110,7 @@ static int parse_options(int argc, char **argv, ss_daemon_opts *o, int *fork_mod
         switch (c) {
         case 'm': free(*model); *model = strdup(optarg); break;
         case 't':
-            if (parse_num(optarg, &v) || v > 1024 || v != floor(v)) goto bad;
+            if (ss_opt_num(optarg, 0, 1024, &v) || v != floor(v)) goto bad;
             o->threads = (int)v;
             break;
         case OPT_DEVICE:
@@ -128,15 +119,15 @@ static int parse_options(int argc, char **argv, ss_daemon_opts *o, int *fork_mod
             break;
         case 'f': *fork_mode = 0; break;
         case 'd': *fork_mode = 1; break;
-        case OPT_TTL: if (parse_num(optarg, &o->request_ttl)) goto bad; break;
+        case OPT_TTL: if (ss_opt_num(optarg, 0, INFINITY, &o->request_ttl)) goto bad; break;
         case OPT_MAXP:
-            if (parse_num(optarg, &v) || v < 1 || v > 1e7) goto bad;
+            if (ss_opt_num(optarg, 1, 1e7, &v)) goto bad;
             o->max_pending = (long)v;
             break;
-        case OPT_MAXA: if (parse_num(optarg, &o->max_audio_seconds)) goto bad; break;
+        case OPT_MAXA: if (ss_opt_num(optarg, 0, INFINITY, &o->max_audio_seconds)) goto bad; break;
         case OPT_FSYNC: o->fsync_responses = 1; break;
         case OPT_BEAM:
-            if (parse_num(optarg, &v) || v < 1 || v > 64 || v != floor(v)) goto bad;
+            if (ss_opt_num(optarg, 1, 64, &v) || v != floor(v)) goto bad;
             o->beam_size = (int)v;
             break;
         case OPT_LANG:
@@ -148,22 +139,16 @@ static int parse_options(int argc, char **argv, ss_daemon_opts *o, int *fork_mod
         case OPT_VADM: o->vad_model = optarg; break;
         case OPT_IPROMPT: if (strlen(optarg) > 4096) goto bad; o->initial_prompt = optarg; break;
         case OPT_HOTW: if (strlen(optarg) > 4096) goto bad; o->hotwords = optarg; break;
-        case OPT_ACTX:
-            if (!strcmp(optarg, "auto")) o->audio_ctx = SP_AUDIO_CTX_AUTO;
-            else if (parse_num(optarg, &v) || v < 1 || v > 1500 || v != floor(v)) goto bad;
-            else o->audio_ctx = (int)v;
-            break;
+        case OPT_ACTX: if (ss_opt_audio_ctx(optarg, &o->audio_ctx)) goto bad; break;
         case OPT_NOISO: o->no_decoder_isolation = 1; break;
         case OPT_DECCPU:
-            if (parse_num(optarg, &o->decoder_cpu_limit) || o->decoder_cpu_limit < 1 ||
-                o->decoder_cpu_limit > 1e6) goto bad;
+            if (ss_opt_num(optarg, 1, 1e6, &o->decoder_cpu_limit)) goto bad;
             break;
         case OPT_DECTO:
-            if (parse_num(optarg, &o->decoder_timeout) || o->decoder_timeout <= 0 ||
-                o->decoder_timeout > 1e6) goto bad;
+            if (ss_opt_num(optarg, 0, 1e6, &o->decoder_timeout) || o->decoder_timeout <= 0) goto bad;
             break;
         case OPT_QAGE:
-            if (parse_num(optarg, &o->quarantine_max_age) || o->quarantine_max_age < 1) goto bad;
+            if (ss_opt_num(optarg, 1, INFINITY, &o->quarantine_max_age)) goto bad;
             break;
         case 'v': o->verbose = 1; break;
         case 'h': usage(stdout); return -1;
@@ -171,7 +156,7 @@ static int parse_options(int argc, char **argv, ss_daemon_opts *o, int *fork_mod
         }
     }
     if (optind < argc) {
-        if (parse_num(argv[optind], &o->timeout) || o->timeout > 1e9) goto bad;
+        if (ss_opt_num(argv[optind], 0, 1e9, &o->timeout)) goto bad;
         optind++;
     }
     if (optind < argc) goto bad;

@@ -3,7 +3,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 
 #include "keylistener/kl_keys.h"
 #include "keylistener/kl_post.h"
+#include "session/ss_opt.h"
 
 void kl_opts_default(kl_opts *o)
 {
@@ -49,17 +49,6 @@ void kl_opts_free(kl_opts *o)
         l[k]->v = NULL;
         l[k]->n = 0;
     }
-}
-
-static int num(const char *v, double lo, double hi, double *out)
-{
-    if (!v) return -1;
-    char *e;
-    errno = 0;
-    double d = strtod(v, &e);
-    if (errno || e == v || *e || !isfinite(d) || d < lo || d > hi) return -1;
-    *out = d;
-    return 0;
 }
 
 static int boolean(const char *v, int *out)
@@ -130,7 +119,7 @@ static int set_more(kl_opts *o, const char *name, const char *v, double *d, cons
     if (!strcmp(name, "filler-words")) return str(o->filler_words, sizeof o->filler_words, v);
     if (!strcmp(name, "spoken-punctuation")) return boolean(v, &o->punctuation);
     if (!strcmp(name, "hook")) return str(o->hook, sizeof o->hook, v ? v : "");
-    if (!strcmp(name, "hook-timeout")) { *hint = " (0.1..600 s)"; if (num(v, 0.1, 600, d)) return -1; o->hook_timeout = *d; return 0; }
+    if (!strcmp(name, "hook-timeout")) { *hint = " (0.1..600 s)"; if (ss_opt_num(v, 0.1, 600, d)) return -1; o->hook_timeout = *d; return 0; }
     if (!strcmp(name, "replace") || !strcmp(name, "replace-exact") || !strcmp(name, "replace-regex")) {
         if (rule_ok(name, v, err, n)) return -2;
         return list_add(&o->rules, name, v);
@@ -144,16 +133,16 @@ static int set_more(kl_opts *o, const char *name, const char *v, double *d, cons
     }
     if (!strcmp(name, "languages")) { *hint = " (codes separated by commas: en,de)"; return lang_list(v) ? -1 : str(o->languages, sizeof o->languages, v); }
     if (!strcmp(name, "paste-chord")) { *hint = " (such as ctrl+v, ctrl+shift+v, shift+Insert)"; return v && *v && !strchr(v, ' ') ? str(o->paste_chord, sizeof o->paste_chord, v) : -1; }
-    if (!strcmp(name, "paste-delay")) { *hint = " (0..10000 ms)"; if (num(v, 0, 10000, d)) return -1; o->paste_delay_ms = (int)*d; return 0; }
-    if (!strcmp(name, "clipboard-restore")) { *hint = " (0..86400 s; 0 never)"; if (num(v, 0, 86400, d)) return -1; o->clipboard_restore = *d; return 0; }
+    if (!strcmp(name, "paste-delay")) { *hint = " (0..10000 ms)"; if (ss_opt_num(v, 0, 10000, d)) return -1; o->paste_delay_ms = (int)*d; return 0; }
+    if (!strcmp(name, "clipboard-restore")) { *hint = " (0..86400 s; 0 never)"; if (ss_opt_num(v, 0, 86400, d)) return -1; o->clipboard_restore = *d; return 0; }
     if (!strcmp(name, "enter")) return boolean(v, &o->enter);
-    if (!strcmp(name, "history")) { *hint = " (0..10000 entries)"; if (num(v, 0, 10000, d)) return -1; o->history = (int)*d; return 0; }
+    if (!strcmp(name, "history")) { *hint = " (0..10000 entries)"; if (ss_opt_num(v, 0, 10000, d)) return -1; o->history = (int)*d; return 0; }
     if (!strcmp(name, "history-file")) return str(o->history_file, sizeof o->history_file, v);
-    if (!strcmp(name, "auto-stop")) { *hint = " (0..60000 ms; 0 off)"; if (num(v, 0, 60000, d)) return -1; o->auto_stop_ms = (int)*d; return 0; }
-    if (!strcmp(name, "silence-level")) { *hint = " (0..1 RMS)"; if (num(v, 0, 1, d)) return -1; o->silence_level = *d; return 0; }
+    if (!strcmp(name, "auto-stop")) { *hint = " (0..60000 ms; 0 off)"; if (ss_opt_num(v, 0, 60000, d)) return -1; o->auto_stop_ms = (int)*d; return 0; }
+    if (!strcmp(name, "silence-level")) { *hint = " (0..1 RMS)"; if (ss_opt_num(v, 0, 1, d)) return -1; o->silence_level = *d; return 0; }
     if (!strcmp(name, "continuous")) return boolean(v, &o->continuous);
-    if (!strcmp(name, "chunk-seconds")) { *hint = " (0 off, else 1..120 s of speech)"; if (num(v, 0, 120, d) || (*d > 0 && *d < 1)) return -1; o->chunk_seconds = *d; return 0; }
-    if (!strcmp(name, "chunk-pause")) { *hint = " (100..5000 ms)"; if (num(v, 100, 5000, d)) return -1; o->chunk_pause_ms = (int)*d; return 0; }
+    if (!strcmp(name, "chunk-seconds")) { *hint = " (0 off, else 1..120 s of speech)"; if (ss_opt_num(v, 0, 120, d) || (*d > 0 && *d < 1)) return -1; o->chunk_seconds = *d; return 0; }
+    if (!strcmp(name, "chunk-pause")) { *hint = " (100..5000 ms)"; if (ss_opt_num(v, 100, 5000, d)) return -1; o->chunk_pause_ms = (int)*d; return 0; }
     if (!strcmp(name, "vad-model")) return str(o->vad_model, sizeof o->vad_model, v);
     if (!strcmp(name, "live")) return boolean(v, &o->live);
     if (!strcmp(name, "app")) { *hint = " (PATTERN: key=value, ...)"; return v && strchr(v, ':') ? list_add(&o->apps, name, v) : -1; }
@@ -185,15 +174,15 @@ int kl_opts_set(kl_opts *o, const char *name, const char *v, char *err, size_t n
     } else if (!strcmp(name, "evdev-dir")) r = str(o->evdev_dir, sizeof o->evdev_dir, v);
     else if (!strcmp(name, "audio")) { r = one_of(o->audio, sizeof o->audio, v, audios); hint = " (auto, pulse, alsa or file)"; }
     else if (!strcmp(name, "source")) r = str(o->source, sizeof o->source, v);
-    else if (!strcmp(name, "preroll")) { if (!(r = num(v, 0, 5000, &d))) o->preroll_ms = (int)d; hint = " (0..5000 ms)"; }
-    else if (!strcmp(name, "max-seconds")) { if (!(r = num(v, 1, 3600, &d))) o->max_seconds = d; hint = " (1..3600 s)"; }
-    else if (!strcmp(name, "min-ms")) { if (!(r = num(v, 0, 10000, &d))) o->min_ms = (int)d; hint = " (0..10000 ms)"; }
+    else if (!strcmp(name, "preroll")) { if (!(r = ss_opt_num(v, 0, 5000, &d))) o->preroll_ms = (int)d; hint = " (0..5000 ms)"; }
+    else if (!strcmp(name, "max-seconds")) { if (!(r = ss_opt_num(v, 1, 3600, &d))) o->max_seconds = d; hint = " (1..3600 s)"; }
+    else if (!strcmp(name, "min-ms")) { if (!(r = ss_opt_num(v, 0, 10000, &d))) o->min_ms = (int)d; hint = " (0..10000 ms)"; }
     else if (!strcmp(name, "output")) { r = one_of(o->output, sizeof o->output, v, outputs); hint = " (type, paste, copy or print)"; }
     else if (!strcmp(name, "typer")) { r = one_of(o->typer, sizeof o->typer, v, typers); hint = " (auto, wtype, dotool, ydotool, xdotool, none)"; }
-    else if (!strcmp(name, "type-delay")) { if (!(r = num(v, 0, 1000, &d))) o->type_delay_ms = (int)d; hint = " (0..1000 ms)"; }
-    else if (!strcmp(name, "modifier-wait")) { if (!(r = num(v, 0, 10000, &d))) o->modifier_wait_ms = (int)d; hint = " (0..10000 ms)"; }
-    else if (!strcmp(name, "timeout")) { if (!(r = num(v, 1, 3600, &d))) o->timeout = d; hint = " (1..3600 s)"; }
-    else if (!strcmp(name, "daemon-timeout")) { if (!(r = num(v, 0, 1e7, &d))) o->daemon_timeout = d; }
+    else if (!strcmp(name, "type-delay")) { if (!(r = ss_opt_num(v, 0, 1000, &d))) o->type_delay_ms = (int)d; hint = " (0..1000 ms)"; }
+    else if (!strcmp(name, "modifier-wait")) { if (!(r = ss_opt_num(v, 0, 10000, &d))) o->modifier_wait_ms = (int)d; hint = " (0..10000 ms)"; }
+    else if (!strcmp(name, "timeout")) { if (!(r = ss_opt_num(v, 1, 3600, &d))) o->timeout = d; hint = " (1..3600 s)"; }
+    else if (!strcmp(name, "daemon-timeout")) { if (!(r = ss_opt_num(v, 0, 1e7, &d))) o->daemon_timeout = d; }
     else if (!strcmp(name, "model")) r = str(o->model, sizeof o->model, v);
     else if (!strcmp(name, "daemon")) r = str(o->daemon, sizeof o->daemon, v);
     else if (!strcmp(name, "no-start")) r = boolean(v, &o->no_start);

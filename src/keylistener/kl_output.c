@@ -275,6 +275,28 @@ void kl_run_detached(char *const argv[])
     waitpid(p, NULL, 0);
 }
 
+kl_out_mode kl_out_mode_parse(const char *s)
+{
+    return !strcmp(s, "copy") ? KL_OUT_COPY : !strcmp(s, "print") ? KL_OUT_PRINT :
+           !strcmp(s, "paste") ? KL_OUT_PASTE : KL_OUT_TYPE;
+}
+
+void kl_play_sound(const char *player, const char *file)
+{
+    if (!file[0]) return;
+    char *argv[] = { (char *)player, (char *)file, NULL };
+    kl_run_detached(argv);
+}
+
+void kl_notify(int enabled, const char *summary, const char *body)
+{
+    if (!enabled || !kl_in_path("notify-send")) return;
+    char *argv[] = { "notify-send", "-a", "key_listener", "-t", "3000",
+                     "-h", "string:x-canonical-private-synchronous:key_listener",
+                     (char *)summary, (char *)body, NULL };
+    kl_run_detached(argv);
+}
+
 static int ydotool_socket(void)
 {
     const char *s = getenv("YDOTOOL_SOCKET");

@@ -62,4 +62,12 @@ int kl_run_io(char *const argv[], const void *in, size_t in_len, double timeout,
 /* Starts argv detached (a sound player); never waits for it. */
 void kl_run_detached(char *const argv[]);
 
+/* The output mode named by s ("copy", "print", "paste"; anything else: type). */
+kl_out_mode kl_out_mode_parse(const char *s);
+/* Plays file ("" nothing) with player, detached. */
+void kl_play_sound(const char *player, const char *file);
+/* A desktop notification through notify-send when enabled and installed, detached; it
+ * replaces key_listener's previous one instead of stacking up. */
+void kl_notify(int enabled, const char *summary, const char *body);
+
 #endif

@@ -7,7 +7,7 @@
  * window, and the recording removed.
  *
  * Threads: the loop thread (this file) owns the triggers, the control socket and the
- * recording state; kl_capture's thread reads the microphone; one worker thread runs the
+ * recording state; kl_capture's thread reads the microphone; kl_worker's thread runs the
  * session round trips and the typing, in order, so the loop never blocks.
  * Exit codes: 0 ok, 3 no listener (control commands), 100 usage, 110 another listener
  * runs, 111 system failure (including no permission for /dev/input). */
@@ -34,7 +34,6 @@
 
 #include "clients/session_client.h"
 #include "session/ss_log.h"
-#include "keylistener/kl_app.h"
 #include "keylistener/kl_audio.h"
 #include "keylistener/kl_capture.h"
 #include "keylistener/kl_chunk.h"
@@ -48,18 +47,8 @@
 #include "keylistener/kl_post.h"
 #include "keylistener/kl_source.h"
 #include "keylistener/kl_text.h"
+#include "keylistener/kl_worker.h"
 
-enum { JOB_ENSURE, JOB_TRANSCRIBE, JOB_TEXT };
-typedef struct job {
-    int kind;
-    char path[4300];           /* JOB_TEXT: the text to type again */
-    char lang[16];             /* the binding's language ("" the configured one) */
-    double stopped;            /* monotonic time of the key release */
-    unsigned serial;           /* the recording (dictation) it belongs to */
-    int chunk;                 /* chunked dictation: the chunk's number, from 1 */
-    int final;                 /* the last job of its dictation: the text is typed (path may be "") */
-    struct job *next;
-} job;
 
 static struct {
     kl_opts o;
@@ -83,25 +72,12 @@ static struct {
     kl_live *live;             /* the dictation the worker is on (text so far, cancel) */
     kl_evhub *hub;             /* event subscribers on the control socket */
     ssc *cc;                   /* the loop thread's session client, for cancel requests */
-    /* worker: the dictation's detected language and what --live typed of it */
-    unsigned w_serial;
-    char w_lang[16];
-    char *w_typed;
-    kl_post *post;
+    kl_post *post;             /* the worker's post-processing pipeline */
     char history[4200];
-    /* worker: the user's clipboard, to put back once the text left there is stale */
-    kl_clip_saved keep;
-    char *keep_text;
-    double keep_deadline;
+    kl_worker *worker;         /* session round trips and output, off the loop thread */
     kl_term term;
     int term_tty;
     struct termios term_saved;
-    /* worker */
-    pthread_t wth;
-    pthread_mutex_t jmu;
-    pthread_cond_t jcv;
-    job *head, *tail;
-    int wquit, wbusy, wdone;
 } G;
 
 static double now_mono(void) { return ss_mono_now(); }
@@ -119,400 +95,16 @@ static void klog(const char *level, const char *fmt, ...)
     pthread_mutex_unlock(&G.logmu);
 }
 
-static void cap_log(void *u, const char *level, const char *msg) { (void)u; klog(level, "%s", msg); }
+/* The log callback of kl_capture and kl_worker (their threads log through the same lock). */
+static void log_line(void *u, const char *level, const char *msg) { (void)u; klog(level, "%s", msg); }
 
 static int mods_held(void *u) { (void)u; return atomic_load(&G.mods) != 0; }
 
-static void play(const char *file)
-{
-    if (!file[0]) return;
-    char *argv[] = { G.o.sound_player, (char *)file, NULL };
-    kl_run_detached(argv);
-}
+static void play(const char *file) { kl_play_sound(G.o.sound_player, file); }
 
-/* ---- the worker: session round trips and output, in order ------------------------- */
+static void notify(const char *summary, const char *body) { kl_notify(G.o.notify, summary, body); }
 
-/* Desktop notification (notify-send), when asked for; replaces the previous one. */
-static void notify(const char *summary, const char *body)
-{
-    if (!G.o.notify || !kl_in_path("notify-send")) return;
-    char *argv[] = { "notify-send", "-a", "key_listener", "-t", "3000",
-                     "-h", "string:x-canonical-private-synchronous:key_listener",
-                     (char *)summary, (char *)body, NULL };
-    kl_run_detached(argv);
-}
-
-static void push_queue(job *j)
-{
-    pthread_mutex_lock(&G.jmu);
-    if (G.tail) G.tail->next = j; else G.head = j;
-    G.tail = j;
-    pthread_cond_signal(&G.jcv);
-    pthread_mutex_unlock(&G.jmu);
-}
-
-static void push_job(int kind, const char *path, double stopped)
-{
-    job *j = calloc(1, sizeof *j);
-    if (!j) { klog("ERROR", "out of memory queueing a job"); return; }
-    j->kind = kind;
-    j->stopped = stopped;
-    if (path) snprintf(j->path, sizeof j->path, "%s", path);
-    push_queue(j);
-}
-
-static void remove_audio(const char *path)
-{
-    if (G.o.keep_audio) { klog("INFO", "kept %s (--keep-audio)", path); return; }
-    if (unlink(path) != 0 && errno != ENOENT) klog("WARN", "cannot remove %s: %s", path, strerror(errno));
-}
-
-/* The saved clipboard goes back (when the clipboard still holds our text). Worker thread. */
-static void keep_restore(const char *why)
-{
-    if (!G.keep.valid) return;
-    char err[512];
-    int r = kl_clip_restore(&G.keep, G.keep_text, err, sizeof err);
-    klog(r < 0 ? "WARN" : "INFO", "clipboard: %s (%s)", r == 1 ? "the user's content restored" :
-         r == 0 ? "changed since: left alone" : err, why);
-    free(G.keep_text);
-    G.keep_text = NULL;
-}
-
-/* After output: a clipboard left holding the text is remembered for a timed restore. The
- * first saved content is kept while one is pending: it is the user's, the later is ours. */
-static void keep_note(kl_clip_saved *k, const char *text)
-{
-    if (!k->valid) return;
-    if (G.keep.valid) kl_clip_saved_free(k);
-    else G.keep = *k;
-    free(G.keep_text);
-    G.keep_text = strdup(text);
-    G.keep_deadline = now_mono() + G.o.clipboard_restore;
-    if (G.o.clipboard_restore <= 0 || !G.keep_text) kl_clip_saved_free(&G.keep);
-    else klog("INFO", "clipboard: the text is there to paste; the previous content comes back in %.0f s", G.o.clipboard_restore);
-}
-
-static kl_out_mode out_mode(const char *s)
-{
-    return !strcmp(s, "copy") ? KL_OUT_COPY : !strcmp(s, "print") ? KL_OUT_PRINT :
-           !strcmp(s, "paste") ? KL_OUT_PASTE : KL_OUT_TYPE;
-}
-
-enum { DL_POST = 1, DL_HISTORY = 2, DL_SPACE = 4, DL_NOENTER = 8 };
-
-/* The focused application's rule (m > 0 when one matched). */
-static int app_rule(kl_app_rule *ar)
-{
-    char names[512] = "", err[1024] = "";
-    int m = 0;
-    if (G.o.apps.n && kl_focused_app(names, sizeof names) == 0)
-        m = kl_app_match(&G.o.apps, names, ar, err, sizeof err);
-    if (m < 0) klog("WARN", "app rules: %s", err);
-    if (m > 0) {
-        for (char *t = strchr(names, '\t'); t; t = strchr(t, '\t')) *t = ' ';
-        klog("INFO", "focused \"%s\": app rule \"%s\"", names, ar->pattern);
-    }
-    return m;
-}
-
-/* Post-processing (DL_POST: fresh transcripts), history (DL_HISTORY), the focused app's
- * rule, output; DL_SPACE puts one space before the text (--live: a chunk after the first),
- * DL_NOENTER holds back --enter (--live: only the dictation's last piece presses Return).
- * Returns the text as given to the output (malloc'd), NULL when nothing was. Worker. */
-static char *deliver(const char *raw, const char *id, int flags, const char *timing)
-{
-    char err[1024] = "", how[1200];
-    kl_app_rule ar = { .enter = -1 };
-    int m = app_rule(&ar);
-    const char *profile = m > 0 && ar.profile[0] ? ar.profile : NULL;
-    char *text = flags & DL_POST ? kl_post_apply(G.post, profile, raw, err, sizeof err) : strdup(raw);
-    if (!text) { klog("ERROR", "out of memory"); return NULL; }
-    if ((flags & DL_POST) && err[0]) klog("WARN", "request %s: %s; typing the text as it was", id, err);
-    if (!text[0]) { klog("INFO", "request %s: nothing left after post-processing", id); free(text); return NULL; }
-    if (flags & DL_SPACE) {
-        char *t = malloc(strlen(text) + 2);
-        if (!t) { free(text); return NULL; }
-        t[0] = ' ';
-        strcpy(t + 1, text);
-        free(text);
-        text = t;
-    }
-    if ((flags & DL_HISTORY) && G.o.history > 0 && G.history[0] && kl_history_add(G.history, G.o.history, text, err, sizeof err) != 0)
-        klog("WARN", "history: %s", err);
-    kl_clip_saved k = { 0 };
-    kl_output_opts oo = { .typer = G.o.typer, .type_delay_ms = G.o.type_delay_ms,
-                          .modifier_wait_ms = G.o.modifier_wait_ms, .mods_held = mods_held,
-                          .paste_chord = ar.paste_chord[0] ? ar.paste_chord : G.o.paste_chord,
-                          .paste_delay_ms = G.o.paste_delay_ms, .keep = &k,
-                          .enter = flags & DL_NOENTER ? 0 : ar.enter >= 0 ? ar.enter : G.o.enter };
-    oo.mode = out_mode(ar.output[0] ? ar.output : G.o.output);
-    double t2 = now_mono();
-    if (kl_output_text(&oo, text, how, sizeof how, err, sizeof err) == 0) {
-        klog("INFO", "request %s: %zu chars %s, output %s in %.0f ms", id, strlen(text), timing, how, (now_mono() - t2) * 1000);
-        if (strstr(how, "clipboard (") == how) play(G.o.ready_sound);
-        notify("Dictation typed", text);
-    } else {
-        klog("ERROR", "request %s: %zu chars transcribed but not delivered: %s", id, strlen(text), err);
-        notify("Dictation failed", err);
-    }
-    keep_note(&k, text);
-    return text;
-}
-
-/* One spool round trip; the parsed response, or NULL (logged). A user cancel that came
- * before the request was written is passed on to the daemon here (kl_live.h). */
-static json_t *round_trip(ssc *c, const char *path, const ssc_req_opts *ro, char id[SS_ID_MAX + 1])
-{
-    char err[1024], cid[SS_ID_MAX + 1];
-    json_t *resp = NULL;
-    if (ssc_submit_ex(c, path, ro, id, err, sizeof err) != 0) {
-        klog("ERROR", "cannot submit %s: %s", path, err);
-        return NULL;
-    }
-    if (kl_live_submitted(G.live, id)) {
-        if (ssc_submit_cancel(c, id, cid, err, sizeof err) != 0) klog("WARN", "cancel of %s: %s", id, err);
-        else { klog("INFO", "request %s: cancel request %s sent", id, cid); kl_live_cancel_sent(G.live, cid); }
-    }
-    int r = ssc_wait(c, id, G.o.timeout, &resp, err, sizeof err);
-    if (kl_live_finished(G.live) && kl_live_take_cancel(G.live, cid)) {
-        /* the cancel's own answer comes at once: collect it, leave no file behind */
-        json_t *cr = NULL;
-        if (ssc_wait(c, cid, 2.0, &cr, err, sizeof err) == 0) json_decref(cr);
-    }
-    if (r != 0) {
-        klog("ERROR", "request %s: %s", id, r == SSC_TIMEOUT ? "no response in time" : err);
-        return NULL;
-    }
-    const json_t *e = json_object_get(resp, "error");
-    const char *code = json_string_value(json_object_get(resp, "error_code"));
-    if (code && !strcmp(code, "cancelled")) klog("INFO", "request %s: cancelled by the daemon", id);
-    else if (json_is_string(e)) klog("ERROR", "request %s: daemon error: %s", id, json_string_value(e));
-    return resp;
-}
-
-/* 1 when code is one of the comma-separated list. */
-static int in_list(const char *list, const char *code)
-{
-    size_t l = strlen(code);
-    for (const char *s = list; *s;) {
-        size_t k = strcspn(s, ",");
-        if (k == l && !strncmp(s, code, l)) return 1;
-        s += k + (s[k] == ',');
-    }
-    return 0;
-}
-
-/* The response's segments joined (kl_text_join); NULL on OOM. */
-static char *resp_text(const json_t *resp)
-{
-    const json_t *arr = json_object_get(resp, "results");
-    size_t n = json_is_array(arr) ? json_array_size(arr) : 0;
-    const char **segs = calloc(n ? n : 1, sizeof *segs);
-    if (!segs) return NULL;
-    for (size_t i = 0; i < n; i++) segs[i] = json_string_value(json_array_get(arr, i));
-    char *text = kl_text_join(segs, n);
-    free(segs);
-    return text;
-}
-
-/* Transcribes one file of the dictation (a chunk, the remainder, or a whole recording), with
- * the text so far as its prompt. Returns the text (malloc'd, maybe ""), NULL on a failure.
- * id: the request's id (for the log). */
-static char *transcribe_file(ssc *c, const job *j, char id[SS_ID_MAX + 1])
-{
-    char err[1024], lang[16], prompt[KL_PROMPT_MAX + 1];
-    id[0] = 0;
-    if (!c) { klog("ERROR", "no session client; %s not transcribed", j->path); return NULL; }
-    if (!G.o.no_start && ssc_ensure_daemon(c, err, sizeof err) != 0) {
-        klog("ERROR", "cannot start session_daemon: %s", err);
-        return NULL;
-    }
-    /* the language a chunk before found, else the binding's, else the fixed one, else
-     * detection (restricted below) */
-    snprintf(lang, sizeof lang, "%s", G.w_lang[0] ? G.w_lang : j->lang[0] ? j->lang :
-             G.o.language[0] ? G.o.language : G.o.languages[0] ? "auto" : "");
-    /* the vocabulary as hotwords (faster-whisper's: in every window's prompt, also after the
-     * first), the initial prompt and the text so far as the first window's prompt */
-    kl_live_prompt(G.live, G.o.initial_prompt, prompt, sizeof prompt);
-    ssc_req_opts ro = { .language = lang[0] ? lang : NULL, .prompt = prompt[0] ? prompt : NULL,
-                        .hotwords = G.o.vocabulary[0] ? G.o.vocabulary : NULL,
-                        .priority = "interactive" };
-    json_t *resp = round_trip(c, j->path, &ro, id);
-    const char *got = resp ? json_string_value(json_object_get(resp, "language")) : NULL;
-    if (resp && !strcmp(lang, "auto") && G.o.languages[0] && got && !in_list(G.o.languages, got)) {
-        /* detected outside the user's languages: decode again in the first of them */
-        snprintf(lang, sizeof lang, "%.*s", (int)strcspn(G.o.languages, ","), G.o.languages);
-        klog("INFO", "request %s: detected \"%s\", not in languages %s: again as \"%s\"", id, got, G.o.languages, lang);
-        json_decref(resp);
-        resp = round_trip(c, j->path, &ro, id);
-        got = NULL;
-    }
-    if (!resp) return NULL;
-    /* the dictation's later chunks keep the language found here: one language per dictation */
-    if (!strcmp(lang, "auto") && got && strlen(got) < sizeof G.w_lang) snprintf(G.w_lang, sizeof G.w_lang, "%s", got);
-    else if (strcmp(lang, "auto")) snprintf(G.w_lang, sizeof G.w_lang, "%s", lang);
-    const char *code = json_string_value(json_object_get(resp, "error_code"));
-    char *text = code && !strcmp(code, "cancelled") ? NULL : resp_text(resp);
-    json_decref(resp);
-    return text;
-}
-
-/* --live: a chunk's text typed now (last: the dictation's last piece); the typed texts are
- * kept for the final event. */
-static void live_type(const char *text, const char *id, const char *timing, int last)
-{
-    char *typed = deliver(text, id, DL_POST | (G.w_typed && G.w_typed[0] ? DL_SPACE : 0) | (last ? 0 : DL_NOENTER), timing);
-    if (!typed) return;
-    size_t a = G.w_typed ? strlen(G.w_typed) : 0, b = strlen(typed);
-    char *t = realloc(G.w_typed, a + b + 1);
-    if (t) { memcpy(t + a, typed, b + 1); G.w_typed = t; }
-    free(typed);
-}
-
-/* The dictation's end: its whole text typed (or, with --live, the remainder), the events. */
-static void finish_dictation(const char *rest, const char *id, const job *j, double t0)
-{
-    double t1 = now_mono();
-    char timing[160];
-    snprintf(timing, sizeof timing, "in %.0f ms (release to text %.0f ms, %d chunks before)",
-             (t1 - t0) * 1000, (t1 - j->stopped) * 1000, j->chunk - 1);
-    char *whole = kl_live_text(G.live), *typed = NULL;
-    if (!whole) { klog("ERROR", "out of memory"); return; }
-    if (!whole[0]) {
-        klog("INFO", "request %s: empty result in %.0f ms; nothing typed", id, (t1 - t0) * 1000);
-        kl_evhub_emit(G.hub, "final", "", -1, (t1 - j->stopped) * 1000);
-        free(whole);
-        return;
-    }
-    if (G.o.live) {
-        if (rest && rest[0]) live_type(rest, id, timing, 1);
-        typed = G.w_typed ? strdup(G.w_typed) : NULL;
-        char err[512];
-        if (typed && G.o.history > 0 && G.history[0] && kl_history_add(G.history, G.o.history, typed, err, sizeof err) != 0)
-            klog("WARN", "history: %s", err);
-    } else {
-        typed = deliver(whole, id, DL_POST | DL_HISTORY, timing);
-    }
-    kl_evhub_emit(G.hub, "final", typed ? typed : "", -1, (t1 - j->stopped) * 1000);
-    free(typed);
-    free(whole);
-}
-
-static void do_transcribe(ssc *c, const job *j)
-{
-    char id[SS_ID_MAX + 1] = "";
-    if (j->serial != G.w_serial) {   /* a new dictation */
-        G.w_serial = j->serial;
-        G.w_lang[0] = 0;
-        free(G.w_typed);
-        G.w_typed = NULL;
-    }
-    if (kl_live_begin(G.live, j->serial)) {
-        klog("INFO", "%s of a cancelled dictation dropped", j->final ? "the remainder" : "a chunk");
-        if (j->path[0]) remove_audio(j->path);
-        return;
-    }
-    double t0 = now_mono();
-    char *text = j->path[0] ? transcribe_file(c, j, id) : strdup("");
-    if (j->path[0]) remove_audio(j->path);
-    if (kl_live_finished(G.live)) {
-        klog("INFO", "request %s: dictation cancelled; nothing typed", id[0] ? id : "-");
-        free(text);
-        return;
-    }
-    if (!text) {
-        kl_evhub_emit(G.hub, "error", j->final ? "the transcription failed" : "a chunk failed", -1, -1);
-        if (!j->final) { free(text); return; }   /* the rest of the dictation still comes */
-    }
-    if (text && text[0] && kl_live_add(G.live, text) != 0) klog("ERROR", "out of memory");
-    if (j->final) {
-        finish_dictation(text, id[0] ? id : "-", j, t0);
-    } else if (text && text[0]) {
-        char *sofar = kl_live_text(G.live);
-        klog("INFO", "request %s: chunk %d: %zu chars in %.0f ms", id, j->chunk, strlen(text), (now_mono() - t0) * 1000);
-        kl_evhub_emit(G.hub, "partial", text, j->chunk, -1);
-        if (G.o.live) live_type(text, id, "(chunk)", 0);
-        else if (sofar) notify("Dictating…", sofar);
-        free(sofar);
-    }
-    free(text);
-}
-
-static void *worker(void *arg)
-{
-    (void)arg;
-    ssc_opts so = ssc_default_opts();
-    so.autostart = !G.o.no_start;
-    so.daemon_timeout = G.o.daemon_timeout;
-    if (G.o.model[0]) so.model = G.o.model;
-    if (G.o.daemon[0]) so.daemon_path = G.o.daemon;
-    ssc *c = NULL;
-    char err[1024];
-    pthread_mutex_lock(&G.jmu);
-    for (;;) {
-        while (!G.head && !G.wquit) {
-            if (!G.keep.valid) { pthread_cond_wait(&G.jcv, &G.jmu); continue; }
-            double left = G.keep_deadline - now_mono();
-            if (left <= 0) {
-                pthread_mutex_unlock(&G.jmu);
-                keep_restore("after --clipboard-restore");
-                pthread_mutex_lock(&G.jmu);
-                continue;
-            }
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            double until = (double)ts.tv_sec + ts.tv_nsec * 1e-9 + left;
-            ts.tv_sec = (time_t)until;
-            ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
-            pthread_cond_timedwait(&G.jcv, &G.jmu, &ts);
-        }
-        if (!G.head) break;
-        job *j = G.head;
-        G.head = j->next;
-        if (!G.head) G.tail = NULL;
-        if (G.wquit) {   /* quitting: pending work is dropped */
-            if (j->kind == JOB_TRANSCRIBE && j->path[0]) remove_audio(j->path);
-            free(j);
-            continue;
-        }
-        G.wbusy = 1;
-        pthread_mutex_unlock(&G.jmu);
-        if (!c && ssc_open(&c, &so, err, sizeof err) != 0) {
-            klog("ERROR", "session client: %s", err);
-            c = NULL;
-        }
-        if (j->kind == JOB_ENSURE && c && !G.o.no_start) {
-            pid_t before = ssc_daemon_pid(c);
-            double t0 = now_mono();
-            if (before <= 0) {
-                klog("INFO", "no session_daemon alive: starting one while recording");
-                if (ssc_ensure_daemon(c, err, sizeof err) != 0) klog("ERROR", "cannot start session_daemon: %s", err);
-                else klog("INFO", "session_daemon pid %ld ready in %.0f ms", (long)ssc_daemon_pid(c), (now_mono() - t0) * 1000);
-            }
-        } else if (j->kind == JOB_TRANSCRIBE) {
-            do_transcribe(c, j);
-        } else if (j->kind == JOB_TEXT) {
-            free(deliver(j->path, "paste-last", 0, "from the history"));
-        }
-        free(j);
-        pthread_mutex_lock(&G.jmu);
-        G.wbusy = 0;
-    }
-    G.wdone = 1;
-    pthread_mutex_unlock(&G.jmu);
-    keep_restore("exiting");
-    ssc_free(c);
-    return NULL;
-}
-
-static int worker_idle(void)
-{
-    pthread_mutex_lock(&G.jmu);
-    int idle = !G.head && !G.wbusy;
-    pthread_mutex_unlock(&G.jmu);
-    return idle;
-}
+static int worker_idle(void) { return kl_worker_idle(G.worker); }
 
 /* ---- recording ------------------------------------------------------------------------ */
 
@@ -529,7 +121,7 @@ static void rec_start_lang(const char *why, const char *lang)
     G.next_chunk_check = G.rec_started;
     kl_term_reset(&G.term, 1);
     klog("INFO", "recording started (%s)%s", why, kl_capture_live(G.cap) ? "" : "; the microphone is not open yet");
-    push_job(JOB_ENSURE, NULL, 0);
+    kl_worker_ensure_daemon(G.worker);
     play(G.o.start_sound);
     notify("Recording", G.rec_lang[0] ? G.rec_lang : "speak now");
     kl_evhub_emit(G.hub, "recording", NULL, -1, -1);
@@ -539,20 +131,12 @@ static void rec_start(const char *why) { rec_start_lang(why, NULL); }
 /* Queues the transcription of path (NULL: no audio, only the end of the dictation). */
 static void push_transcribe(const char *path, int final)
 {
-    job *j = calloc(1, sizeof *j);
-    if (!j) { klog("ERROR", "out of memory queueing a job"); return; }
-    j->kind = JOB_TRANSCRIBE;
-    j->stopped = now_mono();
-    j->serial = G.serial;
-    j->chunk = G.chunks + (!path && final);   /* the end of a dictation counts as a piece */
-    j->final = final;
-    if (path) snprintf(j->path, sizeof j->path, "%s", path);
-    snprintf(j->lang, sizeof j->lang, "%s", G.rec_lang);
-    push_queue(j);
+    /* the end of a dictation counts as a piece */
+    kl_worker_transcribe(G.worker, path, G.serial, G.chunks + (!path && final), final, G.rec_lang);
 }
 
 /* Writes samples as <root>/recorded_audio_<usec>.wav into path; frees s. 0 or -1 (logged). */
-static int write_wav(int16_t *s, size_t n, char path[4300])
+static int write_wav(int16_t *s, size_t n, char path[KL_WORKER_PATH_MAX])
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -560,7 +144,7 @@ static int write_wav(int16_t *s, size_t n, char path[4300])
     const char *sep = strcmp(G.root, "/") ? "/" : "";
     int r = -1;
     for (int i = 0; i < 100 && r != 0; i++, us++) {
-        snprintf(path, 4300, "%s%srecorded_audio_%llu.wav", G.root, sep, us);
+        snprintf(path, KL_WORKER_PATH_MAX, "%s%srecorded_audio_%llu.wav", G.root, sep, us);
         r = kl_wav_write(path, s, n, KL_RATE);
         if (r != 0 && errno != EEXIST) break;
     }
@@ -584,7 +168,7 @@ static void submit_samples(int16_t *s, size_t n, size_t pre, const char *why, in
     }
     double peak, rms;
     kl_pcm_level(s, n, &peak, &rms);
-    char path[4300];
+    char path[KL_WORKER_PATH_MAX];
     if (write_wav(s, n, path) != 0) {
         if (G.chunks) push_transcribe(NULL, 1);
         return;
@@ -684,7 +268,7 @@ static void chunk_check(void)
     if (r < 0) klog("WARN", "chunking: %s", err);
     if (r <= 0) return;
     if (kl_capture_cut_at(G.cap, cut, &s, &pre) != 0) return;
-    char path[4300];
+    char path[KL_WORKER_PATH_MAX];
     if (write_wav(s, cut, path) != 0) return;
     G.chunks++;
     klog("INFO", "chunk %d: %.2f s (cut in a pause, %.2f s into the recording) -> %s", G.chunks,
@@ -825,8 +409,7 @@ static void on_ctl(int lfd)
         else if (!strcmp(cmd, "toggle")) { if (G.recording) rec_stop("control", 0); else rec_start_lang("control", arg); }
         else if (!strcmp(cmd, "paste-last")) {
             char *t = G.history[0] ? kl_history_get(G.history, 0) : NULL;
-            if (t && strlen(t) < sizeof ((job *)0)->path) push_job(JOB_TEXT, t, now_mono());
-            else snprintf(reply, sizeof reply, "error no history");
+            if (!t || kl_worker_paste(G.worker, t) != 0) snprintf(reply, sizeof reply, "error no history");
             free(t);
         }
         else if (!strcmp(cmd, "cancel")) user_cancel("control");
@@ -993,7 +576,7 @@ static int paste_last_here(void)
     history_path();
     char *t = G.history[0] ? kl_history_get(G.history, 0) : NULL;
     if (!t) { fprintf(stderr, "key_listener: no history (%s)\n", G.history); return 1; }
-    kl_output_opts oo = { .mode = out_mode(G.o.output), .typer = G.o.typer, .type_delay_ms = G.o.type_delay_ms,
+    kl_output_opts oo = { .mode = kl_out_mode_parse(G.o.output), .typer = G.o.typer, .type_delay_ms = G.o.type_delay_ms,
                           .paste_chord = G.o.paste_chord, .paste_delay_ms = G.o.paste_delay_ms, .enter = G.o.enter };
     int r = kl_output_text(&oo, t, how, sizeof how, err, sizeof err);
     free(t);
@@ -1071,23 +654,13 @@ static int setup_live(char *err, size_t n)
     return kl_chunker_new(&G.chunker, G.o.vad_model[0] ? G.o.vad_model : NULL, &co, err, n);
 }
 
-/* ---- main ------------------------------------------------------------------------------- */
+/* ---- set-up ----------------------------------------------------------------------------- */
 
-int main(int argc, char **argv)
+/* <root> from SPEECH_SESSION_ROOT (default /tmp), and the log there (or --log): a log that
+ * cannot be opened leaves stderr only. 0, or the exit code. */
+static int open_log(void)
 {
-    const char *cmd = NULL;
-    int list = 0;
-    pthread_mutex_init(&G.logmu, NULL);
-    G.log.fd = -1;
-    int rc = parse_args(argc, argv, &cmd, &list);
-    if (rc) return rc;
-    if (cmd) return control(cmd);
     char err[1200];
-    if (list) {
-        if (kl_source_list(G.o.audio, err, sizeof err) != 0) { fprintf(stderr, "key_listener: %s\n", err); return 111; }
-        return 0;
-    }
-
     const char *root = getenv("SPEECH_SESSION_ROOT");
     if (!root || !*root) root = "/tmp";
     if (root[0] != '/') { fprintf(stderr, "key_listener: SPEECH_SESSION_ROOT must be absolute\n"); return 100; }
@@ -1099,117 +672,192 @@ int main(int argc, char **argv)
     else snprintf(logpath, sizeof logpath, "%s%skey_listener.log", G.root, rl > 1 ? "/" : "");
     if (ss_log_open(&G.log, logpath, 1, 8u << 20, err, sizeof err) != 0)
         fprintf(stderr, "key_listener: log %s: %s (logging to stderr only)\n", logpath, err);
+    return 0;
+}
 
-    /* signals on an fd; SIGPIPE ignored (a typing tool may exit early) */
+/* SIGINT, SIGTERM and SIGHUP arrive on the returned signalfd (-1: none), so the loop handles
+ * them between events; SIGPIPE is ignored (a typing tool may exit early). Called before any
+ * thread starts: the threads inherit the mask and never take these signals themselves. */
+static int block_signals(void)
+{
     sigset_t ss;
     sigemptyset(&ss);
     sigaddset(&ss, SIGINT);
     sigaddset(&ss, SIGTERM);
     sigaddset(&ss, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &ss, NULL);   /* before any thread starts: they inherit it */
+    pthread_sigmask(SIG_BLOCK, &ss, NULL);
     signal(SIGPIPE, SIG_IGN);
-    int sfd = signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK);
+    return signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK);
+}
 
-    char sock[1100];
-    int lfd = -1;
-    if (kl_ctl_path(G.o.socket, sock, sizeof sock, err, sizeof err) == 0) {
-        lfd = kl_ctl_listen(sock, err, sizeof err);
-        if (lfd == -3) { fprintf(stderr, "key_listener: %s\n", err); return 110; }
+/* The control socket into *lfd (-1 when there is none: logged, the listener runs without
+ * it). 0, or 110 when another listener holds it. */
+static int open_control(char *sock, size_t n, int *lfd)
+{
+    char err[1200];
+    *lfd = -1;
+    if (kl_ctl_path(G.o.socket, sock, n, err, sizeof err) == 0) {
+        *lfd = kl_ctl_listen(sock, err, sizeof err);
+        if (*lfd == -3) { fprintf(stderr, "key_listener: %s\n", err); return 110; }
     }
-    if (lfd < 0) klog("WARN", "no control socket: %s", err);
+    if (*lfd < 0) klog("WARN", "no control socket: %s", err);
+    return 0;
+}
 
-    for (int i = 0; i < KL_EV_SLOTS; i++) G.devfd[i] = -1;
-    G.ifd = -1;
-    kl_evdev_init(&G.ev, G.o.key, G.o.toggle);
-    kl_term_init(&G.term);
-    int use_evdev = !strcmp(G.o.trigger, "evdev"), use_term = !strcmp(G.o.trigger, "terminal");
-    if (use_evdev) {
-        G.ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-        if (G.ifd >= 0 && inotify_add_watch(G.ifd, G.o.evdev_dir, IN_CREATE | IN_ATTRIB |
-                                             IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_ONLYDIR) < 0) {
-            close(G.ifd);
-            G.ifd = -1;
-        }
-        int opened = 0, denied = dev_scan(&opened);
-        if (!opened && denied) {
-            fprintf(stderr,
+/* The evdev trigger: every keyboard with the key, and a watch on the directory for hot-plug.
+ * 0, or 111 when devices were refused and none opened (no permission: the fix is printed,
+ * the control socket removed). */
+static int setup_evdev(int lfd, const char *sock)
+{
+    G.ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (G.ifd >= 0 && inotify_add_watch(G.ifd, G.o.evdev_dir, IN_CREATE | IN_ATTRIB |
+                                         IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_ONLYDIR) < 0) {
+        close(G.ifd);
+        G.ifd = -1;
+    }
+    int opened = 0, denied = dev_scan(&opened);
+    if (!opened && denied) {
+        fprintf(stderr,
 "key_listener: permission denied reading the input devices in %s (%d refused).\n"
 "  The evdev trigger reads /dev/input/event* and needs the 'input' group:\n"
 "      sudo usermod -aG input $USER     (then log out and back in)\n"
 "  Or use --trigger terminal, or bind `key_listener toggle` (or start/stop) to a key in\n"
 "  your compositor or desktop and run with --trigger none.\n", G.o.evdev_dir, denied);
-            klog("ERROR", "permission denied for %d input devices in %s: not in the 'input' group", denied, G.o.evdev_dir);
-            if (lfd >= 0) { close(lfd); unlink(sock); }
-            return 111;
-        }
-        if (G.ifd < 0)
-            klog("WARN", "%s cannot be watched (%s): no evdev hot-plug; the control command still works",
-                 G.o.evdev_dir, strerror(errno));
-        if (!opened) klog("WARN", "no keyboard with %s yet in %s: waiting for one to be plugged in",
-                          G.o.key_name, G.o.evdev_dir);
-        if (denied) klog("WARN", "%d input devices in %s refused (permissions)", denied, G.o.evdev_dir);
+        klog("ERROR", "permission denied for %d input devices in %s: not in the 'input' group", denied, G.o.evdev_dir);
+        if (lfd >= 0) { close(lfd); unlink(sock); }
+        return 111;
     }
-    if (use_term) {
-        G.term_tty = isatty(0);
-        if (G.term_tty && tcgetattr(0, &G.term_saved) == 0) {
-            struct termios t = G.term_saved;
-            t.c_lflag &= (tcflag_t) ~(ICANON | ECHO);
-            t.c_cc[VMIN] = 1;
-            t.c_cc[VTIME] = 0;
-            tcsetattr(0, TCSANOW, &t);
-            fprintf(stderr, "Hold ENTER to talk (or press ENTER to start and again to stop); Esc cancels, q quits.\n");
-        } else {
-            G.term_tty = 0;
-        }
-    }
+    if (G.ifd < 0)
+        klog("WARN", "%s cannot be watched (%s): no evdev hot-plug; the control command still works",
+             G.o.evdev_dir, strerror(errno));
+    if (!opened) klog("WARN", "no keyboard with %s yet in %s: waiting for one to be plugged in",
+                      G.o.key_name, G.o.evdev_dir);
+    if (denied) klog("WARN", "%d input devices in %s refused (permissions)", denied, G.o.evdev_dir);
+    return 0;
+}
 
-    kl_source_ops ops;
-    if (kl_source_select(G.o.audio, &ops, err, sizeof err) != 0) { fprintf(stderr, "key_listener: %s\n", err); return 100; }
+/* The terminal trigger: a tty goes to raw mode (no echo, a byte at a time) so that ENTER's
+ * autorepeat tells a hold from a press; a pipe stays as it is (each line toggles). */
+static void setup_terminal(void)
+{
+    G.term_tty = isatty(0);
+    if (G.term_tty && tcgetattr(0, &G.term_saved) == 0) {
+        struct termios t = G.term_saved;
+        t.c_lflag &= (tcflag_t) ~(ICANON | ECHO);
+        t.c_cc[VMIN] = 1;
+        t.c_cc[VTIME] = 0;
+        tcsetattr(0, TCSANOW, &t);
+        fprintf(stderr, "Hold ENTER to talk (or press ENTER to start and again to stop); Esc cancels, q quits.\n");
+    } else {
+        G.term_tty = 0;
+    }
+}
+
+/* The audio source (*ops; exit 100 when --audio names none usable) and the capture thread
+ * (111). 0 when both are there. */
+static int setup_capture(kl_source_ops *ops)
+{
+    char err[1200];
+    if (kl_source_select(G.o.audio, ops, err, sizeof err) != 0) { fprintf(stderr, "key_listener: %s\n", err); return 100; }
     kl_capture_opts co = { .device = G.o.source[0] ? G.o.source : NULL, .preroll_ms = G.o.preroll_ms,
-                           .max_seconds = G.o.max_seconds, .log = cap_log,
+                           .max_seconds = G.o.max_seconds, .log = log_line,
                            .silence_level = G.o.silence_level };
-    if (kl_capture_new(&G.cap, &ops, &co, err, sizeof err) != 0) { fprintf(stderr, "key_listener: %s\n", err); return 111; }
+    if (kl_capture_new(&G.cap, ops, &co, err, sizeof err) != 0) { fprintf(stderr, "key_listener: %s\n", err); return 111; }
+    return 0;
+}
+
+/* Post-processing, the dictation state and chunking, the history path, then the worker
+ * thread that uses them. 0, or the exit code. */
+static int setup_worker(void)
+{
+    char err[1200];
     if (setup_post(err, sizeof err) != 0) { fprintf(stderr, "key_listener: %s\n", err); return 100; }
     if (setup_live(err, sizeof err) != 0) { fprintf(stderr, "key_listener: %s\n", err); return 111; }
     history_path();
-    pthread_mutex_init(&G.jmu, NULL);
-    pthread_cond_init(&G.jcv, NULL);
-    if (pthread_create(&G.wth, NULL, worker, NULL) != 0) { fprintf(stderr, "key_listener: no worker thread\n"); return 111; }
-    klog("INFO", "key_listener started: trigger %s, key %s (%s), audio %s%s%s, pre-roll %d ms, output %s (%s), socket %s",
-         G.o.trigger, G.o.key_name, G.o.toggle ? "toggle" : "hold", ops.label,
-         G.o.source[0] ? " source " : "", G.o.source, G.o.preroll_ms, G.o.output,
-         kl_output_probe(G.o.typer) ? kl_output_probe(G.o.typer) : "no typing tool: clipboard",
-         lfd >= 0 ? sock : "none");
+    kl_worker_env env = { .o = &G.o, .post = G.post, .live = G.live, .hub = G.hub,
+                          .history = G.history, .log = log_line, .mods_held = mods_held };
+    if (kl_worker_start(&G.worker, &env, err, sizeof err) != 0) { fprintf(stderr, "key_listener: %s\n", err); return 111; }
+    return 0;
+}
 
-    int stdin_open = use_term, quit_when_idle = 0;
-    double quit_deadline = 0;
+/* ---- the loop --------------------------------------------------------------------------- */
+
+/* What a polled fd is: a device slot (>= 0) or one of these. */
+enum { PF_SIGNAL = -1, PF_CTL = -2, PF_INOTIFY = -3, PF_STDIN = -4 };
+
+typedef struct {
+    int sfd, lfd;              /* the signalfd and the control socket (-1: none) */
+    int use_term;              /* --trigger terminal */
+    int stdin_open;            /* the terminal trigger still reads stdin */
+    int quit_when_idle;        /* piped stdin ended: quit once the last dictation is out */
+    double quit_deadline;      /* quitting: how long the worker may take to finish */
+} loop_state;
+
+/* The shutdown steps of one loop turn. Returns 1 when the loop is to end: quitting, and the
+ * worker finished (or its deadline passed: a round trip stuck past the timeout). */
+static int quit_check(loop_state *ls)
+{
+    if (quitting && !ls->quit_deadline) {
+        rec_stop("quit", 1);
+        kl_worker_quit(G.worker);
+        ls->quit_deadline = now_mono() + G.o.timeout + 10;
+    }
+    if (quitting && (kl_worker_done(G.worker) || now_mono() > ls->quit_deadline)) return 1;
+    if (ls->quit_when_idle && !G.recording && worker_idle()) quitting = 1;
+    return 0;
+}
+
+/* The fds to poll into p (map[i] says what p[i] is); only the signals while quitting. */
+static int poll_set(const loop_state *ls, struct pollfd *p, int *map)
+{
+    int np = 0;
+    if (ls->sfd >= 0) { p[np] = (struct pollfd){ ls->sfd, POLLIN, 0 }; map[np++] = PF_SIGNAL; }
+    if (quitting) return np;
+    if (ls->lfd >= 0) { p[np] = (struct pollfd){ ls->lfd, POLLIN, 0 }; map[np++] = PF_CTL; }
+    if (G.ifd >= 0) { p[np] = (struct pollfd){ G.ifd, POLLIN, 0 }; map[np++] = PF_INOTIFY; }
+    if (ls->stdin_open) { p[np] = (struct pollfd){ 0, POLLIN, 0 }; map[np++] = PF_STDIN; }
+    for (int i = 0; i < KL_EV_SLOTS; i++)
+        if (G.devfd[i] >= 0) { p[np] = (struct pollfd){ G.devfd[i], POLLIN, 0 }; map[np++] = i; }
+    return np;
+}
+
+/* A first signal starts the shutdown; a second one exits at once. */
+static void on_signal(int sfd)
+{
+    struct signalfd_siginfo si;
+    while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (quitting) { klog("WARN", "second signal: exiting now"); term_restore(); _exit(130); }
+        klog("INFO", "signal %u: shutting down", si.ssi_signo);
+        quitting = 1;
+    }
+}
+
+/* End of stdin: a tty (q, ^D) quits now; a pipe stops the recording and quits once its
+ * dictation is out. */
+static void on_stdin_ready(loop_state *ls)
+{
+    if (!on_stdin()) return;
+    ls->stdin_open = 0;
+    if (G.term_tty) quitting = 1;
+    else { rec_stop("end of input", 0); ls->quit_when_idle = 1; }
+}
+
+static void on_device(int slot)
+{
+    if (G.devfd[slot] < 0) return;   /* closed by an earlier event of this turn */
+    int r = kl_evdev_read(&G.ev, slot, G.devfd[slot], on_action, "evdev");
+    atomic_store(&G.mods, kl_evdev_mods(&G.ev));
+    if (r != 0) dev_close(slot, r > 0 ? "unplugged" : strerror(errno));
+}
+
+static void run_loop(loop_state *ls)
+{
     for (;;) {
-        if (quitting && !quit_deadline) {
-            rec_stop("quit", 1);
-            pthread_mutex_lock(&G.jmu);
-            G.wquit = 1;
-            pthread_cond_signal(&G.jcv);
-            pthread_mutex_unlock(&G.jmu);
-            quit_deadline = now_mono() + G.o.timeout + 10;
-        }
-        if (quitting) {
-            pthread_mutex_lock(&G.jmu);
-            int done = G.wdone;
-            pthread_mutex_unlock(&G.jmu);
-            if (done || now_mono() > quit_deadline) break;
-        }
-        if (quit_when_idle && !G.recording && worker_idle()) quitting = 1;
+        if (quit_check(ls)) break;
         struct pollfd p[KL_EV_SLOTS + 4];
-        int map[KL_EV_SLOTS + 4], np = 0;
-        if (sfd >= 0) { p[np] = (struct pollfd){ sfd, POLLIN, 0 }; map[np++] = -1; }
-        if (!quitting) {
-            if (lfd >= 0) { p[np] = (struct pollfd){ lfd, POLLIN, 0 }; map[np++] = -2; }
-            if (G.ifd >= 0) { p[np] = (struct pollfd){ G.ifd, POLLIN, 0 }; map[np++] = -3; }
-            if (stdin_open) { p[np] = (struct pollfd){ 0, POLLIN, 0 }; map[np++] = -4; }
-            for (int i = 0; i < KL_EV_SLOTS; i++)
-                if (G.devfd[i] >= 0) { p[np] = (struct pollfd){ G.devfd[i], POLLIN, 0 }; map[np++] = i; }
-        }
-        double deadline = now_mono() + (quitting || quit_when_idle || G.recording ? 0.05 : 1.0);
+        int map[KL_EV_SLOTS + 4], np = poll_set(ls, p, map);
+        /* short turns while something is under way: hands-free checks, chunking, shutdown */
+        double deadline = now_mono() + (quitting || ls->quit_when_idle || G.recording ? 0.05 : 1.0);
         double td = kl_term_deadline(&G.term);
         if (td > 0 && td < deadline) deadline = td;
         int ms = (int)((deadline - now_mono()) * 1000) + 1;
@@ -1217,60 +865,80 @@ int main(int argc, char **argv)
         if (k < 0 && errno != EINTR) { klog("ERROR", "poll: %s", strerror(errno)); break; }
         for (int i = 0; k > 0 && i < np; i++) {
             if (!p[i].revents) continue;
-            if (map[i] == -1) {
-                struct signalfd_siginfo si;
-                while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
-                    if (quitting) { klog("WARN", "second signal: exiting now"); term_restore(); _exit(130); }
-                    klog("INFO", "signal %u: shutting down", si.ssi_signo);
-                    quitting = 1;
-                }
-            } else if (map[i] == -2) {
-                on_ctl(lfd);
-            } else if (map[i] == -3) {
-                on_inotify();
-            } else if (map[i] == -4) {
-                if (on_stdin()) {
-                    stdin_open = 0;
-                    if (G.term_tty) quitting = 1;
-                    else { rec_stop("end of input", 0); quit_when_idle = 1; }
-                }
-            } else {
-                int slot = map[i];
-                if (G.devfd[slot] < 0) continue;
-                int r = kl_evdev_read(&G.ev, slot, G.devfd[slot], on_action, "evdev");
-                atomic_store(&G.mods, kl_evdev_mods(&G.ev));
-                if (r != 0) dev_close(slot, r > 0 ? "unplugged" : strerror(errno));
-            }
+            if (map[i] == PF_SIGNAL) on_signal(ls->sfd);
+            else if (map[i] == PF_CTL) on_ctl(ls->lfd);
+            else if (map[i] == PF_INOTIFY) on_inotify();
+            else if (map[i] == PF_STDIN) on_stdin_ready(ls);
+            else on_device(map[i]);
         }
-        if (use_term && G.term_tty) on_action("terminal", kl_term_tick(&G.term, now_mono()));
+        if (ls->use_term && G.term_tty) on_action("terminal", kl_term_tick(&G.term, now_mono()));
         hands_free();
     }
-    klog("INFO", "key_listener exiting");
-    pthread_mutex_lock(&G.jmu);
-    G.wquit = 1;
-    pthread_cond_signal(&G.jcv);
-    int done = G.wdone;
-    pthread_mutex_unlock(&G.jmu);
-    if (done) pthread_join(G.wth, NULL);
-    else pthread_detach(G.wth);   /* a stuck round trip past the deadline: exit anyway */
+}
+
+/* Releases what the set-up made. A worker still stuck in a round trip is left running
+ * (detached), and the dictation state and event hub it uses are not freed. */
+static void shutdown_all(const loop_state *ls, const char *sock)
+{
+    int joined = kl_worker_free(G.worker);
     kl_capture_free(G.cap);
     for (int i = 0; i < KL_EV_SLOTS; i++)
         if (G.devfd[i] >= 0) close(G.devfd[i]);
     if (G.ifd >= 0) close(G.ifd);
-    if (lfd >= 0) { close(lfd); unlink(sock); }
+    if (ls->lfd >= 0) { close(ls->lfd); unlink(sock); }
     term_restore();
-    if (sfd >= 0) close(sfd);
-    job *j = G.head;
-    while (j && done) { job *nx = j->next; free(j); j = nx; }
+    if (ls->sfd >= 0) close(ls->sfd);
     kl_post_free(G.post);
-    if (done) {   /* a detached worker may still use these */
+    if (joined) {
         kl_live_free(G.live);
-        free(G.w_typed);
         kl_evhub_free(G.hub);
     }
     kl_chunker_free(G.chunker);
     ssc_free(G.cc);
     kl_opts_free(&G.o);
     ss_log_close(&G.log);
+}
+
+/* ---- main ------------------------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    const char *cmd = NULL;
+    int list = 0;
+    pthread_mutex_init(&G.logmu, NULL);
+    G.log.fd = -1;
+    int rc = parse_args(argc, argv, &cmd, &list);
+    if (rc) return rc;
+    if (cmd) return control(cmd);
+    if (list) {
+        char err[1200];
+        if (kl_source_list(G.o.audio, err, sizeof err) != 0) { fprintf(stderr, "key_listener: %s\n", err); return 111; }
+        return 0;
+    }
+    if ((rc = open_log()) != 0) return rc;
+    loop_state ls = { .sfd = block_signals(), .lfd = -1 };
+    char sock[1100];
+    if ((rc = open_control(sock, sizeof sock, &ls.lfd)) != 0) return rc;
+
+    for (int i = 0; i < KL_EV_SLOTS; i++) G.devfd[i] = -1;
+    G.ifd = -1;
+    kl_evdev_init(&G.ev, G.o.key, G.o.toggle);
+    kl_term_init(&G.term);
+    ls.use_term = !strcmp(G.o.trigger, "terminal");
+    if (!strcmp(G.o.trigger, "evdev") && (rc = setup_evdev(ls.lfd, sock)) != 0) return rc;
+    if (ls.use_term) setup_terminal();
+    kl_source_ops ops;
+    if ((rc = setup_capture(&ops)) != 0) return rc;
+    if ((rc = setup_worker()) != 0) return rc;
+    klog("INFO", "key_listener started: trigger %s, key %s (%s), audio %s%s%s, pre-roll %d ms, output %s (%s), socket %s",
+         G.o.trigger, G.o.key_name, G.o.toggle ? "toggle" : "hold", ops.label,
+         G.o.source[0] ? " source " : "", G.o.source, G.o.preroll_ms, G.o.output,
+         kl_output_probe(G.o.typer) ? kl_output_probe(G.o.typer) : "no typing tool: clipboard",
+         ls.lfd >= 0 ? sock : "none");
+
+    ls.stdin_open = ls.use_term;
+    run_loop(&ls);
+    klog("INFO", "key_listener exiting");
+    shutdown_all(&ls, sock);
     return 0;
 }

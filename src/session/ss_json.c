@@ -185,111 +185,114 @@ static ss_parse_result parse_options(json_t *root, ss_request *out, const char *
     return SS_PARSE_OK;
 }
 
+/* The bytes as JSON into *root, or why not: SS_PARSE_INCOMPLETE while more bytes could still
+ * make them valid (the writer may not have finished: never an error at once), otherwise
+ * SS_PARSE_INVALID. */
+static ss_parse_result load_json(const char *buf, size_t len, json_t **root, const char **code,
+                                 char *msg, size_t n)
+{
+    *root = NULL;
+    if (len > SS_REQUEST_MAX)
+        return invalid(code, SS_E_TOO_LARGE, msg, n, "request larger than 64 KiB");
+    if (max_depth(buf, len, SS_MAX_NESTING) > SS_MAX_NESTING)
+        return invalid(code, SS_E_BAD_REQUEST, msg, n, "JSON nested too deeply");
+    json_error_t je;
+    *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+    if (*root) return SS_PARSE_OK;
+    switch (json_error_code(&je)) {
+    case json_error_duplicate_key:
+    case json_error_null_character:
+    case json_error_numeric_overflow:
+    case json_error_end_of_input_expected:
+    case json_error_null_byte_in_key:
+    case json_error_item_not_found:
+    case json_error_out_of_memory:
+        break;   /* more bytes cannot fix these: final */
+    default:
+        if (msg && n) snprintf(msg, n, "invalid JSON: %s", je.text);
+        return SS_PARSE_INCOMPLETE;
+    }
+    char m[256];
+    snprintf(m, sizeof m, "invalid JSON: %s", je.text);
+    return invalid(code, SS_E_BAD_REQUEST, msg, n, m);
+}
+
+/* What every request type shares: an object whose "id" is the file's stem (then copied to
+ * out->id, so that even a refusal can be answered under it), an optional "type" (*type,
+ * default "transcribe") and an optional finite "timestamp" (*has_ts: it was there). */
+static ss_parse_result parse_common(json_t *root, const char *stem, ss_request *out,
+                                    const char **type, int *has_ts, const char **code,
+                                    char *msg, size_t n)
+{
+    if (!json_is_object(root))
+        return invalid(code, SS_E_BAD_REQUEST, msg, n, "request is not a JSON object");
+    json_t *id = json_object_get(root, "id");
+    if (!json_is_string(id))
+        return invalid(code, SS_E_BAD_ID, msg, n, "\"id\" missing or not a string");
+    if (strcmp(json_string_value(id), stem) != 0 || json_string_length(id) != strlen(stem))
+        return invalid(code, SS_E_BAD_ID, msg, n, "\"id\" does not match the request file name");
+    snprintf(out->id, sizeof out->id, "%s", stem);
+    json_t *t = json_object_get(root, "type");
+    if (t && !json_is_string(t))
+        return invalid(code, SS_E_BAD_REQUEST, msg, n, "\"type\" is not a string");
+    *type = t ? json_string_value(t) : "transcribe";
+    json_t *tsv = json_object_get(root, "timestamp");
+    if (tsv && !json_is_number(tsv))
+        return invalid(code, SS_E_BAD_REQUEST, msg, n, "\"timestamp\" is not a number");
+    out->timestamp = tsv ? json_number_value(tsv) : 0.0;
+    if (!isfinite(out->timestamp))
+        return invalid(code, SS_E_BAD_REQUEST, msg, n, "\"timestamp\" is not finite");
+    *has_ts = tsv != NULL;
+    return SS_PARSE_OK;
+}
+
+/* A transcribe request: "timestamp" required (a ping's and a cancel's are optional),
+ * "audio_file" an absolute path without NUL and shorter than PATH_MAX, then the decoding
+ * options. */
+static ss_parse_result parse_transcribe(json_t *root, int has_ts, ss_request *out,
+                                        const char **code, char *msg, size_t n)
+{
+    out->type = SS_REQ_TRANSCRIBE;
+    if (!has_ts)
+        return invalid(code, SS_E_BAD_REQUEST, msg, n, "\"timestamp\" missing");
+    json_t *af = json_object_get(root, "audio_file");
+    if (!json_is_string(af))
+        return invalid(code, SS_E_BAD_REQUEST, msg, n, "\"audio_file\" missing or not a string");
+    const char *path = json_string_value(af);
+    size_t plen = json_string_length(af);
+    if (plen == 0 || plen != strlen(path))
+        return invalid(code, SS_E_AUDIO_REFUSED, msg, n, "\"audio_file\" is empty or contains NUL");
+    if (plen >= PATH_MAX)
+        return invalid(code, SS_E_AUDIO_REFUSED, msg, n, "\"audio_file\" longer than PATH_MAX");
+    if (path[0] != '/')
+        return invalid(code, SS_E_AUDIO_REFUSED, msg, n, "\"audio_file\" is not an absolute path");
+    out->audio_file = strdup(path);
+    if (!out->audio_file)
+        return invalid(code, SS_E_INTERNAL, msg, n, "out of memory");
+    return parse_options(root, out, code, msg, n) == SS_PARSE_OK ? SS_PARSE_OK : SS_PARSE_INVALID;
+}
+
 ss_parse_result ss_request_parse(const char *buf, size_t len, const char *stem,
                                  ss_request *out, const char **code, char *msg, size_t n)
 {
     memset(out, 0, sizeof *out);
     *code = NULL;
     if (msg && n) msg[0] = 0;
-    if (len > SS_REQUEST_MAX)
-        return invalid(code, SS_E_TOO_LARGE, msg, n, "request larger than 64 KiB");
-    if (max_depth(buf, len, SS_MAX_NESTING) > SS_MAX_NESTING)
-        return invalid(code, SS_E_BAD_REQUEST, msg, n, "JSON nested too deeply");
-    json_error_t je;
-    json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
-    if (!root) {
-        switch (json_error_code(&je)) {
-        case json_error_duplicate_key:
-        case json_error_null_character:
-        case json_error_numeric_overflow:
-        case json_error_end_of_input_expected:
-        case json_error_null_byte_in_key:
-        case json_error_item_not_found:
-        case json_error_out_of_memory:
-            break;   /* more bytes cannot fix these: final */
-        default:
-            if (msg && n) snprintf(msg, n, "invalid JSON: %s", je.text);
-            return SS_PARSE_INCOMPLETE;
-        }
-        char m[256];
-        snprintf(m, sizeof m, "invalid JSON: %s", je.text);
-        return invalid(code, SS_E_BAD_REQUEST, msg, n, m);
-    }
-    ss_parse_result r = SS_PARSE_INVALID;
-    if (!json_is_object(root)) {
-        invalid(code, SS_E_BAD_REQUEST, msg, n, "request is not a JSON object");
-        goto done;
-    }
-    json_t *id = json_object_get(root, "id");
-    if (!json_is_string(id)) {
-        invalid(code, SS_E_BAD_ID, msg, n, "\"id\" missing or not a string");
-        goto done;
-    }
-    if (strcmp(json_string_value(id), stem) != 0 || json_string_length(id) != strlen(stem)) {
-        invalid(code, SS_E_BAD_ID, msg, n, "\"id\" does not match the request file name");
-        goto done;
-    }
-    snprintf(out->id, sizeof out->id, "%s", stem);
-    json_t *type = json_object_get(root, "type");
-    if (type && !json_is_string(type)) {
-        invalid(code, SS_E_BAD_REQUEST, msg, n, "\"type\" is not a string");
-        goto done;
-    }
-    const char *ts = type ? json_string_value(type) : "transcribe";
-    json_t *tsv = json_object_get(root, "timestamp");
-    if (tsv && !json_is_number(tsv)) {
-        invalid(code, SS_E_BAD_REQUEST, msg, n, "\"timestamp\" is not a number");
-        goto done;
-    }
-    out->timestamp = tsv ? json_number_value(tsv) : 0.0;
-    if (!isfinite(out->timestamp)) {
-        invalid(code, SS_E_BAD_REQUEST, msg, n, "\"timestamp\" is not finite");
-        goto done;
-    }
-    if (strcmp(ts, "ping") == 0) {
+    json_t *root;
+    ss_parse_result r = load_json(buf, len, &root, code, msg, n);
+    if (r != SS_PARSE_OK) return r;
+    const char *type = NULL;
+    int has_ts = 0;
+    r = parse_common(root, stem, out, &type, &has_ts, code, msg, n);
+    if (r != SS_PARSE_OK) goto done;
+    if (strcmp(type, "ping") == 0)
         out->type = SS_REQ_PING;
-        r = SS_PARSE_OK;
-        goto done;
-    }
-    if (strcmp(ts, "cancel") == 0) {
-        if (parse_cancel(root, out, code, msg, n) == SS_PARSE_OK) r = SS_PARSE_OK;
-        goto done;
-    }
-    if (strcmp(ts, "transcribe") != 0) {
-        invalid(code, SS_E_BAD_REQUEST, msg, n, "unknown request \"type\"");
-        goto done;
-    }
-    out->type = SS_REQ_TRANSCRIBE;
-    if (!tsv) {
-        invalid(code, SS_E_BAD_REQUEST, msg, n, "\"timestamp\" missing");
-        goto done;
-    }
-    json_t *af = json_object_get(root, "audio_file");
-    if (!json_is_string(af)) {
-        invalid(code, SS_E_BAD_REQUEST, msg, n, "\"audio_file\" missing or not a string");
-        goto done;
-    }
-    const char *path = json_string_value(af);
-    size_t plen = json_string_length(af);
-    if (plen == 0 || plen != strlen(path)) {
-        invalid(code, SS_E_AUDIO_REFUSED, msg, n, "\"audio_file\" is empty or contains NUL");
-        goto done;
-    }
-    if (plen >= PATH_MAX) {
-        invalid(code, SS_E_AUDIO_REFUSED, msg, n, "\"audio_file\" longer than PATH_MAX");
-        goto done;
-    }
-    if (path[0] != '/') {
-        invalid(code, SS_E_AUDIO_REFUSED, msg, n, "\"audio_file\" is not an absolute path");
-        goto done;
-    }
-    out->audio_file = strdup(path);
-    if (!out->audio_file) {
-        invalid(code, SS_E_INTERNAL, msg, n, "out of memory");
-        goto done;
-    }
-    if (parse_options(root, out, code, msg, n) != SS_PARSE_OK) goto done;
-    r = SS_PARSE_OK;
+    else if (strcmp(type, "cancel") == 0)
+        r = parse_cancel(root, out, code, msg, n);
+    else if (strcmp(type, "transcribe") != 0)
+        r = invalid(code, SS_E_BAD_REQUEST, msg, n, "unknown request \"type\"");
+    else
+        r = parse_transcribe(root, has_ts, out, code, msg, n);
 done:
     json_decref(root);
     if (r != SS_PARSE_OK) {

@@ -24,27 +24,6 @@ sox "$@" "$DATA/long.wav" 2>/dev/null
 set --
 PROC="$ROOT/speech_session_work/processing"
 
-# req ID JSON-FIELDS: a request object (Python, atomic rename); AUDIO defaults to speech.wav
-req() {
-    python3 - "$REQ" "$1" "$2" <<'PY'
-import json, os, sys, time
-req, rid, extra = sys.argv[1:4]
-d = {"id": rid, "timestamp": time.time()}
-d.update(json.loads(extra))
-with open(f"{req}/.{rid}.tmp", "w") as f:
-    json.dump(d, f)
-os.rename(f"{req}/.{rid}.tmp", f"{req}/{rid}.json")
-PY
-}
-# resp ID PY-EXPR: waits for the response and evaluates EXPR over it (d); keeps the file
-resp() {
-    wait_for "$RESP/$1.json" 120 || { echo "# no response $1"; return 1; }
-    python3 -c 'import json,sys
-d=json.load(open(sys.argv[1]))
-ok=eval(sys.argv[2])
-print("#", json.dumps(d)[:300]) if not ok else None
-sys.exit(0 if ok else 1)' "$RESP/$1.json" "$2"
-}
 wait_begun() { # ID: until the daemon has begun it (processing/ID.1)
     wait_for "$PROC/$1.1" 60
 }
@@ -70,31 +49,31 @@ check "a stale partial file is removed at start (another dot-file is not)" \
 rm -f "$RESP/.keep.tmp"
 
 # ---- word timestamps
-req w1 "{\"audio_file\": \"$DATA/speech.wav\", \"word_timestamps\": true}"
+request_json w1 "{\"audio_file\": \"$DATA/speech.wav\", \"word_timestamps\": true}"
 check "word_timestamps: words in every segment, texts concatenate, times inside and monotonic" \
-    resp w1 "'error' not in d and d['segments'] and all(s['words'] and ''.join(w['word'] for w in s['words']).strip()==s['text'] and all(s['start']<=w['start']<=w['end']<=s['end'] for w in s['words']) and all(0<=w['probability']<=1 for w in s['words']) and all(x['end']<=y['start'] for x,y in zip(s['words'],s['words'][1:])) for s in d['segments'])"
-req w2 "{\"audio_file\": \"$DATA/speech.wav\"}"
+    resp_eval w1 "'error' not in d and d['segments'] and all(s['words'] and ''.join(w['word'] for w in s['words']).strip()==s['text'] and all(s['start']<=w['start']<=w['end']<=s['end'] for w in s['words']) and all(0<=w['probability']<=1 for w in s['words']) and all(x['end']<=y['start'] for x,y in zip(s['words'],s['words'][1:])) for s in d['segments'])"
+request_json w2 "{\"audio_file\": \"$DATA/speech.wav\"}"
 check "without word_timestamps: no words, same segment texts" \
-    resp w2 "'error' not in d and all('words' not in s for s in d['segments']) and d['results']==json.load(open('$RESP/w1.json'))['results']"
+    resp_eval w2 "'error' not in d and all('words' not in s for s in d['segments']) and d['results']==json.load(open('$RESP/w1.json'))['results']"
 
 # ---- bad values of each new field: bad_request naming the field, daemon unharmed
-req e1 "{\"audio_file\": \"$DATA/speech.wav\", \"priority\": \"urgent\"}"
-req e2 "{\"audio_file\": \"$DATA/speech.wav\", \"priority\": 1}"
-req e3 "{\"audio_file\": \"$DATA/speech.wav\", \"stream\": 1}"
-req e4 "{\"audio_file\": \"$DATA/speech.wav\", \"stream\": \"true\"}"
-req e5 "{\"audio_file\": \"$DATA/speech.wav\", \"word_timestamps\": \"yes\"}"
-req e6 "{\"audio_file\": \"$DATA/speech.wav\", \"word_timestamps\": null}"
-req e7 '{"type": "cancel"}'
-req e8 '{"type": "cancel", "target": "../x"}'
-req e9 '{"type": "cancel", "target": 42}'
+request_json e1 "{\"audio_file\": \"$DATA/speech.wav\", \"priority\": \"urgent\"}"
+request_json e2 "{\"audio_file\": \"$DATA/speech.wav\", \"priority\": 1}"
+request_json e3 "{\"audio_file\": \"$DATA/speech.wav\", \"stream\": 1}"
+request_json e4 "{\"audio_file\": \"$DATA/speech.wav\", \"stream\": \"true\"}"
+request_json e5 "{\"audio_file\": \"$DATA/speech.wav\", \"word_timestamps\": \"yes\"}"
+request_json e6 "{\"audio_file\": \"$DATA/speech.wav\", \"word_timestamps\": null}"
+request_json e7 '{"type": "cancel"}'
+request_json e8 '{"type": "cancel", "target": "../x"}'
+request_json e9 '{"type": "cancel", "target": 42}'
 for e in e1:priority e2:priority e3:stream e4:stream e5:word_timestamps e6:word_timestamps \
          e7:target e8:target e9:target; do
     check "bad ${e#*:} (${e%%:*}): bad_request naming it" \
-        resp "${e%%:*}" "d['error_code']=='bad_request' and '${e#*:}' in d['error'] and d['results']==[]"
+        resp_eval "${e%%:*}" "d['error_code']=='bad_request' and '${e#*:}' in d['error'] and d['results']==[]"
 done
 
 # ---- stream: lines in the partial file before the final response, same segments
-req s1 "{\"audio_file\": \"$DATA/long.wav\", \"stream\": true}"
+request_json s1 "{\"audio_file\": \"$DATA/long.wav\", \"stream\": true}"
 python3 - "$RESP" s1 > "$ROOT/s1.watch" <<'PY'
 import json, os, sys, time
 resp, rid = sys.argv[1:3]
@@ -127,17 +106,17 @@ sys.exit(0 if ok else 1)' "$ROOT/s1.watch" "$RESP/s1.json"
 check "stream: the partial file is gone once the response is there" [ ! -e "$RESP/.s1.partial" ]
 
 # ---- priority: a reference run of the batch file, uninterrupted
-req ref "{\"audio_file\": \"$DATA/long.wav\", \"priority\": \"batch\"}"
-check "reference batch run answered" resp ref "'error' not in d"
+request_json ref "{\"audio_file\": \"$DATA/long.wav\", \"priority\": \"batch\"}"
+check "reference batch run answered" resp_eval ref "'error' not in d"
 cp "$RESP/ref.json" "$ROOT/ref.json"
 # several batch requests, then an interactive one while the first runs
-req b1 "{\"audio_file\": \"$DATA/long.wav\", \"priority\": \"batch\", \"stream\": true}"
-req b2 "{\"audio_file\": \"$DATA/speech.wav\", \"priority\": \"batch\"}"
-req b3 "{\"audio_file\": \"$DATA/speech.wav\", \"priority\": \"batch\"}"
+request_json b1 "{\"audio_file\": \"$DATA/long.wav\", \"priority\": \"batch\", \"stream\": true}"
+request_json b2 "{\"audio_file\": \"$DATA/speech.wav\", \"priority\": \"batch\"}"
+request_json b3 "{\"audio_file\": \"$DATA/speech.wav\", \"priority\": \"batch\"}"
 wait_begun b1
-req i1 "{\"audio_file\": \"$DATA/speech.wav\"}"
-check "interactive request answered" resp i1 "'error' not in d"
-check "batch requests answered" resp b3 "'error' not in d and json.load(open('$RESP/b2.json')).get('error') is None"
+request_json i1 "{\"audio_file\": \"$DATA/speech.wav\"}"
+check "interactive request answered" resp_eval i1 "'error' not in d"
+check "batch requests answered" resp_eval b3 "'error' not in d and json.load(open('$RESP/b2.json')).get('error') is None"
 check "the interactive request was answered before every batch one (b1 yielded)" \
     answered_first i1 b1 b2 b3
 check "the log says b1 yielded to i1" grep -q "SESSION yield id=b1 to id=i1" "$ROOT/session_daemon.log"
@@ -149,37 +128,37 @@ check "b1's log line counts its yield" grep -q "id=b1 .*priority=batch yields=1"
 
 # ---- cancel: a pending and a running request
 rm -f "$RESP"/*.json
-req r1 "{\"audio_file\": \"$DATA/long.wav\", \"priority\": \"batch\", \"stream\": true}"
-req q1 "{\"audio_file\": \"$DATA/long.wav\", \"priority\": \"batch\", \"stream\": true}"
+request_json r1 "{\"audio_file\": \"$DATA/long.wav\", \"priority\": \"batch\", \"stream\": true}"
+request_json q1 "{\"audio_file\": \"$DATA/long.wav\", \"priority\": \"batch\", \"stream\": true}"
 wait_begun r1
-req c1 '{"type": "cancel", "target": "q1"}'
+request_json c1 '{"type": "cancel", "target": "q1"}'
 check "cancel of a pending request: answered cancelled, state pending" \
-    resp c1 "d['type']=='cancel' and d['target']=='q1' and d['cancelled'] is True and d['state']=='pending' and 'device' in d and 'session_active' in d"
+    resp_eval c1 "d['type']=='cancel' and d['target']=='q1' and d['cancelled'] is True and d['state']=='pending' and 'device' in d and 'session_active' in d"
 check "the pending request is answered error_code cancelled" \
-    resp q1 "d['error_code']=='cancelled' and d['results']==[] and 'c1' in d['error']"
+    resp_eval q1 "d['error_code']=='cancelled' and d['results']==[] and 'c1' in d['error']"
 wait_for "$RESP/.r1.partial" 30
-req c2 '{"type": "cancel", "target": "r1"}'
+request_json c2 '{"type": "cancel", "target": "r1"}'
 check "cancel of a running request: answered cancelled, state running" \
-    resp c2 "d['cancelled'] is True and d['state']=='running'"
+    resp_eval c2 "d['cancelled'] is True and d['state']=='running'"
 check "the running request is answered error_code cancelled" \
-    resp r1 "d['error_code']=='cancelled' and d['results']==[]"
-req c3 '{"type": "cancel", "target": "nosuch"}'
+    resp_eval r1 "d['error_code']=='cancelled' and d['results']==[]"
+request_json c3 '{"type": "cancel", "target": "nosuch"}'
 check "cancel of an unknown id: cancelled false, state unknown" \
-    resp c3 "d['cancelled'] is False and d['state']=='unknown'"
+    resp_eval c3 "d['cancelled'] is False and d['state']=='unknown'"
 sleep 0.2
 check "nothing left in processing/" [ -z "$(ls -A "$PROC")" ]
 check "responses/ holds only the answers (no partial file, no temp)" \
     [ "$(ls -A "$RESP" | sort | tr '\n' ' ')" = "c1.json c2.json c3.json q1.json r1.json " ]
 # a cancel of an interactive request nested in a paused batch one
 rm -f "$RESP"/*.json
-req r2 "{\"audio_file\": \"$DATA/long.wav\", \"priority\": \"batch\"}"
+request_json r2 "{\"audio_file\": \"$DATA/long.wav\", \"priority\": \"batch\"}"
 wait_begun r2
-req n1 "{\"audio_file\": \"$DATA/long.wav\", \"stream\": true}"
+request_json n1 "{\"audio_file\": \"$DATA/long.wav\", \"stream\": true}"
 wait_for "$RESP/.n1.partial" 30
-req c4 '{"type": "cancel", "target": "n1"}'
-check "cancel of a nested interactive request: state running" resp c4 "d['state']=='running'"
-check "the nested request is answered cancelled" resp n1 "d['error_code']=='cancelled'"
-check "the batch request it paused finishes" resp r2 "'error' not in d"
+request_json c4 '{"type": "cancel", "target": "n1"}'
+check "cancel of a nested interactive request: state running" resp_eval c4 "d['state']=='running'"
+check "the nested request is answered cancelled" resp_eval n1 "d['error_code']=='cancelled'"
+check "the batch request it paused finishes" resp_eval r2 "'error' not in d"
 check "... with the reference's exact text and segments" same_text r2 "$ROOT/ref.json"
 check "the daemon is still the same process" [ -n "$(daemon_pid)" ]
 

@@ -6,27 +6,9 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/daemon_common.inc
 
-# request_opts ID AUDIO JSON-FIELDS: a spec request plus extra fields (Python, atomic rename)
-request_opts() {
-    python3 - "$REQ" "$1" "$2" "$3" <<'PY'
-import json, os, sys, time
-req, rid, audio, extra = sys.argv[1:5]
-d = {"id": rid, "audio_file": audio, "timestamp": time.time()}
-d.update(json.loads(extra))
-tmp = f"{req}/.{rid}.tmp"
-with open(tmp, "w") as f:
-    json.dump(d, f)
-os.rename(tmp, f"{req}/{rid}.json")
-PY
-}
-# resp_ok ID PY-EXPR: waits for the response, evaluates EXPR over d, removes the response
+# resp_ok ID PY-EXPR: resp_eval, then the response removed
 resp_ok() {
-    wait_for "$RESP/$1.json" 120 || { echo "# no response $1"; return 1; }
-    python3 -c 'import json,sys
-d=json.load(open(sys.argv[1]))
-ok=eval(sys.argv[2])
-print("#", json.dumps(d)[:300]) if not ok else None
-sys.exit(0 if ok else 1)' "$RESP/$1.json" "$2"
+    resp_eval "$1" "$2"
     _r=$?
     rm -f "$RESP/$1.json"
     return $_r
@@ -36,31 +18,31 @@ sys.exit(0 if ok else 1)' "$RESP/$1.json" "$2"
 start_daemon --beam-size 1 --language en 60; rc=$?
 check "daemon started (exit $rc)" [ $rc -eq 0 -a -n "$(daemon_pid)" ]
 
-request_opts o1 "$DATA/speech.wav" '{"language": "de", "task": "translate"}'
+request_json o1 '{"language": "de", "task": "translate"}' "$DATA/speech.wav"
 check "language de + task translate: success, response language de" \
     resp_ok o1 "'error' not in d and isinstance(d['results'], list) and d['language']=='de' and 'segments' in d"
 request p1 "$DATA/speech.wav"
 check "the spec's plain request after it: the daemon's default (en) again" \
     resp_ok p1 "'error' not in d and set(['id','results','timestamp','device','session_active'])<=set(d) and d['id']=='p1' and d['language']=='en'"
-request_opts o2 "$DATA/speech.wav" '{"language": "fr", "prompt": "Bonjour, ceci est un test.", "temperature": 0.6}'
+request_json o2 '{"language": "fr", "prompt": "Bonjour, ceci est un test.", "temperature": 0.6}' "$DATA/speech.wav"
 check "prompt + temperature 0.6 (sampling) + language fr: success, language fr" \
     resp_ok o2 "'error' not in d and d['language']=='fr'"
-request_opts o3 "$DATA/speech.wav" '{"language": "auto", "task": "transcribe", "temperature": 0}'
+request_json o3 '{"language": "auto", "task": "transcribe", "temperature": 0}' "$DATA/speech.wav"
 check "language auto (detect): success with a detected code" \
     resp_ok o3 "'error' not in d and isinstance(d['language'], str) and 2<=len(d['language'])<=3"
-request_opts e1 "$DATA/speech.wav" '{"language": "xx"}'
+request_json e1 '{"language": "xx"}' "$DATA/speech.wav"
 check "unknown language: error_code bad_request, results [], a message naming it" \
     resp_ok e1 "d['error_code']=='bad_request' and d['results']==[] and 'xx' in d['error']"
-request_opts e2 "$DATA/speech.wav" '{"task": "summarize"}'
+request_json e2 '{"task": "summarize"}' "$DATA/speech.wav"
 check "unknown task: bad_request" resp_ok e2 "d['error_code']=='bad_request'"
-request_opts e3 "$DATA/speech.wav" '{"temperature": 1.5}'
+request_json e3 '{"temperature": 1.5}' "$DATA/speech.wav"
 check "temperature out of range: bad_request" resp_ok e3 "d['error_code']=='bad_request'"
-request_opts e4 "$DATA/speech.wav" "{\"prompt\": \"$(head -c 4097 /dev/zero | tr '\0' a)\"}"
+request_json e4 "{\"prompt\": \"$(head -c 4097 /dev/zero | tr '\0' a)\"}" "$DATA/speech.wav"
 check "prompt over 4096 bytes: bad_request" resp_ok e4 "d['error_code']=='bad_request'"
 
-request_opts o4 "$DATA/speech.wav" '{"hotwords": "Kubernetes etcd", "audio_ctx": "auto"}'
+request_json o4 '{"hotwords": "Kubernetes etcd", "audio_ctx": "auto"}' "$DATA/speech.wav"
 check "hotwords + audio_ctx auto: success" resp_ok o4 "'error' not in d and isinstance(d['results'], list)"
-request_opts e5 "$DATA/speech.wav" '{"audio_ctx": 0}'
+request_json e5 '{"audio_ctx": 0}' "$DATA/speech.wav"
 check "audio_ctx 0: bad_request naming audio_ctx" resp_ok e5 "d['error_code']=='bad_request' and 'audio_ctx' in d['error']"
 
 # session_client passes the options through

@@ -9,11 +9,20 @@
 #include "session/ss_json.h"
 #include "harness.h"
 
+/* The last parse's message (every test checks it right after its own parse). */
+static char msg[300];
+
+/* Parses the NUL-terminated s into *r (the caller clears it); the message goes to msg. */
+static ss_parse_result parse_into(const char *s, const char *stem, ss_request *r, const char **code)
+{
+    return ss_request_parse(s, strlen(s), stem, r, code, msg, sizeof msg);
+}
+
+/* The result alone. */
 static ss_parse_result P(const char *s, const char *stem, const char **code)
 {
     ss_request r;
-    char msg[300];
-    ss_parse_result pr = ss_request_parse(s, strlen(s), stem, &r, code, msg, sizeof msg);
+    ss_parse_result pr = parse_into(s, stem, &r, code);
     ss_request_clear(&r);
     return pr;
 }
@@ -25,10 +34,9 @@ int main(void)
     const char *code;
     TEST("valid request, spec shape and whitespace") {
         ss_request r;
-        char msg[200];
         const char *s = "{\n    \"id\": \"123\",\n    \"audio_file\": \"/tmp/a.wav\", \n"
                         "    \"timestamp\": 1756080306.440\n}\n";
-        CHECK(ss_request_parse(s, strlen(s), "123", &r, &code, msg, sizeof msg) == SS_PARSE_OK);
+        CHECK(parse_into(s, "123", &r, &code) == SS_PARSE_OK);
         CHECK(strcmp(r.id, "123") == 0 && r.type == SS_REQ_TRANSCRIBE);
         CHECK(r.audio_file && strcmp(r.audio_file, "/tmp/a.wav") == 0);
         CHECK(r.timestamp > 1756080306.0);
@@ -41,9 +49,8 @@ int main(void)
     }
     TEST("ping with and without timestamp") {
         ss_request r;
-        char msg[100];
         const char *s = "{\"id\":\"p1\",\"type\":\"ping\"}";
-        CHECK(ss_request_parse(s, strlen(s), "p1", &r, &code, msg, sizeof msg) == SS_PARSE_OK);
+        CHECK(parse_into(s, "p1", &r, &code) == SS_PARSE_OK);
         CHECK(r.type == SS_REQ_PING && r.audio_file == NULL);
         ss_request_clear(&r);
         CHECK(P("{\"id\":\"p1\",\"type\":\"ping\",\"timestamp\":3.5}", "p1", &code) == SS_PARSE_OK);
@@ -59,7 +66,6 @@ int main(void)
             memcpy(buf, full, k);
             buf[k] = 0;
             ss_request r;
-            char msg[100];
             if (ss_request_parse(buf, k, "123", &r, &code, msg, sizeof msg) != SS_PARSE_INCOMPLETE) bad++;
             ss_request_clear(&r);
         }
@@ -128,17 +134,15 @@ int main(void)
     }
     TEST("decoding options: absent gives the defaults (the spec's plain request)") {
         ss_request r;
-        char msg[200];
-        CHECK(ss_request_parse(OKREQ, strlen(OKREQ), "123", &r, &code, msg, sizeof msg) == SS_PARSE_OK);
+        CHECK(parse_into(OKREQ, "123", &r, &code) == SS_PARSE_OK);
         CHECK(r.language[0] == 0 && r.translate == 0 && r.prompt == NULL && r.has_temperature == 0);
         ss_request_clear(&r);
     }
     TEST("decoding options: valid language, task, prompt, temperature") {
         ss_request r;
-        char msg[200];
         const char *s = "{\"id\":\"7\",\"audio_file\":\"/a.wav\",\"timestamp\":1,\"language\":\"de\","
                         "\"task\":\"translate\",\"prompt\":\"Gr\\u00fc\\u00dfe, \\\"Zitat\\\"\",\"temperature\":0.4}";
-        CHECK(ss_request_parse(s, strlen(s), "7", &r, &code, msg, sizeof msg) == SS_PARSE_OK);
+        CHECK(parse_into(s, "7", &r, &code) == SS_PARSE_OK);
         CHECK(!strcmp(r.language, "de") && r.translate == 1);
         CHECK(r.prompt && !strcmp(r.prompt, "Gr\xc3\xbc\xc3\x9f" "e, \"Zitat\""));
         CHECK(r.has_temperature && fabs(r.temperature - 0.4) < 1e-12);
@@ -146,7 +150,7 @@ int main(void)
         CHECK(r.prompt == NULL && r.language[0] == 0);
         s = "{\"id\":\"7\",\"audio_file\":\"/a.wav\",\"timestamp\":1,\"language\":\"auto\","
             "\"task\":\"transcribe\",\"prompt\":\"\",\"temperature\":0}";
-        CHECK(ss_request_parse(s, strlen(s), "7", &r, &code, msg, sizeof msg) == SS_PARSE_OK);
+        CHECK(parse_into(s, "7", &r, &code) == SS_PARSE_OK);
         CHECK(!strcmp(r.language, "auto") && r.translate == 0 && r.prompt == NULL);
         CHECK(r.has_temperature && r.temperature == 0.0);
         ss_request_clear(&r);
@@ -158,17 +162,17 @@ int main(void)
         int k = sprintf(big, "{\"id\":\"7\",\"audio_file\":\"/a\",\"timestamp\":1,\"prompt\":\"");
         memset(big + k, 'p', SS_PROMPT_MAX);
         strcpy(big + k + SS_PROMPT_MAX, "\"}");
-        CHECK(ss_request_parse(big, strlen(big), "7", &r, &code, msg, sizeof msg) == SS_PARSE_OK);
+        CHECK(parse_into(big, "7", &r, &code) == SS_PARSE_OK);
         CHECK(r.prompt && strlen(r.prompt) == SS_PROMPT_MAX);
         ss_request_clear(&r);
         free(big);
         /* hotwords and audio_ctx (custom vocabulary, short clips) */
         const char *hw = "{\"id\":\"7\",\"audio_file\":\"/a\",\"timestamp\":1,\"hotwords\":\"Kubernetes etcd\",\"audio_ctx\":\"auto\"}";
-        CHECK(ss_request_parse(hw, strlen(hw), "7", &r, &code, msg, sizeof msg) == SS_PARSE_OK);
+        CHECK(parse_into(hw, "7", &r, &code) == SS_PARSE_OK);
         CHECK(r.hotwords && !strcmp(r.hotwords, "Kubernetes etcd") && r.audio_ctx == SP_AUDIO_CTX_AUTO);
         ss_request_clear(&r);
         hw = "{\"id\":\"7\",\"audio_file\":\"/a\",\"timestamp\":1,\"audio_ctx\":256}";
-        CHECK(ss_request_parse(hw, strlen(hw), "7", &r, &code, msg, sizeof msg) == SS_PARSE_OK && r.audio_ctx == 256 &&
+        CHECK(parse_into(hw, "7", &r, &code) == SS_PARSE_OK && r.audio_ctx == 256 &&
               !r.hotwords);
         ss_request_clear(&r);
     }
@@ -189,17 +193,15 @@ int main(void)
             char s[300];
             snprintf(s, sizeof s, "{\"id\":\"8\",\"audio_file\":\"/a\",\"timestamp\":1,%s}", bad[i]);
             ss_request r;
-            char msg[200];
-            ss_parse_result pr = ss_request_parse(s, strlen(s), "8", &r, &code, msg, sizeof msg);
+            ss_parse_result pr = parse_into(s, "8", &r, &code);
             CHECKF(pr == SS_PARSE_INVALID && code && !strcmp(code, SS_E_BAD_REQUEST) && msg[0],
                    "%s", bad[i]);
             CHECKF(r.prompt == NULL && r.audio_file == NULL, "%s", bad[i]);
             ss_request_clear(&r);
         }
         ss_request r;
-        char msg[200];
         const char *s = "{\"id\":\"8\",\"audio_file\":\"/a\",\"timestamp\":1,\"language\":\"qq\"}";
-        CHECK(ss_request_parse(s, strlen(s), "8", &r, &code, msg, sizeof msg) == SS_PARSE_INVALID);
+        CHECK(parse_into(s, "8", &r, &code) == SS_PARSE_INVALID);
         CHECK(strstr(msg, "language") && strstr(msg, "qq"));
         ss_request_clear(&r);
         /* prompt one byte over the limit; invalid UTF-8 in the prompt */
@@ -223,18 +225,17 @@ int main(void)
     }
     TEST("live fields: priority, stream, word_timestamps (defaults and valid values)") {
         ss_request r;
-        char msg[200];
-        CHECK(ss_request_parse(OKREQ, strlen(OKREQ), "123", &r, &code, msg, sizeof msg) == SS_PARSE_OK);
+        CHECK(parse_into(OKREQ, "123", &r, &code) == SS_PARSE_OK);
         CHECK(r.priority == SS_PRIO_INTERACTIVE && r.stream == 0 && r.word_timestamps == 0);
         ss_request_clear(&r);
         const char *s = "{\"id\":\"9\",\"audio_file\":\"/a\",\"timestamp\":1,\"priority\":\"batch\","
                         "\"stream\":true,\"word_timestamps\":true}";
-        CHECK(ss_request_parse(s, strlen(s), "9", &r, &code, msg, sizeof msg) == SS_PARSE_OK);
+        CHECK(parse_into(s, "9", &r, &code) == SS_PARSE_OK);
         CHECK(r.priority == SS_PRIO_BATCH && r.stream == 1 && r.word_timestamps == 1);
         ss_request_clear(&r);
         s = "{\"id\":\"9\",\"audio_file\":\"/a\",\"timestamp\":1,\"priority\":\"interactive\","
             "\"stream\":false,\"word_timestamps\":false}";
-        CHECK(ss_request_parse(s, strlen(s), "9", &r, &code, msg, sizeof msg) == SS_PARSE_OK);
+        CHECK(parse_into(s, "9", &r, &code) == SS_PARSE_OK);
         CHECK(r.priority == SS_PRIO_INTERACTIVE && r.stream == 0 && r.word_timestamps == 0);
         ss_request_clear(&r);
     }
@@ -254,8 +255,7 @@ int main(void)
             char s[300];
             snprintf(s, sizeof s, "{\"id\":\"8\",\"audio_file\":\"/a\",\"timestamp\":1,%s}", bad[i][0]);
             ss_request r;
-            char msg[200];
-            ss_parse_result pr = ss_request_parse(s, strlen(s), "8", &r, &code, msg, sizeof msg);
+            ss_parse_result pr = parse_into(s, "8", &r, &code);
             CHECKF(pr == SS_PARSE_INVALID && code && !strcmp(code, SS_E_BAD_REQUEST) &&
                    strstr(msg, bad[i][1]), "%s: %s", bad[i][0], msg);
             CHECKF(r.audio_file == NULL && !strcmp(r.id, "8"), "%s", bad[i][0]);
@@ -270,13 +270,12 @@ int main(void)
     }
     TEST("cancel requests: target required and a valid id") {
         ss_request r;
-        char msg[200];
         const char *s = "{\"id\":\"c1\",\"type\":\"cancel\",\"target\":\"1756_x-9\",\"timestamp\":2}";
-        CHECK(ss_request_parse(s, strlen(s), "c1", &r, &code, msg, sizeof msg) == SS_PARSE_OK);
+        CHECK(parse_into(s, "c1", &r, &code) == SS_PARSE_OK);
         CHECK(r.type == SS_REQ_CANCEL && !strcmp(r.target, "1756_x-9") && r.audio_file == NULL);
         ss_request_clear(&r);
         s = "{\"id\":\"c1\",\"type\":\"cancel\",\"target\":\"t\"}";   /* timestamp optional, as a ping */
-        CHECK(ss_request_parse(s, strlen(s), "c1", &r, &code, msg, sizeof msg) == SS_PARSE_OK && r.type == SS_REQ_CANCEL);
+        CHECK(parse_into(s, "c1", &r, &code) == SS_PARSE_OK && r.type == SS_REQ_CANCEL);
         ss_request_clear(&r);
         char t128[200], t129[200];
         memset(t128, 'a', 128); t128[128] = 0;
@@ -287,7 +286,7 @@ int main(void)
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
             char q[400];
             snprintf(q, sizeof q, "{\"id\":\"c1\",\"type\":\"cancel\",\"timestamp\":1%s}", bad[i]);
-            ss_parse_result pr = ss_request_parse(q, strlen(q), "c1", &r, &code, msg, sizeof msg);
+            ss_parse_result pr = parse_into(q, "c1", &r, &code);
             CHECKF(pr == SS_PARSE_INVALID && !strcmp(code, SS_E_BAD_REQUEST) && strstr(msg, "target"),
                    "%s", q);
             ss_request_clear(&r);

@@ -1,0 +1,569 @@
+/* kl_worker.c — see kl_worker.h. */
+#include "keylistener/kl_worker.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clients/session_client.h"
+#include "session/ss_clock.h"
+#include "keylistener/kl_app.h"
+#include "keylistener/kl_clip.h"
+#include "keylistener/kl_history.h"
+#include "keylistener/kl_output.h"
+#include "keylistener/kl_text.h"
+
+enum { JOB_ENSURE, JOB_TRANSCRIBE, JOB_TEXT };
+
+typedef struct job {
+    int kind;
+    char path[KL_WORKER_PATH_MAX];   /* JOB_TEXT: the text to type again */
+    char lang[16];             /* the binding's language ("" the configured one) */
+    double stopped;            /* monotonic time of the key release */
+    unsigned serial;           /* the recording (dictation) it belongs to */
+    int chunk;                 /* chunked dictation: the chunk's number, from 1 */
+    int final;                 /* the last job of its dictation: the text is typed (path may be "") */
+    struct job *next;
+} job;
+
+struct kl_worker {
+    kl_worker_env env;
+    const kl_opts *o;          /* env.o */
+    /* the dictation being worked on: its number, the language its first request found (its
+     * later chunks keep it: one language per dictation) and what --live typed of it */
+    unsigned serial;
+    char lang[16];
+    char *typed;
+    /* the user's clipboard, to put back once the text left there is stale */
+    kl_clip_saved keep;
+    char *keep_text;
+    double keep_deadline;
+    /* the queue and the thread's state, under mu; cv wakes the thread */
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    job *head, *tail;
+    int quit, busy, done;
+};
+
+/* Output flags of deliver(). */
+enum { DL_POST = 1, DL_HISTORY = 2, DL_SPACE = 4, DL_NOENTER = 8 };
+
+__attribute__((format(printf, 3, 4)))
+static void wlog(kl_worker *w, const char *level, const char *fmt, ...)
+{
+    char buf[1800];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (w->env.log) w->env.log(w->env.log_u, level, buf);
+}
+
+static void notify(kl_worker *w, const char *summary, const char *body)
+{
+    kl_notify(w->o->notify, summary, body);
+}
+
+/* ---- the queue (loop thread) ------------------------------------------------------------ */
+
+static void push_queue(kl_worker *w, job *j)
+{
+    pthread_mutex_lock(&w->mu);
+    if (w->tail) w->tail->next = j; else w->head = j;
+    w->tail = j;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* A zeroed job of kind, or NULL (logged): the loop thread goes on without it. */
+static job *new_job(kl_worker *w, int kind)
+{
+    job *j = calloc(1, sizeof *j);
+    if (!j) { wlog(w, "ERROR", "out of memory queueing a job"); return NULL; }
+    j->kind = kind;
+    return j;
+}
+
+void kl_worker_ensure_daemon(kl_worker *w)
+{
+    job *j = new_job(w, JOB_ENSURE);
+    if (j) push_queue(w, j);
+}
+
+void kl_worker_transcribe(kl_worker *w, const char *path, unsigned serial, int chunk, int final,
+                          const char *lang)
+{
+    job *j = new_job(w, JOB_TRANSCRIBE);
+    if (!j) return;
+    j->stopped = ss_mono_now();
+    j->serial = serial;
+    j->chunk = chunk;
+    j->final = final;
+    if (path) snprintf(j->path, sizeof j->path, "%s", path);
+    snprintf(j->lang, sizeof j->lang, "%s", lang);
+    push_queue(w, j);
+}
+
+int kl_worker_paste(kl_worker *w, const char *text)
+{
+    if (strlen(text) >= KL_WORKER_PATH_MAX) return -1;
+    job *j = new_job(w, JOB_TEXT);
+    if (!j) return 0;
+    j->stopped = ss_mono_now();
+    snprintf(j->path, sizeof j->path, "%s", text);
+    push_queue(w, j);
+    return 0;
+}
+
+int kl_worker_idle(kl_worker *w)
+{
+    pthread_mutex_lock(&w->mu);
+    int idle = !w->head && !w->busy;
+    pthread_mutex_unlock(&w->mu);
+    return idle;
+}
+
+void kl_worker_quit(kl_worker *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->quit = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+int kl_worker_done(kl_worker *w)
+{
+    pthread_mutex_lock(&w->mu);
+    int done = w->done;
+    pthread_mutex_unlock(&w->mu);
+    return done;
+}
+
+/* ---- output (worker thread) ------------------------------------------------------------- */
+
+static void remove_audio(kl_worker *w, const char *path)
+{
+    if (w->o->keep_audio) { wlog(w, "INFO", "kept %s (--keep-audio)", path); return; }
+    if (unlink(path) != 0 && errno != ENOENT) wlog(w, "WARN", "cannot remove %s: %s", path, strerror(errno));
+}
+
+/* The saved clipboard goes back (when the clipboard still holds our text). */
+static void keep_restore(kl_worker *w, const char *why)
+{
+    if (!w->keep.valid) return;
+    char err[512];
+    int r = kl_clip_restore(&w->keep, w->keep_text, err, sizeof err);
+    wlog(w, r < 0 ? "WARN" : "INFO", "clipboard: %s (%s)", r == 1 ? "the user's content restored" :
+         r == 0 ? "changed since: left alone" : err, why);
+    free(w->keep_text);
+    w->keep_text = NULL;
+}
+
+/* After output: a clipboard left holding the text is remembered for a timed restore. The
+ * first saved content is kept while one is pending: it is the user's, the later is ours. */
+static void keep_note(kl_worker *w, kl_clip_saved *k, const char *text)
+{
+    if (!k->valid) return;
+    if (w->keep.valid) kl_clip_saved_free(k);
+    else w->keep = *k;
+    free(w->keep_text);
+    w->keep_text = strdup(text);
+    w->keep_deadline = ss_mono_now() + w->o->clipboard_restore;
+    if (w->o->clipboard_restore <= 0 || !w->keep_text) kl_clip_saved_free(&w->keep);
+    else wlog(w, "INFO", "clipboard: the text is there to paste; the previous content comes back in %.0f s", w->o->clipboard_restore);
+}
+
+/* The focused application's rule (m > 0 when one matched). */
+static int app_rule(kl_worker *w, kl_app_rule *ar)
+{
+    char names[512] = "", err[1024] = "";
+    int m = 0;
+    if (w->o->apps.n && kl_focused_app(names, sizeof names) == 0)
+        m = kl_app_match(&w->o->apps, names, ar, err, sizeof err);
+    if (m < 0) wlog(w, "WARN", "app rules: %s", err);
+    if (m > 0) {
+        for (char *t = strchr(names, '\t'); t; t = strchr(t, '\t')) *t = ' ';
+        wlog(w, "INFO", "focused \"%s\": app rule \"%s\"", names, ar->pattern);
+    }
+    return m;
+}
+
+/* What is typed: the post-processed (DL_POST) text, with one space before it (DL_SPACE).
+ * NULL when nothing is left (logged). */
+static char *prepare_text(kl_worker *w, const char *raw, const char *id, int flags, const char *profile)
+{
+    char err[1024] = "";
+    char *text = flags & DL_POST ? kl_post_apply(w->env.post, profile, raw, err, sizeof err) : strdup(raw);
+    if (!text) { wlog(w, "ERROR", "out of memory"); return NULL; }
+    if ((flags & DL_POST) && err[0]) wlog(w, "WARN", "request %s: %s; typing the text as it was", id, err);
+    if (!text[0]) { wlog(w, "INFO", "request %s: nothing left after post-processing", id); free(text); return NULL; }
+    if (flags & DL_SPACE) {
+        char *t = malloc(strlen(text) + 2);
+        if (!t) { free(text); return NULL; }
+        t[0] = ' ';
+        strcpy(t + 1, text);
+        free(text);
+        text = t;
+    }
+    return text;
+}
+
+/* Post-processing (DL_POST: fresh transcripts), history (DL_HISTORY), the focused app's
+ * rule, output; DL_SPACE puts one space before the text (--live: a chunk after the first),
+ * DL_NOENTER holds back --enter (--live: only the dictation's last piece presses Return).
+ * Returns the text as given to the output (malloc'd), NULL when nothing was. */
+static char *deliver(kl_worker *w, const char *raw, const char *id, int flags, const char *timing)
+{
+    const kl_opts *o = w->o;
+    char err[1024] = "", how[1200];
+    kl_app_rule ar = { .enter = -1 };
+    int m = app_rule(w, &ar);
+    char *text = prepare_text(w, raw, id, flags, m > 0 && ar.profile[0] ? ar.profile : NULL);
+    if (!text) return NULL;
+    if ((flags & DL_HISTORY) && o->history > 0 && w->env.history[0] &&
+        kl_history_add(w->env.history, o->history, text, err, sizeof err) != 0)
+        wlog(w, "WARN", "history: %s", err);
+    kl_clip_saved k = { 0 };
+    kl_output_opts oo = { .typer = o->typer, .type_delay_ms = o->type_delay_ms,
+                          .modifier_wait_ms = o->modifier_wait_ms,
+                          .mods_held = w->env.mods_held, .mods_u = w->env.mods_u,
+                          .paste_chord = ar.paste_chord[0] ? ar.paste_chord : o->paste_chord,
+                          .paste_delay_ms = o->paste_delay_ms, .keep = &k,
+                          .enter = flags & DL_NOENTER ? 0 : ar.enter >= 0 ? ar.enter : o->enter };
+    oo.mode = kl_out_mode_parse(ar.output[0] ? ar.output : o->output);
+    double t2 = ss_mono_now();
+    if (kl_output_text(&oo, text, how, sizeof how, err, sizeof err) == 0) {
+        wlog(w, "INFO", "request %s: %zu chars %s, output %s in %.0f ms", id, strlen(text), timing, how,
+             (ss_mono_now() - t2) * 1000);
+        if (strstr(how, "clipboard (") == how) kl_play_sound(o->sound_player, o->ready_sound);
+        notify(w, "Dictation typed", text);
+    } else {
+        wlog(w, "ERROR", "request %s: %zu chars transcribed but not delivered: %s", id, strlen(text), err);
+        notify(w, "Dictation failed", err);
+    }
+    keep_note(w, &k, text);
+    return text;
+}
+
+/* ---- the session round trips (worker thread) -------------------------------------------- */
+
+/* One spool round trip; the parsed response, or NULL (logged). A user cancel that came
+ * before the request was written is passed on to the daemon here (kl_live.h). */
+static json_t *round_trip(kl_worker *w, ssc *c, const char *path, const ssc_req_opts *ro,
+                          char id[SS_ID_MAX + 1])
+{
+    char err[1024], cid[SS_ID_MAX + 1];
+    json_t *resp = NULL;
+    if (ssc_submit_ex(c, path, ro, id, err, sizeof err) != 0) {
+        wlog(w, "ERROR", "cannot submit %s: %s", path, err);
+        return NULL;
+    }
+    if (kl_live_submitted(w->env.live, id)) {
+        if (ssc_submit_cancel(c, id, cid, err, sizeof err) != 0) wlog(w, "WARN", "cancel of %s: %s", id, err);
+        else { wlog(w, "INFO", "request %s: cancel request %s sent", id, cid); kl_live_cancel_sent(w->env.live, cid); }
+    }
+    int r = ssc_wait(c, id, w->o->timeout, &resp, err, sizeof err);
+    if (kl_live_finished(w->env.live) && kl_live_take_cancel(w->env.live, cid)) {
+        /* the cancel's own answer comes at once: collect it, leave no file behind */
+        json_t *cr = NULL;
+        if (ssc_wait(c, cid, 2.0, &cr, err, sizeof err) == 0) json_decref(cr);
+    }
+    if (r != 0) {
+        wlog(w, "ERROR", "request %s: %s", id, r == SSC_TIMEOUT ? "no response in time" : err);
+        return NULL;
+    }
+    const json_t *e = json_object_get(resp, "error");
+    const char *code = json_string_value(json_object_get(resp, "error_code"));
+    if (code && !strcmp(code, "cancelled")) wlog(w, "INFO", "request %s: cancelled by the daemon", id);
+    else if (json_is_string(e)) wlog(w, "ERROR", "request %s: daemon error: %s", id, json_string_value(e));
+    return resp;
+}
+
+/* 1 when code is one of the comma-separated list. */
+static int in_list(const char *list, const char *code)
+{
+    size_t l = strlen(code);
+    for (const char *s = list; *s;) {
+        size_t k = strcspn(s, ",");
+        if (k == l && !strncmp(s, code, l)) return 1;
+        s += k + (s[k] == ',');
+    }
+    return 0;
+}
+
+/* The response's segments joined (kl_text_join); NULL on OOM. */
+static char *resp_text(const json_t *resp)
+{
+    const json_t *arr = json_object_get(resp, "results");
+    size_t n = json_is_array(arr) ? json_array_size(arr) : 0;
+    const char **segs = calloc(n ? n : 1, sizeof *segs);
+    if (!segs) return NULL;
+    for (size_t i = 0; i < n; i++) segs[i] = json_string_value(json_array_get(arr, i));
+    char *text = kl_text_join(segs, n);
+    free(segs);
+    return text;
+}
+
+/* Transcribes one file of the dictation (a chunk, the remainder, or a whole recording), with
+ * the text so far as its prompt. Returns the text (malloc'd, maybe ""), NULL on a failure.
+ * id: the request's id (for the log). */
+static char *transcribe_file(kl_worker *w, ssc *c, const job *j, char id[SS_ID_MAX + 1])
+{
+    const kl_opts *o = w->o;
+    char err[1024], lang[16], prompt[KL_PROMPT_MAX + 1];
+    id[0] = 0;
+    if (!c) { wlog(w, "ERROR", "no session client; %s not transcribed", j->path); return NULL; }
+    if (!o->no_start && ssc_ensure_daemon(c, err, sizeof err) != 0) {
+        wlog(w, "ERROR", "cannot start session_daemon: %s", err);
+        return NULL;
+    }
+    /* the language a chunk before found, else the binding's, else the fixed one, else
+     * detection (restricted below) */
+    snprintf(lang, sizeof lang, "%s", w->lang[0] ? w->lang : j->lang[0] ? j->lang :
+             o->language[0] ? o->language : o->languages[0] ? "auto" : "");
+    /* the vocabulary as hotwords (faster-whisper's: in every window's prompt, also after the
+     * first), the initial prompt and the text so far as the first window's prompt */
+    kl_live_prompt(w->env.live, o->initial_prompt, prompt, sizeof prompt);
+    ssc_req_opts ro = { .language = lang[0] ? lang : NULL, .prompt = prompt[0] ? prompt : NULL,
+                        .hotwords = o->vocabulary[0] ? o->vocabulary : NULL,
+                        .priority = "interactive" };
+    json_t *resp = round_trip(w, c, j->path, &ro, id);
+    const char *got = resp ? json_string_value(json_object_get(resp, "language")) : NULL;
+    if (resp && !strcmp(lang, "auto") && o->languages[0] && got && !in_list(o->languages, got)) {
+        /* detected outside the user's languages: decode again in the first of them */
+        snprintf(lang, sizeof lang, "%.*s", (int)strcspn(o->languages, ","), o->languages);
+        wlog(w, "INFO", "request %s: detected \"%s\", not in languages %s: again as \"%s\"", id, got, o->languages, lang);
+        json_decref(resp);
+        resp = round_trip(w, c, j->path, &ro, id);
+        got = NULL;
+    }
+    if (!resp) return NULL;
+    /* the dictation's later chunks keep the language found here: one language per dictation */
+    if (!strcmp(lang, "auto") && got && strlen(got) < sizeof w->lang) snprintf(w->lang, sizeof w->lang, "%s", got);
+    else if (strcmp(lang, "auto")) snprintf(w->lang, sizeof w->lang, "%s", lang);
+    const char *code = json_string_value(json_object_get(resp, "error_code"));
+    char *text = code && !strcmp(code, "cancelled") ? NULL : resp_text(resp);
+    json_decref(resp);
+    return text;
+}
+
+/* ---- the dictation (worker thread) ------------------------------------------------------ */
+
+/* --live: a chunk's text typed now (last: the dictation's last piece); the typed texts are
+ * kept for the final event. */
+static void live_type(kl_worker *w, const char *text, const char *id, const char *timing, int last)
+{
+    char *typed = deliver(w, text, id, DL_POST | (w->typed && w->typed[0] ? DL_SPACE : 0) | (last ? 0 : DL_NOENTER), timing);
+    if (!typed) return;
+    size_t a = w->typed ? strlen(w->typed) : 0, b = strlen(typed);
+    char *t = realloc(w->typed, a + b + 1);
+    if (t) { memcpy(t + a, typed, b + 1); w->typed = t; }
+    free(typed);
+}
+
+/* The dictation's end: its whole text typed (or, with --live, the remainder), the events. */
+static void finish_dictation(kl_worker *w, const char *rest, const char *id, const job *j, double t0)
+{
+    double t1 = ss_mono_now();
+    char timing[160];
+    snprintf(timing, sizeof timing, "in %.0f ms (release to text %.0f ms, %d chunks before)",
+             (t1 - t0) * 1000, (t1 - j->stopped) * 1000, j->chunk - 1);
+    char *whole = kl_live_text(w->env.live), *typed = NULL;
+    if (!whole) { wlog(w, "ERROR", "out of memory"); return; }
+    if (!whole[0]) {
+        wlog(w, "INFO", "request %s: empty result in %.0f ms; nothing typed", id, (t1 - t0) * 1000);
+        kl_evhub_emit(w->env.hub, "final", "", -1, (t1 - j->stopped) * 1000);
+        free(whole);
+        return;
+    }
+    if (w->o->live) {
+        if (rest && rest[0]) live_type(w, rest, id, timing, 1);
+        typed = w->typed ? strdup(w->typed) : NULL;
+        char err[512];
+        if (typed && w->o->history > 0 && w->env.history[0] &&
+            kl_history_add(w->env.history, w->o->history, typed, err, sizeof err) != 0)
+            wlog(w, "WARN", "history: %s", err);
+    } else {
+        typed = deliver(w, whole, id, DL_POST | DL_HISTORY, timing);
+    }
+    kl_evhub_emit(w->env.hub, "final", typed ? typed : "", -1, (t1 - j->stopped) * 1000);
+    free(typed);
+    free(whole);
+}
+
+static void do_transcribe(kl_worker *w, ssc *c, const job *j)
+{
+    char id[SS_ID_MAX + 1] = "";
+    if (j->serial != w->serial) {   /* a new dictation */
+        w->serial = j->serial;
+        w->lang[0] = 0;
+        free(w->typed);
+        w->typed = NULL;
+    }
+    if (kl_live_begin(w->env.live, j->serial)) {
+        wlog(w, "INFO", "%s of a cancelled dictation dropped", j->final ? "the remainder" : "a chunk");
+        if (j->path[0]) remove_audio(w, j->path);
+        return;
+    }
+    double t0 = ss_mono_now();
+    char *text = j->path[0] ? transcribe_file(w, c, j, id) : strdup("");
+    if (j->path[0]) remove_audio(w, j->path);
+    if (kl_live_finished(w->env.live)) {
+        wlog(w, "INFO", "request %s: dictation cancelled; nothing typed", id[0] ? id : "-");
+        free(text);
+        return;
+    }
+    if (!text) {
+        kl_evhub_emit(w->env.hub, "error", j->final ? "the transcription failed" : "a chunk failed", -1, -1);
+        if (!j->final) return;   /* the rest of the dictation still comes */
+    }
+    if (text && text[0] && kl_live_add(w->env.live, text) != 0) wlog(w, "ERROR", "out of memory");
+    if (j->final) {
+        finish_dictation(w, text, id[0] ? id : "-", j, t0);
+    } else if (text && text[0]) {
+        char *sofar = kl_live_text(w->env.live);
+        wlog(w, "INFO", "request %s: chunk %d: %zu chars in %.0f ms", id, j->chunk, strlen(text),
+             (ss_mono_now() - t0) * 1000);
+        kl_evhub_emit(w->env.hub, "partial", text, j->chunk, -1);
+        if (w->o->live) live_type(w, text, id, "(chunk)", 0);
+        else if (sofar) notify(w, "Dictating…", sofar);
+        free(sofar);
+    }
+    free(text);
+}
+
+/* JOB_ENSURE: the daemon is started while the user still speaks, so the model is loaded by
+ * the time the recording arrives. */
+static void ensure_daemon(kl_worker *w, ssc *c)
+{
+    char err[1024];
+    pid_t before = ssc_daemon_pid(c);
+    double t0 = ss_mono_now();
+    if (before <= 0) {
+        wlog(w, "INFO", "no session_daemon alive: starting one while recording");
+        if (ssc_ensure_daemon(c, err, sizeof err) != 0) wlog(w, "ERROR", "cannot start session_daemon: %s", err);
+        else wlog(w, "INFO", "session_daemon pid %ld ready in %.0f ms", (long)ssc_daemon_pid(c),
+                  (ss_mono_now() - t0) * 1000);
+    }
+}
+
+static void run_job(kl_worker *w, ssc *c, const job *j)
+{
+    if (j->kind == JOB_ENSURE && c && !w->o->no_start) ensure_daemon(w, c);
+    else if (j->kind == JOB_TRANSCRIBE) do_transcribe(w, c, j);
+    else if (j->kind == JOB_TEXT) free(deliver(w, j->path, "paste-last", 0, "from the history"));
+}
+
+/* ---- the thread ------------------------------------------------------------------------- */
+
+/* The next job, waiting for one; meanwhile the user's clipboard is put back when its time
+ * comes (the wait is bounded by that deadline). NULL once quitting with nothing queued.
+ * Called and returns with mu held. */
+static job *next_job(kl_worker *w)
+{
+    while (!w->head && !w->quit) {
+        if (!w->keep.valid) { pthread_cond_wait(&w->cv, &w->mu); continue; }
+        double left = w->keep_deadline - ss_mono_now();
+        if (left <= 0) {
+            pthread_mutex_unlock(&w->mu);   /* the restore runs a clipboard tool */
+            keep_restore(w, "after --clipboard-restore");
+            pthread_mutex_lock(&w->mu);
+            continue;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        double until = (double)ts.tv_sec + ts.tv_nsec * 1e-9 + left;
+        ts.tv_sec = (time_t)until;
+        ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
+        pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+    }
+    job *j = w->head;
+    if (j) {
+        w->head = j->next;
+        if (!w->head) w->tail = NULL;
+    }
+    return j;
+}
+
+static void *run(void *arg)
+{
+    kl_worker *w = arg;
+    ssc_opts so = ssc_default_opts();
+    so.autostart = !w->o->no_start;
+    so.daemon_timeout = w->o->daemon_timeout;
+    if (w->o->model[0]) so.model = w->o->model;
+    if (w->o->daemon[0]) so.daemon_path = w->o->daemon;
+    ssc *c = NULL;
+    char err[1024];
+    job *j;
+    pthread_mutex_lock(&w->mu);
+    while ((j = next_job(w))) {
+        if (w->quit) {   /* quitting: pending work is dropped */
+            if (j->kind == JOB_TRANSCRIBE && j->path[0]) remove_audio(w, j->path);
+            free(j);
+            continue;
+        }
+        w->busy = 1;
+        pthread_mutex_unlock(&w->mu);
+        /* opened at the first job, on this thread, and again after a failure */
+        if (!c && ssc_open(&c, &so, err, sizeof err) != 0) {
+            wlog(w, "ERROR", "session client: %s", err);
+            c = NULL;
+        }
+        run_job(w, c, j);
+        free(j);
+        pthread_mutex_lock(&w->mu);
+        w->busy = 0;
+    }
+    w->done = 1;
+    pthread_mutex_unlock(&w->mu);
+    keep_restore(w, "exiting");
+    ssc_free(c);
+    return NULL;
+}
+
+int kl_worker_start(kl_worker **out, const kl_worker_env *env, char *err, size_t n)
+{
+    *out = NULL;
+    kl_worker *w = calloc(1, sizeof *w);
+    if (!w) { snprintf(err, n, "out of memory"); return -1; }
+    w->env = *env;
+    w->o = env->o;
+    if (pthread_mutex_init(&w->mu, NULL) != 0) goto fail_mu;
+    if (pthread_cond_init(&w->cv, NULL) != 0) goto fail_cv;
+    if (pthread_create(&w->th, NULL, run, w) != 0) goto fail_thread;
+    *out = w;
+    return 0;
+fail_thread:
+    pthread_cond_destroy(&w->cv);
+fail_cv:
+    pthread_mutex_destroy(&w->mu);
+fail_mu:
+    free(w);
+    snprintf(err, n, "no worker thread");
+    return -1;
+}
+
+int kl_worker_free(kl_worker *w)
+{
+    if (!w) return 1;
+    kl_worker_quit(w);
+    if (!kl_worker_done(w)) {
+        pthread_detach(w->th);   /* a stuck round trip past the deadline: it keeps w */
+        return 0;
+    }
+    pthread_join(w->th, NULL);
+    for (job *j = w->head, *nx; j; j = nx) { nx = j->next; free(j); }
+    free(w->typed);
+    free(w->keep_text);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    free(w);
+    return 1;
+}
