@@ -172,6 +172,7 @@ void wh_exp_ref(float *x, int n)
 float wh_lse(const float *x, int n)
 {
     wh_kernels_init();
+    if (USE_AVX512) return wh_logsumexp_avx512(x, n);
     if (USE_AVX2) return wh_logsumexp_avx2(x, n);
     float m = -INFINITY;
     for (int i = 0; i < n; i++) if (x[i] > m) m = x[i];

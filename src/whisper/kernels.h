@@ -88,6 +88,7 @@ int wh_gemv_avx512(int M, int K, const float *A, int lda, const wh_wmat *W, int 
 /* ISA-specific entry points (kernels_avx512.c): the encoder's micro-kernel over two
  * adjacent packed panels, C[mr][32] (+)= A[mr][kc] · [Bp | Bp + 16·kc], mr <= 6 */
 void wh_softmax_avx512(float *x, int n);
+float wh_logsumexp_avx512(const float *x, int n);   /* n >= 1 */
 void wh_ukernel2_avx512(int kc, const float *A, int lda, const float *Bp, float *C, int ldc, int mr, int accumulate);
 
 /* ISA-specific entry points (kernels_avx2.c) */

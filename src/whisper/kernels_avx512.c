@@ -140,6 +140,32 @@ void wh_softmax_avx512(float *x, int n)
     }
 }
 
+/* log Σ exp(x[i]) of a vocabulary row (n >= 1): as wh_logsumexp_avx2, 16 lanes, masked tail */
+float wh_logsumexp_avx512(const float *x, int n)
+{
+    __m512 vm = _mm512_set1_ps(-INFINITY);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) vm = _mm512_max_ps(vm, _mm512_loadu_ps(x + i));
+    if (i < n) {
+        const __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        vm = _mm512_mask_max_ps(vm, k, vm, _mm512_maskz_loadu_ps(k, x + i));
+    }
+    const float mx = _mm512_reduce_max_ps(vm);
+    if (mx == -INFINITY) return -INFINITY;
+    const __m512 vmx = _mm512_set1_ps(mx);
+    double tot = 0;
+    for (i = 0; i < n;) {   /* f32 sums over blocks of 1024, the blocks in double */
+        const int end = n - i > 1024 ? i + 1024 : n;
+        __m512 acc = _mm512_setzero_ps();
+        for (; i < end; i += 16) {
+            const __mmask16 k = end - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (end - i)) - 1);
+            acc = _mm512_add_ps(acc, _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vmx))));
+        }
+        tot += _mm512_reduce_add_ps(acc);
+    }
+    return mx + (float)log(tot);
+}
+
 /* 32 zmm: scores 2·6 accumulators + 2 keys + 1 broadcast; values 6·4 + 4 + 1 */
 #define VSTORE(p, v) _mm512_storeu_ps(p, v)
 #define ATT_RG 6
