@@ -131,6 +131,7 @@ static int set_more(kl_opts *o, const char *name, const char *v, double *d, cons
         if (v && (!strcmp(v, "auto") || !lang_list(v)) && !strchr(v, ',')) return str(o->language, sizeof o->language, v);
         return -1;
     }
+    if (!strcmp(name, "audio-ctx")) { *hint = " (auto, or 1..1500 encoder positions)"; return ss_opt_audio_ctx(v, &o->audio_ctx); }
     if (!strcmp(name, "languages")) { *hint = " (codes separated by commas: en,de)"; return lang_list(v) ? -1 : str(o->languages, sizeof o->languages, v); }
     if (!strcmp(name, "paste-chord")) { *hint = " (such as ctrl+v, ctrl+shift+v, shift+Insert)"; return v && *v && !strchr(v, ' ') ? str(o->paste_chord, sizeof o->paste_chord, v) : -1; }
     if (!strcmp(name, "paste-delay")) { *hint = " (0..10000 ms)"; if (ss_opt_num(v, 0, 10000, d)) return -1; o->paste_delay_ms = (int)*d; return 0; }

@@ -40,6 +40,7 @@ typedef struct {
     char vocabulary[2048], initial_prompt[2048];
     char language[16];          /* "" the daemon's default, "auto", or a code */
     char languages[128];        /* "en,de": detection restricted to these */
+    int audio_ctx;              /* encoder positions: 0 the daemon's, 1..1500, SP_AUDIO_CTX_AUTO */
     /* paste mode and the clipboard */
     char paste_chord[64];       /* "ctrl+v", "ctrl+shift+v", "shift+Insert" */
     int paste_delay_ms;         /* before the saved clipboard is put back */

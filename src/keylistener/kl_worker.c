@@ -332,7 +332,7 @@ static char *transcribe_file(kl_worker *w, ssc *c, const job *j, char id[SS_ID_M
     kl_live_prompt(w->env.live, o->initial_prompt, prompt, sizeof prompt);
     ssc_req_opts ro = { .language = lang[0] ? lang : NULL, .prompt = prompt[0] ? prompt : NULL,
                         .hotwords = o->vocabulary[0] ? o->vocabulary : NULL,
-                        .priority = "interactive" };
+                        .priority = "interactive", .audio_ctx = o->audio_ctx };
     json_t *resp = round_trip(w, c, j->path, &ro, id);
     const char *got = resp ? json_string_value(json_object_get(resp, "language")) : NULL;
     if (resp && !strcmp(lang, "auto") && o->languages[0] && got && !in_list(o->languages, got)) {

@@ -81,7 +81,7 @@ KLOPT="--no-config --trigger none --audio file --source $WAV --preroll 0 --no-st
 
 # 1. default output: chunks while recording, the whole text typed once at release
 OUT="$ROOT/out1.txt"
-bg "$KL" $KLOPT --log "$ROOT/kl1.log" --output print --initial-prompt "Dictation." --vocabulary "Stella" >"$OUT" 2>"$ROOT/kl.err"
+bg "$KL" $KLOPT --log "$ROOT/kl1.log" --output print --initial-prompt "Dictation." --vocabulary "Stella" --audio-ctx auto >"$OUT" 2>"$ROOT/kl.err"
 listener_up
 bg sh -c 'exec "$0" events >"$1"' "$KL" "$ROOT/events1.txt"
 sleep 0.3
@@ -98,10 +98,10 @@ ok_prompts=1; i=0
 while [ $i -lt "$n" ]; do
     sofar=$(python3 -c "print(' '.join(['Dictation.'] + ['W%d.' % k for k in range(1, $i + 1)]))")
     [ "$(field $i prompt)" = "$sofar" ] || { ok_prompts=0; echo "# request $i prompt: $(field $i prompt), want $sofar"; }
-    [ "$(field $i priority)" = interactive ] && [ "$(field $i hotwords)" = Stella ] || ok_prompts=0
+    [ "$(field $i priority)" = interactive ] && [ "$(field $i hotwords)" = Stella ] && [ "$(field $i audio_ctx)" = auto ] || ok_prompts=0
     i=$((i + 1))
 done
-check "chunks: each request has the initial prompt + the text so far as prompt, hotwords, priority interactive" [ $ok_prompts -eq 1 ]
+check "chunks: each request has the initial prompt + the text so far as prompt, hotwords, priority interactive, audio_ctx auto" [ $ok_prompts -eq 1 ]
 check "chunks: silence on both sides of every cut (RMS of the 100 ms before and after < 0.003)" python3 -c "
 import json,sys
 e=[json.loads(l) for l in open(sys.argv[1])]
