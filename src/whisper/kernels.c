@@ -182,6 +182,17 @@ float wh_lse(const float *x, int n)
     return m + (float)log(s);
 }
 
+float wh_softmax_unnorm(float *x, int n)
+{
+    if (USE_AVX512) return wh_softmax_unnorm_avx512(x, n);
+    if (USE_AVX2) return wh_softmax_unnorm_avx2(x, n);
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    double s = 0;
+    for (int i = 0; i < n; i++) { x[i] = expf(x[i] - mx); s += x[i]; }
+    return (float)s;
+}
+
 void wh_softmax(float *x, int n)
 {
     if (USE_AVX512) { wh_softmax_avx512(x, n); return; }

@@ -70,6 +70,9 @@ void wh_attend_rows(int R, int dh, const float *q, size_t ldq, const uint16_t *K
 size_t wh_attend_rows_pad(int len);   /* len rounded up to WH_ATT_TILE */
 void wh_axpy(float *y, float a, const float *x, int n);     /* y += a x */
 void wh_softmax(float *x, int n);                            /* in place, f32 */
+/* x[i] = exp(x[i] - max x) in place; returns Σ x[i] (a softmax whose normalisation the
+ * caller applies later, to fewer numbers: the encoder scales each attention output row) */
+float wh_softmax_unnorm(float *x, int n);
 /* log Σ exp(x[i]), n >= 1; -INFINITY when every x is; f32 exponentials summed in double */
 float wh_lse(const float *x, int n);
 void wh_gelu(float *x, size_t n);                            /* exact erf GELU, in place */
@@ -88,6 +91,7 @@ int wh_gemv_avx512(int M, int K, const float *A, int lda, const wh_wmat *W, int 
 /* ISA-specific entry points (kernels_avx512.c): the encoder's micro-kernel over two
  * adjacent packed panels, C[mr][32] (+)= A[mr][kc] · [Bp | Bp + 16·kc], mr <= 6 */
 void wh_softmax_avx512(float *x, int n);
+float wh_softmax_unnorm_avx512(float *x, int n);
 float wh_logsumexp_avx512(const float *x, int n);   /* n >= 1 */
 void wh_ukernel2_avx512(int kc, const float *A, int lda, const float *Bp, float *C, int ldc, int mr, int accumulate);
 
@@ -112,6 +116,7 @@ void wh_dequant_row_avx2(int type, const void *row, float *out, long k0, long n)
 /* WH_I8R rows ([f32 scale][int8 x K]), elements [k0, k0+n), any k0 and n */
 void wh_i8r_row_avx2(const void *row, float *out, long k0, long n);
 void wh_softmax_avx2(float *x, int n);
+float wh_softmax_unnorm_avx2(float *x, int n);
 float wh_logsumexp_avx2(const float *x, int n);   /* n >= 1 */
 void wh_gelu_avx2(float *x, size_t n);
 void wh_exp_avx2(float *x, int n);

@@ -185,7 +185,8 @@ float wh_logsumexp_avx2(const float *x, int n)
     return mx + (float)log(tot);
 }
 
-void wh_softmax_avx2(float *x, int n)
+/* x[i] = exp(x[i] - max x), returns the sum (the softmax without its normalisation) */
+float wh_softmax_unnorm_avx2(float *x, int n)
 {
     const float mx = max_avx2(x, n);
     int i;
@@ -198,6 +199,13 @@ void wh_softmax_avx2(float *x, int n)
     }
     float s = hsum(vs);
     for (; i < n; i++) { x[i] = expf(x[i] - mx); s += x[i]; }
+    return s;
+}
+
+void wh_softmax_avx2(float *x, int n)
+{
+    int i;
+    const float s = wh_softmax_unnorm_avx2(x, n);
     const __m256 inv = _mm256_set1_ps(1.0f / s);
     for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
     for (; i < n; i++) x[i] *= 1.0f / s;

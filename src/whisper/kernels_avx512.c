@@ -119,7 +119,8 @@ static inline __m512 exp512(__m512 x)
     return _mm512_maskz_mov_ps((__mmask16)~under, exp512_core(_mm512_min_ps(_mm512_max_ps(x, lo), hi)));
 }
 
-void wh_softmax_avx512(float *x, int n)
+/* x[i] = exp(x[i] - max x), returns the sum (the softmax without its normalisation) */
+float wh_softmax_unnorm_avx512(float *x, int n)
 {
     __m512 vm = _mm512_set1_ps(-INFINITY);
     int i = 0;
@@ -133,8 +134,13 @@ void wh_softmax_avx512(float *x, int n)
         _mm512_mask_storeu_ps(x + i, k, e);
         vs = _mm512_add_ps(vs, e);
     }
-    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vs));
-    for (i = 0; i < n; i += 16) {
+    return _mm512_reduce_add_ps(vs);
+}
+
+void wh_softmax_avx512(float *x, int n)
+{
+    const __m512 inv = _mm512_set1_ps(1.0f / wh_softmax_unnorm_avx512(x, n));
+    for (int i = 0; i < n; i += 16) {
         const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
         _mm512_mask_storeu_ps(x + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), inv));
     }
