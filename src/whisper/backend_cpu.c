@@ -32,7 +32,9 @@ typedef struct {
     float *e_x;            /* [actx][n] residual stream */
     float *e_h;            /* [actx][n] LayerNorm output; after the last layer: encoder output */
     float *e_q, *e_k;      /* [actx][n] */
-    float *e_v, *e_vt;     /* [actx][n], transposed [n][actx] */
+    float *e_v;            /* [actx][n] */
+    float *e_kp, *e_vp;    /* per head, packed for wh_gemm_packed: K_h as [actx] × [dh] (ceil(actx/16)·16·dh
+                            * floats a head), V_h as [dh] × [actx] (dh·actx) */
     float *e_a;            /* [actx][n] attention output before out-projection */
     float *e_mlp;          /* [actx][4n] (also the im2col buffer) */
     float *e_c1;           /* [2 actx][n] conv1 output */
@@ -101,6 +103,9 @@ typedef struct {
     int nblk;
 } enc_attn_job;
 
+/* floats of one head's packed K for actx positions */
+static size_t kp_head(const wh_cpu *c, int actx) { return (size_t)(actx + 15) / 16 * 16 * (size_t)c->dh; }
+
 /* (head, query block) tasks, statically interleaved over threads */
 static void enc_attn_task(void *va, int t, int ith)
 {
@@ -108,37 +113,35 @@ static void enc_attn_task(void *va, int t, int ith)
     wh_cpu *c = j->c;
     const int n = c->n, dh = c->dh, actx = c->cur;
     float *S = c->e_s[ith];
-    float *scratch = c->ex->scratch[ith];
+    (void)ith;
     {
         const int h = t / j->nblk, b = t % j->nblk;
         const int r0 = b * ENC_QB, nr = actx - r0 < ENC_QB ? actx - r0 : ENC_QB;
         /* S = (Q_h / sqrt(dh)) · K_hᵀ   [nr][actx] */
-        wh_wmat Kh = {c->e_k + (size_t)h * dh, 0, dh, (size_t)n * sizeof(float)};
-        wh_gemm_part(nr, dh, c->e_q + (size_t)r0 * n + (size_t)h * dh, n, &Kh, 0, actx, NULL, S, actx, 0, scratch);
+        wh_gemm_packed(nr, dh, c->e_q + (size_t)r0 * n + (size_t)h * dh, n, c->e_kp + (size_t)h * kp_head(c, actx), actx,
+                       0, actx, S, actx);
         /* softmax without its normalisation pass over [nr][actx]: the 1/sum goes onto the
          * [nr][dh] output instead (a third of the softmax's memory passes) */
         float inv[ENC_QB];
         for (int r = 0; r < nr; r++) inv[r] = 1.0f / wh_softmax_unnorm(S + (size_t)r * actx, actx);
-        /* O_h = S · V_h   (V_hᵀ rows are the dh features) */
-        wh_wmat Vt = {c->e_vt + (size_t)h * dh * actx, 0, actx, (size_t)actx * sizeof(float)};
+        /* O_h = S · V_h */
         float *O = c->e_a + (size_t)r0 * n + (size_t)h * dh;
-        wh_gemm_part(nr, actx, S, actx, &Vt, 0, dh, NULL, O, n, 0, scratch);
+        wh_gemm_packed(nr, actx, S, actx, c->e_vp + (size_t)h * dh * actx, dh, 0, dh, O, n);
         for (int r = 0; r < nr; r++)
             for (int d = 0; d < dh; d++) O[(size_t)r * n + d] *= inv[r];
     }
 }
 
-typedef struct { float *src, *dst; int rows, cols; } transpose_job;
-static void transpose_task(void *va, int chunk, int ith)
+/* task 2h: head h's K packed, 2h + 1: its V — once per layer, not once per block of
+ * queries (the blocks' own packing of the same K and Vᵀ was a twentieth of the encoder) */
+static void pack_kv_task(void *va, int t, int ith)
 {
-    transpose_job *j = va;
-    int c0 = chunk * 64, c1 = c0 + 64 < j->cols ? c0 + 64 : j->cols;
+    enc_attn_job *j = va;
+    wh_cpu *c = j->c;
+    const int n = c->n, dh = c->dh, actx = c->cur, h = t / 2;
     (void)ith;
-    for (int r0 = 0; r0 < j->rows; r0 += 32)
-        for (int col = c0; col < c1; col++) {
-            int r1 = r0 + 32 < j->rows ? r0 + 32 : j->rows;
-            for (int r = r0; r < r1; r++) j->dst[(size_t)col * j->rows + r] = j->src[(size_t)r * j->cols + col];
-        }
+    if (t % 2 == 0) wh_pack_b_f32(c->e_k + (size_t)h * dh, (size_t)n, actx, dh, c->e_kp + (size_t)h * kp_head(c, actx));
+    else wh_pack_bt_f32(c->e_v + (size_t)h * dh, (size_t)n, dh, actx, c->e_vp + (size_t)h * dh * actx);
 }
 
 typedef struct { const float *x; float *y; int rows, n; const float *w, *b; } ln_job;
@@ -214,9 +217,8 @@ static sp_status cpu_encode(wh_backend *be, const float *mel, int n_frames, int 
                                     {&wv, n, F(&L->attn.v_b), c->e_v, n, 0}};
         wh_par_gemm_multi(c->ex, actx, n, c->e_h, n, qkv, 3);
         scale(c->e_q, (size_t)actx * n, qs);
-        transpose_job tj = {c->e_v, c->e_vt, actx, n};
-        wh_pool_run(c->ex->pool, transpose_task, &tj, (n + 63) / 64);
         enc_attn_job aj = {c, nblk};
+        wh_pool_run(c->ex->pool, pack_kv_task, &aj, 2 * c->n_head);
         wh_pool_run(c->ex->pool, enc_attn_task, &aj, c->n_head * nblk);
         wh_par_gemm(c->ex, actx, n, c->e_a, n, &wo, n, F(&L->attn.o_b), c->e_x, n, 1, 0);
 
@@ -407,7 +409,7 @@ static void cpu_free(wh_backend *be)
     if (c->d_s) for (int i = 0; i < nt; i++) free(c->d_s[i]);
     free(c->e_s);
     free(c->d_s);
-    free(c->e_x); free(c->e_h); free(c->e_q); free(c->e_k); free(c->e_v); free(c->e_vt);
+    free(c->e_x); free(c->e_h); free(c->e_q); free(c->e_k); free(c->e_v); free(c->e_kp); free(c->e_vp);
     free(c->e_a); free(c->e_mlp); free(c->e_c1); free(c->cross_kt); free(c->cross_v);
     free(c->d_x); free(c->d_h); free(c->d_q); free(c->d_a); free(c->d_kv); free(c->d_mlp);
     for (int i = 0; i < WH_MAX_SEQ; i++) { free(c->seq[i].k); free(c->seq[i].v); }
@@ -436,7 +438,7 @@ sp_status wh_cpu_backend_open(const wh_model *m, void *exv, wh_backend **out, ch
     size_t col = 2 * actx * 3 * (size_t)(hp->n_mels > c->n ? hp->n_mels : c->n);
     size_t mlp = actx * 4 * n > col ? actx * 4 * n : col;
     c->e_x = fa(actx * n); c->e_h = fa(actx * n); c->e_q = fa(actx * n); c->e_k = fa(actx * n);
-    c->e_v = fa(actx * n); c->e_vt = fa(actx * n); c->e_a = fa(actx * n); c->e_mlp = fa(mlp);
+    c->e_v = fa(actx * n); c->e_kp = fa((actx + 15) / 16 * 16 * n); c->e_vp = fa(actx * n); c->e_a = fa(actx * n); c->e_mlp = fa(mlp);
     c->e_c1 = fa(2 * actx * n);
     c->ldk = wh_attend_rows_pad(c->actx);
     c->cross_kt = ha((size_t)hp->n_text_layer * n * c->ldk);
@@ -446,7 +448,7 @@ sp_status wh_cpu_backend_open(const wh_model *m, void *exv, wh_backend **out, ch
     c->d_kv = fa(tctx * 2 * n); c->d_mlp = fa(tctx * 4 * n);
     c->e_s = calloc((size_t)c->n_threads, sizeof(float *));
     c->d_s = calloc((size_t)c->n_threads, sizeof(float *));
-    if (!c->e_x || !c->e_h || !c->e_q || !c->e_k || !c->e_v || !c->e_vt || !c->e_a || !c->e_mlp || !c->e_c1 ||
+    if (!c->e_x || !c->e_h || !c->e_q || !c->e_k || !c->e_v || !c->e_kp || !c->e_vp || !c->e_a || !c->e_mlp || !c->e_c1 ||
         !c->cross_kt || !c->cross_v || !c->d_x || !c->d_h || !c->d_q || !c->d_a || !c->d_kv || !c->d_mlp ||
         !c->e_s || !c->d_s)
         goto nomem;

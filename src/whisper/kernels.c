@@ -337,6 +337,39 @@ static void gemv_part(int M, int K, const float *A, int lda, const wh_wmat *W, i
     }
 }
 
+/* C[M][nc0 .. nc0+ncw) (+)= A[M][k0 .. k0+kc) · the packed panels Bp ([kc][16] each,
+ * consecutive): rows six at a time through the micro-kernel, panel pairs at 512 bits. */
+static void sweep(int M, const float *A, int lda, int k0, int kc, const float *Bp, int nc0, int ncw, float *C,
+                  int ldc, int acc)
+{
+    void (*uk)(int, const float *, int, const float *, float *, int, int, int) =
+        USE_AVX2 ? wh_ukernel_avx2 : ukernel_scalar;
+    const int npan = (ncw + 15) / 16;
+    float tile[6 * 16];
+    for (int m0 = 0; m0 < M; m0 += 6) {
+        const int mr = M - m0 < 6 ? M - m0 : 6;
+        const float *a = A + (size_t)m0 * lda + k0;
+        for (int p = 0; p < npan; p++) {
+            const int nb = nc0 + p * 16;
+            const int nr = ncw - p * 16 < 16 ? ncw - p * 16 : 16;
+            float *c = C + (size_t)m0 * ldc + nb;
+            if (USE_AVX512 && ncw - p * 16 >= 32) {   /* two full panels, 512-bit */
+                wh_ukernel2_avx512(kc, a, lda, Bp + (size_t)p * 16 * kc, c, ldc, mr, acc);
+                p++;
+            } else if (nr == 16) {
+                uk(kc, a, lda, Bp + (size_t)p * 16 * kc, c, ldc, mr, acc);
+            } else {   /* ragged right edge: go through a full tile */
+                for (int i = 0; i < mr; i++)
+                    for (int j = 0; j < 16; j++)
+                        tile[i * 16 + j] = (acc && j < nr) ? c[(size_t)i * ldc + j] : 0.0f;
+                uk(kc, a, lda, Bp + (size_t)p * 16 * kc, tile, 16, mr, 1);
+                for (int i = 0; i < mr; i++)
+                    for (int j = 0; j < nr; j++) c[(size_t)i * ldc + j] = tile[i * 16 + j];
+            }
+        }
+    }
+}
+
 void wh_gemm_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1,
                   const float *bias, float *C, int ldc, int accumulate, float *scratch)
 {
@@ -349,44 +382,73 @@ void wh_gemm_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n
         gemv_part(M, K, A, lda, W, n0, n1, bias, C, ldc, accumulate, row);
         return;
     }
-    void (*uk)(int, const float *, int, const float *, float *, int, int, int) =
-        USE_AVX2 ? wh_ukernel_avx2 : ukernel_scalar;
-    float tile[6 * 16];
     for (int nc0 = n0; nc0 < n1; nc0 += WH_GEMM_NC) {
         const int ncw = n1 - nc0 < WH_GEMM_NC ? n1 - nc0 : WH_GEMM_NC;
         const int npan = (ncw + 15) / 16;
         for (int k0 = 0; k0 < K; k0 += WH_GEMM_KC) {
             const int kc = K - k0 < WH_GEMM_KC ? K - k0 : WH_GEMM_KC;
-            const int acc = accumulate || k0 > 0;
             for (int p = 0; p < npan; p++) {
                 int nr = ncw - p * 16 < 16 ? ncw - p * 16 : 16;
                 pack_panel(W, nc0 + p * 16, nr, k0, kc, Bp + (size_t)p * 16 * kc, stage);
             }
-            for (int m0 = 0; m0 < M; m0 += 6) {
-                const int mr = M - m0 < 6 ? M - m0 : 6;
-                const float *a = A + (size_t)m0 * lda + k0;
-                for (int p = 0; p < npan; p++) {
-                    const int nb = nc0 + p * 16;
-                    const int nr = ncw - p * 16 < 16 ? ncw - p * 16 : 16;
-                    float *c = C + (size_t)m0 * ldc + nb;
-                    if (USE_AVX512 && ncw - p * 16 >= 32) {   /* two full panels, 512-bit */
-                        wh_ukernel2_avx512(kc, a, lda, Bp + (size_t)p * 16 * kc, c, ldc, mr, acc);
-                        p++;
-                    } else if (nr == 16) {
-                        uk(kc, a, lda, Bp + (size_t)p * 16 * kc, c, ldc, mr, acc);
-                    } else {   /* ragged right edge: go through a full tile */
-                        for (int i = 0; i < mr; i++)
-                            for (int j = 0; j < 16; j++)
-                                tile[i * 16 + j] = (acc && j < nr) ? c[(size_t)i * ldc + j] : 0.0f;
-                        uk(kc, a, lda, Bp + (size_t)p * 16 * kc, tile, 16, mr, 1);
-                        for (int i = 0; i < mr; i++)
-                            for (int j = 0; j < nr; j++) c[(size_t)i * ldc + j] = tile[i * 16 + j];
-                    }
-                }
-            }
+            sweep(M, A, lda, k0, kc, Bp, nc0, ncw, C, ldc, accumulate || k0 > 0);
         }
         if (bias)   /* wh_axpy with a = 1: fma(1, b, c) rounds like c + b, and is vectorized */
             for (int m = 0; m < M; m++) wh_axpy(C + (size_t)m * ldc + nc0, 1.0f, bias + nc0, ncw);
+    }
+}
+
+size_t wh_packed_offset(int N, int K, int n, int k)
+{
+    const int npan = (N + 15) / 16, k0 = k / WH_GEMM_KC * WH_GEMM_KC;
+    const int kc = K - k0 < WH_GEMM_KC ? K - k0 : WH_GEMM_KC;
+    return (size_t)k0 * 16 * npan + (size_t)(n / 16) * 16 * kc + (size_t)(k - k0) * 16 + (size_t)(n % 16);
+}
+
+void wh_pack_b_f32(const float *W, size_t ld, int N, int K, float *Bp)
+{
+    wh_kernels_init();
+    const int npan = (N + 15) / 16;
+    for (int k0 = 0; k0 < K; k0 += WH_GEMM_KC) {
+        const int kc = K - k0 < WH_GEMM_KC ? K - k0 : WH_GEMM_KC;
+        for (int q = 0; q < npan; q++) {
+            const int nr = N - 16 * q < 16 ? N - 16 * q : 16;
+            const float *rows = W + (size_t)16 * q * ld + k0;
+            float *dst = Bp + (size_t)k0 * 16 * npan + (size_t)q * 16 * kc;
+            if (nr == 16 && USE_AVX2) { wh_pack16_avx2(rows, ld, kc, dst); continue; }
+            for (int k = 0; k < kc; k++)
+                for (int j = 0; j < 16; j++) dst[(size_t)k * 16 + j] = j < nr ? rows[(size_t)j * ld + k] : 0.0f;
+        }
+    }
+}
+
+void wh_pack_bt_f32(const float *Wt, size_t ld, int N, int K, float *Bp)
+{
+    const int npan = (N + 15) / 16;
+    for (int k0 = 0; k0 < K; k0 += WH_GEMM_KC) {
+        const int kc = K - k0 < WH_GEMM_KC ? K - k0 : WH_GEMM_KC;
+        for (int q = 0; q < npan; q++) {
+            const int nr = N - 16 * q < 16 ? N - 16 * q : 16;
+            float *dst = Bp + (size_t)k0 * 16 * npan + (size_t)q * 16 * kc;
+            for (int k = 0; k < kc; k++) {
+                memcpy(dst + (size_t)k * 16, Wt + (size_t)(k0 + k) * ld + 16 * q, (size_t)nr * sizeof(float));
+                for (int j = nr; j < 16; j++) dst[(size_t)k * 16 + j] = 0.0f;
+            }
+        }
+    }
+}
+
+void wh_gemm_packed(int M, int K, const float *A, int lda, const float *Bp, int N, int n0, int n1, float *C, int ldc)
+{
+    wh_kernels_init();
+    if (n1 <= n0 || M <= 0) return;
+    const int npan = (N + 15) / 16;
+    for (int nc0 = n0; nc0 < n1; nc0 += WH_GEMM_NC) {
+        const int ncw = n1 - nc0 < WH_GEMM_NC ? n1 - nc0 : WH_GEMM_NC;
+        for (int k0 = 0; k0 < K; k0 += WH_GEMM_KC) {
+            const int kc = K - k0 < WH_GEMM_KC ? K - k0 : WH_GEMM_KC;
+            sweep(M, A, lda, k0, kc, Bp + (size_t)k0 * 16 * npan + (size_t)(nc0 / 16) * 16 * kc, nc0, ncw, C, ldc, k0 > 0);
+        }
     }
 }
 

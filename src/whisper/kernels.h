@@ -41,6 +41,18 @@ size_t wh_gemm_scratch_floats(int K);
  * wh_gemm_scratch_floats(K) floats. */
 void wh_gemm_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1,
                   const float *bias, float *C, int ldc, int accumulate, float *scratch);
+/* The same product against B already packed: the operand a layer re-uses across calls (the
+ * encoder attention's K and V of a head, once per head instead of once per block of
+ * queries). Layout for N columns × K: for each WH_GEMM_KC slice of K (k0, kc), the
+ * ceil(N/16) panels of [kc][16] one after another; element (n, k) at wh_packed_offset(N, K,
+ * n, k); ceil(N/16)·16·K floats in all, columns past N zero. Columns [n0, n1), n0 a
+ * multiple of 16; C is overwritten; no bias. */
+size_t wh_packed_offset(int N, int K, int n, int k);
+/* Packing for it from f32: N rows of K (row stride ld) — or, _bt, from the transposed
+ * operand: K rows of N (row stride ld), each panel row a plain copy. */
+void wh_pack_b_f32(const float *W, size_t ld, int N, int K, float *Bp);
+void wh_pack_bt_f32(const float *Wt, size_t ld, int N, int K, float *Bp);
+void wh_gemm_packed(int M, int K, const float *A, int lda, const float *Bp, int N, int n0, int n1, float *C, int ldc);
 /* Reference: straightforward triple loop on exactly dequantized rows. */
 void wh_gemm_ref(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1,
                  const float *bias, float *C, int ldc);

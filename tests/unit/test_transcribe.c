@@ -190,6 +190,8 @@ int main(void)
         sp_context_info(ctx, &mi);
         const int frames = (int)(n / 160), expect = ((frames + 1) / 2 + 64 + 63) / 64 * 64;
         sp_transcribe_params p = fast_params();
+        p.compression_ratio_threshold = 0;   /* no quality tests: the short window is kept */
+        p.logprob_threshold = -INFINITY;
         sp_result *a = NULL, *b = NULL;
         p.audio_ctx = SP_AUDIO_CTX_AUTO;
         CHECKF(sp_transcribe(ctx, pcm, n, &p, &a, err, sizeof err) == SP_OK, "%s", err);
@@ -207,6 +209,26 @@ int main(void)
         a = NULL;
         p.audio_ctx = -2;
         CHECK(sp_transcribe(ctx, pcm, n, &p, &a, err, sizeof err) == SP_ERR_INVALID_ARG && !a && strstr(err, "audio_ctx"));
+    }
+
+    TEST("audio_ctx: a shortened window that fails the quality tests is decoded again in full") {
+        /* random weights repeat one token: the compression test fails at every temperature,
+         * so an auto window must end up encoded in full, with the full window's result */
+        sp_model_info mi;
+        sp_context_info(ctx, &mi);
+        sp_transcribe_params p = fast_params();
+        sp_result *a = NULL, *b = NULL;
+        p.audio_ctx = SP_AUDIO_CTX_AUTO;
+        CHECKF(sp_transcribe(ctx, pcm, n, &p, &a, err, sizeof err) == SP_OK, "%s", err);
+        CHECKF(wh_encoded_ctx(ctx) == mi.n_audio_ctx, "encoded %d, full is %d", wh_encoded_ctx(ctx), mi.n_audio_ctx);
+        p.audio_ctx = 0;
+        CHECK(sp_transcribe(ctx, pcm, n, &p, &b, err, sizeof err) == SP_OK);
+        if (a && b) {
+            CHECK(a->n_segments >= 1 && a->segments[0].compression_ratio > 2.4f);   /* it did fail */
+            CHECK(same_result(a, b));
+        }
+        sp_result_free(a);
+        sp_result_free(b);
     }
 
     TEST("greedy: valid, deterministic result with timestamps inside the audio") {
