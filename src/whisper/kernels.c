@@ -207,8 +207,19 @@ void wh_softmax(float *x, int n)
 
 void wh_gelu(float *x, size_t n)
 {
+    if (USE_AVX512) { wh_gelu_bias_avx512(x, NULL, n); return; }
     if (USE_AVX2) { wh_gelu_avx2(x, n); return; }
     for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
+void wh_gelu_bias(float *x, const float *b, size_t n)
+{
+    if (USE_AVX512) { wh_gelu_bias_avx512(x, b, n); return; }
+    if (USE_AVX2) { wh_gelu_bias_avx2(x, b, n); return; }
+    for (size_t i = 0; i < n; i++) {
+        const float v = x[i] + b[i];
+        x[i] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+    }
 }
 
 void wh_layernorm(const float *x, float *y, int rows, int n, int ld, const float *w, const float *b)

@@ -88,6 +88,7 @@ float wh_softmax_unnorm(float *x, int n);
 /* log Σ exp(x[i]), n >= 1; -INFINITY when every x is; f32 exponentials summed in double */
 float wh_lse(const float *x, int n);
 void wh_gelu(float *x, size_t n);                            /* exact erf GELU, in place */
+void wh_gelu_bias(float *x, const float *b, size_t n);       /* x = GELU(x + b), one pass */
 void wh_exp_ref(float *x, int n);
 /* rows of n: y = (x - mean)/sqrt(var + eps) * w + b, eps 1e-5 */
 void wh_layernorm(const float *x, float *y, int rows, int n, int ld, const float *w, const float *b);
@@ -103,6 +104,7 @@ int wh_gemv_avx512(int M, int K, const float *A, int lda, const wh_wmat *W, int 
 /* ISA-specific entry points (kernels_avx512.c): the encoder's micro-kernel over two
  * adjacent packed panels, C[mr][32] (+)= A[mr][kc] · [Bp | Bp + 16·kc], mr <= 6 */
 void wh_softmax_avx512(float *x, int n);
+void wh_gelu_bias_avx512(float *x, const float *b, size_t n);   /* b may be NULL */
 float wh_softmax_unnorm_avx512(float *x, int n);
 float wh_logsumexp_avx512(const float *x, int n);   /* n >= 1 */
 void wh_ukernel2_avx512(int kc, const float *A, int lda, const float *Bp, float *C, int ldc, int mr, int accumulate);
@@ -131,5 +133,6 @@ void wh_softmax_avx2(float *x, int n);
 float wh_softmax_unnorm_avx2(float *x, int n);
 float wh_logsumexp_avx2(const float *x, int n);   /* n >= 1 */
 void wh_gelu_avx2(float *x, size_t n);
+void wh_gelu_bias_avx2(float *x, const float *b, size_t n);
 void wh_exp_avx2(float *x, int n);
 #endif

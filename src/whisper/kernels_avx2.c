@@ -129,20 +129,20 @@ void wh_f16_row_avx2(const uint16_t *h, float *out, int n)
 #define E_SET1(x) _mm256_set1_ps(x)
 #define E_MUL(a, b) _mm256_mul_ps(a, b)
 #define E_ADD(a, b) _mm256_add_ps(a, b)
+#define E_RECIP(v) _mm256_div_ps(_mm256_set1_ps(1.0f), v)
 #define E_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define E_FNMA(a, b, c) _mm256_fnmadd_ps(a, b, c)
+#define E_MIN(a, b) _mm256_min_ps(a, b)
+#define E_MAX(a, b) _mm256_max_ps(a, b)
 #define E_ROUND(v) _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define E_ABS(v) _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v)
+#define E_NEG(v) _mm256_xor_ps(v, _mm256_set1_ps(-0.0f))
+#define E_COPYSIGN(a, z) _mm256_or_ps(a, _mm256_and_ps(z, _mm256_set1_ps(-0.0f)))
 #define E_POW2(fx) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23))
-#define E_NAME exp256_core
+#define E_ZERO_BELOW(x, lo, y) _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), y)
+#define E_EXP exp256
+#define E_GELU gelu256
 #include "exp_tmpl.h"
-
-/* e^x for x in [-87.3, 88.7], relative error ~1e-7; inputs below the range give 0 */
-static inline __m256 exp256(__m256 x)
-{
-    const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-87.3365478515625f);
-    const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-    return _mm256_andnot_ps(under, exp256_core(_mm256_min_ps(_mm256_max_ps(x, lo), hi)));
-}
 
 void wh_exp_avx2(float *x, int n)
 {
@@ -211,32 +211,22 @@ void wh_softmax_avx2(float *x, int n)
     for (; i < n; i++) x[i] *= 1.0f / s;
 }
 
-/* GELU(x) = x/2 · (1 + erf(x/√2)) with erf from Abramowitz & Stegun 7.1.26
- * (|error| <= 1.5e-7, i.e. at f32 rounding level: this is the exact-erf GELU of openai
- * model.py, not whisper.cpp's tanh form). */
+/* GELU (exp_tmpl.h); _bias: x = GELU(x + b), the MLP's bias added in the same pass */
 void wh_gelu_avx2(float *x, size_t n)
 {
-    const __m256 p = _mm256_set1_ps(0.3275911f), one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f);
-    const __m256 a1 = _mm256_set1_ps(0.254829592f), a2 = _mm256_set1_ps(-0.284496736f), a3 = _mm256_set1_ps(1.421413741f);
-    const __m256 a4 = _mm256_set1_ps(-1.453152027f), a5 = _mm256_set1_ps(1.061405429f);
-    const __m256 rs2 = _mm256_set1_ps(0.70710678118654752f), sgnmask = _mm256_set1_ps(-0.0f);
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_loadu_ps(x + i);
-        __m256 z = _mm256_mul_ps(v, rs2);
-        __m256 az = _mm256_andnot_ps(sgnmask, z);
-        __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(p, az, one));
-        __m256 poly = _mm256_fmadd_ps(a5, t, a4);
-        poly = _mm256_fmadd_ps(poly, t, a3);
-        poly = _mm256_fmadd_ps(poly, t, a2);
-        poly = _mm256_fmadd_ps(poly, t, a1);
-        poly = _mm256_mul_ps(poly, t);
-        __m256 e = exp256(_mm256_mul_ps(_mm256_xor_ps(az, sgnmask), az));
-        __m256 erfa = _mm256_fnmadd_ps(poly, e, one);                /* erf(|z|) */
-        __m256 erfz = _mm256_or_ps(erfa, _mm256_and_ps(z, sgnmask)); /* restore sign */
-        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_add_ps(one, erfz)));
-    }
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, gelu256(_mm256_loadu_ps(x + i)));
     for (; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
+void wh_gelu_bias_avx2(float *x, const float *b, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, gelu256(_mm256_add_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(b + i))));
+    for (; i < n; i++) {
+        const float v = x[i] + b[i];
+        x[i] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+    }
 }
 
 /* ------------------------------------------------------------------ quantized rows

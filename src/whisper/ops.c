@@ -41,9 +41,14 @@ static void gemm_task(void *va, int chunk, int ith)
 {
     gemm_job *j = va;
     int n0 = chunk * j->cs, n1 = n0 + j->cs < j->N ? n0 + j->cs : j->N;
-    wh_gemm_part(j->M, j->K, j->A, j->lda, j->W, n0, n1, j->bias, j->C, j->ldc, j->accumulate,
+    /* GELU after a plain (not accumulating) product takes the bias in its own pass:
+     * gelu(c + b) with c + b rounded as the GEMM's bias add would, one pass fewer */
+    const int fuse = j->gelu && j->bias && !j->accumulate;
+    wh_gemm_part(j->M, j->K, j->A, j->lda, j->W, n0, n1, fuse ? NULL : j->bias, j->C, j->ldc, j->accumulate,
                  j->ex->scratch[ith]);
-    if (j->gelu)
+    if (fuse)
+        for (int m = 0; m < j->M; m++) wh_gelu_bias(j->C + (size_t)m * j->ldc + n0, j->bias + n0, (size_t)(n1 - n0));
+    else if (j->gelu)
         for (int m = 0; m < j->M; m++) wh_gelu(j->C + (size_t)m * j->ldc + n0, (size_t)(n1 - n0));
 }
 

@@ -283,6 +283,23 @@ int main(void)
                 mx = 0;
                 for (int i = 0; i < n; i++) mx = fmax(mx, fabs(y[i] - z[i]));
                 CHECKF(mx < 2e-6, "gelu abs diff %g", mx);
+                /* GELU(x + b) in one pass, every level (16 lanes with a masked tail on AVX-512) */
+                for (int ii = 0; ii < n_isas; ii++) {
+                    for (int i = 0; i < n; i++) z[i] = x[i] * 0.2f;
+                    wh_kernels_force(isas[ii]);
+                    wh_gelu_bias(z, x, (size_t)n);   /* z = gelu(0.2 x + x) */
+                    mx = 0;
+                    for (int i = 0; i < n; i++) {
+                        const double v = (double)(x[i] * 0.2f + x[i]);
+                        mx = fmax(mx, fabs(z[i] - 0.5 * v * (1.0 + erf(v / sqrt(2.0)))));
+                    }
+                    CHECKF(mx < 4e-6 * 30, "%s gelu_bias n=%d abs diff %g", wh_isa_name(isas[ii]), n, mx);
+                    for (int i = 0; i < n; i++) z[i] = x[i] * 0.3f;
+                    wh_gelu(z, (size_t)n);
+                    mx = 0;
+                    for (int i = 0; i < n; i++) mx = fmax(mx, fabs(y[i] - z[i]));
+                    CHECKF(mx < 2e-6, "%s gelu abs diff %g", wh_isa_name(isas[ii]), mx);
+                }
                 wh_kernels_force(WH_ISA_SCALAR);
                 float d1 = wh_dot(x, y, n);
                 wh_kernels_force(WH_ISA_AVX2);
