@@ -90,16 +90,22 @@ __attribute__((target("avx512f"))) static void *fma_loop512(void *arg)
     return NULL;
 }
 
+/* best of 3: a peak is a maximum, and a trial during which another tenant of a shared
+ * machine held the core says nothing about it */
 static double fma_peak_w(int threads, int w512)
 {
     long iters = 20000000;
     pthread_t th[64];
     long args[64];
-    double t0 = now();
-    for (int i = 0; i < threads; i++) { args[i] = iters; pthread_create(&th[i], NULL, w512 ? fma_loop512 : fma_loop, &args[i]); }
-    for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
-    double dt = now() - t0;
-    return (double)threads * iters * 12 * (w512 ? 16 : 8) * 2 / dt / 1e9;
+    double best = 0;
+    for (int r = 0; r < 3; r++) {
+        double t0 = now();
+        for (int i = 0; i < threads; i++) { args[i] = iters; pthread_create(&th[i], NULL, w512 ? fma_loop512 : fma_loop, &args[i]); }
+        for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
+        double g = (double)threads * iters * 12 * (w512 ? 16 : 8) * 2 / (now() - t0) / 1e9;
+        if (g > best) best = g;
+    }
+    return best;
 }
 
 static double fma_peak(int threads) { return fma_peak_w(threads, 0); }
@@ -319,7 +325,8 @@ static double decode_ms(sp_context *ctx, const sp_model_info *mi, int B, int nto
     return ms;
 }
 
-static double median_encode_ms(sp_context *ctx, const float *mel, int runs, int audio_ctx)
+/* median of runs; *min_ms (may be NULL) the fastest run */
+static double median_encode_ms(sp_context *ctx, const float *mel, int runs, int audio_ctx, double *min_ms)
 {
     double *te = calloc((size_t)runs, sizeof(double));
     for (int r = 0; r < runs; r++) {
@@ -330,6 +337,7 @@ static double median_encode_ms(sp_context *ctx, const float *mel, int runs, int 
     }
     qsort(te, (size_t)runs, sizeof(double), cmpd);
     double ms = te[runs / 2] * 1000.0;
+    if (min_ms) *min_ms = te[0] * 1000.0;
     free(te);
     return ms;
 }
@@ -360,10 +368,11 @@ static void bench_model(const char *path, int threads, int runs, int ntok)
     float *mel = malloc(sizeof(float) * mi.n_mels * 3000);
     for (int i = 0; i < mi.n_mels * 3000; i++) mel[i] = (float)sin(i * 0.01) * 0.5f;
     sp_encode(ctx, mel, 3000, 0);   /* warm-up: page in the weights */
-    double enc = median_encode_ms(ctx, mel, runs, 0) / 1000.0;
+    double enc_min;
+    double enc = median_encode_ms(ctx, mel, runs, 0, &enc_min) / 1000.0;
     /* a 3 s clip as --audio-ctx auto encodes it: 150 positions + 64 margin, to 64s */
     const int short_ctx = 256 < mi.n_audio_ctx ? 256 : mi.n_audio_ctx;
-    double enc_short = median_encode_ms(ctx, mel, runs, short_ctx) / 1000.0;
+    double enc_short = median_encode_ms(ctx, mel, runs, short_ctx, NULL) / 1000.0;
     sp_encode(ctx, mel, 3000, 0);   /* the decoder attends to a full window */
 
     float *logits = malloc(sizeof(float) * (size_t)mi.n_vocab * 8);
@@ -380,9 +389,10 @@ static void bench_model(const char *path, int threads, int runs, int ntok)
     if (di.fallback[0]) printf("#   on the CPU: %s\n", di.fallback);
     if (strcmp(di.device, "cuda")) {
         double mb = dec_bytes(&mi, type_bytes(mi.ftype)) / 1e6;
-        printf("#   CPU %d threads: encoder at %.0f%% of the measured FMA peak | 3 s clip, audio_ctx auto (%d): encoder %.1f ms | "
-               "a decoder step reads >= %.0f MB\n",
-               threads, 100.0 * gf / g_fma_peak, short_ctx, enc_short * 1000, mb);
+        printf("#   CPU %d threads: encoder at %.0f%% of the measured FMA peak (median run; fastest run %.1f ms = %.0f%%) | "
+               "3 s clip, audio_ctx auto (%d): encoder %.1f ms | a decoder step reads >= %.0f MB\n",
+               threads, 100.0 * gf / g_fma_peak, enc_min, 100.0 * enc_flops(&mi) / (enc_min / 1000) / 1e9 / g_fma_peak,
+               short_ctx, enc_short * 1000, mb);
         char what[64];
         snprintf(what, sizeof what, "%d threads", threads);
         print_cpu_decode(what, mb, ms_tok[0], ms_tok[1], bw);
@@ -390,7 +400,7 @@ static void bench_model(const char *path, int threads, int runs, int ntok)
             sp_context *c1;
             cp.n_threads = 1;
             if (sp_context_open(path, &cp, &c1, err, sizeof err) == SP_OK) {
-                double e1 = median_encode_ms(c1, mel, 1, 0);
+                double e1 = median_encode_ms(c1, mel, 1, 0, NULL);
                 sp_encode(c1, mel, 3000, 0);
                 double bw1 = read_bandwidth(1);
                 double d1 = decode_ms(c1, &mi, 1, ntok, logits), d5 = decode_ms(c1, &mi, 5, ntok, logits);
