@@ -350,6 +350,13 @@ static void gemv_part(int M, int K, const float *A, int lda, const wh_wmat *W, i
 
 /* C[M][nc0 .. nc0+ncw) (+)= A[M][k0 .. k0+kc) · the packed panels Bp ([kc][16] each,
  * consecutive): rows six at a time through the micro-kernel, panel pairs at 512 bits. */
+#define GEMM_MC 192   /* rows of A per block: kc × MC floats (192 KB) stay in L2 */
+
+/* C[M][nc0 .. nc0+ncw) (+)= A[M][k0 .. k0+kc) · the packed panels Bp ([kc][16] each,
+ * consecutive). BLIS's loop order: for each block of GEMM_MC rows, each panel (pair, at 512
+ * bits) is held in L1 while the block's rows go through the micro-kernel six at a time; the
+ * rows come from L2. (Rows outer, panels inner streamed every panel from L2 instead: five
+ * times the L2 traffic.) */
 static void sweep(int M, const float *A, int lda, int k0, int kc, const float *Bp, int nc0, int ncw, float *C,
                   int ldc, int acc)
 {
@@ -357,26 +364,31 @@ static void sweep(int M, const float *A, int lda, int k0, int kc, const float *B
         USE_AVX2 ? wh_ukernel_avx2 : ukernel_scalar;
     const int npan = (ncw + 15) / 16;
     float tile[6 * 16];
-    for (int m0 = 0; m0 < M; m0 += 6) {
-        const int mr = M - m0 < 6 ? M - m0 : 6;
-        const float *a = A + (size_t)m0 * lda + k0;
-        for (int p = 0; p < npan; p++) {
+    for (int mb = 0; mb < M; mb += GEMM_MC) {
+        const int me = M - mb < GEMM_MC ? M : mb + GEMM_MC;
+        for (int p = 0; p < npan;) {
             const int nb = nc0 + p * 16;
             const int nr = ncw - p * 16 < 16 ? ncw - p * 16 : 16;
-            float *c = C + (size_t)m0 * ldc + nb;
-            if (USE_AVX512 && ncw - p * 16 >= 32) {   /* two full panels, 512-bit */
-                wh_ukernel2_avx512(kc, a, lda, Bp + (size_t)p * 16 * kc, c, ldc, mr, acc);
-                p++;
-            } else if (nr == 16) {
-                uk(kc, a, lda, Bp + (size_t)p * 16 * kc, c, ldc, mr, acc);
-            } else {   /* ragged right edge: go through a full tile */
-                for (int i = 0; i < mr; i++)
-                    for (int j = 0; j < 16; j++)
-                        tile[i * 16 + j] = (acc && j < nr) ? c[(size_t)i * ldc + j] : 0.0f;
-                uk(kc, a, lda, Bp + (size_t)p * 16 * kc, tile, 16, mr, 1);
-                for (int i = 0; i < mr; i++)
-                    for (int j = 0; j < nr; j++) c[(size_t)i * ldc + j] = tile[i * 16 + j];
+            const int pair = USE_AVX512 && ncw - p * 16 >= 32;   /* two full panels, 512-bit */
+            const float *bp = Bp + (size_t)p * 16 * kc;
+            for (int m0 = mb; m0 < me; m0 += 6) {
+                const int mr = me - m0 < 6 ? me - m0 : 6;
+                const float *a = A + (size_t)m0 * lda + k0;
+                float *c = C + (size_t)m0 * ldc + nb;
+                if (pair) {
+                    wh_ukernel2_avx512(kc, a, lda, bp, c, ldc, mr, acc);
+                } else if (nr == 16) {
+                    uk(kc, a, lda, bp, c, ldc, mr, acc);
+                } else {   /* ragged right edge: go through a full tile */
+                    for (int i = 0; i < mr; i++)
+                        for (int j = 0; j < 16; j++)
+                            tile[i * 16 + j] = (acc && j < nr) ? c[(size_t)i * ldc + j] : 0.0f;
+                    uk(kc, a, lda, bp, tile, 16, mr, 1);
+                    for (int i = 0; i < mr; i++)
+                        for (int j = 0; j < nr; j++) c[(size_t)i * ldc + j] = tile[i * 16 + j];
+                }
             }
+            p += pair ? 2 : 1;
         }
     }
 }
