@@ -255,7 +255,38 @@ static char *deliver(kl_worker *w, const char *raw, const char *id, int flags, c
 
 /* One spool round trip; the parsed response, or NULL (logged). A user cancel that came
  * before the request was written is passed on to the daemon here (kl_live.h). */
-static json_t *round_trip(kl_worker *w, ssc *c, const char *path, const ssc_req_opts *ro,
+/* A streamed request's segments as they are decoded: a "segment" event each (the chunk's
+ * number; 0 for a recording not cut into chunks) and, with --notify, the text so far with
+ * them. The dictation's earlier chunks come from kl_live; this request's segments so far
+ * are kept here. */
+typedef struct {
+    kl_worker *w;
+    int chunk;
+    char *segs;   /* this request's segment texts so far, joined; NULL at first */
+} seg_feed;
+
+static void on_segment(const json_t *seg, int index, void *user)
+{
+    seg_feed *f = user;
+    const char *text = json_string_value(json_object_get(seg, "text"));
+    (void)index;
+    if (!text || !text[0]) return;
+    kl_evhub_emit(f->w->env.hub, "segment", text, f->chunk > 0 ? f->chunk : -1, -1);
+    const char *parts[2] = {f->segs ? f->segs : "", text};
+    char *joined = kl_text_join(parts, 2);
+    if (!joined) return;
+    free(f->segs);
+    f->segs = joined;
+    if (f->w->o->live) return;   /* --live types whole chunks; the segments are events only */
+    char *sofar = kl_live_text(f->w->env.live);
+    const char *all[2] = {sofar ? sofar : "", f->segs};
+    char *shown = kl_text_join(all, 2);
+    if (shown) notify(f->w, "Dictating…", shown);
+    free(shown);
+    free(sofar);
+}
+
+static json_t *round_trip(kl_worker *w, ssc *c, const char *path, const ssc_req_opts *ro, int chunk,
                           char id[SS_ID_MAX + 1])
 {
     char err[1024], cid[SS_ID_MAX + 1];
@@ -268,7 +299,10 @@ static json_t *round_trip(kl_worker *w, ssc *c, const char *path, const ssc_req_
         if (ssc_submit_cancel(c, id, cid, err, sizeof err) != 0) wlog(w, "WARN", "cancel of %s: %s", id, err);
         else { wlog(w, "INFO", "request %s: cancel request %s sent", id, cid); kl_live_cancel_sent(w->env.live, cid); }
     }
-    int r = ssc_wait(c, id, w->o->timeout, &resp, err, sizeof err);
+    seg_feed feed = {w, chunk, NULL};
+    int r = ro->stream ? ssc_wait_stream(c, id, w->o->timeout, on_segment, &feed, &resp, err, sizeof err)
+                       : ssc_wait(c, id, w->o->timeout, &resp, err, sizeof err);
+    free(feed.segs);
     if (kl_live_finished(w->env.live) && kl_live_take_cancel(w->env.live, cid)) {
         /* the cancel's own answer comes at once: collect it, leave no file behind */
         json_t *cr = NULL;
@@ -332,15 +366,15 @@ static char *transcribe_file(kl_worker *w, ssc *c, const job *j, char id[SS_ID_M
     kl_live_prompt(w->env.live, o->initial_prompt, prompt, sizeof prompt);
     ssc_req_opts ro = { .language = lang[0] ? lang : NULL, .prompt = prompt[0] ? prompt : NULL,
                         .hotwords = o->vocabulary[0] ? o->vocabulary : NULL,
-                        .priority = "interactive", .audio_ctx = o->audio_ctx };
-    json_t *resp = round_trip(w, c, j->path, &ro, id);
+                        .priority = "interactive", .audio_ctx = o->audio_ctx, .stream = 1 };
+    json_t *resp = round_trip(w, c, j->path, &ro, j->chunk, id);
     const char *got = resp ? json_string_value(json_object_get(resp, "language")) : NULL;
     if (resp && !strcmp(lang, "auto") && o->languages[0] && got && !in_list(o->languages, got)) {
         /* detected outside the user's languages: decode again in the first of them */
         snprintf(lang, sizeof lang, "%.*s", (int)strcspn(o->languages, ","), o->languages);
         wlog(w, "INFO", "request %s: detected \"%s\", not in languages %s: again as \"%s\"", id, got, o->languages, lang);
         json_decref(resp);
-        resp = round_trip(w, c, j->path, &ro, id);
+        resp = round_trip(w, c, j->path, &ro, j->chunk, id);
         got = NULL;
     }
     if (!resp) return NULL;

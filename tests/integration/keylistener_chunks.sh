@@ -68,9 +68,15 @@ while True:
     rms = lambda a: math.sqrt(sum(x * x for x in a) / max(len(a), 1)) / 32768
     note("edges.txt", {"len": len(s) / 16000, "head": rms(s[:1600]), "tail": rms(s[-1600:])})
     count += 1
+    seg = {"i": 0, "start": 0.0, "end": 1.0, "text": "W%d." % count}
+    part = os.path.join(resp, "." + d["id"] + ".partial")
+    if d.get("stream"):   # the live protocol: the segment in the partial file first
+        with open(part, "w") as f: f.write(json.dumps(seg) + "\n")
+        time.sleep(0.2)
     d["answered"] = time.time(); note("requests.jsonl", d)
-    answer({"id": d["id"], "results": ["W%d." % count], "timestamp": time.time(), "device": "cpu",
-            "session_active": True, "language": "en"})
+    answer({"id": d["id"], "results": ["W%d." % count], "segments": [seg], "timestamp": time.time(),
+            "device": "cpu", "session_active": True, "language": "en"})
+    if d.get("stream"): os.unlink(part)
 PY
 python3 "$ROOT/stand_in.py" "$ROOT" & PIDS="$PIDS $!"
 listener_up() { wait_for 10 sh -c '"$0" status >/dev/null 2>&1' "$KL"; }
@@ -98,10 +104,11 @@ ok_prompts=1; i=0
 while [ $i -lt "$n" ]; do
     sofar=$(python3 -c "print(' '.join(['Dictation.'] + ['W%d.' % k for k in range(1, $i + 1)]))")
     [ "$(field $i prompt)" = "$sofar" ] || { ok_prompts=0; echo "# request $i prompt: $(field $i prompt), want $sofar"; }
-    [ "$(field $i priority)" = interactive ] && [ "$(field $i hotwords)" = Stella ] && [ "$(field $i audio_ctx)" = auto ] || ok_prompts=0
+    [ "$(field $i priority)" = interactive ] && [ "$(field $i hotwords)" = Stella ] && [ "$(field $i audio_ctx)" = auto ] &&
+        [ "$(field $i stream)" = True ] || ok_prompts=0
     i=$((i + 1))
 done
-check "chunks: each request has the initial prompt + the text so far as prompt, hotwords, priority interactive, audio_ctx auto" [ $ok_prompts -eq 1 ]
+check "chunks: each request has the initial prompt + the text so far as prompt, hotwords, priority interactive, audio_ctx auto, stream" [ $ok_prompts -eq 1 ]
 check "chunks: silence on both sides of every cut (RMS of the 100 ms before and after < 0.003)" python3 -c "
 import json,sys
 e=[json.loads(l) for l in open(sys.argv[1])]
@@ -116,6 +123,14 @@ ev=[json.loads(l) for l in open(sys.argv[1])]; n=int(sys.argv[2]); want=sys.argv
 kinds=[e['event'] for e in ev]; print('#', kinds)
 ok = kinds[0]=='recording' and kinds.count('partial')==n-1 and kinds[-1]=='final' and ev[-1]['text']==want and ev[-1]['release_ms']>=0
 sys.exit(0 if ok else 1)" "$ROOT/events1.txt" "$n" "$want"
+check "events: each request's segment streamed before its chunk is final, in order" python3 -c "
+import json,sys
+ev=[json.loads(l) for l in open(sys.argv[1])]; n=int(sys.argv[2])
+seg=[e for e in ev if e['event']=='segment']; print('#', [(e['text'], e.get('chunk')) for e in seg])
+order=[e['event'] for e in ev if e['event'] in ('segment','partial')]
+ok = [e['text'] for e in seg]==['W%d.' % i for i in range(1, n + 1)] and all(e.get('chunk')==i+1 for i, e in enumerate(seg[:n-1]))
+ok = ok and order[:2*(n-1)]==['segment','partial']*(n-1)
+sys.exit(0 if ok else 1)" "$ROOT/events1.txt" "$n"
 rel=$(grep -o 'release to text [0-9]* ms' "$ROOT/kl1.log" | tail -1)
 echo "# stand-in daemon: $rel"
 listener_quit

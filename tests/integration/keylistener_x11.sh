@@ -29,7 +29,7 @@ check "xdotool probed as the typing tool" wait_for 5 grep_log "output type (xdot
 "$KL" start >/dev/null; paplay -d virt "$SPEECH"; "$KL" stop >/dev/null
 check "text typed into the xterm: 'Typed by key_listener.'" \
     wait_for 20 sh -c "grep -q 'Typed by key_listener\.' '$TYPED'"
-check "log says typed with xdotool" grep_log "output xdotool"
+check "log says typed with xdotool" wait_for 5 grep_log "output xdotool"   # the line follows the typing
 "$KL" quit >/dev/null; wait_for 10 sh -c '! "$0" status >/dev/null 2>&1' "$KL"
 
 # clipboard only
