@@ -88,6 +88,22 @@ static inline __attribute__((always_inline)) void gemv_blk(const int type, const
                 d[r] = VSET1(gemv_f16le(bp + r * rb));
                 if (type == WH_Q5_0) memcpy(&qh[r], bp + r * rb + 2, 4);
             }
+            if (M == 1) {   /* one row of A: the block's scale once per block, not per element */
+                VEC t[4];
+#pragma GCC unroll 4
+                for (int e0 = 0; e0 < 32; e0 += VW) {
+                    const VEC a = VLOAD(A + k + e0);
+#pragma GCC unroll 4
+                    for (int r = 0; r < R; r++) {
+                        const VEC q = type == WH_Q8_0 ? VI8(bp + r * rb + 2 + e0)
+                                                      : VQ5(bp + r * rb + 6 + (e0 & 15), e0 >= 16, qh[r], e0);
+                        t[r] = e0 == 0 ? VMUL(a, q) : VFMA(a, q, t[r]);
+                    }
+                }
+#pragma GCC unroll 4
+                for (int r = 0; r < R; r++) acc[r][0] = VFMA(d[r], t[r], acc[r][0]);
+                continue;
+            }
 #pragma GCC unroll 4
             for (int e0 = 0; e0 < 32; e0 += VW) {
                 VEC wv[4];
