@@ -18,28 +18,28 @@ T=$(mktemp -d /tmp/ss-actx.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 python3 tests/tools/mkspeech.py "$T/s" --first 24 --clips 0.25 >/dev/null || { echo "mkspeech failed"; exit 1; }
 echo "# $(ls "$T"/s.clip*.wav | wc -l) clips"
-for c in "$T"/s.clip*.wav; do mv "$c" "$T/$(basename "$c" | sed 's/^s\.//')"; mv "${c%.wav}.txt" "$T/$(basename "${c%.wav}" | sed 's/^s\.//').ref"; done
-cat "$T"/clip*.ref >"$T/ref.txt"
+cat "$T"/s.clip*.txt >"$T/ref.txt"
 for m in $MODELS; do
     [ -e "$WD/$m" ] || { echo "# $m: not in $WD (scripts/fetch-test-weights.sh)"; continue; }
     for ctx in full auto; do
         opt=""; [ $ctx = auto ] && opt="--audio-ctx auto"
         : >"$T/hyp.$m.$ctx.txt"; : >"$T/times.$m.$ctx"
-        for c in "$T"/clip*.wav; do
+        for c in "$T"/s.clip*.wav; do
             s=$(date +%s%N)
-            bin/transcribe --model "$WD/$m" --threads 2 $opt "$c" | tr '\n' ' ' >"${c%.wav}.$m.$ctx.txt"
+            bin/transcribe --model "$WD/$m" --threads 2 $opt "$c" | tr '\n' ' ' >"${c%.wav}.$m.$ctx.hyp"
             e=$(date +%s%N)
             echo $(( (e - s) / 1000000 )) >>"$T/times.$m.$ctx"
-            cat "${c%.wav}.$m.$ctx.txt" >>"$T/hyp.$m.$ctx.txt"; echo >>"$T/hyp.$m.$ctx.txt"
+            cat "${c%.wav}.$m.$ctx.hyp" >>"$T/hyp.$m.$ctx.txt"; echo >>"$T/hyp.$m.$ctx.txt"
         done
         med=$(sort -n "$T/times.$m.$ctx" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
         echo "$m audio_ctx=$ctx: $(python3 tests/tools/wer.py "$T/ref.txt" "$T/hyp.$m.$ctx.txt") median ${med} ms per clip"
     done
     diff=0
-    for c in "$T"/clip*.wav; do cmp -s "${c%.wav}.$m.full.txt" "${c%.wav}.$m.auto.txt" || diff=$((diff + 1)); done
-    echo "$m: $diff of $(ls "$T"/clip*.wav | wc -l) clips transcribed differently with auto"
-    for c in "$T"/clip*.wav; do
-        cmp -s "${c%.wav}.$m.full.txt" "${c%.wav}.$m.auto.txt" ||
-            printf '  full: %s\n  auto: %s\n' "$(cat "${c%.wav}.$m.full.txt")" "$(cat "${c%.wav}.$m.auto.txt")"
+    for c in "$T"/s.clip*.wav; do
+        f="${c%.wav}.$m.full.hyp" a="${c%.wav}.$m.auto.hyp"
+        cmp -s "$f" "$a" && continue
+        diff=$((diff + 1))
+        printf '  full: %s\n  auto: %s\n' "$(cat "$f")" "$(cat "$a")"
     done
+    echo "$m: $diff of $(ls "$T"/s.clip*.wav | wc -l) clips transcribed differently with auto"
 done

@@ -56,39 +56,28 @@ static int cmpd(const void *a, const void *b)
 
 /* ---------------------------------------------------------------- FMA peak */
 
-__attribute__((target("avx2,fma"))) static void *fma_loop(void *arg)
-{
-    long iters = *(long *)arg;
-    __m256 a[12];
-    const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
-    for (int i = 0; i < 12; i++) a[i] = _mm256_set1_ps((float)i);
-    for (long it = 0; it < iters; it++) {
-#pragma GCC unroll 12
-        for (int i = 0; i < 12; i++) a[i] = _mm256_fmadd_ps(a[i], m, c);
+/* 12 independent FMA chains per thread (enough to cover the FMA latency on every core we
+ * know), written once for both widths: Intel server cores run 512-bit FMAs at full rate
+ * (twice the 256-bit peak), AMD Zen 4 at half rate (the same peak). The sum keeps the
+ * chains alive. */
+#define FMA_LOOP(NAME, TARGET, V, SET1, FMADD, SUM)                                   \
+    __attribute__((target(TARGET))) static void *NAME(void *arg)                     \
+    {                                                                                \
+        long iters = *(long *)arg;                                                   \
+        V a[12];                                                                     \
+        const V m = SET1(0.999999f), c = SET1(1e-7f);                                \
+        for (int i = 0; i < 12; i++) a[i] = SET1((float)i);                          \
+        for (long it = 0; it < iters; it++) {                                        \
+            _Pragma("GCC unroll 12") for (int i = 0; i < 12; i++) a[i] = FMADD(a[i], m, c); \
+        }                                                                            \
+        float s = 0;                                                                 \
+        for (int i = 0; i < 12; i++) s += SUM(a[i]);                                 \
+        *(long *)arg = (long)s;                                                      \
+        return NULL;                                                                 \
     }
-    float s = 0;
-    for (int i = 0; i < 12; i++) s += _mm256_cvtss_f32(a[i]);
-    *(long *)arg = (long)s;
-    return NULL;
-}
-
-/* the same with 512-bit FMAs: Intel server cores run them at full rate (twice the 256-bit
- * peak), AMD Zen 4 at half rate (the same peak) */
-__attribute__((target("avx512f"))) static void *fma_loop512(void *arg)
-{
-    long iters = *(long *)arg;
-    __m512 a[12];
-    const __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
-    for (int i = 0; i < 12; i++) a[i] = _mm512_set1_ps((float)i);
-    for (long it = 0; it < iters; it++) {
-#pragma GCC unroll 12
-        for (int i = 0; i < 12; i++) a[i] = _mm512_fmadd_ps(a[i], m, c);
-    }
-    float s = 0;
-    for (int i = 0; i < 12; i++) s += _mm512_reduce_add_ps(a[i]);
-    *(long *)arg = (long)s;
-    return NULL;
-}
+FMA_LOOP(fma_loop, "avx2,fma", __m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_cvtss_f32)
+FMA_LOOP(fma_loop512, "avx512f", __m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_reduce_add_ps)
+#undef FMA_LOOP
 
 /* best of 3: a peak is a maximum, and a trial during which another tenant of a shared
  * machine held the core says nothing about it */

@@ -272,12 +272,14 @@ static void on_segment(const json_t *seg, int index, void *user)
     (void)index;
     if (!text || !text[0]) return;
     kl_evhub_emit(f->w->env.hub, "segment", text, f->chunk > 0 ? f->chunk : -1, -1);
+    /* --live types whole chunks: the segments are events only; without --notify nothing
+     * shows the text so far, so it is not assembled */
+    if (f->w->o->live || !f->w->o->notify) return;
     const char *parts[2] = {f->segs ? f->segs : "", text};
     char *joined = kl_text_join(parts, 2);
     if (!joined) return;
     free(f->segs);
     f->segs = joined;
-    if (f->w->o->live) return;   /* --live types whole chunks; the segments are events only */
     char *sofar = kl_live_text(f->w->env.live);
     const char *all[2] = {sofar ? sofar : "", f->segs};
     char *shown = kl_text_join(all, 2);

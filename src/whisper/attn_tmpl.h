@@ -17,12 +17,7 @@
  * contiguous: a plain transposed [64][len] layout made every block touch 64 rows kilobytes
  * apart, more streams than the prefetchers follow, and the kernel waited on L3 latency. */
 
-#ifndef ATT_PF
-#define ATT_PF 1
-#endif
-#ifndef ATT_PFV
 #define ATT_PFV 8   /* values: prefetch this many positions ahead */
-#endif
 
 /* S[r][p] = Σ_d q[r][d] KT[d][p], p in blocks of 2·VW inside the 32-position tiles (the
  * positions past len are scratch) */
@@ -35,7 +30,7 @@ static inline __attribute__((always_inline)) void att_scores(const int R, const 
         for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = VZERO();
         const uint16_t *kp = KT + (size_t)(p / WH_ATT_TILE) * 64 * WH_ATT_TILE + p % WH_ATT_TILE;
         for (int d = 0; d < 64; d++, kp += WH_ATT_TILE) {
-            if (ATT_PF && (p + 2 * VW) % WH_ATT_TILE == 0)   /* the next tile's row, once per tile */
+            if ((p + 2 * VW) % WH_ATT_TILE == 0)   /* the next tile's row, once per tile */
                 _mm_prefetch((const char *)(kp + 64 * WH_ATT_TILE - (p % WH_ATT_TILE)), _MM_HINT_T0);
             const VEC k0 = VF16(kp), k1 = VF16(kp + VW);
 #pragma GCC unroll 8
@@ -67,7 +62,7 @@ static inline __attribute__((always_inline)) void att_values(const int R, const 
         const uint16_t *vp = V + c0;
         for (int p = 0; p < len; p++, vp += ldv) {
             VEC v[ATT_OV];
-            if (ATT_PF) _mm_prefetch((const char *)(vp + ATT_PFV * ldv), _MM_HINT_T0);
+            _mm_prefetch((const char *)(vp + ATT_PFV * ldv), _MM_HINT_T0);
 #pragma GCC unroll 4
             for (int j = 0; j < ATT_OV; j++) v[j] = VF16(vp + j * VW);
 #pragma GCC unroll 8

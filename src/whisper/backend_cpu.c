@@ -97,7 +97,6 @@ static void cross_v_store(const wh_cpu *c, const float *x, int rows, uint16_t *v
             wh_to_f16(x + (size_t)p * n + (size_t)h * dh, v + ((size_t)h * c->actx + p) * dh, (size_t)dh);
 }
 
-
 typedef struct {
     wh_cpu *c;
     int nblk;
@@ -113,7 +112,6 @@ static void enc_attn_task(void *va, int t, int ith)
     wh_cpu *c = j->c;
     const int n = c->n, dh = c->dh, actx = c->cur;
     float *S = c->e_s[ith];
-    (void)ith;
     {
         const int h = t / j->nblk, b = t % j->nblk;
         const int r0 = b * ENC_QB, nr = actx - r0 < ENC_QB ? actx - r0 : ENC_QB;

@@ -205,19 +205,14 @@ void wh_softmax(float *x, int n)
     for (int i = 0; i < n; i++) x[i] *= inv;
 }
 
-void wh_gelu(float *x, size_t n)
-{
-    if (USE_AVX512) { wh_gelu_bias_avx512(x, NULL, n); return; }
-    if (USE_AVX2) { wh_gelu_avx2(x, n); return; }
-    for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
-}
+void wh_gelu(float *x, size_t n) { wh_gelu_bias(x, NULL, n); }
 
 void wh_gelu_bias(float *x, const float *b, size_t n)
 {
     if (USE_AVX512) { wh_gelu_bias_avx512(x, b, n); return; }
     if (USE_AVX2) { wh_gelu_bias_avx2(x, b, n); return; }
     for (size_t i = 0; i < n; i++) {
-        const float v = x[i] + b[i];
+        const float v = b ? x[i] + b[i] : x[i];
         x[i] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
     }
 }
@@ -419,13 +414,6 @@ void wh_gemm_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n
         if (bias)   /* wh_axpy with a = 1: fma(1, b, c) rounds like c + b, and is vectorized */
             for (int m = 0; m < M; m++) wh_axpy(C + (size_t)m * ldc + nc0, 1.0f, bias + nc0, ncw);
     }
-}
-
-size_t wh_packed_offset(int N, int K, int n, int k)
-{
-    const int npan = (N + 15) / 16, k0 = k / WH_GEMM_KC * WH_GEMM_KC;
-    const int kc = K - k0 < WH_GEMM_KC ? K - k0 : WH_GEMM_KC;
-    return (size_t)k0 * 16 * npan + (size_t)(n / 16) * 16 * kc + (size_t)(k - k0) * 16 + (size_t)(n % 16);
 }
 
 void wh_pack_b_f32(const float *W, size_t ld, int N, int K, float *Bp)

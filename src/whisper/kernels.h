@@ -44,10 +44,9 @@ void wh_gemm_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n
 /* The same product against B already packed: the operand a layer re-uses across calls (the
  * encoder attention's K and V of a head, once per head instead of once per block of
  * queries). Layout for N columns × K: for each WH_GEMM_KC slice of K (k0, kc), the
- * ceil(N/16) panels of [kc][16] one after another; element (n, k) at wh_packed_offset(N, K,
- * n, k); ceil(N/16)·16·K floats in all, columns past N zero. Columns [n0, n1), n0 a
- * multiple of 16; C is overwritten; no bias. */
-size_t wh_packed_offset(int N, int K, int n, int k);
+ * ceil(N/16) panels of [kc][16] one after another: element (n, k) at
+ * k0·16·ceil(N/16) + (n/16)·16·kc + (k − k0)·16 + n%16; ceil(N/16)·16·K floats in all,
+ * columns past N zero. Columns [n0, n1), n0 a multiple of 16; C is overwritten; no bias. */
 /* Packing for it from f32: N rows of K (row stride ld) — or, _bt, from the transposed
  * operand: K rows of N (row stride ld), each panel row a plain copy. */
 void wh_pack_b_f32(const float *W, size_t ld, int N, int K, float *Bp);
@@ -88,7 +87,7 @@ float wh_softmax_unnorm(float *x, int n);
 /* log Σ exp(x[i]), n >= 1; -INFINITY when every x is; f32 exponentials summed in double */
 float wh_lse(const float *x, int n);
 void wh_gelu(float *x, size_t n);                            /* exact erf GELU, in place */
-void wh_gelu_bias(float *x, const float *b, size_t n);       /* x = GELU(x + b), one pass */
+void wh_gelu_bias(float *x, const float *b, size_t n);       /* x = GELU(x + b), one pass; b may be NULL */
 void wh_exp_ref(float *x, int n);
 /* rows of n: y = (x - mean)/sqrt(var + eps) * w + b, eps 1e-5 */
 void wh_layernorm(const float *x, float *y, int rows, int n, int ld, const float *w, const float *b);
@@ -100,6 +99,13 @@ void wh_layernorm(const float *x, float *y, int rows, int n, int ld, const float
 int wh_gemv_type_ok(int type);
 int wh_gemv_avx2(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1, float *out);
 int wh_gemv_avx512(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1, float *out);
+
+/* The micro-kernels' six rows of A: a partial row block (the ragged end of M) runs the same
+ * loop with the missing rows reading row 0 (valid memory); their results are not stored. */
+static inline void wh_ukernel_rows(const float *A, int lda, int mr, const float *r[6])
+{
+    for (int i = 0; i < 6; i++) r[i] = A + (size_t)(i < mr ? i : 0) * (size_t)lda;
+}
 
 /* ISA-specific entry points (kernels_avx512.c): the encoder's micro-kernel over two
  * adjacent packed panels, C[mr][32] (+)= A[mr][kc] · [Bp | Bp + 16·kc], mr <= 6 */
@@ -132,7 +138,6 @@ void wh_i8r_row_avx2(const void *row, float *out, long k0, long n);
 void wh_softmax_avx2(float *x, int n);
 float wh_softmax_unnorm_avx2(float *x, int n);
 float wh_logsumexp_avx2(const float *x, int n);   /* n >= 1 */
-void wh_gelu_avx2(float *x, size_t n);
-void wh_gelu_bias_avx2(float *x, const float *b, size_t n);
+void wh_gelu_bias_avx2(float *x, const float *b, size_t n);   /* b may be NULL */
 void wh_exp_avx2(float *x, int n);
 #endif

@@ -15,15 +15,9 @@ void wh_ukernel_avx2(int kc, const float *A, int lda, const float *Bp, float *C,
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
     __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-    const float *a0 = A, *a1 = A + lda, *a2 = A + 2 * (size_t)lda, *a3 = A + 3 * (size_t)lda;
-    const float *a4 = A + 4 * (size_t)lda, *a5 = A + 5 * (size_t)lda;
-    /* A partial row block (the ragged end of M) runs the same loop with the missing rows
-     * reading row 0 (valid memory); their results are simply not stored. */
-    if (mr < 2) a1 = a0;
-    if (mr < 3) a2 = a0;
-    if (mr < 4) a3 = a0;
-    if (mr < 5) a4 = a0;
-    if (mr < 6) a5 = a0;
+    const float *rows[6];
+    wh_ukernel_rows(A, lda, mr, rows);
+    const float *a0 = rows[0], *a1 = rows[1], *a2 = rows[2], *a3 = rows[3], *a4 = rows[4], *a5 = rows[5];
     for (int k = 0; k < kc; k++) {
         const __m256 b0 = _mm256_load_ps(Bp + (size_t)k * 16), b1 = _mm256_load_ps(Bp + (size_t)k * 16 + 8);
         __m256 a;
@@ -211,20 +205,17 @@ void wh_softmax_avx2(float *x, int n)
     for (; i < n; i++) x[i] *= 1.0f / s;
 }
 
-/* GELU (exp_tmpl.h); _bias: x = GELU(x + b), the MLP's bias added in the same pass */
-void wh_gelu_avx2(float *x, size_t n)
-{
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, gelu256(_mm256_loadu_ps(x + i)));
-    for (; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
-}
-
+/* x = GELU(x + b) (exp_tmpl.h), b may be NULL: the MLP's bias added in the same pass */
 void wh_gelu_bias_avx2(float *x, const float *b, size_t n)
 {
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, gelu256(_mm256_add_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(b + i))));
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        if (b) v = _mm256_add_ps(v, _mm256_loadu_ps(b + i));
+        _mm256_storeu_ps(x + i, gelu256(v));
+    }
     for (; i < n; i++) {
-        const float v = x[i] + b[i];
+        const float v = b ? x[i] + b[i] : x[i];
         x[i] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
     }
 }

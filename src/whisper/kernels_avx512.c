@@ -23,14 +23,9 @@ void wh_ukernel2_avx512(int kc, const float *A, int lda, const float *Bp, float 
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m512 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     const float *B1 = Bp + (size_t)16 * kc;
-    const float *a0 = A, *a1 = A + lda, *a2 = A + 2 * (size_t)lda, *a3 = A + 3 * (size_t)lda;
-    const float *a4 = A + 4 * (size_t)lda, *a5 = A + 5 * (size_t)lda;
-    /* missing rows of a ragged block read row 0 (valid memory); not stored */
-    if (mr < 2) a1 = a0;
-    if (mr < 3) a2 = a0;
-    if (mr < 4) a3 = a0;
-    if (mr < 5) a4 = a0;
-    if (mr < 6) a5 = a0;
+    const float *rows[6];
+    wh_ukernel_rows(A, lda, mr, rows);
+    const float *a0 = rows[0], *a1 = rows[1], *a2 = rows[2], *a3 = rows[3], *a4 = rows[4], *a5 = rows[5];
     for (int k = 0; k < kc; k++) {
         const __m512 b0 = _mm512_load_ps(Bp + (size_t)k * 16), b1 = _mm512_load_ps(B1 + (size_t)k * 16);
         __m512 a;
