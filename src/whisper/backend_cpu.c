@@ -70,63 +70,133 @@ static uint16_t *ha(size_t n) { return aligned_alloc(64, ((n * sizeof(uint16_t))
 
 /* ------------------------------------------------------------------ encoder */
 
-/* One layer's cross K (x [rows][n]) into f16 32-position tiles per head (wh_attend_rows):
- * a tile's 32 positions of one dimension are gathered (the block's rows stay in L1) and
- * converted as one vector. Tail positions of the last tile keep what they held. */
-static void cross_k_store(const wh_cpu *c, const float *x, int rows, uint16_t *kt)
+/* One layer's cross K and V (xk, xv: [rows][n]) for positions [p0, p0 + WH_ATT_TILE): keys
+ * into f16 32-position tiles per head (wh_attend_rows) — a tile's 32 positions of one
+ * dimension gathered (the block's rows stay in L1) and converted as one vector; tail
+ * positions of the last tile keep what they held — and values into f16 [n_head][actx][dh]. */
+static void cross_kv_tile(const wh_cpu *c, const float *xk, const float *xv, int rows, int p0, uint16_t *kt,
+                          uint16_t *v)
 {
     const int n = c->n, dh = c->dh;
+    const int np = rows - p0 < WH_ATT_TILE ? rows - p0 : WH_ATT_TILE;
     float tmp[WH_ATT_TILE];
-    for (int p0 = 0; p0 < rows; p0 += WH_ATT_TILE) {
-        const int np = rows - p0 < WH_ATT_TILE ? rows - p0 : WH_ATT_TILE;
-        for (int col = 0; col < n; col++) {
-            const int h = col / dh, d = col % dh;
-            for (int i = 0; i < np; i++) tmp[i] = x[(size_t)(p0 + i) * n + col];
-            wh_to_f16(tmp, kt + (size_t)h * c->ldk * dh + ((size_t)(p0 / WH_ATT_TILE) * dh + d) * WH_ATT_TILE,
-                      (size_t)np);
+    for (int col = 0; col < n; col++) {
+        const int h = col / dh, d = col % dh;
+        for (int i = 0; i < np; i++) tmp[i] = xk[(size_t)(p0 + i) * n + col];
+        wh_to_f16(tmp, kt + (size_t)h * c->ldk * dh + ((size_t)(p0 / WH_ATT_TILE) * dh + d) * WH_ATT_TILE, (size_t)np);
+    }
+    for (int p = p0; p < p0 + np; p++)
+        for (int h = 0; h < c->n_head; h++)
+            wh_to_f16(xv + (size_t)p * n + (size_t)h * dh, v + ((size_t)h * c->actx + p) * dh, (size_t)dh);
+}
+
+/* The encoder's element-wise steps around its products, in tasks of ENC_RC rows (serial,
+ * they were a twentieth of base's encoder at 2 threads). */
+#define ENC_RC WH_ATT_TILE
+typedef struct {
+    wh_cpu *c;
+    const float *mel;
+    int n_frames, offset, T;
+    float *col;
+    int layer;   /* enc_cross_task */
+} enc_rows_job;
+
+/* conv1 as im2col: col[t][ch*3 + j] = mel[ch][offset + t + j - 1] (0 outside the mel,
+ * which is pad_or_trim's 0.0 padding) */
+static void enc_im2col1_task(void *va, int chunk, int ith)
+{
+    const enc_rows_job *j = va;
+    const int nm = j->c->m->hp.n_mels, K1 = 3 * nm, T = j->T;
+    const int t1 = (chunk + 1) * ENC_RC < T ? (chunk + 1) * ENC_RC : T;
+    (void)ith;
+    for (int t = chunk * ENC_RC; t < t1; t++) {
+        float *r = j->col + (size_t)t * K1;
+        for (int ch = 0; ch < nm; ch++)
+            for (int k = 0; k < 3; k++) {
+                const int f = t + k - 1;
+                r[ch * 3 + k] = (f >= 0 && f < T && j->offset + f < j->n_frames)
+                                    ? j->mel[(size_t)ch * j->n_frames + j->offset + f] : 0.0f;
+            }
+    }
+}
+
+/* conv2, stride 2: col[t][ch*3 + j] = c1[2t + j - 1][ch] */
+static void enc_im2col2_task(void *va, int chunk, int ith)
+{
+    const enc_rows_job *j = va;
+    const wh_cpu *c = j->c;
+    const int n = c->n, K2 = 3 * n, actx = c->cur;
+    const int t1 = (chunk + 1) * ENC_RC < actx ? (chunk + 1) * ENC_RC : actx;
+    (void)ith;
+    for (int t = chunk * ENC_RC; t < t1; t++) {
+        float *r = j->col + (size_t)t * K2;
+        for (int k = 0; k < 3; k++) {
+            const int f = 2 * t + k - 1;
+            const float *src = (f >= 0 && f < j->T) ? c->e_c1 + (size_t)f * n : NULL;
+            for (int ch = 0; ch < n; ch++) r[ch * 3 + k] = src ? src[ch] : 0.0f;
         }
     }
 }
 
-/* One layer's cross V (x [rows][n]) into f16 [n_head][actx][dh] */
-static void cross_v_store(const wh_cpu *c, const float *x, int rows, uint16_t *v)
+/* + the sinusoidal positional embedding (stored in the file) */
+static void enc_pos_task(void *va, int chunk, int ith)
 {
-    const int n = c->n, dh = c->dh;
-    for (int p = 0; p < rows; p++)
-        for (int h = 0; h < c->n_head; h++)
-            wh_to_f16(x + (size_t)p * n + (size_t)h * dh, v + ((size_t)h * c->actx + p) * dh, (size_t)dh);
+    const enc_rows_job *j = va;
+    const wh_cpu *c = j->c;
+    const int t1 = (chunk + 1) * ENC_RC < c->cur ? (chunk + 1) * ENC_RC : c->cur;
+    const float *pe = F(&c->m->e_pe);
+    (void)ith;
+    for (size_t i = (size_t)chunk * ENC_RC * c->n; i < (size_t)t1 * c->n; i++) c->e_x[i] += pe[i];
+}
+
+/* decoder layer j->layer's cross K (in e_q) and V (in e_k), one tile of positions a task */
+static void enc_cross_task(void *va, int chunk, int ith)
+{
+    const enc_rows_job *j = va;
+    const wh_cpu *c = j->c;
+    const size_t l = (size_t)j->layer;
+    (void)ith;
+    cross_kv_tile(c, c->e_q, c->e_k, c->cur, chunk * ENC_RC, c->cross_kt + l * c->n * c->ldk,
+                  c->cross_v + l * c->actx * c->n);
 }
 
 typedef struct {
     wh_cpu *c;
     int nblk;
+    float qs;   /* 1/sqrt(dh), applied to the queries */
 } enc_attn_job;
 
 /* floats of one head's packed K for actx positions */
 static size_t kp_head(const wh_cpu *c, int actx) { return (size_t)(actx + 15) / 16 * 16 * (size_t)c->dh; }
 
-/* (head, query block) tasks, statically interleaved over threads */
+/* (head, query block) tasks, claimed dynamically. The block's queries and outputs go through
+ * a contiguous [ENC_QB][dh] buffer: in e_q and e_a a head's rows are n floats (2 KB for
+ * base) apart, so the 96 rows' lines fall into a handful of L1 sets and were re-read from
+ * L2 by every micro-kernel call. */
 static void enc_attn_task(void *va, int t, int ith)
 {
     enc_attn_job *j = va;
     wh_cpu *c = j->c;
     const int n = c->n, dh = c->dh, actx = c->cur;
-    float *S = c->e_s[ith];
-    {
-        const int h = t / j->nblk, b = t % j->nblk;
-        const int r0 = b * ENC_QB, nr = actx - r0 < ENC_QB ? actx - r0 : ENC_QB;
-        /* S = (Q_h / sqrt(dh)) · K_hᵀ   [nr][actx] */
-        wh_gemm_packed(nr, dh, c->e_q + (size_t)r0 * n + (size_t)h * dh, n, c->e_kp + (size_t)h * kp_head(c, actx), actx,
-                       0, actx, S, actx);
-        /* softmax without its normalisation pass over [nr][actx]: the 1/sum goes onto the
-         * [nr][dh] output instead (a third of the softmax's memory passes) */
-        float inv[ENC_QB];
-        for (int r = 0; r < nr; r++) inv[r] = 1.0f / wh_softmax_unnorm(S + (size_t)r * actx, actx);
-        /* O_h = S · V_h */
-        float *O = c->e_a + (size_t)r0 * n + (size_t)h * dh;
-        wh_gemm_packed(nr, actx, S, actx, c->e_vp + (size_t)h * dh * actx, dh, 0, dh, O, n);
-        for (int r = 0; r < nr; r++)
-            for (int d = 0; d < dh; d++) O[(size_t)r * n + d] *= inv[r];
+    float *S = c->e_s[ith], *Qb = S + (size_t)ENC_QB * c->actx;
+    const int h = t / j->nblk, b = t % j->nblk;
+    const int r0 = b * ENC_QB, nr = actx - r0 < ENC_QB ? actx - r0 : ENC_QB;
+    /* Q_h / sqrt(dh) */
+    for (int r = 0; r < nr; r++) {
+        const float *q = c->e_q + (size_t)(r0 + r) * n + (size_t)h * dh;
+        for (int d = 0; d < dh; d++) Qb[(size_t)r * dh + d] = q[d] * j->qs;
+    }
+    /* S = Q_h · K_hᵀ   [nr][actx] */
+    wh_gemm_packed(nr, dh, Qb, dh, c->e_kp + (size_t)h * kp_head(c, actx), actx, 0, actx, S, actx);
+    /* softmax without its normalisation pass over [nr][actx]: the 1/sum goes onto the
+     * [nr][dh] output instead (a third of the softmax's memory passes) */
+    float inv[ENC_QB];
+    for (int r = 0; r < nr; r++) inv[r] = 1.0f / wh_softmax_unnorm(S + (size_t)r * actx, actx);
+    /* O_h = S · V_h, into the buffer, then scaled into e_a */
+    wh_gemm_packed(nr, actx, S, actx, c->e_vp + (size_t)h * dh * actx, dh, 0, dh, Qb, dh);
+    for (int r = 0; r < nr; r++) {
+        float *o = c->e_a + (size_t)(r0 + r) * n + (size_t)h * dh;
+        for (int d = 0; d < dh; d++) o[d] = Qb[(size_t)r * dh + d] * inv[r];
     }
 }
 
@@ -156,75 +226,56 @@ static void par_ln(wh_cpu *c, const float *x, float *y, int rows, const wh_tenso
     wh_pool_run(c->ex->pool, ln_task, &j, (rows + 15) / 16);
 }
 
-static void scale(float *x, size_t n, float s)
+
+/* conv1 → GELU → conv2 (stride 2) → GELU → + positions, into e_x */
+static void enc_convs(wh_cpu *c, const float *mel, int n_frames, int offset)
 {
-    for (size_t i = 0; i < n; i++) x[i] *= s;
+    const wh_model *m = c->m;
+    const int n = c->n, actx = c->cur, T = 2 * actx, nchunk2 = (actx + ENC_RC - 1) / ENC_RC;
+    enc_rows_job j = {c, mel, n_frames, offset, T, c->e_mlp, 0};
+    wh_pool_run(c->ex->pool, enc_im2col1_task, &j, (T + ENC_RC - 1) / ENC_RC);
+    wh_wmat w1 = wmat(&m->conv1_w);
+    w1.k = 3 * m->hp.n_mels;
+    w1.row_bytes = wh_row_bytes(m->conv1_w.type, w1.k);
+    wh_par_gemm(c->ex, T, w1.k, j.col, w1.k, &w1, n, F(&m->conv1_b), c->e_c1, n, 0, 1);
+
+    wh_pool_run(c->ex->pool, enc_im2col2_task, &j, nchunk2);
+    wh_wmat w2 = wmat(&m->conv2_w);
+    w2.k = 3 * n;
+    w2.row_bytes = wh_row_bytes(m->conv2_w.type, w2.k);
+    wh_par_gemm(c->ex, actx, w2.k, j.col, w2.k, &w2, n, F(&m->conv2_b), c->e_x, n, 0, 1);
+    wh_pool_run(c->ex->pool, enc_pos_task, &j, nchunk2);
+}
+
+/* one pre-LN transformer block on e_x */
+static void enc_layer(wh_cpu *c, const wh_layer *L)
+{
+    const int n = c->n, actx = c->cur;
+    par_ln(c, c->e_x, c->e_h, actx, &L->attn_ln_w, &L->attn_ln_b);
+    wh_wmat wq = wmat(&L->attn.q_w), wk = wmat(&L->attn.k_w), wv = wmat(&L->attn.v_w), wo = wmat(&L->attn.o_w);
+    const wh_gemm_out qkv[3] = {{&wq, n, F(&L->attn.q_b), c->e_q, n, 0},
+                                {&wk, n, NULL, c->e_k, n, 0},
+                                {&wv, n, F(&L->attn.v_b), c->e_v, n, 0}};
+    wh_par_gemm_multi(c->ex, actx, n, c->e_h, n, qkv, 3);
+    enc_attn_job aj = {c, (actx + ENC_QB - 1) / ENC_QB, 1.0f / sqrtf((float)c->dh)};
+    wh_pool_run(c->ex->pool, pack_kv_task, &aj, 2 * c->n_head);
+    wh_pool_run(c->ex->pool, enc_attn_task, &aj, c->n_head * aj.nblk);
+    wh_par_gemm(c->ex, actx, n, c->e_a, n, &wo, n, F(&L->attn.o_b), c->e_x, n, 1, 0);
+
+    par_ln(c, c->e_x, c->e_h, actx, &L->mlp_ln_w, &L->mlp_ln_b);
+    wh_wmat w0 = wmat(&L->mlp0_w), w2 = wmat(&L->mlp2_w);
+    wh_par_gemm(c->ex, actx, n, c->e_h, n, &w0, 4 * n, F(&L->mlp0_b), c->e_mlp, 4 * n, 0, 1);
+    wh_par_gemm(c->ex, actx, 4 * n, c->e_mlp, 4 * n, &w2, n, F(&L->mlp2_b), c->e_x, n, 1, 0);
 }
 
 static sp_status cpu_encode(wh_backend *be, const float *mel, int n_frames, int offset, int audio_ctx)
 {
     wh_cpu *c = (wh_cpu *)be;
     const wh_model *m = c->m;
-    const int n = c->n, actx = audio_ctx, nm = m->hp.n_mels, T = 2 * actx;
+    const int n = c->n, actx = audio_ctx;
     c->cur = actx;
-
-    /* conv1 as im2col + GEMM: col[t][ch*3 + j] = mel[ch][offset + t + j - 1] (0 outside the
-     * mel, which is pad_or_trim's 0.0 padding) */
-    float *col = c->e_mlp;
-    const int K1 = 3 * nm;
-    for (int t = 0; t < T; t++) {
-        float *r = col + (size_t)t * K1;
-        for (int ch = 0; ch < nm; ch++)
-            for (int j = 0; j < 3; j++) {
-                int f = t + j - 1;
-                r[ch * 3 + j] = (f >= 0 && f < T && offset + f < n_frames) ? mel[(size_t)ch * n_frames + offset + f] : 0.0f;
-            }
-    }
-    wh_wmat w1 = wmat(&m->conv1_w);
-    w1.k = K1;
-    w1.row_bytes = wh_row_bytes(m->conv1_w.type, K1);
-    wh_par_gemm(c->ex, T, K1, col, K1, &w1, n, F(&m->conv1_b), c->e_c1, n, 0, 1);
-
-    /* conv2, stride 2: col[t][ch*3 + j] = c1[2t + j - 1][ch] */
-    const int K2 = 3 * n;
-    for (int t = 0; t < actx; t++) {
-        float *r = col + (size_t)t * K2;
-        for (int j = 0; j < 3; j++) {
-            int f = 2 * t + j - 1;
-            const float *src = (f >= 0 && f < T) ? c->e_c1 + (size_t)f * n : NULL;
-            for (int ch = 0; ch < n; ch++) r[ch * 3 + j] = src ? src[ch] : 0.0f;
-        }
-    }
-    wh_wmat w2 = wmat(&m->conv2_w);
-    w2.k = K2;
-    w2.row_bytes = wh_row_bytes(m->conv2_w.type, K2);
-    wh_par_gemm(c->ex, actx, K2, col, K2, &w2, n, F(&m->conv2_b), c->e_x, n, 0, 1);
-
-    /* + sinusoidal positional embedding (stored in the file) */
-    const float *pe = F(&m->e_pe);
-    for (size_t i = 0; i < (size_t)actx * n; i++) c->e_x[i] += pe[i];
-
-    const float qs = 1.0f / sqrtf((float)c->dh);
-    const int nblk = (actx + ENC_QB - 1) / ENC_QB;
-    for (int l = 0; l < m->hp.n_audio_layer; l++) {
-        const wh_layer *L = &m->enc[l];
-        par_ln(c, c->e_x, c->e_h, actx, &L->attn_ln_w, &L->attn_ln_b);
-        wh_wmat wq = wmat(&L->attn.q_w), wk = wmat(&L->attn.k_w), wv = wmat(&L->attn.v_w), wo = wmat(&L->attn.o_w);
-        const wh_gemm_out qkv[3] = {{&wq, n, F(&L->attn.q_b), c->e_q, n, 0},
-                                    {&wk, n, NULL, c->e_k, n, 0},
-                                    {&wv, n, F(&L->attn.v_b), c->e_v, n, 0}};
-        wh_par_gemm_multi(c->ex, actx, n, c->e_h, n, qkv, 3);
-        scale(c->e_q, (size_t)actx * n, qs);
-        enc_attn_job aj = {c, nblk};
-        wh_pool_run(c->ex->pool, pack_kv_task, &aj, 2 * c->n_head);
-        wh_pool_run(c->ex->pool, enc_attn_task, &aj, c->n_head * nblk);
-        wh_par_gemm(c->ex, actx, n, c->e_a, n, &wo, n, F(&L->attn.o_b), c->e_x, n, 1, 0);
-
-        par_ln(c, c->e_x, c->e_h, actx, &L->mlp_ln_w, &L->mlp_ln_b);
-        wh_wmat w0 = wmat(&L->mlp0_w), w2m = wmat(&L->mlp2_w);
-        wh_par_gemm(c->ex, actx, n, c->e_h, n, &w0, 4 * n, F(&L->mlp0_b), c->e_mlp, 4 * n, 0, 1);
-        wh_par_gemm(c->ex, actx, 4 * n, c->e_mlp, 4 * n, &w2m, n, F(&L->mlp2_b), c->e_x, n, 1, 0);
-    }
+    enc_convs(c, mel, n_frames, offset);
+    for (int l = 0; l < m->hp.n_audio_layer; l++) enc_layer(c, &m->enc[l]);
     par_ln(c, c->e_x, c->e_h, actx, &m->e_ln_w, &m->e_ln_b);   /* encoder output */
 
     /* cross-attention K/V of every decoder layer, once per window, stored as f16 (as
@@ -234,13 +285,18 @@ static sp_status cpu_encode(wh_backend *be, const float *mel, int n_frames, int 
         wh_wmat wk = wmat(&L->cross.k_w), wv = wmat(&L->cross.v_w);
         const wh_gemm_out kv[2] = {{&wk, n, NULL, c->e_q, n, 0}, {&wv, n, F(&L->cross.v_b), c->e_k, n, 0}};
         wh_par_gemm_multi(c->ex, actx, n, c->e_h, n, kv, 2);
-        cross_k_store(c, c->e_q, actx, c->cross_kt + (size_t)l * n * c->ldk);
-        cross_v_store(c, c->e_k, actx, c->cross_v + (size_t)l * c->actx * n);
+        enc_rows_job j = {.c = c, .layer = l};
+        wh_pool_run(c->ex->pool, enc_cross_task, &j, (actx + ENC_RC - 1) / ENC_RC);
     }
     return SP_OK;
 }
 
 /* ------------------------------------------------------------------ decoder */
+
+static void scale(float *x, size_t n, float s)
+{
+    for (size_t i = 0; i < n; i++) x[i] *= s;
+}
 
 typedef struct {
     wh_cpu *c;
@@ -451,7 +507,7 @@ sp_status wh_cpu_backend_open(const wh_model *m, void *exv, wh_backend **out, ch
         !c->e_s || !c->d_s)
         goto nomem;
     for (int i = 0; i < c->n_threads; i++) {
-        c->e_s[i] = fa((size_t)ENC_QB * actx);
+        c->e_s[i] = fa((size_t)ENC_QB * (actx + (size_t)c->dh));   /* scores, then the Q/O block */
         c->d_s[i] = fa(DEC_XROWS * c->ldk > tctx ? DEC_XROWS * c->ldk : tctx);
         if (!c->e_s[i] || !c->d_s[i]) goto nomem;
     }

@@ -463,6 +463,43 @@ void wh_gemm_packed(int M, int K, const float *A, int lda, const float *Bp, int 
     }
 }
 
+void wh_pack_b_wmat(const wh_wmat *W, int n0, int N, int p0, int p1, float *Bp, float *scratch)
+{
+    wh_kernels_init();
+    const int K = W->k, npan = (N + 15) / 16;
+    float *stage = scratch + (size_t)WH_GEMM_KC * WH_GEMM_NC + K + 64;   /* wh_gemm_part's staging area */
+    for (int k0 = 0; k0 < K; k0 += WH_GEMM_KC) {
+        const int kc = K - k0 < WH_GEMM_KC ? K - k0 : WH_GEMM_KC;
+        for (int q = p0; q < p1 && q < npan; q++) {
+            const int nr = N - 16 * q < 16 ? N - 16 * q : 16;
+            pack_panel(W, n0 + 16 * q, nr, k0, kc, Bp + (size_t)k0 * 16 * npan + (size_t)q * 16 * kc, stage);
+        }
+    }
+}
+
+/* 32 columns (a panel pair) at a time through every K slice, then the next 32: the tile of C
+ * (M × 32, M <= GEMM_MC) stays in L1 across the slices and takes its bias/GELU while there,
+ * and the A block (M × K) is read from L2 once per pair. */
+void wh_gemm_packed_cols(int M, int K, const float *A, int lda, const float *Bp, int N, int c0, int c1,
+                         const float *bias, int gelu, float *C, int ldc, int accumulate)
+{
+    wh_kernels_init();
+    const int npan = (N + 15) / 16;
+    for (int j = c0; j < c1; j += 32) {
+        const int w = c1 - j < 32 ? c1 - j : 32;
+        for (int k0 = 0; k0 < K; k0 += WH_GEMM_KC) {
+            const int kc = K - k0 < WH_GEMM_KC ? K - k0 : WH_GEMM_KC;
+            sweep(M, A, lda, k0, kc, Bp + (size_t)k0 * 16 * npan + (size_t)(j / 16) * 16 * kc, j, w, C, ldc,
+                  accumulate || k0 > 0);
+        }
+        for (int m = 0; m < M && (bias || gelu); m++) {
+            float *c = C + (size_t)m * ldc + j;
+            if (gelu) wh_gelu_bias(c, bias ? bias + j : NULL, (size_t)w);
+            else wh_axpy(c, 1.0f, bias + j, w);
+        }
+    }
+}
+
 void wh_gemm_ref(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1,
                  const float *bias, float *C, int ldc)
 {

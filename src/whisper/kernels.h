@@ -52,6 +52,15 @@ void wh_gemm_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n
 void wh_pack_b_f32(const float *W, size_t ld, int N, int K, float *Bp);
 void wh_pack_bt_f32(const float *Wt, size_t ld, int N, int K, float *Bp);
 void wh_gemm_packed(int M, int K, const float *A, int lda, const float *Bp, int N, int n0, int n1, float *C, int ldc);
+/* Tall products (the encoder's 1500 positions) split by rows across threads: W packed
+ * once into the layout above by all threads (panels [p0, p1) of the N rows n0 .. n0+N-1 of
+ * W; scratch: a thread's wh_gemm_scratch_floats(W->k)), then each thread's block of rows
+ * against it, columns [c0, c1) of the N (c0 a multiple of 32): C (+)= A · Wᵀ + bias
+ * (bias indexed by column, may be NULL), then GELU when gelu. M <= 192. Rounds exactly as
+ * wh_gemm_part (the same K slices, then the bias). */
+void wh_pack_b_wmat(const wh_wmat *W, int n0, int N, int p0, int p1, float *Bp, float *scratch);
+void wh_gemm_packed_cols(int M, int K, const float *A, int lda, const float *Bp, int N, int c0, int c1,
+                         const float *bias, int gelu, float *C, int ldc, int accumulate);
 /* Reference: straightforward triple loop on exactly dequantized rows. */
 void wh_gemm_ref(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1,
                  const float *bias, float *C, int ldc);

@@ -3,6 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define ROWS_MIN_M 384                      /* tall products split by rows (see below); */
+#define ROWS_PACK_CAP ((size_t)2 << 20)     /* floats of packed weights per round (8 MB) */
+
 int wh_exec_init(wh_exec *ex, int n_threads, int max_k)
 {
     memset(ex, 0, sizeof *ex);
@@ -10,6 +13,7 @@ int wh_exec_init(wh_exec *ex, int n_threads, int max_k)
     if (!ex->pool) return -1;
     int n = wh_pool_size(ex->pool);
     ex->scratch_floats = (wh_gemm_scratch_floats(max_k) + 15) & ~(size_t)15;
+    ex->bpack_cap = ROWS_PACK_CAP;
     ex->scratch = calloc((size_t)n, sizeof *ex->scratch);
     if (!ex->scratch) return -1;
     for (int i = 0; i < n; i++) {
@@ -25,6 +29,7 @@ void wh_exec_deinit(wh_exec *ex)
         for (int i = 0; i < wh_pool_size(ex->pool); i++) free(ex->scratch[i]);
         free(ex->scratch);
     }
+    free(ex->bpack);
     wh_pool_free(ex->pool);
     memset(ex, 0, sizeof *ex);
 }
@@ -66,9 +71,127 @@ static int chunk_cols(int N, int nth)
     return cs;
 }
 
+/* ------------------------------------------------------------------ tall products
+ * Split by columns, every thread streams all of A (the encoder's 1500 × K activations,
+ * 3 MB for base: beyond L2) once per chunk of 64–128 columns, from L3, six rows at a time.
+ * Split by rows instead, a thread's block of A stays in its L2 for every column, and the
+ * weights are what streams — converted and packed once per product by all threads into
+ * one shared buffer (ex->bpack), then read as contiguous panels. Single thread, base
+ * shapes: 79–94 % → 90–105 % of the FMA-peak probe (notes in docs/engine.md). */
+#define ROWS_SEG_MAX 8
+
+typedef struct {
+    const wh_gemm_out *o;
+    int n0, N, npan;   /* rows n0 .. n0+N-1 of o->W */
+    float *bp;         /* its packed panels in ex->bpack */
+} rows_seg;
+
+typedef struct {
+    wh_exec *ex;
+    int M, K, lda, gelu;
+    const float *A;
+    int rb, nrb, ng;                 /* row blocks of rb rows; column groups per segment */
+    rows_seg seg[ROWS_SEG_MAX];
+    int nseg;
+    int ptask[ROWS_SEG_MAX + 1];     /* first packing task (8 panels each) of each segment */
+} rows_job;
+
+static void rows_pack_task(void *va, int t, int ith)
+{
+    rows_job *j = va;
+    int s = 0;
+    while (t >= j->ptask[s + 1]) s++;
+    const rows_seg *g = &j->seg[s];
+    const int p0 = (t - j->ptask[s]) * 8;
+    wh_pack_b_wmat(g->o->W, g->n0, g->N, p0, p0 + 8, g->bp, j->ex->scratch[ith]);
+}
+
+/* task = (row block, column group); the group's columns of every segment, so a thread's
+ * block of A is read from L2 for all of them */
+static void rows_gemm_task(void *va, int t, int ith)
+{
+    rows_job *j = va;
+    (void)ith;
+    const int b = t / j->ng, grp = t % j->ng;
+    const int r0 = b * j->rb, mr = j->M - r0 < j->rb ? j->M - r0 : j->rb;
+    for (int s = 0; s < j->nseg; s++) {
+        const rows_seg *g = &j->seg[s];
+        const int gw = ((g->N + j->ng - 1) / j->ng + 31) & ~31;
+        const int c0 = grp * gw, c1 = c0 + gw < g->N ? c0 + gw : g->N;
+        if (c0 >= c1) continue;
+        const wh_gemm_out *o = g->o;
+        wh_gemm_packed_cols(mr, j->K, j->A + (size_t)r0 * j->lda, j->lda, g->bp, g->N, c0, c1,
+                            o->bias ? o->bias + g->n0 : NULL, j->gelu, o->C + (size_t)r0 * o->ldc + g->n0, o->ldc,
+                            o->accumulate);
+    }
+}
+
+/* rows per block: about eight blocks per thread (a descheduled thread's share is picked up
+ * by the others), a block of A under 512 KB (L2), and at least 48 rows so that a packed
+ * panel pair, once in L1, serves eight or more micro-kernel calls */
+static int rows_block(int M, int K, int nth)
+{
+    int rb = (M + 8 * nth - 1) / (8 * nth);
+    const int cap = (int)(((size_t)128 << 10) / (size_t)K);
+    if (rb > cap) rb = cap;
+    if (rb < 48) rb = 48;
+    if (rb > 192) rb = 192;
+    return (rb + 5) / 6 * 6 > 192 ? 192 : (rb + 5) / 6 * 6;
+}
+
+static void rows_run(rows_job *j)
+{
+    if (j->nseg == 0) return;
+    wh_pool_run(j->ex->pool, rows_pack_task, j, j->ptask[j->nseg]);
+    wh_pool_run(j->ex->pool, rows_gemm_task, j, j->nrb * j->ng);
+    j->nseg = 0;
+}
+
+/* 0 when done; -1 when the packed buffer cannot be had (the caller splits by columns) */
+static int par_gemm_rows(wh_exec *ex, int M, int K, const float *A, int lda, const wh_gemm_out *outs, int n_outs,
+                         int gelu)
+{
+    const int nth = wh_pool_size(ex->pool);
+    size_t need = 0;
+    for (int i = 0; i < n_outs; i++) need += (size_t)(outs[i].N + 15) / 16 * 16 * (size_t)K;
+    if (need > ex->bpack_cap) need = ex->bpack_cap;
+    if ((size_t)32 * K > need) need = (size_t)32 * K;
+    if (ex->bpack_floats < need) {
+        free(ex->bpack);
+        ex->bpack = aligned_alloc(64, need * sizeof(float));
+        ex->bpack_floats = ex->bpack ? need : 0;
+        if (!ex->bpack) return -1;
+    }
+    rows_job j = {.ex = ex, .M = M, .K = K, .lda = lda, .gelu = gelu, .A = A};
+    j.rb = rows_block(M, K, nth);
+    j.nrb = (M + j.rb - 1) / j.rb;
+    j.ng = j.nrb >= 4 * nth ? 1 : (4 * nth + j.nrb - 1) / j.nrb;
+    /* whole outputs, or pieces of them, in rounds of at most ex->bpack_floats packed floats */
+    const int cap_cols = (int)(ex->bpack_floats / (size_t)K) & ~31;
+    size_t used = 0;
+    for (int i = 0; i < n_outs; i++)
+        for (int n0 = 0; n0 < outs[i].N;) {
+            const int N = outs[i].N - n0 < cap_cols ? outs[i].N - n0 : cap_cols;
+            const size_t fl = (size_t)(N + 15) / 16 * 16 * (size_t)K;
+            if (used + fl > ex->bpack_floats || j.nseg == ROWS_SEG_MAX) { rows_run(&j); used = 0; }
+            rows_seg *g = &j.seg[j.nseg];
+            *g = (rows_seg){&outs[i], n0, N, (N + 15) / 16, ex->bpack + used};
+            j.ptask[j.nseg + 1] = j.ptask[j.nseg] + (g->npan + 7) / 8;
+            j.nseg++;
+            used += fl;
+            n0 += N;
+        }
+    rows_run(&j);
+    return 0;
+}
+
 void wh_par_gemm(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wmat *W, int N,
                  const float *bias, float *C, int ldc, int accumulate, int gelu)
 {
+    if (M >= ROWS_MIN_M) {
+        const wh_gemm_out o = {W, N, bias, C, ldc, accumulate};
+        if (par_gemm_rows(ex, M, K, A, lda, &o, 1, gelu) == 0) return;
+    }
     int cs = chunk_cols(N, wh_pool_size(ex->pool));
     gemm_job j = {ex, M, K, N, lda, ldc, accumulate, gelu, cs, A, bias, W, C};
     wh_pool_run(ex->pool, gemm_task, &j, (N + cs - 1) / cs);
@@ -100,6 +223,7 @@ void wh_par_gemm_multi(wh_exec *ex, int M, int K, const float *A, int lda, const
             wh_par_gemm(ex, M, K, A, lda, outs[i].W, outs[i].N, outs[i].bias, outs[i].C, outs[i].ldc, outs[i].accumulate, 0);
         return;
     }
+    if (M >= ROWS_MIN_M && par_gemm_rows(ex, M, K, A, lda, outs, n_outs, 0) == 0) return;
     int nth = wh_pool_size(ex->pool);
     multi_job j = {ex, M, K, lda, n_outs, A, outs, {0}, {0}};
     for (int i = 0; i < n_outs; i++) {   /* the chunking of wh_par_gemm, per output */

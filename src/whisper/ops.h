@@ -8,6 +8,9 @@ typedef struct {
     wh_pool *pool;
     float **scratch;        /* one per thread, 64-byte aligned, scratch_floats each */
     size_t scratch_floats;
+    float *bpack;           /* tall products: the weights packed once, shared by the threads */
+    size_t bpack_floats;    /* (grown on first use; see ops.c) */
+    size_t bpack_cap;       /* most floats packed per round (wh_exec_init's default; tests lower it) */
 } wh_exec;
 
 int  wh_exec_init(wh_exec *ex, int n_threads, int max_k);   /* 0 on success */

@@ -5,6 +5,7 @@
 #include "whisper/fp16.h"
 #include "whisper/kernels.h"
 #include "whisper/model.h"
+#include "whisper/ops.h"
 #include "whisper/threadpool.h"
 
 #include <immintrin.h>
@@ -403,6 +404,63 @@ int main(void)
         wh_kernels_force(best);
         CHECK(bad == 0);
         free(W); free(Wt); free(A); free(B1); free(B2); free(C); free(R);
+    }
+
+    TEST("tall products split by rows (weights packed once, shared) equal the column split bit for bit") {
+        /* M >= 384 takes the row split; the same rows in halves of 200 take the column split,
+         * which computes each row the same way: the results must not differ in one bit */
+        const int M = 400, K = 320, lda = K + 5, ldc = 290;   /* K: whole q8_0 blocks, a ragged second slice */
+        const int Ns[3] = {100, 64, 96};
+        float *A = malloc(sizeof(float) * (size_t)M * lda), *bias = malloc(sizeof(float) * 128);
+        float *C1 = malloc(sizeof(float) * (size_t)M * ldc), *C2 = malloc(sizeof(float) * (size_t)M * ldc);
+        for (size_t i = 0; i < (size_t)M * lda; i++) A[i] = frand();
+        for (int i = 0; i < 128; i++) bias[i] = frand();
+        const int types[3] = {WH_F16, WH_Q8_0, WH_F32};
+        int bad = 0;
+        for (int ii = 0; ii < n_isas; ii++)
+            for (int nt = 1; nt <= 3; nt += 2)
+                for (int ti = 0; ti < 3; ti++)
+                    for (int mode = 0; mode < 4; mode++) {   /* single: plain, +GELU, accumulate; multi */
+                        wh_kernels_force(isas[ii]);
+                        wh_exec ex;
+                        CHECK(wh_exec_init(&ex, nt, K) == 0);
+                        if (mode == 2) ex.bpack_cap = (size_t)32 * K;   /* rounds of one 32-column piece */
+                        if (mode == 3) ex.bpack_cap = (size_t)100 * K;  /* outputs cut across rounds */
+                        uint8_t *W[3];
+                        wh_wmat w[3];
+                        wh_gemm_out o1[3], o2[3];
+                        int col = 0;
+                        for (int i = 0; i < 3; i++) {
+                            W[i] = make_w(types[ti], Ns[i], K);
+                            w[i] = (wh_wmat){W[i], types[ti], K, wh_row_bytes(types[ti], K)};
+                            o1[i] = (wh_gemm_out){&w[i], Ns[i], i == 1 ? NULL : bias, C1 + col, ldc, mode == 2};
+                            o2[i] = o1[i];
+                            o2[i].C = C2 + col;
+                            col += Ns[i];
+                        }
+                        for (size_t i = 0; i < (size_t)M * ldc; i++) C1[i] = C2[i] = frand();
+                        if (mode < 3) {
+                            wh_par_gemm(&ex, M, K, A, lda, &w[0], Ns[0], bias, C1, ldc, mode == 2, mode == 1);
+                            for (int h = 0; h < 2; h++)
+                                wh_par_gemm(&ex, M / 2, K, A + (size_t)h * (M / 2) * lda, lda, &w[0], Ns[0], bias,
+                                            C2 + (size_t)h * (M / 2) * ldc, ldc, mode == 2, mode == 1);
+                        } else {
+                            wh_par_gemm_multi(&ex, M, K, A, lda, o1, 3);
+                            for (int h = 0; h < 2; h++) {
+                                wh_gemm_out oh[3];
+                                for (int i = 0; i < 3; i++) { oh[i] = o2[i]; oh[i].C += (size_t)h * (M / 2) * ldc; }
+                                wh_par_gemm_multi(&ex, M / 2, K, A + (size_t)h * (M / 2) * lda, lda, oh, 3);
+                            }
+                        }
+                        if (memcmp(C1, C2, sizeof(float) * (size_t)M * ldc) != 0 && bad++ < 3)
+                            CHECKF(0, "%s, %d threads, %s, mode %d: the splits differ", wh_isa_name(isas[ii]), nt,
+                                   wh_type_name(types[ti]), mode);
+                        for (int i = 0; i < 3; i++) free(W[i]);
+                        wh_exec_deinit(&ex);
+                    }
+        wh_kernels_force(best);
+        CHECK(bad == 0);
+        free(A); free(bias); free(C1); free(C2);
     }
 
     TEST("LayerNorm (double statistics) equals the scalar reference at every level, offset rows included") {
