@@ -3,8 +3,9 @@
  *
  *   E_VEC  E_SET1(x)  E_MUL(a,b)  E_ADD(a,b)  E_RECIP(v)  E_FMA(a,b,c)  E_FNMA(a,b,c)
  *   E_MIN(a,b)  E_MAX(a,b)  E_ROUND(v)  E_ABS(v)  E_NEG(v)  E_COPYSIGN(a,z) (|a| with z's sign)
- *   E_POW2(fx)             2^fx for integral fx in range, as floats (exponent bits)
- *   E_ZERO_BELOW(x,lo,y)   y where x >= lo, else 0
+ *   E_LDEXP_ABOVE(x,lo,y,fx)  y·2^fx (fx integral, in range) where x >= lo, else 0 (AVX2:
+ *                          2^fx built from exponent bits and a multiply; AVX-512: one masked
+ *                          vscalefps in place of four instructions)
  *   E_EXP, E_GELU          the two functions' names
  *
  * exp: relative error ~1e-7 for x in [-87.3, 88.7] (Cephes expf polynomial after the
@@ -25,7 +26,7 @@ static inline E_VEC E_EXP(E_VEC x0)
     y = E_FMA(y, x, E_SET1(1.6666665459E-1f));
     y = E_FMA(y, x, E_SET1(5.0000001201E-1f));
     y = E_FMA(y, E_MUL(x, x), E_ADD(x, E_SET1(1.0f)));
-    return E_ZERO_BELOW(x0, lo, E_MUL(y, E_POW2(fx)));
+    return E_LDEXP_ABOVE(x0, lo, y, fx);
 }
 
 static inline E_VEC E_GELU(E_VEC v)
@@ -55,7 +56,6 @@ static inline E_VEC E_GELU(E_VEC v)
 #undef E_ABS
 #undef E_NEG
 #undef E_COPYSIGN
-#undef E_POW2
-#undef E_ZERO_BELOW
+#undef E_LDEXP_ABOVE
 #undef E_EXP
 #undef E_GELU

@@ -132,8 +132,10 @@ void wh_f16_row_avx2(const uint16_t *h, float *out, int n)
 #define E_ABS(v) _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v)
 #define E_NEG(v) _mm256_xor_ps(v, _mm256_set1_ps(-0.0f))
 #define E_COPYSIGN(a, z) _mm256_or_ps(a, _mm256_and_ps(z, _mm256_set1_ps(-0.0f)))
-#define E_POW2(fx) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23))
-#define E_ZERO_BELOW(x, lo, y) _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), y)
+#define E_LDEXP_ABOVE(x, lo, y, fx)                                                                  \
+    _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ),                                               \
+                     _mm256_mul_ps(y, _mm256_castsi256_ps(_mm256_slli_epi32(                         \
+                                          _mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23))))
 #define E_EXP exp256
 #define E_GELU gelu256
 #include "exp_tmpl.h"

@@ -117,8 +117,7 @@ static inline __m512 recip512(__m512 v)
 #define E_ABS(v) _mm512_abs_ps(v)
 #define E_NEG(v) _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(v), SIGNBITS))
 #define E_COPYSIGN(a, z) _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(a), _mm512_and_si512(_mm512_castps_si512(z), SIGNBITS)))
-#define E_POW2(fx) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(fx), _mm512_set1_epi32(127)), 23))
-#define E_ZERO_BELOW(x, lo, y) _mm512_maskz_mov_ps((__mmask16)~_mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ), y)
+#define E_LDEXP_ABOVE(x, lo, y, fx) _mm512_maskz_scalef_ps(_mm512_cmp_ps_mask(x, lo, _CMP_NLT_UQ), y, fx)
 #define E_EXP exp512
 #define E_GELU gelu512
 #define SIGNBITS _mm512_set1_epi32((int)0x80000000)
