@@ -31,10 +31,11 @@ typedef struct {
     /* encoder run state */
     float *e_x;            /* [actx][n] residual stream */
     float *e_h;            /* [actx][n] LayerNorm output; after the last layer: encoder output */
-    float *e_q, *e_k;      /* [actx][n] */
+    float *e_q;            /* [actx][n] */
+    float *e_k;            /* [pad32(actx)][n], the padding rows zero at open */
     float *e_v;            /* [actx][n] */
-    float *e_kp, *e_vp;    /* per head, packed for wh_gemm_packed: K_h as [actx] × [dh] (ceil(actx/16)·16·dh
-                            * floats a head), V_h as [dh] × [actx] (dh·actx) */
+    float *e_kp, *e_vp;    /* per head, packed for wh_gemm_packed: K_h as [pad32(actx)] × [dh]
+                            * (pad32(actx)·dh floats a head), V_h as [dh] × [actx] (dh·actx) */
     float *e_a;            /* [actx][n] attention output before out-projection */
     float *e_mlp;          /* [actx][4n] (also the im2col buffer) */
     float *e_c1;           /* [2 actx][n] conv1 output */
@@ -166,37 +167,41 @@ typedef struct {
     float qs;   /* 1/sqrt(dh), applied to the queries */
 } enc_attn_job;
 
-/* floats of one head's packed K for actx positions */
-static size_t kp_head(const wh_cpu *c, int actx) { return (size_t)(actx + 15) / 16 * 16 * (size_t)c->dh; }
+/* Keys are packed and scored in whole panel pairs (the 512-bit micro-kernel's width): the
+ * scores of 1500 positions as 1504 columns, the last four (zero keys) never read. With 1500
+ * the last 12 columns of every row block went through the ragged-edge path. */
+static int pad32(int x) { return (x + 31) & ~31; }
 
-/* (head, query block) tasks, claimed dynamically. The block's queries and outputs go through
- * a contiguous [ENC_QB][dh] buffer: in e_q and e_a a head's rows are n floats (2 KB for
- * base) apart, so the 96 rows' lines fall into a handful of L1 sets and were re-read from
- * L2 by every micro-kernel call. */
+/* floats of one head's packed K for actx positions */
+static size_t kp_head(const wh_cpu *c, int actx) { return (size_t)pad32(actx) * (size_t)c->dh; }
+
+/* (head, query block) tasks, claimed dynamically. The block's queries, scaled by
+ * 1/sqrt(dh) as they are copied (in parallel; it was a serial pass over e_q), and its
+ * outputs go through a contiguous [ENC_QB][dh] buffer. */
 static void enc_attn_task(void *va, int t, int ith)
 {
     enc_attn_job *j = va;
     wh_cpu *c = j->c;
     const int n = c->n, dh = c->dh, actx = c->cur;
-    float *S = c->e_s[ith], *Qb = S + (size_t)ENC_QB * c->actx;
+    const int lds = pad32(actx);
+    float *S = c->e_s[ith], *Qb = S + (size_t)ENC_QB * pad32(c->actx);
     const int h = t / j->nblk, b = t % j->nblk;
     const int r0 = b * ENC_QB, nr = actx - r0 < ENC_QB ? actx - r0 : ENC_QB;
-    /* Q_h / sqrt(dh) */
-    for (int r = 0; r < nr; r++) {
-        const float *q = c->e_q + (size_t)(r0 + r) * n + (size_t)h * dh;
-        for (int d = 0; d < dh; d++) Qb[(size_t)r * dh + d] = q[d] * j->qs;
-    }
-    /* S = Q_h · K_hᵀ   [nr][actx] */
-    wh_gemm_packed(nr, dh, Qb, dh, c->e_kp + (size_t)h * kp_head(c, actx), actx, 0, actx, S, actx);
+    /* Q_h / sqrt(dh) (0 + s·q rounds as s·q) */
+    memset(Qb, 0, sizeof(float) * (size_t)nr * dh);
+    for (int r = 0; r < nr; r++) wh_axpy(Qb + (size_t)r * dh, j->qs, c->e_q + (size_t)(r0 + r) * n + (size_t)h * dh, dh);
+    /* S = Q_h · K_hᵀ   [nr][lds] */
+    wh_gemm_packed(nr, dh, Qb, dh, c->e_kp + (size_t)h * kp_head(c, actx), lds, 0, lds, S, lds);
     /* softmax without its normalisation pass over [nr][actx]: the 1/sum goes onto the
      * [nr][dh] output instead (a third of the softmax's memory passes) */
     float inv[ENC_QB];
-    for (int r = 0; r < nr; r++) inv[r] = 1.0f / wh_softmax_unnorm(S + (size_t)r * actx, actx);
+    for (int r = 0; r < nr; r++) inv[r] = 1.0f / wh_softmax_unnorm(S + (size_t)r * lds, actx);
     /* O_h = S · V_h, into the buffer, then scaled into e_a */
-    wh_gemm_packed(nr, actx, S, actx, c->e_vp + (size_t)h * dh * actx, dh, 0, dh, Qb, dh);
+    wh_gemm_packed(nr, actx, S, lds, c->e_vp + (size_t)h * dh * actx, dh, 0, dh, Qb, dh);
     for (int r = 0; r < nr; r++) {
         float *o = c->e_a + (size_t)(r0 + r) * n + (size_t)h * dh;
-        for (int d = 0; d < dh; d++) o[d] = Qb[(size_t)r * dh + d] * inv[r];
+        memset(o, 0, sizeof(float) * (size_t)dh);
+        wh_axpy(o, inv[r], Qb + (size_t)r * dh, dh);
     }
 }
 
@@ -208,7 +213,7 @@ static void pack_kv_task(void *va, int t, int ith)
     wh_cpu *c = j->c;
     const int n = c->n, dh = c->dh, actx = c->cur, h = t / 2;
     (void)ith;
-    if (t % 2 == 0) wh_pack_b_f32(c->e_k + (size_t)h * dh, (size_t)n, actx, dh, c->e_kp + (size_t)h * kp_head(c, actx));
+    if (t % 2 == 0) wh_pack_b_f32(c->e_k + (size_t)h * dh, (size_t)n, pad32(actx), dh, c->e_kp + (size_t)h * kp_head(c, actx));
     else wh_pack_bt_f32(c->e_v + (size_t)h * dh, (size_t)n, dh, actx, c->e_vp + (size_t)h * dh * actx);
 }
 
@@ -491,8 +496,8 @@ sp_status wh_cpu_backend_open(const wh_model *m, void *exv, wh_backend **out, ch
     const size_t n = (size_t)c->n, actx = (size_t)c->actx, tctx = (size_t)c->tctx;
     size_t col = 2 * actx * 3 * (size_t)(hp->n_mels > c->n ? hp->n_mels : c->n);
     size_t mlp = actx * 4 * n > col ? actx * 4 * n : col;
-    c->e_x = fa(actx * n); c->e_h = fa(actx * n); c->e_q = fa(actx * n); c->e_k = fa(actx * n);
-    c->e_v = fa(actx * n); c->e_kp = fa((actx + 15) / 16 * 16 * n); c->e_vp = fa(actx * n); c->e_a = fa(actx * n); c->e_mlp = fa(mlp);
+    c->e_x = fa(actx * n); c->e_h = fa(actx * n); c->e_q = fa(actx * n); c->e_k = fa((size_t)pad32(c->actx) * n);
+    c->e_v = fa(actx * n); c->e_kp = fa((size_t)pad32(c->actx) * n); c->e_vp = fa(actx * n); c->e_a = fa(actx * n); c->e_mlp = fa(mlp);
     c->e_c1 = fa(2 * actx * n);
     c->ldk = wh_attend_rows_pad(c->actx);
     c->cross_kt = ha((size_t)hp->n_text_layer * n * c->ldk);
@@ -506,8 +511,9 @@ sp_status wh_cpu_backend_open(const wh_model *m, void *exv, wh_backend **out, ch
         !c->cross_kt || !c->cross_v || !c->d_x || !c->d_h || !c->d_q || !c->d_a || !c->d_kv || !c->d_mlp ||
         !c->e_s || !c->d_s)
         goto nomem;
+    memset(c->e_k, 0, sizeof(float) * (size_t)pad32(c->actx) * n);   /* rows past actx: zero keys */
     for (int i = 0; i < c->n_threads; i++) {
-        c->e_s[i] = fa((size_t)ENC_QB * (actx + (size_t)c->dh));   /* scores, then the Q/O block */
+        c->e_s[i] = fa((size_t)ENC_QB * ((size_t)pad32(c->actx) + (size_t)c->dh));   /* scores, then the Q/O block */
         c->d_s[i] = fa(DEC_XROWS * c->ldk > tctx ? DEC_XROWS * c->ldk : tctx);
         if (!c->e_s[i] || !c->d_s[i]) goto nomem;
     }
