@@ -72,8 +72,8 @@ static inline __attribute__((always_inline)) void gemv_blk(const int type, const
         }
     } else {   /* q8_0 (34-byte blocks) or q5_0 (22-byte blocks) of 32 elements */
         const size_t bs = type == WH_Q8_0 ? 34 : 22;
-        for (; k + 32 <= K; k += 32) {
-            const uint8_t *bp = w + (size_t)(k / 32) * bs;
+        const uint8_t *bp = w;   /* walked, not (k / 32)·bs: fewer live registers for R rows */
+        for (; k + 32 <= K; k += 32, bp += bs) {
 #if GEMV_PF
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++) _mm_prefetch((const char *)(bp + r * rb) + GEMV_PFD, _MM_HINT_T0);

@@ -423,13 +423,14 @@ void wh_attend64_avx2(const float *q, const uint16_t *K, const uint16_t *V, size
 static inline __m256 q5_8(const uint8_t *qs, int hi, uint32_t qh, int e0)
 {
     __m256i q = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)qs));
-    if (hi) q = _mm256_srli_epi32(q, 4);
-    q = _mm256_and_si256(q, _mm256_set1_epi32(15));
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i bit = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)qh), _mm256_add_epi32(lane, _mm256_set1_epi32(e0))),
-                                         _mm256_set1_epi32(1));
-    q = _mm256_or_si256(q, _mm256_slli_epi32(bit, 4));
-    return _mm256_cvtepi32_ps(_mm256_sub_epi32(q, _mm256_set1_epi32(16)));
+    q = hi ? _mm256_srli_epi32(q, 4) : _mm256_and_si256(q, _mm256_set1_epi32(15));   /* bytes < 256 */
+    /* fifth bit of lane i (qh bit e0 + i) shifted up to the sign bit, which blendv reads:
+     * the nibble where it is set, nibble - 16 where clear (was shift, and, shift, or, sub) */
+    const __m256i up = _mm256_sllv_epi32(_mm256_set1_epi32((int)qh), _mm256_setr_epi32(31 - e0, 30 - e0, 29 - e0, 28 - e0,
+                                                                                          27 - e0, 26 - e0, 25 - e0, 24 - e0));
+    const __m256 v = _mm256_blendv_ps(_mm256_castsi256_ps(_mm256_sub_epi32(q, _mm256_set1_epi32(16))),
+                                      _mm256_castsi256_ps(q), _mm256_castsi256_ps(up));
+    return _mm256_cvtepi32_ps(_mm256_castps_si256(v));
 }
 
 #define VEC __m256

@@ -65,13 +65,14 @@ static inline void hsum4_512(__m512 a, __m512 b, __m512 c, __m512 d, float *out)
 
 /* q5_0 elements e0 .. e0+15 of a block: the nibble, minus 16 where the element's fifth bit
  * (qh bit e0 + i) is clear. The bits go straight into a mask register (one masked subtract)
- * instead of the AVX2 path's per-lane shift/and/or of qh. */
+ * instead of the AVX2 path's per-lane shift/and/or of qh; inverted as an integer, not with
+ * knotw (a vector-port uop); the high nibble needs no mask after its shift (bytes < 256).
+ * Together with walking the block pointer: q5_0 at M = 1 0.129 -> 0.107 ns/weight. */
 static inline __m512 q5_16(const uint8_t *qs, int hi, uint32_t qh, int e0)
 {
     __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)qs));
-    if (hi) q = _mm512_srli_epi32(q, 4);
-    q = _mm512_and_si512(q, _mm512_set1_epi32(15));
-    const __mmask16 clear = (__mmask16)~(qh >> e0);
+    q = hi ? _mm512_srli_epi32(q, 4) : _mm512_and_si512(q, _mm512_set1_epi32(15));
+    const __mmask16 clear = _cvtu32_mask16((~qh) >> e0);
     return _mm512_cvtepi32_ps(_mm512_mask_sub_epi32(q, clear, q, _mm512_set1_epi32(16)));
 }
 
