@@ -269,8 +269,7 @@ static void enc_layer(wh_cpu *c, const wh_layer *L)
 
     par_ln(c, c->e_x, c->e_h, actx, &L->mlp_ln_w, &L->mlp_ln_b);
     wh_wmat w0 = wmat(&L->mlp0_w), w2 = wmat(&L->mlp2_w);
-    wh_par_gemm(c->ex, actx, n, c->e_h, n, &w0, 4 * n, F(&L->mlp0_b), c->e_mlp, 4 * n, 0, 1);
-    wh_par_gemm(c->ex, actx, 4 * n, c->e_mlp, 4 * n, &w2, n, F(&L->mlp2_b), c->e_x, n, 1, 0);
+    wh_par_mlp(c->ex, actx, n, c->e_h, n, &w0, F(&L->mlp0_b), 4 * n, &w2, F(&L->mlp2_b), c->e_x, n, c->e_mlp);
 }
 
 static sp_status cpu_encode(wh_backend *be, const float *mel, int n_frames, int offset, int audio_ctx)

@@ -21,6 +21,13 @@ void wh_exec_deinit(wh_exec *ex);
 void wh_par_gemm(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wmat *W, int N,
                  const float *bias, float *C, int ldc, int accumulate, int gelu);
 
+/* The transformer MLP on M rows: Y += GELU(X · W0ᵀ + b0) · W2ᵀ + b2, W0: N0 rows of K, W2: K
+ * rows of N0; H ([M][N0]) holds the hidden activations. Tall M in one parallel region, each
+ * block of rows through both products while in L2; otherwise the two wh_par_gemm calls.
+ * Bit-identical either way. */
+void wh_par_mlp(wh_exec *ex, int M, int K, const float *X, int ldx, const wh_wmat *W0, const float *b0, int N0,
+                const wh_wmat *W2, const float *b2, float *Y, int ldy, float *H);
+
 /* Several products of the same A in one parallel region (one pool barrier instead of one
  * per matrix): the decoder's q, k and v projections. Each has its own weights, bias,
  * output and accumulate flag; columns are split across threads as in wh_par_gemm. */

@@ -463,6 +463,38 @@ int main(void)
         free(A); free(bias); free(C1); free(C2);
     }
 
+    TEST("the fused MLP (each block of rows through both products) equals the two products bit for bit") {
+        const int M = 400, K = 96, N0 = 4 * K, ldx = K + 3, ldy = K + 7;
+        float *X = malloc(sizeof(float) * (size_t)M * ldx), *b0 = malloc(sizeof(float) * N0), *b2 = malloc(sizeof(float) * K);
+        float *Y1 = malloc(sizeof(float) * (size_t)M * ldy), *Y2 = malloc(sizeof(float) * (size_t)M * ldy);
+        float *H1 = malloc(sizeof(float) * (size_t)M * N0), *H2 = malloc(sizeof(float) * (size_t)M * N0);
+        for (size_t i = 0; i < (size_t)M * ldx; i++) X[i] = frand();
+        for (int i = 0; i < N0; i++) b0[i] = frand();
+        for (int i = 0; i < K; i++) b2[i] = frand();
+        int bad = 0;
+        for (int ii = 0; ii < n_isas; ii++)
+            for (int nt = 1; nt <= 2; nt++)
+                for (int small_cap = 0; small_cap < 2; small_cap++) {   /* fused, and the fallback */
+                    wh_kernels_force(isas[ii]);
+                    wh_exec ex;
+                    CHECK(wh_exec_init(&ex, nt, N0) == 0);
+                    if (small_cap) ex.bpack_cap = (size_t)N0 * K;   /* one matrix, not both */
+                    uint8_t *W0 = make_w(WH_F16, N0, K), *W2 = make_w(WH_Q8_0, K, N0);
+                    wh_wmat w0 = {W0, WH_F16, K, wh_row_bytes(WH_F16, K)}, w2 = {W2, WH_Q8_0, N0, wh_row_bytes(WH_Q8_0, N0)};
+                    for (size_t i = 0; i < (size_t)M * ldy; i++) Y1[i] = Y2[i] = frand();
+                    wh_par_mlp(&ex, M, K, X, ldx, &w0, b0, N0, &w2, b2, Y1, ldy, H1);
+                    wh_par_gemm(&ex, M, K, X, ldx, &w0, N0, b0, H2, N0, 0, 1);
+                    wh_par_gemm(&ex, M, N0, H2, N0, &w2, K, b2, Y2, ldy, 1, 0);
+                    if (memcmp(Y1, Y2, sizeof(float) * (size_t)M * ldy) != 0 && bad++ < 3)
+                        CHECKF(0, "%s, %d threads, cap %d: differs", wh_isa_name(isas[ii]), nt, small_cap);
+                    free(W0); free(W2);
+                    wh_exec_deinit(&ex);
+                }
+        wh_kernels_force(best);
+        CHECK(bad == 0);
+        free(X); free(b0); free(b2); free(Y1); free(Y2); free(H1); free(H2);
+    }
+
     TEST("LayerNorm (double statistics) equals the scalar reference at every level, offset rows included") {
         const int ns[] = {1, 7, 8, 9, 384, 385, 512, 1280};
         float *x = malloc(sizeof(float) * 3 * 1300), *y1 = malloc(sizeof(float) * 3 * 1300), *y2 = malloc(sizeof(float) * 3 * 1300);
