@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ROWS_MIN_M 384                      /* tall products split by rows (see below); */
 #define ROWS_PACK_CAP ((size_t)2 << 20)     /* floats of packed weights per round (8 MB) */
 
 int wh_exec_init(wh_exec *ex, int n_threads, int max_k)
@@ -218,7 +217,7 @@ void wh_par_mlp(wh_exec *ex, int M, int K, const float *X, int ldx, const wh_wma
 {
     const size_t p0 = (size_t)(N0 + 15) / 16 * 16 * (size_t)K, p2 = (size_t)(K + 15) / 16 * 16 * (size_t)N0;
     const int nth = wh_pool_size(ex->pool);
-    if (M >= ROWS_MIN_M && p0 + p2 <= ex->bpack_cap) {
+    if (M >= WH_ROWS_MIN_M && p0 + p2 <= ex->bpack_cap) {
         if (ex->bpack_floats < p0 + p2) {
             free(ex->bpack);
             ex->bpack = aligned_alloc(64, (p0 + p2) * sizeof(float));
@@ -245,7 +244,7 @@ void wh_par_mlp(wh_exec *ex, int M, int K, const float *X, int ldx, const wh_wma
 void wh_par_gemm(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wmat *W, int N,
                  const float *bias, float *C, int ldc, int accumulate, int gelu)
 {
-    if (M >= ROWS_MIN_M) {
+    if (M >= WH_ROWS_MIN_M) {
         const wh_gemm_out o = {W, N, bias, C, ldc, accumulate};
         if (par_gemm_rows(ex, M, K, A, lda, &o, 1, gelu) == 0) return;
     }
@@ -280,7 +279,7 @@ void wh_par_gemm_multi(wh_exec *ex, int M, int K, const float *A, int lda, const
             wh_par_gemm(ex, M, K, A, lda, outs[i].W, outs[i].N, outs[i].bias, outs[i].C, outs[i].ldc, outs[i].accumulate, 0);
         return;
     }
-    if (M >= ROWS_MIN_M && par_gemm_rows(ex, M, K, A, lda, outs, n_outs, 0) == 0) return;
+    if (M >= WH_ROWS_MIN_M && par_gemm_rows(ex, M, K, A, lda, outs, n_outs, 0) == 0) return;
     int nth = wh_pool_size(ex->pool);
     multi_job j = {ex, M, K, lda, n_outs, A, outs, {0}, {0}};
     for (int i = 0; i < n_outs; i++) {   /* the chunking of wh_par_gemm, per output */

@@ -407,9 +407,9 @@ int main(void)
     }
 
     TEST("tall products split by rows (weights packed once, shared) equal the column split bit for bit") {
-        /* M >= 384 takes the row split; the same rows in halves of 200 take the column split,
+        /* M >= WH_ROWS_MIN_M takes the row split; the same rows in halves take the column split,
          * which computes each row the same way: the results must not differ in one bit */
-        const int M = 400, K = 320, lda = K + 5, ldc = 290;   /* K: whole q8_0 blocks, a ragged second slice */
+        const int M = WH_ROWS_MIN_M + 32, K = 320, lda = K + 5, ldc = 290;   /* K: whole q8_0 blocks, a ragged second slice */
         const int Ns[3] = {100, 64, 96};
         float *A = malloc(sizeof(float) * (size_t)M * lda), *bias = malloc(sizeof(float) * 128);
         float *C1 = malloc(sizeof(float) * (size_t)M * ldc), *C2 = malloc(sizeof(float) * (size_t)M * ldc);
@@ -464,7 +464,7 @@ int main(void)
     }
 
     TEST("the fused MLP (each block of rows through both products) equals the two products bit for bit") {
-        const int M = 400, K = 96, N0 = 4 * K, ldx = K + 3, ldy = K + 7;
+        const int M = WH_ROWS_MIN_M + 32, K = 96, N0 = 4 * K, ldx = K + 3, ldy = K + 7;
         float *X = malloc(sizeof(float) * (size_t)M * ldx), *b0 = malloc(sizeof(float) * N0), *b2 = malloc(sizeof(float) * K);
         float *Y1 = malloc(sizeof(float) * (size_t)M * ldy), *Y2 = malloc(sizeof(float) * (size_t)M * ldy);
         float *H1 = malloc(sizeof(float) * (size_t)M * N0), *H2 = malloc(sizeof(float) * (size_t)M * N0);
