@@ -158,61 +158,71 @@ static sp_status receive_all(dec_state *d, AVCodecContext *cc, AVFrame *fr, int 
     }
 }
 
-sp_status aud_ffmpeg_decode(aud_src *s, const char *container, aud_sink *k,
-                            sp_audio_info *info, char *err, size_t es)
-{
-    pthread_once(&log_once, quiet_ffmpeg);
-    const char *demuxer = !strcmp(container, "mp4") ? "mov"
-                        : !strcmp(container, "webm") ? "matroska" : container;
-    const AVInputFormat *ifmt = av_find_input_format(demuxer);
-    AVIOContext *avio = NULL;
-    AVFormatContext *fc = NULL;
-    AVCodecContext *cc = NULL;
-    AVPacket *pkt = NULL;
-    AVFrame *fr = NULL;
-    AVDictionary *opts = NULL;
-    dec_state d = { .k = k, .info = info, .err = err, .es = es };
-    sp_status st = SP_ERR_AUDIO_FORMAT;
-    int r, errors = 0, total_errors = 0, read_error = 0;
+/* The FFmpeg handles of one decode, released together by ff_close. */
+typedef struct {
+    AVIOContext *avio;
+    AVFormatContext *fc;
+    AVCodecContext *cc;
+    AVPacket *pkt;
+    AVFrame *fr;
+    int si;   /* the audio stream */
+} ff_handles;
 
-    if (!ifmt) {
-        aud_seterr(err, es, "this FFmpeg has no %s demuxer", demuxer);
-        return SP_ERR_UNSUPPORTED;
-    }
+static void ff_close(ff_handles *h)
+{
+    av_frame_free(&h->fr);
+    av_packet_free(&h->pkt);
+    avcodec_free_context(&h->cc);
+    avformat_close_input(&h->fc);
+    if (h->avio) av_freep(&h->avio->buffer);
+    avio_context_free(&h->avio);
+}
+
+/* Phase 1: the demuxer over our byte source, with every outside reach refused (no protocol,
+ * no nested opens, whitelisted formats and codecs only). */
+static sp_status ff_open_input(ff_handles *h, aud_src *s, const char *container, const AVInputFormat *ifmt,
+                               char *err, size_t es)
+{
     s->pos = 0;
     uint8_t *iobuf = av_malloc(AVIO_BUF);
-    if (iobuf) avio = avio_alloc_context(iobuf, AVIO_BUF, 0, s, io_read, NULL, io_seek);
-    if (!avio) { av_free(iobuf); aud_seterr(err, es, "out of memory"); return SP_ERR_NOMEM; }
-    fc = avformat_alloc_context();
-    if (!fc) { st = SP_ERR_NOMEM; aud_seterr(err, es, "out of memory"); goto done; }
-    fc->pb = avio;
-    fc->flags |= AVFMT_FLAG_CUSTOM_IO;
-    fc->io_open = refuse_io_open;
+    if (iobuf) h->avio = avio_alloc_context(iobuf, AVIO_BUF, 0, s, io_read, NULL, io_seek);
+    if (!h->avio) { av_free(iobuf); aud_seterr(err, es, "out of memory"); return SP_ERR_NOMEM; }
+    h->fc = avformat_alloc_context();
+    if (!h->fc) { aud_seterr(err, es, "out of memory"); return SP_ERR_NOMEM; }
+    h->fc->pb = h->avio;
+    h->fc->flags |= AVFMT_FLAG_CUSTOM_IO;
+    h->fc->io_open = refuse_io_open;
+    AVDictionary *opts = NULL;
     av_dict_set(&opts, "format_whitelist", FORMAT_WHITELIST, 0);
     av_dict_set(&opts, "codec_whitelist", CODEC_WHITELIST, 0);
     av_dict_set(&opts, "protocol_whitelist", "none", 0);
-    r = avformat_open_input(&fc, NULL, ifmt, &opts);   /* frees fc on failure */
+    int r = avformat_open_input(&h->fc, NULL, ifmt, &opts);   /* frees fc on failure */
     av_dict_free(&opts);
     if (r < 0) {
         aud_seterr(err, es, "not a valid %s file (%s)", container, av_err2str(r));
-        goto done;
+        return SP_ERR_AUDIO_FORMAT;
     }
-    /* The first audio stream. (av_find_best_stream skips streams whose rate is not known
-     * before decoding, and avformat_find_stream_info would decode twice: the decoder
-     * learns rate and layout from the first frames anyway.) */
-    int si = -1;
-    for (unsigned i = 0; i < fc->nb_streams && si < 0; i++)
-        if (fc->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_AUDIO) si = (int)i;
-    if (si < 0) {
+    return SP_OK;
+}
+
+/* Phase 2: the first audio stream, checked (codec allowed, announced length under the cap),
+ * and its decoder opened. (av_find_best_stream skips streams whose rate is not known before
+ * decoding, and avformat_find_stream_info would decode twice: the decoder learns rate and
+ * layout from the first frames anyway.) */
+static sp_status ff_open_decoder(ff_handles *h, const char *container, aud_sink *k, sp_audio_info *info, char *err,
+                                 size_t es)
+{
+    h->si = -1;
+    for (unsigned i = 0; i < h->fc->nb_streams && h->si < 0; i++)
+        if (h->fc->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_AUDIO) h->si = (int)i;
+    if (h->si < 0) {
         aud_seterr(err, es, "%s file has no audio stream", container);
-        goto done;
+        return SP_ERR_AUDIO_FORMAT;
     }
-    AVCodecParameters *par = fc->streams[si]->codecpar;
+    AVCodecParameters *par = h->fc->streams[h->si]->codecpar;
     if (!codec_allowed(par->codec_id)) {
-        aud_seterr(err, es, "codec %s in %s is not supported", avcodec_get_name(par->codec_id),
-                   container);
-        st = SP_ERR_UNSUPPORTED;
-        goto done;
+        aud_seterr(err, es, "codec %s in %s is not supported", avcodec_get_name(par->codec_id), container);
+        return SP_ERR_UNSUPPORTED;
     }
     if (info) {
         snprintf(info->container, sizeof info->container, "%s", container);
@@ -220,67 +230,85 @@ sp_status aud_ffmpeg_decode(aud_src *s, const char *container, aud_sink *k,
     }
     /* A header that announces more than the cap is refused now rather than after decoding
      * it (T15: "10 h of silence as tiny FLAC"); shorter claims are not trusted either. */
-    if (fc->duration != AV_NOPTS_VALUE && fc->duration > 0 &&
-        (double)fc->duration / AV_TIME_BASE > aud_sink_max_seconds(k) + 1.0) {
-        aud_seterr(err, es, "audio longer than the %.0f s limit (header says %.0f s)",
-                   aud_sink_max_seconds(k), (double)fc->duration / AV_TIME_BASE);
-        st = SP_ERR_TOO_LARGE;
-        goto done;
+    const int64_t dur = h->fc->duration;
+    if (dur != AV_NOPTS_VALUE && dur > 0 && (double)dur / AV_TIME_BASE > aud_sink_max_seconds(k) + 1.0) {
+        aud_seterr(err, es, "audio longer than the %.0f s limit (header says %.0f s)", aud_sink_max_seconds(k),
+                   (double)dur / AV_TIME_BASE);
+        return SP_ERR_TOO_LARGE;
     }
     const AVCodec *codec = avcodec_find_decoder(par->codec_id);
     if (!codec) {
         aud_seterr(err, es, "no decoder for %s", avcodec_get_name(par->codec_id));
-        st = SP_ERR_UNSUPPORTED;
-        goto done;
+        return SP_ERR_UNSUPPORTED;
     }
-    cc = avcodec_alloc_context3(codec);
-    if (!cc || avcodec_parameters_to_context(cc, par) < 0) {
+    h->cc = avcodec_alloc_context3(codec);
+    if (!h->cc || avcodec_parameters_to_context(h->cc, par) < 0) {
         aud_seterr(err, es, "cannot set up the %s decoder", codec->name);
-        st = SP_ERR_NOMEM;
-        goto done;
+        return SP_ERR_NOMEM;
     }
-    cc->thread_count = 1;
+    h->cc->thread_count = 1;
+    AVDictionary *opts = NULL;
     av_dict_set(&opts, "codec_whitelist", CODEC_WHITELIST, 0);
-    r = avcodec_open2(cc, codec, &opts);
+    int r = avcodec_open2(h->cc, codec, &opts);
     av_dict_free(&opts);
     if (r < 0) {
         aud_seterr(err, es, "cannot open the %s decoder (%s)", codec->name, av_err2str(r));
-        goto done;
+        return SP_ERR_AUDIO_FORMAT;
     }
-    pkt = av_packet_alloc();
-    fr = av_frame_alloc();
-    if (!pkt || !fr) { st = SP_ERR_NOMEM; aud_seterr(err, es, "out of memory"); goto done; }
+    h->pkt = av_packet_alloc();
+    h->fr = av_frame_alloc();
+    if (!h->pkt || !h->fr) { aud_seterr(err, es, "out of memory"); return SP_ERR_NOMEM; }
+    return SP_OK;
+}
 
-    while ((r = av_read_frame(fc, pkt)) >= 0) {
-        if (pkt->stream_index == si) {
-            int sr = avcodec_send_packet(cc, pkt);
+/* Phase 3: packets of the stream through the decoder into the sink. Up to MAX_DECODE_ERRORS
+ * consecutive decoder errors are skipped (a damaged frame); then, or on a read error, what
+ * was decoded stands and the result is marked truncated — unless nothing was. */
+static sp_status ff_decode_all(ff_handles *h, dec_state *d, const char *container, aud_sink *k, sp_audio_info *info,
+                               char *err, size_t es)
+{
+    int r, errors = 0, total_errors = 0, read_error = 0;
+    sp_status st;
+    while ((r = av_read_frame(h->fc, h->pkt)) >= 0) {
+        st = SP_OK;
+        if (h->pkt->stream_index == h->si) {
+            int sr = avcodec_send_packet(h->cc, h->pkt);
             if (sr < 0 && sr != AVERROR(EAGAIN)) { errors++; total_errors++; }
-            st = receive_all(&d, cc, fr, &errors);
-        } else {
-            st = SP_OK;
+            st = receive_all(d, h->cc, h->fr, &errors);
         }
-        av_packet_unref(pkt);
-        if (st != SP_OK) goto done;
+        av_packet_unref(h->pkt);
+        if (st != SP_OK) return st;
         if (errors > MAX_DECODE_ERRORS) break;
     }
     if (r < 0 && r != AVERROR_EOF) read_error = 1;
-    avcodec_send_packet(cc, NULL);                       /* flush the decoder */
-    st = receive_all(&d, cc, fr, &errors);
-    if (st != SP_OK) goto done;
+    avcodec_send_packet(h->cc, NULL);                       /* flush the decoder */
+    st = receive_all(d, h->cc, h->fr, &errors);
+    if (st != SP_OK) return st;
     if (aud_sink_count(k) == 0 && (read_error || total_errors || errors)) {
         aud_seterr(err, es, "%s file: no audio could be decoded", container);
-        st = SP_ERR_AUDIO_FORMAT;
-        goto done;
+        return SP_ERR_AUDIO_FORMAT;
     }
     if (info && (read_error || errors > MAX_DECODE_ERRORS)) info->truncated = 1;
-    st = SP_OK;
-done:
-    av_frame_free(&fr);
-    av_packet_free(&pkt);
-    avcodec_free_context(&cc);
-    avformat_close_input(&fc);
-    if (avio) av_freep(&avio->buffer);
-    avio_context_free(&avio);
+    return SP_OK;
+}
+
+sp_status aud_ffmpeg_decode(aud_src *s, const char *container, aud_sink *k,
+                            sp_audio_info *info, char *err, size_t es)
+{
+    pthread_once(&log_once, quiet_ffmpeg);
+    const char *demuxer = !strcmp(container, "mp4") ? "mov"
+                        : !strcmp(container, "webm") ? "matroska" : container;
+    const AVInputFormat *ifmt = av_find_input_format(demuxer);
+    if (!ifmt) {
+        aud_seterr(err, es, "this FFmpeg has no %s demuxer", demuxer);
+        return SP_ERR_UNSUPPORTED;
+    }
+    ff_handles h = {0};
+    dec_state d = { .k = k, .info = info, .err = err, .es = es };
+    sp_status st = ff_open_input(&h, s, container, ifmt, err, es);
+    if (st == SP_OK) st = ff_open_decoder(&h, container, k, info, err, es);
+    if (st == SP_OK) st = ff_decode_all(&h, &d, container, k, info, err, es);
+    ff_close(&h);
     free(d.mono);
     return st;
 }
