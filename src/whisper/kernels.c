@@ -272,6 +272,10 @@ static void pack_panel(const wh_wmat *W, int nb, int nr, int k0, int kc, float *
             wh_pack16_avx2((const float *)(const void *)r0 + k0, W->row_bytes / 4, kc, Bp);
             return;
         }
+        if (W->type == WH_F16 && W->row_bytes % 2 == 0) {
+            wh_pack16_f16_avx2(r0 + 2 * (size_t)k0, W->row_bytes / 2, kc, Bp);
+            return;
+        }
         for (int j = 0; j < 16; j++) dequant_range(W, nb + j, k0, kc, stage + (size_t)j * kc);
         wh_pack16_avx2(stage, (size_t)kc, kc, Bp);
         return;

@@ -138,6 +138,7 @@ void wh_to_f16_avx2(const float *x, uint16_t *y, size_t n);
 /* GEMM packing of one full panel: Bp[k][j] = rows[j·ld + k], j < 16, k < kc */
 void wh_layernorm_row_avx2(const float *x, float *y, int n, const float *w, const float *b);
 void wh_pack16_avx2(const float *rows, size_t ld, int kc, float *Bp);
+void wh_pack16_f16_avx2(const void *rows, size_t ld, int kc, float *Bp);   /* from f16 rows (any alignment), ld in halves */
 void wh_axpy_avx2(float *y, float a, const float *x, int n);
 void wh_f16_row_avx2(const uint16_t *h, float *out, int n);
 /* q8_0/q4_0/q4_1/q5_0/q5_1 rows, elements [k0, k0+n) (multiples of 32) */

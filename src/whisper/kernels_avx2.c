@@ -339,40 +339,70 @@ void wh_layernorm_row_avx2(const float *x, float *y, int n, const float *w, cons
  * Bp[k][16] from 16 rows: two 8×8 blocks per 8 k, transposed in registers (unpack, shuffle,
  * lane permute). The scalar gather it replaces was a tenth of the encoder: attention
  * re-packs each head's K and Vᵀ (K = 64 / N = 64) for every block of queries. */
+/* 8 rows of 8 (r0..r7, each k .. k+7 of one row) transposed into Bp's k-major layout at d
+ * (d[i·16 + j] = row j, element i) */
+static inline void tr8_store(__m256 r0, __m256 r1, __m256 r2, __m256 r3, __m256 r4, __m256 r5, __m256 r6, __m256 r7,
+                             float *d)
+{
+    const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+    const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+    const __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+    const __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+    const __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    _mm256_storeu_ps(d + 0 * 16, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(d + 1 * 16, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(d + 2 * 16, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(d + 3 * 16, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(d + 4 * 16, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(d + 5 * 16, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(d + 6 * 16, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(d + 7 * 16, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
 void wh_pack16_avx2(const float *rows, size_t ld, int kc, float *Bp)
 {
     int k = 0;
     for (; k + 8 <= kc; k += 8)
         for (int jb = 0; jb < 16; jb += 8) {
             const float *r = rows + (size_t)jb * ld + k;
-            const __m256 r0 = _mm256_loadu_ps(r), r1 = _mm256_loadu_ps(r + ld), r2 = _mm256_loadu_ps(r + 2 * ld);
-            const __m256 r3 = _mm256_loadu_ps(r + 3 * ld), r4 = _mm256_loadu_ps(r + 4 * ld), r5 = _mm256_loadu_ps(r + 5 * ld);
-            const __m256 r6 = _mm256_loadu_ps(r + 6 * ld), r7 = _mm256_loadu_ps(r + 7 * ld);
-            const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-            const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-            const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-            const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-            const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
-            const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-            const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
-            const __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-            const __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
-            const __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
-            const __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
-            const __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-            float *d = Bp + (size_t)k * 16 + jb;
-            _mm256_storeu_ps(d + 0 * 16, _mm256_permute2f128_ps(u0, u4, 0x20));
-            _mm256_storeu_ps(d + 1 * 16, _mm256_permute2f128_ps(u1, u5, 0x20));
-            _mm256_storeu_ps(d + 2 * 16, _mm256_permute2f128_ps(u2, u6, 0x20));
-            _mm256_storeu_ps(d + 3 * 16, _mm256_permute2f128_ps(u3, u7, 0x20));
-            _mm256_storeu_ps(d + 4 * 16, _mm256_permute2f128_ps(u0, u4, 0x31));
-            _mm256_storeu_ps(d + 5 * 16, _mm256_permute2f128_ps(u1, u5, 0x31));
-            _mm256_storeu_ps(d + 6 * 16, _mm256_permute2f128_ps(u2, u6, 0x31));
-            _mm256_storeu_ps(d + 7 * 16, _mm256_permute2f128_ps(u3, u7, 0x31));
+            tr8_store(_mm256_loadu_ps(r), _mm256_loadu_ps(r + ld), _mm256_loadu_ps(r + 2 * ld), _mm256_loadu_ps(r + 3 * ld),
+                      _mm256_loadu_ps(r + 4 * ld), _mm256_loadu_ps(r + 5 * ld), _mm256_loadu_ps(r + 6 * ld),
+                      _mm256_loadu_ps(r + 7 * ld), Bp + (size_t)k * 16 + jb);
         }
     for (; k < kc; k++)
         for (int j = 0; j < 16; j++) Bp[(size_t)k * 16 + j] = rows[(size_t)j * ld + k];
 }
+
+/* The same from f16 rows (the encoder's weights), converted as they are loaded: no staging
+ * of 16 converted rows in L1. Any alignment (whisper.cpp's ggml files do not align tensor
+ * data): byte addresses, unaligned loads, memcpy in the tail. */
+#define H8(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
+void wh_pack16_f16_avx2(const void *rows, size_t ld, int kc, float *Bp)
+{
+    const uint8_t *b = rows;
+    const size_t st = 2 * ld;   /* bytes between rows */
+    int k = 0;
+    for (; k + 8 <= kc; k += 8)
+        for (int jb = 0; jb < 16; jb += 8) {
+            const uint8_t *r = b + (size_t)jb * st + 2 * (size_t)k;
+            tr8_store(H8(r), H8(r + st), H8(r + 2 * st), H8(r + 3 * st), H8(r + 4 * st), H8(r + 5 * st), H8(r + 6 * st),
+                      H8(r + 7 * st), Bp + (size_t)k * 16 + jb);
+        }
+    for (; k < kc; k++)
+        for (int j = 0; j < 16; j++) {
+            uint16_t h;
+            memcpy(&h, b + (size_t)j * st + 2 * (size_t)k, 2);
+            Bp[(size_t)k * 16 + j] = _cvtsh_ss(h);
+        }
+}
+#undef H8
 
 /* ------------------------------------------------------------------ decoder attention
  * One query row against len cached positions of one head with dh = 64 (every Whisper size):
