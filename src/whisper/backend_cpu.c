@@ -94,6 +94,7 @@ static void cross_kv_tile(const wh_cpu *c, const float *xk, const float *xv, int
 /* The encoder's element-wise steps around its products, in tasks of ENC_RC rows (serial,
  * they were a twentieth of base's encoder at 2 threads). */
 #define ENC_RC WH_ATT_TILE
+static int enc_chunk_end(int chunk, int rows) { return (chunk + 1) * ENC_RC < rows ? (chunk + 1) * ENC_RC : rows; }
 typedef struct {
     wh_cpu *c;
     const float *mel;
@@ -108,7 +109,7 @@ static void enc_im2col1_task(void *va, int chunk, int ith)
 {
     const enc_rows_job *j = va;
     const int nm = j->c->m->hp.n_mels, K1 = 3 * nm, T = j->T;
-    const int t1 = (chunk + 1) * ENC_RC < T ? (chunk + 1) * ENC_RC : T;
+    const int t1 = enc_chunk_end(chunk, T);
     (void)ith;
     for (int t = chunk * ENC_RC; t < t1; t++) {
         float *r = j->col + (size_t)t * K1;
@@ -127,7 +128,7 @@ static void enc_im2col2_task(void *va, int chunk, int ith)
     const enc_rows_job *j = va;
     const wh_cpu *c = j->c;
     const int n = c->n, K2 = 3 * n, actx = c->cur;
-    const int t1 = (chunk + 1) * ENC_RC < actx ? (chunk + 1) * ENC_RC : actx;
+    const int t1 = enc_chunk_end(chunk, actx);
     (void)ith;
     for (int t = chunk * ENC_RC; t < t1; t++) {
         float *r = j->col + (size_t)t * K2;
@@ -144,7 +145,7 @@ static void enc_pos_task(void *va, int chunk, int ith)
 {
     const enc_rows_job *j = va;
     const wh_cpu *c = j->c;
-    const int t1 = (chunk + 1) * ENC_RC < c->cur ? (chunk + 1) * ENC_RC : c->cur;
+    const int t1 = enc_chunk_end(chunk, c->cur);
     const float *pe = F(&c->m->e_pe);
     (void)ith;
     for (size_t i = (size_t)chunk * ENC_RC * c->n; i < (size_t)t1 * c->n; i++) c->e_x[i] += pe[i];

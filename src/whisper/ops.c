@@ -76,7 +76,8 @@ static int chunk_cols(int N, int nth)
  * Split by rows instead, a thread's block of A stays in its L2 for every column, and the
  * weights are what streams — converted and packed once per product by all threads into
  * one shared buffer (ex->bpack), then read as contiguous panels. Single thread, base
- * shapes: 79–94 % → 90–105 % of the FMA-peak probe (notes in docs/engine.md). */
+ * shapes, in a scratch harness alternating the two loop orders: 79–94 % → 90–105 % of an
+ * FMA-loop probe run beside them (docs/engine.md). */
 #define ROWS_SEG_MAX 8
 
 typedef struct {
@@ -138,6 +139,28 @@ static int rows_block(int M, int K, int nth)
     return (rb + 5) / 6 * 6;   /* whole micro-kernel row groups; 192 is one */
 }
 
+/* floats of N packed columns of K (whole 16-wide panels) */
+static size_t packed_floats(int N, int K) { return (size_t)(N + 15) / 16 * 16 * (size_t)K; }
+
+/* ex->bpack holds at least `need` floats; -1 when it cannot be had */
+static int bpack_reserve(wh_exec *ex, size_t need)
+{
+    if (ex->bpack_floats >= need) return 0;
+    free(ex->bpack);
+    ex->bpack = aligned_alloc(64, need * sizeof(float));
+    ex->bpack_floats = ex->bpack ? need : 0;
+    return ex->bpack ? 0 : -1;
+}
+
+/* appends rows n0 .. n0+N-1 of o->W, to be packed at bp, and its packing tasks */
+static void rows_add_seg(rows_job *j, const wh_gemm_out *o, int n0, int N, float *bp)
+{
+    rows_seg *g = &j->seg[j->nseg];
+    *g = (rows_seg){o, n0, N, (N + 15) / 16, bp};
+    j->ptask[j->nseg + 1] = j->ptask[j->nseg] + (g->npan + 7) / 8;
+    j->nseg++;
+}
+
 static void rows_run(rows_job *j)
 {
     if (j->nseg == 0) return;
@@ -152,15 +175,10 @@ static int par_gemm_rows(wh_exec *ex, int M, int K, const float *A, int lda, con
 {
     const int nth = wh_pool_size(ex->pool);
     size_t need = 0;
-    for (int i = 0; i < n_outs; i++) need += (size_t)(outs[i].N + 15) / 16 * 16 * (size_t)K;
+    for (int i = 0; i < n_outs; i++) need += packed_floats(outs[i].N, K);
     if (need > ex->bpack_cap) need = ex->bpack_cap;
     if ((size_t)32 * K > need) need = (size_t)32 * K;
-    if (ex->bpack_floats < need) {
-        free(ex->bpack);
-        ex->bpack = aligned_alloc(64, need * sizeof(float));
-        ex->bpack_floats = ex->bpack ? need : 0;
-        if (!ex->bpack) return -1;
-    }
+    if (bpack_reserve(ex, need) != 0) return -1;
     rows_job j = {.ex = ex, .M = M, .K = K, .lda = lda, .gelu = gelu, .A = A};
     j.rb = rows_block(M, K, nth);
     j.nrb = (M + j.rb - 1) / j.rb;
@@ -171,12 +189,9 @@ static int par_gemm_rows(wh_exec *ex, int M, int K, const float *A, int lda, con
     for (int i = 0; i < n_outs; i++)
         for (int n0 = 0; n0 < outs[i].N;) {
             const int N = outs[i].N - n0 < cap_cols ? outs[i].N - n0 : cap_cols;
-            const size_t fl = (size_t)(N + 15) / 16 * 16 * (size_t)K;
+            const size_t fl = packed_floats(N, K);
             if (used + fl > ex->bpack_floats || j.nseg == ROWS_SEG_MAX) { rows_run(&j); used = 0; }
-            rows_seg *g = &j.seg[j.nseg];
-            *g = (rows_seg){&outs[i], n0, N, (N + 15) / 16, ex->bpack + used};
-            j.ptask[j.nseg + 1] = j.ptask[j.nseg] + (g->npan + 7) / 8;
-            j.nseg++;
+            rows_add_seg(&j, &outs[i], n0, N, ex->bpack + used);
             used += fl;
             n0 += N;
         }
@@ -215,27 +230,17 @@ static void mlp_task(void *va, int b, int ith)
 void wh_par_mlp(wh_exec *ex, int M, int K, const float *X, int ldx, const wh_wmat *W0, const float *b0, int N0,
                 const wh_wmat *W2, const float *b2, float *Y, int ldy, float *H)
 {
-    const size_t p0 = (size_t)(N0 + 15) / 16 * 16 * (size_t)K, p2 = (size_t)(K + 15) / 16 * 16 * (size_t)N0;
-    const int nth = wh_pool_size(ex->pool);
-    if (M >= WH_ROWS_MIN_M && p0 + p2 <= ex->bpack_cap) {
-        if (ex->bpack_floats < p0 + p2) {
-            free(ex->bpack);
-            ex->bpack = aligned_alloc(64, (p0 + p2) * sizeof(float));
-            ex->bpack_floats = ex->bpack ? p0 + p2 : 0;
-        }
-        if (ex->bpack) {
-            const wh_gemm_out o0 = {W0, N0, b0, H, N0, 0}, o2 = {W2, K, b2, Y, ldy, 1};
-            mlp_job j = {.r = {.ex = ex, .M = M, .K = K, .lda = ldx, .A = X, .nseg = 2}, .K = K, .N0 = N0, .H = H, .ldh = N0};
-            j.r.seg[0] = (rows_seg){&o0, 0, N0, (N0 + 15) / 16, ex->bpack};
-            j.r.seg[1] = (rows_seg){&o2, 0, K, (K + 15) / 16, ex->bpack + p0};
-            j.r.ptask[1] = (j.r.seg[0].npan + 7) / 8;
-            j.r.ptask[2] = j.r.ptask[1] + (j.r.seg[1].npan + 7) / 8;
-            j.r.rb = rows_block(M, N0 > K ? N0 : K, nth);
-            j.r.nrb = (M + j.r.rb - 1) / j.r.rb;
-            wh_pool_run(ex->pool, rows_pack_task, &j.r, j.r.ptask[2]);
-            wh_pool_run(ex->pool, mlp_task, &j, j.r.nrb);
-            return;
-        }
+    const size_t p0 = packed_floats(N0, K), p2 = packed_floats(K, N0);
+    if (M >= WH_ROWS_MIN_M && p0 + p2 <= ex->bpack_cap && bpack_reserve(ex, p0 + p2) == 0) {
+        const wh_gemm_out o0 = {W0, N0, b0, H, N0, 0}, o2 = {W2, K, b2, Y, ldy, 1};
+        mlp_job j = {.r = {.ex = ex, .M = M, .K = K, .lda = ldx, .A = X}, .K = K, .N0 = N0, .H = H, .ldh = N0};
+        rows_add_seg(&j.r, &o0, 0, N0, ex->bpack);
+        rows_add_seg(&j.r, &o2, 0, K, ex->bpack + p0);
+        j.r.rb = rows_block(M, N0 > K ? N0 : K, wh_pool_size(ex->pool));
+        j.r.nrb = (M + j.r.rb - 1) / j.r.rb;
+        wh_pool_run(ex->pool, rows_pack_task, &j.r, j.r.ptask[2]);
+        wh_pool_run(ex->pool, mlp_task, &j, j.r.nrb);
+        return;
     }
     wh_par_gemm(ex, M, K, X, ldx, W0, N0, b0, H, N0, 0, 1);
     wh_par_gemm(ex, M, N0, H, N0, W2, K, b2, Y, ldy, 1, 0);

@@ -14,13 +14,13 @@ typedef struct {
 } wh_exec;
 
 int  wh_exec_init(wh_exec *ex, int n_threads, int max_k);   /* 0 on success */
+void wh_exec_deinit(wh_exec *ex);
 
 /* Products of at least this many rows of A are split by rows (weights packed once, shared;
  * ops.c), shorter ones by columns. Measured in alternation on base's shapes, 2 threads: by
  * rows +6..+24 % at 1500 rows, +5 % at 1000, mixed at 768 (N = 512 +16 %, N = 2048 -6 %,
  * the fused MLP +4 %), worse at 384-512 (-1..-12 %: A still fits in L2 there). */
 #define WH_ROWS_MIN_M 768
-void wh_exec_deinit(wh_exec *ex);
 
 /* C = A · Wᵀ + bias over all N rows of W, columns split across threads in multiples of 16.
  * gelu: apply GELU to the result (fused, per thread). */
