@@ -16,8 +16,7 @@ done
 start_pulse || { skip "X11 paste and clipboard" "pulseaudio cannot start"; finish; exit $?; }
 CLIP="$ROOT/clip.wav"
 sox "$SPEECH" "$CLIP" trim 0 1.0 2>/dev/null || cp "$SPEECH" "$CLIP"
-export DISPLAY=:$((190 + $$ % 100))
-bg Xvfb "$DISPLAY" -screen 0 1024x768x24 -nolisten tcp
+start_xvfb
 check "Xvfb up" wait_for 10 sh -c 'xdotool getmouselocation >/dev/null 2>&1'
 TYPED="$ROOT/typed.txt"
 bg xterm -geometry 200x50+0+0 -xrm 'XTerm*VT100.translations: #override Ctrl Shift <Key>V: insert-selection(CLIPBOARD)' \

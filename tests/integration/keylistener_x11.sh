@@ -11,8 +11,7 @@ for p in Xvfb xterm xdotool xclip; do
     command -v $p >/dev/null || { skip "X11 typing" "$p not installed"; finish; exit $?; }
 done
 start_pulse || { skip "X11 typing" "pulseaudio cannot start"; finish; exit $?; }
-export DISPLAY=:$((90 + $$ % 100))
-bg Xvfb "$DISPLAY" -screen 0 1024x768x24 -nolisten tcp
+start_xvfb
 check "Xvfb up" wait_for 10 sh -c 'xdotool getmouselocation >/dev/null 2>&1'
 TYPED="$ROOT/typed.txt"
 bg xterm -geometry 200x50+0+0 -e sh -c "stty -icanon -echo; exec cat > '$TYPED'"
