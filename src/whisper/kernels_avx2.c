@@ -481,6 +481,7 @@ static inline __m256 q5_8(const uint8_t *qs, uint32_t qh, int e0)
 #define VZERO() _mm256_setzero_ps()
 #define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define VMUL(a, b) _mm256_mul_ps(a, b)
+#define VADD(a, b) _mm256_add_ps(a, b)
 #define VSET1(x) _mm256_set1_ps(x)
 #define VLOAD(p) _mm256_loadu_ps(p)
 #define VHSUM(v) hsum(v)
@@ -488,7 +489,7 @@ static inline __m256 q5_8(const uint8_t *qs, uint32_t qh, int e0)
 #define VF16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
 #define VI8(p) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p))))
 #define VQ5(qs, hi, qh, e0) q5_8(qs, qh, e0)
-#define RBLK(M) ((M) <= 2 ? 4 : (M) == 3 ? 3 : (M) <= 6 ? 2 : 1)
+#define RBLK(M) 1
 #define GEMV_NAME wh_gemv_avx2
 #include "gemv_tmpl.h"
 

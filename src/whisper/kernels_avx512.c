@@ -76,12 +76,13 @@ static inline __m512 q5_16(const uint8_t *qs, int hi, uint32_t qh, int e0)
     return _mm512_cvtepi32_ps(_mm512_mask_sub_epi32(q, clear, q, _mm512_set1_epi32(16)));
 }
 
-/* 32 zmm registers: up to 4 rows × 5 activation rows = 20 accumulators */
+/* one weight row at a time (gemv_tmpl.h says why): M accumulators */
 #define VEC __m512
 #define VW 16
 #define VZERO() _mm512_setzero_ps()
 #define VFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define VMUL(a, b) _mm512_mul_ps(a, b)
+#define VADD(a, b) _mm512_add_ps(a, b)
 #define VSET1(x) _mm512_set1_ps(x)
 #define VLOAD(p) _mm512_loadu_ps(p)
 #define VHSUM(v) hsum512(v)
@@ -89,7 +90,7 @@ static inline __m512 q5_16(const uint8_t *qs, int hi, uint32_t qh, int e0)
 #define VF16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
 #define VI8(p) _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))))
 #define VQ5(qs, hi, qh, e0) q5_16(qs, hi, qh, e0)
-#define RBLK(M) ((M) <= 5 ? 4 : 3)
+#define RBLK(M) 1
 #define GEMV_NAME wh_gemv_avx512
 #include "gemv_tmpl.h"
 

@@ -161,7 +161,7 @@ int main(void)
         }
     }
 
-    /* The decoder GEMV kernels (weights converted in registers, R rows in flight) against
+    /* The decoder GEMV kernels (weights converted in registers as they stream) against
      * the scalar reference (the staged path run under WH_ISA_SCALAR): every level, every type
      * they take, M = 1..7, row counts that leave every remainder of the row blocks, K from one
      * block to 2048, and rows at odd byte offsets (the file format has no alignment). */
