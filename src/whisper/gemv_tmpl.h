@@ -42,12 +42,12 @@ static inline float gemv_f16le(const uint8_t *p)
     return _cvtsh_ss(h);
 }
 
-/* out[r·M + m] = Σ_k A[m][k] · W[r][k] for r < R, m < M; w: row 0, rb: bytes per row.
- * M and R are compile-time constants at every call site (always_inline + unrolled loops),
- * so acc[][] lives in registers. */
+/* out[r·os + m] = Σ_k A[m][k] · W[r][k] for r < R, m < M; row r at w + r·rs, rb: the bytes
+ * of one row (the prefetch distance). M and R are compile-time constants at every call site
+ * (always_inline + unrolled loops), so acc[][] lives in registers. */
 static inline __attribute__((always_inline)) void gemv_blk(const int type, const int M, const int R, int K,
                                                            const float *A, int lda, const uint8_t *w, size_t rb,
-                                                           float *out)
+                                                           size_t rs, float *out, size_t os)
 {
     VEC acc[4][7];
 #pragma GCC unroll 4
@@ -80,12 +80,12 @@ static inline __attribute__((always_inline)) void gemv_blk(const int type, const
             if (((size_t)k * es) % 64 == 0)   /* once per cache line (at M = 5 too: without it the
                                                 * rows come from L3 at a third of the speed) */
 #pragma GCC unroll 4
-                for (int r = 0; r < R; r++) _mm_prefetch((const char *)(w + r * rb + (size_t)k * es) + GEMV_PFD, _MM_HINT_T0);
+                for (int r = 0; r < R; r++) _mm_prefetch((const char *)(w + r * rs + (size_t)k * es) + GEMV_PFD, _MM_HINT_T0);
 #endif
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++)
-                wv[r] = type == WH_F32 ? VLOAD((const float *)(const void *)(w + r * rb + (size_t)k * es))
-                                       : VF16(w + r * rb + (size_t)k * es);
+                wv[r] = type == WH_F32 ? VLOAD((const float *)(const void *)(w + r * rs + (size_t)k * es))
+                                       : VF16(w + r * rs + (size_t)k * es);
 #pragma GCC unroll 7
             for (int m = 0; m < M; m++) {
                 const VEC a = VLOAD(A + (size_t)m * lda + k);
@@ -99,14 +99,14 @@ static inline __attribute__((always_inline)) void gemv_blk(const int type, const
         for (; k + 32 <= K; k += 32, bp += bs) {
 #if GEMV_PF
 #pragma GCC unroll 4
-            for (int r = 0; r < R; r++) _mm_prefetch((const char *)(bp + r * rb) + GEMV_PFD, _MM_HINT_T0);
+            for (int r = 0; r < R; r++) _mm_prefetch((const char *)(bp + r * rs) + GEMV_PFD, _MM_HINT_T0);
 #endif
             VEC d[4];
             uint32_t qh[4];
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++) {
-                d[r] = VSET1(gemv_f16le(bp + r * rb));
-                if (type == WH_Q5_0) memcpy(&qh[r], bp + r * rb + 2, 4);
+                d[r] = VSET1(gemv_f16le(bp + r * rs));
+                if (type == WH_Q5_0) memcpy(&qh[r], bp + r * rs + 2, 4);
             }
             if (M == 1) {   /* one row of A: the block's scale once per block, not per element */
                 VEC t[4];
@@ -115,8 +115,8 @@ static inline __attribute__((always_inline)) void gemv_blk(const int type, const
                     const VEC a = VLOAD(A + k + e0);
 #pragma GCC unroll 4
                     for (int r = 0; r < R; r++) {
-                        const VEC q = type == WH_Q8_0 ? VI8(bp + r * rb + 2 + e0)
-                                                      : VQ5(bp + r * rb + 6 + (e0 & 15), e0 >= 16, qh[r], e0);
+                        const VEC q = type == WH_Q8_0 ? VI8(bp + r * rs + 2 + e0)
+                                                      : VQ5(bp + r * rs + 6 + (e0 & 15), e0 >= 16, qh[r], e0);
                         t[r] = e0 == 0 ? VMUL(a, q) : VFMA(a, q, t[r]);
                     }
                 }
@@ -129,8 +129,8 @@ static inline __attribute__((always_inline)) void gemv_blk(const int type, const
                 VEC wv[4];
 #pragma GCC unroll 4
                 for (int r = 0; r < R; r++)
-                    wv[r] = VMUL(type == WH_Q8_0 ? VI8(bp + r * rb + 2 + e0)
-                                                 : VQ5(bp + r * rb + 6 + (e0 & 15), e0 >= 16, qh[r], e0),
+                    wv[r] = VMUL(type == WH_Q8_0 ? VI8(bp + r * rs + 2 + e0)
+                                                 : VQ5(bp + r * rs + 6 + (e0 & 15), e0 >= 16, qh[r], e0),
                                  d[r]);
 #pragma GCC unroll 7
                 for (int m = 0; m < M; m++) {
@@ -141,38 +141,47 @@ static inline __attribute__((always_inline)) void gemv_blk(const int type, const
             }
         }
     }
-    /* out[r·M + m] is contiguous: horizontal sums four accumulators at a time (one shuffle
-     * tree for four, about half the instructions of four separate reductions; at M = 5 they
-     * were a fifth of the block's work for K = 512) */
+    /* horizontal sums four accumulators at a time (one shuffle tree for four, about half the
+     * instructions of four separate reductions; at M = 5 they were a fifth of the block's
+     * work for K = 512), into sums[r·M + m], then to each row's place */
+    float sums[4 * 7 + 3];
     int i = 0;
 #pragma GCC unroll 7
     for (; i + 4 <= R * M; i += 4)
         VHSUM4(acc[i / M][i % M], acc[(i + 1) / M][(i + 1) % M], acc[(i + 2) / M][(i + 2) % M],
-               acc[(i + 3) / M][(i + 3) % M], out + i);
+               acc[(i + 3) / M][(i + 3) % M], sums + i);
 #pragma GCC unroll 3
-    for (; i < R * M; i++) out[i] = VHSUM(acc[i / M][i % M]);
+    for (; i < R * M; i++) sums[i] = VHSUM(acc[i / M][i % M]);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 7
+        for (int m = 0; m < M; m++) out[r * os + m] = sums[r * M + m];
     for (int r = 0; r < R && k < K; r++)   /* f32/f16 tail (quantized K is a multiple of 32) */
         for (int m = 0; m < M; m++) {
             float s = 0;
             for (int kk = k; kk < K; kk++) {
-                const uint8_t *p = w + r * rb;
+                const uint8_t *p = w + r * rs;
                 float wk;
                 if (type == WH_F32) memcpy(&wk, p + (size_t)kk * 4, 4);
                 else wk = gemv_f16le(p + (size_t)kk * 2);
                 s += A[(size_t)m * lda + kk] * wk;
             }
-            out[r * M + m] += s;
+            out[r * os + m] += s;
         }
 }
 
-/* nr rows: blocks of R, then single rows */
+/* nr rows as R streams of h = nr / R consecutive rows each, read side by side (row i of
+ * every stream in one block: R rows share each load of A), then the nr % R rows left one
+ * at a time. Far apart, not adjacent: R adjacent rows (four streams a row apart) ran at
+ * ~40 % of a plain read from DRAM on a Zen 4, one stream or streams h rows apart at 80-95 %. */
 static inline __attribute__((always_inline)) void gemv_rows(const int type, const int M, const int R, int K,
                                                             const float *A, int lda, const uint8_t *w, size_t rb,
                                                             int nr, float *out)
 {
-    int r = 0;
-    for (; r + R <= nr; r += R) gemv_blk(type, M, R, K, A, lda, w + (size_t)r * rb, rb, out + (size_t)r * M);
-    for (; r < nr; r++) gemv_blk(type, M, 1, K, A, lda, w + (size_t)r * rb, rb, out + (size_t)r * M);
+    const int h = nr / R;
+    for (int i = 0; i < h; i++)
+        gemv_blk(type, M, R, K, A, lda, w + (size_t)i * rb, rb, (size_t)h * rb, out + (size_t)i * M, (size_t)h * M);
+    for (int r = R * h; r < nr; r++) gemv_blk(type, M, 1, K, A, lda, w + (size_t)r * rb, rb, 0, out + (size_t)r * M, 0);
 }
 
 #define GEMV_M_CASES(TY)                                                                   \

@@ -90,7 +90,7 @@ static inline __m512 q5_16(const uint8_t *qs, int hi, uint32_t qh, int e0)
 #define VF16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
 #define VI8(p) _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))))
 #define VQ5(qs, hi, qh, e0) q5_16(qs, hi, qh, e0)
-#define RBLK(M) 1
+#define RBLK(M) ((M) == 1 ? 1 : (M) <= 5 ? 4 : 3)
 #define GEMV_NAME wh_gemv_avx512
 #include "gemv_tmpl.h"
 
