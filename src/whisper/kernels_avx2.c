@@ -489,6 +489,9 @@ static inline __m256 q5_8(const uint8_t *qs, uint32_t qh, int e0)
 #define VF16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
 #define VI8(p) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p))))
 #define VQ5(qs, hi, qh, e0) q5_8(qs, qh, e0)
+/* one row at a time at every M: with R rows from far-apart streams (as the AVX-512 path
+ * reads them), the --isa avx2 beam-5 step on the Zen 4 was slower (base f16 6.3 -> 7.0-7.4 ms,
+ * tiny 2.9-3.4 -> 3.9-4.4 ms, bin/bench alternating): 16 registers leave little for R·M sums */
 #define RBLK(M) 1
 #define GEMV_NAME wh_gemv_avx2
 #include "gemv_tmpl.h"
