@@ -6,8 +6,10 @@
  *   VHSUM4(a,b,c,d,out) out[0..3] = the horizontal sums of a, b, c, d
  *   VF16(p)           VW halves at p (any alignment) -> floats
  *   VI8(p)            VW int8 at p -> floats
- *   VQ5(qs, hi, qh, e0)  q5_0 elements e0 .. e0+VW-1 of a block, minus 16, as floats
- *                        (qs: the 16 nibble bytes; hi: take the high nibbles)
+ *   VQ(type, qs, qh, e0) elements e0 .. e0+VW-1 of a q5_0/q5_1/q4_0/q4_1 block as floats:
+ *                        the integer the block scale multiplies (q5_0 minus 16, q4_0 minus 8,
+ *                        the _1 types unsigned); qs: the block's 16 nibble bytes, qh its fifth
+ *                        bits (q5 types)
  *   RBLK(M)           weight rows per block for M activation rows (R·M accumulators must
  *                     fit the register file with room for R weight vectors and one A); both
  *                     levels use 1 (below)
@@ -16,13 +18,12 @@
  * Why: at M < 8 (a decoder step: batch 1 or the beams of one step) the product is a pure
  * stream of the weights, about 1–5 FMAs per weight element. The weights are converted to
  * f32 in registers and used at once, each weight byte read exactly once; nothing is staged
- * in memory. One row at a time: the weights are then read as one sequential stream. Four
- * rows read side by side (four streams a kilobyte apart, sharing each load of A) ran at
- * 40 % of a plain read from DRAM on a Zen 4 (AMD EPYC, 32 MiB L3; 10 vs 24 GB/s, f16, M = 1,
- * 1 thread, /tmp harness, alternating) while one row ran at 80-95 %; with the model from
- * DRAM the whole decoder step followed (base f16 batch 1 5.9-8.3 -> 4.6-4.7 ms, bin/bench).
- * At M = 1 the row keeps four FMA chains instead (the f32/f16 loop below). Dequantization is exact (q·d is exact in f32 for q8_0/q5_0 and f16 scales), so
- * results equal the f32 product on wh_dequant_row_ref's values up to summation order. */
+ * in memory. How the rows are walked (gemv_rows) is set by what DRAM streaming measured on
+ * a Zen 4 (AMD EPYC, 32 MiB L3): R adjacent rows side by side ran at ~40 % of a plain read,
+ * one row at a time or R streams far apart at 80–95 %. Dequantization is exact (q·d is
+ * exact in f32 for these integers and f16 scales; q·d + m rounds once, as the reference
+ * does), so results equal the f32 product on wh_dequant_row_ref's values up to summation
+ * order (at M = 1 the scales are factored out of each block's sum). */
 
 #ifndef GEMV_PF
 #define GEMV_PF (-1)   /* software prefetch: -1 the next row block (measured ~2x at M=1 from DRAM on
@@ -93,45 +94,47 @@ static inline __attribute__((always_inline)) void gemv_blk(const int type, const
                 for (int r = 0; r < R; r++) acc[r][m] = VFMA(a, wv[r], acc[r][m]);
             }
         }
-    } else {   /* q8_0 (34-byte blocks) or q5_0 (22-byte blocks) of 32 elements */
-        const size_t bs = type == WH_Q8_0 ? 34 : 22;
+    } else {   /* blocks of 32: q8_0 (34 bytes), q5_0 (22), q5_1 (24), q4_0 (18), q4_1 (20) */
+        const int has_m = type == WH_Q4_1 || type == WH_Q5_1, is5 = type == WH_Q5_0 || type == WH_Q5_1;
+        const size_t bs = type == WH_Q8_0 ? 34 : (size_t)18 + 2 * has_m + 4 * is5;
+        const int qo = type == WH_Q8_0 ? 2 : 2 + 2 * has_m + 4 * is5;   /* the quants (after d, m, qh) */
         const uint8_t *bp = w;   /* walked, not (k / 32)·bs: fewer live registers for R rows */
         for (; k + 32 <= K; k += 32, bp += bs) {
 #if GEMV_PF
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++) _mm_prefetch((const char *)(bp + r * rs) + GEMV_PFD, _MM_HINT_T0);
 #endif
-            VEC d[4];
+            VEC d[4], mv[4];
             uint32_t qh[4];
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++) {
                 d[r] = VSET1(gemv_f16le(bp + r * rs));
-                if (type == WH_Q5_0) memcpy(&qh[r], bp + r * rs + 2, 4);
+                if (has_m) mv[r] = VSET1(gemv_f16le(bp + r * rs + 2));
+                if (is5) memcpy(&qh[r], bp + r * rs + 2 + 2 * has_m, 4);
             }
-            if (M == 1) {   /* one row of A: the block's scale once per block, not per element */
-                VEC t[4];
+#define GEMV_Q(r, e0) (type == WH_Q8_0 ? VI8(bp + (r) * rs + 2 + (e0)) : VQ(type, bp + (r) * rs + qo, qh[r], e0))
+            if (M == 1) {   /* one row of A: the block's scale once per block, not per element
+                             * (and its minimum m times the block's Σ a: Σ a·(q·d + m)) */
+                VEC t[4], as = VZERO();
 #pragma GCC unroll 4
                 for (int e0 = 0; e0 < 32; e0 += VW) {
                     const VEC a = VLOAD(A + k + e0);
+                    if (has_m) as = e0 == 0 ? a : VADD(as, a);
 #pragma GCC unroll 4
-                    for (int r = 0; r < R; r++) {
-                        const VEC q = type == WH_Q8_0 ? VI8(bp + r * rs + 2 + e0)
-                                                      : VQ5(bp + r * rs + 6 + (e0 & 15), e0 >= 16, qh[r], e0);
-                        t[r] = e0 == 0 ? VMUL(a, q) : VFMA(a, q, t[r]);
-                    }
+                    for (int r = 0; r < R; r++) t[r] = e0 == 0 ? VMUL(a, GEMV_Q(r, e0)) : VFMA(a, GEMV_Q(r, e0), t[r]);
                 }
 #pragma GCC unroll 4
-                for (int r = 0; r < R; r++) acc[r][0] = VFMA(d[r], t[r], acc[r][0]);
+                for (int r = 0; r < R; r++) {
+                    acc[r][0] = VFMA(d[r], t[r], acc[r][0]);
+                    if (has_m) acc[r][0] = VFMA(mv[r], as, acc[r][0]);
+                }
                 continue;
             }
 #pragma GCC unroll 4
             for (int e0 = 0; e0 < 32; e0 += VW) {
                 VEC wv[4];
 #pragma GCC unroll 4
-                for (int r = 0; r < R; r++)
-                    wv[r] = VMUL(type == WH_Q8_0 ? VI8(bp + r * rs + 2 + e0)
-                                                 : VQ5(bp + r * rs + 6 + (e0 & 15), e0 >= 16, qh[r], e0),
-                                 d[r]);
+                for (int r = 0; r < R; r++) wv[r] = has_m ? VFMA(GEMV_Q(r, e0), d[r], mv[r]) : VMUL(GEMV_Q(r, e0), d[r]);
 #pragma GCC unroll 7
                 for (int m = 0; m < M; m++) {
                     const VEC a = VLOAD(A + (size_t)m * lda + k + e0);
@@ -139,6 +142,7 @@ static inline __attribute__((always_inline)) void gemv_blk(const int type, const
                     for (int r = 0; r < R; r++) acc[r][m] = VFMA(a, wv[r], acc[r][m]);
                 }
             }
+#undef GEMV_Q
         }
     }
     /* horizontal sums four accumulators at a time (one shuffle tree for four, about half the
@@ -208,6 +212,9 @@ int GEMV_NAME(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, i
     case WH_F16: GEMV_M_CASES(WH_F16); return 0;
     case WH_Q8_0: GEMV_M_CASES(WH_Q8_0); return 0;
     case WH_Q5_0: GEMV_M_CASES(WH_Q5_0); return 0;
+    case WH_Q5_1: GEMV_M_CASES(WH_Q5_1); return 0;
+    case WH_Q4_0: GEMV_M_CASES(WH_Q4_0); return 0;
+    case WH_Q4_1: GEMV_M_CASES(WH_Q4_1); return 0;
     default: return -1;
     }
 }

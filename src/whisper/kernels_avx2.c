@@ -450,28 +450,32 @@ void wh_attend64_avx2(const float *q, const uint16_t *K, const uint16_t *V, size
 
 /* ------------------------------------------------------------------ decoder GEMV (M < 8)
  * See gemv_tmpl.h. 16 ymm registers: R·M accumulators + R weight vectors + 1 activation. */
-/* A q5_0 block's 32 values as int8 (-16..15) in element order, built once per block (the
- * template asks for it eight lanes at a time; the four calls of a block share this after
- * inlining): nibbles split and joined, then the fifth bits spread to bytes (byte j of qh
- * copied to bytes 8j..8j+7, each or-ed with all bits but its own: 0xFF where the bit is set)
- * and the nibble or-ed with 0xF0 (= nibble - 16) where it is clear. Then as q8_0: sign-extend
- * and convert. Against the per-lane shift/and/or of qh for each eight: q5_0 at M = 1
+/* A q5_0/q5_1/q4_0/q4_1 block's 32 integers as int8 in element order, built once per block
+ * (the template asks for it eight lanes at a time; the four calls of a block share this
+ * after inlining): nibbles split and joined (q4_0: minus 8), then for the q5 types the fifth
+ * bits spread to bytes (byte j of qh copied to bytes 8j..8j+7, each or-ed with all bits but
+ * its own: 0xFF where the bit is set) and the nibble or-ed with 0xF0 (= nibble - 16) where it
+ * is clear (q5_0), or with 0x10 where it is set (q5_1). Then as q8_0: sign-extend and
+ * convert. Against the per-lane shift/and/or of qh for each eight: q5_0 at M = 1
  * 0.15-0.21 -> 0.12-0.15 ns/weight, M = 5 0.30 -> 0.25 (1 thread, L2-resident). */
-static inline __m256i q5_bytes(const uint8_t *qs, uint32_t qh)
+static inline __m256i qn_bytes(int type, const uint8_t *qs, uint32_t qh)
 {
     const __m128i q = _mm_loadu_si128((const __m128i *)(const void *)qs), m = _mm_set1_epi8(0x0F);
     const __m256i nib = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
+    if (type == WH_Q4_0) return _mm256_sub_epi8(nib, _mm256_set1_epi8(8));
+    if (type == WH_Q4_1) return nib;
     __m256i t = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh),
                                     _mm256_setr_epi64x(0, 0x0101010101010101LL, 0x0202020202020202LL, 0x0303030303030303LL));
     t = _mm256_or_si256(t, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfeLL));
     const __m256i set = _mm256_cmpeq_epi8(t, _mm256_set1_epi64x(-1));
+    if (type == WH_Q5_1) return _mm256_or_si256(nib, _mm256_and_si256(set, _mm256_set1_epi8(0x10)));
     return _mm256_or_si256(nib, _mm256_andnot_si256(set, _mm256_set1_epi8((char)0xF0)));
 }
 
-/* elements e0 .. e0+7 of the block whose nibbles start at qs - (e0 & 15) */
-static inline __m256 q5_8(const uint8_t *qs, uint32_t qh, int e0)
+/* elements e0 .. e0+7 of the block whose nibbles start at qs */
+static inline __m256 qn_8(int type, const uint8_t *qs, uint32_t qh, int e0)
 {
-    const __m256i v = q5_bytes(qs - (e0 & 15), qh);
+    const __m256i v = qn_bytes(type, qs, qh);
     const __m128i h = (e0 & 16) ? _mm256_extracti128_si256(v, 1) : _mm256_castsi256_si128(v);
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32((e0 & 8) ? _mm_unpackhi_epi64(h, h) : h));
 }
@@ -488,7 +492,7 @@ static inline __m256 q5_8(const uint8_t *qs, uint32_t qh, int e0)
 #define VHSUM4(a, b, c, d, out) hsum4(a, b, c, d, out)
 #define VF16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
 #define VI8(p) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p))))
-#define VQ5(qs, hi, qh, e0) q5_8(qs, qh, e0)
+#define VQ(type, qs, qh, e0) qn_8(type, qs, qh, e0)
 /* one row at a time at every M: with R rows from far-apart streams (as the AVX-512 path
  * reads them), the --isa avx2 beam-5 step on the Zen 4 was slower (base f16 6.3 -> 7.0-7.4 ms,
  * tiny 2.9-3.4 -> 3.9-4.4 ms, bin/bench alternating): 16 registers leave little for R·M sums */

@@ -76,6 +76,18 @@ static inline __m512 q5_16(const uint8_t *qs, int hi, uint32_t qh, int e0)
     return _mm512_cvtepi32_ps(_mm512_mask_sub_epi32(q, clear, q, _mm512_set1_epi32(16)));
 }
 
+/* the other nibble types, elements e0 .. e0+15: q5_1 the nibble plus 16 where the fifth bit
+ * is set; q4_0 the nibble minus 8; q4_1 the nibble */
+static inline __m512 qn_16(int type, const uint8_t *qs, uint32_t qh, int e0)
+{
+    if (type == WH_Q5_0) return q5_16(qs, e0 >= 16, qh, e0);
+    __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)qs));
+    q = e0 >= 16 ? _mm512_srli_epi32(q, 4) : _mm512_and_si512(q, _mm512_set1_epi32(15));
+    if (type == WH_Q5_1) q = _mm512_mask_or_epi32(q, _cvtu32_mask16(qh >> e0), q, _mm512_set1_epi32(16));
+    if (type == WH_Q4_0) q = _mm512_sub_epi32(q, _mm512_set1_epi32(8));
+    return _mm512_cvtepi32_ps(q);
+}
+
 /* one weight row at a time (gemv_tmpl.h says why): M accumulators */
 #define VEC __m512
 #define VW 16
@@ -89,7 +101,7 @@ static inline __m512 q5_16(const uint8_t *qs, int hi, uint32_t qh, int e0)
 #define VHSUM4(a, b, c, d, out) hsum4_512(a, b, c, d, out)
 #define VF16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
 #define VI8(p) _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))))
-#define VQ5(qs, hi, qh, e0) q5_16(qs, hi, qh, e0)
+#define VQ(type, qs, qh, e0) qn_16(type, qs, qh, e0)
 #define RBLK(M) ((M) == 1 ? 1 : (M) <= 5 ? 4 : 3)
 #define GEMV_NAME wh_gemv_avx512
 #include "gemv_tmpl.h"

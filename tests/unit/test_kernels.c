@@ -170,7 +170,7 @@ int main(void)
         snprintf(name, sizeof name, "GEMV (%s) equals the scalar reference for M=1..7, every register type, unaligned rows",
                  wh_isa_name(isas[ii]));
         TEST(name) {
-            const int types[] = {WH_F32, WH_F16, WH_Q8_0, WH_Q5_0};
+            const int types[] = {WH_F32, WH_F16, WH_Q8_0, WH_Q5_0, WH_Q5_1, WH_Q4_0, WH_Q4_1};
             const int Ks[] = {32, 96, 512, 2048, 241};   /* 241: f32/f16 only (a scalar tail) */
             const int N = 13;
             float *scr = aligned_alloc(64, (sizeof(float) * wh_gemm_scratch_floats(2048) + 63) & ~(size_t)63);
@@ -210,10 +210,10 @@ int main(void)
                     free(W0); free(Wu); free(A); free(C1); free(C2); free(out);
                 }
             {   /* types without a register path are refused (and take the staged path) */
-                uint8_t *W = make_w(WH_Q4_0, 4, 64);
-                wh_wmat w = {W, WH_Q4_0, 64, wh_row_bytes(WH_Q4_0, 64)};
+                uint8_t *W = calloc(4, wh_row_bytes(WH_I8R, 64));   /* CTranslate2's int8 rows (scale 0: never read) */
+                wh_wmat w = {W, WH_I8R, 64, wh_row_bytes(WH_I8R, 64)};
                 float A[64] = {0}, out[4];
-                CHECK(!wh_gemv_type_ok(WH_Q4_0) && wh_gemv_avx2(1, 64, A, 64, &w, 0, 4, out) == -1);
+                CHECK(!wh_gemv_type_ok(WH_I8R) && wh_gemv_avx2(1, 64, A, 64, &w, 0, 4, out) == -1);
                 free(W);
             }
             wh_kernels_force(best);
