@@ -23,7 +23,8 @@
  * one row at a time or R streams far apart at 80–95 %. Dequantization is exact (q·d is
  * exact in f32 for these integers and f16 scales; q·d + m rounds once, as the reference
  * does), so results equal the f32 product on wh_dequant_row_ref's values up to summation
- * order (at M = 1 the scales are factored out of each block's sum). */
+ * order (at M = 1 the scales are factored out of each block's sum; CTranslate2's int8 rows
+ * divide each sum by the row's scale once, where the reference divides every weight). */
 
 #ifndef GEMV_PF
 #define GEMV_PF (-1)   /* software prefetch: -1 the next row block (measured ~2x at M=1 from DRAM on
@@ -56,8 +57,10 @@ static inline __attribute__((always_inline)) void gemv_blk(const int type, const
 #pragma GCC unroll 7
         for (int m = 0; m < M; m++) acc[r][m] = VZERO();
     int k = 0;
-    if (type == WH_F32 || type == WH_F16) {
-        const int es = type == WH_F32 ? 4 : 2;
+    if (type == WH_F32 || type == WH_F16 || type == WH_I8R) {   /* one value per element */
+        const int es = type == WH_F32 ? 4 : type == WH_F16 ? 2 : 1;
+        const size_t off = type == WH_I8R ? 4 : 0;   /* CTranslate2's int8 rows: [f32 scale][int8 × K] */
+#define GEMV_DENSE(p) (type == WH_F32 ? VLOAD((const float *)(const void *)(p)) : type == WH_F16 ? VF16(p) : VI8(p))
         if (M == 1 && R == 1) {   /* batch 1, one row: four FMA chains (one would wait on the
                                    * FMA latency at 16 weights per 4 cycles), and no software
                                    * prefetch: on the Zen 4 the hardware's alone streamed f16
@@ -65,8 +68,8 @@ static inline __attribute__((always_inline)) void gemv_blk(const int type, const
                                    * four rows ahead at 21-23 (/tmp harness, 200 MB, rotated) */
             VEC s1 = VZERO(), s2 = VZERO(), s3 = VZERO();
             for (; k + 4 * VW <= K; k += 4 * VW) {
-                const uint8_t *p = w + (size_t)k * es;
-#define GEMV_W(j) (type == WH_F32 ? VLOAD((const float *)(const void *)(p + (size_t)(j) * VW * 4)) : VF16(p + (size_t)(j) * VW * 2))
+                const uint8_t *p = w + off + (size_t)k * es;
+#define GEMV_W(j) GEMV_DENSE(p + (size_t)(j) * VW * es)
                 acc[0][0] = VFMA(VLOAD(A + k), GEMV_W(0), acc[0][0]);
                 s1 = VFMA(VLOAD(A + k + VW), GEMV_W(1), s1);
                 s2 = VFMA(VLOAD(A + k + 2 * VW), GEMV_W(2), s2);
@@ -81,12 +84,10 @@ static inline __attribute__((always_inline)) void gemv_blk(const int type, const
             if (((size_t)k * es) % 64 == 0)   /* once per cache line (at M = 5 too: without it the
                                                 * rows come from L3 at a third of the speed) */
 #pragma GCC unroll 4
-                for (int r = 0; r < R; r++) _mm_prefetch((const char *)(w + r * rs + (size_t)k * es) + GEMV_PFD, _MM_HINT_T0);
+                for (int r = 0; r < R; r++) _mm_prefetch((const char *)(w + r * rs + off + (size_t)k * es) + GEMV_PFD, _MM_HINT_T0);
 #endif
 #pragma GCC unroll 4
-            for (int r = 0; r < R; r++)
-                wv[r] = type == WH_F32 ? VLOAD((const float *)(const void *)(w + r * rs + (size_t)k * es))
-                                       : VF16(w + r * rs + (size_t)k * es);
+            for (int r = 0; r < R; r++) wv[r] = GEMV_DENSE(w + r * rs + off + (size_t)k * es);
 #pragma GCC unroll 7
             for (int m = 0; m < M; m++) {
                 const VEC a = VLOAD(A + (size_t)m * lda + k);
@@ -94,6 +95,7 @@ static inline __attribute__((always_inline)) void gemv_blk(const int type, const
                 for (int r = 0; r < R; r++) acc[r][m] = VFMA(a, wv[r], acc[r][m]);
             }
         }
+#undef GEMV_DENSE
     } else {   /* blocks of 32: q8_0 (34 bytes), q5_0 (22), q5_1 (24), q4_0 (18), q4_1 (20) */
         const int has_m = type == WH_Q4_1 || type == WH_Q5_1, is5 = type == WH_Q5_0 || type == WH_Q5_1;
         const size_t bs = type == WH_Q8_0 ? 34 : (size_t)18 + 2 * has_m + 4 * is5;
@@ -160,17 +162,24 @@ static inline __attribute__((always_inline)) void gemv_blk(const int type, const
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 7
         for (int m = 0; m < M; m++) out[r * os + m] = sums[r * M + m];
-    for (int r = 0; r < R && k < K; r++)   /* f32/f16 tail (quantized K is a multiple of 32) */
+    for (int r = 0; r < R && k < K; r++)   /* f32/f16/int8 tail (block types' K is a multiple of 32) */
         for (int m = 0; m < M; m++) {
             float s = 0;
             for (int kk = k; kk < K; kk++) {
                 const uint8_t *p = w + r * rs;
                 float wk;
                 if (type == WH_F32) memcpy(&wk, p + (size_t)kk * 4, 4);
-                else wk = gemv_f16le(p + (size_t)kk * 2);
+                else if (type == WH_F16) wk = gemv_f16le(p + (size_t)kk * 2);
+                else wk = (float)(int8_t)p[4 + kk];
                 s += A[(size_t)m * lda + kk] * wk;
             }
             out[r * os + m] += s;
+        }
+    if (type == WH_I8R)   /* value = q / scale: one division per sum instead of per weight */
+        for (int r = 0; r < R; r++) {
+            float sc;
+            memcpy(&sc, w + r * rs, 4);
+            for (int m = 0; m < M; m++) out[r * os + m] /= sc;
         }
 }
 
@@ -215,6 +224,7 @@ int GEMV_NAME(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, i
     case WH_Q5_1: GEMV_M_CASES(WH_Q5_1); return 0;
     case WH_Q4_0: GEMV_M_CASES(WH_Q4_0); return 0;
     case WH_Q4_1: GEMV_M_CASES(WH_Q4_1); return 0;
+    case WH_I8R: GEMV_M_CASES(WH_I8R); return 0;
     default: return -1;
     }
 }

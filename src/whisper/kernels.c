@@ -292,7 +292,7 @@ static void pack_panel(const wh_wmat *W, int nb, int nr, int k0, int kc, float *
 int wh_gemv_type_ok(int type)
 {
     return type == WH_F32 || type == WH_F16 || type == WH_Q8_0 || type == WH_Q5_0 || type == WH_Q5_1 ||
-           type == WH_Q4_0 || type == WH_Q4_1;
+           type == WH_Q4_0 || type == WH_Q4_1 || type == WH_I8R;
 }
 
 /* SIMD GEMV in blocks of 64 rows: the kernel's dot products go through a small buffer

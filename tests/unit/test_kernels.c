@@ -34,7 +34,12 @@ static uint8_t *make_w(int t, int N, int K)
     /* keep f16 scales/values finite and moderate: rewrite every f16 field */
     if (t == WH_F32) for (size_t i = 0; i < (size_t)N * K; i++) ((float *)w)[i] = frand();
     if (t == WH_F16) for (size_t i = 0; i < (size_t)N * K; i++) ((uint16_t *)w)[i] = wh_f32_to_f16(frand());
-    if (t != WH_F32 && t != WH_F16) {
+    if (t == WH_I8R)   /* CTranslate2's int8 rows: [f32 scale][int8 × K] */
+        for (int n = 0; n < N; n++) {
+            float sc = 20.0f + 10.0f * frand();
+            memcpy(w + (size_t)n * rb, &sc, 4);
+        }
+    else if (t != WH_F32 && t != WH_F16) {
         size_t bs = tsize(t);
         for (size_t b = 0; b < rb * (size_t)N / bs; b++) {
             uint8_t *p = w + b * bs;
@@ -170,15 +175,15 @@ int main(void)
         snprintf(name, sizeof name, "GEMV (%s) equals the scalar reference for M=1..7, every register type, unaligned rows",
                  wh_isa_name(isas[ii]));
         TEST(name) {
-            const int types[] = {WH_F32, WH_F16, WH_Q8_0, WH_Q5_0, WH_Q5_1, WH_Q4_0, WH_Q4_1};
-            const int Ks[] = {32, 96, 512, 2048, 241};   /* 241: f32/f16 only (a scalar tail) */
+            const int types[] = {WH_F32, WH_F16, WH_Q8_0, WH_Q5_0, WH_Q5_1, WH_Q4_0, WH_Q4_1, WH_I8R};
+            const int Ks[] = {32, 96, 512, 2048, 241};   /* 241: f32/f16/int8 rows only (a scalar tail) */
             const int N = 13;
             float *scr = aligned_alloc(64, (sizeof(float) * wh_gemm_scratch_floats(2048) + 63) & ~(size_t)63);
             int bad = 0;
             for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
                 for (size_t kk = 0; kk < sizeof Ks / sizeof Ks[0]; kk++) {
                     const int K = Ks[kk], ty = types[t];
-                    if (K % 32 && ty != WH_F32 && ty != WH_F16) continue;
+                    if (K % 32 && ty != WH_F32 && ty != WH_F16 && ty != WH_I8R) continue;
                     const size_t rb = wh_row_bytes(ty, K);
                     uint8_t *W0 = make_w(ty, N, K), *Wu = malloc(rb * N + 1);
                     memcpy(Wu + 1, W0, rb * N);   /* odd address */
@@ -209,11 +214,11 @@ int main(void)
                     CHECK(wh_gemv_avx2(8, K, A, K, &w, 0, N, out) == -1);   /* M >= 8 is the blocked GEMM's */
                     free(W0); free(Wu); free(A); free(C1); free(C2); free(out);
                 }
-            {   /* types without a register path are refused (and take the staged path) */
-                uint8_t *W = calloc(4, wh_row_bytes(WH_I8R, 64));   /* CTranslate2's int8 rows (scale 0: never read) */
-                wh_wmat w = {W, WH_I8R, 64, wh_row_bytes(WH_I8R, 64)};
+            {   /* a type without a register path is refused (the caller takes the staged path) */
+                uint8_t *W = calloc(4, 68);
+                wh_wmat w = {W, 99, 64, 68};
                 float A[64] = {0}, out[4];
-                CHECK(!wh_gemv_type_ok(WH_I8R) && wh_gemv_avx2(1, 64, A, 64, &w, 0, 4, out) == -1);
+                CHECK(!wh_gemv_type_ok(99) && wh_gemv_avx2(1, 64, A, 64, &w, 0, 4, out) == -1);
                 free(W);
             }
             wh_kernels_force(best);
