@@ -11,8 +11,8 @@
  *                        the _1 types unsigned); qs: the block's 16 nibble bytes, qh its fifth
  *                        bits (q5 types)
  *   RBLK(M)           weight rows per block for M activation rows (R·M accumulators must
- *                     fit the register file with room for R weight vectors and one A); both
- *                     levels use 1 (below)
+ *                     fit the register file with room for R weight vectors and one A); each
+ *                     level says what it measured
  *   GEMV_NAME         the exported function's name
  *
  * Why: at M < 8 (a decoder step: batch 1 or the beams of one step) the product is a pure
@@ -27,8 +27,9 @@
  * divide each sum by the row's scale once, where the reference divides every weight). */
 
 #ifndef GEMV_PF
-#define GEMV_PF (-1)   /* software prefetch: -1 the next row block (measured ~2x at M=1 from DRAM on
-                          this Xeon VM, bin/bench GEMV line), 0 none, N bytes ahead */
+#define GEMV_PF (-1)   /* software prefetch of the block loops: -1 four rows on (with four adjacent
+                          rows per block it measured ~2x at M = 1 from DRAM on the Xeon VM, bin/bench
+                          GEMV line), 0 none, N bytes ahead; the M = 1 f32/f16/int8 loop has none */
 #endif
 #if GEMV_PF < 0
 #define GEMV_PFD ((size_t)4 * rb)   /* the same element four rows on (the distance measured on the
