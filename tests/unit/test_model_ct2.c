@@ -616,7 +616,7 @@ static void test_i8r_kernels(void)
                 wh_gemm_part(mm, K, A, K, &w, 0, N, NULL, C, N, 0, scratch);
                 double worst = 0;
                 for (int i = 0; i < mm * N; i++) worst = fmax(worst, fabs((double)C[i] - R[i]) / (1e-6 + mag[i]));
-                CHECKF(worst < 1e-5, "%s M=%d: error %g of sum |a w|", wh_isa_name(isas[ii]), mm, worst);
+                CHECKF(worst < 1e-6, "%s M=%d: error %g of sum |a w|", wh_isa_name(isas[ii]), mm, worst);
             }
         }
         free(mag);
