@@ -45,109 +45,124 @@ static inline float gemv_f16le(const uint8_t *p)
     return _cvtsh_ss(h);
 }
 
-/* out[r·os + m] = Σ_k A[m][k] · W[r][k] for r < R, m < M; row r at w + r·rs, rb: the bytes
- * of one row (the prefetch distance). M and R are compile-time constants at every call site
- * (always_inline + unrolled loops), so acc[][] lives in registers. */
-static inline __attribute__((always_inline)) void gemv_blk(const int type, const int M, const int R, int K,
-                                                           const float *A, int lda, const uint8_t *w, size_t rb,
-                                                           size_t rs, float *out, size_t os)
+/* The decoder GEMV for R weight rows × M activation rows, in three phases: the stream over K
+ * into acc[r][m] (gemv_dense for one value per element, gemv_blocks for 32-element blocks),
+ * then gemv_store (horizontal sums, the scalar tail, int8 rows' scale). M and R are
+ * compile-time constants at every call site (always_inline + unrolled loops), so acc[][]
+ * lives in registers across the phases. Row r at w + r·rs; rb: the bytes of one row (the
+ * prefetch distance). Each returns or takes k, the first element not yet summed. */
+
+/* f32, f16 and CTranslate2's int8 rows ([f32 scale][int8 × K]): one value per element */
+static inline __attribute__((always_inline)) int gemv_dense(const int type, const int M, const int R, int K,
+                                                            const float *A, int lda, const uint8_t *w, size_t rb,
+                                                            size_t rs, VEC acc[4][7])
 {
-    VEC acc[4][7];
-#pragma GCC unroll 4
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 7
-        for (int m = 0; m < M; m++) acc[r][m] = VZERO();
     int k = 0;
-    if (type == WH_F32 || type == WH_F16 || type == WH_I8R) {   /* one value per element */
-        const int es = type == WH_F32 ? 4 : type == WH_F16 ? 2 : 1;
-        const size_t off = type == WH_I8R ? 4 : 0;   /* CTranslate2's int8 rows: [f32 scale][int8 × K] */
+    const int es = type == WH_F32 ? 4 : type == WH_F16 ? 2 : 1;
+    const size_t off = type == WH_I8R ? 4 : 0;   /* CTranslate2's int8 rows: [f32 scale][int8 × K] */
 #define GEMV_DENSE(p) (type == WH_F32 ? VLOAD((const float *)(const void *)(p)) : type == WH_F16 ? VF16(p) : VI8(p))
-        if (M == 1 && R == 1) {   /* batch 1, one row: four FMA chains (one would wait on the
-                                   * FMA latency at 16 weights per 4 cycles), and no software
-                                   * prefetch: on the Zen 4 the hardware's alone streamed f16
-                                   * from DRAM at 28-29 GB/s on 2 threads, with the prefetch
-                                   * four rows ahead at 21-23 (/tmp harness, 200 MB, rotated) */
-            VEC s1 = VZERO(), s2 = VZERO(), s3 = VZERO();
-            for (; k + 4 * VW <= K; k += 4 * VW) {
-                const uint8_t *p = w + off + (size_t)k * es;
+    if (M == 1 && R == 1) {   /* batch 1, one row: four FMA chains (one would wait on the
+                               * FMA latency at 16 weights per 4 cycles), and no software
+                               * prefetch: on the Zen 4 the hardware's alone streamed f16
+                               * from DRAM at 28-29 GB/s on 2 threads, with the prefetch
+                               * four rows ahead at 21-23 (/tmp harness, 200 MB, rotated) */
+        VEC s1 = VZERO(), s2 = VZERO(), s3 = VZERO();
+        for (; k + 4 * VW <= K; k += 4 * VW) {
+            const uint8_t *p = w + off + (size_t)k * es;
 #define GEMV_W(j) GEMV_DENSE(p + (size_t)(j) * VW * es)
-                acc[0][0] = VFMA(VLOAD(A + k), GEMV_W(0), acc[0][0]);
-                s1 = VFMA(VLOAD(A + k + VW), GEMV_W(1), s1);
-                s2 = VFMA(VLOAD(A + k + 2 * VW), GEMV_W(2), s2);
-                s3 = VFMA(VLOAD(A + k + 3 * VW), GEMV_W(3), s3);
+            acc[0][0] = VFMA(VLOAD(A + k), GEMV_W(0), acc[0][0]);
+            s1 = VFMA(VLOAD(A + k + VW), GEMV_W(1), s1);
+            s2 = VFMA(VLOAD(A + k + 2 * VW), GEMV_W(2), s2);
+            s3 = VFMA(VLOAD(A + k + 3 * VW), GEMV_W(3), s3);
 #undef GEMV_W
-            }
-            acc[0][0] = VADD(VADD(acc[0][0], s1), VADD(s2, s3));
         }
-        for (; k + VW <= K; k += VW) {
-            VEC wv[4];
+        acc[0][0] = VADD(VADD(acc[0][0], s1), VADD(s2, s3));
+    }
+    for (; k + VW <= K; k += VW) {
+        VEC wv[4];
 #if GEMV_PF
-            if (((size_t)k * es) % 64 == 0)   /* once per cache line (at M = 5 too: without it the
-                                                * rows come from L3 at a third of the speed) */
+        if (((size_t)k * es) % 64 == 0)   /* once per cache line (at M = 5 too: without it the
+                                            * rows come from L3 at a third of the speed) */
 #pragma GCC unroll 4
-                for (int r = 0; r < R; r++) _mm_prefetch((const char *)(w + r * rs + off + (size_t)k * es) + GEMV_PFD, _MM_HINT_T0);
+            for (int r = 0; r < R; r++) _mm_prefetch((const char *)(w + r * rs + off + (size_t)k * es) + GEMV_PFD, _MM_HINT_T0);
 #endif
 #pragma GCC unroll 4
-            for (int r = 0; r < R; r++) wv[r] = GEMV_DENSE(w + r * rs + off + (size_t)k * es);
+        for (int r = 0; r < R; r++) wv[r] = GEMV_DENSE(w + r * rs + off + (size_t)k * es);
+#pragma GCC unroll 7
+        for (int m = 0; m < M; m++) {
+            const VEC a = VLOAD(A + (size_t)m * lda + k);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) acc[r][m] = VFMA(a, wv[r], acc[r][m]);
+        }
+    }
+#undef GEMV_DENSE
+    return k;
+}
+
+/* blocks of 32: q8_0 (34 bytes), q5_0 (22), q5_1 (24), q4_0 (18), q4_1 (20) */
+static inline __attribute__((always_inline)) int gemv_blocks(const int type, const int M, const int R, int K,
+                                                             const float *A, int lda, const uint8_t *w, size_t rb,
+                                                             size_t rs, VEC acc[4][7])
+{
+    int k = 0;
+    const int has_m = type == WH_Q4_1 || type == WH_Q5_1, is5 = type == WH_Q5_0 || type == WH_Q5_1;
+    const size_t bs = type == WH_Q8_0 ? 34 : (size_t)18 + 2 * has_m + 4 * is5;
+    const int qo = type == WH_Q8_0 ? 2 : 2 + 2 * has_m + 4 * is5;   /* the quants (after d, m, qh) */
+    const uint8_t *bp = w;   /* walked, not (k / 32)·bs: fewer live registers for R rows */
+    for (; k + 32 <= K; k += 32, bp += bs) {
+#if GEMV_PF
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) _mm_prefetch((const char *)(bp + r * rs) + GEMV_PFD, _MM_HINT_T0);
+#endif
+        VEC d[4], mv[4];
+        uint32_t qh[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            d[r] = VSET1(gemv_f16le(bp + r * rs));
+            if (has_m) mv[r] = VSET1(gemv_f16le(bp + r * rs + 2));
+            if (is5) memcpy(&qh[r], bp + r * rs + 2 + 2 * has_m, 4);
+        }
+#define GEMV_Q(r, e0) (type == WH_Q8_0 ? VI8(bp + (r) * rs + 2 + (e0)) : VQ(type, bp + (r) * rs + qo, qh[r], e0))
+        if (M == 1) {   /* one row of A: the block's scale once per block, not per element
+                         * (and its minimum m times the block's Σ a: Σ a·(q·d + m)) */
+            VEC t[4], as = VZERO();
+#pragma GCC unroll 4
+            for (int e0 = 0; e0 < 32; e0 += VW) {
+                const VEC a = VLOAD(A + k + e0);
+                if (has_m) as = e0 == 0 ? a : VADD(as, a);
+#pragma GCC unroll 4
+                for (int r = 0; r < R; r++) t[r] = e0 == 0 ? VMUL(a, GEMV_Q(r, e0)) : VFMA(a, GEMV_Q(r, e0), t[r]);
+            }
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) {
+                acc[r][0] = VFMA(d[r], t[r], acc[r][0]);
+                if (has_m) acc[r][0] = VFMA(mv[r], as, acc[r][0]);
+            }
+            continue;
+        }
+#pragma GCC unroll 4
+        for (int e0 = 0; e0 < 32; e0 += VW) {
+            VEC wv[4];
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) wv[r] = has_m ? VFMA(GEMV_Q(r, e0), d[r], mv[r]) : VMUL(GEMV_Q(r, e0), d[r]);
 #pragma GCC unroll 7
             for (int m = 0; m < M; m++) {
-                const VEC a = VLOAD(A + (size_t)m * lda + k);
+                const VEC a = VLOAD(A + (size_t)m * lda + k + e0);
 #pragma GCC unroll 4
                 for (int r = 0; r < R; r++) acc[r][m] = VFMA(a, wv[r], acc[r][m]);
             }
         }
-#undef GEMV_DENSE
-    } else {   /* blocks of 32: q8_0 (34 bytes), q5_0 (22), q5_1 (24), q4_0 (18), q4_1 (20) */
-        const int has_m = type == WH_Q4_1 || type == WH_Q5_1, is5 = type == WH_Q5_0 || type == WH_Q5_1;
-        const size_t bs = type == WH_Q8_0 ? 34 : (size_t)18 + 2 * has_m + 4 * is5;
-        const int qo = type == WH_Q8_0 ? 2 : 2 + 2 * has_m + 4 * is5;   /* the quants (after d, m, qh) */
-        const uint8_t *bp = w;   /* walked, not (k / 32)·bs: fewer live registers for R rows */
-        for (; k + 32 <= K; k += 32, bp += bs) {
-#if GEMV_PF
-#pragma GCC unroll 4
-            for (int r = 0; r < R; r++) _mm_prefetch((const char *)(bp + r * rs) + GEMV_PFD, _MM_HINT_T0);
-#endif
-            VEC d[4], mv[4];
-            uint32_t qh[4];
-#pragma GCC unroll 4
-            for (int r = 0; r < R; r++) {
-                d[r] = VSET1(gemv_f16le(bp + r * rs));
-                if (has_m) mv[r] = VSET1(gemv_f16le(bp + r * rs + 2));
-                if (is5) memcpy(&qh[r], bp + r * rs + 2 + 2 * has_m, 4);
-            }
-#define GEMV_Q(r, e0) (type == WH_Q8_0 ? VI8(bp + (r) * rs + 2 + (e0)) : VQ(type, bp + (r) * rs + qo, qh[r], e0))
-            if (M == 1) {   /* one row of A: the block's scale once per block, not per element
-                             * (and its minimum m times the block's Σ a: Σ a·(q·d + m)) */
-                VEC t[4], as = VZERO();
-#pragma GCC unroll 4
-                for (int e0 = 0; e0 < 32; e0 += VW) {
-                    const VEC a = VLOAD(A + k + e0);
-                    if (has_m) as = e0 == 0 ? a : VADD(as, a);
-#pragma GCC unroll 4
-                    for (int r = 0; r < R; r++) t[r] = e0 == 0 ? VMUL(a, GEMV_Q(r, e0)) : VFMA(a, GEMV_Q(r, e0), t[r]);
-                }
-#pragma GCC unroll 4
-                for (int r = 0; r < R; r++) {
-                    acc[r][0] = VFMA(d[r], t[r], acc[r][0]);
-                    if (has_m) acc[r][0] = VFMA(mv[r], as, acc[r][0]);
-                }
-                continue;
-            }
-#pragma GCC unroll 4
-            for (int e0 = 0; e0 < 32; e0 += VW) {
-                VEC wv[4];
-#pragma GCC unroll 4
-                for (int r = 0; r < R; r++) wv[r] = has_m ? VFMA(GEMV_Q(r, e0), d[r], mv[r]) : VMUL(GEMV_Q(r, e0), d[r]);
-#pragma GCC unroll 7
-                for (int m = 0; m < M; m++) {
-                    const VEC a = VLOAD(A + (size_t)m * lda + k + e0);
-#pragma GCC unroll 4
-                    for (int r = 0; r < R; r++) acc[r][m] = VFMA(a, wv[r], acc[r][m]);
-                }
-            }
 #undef GEMV_Q
-        }
     }
+    return k;
+}
+
+/* out[r·os + m] = acc[r][m] summed across lanes, plus the elements from k on, over the
+ * row's scale for int8 rows */
+static inline __attribute__((always_inline)) void gemv_store(const int type, const int M, const int R, int K, int k,
+                                                             const float *A, int lda, const uint8_t *w, size_t rs,
+                                                             VEC acc[4][7], float *out, size_t os)
+{
     /* horizontal sums four accumulators at a time (one shuffle tree for four, about half the
      * instructions of four separate reductions; at M = 5 they were a fifth of the block's
      * work for K = 512), into sums[r·M + m], then to each row's place */
@@ -182,6 +197,21 @@ static inline __attribute__((always_inline)) void gemv_blk(const int type, const
             memcpy(&sc, w + r * rs, 4);
             for (int m = 0; m < M; m++) out[r * os + m] /= sc;
         }
+}
+
+/* out[r·os + m] = Σ_k A[m][k] · W[r][k] for r < R, m < M */
+static inline __attribute__((always_inline)) void gemv_blk(const int type, const int M, const int R, int K,
+                                                           const float *A, int lda, const uint8_t *w, size_t rb,
+                                                           size_t rs, float *out, size_t os)
+{
+    VEC acc[4][7];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 7
+        for (int m = 0; m < M; m++) acc[r][m] = VZERO();
+    const int k = type == WH_F32 || type == WH_F16 || type == WH_I8R ? gemv_dense(type, M, R, K, A, lda, w, rb, rs, acc)
+                                                                     : gemv_blocks(type, M, R, K, A, lda, w, rb, rs, acc);
+    gemv_store(type, M, R, K, k, A, lda, w, rs, acc, out, os);
 }
 
 /* nr rows as R streams of h = nr / R consecutive rows each, read side by side (row i of
