@@ -105,9 +105,11 @@ static inline __attribute__((always_inline)) int gemv_blocks(const int type, con
                                                              size_t rs, VEC acc[4][7])
 {
     int k = 0;
+    /* wh_type_size's block bytes and the quants' offset (after d, m, qh), written as
+     * expressions the compiler folds for each instantiated type */
     const int has_m = type == WH_Q4_1 || type == WH_Q5_1, is5 = type == WH_Q5_0 || type == WH_Q5_1;
     const size_t bs = type == WH_Q8_0 ? 34 : (size_t)18 + 2 * has_m + 4 * is5;
-    const int qo = type == WH_Q8_0 ? 2 : 2 + 2 * has_m + 4 * is5;   /* the quants (after d, m, qh) */
+    const int qo = 2 + 2 * has_m + 4 * is5;
     const uint8_t *bp = w;   /* walked, not (k / 32)·bs: fewer live registers for R rows */
     for (; k + 32 <= K; k += 32, bp += bs) {
 #if GEMV_PF
@@ -122,7 +124,7 @@ static inline __attribute__((always_inline)) int gemv_blocks(const int type, con
             if (has_m) mv[r] = VSET1(gemv_f16le(bp + r * rs + 2));
             if (is5) memcpy(&qh[r], bp + r * rs + 2 + 2 * has_m, 4);
         }
-#define GEMV_Q(r, e0) (type == WH_Q8_0 ? VI8(bp + (r) * rs + 2 + (e0)) : VQ(type, bp + (r) * rs + qo, qh[r], e0))
+#define GEMV_Q(r, e0) (type == WH_Q8_0 ? VI8(bp + (r) * rs + qo + (e0)) : VQ(type, bp + (r) * rs + qo, qh[r], e0))
         if (M == 1) {   /* one row of A: the block's scale once per block, not per element
                          * (and its minimum m times the block's Σ a: Σ a·(q·d + m)) */
             VEC t[4], as = VZERO();

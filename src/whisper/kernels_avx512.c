@@ -63,26 +63,18 @@ static inline void hsum4_512(__m512 a, __m512 b, __m512 c, __m512 d, float *out)
     _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
 }
 
-/* q5_0 elements e0 .. e0+15 of a block: the nibble, minus 16 where the element's fifth bit
- * (qh bit e0 + i) is clear. The bits go straight into a mask register (one masked subtract)
- * instead of the AVX2 path's per-lane shift/and/or of qh; inverted as an integer, not with
- * knotw (a vector-port uop); the high nibble needs no mask after its shift (bytes < 256).
- * Together with walking the block pointer: q5_0 at M = 1 0.129 -> 0.107 ns/weight. */
-static inline __m512 q5_16(const uint8_t *qs, int hi, uint32_t qh, int e0)
-{
-    __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)qs));
-    q = hi ? _mm512_srli_epi32(q, 4) : _mm512_and_si512(q, _mm512_set1_epi32(15));
-    const __mmask16 clear = _cvtu32_mask16((~qh) >> e0);
-    return _mm512_cvtepi32_ps(_mm512_mask_sub_epi32(q, clear, q, _mm512_set1_epi32(16)));
-}
-
-/* the other nibble types, elements e0 .. e0+15: q5_1 the nibble plus 16 where the fifth bit
- * is set; q4_0 the nibble minus 8; q4_1 the nibble */
+/* Elements e0 .. e0+15 of a q5_0/q5_1/q4_0/q4_1 block as the integers its scale multiplies:
+ * the nibble (the high one needs no mask after its shift: bytes < 256); q5_0 minus 16 where
+ * the element's fifth bit (qh bit e0 + i) is clear, q5_1 plus 16 where it is set, q4_0
+ * minus 8. The fifth bits go straight into a mask register (one masked subtract or or)
+ * instead of the AVX2 path's per-lane shift/and/or of qh; q5_0's inverted as an integer,
+ * not with knotw (a vector-port uop). Together with walking the block pointer: q5_0 at
+ * M = 1 0.129 -> 0.107 ns/weight. */
 static inline __m512 qn_16(int type, const uint8_t *qs, uint32_t qh, int e0)
 {
-    if (type == WH_Q5_0) return q5_16(qs, e0 >= 16, qh, e0);
     __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)qs));
     q = e0 >= 16 ? _mm512_srli_epi32(q, 4) : _mm512_and_si512(q, _mm512_set1_epi32(15));
+    if (type == WH_Q5_0) q = _mm512_mask_sub_epi32(q, _cvtu32_mask16((~qh) >> e0), q, _mm512_set1_epi32(16));
     if (type == WH_Q5_1) q = _mm512_mask_or_epi32(q, _cvtu32_mask16(qh >> e0), q, _mm512_set1_epi32(16));
     if (type == WH_Q4_0) q = _mm512_sub_epi32(q, _mm512_set1_epi32(8));
     return _mm512_cvtepi32_ps(q);

@@ -183,7 +183,7 @@ int main(void)
             for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
                 for (size_t kk = 0; kk < sizeof Ks / sizeof Ks[0]; kk++) {
                     const int K = Ks[kk], ty = types[t];
-                    if (K % 32 && ty != WH_F32 && ty != WH_F16 && ty != WH_I8R) continue;
+                    if (K % wh_type_block(ty)) continue;   /* 241 only for one value per element */
                     const size_t rb = wh_row_bytes(ty, K);
                     uint8_t *W0 = make_w(ty, N, K), *Wu = malloc(rb * N + 1);
                     memcpy(Wu + 1, W0, rb * N);   /* odd address */
