@@ -21,7 +21,7 @@ check "Xvfb up" wait_for 10 sh -c 'xdotool getmouselocation >/dev/null 2>&1'
 TYPED="$ROOT/typed.txt"
 bg xterm -geometry 200x50+0+0 -xrm 'XTerm*VT100.translations: #override Ctrl Shift <Key>V: insert-selection(CLIPBOARD)' \
     -e sh -c "stty -icanon -echo; exec cat > '$TYPED'"
-check "xterm mapped" wait_for 10 sh -c 'xdotool search --onlyvisible --class xterm >/dev/null 2>&1'
+check "xterm mapped" wait_for 30 sh -c 'xdotool search --onlyvisible --class xterm >/dev/null 2>&1'
 W=$(xdotool search --onlyvisible --class xterm | head -1)
 xdotool mousemove --window "$W" 50 50 windowfocus --sync "$W" 2>/dev/null
 start_fake_daemon
