@@ -53,7 +53,7 @@ bg env -i PATH="$PATH" HOME="$SRT" XDG_RUNTIME_DIR="$SRT" XDG_CONFIG_HOME="$SRT"
     $AS sway -c "$SRT/sway.conf" >"$ROOT/sway.log" 2>&1
 sock_in() { for _s in "$SRT"/$1; do [ -S "$_s" ] && { echo "$_s"; return 0; }; done; return 1; }
 sway_up() { sock_in 'wayland-[0-9]*' >/dev/null && sock_in 'sway-ipc.*.sock' >/dev/null; }
-if ! wait_for 15 sway_up; then
+if ! wait_for 30 sway_up; then
     nok "sway headless up (as uid $WLUID)" "$(tail -3 "$ROOT/sway.log")"; finish; exit $?
 fi
 ln -s "$(sock_in 'wayland-[0-9]*')" "$WL"
@@ -78,8 +78,8 @@ def walk(n):
     return any(walk(c) for c in n.get("nodes", []) + n.get("floating_nodes", []))
 sys.exit(0 if walk(json.load(sys.stdin)) else 1)'
 }
-check "foot started, its cat running" wait_for 15 sh -c '[ -e "$0" ]' "$TYPED"
-check "foot has the keyboard focus" wait_for 10 focused_foot
+check "foot started, its cat running" wait_for 30 sh -c '[ -e "$0" ]' "$TYPED"
+check "foot has the keyboard focus" wait_for 20 focused_foot
 
 start_fake_daemon
 TEXT='Typed by key_listener on Wayland, café.'
