@@ -860,7 +860,11 @@ static void run_loop(loop_state *ls)
         int map[KL_EV_SLOTS + 4], np = poll_set(ls, p, map);
         /* short turns while something is under way: hands-free checks, chunking, shutdown */
         double deadline = now_mono() + (quitting || ls->quit_when_idle || G.recording ? 0.05 : 1.0);
-        double td = kl_term_deadline(&G.term);
+        /* the terminal trigger's deadline only while the terminal is read: its state also
+         * follows recordings started elsewhere (kl_term_reset), and with nobody ticking it a
+         * deadline in the past made every poll return at once — a core at 100 % after the
+         * first dictation of a listener without a terminal (evdev under systemd, control) */
+        double td = ls->use_term && G.term_tty ? kl_term_deadline(&G.term) : -1;
         if (td > 0 && td < deadline) deadline = td;
         int ms = (int)((deadline - now_mono()) * 1000) + 1;
         int k = poll(p, (nfds_t)np, ms < 0 ? 0 : ms);

@@ -23,6 +23,7 @@ printf '%s' '["  Hello   world. ", "", "second\tsegment "]' >"$ROOT/fake_results
 OUT="$ROOT/out.txt"
 bg "$KL" --no-config --trigger evdev --evdev-dir "$EVD" --key Insert --source virt.monitor \
     --output print --keep-audio --no-start --timeout 20 >"$OUT" 2>"$ROOT/kl.err"
+KLPID=$!
 check "listener up: control status answers idle" wait_for 10 sh -c '"$0" status 2>/dev/null | grep -q "^ok idle"' "$KL"
 check "no keyboard yet: said so in the log" grep_log "waiting for one to be plugged in"
 "$KL" --no-config --trigger none >/dev/null 2>"$ROOT/err2"
@@ -48,6 +49,9 @@ check "key-up stops it and writes the WAV" wait_for 5 grep_log "recording stoppe
 check "pre-roll (100..300 ms) at its start" grep_log_re '+ (1[0-9][0-9]|2[0-9][0-9]|300) ms pre-roll'
 check "the segments are joined with single spaces and printed" \
     wait_for 20 sh -c "grep -qx 'Hello world. second segment' '$OUT'"
+# idle again, and idle means asleep: a stale terminal-trigger deadline once made the main
+# loop poll with a 0 ms timeout after the first dictation (a whole core, no terminal here)
+check "idle after the dictation: under 10 % of a core over 3 s" cpu_below "$KLPID" 3 10
 line=$(head -1 "$ROOT/fake_seen.txt" 2>/dev/null)
 echo "# recorded: $line"
 wav=$(echo "$line" | awk '{print $1}')
