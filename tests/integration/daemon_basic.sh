@@ -53,6 +53,8 @@ check "speech: response with id/results/timestamp/device/session_active" sh -c "
 check "responses are deleted by the client" [ -z "$(ls -A "$RESP")" ]
 check "log has SESSION transcription lines with seconds, ms and RTF" \
     sh -c "grep 'SESSION transcription' '$ROOT/session_daemon.log' | grep -q 'audio_seconds=.*processing_ms=.*rtf='"
+# it stays up between dictations all day: waiting means asleep (its timers are coarse)
+check "idle after the requests: under 10 % of a core over 3 s" cpu_below "$pid" 3 10
 # wrapper script
 out=$(BIN="$BIN" scripts/run_gpu_speech_session.sh "$DATA/silence.wav"); rc=$?
 check "scripts/run_gpu_speech_session.sh works" [ $rc -eq 0 ]

@@ -30,6 +30,7 @@ check "POST /transcribe speech: 200 {\"results\": [non-empty strings]}" \
     sh -c "[ $st = 200 ] && grep -qi '^content-type: application/json' '$DATA/hdr'"
 check "/transcribe body has exactly the key 'results'" jq_py "$DATA/r1" \
     "list(d)==['results'] and len(d['results'])>0 and all(isinstance(x,str) and x.strip() for x in d['results'])"
+check "the server sleeps between requests: under 10 % of a core over 3 s" cpu_below "$SPID" 3 10
 st=$(req "$DATA/r2" -F "other=@$DATA/speech.wav" "$URL/transcribe")
 check "POST /transcribe without 'audio': 400 {\"error\": \"No audio file\"}" \
     sh -c "[ $st = 400 ] && [ \"\$(cat '$DATA/r2')\" = '{\"error\":\"No audio file\"}' ]"
