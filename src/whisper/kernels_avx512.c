@@ -67,9 +67,9 @@ static inline void hsum4_512(__m512 a, __m512 b, __m512 c, __m512 d, float *out)
  * the nibble (the high one needs no mask after its shift: bytes < 256); q5_0 minus 16 where
  * the element's fifth bit (qh bit e0 + i) is clear, q5_1 plus 16 where it is set, q4_0
  * minus 8. The fifth bits go straight into a mask register (one masked subtract or or)
- * instead of the AVX2 path's per-lane shift/and/or of qh; q5_0's inverted as an integer,
- * not with knotw (a vector-port uop). Together with walking the block pointer: q5_0 at
- * M = 1 0.129 -> 0.107 ns/weight. */
+ * instead of the AVX2 path's per-lane shift/and/or of qh (GCC inverts q5_0's with a knotd on
+ * the mask: ~qh is written as an integer, the compiler chooses). Together with walking the
+ * block pointer: q5_0 at M = 1 0.129 -> 0.107 ns/weight. */
 static inline __m512 qn_16(int type, const uint8_t *qs, uint32_t qh, int e0)
 {
     __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)qs));

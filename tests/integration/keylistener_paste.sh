@@ -16,8 +16,7 @@ done
 start_pulse || { skip "X11 paste and clipboard" "pulseaudio cannot start"; finish; exit $?; }
 CLIP="$ROOT/clip.wav"
 sox "$SPEECH" "$CLIP" trim 0 1.0 2>/dev/null || cp "$SPEECH" "$CLIP"
-start_xvfb
-check "Xvfb up" wait_for 10 sh -c 'xdotool getmouselocation >/dev/null 2>&1'
+check "Xvfb up" start_xvfb   # it waits until a client can connect
 TYPED="$ROOT/typed.txt"
 bg xterm -geometry 200x50+0+0 -xrm 'XTerm*VT100.translations: #override Ctrl Shift <Key>V: insert-selection(CLIPBOARD)' \
     -e sh -c "stty -icanon -echo; exec cat > '$TYPED'"
