@@ -10,6 +10,9 @@
  *                        the integer the block scale multiplies (q5_0 minus 16, q4_0 minus 8,
  *                        the _1 types unsigned); qs: the block's 16 nibble bytes, qh its fifth
  *                        bits (q5 types)
+ *   VQ1(type, qs, qh, e0) optional: the same values as M = 1 takes them (one row of A, so
+ *                        the conversion is not shared by several FMAs: fewer operations in
+ *                        all may be worth some that compete with the FMAs); default VQ
  *   RBLK(M)           weight rows per block for M activation rows (R·M accumulators must
  *                     fit the register file with room for R weight vectors and one A); each
  *                     level says what it measured
@@ -25,6 +28,10 @@
  * does), so results equal the f32 product on wh_dequant_row_ref's values up to summation
  * order (at M = 1 the scales are factored out of each block's sum; CTranslate2's int8 rows
  * divide each sum by the row's scale once, where the reference divides every weight). */
+
+#ifndef VQ1
+#define VQ1(type, qs, qh, e0) VQ(type, qs, qh, e0)
+#endif
 
 #ifndef GEMV_PF
 #define GEMV_PF (-1)   /* software prefetch of the block loops: -1 four rows on (with four adjacent
@@ -124,7 +131,10 @@ static inline __attribute__((always_inline)) int gemv_blocks(const int type, con
             if (has_m) mv[r] = VSET1(gemv_f16le(bp + r * rs + 2));
             if (is5) memcpy(&qh[r], bp + r * rs + 2 + 2 * has_m, 4);
         }
-#define GEMV_Q(r, e0) (type == WH_Q8_0 ? VI8(bp + (r) * rs + qo + (e0)) : VQ(type, bp + (r) * rs + qo, qh[r], e0))
+#define GEMV_Q(r, e0)                                                                            \
+    (type == WH_Q8_0 ? VI8(bp + (r) * rs + qo + (e0))                                            \
+     : M == 1        ? VQ1(type, bp + (r) * rs + qo, qh[r], e0)                                  \
+                     : VQ(type, bp + (r) * rs + qo, qh[r], e0))
         if (M == 1) {   /* one row of A: the block's scale once per block, not per element
                          * (and its minimum m times the block's Σ a: Σ a·(q·d + m)) */
             VEC t[4], as = VZERO();
@@ -262,3 +272,4 @@ int GEMV_NAME(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, i
     }
 }
 #undef GEMV_M_CASES
+#undef VQ1

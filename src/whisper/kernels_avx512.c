@@ -80,6 +80,24 @@ static inline __m512 qn_16(int type, const uint8_t *qs, uint32_t qh, int e0)
     return _mm512_cvtepi32_ps(q);
 }
 
+/* The same 16 values for M = 1, where unpacking, not the FMAs, bounds the block loop: the
+ * 16 bytes zero-extended once for both halves (the two calls of a block share it after
+ * inlining), each dword's nibble — its low four bits, after a shift by 4 for the high
+ * nibbles — indexing a 16-entry table of the floats nibble + offset (vpermps reads only
+ * those four bits: no mask, subtract or integer conversion). Exact: the table holds small
+ * integers. q4_0/q4_1 at M = 1, weights in L2: 7.7-7.9 -> 5.8-6.7 and 10.0-10.9 -> 8.7
+ * cycles per block. Not for q5 (with the fifth bit as a masked add of 16: 7.7-9.3 cycles
+ * either way) nor at M > 1, where the permute competes with the FMAs (q4_0 at M = 5
+ * measured 5 % slower; docs/engine.md). */
+static inline __m512 qn_16_m1(int type, const uint8_t *qs, uint32_t qh, int e0)
+{
+    if (type != WH_Q4_0 && type != WH_Q4_1) return qn_16(type, qs, qh, e0);
+    const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)qs));
+    const __m512 tab = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512 t = type == WH_Q4_0 ? _mm512_sub_ps(tab, _mm512_set1_ps(8.0f)) : tab;
+    return _mm512_permutexvar_ps(e0 >= 16 ? _mm512_srli_epi32(b, 4) : b, t);
+}
+
 /* 32 zmm registers: up to 4 rows × 5 activation rows = 20 accumulators (RBLK below) */
 #define VEC __m512
 #define VW 16
@@ -94,6 +112,7 @@ static inline __m512 qn_16(int type, const uint8_t *qs, uint32_t qh, int e0)
 #define VF16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
 #define VI8(p) _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))))
 #define VQ(type, qs, qh, e0) qn_16(type, qs, qh, e0)
+#define VQ1(type, qs, qh, e0) qn_16_m1(type, qs, qh, e0)
 /* M = 1: one row (four FMA chains); beams: four rows from far-apart streams share each
  * load of A (base f16 beam-5 step 6.1 -> 4.6-5.0 ms on the Zen 4 against one row) */
 #define RBLK(M) ((M) == 1 ? 1 : (M) <= 5 ? 4 : 3)
