@@ -52,12 +52,55 @@ static inline float gemv_f16le(const uint8_t *p)
     return _cvtsh_ss(h);
 }
 
+/* Accumulator sets per (row, m): one row at 2 <= M <= 5 keeps two, every other vector of K
+ * going to the second (acc[1][m], the slot a second row would use), summed before the store.
+ * With one set, one row's M FMA chains each wait out the FMA latency (4 cycles) per vector,
+ * fewer than the 8 in flight that 2 FMAs per cycle need. Only AVX2 runs one row at M >= 2.
+ * Measured there (Zen 4, --isa avx2 path, 1 thread, weights in L2, the fastest of 8
+ * alternating runs; cycles per 16 weights and row, one set -> two): f16 M = 2 5.69 -> 3.18,
+ * M = 3 6.73 -> 4.11, M = 5 7.52 -> 6.86; q8_0 M = 2 5.94 -> 4.25, M = 5 7.75 -> 7.01; int8
+ * rows M = 5 8.26 -> 7.17; q5_0 M = 2 7.61 -> 6.39 but M = 5 9.03 -> 9.22 (q5_1 9.46 -> 9.78:
+ * the fifth bits' unpacking needs the registers), so the q5 types keep one set from M = 4. */
+#ifndef GEMV_SETS
+#define GEMV_SETS(type, M, R)                                                                     \
+    ((R) == 1 && (M) >= 2 && (M) <= ((type) == WH_Q5_0 || (type) == WH_Q5_1 ? 3 : 5) ? 2 : 1)
+#endif
+
 /* The decoder GEMV for R weight rows × M activation rows, in three phases: the stream over K
  * into acc[r][m] (gemv_dense for one value per element, gemv_blocks for 32-element blocks),
  * then gemv_store (horizontal sums, the scalar tail, int8 rows' scale). M and R are
  * compile-time constants at every call site (always_inline + unrolled loops), so acc[][]
  * lives in registers across the phases. Row r at w + r·rs; rb: the bytes of one row (the
  * prefetch distance). Each returns or takes k, the first element not yet summed. */
+
+/* one weight vector of each type that has one value per element, at p */
+#define GEMV_DENSE(p) (type == WH_F32 ? VLOAD((const float *)(const void *)(p)) : type == WH_F16 ? VF16(p) : VI8(p))
+
+/* one vector of K at element k for gemv_dense's R rows, into accumulator set j */
+static inline __attribute__((always_inline)) void gemv_dense_vec(const int type, const int M, const int R,
+                                                                 const float *A, int lda, const uint8_t *w,
+                                                                 size_t rb, size_t rs, int k, const int j,
+                                                                 VEC acc[4][7])
+{
+    const int es = type == WH_F32 ? 4 : type == WH_F16 ? 2 : 1;
+    const size_t off = type == WH_I8R ? 4 : 0;
+    VEC wv[4];
+    (void)rb;
+#if GEMV_PF
+    if (((size_t)k * es) % 64 == 0)   /* once per cache line (at M = 5 too: without it the
+                                        * rows come from L3 at a third of the speed) */
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) _mm_prefetch((const char *)(w + r * rs + off + (size_t)k * es) + GEMV_PFD, _MM_HINT_T0);
+#endif
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) wv[r] = GEMV_DENSE(w + r * rs + off + (size_t)k * es);
+#pragma GCC unroll 7
+    for (int m = 0; m < M; m++) {
+        const VEC a = VLOAD(A + (size_t)m * lda + k);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) acc[r + j][m] = VFMA(a, wv[r], acc[r + j][m]);
+    }
+}
 
 /* f32, f16 and CTranslate2's int8 rows ([f32 scale][int8 × K]): one value per element */
 static inline __attribute__((always_inline)) int gemv_dense(const int type, const int M, const int R, int K,
@@ -67,7 +110,6 @@ static inline __attribute__((always_inline)) int gemv_dense(const int type, cons
     int k = 0;
     const int es = type == WH_F32 ? 4 : type == WH_F16 ? 2 : 1;
     const size_t off = type == WH_I8R ? 4 : 0;   /* CTranslate2's int8 rows: [f32 scale][int8 × K] */
-#define GEMV_DENSE(p) (type == WH_F32 ? VLOAD((const float *)(const void *)(p)) : type == WH_F16 ? VF16(p) : VI8(p))
     if (M == 1 && R == 1) {   /* batch 1, one row: four FMA chains (one would wait on the
                                * FMA latency at 16 weights per 4 cycles), and no software
                                * prefetch: on the Zen 4 the hardware's alone streamed f16
@@ -85,22 +127,13 @@ static inline __attribute__((always_inline)) int gemv_dense(const int type, cons
         }
         acc[0][0] = VADD(VADD(acc[0][0], s1), VADD(s2, s3));
     }
-    for (; k + VW <= K; k += VW) {
-        VEC wv[4];
-#if GEMV_PF
-        if (((size_t)k * es) % 64 == 0)   /* once per cache line (at M = 5 too: without it the
-                                            * rows come from L3 at a third of the speed) */
-#pragma GCC unroll 4
-            for (int r = 0; r < R; r++) _mm_prefetch((const char *)(w + r * rs + off + (size_t)k * es) + GEMV_PFD, _MM_HINT_T0);
-#endif
-#pragma GCC unroll 4
-        for (int r = 0; r < R; r++) wv[r] = GEMV_DENSE(w + r * rs + off + (size_t)k * es);
-#pragma GCC unroll 7
-        for (int m = 0; m < M; m++) {
-            const VEC a = VLOAD(A + (size_t)m * lda + k);
-#pragma GCC unroll 4
-            for (int r = 0; r < R; r++) acc[r][m] = VFMA(a, wv[r], acc[r][m]);
-        }
+    const int S = GEMV_SETS(type, M, R);
+    for (; k + S * VW <= K; k += S * VW)
+#pragma GCC unroll 2
+        for (int j = 0; j < S; j++) gemv_dense_vec(type, M, R, A, lda, w, rb, rs, k + j * VW, j, acc);
+    if (S == 2 && k + VW <= K) {
+        gemv_dense_vec(type, M, R, A, lda, w, rb, rs, k, 0, acc);
+        k += VW;
     }
 #undef GEMV_DENSE
     return k;
@@ -154,6 +187,7 @@ static inline __attribute__((always_inline)) int gemv_blocks(const int type, con
         }
 #pragma GCC unroll 4
         for (int e0 = 0; e0 < 32; e0 += VW) {
+            const int j = GEMV_SETS(type, M, R) == 2 ? (e0 / VW) & 1 : 0;   /* set j: every other vector */
             VEC wv[4];
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++) wv[r] = has_m ? VFMA(GEMV_Q(r, e0), d[r], mv[r]) : VMUL(GEMV_Q(r, e0), d[r]);
@@ -161,7 +195,7 @@ static inline __attribute__((always_inline)) int gemv_blocks(const int type, con
             for (int m = 0; m < M; m++) {
                 const VEC a = VLOAD(A + (size_t)m * lda + k + e0);
 #pragma GCC unroll 4
-                for (int r = 0; r < R; r++) acc[r][m] = VFMA(a, wv[r], acc[r][m]);
+                for (int r = 0; r < R; r++) acc[r + j][m] = VFMA(a, wv[r], acc[r + j][m]);
             }
         }
 #undef GEMV_Q
@@ -217,12 +251,16 @@ static inline __attribute__((always_inline)) void gemv_blk(const int type, const
                                                            size_t rs, float *out, size_t os)
 {
     VEC acc[4][7];
+    const int S = GEMV_SETS(type, M, R);
 #pragma GCC unroll 4
-    for (int r = 0; r < R; r++)
+    for (int r = 0; r < R * S; r++)
 #pragma GCC unroll 7
         for (int m = 0; m < M; m++) acc[r][m] = VZERO();
     const int k = type == WH_F32 || type == WH_F16 || type == WH_I8R ? gemv_dense(type, M, R, K, A, lda, w, rb, rs, acc)
                                                                      : gemv_blocks(type, M, R, K, A, lda, w, rb, rs, acc);
+    if (S == 2)
+#pragma GCC unroll 7
+        for (int m = 0; m < M; m++) acc[0][m] = VADD(acc[0][m], acc[1][m]);
     gemv_store(type, M, R, K, k, A, lda, w, rs, acc, out, os);
 }
 

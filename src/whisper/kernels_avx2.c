@@ -495,7 +495,8 @@ static inline __m256 qn_8(int type, const uint8_t *qs, uint32_t qh, int e0)
 #define VQ(type, qs, qh, e0) qn_8(type, qs, qh, e0)
 /* one row at a time at every M: with R rows from far-apart streams (as the AVX-512 path
  * reads them), the --isa avx2 beam-5 step on the Zen 4 was slower (base f16 6.3 -> 7.0-7.4 ms,
- * tiny 2.9-3.4 -> 3.9-4.4 ms, bin/bench alternating): 16 registers leave little for R·M sums */
+ * tiny 2.9-3.4 -> 3.9-4.4 ms, bin/bench alternating): 16 registers leave little for R·M sums.
+ * The row's M sums get two accumulator sets instead (GEMV_SETS, gemv_tmpl.h). */
 #define RBLK(M) 1
 #define GEMV_NAME wh_gemv_avx2
 #include "gemv_tmpl.h"

@@ -176,7 +176,9 @@ int main(void)
                  wh_isa_name(isas[ii]));
         TEST(name) {
             const int types[] = {WH_F32, WH_F16, WH_Q8_0, WH_Q5_0, WH_Q5_1, WH_Q4_0, WH_Q4_1, WH_I8R};
-            const int Ks[] = {32, 96, 512, 2048, 241};   /* 241: f32/f16/int8 rows only (a scalar tail) */
+            /* 241: f32/f16/int8 rows only (a scalar tail); 40 and 56: an odd count of 8- and
+             * 16-lane vectors (the two accumulator sets' last single vector) */
+            const int Ks[] = {32, 96, 512, 2048, 241, 40, 56};
             const int N = 13;
             float *scr = aligned_alloc(64, (sizeof(float) * wh_gemm_scratch_floats(2048) + 63) & ~(size_t)63);
             int bad = 0;
