@@ -16,10 +16,11 @@
 #include <cpuid.h>
 #endif
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 static wh_isa g_isa = WH_ISA_SCALAR;
-static int g_have_avx2, g_have_avx512;
+static int g_have_avx2, g_have_avx512, g_have_vnni;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 static void detect(void)
@@ -41,9 +42,11 @@ static void detect(void)
         if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
             avx2 = (b >> 5) & 1;
             avx512 = ((b >> 16) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1);
+            g_have_vnni = (c >> 11) & 1;   /* leaf 7 ECX bit 11: AVX512_VNNI */
         }
         g_have_avx2 = fma && avx && f16c && avx2 && ymm;
         g_have_avx512 = g_have_avx2 && avx512 && zmm;
+        g_have_vnni = g_have_vnni && g_have_avx512;
     }
 #endif
     g_isa = g_have_avx512 ? WH_ISA_AVX512 : g_have_avx2 ? WH_ISA_AVX2 : WH_ISA_SCALAR;
@@ -71,10 +74,105 @@ void wh_kernels_force(wh_isa isa)
 #define USE_AVX2 (g_isa >= WH_ISA_AVX2)
 #define USE_AVX512 (g_isa >= WH_ISA_AVX512)
 
+int wh_kernels_vnni(void)
+{
+    wh_kernels_init();
+    return g_have_vnni && USE_AVX512;
+}
+
+/* ------------------------------------------------------------------ q8_0 × int8 (WH_Q8X) */
+
+size_t wh_q8x_bytes(int N, int K) { return (size_t)((N + 15) / 16) * (size_t)(K / 32) * WH_Q8X_BLOCK; }
+
+/* block b of group g (rows 16g .. 16g+15): [16 f16 scales][k/4][row][k%4] */
+static const uint8_t *q8x_block(const wh_wmat *W, int g, int b)
+{
+    return (const uint8_t *)W->data + ((size_t)g * (size_t)(W->k / 32) + (size_t)b) * WH_Q8X_BLOCK;
+}
+#define Q8X_AT(blk, r, kk) ((blk)[32 + ((kk) / 4) * 64 + (r) * 4 + (kk) % 4])
+
+int wh_q8x_pack(const wh_wmat *W, int N, wh_wmat *out, void **own)
+{
+    if (W->type != WH_Q8_0 || W->k % 32 || N <= 0) return -1;
+    const int nb = W->k / 32;
+    const size_t bytes = wh_q8x_bytes(N, W->k);
+    uint8_t *p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    if (!p) return -1;
+    for (int g = 0; g < (N + 15) / 16; g++)
+        for (int b = 0; b < nb; b++) {
+            uint8_t *o = p + ((size_t)g * nb + b) * WH_Q8X_BLOCK;
+            for (int r = 0; r < 16; r++) {
+                const int n = g * 16 + r;   /* rows past N: scale 0, quants 0 (0x80 after the offset) */
+                const uint8_t *blk = n < N ? (const uint8_t *)W->data + (size_t)n * W->row_bytes + (size_t)b * 34 : NULL;
+                if (blk) memcpy(o + 2 * r, blk, 2);
+                else memset(o + 2 * r, 0, 2);
+                for (int kk = 0; kk < 32; kk++) Q8X_AT(o, r, kk) = blk ? (uint8_t)(blk[2 + kk] ^ 0x80) : 0x80;
+            }
+        }
+    *own = p;
+    *out = (wh_wmat){p, WH_Q8X, W->k, W->row_bytes};
+    return 0;
+}
+
+/* elements [k0, k0 + n) of row r: q · d, exactly q8_0's dequantization */
+static void q8x_row(const wh_wmat *W, int r, int k0, int n, float *out)
+{
+    for (int k = k0; k < k0 + n; k++) {
+        const uint8_t *blk = q8x_block(W, r / 16, k / 32);
+        uint16_t h;
+        memcpy(&h, blk + 2 * (r % 16), 2);
+        out[k - k0] = (float)(int8_t)(Q8X_AT(blk, r % 16, k % 32) ^ 0x80) * wh_f16_to_f32(h);
+    }
+}
+
+void wh_q8x_quant_ref(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs)
+{
+    const int nb = K / 32;
+    for (int m = 0; m < M; m++)
+        for (int b = 0; b < nb; b++) {
+            const float *x = A + (size_t)m * lda + (size_t)b * 32;
+            float amax = 0.0f;
+            for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
+            const float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+            int sum = 0;
+            for (int i = 0; i < 32; i++) {
+                const long q = lrintf(x[i] * id);   /* |q| <= 127: |x| <= amax */
+                xq[(size_t)m * K + (size_t)b * 32 + i] = (int8_t)q;
+                sum += (int)q;
+            }
+            dx[m * nb + b] = d;
+            cs[m * nb + b] = -128 * sum;
+        }
+}
+
+void wh_gemv_q8x_ref(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W, int n0,
+                     int n1, float *out)
+{
+    const int nb = K / 32;
+    for (int n = n0; n < n1; n++)
+        for (int m = 0; m < M; m++) {
+            float acc = 0.0f;
+            for (int b = 0; b < nb; b++) {
+                const uint8_t *blk = q8x_block(W, n / 16, b);
+                int32_t sum = cs[m * nb + b];
+                for (int kk = 0; kk < 32; kk++) sum += (int32_t)xq[(size_t)m * K + (size_t)b * 32 + kk] * Q8X_AT(blk, n % 16, kk);
+                uint16_t h;
+                memcpy(&h, blk + 2 * (n % 16), 2);
+                const float scale = wh_f16_to_f32(h) * dx[m * nb + b];
+                acc = fmaf((float)sum, scale, acc);
+            }
+            out[(size_t)(n - n0) * M + m] = acc;
+        }
+}
+
 /* ------------------------------------------------------------------ rows */
 
 static void dequant_range(const wh_wmat *W, int r, int k0, int n, float *out)
 {
+    if (W->type == WH_Q8X) {
+        q8x_row(W, r, k0, n, out);
+        return;
+    }
     const uint8_t *row = (const uint8_t *)W->data + (size_t)r * W->row_bytes;
     if (W->type == WH_F16 && USE_AVX2) {
         wh_f16_row_avx2((const uint16_t *)row + k0, out, n);
@@ -295,6 +393,26 @@ int wh_gemv_type_ok(int type)
            type == WH_Q4_0 || type == WH_Q4_1 || type == WH_I8R;
 }
 
+/* ((C or 0) + dot) + bias for rows [nb, ne) from buf[(n - nb)·M + m], as the staged path;
+ * row by row with the branches hoisted (the per-element form was a twentieth of a beam step
+ * on the output projection) */
+static void gemv_epilogue(int M, const float *buf, int nb, int ne, const float *bias, float *C, int ldc, int accumulate)
+{
+    const int nn = ne - nb;
+    for (int m = 0; m < M; m++) {
+        float *c = C + (size_t)m * ldc + nb;
+        if (M == 1) {
+            if (accumulate) wh_axpy(c, 1.0f, buf, nn);
+            else memcpy(c, buf, (size_t)nn * sizeof(float));
+        } else if (accumulate) {
+            for (int i = 0; i < nn; i++) c[i] += buf[i * M + m];
+        } else {
+            for (int i = 0; i < nn; i++) c[i] = buf[i * M + m];
+        }
+        if (bias) wh_axpy(c, 1.0f, bias + nb, nn);
+    }
+}
+
 /* SIMD GEMV in blocks of 64 rows: the kernel's dot products go through a small buffer
  * [64][M] (L1), then bias and accumulation are applied as in the staged path below. */
 static int gemv_simd(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1,
@@ -306,23 +424,29 @@ static int gemv_simd(int M, int K, const float *A, int lda, const wh_wmat *W, in
         const int ne = n1 - nb < 64 ? n1 : nb + 64;
         int rc = USE_AVX512 ? wh_gemv_avx512(M, K, A, lda, W, nb, ne, buf) : wh_gemv_avx2(M, K, A, lda, W, nb, ne, buf);
         if (rc != 0) return -1;   /* only possible on the first block: M and type are fixed */
-        /* ((C or 0) + dot) + bias, as the staged path; row by row with the branches hoisted
-         * (the per-element form was a twentieth of a beam step on the output projection) */
-        const int nn = ne - nb;
-        for (int m = 0; m < M; m++) {
-            float *c = C + (size_t)m * ldc + nb;
-            if (M == 1) {
-                if (accumulate) wh_axpy(c, 1.0f, buf, nn);
-                else memcpy(c, buf, (size_t)nn * sizeof(float));
-            } else if (accumulate) {
-                for (int i = 0; i < nn; i++) c[i] += buf[i * M + m];
-            } else {
-                for (int i = 0; i < nn; i++) c[i] = buf[i * M + m];
-            }
-            if (bias) wh_axpy(c, 1.0f, bias + nb, nn);
-        }
+        gemv_epilogue(M, buf, nb, ne, bias, C, ldc, accumulate);
     }
     return 0;
+}
+
+/* WH_Q8X at M < 8: A quantized once (into the scratch the GEMM would pack into), then the
+ * rows in blocks of 64 through the VNNI kernel (or its reference below AVX512-VNNI) */
+static void q8x_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1, const float *bias,
+                     float *C, int ldc, int accumulate, float *scratch)
+{
+    const int simd = wh_kernels_vnni();
+    int8_t *xq = (int8_t *)scratch;
+    float *dx = scratch + ((size_t)M * K + 3) / 4;
+    int32_t *cs = (int32_t *)(dx + (size_t)M * (K / 32));
+    if (simd) wh_q8x_quant_avx512(M, K, A, lda, xq, dx, cs);
+    else wh_q8x_quant_ref(M, K, A, lda, xq, dx, cs);
+    float buf[64 * 7];
+    for (int nb = n0; nb < n1; nb += 64) {
+        const int ne = n1 - nb < 64 ? n1 : nb + 64;
+        if (simd) wh_gemv_q8x_avx512(M, K, xq, dx, cs, W, nb, ne, buf);
+        else wh_gemv_q8x_ref(M, K, xq, dx, cs, W, nb, ne, buf);
+        gemv_epilogue(M, buf, nb, ne, bias, C, ldc, accumulate);
+    }
 }
 
 /* Staged GEMV (the scalar reference, and the types without a register path): dequantize one
@@ -401,6 +525,10 @@ void wh_gemm_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n
     float *Bp = scratch;
     float *row = scratch + (size_t)WH_GEMM_KC * WH_GEMM_NC;
     float *stage = row + K + 64;
+    if (M < 8 && W->type == WH_Q8X && (size_t)M * K * 5 / 16 + 64 < (size_t)WH_GEMM_KC * WH_GEMM_NC) {
+        q8x_part(M, K, A, lda, W, n0, n1, bias, C, ldc, accumulate, scratch);
+        return;
+    }
     if (M < 8) {
         gemv_part(M, K, A, lda, W, n0, n1, bias, C, ldc, accumulate, row);
         return;

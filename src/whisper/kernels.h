@@ -7,7 +7,9 @@
  * Matrix convention ("NT"): activations A are row-major [M][K]; weights W are the ggml
  * layout — N rows of K elements (ne[0] = K fastest), i.e. a PyTorch [out, in] weight — in
  * any supported type; C[M][N] = A · Wᵀ (+ bias). Accumulation is always f32; quantized and
- * f16 weights are dequantized exactly, activations are never quantized. */
+ * f16 weights are dequantized exactly, and activations are not quantized — with one
+ * exception: q8_0 decoder weights repacked as WH_Q8X on an AVX512-VNNI CPU multiply int8
+ * activations (below). */
 #ifndef WH_KERNELS_H
 #define WH_KERNELS_H
 #include <stddef.h>
@@ -109,6 +111,29 @@ void wh_layernorm(const float *x, float *y, int rows, int n, int ld, const float
 int wh_gemv_type_ok(int type);
 int wh_gemv_avx2(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1, float *out);
 int wh_gemv_avx512(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1, float *out);
+
+/* q8_0 × int8 (AVX512-VNNI): the decoder's q8_0 weights, 16 rows interleaved (WH_Q8X,
+ * model.h), against activations quantized per 32-element block as q8_0 quantizes weights
+ * (d = max|x| / 127, q = round-to-nearest-even(x / d)) — what whisper.cpp does for every
+ * quantized type. One vpdpbusd multiplies 64 weight bytes with 4 activation bytes of each of
+ * 16 rows; a block's int32 sum is scaled once (d_w · d_x) for 16 rows. At M = 5 the exact f32
+ * path needs 6 FMA-pipe operations per 16 weights and row (bound by them, not by memory).
+ * wh_gemm_part takes WH_Q8X for M < 8 this way and, for M >= 8, dequantizes it exactly like
+ * q8_0. Only the CPU backend makes WH_Q8X, and only when wh_kernels_vnni(). */
+#define WH_Q8X_BLOCK 544   /* bytes per 16 rows × 32 elements: 16 f16 scales + 512 quants */
+int wh_kernels_vnni(void);   /* AVX512-VNNI present and the AVX-512 level in use */
+size_t wh_q8x_bytes(int N, int K);
+/* W: N q8_0 rows of K (K % 32 == 0) -> *out over a new 64-aligned buffer *own (free()); 0 or -1 */
+int wh_q8x_pack(const wh_wmat *W, int N, wh_wmat *out, void **own);
+/* A[M][K] per 32-block: xq[m·K + k], dx[m·K/32 + b] = the block's scale, cs[..] = −128·Σ xq
+ * (the weights' +128 offset taken back) */
+void wh_q8x_quant_ref(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs);
+void wh_q8x_quant_avx512(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs);
+/* out[(n − n0)·M + m] = Σ_b fma(Σ_k xq·q, d_w·d_x) for n in [n0, n1), M <= 7 */
+void wh_gemv_q8x_ref(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W, int n0,
+                     int n1, float *out);
+void wh_gemv_q8x_avx512(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W,
+                        int n0, int n1, float *out);
 
 /* The micro-kernels' six rows of A: a partial row block (the ragged end of M) runs the same
  * loop with the missing rows reading row 0 (valid memory); their results are not stored. */

@@ -16,6 +16,10 @@ enum { WH_F32 = 0, WH_F16 = 1, WH_Q4_0 = 2, WH_Q4_1 = 3, WH_Q5_0 = 6, WH_Q5_1 = 
  * separate weight_scale vector into the rows so that a row pointer alone dequantizes), and
  * element i is (float)q[i] / scale, exactly CTranslate2's dequantize (x = q / scale). */
 enum { WH_I8R = 64 };
+/* Not a file type either: q8_0 decoder weights repacked by the CPU backend for the int8 dot
+ * products of AVX512-VNNI (kernels.h, "q8_0 × int8"). 16 rows side by side per 32-element
+ * block: [16 f16 scales][32/4][16 rows][4 bytes q ^ 0x80]; rows padded to a multiple of 16. */
+enum { WH_Q8X = 65 };
 /* wh_hparams.ftype for CTranslate2 int8 weights (ggml's ftypes stop at 9) */
 enum { WH_FTYPE_I8R = 64 };
 enum { WH_FMT_GGML = 0, WH_FMT_CT2 = 1, WH_FMT_HF = 2 };

@@ -253,6 +253,103 @@ int main(void)
         free(A); free(C1); free(C2); free(scr);
     }
 
+    TEST("q8_0 x int8 (WH_Q8X): the repacked rows dequantize to q8_0's bit for bit; quantizer, GEMV and "
+         "wh_gemm_part agree with their references, partial row groups included") {
+        const int N = 37, Ks[2] = {96, 512};   /* 37: two full groups of 16 and a padded one */
+        float *scr = aligned_alloc(64, (sizeof(float) * wh_gemm_scratch_floats(512) + 63) & ~(size_t)63);
+        for (int kk = 0; kk < 2; kk++) {
+            const int K = Ks[kk], nb = K / 32;
+            uint8_t *W = make_w(WH_Q8_0, N, K);
+            wh_wmat q = {W, WH_Q8_0, K, wh_row_bytes(WH_Q8_0, K)}, x;
+            void *own = NULL;
+            CHECK(wh_q8x_pack(&q, N, &x, &own) == 0 && x.type == WH_Q8X);
+            float *r1 = malloc(sizeof(float) * K), *r2 = malloc(sizeof(float) * K);
+            int rows_bad = 0;
+            for (int n = 0; n < N; n++) {
+                wh_wmat_row(&q, n, r1);
+                wh_wmat_row(&x, n, r2);
+                rows_bad += memcmp(r1, r2, sizeof(float) * K) != 0;
+            }
+            CHECKF(rows_bad == 0, "K=%d: %d rows differ", K, rows_bad);
+            float *A = malloc(sizeof(float) * 7 * K);
+            for (int i = 0; i < 7 * K; i++) A[i] = frand() * (i % 97 == 0 ? 8.0f : 1.0f);   /* a few outliers */
+            for (int i = 0; i < 32; i++) A[K + i] = 0.0f;                                    /* an all-zero block */
+            int8_t *xq = malloc((size_t)7 * K), *xq2 = malloc((size_t)7 * K);
+            float *dx = malloc(sizeof(float) * 7 * nb), *dx2 = malloc(sizeof(float) * 7 * nb);
+            int32_t *cs = malloc(sizeof(int32_t) * 7 * nb), *cs2 = malloc(sizeof(int32_t) * 7 * nb);
+            wh_q8x_quant_ref(7, K, A, K, xq, dx, cs);
+            /* the reference's own meaning: xq·d within half a step of x, cs = −128·Σ xq */
+            double qerr = 0;
+            for (int m = 0; m < 7; m++)
+                for (int b = 0; b < nb; b++) {
+                    int sum = 0;
+                    for (int i = 0; i < 32; i++) {
+                        const int k = b * 32 + i;
+                        qerr = fmax(qerr, fabs(xq[m * K + k] * (double)dx[m * nb + b] - A[m * K + k]) / (dx[m * nb + b] + 1e-30));
+                        sum += xq[m * K + k];
+                    }
+                    CHECK(cs[m * nb + b] == -128 * sum);
+                }
+            CHECKF(qerr <= 0.5 + 1e-4, "quantization error %g steps", qerr);
+            float *o1 = malloc(sizeof(float) * 7 * N), *o2 = malloc(sizeof(float) * 7 * N);
+            for (int M = 1; M <= 7; M++) {
+                /* reference GEMV = the f32 product of the dequantized activations and weights (double) */
+                wh_gemv_q8x_ref(M, K, xq, dx, cs, &x, 0, N, o1);
+                double worst = 0;
+                for (int n = 0; n < N; n++) {
+                    wh_wmat_row(&q, n, r1);
+                    for (int m = 0; m < M; m++) {
+                        double ref = 0, sc = 1e-9;
+                        for (int k = 0; k < K; k++) {
+                            ref += (double)xq[m * K + k] * dx[m * nb + k / 32] * r1[k];
+                            sc += fabs((double)xq[m * K + k] * dx[m * nb + k / 32] * r1[k]);
+                        }
+                        worst = fmax(worst, fabs(o1[n * M + m] - ref) / sc);
+                    }
+                }
+                CHECKF(worst <= 1e-5, "K=%d M=%d: reference GEMV off by %g", K, M, worst);
+            }
+            if (wh_kernels_vnni()) {
+                wh_q8x_quant_avx512(7, K, A, K, xq2, dx2, cs2);
+                CHECK(!memcmp(xq, xq2, (size_t)7 * K) && !memcmp(dx, dx2, sizeof(float) * 7 * nb) &&
+                      !memcmp(cs, cs2, sizeof(int32_t) * 7 * nb));
+                const int ranges[4][2] = {{0, N}, {3, 35}, {16, 32}, {20, 21}};
+                int bad = 0;
+                for (int M = 1; M <= 7; M++)
+                    for (int ri = 0; ri < 4; ri++) {
+                        const int n0 = ranges[ri][0], n1 = ranges[ri][1];
+                        wh_gemv_q8x_ref(M, K, xq, dx, cs, &x, n0, n1, o1);
+                        wh_gemv_q8x_avx512(M, K, xq, dx, cs, &x, n0, n1, o2);
+                        bad += memcmp(o1, o2, sizeof(float) * (size_t)(n1 - n0) * M) != 0;
+                    }
+                CHECKF(bad == 0, "K=%d: %d VNNI GEMV cases differ from the reference", K, bad);
+            } else {
+                printf("# no AVX512-VNNI here: the VNNI kernels are not run\n");
+            }
+            /* through wh_gemm_part: M < 8 within the activations' quantization of the exact
+             * q8_0 product; M >= 8 (dequantized, exact) equal to q8_0's bit for bit */
+            float *C1 = malloc(sizeof(float) * 9 * N), *C2 = malloc(sizeof(float) * 9 * N);
+            float *A9 = malloc(sizeof(float) * 9 * K);
+            for (int i = 0; i < 9 * K; i++) A9[i] = frand();
+            for (int M = 1; M <= 9; M += 4) {
+                wh_gemm_part(M, K, A9, K, &q, 3, N, NULL, C1, N, 0, scr);
+                wh_gemm_part(M, K, A9, K, &x, 3, N, NULL, C2, N, 0, scr);
+                double mx = 0, sc = 0;
+                for (int m = 0; m < M; m++)
+                    for (int n = 3; n < N; n++) {
+                        mx = fmax(mx, fabs(C1[m * N + n] - C2[m * N + n]));
+                        sc = fmax(sc, fabs(C1[m * N + n]));
+                    }
+                if (M >= 8) CHECKF(mx == 0, "K=%d M=%d: dequantized path differs by %g", K, M, mx);
+                else CHECKF(mx <= 0.02 * sc, "K=%d M=%d: max diff %g (scale %g)", K, M, mx, sc);
+            }
+            free(C1); free(C2); free(A9);
+            free(o1); free(o2); free(xq); free(xq2); free(dx); free(dx2); free(cs); free(cs2); free(A);
+            free(r1); free(r2); free(own); free(W);
+        }
+        free(scr);
+    }
+
     if (have_avx2) {
         TEST("AVX2 softmax, exp, GELU, dot, axpy, f16 KV kernels equal the scalar references") {
             for (int n = 1; n < 1600; n = n * 3 + 1) {
