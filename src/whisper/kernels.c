@@ -146,7 +146,7 @@ void wh_q8x_quant_ref(int M, int K, const float *A, int lda, int8_t *xq, float *
 }
 
 void wh_gemv_q8x_ref(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W, int n0,
-                     int n1, float *out)
+                     int n1, const float *bias, float *C, int ldc, int accumulate)
 {
     const int nb = K / 32;
     for (int n = n0; n < n1; n++)
@@ -161,11 +161,42 @@ void wh_gemv_q8x_ref(int M, int K, const int8_t *xq, const float *dx, const int3
                 const float scale = wh_f16_to_f32(h) * dx[m * nb + b];
                 acc = fmaf((float)sum, scale, acc);
             }
-            out[(size_t)(n - n0) * M + m] = acc;
+            float *c = C + (size_t)m * ldc + n;
+            const float v = accumulate ? *c + acc : acc;
+            *c = bias ? v + bias[n] : v;
         }
 }
 
-/* ------------------------------------------------------------------ rows */
+/* the buffer of wh_q8x_act_quant: xq [M·K], then dx and cs [M·K/32] each */
+size_t wh_q8x_act_bytes(int M, int K) { return (((size_t)M * K + 3) & ~(size_t)3) + (size_t)M * (size_t)(K / 32) * 8; }
+
+static void q8x_act_parts(int M, int K, const void *act, int8_t **xq, float **dx, int32_t **cs)
+{
+    *xq = (int8_t *)(uintptr_t)act;
+    *dx = (float *)(void *)(*xq + (((size_t)M * K + 3) & ~(size_t)3));
+    *cs = (int32_t *)(void *)(*dx + (size_t)M * (size_t)(K / 32));
+}
+
+void wh_q8x_act_quant(int M, int K, const float *A, int lda, void *act)
+{
+    int8_t *xq;
+    float *dx;
+    int32_t *cs;
+    q8x_act_parts(M, K, act, &xq, &dx, &cs);
+    if (wh_kernels_vnni()) wh_q8x_quant_avx512(M, K, A, lda, xq, dx, cs);
+    else wh_q8x_quant_ref(M, K, A, lda, xq, dx, cs);
+}
+
+void wh_gemm_q8x_part(int M, int K, const void *act, const wh_wmat *W, int n0, int n1, const float *bias, float *C,
+                      int ldc, int accumulate)
+{
+    int8_t *xq;
+    float *dx;
+    int32_t *cs;
+    q8x_act_parts(M, K, act, &xq, &dx, &cs);
+    if (wh_kernels_vnni()) wh_gemv_q8x_avx512(M, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate);
+    else wh_gemv_q8x_ref(M, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate);
+}
 
 static void dequant_range(const wh_wmat *W, int r, int k0, int n, float *out)
 {
@@ -429,24 +460,13 @@ static int gemv_simd(int M, int K, const float *A, int lda, const wh_wmat *W, in
     return 0;
 }
 
-/* WH_Q8X at M < 8: A quantized once (into the scratch the GEMM would pack into), then the
- * rows in blocks of 64 through the VNNI kernel (or its reference below AVX512-VNNI) */
+/* WH_Q8X at M < 8 called on its own: A quantized into the scratch the GEMM would pack into
+ * (wh_par_gemm quantizes once for all its column chunks instead) */
 static void q8x_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1, const float *bias,
                      float *C, int ldc, int accumulate, float *scratch)
 {
-    const int simd = wh_kernels_vnni();
-    int8_t *xq = (int8_t *)scratch;
-    float *dx = scratch + ((size_t)M * K + 3) / 4;
-    int32_t *cs = (int32_t *)(dx + (size_t)M * (K / 32));
-    if (simd) wh_q8x_quant_avx512(M, K, A, lda, xq, dx, cs);
-    else wh_q8x_quant_ref(M, K, A, lda, xq, dx, cs);
-    float buf[64 * 7];
-    for (int nb = n0; nb < n1; nb += 64) {
-        const int ne = n1 - nb < 64 ? n1 : nb + 64;
-        if (simd) wh_gemv_q8x_avx512(M, K, xq, dx, cs, W, nb, ne, buf);
-        else wh_gemv_q8x_ref(M, K, xq, dx, cs, W, nb, ne, buf);
-        gemv_epilogue(M, buf, nb, ne, bias, C, ldc, accumulate);
-    }
+    wh_q8x_act_quant(M, K, A, lda, scratch);
+    wh_gemm_q8x_part(M, K, scratch, W, n0, n1, bias, C, ldc, accumulate);
 }
 
 /* Staged GEMV (the scalar reference, and the types without a register path): dequantize one
@@ -525,7 +545,7 @@ void wh_gemm_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n
     float *Bp = scratch;
     float *row = scratch + (size_t)WH_GEMM_KC * WH_GEMM_NC;
     float *stage = row + K + 64;
-    if (M < 8 && W->type == WH_Q8X && (size_t)M * K * 5 / 16 + 64 < (size_t)WH_GEMM_KC * WH_GEMM_NC) {
+    if (M < 8 && W->type == WH_Q8X && wh_q8x_act_bytes(M, K) <= sizeof(float) * WH_GEMM_KC * WH_GEMM_NC) {
         q8x_part(M, K, A, lda, W, n0, n1, bias, C, ldc, accumulate, scratch);
         return;
     }

@@ -129,11 +129,19 @@ int wh_q8x_pack(const wh_wmat *W, int N, wh_wmat *out, void **own);
  * (the weights' +128 offset taken back) */
 void wh_q8x_quant_ref(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs);
 void wh_q8x_quant_avx512(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs);
-/* out[(n − n0)·M + m] = Σ_b fma(Σ_k xq·q, d_w·d_x) for n in [n0, n1), M <= 7 */
+/* C[m][n] = ((C[m][n] if accumulate, else 0) + Σ_b fma(Σ_k xq·q, d_w·d_x)) + bias[n] (bias may
+ * be NULL) for n in [n0, n1), M <= 7: the staged GEMV's rounding of C and bias, written in C's
+ * own layout (a group's 16 rows are one vector of each row of C: no transposition) */
 void wh_gemv_q8x_ref(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W, int n0,
-                     int n1, float *out);
+                     int n1, const float *bias, float *C, int ldc, int accumulate);
 void wh_gemv_q8x_avx512(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W,
-                        int n0, int n1, float *out);
+                        int n0, int n1, const float *bias, float *C, int ldc, int accumulate);
+/* The activations quantized once for every column chunk of a product (wh_par_gemm): a buffer
+ * of wh_q8x_act_bytes(M, K) holding xq, dx and cs; then any [n0, n1) of a WH_Q8X product */
+size_t wh_q8x_act_bytes(int M, int K);
+void wh_q8x_act_quant(int M, int K, const float *A, int lda, void *act);
+void wh_gemm_q8x_part(int M, int K, const void *act, const wh_wmat *W, int n0, int n1, const float *bias, float *C,
+                      int ldc, int accumulate);
 
 /* The micro-kernels' six rows of A: a partial row block (the ragged end of M) runs the same
  * loop with the missing rows reading row 0 (valid memory); their results are not stored. */

@@ -252,10 +252,12 @@ Q8X_TARGET void wh_q8x_quant_avx512(int M, int K, const float *A, int lda, int8_
 /* One group of 16 rows over all K: per block, 8 vpdpbusd per activation row (two chains,
  * the sums start from the row's −128·Σ xq), then one fma with d_w · d_x for the 16 rows. The
  * group's bytes are one contiguous stream (the hardware prefetcher alone measured best).
- * Rows [r0, r1) of the group are stored. */
+ * Columns [c0, c1) of the group (lanes) are written to C's M rows at c, masked. */
 static inline __attribute__((always_inline)) Q8X_TARGET void q8x_group(const int M, int K, const int8_t *xq,
                                                                       const float *dx, const int32_t *cs,
-                                                                      const uint8_t *p, int r0, int r1, float *out)
+                                                                      const uint8_t *p, __mmask16 lanes,
+                                                                      const float *bias, float *c, int ldc,
+                                                                      int accumulate)
 {
     const int nb = K / 32;
     __m512 acc[7];
@@ -282,35 +284,44 @@ static inline __attribute__((always_inline)) Q8X_TARGET void q8x_group(const int
             acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), scale, acc[m]);
         }
     }
-    float t[7][16];
+    const __m512 bv = bias ? _mm512_maskz_loadu_ps(lanes, bias) : _mm512_setzero_ps();
 #pragma GCC unroll 7
-    for (int m = 0; m < M; m++) _mm512_storeu_ps(t[m], acc[m]);
-    for (int r = r0; r < r1; r++)
-        for (int m = 0; m < M; m++) out[(size_t)(r - r0) * M + m] = t[m][r];
+    for (int m = 0; m < M; m++) {
+        float *cm = c + (size_t)m * ldc;
+        __m512 v = accumulate ? _mm512_add_ps(_mm512_maskz_loadu_ps(lanes, cm), acc[m]) : acc[m];
+        if (bias) v = _mm512_add_ps(v, bv);
+        _mm512_mask_storeu_ps(cm, lanes, v);
+    }
 }
 
 static inline __attribute__((always_inline)) Q8X_TARGET void q8x_rows(const int M, int K, const int8_t *xq,
                                                                      const float *dx, const int32_t *cs,
-                                                                     const wh_wmat *W, int n0, int n1, float *out)
+                                                                     const wh_wmat *W, int n0, int n1,
+                                                                     const float *bias, float *C, int ldc,
+                                                                     int accumulate)
 {
     const size_t gbytes = (size_t)(K / 32) * WH_Q8X_BLOCK;
     for (int g = n0 / 16; g * 16 < n1; g++) {
         const int r0 = n0 > g * 16 ? n0 - g * 16 : 0, r1 = n1 < g * 16 + 16 ? n1 - g * 16 : 16;
-        q8x_group(M, K, xq, dx, cs, (const uint8_t *)W->data + (size_t)g * gbytes, r0, r1,
-                  out + (size_t)(g * 16 + r0 - n0) * M);
+        const __mmask16 lanes = (__mmask16)(((1u << r1) - 1) & ~((1u << r0) - 1));
+        /* masked-off lanes are neither read nor written, so the pointers may run past C's
+         * and bias's ends for a partial group */
+        q8x_group(M, K, xq, dx, cs, (const uint8_t *)W->data + (size_t)g * gbytes, lanes,
+                  bias ? bias + (size_t)g * 16 : NULL, C + (size_t)g * 16, ldc, accumulate);
     }
 }
 
 Q8X_TARGET void wh_gemv_q8x_avx512(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs,
-                                   const wh_wmat *W, int n0, int n1, float *out)
+                                   const wh_wmat *W, int n0, int n1, const float *bias, float *C, int ldc,
+                                   int accumulate)
 {
     switch (M) {
-    case 1: q8x_rows(1, K, xq, dx, cs, W, n0, n1, out); break;
-    case 2: q8x_rows(2, K, xq, dx, cs, W, n0, n1, out); break;
-    case 3: q8x_rows(3, K, xq, dx, cs, W, n0, n1, out); break;
-    case 4: q8x_rows(4, K, xq, dx, cs, W, n0, n1, out); break;
-    case 5: q8x_rows(5, K, xq, dx, cs, W, n0, n1, out); break;
-    case 6: q8x_rows(6, K, xq, dx, cs, W, n0, n1, out); break;
-    default: q8x_rows(7, K, xq, dx, cs, W, n0, n1, out); break;
+    case 1: q8x_rows(1, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;
+    case 2: q8x_rows(2, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;
+    case 3: q8x_rows(3, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;
+    case 4: q8x_rows(4, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;
+    case 5: q8x_rows(5, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;
+    case 6: q8x_rows(6, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;
+    default: q8x_rows(7, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;
     }
 }

@@ -292,9 +292,11 @@ int main(void)
                 }
             CHECKF(qerr <= 0.5 + 1e-4, "quantization error %g steps", qerr);
             float *o1 = malloc(sizeof(float) * 7 * N), *o2 = malloc(sizeof(float) * 7 * N);
+            float *bias = malloc(sizeof(float) * N);
+            for (int n = 0; n < N; n++) bias[n] = frand();
             for (int M = 1; M <= 7; M++) {
                 /* reference GEMV = the f32 product of the dequantized activations and weights (double) */
-                wh_gemv_q8x_ref(M, K, xq, dx, cs, &x, 0, N, o1);
+                wh_gemv_q8x_ref(M, K, xq, dx, cs, &x, 0, N, NULL, o1, N, 0);
                 double worst = 0;
                 for (int n = 0; n < N; n++) {
                     wh_wmat_row(&q, n, r1);
@@ -304,7 +306,7 @@ int main(void)
                             ref += (double)xq[m * K + k] * dx[m * nb + k / 32] * r1[k];
                             sc += fabs((double)xq[m * K + k] * dx[m * nb + k / 32] * r1[k]);
                         }
-                        worst = fmax(worst, fabs(o1[n * M + m] - ref) / sc);
+                        worst = fmax(worst, fabs(o1[m * N + n] - ref) / sc);
                     }
                 }
                 CHECKF(worst <= 1e-5, "K=%d M=%d: reference GEMV off by %g", K, M, worst);
@@ -316,16 +318,20 @@ int main(void)
                 const int ranges[4][2] = {{0, N}, {3, 35}, {16, 32}, {20, 21}};
                 int bad = 0;
                 for (int M = 1; M <= 7; M++)
-                    for (int ri = 0; ri < 4; ri++) {
-                        const int n0 = ranges[ri][0], n1 = ranges[ri][1];
-                        wh_gemv_q8x_ref(M, K, xq, dx, cs, &x, n0, n1, o1);
-                        wh_gemv_q8x_avx512(M, K, xq, dx, cs, &x, n0, n1, o2);
-                        bad += memcmp(o1, o2, sizeof(float) * (size_t)(n1 - n0) * M) != 0;
-                    }
+                    for (int ri = 0; ri < 4; ri++)
+                        for (int mode = 0; mode < 4; mode++) {   /* accumulate, bias: each on and off */
+                            const int n0 = ranges[ri][0], n1 = ranges[ri][1], ac = mode & 1;
+                            const float *bs = mode & 2 ? bias : NULL;
+                            for (int i = 0; i < 7 * N; i++) o1[i] = o2[i] = (float)i;   /* what lies outside [n0, n1) stays */
+                            wh_gemv_q8x_ref(M, K, xq, dx, cs, &x, n0, n1, bs, o1, N, ac);
+                            wh_gemv_q8x_avx512(M, K, xq, dx, cs, &x, n0, n1, bs, o2, N, ac);
+                            bad += memcmp(o1, o2, sizeof(float) * 7 * N) != 0;
+                        }
                 CHECKF(bad == 0, "K=%d: %d VNNI GEMV cases differ from the reference", K, bad);
             } else {
                 printf("# no AVX512-VNNI here: the VNNI kernels are not run\n");
             }
+            free(bias);
             /* through wh_gemm_part: M < 8 within the activations' quantization of the exact
              * q8_0 product; M >= 8 (dequantized, exact) equal to q8_0's bit for bit */
             float *C1 = malloc(sizeof(float) * 9 * N), *C2 = malloc(sizeof(float) * 9 * N);
