@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define ENC_QB 96   /* encoder attention: query rows per task (multiple of 6) */
 #define DEC_XROWS 8 /* decoder cross-attention: query rows per task (beams share K/V reads) */
@@ -76,6 +77,19 @@ static wh_wmat wmat(const wh_tensor *t)
 
 static const float *F(const wh_tensor *t) { return (const float *)t->data; }
 
+/* The pages of a tensor the backend no longer reads (its repacked copy replaces it), given
+ * back: the model file is mapped read-only and private, so the kernel drops them and a later
+ * reader (another backend on the same model) faults them in from the file again. Without it
+ * the repack left both copies resident (base q8_0: peak RSS 645 -> 741 MB). Only inside the
+ * file mapping: on other memory MADV_DONTNEED would zero it. */
+static void drop_mapped(const wh_model *m, const void *p, size_t n)
+{
+    const uintptr_t lo = (uintptr_t)m->map, hi = lo + m->map_size, a = (uintptr_t)p, pg = 4096;
+    if (!m->map_owned || a < lo || a + n > hi) return;
+    const uintptr_t s = (a + pg - 1) & ~(pg - 1), e = (a + n) & ~(pg - 1);
+    if (e > s) madvise((void *)s, e - s, MADV_DONTNEED);
+}
+
 /* The decoder's matrices (dec_w). On an AVX512-VNNI CPU, q8_0 ones are repacked for the
  * int8 dot products (kernels.h, "q8_0 × int8"): a decoder step then streams them at about the
  * same speed at M = 5 as at M = 1, where the exact path is bound by its FMAs. The encoder keeps
@@ -95,9 +109,10 @@ static int dec_weights_init(wh_cpu *c)
                                       &L->cross.q_w, &L->cross.o_w, &L->mlp0_w, &L->mlp2_w};
         const wh_tensor *t = i == nw - 1 ? &m->tok_emb : by[i % DEC_W];
         c->dec_w[i] = wmat(t);
-        if (vnni && t->type == WH_Q8_0 && t->ne[0] % 32 == 0 &&
-            wh_q8x_pack(&c->dec_w[i], (int)t->ne[1], &c->dec_w[i], &c->dec_own[i]) != 0)
-            return -1;
+        if (vnni && t->type == WH_Q8_0 && t->ne[0] % 32 == 0) {
+            if (wh_q8x_pack(&c->dec_w[i], (int)t->ne[1], &c->dec_w[i], &c->dec_own[i]) != 0) return -1;
+            drop_mapped(m, t->data, wh_row_bytes(WH_Q8_0, t->ne[0]) * (size_t)t->ne[1]);
+        }
     }
     return 0;
 }
