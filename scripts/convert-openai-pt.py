@@ -2,7 +2,7 @@
 """convert-openai-pt.py — an openai-whisper checkpoint (.pt, as `whisper.load_model` downloads
 into ~/.cache/whisper) to the whisper.cpp ggml file speech-session loads.
 
-  scripts/convert-openai-pt.py MODEL.pt OUT.bin [--assets DIR] [--f32]
+  scripts/convert-openai-pt.py MODEL.pt OUT.bin [--assets DIR] [--f32 | --q8_0]
 
 MODEL.pt   a checkpoint in PyTorch's zip format (every file openai publishes; torch >= 1.6)
 OUT.bin    the ggml file to write (written to OUT.bin.part, renamed when complete)
@@ -11,6 +11,8 @@ OUT.bin    the ggml file to write (written to OUT.bin.part, renamed when complet
            filterbank. Default: the installed `whisper` package's (found without importing it).
 --f32      keep every tensor in float32 (default: matrices and convolutions in float16, the
            rest float32, as whisper.cpp's files are)
+--q8_0     the matrices in q8_0 (blocks of 32: an f16 scale max|x|/127 and 32 int8), as
+           whisper.cpp's `quantize ... q8_0` writes them; convolutions f16, the rest float32
 
 Needs numpy only — not torch: the checkpoint's pickle is read by a restricted unpickler that
 accepts nothing but the classes a plain state dict needs (OrderedDict, tensor rebuilds and
@@ -148,14 +150,27 @@ def vocabulary(assets, multilingual):
     return toks
 
 
-def write_ggml(out, dims, state, filters, tokens, f16):
+def q8_0_blocks(a):
+    """ggml's reference q8_0 quantization of a [rows, K] matrix (K % 32 == 0): per block
+    d = max|x| / 127 (stored as f16), q = x · (1/d) rounded half away from zero."""
+    x = a.reshape(a.shape[0], a.shape[1] // 32, 32).astype(np.float32)
+    d = np.abs(x).max(axis=2) / np.float32(127)
+    inv = np.where(d > 0, np.float32(1) / np.where(d > 0, d, 1), 0).astype(np.float32)
+    v = x * inv[:, :, None]
+    q = (np.sign(v) * np.floor(np.abs(v) + np.float32(0.5))).astype(np.int8)
+    blocks = np.empty(d.shape, dtype=[("d", "<f2"), ("q", "i1", (32,))])
+    blocks["d"], blocks["q"] = d.astype("<f2"), q
+    return blocks.tobytes()
+
+
+def write_ggml(out, dims, state, filters, tokens, f16, q8=False):
     expect = 11 + 15 * dims["n_audio_layer"] + 24 * dims["n_text_layer"]
     if len(state) != expect:
         raise Fail("the state dict has %d tensors, a Whisper model with these dims %d" % (len(state), expect))
     tmp = out + ".part"
     with open(tmp, "wb") as f:
         f.write(struct.pack("<I", GGML_MAGIC))
-        f.write(struct.pack("<11i", *[dims[k] for k in DIMS], 1 if f16 else 0))
+        f.write(struct.pack("<11i", *[dims[k] for k in DIMS], 2007 if q8 else 1 if f16 else 0))
         f.write(struct.pack("<ii", *filters.shape))
         f.write(np.ascontiguousarray(filters, "<f4").tobytes())
         f.write(struct.pack("<i", len(tokens)))
@@ -166,29 +181,32 @@ def write_ggml(out, dims, state, filters, tokens, f16):
             if name in ("encoder.conv1.bias", "encoder.conv2.bias"):
                 a = a.reshape(a.shape[0], 1)    # whisper.cpp's [1, n] (ne order)
             half = f16 and a.ndim >= 2 and name not in F32_NAMES
-            data = a.astype("<f2" if half else "<f4")
+            quant = q8 and a.ndim == 2 and name not in F32_NAMES and a.shape[1] % 32 == 0
+            data = q8_0_blocks(a) if quant else a.astype("<f2" if half else "<f4").tobytes()
             nb = name.encode()
-            f.write(struct.pack("<iii", a.ndim, len(nb), 1 if half else 0))
+            f.write(struct.pack("<iii", a.ndim, len(nb), 8 if quant else 1 if half else 0))
             f.write(struct.pack("<%di" % a.ndim, *reversed(a.shape)))   # ne[0] fastest
             f.write(nb)
-            f.write(data.tobytes())
+            f.write(data)
     os.replace(tmp, out)
 
 
 def main(argv):
-    args, assets, f16 = [], None, True
+    args, assets, f16, q8 = [], None, True, False
     it = iter(argv[1:])
     for a in it:
         if a == "--assets":
             assets = next(it, None)
         elif a == "--f32":
             f16 = False
+        elif a == "--q8_0":
+            q8 = True
         elif a in ("-h", "--help"):
             print(__doc__)
             return 0
         else:
             args.append(a)
-    if len(args) != 2 or (assets is None and "--assets" in argv):
+    if len(args) != 2 or (assets is None and "--assets" in argv) or (q8 and not f16):
         print(__doc__, file=sys.stderr)
         return 2
     src, out = args
@@ -201,7 +219,7 @@ def main(argv):
                 raise Fail("no %d-bin mel filterbank in %s" % (dims["n_mels"], assets))
             filters = z[key].astype(np.float32)
         tokens = vocabulary(assets, dims["n_vocab"] >= 51865)
-        write_ggml(out, dims, state, filters, tokens, f16)
+        write_ggml(out, dims, state, filters, tokens, f16, q8)
     except (Fail, OSError, pickle.UnpicklingError, ValueError, EOFError) as e:
         print("convert-openai-pt: %s" % e, file=sys.stderr)
         try:
@@ -210,7 +228,7 @@ def main(argv):
             pass
         return 1
     print("%s: %d tensors, n_vocab %d, %d mels, %s -> %s" % (
-        src, len(state), dims["n_vocab"], dims["n_mels"], "f16" if f16 else "f32", out))
+        src, len(state), dims["n_vocab"], dims["n_mels"], "q8_0" if q8 else "f16" if f16 else "f32", out))
     return 0
 
 

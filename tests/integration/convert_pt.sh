@@ -88,6 +88,14 @@ if [ -f "$JFK" ]; then
     "$REL/transcribe" --model "$T/f32.bin" --beam-size 1 --threads 2 "$JFK" >"$T/c.txt" 2>/dev/null
     check "--f32: an f32 file (about twice the size) with the same words" \
         sh -c '[ $(stat -c %s "$0") -gt $(( $(stat -c %s "$1") * 17 / 10 )) ] && cmp -s "$2" "$3"' "$T/f32.bin" "$T/ggml-tiny.en.bin" "$T/c.txt" "$T/b.txt"
+    # q8_0: on an AVX512-VNNI CPU the decoder multiplies int8 activations (kernels.h), else
+    # the exact q8_0 path; the words must be the original's either way
+    $PY scripts/convert-openai-pt.py "$T/tiny.en.pt" "$T/q8.bin" --assets "$A" --q8_0 >"$T/out" 2>&1
+    "$REL/transcribe" --model "$T/q8.bin" --beam-size 1 --threads 2 "$JFK" >"$T/d.txt" 2>/dev/null
+    words() { tr 'A-Z' 'a-z' <"$1" | tr -c 'a-z' ' ' | tr -s ' '; }
+    check "--q8_0: a q8_0 file (under 60 % of f16's size) with the original's words" \
+        sh -c 'grep -q "q8_0 ->" "$0" && [ $(stat -c %s "$1") -lt $(( $(stat -c %s "$2") * 6 / 10 )) ] && [ "$3" = "$4" ]' \
+        "$T/out" "$T/q8.bin" "$T/ggml-tiny.en.bin" "$(words "$T/d.txt")" "$(words "$T/b.txt")"
 else
     echo "ok - jfk.wav transcripts # SKIP no $JFK"
 fi
@@ -106,4 +114,6 @@ $PY scripts/convert-openai-pt.py "$T/legacy.pt" "$T/l.bin" --assets "$A" >"$T/ou
 check "a non-zip (legacy torch) file: exit 1, says how to resave it" sh -c '[ $0 -eq 1 ] && grep -q "legacy format" "$1"' $rc "$T/out"
 $PY scripts/convert-openai-pt.py "$T/tiny.en.pt" >/dev/null 2>&1; rc=$?
 check "usage error: exit 2" [ $rc -eq 2 ]
+$PY scripts/convert-openai-pt.py "$T/tiny.en.pt" "$T/x.bin" --f32 --q8_0 >/dev/null 2>&1; rc=$?
+check "--f32 with --q8_0: usage error, exit 2" [ $rc -eq 2 ]
 [ $fails -eq 0 ]
