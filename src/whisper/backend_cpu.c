@@ -12,6 +12,7 @@
 #include "ops.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,26 +96,44 @@ static void drop_mapped(const wh_model *m, const void *p, size_t n)
  * same speed at M = 5 as at M = 1, where the exact path is bound by its FMAs. The encoder keeps
  * the model's tensors (M = 1500: the GEMM dequantizes them exactly). The copies cost the
  * decoder's q8_0 bytes once more in memory (base: 51 MB). */
+typedef struct {
+    wh_cpu *c;
+    int vnni;
+    atomic_int failed;
+} dec_pack_job;
+
+/* dec_w[i]: the model's tensor, or its repacked copy (one task per matrix: the threads
+ * share the repacking, which for large-v3's decoder is about a gigabyte) */
+static void dec_pack_task(void *va, int i, int ith)
+{
+    dec_pack_job *j = va;
+    wh_cpu *c = j->c;
+    const wh_model *m = c->m;
+    const int nl = m->hp.n_text_layer;
+    (void)ith;
+    const wh_layer *L = &m->dec[i / DEC_W < nl ? i / DEC_W : 0];
+    const wh_tensor *by[DEC_W] = {&L->attn.q_w, &L->attn.k_w, &L->attn.v_w, &L->attn.o_w,
+                                  &L->cross.q_w, &L->cross.o_w, &L->mlp0_w, &L->mlp2_w};
+    const wh_tensor *t = i == nl * DEC_W ? &m->tok_emb : by[i % DEC_W];
+    c->dec_w[i] = wmat(t);
+    if (j->vnni && (t->type == WH_Q8_0 || t->type == WH_Q5_0) && t->ne[0] % 32 == 0) {
+        if (wh_q8x_pack(&c->dec_w[i], (int)t->ne[1], &c->dec_w[i], &c->dec_own[i]) != 0) {
+            atomic_store(&j->failed, 1);
+            return;
+        }
+        drop_mapped(m, t->data, wh_row_bytes(t->type, t->ne[0]) * (size_t)t->ne[1]);
+    }
+}
+
 static int dec_weights_init(wh_cpu *c)
 {
-    const wh_model *m = c->m;
-    const int nl = m->hp.n_text_layer, nw = nl * DEC_W + 1;
+    const int nw = c->m->hp.n_text_layer * DEC_W + 1;
     c->dec_w = calloc((size_t)nw, sizeof *c->dec_w);
     c->dec_own = calloc((size_t)nw, sizeof *c->dec_own);
     if (!c->dec_w || !c->dec_own) return -1;
-    const int vnni = wh_kernels_vnni();
-    for (int i = 0; i < nw; i++) {
-        const wh_layer *L = &m->dec[i / DEC_W < nl ? i / DEC_W : 0];
-        const wh_tensor *by[DEC_W] = {&L->attn.q_w, &L->attn.k_w, &L->attn.v_w, &L->attn.o_w,
-                                      &L->cross.q_w, &L->cross.o_w, &L->mlp0_w, &L->mlp2_w};
-        const wh_tensor *t = i == nw - 1 ? &m->tok_emb : by[i % DEC_W];
-        c->dec_w[i] = wmat(t);
-        if (vnni && t->type == WH_Q8_0 && t->ne[0] % 32 == 0) {
-            if (wh_q8x_pack(&c->dec_w[i], (int)t->ne[1], &c->dec_w[i], &c->dec_own[i]) != 0) return -1;
-            drop_mapped(m, t->data, wh_row_bytes(WH_Q8_0, t->ne[0]) * (size_t)t->ne[1]);
-        }
-    }
-    return 0;
+    dec_pack_job j = {c, wh_kernels_vnni(), 0};
+    wh_pool_run(c->ex->pool, dec_pack_task, &j, nw);
+    return atomic_load(&j.failed) ? -1 : 0;
 }
 
 static const wh_wmat *dec_wm(const wh_cpu *c, int layer, int which) { return &c->dec_w[layer * DEC_W + which]; }
@@ -512,7 +531,7 @@ static void cpu_info(const wh_backend *be, wh_device_info *out)
     int q8x = 0;
     for (int i = 0; c->dec_own && i < c->m->hp.n_text_layer * DEC_W + 1; i++) q8x |= c->dec_own[i] != NULL;
     snprintf(out->name, sizeof out->name, "CPU (%s%s, %d threads)", wh_isa_name(wh_kernels_isa()),
-             q8x ? ", q8_0 decoder x int8 VNNI" : "", c->n_threads);
+             q8x ? ", quantized decoder x int8 VNNI" : "", c->n_threads);
 }
 
 static void cpu_free(wh_backend *be)

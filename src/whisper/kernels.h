@@ -121,9 +121,11 @@ int wh_gemv_avx512(int M, int K, const float *A, int lda, const wh_wmat *W, int 
  * wh_gemm_part takes WH_Q8X for M < 8 this way and, for M >= 8, dequantizes it exactly like
  * q8_0. Only the CPU backend makes WH_Q8X, and only when wh_kernels_vnni(). */
 #define WH_Q8X_BLOCK 544   /* bytes per 16 rows × 32 elements: 16 f16 scales + 512 quants */
+#define WH_Q5X_BLOCK 352   /* q5_0 as WH_Q5X: 32 scale + 64 fifth-bit + 256 nibble bytes (22 a row) */
 int wh_kernels_vnni(void);   /* AVX512-VNNI present and the AVX-512 level in use */
-size_t wh_q8x_bytes(int N, int K);
-/* W: N q8_0 rows of K (K % 32 == 0) -> *out over a new 64-aligned buffer *own (free()); 0 or -1 */
+size_t wh_q8x_bytes(int type, int N, int K);   /* type: WH_Q8X or WH_Q5X */
+/* W: N q8_0 (-> WH_Q8X) or q5_0 (-> WH_Q5X) rows of K (K % 32 == 0) -> *out over a new
+ * 64-aligned buffer *own (free()); 0 or -1 */
 int wh_q8x_pack(const wh_wmat *W, int N, wh_wmat *out, void **own);
 /* A[M][K] per 32-block: xq[m·K + k], dx[m·K/32 + b] = the block's scale, cs[..] = −128·Σ xq
  * (the weights' +128 offset taken back) */

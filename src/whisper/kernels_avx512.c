@@ -253,25 +253,43 @@ Q8X_TARGET void wh_q8x_quant_avx512(int M, int K, const float *A, int lda, int8_
  * the sums start from the row's −128·Σ xq), then one fma with d_w · d_x for the 16 rows. The
  * group's bytes are one contiguous stream (the hardware prefetcher alone measured best).
  * Columns [c0, c1) of the group (lanes) are written to C's M rows at c, masked. */
-static inline __attribute__((always_inline)) Q8X_TARGET void q8x_group(const int M, int K, const int8_t *xq,
-                                                                      const float *dx, const int32_t *cs,
-                                                                      const uint8_t *p, __mmask16 lanes,
-                                                                      const float *bias, float *c, int ldc,
-                                                                      int accumulate)
+static inline __attribute__((always_inline)) Q8X_TARGET void q8x_group(const int q5, const int M, int K,
+                                                                      const int8_t *xq, const float *dx,
+                                                                      const int32_t *cs, const uint8_t *p,
+                                                                      __mmask16 lanes, const float *bias, float *c,
+                                                                      int ldc, int accumulate)
 {
     const int nb = K / 32;
+    const size_t bs = q5 ? WH_Q5X_BLOCK : WH_Q8X_BLOCK;
     __m512 acc[7];
 #pragma GCC unroll 7
     for (int m = 0; m < M; m++) acc[m] = _mm512_setzero_ps();
-    for (int b = 0; b < nb; b++, p += WH_Q8X_BLOCK) {
+    for (int b = 0; b < nb; b++, p += bs) {
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p));
         __m512i w[8];
+        if (q5) {   /* nibbles split (vector j low, j + 4 high), then + 16 where the fifth bit is set */
+            const __m512i lo4 = _mm512_set1_epi8(15), b16 = _mm512_set1_epi8(16);
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                const __m512i v = _mm512_loadu_si512((const void *)(p + 96 + 64 * j));
+                w[j] = _mm512_and_si512(v, lo4);
+                w[j + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
+            }
 #pragma GCC unroll 8
-        for (int j = 0; j < 8; j++) w[j] = _mm512_loadu_si512((const void *)(p + 32 + 64 * j));
+            for (int j = 0; j < 8; j++) {
+                uint64_t hb;
+                memcpy(&hb, p + 32 + 8 * j, 8);
+                w[j] = _mm512_mask_add_epi8(w[j], _cvtu64_mask64(hb), w[j], b16);
+            }
+        } else {
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) w[j] = _mm512_loadu_si512((const void *)(p + 32 + 64 * j));
+        }
 #pragma GCC unroll 7
         for (int m = 0; m < M; m++) {
             const int8_t *x = xq + (size_t)m * K + (size_t)b * 32;
-            __m512i s0 = _mm512_set1_epi32(cs[m * nb + b]), s1 = _mm512_setzero_si512();
+            /* cs takes q8's +128 back; q5's +16 is an eighth of it */
+            __m512i s0 = _mm512_set1_epi32(q5 ? cs[m * nb + b] / 8 : cs[m * nb + b]), s1 = _mm512_setzero_si512();
 #pragma GCC unroll 4
             for (int j = 0; j < 8; j += 2) {
                 int32_t x0, x1;
@@ -300,14 +318,18 @@ static inline __attribute__((always_inline)) Q8X_TARGET void q8x_rows(const int 
                                                                      const float *bias, float *C, int ldc,
                                                                      int accumulate)
 {
-    const size_t gbytes = (size_t)(K / 32) * WH_Q8X_BLOCK;
+    const int q5 = W->type == WH_Q5X;
+    const size_t gbytes = (size_t)(K / 32) * (q5 ? WH_Q5X_BLOCK : WH_Q8X_BLOCK);
     for (int g = n0 / 16; g * 16 < n1; g++) {
         const int r0 = n0 > g * 16 ? n0 - g * 16 : 0, r1 = n1 < g * 16 + 16 ? n1 - g * 16 : 16;
         const __mmask16 lanes = (__mmask16)(((1u << r1) - 1) & ~((1u << r0) - 1));
         /* masked-off lanes are neither read nor written, so the pointers may run past C's
          * and bias's ends for a partial group */
-        q8x_group(M, K, xq, dx, cs, (const uint8_t *)W->data + (size_t)g * gbytes, lanes,
-                  bias ? bias + (size_t)g * 16 : NULL, C + (size_t)g * 16, ldc, accumulate);
+        const uint8_t *p = (const uint8_t *)W->data + (size_t)g * gbytes;
+        float *cg = C + (size_t)g * 16;
+        const float *bg = bias ? bias + (size_t)g * 16 : NULL;
+        if (q5) q8x_group(1, M, K, xq, dx, cs, p, lanes, bg, cg, ldc, accumulate);
+        else q8x_group(0, M, K, xq, dx, cs, p, lanes, bg, cg, ldc, accumulate);
     }
 }
 

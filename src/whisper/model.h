@@ -20,6 +20,10 @@ enum { WH_I8R = 64 };
  * products of AVX512-VNNI (kernels.h, "q8_0 × int8"). 16 rows side by side per 32-element
  * block: [16 f16 scales][32/4][16 rows][4 bytes q ^ 0x80]; rows padded to a multiple of 16. */
 enum { WH_Q8X = 65 };
+/* q5_0 the same way (WH_Q5X): per block [16 f16 scales][8 × 64-bit masks: the fifth bits of
+ * the 8 byte vectors below][4 × 64 bytes: vector j's nibble low, vector j+4's high], the
+ * vectors being q5_0's unsigned values (nibble | fifth bit << 4, = q + 16) as [k/4][row][4]. */
+enum { WH_Q5X = 66 };
 /* wh_hparams.ftype for CTranslate2 int8 weights (ggml's ftypes stop at 9) */
 enum { WH_FTYPE_I8R = 64 };
 enum { WH_FMT_GGML = 0, WH_FMT_CT2 = 1, WH_FMT_HF = 2 };

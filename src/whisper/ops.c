@@ -52,7 +52,7 @@ typedef struct {
  * 405 times for the output projection alone (4 % of the step, perf). */
 static const void *q8x_act(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wmat *W)
 {
-    if (W->type != WH_Q8X || M >= 8 || K > ex->max_k || !ex->q8x_act) return NULL;
+    if ((W->type != WH_Q8X && W->type != WH_Q5X) || M >= 8 || K > ex->max_k || !ex->q8x_act) return NULL;
     wh_q8x_act_quant(M, K, A, lda, ex->q8x_act);
     return ex->q8x_act;
 }
@@ -294,7 +294,7 @@ static void multi_task(void *va, int chunk, int ith)
     while (chunk >= j->first[o + 1]) o++;
     const wh_gemm_out *g = &j->outs[o];
     int n0 = (chunk - j->first[o]) * j->cs[o], n1 = n0 + j->cs[o] < g->N ? n0 + j->cs[o] : g->N;
-    if (j->act && g->W->type == WH_Q8X)
+    if (j->act && (g->W->type == WH_Q8X || g->W->type == WH_Q5X))
         wh_gemm_q8x_part(j->M, j->K, j->act, g->W, n0, n1, g->bias, g->C, g->ldc, g->accumulate);
     else
         wh_gemm_part(j->M, j->K, j->A, j->lda, g->W, n0, n1, g->bias, g->C, g->ldc, g->accumulate, j->ex->scratch[ith]);

@@ -253,16 +253,16 @@ int main(void)
         free(A); free(C1); free(C2); free(scr);
     }
 
-    TEST("q8_0 x int8 (WH_Q8X): the repacked rows dequantize to q8_0's bit for bit; quantizer, GEMV and "
-         "wh_gemm_part agree with their references, partial row groups included") {
+    TEST("q8_0/q5_0 x int8 (WH_Q8X, WH_Q5X): the repacked rows dequantize to the original's bit for bit; "
+         "quantizer, GEMV and wh_gemm_part agree with their references, partial row groups included") {
         const int N = 37, Ks[2] = {96, 512};   /* 37: two full groups of 16 and a padded one */
         float *scr = aligned_alloc(64, (sizeof(float) * wh_gemm_scratch_floats(512) + 63) & ~(size_t)63);
-        for (int kk = 0; kk < 2; kk++) {
-            const int K = Ks[kk], nb = K / 32;
-            uint8_t *W = make_w(WH_Q8_0, N, K);
-            wh_wmat q = {W, WH_Q8_0, K, wh_row_bytes(WH_Q8_0, K)}, x;
+        for (int kk = 0; kk < 4; kk++) {
+            const int K = Ks[kk % 2], nb = K / 32, ty = kk < 2 ? WH_Q8_0 : WH_Q5_0;
+            uint8_t *W = make_w(ty, N, K);
+            wh_wmat q = {W, ty, K, wh_row_bytes(ty, K)}, x;
             void *own = NULL;
-            CHECK(wh_q8x_pack(&q, N, &x, &own) == 0 && x.type == WH_Q8X);
+            CHECK(wh_q8x_pack(&q, N, &x, &own) == 0 && x.type == (ty == WH_Q8_0 ? WH_Q8X : WH_Q5X));
             float *r1 = malloc(sizeof(float) * K), *r2 = malloc(sizeof(float) * K);
             int rows_bad = 0;
             for (int n = 0; n < N; n++) {
@@ -270,7 +270,7 @@ int main(void)
                 wh_wmat_row(&x, n, r2);
                 rows_bad += memcmp(r1, r2, sizeof(float) * K) != 0;
             }
-            CHECKF(rows_bad == 0, "K=%d: %d rows differ", K, rows_bad);
+            CHECKF(rows_bad == 0, "%s K=%d: %d rows differ", wh_type_name(ty), K, rows_bad);
             float *A = malloc(sizeof(float) * 7 * K);
             for (int i = 0; i < 7 * K; i++) A[i] = frand() * (i % 97 == 0 ? 8.0f : 1.0f);   /* a few outliers */
             for (int i = 0; i < 32; i++) A[K + i] = 0.0f;                                    /* an all-zero block */
@@ -309,7 +309,7 @@ int main(void)
                         worst = fmax(worst, fabs(o1[m * N + n] - ref) / sc);
                     }
                 }
-                CHECKF(worst <= 1e-5, "K=%d M=%d: reference GEMV off by %g", K, M, worst);
+                CHECKF(worst <= 1e-5, "%s K=%d M=%d: reference GEMV off by %g", wh_type_name(ty), K, M, worst);
             }
             if (wh_kernels_vnni()) {
                 wh_q8x_quant_avx512(7, K, A, K, xq2, dx2, cs2);
@@ -327,7 +327,7 @@ int main(void)
                             wh_gemv_q8x_avx512(M, K, xq, dx, cs, &x, n0, n1, bs, o2, N, ac);
                             bad += memcmp(o1, o2, sizeof(float) * 7 * N) != 0;
                         }
-                CHECKF(bad == 0, "K=%d: %d VNNI GEMV cases differ from the reference", K, bad);
+                CHECKF(bad == 0, "%s K=%d: %d VNNI GEMV cases differ from the reference", wh_type_name(ty), K, bad);
             } else {
                 printf("# no AVX512-VNNI here: the VNNI kernels are not run\n");
             }
@@ -346,8 +346,8 @@ int main(void)
                         mx = fmax(mx, fabs(C1[m * N + n] - C2[m * N + n]));
                         sc = fmax(sc, fabs(C1[m * N + n]));
                     }
-                if (M >= 8) CHECKF(mx == 0, "K=%d M=%d: dequantized path differs by %g", K, M, mx);
-                else CHECKF(mx <= 0.02 * sc, "K=%d M=%d: max diff %g (scale %g)", K, M, mx, sc);
+                if (M >= 8) CHECKF(mx == 0, "%s K=%d M=%d: dequantized path differs by %g", wh_type_name(ty), K, M, mx);
+                else CHECKF(mx <= 0.02 * sc, "%s K=%d M=%d: max diff %g (scale %g)", wh_type_name(ty), K, M, mx, sc);
             }
             free(C1); free(C2); free(A9);
             free(o1); free(o2); free(xq); free(xq2); free(dx); free(dx2); free(cs); free(cs2); free(A);
