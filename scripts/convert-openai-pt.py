@@ -2,7 +2,7 @@
 """convert-openai-pt.py — an openai-whisper checkpoint (.pt, as `whisper.load_model` downloads
 into ~/.cache/whisper) to the whisper.cpp ggml file speech-session loads.
 
-  scripts/convert-openai-pt.py MODEL.pt OUT.bin [--assets DIR] [--f32 | --q8_0]
+  scripts/convert-openai-pt.py MODEL.pt OUT.bin [--assets DIR] [--f32 | --q8_0 | --q5_0]
 
 MODEL.pt   a checkpoint in PyTorch's zip format (every file openai publishes; torch >= 1.6)
 OUT.bin    the ggml file to write (written to OUT.bin.part, renamed when complete)
@@ -13,6 +13,7 @@ OUT.bin    the ggml file to write (written to OUT.bin.part, renamed when complet
            rest float32, as whisper.cpp's files are)
 --q8_0     the matrices in q8_0 (blocks of 32: an f16 scale max|x|/127 and 32 int8), as
            whisper.cpp's `quantize ... q8_0` writes them; convolutions f16, the rest float32
+--q5_0     the same with q5_0 (an f16 scale, 32 five-bit values), as `quantize ... q5_0`
 
 Needs numpy only — not torch: the checkpoint's pickle is read by a restricted unpickler that
 accepts nothing but the classes a plain state dict needs (OrderedDict, tensor rebuilds and
@@ -163,14 +164,33 @@ def q8_0_blocks(a):
     return blocks.tobytes()
 
 
-def write_ggml(out, dims, state, filters, tokens, f16, q8=False):
+def q5_0_blocks(a):
+    """ggml's reference q5_0 quantization: per block of 32 the value of largest magnitude
+    (sign kept) gives d = max / -16; q = min(31, trunc(x · (1/d) + 16.5)); element j's low
+    four bits in byte j (j < 16) or its high nibble (byte j - 16), its fifth bit in bit j of
+    the little-endian u32 qh."""
+    x = a.reshape(a.shape[0], a.shape[1] // 32, 32).astype(np.float32)
+    idx = np.abs(x).argmax(axis=2)
+    mx = np.take_along_axis(x, idx[:, :, None], axis=2)[:, :, 0]
+    d = mx / np.float32(-16)
+    inv = np.where(d != 0, np.float32(1) / np.where(d != 0, d, 1), 0).astype(np.float32)
+    q = np.minimum(31, (x * inv[:, :, None] + np.float32(16.5)).astype(np.int32)).astype(np.uint32)
+    qs = (q[:, :, :16] & 15) | ((q[:, :, 16:] & 15) << 4)
+    qh = (((q >> 4) & 1) << np.arange(32, dtype=np.uint32)).sum(axis=2, dtype=np.uint32)
+    blocks = np.empty(d.shape, dtype=[("d", "<f2"), ("qh", "<u4"), ("qs", "u1", (16,))])
+    blocks["d"], blocks["qh"], blocks["qs"] = d.astype("<f2"), qh, qs.astype(np.uint8)
+    return blocks.tobytes()
+
+
+def write_ggml(out, dims, state, filters, tokens, f16, quant=None):
     expect = 11 + 15 * dims["n_audio_layer"] + 24 * dims["n_text_layer"]
     if len(state) != expect:
         raise Fail("the state dict has %d tensors, a Whisper model with these dims %d" % (len(state), expect))
     tmp = out + ".part"
     with open(tmp, "wb") as f:
         f.write(struct.pack("<I", GGML_MAGIC))
-        f.write(struct.pack("<11i", *[dims[k] for k in DIMS], 2007 if q8 else 1 if f16 else 0))
+        ftype = {"q8_0": 2007, "q5_0": 2008}.get(quant, 1 if f16 else 0)
+        f.write(struct.pack("<11i", *[dims[k] for k in DIMS], ftype))
         f.write(struct.pack("<ii", *filters.shape))
         f.write(np.ascontiguousarray(filters, "<f4").tobytes())
         f.write(struct.pack("<i", len(tokens)))
@@ -181,10 +201,11 @@ def write_ggml(out, dims, state, filters, tokens, f16, q8=False):
             if name in ("encoder.conv1.bias", "encoder.conv2.bias"):
                 a = a.reshape(a.shape[0], 1)    # whisper.cpp's [1, n] (ne order)
             half = f16 and a.ndim >= 2 and name not in F32_NAMES
-            quant = q8 and a.ndim == 2 and name not in F32_NAMES and a.shape[1] % 32 == 0
-            data = q8_0_blocks(a) if quant else a.astype("<f2" if half else "<f4").tobytes()
+            qt = quant if quant and a.ndim == 2 and name not in F32_NAMES and a.shape[1] % 32 == 0 else None
+            data = (q8_0_blocks(a) if qt == "q8_0" else q5_0_blocks(a) if qt == "q5_0"
+                    else a.astype("<f2" if half else "<f4").tobytes())
             nb = name.encode()
-            f.write(struct.pack("<iii", a.ndim, len(nb), 8 if quant else 1 if half else 0))
+            f.write(struct.pack("<iii", a.ndim, len(nb), {"q8_0": 8, "q5_0": 6}.get(qt, 1 if half else 0)))
             f.write(struct.pack("<%di" % a.ndim, *reversed(a.shape)))   # ne[0] fastest
             f.write(nb)
             f.write(data)
@@ -192,21 +213,21 @@ def write_ggml(out, dims, state, filters, tokens, f16, q8=False):
 
 
 def main(argv):
-    args, assets, f16, q8 = [], None, True, False
+    args, assets, f16, quant = [], None, True, None
     it = iter(argv[1:])
     for a in it:
         if a == "--assets":
             assets = next(it, None)
         elif a == "--f32":
             f16 = False
-        elif a == "--q8_0":
-            q8 = True
+        elif a in ("--q8_0", "--q5_0"):
+            quant = a[2:] if quant in (None, a[2:]) else "both"
         elif a in ("-h", "--help"):
             print(__doc__)
             return 0
         else:
             args.append(a)
-    if len(args) != 2 or (assets is None and "--assets" in argv) or (q8 and not f16):
+    if len(args) != 2 or (assets is None and "--assets" in argv) or (quant and not f16) or quant == "both":
         print(__doc__, file=sys.stderr)
         return 2
     src, out = args
@@ -219,7 +240,7 @@ def main(argv):
                 raise Fail("no %d-bin mel filterbank in %s" % (dims["n_mels"], assets))
             filters = z[key].astype(np.float32)
         tokens = vocabulary(assets, dims["n_vocab"] >= 51865)
-        write_ggml(out, dims, state, filters, tokens, f16, q8)
+        write_ggml(out, dims, state, filters, tokens, f16, quant)
     except (Fail, OSError, pickle.UnpicklingError, ValueError, EOFError) as e:
         print("convert-openai-pt: %s" % e, file=sys.stderr)
         try:
@@ -228,7 +249,7 @@ def main(argv):
             pass
         return 1
     print("%s: %d tensors, n_vocab %d, %d mels, %s -> %s" % (
-        src, len(state), dims["n_vocab"], dims["n_mels"], "q8_0" if q8 else "f16" if f16 else "f32", out))
+        src, len(state), dims["n_vocab"], dims["n_mels"], quant or ("f16" if f16 else "f32"), out))
     return 0
 
 

@@ -96,6 +96,11 @@ if [ -f "$JFK" ]; then
     check "--q8_0: a q8_0 file (under 60 % of f16's size) with the original's words" \
         sh -c 'grep -q "q8_0 ->" "$0" && [ $(stat -c %s "$1") -lt $(( $(stat -c %s "$2") * 6 / 10 )) ] && [ "$3" = "$4" ]' \
         "$T/out" "$T/q8.bin" "$T/ggml-tiny.en.bin" "$(words "$T/d.txt")" "$(words "$T/b.txt")"
+    $PY scripts/convert-openai-pt.py "$T/tiny.en.pt" "$T/q5.bin" --assets "$A" --q5_0 >"$T/out" 2>&1
+    "$REL/transcribe" --model "$T/q5.bin" --beam-size 1 --threads 2 "$JFK" >"$T/e.txt" 2>/dev/null
+    check "--q5_0: a q5_0 file (under 40 % of f16's size) with the original's words" \
+        sh -c 'grep -q "q5_0 ->" "$0" && [ $(stat -c %s "$1") -lt $(( $(stat -c %s "$2") * 4 / 10 )) ] && [ "$3" = "$4" ]' \
+        "$T/out" "$T/q5.bin" "$T/ggml-tiny.en.bin" "$(words "$T/e.txt")" "$(words "$T/b.txt")"
 else
     echo "ok - jfk.wav transcripts # SKIP no $JFK"
 fi
@@ -116,4 +121,6 @@ $PY scripts/convert-openai-pt.py "$T/tiny.en.pt" >/dev/null 2>&1; rc=$?
 check "usage error: exit 2" [ $rc -eq 2 ]
 $PY scripts/convert-openai-pt.py "$T/tiny.en.pt" "$T/x.bin" --f32 --q8_0 >/dev/null 2>&1; rc=$?
 check "--f32 with --q8_0: usage error, exit 2" [ $rc -eq 2 ]
+$PY scripts/convert-openai-pt.py "$T/tiny.en.pt" "$T/x.bin" --q5_0 --q8_0 >/dev/null 2>&1; rc=$?
+check "--q5_0 with --q8_0: usage error, exit 2" [ $rc -eq 2 ]
 [ $fails -eq 0 ]
