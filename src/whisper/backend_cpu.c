@@ -63,7 +63,7 @@ typedef struct {
     float *attn_out;                /* when set: cross-attention probabilities are copied
                                        here, [n_text_layer][rows][n_head][cur] */
     /* the decoder's weight matrices as its steps read them: DEC_W per layer, then the token
-     * embedding — the model's own tensors, or q8_0 ones repacked as WH_Q8X (dec_own) */
+     * embedding — the model's own tensors, or quantized ones repacked for the int8 dot products (dec_own) */
     wh_wmat *dec_w;
     void **dec_own;
 } wh_cpu;
@@ -116,7 +116,7 @@ static void dec_pack_task(void *va, int i, int ith)
                                   &L->cross.q_w, &L->cross.o_w, &L->mlp0_w, &L->mlp2_w};
     const wh_tensor *t = i == nl * DEC_W ? &m->tok_emb : by[i % DEC_W];
     c->dec_w[i] = wmat(t);
-    if (j->vnni && (t->type == WH_Q8_0 || t->type == WH_Q5_0) && t->ne[0] % 32 == 0) {
+    if (j->vnni && wh_qx_type(t->type) && t->ne[0] % 32 == 0) {
         if (wh_q8x_pack(&c->dec_w[i], (int)t->ne[1], &c->dec_w[i], &c->dec_own[i]) != 0) {
             atomic_store(&j->failed, 1);
             return;

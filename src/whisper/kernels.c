@@ -80,41 +80,76 @@ int wh_kernels_vnni(void)
     return g_have_vnni && USE_AVX512;
 }
 
-/* ------------------------------------------------------------------ q8_0 × int8 (WH_Q8X) */
+/* ------------------------------------------------------------------ quantized × int8 */
 
-static size_t qx_block_bytes(int type) { return type == WH_Q5X ? WH_Q5X_BLOCK : WH_Q8X_BLOCK; }
+int wh_qx_type(int type)
+{
+    switch (type) {
+    case WH_Q8_0: return WH_Q8X;
+    case WH_Q5_0: return WH_Q5X;
+    case WH_Q5_1: return WH_Q51X;
+    case WH_Q4_0: return WH_Q4X;
+    case WH_Q4_1: return WH_Q41X;
+    default: return 0;
+    }
+}
+
+int wh_qx_is(int type) { return type >= WH_Q8X && type <= WH_Q41X; }
+
+size_t wh_qx_block_bytes(int type) { return (size_t)wh_qx_off_q(type) + (type == WH_Q8X ? 512 : 256); }
 
 size_t wh_q8x_bytes(int type, int N, int K)
 {
-    return (size_t)((N + 15) / 16) * (size_t)(K / 32) * qx_block_bytes(type);
+    return (size_t)((N + 15) / 16) * (size_t)(K / 32) * wh_qx_block_bytes(type);
 }
 
 /* block b of group g (rows 16g .. 16g+15) */
 static const uint8_t *q8x_block(const wh_wmat *W, int g, int b)
 {
-    return (const uint8_t *)W->data + ((size_t)g * (size_t)(W->k / 32) + (size_t)b) * qx_block_bytes(W->type);
+    return (const uint8_t *)W->data + ((size_t)g * (size_t)(W->k / 32) + (size_t)b) * wh_qx_block_bytes(W->type);
 }
-/* the unsigned value of (row r, element kk) of a block — q + 128 (WH_Q8X) or q + 16 (WH_Q5X) —
- * at byte i = r·4 + kk%4 of vector j = kk/4 */
+
+/* the unsigned value of (row r, element kk) of a block: byte i = r·4 + kk%4 of vector j = kk/4 */
 static int qx_u(int type, const uint8_t *blk, int r, int kk)
 {
-    const int j = kk / 4, i = r * 4 + kk % 4;
-    if (type == WH_Q8X) return blk[32 + j * 64 + i];
-    uint64_t mask;
-    memcpy(&mask, blk + 32 + 8 * j, 8);
-    const int nib = j < 4 ? blk[96 + j * 64 + i] & 15 : blk[96 + (j - 4) * 64 + i] >> 4;
-    return nib | (int)((mask >> i) & 1) << 4;
+    const int j = kk / 4, i = r * 4 + kk % 4, oq = wh_qx_off_q(type);
+    if (type == WH_Q8X) return blk[oq + j * 64 + i];
+    int u = j < 4 ? blk[oq + j * 64 + i] & 15 : blk[oq + (j - 4) * 64 + i] >> 4;
+    if (wh_qx_has_h(type)) {
+        uint64_t mask;
+        memcpy(&mask, blk + wh_qx_off_h(type) + 8 * j, 8);
+        u |= (int)((mask >> i) & 1) << 4;
+    }
+    return u;
+}
+
+/* one block of a file row: its 32 unsigned values (q + wh_qx_offset) */
+static void qx_decode(int type, const uint8_t *blk, uint8_t u[32])
+{
+    if (type == WH_Q8_0) {
+        for (int kk = 0; kk < 32; kk++) u[kk] = (uint8_t)(blk[2 + kk] ^ 0x80);
+        return;
+    }
+    const int has_m = type == WH_Q5_1 || type == WH_Q4_1, has_h = type == WH_Q5_0 || type == WH_Q5_1;
+    const uint8_t *qs = blk + 2 + 2 * has_m + 4 * has_h;
+    uint32_t qh = 0;
+    if (has_h) memcpy(&qh, blk + 2 + 2 * has_m, 4);
+    for (int e = 0; e < 16; e++) {   /* nibble | fifth bit << 4 */
+        u[e] = (uint8_t)((qs[e] & 15) | ((qh >> e) & 1) << 4);
+        u[e + 16] = (uint8_t)((qs[e] >> 4) | ((qh >> (e + 16)) & 1) << 4);
+    }
 }
 
 int wh_q8x_pack(const wh_wmat *W, int N, wh_wmat *out, void **own)
 {
-    if ((W->type != WH_Q8_0 && W->type != WH_Q5_0) || W->k % 32 || N <= 0) return -1;
-    const int nb = W->k / 32, to = W->type == WH_Q8_0 ? WH_Q8X : WH_Q5X;
-    const size_t bs = qx_block_bytes(to), in_bs = W->type == WH_Q8_0 ? 34 : 22;
+    const int to = wh_qx_type(W->type);
+    if (!to || W->k % 32 || N <= 0) return -1;
+    const int nb = W->k / 32, oh = wh_qx_off_h(to), oq = wh_qx_off_q(to);
+    const size_t bs = wh_qx_block_bytes(to), in_bs = wh_type_size(W->type);
     const size_t bytes = wh_q8x_bytes(to, N, W->k);
     uint8_t *p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     if (!p) return -1;
-    memset(p, 0, bytes);   /* rows past N: scale 0, every value 0 */
+    memset(p, 0, bytes);   /* rows past N: d and m 0, every value 0 */
     for (int g = 0; g < (N + 15) / 16; g++)
         for (int b = 0; b < nb; b++) {
             uint8_t *o = p + ((size_t)g * nb + b) * bs;
@@ -122,44 +157,47 @@ int wh_q8x_pack(const wh_wmat *W, int N, wh_wmat *out, void **own)
                 const uint8_t *blk = (const uint8_t *)W->data + (size_t)(g * 16 + r) * W->row_bytes + (size_t)b * in_bs;
                 uint8_t u[32];   /* the block's unsigned values, decoded once */
                 memcpy(o + 2 * r, blk, 2);
+                if (wh_qx_has_m(to)) memcpy(o + 32 + 2 * r, blk + 2, 2);
+                qx_decode(W->type, blk, u);
                 if (to == WH_Q8X) {
-                    for (int kk = 0; kk < 32; kk++) u[kk] = (uint8_t)(blk[2 + kk] ^ 0x80);
-                    for (int j = 0; j < 8; j++) memcpy(o + 32 + j * 64 + r * 4, u + 4 * j, 4);
+                    for (int j = 0; j < 8; j++) memcpy(o + oq + j * 64 + r * 4, u + 4 * j, 4);
                     continue;
-                }
-                uint32_t qh;
-                memcpy(&qh, blk + 2, 4);
-                for (int e = 0; e < 16; e++) {   /* nibble | fifth bit << 4 (= q + 16) */
-                    u[e] = (uint8_t)((blk[6 + e] & 15) | ((qh >> e) & 1) << 4);
-                    u[e + 16] = (uint8_t)((blk[6 + e] >> 4) | ((qh >> (e + 16)) & 1) << 4);
                 }
                 for (int j = 0; j < 4; j++)   /* vector j's nibbles low, j + 4's high */
                     for (int t = 0; t < 4; t++)
-                        o[96 + j * 64 + r * 4 + t] = (uint8_t)((u[4 * j + t] & 15) | (u[4 * j + 16 + t] & 15) << 4);
-                for (int j = 0; j < 8; j++) {   /* bits 4r .. 4r+3 of vector j's little-endian u64 */
-                    const unsigned h4 = (unsigned)(u[4 * j] >> 4 | (u[4 * j + 1] >> 4) << 1 | (u[4 * j + 2] >> 4) << 2 |
-                                                   (u[4 * j + 3] >> 4) << 3);
-                    o[32 + 8 * j + r / 2] |= (uint8_t)(h4 << (r & 1) * 4);
-                }
+                        o[oq + j * 64 + r * 4 + t] = (uint8_t)((u[4 * j + t] & 15) | (u[4 * j + 16 + t] & 15) << 4);
+                if (wh_qx_has_h(to))
+                    for (int j = 0; j < 8; j++) {   /* bits 4r .. 4r+3 of vector j's little-endian u64 */
+                        const unsigned h4 = (unsigned)(u[4 * j] >> 4 | (u[4 * j + 1] >> 4) << 1 |
+                                                       (u[4 * j + 2] >> 4) << 2 | (u[4 * j + 3] >> 4) << 3);
+                        o[oh + 8 * j + r / 2] |= (uint8_t)(h4 << (r & 1) * 4);
+                    }
             }
             if (to == WH_Q8X)   /* q8_0's padding rows: value 0 is byte 0x80 */
                 for (int r = N - g * 16 > 0 ? N - g * 16 : 0; r < 16; r++)
-                    for (int kk = 0; kk < 32; kk++) o[32 + (kk / 4) * 64 + r * 4 + kk % 4] = 0x80;
+                    for (int kk = 0; kk < 32; kk++) o[oq + (kk / 4) * 64 + r * 4 + kk % 4] = 0x80;
         }
     *own = p;
     *out = (wh_wmat){p, to, W->k, W->row_bytes};
     return 0;
 }
 
-/* elements [k0, k0 + n) of row r: (u − offset) · d, exactly q8_0's / q5_0's dequantization */
+/* elements [k0, k0 + n) of row r: (u − offset) · d, or u · d + m for the _1 types — the
+ * original type's dequantization (model.c) to the bit */
 static void q8x_row(const wh_wmat *W, int r, int k0, int n, float *out)
 {
-    const int off = W->type == WH_Q8X ? 128 : 16;
+    const int off = wh_qx_offset(W->type), has_m = wh_qx_has_m(W->type);
     for (int k = k0; k < k0 + n; k++) {
         const uint8_t *blk = q8x_block(W, r / 16, k / 32);
-        uint16_t h;
+        uint16_t h, hm;
         memcpy(&h, blk + 2 * (r % 16), 2);
-        out[k - k0] = (float)(qx_u(W->type, blk, r % 16, k % 32) - off) * wh_f16_to_f32(h);
+        const int u = qx_u(W->type, blk, r % 16, k % 32);
+        if (has_m) {
+            memcpy(&hm, blk + 32 + 2 * (r % 16), 2);
+            out[k - k0] = (float)u * wh_f16_to_f32(h) + wh_f16_to_f32(hm);
+        } else {
+            out[k - k0] = (float)(u - off) * wh_f16_to_f32(h);
+        }
     }
 }
 
@@ -192,14 +230,19 @@ void wh_gemv_q8x_ref(int M, int K, const int8_t *xq, const float *dx, const int3
             float acc = 0.0f;
             for (int b = 0; b < nb; b++) {
                 const uint8_t *blk = q8x_block(W, n / 16, b);
-                /* cs takes q8's +128 back; q5's +16 is an eighth of it */
-                int32_t sum = W->type == WH_Q8X ? cs[m * nb + b] : cs[m * nb + b] / 8;
+                /* cs = −128·Σ xq takes q8's +128 back; the others' offset is a fraction of it */
+                const int off = wh_qx_offset(W->type);
+                int32_t sum = off ? cs[m * nb + b] / (128 / off) : 0;
                 for (int kk = 0; kk < 32; kk++)
                     sum += (int32_t)xq[(size_t)m * K + (size_t)b * 32 + kk] * qx_u(W->type, blk, n % 16, kk);
                 uint16_t h;
                 memcpy(&h, blk + 2 * (n % 16), 2);
                 const float scale = wh_f16_to_f32(h) * dx[m * nb + b];
                 acc = fmaf((float)sum, scale, acc);
+                if (wh_qx_has_m(W->type)) {   /* + m · Σ x, with Σ x = d_x · Σ xq */
+                    memcpy(&h, blk + 32 + 2 * (n % 16), 2);
+                    acc = fmaf(wh_f16_to_f32(h), dx[m * nb + b] * (float)(-cs[m * nb + b] / 128), acc);
+                }
             }
             float *c = C + (size_t)m * ldc + n;
             const float v = accumulate ? *c + acc : acc;
@@ -240,7 +283,7 @@ void wh_gemm_q8x_part(int M, int K, const void *act, const wh_wmat *W, int n0, i
 
 static void dequant_range(const wh_wmat *W, int r, int k0, int n, float *out)
 {
-    if (W->type == WH_Q8X || W->type == WH_Q5X) {
+    if (wh_qx_is(W->type)) {
         q8x_row(W, r, k0, n, out);
         return;
     }
@@ -585,7 +628,7 @@ void wh_gemm_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n
     float *Bp = scratch;
     float *row = scratch + (size_t)WH_GEMM_KC * WH_GEMM_NC;
     float *stage = row + K + 64;
-    if (M < 8 && (W->type == WH_Q8X || W->type == WH_Q5X) &&
+    if (M < 8 && wh_qx_is(W->type) &&
         wh_q8x_act_bytes(M, K) <= sizeof(float) * WH_GEMM_KC * WH_GEMM_NC) {
         q8x_part(M, K, A, lda, W, n0, n1, bias, C, ldc, accumulate, scratch);
         return;

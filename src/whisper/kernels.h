@@ -112,20 +112,24 @@ int wh_gemv_type_ok(int type);
 int wh_gemv_avx2(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1, float *out);
 int wh_gemv_avx512(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1, float *out);
 
-/* q8_0 × int8 (AVX512-VNNI): the decoder's q8_0 weights, 16 rows interleaved (WH_Q8X,
- * model.h), against activations quantized per 32-element block as q8_0 quantizes weights
- * (d = max|x| / 127, q = round-to-nearest-even(x / d)) — what whisper.cpp does for every
- * quantized type. One vpdpbusd multiplies 64 weight bytes with 4 activation bytes of each of
- * 16 rows; a block's int32 sum is scaled once (d_w · d_x) for 16 rows. At M = 5 the exact f32
- * path needs 6 FMA-pipe operations per 16 weights and row (bound by them, not by memory).
- * wh_gemm_part takes WH_Q8X for M < 8 this way and, for M >= 8, dequantizes it exactly like
- * q8_0. Only the CPU backend makes WH_Q8X, and only when wh_kernels_vnni(). */
-#define WH_Q8X_BLOCK 544   /* bytes per 16 rows × 32 elements: 16 f16 scales + 512 quants */
-#define WH_Q5X_BLOCK 352   /* q5_0 as WH_Q5X: 32 scale + 64 fifth-bit + 256 nibble bytes (22 a row) */
+/* Quantized × int8 (AVX512-VNNI): the decoder's q8_0/q5_0/q5_1/q4_0/q4_1 weights, 16 rows
+ * interleaved (WH_Q8X .. WH_Q41X, model.h), against activations quantized per 32-element block
+ * as q8_0 quantizes weights (d = max|x| / 127, q = round-to-nearest-even(x / d)) — what
+ * whisper.cpp does for every quantized type. One vpdpbusd multiplies 64 weight bytes (the
+ * unsigned values, unpacked in registers) with 4 activation bytes for each of 16 rows; a
+ * block's int32 sum is scaled once (d_w · d_x) for 16 rows, the _1 types add m_w · d_x·Σ xq.
+ * At M = 5 the exact f32 path needs 6 FMA-pipe operations per 16 weights and row (bound by
+ * them, not by memory), and at M = 1 the 4-5-bit types were bound by their unpacking.
+ * wh_gemm_part takes these types for M < 8 this way and, for M >= 8, dequantizes them exactly
+ * like the original type. Only the CPU backend makes them, and only when wh_kernels_vnni(). */
+int wh_qx_type(int type);            /* the repacked type of a file type, or 0 */
+int wh_qx_is(int type);              /* 1 for a repacked type */
+size_t wh_qx_block_bytes(int type);  /* a repacked type's bytes per 16 rows × 32 elements */
+/* the layout's offsets and values: wh_qx_* in model.h */
 int wh_kernels_vnni(void);   /* AVX512-VNNI present and the AVX-512 level in use */
-size_t wh_q8x_bytes(int type, int N, int K);   /* type: WH_Q8X or WH_Q5X */
-/* W: N q8_0 (-> WH_Q8X) or q5_0 (-> WH_Q5X) rows of K (K % 32 == 0) -> *out over a new
- * 64-aligned buffer *own (free()); 0 or -1 */
+size_t wh_q8x_bytes(int type, int N, int K);   /* type: a repacked type */
+/* W: N rows of K (K % 32 == 0) of a type wh_qx_type() knows -> *out over a new 64-aligned
+ * buffer *own (free()); 0 or -1 */
 int wh_q8x_pack(const wh_wmat *W, int N, wh_wmat *out, void **own);
 /* A[M][K] per 32-block: xq[m·K + k], dx[m·K/32 + b] = the block's scale, cs[..] = −128·Σ xq
  * (the weights' +128 offset taken back) */

@@ -249,47 +249,53 @@ Q8X_TARGET void wh_q8x_quant_avx512(int M, int K, const float *A, int lda, int8_
         }
 }
 
-/* One group of 16 rows over all K: per block, 8 vpdpbusd per activation row (two chains,
- * the sums start from the row's −128·Σ xq), then one fma with d_w · d_x for the 16 rows. The
- * group's bytes are one contiguous stream (the hardware prefetcher alone measured best).
- * Columns [c0, c1) of the group (lanes) are written to C's M rows at c, masked. */
-static inline __attribute__((always_inline)) Q8X_TARGET void q8x_group(const int q5, const int M, int K,
+/* One group of 16 rows over all K: per block the 8 value vectors (q8: loaded; else nibbles
+ * split — vector j low, j + 4 high — and, for the q5 types, 16 added where the fifth-bit mask
+ * says), then per activation row 8 vpdpbusd (two chains, the sums starting from −offset·Σ xq)
+ * and one fma with d_w · d_x for the 16 rows (the _1 types: one more with m_w · d_x·Σ xq).
+ * The group's bytes are one contiguous stream (the hardware prefetcher alone measured best).
+ * Columns of the group in lanes are written to C's M rows at c, masked. */
+static inline __attribute__((always_inline)) Q8X_TARGET void q8x_group(const int xt, const int M, int K,
                                                                       const int8_t *xq, const float *dx,
                                                                       const int32_t *cs, const uint8_t *p,
                                                                       __mmask16 lanes, const float *bias, float *c,
                                                                       int ldc, int accumulate)
 {
-    const int nb = K / 32;
-    const size_t bs = q5 ? WH_Q5X_BLOCK : WH_Q8X_BLOCK;
+    const int nb = K / 32, off = wh_qx_offset(xt), has_m = wh_qx_has_m(xt), has_h = wh_qx_has_h(xt);
+    const int oh = wh_qx_off_h(xt), oq = wh_qx_off_q(xt);
+    const size_t bs = (size_t)oq + (xt == WH_Q8X ? 512 : 256);
     __m512 acc[7];
 #pragma GCC unroll 7
     for (int m = 0; m < M; m++) acc[m] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++, p += bs) {
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p));
+        const __m512 mw = has_m ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p + 32)))
+                                : _mm512_setzero_ps();
         __m512i w[8];
-        if (q5) {   /* nibbles split (vector j low, j + 4 high), then + 16 where the fifth bit is set */
-            const __m512i lo4 = _mm512_set1_epi8(15), b16 = _mm512_set1_epi8(16);
+        if (xt == WH_Q8X) {
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) w[j] = _mm512_loadu_si512((const void *)(p + oq + 64 * j));
+        } else {
+            const __m512i lo4 = _mm512_set1_epi8(15);
 #pragma GCC unroll 4
             for (int j = 0; j < 4; j++) {
-                const __m512i v = _mm512_loadu_si512((const void *)(p + 96 + 64 * j));
+                const __m512i v = _mm512_loadu_si512((const void *)(p + oq + 64 * j));
                 w[j] = _mm512_and_si512(v, lo4);
                 w[j + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
             }
+            if (has_h)
 #pragma GCC unroll 8
-            for (int j = 0; j < 8; j++) {
-                uint64_t hb;
-                memcpy(&hb, p + 32 + 8 * j, 8);
-                w[j] = _mm512_mask_add_epi8(w[j], _cvtu64_mask64(hb), w[j], b16);
-            }
-        } else {
-#pragma GCC unroll 8
-            for (int j = 0; j < 8; j++) w[j] = _mm512_loadu_si512((const void *)(p + 32 + 64 * j));
+                for (int j = 0; j < 8; j++) {
+                    uint64_t hb;
+                    memcpy(&hb, p + oh + 8 * j, 8);
+                    w[j] = _mm512_mask_add_epi8(w[j], _cvtu64_mask64(hb), w[j], _mm512_set1_epi8(16));
+                }
         }
 #pragma GCC unroll 7
         for (int m = 0; m < M; m++) {
             const int8_t *x = xq + (size_t)m * K + (size_t)b * 32;
-            /* cs takes q8's +128 back; q5's +16 is an eighth of it */
-            __m512i s0 = _mm512_set1_epi32(q5 ? cs[m * nb + b] / 8 : cs[m * nb + b]), s1 = _mm512_setzero_si512();
+            /* cs = −128·Σ xq takes q8's +128 back; the others' offset is a fraction of it */
+            __m512i s0 = _mm512_set1_epi32(off ? cs[m * nb + b] / (128 / off) : 0), s1 = _mm512_setzero_si512();
 #pragma GCC unroll 4
             for (int j = 0; j < 8; j += 2) {
                 int32_t x0, x1;
@@ -300,6 +306,8 @@ static inline __attribute__((always_inline)) Q8X_TARGET void q8x_group(const int
             }
             const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(dx[m * nb + b]));
             acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), scale, acc[m]);
+            if (has_m)   /* + m · Σ x, with Σ x = d_x · Σ xq */
+                acc[m] = _mm512_fmadd_ps(mw, _mm512_set1_ps(dx[m * nb + b] * (float)(-cs[m * nb + b] / 128)), acc[m]);
         }
     }
     const __m512 bv = bias ? _mm512_maskz_loadu_ps(lanes, bias) : _mm512_setzero_ps();
@@ -312,38 +320,44 @@ static inline __attribute__((always_inline)) Q8X_TARGET void q8x_group(const int
     }
 }
 
-static inline __attribute__((always_inline)) Q8X_TARGET void q8x_rows(const int M, int K, const int8_t *xq,
-                                                                     const float *dx, const int32_t *cs,
-                                                                     const wh_wmat *W, int n0, int n1,
-                                                                     const float *bias, float *C, int ldc,
+static inline __attribute__((always_inline)) Q8X_TARGET void q8x_rows(const int xt, const int M, int K,
+                                                                     const int8_t *xq, const float *dx,
+                                                                     const int32_t *cs, const wh_wmat *W, int n0,
+                                                                     int n1, const float *bias, float *C, int ldc,
                                                                      int accumulate)
 {
-    const int q5 = W->type == WH_Q5X;
-    const size_t gbytes = (size_t)(K / 32) * (q5 ? WH_Q5X_BLOCK : WH_Q8X_BLOCK);
+    const size_t gbytes = (size_t)(K / 32) * ((size_t)wh_qx_off_q(xt) + (xt == WH_Q8X ? 512 : 256));
     for (int g = n0 / 16; g * 16 < n1; g++) {
         const int r0 = n0 > g * 16 ? n0 - g * 16 : 0, r1 = n1 < g * 16 + 16 ? n1 - g * 16 : 16;
         const __mmask16 lanes = (__mmask16)(((1u << r1) - 1) & ~((1u << r0) - 1));
         /* masked-off lanes are neither read nor written, so the pointers may run past C's
          * and bias's ends for a partial group */
-        const uint8_t *p = (const uint8_t *)W->data + (size_t)g * gbytes;
-        float *cg = C + (size_t)g * 16;
-        const float *bg = bias ? bias + (size_t)g * 16 : NULL;
-        if (q5) q8x_group(1, M, K, xq, dx, cs, p, lanes, bg, cg, ldc, accumulate);
-        else q8x_group(0, M, K, xq, dx, cs, p, lanes, bg, cg, ldc, accumulate);
+        q8x_group(xt, M, K, xq, dx, cs, (const uint8_t *)W->data + (size_t)g * gbytes, lanes,
+                  bias ? bias + (size_t)g * 16 : NULL, C + (size_t)g * 16, ldc, accumulate);
     }
 }
+
+#define Q8X_M_CASES(XT)                                                                     \
+    switch (M) {                                                                            \
+    case 1: q8x_rows(XT, 1, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
+    case 2: q8x_rows(XT, 2, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
+    case 3: q8x_rows(XT, 3, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
+    case 4: q8x_rows(XT, 4, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
+    case 5: q8x_rows(XT, 5, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
+    case 6: q8x_rows(XT, 6, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
+    default: q8x_rows(XT, 7, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;    \
+    }
 
 Q8X_TARGET void wh_gemv_q8x_avx512(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs,
                                    const wh_wmat *W, int n0, int n1, const float *bias, float *C, int ldc,
                                    int accumulate)
 {
-    switch (M) {
-    case 1: q8x_rows(1, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;
-    case 2: q8x_rows(2, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;
-    case 3: q8x_rows(3, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;
-    case 4: q8x_rows(4, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;
-    case 5: q8x_rows(5, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;
-    case 6: q8x_rows(6, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;
-    default: q8x_rows(7, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;
+    switch (W->type) {
+    case WH_Q8X: Q8X_M_CASES(WH_Q8X); break;
+    case WH_Q5X: Q8X_M_CASES(WH_Q5X); break;
+    case WH_Q51X: Q8X_M_CASES(WH_Q51X); break;
+    case WH_Q4X: Q8X_M_CASES(WH_Q4X); break;
+    default: Q8X_M_CASES(WH_Q41X); break;
     }
 }
+#undef Q8X_M_CASES

@@ -16,14 +16,20 @@ enum { WH_F32 = 0, WH_F16 = 1, WH_Q4_0 = 2, WH_Q4_1 = 3, WH_Q5_0 = 6, WH_Q5_1 = 
  * separate weight_scale vector into the rows so that a row pointer alone dequantizes), and
  * element i is (float)q[i] / scale, exactly CTranslate2's dequantize (x = q / scale). */
 enum { WH_I8R = 64 };
-/* Not a file type either: q8_0 decoder weights repacked by the CPU backend for the int8 dot
- * products of AVX512-VNNI (kernels.h, "q8_0 × int8"). 16 rows side by side per 32-element
- * block: [16 f16 scales][32/4][16 rows][4 bytes q ^ 0x80]; rows padded to a multiple of 16. */
-enum { WH_Q8X = 65 };
-/* q5_0 the same way (WH_Q5X): per block [16 f16 scales][8 × 64-bit masks: the fifth bits of
- * the 8 byte vectors below][4 × 64 bytes: vector j's nibble low, vector j+4's high], the
- * vectors being q5_0's unsigned values (nibble | fifth bit << 4, = q + 16) as [k/4][row][4]. */
-enum { WH_Q5X = 66 };
+/* Not file types either: quantized decoder weights repacked by the CPU backend for the int8
+ * dot products of AVX512-VNNI (kernels.h, "quantized × int8"), from q8_0, q5_0, q5_1, q4_0,
+ * q4_1. 16 rows side by side per 32-element block, rows padded to a multiple of 16:
+ * [16 f16 d][16 f16 m: the _1 types][8 × 64-bit fifth-bit masks: q5 types][values: q8_0's
+ * 512 bytes q ^ 0x80, else 4 × 64 bytes of nibbles], the 8 value vectors being the unsigned
+ * values (q8: q + 128; q5_0: q + 16; q4_0: q + 8; the _1 types: q) as [k/4][row][4]; nibble
+ * byte vector j holds vector j low and j + 4 high; mask j bit i = bit 4 of vector j byte i. */
+enum { WH_Q8X = 65, WH_Q5X = 66, WH_Q51X = 67, WH_Q4X = 68, WH_Q41X = 69 };
+static inline int wh_qx_has_m(int t) { return t == WH_Q51X || t == WH_Q41X; }
+static inline int wh_qx_has_h(int t) { return t == WH_Q5X || t == WH_Q51X; }
+static inline int wh_qx_off_h(int t) { return 32 + 32 * wh_qx_has_m(t); }   /* masks; m at 32 */
+static inline int wh_qx_off_q(int t) { return wh_qx_off_h(t) + 64 * wh_qx_has_h(t); }   /* values */
+/* what the unsigned values exceed q by */
+static inline int wh_qx_offset(int t) { return t == WH_Q8X ? 128 : t == WH_Q5X ? 16 : t == WH_Q4X ? 8 : 0; }
 /* wh_hparams.ftype for CTranslate2 int8 weights (ggml's ftypes stop at 9) */
 enum { WH_FTYPE_I8R = 64 };
 enum { WH_FMT_GGML = 0, WH_FMT_CT2 = 1, WH_FMT_HF = 2 };

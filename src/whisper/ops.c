@@ -44,15 +44,15 @@ typedef struct {
     const float *A, *bias;
     const wh_wmat *W;
     float *C;
-    const void *act;   /* WH_Q8X: A quantized (ex->q8x_act), else NULL */
+    const void *act;   /* a repacked type (wh_qx_is): A quantized (ex->q8x_act), else NULL */
 } gemm_job;
 
-/* A product's activations quantized once for all of its chunks, when a WH_Q8X weight takes
+/* A product's activations quantized once for all of its chunks, when a repacked weight takes
  * them (M < 8); NULL otherwise. Per chunk instead, a base beam step quantized the same rows
  * 405 times for the output projection alone (4 % of the step, perf). */
 static const void *q8x_act(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wmat *W)
 {
-    if ((W->type != WH_Q8X && W->type != WH_Q5X) || M >= 8 || K > ex->max_k || !ex->q8x_act) return NULL;
+    if (!wh_qx_is(W->type) || M >= 8 || K > ex->max_k || !ex->q8x_act) return NULL;
     wh_q8x_act_quant(M, K, A, lda, ex->q8x_act);
     return ex->q8x_act;
 }
@@ -284,7 +284,7 @@ typedef struct {
     const float *A;
     const wh_gemm_out *outs;
     int cs[MULTI_MAX], first[MULTI_MAX + 1];   /* chunk size, first chunk of each output */
-    const void *act;                           /* as gemm_job's, for the WH_Q8X outputs */
+    const void *act;                           /* as gemm_job's, for the repacked outputs */
 } multi_job;
 
 static void multi_task(void *va, int chunk, int ith)
@@ -294,7 +294,7 @@ static void multi_task(void *va, int chunk, int ith)
     while (chunk >= j->first[o + 1]) o++;
     const wh_gemm_out *g = &j->outs[o];
     int n0 = (chunk - j->first[o]) * j->cs[o], n1 = n0 + j->cs[o] < g->N ? n0 + j->cs[o] : g->N;
-    if (j->act && (g->W->type == WH_Q8X || g->W->type == WH_Q5X))
+    if (j->act && wh_qx_is(g->W->type))
         wh_gemm_q8x_part(j->M, j->K, j->act, g->W, n0, n1, g->bias, g->C, g->ldc, g->accumulate);
     else
         wh_gemm_part(j->M, j->K, j->A, j->lda, g->W, n0, n1, g->bias, g->C, g->ldc, g->accumulate, j->ex->scratch[ith]);
