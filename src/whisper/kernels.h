@@ -8,8 +8,8 @@
  * layout — N rows of K elements (ne[0] = K fastest), i.e. a PyTorch [out, in] weight — in
  * any supported type; C[M][N] = A · Wᵀ (+ bias). Accumulation is always f32; quantized and
  * f16 weights are dequantized exactly, and activations are not quantized — with one
- * exception: q8_0 decoder weights repacked as WH_Q8X on an AVX512-VNNI CPU multiply int8
- * activations (below). */
+ * exception: quantized decoder weights repacked (WH_Q8X .. WH_Q41X) on an AVX512-VNNI CPU
+ * multiply int8 activations (below). */
 #ifndef WH_KERNELS_H
 #define WH_KERNELS_H
 #include <stddef.h>
@@ -143,7 +143,7 @@ void wh_gemv_q8x_ref(int M, int K, const int8_t *xq, const float *dx, const int3
 void wh_gemv_q8x_avx512(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W,
                         int n0, int n1, const float *bias, float *C, int ldc, int accumulate);
 /* The activations quantized once for every column chunk of a product (wh_par_gemm): a buffer
- * of wh_q8x_act_bytes(M, K) holding xq, dx and cs; then any [n0, n1) of a WH_Q8X product */
+ * of wh_q8x_act_bytes(M, K) holding xq, dx and cs; then any [n0, n1) of a repacked product */
 size_t wh_q8x_act_bytes(int M, int K);
 void wh_q8x_act_quant(int M, int K, const float *A, int lda, void *act);
 void wh_gemm_q8x_part(int M, int K, const void *act, const wh_wmat *W, int n0, int n1, const float *bias, float *C,
