@@ -91,11 +91,12 @@ static void drop_mapped(const wh_model *m, const void *p, size_t n)
     if (e > s) madvise((void *)s, e - s, MADV_DONTNEED);
 }
 
-/* The decoder's matrices (dec_w). On an AVX512-VNNI CPU, q8_0 ones are repacked for the
- * int8 dot products (kernels.h, "q8_0 × int8"): a decoder step then streams them at about the
- * same speed at M = 5 as at M = 1, where the exact path is bound by its FMAs. The encoder keeps
- * the model's tensors (M = 1500: the GEMM dequantizes them exactly). The copies cost the
- * decoder's q8_0 bytes once more in memory (base: 51 MB). */
+/* The decoder's matrices (dec_w). On an AVX512-VNNI CPU (unless SPEECH_SESSION_EXACT), the
+ * quantized ones are repacked for the int8 dot products (kernels.h, "quantized × int8"): a
+ * decoder step then streams them at about the same speed at M = 5 as at M = 1, where the exact
+ * path is bound by its FMAs (and the 4-5-bit types by their unpacking). The encoder keeps the
+ * model's tensors (M = 1500: the GEMM dequantizes them exactly). The copies replace the file's
+ * pages (drop_mapped): the decoder's quantized bytes once (base q8_0: 51 MB). */
 typedef struct {
     wh_cpu *c;
     int vnni;
@@ -117,7 +118,7 @@ static void dec_pack_task(void *va, int i, int ith)
     const wh_tensor *t = i == nl * DEC_W ? &m->tok_emb : by[i % DEC_W];
     c->dec_w[i] = wmat(t);
     if (j->vnni && wh_qx_type(t->type) && t->ne[0] % 32 == 0) {
-        if (wh_q8x_pack(&c->dec_w[i], (int)t->ne[1], &c->dec_w[i], &c->dec_own[i]) != 0) {
+        if (wh_qx_pack(&c->dec_w[i], (int)t->ne[1], &c->dec_w[i], &c->dec_own[i]) != 0) {
             atomic_store(&j->failed, 1);
             return;
         }
@@ -131,7 +132,7 @@ static int dec_weights_init(wh_cpu *c)
     c->dec_w = calloc((size_t)nw, sizeof *c->dec_w);
     c->dec_own = calloc((size_t)nw, sizeof *c->dec_own);
     if (!c->dec_w || !c->dec_own) return -1;
-    dec_pack_job j = {c, wh_kernels_vnni(), 0};
+    dec_pack_job j = {c, wh_kernels_int8(), 0};
     wh_pool_run(c->ex->pool, dec_pack_task, &j, nw);
     return atomic_load(&j.failed) ? -1 : 0;
 }
@@ -528,10 +529,10 @@ static void cpu_info(const wh_backend *be, wh_device_info *out)
 {
     const wh_cpu *c = (const wh_cpu *)be;
     memset(out, 0, sizeof *out);
-    int q8x = 0;
-    for (int i = 0; c->dec_own && i < c->m->hp.n_text_layer * DEC_W + 1; i++) q8x |= c->dec_own[i] != NULL;
+    int qx = 0;
+    for (int i = 0; c->dec_own && i < c->m->hp.n_text_layer * DEC_W + 1; i++) qx |= c->dec_own[i] != NULL;
     snprintf(out->name, sizeof out->name, "CPU (%s%s, %d threads)", wh_isa_name(wh_kernels_isa()),
-             q8x ? ", quantized decoder x int8 VNNI" : "", c->n_threads);
+             qx ? ", quantized decoder x int8 VNNI" : "", c->n_threads);
 }
 
 static void cpu_free(wh_backend *be)

@@ -21,6 +21,7 @@
 
 static wh_isa g_isa = WH_ISA_SCALAR;
 static int g_have_avx2, g_have_avx512, g_have_vnni;
+static int g_int8 = 1;   /* quantized decoder weights may be repacked for int8 (wh_kernels_int8) */
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 static void detect(void)
@@ -50,6 +51,8 @@ static void detect(void)
     }
 #endif
     g_isa = g_have_avx512 ? WH_ISA_AVX512 : g_have_avx2 ? WH_ISA_AVX2 : WH_ISA_SCALAR;
+    const char *exact = getenv("SPEECH_SESSION_EXACT");
+    if (exact && *exact && strcmp(exact, "0")) g_int8 = 0;
 }
 
 void wh_kernels_init(void) { pthread_once(&g_once, detect); }
@@ -80,6 +83,13 @@ int wh_kernels_vnni(void)
     return g_have_vnni && USE_AVX512;
 }
 
+int wh_kernels_int8(void) { return wh_kernels_vnni() && g_int8; }
+void wh_kernels_allow_int8(int allow)
+{
+    wh_kernels_init();
+    g_int8 = allow != 0;
+}
+
 /* ------------------------------------------------------------------ quantized × int8 */
 
 int wh_qx_type(int type)
@@ -98,13 +108,13 @@ int wh_qx_is(int type) { return type >= WH_Q8X && type <= WH_Q41X; }
 
 size_t wh_qx_block_bytes(int type) { return (size_t)wh_qx_off_q(type) + (type == WH_Q8X ? 512 : 256); }
 
-size_t wh_q8x_bytes(int type, int N, int K)
+size_t wh_qx_bytes(int type, int N, int K)
 {
     return (size_t)((N + 15) / 16) * (size_t)(K / 32) * wh_qx_block_bytes(type);
 }
 
 /* block b of group g (rows 16g .. 16g+15) */
-static const uint8_t *q8x_block(const wh_wmat *W, int g, int b)
+static const uint8_t *qx_block(const wh_wmat *W, int g, int b)
 {
     return (const uint8_t *)W->data + ((size_t)g * (size_t)(W->k / 32) + (size_t)b) * wh_qx_block_bytes(W->type);
 }
@@ -140,13 +150,13 @@ static void qx_decode(int type, const uint8_t *blk, uint8_t u[32])
     }
 }
 
-int wh_q8x_pack(const wh_wmat *W, int N, wh_wmat *out, void **own)
+int wh_qx_pack(const wh_wmat *W, int N, wh_wmat *out, void **own)
 {
     const int to = wh_qx_type(W->type);
     if (!to || W->k % 32 || N <= 0) return -1;
     const int nb = W->k / 32, oh = wh_qx_off_h(to), oq = wh_qx_off_q(to);
     const size_t bs = wh_qx_block_bytes(to), in_bs = wh_type_size(W->type);
-    const size_t bytes = wh_q8x_bytes(to, N, W->k);
+    const size_t bytes = wh_qx_bytes(to, N, W->k);
     uint8_t *p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     if (!p) return -1;
     memset(p, 0, bytes);   /* rows past N: d and m 0, every value 0 */
@@ -184,11 +194,11 @@ int wh_q8x_pack(const wh_wmat *W, int N, wh_wmat *out, void **own)
 
 /* elements [k0, k0 + n) of row r: (u − offset) · d, or u · d + m for the _1 types — the
  * original type's dequantization (model.c) to the bit */
-static void q8x_row(const wh_wmat *W, int r, int k0, int n, float *out)
+static void qx_row(const wh_wmat *W, int r, int k0, int n, float *out)
 {
     const int off = wh_qx_offset(W->type), has_m = wh_qx_has_m(W->type);
     for (int k = k0; k < k0 + n; k++) {
-        const uint8_t *blk = q8x_block(W, r / 16, k / 32);
+        const uint8_t *blk = qx_block(W, r / 16, k / 32);
         uint16_t h, hm;
         memcpy(&h, blk + 2 * (r % 16), 2);
         const int u = qx_u(W->type, blk, r % 16, k % 32);
@@ -201,7 +211,7 @@ static void q8x_row(const wh_wmat *W, int r, int k0, int n, float *out)
     }
 }
 
-void wh_q8x_quant_ref(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs)
+void wh_qx_quant_ref(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs)
 {
     const int nb = K / 32;
     for (int m = 0; m < M; m++)
@@ -221,7 +231,7 @@ void wh_q8x_quant_ref(int M, int K, const float *A, int lda, int8_t *xq, float *
         }
 }
 
-void wh_gemv_q8x_ref(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W, int n0,
+void wh_gemv_qx_ref(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W, int n0,
                      int n1, const float *bias, float *C, int ldc, int accumulate)
 {
     const int nb = K / 32;
@@ -229,7 +239,7 @@ void wh_gemv_q8x_ref(int M, int K, const int8_t *xq, const float *dx, const int3
         for (int m = 0; m < M; m++) {
             float acc = 0.0f;
             for (int b = 0; b < nb; b++) {
-                const uint8_t *blk = q8x_block(W, n / 16, b);
+                const uint8_t *blk = qx_block(W, n / 16, b);
                 /* cs = −128·Σ xq takes q8's +128 back; the others' offset is a fraction of it */
                 const int off = wh_qx_offset(W->type);
                 int32_t sum = off ? cs[m * nb + b] / (128 / off) : 0;
@@ -250,41 +260,43 @@ void wh_gemv_q8x_ref(int M, int K, const int8_t *xq, const float *dx, const int3
         }
 }
 
-/* the buffer of wh_q8x_act_quant: xq [M·K], then dx and cs [M·K/32] each */
-size_t wh_q8x_act_bytes(int M, int K) { return (((size_t)M * K + 3) & ~(size_t)3) + (size_t)M * (size_t)(K / 32) * 8; }
+/* the buffer of wh_qx_act_quant: xq [M·K], then dx and cs [M·K/32] each */
+size_t wh_qx_act_bytes(int M, int K) { return (((size_t)M * K + 3) & ~(size_t)3) + (size_t)M * (size_t)(K / 32) * 8; }
 
-static void q8x_act_parts(int M, int K, const void *act, int8_t **xq, float **dx, int32_t **cs)
+static void qx_act_parts(int M, int K, const void *act, int8_t **xq, float **dx, int32_t **cs)
 {
     *xq = (int8_t *)(uintptr_t)act;
     *dx = (float *)(void *)(*xq + (((size_t)M * K + 3) & ~(size_t)3));
     *cs = (int32_t *)(void *)(*dx + (size_t)M * (size_t)(K / 32));
 }
 
-void wh_q8x_act_quant(int M, int K, const float *A, int lda, void *act)
+void wh_qx_act_quant(int M, int K, const float *A, int lda, void *act)
 {
     int8_t *xq;
     float *dx;
     int32_t *cs;
-    q8x_act_parts(M, K, act, &xq, &dx, &cs);
-    if (wh_kernels_vnni()) wh_q8x_quant_avx512(M, K, A, lda, xq, dx, cs);
-    else wh_q8x_quant_ref(M, K, A, lda, xq, dx, cs);
+    qx_act_parts(M, K, act, &xq, &dx, &cs);
+    if (wh_kernels_vnni()) wh_qx_quant_avx512(M, K, A, lda, xq, dx, cs);
+    else wh_qx_quant_ref(M, K, A, lda, xq, dx, cs);
 }
 
-void wh_gemm_q8x_part(int M, int K, const void *act, const wh_wmat *W, int n0, int n1, const float *bias, float *C,
+void wh_gemm_qx_part(int M, int K, const void *act, const wh_wmat *W, int n0, int n1, const float *bias, float *C,
                       int ldc, int accumulate)
 {
     int8_t *xq;
     float *dx;
     int32_t *cs;
-    q8x_act_parts(M, K, act, &xq, &dx, &cs);
-    if (wh_kernels_vnni()) wh_gemv_q8x_avx512(M, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate);
-    else wh_gemv_q8x_ref(M, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate);
+    qx_act_parts(M, K, act, &xq, &dx, &cs);
+    if (wh_kernels_vnni()) wh_gemv_qx_avx512(M, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate);
+    else wh_gemv_qx_ref(M, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate);
 }
+
+/* ------------------------------------------------------------------ rows */
 
 static void dequant_range(const wh_wmat *W, int r, int k0, int n, float *out)
 {
     if (wh_qx_is(W->type)) {
-        q8x_row(W, r, k0, n, out);
+        qx_row(W, r, k0, n, out);
         return;
     }
     const uint8_t *row = (const uint8_t *)W->data + (size_t)r * W->row_bytes;
@@ -543,13 +555,13 @@ static int gemv_simd(int M, int K, const float *A, int lda, const wh_wmat *W, in
     return 0;
 }
 
-/* WH_Q8X at M < 8 called on its own: A quantized into the scratch the GEMM would pack into
+/* A repacked type at M < 8 called on its own: A quantized into the scratch the GEMM would pack into
  * (wh_par_gemm quantizes once for all its column chunks instead) */
-static void q8x_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1, const float *bias,
+static void qx_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1, const float *bias,
                      float *C, int ldc, int accumulate, float *scratch)
 {
-    wh_q8x_act_quant(M, K, A, lda, scratch);
-    wh_gemm_q8x_part(M, K, scratch, W, n0, n1, bias, C, ldc, accumulate);
+    wh_qx_act_quant(M, K, A, lda, scratch);
+    wh_gemm_qx_part(M, K, scratch, W, n0, n1, bias, C, ldc, accumulate);
 }
 
 /* Staged GEMV (the scalar reference, and the types without a register path): dequantize one
@@ -629,8 +641,8 @@ void wh_gemm_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n
     float *row = scratch + (size_t)WH_GEMM_KC * WH_GEMM_NC;
     float *stage = row + K + 64;
     if (M < 8 && wh_qx_is(W->type) &&
-        wh_q8x_act_bytes(M, K) <= sizeof(float) * WH_GEMM_KC * WH_GEMM_NC) {
-        q8x_part(M, K, A, lda, W, n0, n1, bias, C, ldc, accumulate, scratch);
+        wh_qx_act_bytes(M, K) <= sizeof(float) * WH_GEMM_KC * WH_GEMM_NC) {
+        qx_part(M, K, A, lda, W, n0, n1, bias, C, ldc, accumulate, scratch);
         return;
     }
     if (M < 8) {

@@ -121,32 +121,37 @@ int wh_gemv_avx512(int M, int K, const float *A, int lda, const wh_wmat *W, int 
  * At M = 5 the exact f32 path needs 6 FMA-pipe operations per 16 weights and row (bound by
  * them, not by memory), and at M = 1 the 4-5-bit types were bound by their unpacking.
  * wh_gemm_part takes these types for M < 8 this way and, for M >= 8, dequantizes them exactly
- * like the original type. Only the CPU backend makes them, and only when wh_kernels_vnni(). */
+ * like the original type. Only the CPU backend makes them, and only when wh_kernels_int8(). */
 int wh_qx_type(int type);            /* the repacked type of a file type, or 0 */
 int wh_qx_is(int type);              /* 1 for a repacked type */
 size_t wh_qx_block_bytes(int type);  /* a repacked type's bytes per 16 rows × 32 elements */
 /* the layout's offsets and values: wh_qx_* in model.h */
 int wh_kernels_vnni(void);   /* AVX512-VNNI present and the AVX-512 level in use */
-size_t wh_q8x_bytes(int type, int N, int K);   /* type: a repacked type */
+/* whether the CPU backend repacks quantized decoder weights for int8 (wh_kernels_vnni() and
+ * not turned off: SPEECH_SESSION_EXACT=1 in the environment keeps every product exact f32, as
+ * on CPUs without VNNI; tests switch it with wh_kernels_allow_int8, read at backend open) */
+int wh_kernels_int8(void);
+void wh_kernels_allow_int8(int allow);
+size_t wh_qx_bytes(int type, int N, int K);   /* type: a repacked type */
 /* W: N rows of K (K % 32 == 0) of a type wh_qx_type() knows -> *out over a new 64-aligned
  * buffer *own (free()); 0 or -1 */
-int wh_q8x_pack(const wh_wmat *W, int N, wh_wmat *out, void **own);
+int wh_qx_pack(const wh_wmat *W, int N, wh_wmat *out, void **own);
 /* A[M][K] per 32-block: xq[m·K + k], dx[m·K/32 + b] = the block's scale, cs[..] = −128·Σ xq
  * (the weights' +128 offset taken back) */
-void wh_q8x_quant_ref(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs);
-void wh_q8x_quant_avx512(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs);
+void wh_qx_quant_ref(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs);
+void wh_qx_quant_avx512(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs);
 /* C[m][n] = ((C[m][n] if accumulate, else 0) + Σ_b fma(Σ_k xq·q, d_w·d_x)) + bias[n] (bias may
  * be NULL) for n in [n0, n1), M <= 7: the staged GEMV's rounding of C and bias, written in C's
  * own layout (a group's 16 rows are one vector of each row of C: no transposition) */
-void wh_gemv_q8x_ref(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W, int n0,
+void wh_gemv_qx_ref(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W, int n0,
                      int n1, const float *bias, float *C, int ldc, int accumulate);
-void wh_gemv_q8x_avx512(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W,
+void wh_gemv_qx_avx512(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W,
                         int n0, int n1, const float *bias, float *C, int ldc, int accumulate);
 /* The activations quantized once for every column chunk of a product (wh_par_gemm): a buffer
- * of wh_q8x_act_bytes(M, K) holding xq, dx and cs; then any [n0, n1) of a repacked product */
-size_t wh_q8x_act_bytes(int M, int K);
-void wh_q8x_act_quant(int M, int K, const float *A, int lda, void *act);
-void wh_gemm_q8x_part(int M, int K, const void *act, const wh_wmat *W, int n0, int n1, const float *bias, float *C,
+ * of wh_qx_act_bytes(M, K) holding xq, dx and cs; then any [n0, n1) of a repacked product */
+size_t wh_qx_act_bytes(int M, int K);
+void wh_qx_act_quant(int M, int K, const float *A, int lda, void *act);
+void wh_gemm_qx_part(int M, int K, const void *act, const wh_wmat *W, int n0, int n1, const float *bias, float *C,
                       int ldc, int accumulate);
 
 /* The micro-kernels' six rows of A: a partial row block (the ragged end of M) runs the same

@@ -227,11 +227,11 @@ float wh_logsumexp_avx512(const float *x, int n)
  * See kernels.h. Compiled for AVX512-VNNI through the target attribute, not the file's flags,
  * so that no other function here may use it: AVX-512 CPUs without VNNI (Skylake-SP) run
  * the rest of this file. */
-#define Q8X_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")))
+#define QX_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")))
 
-/* wh_q8x_quant_ref's numbers: the same operations per element (max of |x|, d = amax / 127,
+/* wh_qx_quant_ref's numbers: the same operations per element (max of |x|, d = amax / 127,
  * 1 / d, x · (1 / d) rounded to nearest even), so both give the same bytes */
-Q8X_TARGET void wh_q8x_quant_avx512(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs)
+QX_TARGET void wh_qx_quant_avx512(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs)
 {
     const int nb = K / 32;
     for (int m = 0; m < M; m++)
@@ -255,7 +255,7 @@ Q8X_TARGET void wh_q8x_quant_avx512(int M, int K, const float *A, int lda, int8_
  * and one fma with d_w · d_x for the 16 rows (the _1 types: one more with m_w · d_x·Σ xq).
  * The group's bytes are one contiguous stream (the hardware prefetcher alone measured best).
  * Columns of the group in lanes are written to C's M rows at c, masked. */
-static inline __attribute__((always_inline)) Q8X_TARGET void q8x_group(const int xt, const int M, int K,
+static inline __attribute__((always_inline)) QX_TARGET void qx_group(const int xt, const int M, int K,
                                                                       const int8_t *xq, const float *dx,
                                                                       const int32_t *cs, const uint8_t *p,
                                                                       __mmask16 lanes, const float *bias, float *c,
@@ -320,7 +320,7 @@ static inline __attribute__((always_inline)) Q8X_TARGET void q8x_group(const int
     }
 }
 
-static inline __attribute__((always_inline)) Q8X_TARGET void q8x_rows(const int xt, const int M, int K,
+static inline __attribute__((always_inline)) QX_TARGET void qx_rows(const int xt, const int M, int K,
                                                                      const int8_t *xq, const float *dx,
                                                                      const int32_t *cs, const wh_wmat *W, int n0,
                                                                      int n1, const float *bias, float *C, int ldc,
@@ -332,32 +332,32 @@ static inline __attribute__((always_inline)) Q8X_TARGET void q8x_rows(const int 
         const __mmask16 lanes = (__mmask16)(((1u << r1) - 1) & ~((1u << r0) - 1));
         /* masked-off lanes are neither read nor written, so the pointers may run past C's
          * and bias's ends for a partial group */
-        q8x_group(xt, M, K, xq, dx, cs, (const uint8_t *)W->data + (size_t)g * gbytes, lanes,
+        qx_group(xt, M, K, xq, dx, cs, (const uint8_t *)W->data + (size_t)g * gbytes, lanes,
                   bias ? bias + (size_t)g * 16 : NULL, C + (size_t)g * 16, ldc, accumulate);
     }
 }
 
-#define Q8X_M_CASES(XT)                                                                     \
+#define QX_M_CASES(XT)                                                                     \
     switch (M) {                                                                            \
-    case 1: q8x_rows(XT, 1, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
-    case 2: q8x_rows(XT, 2, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
-    case 3: q8x_rows(XT, 3, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
-    case 4: q8x_rows(XT, 4, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
-    case 5: q8x_rows(XT, 5, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
-    case 6: q8x_rows(XT, 6, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
-    default: q8x_rows(XT, 7, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;    \
+    case 1: qx_rows(XT, 1, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
+    case 2: qx_rows(XT, 2, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
+    case 3: qx_rows(XT, 3, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
+    case 4: qx_rows(XT, 4, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
+    case 5: qx_rows(XT, 5, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
+    case 6: qx_rows(XT, 6, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
+    default: qx_rows(XT, 7, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;    \
     }
 
-Q8X_TARGET void wh_gemv_q8x_avx512(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs,
+QX_TARGET void wh_gemv_qx_avx512(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs,
                                    const wh_wmat *W, int n0, int n1, const float *bias, float *C, int ldc,
                                    int accumulate)
 {
     switch (W->type) {
-    case WH_Q8X: Q8X_M_CASES(WH_Q8X); break;
-    case WH_Q5X: Q8X_M_CASES(WH_Q5X); break;
-    case WH_Q51X: Q8X_M_CASES(WH_Q51X); break;
-    case WH_Q4X: Q8X_M_CASES(WH_Q4X); break;
-    default: Q8X_M_CASES(WH_Q41X); break;
+    case WH_Q8X: QX_M_CASES(WH_Q8X); break;
+    case WH_Q5X: QX_M_CASES(WH_Q5X); break;
+    case WH_Q51X: QX_M_CASES(WH_Q51X); break;
+    case WH_Q4X: QX_M_CASES(WH_Q4X); break;
+    default: QX_M_CASES(WH_Q41X); break;
     }
 }
-#undef Q8X_M_CASES
+#undef QX_M_CASES

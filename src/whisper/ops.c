@@ -15,9 +15,9 @@ int wh_exec_init(wh_exec *ex, int n_threads, int max_k)
     ex->scratch_floats = (wh_gemm_scratch_floats(max_k) + 15) & ~(size_t)15;
     ex->bpack_cap = ROWS_PACK_CAP;
     ex->max_k = max_k;
-    ex->q8x_act = malloc(wh_q8x_act_bytes(7, max_k));
+    ex->qx_act = malloc(wh_qx_act_bytes(7, max_k));
     ex->scratch = calloc((size_t)n, sizeof *ex->scratch);
-    if (!ex->q8x_act) return -1;
+    if (!ex->qx_act) return -1;
     if (!ex->scratch) return -1;
     for (int i = 0; i < n; i++) {
         ex->scratch[i] = aligned_alloc(64, ex->scratch_floats * sizeof(float));
@@ -33,7 +33,7 @@ void wh_exec_deinit(wh_exec *ex)
         free(ex->scratch);
     }
     free(ex->bpack);
-    free(ex->q8x_act);
+    free(ex->qx_act);
     wh_pool_free(ex->pool);
     memset(ex, 0, sizeof *ex);
 }
@@ -44,17 +44,17 @@ typedef struct {
     const float *A, *bias;
     const wh_wmat *W;
     float *C;
-    const void *act;   /* a repacked type (wh_qx_is): A quantized (ex->q8x_act), else NULL */
+    const void *act;   /* a repacked type (wh_qx_is): A quantized (ex->qx_act), else NULL */
 } gemm_job;
 
 /* A product's activations quantized once for all of its chunks, when a repacked weight takes
  * them (M < 8); NULL otherwise. Per chunk instead, a base beam step quantized the same rows
  * 405 times for the output projection alone (4 % of the step, perf). */
-static const void *q8x_act(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wmat *W)
+static const void *qx_act(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wmat *W)
 {
-    if (!wh_qx_is(W->type) || M >= 8 || K > ex->max_k || !ex->q8x_act) return NULL;
-    wh_q8x_act_quant(M, K, A, lda, ex->q8x_act);
-    return ex->q8x_act;
+    if (!wh_qx_is(W->type) || M >= 8 || K > ex->max_k || !ex->qx_act) return NULL;
+    wh_qx_act_quant(M, K, A, lda, ex->qx_act);
+    return ex->qx_act;
 }
 
 static void gemm_task(void *va, int chunk, int ith)
@@ -65,7 +65,7 @@ static void gemm_task(void *va, int chunk, int ith)
      * gelu(c + b) with c + b rounded as the GEMM's bias add would, one pass fewer */
     const int fuse = j->gelu && j->bias && !j->accumulate;
     if (j->act)
-        wh_gemm_q8x_part(j->M, j->K, j->act, j->W, n0, n1, fuse ? NULL : j->bias, j->C, j->ldc, j->accumulate);
+        wh_gemm_qx_part(j->M, j->K, j->act, j->W, n0, n1, fuse ? NULL : j->bias, j->C, j->ldc, j->accumulate);
     else
         wh_gemm_part(j->M, j->K, j->A, j->lda, j->W, n0, n1, fuse ? NULL : j->bias, j->C, j->ldc, j->accumulate,
                      j->ex->scratch[ith]);
@@ -273,7 +273,7 @@ void wh_par_gemm(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wm
         if (par_gemm_rows(ex, M, K, A, lda, &o, 1, gelu) == 0) return;
     }
     int cs = chunk_cols(N, wh_pool_size(ex->pool));
-    gemm_job j = {ex, M, K, N, lda, ldc, accumulate, gelu, cs, A, bias, W, C, q8x_act(ex, M, K, A, lda, W)};
+    gemm_job j = {ex, M, K, N, lda, ldc, accumulate, gelu, cs, A, bias, W, C, qx_act(ex, M, K, A, lda, W)};
     wh_pool_run(ex->pool, gemm_task, &j, (N + cs - 1) / cs);
 }
 
@@ -295,7 +295,7 @@ static void multi_task(void *va, int chunk, int ith)
     const wh_gemm_out *g = &j->outs[o];
     int n0 = (chunk - j->first[o]) * j->cs[o], n1 = n0 + j->cs[o] < g->N ? n0 + j->cs[o] : g->N;
     if (j->act && wh_qx_is(g->W->type))
-        wh_gemm_q8x_part(j->M, j->K, j->act, g->W, n0, n1, g->bias, g->C, g->ldc, g->accumulate);
+        wh_gemm_qx_part(j->M, j->K, j->act, g->W, n0, n1, g->bias, g->C, g->ldc, g->accumulate);
     else
         wh_gemm_part(j->M, j->K, j->A, j->lda, g->W, n0, n1, g->bias, g->C, g->ldc, g->accumulate, j->ex->scratch[ith]);
 }
@@ -310,7 +310,7 @@ void wh_par_gemm_multi(wh_exec *ex, int M, int K, const float *A, int lda, const
     if (M >= WH_ROWS_MIN_M && par_gemm_rows(ex, M, K, A, lda, outs, n_outs, 0) == 0) return;
     int nth = wh_pool_size(ex->pool);
     multi_job j = {ex, M, K, lda, n_outs, A, outs, {0}, {0}, NULL};
-    for (int i = 0; i < n_outs && !j.act; i++) j.act = q8x_act(ex, M, K, A, lda, outs[i].W);
+    for (int i = 0; i < n_outs && !j.act; i++) j.act = qx_act(ex, M, K, A, lda, outs[i].W);
     for (int i = 0; i < n_outs; i++) {   /* the chunking of wh_par_gemm, per output */
         const int cs = chunk_cols(outs[i].N, nth);
         j.cs[i] = cs;

@@ -264,7 +264,7 @@ int main(void)
             uint8_t *W = make_w(ty, N, K);
             wh_wmat q = {W, ty, K, wh_row_bytes(ty, K)}, x;
             void *own = NULL;
-            CHECK(wh_q8x_pack(&q, N, &x, &own) == 0 && x.type == wh_qx_type(ty) && wh_qx_is(x.type));
+            CHECK(wh_qx_pack(&q, N, &x, &own) == 0 && x.type == wh_qx_type(ty) && wh_qx_is(x.type));
             float *r1 = malloc(sizeof(float) * K), *r2 = malloc(sizeof(float) * K);
             int rows_bad = 0;
             for (int n = 0; n < N; n++) {
@@ -279,7 +279,7 @@ int main(void)
             int8_t *xq = malloc((size_t)7 * K), *xq2 = malloc((size_t)7 * K);
             float *dx = malloc(sizeof(float) * 7 * nb), *dx2 = malloc(sizeof(float) * 7 * nb);
             int32_t *cs = malloc(sizeof(int32_t) * 7 * nb), *cs2 = malloc(sizeof(int32_t) * 7 * nb);
-            wh_q8x_quant_ref(7, K, A, K, xq, dx, cs);
+            wh_qx_quant_ref(7, K, A, K, xq, dx, cs);
             /* the reference's own meaning: xq·d within half a step of x, cs = −128·Σ xq */
             double qerr = 0;
             for (int m = 0; m < 7; m++)
@@ -298,7 +298,7 @@ int main(void)
             for (int n = 0; n < N; n++) bias[n] = frand();
             for (int M = 1; M <= 7; M++) {
                 /* reference GEMV = the f32 product of the dequantized activations and weights (double) */
-                wh_gemv_q8x_ref(M, K, xq, dx, cs, &x, 0, N, NULL, o1, N, 0);
+                wh_gemv_qx_ref(M, K, xq, dx, cs, &x, 0, N, NULL, o1, N, 0);
                 double worst = 0;
                 for (int n = 0; n < N; n++) {
                     wh_wmat_row(&q, n, r1);
@@ -315,7 +315,7 @@ int main(void)
                 CHECKF(worst <= 1e-5, "%s K=%d M=%d: reference GEMV off by %g", wh_type_name(ty), K, M, worst);
             }
             if (wh_kernels_vnni()) {
-                wh_q8x_quant_avx512(7, K, A, K, xq2, dx2, cs2);
+                wh_qx_quant_avx512(7, K, A, K, xq2, dx2, cs2);
                 CHECK(!memcmp(xq, xq2, (size_t)7 * K) && !memcmp(dx, dx2, sizeof(float) * 7 * nb) &&
                       !memcmp(cs, cs2, sizeof(int32_t) * 7 * nb));
                 const int ranges[4][2] = {{0, N}, {3, 35}, {16, 32}, {20, 21}};
@@ -326,8 +326,8 @@ int main(void)
                             const int n0 = ranges[ri][0], n1 = ranges[ri][1], ac = mode & 1;
                             const float *bs = mode & 2 ? bias : NULL;
                             for (int i = 0; i < 7 * N; i++) o1[i] = o2[i] = (float)i;   /* what lies outside [n0, n1) stays */
-                            wh_gemv_q8x_ref(M, K, xq, dx, cs, &x, n0, n1, bs, o1, N, ac);
-                            wh_gemv_q8x_avx512(M, K, xq, dx, cs, &x, n0, n1, bs, o2, N, ac);
+                            wh_gemv_qx_ref(M, K, xq, dx, cs, &x, n0, n1, bs, o1, N, ac);
+                            wh_gemv_qx_avx512(M, K, xq, dx, cs, &x, n0, n1, bs, o2, N, ac);
                             bad += memcmp(o1, o2, sizeof(float) * 7 * N) != 0;
                         }
                 CHECKF(bad == 0, "%s K=%d: %d VNNI GEMV cases differ from the reference", wh_type_name(ty), K, bad);
