@@ -241,7 +241,7 @@ static volatile double g_sink;
 /* the decoder's GEMV alone: M rows against N×K weights of type `type` (bytes filled with
  * small values), 1 thread, best of 7, alternating with a plain vectorised read of the same
  * bytes (so both see the same cache level and the same load); *frac: GEMV / read */
-static double bench_gemv(wh_isa isa, int M, int N, int K, int type, double *frac)
+static double bench_gemv(wh_isa isa, int M, int N, int K, int type, int int8, double *frac)
 {
     wh_kernels_force(isa);
     float *A = malloc(sizeof(float) * (size_t)M * K), *C = malloc(sizeof(float) * (size_t)M * N);
@@ -250,6 +250,8 @@ static double bench_gemv(wh_isa isa, int M, int N, int K, int type, double *frac
     for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
     for (size_t i = 0; i < bytes; i++) W[i] = (uint8_t)(i * 31 % 251 % 60);
     wh_wmat w = {W, type, K, rb};
+    void *own = NULL;   /* int8: the weights repacked as the CPU backend does on a VNNI CPU */
+    if (int8 && wh_qx_pack(&w, N, &w, &own) != 0) own = NULL;
     float *scr = aligned_alloc(64, (sizeof(float) * wh_gemm_scratch_floats(K) + 63) & ~(size_t)63);
     double best = 1e9, best_rd = 1e9;
     for (int r = 0; r < 7; r++) {
@@ -264,7 +266,7 @@ static double bench_gemv(wh_isa isa, int M, int N, int K, int type, double *frac
         g_sink += ra.sum;   /* keeps the read (the compiler sees its result used) */
         if (dt < best_rd) best_rd = dt;
     }
-    free(A); free(C); free(W); free(scr);
+    free(A); free(C); free(W); free(scr); free(own);
     wh_kernels_force(g_run_isa);
     *frac = best_rd / best;
     return bytes / best / 1e9;
@@ -500,11 +502,22 @@ int main(int argc, char **argv)
             for (int M = 1; M <= 5; M += 4) {
                 printf("# GEMV 1 thread %s weights M=%d N=51865 K=512 (the output projection):", wh_type_name(types[t]), M);
                 for (int l = 0; l <= (int)wh_kernels_best(); l++) {
-                    double fr, gb = bench_gemv((wh_isa)l, M, 51865, 512, types[t], &fr);
+                    double fr, gb = bench_gemv((wh_isa)l, M, 51865, 512, types[t], 0, &fr);
                     printf(" %s %.1f GB/s = %.0f%% of a plain read%s", wh_isa_name((wh_isa)l), gb, 100 * fr,
                            l < (int)wh_kernels_best() ? "," : "\n");
                 }
             }
+        /* the int8 path the decoder takes for quantized weights on an AVX512-VNNI CPU (the
+         * activations quantized in the timed call, as once per product in the engine) */
+        const int qtypes[2] = {WH_Q8_0, WH_Q5_0};
+        if (wh_kernels_best() >= WH_ISA_AVX512 && (wh_kernels_force(WH_ISA_AVX512), wh_kernels_vnni()))
+            for (int t = 0; t < 2; t++)
+                for (int M = 1; M <= 5; M += 4) {
+                    double fr, gb = bench_gemv(WH_ISA_AVX512, M, 51865, 512, qtypes[t], 1, &fr);
+                    printf("# GEMV 1 thread %s weights M=%d N=51865 K=512, int8 activations (AVX512-VNNI): %.1f GB/s = %.0f%% "
+                           "of a plain read\n", wh_type_name(qtypes[t]), M, gb, 100 * fr);
+                }
+        wh_kernels_force(g_run_isa);
     }
     static char tmp[16][256];
     if (nm == 0) {
