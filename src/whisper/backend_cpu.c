@@ -112,10 +112,13 @@ static void dec_pack_task(void *va, int i, int ith)
     const wh_model *m = c->m;
     const int nl = m->hp.n_text_layer;
     (void)ith;
-    const wh_layer *L = &m->dec[i / DEC_W < nl ? i / DEC_W : 0];
-    const wh_tensor *by[DEC_W] = {&L->attn.q_w, &L->attn.k_w, &L->attn.v_w, &L->attn.o_w,
-                                  &L->cross.q_w, &L->cross.o_w, &L->mlp0_w, &L->mlp2_w};
-    const wh_tensor *t = i == nl * DEC_W ? &m->tok_emb : by[i % DEC_W];
+    const wh_tensor *t = &m->tok_emb;   /* the last one */
+    if (i < nl * DEC_W) {
+        const wh_layer *L = &m->dec[i / DEC_W];
+        const wh_tensor *by[DEC_W] = {&L->attn.q_w, &L->attn.k_w, &L->attn.v_w, &L->attn.o_w,
+                                      &L->cross.q_w, &L->cross.o_w, &L->mlp0_w, &L->mlp2_w};
+        t = by[i % DEC_W];
+    }
     c->dec_w[i] = wmat(t);
     if (j->vnni && wh_qx_type(t->type) && t->ne[0] % 32 == 0) {
         if (wh_qx_pack(&c->dec_w[i], (int)t->ne[1], &c->dec_w[i], &c->dec_own[i]) != 0) {

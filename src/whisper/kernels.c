@@ -106,8 +106,6 @@ int wh_qx_type(int type)
 
 int wh_qx_is(int type) { return type >= WH_Q8X && type <= WH_Q41X; }
 
-size_t wh_qx_block_bytes(int type) { return (size_t)wh_qx_off_q(type) + (type == WH_Q8X ? 512 : 256); }
-
 size_t wh_qx_bytes(int type, int N, int K)
 {
     return (size_t)((N + 15) / 16) * (size_t)(K / 32) * wh_qx_block_bytes(type);

@@ -124,8 +124,7 @@ int wh_gemv_avx512(int M, int K, const float *A, int lda, const wh_wmat *W, int 
  * like the original type. Only the CPU backend makes them, and only when wh_kernels_int8(). */
 int wh_qx_type(int type);            /* the repacked type of a file type, or 0 */
 int wh_qx_is(int type);              /* 1 for a repacked type */
-size_t wh_qx_block_bytes(int type);  /* a repacked type's bytes per 16 rows × 32 elements */
-/* the layout's offsets and values: wh_qx_* in model.h */
+/* the layout's offsets, block bytes and value offsets: wh_qx_* in model.h */
 int wh_kernels_vnni(void);   /* AVX512-VNNI present and the AVX-512 level in use */
 /* whether the CPU backend repacks quantized decoder weights for int8 (wh_kernels_vnni() and
  * not turned off: SPEECH_SESSION_EXACT=1 in the environment keeps every product exact f32, as

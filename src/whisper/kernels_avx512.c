@@ -85,8 +85,8 @@ static inline __m512 qn_16(int type, const uint8_t *qs, uint32_t qh, int e0)
  * inlining), each dword's nibble — its low four bits, after a shift by 4 for the high
  * nibbles — indexing a 16-entry table of the floats nibble + offset (vpermps reads only
  * those four bits: no mask, subtract or integer conversion). Exact: the table holds small
- * integers. q4_0/q4_1 at M = 1, weights in L2: 7.7-7.9 -> 5.8-6.7 and 10.0-10.9 -> 8.7
- * cycles per block. Not for q5 (with the fifth bit as a masked add of 16: 7.7-9.3 cycles
+ * integers. q4_0 at M = 1, weights in L2: 6.7-7.9 -> 5.8-6.7 cycles per block (q4_1: one
+ * run 10.0-10.9 -> 8.7, a second within noise). Not for q5 (with the fifth bit as a masked add of 16: 7.7-9.3 cycles
  * either way) nor at M > 1, where the permute competes with the FMAs (q4_0 at M = 5
  * measured 5 % slower; docs/engine.md). */
 static inline __m512 qn_16_m1(int type, const uint8_t *qs, uint32_t qh, int e0)
@@ -223,7 +223,7 @@ float wh_logsumexp_avx512(const float *x, int n)
 #define ATT_NAME wh_attend_rows_avx512
 #include "attn_tmpl.h"
 
-/* ------------------------------------------------------------------ q8_0 × int8 (VNNI)
+/* ------------------------------------------------------------------ quantized × int8 (VNNI)
  * See kernels.h. Compiled for AVX512-VNNI through the target attribute, not the file's flags,
  * so that no other function here may use it: AVX-512 CPUs without VNNI (Skylake-SP) run
  * the rest of this file. */
@@ -263,7 +263,7 @@ static inline __attribute__((always_inline)) QX_TARGET void qx_group(const int x
 {
     const int nb = K / 32, off = wh_qx_offset(xt), has_m = wh_qx_has_m(xt), has_h = wh_qx_has_h(xt);
     const int oh = wh_qx_off_h(xt), oq = wh_qx_off_q(xt);
-    const size_t bs = (size_t)oq + (xt == WH_Q8X ? 512 : 256);
+    const size_t bs = wh_qx_block_bytes(xt);
     __m512 acc[7];
 #pragma GCC unroll 7
     for (int m = 0; m < M; m++) acc[m] = _mm512_setzero_ps();
@@ -326,7 +326,7 @@ static inline __attribute__((always_inline)) QX_TARGET void qx_rows(const int xt
                                                                      int n1, const float *bias, float *C, int ldc,
                                                                      int accumulate)
 {
-    const size_t gbytes = (size_t)(K / 32) * ((size_t)wh_qx_off_q(xt) + (xt == WH_Q8X ? 512 : 256));
+    const size_t gbytes = (size_t)(K / 32) * wh_qx_block_bytes(xt);
     for (int g = n0 / 16; g * 16 < n1; g++) {
         const int r0 = n0 > g * 16 ? n0 - g * 16 : 0, r1 = n1 < g * 16 + 16 ? n1 - g * 16 : 16;
         const __mmask16 lanes = (__mmask16)(((1u << r1) - 1) & ~((1u << r0) - 1));

@@ -28,6 +28,8 @@ static inline int wh_qx_has_m(int t) { return t == WH_Q51X || t == WH_Q41X; }
 static inline int wh_qx_has_h(int t) { return t == WH_Q5X || t == WH_Q51X; }
 static inline int wh_qx_off_h(int t) { return 32 + 32 * wh_qx_has_m(t); }   /* masks; m at 32 */
 static inline int wh_qx_off_q(int t) { return wh_qx_off_h(t) + 64 * wh_qx_has_h(t); }   /* values */
+/* bytes per 16 rows × 32 elements */
+static inline size_t wh_qx_block_bytes(int t) { return (size_t)wh_qx_off_q(t) + (t == WH_Q8X ? 512 : 256); }
 /* what the unsigned values exceed q by */
 static inline int wh_qx_offset(int t) { return t == WH_Q8X ? 128 : t == WH_Q5X ? 16 : t == WH_Q4X ? 8 : 0; }
 /* wh_hparams.ftype for CTranslate2 int8 weights (ggml's ftypes stop at 9) */

@@ -16,8 +16,8 @@ int wh_exec_init(wh_exec *ex, int n_threads, int max_k)
     ex->bpack_cap = ROWS_PACK_CAP;
     ex->max_k = max_k;
     ex->qx_act = malloc(wh_qx_act_bytes(7, max_k));
-    ex->scratch = calloc((size_t)n, sizeof *ex->scratch);
     if (!ex->qx_act) return -1;
+    ex->scratch = calloc((size_t)n, sizeof *ex->scratch);
     if (!ex->scratch) return -1;
     for (int i = 0; i < n; i++) {
         ex->scratch[i] = aligned_alloc(64, ex->scratch_floats * sizeof(float));
@@ -50,7 +50,7 @@ typedef struct {
 /* A product's activations quantized once for all of its chunks, when a repacked weight takes
  * them (M < 8); NULL otherwise. Per chunk instead, a base beam step quantized the same rows
  * 405 times for the output projection alone (4 % of the step, perf). */
-static const void *qx_act(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wmat *W)
+static const void *qx_quantize_once(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wmat *W)
 {
     if (!wh_qx_is(W->type) || M >= 8 || K > ex->max_k || !ex->qx_act) return NULL;
     wh_qx_act_quant(M, K, A, lda, ex->qx_act);
@@ -273,7 +273,7 @@ void wh_par_gemm(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wm
         if (par_gemm_rows(ex, M, K, A, lda, &o, 1, gelu) == 0) return;
     }
     int cs = chunk_cols(N, wh_pool_size(ex->pool));
-    gemm_job j = {ex, M, K, N, lda, ldc, accumulate, gelu, cs, A, bias, W, C, qx_act(ex, M, K, A, lda, W)};
+    gemm_job j = {ex, M, K, N, lda, ldc, accumulate, gelu, cs, A, bias, W, C, qx_quantize_once(ex, M, K, A, lda, W)};
     wh_pool_run(ex->pool, gemm_task, &j, (N + cs - 1) / cs);
 }
 
@@ -310,7 +310,7 @@ void wh_par_gemm_multi(wh_exec *ex, int M, int K, const float *A, int lda, const
     if (M >= WH_ROWS_MIN_M && par_gemm_rows(ex, M, K, A, lda, outs, n_outs, 0) == 0) return;
     int nth = wh_pool_size(ex->pool);
     multi_job j = {ex, M, K, lda, n_outs, A, outs, {0}, {0}, NULL};
-    for (int i = 0; i < n_outs && !j.act; i++) j.act = qx_act(ex, M, K, A, lda, outs[i].W);
+    for (int i = 0; i < n_outs && !j.act; i++) j.act = qx_quantize_once(ex, M, K, A, lda, outs[i].W);
     for (int i = 0; i < n_outs; i++) {   /* the chunking of wh_par_gemm, per output */
         const int cs = chunk_cols(outs[i].N, nth);
         j.cs[i] = cs;

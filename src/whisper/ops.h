@@ -11,7 +11,7 @@ typedef struct {
     float *bpack;           /* tall products: the weights packed once, shared by the threads */
     size_t bpack_floats;    /* (grown on first use; see ops.c) */
     size_t bpack_cap;       /* most floats packed per round (wh_exec_init's default; tests lower it) */
-    void *qx_act;          /* the activations of a WH_Q8X product, quantized once for all its
+    void *qx_act;          /* the activations of a repacked (wh_qx_is) product, quantized once for all its
                                column chunks (wh_qx_act_bytes(7, max_k)) */
     int max_k;
 } wh_exec;
