@@ -250,7 +250,7 @@ static double bench_gemv(wh_isa isa, int M, int N, int K, int type, int int8, do
     for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
     for (size_t i = 0; i < bytes; i++) W[i] = (uint8_t)(i * 31 % 251 % 60);
     wh_wmat w = {W, type, K, rb};
-    void *own = NULL;   /* int8: the weights repacked as the CPU backend does on a VNNI CPU */
+    void *own = NULL;   /* int8: the weights repacked as the CPU backend does */
     if (int8 && wh_qx_pack(&w, N, &w, &own) != 0) own = NULL;
     float *scr = aligned_alloc(64, (sizeof(float) * wh_gemm_scratch_floats(K) + 63) & ~(size_t)63);
     double best = 1e9, best_rd = 1e9;
@@ -507,17 +507,21 @@ int main(int argc, char **argv)
                            l < (int)wh_kernels_best() ? "," : "\n");
                 }
             }
-        /* the int8 path the decoder takes for quantized weights on an AVX512-VNNI CPU (the
-         * activations quantized in the timed call, as once per product in the engine) */
+        /* the int8 path the decoder takes for quantized weights (the activations quantized in
+         * the timed call, as once per product in the engine): AVX2's vpmaddubsw kernel on
+         * every AVX2 CPU, vpdpbusd where AVX512-VNNI is present */
         const int qtypes[2] = {WH_Q8_0, WH_Q5_0};
-        wh_kernels_force(WH_ISA_AVX512);   /* the best level at or below it */
-        if (wh_kernels_vnni())
+        for (int l = WH_ISA_AVX2; l <= (int)wh_kernels_best(); l++) {
+            wh_kernels_force((wh_isa)l);
+            if (l == WH_ISA_AVX512 && !wh_kernels_vnni()) break;   /* the AVX2 kernel again */
             for (int t = 0; t < 2; t++)
                 for (int M = 1; M <= 5; M += 4) {
-                    double fr, gb = bench_gemv(WH_ISA_AVX512, M, 51865, 512, qtypes[t], 1, &fr);
-                    printf("# GEMV 1 thread %s weights M=%d N=51865 K=512, int8 activations (AVX512-VNNI): %.1f GB/s = %.0f%% "
-                           "of a plain read\n", wh_type_name(qtypes[t]), M, gb, 100 * fr);
+                    double fr, gb = bench_gemv((wh_isa)l, M, 51865, 512, qtypes[t], 1, &fr);
+                    printf("# GEMV 1 thread %s weights M=%d N=51865 K=512, int8 activations (%s): %.1f GB/s = %.0f%% "
+                           "of a plain read\n", wh_type_name(qtypes[t]), M, l == WH_ISA_AVX2 ? "AVX2" : "AVX512-VNNI",
+                           gb, 100 * fr);
                 }
+        }
         wh_kernels_force(g_run_isa);
     }
     static char tmp[16][256];

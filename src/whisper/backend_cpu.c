@@ -91,15 +91,16 @@ static void drop_mapped(const wh_model *m, const void *p, size_t n)
     if (e > s) madvise((void *)s, e - s, MADV_DONTNEED);
 }
 
-/* The decoder's matrices (dec_w). On an AVX512-VNNI CPU (unless SPEECH_SESSION_EXACT), the
- * quantized ones are repacked for the int8 dot products (kernels.h, "quantized × int8"): a
- * decoder step then streams them at about the same speed at M = 5 as at M = 1, where the exact
- * path is bound by its FMAs (and the 4-5-bit types by their unpacking). The encoder keeps the
+/* The decoder's matrices (dec_w). On an AVX2 CPU (unless SPEECH_SESSION_EXACT), the quantized
+ * ones are repacked for the int8 dot products (kernels.h, "quantized × int8"; vpdpbusd where
+ * AVX512-VNNI is present, vpmaddubsw otherwise): on VNNI a decoder step then streams them at
+ * about the same speed at M = 5 as at M = 1, where the exact path is bound by its FMAs, and on
+ * both the 4-5-bit types are no longer bound by their unpacking at M = 1. The encoder keeps the
  * model's tensors (M = 1500: the GEMM dequantizes them exactly). The copies replace the file's
  * pages (drop_mapped): the decoder's quantized bytes once (base q8_0: 51 MB). */
 typedef struct {
     wh_cpu *c;
-    int vnni;
+    int int8;   /* wh_kernels_int8() at open */
     atomic_int failed;
 } dec_pack_job;
 
@@ -120,7 +121,7 @@ static void dec_pack_task(void *va, int i, int ith)
         t = by[i % DEC_W];
     }
     c->dec_w[i] = wmat(t);
-    if (j->vnni && wh_qx_type(t->type) && t->ne[0] % 32 == 0) {
+    if (j->int8 && wh_qx_type(t->type) && t->ne[0] % 32 == 0) {
         if (wh_qx_pack(&c->dec_w[i], (int)t->ne[1], &c->dec_w[i], &c->dec_own[i]) != 0) {
             atomic_store(&j->failed, 1);
             return;
@@ -535,7 +536,7 @@ static void cpu_info(const wh_backend *be, wh_device_info *out)
     int qx = 0;
     for (int i = 0; c->dec_own && i < c->m->hp.n_text_layer * DEC_W + 1; i++) qx |= c->dec_own[i] != NULL;
     snprintf(out->name, sizeof out->name, "CPU (%s%s, %d threads)", wh_isa_name(wh_kernels_isa()),
-             qx ? ", quantized decoder x int8 VNNI" : "", c->n_threads);
+             !qx ? "" : wh_kernels_vnni() ? ", quantized decoder x int8 VNNI" : ", quantized decoder x int8", c->n_threads);
 }
 
 static void cpu_free(wh_backend *be)

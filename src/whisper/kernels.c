@@ -83,7 +83,11 @@ int wh_kernels_vnni(void)
     return g_have_vnni && USE_AVX512;
 }
 
-int wh_kernels_int8(void) { return wh_kernels_vnni() && g_int8; }
+int wh_kernels_int8(void)
+{
+    wh_kernels_init();
+    return USE_AVX2 && g_int8;
+}
 void wh_kernels_allow_int8(int allow)
 {
     wh_kernels_init();
@@ -275,6 +279,7 @@ void wh_qx_act_quant(int M, int K, const float *A, int lda, void *act)
     int32_t *cs;
     qx_act_parts(M, K, act, &xq, &dx, &cs);
     if (wh_kernels_vnni()) wh_qx_quant_avx512(M, K, A, lda, xq, dx, cs);
+    else if (USE_AVX2) wh_qx_quant_avx2(M, K, A, lda, xq, dx, cs);
     else wh_qx_quant_ref(M, K, A, lda, xq, dx, cs);
 }
 
@@ -286,6 +291,7 @@ void wh_gemm_qx_part(int M, int K, const void *act, const wh_wmat *W, int n0, in
     int32_t *cs;
     qx_act_parts(M, K, act, &xq, &dx, &cs);
     if (wh_kernels_vnni()) wh_gemv_qx_avx512(M, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate);
+    else if (USE_AVX2) wh_gemv_qx_avx2(M, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate);
     else wh_gemv_qx_ref(M, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate);
 }
 

@@ -8,8 +8,8 @@
  * layout — N rows of K elements (ne[0] = K fastest), i.e. a PyTorch [out, in] weight — in
  * any supported type; C[M][N] = A · Wᵀ (+ bias). Accumulation is always f32; quantized and
  * f16 weights are dequantized exactly, and activations are not quantized — with one
- * exception: quantized decoder weights repacked (WH_Q8X .. WH_Q41X) on an AVX512-VNNI CPU
- * multiply int8 activations (below). */
+ * exception: quantized decoder weights repacked (WH_Q8X .. WH_Q41X) on an AVX2 or AVX512-VNNI
+ * CPU multiply int8 activations (below). */
 #ifndef WH_KERNELS_H
 #define WH_KERNELS_H
 #include <stddef.h>
@@ -112,7 +112,7 @@ int wh_gemv_type_ok(int type);
 int wh_gemv_avx2(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1, float *out);
 int wh_gemv_avx512(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1, float *out);
 
-/* Quantized × int8 (AVX512-VNNI): the decoder's q8_0/q5_0/q5_1/q4_0/q4_1 weights, 16 rows
+/* Quantized × int8 (AVX512-VNNI, or AVX2): the decoder's q8_0/q5_0/q5_1/q4_0/q4_1 weights, 16 rows
  * interleaved (WH_Q8X .. WH_Q41X, model.h), against activations quantized per 32-element block
  * as q8_0 quantizes weights (d = max|x| / 127, q = round-to-nearest-even(x / d)) — what
  * whisper.cpp does for every quantized type. One vpdpbusd multiplies 64 weight bytes (the
@@ -120,15 +120,18 @@ int wh_gemv_avx512(int M, int K, const float *A, int lda, const wh_wmat *W, int 
  * block's int32 sum is scaled once (d_w · d_x) for 16 rows, the _1 types add m_w · d_x·Σ xq.
  * At M = 5 the exact f32 path needs 6 FMA-pipe operations per 16 weights and row (bound by
  * them, not by memory), and at M = 1 the 4-5-bit types were bound by their unpacking.
+ * CPUs without VNNI take the same layout through vpmaddubsw (kernels_avx2.c), with the same
+ * integer sums and so the same results.
  * wh_gemm_part takes these types for M < 8 this way and, for M >= 8, dequantizes them exactly
  * like the original type. Only the CPU backend makes them, and only when wh_kernels_int8(). */
 int wh_qx_type(int type);            /* the repacked type of a file type, or 0 */
 int wh_qx_is(int type);              /* 1 for a repacked type */
 /* the layout's offsets, block bytes and value offsets: wh_qx_* in model.h */
 int wh_kernels_vnni(void);   /* AVX512-VNNI present and the AVX-512 level in use */
-/* whether the CPU backend repacks quantized decoder weights for int8 (wh_kernels_vnni() and
- * not turned off: SPEECH_SESSION_EXACT=1 in the environment keeps every product exact f32, as
- * on CPUs without VNNI; tests switch it with wh_kernels_allow_int8, read at backend open) */
+/* whether the CPU backend repacks quantized decoder weights for int8 (the AVX2 level or above,
+ * and not turned off: SPEECH_SESSION_EXACT=1 in the environment keeps every product exact
+ * f32, as on CPUs without AVX2; tests switch it with wh_kernels_allow_int8, read at backend
+ * open) */
 int wh_kernels_int8(void);
 void wh_kernels_allow_int8(int allow);
 size_t wh_qx_bytes(int type, int N, int K);   /* type: a repacked type */
@@ -146,6 +149,10 @@ void wh_gemv_qx_ref(int M, int K, const int8_t *xq, const float *dx, const int32
                      int n1, const float *bias, float *C, int ldc, int accumulate);
 void wh_gemv_qx_avx512(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W,
                         int n0, int n1, const float *bias, float *C, int ldc, int accumulate);
+/* The same for AVX2 CPUs without VNNI (kernels_avx2.c: vpmaddubsw/vpmaddwd), equal bit for bit */
+void wh_qx_quant_avx2(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs);
+void wh_gemv_qx_avx2(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W, int n0,
+                      int n1, const float *bias, float *C, int ldc, int accumulate);
 /* The activations quantized once for every column chunk of a product (wh_par_gemm): a buffer
  * of wh_qx_act_bytes(M, K) holding xq, dx and cs; then any [n0, n1) of a repacked product */
 size_t wh_qx_act_bytes(int M, int K);

@@ -262,6 +262,12 @@ int main(void)
         for (int kk = 0; kk < 10; kk++) {
             const int K = Ks[kk % 2], nb = K / 32, ty = qtypes[kk / 2];
             uint8_t *W = make_w(ty, N, K);
+            if (ty == WH_Q8_0)   /* the extremes (rows 0 and 1, block 0: -128 and 127) against A's ±127 below:
+                                  * int16 pair sums of 2·128·127 must not saturate (AVX2's vpmaddubsw) */
+                for (int i = 0; i < 32; i++) {
+                    W[2 + i] = 0x80;
+                    W[wh_row_bytes(ty, K) + 2 + i] = 127;
+                }
             wh_wmat q = {W, ty, K, wh_row_bytes(ty, K)}, x;
             void *own = NULL;
             CHECK(wh_qx_pack(&q, N, &x, &own) == 0 && x.type == wh_qx_type(ty) && wh_qx_is(x.type));
@@ -276,6 +282,7 @@ int main(void)
             float *A = malloc(sizeof(float) * 7 * K);
             for (int i = 0; i < 7 * K; i++) A[i] = frand() * (i % 97 == 0 ? 8.0f : 1.0f);   /* a few outliers */
             for (int i = 0; i < 32; i++) A[K + i] = 0.0f;                                    /* an all-zero block */
+            for (int i = 0; i < 32; i++) A[2 * K + i] = 1.0f, A[3 * K + i] = i & 1 ? 2.0f : -2.0f;   /* xq ±127 */
             int8_t *xq = malloc((size_t)7 * K), *xq2 = malloc((size_t)7 * K);
             float *dx = malloc(sizeof(float) * 7 * nb), *dx2 = malloc(sizeof(float) * 7 * nb);
             int32_t *cs = malloc(sizeof(int32_t) * 7 * nb), *cs2 = malloc(sizeof(int32_t) * 7 * nb);
@@ -314,25 +321,29 @@ int main(void)
                 }
                 CHECKF(worst <= 1e-5, "%s K=%d M=%d: reference GEMV off by %g", wh_type_name(ty), K, M, worst);
             }
-            if (wh_kernels_vnni()) {
-                wh_qx_quant_avx512(7, K, A, K, xq2, dx2, cs2);
-                CHECK(!memcmp(xq, xq2, (size_t)7 * K) && !memcmp(dx, dx2, sizeof(float) * 7 * nb) &&
-                      !memcmp(cs, cs2, sizeof(int32_t) * 7 * nb));
-                const int ranges[4][2] = {{0, N}, {3, 35}, {16, 32}, {20, 21}};
+            /* the SIMD kernels: AVX2 (vpmaddubsw) on every AVX2 CPU, VNNI where present */
+            for (int impl = 0; impl < 2; impl++) {
+                const char *iname = impl ? "VNNI" : "AVX2";
+                if (impl ? !wh_kernels_vnni() : wh_kernels_best() < WH_ISA_AVX2) {
+                    printf("# no %s here: its int8 kernels are not run\n", iname);
+                    continue;
+                }
+                (impl ? wh_qx_quant_avx512 : wh_qx_quant_avx2)(7, K, A, K, xq2, dx2, cs2);
+                CHECKF(!memcmp(xq, xq2, (size_t)7 * K) && !memcmp(dx, dx2, sizeof(float) * 7 * nb) &&
+                       !memcmp(cs, cs2, sizeof(int32_t) * 7 * nb), "%s quantizer differs from the reference", iname);
+                const int ranges[5][2] = {{0, N}, {3, 35}, {16, 32}, {20, 21}, {8, 24}};
                 int bad = 0;
                 for (int M = 1; M <= 7; M++)
-                    for (int ri = 0; ri < 4; ri++)
+                    for (int ri = 0; ri < 5; ri++)
                         for (int mode = 0; mode < 4; mode++) {   /* accumulate, bias: each on and off */
                             const int n0 = ranges[ri][0], n1 = ranges[ri][1], ac = mode & 1;
                             const float *bs = mode & 2 ? bias : NULL;
                             for (int i = 0; i < 7 * N; i++) o1[i] = o2[i] = (float)i;   /* what lies outside [n0, n1) stays */
                             wh_gemv_qx_ref(M, K, xq, dx, cs, &x, n0, n1, bs, o1, N, ac);
-                            wh_gemv_qx_avx512(M, K, xq, dx, cs, &x, n0, n1, bs, o2, N, ac);
+                            (impl ? wh_gemv_qx_avx512 : wh_gemv_qx_avx2)(M, K, xq, dx, cs, &x, n0, n1, bs, o2, N, ac);
                             bad += memcmp(o1, o2, sizeof(float) * 7 * N) != 0;
                         }
-                CHECKF(bad == 0, "%s K=%d: %d VNNI GEMV cases differ from the reference", wh_type_name(ty), K, bad);
-            } else {
-                printf("# no AVX512-VNNI here: the VNNI kernels are not run\n");
+                CHECKF(bad == 0, "%s K=%d: %d %s GEMV cases differ from the reference", wh_type_name(ty), K, bad, iname);
             }
             free(bias);
             /* through wh_gemm_part: M < 8 within the activations' quantization of the exact
