@@ -3,9 +3,12 @@
  * and peak RSS, for synthetic models (made with bin/mkmodel) or given model files.
  *
  *   bin/bench [--device D] [--threads N] [--runs N] [--tokens N] [--audio WAV] [--no-scaling]
- *             [--shapes micro,tiny,base] [--types f16,q8_0] [--isa scalar|avx2|avx512] [MODEL.bin ...]
+ *             [--shapes micro,tiny,base] [--types f16,q8_0] [--isa scalar|avx2|avx512] [--avx-vnni]
+ *             [MODEL.bin ...]
  *   --isa: run every model figure at that kernel level (an AVX2-only machine's path on an
- *   AVX-512 one); the FMA peak is then measured at that level's width.
+ *   AVX-512 one); the FMA peak is then measured at that level's width. --avx-vnni (with
+ *   --isa avx2, on an AVX512-VNNI CPU): quantized decoder weights multiplied as an AVX-VNNI
+ *   CPU (Intel client cores without AVX-512) does, by the same code in EVEX form.
  *   default models: the --shapes in the first of --types, and the last shape also in the
  *   others (base f16 and base q8_0), generated into $TMPDIR.
  *
@@ -435,6 +438,7 @@ int main(int argc, char **argv)
 {
     int threads = 2, runs = 5, ntok = 64;
     const char *shapes_arg = "micro,tiny,base", *types_arg = "f16,q8_0", *isa_arg = NULL;
+    int avx_vnni = 0;   /* --avx-vnni: with --isa avx2 on an AVX512-VNNI CPU, what an AVX-VNNI CPU runs */
     const char *models[32];
     int nm = 0;
     for (int i = 1; i < argc; i++) {
@@ -447,6 +451,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--shapes") && i + 1 < argc) shapes_arg = argv[++i];
         else if (!strcmp(argv[i], "--types") && i + 1 < argc) types_arg = argv[++i];
         else if (!strcmp(argv[i], "--isa") && i + 1 < argc) isa_arg = argv[++i];
+        else if (!strcmp(argv[i], "--avx-vnni")) avx_vnni = 1;
         else if (nm < 32) models[nm++] = argv[i];
     }
     if (runs < 1) runs = 1;
@@ -463,7 +468,17 @@ int main(int argc, char **argv)
         wh_kernels_force(want);
         g_run_isa = want;
     }
-    printf("# bench: threads %d, kernels %s\n", threads, wh_isa_name(wh_kernels_isa()));
+    if (avx_vnni) {
+        if (g_run_isa != WH_ISA_AVX2 || (wh_kernels_force(WH_ISA_AVX512), !wh_kernels_vnni())) {
+            fprintf(stderr, "bench: --avx-vnni needs --isa avx2 on a CPU with AVX512-VNNI (it runs the AVX-VNNI "
+                            "code in its EVEX form)\n");
+            return 2;
+        }
+        wh_kernels_force(WH_ISA_AVX2);
+        wh_kernels_vnni256(1);
+    }
+    printf("# bench: threads %d, kernels %s%s\n", threads, wh_isa_name(wh_kernels_isa()),
+           avx_vnni ? ", quantized x int8 as on an AVX-VNNI CPU (its code in EVEX form)" : "");
     /* the FMA peak of the width the encoder's GEMM runs (512-bit where the AVX-512 level is
      * in use: Intel server cores double their peak with it, Zen 4 does not) */
     const int w512 = g_fma_w512 = wh_kernels_isa() >= WH_ISA_AVX512;
@@ -511,17 +526,22 @@ int main(int argc, char **argv)
          * the timed call, as once per product in the engine): AVX2's vpmaddubsw kernel on
          * every AVX2 CPU, vpdpbusd where AVX512-VNNI is present */
         const int qtypes[2] = {WH_Q8_0, WH_Q5_0};
-        for (int l = WH_ISA_AVX2; l <= (int)wh_kernels_best(); l++) {
-            wh_kernels_force((wh_isa)l);
-            if (l == WH_ISA_AVX512 && !wh_kernels_vnni()) break;   /* the AVX2 kernel again */
+        const char *kname[3] = {"AVX2", "AVX-VNNI code, EVEX form", "AVX512-VNNI"};
+        for (int v = 0; v < 3; v++) {   /* the 256-bit VNNI code only where the 512-bit kernel runs */
+            const wh_isa l = v == 2 ? WH_ISA_AVX512 : WH_ISA_AVX2;
+            if (l > wh_kernels_best()) break;
+            wh_kernels_force(WH_ISA_AVX512);
+            if (v > 0 && !wh_kernels_vnni()) break;
+            wh_kernels_vnni256(v == 1);
             for (int t = 0; t < 2; t++)
                 for (int M = 1; M <= 5; M += 4) {
-                    double fr, gb = bench_gemv((wh_isa)l, M, 51865, 512, qtypes[t], 1, &fr);
+                    double fr, gb = bench_gemv(l, M, 51865, 512, qtypes[t], 1, &fr);
                     printf("# GEMV 1 thread %s weights M=%d N=51865 K=512, int8 activations (%s): %.1f GB/s = %.0f%% "
-                           "of a plain read\n", wh_type_name(qtypes[t]), M, l == WH_ISA_AVX2 ? "AVX2" : "AVX512-VNNI",
-                           gb, 100 * fr);
+                           "of a plain read\n", wh_type_name(qtypes[t]), M, kname[v], gb, 100 * fr);
                 }
         }
+        wh_kernels_vnni256(avx_vnni);
+        wh_kernels_force(g_run_isa);
         wh_kernels_force(g_run_isa);
     }
     static char tmp[16][256];

@@ -20,7 +20,8 @@
 #include <string.h>
 
 static wh_isa g_isa = WH_ISA_SCALAR;
-static int g_have_avx2, g_have_avx512, g_have_vnni;
+static int g_have_avx2, g_have_avx512, g_have_vnni, g_have_avxvnni;
+static int g_vnni256;   /* wh_kernels_vnni256: the AVX-VNNI code in EVEX form at the AVX2 level */
 static int g_int8 = 1;   /* quantized decoder weights may be repacked for int8 (wh_kernels_int8) */
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
@@ -45,9 +46,11 @@ static void detect(void)
             avx512 = ((b >> 16) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1);
             g_have_vnni = (c >> 11) & 1;   /* leaf 7 ECX bit 11: AVX512_VNNI */
         }
+        if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) g_have_avxvnni = (a >> 4) & 1;   /* subleaf 1 EAX bit 4 */
         g_have_avx2 = fma && avx && f16c && avx2 && ymm;
         g_have_avx512 = g_have_avx2 && avx512 && zmm;
         g_have_vnni = g_have_vnni && g_have_avx512;
+        g_have_avxvnni = g_have_avxvnni && g_have_avx2;
     }
 #endif
     g_isa = g_have_avx512 ? WH_ISA_AVX512 : g_have_avx2 ? WH_ISA_AVX2 : WH_ISA_SCALAR;
@@ -81,6 +84,18 @@ int wh_kernels_vnni(void)
 {
     wh_kernels_init();
     return g_have_vnni && USE_AVX512;
+}
+
+int wh_kernels_avxvnni(void)
+{
+    wh_kernels_init();
+    return g_have_avxvnni && USE_AVX2;
+}
+
+void wh_kernels_vnni256(int on)
+{
+    wh_kernels_init();
+    g_vnni256 = on && g_have_vnni;
 }
 
 int wh_kernels_int8(void)
@@ -291,6 +306,8 @@ void wh_gemm_qx_part(int M, int K, const void *act, const wh_wmat *W, int n0, in
     int32_t *cs;
     qx_act_parts(M, K, act, &xq, &dx, &cs);
     if (wh_kernels_vnni()) wh_gemv_qx_avx512(M, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate);
+    else if (g_have_avxvnni && USE_AVX2) wh_gemv_qx_avxvnni(M, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate);
+    else if (g_vnni256 && USE_AVX2) wh_gemv_qx_vnni256(M, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate);
     else if (USE_AVX2) wh_gemv_qx_avx2(M, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate);
     else wh_gemv_qx_ref(M, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate);
 }

@@ -149,10 +149,20 @@ void wh_gemv_qx_ref(int M, int K, const int8_t *xq, const float *dx, const int32
                      int n1, const float *bias, float *C, int ldc, int accumulate);
 void wh_gemv_qx_avx512(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W,
                         int n0, int n1, const float *bias, float *C, int ldc, int accumulate);
-/* The same for AVX2 CPUs without VNNI (kernels_avx2.c: vpmaddubsw/vpmaddwd), equal bit for bit */
+/* The same in 256-bit registers (qx256_tmpl.h), equal bit for bit: AVX2 (vpmaddubsw/vpmaddwd),
+ * AVX-VNNI (VEX vpdpbusd: Intel client cores without AVX-512), and the AVX-VNNI code in EVEX
+ * form for AVX512-VNNI CPUs (tests and bin/bench only: the engine runs the 512-bit kernel there) */
 void wh_qx_quant_avx2(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs);
 void wh_gemv_qx_avx2(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W, int n0,
                       int n1, const float *bias, float *C, int ldc, int accumulate);
+void wh_gemv_qx_avxvnni(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W, int n0,
+                         int n1, const float *bias, float *C, int ldc, int accumulate);
+void wh_gemv_qx_vnni256(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W, int n0,
+                         int n1, const float *bias, float *C, int ldc, int accumulate);
+int wh_kernels_avxvnni(void);   /* AVX-VNNI (VEX) present and the AVX2 level or above in use */
+/* bin/bench and tests on an AVX512-VNNI CPU: at the AVX2 level (wh_kernels_force), multiply as
+ * an AVX-VNNI CPU does (wh_gemv_qx_vnni256) instead of with vpmaddubsw; ignored elsewhere */
+void wh_kernels_vnni256(int on);
 /* The activations quantized once for every column chunk of a product (wh_par_gemm): a buffer
  * of wh_qx_act_bytes(M, K) holding xq, dx and cs; then any [n0, n1) of a repacked product */
 size_t wh_qx_act_bytes(int M, int K);

@@ -321,16 +321,25 @@ int main(void)
                 }
                 CHECKF(worst <= 1e-5, "%s K=%d M=%d: reference GEMV off by %g", wh_type_name(ty), K, M, worst);
             }
-            /* the SIMD kernels: AVX2 (vpmaddubsw) on every AVX2 CPU, VNNI where present */
-            for (int impl = 0; impl < 2; impl++) {
-                const char *iname = impl ? "VNNI" : "AVX2";
-                if (impl ? !wh_kernels_vnni() : wh_kernels_best() < WH_ISA_AVX2) {
-                    printf("# no %s here: its int8 kernels are not run\n", iname);
+            /* the SIMD kernels: AVX2 (vpmaddubsw) on every AVX2 CPU; the 256-bit vpdpbusd code as
+             * AVX-VNNI (VEX) where present and in EVEX form on AVX512-VNNI CPUs; the 512-bit VNNI */
+            typedef void (*gemv_fn)(int, int, const int8_t *, const float *, const int32_t *, const wh_wmat *, int,
+                                    int, const float *, float *, int, int);
+            const gemv_fn impls[4] = {wh_gemv_qx_avx2, wh_gemv_qx_avxvnni, wh_gemv_qx_vnni256, wh_gemv_qx_avx512};
+            const char *inames[4] = {"AVX2", "AVX-VNNI", "VNNI 256-bit (EVEX)", "VNNI 512-bit"};
+            const int have[4] = {wh_kernels_best() >= WH_ISA_AVX2, wh_kernels_avxvnni(), wh_kernels_vnni(),
+                                 wh_kernels_vnni()};
+            for (int impl = 0; impl < 4; impl++) {
+                const char *iname = inames[impl];
+                if (!have[impl]) {
+                    if (kk == 0) printf("# no %s here: its int8 kernel is not run\n", iname);
                     continue;
                 }
-                (impl ? wh_qx_quant_avx512 : wh_qx_quant_avx2)(7, K, A, K, xq2, dx2, cs2);
-                CHECKF(!memcmp(xq, xq2, (size_t)7 * K) && !memcmp(dx, dx2, sizeof(float) * 7 * nb) &&
-                       !memcmp(cs, cs2, sizeof(int32_t) * 7 * nb), "%s quantizer differs from the reference", iname);
+                if (impl != 1 && impl != 2) {   /* the quantizers: AVX2's (all 256-bit kernels) and AVX-512's */
+                    (impl == 3 ? wh_qx_quant_avx512 : wh_qx_quant_avx2)(7, K, A, K, xq2, dx2, cs2);
+                    CHECKF(!memcmp(xq, xq2, (size_t)7 * K) && !memcmp(dx, dx2, sizeof(float) * 7 * nb) &&
+                           !memcmp(cs, cs2, sizeof(int32_t) * 7 * nb), "%s quantizer differs from the reference", iname);
+                }
                 const int ranges[5][2] = {{0, N}, {3, 35}, {16, 32}, {20, 21}, {8, 24}};
                 int bad = 0;
                 for (int M = 1; M <= 7; M++)
@@ -340,7 +349,7 @@ int main(void)
                             const float *bs = mode & 2 ? bias : NULL;
                             for (int i = 0; i < 7 * N; i++) o1[i] = o2[i] = (float)i;   /* what lies outside [n0, n1) stays */
                             wh_gemv_qx_ref(M, K, xq, dx, cs, &x, n0, n1, bs, o1, N, ac);
-                            (impl ? wh_gemv_qx_avx512 : wh_gemv_qx_avx2)(M, K, xq, dx, cs, &x, n0, n1, bs, o2, N, ac);
+                            impls[impl](M, K, xq, dx, cs, &x, n0, n1, bs, o2, N, ac);
                             bad += memcmp(o1, o2, sizeof(float) * 7 * N) != 0;
                         }
                 CHECKF(bad == 0, "%s K=%d: %d %s GEMV cases differ from the reference", wh_type_name(ty), K, bad, iname);

@@ -1,0 +1,254 @@
+/* qx256_tmpl.h — the quantized × int8 GEMV in 256-bit registers (kernels.h, "quantized ×
+ * int8"), written once for three instruction sets. The includer defines:
+ *
+ *   QXT_ATTR    an attribute for every function here (a target, or nothing)
+ *   QXT_DPBUSD  (optional) vpdpbusd as (sums, unsigned bytes, signed bytes) -> sums: the
+ *               AVX-VNNI form (kernels_avxvnni_avx2.c: Intel Alder Lake and later without
+ *               AVX-512) or its EVEX twin (kernels_vnni256_avx512.c, which lets an
+ *               AVX512-VNNI CPU test this code). Without it: vpmaddubsw/vpmaddwd (AVX2).
+ *   QXT_GEMV    the exported function's name (contract: wh_gemv_qx_ref)
+ *
+ * The layout is the 512-bit kernel's (model.h): a 64-byte value vector holds 16 rows, a ymm
+ * half of it 8 (rows 8h .. 8h+7), so a group of 16 rows is two passes, the second over bytes
+ * the first brought into the cache. Every block's integer sum is exact, so all variants equal
+ * the reference bit for bit.
+ *
+ * Without vpdpbusd, vpmaddubsw multiplies unsigned weight bytes with signed activation bytes
+ * into int16 pair sums and vpmaddwd with ones widens them to int32. The int16 sums must not
+ * saturate: the 4-5-bit values (< 32) times |xq| <= 127 stay below 2·31·127 = 7874 per pair;
+ * q8_0's 0..255 would not, so its bytes are made signed again (xor 0x80) and multiplied as
+ * |w| · (xq with w's sign) — at most 2·128·127 = 32512 — with the sums starting from 0 instead
+ * of −128·Σ xq (the same integer). On the Zen 4 at --isa avx2 that q8_0 step costs about 1.5
+ * FMA-cycles per 32 products and activation row (four vector operations); the int16 route
+ * (vpmovzxbw, two vpmaddwd) measured the same. */
+
+/* the 32 fifth bits of a half vector (little-endian at p) as bytes: 16 where set, else 0 —
+ * byte i gets byte i/8 of the bits, keeps bit i%8, compares */
+static inline QXT_ATTR __m256i qx_bits16(const uint8_t *p)
+{
+    int32_t h;
+    memcpy(&h, p, 4);
+    const __m256i sel = _mm256_set1_epi64x(0x8040201008040201LL);
+    const __m256i t = _mm256_shuffle_epi8(_mm256_set1_epi32(h), _mm256_setr_epi64x(0, 0x0101010101010101LL,
+                                                                                    0x0202020202020202LL,
+                                                                                    0x0303030303030303LL));
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(t, sel), sel), _mm256_set1_epi8(16));
+}
+
+/* keeps a sum a sequential chain: without it GCC reassociated the unrolled integer sums into
+ * a tree, computing all 40 products of a q8_0 block at M = 5 first and spilling them */
+#define QX_CHAIN(v) __asm__("" : "+x"(v))
+
+static inline QXT_ATTR __m256i qx_bcast4(const int8_t *x)
+{
+    int32_t v;
+    memcpy(&v, x, 4);
+    return _mm256_set1_epi32(v);
+}
+
+/* the half's value vectors j (low nibbles) and j + 4 (high) of a 4-5-bit block, as bytes */
+static inline __attribute__((always_inline)) QXT_ATTR void qx_nibbles(const int xt, const uint8_t *p, int oq, int oh,
+                                                                      int j, __m256i *lo, __m256i *hi)
+{
+    const __m256i lo4 = _mm256_set1_epi8(15);
+    const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(p + oq + 64 * j));
+    *lo = _mm256_and_si256(v, lo4);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4);
+    if (wh_qx_has_h(xt)) {
+        *lo = _mm256_or_si256(*lo, qx_bits16(p + oh + 8 * j));
+        *hi = _mm256_or_si256(*hi, qx_bits16(p + oh + 8 * (j + 4)));
+    }
+}
+
+#ifdef QXT_DPBUSD
+/* One block of a half: s[m] = the int32 sums of the 8 rows against activation row m, from
+ * −offset·Σ xq, one vpdpbusd per value vector and row (M = 1: two chains, the instruction's
+ * latency would bound one) */
+static inline __attribute__((always_inline)) QXT_ATTR void qx_sums(const int xt, const int M, int K,
+                                                                   const int8_t *xq, const int32_t *cs, int nb, int b,
+                                                                   const uint8_t *p, int h, __m256i *s)
+{
+    const int off = wh_qx_offset(xt), oh = wh_qx_off_h(xt) + 4 * h, oq = wh_qx_off_q(xt) + 32 * h;
+    __m256i s1 = _mm256_setzero_si256();
+#pragma GCC unroll 7
+    for (int m = 0; m < M; m++) s[m] = _mm256_set1_epi32(off ? cs[m * nb + b] / (128 / off) : 0);
+    if (xt == WH_Q8X) {
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            const __m256i u = _mm256_loadu_si256((const __m256i *)(const void *)(p + oq + 64 * j));
+            if (M == 1 && (j & 1)) {
+                s1 = QXT_DPBUSD(s1, u, qx_bcast4(xq + (size_t)b * 32 + 4 * j));
+                continue;
+            }
+#pragma GCC unroll 7
+            for (int m = 0; m < M; m++) s[m] = QXT_DPBUSD(s[m], u, qx_bcast4(xq + (size_t)m * K + (size_t)b * 32 + 4 * j));
+        }
+    } else {
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            __m256i lo, hi;
+            qx_nibbles(xt, p, oq, oh, j, &lo, &hi);
+            if (M == 1) {
+                s[0] = QXT_DPBUSD(s[0], lo, qx_bcast4(xq + (size_t)b * 32 + 4 * j));
+                s1 = QXT_DPBUSD(s1, hi, qx_bcast4(xq + (size_t)b * 32 + 4 * (j + 4)));
+                continue;
+            }
+#pragma GCC unroll 7
+            for (int m = 0; m < M; m++) {
+                const int8_t *x = xq + (size_t)m * K + (size_t)b * 32;
+                s[m] = QXT_DPBUSD(QXT_DPBUSD(s[m], lo, qx_bcast4(x + 4 * j)), hi, qx_bcast4(x + 4 * (j + 4)));
+            }
+        }
+    }
+    if (M == 1) s[0] = _mm256_add_epi32(s[0], s1);
+}
+#else
+/* One block of a half: s[m] = the int32 sums of the 8 rows against activation row m. At
+ * M = 1 the row's sums add up in int16 first (pair sums below 2·15·127 = 3810 for q4, 2·31·127
+ * = 7874 for q5: eight or four before one widening vpmaddwd); at M > 1 each vector is made
+ * once and multiplied with every row's activations, one widening per pair of vectors (the
+ * int16 sums of M rows would not fit the 16 registers). Alternatives measured (1 thread,
+ * weights in L2, 1024 × 512, Zen 4 at --isa avx2): the M > 1 structure at M = 1 was 13-35 %
+ * slower, the M = 1 structure at M = 5 7-12 % slower. */
+static inline __attribute__((always_inline)) QXT_ATTR void qx_sums(const int xt, const int M, int K,
+                                                                   const int8_t *xq, const int32_t *cs, int nb, int b,
+                                                                   const uint8_t *p, int h, __m256i *s)
+{
+    const int off = wh_qx_offset(xt), has_h = wh_qx_has_h(xt);
+    const int oh = wh_qx_off_h(xt) + 4 * h, oq = wh_qx_off_q(xt) + 32 * h;
+    const __m256i ones = _mm256_set1_epi16(1);
+    /* cs = −128·Σ xq takes q8's +128 back; the others' offset is a fraction of it (q8's
+     * signed bytes need none) */
+#pragma GCC unroll 7
+    for (int m = 0; m < M; m++) s[m] = _mm256_set1_epi32(off && xt != WH_Q8X ? cs[m * nb + b] / (128 / off) : 0);
+    if (xt == WH_Q8X) {
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            const __m256i w = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(p + oq + 64 * j)),
+                                               _mm256_set1_epi8((char)0x80));
+            const __m256i aw = _mm256_abs_epi8(w);
+#pragma GCC unroll 7
+            for (int m = 0; m < M; m++) {
+                const __m256i xs = _mm256_sign_epi8(qx_bcast4(xq + (size_t)m * K + (size_t)b * 32 + 4 * j), w);
+                s[m] = _mm256_add_epi32(s[m], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, xs), ones));
+                QX_CHAIN(s[m]);
+            }
+        }
+        return;
+    }
+    if (M == 1) {
+        const int8_t *x = xq + (size_t)b * 32;
+        const int per = has_h ? 2 : 4;   /* vectors j (low nibbles) and j + 4 (high) per step */
+        __m256i t = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            __m256i lo, hi;
+            qx_nibbles(xt, p, oq, oh, j, &lo, &hi);
+            t = _mm256_add_epi16(t, _mm256_add_epi16(_mm256_maddubs_epi16(lo, qx_bcast4(x + 4 * j)),
+                                                     _mm256_maddubs_epi16(hi, qx_bcast4(x + 4 * (j + 4)))));
+            if ((j + 1) % per == 0) {
+                s[0] = _mm256_add_epi32(s[0], _mm256_madd_epi16(t, ones));
+                t = _mm256_setzero_si256();
+            }
+        }
+        return;
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) {
+        __m256i lo, hi;
+        qx_nibbles(xt, p, oq, oh, j, &lo, &hi);
+#pragma GCC unroll 7
+        for (int m = 0; m < M; m++) {
+            const int8_t *x = xq + (size_t)m * K + (size_t)b * 32;
+            const __m256i t = _mm256_add_epi16(_mm256_maddubs_epi16(lo, qx_bcast4(x + 4 * j)),
+                                               _mm256_maddubs_epi16(hi, qx_bcast4(x + 4 * (j + 4))));
+            s[m] = _mm256_add_epi32(s[m], _mm256_madd_epi16(t, ones));
+            QX_CHAIN(s[m]);
+        }
+    }
+}
+#endif
+
+/* Rows 8h .. 8h+7 of one group over all K (the 512-bit kernel's qx_group, one half at a
+ * time): per block the int32 sums (qx_sums), then per activation row one fma with d_w · d_x
+ * (+ m_w · d_x·Σ xq for the _1 types). 16 ymm: M sums, M accumulators, the vectors in
+ * flight. Lanes of `lanes` (all-ones dwords) are written to C's M rows at c. */
+static inline __attribute__((always_inline)) QXT_ATTR void qx_half(const int xt, const int M, int K,
+                                                                   const int8_t *xq, const float *dx,
+                                                                   const int32_t *cs, const uint8_t *p, int h,
+                                                                   __m256i lanes, const float *bias, float *c,
+                                                                   int ldc, int accumulate)
+{
+    const int nb = K / 32, has_m = wh_qx_has_m(xt);
+    const size_t bs = wh_qx_block_bytes(xt);
+    __m256 acc[7];
+#pragma GCC unroll 7
+    for (int m = 0; m < M; m++) acc[m] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++, p += bs) {
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p + 16 * h)));
+        __m256i s[7];
+        qx_sums(xt, M, K, xq, cs, nb, b, p, h, s);
+        const __m256 mw = has_m ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p + 32 + 16 * h)))
+                                : _mm256_setzero_ps();
+#pragma GCC unroll 7
+        for (int m = 0; m < M; m++) {
+            acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[m]), _mm256_mul_ps(dw, _mm256_set1_ps(dx[m * nb + b])), acc[m]);
+            if (has_m)   /* + m · Σ x, with Σ x = d_x · Σ xq */
+                acc[m] = _mm256_fmadd_ps(mw, _mm256_set1_ps(dx[m * nb + b] * (float)(-cs[m * nb + b] / 128)), acc[m]);
+        }
+    }
+    const __m256 bv = bias ? _mm256_maskload_ps(bias, lanes) : _mm256_setzero_ps();
+#pragma GCC unroll 7
+    for (int m = 0; m < M; m++) {
+        float *cm = c + (size_t)m * ldc;
+        __m256 v = accumulate ? _mm256_add_ps(_mm256_maskload_ps(cm, lanes), acc[m]) : acc[m];
+        if (bias) v = _mm256_add_ps(v, bv);
+        _mm256_maskstore_ps(cm, lanes, v);
+    }
+}
+
+static inline __attribute__((always_inline)) QXT_ATTR void qx_rows2(const int xt, const int M, int K,
+                                                                    const int8_t *xq, const float *dx,
+                                                                    const int32_t *cs, const wh_wmat *W, int n0,
+                                                                    int n1, const float *bias, float *C, int ldc,
+                                                                    int accumulate)
+{
+    const size_t gbytes = (size_t)(K / 32) * wh_qx_block_bytes(xt);
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int g = n0 / 16; g * 16 < n1; g++)
+        for (int h = 0; h < 2; h++) {
+            const int base = g * 16 + 8 * h, r0 = n0 > base ? n0 - base : 0, r1 = n1 < base + 8 ? n1 - base : 8;
+            if (r0 >= r1) continue;
+            /* lanes r0 .. r1-1; masked-off lanes are neither read nor written, so the pointers
+             * may run past C's and bias's ends for a partial group */
+            const __m256i lanes = _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(r1), idx),
+                                                   _mm256_cmpgt_epi32(idx, _mm256_set1_epi32(r0 - 1)));
+            qx_half(xt, M, K, xq, dx, cs, (const uint8_t *)W->data + (size_t)g * gbytes, h, lanes,
+                    bias ? bias + base : NULL, C + base, ldc, accumulate);
+        }
+}
+
+#define QX_M_CASES(XT)                                                                      \
+    switch (M) {                                                                             \
+    case 1: qx_rows2(XT, 1, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
+    case 2: qx_rows2(XT, 2, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
+    case 3: qx_rows2(XT, 3, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
+    case 4: qx_rows2(XT, 4, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
+    case 5: qx_rows2(XT, 5, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
+    case 6: qx_rows2(XT, 6, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
+    default: qx_rows2(XT, 7, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;    \
+    }
+
+QXT_ATTR void QXT_GEMV(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W, int n0,
+                       int n1, const float *bias, float *C, int ldc, int accumulate)
+{
+    switch (W->type) {
+    case WH_Q8X: QX_M_CASES(WH_Q8X); break;
+    case WH_Q5X: QX_M_CASES(WH_Q5X); break;
+    case WH_Q51X: QX_M_CASES(WH_Q51X); break;
+    case WH_Q4X: QX_M_CASES(WH_Q4X); break;
+    default: QX_M_CASES(WH_Q41X); break;
+    }
+}
+#undef QX_M_CASES
+#undef QX_CHAIN
