@@ -2,7 +2,8 @@
 """convert-openai-pt.py — an openai-whisper checkpoint (.pt, as `whisper.load_model` downloads
 into ~/.cache/whisper) to the whisper.cpp ggml file speech-session loads.
 
-  scripts/convert-openai-pt.py MODEL.pt OUT.bin [--assets DIR] [--f32 | --q8_0 | --q5_0]
+  scripts/convert-openai-pt.py MODEL.pt OUT.bin [--assets DIR] [--f32 | --q8_0 | --q5_0 | --q5_1 |
+                                                  --q4_0 | --q4_1]
 
 MODEL.pt   a checkpoint in PyTorch's zip format (every file openai publishes; torch >= 1.6)
 OUT.bin    the ggml file to write (written to OUT.bin.part, renamed when complete)
@@ -14,6 +15,8 @@ OUT.bin    the ggml file to write (written to OUT.bin.part, renamed when complet
 --q8_0     the matrices in q8_0 (blocks of 32: an f16 scale max|x|/127 and 32 int8), as
            whisper.cpp's `quantize ... q8_0` writes them; convolutions f16, the rest float32
 --q5_0     the same with q5_0 (an f16 scale, 32 five-bit values), as `quantize ... q5_0`
+--q5_1, --q4_0, --q4_1
+           likewise (q5_1/q4_1: an f16 scale and minimum per block; q4_0: four-bit values)
 
 Needs numpy only — not torch: the checkpoint's pickle is read by a restricted unpickler that
 accepts nothing but the classes a plain state dict needs (OrderedDict, tensor rebuilds and
@@ -151,6 +154,26 @@ def vocabulary(assets, multilingual):
     return toks
 
 
+def _signed_max(x):
+    """per block of 32 the value of largest magnitude, its sign kept (the first of equals)"""
+    idx = np.abs(x).argmax(axis=2)
+    return np.take_along_axis(x, idx[:, :, None], axis=2)[:, :, 0]
+
+
+def _inv(d):
+    return np.where(d != 0, np.float32(1) / np.where(d != 0, d, 1), 0).astype(np.float32)
+
+
+def _nibbles(q):
+    """element j's low four bits in byte j (j < 16) or the high nibble of byte j - 16"""
+    return ((q[:, :, :16] & 15) | ((q[:, :, 16:] & 15) << 4)).astype(np.uint8)
+
+
+def _fifth_bits(q):
+    """bit 4 of element j in bit j of the little-endian u32 qh"""
+    return (((q >> 4) & 1) << np.arange(32, dtype=np.uint32)).sum(axis=2, dtype=np.uint32)
+
+
 def q8_0_blocks(a):
     """ggml's reference q8_0 quantization of a [rows, K] matrix (K % 32 == 0): per block
     d = max|x| / 127 (stored as f16), q = x · (1/d) rounded half away from zero."""
@@ -170,16 +193,51 @@ def q5_0_blocks(a):
     four bits in byte j (j < 16) or its high nibble (byte j - 16), its fifth bit in bit j of
     the little-endian u32 qh."""
     x = a.reshape(a.shape[0], a.shape[1] // 32, 32).astype(np.float32)
-    idx = np.abs(x).argmax(axis=2)
-    mx = np.take_along_axis(x, idx[:, :, None], axis=2)[:, :, 0]
-    d = mx / np.float32(-16)
-    inv = np.where(d != 0, np.float32(1) / np.where(d != 0, d, 1), 0).astype(np.float32)
-    q = np.minimum(31, (x * inv[:, :, None] + np.float32(16.5)).astype(np.int32)).astype(np.uint32)
-    qs = (q[:, :, :16] & 15) | ((q[:, :, 16:] & 15) << 4)
-    qh = (((q >> 4) & 1) << np.arange(32, dtype=np.uint32)).sum(axis=2, dtype=np.uint32)
+    d = _signed_max(x) / np.float32(-16)
+    q = np.minimum(31, (x * _inv(d)[:, :, None] + np.float32(16.5)).astype(np.int32)).astype(np.uint32)
     blocks = np.empty(d.shape, dtype=[("d", "<f2"), ("qh", "<u4"), ("qs", "u1", (16,))])
-    blocks["d"], blocks["qh"], blocks["qs"] = d.astype("<f2"), qh, qs.astype(np.uint8)
+    blocks["d"], blocks["qh"], blocks["qs"] = d.astype("<f2"), _fifth_bits(q), _nibbles(q)
     return blocks.tobytes()
+
+
+def q4_0_blocks(a):
+    """ggml's reference q4_0 quantization: d = signed max / -8, q = min(15, trunc(x · (1/d) + 8.5))"""
+    x = a.reshape(a.shape[0], a.shape[1] // 32, 32).astype(np.float32)
+    d = _signed_max(x) / np.float32(-8)
+    q = np.minimum(15, (x * _inv(d)[:, :, None] + np.float32(8.5)).astype(np.int32)).astype(np.uint32)
+    blocks = np.empty(d.shape, dtype=[("d", "<f2"), ("qs", "u1", (16,))])
+    blocks["d"], blocks["qs"] = d.astype("<f2"), _nibbles(q)
+    return blocks.tobytes()
+
+
+def _min_max_blocks(a, levels):
+    """the _1 types: d = (max - min) / levels, m = min, q = trunc((x - min) · (1/d) + 0.5)"""
+    x = a.reshape(a.shape[0], a.shape[1] // 32, 32).astype(np.float32)
+    lo, hi = x.min(axis=2), x.max(axis=2)
+    d = (hi - lo) / np.float32(levels)
+    q = ((x - lo[:, :, None]) * _inv(d)[:, :, None] + np.float32(0.5)).astype(np.int32)
+    return d, lo, np.minimum(levels, q).astype(np.uint32)
+
+
+def q4_1_blocks(a):
+    """ggml's reference q4_1 quantization: f16 d and min, q = min(15, ...) in nibbles"""
+    d, m, q = _min_max_blocks(a, 15)
+    blocks = np.empty(d.shape, dtype=[("d", "<f2"), ("m", "<f2"), ("qs", "u1", (16,))])
+    blocks["d"], blocks["m"], blocks["qs"] = d.astype("<f2"), m.astype("<f2"), _nibbles(q)
+    return blocks.tobytes()
+
+
+def q5_1_blocks(a):
+    """ggml's reference q5_1 quantization: f16 d and min, five-bit q (nibbles and qh)"""
+    d, m, q = _min_max_blocks(a, 31)
+    blocks = np.empty(d.shape, dtype=[("d", "<f2"), ("m", "<f2"), ("qh", "<u4"), ("qs", "u1", (16,))])
+    blocks["d"], blocks["m"], blocks["qh"], blocks["qs"] = d.astype("<f2"), m.astype("<f2"), _fifth_bits(q), _nibbles(q)
+    return blocks.tobytes()
+
+
+# --QUANT: (ggml type, file ftype = 2000 + ggml's ftype, block writer)
+QUANTS = {"q8_0": (8, 2007, q8_0_blocks), "q5_0": (6, 2008, q5_0_blocks), "q5_1": (7, 2009, q5_1_blocks),
+          "q4_0": (2, 2002, q4_0_blocks), "q4_1": (3, 2003, q4_1_blocks)}
 
 
 def write_ggml(out, dims, state, filters, tokens, f16, quant=None):
@@ -189,7 +247,7 @@ def write_ggml(out, dims, state, filters, tokens, f16, quant=None):
     tmp = out + ".part"
     with open(tmp, "wb") as f:
         f.write(struct.pack("<I", GGML_MAGIC))
-        ftype = {"q8_0": 2007, "q5_0": 2008}.get(quant, 1 if f16 else 0)
+        ftype = QUANTS[quant][1] if quant else 1 if f16 else 0
         f.write(struct.pack("<11i", *[dims[k] for k in DIMS], ftype))
         f.write(struct.pack("<ii", *filters.shape))
         f.write(np.ascontiguousarray(filters, "<f4").tobytes())
@@ -202,10 +260,9 @@ def write_ggml(out, dims, state, filters, tokens, f16, quant=None):
                 a = a.reshape(a.shape[0], 1)    # whisper.cpp's [1, n] (ne order)
             half = f16 and a.ndim >= 2 and name not in F32_NAMES
             qt = quant if quant and a.ndim == 2 and name not in F32_NAMES and a.shape[1] % 32 == 0 else None
-            data = (q8_0_blocks(a) if qt == "q8_0" else q5_0_blocks(a) if qt == "q5_0"
-                    else a.astype("<f2" if half else "<f4").tobytes())
+            data = QUANTS[qt][2](a) if qt else a.astype("<f2" if half else "<f4").tobytes()
             nb = name.encode()
-            f.write(struct.pack("<iii", a.ndim, len(nb), {"q8_0": 8, "q5_0": 6}.get(qt, 1 if half else 0)))
+            f.write(struct.pack("<iii", a.ndim, len(nb), QUANTS[qt][0] if qt else 1 if half else 0))
             f.write(struct.pack("<%di" % a.ndim, *reversed(a.shape)))   # ne[0] fastest
             f.write(nb)
             f.write(data)
@@ -220,7 +277,7 @@ def main(argv):
             assets = next(it, None)
         elif a == "--f32":
             f16 = False
-        elif a in ("--q8_0", "--q5_0"):
+        elif a[2:] in QUANTS and a.startswith("--"):
             quant = a[2:] if quant in (None, a[2:]) else "both"
         elif a in ("-h", "--help"):
             print(__doc__)

@@ -88,8 +88,9 @@ if [ -f "$JFK" ]; then
     "$REL/transcribe" --model "$T/f32.bin" --beam-size 1 --threads 2 "$JFK" >"$T/c.txt" 2>/dev/null
     check "--f32: an f32 file (about twice the size) with the same words" \
         sh -c '[ $(stat -c %s "$0") -gt $(( $(stat -c %s "$1") * 17 / 10 )) ] && cmp -s "$2" "$3"' "$T/f32.bin" "$T/ggml-tiny.en.bin" "$T/c.txt" "$T/b.txt"
-    # q8_0: on an AVX512-VNNI CPU the decoder multiplies int8 activations (kernels.h), else
-    # the exact q8_0 path; the words must be the original's either way
+    # the quantized types: on an AVX2 CPU the decoder multiplies int8 activations (kernels.h),
+    # else the exact path; the words must be the original's either way (q4_0, the coarsest:
+    # within WER 0.15 of them — it measured 0.09, "my" heard as "am I")
     $PY scripts/convert-openai-pt.py "$T/tiny.en.pt" "$T/q8.bin" --assets "$A" --q8_0 >"$T/out" 2>&1
     "$REL/transcribe" --model "$T/q8.bin" --beam-size 1 --threads 2 "$JFK" >"$T/d.txt" 2>/dev/null
     words() { tr 'A-Z' 'a-z' <"$1" | tr -c 'a-z' ' ' | tr -s ' '; }
@@ -101,6 +102,23 @@ if [ -f "$JFK" ]; then
     check "--q5_0: a q5_0 file (under 40 % of f16's size) with the original's words" \
         sh -c 'grep -q "q5_0 ->" "$0" && [ $(stat -c %s "$1") -lt $(( $(stat -c %s "$2") * 4 / 10 )) ] && [ "$3" = "$4" ]' \
         "$T/out" "$T/q5.bin" "$T/ggml-tiny.en.bin" "$(words "$T/e.txt")" "$(words "$T/b.txt")"
+    for q in q5_1 q4_1 q4_0; do
+        pct=40; [ $q = q5_1 ] && pct=45   # q5_1: 6 bits a weight, measured 41 % (q4_1 36, q4_0 33)
+        $PY scripts/convert-openai-pt.py "$T/tiny.en.pt" "$T/$q.bin" --assets "$A" --$q >"$T/out" 2>&1
+        "$REL/transcribe" --model "$T/$q.bin" --beam-size 1 --threads 2 "$JFK" >"$T/$q.txt" 2>/dev/null
+        if [ $q = q4_0 ]; then
+            words "$T/b.txt" >"$T/ref.w"; words "$T/$q.txt" >"$T/hyp.w"
+            wer=$(python3 tests/tools/wer.py "$T/ref.w" "$T/hyp.w" | sed -n 's/^wer=\([0-9.]*\).*/\1/p')
+            check "--$q: a $q file (under $pct % of f16's size) within WER 0.15 of the original's words (${wer:-?})" \
+                sh -c 'grep -q "$0 ->" "$1" && [ $(stat -c %s "$2") -lt $(( $(stat -c %s "$3") * $5 / 100 )) ] &&
+                       awk "BEGIN { exit !(\"$4\" != \"\" && $4 + 0 <= 0.15) }"' \
+                $q "$T/out" "$T/$q.bin" "$T/ggml-tiny.en.bin" "$wer" $pct
+        else
+            check "--$q: a $q file (under $pct % of f16's size) with the original's words" \
+                sh -c 'grep -q "$0 ->" "$1" && [ $(stat -c %s "$2") -lt $(( $(stat -c %s "$3") * $6 / 100 )) ] && [ "$4" = "$5" ]' \
+                $q "$T/out" "$T/$q.bin" "$T/ggml-tiny.en.bin" "$(words "$T/$q.txt")" "$(words "$T/b.txt")" $pct
+        fi
+    done
 else
     echo "ok - jfk.wav transcripts # SKIP no $JFK"
 fi
@@ -123,4 +141,8 @@ $PY scripts/convert-openai-pt.py "$T/tiny.en.pt" "$T/x.bin" --f32 --q8_0 >/dev/n
 check "--f32 with --q8_0: usage error, exit 2" [ $rc -eq 2 ]
 $PY scripts/convert-openai-pt.py "$T/tiny.en.pt" "$T/x.bin" --q5_0 --q8_0 >/dev/null 2>&1; rc=$?
 check "--q5_0 with --q8_0: usage error, exit 2" [ $rc -eq 2 ]
+$PY scripts/convert-openai-pt.py "$T/tiny.en.pt" "$T/x.bin" --q4_1 --q5_1 >/dev/null 2>&1; rc=$?
+check "--q4_1 with --q5_1: usage error, exit 2" [ $rc -eq 2 ]
+$PY scripts/convert-openai-pt.py "$T/tiny.en.pt" "$T/x.bin" --q3_k >/dev/null 2>&1; rc=$?
+check "--q3_k (no such quantization here): usage error, exit 2" [ $rc -eq 2 ]
 [ $fails -eq 0 ]
