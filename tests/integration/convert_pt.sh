@@ -90,7 +90,8 @@ if [ -f "$JFK" ]; then
         sh -c '[ $(stat -c %s "$0") -gt $(( $(stat -c %s "$1") * 17 / 10 )) ] && cmp -s "$2" "$3"' "$T/f32.bin" "$T/ggml-tiny.en.bin" "$T/c.txt" "$T/b.txt"
     # the quantized types: on an AVX2 CPU the decoder multiplies int8 activations (kernels.h),
     # else the exact path; the words must be the original's either way (q4_0, the coarsest:
-    # within WER 0.15 of them — it measured 0.09, "my" heard as "am I")
+    # within WER 0.15 of them — it measured 0.09 with int8 products, "my" heard as "am I";
+    # the exact path had them all)
     $PY scripts/convert-openai-pt.py "$T/tiny.en.pt" "$T/q8.bin" --assets "$A" --q8_0 >"$T/out" 2>&1
     "$REL/transcribe" --model "$T/q8.bin" --beam-size 1 --threads 2 "$JFK" >"$T/d.txt" 2>/dev/null
     words() { tr 'A-Z' 'a-z' <"$1" | tr -c 'a-z' ' ' | tr -s ' '; }
