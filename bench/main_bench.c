@@ -526,7 +526,6 @@ int main(int argc, char **argv)
          * the timed call, as once per product in the engine): AVX2's vpmaddubsw kernel on
          * every AVX2 CPU, vpdpbusd where AVX512-VNNI is present */
         const int qtypes[2] = {WH_Q8_0, WH_Q5_0};
-        const char *kname[3] = {"AVX2", "AVX-VNNI code, EVEX form", "AVX512-VNNI"};
         for (int v = 0; v < 3; v++) {   /* the 256-bit VNNI code only where the 512-bit kernel runs */
             const wh_isa l = v == 2 ? WH_ISA_AVX512 : WH_ISA_AVX2;
             if (l > wh_kernels_best()) break;
@@ -536,8 +535,9 @@ int main(int argc, char **argv)
             for (int t = 0; t < 2; t++)
                 for (int M = 1; M <= 5; M += 4) {
                     double fr, gb = bench_gemv(l, M, 51865, 512, qtypes[t], 1, &fr);
+                    wh_kernels_force(l);   /* bench_gemv's level, for the name */
                     printf("# GEMV 1 thread %s weights M=%d N=51865 K=512, int8 activations (%s): %.1f GB/s = %.0f%% "
-                           "of a plain read\n", wh_type_name(qtypes[t]), M, kname[v], gb, 100 * fr);
+                           "of a plain read\n", wh_type_name(qtypes[t]), M, wh_qx_kernel_name(), gb, 100 * fr);
                 }
         }
         wh_kernels_vnni256(avx_vnni);

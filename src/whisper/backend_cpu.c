@@ -535,8 +535,8 @@ static void cpu_info(const wh_backend *be, wh_device_info *out)
     memset(out, 0, sizeof *out);
     int qx = 0;
     for (int i = 0; c->dec_own && i < c->m->hp.n_text_layer * DEC_W + 1; i++) qx |= c->dec_own[i] != NULL;
-    snprintf(out->name, sizeof out->name, "CPU (%s%s, %d threads)", wh_isa_name(wh_kernels_isa()),
-             !qx ? "" : wh_kernels_vnni() ? ", quantized decoder x int8 VNNI" : ", quantized decoder x int8", c->n_threads);
+    snprintf(out->name, sizeof out->name, "CPU (%s%s%s, %d threads)", wh_isa_name(wh_kernels_isa()),
+             qx ? ", quantized decoder x int8 " : "", qx ? wh_qx_kernel_name() : "", c->n_threads);
 }
 
 static void cpu_free(wh_backend *be)

@@ -298,6 +298,14 @@ void wh_qx_act_quant(int M, int K, const float *A, int lda, void *act)
     else wh_qx_quant_ref(M, K, A, lda, xq, dx, cs);
 }
 
+/* which kernel wh_gemm_qx_part takes, in this order */
+const char *wh_qx_kernel_name(void)
+{
+    wh_kernels_init();
+    return wh_kernels_vnni() ? "AVX512-VNNI" : g_have_avxvnni && USE_AVX2 ? "AVX-VNNI"
+         : g_vnni256 && USE_AVX2 ? "AVX-VNNI code in EVEX form" : USE_AVX2 ? "AVX2" : "scalar";
+}
+
 void wh_gemm_qx_part(int M, int K, const void *act, const wh_wmat *W, int n0, int n1, const float *bias, float *C,
                       int ldc, int accumulate)
 {
