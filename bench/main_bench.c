@@ -434,27 +434,10 @@ static void bench_model(const char *path, int threads, int runs, int ntok)
     sp_context_free(ctx);
 }
 
-int main(int argc, char **argv)
+/* --isa / --avx-vnni: the level every figure runs at (g_run_isa); 0, or 2 for a level this
+ * CPU lacks */
+static int set_level(const char *isa_arg, int avx_vnni)
 {
-    int threads = 2, runs = 5, ntok = 64;
-    const char *shapes_arg = "micro,tiny,base", *types_arg = "f16,q8_0", *isa_arg = NULL;
-    int avx_vnni = 0;   /* --avx-vnni: with --isa avx2 on an AVX512-VNNI CPU, what an AVX-VNNI CPU runs */
-    const char *models[32];
-    int nm = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--tokens") && i + 1 < argc) ntok = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--device") && i + 1 < argc) g_device = argv[++i];
-        else if (!strcmp(argv[i], "--audio") && i + 1 < argc) g_audio = argv[++i];
-        else if (!strcmp(argv[i], "--no-scaling")) g_scaling = 0;
-        else if (!strcmp(argv[i], "--shapes") && i + 1 < argc) shapes_arg = argv[++i];
-        else if (!strcmp(argv[i], "--types") && i + 1 < argc) types_arg = argv[++i];
-        else if (!strcmp(argv[i], "--isa") && i + 1 < argc) isa_arg = argv[++i];
-        else if (!strcmp(argv[i], "--avx-vnni")) avx_vnni = 1;
-        else if (nm < 32) models[nm++] = argv[i];
-    }
-    if (runs < 1) runs = 1;
     wh_kernels_init();
     g_run_isa = wh_kernels_best();
     if (isa_arg) {   /* what an older CPU runs: every figure below at that level */
@@ -477,8 +460,12 @@ int main(int argc, char **argv)
         wh_kernels_force(WH_ISA_AVX2);
         wh_kernels_vnni256(1);
     }
-    printf("# bench: threads %d, kernels %s%s\n", threads, wh_isa_name(wh_kernels_isa()),
-           avx_vnni ? ", quantized x int8 as on an AVX-VNNI CPU (its code in EVEX form)" : "");
+    return 0;
+}
+
+/* the machine's limits, measured once: FMA peak, read bandwidth, the GPU's where asked */
+static void measure_limits(int threads)
+{
     /* the FMA peak of the width the encoder's GEMM runs (512-bit where the AVX-512 level is
      * in use: Intel server cores double their peak with it, Zen 4 does not) */
     const int w512 = g_fma_w512 = wh_kernels_isa() >= WH_ISA_AVX512;
@@ -498,6 +485,14 @@ int main(int argc, char **argv)
         else
             printf("# GPU limits: not measurable (no usable GPU)\n");
     }
+}
+
+/* the kernels alone, 1 thread, at every level this CPU has: the encoder's GEMM shapes, the
+ * output projection's GEMV (f16, q8_0), and the int8 path the decoder takes for quantized
+ * weights (the activations quantized in the timed call, as once per product in the engine):
+ * AVX2's vpmaddubsw kernel on every AVX2 CPU, vpdpbusd where VNNI is present */
+static void bench_kernels(int avx_vnni)
+{
     int shapes[3][3] = {{1500, 512, 512}, {1500, 2048, 512}, {1500, 512, 2048}};
     for (int s = 0; s < 3; s++) {
         int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
@@ -509,62 +504,89 @@ int main(int argc, char **argv)
         }
         printf("\n");
     }
-    /* default: every shape in --shapes in every type of --types, generated into $TMPDIR
-     * (types after the first only for the last shape: q8_0 alongside f16 where it matters) */
-    {
-        const int types[2] = {WH_F16, WH_Q8_0};
+    const int types[2] = {WH_F16, WH_Q8_0};
+    for (int t = 0; t < 2; t++)
+        for (int M = 1; M <= 5; M += 4) {
+            printf("# GEMV 1 thread %s weights M=%d N=51865 K=512 (the output projection):", wh_type_name(types[t]), M);
+            for (int l = 0; l <= (int)wh_kernels_best(); l++) {
+                double fr, gb = bench_gemv((wh_isa)l, M, 51865, 512, types[t], 0, &fr);
+                printf(" %s %.1f GB/s = %.0f%% of a plain read%s", wh_isa_name((wh_isa)l), gb, 100 * fr,
+                       l < (int)wh_kernels_best() ? "," : "\n");
+            }
+        }
+    const int qtypes[2] = {WH_Q8_0, WH_Q5_0};
+    for (int v = 0; v < 3; v++) {   /* the 256-bit VNNI code only where the 512-bit kernel runs */
+        const wh_isa l = v == 2 ? WH_ISA_AVX512 : WH_ISA_AVX2;
+        if (l > wh_kernels_best()) break;
+        wh_kernels_force(WH_ISA_AVX512);
+        if (v > 0 && !wh_kernels_vnni()) break;
+        wh_kernels_vnni256(v == 1);
         for (int t = 0; t < 2; t++)
             for (int M = 1; M <= 5; M += 4) {
-                printf("# GEMV 1 thread %s weights M=%d N=51865 K=512 (the output projection):", wh_type_name(types[t]), M);
-                for (int l = 0; l <= (int)wh_kernels_best(); l++) {
-                    double fr, gb = bench_gemv((wh_isa)l, M, 51865, 512, types[t], 0, &fr);
-                    printf(" %s %.1f GB/s = %.0f%% of a plain read%s", wh_isa_name((wh_isa)l), gb, 100 * fr,
-                           l < (int)wh_kernels_best() ? "," : "\n");
-                }
+                double fr, gb = bench_gemv(l, M, 51865, 512, qtypes[t], 1, &fr);
+                wh_kernels_force(l);   /* bench_gemv's level, for the name */
+                printf("# GEMV 1 thread %s weights M=%d N=51865 K=512, int8 activations (%s): %.1f GB/s = %.0f%% "
+                       "of a plain read\n", wh_type_name(qtypes[t]), M, wh_qx_kernel_name(), gb, 100 * fr);
             }
-        /* the int8 path the decoder takes for quantized weights (the activations quantized in
-         * the timed call, as once per product in the engine): AVX2's vpmaddubsw kernel on
-         * every AVX2 CPU, vpdpbusd where AVX512-VNNI is present */
-        const int qtypes[2] = {WH_Q8_0, WH_Q5_0};
-        for (int v = 0; v < 3; v++) {   /* the 256-bit VNNI code only where the 512-bit kernel runs */
-            const wh_isa l = v == 2 ? WH_ISA_AVX512 : WH_ISA_AVX2;
-            if (l > wh_kernels_best()) break;
-            wh_kernels_force(WH_ISA_AVX512);
-            if (v > 0 && !wh_kernels_vnni()) break;
-            wh_kernels_vnni256(v == 1);
-            for (int t = 0; t < 2; t++)
-                for (int M = 1; M <= 5; M += 4) {
-                    double fr, gb = bench_gemv(l, M, 51865, 512, qtypes[t], 1, &fr);
-                    wh_kernels_force(l);   /* bench_gemv's level, for the name */
-                    printf("# GEMV 1 thread %s weights M=%d N=51865 K=512, int8 activations (%s): %.1f GB/s = %.0f%% "
-                           "of a plain read\n", wh_type_name(qtypes[t]), M, wh_qx_kernel_name(), gb, 100 * fr);
-                }
-        }
-        wh_kernels_vnni256(avx_vnni);
-        wh_kernels_force(g_run_isa);
-        wh_kernels_force(g_run_isa);
     }
+    wh_kernels_vnni256(avx_vnni);
+    wh_kernels_force(g_run_isa);
+}
+
+/* default: every shape in --shapes in every type of --types, generated into $TMPDIR (types
+ * after the first only for the last shape: q8_0 alongside f16 where it matters); the number
+ * of models, or -1 */
+static int default_models(const char *argv0, const char *shapes_arg, const char *types_arg, const char **models)
+{
     static char tmp[16][256];
-    if (nm == 0) {
-        const char *td = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-        char shl[128], tyl[128];
-        snprintf(shl, sizeof shl, "%s", shapes_arg);
-        snprintf(tyl, sizeof tyl, "%s", types_arg);
-        const char *sh[8], *ty[8];
-        int nsh = 0, nty = 0;
-        for (char *sv = NULL, *t = strtok_r(shl, ",", &sv); t && nsh < 8; t = strtok_r(NULL, ",", &sv)) sh[nsh++] = t;
-        for (char *sv = NULL, *t = strtok_r(tyl, ",", &sv); t && nty < 8; t = strtok_r(NULL, ",", &sv)) ty[nty++] = t;
-        for (int i = 0; i < nsh; i++)
-            for (int j = 0; j < nty && nm < 16; j++) {
-                if (j > 0 && i < nsh - 1) continue;
-                snprintf(tmp[nm], sizeof tmp[nm], "%s/bench-%s-%s.bin", td, sh[i], ty[j]);
-                char cmd[800];
-                snprintf(cmd, sizeof cmd, "\"$(dirname '%s')/mkmodel\" --shape %s --type %s --out %s", argv[0], sh[i], ty[j], tmp[nm]);
-                if (system(cmd) != 0) { fprintf(stderr, "bench: mkmodel failed\n"); return 1; }
-                models[nm] = tmp[nm];
-                nm++;
-            }
+    const char *td = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    char shl[128], tyl[128];
+    snprintf(shl, sizeof shl, "%s", shapes_arg);
+    snprintf(tyl, sizeof tyl, "%s", types_arg);
+    const char *sh[8], *ty[8];
+    int nsh = 0, nty = 0, nm = 0;
+    for (char *sv = NULL, *t = strtok_r(shl, ",", &sv); t && nsh < 8; t = strtok_r(NULL, ",", &sv)) sh[nsh++] = t;
+    for (char *sv = NULL, *t = strtok_r(tyl, ",", &sv); t && nty < 8; t = strtok_r(NULL, ",", &sv)) ty[nty++] = t;
+    for (int i = 0; i < nsh; i++)
+        for (int j = 0; j < nty && nm < 16; j++) {
+            if (j > 0 && i < nsh - 1) continue;
+            snprintf(tmp[nm], sizeof tmp[nm], "%s/bench-%s-%s.bin", td, sh[i], ty[j]);
+            char cmd[800];
+            snprintf(cmd, sizeof cmd, "\"$(dirname '%s')/mkmodel\" --shape %s --type %s --out %s", argv0, sh[i], ty[j], tmp[nm]);
+            if (system(cmd) != 0) { fprintf(stderr, "bench: mkmodel failed\n"); return -1; }
+            models[nm] = tmp[nm];
+            nm++;
+        }
+    return nm;
+}
+
+int main(int argc, char **argv)
+{
+    int threads = 2, runs = 5, ntok = 64;
+    const char *shapes_arg = "micro,tiny,base", *types_arg = "f16,q8_0", *isa_arg = NULL;
+    int avx_vnni = 0;   /* --avx-vnni: with --isa avx2 on an AVX512-VNNI CPU, what an AVX-VNNI CPU runs */
+    const char *models[32];
+    int nm = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--tokens") && i + 1 < argc) ntok = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--device") && i + 1 < argc) g_device = argv[++i];
+        else if (!strcmp(argv[i], "--audio") && i + 1 < argc) g_audio = argv[++i];
+        else if (!strcmp(argv[i], "--no-scaling")) g_scaling = 0;
+        else if (!strcmp(argv[i], "--shapes") && i + 1 < argc) shapes_arg = argv[++i];
+        else if (!strcmp(argv[i], "--types") && i + 1 < argc) types_arg = argv[++i];
+        else if (!strcmp(argv[i], "--isa") && i + 1 < argc) isa_arg = argv[++i];
+        else if (!strcmp(argv[i], "--avx-vnni")) avx_vnni = 1;
+        else if (nm < 32) models[nm++] = argv[i];
     }
+    if (runs < 1) runs = 1;
+    if (set_level(isa_arg, avx_vnni) != 0) return 2;
+    printf("# bench: threads %d, kernels %s%s\n", threads, wh_isa_name(wh_kernels_isa()),
+           avx_vnni ? ", quantized x int8 as on an AVX-VNNI CPU (its code in EVEX form)" : "");
+    measure_limits(threads);
+    bench_kernels(avx_vnni);
+    if (nm == 0 && (nm = default_models(argv[0], shapes_arg, types_arg, models)) < 0) return 1;
     for (int i = 0; i < nm; i++) bench_model(models[i], threads, runs, ntok);
     return 0;
 }
