@@ -8,6 +8,7 @@
  * per byte streamed, which matters most where conversion dominates (q8_0, q5_0, beams). */
 #include "kernels.h"
 #include "model.h"
+#include "qx_dispatch.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -337,27 +338,9 @@ static inline __attribute__((always_inline)) QX_TARGET void qx_rows(const int xt
     }
 }
 
-#define QX_M_CASES(XT)                                                                     \
-    switch (M) {                                                                            \
-    case 1: qx_rows(XT, 1, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
-    case 2: qx_rows(XT, 2, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
-    case 3: qx_rows(XT, 3, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
-    case 4: qx_rows(XT, 4, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
-    case 5: qx_rows(XT, 5, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
-    case 6: qx_rows(XT, 6, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
-    default: qx_rows(XT, 7, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;    \
-    }
-
 QX_TARGET void wh_gemv_qx_avx512(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs,
                                    const wh_wmat *W, int n0, int n1, const float *bias, float *C, int ldc,
                                    int accumulate)
 {
-    switch (W->type) {
-    case WH_Q8X: QX_M_CASES(WH_Q8X); break;
-    case WH_Q5X: QX_M_CASES(WH_Q5X); break;
-    case WH_Q51X: QX_M_CASES(WH_Q51X); break;
-    case WH_Q4X: QX_M_CASES(WH_Q4X); break;
-    default: QX_M_CASES(WH_Q41X); break;
-    }
+    QX_DISPATCH(qx_rows)
 }
-#undef QX_M_CASES

@@ -22,6 +22,8 @@
  * FMA-cycles per 32 products and activation row (four vector operations); the int16 route
  * (vpmovzxbw, two vpmaddwd) measured the same. */
 
+#include "qx_dispatch.h"
+
 /* the 32 fifth bits of a half vector (little-endian at p) as bytes: 16 where set, else 0 —
  * byte i gets byte i/8 of the bits, keeps bit i%8, compares */
 static inline QXT_ATTR __m256i qx_bits16(const uint8_t *p)
@@ -228,27 +230,9 @@ static inline __attribute__((always_inline)) QXT_ATTR void qx_rows2(const int xt
         }
 }
 
-#define QX_M_CASES(XT)                                                                      \
-    switch (M) {                                                                             \
-    case 1: qx_rows2(XT, 1, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
-    case 2: qx_rows2(XT, 2, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
-    case 3: qx_rows2(XT, 3, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
-    case 4: qx_rows2(XT, 4, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
-    case 5: qx_rows2(XT, 5, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
-    case 6: qx_rows2(XT, 6, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;     \
-    default: qx_rows2(XT, 7, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate); break;    \
-    }
-
 QXT_ATTR void QXT_GEMV(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W, int n0,
                        int n1, const float *bias, float *C, int ldc, int accumulate)
 {
-    switch (W->type) {
-    case WH_Q8X: QX_M_CASES(WH_Q8X); break;
-    case WH_Q5X: QX_M_CASES(WH_Q5X); break;
-    case WH_Q51X: QX_M_CASES(WH_Q51X); break;
-    case WH_Q4X: QX_M_CASES(WH_Q4X); break;
-    default: QX_M_CASES(WH_Q41X); break;
-    }
+    QX_DISPATCH(qx_rows2)
 }
-#undef QX_M_CASES
 #undef QX_CHAIN
