@@ -254,7 +254,8 @@ int main(void)
     }
 
     TEST("quantized x int8 (q8_0, q5_0, q5_1, q4_0, q4_1 repacked): the rows dequantize to the original's bit "
-         "for bit; quantizer, GEMV and wh_gemm_part agree with their references, partial row groups included") {
+         "for bit; quantizer, GEMV (every kernel) and wh_gemm_part (every level) agree with their references, partial "
+         "row groups included") {
         const int N = 37, Ks[2] = {96, 512};   /* 37: two full groups of 16 and a padded one */
         const int qtypes[5] = {WH_Q8_0, WH_Q5_0, WH_Q5_1, WH_Q4_0, WH_Q4_1};
         float *scr = aligned_alloc(64, (sizeof(float) * wh_gemm_scratch_floats(512) + 63) & ~(size_t)63);
@@ -372,6 +373,30 @@ int main(void)
                 if (M >= 8) CHECKF(mx == 0, "%s K=%d M=%d: dequantized path differs by %g", wh_type_name(ty), K, M, mx);
                 else CHECKF(mx <= 0.02 * sc, "%s K=%d M=%d: max diff %g (scale %g)", wh_type_name(ty), K, M, mx, sc);
             }
+            /* the dispatch at every level (scalar, AVX2, AVX2 with the AVX-VNNI code, AVX-512):
+             * wh_gemm_part at M = 5 equals the reference quantizer and GEMV bit for bit */
+            int8_t *xq5 = malloc((size_t)5 * K);
+            float *dx5 = malloc(sizeof(float) * 5 * nb);
+            int32_t *cs5 = malloc(sizeof(int32_t) * 5 * nb);
+            wh_qx_quant_ref(5, K, A9, K, xq5, dx5, cs5);
+            wh_gemv_qx_ref(5, K, xq5, dx5, cs5, &x, 3, N, NULL, C1, N, 0);
+            const wh_isa lv[4] = {WH_ISA_SCALAR, WH_ISA_AVX2, WH_ISA_AVX2, WH_ISA_AVX512};
+            wh_kernels_force(WH_ISA_AVX512);
+            const int vnni_hw = wh_kernels_vnni();   /* the EVEX form of the AVX-VNNI code can run */
+            for (int v = 0; v < 4; v++) {
+                if (lv[v] > wh_kernels_best()) break;
+                wh_kernels_force(lv[v]);
+                if (v == 2 && !vnni_hw && !wh_kernels_avxvnni()) continue;   /* neither VNNI form here */
+                wh_kernels_vnni256(v == 2);
+                wh_gemm_part(5, K, A9, K, &x, 3, N, NULL, C2, N, 0, scr);
+                int bad = 0;
+                for (int m = 0; m < 5; m++) bad += memcmp(C1 + m * N + 3, C2 + m * N + 3, sizeof(float) * (N - 3)) != 0;
+                CHECKF(bad == 0, "%s K=%d: wh_gemm_part through %s differs from the reference in %d rows",
+                       wh_type_name(ty), K, wh_qx_kernel_name(), bad);
+            }
+            wh_kernels_vnni256(0);
+            wh_kernels_force(wh_kernels_best());
+            free(xq5); free(dx5); free(cs5);
             free(C1); free(C2); free(A9);
             free(o1); free(o2); free(xq); free(xq2); free(dx); free(dx2); free(cs); free(cs2); free(A);
             free(r1); free(r2); free(own); free(W);
