@@ -112,16 +112,16 @@ int wh_gemv_type_ok(int type);
 int wh_gemv_avx2(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1, float *out);
 int wh_gemv_avx512(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1, float *out);
 
-/* Quantized × int8 (AVX512-VNNI, or AVX2): the decoder's q8_0/q5_0/q5_1/q4_0/q4_1 weights, 16 rows
- * interleaved (WH_Q8X .. WH_Q41X, model.h), against activations quantized per 32-element block
- * as q8_0 quantizes weights (d = max|x| / 127, q = round-to-nearest-even(x / d)) — what
- * whisper.cpp does for every quantized type. One vpdpbusd multiplies 64 weight bytes (the
+/* Quantized × int8 (AVX512-VNNI, AVX-VNNI or AVX2): the decoder's q8_0/q5_0/q5_1/q4_0/q4_1
+ * weights, 16 rows interleaved (WH_Q8X .. WH_Q41X, model.h), against activations quantized per
+ * 32-element block as q8_0 quantizes weights (d = max|x| / 127, q = round-to-nearest-even(x / d))
+ * — what whisper.cpp does for every quantized type. One vpdpbusd multiplies 64 weight bytes (the
  * unsigned values, unpacked in registers) with 4 activation bytes for each of 16 rows; a
  * block's int32 sum is scaled once (d_w · d_x) for 16 rows, the _1 types add m_w · d_x·Σ xq.
  * At M = 5 the exact f32 path needs 6 FMA-pipe operations per 16 weights and row (bound by
  * them, not by memory), and at M = 1 the 4-5-bit types were bound by their unpacking.
- * CPUs without VNNI take the same layout through vpmaddubsw (kernels_avx2.c), with the same
- * integer sums and so the same results.
+ * 256-bit CPUs take the same layout eight rows at a time (qx256_tmpl.h: vpdpbusd with AVX-VNNI,
+ * vpmaddubsw without), with the same integer sums and so the same results.
  * wh_gemm_part takes these types for M < 8 this way and, for M >= 8, dequantizes them exactly
  * like the original type. Only the CPU backend makes them, and only when wh_kernels_int8(). */
 int wh_qx_type(int type);            /* the repacked type of a file type, or 0 */

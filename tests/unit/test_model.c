@@ -251,7 +251,7 @@ int main(void)
                         double m8 = 0;
                         for (int j = 0; j < 51865 * 5; j++) m8 = fmax(m8, fabs(l8[j] - lg[1][j]));
                         printf("# %s with int8 activations (%s) vs dequantized f32: max diff %.3g\n", q[i],
-                               lv == WH_ISA_AVX2 ? "AVX2" : "VNNI", m8);
+                               wh_qx_kernel_name(), m8);
                         CHECKF(m8 > 0 && m8 <= 0.02 * sc, "int8 path: diff %g scale %g", m8, sc);
                     }
                     sp_context_free(ctx);
