@@ -98,6 +98,25 @@ static void pool_task(void *va, int chunk, int ith)
     (void)ith;
 }
 
+/* whether /proc/cpuinfo's first "flags" line lists `flag` as a whole word: 1, 0, or -1 when
+ * there is no such file (not Linux) */
+static int cpuinfo_flag(const char *flag)
+{
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return -1;
+    char line[8192];
+    int found = -1;
+    while (found < 0 && fgets(line, sizeof line, f)) {
+        if (strncmp(line, "flags", 5)) continue;
+        found = 0;
+        for (char *sv = NULL, *t = strtok_r(strchr(line, ':') ? strchr(line, ':') + 1 : line, " \t\n", &sv); t;
+             t = strtok_r(NULL, " \t\n", &sv))
+            if (!strcmp(t, flag)) found = 1;
+    }
+    fclose(f);
+    return found;
+}
+
 int main(void)
 {
     wh_kernels_init();
@@ -251,6 +270,24 @@ int main(void)
             }
         }
         free(A); free(C1); free(C2); free(scr);
+    }
+
+    TEST("VNNI detection agrees with the kernel's CPU flags (avx512_vnni, avx_vnni in /proc/cpuinfo)") {
+        /* the AVX-VNNI kernel cannot run on the machines this was written on: at least its
+         * CPUID bit (leaf 7 subleaf 1, EAX bit 4) is checked wherever the tests run */
+        const int v512 = cpuinfo_flag("avx512_vnni"), v256 = cpuinfo_flag("avx_vnni");
+        if (v512 < 0) {
+            printf("# no /proc/cpuinfo: not compared\n");
+        } else {
+            wh_kernels_force(WH_ISA_AVX512);
+            const int got512 = wh_kernels_vnni(), got256 = wh_kernels_avxvnni();
+            wh_kernels_force(best);
+            printf("# avx512_vnni: cpuinfo %d, detected %d; avx_vnni: cpuinfo %d, detected %d\n", v512, got512, v256,
+                   got256);
+            /* detected needs the OS to save the vector state too (the kernel lists the flag regardless) */
+            CHECKF(got512 == (v512 && best >= WH_ISA_AVX512), "AVX512-VNNI detected %d, cpuinfo %d", got512, v512);
+            CHECKF(got256 == (v256 && best >= WH_ISA_AVX2), "AVX-VNNI detected %d, cpuinfo %d", got256, v256);
+        }
     }
 
     TEST("quantized x int8 (q8_0, q5_0, q5_1, q4_0, q4_1 repacked): the rows dequantize to the original's bit "
