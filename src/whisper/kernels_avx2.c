@@ -503,10 +503,12 @@ static inline __m256 qn_8(int type, const uint8_t *qs, uint32_t qh, int e0)
 
 /* ------------------------------------------------------------------ cross-attention rows
  * See attn_tmpl.h. 16 ymm: scores 2·ATT_RG accumulators + 2 keys + 1 broadcast; values
- * ATT_RG·ATT_OV accumulators + ATT_OV values + 1 broadcast. */
+ * R·ATT_OVN(R) accumulators + the values + 1 broadcast. */
 #define VSTORE(p, v) _mm256_storeu_ps(p, v)
 #define ATT_RG 5
-#define ATT_OV 2
+/* 5 rows × 2 vectors (four sweeps over V), 2 × 4, 1 × 8 (one sweep) */
+#define ATT_OVN(R) ((R) == 1 ? 8 : (R) == 2 ? 4 : 2)
+#define ATT_OVMAX 8
 #define ATT_SOFTMAX wh_softmax_avx2
 #define ATT_NAME wh_attend_rows_avx2
 #include "attn_tmpl.h"

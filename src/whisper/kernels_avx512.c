@@ -219,7 +219,8 @@ float wh_logsumexp_avx512(const float *x, int n)
 /* 32 zmm: scores 2·6 accumulators + 2 keys + 1 broadcast; values 6·4 + 4 + 1 */
 #define VSTORE(p, v) _mm512_storeu_ps(p, v)
 #define ATT_RG 6
-#define ATT_OV 4
+#define ATT_OVN(R) 4   /* all 64 columns in one sweep at every R */
+#define ATT_OVMAX 4
 #define ATT_SOFTMAX wh_softmax_avx512
 #define ATT_NAME wh_attend_rows_avx512
 #include "attn_tmpl.h"
