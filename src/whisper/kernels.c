@@ -209,22 +209,42 @@ int wh_qx_pack(const wh_wmat *W, int N, wh_wmat *out, void **own)
     return 0;
 }
 
-/* elements [k0, k0 + n) of row r: (u − offset) · d, or u · d + m for the _1 types — the
- * original type's dequantization (model.c) to the bit */
-static void qx_row(const wh_wmat *W, int r, int k0, int n, float *out)
+/* the file type a repacked type came from */
+static int qx_file_type(int t)
 {
-    const int off = wh_qx_offset(W->type), has_m = wh_qx_has_m(W->type);
-    for (int k = k0; k < k0 + n; k++) {
-        const uint8_t *blk = qx_block(W, r / 16, k / 32);
-        uint16_t h, hm;
-        memcpy(&h, blk + 2 * (r % 16), 2);
-        const int u = qx_u(W->type, blk, r % 16, k % 32);
-        if (has_m) {
-            memcpy(&hm, blk + 32 + 2 * (r % 16), 2);
-            out[k - k0] = (float)u * wh_f16_to_f32(h) + wh_f16_to_f32(hm);
-        } else {
-            out[k - k0] = (float)(u - off) * wh_f16_to_f32(h);
+    return t == WH_Q8X ? WH_Q8_0 : t == WH_Q5X ? WH_Q5_0 : t == WH_Q51X ? WH_Q5_1 : t == WH_Q4X ? WH_Q4_0 : WH_Q4_1;
+}
+
+/* Row r's blocks b0 .. b0+nb-1 put back in the file's layout at dst (nb blocks of the file
+ * type): the M >= 8 GEMM then dequantizes them with the file type's own code, to the bit.
+ * Element by element instead (a prompt pass packs every decoder weight), a 64-token pass on
+ * base q8_0 had taken 121 ms against the exact path's 29. Vector j of a repacked block holds
+ * elements 4j .. 4j+3 of each row: q8's in order, the nibble types' file nibble bytes 4j ..
+ * 4j+3 (elements e low, e + 16 high), the fifth bits four per mask. */
+static void qx_file_blocks(const wh_wmat *W, int r, int b0, int nb, uint8_t *dst)
+{
+    const int t = W->type, rr = r % 16, oq = wh_qx_off_q(t), oh = wh_qx_off_h(t);
+    const size_t fbs = wh_type_size(qx_file_type(t));
+    for (int b = 0; b < nb; b++, dst += fbs) {
+        const uint8_t *blk = qx_block(W, r / 16, b0 + b);
+        uint8_t *q = dst + 2;
+        memcpy(dst, blk + 2 * rr, 2);   /* d */
+        if (wh_qx_has_m(t)) {
+            memcpy(q, blk + 32 + 2 * rr, 2);
+            q += 2;
         }
+        if (wh_qx_has_h(t)) {
+            uint32_t qh = 0;
+            for (int j = 0; j < 8; j++) {
+                uint64_t mask;
+                memcpy(&mask, blk + oh + 8 * j, 8);
+                qh |= (uint32_t)((mask >> (4 * rr)) & 15) << (4 * j);
+            }
+            memcpy(q, &qh, 4);
+            q += 4;
+        }
+        for (int j = 0; j < (t == WH_Q8X ? 8 : 4); j++)
+            for (int e = 0; e < 4; e++) q[4 * j + e] = (uint8_t)(blk[oq + 64 * j + 4 * rr + e] ^ (t == WH_Q8X ? 0x80 : 0));
     }
 }
 
@@ -298,12 +318,25 @@ void wh_qx_act_quant(int M, int K, const float *A, int lda, void *act)
     else wh_qx_quant_ref(M, K, A, lda, xq, dx, cs);
 }
 
-/* which kernel wh_gemm_qx_part takes, in this order */
+typedef void (*qx_gemv_fn)(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W,
+                           int n0, int n1, const float *bias, float *C, int ldc, int accumulate);
+
+/* the int8 GEMV of the level in use, and its name */
+static qx_gemv_fn qx_kernel(const char **name)
+{
+    static const struct { const char *name; qx_gemv_fn fn; } k[5] = {
+        {"AVX512-VNNI", wh_gemv_qx_avx512}, {"AVX-VNNI", wh_gemv_qx_avxvnni},
+        {"AVX-VNNI code in EVEX form", wh_gemv_qx_vnni256}, {"AVX2", wh_gemv_qx_avx2}, {"scalar", wh_gemv_qx_ref}};
+    const int i = wh_kernels_vnni() ? 0 : !USE_AVX2 ? 4 : g_have_avxvnni ? 1 : g_vnni256 ? 2 : 3;
+    if (name) *name = k[i].name;
+    return k[i].fn;
+}
+
 const char *wh_qx_kernel_name(void)
 {
-    wh_kernels_init();
-    return wh_kernels_vnni() ? "AVX512-VNNI" : g_have_avxvnni && USE_AVX2 ? "AVX-VNNI"
-         : g_vnni256 && USE_AVX2 ? "AVX-VNNI code in EVEX form" : USE_AVX2 ? "AVX2" : "scalar";
+    const char *name;
+    qx_kernel(&name);
+    return name;
 }
 
 void wh_gemm_qx_part(int M, int K, const void *act, const wh_wmat *W, int n0, int n1, const float *bias, float *C,
@@ -313,19 +346,21 @@ void wh_gemm_qx_part(int M, int K, const void *act, const wh_wmat *W, int n0, in
     float *dx;
     int32_t *cs;
     qx_act_parts(M, K, act, &xq, &dx, &cs);
-    if (wh_kernels_vnni()) wh_gemv_qx_avx512(M, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate);
-    else if (g_have_avxvnni && USE_AVX2) wh_gemv_qx_avxvnni(M, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate);
-    else if (g_vnni256 && USE_AVX2) wh_gemv_qx_vnni256(M, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate);
-    else if (USE_AVX2) wh_gemv_qx_avx2(M, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate);
-    else wh_gemv_qx_ref(M, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate);
+    qx_kernel(NULL)(M, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate);
 }
 
 /* ------------------------------------------------------------------ rows */
 
 static void dequant_range(const wh_wmat *W, int r, int k0, int n, float *out)
 {
-    if (wh_qx_is(W->type)) {
-        qx_row(W, r, k0, n, out);
+    if (wh_qx_is(W->type)) {   /* k0 and n multiples of 32, as for the file types */
+        uint8_t blocks[8 * 34];   /* 256 elements of the largest file block, q8_0 */
+        for (int k = k0; k < k0 + n; k += 256) {
+            const int nk = k0 + n - k < 256 ? k0 + n - k : 256;
+            qx_file_blocks(W, r, k / 32, nk / 32, blocks);
+            const wh_wmat f = {blocks, qx_file_type(W->type), nk, 0};
+            dequant_range(&f, 0, 0, nk, out + (k - k0));
+        }
         return;
     }
     const uint8_t *row = (const uint8_t *)W->data + (size_t)r * W->row_bytes;

@@ -87,8 +87,8 @@ static inline __m512 qn_16(int type, const uint8_t *qs, uint32_t qh, int e0)
  * nibbles — indexing a 16-entry table of the floats nibble + offset (vpermps reads only
  * those four bits: no mask, subtract or integer conversion). Exact: the table holds small
  * integers. q4_0 at M = 1, weights in L2: 6.7-7.9 -> 5.8-6.7 cycles per block (q4_1: one
- * run 10.0-10.9 -> 8.7, a second within noise). Not for q5 (with the fifth bit as a masked add of 16: 7.7-9.3 cycles
- * either way) nor at M > 1, where the permute competes with the FMAs (q4_0 at M = 5
+ * run 10.0-10.9 -> 8.7, a second within noise). Not for q5 (with the fifth bit as a masked
+ * add of 16: 7.7-9.3 cycles either way) nor at M > 1, where the permute competes with the FMAs (q4_0 at M = 5
  * measured 5 % slower; docs/engine.md). */
 static inline __m512 qn_16_m1(int type, const uint8_t *qs, uint32_t qh, int e0)
 {
