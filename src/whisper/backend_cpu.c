@@ -62,13 +62,15 @@ typedef struct {
     const int *row_seq, *row_pos;   /* of the pass in flight */
     float *attn_out;                /* when set: cross-attention probabilities are copied
                                        here, [n_text_layer][rows][n_head][cur] */
-    /* the decoder's weight matrices as its steps read them: DEC_W per layer, then the token
-     * embedding — the model's own tensors, or quantized ones repacked for the int8 dot products (dec_own) */
-    wh_wmat *dec_w;
-    void **dec_own;
+    /* the weight matrices as the products read them (weights_init): the model's own tensors,
+     * or quantized ones repacked for the int8 dot products (w_own) */
+    wh_wmat *wmats;
+    void **w_own;
+    const wh_wmat *dec_w, *enc_w;   /* the decoder's and the encoder's, in wmats */
 } wh_cpu;
 
 enum { DW_Q, DW_K, DW_V, DW_O, DW_CQ, DW_CO, DW_MLP0, DW_MLP2, DEC_W };
+enum { EW_Q, EW_K, EW_V, EW_O, EW_MLP0, EW_MLP2, ENC_W };
 
 static wh_wmat wmat(const wh_tensor *t)
 {
@@ -91,38 +93,55 @@ static void drop_mapped(const wh_model *m, const void *p, size_t n)
     if (e > s) madvise((void *)s, e - s, MADV_DONTNEED);
 }
 
-/* The decoder's matrices (dec_w). On an AVX2 CPU (unless SPEECH_SESSION_EXACT), the quantized
- * ones are repacked for the int8 dot products (kernels.h, "quantized × int8"; vpdpbusd where
- * AVX512-VNNI is present, vpmaddubsw otherwise): on VNNI a decoder step then streams them at
- * about the same speed at M = 5 as at M = 1, where the exact path is bound by its FMAs, and on
- * both the 4-5-bit types are no longer bound by their unpacking at M = 1. The encoder keeps the
- * model's tensors (M = 1500: the GEMM dequantizes them exactly). The copies replace the file's
- * pages (drop_mapped): the decoder's quantized bytes once (base q8_0: 51 MB). */
+/* The matrices the products read (wmats): the decoder's (dec_w: DEC_W per layer, then the
+ * token embedding), then the encoder's (enc_w: ENC_W per layer, then the decoder's cross K/V
+ * projections, which run at encode time). On an AVX2 CPU (unless SPEECH_SESSION_EXACT) the
+ * quantized ones are repacked for the int8 products (kernels.h, "quantized × int8"; vpdpbusd
+ * where AVX512-VNNI is present, vpmaddubsw otherwise): on VNNI a decoder step then streams them
+ * at about the same speed at M = 5 as at M = 1, where the exact path is bound by its FMAs, on
+ * both the 4-5-bit types are no longer bound by their unpacking at M = 1, and the encoder's
+ * products (M = the window's positions, ops.c "tall products") multiply int8 instead of
+ * dequantizing to f32 — as whisper.cpp computes a quantized model's every product. The copies
+ * replace the file's pages (drop_mapped): the quantized bytes once (base q8_0: 75 MB). */
 typedef struct {
     wh_cpu *c;
     int int8;   /* wh_kernels_int8() at open */
     atomic_int failed;
-} dec_pack_job;
+} w_pack_job;
 
-/* dec_w[i]: the model's tensor, or its repacked copy (one task per matrix: the threads
- * share the repacking, which for large-v3's decoder is about a gigabyte) */
-static void dec_pack_task(void *va, int i, int ith)
+/* the tensor of slot i of wmats */
+static const wh_tensor *w_tensor(const wh_model *m, int i)
 {
-    dec_pack_job *j = va;
-    wh_cpu *c = j->c;
-    const wh_model *m = c->m;
-    const int nl = m->hp.n_text_layer;
-    (void)ith;
-    const wh_tensor *t = &m->tok_emb;   /* the last one */
-    if (i < nl * DEC_W) {
+    const int nd = m->hp.n_text_layer * DEC_W + 1, ne = m->hp.n_audio_layer * ENC_W;
+    if (i < nd - 1) {
         const wh_layer *L = &m->dec[i / DEC_W];
         const wh_tensor *by[DEC_W] = {&L->attn.q_w, &L->attn.k_w, &L->attn.v_w, &L->attn.o_w,
                                       &L->cross.q_w, &L->cross.o_w, &L->mlp0_w, &L->mlp2_w};
-        t = by[i % DEC_W];
+        return by[i % DEC_W];
     }
-    c->dec_w[i] = wmat(t);
+    if (i == nd - 1) return &m->tok_emb;
+    i -= nd;
+    if (i < ne) {
+        const wh_layer *L = &m->enc[i / ENC_W];
+        const wh_tensor *by[ENC_W] = {&L->attn.q_w, &L->attn.k_w, &L->attn.v_w, &L->attn.o_w, &L->mlp0_w, &L->mlp2_w};
+        return by[i % ENC_W];
+    }
+    i -= ne;
+    return i % 2 ? &m->dec[i / 2].cross.v_w : &m->dec[i / 2].cross.k_w;
+}
+
+/* wmats[i]: the model's tensor, or its repacked copy (one task per matrix: the threads share
+ * the repacking, which for large-v3 is about two gigabytes) */
+static void w_pack_task(void *va, int i, int ith)
+{
+    w_pack_job *j = va;
+    wh_cpu *c = j->c;
+    const wh_model *m = c->m;
+    const wh_tensor *t = w_tensor(m, i);
+    (void)ith;
+    c->wmats[i] = wmat(t);
     if (j->int8 && wh_qx_type(t->type) && t->ne[0] % 32 == 0) {
-        if (wh_qx_pack(&c->dec_w[i], (int)t->ne[1], &c->dec_w[i], &c->dec_own[i]) != 0) {
+        if (wh_qx_pack(&c->wmats[i], (int)t->ne[1], &c->wmats[i], &c->w_own[i]) != 0) {
             atomic_store(&j->failed, 1);
             return;
         }
@@ -130,15 +149,30 @@ static void dec_pack_task(void *va, int i, int ith)
     }
 }
 
-static int dec_weights_init(wh_cpu *c)
+static int n_wmats(const wh_model *m)
 {
-    const int nw = c->m->hp.n_text_layer * DEC_W + 1;
-    c->dec_w = calloc((size_t)nw, sizeof *c->dec_w);
-    c->dec_own = calloc((size_t)nw, sizeof *c->dec_own);
-    if (!c->dec_w || !c->dec_own) return -1;
-    dec_pack_job j = {c, wh_kernels_int8(), 0};
-    wh_pool_run(c->ex->pool, dec_pack_task, &j, nw);
+    return m->hp.n_text_layer * (DEC_W + 2) + 1 + m->hp.n_audio_layer * ENC_W;
+}
+
+static int weights_init(wh_cpu *c)
+{
+    const int nw = n_wmats(c->m);
+    c->wmats = calloc((size_t)nw, sizeof *c->wmats);
+    c->w_own = calloc((size_t)nw, sizeof *c->w_own);
+    if (!c->wmats || !c->w_own) return -1;
+    c->dec_w = c->wmats;
+    c->enc_w = c->wmats + c->m->hp.n_text_layer * DEC_W + 1;
+    w_pack_job j = {c, wh_kernels_int8(), 0};
+    wh_pool_run(c->ex->pool, w_pack_task, &j, nw);
     return atomic_load(&j.failed) ? -1 : 0;
+}
+
+/* the encoder's layer matrices, then (layer = n_audio_layer) the cross K (0) and V (1) of
+ * decoder layer `which` */
+static const wh_wmat *enc_wm(const wh_cpu *c, int layer, int which) { return &c->enc_w[layer * ENC_W + which]; }
+static const wh_wmat *cross_wm(const wh_cpu *c, int dlayer, int v)
+{
+    return &c->enc_w[c->m->hp.n_audio_layer * ENC_W + 2 * dlayer + v];
 }
 
 static const wh_wmat *dec_wm(const wh_cpu *c, int layer, int which) { return &c->dec_w[layer * DEC_W + which]; }
@@ -331,23 +365,23 @@ static void enc_convs(wh_cpu *c, const float *mel, int n_frames, int offset)
 }
 
 /* one pre-LN transformer block on e_x */
-static void enc_layer(wh_cpu *c, const wh_layer *L)
+static void enc_layer(wh_cpu *c, int l)
 {
+    const wh_layer *L = &c->m->enc[l];
     const int n = c->n, actx = c->cur;
     par_ln(c, c->e_x, c->e_h, actx, &L->attn_ln_w, &L->attn_ln_b);
-    wh_wmat wq = wmat(&L->attn.q_w), wk = wmat(&L->attn.k_w), wv = wmat(&L->attn.v_w), wo = wmat(&L->attn.o_w);
-    const wh_gemm_out qkv[3] = {{&wq, n, F(&L->attn.q_b), c->e_q, n, 0},
-                                {&wk, n, NULL, c->e_k, n, 0},
-                                {&wv, n, F(&L->attn.v_b), c->e_v, n, 0}};
+    const wh_gemm_out qkv[3] = {{enc_wm(c, l, EW_Q), n, F(&L->attn.q_b), c->e_q, n, 0},
+                                {enc_wm(c, l, EW_K), n, NULL, c->e_k, n, 0},
+                                {enc_wm(c, l, EW_V), n, F(&L->attn.v_b), c->e_v, n, 0}};
     wh_par_gemm_multi(c->ex, actx, n, c->e_h, n, qkv, 3);
     enc_attn_job aj = {c, (actx + ENC_QB - 1) / ENC_QB, 1.0f / sqrtf((float)c->dh)};
     wh_pool_run(c->ex->pool, pack_kv_task, &aj, 2 * c->n_head);
     wh_pool_run(c->ex->pool, enc_attn_task, &aj, c->n_head * aj.nblk);
-    wh_par_gemm(c->ex, actx, n, c->e_a, n, &wo, n, F(&L->attn.o_b), c->e_x, n, 1, 0);
+    wh_par_gemm(c->ex, actx, n, c->e_a, n, enc_wm(c, l, EW_O), n, F(&L->attn.o_b), c->e_x, n, 1, 0);
 
     par_ln(c, c->e_x, c->e_h, actx, &L->mlp_ln_w, &L->mlp_ln_b);
-    wh_wmat w0 = wmat(&L->mlp0_w), w2 = wmat(&L->mlp2_w);
-    wh_par_mlp(c->ex, actx, n, c->e_h, n, &w0, F(&L->mlp0_b), 4 * n, &w2, F(&L->mlp2_b), c->e_x, n, c->e_mlp);
+    wh_par_mlp(c->ex, actx, n, c->e_h, n, enc_wm(c, l, EW_MLP0), F(&L->mlp0_b), 4 * n, enc_wm(c, l, EW_MLP2),
+               F(&L->mlp2_b), c->e_x, n, c->e_mlp);
 }
 
 static sp_status cpu_encode(wh_backend *be, const float *mel, int n_frames, int offset, int audio_ctx)
@@ -357,15 +391,15 @@ static sp_status cpu_encode(wh_backend *be, const float *mel, int n_frames, int 
     const int n = c->n, actx = audio_ctx;
     c->cur = actx;
     enc_convs(c, mel, n_frames, offset);
-    for (int l = 0; l < m->hp.n_audio_layer; l++) enc_layer(c, &m->enc[l]);
+    for (int l = 0; l < m->hp.n_audio_layer; l++) enc_layer(c, l);
     par_ln(c, c->e_x, c->e_h, actx, &m->e_ln_w, &m->e_ln_b);   /* encoder output */
 
     /* cross-attention K/V of every decoder layer, once per window, stored as f16 (as
      * whisper.cpp does): the decoder reads them for every token of every beam */
     for (int l = 0; l < m->hp.n_text_layer; l++) {
         const wh_layer *L = &m->dec[l];
-        wh_wmat wk = wmat(&L->cross.k_w), wv = wmat(&L->cross.v_w);
-        const wh_gemm_out kv[2] = {{&wk, n, NULL, c->e_q, n, 0}, {&wv, n, F(&L->cross.v_b), c->e_k, n, 0}};
+        const wh_gemm_out kv[2] = {{cross_wm(c, l, 0), n, NULL, c->e_q, n, 0},
+                                   {cross_wm(c, l, 1), n, F(&L->cross.v_b), c->e_k, n, 0}};
         wh_par_gemm_multi(c->ex, actx, n, c->e_h, n, kv, 2);
         enc_rows_job j = {.c = c, .layer = l};
         wh_pool_run(c->ex->pool, enc_cross_task, &j, (actx + ENC_RC - 1) / ENC_RC);
@@ -534,9 +568,9 @@ static void cpu_info(const wh_backend *be, wh_device_info *out)
     const wh_cpu *c = (const wh_cpu *)be;
     memset(out, 0, sizeof *out);
     int qx = 0;
-    for (int i = 0; c->dec_own && i < c->m->hp.n_text_layer * DEC_W + 1; i++) qx |= c->dec_own[i] != NULL;
+    for (int i = 0; c->w_own && i < n_wmats(c->m); i++) qx |= c->w_own[i] != NULL;
     snprintf(out->name, sizeof out->name, "CPU (%s%s%s, %d threads)", wh_isa_name(wh_kernels_isa()),
-             qx ? ", quantized decoder x int8 " : "", qx ? wh_qx_kernel_name() : "", c->n_threads);
+             qx ? ", quantized weights x int8 " : "", qx ? wh_qx_kernel_name() : "", c->n_threads);
 }
 
 static void cpu_free(wh_backend *be)
@@ -552,10 +586,10 @@ static void cpu_free(wh_backend *be)
     free(c->e_a); free(c->e_mlp); free(c->e_c1); free(c->cross_kt); free(c->cross_v);
     free(c->d_x); free(c->d_h); free(c->d_q); free(c->d_a); free(c->d_kv); free(c->d_mlp);
     for (int i = 0; i < WH_MAX_SEQ; i++) { free(c->seq[i].k); free(c->seq[i].v); }
-    if (c->dec_own)
-        for (int i = 0; i < c->m->hp.n_text_layer * DEC_W + 1; i++) free(c->dec_own[i]);
-    free(c->dec_own);
-    free(c->dec_w);
+    if (c->w_own)
+        for (int i = 0; i < n_wmats(c->m); i++) free(c->w_own[i]);
+    free(c->w_own);
+    free(c->wmats);
     free(c);
 }
 
@@ -595,7 +629,7 @@ sp_status wh_cpu_backend_open(const wh_model *m, void *exv, wh_backend **out, ch
         !c->cross_kt || !c->cross_v || !c->d_x || !c->d_h || !c->d_q || !c->d_a || !c->d_kv || !c->d_mlp ||
         !c->e_s || !c->d_s)
         goto nomem;
-    if (dec_weights_init(c) != 0) goto nomem;
+    if (weights_init(c) != 0) goto nomem;
     memset(c->e_k, 0, sizeof(float) * (size_t)pad32(c->actx) * n);   /* rows past actx: zero keys */
     for (int i = 0; i < c->n_threads; i++) {
         c->e_s[i] = fa((size_t)ENC_QB * ((size_t)pad32(c->actx) + (size_t)c->dh));   /* scores, then the Q/O block */

@@ -22,7 +22,7 @@
 static wh_isa g_isa = WH_ISA_SCALAR;
 static int g_have_avx2, g_have_avx512, g_have_vnni, g_have_avxvnni;
 static int g_vnni256;   /* wh_kernels_vnni256: the AVX-VNNI code in EVEX form at the AVX2 level */
-static int g_int8 = 1;   /* quantized decoder weights may be repacked for int8 (wh_kernels_int8) */
+static int g_int8 = 1;   /* quantized weights may be repacked for int8 (wh_kernels_int8) */
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 static void detect(void)
@@ -318,6 +318,24 @@ void wh_qx_act_quant(int M, int K, const float *A, int lda, void *act)
     else wh_qx_quant_ref(M, K, A, lda, xq, dx, cs);
 }
 
+/* rows r0 .. r1-1 of the M-row buffer: the same bytes wh_qx_act_quant writes for them (every
+ * quantizer works row by row) */
+void wh_qx_act_quant_part(int M, int K, const float *A, int lda, void *act, int r0, int r1)
+{
+    int8_t *xq;
+    float *dx;
+    int32_t *cs;
+    qx_act_parts(M, K, act, &xq, &dx, &cs);
+    const size_t nb = (size_t)(K / 32), R = (size_t)r0;
+    A += R * (size_t)lda;
+    xq += R * (size_t)K;
+    dx += R * nb;
+    cs += R * nb;
+    if (wh_kernels_vnni()) wh_qx_quant_avx512(r1 - r0, K, A, lda, xq, dx, cs);
+    else if (USE_AVX2) wh_qx_quant_avx2(r1 - r0, K, A, lda, xq, dx, cs);
+    else wh_qx_quant_ref(r1 - r0, K, A, lda, xq, dx, cs);
+}
+
 typedef void (*qx_gemv_fn)(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W,
                            int n0, int n1, const float *bias, float *C, int ldc, int accumulate);
 
@@ -347,6 +365,33 @@ void wh_gemm_qx_part(int M, int K, const void *act, const wh_wmat *W, int n0, in
     int32_t *cs;
     qx_act_parts(M, K, act, &xq, &dx, &cs);
     qx_kernel(NULL)(M, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate);
+}
+
+/* Tall products (M >= 8: the encoder, a decoder prompt pass): WH_QX_TALL_ROWS activation rows
+ * per kernel call, each over a slice of the weight rows small enough to stay in L1 while every
+ * row group of [r0, r1) passes over it (the activations are read from L2, once per slice). Every
+ * row's sums are those of the kernel at M = 1: the same integers, scaled and added in the same
+ * order. */
+void wh_gemm_qx_tall(int M, int K, const void *act, int r0, int r1, const wh_wmat *W, int n0, int n1,
+                     const float *bias, float *C, int ldc, int accumulate)
+{
+    int8_t *xq;
+    float *dx;
+    int32_t *cs;
+    qx_act_parts(M, K, act, &xq, &dx, &cs);
+    const qx_gemv_fn fn = qx_kernel(NULL);
+    const size_t nb = (size_t)(K / 32);
+    /* weight rows per slice: about 24 KB of them, whole groups of 16 */
+    int slice = (int)((24u << 10) / (nb * wh_qx_block_bytes(W->type) / 16));
+    slice = slice < 16 ? 16 : slice & ~15;
+    for (int c0 = n0; c0 < n1; c0 += slice) {
+        const int c1 = n1 - c0 < slice ? n1 : c0 + slice;
+        for (int r = r0; r < r1; r += WH_QX_TALL_ROWS) {
+            const int mr = r1 - r < WH_QX_TALL_ROWS ? r1 - r : WH_QX_TALL_ROWS;
+            fn(mr, K, xq + (size_t)r * (size_t)K, dx + (size_t)r * nb, cs + (size_t)r * nb, W, c0, c1, bias,
+               C + (size_t)r * (size_t)ldc, ldc, accumulate);
+        }
+    }
 }
 
 /* ------------------------------------------------------------------ rows */

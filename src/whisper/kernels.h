@@ -112,7 +112,7 @@ int wh_gemv_type_ok(int type);
 int wh_gemv_avx2(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1, float *out);
 int wh_gemv_avx512(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1, float *out);
 
-/* Quantized × int8 (AVX512-VNNI, AVX-VNNI or AVX2): the decoder's q8_0/q5_0/q5_1/q4_0/q4_1
+/* Quantized × int8 (AVX512-VNNI, AVX-VNNI or AVX2): a model's q8_0/q5_0/q5_1/q4_0/q4_1
  * weights, 16 rows interleaved (WH_Q8X .. WH_Q41X, model.h), against activations quantized per
  * 32-element block as q8_0 quantizes weights (d = max|x| / 127, q = round-to-nearest-even(x / d))
  * — what whisper.cpp does for every quantized type. One vpdpbusd multiplies 64 weight bytes (the
@@ -123,12 +123,14 @@ int wh_gemv_avx512(int M, int K, const float *A, int lda, const wh_wmat *W, int 
  * 256-bit CPUs take the same layout eight rows at a time (qx256_tmpl.h: vpdpbusd with AVX-VNNI,
  * vpmaddubsw without), with the same integer sums and so the same results.
  * wh_gemm_part takes these types for M < 8 this way and, for M >= 8, dequantizes them exactly
- * like the original type. Only the CPU backend makes them, and only when wh_kernels_int8(). */
+ * like the original type; the parallel drivers (ops.c) give tall products (the encoder, prompt
+ * passes) to the int8 kernel too, WH_QX_TALL_ROWS rows a call. Only the CPU backend makes
+ * them, and only when wh_kernels_int8(). */
 int wh_qx_type(int type);            /* the repacked type of a file type, or 0 */
 int wh_qx_is(int type);              /* 1 for a repacked type */
 /* the layout's offsets, block bytes and value offsets: wh_qx_* in model.h */
 int wh_kernels_vnni(void);   /* AVX512-VNNI present and the AVX-512 level in use */
-/* whether the CPU backend repacks quantized decoder weights for int8 (the AVX2 level or above,
+/* whether the CPU backend repacks quantized weights for int8 (the AVX2 level or above,
  * and not turned off: SPEECH_SESSION_EXACT=1 in the environment keeps every product exact
  * f32, as on CPUs without AVX2; tests switch it with wh_kernels_allow_int8, read at backend
  * open) */
@@ -170,6 +172,14 @@ size_t wh_qx_act_bytes(int M, int K);
 void wh_qx_act_quant(int M, int K, const float *A, int lda, void *act);
 void wh_gemm_qx_part(int M, int K, const void *act, const wh_wmat *W, int n0, int n1, const float *bias, float *C,
                       int ldc, int accumulate);
+/* Tall products (M >= 8) in parts: rows [r0, r1) of the M-row buffer quantized (one thread's
+ * share; the bytes wh_qx_act_quant writes), and rows [r0, r1) × columns [n0, n1) of the
+ * product through the int8 kernel, WH_QX_TALL_ROWS rows a call (C: the product's row 0) —
+ * each row equal bit for bit to wh_gemm_qx_part on that row alone */
+#define WH_QX_TALL_ROWS 7
+void wh_qx_act_quant_part(int M, int K, const float *A, int lda, void *act, int r0, int r1);
+void wh_gemm_qx_tall(int M, int K, const void *act, int r0, int r1, const wh_wmat *W, int n0, int n1,
+                     const float *bias, float *C, int ldc, int accumulate);
 
 /* The micro-kernels' six rows of A: a partial row block (the ragged end of M) runs the same
  * loop with the missing rows reading row 0 (valid memory); their results are not stored. */

@@ -34,6 +34,7 @@ void wh_exec_deinit(wh_exec *ex)
     }
     free(ex->bpack);
     free(ex->qx_act);
+    free(ex->qx_tall);
     wh_pool_free(ex->pool);
     memset(ex, 0, sizeof *ex);
 }
@@ -218,6 +219,79 @@ static int par_gemm_rows(wh_exec *ex, int M, int K, const float *A, int lda, con
     return 0;
 }
 
+/* ------------------------------------------------------------------ tall products, int8
+ * Repacked weights (wh_qx_is) with M >= 8 — the encoder of a quantized model, a decoder prompt
+ * pass — take the decoder step's int8 products too (kernels.h, "quantized × int8"): A quantized
+ * once (by row blocks, in parallel), then tasks of (row block, column chunk) through
+ * wh_gemm_qx_tall. Every row's result is the one wh_gemm_qx_part gives that row alone. */
+#define TALL_RB 64   /* rows per block: 1500 rows make 24 */
+#define MULTI_MAX 4
+
+typedef struct {
+    wh_exec *ex;
+    int M, K, lda, gelu, n_outs, nrb;
+    const float *A;
+    const wh_gemm_out *outs;
+    int cs[MULTI_MAX], first[MULTI_MAX + 1];   /* column chunk size and first chunk of each output */
+} tall_job;
+
+static void tall_quant_task(void *va, int b, int ith)
+{
+    tall_job *j = va;
+    (void)ith;
+    const int r0 = b * TALL_RB, r1 = r0 + TALL_RB < j->M ? r0 + TALL_RB : j->M;
+    wh_qx_act_quant_part(j->M, j->K, j->A, j->lda, j->ex->qx_tall, r0, r1);
+}
+
+/* task = (column chunk, row block), row blocks innermost: consecutive tasks share the chunk's
+ * weights */
+static void tall_gemm_task(void *va, int t, int ith)
+{
+    tall_job *j = va;
+    (void)ith;
+    const int chunk = t / j->nrb, b = t % j->nrb;
+    int o = 0;
+    while (chunk >= j->first[o + 1]) o++;
+    const wh_gemm_out *g = &j->outs[o];
+    const int n0 = (chunk - j->first[o]) * j->cs[o], n1 = n0 + j->cs[o] < g->N ? n0 + j->cs[o] : g->N;
+    const int r0 = b * TALL_RB, r1 = r0 + TALL_RB < j->M ? r0 + TALL_RB : j->M;
+    const int fuse = j->gelu && g->bias && !g->accumulate;   /* as gemm_task */
+    wh_gemm_qx_tall(j->M, j->K, j->ex->qx_tall, r0, r1, g->W, n0, n1, fuse ? NULL : g->bias, g->C, g->ldc,
+                    g->accumulate);
+    for (int m = r0; j->gelu && m < r1; m++) {
+        float *c = g->C + (size_t)m * g->ldc + n0;
+        if (fuse) wh_gelu_bias(c, g->bias + n0, (size_t)(n1 - n0));
+        else wh_gelu(c, (size_t)(n1 - n0));
+    }
+}
+
+/* 0 when done; -1 when it does not apply (M < 8, an output not repacked, no buffer) */
+static int par_gemm_qx_tall(wh_exec *ex, int M, int K, const float *A, int lda, const wh_gemm_out *outs, int n_outs,
+                            int gelu)
+{
+    if (M < 8 || n_outs > MULTI_MAX || K % 32) return -1;
+    for (int i = 0; i < n_outs; i++)
+        if (!wh_qx_is(outs[i].W->type)) return -1;
+    const size_t need = wh_qx_act_bytes(M, K);
+    if (ex->qx_tall_bytes < need) {
+        free(ex->qx_tall);
+        ex->qx_tall = malloc(need);
+        ex->qx_tall_bytes = ex->qx_tall ? need : 0;
+        if (!ex->qx_tall) return -1;
+    }
+    const int nth = wh_pool_size(ex->pool);
+    tall_job j = {.ex = ex, .M = M, .K = K, .lda = lda, .gelu = gelu, .n_outs = n_outs, .A = A, .outs = outs,
+                  .nrb = (M + TALL_RB - 1) / TALL_RB};
+    for (int i = 0; i < n_outs; i++) {
+        const int cs = chunk_cols(outs[i].N, nth);
+        j.cs[i] = cs;
+        j.first[i + 1] = j.first[i] + (outs[i].N + cs - 1) / cs;
+    }
+    wh_pool_run(ex->pool, tall_quant_task, &j, j.nrb);
+    wh_pool_run(ex->pool, tall_gemm_task, &j, j.first[n_outs] * j.nrb);
+    return 0;
+}
+
 /* ------------------------------------------------------------------ the MLP, fused
  * Per block of rows: H = GELU(X·W0ᵀ + b0) into the block's rows of H, then Y += H·W2ᵀ + b2
  * while those rows are still in the thread's L2 — instead of all of H (base: 1500 × 2048
@@ -250,7 +324,7 @@ void wh_par_mlp(wh_exec *ex, int M, int K, const float *X, int ldx, const wh_wma
                 const wh_wmat *W2, const float *b2, float *Y, int ldy, float *H)
 {
     const size_t p0 = packed_floats(N0, K), p2 = packed_floats(K, N0);
-    if (M >= WH_ROWS_MIN_M && p0 + p2 <= ex->bpack_cap && bpack_reserve(ex, p0 + p2) == 0) {
+    if (M >= WH_ROWS_MIN_M && !wh_qx_is(W0->type) && p0 + p2 <= ex->bpack_cap && bpack_reserve(ex, p0 + p2) == 0) {
         const wh_gemm_out o0 = {W0, N0, b0, H, N0, 0}, o2 = {W2, K, b2, Y, ldy, 1};
         mlp_job j = {.r = {.ex = ex, .M = M, .K = K, .lda = ldx, .A = X}, .K = K, .N0 = N0, .H = H, .ldh = N0};
         rows_add_seg(&j.r, &o0, 0, N0, ex->bpack);
@@ -268,16 +342,14 @@ void wh_par_mlp(wh_exec *ex, int M, int K, const float *X, int ldx, const wh_wma
 void wh_par_gemm(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wmat *W, int N,
                  const float *bias, float *C, int ldc, int accumulate, int gelu)
 {
-    if (M >= WH_ROWS_MIN_M) {
-        const wh_gemm_out o = {W, N, bias, C, ldc, accumulate};
-        if (par_gemm_rows(ex, M, K, A, lda, &o, 1, gelu) == 0) return;
-    }
+    const wh_gemm_out o = {W, N, bias, C, ldc, accumulate};
+    if (par_gemm_qx_tall(ex, M, K, A, lda, &o, 1, gelu) == 0) return;
+    if (M >= WH_ROWS_MIN_M && par_gemm_rows(ex, M, K, A, lda, &o, 1, gelu) == 0) return;
     int cs = chunk_cols(N, wh_pool_size(ex->pool));
     gemm_job j = {ex, M, K, N, lda, ldc, accumulate, gelu, cs, A, bias, W, C, qx_quantize_once(ex, M, K, A, lda, W)};
     wh_pool_run(ex->pool, gemm_task, &j, (N + cs - 1) / cs);
 }
 
-#define MULTI_MAX 4
 typedef struct {
     wh_exec *ex;
     int M, K, lda, n_outs;
@@ -307,6 +379,7 @@ void wh_par_gemm_multi(wh_exec *ex, int M, int K, const float *A, int lda, const
             wh_par_gemm(ex, M, K, A, lda, outs[i].W, outs[i].N, outs[i].bias, outs[i].C, outs[i].ldc, outs[i].accumulate, 0);
         return;
     }
+    if (par_gemm_qx_tall(ex, M, K, A, lda, outs, n_outs, 0) == 0) return;
     if (M >= WH_ROWS_MIN_M && par_gemm_rows(ex, M, K, A, lda, outs, n_outs, 0) == 0) return;
     int nth = wh_pool_size(ex->pool);
     multi_job j = {ex, M, K, lda, n_outs, A, outs, {0}, {0}, NULL};

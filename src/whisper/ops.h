@@ -14,6 +14,8 @@ typedef struct {
     void *qx_act;          /* the activations of a repacked (wh_qx_is) product, quantized once for all its
                                column chunks (wh_qx_act_bytes(7, max_k)) */
     int max_k;
+    void *qx_tall;          /* a tall product's quantized activations (wh_qx_act_bytes(M, K), grown) */
+    size_t qx_tall_bytes;
 } wh_exec;
 
 int  wh_exec_init(wh_exec *ex, int n_threads, int max_k);   /* 0 on success */

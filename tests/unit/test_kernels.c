@@ -680,6 +680,95 @@ int main(void)
         free(A); free(bias); free(C1); free(C2);
     }
 
+    TEST("tall products on repacked weights (M >= 8: the encoder, prompt passes): wh_par_gemm (plain, GELU, "
+         "accumulate) and wh_par_gemm_multi give each row what the reference quantizer and int8 GEMV give it "
+         "alone, bit for bit, at every level on 1 and 3 threads; wh_par_mlp equals its two products") {
+        const int K = 320, lda = K + 5, ldc = 150, Ms[3] = {9, 137, WH_ROWS_MIN_M + 32};
+        const int Ns[2] = {100, 48}, qt[3] = {WH_Q8_0, WH_Q5_1, WH_Q4_0};
+        const int Mmax = Ms[2], nb = K / 32;
+        float *A = malloc(sizeof(float) * (size_t)Mmax * lda), *bias = malloc(sizeof(float) * 128);
+        float *C0 = malloc(sizeof(float) * (size_t)Mmax * ldc), *C1 = malloc(sizeof(float) * (size_t)Mmax * ldc);
+        float *R = malloc(sizeof(float) * (size_t)Mmax * ldc);
+        int8_t xq[320];
+        float dx[10];
+        int32_t cs[10];
+        for (size_t i = 0; i < (size_t)Mmax * lda; i++) A[i] = frand() * (i % 89 == 0 ? 6.0f : 1.0f);
+        for (size_t i = 0; i < (size_t)Mmax * ldc; i++) C0[i] = frand();
+        for (int i = 0; i < 128; i++) bias[i] = frand();
+        int bad = 0;
+        for (int ti = 0; ti < 3; ti++) {
+            uint8_t *W[2];
+            wh_wmat q[2], x[2];
+            void *own[2];
+            for (int i = 0; i < 2; i++) {
+                W[i] = make_w(qt[ti], Ns[i], K);
+                q[i] = (wh_wmat){W[i], qt[ti], K, wh_row_bytes(qt[ti], K)};
+                CHECK(wh_qx_pack(&q[i], Ns[i], &x[i], &own[i]) == 0);
+            }
+            for (int mi = 0; mi < 3; mi++)
+                for (int mode = 0; mode < 4; mode++) {   /* plain, GELU, accumulate, multi */
+                    const int M = Ms[mi];
+                    if (mi == 2 && ti > 0) continue;   /* the row split's size: once */
+                    for (int ii = 0; ii < n_isas; ii++) {
+                        wh_kernels_force(isas[ii]);
+                        /* the reference: each row alone (the quantizers and kernels are equal to
+                         * the reference at every level, tested above) */
+                        memcpy(R, C0, sizeof(float) * (size_t)M * ldc);
+                        for (int m = 0; m < M; m++) {
+                            wh_qx_quant_ref(1, K, A + (size_t)m * lda, lda, xq, dx, cs);
+                            for (int o = 0; o < (mode == 3 ? 2 : 1); o++) {
+                                float *r = R + (size_t)m * ldc + (o ? Ns[0] : 0);
+                                wh_gemv_qx_ref(1, K, xq, dx, cs, &x[o], 0, Ns[o], mode == 1 || o ? NULL : bias, r, ldc,
+                                               mode == 2);
+                                if (mode == 1) wh_gelu_bias(r, bias, (size_t)Ns[0]);
+                            }
+                        }
+                        (void)nb;
+                        for (int nt = 1; nt <= 3; nt += 2) {
+                            wh_exec ex;
+                            CHECK(wh_exec_init(&ex, nt, K) == 0);
+                            memcpy(C1, C0, sizeof(float) * (size_t)M * ldc);
+                            if (mode < 3) {
+                                wh_par_gemm(&ex, M, K, A, lda, &x[0], Ns[0], bias, C1, ldc, mode == 2, mode == 1);
+                            } else {
+                                const wh_gemm_out o[2] = {{&x[0], Ns[0], bias, C1, ldc, 0},
+                                                          {&x[1], Ns[1], NULL, C1 + Ns[0], ldc, 0}};
+                                wh_par_gemm_multi(&ex, M, K, A, lda, o, 2);
+                            }
+                            if (memcmp(C1, R, sizeof(float) * (size_t)M * ldc) != 0 && bad++ < 3)
+                                CHECKF(0, "%s, %s, M=%d, %d threads, mode %d: differs from the rows alone",
+                                       wh_isa_name(isas[ii]), wh_type_name(qt[ti]), M, nt, mode);
+                            wh_exec_deinit(&ex);
+                        }
+                    }
+                }
+            for (int i = 0; i < 2; i++) { free(W[i]); free(own[i]); }
+        }
+        /* the MLP at the row split's size: its f32 fused path must not take repacked weights */
+        {
+            const int M = Ms[2], N0 = 4 * 96, Km = 96;
+            uint8_t *W0 = make_w(WH_Q8_0, N0, Km), *W2 = make_w(WH_Q8_0, Km, N0);
+            wh_wmat q0 = {W0, WH_Q8_0, Km, wh_row_bytes(WH_Q8_0, Km)}, q2 = {W2, WH_Q8_0, N0, wh_row_bytes(WH_Q8_0, N0)};
+            wh_wmat x0, x2;
+            void *own0, *own2;
+            CHECK(wh_qx_pack(&q0, N0, &x0, &own0) == 0 && wh_qx_pack(&q2, Km, &x2, &own2) == 0);
+            float *H = malloc(sizeof(float) * (size_t)M * N0), *Y1 = malloc(sizeof(float) * (size_t)M * Km);
+            float *Y2 = malloc(sizeof(float) * (size_t)M * Km);
+            wh_exec ex;
+            CHECK(wh_exec_init(&ex, 2, N0) == 0);
+            for (size_t i = 0; i < (size_t)M * Km; i++) Y1[i] = Y2[i] = frand();
+            wh_par_mlp(&ex, M, Km, A, lda, &x0, bias, N0, &x2, bias, Y1, Km, H);
+            wh_par_gemm(&ex, M, Km, A, lda, &x0, N0, bias, H, N0, 0, 1);
+            wh_par_gemm(&ex, M, N0, H, N0, &x2, Km, bias, Y2, Km, 1, 0);
+            CHECKF(!memcmp(Y1, Y2, sizeof(float) * (size_t)M * Km), "the MLP on repacked weights differs");
+            wh_exec_deinit(&ex);
+            free(W0); free(W2); free(own0); free(own2); free(H); free(Y1); free(Y2);
+        }
+        wh_kernels_force(best);
+        CHECK(bad == 0);
+        free(A); free(bias); free(C0); free(C1); free(R);
+    }
+
     TEST("the fused MLP (each block of rows through both products) equals the two products bit for bit") {
         const int M = WH_ROWS_MIN_M + 32, K = 96, N0 = 4 * K, ldx = K + 3, ldy = K + 7;
         float *X = malloc(sizeof(float) * (size_t)M * ldx), *b0 = malloc(sizeof(float) * N0), *b2 = malloc(sizeof(float) * K);
