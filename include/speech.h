@@ -65,12 +65,21 @@ typedef struct {
     const char *device;   /* "auto" (GPU when usable, else CPU), "cpu", "cuda", "cuda:N";
                            * NULL = "auto". Invalid strings: SP_ERR_INVALID_ARG. */
     int skip_self_check;  /* 1: do not compare the GPU against the CPU at open (benchmarks) */
+    const char *compute;  /* the CPU's products: "auto" (NULL too): a quantized model's matrices
+                           * multiplied with int8-quantized activations on a CPU with AVX2, f16/f32
+                           * ones exactly; "int8": f16/f32 matrices too, quantized to q8_0 at open
+                           * (about half the memory and bytes per token: what faster-whisper's
+                           * compute_type int8 does on the CPU); "exact": every product in f32
+                           * on the file's weights. The GPU ignores it. Invalid: SP_ERR_INVALID_ARG. */
 } sp_context_params;
 
-/* n_threads 0, skip_self_check 0, device = $SPEECH_SESSION_DEVICE when set, else "auto". */
+/* n_threads 0, skip_self_check 0, device = $SPEECH_SESSION_DEVICE when set, else "auto",
+ * compute = $SPEECH_SESSION_COMPUTE when set, else "auto". */
 sp_context_params sp_context_default_params(void);
 /* 1 when device is a valid sp_context_params.device string, else 0 (option parsing) */
 int sp_device_valid(const char *device);
+/* 1 when compute is a valid sp_context_params.compute string ("auto", "int8", "exact"), else 0 */
+int sp_compute_valid(const char *compute);
 
 sp_status sp_context_open(const char *model_path, const sp_context_params *params,
                           sp_context **out, char *err, size_t err_size);

@@ -73,6 +73,9 @@ static void usage(FILE *f)
         "  --threads N                     compute threads (default: all CPUs)\n"
         "  --device D                      auto (default, or $SPEECH_SESSION_DEVICE), cpu, cuda, cuda:N;\n"
         "                                  when a GPU was asked for but is not usable: the CPU, and why on stderr\n"
+        "  --compute C                     the CPU's products (default auto, or $SPEECH_SESSION_COMPUTE): auto =\n"
+        "                                  a quantized model's weights x int8 activations (AVX2 CPUs), int8 =\n"
+        "                                  f16/f32 weights too, quantized to q8_0 at load; exact = all in f32\n"
         "  --seed N                        sampling seed (default 0)\n"
         "  --progress | --no-progress      progress bar on stderr (default: on a terminal for audio >= 60 s)\n"
         "  -h, --help\n"
@@ -430,6 +433,10 @@ static int value_option(cli_opts *o, const char *a, const char *v)
     }
     else if (IS("--threads") || IS("-t")) { if (parse_int(v, 0, 256, &l)) return -1; o->cp.n_threads = (int)l; }
     else if (IS("--device")) o->cp.device = v;
+    else if (IS("--compute")) {
+        if (!sp_compute_valid(v)) return -1;
+        o->cp.compute = v;
+    }
     else if (IS("--audio-ctx")) {
         if (!strcmp(v, "auto")) tp->audio_ctx = SP_AUDIO_CTX_AUTO;
         else if (parse_int(v, 0, 100000, &l)) return -1;

@@ -27,6 +27,9 @@ static void usage(FILE *f)
 "  -t, --threads N         compute threads (default: all CPUs)\n"
 "      --device D          auto | cpu | cuda | cuda:N (default $SPEECH_SESSION_DEVICE, else\n"
 "                          auto: the GPU when usable, else the CPU with the reason logged)\n"
+"      --compute C         the CPU's products: auto | int8 | exact (default\n"
+"                          $SPEECH_SESSION_COMPUTE, else auto: a quantized model's weights x\n"
+"                          int8 activations on AVX2 CPUs; int8: f16/f32 weights too, as q8_0)\n"
 "  -f, --foreground        stay in the foreground (default)\n"
 "  -d, --fork              fork; the parent exits once the daemon is ready (systemd\n"
 "                          Type=forking with PIDFile=<root>/session_daemon.pid)\n"
@@ -76,12 +79,13 @@ static char *default_model(void)
  * printing the usage, or -1 for --help (printed). */
 static int parse_options(int argc, char **argv, ss_daemon_opts *o, int *fork_mode, char **model)
 {
-    enum { OPT_DEVICE = 256, OPT_TTL, OPT_MAXP, OPT_MAXA, OPT_FSYNC, OPT_BEAM, OPT_LANG, OPT_TFB, OPT_VAD, OPT_VADM, OPT_IPROMPT, OPT_HOTW, OPT_ACTX,
+    enum { OPT_COMPUTE = 250, OPT_DEVICE = 256, OPT_TTL, OPT_MAXP, OPT_MAXA, OPT_FSYNC, OPT_BEAM, OPT_LANG, OPT_TFB, OPT_VAD, OPT_VADM, OPT_IPROMPT, OPT_HOTW, OPT_ACTX,
            OPT_NOISO, OPT_DECCPU, OPT_DECTO, OPT_QAGE };
     static const struct option lo[] = {
         { "model", required_argument, 0, 'm' },
         { "threads", required_argument, 0, 't' },
         { "device", required_argument, 0, OPT_DEVICE },
+        { "compute", required_argument, 0, OPT_COMPUTE },
         { "foreground", no_argument, 0, 'f' },
         { "fork", no_argument, 0, 'd' },
         { "request-ttl", required_argument, 0, OPT_TTL },
@@ -116,6 +120,10 @@ static int parse_options(int argc, char **argv, ss_daemon_opts *o, int *fork_mod
         case OPT_DEVICE:
             if (!sp_device_valid(optarg)) goto bad;
             o->device = optarg;
+            break;
+        case OPT_COMPUTE:
+            if (!sp_compute_valid(optarg)) goto bad;
+            o->compute = optarg;
             break;
         case 'f': *fork_mode = 0; break;
         case 'd': *fork_mode = 1; break;

@@ -48,6 +48,7 @@ void ss_daemon_default_opts(ss_daemon_opts *o)
     memset(o, 0, sizeof *o);
     o->timeout = 600;
     o->device = NULL;   /* the engine's default: $SPEECH_SESSION_DEVICE, else auto */
+    o->compute = NULL;  /* $SPEECH_SESSION_COMPUTE, else auto */
     o->request_ttl = 120;
     o->max_pending = 16384;
     o->max_audio_seconds = 3600;
@@ -857,6 +858,7 @@ static void load_model(daemon_t *d, int *rc)
     sp_context_params cp = sp_context_default_params();
     cp.n_threads = o->threads;
     if (o->device) cp.device = o->device;
+    if (o->compute) cp.compute = o->compute;
     double t0 = ss_mono_now();
     sp_status s = sp_context_open(o->model, &cp, &d->w.ctx, err, sizeof err);
     if (s != SP_OK) {

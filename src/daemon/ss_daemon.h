@@ -21,6 +21,7 @@ typedef struct {
     const char *model;         /* model file */
     int threads;               /* 0: all CPUs */
     const char *device;        /* "auto", "cpu", "cuda", "cuda:N"; NULL: the engine default */
+    const char *compute;       /* "auto", "int8", "exact"; NULL: the engine default */
     int verbose;               /* also log to stderr */
     double request_ttl;        /* seconds from receipt after which a request is "expired" */
     long max_pending;          /* queued requests beyond this are answered "busy" */

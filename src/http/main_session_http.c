@@ -81,6 +81,8 @@ static const char USAGE[] =
 "      --daemon-timeout S      idle timeout of a daemon this server starts (default: its own)\n"
 "      --device D              device of a daemon this server starts: auto, cpu, cuda, cuda:N\n"
 "                              (default $SPEECH_SESSION_DEVICE, else auto)\n"
+"      --compute C             CPU products of a daemon this server starts: auto, int8, exact\n"
+"                              (default $SPEECH_SESSION_COMPUTE, else auto)\n"
 "      --no-autostart          never start a daemon (503 while none runs)\n"
 "      --model-name NAME       model id announced by /v1/models (default whisper-1)\n"
 "  -q, --quiet                 no per-request log lines on stderr\n"
@@ -1130,7 +1132,7 @@ static void *second_signal(void *arg)
 static int parse_options(int argc, char **argv, const char **listen)
 {
     enum { O_TOKEN = 256, O_MAXUP, O_MAXUPS, O_MAXCONN, O_IDLE, O_UPTO, O_TRTO, O_DAEMON,
-           O_DTO, O_NOAUTO, O_MNAME, O_HDRTO, O_MAXCONNIP, O_DEVICE };
+           O_DTO, O_NOAUTO, O_MNAME, O_HDRTO, O_MAXCONNIP, O_DEVICE, O_COMPUTE };
     static const struct option lo[] = {
         { "listen", required_argument, 0, 'l' }, { "token", required_argument, 0, O_TOKEN },
         { "max-upload", required_argument, 0, O_MAXUP },
@@ -1144,6 +1146,7 @@ static int parse_options(int argc, char **argv, const char **listen)
         { "model", required_argument, 0, 'm' }, { "daemon", required_argument, 0, O_DAEMON },
         { "daemon-timeout", required_argument, 0, O_DTO },
         { "device", required_argument, 0, O_DEVICE },
+        { "compute", required_argument, 0, O_COMPUTE },
         { "no-autostart", no_argument, 0, O_NOAUTO },
         { "model-name", required_argument, 0, O_MNAME },
         { "quiet", no_argument, 0, 'q' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
@@ -1170,6 +1173,9 @@ static int parse_options(int argc, char **argv, const char **listen)
         case O_NOAUTO: cfg.copts.autostart = 0; break;
         case O_DEVICE:   /* the daemon this server starts inherits the environment */
             if (!sp_device_valid(optarg) || setenv("SPEECH_SESSION_DEVICE", optarg, 1) != 0) goto usage;
+            break;
+        case O_COMPUTE:
+            if (!sp_compute_valid(optarg) || setenv("SPEECH_SESSION_COMPUTE", optarg, 1) != 0) goto usage;
             break;
         case O_MNAME: if (!*optarg) goto usage; cfg.model_name = optarg; break;
         case 'q': cfg.quiet = 1; break;

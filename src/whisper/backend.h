@@ -70,8 +70,12 @@ struct wh_backend {
  * error): the backend is unusable and the engine moves to the CPU (engine.c). */
 
 /* ------------------------------------------------------------------ CPU backend */
-/* ex: the context's thread pool, borrowed for the backend's lifetime. */
-sp_status wh_cpu_backend_open(const struct wh_model *m, void *ex, wh_backend **out, char *err, size_t en);
+/* ex: the context's thread pool, borrowed for the backend's lifetime. mode: which matrices
+ * take the int8 products (kernels.h "quantized × int8"; only where wh_kernels_int8()):
+ * AUTO the quantized ones, INT8 f16/f32 ones too (quantized to q8_0 at open), EXACT none. */
+typedef enum { WH_CPU_AUTO, WH_CPU_INT8, WH_CPU_EXACT } wh_cpu_mode;
+sp_status wh_cpu_backend_open(const struct wh_model *m, void *ex, wh_cpu_mode mode, wh_backend **out, char *err,
+                              size_t en);
 
 /* Runs a short deterministic window and four teacher-forced tokens through both backends
  * (fresh ones: their sequence 0 is overwritten) and compares the logits: max |a - b| <=

@@ -8,6 +8,7 @@
  * go through the blocked GEMM (kernels.c) and are split across the context's persistent
  * thread pool; attention is split by (row block, head). */
 #include "backend.h"
+#include "fp16.h"
 #include "model.h"
 #include "ops.h"
 
@@ -66,6 +67,7 @@ typedef struct {
      * or quantized ones repacked for the int8 dot products (w_own) */
     wh_wmat *wmats;
     void **w_own;
+    wh_cpu_mode mode;
     const wh_wmat *dec_w, *enc_w;   /* the decoder's and the encoder's, in wmats */
 } wh_cpu;
 
@@ -105,9 +107,37 @@ static void drop_mapped(const wh_model *m, const void *p, size_t n)
  * replace the file's pages (drop_mapped): the quantized bytes once (base q8_0: 75 MB). */
 typedef struct {
     wh_cpu *c;
-    int int8;   /* wh_kernels_int8() at open */
+    int int8;   /* wh_kernels_int8() at open, and not WH_CPU_EXACT */
+    int all;    /* WH_CPU_INT8: f16/f32 matrices too, as q8_0 */
     atomic_int failed;
 } w_pack_job;
+
+/* W (f16/f32, N rows of K, K % 32 == 0) as q8_0 rows in a new buffer: ggml's reference
+ * quantizer (d = max|x| / 127 stored as f16, q = round(x / d), halves away from zero) — the
+ * file `quantize ... q8_0` would have written from the same weights. NULL: out of memory. */
+static uint8_t *quantize_q8_0(const wh_wmat *W, int N)
+{
+    const int K = W->k, nb = K / 32;
+    const size_t rb = wh_row_bytes(WH_Q8_0, K);
+    uint8_t *q = malloc(rb * (size_t)N);
+    float *row = malloc(sizeof(float) * (size_t)K);
+    if (!q || !row) { free(q); free(row); return NULL; }
+    for (int n = 0; n < N; n++) {
+        wh_wmat_row(W, n, row);
+        uint8_t *o = q + rb * (size_t)n;
+        for (int b = 0; b < nb; b++, o += 34) {
+            const float *x = row + 32 * b;
+            float amax = 0;
+            for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
+            const float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+            const uint16_t h = wh_f32_to_f16(d);
+            memcpy(o, &h, 2);
+            for (int i = 0; i < 32; i++) o[2 + i] = (uint8_t)(int8_t)roundf(x[i] * id);
+        }
+    }
+    free(row);
+    return q;
+}
 
 /* the tensor of slot i of wmats */
 static const wh_tensor *w_tensor(const wh_model *m, int i)
@@ -140,8 +170,19 @@ static void w_pack_task(void *va, int i, int ith)
     const wh_tensor *t = w_tensor(m, i);
     (void)ith;
     c->wmats[i] = wmat(t);
-    if (j->int8 && wh_qx_type(t->type) && t->ne[0] % 32 == 0) {
-        if (wh_qx_pack(&c->wmats[i], (int)t->ne[1], &c->wmats[i], &c->w_own[i]) != 0) {
+    if (!j->int8 || t->ne[0] % 32) return;
+    uint8_t *q8 = NULL;   /* WH_CPU_INT8: the f16/f32 matrix as q8_0 first */
+    if (j->all && (t->type == WH_F16 || t->type == WH_F32)) {
+        if (!(q8 = quantize_q8_0(&c->wmats[i], (int)t->ne[1]))) {
+            atomic_store(&j->failed, 1);
+            return;
+        }
+        c->wmats[i] = (wh_wmat){q8, WH_Q8_0, (int)t->ne[0], wh_row_bytes(WH_Q8_0, t->ne[0])};
+    }
+    if (wh_qx_type(c->wmats[i].type)) {
+        const int st = wh_qx_pack(&c->wmats[i], (int)t->ne[1], &c->wmats[i], &c->w_own[i]);
+        free(q8);
+        if (st != 0) {
             atomic_store(&j->failed, 1);
             return;
         }
@@ -162,7 +203,7 @@ static int weights_init(wh_cpu *c)
     if (!c->wmats || !c->w_own) return -1;
     c->dec_w = c->wmats;
     c->enc_w = c->wmats + c->m->hp.n_text_layer * DEC_W + 1;
-    w_pack_job j = {c, wh_kernels_int8(), 0};
+    w_pack_job j = {c, wh_kernels_int8() && c->mode != WH_CPU_EXACT, c->mode == WH_CPU_INT8, 0};
     wh_pool_run(c->ex->pool, w_pack_task, &j, nw);
     return atomic_load(&j.failed) ? -1 : 0;
 }
@@ -595,7 +636,7 @@ static void cpu_free(wh_backend *be)
 
 static const wh_backend_ops cpu_ops = {"cpu", cpu_encode, cpu_decode, cpu_seq_copy, cpu_info, cpu_free};
 
-sp_status wh_cpu_backend_open(const wh_model *m, void *exv, wh_backend **out, char *err, size_t en)
+sp_status wh_cpu_backend_open(const wh_model *m, void *exv, wh_cpu_mode mode, wh_backend **out, char *err, size_t en)
 {
     *out = NULL;
     wh_cpu *c = calloc(1, sizeof *c);
@@ -603,6 +644,7 @@ sp_status wh_cpu_backend_open(const wh_model *m, void *exv, wh_backend **out, ch
     c->base.ops = &cpu_ops;
     c->m = m;
     c->ex = exv;
+    c->mode = mode;
     const wh_hparams *hp = &m->hp;
     c->n = hp->n_audio_state;
     c->n_head = hp->n_audio_head;

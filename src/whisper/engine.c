@@ -38,6 +38,7 @@ struct sp_context {
     int *row_seq, *row_pos;   /* [tctx] layout of the pass in flight */
     wh_tokenizer *tok;     /* built on first use */
     char fallback[256];    /* why we are on the CPU although a GPU was allowed; "" if not */
+    wh_cpu_mode cpu_mode;  /* sp_context_params.compute, for the CPU backend (and a fallback to it) */
     /* the voice activity detector of the last transcription that used one (wh_ctx_vad) */
     sp_vad *vad;
     char *vad_path;        /* its model path, "" for the energy detector */
@@ -51,8 +52,21 @@ sp_context_params sp_context_default_params(void)
     sp_context_params p = {0};
     const char *env = getenv("SPEECH_SESSION_DEVICE");
     p.device = env && *env ? env : "auto";
+    env = getenv("SPEECH_SESSION_COMPUTE");
+    p.compute = env && *env ? env : "auto";
     return p;
 }
+
+/* "auto" (or NULL) | "int8" | "exact" -> the CPU backend's mode; -1 when invalid */
+static int parse_compute(const char *s)
+{
+    if (!s || !strcmp(s, "auto")) return WH_CPU_AUTO;
+    if (!strcmp(s, "int8")) return WH_CPU_INT8;
+    if (!strcmp(s, "exact")) return WH_CPU_EXACT;
+    return -1;
+}
+
+int sp_compute_valid(const char *compute) { return compute && parse_compute(compute) >= 0; }
 
 enum { DEV_CPU, DEV_AUTO, DEV_CUDA };
 
@@ -210,7 +224,8 @@ static void open_gpu(sp_context *c, int index, int self_check)
     if (self_check) {
         wh_backend *cpu = NULL;
         double worst = 0;
-        sp_status st = wh_cpu_backend_open(c->m, &c->ex, &cpu, why, sizeof why);
+        /* the reference is the exact f32 path, whatever the context's CPU products would be */
+        sp_status st = wh_cpu_backend_open(c->m, &c->ex, WH_CPU_EXACT, &cpu, why, sizeof why);
         if (st == SP_OK)
             st = wh_backend_compare(c->m, cpu, gpu, is_quantized(c->m) ? 0.10 : 0.05, &worst, why, sizeof why);
         if (cpu) cpu->ops->free(cpu);
@@ -230,10 +245,16 @@ static sp_status open_backends(sp_context *c, const sp_context_params *params, c
         sp_errf(err, en, "unknown device '%s' (auto, cpu, cuda, cuda:N)", params->device);
         return SP_ERR_INVALID_ARG;
     }
+    const int mode = parse_compute(params ? params->compute : NULL);
+    if (mode < 0) {
+        sp_errf(err, en, "unknown compute '%s' (auto, int8, exact)", params->compute);
+        return SP_ERR_INVALID_ARG;
+    }
+    c->cpu_mode = (wh_cpu_mode)mode;
     if (kind != DEV_CPU) open_gpu(c, index, !(params && params->skip_self_check));
     if (c->be) return SP_OK;
     char why[200] = "";
-    sp_status st = wh_cpu_backend_open(c->m, &c->ex, &c->be, why, sizeof why);
+    sp_status st = wh_cpu_backend_open(c->m, &c->ex, c->cpu_mode, &c->be, why, sizeof why);
     if (st != SP_OK) sp_errf(err, en, "%s", why);
     return st;
 }
@@ -326,7 +347,7 @@ static sp_status device_fault(sp_context *c, sp_status st)
     c->be = NULL;
     c->encoded = 0;
     char why[200];
-    if (wh_cpu_backend_open(c->m, &c->ex, &c->be, why, sizeof why) != SP_OK) c->be = NULL;
+    if (wh_cpu_backend_open(c->m, &c->ex, c->cpu_mode, &c->be, why, sizeof why) != SP_OK) c->be = NULL;
     return SP_ERR_DEVICE;
 }
 

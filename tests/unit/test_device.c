@@ -64,8 +64,8 @@ static void test_self_check(void)
         if (!m) break;
         wh_kernels_init();
         CHECK(wh_exec_init(&ex, 2, 4 * m->hp.n_audio_state + 3 * m->hp.n_mels + m->hp.n_audio_ctx) == 0);
-        CHECK(wh_cpu_backend_open(m, &ex, &a, err, sizeof err) == SP_OK);
-        CHECK(wh_cpu_backend_open(m, &ex, &b, err, sizeof err) == SP_OK);
+        CHECK(wh_cpu_backend_open(m, &ex, WH_CPU_AUTO, &a, err, sizeof err) == SP_OK);
+        CHECK(wh_cpu_backend_open(m, &ex, WH_CPU_AUTO, &b, err, sizeof err) == SP_OK);
         if (!a || !b) break;
         double worst = -1;
         char why[200] = "";

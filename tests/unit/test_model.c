@@ -263,6 +263,64 @@ int main(void)
             free(lg[0]); free(lg[1]); free(mel);
         }
     }
+
+    /* sp_context_params.compute: "int8" quantizes an f16 model's matrices to q8_0 at open and
+     * takes the int8 products (within 2 % of the exact logits, the device string says so);
+     * "exact" keeps a quantized model exact even where the int8 path is allowed; an unknown
+     * value is refused */
+    wh_kernels_allow_int8(1);
+    TEST("compute int8 on an f16 model, exact on a quantized one, unknown values refused") {
+        size_t nmel;
+        float *mel = read_f32("tests/data/speech-16k.mel80.f32", &nmel);
+        int prompt[3] = {50258, 50259, 50359}, forced[4] = {50364, 1000, 2000, 220};
+        const char *modes[3] = {"exact", "int8", "auto"};
+        const char *models[2] = {"tests/data/models/micro-f16.bin", "tests/data/models/micro-q5_0.bin"};
+        for (int k = 0; k < 2 && mel; k++) {
+            float *lg[3] = {NULL, NULL, NULL};
+            sp_device_info di[3];
+            for (int md = 0; md < 3; md++) {
+                sp_context_params cp = sp_context_default_params();
+                cp.compute = modes[md];
+                sp_context *ctx = NULL;
+                CHECKF(sp_context_open(models[k], &cp, &ctx, err, sizeof err) == SP_OK, "%s", err);
+                if (!ctx) continue;
+                sp_context_device_info(ctx, &di[md]);
+                lg[md] = malloc(sizeof(float) * 51865 * 5);
+                CHECK(sp_encode(ctx, mel, 3000, 0) == SP_OK && sp_decode(ctx, prompt, 3, lg[md], 1) == SP_OK &&
+                      sp_decode(ctx, forced, 4, lg[md] + 51865, 0) == SP_OK);
+                sp_context_free(ctx);
+            }
+            if (!lg[0] || !lg[1] || !lg[2]) { free(lg[0]); free(lg[1]); free(lg[2]); continue; }
+            double d8 = 0, da = 0, sc = 0;
+            for (int j = 0; j < 51865 * 5; j++) {
+                d8 = fmax(d8, fabs(lg[1][j] - lg[0][j]));
+                da = fmax(da, fabs(lg[2][j] - lg[0][j]));
+                sc = fmax(sc, fabs(lg[0][j]));
+            }
+            const int int8 = wh_kernels_int8();   /* an AVX2 CPU, SPEECH_SESSION_EXACT unset */
+            printf("# %s: int8 vs exact max diff %.3g, auto vs exact %.3g (max |logit| %.3g); device \"%s\"\n",
+                   models[k], d8, da, sc, di[1].name);
+            CHECKF(!strstr(di[0].name, "x int8"), "exact: %s", di[0].name);
+            if (int8) {
+                CHECKF(d8 > 0 && d8 <= 0.02 * sc, "int8: diff %g of %g", d8, sc);
+                CHECKF(strstr(di[1].name, "x int8") != NULL, "int8: %s", di[1].name);
+                /* auto: the f16 model exact, the quantized one int8 (= compute int8 on it) */
+                CHECKF(k == 0 ? da == 0 : !memcmp(lg[2], lg[1], sizeof(float) * 51865 * 5), "auto on %s: %g",
+                       models[k], da);
+            } else {
+                CHECKF(d8 == 0 && da == 0, "no int8 path here, yet the modes differ (%g, %g)", d8, da);
+            }
+            free(lg[0]); free(lg[1]); free(lg[2]);
+        }
+        free(mel);
+        sp_context_params cp = sp_context_default_params();
+        cp.compute = "fp8";
+        sp_context *ctx = NULL;
+        CHECK(sp_context_open(models[0], &cp, &ctx, err, sizeof err) == SP_ERR_INVALID_ARG && !ctx &&
+              strstr(err, "compute") != NULL);
+        CHECK(sp_compute_valid("int8") && sp_compute_valid("exact") && sp_compute_valid("auto") &&
+              !sp_compute_valid("") && !sp_compute_valid(NULL) && !sp_compute_valid("INT8"));
+    }
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_tmp);
     if (system(cmd) != 0) return 1;
