@@ -397,10 +397,11 @@ static void bench_model(const char *path, int threads, int runs, int ntok)
            peak_rss_kb() / 1024);
     if (di.fallback[0]) printf("#   on the CPU: %s\n", di.fallback);
     if (strcmp(di.device, "cuda")) {
-        double mb = dec_bytes(&mi, type_bytes(mi.ftype)) / 1e6;
-        /* int8 products (a quantized model on an AVX2 CPU, sp_device_info's name says so) do
-         * not run on the f32 FMAs: their fraction of that peak may pass 100 % */
+        /* int8 products (a quantized model on an AVX2 CPU, or compute int8: sp_device_info's
+         * name says so) do not run on the f32 FMAs: their fraction of that peak may pass
+         * 100 %; an f16/f32 model under compute int8 reads q8_0's bytes */
         const int int8 = strstr(di.name, "x int8") != NULL;
+        double mb = dec_bytes(&mi, type_bytes(int8 && mi.ftype <= 1 ? 7 : mi.ftype)) / 1e6;
         printf("#   CPU %d threads: encoder at %.0f%% of the measured FMA peak (%.1f GFLOP/s; median run; fastest run %.1f ms = %.0f%%%s) | "
                "3 s clip, audio_ctx auto (%d): encoder %.1f ms | a decoder step reads >= %.0f MB\n",
                threads, 100.0 * gf / g_fma_peak, g_fma_peak, enc_min, 100.0 * enc_flops(&mi) / (enc_min / 1000) / 1e9 / g_fma_peak,

@@ -48,6 +48,7 @@ static sp_context *open_on(const char *model, const char *device, char *err, siz
 {
     sp_context_params cp = sp_context_default_params();
     cp.device = device;
+    cp.compute = "exact";   /* the CPU reference: the GPU dequantizes, it has no int8 products */
     sp_context *ctx = NULL;
     if (sp_context_open(model, &cp, &ctx, err, en) != SP_OK) return NULL;
     return ctx;
