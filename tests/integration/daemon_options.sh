@@ -62,5 +62,20 @@ check "session_client --hotwords --audio-ctx 128: success" sh -c "[ $rc -eq 0 ] 
 check "session_client --audio-ctx 0: usage, exit 100" [ $? -eq 100 ]
 check "no request or response left" [ -z "$(ls -A "$REQ")" -a -z "$(ls -A "$RESP")" ]
 "$SC" stop >/dev/null
+wait_no_daemon 5 >/dev/null 2>&1
+
+# --compute: an unknown value is a usage error; int8 takes the (f16) model's matrices as q8_0
+# x int8 on a CPU with AVX2, and the status file's device_name says so
+"$SD" --compute fp8 60 >/dev/null 2>&1
+check "session_daemon --compute fp8: usage, exit 100" [ $? -eq 100 ]
+start_daemon --compute int8 --beam-size 1 60; rc=$?
+check "daemon --compute int8 started (exit $rc)" [ $rc -eq 0 -a -n "$(daemon_pid)" ]
+out=$("$SC" transcribe "$DATA/speech.wav" --json --timeout 120); rc=$?
+check "--compute int8: a transcription" sh -c "[ $rc -eq 0 ] && echo '$out' | grep -q results"
+if grep -q avx2 /proc/cpuinfo; then
+    check "--compute int8: device_name names the int8 products" \
+        grep -q '"device_name": *"CPU ([^"]*x int8' "$ROOT/session_daemon_status.json"
+fi
+"$SC" stop >/dev/null
 san_clean
 finish

@@ -58,6 +58,13 @@ check "two inputs → two JSON lines" sh -c "[ \$(wc -l <'$T/m.jsonl') -eq 2 ] &
 "$BIN/transcribe" --model $M --bogus $W >/dev/null 2>&1; check "unknown option: exit 2" [ $? -eq 2 ]
 "$BIN/transcribe" --model $M --beam-size 0 $W >/dev/null 2>&1; check "bad --beam-size: exit 2" [ $? -eq 2 ]
 "$BIN/transcribe" --model $M --output-format docx $W >/dev/null 2>&1; check "bad --output-format: exit 2" [ $? -eq 2 ]
+"$BIN/transcribe" --model $M --compute fp8 $W >/dev/null 2>&1; check "bad --compute: exit 2" [ $? -eq 2 ]
+SPEECH_SESSION_COMPUTE=fp8 "$BIN/transcribe" --model $M $W >/dev/null 2>"$T/err"; rc=$?
+check "bad \$SPEECH_SESSION_COMPUTE: exit 2, message names it" sh -c "[ $rc -eq 2 ] && grep -q fp8 '$T/err'"
+for c in exact int8; do
+    "$BIN/transcribe" --model $M $FAST --compute $c $W >"$T/c.$c.txt" 2>/dev/null; rc=$?
+    check "--compute $c: exit 0, text" sh -c "[ $rc -eq 0 ] && [ -s '$T/c.$c.txt' ]"
+done
 "$BIN/transcribe" --model $M --language xx $W >/dev/null 2>"$T/err"; rc=$?
 check "unknown language: exit 2, message names it" sh -c "[ $rc -eq 2 ] && grep -q xx '$T/err'"
 "$BIN/transcribe" --model /nonexistent.bin $W >/dev/null 2>&1; check "missing model: exit 3" [ $? -eq 3 ]
