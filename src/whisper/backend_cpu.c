@@ -171,8 +171,10 @@ static void w_pack_task(void *va, int i, int ith)
     (void)ith;
     c->wmats[i] = wmat(t);
     if (!j->int8 || t->ne[0] % 32) return;
-    uint8_t *q8 = NULL;   /* WH_CPU_INT8: the f16/f32 matrix as q8_0 first */
-    if (j->all && (t->type == WH_F16 || t->type == WH_F32)) {
+    /* WH_CPU_INT8: an f16/f32 matrix as q8_0 first — and CTranslate2's int8 rows (a scale
+     * per row) requantized per block of 32 */
+    uint8_t *q8 = NULL;
+    if (j->all && (t->type == WH_F16 || t->type == WH_F32 || t->type == WH_I8R)) {
         if (!(q8 = quantize_q8_0(&c->wmats[i], (int)t->ne[1]))) {
             atomic_store(&j->failed, 1);
             return;

@@ -498,6 +498,53 @@ static void test_engine_same(void)
     }
 }
 
+/* compute int8 on CTranslate2's int8 rows (WH_I8R: a per-row scale) requantizes them to
+ * q8_0 for the int8 products: the logits stay within 2 % of the exact path's */
+static void test_i8r_compute_int8(void)
+{
+    TEST("CTranslate2 int8 weights under compute int8: q8_0 x int8, logits within 2 % of exact") {
+        char dir[512], err[512] = "";
+        wh_model *g = mk_ggml("--type f16", "i8r-f16.bin");
+        CHECK(g != NULL);
+        if (!g) break;
+        snprintf(dir, sizeof dir, "%s/ct2-i8r", g_tmp);
+        CHECK(write_dir(g, dir, CT_I8, CT_F16, NULL) == 0);
+        const int V = g->hp.n_vocab, nm = g->hp.n_mels;
+        wh_model_free(g);
+        float *mel = malloc(sizeof(float) * (size_t)nm * 3000), *lg[2] = {NULL, NULL};
+        for (int i = 0; i < nm * 3000; i++) mel[i] = 0.3f * sinf(0.013f * (float)i);
+        int prompt[3] = {50258, 50259, 50359};
+        const char *modes[2] = {"exact", "int8"};
+        char name[2][96] = {"", ""};
+        for (int md = 0; md < 2; md++) {
+            sp_context_params cp = sp_context_default_params();
+            cp.compute = modes[md];
+            cp.device = "cpu";
+            sp_context *ctx = NULL;
+            CHECKF(sp_context_open(dir, &cp, &ctx, err, sizeof err) == SP_OK, "%s", err);
+            if (!ctx) continue;
+            sp_device_info di;
+            sp_context_device_info(ctx, &di);
+            snprintf(name[md], sizeof name[md], "%s", di.name);
+            lg[md] = malloc(sizeof(float) * (size_t)V * 3);
+            CHECK(sp_encode(ctx, mel, 3000, 0) == SP_OK && sp_decode(ctx, prompt, 3, lg[md], 0) == SP_OK);
+            sp_context_free(ctx);
+        }
+        if (lg[0] && lg[1]) {
+            double d = 0, sc = 0;
+            for (int j = 0; j < V * 3; j++) { d = fmax(d, fabs(lg[1][j] - lg[0][j])); sc = fmax(sc, fabs(lg[0][j])); }
+            printf("# int8 rows, compute int8 vs exact: max diff %.3g of %.3g; \"%s\"\n", d, sc, name[1]);
+            if (wh_kernels_int8()) {
+                CHECKF(d > 0 && d <= 0.02 * sc, "diff %g of %g", d, sc);
+                CHECKF(strstr(name[1], "x int8") && !strstr(name[0], "x int8"), "%s / %s", name[0], name[1]);
+            } else {
+                CHECK(d == 0);
+            }
+        }
+        free(lg[0]); free(lg[1]); free(mel);
+    }
+}
+
 static void test_breaks(void)
 {
     static const struct { const char *kind; int wdt; const char *want; } k[] = {
@@ -1035,6 +1082,7 @@ int main(int argc, char **argv)
     } else {
         test_equal();
         test_engine_same();
+        test_i8r_compute_int8();
         test_breaks();
         test_i8r_kernels();
         test_real_data();
