@@ -103,8 +103,9 @@ static void drop_mapped(const wh_model *m, const void *p, size_t n)
  * at about the same speed at M = 5 as at M = 1, where the exact path is bound by its FMAs, on
  * both the 4-5-bit types are no longer bound by their unpacking at M = 1, and the encoder's
  * products (M = the window's positions, ops.c "tall products") multiply int8 instead of
- * dequantizing to f32 — as whisper.cpp computes a quantized model's every product. The copies
- * replace the file's pages (drop_mapped): the quantized bytes once (base q8_0: 75 MB). */
+ * dequantizing to f32 — as whisper.cpp computes a quantized model's every product. WH_CPU_INT8
+ * takes f16/f32 matrices the same way, quantized to q8_0 first. The copies replace the file's
+ * pages (drop_mapped): the weights are resident once, not twice. */
 typedef struct {
     wh_cpu *c;
     int int8;   /* wh_kernels_int8() at open, and not WH_CPU_EXACT */
@@ -210,8 +211,8 @@ static int weights_init(wh_cpu *c)
     return atomic_load(&j.failed) ? -1 : 0;
 }
 
-/* the encoder's layer matrices, then (layer = n_audio_layer) the cross K (0) and V (1) of
- * decoder layer `which` */
+/* an encoder layer's matrix (EW_*); cross_wm: decoder layer dlayer's cross-attention K (v = 0)
+ * or V (v = 1) projection, which runs at encode time */
 static const wh_wmat *enc_wm(const wh_cpu *c, int layer, int which) { return &c->enc_w[layer * ENC_W + which]; }
 static const wh_wmat *cross_wm(const wh_cpu *c, int dlayer, int v)
 {
