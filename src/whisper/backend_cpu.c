@@ -8,7 +8,6 @@
  * go through the blocked GEMM (kernels.c) and are split across the context's persistent
  * thread pool; attention is split by (row block, head). */
 #include "backend.h"
-#include "fp16.h"
 #include "model.h"
 #include "ops.h"
 
@@ -113,28 +112,17 @@ typedef struct {
     atomic_int failed;
 } w_pack_job;
 
-/* W (f16/f32, N rows of K, K % 32 == 0) as q8_0 rows in a new buffer: ggml's reference
- * quantizer (d = max|x| / 127 stored as f16, q = round(x / d), halves away from zero) — the
- * file `quantize ... q8_0` would have written from the same weights. NULL: out of memory. */
+/* W (f16/f32/int8 rows, N of K, K % 32 == 0) as q8_0 rows in a new buffer (wh_q8_0_row: the
+ * file `quantize ... q8_0` would have written from the same weights). NULL: out of memory. */
 static uint8_t *quantize_q8_0(const wh_wmat *W, int N)
 {
-    const int K = W->k, nb = K / 32;
-    const size_t rb = wh_row_bytes(WH_Q8_0, K);
+    const size_t rb = wh_row_bytes(WH_Q8_0, W->k);
     uint8_t *q = malloc(rb * (size_t)N);
-    float *row = malloc(sizeof(float) * (size_t)K);
+    float *row = malloc(sizeof(float) * (size_t)W->k);
     if (!q || !row) { free(q); free(row); return NULL; }
     for (int n = 0; n < N; n++) {
         wh_wmat_row(W, n, row);
-        uint8_t *o = q + rb * (size_t)n;
-        for (int b = 0; b < nb; b++, o += 34) {
-            const float *x = row + 32 * b;
-            float amax = 0;
-            for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
-            const float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
-            const uint16_t h = wh_f32_to_f16(d);
-            memcpy(o, &h, 2);
-            for (int i = 0; i < 32; i++) o[2 + i] = (uint8_t)(int8_t)roundf(x[i] * id);
-        }
+        wh_q8_0_row(row, W->k, q + rb * (size_t)n);
     }
     free(row);
     return q;

@@ -318,6 +318,24 @@ void wh_qx_act_quant(int M, int K, const float *A, int lda, void *act)
     else wh_qx_quant_ref(M, K, A, lda, xq, dx, cs);
 }
 
+void wh_q8_0_row_ref(const float *x, int K, uint8_t *out)
+{
+    for (int b = 0; b < K / 32; b++, x += 32, out += 34) {
+        float amax = 0;
+        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
+        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        const uint16_t h = wh_f32_to_f16(d);
+        memcpy(out, &h, 2);
+        for (int i = 0; i < 32; i++) out[2 + i] = (uint8_t)(int8_t)roundf(x[i] * id);
+    }
+}
+
+void wh_q8_0_row(const float *x, int K, uint8_t *out)
+{
+    if (USE_AVX2) wh_q8_0_row_avx2(x, K, out);
+    else wh_q8_0_row_ref(x, K, out);
+}
+
 /* rows r0 .. r1-1 of the M-row buffer: the same bytes wh_qx_act_quant writes for them (every
  * quantizer works row by row) */
 void wh_qx_act_quant_part(int M, int K, const float *A, int lda, void *act, int r0, int r1)

@@ -172,6 +172,12 @@ size_t wh_qx_act_bytes(int M, int K);
 void wh_qx_act_quant(int M, int K, const float *A, int lda, void *act);
 void wh_gemm_qx_part(int M, int K, const void *act, const wh_wmat *W, int n0, int n1, const float *bias, float *C,
                       int ldc, int accumulate);
+/* One f32 row of K (K % 32 == 0) as q8_0 blocks ([f16 d][32 int8], 34 bytes each): ggml's
+ * reference quantizer — d = max|x| / 127, q = roundf(x · (1/d)), halves away from zero — the
+ * bytes `quantize ... q8_0` writes (compute int8 makes f16/f32 weights q8_0 with it) */
+void wh_q8_0_row(const float *x, int K, uint8_t *out);
+void wh_q8_0_row_ref(const float *x, int K, uint8_t *out);
+void wh_q8_0_row_avx2(const float *x, int K, uint8_t *out);
 /* Tall products (M >= 8) in parts: rows [r0, r1) of the M-row buffer quantized (one thread's
  * share; the bytes wh_qx_act_quant writes), and rows [r0, r1) × columns [n0, n1) of the
  * product through the int8 kernel, WH_QX_TALL_ROWS rows a call (C: the product's row 0) —

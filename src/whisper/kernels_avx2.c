@@ -1,6 +1,7 @@
 /* kernels_avx2.c — AVX2/FMA/F16C versions of the hot kernels (compiled with -mavx2 -mfma
  * -mf16c; only called after kernels.c's runtime check). Each mirrors a scalar reference in
  * kernels.c and is tested against it. */
+#include "fp16.h"
 #include "kernels.h"
 #include "model.h"
 
@@ -519,29 +520,61 @@ static inline __m256 qn_8(int type, const uint8_t *qs, uint32_t qh, int e0)
 
 /* A[M][K] per 32-block as wh_qx_quant_ref (the same operations per element: max of |x|,
  * d = amax / 127, 1 / d, x · (1 / d) rounded to nearest even), so the bytes are the same */
+/* max |x| of a 32-element block in four vectors */
+static inline float block_amax(__m256 x0, __m256 x1, __m256 x2, __m256 x3)
+{
+    const __m256 sgn = _mm256_set1_ps(-0.0f);
+    const __m256 a = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sgn, x0), _mm256_andnot_ps(sgn, x1)),
+                                   _mm256_max_ps(_mm256_andnot_ps(sgn, x2), _mm256_andnot_ps(sgn, x3)));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+/* four vectors of int32 (each within ±127) as 32 bytes in element order: packs work per
+ * 128-bit lane, dwords come out as q0 lo, q1 lo, q2 lo, q3 lo, q0 hi, ... */
+static inline __m256i pack_q32(__m256i q0, __m256i q1, __m256i q2, __m256i q3)
+{
+    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q0, q1), _mm256_packs_epi32(q2, q3));
+    return _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+/* wh_q8_0_row_ref's bytes: roundf (halves away from zero) as trunc plus one step where the
+ * remainder is at least half — exact for |v| <= 127.5 */
+void wh_q8_0_row_avx2(const float *x, int K, uint8_t *out)
+{
+    const __m256 sgn = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+    for (int b = 0; b < K / 32; b++, x += 32, out += 34) {
+        __m256 v[4] = {_mm256_loadu_ps(x), _mm256_loadu_ps(x + 8), _mm256_loadu_ps(x + 16), _mm256_loadu_ps(x + 24)};
+        const float d = block_amax(v[0], v[1], v[2], v[3]) / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        const uint16_t h = wh_f32_to_f16(d);
+        memcpy(out, &h, 2);
+        __m256i q[4];
+        for (int i = 0; i < 4; i++) {
+            const __m256 t = _mm256_mul_ps(v[i], _mm256_set1_ps(id));
+            const __m256 r = _mm256_round_ps(t, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            const __m256 up = _mm256_cmp_ps(_mm256_andnot_ps(sgn, _mm256_sub_ps(t, r)), half, _CMP_GE_OQ);
+            q[i] = _mm256_cvttps_epi32(_mm256_add_ps(r, _mm256_and_ps(up, _mm256_or_ps(one, _mm256_and_ps(sgn, t)))));
+        }
+        _mm256_storeu_si256((__m256i *)(void *)(out + 2), pack_q32(q[0], q[1], q[2], q[3]));
+    }
+}
+
 void wh_qx_quant_avx2(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs)
 {
     const int nb = K / 32;
-    const __m256 sgn = _mm256_set1_ps(-0.0f);
-    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (int m = 0; m < M; m++)
         for (int b = 0; b < nb; b++) {
             const float *x = A + (size_t)m * lda + (size_t)b * 32;
             const __m256 x0 = _mm256_loadu_ps(x), x1 = _mm256_loadu_ps(x + 8);
             const __m256 x2 = _mm256_loadu_ps(x + 16), x3 = _mm256_loadu_ps(x + 24);
-            const __m256 a = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sgn, x0), _mm256_andnot_ps(sgn, x1)),
-                                           _mm256_max_ps(_mm256_andnot_ps(sgn, x2), _mm256_andnot_ps(sgn, x3)));
-            __m128 h = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-            h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-            h = _mm_max_ss(h, _mm_movehdup_ps(h));
-            const float amax = _mm_cvtss_f32(h);
+            const float amax = block_amax(x0, x1, x2, x3);
             const float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
             const __m256 vid = _mm256_set1_ps(id);
             const __m256i q0 = _mm256_cvtps_epi32(_mm256_mul_ps(x0, vid)), q1 = _mm256_cvtps_epi32(_mm256_mul_ps(x1, vid));
             const __m256i q2 = _mm256_cvtps_epi32(_mm256_mul_ps(x2, vid)), q3 = _mm256_cvtps_epi32(_mm256_mul_ps(x3, vid));
-            /* packs work per 128-bit lane: dwords come out as q0 lo, q1 lo, q2 lo, q3 lo, q0 hi, ... */
-            const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q0, q1), _mm256_packs_epi32(q2, q3));
-            _mm256_storeu_si256((__m256i *)(void *)(xq + (size_t)m * K + (size_t)b * 32), _mm256_permutevar8x32_epi32(p, order));
+            _mm256_storeu_si256((__m256i *)(void *)(xq + (size_t)m * K + (size_t)b * 32), pack_q32(q0, q1, q2, q3));
             __m256i s = _mm256_add_epi32(_mm256_add_epi32(q0, q1), _mm256_add_epi32(q2, q3));
             __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
             s4 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));

@@ -680,6 +680,38 @@ int main(void)
         free(A); free(bias); free(C1); free(C2);
     }
 
+    TEST("q8_0 row quantizer (compute int8): AVX2 gives the reference's bytes (roundf: halves away from zero), "
+         "and the reference is ggml's rule") {
+        const int K = 32 * 64;
+        float *x = malloc(sizeof(float) * K);
+        uint8_t *a = malloc((size_t)K / 32 * 34), *b = malloc((size_t)K / 32 * 34);
+        for (int i = 0; i < K; i++) x[i] = frand() * (i % 61 == 0 ? 20.0f : 1.0f);
+        for (int i = 0; i < 32; i++) x[32 + i] = 0.0f;                               /* block 1: zeros */
+        for (int i = 0; i < 32; i++) x[64 + i] = (float)(i - 16) * 0.5f - 0.25f;     /* block 2: */
+        x[64 + 31] = 127.0f;   /* d = 1 exactly: the others at k ± 0.25, ±0.75 — and ties below */
+        for (int i = 0; i < 8; i++) x[64 + i] = (float)i + 0.5f - (i & 1 ? 8.0f : 0.0f);   /* ±k.5 */
+        for (int i = 0; i < 32; i++) x[96 + i] = -x[64 + i];                         /* block 3: mirrored */
+        wh_q8_0_row_ref(x, K, a);
+        int bad = 0;
+        for (int bl = 0; bl < K / 32; bl++) {   /* the rule, spelled out */
+            float amax = 0;
+            for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[bl * 32 + i]));
+            const float d = amax / 127.0f;
+            for (int i = 0; i < 32; i++) {
+                const float v = d != 0 ? x[bl * 32 + i] * (1.0f / d) : 0.0f;
+                const int want = (int)(v < 0 ? -floor(-(double)v + 0.5) : floor((double)v + 0.5));
+                bad += (int8_t)a[bl * 34 + 2 + i] != want;
+            }
+        }
+        CHECKF(bad == 0, "reference: %d values off ggml's rule", bad);
+        CHECK((int8_t)a[2 * 34 + 2 + 0] == 1 && (int8_t)a[2 * 34 + 2 + 1] == -7);   /* 0.5 -> 1, -6.5 -> -7 */
+        if (have_avx2) {
+            wh_q8_0_row_avx2(x, K, b);
+            CHECKF(!memcmp(a, b, (size_t)K / 32 * 34), "AVX2 q8_0 row differs from the reference");
+        }
+        free(x); free(a); free(b);
+    }
+
     TEST("tall products on repacked weights (M >= 8: the encoder, prompt passes): wh_par_gemm (plain, GELU, "
          "accumulate) and wh_par_gemm_multi give each row what the reference quantizer and int8 GEMV give it "
          "alone, bit for bit, at every level on 1 and 3 threads; wh_par_mlp equals its two products") {
