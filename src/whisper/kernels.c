@@ -309,13 +309,7 @@ static void qx_act_parts(int M, int K, const void *act, int8_t **xq, float **dx,
 
 void wh_qx_act_quant(int M, int K, const float *A, int lda, void *act)
 {
-    int8_t *xq;
-    float *dx;
-    int32_t *cs;
-    qx_act_parts(M, K, act, &xq, &dx, &cs);
-    if (wh_kernels_vnni()) wh_qx_quant_avx512(M, K, A, lda, xq, dx, cs);
-    else if (USE_AVX2) wh_qx_quant_avx2(M, K, A, lda, xq, dx, cs);
-    else wh_qx_quant_ref(M, K, A, lda, xq, dx, cs);
+    wh_qx_act_quant_part(M, K, A, lda, act, 0, M);
 }
 
 void wh_q8_0_row_ref(const float *x, int K, uint8_t *out)

@@ -518,8 +518,6 @@ static inline __m256 qn_8(int type, const uint8_t *qs, uint32_t qh, int e0)
  * See kernels.h: the activations' quantizer for every 256-bit kernel, then the GEMV of CPUs
  * without VNNI (qx256_tmpl.h, which says how it multiplies without vpdpbusd). */
 
-/* A[M][K] per 32-block as wh_qx_quant_ref (the same operations per element: max of |x|,
- * d = amax / 127, 1 / d, x · (1 / d) rounded to nearest even), so the bytes are the same */
 /* max |x| of a 32-element block in four vectors */
 static inline float block_amax(__m256 x0, __m256 x1, __m256 x2, __m256 x3)
 {
@@ -561,6 +559,8 @@ void wh_q8_0_row_avx2(const float *x, int K, uint8_t *out)
     }
 }
 
+/* A[M][K] per 32-block as wh_qx_quant_ref (the same operations per element: max of |x|,
+ * d = amax / 127, 1 / d, x · (1 / d) rounded to nearest even), so the bytes are the same */
 void wh_qx_quant_avx2(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs)
 {
     const int nb = K / 32;

@@ -16,9 +16,10 @@ enum { WH_F32 = 0, WH_F16 = 1, WH_Q4_0 = 2, WH_Q4_1 = 3, WH_Q5_0 = 6, WH_Q5_1 = 
  * separate weight_scale vector into the rows so that a row pointer alone dequantizes), and
  * element i is (float)q[i] / scale, exactly CTranslate2's dequantize (x = q / scale). */
 enum { WH_I8R = 64 };
-/* Not file types either: quantized decoder weights repacked by the CPU backend for the int8
- * dot products (kernels.h, "quantized × int8"; 512-bit kernels take a group of 16 rows per
- * vector, 256-bit ones half of it), from q8_0, q5_0, q5_1, q4_0, q4_1. 16 rows side by side per 32-element block, rows padded to a multiple of 16:
+/* Not file types either: quantized weights repacked by the CPU backend for the int8 dot
+ * products (kernels.h, "quantized × int8"; 512-bit kernels take a group of 16 rows per vector,
+ * 256-bit ones half of it), from q8_0, q5_0, q5_1, q4_0, q4_1. 16 rows side by side per
+ * 32-element block, rows padded to a multiple of 16:
  * [16 f16 d][16 f16 m: the _1 types][8 × 64-bit fifth-bit masks: q5 types][values: q8_0's
  * 512 bytes q ^ 0x80, else 4 × 64 bytes of nibbles], the 8 value vectors being the unsigned
  * values (q8: q + 128; q5_0: q + 16; q4_0: q + 8; the _1 types: q) as [k/4][row][4]; nibble

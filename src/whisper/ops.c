@@ -15,7 +15,8 @@ int wh_exec_init(wh_exec *ex, int n_threads, int max_k)
     ex->scratch_floats = (wh_gemm_scratch_floats(max_k) + 15) & ~(size_t)15;
     ex->bpack_cap = ROWS_PACK_CAP;
     ex->max_k = max_k;
-    ex->qx_act = malloc(wh_qx_act_bytes(7, max_k));
+    ex->qx_act_bytes = wh_qx_act_bytes(7, max_k);
+    ex->qx_act = malloc(ex->qx_act_bytes);
     if (!ex->qx_act) return -1;
     ex->scratch = calloc((size_t)n, sizeof *ex->scratch);
     if (!ex->scratch) return -1;
@@ -34,7 +35,6 @@ void wh_exec_deinit(wh_exec *ex)
     }
     free(ex->bpack);
     free(ex->qx_act);
-    free(ex->qx_tall);
     wh_pool_free(ex->pool);
     memset(ex, 0, sizeof *ex);
 }
@@ -58,6 +58,17 @@ static const void *qx_quantize_once(wh_exec *ex, int M, int K, const float *A, i
     return ex->qx_act;
 }
 
+/* GELU on rows [m0, m1) × columns [n0, n1) of C, adding bias first when the product left it
+ * out (gemm_task: "fuse") */
+static void gelu_block(float *C, int ldc, int m0, int m1, int n0, int n1, const float *bias)
+{
+    for (int m = m0; m < m1; m++) {
+        float *c = C + (size_t)m * ldc + n0;
+        if (bias) wh_gelu_bias(c, bias + n0, (size_t)(n1 - n0));
+        else wh_gelu(c, (size_t)(n1 - n0));
+    }
+}
+
 static void gemm_task(void *va, int chunk, int ith)
 {
     gemm_job *j = va;
@@ -70,10 +81,7 @@ static void gemm_task(void *va, int chunk, int ith)
     else
         wh_gemm_part(j->M, j->K, j->A, j->lda, j->W, n0, n1, fuse ? NULL : j->bias, j->C, j->ldc, j->accumulate,
                      j->ex->scratch[ith]);
-    if (fuse)
-        for (int m = 0; m < j->M; m++) wh_gelu_bias(j->C + (size_t)m * j->ldc + n0, j->bias + n0, (size_t)(n1 - n0));
-    else if (j->gelu)
-        for (int m = 0; m < j->M; m++) wh_gelu(j->C + (size_t)m * j->ldc + n0, (size_t)(n1 - n0));
+    if (j->gelu) gelu_block(j->C, j->ldc, 0, j->M, n0, n1, fuse ? j->bias : NULL);
 }
 
 /* Column chunk of a parallel GEMM: about four per thread, so a descheduled thread's share
@@ -88,6 +96,34 @@ static int chunk_cols(int N, int nth)
     if (cs < 32) cs = 32;
     if (cs > WH_GEMM_NC) cs = WH_GEMM_NC;
     return cs;
+}
+
+/* Several outputs of one A in one parallel region (wh_par_gemm_multi, tall products): each
+ * output chunked as wh_par_gemm chunks it, the chunks numbered output after output */
+#define MULTI_MAX 4
+typedef struct {
+    int cs[MULTI_MAX], first[MULTI_MAX + 1];   /* chunk size, first chunk of each output */
+} out_chunks;
+
+/* the chunking of outs (n <= MULTI_MAX); returns the number of chunks */
+static int out_chunks_init(out_chunks *c, const wh_gemm_out *outs, int n, int nth)
+{
+    c->first[0] = 0;
+    for (int i = 0; i < n; i++) {
+        c->cs[i] = chunk_cols(outs[i].N, nth);
+        c->first[i + 1] = c->first[i] + (outs[i].N + c->cs[i] - 1) / c->cs[i];
+    }
+    return c->first[n];
+}
+
+/* chunk's output and its columns [*n0, *n1) */
+static const wh_gemm_out *out_chunk(const out_chunks *c, const wh_gemm_out *outs, int chunk, int *n0, int *n1)
+{
+    int o = 0;
+    while (chunk >= c->first[o + 1]) o++;
+    *n0 = (chunk - c->first[o]) * c->cs[o];
+    *n1 = *n0 + c->cs[o] < outs[o].N ? *n0 + c->cs[o] : outs[o].N;
+    return &outs[o];
 }
 
 /* ------------------------------------------------------------------ tall products
@@ -225,14 +261,13 @@ static int par_gemm_rows(wh_exec *ex, int M, int K, const float *A, int lda, con
  * once (by row blocks, in parallel), then tasks of (row block, column chunk) through
  * wh_gemm_qx_tall. Every row's result is the one wh_gemm_qx_part gives that row alone. */
 #define TALL_RB 64   /* rows per block: 1500 rows make 24 */
-#define MULTI_MAX 4
 
 typedef struct {
     wh_exec *ex;
-    int M, K, lda, gelu, n_outs, nrb;
+    int M, K, lda, gelu, nrb;
     const float *A;
     const wh_gemm_out *outs;
-    int cs[MULTI_MAX], first[MULTI_MAX + 1];   /* column chunk size and first chunk of each output */
+    out_chunks ch;
 } tall_job;
 
 static void tall_quant_task(void *va, int b, int ith)
@@ -240,7 +275,7 @@ static void tall_quant_task(void *va, int b, int ith)
     tall_job *j = va;
     (void)ith;
     const int r0 = b * TALL_RB, r1 = r0 + TALL_RB < j->M ? r0 + TALL_RB : j->M;
-    wh_qx_act_quant_part(j->M, j->K, j->A, j->lda, j->ex->qx_tall, r0, r1);
+    wh_qx_act_quant_part(j->M, j->K, j->A, j->lda, j->ex->qx_act, r0, r1);
 }
 
 /* task = (column chunk, row block), row blocks innermost: consecutive tasks share the chunk's
@@ -249,20 +284,13 @@ static void tall_gemm_task(void *va, int t, int ith)
 {
     tall_job *j = va;
     (void)ith;
-    const int chunk = t / j->nrb, b = t % j->nrb;
-    int o = 0;
-    while (chunk >= j->first[o + 1]) o++;
-    const wh_gemm_out *g = &j->outs[o];
-    const int n0 = (chunk - j->first[o]) * j->cs[o], n1 = n0 + j->cs[o] < g->N ? n0 + j->cs[o] : g->N;
-    const int r0 = b * TALL_RB, r1 = r0 + TALL_RB < j->M ? r0 + TALL_RB : j->M;
+    const int b = t % j->nrb, r0 = b * TALL_RB, r1 = r0 + TALL_RB < j->M ? r0 + TALL_RB : j->M;
+    int n0, n1;
+    const wh_gemm_out *g = out_chunk(&j->ch, j->outs, t / j->nrb, &n0, &n1);
     const int fuse = j->gelu && g->bias && !g->accumulate;   /* as gemm_task */
-    wh_gemm_qx_tall(j->M, j->K, j->ex->qx_tall, r0, r1, g->W, n0, n1, fuse ? NULL : g->bias, g->C, g->ldc,
+    wh_gemm_qx_tall(j->M, j->K, j->ex->qx_act, r0, r1, g->W, n0, n1, fuse ? NULL : g->bias, g->C, g->ldc,
                     g->accumulate);
-    for (int m = r0; j->gelu && m < r1; m++) {
-        float *c = g->C + (size_t)m * g->ldc + n0;
-        if (fuse) wh_gelu_bias(c, g->bias + n0, (size_t)(n1 - n0));
-        else wh_gelu(c, (size_t)(n1 - n0));
-    }
+    if (j->gelu) gelu_block(g->C, g->ldc, r0, r1, n0, n1, fuse ? g->bias : NULL);
 }
 
 /* 0 when done; -1 when it does not apply (M < 8, an output not repacked, no buffer) */
@@ -273,22 +301,17 @@ static int par_gemm_qx_tall(wh_exec *ex, int M, int K, const float *A, int lda, 
     for (int i = 0; i < n_outs; i++)
         if (!wh_qx_is(outs[i].W->type)) return -1;
     const size_t need = wh_qx_act_bytes(M, K);
-    if (ex->qx_tall_bytes < need) {
-        free(ex->qx_tall);
-        ex->qx_tall = malloc(need);
-        ex->qx_tall_bytes = ex->qx_tall ? need : 0;
-        if (!ex->qx_tall) return -1;
+    if (ex->qx_act_bytes < need) {   /* grown once, for the encoder's window */
+        void *p = realloc(ex->qx_act, need);
+        if (!p) return -1;
+        ex->qx_act = p;
+        ex->qx_act_bytes = need;
     }
-    const int nth = wh_pool_size(ex->pool);
-    tall_job j = {.ex = ex, .M = M, .K = K, .lda = lda, .gelu = gelu, .n_outs = n_outs, .A = A, .outs = outs,
+    tall_job j = {.ex = ex, .M = M, .K = K, .lda = lda, .gelu = gelu, .A = A, .outs = outs,
                   .nrb = (M + TALL_RB - 1) / TALL_RB};
-    for (int i = 0; i < n_outs; i++) {
-        const int cs = chunk_cols(outs[i].N, nth);
-        j.cs[i] = cs;
-        j.first[i + 1] = j.first[i] + (outs[i].N + cs - 1) / cs;
-    }
+    const int nch = out_chunks_init(&j.ch, outs, n_outs, wh_pool_size(ex->pool));
     wh_pool_run(ex->pool, tall_quant_task, &j, j.nrb);
-    wh_pool_run(ex->pool, tall_gemm_task, &j, j.first[n_outs] * j.nrb);
+    wh_pool_run(ex->pool, tall_gemm_task, &j, nch * j.nrb);
     return 0;
 }
 
@@ -352,20 +375,18 @@ void wh_par_gemm(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wm
 
 typedef struct {
     wh_exec *ex;
-    int M, K, lda, n_outs;
+    int M, K, lda;
     const float *A;
     const wh_gemm_out *outs;
-    int cs[MULTI_MAX], first[MULTI_MAX + 1];   /* chunk size, first chunk of each output */
-    const void *act;                           /* as gemm_job's, for the repacked outputs */
+    out_chunks ch;
+    const void *act;   /* as gemm_job's, for the repacked outputs */
 } multi_job;
 
 static void multi_task(void *va, int chunk, int ith)
 {
     multi_job *j = va;
-    int o = 0;
-    while (chunk >= j->first[o + 1]) o++;
-    const wh_gemm_out *g = &j->outs[o];
-    int n0 = (chunk - j->first[o]) * j->cs[o], n1 = n0 + j->cs[o] < g->N ? n0 + j->cs[o] : g->N;
+    int n0, n1;
+    const wh_gemm_out *g = out_chunk(&j->ch, j->outs, chunk, &n0, &n1);
     if (j->act && wh_qx_is(g->W->type))
         wh_gemm_qx_part(j->M, j->K, j->act, g->W, n0, n1, g->bias, g->C, g->ldc, g->accumulate);
     else
@@ -381,13 +402,8 @@ void wh_par_gemm_multi(wh_exec *ex, int M, int K, const float *A, int lda, const
     }
     if (par_gemm_qx_tall(ex, M, K, A, lda, outs, n_outs, 0) == 0) return;
     if (M >= WH_ROWS_MIN_M && par_gemm_rows(ex, M, K, A, lda, outs, n_outs, 0) == 0) return;
-    int nth = wh_pool_size(ex->pool);
-    multi_job j = {ex, M, K, lda, n_outs, A, outs, {0}, {0}, NULL};
+    multi_job j = {.ex = ex, .M = M, .K = K, .lda = lda, .A = A, .outs = outs};
     for (int i = 0; i < n_outs && !j.act; i++) j.act = qx_quantize_once(ex, M, K, A, lda, outs[i].W);
-    for (int i = 0; i < n_outs; i++) {   /* the chunking of wh_par_gemm, per output */
-        const int cs = chunk_cols(outs[i].N, nth);
-        j.cs[i] = cs;
-        j.first[i + 1] = j.first[i] + (outs[i].N + cs - 1) / cs;
-    }
-    wh_pool_run(ex->pool, multi_task, &j, j.first[n_outs]);
+    const int nch = out_chunks_init(&j.ch, outs, n_outs, wh_pool_size(ex->pool));
+    wh_pool_run(ex->pool, multi_task, &j, nch);
 }

@@ -12,10 +12,9 @@ typedef struct {
     size_t bpack_floats;    /* (grown on first use; see ops.c) */
     size_t bpack_cap;       /* most floats packed per round (wh_exec_init's default; tests lower it) */
     void *qx_act;          /* the activations of a repacked (wh_qx_is) product, quantized once for all its
-                               column chunks (wh_qx_act_bytes(7, max_k)) */
+                               column chunks: wh_qx_act_bytes(7, max_k), grown by a tall product */
+    size_t qx_act_bytes;
     int max_k;
-    void *qx_tall;          /* a tall product's quantized activations (wh_qx_act_bytes(M, K), grown) */
-    size_t qx_tall_bytes;
 } wh_exec;
 
 int  wh_exec_init(wh_exec *ex, int n_threads, int max_k);   /* 0 on success */

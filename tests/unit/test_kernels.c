@@ -717,7 +717,7 @@ int main(void)
          "alone, bit for bit, at every level on 1 and 3 threads; wh_par_mlp equals its two products") {
         const int K = 320, lda = K + 5, ldc = 150, Ms[3] = {9, 137, WH_ROWS_MIN_M + 32};
         const int Ns[2] = {100, 48}, qt[3] = {WH_Q8_0, WH_Q5_1, WH_Q4_0};
-        const int Mmax = Ms[2], nb = K / 32;
+        const int Mmax = Ms[2];
         float *A = malloc(sizeof(float) * (size_t)Mmax * lda), *bias = malloc(sizeof(float) * 128);
         float *C0 = malloc(sizeof(float) * (size_t)Mmax * ldc), *C1 = malloc(sizeof(float) * (size_t)Mmax * ldc);
         float *R = malloc(sizeof(float) * (size_t)Mmax * ldc);
@@ -755,7 +755,6 @@ int main(void)
                                 if (mode == 1) wh_gelu_bias(r, bias, (size_t)Ns[0]);
                             }
                         }
-                        (void)nb;
                         for (int nt = 1; nt <= 3; nt += 2) {
                             wh_exec ex;
                             CHECK(wh_exec_init(&ex, nt, K) == 0);
