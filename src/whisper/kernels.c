@@ -142,11 +142,7 @@ static int qx_u(int type, const uint8_t *blk, int r, int kk)
     const int j = kk / 4, i = r * 4 + kk % 4, oq = wh_qx_off_q(type);
     if (type == WH_Q8X) return blk[oq + j * 64 + i];
     int u = j < 4 ? blk[oq + j * 64 + i] & 15 : blk[oq + (j - 4) * 64 + i] >> 4;
-    if (wh_qx_has_h(type)) {
-        uint64_t mask;
-        memcpy(&mask, blk + wh_qx_off_h(type) + 8 * j, 8);
-        u |= (int)((mask >> i) & 1) << 4;
-    }
+    if (wh_qx_has_h(type)) u |= ((blk[wh_qx_off_h(type) + i] >> j) & 1) << 4;
     return u;
 }
 
@@ -193,12 +189,9 @@ int wh_qx_pack(const wh_wmat *W, int N, wh_wmat *out, void **own)
                 for (int j = 0; j < 4; j++)   /* vector j's nibbles low, j + 4's high */
                     for (int t = 0; t < 4; t++)
                         o[oq + j * 64 + r * 4 + t] = (uint8_t)((u[4 * j + t] & 15) | (u[4 * j + 16 + t] & 15) << 4);
-                if (wh_qx_has_h(to))
-                    for (int j = 0; j < 8; j++) {   /* bits 4r .. 4r+3 of vector j's little-endian u64 */
-                        const unsigned h4 = (unsigned)(u[4 * j] >> 4 | (u[4 * j + 1] >> 4) << 1 |
-                                                       (u[4 * j + 2] >> 4) << 2 | (u[4 * j + 3] >> 4) << 3);
-                        o[oh + 8 * j + r / 2] |= (uint8_t)(h4 << (r & 1) * 4);
-                    }
+                if (wh_qx_has_h(to))   /* plane byte 4r + t, bit j: vector j's value of (r, t) */
+                    for (int j = 0; j < 8; j++)
+                        for (int t = 0; t < 4; t++) o[oh + r * 4 + t] |= (uint8_t)((u[4 * j + t] >> 4) << j);
             }
             if (to == WH_Q8X)   /* q8_0's padding rows: value 0 is byte 0x80 */
                 for (int r = N - g * 16 > 0 ? N - g * 16 : 0; r < 16; r++)
@@ -220,7 +213,7 @@ static int qx_file_type(int t)
  * Element by element instead (a prompt pass packs every decoder weight), a 64-token pass on
  * base q8_0 had taken 121 ms against the exact path's 29. Vector j of a repacked block holds
  * elements 4j .. 4j+3 of each row: q8's in order, the nibble types' file nibble bytes 4j ..
- * 4j+3 (elements e low, e + 16 high), the fifth bits four per mask. */
+ * 4j+3 (elements e low, e + 16 high), the fifth bits in the planes (model.h). */
 static void qx_file_blocks(const wh_wmat *W, int r, int b0, int nb, uint8_t *dst)
 {
     const int t = W->type, rr = r % 16, oq = wh_qx_off_q(t), oh = wh_qx_off_h(t);
@@ -233,13 +226,10 @@ static void qx_file_blocks(const wh_wmat *W, int r, int b0, int nb, uint8_t *dst
             memcpy(q, blk + 32 + 2 * rr, 2);
             q += 2;
         }
-        if (wh_qx_has_h(t)) {
+        if (wh_qx_has_h(t)) {   /* element 4j + e's bit: bit j of plane byte 4·rr + e */
             uint32_t qh = 0;
-            for (int j = 0; j < 8; j++) {
-                uint64_t mask;
-                memcpy(&mask, blk + oh + 8 * j, 8);
-                qh |= (uint32_t)((mask >> (4 * rr)) & 15) << (4 * j);
-            }
+            for (int j = 0; j < 8; j++)
+                for (int e = 0; e < 4; e++) qh |= (uint32_t)((blk[oh + 4 * rr + e] >> j) & 1) << (4 * j + e);
             memcpy(q, &qh, 4);
             q += 4;
         }

@@ -285,13 +285,15 @@ static inline __attribute__((always_inline)) QX_TARGET void qx_group(const int x
                 w[j] = _mm512_and_si512(v, lo4);
                 w[j + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
             }
-            if (has_h)
+            if (has_h) {   /* vector j's fifth bits: plane bit j moved to bit 4 (model.h), or-ed in
+                            * with the mask 16 by one ternary logic op (a | b & c) */
+                const __m512i P = _mm512_loadu_si512((const void *)(p + oh)), b4 = _mm512_set1_epi8(16);
 #pragma GCC unroll 8
                 for (int j = 0; j < 8; j++) {
-                    uint64_t hb;
-                    memcpy(&hb, p + oh + 8 * j, 8);
-                    w[j] = _mm512_mask_add_epi8(w[j], _cvtu64_mask64(hb), w[j], _mm512_set1_epi8(16));
+                    const __m512i hb = j < 4 ? _mm512_slli_epi16(P, 4 - j) : j > 4 ? _mm512_srli_epi16(P, j - 4) : P;
+                    w[j] = _mm512_ternarylogic_epi32(w[j], hb, b4, 0xF8);
                 }
+            }
         }
 #pragma GCC unroll 7
         for (int m = 0; m < M; m++) {

@@ -20,14 +20,17 @@ enum { WH_I8R = 64 };
  * products (kernels.h, "quantized × int8"; 512-bit kernels take a group of 16 rows per vector,
  * 256-bit ones half of it), from q8_0, q5_0, q5_1, q4_0, q4_1. 16 rows side by side per
  * 32-element block, rows padded to a multiple of 16:
- * [16 f16 d][16 f16 m: the _1 types][8 × 64-bit fifth-bit masks: q5 types][values: q8_0's
+ * [16 f16 d][16 f16 m: the _1 types][64 bytes of fifth-bit planes: q5 types][values: q8_0's
  * 512 bytes q ^ 0x80, else 4 × 64 bytes of nibbles], the 8 value vectors being the unsigned
  * values (q8: q + 128; q5_0: q + 16; q4_0: q + 8; the _1 types: q) as [k/4][row][4]; nibble
- * byte vector j holds vector j low and j + 4 high; mask j bit i = bit 4 of vector j byte i. */
+ * byte vector j holds vector j low and j + 4 high; plane byte i bit j = bit 4 of vector j
+ * byte i. Why planes (not a 64-bit mask per vector): one vector load serves all eight, and
+ * a shift by 4 - j and an and put vector j's bits where the value needs them, byte for byte
+ * (a 16-bit lane shift by at most 4 moves no fifth bit across bytes). */
 enum { WH_Q8X = 65, WH_Q5X = 66, WH_Q51X = 67, WH_Q4X = 68, WH_Q41X = 69 };
 static inline int wh_qx_has_m(int t) { return t == WH_Q51X || t == WH_Q41X; }
 static inline int wh_qx_has_h(int t) { return t == WH_Q5X || t == WH_Q51X; }
-static inline int wh_qx_off_h(int t) { return 32 + 32 * wh_qx_has_m(t); }   /* masks; m at 32 */
+static inline int wh_qx_off_h(int t) { return 32 + 32 * wh_qx_has_m(t); }   /* planes; m at 32 */
 static inline int wh_qx_off_q(int t) { return wh_qx_off_h(t) + 64 * wh_qx_has_h(t); }   /* values */
 /* bytes per 16 rows × 32 elements */
 static inline size_t wh_qx_block_bytes(int t) { return (size_t)wh_qx_off_q(t) + (t == WH_Q8X ? 512 : 256); }

@@ -24,17 +24,12 @@
 
 #include "qx_dispatch.h"
 
-/* the 32 fifth bits of a half vector (little-endian at p) as bytes: 16 where set, else 0 —
- * byte i gets byte i/8 of the bits, keeps bit i%8, compares */
-static inline QXT_ATTR __m256i qx_bits16(const uint8_t *p)
+/* 16 where bit j of each byte of the half's fifth-bit plane P is set, else 0 (model.h: the
+ * bit moved to bit 4 by a 16-bit lane shift that crosses no byte for j <= 7, then masked) */
+static inline __attribute__((always_inline)) QXT_ATTR __m256i qx_bit16(__m256i P, const int j)
 {
-    int32_t h;
-    memcpy(&h, p, 4);
-    const __m256i sel = _mm256_set1_epi64x(0x8040201008040201LL);
-    const __m256i t = _mm256_shuffle_epi8(_mm256_set1_epi32(h), _mm256_setr_epi64x(0, 0x0101010101010101LL,
-                                                                                    0x0202020202020202LL,
-                                                                                    0x0303030303030303LL));
-    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(t, sel), sel), _mm256_set1_epi8(16));
+    const __m256i b = j < 4 ? _mm256_slli_epi16(P, 4 - j) : j > 4 ? _mm256_srli_epi16(P, j - 4) : P;
+    return _mm256_and_si256(b, _mm256_set1_epi8(16));
 }
 
 /* keeps a sum a sequential chain: without it GCC reassociated the unrolled integer sums into
@@ -57,8 +52,9 @@ static inline __attribute__((always_inline)) QXT_ATTR void qx_nibbles(const int 
     *lo = _mm256_and_si256(v, lo4);
     *hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4);
     if (wh_qx_has_h(xt)) {
-        *lo = _mm256_or_si256(*lo, qx_bits16(p + oh + 8 * j));
-        *hi = _mm256_or_si256(*hi, qx_bits16(p + oh + 8 * (j + 4)));
+        const __m256i P = _mm256_loadu_si256((const __m256i *)(const void *)(p + oh));
+        *lo = _mm256_or_si256(*lo, qx_bit16(P, j));
+        *hi = _mm256_or_si256(*hi, qx_bit16(P, j + 4));
     }
 }
 
@@ -70,7 +66,7 @@ static inline __attribute__((always_inline)) QXT_ATTR void qx_sums(const int xt,
                                                                    const int8_t *xq, const int32_t *cs, int nb, int b,
                                                                    const uint8_t *p, int h, __m256i *s)
 {
-    const int off = wh_qx_offset(xt), oh = wh_qx_off_h(xt) + 4 * h, oq = wh_qx_off_q(xt) + 32 * h;
+    const int off = wh_qx_offset(xt), oh = wh_qx_off_h(xt) + 32 * h, oq = wh_qx_off_q(xt) + 32 * h;
     __m256i s1 = _mm256_setzero_si256();
 #pragma GCC unroll 7
     for (int m = 0; m < M; m++) s[m] = _mm256_set1_epi32(off ? cs[m * nb + b] / (128 / off) : 0);
@@ -118,7 +114,7 @@ static inline __attribute__((always_inline)) QXT_ATTR void qx_sums(const int xt,
                                                                    const uint8_t *p, int h, __m256i *s)
 {
     const int off = wh_qx_offset(xt), has_h = wh_qx_has_h(xt);
-    const int oh = wh_qx_off_h(xt) + 4 * h, oq = wh_qx_off_q(xt) + 32 * h;
+    const int oh = wh_qx_off_h(xt) + 32 * h, oq = wh_qx_off_q(xt) + 32 * h;
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i t16[7];   /* q4 at M > 1: each row's int16 sums of a block */
     /* cs = −128·Σ xq takes q8's +128 back; the others' offset is a fraction of it (q8's
