@@ -203,11 +203,11 @@ static inline __attribute__((always_inline)) int gemv_blocks(const int type, con
     return k;
 }
 
-/* out[r·os + m] = acc[r][m] summed across lanes, plus the elements from k on, over the
+/* out[m·ldo + r·os] = acc[r][m] summed across lanes, plus the elements from k on, over the
  * row's scale for int8 rows */
 static inline __attribute__((always_inline)) void gemv_store(const int type, const int M, const int R, int K, int k,
                                                              const float *A, int lda, const uint8_t *w, size_t rs,
-                                                             VEC acc[4][7], float *out, size_t os)
+                                                             VEC acc[4][7], float *out, size_t os, size_t ldo)
 {
     /* horizontal sums four accumulators at a time (one shuffle tree for four, about half the
      * instructions of four separate reductions; at M = 5 they were a fifth of the block's
@@ -223,7 +223,7 @@ static inline __attribute__((always_inline)) void gemv_store(const int type, con
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 7
-        for (int m = 0; m < M; m++) out[r * os + m] = sums[r * M + m];
+        for (int m = 0; m < M; m++) out[m * ldo + r * os] = sums[r * M + m];
     for (int r = 0; r < R && k < K; r++)   /* f32/f16/int8 tail (block types' K is a multiple of 32) */
         for (int m = 0; m < M; m++) {
             float s = 0;
@@ -235,20 +235,20 @@ static inline __attribute__((always_inline)) void gemv_store(const int type, con
                 else wk = (float)(int8_t)p[4 + kk];
                 s += A[(size_t)m * lda + kk] * wk;
             }
-            out[r * os + m] += s;
+            out[m * ldo + r * os] += s;
         }
     if (type == WH_I8R)   /* value = q / scale: one division per sum instead of per weight */
         for (int r = 0; r < R; r++) {
             float sc;
             memcpy(&sc, w + r * rs, 4);
-            for (int m = 0; m < M; m++) out[r * os + m] /= sc;
+            for (int m = 0; m < M; m++) out[m * ldo + r * os] /= sc;
         }
 }
 
-/* out[r·os + m] = Σ_k A[m][k] · W[r][k] for r < R, m < M */
+/* out[m·ldo + r·os] = Σ_k A[m][k] · W[r][k] for r < R, m < M */
 static inline __attribute__((always_inline)) void gemv_blk(const int type, const int M, const int R, int K,
                                                            const float *A, int lda, const uint8_t *w, size_t rb,
-                                                           size_t rs, float *out, size_t os)
+                                                           size_t rs, float *out, size_t os, size_t ldo)
 {
     VEC acc[4][7];
     const int S = GEMV_SETS(type, M, R);
@@ -261,7 +261,7 @@ static inline __attribute__((always_inline)) void gemv_blk(const int type, const
     if (S == 2)
 #pragma GCC unroll 7
         for (int m = 0; m < M; m++) acc[0][m] = VADD(acc[0][m], acc[1][m]);
-    gemv_store(type, M, R, K, k, A, lda, w, rs, acc, out, os);
+    gemv_store(type, M, R, K, k, A, lda, w, rs, acc, out, os, ldo);
 }
 
 /* nr rows as R streams of h = nr / R consecutive rows each, read side by side (row i of
@@ -270,28 +270,28 @@ static inline __attribute__((always_inline)) void gemv_blk(const int type, const
  * ~40 % of a plain read from DRAM on a Zen 4, one stream or streams h rows apart at 80-95 %. */
 static inline __attribute__((always_inline)) void gemv_rows(const int type, const int M, const int R, int K,
                                                             const float *A, int lda, const uint8_t *w, size_t rb,
-                                                            int nr, float *out)
+                                                            int nr, float *out, size_t ldo)
 {
     const int h = nr / R;
     for (int i = 0; i < h; i++)
-        gemv_blk(type, M, R, K, A, lda, w + (size_t)i * rb, rb, (size_t)h * rb, out + (size_t)i * M, (size_t)h * M);
-    for (int r = R * h; r < nr; r++) gemv_blk(type, M, 1, K, A, lda, w + (size_t)r * rb, rb, 0, out + (size_t)r * M, 0);
+        gemv_blk(type, M, R, K, A, lda, w + (size_t)i * rb, rb, (size_t)h * rb, out + i, (size_t)h, ldo);
+    for (int r = R * h; r < nr; r++) gemv_blk(type, M, 1, K, A, lda, w + (size_t)r * rb, rb, 0, out + r, 0, ldo);
 }
 
 #define GEMV_M_CASES(TY)                                                                   \
     switch (M) {                                                                           \
-    case 1: gemv_rows(TY, 1, RBLK(1), K, A, lda, w, rb, nr, out); break;                   \
-    case 2: gemv_rows(TY, 2, RBLK(2), K, A, lda, w, rb, nr, out); break;                   \
-    case 3: gemv_rows(TY, 3, RBLK(3), K, A, lda, w, rb, nr, out); break;                   \
-    case 4: gemv_rows(TY, 4, RBLK(4), K, A, lda, w, rb, nr, out); break;                   \
-    case 5: gemv_rows(TY, 5, RBLK(5), K, A, lda, w, rb, nr, out); break;                   \
-    case 6: gemv_rows(TY, 6, RBLK(6), K, A, lda, w, rb, nr, out); break;                   \
-    default: gemv_rows(TY, 7, RBLK(7), K, A, lda, w, rb, nr, out); break;                  \
+    case 1: gemv_rows(TY, 1, RBLK(1), K, A, lda, w, rb, nr, out, (size_t)ldo); break;      \
+    case 2: gemv_rows(TY, 2, RBLK(2), K, A, lda, w, rb, nr, out, (size_t)ldo); break;      \
+    case 3: gemv_rows(TY, 3, RBLK(3), K, A, lda, w, rb, nr, out, (size_t)ldo); break;      \
+    case 4: gemv_rows(TY, 4, RBLK(4), K, A, lda, w, rb, nr, out, (size_t)ldo); break;      \
+    case 5: gemv_rows(TY, 5, RBLK(5), K, A, lda, w, rb, nr, out, (size_t)ldo); break;      \
+    case 6: gemv_rows(TY, 6, RBLK(6), K, A, lda, w, rb, nr, out, (size_t)ldo); break;      \
+    default: gemv_rows(TY, 7, RBLK(7), K, A, lda, w, rb, nr, out, (size_t)ldo); break;     \
     }
 
-/* out[(n - n0)·M + m] = Σ_k A[m][k] · W[n][k], n in [n0, n1), 1 <= M <= 7; W of a type that
+/* out[m·ldo + n - n0] = Σ_k A[m][k] · W[n][k], n in [n0, n1), 1 <= M <= 7; W of a type that
  * wh_gemv_type_ok accepts. Returns 0, or -1 (nothing written) for another type or M. */
-int GEMV_NAME(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1, float *out)
+int GEMV_NAME(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1, float *out, int ldo)
 {
     if (M < 1 || M > 7) return -1;
     const size_t rb = W->row_bytes;

@@ -104,13 +104,14 @@ void wh_exp_ref(float *x, int n);
 void wh_layernorm(const float *x, float *y, int rows, int n, int ld, const float *w, const float *b);
 
 /* Decoder GEMV (M = 1..7 activation rows, the weights streamed once, converted in
- * registers): out[(n - n0)·M + m] = Σ_k A[m][k] W[n][k] for n in [n0, n1). Types f32, f16,
+ * registers): out[m·ldo + n - n0] = Σ_k A[m][k] W[n][k] for n in [n0, n1) (each activation
+ * row's outputs contiguous, as C's rows: the caller copies them without a transposition). Types f32, f16,
  * q8_0, q5_0, q5_1, q4_0, q4_1 and CTranslate2's int8 rows (wh_gemv_type_ok); returns -1
  * and writes nothing for any other type or M.
  * wh_gemm_part uses them for M < 8; scalar reference: the same call under WH_ISA_SCALAR. */
 int wh_gemv_type_ok(int type);
-int wh_gemv_avx2(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1, float *out);
-int wh_gemv_avx512(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1, float *out);
+int wh_gemv_avx2(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1, float *out, int ldo);
+int wh_gemv_avx512(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1, float *out, int ldo);
 
 /* Quantized × int8 (AVX512-VNNI, AVX-VNNI or AVX2): a model's q8_0/q5_0/q5_1/q4_0/q4_1
  * weights, 16 rows interleaved (WH_Q8X .. WH_Q41X, model.h), against activations quantized per

@@ -217,29 +217,29 @@ int main(void)
                         wh_gemm_part(M, K, A, K, &w, 0, N, NULL, C1, N, 0, scr);
                         wh_kernels_force(isas[ii]);
                         wh_gemm_part(M, K, A, K, &w, 0, N, NULL, C2, N, 0, scr);
-                        int rc = isas[ii] == WH_ISA_AVX512 ? wh_gemv_avx512(M, K, A, K, &w, 2, N, out)
-                                                           : wh_gemv_avx2(M, K, A, K, &w, 2, N, out);
+                        int rc = isas[ii] == WH_ISA_AVX512 ? wh_gemv_avx512(M, K, A, K, &w, 2, N, out, N - 2)
+                                                           : wh_gemv_avx2(M, K, A, K, &w, 2, N, out, N - 2);
                         CHECKF(rc == 0, "%s: kernel refused M=%d", wh_type_name(ty), M);
                         for (int n = 0; n < N; n++)
                             for (int m = 0; m < M; m++) {
                                 double sc = 1e-6, ref = C1[m * N + n];
                                 for (int k = 0; k < K; k++) sc += fabs(A[m * K + k]);
-                                double e1 = fabs(C2[m * N + n] - ref), e2 = n >= 2 ? fabs(out[(n - 2) * M + m] - ref) : 0;
+                                double e1 = fabs(C2[m * N + n] - ref), e2 = n >= 2 ? fabs(out[m * (N - 2) + n - 2] - ref) : 0;
                                 if (e1 > 1e-5 * sc || e2 > 1e-5 * sc) {
                                     if (bad++ < 5)
                                         CHECKF(0, "%s K=%d M=%d n=%d m=%d: %g / %g vs %g", wh_type_name(ty), K, M, n, m,
-                                               C2[m * N + n], n >= 2 ? out[(n - 2) * M + m] : 0.0f, ref);
+                                               C2[m * N + n], n >= 2 ? out[m * (N - 2) + n - 2] : 0.0f, ref);
                                 }
                             }
                     }
-                    CHECK(wh_gemv_avx2(8, K, A, K, &w, 0, N, out) == -1);   /* M >= 8 is the blocked GEMM's */
+                    CHECK(wh_gemv_avx2(8, K, A, K, &w, 0, N, out, N) == -1);   /* M >= 8 is the blocked GEMM's */
                     free(W0); free(Wu); free(A); free(C1); free(C2); free(out);
                 }
             {   /* a type without a register path is refused (the caller takes the staged path) */
                 uint8_t *W = calloc(4, 68);
                 wh_wmat w = {W, 99, 64, 68};
                 float A[64] = {0}, out[4];
-                CHECK(!wh_gemv_type_ok(99) && wh_gemv_avx2(1, 64, A, 64, &w, 0, 4, out) == -1);
+                CHECK(!wh_gemv_type_ok(99) && wh_gemv_avx2(1, 64, A, 64, &w, 0, 4, out, 4) == -1);
                 free(W);
             }
             wh_kernels_force(best);
