@@ -645,7 +645,8 @@ static void test_i8r_kernels(void)
         float *A = malloc((size_t)M * K * sizeof(float)), *C = malloc((size_t)M * N * sizeof(float)), *R = malloc((size_t)M * N * sizeof(float));
         for (int i = 0; i < M * K; i++) A[i] = (float)((i * 7919) % 201 - 100) / 100.0f;
         wh_wmat w = {W, WH_I8R, K, rb};
-        float *scratch = malloc(wh_gemm_scratch_floats(K) * sizeof(float));
+        /* the GEMM packs its panels here with aligned loads: 64-byte aligned, as wh_exec's */
+        float *scratch = aligned_alloc(64, (wh_gemm_scratch_floats(K) * sizeof(float) + 63) & ~(size_t)63);
         wh_gemm_ref(M, K, A, K, &w, 0, N, NULL, R, N);
         /* each output's error against Σ_k |a·w|, what an f32 sum in another order can
          * differ by (the register GEMV divides each sum by the row's scale once, the
