@@ -51,6 +51,12 @@ typedef struct {
      * values [actx][dh]; head-contiguous so the beams' pass over a head is two plain streams */
     uint16_t *cross_kt;    /* f16 [n_text_layer][n_head][ldk · dh] */
     uint16_t *cross_v;     /* f16 [n_text_layer][n_head][actx][dh] */
+    /* kv8 (the products int8: compute int8, or auto on a quantized model): the same keys and
+     * values as int8 instead, one scale per position and head (wh_attend_rows_i8) — a decoder
+     * step reads them from DRAM (the weights' stream evicts them), 18 of base q8_0's 70 MB */
+    int kv8;
+    int8_t *cross_kt8, *cross_v8;   /* as cross_kt, cross_v */
+    float *cross_ks, *cross_vs;     /* [n_text_layer][n_head][ldk], [n_text_layer][n_head][actx] */
     size_t ldk;
     int cur;               /* audio positions of the encoded window (<= actx) */
     /* decoder run state (rows = tokens in flight, up to tctx) */
@@ -234,6 +240,26 @@ static void cross_kv_tile(const wh_cpu *c, const float *xk, const float *xv, int
             wh_to_f16(xv + (size_t)p * n + (size_t)h * dh, v + ((size_t)h * c->actx + p) * dh, (size_t)dh);
 }
 
+/* cross_kv_tile for kv8: each position's dh keys (and values) of a head quantized as one row
+ * (wh_i8_row), the key bytes then spread into the tile as the f16 ones are */
+static void cross_kv_tile8(const wh_cpu *c, const float *xk, const float *xv, int rows, int p0, int8_t *kt,
+                           float *ks, int8_t *v, float *vs)
+{
+    const int n = c->n, dh = c->dh;
+    const int np = rows - p0 < WH_ATT_TILE ? rows - p0 : WH_ATT_TILE;
+    int8_t row[256];   /* dh <= 256: n_audio_state / n_audio_head of every Whisper size is 64 */
+    for (int h = 0; h < c->n_head; h++) {
+        int8_t *kh = kt + (size_t)h * c->ldk * dh + (size_t)(p0 / WH_ATT_TILE) * dh * WH_ATT_TILE;
+        for (int i = 0; i < np; i++) {
+            ks[(size_t)h * c->ldk + p0 + i] = wh_i8_row(xk + (size_t)(p0 + i) * n + (size_t)h * dh, dh, row);
+            for (int d = 0; d < dh; d++) kh[(size_t)d * WH_ATT_TILE + i] = row[d];
+        }
+        for (int p = p0; p < p0 + np; p++)
+            vs[(size_t)h * c->actx + p] = wh_i8_row(xv + (size_t)p * n + (size_t)h * dh, dh,
+                                                    v + ((size_t)h * c->actx + p) * dh);
+    }
+}
+
 /* The encoder's element-wise steps around its products, in tasks of ENC_RC rows (serial,
  * they were a twentieth of base's encoder at 2 threads). */
 #define ENC_RC WH_ATT_TILE
@@ -301,8 +327,13 @@ static void enc_cross_task(void *va, int chunk, int ith)
     const wh_cpu *c = j->c;
     const size_t l = (size_t)j->layer;
     (void)ith;
-    cross_kv_tile(c, c->e_q, c->e_k, c->cur, chunk * ENC_RC, c->cross_kt + l * c->n * c->ldk,
-                  c->cross_v + l * c->actx * c->n);
+    if (c->kv8)
+        cross_kv_tile8(c, c->e_q, c->e_k, c->cur, chunk * ENC_RC, c->cross_kt8 + l * c->n * c->ldk,
+                       c->cross_ks + l * (size_t)c->n_head * c->ldk, c->cross_v8 + l * c->actx * c->n,
+                       c->cross_vs + l * (size_t)c->n_head * c->actx);
+    else
+        cross_kv_tile(c, c->e_q, c->e_k, c->cur, chunk * ENC_RC, c->cross_kt + l * c->n * c->ldk,
+                      c->cross_v + l * c->actx * c->n);
 }
 
 typedef struct {
@@ -471,10 +502,16 @@ static void dec_attn_task(void *va, int t, int ith)
         const int ng = (j->rows + DEC_XROWS - 1) / DEC_XROWS;
         const int h = t / ng, r0 = (t % ng) * DEC_XROWS;
         const int nr = j->rows - r0 < DEC_XROWS ? j->rows - r0 : DEC_XROWS;
-        const uint16_t *KT = c->cross_kt + ((size_t)j->layer * n + (size_t)h * dh) * c->ldk;
-        const uint16_t *V = c->cross_v + ((size_t)j->layer * H + h) * c->actx * dh;
-        wh_attend_rows(nr, dh, c->d_q + (size_t)r0 * n + (size_t)h * dh, (size_t)n, KT, V, (size_t)dh, c->cur, S,
-                       c->ldk, c->d_a + (size_t)r0 * n + (size_t)h * dh, (size_t)n);
+        const size_t kofs = ((size_t)j->layer * n + (size_t)h * dh) * c->ldk, lh = (size_t)j->layer * H + h;
+        const float *q = c->d_q + (size_t)r0 * n + (size_t)h * dh;
+        float *o = c->d_a + (size_t)r0 * n + (size_t)h * dh;
+        if (c->kv8)
+            wh_attend_rows_i8(nr, dh, q, (size_t)n, c->cross_kt8 + kofs, c->cross_ks + lh * c->ldk,
+                              c->cross_v8 + lh * c->actx * dh, c->cross_vs + lh * c->actx, (size_t)dh, c->cur, S,
+                              c->ldk, o, (size_t)n);
+        else
+            wh_attend_rows(nr, dh, q, (size_t)n, c->cross_kt + kofs, c->cross_v + lh * c->actx * dh, (size_t)dh,
+                           c->cur, S, c->ldk, o, (size_t)n);
         if (c->attn_out)   /* alignment pass: keep the softmax rows */
             for (int r = 0; r < nr; r++)
                 memcpy(c->attn_out + (((size_t)j->layer * j->rows + r0 + r) * H + h) * c->cur, S + (size_t)r * c->ldk,
@@ -616,6 +653,7 @@ static void cpu_free(wh_backend *be)
     free(c->d_s);
     free(c->e_x); free(c->e_h); free(c->e_q); free(c->e_k); free(c->e_v); free(c->e_kp); free(c->e_vp);
     free(c->e_a); free(c->e_mlp); free(c->e_c1); free(c->cross_kt); free(c->cross_v);
+    free(c->cross_kt8); free(c->cross_v8); free(c->cross_ks); free(c->cross_vs);
     free(c->d_x); free(c->d_h); free(c->d_q); free(c->d_a); free(c->d_kv); free(c->d_mlp);
     for (int i = 0; i < WH_MAX_SEQ; i++) { free(c->seq[i].k); free(c->seq[i].v); }
     if (c->w_own)
@@ -623,6 +661,26 @@ static void cpu_free(wh_backend *be)
     free(c->w_own);
     free(c->wmats);
     free(c);
+}
+
+/* the window's cross K/V, f16 or (kv8: when any product is int8) int8 with scales; the
+ * key tiles' padding positions (and their scales) zero */
+static int cross_kv_alloc(wh_cpu *c)
+{
+    const size_t L = (size_t)c->m->hp.n_text_layer, n = (size_t)c->n, H = (size_t)c->n_head;
+    for (int i = 0; c->w_own && i < n_wmats(c->m); i++) c->kv8 |= c->w_own[i] != NULL;
+    if (!c->kv8) {
+        c->cross_kt = ha(L * n * c->ldk);
+        c->cross_v = ha(L * (size_t)c->actx * n);
+        if (!c->cross_kt || !c->cross_v) return -1;
+        memset(c->cross_kt, 0, L * n * c->ldk * sizeof(uint16_t));
+        return 0;
+    }
+    c->cross_kt8 = calloc(L * n * c->ldk, 1);
+    c->cross_v8 = malloc(L * (size_t)c->actx * n);
+    c->cross_ks = calloc(L * H * c->ldk, sizeof(float));
+    c->cross_vs = malloc(L * H * (size_t)c->actx * sizeof(float));
+    return c->cross_kt8 && c->cross_v8 && c->cross_ks && c->cross_vs ? 0 : -1;
 }
 
 static const wh_backend_ops cpu_ops = {"cpu", cpu_encode, cpu_decode, cpu_seq_copy, cpu_info, cpu_free};
@@ -651,18 +709,16 @@ sp_status wh_cpu_backend_open(const wh_model *m, void *exv, wh_cpu_mode mode, wh
     c->e_v = fa(actx * n); c->e_kp = fa((size_t)pad32(c->actx) * n); c->e_vp = fa(actx * n); c->e_a = fa(actx * n); c->e_mlp = fa(mlp);
     c->e_c1 = fa(2 * actx * n);
     c->ldk = wh_attend_rows_pad(c->actx);
-    c->cross_kt = ha((size_t)hp->n_text_layer * n * c->ldk);
-    if (c->cross_kt) memset(c->cross_kt, 0, (size_t)hp->n_text_layer * n * c->ldk * sizeof(uint16_t));
-    c->cross_v = ha((size_t)hp->n_text_layer * actx * n);
     c->d_x = fa(tctx * n); c->d_h = fa(tctx * n); c->d_q = fa(tctx * n); c->d_a = fa(tctx * n);
     c->d_kv = fa(tctx * 2 * n); c->d_mlp = fa(tctx * 4 * n);
     c->e_s = calloc((size_t)c->n_threads, sizeof(float *));
     c->d_s = calloc((size_t)c->n_threads, sizeof(float *));
     if (!c->e_x || !c->e_h || !c->e_q || !c->e_k || !c->e_v || !c->e_kp || !c->e_vp || !c->e_a || !c->e_mlp || !c->e_c1 ||
-        !c->cross_kt || !c->cross_v || !c->d_x || !c->d_h || !c->d_q || !c->d_a || !c->d_kv || !c->d_mlp ||
+        !c->d_x || !c->d_h || !c->d_q || !c->d_a || !c->d_kv || !c->d_mlp ||
         !c->e_s || !c->d_s)
         goto nomem;
     if (weights_init(c) != 0) goto nomem;
+    if (cross_kv_alloc(c) != 0) goto nomem;
     memset(c->e_k, 0, sizeof(float) * (size_t)pad32(c->actx) * n);   /* rows past actx: zero keys */
     for (int i = 0; i < c->n_threads; i++) {
         c->e_s[i] = fa((size_t)ENC_QB * ((size_t)pad32(c->actx) + (size_t)c->dh));   /* scores, then the Q/O block */

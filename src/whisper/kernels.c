@@ -499,6 +499,39 @@ void wh_attend_rows(int R, int dh, const float *q, size_t ldq, const uint16_t *K
     }
 }
 
+void wh_attend_rows_i8(int R, int dh, const float *q, size_t ldq, const int8_t *KT, const float *ks, const int8_t *V,
+                       const float *vs, size_t ldv, int len, float *S, size_t lds, float *o, size_t ldo)
+{
+    if (USE_AVX512 && dh == 64) { wh_attend_rows_i8_avx512(R, q, ldq, KT, ks, V, vs, ldv, len, S, lds, o, ldo); return; }
+    if (USE_AVX2 && dh == 64) { wh_attend_rows_i8_avx2(R, q, ldq, KT, ks, V, vs, ldv, len, S, lds, o, ldo); return; }
+    for (int r = 0; r < R; r++) {
+        const float *qr = q + (size_t)r * ldq;
+        float *Sr = S + (size_t)r * lds, *orow = o + (size_t)r * ldo;
+        for (int p = 0; p < len; p++) {
+            const int8_t *kt = KT + (size_t)(p / WH_ATT_TILE) * dh * WH_ATT_TILE + p % WH_ATT_TILE;
+            float s = 0;
+            for (int d = 0; d < dh; d++) s += qr[d] * (float)kt[(size_t)d * WH_ATT_TILE];
+            Sr[p] = s * ks[p];
+        }
+        wh_softmax(Sr, len);
+        memset(orow, 0, (size_t)dh * sizeof(float));
+        for (int p = 0; p < len; p++) {
+            const float a = Sr[p] * vs[p];
+            for (int c = 0; c < dh; c++) orow[c] += a * (float)V[(size_t)p * ldv + c];
+        }
+    }
+}
+
+float wh_i8_row(const float *x, int n, int8_t *q)
+{
+    if (USE_AVX2) return wh_i8_row_avx2(x, n, q);
+    float amax = 0.0f;
+    for (int i = 0; i < n; i++) amax = fmaxf(amax, fabsf(x[i]));
+    const float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+    for (int i = 0; i < n; i++) q[i] = (int8_t)lrintf(x[i] * id);   /* |x·id| <= 127 */
+    return d;
+}
+
 void wh_exp_ref(float *x, int n)
 {
     for (int i = 0; i < n; i++) x[i] = expf(x[i]);

@@ -90,6 +90,15 @@ void wh_attend_f16(const float *q, const uint16_t *K, const uint16_t *V, size_t 
 void wh_attend_rows(int R, int dh, const float *q, size_t ldq, const uint16_t *KT, const uint16_t *V, size_t ldv,
                     int len, float *S, size_t lds, float *o, size_t ldo);
 size_t wh_attend_rows_pad(int len);   /* len rounded up to WH_ATT_TILE */
+/* The same with the window's keys and values as int8 (the CPU backend's compute int8, and a
+ * quantized model's auto: the K/V a step reads from DRAM halved): key p's dh values are
+ * ks[p]·KT[...] (the tiles as above, bytes; ks readable up to wh_attend_rows_pad(len)), value
+ * row p's vs[p]·V[p·ldv + c]; wh_i8_row quantizes each. */
+void wh_attend_rows_i8(int R, int dh, const float *q, size_t ldq, const int8_t *KT, const float *ks, const int8_t *V,
+                       const float *vs, size_t ldv, int len, float *S, size_t lds, float *o, size_t ldo);
+/* q[i] = x[i] / d rounded to nearest even, d = max|x| / 127 (0 for a zero row: all q 0);
+ * returns d. SIMD and scalar give the same bytes. */
+float wh_i8_row(const float *x, int n, int8_t *q);
 void wh_axpy(float *y, float a, const float *x, int n);     /* y += a x */
 void wh_softmax(float *x, int n);                            /* in place, f32 */
 /* x[i] = exp(x[i] - max x) in place; returns Σ x[i] (a softmax whose normalisation the
@@ -212,6 +221,11 @@ void wh_attend_rows_avx2(int R, const float *q, size_t ldq, const uint16_t *KT, 
                          int len, float *S, size_t lds, float *o, size_t ldo);
 void wh_attend_rows_avx512(int R, const float *q, size_t ldq, const uint16_t *KT, const uint16_t *V, size_t ldv,
                            int len, float *S, size_t lds, float *o, size_t ldo);
+void wh_attend_rows_i8_avx2(int R, const float *q, size_t ldq, const int8_t *KT, const float *ks, const int8_t *V,
+                            const float *vs, size_t ldv, int len, float *S, size_t lds, float *o, size_t ldo);
+void wh_attend_rows_i8_avx512(int R, const float *q, size_t ldq, const int8_t *KT, const float *ks, const int8_t *V,
+                              const float *vs, size_t ldv, int len, float *S, size_t lds, float *o, size_t ldo);
+float wh_i8_row_avx2(const float *x, int n, int8_t *q);
 void wh_attend64_avx2(const float *q, const uint16_t *K, const uint16_t *V, size_t ld, int len, float *S, float *o);
 void wh_to_f16_avx2(const float *x, uint16_t *y, size_t n);
 /* GEMM packing of one full panel: Bp[k][j] = rows[j·ld + k], j < 16, k < kc */

@@ -502,6 +502,29 @@ static inline __m256 qn_8(int type, const uint8_t *qs, uint32_t qh, int e0)
 #define GEMV_NAME wh_gemv_avx2
 #include "gemv_tmpl.h"
 
+/* wh_i8_row's bytes: the same amax, d, 1/d and product per element, rounded to nearest even
+ * by vcvtps2dq as lrintf does; packed with saturation (|x·id| <= 127 never saturates) */
+float wh_i8_row_avx2(const float *x, int n, int8_t *q)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 mx = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) mx = _mm256_max_ps(mx, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    float amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)));
+    for (int t = i; t < n; t++) amax = fmaxf(amax, fabsf(x[t]));
+    const float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+    const __m256 vid = _mm256_set1_ps(id);
+    for (i = 0; i + 8 <= n; i += 8) {
+        const __m256i v = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i), vid));
+        const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        _mm_storel_epi64((__m128i *)(void *)(q + i), _mm_packs_epi16(w, w));
+    }
+    for (; i < n; i++) q[i] = (int8_t)lrintf(x[i] * id);
+    return d;
+}
+
 /* ------------------------------------------------------------------ cross-attention rows
  * See attn_tmpl.h. 16 ymm: scores 2·ATT_RG accumulators + 2 keys + 1 broadcast; values
  * R·ATT_OVN(R) accumulators + the values + 1 broadcast. */
@@ -512,6 +535,7 @@ static inline __m256 qn_8(int type, const uint8_t *qs, uint32_t qh, int e0)
 #define ATT_OVMAX 8
 #define ATT_SOFTMAX wh_softmax_avx2
 #define ATT_NAME wh_attend_rows_avx2
+#define ATT_NAME8 wh_attend_rows_i8_avx2
 #include "attn_tmpl.h"
 
 /* ------------------------------------------------------------------ quantized × int8 (AVX2)

@@ -954,6 +954,130 @@ int main(void)
         free(KT); free(KT0); free(V); free(q); free(S1); free(S2); free(o1); free(o2);
     }
 
+    /* the int8 window (kv8): wh_i8_row gives the same bytes at every level (and the scale
+     * max|x| / 127, ties to even, a zero row all zeros); the int8 cross-attention equals its
+     * scalar reference at every level as the f16 one does (the padded positions' keys and
+     * scales garbage), and the reference equals an f64 evaluation on the dequantized K/V;
+     * against the f16 window the int8 one moves the output by a small fraction of its scale */
+    TEST("int8 cross K/V: the row quantizer's bytes and the int8 cross-attention equal their references at every level; close to the f16 window") {
+        int bad = 0;
+        {
+            float x[67];
+            int8_t q1[67], q2[67];
+            for (int t = 0; t < 50; t++) {
+                const int n = t % 2 ? 64 : 67;
+                for (int i = 0; i < n; i++) x[i] = t == 0 ? 0.0f : frand() * (float)(1 + t);
+                if (t == 1) { x[3] = 2.5f; x[4] = -3.5f; x[5] = 127.0f; }   /* d = 1: halves to even */
+                wh_kernels_force(WH_ISA_SCALAR);
+                const float d1 = wh_i8_row(x, n, q1);
+                for (int ii = 1; ii < n_isas; ii++) {
+                    wh_kernels_force(isas[ii]);
+                    const float d2 = wh_i8_row(x, n, q2);
+                    if ((d1 != d2 || memcmp(q1, q2, (size_t)n)) && bad++ < 3)
+                        CHECKF(0, "%s row %d: bytes differ", wh_isa_name(isas[ii]), t);
+                }
+                if (t == 0) CHECK(d1 == 0.0f && q1[0] == 0 && q1[66] == 0);
+                if (t == 1) CHECK(d1 == 1.0f && q1[3] == 2 && q1[4] == -4 && q1[5] == 127);
+                for (int i = 0; t > 0 && i < n; i++)
+                    if (fabsf(q1[i] * d1 - x[i]) > 0.5f * d1 * 1.0001f && bad++ < 3) CHECKF(0, "row %d element %d", t, i);
+            }
+            wh_kernels_force(best);
+        }
+        const int dh = 64, lens[] = {1, 17, 32, 33, 256, 1500};
+        const size_t ldq = 512 + 7, ldv = 64 + 3, ldo = 512 + 5;
+        const size_t pmax = wh_attend_rows_pad(1500), lds = pmax + 32;
+        int8_t *KT = malloc(pmax * dh), *V = malloc(1500 * ldv);
+        uint16_t *KTh = malloc(2 * pmax * dh), *Vh = malloc(2 * 1500 * ldv);
+        float *ks = malloc(sizeof(float) * pmax), *vs = malloc(sizeof(float) * 1500);
+        float *q = malloc(sizeof(float) * 9 * ldq), *S1 = malloc(sizeof(float) * 9 * lds), *S2 = malloc(sizeof(float) * 9 * lds);
+        float *o1 = malloc(sizeof(float) * 9 * ldo), *o2 = malloc(sizeof(float) * 9 * ldo);
+        /* the keys and values as the backend makes them: a row of dh floats per position,
+         * quantized (and kept as f16 for the comparison with the f16 window) */
+        float row[64];
+        int8_t r8[64];
+        for (size_t p = 0; p < pmax; p++) {
+            for (int d = 0; d < dh; d++) row[d] = frand() * 2;
+            ks[p] = wh_i8_row(row, dh, r8);
+            for (int d = 0; d < dh; d++) {
+                const size_t at = (p / WH_ATT_TILE) * dh * WH_ATT_TILE + (size_t)d * WH_ATT_TILE + p % WH_ATT_TILE;
+                KT[at] = r8[d];
+                KTh[at] = wh_f32_to_f16(row[d]);
+            }
+        }
+        for (size_t p = 0; p < 1500; p++) {
+            for (int d = 0; d < dh; d++) Vh[p * ldv + 1 + d] = wh_f32_to_f16(row[d] = frand());
+            vs[p] = wh_i8_row(row, dh, V + p * ldv + 1);
+        }
+        for (size_t i = 0; i < 9 * ldq; i++) q[i] = frand() * 0.5f;
+        int cases = 0;
+        double worst_f16 = 0;
+        for (int ii = 1; ii < n_isas; ii++)
+            for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+                for (int R = 1; R <= 9; R++) {
+                    const int len = lens[li];
+                    float ks_save[32];
+                    int8_t kt_save[64 * 32];
+                    const size_t t0 = (size_t)(len / WH_ATT_TILE) * dh * WH_ATT_TILE;
+                    const int tail = len % WH_ATT_TILE != 0;
+                    if (tail) {   /* garbage past len in the last tile: keys and scales */
+                        memcpy(kt_save, KT + t0, sizeof kt_save);
+                        memcpy(ks_save, ks + len / WH_ATT_TILE * WH_ATT_TILE, sizeof ks_save);
+                        for (size_t p = (size_t)len; p < wh_attend_rows_pad(len); p++) {
+                            ks[p] = 1e6f;
+                            for (int d = 0; d < dh; d++) KT[t0 + (size_t)d * WH_ATT_TILE + p % WH_ATT_TILE] = 127;
+                        }
+                    }
+                    wh_kernels_force(WH_ISA_SCALAR);
+                    wh_attend_rows_i8(R, dh, q, ldq, KT, ks, V + 1, vs, ldv, len, S1, lds, o1, ldo);
+                    wh_kernels_force(isas[ii]);
+                    wh_attend_rows_i8(R, dh, q, ldq, KT, ks, V + 1, vs, ldv, len, S2, lds, o2, ldo);
+                    if (tail) {
+                        memcpy(KT + t0, kt_save, sizeof kt_save);
+                        memcpy(ks + len / WH_ATT_TILE * WH_ATT_TILE, ks_save, sizeof ks_save);
+                    }
+                    double ms = 0, mo = 0;
+                    for (int r = 0; r < R; r++) {
+                        for (int p = 0; p < len; p++) ms = fmax(ms, fabs(S1[r * lds + p] - S2[r * lds + p]));
+                        for (int d = 0; d < dh; d++) mo = fmax(mo, fabs(o1[r * ldo + d] - o2[r * ldo + d]));
+                    }
+                    cases++;
+                    if (!(ms <= 2e-4 && mo <= 2e-4) && bad++ < 3)
+                        CHECKF(0, "%s R %d len %d: probabilities %g, output %g apart", wh_isa_name(isas[ii]), R, len, ms, mo);
+                    /* the same rows over the f16 window */
+                    wh_attend_rows(R, dh, q, ldq, KTh, Vh + 1, ldv, len, S1, lds, o1, ldo);
+                    for (int r = 0; r < R; r++)
+                        for (int d = 0; d < dh; d++) worst_f16 = fmax(worst_f16, fabs(o1[r * ldo + d] - o2[r * ldo + d]));
+                }
+        wh_kernels_force(best);
+        CHECK(cases == (n_isas - 1) * 6 * 9);
+        /* values up to 1 in steps of about 1/127: the outputs (averages of them) within a
+         * few hundredths of the f16 window's */
+        printf("# int8 vs f16 window: outputs at most %.4f apart (values in [-1, 1])\n", worst_f16);
+        CHECKF(worst_f16 < 0.03, "int8 vs f16 window %g", worst_f16);
+        {   /* the reference against f64 on the dequantized window, one row */
+            const int len = 33;
+            wh_kernels_force(WH_ISA_SCALAR);
+            wh_attend_rows_i8(1, dh, q, ldq, KT, ks, V + 1, vs, ldv, len, S1, lds, o1, ldo);
+            wh_kernels_force(best);
+            double sc[33], mx = -1e300, sum = 0, worst = 0;
+            for (int p = 0; p < len; p++) {
+                double a = 0;
+                for (int d = 0; d < dh; d++) a += (double)q[d] * ks[p] * KT[(p / 32) * dh * 32 + d * 32 + p % 32];
+                sc[p] = a;
+                mx = fmax(mx, a);
+            }
+            for (int p = 0; p < len; p++) { sc[p] = exp(sc[p] - mx); sum += sc[p]; }
+            for (int d = 0; d < dh; d++) {
+                double a = 0;
+                for (int p = 0; p < len; p++) a += sc[p] / sum * vs[p] * V[1 + (size_t)p * ldv + d];
+                worst = fmax(worst, fabs(a - o1[d]));
+            }
+            CHECKF(worst < 1e-5, "reference vs f64: %g", worst);
+        }
+        CHECK(bad == 0);
+        free(KT); free(V); free(KTh); free(Vh); free(ks); free(vs); free(q); free(S1); free(S2); free(o1); free(o2);
+    }
+
     TEST("thread pool runs every chunk exactly once, for 2000 jobs of 1..64 chunks, and shuts down") {
         for (int nt = 1; nt <= 4; nt++) {
             wh_pool *p = wh_pool_new(nt);
