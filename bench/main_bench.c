@@ -168,13 +168,14 @@ static double type_bytes(int ftype)
 
 /* bytes one decoder step reads at least once: per layer self q,k,v,o, cross q,o and the MLP
  * (14 n² weights; cross K/V weights are used once per window), the tied token embedding
- * for the logits, and the window's cross K/V (f16, every layer). The self-attention cache
- * adds little at short lengths and is left out, so the bound is a lower bound. */
-static double dec_bytes(const sp_model_info *mi, double wbytes)
+ * for the logits, and the window's cross K/V (every layer: f16, or kvbytes = 1 where the CPU
+ * keeps them as int8 with a float scale per 64 — its products int8). The self-attention
+ * cache adds little at short lengths and is left out, so the bound is a lower bound. */
+static double dec_bytes(const sp_model_info *mi, double wbytes, double kvbytes)
 {
     double n = mi->n_text_state;
     return wbytes * (mi->n_text_layer * 14.0 * n * n + (double)mi->n_vocab * n) +
-           2.0 * 2.0 * mi->n_text_layer * (double)mi->n_audio_ctx * n;
+           2.0 * kvbytes * mi->n_text_layer * (double)mi->n_audio_ctx * n;
 }
 
 static int g_scaling = 1;   /* also measure on 1 thread (--no-scaling: skip) */
@@ -401,7 +402,7 @@ static void bench_model(const char *path, int threads, int runs, int ntok)
          * name says so) do not run on the f32 FMAs: their fraction of that peak may pass
          * 100 %; an f16/f32 model under compute int8 reads q8_0's bytes */
         const int int8 = strstr(di.name, "x int8") != NULL;
-        double mb = dec_bytes(&mi, type_bytes(int8 && mi.ftype <= 1 ? 7 : mi.ftype)) / 1e6;
+        double mb = dec_bytes(&mi, type_bytes(int8 && mi.ftype <= 1 ? 7 : mi.ftype), int8 ? 1.0 + 4.0 / 64 : 2.0) / 1e6;
         printf("#   CPU %d threads: encoder at %.0f%% of the measured FMA peak (%.1f GFLOP/s; median run; fastest run %.1f ms = %.0f%%%s) | "
                "3 s clip, audio_ctx auto (%d): encoder %.1f ms | a decoder step reads >= %.0f MB\n",
                threads, 100.0 * gf / g_fma_peak, g_fma_peak, enc_min, 100.0 * enc_flops(&mi) / (enc_min / 1000) / 1e9 / g_fma_peak,
@@ -426,7 +427,7 @@ static void bench_model(const char *path, int threads, int runs, int ntok)
             }
         }
     } else {
-        double bound_ms = dec_bytes(&mi, 2.0) / (g_copy_gbs * 1e9) * 1e3;
+        double bound_ms = dec_bytes(&mi, 2.0, 2.0) / (g_copy_gbs * 1e9) * 1e3;
         printf("#   GPU %s: %.0f MB in use | encoder %.1f%% of the f16 GEMM peak | decode batch 1 at %.1f%% of the "
                "bandwidth bound (%.3f ms/token), beam-5 step at %.1f%%\n",
                di.name, di.mem_used / 1048576.0, g_gemm_tflops > 0 ? 100.0 * gf / (g_gemm_tflops * 1e3) : 0,
