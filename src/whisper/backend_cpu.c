@@ -669,6 +669,7 @@ static int cross_kv_alloc(wh_cpu *c)
 {
     const size_t L = (size_t)c->m->hp.n_text_layer, n = (size_t)c->n, H = (size_t)c->n_head;
     for (int i = 0; c->w_own && i < n_wmats(c->m); i++) c->kv8 |= c->w_own[i] != NULL;
+    if (c->dh > 256) c->kv8 = 0;   /* cross_kv_tile8's row buffer (every Whisper size has 64) */
     if (!c->kv8) {
         c->cross_kt = ha(L * n * c->ldk);
         c->cross_v = ha(L * (size_t)c->actx * n);
