@@ -479,24 +479,44 @@ void wh_attend_f16(const float *q, const uint16_t *K, const uint16_t *V, size_t 
 
 size_t wh_attend_rows_pad(int len) { return ((size_t)len + WH_ATT_TILE - 1) / WH_ATT_TILE * WH_ATT_TILE; }
 
+/* the scalar cross-attention of wh_attend_rows (ks NULL: f16 K/V) and wh_attend_rows_i8 */
+static void attend_rows_scalar(int R, int dh, const float *q, size_t ldq, const void *KT, const float *ks,
+                               const void *V, const float *vs, size_t ldv, int len, float *S, size_t lds, float *o,
+                               size_t ldo)
+{
+    const uint16_t *kh = KT, *vh = V;
+    const int8_t *k8 = KT, *v8 = V;
+    for (int r = 0; r < R; r++) {
+        const float *qr = q + (size_t)r * ldq;
+        float *Sr = S + (size_t)r * lds, *orow = o + (size_t)r * ldo;
+        for (int p = 0; p < len; p++) {
+            const size_t at = (size_t)(p / WH_ATT_TILE) * dh * WH_ATT_TILE + p % WH_ATT_TILE;
+            float s = 0;
+            for (int d = 0; d < dh; d++) {
+                const size_t e = at + (size_t)d * WH_ATT_TILE;
+                s += qr[d] * (ks ? (float)k8[e] : wh_f16_to_f32(kh[e]));
+            }
+            Sr[p] = ks ? s * ks[p] : s;
+        }
+        wh_softmax(Sr, len);
+        memset(orow, 0, (size_t)dh * sizeof(float));
+        for (int p = 0; p < len; p++) {
+            if (!ks) {
+                wh_axpy_f16(orow, Sr[p], vh + (size_t)p * ldv, dh);
+                continue;
+            }
+            const float a = Sr[p] * vs[p];
+            for (int c = 0; c < dh; c++) orow[c] += a * (float)v8[(size_t)p * ldv + c];
+        }
+    }
+}
+
 void wh_attend_rows(int R, int dh, const float *q, size_t ldq, const uint16_t *KT, const uint16_t *V, size_t ldv,
                     int len, float *S, size_t lds, float *o, size_t ldo)
 {
     if (USE_AVX512 && dh == 64) { wh_attend_rows_avx512(R, q, ldq, KT, V, ldv, len, S, lds, o, ldo); return; }
     if (USE_AVX2 && dh == 64) { wh_attend_rows_avx2(R, q, ldq, KT, V, ldv, len, S, lds, o, ldo); return; }
-    for (int r = 0; r < R; r++) {
-        const float *qr = q + (size_t)r * ldq;
-        float *Sr = S + (size_t)r * lds, *orow = o + (size_t)r * ldo;
-        for (int p = 0; p < len; p++) {
-            const uint16_t *kt = KT + (size_t)(p / WH_ATT_TILE) * dh * WH_ATT_TILE + p % WH_ATT_TILE;
-            float s = 0;
-            for (int d = 0; d < dh; d++) s += qr[d] * wh_f16_to_f32(kt[(size_t)d * WH_ATT_TILE]);
-            Sr[p] = s;
-        }
-        wh_softmax(Sr, len);
-        memset(orow, 0, (size_t)dh * sizeof(float));
-        for (int p = 0; p < len; p++) wh_axpy_f16(orow, Sr[p], V + (size_t)p * ldv, dh);
-    }
+    attend_rows_scalar(R, dh, q, ldq, KT, NULL, V, NULL, ldv, len, S, lds, o, ldo);
 }
 
 void wh_attend_rows_i8(int R, int dh, const float *q, size_t ldq, const int8_t *KT, const float *ks, const int8_t *V,
@@ -504,22 +524,7 @@ void wh_attend_rows_i8(int R, int dh, const float *q, size_t ldq, const int8_t *
 {
     if (USE_AVX512 && dh == 64) { wh_attend_rows_i8_avx512(R, q, ldq, KT, ks, V, vs, ldv, len, S, lds, o, ldo); return; }
     if (USE_AVX2 && dh == 64) { wh_attend_rows_i8_avx2(R, q, ldq, KT, ks, V, vs, ldv, len, S, lds, o, ldo); return; }
-    for (int r = 0; r < R; r++) {
-        const float *qr = q + (size_t)r * ldq;
-        float *Sr = S + (size_t)r * lds, *orow = o + (size_t)r * ldo;
-        for (int p = 0; p < len; p++) {
-            const int8_t *kt = KT + (size_t)(p / WH_ATT_TILE) * dh * WH_ATT_TILE + p % WH_ATT_TILE;
-            float s = 0;
-            for (int d = 0; d < dh; d++) s += qr[d] * (float)kt[(size_t)d * WH_ATT_TILE];
-            Sr[p] = s * ks[p];
-        }
-        wh_softmax(Sr, len);
-        memset(orow, 0, (size_t)dh * sizeof(float));
-        for (int p = 0; p < len; p++) {
-            const float a = Sr[p] * vs[p];
-            for (int c = 0; c < dh; c++) orow[c] += a * (float)V[(size_t)p * ldv + c];
-        }
-    }
+    attend_rows_scalar(R, dh, q, ldq, KT, ks, V, vs, ldv, len, S, lds, o, ldo);
 }
 
 float wh_i8_row(const float *x, int n, int8_t *q)

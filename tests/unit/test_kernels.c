@@ -90,6 +90,18 @@ out:
 }
 
 typedef struct { atomic_int hits; atomic_int counts[64]; } pool_arg;
+/* how far apart two cross-attention results are: the largest difference of the R rows'
+ * probabilities (len) and outputs (dh) */
+static void att_apart(int R, int len, int dh, const float *S1, const float *S2, size_t lds, const float *o1,
+                      const float *o2, size_t ldo, double *ms, double *mo)
+{
+    *ms = *mo = 0;
+    for (int r = 0; r < R; r++) {
+        for (int p = 0; p < len; p++) *ms = fmax(*ms, fabs(S1[r * lds + p] - S2[r * lds + p]));
+        for (int d = 0; d < dh; d++) *mo = fmax(*mo, fabs(o1[r * ldo + d] - o2[r * ldo + d]));
+    }
+}
+
 static void pool_task(void *va, int chunk, int ith)
 {
     pool_arg *p = va;
@@ -916,11 +928,8 @@ int main(void)
                     wh_attend_rows(R, dh, q, ldq, KT, V + 1, ldv, len, S1, lds, o1, ldo);
                     wh_kernels_force(isas[ii]);
                     wh_attend_rows(R, dh, q, ldq, KT, V + 1, ldv, len, S2, lds, o2, ldo);
-                    double ms = 0, mo = 0;
-                    for (int r = 0; r < R; r++) {
-                        for (int p = 0; p < len; p++) ms = fmax(ms, fabs(S1[r * lds + p] - S2[r * lds + p]));
-                        for (int d = 0; d < dh; d++) mo = fmax(mo, fabs(o1[r * ldo + d] - o2[r * ldo + d]));
-                    }
+                    double ms, mo;
+                    att_apart(R, len, dh, S1, S2, lds, o1, o2, ldo, &ms, &mo);
                     cases++;
                     /* f32 sums in another order: scores of |q·k| up to ~20 differ by ~1e-5 */
                     if (!(ms <= 2e-4 && mo <= 2e-4) && bad++ < 3)
@@ -1035,11 +1044,8 @@ int main(void)
                         memcpy(KT + t0, kt_save, sizeof kt_save);
                         memcpy(ks + len / WH_ATT_TILE * WH_ATT_TILE, ks_save, sizeof ks_save);
                     }
-                    double ms = 0, mo = 0;
-                    for (int r = 0; r < R; r++) {
-                        for (int p = 0; p < len; p++) ms = fmax(ms, fabs(S1[r * lds + p] - S2[r * lds + p]));
-                        for (int d = 0; d < dh; d++) mo = fmax(mo, fabs(o1[r * ldo + d] - o2[r * ldo + d]));
-                    }
+                    double ms, mo;
+                    att_apart(R, len, dh, S1, S2, lds, o1, o2, ldo, &ms, &mo);
                     cases++;
                     if (!(ms <= 2e-4 && mo <= 2e-4) && bad++ < 3)
                         CHECKF(0, "%s R %d len %d: probabilities %g, output %g apart", wh_isa_name(isas[ii]), R, len, ms, mo);
