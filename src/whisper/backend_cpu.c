@@ -73,6 +73,7 @@ typedef struct {
     wh_wmat *wmats;
     void **w_own;
     wh_cpu_mode mode;
+    int qx;   /* some matrix repacked (w_own): its products int8 */
     const wh_wmat *dec_w, *enc_w;   /* the decoder's and the encoder's, in wmats */
 } wh_cpu;
 
@@ -202,6 +203,7 @@ static int weights_init(wh_cpu *c)
     c->enc_w = c->wmats + c->m->hp.n_text_layer * DEC_W + 1;
     w_pack_job j = {c, wh_kernels_int8() && c->mode != WH_CPU_EXACT, c->mode == WH_CPU_INT8, 0};
     wh_pool_run(c->ex->pool, w_pack_task, &j, nw);
+    for (int i = 0; i < nw; i++) c->qx |= c->w_own[i] != NULL;
     return atomic_load(&j.failed) ? -1 : 0;
 }
 
@@ -636,8 +638,7 @@ static void cpu_info(const wh_backend *be, wh_device_info *out)
 {
     const wh_cpu *c = (const wh_cpu *)be;
     memset(out, 0, sizeof *out);
-    int qx = 0;
-    for (int i = 0; c->w_own && i < n_wmats(c->m); i++) qx |= c->w_own[i] != NULL;
+    const int qx = c->qx;
     snprintf(out->name, sizeof out->name, "CPU (%s%s%s, %d threads)", wh_isa_name(wh_kernels_isa()),
              qx ? ", quantized weights x int8 " : "", qx ? wh_qx_kernel_name() : "", c->n_threads);
 }
@@ -668,8 +669,7 @@ static void cpu_free(wh_backend *be)
 static int cross_kv_alloc(wh_cpu *c)
 {
     const size_t L = (size_t)c->m->hp.n_text_layer, n = (size_t)c->n, H = (size_t)c->n_head;
-    for (int i = 0; c->w_own && i < n_wmats(c->m); i++) c->kv8 |= c->w_own[i] != NULL;
-    if (c->dh > 256) c->kv8 = 0;   /* cross_kv_tile8's row buffer (every Whisper size has 64) */
+    c->kv8 = c->qx && c->dh <= 256;   /* cross_kv_tile8's row buffer (every Whisper size has 64) */
     if (!c->kv8) {
         c->cross_kt = ha(L * n * c->ldk);
         c->cross_v = ha(L * (size_t)c->actx * n);

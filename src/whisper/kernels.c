@@ -238,22 +238,30 @@ static void qx_file_blocks(const wh_wmat *W, int r, int b0, int nb, uint8_t *dst
     }
 }
 
+static float amax_ref(const float *x, int n)
+{
+    float amax = 0.0f;
+    for (int i = 0; i < n; i++) amax = fmaxf(amax, fabsf(x[i]));
+    return amax;
+}
+
+/* wh_i8_row's reference, and each 32-block of wh_qx_quant_ref: the same quantizer */
+static float i8_row_ref(const float *x, int n, int8_t *q)
+{
+    const float d = amax_ref(x, n) / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+    for (int i = 0; i < n; i++) q[i] = (int8_t)lrintf(x[i] * id);   /* |x·id| <= 127: |x| <= amax */
+    return d;
+}
+
 void wh_qx_quant_ref(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs)
 {
     const int nb = K / 32;
     for (int m = 0; m < M; m++)
         for (int b = 0; b < nb; b++) {
-            const float *x = A + (size_t)m * lda + (size_t)b * 32;
-            float amax = 0.0f;
-            for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
-            const float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+            int8_t *q = xq + (size_t)m * K + (size_t)b * 32;
+            dx[m * nb + b] = i8_row_ref(A + (size_t)m * lda + (size_t)b * 32, 32, q);
             int sum = 0;
-            for (int i = 0; i < 32; i++) {
-                const long q = lrintf(x[i] * id);   /* |q| <= 127: |x| <= amax */
-                xq[(size_t)m * K + (size_t)b * 32 + i] = (int8_t)q;
-                sum += (int)q;
-            }
-            dx[m * nb + b] = d;
+            for (int i = 0; i < 32; i++) sum += q[i];
             cs[m * nb + b] = -128 * sum;
         }
 }
@@ -305,9 +313,7 @@ void wh_qx_act_quant(int M, int K, const float *A, int lda, void *act)
 void wh_q8_0_row_ref(const float *x, int K, uint8_t *out)
 {
     for (int b = 0; b < K / 32; b++, x += 32, out += 34) {
-        float amax = 0;
-        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
-        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float d = amax_ref(x, 32) / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
         const uint16_t h = wh_f32_to_f16(d);
         memcpy(out, &h, 2);
         for (int i = 0; i < 32; i++) out[2 + i] = (uint8_t)(int8_t)roundf(x[i] * id);
@@ -529,12 +535,7 @@ void wh_attend_rows_i8(int R, int dh, const float *q, size_t ldq, const int8_t *
 
 float wh_i8_row(const float *x, int n, int8_t *q)
 {
-    if (USE_AVX2) return wh_i8_row_avx2(x, n, q);
-    float amax = 0.0f;
-    for (int i = 0; i < n; i++) amax = fmaxf(amax, fabsf(x[i]));
-    const float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
-    for (int i = 0; i < n; i++) q[i] = (int8_t)lrintf(x[i] * id);   /* |x·id| <= 127 */
-    return d;
+    return USE_AVX2 ? wh_i8_row_avx2(x, n, q) : i8_row_ref(x, n, q);
 }
 
 void wh_exp_ref(float *x, int n)

@@ -50,6 +50,13 @@ static inline float hsum(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
+static inline float hmax(__m256 v)
+{
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+}
+
 /* out[0..3] = hsum(a), hsum(b), hsum(c), hsum(d): one hadd tree for the four */
 static inline void hsum4(__m256 a, __m256 b, __m256 c, __m256 d, float *out)
 {
@@ -154,10 +161,7 @@ static float max_avx2(const float *x, int n)
     __m256 vm = _mm256_set1_ps(-INFINITY);
     int i = 0;
     for (; i + 8 <= n; i += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + i));
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vm), _mm256_extractf128_ps(vm, 1));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    float mx = _mm_cvtss_f32(m4);
+    float mx = hmax(vm);
     for (; i < n; i++) mx = x[i] > mx ? x[i] : mx;
     return mx;
 }
@@ -510,9 +514,7 @@ float wh_i8_row_avx2(const float *x, int n, int8_t *q)
     __m256 mx = _mm256_setzero_ps();
     int i = 0;
     for (; i + 8 <= n; i += 8) mx = _mm256_max_ps(mx, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)));
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    float amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)));
+    float amax = hmax(mx);
     for (int t = i; t < n; t++) amax = fmaxf(amax, fabsf(x[t]));
     const float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
     const __m256 vid = _mm256_set1_ps(id);
@@ -546,12 +548,8 @@ float wh_i8_row_avx2(const float *x, int n, int8_t *q)
 static inline float block_amax(__m256 x0, __m256 x1, __m256 x2, __m256 x3)
 {
     const __m256 sgn = _mm256_set1_ps(-0.0f);
-    const __m256 a = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sgn, x0), _mm256_andnot_ps(sgn, x1)),
-                                   _mm256_max_ps(_mm256_andnot_ps(sgn, x2), _mm256_andnot_ps(sgn, x3)));
-    __m128 h = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_max_ss(h, _mm_movehdup_ps(h));
-    return _mm_cvtss_f32(h);
+    return hmax(_mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sgn, x0), _mm256_andnot_ps(sgn, x1)),
+                              _mm256_max_ps(_mm256_andnot_ps(sgn, x2), _mm256_andnot_ps(sgn, x3))));
 }
 
 /* four vectors of int32 (each within ±127) as 32 bytes in element order: packs work per
