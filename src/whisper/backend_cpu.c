@@ -46,6 +46,11 @@ typedef struct {
     float *e_mlp;          /* [actx][4n] (also the im2col buffer) */
     float *e_c1;           /* [2 actx][n] conv1 output */
     float **e_s;           /* per thread: [ENC_QB][actx] scores */
+    /* ea8 (the products int8, as kv8): the attention's two products int8 too — e_kp and e_vp
+     * then hold K_h and V_hᵀ as WH_Q8X (wh_qx8_pack_f32), and each thread's e_s is followed
+     * by the quantized queries and probabilities (e_act) */
+    int ea8;
+    void **e_act;
     /* the window's cross-attention keys and values in wh_attend_rows's layout, per layer and
      * head: keys in 32-position tiles [ldk / 32][dh][32] (ldk = actx padded, zeroed at open),
      * values [actx][dh]; head-contiguous so the beams' pass over a head is two plain streams */
@@ -352,6 +357,32 @@ static int pad32(int x) { return (x + 31) & ~31; }
 /* floats of one head's packed K for actx positions */
 static size_t kp_head(const wh_cpu *c, int actx) { return (size_t)pad32(actx) * (size_t)c->dh; }
 
+/* ea8: head h's K_h ([pad32(cur)] rows of dh) or V_hᵀ ([dh] rows of pad32(cur)) as WH_Q8X —
+ * the same bytes either way, in the f32 packing's buffers */
+static void *ea8_head(float *buf, const wh_cpu *c, int h)
+{
+    return (uint8_t *)buf + (size_t)h * wh_qx_bytes(WH_Q8X, pad32(c->cur), c->dh);
+}
+
+/* ea8's block: the f32 path's two products through the int8 kernel (the queries and the
+ * unnormalised probabilities quantized per 32 values as any int8 product's activations; the
+ * probabilities of the padding positions zero, so the value product runs over whole blocks) */
+static void enc_attn_int8(const wh_cpu *c, int h, int nr, float *Qb, float *S, float *inv, void *act)
+{
+    const int dh = c->dh, actx = c->cur, lds = pad32(actx);
+    const wh_wmat kw = {ea8_head(c->e_kp, c, h), WH_Q8X, dh, wh_row_bytes(WH_Q8_0, dh)};
+    const wh_wmat vw = {ea8_head(c->e_vp, c, h), WH_Q8X, lds, wh_row_bytes(WH_Q8_0, lds)};
+    wh_qx_act_quant(nr, dh, Qb, dh, act);
+    wh_gemm_qx_tall(nr, dh, act, 0, nr, &kw, 0, lds, NULL, S, lds, 0);
+    for (int r = 0; r < nr; r++) {
+        float *s = S + (size_t)r * lds;
+        inv[r] = 1.0f / wh_softmax_unnorm(s, actx);
+        memset(s + actx, 0, sizeof(float) * (size_t)(lds - actx));
+    }
+    wh_qx_act_quant(nr, lds, S, lds, act);
+    wh_gemm_qx_tall(nr, lds, act, 0, nr, &vw, 0, dh, NULL, Qb, dh, 0);
+}
+
 /* (head, query block) tasks, claimed dynamically. The block's queries, scaled by
  * 1/sqrt(dh) as they are copied (in parallel; it was a serial pass over e_q), and its
  * outputs go through a contiguous [ENC_QB][dh] buffer. */
@@ -367,14 +398,19 @@ static void enc_attn_task(void *va, int t, int ith)
     /* Q_h / sqrt(dh) (0 + s·q rounds as s·q) */
     memset(Qb, 0, sizeof(float) * (size_t)nr * dh);
     for (int r = 0; r < nr; r++) wh_axpy(Qb + (size_t)r * dh, j->qs, c->e_q + (size_t)(r0 + r) * n + (size_t)h * dh, dh);
-    /* S = Q_h · K_hᵀ   [nr][lds] */
-    wh_gemm_packed(nr, dh, Qb, dh, c->e_kp + (size_t)h * kp_head(c, actx), lds, 0, lds, S, lds);
-    /* softmax without its normalisation pass over [nr][actx]: the 1/sum goes onto the
-     * [nr][dh] output instead (a third of the softmax's memory passes) */
     float inv[ENC_QB];
-    for (int r = 0; r < nr; r++) inv[r] = 1.0f / wh_softmax_unnorm(S + (size_t)r * lds, actx);
-    /* O_h = S · V_h, into the buffer, then scaled into e_a */
-    wh_gemm_packed(nr, actx, S, lds, c->e_vp + (size_t)h * dh * actx, dh, 0, dh, Qb, dh);
+    if (c->ea8) {
+        enc_attn_int8(c, h, nr, Qb, S, inv, c->e_act[ith]);
+    } else {
+        /* S = Q_h · K_hᵀ   [nr][lds] */
+        wh_gemm_packed(nr, dh, Qb, dh, c->e_kp + (size_t)h * kp_head(c, actx), lds, 0, lds, S, lds);
+        /* softmax without its normalisation pass over [nr][actx]: the 1/sum goes onto the
+         * [nr][dh] output instead (a third of the softmax's memory passes) */
+        for (int r = 0; r < nr; r++) inv[r] = 1.0f / wh_softmax_unnorm(S + (size_t)r * lds, actx);
+        /* O_h = S · V_h, into the buffer */
+        wh_gemm_packed(nr, actx, S, lds, c->e_vp + (size_t)h * dh * actx, dh, 0, dh, Qb, dh);
+    }
+    /* the block's outputs scaled into e_a */
     for (int r = 0; r < nr; r++) {
         float *o = c->e_a + (size_t)(r0 + r) * n + (size_t)h * dh;
         memset(o, 0, sizeof(float) * (size_t)dh);
@@ -390,6 +426,12 @@ static void pack_kv_task(void *va, int t, int ith)
     wh_cpu *c = j->c;
     const int n = c->n, dh = c->dh, actx = c->cur, h = t / 2;
     (void)ith;
+    if (c->ea8) {
+        const int lds = pad32(actx);
+        if (t % 2 == 0) wh_qx8_pack_f32(lds, dh, c->e_k + (size_t)h * dh, (size_t)n, 1, dh, ea8_head(c->e_kp, c, h));
+        else wh_qx8_pack_f32(dh, lds, c->e_v + (size_t)h * dh, 1, (size_t)n, actx, ea8_head(c->e_vp, c, h));
+        return;
+    }
     if (t % 2 == 0) wh_pack_b_f32(c->e_k + (size_t)h * dh, (size_t)n, pad32(actx), dh, c->e_kp + (size_t)h * kp_head(c, actx));
     else wh_pack_bt_f32(c->e_v + (size_t)h * dh, (size_t)n, dh, actx, c->e_vp + (size_t)h * dh * actx);
 }
@@ -649,6 +691,8 @@ static void cpu_free(wh_backend *be)
     if (!c) return;
     int nt = c->n_threads;
     if (c->e_s) for (int i = 0; i < nt; i++) free(c->e_s[i]);
+    if (c->e_act) for (int i = 0; i < nt; i++) free(c->e_act[i]);
+    free(c->e_act);
     if (c->d_s) for (int i = 0; i < nt; i++) free(c->d_s[i]);
     free(c->e_s);
     free(c->d_s);
@@ -720,11 +764,18 @@ sp_status wh_cpu_backend_open(const wh_model *m, void *exv, wh_cpu_mode mode, wh
         goto nomem;
     if (weights_init(c) != 0) goto nomem;
     if (cross_kv_alloc(c) != 0) goto nomem;
+    /* the int8 kernel's blocks (every Whisper size: dh 64); only where it multiplies with
+     * vpdpbusd (a harness timing 96 queries × 1504 keys of one head, 1 thread, f32 → int8
+     * incl. the probabilities' quantization: AVX512-VNNI 340 → 141 µs, AVX-VNNI code 344 →
+     * 239, AVX2's vpmaddubsw 374 → 380) */
+    c->ea8 = c->qx && c->dh % 32 == 0 && wh_qx_kernel_vnni();
+    if (c->ea8 && !(c->e_act = calloc((size_t)c->n_threads, sizeof(void *)))) goto nomem;
     memset(c->e_k, 0, sizeof(float) * (size_t)pad32(c->actx) * n);   /* rows past actx: zero keys */
     for (int i = 0; i < c->n_threads; i++) {
         c->e_s[i] = fa((size_t)ENC_QB * ((size_t)pad32(c->actx) + (size_t)c->dh));   /* scores, then the Q/O block */
         c->d_s[i] = fa(DEC_XROWS * c->ldk > tctx ? DEC_XROWS * c->ldk : tctx);
         if (!c->e_s[i] || !c->d_s[i]) goto nomem;
+        if (c->ea8 && !(c->e_act[i] = fa(wh_qx_act_bytes(ENC_QB, pad32(c->actx)) / sizeof(float) + 1))) goto nomem;
     }
     *out = &c->base;
     return SP_OK;

@@ -202,6 +202,40 @@ int wh_qx_pack(const wh_wmat *W, int N, wh_wmat *out, void **own)
     return 0;
 }
 
+/* Per 32-block: wh_i8_row's quantizer (ties to even, the SIMD one where it runs), the scale
+ * stored as f16 as the file types store theirs; values + 128 as wh_qx_pack writes q8_0's. */
+void wh_qx8_pack_f32(int N, int K, const float *X, size_t rs, size_t ks, int kvalid, void *out)
+{
+    if (rs == 1 && USE_AVX2) {
+        wh_qx8_pack_t_avx2(N, K, X, ks, kvalid, out);
+        return;
+    }
+    const int nb = K / 32, oq = wh_qx_off_q(WH_Q8X);
+    const size_t bs = wh_qx_block_bytes(WH_Q8X);
+    for (int g = 0; g < N / 16; g++)
+        for (int b = 0; b < nb; b++) {
+            uint8_t *o = (uint8_t *)out + ((size_t)g * (size_t)nb + (size_t)b) * bs;
+            const int left = kvalid - 32 * b, nv = left < 0 ? 0 : left > 32 ? 32 : left;
+            for (int r = 0; r < 16; r++) {
+                const float *x = X + (size_t)(16 * g + r) * rs + (size_t)(32 * b) * ks;
+                float tmp[32];
+                int8_t q[32];
+                if (ks != 1 || nv < 32) {   /* a strided or partial block: gathered, zeros past kvalid */
+                    for (int i = 0; i < 32; i++) tmp[i] = i < nv ? x[(size_t)i * ks] : 0.0f;
+                    x = tmp;
+                }
+                const uint16_t h = wh_f32_to_f16(wh_i8_row(x, 32, q));
+                memcpy(o + 2 * r, &h, 2);
+                for (int j = 0; j < 8; j++) {   /* vector j: elements 4j .. 4j+3 of each row */
+                    uint32_t w;
+                    memcpy(&w, q + 4 * j, 4);
+                    w ^= 0x80808080u;
+                    memcpy(o + oq + 64 * j + 4 * r, &w, 4);
+                }
+            }
+        }
+}
+
 /* the file type a repacked type came from */
 static int qx_file_type(int t)
 {
@@ -356,6 +390,12 @@ static qx_gemv_fn qx_kernel(const char **name)
     const int i = wh_kernels_vnni() ? 0 : !USE_AVX2 ? 4 : g_have_avxvnni ? 1 : g_vnni256 ? 2 : 3;
     if (name) *name = k[i].name;
     return k[i].fn;
+}
+
+int wh_qx_kernel_vnni(void)
+{
+    const qx_gemv_fn fn = qx_kernel(NULL);
+    return fn == wh_gemv_qx_avx512 || fn == wh_gemv_qx_avxvnni || fn == wh_gemv_qx_vnni256;
 }
 
 const char *wh_qx_kernel_name(void)

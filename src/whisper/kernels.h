@@ -150,6 +150,11 @@ size_t wh_qx_bytes(int type, int N, int K);   /* type: a repacked type */
 /* W: N rows of K (K % 32 == 0) of a type wh_qx_type() knows -> *out over a new 64-aligned
  * buffer *own (free()); 0 or -1 */
 int wh_qx_pack(const wh_wmat *W, int N, wh_wmat *out, void **own);
+/* N rows (N % 16 == 0) of K (K % 32 == 0) f32 values, element (r, k) at X[r·rs + k·ks] for
+ * k < kvalid and 0 past it, quantized per 32-block (wh_i8_row's bytes, the scale as f16) into
+ * the WH_Q8X layout at out (wh_qx_bytes(WH_Q8X, N, K) bytes): operands made at run time — the
+ * encoder attention's keys, and its values transposed (ks = the row stride) */
+void wh_qx8_pack_f32(int N, int K, const float *X, size_t rs, size_t ks, int kvalid, void *out);
 /* A[M][K] per 32-block: xq[m·K + k], dx[m·K/32 + b] = the block's scale, cs[..] = −128·Σ xq
  * (the weights' +128 offset taken back) */
 void wh_qx_quant_ref(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs);
@@ -175,7 +180,11 @@ int wh_kernels_avxvnni(void);   /* AVX-VNNI (VEX) present and the AVX2 level or 
 /* bin/bench and tests on an AVX512-VNNI CPU: at the AVX2 level (wh_kernels_force), multiply as
  * an AVX-VNNI CPU does (wh_gemv_qx_vnni256) instead of with vpmaddubsw; ignored elsewhere */
 void wh_kernels_vnni256(int on);
-const char *wh_qx_kernel_name(void);   /* the int8 GEMV in use: "AVX512-VNNI", "AVX-VNNI", "AVX2", ... */
+const char *wh_qx_kernel_name(void);
+/* whether that GEMV multiplies with vpdpbusd (AVX512-VNNI, AVX-VNNI, or its EVEX form): the
+ * encoder attention's int8 products gain there (4x an f32 FMA's products per instruction),
+ * not with AVX2's vpmaddubsw (no faster than f32 on its 64-element key rows) */
+int wh_qx_kernel_vnni(void);   /* the int8 GEMV in use: "AVX512-VNNI", "AVX-VNNI", "AVX2", ... */
 /* The activations quantized once for every column chunk of a product (wh_par_gemm): a buffer
  * of wh_qx_act_bytes(M, K) holding xq, dx and cs; then any [n0, n1) of a repacked product */
 size_t wh_qx_act_bytes(int M, int K);
@@ -226,6 +235,7 @@ void wh_attend_rows_i8_avx2(int R, const float *q, size_t ldq, const int8_t *KT,
 void wh_attend_rows_i8_avx512(int R, const float *q, size_t ldq, const int8_t *KT, const float *ks, const int8_t *V,
                               const float *vs, size_t ldv, int len, float *S, size_t lds, float *o, size_t ldo);
 float wh_i8_row_avx2(const float *x, int n, int8_t *q);
+void wh_qx8_pack_t_avx2(int N, int K, const float *X, size_t ks, int kvalid, void *out);   /* rs = 1 */
 void wh_attend64_avx2(const float *q, const uint16_t *K, const uint16_t *V, size_t ld, int len, float *S, float *o);
 void wh_to_f16_avx2(const float *x, uint16_t *y, size_t n);
 /* GEMM packing of one full panel: Bp[k][j] = rows[j·ld + k], j < 16, k < kc */

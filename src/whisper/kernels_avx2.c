@@ -527,6 +527,54 @@ float wh_i8_row_avx2(const float *x, int n, int8_t *q)
     return d;
 }
 
+/* wh_qx8_pack_f32 from columns (rs = 1: a group's 16 rows are 16 adjacent floats of each of
+ * the block's 32 elements — the encoder's V_hᵀ): per block, the 16 rows' amax in two vectors,
+ * then four elements at a time quantized (wh_i8_row_avx2's d, 1/d and rounding, so its bytes)
+ * and interleaved into the layout's 64-byte vector (row r's four bytes at 4r) */
+void wh_qx8_pack_t_avx2(int N, int K, const float *X, size_t ks, int kvalid, void *out)
+{
+    const int nb = K / 32, oq = wh_qx_off_q(WH_Q8X);
+    const size_t bs = wh_qx_block_bytes(WH_Q8X);
+    const __m256 sign = _mm256_set1_ps(-0.0f), c127 = _mm256_set1_ps(127.0f), one = _mm256_set1_ps(1.0f);
+    const __m128i flip = _mm_set1_epi8((char)0x80);
+    for (int g = 0; g < N / 16; g++)
+        for (int b = 0; b < nb; b++) {
+            uint8_t *o = (uint8_t *)out + ((size_t)g * (size_t)nb + (size_t)b) * bs;
+            const int left = kvalid - 32 * b, nv = left < 0 ? 0 : left > 32 ? 32 : left;
+            const float *x = X + 16 * (size_t)g + (size_t)(32 * b) * ks;
+            __m256 m0 = _mm256_setzero_ps(), m1 = _mm256_setzero_ps();
+            for (int i = 0; i < nv; i++) {
+                m0 = _mm256_max_ps(m0, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + (size_t)i * ks)));
+                m1 = _mm256_max_ps(m1, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + (size_t)i * ks + 8)));
+            }
+            const __m256 d0 = _mm256_div_ps(m0, c127), d1 = _mm256_div_ps(m1, c127);
+            const __m256 id0 = _mm256_and_ps(_mm256_cmp_ps(d0, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_div_ps(one, d0));
+            const __m256 id1 = _mm256_and_ps(_mm256_cmp_ps(d1, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_div_ps(one, d1));
+            _mm_storeu_si128((__m128i *)(void *)o, _mm256_cvtps_ph(d0, _MM_FROUND_TO_NEAREST_INT));
+            _mm_storeu_si128((__m128i *)(void *)(o + 16), _mm256_cvtps_ph(d1, _MM_FROUND_TO_NEAREST_INT));
+            for (int j = 0; j < 8; j++) {
+                __m128i a[4];   /* elements 4j .. 4j+3: 16 bytes each, one per row */
+                for (int t = 0; t < 4; t++) {
+                    const int i = 4 * j + t;
+                    if (i >= nv) { a[t] = _mm_setzero_si128(); continue; }
+                    const float *xi = x + (size_t)i * ks;
+                    const __m256i v0 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xi), id0));
+                    const __m256i v1 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xi + 8), id1));
+                    const __m128i w0 = _mm_packs_epi32(_mm256_castsi256_si128(v0), _mm256_extracti128_si256(v0, 1));
+                    const __m128i w1 = _mm_packs_epi32(_mm256_castsi256_si128(v1), _mm256_extracti128_si256(v1, 1));
+                    a[t] = _mm_packs_epi16(w0, w1);
+                }
+                const __m128i t0 = _mm_unpacklo_epi8(a[0], a[1]), t1 = _mm_unpackhi_epi8(a[0], a[1]);
+                const __m128i t2 = _mm_unpacklo_epi8(a[2], a[3]), t3 = _mm_unpackhi_epi8(a[2], a[3]);
+                uint8_t *v = o + oq + 64 * j;
+                _mm_storeu_si128((__m128i *)(void *)v, _mm_xor_si128(_mm_unpacklo_epi16(t0, t2), flip));
+                _mm_storeu_si128((__m128i *)(void *)(v + 16), _mm_xor_si128(_mm_unpackhi_epi16(t0, t2), flip));
+                _mm_storeu_si128((__m128i *)(void *)(v + 32), _mm_xor_si128(_mm_unpacklo_epi16(t1, t3), flip));
+                _mm_storeu_si128((__m128i *)(void *)(v + 48), _mm_xor_si128(_mm_unpackhi_epi16(t1, t3), flip));
+            }
+        }
+}
+
 /* ------------------------------------------------------------------ cross-attention rows
  * See attn_tmpl.h. 16 ymm: scores 2·ATT_RG accumulators + 2 keys + 1 broadcast; values
  * R·ATT_OVN(R) accumulators + the values + 1 broadcast. */

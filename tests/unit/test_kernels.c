@@ -1084,6 +1084,60 @@ int main(void)
         free(KT); free(V); free(KTh); free(Vh); free(ks); free(vs); free(q); free(S1); free(S2); free(o1); free(o2);
     }
 
+    TEST("run-time int8 operands (the encoder attention's K and V transposed): wh_qx8_pack_f32 gives the same bytes "
+         "at every level, from rows or strided columns, zeros past kvalid; each 32-block is wh_i8_row's") {
+        const int N = 48, K = 96, ldx = K + 5, ldt = N + 3;
+        float *x = malloc(sizeof(float) * (size_t)N * ldx), *xt = malloc(sizeof(float) * (size_t)K * ldt);
+        float *row = malloc(sizeof(float) * (size_t)K);
+        const size_t bytes = wh_qx_bytes(WH_Q8X, N, K);
+        uint8_t *p1 = aligned_alloc(64, bytes), *p2 = aligned_alloc(64, bytes);
+        for (int r = 0; r < N; r++)
+            for (int k = 0; k < K; k++) {
+                /* rows of different magnitudes; row 5's second block all zero (scale 0) */
+                const float v = r == 5 && k >= 32 && k < 64 ? 0.0f : frand() * (float)(1 + r % 7) * (k % 29 ? 1.0f : 9.0f);
+                x[(size_t)r * ldx + k] = v;
+                xt[(size_t)k * ldt + r] = v;
+            }
+        int bad = 0;
+        const int kvalids[3] = {K, 70, 0};
+        for (int kv = 0; kv < 3; kv++) {
+            const int kvalid = kvalids[kv];
+            wh_kernels_force(WH_ISA_SCALAR);
+            wh_qx8_pack_f32(N, K, x, (size_t)ldx, 1, kvalid, p1);
+            for (int ii = 0; ii < n_isas; ii++) {
+                wh_kernels_force(isas[ii]);
+                memset(p2, 0x5a, bytes);
+                wh_qx8_pack_f32(N, K, x, (size_t)ldx, 1, kvalid, p2);
+                if (memcmp(p1, p2, bytes) && bad++ < 3) CHECKF(0, "%s rows, kvalid %d: bytes differ", wh_isa_name(isas[ii]), kvalid);
+                memset(p2, 0x5a, bytes);
+                wh_qx8_pack_f32(N, K, xt, 1, (size_t)ldt, kvalid, p2);
+                if (memcmp(p1, p2, bytes) && bad++ < 3) CHECKF(0, "%s columns, kvalid %d: bytes differ", wh_isa_name(isas[ii]), kvalid);
+            }
+            wh_kernels_force(best);
+            /* each block: wh_i8_row's values (+128) and its scale as f16, read back through the
+             * repacked type's own dequantization */
+            const wh_wmat w = {p1, WH_Q8X, K, wh_row_bytes(WH_Q8_0, K)};
+            for (int r = 0; r < N; r++) {
+                wh_wmat_row(&w, r, row);
+                for (int b = 0; b < K / 32; b++) {
+                    float blk[32];
+                    int8_t q[32];
+                    for (int i = 0; i < 32; i++) blk[i] = 32 * b + i < kvalid ? x[(size_t)r * ldx + 32 * b + i] : 0.0f;
+                    const float d32 = wh_i8_row(blk, 32, q), d = wh_f16_to_f32(wh_f32_to_f16(d32));
+                    for (int i = 0; i < 32; i++)
+                        if (row[32 * b + i] != (float)q[i] * d && bad++ < 3)
+                            CHECKF(0, "kvalid %d row %d element %d: %g, want %g", kvalid, r, 32 * b + i, row[32 * b + i], (float)q[i] * d);
+                    for (int i = 0; i < 32; i++)   /* within half a step, plus the f16 scale's rounding */
+                        if (fabsf(row[32 * b + i] - blk[i]) > 1.0001f * (0.5f * d32 + fabsf((float)q[i]) * fabsf(d - d32)) &&
+                            bad++ < 3)
+                            CHECKF(0, "kvalid %d row %d element %d: %g vs %g", kvalid, r, 32 * b + i, row[32 * b + i], blk[i]);
+                }
+            }
+        }
+        CHECK(bad == 0);
+        free(x); free(xt); free(row); free(p1); free(p2);
+    }
+
     TEST("thread pool runs every chunk exactly once, for 2000 jobs of 1..64 chunks, and shuts down") {
         for (int nt = 1; nt <= 4; nt++) {
             wh_pool *p = wh_pool_new(nt);
