@@ -248,22 +248,21 @@ static void cross_kv_tile(const wh_cpu *c, const float *xk, const float *xv, int
 }
 
 /* cross_kv_tile for kv8: each position's dh keys (and values) of a head quantized as one row
- * (wh_i8_row), the key bytes then spread into the tile as the f16 ones are */
+ * (wh_i8_rows: wh_i8_row's bytes, the tile's rows at once), the key bytes then spread into
+ * the tile as the f16 ones are */
 static void cross_kv_tile8(const wh_cpu *c, const float *xk, const float *xv, int rows, int p0, int8_t *kt,
                            float *ks, int8_t *v, float *vs)
 {
     const int n = c->n, dh = c->dh;
     const int np = rows - p0 < WH_ATT_TILE ? rows - p0 : WH_ATT_TILE;
-    int8_t row[256];   /* dh <= 256: n_audio_state / n_audio_head of every Whisper size is 64 */
+    int8_t kq[WH_ATT_TILE * 256];   /* dh <= 256: n_audio_state / n_audio_head of every Whisper size is 64 */
     for (int h = 0; h < c->n_head; h++) {
         int8_t *kh = kt + (size_t)h * c->ldk * dh + (size_t)(p0 / WH_ATT_TILE) * dh * WH_ATT_TILE;
-        for (int i = 0; i < np; i++) {
-            ks[(size_t)h * c->ldk + p0 + i] = wh_i8_row(xk + (size_t)(p0 + i) * n + (size_t)h * dh, dh, row);
-            for (int d = 0; d < dh; d++) kh[(size_t)d * WH_ATT_TILE + i] = row[d];
-        }
-        for (int p = p0; p < p0 + np; p++)
-            vs[(size_t)h * c->actx + p] = wh_i8_row(xv + (size_t)p * n + (size_t)h * dh, dh,
-                                                    v + ((size_t)h * c->actx + p) * dh);
+        wh_i8_rows(np, dh, xk + (size_t)p0 * n + (size_t)h * dh, (size_t)n, kq, (size_t)dh, ks + (size_t)h * c->ldk + p0);
+        for (int i = 0; i < np; i++)
+            for (int d = 0; d < dh; d++) kh[(size_t)d * WH_ATT_TILE + i] = kq[(size_t)i * dh + d];
+        wh_i8_rows(np, dh, xv + (size_t)p0 * n + (size_t)h * dh, (size_t)n, v + ((size_t)h * c->actx + p0) * dh,
+                   (size_t)dh, vs + (size_t)h * c->actx + p0);
     }
 }
 

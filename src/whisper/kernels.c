@@ -210,6 +210,10 @@ void wh_qx8_pack_f32(int N, int K, const float *X, size_t rs, size_t ks, int kva
         wh_qx8_pack_t_avx2(N, K, X, ks, kvalid, out);
         return;
     }
+    if (ks == 1 && kvalid >= K && USE_AVX2) {
+        wh_qx8_pack_r_avx2(N, K, X, rs, out);
+        return;
+    }
     const int nb = K / 32, oq = wh_qx_off_q(WH_Q8X);
     const size_t bs = wh_qx_block_bytes(WH_Q8X);
     for (int g = 0; g < N / 16; g++)
@@ -576,6 +580,15 @@ void wh_attend_rows_i8(int R, int dh, const float *q, size_t ldq, const int8_t *
 float wh_i8_row(const float *x, int n, int8_t *q)
 {
     return USE_AVX2 ? wh_i8_row_avx2(x, n, q) : i8_row_ref(x, n, q);
+}
+
+void wh_i8_rows(int R, int n, const float *x, size_t ldx, int8_t *q, size_t ldq, float *d)
+{
+    if (USE_AVX2) {
+        wh_i8_rows_avx2(R, n, x, ldx, q, ldq, d);
+        return;
+    }
+    for (int r = 0; r < R; r++) d[r] = i8_row_ref(x + (size_t)r * ldx, n, q + (size_t)r * ldq);
 }
 
 void wh_exp_ref(float *x, int n)

@@ -99,6 +99,9 @@ void wh_attend_rows_i8(int R, int dh, const float *q, size_t ldq, const int8_t *
 /* q[i] = x[i] / d rounded to nearest even, d = max|x| / 127 (0 for a zero row: all q 0);
  * returns d. SIMD and scalar give the same bytes. */
 float wh_i8_row(const float *x, int n, int8_t *q);
+/* R rows of n (row stride ldx) each as wh_i8_row, into q (row stride ldq), scales d[R]: the
+ * same bytes, with the SIMD code's reductions and divisions taken eight rows at a time */
+void wh_i8_rows(int R, int n, const float *x, size_t ldx, int8_t *q, size_t ldq, float *d);
 void wh_axpy(float *y, float a, const float *x, int n);     /* y += a x */
 void wh_softmax(float *x, int n);                            /* in place, f32 */
 /* x[i] = exp(x[i] - max x) in place; returns Σ x[i] (a softmax whose normalisation the
@@ -235,7 +238,9 @@ void wh_attend_rows_i8_avx2(int R, const float *q, size_t ldq, const int8_t *KT,
 void wh_attend_rows_i8_avx512(int R, const float *q, size_t ldq, const int8_t *KT, const float *ks, const int8_t *V,
                               const float *vs, size_t ldv, int len, float *S, size_t lds, float *o, size_t ldo);
 float wh_i8_row_avx2(const float *x, int n, int8_t *q);
+void wh_i8_rows_avx2(int R, int n, const float *x, size_t ldx, int8_t *q, size_t ldq, float *d);
 void wh_qx8_pack_t_avx2(int N, int K, const float *X, size_t ks, int kvalid, void *out);   /* rs = 1 */
+void wh_qx8_pack_r_avx2(int N, int K, const float *X, size_t rs, void *out);   /* ks = 1, kvalid >= K */
 void wh_attend64_avx2(const float *q, const uint16_t *K, const uint16_t *V, size_t ld, int len, float *S, float *o);
 void wh_to_f16_avx2(const float *x, uint16_t *y, size_t n);
 /* GEMM packing of one full panel: Bp[k][j] = rows[j·ld + k], j < 16, k < kc */

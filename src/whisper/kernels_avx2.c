@@ -608,6 +608,119 @@ static inline __m256i pack_q32(__m256i q0, __m256i q1, __m256i q2, __m256i q3)
     return _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
+/* Eight vectors' horizontal maxima at once: lane i holds that of slot (0 2 4 6 1 3 5 7)[i], so
+ * row r goes in slot R8_SLOT[r] — three levels of shuffles for eight serial reductions */
+static const int R8_SLOT[8] = {0, 2, 4, 6, 1, 3, 5, 7};
+static inline __m256 red8_max(__m256 *v)
+{
+    for (int k = 0; k < 4; k++)
+        v[k] = _mm256_max_ps(_mm256_permute2f128_ps(v[2 * k], v[2 * k + 1], 0x20),
+                             _mm256_permute2f128_ps(v[2 * k], v[2 * k + 1], 0x31));
+    for (int k = 0; k < 2; k++)
+        v[k] = _mm256_max_ps(_mm256_shuffle_ps(v[2 * k], v[2 * k + 1], 0x44), _mm256_shuffle_ps(v[2 * k], v[2 * k + 1], 0xEE));
+    return _mm256_max_ps(_mm256_shuffle_ps(v[0], v[1], 0x88), _mm256_shuffle_ps(v[0], v[1], 0xDD));
+}
+
+/* r[i] dword j -> r[j] dword i */
+static inline void tr8x8_epi32(__m256i *r)
+{
+    __m256i t[8], u[8];
+    for (int k = 0; k < 4; k++) {
+        t[2 * k] = _mm256_unpacklo_epi32(r[2 * k], r[2 * k + 1]);
+        t[2 * k + 1] = _mm256_unpackhi_epi32(r[2 * k], r[2 * k + 1]);
+    }
+    for (int k = 0; k < 2; k++) {   /* rows 4k .. 4k+3: columns 0/4, 1/5, 2/6, 3/7 */
+        u[4 * k] = _mm256_unpacklo_epi64(t[4 * k], t[4 * k + 2]);
+        u[4 * k + 1] = _mm256_unpackhi_epi64(t[4 * k], t[4 * k + 2]);
+        u[4 * k + 2] = _mm256_unpacklo_epi64(t[4 * k + 1], t[4 * k + 3]);
+        u[4 * k + 3] = _mm256_unpackhi_epi64(t[4 * k + 1], t[4 * k + 3]);
+    }
+    for (int k = 0; k < 4; k++) {
+        r[k] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x20);
+        r[k + 4] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x31);
+    }
+}
+
+/* wh_i8_row on R rows: eight rows' maxima reduced together and their d and 1/d divided as
+ * one vector (red8_max), then each row converted — the bytes and scales of wh_i8_row_avx2
+ * row by row, without its per-row chain of a horizontal maximum and two divisions (the
+ * window's cross K/V: 24 000 rows of 64 per layer of base). n % 8 != 0 or the last R % 8
+ * rows: row by row. */
+void wh_i8_rows_avx2(int R, int n, const float *x, size_t ldx, int8_t *q, size_t ldq, float *d)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f), c127 = _mm256_set1_ps(127.0f), one = _mm256_set1_ps(1.0f);
+    int r0 = 0;
+    for (; n % 8 == 0 && r0 + 8 <= R; r0 += 8) {
+        __m256 m[8];
+        for (int r = 0; r < 8; r++) {
+            const float *xr = x + (size_t)(r0 + r) * ldx;
+            __m256 mx = _mm256_setzero_ps();
+            for (int i = 0; i < n; i += 8) mx = _mm256_max_ps(mx, _mm256_andnot_ps(sign, _mm256_loadu_ps(xr + i)));
+            m[R8_SLOT[r]] = mx;
+        }
+        const __m256 vd = _mm256_div_ps(red8_max(m), c127);
+        const __m256 vid = _mm256_and_ps(_mm256_cmp_ps(vd, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_div_ps(one, vd));
+        float ids[8];
+        _mm256_storeu_ps(d + r0, vd);
+        _mm256_storeu_ps(ids, vid);
+        for (int r = 0; r < 8; r++) {
+            const float *xr = x + (size_t)(r0 + r) * ldx;
+            int8_t *qr = q + (size_t)(r0 + r) * ldq;
+            const __m256 s = _mm256_set1_ps(ids[r]);
+            for (int i = 0; i < n; i += 8) {
+                const __m256i v = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xr + i), s));
+                const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+                _mm_storel_epi64((__m128i *)(void *)(qr + i), _mm_packs_epi16(w, w));
+            }
+        }
+    }
+    for (; r0 < R; r0++) d[r0] = wh_i8_row_avx2(x + (size_t)r0 * ldx, n, q + (size_t)r0 * ldq);
+}
+
+/* wh_qx8_pack_f32 from rows (ks = 1, every element valid — the encoder's K_h): eight rows of a
+ * block at a time, their maxima reduced together (red8_max) and their scales divided as one
+ * vector, then each row's 32 bytes as 8 dwords transposed (tr8x8_epi32) into the layout's
+ * [k/4][row][4] — a head's 3008 blocks had been 3008 calls of wh_i8_row, each a serial chain of
+ * a horizontal maximum and two divisions */
+void wh_qx8_pack_r_avx2(int N, int K, const float *X, size_t rs, void *out)
+{
+    const int nb = K / 32, oq = wh_qx_off_q(WH_Q8X);
+    const size_t bs = wh_qx_block_bytes(WH_Q8X);
+    const __m256 sign = _mm256_set1_ps(-0.0f), c127 = _mm256_set1_ps(127.0f), one = _mm256_set1_ps(1.0f);
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    for (int g = 0; g < N / 16; g++)
+        for (int b = 0; b < nb; b++) {
+            uint8_t *o = (uint8_t *)out + ((size_t)g * (size_t)nb + (size_t)b) * bs;
+            for (int h = 0; h < 2; h++) {   /* rows 8h .. 8h+7 of the group */
+                const float *x0 = X + (size_t)(16 * g + 8 * h) * rs + (size_t)(32 * b);
+                __m256 m[8];
+                for (int r = 0; r < 8; r++) {
+                    const float *x = x0 + (size_t)r * rs;
+                    m[R8_SLOT[r]] = _mm256_max_ps(
+                        _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x)), _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8))),
+                        _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + 16)), _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 24))));
+                }
+                const __m256 d = _mm256_div_ps(red8_max(m), c127);
+                const __m256 id = _mm256_and_ps(_mm256_cmp_ps(d, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_div_ps(one, d));
+                _mm_storeu_si128((__m128i *)(void *)(o + 16 * h), _mm256_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT));
+                float ids[8];
+                _mm256_storeu_ps(ids, id);
+                __m256i q[8];
+                for (int r = 0; r < 8; r++) {
+                    const float *x = x0 + (size_t)r * rs;
+                    const __m256 vid = _mm256_set1_ps(ids[r]);
+                    q[r] = _mm256_xor_si256(pack_q32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x), vid)),
+                                                     _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 8), vid)),
+                                                     _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 16), vid)),
+                                                     _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 24), vid))),
+                                            flip);
+                }
+                tr8x8_epi32(q);
+                for (int j = 0; j < 8; j++) _mm256_storeu_si256((__m256i *)(void *)(o + oq + 64 * j + 32 * h), q[j]);
+            }
+        }
+}
+
 /* wh_q8_0_row_ref's bytes: roundf (halves away from zero) as trunc plus one step where the
  * remainder is at least half — exact for |v| <= 127.5 */
 void wh_q8_0_row_avx2(const float *x, int K, uint8_t *out)

@@ -1084,6 +1084,33 @@ int main(void)
         free(KT); free(V); free(KTh); free(Vh); free(ks); free(vs); free(q); free(S1); free(S2); free(o1); free(o2);
     }
 
+    TEST("wh_i8_rows (the window's K/V, eight rows' scales at once) gives wh_i8_row's bytes and scale for every "
+         "row at every level, R 1..33, n 32, 64, 67, a zero row") {
+        const int ns[3] = {32, 64, 67}, Rs[6] = {1, 7, 8, 9, 17, 33}, ldx = 70, ldq = 71;
+        float *x = malloc(sizeof(float) * 33 * ldx), d1[33], d2[33];
+        int8_t *q1 = malloc(33 * ldq), *q2 = malloc(33 * ldq);
+        int bad = 0;
+        for (int i = 0; i < 33 * ldx; i++) x[i] = frand() * (float)(1 + i % 5) * (i % 37 ? 1.0f : 30.0f);
+        for (int i = 0; i < ldx; i++) x[3 * ldx + i] = 0.0f;   /* row 3: scale 0, every byte 0 */
+        for (int ni = 0; ni < 3; ni++)
+            for (int ri = 0; ri < 6; ri++) {
+                const int n = ns[ni], R = Rs[ri];
+                wh_kernels_force(WH_ISA_SCALAR);
+                memset(q1, 0x5a, 33 * ldq);
+                for (int r = 0; r < R; r++) d1[r] = wh_i8_row(x + (size_t)r * ldx, n, q1 + (size_t)r * ldq);
+                for (int ii = 0; ii < n_isas; ii++) {
+                    wh_kernels_force(isas[ii]);
+                    memset(q2, 0x5a, 33 * ldq);
+                    wh_i8_rows(R, n, x, (size_t)ldx, q2, (size_t)ldq, d2);
+                    if ((memcmp(q1, q2, 33 * ldq) || memcmp(d1, d2, sizeof(float) * (size_t)R)) && bad++ < 3)
+                        CHECKF(0, "%s R %d n %d: bytes or scales differ", wh_isa_name(isas[ii]), R, n);
+                }
+            }
+        wh_kernels_force(best);
+        CHECK(bad == 0);
+        free(x); free(q1); free(q2);
+    }
+
     TEST("run-time int8 operands (the encoder attention's K and V transposed): wh_qx8_pack_f32 gives the same bytes "
          "at every level, from rows or strided columns, zeros past kvalid; each 32-block is wh_i8_row's") {
         const int N = 48, K = 96, ldx = K + 5, ldt = N + 3;
