@@ -1084,6 +1084,31 @@ int main(void)
         free(KT); free(V); free(KTh); free(Vh); free(ks); free(vs); free(q); free(S1); free(S2); free(o1); free(o2);
     }
 
+    TEST("activation quantizers (AVX2, AVX-512: blocks' scales in groups of 8 and 16) equal the reference for "
+         "K 32 .. 1504 (whole and partial groups, zero blocks, an offset row stride)") {
+        const int Ks[5] = {32, 256, 544, 1024, 1504}, M = 3, lda = 1504 + 7;
+        float *A = malloc(sizeof(float) * (size_t)M * lda);
+        int8_t *q1 = malloc((size_t)M * 1504), *q2 = malloc((size_t)M * 1504);
+        float d1[3 * 47], d2[3 * 47];
+        int32_t c1[3 * 47], c2[3 * 47];
+        int bad = 0;
+        for (int i = 0; i < M * lda; i++) A[i] = frand() * (i % 89 == 0 ? 40.0f : 1.0f) * (i / 32 % 11 == 3 ? 0.0f : 1.0f);
+        for (int ki = 0; ki < 5; ki++) {
+            const int K = Ks[ki], nb = K / 32;
+            wh_qx_quant_ref(M, K, A, lda, q1, d1, c1);
+            for (int impl = 0; impl < 2; impl++) {
+                if (impl == 0 ? wh_kernels_best() < WH_ISA_AVX2 : !wh_kernels_vnni()) continue;
+                memset(q2, 0x5a, (size_t)M * K);
+                (impl ? wh_qx_quant_avx512 : wh_qx_quant_avx2)(M, K, A, lda, q2, d2, c2);
+                if ((memcmp(q1, q2, (size_t)M * K) || memcmp(d1, d2, sizeof(float) * (size_t)(M * nb)) ||
+                     memcmp(c1, c2, sizeof(int32_t) * (size_t)(M * nb))) && bad++ < 3)
+                    CHECKF(0, "%s quantizer, K %d: differs from the reference", impl ? "AVX-512" : "AVX2", K);
+            }
+        }
+        CHECK(bad == 0);
+        free(A); free(q1); free(q2);
+    }
+
     TEST("wh_i8_rows (the window's K/V, eight rows' scales at once) gives wh_i8_row's bytes and scale for every "
          "row at every level, R 1..33, n 32, 64, 67, a zero row") {
         const int ns[3] = {32, 64, 67}, Rs[6] = {1, 7, 8, 9, 17, 33}, ldx = 70, ldq = 71;
