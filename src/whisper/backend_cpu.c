@@ -79,6 +79,8 @@ typedef struct {
     void **w_own;
     wh_cpu_mode mode;
     int qx;   /* some matrix repacked (w_own): its products int8 */
+    wh_wmat conv2;        /* the encoder's conv2 as its product reads it ([n] rows of 3n) */
+    void *conv2_own;      /* ... repacked as int8 when qx (conv2_init), else NULL */
     const wh_wmat *dec_w, *enc_w;   /* the decoder's and the encoder's, in wmats */
 } wh_cpu;
 
@@ -193,6 +195,28 @@ static void w_pack_task(void *va, int i, int ith)
     }
 }
 
+/* conv2 ([n] rows of 3n: input channel × tap, the im2col's order): the model's tensor, or —
+ * where the products are int8 — quantized to q8_0 (any file type: ggml's quantized files keep
+ * their convolutions f16) and repacked, so the encoder's second-largest f32 product (1.2 of
+ * base's 30 s window's 44 GMAC, 6 % of a quantized model's encoder time with conv1) runs on
+ * the int8 kernel too; conv1's 3 × 80 inputs are not whole 32-blocks */
+static int conv2_init(wh_cpu *c)
+{
+    const wh_tensor *t = &c->m->conv2_w;
+    const int k = 3 * c->n;
+    c->conv2 = (wh_wmat){t->data, t->type, k, wh_row_bytes(t->type, k)};
+    if (!c->qx || k % 32) return 0;
+    uint8_t *q8 = NULL;
+    if (!wh_qx_type(c->conv2.type)) {
+        if (!(q8 = quantize_q8_0(&c->conv2, c->n))) return -1;
+        c->conv2 = (wh_wmat){q8, WH_Q8_0, k, wh_row_bytes(WH_Q8_0, k)};
+    }
+    const int st = wh_qx_pack(&c->conv2, c->n, &c->conv2, &c->conv2_own);
+    free(q8);
+    if (st == 0) drop_mapped(c->m, t->data, wh_row_bytes(t->type, k) * (size_t)c->n);
+    return st;
+}
+
 static int n_wmats(const wh_model *m)
 {
     return m->hp.n_text_layer * (DEC_W + 2) + 1 + m->hp.n_audio_layer * ENC_W;
@@ -209,7 +233,7 @@ static int weights_init(wh_cpu *c)
     w_pack_job j = {c, wh_kernels_int8() && c->mode != WH_CPU_EXACT, c->mode == WH_CPU_INT8, 0};
     wh_pool_run(c->ex->pool, w_pack_task, &j, nw);
     for (int i = 0; i < nw; i++) c->qx |= c->w_own[i] != NULL;
-    return atomic_load(&j.failed) ? -1 : 0;
+    return atomic_load(&j.failed) || conv2_init(c) != 0 ? -1 : 0;
 }
 
 /* an encoder layer's matrix (EW_*); cross_wm: decoder layer dlayer's cross-attention K (v = 0)
@@ -463,10 +487,7 @@ static void enc_convs(wh_cpu *c, const float *mel, int n_frames, int offset)
     wh_par_gemm(c->ex, T, w1.k, j.col, w1.k, &w1, n, F(&m->conv1_b), c->e_c1, n, 0, 1);
 
     wh_pool_run(c->ex->pool, enc_im2col2_task, &j, nchunk2);
-    wh_wmat w2 = wmat(&m->conv2_w);
-    w2.k = 3 * n;
-    w2.row_bytes = wh_row_bytes(m->conv2_w.type, w2.k);
-    wh_par_gemm(c->ex, actx, w2.k, j.col, w2.k, &w2, n, F(&m->conv2_b), c->e_x, n, 0, 1);
+    wh_par_gemm(c->ex, actx, c->conv2.k, j.col, c->conv2.k, &c->conv2, n, F(&m->conv2_b), c->e_x, n, 0, 1);
     wh_pool_run(c->ex->pool, enc_pos_task, &j, nchunk2);
 }
 
@@ -704,6 +725,7 @@ static void cpu_free(wh_backend *be)
         for (int i = 0; i < n_wmats(c->m); i++) free(c->w_own[i]);
     free(c->w_own);
     free(c->wmats);
+    free(c->conv2_own);
     free(c);
 }
 
