@@ -157,7 +157,7 @@ bg env WAYLAND_DISPLAY="$WL" "$KL" --no-config --trigger none --source virt.moni
 listener_up
 n0=$(nout); record; wait_delivered "$n0"
 TEXT="$TEXT""Pasted text."
-check "paste mode: text pasted into foot with wtype ctrl+shift+v" wait_for 5 typed_is
+check "paste mode: text pasted into foot with wtype ctrl+shift+v" wait_for 20 typed_is
 check "paste mode: the user's clipboard text is back (wl-paste)" [ "$(wlp -n)" = "user text" ]
 check "log: paste via wtype, clipboard restored" grep_log "output paste (wtype ctrl+shift+v, clipboard (wl-copy)), clipboard restored"
 listener_quit
@@ -172,7 +172,7 @@ bg env WAYLAND_DISPLAY="$WL" SWAYSOCK="$IPC" "$KL" --no-config --trigger none --
 listener_up
 n0=$(nout); record; wait_delivered "$n0"
 TEXT="$TEXT""Rule pasted."
-check "per-app rule by sway app_id foot: pasted" wait_for 5 typed_is
+check "per-app rule by sway app_id foot: pasted" wait_for 20 typed_is
 check "log names the focused app_id and the rule" grep_log 'focused "foot": app rule "foot"'
 check "the PNG image is back on the Wayland clipboard, byte for byte" sh -c 'WAYLAND_DISPLAY="$0" timeout 5 wl-paste -t image/png 2>/dev/null | cmp -s - "$1"' "$WL" "$ROOT/img.png"
 listener_quit

@@ -1142,7 +1142,7 @@ int main(void)
         float *x = malloc(sizeof(float) * (size_t)N * ldx), *xt = malloc(sizeof(float) * (size_t)K * ldt);
         float *row = malloc(sizeof(float) * (size_t)K);
         const size_t bytes = wh_qx_bytes(WH_Q8X, N, K);
-        uint8_t *p1 = aligned_alloc(64, bytes), *p2 = aligned_alloc(64, bytes);
+        uint8_t *p1 = aligned_alloc(64, (bytes + 63) & ~(size_t)63), *p2 = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
         for (int r = 0; r < N; r++)
             for (int k = 0; k < K; k++) {
                 /* rows of different magnitudes; row 5's second block all zero (scale 0) */
