@@ -183,11 +183,15 @@ static inline __attribute__((always_inline)) QXT_ATTR void qx_sums(const int xt,
 /* Rows 8h .. 8h+7 of one group over all K (the 512-bit kernel's qx_group, one half at a
  * time): per block the int32 sums (qx_sums), then per activation row one fma with d_w · d_x
  * (+ m_w · d_x·Σ xq for the _1 types). 16 ymm: M sums, M accumulators, the vectors in
- * flight. Lanes of `lanes` (all-ones dwords) are written to C's M rows at c. */
+ * flight. Lanes of `lanes` (all-ones dwords) are written to C's M rows at c — by plain loads
+ * and stores when all eight are (full): vmaskmovps is microcoded on AMD, and with K = 64 (the
+ * encoder attention's scores, two blocks a half) they had cost a third of the product (ea
+ * harness, 96 × 1504 scores, 1 thread, three alternating pairs: the AVX-VNNI code 163–173 →
+ * 84–106 µs, AVX2 208–262 → 151–177) */
 static inline __attribute__((always_inline)) QXT_ATTR void qx_half(const int xt, const int M, int K,
                                                                    const int8_t *xq, const float *dx,
                                                                    const int32_t *cs, const uint8_t *p, int h,
-                                                                   __m256i lanes, const float *bias, float *c,
+                                                                   __m256i lanes, int full, const float *bias, float *c,
                                                                    int ldc, int accumulate)
 {
     const int nb = K / 32, has_m = wh_qx_has_m(xt);
@@ -208,13 +212,15 @@ static inline __attribute__((always_inline)) QXT_ATTR void qx_half(const int xt,
                 acc[m] = _mm256_fmadd_ps(mw, _mm256_set1_ps(dx[m * nb + b] * (float)(-cs[m * nb + b] / 128)), acc[m]);
         }
     }
-    const __m256 bv = bias ? _mm256_maskload_ps(bias, lanes) : _mm256_setzero_ps();
+    const __m256 bv = !bias ? _mm256_setzero_ps() : full ? _mm256_loadu_ps(bias) : _mm256_maskload_ps(bias, lanes);
 #pragma GCC unroll 7
     for (int m = 0; m < M; m++) {
         float *cm = c + (size_t)m * ldc;
-        __m256 v = accumulate ? _mm256_add_ps(_mm256_maskload_ps(cm, lanes), acc[m]) : acc[m];
+        __m256 v = !accumulate ? acc[m]
+                   : _mm256_add_ps(full ? _mm256_loadu_ps(cm) : _mm256_maskload_ps(cm, lanes), acc[m]);
         if (bias) v = _mm256_add_ps(v, bv);
-        _mm256_maskstore_ps(cm, lanes, v);
+        if (full) _mm256_storeu_ps(cm, v);
+        else _mm256_maskstore_ps(cm, lanes, v);
     }
 }
 
@@ -234,7 +240,7 @@ static inline __attribute__((always_inline)) QXT_ATTR void qx_rows2(const int xt
              * may run past C's and bias's ends for a partial group */
             const __m256i lanes = _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(r1), idx),
                                                    _mm256_cmpgt_epi32(idx, _mm256_set1_epi32(r0 - 1)));
-            qx_half(xt, M, K, xq, dx, cs, (const uint8_t *)W->data + (size_t)g * gbytes, h, lanes,
+            qx_half(xt, M, K, xq, dx, cs, (const uint8_t *)W->data + (size_t)g * gbytes, h, lanes, r0 == 0 && r1 == 8,
                     bias ? bias + base : NULL, C + base, ldc, accumulate);
         }
 }
