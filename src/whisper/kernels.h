@@ -183,11 +183,11 @@ int wh_kernels_avxvnni(void);   /* AVX-VNNI (VEX) present and the AVX2 level or 
 /* bin/bench and tests on an AVX512-VNNI CPU: at the AVX2 level (wh_kernels_force), multiply as
  * an AVX-VNNI CPU does (wh_gemv_qx_vnni256) instead of with vpmaddubsw; ignored elsewhere */
 void wh_kernels_vnni256(int on);
-const char *wh_qx_kernel_name(void);
+const char *wh_qx_kernel_name(void);   /* the int8 GEMV in use: "AVX512-VNNI", "AVX-VNNI", "AVX2", ... */
 /* whether that GEMV multiplies with vpdpbusd (AVX512-VNNI, AVX-VNNI, or its EVEX form): the
  * encoder attention's int8 products gain there (4x an f32 FMA's products per instruction),
  * not with AVX2's vpmaddubsw (no faster than f32 on its 64-element key rows) */
-int wh_qx_kernel_vnni(void);   /* the int8 GEMV in use: "AVX512-VNNI", "AVX-VNNI", "AVX2", ... */
+int wh_qx_kernel_vnni(void);
 /* The activations quantized once for every column chunk of a product (wh_par_gemm): a buffer
  * of wh_qx_act_bytes(M, K) holding xq, dx and cs; then any [n0, n1) of a repacked product */
 size_t wh_qx_act_bytes(int M, int K);

@@ -527,6 +527,14 @@ float wh_i8_row_avx2(const float *x, int n, int8_t *q)
     return d;
 }
 
+/* eight scales d = amax / 127 and their 1 / d (0 where d is), as wh_i8_row_avx2 computes one */
+static inline __m256 i8_scales(__m256 amax, __m256 *id)
+{
+    const __m256 d = _mm256_div_ps(amax, _mm256_set1_ps(127.0f));
+    *id = _mm256_and_ps(_mm256_cmp_ps(d, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_div_ps(_mm256_set1_ps(1.0f), d));
+    return d;
+}
+
 /* wh_qx8_pack_f32 from columns (rs = 1: a group's 16 rows are 16 adjacent floats of each of
  * the block's 32 elements — the encoder's V_hᵀ): per block, the 16 rows' amax in two vectors,
  * then four elements at a time quantized (wh_i8_row_avx2's d, 1/d and rounding, so its bytes)
@@ -535,7 +543,7 @@ void wh_qx8_pack_t_avx2(int N, int K, const float *X, size_t ks, int kvalid, voi
 {
     const int nb = K / 32, oq = wh_qx_off_q(WH_Q8X);
     const size_t bs = wh_qx_block_bytes(WH_Q8X);
-    const __m256 sign = _mm256_set1_ps(-0.0f), c127 = _mm256_set1_ps(127.0f), one = _mm256_set1_ps(1.0f);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
     const __m128i flip = _mm_set1_epi8((char)0x80);
     for (int g = 0; g < N / 16; g++)
         for (int b = 0; b < nb; b++) {
@@ -547,9 +555,8 @@ void wh_qx8_pack_t_avx2(int N, int K, const float *X, size_t ks, int kvalid, voi
                 m0 = _mm256_max_ps(m0, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + (size_t)i * ks)));
                 m1 = _mm256_max_ps(m1, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + (size_t)i * ks + 8)));
             }
-            const __m256 d0 = _mm256_div_ps(m0, c127), d1 = _mm256_div_ps(m1, c127);
-            const __m256 id0 = _mm256_and_ps(_mm256_cmp_ps(d0, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_div_ps(one, d0));
-            const __m256 id1 = _mm256_and_ps(_mm256_cmp_ps(d1, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_div_ps(one, d1));
+            __m256 id0, id1;
+            const __m256 d0 = i8_scales(m0, &id0), d1 = i8_scales(m1, &id1);
             _mm_storeu_si128((__m128i *)(void *)o, _mm256_cvtps_ph(d0, _MM_FROUND_TO_NEAREST_INT));
             _mm_storeu_si128((__m128i *)(void *)(o + 16), _mm256_cvtps_ph(d1, _MM_FROUND_TO_NEAREST_INT));
             for (int j = 0; j < 8; j++) {
@@ -648,7 +655,7 @@ static inline void tr8x8_epi32(__m256i *r)
  * rows: row by row. */
 void wh_i8_rows_avx2(int R, int n, const float *x, size_t ldx, int8_t *q, size_t ldq, float *d)
 {
-    const __m256 sign = _mm256_set1_ps(-0.0f), c127 = _mm256_set1_ps(127.0f), one = _mm256_set1_ps(1.0f);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
     int r0 = 0;
     for (; n % 8 == 0 && r0 + 8 <= R; r0 += 8) {
         __m256 m[8];
@@ -658,8 +665,8 @@ void wh_i8_rows_avx2(int R, int n, const float *x, size_t ldx, int8_t *q, size_t
             for (int i = 0; i < n; i += 8) mx = _mm256_max_ps(mx, _mm256_andnot_ps(sign, _mm256_loadu_ps(xr + i)));
             m[R8_SLOT[r]] = mx;
         }
-        const __m256 vd = _mm256_div_ps(red8_max(m), c127);
-        const __m256 vid = _mm256_and_ps(_mm256_cmp_ps(vd, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_div_ps(one, vd));
+        __m256 vid;
+        const __m256 vd = i8_scales(red8_max(m), &vid);
         float ids[8];
         _mm256_storeu_ps(d + r0, vd);
         _mm256_storeu_ps(ids, vid);
@@ -686,7 +693,7 @@ void wh_qx8_pack_r_avx2(int N, int K, const float *X, size_t rs, void *out)
 {
     const int nb = K / 32, oq = wh_qx_off_q(WH_Q8X);
     const size_t bs = wh_qx_block_bytes(WH_Q8X);
-    const __m256 sign = _mm256_set1_ps(-0.0f), c127 = _mm256_set1_ps(127.0f), one = _mm256_set1_ps(1.0f);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
     const __m256i flip = _mm256_set1_epi8((char)0x80);
     for (int g = 0; g < N / 16; g++)
         for (int b = 0; b < nb; b++) {
@@ -700,8 +707,8 @@ void wh_qx8_pack_r_avx2(int N, int K, const float *X, size_t rs, void *out)
                         _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x)), _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8))),
                         _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + 16)), _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 24))));
                 }
-                const __m256 d = _mm256_div_ps(red8_max(m), c127);
-                const __m256 id = _mm256_and_ps(_mm256_cmp_ps(d, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_div_ps(one, d));
+                __m256 id;
+                const __m256 d = i8_scales(red8_max(m), &id);
                 _mm_storeu_si128((__m128i *)(void *)(o + 16 * h), _mm256_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT));
                 float ids[8];
                 _mm256_storeu_ps(ids, id);
