@@ -133,7 +133,13 @@ size_t wh_qx_bytes(int type, int N, int K)
 /* block b of group g (rows 16g .. 16g+15) */
 static const uint8_t *qx_block(const wh_wmat *W, int g, int b)
 {
-    return (const uint8_t *)W->data + ((size_t)g * (size_t)(W->k / 32) + (size_t)b) * wh_qx_block_bytes(W->type);
+    return (const uint8_t *)W->data + wh_qx_block_off(W->type, W->k / 32, g, b);
+}
+
+/* q8's 32 unsigned values u of row r into a WH_Q8X block: vector j holds elements 4j .. 4j+3 */
+static void q8x_put_row(uint8_t *blk, int r, const uint8_t *u)
+{
+    for (int j = 0; j < 8; j++) memcpy(blk + wh_qx_off_q(WH_Q8X) + 64 * j + 4 * r, u + 4 * j, 4);
 }
 
 /* the unsigned value of (row r, element kk) of a block: byte i = r·4 + kk%4 of vector j = kk/4 */
@@ -168,14 +174,14 @@ int wh_qx_pack(const wh_wmat *W, int N, wh_wmat *out, void **own)
     const int to = wh_qx_type(W->type);
     if (!to || W->k % 32 || N <= 0) return -1;
     const int nb = W->k / 32, oh = wh_qx_off_h(to), oq = wh_qx_off_q(to);
-    const size_t bs = wh_qx_block_bytes(to), in_bs = wh_type_size(W->type);
+    const size_t in_bs = wh_type_size(W->type);
     const size_t bytes = wh_qx_bytes(to, N, W->k);
     uint8_t *p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     if (!p) return -1;
     memset(p, 0, bytes);   /* rows past N: d and m 0, every value 0 */
     for (int g = 0; g < (N + 15) / 16; g++)
         for (int b = 0; b < nb; b++) {
-            uint8_t *o = p + ((size_t)g * nb + b) * bs;
+            uint8_t *o = p + wh_qx_block_off(to, nb, g, b);
             for (int r = 0; r < 16 && g * 16 + r < N; r++) {
                 const uint8_t *blk = (const uint8_t *)W->data + (size_t)(g * 16 + r) * W->row_bytes + (size_t)b * in_bs;
                 uint8_t u[32];   /* the block's unsigned values, decoded once */
@@ -183,7 +189,7 @@ int wh_qx_pack(const wh_wmat *W, int N, wh_wmat *out, void **own)
                 if (wh_qx_has_m(to)) memcpy(o + 32 + 2 * r, blk + 2, 2);
                 qx_decode(W->type, blk, u);
                 if (to == WH_Q8X) {
-                    for (int j = 0; j < 8; j++) memcpy(o + oq + j * 64 + r * 4, u + 4 * j, 4);
+                    q8x_put_row(o, r, u);
                     continue;
                 }
                 for (int j = 0; j < 4; j++)   /* vector j's nibbles low, j + 4's high */
@@ -193,9 +199,11 @@ int wh_qx_pack(const wh_wmat *W, int N, wh_wmat *out, void **own)
                     for (int j = 0; j < 8; j++)
                         for (int t = 0; t < 4; t++) o[oh + r * 4 + t] |= (uint8_t)((u[4 * j + t] >> 4) << j);
             }
-            if (to == WH_Q8X)   /* q8_0's padding rows: value 0 is byte 0x80 */
-                for (int r = N - g * 16 > 0 ? N - g * 16 : 0; r < 16; r++)
-                    for (int kk = 0; kk < 32; kk++) o[oq + (kk / 4) * 64 + r * 4 + kk % 4] = 0x80;
+            if (to == WH_Q8X) {   /* q8_0's padding rows: value 0 is byte 0x80 */
+                uint8_t zero[32];
+                memset(zero, 0x80, sizeof zero);
+                for (int r = N - g * 16 > 0 ? N - g * 16 : 0; r < 16; r++) q8x_put_row(o, r, zero);
+            }
         }
     *own = p;
     *out = (wh_wmat){p, to, W->k, W->row_bytes};
@@ -214,28 +222,24 @@ void wh_qx8_pack_f32(int N, int K, const float *X, size_t rs, size_t ks, int kva
         wh_qx8_pack_r_avx2(N, K, X, rs, out);
         return;
     }
-    const int nb = K / 32, oq = wh_qx_off_q(WH_Q8X);
-    const size_t bs = wh_qx_block_bytes(WH_Q8X);
+    const int nb = K / 32;
     for (int g = 0; g < N / 16; g++)
         for (int b = 0; b < nb; b++) {
-            uint8_t *o = (uint8_t *)out + ((size_t)g * (size_t)nb + (size_t)b) * bs;
+            uint8_t *o = (uint8_t *)out + wh_qx_block_off(WH_Q8X, nb, g, b);
             const int left = kvalid - 32 * b, nv = left < 0 ? 0 : left > 32 ? 32 : left;
             for (int r = 0; r < 16; r++) {
                 const float *x = X + (size_t)(16 * g + r) * rs + (size_t)(32 * b) * ks;
                 float tmp[32];
                 int8_t q[32];
+                uint8_t u[32];
                 if (ks != 1 || nv < 32) {   /* a strided or partial block: gathered, zeros past kvalid */
                     for (int i = 0; i < 32; i++) tmp[i] = i < nv ? x[(size_t)i * ks] : 0.0f;
                     x = tmp;
                 }
                 const uint16_t h = wh_f32_to_f16(wh_i8_row(x, 32, q));
                 memcpy(o + 2 * r, &h, 2);
-                for (int j = 0; j < 8; j++) {   /* vector j: elements 4j .. 4j+3 of each row */
-                    uint32_t w;
-                    memcpy(&w, q + 4 * j, 4);
-                    w ^= 0x80808080u;
-                    memcpy(o + oq + 64 * j + 4 * r, &w, 4);
-                }
+                for (int i = 0; i < 32; i++) u[i] = (uint8_t)q[i] ^ 0x80;   /* q + 128 */
+                q8x_put_row(o, r, u);
             }
         }
 }

@@ -542,12 +542,11 @@ static inline __m256 i8_scales(__m256 amax, __m256 *id)
 void wh_qx8_pack_t_avx2(int N, int K, const float *X, size_t ks, int kvalid, void *out)
 {
     const int nb = K / 32, oq = wh_qx_off_q(WH_Q8X);
-    const size_t bs = wh_qx_block_bytes(WH_Q8X);
     const __m256 sign = _mm256_set1_ps(-0.0f);
     const __m128i flip = _mm_set1_epi8((char)0x80);
     for (int g = 0; g < N / 16; g++)
         for (int b = 0; b < nb; b++) {
-            uint8_t *o = (uint8_t *)out + ((size_t)g * (size_t)nb + (size_t)b) * bs;
+            uint8_t *o = (uint8_t *)out + wh_qx_block_off(WH_Q8X, nb, g, b);
             const int left = kvalid - 32 * b, nv = left < 0 ? 0 : left > 32 ? 32 : left;
             const float *x = X + 16 * (size_t)g + (size_t)(32 * b) * ks;
             __m256 m0 = _mm256_setzero_ps(), m1 = _mm256_setzero_ps();
@@ -599,13 +598,14 @@ void wh_qx8_pack_t_avx2(int N, int K, const float *X, size_t ks, int kvalid, voi
  * See kernels.h: the activations' quantizer for every 256-bit kernel, then the GEMV of CPUs
  * without VNNI (qx256_tmpl.h, which says how it multiplies without vpdpbusd). */
 
-/* max |x| of a 32-element block in four vectors */
-static inline float block_amax(__m256 x0, __m256 x1, __m256 x2, __m256 x3)
+/* lane-wise max |x| of four vectors, and (block_amax) of a 32-element block */
+static inline __m256 amax4(__m256 x0, __m256 x1, __m256 x2, __m256 x3)
 {
     const __m256 sgn = _mm256_set1_ps(-0.0f);
-    return hmax(_mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sgn, x0), _mm256_andnot_ps(sgn, x1)),
-                              _mm256_max_ps(_mm256_andnot_ps(sgn, x2), _mm256_andnot_ps(sgn, x3))));
+    return _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sgn, x0), _mm256_andnot_ps(sgn, x1)),
+                         _mm256_max_ps(_mm256_andnot_ps(sgn, x2), _mm256_andnot_ps(sgn, x3)));
 }
+static inline float block_amax(__m256 x0, __m256 x1, __m256 x2, __m256 x3) { return hmax(amax4(x0, x1, x2, x3)); }
 
 /* four vectors of int32 (each within ±127) as 32 bytes in element order: packs work per
  * 128-bit lane, dwords come out as q0 lo, q1 lo, q2 lo, q3 lo, q0 hi, ... */
@@ -692,20 +692,16 @@ void wh_i8_rows_avx2(int R, int n, const float *x, size_t ldx, int8_t *q, size_t
 void wh_qx8_pack_r_avx2(int N, int K, const float *X, size_t rs, void *out)
 {
     const int nb = K / 32, oq = wh_qx_off_q(WH_Q8X);
-    const size_t bs = wh_qx_block_bytes(WH_Q8X);
-    const __m256 sign = _mm256_set1_ps(-0.0f);
     const __m256i flip = _mm256_set1_epi8((char)0x80);
     for (int g = 0; g < N / 16; g++)
         for (int b = 0; b < nb; b++) {
-            uint8_t *o = (uint8_t *)out + ((size_t)g * (size_t)nb + (size_t)b) * bs;
+            uint8_t *o = (uint8_t *)out + wh_qx_block_off(WH_Q8X, nb, g, b);
             for (int h = 0; h < 2; h++) {   /* rows 8h .. 8h+7 of the group */
                 const float *x0 = X + (size_t)(16 * g + 8 * h) * rs + (size_t)(32 * b);
                 __m256 m[8];
                 for (int r = 0; r < 8; r++) {
                     const float *x = x0 + (size_t)r * rs;
-                    m[R8_SLOT[r]] = _mm256_max_ps(
-                        _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x)), _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8))),
-                        _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + 16)), _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 24))));
+                    m[R8_SLOT[r]] = amax4(_mm256_loadu_ps(x), _mm256_loadu_ps(x + 8), _mm256_loadu_ps(x + 16), _mm256_loadu_ps(x + 24));
                 }
                 __m256 id;
                 const __m256 d = i8_scales(red8_max(m), &id);

@@ -34,6 +34,11 @@ static inline int wh_qx_off_h(int t) { return 32 + 32 * wh_qx_has_m(t); }   /* p
 static inline int wh_qx_off_q(int t) { return wh_qx_off_h(t) + 64 * wh_qx_has_h(t); }   /* values */
 /* bytes per 16 rows × 32 elements */
 static inline size_t wh_qx_block_bytes(int t) { return (size_t)wh_qx_off_q(t) + (t == WH_Q8X ? 512 : 256); }
+/* block b of group g (rows 16g .. 16g+15) of a repacked matrix of nb blocks a row at base */
+static inline size_t wh_qx_block_off(int t, int nb, int g, int b)
+{
+    return ((size_t)g * (size_t)nb + (size_t)b) * wh_qx_block_bytes(t);
+}
 /* what the unsigned values exceed q by */
 static inline int wh_qx_offset(int t) { return t == WH_Q8X ? 128 : t == WH_Q5X ? 16 : t == WH_Q4X ? 8 : 0; }
 /* wh_hparams.ftype for CTranslate2 int8 weights (ggml's ftypes stop at 9) */
