@@ -205,6 +205,17 @@ void wh_q8_0_row_avx2(const float *x, int K, uint8_t *out);
  * product through the int8 kernel, WH_QX_TALL_ROWS rows a call (C: the product's row 0) —
  * each row equal bit for bit to wh_gemm_qx_part on that row alone */
 #define WH_QX_TALL_ROWS 7
+/* Software prefetch of the int8 GEMV at 2 .. WH_QX_TALL_ROWS - 1 activation rows (a beam or
+ * best-of step): every line of the block this many bytes on in the group's stream, into L2.
+ * Why: at five rows a block takes ~50 cycles of vpdpbusd, the out-of-order window then holds
+ * about one block's loads, and the hardware prefetcher alone left DRAM and the arithmetic
+ * taking turns (the step's products at half their batch-1 rate). Interleaved step harness,
+ * base q8_0, AVX512-VNNI, 2 threads, medians of 320 steps: beam-5 step 4.17 -> 3.54-3.60 ms
+ * at 4-8 KB (16 KB 3.76; into L1 instead: within noise). Not at one row (its loop is fast
+ * enough for the hardware's: 1.88 -> 2.06-2.16 ms with it) nor at WH_QX_TALL_ROWS (the tall
+ * driver's calls, whose weights the previous row block left in L2). */
+#define WH_QX_PF_BYTES 6144
+#define WH_QX_PREFETCH(M) ((M) >= 2 && (M) < WH_QX_TALL_ROWS)
 void wh_qx_act_quant_part(int M, int K, const float *A, int lda, void *act, int r0, int r1);
 void wh_gemm_qx_tall(int M, int K, const void *act, int r0, int r1, const wh_wmat *W, int n0, int n1,
                      const float *bias, float *C, int ldc, int accumulate);
