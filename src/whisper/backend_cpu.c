@@ -61,7 +61,13 @@ typedef struct {
      * step reads them from DRAM (the weights' stream evicts them), 18 of base q8_0's 70 MB */
     int kv8;
     int8_t *cross_kt8, *cross_v8;   /* as cross_kt, cross_v */
-    float *cross_ks, *cross_vs;     /* [n_text_layer][n_head][ldk], [n_text_layer][n_head][actx] */
+    float *cross_ks, *cross_vs;     /* [n_text_layer][n_head][ldk], [n_text_layer][n_head][vstride] */
+    /* kvq (kv8 where the int8 GEMV multiplies with vpdpbusd, dh 64): the products int8 too —
+     * cross_kt8 and cross_v8 in wh_attend_rows_q8's layouts (keys + 128 in 4-dimension groups,
+     * values in 4-position groups; a head's values ldk positions), d_s8 its scratch */
+    int kvq;
+    size_t vstride;                 /* positions per head of cross_v8 / cross_vs: actx, kvq ldk */
+    void **d_s8;
     size_t ldk;
     int cur;               /* audio positions of the encoded window (<= actx) */
     /* decoder run state (rows = tokens in flight, up to tctx) */
@@ -273,7 +279,7 @@ static void cross_kv_tile(const wh_cpu *c, const float *xk, const float *xv, int
 
 /* cross_kv_tile for kv8: each position's dh keys (and values) of a head quantized as one row
  * (wh_i8_rows: wh_i8_row's bytes, the tile's rows at once), the key bytes then spread into
- * the tile as the f16 ones are */
+ * the tile as the f16 ones are — or, kvq, both rows into wh_attend_rows_q8's layouts */
 static void cross_kv_tile8(const wh_cpu *c, const float *xk, const float *xv, int rows, int p0, int8_t *kt,
                            float *ks, int8_t *v, float *vs)
 {
@@ -283,10 +289,20 @@ static void cross_kv_tile8(const wh_cpu *c, const float *xk, const float *xv, in
     for (int h = 0; h < c->n_head; h++) {
         int8_t *kh = kt + (size_t)h * c->ldk * dh + (size_t)(p0 / WH_ATT_TILE) * dh * WH_ATT_TILE;
         wh_i8_rows(np, dh, xk + (size_t)p0 * n + (size_t)h * dh, (size_t)n, kq, (size_t)dh, ks + (size_t)h * c->ldk + p0);
+        if (c->kvq) {   /* dh 64: both rows through wh_att8_put */
+            int8_t vq[WH_ATT_TILE * 64];
+            int8_t *vh = v + (size_t)h * c->vstride * dh;
+            wh_i8_rows(np, dh, xv + (size_t)p0 * n + (size_t)h * dh, (size_t)n, vq, (size_t)dh,
+                       vs + (size_t)h * c->vstride + p0);
+            for (int i = 0; i < np; i++)
+                wh_att8_put(p0 + i, kq + (size_t)i * 64, vq + (size_t)i * 64,
+                            (uint8_t *)kt + (size_t)h * c->ldk * dh, vh);
+            continue;
+        }
         for (int i = 0; i < np; i++)
             for (int d = 0; d < dh; d++) kh[(size_t)d * WH_ATT_TILE + i] = kq[(size_t)i * dh + d];
-        wh_i8_rows(np, dh, xv + (size_t)p0 * n + (size_t)h * dh, (size_t)n, v + ((size_t)h * c->actx + p0) * dh,
-                   (size_t)dh, vs + (size_t)h * c->actx + p0);
+        wh_i8_rows(np, dh, xv + (size_t)p0 * n + (size_t)h * dh, (size_t)n, v + ((size_t)h * c->vstride + p0) * dh,
+                   (size_t)dh, vs + (size_t)h * c->vstride + p0);
     }
 }
 
@@ -359,8 +375,8 @@ static void enc_cross_task(void *va, int chunk, int ith)
     (void)ith;
     if (c->kv8)
         cross_kv_tile8(c, c->e_q, c->e_k, c->cur, chunk * ENC_RC, c->cross_kt8 + l * c->n * c->ldk,
-                       c->cross_ks + l * (size_t)c->n_head * c->ldk, c->cross_v8 + l * c->actx * c->n,
-                       c->cross_vs + l * (size_t)c->n_head * c->actx);
+                       c->cross_ks + l * (size_t)c->n_head * c->ldk, c->cross_v8 + l * c->vstride * c->n,
+                       c->cross_vs + l * (size_t)c->n_head * c->vstride);
     else
         cross_kv_tile(c, c->e_q, c->e_k, c->cur, chunk * ENC_RC, c->cross_kt + l * c->n * c->ldk,
                       c->cross_v + l * c->actx * c->n);
@@ -569,9 +585,13 @@ static void dec_attn_task(void *va, int t, int ith)
         const size_t kofs = ((size_t)j->layer * n + (size_t)h * dh) * c->ldk, lh = (size_t)j->layer * H + h;
         const float *q = c->d_q + (size_t)r0 * n + (size_t)h * dh;
         float *o = c->d_a + (size_t)r0 * n + (size_t)h * dh;
-        if (c->kv8)
+        if (c->kvq)
+            wh_attend_rows_q8(nr, q, (size_t)n, (const uint8_t *)c->cross_kt8 + kofs, c->cross_ks + lh * c->ldk,
+                              c->cross_v8 + lh * c->vstride * dh, c->cross_vs + lh * c->vstride, c->cur, S, c->ldk,
+                              c->d_s8[ith], o, (size_t)n);
+        else if (c->kv8)
             wh_attend_rows_i8(nr, dh, q, (size_t)n, c->cross_kt8 + kofs, c->cross_ks + lh * c->ldk,
-                              c->cross_v8 + lh * c->actx * dh, c->cross_vs + lh * c->actx, (size_t)dh, c->cur, S,
+                              c->cross_v8 + lh * c->vstride * dh, c->cross_vs + lh * c->vstride, (size_t)dh, c->cur, S,
                               c->ldk, o, (size_t)n);
         else
             wh_attend_rows(nr, dh, q, (size_t)n, c->cross_kt + kofs, c->cross_v + lh * c->actx * dh, (size_t)dh,
@@ -714,6 +734,8 @@ static void cpu_free(wh_backend *be)
     if (c->e_act) for (int i = 0; i < nt; i++) free(c->e_act[i]);
     free(c->e_act);
     if (c->d_s) for (int i = 0; i < nt; i++) free(c->d_s[i]);
+    if (c->d_s8) for (int i = 0; i < nt; i++) free(c->d_s8[i]);
+    free(c->d_s8);
     free(c->e_s);
     free(c->d_s);
     free(c->e_x); free(c->e_h); free(c->e_q); free(c->e_k); free(c->e_v); free(c->e_kp); free(c->e_vp);
@@ -742,11 +764,21 @@ static int cross_kv_alloc(wh_cpu *c)
         memset(c->cross_kt, 0, L * n * c->ldk * sizeof(uint16_t));
         return 0;
     }
+    /* the int8 products (every Whisper size has dh 64), where they multiply with vpdpbusd
+     * (docs/engine.md, "kvq": base q8_0 beam-5 step 3.61–3.62 → 3.14–3.50 ms) */
+    c->kvq = c->dh == 64 && wh_qx_kernel_vnni();
+    c->vstride = c->kvq ? c->ldk : (size_t)c->actx;   /* kvq: 4-position groups, up to the tile */
     c->cross_kt8 = calloc(L * n * c->ldk, 1);
-    c->cross_v8 = malloc(L * (size_t)c->actx * n);
+    c->cross_v8 = calloc(L * c->vstride * n, 1);
     c->cross_ks = calloc(L * H * c->ldk, sizeof(float));
-    c->cross_vs = malloc(L * H * (size_t)c->actx * sizeof(float));
-    return c->cross_kt8 && c->cross_v8 && c->cross_ks && c->cross_vs ? 0 : -1;
+    c->cross_vs = calloc(L * H * c->vstride, sizeof(float));
+    if (!c->cross_kt8 || !c->cross_v8 || !c->cross_ks || !c->cross_vs) return -1;
+    if (!c->kvq) return 0;
+    if (!(c->d_s8 = calloc((size_t)c->n_threads, sizeof(void *)))) return -1;
+    const size_t sb = (wh_attend_q8_scratch(DEC_XROWS, c->actx) + 63) & ~(size_t)63;
+    for (int i = 0; i < c->n_threads; i++)
+        if (!(c->d_s8[i] = aligned_alloc(64, sb))) return -1;
+    return 0;
 }
 
 static const wh_backend_ops cpu_ops = {"cpu", cpu_encode, cpu_decode, cpu_seq_copy, cpu_info, cpu_free};

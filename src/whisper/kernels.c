@@ -581,6 +581,130 @@ void wh_attend_rows_i8(int R, int dh, const float *q, size_t ldq, const int8_t *
     attend_rows_scalar(R, dh, q, ldq, KT, ks, V, vs, ldv, len, S, lds, o, ldo);
 }
 
+/* ------------------------------------------------------------------ cross-attention, int8 products */
+
+static size_t a64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+size_t wh_attend_q8_scratch(int R, int len)
+{
+    const size_t r = (size_t)R, lp = wh_attend_rows_pad(len);
+    return 2 * a64(r * 64) + 3 * a64(r * 4) + a64(r * lp) + a64(r * (lp / 32) * sizeof(float));
+}
+
+wh_att8_parts wh_att8_split(int R, int len, void *scratch)
+{
+    const size_t r = (size_t)R;
+    wh_att8_parts a;
+    char *p = scratch;
+    a.lp = wh_attend_rows_pad(len);
+    a.qh = (int8_t *)p;
+    p += a64(r * 64);
+    a.ql = (int8_t *)p;
+    p += a64(r * 64);
+    a.dq = (float *)(void *)p;
+    p += a64(r * 4);
+    a.ch = (int32_t *)(void *)p;
+    p += a64(r * 4);
+    a.cl = (int32_t *)(void *)p;
+    p += a64(r * 4);
+    a.u = (uint8_t *)p;
+    p += a64(r * a.lp);
+    a.du = (float *)(void *)p;
+    return a;
+}
+
+void wh_att8_queries(int R, const float *q, size_t ldq, const wh_att8_parts *a)
+{
+    wh_i8_rows(R, 64, q, ldq, a->qh, 64, a->dq);
+    for (int r = 0; r < R; r++) {
+        const float *x = q + (size_t)r * ldq, d = a->dq[r], id = d > 0.0f ? 1.0f / d : 0.0f;   /* the quantizer's */
+        const int8_t *h = a->qh + (size_t)r * 64;
+        int8_t *l = a->ql + (size_t)r * 64;
+        int32_t sh = 0, sl = 0;
+        for (int i = 0; i < 64; i++) {   /* |x·id − h| <= 1/2: |l| <= 127 */
+            l[i] = (int8_t)lrintf((x[i] * id - (float)h[i]) * 254.0f);
+            sh += h[i];
+            sl += l[i];
+        }
+        a->ch[r] = -128 * sh;
+        a->cl[r] = -128 * sl;
+        a->dq[r] = d / 254.0f;
+    }
+}
+
+void wh_att8_put(int p, const int8_t *k, const int8_t *v, uint8_t *KU, int8_t *VQ)
+{
+    uint8_t *kt = KU + (size_t)(p / WH_ATT_TILE) * 64 * WH_ATT_TILE + (size_t)(p % WH_ATT_TILE) * 4;
+    for (int d = 0; d < 64; d++) kt[(size_t)(d / 4) * 4 * WH_ATT_TILE + d % 4] = (uint8_t)(k[d] ^ 0x80);   /* + 128 */
+    int8_t *vt = VQ + (size_t)(p / 4) * 256 + p % 4;
+    for (int c = 0; c < 64; c++) vt[4 * c] = v[c];
+}
+
+/* the probabilities of one row times vs, per 32 positions as unsigned bytes (the SIMD
+ * kernels' numbers: the same products, max, 255 / max and rounding) */
+static void att8_quant_p(const float *S, const float *vs, int len, size_t lp, uint8_t *u, float *du)
+{
+    for (size_t b = 0; b < lp / 32; b++) {
+        float pv[32], m = 0.0f;
+        for (int i = 0; i < 32; i++) {
+            const size_t p = b * 32 + (size_t)i;
+            pv[i] = p < (size_t)len ? S[p] * vs[p] : 0.0f;
+            m = pv[i] > m ? pv[i] : m;
+        }
+        const float id = m > 0.0f ? 255.0f / m : 0.0f;
+        for (int i = 0; i < 32; i++) u[b * 32 + (size_t)i] = (uint8_t)nearbyintf(pv[i] * id);
+        du[b] = m / 255.0f;
+    }
+}
+
+static void attend_rows_q8_ref(int R, const float *q, size_t ldq, const uint8_t *KU, const float *ks,
+                               const int8_t *VQ, const float *vs, int len, float *S, size_t lds, void *scratch,
+                               float *o, size_t ldo)
+{
+    const wh_att8_parts a = wh_att8_split(R, len, scratch);
+    wh_att8_queries(R, q, ldq, &a);
+    for (int r = 0; r < R; r++) {
+        const int8_t *qh = a.qh + (size_t)r * 64, *ql = a.ql + (size_t)r * 64;
+        float *Sr = S + (size_t)r * lds;
+        for (int p = 0; p < len; p++) {
+            const uint8_t *kt = KU + (size_t)(p / WH_ATT_TILE) * 64 * WH_ATT_TILE + (size_t)(p % WH_ATT_TILE) * 4;
+            int32_t h = a.ch[r], l = a.cl[r];
+            for (int d = 0; d < 64; d++) {
+                const int32_t k = kt[(size_t)(d / 4) * 4 * WH_ATT_TILE + d % 4];
+                h += k * qh[d];
+                l += k * ql[d];
+            }
+            Sr[p] = (float)(254 * h + l) * (ks[p] * a.dq[r]);
+        }
+        wh_softmax(Sr, len);
+        uint8_t *u = a.u + (size_t)r * a.lp;
+        float *du = a.du + (size_t)r * (a.lp / 32);
+        att8_quant_p(Sr, vs, len, a.lp, u, du);
+        float *orow = o + (size_t)r * ldo;
+        for (int c = 0; c < 64; c++) {
+            float acc = 0.0f;
+            for (size_t b = 0; b < a.lp / 32; b++) {
+                int32_t isum = 0;
+                for (size_t p = b * 32; p < b * 32 + 32; p++) isum += (int32_t)u[p] * VQ[(p / 4 * 64 + (size_t)c) * 4 + p % 4];
+                acc += (float)isum * du[b];
+            }
+            orow[c] = acc;
+        }
+    }
+}
+
+void wh_attend_rows_q8(int R, const float *q, size_t ldq, const uint8_t *KU, const float *ks, const int8_t *VQ,
+                       const float *vs, int len, float *S, size_t lds, void *scratch, float *o, size_t ldo)
+{
+    const qx_gemv_fn fn = qx_kernel(NULL);
+    if (fn == wh_gemv_qx_avx512) wh_attend_rows_q8_avx512(R, q, ldq, KU, ks, VQ, vs, len, S, lds, scratch, o, ldo);
+    else if (fn == wh_gemv_qx_avxvnni)
+        wh_attend_rows_q8_avxvnni(R, q, ldq, KU, ks, VQ, vs, len, S, lds, scratch, o, ldo);
+    else if (fn == wh_gemv_qx_vnni256)
+        wh_attend_rows_q8_vnni256(R, q, ldq, KU, ks, VQ, vs, len, S, lds, scratch, o, ldo);
+    else attend_rows_q8_ref(R, q, ldq, KU, ks, VQ, vs, len, S, lds, scratch, o, ldo);
+}
+
 float wh_i8_row(const float *x, int n, int8_t *q)
 {
     return USE_AVX2 ? wh_i8_row_avx2(x, n, q) : i8_row_ref(x, n, q);

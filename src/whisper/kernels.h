@@ -96,6 +96,46 @@ size_t wh_attend_rows_pad(int len);   /* len rounded up to WH_ATT_TILE */
  * row p's vs[p]·V[p·ldv + c]; wh_i8_row quantizes each. */
 void wh_attend_rows_i8(int R, int dh, const float *q, size_t ldq, const int8_t *KT, const float *ks, const int8_t *V,
                        const float *vs, size_t ldv, int len, float *S, size_t lds, float *o, size_t ldo);
+/* The same with int8 products (vpdpbusd: where wh_qx_kernel_vnni()), dh = 64. The window's
+ * int8 keys and values (wh_i8_row per position, scales ks and vs as above) in the
+ * instruction's layouts, every 32-position tile up to wh_attend_rows_pad(len) readable:
+ *   KU: byte ((p/32·16 + d/4)·32 + p%32)·4 + d%4 = K[p][d] + 128 (unsigned), 2 KB a tile
+ *   VQ: byte (p/4·64 + c)·4 + p%4 = V[p][c] (signed)
+ * (wh_att8_put writes one position). Each query row is quantized as wh_i8_row does (one
+ * scale d_q for its 64 values, bytes h) and its rounding residual once more (l = round((q/d_q
+ * − h)·254)), so the scores' integer sums are Σ (254·h + l)·K — the query to about 15 bits,
+ * as the f32 products had it — times ks[p]·d_q/254; S = softmax as above, and the probabilities times vs[p] are quantized per 32 positions to unsigned bytes
+ * (d = max / 255, rounded to nearest even; past len 0) for o[r][c] = Σ_b d_b Σ_p u[p]·V[p][c].
+ * Why: at beam 5 the f32 products were bound by the FMA pipes (a step's cross-attention twice
+ * its batch-1 time, which DRAM bounds); vpdpbusd does four products per lane. scratch:
+ * wh_attend_q8_scratch(R, len) bytes, 64-aligned. Scalar reference: the same call where no
+ * VNNI kernel is in use. */
+void wh_attend_rows_q8(int R, const float *q, size_t ldq, const uint8_t *KU, const float *ks, const int8_t *VQ,
+                       const float *vs, int len, float *S, size_t lds, void *scratch, float *o, size_t ldo);
+size_t wh_attend_q8_scratch(int R, int len);
+void wh_att8_put(int p, const int8_t *k, const int8_t *v, uint8_t *KU, int8_t *VQ);
+/* the scratch's parts for R rows of len (lp = len padded to 32): quantized queries [R][64]
+ * (h bytes, l bytes), d_q/254 and −128·Σh, −128·Σl per row (the keys' +128 taken back), the
+ * probabilities' bytes [R][lp] and their scales [R][lp / 32] */
+typedef struct {
+    int8_t *qh, *ql;
+    float *dq;
+    int32_t *ch, *cl;
+    uint8_t *u;
+    float *du;
+    size_t lp;
+} wh_att8_parts;
+wh_att8_parts wh_att8_split(int R, int len, void *scratch);
+void wh_att8_queries(int R, const float *q, size_t ldq, const wh_att8_parts *a);   /* fills qh .. cl */
+void wh_attend_rows_q8_avx512(int R, const float *q, size_t ldq, const uint8_t *KU, const float *ks,
+                              const int8_t *VQ, const float *vs, int len, float *S, size_t lds, void *scratch,
+                              float *o, size_t ldo);
+void wh_attend_rows_q8_avxvnni(int R, const float *q, size_t ldq, const uint8_t *KU, const float *ks,
+                               const int8_t *VQ, const float *vs, int len, float *S, size_t lds, void *scratch,
+                               float *o, size_t ldo);
+void wh_attend_rows_q8_vnni256(int R, const float *q, size_t ldq, const uint8_t *KU, const float *ks,
+                               const int8_t *VQ, const float *vs, int len, float *S, size_t lds, void *scratch,
+                               float *o, size_t ldo);
 /* q[i] = x[i] / d rounded to nearest even, d = max|x| / 127 (0 for a zero row: all q 0);
  * returns d. SIMD and scalar give the same bytes. */
 float wh_i8_row(const float *x, int n, int8_t *q);

@@ -350,3 +350,44 @@ QX_TARGET void wh_gemv_qx_avx512(int M, int K, const int8_t *xq, const float *dx
 {
     QX_DISPATCH(qx_rows)
 }
+
+/* ------------------------------------------------------------------ cross-attention, int8 products
+ * (att8_tmpl.h) with AVX512-VNNI: 32 zmm hold the scores of 8 rows × 32 positions, and the
+ * values' sums of 3 rows × 64 columns (then 6 × 32, 8 × 16) */
+static inline __attribute__((always_inline)) QX_TARGET float a8_quant32_512(const float *S, const float *vs, int n,
+                                                                           uint8_t *u)
+{
+    const __mmask16 k0 = n >= 16 ? (__mmask16)0xffff : n > 0 ? (__mmask16)((1u << n) - 1) : 0;
+    const __mmask16 k1 = n >= 32 ? (__mmask16)0xffff : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
+    const __m512 v0 = _mm512_maskz_mul_ps(k0, _mm512_maskz_loadu_ps(k0, S), _mm512_maskz_loadu_ps(k0, vs));
+    const __m512 v1 = _mm512_maskz_mul_ps(k1, _mm512_maskz_loadu_ps(k1, S + 16), _mm512_maskz_loadu_ps(k1, vs + 16));
+    const float m = _mm512_reduce_max_ps(_mm512_max_ps(v0, v1));
+    const __m512 id = _mm512_set1_ps(m > 0.0f ? 255.0f / m : 0.0f);
+    _mm_storeu_si128((__m128i *)(void *)u, _mm512_cvtusepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v0, id))));
+    _mm_storeu_si128((__m128i *)(void *)(u + 16), _mm512_cvtusepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v1, id))));
+    return m;
+}
+
+#define VI __m512i
+#define VF __m512
+#define A8_ATTR QX_TARGET
+#define A8_W 16
+#define A8_LOADI(p) _mm512_loadu_si512((const void *)(p))
+#define A8_SET1I(x) _mm512_set1_epi32(x)
+#define A8_ZEROI() _mm512_setzero_si512()
+#define A8_DPBUSD(s, a, b) _mm512_dpbusd_epi32(s, a, b)
+#define A8_ADDI(a, b) _mm512_add_epi32(a, b)
+#define A8_MULLOI(a, b) _mm512_mullo_epi32(a, b)
+#define A8_LOADF(p) _mm512_loadu_ps(p)
+#define A8_STOREF(p, v) _mm512_storeu_ps(p, v)
+#define A8_SET1F(x) _mm512_set1_ps(x)
+#define A8_ZEROF() _mm512_setzero_ps()
+#define A8_MULF(a, b) _mm512_mul_ps(a, b)
+#define A8_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define A8_CVT(v) _mm512_cvtepi32_ps(v)
+#define A8_SOFTMAX wh_softmax_avx512
+#define A8_QUANT32 a8_quant32_512
+#define A8_RG 8
+#define A8_OV(R) ((R) <= 3 ? 4 : (R) <= 6 ? 2 : 1)
+#define A8_NAME wh_attend_rows_q8_avx512
+#include "att8_tmpl.h"

@@ -12,3 +12,9 @@
 #define QXT_DPBUSD(s, u, x) _mm256_dpbusd_epi32(s, u, x)
 #define QXT_GEMV wh_gemv_qx_vnni256
 #include "qx256_tmpl.h"
+
+/* the cross-attention's int8 products, as kernels_avxvnni_avx2.c's (att8_256.h) */
+#define A8_ATTR QXT_ATTR
+#define A8_DPBUSD(s, a, b) _mm256_dpbusd_epi32(s, a, b)
+#define A8_NAME wh_attend_rows_q8_vnni256
+#include "att8_256.h"

@@ -1084,6 +1084,128 @@ int main(void)
         free(KT); free(V); free(KTh); free(Vh); free(ks); free(vs); free(q); free(S1); free(S2); free(o1); free(o2);
     }
 
+    /* the int8-product cross-attention (wh_attend_rows_q8): every vpdpbusd kernel this CPU can
+     * run (the 512-bit one, the AVX-VNNI code in its EVEX form, the VEX one where present)
+     * against the scalar reference — probabilities within 2e-4, the probabilities' bytes equal
+     * or one apart (their softmaxes' exponentials differ in the last bits), and the outputs
+     * within what those bytes explain; the padded positions' keys, scales and values garbage.
+     * The reference against f64 on its own integers (the same quantized queries and bytes),
+     * and the whole against the f32-product int8 path within a few hundredths. */
+    TEST("int8-product cross-attention (vpdpbusd layouts) equals its reference at every VNNI level, R 1..9, lengths 1..1500; close to the f32 products") {
+        int bad = 0, cases = 0;
+        const int lens[] = {1, 17, 32, 33, 256, 1500};
+        const size_t ldq = 512 + 7, ldo = 512 + 5, pmax = wh_attend_rows_pad(1500), lds = pmax + 32;
+        uint8_t *KU = calloc(pmax * 64, 1);
+        int8_t *VQ = calloc(pmax * 64, 1), *KT = calloc(pmax * 64, 1), *V8 = calloc(pmax * 64, 1);
+        float *ks = malloc(sizeof(float) * pmax), *vs = malloc(sizeof(float) * pmax);
+        float *q = malloc(sizeof(float) * 9 * ldq), *S1 = malloc(sizeof(float) * 9 * lds), *S2 = malloc(sizeof(float) * 9 * lds);
+        float *o1 = malloc(sizeof(float) * 9 * ldo), *o2 = malloc(sizeof(float) * 9 * ldo);
+        const size_t scr = wh_attend_q8_scratch(9, 1500);
+        void *sc1 = aligned_alloc(64, (scr + 63) & ~(size_t)63), *sc2 = aligned_alloc(64, (scr + 63) & ~(size_t)63);
+        float row[64];
+        int8_t k8[64], v8[64];
+        for (size_t p = 0; p < pmax; p++) {
+            for (int d = 0; d < 64; d++) row[d] = frand() * 2;
+            ks[p] = wh_i8_row(row, 64, k8);
+            for (int d = 0; d < 64; d++) row[d] = frand();
+            vs[p] = wh_i8_row(row, 64, v8);
+            wh_att8_put((int)p, k8, v8, KU, VQ);
+            for (int d = 0; d < 64; d++) KT[(p / 32) * 64 * 32 + (size_t)d * 32 + p % 32] = k8[d];
+            memcpy(V8 + p * 64, v8, 64);
+        }
+        for (size_t i = 0; i < 9 * ldq; i++) q[i] = frand() * 0.5f;
+        typedef void (*a8_fn)(int, const float *, size_t, const uint8_t *, const float *, const int8_t *, const float *,
+                              int, float *, size_t, void *, float *, size_t);
+        const a8_fn impls[3] = {wh_attend_rows_q8_avx512, wh_attend_rows_q8_vnni256, wh_attend_rows_q8_avxvnni};
+        const char *names[3] = {"AVX512-VNNI", "AVX-VNNI code (EVEX)", "AVX-VNNI"};
+        const int have[3] = {wh_kernels_vnni(), wh_kernels_vnni(), wh_kernels_avxvnni()};
+        double worst_f32 = 0;
+        int flips = 0;
+        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+            for (int R = 1; R <= 9; R++) {
+                const int len = lens[li], pad = (int)wh_attend_rows_pad(len);
+                uint8_t ku_save[64 * 32];
+                int8_t vq_save[64 * 32];
+                float ks_save[32], vs_save[32];
+                const size_t t0 = (size_t)(len / 32) * 64 * 32;
+                if (pad > len) {   /* garbage past len in the last tile */
+                    memcpy(ku_save, KU + t0, sizeof ku_save);
+                    memcpy(vq_save, VQ + t0, sizeof vq_save);
+                    memcpy(ks_save, ks + len / 32 * 32, sizeof ks_save);
+                    memcpy(vs_save, vs + len / 32 * 32, sizeof vs_save);
+                    int8_t g[64];
+                    memset(g, 127, sizeof g);
+                    for (int p = len; p < pad; p++) {
+                        wh_att8_put(p, g, g, KU, VQ);
+                        ks[p] = 1e30f;
+                        vs[p] = NAN;
+                    }
+                }
+                wh_kernels_force(WH_ISA_SCALAR);
+                wh_attend_rows_q8(R, q, ldq, KU, ks, VQ, vs, len, S1, lds, sc1, o1, ldo);
+                wh_kernels_force(best);
+                const wh_att8_parts a1 = wh_att8_split(R, len, sc1), a2 = wh_att8_split(R, len, sc2);
+                if (li == 3 && R == 2) {   /* the reference against f64 on its own integers */
+                    double ws = 0, wo = 0;
+                    for (int r = 0; r < R; r++) {
+                        double sc[33], mx = -1e300, sum = 0;
+                        for (int p = 0; p < len; p++) {
+                            long acc = 0;
+                            for (int d = 0; d < 64; d++)
+                                acc += (254L * a1.qh[r * 64 + d] + a1.ql[r * 64 + d]) * KT[(p / 32) * 64 * 32 + d * 32 + p % 32];
+                            sc[p] = (double)acc * a1.dq[r] * ks[p];
+                            mx = fmax(mx, sc[p]);
+                        }
+                        for (int p = 0; p < len; p++) { sc[p] = exp(sc[p] - mx); sum += sc[p]; }
+                        for (int p = 0; p < len; p++) ws = fmax(ws, fabs(sc[p] / sum - S1[r * lds + p]));
+                        for (int c = 0; c < 64; c++) {
+                            double o = 0;
+                            for (int p = 0; p < len; p++)
+                                o += (double)a1.du[r * (a1.lp / 32) + p / 32] * a1.u[r * a1.lp + p] * V8[p * 64 + c];
+                            wo = fmax(wo, fabs(o - o1[r * ldo + c]));
+                        }
+                    }
+                    CHECKF(ws < 1e-6 && wo < 1e-5, "reference vs f64: probabilities %g, output %g", ws, wo);
+                }
+                for (int k = 0; k < 3; k++) {
+                    if (!have[k]) continue;
+                    impls[k](R, q, ldq, KU, ks, VQ, vs, len, S2, lds, sc2, o2, ldo);
+                    cases++;
+                    double ms, mo;
+                    att_apart(R, len, 64, S1, S2, lds, o1, o2, ldo, &ms, &mo);
+                    /* what differing bytes explain: one step of a block's scale times |v| <= 127 */
+                    double allow = 1e-5;
+                    int far = 0;
+                    for (int r = 0; r < R; r++)
+                        for (int p = 0; p < len; p++) {
+                            const int d = abs((int)a1.u[r * a1.lp + p] - (int)a2.u[r * a2.lp + p]);
+                            if (d > 1) far++;
+                            if (d) { flips++; allow += a1.du[r * (a1.lp / 32) + p / 32] * 127.0 * 1.01; }
+                        }
+                    if (!(ms <= 2e-4 && mo <= allow && far == 0) && bad++ < 3)
+                        CHECKF(0, "%s R %d len %d: probabilities %g, output %g apart (allowed %g), %d bytes more than 1 apart",
+                               names[k], R, len, ms, mo, allow, far);
+                }
+                /* against the f32 products on the same int8 window */
+                wh_attend_rows_i8(R, 64, q, ldq, KT, ks, V8, vs, 64, len, S2, lds, o2, ldo);
+                for (int r = 0; r < R; r++)
+                    for (int c = 0; c < 64; c++) worst_f32 = fmax(worst_f32, fabs(o1[r * ldo + c] - o2[r * ldo + c]));
+                if (pad > len) {
+                    memcpy(KU + t0, ku_save, sizeof ku_save);
+                    memcpy(VQ + t0, vq_save, sizeof vq_save);
+                    memcpy(ks + len / 32 * 32, ks_save, sizeof ks_save);
+                    memcpy(vs + len / 32 * 32, vs_save, sizeof vs_save);
+                }
+            }
+        printf("# int8 products vs f32 products on the int8 window: outputs at most %.4f apart (values in [-1, 1]); "
+               "%d cases, %d probability bytes one apart\n", worst_f32, cases, flips);
+        CHECKF(worst_f32 < 0.03, "int8 vs f32 products %g", worst_f32);
+        CHECK(bad == 0);
+        CHECK(!wh_kernels_vnni() || cases >= 2 * 6 * 9);
+        free(KU); free(VQ); free(KT); free(V8); free(ks); free(vs); free(q); free(S1); free(S2); free(o1); free(o2);
+        free(sc1); free(sc2);
+    }
+
     TEST("activation quantizers (AVX2, AVX-512: blocks' scales in groups of 8 and 16) equal the reference for "
          "K 32 .. 1504 (whole and partial groups, zero blocks, an offset row stride)") {
         const int Ks[5] = {32, 256, 544, 1024, 1504}, M = 3, lda = 1504 + 7;
