@@ -686,7 +686,7 @@ static void attend_rows_q8_ref(int R, const float *q, size_t ldq, const uint8_t 
             for (size_t b = 0; b < a.lp / 32; b++) {
                 int32_t isum = 0;
                 for (size_t p = b * 32; p < b * 32 + 32; p++) isum += (int32_t)u[p] * VQ[(p / 4 * 64 + (size_t)c) * 4 + p % 4];
-                acc += (float)isum * du[b];
+                acc = fmaf((float)isum, du[b], acc);   /* the kernels' fma */
             }
             orow[c] = acc;
         }
