@@ -103,9 +103,10 @@ void wh_attend_rows_i8(int R, int dh, const float *q, size_t ldq, const int8_t *
  *   VQ: byte (p/4·64 + c)·4 + p%4 = V[p][c] (signed)
  * (wh_att8_put writes one position). Each query row is quantized as wh_i8_row does (one
  * scale d_q for its 64 values, bytes h) and its rounding residual once more (l = round((q/d_q
- * − h)·254)), so the scores' integer sums are Σ (254·h + l)·K — the query to about 15 bits,
- * as the f32 products had it — times ks[p]·d_q/254; S = softmax as above, and the probabilities times vs[p] are quantized per 32 positions to unsigned bytes
- * (d = max / 255, rounded to nearest even; past len 0) for o[r][c] = Σ_b d_b Σ_p u[p]·V[p][c].
+ * − h)·254)), so the scores' integer sums are Σ (254·h + l)·K — the query to about 15 bits
+ * — times ks[p]·d_q/254; S = softmax as above; the probabilities times vs[p] are quantized
+ * per 32 positions to unsigned bytes u (d = max / 255, rounded to nearest even; 0 past len)
+ * for o[r][c] = Σ_b d_b Σ_p u[p]·V[p][c].
  * Why: at beam 5 the f32 products were bound by the FMA pipes (a step's cross-attention twice
  * its batch-1 time, which DRAM bounds); vpdpbusd does four products per lane. scratch:
  * wh_attend_q8_scratch(R, len) bytes, 64-aligned. Scalar reference: the same call where no
@@ -245,6 +246,9 @@ void wh_q8_0_row_avx2(const float *x, int K, uint8_t *out);
  * product through the int8 kernel, WH_QX_TALL_ROWS rows a call (C: the product's row 0) —
  * each row equal bit for bit to wh_gemm_qx_part on that row alone */
 #define WH_QX_TALL_ROWS 7
+void wh_qx_act_quant_part(int M, int K, const float *A, int lda, void *act, int r0, int r1);
+void wh_gemm_qx_tall(int M, int K, const void *act, int r0, int r1, const wh_wmat *W, int n0, int n1,
+                     const float *bias, float *C, int ldc, int accumulate);
 /* Software prefetch of the int8 GEMV at 2 .. WH_QX_TALL_ROWS - 1 activation rows (a beam or
  * best-of step): every line of the block this many bytes on in the group's stream, into L2.
  * Why: at five rows a block takes ~50 cycles of vpdpbusd, the out-of-order window then holds
@@ -256,9 +260,6 @@ void wh_q8_0_row_avx2(const float *x, int K, uint8_t *out);
  * driver's calls, whose weights the previous row block left in L2). */
 #define WH_QX_PF_BYTES 6144
 #define WH_QX_PREFETCH(M) ((M) >= 2 && (M) < WH_QX_TALL_ROWS)
-void wh_qx_act_quant_part(int M, int K, const float *A, int lda, void *act, int r0, int r1);
-void wh_gemm_qx_tall(int M, int K, const void *act, int r0, int r1, const wh_wmat *W, int n0, int n1,
-                     const float *bias, float *C, int ldc, int accumulate);
 
 /* The micro-kernels' six rows of A: a partial row block (the ragged end of M) runs the same
  * loop with the missing rows reading row 0 (valid memory); their results are not stored. */
