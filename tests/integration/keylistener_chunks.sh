@@ -91,10 +91,10 @@ bg "$KL" $KLOPT --log "$ROOT/kl1.log" --output print --initial-prompt "Dictation
 listener_up
 bg sh -c 'exec "$0" events >"$1"' "$KL" "$ROOT/events1.txt"
 sleep 0.3
-"$KL" start >/dev/null; t0=$(date +%s.%N)
+t_s0=$(date +%s.%N); "$KL" start >/dev/null; t0=$(date +%s.%N)
 sleep 20.3                       # the file is 20.1 s long; then the key goes up
 n_held=$(nreq); t_rel=$(date +%s.%N)
-"$KL" stop >/dev/null
+"$KL" stop >/dev/null; t_r1=$(date +%s.%N)
 check "chunks: at least 2 chunk requests answered while the key was held ($n_held)" [ "$n_held" -ge 2 ]
 check "chunks: the whole text typed once at release" wait_for 15 sh -c "grep -q . '$OUT'"
 n=$(nreq); want=$(python3 -c "print(' '.join('W%d.' % i for i in range(1, $n + 1)))")
@@ -114,9 +114,14 @@ import json,sys
 e=[json.loads(l) for l in open(sys.argv[1])]
 print('# chunk lengths', [round(x['len'],2) for x in e])
 sys.exit(0 if all(a['tail'] < 0.003 and b['head'] < 0.003 for a, b in zip(e, e[1:])) else 1)" "$ROOT/edges.txt"
-check "chunks: the chunks and the remainder add up to the recording (20.1..20.9 s)" python3 -c "
+# the recording lasts from the start command's arrival to the stop command's: at least the
+# time between the two commands' returns and at most the time from before the first to after
+# the second (under the parallel suite's load a stop took 0.9 s to land: a fixed 20.9 s bound
+# failed once)
+check "chunks: the chunks and the remainder add up to the recording (between the commands' times)" python3 -c "
 import json,sys
-t=sum(json.loads(l)['len'] for l in open(sys.argv[1])); print('# total', t); sys.exit(0 if 20.0 <= t <= 20.9 else 1)" "$ROOT/edges.txt"
+t=sum(json.loads(l)['len'] for l in open(sys.argv[1])); lo=float(sys.argv[4])-float(sys.argv[3])-0.1; hi=float(sys.argv[5])-float(sys.argv[2])+0.1
+print('# total %.2f s, the key held %.2f .. %.2f s' % (t, lo + 0.1, hi - 0.1)); sys.exit(0 if max(lo, 20.0) <= t <= hi else 1)" "$ROOT/edges.txt" "$t_s0" "$t0" "$t_rel" "$t_r1"
 check "events: recording, partial per chunk, final with the typed text" python3 -c "
 import json,sys
 ev=[json.loads(l) for l in open(sys.argv[1])]; n=int(sys.argv[2]); want=sys.argv[3]
