@@ -19,7 +19,8 @@
  * 32-position block scaled by its d once. */
 
 #define A8_PPI (2 * A8_W)   /* positions per scores iteration (two vectors) */
-#define A8_PFT 6            /* tiles prefetched ahead (12 KB: 2, 4 and 8 measured slower) */
+#define A8_PFT 6            /* tiles prefetched ahead (12 KB; 2 and 4 slower, 8 and 12 level:
+                             * docs/engine.md) */
 
 static inline __attribute__((always_inline)) A8_ATTR void a8_scores(const int G, const wh_att8_parts *a, int r0,
                                                                     const uint8_t *KU, const float *ks,

@@ -61,12 +61,11 @@ typedef struct {
      * step reads them from DRAM (the weights' stream evicts them), 18 of base q8_0's 70 MB */
     int kv8;
     int8_t *cross_kt8, *cross_v8;   /* as cross_kt, cross_v */
-    float *cross_ks, *cross_vs;     /* [n_text_layer][n_head][ldk], [n_text_layer][n_head][vstride] */
+    float *cross_ks, *cross_vs;     /* [n_text_layer][n_head][ldk] each (values: ldk positions a head) */
     /* kvq (kv8 where the int8 GEMV multiplies with vpdpbusd, dh 64): the products int8 too —
      * cross_kt8 and cross_v8 in wh_attend_rows_q8's layouts (keys + 128 in 4-dimension groups,
-     * values in 4-position groups; a head's values ldk positions), d_s8 its scratch */
+     * values in 4-position groups, which reach the last tile's end), d_s8 its scratch */
     int kvq;
-    size_t vstride;                 /* positions per head of cross_v8 / cross_vs: actx, kvq ldk */
     void **d_s8;
     size_t ldk;
     int cur;               /* audio positions of the encoded window (<= actx) */
@@ -291,9 +290,9 @@ static void cross_kv_tile8(const wh_cpu *c, const float *xk, const float *xv, in
         wh_i8_rows(np, dh, xk + (size_t)p0 * n + (size_t)h * dh, (size_t)n, kq, (size_t)dh, ks + (size_t)h * c->ldk + p0);
         if (c->kvq) {   /* dh 64: both rows through wh_att8_put */
             int8_t vq[WH_ATT_TILE * 64];
-            int8_t *vh = v + (size_t)h * c->vstride * dh;
+            int8_t *vh = v + (size_t)h * c->ldk * dh;
             wh_i8_rows(np, dh, xv + (size_t)p0 * n + (size_t)h * dh, (size_t)n, vq, (size_t)dh,
-                       vs + (size_t)h * c->vstride + p0);
+                       vs + (size_t)h * c->ldk + p0);
             for (int i = 0; i < np; i++)
                 wh_att8_put(p0 + i, kq + (size_t)i * 64, vq + (size_t)i * 64,
                             (uint8_t *)kt + (size_t)h * c->ldk * dh, vh);
@@ -301,8 +300,8 @@ static void cross_kv_tile8(const wh_cpu *c, const float *xk, const float *xv, in
         }
         for (int i = 0; i < np; i++)
             for (int d = 0; d < dh; d++) kh[(size_t)d * WH_ATT_TILE + i] = kq[(size_t)i * dh + d];
-        wh_i8_rows(np, dh, xv + (size_t)p0 * n + (size_t)h * dh, (size_t)n, v + ((size_t)h * c->vstride + p0) * dh,
-                   (size_t)dh, vs + (size_t)h * c->vstride + p0);
+        wh_i8_rows(np, dh, xv + (size_t)p0 * n + (size_t)h * dh, (size_t)n, v + ((size_t)h * c->ldk + p0) * dh,
+                   (size_t)dh, vs + (size_t)h * c->ldk + p0);
     }
 }
 
@@ -375,8 +374,8 @@ static void enc_cross_task(void *va, int chunk, int ith)
     (void)ith;
     if (c->kv8)
         cross_kv_tile8(c, c->e_q, c->e_k, c->cur, chunk * ENC_RC, c->cross_kt8 + l * c->n * c->ldk,
-                       c->cross_ks + l * (size_t)c->n_head * c->ldk, c->cross_v8 + l * c->vstride * c->n,
-                       c->cross_vs + l * (size_t)c->n_head * c->vstride);
+                       c->cross_ks + l * (size_t)c->n_head * c->ldk, c->cross_v8 + l * c->ldk * c->n,
+                       c->cross_vs + l * (size_t)c->n_head * c->ldk);
     else
         cross_kv_tile(c, c->e_q, c->e_k, c->cur, chunk * ENC_RC, c->cross_kt + l * c->n * c->ldk,
                       c->cross_v + l * c->actx * c->n);
@@ -587,11 +586,11 @@ static void dec_attn_task(void *va, int t, int ith)
         float *o = c->d_a + (size_t)r0 * n + (size_t)h * dh;
         if (c->kvq)
             wh_attend_rows_q8(nr, q, (size_t)n, (const uint8_t *)c->cross_kt8 + kofs, c->cross_ks + lh * c->ldk,
-                              c->cross_v8 + lh * c->vstride * dh, c->cross_vs + lh * c->vstride, c->cur, S, c->ldk,
+                              c->cross_v8 + lh * c->ldk * dh, c->cross_vs + lh * c->ldk, c->cur, S, c->ldk,
                               c->d_s8[ith], o, (size_t)n);
         else if (c->kv8)
             wh_attend_rows_i8(nr, dh, q, (size_t)n, c->cross_kt8 + kofs, c->cross_ks + lh * c->ldk,
-                              c->cross_v8 + lh * c->vstride * dh, c->cross_vs + lh * c->vstride, (size_t)dh, c->cur, S,
+                              c->cross_v8 + lh * c->ldk * dh, c->cross_vs + lh * c->ldk, (size_t)dh, c->cur, S,
                               c->ldk, o, (size_t)n);
         else
             wh_attend_rows(nr, dh, q, (size_t)n, c->cross_kt + kofs, c->cross_v + lh * c->actx * dh, (size_t)dh,
@@ -767,11 +766,10 @@ static int cross_kv_alloc(wh_cpu *c)
     /* the int8 products (every Whisper size has dh 64), where they multiply with vpdpbusd
      * (docs/engine.md, "kvq": base q8_0 beam-5 step 3.61–3.62 → 3.14–3.50 ms) */
     c->kvq = c->dh == 64 && wh_qx_kernel_vnni();
-    c->vstride = c->kvq ? c->ldk : (size_t)c->actx;   /* kvq: 4-position groups, up to the tile */
     c->cross_kt8 = calloc(L * n * c->ldk, 1);
-    c->cross_v8 = calloc(L * c->vstride * n, 1);
+    c->cross_v8 = calloc(L * c->ldk * n, 1);   /* ldk positions a head: kvq's groups of 4 up to the tile */
     c->cross_ks = calloc(L * H * c->ldk, sizeof(float));
-    c->cross_vs = calloc(L * H * c->vstride, sizeof(float));
+    c->cross_vs = calloc(L * H * c->ldk, sizeof(float));
     if (!c->cross_kt8 || !c->cross_v8 || !c->cross_ks || !c->cross_vs) return -1;
     if (!c->kvq) return 0;
     if (!(c->d_s8 = calloc((size_t)c->n_threads, sizeof(void *)))) return -1;

@@ -254,12 +254,17 @@ void wh_gemm_qx_tall(int M, int K, const void *act, int r0, int r1, const wh_wma
  * Why: at five rows a block takes ~50 cycles of vpdpbusd, the out-of-order window then holds
  * about one block's loads, and the hardware prefetcher alone left DRAM and the arithmetic
  * taking turns (the step's products at half their batch-1 rate). Interleaved step harness,
- * base q8_0, AVX512-VNNI, 2 threads, medians of 320 steps: beam-5 step 4.17 -> 3.54-3.60 ms
+ * base q8_0, AVX512-VNNI, 2 threads, medians of 320 steps: beam-5 step 4.17-4.25 -> 3.54-3.63 ms
  * at 4-8 KB (16 KB 3.76; into L1 instead: within noise). Not at one row (its loop is fast
  * enough for the hardware's: 1.88 -> 2.06-2.16 ms with it) nor at WH_QX_TALL_ROWS (the tall
  * driver's calls, whose weights the previous row block left in L2). */
 #define WH_QX_PF_BYTES 6144
 #define WH_QX_PREFETCH(M) ((M) >= 2 && (M) < WH_QX_TALL_ROWS)
+/* the prefetch of the block at p (bs bytes): its lines WH_QX_PF_BYTES on, into L2 */
+static inline void wh_qx_prefetch(const uint8_t *p, size_t bs)
+{
+    for (size_t o = 0; o < bs; o += 64) __builtin_prefetch(p + WH_QX_PF_BYTES + o, 0, 2);
+}
 
 /* The micro-kernels' six rows of A: a partial row block (the ragged end of M) runs the same
  * loop with the missing rows reading row 0 (valid memory); their results are not stored. */

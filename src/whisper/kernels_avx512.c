@@ -271,8 +271,7 @@ static inline __attribute__((always_inline)) QX_TARGET void qx_group(const int x
 #pragma GCC unroll 7
     for (int m = 0; m < M; m++) acc[m] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++, p += bs) {
-        if (WH_QX_PREFETCH(M))
-            for (size_t o = 0; o < bs; o += 64) _mm_prefetch((const char *)p + WH_QX_PF_BYTES + o, _MM_HINT_T1);
+        if (WH_QX_PREFETCH(M)) wh_qx_prefetch(p, bs);
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p));
         const __m512 mw = has_m ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p + 32)))
                                 : _mm512_setzero_ps();

@@ -200,8 +200,7 @@ static inline __attribute__((always_inline)) QXT_ATTR void qx_half(const int xt,
 #pragma GCC unroll 7
     for (int m = 0; m < M; m++) acc[m] = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++, p += bs) {
-        if (WH_QX_PREFETCH(M) && h == 0)   /* the second half reads what the first brought */
-            for (size_t o = 0; o < bs; o += 64) _mm_prefetch((const char *)p + WH_QX_PF_BYTES + o, _MM_HINT_T1);
+        if (WH_QX_PREFETCH(M) && h == 0) wh_qx_prefetch(p, bs);   /* the second half reads what the first brought */
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p + 16 * h)));
         __m256i s[7];
         qx_sums(xt, M, K, xq, cs, nb, b, p, h, s);
