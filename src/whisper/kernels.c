@@ -308,8 +308,8 @@ void wh_qx_quant_ref(int M, int K, const float *A, int lda, int8_t *xq, float *d
         }
 }
 
-void wh_gemv_qx_ref(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W, int n0,
-                     int n1, const float *bias, float *C, int ldc, int accumulate)
+void wh_gemv_qx_ref(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const float *sx,
+                    const wh_wmat *W, int n0, int n1, const float *bias, float *C, int ldc, int accumulate)
 {
     const int nb = K / 32;
     for (int n = n0; n < n1; n++)
@@ -326,9 +326,9 @@ void wh_gemv_qx_ref(int M, int K, const int8_t *xq, const float *dx, const int32
                 memcpy(&h, blk + 2 * (n % 16), 2);
                 const float scale = wh_f16_to_f32(h) * dx[m * nb + b];
                 acc = fmaf((float)sum, scale, acc);
-                if (wh_qx_has_m(W->type)) {   /* + m · Σ x, with Σ x = d_x · Σ xq */
+                if (wh_qx_has_m(W->type)) {   /* + m · Σ x, with Σ x = d_x · Σ xq (sx) */
                     memcpy(&h, blk + 32 + 2 * (n % 16), 2);
-                    acc = fmaf(wh_f16_to_f32(h), dx[m * nb + b] * (float)(-cs[m * nb + b] / 128), acc);
+                    acc = fmaf(wh_f16_to_f32(h), sx[m * nb + b], acc);
                 }
             }
             float *c = C + (size_t)m * ldc + n;
@@ -337,14 +337,20 @@ void wh_gemv_qx_ref(int M, int K, const int8_t *xq, const float *dx, const int32
         }
 }
 
-/* the buffer of wh_qx_act_quant: xq [M·K], then dx and cs [M·K/32] each */
-size_t wh_qx_act_bytes(int M, int K) { return (((size_t)M * K + 3) & ~(size_t)3) + (size_t)M * (size_t)(K / 32) * 8; }
+/* the buffer of wh_qx_act_quant: xq [M·K], then dx, cs and sx [M·K/32] each */
+size_t wh_qx_act_bytes(int M, int K) { return (((size_t)M * K + 3) & ~(size_t)3) + (size_t)M * (size_t)(K / 32) * 12; }
 
-static void qx_act_parts(int M, int K, const void *act, int8_t **xq, float **dx, int32_t **cs)
+static void qx_act_parts(int M, int K, const void *act, int8_t **xq, float **dx, int32_t **cs, float **sx)
 {
     *xq = (int8_t *)(uintptr_t)act;
     *dx = (float *)(void *)(*xq + (((size_t)M * K + 3) & ~(size_t)3));
     *cs = (int32_t *)(void *)(*dx + (size_t)M * (size_t)(K / 32));
+    *sx = (float *)(void *)(*cs + (size_t)M * (size_t)(K / 32));
+}
+
+void wh_qx_act_sx(size_t n, const float *dx, const int32_t *cs, float *sx)
+{
+    for (size_t i = 0; i < n; i++) sx[i] = dx[i] * (float)(-cs[i] / 128);
 }
 
 void wh_qx_act_quant(int M, int K, const float *A, int lda, void *act)
@@ -373,9 +379,9 @@ void wh_q8_0_row(const float *x, int K, uint8_t *out)
 void wh_qx_act_quant_part(int M, int K, const float *A, int lda, void *act, int r0, int r1)
 {
     int8_t *xq;
-    float *dx;
+    float *dx, *sx;
     int32_t *cs;
-    qx_act_parts(M, K, act, &xq, &dx, &cs);
+    qx_act_parts(M, K, act, &xq, &dx, &cs, &sx);
     const size_t nb = (size_t)(K / 32), R = (size_t)r0;
     A += R * (size_t)lda;
     xq += R * (size_t)K;
@@ -384,10 +390,11 @@ void wh_qx_act_quant_part(int M, int K, const float *A, int lda, void *act, int 
     if (wh_kernels_vnni()) wh_qx_quant_avx512(r1 - r0, K, A, lda, xq, dx, cs);
     else if (USE_AVX2) wh_qx_quant_avx2(r1 - r0, K, A, lda, xq, dx, cs);
     else wh_qx_quant_ref(r1 - r0, K, A, lda, xq, dx, cs);
+    wh_qx_act_sx((size_t)(r1 - r0) * nb, dx, cs, sx + R * nb);
 }
 
-typedef void (*qx_gemv_fn)(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W,
-                           int n0, int n1, const float *bias, float *C, int ldc, int accumulate);
+typedef void (*qx_gemv_fn)(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const float *sx,
+                           const wh_wmat *W, int n0, int n1, const float *bias, float *C, int ldc, int accumulate);
 
 /* the int8 GEMV of the level in use, and its name */
 static qx_gemv_fn qx_kernel(const char **name)
@@ -417,10 +424,10 @@ void wh_gemm_qx_part(int M, int K, const void *act, const wh_wmat *W, int n0, in
                       int ldc, int accumulate)
 {
     int8_t *xq;
-    float *dx;
+    float *dx, *sx;
     int32_t *cs;
-    qx_act_parts(M, K, act, &xq, &dx, &cs);
-    qx_kernel(NULL)(M, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate);
+    qx_act_parts(M, K, act, &xq, &dx, &cs, &sx);
+    qx_kernel(NULL)(M, K, xq, dx, cs, sx, W, n0, n1, bias, C, ldc, accumulate);
 }
 
 /* Tall products (M >= 8: the encoder, a decoder prompt pass): WH_QX_TALL_ROWS activation rows
@@ -432,9 +439,9 @@ void wh_gemm_qx_tall(int M, int K, const void *act, int r0, int r1, const wh_wma
                      const float *bias, float *C, int ldc, int accumulate)
 {
     int8_t *xq;
-    float *dx;
+    float *dx, *sx;
     int32_t *cs;
-    qx_act_parts(M, K, act, &xq, &dx, &cs);
+    qx_act_parts(M, K, act, &xq, &dx, &cs, &sx);
     const qx_gemv_fn fn = qx_kernel(NULL);
     const size_t nb = (size_t)(K / 32);
     /* weight rows per slice: about 24 KB of them, whole groups of 16 */
@@ -444,8 +451,8 @@ void wh_gemm_qx_tall(int M, int K, const void *act, int r0, int r1, const wh_wma
         const int c1 = n1 - c0 < slice ? n1 : c0 + slice;
         for (int r = r0; r < r1; r += WH_QX_TALL_ROWS) {
             const int mr = r1 - r < WH_QX_TALL_ROWS ? r1 - r : WH_QX_TALL_ROWS;
-            fn(mr, K, xq + (size_t)r * (size_t)K, dx + (size_t)r * nb, cs + (size_t)r * nb, W, c0, c1, bias,
-               C + (size_t)r * (size_t)ldc, ldc, accumulate);
+            fn(mr, K, xq + (size_t)r * (size_t)K, dx + (size_t)r * nb, cs + (size_t)r * nb, sx + (size_t)r * nb, W, c0,
+               c1, bias, C + (size_t)r * (size_t)ldc, ldc, accumulate);
         }
     }
 }

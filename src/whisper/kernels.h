@@ -201,25 +201,29 @@ int wh_qx_pack(const wh_wmat *W, int N, wh_wmat *out, void **own);
 void wh_qx8_pack_f32(int N, int K, const float *X, size_t rs, size_t ks, int kvalid, void *out);
 /* A[M][K] per 32-block: xq[m·K + k], dx[m·K/32 + b] = the block's scale, cs[..] = −128·Σ xq
  * (the weights' +128 offset taken back) */
+/* ... and, for the GEMV's types with a block minimum (q5_1, q4_1: + m · Σ x), sx[i] = dx[i] ·
+ * Σ xq, once per block and row for every weight row of the product: at five rows the GEMV's
+ * own scalar int-to-float per block and row had been 7-8 % of a base q5_1 beam step */
+void wh_qx_act_sx(size_t n, const float *dx, const int32_t *cs, float *sx);
 void wh_qx_quant_ref(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs);
 void wh_qx_quant_avx512(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs);
 /* C[m][n] = ((C[m][n] if accumulate, else 0) + Σ_b fma(Σ_k xq·q, d_w·d_x)) + bias[n] (bias may
  * be NULL) for n in [n0, n1), M <= 7: the staged GEMV's rounding of C and bias, written in C's
  * own layout (a group's 16 rows are one vector of each row of C: no transposition) */
-void wh_gemv_qx_ref(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W, int n0,
-                     int n1, const float *bias, float *C, int ldc, int accumulate);
-void wh_gemv_qx_avx512(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W,
-                        int n0, int n1, const float *bias, float *C, int ldc, int accumulate);
+void wh_gemv_qx_ref(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const float *sx,
+                    const wh_wmat *W, int n0, int n1, const float *bias, float *C, int ldc, int accumulate);
+void wh_gemv_qx_avx512(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const float *sx,
+                       const wh_wmat *W, int n0, int n1, const float *bias, float *C, int ldc, int accumulate);
 /* The same in 256-bit registers (qx256_tmpl.h), equal bit for bit: AVX2 (vpmaddubsw/vpmaddwd),
  * AVX-VNNI (VEX vpdpbusd: Intel client cores without AVX-512), and the AVX-VNNI code in EVEX
  * form for AVX512-VNNI CPUs (tests and bin/bench only: the engine runs the 512-bit kernel there) */
 void wh_qx_quant_avx2(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs);
-void wh_gemv_qx_avx2(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W, int n0,
-                      int n1, const float *bias, float *C, int ldc, int accumulate);
-void wh_gemv_qx_avxvnni(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W, int n0,
-                         int n1, const float *bias, float *C, int ldc, int accumulate);
-void wh_gemv_qx_vnni256(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W, int n0,
-                         int n1, const float *bias, float *C, int ldc, int accumulate);
+void wh_gemv_qx_avx2(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const float *sx,
+                     const wh_wmat *W, int n0, int n1, const float *bias, float *C, int ldc, int accumulate);
+void wh_gemv_qx_avxvnni(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const float *sx,
+                        const wh_wmat *W, int n0, int n1, const float *bias, float *C, int ldc, int accumulate);
+void wh_gemv_qx_vnni256(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const float *sx,
+                        const wh_wmat *W, int n0, int n1, const float *bias, float *C, int ldc, int accumulate);
 int wh_kernels_avxvnni(void);   /* AVX-VNNI (VEX) present and the AVX2 level or above in use */
 /* bin/bench and tests on an AVX512-VNNI CPU: at the AVX2 level (wh_kernels_force), multiply as
  * an AVX-VNNI CPU does (wh_gemv_qx_vnni256) instead of with vpmaddubsw; ignored elsewhere */
@@ -230,7 +234,7 @@ const char *wh_qx_kernel_name(void);   /* the int8 GEMV in use: "AVX512-VNNI", "
  * not with AVX2's vpmaddubsw (no faster than f32 on its 64-element key rows) */
 int wh_qx_kernel_vnni(void);
 /* The activations quantized once for every column chunk of a product (wh_par_gemm): a buffer
- * of wh_qx_act_bytes(M, K) holding xq, dx and cs; then any [n0, n1) of a repacked product */
+ * of wh_qx_act_bytes(M, K) holding xq, dx, cs and sx; then any [n0, n1) of a repacked product */
 size_t wh_qx_act_bytes(int M, int K);
 void wh_qx_act_quant(int M, int K, const float *A, int lda, void *act);
 void wh_gemm_qx_part(int M, int K, const void *act, const wh_wmat *W, int n0, int n1, const float *bias, float *C,

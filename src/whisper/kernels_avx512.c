@@ -260,7 +260,8 @@ QX_TARGET void wh_qx_quant_avx512(int M, int K, const float *A, int lda, int8_t 
  * Columns of the group in lanes are written to C's M rows at c, masked. */
 static inline __attribute__((always_inline)) QX_TARGET void qx_group(const int xt, const int M, int K,
                                                                       const int8_t *xq, const float *dx,
-                                                                      const int32_t *cs, const uint8_t *p,
+                                                                      const int32_t *cs, const float *sx,
+                                                                      const uint8_t *p,
                                                                       __mmask16 lanes, const float *bias, float *c,
                                                                       int ldc, int accumulate)
 {
@@ -312,8 +313,8 @@ static inline __attribute__((always_inline)) QX_TARGET void qx_group(const int x
             }
             const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(dx[m * nb + b]));
             acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), scale, acc[m]);
-            if (has_m)   /* + m · Σ x, with Σ x = d_x · Σ xq */
-                acc[m] = _mm512_fmadd_ps(mw, _mm512_set1_ps(dx[m * nb + b] * (float)(-cs[m * nb + b] / 128)), acc[m]);
+            if (has_m)   /* + m · Σ x, with Σ x = d_x · Σ xq (sx) */
+                acc[m] = _mm512_fmadd_ps(mw, _mm512_set1_ps(sx[m * nb + b]), acc[m]);
         }
     }
     const __m512 bv = bias ? _mm512_maskz_loadu_ps(lanes, bias) : _mm512_setzero_ps();
@@ -328,9 +329,9 @@ static inline __attribute__((always_inline)) QX_TARGET void qx_group(const int x
 
 static inline __attribute__((always_inline)) QX_TARGET void qx_rows(const int xt, const int M, int K,
                                                                      const int8_t *xq, const float *dx,
-                                                                     const int32_t *cs, const wh_wmat *W, int n0,
-                                                                     int n1, const float *bias, float *C, int ldc,
-                                                                     int accumulate)
+                                                                     const int32_t *cs, const float *sx,
+                                                                     const wh_wmat *W, int n0, int n1, const float *bias,
+                                                                     float *C, int ldc, int accumulate)
 {
     const size_t gbytes = (size_t)(K / 32) * wh_qx_block_bytes(xt);
     for (int g = n0 / 16; g * 16 < n1; g++) {
@@ -338,14 +339,13 @@ static inline __attribute__((always_inline)) QX_TARGET void qx_rows(const int xt
         const __mmask16 lanes = (__mmask16)(((1u << r1) - 1) & ~((1u << r0) - 1));
         /* masked-off lanes are neither read nor written, so the pointers may run past C's
          * and bias's ends for a partial group */
-        qx_group(xt, M, K, xq, dx, cs, (const uint8_t *)W->data + (size_t)g * gbytes, lanes,
+        qx_group(xt, M, K, xq, dx, cs, sx, (const uint8_t *)W->data + (size_t)g * gbytes, lanes,
                   bias ? bias + (size_t)g * 16 : NULL, C + (size_t)g * 16, ldc, accumulate);
     }
 }
 
-QX_TARGET void wh_gemv_qx_avx512(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs,
-                                   const wh_wmat *W, int n0, int n1, const float *bias, float *C, int ldc,
-                                   int accumulate)
+QX_TARGET void wh_gemv_qx_avx512(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const float *sx,
+                                 const wh_wmat *W, int n0, int n1, const float *bias, float *C, int ldc, int accumulate)
 {
     QX_DISPATCH(qx_rows)
 }

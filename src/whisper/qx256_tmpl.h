@@ -190,9 +190,10 @@ static inline __attribute__((always_inline)) QXT_ATTR void qx_sums(const int xt,
  * 84–106 µs, AVX2 208–262 → 151–177) */
 static inline __attribute__((always_inline)) QXT_ATTR void qx_half(const int xt, const int M, int K,
                                                                    const int8_t *xq, const float *dx,
-                                                                   const int32_t *cs, const uint8_t *p, int h,
-                                                                   __m256i lanes, int full, const float *bias, float *c,
-                                                                   int ldc, int accumulate)
+                                                                   const int32_t *cs, const float *sx,
+                                                                   const uint8_t *p, int h, __m256i lanes, int full,
+                                                                   const float *bias, float *c, int ldc,
+                                                                   int accumulate)
 {
     const int nb = K / 32, has_m = wh_qx_has_m(xt);
     const size_t bs = wh_qx_block_bytes(xt);
@@ -209,8 +210,8 @@ static inline __attribute__((always_inline)) QXT_ATTR void qx_half(const int xt,
 #pragma GCC unroll 7
         for (int m = 0; m < M; m++) {
             acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[m]), _mm256_mul_ps(dw, _mm256_set1_ps(dx[m * nb + b])), acc[m]);
-            if (has_m)   /* + m · Σ x, with Σ x = d_x · Σ xq */
-                acc[m] = _mm256_fmadd_ps(mw, _mm256_set1_ps(dx[m * nb + b] * (float)(-cs[m * nb + b] / 128)), acc[m]);
+            if (has_m)   /* + m · Σ x, with Σ x = d_x · Σ xq (sx) */
+                acc[m] = _mm256_fmadd_ps(mw, _mm256_set1_ps(sx[m * nb + b]), acc[m]);
         }
     }
     const __m256 bv = !bias ? _mm256_setzero_ps() : full ? _mm256_loadu_ps(bias) : _mm256_maskload_ps(bias, lanes);
@@ -227,9 +228,9 @@ static inline __attribute__((always_inline)) QXT_ATTR void qx_half(const int xt,
 
 static inline __attribute__((always_inline)) QXT_ATTR void qx_rows2(const int xt, const int M, int K,
                                                                     const int8_t *xq, const float *dx,
-                                                                    const int32_t *cs, const wh_wmat *W, int n0,
-                                                                    int n1, const float *bias, float *C, int ldc,
-                                                                    int accumulate)
+                                                                    const int32_t *cs, const float *sx,
+                                                                    const wh_wmat *W, int n0, int n1, const float *bias,
+                                                                    float *C, int ldc, int accumulate)
 {
     const size_t gbytes = (size_t)(K / 32) * wh_qx_block_bytes(xt);
     const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -241,13 +242,13 @@ static inline __attribute__((always_inline)) QXT_ATTR void qx_rows2(const int xt
              * may run past C's and bias's ends for a partial group */
             const __m256i lanes = _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(r1), idx),
                                                    _mm256_cmpgt_epi32(idx, _mm256_set1_epi32(r0 - 1)));
-            qx_half(xt, M, K, xq, dx, cs, (const uint8_t *)W->data + (size_t)g * gbytes, h, lanes, r0 == 0 && r1 == 8,
-                    bias ? bias + base : NULL, C + base, ldc, accumulate);
+            qx_half(xt, M, K, xq, dx, cs, sx, (const uint8_t *)W->data + (size_t)g * gbytes, h, lanes,
+                    r0 == 0 && r1 == 8, bias ? bias + base : NULL, C + base, ldc, accumulate);
         }
 }
 
-QXT_ATTR void QXT_GEMV(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const wh_wmat *W, int n0,
-                       int n1, const float *bias, float *C, int ldc, int accumulate)
+QXT_ATTR void QXT_GEMV(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const float *sx,
+                       const wh_wmat *W, int n0, int n1, const float *bias, float *C, int ldc, int accumulate)
 {
     QX_DISPATCH(qx_rows2)
 }

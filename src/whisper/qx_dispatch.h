@@ -5,7 +5,7 @@
 #ifndef WH_QX_DISPATCH_H
 #define WH_QX_DISPATCH_H
 
-#define QX_ROWS_CALL(ROWS, XT, MM) ROWS(XT, MM, K, xq, dx, cs, W, n0, n1, bias, C, ldc, accumulate)
+#define QX_ROWS_CALL(ROWS, XT, MM) ROWS(XT, MM, K, xq, dx, cs, sx, W, n0, n1, bias, C, ldc, accumulate)
 #define QX_M_CASES(ROWS, XT)                                  \
     switch (M) {                                              \
     case 1: QX_ROWS_CALL(ROWS, XT, 1); break;                 \

@@ -336,8 +336,10 @@ int main(void)
             int8_t *xq = malloc((size_t)7 * K), *xq2 = malloc((size_t)7 * K);
             float *dx = malloc(sizeof(float) * 7 * nb), *dx2 = malloc(sizeof(float) * 7 * nb);
             int32_t *cs = malloc(sizeof(int32_t) * 7 * nb), *cs2 = malloc(sizeof(int32_t) * 7 * nb);
+            float *sx = malloc(sizeof(float) * 7 * nb);
             wh_qx_quant_ref(7, K, A, K, xq, dx, cs);
-            /* the reference's own meaning: xq·d within half a step of x, cs = −128·Σ xq */
+            wh_qx_act_sx((size_t)7 * nb, dx, cs, sx);
+            /* the reference's own meaning: xq·d within half a step of x, cs = −128·Σ xq, sx = d·Σ xq */
             double qerr = 0;
             for (int m = 0; m < 7; m++)
                 for (int b = 0; b < nb; b++) {
@@ -348,6 +350,7 @@ int main(void)
                         sum += xq[m * K + k];
                     }
                     CHECK(cs[m * nb + b] == -128 * sum);
+                    CHECK(sx[m * nb + b] == dx[m * nb + b] * (float)sum);
                 }
             CHECKF(qerr <= 0.5 + 1e-4, "quantization error %g steps", qerr);
             float *o1 = malloc(sizeof(float) * 7 * N), *o2 = malloc(sizeof(float) * 7 * N);
@@ -355,7 +358,7 @@ int main(void)
             for (int n = 0; n < N; n++) bias[n] = frand();
             for (int M = 1; M <= 7; M++) {
                 /* reference GEMV = the f32 product of the dequantized activations and weights (double) */
-                wh_gemv_qx_ref(M, K, xq, dx, cs, &x, 0, N, NULL, o1, N, 0);
+                wh_gemv_qx_ref(M, K, xq, dx, cs, sx, &x, 0, N, NULL, o1, N, 0);
                 double worst = 0;
                 for (int n = 0; n < N; n++) {
                     wh_wmat_row(&q, n, r1);
@@ -373,8 +376,8 @@ int main(void)
             }
             /* the SIMD kernels: AVX2 (vpmaddubsw) on every AVX2 CPU; the 256-bit vpdpbusd code as
              * AVX-VNNI (VEX) where present and in EVEX form on AVX512-VNNI CPUs; the 512-bit VNNI */
-            typedef void (*gemv_fn)(int, int, const int8_t *, const float *, const int32_t *, const wh_wmat *, int,
-                                    int, const float *, float *, int, int);
+            typedef void (*gemv_fn)(int, int, const int8_t *, const float *, const int32_t *, const float *,
+                                    const wh_wmat *, int, int, const float *, float *, int, int);
             const gemv_fn impls[4] = {wh_gemv_qx_avx2, wh_gemv_qx_avxvnni, wh_gemv_qx_vnni256, wh_gemv_qx_avx512};
             const char *inames[4] = {"AVX2", "AVX-VNNI", "VNNI 256-bit (EVEX)", "VNNI 512-bit"};
             const int have[4] = {wh_kernels_best() >= WH_ISA_AVX2, wh_kernels_avxvnni(), wh_kernels_vnni(),
@@ -398,8 +401,8 @@ int main(void)
                             const int n0 = ranges[ri][0], n1 = ranges[ri][1], ac = mode & 1;
                             const float *bs = mode & 2 ? bias : NULL;
                             for (int i = 0; i < 7 * N; i++) o1[i] = o2[i] = (float)i;   /* what lies outside [n0, n1) stays */
-                            wh_gemv_qx_ref(M, K, xq, dx, cs, &x, n0, n1, bs, o1, N, ac);
-                            impls[impl](M, K, xq, dx, cs, &x, n0, n1, bs, o2, N, ac);
+                            wh_gemv_qx_ref(M, K, xq, dx, cs, sx, &x, n0, n1, bs, o1, N, ac);
+                            impls[impl](M, K, xq, dx, cs, sx, &x, n0, n1, bs, o2, N, ac);
                             bad += memcmp(o1, o2, sizeof(float) * 7 * N) != 0;
                         }
                 CHECKF(bad == 0, "%s K=%d: %d %s GEMV cases differ from the reference", wh_type_name(ty), K, bad, iname);
@@ -427,8 +430,10 @@ int main(void)
             int8_t *xq5 = malloc((size_t)5 * K);
             float *dx5 = malloc(sizeof(float) * 5 * nb);
             int32_t *cs5 = malloc(sizeof(int32_t) * 5 * nb);
+            float *sx5 = malloc(sizeof(float) * 5 * nb);
             wh_qx_quant_ref(5, K, A9, K, xq5, dx5, cs5);
-            wh_gemv_qx_ref(5, K, xq5, dx5, cs5, &x, 3, N, NULL, C1, N, 0);
+            wh_qx_act_sx((size_t)5 * nb, dx5, cs5, sx5);
+            wh_gemv_qx_ref(5, K, xq5, dx5, cs5, sx5, &x, 3, N, NULL, C1, N, 0);
             const wh_isa lv[4] = {WH_ISA_SCALAR, WH_ISA_AVX2, WH_ISA_AVX2, WH_ISA_AVX512};
             wh_kernels_force(WH_ISA_AVX512);
             const int vnni_hw = wh_kernels_vnni();   /* the EVEX form of the AVX-VNNI code can run */
@@ -445,9 +450,9 @@ int main(void)
             }
             wh_kernels_vnni256(0);
             wh_kernels_force(wh_kernels_best());
-            free(xq5); free(dx5); free(cs5);
+            free(xq5); free(dx5); free(cs5); free(sx5);
             free(C1); free(C2); free(A9);
-            free(o1); free(o2); free(xq); free(xq2); free(dx); free(dx2); free(cs); free(cs2); free(A);
+            free(o1); free(o2); free(xq); free(xq2); free(dx); free(dx2); free(cs); free(cs2); free(sx); free(A);
             free(r1); free(r2); free(own); free(W);
         }
         free(scr);
@@ -736,6 +741,7 @@ int main(void)
         int8_t xq[320];
         float dx[10];
         int32_t cs[10];
+        float sx[10];
         for (size_t i = 0; i < (size_t)Mmax * lda; i++) A[i] = frand() * (i % 89 == 0 ? 6.0f : 1.0f);
         for (size_t i = 0; i < (size_t)Mmax * ldc; i++) C0[i] = frand();
         for (int i = 0; i < 128; i++) bias[i] = frand();
@@ -760,10 +766,11 @@ int main(void)
                         memcpy(R, C0, sizeof(float) * (size_t)M * ldc);
                         for (int m = 0; m < M; m++) {
                             wh_qx_quant_ref(1, K, A + (size_t)m * lda, lda, xq, dx, cs);
+                            wh_qx_act_sx((size_t)K / 32, dx, cs, sx);
                             for (int o = 0; o < (mode == 3 ? 2 : 1); o++) {
                                 float *r = R + (size_t)m * ldc + (o ? Ns[0] : 0);
-                                wh_gemv_qx_ref(1, K, xq, dx, cs, &x[o], 0, Ns[o], mode == 1 || o ? NULL : bias, r, ldc,
-                                               mode == 2);
+                                wh_gemv_qx_ref(1, K, xq, dx, cs, sx, &x[o], 0, Ns[o], mode == 1 || o ? NULL : bias, r,
+                                               ldc, mode == 2);
                                 if (mode == 1) wh_gelu_bias(r, bias, (size_t)Ns[0]);
                             }
                         }
