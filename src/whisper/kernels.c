@@ -295,7 +295,7 @@ static float i8_row_ref(const float *x, int n, int8_t *q)
     return d;
 }
 
-void wh_qx_quant_ref(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs)
+void wh_qx_quant_ref(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs, float *sx)
 {
     const int nb = K / 32;
     for (int m = 0; m < M; m++)
@@ -305,6 +305,7 @@ void wh_qx_quant_ref(int M, int K, const float *A, int lda, int8_t *xq, float *d
             int sum = 0;
             for (int i = 0; i < 32; i++) sum += q[i];
             cs[m * nb + b] = -128 * sum;
+            sx[m * nb + b] = dx[m * nb + b] * (float)sum;
         }
 }
 
@@ -348,11 +349,6 @@ static void qx_act_parts(int M, int K, const void *act, int8_t **xq, float **dx,
     *sx = (float *)(void *)(*cs + (size_t)M * (size_t)(K / 32));
 }
 
-void wh_qx_act_sx(size_t n, const float *dx, const int32_t *cs, float *sx)
-{
-    for (size_t i = 0; i < n; i++) sx[i] = dx[i] * (float)(-cs[i] / 128);
-}
-
 void wh_qx_act_quant(int M, int K, const float *A, int lda, void *act)
 {
     wh_qx_act_quant_part(M, K, A, lda, act, 0, M);
@@ -387,10 +383,10 @@ void wh_qx_act_quant_part(int M, int K, const float *A, int lda, void *act, int 
     xq += R * (size_t)K;
     dx += R * nb;
     cs += R * nb;
-    if (wh_kernels_vnni()) wh_qx_quant_avx512(r1 - r0, K, A, lda, xq, dx, cs);
-    else if (USE_AVX2) wh_qx_quant_avx2(r1 - r0, K, A, lda, xq, dx, cs);
-    else wh_qx_quant_ref(r1 - r0, K, A, lda, xq, dx, cs);
-    wh_qx_act_sx((size_t)(r1 - r0) * nb, dx, cs, sx + R * nb);
+    sx += R * nb;
+    if (wh_kernels_vnni()) wh_qx_quant_avx512(r1 - r0, K, A, lda, xq, dx, cs, sx);
+    else if (USE_AVX2) wh_qx_quant_avx2(r1 - r0, K, A, lda, xq, dx, cs, sx);
+    else wh_qx_quant_ref(r1 - r0, K, A, lda, xq, dx, cs, sx);
 }
 
 typedef void (*qx_gemv_fn)(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const float *sx,

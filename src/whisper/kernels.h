@@ -200,13 +200,11 @@ int wh_qx_pack(const wh_wmat *W, int N, wh_wmat *out, void **own);
  * encoder attention's keys, and its values transposed (ks = the row stride) */
 void wh_qx8_pack_f32(int N, int K, const float *X, size_t rs, size_t ks, int kvalid, void *out);
 /* A[M][K] per 32-block: xq[m·K + k], dx[m·K/32 + b] = the block's scale, cs[..] = −128·Σ xq
- * (the weights' +128 offset taken back) */
-/* ... and, for the GEMV's types with a block minimum (q5_1, q4_1: + m · Σ x), sx[i] = dx[i] ·
- * Σ xq, once per block and row for every weight row of the product: at five rows the GEMV's
- * own scalar int-to-float per block and row had been 7-8 % of a base q5_1 beam step */
-void wh_qx_act_sx(size_t n, const float *dx, const int32_t *cs, float *sx);
-void wh_qx_quant_ref(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs);
-void wh_qx_quant_avx512(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs);
+ * (the weights' +128 offset taken back), sx[..] = dx · Σ xq (the block's Σ x, for the types with
+ * a block minimum, q5_1 and q4_1: once per block and row here, not per weight-row group in the
+ * GEMV, whose scalar division and int-to-float for it had been 7-8 % of a base q5_1 beam step) */
+void wh_qx_quant_ref(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs, float *sx);
+void wh_qx_quant_avx512(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs, float *sx);
 /* C[m][n] = ((C[m][n] if accumulate, else 0) + Σ_b fma(Σ_k xq·q, d_w·d_x)) + bias[n] (bias may
  * be NULL) for n in [n0, n1), M <= 7: the staged GEMV's rounding of C and bias, written in C's
  * own layout (a group's 16 rows are one vector of each row of C: no transposition) */
@@ -217,7 +215,7 @@ void wh_gemv_qx_avx512(int M, int K, const int8_t *xq, const float *dx, const in
 /* The same in 256-bit registers (qx256_tmpl.h), equal bit for bit: AVX2 (vpmaddubsw/vpmaddwd),
  * AVX-VNNI (VEX vpdpbusd: Intel client cores without AVX-512), and the AVX-VNNI code in EVEX
  * form for AVX512-VNNI CPUs (tests and bin/bench only: the engine runs the 512-bit kernel there) */
-void wh_qx_quant_avx2(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs);
+void wh_qx_quant_avx2(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs, float *sx);
 void wh_gemv_qx_avx2(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const float *sx,
                      const wh_wmat *W, int n0, int n1, const float *bias, float *C, int ldc, int accumulate);
 void wh_gemv_qx_avxvnni(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const float *sx,

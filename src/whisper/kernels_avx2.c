@@ -747,7 +747,7 @@ void wh_q8_0_row_avx2(const float *x, int K, uint8_t *out)
 
 /* A[M][K] per 32-block as wh_qx_quant_ref (the same operations per element: max of |x|,
  * d = amax / 127, 1 / d, x · (1 / d) rounded to nearest even), so the bytes are the same */
-void wh_qx_quant_avx2(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs)
+void wh_qx_quant_avx2(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs, float *sx)
 {
     const int nb = K / 32;
     for (int m = 0; m < M; m++)
@@ -765,8 +765,10 @@ void wh_qx_quant_avx2(int M, int K, const float *A, int lda, int8_t *xq, float *
             __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
             s4 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
             s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 1));
+            const int sum = _mm_cvtsi128_si32(s4);
             dx[m * nb + b] = d;
-            cs[m * nb + b] = -128 * _mm_cvtsi128_si32(s4);
+            cs[m * nb + b] = -128 * sum;
+            sx[m * nb + b] = d * (float)sum;
         }
 }
 

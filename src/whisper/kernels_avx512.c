@@ -234,7 +234,8 @@ float wh_logsumexp_avx512(const float *x, int n)
 
 /* wh_qx_quant_ref's numbers: the same operations per element (max of |x|, d = amax / 127,
  * 1 / d, x · (1 / d) rounded to nearest even), so both give the same bytes */
-QX_TARGET void wh_qx_quant_avx512(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs)
+QX_TARGET void wh_qx_quant_avx512(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs,
+                                  float *sx)
 {
     const int nb = K / 32;
     for (int m = 0; m < M; m++)
@@ -247,8 +248,10 @@ QX_TARGET void wh_qx_quant_avx512(int M, int K, const float *A, int lda, int8_t 
             const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, vid)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, vid));
             _mm_storeu_si128((__m128i *)(void *)(xq + (size_t)m * K + (size_t)b * 32), _mm512_cvtsepi32_epi8(q0));
             _mm_storeu_si128((__m128i *)(void *)(xq + (size_t)m * K + (size_t)b * 32 + 16), _mm512_cvtsepi32_epi8(q1));
+            const int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
             dx[m * nb + b] = d;
-            cs[m * nb + b] = -128 * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+            cs[m * nb + b] = -128 * sum;
+            sx[m * nb + b] = d * (float)sum;
         }
 }
 

@@ -337,8 +337,8 @@ int main(void)
             float *dx = malloc(sizeof(float) * 7 * nb), *dx2 = malloc(sizeof(float) * 7 * nb);
             int32_t *cs = malloc(sizeof(int32_t) * 7 * nb), *cs2 = malloc(sizeof(int32_t) * 7 * nb);
             float *sx = malloc(sizeof(float) * 7 * nb);
-            wh_qx_quant_ref(7, K, A, K, xq, dx, cs);
-            wh_qx_act_sx((size_t)7 * nb, dx, cs, sx);
+            float *sx2 = malloc(sizeof(float) * 7 * nb);
+            wh_qx_quant_ref(7, K, A, K, xq, dx, cs, sx);
             /* the reference's own meaning: xq·d within half a step of x, cs = −128·Σ xq, sx = d·Σ xq */
             double qerr = 0;
             for (int m = 0; m < 7; m++)
@@ -389,9 +389,10 @@ int main(void)
                     continue;
                 }
                 if (impl != 1 && impl != 2) {   /* the quantizers: AVX2's (all 256-bit kernels) and AVX-512's */
-                    (impl == 3 ? wh_qx_quant_avx512 : wh_qx_quant_avx2)(7, K, A, K, xq2, dx2, cs2);
+                    (impl == 3 ? wh_qx_quant_avx512 : wh_qx_quant_avx2)(7, K, A, K, xq2, dx2, cs2, sx2);
                     CHECKF(!memcmp(xq, xq2, (size_t)7 * K) && !memcmp(dx, dx2, sizeof(float) * 7 * nb) &&
-                           !memcmp(cs, cs2, sizeof(int32_t) * 7 * nb), "%s quantizer differs from the reference", iname);
+                               !memcmp(cs, cs2, sizeof(int32_t) * 7 * nb) && !memcmp(sx, sx2, sizeof(float) * 7 * nb),
+                           "%s quantizer differs from the reference", iname);
                 }
                 const int ranges[5][2] = {{0, N}, {3, 35}, {16, 32}, {20, 21}, {8, 24}};
                 int bad = 0;
@@ -431,8 +432,7 @@ int main(void)
             float *dx5 = malloc(sizeof(float) * 5 * nb);
             int32_t *cs5 = malloc(sizeof(int32_t) * 5 * nb);
             float *sx5 = malloc(sizeof(float) * 5 * nb);
-            wh_qx_quant_ref(5, K, A9, K, xq5, dx5, cs5);
-            wh_qx_act_sx((size_t)5 * nb, dx5, cs5, sx5);
+            wh_qx_quant_ref(5, K, A9, K, xq5, dx5, cs5, sx5);
             wh_gemv_qx_ref(5, K, xq5, dx5, cs5, sx5, &x, 3, N, NULL, C1, N, 0);
             const wh_isa lv[4] = {WH_ISA_SCALAR, WH_ISA_AVX2, WH_ISA_AVX2, WH_ISA_AVX512};
             wh_kernels_force(WH_ISA_AVX512);
@@ -452,7 +452,8 @@ int main(void)
             wh_kernels_force(wh_kernels_best());
             free(xq5); free(dx5); free(cs5); free(sx5);
             free(C1); free(C2); free(A9);
-            free(o1); free(o2); free(xq); free(xq2); free(dx); free(dx2); free(cs); free(cs2); free(sx); free(A);
+            free(o1); free(o2); free(xq); free(xq2); free(dx); free(dx2); free(cs); free(cs2); free(sx); free(sx2);
+            free(A);
             free(r1); free(r2); free(own); free(W);
         }
         free(scr);
@@ -765,8 +766,7 @@ int main(void)
                          * the reference at every level, tested above) */
                         memcpy(R, C0, sizeof(float) * (size_t)M * ldc);
                         for (int m = 0; m < M; m++) {
-                            wh_qx_quant_ref(1, K, A + (size_t)m * lda, lda, xq, dx, cs);
-                            wh_qx_act_sx((size_t)K / 32, dx, cs, sx);
+                            wh_qx_quant_ref(1, K, A + (size_t)m * lda, lda, xq, dx, cs, sx);
                             for (int o = 0; o < (mode == 3 ? 2 : 1); o++) {
                                 float *r = R + (size_t)m * ldc + (o ? Ns[0] : 0);
                                 wh_gemv_qx_ref(1, K, xq, dx, cs, sx, &x[o], 0, Ns[o], mode == 1 || o ? NULL : bias, r,
@@ -1220,17 +1220,19 @@ int main(void)
         int8_t *q1 = malloc((size_t)M * 1504), *q2 = malloc((size_t)M * 1504);
         float d1[3 * 47], d2[3 * 47];
         int32_t c1[3 * 47], c2[3 * 47];
+        float s1[3 * 47], s2[3 * 47];
         int bad = 0;
         for (int i = 0; i < M * lda; i++) A[i] = frand() * (i % 89 == 0 ? 40.0f : 1.0f) * (i / 32 % 11 == 3 ? 0.0f : 1.0f);
         for (int ki = 0; ki < 5; ki++) {
             const int K = Ks[ki], nb = K / 32;
-            wh_qx_quant_ref(M, K, A, lda, q1, d1, c1);
+            wh_qx_quant_ref(M, K, A, lda, q1, d1, c1, s1);
             for (int impl = 0; impl < 2; impl++) {
                 if (impl == 0 ? wh_kernels_best() < WH_ISA_AVX2 : !wh_kernels_vnni()) continue;
                 memset(q2, 0x5a, (size_t)M * K);
-                (impl ? wh_qx_quant_avx512 : wh_qx_quant_avx2)(M, K, A, lda, q2, d2, c2);
+                (impl ? wh_qx_quant_avx512 : wh_qx_quant_avx2)(M, K, A, lda, q2, d2, c2, s2);
                 if ((memcmp(q1, q2, (size_t)M * K) || memcmp(d1, d2, sizeof(float) * (size_t)(M * nb)) ||
-                     memcmp(c1, c2, sizeof(int32_t) * (size_t)(M * nb))) && bad++ < 3)
+                     memcmp(c1, c2, sizeof(int32_t) * (size_t)(M * nb)) ||
+                     memcmp(s1, s2, sizeof(float) * (size_t)(M * nb))) && bad++ < 3)
                     CHECKF(0, "%s quantizer, K %d: differs from the reference", impl ? "AVX-512" : "AVX2", K);
             }
         }
