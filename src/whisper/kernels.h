@@ -262,8 +262,11 @@ void wh_gemm_qx_tall(int M, int K, const void *act, int r0, int r1, const wh_wma
  * driver's calls, whose weights the previous row block left in L2). */
 #define WH_QX_PF_BYTES 6144
 #define WH_QX_PREFETCH(M) ((M) >= 2 && (M) < WH_QX_TALL_ROWS)
-/* the prefetch of the block at p (bs bytes): its lines WH_QX_PF_BYTES on, into L2 */
-static inline void wh_qx_prefetch(const uint8_t *p, size_t bs)
+/* the prefetch of the block at p (bs bytes): its lines WH_QX_PF_BYTES on, into L2. Always
+ * inlined: as a plain static inline GCC left it out of line in the kernels' one large function
+ * (large-function-growth), then found the copy free of visible effects and deleted every call,
+ * so the int8 GEMVs ran without it (tests/integration/kernels_prefetch.sh looks for it) */
+static inline __attribute__((always_inline)) void wh_qx_prefetch(const uint8_t *p, size_t bs)
 {
     for (size_t o = 0; o < bs; o += 64) __builtin_prefetch(p + WH_QX_PF_BYTES + o, 0, 2);
 }
