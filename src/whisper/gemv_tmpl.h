@@ -13,7 +13,7 @@
  *   VQ1(type, qs, qh, e0) optional: the same values as M = 1 takes them (one row of A, so
  *                        the conversion is not shared by several FMAs: fewer operations in
  *                        all may be worth some that compete with the FMAs); default VQ
- *   RBLK(M)           weight rows per block for M activation rows (R·M accumulators must
+ *   RBLK(type, M)     weight rows per block for M activation rows (R·M accumulators must
  *                     fit the register file with room for R weight vectors and one A); each
  *                     level says what it measured
  *   GEMV_NAME         the exported function's name
@@ -284,13 +284,13 @@ static inline __attribute__((always_inline)) void gemv_rows(const int type, cons
 
 #define GEMV_M_CASES(TY)                                                                   \
     switch (M) {                                                                           \
-    case 1: gemv_rows(TY, 1, RBLK(1), K, A, lda, w, rb, nr, out, (size_t)ldo); break;      \
-    case 2: gemv_rows(TY, 2, RBLK(2), K, A, lda, w, rb, nr, out, (size_t)ldo); break;      \
-    case 3: gemv_rows(TY, 3, RBLK(3), K, A, lda, w, rb, nr, out, (size_t)ldo); break;      \
-    case 4: gemv_rows(TY, 4, RBLK(4), K, A, lda, w, rb, nr, out, (size_t)ldo); break;      \
-    case 5: gemv_rows(TY, 5, RBLK(5), K, A, lda, w, rb, nr, out, (size_t)ldo); break;      \
-    case 6: gemv_rows(TY, 6, RBLK(6), K, A, lda, w, rb, nr, out, (size_t)ldo); break;      \
-    default: gemv_rows(TY, 7, RBLK(7), K, A, lda, w, rb, nr, out, (size_t)ldo); break;     \
+    case 1: gemv_rows(TY, 1, RBLK(TY, 1), K, A, lda, w, rb, nr, out, (size_t)ldo); break;      \
+    case 2: gemv_rows(TY, 2, RBLK(TY, 2), K, A, lda, w, rb, nr, out, (size_t)ldo); break;      \
+    case 3: gemv_rows(TY, 3, RBLK(TY, 3), K, A, lda, w, rb, nr, out, (size_t)ldo); break;      \
+    case 4: gemv_rows(TY, 4, RBLK(TY, 4), K, A, lda, w, rb, nr, out, (size_t)ldo); break;      \
+    case 5: gemv_rows(TY, 5, RBLK(TY, 5), K, A, lda, w, rb, nr, out, (size_t)ldo); break;      \
+    case 6: gemv_rows(TY, 6, RBLK(TY, 6), K, A, lda, w, rb, nr, out, (size_t)ldo); break;      \
+    default: gemv_rows(TY, 7, RBLK(TY, 7), K, A, lda, w, rb, nr, out, (size_t)ldo); break;     \
     }
 
 /* out[m·ldo + n - n0] = Σ_k A[m][k] · W[n][k], n in [n0, n1), 1 <= M <= 7; W of a type that

@@ -498,11 +498,15 @@ static inline __m256 qn_8(int type, const uint8_t *qs, uint32_t qh, int e0)
 #define VF16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
 #define VI8(p) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p))))
 #define VQ(type, qs, qh, e0) qn_8(type, qs, qh, e0)
-/* one row at a time at every M: with R rows from far-apart streams (as the AVX-512 path
- * reads them), the --isa avx2 beam-5 step on the Zen 4 was slower (base f16 6.3 -> 7.0-7.4 ms,
- * tiny 2.9-3.4 -> 3.9-4.4 ms, bin/bench alternating): 16 registers leave little for R·M sums.
- * The row's M sums get two accumulator sets instead (GEMV_SETS, gemv_tmpl.h). */
-#define RBLK(M) 1
+/* One row at a time, but f16 at M = 5: with R rows from far-apart streams (as the AVX-512
+ * path reads them) at every M the --isa avx2 beam-5 step on the Zen 4 was slower (base f16
+ * 6.3 -> 7.0-7.4 ms, tiny 2.9-3.4 -> 3.9-4.4 ms, bin/bench alternating; with the rows'
+ * prefetch into L1 then): 16 registers leave little for R·M sums. The row's M sums get two
+ * accumulator sets instead (GEMV_SETS, gemv_tmpl.h). Two rows at M = 5 for f16 alone, since
+ * the prefetch goes into L2: base f16 beam-5 step 7.88 -> 7.39 and 8.18 -> 7.54 ms (step
+ * harness, both kernels alternating in one process); at M = 3 4 % slower, M = 4 level, and on
+ * the exact path's q8_0 and q5_1 at M = 5 10-11 % slower. */
+#define RBLK(type, M) ((int)(type) == (int)WH_F16 && (M) == 5 ? 2 : 1)
 #define GEMV_NAME wh_gemv_avx2
 #include "gemv_tmpl.h"
 
