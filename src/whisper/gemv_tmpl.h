@@ -282,15 +282,15 @@ static inline __attribute__((always_inline)) void gemv_rows(const int type, cons
     for (int r = R * h; r < nr; r++) gemv_blk(type, M, 1, K, A, lda, w + (size_t)r * rb, rb, 0, out + r, 0, ldo);
 }
 
-#define GEMV_M_CASES(TY)                                                                   \
-    switch (M) {                                                                           \
-    case 1: gemv_rows(TY, 1, RBLK(TY, 1), K, A, lda, w, rb, nr, out, (size_t)ldo); break;      \
-    case 2: gemv_rows(TY, 2, RBLK(TY, 2), K, A, lda, w, rb, nr, out, (size_t)ldo); break;      \
-    case 3: gemv_rows(TY, 3, RBLK(TY, 3), K, A, lda, w, rb, nr, out, (size_t)ldo); break;      \
-    case 4: gemv_rows(TY, 4, RBLK(TY, 4), K, A, lda, w, rb, nr, out, (size_t)ldo); break;      \
-    case 5: gemv_rows(TY, 5, RBLK(TY, 5), K, A, lda, w, rb, nr, out, (size_t)ldo); break;      \
-    case 6: gemv_rows(TY, 6, RBLK(TY, 6), K, A, lda, w, rb, nr, out, (size_t)ldo); break;      \
-    default: gemv_rows(TY, 7, RBLK(TY, 7), K, A, lda, w, rb, nr, out, (size_t)ldo); break;     \
+#define GEMV_M_CASES(TY)                                                                      \
+    switch (M) {                                                                              \
+    case 1: gemv_rows(TY, 1, RBLK(TY, 1), K, A, lda, w, rb, nr, out, (size_t)ldo); break;     \
+    case 2: gemv_rows(TY, 2, RBLK(TY, 2), K, A, lda, w, rb, nr, out, (size_t)ldo); break;     \
+    case 3: gemv_rows(TY, 3, RBLK(TY, 3), K, A, lda, w, rb, nr, out, (size_t)ldo); break;     \
+    case 4: gemv_rows(TY, 4, RBLK(TY, 4), K, A, lda, w, rb, nr, out, (size_t)ldo); break;     \
+    case 5: gemv_rows(TY, 5, RBLK(TY, 5), K, A, lda, w, rb, nr, out, (size_t)ldo); break;     \
+    case 6: gemv_rows(TY, 6, RBLK(TY, 6), K, A, lda, w, rb, nr, out, (size_t)ldo); break;     \
+    default: gemv_rows(TY, 7, RBLK(TY, 7), K, A, lda, w, rb, nr, out, (size_t)ldo); break;    \
     }
 
 /* out[m·ldo + n - n0] = Σ_k A[m][k] · W[n][k], n in [n0, n1), 1 <= M <= 7; W of a type that
