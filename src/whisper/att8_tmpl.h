@@ -36,7 +36,7 @@ static inline __attribute__((always_inline)) A8_ATTR void a8_scores(const int G,
                 _mm_prefetch((const char *)VQ + next + 64 * l, _MM_HINT_T1);
             }
         }
-        const uint8_t *kt = KU + (size_t)(p / WH_ATT_TILE) * 64 * WH_ATT_TILE + (size_t)(p % WH_ATT_TILE) * 4;
+        const uint8_t *kt = KU + wh_att8_kofs(p, 0);
         VI acc[A8_RG][2];
 #pragma GCC unroll 8
         for (int r = 0; r < G; r++) acc[r][0] = acc[r][1] = A8_SET1I(a->ch[r0 + r]);
@@ -53,8 +53,8 @@ static inline __attribute__((always_inline)) A8_ATTR void a8_scores(const int G,
                 }
 #pragma GCC unroll 4
             for (int d4 = 0; d4 < 16; d4++) {
-                const VI k0 = A8_LOADI(kt + (size_t)d4 * 4 * WH_ATT_TILE);
-                const VI k1 = A8_LOADI(kt + (size_t)d4 * 4 * WH_ATT_TILE + 4 * A8_W);
+                const VI k0 = A8_LOADI(kt + wh_att8_kofs(0, 4 * d4));
+                const VI k1 = A8_LOADI(kt + wh_att8_kofs(A8_W, 4 * d4));
 #pragma GCC unroll 8
                 for (int r = 0; r < G; r++) {
                     int32_t x;
@@ -88,7 +88,7 @@ static inline __attribute__((always_inline)) A8_ATTR void a8_values(const int G,
 #pragma GCC unroll 4
             for (int j = 0; j < OV; j++) facc[r][j] = A8_ZEROF();
         for (size_t b = 0; b < nb; b++) {
-            const int8_t *vb = VQ + b * 32 * 64 + (size_t)c0 * 4;
+            const int8_t *vb = VQ + wh_att8_vofs((int)b * 32, c0);
             VI iacc[A8_RG][4];
 #pragma GCC unroll 8
             for (int r = 0; r < G; r++)
@@ -98,7 +98,7 @@ static inline __attribute__((always_inline)) A8_ATTR void a8_values(const int G,
             for (int g = 0; g < 8; g++) {
                 VI v[4];
 #pragma GCC unroll 4
-                for (int j = 0; j < OV; j++) v[j] = A8_LOADI(vb + (size_t)g * 256 + (size_t)j * 4 * A8_W);
+                for (int j = 0; j < OV; j++) v[j] = A8_LOADI(vb + wh_att8_vofs(4 * g, j * A8_W));
 #pragma GCC unroll 8
                 for (int r = 0; r < G; r++) {
                     int32_t x;

@@ -287,21 +287,18 @@ static void cross_kv_tile8(const wh_cpu *c, const float *xk, const float *xv, in
     int8_t kq[WH_ATT_TILE * 256];   /* dh <= 256: n_audio_state / n_audio_head of every Whisper size is 64 */
     for (int h = 0; h < c->n_head; h++) {
         int8_t *kh = kt + (size_t)h * c->ldk * dh + (size_t)(p0 / WH_ATT_TILE) * dh * WH_ATT_TILE;
-        wh_i8_rows(np, dh, xk + (size_t)p0 * n + (size_t)h * dh, (size_t)n, kq, (size_t)dh, ks + (size_t)h * c->ldk + p0);
-        if (c->kvq) {   /* dh 64: both rows through wh_att8_put */
-            int8_t vq[WH_ATT_TILE * 64];
-            int8_t *vh = v + (size_t)h * c->ldk * dh;
-            wh_i8_rows(np, dh, xv + (size_t)p0 * n + (size_t)h * dh, (size_t)n, vq, (size_t)dh,
-                       vs + (size_t)h * c->ldk + p0);
+        /* kvq (dh 64): the values' rows staged too, both through wh_att8_put */
+        int8_t vq[WH_ATT_TILE * 64], *vrows = c->kvq ? vq : v + ((size_t)h * c->ldk + p0) * dh;
+        const size_t x0 = (size_t)p0 * n + (size_t)h * dh, s0 = (size_t)h * c->ldk + p0;
+        wh_i8_rows(np, dh, xk + x0, (size_t)n, kq, (size_t)dh, ks + s0);
+        wh_i8_rows(np, dh, xv + x0, (size_t)n, vrows, (size_t)dh, vs + s0);
+        if (c->kvq)
             for (int i = 0; i < np; i++)
-                wh_att8_put(p0 + i, kq + (size_t)i * 64, vq + (size_t)i * 64,
-                            (uint8_t *)kt + (size_t)h * c->ldk * dh, vh);
-            continue;
-        }
-        for (int i = 0; i < np; i++)
-            for (int d = 0; d < dh; d++) kh[(size_t)d * WH_ATT_TILE + i] = kq[(size_t)i * dh + d];
-        wh_i8_rows(np, dh, xv + (size_t)p0 * n + (size_t)h * dh, (size_t)n, v + ((size_t)h * c->ldk + p0) * dh,
-                   (size_t)dh, vs + (size_t)h * c->ldk + p0);
+                wh_att8_put(p0 + i, kq + (size_t)i * 64, vq + (size_t)i * 64, (uint8_t *)kt + (size_t)h * c->ldk * dh,
+                            v + (size_t)h * c->ldk * dh);
+        else
+            for (int i = 0; i < np; i++)
+                for (int d = 0; d < dh; d++) kh[(size_t)d * WH_ATT_TILE + i] = kq[(size_t)i * dh + d];
     }
 }
 

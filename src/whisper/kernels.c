@@ -637,10 +637,8 @@ void wh_att8_queries(int R, const float *q, size_t ldq, const wh_att8_parts *a)
 
 void wh_att8_put(int p, const int8_t *k, const int8_t *v, uint8_t *KU, int8_t *VQ)
 {
-    uint8_t *kt = KU + (size_t)(p / WH_ATT_TILE) * 64 * WH_ATT_TILE + (size_t)(p % WH_ATT_TILE) * 4;
-    for (int d = 0; d < 64; d++) kt[(size_t)(d / 4) * 4 * WH_ATT_TILE + d % 4] = (uint8_t)(k[d] ^ 0x80);   /* + 128 */
-    int8_t *vt = VQ + (size_t)(p / 4) * 256 + p % 4;
-    for (int c = 0; c < 64; c++) vt[4 * c] = v[c];
+    for (int d = 0; d < 64; d++) KU[wh_att8_kofs(p, d)] = (uint8_t)(k[d] ^ 0x80);   /* + 128 */
+    for (int c = 0; c < 64; c++) VQ[wh_att8_vofs(p, c)] = v[c];
 }
 
 /* the probabilities of one row times vs, per 32 positions as unsigned bytes (the SIMD
@@ -670,10 +668,9 @@ static void attend_rows_q8_ref(int R, const float *q, size_t ldq, const uint8_t 
         const int8_t *qh = a.qh + (size_t)r * 64, *ql = a.ql + (size_t)r * 64;
         float *Sr = S + (size_t)r * lds;
         for (int p = 0; p < len; p++) {
-            const uint8_t *kt = KU + (size_t)(p / WH_ATT_TILE) * 64 * WH_ATT_TILE + (size_t)(p % WH_ATT_TILE) * 4;
             int32_t h = a.ch[r], l = a.cl[r];
             for (int d = 0; d < 64; d++) {
-                const int32_t k = kt[(size_t)(d / 4) * 4 * WH_ATT_TILE + d % 4];
+                const int32_t k = KU[wh_att8_kofs(p, d)];
                 h += k * qh[d];
                 l += k * ql[d];
             }
@@ -688,7 +685,7 @@ static void attend_rows_q8_ref(int R, const float *q, size_t ldq, const uint8_t 
             float acc = 0.0f;
             for (size_t b = 0; b < a.lp / 32; b++) {
                 int32_t isum = 0;
-                for (size_t p = b * 32; p < b * 32 + 32; p++) isum += (int32_t)u[p] * VQ[(p / 4 * 64 + (size_t)c) * 4 + p % 4];
+                for (int p = (int)b * 32; p < (int)b * 32 + 32; p++) isum += (int32_t)u[p] * VQ[wh_att8_vofs(p, c)];
                 acc = fmaf((float)isum, du[b], acc);   /* the kernels' fma */
             }
             orow[c] = acc;

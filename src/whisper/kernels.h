@@ -115,6 +115,13 @@ void wh_attend_rows_q8(int R, const float *q, size_t ldq, const uint8_t *KU, con
                        const float *vs, int len, float *S, size_t lds, void *scratch, float *o, size_t ldo);
 size_t wh_attend_q8_scratch(int R, int len);
 void wh_att8_put(int p, const int8_t *k, const int8_t *v, uint8_t *KU, int8_t *VQ);
+/* the layouts' byte offsets above, written once for wh_att8_put, the reference and the kernels */
+static inline size_t wh_att8_kofs(int p, int d)
+{
+    const size_t tile = (size_t)(p / WH_ATT_TILE), g = (size_t)(d / 4);
+    return ((tile * 16 + g) * WH_ATT_TILE + (size_t)(p % WH_ATT_TILE)) * 4 + (size_t)(d % 4);
+}
+static inline size_t wh_att8_vofs(int p, int c) { return ((size_t)(p / 4) * 64 + (size_t)c) * 4 + (size_t)(p % 4); }
 /* the scratch's parts for R rows of len (lp = len padded to 32): quantized queries [R][64]
  * (h bytes, l bytes), d_q/254 and −128·Σh, −128·Σl per row (the keys' +128 taken back), the
  * probabilities' bytes [R][lp] and their scales [R][lp / 32] */
