@@ -1,5 +1,6 @@
 #!/bin/sh
-# The decoder's GEMVs and cross-attention kernels have their software prefetch compiled in. It is a builtin with no
+# The decoder's GEMVs and cross-attention kernels, and the encoder GEMM's sweep over shared
+# packed panels, have their software prefetch compiled in. It is a builtin with no
 # effect the compiler can see: a helper that GCC declines to inline (the int8 kernels are one
 # function of 35 instantiations, past --param large-function-growth) is then judged free of
 # side effects and its calls are deleted, silently — the int8 GEMVs shipped without their
@@ -24,7 +25,7 @@ for v in release san; do
              kernels_avx512:wh_gemv_avx512 kernels_avx2:wh_gemv_avx2 \
              kernels_avx512:wh_attend_rows_q8_avx512 kernels_vnni256_avx512:wh_attend_rows_q8_vnni256 \
              kernels_avxvnni_avx2:wh_attend_rows_q8_avxvnni kernels_avx512:wh_attend_rows_avx512 \
-             kernels_avx2:wh_attend_rows_avx2 kernels_avx2:wh_attend_rows_i8_avx2; do
+             kernels_avx2:wh_attend_rows_avx2 kernels_avx2:wh_attend_rows_i8_avx2 kernels:sweep; do
         o=$d/${k%%:*}.o f=${k#*:}
         c=$(count "$o" "$f")
         n=$((n + 1))
