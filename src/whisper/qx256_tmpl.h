@@ -24,6 +24,16 @@
 
 #include "qx_dispatch.h"
 
+/* Which row counts prefetch (kernels.h, WH_QX_PREFETCH). The AVX2 code at one row too: on a
+ * Zen 3 (AVX2-only; 2 threads, step harness alternating both in one process, medians of 480
+ * steps) base q5_0 batch 1 3.27 -> 2.82 ms and q8_0 4.04 -> 3.79 ms (distances 3-12 KB
+ * within 4 %); the vpdpbusd forms keep the AVX-512 kernel's rule (one row slower with it). */
+#ifdef QXT_DPBUSD
+#define QXT_PREFETCH(M) WH_QX_PREFETCH(M)
+#else
+#define QXT_PREFETCH(M) ((M) >= 1 && (M) < WH_QX_TALL_ROWS)
+#endif
+
 /* 16 where bit j of each byte of the half's fifth-bit plane P is set, else 0 (model.h: the
  * bit moved to bit 4 by a 16-bit lane shift that crosses no byte for j <= 7, then masked) */
 static inline __attribute__((always_inline)) QXT_ATTR __m256i qx_bit16(__m256i P, const int j)
@@ -201,7 +211,7 @@ static inline __attribute__((always_inline)) QXT_ATTR void qx_half(const int xt,
 #pragma GCC unroll 7
     for (int m = 0; m < M; m++) acc[m] = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++, p += bs) {
-        if (WH_QX_PREFETCH(M) && h == 0) wh_qx_prefetch(p, bs);   /* the second half reads what the first brought */
+        if (QXT_PREFETCH(M) && h == 0) wh_qx_prefetch(p, bs);   /* the second half reads what the first brought */
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p + 16 * h)));
         __m256i s[7];
         qx_sums(xt, M, K, xq, cs, nb, b, p, h, s);
@@ -253,3 +263,4 @@ QXT_ATTR void QXT_GEMV(int M, int K, const int8_t *xq, const float *dx, const in
     QX_DISPATCH(qx_rows2)
 }
 #undef QX_CHAIN
+#undef QXT_PREFETCH
