@@ -84,8 +84,6 @@ FMA_LOOP(fma_loop, "avx2,fma", __m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_c
 FMA_LOOP(fma_loop512, "avx512f", __m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_reduce_add_ps)
 #undef FMA_LOOP
 
-/* best of 3: a peak is a maximum, and a trial during which another tenant of a shared
- * machine held the core says nothing about it */
 /* one trial: GFLOP/s of `threads` FMA loops of iters iterations */
 static double fma_trial(int threads, int w512, long iters)
 {
@@ -98,6 +96,8 @@ static double fma_trial(int threads, int w512, long iters)
     return (double)threads * iters * 12 * (w512 ? 16 : 8) * 2 / (now() - t0) / 1e9;
 }
 
+/* best of 3: a peak is a maximum, and a trial during which another tenant of a shared
+ * machine held the core says nothing about it */
 static double fma_peak_w(int threads, int w512)
 {
     double best = 0;

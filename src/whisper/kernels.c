@@ -926,8 +926,9 @@ static void gemv_part(int M, int K, const float *A, int lda, const wh_wmat *W, i
  * and the first micro-kernel calls on a panel waited for it: while the block's rows go
  * through one panel (pair), the next one(s) used (the next in Bp, else the next_lines
  * 64-byte lines at `next`, where the caller's following sweep starts) is prefetched, a share
- * of its lines before each call. Base f16 encoder on a Zen 3 (AVX2), 2 threads: 70-71 -> 72-73 % of the FMA peak
- * (scratch harness alternating both builds' sweeps; 1 thread 78 -> 80 %). */
+ * of its lines before each call. Base f16 encoder on a Zen 3 (AVX2), 2 threads: 70-71 ->
+ * 72-73 % of the FMA peak (scratch harness, with and without it alternating in one process;
+ * 1 thread 78 -> 80 %). */
 static void sweep(int M, const float *A, int lda, int k0, int kc, const float *Bp, int nc0, int ncw, float *C,
                   int ldc, int acc, const float *next, int next_lines)
 {
