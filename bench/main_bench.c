@@ -223,6 +223,21 @@ __attribute__((target("avx2"))) static void *read_loop(void *va)
     return NULL;
 }
 
+/* one pass of `threads` vectorised readers over buf[n], split between them: GB/s */
+static double read_pass(const float *buf, size_t n, int threads)
+{
+    pthread_t th[64];
+    read_arg args[64];
+    if (threads > 64) threads = 64;
+    double t0 = now();
+    for (int t = 0; t < threads; t++) {
+        args[t] = (read_arg){buf + n / threads * t, n / threads, 0};
+        pthread_create(&th[t], NULL, read_loop, &args[t]);
+    }
+    for (int t = 0; t < threads; t++) pthread_join(th[t], NULL);
+    return n * sizeof(float) / (now() - t0) / 1e9;
+}
+
 /* read bandwidth over 512 MiB split across the threads (vectorised sums), best of 3 */
 static double read_bandwidth(int threads)
 {
@@ -231,17 +246,8 @@ static double read_bandwidth(int threads)
     if (!buf) return 0;
     for (size_t i = 0; i < n; i++) buf[i] = (float)(i & 1023);
     double best = 0;
-    pthread_t th[64];
-    read_arg args[64];
-    if (threads > 64) threads = 64;
     for (int r = 0; r < 3; r++) {
-        double t0 = now();
-        for (int t = 0; t < threads; t++) {
-            args[t] = (read_arg){buf + n / threads * t, n / threads, 0};
-            pthread_create(&th[t], NULL, read_loop, &args[t]);
-        }
-        for (int t = 0; t < threads; t++) pthread_join(th[t], NULL);
-        double gbs = n * sizeof(float) / (now() - t0) / 1e9;
+        double gbs = read_pass(buf, n, threads);
         if (gbs > best) best = gbs;
     }
     free(buf);
@@ -319,7 +325,8 @@ static void bench_transcribe(sp_context *ctx, int runs)
 /* Decoder timing after a prompt: ntok steps of B rows (B = 1: batch 1; B = 5: one beam-5
  * step), each step timed alone; the median step is reported, so a step during which the
  * OS ran someone else's thread on our core (a loaded machine) does not move the figure. */
-static double decode_ms(sp_context *ctx, const sp_model_info *mi, int B, int ntok, float *logits)
+/* sequences 0 .. B-1 reset and fed the start-of-transcript prompt; seqs[s] = s */
+static void decode_start(sp_context *ctx, const sp_model_info *mi, int B, int *seqs, float *logits)
 {
     const wh_specials *sp = wh_special_tokens(ctx);
     int prompt[3] = {sp->sot, mi->multilingual ? sp->lang_first : sp->sot, sp->transcribe};
@@ -327,9 +334,14 @@ static double decode_ms(sp_context *ctx, const sp_model_info *mi, int B, int nto
     for (int s = 0; s < B; s++) {
         wh_seq_reset(ctx, s);
         wh_decode_seq(ctx, s, prompt, np, logits);
+        seqs[s] = s;
     }
+}
+
+static double decode_ms(sp_context *ctx, const sp_model_info *mi, int B, int ntok, float *logits)
+{
     int seqs[8], toks[8];
-    for (int s = 0; s < B; s++) seqs[s] = s;
+    decode_start(ctx, mi, B, seqs, logits);
     double *t = calloc((size_t)ntok, sizeof(double));
     for (int i = 0; i < ntok; i++) {
         for (int s = 0; s < B; s++) toks[s] = 1000 + 37 * i + s;
@@ -378,7 +390,7 @@ static quart quartiles(double *v, int n)
 static float *g_probe_buf;   /* 128 MiB, beyond any L3 */
 #define PROBE_FLOATS ((size_t)32 << 20)
 
-/* one pass of `threads` vectorised readers over the probe buffer: GB/s */
+/* one read pass over the probe buffer: GB/s */
 static double read_probe(int threads)
 {
     if (!g_probe_buf) {
@@ -386,16 +398,7 @@ static double read_probe(int threads)
         if (!g_probe_buf) return 0;
         for (size_t i = 0; i < PROBE_FLOATS; i++) g_probe_buf[i] = (float)(i & 1023);
     }
-    pthread_t th[64];
-    read_arg args[64];
-    if (threads > 64) threads = 64;
-    double t0 = now();
-    for (int t = 0; t < threads; t++) {
-        args[t] = (read_arg){g_probe_buf + PROBE_FLOATS / threads * t, PROBE_FLOATS / threads, 0};
-        pthread_create(&th[t], NULL, read_loop, &args[t]);
-    }
-    for (int t = 0; t < threads; t++) pthread_join(th[t], NULL);
-    return PROBE_FLOATS * sizeof(float) / (now() - t0) / 1e9;
+    return read_pass(g_probe_buf, PROBE_FLOATS, threads);
 }
 
 static double fma_probe(int threads) { return fma_trial(threads, g_fma_w512, 3000000); }
@@ -420,15 +423,9 @@ static quart encode_paired(sp_context *ctx, const float *mel, int runs, double g
 static quart decode_paired(sp_context *ctx, const sp_model_info *mi, int B, int ntok, float *logits, double mb,
                            int threads)
 {
-    const wh_specials *sp = wh_special_tokens(ctx);
-    int prompt[3] = {sp->sot, mi->multilingual ? sp->lang_first : sp->sot, sp->transcribe};
-    const int np = mi->multilingual ? 3 : 1, ngroup = ntok / 8 > 0 ? ntok / 8 : 1;
+    const int ngroup = ntok / 8 > 0 ? ntok / 8 : 1;
     int seqs[8], toks[8];
-    for (int s = 0; s < B; s++) {
-        wh_seq_reset(ctx, s);
-        wh_decode_seq(ctx, s, prompt, np, logits);
-        seqs[s] = s;
-    }
+    decode_start(ctx, mi, B, seqs, logits);
     double r[64], t[8];
     const int ng = ngroup < 64 ? ngroup : 64;
     for (int g = 0; g < ng; g++) {

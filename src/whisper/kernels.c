@@ -1007,6 +1007,16 @@ void wh_gemm_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n
     }
 }
 
+/* the length of the K slice starting at k0 (0 past the end) */
+static int slice_kc(int K, int k0) { return K - k0 <= 0 ? 0 : K - k0 < WH_GEMM_KC ? K - k0 : WH_GEMM_KC; }
+
+/* where the packed panel of columns col .. col+15 in the K slice starting at k0 begins, in
+ * floats (wh_pack_b_*'s layout: slice after slice, each [npan][kc][16]) */
+static size_t panel_ofs(int npan, int K, int k0, int col)
+{
+    return (size_t)k0 * 16 * npan + (size_t)(col / 16) * 16 * slice_kc(K, k0);
+}
+
 void wh_pack_b_f32(const float *W, size_t ld, int N, int K, float *Bp)
 {
     wh_kernels_init();
@@ -1016,7 +1026,7 @@ void wh_pack_b_f32(const float *W, size_t ld, int N, int K, float *Bp)
         for (int q = 0; q < npan; q++) {
             const int nr = N - 16 * q < 16 ? N - 16 * q : 16;
             const float *rows = W + (size_t)16 * q * ld + k0;
-            float *dst = Bp + (size_t)k0 * 16 * npan + (size_t)q * 16 * kc;
+            float *dst = Bp + panel_ofs(npan, K, k0, 16 * q);
             if (nr == 16 && USE_AVX2) { wh_pack16_avx2(rows, ld, kc, dst); continue; }
             for (int k = 0; k < kc; k++)
                 for (int j = 0; j < 16; j++) dst[(size_t)k * 16 + j] = j < nr ? rows[(size_t)j * ld + k] : 0.0f;
@@ -1031,21 +1041,13 @@ void wh_pack_bt_f32(const float *Wt, size_t ld, int N, int K, float *Bp)
         const int kc = K - k0 < WH_GEMM_KC ? K - k0 : WH_GEMM_KC;
         for (int q = 0; q < npan; q++) {
             const int nr = N - 16 * q < 16 ? N - 16 * q : 16;
-            float *dst = Bp + (size_t)k0 * 16 * npan + (size_t)q * 16 * kc;
+            float *dst = Bp + panel_ofs(npan, K, k0, 16 * q);
             for (int k = 0; k < kc; k++) {
                 memcpy(dst + (size_t)k * 16, Wt + (size_t)(k0 + k) * ld + 16 * q, (size_t)nr * sizeof(float));
                 for (int j = nr; j < 16; j++) dst[(size_t)k * 16 + j] = 0.0f;
             }
         }
     }
-}
-
-/* the packed panel of columns col .. col+15 in the K slice starting at k0 (wh_pack_b_*'s
- * layout: slice after slice, each [npan][kc][16]) */
-static const float *panel_at(const float *Bp, int npan, int K, int k0, int col)
-{
-    const int kc = K - k0 < WH_GEMM_KC ? K - k0 : WH_GEMM_KC;
-    return Bp + (size_t)k0 * 16 * npan + (size_t)(col / 16) * 16 * kc;
 }
 
 void wh_gemm_packed(int M, int K, const float *A, int lda, const float *Bp, int N, int n0, int n1, float *C, int ldc)
@@ -1057,9 +1059,9 @@ void wh_gemm_packed(int M, int K, const float *A, int lda, const float *Bp, int 
         const int ncw = n1 - nc0 < WH_GEMM_NC ? n1 - nc0 : WH_GEMM_NC;
         for (int k0 = 0; k0 < K; k0 += WH_GEMM_KC) {
             const int kc = K - k0 < WH_GEMM_KC ? K - k0 : WH_GEMM_KC;
-            const int kn = K - k0 - kc < WH_GEMM_KC ? K - k0 - kc : WH_GEMM_KC;   /* the next slice's */
-            sweep(M, A, lda, k0, kc, panel_at(Bp, npan, K, k0, nc0), nc0, ncw, C, ldc, k0 > 0,
-                  kn > 0 ? panel_at(Bp, npan, K, k0 + kc, nc0) : NULL, kn > 0 ? kn : 0);
+            const int kn = slice_kc(K, k0 + kc);   /* the next slice's */
+            sweep(M, A, lda, k0, kc, Bp + panel_ofs(npan, K, k0, nc0), nc0, ncw, C, ldc, k0 > 0,
+                  kn ? Bp + panel_ofs(npan, K, k0 + kc, nc0) : NULL, kn);
         }
     }
 }
@@ -1073,7 +1075,7 @@ void wh_pack_b_wmat(const wh_wmat *W, int n0, int N, int p0, int p1, float *Bp, 
         const int kc = K - k0 < WH_GEMM_KC ? K - k0 : WH_GEMM_KC;
         for (int q = p0; q < p1 && q < npan; q++) {
             const int nr = N - 16 * q < 16 ? N - 16 * q : 16;
-            pack_panel(W, n0 + 16 * q, nr, k0, kc, Bp + (size_t)k0 * 16 * npan + (size_t)q * 16 * kc, stage);
+            pack_panel(W, n0 + 16 * q, nr, k0, kc, Bp + panel_ofs(npan, K, k0, 16 * q), stage);
         }
     }
 }
@@ -1091,10 +1093,11 @@ void wh_gemm_packed_cols(int M, int K, const float *A, int lda, const float *Bp,
         for (int k0 = 0; k0 < K; k0 += WH_GEMM_KC) {
             const int kc = K - k0 < WH_GEMM_KC ? K - k0 : WH_GEMM_KC;
             /* the next sweep's first panel: this pair's in the next slice, else the next pair's */
-            const int kn = K - k0 - kc < WH_GEMM_KC ? K - k0 - kc : WH_GEMM_KC, k1 = K < WH_GEMM_KC ? K : WH_GEMM_KC;
-            const float *next = kn > 0 ? panel_at(Bp, npan, K, k0 + kc, j) : j + 32 < c1 ? panel_at(Bp, npan, K, 0, j + 32) : NULL;
-            sweep(M, A, lda, k0, kc, panel_at(Bp, npan, K, k0, j), j, w, C, ldc, accumulate || k0 > 0, next,
-                  kn > 0 ? kn : next ? k1 : 0);
+            const int kn = slice_kc(K, k0 + kc), k1 = slice_kc(K, 0);
+            const float *next = kn ? Bp + panel_ofs(npan, K, k0 + kc, j)
+                                : j + 32 < c1 ? Bp + panel_ofs(npan, K, 0, j + 32) : NULL;
+            sweep(M, A, lda, k0, kc, Bp + panel_ofs(npan, K, k0, j), j, w, C, ldc, accumulate || k0 > 0, next,
+                  kn ? kn : next ? k1 : 0);
         }
         for (int m = 0; m < M && (bias || gelu); m++) {
             float *c = C + (size_t)m * ldc + j;

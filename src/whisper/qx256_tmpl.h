@@ -27,7 +27,7 @@
 /* Which row counts prefetch (kernels.h, WH_QX_PREFETCH). The AVX2 code at one row too: on a
  * Zen 3 (AVX2-only; 2 threads, step harness alternating both in one process, medians of 480
  * steps) base q5_0 batch 1 3.27 -> 2.82 ms and q8_0 4.04 -> 3.79 ms (distances 3-12 KB
- * within 4 %); the vpdpbusd forms keep the AVX-512 kernel's rule (one row slower with it). */
+ * within 5 %); the vpdpbusd forms keep the AVX-512 kernel's rule (one row slower with it). */
 #ifdef QXT_DPBUSD
 #define QXT_PREFETCH(M) WH_QX_PREFETCH(M)
 #else
