@@ -6,7 +6,10 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/daemon_common.inc
 N=${BURST_N:-10000}
 
-start_daemon --beam-size 1 --language en 120
+# TTL off: this test is about loss and cross-talk, and on a slow shared CI machine (one run
+# took 4x this machine's time) the tail of 10 000 queued requests passed the default 120 s
+# from receipt and was rightly answered "expired" (T23; tested in daemon_faults.sh).
+start_daemon --beam-size 1 --language en --request-ttl 0 120
 pid=$(daemon_pid)
 python3 - "$ROOT" "$DATA" "$N" <<'PY'
 import json, os, sys, time
@@ -21,7 +24,7 @@ for i in range(n):
         json.dump({"id": f"b{i}", "audio_file": f"{data}/silence.wav", "timestamp": time.time()}, f)
 t_write = time.time() - t0
 want = {f"b{i}.json" for i in range(n)} | {"long.json"}
-deadline = time.time() + 240
+deadline = time.time() + 420
 seen = set()
 while time.time() < deadline:
     seen |= want & set(os.listdir(RESP))
@@ -32,9 +35,12 @@ bad = 0
 for name in list(seen)[:500] + ["long.json"]:
     try:
         d = json.load(open(f"{RESP}/{name}"))
-        if d["id"] != name[:-5] or (name != "long.json" and (d["results"] != [] or "error" in d)): bad += 1
-    except Exception:
+        if d["id"] != name[:-5] or (name != "long.json" and (d["results"] != [] or "error" in d)):
+            bad += 1
+            if bad <= 3: print(f"# bad response {name}: {json.dumps(d)[:300]}")
+    except Exception as e:
         bad += 1
+        if bad <= 3: print(f"# unreadable response {name}: {e}")
 print(f"# burst: {n} requests written in {t_write:.2f} s, all answered after {t_all:.2f} s "
       f"({n / t_all:.0f} req/s end to end)")
 print(("ok" if len(seen) == len(want) else "not ok") + f" - burst of {n} + 1 long job: {len(seen)}/{len(want)} answered, none lost")
