@@ -948,10 +948,11 @@ static void sweep(int M, const float *A, int lda, int k0, int kc, const float *B
             const int ahead = npan - p - step < step ? npan - p - step : step;
             const char *pf = (const char *)(ahead > 0 ? bp + (size_t)step * 16 * kc : next);
             const int lines = ahead > 0 ? kc * ahead : me == M ? next_lines : 0;
-            const int calls = (me - mb + 5) / 6, per_call = (lines + calls - 1) / calls;
+            const int rows = pair ? WH_UK512_MR : 6;   /* a call's rows of A */
+            const int calls = (me - mb + rows - 1) / rows, per_call = (lines + calls - 1) / calls;
             int line = 0;
-            for (int m0 = mb; m0 < me; m0 += 6) {
-                const int mr = me - m0 < 6 ? me - m0 : 6;
+            for (int m0 = mb; m0 < me; m0 += rows) {
+                const int mr = me - m0 < rows ? me - m0 : rows;
                 for (const int end = line + per_call < lines ? line + per_call : lines; line < end; line++)
                     __builtin_prefetch(pf + (size_t)line * 64, 0, 3);
                 const float *a = A + (size_t)m0 * lda + k0;
