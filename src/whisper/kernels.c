@@ -4,9 +4,10 @@
  * [n0, n1) of the output. For each chunk of WH_GEMM_NC columns and each WH_GEMM_KC slice
  * of K it dequantizes the weights once into a packed panel Bp[kc][16] per 16 columns
  * (L2-resident), then sweeps all rows of A six at a time through a 6×16 register-blocked
- * micro-kernel that reads A from L1. Weights are read from memory once per call, whatever
- * M is. For M < 8 (decoder steps) packing would double the memory traffic, so a GEMV path
- * dequantizes one weight row into L1 and takes M dot products against it. */
+ * micro-kernel that reads A from L1 (AVX-512: twelve at a time, 12×32 over a panel pair).
+ * Weights are read from memory once per call, whatever M is. For M < 8 (decoder steps)
+ * packing would double the memory traffic, so a GEMV path dequantizes one weight row into
+ * L1 and takes M dot products against it. */
 #include "kernels.h"
 #include "model.h"
 #include "fp16.h"
@@ -914,14 +915,14 @@ static void gemv_part(int M, int K, const float *A, int lda, const wh_wmat *W, i
 }
 
 /* C[M][nc0 .. nc0+ncw) (+)= A[M][k0 .. k0+kc) · the packed panels Bp ([kc][16] each,
- * consecutive): rows six at a time through the micro-kernel, panel pairs at 512 bits. */
+ * consecutive): rows six at a time through the micro-kernel, panel pairs at 512 bits twelve. */
 #define GEMM_MC 192   /* rows of A per block: kc × MC floats (192 KB) stay in L2 */
 
 /* C[M][nc0 .. nc0+ncw) (+)= A[M][k0 .. k0+kc) · the packed panels Bp ([kc][16] each,
  * consecutive). BLIS's loop order: for each block of GEMM_MC rows, each panel (pair, at 512
- * bits) is held in L1 while the block's rows go through the micro-kernel six at a time; the
- * rows come from L2. (Rows outer, panels inner streamed every panel from L2 instead: five
- * times the L2 traffic.)
+ * bits) is held in L1 while the block's rows go through the micro-kernel six (twelve) at a
+ * time; the rows come from L2. (Rows outer, panels inner streamed every panel from L2
+ * instead: five times the L2 traffic.)
  * Panels packed once for all threads (wh_gemm_packed_cols, wh_gemm_packed) come from L3,
  * and the first micro-kernel calls on a panel waited for it: while the block's rows go
  * through one panel (pair), the next one(s) used (the next in Bp, else the next_lines
