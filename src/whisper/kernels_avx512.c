@@ -20,8 +20,8 @@
  * 4-cycle latency at 2 FMAs/cycle); per k: 2 loads of B, R broadcasts of A, 2·R FMAs.
  * Twelve rows on Intel server cores (2-core Xeon slice, 1 thread, B in L1, A rows in L2,
  * alternating): 6 rows 81-82 % of the FMA peak, 12 rows with k unrolled by 2 83-85 %
- * (10 B loads + broadcasts per 24 FMAs instead of 8 per 12). Each accumulator sums its k in
- * order, so every row count gives the same bits. Same contract as wh_ukernel_avx2 applied
+ * (14 loads, B's and the broadcasts, per 24 FMAs instead of 8 per 12). Each accumulator
+ * sums its k in order, so every row count gives the same bits. Same contract as wh_ukernel_avx2 applied
  * to the two panels (the scalar reference, kernels.c). */
 #define UK512(NAME, R)                                                                                        \
     static void NAME(int kc, const float *A, int lda, const float *Bp, float *C, int ldc, int mr, int acc) \
