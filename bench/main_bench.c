@@ -279,23 +279,18 @@ static double read_bandwidth(int threads)
     return best;
 }
 
-/* The decoder's own limit: a plain read of as many bytes as a step reads, repeated (best of
- * 5 after a warm pass), so they sit wherever the weights do between steps. Where a step's
- * bytes fit the L3 the weights come from there, faster than DRAM: base q8_0's 61 MB decoded
- * at 190 % of the DRAM figure on that 480 MB-L3 slice. NULL buf: allocated and freed here. */
-static double same_bytes_read(float *buf, size_t n, int threads)
+/* The decoder's own limit: a plain read of as many bytes as a step reads (buf, n floats),
+ * repeated (best of 5 after a warm pass), so they sit wherever the weights do between steps.
+ * Where a step's bytes fit the L3 the weights come from there, faster than DRAM: base q8_0's
+ * 61 MB decoded at 190 % of the DRAM figure on that 480 MB-L3 slice. */
+static double same_bytes_read(const float *buf, size_t n, int threads)
 {
-    float *own = NULL;
-    if (!buf && !(buf = own = malloc(n * sizeof(float)))) return 0;
-    if (own)
-        for (size_t i = 0; i < n; i++) own[i] = (float)(i & 1023);
     read_pass(buf, n, threads);
     double best = 0;
     for (int r = 0; r < 5; r++) {
         const double gbs = read_pass(buf, n, threads);
         if (gbs > best) best = gbs;
     }
-    free(own);
     return best;
 }
 
