@@ -246,27 +246,88 @@ float wh_logsumexp_avx512(const float *x, int n)
  * the rest of this file. */
 #define QX_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")))
 
+/* Four blocks' 16-lane maxima (or sums) reduced together: 128-bit lane j of the result holds
+ * block j's in all four of its floats. Eight shuffles for the four instead of four each. */
+static inline QX_TARGET __m512 qx_max4(__m512 m0, __m512 m1, __m512 m2, __m512 m3)
+{
+    const __m512 t01 = _mm512_max_ps(_mm512_shuffle_f32x4(m0, m1, 0x44), _mm512_shuffle_f32x4(m0, m1, 0xEE));
+    const __m512 t23 = _mm512_max_ps(_mm512_shuffle_f32x4(m2, m3, 0x44), _mm512_shuffle_f32x4(m2, m3, 0xEE));
+    __m512 u = _mm512_max_ps(_mm512_shuffle_f32x4(t01, t23, 0x88), _mm512_shuffle_f32x4(t01, t23, 0xDD));
+    u = _mm512_max_ps(u, _mm512_permute_ps(u, 0x4E));
+    return _mm512_max_ps(u, _mm512_permute_ps(u, 0xB1));
+}
+
+static inline QX_TARGET __m512i qx_sum4(__m512i m0, __m512i m1, __m512i m2, __m512i m3)
+{
+    const __m512i t01 = _mm512_add_epi32(_mm512_shuffle_i32x4(m0, m1, 0x44), _mm512_shuffle_i32x4(m0, m1, 0xEE));
+    const __m512i t23 = _mm512_add_epi32(_mm512_shuffle_i32x4(m2, m3, 0x44), _mm512_shuffle_i32x4(m2, m3, 0xEE));
+    __m512i u = _mm512_add_epi32(_mm512_shuffle_i32x4(t01, t23, 0x88), _mm512_shuffle_i32x4(t01, t23, 0xDD));
+    u = _mm512_add_epi32(u, _mm512_shuffle_epi32(u, 0x4E));
+    return _mm512_add_epi32(u, _mm512_shuffle_epi32(u, 0xB1));
+}
+
+/* one block of 32: its bytes at q, its scale, offset term and sum at *d, *c, *s */
+static inline QX_TARGET void qx_quant_block(const float *x, int8_t *q, float *d, int32_t *c, float *s)
+{
+    const __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
+    const float dd = amax / 127.0f, id = dd > 0.0f ? 1.0f / dd : 0.0f;
+    const __m512 vid = _mm512_set1_ps(id);
+    const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, vid)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, vid));
+    _mm_storeu_si128((__m128i *)(void *)q, _mm512_cvtsepi32_epi8(q0));
+    _mm_storeu_si128((__m128i *)(void *)(q + 16), _mm512_cvtsepi32_epi8(q1));
+    const int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+    *d = dd;
+    *c = -128 * sum;
+    *s = dd * (float)sum;
+}
+
 /* wh_qx_quant_ref's numbers: the same operations per element (max of |x|, d = amax / 127,
- * 1 / d, x · (1 / d) rounded to nearest even), so both give the same bytes */
+ * 1 / d, x · (1 / d) rounded to nearest even), so both give the same bytes. Blocks go four
+ * at a time: their maxima and sums reduced together (qx_max4, qx_sum4) and their four d and
+ * 1/d divided as one 128-bit vector — on an Intel Xeon slice 96 × 1504 values 37.8 -> 26.0 µs
+ * (1 thread, fastest of 30, three rounds), where one block at a time had spent two scalar
+ * divisions and eight shuffles per block (the batching tried earlier, 16 blocks through
+ * transposes, had been slower on a Zen 4). The blocks left over go one at a time. */
 QX_TARGET void wh_qx_quant_avx512(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs,
                                   float *sx)
 {
     const int nb = K / 32;
-    for (int m = 0; m < M; m++)
-        for (int b = 0; b < nb; b++) {
-            const float *x = A + (size_t)m * lda + (size_t)b * 32;
-            const __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
-            const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
-            const float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
-            const __m512 vid = _mm512_set1_ps(id);
-            const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, vid)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, vid));
-            _mm_storeu_si128((__m128i *)(void *)(xq + (size_t)m * K + (size_t)b * 32), _mm512_cvtsepi32_epi8(q0));
-            _mm_storeu_si128((__m128i *)(void *)(xq + (size_t)m * K + (size_t)b * 32 + 16), _mm512_cvtsepi32_epi8(q1));
-            const int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
-            dx[m * nb + b] = d;
-            cs[m * nb + b] = -128 * sum;
-            sx[m * nb + b] = d * (float)sum;
+    const __m512i pick = _mm512_setr_epi32(0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12);
+    for (int m = 0; m < M; m++) {
+        const float *xr = A + (size_t)m * lda;
+        int8_t *qr = xq + (size_t)m * K;
+        int b = 0;
+        for (; b + 4 <= nb; b += 4) {
+            __m512 v[8];
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++) v[i] = _mm512_loadu_ps(xr + (size_t)b * 32 + 16 * i);
+            const __m512 am = qx_max4(_mm512_max_ps(_mm512_abs_ps(v[0]), _mm512_abs_ps(v[1])),
+                                      _mm512_max_ps(_mm512_abs_ps(v[2]), _mm512_abs_ps(v[3])),
+                                      _mm512_max_ps(_mm512_abs_ps(v[4]), _mm512_abs_ps(v[5])),
+                                      _mm512_max_ps(_mm512_abs_ps(v[6]), _mm512_abs_ps(v[7])));
+            const __m128 d = _mm_div_ps(_mm512_castps512_ps128(_mm512_permutexvar_ps(pick, am)), _mm_set1_ps(127.0f));
+            const __m512 id = _mm512_castps128_ps512(
+                _mm_maskz_div_ps(_mm_cmp_ps_mask(d, _mm_setzero_ps(), _CMP_GT_OQ), _mm_set1_ps(1.0f), d));
+            __m512i q[8];
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                const __m512 idj = _mm512_permutexvar_ps(_mm512_set1_epi32(j), id);
+                q[2 * j] = _mm512_cvtps_epi32(_mm512_mul_ps(v[2 * j], idj));
+                q[2 * j + 1] = _mm512_cvtps_epi32(_mm512_mul_ps(v[2 * j + 1], idj));
+                _mm_storeu_si128((__m128i *)(void *)(qr + (size_t)(b + j) * 32), _mm512_cvtsepi32_epi8(q[2 * j]));
+                _mm_storeu_si128((__m128i *)(void *)(qr + (size_t)(b + j) * 32 + 16), _mm512_cvtsepi32_epi8(q[2 * j + 1]));
+            }
+            const __m128i s = _mm512_castsi512_si128(_mm512_permutexvar_epi32(
+                pick, qx_sum4(_mm512_add_epi32(q[0], q[1]), _mm512_add_epi32(q[2], q[3]), _mm512_add_epi32(q[4], q[5]),
+                              _mm512_add_epi32(q[6], q[7]))));
+            _mm_storeu_ps(dx + m * nb + b, d);
+            _mm_storeu_si128((__m128i *)(void *)(cs + m * nb + b), _mm_sub_epi32(_mm_setzero_si128(), _mm_slli_epi32(s, 7)));
+            _mm_storeu_ps(sx + m * nb + b, _mm_mul_ps(d, _mm_cvtepi32_ps(s)));
         }
+        for (; b < nb; b++)
+            qx_quant_block(xr + (size_t)b * 32, qr + (size_t)b * 32, dx + m * nb + b, cs + m * nb + b, sx + m * nb + b);
+    }
 }
 
 /* One group of 16 rows over all K: per block the 8 value vectors (q8: loaded; else nibbles

@@ -1215,8 +1215,8 @@ int main(void)
         free(sc1); free(sc2);
     }
 
-    TEST("activation quantizers (AVX2, AVX-512: blocks' scales in groups of 8 and 16) equal the reference for "
-         "K 32 .. 1504 (whole and partial groups, zero blocks, an offset row stride)") {
+    TEST("activation quantizers (AVX2; AVX-512 four blocks at a time) equal the reference for "
+         "K 32 .. 1504 (whole groups of four and the blocks left over, zero blocks, an offset row stride)") {
         const int Ks[5] = {32, 256, 544, 1024, 1504}, M = 3, lda = 1504 + 7;
         float *A = malloc(sizeof(float) * (size_t)M * lda);
         int8_t *q1 = malloc((size_t)M * 1504), *q2 = malloc((size_t)M * 1504);
