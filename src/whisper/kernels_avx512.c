@@ -247,24 +247,18 @@ float wh_logsumexp_avx512(const float *x, int n)
 #define QX_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")))
 
 /* Four blocks' 16-lane maxima (or sums) reduced together: 128-bit lane j of the result holds
- * block j's in all four of its floats. Eight shuffles for the four instead of four each. */
-static inline QX_TARGET __m512 qx_max4(__m512 m0, __m512 m1, __m512 m2, __m512 m3)
-{
-    const __m512 t01 = _mm512_max_ps(_mm512_shuffle_f32x4(m0, m1, 0x44), _mm512_shuffle_f32x4(m0, m1, 0xEE));
-    const __m512 t23 = _mm512_max_ps(_mm512_shuffle_f32x4(m2, m3, 0x44), _mm512_shuffle_f32x4(m2, m3, 0xEE));
-    __m512 u = _mm512_max_ps(_mm512_shuffle_f32x4(t01, t23, 0x88), _mm512_shuffle_f32x4(t01, t23, 0xDD));
-    u = _mm512_max_ps(u, _mm512_permute_ps(u, 0x4E));
-    return _mm512_max_ps(u, _mm512_permute_ps(u, 0xB1));
-}
-
-static inline QX_TARGET __m512i qx_sum4(__m512i m0, __m512i m1, __m512i m2, __m512i m3)
-{
-    const __m512i t01 = _mm512_add_epi32(_mm512_shuffle_i32x4(m0, m1, 0x44), _mm512_shuffle_i32x4(m0, m1, 0xEE));
-    const __m512i t23 = _mm512_add_epi32(_mm512_shuffle_i32x4(m2, m3, 0x44), _mm512_shuffle_i32x4(m2, m3, 0xEE));
-    __m512i u = _mm512_add_epi32(_mm512_shuffle_i32x4(t01, t23, 0x88), _mm512_shuffle_i32x4(t01, t23, 0xDD));
-    u = _mm512_add_epi32(u, _mm512_shuffle_epi32(u, 0x4E));
-    return _mm512_add_epi32(u, _mm512_shuffle_epi32(u, 0xB1));
-}
+ * block j's in all four of its lanes. Eight shuffles for the four instead of four each. */
+#define QX_RED4(NAME, V, OP, SHUF128, SHUF32)                                                 \
+    static inline QX_TARGET V NAME(V m0, V m1, V m2, V m3)                                   \
+    {                                                                                         \
+        const V t01 = OP(SHUF128(m0, m1, 0x44), SHUF128(m0, m1, 0xEE));                       \
+        const V t23 = OP(SHUF128(m2, m3, 0x44), SHUF128(m2, m3, 0xEE));                       \
+        V u = OP(SHUF128(t01, t23, 0x88), SHUF128(t01, t23, 0xDD));                           \
+        u = OP(u, SHUF32(u, 0x4E));                                                           \
+        return OP(u, SHUF32(u, 0xB1));                                                        \
+    }
+QX_RED4(qx_max4, __m512, _mm512_max_ps, _mm512_shuffle_f32x4, _mm512_permute_ps)
+QX_RED4(qx_sum4, __m512i, _mm512_add_epi32, _mm512_shuffle_i32x4, _mm512_shuffle_epi32)
 
 /* one block of 32: its bytes at q, its scale, offset term and sum at *d, *c, *s */
 static inline QX_TARGET void qx_quant_block(const float *x, int8_t *q, float *d, int32_t *c, float *s)
