@@ -266,9 +266,10 @@ static size_t dram_probe_bytes(void)
  * best of 3 */
 static double read_bandwidth(int threads)
 {
-    const size_t n = dram_probe_bytes() / sizeof(float);
+    size_t n = dram_probe_bytes() / sizeof(float);
     float *buf = malloc(n * sizeof(float));
-    if (!buf) return 0;
+    if (!buf && n > ((size_t)128 << 20)) buf = malloc((n = (size_t)128 << 20) * sizeof(float));   /* 512 MiB */
+    if (!buf) { fprintf(stderr, "bench: no memory for the read-bandwidth probe\n"); exit(1); }
     for (size_t i = 0; i < n; i++) buf[i] = (float)(i & 1023);
     double best = 0;
     for (int r = 0; r < 3; r++) {
