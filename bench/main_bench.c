@@ -268,7 +268,11 @@ static double read_bandwidth(int threads)
 {
     size_t n = dram_probe_bytes() / sizeof(float);
     float *buf = malloc(n * sizeof(float));
-    if (!buf && n > ((size_t)128 << 20)) buf = malloc((n = (size_t)128 << 20) * sizeof(float));   /* 512 MiB */
+    if (!buf && n > ((size_t)128 << 20)) {
+        fprintf(stderr, "bench: no memory for a %zu MiB read probe; 512 MiB instead (not beyond the L3)\n",
+                n * sizeof(float) >> 20);
+        buf = malloc((n = (size_t)128 << 20) * sizeof(float));
+    }
     if (!buf) { fprintf(stderr, "bench: no memory for the read-bandwidth probe\n"); exit(1); }
     for (size_t i = 0; i < n; i++) buf[i] = (float)(i & 1023);
     double best = 0;
