@@ -915,7 +915,8 @@ static void gemv_part(int M, int K, const float *A, int lda, const wh_wmat *W, i
 }
 
 /* C[M][nc0 .. nc0+ncw) (+)= A[M][k0 .. k0+kc) · the packed panels Bp ([kc][16] each,
- * consecutive): rows six at a time through the micro-kernel, panel pairs at 512 bits twelve. */
+ * consecutive): rows six at a time through the micro-kernel (twelve for panel pairs at 512
+ * bits). */
 #define GEMM_MC 192   /* rows of A per block: kc × MC floats (192 KB) stay in L2 */
 
 /* C[M][nc0 .. nc0+ncw) (+)= A[M][k0 .. k0+kc) · the packed panels Bp ([kc][16] each,
@@ -976,6 +977,16 @@ static void sweep(int M, const float *A, int lda, int k0, int kc, const float *B
     }
 }
 
+/* the length of the K slice starting at k0 (0 past the end) */
+static int slice_kc(int K, int k0) { return K - k0 <= 0 ? 0 : K - k0 < WH_GEMM_KC ? K - k0 : WH_GEMM_KC; }
+
+/* where the packed panel of columns col .. col+15 in the K slice starting at k0 begins, in
+ * floats (wh_pack_b_*'s layout: slice after slice, each [npan][kc][16]) */
+static size_t panel_ofs(int npan, int K, int k0, int col)
+{
+    return (size_t)k0 * 16 * npan + (size_t)(col / 16) * 16 * slice_kc(K, k0);
+}
+
 void wh_gemm_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1,
                   const float *bias, float *C, int ldc, int accumulate, float *scratch)
 {
@@ -997,7 +1008,7 @@ void wh_gemm_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n
         const int ncw = n1 - nc0 < WH_GEMM_NC ? n1 - nc0 : WH_GEMM_NC;
         const int npan = (ncw + 15) / 16;
         for (int k0 = 0; k0 < K; k0 += WH_GEMM_KC) {
-            const int kc = K - k0 < WH_GEMM_KC ? K - k0 : WH_GEMM_KC;
+            const int kc = slice_kc(K, k0);
             for (int p = 0; p < npan; p++) {
                 int nr = ncw - p * 16 < 16 ? ncw - p * 16 : 16;
                 pack_panel(W, nc0 + p * 16, nr, k0, kc, Bp + (size_t)p * 16 * kc, stage);
@@ -1009,22 +1020,12 @@ void wh_gemm_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n
     }
 }
 
-/* the length of the K slice starting at k0 (0 past the end) */
-static int slice_kc(int K, int k0) { return K - k0 <= 0 ? 0 : K - k0 < WH_GEMM_KC ? K - k0 : WH_GEMM_KC; }
-
-/* where the packed panel of columns col .. col+15 in the K slice starting at k0 begins, in
- * floats (wh_pack_b_*'s layout: slice after slice, each [npan][kc][16]) */
-static size_t panel_ofs(int npan, int K, int k0, int col)
-{
-    return (size_t)k0 * 16 * npan + (size_t)(col / 16) * 16 * slice_kc(K, k0);
-}
-
 void wh_pack_b_f32(const float *W, size_t ld, int N, int K, float *Bp)
 {
     wh_kernels_init();
     const int npan = (N + 15) / 16;
     for (int k0 = 0; k0 < K; k0 += WH_GEMM_KC) {
-        const int kc = K - k0 < WH_GEMM_KC ? K - k0 : WH_GEMM_KC;
+        const int kc = slice_kc(K, k0);
         for (int q = 0; q < npan; q++) {
             const int nr = N - 16 * q < 16 ? N - 16 * q : 16;
             const float *rows = W + (size_t)16 * q * ld + k0;
@@ -1040,7 +1041,7 @@ void wh_pack_bt_f32(const float *Wt, size_t ld, int N, int K, float *Bp)
 {
     const int npan = (N + 15) / 16;
     for (int k0 = 0; k0 < K; k0 += WH_GEMM_KC) {
-        const int kc = K - k0 < WH_GEMM_KC ? K - k0 : WH_GEMM_KC;
+        const int kc = slice_kc(K, k0);
         for (int q = 0; q < npan; q++) {
             const int nr = N - 16 * q < 16 ? N - 16 * q : 16;
             float *dst = Bp + panel_ofs(npan, K, k0, 16 * q);
@@ -1060,7 +1061,7 @@ void wh_gemm_packed(int M, int K, const float *A, int lda, const float *Bp, int 
     for (int nc0 = n0; nc0 < n1; nc0 += WH_GEMM_NC) {
         const int ncw = n1 - nc0 < WH_GEMM_NC ? n1 - nc0 : WH_GEMM_NC;
         for (int k0 = 0; k0 < K; k0 += WH_GEMM_KC) {
-            const int kc = K - k0 < WH_GEMM_KC ? K - k0 : WH_GEMM_KC;
+            const int kc = slice_kc(K, k0);
             const int kn = slice_kc(K, k0 + kc);   /* the next slice's */
             sweep(M, A, lda, k0, kc, Bp + panel_ofs(npan, K, k0, nc0), nc0, ncw, C, ldc, k0 > 0,
                   kn ? Bp + panel_ofs(npan, K, k0 + kc, nc0) : NULL, kn);
@@ -1074,7 +1075,7 @@ void wh_pack_b_wmat(const wh_wmat *W, int n0, int N, int p0, int p1, float *Bp, 
     const int K = W->k, npan = (N + 15) / 16;
     float *stage = scratch + (size_t)WH_GEMM_KC * WH_GEMM_NC + K + 64;   /* wh_gemm_part's staging area */
     for (int k0 = 0; k0 < K; k0 += WH_GEMM_KC) {
-        const int kc = K - k0 < WH_GEMM_KC ? K - k0 : WH_GEMM_KC;
+        const int kc = slice_kc(K, k0);
         for (int q = p0; q < p1 && q < npan; q++) {
             const int nr = N - 16 * q < 16 ? N - 16 * q : 16;
             pack_panel(W, n0 + 16 * q, nr, k0, kc, Bp + panel_ofs(npan, K, k0, 16 * q), stage);
@@ -1093,7 +1094,7 @@ void wh_gemm_packed_cols(int M, int K, const float *A, int lda, const float *Bp,
     for (int j = c0; j < c1; j += 32) {
         const int w = c1 - j < 32 ? c1 - j : 32;
         for (int k0 = 0; k0 < K; k0 += WH_GEMM_KC) {
-            const int kc = K - k0 < WH_GEMM_KC ? K - k0 : WH_GEMM_KC;
+            const int kc = slice_kc(K, k0);
             /* the next sweep's first panel: this pair's in the next slice, else the next pair's */
             const int kn = slice_kc(K, k0 + kc), k1 = slice_kc(K, 0);
             const float *next = kn ? Bp + panel_ofs(npan, K, k0 + kc, j)

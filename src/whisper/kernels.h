@@ -278,11 +278,12 @@ static inline __attribute__((always_inline)) void wh_qx_prefetch(const uint8_t *
     for (size_t o = 0; o < bs; o += 64) __builtin_prefetch(p + WH_QX_PF_BYTES + o, 0, 2);
 }
 
-/* The micro-kernels' six rows of A: a partial row block (the ragged end of M) runs the same
- * loop with the missing rows reading row 0 (valid memory); their results are not stored. */
-static inline void wh_ukernel_rows(const float *A, int lda, int mr, const float *r[6])
+/* The micro-kernels' n rows of A (6 on AVX2, 12 or 6 at 512 bits): a partial row block (the
+ * ragged end of M) runs the same loop with the missing rows reading row 0 (valid memory);
+ * their results are not stored. */
+static inline void wh_ukernel_rows(const float *A, int lda, int mr, int n, const float **r)
 {
-    for (int i = 0; i < 6; i++) r[i] = A + (size_t)(i < mr ? i : 0) * (size_t)lda;
+    for (int i = 0; i < n; i++) r[i] = A + (size_t)(i < mr ? i : 0) * (size_t)lda;
 }
 
 /* ISA-specific entry points (kernels_avx512.c): the encoder's micro-kernel over two

@@ -17,7 +17,7 @@ void wh_ukernel_avx2(int kc, const float *A, int lda, const float *Bp, float *C,
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
     __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
     const float *rows[6];
-    wh_ukernel_rows(A, lda, mr, rows);
+    wh_ukernel_rows(A, lda, mr, 6, rows);
     const float *a0 = rows[0], *a1 = rows[1], *a2 = rows[2], *a3 = rows[3], *a4 = rows[4], *a5 = rows[5];
     for (int k = 0; k < kc; k++) {
         const __m256 b0 = _mm256_load_ps(Bp + (size_t)k * 16), b1 = _mm256_load_ps(Bp + (size_t)k * 16 + 8);

@@ -21,17 +21,15 @@
  * Twelve rows on Intel server cores (2-core Xeon slice, 1 thread, B in L1, A rows in L2,
  * alternating): 6 rows 81-82 % of the FMA peak, 12 rows with k unrolled by 2 83-85 %
  * (14 loads, B's and the broadcasts, per 24 FMAs instead of 8 per 12). Each accumulator
- * sums its k in order, so every row count gives the same bits. Same contract as wh_ukernel_avx2 applied
- * to the two panels (the scalar reference, kernels.c). */
+ * sums its k in order, so every row count gives the same bits. Same contract as
+ * wh_ukernel_avx2 applied to the two panels (the scalar reference, kernels.c). */
 #define UK512(NAME, R)                                                                                        \
     static void NAME(int kc, const float *A, int lda, const float *Bp, float *C, int ldc, int mr, int acc) \
     {                                                                                                         \
         __m512 c0[R], c1[R];                                                                                  \
         const float *a[R];                                                                                    \
-        for (int i = 0; i < R; i++) {                                                                         \
-            c0[i] = c1[i] = _mm512_setzero_ps();                                                              \
-            a[i] = A + (size_t)(i < mr ? i : 0) * (size_t)lda;                                                \
-        }                                                                                                     \
+        wh_ukernel_rows(A, lda, mr, R, a);                                                                    \
+        for (int i = 0; i < R; i++) c0[i] = c1[i] = _mm512_setzero_ps();                                      \
         const float *B1 = Bp + (size_t)16 * kc;                                                               \
         _Pragma("GCC unroll 2") for (int k = 0; k < kc; k++)                                                 \
         {                                                                                                     \
