@@ -4,11 +4,13 @@
  *
  *   bin/bench [--device D] [--threads N] [--runs N] [--tokens N] [--audio WAV] [--no-scaling]
  *             [--shapes micro,tiny,base] [--types f16,q8_0] [--isa scalar|avx2|avx512] [--avx-vnni]
- *             [MODEL.bin ...]
+ *             [--gemv-prefetch ROWS] [MODEL.bin ...]
  *   --isa: run every model figure at that kernel level (an AVX2-only machine's path on an
  *   AVX-512 one); the FMA peak is then measured at that level's width. --avx-vnni (with
  *   --isa avx2, on an AVX512-VNNI CPU): quantized weights multiplied as an AVX-VNNI
  *   CPU (Intel client cores without AVX-512) does, by the same code in EVEX form.
+ *   --gemv-prefetch: the batch-1 GEMV's software prefetch distance in rows (0 = off) instead
+ *   of the one the engine picks for the CPU's vendor (kernels.h), to compare both on one machine.
  *   default models: the --shapes in the first of --types, and the last shape also in the
  *   others (base f16 and base q8_0), generated into $TMPDIR.
  *
@@ -215,13 +217,19 @@ typedef float v16f __attribute__((vector_size(64)));
 /* A vectorised sum of a->p[0 .. n): four accumulators of W floats, so the loads, not the
  * adds, are the limit. Built at 256 and at 512 bits: from DRAM the width does not matter,
  * from L3 it does (an Intel server slice, 1 thread, 61 MB cached: 21.9 GB/s at 256 bits,
- * 29.1 at 512), and where the kernels run AVX-512 the decoder's GEMVs load 512 bits. */
-#define READ_LOOP(NAME, TARGET, VT, W)                                                   \
+ * 29.1 at 512), and where the kernels run AVX-512 the decoder's GEMVs load 512 bits. And
+ * with a software prefetch 8 KB ahead into L2 (PF), as the batch-1 GEMV does on Intel
+ * (kernels.h): there the hardware's alone left the base f16 step 1.7x slower, so a read
+ * without it was no limit (the decoder ran at 135 % of it). */
+#define READ_LOOP(NAME, TARGET, VT, W, PF)                                               \
     __attribute__((target(TARGET))) static void *NAME(void *va)                         \
     {                                                                                    \
         read_arg *a = va;                                                                \
         VT s0 = {0}, s1 = s0, s2 = s0, s3 = s0, x0, x1, x2, x3;                          \
         for (size_t i = 0; i + 4 * (W) <= a->n; i += 4 * (W)) {                          \
+            if (PF)                                                                      \
+                for (int l = 0; l < 4 * (W) * 4; l += 64)                                \
+                    _mm_prefetch((const char *)(a->p + i) + 8192 + l, _MM_HINT_T1);     \
             memcpy(&x0, a->p + i, sizeof x0);                                            \
             memcpy(&x1, a->p + i + (W), sizeof x1);                                      \
             memcpy(&x2, a->p + i + 2 * (W), sizeof x2);                                  \
@@ -233,8 +241,20 @@ typedef float v16f __attribute__((vector_size(64)));
         for (int k = 0; k < (W); k++) a->sum += t[k];                                    \
         return NULL;                                                                     \
     }
-READ_LOOP(read_loop, "avx2", v8f, 8)
-READ_LOOP(read_loop512, "avx512f", v16f, 16)
+READ_LOOP(read_loop, "avx2", v8f, 8, 0)
+READ_LOOP(read_loop512, "avx512f", v16f, 16, 0)
+READ_LOOP(read_loop_pf, "avx2", v8f, 8, 1)
+READ_LOOP(read_loop512_pf, "avx512f", v16f, 16, 1)
+
+/* which read loop the probes run: with the software prefetch or without, whichever read
+ * DRAM faster when the limits were first measured (read_bandwidth) */
+static int g_read_pf;
+
+static void *(*read_fn(int pf))(void *)
+{
+    if (wh_kernels_isa() >= WH_ISA_AVX512) return pf ? read_loop512_pf : read_loop512;
+    return pf ? read_loop_pf : read_loop;
+}
 
 /* one pass of `threads` vectorised readers over buf[n], split between them: GB/s */
 static double read_pass(const float *buf, size_t n, int threads)
@@ -245,7 +265,7 @@ static double read_pass(const float *buf, size_t n, int threads)
     double t0 = now();
     for (int t = 0; t < threads; t++) {
         args[t] = (read_arg){buf + n / threads * t, n / threads, 0};
-        pthread_create(&th[t], NULL, wh_kernels_isa() >= WH_ISA_AVX512 ? read_loop512 : read_loop, &args[t]);
+        pthread_create(&th[t], NULL, read_fn(g_read_pf), &args[t]);
     }
     for (int t = 0; t < threads; t++) pthread_join(th[t], NULL);
     return n * sizeof(float) / (now() - t0) / 1e9;
@@ -263,8 +283,9 @@ static size_t dram_probe_bytes(void)
 }
 
 /* read bandwidth from DRAM: dram_probe_bytes() split across the threads (vectorised sums),
- * best of 3 */
-static double read_bandwidth(int threads)
+ * best of 3 with the software prefetch and 3 without, alternating; the first call (choose)
+ * keeps the faster loop for every later probe */
+static double read_bandwidth(int threads, int choose)
 {
     size_t n = dram_probe_bytes() / sizeof(float);
     float *buf = malloc(n * sizeof(float));
@@ -275,27 +296,34 @@ static double read_bandwidth(int threads)
     }
     if (!buf) { fprintf(stderr, "bench: no memory for the read-bandwidth probe\n"); exit(1); }
     for (size_t i = 0; i < n; i++) buf[i] = (float)(i & 1023);
-    double best = 0;
-    for (int r = 0; r < 3; r++) {
-        double gbs = read_pass(buf, n, threads);
-        if (gbs > best) best = gbs;
+    double best[2] = {0, 0};
+    const int pf0 = g_read_pf;
+    for (int r = 0; r < 6; r++) {
+        g_read_pf = r & 1;
+        const double gbs = read_pass(buf, n, threads);
+        if (gbs > best[r & 1]) best[r & 1] = gbs;
     }
     free(buf);
-    return best;
+    g_read_pf = choose ? best[1] > best[0] : pf0;
+    return best[0] > best[1] ? best[0] : best[1];
 }
 
 /* The decoder's own limit: a plain read of as many bytes as a step reads (buf, n floats),
- * repeated (best of 5 after a warm pass), so they sit wherever the weights do between steps.
+ * repeated (best of 6 after a warm pass, with and without the software prefetch, alternating),
+ * so they sit wherever the weights do between steps.
  * Where a step's bytes fit the L3 the weights come from there, faster than DRAM: base q8_0's
  * 61 MB decoded at 190 % of the DRAM figure on that 480 MB-L3 slice. */
 static double same_bytes_read(const float *buf, size_t n, int threads)
 {
     read_pass(buf, n, threads);
     double best = 0;
-    for (int r = 0; r < 5; r++) {
+    const int pf0 = g_read_pf;
+    for (int r = 0; r < 6; r++) {
+        g_read_pf = r & 1;
         const double gbs = read_pass(buf, n, threads);
         if (gbs > best) best = gbs;
     }
+    g_read_pf = pf0;
     return best;
 }
 
@@ -324,7 +352,7 @@ static double bench_gemv(wh_isa isa, int M, int N, int K, int type, int int8, do
         if (dt < best) best = dt;
         read_arg ra = {(const float *)(const void *)W, bytes / sizeof(float), 0};
         t0 = now();
-        read_loop(&ra);
+        read_fn(g_read_pf)(&ra);
         dt = now() - t0;
         g_sink += ra.sum;   /* keeps the read (the compiler sees its result used) */
         if (dt < best_rd) best_rd = dt;
@@ -536,7 +564,7 @@ static void bench_model(const char *path, int threads, int runs, int ntok)
         same = same_bytes_read(g_probe_buf, g_probe_floats, threads);
     }
     /* bandwidth measured again right before the decoder, so both see the same load */
-    double bw = read_bandwidth(threads);
+    double bw = read_bandwidth(threads, 0);
     double ms_tok[2] = {decode_ms(ctx, &mi, 1, ntok, logits), decode_ms(ctx, &mi, 5, ntok, logits)};
     double gf = enc_flops(&mi) / enc / 1e9;
     printf("%-34s %-15s %-5s %-4s load %6.3f s | encoder %7.1f ms (%5.1f GFLOP/s) | decode %6.2f ms/token (batch 1), %6.2f ms/step = %5.2f ms/token (batch 5) | peak RSS %ld MB\n",
@@ -569,7 +597,7 @@ static void bench_model(const char *path, int threads, int runs, int ntok)
             if (sp_context_open(path, &cp, &c1, err, sizeof err) == SP_OK) {
                 double e1 = median_encode_ms(c1, mel, 1, 0, NULL);
                 sp_encode(c1, mel, 3000, 0);
-                double bw1 = read_bandwidth(1);
+                double bw1 = read_bandwidth(1, 0);
                 double d1 = decode_ms(c1, &mi, 1, ntok, logits), d5 = decode_ms(c1, &mi, 5, ntok, logits);
                 printf("#   1 thread: encoder %.1f ms (%.0f%% of the 1-thread FMA peak; %d threads %.2fx faster)\n", e1,
                        100.0 * enc_flops(&mi) / (e1 / 1000) / 1e9 / g_fma_peak1, threads, e1 / (enc * 1000));
@@ -631,13 +659,14 @@ static void measure_limits(int threads)
     const int w512 = g_fma_w512 = wh_kernels_isa() >= WH_ISA_AVX512;
     g_fma_peak = fma_peak_w(threads, w512);
     g_fma_peak1 = fma_peak_w(1, w512);
-    g_read_gbs = read_bandwidth(threads);
-    g_read_gbs1 = read_bandwidth(1);
+    g_read_gbs = read_bandwidth(threads, 1);
+    g_read_gbs1 = read_bandwidth(1, 0);
     printf("# machine f32 FMA peak (%d-bit, as the GEMM): %.1f GFLOP/s on 1 thread, %.1f GFLOP/s on %d threads; read "
            "bandwidth %.1f GB/s on 1 thread, %.1f GB/s on %d threads (%zu MiB: 512, or twice the %ld MB of L3 the CPU "
-           "reports where that is more)\n",
+           "reports where that is more; the faster of a read with software prefetch and one without: %s)\n",
            w512 ? 512 : 256, g_fma_peak1, g_fma_peak, threads, g_read_gbs1, g_read_gbs, threads, dram_probe_bytes() >> 20,
-           sysconf(_SC_LEVEL3_CACHE_SIZE) > 0 ? sysconf(_SC_LEVEL3_CACHE_SIZE) / 1000000 : 0L);
+           sysconf(_SC_LEVEL3_CACHE_SIZE) > 0 ? sysconf(_SC_LEVEL3_CACHE_SIZE) / 1000000 : 0L,
+           g_read_pf ? "with" : "without");
     if (w512) printf("# 256-bit FMA peak for comparison: %.1f GFLOP/s on %d threads\n", fma_peak(threads), threads);
     if (g_device && !strncmp(g_device, "cuda", 4)) {
         int dev = g_device[4] == ':' ? atoi(g_device + 5) : 0;
@@ -676,6 +705,18 @@ static void bench_kernels(int avx_vnni)
                        l < (int)wh_kernels_best() ? "," : "\n");
             }
         }
+    {   /* batch 1's software prefetch (kernels.h) off and on, at the best level */
+        const int pf0 = wh_kernels_gemv_prefetch();
+        double fr[2], gb[2];
+        for (int i = 0; i < 2; i++) {
+            wh_kernels_set_gemv_prefetch(i ? 8 : 0);
+            gb[i] = bench_gemv(wh_kernels_best(), 1, 51865, 512, WH_F16, 0, &fr[i]);
+        }
+        wh_kernels_set_gemv_prefetch(pf0);
+        printf("# GEMV 1 thread f16 weights M=1 N=51865 K=512, %s: hardware prefetch alone %.1f GB/s = %.0f%% of a "
+               "plain read, software prefetch 8 rows ahead %.1f GB/s = %.0f%% (this run's decoder: %d rows)\n",
+               wh_isa_name(wh_kernels_best()), gb[0], 100 * fr[0], gb[1], 100 * fr[1], pf0);
+    }
     const int qtypes[2] = {WH_Q8_0, WH_Q5_0};
     for (int v = 0; v < 3; v++) {   /* the 256-bit VNNI code only where the 512-bit kernel runs */
         const wh_isa l = v == 2 ? WH_ISA_AVX512 : WH_ISA_AVX2;
@@ -740,12 +781,14 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--types") && i + 1 < argc) types_arg = argv[++i];
         else if (!strcmp(argv[i], "--isa") && i + 1 < argc) isa_arg = argv[++i];
         else if (!strcmp(argv[i], "--avx-vnni")) avx_vnni = 1;
+        else if (!strcmp(argv[i], "--gemv-prefetch") && i + 1 < argc) wh_kernels_set_gemv_prefetch(atoi(argv[++i]));
         else if (nm < 32) models[nm++] = argv[i];
     }
     if (runs < 1) runs = 1;
     if (set_level(isa_arg, avx_vnni) != 0) return 2;
-    printf("# bench: threads %d, kernels %s%s\n", threads, wh_isa_name(wh_kernels_isa()),
-           avx_vnni ? ", quantized x int8 as on an AVX-VNNI CPU (its code in EVEX form)" : "");
+    printf("# bench: threads %d, kernels %s%s, batch-1 GEMV prefetch %d rows ahead\n", threads,
+           wh_isa_name(wh_kernels_isa()), avx_vnni ? ", quantized x int8 as on an AVX-VNNI CPU (its code in EVEX form)" : "",
+           wh_kernels_gemv_prefetch());
     measure_limits(threads);
     bench_kernels(avx_vnni);
     if (nm == 0 && (nm = default_models(argv[0], shapes_arg, types_arg, models)) < 0) return 1;

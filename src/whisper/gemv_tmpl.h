@@ -36,7 +36,8 @@
 #ifndef GEMV_PF
 #define GEMV_PF (-1)   /* software prefetch of the block loops: -1 four rows on (with four adjacent
                           rows per block it measured ~2x at M = 1 from DRAM on the Xeon VM, bin/bench
-                          GEMV line), 0 none, N bytes ahead; the M = 1 f32/f16/int8 loop has none */
+                          GEMV line), 0 none, N bytes ahead; the M = 1 f32/f16/int8 loop has its own,
+                          wh_gemv_pf_rows (kernels.h) */
 #endif
 #if GEMV_PF < 0
 #define GEMV_PFD ((size_t)4 * rb)   /* the same element four rows on (the distance measured on the
@@ -109,19 +110,24 @@ static inline __attribute__((always_inline)) void gemv_dense_vec(const int type,
 /* f32, f16 and CTranslate2's int8 rows ([f32 scale][int8 × K]): one value per element */
 static inline __attribute__((always_inline)) int gemv_dense(const int type, const int M, const int R, int K,
                                                             const float *A, int lda, const uint8_t *w, size_t rb,
-                                                            size_t rs, VEC acc[4][7])
+                                                            size_t rs, size_t pfd, VEC acc[4][7])
 {
     int k = 0;
     const int es = type == WH_F32 ? 4 : type == WH_F16 ? 2 : 1;
     const size_t off = type == WH_I8R ? 4 : 0;   /* CTranslate2's int8 rows: [f32 scale][int8 × K] */
     if (M == 1 && R == 1) {   /* batch 1, one row: four FMA chains (one would wait on the
-                               * FMA latency at 16 weights per 4 cycles), and no software
-                               * prefetch: on the Zen 4 the hardware's alone streamed f16
-                               * from DRAM at 28-29 GB/s on 2 threads, with the prefetch
-                               * four rows ahead at 21-23 (/tmp harness, 200 MB, rotated) */
+                               * FMA latency at 16 weights per 4 cycles), and the software
+                               * prefetch wh_gemv_pf_rows rows ahead, into L2, where it gains:
+                               * on the Zen 4 the hardware's alone streamed f16 from DRAM at
+                               * 28-29 GB/s on 2 threads, with the prefetch four rows ahead
+                               * at 21-23 (/tmp harness, 200 MB, rotated); on an Intel Xeon
+                               * slice the prefetch 8 rows ahead made the base f16 step 1.7x
+                               * faster (kernels.c, WH_GEMV_PF_INTEL) */
         VEC s1 = VZERO(), s2 = VZERO(), s3 = VZERO();
         for (; k + 4 * VW <= K; k += 4 * VW) {
             const uint8_t *p = w + off + (size_t)k * es;
+            if (pfd)   /* each cache line of the 4 vectors (64 or 128 bytes for f16) */
+                for (int pl = 0; pl < 4 * VW * es; pl += 64) _mm_prefetch((const char *)p + pl + pfd, _MM_HINT_T1);
 #define GEMV_W(j) GEMV_DENSE(p + (size_t)(j) * VW * es)
             acc[0][0] = VFMA(VLOAD(A + k), GEMV_W(0), acc[0][0]);
             s1 = VFMA(VLOAD(A + k + VW), GEMV_W(1), s1);
@@ -252,7 +258,7 @@ static inline __attribute__((always_inline)) void gemv_store(const int type, con
 /* out[m·ldo + r·os] = Σ_k A[m][k] · W[r][k] for r < R, m < M */
 static inline __attribute__((always_inline)) void gemv_blk(const int type, const int M, const int R, int K,
                                                            const float *A, int lda, const uint8_t *w, size_t rb,
-                                                           size_t rs, float *out, size_t os, size_t ldo)
+                                                           size_t rs, size_t pfd, float *out, size_t os, size_t ldo)
 {
     VEC acc[4][7];
     const int S = GEMV_SETS(type, M, R);
@@ -260,7 +266,7 @@ static inline __attribute__((always_inline)) void gemv_blk(const int type, const
     for (int r = 0; r < R * S; r++)
 #pragma GCC unroll 7
         for (int m = 0; m < M; m++) acc[r][m] = VZERO();
-    const int k = type == WH_F32 || type == WH_F16 || type == WH_I8R ? gemv_dense(type, M, R, K, A, lda, w, rb, rs, acc)
+    const int k = type == WH_F32 || type == WH_F16 || type == WH_I8R ? gemv_dense(type, M, R, K, A, lda, w, rb, rs, pfd, acc)
                                                                      : gemv_blocks(type, M, R, K, A, lda, w, rb, rs, acc);
     if (S == 2)
 #pragma GCC unroll 7
@@ -277,9 +283,10 @@ static inline __attribute__((always_inline)) void gemv_rows(const int type, cons
                                                             int nr, float *out, size_t ldo)
 {
     const int h = nr / R;
+    const size_t pfd = (size_t)wh_gemv_pf_rows * rb;   /* batch 1's prefetch distance (kernels.h) */
     for (int i = 0; i < h; i++)
-        gemv_blk(type, M, R, K, A, lda, w + (size_t)i * rb, rb, (size_t)h * rb, out + i, (size_t)h, ldo);
-    for (int r = R * h; r < nr; r++) gemv_blk(type, M, 1, K, A, lda, w + (size_t)r * rb, rb, 0, out + r, 0, ldo);
+        gemv_blk(type, M, R, K, A, lda, w + (size_t)i * rb, rb, (size_t)h * rb, pfd, out + i, (size_t)h, ldo);
+    for (int r = R * h; r < nr; r++) gemv_blk(type, M, 1, K, A, lda, w + (size_t)r * rb, rb, 0, pfd, out + r, 0, ldo);
 }
 
 #define GEMV_M_CASES(TY)                                                                      \

@@ -25,6 +25,14 @@ static int g_have_avx2, g_have_avx512, g_have_vnni, g_have_avxvnni;
 static int g_vnni256;   /* wh_kernels_vnni256: the AVX-VNNI code in EVEX form at the AVX2 level */
 static int g_int8 = 1;   /* quantized weights may be repacked for int8 (wh_kernels_int8) */
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+/* The batch-1 GEMV's software prefetch (kernels.h), in rows ahead. On an Intel Xeon slice
+ * (2-core KVM, 2 threads, base f16 decoder step at batch 1, alternating binaries) the
+ * hardware prefetcher alone streamed 5.3-5.9 ms, 2 rows ahead 4.0-4.7, 4 rows 3.6-3.7, 8 rows
+ * 3.2-3.4, 12-16 rows 3.3-3.8 (4-16 KB ahead instead of rows: 3.3-3.9), into L1 instead of L2
+ * slower at every distance; on a Zen 4 the hardware's alone had streamed f16 at 28-29 GB/s and
+ * 4 rows ahead at 21-23 (gemv_tmpl.h), so other vendors keep 0. */
+#define WH_GEMV_PF_INTEL 8
+int wh_gemv_pf_rows;
 
 static void detect(void)
 {
@@ -32,6 +40,9 @@ static void detect(void)
     /* CPUID: leaf 1 ECX bit 12 FMA, 27 OSXSAVE, 28 AVX, 29 F16C; leaf 7 EBX bit 5 AVX2;
      * XGETBV: the OS saves XMM and YMM state (bits 1, 2). */
     unsigned a, b, c, d;
+    /* leaf 0: the vendor string in EBX, EDX, ECX ("Genu" "ineI" "ntel") */
+    if (__get_cpuid(0, &a, &b, &c, &d) && b == 0x756e6547u && d == 0x49656e69u && c == 0x6c65746eu)
+        wh_gemv_pf_rows = WH_GEMV_PF_INTEL;
     if (__get_cpuid(1, &a, &b, &c, &d)) {
         int fma = (c >> 12) & 1, osx = (c >> 27) & 1, avx = (c >> 28) & 1, f16c = (c >> 29) & 1;
         /* leaf 7 EBX bits 16 AVX-512F, 30 BW, 31 VL; XGETBV bits 5..7: opmask and ZMM state */
@@ -70,6 +81,18 @@ wh_isa wh_kernels_best(void)
 {
     wh_kernels_init();
     return g_have_avx512 ? WH_ISA_AVX512 : g_have_avx2 ? WH_ISA_AVX2 : WH_ISA_SCALAR;
+}
+
+int wh_kernels_gemv_prefetch(void)
+{
+    wh_kernels_init();
+    return wh_gemv_pf_rows;
+}
+
+void wh_kernels_set_gemv_prefetch(int rows)
+{
+    wh_kernels_init();
+    wh_gemv_pf_rows = rows < 0 ? 0 : rows;
 }
 
 void wh_kernels_force(wh_isa isa)

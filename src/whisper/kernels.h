@@ -26,6 +26,14 @@ void wh_kernels_force(wh_isa isa);   /* tests/benchmarks: pin a path (the best t
 wh_isa wh_kernels_best(void);        /* the best level this CPU supports */
 const char *wh_isa_name(wh_isa isa);
 
+/* Rows ahead that the batch-1 GEMV (one activation row, one weight row at a time, f32/f16/
+ * int8 rows) prefetches into L2, 0 = the hardware prefetcher alone. Set at init from the
+ * CPU's vendor, by what each measured (gemv_tmpl.h): Intel 8, others 0. The GEMVs read it
+ * as wh_gemv_pf_rows; wh_kernels_set_gemv_prefetch (benchmarks, tests) overrides it. */
+extern int wh_gemv_pf_rows;
+int wh_kernels_gemv_prefetch(void);
+void wh_kernels_set_gemv_prefetch(int rows);
+
 typedef struct {
     const void *data;
     int type;            /* WH_F32, WH_F16, WH_Q* */
