@@ -26,7 +26,8 @@ enum { WH_I8R = 64 };
  * byte vector j holds vector j low and j + 4 high; plane byte i bit j = bit 4 of vector j
  * byte i. Why planes (not a 64-bit mask per vector): one vector load serves all eight, and
  * a shift by 4 - j and an and put vector j's bits where the value needs them, byte for byte
- * (a 16-bit lane shift by at most 4 moves no fifth bit across bytes). */
+ * (a 16-bit lane shift by at most 4 moves no fifth bit across bytes; the 512-bit kernel
+ * tests bit j into a byte mask instead). */
 enum { WH_Q8X = 65, WH_Q5X = 66, WH_Q51X = 67, WH_Q4X = 68, WH_Q41X = 69 };
 static inline int wh_qx_has_m(int t) { return t == WH_Q51X || t == WH_Q41X; }
 static inline int wh_qx_has_h(int t) { return t == WH_Q5X || t == WH_Q51X; }
