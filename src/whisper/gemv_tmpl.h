@@ -16,6 +16,7 @@
  *   RBLK(type, M)     weight rows per block for M activation rows (R·M accumulators must
  *                     fit the register file with room for R weight vectors and one A); each
  *                     level says what it measured
+ *   GEMV_OUTLINE      optional, 1: one out-of-line function per (type, M) (below)
  *   GEMV_NAME         the exported function's name
  *
  * Why: at M < 8 (a decoder step: batch 1 or the beams of one step) the product is a pure
@@ -289,6 +290,44 @@ static inline __attribute__((always_inline)) void gemv_rows(const int type, cons
     for (int r = R * h; r < nr; r++) gemv_blk(type, M, 1, K, A, lda, w + (size_t)r * rb, rb, 0, pfd, out + r, 0, ldo);
 }
 
+#if GEMV_OUTLINE
+/* one out-of-line function per (type, M): each gets the register file to itself. Inlined
+ * into one function, GCC kept four of the AVX-512 M = 5 loop's nine row pointers in vector
+ * registers and moved them back every iteration (vmovq, on a port the FMAs use): f16 at
+ * M = 5, 64 rows in L1/L2, 1 thread, 1.51-1.53 -> 1.34 ns per 16 weights and row (two
+ * rounds, Xeon slice), tiny f16 beam-5 step 1.97-1.99 -> 1.94-1.96 ms, base level. The AVX2
+ * build does not take it: there it measured 2.0 -> 2.2 ns at M = 5. */
+#define GEMV_FN(TY, MM)                                                                       \
+    static __attribute__((noinline)) void gemv_##TY##_##MM(int K, const float *A, int lda,   \
+                                                            const uint8_t *w, size_t rb, int nr, \
+                                                            float *out, size_t ldo)           \
+    {                                                                                         \
+        gemv_rows(TY, MM, RBLK(TY, MM), K, A, lda, w, rb, nr, out, ldo);                      \
+    }
+#define GEMV_FNS(TY) GEMV_FN(TY, 1) GEMV_FN(TY, 2) GEMV_FN(TY, 3) GEMV_FN(TY, 4) GEMV_FN(TY, 5) \
+    GEMV_FN(TY, 6) GEMV_FN(TY, 7)
+GEMV_FNS(WH_F32)
+GEMV_FNS(WH_F16)
+GEMV_FNS(WH_Q8_0)
+GEMV_FNS(WH_Q5_0)
+GEMV_FNS(WH_Q5_1)
+GEMV_FNS(WH_Q4_0)
+GEMV_FNS(WH_Q4_1)
+GEMV_FNS(WH_I8R)
+#undef GEMV_FNS
+#undef GEMV_FN
+
+#define GEMV_M_CASES(TY)                                                                      \
+    switch (M) {                                                                              \
+    case 1: gemv_##TY##_1(K, A, lda, w, rb, nr, out, (size_t)ldo); break;                     \
+    case 2: gemv_##TY##_2(K, A, lda, w, rb, nr, out, (size_t)ldo); break;                     \
+    case 3: gemv_##TY##_3(K, A, lda, w, rb, nr, out, (size_t)ldo); break;                     \
+    case 4: gemv_##TY##_4(K, A, lda, w, rb, nr, out, (size_t)ldo); break;                     \
+    case 5: gemv_##TY##_5(K, A, lda, w, rb, nr, out, (size_t)ldo); break;                     \
+    case 6: gemv_##TY##_6(K, A, lda, w, rb, nr, out, (size_t)ldo); break;                     \
+    default: gemv_##TY##_7(K, A, lda, w, rb, nr, out, (size_t)ldo); break;                    \
+    }
+#else
 #define GEMV_M_CASES(TY)                                                                      \
     switch (M) {                                                                              \
     case 1: gemv_rows(TY, 1, RBLK(TY, 1), K, A, lda, w, rb, nr, out, (size_t)ldo); break;     \
@@ -299,6 +338,7 @@ static inline __attribute__((always_inline)) void gemv_rows(const int type, cons
     case 6: gemv_rows(TY, 6, RBLK(TY, 6), K, A, lda, w, rb, nr, out, (size_t)ldo); break;     \
     default: gemv_rows(TY, 7, RBLK(TY, 7), K, A, lda, w, rb, nr, out, (size_t)ldo); break;    \
     }
+#endif
 
 /* out[m·ldo + n - n0] = Σ_k A[m][k] · W[n][k], n in [n0, n1), 1 <= M <= 7; W of a type that
  * wh_gemv_type_ok accepts. Returns 0, or -1 (nothing written) for another type or M. */
@@ -322,3 +362,4 @@ int GEMV_NAME(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, i
 }
 #undef GEMV_M_CASES
 #undef VQ1
+#undef GEMV_OUTLINE

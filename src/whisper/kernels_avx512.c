@@ -129,6 +129,7 @@ static inline __m512 qn_16_m1(int type, const uint8_t *qs, uint32_t qh, int e0)
 /* M = 1: one row (four FMA chains); beams: four rows from far-apart streams share each
  * load of A (base f16 beam-5 step 6.1 -> 4.6-5.0 ms on the Zen 4 against one row) */
 #define RBLK(type, M) ((M) == 1 ? 1 : (M) <= 5 ? 4 : 3)
+#define GEMV_OUTLINE 1
 #define GEMV_NAME wh_gemv_avx512
 #include "gemv_tmpl.h"
 

@@ -12,17 +12,22 @@ if ! command -v objdump >/dev/null 2>&1; then
     echo "ok - objdump not installed # SKIP"
     exit 0
 fi
-# prefetch instructions between the function's label and the next one
+# The AVX-512 float GEMV is one out-of-line function per (type, M) (gemv_tmpl.h, GEMV_OUTLINE):
+# batch 1's f16 loop, the beam's, and a block type's are checked there.
+# prefetch instructions between the function's label and the next one (a GCC clone's
+# suffix, as in name.constprop.0, counts as the function)
 count() { # object, function
     objdump -d --no-show-raw-insn "$1" 2>/dev/null |
-        awk -v f="<$2>:" '$2 == f {on = 1; next} /^[0-9a-f]+ </ {on = 0} on && /prefetch/ {c++} END {print c + 0}'
+        awk -v f="$2" '/^[0-9a-f]+ </ {l = substr($2, 2, length($2) - 3); on = (l == f || index(l, f ".") == 1); next}
+                       on && /prefetch/ {c++} END {print c + 0}'
 }
 for v in release san; do
     d=build/$v/src/whisper
     [ -f "$d/kernels_avx512.o" ] || continue
     for k in kernels_avx512:wh_gemv_qx_avx512 kernels_vnni256_avx512:wh_gemv_qx_vnni256 \
              kernels_avx2:wh_gemv_qx_avx2 kernels_avxvnni_avx2:wh_gemv_qx_avxvnni \
-             kernels_avx512:wh_gemv_avx512 kernels_avx2:wh_gemv_avx2 \
+             kernels_avx512:gemv_WH_F16_1 kernels_avx512:gemv_WH_F16_5 kernels_avx512:gemv_WH_Q8_0_5 \
+             kernels_avx2:wh_gemv_avx2 \
              kernels_avx512:wh_attend_rows_q8_avx512 kernels_vnni256_avx512:wh_attend_rows_q8_vnni256 \
              kernels_avxvnni_avx2:wh_attend_rows_q8_avxvnni kernels_avx512:wh_attend_rows_avx512 \
              kernels_avx2:wh_attend_rows_avx2 kernels_avx2:wh_attend_rows_i8_avx2 kernels:sweep; do
