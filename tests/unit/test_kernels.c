@@ -201,16 +201,15 @@ int main(void)
      * the scalar reference (the staged path run under WH_ISA_SCALAR): every level, every type
      * they take, M = 1..7, row counts that leave every remainder of the row blocks, K from one
      * block to 2048, and rows at odd byte offsets (the file format has no alignment); with
-     * batch 1's software prefetch off and on whatever the CPU's vendor chose (kernels.h). */
+     * batch 1's software prefetch off and on (kernels.h), whatever the CPU's vendor chose. */
     const int pf0 = wh_kernels_gemv_prefetch();
-    for (int ii = 1; ii < 2 * n_isas; ii++) {
-        if (ii == n_isas) continue;
-        const int pf = ii > n_isas ? 8 : 0;
+    for (int pass = 0; pass < 2 * (n_isas - 1); pass++) {
+        const int ii = 1 + pass % (n_isas - 1), pf = pass >= n_isas - 1 ? 8 : 0;
         wh_kernels_set_gemv_prefetch(pf);
         char name[128];
         snprintf(name, sizeof name,
                  "GEMV (%s, batch-1 prefetch %d rows) equals the scalar reference for M=1..7, every register type, "
-                 "unaligned rows", wh_isa_name(isas[ii % n_isas]), pf);
+                 "unaligned rows", wh_isa_name(isas[ii]), pf);
         TEST(name) {
             const int types[] = {WH_F32, WH_F16, WH_Q8_0, WH_Q5_0, WH_Q5_1, WH_Q4_0, WH_Q4_1, WH_I8R};
             /* 241: f32/f16/int8 rows only (a scalar tail); 40 and 56: an odd count of 8- and
@@ -233,9 +232,9 @@ int main(void)
                     for (int M = 1; M <= 7; M++) {
                         wh_kernels_force(WH_ISA_SCALAR);
                         wh_gemm_part(M, K, A, K, &w, 0, N, NULL, C1, N, 0, scr);
-                        wh_kernels_force(isas[ii % n_isas]);
+                        wh_kernels_force(isas[ii]);
                         wh_gemm_part(M, K, A, K, &w, 0, N, NULL, C2, N, 0, scr);
-                        int rc = isas[ii % n_isas] == WH_ISA_AVX512 ? wh_gemv_avx512(M, K, A, K, &w, 2, N, out, N - 2)
+                        int rc = isas[ii] == WH_ISA_AVX512 ? wh_gemv_avx512(M, K, A, K, &w, 2, N, out, N - 2)
                                                            : wh_gemv_avx2(M, K, A, K, &w, 2, N, out, N - 2);
                         CHECKF(rc == 0, "%s: kernel refused M=%d", wh_type_name(ty), M);
                         for (int n = 0; n < N; n++)
