@@ -282,6 +282,20 @@ static size_t dram_probe_bytes(void)
     return n;
 }
 
+/* six passes over buf[n], alternating the loop without and with the software prefetch:
+ * best[0], best[1] the fastest of each; g_read_pf is left as it was */
+static void read_both(const float *buf, size_t n, int threads, double best[2])
+{
+    const int pf0 = g_read_pf;
+    best[0] = best[1] = 0;
+    for (int r = 0; r < 6; r++) {
+        g_read_pf = r & 1;
+        const double gbs = read_pass(buf, n, threads);
+        if (gbs > best[r & 1]) best[r & 1] = gbs;
+    }
+    g_read_pf = pf0;
+}
+
 /* read bandwidth from DRAM: dram_probe_bytes() split across the threads (vectorised sums),
  * best of 3 with the software prefetch and 3 without, alternating; the first call (choose)
  * keeps the faster loop for every later probe */
@@ -296,15 +310,10 @@ static double read_bandwidth(int threads, int choose)
     }
     if (!buf) { fprintf(stderr, "bench: no memory for the read-bandwidth probe\n"); exit(1); }
     for (size_t i = 0; i < n; i++) buf[i] = (float)(i & 1023);
-    double best[2] = {0, 0};
-    const int pf0 = g_read_pf;
-    for (int r = 0; r < 6; r++) {
-        g_read_pf = r & 1;
-        const double gbs = read_pass(buf, n, threads);
-        if (gbs > best[r & 1]) best[r & 1] = gbs;
-    }
+    double best[2];
+    read_both(buf, n, threads, best);
     free(buf);
-    g_read_pf = choose ? best[1] > best[0] : pf0;
+    if (choose) g_read_pf = best[1] > best[0];
     return best[0] > best[1] ? best[0] : best[1];
 }
 
@@ -316,15 +325,9 @@ static double read_bandwidth(int threads, int choose)
 static double same_bytes_read(const float *buf, size_t n, int threads)
 {
     read_pass(buf, n, threads);
-    double best = 0;
-    const int pf0 = g_read_pf;
-    for (int r = 0; r < 6; r++) {
-        g_read_pf = r & 1;
-        const double gbs = read_pass(buf, n, threads);
-        if (gbs > best) best = gbs;
-    }
-    g_read_pf = pf0;
-    return best;
+    double best[2];
+    read_both(buf, n, threads, best);
+    return best[0] > best[1] ? best[0] : best[1];
 }
 
 static volatile double g_sink;
@@ -709,13 +712,13 @@ static void bench_kernels(int avx_vnni)
         const int pf0 = wh_kernels_gemv_prefetch();
         double fr[2], gb[2];
         for (int i = 0; i < 2; i++) {
-            wh_kernels_set_gemv_prefetch(i ? 8 : 0);
+            wh_kernels_set_gemv_prefetch(i ? WH_GEMV_PF_INTEL : 0);
             gb[i] = bench_gemv(wh_kernels_best(), 1, 51865, 512, WH_F16, 0, &fr[i]);
         }
         wh_kernels_set_gemv_prefetch(pf0);
         printf("# GEMV 1 thread f16 weights M=1 N=51865 K=512, %s: hardware prefetch alone %.1f GB/s = %.0f%% of a "
-               "plain read, software prefetch 8 rows ahead %.1f GB/s = %.0f%% (this run's decoder: %d rows)\n",
-               wh_isa_name(wh_kernels_best()), gb[0], 100 * fr[0], gb[1], 100 * fr[1], pf0);
+               "plain read, software prefetch %d rows ahead %.1f GB/s = %.0f%% (this run's decoder: %d rows)\n",
+               wh_isa_name(wh_kernels_best()), gb[0], 100 * fr[0], WH_GEMV_PF_INTEL, gb[1], 100 * fr[1], pf0);
     }
     const int qtypes[2] = {WH_Q8_0, WH_Q5_0};
     for (int v = 0; v < 3; v++) {   /* the 256-bit VNNI code only where the 512-bit kernel runs */

@@ -123,7 +123,7 @@ static inline __attribute__((always_inline)) int gemv_dense(const int type, cons
                                * 28-29 GB/s on 2 threads, with the prefetch four rows ahead
                                * at 21-23 (/tmp harness, 200 MB, rotated); on an Intel Xeon
                                * slice the prefetch 8 rows ahead made the base f16 step 1.7x
-                               * faster (kernels.c, WH_GEMV_PF_INTEL) */
+                               * faster (WH_GEMV_PF_INTEL, kernels.h) */
         VEC s1 = VZERO(), s2 = VZERO(), s3 = VZERO();
         for (; k + 4 * VW <= K; k += 4 * VW) {
             const uint8_t *p = w + off + (size_t)k * es;

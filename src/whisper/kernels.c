@@ -30,8 +30,7 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
  * hardware prefetcher alone streamed 5.3-5.9 ms, 2 rows ahead 4.0-4.7, 4 rows 3.6-3.7, 8 rows
  * 3.2-3.4, 12-16 rows 3.3-3.8 (4-16 KB ahead instead of rows: 3.3-3.9), into L1 instead of L2
  * slower at every distance; on a Zen 4 the hardware's alone had streamed f16 at 28-29 GB/s and
- * 4 rows ahead at 21-23 (gemv_tmpl.h), so other vendors keep 0. */
-#define WH_GEMV_PF_INTEL 8
+ * 4 rows ahead at 21-23 (gemv_tmpl.h), so other vendors keep 0 (WH_GEMV_PF_INTEL, kernels.h). */
 int wh_gemv_pf_rows;
 
 static void detect(void)

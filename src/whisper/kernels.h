@@ -30,6 +30,7 @@ const char *wh_isa_name(wh_isa isa);
  * int8 rows) prefetches into L2, 0 = the hardware prefetcher alone. Set at init from the
  * CPU's vendor, by what each measured (gemv_tmpl.h): Intel 8, others 0. The GEMVs read it
  * as wh_gemv_pf_rows; wh_kernels_set_gemv_prefetch (benchmarks, tests) overrides it. */
+#define WH_GEMV_PF_INTEL 8
 extern int wh_gemv_pf_rows;
 int wh_kernels_gemv_prefetch(void);
 void wh_kernels_set_gemv_prefetch(int rows);

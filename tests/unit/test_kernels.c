@@ -204,7 +204,7 @@ int main(void)
      * batch 1's software prefetch off and on (kernels.h), whatever the CPU's vendor chose. */
     const int pf0 = wh_kernels_gemv_prefetch();
     for (int pass = 0; pass < 2 * (n_isas - 1); pass++) {
-        const int ii = 1 + pass % (n_isas - 1), pf = pass >= n_isas - 1 ? 8 : 0;
+        const int ii = 1 + pass % (n_isas - 1), pf = pass >= n_isas - 1 ? WH_GEMV_PF_INTEL : 0;
         wh_kernels_set_gemv_prefetch(pf);
         char name[128];
         snprintf(name, sizeof name,
