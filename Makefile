@@ -13,7 +13,8 @@
 #   tests/unit/test_<name>.c          -> build/<v>/tests/test_<name>
 #   fuzz/fuzz_<name>.c                -> build/fuzz/fuzz_<name>
 #   *_avx2.c files are compiled with -mavx2 -mfma -mf16c and only called after a
-#   runtime CPU check; *_avx512.c likewise with AVX-512F.
+#   runtime CPU check; *_avx512.c likewise with AVX-512F; *_avx512.S (hand-written
+#   micro-kernels in the engine's directories) are assembled and called the same way.
 
 .DEFAULT_GOAL := all
 CC      ?= cc
@@ -52,7 +53,8 @@ B := build/$(V)
 
 LIB_DIRS := src/common src/whisper src/audio
 LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
-LIB_OBJ  := $(patsubst %.c,$(B)/%.o,$(LIB_SRC))
+LIB_ASM  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.S))
+LIB_OBJ  := $(patsubst %.c,$(B)/%.o,$(LIB_SRC)) $(patsubst %.S,$(B)/%.o,$(LIB_ASM))
 LIB      := $(B)/libspeech.a
 
 # program directories: each main_<prog>.c is a program, the rest is a helper archive.
@@ -117,6 +119,10 @@ $(B)/%_avx2.o: %_avx2.c $(FLAGS_STAMP)
 $(B)/%_avx512.o: %_avx512.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -mavx512f -mavx512bw -mavx512vl -mfma -mf16c -c -o $@ $<
+# hand-written kernels (x86-64 ELF only; elsewhere the file assembles to nothing)
+$(B)/%.o: %.S $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) -g -c -o $@ $<
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(@D)
