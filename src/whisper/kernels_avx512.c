@@ -167,6 +167,7 @@ static inline __m512 recip512(__m512 v)
 #define E_COPYSIGN(a, z) _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(a), _mm512_and_si512(_mm512_castps_si512(z), SIGNBITS)))
 #define E_LDEXP_ABOVE(x, lo, y, fx) _mm512_maskz_scalef_ps(_mm512_cmp_ps_mask(x, lo, _CMP_NLT_UQ), y, fx)
 #define E_EXP exp512
+#define E_EXP_NONPOS exp512n
 #define E_GELU gelu512
 #define SIGNBITS _mm512_set1_epi32((int)0x80000000)
 #include "exp_tmpl.h"
@@ -183,7 +184,9 @@ void wh_gelu_bias_avx512(float *x, const float *b, size_t n)
     }
 }
 
-/* x[i] = exp(x[i] - max x), returns the sum (the softmax without its normalisation) */
+/* x[i] = exp(x[i] - max x), returns the sum (the softmax without its normalisation). Whole
+ * vectors two at a time without masks, summed in order into one accumulator (the same bits
+ * as one at a time); the tail through a mask: no scalar expf. */
 float wh_softmax_unnorm_avx512(float *x, int n)
 {
     __m512 vm = _mm512_set1_ps(-INFINITY);
@@ -192,9 +195,16 @@ float wh_softmax_unnorm_avx512(float *x, int n)
     if (i < n) vm = _mm512_mask_max_ps(vm, (__mmask16)((1u << (n - i)) - 1), vm, _mm512_maskz_loadu_ps((__mmask16)((1u << (n - i)) - 1), x + i));
     const __m512 vmx = _mm512_set1_ps(_mm512_reduce_max_ps(vm));
     __m512 vs = _mm512_setzero_ps();
-    for (i = 0; i < n; i += 16) {   /* the tail through a mask: no scalar expf */
+    for (i = 0; i + 32 <= n; i += 32) {
+        const __m512 e0 = exp512n(_mm512_sub_ps(_mm512_loadu_ps(x + i), vmx));
+        const __m512 e1 = exp512n(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16), vmx));
+        _mm512_storeu_ps(x + i, e0);
+        _mm512_storeu_ps(x + i + 16, e1);
+        vs = _mm512_add_ps(_mm512_add_ps(vs, e0), e1);
+    }
+    for (; i < n; i += 16) {
         const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
-        const __m512 e = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vmx)));
+        const __m512 e = _mm512_maskz_mov_ps(k, exp512n(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vmx)));
         _mm512_mask_storeu_ps(x + i, k, e);
         vs = _mm512_add_ps(vs, e);
     }
@@ -229,7 +239,7 @@ float wh_logsumexp_avx512(const float *x, int n)
         __m512 acc = _mm512_setzero_ps();
         for (; i < end; i += 16) {
             const __mmask16 k = end - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (end - i)) - 1);
-            acc = _mm512_add_ps(acc, _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vmx))));
+            acc = _mm512_add_ps(acc, _mm512_maskz_mov_ps(k, exp512n(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vmx))));
         }
         tot += _mm512_reduce_add_ps(acc);
     }

@@ -525,6 +525,31 @@ int main(void)
                     for (int i = 0; i < n; i++) { mx = fmax(mx, fabs(y[i] - z[i]) / (y[i] + 1e-30)); s += z[i]; }
                     CHECKF(mx < 1e-5 || n == 1, "avx512 softmax n=%d rel diff %g", n, mx);
                     CHECKF(fabs(s - 1.0) < 1e-5, "avx512 softmax sums to %g", s);
+                    /* a wide row: x − max down to −300, past exp's range (its e^x without the
+                     * clamps must give exactly 0 there, not garbage from an unreduced x) */
+                    float xmax = -INFINITY;
+                    char *under = malloc((size_t)n);   /* e^(x − max) under exp's range */
+                    for (int i = 0; i < n; i++) {
+                        y[i] = z[i] = frand() * 150.0f;
+                        xmax = fmaxf(xmax, y[i]);
+                    }
+                    int below = 0;
+                    for (int i = 0; i < n; i++) below += under[i] = y[i] - xmax < -87.34f;
+                    wh_kernels_force(WH_ISA_SCALAR);
+                    wh_softmax(y, n);
+                    wh_kernels_force(WH_ISA_AVX512);
+                    wh_softmax(z, n);
+                    int zeros = 0;
+                    mx = 0, s = 0;
+                    for (int i = 0; i < n; i++) {
+                        mx = fmax(mx, fabs(y[i] - z[i]) / (y[i] + 1e-30));
+                        s += z[i];
+                        zeros += under[i] && z[i] == 0.0f;
+                    }
+                    CHECKF(mx < 1e-5 && zeros == below && fabs(s - 1.0) < 1e-5 && (n < 100 || below > 0),
+                           "avx512 softmax n=%d wide: rel diff %g, %d zeros of %d below range, sum %g", n, mx, zeros,
+                           below, s);
+                    free(under);
                 }
                 for (int i = 0; i < n; i++) y[i] = z[i] = x[i] * 2.5f - 10.0f;   /* [-85, 65]: normal range */
                 wh_exp_ref(y, n);
