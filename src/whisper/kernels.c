@@ -450,7 +450,8 @@ void wh_gemm_qx_part(int M, int K, const void *act, const wh_wmat *W, int n0, in
 }
 
 /* Tall products (M >= 8: the encoder, a decoder prompt pass): WH_QX_TALL_ROWS activation rows
- * per kernel call, each over a slice of the weight rows small enough to stay in L1 while every
+ * per kernel call (WH_QX_TALL_ROWS_512 for the AVX512-VNNI kernel; a ragged end of 8 to 11
+ * rows as 7 and the rest), each over a slice of the weight rows small enough to stay in L1 while every
  * row group of [r0, r1) passes over it (the activations are read from L2, once per slice). Every
  * row's sums are those of the kernel at M = 1: the same integers, scaled and added in the same
  * order. */
@@ -462,14 +463,15 @@ void wh_gemm_qx_tall(int M, int K, const void *act, int r0, int r1, const wh_wma
     int32_t *cs;
     qx_act_parts(M, K, act, &xq, &dx, &cs, &sx);
     const qx_gemv_fn fn = qx_kernel(NULL);
+    const int tr = fn == wh_gemv_qx_avx512 ? WH_QX_TALL_ROWS_512 : WH_QX_TALL_ROWS;
     const size_t nb = (size_t)(K / 32);
     /* weight rows per slice: about 24 KB of them, whole groups of 16 */
     int slice = (int)((24u << 10) / (nb * wh_qx_block_bytes(W->type) / 16));
     slice = slice < 16 ? 16 : slice & ~15;
     for (int c0 = n0; c0 < n1; c0 += slice) {
         const int c1 = n1 - c0 < slice ? n1 : c0 + slice;
-        for (int r = r0; r < r1; r += WH_QX_TALL_ROWS) {
-            const int mr = r1 - r < WH_QX_TALL_ROWS ? r1 - r : WH_QX_TALL_ROWS;
+        for (int r = r0, mr; r < r1; r += mr) {
+            mr = r1 - r >= tr ? tr : r1 - r > WH_QX_TALL_ROWS ? WH_QX_TALL_ROWS : r1 - r;
             fn(mr, K, xq + (size_t)r * (size_t)K, dx + (size_t)r * nb, cs + (size_t)r * nb, sx + (size_t)r * nb, W, c0,
                c1, bias, C + (size_t)r * (size_t)ldc, ldc, accumulate);
         }

@@ -351,7 +351,8 @@ QX_TARGET void wh_qx_quant_avx512(int M, int K, const float *A, int lda, int8_t 
 
 /* One group of 16 rows over all K: per block the 8 value vectors (q8: loaded; else nibbles
  * split — vector j low, j + 4 high — and, for the q5 types, 16 added where the fifth-bit mask
- * says), then per activation row 8 vpdpbusd (two chains, the sums starting from −offset·Σ xq)
+ * says), then per activation row 8 vpdpbusd (two chains — one from 10 rows up, the tall
+ * products' 12, where the rows' chains already fill the ports — the sums starting from −offset·Σ xq)
  * and one fma with d_w · d_x for the 16 rows (the _1 types: one more with m_w · d_x·Σ xq).
  * The group's bytes are one contiguous stream (the hardware prefetcher alone measured best).
  * Columns of the group in lanes are written to C's M rows at c, masked. */
@@ -365,8 +366,8 @@ static inline __attribute__((always_inline)) QX_TARGET void qx_group(const int x
     const int nb = K / 32, off = wh_qx_offset(xt), has_m = wh_qx_has_m(xt), has_h = wh_qx_has_h(xt);
     const int oh = wh_qx_off_h(xt), oq = wh_qx_off_q(xt);
     const size_t bs = wh_qx_block_bytes(xt);
-    __m512 acc[7];
-#pragma GCC unroll 7
+    __m512 acc[WH_QX_TALL_ROWS_512];
+#pragma GCC unroll 12
     for (int m = 0; m < M; m++) acc[m] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++, p += bs) {
         if (WH_QX_PREFETCH(M)) wh_qx_prefetch(p, bs);
@@ -398,15 +399,20 @@ static inline __attribute__((always_inline)) QX_TARGET void qx_group(const int x
                     w[j] = _mm512_mask_add_epi8(w[j], _mm512_test_epi8_mask(P, _mm512_set1_epi8((char)(1 << j))), w[j], b4);
             }
         }
-#pragma GCC unroll 7
+#pragma GCC unroll 12
         for (int m = 0; m < M; m++) {
             const int8_t *x = xq + (size_t)m * K + (size_t)b * 32;
             /* cs = −128·Σ xq takes q8's +128 back; the others' offset is a fraction of it */
             __m512i s0 = _mm512_set1_epi32(off ? cs[m * nb + b] / (128 / off) : 0), s1 = _mm512_setzero_si512();
+            if (M >= 10) {
+#pragma GCC unroll 8
+                for (int j = 0; j < 8; j++) QX_DPBUSD_BCST(s0, w[j], x + 4 * j);
+            } else {
 #pragma GCC unroll 4
-            for (int j = 0; j < 8; j += 2) {
-                QX_DPBUSD_BCST(s0, w[j], x + 4 * j);
-                QX_DPBUSD_BCST(s1, w[j + 1], x + 4 * j + 4);
+                for (int j = 0; j < 8; j += 2) {
+                    QX_DPBUSD_BCST(s0, w[j], x + 4 * j);
+                    QX_DPBUSD_BCST(s1, w[j + 1], x + 4 * j + 4);
+                }
             }
             const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(dx[m * nb + b]));
             acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), scale, acc[m]);
@@ -415,7 +421,7 @@ static inline __attribute__((always_inline)) QX_TARGET void qx_group(const int x
         }
     }
     const __m512 bv = bias ? _mm512_maskz_loadu_ps(lanes, bias) : _mm512_setzero_ps();
-#pragma GCC unroll 7
+#pragma GCC unroll 12
     for (int m = 0; m < M; m++) {
         float *cm = c + (size_t)m * ldc;
         __m512 v = accumulate ? _mm512_add_ps(_mm512_maskz_loadu_ps(lanes, cm), acc[m]) : acc[m];
@@ -444,6 +450,16 @@ static inline __attribute__((always_inline)) QX_TARGET void qx_rows(const int xt
 QX_TARGET void wh_gemv_qx_avx512(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const float *sx,
                                  const wh_wmat *W, int n0, int n1, const float *bias, float *C, int ldc, int accumulate)
 {
+    if (M == WH_QX_TALL_ROWS_512) {
+        switch (W->type) {
+        case WH_Q8X: QX_ROWS_CALL(qx_rows, WH_Q8X, 12); break;
+        case WH_Q5X: QX_ROWS_CALL(qx_rows, WH_Q5X, 12); break;
+        case WH_Q51X: QX_ROWS_CALL(qx_rows, WH_Q51X, 12); break;
+        case WH_Q4X: QX_ROWS_CALL(qx_rows, WH_Q4X, 12); break;
+        default: QX_ROWS_CALL(qx_rows, WH_Q41X, 12); break;
+        }
+        return;
+    }
     QX_DISPATCH(qx_rows)
 }
 

@@ -260,7 +260,7 @@ static int par_gemm_rows(wh_exec *ex, int M, int K, const float *A, int lda, con
  * pass — take the decoder step's int8 products too (kernels.h, "quantized × int8"): A quantized
  * once (by row blocks, in parallel), then tasks of (row block, column chunk) through
  * wh_gemm_qx_tall. Every row's result is the one wh_gemm_qx_part gives that row alone. */
-#define TALL_RB 64   /* rows per block: 1500 rows make 24 */
+#define TALL_RB 60   /* rows per block (five calls of the 12-row kernel): 1500 rows make 25 */
 
 typedef struct {
     wh_exec *ex;

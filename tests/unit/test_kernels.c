@@ -802,7 +802,7 @@ int main(void)
          "accumulate) and wh_par_gemm_multi give each row what the reference quantizer and int8 GEMV give it "
          "alone, bit for bit, at every level on 1 and 3 threads; wh_par_mlp equals its two products") {
         const int K = 320, lda = K + 5, ldc = 150, Ms[3] = {9, 137, WH_ROWS_MIN_M + 32};
-        const int Ns[2] = {100, 48}, qt[3] = {WH_Q8_0, WH_Q5_1, WH_Q4_0};
+        const int Ns[2] = {100, 48}, qt[5] = {WH_Q8_0, WH_Q5_1, WH_Q4_0, WH_Q5_0, WH_Q4_1};   /* every repacked type */
         const int Mmax = Ms[2];
         /* bias: as long as the widest output below (the MLP's N0 = 384; a 128-float bias was read
          * past its end there, which the AVX2 GELU's 8-lane loads showed under ASan) */
@@ -817,7 +817,7 @@ int main(void)
         for (size_t i = 0; i < (size_t)Mmax * ldc; i++) C0[i] = frand();
         for (int i = 0; i < 384; i++) bias[i] = frand();
         int bad = 0;
-        for (int ti = 0; ti < 3; ti++) {
+        for (int ti = 0; ti < 5; ti++) {
             uint8_t *W[2];
             wh_wmat q[2], x[2];
             void *own[2];
