@@ -5,8 +5,9 @@
  *
  * C[12][32] (+)= A[12][kc] · [Bp | Bp + 16·kc]: twelve rows of A (lda_bytes apart) against
  * two adjacent packed panels ([kc][16] floats each, 64-byte aligned). The same arithmetic as
- * kernels_avx512.c's UK512 at R = 12, k in order in every accumulator, so the same bits
- * (test_kernels compares them); only called by wh_ukernel2_avx512 for a full tile after the
+ * kernels_avx512.c's UK512 at R = 12 — per lane one FMA chain over k in order from 0, then
+ * C + sum when accumulating — so the same bits (test_kernels checks the micro-kernel against
+ * an fmaf chain bit for bit); only called by wh_ukernel2_avx512 for a full tile after the
  * runtime check found AVX-512.
  *
  * Why by hand: compiled from C, GCC 12 needed fifteen general registers for the twelve row
