@@ -32,6 +32,8 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
  * slower at every distance; on a Zen 4 the hardware's alone had streamed f16 at 28-29 GB/s and
  * 4 rows ahead at 21-23 (gemv_tmpl.h), so other vendors keep 0 (WH_GEMV_PF_INTEL, kernels.h). */
 int wh_gemv_pf_rows;
+/* the CPU's vendor is Intel (the encoder sweep's panel prefetch, below) */
+static int g_intel;
 
 static void detect(void)
 {
@@ -40,8 +42,10 @@ static void detect(void)
      * XGETBV: the OS saves XMM and YMM state (bits 1, 2). */
     unsigned a, b, c, d;
     /* leaf 0: the vendor string in EBX, EDX, ECX ("Genu" "ineI" "ntel") */
-    if (__get_cpuid(0, &a, &b, &c, &d) && b == 0x756e6547u && d == 0x49656e69u && c == 0x6c65746eu)
+    if (__get_cpuid(0, &a, &b, &c, &d) && b == 0x756e6547u && d == 0x49656e69u && c == 0x6c65746eu) {
+        g_intel = 1;
         wh_gemv_pf_rows = WH_GEMV_PF_INTEL;
+    }
     if (__get_cpuid(1, &a, &b, &c, &d)) {
         int fma = (c >> 12) & 1, osx = (c >> 27) & 1, avx = (c >> 28) & 1, f16c = (c >> 29) & 1;
         /* leaf 7 EBX bits 16 AVX-512F, 30 BW, 31 VL; XGETBV bits 5..7: opmask and ZMM state */
@@ -954,7 +958,12 @@ static void gemv_part(int M, int K, const float *A, int lda, const wh_wmat *W, i
  * 64-byte lines at `next`, where the caller's following sweep starts) is prefetched, a share
  * of its lines before each call. Base f16 encoder on a Zen 3 (AVX2), 2 threads: 70-71 ->
  * 72-73 % of the FMA peak (scratch harness, with and without it alternating in one process;
- * 1 thread 78 -> 80 %). */
+ * 1 thread 78 -> 80 %). Not for the 512-bit panel pairs on Intel: on a Xeon slice with the
+ * assembly tile the prefetches stalled on fill buffers (4 % of the encoder under `perf`) and
+ * the encoder ran faster without them (base f16, both libraries alternating in one process,
+ * 40 windows each, 2 threads, fastest / median: 293.8 / 312.6 -> 282.9 / 303.0 ms and 288.3 /
+ * 311.8 -> 276.6 / 308.0; 1 thread 551 / 586 -> 540 / 568; tiny 116.3 / 126.1 -> 114.8 /
+ * 123.3); the Xeon's AVX2 path measured level, and a Zen 4's pair path is unmeasured. */
 static void sweep(int M, const float *A, int lda, int k0, int kc, const float *Bp, int nc0, int ncw, float *C,
                   int ldc, int acc, const float *next, int next_lines)
 {
@@ -973,7 +982,7 @@ static void sweep(int M, const float *A, int lda, int k0, int kc, const float *B
             /* the panel(s) after these (one 64-byte line per k and panel), or the caller's next */
             const int ahead = npan - p - step < step ? npan - p - step : step;
             const char *pf = (const char *)(ahead > 0 ? bp + (size_t)step * 16 * kc : next);
-            const int lines = ahead > 0 ? kc * ahead : me == M ? next_lines : 0;
+            const int lines = pair && g_intel ? 0 : ahead > 0 ? kc * ahead : me == M ? next_lines : 0;
             const int rows = pair ? WH_UK512_MR : 6;   /* a call's rows of A */
             const int calls = (me - mb + rows - 1) / rows, per_call = (lines + calls - 1) / calls;
             int line = 0;
