@@ -451,13 +451,7 @@ QX_TARGET void wh_gemv_qx_avx512(int M, int K, const int8_t *xq, const float *dx
                                  const wh_wmat *W, int n0, int n1, const float *bias, float *C, int ldc, int accumulate)
 {
     if (M == WH_QX_TALL_ROWS_512) {
-        switch (W->type) {
-        case WH_Q8X: QX_ROWS_CALL(qx_rows, WH_Q8X, 12); break;
-        case WH_Q5X: QX_ROWS_CALL(qx_rows, WH_Q5X, 12); break;
-        case WH_Q51X: QX_ROWS_CALL(qx_rows, WH_Q51X, 12); break;
-        case WH_Q4X: QX_ROWS_CALL(qx_rows, WH_Q4X, 12); break;
-        default: QX_ROWS_CALL(qx_rows, WH_Q41X, 12); break;
-        }
+        QX_DISPATCH_M(qx_rows, WH_QX_TALL_ROWS_512)
         return;
     }
     QX_DISPATCH(qx_rows)

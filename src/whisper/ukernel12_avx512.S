@@ -31,22 +31,22 @@
         vfmadd231ps %zmm25, %zmm\t, %zmm\c1
 .endm
 
-/* one k (at k + d from the pointers): B's two vectors, then the twelve rows */
+/* three rows of one k (base plus 0, one or two strides): broadcasts in t0..t2, the rows'
+ * accumulators c0/c1, c2/c3, c4/c5 (first panel / second) */
+.macro GROUP d, base, t0, t1, t2, c0, c1, c2, c3, c4, c5
+        ROW \d, \base, %rax, \t0, \c0, \c1
+        ROW \d, \base, %rdx, \t1, \c2, \c3
+        ROW \d, \base, %r13, \t2, \c4, \c5
+.endm
+
+/* one k (at k + d from the pointers): B's two vectors, then the four row groups */
 .macro KSTEP d
         vmovaps (64*\d)(%rcx), %zmm24
         vmovaps (64*\d)(%rcx,%r14), %zmm25
-        ROW \d, %rsi, %rax, 26, 0, 1
-        ROW \d, %rsi, %rdx, 27, 2, 3
-        ROW \d, %rsi, %r13, 28, 4, 5
-        ROW \d, %r10, %rax, 29, 6, 7
-        ROW \d, %r10, %rdx, 30, 8, 9
-        ROW \d, %r10, %r13, 31, 10, 11
-        ROW \d, %r11, %rax, 26, 12, 13
-        ROW \d, %r11, %rdx, 27, 14, 15
-        ROW \d, %r11, %r13, 28, 16, 17
-        ROW \d, %r12, %rax, 29, 18, 19
-        ROW \d, %r12, %rdx, 30, 20, 21
-        ROW \d, %r12, %r13, 31, 22, 23
+        GROUP \d, %rsi, 26, 27, 28, 0, 1, 2, 3, 4, 5
+        GROUP \d, %r10, 29, 30, 31, 6, 7, 8, 9, 10, 11
+        GROUP \d, %r11, 26, 27, 28, 12, 13, 14, 15, 16, 17
+        GROUP \d, %r12, 29, 30, 31, 18, 19, 20, 21, 22, 23
 .endm
 
 /* advance every pointer by n k */
