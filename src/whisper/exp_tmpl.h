@@ -1,12 +1,12 @@
 /* exp_tmpl.h — e^x and the exact-erf GELU, written once for every vector width. The includer
  * defines (this file #undefs them at its end):
  *
- *   E_VEC  E_SET1(x)  E_MUL(a,b)  E_ADD(a,b)  E_RECIP(v)  E_FMA(a,b,c)  E_FNMA(a,b,c)
+ *   E_VEC  E_SET1(x)  E_MUL(a,b)  E_ADD(a,b)  E_SUB(a,b)  E_RECIP(v)  E_FMA(a,b,c)  E_FNMA(a,b,c)
  *   E_MIN(a,b)  E_MAX(a,b)  E_ROUND(v)  E_ABS(v)  E_NEG(v)  E_COPYSIGN(a,z) (|a| with z's sign)
  *   E_LDEXP_ABOVE(x,lo,y,fx)  y·2^fx (fx integral, in range) where x >= lo, else 0 (AVX2:
  *                          2^fx built from exponent bits and a multiply; AVX-512: one masked
  *                          vscalefps in place of four instructions)
- *   E_EXP, E_GELU          the two functions' names
+ *   E_EXP, E_GELU, E_EXPM  the functions' names
  *   E_EXP_NONPOS           optional: the name of an e^x for x <= 0 without the clamps, for an
  *                          E_LDEXP_ABOVE that takes any fx (then GELU's e^(−z²) uses it too)
  *
@@ -49,6 +49,31 @@ static inline E_VEC E_EXP(E_VEC x0)
 static inline E_VEC E_EXP_NONPOS(E_VEC x0) { return E_CAT(E_EXP, _core)(x0, x0); }
 #endif
 
+/* e^(x − m) for x <= m — a softmax's exponentials — given nml = −m·log2(e) (rounded once
+ * per row): t = x·log2(e) + nml in one rounding (an FMA), t = n + f with n = round(t) and
+ * f = t − n exact (|f| <= 1/2), 2^f by a degree-5 polynomial (a minimax fit on [−1/2, 1/2]:
+ * 7.6e-8 relative, 2.4e-7 evaluated in f32), then 2^n · 2^f; 0 for t < −125, where the
+ * result would be under 2^−125 (as E_EXP gives 0 under e^−87.3 = 2^−126: no subnormals into
+ * the sums and products after it). Five operations fewer than E_EXP's reduction by ln 2 in
+ * two parts and its degree-7 polynomial; the price is t's one rounding, a relative error of
+ * |t|·2^−24 in the result (1.2e-6 at e^−20, where the probability is 2e-9 of the row's
+ * largest; at the largest ones t is near 0). m's own rounding into nml scales the whole row
+ * by one factor, which the softmax's normalisation cancels. A NaN x gives NaN (the mask
+ * tests "not below"). */
+static inline E_VEC E_EXPM(E_VEC x, E_VEC nml)
+{
+    const E_VEC t = E_FMA(x, E_SET1(1.44269504088896341f), nml);
+    const E_VEC n = E_ROUND(t);
+    const E_VEC f = E_SUB(t, n);
+    E_VEC y = E_SET1(1.3276379323e-3f);
+    y = E_FMA(y, f, E_SET1(9.6755102277e-3f));
+    y = E_FMA(y, f, E_SET1(5.5507130921e-2f));
+    y = E_FMA(y, f, E_SET1(2.4022120237e-1f));
+    y = E_FMA(y, f, E_SET1(6.9314694405e-1f));
+    y = E_FMA(y, f, E_SET1(1.0000001192f));
+    return E_LDEXP_ABOVE(t, E_SET1(-125.0f), y, n);
+}
+
 static inline E_VEC E_GELU(E_VEC v)
 {
     const E_VEC one = E_SET1(1.0f);
@@ -72,6 +97,8 @@ static inline E_VEC E_GELU(E_VEC v)
 #undef E_SET1
 #undef E_MUL
 #undef E_ADD
+#undef E_SUB
+#undef E_EXPM
 #undef E_RECIP
 #undef E_FMA
 #undef E_FNMA

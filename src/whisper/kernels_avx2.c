@@ -131,6 +131,7 @@ void wh_f16_row_avx2(const uint16_t *h, float *out, int n)
 #define E_SET1(x) _mm256_set1_ps(x)
 #define E_MUL(a, b) _mm256_mul_ps(a, b)
 #define E_ADD(a, b) _mm256_add_ps(a, b)
+#define E_SUB(a, b) _mm256_sub_ps(a, b)
 #define E_RECIP(v) _mm256_div_ps(_mm256_set1_ps(1.0f), v)
 #define E_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define E_FNMA(a, b, c) _mm256_fnmadd_ps(a, b, c)
@@ -146,6 +147,7 @@ void wh_f16_row_avx2(const uint16_t *h, float *out, int n)
                                           _mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23))))
 #define E_EXP exp256
 #define E_GELU gelu256
+#define E_EXPM expm256
 #include "exp_tmpl.h"
 
 void wh_exp_avx2(float *x, int n)
@@ -186,19 +188,27 @@ float wh_logsumexp_avx2(const float *x, int n)
     return mx + (float)log(tot);
 }
 
-/* x[i] = exp(x[i] - max x), returns the sum (the softmax without its normalisation) */
+/* x[i] = exp(x[i] - max x), returns the sum (the softmax without its normalisation): the
+ * exponentials by expm256 (exp_tmpl.h), two vectors at a time into two sums */
 float wh_softmax_unnorm_avx2(float *x, int n)
 {
-    const float mx = max_avx2(x, n);
-    int i;
-    const __m256 vmx = _mm256_set1_ps(mx);
-    __m256 vs = _mm256_setzero_ps();
-    for (i = 0; i + 8 <= n; i += 8) {
-        __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmx));
-        _mm256_storeu_ps(x + i, e);
-        vs = _mm256_add_ps(vs, e);
+    const float mx = max_avx2(x, n), nmlf = -(mx * 1.44269504088896341f);
+    const __m256 nml = _mm256_set1_ps(nmlf);
+    __m256 vs0 = _mm256_setzero_ps(), vs1 = vs0;
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m256 e0 = expm256(_mm256_loadu_ps(x + i), nml), e1 = expm256(_mm256_loadu_ps(x + i + 8), nml);
+        _mm256_storeu_ps(x + i, e0);
+        _mm256_storeu_ps(x + i + 8, e1);
+        vs0 = _mm256_add_ps(vs0, e0);
+        vs1 = _mm256_add_ps(vs1, e1);
     }
-    float s = hsum(vs);
+    for (; i + 8 <= n; i += 8) {
+        const __m256 e = expm256(_mm256_loadu_ps(x + i), nml);
+        _mm256_storeu_ps(x + i, e);
+        vs0 = _mm256_add_ps(vs0, e);
+    }
+    float s = hsum(_mm256_add_ps(vs0, vs1));
     for (; i < n; i++) { x[i] = expf(x[i] - mx); s += x[i]; }
     return s;
 }

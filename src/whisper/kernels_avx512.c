@@ -154,6 +154,7 @@ static inline __m512 recip512(__m512 v)
 #define E_SET1(x) _mm512_set1_ps(x)
 #define E_MUL(a, b) _mm512_mul_ps(a, b)
 #define E_ADD(a, b) _mm512_add_ps(a, b)
+#define E_SUB(a, b) _mm512_sub_ps(a, b)
 /* 1/v as a 14-bit estimate and one Newton step (~1 ulp; v in [1, ∞) here): a 512-bit
  * division issues once per 10 cycles and made GELU a twentieth of the encoder */
 #define E_RECIP(v) recip512(v)
@@ -169,6 +170,7 @@ static inline __m512 recip512(__m512 v)
 #define E_EXP exp512
 #define E_EXP_NONPOS exp512n
 #define E_GELU gelu512
+#define E_EXPM expm512
 #define SIGNBITS _mm512_set1_epi32((int)0x80000000)
 #include "exp_tmpl.h"
 #undef SIGNBITS
@@ -184,31 +186,43 @@ void wh_gelu_bias_avx512(float *x, const float *b, size_t n)
     }
 }
 
-/* x[i] = exp(x[i] - max x), returns the sum (the softmax without its normalisation). Whole
- * vectors two at a time without masks, summed in order into one accumulator (the same bits
- * as one at a time); the tail through a mask: no scalar expf. */
+/* x[i] = exp(x[i] - max x), returns the sum (the softmax without its normalisation). The
+ * maximum over two accumulators; the exponentials by expm512 (exp_tmpl.h: x − max folded
+ * into its first FMA), whole vectors four at a time into two sums; the tail through a
+ * mask: no scalar expf. The encoder's 96 rows × 1500 scores (Xeon slice, 1 thread, fastest
+ * of 200, both alternating): 0.228-0.234 -> 0.169-0.170 ns per element. */
 float wh_softmax_unnorm_avx512(float *x, int n)
 {
-    __m512 vm = _mm512_set1_ps(-INFINITY);
+    __m512 vm0 = _mm512_set1_ps(-INFINITY), vm1 = vm0;
     int i = 0;
-    for (; i + 16 <= n; i += 16) vm = _mm512_max_ps(vm, _mm512_loadu_ps(x + i));
-    if (i < n) vm = _mm512_mask_max_ps(vm, (__mmask16)((1u << (n - i)) - 1), vm, _mm512_maskz_loadu_ps((__mmask16)((1u << (n - i)) - 1), x + i));
-    const __m512 vmx = _mm512_set1_ps(_mm512_reduce_max_ps(vm));
-    __m512 vs = _mm512_setzero_ps();
-    for (i = 0; i + 32 <= n; i += 32) {
-        const __m512 e0 = exp512n(_mm512_sub_ps(_mm512_loadu_ps(x + i), vmx));
-        const __m512 e1 = exp512n(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16), vmx));
+    for (; i + 32 <= n; i += 32) {
+        vm0 = _mm512_max_ps(vm0, _mm512_loadu_ps(x + i));
+        vm1 = _mm512_max_ps(vm1, _mm512_loadu_ps(x + i + 16));
+    }
+    __m512 vm = _mm512_max_ps(vm0, vm1);
+    for (; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        vm = _mm512_mask_max_ps(vm, k, vm, _mm512_maskz_loadu_ps(k, x + i));
+    }
+    const __m512 nml = _mm512_set1_ps(-(_mm512_reduce_max_ps(vm) * 1.44269504088896341f));
+    __m512 vs0 = _mm512_setzero_ps(), vs1 = vs0;
+    for (i = 0; i + 64 <= n; i += 64) {
+        const __m512 e0 = expm512(_mm512_loadu_ps(x + i), nml), e1 = expm512(_mm512_loadu_ps(x + i + 16), nml);
+        const __m512 e2 = expm512(_mm512_loadu_ps(x + i + 32), nml), e3 = expm512(_mm512_loadu_ps(x + i + 48), nml);
         _mm512_storeu_ps(x + i, e0);
         _mm512_storeu_ps(x + i + 16, e1);
-        vs = _mm512_add_ps(_mm512_add_ps(vs, e0), e1);
+        _mm512_storeu_ps(x + i + 32, e2);
+        _mm512_storeu_ps(x + i + 48, e3);
+        vs0 = _mm512_add_ps(_mm512_add_ps(vs0, e0), e1);
+        vs1 = _mm512_add_ps(_mm512_add_ps(vs1, e2), e3);
     }
     for (; i < n; i += 16) {
         const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
-        const __m512 e = _mm512_maskz_mov_ps(k, exp512n(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vmx)));
+        const __m512 e = _mm512_maskz_mov_ps(k, expm512(_mm512_maskz_loadu_ps(k, x + i), nml));
         _mm512_mask_storeu_ps(x + i, k, e);
-        vs = _mm512_add_ps(vs, e);
+        vs0 = _mm512_add_ps(vs0, e);
     }
-    return _mm512_reduce_add_ps(vs);
+    return _mm512_reduce_add_ps(_mm512_add_ps(vs0, vs1));
 }
 
 void wh_softmax_avx512(float *x, int n)
