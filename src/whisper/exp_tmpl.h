@@ -8,7 +8,7 @@
  *                          vscalefps in place of four instructions)
  *   E_EXP, E_GELU, E_EXPM  the functions' names
  *   E_EXP_NONPOS           optional: the name of an e^x for x <= 0 without the clamps, for an
- *                          E_LDEXP_ABOVE that takes any fx (then GELU's e^(−z²) uses it too)
+ *                          E_LDEXP_ABOVE that takes any fx (AVX-512: the search's log-sum-exp)
  *
  * exp: relative error ~1e-7 for x in [-87.3, 88.7] (Cephes expf polynomial after the
  * reduction x = n·ln2 + r, |r| <= ln2/2, ln2 in two parts); inputs below the range give 0.
@@ -84,11 +84,9 @@ static inline E_VEC E_GELU(E_VEC v)
     poly = E_FMA(poly, t, E_SET1(-0.284496736f));
     poly = E_FMA(poly, t, E_SET1(0.254829592f));
     poly = E_MUL(poly, t);
-#ifdef E_EXP_NONPOS
-    const E_VEC ez = E_EXP_NONPOS(E_MUL(E_NEG(az), az));
-#else
-    const E_VEC ez = E_EXP(E_MUL(E_NEG(az), az));
-#endif
+    /* e^(−z²) as E_EXPM with m = 0 (t = −z²·log2(e), one rounding: an absolute error under
+     * 1e-9 in erf here, against A&S's 1.5e-7); five operations fewer than E_EXP's */
+    const E_VEC ez = E_EXPM(E_MUL(E_NEG(az), az), E_SET1(0.0f));
     const E_VEC erfa = E_FNMA(poly, ez, one);   /* erf(|z|) */
     return E_MUL(E_MUL(E_SET1(0.5f), v), E_ADD(one, E_COPYSIGN(erfa, z)));
 }
