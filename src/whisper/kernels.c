@@ -982,10 +982,13 @@ static void sweep(int M, const float *A, int lda, int k0, int kc, const float *B
             /* the panel(s) after these (one 64-byte line per k and panel), or the caller's next */
             const int ahead = npan - p - step < step ? npan - p - step : step;
             const char *pf = (const char *)(ahead > 0 ? bp + (size_t)step * 16 * kc : next);
-            const int lines = pair && g_intel ? 0 : ahead > 0 ? kc * ahead : me == M ? next_lines : 0;
+            const int want = ahead > 0 ? kc * ahead : me == M ? next_lines : 0;
+            /* Intel's pairs: the 12-row kernel prefetches them itself, kc/4 lines a call, the
+             * block's calls taking consecutive shares (kpf lines in all) */
+            const int lines = pair && g_intel ? 0 : want, kpf = pair && g_intel ? want : 0;
             const int rows = pair ? WH_UK512_MR : 6;   /* a call's rows of A */
             const int calls = (me - mb + rows - 1) / rows, per_call = (lines + calls - 1) / calls;
-            int line = 0;
+            int line = 0, kline = 0;
             for (int m0 = mb; m0 < me; m0 += rows) {
                 const int mr = me - m0 < rows ? me - m0 : rows;
                 for (const int end = line + per_call < lines ? line + per_call : lines; line < end; line++)
@@ -993,7 +996,8 @@ static void sweep(int M, const float *A, int lda, int k0, int kc, const float *B
                 const float *a = A + (size_t)m0 * lda + k0;
                 float *c = C + (size_t)m0 * ldc + nb;
                 if (pair) {
-                    wh_ukernel2_avx512(kc, a, lda, bp, c, ldc, mr, acc);
+                    wh_ukernel2_avx512(kc, a, lda, bp, c, ldc, mr, acc, kline < kpf ? pf + (size_t)kline * 64 : NULL);
+                    kline += kc / 4;
                 } else if (nr == 16) {
                     uk(kc, a, lda, bp, c, ldc, mr, acc);
                 } else {   /* ragged right edge: go through a full tile */

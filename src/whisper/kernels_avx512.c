@@ -57,12 +57,13 @@ UK512(ukernel2_6, 6)
 /* the full 12-row tile, by hand (ukernel12_avx512.S: the same sums, without GCC's register
  * spills in the loop); lda and ldc in bytes */
 void wh_uk12x32_avx512(int kc, const float *A, long lda_bytes, const float *Bp, float *C, long ldc_bytes,
-                       int accumulate);
+                       int accumulate, const void *pf);
 
-void wh_ukernel2_avx512(int kc, const float *A, int lda, const float *Bp, float *C, int ldc, int mr, int accumulate)
+void wh_ukernel2_avx512(int kc, const float *A, int lda, const float *Bp, float *C, int ldc, int mr, int accumulate,
+                        const void *pf)
 {
     if (mr == WH_UK512_MR)
-        wh_uk12x32_avx512(kc, A, (long)lda * 4, Bp, C, (long)ldc * 4, accumulate);
+        wh_uk12x32_avx512(kc, A, (long)lda * 4, Bp, C, (long)ldc * 4, accumulate, pf ? pf : Bp);
     else if (mr > 6)
         ukernel2_12(kc, A, lda, Bp, C, ldc, mr, accumulate);
     else

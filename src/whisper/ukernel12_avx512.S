@@ -1,7 +1,7 @@
 /* ukernel12_avx512.S — the encoder GEMM's full 12-row AVX-512 micro-kernel, by hand.
  *
  *   void wh_uk12x32_avx512(int kc, const float *A, long lda_bytes, const float *Bp,
- *                          float *C, long ldc_bytes, int accumulate);
+ *                          float *C, long ldc_bytes, int accumulate, const void *pf);
  *
  * C[12][32] (+)= A[12][kc] · [Bp | Bp + 16·kc]: twelve rows of A (lda_bytes apart) against
  * two adjacent packed panels ([kc][16] floats each, 64-byte aligned). The same arithmetic as
@@ -18,10 +18,21 @@
  * slice, 1 thread, panel pair in L1, scratch harness alternating with the C kernel): kc 256,
  * A rows in L2: 80-82 -> 85-86 % of the FMA peak; kc 64 (the attention's QK): 70 -> 82-84 %.
  *
+ * pf: one 64-byte line is prefetched into L2 (prefetcht1) per four k, from pf on (kc/4
+ * lines): the sweep points the calls of a row block at consecutive shares of the panel pair
+ * it will use next, so that pair streams in from L3 while this one is in use. The pairs come
+ * from L3 (packed once for all threads), and without it each row block's first call on a
+ * pair stalled on them: the sweep's own prefetch (a share of lines before each call) stalled
+ * on fill buffers instead, and is off for pairs on Intel (kernels.c). Measured (Xeon slice, 1
+ * thread, 256 pairs of kc 256 from L3 — 8 MB, as the encoder's packed weights — 96 rows a
+ * pair, scratch harness, alternating with the kernel without it): 201-212 -> 212-237 GFLOP/s;
+ * 48 rows 197 -> 224-227; kc 64 (the attention's scores) 202 -> 213. A pf already in L1 (a
+ * call with nothing to fetch) costs one load-port operation per 96 FMAs.
+ *
  * Registers: zmm0-23 accumulators (row r: zmm(2r) for the first panel, zmm(2r+1) for the
  * second), zmm24/25 B's two vectors of this k, zmm26-31 the broadcasts (rotating);
  * rsi/r10/r11/r12 the row-group bases, rax = 0, rdx = lda, r13 = 2·lda, rcx = B, r14 = the
- * second panel's offset (64·kc bytes), r15 the loop count. */
+ * second panel's offset (64·kc bytes), r15 the loop count, rbx the prefetch pointer. */
 #if defined(__x86_64__) && defined(__ELF__)
 
 /* one row of one k: broadcast A[row][k + d] (base + idx), two FMAs */
@@ -103,6 +114,10 @@ wh_uk12x32_avx512:
         push %r15
         .cfi_adjust_cfa_offset 8
         .cfi_rel_offset %r15, 0
+        push %rbx
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset %rbx, 0
+        mov 56(%rsp), %rbx              /* pf: the 8th argument, above the 5 pushes */
         lea (%rdx,%rdx,2), %rax         /* 3·lda: the row groups' distance */
         lea (%rsi,%rax), %r10
         lea (%r10,%rax), %r11
@@ -122,6 +137,8 @@ wh_uk12x32_avx512:
         KSTEP 1
         KSTEP 2
         KSTEP 3
+        prefetcht1 (%rbx)
+        add $64, %rbx
         ADVANCE 4
         dec %r15d
         jnz 1b
@@ -134,7 +151,7 @@ wh_uk12x32_avx512:
         dec %edi
         jnz 3b
 4:
-        mov 40(%rsp), %eax              /* accumulate: the 7th argument, above the 4 pushes */
+        mov 48(%rsp), %eax              /* accumulate: the 7th argument */
         test %eax, %eax
         jz 5f
         STORE 1
@@ -143,6 +160,9 @@ wh_uk12x32_avx512:
         STORE 0
 6:
         vzeroupper
+        pop %rbx
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore %rbx
         pop %r15
         .cfi_adjust_cfa_offset -8
         .cfi_restore %r15

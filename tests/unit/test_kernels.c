@@ -176,7 +176,7 @@ int main(void)
                         const int kc = kcs[a], mr = mrs[b];
                         for (int i = 0; i < 14 * ldc; i++) C[i] = R[i] = frand();
                         /* the tile starts at row 1, column 3 of C; panels [kc][16] back to back */
-                        wh_ukernel2_avx512(kc, A + 1, lda, Bp, C + ldc + 3, ldc, mr, acc);
+                        wh_ukernel2_avx512(kc, A + 1, lda, Bp, C + ldc + 3, ldc, mr, acc, A);
                         for (int i = 0; i < mr; i++)
                             for (int j = 0; j < 32; j++) {
                                 const float *bp = Bp + (j / 16) * 16 * kc + j % 16;
