@@ -257,20 +257,17 @@ static uint16_t *ha(size_t n) { return aligned_alloc(64, ((n * sizeof(uint16_t))
 /* ------------------------------------------------------------------ encoder */
 
 /* One layer's cross K and V (xk, xv: [rows][n]) for positions [p0, p0 + WH_ATT_TILE): keys
- * into f16 32-position tiles per head (wh_attend_rows) — a tile's 32 positions of one
- * dimension gathered (the block's rows stay in L1) and converted as one vector; tail
- * positions of the last tile keep what they held — and values into f16 [n_head][actx][dh]. */
+ * into f16 32-position tiles per head (wh_attend_rows) — a head's 32 positions × dh
+ * transposed and converted (wh_to_f16_t); tail positions of the last tile keep what they
+ * held — and values into f16 [n_head][actx][dh]. */
 static void cross_kv_tile(const wh_cpu *c, const float *xk, const float *xv, int rows, int p0, uint16_t *kt,
                           uint16_t *v)
 {
     const int n = c->n, dh = c->dh;
     const int np = rows - p0 < WH_ATT_TILE ? rows - p0 : WH_ATT_TILE;
-    float tmp[WH_ATT_TILE];
-    for (int col = 0; col < n; col++) {
-        const int h = col / dh, d = col % dh;
-        for (int i = 0; i < np; i++) tmp[i] = xk[(size_t)(p0 + i) * n + col];
-        wh_to_f16(tmp, kt + (size_t)h * c->ldk * dh + ((size_t)(p0 / WH_ATT_TILE) * dh + d) * WH_ATT_TILE, (size_t)np);
-    }
+    for (int h = 0; h < c->n_head; h++)
+        wh_to_f16_t(xk + (size_t)p0 * n + (size_t)h * dh, (size_t)n, np, dh,
+                    kt + (size_t)h * c->ldk * dh + (size_t)(p0 / WH_ATT_TILE) * dh * WH_ATT_TILE, WH_ATT_TILE);
     for (int p = p0; p < p0 + np; p++)
         for (int h = 0; h < c->n_head; h++)
             wh_to_f16(xv + (size_t)p * n + (size_t)h * dh, v + ((size_t)h * c->actx + p) * dh, (size_t)dh);

@@ -554,6 +554,13 @@ void wh_to_f16(const float *x, uint16_t *y, size_t n)
     for (size_t i = 0; i < n; i++) y[i] = wh_f32_to_f16(x[i]);
 }
 
+void wh_to_f16_t(const float *x, size_t ldx, int rows, int cols, uint16_t *y, size_t ldy)
+{
+    if (USE_AVX2) { wh_to_f16_t_avx2(x, ldx, rows, cols, y, ldy); return; }
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) y[(size_t)c * ldy + r] = wh_f32_to_f16(x[(size_t)r * ldx + c]);
+}
+
 void wh_attend_f16(const float *q, const uint16_t *K, const uint16_t *V, size_t ld, int len, int dh, float *S, float *o)
 {
     if (USE_AVX2 && dh == 64) { wh_attend64_avx2(q, K, V, ld, len, S, o); return; }

@@ -85,6 +85,8 @@ float wh_dot(const float *a, const float *b, int n);
 float wh_dot_f16(const float *a, const uint16_t *b, int n);
 void wh_axpy_f16(float *y, float a, const uint16_t *x, int n);  /* y += a x */
 void wh_to_f16(const float *x, uint16_t *y, size_t n);          /* round to nearest even */
+/* transposed: y[c·ldy + r] = f16(x[r·ldx + c]) for r < rows, c < cols (nothing else written) */
+void wh_to_f16_t(const float *x, size_t ldx, int rows, int cols, uint16_t *y, size_t ldy);
 /* Decoder attention, one query row and one head over len cached positions: S[p] = q·K[p]
  * (q already scaled by 1/sqrt(dh)), S = softmax(S), o[dh] = Σ_p S[p] V[p]. K and V: f16 rows
  * of dh elements, stride ld elements. S (len floats) keeps the probabilities. */
@@ -333,6 +335,7 @@ void wh_qx8_pack_t_avx2(int N, int K, const float *X, size_t ks, int kvalid, voi
 void wh_qx8_pack_r_avx2(int N, int K, const float *X, size_t rs, void *out);   /* ks = 1, kvalid >= K */
 void wh_attend64_avx2(const float *q, const uint16_t *K, const uint16_t *V, size_t ld, int len, float *S, float *o);
 void wh_to_f16_avx2(const float *x, uint16_t *y, size_t n);
+void wh_to_f16_t_avx2(const float *x, size_t ldx, int rows, int cols, uint16_t *y, size_t ldy);
 /* GEMM packing of one full panel: Bp[k][j] = rows[j·ld + k], j < 16, k < kc */
 void wh_layernorm_row_avx2(const float *x, float *y, int n, const float *w, const float *b);
 void wh_pack16_avx2(const float *rows, size_t ld, int kc, float *Bp);

@@ -156,6 +156,35 @@ int main(void)
         CHECKF(bad == 0, "%d rounding mismatches", bad);
     }
 
+    /* the transposing f16 conversion (the cross-attention key tiles): every level against the
+     * scalar one's halves, ragged rows and columns, odd strides, and nothing written outside */
+    TEST("transposed f16 conversion (wh_to_f16_t) gives the scalar halves at every level, rows 1..35, cols 1..70, "
+         "nothing outside written") {
+        int bad = 0;
+        const size_t ldx = 77, ldy = 41;
+        float *x = malloc(sizeof(float) * 35 * ldx);
+        uint16_t *y0 = malloc(sizeof(uint16_t) * 70 * ldy), *y1 = malloc(sizeof(uint16_t) * 70 * ldy);
+        for (size_t i = 0; i < 35 * ldx; i++) x[i] = frand() * 200.0f - 100.0f;
+        for (int rows = 1; rows <= 35; rows += 1 + rows / 4)
+            for (int cols = 1; cols <= 70; cols += 1 + cols / 3)
+                for (int lv = WH_ISA_SCALAR; lv <= (int)best; lv++) {
+                    memset(y0, 0xA5, sizeof(uint16_t) * 70 * ldy);
+                    memset(y1, 0xA5, sizeof(uint16_t) * 70 * ldy);
+                    wh_kernels_force(WH_ISA_SCALAR);
+                    wh_to_f16_t(x, ldx, rows, cols, y0, ldy);
+                    wh_kernels_force((wh_isa)lv);
+                    wh_to_f16_t(x, ldx, rows, cols, y1, ldy);
+                    for (int c = 0; c < 70; c++)
+                        for (size_t r = 0; r < ldy; r++) {
+                            const uint16_t want = (c < cols && (int)r < rows) ? wh_f32_to_f16(x[r * ldx + (size_t)c]) : 0xA5A5;
+                            bad += y0[(size_t)c * ldy + r] != want || y1[(size_t)c * ldy + r] != want;
+                        }
+                }
+        wh_kernels_force(best);
+        CHECKF(bad == 0, "%d halves differ", bad);
+        free(x); free(y0); free(y1);
+    }
+
     if (best >= WH_ISA_AVX512) {
         /* The 512-bit micro-kernel (the full 12-row tile is hand-written assembly) against a
          * reference that does its arithmetic: per lane one fmaf chain over k in order from 0,
