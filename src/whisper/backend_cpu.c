@@ -44,7 +44,7 @@ typedef struct {
                             * (pad32(actx)·dh floats a head), V_h as [dh] × [actx] (dh·actx) */
     float *e_a;            /* [actx][n] attention output before out-projection */
     float *e_mlp;          /* [actx][4n] (also the im2col buffer) */
-    float *e_c1;           /* [2 actx][n] conv1 output */
+    float *e_c1;           /* [1 + 2 actx][n]: a zero row (frame −1), then conv1's output */
     float **e_s;           /* per thread: [ENC_QB][actx] scores */
     /* ea8 (the products int8, as kv8): the attention's two products int8 too — e_kp and e_vp
      * then hold K_h and V_hᵀ as WH_Q8X (wh_qx8_pack_f32), and each thread's e_s is followed
@@ -84,8 +84,10 @@ typedef struct {
     void **w_own;
     wh_cpu_mode mode;
     int qx;   /* some matrix repacked (w_own): its products int8 */
-    wh_wmat conv2;        /* the encoder's conv2 as its product reads it ([n] rows of 3n) */
-    void *conv2_own;      /* ... repacked as int8 when qx (conv2_init), else NULL */
+    float *conv1t;        /* the encoder's conv1 weights tap-major, f32 ([n] rows of 3 × n_mels) */
+    float *conv2t;        /* conv2's ([n] rows of 3 × n), unless repacked (conv2_own) */
+    wh_wmat conv2;        /* conv2 as its product reads it: conv2t, or repacked as int8 */
+    void *conv2_own;      /* ... when qx (convs_init), else NULL */
     const wh_wmat *dec_w, *enc_w;   /* the decoder's and the encoder's, in wmats */
 } wh_cpu;
 
@@ -200,28 +202,53 @@ static void w_pack_task(void *va, int i, int ith)
     }
 }
 
-/* conv2 ([n] rows of 3n: input channel × tap, the im2col's order): the model's tensor, or —
- * where the products are int8 — quantized to q8_0 (any file type: ggml's quantized files keep
- * their convolutions f16) and repacked, so the encoder's second-largest f32 product (1.2 of
- * base's 30 s window's 44 GMAC, 6 % of a quantized model's encoder time with conv1) runs on
- * the int8 kernel too; conv1's 3 × 80 inputs are not whole 32-blocks */
-static int conv2_init(wh_cpu *c)
+/* A convolution's weights (ne [3][nin][n]: [n] rows of input channel × tap, k fastest) as f32
+ * rows of tap × input channel ([n] rows of 3 × nin): then the product's A row for output
+ * position t is three consecutive input rows (the input positions t − 1, t, t + 1, stride 1)
+ * — the input itself read with overlapping rows instead of an im2col copy, which had
+ * interleaved the channels with a stride of three (conv2: 1.1 ms of base's 30 s encoder, 2
+ * threads). NULL: out of memory. */
+static float *conv_tap_major(const wh_model *m, const wh_tensor *t, int nin, int n)
 {
-    const wh_tensor *t = &c->m->conv2_w;
-    const int k = 3 * c->n;
-    c->conv2 = (wh_wmat){t->data, t->type, k, wh_row_bytes(t->type, k)};
-    if (!c->qx || k % 32) return 0;
-    uint8_t *q8 = NULL;
-    if (!wh_qx_type(c->conv2.type)) {
-        if (!(q8 = quantize_q8_0(&c->conv2, c->n))) return -1;
-        c->conv2 = (wh_wmat){q8, WH_Q8_0, k, wh_row_bytes(WH_Q8_0, k)};
+    const int k = 3 * nin;
+    wh_wmat w = wmat(t);
+    w.k = k;
+    w.row_bytes = wh_row_bytes(t->type, k);
+    float *out = malloc(sizeof(float) * (size_t)k * (size_t)n), *row = malloc(sizeof(float) * (size_t)k);
+    if (!out || !row) { free(out); free(row); return NULL; }
+    for (int o = 0; o < n; o++) {
+        wh_wmat_row(&w, o, row);
+        for (int ch = 0; ch < nin; ch++)
+            for (int tap = 0; tap < 3; tap++) out[(size_t)o * k + (size_t)tap * nin + ch] = row[ch * 3 + tap];
     }
-    const int st = wh_qx_pack(&c->conv2, c->n, &c->conv2, &c->conv2_own);
-    free(q8);
-    if (st == 0) drop_mapped(c->m, t->data, wh_row_bytes(t->type, k) * (size_t)c->n);
-    return st;
+    free(row);
+    drop_mapped(m, t->data, w.row_bytes * (size_t)n);   /* the file's copy is not read again */
+    return out;
 }
 
+/* both convolutions tap-major; conv2 — where the products are int8 — quantized to q8_0 and
+ * repacked (ggml's quantized files keep their convolutions f16), so the encoder's
+ * second-largest f32 product (1.2 of base's 30 s window's 44 GMAC, 6 % of a quantized model's
+ * encoder time with conv1) runs on the int8 kernel too; conv1's 3 × 80 inputs are not whole
+ * 32-blocks */
+static int convs_init(wh_cpu *c)
+{
+    const int n = c->n, k = 3 * n;
+    if (!(c->conv1t = conv_tap_major(c->m, &c->m->conv1_w, c->m->hp.n_mels, n)) ||
+        !(c->conv2t = conv_tap_major(c->m, &c->m->conv2_w, n, n)))
+        return -1;
+    c->conv2 = (wh_wmat){c->conv2t, WH_F32, k, sizeof(float) * (size_t)k};
+    if (!c->qx || k % 32) return 0;
+    uint8_t *q8 = quantize_q8_0(&c->conv2, n);
+    if (!q8) return -1;
+    wh_wmat w8 = {q8, WH_Q8_0, k, wh_row_bytes(WH_Q8_0, k)};
+    const int st = wh_qx_pack(&w8, n, &c->conv2, &c->conv2_own);
+    free(q8);
+    if (st != 0) return st;
+    free(c->conv2t);   /* the repacked copy replaces it */
+    c->conv2t = NULL;
+    return 0;
+}
 static int n_wmats(const wh_model *m)
 {
     return m->hp.n_text_layer * (DEC_W + 2) + 1 + m->hp.n_audio_layer * ENC_W;
@@ -238,7 +265,7 @@ static int weights_init(wh_cpu *c)
     w_pack_job j = {c, wh_kernels_int8() && c->mode != WH_CPU_EXACT, c->mode == WH_CPU_INT8, 0};
     wh_pool_run(c->ex->pool, w_pack_task, &j, nw);
     for (int i = 0; i < nw; i++) c->qx |= c->w_own[i] != NULL;
-    return atomic_load(&j.failed) || conv2_init(c) != 0 ? -1 : 0;
+    return atomic_load(&j.failed) || convs_init(c) != 0 ? -1 : 0;
 }
 
 /* an encoder layer's matrix (EW_*); cross_wm: decoder layer dlayer's cross-attention K (v = 0)
@@ -311,40 +338,16 @@ typedef struct {
     int layer;   /* enc_cross_task */
 } enc_rows_job;
 
-/* conv1 as im2col: col[t][ch*3 + j] = mel[ch][offset + t + j - 1] (0 outside the mel,
- * which is pad_or_trim's 0.0 padding) */
-static void enc_im2col1_task(void *va, int chunk, int ith)
+/* conv1's input as rows: col[1 + t][ch] = mel[ch][offset + t] for the window's T frames (0
+ * past the mel: pad_or_trim's 0.0 padding); rows 0 and T + 1 (frames −1 and T) are zero */
+static void enc_melt_task(void *va, int chunk, int ith)
 {
     const enc_rows_job *j = va;
-    const int nm = j->c->m->hp.n_mels, K1 = 3 * nm, T = j->T;
-    const int t1 = enc_chunk_end(chunk, T);
+    const int nm = j->c->m->hp.n_mels, t0 = chunk * ENC_RC, t1 = enc_chunk_end(chunk, j->T);
     (void)ith;
-    for (int t = chunk * ENC_RC; t < t1; t++) {
-        float *r = j->col + (size_t)t * K1;
-        for (int ch = 0; ch < nm; ch++)
-            for (int k = 0; k < 3; k++) {
-                const int f = t + k - 1;
-                r[ch * 3 + k] = (f >= 0 && f < T && j->offset + f < j->n_frames)
-                                    ? j->mel[(size_t)ch * j->n_frames + j->offset + f] : 0.0f;
-            }
-    }
-}
-
-/* conv2, stride 2: col[t][ch*3 + j] = c1[2t + j - 1][ch] */
-static void enc_im2col2_task(void *va, int chunk, int ith)
-{
-    const enc_rows_job *j = va;
-    const wh_cpu *c = j->c;
-    const int n = c->n, K2 = 3 * n, actx = c->cur;
-    const int t1 = enc_chunk_end(chunk, actx);
-    (void)ith;
-    for (int t = chunk * ENC_RC; t < t1; t++) {
-        float *r = j->col + (size_t)t * K2;
-        for (int k = 0; k < 3; k++) {
-            const int f = 2 * t + k - 1;
-            const float *src = (f >= 0 && f < j->T) ? c->e_c1 + (size_t)f * n : NULL;
-            for (int ch = 0; ch < n; ch++) r[ch * 3 + k] = src ? src[ch] : 0.0f;
-        }
+    for (int ch = 0; ch < nm; ch++) {
+        const float *src = j->mel + (size_t)ch * j->n_frames + j->offset;
+        for (int t = t0; t < t1; t++) j->col[(size_t)(1 + t) * nm + ch] = j->offset + t < j->n_frames ? src[t] : 0.0f;
     }
 }
 
@@ -483,20 +486,21 @@ static void par_ln(wh_cpu *c, const float *x, float *y, int rows, const wh_tenso
 }
 
 
-/* conv1 → GELU → conv2 (stride 2) → GELU → + positions, into e_x */
+/* conv1 → GELU → conv2 (stride 2) → GELU → + positions, into e_x. Both products read their
+ * input with overlapping rows (the weights tap-major, convs_init): conv1's A row t is the mel
+ * rows t .. t + 2 of col (frames t − 1 .. t + 1), conv2's A row t the rows 2t .. 2t + 2 of
+ * e_c1, whose row 0 is a zero frame −1. */
 static void enc_convs(wh_cpu *c, const float *mel, int n_frames, int offset)
 {
     const wh_model *m = c->m;
-    const int n = c->n, actx = c->cur, T = 2 * actx, nchunk2 = (actx + ENC_RC - 1) / ENC_RC;
+    const int n = c->n, nm = m->hp.n_mels, actx = c->cur, T = 2 * actx, nchunk2 = (actx + ENC_RC - 1) / ENC_RC;
     enc_rows_job j = {c, mel, n_frames, offset, T, c->e_mlp, 0};
-    wh_pool_run(c->ex->pool, enc_im2col1_task, &j, (T + ENC_RC - 1) / ENC_RC);
-    wh_wmat w1 = wmat(&m->conv1_w);
-    w1.k = 3 * m->hp.n_mels;
-    w1.row_bytes = wh_row_bytes(m->conv1_w.type, w1.k);
-    wh_par_gemm(c->ex, T, w1.k, j.col, w1.k, &w1, n, F(&m->conv1_b), c->e_c1, n, 0, 1);
-
-    wh_pool_run(c->ex->pool, enc_im2col2_task, &j, nchunk2);
-    wh_par_gemm(c->ex, actx, c->conv2.k, j.col, c->conv2.k, &c->conv2, n, F(&m->conv2_b), c->e_x, n, 0, 1);
+    memset(j.col, 0, sizeof(float) * (size_t)nm);
+    memset(j.col + (size_t)(T + 1) * nm, 0, sizeof(float) * (size_t)nm);
+    wh_pool_run(c->ex->pool, enc_melt_task, &j, (T + ENC_RC - 1) / ENC_RC);
+    const wh_wmat w1 = {c->conv1t, WH_F32, 3 * nm, sizeof(float) * 3 * (size_t)nm};
+    wh_par_gemm(c->ex, T, w1.k, j.col, nm, &w1, n, F(&m->conv1_b), c->e_c1 + n, n, 0, 1);
+    wh_par_gemm(c->ex, actx, c->conv2.k, c->e_c1, 2 * n, &c->conv2, n, F(&m->conv2_b), c->e_x, n, 0, 1);
     wh_pool_run(c->ex->pool, enc_pos_task, &j, nchunk2);
 }
 
@@ -732,7 +736,7 @@ static void cpu_free(wh_backend *be)
     free(c->e_s);
     free(c->d_s);
     free(c->e_x); free(c->e_h); free(c->e_q); free(c->e_k); free(c->e_v); free(c->e_kp); free(c->e_vp);
-    free(c->e_a); free(c->e_mlp); free(c->e_c1); free(c->cross_kt); free(c->cross_v);
+    free(c->e_a); free(c->e_mlp); free(c->e_c1); free(c->conv1t); free(c->conv2t); free(c->cross_kt); free(c->cross_v);
     free(c->cross_kt8); free(c->cross_v8); free(c->cross_ks); free(c->cross_vs);
     free(c->d_x); free(c->d_h); free(c->d_q); free(c->d_a); free(c->d_kv); free(c->d_mlp);
     for (int i = 0; i < WH_MAX_SEQ; i++) { free(c->seq[i].k); free(c->seq[i].v); }
@@ -797,7 +801,7 @@ sp_status wh_cpu_backend_open(const wh_model *m, void *exv, wh_cpu_mode mode, wh
     size_t mlp = actx * 4 * n > col ? actx * 4 * n : col;
     c->e_x = fa(actx * n); c->e_h = fa(actx * n); c->e_q = fa(actx * n); c->e_k = fa((size_t)pad32(c->actx) * n);
     c->e_v = fa(actx * n); c->e_kp = fa((size_t)pad32(c->actx) * n); c->e_vp = fa(actx * n); c->e_a = fa(actx * n); c->e_mlp = fa(mlp);
-    c->e_c1 = fa(2 * actx * n);
+    c->e_c1 = fa((2 * actx + 1) * n);
     c->ldk = wh_attend_rows_pad(c->actx);
     c->d_x = fa(tctx * n); c->d_h = fa(tctx * n); c->d_q = fa(tctx * n); c->d_a = fa(tctx * n);
     c->d_kv = fa(tctx * 2 * n); c->d_mlp = fa(tctx * 4 * n);
@@ -816,6 +820,7 @@ sp_status wh_cpu_backend_open(const wh_model *m, void *exv, wh_cpu_mode mode, wh
     c->ea8 = c->qx && c->dh % 32 == 0 && wh_qx_kernel_vnni();
     if (c->ea8 && !(c->e_act = calloc((size_t)c->n_threads, sizeof(void *)))) goto nomem;
     memset(c->e_k, 0, sizeof(float) * (size_t)pad32(c->actx) * n);   /* rows past actx: zero keys */
+    memset(c->e_c1, 0, sizeof(float) * n);   /* frame −1 of conv2's input */
     for (int i = 0; i < c->n_threads; i++) {
         c->e_s[i] = fa((size_t)ENC_QB * ((size_t)pad32(c->actx) + (size_t)c->dh));   /* scores, then the Q/O block */
         c->d_s[i] = fa(DEC_XROWS * c->ldk > tctx ? DEC_XROWS * c->ldk : tctx);
