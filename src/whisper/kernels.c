@@ -798,6 +798,13 @@ void wh_softmax(float *x, int n)
 
 void wh_gelu(float *x, size_t n) { wh_gelu_bias(x, NULL, n); }
 
+void wh_gelu_bias_rows(float *x, size_t ldx, int rows, const float *b, size_t n)
+{
+    if (USE_AVX512) { wh_gelu_bias_rows_avx512(x, ldx, rows, b, n); return; }
+    if (USE_AVX2) { wh_gelu_bias_rows_avx2(x, ldx, rows, b, n); return; }
+    for (int r = 0; r < rows; r++) wh_gelu_bias(x + (size_t)r * ldx, b, n);
+}
+
 void wh_gelu_bias(float *x, const float *b, size_t n)
 {
     if (USE_AVX512) { wh_gelu_bias_avx512(x, b, n); return; }
@@ -1146,11 +1153,10 @@ void wh_gemm_packed_cols(int M, int K, const float *A, int lda, const float *Bp,
             sweep(M, A, lda, k0, kc, Bp + panel_ofs(npan, K, k0, j), j, w, C, ldc, accumulate || k0 > 0, next,
                   kn ? kn : next ? k1 : 0);
         }
-        for (int m = 0; m < M && (bias || gelu); m++) {
-            float *c = C + (size_t)m * ldc + j;
-            if (gelu) wh_gelu_bias(c, bias ? bias + j : NULL, (size_t)w);
-            else wh_axpy(c, 1.0f, bias + j, w);
-        }
+        if (gelu)
+            wh_gelu_bias_rows(C + j, (size_t)ldc, M, bias ? bias + j : NULL, (size_t)w);
+        else if (bias)
+            for (int m = 0; m < M; m++) wh_axpy(C + (size_t)m * ldc + j, 1.0f, bias + j, w);
     }
 }
 

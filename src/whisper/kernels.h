@@ -170,6 +170,7 @@ float wh_softmax_unnorm(float *x, int n);
 float wh_lse(const float *x, int n);
 void wh_gelu(float *x, size_t n);                            /* exact erf GELU, in place */
 void wh_gelu_bias(float *x, const float *b, size_t n);       /* x = GELU(x + b), one pass; b may be NULL */
+void wh_gelu_bias_rows(float *x, size_t ldx, int rows, const float *b, size_t n);   /* the same on rows ldx apart */
 void wh_exp_ref(float *x, int n);
 /* rows of n: y = (x - mean)/sqrt(var + eps) * w + b, eps 1e-5 */
 void wh_layernorm(const float *x, float *y, int rows, int n, int ld, const float *w, const float *b);
@@ -311,6 +312,7 @@ static inline void wh_ukernel_rows(const float *A, int lda, int mr, int n, const
 #define WH_UK512_MR 12
 void wh_softmax_avx512(float *x, int n);
 void wh_gelu_bias_avx512(float *x, const float *b, size_t n);   /* b may be NULL */
+void wh_gelu_bias_rows_avx512(float *x, size_t ldx, int rows, const float *b, size_t n);
 float wh_softmax_unnorm_avx512(float *x, int n);
 float wh_logsumexp_avx512(const float *x, int n);   /* n >= 1 */
 void wh_ukernel2_avx512(int kc, const float *A, int lda, const float *Bp, float *C, int ldc, int mr, int accumulate,
@@ -350,5 +352,6 @@ void wh_softmax_avx2(float *x, int n);
 float wh_softmax_unnorm_avx2(float *x, int n);
 float wh_logsumexp_avx2(const float *x, int n);   /* n >= 1 */
 void wh_gelu_bias_avx2(float *x, const float *b, size_t n);   /* b may be NULL */
+void wh_gelu_bias_rows_avx2(float *x, size_t ldx, int rows, const float *b, size_t n);
 void wh_exp_avx2(float *x, int n);
 #endif

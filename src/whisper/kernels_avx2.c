@@ -139,8 +139,6 @@ void wh_f16_row_avx2(const uint16_t *h, float *out, int n)
 #define E_MAX(a, b) _mm256_max_ps(a, b)
 #define E_ROUND(v) _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define E_ABS(v) _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v)
-#define E_NEG(v) _mm256_xor_ps(v, _mm256_set1_ps(-0.0f))
-#define E_COPYSIGN(a, z) _mm256_or_ps(a, _mm256_and_ps(z, _mm256_set1_ps(-0.0f)))
 #define E_LDEXP_ABOVE(x, lo, y, fx)                                                                  \
     _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ),                                               \
                      _mm256_mul_ps(y, _mm256_castsi256_ps(_mm256_slli_epi32(                         \
@@ -235,6 +233,12 @@ void wh_gelu_bias_avx2(float *x, const float *b, size_t n)
         const float v = b ? x[i] + b[i] : x[i];
         x[i] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
     }
+}
+
+/* wh_gelu_bias_avx2 on rows of x (ldx apart), in one call (the row split's tile epilogue) */
+void wh_gelu_bias_rows_avx2(float *x, size_t ldx, int rows, const float *b, size_t n)
+{
+    for (int r = 0; r < rows; r++, x += ldx) wh_gelu_bias_avx2(x, b, n);
 }
 
 /* ------------------------------------------------------------------ quantized rows
