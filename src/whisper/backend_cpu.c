@@ -430,9 +430,8 @@ static void enc_attn_task(void *va, int t, int ith)
     float *S = c->e_s[ith], *Qb = S + (size_t)ENC_QB * pad32(c->actx);
     const int h = t / j->nblk, b = t % j->nblk;
     const int r0 = b * ENC_QB, nr = actx - r0 < ENC_QB ? actx - r0 : ENC_QB;
-    /* Q_h / sqrt(dh) (0 + s·q rounds as s·q) */
-    memset(Qb, 0, sizeof(float) * (size_t)nr * dh);
-    for (int r = 0; r < nr; r++) wh_axpy(Qb + (size_t)r * dh, j->qs, c->e_q + (size_t)(r0 + r) * n + (size_t)h * dh, dh);
+    /* Q_h / sqrt(dh) */
+    for (int r = 0; r < nr; r++) wh_scale(Qb + (size_t)r * dh, j->qs, c->e_q + (size_t)(r0 + r) * n + (size_t)h * dh, dh);
     float inv[ENC_QB];
     if (c->ea8) {
         enc_attn_int8(c, h, nr, Qb, S, inv, c->e_act[ith]);
@@ -447,9 +446,7 @@ static void enc_attn_task(void *va, int t, int ith)
     }
     /* the block's outputs scaled into e_a */
     for (int r = 0; r < nr; r++) {
-        float *o = c->e_a + (size_t)(r0 + r) * n + (size_t)h * dh;
-        memset(o, 0, sizeof(float) * (size_t)dh);
-        wh_axpy(o, inv[r], Qb + (size_t)r * dh, dh);
+        wh_scale(c->e_a + (size_t)(r0 + r) * n + (size_t)h * dh, inv[r], Qb + (size_t)r * dh, dh);
     }
 }
 

@@ -534,6 +534,19 @@ void wh_axpy(float *y, float a, const float *x, int n)
     for (int i = 0; i < n; i++) y[i] += a * x[i];
 }
 
+void wh_scale(float *y, float a, const float *x, int n)
+{
+    if (USE_AVX2) { wh_scale_avx2(y, a, x, n); return; }
+    for (int i = 0; i < n; i++) y[i] = a * x[i];
+}
+
+void wh_add_rows(float *y, size_t ldy, int rows, const float *b, int n)
+{
+    if (USE_AVX2) { wh_add_rows_avx2(y, ldy, rows, b, n); return; }
+    for (int r = 0; r < rows; r++)
+        for (int i = 0; i < n; i++) y[(size_t)r * ldy + i] += b[i];
+}
+
 float wh_dot_f16(const float *a, const uint16_t *b, int n)
 {
     if (USE_AVX2) return wh_dot_f16_avx2(a, b, n);
@@ -1155,8 +1168,8 @@ void wh_gemm_packed_cols(int M, int K, const float *A, int lda, const float *Bp,
         }
         if (gelu)
             wh_gelu_bias_rows(C + j, (size_t)ldc, M, bias ? bias + j : NULL, (size_t)w);
-        else if (bias)
-            for (int m = 0; m < M; m++) wh_axpy(C + (size_t)m * ldc + j, 1.0f, bias + j, w);
+        else if (bias)   /* c + b: what wh_axpy with a = 1 (the column split's) rounds to */
+            wh_add_rows(C + j, (size_t)ldc, M, bias + j, w);
     }
 }
 

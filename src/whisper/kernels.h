@@ -162,6 +162,8 @@ float wh_i8_row(const float *x, int n, int8_t *q);
  * same bytes, with the SIMD code's reductions and divisions taken eight rows at a time */
 void wh_i8_rows(int R, int n, const float *x, size_t ldx, int8_t *q, size_t ldq, float *d);
 void wh_axpy(float *y, float a, const float *x, int n);     /* y += a x */
+void wh_scale(float *y, float a, const float *x, int n);    /* y = a x */
+void wh_add_rows(float *y, size_t ldy, int rows, const float *b, int n);   /* y[r][i] += b[i] */
 void wh_softmax(float *x, int n);                            /* in place, f32 */
 /* x[i] = exp(x[i] - max x) in place; returns Σ x[i] (a softmax whose normalisation the
  * caller applies later, to fewer numbers: the encoder scales each attention output row) */
@@ -337,6 +339,8 @@ void wh_qx8_pack_t_avx2(int N, int K, const float *X, size_t ks, int kvalid, voi
 void wh_qx8_pack_r_avx2(int N, int K, const float *X, size_t rs, void *out);   /* ks = 1, kvalid >= K */
 void wh_attend64_avx2(const float *q, const uint16_t *K, const uint16_t *V, size_t ld, int len, float *S, float *o);
 void wh_to_f16_avx2(const float *x, uint16_t *y, size_t n);
+void wh_scale_avx2(float *y, float a, const float *x, int n);
+void wh_add_rows_avx2(float *y, size_t ldy, int rows, const float *b, int n);
 void wh_to_f16_t_avx2(const float *x, size_t ldx, int rows, int cols, uint16_t *y, size_t ldy);
 /* GEMM packing of one full panel: Bp[k][j] = rows[j·ld + k], j < 16, k < kc */
 void wh_layernorm_row_avx2(const float *x, float *y, int n, const float *w, const float *b);

@@ -120,6 +120,23 @@ void wh_axpy_avx2(float *y, float a, const float *x, int n)
     for (; i < n; i++) y[i] += a * x[i];
 }
 
+void wh_scale_avx2(float *y, float a, const float *x, int n)
+{
+    const __m256 va = _mm256_set1_ps(a);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(va, _mm256_loadu_ps(x + i)));
+    for (; i < n; i++) y[i] = a * x[i];
+}
+
+void wh_add_rows_avx2(float *y, size_t ldy, int rows, const float *b, int n)
+{
+    for (int r = 0; r < rows; r++, y += ldy) {
+        int i = 0;
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_loadu_ps(b + i)));
+        for (; i < n; i++) y[i] += b[i];
+    }
+}
+
 void wh_f16_row_avx2(const uint16_t *h, float *out, int n)
 {
     int i = 0;

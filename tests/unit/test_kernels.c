@@ -156,6 +156,28 @@ int main(void)
         CHECKF(bad == 0, "%d rounding mismatches", bad);
     }
 
+    /* y = a·x and y[r] += b (the attention's scaled copies, the row split's bias): every level
+     * gives the scalar's floats (one multiply, one add per element) */
+    TEST("wh_scale and wh_add_rows give the scalar results at every level, n 1..70, strided rows") {
+        int bad = 0;
+        float x[70], b[70], y0[5 * 73], y1[5 * 73];
+        for (int i = 0; i < 70; i++) { x[i] = frand() * 20.0f - 10.0f; b[i] = frand() - 0.5f; }
+        for (int n = 1; n <= 70; n += 1 + n / 5)
+            for (int lv = WH_ISA_SCALAR; lv <= (int)best; lv++) {
+                for (int i = 0; i < 5 * 73; i++) y0[i] = y1[i] = (float)i * 0.25f;
+                wh_kernels_force(WH_ISA_SCALAR);
+                wh_scale(y0, 0.125f * (float)n, x, n);
+                wh_add_rows(y0 + 73, 73, 4, b, n);
+                wh_kernels_force((wh_isa)lv);
+                wh_scale(y1, 0.125f * (float)n, x, n);
+                wh_add_rows(y1 + 73, 73, 4, b, n);
+                bad += memcmp(y0, y1, sizeof y0) != 0;
+                for (int i = 0; i < n; i++) bad += y1[i] != 0.125f * (float)n * x[i] || y1[73 + i] != (float)(73 + i) * 0.25f + b[i];
+            }
+        wh_kernels_force(best);
+        CHECKF(bad == 0, "%d mismatches", bad);
+    }
+
     /* the transposing f16 conversion (the cross-attention key tiles): every level against the
      * scalar one's halves, ragged rows and columns, odd strides, and nothing written outside */
     TEST("transposed f16 conversion (wh_to_f16_t) gives the scalar halves at every level, rows 1..35, cols 1..70, "
