@@ -375,14 +375,15 @@ void wh_layernorm_row_avx2(const float *x, float *y, int n, const float *w, cons
  * Bp[k][16] from 16 rows: two 8×8 blocks per 8 k, transposed in registers (unpack, shuffle,
  * lane permute). The scalar gather it replaces was a tenth of the encoder: attention
  * re-packs each head's K and Vᵀ (K = 64 / N = 64) for every block of queries. */
-/* 8 rows of 8 (r[j]: elements 0..7 of row j) transposed in registers: o[i] = element i of
- * rows 0..7 (unpack, shuffle, lane permute) */
-static inline void tr8(const __m256 r[8], __m256 o[8])
+/* 8 rows of 8 (r0..r7, each k .. k+7 of one row) transposed into Bp's k-major layout at d
+ * (d[i·16 + j] = row j, element i) */
+static inline void tr8_store(__m256 r0, __m256 r1, __m256 r2, __m256 r3, __m256 r4, __m256 r5, __m256 r6, __m256 r7,
+                             float *d)
 {
-    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
     const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
     const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
     const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
@@ -391,25 +392,14 @@ static inline void tr8(const __m256 r[8], __m256 o[8])
     const __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
     const __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
     const __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-    o[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
-    o[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
-    o[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
-    o[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
-    o[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
-    o[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
-    o[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
-    o[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
-}
-
-/* 8 rows of 8 (r0..r7, each k .. k+7 of one row) transposed into Bp's k-major layout at d
- * (d[i·16 + j] = row j, element i) */
-static inline void tr8_store(__m256 r0, __m256 r1, __m256 r2, __m256 r3, __m256 r4, __m256 r5, __m256 r6, __m256 r7,
-                             float *d)
-{
-    const __m256 r[8] = {r0, r1, r2, r3, r4, r5, r6, r7};
-    __m256 o[8];
-    tr8(r, o);
-    for (int i = 0; i < 8; i++) _mm256_storeu_ps(d + i * 16, o[i]);
+    _mm256_storeu_ps(d + 0 * 16, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(d + 1 * 16, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(d + 2 * 16, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(d + 3 * 16, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(d + 4 * 16, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(d + 5 * 16, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(d + 6 * 16, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(d + 7 * 16, _mm256_permute2f128_ps(u3, u7, 0x31));
 }
 
 /* y[c·ldy + r] = f16(x[r·ldx + c]), r < rows, c < cols: 8 × 8 blocks transposed in registers
@@ -421,12 +411,34 @@ void wh_to_f16_t_avx2(const float *x, size_t ldx, int rows, int cols, uint16_t *
     const int r8 = rows & ~7, c8 = cols & ~7;
     for (int r0 = 0; r0 < r8; r0 += 8)
         for (int c0 = 0; c0 < c8; c0 += 8) {
-            __m256 r[8], o[8];
-            for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(x + (size_t)(r0 + i) * ldx + c0);
-            tr8(r, o);
-            for (int i = 0; i < 8; i++)
-                _mm_storeu_si128((__m128i *)(y + (size_t)(c0 + i) * ldy + r0),
-                                 _mm256_cvtps_ph(o[i], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            const float *p = x + (size_t)r0 * ldx + c0;
+            const __m256 a0 = _mm256_loadu_ps(p), a1 = _mm256_loadu_ps(p + ldx), a2 = _mm256_loadu_ps(p + 2 * ldx),
+                         a3 = _mm256_loadu_ps(p + 3 * ldx), a4 = _mm256_loadu_ps(p + 4 * ldx),
+                         a5 = _mm256_loadu_ps(p + 5 * ldx), a6 = _mm256_loadu_ps(p + 6 * ldx),
+                         a7 = _mm256_loadu_ps(p + 7 * ldx);
+            const __m256 t0 = _mm256_unpacklo_ps(a0, a1), t1 = _mm256_unpackhi_ps(a0, a1);
+            const __m256 t2 = _mm256_unpacklo_ps(a2, a3), t3 = _mm256_unpackhi_ps(a2, a3);
+            const __m256 t4 = _mm256_unpacklo_ps(a4, a5), t5 = _mm256_unpackhi_ps(a4, a5);
+            const __m256 t6 = _mm256_unpacklo_ps(a6, a7), t7 = _mm256_unpackhi_ps(a6, a7);
+            const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+            const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+            const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+            const __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+            const __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+            const __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+            const __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+            const __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+            uint16_t *q = y + (size_t)c0 * ldy + r0;
+#define TF16_ST(i, v) _mm_storeu_si128((__m128i *)(q + (size_t)(i) * ldy), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC))
+            TF16_ST(0, _mm256_permute2f128_ps(u0, u4, 0x20));
+            TF16_ST(1, _mm256_permute2f128_ps(u1, u5, 0x20));
+            TF16_ST(2, _mm256_permute2f128_ps(u2, u6, 0x20));
+            TF16_ST(3, _mm256_permute2f128_ps(u3, u7, 0x20));
+            TF16_ST(4, _mm256_permute2f128_ps(u0, u4, 0x31));
+            TF16_ST(5, _mm256_permute2f128_ps(u1, u5, 0x31));
+            TF16_ST(6, _mm256_permute2f128_ps(u2, u6, 0x31));
+            TF16_ST(7, _mm256_permute2f128_ps(u3, u7, 0x31));
+#undef TF16_ST
         }
     for (int r = 0; r < rows; r++)
         for (int c = r < r8 ? c8 : 0; c < cols; c++)
