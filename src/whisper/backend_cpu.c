@@ -409,11 +409,8 @@ static void enc_attn_int8(const wh_cpu *c, int h, int nr, float *Qb, float *S, f
     const wh_wmat vw = {ea8_head(c->e_vp, c, h), WH_Q8X, lds, wh_row_bytes(WH_Q8_0, lds)};
     wh_qx_act_quant(nr, dh, Qb, dh, act);
     wh_gemm_qx_tall(nr, dh, act, 0, nr, &kw, 0, lds, NULL, S, lds, 0);
-    for (int r = 0; r < nr; r++) {
-        float *s = S + (size_t)r * lds;
-        inv[r] = 1.0f / wh_softmax_unnorm(s, actx);
-        memset(s + actx, 0, sizeof(float) * (size_t)(lds - actx));
-    }
+    wh_softmax_rows(S, nr, actx, (size_t)lds, inv);
+    for (int r = 0; r < nr; r++) memset(S + (size_t)r * lds + actx, 0, sizeof(float) * (size_t)(lds - actx));
     wh_qx_act_quant(nr, lds, S, lds, act);
     wh_gemm_qx_tall(nr, lds, act, 0, nr, &vw, 0, dh, NULL, Qb, dh, 0);
 }
@@ -440,7 +437,7 @@ static void enc_attn_task(void *va, int t, int ith)
         wh_gemm_packed(nr, dh, Qb, dh, c->e_kp + (size_t)h * kp_head(c, actx), lds, 0, lds, S, lds);
         /* softmax without its normalisation pass over [nr][actx]: the 1/sum goes onto the
          * [nr][dh] output instead (a third of the softmax's memory passes) */
-        for (int r = 0; r < nr; r++) inv[r] = 1.0f / wh_softmax_unnorm(S + (size_t)r * lds, actx);
+        wh_softmax_rows(S, nr, actx, (size_t)lds, inv);
         /* O_h = S · V_h, into the buffer */
         wh_gemm_packed(nr, actx, S, lds, c->e_vp + (size_t)h * dh * actx, dh, 0, dh, Qb, dh);
     }

@@ -797,6 +797,12 @@ float wh_softmax_unnorm(float *x, int n)
     return (float)s;
 }
 
+void wh_softmax_rows(float *S, int rows, int n, size_t ld, float *inv)
+{
+    if (USE_AVX512) { wh_softmax_rows_avx512(S, rows, n, ld, inv); return; }
+    for (int r = 0; r < rows; r++) inv[r] = 1.0f / wh_softmax_unnorm(S + (size_t)r * ld, n);
+}
+
 void wh_softmax(float *x, int n)
 {
     if (USE_AVX512) { wh_softmax_avx512(x, n); return; }

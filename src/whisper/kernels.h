@@ -168,6 +168,8 @@ void wh_softmax(float *x, int n);                            /* in place, f32 */
 /* x[i] = exp(x[i] - max x) in place; returns Σ x[i] (a softmax whose normalisation the
  * caller applies later, to fewer numbers: the encoder scales each attention output row) */
 float wh_softmax_unnorm(float *x, int n);
+/* wh_softmax_unnorm on rows of S (ld apart), inv[r] = 1 / the row's sum */
+void wh_softmax_rows(float *S, int rows, int n, size_t ld, float *inv);
 /* log Σ exp(x[i]), n >= 1; -INFINITY when every x is; f32 exponentials summed in double */
 float wh_lse(const float *x, int n);
 void wh_gelu(float *x, size_t n);                            /* exact erf GELU, in place */
@@ -316,6 +318,7 @@ void wh_softmax_avx512(float *x, int n);
 void wh_gelu_bias_avx512(float *x, const float *b, size_t n);   /* b may be NULL */
 void wh_gelu_bias_rows_avx512(float *x, size_t ldx, int rows, const float *b, size_t n);
 float wh_softmax_unnorm_avx512(float *x, int n);
+void wh_softmax_rows_avx512(float *S, int rows, int n, size_t ld, float *inv);
 float wh_logsumexp_avx512(const float *x, int n);   /* n >= 1 */
 void wh_ukernel2_avx512(int kc, const float *A, int lda, const float *Bp, float *C, int ldc, int mr, int accumulate,
                         const void *pf);

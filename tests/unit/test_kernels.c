@@ -156,6 +156,34 @@ int main(void)
         CHECKF(bad == 0, "%d rounding mismatches", bad);
     }
 
+    /* the encoder attention's softmax over a block of rows (each row's pass takes the next
+     * row's maximum): per row the same floats and sum as wh_softmax_unnorm, the padding
+     * between rows untouched */
+    TEST("wh_softmax_rows equals wh_softmax_unnorm row by row, bit for bit, at every level") {
+        int bad = 0;
+        const int ns[] = {1, 15, 16, 63, 64, 65, 100, 1500};
+        for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+            for (int rows = 1; rows <= 5; rows += 2)
+                for (int lv = WH_ISA_SCALAR; lv <= (int)best; lv++) {
+                    const int n = ns[ni];
+                    const size_t ld = (size_t)n + 5;
+                    float *a = malloc(sizeof(float) * ld * (size_t)rows), *b = malloc(sizeof(float) * ld * (size_t)rows);
+                    float inv[5];
+                    for (size_t i = 0; i < ld * (size_t)rows; i++) a[i] = b[i] = frand() * 40.0f - 20.0f + (float)(i % 7);
+                    wh_kernels_force((wh_isa)lv);
+                    wh_softmax_rows(a, rows, n, ld, inv);
+                    for (int r = 0; r < rows; r++) {
+                        const float want = 1.0f / wh_softmax_unnorm(b + (size_t)r * ld, n);
+                        bad += inv[r] != want;
+                    }
+                    bad += memcmp(a, b, sizeof(float) * ld * (size_t)rows) != 0;
+                    free(a);
+                    free(b);
+                }
+        wh_kernels_force(best);
+        CHECKF(bad == 0, "%d mismatches", bad);
+    }
+
     /* y = a·x and y[r] += b (the attention's scaled copies, the row split's bias): every level
      * gives the scalar's floats (one multiply, one add per element) */
     TEST("wh_scale and wh_add_rows give the scalar results at every level, n 1..70, strided rows") {
