@@ -375,31 +375,42 @@ void wh_layernorm_row_avx2(const float *x, float *y, int n, const float *w, cons
  * Bp[k][16] from 16 rows: two 8×8 blocks per 8 k, transposed in registers (unpack, shuffle,
  * lane permute). The scalar gather it replaces was a tenth of the encoder: attention
  * re-packs each head's K and Vᵀ (K = 64 / N = 64) for every block of queries. */
+/* 8 rows of 8 (a0..a7: elements 0..7 of one row each) transposed in registers (unpack,
+ * shuffle, lane permute): declares o0..o7, element i of every row in oi. A macro, not a
+ * function over arrays: through arrays GCC 12 spilled the eight rows (15 -> 33 stack
+ * references in wh_pack16_avx2). */
+#define TR8(a0, a1, a2, a3, a4, a5, a6, a7)                                                          \
+    const __m256 t0_ = _mm256_unpacklo_ps(a0, a1), t1_ = _mm256_unpackhi_ps(a0, a1);                 \
+    const __m256 t2_ = _mm256_unpacklo_ps(a2, a3), t3_ = _mm256_unpackhi_ps(a2, a3);                 \
+    const __m256 t4_ = _mm256_unpacklo_ps(a4, a5), t5_ = _mm256_unpackhi_ps(a4, a5);                 \
+    const __m256 t6_ = _mm256_unpacklo_ps(a6, a7), t7_ = _mm256_unpackhi_ps(a6, a7);                 \
+    const __m256 u0_ = _mm256_shuffle_ps(t0_, t2_, _MM_SHUFFLE(1, 0, 1, 0));                         \
+    const __m256 u1_ = _mm256_shuffle_ps(t0_, t2_, _MM_SHUFFLE(3, 2, 3, 2));                         \
+    const __m256 u2_ = _mm256_shuffle_ps(t1_, t3_, _MM_SHUFFLE(1, 0, 1, 0));                         \
+    const __m256 u3_ = _mm256_shuffle_ps(t1_, t3_, _MM_SHUFFLE(3, 2, 3, 2));                         \
+    const __m256 u4_ = _mm256_shuffle_ps(t4_, t6_, _MM_SHUFFLE(1, 0, 1, 0));                         \
+    const __m256 u5_ = _mm256_shuffle_ps(t4_, t6_, _MM_SHUFFLE(3, 2, 3, 2));                         \
+    const __m256 u6_ = _mm256_shuffle_ps(t5_, t7_, _MM_SHUFFLE(1, 0, 1, 0));                         \
+    const __m256 u7_ = _mm256_shuffle_ps(t5_, t7_, _MM_SHUFFLE(3, 2, 3, 2));                         \
+    const __m256 o0 = _mm256_permute2f128_ps(u0_, u4_, 0x20), o1 = _mm256_permute2f128_ps(u1_, u5_, 0x20); \
+    const __m256 o2 = _mm256_permute2f128_ps(u2_, u6_, 0x20), o3 = _mm256_permute2f128_ps(u3_, u7_, 0x20); \
+    const __m256 o4 = _mm256_permute2f128_ps(u0_, u4_, 0x31), o5 = _mm256_permute2f128_ps(u1_, u5_, 0x31); \
+    const __m256 o6 = _mm256_permute2f128_ps(u2_, u6_, 0x31), o7 = _mm256_permute2f128_ps(u3_, u7_, 0x31)
+
 /* 8 rows of 8 (r0..r7, each k .. k+7 of one row) transposed into Bp's k-major layout at d
  * (d[i·16 + j] = row j, element i) */
 static inline void tr8_store(__m256 r0, __m256 r1, __m256 r2, __m256 r3, __m256 r4, __m256 r5, __m256 r6, __m256 r7,
                              float *d)
 {
-    const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-    const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-    const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-    const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-    const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
-    const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-    const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
-    const __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-    const __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
-    const __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
-    const __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
-    const __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-    _mm256_storeu_ps(d + 0 * 16, _mm256_permute2f128_ps(u0, u4, 0x20));
-    _mm256_storeu_ps(d + 1 * 16, _mm256_permute2f128_ps(u1, u5, 0x20));
-    _mm256_storeu_ps(d + 2 * 16, _mm256_permute2f128_ps(u2, u6, 0x20));
-    _mm256_storeu_ps(d + 3 * 16, _mm256_permute2f128_ps(u3, u7, 0x20));
-    _mm256_storeu_ps(d + 4 * 16, _mm256_permute2f128_ps(u0, u4, 0x31));
-    _mm256_storeu_ps(d + 5 * 16, _mm256_permute2f128_ps(u1, u5, 0x31));
-    _mm256_storeu_ps(d + 6 * 16, _mm256_permute2f128_ps(u2, u6, 0x31));
-    _mm256_storeu_ps(d + 7 * 16, _mm256_permute2f128_ps(u3, u7, 0x31));
+    TR8(r0, r1, r2, r3, r4, r5, r6, r7);
+    _mm256_storeu_ps(d + 0 * 16, o0);
+    _mm256_storeu_ps(d + 1 * 16, o1);
+    _mm256_storeu_ps(d + 2 * 16, o2);
+    _mm256_storeu_ps(d + 3 * 16, o3);
+    _mm256_storeu_ps(d + 4 * 16, o4);
+    _mm256_storeu_ps(d + 5 * 16, o5);
+    _mm256_storeu_ps(d + 6 * 16, o6);
+    _mm256_storeu_ps(d + 7 * 16, o7);
 }
 
 /* y[c·ldy + r] = f16(x[r·ldx + c]), r < rows, c < cols: 8 × 8 blocks transposed in registers
@@ -416,34 +427,24 @@ void wh_to_f16_t_avx2(const float *x, size_t ldx, int rows, int cols, uint16_t *
                          a3 = _mm256_loadu_ps(p + 3 * ldx), a4 = _mm256_loadu_ps(p + 4 * ldx),
                          a5 = _mm256_loadu_ps(p + 5 * ldx), a6 = _mm256_loadu_ps(p + 6 * ldx),
                          a7 = _mm256_loadu_ps(p + 7 * ldx);
-            const __m256 t0 = _mm256_unpacklo_ps(a0, a1), t1 = _mm256_unpackhi_ps(a0, a1);
-            const __m256 t2 = _mm256_unpacklo_ps(a2, a3), t3 = _mm256_unpackhi_ps(a2, a3);
-            const __m256 t4 = _mm256_unpacklo_ps(a4, a5), t5 = _mm256_unpackhi_ps(a4, a5);
-            const __m256 t6 = _mm256_unpacklo_ps(a6, a7), t7 = _mm256_unpackhi_ps(a6, a7);
-            const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
-            const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-            const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
-            const __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-            const __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
-            const __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
-            const __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
-            const __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+            TR8(a0, a1, a2, a3, a4, a5, a6, a7);
             uint16_t *q = y + (size_t)c0 * ldy + r0;
 #define TF16_ST(i, v) _mm_storeu_si128((__m128i *)(q + (size_t)(i) * ldy), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC))
-            TF16_ST(0, _mm256_permute2f128_ps(u0, u4, 0x20));
-            TF16_ST(1, _mm256_permute2f128_ps(u1, u5, 0x20));
-            TF16_ST(2, _mm256_permute2f128_ps(u2, u6, 0x20));
-            TF16_ST(3, _mm256_permute2f128_ps(u3, u7, 0x20));
-            TF16_ST(4, _mm256_permute2f128_ps(u0, u4, 0x31));
-            TF16_ST(5, _mm256_permute2f128_ps(u1, u5, 0x31));
-            TF16_ST(6, _mm256_permute2f128_ps(u2, u6, 0x31));
-            TF16_ST(7, _mm256_permute2f128_ps(u3, u7, 0x31));
+            TF16_ST(0, o0);
+            TF16_ST(1, o1);
+            TF16_ST(2, o2);
+            TF16_ST(3, o3);
+            TF16_ST(4, o4);
+            TF16_ST(5, o5);
+            TF16_ST(6, o6);
+            TF16_ST(7, o7);
 #undef TF16_ST
         }
     for (int r = 0; r < rows; r++)
         for (int c = r < r8 ? c8 : 0; c < cols; c++)
             y[(size_t)c * ldy + r] = (uint16_t)_cvtss_sh(x[(size_t)r * ldx + c], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
+#undef TR8
 
 void wh_pack16_avx2(const float *rows, size_t ld, int kc, float *Bp)
 {
