@@ -43,7 +43,7 @@ typedef struct {
     float *e_kp, *e_vp;    /* per head, packed for wh_gemm_packed: K_h as [pad32(actx)] × [dh]
                             * (pad32(actx)·dh floats a head), V_h as [dh] × [actx] (dh·actx) */
     float *e_a;            /* [actx][n] attention output before out-projection */
-    float *e_mlp;          /* [actx][4n] (also the im2col buffer) */
+    float *e_mlp;          /* [actx][4n] (also conv1's input rows, enc_convs) */
     float *e_c1;           /* [1 + 2 actx][n]: a zero row (frame −1), then conv1's output */
     float **e_s;           /* per thread: [ENC_QB][actx] scores */
     /* ea8 (the products int8, as kv8): the attention's two products int8 too — e_kp and e_vp
@@ -249,6 +249,7 @@ static int convs_init(wh_cpu *c)
     c->conv2t = NULL;
     return 0;
 }
+
 static int n_wmats(const wh_model *m)
 {
     return m->hp.n_text_layer * (DEC_W + 2) + 1 + m->hp.n_audio_layer * ENC_W;
@@ -442,9 +443,8 @@ static void enc_attn_task(void *va, int t, int ith)
         wh_gemm_packed(nr, actx, S, lds, c->e_vp + (size_t)h * dh * actx, dh, 0, dh, Qb, dh);
     }
     /* the block's outputs scaled into e_a */
-    for (int r = 0; r < nr; r++) {
+    for (int r = 0; r < nr; r++)
         wh_scale(c->e_a + (size_t)(r0 + r) * n + (size_t)h * dh, inv[r], Qb + (size_t)r * dh, dh);
-    }
 }
 
 /* task 2h: head h's K packed, 2h + 1: its V — once per layer, not once per block of
@@ -791,7 +791,7 @@ sp_status wh_cpu_backend_open(const wh_model *m, void *exv, wh_cpu_mode mode, wh
     c->n_vocab = hp->n_vocab;
     c->n_threads = wh_pool_size(c->ex->pool);
     const size_t n = (size_t)c->n, actx = (size_t)c->actx, tctx = (size_t)c->tctx;
-    size_t col = 2 * actx * 3 * (size_t)(hp->n_mels > c->n ? hp->n_mels : c->n);
+    size_t col = (2 * actx + 2) * (size_t)hp->n_mels;   /* conv1's input rows (enc_convs) */
     size_t mlp = actx * 4 * n > col ? actx * 4 * n : col;
     c->e_x = fa(actx * n); c->e_h = fa(actx * n); c->e_q = fa(actx * n); c->e_k = fa((size_t)pad32(c->actx) * n);
     c->e_v = fa(actx * n); c->e_kp = fa((size_t)pad32(c->actx) * n); c->e_vp = fa(actx * n); c->e_a = fa(actx * n); c->e_mlp = fa(mlp);
