@@ -996,7 +996,9 @@ static void gemv_part(int M, int K, const float *A, int lda, const wh_wmat *W, i
  * the encoder ran faster without them (base f16, both libraries alternating in one process,
  * 40 windows each, 2 threads, fastest / median: 293.8 / 312.6 -> 282.9 / 303.0 ms and 288.3 /
  * 311.8 -> 276.6 / 308.0; 1 thread 551 / 586 -> 540 / 568; tiny 116.3 / 126.1 -> 114.8 /
- * 123.3); the Xeon's AVX2 path measured level, and a Zen 4's pair path is unmeasured. */
+ * 123.3); the Xeon's AVX2 path measured level, and a Zen 4's pair path is unmeasured. There
+ * the 12-row assembly tile prefetches the next pair itself instead, one line into L2 per four
+ * k of its loop (ukernel12_avx512.S: 282.3 / 299.9 -> 263.0 / 295.4 ms, same harness). */
 static void sweep(int M, const float *A, int lda, int k0, int kc, const float *Bp, int nc0, int ncw, float *C,
                   int ldc, int acc, const float *next, int next_lines)
 {

@@ -312,7 +312,8 @@ static inline void wh_ukernel_rows(const float *A, int lda, int mr, int n, const
 
 /* ISA-specific entry points (kernels_avx512.c): the encoder's micro-kernel over two
  * adjacent packed panels, C[mr][32] (+)= A[mr][kc] · [Bp | Bp + 16·kc], mr <= WH_UK512_MR;
- * a full tile also prefetches kc/4 lines from pf into L2 (NULL: none; ukernel12_avx512.S) */
+ * a full tile also prefetches kc/4 lines from pf into L2 (NULL: its own panel, a no-op;
+ * ukernel12_avx512.S) */
 #define WH_UK512_MR 12
 void wh_softmax_avx512(float *x, int n);
 void wh_gelu_bias_avx512(float *x, const float *b, size_t n);   /* b may be NULL */
