@@ -36,13 +36,15 @@ typedef struct {
     int n, n_head, dh, actx, tctx, n_vocab, n_threads;
     /* encoder run state */
     float *e_x;            /* [actx][n] residual stream */
-    float *e_h;            /* [actx][n] LayerNorm output; after the last layer: encoder output */
+    float *e_h;            /* [actx][lda] LayerNorm output; after the last layer: encoder output */
+    int lda;               /* e_h's and e_a's row stride, n + 16: the products' A rows (twelve a
+                            * micro-kernel call) n floats apart fell into two L1 sets */
     float *e_q;            /* [actx][n] */
     float *e_k;            /* [pad32(actx)][n], the padding rows zero at open */
     float *e_v;            /* [actx][n] */
     float *e_kp, *e_vp;    /* per head, packed for wh_gemm_packed: K_h as [pad32(actx)] × [dh]
                             * (pad32(actx)·dh floats a head), V_h as [dh] × [actx] (dh·actx) */
-    float *e_a;            /* [actx][n] attention output before out-projection */
+    float *e_a;            /* [actx][lda] attention output before out-projection */
     float *e_mlp;          /* [actx][4n] (also conv1's input rows, enc_convs) */
     float *e_c1;           /* [1 + 2 actx][n]: a zero row (frame −1), then conv1's output */
     float **e_s;           /* per thread: [ENC_QB][actx] scores */
@@ -444,7 +446,7 @@ static void enc_attn_task(void *va, int t, int ith)
     }
     /* the block's outputs scaled into e_a */
     for (int r = 0; r < nr; r++)
-        wh_scale(c->e_a + (size_t)(r0 + r) * n + (size_t)h * dh, inv[r], Qb + (size_t)r * dh, dh);
+        wh_scale(c->e_a + (size_t)(r0 + r) * c->lda + (size_t)h * dh, inv[r], Qb + (size_t)r * dh, dh);
 }
 
 /* task 2h: head h's K packed, 2h + 1: its V — once per layer, not once per block of
@@ -465,17 +467,19 @@ static void pack_kv_task(void *va, int t, int ith)
     else wh_pack_bt_f32(c->e_v + (size_t)h * dh, (size_t)n, dh, actx, c->e_vp + (size_t)h * dh * actx);
 }
 
-typedef struct { const float *x; float *y; int rows, n; const float *w, *b; } ln_job;
+typedef struct { const float *x; float *y; int rows, n, ldy; const float *w, *b; } ln_job;
 static void ln_task(void *va, int chunk, int ith)
 {
     ln_job *j = va;
     int r0 = chunk * 16, r1 = r0 + 16 < j->rows ? r0 + 16 : j->rows;
     (void)ith;
-    if (r1 > r0) wh_layernorm(j->x + (size_t)r0 * j->n, j->y + (size_t)r0 * j->n, r1 - r0, j->n, j->n, j->w, j->b);
+    for (int r = r0; r < r1; r++)
+        wh_layernorm(j->x + (size_t)r * j->n, j->y + (size_t)r * j->ldy, 1, j->n, j->n, j->w, j->b);
 }
-static void par_ln(wh_cpu *c, const float *x, float *y, int rows, const wh_tensor *w, const wh_tensor *b)
+/* rows of x ([rows][n]) LayerNormed into y, ldy apart */
+static void par_ln(wh_cpu *c, const float *x, float *y, int ldy, int rows, const wh_tensor *w, const wh_tensor *b)
 {
-    ln_job j = {x, y, rows, c->n, F(w), F(b)};
+    ln_job j = {x, y, rows, c->n, ldy, F(w), F(b)};
     wh_pool_run(c->ex->pool, ln_task, &j, (rows + 15) / 16);
 }
 
@@ -503,18 +507,18 @@ static void enc_layer(wh_cpu *c, int l)
 {
     const wh_layer *L = &c->m->enc[l];
     const int n = c->n, actx = c->cur;
-    par_ln(c, c->e_x, c->e_h, actx, &L->attn_ln_w, &L->attn_ln_b);
+    par_ln(c, c->e_x, c->e_h, c->lda, actx, &L->attn_ln_w, &L->attn_ln_b);
     const wh_gemm_out qkv[3] = {{enc_wm(c, l, EW_Q), n, F(&L->attn.q_b), c->e_q, n, 0},
                                 {enc_wm(c, l, EW_K), n, NULL, c->e_k, n, 0},
                                 {enc_wm(c, l, EW_V), n, F(&L->attn.v_b), c->e_v, n, 0}};
-    wh_par_gemm_multi(c->ex, actx, n, c->e_h, n, qkv, 3);
+    wh_par_gemm_multi(c->ex, actx, n, c->e_h, c->lda, qkv, 3);
     enc_attn_job aj = {c, (actx + ENC_QB - 1) / ENC_QB, 1.0f / sqrtf((float)c->dh)};
     wh_pool_run(c->ex->pool, pack_kv_task, &aj, 2 * c->n_head);
     wh_pool_run(c->ex->pool, enc_attn_task, &aj, c->n_head * aj.nblk);
-    wh_par_gemm(c->ex, actx, n, c->e_a, n, enc_wm(c, l, EW_O), n, F(&L->attn.o_b), c->e_x, n, 1, 0);
+    wh_par_gemm(c->ex, actx, n, c->e_a, c->lda, enc_wm(c, l, EW_O), n, F(&L->attn.o_b), c->e_x, n, 1, 0);
 
-    par_ln(c, c->e_x, c->e_h, actx, &L->mlp_ln_w, &L->mlp_ln_b);
-    wh_par_mlp(c->ex, actx, n, c->e_h, n, enc_wm(c, l, EW_MLP0), F(&L->mlp0_b), 4 * n, enc_wm(c, l, EW_MLP2),
+    par_ln(c, c->e_x, c->e_h, c->lda, actx, &L->mlp_ln_w, &L->mlp_ln_b);
+    wh_par_mlp(c->ex, actx, n, c->e_h, c->lda, enc_wm(c, l, EW_MLP0), F(&L->mlp0_b), 4 * n, enc_wm(c, l, EW_MLP2),
                F(&L->mlp2_b), c->e_x, n, c->e_mlp);
 }
 
@@ -526,7 +530,7 @@ static sp_status cpu_encode(wh_backend *be, const float *mel, int n_frames, int 
     c->cur = actx;
     enc_convs(c, mel, n_frames, offset);
     for (int l = 0; l < m->hp.n_audio_layer; l++) enc_layer(c, l);
-    par_ln(c, c->e_x, c->e_h, actx, &m->e_ln_w, &m->e_ln_b);   /* encoder output */
+    par_ln(c, c->e_x, c->e_h, c->lda, actx, &m->e_ln_w, &m->e_ln_b);   /* encoder output */
 
     /* cross-attention K/V of every decoder layer, once per window, stored as f16 (as
      * whisper.cpp does): the decoder reads them for every token of every beam */
@@ -534,7 +538,7 @@ static sp_status cpu_encode(wh_backend *be, const float *mel, int n_frames, int 
         const wh_layer *L = &m->dec[l];
         const wh_gemm_out kv[2] = {{cross_wm(c, l, 0), n, NULL, c->e_q, n, 0},
                                    {cross_wm(c, l, 1), n, F(&L->cross.v_b), c->e_k, n, 0}};
-        wh_par_gemm_multi(c->ex, actx, n, c->e_h, n, kv, 2);
+        wh_par_gemm_multi(c->ex, actx, n, c->e_h, c->lda, kv, 2);
         enc_rows_job j = {.c = c, .layer = l};
         wh_pool_run(c->ex->pool, enc_cross_task, &j, (actx + ENC_RC - 1) / ENC_RC);
     }
@@ -623,7 +627,7 @@ static sp_status decode_rows(wh_cpu *c, const int *tokens, int rows, float *logi
     for (int l = 0; l < m->hp.n_text_layer; l++) {
         const wh_layer *L = &m->dec[l];
         /* self-attention */
-        par_ln(c, c->d_x, c->d_h, rows, &L->attn_ln_w, &L->attn_ln_b);
+        par_ln(c, c->d_x, c->d_h, n, rows, &L->attn_ln_w, &L->attn_ln_b);
         const wh_gemm_out qkv[3] = {{dec_wm(c, l, DW_Q), n, F(&L->attn.q_b), c->d_q, n, 0},
                                     {dec_wm(c, l, DW_K), n, NULL, c->d_kv, 2 * n, 0},
                                     {dec_wm(c, l, DW_V), n, F(&L->attn.v_b), c->d_kv + n, 2 * n, 0}};
@@ -643,7 +647,7 @@ static sp_status decode_rows(wh_cpu *c, const int *tokens, int rows, float *logi
         wh_par_gemm(c->ex, rows, n, c->d_a, n, dec_wm(c, l, DW_O), n, F(&L->attn.o_b), c->d_x, n, 1, 0);
 
         /* cross-attention over the window */
-        par_ln(c, c->d_x, c->d_h, rows, &L->cross_ln_w, &L->cross_ln_b);
+        par_ln(c, c->d_x, c->d_h, n, rows, &L->cross_ln_w, &L->cross_ln_b);
         wh_par_gemm(c->ex, rows, n, c->d_h, n, dec_wm(c, l, DW_CQ), n, F(&L->cross.q_b), c->d_q, n, 0, 0);
         scale(c->d_q, (size_t)rows * n, qs);
         aj.cross = 1;
@@ -651,14 +655,14 @@ static sp_status decode_rows(wh_cpu *c, const int *tokens, int rows, float *logi
         wh_par_gemm(c->ex, rows, n, c->d_a, n, dec_wm(c, l, DW_CO), n, F(&L->cross.o_b), c->d_x, n, 1, 0);
 
         /* MLP */
-        par_ln(c, c->d_x, c->d_h, rows, &L->mlp_ln_w, &L->mlp_ln_b);
+        par_ln(c, c->d_x, c->d_h, n, rows, &L->mlp_ln_w, &L->mlp_ln_b);
         wh_par_gemm(c->ex, rows, n, c->d_h, n, dec_wm(c, l, DW_MLP0), 4 * n, F(&L->mlp0_b), c->d_mlp, 4 * n, 0, 1);
         wh_par_gemm(c->ex, rows, 4 * n, c->d_mlp, 4 * n, dec_wm(c, l, DW_MLP2), n, F(&L->mlp2_b), c->d_x, n, 1, 0);
     }
     /* final LayerNorm and the tied output projection, only for the rows asked for */
     const int nl = rows - first_logit_row;
     if (nl > 0 && logits) {
-        par_ln(c, c->d_x + (size_t)first_logit_row * n, c->d_h, nl, &m->d_ln_w, &m->d_ln_b);
+        par_ln(c, c->d_x + (size_t)first_logit_row * n, c->d_h, n, nl, &m->d_ln_w, &m->d_ln_b);
         wh_par_gemm(c->ex, nl, n, c->d_h, n, emb, c->n_vocab, NULL, logits, c->n_vocab, 0, 0);
     }
     return SP_OK;
@@ -793,8 +797,9 @@ sp_status wh_cpu_backend_open(const wh_model *m, void *exv, wh_cpu_mode mode, wh
     const size_t n = (size_t)c->n, actx = (size_t)c->actx, tctx = (size_t)c->tctx;
     size_t col = (2 * actx + 2) * (size_t)hp->n_mels;   /* conv1's input rows (enc_convs) */
     size_t mlp = actx * 4 * n > col ? actx * 4 * n : col;
-    c->e_x = fa(actx * n); c->e_h = fa(actx * n); c->e_q = fa(actx * n); c->e_k = fa((size_t)pad32(c->actx) * n);
-    c->e_v = fa(actx * n); c->e_kp = fa((size_t)pad32(c->actx) * n); c->e_vp = fa(actx * n); c->e_a = fa(actx * n); c->e_mlp = fa(mlp);
+    c->lda = c->n + 16;
+    c->e_x = fa(actx * n); c->e_h = fa(actx * (size_t)c->lda); c->e_q = fa(actx * n); c->e_k = fa((size_t)pad32(c->actx) * n);
+    c->e_v = fa(actx * n); c->e_kp = fa((size_t)pad32(c->actx) * n); c->e_vp = fa(actx * n); c->e_a = fa(actx * (size_t)c->lda); c->e_mlp = fa(mlp);
     c->e_c1 = fa((2 * actx + 1) * n);
     c->ldk = wh_attend_rows_pad(c->actx);
     c->d_x = fa(tctx * n); c->d_h = fa(tctx * n); c->d_q = fa(tctx * n); c->d_a = fa(tctx * n);
