@@ -173,7 +173,7 @@ static inline __m512 recip512(__m512 v)
 #include "exp_tmpl.h"
 
 /* GELU, x = GELU(x + b) when b (16 lanes, masked tail): the encoder's MLP activation */
-void wh_gelu_bias_avx512(float *x, const float *b, size_t n)
+static inline __attribute__((always_inline)) void gelu_bias512(float *x, const float *b, size_t n)
 {
     for (size_t i = 0; i < n; i += 16) {
         const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
@@ -183,17 +183,13 @@ void wh_gelu_bias_avx512(float *x, const float *b, size_t n)
     }
 }
 
+void wh_gelu_bias_avx512(float *x, const float *b, size_t n) { gelu_bias512(x, b, n); }
+
 /* wh_gelu_bias_avx512 on rows of x (ldx apart), in one call: the row split's epilogue runs it
  * on its 32-column tiles, where a call per row of 32 had cost 15 % of the GELU */
 void wh_gelu_bias_rows_avx512(float *x, size_t ldx, int rows, const float *b, size_t n)
 {
-    for (int r = 0; r < rows; r++, x += ldx)
-        for (size_t i = 0; i < n; i += 16) {
-            const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
-            __m512 v = _mm512_maskz_loadu_ps(k, x + i);
-            if (b) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, b + i));
-            _mm512_mask_storeu_ps(x + i, k, gelu512(v));
-        }
+    for (int r = 0; r < rows; r++, x += ldx) gelu_bias512(x, b, n);   /* inlined: a call per row of 32 measured 10-15 % slower */
 }
 
 /* max of x[0..n) over two accumulators (n >= 1) */
