@@ -146,11 +146,38 @@ typedef struct {
     wh_exec *ex;
     int M, K, lda, gelu;
     const float *A;
-    int rb, nrb, ng;                 /* row blocks of rb rows; column groups per segment */
+    int nrb, ng;                     /* row blocks (rows_span); column groups per segment */
     rows_seg seg[ROWS_SEG_MAX];
     int nseg;
     int ptask[ROWS_SEG_MAX + 1];     /* first packing task (8 panels each) of each segment */
 } rows_job;
+
+/* row blocks: about eight per thread (a descheduled thread's share is picked up by the
+ * others), a block of A under 512 KB (L2), at least 48 rows so that a packed panel pair,
+ * once in L1, serves eight or more micro-kernel calls — and a multiple of the threads, so
+ * that their shares end together: 1500 rows in blocks of 66 had made 23 (22 and a 48-row
+ * one), and one thread ran the last block while the other waited at the barrier */
+static int rows_nblocks(int M, int K, int nth)
+{
+    int rb = (M + 8 * nth - 1) / (8 * nth);
+    const int cap = (int)(((size_t)128 << 10) / (size_t)K);
+    if (rb > cap) rb = cap;
+    if (rb < 48) rb = 48;
+    if (rb > 192) rb = 192;
+    rb = (rb + 5) / 6 * 6;
+    const int nrb = (M + rb - 1) / rb;
+    return nrb > nth ? (nrb + nth - 1) / nth * nth : nrb;
+}
+
+/* block b's first row and row count: the M rows as whole groups of six (micro-kernel row
+ * groups) dealt evenly over the blocks, whose sizes then differ by one group at most */
+static int rows_span(const rows_job *j, int b, int *r0)
+{
+    const long g = (j->M + 5) / 6;
+    const int a = (int)(b * g / j->nrb) * 6, e = (int)((b + 1) * g / j->nrb) * 6;
+    *r0 = a;
+    return (e < j->M ? e : j->M) - a;
+}
 
 static void rows_pack_task(void *va, int t, int ith)
 {
@@ -169,7 +196,8 @@ static void rows_gemm_task(void *va, int t, int ith)
     rows_job *j = va;
     (void)ith;
     const int b = t / j->ng, grp = t % j->ng;
-    const int r0 = b * j->rb, mr = j->M - r0 < j->rb ? j->M - r0 : j->rb;
+    int r0;
+    const int mr = rows_span(j, b, &r0);
     for (int s = 0; s < j->nseg; s++) {
         const rows_seg *g = &j->seg[s];
         const int gw = ((g->N + j->ng - 1) / j->ng + 31) & ~31;
@@ -180,19 +208,6 @@ static void rows_gemm_task(void *va, int t, int ith)
                             o->bias ? o->bias + g->n0 : NULL, j->gelu, o->C + (size_t)r0 * o->ldc + g->n0, o->ldc,
                             o->accumulate);
     }
-}
-
-/* rows per block: about eight blocks per thread (a descheduled thread's share is picked up
- * by the others), a block of A under 512 KB (L2), and at least 48 rows so that a packed
- * panel pair, once in L1, serves eight or more micro-kernel calls */
-static int rows_block(int M, int K, int nth)
-{
-    int rb = (M + 8 * nth - 1) / (8 * nth);
-    const int cap = (int)(((size_t)128 << 10) / (size_t)K);
-    if (rb > cap) rb = cap;
-    if (rb < 48) rb = 48;
-    if (rb > 192) rb = 192;
-    return (rb + 5) / 6 * 6;   /* whole micro-kernel row groups; 192 is one */
 }
 
 /* floats of N packed columns of K (whole 16-wide panels) */
@@ -236,8 +251,7 @@ static int par_gemm_rows(wh_exec *ex, int M, int K, const float *A, int lda, con
     if ((size_t)32 * K > need) need = (size_t)32 * K;
     if (bpack_reserve(ex, need) != 0) return -1;
     rows_job j = {.ex = ex, .M = M, .K = K, .lda = lda, .gelu = gelu, .A = A};
-    j.rb = rows_block(M, K, nth);
-    j.nrb = (M + j.rb - 1) / j.rb;
+    j.nrb = rows_nblocks(M, K, nth);
     j.ng = j.nrb >= 4 * nth ? 1 : (4 * nth + j.nrb - 1) / j.nrb;
     /* whole outputs, or pieces of them, in rounds of at most ex->bpack_floats packed floats */
     const int cap_cols = (int)(ex->bpack_floats / (size_t)K) & ~31;
@@ -333,7 +347,8 @@ static void mlp_task(void *va, int b, int ith)
 {
     mlp_job *j = va;
     (void)ith;
-    const int r0 = b * j->r.rb, mr = j->r.M - r0 < j->r.rb ? j->r.M - r0 : j->r.rb;
+    int r0;
+    const int mr = rows_span(&j->r, b, &r0);
     const rows_seg *g0 = &j->r.seg[0], *g2 = &j->r.seg[1];
     float *h = j->H + (size_t)r0 * j->ldh;
     wh_gemm_packed_cols(mr, j->K, j->r.A + (size_t)r0 * j->r.lda, j->r.lda, g0->bp, j->N0, 0, j->N0, g0->o->bias, 1, h,
@@ -352,8 +367,7 @@ void wh_par_mlp(wh_exec *ex, int M, int K, const float *X, int ldx, const wh_wma
         mlp_job j = {.r = {.ex = ex, .M = M, .K = K, .lda = ldx, .A = X}, .K = K, .N0 = N0, .H = H, .ldh = N0};
         rows_add_seg(&j.r, &o0, 0, N0, ex->bpack);
         rows_add_seg(&j.r, &o2, 0, K, ex->bpack + p0);
-        j.r.rb = rows_block(M, N0 > K ? N0 : K, wh_pool_size(ex->pool));
-        j.r.nrb = (M + j.r.rb - 1) / j.r.rb;
+        j.r.nrb = rows_nblocks(M, N0 > K ? N0 : K, wh_pool_size(ex->pool));
         wh_pool_run(ex->pool, rows_pack_task, &j.r, j.r.ptask[2]);
         wh_pool_run(ex->pool, mlp_task, &j, j.r.nrb);
         return;
