@@ -165,8 +165,9 @@ static int rows_nblocks(int M, int K, int nth)
     if (rb < 48) rb = 48;
     if (rb > 192) rb = 192;
     rb = (rb + 5) / 6 * 6;
-    const int nrb = (M + rb - 1) / rb;
-    return nrb > nth ? (nrb + nth - 1) / nth * nth : nrb;
+    const int nrb = (M + rb - 1) / rb, groups = (M + 5) / 6;
+    const int r = nrb > nth ? (nrb + nth - 1) / nth * nth : nrb;
+    return r < groups ? r : groups;   /* many threads, few rows: no block left empty */
 }
 
 /* block b's first row and row count: the M rows as whole groups of six (micro-kernel row
