@@ -27,15 +27,14 @@ static inline __attribute__((always_inline)) A8_ATTR void a8_scores(const int G,
                                                                     const int8_t *VQ, int len, float *S, size_t lds)
 {
     for (int p = 0; p < len; p += A8_PPI) {
-        if (p % WH_ATT_TILE == 0) {   /* the key tile A8_PFT on into L1 and that tile's value block
-                                       * (2 KB too) into L2 for a8_values: with the hardware's
-                                       * prefetch alone DRAM and the products took turns */
-            const size_t next = (size_t)(p / WH_ATT_TILE + A8_PFT) * 64 * WH_ATT_TILE;
-            for (int l = 0; l < 32; l++) {
-                _mm_prefetch((const char *)KU + next + 64 * l, _MM_HINT_T0);
-                _mm_prefetch((const char *)VQ + next + 64 * l, _MM_HINT_T1);
-            }
-        }
+        /* at a tile's first iteration: the key tile A8_PFT on into L1 and that tile's value
+         * block (2 KB too) into L2 for a8_values — with the hardware's prefetch alone DRAM and
+         * the products took turns — one line of each per (pass, d4) step below, spread through
+         * the products: issued as 64 in a row they stalled on fill buffers (Intel Xeon slice,
+         * `perf`: a third of the kernel's samples on the prefetch loop) */
+        const int pf = p % WH_ATT_TILE == 0;
+        const size_t next = (size_t)(p / WH_ATT_TILE + A8_PFT) * 64 * WH_ATT_TILE;
+        const char *pk = (const char *)KU + next, *pv = (const char *)VQ + next;
         const uint8_t *kt = KU + wh_att8_kofs(p, 0);
         VI acc[A8_RG][2];
 #pragma GCC unroll 8
@@ -53,6 +52,10 @@ static inline __attribute__((always_inline)) A8_ATTR void a8_scores(const int G,
                 }
 #pragma GCC unroll 4
             for (int d4 = 0; d4 < 16; d4++) {
+                if (pf) {
+                    _mm_prefetch(pk + 64 * (16 * pass + d4), _MM_HINT_T0);
+                    _mm_prefetch(pv + 64 * (16 * pass + d4), _MM_HINT_T1);
+                }
                 const VI k0 = A8_LOADI(kt + wh_att8_kofs(0, 4 * d4));
                 const VI k1 = A8_LOADI(kt + wh_att8_kofs(A8_W, 4 * d4));
 #pragma GCC unroll 8
