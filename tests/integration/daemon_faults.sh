@@ -138,6 +138,9 @@ rm -f "$ROOT/session_daemon_status.json" "$ROOT/session_daemon.pid" "$ROOT/sessi
 request after_del "$DATA/silence.wav"
 wait_for "$RESP/after_del.json" 5
 check "serving after status/pid/marker were deleted" resp_ok after_del
+# the status is rewritten with the request's counters, coalesced (at most every 0.25 s in a
+# burst): it may land just after the response does
+wait_for "$ROOT/session_daemon_status.json" 3
 check "status rewritten after deletion" [ -f "$ROOT/session_daemon_status.json" ]
 "$SC" stop >/dev/null
 echo 1 > "$ROOT/session_daemon.pid"
