@@ -627,7 +627,7 @@ static sp_status decode_rows(wh_cpu *c, const int *tokens, int rows, float *logi
                                     {dec_wm(c, l, DW_K), n, NULL, c->d_kv, 2 * n, 0},
                                     {dec_wm(c, l, DW_V), n, F(&L->attn.v_b), c->d_kv + n, 2 * n, 0}};
         wh_par_gemm_multi(c->ex, rows, n, c->d_h, n, qkv, 3);   /* one barrier for the three */
-        wh_scale(c->d_q, qs, c->d_q, rows * n);   /* vectorized: the scalar loop took 1.1 us a call at 5 rows */
+        wh_scale(c->d_q, qs, c->d_q, rows * n);   /* vectorized: a scalar loop took 1.1 us a call at 5 rows */
         for (int r = 0; r < rows; r++) {
             cpu_seq *sq = &c->seq[c->row_seq[r]];
             for (int h = 0; h < c->n_head; h++) {
@@ -644,7 +644,7 @@ static sp_status decode_rows(wh_cpu *c, const int *tokens, int rows, float *logi
         /* cross-attention over the window */
         par_ln(c, c->d_x, c->d_h, n, rows, &L->cross_ln_w, &L->cross_ln_b);
         wh_par_gemm(c->ex, rows, n, c->d_h, n, dec_wm(c, l, DW_CQ), n, F(&L->cross.q_b), c->d_q, n, 0, 0);
-        wh_scale(c->d_q, qs, c->d_q, rows * n);   /* vectorized: the scalar loop took 1.1 us a call at 5 rows */
+        wh_scale(c->d_q, qs, c->d_q, rows * n);
         aj.cross = 1;
         wh_pool_run(c->ex->pool, dec_attn_task, &aj, c->n_head * ((rows + DEC_XROWS - 1) / DEC_XROWS));
         wh_par_gemm(c->ex, rows, n, c->d_a, n, dec_wm(c, l, DW_CO), n, F(&L->cross.o_b), c->d_x, n, 1, 0);

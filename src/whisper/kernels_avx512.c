@@ -469,7 +469,7 @@ static inline __attribute__((always_inline)) QX_TARGET void qx_group(const int x
 #pragma GCC unroll 12
         for (int m = 0; m < M; m++) {
             const int8_t *x = xq + (size_t)m * K + (size_t)b * 32;
-            /* cs = −128·Σ xq takes q8's +128 back; the others' offset is a fraction of it */
+            /* cs = −128·Σ xq takes q8's and q5_0's +128 back; the others' offset is a fraction of it */
             __m512i s0 = _mm512_set1_epi32(xt == WH_Q5X ? cs[m * nb + b] : off ? cs[m * nb + b] / (128 / off) : 0),
                     s1 = _mm512_setzero_si512();
             if (M >= 5) {
