@@ -820,7 +820,6 @@ void wh_gelu(float *x, size_t n) { wh_gelu_bias(x, NULL, n); }
 void wh_gelu_bias_rows(float *x, size_t ldx, int rows, const float *b, size_t n)
 {
     if (USE_AVX512) { wh_gelu_bias_rows_avx512(x, ldx, rows, b, n); return; }
-    if (USE_AVX2) { wh_gelu_bias_rows_avx2(x, ldx, rows, b, n); return; }
     for (int r = 0; r < rows; r++) wh_gelu_bias(x + (size_t)r * ldx, b, n);
 }
 
@@ -1087,8 +1086,7 @@ void wh_gemm_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n
             }
             sweep(M, A, lda, k0, kc, Bp, nc0, ncw, C, ldc, accumulate || k0 > 0, NULL, 0);   /* packed here: in L2 */
         }
-        if (bias)   /* wh_axpy with a = 1: fma(1, b, c) rounds like c + b, and is vectorized */
-            for (int m = 0; m < M; m++) wh_axpy(C + (size_t)m * ldc + nc0, 1.0f, bias + nc0, ncw);
+        if (bias) wh_add_rows(C + (size_t)nc0, (size_t)ldc, M, bias + nc0, ncw);
     }
 }
 
@@ -1176,7 +1174,7 @@ void wh_gemm_packed_cols(int M, int K, const float *A, int lda, const float *Bp,
         }
         if (gelu)
             wh_gelu_bias_rows(C + j, (size_t)ldc, M, bias ? bias + j : NULL, (size_t)w);
-        else if (bias)   /* c + b: what wh_axpy with a = 1 (the column split's) rounds to */
+        else if (bias)
             wh_add_rows(C + j, (size_t)ldc, M, bias + j, w);
     }
 }

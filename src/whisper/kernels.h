@@ -360,6 +360,5 @@ void wh_softmax_avx2(float *x, int n);
 float wh_softmax_unnorm_avx2(float *x, int n);
 float wh_logsumexp_avx2(const float *x, int n);   /* n >= 1 */
 void wh_gelu_bias_avx2(float *x, const float *b, size_t n);   /* b may be NULL */
-void wh_gelu_bias_rows_avx2(float *x, size_t ldx, int rows, const float *b, size_t n);
 void wh_exp_avx2(float *x, int n);
 #endif

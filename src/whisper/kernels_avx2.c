@@ -252,12 +252,6 @@ void wh_gelu_bias_avx2(float *x, const float *b, size_t n)
     }
 }
 
-/* wh_gelu_bias_avx2 on rows of x (ldx apart), in one call (the row split's tile epilogue) */
-void wh_gelu_bias_rows_avx2(float *x, size_t ldx, int rows, const float *b, size_t n)
-{
-    for (int r = 0; r < rows; r++, x += ldx) wh_gelu_bias_avx2(x, b, n);
-}
-
 /* ------------------------------------------------------------------ quantized rows
  * Exact dequantization of ggml blocks of 32 (docs/model-format.md), 8 lanes at a time; the
  * same values as wh_dequant_row_ref, so the GEMM tests compare both against one reference.
