@@ -22,7 +22,13 @@
 
 static wh_isa g_isa = WH_ISA_SCALAR;
 static int g_have_avx2, g_have_avx512, g_have_vnni, g_have_avxvnni;
-static int g_vnni256;   /* wh_kernels_vnni256: the AVX-VNNI code in EVEX form at the AVX2 level */
+/* wh_kernels_vnni256: vpdpbusd at a pinned AVX2 level (the CPU's AVX-VNNI, else its EVEX form) */
+static int g_vnni256;
+/* wh_kernels_force pinned a level below the best: its AVX2 level is then an AVX2-only CPU's
+ * (Zen 2/3), vpmaddubsw for the int8 products even on a CPU that has AVX-VNNI, unless
+ * wh_kernels_vnni256 asks for vpdpbusd. Unpinned, an AVX-VNNI CPU without AVX-512 (Alder
+ * Lake) runs its AVX-VNNI at its natural AVX2 level. */
+static int g_pinned;
 static int g_int8 = 1;   /* quantized weights may be repacked for int8 (wh_kernels_int8) */
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 /* The batch-1 GEMV's software prefetch (kernels.h), in rows ahead. On an Intel Xeon slice
@@ -102,6 +108,7 @@ void wh_kernels_force(wh_isa isa)
 {
     wh_isa best = wh_kernels_best();
     g_isa = isa > best ? best : isa;
+    g_pinned = g_isa < best;
 }
 
 #define USE_AVX2 (g_isa >= WH_ISA_AVX2)
@@ -122,7 +129,7 @@ int wh_kernels_avxvnni(void)
 void wh_kernels_vnni256(int on)
 {
     wh_kernels_init();
-    g_vnni256 = on && g_have_vnni;
+    g_vnni256 = on && (g_have_vnni || g_have_avxvnni);
 }
 
 int wh_kernels_int8(void)
@@ -425,7 +432,8 @@ static qx_gemv_fn qx_kernel(const char **name)
     static const struct { const char *name; qx_gemv_fn fn; } k[5] = {
         {"AVX512-VNNI", wh_gemv_qx_avx512}, {"AVX-VNNI", wh_gemv_qx_avxvnni},
         {"AVX-VNNI code in EVEX form", wh_gemv_qx_vnni256}, {"AVX2", wh_gemv_qx_avx2}, {"scalar", wh_gemv_qx_ref}};
-    const int i = wh_kernels_vnni() ? 0 : !USE_AVX2 ? 4 : g_have_avxvnni ? 1 : g_vnni256 ? 2 : 3;
+    const int vpdpbusd256 = !g_pinned || g_vnni256;   /* at the AVX2 level */
+    const int i = wh_kernels_vnni() ? 0 : !USE_AVX2 ? 4 : g_have_avxvnni && vpdpbusd256 ? 1 : g_vnni256 ? 2 : 3;
     if (name) *name = k[i].name;
     return k[i].fn;
 }

@@ -22,7 +22,8 @@ typedef enum { WH_ISA_SCALAR = 0, WH_ISA_AVX2 = 1, WH_ISA_AVX512 = 2 } wh_isa;
 void wh_kernels_init(void);          /* idempotent, thread-safe */
 wh_isa wh_kernels_isa(void);
 void wh_kernels_force(wh_isa isa);   /* tests/benchmarks: pin a path (the best the CPU has
-                                        at or below isa) */
+                                        at or below isa); pinned below the best, the AVX2
+                                        level is an AVX2-only CPU's (wh_kernels_vnni256) */
 wh_isa wh_kernels_best(void);        /* the best level this CPU supports */
 const char *wh_isa_name(wh_isa isa);
 
@@ -246,8 +247,10 @@ void wh_gemv_qx_avxvnni(int M, int K, const int8_t *xq, const float *dx, const i
 void wh_gemv_qx_vnni256(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const float *sx,
                         const wh_wmat *W, int n0, int n1, const float *bias, float *C, int ldc, int accumulate);
 int wh_kernels_avxvnni(void);   /* AVX-VNNI (VEX) present and the AVX2 level or above in use */
-/* bin/bench and tests on an AVX512-VNNI CPU: at the AVX2 level (wh_kernels_force), multiply as
- * an AVX-VNNI CPU does (wh_gemv_qx_vnni256) instead of with vpmaddubsw; ignored elsewhere */
+/* bin/bench and tests at an AVX2 level pinned by wh_kernels_force on a CPU with VNNI: multiply
+ * as an AVX-VNNI CPU does — with the CPU's own AVX-VNNI (wh_gemv_qx_avxvnni), else the same code
+ * in EVEX form (wh_gemv_qx_vnni256) — instead of with vpmaddubsw (on = 0, the default: what an
+ * AVX2-only CPU runs); ignored on CPUs with neither VNNI form */
 void wh_kernels_vnni256(int on);
 const char *wh_qx_kernel_name(void);   /* the int8 GEMV in use: "AVX512-VNNI", "AVX-VNNI", "AVX2", ... */
 /* whether that GEMV multiplies with vpdpbusd (AVX512-VNNI, AVX-VNNI, or its EVEX form): the

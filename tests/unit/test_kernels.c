@@ -564,6 +564,14 @@ int main(void)
                 wh_kernels_force(lv[v]);
                 if (v == 2 && !vnni_hw && !wh_kernels_avxvnni()) continue;   /* neither VNNI form here */
                 wh_kernels_vnni256(v == 2);
+                /* a pinned AVX2 level is an AVX2-only CPU's (vpmaddubsw) unless VNNI is asked
+                 * for, also on a CPU that has AVX-VNNI; where AVX2 is the best level it is the
+                 * CPU's own choice */
+                if (v == 1 && wh_kernels_best() > WH_ISA_AVX2)
+                    CHECKF(!strcmp(wh_qx_kernel_name(), "AVX2"), "pinned AVX2 level runs %s", wh_qx_kernel_name());
+                if (v == 2)
+                    CHECKF(!strcmp(wh_qx_kernel_name(), wh_kernels_avxvnni() ? "AVX-VNNI" : "AVX-VNNI code in EVEX form"),
+                           "AVX2 level with VNNI runs %s", wh_qx_kernel_name());
                 wh_gemm_part(5, K, A9, K, &x, 3, N, NULL, C2, N, 0, scr);
                 int bad = 0;
                 for (int m = 0; m < 5; m++) bad += memcmp(C1 + m * N + 3, C2 + m * N + 3, sizeof(float) * (N - 3)) != 0;
