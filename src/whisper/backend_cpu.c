@@ -528,6 +528,10 @@ static sp_status cpu_encode(wh_backend *be, const float *mel, int n_frames, int 
     const wh_model *m = c->m;
     const int n = c->n, actx = audio_ctx;
     c->cur = actx;
+    /* the window's tall f32 products on AMX tiles where the CPU has them (kernels.h, "AMX"),
+     * in the auto mode only; the exec is shared with a GPU's exact self-check backend, so
+     * the flag is this backend's, for this call */
+    c->ex->amx = c->mode == WH_CPU_AUTO && wh_kernels_amx();
     enc_convs(c, mel, n_frames, offset);
     for (int l = 0; l < m->hp.n_audio_layer; l++) enc_layer(c, l);
     par_ln(c, c->e_x, c->e_h, c->lda, actx, &m->e_ln_w, &m->e_ln_b);   /* encoder output */
@@ -542,6 +546,7 @@ static sp_status cpu_encode(wh_backend *be, const float *mel, int n_frames, int 
         enc_rows_job j = {.c = c, .layer = l};
         wh_pool_run(c->ex->pool, enc_cross_task, &j, (actx + ENC_RC - 1) / ENC_RC);
     }
+    c->ex->amx = 0;
     return SP_OK;
 }
 

@@ -15,6 +15,8 @@
 #include <math.h>
 #if defined(__x86_64__)
 #include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #endif
 #include <pthread.h>
 #include <stdlib.h>
@@ -22,6 +24,8 @@
 
 static wh_isa g_isa = WH_ISA_SCALAR;
 static int g_have_avx2, g_have_avx512, g_have_vnni, g_have_avxvnni;
+static int g_have_amx;        /* AMX-TILE + AMX-BF16 + AVX512-BF16, the OS's tile state granted */
+static int g_amx_allowed = 1; /* wh_kernels_allow_amx, SPEECH_SESSION_AMX=0 */
 /* wh_kernels_vnni256: vpdpbusd at a pinned AVX2 level (the CPU's AVX-VNNI, else its EVEX form) */
 static int g_vnni256;
 /* wh_kernels_force pinned a level below the best: its AVX2 level is then an AVX2-only CPU's
@@ -67,14 +71,31 @@ static void detect(void)
             avx512 = ((b >> 16) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1);
             g_have_vnni = (c >> 11) & 1;   /* leaf 7 ECX bit 11: AVX512_VNNI */
         }
-        if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) g_have_avxvnni = (a >> 4) & 1;   /* subleaf 1 EAX bit 4 */
+        /* leaf 7 EDX bits 22 AMX-BF16, 24 AMX-TILE; subleaf 1 EAX bit 5 AVX512-BF16 */
+        int amx = __get_cpuid_count(7, 0, &a, &b, &c, &d) && ((d >> 22) & 1) && ((d >> 24) & 1);
+        if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) {
+            g_have_avxvnni = (a >> 4) & 1;   /* subleaf 1 EAX bit 4 */
+            amx = amx && ((a >> 5) & 1);
+        } else {
+            amx = 0;
+        }
         g_have_avx2 = fma && avx && f16c && avx2 && ymm;
         g_have_avx512 = g_have_avx2 && avx512 && zmm;
         g_have_vnni = g_have_vnni && g_have_avx512;
         g_have_avxvnni = g_have_avxvnni && g_have_avx2;
+        /* the tile state: XCR0 bits 17 (XTILECFG) and 18 (XTILEDATA) enabled by the OS, and
+         * Linux's per-process permission for XTILEDATA (feature 18; ARCH_REQ_XCOMP_PERM, 0x1023),
+         * without which the first tile instruction is a SIGILL */
+        if (amx && g_have_avx512 && osx) {
+            unsigned lo, hi;
+            __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+            g_have_amx = (lo & (3u << 17)) == (3u << 17) && syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+        }
     }
 #endif
     g_isa = g_have_avx512 ? WH_ISA_AVX512 : g_have_avx2 ? WH_ISA_AVX2 : WH_ISA_SCALAR;
+    const char *amxe = getenv("SPEECH_SESSION_AMX");
+    if (amxe && !strcmp(amxe, "0")) g_amx_allowed = 0;
     const char *exact = getenv("SPEECH_SESSION_EXACT");
     if (exact && *exact && strcmp(exact, "0")) g_int8 = 0;
 }
@@ -119,6 +140,20 @@ int wh_kernels_vnni(void)
     wh_kernels_init();
     return g_have_vnni && USE_AVX512;
 }
+
+int wh_kernels_amx(void)
+{
+    wh_kernels_init();
+    return g_have_amx && g_amx_allowed && USE_AVX512;
+}
+
+void wh_kernels_allow_amx(int allow)
+{
+    wh_kernels_init();
+    g_amx_allowed = allow != 0;
+}
+
+int wh_gemm_amx_ok(int K) { return K > 0 && K % 32 == 0 && wh_kernels_amx(); }
 
 int wh_kernels_avxvnni(void)
 {
@@ -1147,11 +1182,24 @@ void wh_gemm_packed(int M, int K, const float *A, int lda, const float *Bp, int 
     }
 }
 
-void wh_pack_b_wmat(const wh_wmat *W, int n0, int N, int p0, int p1, float *Bp, float *scratch)
+void wh_pack_b_wmat(const wh_wmat *W, int n0, int N, int p0, int p1, float *Bp, float *scratch, int amx)
 {
     wh_kernels_init();
     const int K = W->k, npan = (N + 15) / 16;
     float *stage = scratch + (size_t)WH_GEMM_KC * WH_GEMM_NC + K + 64;   /* wh_gemm_part's staging area */
+    if (amx) {   /* each panel's 16 rows (zeros past N) a K slice at a time, then split into bf16 */
+        for (int k0 = 0; k0 < K; k0 += WH_GEMM_KC) {
+            const int kc = slice_kc(K, k0);
+            for (int q = p0; q < p1 && q < npan; q++) {
+                const int nr = N - 16 * q < 16 ? N - 16 * q : 16;
+                for (int j = 0; j < 16; j++)
+                    if (j < nr) dequant_range(W, n0 + 16 * q + j, k0, kc, stage + (size_t)j * kc);
+                    else memset(stage + (size_t)j * kc, 0, sizeof(float) * (size_t)kc);
+                wh_amx_pack_b_slice(stage, (size_t)kc, kc, k0, K, (uint16_t *)(void *)(Bp + (size_t)q * 16 * K));
+            }
+        }
+        return;
+    }
     for (int k0 = 0; k0 < K; k0 += WH_GEMM_KC) {
         const int kc = slice_kc(K, k0);
         for (int q = p0; q < p1 && q < npan; q++) {
@@ -1165,9 +1213,14 @@ void wh_pack_b_wmat(const wh_wmat *W, int n0, int N, int p0, int p1, float *Bp, 
  * (M × 32, M <= GEMM_MC) stays in L1 across the slices and takes its bias/GELU while there,
  * and the A block (M × K) is read from L2 once per pair. */
 void wh_gemm_packed_cols(int M, int K, const float *A, int lda, const float *Bp, int N, int c0, int c1,
-                         const float *bias, int gelu, float *C, int ldc, int accumulate)
+                         const float *bias, int gelu, float *C, int ldc, int accumulate, int amx, void *abuf)
 {
     wh_kernels_init();
+    if (amx) {
+        wh_amx_gemm_cols(M, K, A, lda, (const uint16_t *)(const void *)Bp, N, c0, c1, bias, gelu, C, ldc, accumulate,
+                         abuf);
+        return;
+    }
     const int npan = (N + 15) / 16;
     for (int j = c0; j < c1; j += 32) {
         const int w = c1 - j < 32 ? c1 - j : 32;

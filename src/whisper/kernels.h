@@ -70,9 +70,30 @@ void wh_gemm_packed(int M, int K, const float *A, int lda, const float *Bp, int 
  * against it, columns [c0, c1) of the N (c0 a multiple of 32): C (+)= A · Wᵀ + bias
  * (bias indexed by column, may be NULL), then GELU when gelu. M <= 192. Rounds exactly as
  * wh_gemm_part (the same K slices, then the bias). */
-void wh_pack_b_wmat(const wh_wmat *W, int n0, int N, int p0, int p1, float *Bp, float *scratch);
+/* amx (wh_gemm_amx_ok(K) and wh_kernels_amx()): Bp in the AMX layout instead (the same
+ * floats' bytes; kernels_amx_avx512.c), the product on AMX-BF16 tiles with A split into bf16
+ * parts in abuf (wh_amx_abuf_bytes(M, K), 64-byte aligned) — not bit-equal to the f32 path
+ * (see "AMX" below); amx 0: abuf unused, may be NULL. */
+void wh_pack_b_wmat(const wh_wmat *W, int n0, int N, int p0, int p1, float *Bp, float *scratch, int amx);
 void wh_gemm_packed_cols(int M, int K, const float *A, int lda, const float *Bp, int N, int c0, int c1,
-                         const float *bias, int gelu, float *C, int ldc, int accumulate);
+                         const float *bias, int gelu, float *C, int ldc, int accumulate, int amx, void *abuf);
+/* AMX (Sapphire Rapids and later Xeons): the tall f32 products (the encoder's 30 s window:
+ * the row split, ops.c) on AMX-BF16 tiles, each f16/f32 weight split exactly into two bf16
+ * parts and each activation into two (about 16 significant bits), three tile products per
+ * term summed in f32: within a few 1e-6 of a product's largest value of the f64 result,
+ * against ~1e-7 on the FMA path (kernels_amx_avx512.c says why and how). Usable when the
+ * CPU has AMX-TILE, AMX-BF16 and AVX512-BF16, the OS saves the tile state (XCR0 bits 17-18)
+ * and grants it to this process (arch_prctl ARCH_REQ_XCOMP_PERM), and the AVX-512 level is in
+ * use (not pinned lower). Only the CPU backend's auto compute mode takes it (exact keeps f32);
+ * SPEECH_SESSION_AMX=0 in the environment turns it off, as wh_kernels_allow_amx(0) does for
+ * tests and bin/bench. */
+int wh_kernels_amx(void);
+void wh_kernels_allow_amx(int allow);
+int wh_gemm_amx_ok(int K);   /* K a multiple of 32 and wh_kernels_amx() */
+size_t wh_amx_abuf_bytes(int M, int K);
+void wh_amx_pack_b_slice(const float *S, size_t lds, int kc, int k0, int K, uint16_t *panel);
+void wh_amx_gemm_cols(int M, int K, const float *A, int lda, const uint16_t *Bp, int N, int c0, int c1,
+                      const float *bias, int gelu, float *C, int ldc, int accumulate, uint16_t *abuf);
 /* Reference: straightforward triple loop on exactly dequantized rows. */
 void wh_gemm_ref(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1,
                  const float *bias, float *C, int ldc);

@@ -33,6 +33,10 @@ void wh_exec_deinit(wh_exec *ex)
         for (int i = 0; i < wh_pool_size(ex->pool); i++) free(ex->scratch[i]);
         free(ex->scratch);
     }
+    if (ex->amx_a) {
+        for (int i = 0; i < wh_pool_size(ex->pool); i++) free(ex->amx_a[i]);
+        free(ex->amx_a);
+    }
     free(ex->bpack);
     free(ex->qx_act);
     wh_pool_free(ex->pool);
@@ -140,6 +144,7 @@ typedef struct {
     const wh_gemm_out *o;
     int n0, N, npan;   /* rows n0 .. n0+N-1 of o->W */
     float *bp;         /* its packed panels in ex->bpack */
+    int amx;           /* packed and multiplied on AMX tiles (kernels.h) */
 } rows_seg;
 
 typedef struct {
@@ -187,7 +192,7 @@ static void rows_pack_task(void *va, int t, int ith)
     while (t >= j->ptask[s + 1]) s++;
     const rows_seg *g = &j->seg[s];
     const int p0 = (t - j->ptask[s]) * 8;
-    wh_pack_b_wmat(g->o->W, g->n0, g->N, p0, p0 + 8, g->bp, j->ex->scratch[ith]);
+    wh_pack_b_wmat(g->o->W, g->n0, g->N, p0, p0 + 8, g->bp, j->ex->scratch[ith], g->amx);
 }
 
 /* task = (row block, column group); the group's columns of every segment, so a thread's
@@ -195,7 +200,6 @@ static void rows_pack_task(void *va, int t, int ith)
 static void rows_gemm_task(void *va, int t, int ith)
 {
     rows_job *j = va;
-    (void)ith;
     const int b = t / j->ng, grp = t % j->ng;
     int r0;
     const int mr = rows_span(j, b, &r0);
@@ -207,7 +211,7 @@ static void rows_gemm_task(void *va, int t, int ith)
         const wh_gemm_out *o = g->o;
         wh_gemm_packed_cols(mr, j->K, j->A + (size_t)r0 * j->lda, j->lda, g->bp, g->N, c0, c1,
                             o->bias ? o->bias + g->n0 : NULL, j->gelu, o->C + (size_t)r0 * o->ldc + g->n0, o->ldc,
-                            o->accumulate);
+                            o->accumulate, g->amx, g->amx ? j->ex->amx_a[ith] : NULL);
     }
 }
 
@@ -224,11 +228,38 @@ static int bpack_reserve(wh_exec *ex, size_t need)
     return ex->bpack ? 0 : -1;
 }
 
+/* the most rows rows_span gives a block */
+static int rows_max_span(int M, int nrb) { return ((M + 5) / 6 + nrb - 1) / nrb * 6; }
+
+/* AMX for a product of K-deep rows in this job: the exec asks for it, the kernel can, and each
+ * thread's A buffer holds a row block (0 when it cannot be had: the FMA path then) */
+static int rows_amx(wh_exec *ex, int M, int nrb, int K)
+{
+    if (!ex->amx || !wh_gemm_amx_ok(K)) return 0;
+    const size_t need = wh_amx_abuf_bytes(rows_max_span(M, nrb), K);
+    if (ex->amx_a_bytes >= need) return 1;
+    const int n = wh_pool_size(ex->pool);
+    void **nb = calloc((size_t)n, sizeof *nb);   /* all new, or none: a segment already given
+                                                  * the old buffers keeps them */
+    int ok = nb != NULL;
+    for (int i = 0; ok && i < n; i++) ok = (nb[i] = aligned_alloc(64, (need + 63) & ~(size_t)63)) != NULL;
+    if (!ok) {
+        for (int i = 0; nb && i < n; i++) free(nb[i]);
+        free(nb);
+        return 0;
+    }
+    for (int i = 0; ex->amx_a && i < n; i++) free(ex->amx_a[i]);
+    free(ex->amx_a);
+    ex->amx_a = nb;
+    ex->amx_a_bytes = need;
+    return 1;
+}
+
 /* appends rows n0 .. n0+N-1 of o->W, to be packed at bp, and its packing tasks */
 static void rows_add_seg(rows_job *j, const wh_gemm_out *o, int n0, int N, float *bp)
 {
     rows_seg *g = &j->seg[j->nseg];
-    *g = (rows_seg){o, n0, N, (N + 15) / 16, bp};
+    *g = (rows_seg){o, n0, N, (N + 15) / 16, bp, rows_amx(j->ex, j->M, j->nrb, j->K)};
     j->ptask[j->nseg + 1] = j->ptask[j->nseg] + (g->npan + 7) / 8;
     j->nseg++;
 }
@@ -347,16 +378,16 @@ typedef struct {
 static void mlp_task(void *va, int b, int ith)
 {
     mlp_job *j = va;
-    (void)ith;
     int r0;
     const int mr = rows_span(&j->r, b, &r0);
     const rows_seg *g0 = &j->r.seg[0], *g2 = &j->r.seg[1];
     float *h = j->H + (size_t)r0 * j->ldh;
+    void *abuf = g0->amx || g2->amx ? j->r.ex->amx_a[ith] : NULL;
     wh_gemm_packed_cols(mr, j->K, j->r.A + (size_t)r0 * j->r.lda, j->r.lda, g0->bp, j->N0, 0, j->N0, g0->o->bias, 1, h,
-                        j->ldh, 0);
+                        j->ldh, 0, g0->amx, abuf);
     const wh_gemm_out *o = g2->o;
     wh_gemm_packed_cols(mr, j->N0, h, j->ldh, g2->bp, j->K, 0, j->K, o->bias, 0, o->C + (size_t)r0 * o->ldc, o->ldc,
-                        o->accumulate);
+                        o->accumulate, g2->amx, abuf);
 }
 
 void wh_par_mlp(wh_exec *ex, int M, int K, const float *X, int ldx, const wh_wmat *W0, const float *b0, int N0,
@@ -366,9 +397,11 @@ void wh_par_mlp(wh_exec *ex, int M, int K, const float *X, int ldx, const wh_wma
     if (M >= WH_ROWS_MIN_M && !wh_qx_is(W0->type) && p0 + p2 <= ex->bpack_cap && bpack_reserve(ex, p0 + p2) == 0) {
         const wh_gemm_out o0 = {W0, N0, b0, H, N0, 0}, o2 = {W2, K, b2, Y, ldy, 1};
         mlp_job j = {.r = {.ex = ex, .M = M, .K = K, .lda = ldx, .A = X}, .K = K, .N0 = N0, .H = H, .ldh = N0};
-        rows_add_seg(&j.r, &o0, 0, N0, ex->bpack);
-        rows_add_seg(&j.r, &o2, 0, K, ex->bpack + p0);
         j.r.nrb = rows_nblocks(M, N0 > K ? N0 : K, wh_pool_size(ex->pool));
+        rows_add_seg(&j.r, &o0, 0, N0, ex->bpack);
+        j.r.K = N0;   /* the second product's depth, for its A buffer */
+        rows_add_seg(&j.r, &o2, 0, K, ex->bpack + p0);
+        j.r.K = K;
         wh_pool_run(ex->pool, rows_pack_task, &j.r, j.r.ptask[2]);
         wh_pool_run(ex->pool, mlp_task, &j, j.r.nrb);
         return;

@@ -15,6 +15,11 @@ typedef struct {
                                column chunks: wh_qx_act_bytes(7, max_k), grown by a tall product */
     size_t qx_act_bytes;
     int max_k;
+    /* tall f32 products on AMX tiles (kernels.h, "AMX") when set and wh_gemm_amx_ok(K): the
+     * CPU backend sets it for its auto mode around its encoder; 0 after wh_exec_init */
+    int amx;
+    void **amx_a;           /* per thread: a row block of A split into bf16 (grown on use) */
+    size_t amx_a_bytes;
 } wh_exec;
 
 int  wh_exec_init(wh_exec *ex, int n_threads, int max_k);   /* 0 on success */

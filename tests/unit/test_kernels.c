@@ -976,6 +976,99 @@ int main(void)
         free(A); free(bias); free(C0); free(C1); free(R);
     }
 
+    TEST("AMX-BF16 tall products (the row split on tiles, operands split in two bf16 parts): within 1e-5 of the "
+         "largest value of the f64 result, plain, GELU, accumulate, several outputs and the fused MLP; every row the "
+         "same on 1 and 3 threads; off (the f32 path) when the exec does not ask") {
+        if (!wh_kernels_amx()) {
+            printf("# SKIP no usable AMX-BF16 here (CPU, OS tile state, or SPEECH_SESSION_AMX=0)\n");
+        } else {
+            /* ragged: rows past whole tiles, 100 columns (a partial panel), a second K slice of 64 */
+            const int M = WH_ROWS_MIN_M + 37, K = 320, lda = K + 5, ldc = 270, N = 100, N0 = 4 * 32;
+            float *A = malloc(sizeof(float) * (size_t)M * lda), *bias = malloc(sizeof(float) * N0);
+            float *C[2], *ref = malloc(sizeof(float) * (size_t)M * N), *deq = malloc(sizeof(float) * (size_t)N0 * K);
+            for (int i = 0; i < 2; i++) C[i] = malloc(sizeof(float) * (size_t)M * ldc);
+            float *init = malloc(sizeof(float) * (size_t)M * ldc);
+            for (size_t i = 0; i < (size_t)M * lda; i++) A[i] = frand();
+            for (size_t i = 0; i < (size_t)M * ldc; i++) init[i] = frand();
+            for (int i = 0; i < N0; i++) bias[i] = frand();
+            const int types[2] = {WH_F16, WH_F32};
+            for (int ti = 0; ti < 2; ti++) {
+                uint8_t *W = make_w(types[ti], N, K);
+                const wh_wmat w = {W, types[ti], K, wh_row_bytes(types[ti], K)};
+                for (int n = 0; n < N; n++) wh_dequant_row_ref(w.type, W + (size_t)n * w.row_bytes, deq + (size_t)n * K, 0, K);
+                double big = 0;
+                for (int m = 0; m < M; m++)
+                    for (int n = 0; n < N; n++) {
+                        double sum = 0;
+                        for (int k = 0; k < K; k++) sum += (double)A[(size_t)m * lda + k] * deq[(size_t)n * K + k];
+                        ref[(size_t)m * N + n] = (float)sum;
+                        big = fmax(big, fabs(sum));
+                    }
+                for (int mode = 0; mode < 4; mode++) {   /* plain, GELU, accumulate, multi (two outputs) */
+                    double err = 0, rowdiff = 0;
+                    for (int t = 0; t < 2; t++) {
+                        wh_exec ex;
+                        CHECK(wh_exec_init(&ex, t ? 3 : 1, K) == 0);
+                        ex.amx = 1;
+                        memcpy(C[t], init, sizeof(float) * (size_t)M * ldc);
+                        if (mode < 3) {
+                            wh_par_gemm(&ex, M, K, A, lda, &w, N, bias, C[t], ldc, mode == 2, mode == 1);
+                        } else {
+                            const wh_gemm_out o[2] = {{&w, 48, bias, C[t], ldc, 0}, {&w, N, NULL, C[t] + 100, ldc, 1}};
+                            wh_par_gemm_multi(&ex, M, K, A, lda, o, 2);
+                        }
+                        CHECK(ex.amx_a != NULL);   /* the tiles' A buffers: AMX ran */
+                        wh_exec_deinit(&ex);
+                    }
+                    for (int m = 0; m < M; m++)
+                        for (int n = 0; n < (mode == 3 ? 100 + N : N); n++) {
+                            const size_t i = (size_t)m * ldc + n;
+                            const int col = mode == 3 && n >= 100 ? n - 100 : n;
+                            double want = ref[(size_t)m * N + col];
+                            if (mode == 3 && n >= 48 && n < 100) want = init[i];   /* untouched */
+                            else if (mode == 3 && n >= 100) want += init[i];
+                            else if (mode == 3) want += bias[n];
+                            else if (mode == 2) want += init[i] + bias[n];
+                            else if (mode == 1) want = 0.5 * (want + bias[n]) * (1.0 + erf((want + bias[n]) / sqrt(2.0)));
+                            else want += bias[n];
+                            err = fmax(err, fabs(C[0][i] - want));
+                            rowdiff = fmax(rowdiff, fabs(C[0][i] - C[1][i]));
+                        }
+                    CHECKF(err <= 1e-5 * big, "%s mode %d: max error %.3g of %.3g (%.2g)", wh_type_name(types[ti]), mode, err,
+                           big, err / big);
+                    CHECKF(rowdiff == 0, "%s mode %d: 1 and 3 threads differ by %.3g", wh_type_name(types[ti]), mode,
+                           rowdiff);
+                    if (mode == 0) printf("# AMX %s: max error %.3g of the largest value %.3g (%.2g)\n",
+                                          wh_type_name(types[ti]), err, big, err / big);
+                }
+                free(W);
+            }
+            {   /* the fused MLP on tiles equals its two products on tiles, bit for bit */
+                uint8_t *W0 = make_w(WH_F16, N0, K), *W2 = make_w(WH_F16, K, N0);
+                const wh_wmat w0 = {W0, WH_F16, K, wh_row_bytes(WH_F16, K)}, w2 = {W2, WH_F16, N0, wh_row_bytes(WH_F16, N0)};
+                float *H = malloc(sizeof(float) * (size_t)M * N0), *Y1 = malloc(sizeof(float) * (size_t)M * K);
+                float *Y2 = malloc(sizeof(float) * (size_t)M * K);
+                wh_exec ex;
+                CHECK(wh_exec_init(&ex, 2, K) == 0);   /* max_k: the deeper of the two */
+                ex.amx = 1;
+                for (size_t i = 0; i < (size_t)M * K; i++) Y1[i] = Y2[i] = frand();
+                wh_par_mlp(&ex, M, K, A, lda, &w0, bias, N0, &w2, bias, Y1, K, H);
+                wh_par_gemm(&ex, M, K, A, lda, &w0, N0, bias, H, N0, 0, 1);
+                wh_par_gemm(&ex, M, N0, H, N0, &w2, K, bias, Y2, K, 1, 0);
+                CHECKF(!memcmp(Y1, Y2, sizeof(float) * (size_t)M * K), "the MLP on tiles differs from its products");
+                /* and without the exec's flag the same call is the f32 path: not the tiles' bits */
+                wh_exec_deinit(&ex);
+                CHECK(wh_exec_init(&ex, 2, K) == 0);   /* max_k: the deeper of the two */
+                wh_par_gemm(&ex, M, K, A, lda, &w0, N0, bias, H, N0, 0, 1);
+                CHECK(ex.amx_a == NULL);
+                wh_exec_deinit(&ex);
+                free(W0); free(W2); free(H); free(Y1); free(Y2);
+            }
+            free(A); free(bias); free(ref); free(deq); free(init);
+            for (int i = 0; i < 2; i++) free(C[i]);
+        }
+    }
+
     TEST("the fused MLP (each block of rows through both products) equals the two products bit for bit") {
         const int M = WH_ROWS_MIN_M + 32, K = 96, N0 = 4 * K, ldx = K + 3, ldy = K + 7;
         float *X = malloc(sizeof(float) * (size_t)M * ldx), *b0 = malloc(sizeof(float) * N0), *b2 = malloc(sizeof(float) * K);
