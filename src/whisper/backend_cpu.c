@@ -43,7 +43,8 @@ typedef struct {
     float *e_k;            /* [pad32(actx)][n], the padding rows zero at open */
     float *e_v;            /* [actx][n] */
     float *e_kp, *e_vp;    /* per head, packed for wh_gemm_packed: K_h as [pad32(actx)] × [dh]
-                            * (pad32(actx)·dh floats a head), V_h as [dh] × [actx] (dh·actx) */
+                            * (pad32(actx)·dh floats a head), V_h as [dh] × [actx] (dh·actx; pad32(actx)·dh
+                            * allocated, as the tiles take it) */
     float *e_a;            /* [actx][lda] attention output before out-projection */
     float *e_mlp;          /* [actx][4n] (also conv1's input rows, enc_convs) */
     float *e_c1;           /* [1 + 2 actx][n]: a zero row (frame −1), then conv1's output */
@@ -53,6 +54,13 @@ typedef struct {
      * by the quantized queries and probabilities (e_act) */
     int ea8;
     void **e_act;
+    /* eamx (the auto mode on an AMX CPU, f16/f32 models: not ea8): the attention's two products
+     * on AMX tiles as the window's other tall products (kernels.h, "AMX") — e_kp and e_vp then
+     * hold K_h and V_hᵀ in the tiles' layout (pad32(actx)·dh floats' bytes a head each), and
+     * each thread splits its block of queries or probabilities into e_amx; e_amx_on: for
+     * the encode in progress (the flag the exec got) */
+    int eamx, eamx_on;
+    void **e_amx;
     /* the window's cross-attention keys and values in wh_attend_rows's layout, per layer and
      * head: keys in 32-position tiles [ldk / 32][dh][32] (ldk = actx padded, zeroed at open),
      * values [actx][dh]; head-contiguous so the beams' pass over a head is two plain streams */
@@ -435,6 +443,13 @@ static void enc_attn_task(void *va, int t, int ith)
     float inv[ENC_QB];
     if (c->ea8) {
         enc_attn_int8(c, h, nr, Qb, S, inv, c->e_act[ith]);
+    } else if (c->eamx_on) {   /* the same two products on tiles; the padding's scores zeroed */
+        const uint16_t *kp = (const uint16_t *)(const void *)(c->e_kp + (size_t)h * kp_head(c, actx));
+        const uint16_t *vp = (const uint16_t *)(const void *)(c->e_vp + (size_t)h * kp_head(c, actx));
+        wh_amx_gemm_cols(nr, dh, Qb, dh, kp, lds, 0, lds, NULL, 0, S, lds, 0, c->e_amx[ith]);
+        wh_softmax_rows(S, nr, actx, (size_t)lds, inv);
+        for (int r = 0; r < nr; r++) memset(S + (size_t)r * lds + actx, 0, sizeof(float) * (size_t)(lds - actx));
+        wh_amx_gemm_cols(nr, lds, S, lds, vp, dh, 0, dh, NULL, 0, Qb, dh, 0, c->e_amx[ith]);
     } else {
         /* S = Q_h · K_hᵀ   [nr][lds] */
         wh_gemm_packed(nr, dh, Qb, dh, c->e_kp + (size_t)h * kp_head(c, actx), lds, 0, lds, S, lds);
@@ -461,6 +476,18 @@ static void pack_kv_task(void *va, int t, int ith)
         const int lds = pad32(actx);
         if (t % 2 == 0) wh_qx8_pack_f32(lds, dh, c->e_k + (size_t)h * dh, (size_t)n, 1, dh, ea8_head(c->e_kp, c, h));
         else wh_qx8_pack_f32(dh, lds, c->e_v + (size_t)h * dh, 1, (size_t)n, actx, ea8_head(c->e_vp, c, h));
+        return;
+    }
+    if (c->eamx_on) {   /* K_h: pad32(actx) columns (keys past actx zero) of dh; V_h: dh of pad32(actx) */
+        const int lds = pad32(actx);
+        uint16_t *dst = (uint16_t *)(void *)((t % 2 == 0 ? c->e_kp : c->e_vp) + (size_t)h * kp_head(c, actx));
+        if (t % 2 == 0)
+            for (int q = 0; q < lds / 16; q++)
+                wh_amx_pack_b_slice(c->e_k + (size_t)16 * q * n + (size_t)h * dh, (size_t)n, dh, 0, dh,
+                                    dst + (size_t)q * 32 * dh);
+        else
+            for (int q = 0; q < dh / 16; q++)
+                wh_amx_pack_bt(c->e_v + (size_t)h * dh + 16 * q, (size_t)n, actx, lds, dst + (size_t)q * 32 * lds);
         return;
     }
     if (t % 2 == 0) wh_pack_b_f32(c->e_k + (size_t)h * dh, (size_t)n, pad32(actx), dh, c->e_kp + (size_t)h * kp_head(c, actx));
@@ -532,6 +559,7 @@ static sp_status cpu_encode(wh_backend *be, const float *mel, int n_frames, int 
      * in the auto mode only; the exec is shared with a GPU's exact self-check backend, so
      * the flag is this backend's, for this call */
     c->ex->amx = c->mode == WH_CPU_AUTO && wh_kernels_amx();
+    c->eamx_on = c->eamx && c->ex->amx;
     enc_convs(c, mel, n_frames, offset);
     for (int l = 0; l < m->hp.n_audio_layer; l++) enc_layer(c, l);
     par_ln(c, c->e_x, c->e_h, c->lda, actx, &m->e_ln_w, &m->e_ln_b);   /* encoder output */
@@ -728,6 +756,8 @@ static void cpu_free(wh_backend *be)
     if (c->e_s) for (int i = 0; i < nt; i++) free(c->e_s[i]);
     if (c->e_act) for (int i = 0; i < nt; i++) free(c->e_act[i]);
     free(c->e_act);
+    if (c->e_amx) for (int i = 0; i < nt; i++) free(c->e_amx[i]);
+    free(c->e_amx);
     if (c->d_s) for (int i = 0; i < nt; i++) free(c->d_s[i]);
     if (c->d_s8) for (int i = 0; i < nt; i++) free(c->d_s8[i]);
     free(c->d_s8);
@@ -799,7 +829,7 @@ sp_status wh_cpu_backend_open(const wh_model *m, void *exv, wh_cpu_mode mode, wh
     size_t mlp = actx * 4 * n > col ? actx * 4 * n : col;
     c->lda = c->n + 16;
     c->e_x = fa(actx * n); c->e_h = fa(actx * (size_t)c->lda); c->e_q = fa(actx * n); c->e_k = fa((size_t)pad32(c->actx) * n);
-    c->e_v = fa(actx * n); c->e_kp = fa((size_t)pad32(c->actx) * n); c->e_vp = fa(actx * n); c->e_a = fa(actx * (size_t)c->lda); c->e_mlp = fa(mlp);
+    c->e_v = fa(actx * n); c->e_kp = fa((size_t)pad32(c->actx) * n); c->e_vp = fa((size_t)pad32(c->actx) * n); c->e_a = fa(actx * (size_t)c->lda); c->e_mlp = fa(mlp);
     c->e_c1 = fa((2 * actx + 1) * n);
     c->ldk = wh_attend_rows_pad(c->actx);
     c->d_x = fa(tctx * n); c->d_h = fa(tctx * n); c->d_q = fa(tctx * n); c->d_a = fa(tctx * n);
@@ -818,6 +848,8 @@ sp_status wh_cpu_backend_open(const wh_model *m, void *exv, wh_cpu_mode mode, wh
      * 239 (185–220 since its whole-vector stores), AVX2's vpmaddubsw 374 → 380 (320–360)) */
     c->ea8 = c->qx && c->dh % 32 == 0 && wh_qx_kernel_vnni();
     if (c->ea8 && !(c->e_act = calloc((size_t)c->n_threads, sizeof(void *)))) goto nomem;
+    c->eamx = !c->ea8 && mode == WH_CPU_AUTO && c->dh % 32 == 0 && wh_kernels_amx();
+    if (c->eamx && !(c->e_amx = calloc((size_t)c->n_threads, sizeof(void *)))) goto nomem;
     memset(c->e_k, 0, sizeof(float) * (size_t)pad32(c->actx) * n);   /* rows past actx: zero keys */
     memset(c->e_c1, 0, sizeof(float) * n);   /* frame −1 of conv2's input */
     for (int i = 0; i < c->n_threads; i++) {
@@ -825,6 +857,7 @@ sp_status wh_cpu_backend_open(const wh_model *m, void *exv, wh_cpu_mode mode, wh
         c->d_s[i] = fa(DEC_XROWS * c->ldk > tctx ? DEC_XROWS * c->ldk : tctx);
         if (!c->e_s[i] || !c->d_s[i]) goto nomem;
         if (c->ea8 && !(c->e_act[i] = fa(wh_qx_act_bytes(ENC_QB, pad32(c->actx)) / sizeof(float) + 1))) goto nomem;
+        if (c->eamx && !(c->e_amx[i] = fa(wh_amx_abuf_bytes(ENC_QB, pad32(c->actx)) / sizeof(float)))) goto nomem;
     }
     *out = &c->base;
     return SP_OK;

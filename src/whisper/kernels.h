@@ -91,7 +91,11 @@ int wh_kernels_amx(void);
 void wh_kernels_allow_amx(int allow);
 int wh_gemm_amx_ok(int K);   /* K a multiple of 32 and wh_kernels_amx() */
 size_t wh_amx_abuf_bytes(int M, int K);
+/* one 16-column panel of B in the AMX layout: _slice from 16 rows of kc (S, rows lds apart:
+ * columns × k), into k-steps k0 .. k0+kc of a K-deep panel; _bt from K rows of 16 (X, rows
+ * ldx apart: k × columns, the transposed operand), rows from kvalid on zero */
 void wh_amx_pack_b_slice(const float *S, size_t lds, int kc, int k0, int K, uint16_t *panel);
+void wh_amx_pack_bt(const float *X, size_t ldx, int kvalid, int K, uint16_t *panel);
 void wh_amx_gemm_cols(int M, int K, const float *A, int lda, const uint16_t *Bp, int N, int c0, int c1,
                       const float *bias, int gelu, float *C, int ldc, int accumulate, uint16_t *abuf);
 /* Reference: straightforward triple loop on exactly dequantized rows. */

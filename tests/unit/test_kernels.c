@@ -1064,6 +1064,19 @@ int main(void)
                 wh_exec_deinit(&ex);
                 free(W0); free(W2); free(H); free(Y1); free(Y2);
             }
+            {   /* the transposed operand's packing (the attention's V: K rows of 16 columns, rows
+                 * from kvalid on zero) gives the bytes the row packing gives its transpose */
+                const int Kt = 96, kvalid = 83, ldx = 21;
+                float *X = malloc(sizeof(float) * (size_t)Kt * ldx), *T = calloc((size_t)16 * Kt, sizeof(float));
+                uint16_t *p1 = malloc(sizeof(uint16_t) * 32 * (size_t)Kt), *p2 = malloc(sizeof(uint16_t) * 32 * (size_t)Kt);
+                for (size_t i = 0; i < (size_t)Kt * ldx; i++) X[i] = frand() * 3.0f;
+                for (int k = 0; k < kvalid; k++)
+                    for (int c = 0; c < 16; c++) T[(size_t)c * Kt + k] = X[(size_t)k * ldx + c];
+                wh_amx_pack_bt(X, (size_t)ldx, kvalid, Kt, p1);
+                wh_amx_pack_b_slice(T, (size_t)Kt, Kt, 0, Kt, p2);
+                CHECKF(!memcmp(p1, p2, sizeof(uint16_t) * 32 * (size_t)Kt), "wh_amx_pack_bt differs from the row packing");
+                free(X); free(T); free(p1); free(p2);
+            }
             free(A); free(bias); free(ref); free(deq); free(init);
             for (int i = 0; i < 2; i++) free(C[i]);
         }
