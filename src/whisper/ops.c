@@ -272,6 +272,12 @@ static void rows_run(rows_job *j)
     j->nseg = 0;
 }
 
+/* Shorter products split by rows too when their tiles are AMX's (a short clip's window under
+ * audio_ctx, whose 256 rows the f32 path splits by columns): the tiles need the shared
+ * packing, and from 64 rows on a block of rows amortizes splitting its A. */
+#define AMX_ROWS_MIN_M 64
+static int rows_amx_split(const wh_exec *ex, int M, int K) { return ex->amx && M >= AMX_ROWS_MIN_M && wh_gemm_amx_ok(K); }
+
 /* 0 when done; -1 when the packed buffer cannot be had (the caller splits by columns) */
 static int par_gemm_rows(wh_exec *ex, int M, int K, const float *A, int lda, const wh_gemm_out *outs, int n_outs,
                          int gelu)
@@ -394,7 +400,8 @@ void wh_par_mlp(wh_exec *ex, int M, int K, const float *X, int ldx, const wh_wma
                 const wh_wmat *W2, const float *b2, float *Y, int ldy, float *H)
 {
     const size_t p0 = packed_floats(N0, K), p2 = packed_floats(K, N0);
-    if (M >= WH_ROWS_MIN_M && !wh_qx_is(W0->type) && p0 + p2 <= ex->bpack_cap && bpack_reserve(ex, p0 + p2) == 0) {
+    if ((M >= WH_ROWS_MIN_M || (rows_amx_split(ex, M, K) && rows_amx_split(ex, M, N0))) && !wh_qx_is(W0->type) &&
+        p0 + p2 <= ex->bpack_cap && bpack_reserve(ex, p0 + p2) == 0) {
         const wh_gemm_out o0 = {W0, N0, b0, H, N0, 0}, o2 = {W2, K, b2, Y, ldy, 1};
         mlp_job j = {.r = {.ex = ex, .M = M, .K = K, .lda = ldx, .A = X}, .K = K, .N0 = N0, .H = H, .ldh = N0};
         j.r.nrb = rows_nblocks(M, N0 > K ? N0 : K, wh_pool_size(ex->pool));
@@ -415,7 +422,7 @@ void wh_par_gemm(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wm
 {
     const wh_gemm_out o = {W, N, bias, C, ldc, accumulate};
     if (par_gemm_qx_tall(ex, M, K, A, lda, &o, 1, gelu) == 0) return;
-    if (M >= WH_ROWS_MIN_M && par_gemm_rows(ex, M, K, A, lda, &o, 1, gelu) == 0) return;
+    if ((M >= WH_ROWS_MIN_M || rows_amx_split(ex, M, K)) && par_gemm_rows(ex, M, K, A, lda, &o, 1, gelu) == 0) return;
     int cs = chunk_cols(N, wh_pool_size(ex->pool));
     gemm_job j = {ex, M, K, N, lda, ldc, accumulate, gelu, cs, A, bias, W, C, qx_quantize_once(ex, M, K, A, lda, W)};
     wh_pool_run(ex->pool, gemm_task, &j, (N + cs - 1) / cs);
@@ -449,7 +456,8 @@ void wh_par_gemm_multi(wh_exec *ex, int M, int K, const float *A, int lda, const
         return;
     }
     if (par_gemm_qx_tall(ex, M, K, A, lda, outs, n_outs, 0) == 0) return;
-    if (M >= WH_ROWS_MIN_M && par_gemm_rows(ex, M, K, A, lda, outs, n_outs, 0) == 0) return;
+    if ((M >= WH_ROWS_MIN_M || rows_amx_split(ex, M, K)) && par_gemm_rows(ex, M, K, A, lda, outs, n_outs, 0) == 0)
+        return;
     multi_job j = {.ex = ex, .M = M, .K = K, .lda = lda, .A = A, .outs = outs};
     for (int i = 0; i < n_outs && !j.act; i++) j.act = qx_quantize_once(ex, M, K, A, lda, outs[i].W);
     const int nch = out_chunks_init(&j.ch, outs, n_outs, wh_pool_size(ex->pool));
