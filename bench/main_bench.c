@@ -139,6 +139,35 @@ static double bench_gemm(wh_isa isa, int M, int N, int K, int type)
     return 2.0 * M * N * K / best / 1e9;
 }
 
+/* The same product on AMX tiles (kernels.h, "AMX"), as the encoder's row split runs it: W
+ * packed once in the tiles' layout (not timed: the engine packs a product once for all its
+ * row blocks), then every block of 192 rows against all of it, 1 thread; GFLOP/s of the
+ * product's own multiply-adds (the tiles do three per term) */
+static double bench_gemm_amx(int M, int N, int K)
+{
+    float *A = malloc(sizeof(float) * (size_t)M * K), *C = malloc(sizeof(float) * (size_t)M * N);
+    const size_t rb = (size_t)K * 2;
+    uint8_t *W = malloc(rb * (size_t)N);
+    for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
+    for (size_t i = 0; i < rb * (size_t)N; i++) W[i] = (uint8_t)(i * 31 % 251 % 60);
+    const wh_wmat w = {W, WH_F16, K, rb};
+    float *scr = aligned_alloc(64, (sizeof(float) * wh_gemm_scratch_floats(K) + 63) & ~(size_t)63);
+    float *Bp = aligned_alloc(64, sizeof(float) * (size_t)(N + 15) / 16 * 16 * (size_t)K);
+    void *abuf = aligned_alloc(64, (wh_amx_abuf_bytes(192, K) + 63) & ~(size_t)63);
+    wh_pack_b_wmat(&w, 0, N, 0, (N + 15) / 16, Bp, scr, 1);
+    double best = 1e9;
+    for (int r = 0; r < 3; r++) {
+        double t0 = now();
+        for (int m = 0; m < M; m += 192)
+            wh_gemm_packed_cols(M - m < 192 ? M - m : 192, K, A + (size_t)m * K, K, Bp, N, 0, N, NULL, 0,
+                                C + (size_t)m * N, N, 0, 1, abuf);
+        double dt = now() - t0;
+        if (dt < best) best = dt;
+    }
+    free(A); free(C); free(W); free(scr); free(Bp); free(abuf);
+    return 2.0 * M * N * K / best / 1e9;
+}
+
 /* ---------------------------------------------------------------- model */
 
 static long peak_rss_kb(void)
@@ -557,6 +586,8 @@ static void bench_model(const char *path, int threads, int runs, int ntok)
      * name says so) do not run on the f32 FMAs: their fraction of that peak may pass
      * 100 %; an f16/f32 model under compute int8 reads q8_0's bytes */
     const int int8 = strstr(di.name, "x int8") != NULL;
+    /* the encoder's f32 products on AMX-BF16 tiles (kernels.h, "AMX"): not the FMAs either */
+    const int amx = strstr(di.name, "AMX") != NULL;
     const double mb = dec_bytes(&mi, type_bytes(int8 && mi.ftype <= 1 ? 7 : mi.ftype), int8 ? 1.0 + 4.0 / 64 : 2.0) / 1e6;
     double same = 0;   /* a plain read of a step's bytes: before the decoder and after, the faster */
     if (on_cpu) {
@@ -578,7 +609,10 @@ static void bench_model(const char *path, int threads, int runs, int ntok)
         printf("#   CPU %d threads: encoder at %.0f%% of the measured FMA peak (%.1f GFLOP/s; median run; fastest run %.1f ms = %.0f%%%s) | "
                "3 s clip, audio_ctx auto (%d): encoder %.1f ms | a decoder step reads >= %.0f MB\n",
                threads, 100.0 * gf / g_fma_peak, g_fma_peak, enc_min, 100.0 * enc_flops(&mi) / (enc_min / 1000) / 1e9 / g_fma_peak,
-               int8 ? "; its products int8, the f32 peak not their limit" : "", short_ctx, enc_short * 1000, mb);
+               int8  ? "; its products int8, the f32 peak not their limit"
+               : amx ? "; its products on AMX-BF16 tiles, the f32 FMA peak not their limit (SPEECH_SESSION_AMX=0: the FMAs)"
+                     : "",
+               short_ctx, enc_short * 1000, mb);
         const double same1 = same_bytes_read(g_probe_buf, g_probe_floats, threads);
         if (same1 > same) same = same1;   /* a limit is a maximum: a neighbour's burst lowers a reading */
         char what[64];
@@ -591,7 +625,8 @@ static void bench_model(const char *path, int threads, int runs, int ntok)
             printf("#   %s, each figure over its limit probed beside it (median, quartiles): encoder %.0f%% (%.0f-%.0f%%) "
                    "of the FMA peak%s | decode batch 1 %.0f%% (%.0f-%.0f%%) of a plain read of its bytes, beam-5 step %.0f%% "
                    "(%.0f-%.0f%%)\n",
-                   what, 100 * qe.med, 100 * qe.q1, 100 * qe.q3, int8 ? " (int8 products)" : "", 100 * q1.med,
+                   what, 100 * qe.med, 100 * qe.q1, 100 * qe.q3, int8 ? " (int8 products)" : amx ? " (AMX tiles)" : "",
+                   100 * q1.med,
                    100 * q1.q1, 100 * q1.q3, 100 * q5.med, 100 * q5.q1, 100 * q5.q3);
         }
         if (g_scaling && threads > 1) {   /* the same model on one thread */
@@ -694,6 +729,11 @@ static void bench_kernels(int avx_vnni)
         if (wh_kernels_best() >= WH_ISA_AVX512) {
             double a5 = bench_gemm(WH_ISA_AVX512, M, N, K, WH_F16);
             printf(", avx512 %.1f GFLOP/s (%.2fx avx2)", a5, a5 / av);
+            if (wh_kernels_amx()) {   /* the row split's tiles: three bf16 products a term */
+                double ax = bench_gemm_amx(M, N, K);
+                printf(", AMX-BF16 tiles %.1f GFLOP/s (%.2fx avx512, %.0f%% of the 1-thread f32 FMA peak)", ax, ax / a5,
+                       100 * ax / g_fma_peak1);
+            }
         }
         printf("\n");
     }

@@ -984,13 +984,13 @@ int main(void)
         } else {
             /* ragged: rows past whole tiles, 100 columns (a partial panel), a second K slice of 64 */
             const int M = WH_ROWS_MIN_M + 37, K = 320, lda = K + 5, ldc = 270, N = 100, N0 = 4 * 32;
-            float *A = malloc(sizeof(float) * (size_t)M * lda), *bias = malloc(sizeof(float) * N0);
+            float *A = malloc(sizeof(float) * (size_t)M * lda), *bias = malloc(sizeof(float) * K);   /* K > N0, N */
             float *C[2], *ref = malloc(sizeof(float) * (size_t)M * N), *deq = malloc(sizeof(float) * (size_t)N0 * K);
             for (int i = 0; i < 2; i++) C[i] = malloc(sizeof(float) * (size_t)M * ldc);
             float *init = malloc(sizeof(float) * (size_t)M * ldc);
             for (size_t i = 0; i < (size_t)M * lda; i++) A[i] = frand();
             for (size_t i = 0; i < (size_t)M * ldc; i++) init[i] = frand();
-            for (int i = 0; i < N0; i++) bias[i] = frand();
+            for (int i = 0; i < K; i++) bias[i] = frand();
             const int types[2] = {WH_F16, WH_F32};
             for (int ti = 0; ti < 2; ti++) {
                 uint8_t *W = make_w(types[ti], N, K);
