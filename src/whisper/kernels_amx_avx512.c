@@ -141,15 +141,23 @@ static AMX_TARGET void pack_a(int M, int K, const float *A, int lda, uint16_t *b
     }
 }
 
-/* C tiles of one row tile against one or two panels over all K, into the 16 × 32 f32 at t
- * (row stride ldt floats) */
-static AMX_TARGET void tile_rows(int ns, const uint16_t *a1, const uint16_t *a2, const uint16_t *p0,
+#define AMX_LOADS(t, p, stride) \
+    __asm__ volatile("tileloadd (%0,%1,1), %%tmm" #t ::"r"((const void *)(p)), "r"((long)(stride)) : "memory")
+
+/* C tiles of one row tile against one or two panels over k-steps [s0, s1), into the 16 × 32
+ * f32 at t (row stride ldt floats): from zero when s0 is 0, else from what t holds */
+static AMX_TARGET void tile_rows(int s0, int s1, const uint16_t *a1, const uint16_t *a2, const uint16_t *p0,
                                  const uint16_t *p1, int K, float *t, size_t ldt)
 {
     const size_t lo = (size_t)K * 16;
-    AMX_ZERO(0);
-    AMX_ZERO(1);
-    for (int s = 0; s < ns; s++) {
+    if (s0 == 0) {
+        AMX_ZERO(0);
+        AMX_ZERO(1);
+    } else {
+        AMX_LOADS(0, t, ldt * 4);
+        if (p1) AMX_LOADS(1, t + 16, ldt * 4);
+    }
+    for (int s = s0; s < s1; s++) {
         const size_t o = (size_t)s * 512;
         AMX_LOAD(2, a1 + o);
         AMX_LOAD(4, p0 + o);
@@ -170,6 +178,15 @@ static AMX_TARGET void tile_rows(int ns, const uint16_t *a1, const uint16_t *a2,
     if (p1) AMX_STORE(1, t + 16, ldt * 4);
 }
 
+/* K in chunks of this many k-steps: a panel pair's 16 KB of B for the chunk (hi and lo, 4 KB
+ * a k-step) stays in L1 while every row tile goes through it, each tile's sums stored and
+ * reloaded between chunks (f32 both ways: the same sums). Over all of K at once the pair
+ * (128 KB at K = 512) came from L2 for every row tile. Base f16 encoder, builds alternating
+ * in one process (`ab` harness, 8-10 windows each, median): 197-201 -> 186-188 ms at 8
+ * k-steps, 183 at 4 (192 at 8 in that run), 224-233 at 16; row tiles outer instead (a row
+ * tile's A in L1, B from L2 for each): 235-240. */
+#define KSTEPS 4
+
 AMX_TARGET void wh_amx_gemm_cols(int M, int K, const float *A, int lda, const uint16_t *Bp, int N, int c0, int c1,
                                  const float *bias, int gelu, float *C, int ldc, int accumulate, uint16_t *abuf)
 {
@@ -181,24 +198,28 @@ AMX_TARGET void wh_amx_gemm_cols(int M, int K, const float *A, int lda, const ui
     pack_a(M, K, A, lda, abuf);
     AMX_LDCFG(&cfg);
     const uint16_t *a1 = abuf, *a2 = abuf + (size_t)mt * 16 * K;
-    _Alignas(64) float t[16 * 32];
+    _Alignas(64) float t[12][16 * 32];   /* M <= 192: a row tile's sums where C cannot take them */
     for (int j = c0; j < c1; j += 32) {
         const int w = c1 - j < 32 ? c1 - j : 32;
         const uint16_t *p0 = Bp + (size_t)(j / 16) * 32 * K, *p1 = w > 16 ? p0 + (size_t)32 * K : NULL;
-        (void)N;
+        for (int s0 = 0; s0 < ns; s0 += KSTEPS) {
+            const int s1 = ns - s0 < KSTEPS ? ns : s0 + KSTEPS;
+            for (int rt = 0; rt < mt; rt++) {
+                const int r0 = rt * 16, nr = M - r0 < 16 ? M - r0 : 16;
+                const int direct = nr == 16 && w == 32 && !accumulate;
+                tile_rows(s0, s1, a1 + (size_t)rt * ns * 512, a2 + (size_t)rt * ns * 512, p0, p1, K,
+                          direct ? C + (size_t)r0 * ldc + j : t[rt], direct ? (size_t)ldc : 32);
+            }
+        }
         for (int rt = 0; rt < mt; rt++) {
             const int r0 = rt * 16, nr = M - r0 < 16 ? M - r0 : 16;
+            if (nr == 16 && w == 32 && !accumulate) continue;
             float *c = C + (size_t)r0 * ldc + j;
-            if (nr == 16 && w == 32 && !accumulate) {   /* straight into C */
-                tile_rows(ns, a1 + (size_t)rt * ns * 512, a2 + (size_t)rt * ns * 512, p0, p1, K, c, (size_t)ldc);
-                continue;
-            }
-            tile_rows(ns, a1 + (size_t)rt * ns * 512, a2 + (size_t)rt * ns * 512, p0, p1, K, t, 32);
             const __mmask16 m0 = (__mmask16)(w >= 16 ? 0xffff : (1u << w) - 1);
             const __mmask16 m1 = (__mmask16)(w >= 32 ? 0xffff : w > 16 ? (1u << (w - 16)) - 1 : 0);
             for (int i = 0; i < nr; i++) {
                 float *ci = c + (size_t)i * ldc;
-                __m512 v0 = _mm512_load_ps(t + i * 32), v1 = _mm512_load_ps(t + i * 32 + 16);
+                __m512 v0 = _mm512_load_ps(t[rt] + i * 32), v1 = _mm512_load_ps(t[rt] + i * 32 + 16);
                 if (accumulate) {
                     v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, ci), v0);
                     v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, ci + 16), v1);
@@ -212,5 +233,6 @@ AMX_TARGET void wh_amx_gemm_cols(int M, int K, const float *A, int lda, const ui
         else if (bias)
             wh_add_rows(C + j, (size_t)ldc, M, bias + j, w);
     }
+    (void)N;
     AMX_RELEASE();
 }
