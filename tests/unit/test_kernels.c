@@ -51,6 +51,28 @@ static uint8_t *make_w(int t, int N, int K)
     return w;
 }
 
+/* wh_par_mlp (the fused MLP) against its two products through wh_par_gemm, on a fresh exec
+ * of nt threads and max_k (with the AMX flag as given): 1 when bit-equal */
+static int mlp_equals_products(int nt, int max_k, int amx, int M, int K, int N0, const float *A, int lda,
+                               const wh_wmat *w0, const wh_wmat *w2, const float *b0, const float *b2)
+{
+    float *H = malloc(sizeof(float) * (size_t)M * N0), *Y1 = malloc(sizeof(float) * (size_t)M * K);
+    float *Y2 = malloc(sizeof(float) * (size_t)M * K);
+    wh_exec ex;
+    int same = 0;
+    if (H && Y1 && Y2 && wh_exec_init(&ex, nt, max_k) == 0) {
+        ex.amx = amx;
+        for (size_t i = 0; i < (size_t)M * K; i++) Y1[i] = Y2[i] = frand();
+        wh_par_mlp(&ex, M, K, A, lda, w0, b0, N0, w2, b2, Y1, K, H);
+        wh_par_gemm(&ex, M, K, A, lda, w0, N0, b0, H, N0, 0, 1);
+        wh_par_gemm(&ex, M, N0, H, N0, w2, K, b2, Y2, K, 1, 0);
+        same = !memcmp(Y1, Y2, sizeof(float) * (size_t)M * K);
+        wh_exec_deinit(&ex);
+    }
+    free(H); free(Y1); free(Y2);
+    return same;
+}
+
 static int g_types[] = {WH_F32, WH_F16, WH_Q8_0, WH_Q5_0, WH_Q5_1, WH_Q4_0, WH_Q4_1};
 
 static void gemm_case(wh_isa isa, int type, int M, int N, int K, int acc, int use_bias, double *worst)
@@ -959,17 +981,9 @@ int main(void)
             wh_wmat x0, x2;
             void *own0, *own2;
             CHECK(wh_qx_pack(&q0, N0, &x0, &own0) == 0 && wh_qx_pack(&q2, Km, &x2, &own2) == 0);
-            float *H = malloc(sizeof(float) * (size_t)M * N0), *Y1 = malloc(sizeof(float) * (size_t)M * Km);
-            float *Y2 = malloc(sizeof(float) * (size_t)M * Km);
-            wh_exec ex;
-            CHECK(wh_exec_init(&ex, 2, N0) == 0);
-            for (size_t i = 0; i < (size_t)M * Km; i++) Y1[i] = Y2[i] = frand();
-            wh_par_mlp(&ex, M, Km, A, lda, &x0, bias, N0, &x2, bias, Y1, Km, H);
-            wh_par_gemm(&ex, M, Km, A, lda, &x0, N0, bias, H, N0, 0, 1);
-            wh_par_gemm(&ex, M, N0, H, N0, &x2, Km, bias, Y2, Km, 1, 0);
-            CHECKF(!memcmp(Y1, Y2, sizeof(float) * (size_t)M * Km), "the MLP on repacked weights differs");
-            wh_exec_deinit(&ex);
-            free(W0); free(W2); free(own0); free(own2); free(H); free(Y1); free(Y2);
+            CHECKF(mlp_equals_products(2, N0, 0, M, Km, N0, A, lda, &x0, &x2, bias, bias),
+                   "the MLP on repacked weights differs");
+            free(W0); free(W2); free(own0); free(own2);
         }
         wh_kernels_force(best);
         CHECK(bad == 0);
@@ -1046,23 +1060,17 @@ int main(void)
             {   /* the fused MLP on tiles equals its two products on tiles, bit for bit */
                 uint8_t *W0 = make_w(WH_F16, N0, K), *W2 = make_w(WH_F16, K, N0);
                 const wh_wmat w0 = {W0, WH_F16, K, wh_row_bytes(WH_F16, K)}, w2 = {W2, WH_F16, N0, wh_row_bytes(WH_F16, N0)};
-                float *H = malloc(sizeof(float) * (size_t)M * N0), *Y1 = malloc(sizeof(float) * (size_t)M * K);
-                float *Y2 = malloc(sizeof(float) * (size_t)M * K);
+                /* max_k: the deeper of the two */
+                CHECKF(mlp_equals_products(2, K, 1, M, K, N0, A, lda, &w0, &w2, bias, bias),
+                       "the MLP on tiles differs from its products");
+                /* and without the exec's flag the product stays off the tiles (no A buffers) */
+                float *H = malloc(sizeof(float) * (size_t)M * N0);
                 wh_exec ex;
-                CHECK(wh_exec_init(&ex, 2, K) == 0);   /* max_k: the deeper of the two */
-                ex.amx = 1;
-                for (size_t i = 0; i < (size_t)M * K; i++) Y1[i] = Y2[i] = frand();
-                wh_par_mlp(&ex, M, K, A, lda, &w0, bias, N0, &w2, bias, Y1, K, H);
-                wh_par_gemm(&ex, M, K, A, lda, &w0, N0, bias, H, N0, 0, 1);
-                wh_par_gemm(&ex, M, N0, H, N0, &w2, K, bias, Y2, K, 1, 0);
-                CHECKF(!memcmp(Y1, Y2, sizeof(float) * (size_t)M * K), "the MLP on tiles differs from its products");
-                /* and without the exec's flag the same call is the f32 path: not the tiles' bits */
-                wh_exec_deinit(&ex);
-                CHECK(wh_exec_init(&ex, 2, K) == 0);   /* max_k: the deeper of the two */
+                CHECK(wh_exec_init(&ex, 2, K) == 0);
                 wh_par_gemm(&ex, M, K, A, lda, &w0, N0, bias, H, N0, 0, 1);
                 CHECK(ex.amx_a == NULL);
                 wh_exec_deinit(&ex);
-                free(W0); free(W2); free(H); free(Y1); free(Y2);
+                free(W0); free(W2); free(H);
             }
             {   /* the transposed operand's packing (the attention's V: K rows of 16 columns, rows
                  * from kvalid on zero) gives the bytes the row packing gives its transpose */
