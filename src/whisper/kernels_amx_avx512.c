@@ -187,52 +187,72 @@ static AMX_TARGET void tile_rows(int s0, int s1, const uint16_t *a1, const uint1
  * tile's A in L1, B from L2 for each): 235-240. */
 #define KSTEPS 4
 
-AMX_TARGET void wh_amx_gemm_cols(int M, int K, const float *A, int lda, const uint16_t *Bp, int N, int c0, int c1,
-                                 const float *bias, int gelu, float *C, int ldc, int accumulate, uint16_t *abuf)
+/* a row tile's sums from t (16 × 32, row stride 32) into C: nr rows, w columns, added to C's
+ * when accumulating */
+static AMX_TARGET void tile_out(const float *t, float *c, int ldc, int nr, int w, int accumulate)
 {
-    amx_cfg cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int i = 0; i < 8; i++) cfg.rows[i] = 16, cfg.colsb[i] = 64;
-    const int ns = K / 32, mt = (M + 15) / 16;
-    pack_a(M, K, A, lda, abuf);
-    AMX_LDCFG(&cfg);
-    const uint16_t *a1 = abuf, *a2 = abuf + (size_t)mt * 16 * K;
-    _Alignas(64) float t[12][16 * 32];   /* M <= 192: a row tile's sums where C cannot take them */
+    const __mmask16 m0 = (__mmask16)(w >= 16 ? 0xffff : (1u << w) - 1);
+    const __mmask16 m1 = (__mmask16)(w >= 32 ? 0xffff : w > 16 ? (1u << (w - 16)) - 1 : 0);
+    for (int i = 0; i < nr; i++) {
+        float *ci = c + (size_t)i * ldc;
+        __m512 v0 = _mm512_load_ps(t + i * 32), v1 = _mm512_load_ps(t + i * 32 + 16);
+        if (accumulate) {
+            v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, ci), v0);
+            v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, ci + 16), v1);
+        }
+        _mm512_mask_storeu_ps(ci, m0, v0);
+        _mm512_mask_storeu_ps(ci + 16, m1, v1);
+    }
+}
+
+#define TILES_MAX 12   /* row tiles a pass over the columns takes (192 rows: the row split's block) */
+
+/* Row tiles [tb, te) (te − tb <= TILES_MAX) of the split A against columns [c0, c1): per
+ * panel pair the K chunks, then the sums into C, then bias and GELU over the pass's rows */
+static AMX_TARGET void cols_pass(int M, int K, const uint16_t *a1, const uint16_t *a2, int tb, int te,
+                                 const uint16_t *Bp, int c0, int c1, const float *bias, int gelu, float *C, int ldc,
+                                 int accumulate)
+{
+    const int ns = K / 32, rows0 = tb * 16, rows = (M < te * 16 ? M : te * 16) - rows0;
+    _Alignas(64) float t[TILES_MAX][16 * 32];   /* a row tile's sums where C cannot take them */
     for (int j = c0; j < c1; j += 32) {
         const int w = c1 - j < 32 ? c1 - j : 32;
         const uint16_t *p0 = Bp + (size_t)(j / 16) * 32 * K, *p1 = w > 16 ? p0 + (size_t)32 * K : NULL;
         for (int s0 = 0; s0 < ns; s0 += KSTEPS) {
             const int s1 = ns - s0 < KSTEPS ? ns : s0 + KSTEPS;
-            for (int rt = 0; rt < mt; rt++) {
+            for (int rt = tb; rt < te; rt++) {
                 const int r0 = rt * 16, nr = M - r0 < 16 ? M - r0 : 16;
-                const int direct = nr == 16 && w == 32 && !accumulate;
+                const int direct = nr == 16 && w == 32 && !accumulate;   /* straight into C */
                 tile_rows(s0, s1, a1 + (size_t)rt * ns * 512, a2 + (size_t)rt * ns * 512, p0, p1, K,
-                          direct ? C + (size_t)r0 * ldc + j : t[rt], direct ? (size_t)ldc : 32);
+                          direct ? C + (size_t)r0 * ldc + j : t[rt - tb], direct ? (size_t)ldc : 32);
             }
         }
-        for (int rt = 0; rt < mt; rt++) {
+        for (int rt = tb; rt < te; rt++) {
             const int r0 = rt * 16, nr = M - r0 < 16 ? M - r0 : 16;
-            if (nr == 16 && w == 32 && !accumulate) continue;
-            float *c = C + (size_t)r0 * ldc + j;
-            const __mmask16 m0 = (__mmask16)(w >= 16 ? 0xffff : (1u << w) - 1);
-            const __mmask16 m1 = (__mmask16)(w >= 32 ? 0xffff : w > 16 ? (1u << (w - 16)) - 1 : 0);
-            for (int i = 0; i < nr; i++) {
-                float *ci = c + (size_t)i * ldc;
-                __m512 v0 = _mm512_load_ps(t[rt] + i * 32), v1 = _mm512_load_ps(t[rt] + i * 32 + 16);
-                if (accumulate) {
-                    v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, ci), v0);
-                    v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, ci + 16), v1);
-                }
-                _mm512_mask_storeu_ps(ci, m0, v0);
-                _mm512_mask_storeu_ps(ci + 16, m1, v1);
-            }
+            if (!(nr == 16 && w == 32 && !accumulate)) tile_out(t[rt - tb], C + (size_t)r0 * ldc + j, ldc, nr, w, accumulate);
         }
+        float *cj = C + (size_t)rows0 * ldc + j;
         if (gelu)
-            wh_gelu_bias_rows(C + j, (size_t)ldc, M, bias ? bias + j : NULL, (size_t)w);
+            wh_gelu_bias_rows(cj, (size_t)ldc, rows, bias ? bias + j : NULL, (size_t)w);
         else if (bias)
-            wh_add_rows(C + j, (size_t)ldc, M, bias + j, w);
+            wh_add_rows(cj, (size_t)ldc, rows, bias + j, w);
     }
+}
+
+AMX_TARGET void wh_amx_gemm_cols(int M, int K, const float *A, int lda, const uint16_t *Bp, int N, int c0, int c1,
+                                 const float *bias, int gelu, float *C, int ldc, int accumulate, uint16_t *abuf)
+{
     (void)N;
+    amx_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int i = 0; i < 8; i++) cfg.rows[i] = 16, cfg.colsb[i] = 64;
+    const int mt = (M + 15) / 16;
+    pack_a(M, K, A, lda, abuf);
+    AMX_LDCFG(&cfg);
+    const uint16_t *a1 = abuf, *a2 = abuf + (size_t)mt * 16 * K;
+    for (int tb = 0; tb < mt; tb += TILES_MAX)
+        cols_pass(M, K, a1, a2, tb, mt - tb < TILES_MAX ? mt : tb + TILES_MAX, Bp, c0, c1, bias, gelu, C, ldc,
+                  accumulate);
     AMX_RELEASE();
 }

@@ -239,8 +239,8 @@ static int rows_amx(wh_exec *ex, int M, int nrb, int K)
     const size_t need = wh_amx_abuf_bytes(rows_max_span(M, nrb), K);
     if (ex->amx_a_bytes >= need) return 1;
     const int n = wh_pool_size(ex->pool);
-    void **nb = calloc((size_t)n, sizeof *nb);   /* all new, or none: a segment already given
-                                                  * the old buffers keeps them */
+    void **nb = calloc((size_t)n, sizeof *nb);   /* all new, or none: the old ones, enough for
+                                                  * the segments already given AMX, stay */
     int ok = nb != NULL;
     for (int i = 0; ok && i < n; i++) ok = (nb[i] = aligned_alloc(64, (need + 63) & ~(size_t)63)) != NULL;
     if (!ok) {

@@ -1072,6 +1072,27 @@ int main(void)
                 wh_exec_deinit(&ex);
                 free(W0); free(W2); free(H);
             }
+            {   /* one call past 12 row tiles (the kernel passes over the columns 192 rows at a
+                 * time) with a ragged last tile: the first 200 rows against the f64 result */
+                uint8_t *W = make_w(WH_F16, N, K);
+                const wh_wmat w = {W, WH_F16, K, wh_row_bytes(WH_F16, K)};
+                for (int n = 0; n < N; n++) wh_dequant_row_ref(WH_F16, W + (size_t)n * w.row_bytes, deq + (size_t)n * K, 0, K);
+                float *scr = aligned_alloc(64, (sizeof(float) * wh_gemm_scratch_floats(K) + 63) & ~(size_t)63);
+                float *Bp = aligned_alloc(64, sizeof(float) * (size_t)(N + 15) / 16 * 16 * K);
+                void *abuf = aligned_alloc(64, (wh_amx_abuf_bytes(200, K) + 63) & ~(size_t)63);
+                wh_pack_b_wmat(&w, 0, N, 0, (N + 15) / 16, Bp, scr, 1);
+                wh_gemm_packed_cols(200, K, A, lda, Bp, N, 0, N, NULL, 0, C[0], ldc, 0, 1, abuf);
+                double err = 0, big = 0;
+                for (int m = 0; m < 200; m++)
+                    for (int n = 0; n < N; n++) {
+                        double sum = 0;
+                        for (int k = 0; k < K; k++) sum += (double)A[(size_t)m * lda + k] * deq[(size_t)n * K + k];
+                        err = fmax(err, fabs(C[0][(size_t)m * ldc + n] - sum));
+                        big = fmax(big, fabs(sum));
+                    }
+                CHECKF(err <= 1e-5 * big, "200 rows in one call: max error %.3g of %.3g", err, big);
+                free(W); free(scr); free(Bp); free(abuf);
+            }
             {   /* the transposed operand's packing (the attention's V: K rows of 16 columns, rows
                  * from kvalid on zero) gives the bytes the row packing gives its transpose */
                 const int Kt = 96, kvalid = 83, ldx = 21;
