@@ -3,8 +3,8 @@
  * significant bits.
  *
  * Why split: a bf16 holds 8 significant bits. Rounding the f16 weights (11 bits) or the f32
- * activations to one bf16 each moved a 512-deep product by 2e-3 of its largest value (the
- * harness below), an error the encoder's 32 layers would compound. But an f16 weight is
+ * activations to one bf16 each moved a 512-deep product by 2e-3 of its largest value (a
+ * scratch harness, docs/engine.md), an error an encoder's 4 to 32 layers would compound. But an f16 weight is
  * exactly hi + lo with hi = bf16(w) and lo = bf16(w − hi) (the 11 bits fit in two bf16s), and
  * an f32 activation is x1 + x2 + (≤ 2^-17 of x) with x1 = bf16(x), x2 = bf16(x − x1). The
  * product sums hi·x1 + lo·x1 + hi·x2 — three tile products, every bf16 product exact in the
