@@ -77,8 +77,8 @@ void wh_gemm_packed(int M, int K, const float *A, int lda, const float *Bp, int 
 void wh_pack_b_wmat(const wh_wmat *W, int n0, int N, int p0, int p1, float *Bp, float *scratch, int amx);
 void wh_gemm_packed_cols(int M, int K, const float *A, int lda, const float *Bp, int N, int c0, int c1,
                          const float *bias, int gelu, float *C, int ldc, int accumulate, int amx, void *abuf);
-/* AMX (Sapphire Rapids and later Xeons): the tall f32 products (the encoder's 30 s window:
- * the row split, ops.c) on AMX-BF16 tiles, each f16/f32 weight split exactly into two bf16
+/* AMX (Sapphire Rapids and later Xeons): the tall f32 products (the encoder's window and a
+ * decoder prompt of 64 tokens or more: the row split, ops.c) on AMX-BF16 tiles, each f16/f32 weight split exactly into two bf16
  * parts and each activation into two (about 16 significant bits), three tile products per
  * term summed in f32: within a few 1e-6 of a product's largest value of the f64 result,
  * against ~1e-7 on the FMA path (kernels_amx_avx512.c says why and how). Usable when the

@@ -16,7 +16,8 @@ typedef struct {
     size_t qx_act_bytes;
     int max_k;
     /* tall f32 products on AMX tiles (kernels.h, "AMX") when set and wh_gemm_amx_ok(K): the
-     * CPU backend sets it for its auto mode around its encoder; 0 after wh_exec_init */
+     * CPU backend sets it for its auto mode around its encoder and decoder passes (a product
+     * of 64 rows or more: a window, a prompt); 0 after wh_exec_init */
     int amx;
     void **amx_a;           /* per thread: a row block of A split into bf16 (grown on use) */
     size_t amx_a_bytes;
