@@ -749,11 +749,11 @@ static void cpu_info(const wh_backend *be, wh_device_info *out)
     const wh_cpu *c = (const wh_cpu *)be;
     memset(out, 0, sizeof *out);
     const int qx = c->qx;
-    /* AMX as the next encode will find it (cpu_encode: the auto mode, not turned off) */
+    /* AMX as the next encode or prompt pass will find it (the auto mode, not turned off) */
     const int amx = c->mode == WH_CPU_AUTO && wh_kernels_amx();
     snprintf(out->name, sizeof out->name, "CPU (%s%s%s%s, %d threads)", wh_isa_name(wh_kernels_isa()),
              qx ? ", quantized weights x int8 " : "", qx ? wh_qx_kernel_name() : "",
-             amx ? ", encoder f32 products on AMX-BF16 tiles" : "", c->n_threads);
+             amx ? ", tall f32 products on AMX-BF16 tiles" : "", c->n_threads);
 }
 
 static void cpu_free(wh_backend *be)
