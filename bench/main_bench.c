@@ -830,9 +830,10 @@ int main(int argc, char **argv)
     }
     if (runs < 1) runs = 1;
     if (set_level(isa_arg, avx_vnni) != 0) return 2;
-    printf("# bench: threads %d, kernels %s%s%s, batch-1 GEMV prefetch %d rows ahead\n", threads,
+    printf("# bench: threads %d, kernels %s%s%s%s, batch-1 GEMV prefetch %d rows ahead\n", threads,
            wh_isa_name(wh_kernels_isa()), avx_vnni ? ", quantized x int8 as on an AVX-VNNI CPU: " : "",
            avx_vnni ? wh_qx_kernel_name() : "",
+           wh_kernels_amx() ? ", tall f32 products on AMX-BF16 tiles (SPEECH_SESSION_AMX=0: on the FMAs)" : "",
            wh_kernels_gemv_prefetch());
     measure_limits(threads);
     bench_kernels(avx_vnni);
