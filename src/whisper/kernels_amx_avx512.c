@@ -145,7 +145,8 @@ static AMX_TARGET void pack_a(int M, int K, const float *A, int lda, uint16_t *b
     __asm__ volatile("tileloadd (%0,%1,1), %%tmm" #t ::"r"((const void *)(p)), "r"((long)(stride)) : "memory")
 
 /* C tiles of one row tile against one or two panels over k-steps [s0, s1), into the 16 × 32
- * f32 at t (row stride ldt floats): from zero when s0 is 0, else from what t holds */
+ * f32 at t (row stride ldt floats): from zero when s0 is 0, else from what t holds. Each C
+ * tile takes A1·Bhi, A2·Bhi, A1·Blo per k-step, the order tile_rows2 keeps. */
 static AMX_TARGET void tile_rows(int s0, int s1, const uint16_t *a1, const uint16_t *a2, const uint16_t *p0,
                                  const uint16_t *p1, int K, float *t, size_t ldt)
 {
@@ -160,22 +161,74 @@ static AMX_TARGET void tile_rows(int s0, int s1, const uint16_t *a1, const uint1
     for (int s = s0; s < s1; s++) {
         const size_t o = (size_t)s * 512;
         AMX_LOAD(2, a1 + o);
+        AMX_LOAD(3, a2 + o);
         AMX_LOAD(4, p0 + o);
         AMX_LOAD(6, p0 + lo + o);
         AMX_DP(0, 2, 4);
+        AMX_DP(0, 3, 4);
         AMX_DP(0, 2, 6);
         if (p1) {
             AMX_LOAD(5, p1 + o);
             AMX_LOAD(7, p1 + lo + o);
             AMX_DP(1, 2, 5);
+            AMX_DP(1, 3, 5);
             AMX_DP(1, 2, 7);
         }
-        AMX_LOAD(3, a2 + o);
-        AMX_DP(0, 3, 4);
-        if (p1) AMX_DP(1, 3, 5);
     }
     AMX_STORE(0, t, ldt * 4);
     if (p1) AMX_STORE(1, t + 16, ldt * 4);
+}
+
+/* The same for two row tiles (r: A parts a1r/a2r, sums tr, ldr) against a full panel pair:
+ * four C tiles, each k-step's B loaded once for both (10 tile loads per 12 products instead
+ * of 12), every C tile's products in tile_rows' order (the same sums whichever path a row
+ * tile takes). Base f16 encoder, builds alternating in one process, four rounds of 10-12
+ * windows, median: 187.8 / 187.9 / 186.6 / 178.2 -> 180.3 / 188.1 / 183.1 / 171.5 ms. */
+static AMX_TARGET void tile_rows2(int s0, int s1, const uint16_t *a1, const uint16_t *a2, const uint16_t *a1r,
+                                  const uint16_t *a2r, const uint16_t *p0, const uint16_t *p1, int K, float *t,
+                                  size_t ldt, float *tr, size_t ldr)
+{
+    const size_t lo = (size_t)K * 16;
+    if (s0 == 0) {
+        AMX_ZERO(0);
+        AMX_ZERO(1);
+        AMX_ZERO(2);
+        AMX_ZERO(3);
+    } else {
+        AMX_LOADS(0, t, ldt * 4);
+        AMX_LOADS(1, t + 16, ldt * 4);
+        AMX_LOADS(2, tr, ldr * 4);
+        AMX_LOADS(3, tr + 16, ldr * 4);
+    }
+    for (int s = s0; s < s1; s++) {
+        const size_t o = (size_t)s * 512;
+        AMX_LOAD(4, p0 + o);
+        AMX_LOAD(5, p1 + o);
+        AMX_LOAD(6, a1 + o);
+        AMX_DP(0, 6, 4);
+        AMX_DP(1, 6, 5);
+        AMX_LOAD(7, a1r + o);
+        AMX_DP(2, 7, 4);
+        AMX_DP(3, 7, 5);
+        AMX_LOAD(6, a2 + o);
+        AMX_DP(0, 6, 4);
+        AMX_DP(1, 6, 5);
+        AMX_LOAD(7, a2r + o);
+        AMX_DP(2, 7, 4);
+        AMX_DP(3, 7, 5);
+        AMX_LOAD(4, p0 + lo + o);
+        AMX_LOAD(5, p1 + lo + o);
+        AMX_LOAD(6, a1 + o);
+        AMX_DP(0, 6, 4);
+        AMX_DP(1, 6, 5);
+        AMX_LOAD(7, a1r + o);
+        AMX_DP(2, 7, 4);
+        AMX_DP(3, 7, 5);
+    }
+    AMX_STORE(0, t, ldt * 4);
+    AMX_STORE(1, t + 16, ldt * 4);
+    AMX_STORE(2, tr, ldr * 4);
+    AMX_STORE(3, tr + 16, ldr * 4);
 }
 
 /* K in chunks of this many k-steps: a panel pair's 16 KB of B for the chunk (hi and lo, 4 KB
@@ -220,11 +273,22 @@ static AMX_TARGET void cols_pass(int M, int K, const uint16_t *a1, const uint16_
         const uint16_t *p0 = Bp + (size_t)(j / 16) * 32 * K, *p1 = w > 16 ? p0 + (size_t)32 * K : NULL;
         for (int s0 = 0; s0 < ns; s0 += KSTEPS) {
             const int s1 = ns - s0 < KSTEPS ? ns : s0 + KSTEPS;
-            for (int rt = tb; rt < te; rt++) {
+            for (int rt = tb; rt < te;) {
                 const int r0 = rt * 16, nr = M - r0 < 16 ? M - r0 : 16;
                 const int direct = nr == 16 && w == 32 && !accumulate;   /* straight into C */
-                tile_rows(s0, s1, a1 + (size_t)rt * ns * 512, a2 + (size_t)rt * ns * 512, p0, p1, K,
-                          direct ? C + (size_t)r0 * ldc + j : t[rt - tb], direct ? (size_t)ldc : 32);
+                float *dst = direct ? C + (size_t)r0 * ldc + j : t[rt - tb];
+                const size_t ldd = direct ? (size_t)ldc : 32;
+                if (p1 && rt + 1 < te) {   /* two row tiles a pass */
+                    const int r1 = r0 + 16, nr1 = M - r1 < 16 ? M - r1 : 16;
+                    const int direct1 = nr1 == 16 && w == 32 && !accumulate;
+                    tile_rows2(s0, s1, a1 + (size_t)rt * ns * 512, a2 + (size_t)rt * ns * 512,
+                               a1 + (size_t)(rt + 1) * ns * 512, a2 + (size_t)(rt + 1) * ns * 512, p0, p1, K, dst, ldd,
+                               direct1 ? C + (size_t)r1 * ldc + j : t[rt + 1 - tb], direct1 ? (size_t)ldc : 32);
+                    rt += 2;
+                    continue;
+                }
+                tile_rows(s0, s1, a1 + (size_t)rt * ns * 512, a2 + (size_t)rt * ns * 512, p0, p1, K, dst, ldd);
+                rt++;
             }
         }
         for (int rt = tb; rt < te; rt++) {
