@@ -202,28 +202,24 @@ static AMX_TARGET void tile_rows2(int s0, int s1, const uint16_t *a1, const uint
     }
     for (int s = s0; s < s1; s++) {
         const size_t o = (size_t)s * 512;
-        AMX_LOAD(4, p0 + o);
+/* the two row tiles' A parts at a and ar against the B pair in tiles 4 and 5 */
+#define AMX_TWO_ROWS(a, ar) \
+    do {                    \
+        AMX_LOAD(6, a);     \
+        AMX_DP(0, 6, 4);    \
+        AMX_DP(1, 6, 5);    \
+        AMX_LOAD(7, ar);    \
+        AMX_DP(2, 7, 4);    \
+        AMX_DP(3, 7, 5);    \
+    } while (0)
+        AMX_LOAD(4, p0 + o);   /* hi */
         AMX_LOAD(5, p1 + o);
-        AMX_LOAD(6, a1 + o);
-        AMX_DP(0, 6, 4);
-        AMX_DP(1, 6, 5);
-        AMX_LOAD(7, a1r + o);
-        AMX_DP(2, 7, 4);
-        AMX_DP(3, 7, 5);
-        AMX_LOAD(6, a2 + o);
-        AMX_DP(0, 6, 4);
-        AMX_DP(1, 6, 5);
-        AMX_LOAD(7, a2r + o);
-        AMX_DP(2, 7, 4);
-        AMX_DP(3, 7, 5);
-        AMX_LOAD(4, p0 + lo + o);
+        AMX_TWO_ROWS(a1 + o, a1r + o);
+        AMX_TWO_ROWS(a2 + o, a2r + o);
+        AMX_LOAD(4, p0 + lo + o);   /* lo */
         AMX_LOAD(5, p1 + lo + o);
-        AMX_LOAD(6, a1 + o);
-        AMX_DP(0, 6, 4);
-        AMX_DP(1, 6, 5);
-        AMX_LOAD(7, a1r + o);
-        AMX_DP(2, 7, 4);
-        AMX_DP(3, 7, 5);
+        AMX_TWO_ROWS(a1 + o, a1r + o);
+#undef AMX_TWO_ROWS
     }
     AMX_STORE(0, t, ldt * 4);
     AMX_STORE(1, t + 16, ldt * 4);
