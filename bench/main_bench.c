@@ -117,15 +117,24 @@ static double fma_peak(int threads) { return fma_peak_w(threads, 0); }
 
 /* ---------------------------------------------------------------- GEMM */
 
+/* A [M][K] and C [M][N] (f32) and W: N rows of K of an f16 or f32 type, small values */
+static wh_wmat gemm_operands(int M, int N, int K, int type, float **A, float **C, uint8_t **W)
+{
+    const size_t rb = type == WH_F16 ? (size_t)K * 2 : (size_t)K * 4;
+    *A = malloc(sizeof(float) * (size_t)M * K);
+    *C = malloc(sizeof(float) * (size_t)M * N);
+    *W = malloc(rb * (size_t)N);
+    for (size_t i = 0; i < (size_t)M * K; i++) (*A)[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
+    for (size_t i = 0; i < rb * (size_t)N; i++) (*W)[i] = (uint8_t)(i * 31 % 251 % 60);   /* small f16/f32 values */
+    return (wh_wmat){*W, type, K, rb};
+}
+
 static double bench_gemm(wh_isa isa, int M, int N, int K, int type)
 {
     wh_kernels_force(isa);
-    float *A = malloc(sizeof(float) * (size_t)M * K), *C = malloc(sizeof(float) * (size_t)M * N);
-    size_t rb = type == WH_F16 ? (size_t)K * 2 : (size_t)K * 4;
-    uint8_t *W = malloc(rb * (size_t)N);
-    for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
-    for (size_t i = 0; i < rb * (size_t)N; i++) W[i] = (uint8_t)(i * 31 % 251 % 60);   /* small f16/f32 values */
-    wh_wmat w = {W, type, K, rb};
+    float *A, *C;
+    uint8_t *W;
+    const wh_wmat w = gemm_operands(M, N, K, type, &A, &C, &W);
     float *scr = aligned_alloc(64, (sizeof(float) * wh_gemm_scratch_floats(K) + 63) & ~(size_t)63);
     double best = 1e9;
     for (int r = 0; r < 3; r++) {
@@ -145,12 +154,9 @@ static double bench_gemm(wh_isa isa, int M, int N, int K, int type)
  * product's own multiply-adds (the tiles do three per term) */
 static double bench_gemm_amx(int M, int N, int K)
 {
-    float *A = malloc(sizeof(float) * (size_t)M * K), *C = malloc(sizeof(float) * (size_t)M * N);
-    const size_t rb = (size_t)K * 2;
-    uint8_t *W = malloc(rb * (size_t)N);
-    for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
-    for (size_t i = 0; i < rb * (size_t)N; i++) W[i] = (uint8_t)(i * 31 % 251 % 60);
-    const wh_wmat w = {W, WH_F16, K, rb};
+    float *A, *C;
+    uint8_t *W;
+    const wh_wmat w = gemm_operands(M, N, K, WH_F16, &A, &C, &W);
     float *scr = aligned_alloc(64, (sizeof(float) * wh_gemm_scratch_floats(K) + 63) & ~(size_t)63);
     float *Bp = aligned_alloc(64, sizeof(float) * (size_t)(N + 15) / 16 * 16 * (size_t)K);
     void *abuf = aligned_alloc(64, (wh_amx_abuf_bytes(192, K) + 63) & ~(size_t)63);

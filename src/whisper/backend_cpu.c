@@ -410,6 +410,14 @@ static void *ea8_head(float *buf, const wh_cpu *c, int h)
     return (uint8_t *)buf + (size_t)h * wh_qx_bytes(WH_Q8X, pad32(c->cur), c->dh);
 }
 
+/* the block's scores softmaxed without normalising (inv: each row's 1/sum) and the padding
+ * positions' zeroed, for a value product over whole blocks of 32 */
+static void softmax_pad(float *S, int nr, int actx, int lds, float *inv)
+{
+    wh_softmax_rows(S, nr, actx, (size_t)lds, inv);
+    for (int r = 0; r < nr; r++) memset(S + (size_t)r * lds + actx, 0, sizeof(float) * (size_t)(lds - actx));
+}
+
 /* ea8's block: the f32 path's two products through the int8 kernel (the queries and the
  * unnormalised probabilities quantized per 32 values as any int8 product's activations; the
  * probabilities of the padding positions zero, so the value product runs over whole blocks) */
@@ -420,8 +428,7 @@ static void enc_attn_int8(const wh_cpu *c, int h, int nr, float *Qb, float *S, f
     const wh_wmat vw = {ea8_head(c->e_vp, c, h), WH_Q8X, lds, wh_row_bytes(WH_Q8_0, lds)};
     wh_qx_act_quant(nr, dh, Qb, dh, act);
     wh_gemm_qx_tall(nr, dh, act, 0, nr, &kw, 0, lds, NULL, S, lds, 0);
-    wh_softmax_rows(S, nr, actx, (size_t)lds, inv);
-    for (int r = 0; r < nr; r++) memset(S + (size_t)r * lds + actx, 0, sizeof(float) * (size_t)(lds - actx));
+    softmax_pad(S, nr, actx, lds, inv);
     wh_qx_act_quant(nr, lds, S, lds, act);
     wh_gemm_qx_tall(nr, lds, act, 0, nr, &vw, 0, dh, NULL, Qb, dh, 0);
 }
@@ -446,10 +453,9 @@ static void enc_attn_task(void *va, int t, int ith)
     } else if (c->eamx_on) {   /* the same two products on tiles; the padding's scores zeroed */
         const uint16_t *kp = (const uint16_t *)(const void *)(c->e_kp + (size_t)h * kp_head(c, actx));
         const uint16_t *vp = (const uint16_t *)(const void *)(c->e_vp + (size_t)h * kp_head(c, actx));
-        wh_amx_gemm_cols(nr, dh, Qb, dh, kp, lds, 0, lds, NULL, 0, S, lds, 0, c->e_amx[ith]);
-        wh_softmax_rows(S, nr, actx, (size_t)lds, inv);
-        for (int r = 0; r < nr; r++) memset(S + (size_t)r * lds + actx, 0, sizeof(float) * (size_t)(lds - actx));
-        wh_amx_gemm_cols(nr, lds, S, lds, vp, dh, 0, dh, NULL, 0, Qb, dh, 0, c->e_amx[ith]);
+        wh_amx_gemm_cols(nr, dh, Qb, dh, kp, 0, lds, NULL, 0, S, lds, 0, c->e_amx[ith]);
+        softmax_pad(S, nr, actx, lds, inv);
+        wh_amx_gemm_cols(nr, lds, S, lds, vp, 0, dh, NULL, 0, Qb, dh, 0, c->e_amx[ith]);
     } else {
         /* S = Q_h · K_hᵀ   [nr][lds] */
         wh_gemm_packed(nr, dh, Qb, dh, c->e_kp + (size_t)h * kp_head(c, actx), lds, 0, lds, S, lds);
@@ -549,6 +555,10 @@ static void enc_layer(wh_cpu *c, int l)
                F(&L->mlp2_b), c->e_x, n, c->e_mlp);
 }
 
+/* the tiles for this backend's tall products now (kernels.h, "AMX"): the auto mode, and AMX
+ * usable and not turned off — asked per pass, as tests and bin/bench turn it off and on */
+static int cpu_amx(const wh_cpu *c) { return c->mode == WH_CPU_AUTO && wh_kernels_amx(); }
+
 static sp_status cpu_encode(wh_backend *be, const float *mel, int n_frames, int offset, int audio_ctx)
 {
     wh_cpu *c = (wh_cpu *)be;
@@ -558,7 +568,7 @@ static sp_status cpu_encode(wh_backend *be, const float *mel, int n_frames, int 
     /* the window's tall f32 products on AMX tiles where the CPU has them (kernels.h, "AMX"),
      * in the auto mode only; the exec is shared with a GPU's exact self-check backend, so
      * the flag is this backend's, for this call */
-    c->ex->amx = c->mode == WH_CPU_AUTO && wh_kernels_amx();
+    c->ex->amx = cpu_amx(c);
     c->eamx_on = c->eamx && c->ex->amx;
     enc_convs(c, mel, n_frames, offset);
     for (int l = 0; l < m->hp.n_audio_layer; l++) enc_layer(c, l);
@@ -723,7 +733,7 @@ static sp_status cpu_decode(wh_backend *be, const wh_rows *r)
     /* a window's prompt (its previous text: up to 224 rows) on the tiles too: the row split
      * takes products of 64 rows or more (ops.c), so beam and batch-1 steps stay on their
      * GEMV; base f16, 224-token prompt pass 68.5 -> 53.0 ms, 64 tokens 24.1 -> 22.1 */
-    c->ex->amx = c->mode == WH_CPU_AUTO && wh_kernels_amx();
+    c->ex->amx = cpu_amx(c);
     sp_status st = decode_rows(c, r->tokens, r->rows, r->logits, r->first_logit_row);
     c->ex->amx = 0;
     c->attn_out = NULL;
@@ -749,8 +759,7 @@ static void cpu_info(const wh_backend *be, wh_device_info *out)
     const wh_cpu *c = (const wh_cpu *)be;
     memset(out, 0, sizeof *out);
     const int qx = c->qx;
-    /* AMX as the next encode or prompt pass will find it (the auto mode, not turned off) */
-    const int amx = c->mode == WH_CPU_AUTO && wh_kernels_amx();
+    const int amx = cpu_amx(c);   /* as the next encode or prompt pass will find it */
     snprintf(out->name, sizeof out->name, "CPU (%s%s%s%s, %d threads)", wh_isa_name(wh_kernels_isa()),
              qx ? ", quantized weights x int8 " : "", qx ? wh_qx_kernel_name() : "",
              amx ? ", tall f32 products on AMX-BF16 tiles" : "", c->n_threads);

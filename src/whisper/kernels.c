@@ -1217,8 +1217,7 @@ void wh_gemm_packed_cols(int M, int K, const float *A, int lda, const float *Bp,
 {
     wh_kernels_init();
     if (amx) {
-        wh_amx_gemm_cols(M, K, A, lda, (const uint16_t *)(const void *)Bp, N, c0, c1, bias, gelu, C, ldc, accumulate,
-                         abuf);
+        wh_amx_gemm_cols(M, K, A, lda, (const uint16_t *)(const void *)Bp, c0, c1, bias, gelu, C, ldc, accumulate, abuf);
         return;
     }
     const int npan = (N + 15) / 16;

@@ -78,9 +78,9 @@ void wh_pack_b_wmat(const wh_wmat *W, int n0, int N, int p0, int p1, float *Bp, 
 void wh_gemm_packed_cols(int M, int K, const float *A, int lda, const float *Bp, int N, int c0, int c1,
                          const float *bias, int gelu, float *C, int ldc, int accumulate, int amx, void *abuf);
 /* AMX (Sapphire Rapids and later Xeons): the tall f32 products (the encoder's window and a
- * decoder prompt of 64 tokens or more: the row split, ops.c) on AMX-BF16 tiles, each f16/f32 weight split exactly into two bf16
- * parts and each activation into two (about 16 significant bits), three tile products per
- * term summed in f32: within a few 1e-6 of a product's largest value of the f64 result,
+ * decoder prompt of 64 tokens or more: the row split, ops.c) on AMX-BF16 tiles, each f16 weight
+ * split exactly into two bf16 parts (an f32 one to 16 bits) and each activation into two
+ * (about 16 significant bits), three tile products per term summed in f32: within a few 1e-6 of a product's largest value of the f64 result,
  * against ~1e-7 on the FMA path (kernels_amx_avx512.c says why and how). Usable when the
  * CPU has AMX-TILE, AMX-BF16 and AVX512-BF16, the OS saves the tile state (XCR0 bits 17-18)
  * and grants it to this process (arch_prctl ARCH_REQ_XCOMP_PERM), and the AVX-512 level is in
@@ -96,7 +96,7 @@ size_t wh_amx_abuf_bytes(int M, int K);
  * ldx apart: k × columns, the transposed operand), rows from kvalid on zero */
 void wh_amx_pack_b_slice(const float *S, size_t lds, int kc, int k0, int K, uint16_t *panel);
 void wh_amx_pack_bt(const float *X, size_t ldx, int kvalid, int K, uint16_t *panel);
-void wh_amx_gemm_cols(int M, int K, const float *A, int lda, const uint16_t *Bp, int N, int c0, int c1,
+void wh_amx_gemm_cols(int M, int K, const float *A, int lda, const uint16_t *Bp, int c0, int c1,
                       const float *bias, int gelu, float *C, int ldc, int accumulate, uint16_t *abuf);
 /* Reference: straightforward triple loop on exactly dequantized rows. */
 void wh_gemm_ref(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1,

@@ -42,7 +42,9 @@ typedef struct {
 #define AMX_LDCFG(c) __asm__ volatile("ldtilecfg %0" ::"m"(*(const amx_cfg *)(c)) : "memory")
 #define AMX_RELEASE() __asm__ volatile("tilerelease" ::: "memory")
 #define AMX_ZERO(t) __asm__ volatile("tilezero %%tmm" #t ::: "memory")
-#define AMX_LOAD(t, p) __asm__ volatile("tileloadd (%0,%1,1), %%tmm" #t ::"r"((const void *)(p)), "r"(64L) : "memory")
+#define AMX_LOADS(t, p, stride) \
+    __asm__ volatile("tileloadd (%0,%1,1), %%tmm" #t ::"r"((const void *)(p)), "r"((long)(stride)) : "memory")
+#define AMX_LOAD(t, p) AMX_LOADS(t, p, 64)   /* a packed tile: 64-byte rows, contiguous */
 #define AMX_STORE(t, p, stride) \
     __asm__ volatile("tilestored %%tmm" #t ", (%0,%1,1)" ::"r"((void *)(p)), "r"((long)(stride)) : "memory")
 #define AMX_DP(c, a, b) __asm__ volatile("tdpbf16ps %%tmm" #b ", %%tmm" #a ", %%tmm" #c ::: "memory")
@@ -140,9 +142,6 @@ static AMX_TARGET void pack_a(int M, int K, const float *A, int lda, uint16_t *b
         }
     }
 }
-
-#define AMX_LOADS(t, p, stride) \
-    __asm__ volatile("tileloadd (%0,%1,1), %%tmm" #t ::"r"((const void *)(p)), "r"((long)(stride)) : "memory")
 
 /* C tiles of one row tile against one or two panels over k-steps [s0, s1), into the 16 × 32
  * f32 at t (row stride ldt floats): from zero when s0 is 0, else from what t holds. Each C
@@ -299,10 +298,9 @@ static AMX_TARGET void cols_pass(int M, int K, const uint16_t *a1, const uint16_
     }
 }
 
-AMX_TARGET void wh_amx_gemm_cols(int M, int K, const float *A, int lda, const uint16_t *Bp, int N, int c0, int c1,
+AMX_TARGET void wh_amx_gemm_cols(int M, int K, const float *A, int lda, const uint16_t *Bp, int c0, int c1,
                                  const float *bias, int gelu, float *C, int ldc, int accumulate, uint16_t *abuf)
 {
-    (void)N;
     amx_cfg cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;

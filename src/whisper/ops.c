@@ -231,8 +231,9 @@ static int bpack_reserve(wh_exec *ex, size_t need)
 /* the most rows rows_span gives a block */
 static int rows_max_span(int M, int nrb) { return ((M + 5) / 6 + nrb - 1) / nrb * 6; }
 
-/* AMX for a product of K-deep rows in this job: the exec asks for it, the kernel can, and each
- * thread's A buffer holds a row block (0 when it cannot be had: the FMA path then) */
+/* AMX for a product of K-deep rows (its weights' row length) in this job: the exec asks for
+ * it, the kernel can, and each thread's A buffer holds a row block (0 when it cannot be had:
+ * the FMA path then) */
 static int rows_amx(wh_exec *ex, int M, int nrb, int K)
 {
     if (!ex->amx || !wh_gemm_amx_ok(K)) return 0;
@@ -259,7 +260,7 @@ static int rows_amx(wh_exec *ex, int M, int nrb, int K)
 static void rows_add_seg(rows_job *j, const wh_gemm_out *o, int n0, int N, float *bp)
 {
     rows_seg *g = &j->seg[j->nseg];
-    *g = (rows_seg){o, n0, N, (N + 15) / 16, bp, rows_amx(j->ex, j->M, j->nrb, j->K)};
+    *g = (rows_seg){o, n0, N, (N + 15) / 16, bp, rows_amx(j->ex, j->M, j->nrb, o->W->k)};
     j->ptask[j->nseg + 1] = j->ptask[j->nseg] + (g->npan + 7) / 8;
     j->nseg++;
 }
@@ -276,7 +277,11 @@ static void rows_run(rows_job *j)
  * audio_ctx, whose 256 rows the f32 path splits by columns): the tiles need the shared
  * packing, and from 64 rows on a block of rows amortizes splitting its A. */
 #define AMX_ROWS_MIN_M 64
-static int rows_amx_split(const wh_exec *ex, int M, int K) { return ex->amx && M >= AMX_ROWS_MIN_M && wh_gemm_amx_ok(K); }
+/* whether a product of M rows, K deep, is split by rows (else by columns) */
+static int rows_split(const wh_exec *ex, int M, int K)
+{
+    return M >= WH_ROWS_MIN_M || (ex->amx && M >= AMX_ROWS_MIN_M && wh_gemm_amx_ok(K));
+}
 
 /* 0 when done; -1 when the packed buffer cannot be had (the caller splits by columns) */
 static int par_gemm_rows(wh_exec *ex, int M, int K, const float *A, int lda, const wh_gemm_out *outs, int n_outs,
@@ -400,15 +405,13 @@ void wh_par_mlp(wh_exec *ex, int M, int K, const float *X, int ldx, const wh_wma
                 const wh_wmat *W2, const float *b2, float *Y, int ldy, float *H)
 {
     const size_t p0 = packed_floats(N0, K), p2 = packed_floats(K, N0);
-    if ((M >= WH_ROWS_MIN_M || (rows_amx_split(ex, M, K) && rows_amx_split(ex, M, N0))) && !wh_qx_is(W0->type) &&
-        p0 + p2 <= ex->bpack_cap && bpack_reserve(ex, p0 + p2) == 0) {
+    if (rows_split(ex, M, K) && rows_split(ex, M, N0) && !wh_qx_is(W0->type) && p0 + p2 <= ex->bpack_cap &&
+        bpack_reserve(ex, p0 + p2) == 0) {
         const wh_gemm_out o0 = {W0, N0, b0, H, N0, 0}, o2 = {W2, K, b2, Y, ldy, 1};
         mlp_job j = {.r = {.ex = ex, .M = M, .K = K, .lda = ldx, .A = X}, .K = K, .N0 = N0, .H = H, .ldh = N0};
         j.r.nrb = rows_nblocks(M, N0 > K ? N0 : K, wh_pool_size(ex->pool));
         rows_add_seg(&j.r, &o0, 0, N0, ex->bpack);
-        j.r.K = N0;   /* the second product's depth, for its A buffer */
         rows_add_seg(&j.r, &o2, 0, K, ex->bpack + p0);
-        j.r.K = K;
         wh_pool_run(ex->pool, rows_pack_task, &j.r, j.r.ptask[2]);
         wh_pool_run(ex->pool, mlp_task, &j, j.r.nrb);
         return;
@@ -422,7 +425,7 @@ void wh_par_gemm(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wm
 {
     const wh_gemm_out o = {W, N, bias, C, ldc, accumulate};
     if (par_gemm_qx_tall(ex, M, K, A, lda, &o, 1, gelu) == 0) return;
-    if ((M >= WH_ROWS_MIN_M || rows_amx_split(ex, M, K)) && par_gemm_rows(ex, M, K, A, lda, &o, 1, gelu) == 0) return;
+    if (rows_split(ex, M, K) && par_gemm_rows(ex, M, K, A, lda, &o, 1, gelu) == 0) return;
     int cs = chunk_cols(N, wh_pool_size(ex->pool));
     gemm_job j = {ex, M, K, N, lda, ldc, accumulate, gelu, cs, A, bias, W, C, qx_quantize_once(ex, M, K, A, lda, W)};
     wh_pool_run(ex->pool, gemm_task, &j, (N + cs - 1) / cs);
@@ -456,8 +459,7 @@ void wh_par_gemm_multi(wh_exec *ex, int M, int K, const float *A, int lda, const
         return;
     }
     if (par_gemm_qx_tall(ex, M, K, A, lda, outs, n_outs, 0) == 0) return;
-    if ((M >= WH_ROWS_MIN_M || rows_amx_split(ex, M, K)) && par_gemm_rows(ex, M, K, A, lda, outs, n_outs, 0) == 0)
-        return;
+    if (rows_split(ex, M, K) && par_gemm_rows(ex, M, K, A, lda, outs, n_outs, 0) == 0) return;
     multi_job j = {.ex = ex, .M = M, .K = K, .lda = lda, .A = A, .outs = outs};
     for (int i = 0; i < n_outs && !j.act; i++) j.act = qx_quantize_once(ex, M, K, A, lda, outs[i].W);
     const int nch = out_chunks_init(&j.ch, outs, n_outs, wh_pool_size(ex->pool));

@@ -73,6 +73,20 @@ static int mlp_equals_products(int nt, int max_k, int amx, int M, int K, int N0,
     return same;
 }
 
+/* ref[m·N + n] = Σ_k A[m][k]·D[n][k] in f64 (D: N dequantized rows of K); the largest |value| */
+static double f64_product(int M, int N, int K, const float *A, int lda, const float *D, float *ref)
+{
+    double big = 0;
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            double sum = 0;
+            for (int k = 0; k < K; k++) sum += (double)A[(size_t)m * lda + k] * D[(size_t)n * K + k];
+            ref[(size_t)m * N + n] = (float)sum;
+            big = fmax(big, fabs(sum));
+        }
+    return big;
+}
+
 static int g_types[] = {WH_F32, WH_F16, WH_Q8_0, WH_Q5_0, WH_Q5_1, WH_Q4_0, WH_Q4_1};
 
 static void gemm_case(wh_isa isa, int type, int M, int N, int K, int acc, int use_bias, double *worst)
@@ -1010,14 +1024,7 @@ int main(void)
                 uint8_t *W = make_w(types[ti], N, K);
                 const wh_wmat w = {W, types[ti], K, wh_row_bytes(types[ti], K)};
                 for (int n = 0; n < N; n++) wh_dequant_row_ref(w.type, W + (size_t)n * w.row_bytes, deq + (size_t)n * K, 0, K);
-                double big = 0;
-                for (int m = 0; m < M; m++)
-                    for (int n = 0; n < N; n++) {
-                        double sum = 0;
-                        for (int k = 0; k < K; k++) sum += (double)A[(size_t)m * lda + k] * deq[(size_t)n * K + k];
-                        ref[(size_t)m * N + n] = (float)sum;
-                        big = fmax(big, fabs(sum));
-                    }
+                const double big = f64_product(M, N, K, A, lda, deq, ref);
                 for (int mode = 0; mode < 4; mode++) {   /* plain, GELU, accumulate, multi (two outputs) */
                     double err = 0, rowdiff = 0;
                     for (int t = 0; t < 2; t++) {
@@ -1082,14 +1089,10 @@ int main(void)
                 void *abuf = aligned_alloc(64, (wh_amx_abuf_bytes(200, K) + 63) & ~(size_t)63);
                 wh_pack_b_wmat(&w, 0, N, 0, (N + 15) / 16, Bp, scr, 1);
                 wh_gemm_packed_cols(200, K, A, lda, Bp, N, 0, N, NULL, 0, C[0], ldc, 0, 1, abuf);
-                double err = 0, big = 0;
+                const double big = f64_product(200, N, K, A, lda, deq, ref);
+                double err = 0;
                 for (int m = 0; m < 200; m++)
-                    for (int n = 0; n < N; n++) {
-                        double sum = 0;
-                        for (int k = 0; k < K; k++) sum += (double)A[(size_t)m * lda + k] * deq[(size_t)n * K + k];
-                        err = fmax(err, fabs(C[0][(size_t)m * ldc + n] - sum));
-                        big = fmax(big, fabs(sum));
-                    }
+                    for (int n = 0; n < N; n++) err = fmax(err, fabs(C[0][(size_t)m * ldc + n] - ref[(size_t)m * N + n]));
                 CHECKF(err <= 1e-5 * big, "200 rows in one call: max error %.3g of %.3g", err, big);
                 free(W); free(scr); free(Bp); free(abuf);
             }
