@@ -23,7 +23,7 @@
 #include <string.h>
 
 static wh_isa g_isa = WH_ISA_SCALAR;
-static int g_have_avx2, g_have_avx512, g_have_vnni, g_have_avxvnni;
+static int g_have_avx2, g_have_avx512, g_have_vnni, g_have_avxvnni, g_have_gfni;
 static int g_have_amx;        /* AMX-TILE + AMX-BF16 + AVX512-BF16, the OS's tile state granted */
 static int g_amx_allowed = 1; /* wh_kernels_allow_amx, SPEECH_SESSION_AMX=0 */
 /* wh_kernels_vnni256: vpdpbusd at a pinned AVX2 level (the CPU's AVX-VNNI, else its EVEX form) */
@@ -42,6 +42,7 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
  * slower at every distance; on a Zen 4 the hardware's alone had streamed f16 at 28-29 GB/s and
  * 4 rows ahead at 21-23 (gemv_tmpl.h), so other vendors keep 0 (WH_GEMV_PF_INTEL, kernels.h). */
 int wh_gemv_pf_rows;
+int wh_qx_gfni;
 /* the CPU's vendor is Intel (the encoder sweep's panel prefetch, below) */
 static int g_intel;
 
@@ -70,6 +71,7 @@ static void detect(void)
             avx2 = (b >> 5) & 1;
             avx512 = ((b >> 16) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1);
             g_have_vnni = (c >> 11) & 1;   /* leaf 7 ECX bit 11: AVX512_VNNI */
+            g_have_gfni = (c >> 8) & 1;    /* bit 8: GFNI */
         }
         /* leaf 7 EDX bits 22 AMX-BF16, 24 AMX-TILE; subleaf 1 EAX bit 5 AVX512-BF16 */
         int amx = __get_cpuid_count(7, 0, &a, &b, &c, &d) && ((d >> 22) & 1) && ((d >> 24) & 1);
@@ -82,6 +84,7 @@ static void detect(void)
         g_have_avx2 = fma && avx && f16c && avx2 && ymm;
         g_have_avx512 = g_have_avx2 && avx512 && zmm;
         g_have_vnni = g_have_vnni && g_have_avx512;
+        wh_qx_gfni = g_have_gfni && g_have_vnni;
         g_have_avxvnni = g_have_avxvnni && g_have_avx2;
         /* the tile state: XCR0 bits 17 (XTILECFG) and 18 (XTILEDATA) enabled by the OS, and
          * Linux's per-process permission for XTILEDATA (feature 18; ARCH_REQ_XCOMP_PERM, 0x1023),
@@ -139,6 +142,18 @@ int wh_kernels_vnni(void)
 {
     wh_kernels_init();
     return g_have_vnni && USE_AVX512;
+}
+
+int wh_kernels_gfni(void)
+{
+    wh_kernels_init();
+    return wh_qx_gfni;
+}
+
+void wh_kernels_allow_gfni(int allow)
+{
+    wh_kernels_init();
+    wh_qx_gfni = allow && g_have_gfni && g_have_vnni;
 }
 
 int wh_kernels_amx(void)
@@ -469,7 +484,7 @@ static qx_gemv_fn qx_kernel(const char **name)
         {"AVX-VNNI code in EVEX form", wh_gemv_qx_vnni256}, {"AVX2", wh_gemv_qx_avx2}, {"scalar", wh_gemv_qx_ref}};
     const int vpdpbusd256 = !g_pinned || g_vnni256;   /* at the AVX2 level */
     const int i = wh_kernels_vnni() ? 0 : !USE_AVX2 ? 4 : g_have_avxvnni && vpdpbusd256 ? 1 : g_vnni256 ? 2 : 3;
-    if (name) *name = k[i].name;
+    if (name) *name = i == 0 && wh_qx_gfni ? "AVX512-VNNI, q5 unpacked by GFNI" : k[i].name;
     return k[i].fn;
 }
 

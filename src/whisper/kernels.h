@@ -87,6 +87,12 @@ void wh_gemm_packed_cols(int M, int K, const float *A, int lda, const float *Bp,
  * use (not pinned lower). Only the CPU backend's auto compute mode takes it (exact keeps f32);
  * SPEECH_SESSION_AMX=0 in the environment turns it off, as wh_kernels_allow_amx(0) does for
  * tests and bin/bench. */
+/* The AVX512-VNNI kernel's q5 unpacking by vgf2p8affineqb (kernels_avx512.c, qx_group) where
+ * the CPU has GFNI (Ice Lake and later, Zen 4; not Cascade Lake): 1 when it runs. The kernel
+ * reads wh_qx_gfni; wh_kernels_allow_gfni(0) (tests) keeps the GFNI-free unpacking. */
+extern int wh_qx_gfni;
+int wh_kernels_gfni(void);
+void wh_kernels_allow_gfni(int allow);
 int wh_kernels_amx(void);
 void wh_kernels_allow_amx(int allow);
 int wh_gemm_amx_ok(int K);   /* K a multiple of 32 and wh_kernels_amx() */
@@ -277,7 +283,8 @@ int wh_kernels_avxvnni(void);   /* AVX-VNNI (VEX) present and the AVX2 level or 
  * in EVEX form (wh_gemv_qx_vnni256) — instead of with vpmaddubsw (on = 0, the default: what an
  * AVX2-only CPU runs); ignored on CPUs with neither VNNI form */
 void wh_kernels_vnni256(int on);
-const char *wh_qx_kernel_name(void);   /* the int8 GEMV in use: "AVX512-VNNI", "AVX-VNNI", "AVX2", ... */
+const char *wh_qx_kernel_name(void);   /* the int8 GEMV in use: "AVX512-VNNI" (", q5 unpacked by GFNI"),
+                                          * "AVX-VNNI", "AVX2", ... */
 /* whether that GEMV multiplies with vpdpbusd (AVX512-VNNI, AVX-VNNI, or its EVEX form): the
  * encoder attention's int8 products gain there (4x an f32 FMA's products per instruction),
  * not with AVX2's vpmaddubsw (no faster than f32 on its 64-element key rows) */
@@ -311,23 +318,27 @@ void wh_qx_act_quant_part(int M, int K, const float *A, int lda, void *act, int 
 void wh_gemm_qx_tall(int M, int K, const void *act, int r0, int r1, const wh_wmat *W, int n0, int n1,
                      const float *bias, float *C, int ldc, int accumulate);
 /* Software prefetch of the int8 GEMV at 2 .. WH_QX_TALL_ROWS - 1 activation rows (a beam or
- * best-of step): every line of the block this many bytes on in the group's stream, into L2.
+ * best-of step): every line of the block this many blocks on in the group's stream, into L2.
  * Why: at five rows a block takes ~50 cycles of vpdpbusd, the out-of-order window then holds
  * about one block's loads, and the hardware prefetcher alone left DRAM and the arithmetic
  * taking turns (the step's products at half their batch-1 rate). Interleaved step harness,
  * base q8_0, AVX512-VNNI, 2 threads, medians of 320 steps: beam-5 step 4.17-4.25 -> 3.54-3.63 ms
  * at 4-8 KB (16 KB 3.76; into L1 instead: within noise). Not at one row (its loop is fast
  * enough for the hardware's: 1.88 -> 2.06-2.16 ms with it) nor at WH_QX_TALL_ROWS (the tall
- * driver's calls, whose weights the previous row block left in L2). */
-#define WH_QX_PF_BYTES 6144
+ * driver's calls, whose weights the previous row block left in L2). The distance is counted
+ * in blocks, not bytes: 6 KB was 11 of q8_0's 544-byte blocks but 17 of q5_0's 352, and q5_0's
+ * beam step ran 3 % faster at 2-3.5 KB or with none (base q5_0, same harness, 640 steps, four
+ * rounds); 12 blocks (q8_0 6.4 KB, q5_0 4.1 KB): q8_0 1.780 -> 1.735 ms, q5_0 1.628 -> 1.608
+ * (10 blocks: 1.774 and 1.563-1.590). */
+#define WH_QX_PF_BLOCKS 12
 #define WH_QX_PREFETCH(M) ((M) >= 2 && (M) < WH_QX_TALL_ROWS)
-/* the prefetch of the block at p (bs bytes): its lines WH_QX_PF_BYTES on, into L2. Always
+/* the prefetch of the block at p (bs bytes): its lines WH_QX_PF_BLOCKS blocks on, into L2. Always
  * inlined: as a plain static inline GCC left it out of line in the kernels' one large function
  * (large-function-growth), then found the copy free of visible effects and deleted every call,
  * so the int8 GEMVs ran without it (tests/integration/kernels_prefetch.sh looks for it) */
 static inline __attribute__((always_inline)) void wh_qx_prefetch(const uint8_t *p, size_t bs)
 {
-    for (size_t o = 0; o < bs; o += 64) __builtin_prefetch(p + WH_QX_PF_BYTES + o, 0, 2);
+    for (size_t o = 0; o < bs; o += 64) __builtin_prefetch(p + WH_QX_PF_BLOCKS * bs + o, 0, 2);
 }
 
 /* The micro-kernels' n rows of A (6 on AVX2, 12 or 6 at 512 bits): a partial row block (the

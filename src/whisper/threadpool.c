@@ -34,9 +34,11 @@ struct wh_pool {
     pthread_t *th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    _Atomic uint64_t ticket;
-    atomic_int done;
-    atomic_int sleepers;
+    /* the two contended words on lines of their own: the claims (ticket) and the finish
+     * count (done, polled by the caller) */
+    _Alignas(64) _Atomic uint64_t ticket;
+    _Alignas(64) atomic_int done;
+    _Alignas(64) atomic_int sleepers;
     atomic_int quit;
     wh_task_fn fn;
     void *arg;
@@ -49,13 +51,15 @@ typedef struct { wh_pool *p; int ith; } worker_arg;
  * run: dropping it would lose that chunk, since nobody else can claim the same index. */
 static void work(wh_pool *p, int ith)
 {
+    int ran = 0;
     for (;;) {
         uint64_t t = atomic_fetch_add_explicit(&p->ticket, 1, memory_order_acq_rel);
         uint64_t cnt = (t >> CNT_SHIFT) & IDX_MASK, idx = t & IDX_MASK;
-        if (idx >= cnt) return;
+        if (idx >= cnt) break;
         p->fn(p->arg, (int)idx, ith);
-        atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
+        ran++;
     }
+    if (ran) atomic_fetch_add_explicit(&p->done, ran, memory_order_release);
 }
 
 static void *worker(void *va)

@@ -536,16 +536,21 @@ int main(void)
              * AVX-VNNI (VEX) where present and in EVEX form on AVX512-VNNI CPUs; the 512-bit VNNI */
             typedef void (*gemv_fn)(int, int, const int8_t *, const float *, const int32_t *, const float *,
                                     const wh_wmat *, int, int, const float *, float *, int, int);
-            const gemv_fn impls[4] = {wh_gemv_qx_avx2, wh_gemv_qx_avxvnni, wh_gemv_qx_vnni256, wh_gemv_qx_avx512};
-            const char *inames[4] = {"AVX2", "AVX-VNNI", "VNNI 256-bit (EVEX)", "VNNI 512-bit"};
-            const int have[4] = {wh_kernels_best() >= WH_ISA_AVX2, wh_kernels_avxvnni(), wh_kernels_vnni(),
-                                 wh_kernels_vnni()};
-            for (int impl = 0; impl < 4; impl++) {
+            /* the 512-bit kernel twice where the CPU has GFNI: its q5 unpacking with and without */
+            const gemv_fn impls[5] = {wh_gemv_qx_avx2, wh_gemv_qx_avxvnni, wh_gemv_qx_vnni256, wh_gemv_qx_avx512,
+                                      wh_gemv_qx_avx512};
+            const char *inames[5] = {"AVX2", "AVX-VNNI", "VNNI 256-bit (EVEX)", "VNNI 512-bit",
+                                     "VNNI 512-bit with GFNI"};
+            const int gfni = wh_kernels_gfni();
+            const int have[5] = {wh_kernels_best() >= WH_ISA_AVX2, wh_kernels_avxvnni(), wh_kernels_vnni(),
+                                 wh_kernels_vnni(), gfni};
+            for (int impl = 0; impl < 5; impl++) {
                 const char *iname = inames[impl];
                 if (!have[impl]) {
                     if (kk == 0) printf("# no %s here: its int8 kernel is not run\n", iname);
                     continue;
                 }
+                wh_kernels_allow_gfni(impl == 4);
                 if (impl != 1 && impl != 2) {   /* the quantizers: AVX2's (all 256-bit kernels) and AVX-512's */
                     (impl == 3 ? wh_qx_quant_avx512 : wh_qx_quant_avx2)(7, K, A, K, xq2, dx2, cs2, sx2);
                     CHECKF(!memcmp(xq, xq2, (size_t)7 * K) && !memcmp(dx, dx2, sizeof(float) * 7 * nb) &&
@@ -566,6 +571,7 @@ int main(void)
                         }
                 CHECKF(bad == 0, "%s K=%d: %d %s GEMV cases differ from the reference", wh_type_name(ty), K, bad, iname);
             }
+            wh_kernels_allow_gfni(gfni);
             free(bias);
             /* through wh_gemm_part: M < 8 within the activations' quantization of the exact
              * q8_0 product; M >= 8 (dequantized, exact) equal to q8_0's bit for bit */
