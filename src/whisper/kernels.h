@@ -328,8 +328,8 @@ void wh_gemm_qx_tall(int M, int K, const void *act, int r0, int r1, const wh_wma
  * driver's calls, whose weights the previous row block left in L2). The distance is counted
  * in blocks, not bytes: 6 KB was 11 of q8_0's 544-byte blocks but 17 of q5_0's 352, and q5_0's
  * beam step ran 3 % faster at 2-3.5 KB or with none (base q5_0, same harness, 640 steps, four
- * rounds); 12 blocks (q8_0 6.4 KB, q5_0 4.1 KB): q8_0 1.780 -> 1.735 ms, q5_0 1.628 -> 1.608
- * (10 blocks: 1.774 and 1.563-1.590). */
+ * rounds). 12 blocks (q8_0 6.4 KB, q5_0 4.1 KB) against 6 KB: q8_0 1.780 -> 1.735 ms, q5_0
+ * 1.628 -> 1.608; 10 blocks gave q8_0 1.774, q5_0 1.563-1.590. */
 #define WH_QX_PF_BLOCKS 12
 #define WH_QX_PREFETCH(M) ((M) >= 2 && (M) < WH_QX_TALL_ROWS)
 /* the prefetch of the block at p (bs bytes): its lines WH_QX_PF_BLOCKS blocks on, into L2. Always

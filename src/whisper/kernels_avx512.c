@@ -420,7 +420,7 @@ QX_TARGET void wh_qx_quant_avx512(int M, int K, const float *A, int lda, int8_t 
  * ternary-logic op, and the high ones are moved down by another vgf2p8affineqb (bits 4-7 to
  * 0-3, the rest 0). 20 operations for the 8 vectors where vptestmb and a masked add per
  * vector (below) take 28: 1 thread, 2048 × 512 in L2, builds alternating: q5_0 at M = 5
- * 15.7-16.4 -> 15.1-15.9 ns per 16-row block, M = 1 7.69 -> 7.05; base q5_0 step harness, 768
+ * 15.7-16.3 -> 15.1-15.6 ns per 16-row block, M = 1 7.69 -> 7.05; base q5_0 step harness, 768
  * steps: beam 5 1.667 -> 1.600 ms, batch 1 1.008 -> 0.987. The same bytes as the path below. */
 static inline __attribute__((always_inline)) void qx_unpack5_gf(const int xt, const uint8_t *q, const uint8_t *h,
                                                                  __m512i w[8])
