@@ -87,12 +87,14 @@ void wh_gemm_packed_cols(int M, int K, const float *A, int lda, const float *Bp,
  * use (not pinned lower). Only the CPU backend's auto compute mode takes it (exact keeps f32);
  * SPEECH_SESSION_AMX=0 in the environment turns it off, as wh_kernels_allow_amx(0) does for
  * tests and bin/bench. */
-/* The AVX512-VNNI kernel's q5 unpacking by vgf2p8affineqb (kernels_avx512.c, qx_group) where
- * the CPU has GFNI (Ice Lake and later, Zen 4; not Cascade Lake): 1 when it runs. The kernel
- * reads wh_qx_gfni; wh_kernels_allow_gfni(0) (tests) keeps the GFNI-free unpacking. */
+/* The AVX512-VNNI kernel's q5 unpacking by vgf2p8affineqb (kernels_avx512.c, qx_group): 1 when
+ * it runs — by default on AVX512-VNNI CPUs with GFNI and AMX (where it was measured faster;
+ * kernels.c says why not the other GFNI CPUs). The kernel reads wh_qx_gfni;
+ * wh_kernels_allow_gfni (tests, benchmarks) turns it on wherever the CPU has GFNI and
+ * AVX512-VNNI, or off, and returns whether it now runs. */
 extern int wh_qx_gfni;
 int wh_kernels_gfni(void);
-void wh_kernels_allow_gfni(int allow);
+int wh_kernels_allow_gfni(int allow);
 int wh_kernels_amx(void);
 void wh_kernels_allow_amx(int allow);
 int wh_gemm_amx_ok(int K);   /* K a multiple of 32 and wh_kernels_amx() */

@@ -541,9 +541,10 @@ int main(void)
                                       wh_gemv_qx_avx512};
             const char *inames[5] = {"AVX2", "AVX-VNNI", "VNNI 256-bit (EVEX)", "VNNI 512-bit",
                                      "VNNI 512-bit with GFNI"};
-            const int gfni = wh_kernels_gfni();
+            const int gfni = wh_kernels_gfni(), gfni_cpu = wh_kernels_allow_gfni(1);
+            wh_kernels_allow_gfni(gfni);
             const int have[5] = {wh_kernels_best() >= WH_ISA_AVX2, wh_kernels_avxvnni(), wh_kernels_vnni(),
-                                 wh_kernels_vnni(), gfni};
+                                 wh_kernels_vnni(), gfni_cpu};
             for (int impl = 0; impl < 5; impl++) {
                 const char *iname = inames[impl];
                 if (!have[impl]) {
