@@ -552,7 +552,7 @@ int main(void)
                     continue;
                 }
                 wh_kernels_allow_gfni(impl == 4);
-                if (impl != 1 && impl != 2) {   /* the quantizers: AVX2's (all 256-bit kernels) and AVX-512's */
+                if (impl == 0 || impl == 3) {   /* the quantizers: AVX2's (all 256-bit kernels) and AVX-512's */
                     (impl == 3 ? wh_qx_quant_avx512 : wh_qx_quant_avx2)(7, K, A, K, xq2, dx2, cs2, sx2);
                     CHECKF(!memcmp(xq, xq2, (size_t)7 * K) && !memcmp(dx, dx2, sizeof(float) * 7 * nb) &&
                                !memcmp(cs, cs2, sizeof(int32_t) * 7 * nb) && !memcmp(sx, sx2, sizeof(float) * 7 * nb),
