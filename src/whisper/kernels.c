@@ -838,6 +838,43 @@ void wh_exp_ref(float *x, int n)
     for (int i = 0; i < n; i++) x[i] = expf(x[i]);
 }
 
+float wh_max(const float *x, int n)
+{
+    wh_kernels_init();
+    if (USE_AVX2) return wh_max_avx2(x, n);
+    float m = -INFINITY;
+    for (int i = 0; i < n; i++) if (x[i] > m) m = x[i];
+    return m;
+}
+
+static int find_ref(const float *x, int n, float t, int ge)
+{
+    for (int i = 0; i < n; i++)
+        if (ge ? x[i] >= t : x[i] > t) return i;
+    return n;
+}
+
+int wh_find_gt(const float *x, int n, float t)
+{
+    wh_kernels_init();
+    return USE_AVX2 ? wh_find_avx2(x, n, t, 0) : find_ref(x, n, t, 0);
+}
+
+int wh_find_ge(const float *x, int n, float t)
+{
+    wh_kernels_init();
+    return USE_AVX2 ? wh_find_avx2(x, n, t, 1) : find_ref(x, n, t, 1);
+}
+
+/* the largest non-NaN value, then its first index: the scalar loop's answer in two passes
+ * that vectorize (unless x[0] is NaN, where that loop never moves) */
+int wh_argmax(const float *x, int n)
+{
+    if (n <= 1 || x[0] != x[0]) return 0;
+    const float m = wh_max(x, n);   /* >= x[0], not NaN */
+    return wh_find_ge(x, n, m);
+}
+
 float wh_lse(const float *x, int n)
 {
     wh_kernels_init();

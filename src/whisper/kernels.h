@@ -206,6 +206,17 @@ float wh_softmax_unnorm(float *x, int n);
 void wh_softmax_rows(float *S, int rows, int n, size_t ld, float *inv);
 /* log Σ exp(x[i]), n >= 1; -INFINITY when every x is; f32 exponentials summed in double */
 float wh_lse(const float *x, int n);
+/* The search's scans of a vocabulary row (51865 logits: a scalar loop's compare-and-branch per
+ * element had been 60 µs of a step, more than a base q5_0 batch-1 step's tenth). Every one is
+ * exactly its scalar loop: NaNs never compare greater (nor equal), ties go to the lower index.
+ *   wh_max       the largest non-NaN x, -INFINITY when there is none (n >= 0)
+ *   wh_argmax    i = 0, then every later x[i] > x[a] moves it: the first index of the
+ *                largest non-NaN value, 0 when x[0] is NaN (n >= 1)
+ *   wh_find_gt   the first i with x[i] > t, n when none; wh_find_ge: x[i] >= t */
+float wh_max(const float *x, int n);
+int wh_argmax(const float *x, int n);
+int wh_find_gt(const float *x, int n, float t);
+int wh_find_ge(const float *x, int n, float t);
 void wh_gelu(float *x, size_t n);                            /* exact erf GELU, in place */
 void wh_gelu_bias(float *x, const float *b, size_t n);       /* x = GELU(x + b), one pass; b may be NULL */
 void wh_gelu_bias_rows(float *x, size_t ldx, int rows, const float *b, size_t n);   /* the same on rows ldx apart */
@@ -400,6 +411,8 @@ void wh_i8r_row_avx2(const void *row, float *out, long k0, long n);
 void wh_softmax_avx2(float *x, int n);
 float wh_softmax_unnorm_avx2(float *x, int n);
 float wh_logsumexp_avx2(const float *x, int n);   /* n >= 1 */
+float wh_max_avx2(const float *x, int n);
+int wh_find_avx2(const float *x, int n, float t, int ge);   /* wh_find_gt (ge 0), wh_find_ge (1) */
 void wh_gelu_bias_avx2(float *x, const float *b, size_t n);   /* b may be NULL */
 void wh_exp_avx2(float *x, int n);
 #endif

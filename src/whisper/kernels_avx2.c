@@ -183,6 +183,40 @@ static float max_avx2(const float *x, int n)
     return mx;
 }
 
+/* wh_max: vmaxps returns its second operand when either is NaN, so the running max goes
+ * second and a NaN element leaves it as it was (the scalar loop's x > m is false for NaN) */
+float wh_max_avx2(const float *x, int n)
+{
+    __m256 v0 = _mm256_set1_ps(-INFINITY), v1 = v0;
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        v0 = _mm256_max_ps(_mm256_loadu_ps(x + i), v0);
+        v1 = _mm256_max_ps(_mm256_loadu_ps(x + i + 8), v1);
+    }
+    for (; i + 8 <= n; i += 8) v0 = _mm256_max_ps(_mm256_loadu_ps(x + i), v0);
+    float m = hmax(_mm256_max_ps(v0, v1));   /* neither holds a NaN */
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+/* wh_find_gt / wh_find_ge: 16 compares a step, ordered (a NaN never matches) */
+int wh_find_avx2(const float *x, int n, float t, int ge)
+{
+    const __m256 vt = _mm256_set1_ps(t);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + 8);
+        const unsigned mk = ge ? (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(a, vt, _CMP_GE_OQ)) |
+                                     (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(b, vt, _CMP_GE_OQ)) << 8
+                               : (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(a, vt, _CMP_GT_OQ)) |
+                                     (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(b, vt, _CMP_GT_OQ)) << 8;
+        if (mk) return i + __builtin_ctz(mk);
+    }
+    for (; i < n; i++)
+        if (ge ? x[i] >= t : x[i] > t) return i;
+    return n;
+}
+
 /* log Σ exp(x[i]) over a vocabulary row: f32 exponentials 8 at a time, summed in f32 over
  * blocks of 1024 and the blocks in double (the search's log-probabilities; the scalar
  * version's 51865 double exp() calls per row were a sixth of a greedy step's search) */

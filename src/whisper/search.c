@@ -111,8 +111,7 @@ void wh_filter_timestamp_rules(const wh_filter *f, const int *seq, int n, float 
     }
     /* (5) if the timestamps together are likelier than any single text token, sample one */
     float ts_lse = wh_logsumexp(logits + tb, V - tb);
-    float max_text = -INFINITY;
-    for (int i = 0; i < tb; i++) if (logits[i] > max_text) max_text = logits[i];
+    float max_text = wh_max(logits, tb);
     /* both sides are log-probs minus the same logsumexp of the row: compare directly */
     if (ts_lse > max_text) mask(logits, 0, tb);
 }
@@ -161,17 +160,27 @@ int wh_parse_suppress(const char *spec, const int *nonspeech, int n_nonspeech, c
 
 /* ------------------------------------------------------------------ beam bookkeeping */
 
-/* top k of row (descending; lower id first on ties) into ids/vals; k <= 32 */
+/* v (row[i]) into the sorted top m of at most k */
+static void topk_insert(float v, int i, int k, int *m, int *ids, float *vals)
+{
+    int j = *m < k ? (*m)++ : k - 1;
+    while (j > 0 && v > vals[j - 1]) { vals[j] = vals[j - 1]; ids[j] = ids[j - 1]; j--; }
+    vals[j] = v;
+    ids[j] = i;
+}
+
+/* top k of row (descending; lower id first on ties) into ids/vals; k <= 32. Once k are held
+ * only a value above the k-th can enter (a NaN never does): wh_find_gt skips to the next
+ * one, 16 compares a step where the scalar loop compared and branched per element (five beam
+ * rows of 51865 logits: most of a step's search) */
 static void topk(const float *row, int n, int k, int *ids, float *vals)
 {
-    int m = 0;
-    for (int i = 0; i < n; i++) {
-        float v = row[i];
-        if (m == k && !(v > vals[m - 1])) continue;
-        int j = m < k ? m++ : k - 1;
-        while (j > 0 && v > vals[j - 1]) { vals[j] = vals[j - 1]; ids[j] = ids[j - 1]; j--; }
-        vals[j] = v;
-        ids[j] = i;
+    int m = 0, i = 0;
+    for (; i < n && m < k; i++) topk_insert(row[i], i, k, &m, ids, vals);
+    if (m < k) return;
+    while ((i += wh_find_gt(row + i, n - i, vals[k - 1])) < n) {
+        topk_insert(row[i], i, k, &m, ids, vals);
+        i++;
     }
 }
 
@@ -285,10 +294,9 @@ sp_status wh_search_new(sp_context *ctx, int max_group, wh_search **out)
 /* samples from softmax(row / T) over the finite entries */
 static int sample_row(const float *row, int n, float T, wh_rng *rng)
 {
-    float m = -INFINITY;
-    int am = 0;
-    for (int i = 0; i < n; i++) if (row[i] > m) { m = row[i]; am = i; }
-    if (m == -INFINITY) return am;
+    const float m = wh_max(row, n);   /* the largest non-NaN logit, and its first index */
+    if (m == -INFINITY) return 0;
+    const int am = wh_find_ge(row, n, m);
     double tot = 0;
     for (int i = 0; i < n; i++) if (row[i] != -INFINITY) tot += exp((double)(row[i] - m) / T);
     double u = wh_rng_uniform(rng) * tot, acc = 0;
@@ -300,13 +308,6 @@ static int sample_row(const float *row, int n, float T, wh_rng *rng)
         if (acc > u) return i;
     }
     return lastf;
-}
-
-static int argmax(const float *row, int n)
-{
-    int a = 0;
-    for (int i = 1; i < n; i++) if (row[i] > row[a]) a = i;
-    return a;
 }
 
 static void emit(wh_search *s, const int *tok, const float *lp, int len, int n_forced, double sum, int hit_eot,
@@ -377,7 +378,7 @@ static sp_status search_sample(wh_search *s, const int *forced, int n_forced, in
             float *row = s->logits + (size_t)row_of[i] * V;
             int *ti = tok + (size_t)i * L;
             wh_filter_apply(o->filter, ti, len[i], row);
-            int t = sampling ? sample_row(row, V, o->temperature, o->rng) : argmax(row, V);
+            int t = sampling ? sample_row(row, V, o->temperature, o->rng) : wh_argmax(row, V);
             float lse = wh_logsumexp(row, V);
             float l = lse == -INFINITY || row[t] == -INFINITY ? -INFINITY : row[t] - lse;
             sum[i] += l;

@@ -220,6 +220,50 @@ int main(void)
         CHECKF(bad == 0, "%d mismatches", bad);
     }
 
+    /* the search's row scans: every level against the scalar loops they replace, with ties,
+     * NaNs (never greater nor equal), ±inf and rows of every length around the vector widths */
+    TEST("wh_max, wh_argmax, wh_find_gt/ge equal their scalar loops at every level (ties, NaN, inf, n 0..100 and 51865)") {
+        int bad = 0;
+        const int nv = 51865;
+        float *x = malloc(sizeof(float) * nv);
+        for (int trial = 0; trial < 120; trial++) {
+            const int n = trial < 101 ? trial : nv - (trial - 101) * 97;
+            for (int i = 0; i < n; i++) x[i] = (float)(int)(frand() * 9.0f) - 4.0f;   /* many ties */
+            if (n > 3 && trial % 3 == 0) x[(trial * 7) % n] = NAN;
+            if (n > 3 && trial % 4 == 1) x[0] = NAN;
+            if (n > 5 && trial % 5 == 2) x[(trial * 13) % n] = INFINITY;
+            if (n > 5 && trial % 5 == 3) for (int i = 0; i < n; i++) x[i] = -INFINITY;
+            if (n > 60 && trial % 2 == 1) {   /* a unique largest value, NaNs after it in its lanes */
+                const int p = (trial * 11) % (n - 48);
+                x[p] = 9.0f;
+                x[p + 8] = x[p + 16] = x[p + 32] = NAN;
+            }
+            float m0 = -INFINITY;
+            for (int i = 0; i < n; i++) if (x[i] > m0) m0 = x[i];
+            int a0 = 0;
+            for (int i = 1; i < n; i++) if (x[i] > x[a0]) a0 = i;
+            const float ts[4] = {m0, 2.0f, -INFINITY, 3.5f};
+            for (int lv = WH_ISA_SCALAR; lv <= (int)best; lv++) {
+                wh_kernels_force((wh_isa)lv);
+                const float m1 = wh_max(x, n);
+                bad += !(m1 == m0 || (m1 != m1 && m0 != m0));
+                if (n >= 1) bad += wh_argmax(x, n) != a0;
+                for (int ti = 0; ti < 4; ti++) {
+                    int g0 = n, e0 = n;
+                    for (int i = n - 1; i >= 0; i--) {
+                        if (x[i] > ts[ti]) g0 = i;
+                        if (x[i] >= ts[ti]) e0 = i;
+                    }
+                    bad += wh_find_gt(x, n, ts[ti]) != g0;
+                    bad += wh_find_ge(x, n, ts[ti]) != e0;
+                }
+            }
+        }
+        wh_kernels_force(best);
+        free(x);
+        CHECKF(bad == 0, "%d mismatches", bad);
+    }
+
     /* y = a·x and y[r] += b (the attention's scaled copies, the row split's bias): every level
      * gives the scalar's floats (one multiply, one add per element) */
     TEST("wh_scale and wh_add_rows give the scalar results at every level, n 1..70, strided rows") {
