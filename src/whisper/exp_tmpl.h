@@ -7,8 +7,6 @@
  *                          2^fx built from exponent bits and a multiply; AVX-512: one masked
  *                          vscalefps in place of four instructions)
  *   E_EXP, E_GELU, E_EXPM  the functions' names
- *   E_EXP_NONPOS           optional: the name of an e^x for x <= 0 without the clamps, for an
- *                          E_LDEXP_ABOVE that takes any fx (AVX-512: the search's log-sum-exp)
  *
  * exp: relative error ~1e-7 for x in [-87.3, 88.7] (Cephes expf polynomial after the
  * reduction x = n·ln2 + r, |r| <= ln2/2, ln2 in two parts); inputs below the range give 0.
@@ -38,16 +36,6 @@ static inline E_VEC E_EXP(E_VEC x0)
 {
     return E_CAT(E_EXP, _core)(x0, E_MIN(E_MAX(x0, E_SET1(E_EXP_LO)), E_SET1(88.3762626647949f)));
 }
-
-#ifdef E_EXP_NONPOS
-/* e^x for x <= 0 (a softmax's x − max) where E_LDEXP_ABOVE takes any fx (AVX-512's masked
- * vscalefps): E_EXP without its two clamps — the upper one cannot bind, and below the range
- * the mask gives 0 whatever y and fx hold — so the same value for every x <= 0 (a NaN stays
- * NaN; the clamp had made it e^-87). Two of the loop's ~19 vector operations: the encoder's
- * softmax (96 rows × 1500, Xeon slice, 1 thread, fastest of 30, three rounds, with the
- * unmasked loop below) 0.29-0.31 -> 0.24-0.26 ns per element, bit-identical. */
-static inline E_VEC E_EXP_NONPOS(E_VEC x0) { return E_CAT(E_EXP, _core)(x0, x0); }
-#endif
 
 /* e^(x − m) for x <= m — a softmax's exponentials — given nml = −m·log2(e) (rounded once
  * per row): t = x·log2(e) + nml in one rounding (an FMA), t = n + f with n = round(t) and
@@ -112,7 +100,6 @@ static inline E_VEC E_GELU(E_VEC v)
 #undef E_ABS
 #undef E_LDEXP_ABOVE
 #undef E_EXP
-#undef E_EXP_NONPOS
 #undef E_EXP_LO
 #undef E_CAT
 #undef E_CAT_

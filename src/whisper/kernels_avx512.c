@@ -167,7 +167,6 @@ static inline __m512 recip512(__m512 v)
 #define E_ABS(v) _mm512_abs_ps(v)
 #define E_LDEXP_ABOVE(x, lo, y, fx) _mm512_maskz_scalef_ps(_mm512_cmp_ps_mask(x, lo, _CMP_NLT_UQ), y, fx)
 #define E_EXP exp512
-#define E_EXP_NONPOS exp512n
 #define E_GELU gelu512
 #define E_EXPM expm512
 #include "exp_tmpl.h"
@@ -286,16 +285,24 @@ float wh_logsumexp_avx512(const float *x, int n)
     }
     const float mx = _mm512_reduce_max_ps(vm);
     if (mx == -INFINITY) return -INFINITY;
-    const __m512 vmx = _mm512_set1_ps(mx);
+    /* e^(x − mx) as the softmax's expm512 (2^t after one FMA: 2.4e-7 relative where the
+     * terms that make the sum are, about the f32 exp's 1e-7), two sums, whole vectors, the
+     * tail masked: a 51865-logit row 15.5 -> 7 µs (the search runs it on the caller for
+     * every beam) */
+    const __m512 nml = _mm512_set1_ps(-(mx * 1.44269504088896341f));
     double tot = 0;
     for (i = 0; i < n;) {   /* f32 sums over blocks of 1024, the blocks in double */
         const int end = n - i > 1024 ? i + 1024 : n;
-        __m512 acc = _mm512_setzero_ps();
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+        for (; i + 32 <= end; i += 32) {
+            a0 = _mm512_add_ps(a0, expm512(_mm512_loadu_ps(x + i), nml));
+            a1 = _mm512_add_ps(a1, expm512(_mm512_loadu_ps(x + i + 16), nml));
+        }
         for (; i < end; i += 16) {
             const __mmask16 k = end - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (end - i)) - 1);
-            acc = _mm512_add_ps(acc, _mm512_maskz_mov_ps(k, exp512n(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vmx))));
+            a0 = _mm512_add_ps(a0, _mm512_maskz_mov_ps(k, expm512(_mm512_maskz_loadu_ps(k, x + i), nml)));
         }
-        tot += _mm512_reduce_add_ps(acc);
+        tot += _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
     }
     return mx + (float)log(tot);
 }
