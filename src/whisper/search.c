@@ -298,7 +298,7 @@ sp_status wh_search_new(sp_context *ctx, int max_group, wh_search **out)
  * the first token whose running total (the same sums, in the same order) passes u·total.
  * The double exp() of every logit, twice, had taken 420 µs a row (Xeon slice): best_of 5 at
  * a fallback temperature spent 2 ms a step on it, more than the base q5_0 step itself. */
-static int sample_row(const float *row, int n, float T, wh_rng *rng, float *p)
+int wh_sample_row(const float *row, int n, float T, wh_rng *rng, float *p)
 {
     const float m = wh_max(row, n);   /* the largest non-NaN logit, and its first index */
     if (m == -INFINITY) return 0;
@@ -385,7 +385,7 @@ static sp_status search_sample(wh_search *s, const int *forced, int n_forced, in
             float *row = s->logits + (size_t)row_of[i] * V;
             int *ti = tok + (size_t)i * L;
             wh_filter_apply(o->filter, ti, len[i], row);
-            int t = sampling ? sample_row(row, V, o->temperature, o->rng, s->probs) : wh_argmax(row, V);
+            int t = sampling ? wh_sample_row(row, V, o->temperature, o->rng, s->probs) : wh_argmax(row, V);
             float lse = wh_logsumexp(row, V);
             float l = lse == -INFINITY || row[t] == -INFINITY ? -INFINITY : row[t] - lse;
             sum[i] += l;

@@ -69,6 +69,10 @@ typedef struct {
  * beam order, then token rank); in that order, EOT candidates go to finished[] and the others
  * become next[] until beam_size are kept. scratch holds n_live * (beam_size + 1) entries.
  * Returns the number kept (*n_finished gets the finished count, <= n_live * (beam_size+1)). */
+/* One draw from softmax(row / T) (T > 0) over the row's finite logits (n of them at most;
+ * scratch: n floats); the token index. The first index of the largest logit when the total
+ * is not a number. */
+int wh_sample_row(const float *row, int n, float T, wh_rng *rng, float *scratch);
 int wh_beam_select(const float *const *rows, const double *sums, int n_live, int n_vocab, int beam_size,
                    int eot, wh_cand *scratch, wh_cand *next, wh_cand *finished, int *n_finished);
 
