@@ -224,14 +224,20 @@ float wh_logsumexp_avx2(const float *x, int n)
 {
     const float mx = max_avx2(x, n);
     if (mx == -INFINITY) return -INFINITY;
-    const __m256 vm = _mm256_set1_ps(mx);
+    /* e^(x − mx) as the softmax's expm256 (as the AVX-512 code: 2.4e-7 relative where the
+     * sum's terms are) into two sums: a 51865-logit row 24.7-25.9 -> 19.7-20.3 µs */
+    const __m256 nml = _mm256_set1_ps(-(mx * 1.44269504088896341f));
     double tot = 0;
     int i = 0;
     while (i + 8 <= n) {
         const int end = n - i > 1024 ? i + 1024 : n;
-        __m256 acc = _mm256_setzero_ps();
-        for (; i + 8 <= end; i += 8) acc = _mm256_add_ps(acc, exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm)));
-        tot += hsum(acc);
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+        for (; i + 16 <= end; i += 16) {
+            a0 = _mm256_add_ps(a0, expm256(_mm256_loadu_ps(x + i), nml));
+            a1 = _mm256_add_ps(a1, expm256(_mm256_loadu_ps(x + i + 8), nml));
+        }
+        for (; i + 8 <= end; i += 8) a0 = _mm256_add_ps(a0, expm256(_mm256_loadu_ps(x + i), nml));
+        tot += hsum(_mm256_add_ps(a0, a1));
     }
     for (; i < n; i++) tot += exp((double)(x[i] - mx));
     return mx + (float)log(tot);
