@@ -654,21 +654,20 @@ static void dec_attn_task(void *va, int t, int ith)
      * attends: a prompt's later rows read its earlier ones); more rows: task (row, head),
      * their K/V stored before the pool ran */
     const int h = j->store ? t : t % H, r0 = j->store ? 0 : t / H, r1 = j->store ? j->rows : r0 + 1;
+    const size_t off = ((size_t)j->layer * H + h) * c->tctx * dh;   /* the head's run in each cache */
     /* every row's cached K/V lines asked for into L2 at once: the step's weights streamed
      * through since the last step have pushed them out, and one row at a time waited for
      * them (base step harness, 960 steps of up to 33 positions, medians: beam 5 q5_0
      * 1.666 -> 1.643 ms, f16 4.627 -> 4.538; into L1: 1.576 vs 1.590 for L2 in one round) */
     for (int r = r0; r < r1; r++) {
         const cpu_seq *sq = &c->seq[c->row_seq[r]];
-        const size_t off = ((size_t)j->layer * H + h) * c->tctx * dh, nb = (size_t)c->row_pos[r] * dh * 2;
-        for (size_t o = 0; o < nb; o += 64) {
+        for (size_t o = 0, nb = (size_t)c->row_pos[r] * dh * 2; o < nb; o += 64) {
             __builtin_prefetch((const char *)(sq->k + off) + o, 0, 2);
             __builtin_prefetch((const char *)(sq->v + off) + o, 0, 2);
         }
     }
     for (int r = r0; r < r1; r++) {
         const cpu_seq *sq = &c->seq[c->row_seq[r]];
-        const size_t off = ((size_t)j->layer * H + h) * c->tctx * dh;
         float *q = c->d_q + (size_t)r * n + (size_t)h * dh;
         if (j->store) kv_store(c, j->layer, r, h);
         wh_scale(q, j->qs, q, dh);

@@ -172,19 +172,9 @@ void wh_exp_avx2(float *x, int n)
     for (; i < n; i++) x[i] = expf(x[i]);
 }
 
-/* max of x[0..n) (n >= 1) */
-static float max_avx2(const float *x, int n)
-{
-    __m256 vm = _mm256_set1_ps(-INFINITY);
-    int i = 0;
-    for (; i + 8 <= n; i += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + i));
-    float mx = hmax(vm);
-    for (; i < n; i++) mx = x[i] > mx ? x[i] : mx;
-    return mx;
-}
-
-/* wh_max: vmaxps returns its second operand when either is NaN, so the running max goes
- * second and a NaN element leaves it as it was (the scalar loop's x > m is false for NaN) */
+/* wh_max (and the softmax's and log-sum-exp's maximum): vmaxps returns its second operand
+ * when either is NaN, so the running max goes second and a NaN element leaves it as it was
+ * (the scalar loop's x > m is false for NaN) */
 float wh_max_avx2(const float *x, int n)
 {
     __m256 v0 = _mm256_set1_ps(-INFINITY), v1 = v0;
@@ -199,17 +189,19 @@ float wh_max_avx2(const float *x, int n)
     return m;
 }
 
-/* wh_find_gt / wh_find_ge: 16 compares a step, ordered (a NaN never matches) */
+/* a bit per lane of v >= t (ge) or v > t, ordered (a NaN never sets one) */
+static inline unsigned above_mask(__m256 v, __m256 t, int ge)
+{
+    return (unsigned)_mm256_movemask_ps(ge ? _mm256_cmp_ps(v, t, _CMP_GE_OQ) : _mm256_cmp_ps(v, t, _CMP_GT_OQ));
+}
+
+/* wh_find_gt / wh_find_ge: 16 compares a step */
 int wh_find_avx2(const float *x, int n, float t, int ge)
 {
     const __m256 vt = _mm256_set1_ps(t);
     int i = 0;
     for (; i + 16 <= n; i += 16) {
-        const __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + 8);
-        const unsigned mk = ge ? (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(a, vt, _CMP_GE_OQ)) |
-                                     (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(b, vt, _CMP_GE_OQ)) << 8
-                               : (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(a, vt, _CMP_GT_OQ)) |
-                                     (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(b, vt, _CMP_GT_OQ)) << 8;
+        const unsigned mk = above_mask(_mm256_loadu_ps(x + i), vt, ge) | above_mask(_mm256_loadu_ps(x + i + 8), vt, ge) << 8;
         if (mk) return i + __builtin_ctz(mk);
     }
     for (; i < n; i++)
@@ -222,7 +214,7 @@ int wh_find_avx2(const float *x, int n, float t, int ge)
  * version's 51865 double exp() calls per row were a sixth of a greedy step's search) */
 float wh_logsumexp_avx2(const float *x, int n)
 {
-    const float mx = max_avx2(x, n);
+    const float mx = wh_max_avx2(x, n);
     if (mx == -INFINITY) return -INFINITY;
     /* e^(x − mx) as the softmax's expm256 (as the AVX-512 code: 2.4e-7 relative where the
      * sum's terms are) into two sums: a 51865-logit row 24.7-25.9 -> 19.7-20.3 µs */
@@ -247,7 +239,7 @@ float wh_logsumexp_avx2(const float *x, int n)
  * exponentials by expm256 (exp_tmpl.h), two vectors at a time into two sums */
 float wh_softmax_unnorm_avx2(float *x, int n)
 {
-    const float mx = max_avx2(x, n), nmlf = -(mx * 1.44269504088896341f);
+    const float mx = wh_max_avx2(x, n), nmlf = -(mx * 1.44269504088896341f);
     const __m256 nml = _mm256_set1_ps(nmlf);
     __m256 vs0 = _mm256_setzero_ps(), vs1 = vs0;
     int i = 0;
