@@ -6,15 +6,20 @@
 /* att8_quant_p's bytes for 32 positions (n valid): four vectors of products (and-ed to 0 past
  * n), packed 32 -> 16 -> 8 bits with unsigned saturation (the values are 0 .. 255 already)
  * and the 128-bit lanes' interleave undone by one dword permutation */
-static inline __attribute__((always_inline)) A8_ATTR float a8_quant32_256(const float *S, const float *vs, int n,
-                                                                         uint8_t *u)
+static inline __attribute__((always_inline)) A8_ATTR float a8_quant32_256(float *S, const float *vs, int n,
+                                                                         float inv, uint8_t *u)
 {
     const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256 vi = _mm256_set1_ps(inv);
     __m256 v[4], mx = _mm256_setzero_ps();
 #pragma GCC unroll 4
     for (int j = 0; j < 4; j++) {
+        /* whole vectors: past n, S's padded block holds the scores' scratch (their stores are
+         * whole vectors too), and the and zeroes what it gives */
         const __m256 ok = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n - 8 * j), idx));
-        v[j] = _mm256_and_ps(ok, _mm256_mul_ps(_mm256_loadu_ps(S + 8 * j), _mm256_loadu_ps(vs + 8 * j)));
+        const __m256 p = _mm256_mul_ps(_mm256_loadu_ps(S + 8 * j), vi);
+        _mm256_storeu_ps(S + 8 * j, p);
+        v[j] = _mm256_and_ps(ok, _mm256_mul_ps(p, _mm256_loadu_ps(vs + 8 * j)));
         mx = _mm256_max_ps(mx, v[j]);
     }
     __m128 h = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
@@ -45,8 +50,9 @@ static inline __attribute__((always_inline)) A8_ATTR float a8_quant32_256(const 
 #define A8_MULF(a, b) _mm256_mul_ps(a, b)
 #define A8_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define A8_CVT(v) _mm256_cvtepi32_ps(v)
-#define A8_SOFTMAX wh_softmax
+#define A8_SOFTMAX_ROWS wh_softmax_rows
 #define A8_QUANT32 a8_quant32_256
 #define A8_RG 6
+#define A8_SPLIT(G) ((G) <= 3)   /* 4·G accumulators, two keys and a broadcast in 16 */
 #define A8_OV(R) ((R) == 1 ? 4 : (R) <= 3 ? 2 : 1)
 #include "att8_tmpl.h"

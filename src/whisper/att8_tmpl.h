@@ -6,9 +6,11 @@
  *   A8_LOADI(p) A8_SET1I(x) A8_ZEROI() A8_ADDI(a, b) A8_MULLOI(a, b)
  *   A8_DPBUSD(sums, unsigned bytes, signed bytes)
  *   A8_LOADF(p) A8_STOREF(p, v) A8_SET1F(x) A8_ZEROF() A8_MULF(a, b) A8_FMA(a, b, c) A8_CVT(vi)
- *   A8_SOFTMAX     the level's in-place row softmax
- *   A8_QUANT32     (S, vs, n, u) -> max: 32 probabilities times vs as att8_quant_p's bytes
- *                  (the first n valid, n may be <= 0 or > 32), returns their max
+ *   A8_SOFTMAX_ROWS(S, rows, n, ld, inv)   the rows' exponentials in place (wh_softmax_rows)
+ *   A8_QUANT32     (S, vs, n, inv, u) -> max: 32 exponentials times inv stored back (the
+ *                  softmax's probabilities, its own normalisation pass's floats), then times vs
+ *                  as att8_quant_p's bytes (the first n valid, n may be > 32), returns their max
+ *   A8_SPLIT(G)    whether the scores' two byte rows take chains of their own at G rows
  *   A8_RG          query rows per pass, A8_OV(R) value vectors per sweep over V at R rows
  *   A8_NAME        the exported function
  *
@@ -36,14 +38,21 @@ static inline __attribute__((always_inline)) A8_ATTR void a8_scores(const int G,
         const size_t next = (size_t)(p / WH_ATT_TILE + A8_PFT) * 64 * WH_ATT_TILE;
         const char *pk = (const char *)KU + next, *pv = (const char *)VQ + next;
         const uint8_t *kt = KU + wh_att8_kofs(p, 0);
-        VI acc[A8_RG][2];
+        /* Σ h·K, then ·254 − 128·Σl, then + Σ l·(K + 128): the second pass's keys from L1. With
+         * registers to spare (A8_SPLIT) the l sums have chains of their own, added at the end:
+         * the same integers, and twice the chains to cover vpdpbusd's latency (at five rows
+         * ten chains of 5-cycle products had just covered two a cycle) */
+        const int split = A8_SPLIT(G);
+        VI acc[A8_RG][2], acl[A8_RG][2];
 #pragma GCC unroll 8
-        for (int r = 0; r < G; r++) acc[r][0] = acc[r][1] = A8_SET1I(a->ch[r0 + r]);
-        /* Σ h·K, then ·254 − 128·Σl, then + Σ l·(K + 128): the second pass's keys from L1 */
+        for (int r = 0; r < G; r++) {
+            acc[r][0] = acc[r][1] = A8_SET1I(a->ch[r0 + r]);
+            if (split) acl[r][0] = acl[r][1] = A8_SET1I(a->cl[r0 + r]);
+        }
 #pragma GCC unroll 2
         for (int pass = 0; pass < 2; pass++) {
             const int8_t *qb = (pass ? a->ql : a->qh) + (size_t)r0 * 64;
-            if (pass)
+            if (pass && !split)
 #pragma GCC unroll 8
                 for (int r = 0; r < G; r++) {
                     const VI c = A8_SET1I(a->cl[r0 + r]), m = A8_SET1I(254);
@@ -63,11 +72,23 @@ static inline __attribute__((always_inline)) A8_ATTR void a8_scores(const int G,
                     int32_t x;
                     memcpy(&x, qb + (size_t)r * 64 + 4 * d4, 4);
                     const VI b = A8_SET1I(x);
-                    acc[r][0] = A8_DPBUSD(acc[r][0], k0, b);
-                    acc[r][1] = A8_DPBUSD(acc[r][1], k1, b);
+                    if (pass && split) {
+                        acl[r][0] = A8_DPBUSD(acl[r][0], k0, b);
+                        acl[r][1] = A8_DPBUSD(acl[r][1], k1, b);
+                    } else {
+                        acc[r][0] = A8_DPBUSD(acc[r][0], k0, b);
+                        acc[r][1] = A8_DPBUSD(acc[r][1], k1, b);
+                    }
                 }
             }
         }
+        if (split)
+#pragma GCC unroll 8
+            for (int r = 0; r < G; r++) {
+                const VI m = A8_SET1I(254);
+                acc[r][0] = A8_ADDI(A8_MULLOI(acc[r][0], m), acl[r][0]);
+                acc[r][1] = A8_ADDI(A8_MULLOI(acc[r][1], m), acl[r][1]);
+            }
         const VF s0 = A8_LOADF(ks + p), s1 = A8_LOADF(ks + p + A8_W);
 #pragma GCC unroll 8
         for (int r = 0; r < G; r++) {   /* (float) sum · (ks · d_q/254), the reference's order */
@@ -132,18 +153,43 @@ static inline __attribute__((always_inline)) A8_ATTR void a8_pass(const int G, c
                                                                   float *S, size_t lds, float *o, size_t ldo)
 {
     const size_t nb = a->lp / 32;
+    float inv[A8_RG];
     a8_scores(G, a, r0, KU, ks, VQ, len, S, lds);
+    /* the softmax without its normalisation pass (each row's exponentials pass takes the next
+     * row's maximum); the quantizer, which loads every probability anyway, multiplies by 1/Σ
+     * and stores them — the same floats, one pass over the rows fewer */
+    A8_SOFTMAX_ROWS(S, G, len, lds, inv);
     for (int r = 0; r < G; r++) {
         float *Sr = S + (size_t)r * lds, *du = a->du + (size_t)(r0 + r) * nb;
         uint8_t *u = a->u + (size_t)(r0 + r) * a->lp;
-        A8_SOFTMAX(Sr, len);
         for (size_t b = 0; b < nb; b++) {
-            const float m = A8_QUANT32(Sr + b * 32, vs + b * 32, len - (int)(b * 32), u + b * 32);
+            const float m = A8_QUANT32(Sr + b * 32, vs + b * 32, len - (int)(b * 32), inv[r], u + b * 32);
             du[b] = m / 255.0f;
         }
     }
     a8_values(G, A8_OV(G), a->u + (size_t)r0 * a->lp, a->du + (size_t)r0 * nb, a->lp, VQ, o, ldo);
 }
+
+/* one function per row count: in one function with all eight, GCC's allocation for one count
+ * depended on the others' code (eight rows 6 % slower once five had split chains) */
+#define A8_PASSFN(G)                                                                              \
+    static __attribute__((noinline)) A8_ATTR void a8_pass_##G(const wh_att8_parts *a, int r0, const uint8_t *KU, \
+                                                              const float *ks, const int8_t *VQ, const float *vs, \
+                                                              int len, float *S, size_t lds, float *o, size_t ldo) \
+    {                                                                                             \
+        a8_pass(G, a, r0, KU, ks, VQ, vs, len, S, lds, o, ldo);                                   \
+    }
+A8_PASSFN(1) A8_PASSFN(2) A8_PASSFN(3) A8_PASSFN(4) A8_PASSFN(5)
+#if A8_RG >= 6
+A8_PASSFN(6)
+#endif
+#if A8_RG >= 7
+A8_PASSFN(7)
+#endif
+#if A8_RG >= 8
+A8_PASSFN(8)
+#endif
+#undef A8_PASSFN
 
 A8_ATTR void A8_NAME(int R, const float *q, size_t ldq, const uint8_t *KU, const float *ks, const int8_t *VQ,
                      const float *vs, int len, float *S, size_t lds, void *scratch, float *o, size_t ldo)
@@ -155,7 +201,7 @@ A8_ATTR void A8_NAME(int R, const float *q, size_t ldq, const uint8_t *KU, const
         float *Sg = S + (size_t)r0 * lds, *og = o + (size_t)r0 * ldo;
         switch (g) {
 #define A8_CASE(G) \
-    case G: a8_pass(G, &a, r0, KU, ks, VQ, vs, len, Sg, lds, og, ldo); break;
+    case G: a8_pass_##G(&a, r0, KU, ks, VQ, vs, len, Sg, lds, og, ldo); break;
             A8_CASE(1) A8_CASE(2) A8_CASE(3) A8_CASE(4) A8_CASE(5)
 #if A8_RG >= 6
             A8_CASE(6)

@@ -732,6 +732,10 @@ wh_att8_parts wh_att8_split(int R, int len, void *scratch)
 
 void wh_att8_queries(int R, const float *q, size_t ldq, const wh_att8_parts *a)
 {
+    if (USE_AVX2) {
+        wh_att8_queries_avx2(R, q, ldq, a);
+        return;
+    }
     wh_i8_rows(R, 64, q, ldq, a->qh, 64, a->dq);
     for (int r = 0; r < R; r++) {
         const float *x = q + (size_t)r * ldq, d = a->dq[r], id = d > 0.0f ? 1.0f / d : 0.0f;   /* the quantizer's */

@@ -391,6 +391,7 @@ void wh_attend_rows_i8_avx512(int R, const float *q, size_t ldq, const int8_t *K
                               const float *vs, size_t ldv, int len, float *S, size_t lds, float *o, size_t ldo);
 float wh_i8_row_avx2(const float *x, int n, int8_t *q);
 void wh_i8_rows_avx2(int R, int n, const float *x, size_t ldx, int8_t *q, size_t ldq, float *d);
+void wh_att8_queries_avx2(int R, const float *q, size_t ldq, const wh_att8_parts *a);
 void wh_qx8_pack_t_avx2(int N, int K, const float *X, size_t ks, int kvalid, void *out);   /* rs = 1 */
 void wh_qx8_pack_r_avx2(int N, int K, const float *X, size_t rs, void *out);   /* ks = 1, kvalid >= K */
 void wh_attend64_avx2(const float *q, const uint16_t *K, const uint16_t *V, size_t ld, int len, float *S, float *o);

@@ -50,6 +50,13 @@ static inline float hsum(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
+static inline int32_t hsum_epi32(__m256i v)
+{
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1))));
+}
+
 static inline float hmax(__m256 v)
 {
     __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -787,6 +794,34 @@ void wh_i8_rows_avx2(int R, int n, const float *x, size_t ldx, int8_t *q, size_t
         }
     }
     for (; r0 < R; r0++) d[r0] = wh_i8_row_avx2(x + (size_t)r0 * ldx, n, q + (size_t)r0 * ldq);
+}
+
+/* wh_att8_queries, eight lanes at a time: the same bytes (x·id − h)·254 rounded to nearest even
+ * as lrintf, the same integer sums. Per head and beam step it had been 64 lrintf calls a row
+ * and a scalar quantizer: 0.47 us of the head's 7.6 (5 rows, AVX512-VNNI) */
+void wh_att8_queries_avx2(int R, const float *q, size_t ldq, const wh_att8_parts *a)
+{
+    wh_i8_rows_avx2(R, 64, q, ldq, a->qh, 64, a->dq);
+    const __m256 k254 = _mm256_set1_ps(254.0f);
+    for (int r = 0; r < R; r++) {
+        const float *x = q + (size_t)r * ldq, d = a->dq[r], id = d > 0.0f ? 1.0f / d : 0.0f;   /* the quantizer's */
+        const __m256 vid = _mm256_set1_ps(id);
+        const int8_t *h = a->qh + (size_t)r * 64;
+        int8_t *l = a->ql + (size_t)r * 64;
+        __m256i sh = _mm256_setzero_si256(), sl = sh;
+        for (int i = 0; i < 64; i += 8) {   /* |x·id − h| <= 1/2: |l| <= 127 */
+            const __m256i hi = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(h + i)));
+            const __m256 t = _mm256_sub_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vid), _mm256_cvtepi32_ps(hi));
+            const __m256i li = _mm256_cvtps_epi32(_mm256_mul_ps(t, k254));
+            sh = _mm256_add_epi32(sh, hi);
+            sl = _mm256_add_epi32(sl, li);
+            const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(li), _mm256_extracti128_si256(li, 1));
+            _mm_storel_epi64((__m128i *)(void *)(l + i), _mm_packs_epi16(w, w));
+        }
+        a->ch[r] = -128 * hsum_epi32(sh);
+        a->cl[r] = -128 * hsum_epi32(sl);
+        a->dq[r] = d / 254.0f;
+    }
 }
 
 /* wh_qx8_pack_f32 from rows (ks = 1, every element valid — the encoder's K_h): eight rows of a

@@ -576,13 +576,17 @@ QX_TARGET void wh_gemv_qx_avx512(int M, int K, const int8_t *xq, const float *dx
 /* ------------------------------------------------------------------ cross-attention, int8 products
  * (att8_tmpl.h) with AVX512-VNNI: 32 zmm hold the scores of 8 rows × 32 positions, and the
  * values' sums of 3 rows × 64 columns (then 6 × 32, 8 × 16) */
-static inline __attribute__((always_inline)) QX_TARGET float a8_quant32_512(const float *S, const float *vs, int n,
-                                                                           uint8_t *u)
+static inline __attribute__((always_inline)) QX_TARGET float a8_quant32_512(float *S, const float *vs, int n,
+                                                                           float inv, uint8_t *u)
 {
     const __mmask16 k0 = n >= 16 ? (__mmask16)0xffff : n > 0 ? (__mmask16)((1u << n) - 1) : 0;
     const __mmask16 k1 = n >= 32 ? (__mmask16)0xffff : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
-    const __m512 v0 = _mm512_maskz_mul_ps(k0, _mm512_maskz_loadu_ps(k0, S), _mm512_maskz_loadu_ps(k0, vs));
-    const __m512 v1 = _mm512_maskz_mul_ps(k1, _mm512_maskz_loadu_ps(k1, S + 16), _mm512_maskz_loadu_ps(k1, vs + 16));
+    const __m512 vi = _mm512_set1_ps(inv);
+    const __m512 p0 = _mm512_mul_ps(_mm512_maskz_loadu_ps(k0, S), vi), p1 = _mm512_mul_ps(_mm512_maskz_loadu_ps(k1, S + 16), vi);
+    _mm512_mask_storeu_ps(S, k0, p0);
+    _mm512_mask_storeu_ps(S + 16, k1, p1);
+    const __m512 v0 = _mm512_maskz_mul_ps(k0, p0, _mm512_maskz_loadu_ps(k0, vs));
+    const __m512 v1 = _mm512_maskz_mul_ps(k1, p1, _mm512_maskz_loadu_ps(k1, vs + 16));
     const float m = _mm512_reduce_max_ps(_mm512_max_ps(v0, v1));
     const __m512 id = _mm512_set1_ps(m > 0.0f ? 255.0f / m : 0.0f);
     _mm_storeu_si128((__m128i *)(void *)u, _mm512_cvtusepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v0, id))));
@@ -607,9 +611,10 @@ static inline __attribute__((always_inline)) QX_TARGET float a8_quant32_512(cons
 #define A8_MULF(a, b) _mm512_mul_ps(a, b)
 #define A8_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define A8_CVT(v) _mm512_cvtepi32_ps(v)
-#define A8_SOFTMAX wh_softmax_avx512
+#define A8_SOFTMAX_ROWS wh_softmax_rows_avx512
 #define A8_QUANT32 a8_quant32_512
 #define A8_RG 8
+#define A8_SPLIT(G) ((G) <= 5)   /* 4·G accumulators, two keys and a broadcast in 32 (six rows: slower) */
 #define A8_OV(R) ((R) <= 3 ? 4 : (R) <= 6 ? 2 : 1)
 #define A8_NAME wh_attend_rows_q8_avx512
 #include "att8_tmpl.h"

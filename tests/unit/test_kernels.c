@@ -1613,6 +1613,37 @@ int main(void)
         free(x); free(q1); free(q2);
     }
 
+    TEST("wh_att8_queries (the int8 cross-attention's two byte rows of each query) gives the scalar bytes, scales "
+         "and sums at every level, R 1..9, a zero row, rows of every magnitude") {
+        const size_t ldq = 64 + 3;
+        float *q = malloc(sizeof(float) * 9 * ldq);
+        const size_t scr = wh_attend_q8_scratch(9, 32);
+        void *s1 = aligned_alloc(64, (scr + 63) & ~(size_t)63), *s2 = aligned_alloc(64, (scr + 63) & ~(size_t)63);
+        int bad = 0;
+        for (size_t i = 0; i < 9 * ldq; i++) q[i] = frand() * (float)(1 + i % 7) * (i % 29 ? 1.0f : 40.0f);
+        for (int i = 0; i < 64; i++) q[4 * ldq + (size_t)i] = 0.0f;                          /* row 4: scale 0 */
+        for (int i = 0; i < 64; i++) q[6 * ldq + (size_t)i] = (float)(i - 32) * (1.0f / 127.0f);   /* h exact, l 0 */
+        for (int R = 1; R <= 9; R++) {
+            wh_kernels_force(WH_ISA_SCALAR);
+            memset(s1, 0x5a, scr);
+            const wh_att8_parts a1 = wh_att8_split(R, 32, s1);
+            wh_att8_queries(R, q, ldq, &a1);
+            for (int ii = 0; ii < n_isas; ii++) {
+                wh_kernels_force(isas[ii]);
+                memset(s2, 0x5a, scr);
+                const wh_att8_parts a2 = wh_att8_split(R, 32, s2);
+                wh_att8_queries(R, q, ldq, &a2);
+                const size_t r = (size_t)R;
+                if ((memcmp(a1.qh, a2.qh, r * 64) || memcmp(a1.ql, a2.ql, r * 64) || memcmp(a1.dq, a2.dq, r * 4) ||
+                     memcmp(a1.ch, a2.ch, r * 4) || memcmp(a1.cl, a2.cl, r * 4)) && bad++ < 3)
+                    CHECKF(0, "%s R %d: the query bytes, scales or sums differ", wh_isa_name(isas[ii]), R);
+            }
+        }
+        wh_kernels_force(best);
+        CHECK(bad == 0);
+        free(q); free(s1); free(s2);
+    }
+
     TEST("run-time int8 operands (the encoder attention's K and V transposed): wh_qx8_pack_f32 gives the same bytes "
          "at every level, from rows or strided columns, zeros past kvalid; each 32-block is wh_i8_row's") {
         const int N = 48, K = 96, ldx = K + 5, ldt = N + 3;
