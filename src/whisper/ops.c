@@ -92,13 +92,19 @@ static void gemm_task(void *va, int chunk, int ith)
  * is picked up by the others; a multiple of 32 columns (two 16-wide panels: the AVX-512
  * micro-kernel takes panels in pairs, and a chunk of an odd number of panels ran its last
  * one through the AVX2 kernel at half the rate: a third of tiny's 384-column products);
- * at most WH_GEMM_NC. */
-static int chunk_cols(int N, int nth)
+ * at most WH_GEMM_NC, which the packed path's panels need (M >= 8).
+ * Beam and best-of steps (2 <= M < 8: the GEMVs with a software prefetch) take two chunks a
+ * thread with no such cap: a chunk's first blocks run before its prefetch is ahead of them,
+ * and the output projection had been 405 chunks of 128 rows. Base step harness, beam 5, 640
+ * steps a build alternating: q5_0 1.511 -> 1.424 ms, q8_0 1.730 -> 1.538 (one chunk a thread:
+ * 1.385 and 1.508); batch 1 slower with such chunks (q5_0 1.006 -> 1.073 ms), so it keeps these. */
+static int chunk_cols(int N, int nth, int M)
 {
-    int cs = N / (4 * nth);
+    const int beam = M >= 2 && M < 8;
+    int cs = N / ((beam ? 2 : 4) * nth);
     cs = (cs + 31) & ~31;
     if (cs < 32) cs = 32;
-    if (cs > WH_GEMM_NC) cs = WH_GEMM_NC;
+    if (!beam && cs > WH_GEMM_NC) cs = WH_GEMM_NC;
     return cs;
 }
 
@@ -110,11 +116,11 @@ typedef struct {
 } out_chunks;
 
 /* the chunking of outs (n <= MULTI_MAX); returns the number of chunks */
-static int out_chunks_init(out_chunks *c, const wh_gemm_out *outs, int n, int nth)
+static int out_chunks_init(out_chunks *c, const wh_gemm_out *outs, int n, int nth, int M)
 {
     c->first[0] = 0;
     for (int i = 0; i < n; i++) {
-        c->cs[i] = chunk_cols(outs[i].N, nth);
+        c->cs[i] = chunk_cols(outs[i].N, nth, M);
         c->first[i + 1] = c->first[i] + (outs[i].N + c->cs[i] - 1) / c->cs[i];
     }
     return c->first[n];
@@ -366,7 +372,7 @@ static int par_gemm_qx_tall(wh_exec *ex, int M, int K, const float *A, int lda, 
     }
     tall_job j = {.ex = ex, .M = M, .K = K, .lda = lda, .gelu = gelu, .A = A, .outs = outs,
                   .nrb = (M + TALL_RB - 1) / TALL_RB};
-    const int nch = out_chunks_init(&j.ch, outs, n_outs, wh_pool_size(ex->pool));
+    const int nch = out_chunks_init(&j.ch, outs, n_outs, wh_pool_size(ex->pool), M);
     wh_pool_run(ex->pool, tall_quant_task, &j, j.nrb);
     wh_pool_run(ex->pool, tall_gemm_task, &j, nch * j.nrb);
     return 0;
@@ -426,7 +432,7 @@ void wh_par_gemm(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wm
     const wh_gemm_out o = {W, N, bias, C, ldc, accumulate};
     if (par_gemm_qx_tall(ex, M, K, A, lda, &o, 1, gelu) == 0) return;
     if (rows_split(ex, M, K) && par_gemm_rows(ex, M, K, A, lda, &o, 1, gelu) == 0) return;
-    int cs = chunk_cols(N, wh_pool_size(ex->pool));
+    int cs = chunk_cols(N, wh_pool_size(ex->pool), M);
     gemm_job j = {ex, M, K, N, lda, ldc, accumulate, gelu, cs, A, bias, W, C, qx_quantize_once(ex, M, K, A, lda, W)};
     wh_pool_run(ex->pool, gemm_task, &j, (N + cs - 1) / cs);
 }
@@ -462,6 +468,6 @@ void wh_par_gemm_multi(wh_exec *ex, int M, int K, const float *A, int lda, const
     if (rows_split(ex, M, K) && par_gemm_rows(ex, M, K, A, lda, outs, n_outs, 0) == 0) return;
     multi_job j = {.ex = ex, .M = M, .K = K, .lda = lda, .A = A, .outs = outs};
     for (int i = 0; i < n_outs && !j.act; i++) j.act = qx_quantize_once(ex, M, K, A, lda, outs[i].W);
-    const int nch = out_chunks_init(&j.ch, outs, n_outs, wh_pool_size(ex->pool));
+    const int nch = out_chunks_init(&j.ch, outs, n_outs, wh_pool_size(ex->pool), M);
     wh_pool_run(ex->pool, multi_task, &j, nch);
 }
