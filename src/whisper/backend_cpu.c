@@ -22,12 +22,20 @@
 #define DEC_XROWS 8 /* decoder cross-attention: query rows per task (beams share K/V reads) */
 #define DEC_SROWS 8 /* decoder self-attention: up to this many rows, one task per head */
 
-/* A sequence's self-attention cache, head-major: a (row, head) task reads its head's keys and
- * values as two contiguous runs. Position-major ([ctx][n], a head's 128 bytes a row apart)
- * read from DRAM, which the step's weight stream had evicted it to, at half the speed: base
- * beam-5 self-attention, 240 calls of 100 positions, 1.83 -> 0.90 ms on 1 thread (harness). */
+/* The self-attention caches are paged: a sequence holds a table of blocks of KV_BS positions,
+ * and a block, for every (layer, head), its KV_BS keys and then its KV_BS values as
+ * contiguous runs of dh (head-major inside the block: position-major, a head's 128 bytes a row
+ * apart, had read from DRAM at half the speed). Beams share their common prefix's blocks
+ * (refcounted): a fork copies a table, not the positions, and the first write into a shared
+ * block copies that block's filled part (copy on write, before the pass). A step's rows then
+ * read one copy of the prefix — where every beam had read its own from DRAM (the weights'
+ * stream evicts the caches between steps) and forking had copied every position. */
+#define KV_BS 16
+#define KV_MAXB 64   /* blocks per sequence (n_text_ctx is 448: 28; larger is refused at open) */
+
 typedef struct {
-    uint16_t *k, *v;   /* f16 [n_text_layer][n_head][n_text_ctx][dh], NULL until first use */
+    int nb;             /* table entries in use */
+    int blk[KV_MAXB];   /* block ids (c->kvb) of positions [i·KV_BS, (i+1)·KV_BS) */
 } cpu_seq;
 
 typedef struct {
@@ -82,6 +90,9 @@ typedef struct {
     int cur;               /* audio positions of the encoded window (<= actx) */
     /* decoder run state (rows = tokens in flight, up to tctx) */
     cpu_seq seq[WH_MAX_SEQ];
+    uint16_t **kvb;   /* [kv_cap] blocks (NULL until first used), kv_ref: sequences holding each */
+    int *kv_ref, kv_cap;
+    size_t kv_half;   /* halves per block for the keys (the values follow) */
     float *d_x, *d_h, *d_q, *d_a;   /* [tctx][n] */
     float *d_kv;                    /* [tctx][2n] staging for new K and V */
     float *d_mlp;                   /* [tctx][4n] */
@@ -599,19 +610,33 @@ typedef struct {
 } dec_attn_job;
 
 /* row r's K and V of head h (from d_kv) into its sequence's cache at its position */
-static void kv_store(const wh_cpu *c, int l, int r, int h)
+/* the keys of (layer l, head h) in block b (its values kv_half further) */
+static uint16_t *kv_at(const wh_cpu *c, int b, int l, int h)
 {
-    const int n = c->n;
-    const cpu_seq *sq = &c->seq[c->row_seq[r]];
-    const size_t off = (((size_t)l * c->n_head + h) * c->tctx + (size_t)c->row_pos[r]) * c->dh;
-    const float *kv = c->d_kv + (size_t)r * 2 * n + (size_t)h * c->dh;
-    wh_to_f16(kv, sq->k + off, (size_t)c->dh);
-    wh_to_f16(kv + n, sq->v + off, (size_t)c->dh);
+    return c->kvb[b] + ((size_t)l * c->n_head + h) * KV_BS * c->dh;
 }
 
-static void attend(wh_cpu *c, const float *q, const uint16_t *K, const uint16_t *V, int len, float *S, float *o)
+static void kv_store(const wh_cpu *c, int l, int r, int h)
 {
-    wh_attend_f16(q, K, V, (size_t)c->dh, len, c->dh, S, o);
+    const int n = c->n, pos = c->row_pos[r];
+    const cpu_seq *sq = &c->seq[c->row_seq[r]];
+    uint16_t *k = kv_at(c, sq->blk[pos / KV_BS], l, h) + (size_t)(pos % KV_BS) * c->dh;
+    const float *kv = c->d_kv + (size_t)r * 2 * n + (size_t)h * c->dh;
+    wh_to_f16(kv, k, (size_t)c->dh);
+    wh_to_f16(kv + n, k + c->kv_half, (size_t)c->dh);
+}
+
+/* row r's query (head h) over its sequence's positions 0 .. row_pos[r] */
+static void attend(const wh_cpu *c, int l, int r, int h, const float *q, float *S, float *o)
+{
+    const cpu_seq *sq = &c->seq[c->row_seq[r]];
+    const int len = c->row_pos[r] + 1, nb = (len + KV_BS - 1) / KV_BS;
+    const uint16_t *K[KV_MAXB], *V[KV_MAXB];
+    for (int b = 0; b < nb; b++) {
+        K[b] = kv_at(c, sq->blk[b], l, h);
+        V[b] = K[b] + c->kv_half;
+    }
+    wh_attend_f16_blocks(q, K, V, KV_BS, (size_t)c->dh, len, c->dh, S, o);
 }
 
 /* Self-attention: task (row, head), causal over the row's own sequence cache up to its
@@ -654,24 +679,32 @@ static void dec_attn_task(void *va, int t, int ith)
      * attends: a prompt's later rows read its earlier ones); more rows: task (row, head),
      * their K/V stored before the pool ran */
     const int h = j->store ? t : t % H, r0 = j->store ? 0 : t / H, r1 = j->store ? j->rows : r0 + 1;
-    const size_t off = ((size_t)j->layer * H + h) * c->tctx * dh;   /* the head's run in each cache */
     /* every row's cached K/V lines asked for into L2 at once: the step's weights streamed
      * through since the last step have pushed them out, and one row at a time waited for
      * them (base step harness, 960 steps of up to 33 positions, medians: beam 5 q5_0
-     * 1.666 -> 1.643 ms, f16 4.627 -> 4.538; into L1: 1.576 vs 1.590 for L2 in one round) */
+     * 1.666 -> 1.643 ms, f16 4.627 -> 4.538; into L1: 1.576 vs 1.590 for L2 in one round).
+     * A block the rows share is asked for once. */
+    int prev[KV_MAXB], np = 0;
     for (int r = r0; r < r1; r++) {
         const cpu_seq *sq = &c->seq[c->row_seq[r]];
-        for (size_t o = 0, nb = (size_t)c->row_pos[r] * dh * 2; o < nb; o += 64) {
-            __builtin_prefetch((const char *)(sq->k + off) + o, 0, 2);
-            __builtin_prefetch((const char *)(sq->v + off) + o, 0, 2);
+        const int pos = c->row_pos[r];
+        for (int b = 0; b * KV_BS < pos; b++) {
+            if (b < np && prev[b] == sq->blk[b]) continue;
+            const char *k = (const char *)kv_at(c, sq->blk[b], j->layer, h);
+            const size_t bytes = (size_t)(pos - b * KV_BS < KV_BS ? pos - b * KV_BS : KV_BS) * dh * 2;
+            for (size_t o = 0; o < bytes; o += 64) {
+                __builtin_prefetch(k + o, 0, 2);
+                __builtin_prefetch(k + c->kv_half * 2 + o, 0, 2);
+            }
         }
+        np = (pos + KV_BS - 1) / KV_BS;
+        memcpy(prev, sq->blk, sizeof(int) * (size_t)np);
     }
     for (int r = r0; r < r1; r++) {
-        const cpu_seq *sq = &c->seq[c->row_seq[r]];
         float *q = c->d_q + (size_t)r * n + (size_t)h * dh;
         if (j->store) kv_store(c, j->layer, r, h);
         wh_scale(q, j->qs, q, dh);
-        attend(c, q, sq->k + off, sq->v + off, c->row_pos[r] + 1, S, c->d_a + (size_t)r * n + (size_t)h * dh);
+        attend(c, j->layer, r, h, q, S, c->d_a + (size_t)r * n + (size_t)h * dh);
     }
 }
 
@@ -729,17 +762,46 @@ static sp_status decode_rows(wh_cpu *c, const int *tokens, int rows, float *logi
     return SP_OK;
 }
 
-static int seq_ensure(wh_cpu *c, int s)
+/* a block no sequence holds (its memory allocated on first use, then kept for reuse), held
+ * once; -1 when out of memory (kv_cap covers every sequence's whole table and one more) */
+static int kv_new(wh_cpu *c)
 {
-    if (c->seq[s].k) return 0;
-    size_t sz = (size_t)c->m->hp.n_text_layer * c->tctx * c->n;
-    c->seq[s].k = ha(sz);
-    c->seq[s].v = ha(sz);
-    if (!c->seq[s].k || !c->seq[s].v) {
-        free(c->seq[s].k);
-        free(c->seq[s].v);
-        c->seq[s].k = c->seq[s].v = NULL;
-        return -1;
+    for (int b = 0; b < c->kv_cap; b++)
+        if (c->kv_ref[b] == 0) {
+            if (!c->kvb[b] && !(c->kvb[b] = ha(2 * c->kv_half))) return -1;
+            c->kv_ref[b] = 1;
+            return b;
+        }
+    return -1;
+}
+
+/* Before a pass writes: each row's block (position row_pos) its sequence's own — a new one
+ * where the table ends there, or a copy of a shared one with its positions before the row's
+ * (a fork's shared prefix) — and every earlier block of the table present. Rows of one
+ * sequence (a prompt) write after each other: the first makes the block its own. */
+static int kv_prepare(wh_cpu *c, const wh_rows *r)
+{
+    const int LH = c->m->hp.n_text_layer * c->n_head;
+    for (int i = 0; i < r->rows; i++) {
+        cpu_seq *sq = &c->seq[r->row_seq[i]];
+        const int pos = r->row_pos[i], b = pos / KV_BS;
+        if (pos < 0 || b >= KV_MAXB) return -1;
+        while (sq->nb <= b) {   /* positions this sequence never had */
+            const int nbk = kv_new(c);
+            if (nbk < 0) return -1;
+            sq->blk[sq->nb++] = nbk;
+        }
+        const int old = sq->blk[b];
+        if (c->kv_ref[old] == 1) continue;
+        const int nbk = kv_new(c), filled = pos % KV_BS;
+        if (nbk < 0) return -1;
+        for (int lh = 0; lh < LH && filled; lh++) {
+            const size_t off = (size_t)lh * KV_BS * c->dh, bytes = (size_t)filled * c->dh * sizeof(uint16_t);
+            memcpy(c->kvb[nbk] + off, c->kvb[old] + off, bytes);
+            memcpy(c->kvb[nbk] + c->kv_half + off, c->kvb[old] + c->kv_half + off, bytes);
+        }
+        c->kv_ref[old]--;
+        sq->blk[b] = nbk;
     }
     return 0;
 }
@@ -747,8 +809,7 @@ static int seq_ensure(wh_cpu *c, int s)
 static sp_status cpu_decode(wh_backend *be, const wh_rows *r)
 {
     wh_cpu *c = (wh_cpu *)be;
-    for (int i = 0; i < r->rows; i++)
-        if (seq_ensure(c, r->row_seq[i]) != 0) return SP_ERR_NOMEM;
+    if (kv_prepare(c, r) != 0) return SP_ERR_NOMEM;
     c->row_seq = r->row_seq;
     c->row_pos = r->row_pos;
     c->cur = r->cur;
@@ -763,17 +824,20 @@ static sp_status cpu_decode(wh_backend *be, const wh_rows *r)
     return st;
 }
 
+/* dst takes src's first np positions: its table, the blocks shared (the first write into the
+ * last, partly filled one copies it: kv_prepare) */
 static sp_status cpu_seq_copy(wh_backend *be, int dst, int src, int np)
 {
     wh_cpu *c = (wh_cpu *)be;
-    if (seq_ensure(c, dst) != 0) return SP_ERR_NOMEM;
-    if (np > 0 && c->seq[src].k) {   /* the first np positions of every (layer, head) */
-        for (int lh = 0; lh < c->m->hp.n_text_layer * c->n_head; lh++) {
-            size_t off = (size_t)lh * c->tctx * c->dh, bytes = (size_t)np * c->dh * sizeof(uint16_t);
-            memcpy(c->seq[dst].k + off, c->seq[src].k + off, bytes);
-            memcpy(c->seq[dst].v + off, c->seq[src].v + off, bytes);
-        }
-    }
+    if (dst == src) return SP_OK;
+    cpu_seq *d = &c->seq[dst];
+    const cpu_seq *s = &c->seq[src];
+    int nb = np > 0 ? (np + KV_BS - 1) / KV_BS : 0;
+    if (nb > s->nb) nb = s->nb;
+    for (int i = 0; i < nb; i++) c->kv_ref[s->blk[i]]++;   /* before dst lets its own go: they may be the same */
+    for (int i = 0; i < d->nb; i++) c->kv_ref[d->blk[i]]--;
+    memcpy(d->blk, s->blk, sizeof(int) * (size_t)nb);
+    d->nb = nb;
     return SP_OK;
 }
 
@@ -807,7 +871,9 @@ static void cpu_free(wh_backend *be)
     free(c->e_a); free(c->e_mlp); free(c->e_c1); free(c->conv1t); free(c->conv2t); free(c->cross_kt); free(c->cross_v);
     free(c->cross_kt8); free(c->cross_v8); free(c->cross_ks); free(c->cross_vs);
     free(c->d_x); free(c->d_h); free(c->d_q); free(c->d_a); free(c->d_kv); free(c->d_mlp);
-    for (int i = 0; i < WH_MAX_SEQ; i++) { free(c->seq[i].k); free(c->seq[i].v); }
+    if (c->kvb) for (int b = 0; b < c->kv_cap; b++) free(c->kvb[b]);
+    free(c->kvb);
+    free(c->kv_ref);
     if (c->w_own)
         for (int i = 0; i < n_wmats(c->m); i++) free(c->w_own[i]);
     free(c->w_own);
@@ -874,11 +940,20 @@ sp_status wh_cpu_backend_open(const wh_model *m, void *exv, wh_cpu_mode mode, wh
     c->ldk = wh_attend_rows_pad(c->actx);
     c->d_x = fa(tctx * n); c->d_h = fa(tctx * n); c->d_q = fa(tctx * n); c->d_a = fa(tctx * n);
     c->d_kv = fa(tctx * 2 * n); c->d_mlp = fa(tctx * 4 * n);
+    if (c->tctx > KV_MAXB * KV_BS) {
+        if (err && en) snprintf(err, en, "n_text_ctx %d: more than the %d positions a decoder cache holds", c->tctx, KV_MAXB * KV_BS);
+        cpu_free(&c->base);
+        return SP_ERR_UNSUPPORTED;
+    }
+    c->kv_half = (size_t)hp->n_text_layer * (size_t)c->n_head * KV_BS * (size_t)c->dh;
+    c->kv_cap = WH_MAX_SEQ * ((c->tctx + KV_BS - 1) / KV_BS) + 1;
+    c->kvb = calloc((size_t)c->kv_cap, sizeof *c->kvb);
+    c->kv_ref = calloc((size_t)c->kv_cap, sizeof *c->kv_ref);
     c->e_s = calloc((size_t)c->n_threads, sizeof(float *));
     c->d_s = calloc((size_t)c->n_threads, sizeof(float *));
     if (!c->e_x || !c->e_h || !c->e_q || !c->e_k || !c->e_v || !c->e_kp || !c->e_vp || !c->e_a || !c->e_mlp || !c->e_c1 ||
         !c->d_x || !c->d_h || !c->d_q || !c->d_a || !c->d_kv || !c->d_mlp ||
-        !c->e_s || !c->d_s)
+        !c->e_s || !c->d_s || !c->kvb || !c->kv_ref)
         goto nomem;
     if (weights_init(c) != 0) goto nomem;
     if (cross_kv_alloc(c) != 0) goto nomem;

@@ -639,13 +639,19 @@ void wh_to_f16_t(const float *x, size_t ldx, int rows, int cols, uint16_t *y, si
         for (int c = 0; c < cols; c++) y[(size_t)c * ldy + r] = wh_f32_to_f16(x[(size_t)r * ldx + c]);
 }
 
-void wh_attend_f16(const float *q, const uint16_t *K, const uint16_t *V, size_t ld, int len, int dh, float *S, float *o)
+void wh_attend_f16_blocks(const float *q, const uint16_t *const *K, const uint16_t *const *V, int bs, size_t ld,
+                          int len, int dh, float *S, float *o)
 {
-    if (USE_AVX2 && dh == 64) { wh_attend64_avx2(q, K, V, ld, len, S, o); return; }
-    for (int p = 0; p < len; p++) S[p] = wh_dot_f16(q, K + (size_t)p * ld, dh);
+    if (USE_AVX2 && dh == 64) { wh_attend64_avx2(q, K, V, bs, ld, len, S, o); return; }
+    for (int p = 0; p < len; p++) S[p] = wh_dot_f16(q, K[p / bs] + (size_t)(p % bs) * ld, dh);
     wh_softmax(S, len);
     memset(o, 0, (size_t)dh * sizeof(float));
-    for (int p = 0; p < len; p++) wh_axpy_f16(o, S[p], V + (size_t)p * ld, dh);
+    for (int p = 0; p < len; p++) wh_axpy_f16(o, S[p], V[p / bs] + (size_t)(p % bs) * ld, dh);
+}
+
+void wh_attend_f16(const float *q, const uint16_t *K, const uint16_t *V, size_t ld, int len, int dh, float *S, float *o)
+{
+    wh_attend_f16_blocks(q, &K, &V, len > 0 ? len : 1, ld, len, dh, S, o);
 }
 
 size_t wh_attend_rows_pad(int len) { return ((size_t)len + WH_ATT_TILE - 1) / WH_ATT_TILE * WH_ATT_TILE; }

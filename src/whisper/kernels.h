@@ -125,6 +125,10 @@ void wh_to_f16_t(const float *x, size_t ldx, int rows, int cols, uint16_t *y, si
  * (q already scaled by 1/sqrt(dh)), S = softmax(S), o[dh] = Σ_p S[p] V[p]. K and V: f16 rows
  * of dh elements, stride ld elements. S (len floats) keeps the probabilities. */
 void wh_attend_f16(const float *q, const uint16_t *K, const uint16_t *V, size_t ld, int len, int dh, float *S, float *o);
+/* The same over positions kept in blocks of bs (a paged cache): position p's key at
+ * K[p / bs] + (p % bs)·ld, its value likewise in V[p / bs]. The same sums as one block. */
+void wh_attend_f16_blocks(const float *q, const uint16_t *const *K, const uint16_t *const *V, int bs, size_t ld,
+                          int len, int dh, float *S, float *o);
 /* Cross-attention of R query rows (R >= 1) over one head's len positions:
  * S[r][p] = q[r]·K[p] (q already scaled), S[r] = softmax(S[r]), o[r][c] = Σ_p S[r][p] V[p][c].
  * Keys in 32-position tiles: K[p][d] at KT[(p/32)·dh·32 + d·32 + p%32], every tile up to
@@ -394,7 +398,8 @@ void wh_i8_rows_avx2(int R, int n, const float *x, size_t ldx, int8_t *q, size_t
 void wh_att8_queries_avx2(int R, const float *q, size_t ldq, const wh_att8_parts *a);
 void wh_qx8_pack_t_avx2(int N, int K, const float *X, size_t ks, int kvalid, void *out);   /* rs = 1 */
 void wh_qx8_pack_r_avx2(int N, int K, const float *X, size_t rs, void *out);   /* ks = 1, kvalid >= K */
-void wh_attend64_avx2(const float *q, const uint16_t *K, const uint16_t *V, size_t ld, int len, float *S, float *o);
+void wh_attend64_avx2(const float *q, const uint16_t *const *K, const uint16_t *const *V, int bs, size_t ld, int len,
+                      float *S, float *o);
 void wh_to_f16_avx2(const float *x, uint16_t *y, size_t n);
 void wh_scale_avx2(float *y, float a, const float *x, int n);
 void wh_add_rows_avx2(float *y, size_t ldy, int rows, const float *b, int n);

@@ -523,11 +523,10 @@ void wh_pack16_f16_avx2(const void *rows, size_t ld, int kc, float *Bp)
  * Why fused: with 64-element rows a call per position (dot, then axpy) spends more on the
  * call, the horizontal sum and reloading/storing o than on the 64 FMAs. Here q (8 ymm) and
  * o (8 ymm) stay in registers, and four positions' dot products are reduced together. */
-void wh_attend64_avx2(const float *q, const uint16_t *K, const uint16_t *V, size_t ld, int len, float *S, float *o)
-{
-    __m256 qv[8];
-    for (int c = 0; c < 8; c++) qv[c] = _mm256_loadu_ps(q + 8 * c);
 #define KV8(ptr, c) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)((ptr) + 8 * (c))))
+/* S[p] = q·K[p] for len contiguous positions (ld apart) */
+static inline __attribute__((always_inline)) void attend64_scores(const __m256 *qv, const uint16_t *K, size_t ld, int len, float *S)
+{
     int p = 0;
     for (; p + 4 <= len; p += 4) {
         const uint16_t *k0 = K + (size_t)p * ld, *k1 = k0 + ld, *k2 = k1 + ld, *k3 = k2 + ld;
@@ -549,17 +548,32 @@ void wh_attend64_avx2(const float *q, const uint16_t *K, const uint16_t *V, size
         for (int c = 1; c < 8; c++) a0 = _mm256_fmadd_ps(qv[c], KV8(k0, c), a0);
         S[p] = hsum(a0);
     }
+}
+
+/* positions in blocks of bs (wh_attend_f16_blocks): four at a time inside a block, the rest of
+ * a block one at a time */
+void wh_attend64_avx2(const float *q, const uint16_t *const *K, const uint16_t *const *V, int bs, size_t ld, int len,
+                      float *S, float *o)
+{
+    __m256 qv[8];
+    for (int c = 0; c < 8; c++) qv[c] = _mm256_loadu_ps(q + 8 * c);
+    for (int b0 = 0; b0 < len; b0 += bs)
+        attend64_scores(qv, K[b0 / bs], ld, len - b0 < bs ? len - b0 : bs, S + b0);
     wh_softmax_avx2(S, len);
     __m256 ov[8];
     for (int c = 0; c < 8; c++) ov[c] = _mm256_setzero_ps();
-    for (p = 0; p < len; p++) {
-        const uint16_t *v0 = V + (size_t)p * ld;
-        const __m256 sp = _mm256_broadcast_ss(S + p);
-        for (int c = 0; c < 8; c++) ov[c] = _mm256_fmadd_ps(sp, KV8(v0, c), ov[c]);
+    for (int b0 = 0; b0 < len; b0 += bs) {
+        const uint16_t *vb = V[b0 / bs];
+        for (int p = 0, n = len - b0 < bs ? len - b0 : bs; p < n; p++) {
+            const uint16_t *v0 = vb + (size_t)p * ld;
+            const __m256 sp = _mm256_broadcast_ss(S + b0 + p);
+            for (int c = 0; c < 8; c++) ov[c] = _mm256_fmadd_ps(sp, KV8(v0, c), ov[c]);
+        }
     }
     for (int c = 0; c < 8; c++) _mm256_storeu_ps(o + 8 * c, ov[c]);
-#undef KV8
 }
+
+#undef KV8
 
 /* ------------------------------------------------------------------ decoder GEMV (M < 8)
  * See gemv_tmpl.h. 16 ymm registers: R·M accumulators + R weight vectors + 1 activation. */

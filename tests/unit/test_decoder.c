@@ -88,6 +88,54 @@ int main(void)
         CHECKF(rel_diff(a + 2 * V, b, V) < 1e-5, "continued sequence differs");
     }
 
+    TEST("beam forks over the paged caches (shared blocks, copy on write) equal fresh decodes: forks inside a "
+         "block, at a block boundary, from a fork, onto a sequence that shares the source's blocks, after a reset") {
+        /* what each sequence has been fed; a step's row logits are checked against a fresh
+         * decode of the whole history on sequence 7 */
+        int hist[6][64], len[6] = {0};
+        CHECK(sp_encode(c2, mel, 3000, 0) == SP_OK);
+        for (int s = 0; s < 6; s++) wh_seq_reset(c2, s);
+        int first[20];
+        for (int i = 0; i < 20; i++) first[i] = i < 3 ? prompt[i] : 1000 + 37 * i;
+        CHECK(wh_decode_seq(c2, 0, first, 20, a) == SP_OK);   /* 20 positions: a full block and 4 */
+        memcpy(hist[0], first, sizeof first);
+        len[0] = 20;
+#define FORK(d, sr) do { CHECK(wh_seq_copy(c2, d, sr) == SP_OK); memcpy(hist[d], hist[sr], sizeof hist[sr]); len[d] = len[sr]; } while (0)
+        int worst_ok = 1;
+        double worst = 0;
+        for (int round = 0; round < 16; round++) {
+            /* forks chosen so that sources are shared several times, blocks change hands, and
+             * rounds 12 and 13 fork at position 32 (a block boundary) */
+            if (round == 0) { FORK(1, 0); FORK(2, 0); }
+            if (round == 3) { FORK(3, 1); FORK(0, 2); }        /* a fork of a fork; 0 gives up its own */
+            if (round == 6) { FORK(4, 3); FORK(1, 3); FORK(2, 4); }
+            if (round == 12) { FORK(5, 0); FORK(3, 0); }
+            if (round == 14) { wh_seq_reset(c2, 4); len[4] = 0;   /* a reset sequence reuses its table */
+                               CHECK(wh_decode_seq(c2, 4, first, 3, a) == SP_OK); memcpy(hist[4], first, 3 * sizeof(int)); len[4] = 3; }
+            int seqs[6], toks[6], nr = 0;
+            for (int s = 0; s < 6; s++) {
+                if (!len[s]) continue;
+                seqs[nr] = s;
+                toks[nr] = 2000 + 101 * s + 7 * round;
+                nr++;
+            }
+            CHECK(wh_decode_step(c2, nr, seqs, toks, a) == SP_OK);
+            for (int i = 0; i < nr; i++) hist[seqs[i]][len[seqs[i]]++] = toks[i];
+            if (round % 3 == 2 || round >= 12)
+                for (int i = 0; i < nr; i++) {
+                    const int s = seqs[i];
+                    wh_seq_reset(c2, 7);
+                    CHECK(wh_decode_seq(c2, 7, hist[s], len[s], b) == SP_OK);
+                    const double d = rel_diff(a + (size_t)i * V, b, V);
+                    worst = fmax(worst, d);
+                    if (!(d < 1e-5)) worst_ok = 0;
+                }
+        }
+#undef FORK
+        CHECKF(worst_ok, "a forked sequence differs from its fresh decode by %g", worst);
+        for (int s = 0; s < 6; s++) CHECK(wh_seq_len(c2, s) == len[s]);
+    }
+
     TEST("teacher forcing all rows at once equals feeding one token at a time") {
         int f[6] = {50364, 1000, 2000, 3000, 220, 13};
         CHECK(sp_encode(c2, mel, 3000, 0) == SP_OK);
