@@ -14,6 +14,8 @@ if ! command -v objdump >/dev/null 2>&1; then
 fi
 # The AVX-512 float GEMV is one out-of-line function per (type, M) (gemv_tmpl.h, GEMV_OUTLINE):
 # batch 1's f16 loop, the beam's, and a block type's are checked there.
+# The int8 cross-attention (att8_tmpl.h) is one out-of-line pass per row count: one row's and
+# five rows' are checked in each of its three objects.
 # prefetch instructions between the function's label and the next one (a GCC clone's
 # suffix, as in name.constprop.0, counts as the function)
 count() { # object, function
@@ -28,8 +30,9 @@ for v in release san; do
              kernels_avx2:wh_gemv_qx_avx2 kernels_avxvnni_avx2:wh_gemv_qx_avxvnni \
              kernels_avx512:gemv_WH_F16_1 kernels_avx512:gemv_WH_F16_5 kernels_avx512:gemv_WH_Q8_0_5 \
              kernels_avx2:wh_gemv_avx2 \
-             kernels_avx512:wh_attend_rows_q8_avx512 kernels_vnni256_avx512:wh_attend_rows_q8_vnni256 \
-             kernels_avxvnni_avx2:wh_attend_rows_q8_avxvnni kernels_avx512:wh_attend_rows_avx512 \
+             kernels_avx512:a8_pass_1 kernels_avx512:a8_pass_5 kernels_vnni256_avx512:a8_pass_1 \
+             kernels_vnni256_avx512:a8_pass_5 kernels_avxvnni_avx2:a8_pass_1 kernels_avxvnni_avx2:a8_pass_5 \
+             kernels_avx512:wh_attend_rows_avx512 \
              kernels_avx2:wh_attend_rows_avx2 kernels_avx2:wh_attend_rows_i8_avx2 kernels:sweep; do
         o=$d/${k%%:*}.o f=${k#*:}
         c=$(count "$o" "$f")
