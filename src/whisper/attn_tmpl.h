@@ -134,6 +134,9 @@ static inline __attribute__((always_inline)) void att_rows(const int i8, int R, 
 #if ATT_RG >= 6
             ATT_CASE(6)
 #endif
+#if ATT_RG >= 8
+            ATT_CASE(7) ATT_CASE(8)
+#endif
 #undef ATT_CASE
         default: break;
         }

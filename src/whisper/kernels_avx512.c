@@ -307,10 +307,11 @@ float wh_logsumexp_avx512(const float *x, int n)
     return mx + (float)log(tot);
 }
 
-/* 32 zmm: scores 2·6 accumulators + 2 keys + 1 broadcast; values 6·4 + 4 + 1 */
+/* 32 zmm: scores 2·8 accumulators + 2 keys + 1 broadcast; values 6·4 + 4 + 1, from seven
+ * rows 8·2 + 2 + 1 in two sweeps */
 #define VSTORE(p, v) _mm512_storeu_ps(p, v)
-#define ATT_RG 6
-#define ATT_OVN(R) 4   /* all 64 columns in one sweep at every R */
+#define ATT_RG 8
+#define ATT_OVN(R) ((R) <= 6 ? 4 : 2)   /* all 64 columns in one sweep up to six rows */
 #define ATT_OVMAX 4
 #define ATT_SOFTMAX wh_softmax_avx512
 #define ATT_NAME wh_attend_rows_avx512
