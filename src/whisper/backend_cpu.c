@@ -609,13 +609,13 @@ typedef struct {
     float qs;    /* the queries' scale (1/√dh), applied by the task that reads them */
 } dec_attn_job;
 
-/* row r's K and V of head h (from d_kv) into its sequence's cache at its position */
 /* the keys of (layer l, head h) in block b (its values kv_half further) */
 static uint16_t *kv_at(const wh_cpu *c, int b, int l, int h)
 {
     return c->kvb[b] + ((size_t)l * c->n_head + h) * KV_BS * c->dh;
 }
 
+/* row r's K and V of head h (from d_kv) into its sequence's cache at its position */
 static void kv_store(const wh_cpu *c, int l, int r, int h)
 {
     const int n = c->n, pos = c->row_pos[r];
