@@ -795,8 +795,9 @@ static int kv_prepare(wh_cpu *c, const wh_rows *r)
         if (c->kv_ref[old] == 1) continue;
         const int nbk = kv_new(c), filled = pos % KV_BS;
         if (nbk < 0) return -1;
-        for (int lh = 0; lh < LH && filled; lh++) {
-            const size_t off = (size_t)lh * KV_BS * c->dh, bytes = (size_t)filled * c->dh * sizeof(uint16_t);
+        const size_t bytes = (size_t)filled * c->dh * sizeof(uint16_t);
+        for (int lh = 0; lh < LH && bytes; lh++) {   /* each (layer, head)'s keys, then values */
+            const size_t off = (size_t)lh * KV_BS * c->dh;
             memcpy(c->kvb[nbk] + off, c->kvb[old] + off, bytes);
             memcpy(c->kvb[nbk] + c->kv_half + off, c->kvb[old] + c->kv_half + off, bytes);
         }

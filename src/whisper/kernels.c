@@ -649,11 +649,6 @@ void wh_attend_f16_blocks(const float *q, const uint16_t *const *K, const uint16
     for (int p = 0; p < len; p++) wh_axpy_f16(o, S[p], V[p / bs] + (size_t)(p % bs) * ld, dh);
 }
 
-void wh_attend_f16(const float *q, const uint16_t *K, const uint16_t *V, size_t ld, int len, int dh, float *S, float *o)
-{
-    wh_attend_f16_blocks(q, &K, &V, len > 0 ? len : 1, ld, len, dh, S, o);
-}
-
 size_t wh_attend_rows_pad(int len) { return ((size_t)len + WH_ATT_TILE - 1) / WH_ATT_TILE * WH_ATT_TILE; }
 
 /* the scalar cross-attention of wh_attend_rows (ks NULL: f16 K/V) and wh_attend_rows_i8 */

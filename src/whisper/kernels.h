@@ -123,10 +123,9 @@ void wh_to_f16(const float *x, uint16_t *y, size_t n);          /* round to near
 void wh_to_f16_t(const float *x, size_t ldx, int rows, int cols, uint16_t *y, size_t ldy);
 /* Decoder attention, one query row and one head over len cached positions: S[p] = q·K[p]
  * (q already scaled by 1/sqrt(dh)), S = softmax(S), o[dh] = Σ_p S[p] V[p]. K and V: f16 rows
- * of dh elements, stride ld elements. S (len floats) keeps the probabilities. */
-void wh_attend_f16(const float *q, const uint16_t *K, const uint16_t *V, size_t ld, int len, int dh, float *S, float *o);
-/* The same over positions kept in blocks of bs (a paged cache): position p's key at
- * K[p / bs] + (p % bs)·ld, its value likewise in V[p / bs]. The same sums as one block. */
+ * of dh elements, stride ld elements, in blocks of bs positions (a paged cache; one block: bs
+ * >= len): position p's key at K[p / bs] + (p % bs)·ld, its value likewise in V[p / bs]. The
+ * same sums whatever the blocks. S (len floats) keeps the probabilities. */
 void wh_attend_f16_blocks(const float *q, const uint16_t *const *K, const uint16_t *const *V, int bs, size_t ld,
                           int len, int dh, float *S, float *o);
 /* Cross-attention of R query rows (R >= 1) over one head's len positions:

@@ -805,27 +805,49 @@ int main(void)
     }
 
     if (have_avx2) {
-        TEST("decoder attention (dh 64, fused AVX2) equals the scalar reference for lengths 1..1500, strided f16 K/V") {
+        TEST("decoder attention (dh 64, fused AVX2) equals the scalar reference for lengths 1..1500, strided f16 K/V, "
+             "in one block or paged (blocks of 16 and 5, stored out of order)") {
             const int dh = 64, ld = 512 + 3;   /* a head's slice inside wider rows, odd stride */
-            const int lens[] = {1, 2, 3, 4, 5, 7, 8, 33, 224, 1500};
-            uint16_t *K = malloc(2 * (size_t)1500 * ld), *V = malloc(2 * (size_t)1500 * ld);
-            for (size_t i = 0; i < (size_t)1500 * ld; i++) { K[i] = wh_f32_to_f16(frand() * 2); V[i] = wh_f32_to_f16(frand()); }
-            float q[64], o1[64], o2[64], *S1 = malloc(sizeof(float) * 1500), *S2 = malloc(sizeof(float) * 1500);
+            const int lens[] = {1, 2, 3, 4, 5, 7, 8, 17, 33, 224, 1500}, bss[2] = {16, 5};
+            const size_t el = (size_t)1500 * ld + 5, elb = (size_t)(1500 + 16) * ld;   /* slots of whole blocks */
+            uint16_t *K = malloc(2 * el), *V = malloc(2 * el), *Kb = malloc(2 * elb), *Vb = malloc(2 * elb);
+            const uint16_t **Kp = malloc(sizeof *Kp * 300), **Vp = malloc(sizeof *Vp * 300);
+            for (size_t i = 0; i < el; i++) { K[i] = wh_f32_to_f16(frand() * 2); V[i] = wh_f32_to_f16(frand()); }
+            float q[64], o1[64], o2[64], o3[64];
+            float *S1 = malloc(sizeof(float) * 1500), *S2 = malloc(sizeof(float) * 1500), *S3 = malloc(sizeof(float) * 1500);
             for (int i = 0; i < dh; i++) q[i] = frand() * 0.5f;
             int bad = 0;
             for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
                 const int len = lens[li];
+                const uint16_t *K1 = K + 5, *V1 = V + 5;
                 wh_kernels_force(WH_ISA_SCALAR);
-                wh_attend_f16(q, K + 5, V + 5, (size_t)ld, len, dh, S1, o1);
-                wh_kernels_force(best);
-                wh_attend_f16(q, K + 5, V + 5, (size_t)ld, len, dh, S2, o2);
-                double ms = 0, mo = 0;
-                for (int p = 0; p < len; p++) ms = fmax(ms, fabs(S1[p] - S2[p]));
-                for (int i = 0; i < dh; i++) mo = fmax(mo, fabs(o1[i] - o2[i]));
-                if (ms > 1e-5 || mo > 1e-5) { if (bad++ < 3) CHECKF(0, "len %d: probabilities %g, output %g apart", len, ms, mo); }
+                wh_attend_f16_blocks(q, &K1, &V1, len, (size_t)ld, len, dh, S1, o1);
+                for (int bi = 0; bi < 3; bi++) {
+                    const int bs = bi < 2 ? bss[bi] : len, nb = (len + bs - 1) / bs;
+                    /* block b of the positions copied to slot nb − 1 − b of Kb, Vb */
+                    for (int b = 0; b < nb; b++) {
+                        const size_t from = (size_t)b * bs * ld + 5, to = (size_t)(nb - 1 - b) * bs * ld;
+                        const size_t n = (size_t)(len - b * bs < bs ? len - b * bs : bs) * ld;
+                        memcpy(Kb + to, K + from, 2 * n);
+                        memcpy(Vb + to, V + from, 2 * n);
+                        Kp[b] = Kb + to;
+                        Vp[b] = Vb + to;
+                    }
+                    wh_kernels_force(WH_ISA_SCALAR);   /* paged, scalar: the same sums as one block */
+                    wh_attend_f16_blocks(q, Kp, Vp, bs, (size_t)ld, len, dh, S3, o3);
+                    wh_kernels_force(best);
+                    wh_attend_f16_blocks(q, Kp, Vp, bs, (size_t)ld, len, dh, S2, o2);
+                    double ms = 0, mo = 0;
+                    for (int p = 0; p < len; p++) ms = fmax(ms, fabs(S1[p] - S2[p]));
+                    for (int i = 0; i < dh; i++) mo = fmax(mo, fabs(o1[i] - o2[i]));
+                    const int same = !memcmp(S1, S3, sizeof(float) * (size_t)len) && !memcmp(o1, o3, sizeof o1);
+                    if ((ms > 1e-5 || mo > 1e-5 || !same) && bad++ < 3)
+                        CHECKF(0, "len %d, blocks of %d: probabilities %g, output %g apart; scalar paged %s", len, bs, ms,
+                               mo, same ? "equal" : "differs");
+                }
             }
             CHECK(bad == 0);
-            free(K); free(V); free(S1); free(S2);
+            free(K); free(V); free(Kb); free(Vb); free(Kp); free(Vp); free(S1); free(S2); free(S3);
         }
     }
 
