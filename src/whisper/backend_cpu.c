@@ -21,6 +21,7 @@
 #define ENC_QB 96   /* encoder attention: query rows per task (multiple of 6) */
 #define DEC_XROWS 8 /* decoder cross-attention: query rows per task (beams share K/V reads) */
 #define DEC_SROWS 8 /* decoder self-attention: up to this many rows, one task per head */
+#define DEC_PQB 24  /* a prompt pass's self-attention: query rows per task (two 12-row tiles) */
 
 /* The self-attention caches are paged: a sequence holds a table of blocks of KV_BS positions,
  * and a block, for every (layer, head), its KV_BS keys and then its KV_BS values as
@@ -98,6 +99,7 @@ typedef struct {
     float *d_mlp;                   /* [tctx][4n] */
     float **d_s;                    /* per thread: [max(DEC_XROWS·ldk, tctx)] */
     const int *row_seq, *row_pos;   /* of the pass in flight */
+    int dpre;                       /* prompt passes attend through e_kp/e_vp/e_s (dec_pre_attn) */
     float *attn_out;                /* when set: cross-attention probabilities are copied
                                        here, [n_text_layer][rows][n_head][cur] */
     /* the weight matrices as the products read them (weights_init): the model's own tensors,
@@ -708,6 +710,83 @@ static void dec_attn_task(void *va, int t, int ith)
     }
 }
 
+/* A prompt pass's self-attention (more than DEC_SROWS rows, one sequence) as the encoder's:
+ * per head, two products over the sequence's positions, where a task per (row, head) had
+ * walked the cache with dot products (7.1 ms of a 224-token base f16 pass's 52). The keys and
+ * values come from the f16 cache — the rounding a step reads — into the encoder's packing
+ * buffers (e_kp, e_vp; scratch e_s), which no one holds between encodes, once per (layer,
+ * head); then each task takes DEC_PQB query rows. Scores run to the block's last position;
+ * the value product runs over all len positions, the probabilities past a row's own zero. */
+typedef struct {
+    wh_cpu *c;
+    int layer, rows, len, nblk;
+    float qs;
+} dec_pre_job;
+
+static float *pre_kp(const wh_cpu *c, int h) { return c->e_kp + (size_t)h * kp_head(c, c->tctx); }
+static float *pre_vp(const wh_cpu *c, int h) { return c->e_vp + (size_t)h * kp_head(c, c->tctx); }
+
+/* task 2h: head h's keys of positions [0, len) packed as pad32(len) columns (the extra keys
+ * zero), 2h + 1: its values as the value product's B (len deep) */
+static void dec_pre_pack_task(void *va, int t, int ith)
+{
+    const dec_pre_job *j = va;
+    const wh_cpu *c = j->c;
+    const int dh = c->dh, h = t / 2, len = j->len, lp = pad32(len);
+    const cpu_seq *sq = &c->seq[c->row_seq[0]];
+    float *x = c->e_s[ith];   /* [lp][dh] */
+    const size_t half = t % 2 ? c->kv_half : 0;
+    for (int p0 = 0; p0 < len; p0 += KV_BS)
+        wh_from_f16(kv_at(c, sq->blk[p0 / KV_BS], j->layer, h) + half, x + (size_t)p0 * dh,
+                    (size_t)(len - p0 < KV_BS ? len - p0 : KV_BS) * dh);
+    if (t % 2) {
+        wh_pack_bt_f32(x, (size_t)dh, dh, len, pre_vp(c, h));
+        return;
+    }
+    memset(x + (size_t)len * dh, 0, sizeof(float) * (size_t)(lp - len) * dh);
+    wh_pack_b_f32(x, (size_t)dh, lp, dh, pre_kp(c, h));
+}
+
+/* task (block of rows, head), the later (longer) blocks first */
+static void dec_pre_attn_task(void *va, int t, int ith)
+{
+    const dec_pre_job *j = va;
+    const wh_cpu *c = j->c;
+    const int n = c->n, dh = c->dh, H = c->n_head, len = j->len, lds = pad32(len);
+    const int h = t % H, r0 = (j->nblk - 1 - t / H) * DEC_PQB;
+    const int nr = j->rows - r0 < DEC_PQB ? j->rows - r0 : DEC_PQB;
+    float *S = c->e_s[ith], *Qb = S + (size_t)DEC_PQB * pad32(c->tctx);   /* [nr][lds], [nr][dh] */
+    float inv[DEC_PQB];
+    int last = 0;
+    for (int r = 0; r < nr; r++) {
+        wh_scale(Qb + (size_t)r * dh, j->qs, c->d_q + (size_t)(r0 + r) * n + (size_t)h * dh, dh);
+        if (c->row_pos[r0 + r] > last) last = c->row_pos[r0 + r];
+    }
+    /* S = Q_h · K_hᵀ for the keys [0, last] (one K slice: a prefix of the columns is the
+     * same panels whatever the packed width) */
+    wh_gemm_packed(nr, dh, Qb, dh, pre_kp(c, h), lds, 0, pad32(last + 1), S, lds);
+    for (int r = 0; r < nr; r++) {
+        float *s = S + (size_t)r * lds;
+        const int valid = c->row_pos[r0 + r] + 1;
+        inv[r] = 1.0f / wh_softmax_unnorm(s, valid);
+        memset(s + valid, 0, sizeof(float) * (size_t)(len - valid));
+    }
+    /* O_h = P · V_h into the Q block, then scaled by each row's 1/sum into d_a */
+    wh_gemm_packed(nr, len, S, lds, pre_vp(c, h), dh, 0, dh, Qb, dh);
+    for (int r = 0; r < nr; r++)
+        wh_scale(c->d_a + (size_t)(r0 + r) * n + (size_t)h * dh, inv[r], Qb + (size_t)r * dh, dh);
+}
+
+/* rows' K/V already in the cache */
+static void dec_pre_attn(wh_cpu *c, int l, int rows, float qs)
+{
+    int last = 0;
+    for (int r = 0; r < rows; r++) last = c->row_pos[r] > last ? c->row_pos[r] : last;
+    dec_pre_job j = {c, l, rows, last + 1, (rows + DEC_PQB - 1) / DEC_PQB, qs};
+    wh_pool_run(c->ex->pool, dec_pre_pack_task, &j, 2 * c->n_head);
+    wh_pool_run(c->ex->pool, dec_pre_attn_task, &j, j.nblk * c->n_head);
+}
+
 /* Runs rows (row_seq/row_pos set) through the decoder; writes logits for rows
  * [first_logit_row, rows) to logits ([rows - first][n_vocab]). */
 static sp_status decode_rows(wh_cpu *c, const int *tokens, int rows, float *logits, int first_logit_row)
@@ -715,6 +794,8 @@ static sp_status decode_rows(wh_cpu *c, const int *tokens, int rows, float *logi
     const wh_model *m = c->m;
     const int n = c->n;
     const float qs = 1.0f / sqrtf((float)c->dh);
+    int pre = c->dpre && rows > DEC_SROWS;
+    for (int r = 1; r < rows && pre; r++) pre = c->row_seq[r] == c->row_seq[0];
 
     /* x = token_embedding[tok] + positional_embedding[pos] */
     const wh_wmat *emb = &c->dec_w[m->hp.n_text_layer * DEC_W];
@@ -738,7 +819,8 @@ static sp_status decode_rows(wh_cpu *c, const int *tokens, int rows, float *logi
         if (!aj.store)
             for (int r = 0; r < rows; r++)
                 for (int h = 0; h < c->n_head; h++) kv_store(c, l, r, h);
-        wh_pool_run(c->ex->pool, dec_attn_task, &aj, aj.store ? c->n_head : rows * c->n_head);
+        if (pre) dec_pre_attn(c, l, rows, qs);
+        else wh_pool_run(c->ex->pool, dec_attn_task, &aj, aj.store ? c->n_head : rows * c->n_head);
         wh_par_gemm(c->ex, rows, n, c->d_a, n, dec_wm(c, l, DW_O), n, F(&L->attn.o_b), c->d_x, n, 1, 0);
 
         /* cross-attention over the window */
@@ -967,6 +1049,7 @@ sp_status wh_cpu_backend_open(const wh_model *m, void *exv, wh_cpu_mode mode, wh
     c->eamx = !c->ea8 && mode == WH_CPU_AUTO && c->dh % 32 == 0 && wh_kernels_amx();
     if (c->eamx && !(c->e_amx = calloc((size_t)c->n_threads, sizeof(void *)))) goto nomem;
     memset(c->e_k, 0, sizeof(float) * (size_t)pad32(c->actx) * n);   /* rows past actx: zero keys */
+    c->dpre = c->tctx <= c->actx && c->dh <= ENC_QB;   /* e_kp, e_vp, e_s hold a prompt's heads */
     memset(c->e_c1, 0, sizeof(float) * n);   /* frame −1 of conv2's input */
     for (int i = 0; i < c->n_threads; i++) {
         c->e_s[i] = fa((size_t)ENC_QB * ((size_t)pad32(c->actx) + (size_t)c->dh));   /* scores, then the Q/O block */

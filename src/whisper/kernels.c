@@ -12,6 +12,7 @@
 #include "model.h"
 #include "fp16.h"
 
+#include <limits.h>
 #include <math.h>
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -630,6 +631,12 @@ void wh_to_f16(const float *x, uint16_t *y, size_t n)
 {
     if (USE_AVX2) { wh_to_f16_avx2(x, y, n); return; }
     for (size_t i = 0; i < n; i++) y[i] = wh_f32_to_f16(x[i]);
+}
+
+void wh_from_f16(const uint16_t *x, float *y, size_t n)
+{
+    if (USE_AVX2 && n <= INT_MAX) { wh_f16_row_avx2(x, y, (int)n); return; }
+    for (size_t i = 0; i < n; i++) y[i] = wh_f16_to_f32(x[i]);
 }
 
 void wh_to_f16_t(const float *x, size_t ldx, int rows, int cols, uint16_t *y, size_t ldy)

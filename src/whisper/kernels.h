@@ -119,6 +119,7 @@ float wh_dot(const float *a, const float *b, int n);
 float wh_dot_f16(const float *a, const uint16_t *b, int n);
 void wh_axpy_f16(float *y, float a, const uint16_t *x, int n);  /* y += a x */
 void wh_to_f16(const float *x, uint16_t *y, size_t n);          /* round to nearest even */
+void wh_from_f16(const uint16_t *x, float *y, size_t n);        /* exact */
 /* transposed: y[c·ldy + r] = f16(x[r·ldx + c]) for r < rows, c < cols (nothing else written) */
 void wh_to_f16_t(const float *x, size_t ldx, int rows, int cols, uint16_t *y, size_t ldy);
 /* Decoder attention, one query row and one head over len cached positions: S[p] = q·K[p]

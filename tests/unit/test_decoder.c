@@ -151,6 +151,32 @@ int main(void)
         free(all);
     }
 
+    TEST("a prompt pass (more than 8 rows of one sequence: blocks of queries as products over the cache) equals "
+         "feeding one token at a time, from position 0 and after cached positions, on 1 and 2 threads") {
+        enum { NT = 43 };   /* past a block of 24 queries and a cache block of 16, ragged ends */
+        int t[NT];
+        t[0] = 50258; t[1] = 50259; t[2] = 50359;
+        for (int i = 3; i < NT; i++) t[i] = (int)(1000 + 1237u * (unsigned)i % 40000u);
+        float *all = malloc(sizeof(float) * V * NT), *one = malloc(sizeof(float) * V);
+        sp_context *cs[2] = {c1, c2};
+        for (int ci = 0; ci < 2; ci++)
+            for (int first = 0; first <= 3; first += 3) {   /* the pass from position 0, or after the 3 prompt tokens */
+                sp_context *c = cs[ci];
+                CHECK(sp_encode(c, mel, 3000, 0) == SP_OK);
+                if (first) CHECK(sp_decode(c, t, first, one, 1) == SP_OK);
+                CHECK(sp_decode(c, t + first, NT - first, all, 0) == SP_OK);
+                CHECK(sp_encode(c, mel, 3000, 0) == SP_OK);
+                double worst = 0;
+                for (int i = 0; i < NT; i++) {
+                    CHECK(sp_decode(c, &t[i], 1, one, 1) == SP_OK);
+                    if (i >= first) worst = fmax(worst, rel_diff(all + (size_t)(i - first) * V, one, V));
+                }
+                CHECKF(worst < 1e-5, "%d thread(s), pass from %d: %g", ci + 1, first, worst);
+            }
+        free(all);
+        free(one);
+    }
+
     TEST("results do not depend on the thread count and are deterministic") {
         float *x = malloc(sizeof(float) * V), *y = malloc(sizeof(float) * V), *z = malloc(sizeof(float) * V);
         int f[3] = {50364, 1000, 2000};

@@ -786,6 +786,16 @@ int main(void)
                 wh_kernels_force(WH_ISA_AVX2);
                 wh_to_f16(q, h2, (size_t)n);
                 CHECK(memcmp(h1, h2, 2 * (size_t)n) == 0);
+                /* back to f32 (exact both ways; a ragged tail of 1000 % 8) */
+                float *b1 = malloc(sizeof(float) * n), *b2 = malloc(sizeof(float) * n);
+                wh_from_f16(h1, b2, (size_t)n);
+                wh_kernels_force(WH_ISA_SCALAR);
+                wh_from_f16(h1, b1, (size_t)n - 3);
+                b1[n - 3] = wh_f16_to_f32(h1[n - 3]); b1[n - 2] = wh_f16_to_f32(h1[n - 2]); b1[n - 1] = wh_f16_to_f32(h1[n - 1]);
+                wh_kernels_force(WH_ISA_AVX2);
+                CHECK(memcmp(b1, b2, sizeof(float) * n) == 0);
+                for (int i = 0; i < n; i++) CHECKF(fabsf(b2[i] - q[i]) <= fabsf(q[i]) * 0x1p-11f + 0x1p-25f, "f16 round trip %d", i);
+                free(b1); free(b2);
                 float d2 = wh_dot_f16(y2, h2, n);
                 wh_axpy_f16(y2, 0.3f, h2, n);
                 CHECKF(fabs(d1 - d2) < 1e-3, "dot_f16 %g vs %g", d1, d2);
