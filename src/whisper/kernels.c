@@ -1112,8 +1112,36 @@ static void gemv_part(int M, int K, const float *A, int lda, const wh_wmat *W, i
  * 123.3); the Xeon's AVX2 path measured level, and a Zen 4's pair path is unmeasured. There
  * the 12-row assembly tile prefetches the next pair itself instead, one line into L2 per four
  * k of its loop (ukernel12_avx512.S: 282.3 / 299.9 -> 263.0 / 295.4 ms, same harness). */
+/* The column split's next pack (wh_gemm_part): its weight rows' lines asked for into L2, a
+ * share before each micro-kernel call of the sweep in progress, where the pack had waited for
+ * them from DRAM (the decoder's weights do not stay in any cache between passes). */
+typedef struct {
+    const char *p;   /* the first row's first byte; NULL: nothing */
+    size_t stride;   /* between rows */
+    int rows, lines; /* lines a row */
+    int done, per;   /* issued, and per call */
+} wpf;
+
+static void wpf_issue(wpf *w)
+{
+    if (!w || !w->p) return;
+    for (int i = 0; i < w->per && w->done < w->rows * w->lines; i++, w->done++)
+        __builtin_prefetch(w->p + (size_t)(w->done / w->lines) * w->stride + (size_t)(w->done % w->lines) * 64, 0, 2);
+}
+
+/* the weight rows a pack of the K slice from k0 and the columns from nc0 (before n1) reads */
+static int slice_kc(int K, int k0);
+static wpf pack_rows(const wh_wmat *W, int K, int k0, int nc0, int n1)
+{
+    if (nc0 >= n1) return (wpf){0};
+    const size_t b0 = ((size_t)k0 * W->row_bytes / (size_t)W->k) & ~(size_t)63;
+    const size_t b1 = (size_t)(k0 + slice_kc(K, k0)) * W->row_bytes / (size_t)W->k;
+    return (wpf){(const char *)W->data + (size_t)nc0 * W->row_bytes + b0, W->row_bytes,
+                 n1 - nc0 < WH_GEMM_NC ? n1 - nc0 : WH_GEMM_NC, (int)((b1 - b0 + 63) / 64), 0, 0};
+}
+
 static void sweep(int M, const float *A, int lda, int k0, int kc, const float *Bp, int nc0, int ncw, float *C,
-                  int ldc, int acc, const float *next, int next_lines)
+                  int ldc, int acc, const float *next, int next_lines, wpf *wp)
 {
     void (*uk)(int, const float *, int, const float *, float *, int, int, int) =
         USE_AVX2 ? wh_ukernel_avx2 : ukernel_scalar;
@@ -1141,6 +1169,7 @@ static void sweep(int M, const float *A, int lda, int k0, int kc, const float *B
                 const int mr = me - m0 < rows ? me - m0 : rows;
                 for (const int end = line + per_call < lines ? line + per_call : lines; line < end; line++)
                     __builtin_prefetch(pf + (size_t)line * 64, 0, 3);
+                wpf_issue(wp);
                 const float *a = A + (size_t)m0 * lda + k0;
                 float *c = C + (size_t)m0 * ldc + nb;
                 if (pair) {
@@ -1194,11 +1223,21 @@ void wh_gemm_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n
         const int npan = (ncw + 15) / 16;
         for (int k0 = 0; k0 < K; k0 += WH_GEMM_KC) {
             const int kc = slice_kc(K, k0);
+            /* the call's first pack had no sweep before it: its panels asked for two ahead */
+            wpf fp = nc0 == n0 && k0 == 0 ? pack_rows(W, K, 0, nc0, n1) : (wpf){0};
+            fp.per = 32 * fp.lines;
+            wpf_issue(&fp);
+            fp.per = 16 * fp.lines;
             for (int p = 0; p < npan; p++) {
                 int nr = ncw - p * 16 < 16 ? ncw - p * 16 : 16;
+                wpf_issue(&fp);
                 pack_panel(W, nc0 + p * 16, nr, k0, kc, Bp + (size_t)p * 16 * kc, stage);
             }
-            sweep(M, A, lda, k0, kc, Bp, nc0, ncw, C, ldc, accumulate || k0 > 0, NULL, 0);   /* packed here: in L2 */
+            /* the next pack's rows: the next K slice of these columns, else the next chunk's first */
+            wpf wp = k0 + kc < K ? pack_rows(W, K, k0 + kc, nc0, n1) : pack_rows(W, K, 0, nc0 + WH_GEMM_NC, n1);
+            const int rpc = USE_AVX512 ? WH_UK512_MR : 6, calls = (M + rpc - 1) / rpc * (USE_AVX512 ? (npan + 1) / 2 : npan);
+            wp.per = (wp.rows * wp.lines + calls - 1) / calls;
+            sweep(M, A, lda, k0, kc, Bp, nc0, ncw, C, ldc, accumulate || k0 > 0, NULL, 0, &wp);   /* packed here: in L2 */
         }
         if (bias) wh_add_rows(C + (size_t)nc0, (size_t)ldc, M, bias + nc0, ncw);
     }
@@ -1248,7 +1287,7 @@ void wh_gemm_packed(int M, int K, const float *A, int lda, const float *Bp, int 
             const int kc = slice_kc(K, k0);
             const int kn = slice_kc(K, k0 + kc);   /* the next slice's */
             sweep(M, A, lda, k0, kc, Bp + panel_ofs(npan, K, k0, nc0), nc0, ncw, C, ldc, k0 > 0,
-                  kn ? Bp + panel_ofs(npan, K, k0 + kc, nc0) : NULL, kn);
+                  kn ? Bp + panel_ofs(npan, K, k0 + kc, nc0) : NULL, kn, NULL);
         }
     }
 }
@@ -1301,7 +1340,7 @@ void wh_gemm_packed_cols(int M, int K, const float *A, int lda, const float *Bp,
             const float *next = kn ? Bp + panel_ofs(npan, K, k0 + kc, j)
                                 : j + 32 < c1 ? Bp + panel_ofs(npan, K, 0, j + 32) : NULL;
             sweep(M, A, lda, k0, kc, Bp + panel_ofs(npan, K, k0, j), j, w, C, ldc, accumulate || k0 > 0, next,
-                  kn ? kn : next ? k1 : 0);
+                  kn ? kn : next ? k1 : 0, NULL);
         }
         if (gelu)
             wh_gelu_bias_rows(C + j, (size_t)ldc, M, bias ? bias + j : NULL, (size_t)w);
