@@ -54,7 +54,8 @@ typedef struct {
     float *e_v;            /* [actx][n] */
     float *e_kp, *e_vp;    /* per head, packed for wh_gemm_packed: K_h as [pad32(actx)] × [dh]
                             * (pad32(actx)·dh floats a head), V_h as [dh] × [actx] (dh·actx; pad32(actx)·dh
-                            * allocated, as the tiles take it) */
+                            * allocated, as the tiles take it); between encodes a decoder prompt
+                            * pass's heads (dec_pre_attn, with e_s) */
     float *e_a;            /* [actx][lda] attention output before out-projection */
     float *e_mlp;          /* [actx][4n] (also conv1's input rows, enc_convs) */
     float *e_c1;           /* [1 + 2 actx][n]: a zero row (frame −1), then conv1's output */

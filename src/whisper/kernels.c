@@ -1093,6 +1093,23 @@ static void gemv_part(int M, int K, const float *A, int lda, const wh_wmat *W, i
  * bits). */
 #define GEMM_MC 192   /* rows of A per block: kc × MC floats (192 KB) stay in L2 */
 
+/* The column split's next pack (wh_gemm_part): its weight rows' lines asked for into L2, a
+ * share before each micro-kernel call of the sweep in progress, where the pack had waited for
+ * them from DRAM (the decoder's weights do not stay in any cache between passes). */
+typedef struct {
+    const char *p;   /* the first row's first byte; NULL: nothing */
+    size_t stride;   /* between rows */
+    int rows, lines; /* lines a row */
+    int done, per;   /* issued, and per call */
+} wpf;
+
+static void wpf_issue(wpf *w)
+{
+    if (!w || !w->p) return;
+    for (int i = 0; i < w->per && w->done < w->rows * w->lines; i++, w->done++)
+        __builtin_prefetch(w->p + (size_t)(w->done / w->lines) * w->stride + (size_t)(w->done % w->lines) * 64, 0, 2);
+}
+
 /* C[M][nc0 .. nc0+ncw) (+)= A[M][k0 .. k0+kc) · the packed panels Bp ([kc][16] each,
  * consecutive). BLIS's loop order: for each block of GEMM_MC rows, each panel (pair, at 512
  * bits) is held in L1 while the block's rows go through the micro-kernel six (twelve) at a
@@ -1111,35 +1128,8 @@ static void gemv_part(int M, int K, const float *A, int lda, const wh_wmat *W, i
  * 311.8 -> 276.6 / 308.0; 1 thread 551 / 586 -> 540 / 568; tiny 116.3 / 126.1 -> 114.8 /
  * 123.3); the Xeon's AVX2 path measured level, and a Zen 4's pair path is unmeasured. There
  * the 12-row assembly tile prefetches the next pair itself instead, one line into L2 per four
- * k of its loop (ukernel12_avx512.S: 282.3 / 299.9 -> 263.0 / 295.4 ms, same harness). */
-/* The column split's next pack (wh_gemm_part): its weight rows' lines asked for into L2, a
- * share before each micro-kernel call of the sweep in progress, where the pack had waited for
- * them from DRAM (the decoder's weights do not stay in any cache between passes). */
-typedef struct {
-    const char *p;   /* the first row's first byte; NULL: nothing */
-    size_t stride;   /* between rows */
-    int rows, lines; /* lines a row */
-    int done, per;   /* issued, and per call */
-} wpf;
-
-static void wpf_issue(wpf *w)
-{
-    if (!w || !w->p) return;
-    for (int i = 0; i < w->per && w->done < w->rows * w->lines; i++, w->done++)
-        __builtin_prefetch(w->p + (size_t)(w->done / w->lines) * w->stride + (size_t)(w->done % w->lines) * 64, 0, 2);
-}
-
-/* the weight rows a pack of the K slice from k0 and the columns from nc0 (before n1) reads */
-static int slice_kc(int K, int k0);
-static wpf pack_rows(const wh_wmat *W, int K, int k0, int nc0, int n1)
-{
-    if (nc0 >= n1) return (wpf){0};
-    const size_t b0 = ((size_t)k0 * W->row_bytes / (size_t)W->k) & ~(size_t)63;
-    const size_t b1 = (size_t)(k0 + slice_kc(K, k0)) * W->row_bytes / (size_t)W->k;
-    return (wpf){(const char *)W->data + (size_t)nc0 * W->row_bytes + b0, W->row_bytes,
-                 n1 - nc0 < WH_GEMM_NC ? n1 - nc0 : WH_GEMM_NC, (int)((b1 - b0 + 63) / 64), 0, 0};
-}
-
+ * k of its loop (ukernel12_avx512.S: 282.3 / 299.9 -> 263.0 / 295.4 ms, same harness).
+ * wp (or NULL): the column split's next pack, wp->per of its lines before each call. */
 static void sweep(int M, const float *A, int lda, int k0, int kc, const float *Bp, int nc0, int ncw, float *C,
                   int ldc, int acc, const float *next, int next_lines, wpf *wp)
 {
@@ -1199,6 +1189,16 @@ static int slice_kc(int K, int k0) { return K - k0 <= 0 ? 0 : K - k0 < WH_GEMM_K
 static size_t panel_ofs(int npan, int K, int k0, int col)
 {
     return (size_t)k0 * 16 * npan + (size_t)(col / 16) * 16 * slice_kc(K, k0);
+}
+
+/* the weight rows a pack of the K slice from k0 and the columns from nc0 (before n1) reads */
+static wpf pack_rows(const wh_wmat *W, int K, int k0, int nc0, int n1)
+{
+    if (nc0 >= n1) return (wpf){0};
+    const size_t b0 = ((size_t)k0 * W->row_bytes / (size_t)W->k) & ~(size_t)63;
+    const size_t b1 = (size_t)(k0 + slice_kc(K, k0)) * W->row_bytes / (size_t)W->k;
+    return (wpf){(const char *)W->data + (size_t)nc0 * W->row_bytes + b0, W->row_bytes,
+                 n1 - nc0 < WH_GEMM_NC ? n1 - nc0 : WH_GEMM_NC, (int)((b1 - b0 + 63) / 64), 0, 0};
 }
 
 void wh_gemm_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1,
