@@ -19,7 +19,16 @@
  * contiguous: a plain transposed [64][len] layout made every block touch 64 rows kilobytes
  * apart, more streams than the prefetchers follow, and the kernel waited on L3 latency. */
 
-#define ATT_PFV 8   /* values: prefetch this many positions ahead */
+/* Prefetch distances: values this many positions ahead (4 KB), keys this many tiles. A step
+ * reads the window's K/V from DRAM (the weights' stream evicts them); 8 positions (1 KB, ~40
+ * ns of a beam step's work) and the next tile had been less than DRAM's latency: base f16
+ * step harness, 400 steps a round, builds alternating, medians: beam 5 4.646 -> 4.579 and
+ * 5.008 -> 4.874 ms, batch 1 3.869 -> 3.835, --isa avx2 beam 5 6.154 -> 6.000 (values 32
+ * ahead; 64 measured no better), then keys two tiles ahead: beam 5 4.848 -> 4.795 and 4.926 ->
+ * 4.872, --isa avx2 6.378 -> 6.200, batch 1 level (a loaded host: these steps ran 3.2-3.8 ms
+ * on a quieter one). */
+#define ATT_PFV 32
+#define ATT_PFK 2
 
 /* one vector of VW keys or values at element offset e of KT/V: f16, or int8 (i8) */
 #define ATT_KV(i8, base, e) ((i8) ? VI8((const int8_t *)(base) + (e)) : VF16((const uint16_t *)(base) + (e)))
@@ -37,8 +46,8 @@ static inline __attribute__((always_inline)) void att_scores(const int R, const 
         for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = VZERO();
         const char *kp = (const char *)KT + ((size_t)(p / WH_ATT_TILE) * 64 * WH_ATT_TILE + p % WH_ATT_TILE) * es;
         for (int d = 0; d < 64; d++, kp += WH_ATT_TILE * es) {
-            if ((p + 2 * VW) % WH_ATT_TILE == 0)   /* the next tile's row, once per tile */
-                _mm_prefetch(kp + (64 * WH_ATT_TILE - (p % WH_ATT_TILE)) * es, _MM_HINT_T0);
+            if ((p + 2 * VW) % WH_ATT_TILE == 0)   /* row d of the tile ATT_PFK on, once per tile */
+                _mm_prefetch(kp + (ATT_PFK * 64 * WH_ATT_TILE - (p % WH_ATT_TILE)) * es, _MM_HINT_T0);
             const VEC k0 = ATT_KV(i8, kp, 0), k1 = ATT_KV(i8, kp, VW);
 #pragma GCC unroll 8
             for (int r = 0; r < R; r++) {
