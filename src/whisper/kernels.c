@@ -1276,6 +1276,23 @@ void wh_pack_bt_f32(const float *Wt, size_t ld, int N, int K, float *Bp)
     }
 }
 
+void wh_pack_bt_f16(const uint16_t *Wt, size_t ld, int N, int K, float *Bp)
+{
+    wh_kernels_init();
+    const int npan = (N + 15) / 16;
+    for (int k0 = 0; k0 < K; k0 += WH_GEMM_KC) {
+        const int kc = slice_kc(K, k0);
+        for (int q = 0; q < npan; q++) {
+            const int nr = N - 16 * q < 16 ? N - 16 * q : 16;
+            const uint16_t *src = Wt + (size_t)k0 * ld + 16 * q;
+            float *dst = Bp + panel_ofs(npan, K, k0, 16 * q);
+            if (nr == 16 && USE_AVX2) { wh_f16_rows16_avx2(src, ld, kc, dst); continue; }
+            for (int k = 0; k < kc; k++)
+                for (int j = 0; j < 16; j++) dst[(size_t)k * 16 + j] = j < nr ? wh_f16_to_f32(src[(size_t)k * ld + j]) : 0.0f;
+        }
+    }
+}
+
 void wh_gemm_packed(int M, int K, const float *A, int lda, const float *Bp, int N, int n0, int n1, float *C, int ldc)
 {
     wh_kernels_init();

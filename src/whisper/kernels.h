@@ -63,6 +63,8 @@ void wh_gemm_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n
  * operand: K rows of N (row stride ld), each panel row a plain copy. */
 void wh_pack_b_f32(const float *W, size_t ld, int N, int K, float *Bp);
 void wh_pack_bt_f32(const float *Wt, size_t ld, int N, int K, float *Bp);
+/* the same from f16 (the decoder's caches and the window's keys and values), exact */
+void wh_pack_bt_f16(const uint16_t *Wt, size_t ld, int N, int K, float *Bp);
 void wh_gemm_packed(int M, int K, const float *A, int lda, const float *Bp, int N, int n0, int n1, float *C, int ldc);
 /* Tall products (the encoder's 1500 positions) split by rows across threads: W packed
  * once into the layout above by all threads (panels [p0, p1) of the N rows n0 .. n0+N-1 of
@@ -104,6 +106,7 @@ size_t wh_amx_abuf_bytes(int M, int K);
  * ldx apart: k × columns, the transposed operand), rows from kvalid on zero */
 void wh_amx_pack_b_slice(const float *S, size_t lds, int kc, int k0, int K, uint16_t *panel);
 void wh_amx_pack_bt(const float *X, size_t ldx, int kvalid, int K, uint16_t *panel);
+void wh_amx_pack_bt_f16(const uint16_t *X, size_t ldx, int kvalid, int K, uint16_t *panel);   /* X f16, exact */
 void wh_amx_gemm_cols(int M, int K, const float *A, int lda, const uint16_t *Bp, int c0, int c1,
                       const float *bias, int gelu, float *C, int ldc, int accumulate, uint16_t *abuf);
 /* Reference: straightforward triple loop on exactly dequantized rows. */
@@ -410,6 +413,7 @@ void wh_pack16_avx2(const float *rows, size_t ld, int kc, float *Bp);
 void wh_pack16_f16_avx2(const void *rows, size_t ld, int kc, float *Bp);   /* from f16 rows (any alignment), ld in halves */
 void wh_axpy_avx2(float *y, float a, const float *x, int n);
 void wh_f16_row_avx2(const uint16_t *h, float *out, int n);
+void wh_f16_rows16_avx2(const uint16_t *x, size_t ld, int rows, float *y);   /* [rows][16], x rows ld apart */
 /* q8_0/q4_0/q4_1/q5_0/q5_1 rows, elements [k0, k0+n) (multiples of 32) */
 void wh_dequant_row_avx2(int type, const void *row, float *out, long k0, long n);
 /* WH_I8R rows ([f32 scale][int8 x K]), elements [k0, k0+n), any k0 and n */

@@ -106,13 +106,19 @@ AMX_TARGET void wh_amx_pack_b_slice(const float *S, size_t lds, int kc, int k0, 
     }
 }
 
-AMX_TARGET void wh_amx_pack_bt(const float *X, size_t ldx, int kvalid, int K, uint16_t *panel)
+/* X's rows as f32 or (x16) f16: one source for both */
+static inline AMX_TARGET void pack_bt_rows(const float *X, const uint16_t *x16, size_t ldx, int kvalid, int K,
+                                           uint16_t *panel)
 {
     uint16_t *hi = panel, *lo = panel + (size_t)K * 16;
     for (int k = 0; k < K; k += 2) {   /* pair row k/2: X rows k and k + 1, 16 columns each */
         __m512 x0 = _mm512_setzero_ps(), x1 = _mm512_setzero_ps();
-        if (k < kvalid) x0 = _mm512_loadu_ps(X + (size_t)k * ldx);
-        if (k + 1 < kvalid) x1 = _mm512_loadu_ps(X + (size_t)(k + 1) * ldx);
+        if (k < kvalid)
+            x0 = x16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(x16 + (size_t)k * ldx)))
+                     : _mm512_loadu_ps(X + (size_t)k * ldx);
+        if (k + 1 < kvalid)
+            x1 = x16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(x16 + (size_t)(k + 1) * ldx)))
+                     : _mm512_loadu_ps(X + (size_t)(k + 1) * ldx);
         __m512i h, l;   /* lanes 0-15: row k's 16 bf16, 16-31: row k + 1's */
         split32(x0, x1, &h, &l);
         const __m512i ix = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22,
@@ -120,6 +126,16 @@ AMX_TARGET void wh_amx_pack_bt(const float *X, size_t ldx, int kvalid, int K, ui
         _mm512_storeu_si512((void *)(hi + (size_t)k * 16), _mm512_permutexvar_epi16(ix, h));
         _mm512_storeu_si512((void *)(lo + (size_t)k * 16), _mm512_permutexvar_epi16(ix, l));
     }
+}
+
+AMX_TARGET void wh_amx_pack_bt(const float *X, size_t ldx, int kvalid, int K, uint16_t *panel)
+{
+    pack_bt_rows(X, NULL, ldx, kvalid, K, panel);
+}
+
+AMX_TARGET void wh_amx_pack_bt_f16(const uint16_t *X, size_t ldx, int kvalid, int K, uint16_t *panel)
+{
+    pack_bt_rows(NULL, X, ldx, kvalid, K, panel);
 }
 
 size_t wh_amx_abuf_bytes(int M, int K) { return (size_t)((M + 15) / 16) * 16 * (size_t)K * 2 * sizeof(uint16_t); }

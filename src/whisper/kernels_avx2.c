@@ -144,6 +144,14 @@ void wh_add_rows_avx2(float *y, size_t ldy, int rows, const float *b, int n)
     }
 }
 
+void wh_f16_rows16_avx2(const uint16_t *x, size_t ld, int rows, float *y)
+{
+    for (int r = 0; r < rows; r++, x += ld, y += 16) {
+        _mm256_storeu_ps(y, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)x)));
+        _mm256_storeu_ps(y + 8, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + 8))));
+    }
+}
+
 void wh_f16_row_avx2(const uint16_t *h, float *out, int n)
 {
     int i = 0;

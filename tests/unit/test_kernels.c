@@ -796,6 +796,33 @@ int main(void)
                 CHECK(memcmp(b1, b2, sizeof(float) * n) == 0);
                 for (int i = 0; i < n; i++) CHECKF(fabsf(b2[i] - q[i]) <= fabsf(q[i]) * 0x1p-11f + 0x1p-25f, "f16 round trip %d", i);
                 free(b1); free(b2);
+                /* the packed GEMM's B straight from f16 rows (K > one slice, a ragged last panel, a
+                 * stride wider than N) equals converting first, at both levels; and the AMX layout */
+                {
+                    enum { PN = 40, PK = 300, PLD = 43 };
+                    uint16_t *wt = malloc(2 * (size_t)PK * PLD);
+                    float *wf = malloc(sizeof(float) * PK * PLD), *p1 = malloc(sizeof(float) * 48 * PK),
+                          *p2 = malloc(sizeof(float) * 48 * PK);
+                    for (int i = 0; i < PK * PLD; i++) wt[i] = h1[i % n];
+                    wh_from_f16(wt, wf, (size_t)PK * PLD);
+                    wh_pack_bt_f32(wf, PLD, PN, PK, p1);
+                    for (int lvl = 0; lvl < 2; lvl++) {
+                        wh_kernels_force(lvl ? WH_ISA_AVX2 : WH_ISA_SCALAR);
+                        memset(p2, 0xff, sizeof(float) * 48 * PK);
+                        wh_pack_bt_f16(wt, PLD, PN, PK, p2);
+                        CHECKF(memcmp(p1, p2, sizeof(float) * 48 * PK) == 0, "pack_bt_f16 at level %d", lvl);
+                    }
+                    wh_kernels_force(best);
+                    if (wh_kernels_amx()) {
+                        uint16_t *a1 = malloc(2 * 32 * 320), *a2 = malloc(2 * 32 * 320);
+                        wh_amx_pack_bt(wf + 16, PLD, PK, 320, a1);
+                        wh_amx_pack_bt_f16(wt + 16, PLD, PK, 320, a2);
+                        CHECK(memcmp(a1, a2, 2 * 32 * 320) == 0);
+                        free(a1); free(a2);
+                    }
+                    wh_kernels_force(WH_ISA_AVX2);
+                    free(wt); free(wf); free(p1); free(p2);
+                }
                 float d2 = wh_dot_f16(y2, h2, n);
                 wh_axpy_f16(y2, 0.3f, h2, n);
                 CHECKF(fabs(d1 - d2) < 1e-3, "dot_f16 %g vs %g", d1, d2);
