@@ -1243,55 +1243,49 @@ void wh_gemm_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n
     }
 }
 
-void wh_pack_b_f32(const float *W, size_t ld, int N, int K, float *Bp)
+/* The packed layout's walk (wh_pack_b_*): each K slice's ceil(N/16) panels, fn filling panel q
+ * (nr <= 16 real columns, the rest zero) of the slice from k0 (kc deep) at dst */
+typedef void (*pack_fn)(const void *src, size_t ld, int k0, int kc, int q, int nr, float *dst);
+static void pack_panels(const void *src, size_t ld, int N, int K, float *Bp, pack_fn fn)
 {
     wh_kernels_init();
     const int npan = (N + 15) / 16;
-    for (int k0 = 0; k0 < K; k0 += WH_GEMM_KC) {
-        const int kc = slice_kc(K, k0);
-        for (int q = 0; q < npan; q++) {
-            const int nr = N - 16 * q < 16 ? N - 16 * q : 16;
-            const float *rows = W + (size_t)16 * q * ld + k0;
-            float *dst = Bp + panel_ofs(npan, K, k0, 16 * q);
-            if (nr == 16 && USE_AVX2) { wh_pack16_avx2(rows, ld, kc, dst); continue; }
-            for (int k = 0; k < kc; k++)
-                for (int j = 0; j < 16; j++) dst[(size_t)k * 16 + j] = j < nr ? rows[(size_t)j * ld + k] : 0.0f;
-        }
+    for (int k0 = 0; k0 < K; k0 += WH_GEMM_KC)
+        for (int q = 0; q < npan; q++)
+            fn(src, ld, k0, slice_kc(K, k0), q, N - 16 * q < 16 ? N - 16 * q : 16, Bp + panel_ofs(npan, K, k0, 16 * q));
+}
+
+/* from N rows of K: 16 rows' kc columns transposed */
+static void panel_b_f32(const void *src, size_t ld, int k0, int kc, int q, int nr, float *dst)
+{
+    const float *rows = (const float *)src + (size_t)16 * q * ld + k0;
+    if (nr == 16 && USE_AVX2) { wh_pack16_avx2(rows, ld, kc, dst); return; }
+    for (int k = 0; k < kc; k++)
+        for (int j = 0; j < 16; j++) dst[(size_t)k * 16 + j] = j < nr ? rows[(size_t)j * ld + k] : 0.0f;
+}
+
+/* from K rows of N: each panel row a plain copy */
+static void panel_bt_f32(const void *src, size_t ld, int k0, int kc, int q, int nr, float *dst)
+{
+    const float *rows = (const float *)src + (size_t)k0 * ld + 16 * q;
+    for (int k = 0; k < kc; k++) {
+        memcpy(dst + (size_t)k * 16, rows + (size_t)k * ld, (size_t)nr * sizeof(float));
+        for (int j = nr; j < 16; j++) dst[(size_t)k * 16 + j] = 0.0f;
     }
 }
 
-void wh_pack_bt_f32(const float *Wt, size_t ld, int N, int K, float *Bp)
+/* the same from f16 rows, converted */
+static void panel_bt_f16(const void *src, size_t ld, int k0, int kc, int q, int nr, float *dst)
 {
-    const int npan = (N + 15) / 16;
-    for (int k0 = 0; k0 < K; k0 += WH_GEMM_KC) {
-        const int kc = slice_kc(K, k0);
-        for (int q = 0; q < npan; q++) {
-            const int nr = N - 16 * q < 16 ? N - 16 * q : 16;
-            float *dst = Bp + panel_ofs(npan, K, k0, 16 * q);
-            for (int k = 0; k < kc; k++) {
-                memcpy(dst + (size_t)k * 16, Wt + (size_t)(k0 + k) * ld + 16 * q, (size_t)nr * sizeof(float));
-                for (int j = nr; j < 16; j++) dst[(size_t)k * 16 + j] = 0.0f;
-            }
-        }
-    }
+    const uint16_t *rows = (const uint16_t *)src + (size_t)k0 * ld + 16 * q;
+    if (nr == 16 && USE_AVX2) { wh_f16_rows16_avx2(rows, ld, kc, dst); return; }
+    for (int k = 0; k < kc; k++)
+        for (int j = 0; j < 16; j++) dst[(size_t)k * 16 + j] = j < nr ? wh_f16_to_f32(rows[(size_t)k * ld + j]) : 0.0f;
 }
 
-void wh_pack_bt_f16(const uint16_t *Wt, size_t ld, int N, int K, float *Bp)
-{
-    wh_kernels_init();
-    const int npan = (N + 15) / 16;
-    for (int k0 = 0; k0 < K; k0 += WH_GEMM_KC) {
-        const int kc = slice_kc(K, k0);
-        for (int q = 0; q < npan; q++) {
-            const int nr = N - 16 * q < 16 ? N - 16 * q : 16;
-            const uint16_t *src = Wt + (size_t)k0 * ld + 16 * q;
-            float *dst = Bp + panel_ofs(npan, K, k0, 16 * q);
-            if (nr == 16 && USE_AVX2) { wh_f16_rows16_avx2(src, ld, kc, dst); continue; }
-            for (int k = 0; k < kc; k++)
-                for (int j = 0; j < 16; j++) dst[(size_t)k * 16 + j] = j < nr ? wh_f16_to_f32(src[(size_t)k * ld + j]) : 0.0f;
-        }
-    }
-}
+void wh_pack_b_f32(const float *W, size_t ld, int N, int K, float *Bp) { pack_panels(W, ld, N, K, Bp, panel_b_f32); }
+void wh_pack_bt_f32(const float *Wt, size_t ld, int N, int K, float *Bp) { pack_panels(Wt, ld, N, K, Bp, panel_bt_f32); }
+void wh_pack_bt_f16(const uint16_t *Wt, size_t ld, int N, int K, float *Bp) { pack_panels(Wt, ld, N, K, Bp, panel_bt_f16); }
 
 void wh_gemm_packed(int M, int K, const float *A, int lda, const float *Bp, int N, int n0, int n1, float *C, int ldc)
 {
