@@ -14,6 +14,7 @@
 #include "speech.h"
 #include "speech_audio.h"
 #include "whisper/search.h"
+#include "whisper/threadpool.h"
 #include "whisper/wh_engine.h"
 
 #include <math.h>
@@ -174,7 +175,7 @@ int main(int argc, char **argv)
         if (do_e2e && (e2e(ctx, pcm, n, 1, &r1, &s1, &k1) || e2e(ctx, pcm, n, 5, &r5, &s5, &k5))) rc = 5;
         const char *base = strrchr(models[m], '/');
         printf("%-28s %7d %9.2f %9.3f %9.3f %7.2f %9.3f %9.3f\n", base ? base + 1 : models[m],
-               threads > 0 ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN), p1, b1, b5, b5 / b1, r1, r5);
+               threads > 0 ? threads : wh_pool_default_threads(), p1, b1, b5, b5 / b1, r1, r5);
         if (do_e2e) printf("#   e2e %.0f s: beam 1 %d segments / %d tokens, beam 5 %d segments / %d tokens\n", seconds, s1, k1, s5, k5);
         fflush(stdout);
         sp_context_free(ctx);

@@ -61,7 +61,8 @@ const char *sp_status_str(sp_status s);   /* "model format error", ... never NUL
 typedef struct sp_context sp_context;
 
 typedef struct {
-    int n_threads;        /* CPU threads (mel, and the CPU backend); 0 = online CPUs */
+    int n_threads;        /* CPU threads (mel, and the CPU backend); 0 = one per physical core
+                             this process may run on, at most its cgroup's CPU quota */
     const char *device;   /* "auto" (GPU when usable, else CPU), "cpu", "cuda", "cuda:N";
                            * NULL = "auto". Invalid strings: SP_ERR_INVALID_ARG. */
     int skip_self_check;  /* 1: do not compare the GPU against the CPU at open (benchmarks) */

@@ -70,7 +70,7 @@ static void usage(FILE *f)
         "  --vad                           drop non-speech first (voice activity detection)\n"
         "  --vad-model PATH                Silero VAD ggml model (default: energy detector)\n"
         "  --output-format FMT             txt (default), json, srt, vtt, verbose_json (OpenAI's shape)\n"
-        "  --threads N                     compute threads (default: all CPUs)\n"
+        "  --threads N                     compute threads (default: one per physical core it may use)\n"
         "  --device D                      auto (default, or $SPEECH_SESSION_DEVICE), cpu, cuda, cuda:N;\n"
         "                                  when a GPU was asked for but is not usable: the CPU, and why on stderr\n"
         "  --compute C                     the CPU's products (default auto, or $SPEECH_SESSION_COMPUTE): auto =\n"

@@ -24,7 +24,7 @@ static void usage(FILE *f)
 "  TIMEOUT_SECONDS         idle time before exit (default 600; decimals allowed; 0 = never)\n"
 "  -m, --model PATH        model file (default $SPEECH_SESSION_MODEL, else\n"
 "                          <bindir>/../models/default.bin)\n"
-"  -t, --threads N         compute threads (default: all CPUs)\n"
+"  -t, --threads N         compute threads (default: one per physical core it may use)\n"
 "      --device D          auto | cpu | cuda | cuda:N (default $SPEECH_SESSION_DEVICE, else\n"
 "                          auto: the GPU when usable, else the CPU with the reason logged)\n"
 "      --compute C         the CPU's products: auto | int8 | exact (default\n"

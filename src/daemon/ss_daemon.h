@@ -19,7 +19,7 @@
 typedef struct {
     double timeout;            /* idle seconds before exit; <= 0: never */
     const char *model;         /* model file */
-    int threads;               /* 0: all CPUs */
+    int threads;               /* 0: one per physical core it may use (wh_pool_default_threads) */
     const char *device;        /* "auto", "cpu", "cuda", "cuda:N"; NULL: the engine default */
     const char *compute;       /* "auto", "int8", "exact"; NULL: the engine default */
     int verbose;               /* also log to stderr */

@@ -280,7 +280,7 @@ sp_status sp_context_open(const char *path, const sp_context_params *params, sp_
         st = SP_ERR_UNSUPPORTED;
         goto fail;
     }
-    int nt = params && params->n_threads > 0 ? params->n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int nt = params && params->n_threads > 0 ? params->n_threads : wh_pool_default_threads();
     if (nt < 1) nt = 1;
     if (nt > 64) nt = 64;
     int max_k = 4 * hp->n_audio_state;

@@ -13,8 +13,10 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define CPU_RELAX() _mm_pause()
@@ -154,4 +156,123 @@ void wh_pool_free(wh_pool *p)
     pthread_cond_destroy(&p->cv);
     free(p->th);
     free(p);
+}
+
+/* ------------------------------------------------------------------ default thread count */
+
+/* the first integer in the file at a/b (b may be empty); 0 on success */
+static int read_long(const char *a, const char *b, long *v)
+{
+    char path[1024];
+    if (snprintf(path, sizeof path, "%s%s", a, b) >= (int)sizeof path) return -1;
+    FILE *f = fopen(path, "re");
+    if (!f) return -1;
+    const int ok = fscanf(f, "%ld", v) == 1;
+    fclose(f);
+    return ok ? 0 : -1;
+}
+
+/* cgroup v2's cpu.max in dir: "QUOTA PERIOD" -> CPUs rounded up, "max ..." -> 0 (none) */
+static int cpu_max(const char *dir)
+{
+    char path[1024], q[32];
+    long period = 0;
+    if (snprintf(path, sizeof path, "%s/cpu.max", dir) >= (int)sizeof path) return 0;
+    FILE *f = fopen(path, "re");
+    if (!f) return 0;
+    const int n = fscanf(f, "%31s %ld", q, &period);
+    fclose(f);
+    if (n != 2 || period <= 0 || !strcmp(q, "max")) return 0;
+    const long quota = strtol(q, NULL, 10);
+    return quota > 0 ? (int)((quota + period - 1) / period) : 0;
+}
+
+/* The CPU quota of the group each /proc/self/cgroup line names, in whole CPUs (0: none found):
+ * v2 ("0::PATH": cpu.max under fs/cgroup, or fs/cgroup/unified on hybrid systems), v1 (a
+ * line whose controllers include cpu: cpu.cfs_quota_us over cpu.cfs_period_us, under the
+ * controller's mount, fs/cgroup/cpu or fs/cgroup/cpu,cpuacct) */
+static int cgroup_cpus(const char *sys, const char *cgroup)
+{
+    int best = 0;
+    for (const char *line = cgroup; line && *line;) {
+        const char *end = strchr(line, '\n'), *c1 = strchr(line, ':');
+        const size_t len = end ? (size_t)(end - line) : strlen(line);
+        const char *c2 = c1 && c1 < line + len ? memchr(c1 + 1, ':', (size_t)(line + len - c1 - 1)) : NULL;
+        if (c2) {
+            char ctl[128], grp[512], dir[1024];
+            const size_t cl = (size_t)(c2 - c1 - 1), gl = (size_t)(line + len - c2 - 1);
+            if (cl < sizeof ctl && gl < sizeof grp) {
+                memcpy(ctl, c1 + 1, cl); ctl[cl] = 0;
+                memcpy(grp, c2 + 1, gl); grp[gl] = 0;
+                int lim = 0;
+                if (cl == 0) {   /* v2 */
+                    if (snprintf(dir, sizeof dir, "%s/fs/cgroup%s", sys, grp) < (int)sizeof dir) lim = cpu_max(dir);
+                    if (!lim && snprintf(dir, sizeof dir, "%s/fs/cgroup/unified%s", sys, grp) < (int)sizeof dir)
+                        lim = cpu_max(dir);
+                } else {
+                    int has_cpu = 0;
+                    for (char *sv, *t = strtok_r(ctl, ",", &sv); t; t = strtok_r(NULL, ",", &sv)) has_cpu |= !strcmp(t, "cpu");
+                    static const char *const mounts[] = {"cpu", "cpu,cpuacct", "cpuacct,cpu"};
+                    for (int m = 0; has_cpu && !lim && m < 3; m++) {
+                        long quota, period;
+                        if (snprintf(dir, sizeof dir, "%s/fs/cgroup/%s%s", sys, mounts[m], grp) >= (int)sizeof dir) continue;
+                        if (read_long(dir, "/cpu.cfs_quota_us", &quota) == 0 && read_long(dir, "/cpu.cfs_period_us", &period) == 0 &&
+                            quota > 0 && period > 0)
+                            lim = (int)((quota + period - 1) / period);
+                    }
+                }
+                if (lim > 0 && (best == 0 || lim < best)) best = lim;
+            }
+        }
+        line = end ? end + 1 : NULL;
+    }
+    return best;
+}
+
+int wh_pool_threads_for(const char *sys, const char *cgroup, const int *cpus, int n)
+{
+    if (n < 1) return 1;
+    /* distinct (package, core) pairs among the allowed CPUs; any CPU without its topology
+     * files: count CPUs instead */
+    long *pairs = malloc(sizeof(long) * 2 * (size_t)n);
+    int cores = 0;
+    for (int i = 0; pairs && i < n; i++) {
+        char dir[1024];
+        long core, pkg;
+        if (snprintf(dir, sizeof dir, "%s/devices/system/cpu/cpu%d/topology", sys, cpus[i]) >= (int)sizeof dir ||
+            read_long(dir, "/core_id", &core) != 0 || read_long(dir, "/physical_package_id", &pkg) != 0) {
+            cores = n;
+            break;
+        }
+        int seen = 0;
+        for (int j = 0; j < cores && !seen; j++) seen = pairs[2 * j] == pkg && pairs[2 * j + 1] == core;
+        if (!seen) { pairs[2 * cores] = pkg; pairs[2 * cores + 1] = core; cores++; }
+    }
+    free(pairs);
+    if (cores < 1) cores = n;
+    const int quota = cgroup ? cgroup_cpus(sys, cgroup) : 0;
+    return quota > 0 && quota < cores ? quota : cores;
+}
+
+int wh_pool_default_threads(void)
+{
+    int cpus[1024], n = 0;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        for (int i = 0; i < CPU_SETSIZE && n < 1024; i++)
+            if (CPU_ISSET(i, &set)) cpus[n++] = i;
+    if (n == 0) {   /* no affinity to read: the online CPUs */
+        const long on = sysconf(_SC_NPROCESSORS_ONLN);
+        for (n = 0; n < (on > 1024 ? 1024 : on); n++) cpus[n] = n;
+        if (n == 0) cpus[n++] = 0;
+    }
+    char cg[8192];
+    size_t got = 0;
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    if (f) {
+        got = fread(cg, 1, sizeof cg - 1, f);
+        fclose(f);
+    }
+    cg[got] = 0;
+    return wh_pool_threads_for("/sys", got ? cg : NULL, cpus, n);
 }
