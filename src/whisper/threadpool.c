@@ -187,10 +187,38 @@ static int cpu_max(const char *dir)
     return quota > 0 ? (int)((quota + period - 1) / period) : 0;
 }
 
+/* v1's cpu.cfs_quota_us over cpu.cfs_period_us in dir, rounded up; 0: none */
+static int cfs_quota(const char *dir)
+{
+    long quota, period;
+    if (read_long(dir, "/cpu.cfs_quota_us", &quota) != 0 || read_long(dir, "/cpu.cfs_period_us", &period) != 0 ||
+        quota <= 0 || period <= 0)
+        return 0;
+    return (int)((quota + period - 1) / period);
+}
+
+/* the smallest quota of the group grp under base and of each of its ancestors (a slice's
+ * CPUQuota= binds the services below it); 0: none */
+static int walk_up(const char *base, char *grp, int (*quota)(const char *dir))
+{
+    int best = 0;
+    for (;;) {
+        char dir[1024];
+        if (snprintf(dir, sizeof dir, "%s%s", base, grp) < (int)sizeof dir) {
+            const int q = quota(dir);
+            if (q > 0 && (best == 0 || q < best)) best = q;
+        }
+        char *slash = strrchr(grp, '/');
+        if (!slash || slash == grp) break;
+        *slash = 0;
+    }
+    return best;
+}
+
 /* The CPU quota of the group each /proc/self/cgroup line names, in whole CPUs (0: none found):
  * v2 ("0::PATH": cpu.max under fs/cgroup, or fs/cgroup/unified on hybrid systems), v1 (a
  * line whose controllers include cpu: cpu.cfs_quota_us over cpu.cfs_period_us, under the
- * controller's mount, fs/cgroup/cpu or fs/cgroup/cpu,cpuacct) */
+ * controller's mount, fs/cgroup/cpu or fs/cgroup/cpu,cpuacct); each group's ancestors too */
 static int cgroup_cpus(const char *sys, const char *cgroup)
 {
     int best = 0;
@@ -199,27 +227,29 @@ static int cgroup_cpus(const char *sys, const char *cgroup)
         const size_t len = end ? (size_t)(end - line) : strlen(line);
         const char *c2 = c1 && c1 < line + len ? memchr(c1 + 1, ':', (size_t)(line + len - c1 - 1)) : NULL;
         if (c2) {
-            char ctl[128], grp[512], dir[1024];
+            char ctl[128], grp[512], base[600];
             const size_t cl = (size_t)(c2 - c1 - 1), gl = (size_t)(line + len - c2 - 1);
             if (cl < sizeof ctl && gl < sizeof grp) {
                 memcpy(ctl, c1 + 1, cl); ctl[cl] = 0;
                 memcpy(grp, c2 + 1, gl); grp[gl] = 0;
                 int lim = 0;
+                char g[512];
                 if (cl == 0) {   /* v2 */
-                    if (snprintf(dir, sizeof dir, "%s/fs/cgroup%s", sys, grp) < (int)sizeof dir) lim = cpu_max(dir);
-                    if (!lim && snprintf(dir, sizeof dir, "%s/fs/cgroup/unified%s", sys, grp) < (int)sizeof dir)
-                        lim = cpu_max(dir);
+                    static const char *const mounts[] = {"/fs/cgroup", "/fs/cgroup/unified"};
+                    for (int m = 0; !lim && m < 2; m++)
+                        if (snprintf(base, sizeof base, "%s%s", sys, mounts[m]) < (int)sizeof base) {
+                            memcpy(g, grp, gl + 1);
+                            lim = walk_up(base, g, cpu_max);
+                        }
                 } else {
                     int has_cpu = 0;
                     for (char *sv, *t = strtok_r(ctl, ",", &sv); t; t = strtok_r(NULL, ",", &sv)) has_cpu |= !strcmp(t, "cpu");
                     static const char *const mounts[] = {"cpu", "cpu,cpuacct", "cpuacct,cpu"};
-                    for (int m = 0; has_cpu && !lim && m < 3; m++) {
-                        long quota, period;
-                        if (snprintf(dir, sizeof dir, "%s/fs/cgroup/%s%s", sys, mounts[m], grp) >= (int)sizeof dir) continue;
-                        if (read_long(dir, "/cpu.cfs_quota_us", &quota) == 0 && read_long(dir, "/cpu.cfs_period_us", &period) == 0 &&
-                            quota > 0 && period > 0)
-                            lim = (int)((quota + period - 1) / period);
-                    }
+                    for (int m = 0; has_cpu && !lim && m < 3; m++)
+                        if (snprintf(base, sizeof base, "%s/fs/cgroup/%s", sys, mounts[m]) < (int)sizeof base) {
+                            memcpy(g, grp, gl + 1);
+                            lim = walk_up(base, g, cfs_quota);
+                        }
                 }
                 if (lim > 0 && (best == 0 || lim < best)) best = lim;
             }

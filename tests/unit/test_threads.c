@@ -80,6 +80,9 @@ int main(void)
         CHECK(wh_pool_threads_for(root, "0::/\n", all, 8) == 4);
         put("fs/cgroup/unified/hy/cpu.max", "100000 100000\n");   /* a hybrid system's v2 mount */
         CHECK(wh_pool_threads_for(root, "0::/hy\n", all, 8) == 1);
+        put("fs/cgroup/user.slice/cpu.max", "300000 100000\n");   /* a slice's quota binds the service below it */
+        put("fs/cgroup/user.slice/app.service/cpu.max", "max 100000\n");
+        CHECK(wh_pool_threads_for(root, "0::/user.slice/app.service\n", all, 8) == 3);
     }
 
     TEST("a cgroup v1 quota (cpu.cfs_quota_us / cpu.cfs_period_us) caps it; -1 does not") {
@@ -87,6 +90,9 @@ int main(void)
         put("fs/cgroup/cpu,cpuacct/box/cpu.cfs_period_us", "100000\n");
         const char *cg = "12:pids:/box\n4:cpu,cpuacct:/box\n1:name=systemd:/box\n0::/box\n";
         CHECK(wh_pool_threads_for(root, cg, all, 8) == 3);
+        put("fs/cgroup/cpu,cpuacct/box/inner/cpu.cfs_quota_us", "-1\n");   /* the parent's quota binds */
+        put("fs/cgroup/cpu,cpuacct/box/inner/cpu.cfs_period_us", "100000\n");
+        CHECK(wh_pool_threads_for(root, "4:cpu,cpuacct:/box/inner\n", all, 8) == 3);
         put("fs/cgroup/cpu,cpuacct/box/cpu.cfs_quota_us", "-1\n");
         CHECK(wh_pool_threads_for(root, cg, all, 8) == 4);
         CHECK(wh_pool_threads_for(root, "garbage without colons\n::\n", all, 8) == 4);
