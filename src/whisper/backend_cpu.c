@@ -55,9 +55,9 @@ typedef struct {
     float *e_q;            /* [actx][n] */
     float *e_k;            /* [pad32(actx)][n], the padding rows zero at open */
     float *e_v;            /* [actx][n] */
-    float *e_kp, *e_vp;    /* per head, packed for wh_gemm_packed: K_h as [pad32(actx)] × [dh]
-                            * (pad32(actx)·dh floats a head), V_h as [dh] × [actx] (dh·actx; pad32(actx)·dh
-                            * allocated, as the tiles take it); between encodes a decoder prompt
+    float *e_kp, *e_vp;    /* per head (kp_head floats apart), packed for wh_gemm_packed: K_h as
+                            * [pad32(actx)] × [dh], V_h as [dh] × [actx] (the tiles take
+                            * pad32(actx)·dh); between encodes a decoder prompt
                             * pass's heads (dec_pre_attn, with e_s) */
     float *e_a;            /* [actx][lda] attention output before out-projection */
     float *e_mlp;          /* [actx][4n] (also conv1's input rows, enc_convs) */
@@ -451,6 +451,27 @@ static void enc_attn_int8(const wh_cpu *c, int h, int nr, float *Qb, float *S, f
     wh_gemm_qx_tall(nr, lds, act, 0, nr, &vw, 0, dh, NULL, Qb, dh, 0);
 }
 
+/* One block of queries against one head's packed keys and values, the encoder's and a prompt
+ * pass's cross-attention alike: S = Q·Kᵀ over lds key columns [nr][lds], softmax over the
+ * first len without its normalisation (inv: each row's 1/sum), O = S·V into Q's buffer
+ * [nr][dh] — on AMX tiles (kp, vp in the tiles' layout, S's padding zeroed for their whole
+ * blocks; abuf the thread's A split) or the packed f32 panels (over len exactly). */
+static void attn_block(int amx, int nr, int dh, float *Qb, const float *kp, const float *vp, int len, float *S,
+                       float *inv, void *abuf)
+{
+    const int lds = pad32(len);
+    if (amx) {
+        wh_amx_gemm_cols(nr, dh, Qb, dh, (const uint16_t *)(const void *)kp, 0, lds, NULL, 0, S, lds, 0, abuf);
+        softmax_pad(S, nr, len, lds, inv);
+        wh_amx_gemm_cols(nr, lds, S, lds, (const uint16_t *)(const void *)vp, 0, dh, NULL, 0, Qb, dh, 0, abuf);
+        return;
+    }
+    wh_gemm_packed(nr, dh, Qb, dh, kp, lds, 0, lds, S, lds);
+    /* the 1/sum goes onto the [nr][dh] output instead (a third of the softmax's memory passes) */
+    wh_softmax_rows(S, nr, len, (size_t)lds, inv);
+    wh_gemm_packed(nr, len, S, lds, vp, dh, 0, dh, Qb, dh);
+}
+
 /* (head, query block) tasks, claimed dynamically. The block's queries, scaled by
  * 1/sqrt(dh) as they are copied (in parallel; it was a serial pass over e_q), and its
  * outputs go through a contiguous [ENC_QB][dh] buffer. */
@@ -459,7 +480,6 @@ static void enc_attn_task(void *va, int t, int ith)
     enc_attn_job *j = va;
     wh_cpu *c = j->c;
     const int n = c->n, dh = c->dh, actx = c->cur;
-    const int lds = pad32(actx);
     float *S = c->e_s[ith], *Qb = S + (size_t)ENC_QB * pad32(c->actx);
     const int h = t / j->nblk, b = t % j->nblk;
     const int r0 = b * ENC_QB, nr = actx - r0 < ENC_QB ? actx - r0 : ENC_QB;
@@ -468,20 +488,9 @@ static void enc_attn_task(void *va, int t, int ith)
     float inv[ENC_QB];
     if (c->ea8) {
         enc_attn_int8(c, h, nr, Qb, S, inv, c->e_act[ith]);
-    } else if (c->eamx_on) {   /* the same two products on tiles; the padding's scores zeroed */
-        const uint16_t *kp = (const uint16_t *)(const void *)(c->e_kp + (size_t)h * kp_head(c, actx));
-        const uint16_t *vp = (const uint16_t *)(const void *)(c->e_vp + (size_t)h * kp_head(c, actx));
-        wh_amx_gemm_cols(nr, dh, Qb, dh, kp, 0, lds, NULL, 0, S, lds, 0, c->e_amx[ith]);
-        softmax_pad(S, nr, actx, lds, inv);
-        wh_amx_gemm_cols(nr, lds, S, lds, vp, 0, dh, NULL, 0, Qb, dh, 0, c->e_amx[ith]);
-    } else {
-        /* S = Q_h · K_hᵀ   [nr][lds] */
-        wh_gemm_packed(nr, dh, Qb, dh, c->e_kp + (size_t)h * kp_head(c, actx), lds, 0, lds, S, lds);
-        /* softmax without its normalisation pass over [nr][actx]: the 1/sum goes onto the
-         * [nr][dh] output instead (a third of the softmax's memory passes) */
-        wh_softmax_rows(S, nr, actx, (size_t)lds, inv);
-        /* O_h = S · V_h, into the buffer */
-        wh_gemm_packed(nr, actx, S, lds, c->e_vp + (size_t)h * dh * actx, dh, 0, dh, Qb, dh);
+    } else {   /* the f32 panels, or the same two products on tiles */
+        attn_block(c->eamx_on, nr, dh, Qb, c->e_kp + (size_t)h * kp_head(c, actx), c->e_vp + (size_t)h * kp_head(c, actx),
+                   actx, S, inv, c->eamx_on ? c->e_amx[ith] : NULL);
     }
     /* the block's outputs scaled into e_a */
     for (int r = 0; r < nr; r++)
@@ -515,7 +524,7 @@ static void pack_kv_task(void *va, int t, int ith)
         return;
     }
     if (t % 2 == 0) wh_pack_b_f32(c->e_k + (size_t)h * dh, (size_t)n, pad32(actx), dh, c->e_kp + (size_t)h * kp_head(c, actx));
-    else wh_pack_bt_f32(c->e_v + (size_t)h * dh, (size_t)n, dh, actx, c->e_vp + (size_t)h * dh * actx);
+    else wh_pack_bt_f32(c->e_v + (size_t)h * dh, (size_t)n, dh, actx, c->e_vp + (size_t)h * kp_head(c, actx));
 }
 
 typedef struct { const float *x; float *y; int rows, n, ldy; const float *w, *b; } ln_job;
@@ -723,7 +732,9 @@ static void dec_attn_task(void *va, int t, int ith)
  * the value product runs over all len positions, the probabilities past a row's own zero. */
 typedef struct {
     wh_cpu *c;
-    int layer, rows, len, nblk;
+    int layer, rows;
+    int len;    /* the keys' positions: the sequence's so far, or the window's */
+    int nblk;   /* self-attention: blocks of DEC_PQB rows; cross: chunks of rows a head */
     float qs;
 } dec_pre_job;
 
@@ -806,7 +817,7 @@ static void dec_xpre_task(void *va, int t, int ith)
 {
     const dec_pre_job *j = va;
     const wh_cpu *c = j->c;
-    const int n = c->n, dh = c->dh, cur = c->cur, lds = pad32(cur);
+    const int n = c->n, dh = c->dh, cur = j->len, lds = pad32(cur);
     const int h = t / j->nblk, per = (j->rows + j->nblk - 1) / j->nblk, c0 = (t % j->nblk) * per;
     const int c1 = j->rows < c0 + per ? j->rows : c0 + per;
     const size_t lh = (size_t)j->layer * c->n_head + h;
@@ -816,7 +827,7 @@ static void dec_xpre_task(void *va, int t, int ith)
     if (c0 >= c1) return;
     const uint16_t *kt = c->cross_kt + lh * c->ldk * dh, *v = c->cross_v + lh * c->actx * dh;
     /* on tiles as the encoder's attention (a pass of 64 rows or more: its products are there too) */
-    const int amx = c->eamx && c->ex->amx && j->rows >= 64;
+    const int amx = c->eamx && c->ex->amx && j->rows >= WH_AMX_ROWS_MIN_M;
     uint16_t *kb = (uint16_t *)(void *)kp, *vb = (uint16_t *)(void *)vp;
     if (amx) {   /* K_h: lds columns of dh, a panel per 16 positions; V_h: dh columns of lds */
         for (int q = 0; q < lds / 16; q++)
@@ -832,15 +843,7 @@ static void dec_xpre_task(void *va, int t, int ith)
         const int nr = c1 - r0 < DEC_XQB ? c1 - r0 : DEC_XQB;
         for (int r = 0; r < nr; r++)
             wh_scale(Qb + (size_t)r * dh, j->qs, c->d_q + (size_t)(r0 + r) * n + (size_t)h * dh, dh);
-        if (amx) {
-            wh_amx_gemm_cols(nr, dh, Qb, dh, kb, 0, lds, NULL, 0, S, lds, 0, c->e_amx[ith]);
-            softmax_pad(S, nr, cur, lds, inv);
-            wh_amx_gemm_cols(nr, lds, S, lds, vb, 0, dh, NULL, 0, Qb, dh, 0, c->e_amx[ith]);
-        } else {
-            wh_gemm_packed(nr, dh, Qb, dh, kp, lds, 0, lds, S, lds);
-            softmax_pad(S, nr, cur, lds, inv);
-            wh_gemm_packed(nr, cur, S, lds, vp, dh, 0, dh, Qb, dh);
-        }
+        attn_block(amx, nr, dh, Qb, kp, vp, cur, S, inv, amx ? c->e_amx[ith] : NULL);
         for (int r = 0; r < nr; r++)
             wh_scale(c->d_a + (size_t)(r0 + r) * n + (size_t)h * dh, inv[r], Qb + (size_t)r * dh, dh);
     }

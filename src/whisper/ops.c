@@ -279,14 +279,10 @@ static void rows_run(rows_job *j)
     j->nseg = 0;
 }
 
-/* Shorter products split by rows too when their tiles are AMX's (a short clip's window under
- * audio_ctx, whose 256 rows the f32 path splits by columns): the tiles need the shared
- * packing, and from 64 rows on a block of rows amortizes splitting its A. */
-#define AMX_ROWS_MIN_M 64
 /* whether a product of M rows, K deep, is split by rows (else by columns) */
 static int rows_split(const wh_exec *ex, int M, int K)
 {
-    return M >= WH_ROWS_MIN_M || (ex->amx && M >= AMX_ROWS_MIN_M && wh_gemm_amx_ok(K));
+    return M >= WH_ROWS_MIN_M || (ex->amx && M >= WH_AMX_ROWS_MIN_M && wh_gemm_amx_ok(K));
 }
 
 /* 0 when done; -1 when the packed buffer cannot be had (the caller splits by columns) */

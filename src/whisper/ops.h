@@ -31,6 +31,10 @@ void wh_exec_deinit(wh_exec *ex);
  * rows +6..+24 % at 1500 rows, +5 % at 1000, mixed at 768 (N = 512 +16 %, N = 2048 -6 %,
  * the fused MLP +4 %), worse at 384-512 (-1..-12 %: A still fits in L2 there). */
 #define WH_ROWS_MIN_M 768
+/* Shorter products split by rows too when their tiles are AMX's (a short clip's window under
+ * audio_ctx, whose 256 rows the f32 path splits by columns; a decoder prompt): the tiles need
+ * the shared packing, and from 64 rows on a block of rows amortizes splitting its A. */
+#define WH_AMX_ROWS_MIN_M 64
 
 /* C = A · Wᵀ + bias over all N rows of W, columns split across threads in multiples of 16.
  * gelu: apply GELU to the result (fused, per thread). */
