@@ -90,8 +90,9 @@ void wh_gemm_packed_cols(int M, int K, const float *A, int lda, const float *Bp,
  * SPEECH_SESSION_AMX=0 in the environment turns it off, as wh_kernels_allow_amx(0) does for
  * tests and bin/bench. */
 /* The AVX512-VNNI kernel's q5 unpacking by vgf2p8affineqb (kernels_avx512.c, qx_group): 1 when
- * it runs — by default on AVX512-VNNI CPUs with GFNI and AMX (where it was measured faster;
- * kernels.c says why not the other GFNI CPUs). The kernel reads wh_qx_gfni;
+ * it runs — by default on AVX512-VNNI CPUs with GFNI of the Sapphire Rapids class, with AMX
+ * or by model where a hypervisor hides AMX (where it was measured faster; kernels.c says why
+ * not the other GFNI CPUs). The kernel reads wh_qx_gfni;
  * wh_kernels_allow_gfni (tests, benchmarks) turns it on wherever the CPU has GFNI and
  * AVX512-VNNI, or off, and returns whether it now runs. */
 extern int wh_qx_gfni;
