@@ -527,20 +527,11 @@ static void pack_kv_task(void *va, int t, int ith)
     else wh_pack_bt_f32(c->e_v + (size_t)h * dh, (size_t)n, dh, actx, c->e_vp + (size_t)h * kp_head(c, actx));
 }
 
-typedef struct { const float *x; float *y; int rows, n, ldy; const float *w, *b; } ln_job;
-static void ln_task(void *va, int chunk, int ith)
-{
-    ln_job *j = va;
-    int r0 = chunk * 16, r1 = r0 + 16 < j->rows ? r0 + 16 : j->rows;
-    (void)ith;
-    for (int r = r0; r < r1; r++)
-        wh_layernorm(j->x + (size_t)r * j->n, j->y + (size_t)r * j->ldy, 1, j->n, j->n, j->w, j->b);
-}
 /* rows of x ([rows][n]) LayerNormed into y, ldy apart */
 static void par_ln(wh_cpu *c, const float *x, float *y, int ldy, int rows, const wh_tensor *w, const wh_tensor *b)
 {
-    ln_job j = {x, y, rows, c->n, ldy, F(w), F(b)};
-    wh_pool_run(c->ex->pool, ln_task, &j, (rows + 15) / 16);
+    const wh_row_ln ln = {F(w), F(b), y, ldy};
+    wh_par_layernorm(c->ex, rows, c->n, x, c->n, &ln);
 }
 
 
@@ -562,12 +553,18 @@ static void enc_convs(wh_cpu *c, const float *mel, int n_frames, int offset)
     wh_pool_run(c->ex->pool, enc_pos_task, &j, nchunk2);
 }
 
-/* one pre-LN transformer block on e_x */
+/* one pre-LN transformer block on e_x, whose attention LayerNorm is in e_h: then the next
+ * block's (or the encoder's final one) into e_h — each after its residual product, by the
+ * product's tasks where they hold whole rows (wh_par_gemm_ln) */
 static void enc_layer(wh_cpu *c, int l)
 {
-    const wh_layer *L = &c->m->enc[l];
+    const wh_model *m = c->m;
+    const wh_layer *L = &m->enc[l];
     const int n = c->n, actx = c->cur;
-    par_ln(c, c->e_x, c->e_h, c->lda, actx, &L->attn_ln_w, &L->attn_ln_b);
+    const wh_row_ln ln2 = {F(&L->mlp_ln_w), F(&L->mlp_ln_b), c->e_h, c->lda};
+    const wh_row_ln next = l + 1 < m->hp.n_audio_layer
+                               ? (wh_row_ln){F(&m->enc[l + 1].attn_ln_w), F(&m->enc[l + 1].attn_ln_b), c->e_h, c->lda}
+                               : (wh_row_ln){F(&m->e_ln_w), F(&m->e_ln_b), c->e_h, c->lda};
     const wh_gemm_out qkv[3] = {{enc_wm(c, l, EW_Q), n, F(&L->attn.q_b), c->e_q, n, 0},
                                 {enc_wm(c, l, EW_K), n, NULL, c->e_k, n, 0},
                                 {enc_wm(c, l, EW_V), n, F(&L->attn.v_b), c->e_v, n, 0}};
@@ -575,11 +572,9 @@ static void enc_layer(wh_cpu *c, int l)
     enc_attn_job aj = {c, (actx + ENC_QB - 1) / ENC_QB, 1.0f / sqrtf((float)c->dh)};
     wh_pool_run(c->ex->pool, pack_kv_task, &aj, 2 * c->n_head);
     wh_pool_run(c->ex->pool, enc_attn_task, &aj, c->n_head * aj.nblk);
-    wh_par_gemm(c->ex, actx, n, c->e_a, c->lda, enc_wm(c, l, EW_O), n, F(&L->attn.o_b), c->e_x, n, 1, 0);
-
-    par_ln(c, c->e_x, c->e_h, c->lda, actx, &L->mlp_ln_w, &L->mlp_ln_b);
+    wh_par_gemm_ln(c->ex, actx, n, c->e_a, c->lda, enc_wm(c, l, EW_O), n, F(&L->attn.o_b), c->e_x, n, 1, &ln2);
     wh_par_mlp(c->ex, actx, n, c->e_h, c->lda, enc_wm(c, l, EW_MLP0), F(&L->mlp0_b), 4 * n, enc_wm(c, l, EW_MLP2),
-               F(&L->mlp2_b), c->e_x, n, c->e_mlp);
+               F(&L->mlp2_b), c->e_x, n, c->e_mlp, &next);
 }
 
 /* the tiles for this backend's tall products now (kernels.h, "AMX"): the auto mode, and AMX
@@ -598,8 +593,8 @@ static sp_status cpu_encode(wh_backend *be, const float *mel, int n_frames, int 
     c->ex->amx = cpu_amx(c);
     c->eamx_on = c->eamx && c->ex->amx;
     enc_convs(c, mel, n_frames, offset);
-    for (int l = 0; l < m->hp.n_audio_layer; l++) enc_layer(c, l);
-    par_ln(c, c->e_x, c->e_h, c->lda, actx, &m->e_ln_w, &m->e_ln_b);   /* encoder output */
+    par_ln(c, c->e_x, c->e_h, c->lda, actx, &m->enc[0].attn_ln_w, &m->enc[0].attn_ln_b);
+    for (int l = 0; l < m->hp.n_audio_layer; l++) enc_layer(c, l);   /* the encoder's output LayerNorm in e_h */
 
     /* cross-attention K/V of every decoder layer, once per window, stored as f16 (as
      * whisper.cpp does): the decoder reads them for every token of every beam */

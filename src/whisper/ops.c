@@ -157,6 +157,8 @@ typedef struct {
     wh_exec *ex;
     int M, K, lda, gelu;
     const float *A;
+    int unit;                        /* rows_unit: the row blocks' granularity */
+    const wh_row_ln *ln;             /* (or NULL) each task's rows of the one output, after it */
     int nrb, ng;                     /* row blocks (rows_span); column groups per segment */
     rows_seg seg[ROWS_SEG_MAX];
     int nseg;
@@ -168,25 +170,36 @@ typedef struct {
  * once in L1, serves eight or more micro-kernel calls — and a multiple of the threads, so
  * that their shares end together: 1500 rows in blocks of 66 had made 23 (22 and a 48-row
  * one), and one thread ran the last block while the other waited at the barrier */
-static int rows_nblocks(int M, int K, int nth)
+static int rows_nblocks(int M, int K, int nth, int unit)
 {
     int rb = (M + 8 * nth - 1) / (8 * nth);
     const int cap = (int)(((size_t)128 << 10) / (size_t)K);
     if (rb > cap) rb = cap;
     if (rb < 48) rb = 48;
     if (rb > 192) rb = 192;
-    rb = (rb + 5) / 6 * 6;
-    const int nrb = (M + rb - 1) / rb, groups = (M + 5) / 6;
+    rb = (rb + unit - 1) / unit * unit;
+    const int nrb = (M + rb - 1) / rb, groups = (M + unit - 1) / unit;
     const int r = nrb > nth ? (nrb + nth - 1) / nth * nth : nrb;
     return r < groups ? r : groups;   /* many threads, few rows: no block left empty */
 }
 
-/* block b's first row and row count: the M rows as whole groups of six (micro-kernel row
+/* The micro-kernel's rows (the row blocks' granularity): the 12-row tile where the FMA
+ * path multiplies 512-bit panel pairs, else six (the 6-row tiles, and AMX, whose A split
+ * takes any count). Blocks of sixes had left the 512-bit sweep a 6-row call in every block
+ * of an odd number of them: base f16's 1500 rows in blocks of 90 and 96 for the projections,
+ * 60 and 66 for the MLP, whose 6-row pair kernel was 2.1 % of the encoder under `perf`. */
+static int rows_unit(const wh_exec *ex)
+{
+    return !ex->amx && wh_kernels_isa() >= WH_ISA_AVX512 ? WH_UK512_MR : 6;
+}
+
+/* block b's first row and row count: the M rows as whole groups of j->unit (micro-kernel row
  * groups) dealt evenly over the blocks, whose sizes then differ by one group at most */
 static int rows_span(const rows_job *j, int b, int *r0)
 {
-    const long g = (j->M + 5) / 6;
-    const int a = (int)(b * g / j->nrb) * 6, e = (int)((b + 1) * g / j->nrb) * 6;
+    const int u = j->unit;
+    const long g = (j->M + u - 1) / u;
+    const int a = (int)(b * g / j->nrb) * u, e = (int)((b + 1) * g / j->nrb) * u;
     *r0 = a;
     return (e < j->M ? e : j->M) - a;
 }
@@ -199,6 +212,31 @@ static void rows_pack_task(void *va, int t, int ith)
     const rows_seg *g = &j->seg[s];
     const int p0 = (t - j->ptask[s]) * 8;
     wh_pack_b_wmat(g->o->W, g->n0, g->N, p0, p0 + 8, g->bp, j->ex->scratch[ith], g->amx);
+}
+
+/* rows r0 .. r1-1 of x (n columns, ldx apart) LayerNormed by ln */
+static void ln_rows(const wh_row_ln *ln, const float *x, int ldx, int n, int r0, int r1)
+{
+    for (int r = r0; r < r1; r++) wh_layernorm(x + (size_t)r * ldx, ln->y + (size_t)r * ln->ldy, 1, n, n, ln->w, ln->b);
+}
+
+typedef struct {
+    const float *x;
+    int ldx, n, rows;
+    const wh_row_ln *ln;
+} ln_job;
+
+static void ln_task(void *va, int chunk, int ith)
+{
+    const ln_job *j = va;
+    (void)ith;
+    ln_rows(j->ln, j->x, j->ldx, j->n, chunk * 16, chunk * 16 + 16 < j->rows ? chunk * 16 + 16 : j->rows);
+}
+
+void wh_par_layernorm(wh_exec *ex, int rows, int n, const float *x, int ldx, const wh_row_ln *ln)
+{
+    ln_job j = {x, ldx, n, rows, ln};
+    wh_pool_run(ex->pool, ln_task, &j, (rows + 15) / 16);
 }
 
 /* task = (row block, column group); the group's columns of every segment, so a thread's
@@ -219,6 +257,7 @@ static void rows_gemm_task(void *va, int t, int ith)
                             o->bias ? o->bias + g->n0 : NULL, j->gelu, o->C + (size_t)r0 * o->ldc + g->n0, o->ldc,
                             o->accumulate, g->amx, g->amx ? j->ex->amx_a[ith] : NULL);
     }
+    if (j->ln) ln_rows(j->ln, j->seg[0].o->C, j->seg[0].o->ldc, j->seg[0].o->N, r0, r0 + mr);
 }
 
 /* floats of N packed columns of K (whole 16-wide panels) */
@@ -235,7 +274,7 @@ static int bpack_reserve(wh_exec *ex, size_t need)
 }
 
 /* the most rows rows_span gives a block */
-static int rows_max_span(int M, int nrb) { return ((M + 5) / 6 + nrb - 1) / nrb * 6; }
+static int rows_max_span(int M, int nrb, int u) { return ((M + u - 1) / u + nrb - 1) / nrb * u; }
 
 /* AMX for a product of K-deep rows (its weights' row length) in this job: the exec asks for
  * it, the kernel can, and each thread's A buffer holds a row block (0 when it cannot be had:
@@ -243,7 +282,7 @@ static int rows_max_span(int M, int nrb) { return ((M + 5) / 6 + nrb - 1) / nrb 
 static int rows_amx(wh_exec *ex, int M, int nrb, int K)
 {
     if (!ex->amx || !wh_gemm_amx_ok(K)) return 0;
-    const size_t need = wh_amx_abuf_bytes(rows_max_span(M, nrb), K);
+    const size_t need = wh_amx_abuf_bytes(rows_max_span(M, nrb, rows_unit(ex)), K);
     if (ex->amx_a_bytes >= need) return 1;
     const int n = wh_pool_size(ex->pool);
     void **nb = calloc((size_t)n, sizeof *nb);   /* all new, or none: the old ones, enough for
@@ -285,9 +324,11 @@ static int rows_split(const wh_exec *ex, int M, int K)
     return M >= WH_ROWS_MIN_M || (ex->amx && M >= WH_AMX_ROWS_MIN_M && wh_gemm_amx_ok(K));
 }
 
-/* 0 when done; -1 when the packed buffer cannot be had (the caller splits by columns) */
+/* 0 when done; -1 when the packed buffer cannot be had (the caller splits by columns).
+ * ln (or NULL): LayerNorm the one output's rows in the tasks, when they are whole rows of it
+ * in one round; *ln_done says whether that was so. */
 static int par_gemm_rows(wh_exec *ex, int M, int K, const float *A, int lda, const wh_gemm_out *outs, int n_outs,
-                         int gelu)
+                         int gelu, const wh_row_ln *ln, int *ln_done)
 {
     const int nth = wh_pool_size(ex->pool);
     size_t need = 0;
@@ -296,10 +337,16 @@ static int par_gemm_rows(wh_exec *ex, int M, int K, const float *A, int lda, con
     if ((size_t)32 * K > need) need = (size_t)32 * K;
     if (bpack_reserve(ex, need) != 0) return -1;
     rows_job j = {.ex = ex, .M = M, .K = K, .lda = lda, .gelu = gelu, .A = A};
-    j.nrb = rows_nblocks(M, K, nth);
+    j.unit = rows_unit(ex);
+    j.nrb = rows_nblocks(M, K, nth, j.unit);
     j.ng = j.nrb >= 4 * nth ? 1 : (4 * nth + j.nrb - 1) / j.nrb;
     /* whole outputs, or pieces of them, in rounds of at most ex->bpack_floats packed floats */
     const int cap_cols = (int)(ex->bpack_floats / (size_t)K) & ~31;
+    if (ln_done) *ln_done = 0;
+    if (ln && n_outs == 1 && j.ng == 1 && outs[0].N <= cap_cols) {   /* one segment, one round */
+        j.ln = ln;
+        *ln_done = 1;
+    }
     size_t used = 0;
     for (int i = 0; i < n_outs; i++)
         for (int n0 = 0; n0 < outs[i].N;) {
@@ -382,7 +429,7 @@ static int par_gemm_qx_tall(wh_exec *ex, int M, int K, const float *A, int lda, 
  * hold both: up to base; larger models take the two products separately). Bit-identical to
  * the two wh_par_gemm calls. */
 typedef struct {
-    rows_job r;     /* seg[0]: W0 (N0 × K), seg[1]: W2 (K × N0) */
+    rows_job r;     /* seg[0]: W0 (N0 × K), seg[1]: W2 (K × N0); r.ln: of Y's rows */
     int K, N0;
     float *H;
     int ldh;
@@ -401,17 +448,19 @@ static void mlp_task(void *va, int b, int ith)
     const wh_gemm_out *o = g2->o;
     wh_gemm_packed_cols(mr, j->N0, h, j->ldh, g2->bp, j->K, 0, j->K, o->bias, 0, o->C + (size_t)r0 * o->ldc, o->ldc,
                         o->accumulate, g2->amx, abuf);
+    if (j->r.ln) ln_rows(j->r.ln, o->C, o->ldc, j->K, r0, r0 + mr);
 }
 
 void wh_par_mlp(wh_exec *ex, int M, int K, const float *X, int ldx, const wh_wmat *W0, const float *b0, int N0,
-                const wh_wmat *W2, const float *b2, float *Y, int ldy, float *H)
+                const wh_wmat *W2, const float *b2, float *Y, int ldy, float *H, const wh_row_ln *ln)
 {
     const size_t p0 = packed_floats(N0, K), p2 = packed_floats(K, N0);
     if (rows_split(ex, M, K) && rows_split(ex, M, N0) && !wh_qx_is(W0->type) && p0 + p2 <= ex->bpack_cap &&
         bpack_reserve(ex, p0 + p2) == 0) {
         const wh_gemm_out o0 = {W0, N0, b0, H, N0, 0}, o2 = {W2, K, b2, Y, ldy, 1};
-        mlp_job j = {.r = {.ex = ex, .M = M, .K = K, .lda = ldx, .A = X}, .K = K, .N0 = N0, .H = H, .ldh = N0};
-        j.r.nrb = rows_nblocks(M, N0 > K ? N0 : K, wh_pool_size(ex->pool));
+        mlp_job j = {.r = {.ex = ex, .M = M, .K = K, .lda = ldx, .A = X, .ln = ln}, .K = K, .N0 = N0, .H = H, .ldh = N0};
+        j.r.unit = rows_unit(ex);
+        j.r.nrb = rows_nblocks(M, N0 > K ? N0 : K, wh_pool_size(ex->pool), j.r.unit);
         rows_add_seg(&j.r, &o0, 0, N0, ex->bpack);
         rows_add_seg(&j.r, &o2, 0, K, ex->bpack + p0);
         wh_pool_run(ex->pool, rows_pack_task, &j.r, j.r.ptask[2]);
@@ -420,6 +469,17 @@ void wh_par_mlp(wh_exec *ex, int M, int K, const float *X, int ldx, const wh_wma
     }
     wh_par_gemm(ex, M, K, X, ldx, W0, N0, b0, H, N0, 0, 1);
     wh_par_gemm(ex, M, N0, H, N0, W2, K, b2, Y, ldy, 1, 0);
+    if (ln) wh_par_layernorm(ex, M, K, Y, ldy, ln);
+}
+
+void wh_par_gemm_ln(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wmat *W, int N, const float *bias,
+                    float *C, int ldc, int accumulate, const wh_row_ln *ln)
+{
+    const wh_gemm_out o = {W, N, bias, C, ldc, accumulate};
+    int ran = 0, done = 0;
+    if (ln && rows_split(ex, M, K) && !wh_qx_is(W->type)) ran = par_gemm_rows(ex, M, K, A, lda, &o, 1, 0, ln, &done) == 0;
+    if (!ran) wh_par_gemm(ex, M, K, A, lda, W, N, bias, C, ldc, accumulate, 0);
+    if (ln && !done) wh_par_layernorm(ex, M, N, C, ldc, ln);
 }
 
 void wh_par_gemm(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wmat *W, int N,
@@ -427,7 +487,7 @@ void wh_par_gemm(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wm
 {
     const wh_gemm_out o = {W, N, bias, C, ldc, accumulate};
     if (par_gemm_qx_tall(ex, M, K, A, lda, &o, 1, gelu) == 0) return;
-    if (rows_split(ex, M, K) && par_gemm_rows(ex, M, K, A, lda, &o, 1, gelu) == 0) return;
+    if (rows_split(ex, M, K) && par_gemm_rows(ex, M, K, A, lda, &o, 1, gelu, NULL, NULL) == 0) return;
     int cs = chunk_cols(N, wh_pool_size(ex->pool), M);
     gemm_job j = {ex, M, K, N, lda, ldc, accumulate, gelu, cs, A, bias, W, C, qx_quantize_once(ex, M, K, A, lda, W)};
     wh_pool_run(ex->pool, gemm_task, &j, (N + cs - 1) / cs);
@@ -461,7 +521,7 @@ void wh_par_gemm_multi(wh_exec *ex, int M, int K, const float *A, int lda, const
         return;
     }
     if (par_gemm_qx_tall(ex, M, K, A, lda, outs, n_outs, 0) == 0) return;
-    if (rows_split(ex, M, K) && par_gemm_rows(ex, M, K, A, lda, outs, n_outs, 0) == 0) return;
+    if (rows_split(ex, M, K) && par_gemm_rows(ex, M, K, A, lda, outs, n_outs, 0, NULL, NULL) == 0) return;
     multi_job j = {.ex = ex, .M = M, .K = K, .lda = lda, .A = A, .outs = outs};
     for (int i = 0; i < n_outs && !j.act; i++) j.act = qx_quantize_once(ex, M, K, A, lda, outs[i].W);
     const int nch = out_chunks_init(&j.ch, outs, n_outs, wh_pool_size(ex->pool), M);

@@ -41,12 +41,30 @@ void wh_exec_deinit(wh_exec *ex);
 void wh_par_gemm(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wmat *W, int N,
                  const float *bias, float *C, int ldc, int accumulate, int gelu);
 
+/* A LayerNorm of a product's rows (its N columns, eps 1e-5) into y, ldy apart: the next
+ * step of a pre-LN transformer after its residual product */
+typedef struct {
+    const float *w, *b;
+    float *y;
+    int ldy;
+} wh_row_ln;
+/* rows of x ([rows][n], ldx apart) LayerNormed by ln, in tasks of 16 rows */
+void wh_par_layernorm(wh_exec *ex, int rows, int n, const float *x, int ldx, const wh_row_ln *ln);
+
+/* wh_par_gemm (no GELU), then ln (or NULL: none) of C's M rows. Where the product is split by
+ * rows into whole rows a task, each task normalizes its rows when they are final, while they
+ * are in its L2 (and the pass's barrier goes); otherwise a wh_par_layernorm pass after it.
+ * Bit-identical either way. */
+void wh_par_gemm_ln(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wmat *W, int N, const float *bias,
+                    float *C, int ldc, int accumulate, const wh_row_ln *ln);
+
 /* The transformer MLP on M rows: Y += GELU(X · W0ᵀ + b0) · W2ᵀ + b2, W0: N0 rows of K, W2: K
- * rows of N0; H ([M][N0]) holds the hidden activations. Tall M in one parallel region, each
- * block of rows through both products while in L2; otherwise the two wh_par_gemm calls.
+ * rows of N0; H ([M][N0]) holds the hidden activations; then ln (or NULL) of Y's M rows, as
+ * wh_par_gemm_ln's. Tall M in one parallel region, each block of rows through both products
+ * (and ln) while in L2; otherwise the two wh_par_gemm calls and a wh_par_layernorm pass.
  * Bit-identical either way. */
 void wh_par_mlp(wh_exec *ex, int M, int K, const float *X, int ldx, const wh_wmat *W0, const float *b0, int N0,
-                const wh_wmat *W2, const float *b2, float *Y, int ldy, float *H);
+                const wh_wmat *W2, const float *b2, float *Y, int ldy, float *H, const wh_row_ln *ln);
 
 /* Several products of the same A in one parallel region (one pool barrier instead of one
  * per matrix): the decoder's q, k and v projections. Each has its own weights, bias,

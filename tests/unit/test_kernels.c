@@ -63,7 +63,7 @@ static int mlp_equals_products(int nt, int max_k, int amx, int M, int K, int N0,
     if (H && Y1 && Y2 && wh_exec_init(&ex, nt, max_k) == 0) {
         ex.amx = amx;
         for (size_t i = 0; i < (size_t)M * K; i++) Y1[i] = Y2[i] = frand();
-        wh_par_mlp(&ex, M, K, A, lda, w0, b0, N0, w2, b2, Y1, K, H);
+        wh_par_mlp(&ex, M, K, A, lda, w0, b0, N0, w2, b2, Y1, K, H, NULL);
         wh_par_gemm(&ex, M, K, A, lda, w0, N0, b0, H, N0, 0, 1);
         wh_par_gemm(&ex, M, N0, H, N0, w2, K, b2, Y2, K, 1, 0);
         same = !memcmp(Y1, Y2, sizeof(float) * (size_t)M * K);
@@ -1243,7 +1243,7 @@ int main(void)
                     uint8_t *W0 = make_w(WH_F16, N0, K), *W2 = make_w(WH_Q8_0, K, N0);
                     wh_wmat w0 = {W0, WH_F16, K, wh_row_bytes(WH_F16, K)}, w2 = {W2, WH_Q8_0, N0, wh_row_bytes(WH_Q8_0, N0)};
                     for (size_t i = 0; i < (size_t)M * ldy; i++) Y1[i] = Y2[i] = frand();
-                    wh_par_mlp(&ex, M, K, X, ldx, &w0, b0, N0, &w2, b2, Y1, ldy, H1);
+                    wh_par_mlp(&ex, M, K, X, ldx, &w0, b0, N0, &w2, b2, Y1, ldy, H1, NULL);
                     wh_par_gemm(&ex, M, K, X, ldx, &w0, N0, b0, H2, N0, 0, 1);
                     wh_par_gemm(&ex, M, N0, H2, N0, &w2, K, b2, Y2, ldy, 1, 0);
                     if (memcmp(Y1, Y2, sizeof(float) * (size_t)M * ldy) != 0 && bad++ < 3)
@@ -1254,6 +1254,59 @@ int main(void)
         wh_kernels_force(best);
         CHECK(bad == 0);
         free(X); free(b0); free(b2); free(Y1); free(Y2); free(H1); free(H2);
+    }
+
+    TEST("a product's LayerNorm run by its row tasks (wh_par_gemm_ln, wh_par_mlp) equals the product, then "
+         "wh_layernorm, bit for bit: fused, and the fallbacks (column groups, rounds)") {
+        const int M = WH_ROWS_MIN_M + 44, K = 96, N = 160, N0 = 4 * K, ldx = K + 3, ldc = N + 5, ldy = N + 9;
+        float *X = malloc(sizeof(float) * (size_t)M * ldx), *bias = malloc(sizeof(float) * N0);
+        float *C1 = malloc(sizeof(float) * (size_t)M * ldc), *C2 = malloc(sizeof(float) * (size_t)M * ldc);
+        float *Y1 = malloc(sizeof(float) * (size_t)M * ldy), *Y2 = malloc(sizeof(float) * (size_t)M * ldy);
+        float *H = malloc(sizeof(float) * (size_t)M * N0), *lw = malloc(sizeof(float) * N), *lb = malloc(sizeof(float) * N);
+        for (size_t i = 0; i < (size_t)M * ldx; i++) X[i] = frand();
+        for (int i = 0; i < N0; i++) bias[i] = frand();
+        for (int i = 0; i < N; i++) { lw[i] = 1.0f + frand() * 0.5f; lb[i] = frand() * 0.1f; }
+        uint8_t *W = make_w(WH_F16, N, K), *W0 = make_w(WH_F16, N0, K), *W2 = make_w(WH_F16, K, N0);
+        const wh_wmat w = {W, WH_F16, K, wh_row_bytes(WH_F16, K)}, w0 = {W0, WH_F16, K, wh_row_bytes(WH_F16, K)},
+                      w2 = {W2, WH_F16, N0, wh_row_bytes(WH_F16, N0)};
+        const int nts[] = {1, 2, 8};   /* 8: column groups (whole rows no task's) */
+        int bad = 0;
+        for (int ii = 0; ii < n_isas; ii++)
+            for (int ti = 0; ti < 3; ti++)
+                for (int small_cap = 0; small_cap < 2; small_cap++) {   /* small: the product in rounds */
+                    wh_kernels_force(isas[ii]);
+                    wh_exec ex;
+                    CHECK(wh_exec_init(&ex, nts[ti], N0) == 0);
+                    if (small_cap) ex.bpack_cap = (size_t)64 * K;
+                    const wh_row_ln ln = {lw, lb, Y1, ldy};
+                    for (size_t i = 0; i < (size_t)M * ldc; i++) C1[i] = C2[i] = frand();
+                    memset(Y1, 0, sizeof(float) * (size_t)M * ldy);
+                    memset(Y2, 0, sizeof(float) * (size_t)M * ldy);
+                    wh_par_gemm_ln(&ex, M, K, X, ldx, &w, N, bias, C1, ldc, 1, &ln);
+                    wh_par_gemm(&ex, M, K, X, ldx, &w, N, bias, C2, ldc, 1, 0);
+                    for (int r = 0; r < M; r++) wh_layernorm(C2 + (size_t)r * ldc, Y2 + (size_t)r * ldy, 1, N, N, lw, lb);
+                    if ((memcmp(C1, C2, sizeof(float) * (size_t)M * ldc) || memcmp(Y1, Y2, sizeof(float) * (size_t)M * ldy)) &&
+                        bad++ < 3)
+                        CHECKF(0, "gemm_ln %s, %d threads, cap %d: differs", wh_isa_name(isas[ii]), nts[ti], small_cap);
+                    /* the MLP: Y (K columns) then its LayerNorm (the first K of lw, lb) */
+                    const wh_row_ln ln2 = {lw, lb, Y1, ldy};
+                    for (size_t i = 0; i < (size_t)M * ldc; i++) C1[i] = C2[i] = frand();
+                    memset(Y1, 0, sizeof(float) * (size_t)M * ldy);
+                    memset(Y2, 0, sizeof(float) * (size_t)M * ldy);
+                    if (small_cap) ex.bpack_cap = (size_t)N0 * K;   /* one matrix, not both: the two products */
+                    wh_par_mlp(&ex, M, K, X, ldx, &w0, bias, N0, &w2, bias, C1, ldc, H, &ln2);
+                    wh_par_gemm(&ex, M, K, X, ldx, &w0, N0, bias, H, N0, 0, 1);
+                    wh_par_gemm(&ex, M, N0, H, N0, &w2, K, bias, C2, ldc, 1, 0);
+                    for (int r = 0; r < M; r++) wh_layernorm(C2 + (size_t)r * ldc, Y2 + (size_t)r * ldy, 1, K, K, lw, lb);
+                    if ((memcmp(C1, C2, sizeof(float) * (size_t)M * ldc) || memcmp(Y1, Y2, sizeof(float) * (size_t)M * ldy)) &&
+                        bad++ < 3)
+                        CHECKF(0, "mlp ln %s, %d threads, cap %d: differs", wh_isa_name(isas[ii]), nts[ti], small_cap);
+                    wh_exec_deinit(&ex);
+                }
+        wh_kernels_force(best);
+        CHECK(bad == 0);
+        free(X); free(bias); free(C1); free(C2); free(Y1); free(Y2); free(H); free(lw); free(lb);
+        free(W); free(W0); free(W2);
     }
 
     TEST("LayerNorm (double statistics) equals the scalar reference at every level, offset rows included") {
