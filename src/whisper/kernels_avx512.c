@@ -450,11 +450,12 @@ static inline __attribute__((always_inline)) void qx_unpack5_gf(const int xt, co
 
 /* One group of 16 rows over all K: per block the 8 value vectors (q8: loaded; else nibbles
  * split — vector j low, j + 4 high — and, for the q5 types, 16 added where the fifth-bit mask
- * says), then per activation row 8 vpdpbusd (two chains below 5 rows, one from 5 rows up
- * — the tall products' 12 too — where the rows' chains already fill the ports: at 5 rows one
- * chain saves an add per row and block, q5_0 15.1 -> 14.5 ns per 16-row block, q4_0 13.4 ->
- * 12.8, q8_0 17.6 -> 17.4, 6 rows 14.9 -> 14.3 (q5_0) and 15.3 -> 14.7 (q8_0), 1 thread, 2048 ×
- * 512 in L2, fastest of 300, builds alternating) — the sums starting from −offset·Σ xq)
+ * says), then per activation row 8 vpdpbusd (two chains per row below 5 rows; from 5 rows
+ * one sum per row, the rows interleaved — below — where the rows together fill the ports: at
+ * 5 rows one chain saved an add per row and block, q5_0 15.1 -> 14.5 ns per 16-row block, q4_0
+ * 13.4 -> 12.8, q8_0 17.6 -> 17.4, 6 rows 14.9 -> 14.3 (q5_0) and 15.3 -> 14.7 (q8_0), 1
+ * thread, 2048 × 512 in L2, fastest of 300, builds alternating) — the sums starting from
+ * −offset·Σ xq)
  * and one fma with d_w · d_x for the 16 rows (the _1 types: one more with m_w · d_x·Σ xq).
  * The group's bytes are one contiguous stream (the hardware prefetcher alone measured best).
  * Columns of the group in lanes are written to C's M rows at c, masked.
@@ -516,15 +517,17 @@ static inline __attribute__((always_inline)) QX_TARGET void qx_group(const int x
                     w[j] = _mm512_mask_add_epi8(w[j], _mm512_test_epi8_mask(P, _mm512_set1_epi8((char)(1 << j))), w[j], b4);
             }
         }
-        /* The tall products' 12 rows: the sums row-interleaved (vector j against every row,
-         * then j + 1) instead of each row's 8 in a chain. Row after row, each chain of 8
-         * dependent vpdpbusd (5 cycles each) filled the scheduler with waiting operations
-         * before the next rows' independent ones could enter, and the kernel ran at half its
-         * ports' rate. The same integers, the same f32 steps in the same order. 1 thread, q8_0
-         * 60 rows × 32 × 512 in L1/L2, both alternating: 4.96 / 4.40 -> 3.79 / 3.80 us; the
-         * base encoder, 2 threads, 20 windows alternating: q8_0 227.0 -> 197.9 ms, q5_0 286.2
-         * -> 240.8 (medians). */
-        if (M == WH_QX_TALL_ROWS_512) {
+        /* From 5 rows (beams, the tall products' 12): the sums row-interleaved (vector j
+         * against every row, then j + 1) instead of each row's 8 in a chain. Row after row,
+         * each chain of 8 dependent vpdpbusd (5 cycles each) filled the scheduler with waiting
+         * operations before the next rows' independent ones could enter, and the kernel ran at
+         * half its ports' rate. The same integers, the same f32 steps in the same order.
+         * 1 thread, q8_0 60 rows × 32 × 512 in L1/L2, both alternating: 4.96 / 4.40 -> 3.79 /
+         * 3.80 us; the base encoder, 2 threads, 20 windows alternating: q8_0 227.0 -> 197.9
+         * ms, q5_0 286.2 -> 240.8 (medians); the base step harness (2 threads, 25 rounds of 48
+         * steps, medians): beam 5 q8_0 3.535 -> 3.404 ms, q5_0 2.688 -> 2.700, 7 rows q5_0
+         * 3.975 -> 3.815. */
+        if (M >= 5) {
             __m512i s[WH_QX_TALL_ROWS_512];
 #pragma GCC unroll 12
             for (int m = 0; m < M; m++) s[m] = _mm512_set1_epi32(off ? cs[m * nb + b] / (128 / off) : 0);
@@ -545,15 +548,10 @@ static inline __attribute__((always_inline)) QX_TARGET void qx_group(const int x
             const int8_t *x = xq + (size_t)m * K + (size_t)b * 32;
             /* cs = −128·Σ xq takes q8's and q5_0's +128 back; the others' offset is a fraction of it */
             __m512i s0 = _mm512_set1_epi32(off ? cs[m * nb + b] / (128 / off) : 0), s1 = _mm512_setzero_si512();
-            if (M >= 5) {
-#pragma GCC unroll 8
-                for (int j = 0; j < 8; j++) QX_DPBUSD_BCST(s0, w[j], x + 4 * j);
-            } else {
 #pragma GCC unroll 4
-                for (int j = 0; j < 8; j += 2) {
-                    QX_DPBUSD_BCST(s0, w[j], x + 4 * j);
-                    QX_DPBUSD_BCST(s1, w[j + 1], x + 4 * j + 4);
-                }
+            for (int j = 0; j < 8; j += 2) {
+                QX_DPBUSD_BCST(s0, w[j], x + 4 * j);
+                QX_DPBUSD_BCST(s1, w[j + 1], x + 4 * j + 4);
             }
             const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(dx[m * nb + b]));
             acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), scale, acc[m]);
