@@ -330,10 +330,9 @@ void wh_q8_0_row_avx2(const float *x, int K, uint8_t *out);
 #define WH_QX_TALL_ROWS 7
 /* AVX512-VNNI's 32 registers take twelve rows a call (each block's unpacked weights serve 12
  * rows, not 7): Xeon slice, 1 thread, weights in L1/L2, cycles per block and row q8_0 8.0 ->
- * 7.4, q5_0 10.6 -> 8.7 (the sums in one chain of 8 vpdpbusd at 10 rows or more: 12 rows keep
- * the ports busy without the second chain's add); base encoder, both libraries alternating in
- * one process, 2 threads, fastest / median of 12: q8_0 183 / 191 -> 174 / 187 ms, q5_0 203 /
- * 214 -> 187 / 194 ms */
+ * 7.4, q5_0 10.6 -> 8.7 (one sum of 8 vpdpbusd per row, the rows interleaved: qx_group in
+ * kernels_avx512.c); base encoder, both libraries alternating in one process, 2 threads,
+ * fastest / median of 12: q8_0 183 / 191 -> 174 / 187 ms, q5_0 203 / 214 -> 187 / 194 ms */
 #define WH_QX_TALL_ROWS_512 12
 void wh_qx_act_quant_part(int M, int K, const float *A, int lda, void *act, int r0, int r1);
 void wh_gemm_qx_tall(int M, int K, const void *act, int r0, int r1, const wh_wmat *W, int n0, int n1,
