@@ -215,44 +215,48 @@ static int walk_up(const char *base, char *grp, int (*quota)(const char *dir))
     return best;
 }
 
+/* the smallest quota (quota()) of group grp, or of an ancestor, under the first of the
+ * mounts sys/fs/cgroup<mount> that has one; 0: none */
+static int mounts_quota(const char *sys, const char *const *mounts, int n, const char *grp,
+                        int (*quota)(const char *dir))
+{
+    for (int m = 0; m < n; m++) {
+        char base[600], g[512];
+        if (snprintf(base, sizeof base, "%s/fs/cgroup%s", sys, mounts[m]) >= (int)sizeof base ||
+            snprintf(g, sizeof g, "%s", grp) >= (int)sizeof g)
+            continue;
+        const int lim = walk_up(base, g, quota);
+        if (lim > 0) return lim;
+    }
+    return 0;
+}
+
 /* The CPU quota of the group each /proc/self/cgroup line names, in whole CPUs (0: none found):
  * v2 ("0::PATH": cpu.max under fs/cgroup, or fs/cgroup/unified on hybrid systems), v1 (a
  * line whose controllers include cpu: cpu.cfs_quota_us over cpu.cfs_period_us, under the
  * controller's mount, fs/cgroup/cpu or fs/cgroup/cpu,cpuacct); each group's ancestors too */
 static int cgroup_cpus(const char *sys, const char *cgroup)
 {
+    static const char *const v2[] = {"", "/unified"}, *const v1[] = {"/cpu", "/cpu,cpuacct", "/cpuacct,cpu"};
     int best = 0;
     for (const char *line = cgroup; line && *line;) {
         const char *end = strchr(line, '\n'), *c1 = strchr(line, ':');
         const size_t len = end ? (size_t)(end - line) : strlen(line);
         const char *c2 = c1 && c1 < line + len ? memchr(c1 + 1, ':', (size_t)(line + len - c1 - 1)) : NULL;
-        if (c2) {
-            char ctl[128], grp[512], base[600];
-            const size_t cl = (size_t)(c2 - c1 - 1), gl = (size_t)(line + len - c2 - 1);
-            if (cl < sizeof ctl && gl < sizeof grp) {
-                memcpy(ctl, c1 + 1, cl); ctl[cl] = 0;
-                memcpy(grp, c2 + 1, gl); grp[gl] = 0;
-                int lim = 0;
-                char g[512];
-                if (cl == 0) {   /* v2 */
-                    static const char *const mounts[] = {"/fs/cgroup", "/fs/cgroup/unified"};
-                    for (int m = 0; !lim && m < 2; m++)
-                        if (snprintf(base, sizeof base, "%s%s", sys, mounts[m]) < (int)sizeof base) {
-                            memcpy(g, grp, gl + 1);
-                            lim = walk_up(base, g, cpu_max);
-                        }
-                } else {
-                    int has_cpu = 0;
-                    for (char *sv, *t = strtok_r(ctl, ",", &sv); t; t = strtok_r(NULL, ",", &sv)) has_cpu |= !strcmp(t, "cpu");
-                    static const char *const mounts[] = {"cpu", "cpu,cpuacct", "cpuacct,cpu"};
-                    for (int m = 0; has_cpu && !lim && m < 3; m++)
-                        if (snprintf(base, sizeof base, "%s/fs/cgroup/%s", sys, mounts[m]) < (int)sizeof base) {
-                            memcpy(g, grp, gl + 1);
-                            lim = walk_up(base, g, cfs_quota);
-                        }
-                }
-                if (lim > 0 && (best == 0 || lim < best)) best = lim;
+        char ctl[128], grp[512];
+        const size_t cl = c2 ? (size_t)(c2 - c1 - 1) : 0, gl = c2 ? (size_t)(line + len - c2 - 1) : 0;
+        if (c2 && cl < sizeof ctl && gl < sizeof grp) {
+            memcpy(ctl, c1 + 1, cl); ctl[cl] = 0;
+            memcpy(grp, c2 + 1, gl); grp[gl] = 0;
+            int lim = 0;
+            if (cl == 0) {
+                lim = mounts_quota(sys, v2, 2, grp, cpu_max);
+            } else {
+                int has_cpu = 0;
+                for (char *sv, *t = strtok_r(ctl, ",", &sv); t; t = strtok_r(NULL, ",", &sv)) has_cpu |= !strcmp(t, "cpu");
+                if (has_cpu) lim = mounts_quota(sys, v1, 3, grp, cfs_quota);
             }
+            if (lim > 0 && (best == 0 || lim < best)) best = lim;
         }
         line = end ? end + 1 : NULL;
     }
