@@ -52,6 +52,8 @@
 #define UPLOAD_DIR "speech_session_http"
 #define FIELD_MAX 8192            /* a non-file form field (prompt, model, ...) */
 #define FORM_SLACK (64u << 10)    /* multipart overhead allowed beyond the file limit */
+#define LATE_GRACE 2.0            /* s past --upload-timeout a late body may take to end, its
+                                     bytes dropped, to be answered 408 rather than closed */
 #define DISCARD_MAX (8ull << 20)  /* an unwanted body up to this size is read and dropped so
                                      the answer arrives (closing on unread data sends a RST
                                      that can destroy it); larger ones get the answer at once */
@@ -108,6 +110,7 @@ static struct {
 } cfg;
 
 static atomic_int in_flight;
+static atomic_int stopping;   /* SIGTERM: a kept-alive connection's next upload gets a 503 */
 static sh_guard *guard;   /* deadlines of slow connections (sh_guard.h) */
 
 static void logf_(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -192,6 +195,7 @@ typedef struct {
     int oai;                    /* OpenAI error shape */
     double t0;
     int slot;                   /* holds one of --max-uploads */
+    int deferred;               /* GET/HEAD: routed once the request is whole (keep-alive) */
     sh_mp *mp;                  /* the form parser, once the body is wanted */
     unsigned long long body_bytes;
     /* the file part */
@@ -525,10 +529,17 @@ static enum MHD_Result do_models(struct MHD_Connection *con, req *r, const char 
 
 static double now_mono(void) { return ss_mono_now(); }
 
-/* src with every occurrence of secret replaced by "the upload" */
+/* src with every occurrence of secret replaced by "the upload" ("Audio file SECRET" at its
+ * start by "Uploaded file") */
 static void redact(char *dst, size_t n, const char *src, const char *secret)
 {
     size_t sl = strlen(secret), k = 0;
+    static const char lead[] = "Audio file ";   /* the daemon's "Audio file PATH: why" */
+    if (sl && n > 0 && !strncmp(src, lead, sizeof lead - 1) && !strncmp(src + sizeof lead - 1, secret, sl)) {
+        k = (size_t)snprintf(dst, n, "Uploaded file");
+        if (k >= n) k = n - 1;
+        src += sizeof lead - 1 + sl;
+    }
     while (*src && k + 1 < n) {
         if (sl && strncmp(src, secret, sl) == 0) {
             k += (size_t)snprintf(dst + k, n - k, "the upload");
@@ -988,10 +999,15 @@ static enum MHD_Result first_call(struct MHD_Connection *con, req *r, const char
                       "Content-Type must be multipart/form-data with a boundary of 1 to 70 "
                       "characters", NULL);
     }
-    if (atomic_fetch_add(&in_flight, 1) >= cfg.max_uploads) {
+    /* the slot first, then the flag (stop_http: the flag, then the slots; seq_cst), so a
+     * request either sees the stop or is waited for */
+    int busy = atomic_fetch_add(&in_flight, 1) >= cfg.max_uploads;
+    if (busy || atomic_load(&stopping)) {
         atomic_fetch_sub(&in_flight, 1);
-        return reject(con, r, 503, "server_error", NULL, "busy",
-                      "too many uploads in progress; retry shortly", NULL);
+        return busy ? reject(con, r, 503, "server_error", NULL, "busy",
+                             "too many uploads in progress; retry shortly", NULL)
+                    : reject(con, r, 503, "server_error", NULL, "shutting_down",
+                             "the server is stopping; retry shortly", NULL);
     }
     r->slot = 1;
     r->file_field = r->oai ? "file" : "audio";
@@ -1018,7 +1034,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         r->sock = ci ? ci->connect_fd : -1;
         *con_cls = r;
         conn_phase(con, SH_PHASE_BODY);   /* the headers are in */
-        return first_call(con, r, url, method);
+        /* libmicrohttpd closes a connection whose answer was queued before the request was
+         * whole (it cannot know no body follows): GET and HEAD are answered on the next
+         * call, so health polls and models.list() keep their connection */
+        r->deferred = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+        return r->deferred ? MHD_YES : first_call(con, r, url, method);
+    }
+    if (r->deferred) {
+        if (*upload_data_size) {   /* a body on a GET: dropped, bounded as a rejected one */
+            r->body_bytes += *upload_data_size;
+            *upload_data_size = 0;
+            return r->body_bytes > DISCARD_MAX ? MHD_NO : MHD_YES;
+        }
+        r->deferred = 0;
+        enum MHD_Result rc = first_call(con, r, url, method);
+        return rc == MHD_YES && !r->responded && r->fail_status ? send_fail(con, r) : rc;
     }
     if (r->responded) {   /* answered on the first call; the body is not wanted */
         *upload_data_size = 0;
@@ -1031,7 +1061,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         if (r->fail_status) {   /* rejected: drop the body, answer at its end (or close) */
             if (r->fd >= 0) { close(r->fd); r->fd = -1; }
             if (r->body_bytes > cfg.max_upload + FORM_SLACK + DISCARD_MAX ||
-                now_mono() - r->t0 > cfg.upload_timeout)
+                now_mono() - r->t0 > cfg.upload_timeout + LATE_GRACE)
                 return MHD_NO;
             return MHD_YES;
         }
@@ -1245,7 +1275,7 @@ static struct MHD_Daemon *start_http(const char *listen)
     if (cfg.addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     /* reserve: an eighth of the connections is kept free for new clients */
     sh_guard_opts go = { .header_timeout = cfg.header_timeout,
-                         .body_timeout = cfg.upload_timeout + 1, /* after its 408 */
+                         .body_timeout = cfg.upload_timeout + LATE_GRACE + 1, /* after its 408 */
                          .idle_timeout = cfg.idle_timeout, .min_age = 1,
                          .max_conns = cfg.max_conns,
                          .reserve = cfg.max_conns >= 8 ? cfg.max_conns / 8 : 1 };
@@ -1308,6 +1338,17 @@ static void stop_http(struct MHD_Daemon *d, int sig, sigset_t *set)
     pthread_t second;   /* a second signal exits at once (uploads are swept at next start) */
     if (pthread_create(&second, NULL, second_signal, set) == 0) pthread_detach(second);
     MHD_socket ls = MHD_quiesce_daemon(d);   /* no new connections; in-flight ones finish */
+    /* MHD_stop_daemon closes every connection, a request being transcribed too (its client
+     * then looks gone and the daemon's work is cancelled): first wait until each upload slot
+     * is given back, which every request does however it ends — answered, or bounded by
+     * --upload-timeout and --transcribe-timeout. Kept-alive idle connections are closed. */
+    atomic_store(&stopping, 1);
+    int waiting = atomic_load(&in_flight);
+    if (waiting > 0) logf_("INFO", "waiting for %d request%s in flight", waiting, waiting == 1 ? "" : "s");
+    while (atomic_load(&in_flight) > 0) {
+        struct timespec ts = { 0, 20 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
     MHD_stop_daemon(d);
     if (ls != MHD_INVALID_SOCKET) close(ls);
     long lh, lb, ev;

@@ -116,6 +116,10 @@ st=$(req "$DATA/e6" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F 'timestam
 check "granularities without verbose_json: 400" oai_err "$DATA/e6" "$st" 400 "'timestamp_granularities'"
 st=$(req "$DATA/e7" -F "file=@$DATA/notaudio.wav" -F model=whisper-1 "$T")
 check "non-audio file: 400 invalid_file_format" sh -c "[ $st = 400 ] && grep -q invalid_file_format '$DATA/e7'"
+python3 -c "import struct,sys; d=bytes(3200); sys.stdout.buffer.write(b'RIFF'+struct.pack('<I',12+len(d))+b'WAVE'+b'data'+struct.pack('<I',len(d))+d)" > "$DATA/nofmt.wav"
+st=$(req "$DATA/e7b" -F "file=@$DATA/nofmt.wav" -F model=whisper-1 "$T")
+check "WAV without fmt: 400 naming the upload, not its path ('Uploaded file: ...')" \
+    sh -c "[ $st = 400 ] && grep -q '\"message\":\"Uploaded file: WAV without a fmt chunk\"' '$DATA/e7b' && ! grep -q speech_session_http '$DATA/e7b'"
 st=$(req "$DATA/e8" -X POST -H 'Content-Type: application/json' -d '{"model":"whisper-1"}' "$T")
 check "JSON body: 400 OpenAI error (multipart required)" oai_err "$DATA/e8" "$st" 400 None
 st=$(req "$DATA/e9" -X POST -H 'Content-Type: text/plain' --data-binary @"$DATA/silence.wav" "$T")
@@ -149,11 +153,38 @@ st=$(req "$DATA/m2" "$URL/v1/models/whisper-1")
 check "GET /v1/models/whisper-1" sh -c "[ $st = 200 ] && grep -q '\"id\":\"whisper-1\"' '$DATA/m2'"
 st=$(req "$DATA/m3" "$URL/v1/models/gpt-9")
 check "GET /v1/models/unknown: 404 model_not_found" sh -c "[ $st = 404 ] && grep -q model_not_found '$DATA/m3'"
+# GETs keep their connection alive (libmicrohttpd closed it when the answer was queued before
+# the request was whole): four requests, one socket, none answered "Connection: close"
+check "GET /v1/models, /health, a model and a 404 on one kept-alive connection" python3 -c '
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
+seen = set()
+for path in ("/v1/models", "/health", "/v1/models/whisper-1", "/nope"):
+    c.request("GET", path)
+    r = c.getresponse()
+    r.read()
+    assert (r.getheader("Connection") or "").lower() != "close", path
+    seen.add(id(c.sock))
+    assert c.sock is not None, path
+sys.exit(len(seen) != 1)' "$PORT"
 
 check "every upload was removed" wait_uploads_gone 5
 check "upload directory is private (0700)" [ "$(stat -c %a "$UPLOADS")" = 700 ]
 check "no response left in the spool" [ -z "$(ls -A "$ROOT/speech_session_responses")" ]
+# SIGTERM while a request is in flight (8 s of audio, 256 KB, its body still arriving at
+# 64 KB/s): it is answered, then the server exits (libmicrohttpd's stop had closed it: the
+# client saw an empty reply)
+sox -n -r 16000 -c 1 -b 16 "$DATA/quiet8.wav" trim 0 8 2>/dev/null
+req "$DATA/inflight" --limit-rate 64k -F "file=@$DATA/quiet8.wav" -F model=whisper-1 \
+    -F response_format=text "$T" > "$DATA/inflight.st" &
+CPID=$!
+sleep 0.8
 stop_server "$SPID"; check "SIGTERM: the server exits 0" [ $? -eq 0 ]
+wait $CPID
+check "SIGTERM: the request in flight was answered (200) before the exit" \
+    [ "$(cat "$DATA/inflight.st")" = 200 ]
+grep -q 'waiting for 1 request in flight' "$ROOT/http.$NSERVER.log"
+check "SIGTERM: the log says it waited for the request in flight" [ $? -eq 0 ]
 
 # ---- bearer token (from the environment), model name, upload modes while in flight
 SPEECH_SESSION_HTTP_TOKEN=s3cret-token start_server --model-name base.en
