@@ -203,7 +203,9 @@ typedef struct {
     volatile int *cancel;               /* set non-zero from another thread to stop */
     int audio_ctx;                      /* encoder positions per window: 0 = the model's full
                                          * 30 s window (default, what the models were trained
-                                         * on); N = N positions (2N mel frames, N/50 s);
+                                         * on); N = N positions (2N mel frames, N/50 s),
+                                         * raised to auto's where fewer than the window's
+                                         * audio (the rest would go unheard);
                                          * SP_AUDIO_CTX_AUTO = the window's audio rounded up
                                          * (+ 64 positions of margin, to a multiple of 64):
                                          * much faster for short clips, accuracy may drop */

@@ -803,10 +803,13 @@ static void read_inotify(daemon_t *d)
             }
             if (!ev->len || ev->wd != d->wd) continue;
             if ((ev->mask & IN_CREATE) && !(ev->mask & IN_ISDIR)) {
-                /* regular files wait for their close; other kinds are dealt with now */
+                /* empty regular files wait for their close; other kinds are dealt with now,
+                 * and so are regular files that already have bytes: a hard link to a written
+                 * file ("link + rm" writers) has no close here, and had waited for the 10 s
+                 * rescan. A writer caught mid-file is tracked as young, as a rescan would. */
                 struct stat st;
                 if (fstatat(d->sp.reqfd, ev->name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-                    S_ISREG(st.st_mode))
+                    (S_ISREG(st.st_mode) && st.st_size == 0))
                     continue;
             }
             ss_item *it = NULL;

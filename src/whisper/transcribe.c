@@ -674,12 +674,16 @@ static void window_mel(tx *x, const float *mel, int n_frames, int seek, int size
     }
 }
 
-/* encoder positions for a window of `size` mel frames (sp_transcribe_params.audio_ctx) */
+/* encoder positions for a window of `size` mel frames (sp_transcribe_params.audio_ctx). A
+ * number too small for the window's audio is raised to auto's: the encoder would not hear
+ * the rest, and the window — skipped as silence or cut short — lost its speech without a
+ * word (audio_ctx 1-24 gave an empty transcript of an 11 s speech clip with tiny.en). */
 static int window_ctx(const tx *x, int size)
 {
     const int full = wh_encoded_ctx_max(x->ctx), want = x->p->audio_ctx;
-    if (want == SP_AUDIO_CTX_AUTO) {
-        int n = ((size + 1) / 2 + 64 + 63) / 64 * 64;   /* conv stride 2, margin, multiple of 64 */
+    const int heard = (size + 1) / 2;   /* positions of the window's audio (conv stride 2) */
+    if (want == SP_AUDIO_CTX_AUTO || (want > 0 && want < heard)) {
+        int n = (heard + 64 + 63) / 64 * 64;   /* margin, multiple of 64 */
         return n < full ? n : full;
     }
     return want > 0 && want < full ? want : full;

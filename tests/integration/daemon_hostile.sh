@@ -188,6 +188,23 @@ check "processing/ and tmp/ empty" [ -z "$(ls -A "$ROOT/speech_session_work/proc
 check "log lines are one per event (no raw newline/ESC from names)" sh -c "! grep -q \"\$(printf '\\033')\" '$ROOT/session_daemon.log'"
 fds=$(ls /proc/$pid/fd | wc -l)
 check "bounded fds ($fds)" [ "$fds" -lt 40 ]
+# a "link + rm" writer to an idle daemon: the hard link has no close event; answered at once,
+# not at the 10 s rescan
+python3 - "$ROOT" "$DATA/silence.wav" <<'PY'
+import json, os, sys, time
+req, resp = sys.argv[1] + "/speech_session_requests", sys.argv[1] + "/speech_session_responses"
+with open(f"{req}/.lk.tmp", "w") as f:
+    json.dump({"id": "lk", "audio_file": sys.argv[2], "timestamp": time.time()}, f)
+t0 = time.time()
+os.link(f"{req}/.lk.tmp", f"{req}/lk.json")
+os.unlink(f"{req}/.lk.tmp")
+while time.time() - t0 < 15 and not os.path.exists(f"{resp}/lk.json"):
+    time.sleep(0.01)
+took = time.time() - t0
+ok = os.path.exists(f"{resp}/lk.json") and json.load(open(f"{resp}/lk.json")).get("error_code") is None
+if ok: os.unlink(f"{resp}/lk.json")
+print(("ok" if ok and took < 3 else "not ok") + " - a link + rm request to an idle daemon is answered within 3 s (%.2f s)" % took)
+PY
 "$SC" stop >/dev/null
 
 # squatted fixed-name files: symlinks planted where the status, pid, marker and log go

@@ -47,6 +47,11 @@ if [ -f "$JFK" ]; then
         r=$(python3 tests/tools/wer.py "$T/jfk.ref" "$T/jfk.$$.txt" --max-wer 0); wrc=$?
         check "jfk.wav with $m ($BIN): the known sentence [$r]" sh -c "[ $rc -eq 0 ] && [ ! -s '$T/err' ] && [ $wrc -eq 0 ]"
     done
+    # an --audio-ctx far shorter than the clip (1 position = 20 ms of 11 s) is raised to
+    # cover it: the text had been empty, the window skipped as silence
+    "$REL/transcribe" --model "$WD/tiny.en" $OPT --audio-ctx 1 "$JFK" >"$T/jfk.ctx1.txt" 2>"$T/err"; rc=$?
+    r=$(python3 tests/tools/wer.py "$T/jfk.ref" "$T/jfk.ctx1.txt" --max-wer 0); wrc=$?
+    check "jfk.wav, tiny.en, --audio-ctx 1: still the known sentence [$r]" sh -c "[ $rc -eq 0 ] && [ $wrc -eq 0 ]"
 else
     echo "ok - jfk.wav # SKIP $JFK absent"
 fi
