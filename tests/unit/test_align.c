@@ -102,7 +102,7 @@ static int same_words(const sp_result *a, const sp_result *b)
 
 static const float k_t0[] = {0.0f};
 
-int main(void)
+static void test_dtw_paths(void)
 {
     TEST("dtw: clear diagonal and a rectangular path") {
         const float d[9] = {0, 1, 1, 1, 0, 1, 1, 1, 0};
@@ -125,7 +125,10 @@ int main(void)
         int pi[2], pj[2];
         CHECK(wh_dtw(row, 0, 3, c, t, pi, pj) == 0 && wh_dtw(row, 3, 0, c, t, pi, pj) == 0);
     }
+}
 
+static void test_dtw_ties(void)
+{
     TEST("dtw: ties go left (c2) unless one predecessor is strictly lowest, as openai's") {
         /* all equal: at (2,2) c0 = c1 = c2 → left, then up, then diagonal */
         const float z[4] = {0, 0, 0, 0};
@@ -143,7 +146,10 @@ int main(void)
         const int ui[] = {0, 0, 1}, uj[] = {0, 1, 1};
         CHECK(dtw_is(u, 2, 2, ui, uj, 3));
     }
+}
 
+static void test_median_filter(void)
+{
     TEST("median filter: width 7, reflect padding at both edges, short rows untouched") {
         float tmp[32];
         float x[10] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
@@ -163,7 +169,10 @@ int main(void)
         wh_median_filter(s3, 3, 7, tmp);
         CHECK(floats_are(s3, w3, 3, 0));
     }
+}
 
+static void test_standardise(void)
+{
     TEST("standardise: per column over rows, population std; constant column → 0") {
         float w[6] = {1, 7, 2, 7, 3, 7};   /* [3][2] */
         const float k = sqrtf(1.5f);
@@ -171,10 +180,13 @@ int main(void)
         wh_standardize(w, 3, 2);
         CHECK(floats_are(w, want, 6, 1e-6f));
     }
+}
 
-    /* vocabulary: single bytes 0..255, then 256 " he", 257 "llo", 258 " world", 259 "()",
-     * 260 "\xe4\xb8" (the first two bytes of 中 U+4E2D = E4 B8 AD), 261 "...", 262 "'s";
-     * eot = 263 (ids >= 263 are special) */
+/* vocabulary: single bytes 0..255, then 256 " he", 257 "llo", 258 " world", 259 "()",
+ * 260 "\xe4\xb8" (the first two bytes of 中 U+4E2D = E4 B8 AD), 261 "...", 262 "'s";
+ * eot = 263 (ids >= 263 are special) */
+static void test_word_splitter(void)
+{
     static char bytes[256];
     wh_token_bytes v[263];
     for (int i = 0; i < 256; i++) { bytes[i] = (char)i; v[i].bytes = &bytes[i]; v[i].len = 1; }
@@ -228,27 +240,19 @@ int main(void)
               !wh_align_unicode_lang("en") && !wh_align_unicode_lang(NULL));
     }
     wh_tok_free(tk);
+}
 
-    /* ------------------------------------------------------------ end to end */
-    char path[1024], err[256];
-    sp_context *ctx = NULL;
-    sp_context_params cp = sp_context_default_params();
-    cp.n_threads = 2;
-    if (sp_context_open(tu_model_path("micro-f16.bin", path, sizeof path), &cp, &ctx, err, sizeof err) != SP_OK) {
-        printf("ok - word timestamps end to end # SKIP %s\n", err);
-        TEST_EXIT();
-    }
-    size_t n = 0;
-    float *pcm = tu_load_audio("tests/data/speech-16k.wav", &n);
-    CHECK(pcm && n > 16000);
-    if (!pcm) { sp_context_free(ctx); TEST_EXIT(); }
-    const float dur = (float)n / 16000.0f;
-
+static void test_words_default_off(void)
+{
     TEST("default is off: no words, text tokens without times") {
         sp_transcribe_params p = sp_transcribe_default_params();
         CHECK(p.word_timestamps == 0);
     }
+}
 
+static void test_words_synthetic(sp_context *ctx, const float *pcm, size_t n, float dur)
+{
+    char err[256];
     TEST("synthetic model: words inside segments and audio, monotonic, text preserved, deterministic") {
         sp_transcribe_params p = sp_transcribe_default_params();
         p.language = "en";
@@ -286,7 +290,11 @@ int main(void)
         sp_result_free(a);
         sp_result_free(b);
     }
+}
 
+static void test_words_clip_vad(sp_context *ctx, const float *pcm, size_t n, float dur)
+{
+    char err[256];
     TEST("clip, VAD, without timestamps: words stay inside their segments") {
         sp_transcribe_params p = sp_transcribe_default_params();
         p.language = "en";
@@ -310,8 +318,12 @@ int main(void)
         if (r) CHECK(check_words(r, dur) == 0);
         sp_result_free(r);
     }
-    sp_context_free(ctx);
+}
 
+static void test_words_chinese(const float *pcm, size_t n, float dur, sp_context_params cp)
+{
+    char path[1024];
+    char err[256];
     TEST("multilingual model, Chinese: split on characters, text preserved") {
         sp_context *mc = NULL;
         if (sp_context_open(tu_model_path("micro-v3-f16.bin", path, sizeof path), &cp, &mc, err, sizeof err) == SP_OK) {
@@ -330,6 +342,36 @@ int main(void)
         }
         sp_context_free(mc);
     }
+}
+
+int main(void)
+{
+    test_dtw_paths();
+    test_dtw_ties();
+    test_median_filter();
+    test_standardise();
+    test_word_splitter();
+
+    /* ------------------------------------------------------------ end to end */
+    char path[1024], err[256];
+    sp_context *ctx = NULL;
+    sp_context_params cp = sp_context_default_params();
+    cp.n_threads = 2;
+    if (sp_context_open(tu_model_path("micro-f16.bin", path, sizeof path), &cp, &ctx, err, sizeof err) != SP_OK) {
+        printf("ok - word timestamps end to end # SKIP %s\n", err);
+        TEST_EXIT();
+    }
+    size_t n = 0;
+    float *pcm = tu_load_audio("tests/data/speech-16k.wav", &n);
+    CHECK(pcm && n > 16000);
+    if (!pcm) { sp_context_free(ctx); TEST_EXIT(); }
+    const float dur = (float)n / 16000.0f;
+
+    test_words_default_off();
+    test_words_synthetic(ctx, pcm, n, dur);
+    test_words_clip_vad(ctx, pcm, n, dur);
+    sp_context_free(ctx);
+    test_words_chinese(pcm, n, dur, cp);
     free(pcm);
     TEST_EXIT();
 }

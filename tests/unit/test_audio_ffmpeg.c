@@ -25,14 +25,11 @@ static void sine_wav(const char *name, unsigned rate, unsigned ch, double f, dou
     free(s);
 }
 
-int main(void)
+static void test_resample_44k_stereo(void)
 {
     float *pcm = NULL;
     size_t n = 0;
     sp_audio_info info;
-    char err[256];
-    int tools = tb_have("sox") && tb_have("ffmpeg") && tb_have("espeak-ng");
-
     TEST("resample 44.1 kHz stereo: length, frequency and level kept") {
         sine_wav("s441.wav", 44100, 2, 1000, 0.5, 2.0);
         pcm = load_or_null(tb_path("s441.wav"), &n, &info);
@@ -44,7 +41,13 @@ int main(void)
         }
         free(pcm);
     }
+}
 
+static void test_resample_48k_antialias(void)
+{
+    float *pcm = NULL;
+    size_t n = 0;
+    sp_audio_info info;
     TEST("resample 48 kHz: tones above 8 kHz are removed, not aliased") {
         sine_wav("s48hi.wav", 48000, 1, 10000, 0.9, 1.0);   /* would alias to 6 kHz */
         pcm = load_or_null(tb_path("s48hi.wav"), &n, &info);
@@ -63,7 +66,13 @@ int main(void)
         }
         free(pcm);
     }
+}
 
+static void test_resample_8k_up(void)
+{
+    float *pcm = NULL;
+    size_t n = 0;
+    sp_audio_info info;
     TEST("resample 8 kHz up to 16 kHz") {
         sine_wav("s8.wav", 8000, 1, 440, 0.3, 1.0);
         pcm = load_or_null(tb_path("s8.wav"), &n, &info);
@@ -71,7 +80,14 @@ int main(void)
         if (pcm) CHECKF(fabs(tb_tone(pcm + 500, 15000, 440, 16000) - 0.3) < 0.005, "440 Hz");
         free(pcm);
     }
+}
 
+static void test_sine_sweep(void)
+{
+    float *pcm = NULL;
+    size_t n = 0;
+    sp_audio_info info;
+    char err[256];
     TEST("sine sweep 100 Hz..7.5 kHz at 44.1 kHz keeps its level") {
         size_t rate = 44100, len = rate * 3;
         int16_t *s = malloc(len * 2);
@@ -88,14 +104,13 @@ int main(void)
         }
         free(pcm); free(b.p); free(s);
     }
+}
 
-    char speech[512];
-    snprintf(speech, sizeof speech, "%s", tb_path("speech.wav"));
-    int have_speech = tools &&
-        tb_sh("espeak-ng -w %s 'The quick brown fox jumps over the lazy dog. Speech session test.' "
-              ">/dev/null 2>&1", tb_path("espeak.wav")) == 0 &&
-        tb_sh("sox %s -r 16000 -b 16 -e signed %s", tb_path("espeak.wav"), speech) == 0;
-
+static void test_lossless_formats(const char *speech, int have_speech)
+{
+    float *pcm = NULL;
+    size_t n = 0;
+    sp_audio_info info;
     TEST("lossless formats give identical PCM: FLAC, ALAC, WAV through FFmpeg, Ogg FLAC") {
         if (!have_speech) { printf("# skip: sox/ffmpeg/espeak-ng missing\n"); continue; }
         size_t nref = 0;
@@ -129,7 +144,13 @@ int main(void)
         free(pcm);
         free(ref);
     }
+}
 
+static void test_lossy_formats(const char *speech, int have_speech)
+{
+    float *pcm = NULL;
+    size_t n = 0;
+    sp_audio_info info;
     TEST("lossy formats close to the WAV: MP3, AAC/M4A, Vorbis, Opus, WebM") {
         if (!have_speech) { printf("# skip: tools missing\n"); continue; }
         size_t nref = 0;
@@ -159,7 +180,14 @@ int main(void)
         }
         free(ref);
     }
+}
 
+static void test_container_sniffing(const char *speech, int have_speech)
+{
+    float *pcm = NULL;
+    size_t n = 0;
+    sp_audio_info info;
+    char err[256];
     TEST("M4A named .wav is sniffed as MP4; video-only MP4 refused; moov at end") {
         if (!have_speech) { printf("# skip: tools missing\n"); continue; }
         tb_sh("ffmpeg -loglevel error -y -i %s -c:a aac -f mp4 %s", speech, tb_path("fake.wav"));
@@ -186,7 +214,14 @@ int main(void)
             free(pcm);
         }
     }
+}
 
+static void test_unsupported_codecs(const char *speech, int have_speech)
+{
+    float *pcm = NULL;
+    size_t n = 0;
+    sp_audio_info info;
+    char err[256];
     TEST("unsupported codecs refused: ADPCM WAV, MP2, raw AAC, AC-3 in MKV") {
         if (!have_speech) { printf("# skip: tools missing\n"); continue; }
         const char *cases[4][2] = {
@@ -202,7 +237,14 @@ int main(void)
             printf("# %s: %s\n", cases[k][0], err);
         }
     }
+}
 
+static void test_duration_cap(int tools)
+{
+    float *pcm = NULL;
+    size_t n = 0;
+    sp_audio_info info;
+    char err[256];
     TEST("10 h of silence as tiny FLAC / MP3 refused by the duration cap") {
         if (!tools) { printf("# skip: tools missing\n"); continue; }
         if (tb_sh("sox -n -r 8000 -c 1 %s trim 0 36000", tb_path("long.flac")) == 0) {
@@ -216,7 +258,11 @@ int main(void)
             CHECKF(st == SP_ERR_TOO_LARGE && pcm == NULL, "%d %s", st, err);
         }
     }
+}
 
+static void test_jfk(void)
+{
+    sp_audio_info info;
     TEST("jfk.wav and jfk.mp3 from ../shared/data agree") {
         const char *shared = getenv("SHARED") ? getenv("SHARED") : "../shared";
         char w[512], m[512];
@@ -237,7 +283,30 @@ int main(void)
         }
         free(a); free(b);
     }
+}
 
+int main(void)
+{
+    int tools = tb_have("sox") && tb_have("ffmpeg") && tb_have("espeak-ng");
+
+    test_resample_44k_stereo();
+    test_resample_48k_antialias();
+    test_resample_8k_up();
+    test_sine_sweep();
+
+    char speech[512];
+    snprintf(speech, sizeof speech, "%s", tb_path("speech.wav"));
+    int have_speech = tools &&
+        tb_sh("espeak-ng -w %s 'The quick brown fox jumps over the lazy dog. Speech session test.' "
+              ">/dev/null 2>&1", tb_path("espeak.wav")) == 0 &&
+        tb_sh("sox %s -r 16000 -b 16 -e signed %s", tb_path("espeak.wav"), speech) == 0;
+
+    test_lossless_formats(speech, have_speech);
+    test_lossy_formats(speech, have_speech);
+    test_container_sniffing(speech, have_speech);
+    test_unsupported_codecs(speech, have_speech);
+    test_duration_cap(tools);
+    test_jfk();
     tb_cleanup();
     TEST_EXIT();
 }

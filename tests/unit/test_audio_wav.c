@@ -45,17 +45,13 @@ static int same_as_ffmpeg(const tb_buf *b)
     return ok;
 }
 
-int main(void)
+static void test_wav_s16(const int16_t *ramp)
 {
     char err[256];
     float *pcm = NULL;
     size_t n = 0;
     sp_audio_info info;
     sp_status st;
-
-    static int16_t ramp[4000];
-    for (int i = 0; i < 4000; i++) ramp[i] = (int16_t)((i % 1000) * 64 - 32000);
-
     TEST("wav s16 mono 16k: exact samples, info") {
         tb_buf b = tb_wav_s16(16000, 1, ramp, 1000);
         st = mem(&b, &pcm, &n, &info, err);
@@ -70,7 +66,15 @@ int main(void)
         CHECK(same_as_ffmpeg(&b));
         free(pcm); free(b.p);
     }
+}
 
+static void test_wav_u8(void)
+{
+    char err[256];
+    float *pcm = NULL;
+    size_t n = 0;
+    sp_audio_info info;
+    sp_status st;
     TEST("wav u8: centred at 128, not biased") {
         uint8_t d[4] = { 0, 128, 255, 128 };
         tb_wav w = { .tag = 1, .ch = 1, .rate = 16000, .bits = 8 };
@@ -82,7 +86,15 @@ int main(void)
         CHECK(same_as_ffmpeg(&b));
         free(pcm); free(b.p);
     }
+}
 
+static void test_wav_s24_s32(const int16_t *ramp)
+{
+    char err[256];
+    float *pcm = NULL;
+    size_t n = 0;
+    sp_audio_info info;
+    sp_status st;
     TEST("wav s24 packed, s32, 24-in-32 extensible: same level as s16") {
         uint8_t d24[3000], d32[4000];
         for (int i = 0; i < 1000; i++) {
@@ -108,7 +120,15 @@ int main(void)
         CHECK(same_as_ffmpeg(&b24) && same_as_ffmpeg(&b32));   /* FFmpeg calls 24-in-32 pcm_f24le */
         free(b24.p); free(b32.p); free(bx.p);
     }
+}
 
+static void test_wav_float(void)
+{
+    char err[256];
+    float *pcm = NULL;
+    size_t n = 0;
+    sp_audio_info info;
+    sp_status st;
     TEST("wav float32/float64, plain and extensible; NaN/Inf/denormal sanitised") {
         float f[6] = { 0.5f, -0.25f, NAN, INFINITY, -INFINITY, 1e-40f };
         double g[6] = { 0.5, -0.25, NAN, INFINITY, -3.0, 1e-300 };
@@ -130,7 +150,15 @@ int main(void)
         CHECK(!strcmp(info.codec, "pcm_f32le"));
         for (int k = 0; k < 3; k++) free(b[k].p);
     }
+}
 
+static void test_wav_g711(void)
+{
+    char err[256];
+    float *pcm = NULL;
+    size_t n = 0;
+    sp_audio_info info;
+    sp_status st;
     TEST("wav A-law / mu-law: G.711 values, agree with FFmpeg") {
         uint8_t d[256];
         for (int i = 0; i < 256; i++) d[i] = (uint8_t)i;
@@ -150,7 +178,15 @@ int main(void)
         free(pcm);
         free(ba.p); free(bu.p);
     }
+}
 
+static void test_wav_channels(const int16_t *ramp)
+{
+    char err[256];
+    float *pcm = NULL;
+    size_t n = 0;
+    sp_audio_info info;
+    sp_status st;
     TEST("wav channels: stereo/6/8 averaged; 0, 9, 65535 refused") {
         int16_t st2[4] = { 1000, 3000, -2000, 0 };
         tb_buf b = tb_wav_s16(16000, 2, st2, 4);
@@ -178,7 +214,15 @@ int main(void)
             free(b.p);
         }
     }
+}
 
+static void test_wav_rates(const int16_t *ramp)
+{
+    char err[256];
+    float *pcm = NULL;
+    size_t n = 0;
+    sp_audio_info info;
+    sp_status st;
     TEST("wav rates: 8k..384k and 7999 accepted; 0, 3999, 2^32-1 refused") {
         unsigned ok[5] = { 8000, 7999, 22050, 96000, 384000 };
         for (int k = 0; k < 5; k++) {
@@ -196,7 +240,15 @@ int main(void)
             free(b.p);
         }
     }
+}
 
+static void test_wav_bad_fmt(const int16_t *ramp)
+{
+    char err[256];
+    float *pcm = NULL;
+    size_t n = 0;
+    sp_audio_info info;
+    sp_status st;
     TEST("wav bad fmt: block_align, bits, fmt size, ADPCM, unknown GUID") {
         tb_wav cases[5] = {
             { .tag = 1, .ch = 2, .rate = 16000, .bits = 16, .align = 3 },
@@ -230,7 +282,15 @@ int main(void)
         CHECK(st == SP_ERR_AUDIO_FORMAT);
         free(b.p);
     }
+}
 
+static void test_wav_truncated(const int16_t *ramp)
+{
+    char err[256];
+    float *pcm = NULL;
+    size_t n = 0;
+    sp_audio_info info;
+    sp_status st;
     TEST("wav truncated: decodes what is there, flags it") {
         tb_wav w = { .tag = 1, .ch = 2, .rate = 16000, .bits = 16, .data_size_override = 1, .data_size = 4000 };
         tb_buf b = tb_wav_make(w, ramp, 2001);         /* 500 frames and a byte of 1000 */
@@ -238,7 +298,15 @@ int main(void)
         CHECK(st == SP_OK && n == 500 && info.truncated);
         free(pcm); free(b.p);
     }
+}
 
+static void test_wav_placeholder_lengths(const int16_t *ramp)
+{
+    char err[256];
+    float *pcm = NULL;
+    size_t n = 0;
+    sp_audio_info info;
+    sp_status st;
     TEST("wav arecord placeholder lengths 0x7fffff00 / 0xffffffff decode to the end") {
         uint32_t ph[2] = { 0x7fffff00u, 0xffffffffu };
         for (int k = 0; k < 2; k++) {
@@ -259,7 +327,15 @@ int main(void)
             free(pcm); free(b.p);
         }
     }
+}
 
+static void test_wav_chunk_layouts(const int16_t *ramp)
+{
+    char err[256];
+    float *pcm = NULL;
+    size_t n = 0;
+    sp_audio_info info;
+    sp_status st;
     TEST("wav chunk layouts: data before fmt, two data, odd chunk, LIST 0xFFFFFFFF, RIFF lies, RF64") {
         tb_buf fmt = { 0 }, out = { 0 };
         tb_put(&fmt, "fmt ", 4); tb_u32(&fmt, 16); tb_u16(&fmt, 1); tb_u16(&fmt, 1);
@@ -316,7 +392,15 @@ int main(void)
         CHECK(st == SP_ERR_AUDIO_FORMAT && strstr(err, "RIFX"));
         free(fmt.p); free(out.p);
     }
+}
 
+static void test_tiny_and_garbage(const int16_t *ramp)
+{
+    char err[256];
+    float *pcm = NULL;
+    size_t n = 0;
+    sp_audio_info info;
+    sp_status st;
     TEST("tiny and garbage files: 0, 1, 44 bytes, header-only, text named .wav") {
         tb_buf b = tb_wav_s16(16000, 1, ramp, 0);
         CHECK(b.n == 44);
@@ -339,7 +423,15 @@ int main(void)
         CHECK(st == SP_ERR_AUDIO_FORMAT);
         free(b.p);
     }
+}
 
+static void test_duration_cap(void)
+{
+    char err[256];
+    float *pcm = NULL;
+    size_t n = 0;
+    sp_audio_info info;
+    sp_status st;
     TEST("duration cap: max_seconds and the early refusal") {
         int16_t *s = calloc(16000 * 3, 2);
         tb_buf b = tb_wav_s16(16000, 1, s, 16000 * 3);
@@ -359,7 +451,15 @@ int main(void)
         CHECK(st == SP_ERR_TOO_LARGE);
         free(s); free(b.p); free(r.p);
     }
+}
 
+static void test_safe_open_fifo(void)
+{
+    char err[256];
+    float *pcm = NULL;
+    size_t n = 0;
+    sp_audio_info info;
+    sp_status st;
     TEST("safe open: FIFO without writer refused at once") {
         const char *p = tb_path("fifo.wav");
         CHECK(mkfifo(p, 0600) == 0);
@@ -369,7 +469,15 @@ int main(void)
         CHECK(now_s() - t0 < 1.0);
         CHECK(pcm == NULL && n == 0);
     }
+}
 
+static void test_safe_open_special_files(void)
+{
+    char err[256];
+    float *pcm = NULL;
+    size_t n = 0;
+    sp_audio_info info;
+    sp_status st;
     TEST("safe open: directory, /dev/null, /dev/zero, /proc files, socket refused") {
         const char *paths[5] = { tb_tmpdir(), "/dev/null", "/dev/zero", "/proc/self/environ", "/proc/self/status" };
         for (int k = 0; k < 5; k++) {
@@ -385,7 +493,15 @@ int main(void)
         CHECKF(st == SP_ERR_AUDIO_UNSAFE, "socket: %d %s", st, err);
         close(fd);
     }
+}
 
+static void test_safe_open_symlink(const int16_t *ramp)
+{
+    char err[256];
+    float *pcm = NULL;
+    size_t n = 0;
+    sp_audio_info info;
+    sp_status st;
     TEST("safe open: symlink refused with NOFOLLOW, followed without; missing; relative; owner") {
         tb_buf b = tb_wav_s16(16000, 1, ramp, 1000);
         const char *real = tb_path("real.wav"), *link = tb_path("link.wav");
@@ -421,7 +537,15 @@ int main(void)
         CHECKF(st == SP_ERR_TOO_LARGE, "%s", err);
         free(b.p);
     }
+}
 
+static void test_load_fd(const int16_t *ramp)
+{
+    char err[256];
+    float *pcm = NULL;
+    size_t n = 0;
+    sp_audio_info info;
+    sp_status st;
     TEST("load_fd reads from the current offset and leaves it; deleted-after-open works") {
         tb_buf b = tb_wav_s16(16000, 1, ramp, 1000);
         const char *p = tb_path("fd.bin");
@@ -436,7 +560,10 @@ int main(void)
         close(fd);
         free(b.p);
     }
+}
 
+static void test_empty_filter(void)
+{
     TEST("empty filter: < 150 ms, RMS threshold") {
         float *x = calloc(32000, sizeof *x);
         CHECK(sp_audio_is_empty(NULL, 0));
@@ -450,7 +577,15 @@ int main(void)
         CHECK(!sp_audio_is_empty(x, 2400));
         free(x);
     }
+}
 
+static void test_empty_path(void)
+{
+    char err[256];
+    float *pcm = NULL;
+    size_t n = 0;
+    sp_audio_info info;
+    sp_status st;
     TEST("empty path: decode + filter of a 1 s silent WAV well under 5 ms") {
         int16_t *s = calloc(16000, 2);
         tb_buf b = tb_wav_s16(16000, 1, s, 16000);
@@ -470,7 +605,32 @@ int main(void)
         CHECKF(best < 0.005, "%.3f ms", best * 1e3);
         free(s); free(b.p);
     }
+}
 
+int main(void)
+{
+    static int16_t ramp[4000];
+    for (int i = 0; i < 4000; i++) ramp[i] = (int16_t)((i % 1000) * 64 - 32000);
+
+    test_wav_s16(ramp);
+    test_wav_u8();
+    test_wav_s24_s32(ramp);
+    test_wav_float();
+    test_wav_g711();
+    test_wav_channels(ramp);
+    test_wav_rates(ramp);
+    test_wav_bad_fmt(ramp);
+    test_wav_truncated(ramp);
+    test_wav_placeholder_lengths(ramp);
+    test_wav_chunk_layouts(ramp);
+    test_tiny_and_garbage(ramp);
+    test_duration_cap();
+    test_safe_open_fifo();
+    test_safe_open_special_files();
+    test_safe_open_symlink(ramp);
+    test_load_fd(ramp);
+    test_empty_filter();
+    test_empty_path();
     tb_cleanup();
     TEST_EXIT();
 }

@@ -56,16 +56,11 @@ static int fake_cancel_answer(const ss_paths *p, const char *state)
     return 1;
 }
 
-int main(void)
+/* the client opened with the options o (by value: ssc_open copies them); NULL if it failed */
+static ssc *test_open(ssc_opts o)
 {
-    char root[] = "/tmp/ss-unit-client.XXXXXX";
-    if (!mkdtemp(root)) return 1;
-    setenv("SPEECH_SESSION_ROOT", root, 1);
     char err[512];
     ssc *c = NULL;
-    ssc_opts o = ssc_default_opts();
-    o.autostart = 0;
-
     TEST("open creates the private spool directories") {
         CHECK(ssc_open(&c, &o, err, sizeof err) == 0 && c);
         struct stat st;
@@ -73,10 +68,12 @@ int main(void)
         CHECK(c && stat(ssc_paths(c)->resp_dir, &st) == 0 && (st.st_mode & 0777) == 0700);
         CHECK(c && ssc_daemon_pid(c) == 0);
     }
-    if (!c) TEST_EXIT();
-    const ss_paths *p = ssc_paths(c);
-    char id[SS_ID_MAX + 1], id2[SS_ID_MAX + 1];
+    return c;
+}
 
+static void test_submit(ssc *c, const ss_paths *p, char *id, char *id2)
+{
+    char err[512];
     TEST("submit writes a complete, valid request under a fresh id; no temp left") {
         CHECK(ssc_submit(c, "relative.wav", id, err, sizeof err) != 0);
         CHECK(ssc_submit(c, "/tmp/a b.wav", id, err, sizeof err) == 0);
@@ -100,6 +97,11 @@ int main(void)
         snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s' | grep '^\\.')\"", p->req_dir);
         CHECK(system(cmd) == 0);
     }
+}
+
+static void test_ping(ssc *c, const ss_paths *p, char *id2)
+{
+    char err[512];
     TEST("ping request has type ping") {
         CHECK(ssc_submit_ping(c, id2, err, sizeof err) == 0);
         char path[4400], *buf = NULL;
@@ -112,6 +114,11 @@ int main(void)
         CHECK(len > 0 && strstr(buf, "\"ping\""));
         free(buf);
     }
+}
+
+static void test_submit_ex(ssc *c, const ss_paths *p)
+{
+    char err[512];
     TEST("submit_ex: options reach the request; NULL opts is the spec's plain request") {
         int dfd = open(p->req_dir, O_RDONLY | O_DIRECTORY);
         char name[SS_ID_MAX + 8], *buf = NULL, msg[200], id3[SS_ID_MAX + 1];
@@ -157,6 +164,11 @@ int main(void)
         CHECK(ssc_submit_ex(c, "/tmp/o.wav", &bad3, id3, err, sizeof err) != 0);
         close(dfd);
     }
+}
+
+static void test_wait_response(ssc *c, const ss_paths *p, const char *id)
+{
+    char err[512];
     TEST("wait: response found via inotify, parsed, deleted") {
         pid_t child = fork();
         if (child == 0) {
@@ -184,6 +196,11 @@ int main(void)
         json_decref(resp);
         CHECK(nfiles(p->resp_dir) == 0);
     }
+}
+
+static void test_wait_timeout(ssc *c, const ss_paths *p, const char *id2)
+{
+    char err[512];
     TEST("wait: timeout withdraws the unclaimed request") {
         json_t *resp = NULL;
         CHECK(ssc_wait(c, id2, 0.2, &resp, err, sizeof err) == SSC_TIMEOUT && !resp);
@@ -191,6 +208,11 @@ int main(void)
         snprintf(path, sizeof path, "%s/%s.json", p->req_dir, id2);
         CHECK(access(path, F_OK) != 0);
     }
+}
+
+static void test_wait_malformed(ssc *c, const ss_paths *p, const char *id)
+{
+    char err[512];
     TEST("wait: a malformed response is an error, and removed") {
         char path[4400];
         snprintf(path, sizeof path, "%s/%s.json", p->resp_dir, id);
@@ -200,6 +222,11 @@ int main(void)
         CHECK(ssc_wait(c, id, 1, &resp, err, sizeof err) == -1 && !resp);
         CHECK(access(path, F_OK) != 0);
     }
+}
+
+static void test_wait_step(ssc *c, const ss_paths *p)
+{
+    char err[512];
     TEST("wait_step: a partial file's append wakes it, a hung-up socket aborts, the deadline leaves the request") {
         char id3[SS_ID_MAX + 1];
         CHECK(ssc_submit(c, "/tmp/s.wav", id3, err, sizeof err) == 0);
@@ -229,6 +256,11 @@ int main(void)
         CHECK(ssc_wait_step(c, id3, ss_mono_now(), 3.0, -1, &resp, err, sizeof err) == SSC_TIMEOUT);
         CHECK(ssc_withdraw(c, id3) == 1 && ssc_withdraw(c, id3) == 0);   /* it was still there */
     }
+}
+
+static void test_cancel(ssc *c, const ss_paths *p)
+{
+    char err[512];
     TEST("cancel: an unclaimed request is withdrawn; a claimed one gets a cancel, both answers reaped") {
         char id4[SS_ID_MAX + 1], cmd[4500];
         const char *state = NULL;
@@ -253,6 +285,11 @@ int main(void)
         unlink(to);
         CHECK(ssc_submit_cancel(c, "../x", id4, err, sizeof err) != 0);
     }
+}
+
+static void test_ensure_daemon_fails(void)
+{
+    char err[512];
     TEST("ensure_daemon: a daemon that fails to start is reported") {
         ssc_opts o2 = ssc_default_opts();
         o2.daemon_path = "/bin/false";
@@ -261,6 +298,11 @@ int main(void)
         CHECK(c2 && ssc_ensure_daemon(c2, err, sizeof err) == -1 && strstr(err, "exited with status 1"));
         ssc_free(c2);
     }
+}
+
+static void test_stop_no_daemon(ssc *c)
+{
+    char err[512];
     TEST("stop with no daemon is a no-op; results_text of empty results") {
         CHECK(ssc_stop(c, 1, err, sizeof err) == 0);
         json_t *j = json_pack("{s:[]}", "results");
@@ -269,6 +311,31 @@ int main(void)
         free(t);
         json_decref(j);
     }
+}
+
+int main(void)
+{
+    char root[] = "/tmp/ss-unit-client.XXXXXX";
+    if (!mkdtemp(root)) return 1;
+    setenv("SPEECH_SESSION_ROOT", root, 1);
+    ssc_opts o = ssc_default_opts();
+    o.autostart = 0;
+
+    ssc *c = test_open(o);
+    if (!c) TEST_EXIT();
+    const ss_paths *p = ssc_paths(c);
+    char id[SS_ID_MAX + 1], id2[SS_ID_MAX + 1];
+
+    test_submit(c, p, id, id2);
+    test_ping(c, p, id2);
+    test_submit_ex(c, p);
+    test_wait_response(c, p, id);
+    test_wait_timeout(c, p, id2);
+    test_wait_malformed(c, p, id);
+    test_wait_step(c, p);
+    test_cancel(c, p);
+    test_ensure_daemon_fails();
+    test_stop_no_daemon(c);
     ssc_free(c);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);

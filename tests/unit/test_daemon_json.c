@@ -29,7 +29,7 @@ static ss_parse_result P(const char *s, const char *stem, const char **code)
 
 #define OKREQ "{\"id\":\"123\",\"audio_file\":\"/tmp/a.wav\",\"timestamp\":1756080306.44}"
 
-int main(void)
+static void test_valid_request(void)
 {
     const char *code;
     TEST("valid request, spec shape and whitespace") {
@@ -43,10 +43,20 @@ int main(void)
         ss_request_clear(&r);
         CHECK(r.audio_file == NULL);
     }
+}
+
+static void test_python_dump_shape(void)
+{
+    const char *code;
     TEST("python json.dump shape, integer timestamp, unknown keys ignored") {
         CHECK(P("{\"id\": \"9\", \"audio_file\": \"/x\", \"timestamp\": 17}", "9", &code) == SS_PARSE_OK);
         CHECK(P("{\"id\":\"9\",\"audio_file\":\"/x\",\"timestamp\":1,\"extra\":{\"a\":[1,2]}}", "9", &code) == SS_PARSE_OK);
     }
+}
+
+static void test_ping(void)
+{
+    const char *code;
     TEST("ping with and without timestamp") {
         ss_request r;
         const char *s = "{\"id\":\"p1\",\"type\":\"ping\"}";
@@ -57,6 +67,11 @@ int main(void)
         CHECK(P("{\"id\":\"p1\",\"type\":\"pong\"}", "p1", &code) == SS_PARSE_INVALID);
         CHECK(P("{\"id\":\"p1\",\"type\":7}", "p1", &code) == SS_PARSE_INVALID);
     }
+}
+
+static void test_truncated_input(void)
+{
+    const char *code;
     TEST("truncated input is 'not yet', never an error at once") {
         const char *full = OKREQ;
         size_t n = strlen(full);
@@ -73,6 +88,11 @@ int main(void)
         CHECK(P("{\"1\":1,", "1", &code) == SS_PARSE_INCOMPLETE);
         CHECK(P("", "1", &code) == SS_PARSE_INCOMPLETE);
     }
+}
+
+static void test_final_syntax_errors(void)
+{
+    const char *code;
     TEST("final syntax errors: trailing garbage, two objects, duplicates, NUL, overflow") {
         CHECK(P(OKREQ "x", "123", &code) == SS_PARSE_INVALID && !strcmp(code, SS_E_BAD_REQUEST));
         CHECK(P(OKREQ OKREQ, "123", &code) == SS_PARSE_INVALID);
@@ -80,6 +100,11 @@ int main(void)
         CHECK(P("{\"id\":\"1\\u0000\",\"audio_file\":\"/a\",\"timestamp\":1}", "1", &code) == SS_PARSE_INVALID);
         CHECK(P("{\"id\":\"1\",\"audio_file\":\"/a\",\"timestamp\":1e999}", "1", &code) == SS_PARSE_INVALID);
     }
+}
+
+static void test_not_json_extensions(void)
+{
+    const char *code;
     TEST("BOM, comments, trailing comma, NaN/Infinity are not accepted") {
         CHECK(P("\xef\xbb\xbf" OKREQ, "123", &code) != SS_PARSE_OK);
         CHECK(P("{/*c*/\"id\":\"123\",\"audio_file\":\"/a\",\"timestamp\":1}", "123", &code) != SS_PARSE_OK);
@@ -87,6 +112,11 @@ int main(void)
         CHECK(P("{\"id\":\"123\",\"audio_file\":\"/a\",\"timestamp\":NaN}", "123", &code) != SS_PARSE_OK);
         CHECK(P("{\"id\":\"123\",\"audio_file\":\"/a\",\"timestamp\":Infinity}", "123", &code) != SS_PARSE_OK);
     }
+}
+
+static void test_non_objects_wrong_types(void)
+{
+    const char *code;
     TEST("top-level non-objects and wrong types are invalid") {
         const char *v[] = { "[]", "\"s\"", "12", "null", "true" };
         for (size_t i = 0; i < 5; i++) CHECK(P(v[i], "1", &code) == SS_PARSE_INVALID);
@@ -98,11 +128,21 @@ int main(void)
         CHECK(P("{\"id\":\"1\",\"timestamp\":1}", "1", &code) == SS_PARSE_INVALID);
         CHECK(P("{\"ID\":\"1\",\"Audio_File\":\"/a\",\"timestamp\":1}", "1", &code) == SS_PARSE_INVALID);
     }
+}
+
+static void test_id_equals_stem(void)
+{
+    const char *code;
     TEST("id must equal the file-name stem") {
         CHECK(P(OKREQ, "124", &code) == SS_PARSE_INVALID && !strcmp(code, SS_E_BAD_ID));
         CHECK(P("{\"id\":\"../x\",\"audio_file\":\"/a\",\"timestamp\":1}", "x", &code) == SS_PARSE_INVALID);
         CHECK(P("{\"id\":\"12\",\"audio_file\":\"/a\",\"timestamp\":1}", "123", &code) == SS_PARSE_INVALID);
     }
+}
+
+static void test_audio_file_refused(void)
+{
+    const char *code;
     TEST("audio_file: relative, empty, too long are refused") {
         CHECK(P("{\"id\":\"1\",\"audio_file\":\"a.wav\",\"timestamp\":1}", "1", &code) == SS_PARSE_INVALID && !strcmp(code, SS_E_AUDIO_REFUSED));
         CHECK(P("{\"id\":\"1\",\"audio_file\":\"\",\"timestamp\":1}", "1", &code) == SS_PARSE_INVALID);
@@ -114,6 +154,11 @@ int main(void)
         CHECK(P(big, "1", &code) == SS_PARSE_INVALID);
         free(big);
     }
+}
+
+static void test_nesting(void)
+{
+    const char *code;
     TEST("nesting 10 ok (unknown key), 1000 and 100000 refused without recursion") {
         char *s = malloc(300000);
         for (int depth = 10; depth <= 100000; depth *= 100) {
@@ -128,16 +173,31 @@ int main(void)
         }
         free(s);
     }
+}
+
+static void test_invalid_utf8(void)
+{
+    const char *code;
     TEST("invalid UTF-8 and lone surrogates are not accepted") {
         CHECK(P("{\"id\":\"1\",\"audio_file\":\"/\xff\",\"timestamp\":1}", "1", &code) != SS_PARSE_OK);
         CHECK(P("{\"id\":\"1\",\"audio_file\":\"/\\ud800\",\"timestamp\":1}", "1", &code) != SS_PARSE_OK);
     }
+}
+
+static void test_options_defaults(void)
+{
+    const char *code;
     TEST("decoding options: absent gives the defaults (the spec's plain request)") {
         ss_request r;
         CHECK(parse_into(OKREQ, "123", &r, &code) == SS_PARSE_OK);
         CHECK(r.language[0] == 0 && r.translate == 0 && r.prompt == NULL && r.has_temperature == 0);
         ss_request_clear(&r);
     }
+}
+
+static void test_options_valid(void)
+{
+    const char *code;
     TEST("decoding options: valid language, task, prompt, temperature") {
         ss_request r;
         const char *s = "{\"id\":\"7\",\"audio_file\":\"/a.wav\",\"timestamp\":1,\"language\":\"de\","
@@ -176,6 +236,11 @@ int main(void)
               !r.hotwords);
         ss_request_clear(&r);
     }
+}
+
+static void test_options_invalid(void)
+{
+    const char *code;
     TEST("decoding options: every kind of invalid value is bad_request, with a message") {
         const char *bad[] = {
             "\"language\":\"xx\"", "\"language\":\"EN\"", "\"language\":\"english\"",
@@ -223,6 +288,11 @@ int main(void)
         /* options are not looked at for pings */
         CHECK(P("{\"id\":\"8\",\"type\":\"ping\",\"language\":\"xx\"}", "8", &code) == SS_PARSE_OK);
     }
+}
+
+static void test_live_fields_valid(void)
+{
+    const char *code;
     TEST("live fields: priority, stream, word_timestamps (defaults and valid values)") {
         ss_request r;
         CHECK(parse_into(OKREQ, "123", &r, &code) == SS_PARSE_OK);
@@ -239,6 +309,11 @@ int main(void)
         CHECK(r.priority == SS_PRIO_INTERACTIVE && r.stream == 0 && r.word_timestamps == 0);
         ss_request_clear(&r);
     }
+}
+
+static void test_live_fields_invalid(void)
+{
+    const char *code;
     TEST("live fields: every wrong type or value is bad_request naming the field") {
         const char *bad[][2] = {
             { "\"priority\":\"urgent\"", "priority" }, { "\"priority\":\"\"", "priority" },
@@ -268,6 +343,11 @@ int main(void)
         CHECK(P("{\"id\":\"8\",\"audio_file\":\"/a\",\"timestamp\":1,\"stream\":true,\"stream\":true}", "8", &code) == SS_PARSE_INVALID);
         CHECK(P("{\"id\":\"8\",\"audio_file\":\"/a\",\"timestamp\":1,\"priority\":\"bat", "8", &code) == SS_PARSE_INCOMPLETE);
     }
+}
+
+static void test_cancel_requests(void)
+{
+    const char *code;
     TEST("cancel requests: target required and a valid id") {
         ss_request r;
         const char *s = "{\"id\":\"c1\",\"type\":\"cancel\",\"target\":\"1756_x-9\",\"timestamp\":2}";
@@ -298,6 +378,10 @@ int main(void)
         CHECK(P(q, "c1", &code) == SS_PARSE_INVALID);
         CHECK(!strcmp(SS_E_CANCELLED, "cancelled"));
     }
+}
+
+static void test_live_documents(void)
+{
     TEST("live documents: words in segments, partial-file line, cancel answer") {
         sp_word w[2] = { { 0.0f, 0.42f, (char *)" Hello", 0.91234f }, { 0.42f, 1.0f, (char *)" there.", 0.5f } };
         const sp_word *wp[1] = { w };
@@ -338,6 +422,10 @@ int main(void)
         json_decref(j);
         free(s);
     }
+}
+
+static void test_file_names(void)
+{
     TEST("file names: only ^[A-Za-z0-9_-]{1,128}\\.json$") {
         char stem[SS_ID_MAX + 1];
         CHECK(ss_name_valid("1756080306440117328.json", stem) && !strcmp(stem, "1756080306440117328"));
@@ -351,6 +439,10 @@ int main(void)
         CHECK(ss_name_valid(n128, stem));
         CHECK(!ss_name_valid(n129, NULL));
     }
+}
+
+static void test_response_documents(void)
+{
     TEST("response, error response, pong, status, marker documents") {
         const char *res[] = { " hello", " world" };
         char *s = ss_response_json("42", res, 2, "cpu", 1, NULL, NULL, 1756080307.017);
@@ -392,6 +484,10 @@ int main(void)
         json_decref(j);
         free(s);
     }
+}
+
+static void test_log_escaping(void)
+{
     TEST("log escaping: control characters, quotes, truncation") {
         char b[32];
         ss_escape(b, sizeof b, "a\nb\"c\x1b");
@@ -401,5 +497,30 @@ int main(void)
         ss_escape(b, sizeof b, NULL);
         CHECK(b[0] == 0);
     }
+}
+
+int main(void)
+{
+    test_valid_request();
+    test_python_dump_shape();
+    test_ping();
+    test_truncated_input();
+    test_final_syntax_errors();
+    test_not_json_extensions();
+    test_non_objects_wrong_types();
+    test_id_equals_stem();
+    test_audio_file_refused();
+    test_nesting();
+    test_invalid_utf8();
+    test_options_defaults();
+    test_options_valid();
+    test_options_invalid();
+    test_live_fields_valid();
+    test_live_fields_invalid();
+    test_cancel_requests();
+    test_live_documents();
+    test_file_names();
+    test_response_documents();
+    test_log_escaping();
     TEST_EXIT();
 }

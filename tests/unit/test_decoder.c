@@ -27,22 +27,8 @@ static double rel_diff(const float *a, const float *b, int n)
     return mx / (sc + 1e-30);
 }
 
-int main(void)
+static void test_misuse(sp_context *c2, const float *mel, const int *prompt, float *a)
 {
-    const char *model = "tests/data/models/micro-f16.bin";
-    float *mel = read_f32("tests/data/speech-16k.mel80.f32");
-    char err[256];
-    sp_context *c1 = NULL, *c2 = NULL;
-    sp_context_params p1 = sp_context_default_params(), p2 = p1;
-    p1.n_threads = 1;
-    p2.n_threads = 2;
-    if (!mel || sp_context_open(model, &p1, &c1, err, sizeof err) || sp_context_open(model, &p2, &c2, err, sizeof err)) {
-        printf("not ok - setup: %s\n", err);
-        return 1;
-    }
-    const int prompt[3] = {50258, 50259, 50359};
-    float *a = malloc(sizeof(float) * V * 8), *b = malloc(sizeof(float) * V * 8);
-
     TEST("misuse is an error: decode before encode, bad sequence ids, context overflow") {
         CHECK(wh_decode_seq(c2, 0, prompt, 3, a) != SP_OK);
         CHECK(sp_decode(c2, prompt, 3, a, 1) != SP_OK);
@@ -60,7 +46,10 @@ int main(void)
         CHECK(wh_decode_seq(c2, 2, many, 1, a) == SP_ERR_TOO_LARGE);
         free(many);
     }
+}
 
+static void test_batched_step(sp_context *c2, const float *mel, const int *prompt, float *a, float *b)
+{
     TEST("a batched step over 5 sequences equals decoding each alone; KV copies are exact") {
         CHECK(sp_encode(c2, mel, 3000, 0) == SP_OK);
         wh_seq_reset(c2, 0);
@@ -88,7 +77,10 @@ int main(void)
         CHECK(wh_decode_seq(c2, 7, full, 7, b) == SP_OK);
         CHECKF(rel_diff(a + 2 * V, b, V) < 1e-5, "continued sequence differs");
     }
+}
 
+static void test_beam_forks(sp_context *c2, const float *mel, const int *prompt, float *a, float *b)
+{
     TEST("beam forks over the paged caches (shared blocks, copy on write) equal fresh decodes: forks inside a "
          "block, at a block boundary, from a fork, onto a sequence that shares the source's blocks, after a reset") {
         /* what each sequence has been fed; a step's row logits are checked against a fresh
@@ -136,7 +128,10 @@ int main(void)
         CHECKF(worst_ok, "a forked sequence differs from its fresh decode by %g", worst);
         for (int s = 0; s < 6; s++) CHECK(wh_seq_len(c2, s) == len[s]);
     }
+}
 
+static void test_teacher_forcing(sp_context *c2, const float *mel, const int *prompt, float *a, float *b)
+{
     TEST("teacher forcing all rows at once equals feeding one token at a time") {
         int f[6] = {50364, 1000, 2000, 3000, 220, 13};
         CHECK(sp_encode(c2, mel, 3000, 0) == SP_OK);
@@ -151,7 +146,10 @@ int main(void)
         }
         free(all);
     }
+}
 
+static void test_prompt_pass(sp_context *c1, sp_context *c2, const float *mel)
+{
     TEST("a prompt pass (more than 8 rows of one sequence: blocks of queries as products over the cache) equals "
          "feeding one token at a time, from position 0 and after cached positions, on 1 and 2 threads") {
         enum { NT = 70 };   /* past blocks of 24 and 48 queries and a cache block of 16, ragged ends; 64 rows or
@@ -185,7 +183,10 @@ int main(void)
         free(all);
         free(one);
     }
+}
 
+static void test_thread_count(sp_context *c1, sp_context *c2, const float *mel, const int *prompt)
+{
     TEST("results do not depend on the thread count and are deterministic") {
         float *x = malloc(sizeof(float) * V), *y = malloc(sizeof(float) * V), *z = malloc(sizeof(float) * V);
         int f[3] = {50364, 1000, 2000};
@@ -196,7 +197,10 @@ int main(void)
         CHECK(memcmp(y, z, sizeof(float) * V) == 0);
         free(x); free(y); free(z);
     }
+}
 
+static void test_audio_ctx(sp_context *c2, const float *mel, const int *prompt, float *a, float *b)
+{
     TEST("shorter encoder windows (audio_ctx) work; full audio_ctx equals sp_encode") {
         CHECK(sp_encode_ctx(c2, mel, 3000, 0, 1500) == SP_OK && sp_decode(c2, prompt, 3, a, 1) == SP_OK);
         CHECK(sp_encode(c2, mel, 3000, 0) == SP_OK && sp_decode(c2, prompt, 3, b, 1) == SP_OK);
@@ -215,6 +219,10 @@ int main(void)
         CHECK(sp_encode(c2, mel, 3000, 2990) == SP_OK && sp_decode(c2, prompt, 3, a, 1) == SP_OK);
         CHECK(sp_encode_ctx(c2, mel, 3000, 0, -1) == SP_ERR_INVALID_ARG);
     }
+}
+
+static void test_alignment_pass(sp_context *c2, const float *mel, float *b)
+{
     TEST("alignment pass: cross-attention rows are distributions; logits equal the normal pass") {
         int toks[6] = {50258, 50259, 50359, 50363, 1000, 2000};
         CHECK(sp_encode(c2, mel, 3000, 0) == SP_OK);
@@ -236,6 +244,32 @@ int main(void)
         CHECK(wh_decode_seq_attn(c2, 3, toks, 1, NULL, NULL) == SP_ERR_INVALID_ARG);
         free(attn); free(lg);
     }
+}
+
+int main(void)
+{
+    const char *model = "tests/data/models/micro-f16.bin";
+    float *mel = read_f32("tests/data/speech-16k.mel80.f32");
+    char err[256];
+    sp_context *c1 = NULL, *c2 = NULL;
+    sp_context_params p1 = sp_context_default_params(), p2 = p1;
+    p1.n_threads = 1;
+    p2.n_threads = 2;
+    if (!mel || sp_context_open(model, &p1, &c1, err, sizeof err) || sp_context_open(model, &p2, &c2, err, sizeof err)) {
+        printf("not ok - setup: %s\n", err);
+        return 1;
+    }
+    const int prompt[3] = {50258, 50259, 50359};
+    float *a = malloc(sizeof(float) * V * 8), *b = malloc(sizeof(float) * V * 8);
+
+    test_misuse(c2, mel, prompt, a);
+    test_batched_step(c2, mel, prompt, a, b);
+    test_beam_forks(c2, mel, prompt, a, b);
+    test_teacher_forcing(c2, mel, prompt, a, b);
+    test_prompt_pass(c1, c2, mel);
+    test_thread_count(c1, c2, mel, prompt);
+    test_audio_ctx(c2, mel, prompt, a, b);
+    test_alignment_pass(c2, mel, b);
     free(a); free(b); free(mel);
     sp_context_free(c1);
     sp_context_free(c2);

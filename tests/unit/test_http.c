@@ -61,7 +61,7 @@ static char *drain(sh_stream *st)
     return b;
 }
 
-int main(void)
+static void test_format_names(void)
 {
     TEST("response_format names") {
         sh_fmt f;
@@ -78,7 +78,10 @@ int main(void)
         CHECK(strncmp(sh_fmt_content_type(SH_FMT_SRT), "text/plain", 10) == 0);
         CHECK(strcmp(sh_fmt_content_type(SH_FMT_VERBOSE), "application/json") == 0);
     }
+}
 
+static void test_timestamps(void)
+{
     TEST("timestamps") {
         char b[32];
         sh_timestamp(0, ',', b); CHECK(strcmp(b, "00:00:00,000") == 0);
@@ -89,7 +92,10 @@ int main(void)
         sh_timestamp(0.0 / 0.0, ',', b); CHECK(strcmp(b, "00:00:00,000") == 0);
         sh_timestamp(360000, ',', b); CHECK(strcmp(b, "100:00:00,000") == 0);
     }
+}
 
+static void test_json_text_join(void)
+{
     TEST("json and text join trimmed segments") {
         const char *resp = "{\"id\":\"1\",\"results\":[\" Hello there.\",\"  How are you? \"]}";
         char *s = render(resp, 2, SH_FMT_JSON, NULL);
@@ -105,7 +111,10 @@ int main(void)
         CHECK(s && strcmp(s, "{\"text\":\"\"}") == 0);
         free(s);
     }
+}
 
+static void test_estimated_times(void)
+{
     TEST("estimated times spread the duration by text length") {
         sh_transcript t;
         char *s = render("{\"results\":[\" aaaa\",\"bbbbbbbbbbbb \"]}", 8, SH_FMT_SRT, &t);
@@ -119,7 +128,10 @@ int main(void)
         sh_transcript_deinit(&t);   /* idempotent */
         sh_transcript_deinit(NULL);
     }
+}
 
+static void test_exact_times(void)
+{
     TEST("exact times from the daemon's optional segments") {
         const char *resp = "{\"results\":[\"x\"],\"duration\":3.5,\"language\":\"en\","
                            "\"segments\":[{\"start\":0.5,\"end\":1.25,\"text\":\" one\"},"
@@ -152,7 +164,10 @@ int main(void)
         free(s);
         sh_transcript_deinit(&t);
     }
+}
 
+static void test_malformed_segments(void)
+{
     TEST("malformed segments fall back to estimates") {
         const char *bad[] = {
             "{\"results\":[\"a\"],\"segments\":[{\"start\":1,\"end\":0.5,\"text\":\"a\"}]}",
@@ -170,7 +185,10 @@ int main(void)
             json_decref(r);
         }
     }
+}
 
+static void test_cues(void)
+{
     TEST("cues: empty segments skipped, newlines and --> defused") {
         char *s = render("{\"results\":[\" \",\"a\\n\\nb --> c\",7]}", 1, SH_FMT_SRT, NULL);
         CHECK(s && strcmp(s, "1\n00:00:00,000 --> 00:00:01,000\na  b -> c\n\n") == 0);
@@ -186,7 +204,10 @@ int main(void)
         CHECK(s && strstr(s, "00:00:00.000 --> 00:00:00.000\nb\n"));
         free(s);
     }
+}
 
+static void test_error_bodies(void)
+{
     TEST("error bodies") {
         char *s = sh_openai_error("bad thing", "invalid_request_error", "file", NULL);
         CHECK(s && strcmp(s, "{\"error\":{\"message\":\"bad thing\",\"type\":\"invalid_request_error\","
@@ -204,7 +225,10 @@ int main(void)
         CHECK(s && strcmp(s, "{\"error\":\"busy\",\"error_code\":\"busy\"}") == 0);
         free(s);
     }
+}
 
+static void test_listen_addresses(void)
+{
     TEST("listen addresses") {
         struct sockaddr_storage ss;
         socklen_t len;
@@ -228,7 +252,10 @@ int main(void)
                    "'%s' accepted", bad[i]);
         CHECK(sh_parse_listen(NULL, &ss, &len, err, sizeof err) == -1);
     }
+}
 
+static void test_bearer_token(void)
+{
     TEST("bearer token") {
         CHECK(sh_bearer_ok("Bearer s3cret", "s3cret"));
         CHECK(sh_bearer_ok("bearer s3cret", "s3cret"));
@@ -241,7 +268,10 @@ int main(void)
         CHECK(!sh_bearer_ok(NULL, "s3cret"));
         CHECK(!sh_bearer_ok("Bearer x", NULL));
     }
+}
 
+static void test_daemon_error_codes(void)
+{
     TEST("daemon error codes map to HTTP statuses") {
         const char *type;
         CHECK(sh_daemon_error_status("audio_format", &type) == 400 &&
@@ -254,7 +284,10 @@ int main(void)
         CHECK(sh_daemon_error_status("something_new", &type) == 500);
         CHECK(sh_daemon_error_status(NULL, &type) == 500);
     }
+}
 
+static void test_upload_files(void)
+{
     TEST("upload files: private, unique, swept only when their server is gone") {
         char dir[] = "/tmp/test_http.XXXXXX";
         CHECK(mkdtemp(dir) != NULL);
@@ -295,7 +328,10 @@ int main(void)
         close(dfd);
         CHECK(rmdir(dir) == 0);
     }
+}
 
+static void test_slow_client_guard(void)
+{
     TEST("slow-client guard: header and body deadlines, work untouched, capacity kept") {
         /* socket pairs stand for connections: the guard shuts down sv[0], the "client" sv[1]
          * then reads end-of-file */
@@ -352,7 +388,10 @@ int main(void)
         }
         sh_guard_stop(g);
     }
+}
 
+static void test_word_timestamps(void)
+{
     TEST("word timestamps: OpenAI's top-level words, segments as the granularities ask") {
         const char *resp = "{\"results\":[\"x\"],\"duration\":2,\"segments\":["
             "{\"start\":0,\"end\":1,\"text\":\" Hello there.\",\"words\":["
@@ -389,7 +428,10 @@ int main(void)
         sh_transcript_deinit(&t);
         json_decref(r);
     }
+}
 
+static void test_stream_deltas(void)
+{
     TEST("stream: partial lines become deltas in order, the final answer fills in and ends") {
         char dir[] = "/tmp/sh-stream-XXXXXX";
         CHECK(mkdtemp(dir) != NULL);
@@ -424,7 +466,10 @@ int main(void)
         unlink(p);
         rmdir(dir);
     }
+}
 
+static void test_stream_replaced_partial(void)
+{
     TEST("stream: a replaced partial file is reread; errors end with an SDK-shaped event") {
         char dir[] = "/tmp/sh-stream-XXXXXX", p[512];
         CHECK(mkdtemp(dir) != NULL);
@@ -462,6 +507,25 @@ int main(void)
         rmdir(dir);
         CHECK(sh_stream_new("/nonexistent-dir-xyz", "1") == NULL);
     }
+}
 
+int main(void)
+{
+    test_format_names();
+    test_timestamps();
+    test_json_text_join();
+    test_estimated_times();
+    test_exact_times();
+    test_malformed_segments();
+    test_cues();
+    test_error_bodies();
+    test_listen_addresses();
+    test_bearer_token();
+    test_daemon_error_codes();
+    test_upload_files();
+    test_slow_client_guard();
+    test_word_timestamps();
+    test_stream_deltas();
+    test_stream_replaced_partial();
     TEST_EXIT();
 }

@@ -165,13 +165,8 @@ static int cpuinfo_flag(const char *flag)
     return found;
 }
 
-int main(void)
+static void test_f16_conversion(int have_avx2)
 {
-    wh_kernels_init();
-    const wh_isa best = wh_kernels_best();
-    int have_avx2 = best >= WH_ISA_AVX2;
-    printf("# kernels available: %s\n", wh_isa_name(best));
-
     TEST("f16 conversion: scalar equals F16C for all 65536 halves and round-trips") {
         int bad = 0;
         for (uint32_t h = 0; h < 65536; h++) {
@@ -191,10 +186,13 @@ int main(void)
             }
         CHECKF(bad == 0, "%d rounding mismatches", bad);
     }
+}
 
-    /* the encoder attention's softmax over a block of rows (each row's pass takes the next
-     * row's maximum): per row the same floats and sum as wh_softmax_unnorm, the padding
-     * between rows untouched */
+/* the encoder attention's softmax over a block of rows (each row's pass takes the next
+ * row's maximum): per row the same floats and sum as wh_softmax_unnorm, the padding
+ * between rows untouched */
+static void test_softmax_rows(wh_isa best)
+{
     TEST("wh_softmax_rows equals wh_softmax_unnorm row by row, bit for bit, at every level") {
         int bad = 0;
         const int ns[] = {1, 15, 16, 63, 64, 65, 100, 1500};
@@ -219,9 +217,12 @@ int main(void)
         wh_kernels_force(best);
         CHECKF(bad == 0, "%d mismatches", bad);
     }
+}
 
-    /* the search's row scans: every level against the scalar loops they replace, with ties,
-     * NaNs (never greater nor equal), ±inf and rows of every length around the vector widths */
+/* the search's row scans: every level against the scalar loops they replace, with ties,
+ * NaNs (never greater nor equal), ±inf and rows of every length around the vector widths */
+static void test_row_scans(wh_isa best)
+{
     TEST("wh_max, wh_argmax, wh_find_gt/ge equal their scalar loops at every level (ties, NaN, inf, n 0..100 and 51865)") {
         int bad = 0;
         const int nv = 51865;
@@ -263,9 +264,12 @@ int main(void)
         free(x);
         CHECKF(bad == 0, "%d mismatches", bad);
     }
+}
 
-    /* y = a·x and y[r] += b (the attention's scaled copies, the row split's bias): every level
-     * gives the scalar's floats (one multiply, one add per element) */
+/* y = a·x and y[r] += b (the attention's scaled copies, the row split's bias): every level
+ * gives the scalar's floats (one multiply, one add per element) */
+static void test_scale_add_rows(wh_isa best)
+{
     TEST("wh_scale and wh_add_rows give the scalar results at every level, n 1..70, strided rows") {
         int bad = 0;
         float x[70], b[70], y0[5 * 73], y1[5 * 73];
@@ -285,9 +289,12 @@ int main(void)
         wh_kernels_force(best);
         CHECKF(bad == 0, "%d mismatches", bad);
     }
+}
 
-    /* the transposing f16 conversion (the cross-attention key tiles): every level against the
-     * scalar one's halves, ragged rows and columns, odd strides, and nothing written outside */
+/* the transposing f16 conversion (the cross-attention key tiles): every level against the
+ * scalar one's halves, ragged rows and columns, odd strides, and nothing written outside */
+static void test_to_f16_t(wh_isa best)
+{
     TEST("transposed f16 conversion (wh_to_f16_t) gives the scalar halves at every level, rows 1..35, cols 1..70, "
          "nothing outside written") {
         int bad = 0;
@@ -314,7 +321,10 @@ int main(void)
         CHECKF(bad == 0, "%d halves differ", bad);
         free(x); free(y0); free(y1);
     }
+}
 
+static void test_avx512_ukernel(wh_isa best)
+{
     if (best >= WH_ISA_AVX512) {
         /* The 512-bit micro-kernel (the full 12-row tile is hand-written assembly) against a
          * reference that does its arithmetic: per lane one fmaf chain over k in order from 0,
@@ -351,10 +361,10 @@ int main(void)
             free(A); free(Bp); free(C); free(R);
         }
     }
+}
 
-    /* every dispatch level this CPU has, each forced in turn */
-    wh_isa isas[3] = {WH_ISA_SCALAR, WH_ISA_AVX2, WH_ISA_AVX512};
-    const int n_isas = 1 + (int)best;
+static void test_gemm_every_type(const wh_isa *isas, int n_isas)
+{
     for (int ii = 0; ii < n_isas; ii++) {
         char name[96];
         snprintf(name, sizeof name, "GEMM (%s) equals the exact reference for every weight type and shape", wh_isa_name(isas[ii]));
@@ -373,7 +383,10 @@ int main(void)
             gemm_case(isas[ii], WH_F32, 3, 402, 400, 0, 0, &worst);
         }
     }
+}
 
+static void test_dequant_avx2(int have_avx2)
+{
     if (have_avx2) {
         TEST("AVX2 dequantization is bit-identical to the scalar reference for every block type") {
             for (size_t t = 2; t < sizeof g_types / sizeof g_types[0]; t++) {
@@ -392,12 +405,15 @@ int main(void)
             }
         }
     }
+}
 
-    /* The decoder GEMV kernels (weights converted in registers as they stream) against
-     * the scalar reference (the staged path run under WH_ISA_SCALAR): every level, every type
-     * they take, M = 1..7, row counts that leave every remainder of the row blocks, K from one
-     * block to 2048, and rows at odd byte offsets (the file format has no alignment); with
-     * batch 1's software prefetch off and on (kernels.h), whatever the CPU's vendor chose. */
+/* The decoder GEMV kernels (weights converted in registers as they stream) against
+ * the scalar reference (the staged path run under WH_ISA_SCALAR): every level, every type
+ * they take, M = 1..7, row counts that leave every remainder of the row blocks, K from one
+ * block to 2048, and rows at odd byte offsets (the file format has no alignment); with
+ * batch 1's software prefetch off and on (kernels.h), whatever the CPU's vendor chose. */
+static void test_gemv(wh_isa best, const wh_isa *isas, int n_isas)
+{
     const int pf0 = wh_kernels_gemv_prefetch();
     for (int pass = 0; pass < 2 * (n_isas - 1); pass++) {
         const int ii = 1 + pass % (n_isas - 1), pf = pass >= n_isas - 1 ? WH_GEMV_PF_INTEL : 0;
@@ -461,7 +477,10 @@ int main(void)
         }
         wh_kernels_set_gemv_prefetch(pf0);
     }
+}
 
+static void test_quant_gemm_vs_f32(wh_isa best)
+{
     TEST("quantized GEMM equals the f32 GEMM on the dequantized weights (<= 1e-4 relative)") {
         const int M = 30, N = 70, K = 256;
         float *A = malloc(sizeof(float) * M * K), *C1 = malloc(sizeof(float) * M * N), *C2 = malloc(sizeof(float) * M * N);
@@ -485,7 +504,10 @@ int main(void)
         }
         free(A); free(C1); free(C2); free(scr);
     }
+}
 
+static void test_vnni_detection(wh_isa best)
+{
     TEST("VNNI detection agrees with the kernel's CPU flags (avx512_vnni, avx_vnni in /proc/cpuinfo)") {
         /* the AVX-VNNI kernel cannot run on the machines this was written on: at least its
          * CPUID bit (leaf 7 subleaf 1, EAX bit 4) is checked wherever the tests run */
@@ -503,7 +525,223 @@ int main(void)
             CHECKF(got256 == (v256 && best >= WH_ISA_AVX2), "AVX-VNNI detected %d, cpuinfo %d", got256, v256);
         }
     }
+}
 
+/* one case of test_qx_int8 (a weight type and K): the weights and their repacked copy, the
+ * activations and their reference quantization, as the checks below read them */
+typedef struct {
+    int N, K, nb, ty;
+    wh_wmat q, x;
+    const float *A;
+    const int8_t *xq;
+    const float *dx;
+    const int32_t *cs;
+    const float *sx;
+} qx_case;
+
+static void qx_check_quant_ref(const qx_case *c)
+{
+    const int K = c->K, nb = c->nb;
+    const float *A = c->A, *dx = c->dx, *sx = c->sx;
+    const int8_t *xq = c->xq;
+    const int32_t *cs = c->cs;
+    /* the reference's own meaning: xq·d within half a step of x, cs = −128·Σ xq, sx = d·Σ xq */
+    double qerr = 0;
+    for (int m = 0; m < 7; m++)
+        for (int b = 0; b < nb; b++) {
+            int sum = 0;
+            for (int i = 0; i < 32; i++) {
+                const int k = b * 32 + i;
+                qerr = fmax(qerr, fabs(xq[m * K + k] * (double)dx[m * nb + b] - A[m * K + k]) / (dx[m * nb + b] + 1e-30));
+                sum += xq[m * K + k];
+            }
+            CHECK(cs[m * nb + b] == -128 * sum);
+            CHECK(sx[m * nb + b] == dx[m * nb + b] * (float)sum);
+        }
+    CHECKF(qerr <= 0.5 + 1e-4, "quantization error %g steps", qerr);
+}
+
+static void qx_check_ref_gemv(const qx_case *c, float *o1, float *r1)
+{
+    const int N = c->N, K = c->K, nb = c->nb, ty = c->ty;
+    const wh_wmat q = c->q, x = c->x;
+    const float *dx = c->dx, *sx = c->sx;
+    const int8_t *xq = c->xq;
+    const int32_t *cs = c->cs;
+    for (int M = 1; M <= 7; M++) {
+        /* reference GEMV = the f32 product of the dequantized activations and weights (double) */
+        wh_gemv_qx_ref(M, K, xq, dx, cs, sx, &x, 0, N, NULL, o1, N, 0);
+        double worst = 0;
+        for (int n = 0; n < N; n++) {
+            wh_wmat_row(&q, n, r1);
+            for (int m = 0; m < M; m++) {
+                double ref = 0, sc = 1e-9;
+                for (int k = 0; k < K; k++) {
+                    ref += (double)xq[m * K + k] * dx[m * nb + k / 32] * r1[k];
+                    sc += fabs((double)xq[m * K + k] * dx[m * nb + k / 32] * r1[k]);
+                }
+                if (sc < 1e-3) sc = 1e-3;   /* an all-zero activation row (m = 1's zero block) */
+                worst = fmax(worst, fabs(o1[m * N + n] - ref) / sc);
+            }
+        }
+        CHECKF(worst <= 1e-5, "%s K=%d M=%d: reference GEMV off by %g", wh_type_name(ty), K, M, worst);
+    }
+}
+
+static void qx_check_simd_gemv(const qx_case *c, int kk, int8_t *xq2, float *dx2, int32_t *cs2, float *sx2,
+                               float *o1, float *o2, float *bias)
+{
+    const int N = c->N, K = c->K, nb = c->nb, ty = c->ty;
+    const wh_wmat x = c->x;
+    const float *A = c->A, *dx = c->dx, *sx = c->sx;
+    const int8_t *xq = c->xq;
+    const int32_t *cs = c->cs;
+    /* the SIMD kernels: AVX2 (vpmaddubsw) on every AVX2 CPU; the 256-bit vpdpbusd code as
+     * AVX-VNNI (VEX) where present and in EVEX form on AVX512-VNNI CPUs; the 512-bit VNNI */
+    typedef void (*gemv_fn)(int, int, const int8_t *, const float *, const int32_t *, const float *,
+                            const wh_wmat *, int, int, const float *, float *, int, int);
+    /* the 512-bit kernel twice where the CPU has GFNI: its q5 unpacking with and without */
+    const gemv_fn impls[5] = {wh_gemv_qx_avx2, wh_gemv_qx_avxvnni, wh_gemv_qx_vnni256, wh_gemv_qx_avx512,
+                              wh_gemv_qx_avx512};
+    const char *inames[5] = {"AVX2", "AVX-VNNI", "VNNI 256-bit (EVEX)", "VNNI 512-bit",
+                             "VNNI 512-bit with GFNI"};
+    const int gfni = wh_kernels_gfni(), gfni_cpu = wh_kernels_allow_gfni(1);
+    wh_kernels_allow_gfni(gfni);
+    const int have[5] = {wh_kernels_best() >= WH_ISA_AVX2, wh_kernels_avxvnni(), wh_kernels_vnni(),
+                         wh_kernels_vnni(), gfni_cpu};
+    for (int impl = 0; impl < 5; impl++) {
+        const char *iname = inames[impl];
+        if (!have[impl]) {
+            if (kk == 0) printf("# no %s here: its int8 kernel is not run\n", iname);
+            continue;
+        }
+        wh_kernels_allow_gfni(impl == 4);
+        if (impl == 0 || impl == 3) {   /* the quantizers: AVX2's (all 256-bit kernels) and AVX-512's */
+            (impl == 3 ? wh_qx_quant_avx512 : wh_qx_quant_avx2)(7, K, A, K, xq2, dx2, cs2, sx2);
+            CHECKF(!memcmp(xq, xq2, (size_t)7 * K) && !memcmp(dx, dx2, sizeof(float) * 7 * nb) &&
+                       !memcmp(cs, cs2, sizeof(int32_t) * 7 * nb) && !memcmp(sx, sx2, sizeof(float) * 7 * nb),
+                   "%s quantizer differs from the reference", iname);
+        }
+        const int ranges[5][2] = {{0, N}, {3, 35}, {16, 32}, {20, 21}, {8, 24}};
+        int bad = 0;
+        for (int M = 1; M <= 7; M++)
+            for (int ri = 0; ri < 5; ri++)
+                for (int mode = 0; mode < 4; mode++) {   /* accumulate, bias: each on and off */
+                    const int n0 = ranges[ri][0], n1 = ranges[ri][1], ac = mode & 1;
+                    const float *bs = mode & 2 ? bias : NULL;
+                    for (int i = 0; i < 7 * N; i++) o1[i] = o2[i] = (float)i;   /* what lies outside [n0, n1) stays */
+                    wh_gemv_qx_ref(M, K, xq, dx, cs, sx, &x, n0, n1, bs, o1, N, ac);
+                    impls[impl](M, K, xq, dx, cs, sx, &x, n0, n1, bs, o2, N, ac);
+                    bad += memcmp(o1, o2, sizeof(float) * 7 * N) != 0;
+                }
+        CHECKF(bad == 0, "%s K=%d: %d %s GEMV cases differ from the reference", wh_type_name(ty), K, bad, iname);
+    }
+    wh_kernels_allow_gfni(gfni);
+}
+
+static void qx_check_gemm_part(const qx_case *c, float *scr)
+{
+    const int N = c->N, K = c->K, nb = c->nb, ty = c->ty;
+    const wh_wmat q = c->q, x = c->x;
+    /* through wh_gemm_part: M < 8 within the activations' quantization of the exact
+     * q8_0 product; M >= 8 (dequantized, exact) equal to q8_0's bit for bit */
+    float *C1 = malloc(sizeof(float) * 9 * N), *C2 = malloc(sizeof(float) * 9 * N);
+    float *A9 = malloc(sizeof(float) * 9 * K);
+    for (int i = 0; i < 9 * K; i++) A9[i] = frand();
+    for (int M = 1; M <= 9; M += 4) {
+        wh_gemm_part(M, K, A9, K, &q, 3, N, NULL, C1, N, 0, scr);
+        wh_gemm_part(M, K, A9, K, &x, 3, N, NULL, C2, N, 0, scr);
+        double mx = 0, sc = 0;
+        for (int m = 0; m < M; m++)
+            for (int n = 3; n < N; n++) {
+                mx = fmax(mx, fabs(C1[m * N + n] - C2[m * N + n]));
+                sc = fmax(sc, fabs(C1[m * N + n]));
+            }
+        if (M >= 8) CHECKF(mx == 0, "%s K=%d M=%d: dequantized path differs by %g", wh_type_name(ty), K, M, mx);
+        else CHECKF(mx <= 0.02 * sc, "%s K=%d M=%d: max diff %g (scale %g)", wh_type_name(ty), K, M, mx, sc);
+    }
+    /* the dispatch at every level (scalar, AVX2, AVX2 with the AVX-VNNI code, AVX-512):
+     * wh_gemm_part at M = 5 equals the reference quantizer and GEMV bit for bit */
+    int8_t *xq5 = malloc((size_t)5 * K);
+    float *dx5 = malloc(sizeof(float) * 5 * nb);
+    int32_t *cs5 = malloc(sizeof(int32_t) * 5 * nb);
+    float *sx5 = malloc(sizeof(float) * 5 * nb);
+    wh_qx_quant_ref(5, K, A9, K, xq5, dx5, cs5, sx5);
+    wh_gemv_qx_ref(5, K, xq5, dx5, cs5, sx5, &x, 3, N, NULL, C1, N, 0);
+    const wh_isa lv[4] = {WH_ISA_SCALAR, WH_ISA_AVX2, WH_ISA_AVX2, WH_ISA_AVX512};
+    wh_kernels_force(WH_ISA_AVX512);
+    const int vnni_hw = wh_kernels_vnni();   /* the EVEX form of the AVX-VNNI code can run */
+    for (int v = 0; v < 4; v++) {
+        if (lv[v] > wh_kernels_best()) break;
+        wh_kernels_force(lv[v]);
+        if (v == 2 && !vnni_hw && !wh_kernels_avxvnni()) continue;   /* neither VNNI form here */
+        wh_kernels_vnni256(v == 2);
+        /* a pinned AVX2 level is an AVX2-only CPU's (vpmaddubsw) unless VNNI is asked
+         * for, also on a CPU that has AVX-VNNI; where AVX2 is the best level it is the
+         * CPU's own choice */
+        if (v == 1 && wh_kernels_best() > WH_ISA_AVX2)
+            CHECKF(!strcmp(wh_qx_kernel_name(), "AVX2"), "pinned AVX2 level runs %s", wh_qx_kernel_name());
+        if (v == 2)
+            CHECKF(!strcmp(wh_qx_kernel_name(), wh_kernels_avxvnni() ? "AVX-VNNI" : "AVX-VNNI code in EVEX form"),
+                   "AVX2 level with VNNI runs %s", wh_qx_kernel_name());
+        wh_gemm_part(5, K, A9, K, &x, 3, N, NULL, C2, N, 0, scr);
+        int bad = 0;
+        for (int m = 0; m < 5; m++) bad += memcmp(C1 + m * N + 3, C2 + m * N + 3, sizeof(float) * (N - 3)) != 0;
+        CHECKF(bad == 0, "%s K=%d: wh_gemm_part through %s differs from the reference in %d rows",
+               wh_type_name(ty), K, wh_qx_kernel_name(), bad);
+    }
+    wh_kernels_vnni256(0);
+    wh_kernels_force(wh_kernels_best());
+    free(xq5); free(dx5); free(cs5); free(sx5);
+    free(C1); free(C2); free(A9);
+}
+
+static void qx_int8_case(int kk, int N, int K, int nb, int ty, float *scr)
+{
+    uint8_t *W = make_w(ty, N, K);
+    if (ty == WH_Q8_0)   /* the extremes (rows 0 and 1, block 0: -128 and 127) against A's ±127 below:
+                          * int16 pair sums of 2·128·127 must not saturate (AVX2's vpmaddubsw) */
+        for (int i = 0; i < 32; i++) {
+            W[2 + i] = 0x80;
+            W[wh_row_bytes(ty, K) + 2 + i] = 127;
+        }
+    wh_wmat q = {W, ty, K, wh_row_bytes(ty, K)}, x;
+    void *own = NULL;
+    CHECK(wh_qx_pack(&q, N, &x, &own) == 0 && x.type == wh_qx_type(ty) && wh_qx_is(x.type));
+    float *r1 = malloc(sizeof(float) * K), *r2 = malloc(sizeof(float) * K);
+    int rows_bad = 0;
+    for (int n = 0; n < N; n++) {
+        wh_wmat_row(&q, n, r1);
+        wh_wmat_row(&x, n, r2);
+        rows_bad += memcmp(r1, r2, sizeof(float) * K) != 0;
+    }
+    CHECKF(rows_bad == 0, "%s K=%d: %d rows differ", wh_type_name(ty), K, rows_bad);
+    float *A = malloc(sizeof(float) * 7 * K);
+    for (int i = 0; i < 7 * K; i++) A[i] = frand() * (i % 97 == 0 ? 8.0f : 1.0f);   /* a few outliers */
+    for (int i = 0; i < 32; i++) A[K + i] = 0.0f;                                    /* an all-zero block */
+    for (int i = 0; i < 32; i++) A[2 * K + i] = 1.0f, A[3 * K + i] = i & 1 ? 2.0f : -2.0f;   /* xq ±127 */
+    int8_t *xq = malloc((size_t)7 * K), *xq2 = malloc((size_t)7 * K);
+    float *dx = malloc(sizeof(float) * 7 * nb), *dx2 = malloc(sizeof(float) * 7 * nb);
+    int32_t *cs = malloc(sizeof(int32_t) * 7 * nb), *cs2 = malloc(sizeof(int32_t) * 7 * nb);
+    float *sx = malloc(sizeof(float) * 7 * nb);
+    float *sx2 = malloc(sizeof(float) * 7 * nb);
+    wh_qx_quant_ref(7, K, A, K, xq, dx, cs, sx);
+    const qx_case c = {N, K, nb, ty, q, x, A, xq, dx, cs, sx};
+    qx_check_quant_ref(&c);
+    float *o1 = malloc(sizeof(float) * 7 * N), *o2 = malloc(sizeof(float) * 7 * N);
+    float *bias = malloc(sizeof(float) * N);
+    for (int n = 0; n < N; n++) bias[n] = frand();
+    qx_check_ref_gemv(&c, o1, r1);
+    qx_check_simd_gemv(&c, kk, xq2, dx2, cs2, sx2, o1, o2, bias);
+    free(bias);
+    qx_check_gemm_part(&c, scr);
+    free(o1); free(o2); free(xq); free(xq2); free(dx); free(dx2); free(cs); free(cs2); free(sx); free(sx2);
+    free(A);
+    free(r1); free(r2); free(own); free(W);
+}
+
+static void test_qx_int8(void)
+{
     TEST("quantized x int8 (q8_0, q5_0, q5_1, q4_0, q4_1 repacked): the rows dequantize to the original's bit "
          "for bit; quantizer, GEMV (every kernel) and wh_gemm_part (every level) agree with their references, partial "
          "row groups included") {
@@ -513,324 +751,177 @@ int main(void)
         CHECK(!wh_qx_type(WH_F16) && !wh_qx_type(WH_I8R) && !wh_qx_is(WH_Q8_0));
         for (int kk = 0; kk < 10; kk++) {
             const int K = Ks[kk % 2], nb = K / 32, ty = qtypes[kk / 2];
-            uint8_t *W = make_w(ty, N, K);
-            if (ty == WH_Q8_0)   /* the extremes (rows 0 and 1, block 0: -128 and 127) against A's ±127 below:
-                                  * int16 pair sums of 2·128·127 must not saturate (AVX2's vpmaddubsw) */
-                for (int i = 0; i < 32; i++) {
-                    W[2 + i] = 0x80;
-                    W[wh_row_bytes(ty, K) + 2 + i] = 127;
-                }
-            wh_wmat q = {W, ty, K, wh_row_bytes(ty, K)}, x;
-            void *own = NULL;
-            CHECK(wh_qx_pack(&q, N, &x, &own) == 0 && x.type == wh_qx_type(ty) && wh_qx_is(x.type));
-            float *r1 = malloc(sizeof(float) * K), *r2 = malloc(sizeof(float) * K);
-            int rows_bad = 0;
-            for (int n = 0; n < N; n++) {
-                wh_wmat_row(&q, n, r1);
-                wh_wmat_row(&x, n, r2);
-                rows_bad += memcmp(r1, r2, sizeof(float) * K) != 0;
-            }
-            CHECKF(rows_bad == 0, "%s K=%d: %d rows differ", wh_type_name(ty), K, rows_bad);
-            float *A = malloc(sizeof(float) * 7 * K);
-            for (int i = 0; i < 7 * K; i++) A[i] = frand() * (i % 97 == 0 ? 8.0f : 1.0f);   /* a few outliers */
-            for (int i = 0; i < 32; i++) A[K + i] = 0.0f;                                    /* an all-zero block */
-            for (int i = 0; i < 32; i++) A[2 * K + i] = 1.0f, A[3 * K + i] = i & 1 ? 2.0f : -2.0f;   /* xq ±127 */
-            int8_t *xq = malloc((size_t)7 * K), *xq2 = malloc((size_t)7 * K);
-            float *dx = malloc(sizeof(float) * 7 * nb), *dx2 = malloc(sizeof(float) * 7 * nb);
-            int32_t *cs = malloc(sizeof(int32_t) * 7 * nb), *cs2 = malloc(sizeof(int32_t) * 7 * nb);
-            float *sx = malloc(sizeof(float) * 7 * nb);
-            float *sx2 = malloc(sizeof(float) * 7 * nb);
-            wh_qx_quant_ref(7, K, A, K, xq, dx, cs, sx);
-            /* the reference's own meaning: xq·d within half a step of x, cs = −128·Σ xq, sx = d·Σ xq */
-            double qerr = 0;
-            for (int m = 0; m < 7; m++)
-                for (int b = 0; b < nb; b++) {
-                    int sum = 0;
-                    for (int i = 0; i < 32; i++) {
-                        const int k = b * 32 + i;
-                        qerr = fmax(qerr, fabs(xq[m * K + k] * (double)dx[m * nb + b] - A[m * K + k]) / (dx[m * nb + b] + 1e-30));
-                        sum += xq[m * K + k];
-                    }
-                    CHECK(cs[m * nb + b] == -128 * sum);
-                    CHECK(sx[m * nb + b] == dx[m * nb + b] * (float)sum);
-                }
-            CHECKF(qerr <= 0.5 + 1e-4, "quantization error %g steps", qerr);
-            float *o1 = malloc(sizeof(float) * 7 * N), *o2 = malloc(sizeof(float) * 7 * N);
-            float *bias = malloc(sizeof(float) * N);
-            for (int n = 0; n < N; n++) bias[n] = frand();
-            for (int M = 1; M <= 7; M++) {
-                /* reference GEMV = the f32 product of the dequantized activations and weights (double) */
-                wh_gemv_qx_ref(M, K, xq, dx, cs, sx, &x, 0, N, NULL, o1, N, 0);
-                double worst = 0;
-                for (int n = 0; n < N; n++) {
-                    wh_wmat_row(&q, n, r1);
-                    for (int m = 0; m < M; m++) {
-                        double ref = 0, sc = 1e-9;
-                        for (int k = 0; k < K; k++) {
-                            ref += (double)xq[m * K + k] * dx[m * nb + k / 32] * r1[k];
-                            sc += fabs((double)xq[m * K + k] * dx[m * nb + k / 32] * r1[k]);
-                        }
-                        if (sc < 1e-3) sc = 1e-3;   /* an all-zero activation row (m = 1's zero block) */
-                        worst = fmax(worst, fabs(o1[m * N + n] - ref) / sc);
-                    }
-                }
-                CHECKF(worst <= 1e-5, "%s K=%d M=%d: reference GEMV off by %g", wh_type_name(ty), K, M, worst);
-            }
-            /* the SIMD kernels: AVX2 (vpmaddubsw) on every AVX2 CPU; the 256-bit vpdpbusd code as
-             * AVX-VNNI (VEX) where present and in EVEX form on AVX512-VNNI CPUs; the 512-bit VNNI */
-            typedef void (*gemv_fn)(int, int, const int8_t *, const float *, const int32_t *, const float *,
-                                    const wh_wmat *, int, int, const float *, float *, int, int);
-            /* the 512-bit kernel twice where the CPU has GFNI: its q5 unpacking with and without */
-            const gemv_fn impls[5] = {wh_gemv_qx_avx2, wh_gemv_qx_avxvnni, wh_gemv_qx_vnni256, wh_gemv_qx_avx512,
-                                      wh_gemv_qx_avx512};
-            const char *inames[5] = {"AVX2", "AVX-VNNI", "VNNI 256-bit (EVEX)", "VNNI 512-bit",
-                                     "VNNI 512-bit with GFNI"};
-            const int gfni = wh_kernels_gfni(), gfni_cpu = wh_kernels_allow_gfni(1);
-            wh_kernels_allow_gfni(gfni);
-            const int have[5] = {wh_kernels_best() >= WH_ISA_AVX2, wh_kernels_avxvnni(), wh_kernels_vnni(),
-                                 wh_kernels_vnni(), gfni_cpu};
-            for (int impl = 0; impl < 5; impl++) {
-                const char *iname = inames[impl];
-                if (!have[impl]) {
-                    if (kk == 0) printf("# no %s here: its int8 kernel is not run\n", iname);
-                    continue;
-                }
-                wh_kernels_allow_gfni(impl == 4);
-                if (impl == 0 || impl == 3) {   /* the quantizers: AVX2's (all 256-bit kernels) and AVX-512's */
-                    (impl == 3 ? wh_qx_quant_avx512 : wh_qx_quant_avx2)(7, K, A, K, xq2, dx2, cs2, sx2);
-                    CHECKF(!memcmp(xq, xq2, (size_t)7 * K) && !memcmp(dx, dx2, sizeof(float) * 7 * nb) &&
-                               !memcmp(cs, cs2, sizeof(int32_t) * 7 * nb) && !memcmp(sx, sx2, sizeof(float) * 7 * nb),
-                           "%s quantizer differs from the reference", iname);
-                }
-                const int ranges[5][2] = {{0, N}, {3, 35}, {16, 32}, {20, 21}, {8, 24}};
-                int bad = 0;
-                for (int M = 1; M <= 7; M++)
-                    for (int ri = 0; ri < 5; ri++)
-                        for (int mode = 0; mode < 4; mode++) {   /* accumulate, bias: each on and off */
-                            const int n0 = ranges[ri][0], n1 = ranges[ri][1], ac = mode & 1;
-                            const float *bs = mode & 2 ? bias : NULL;
-                            for (int i = 0; i < 7 * N; i++) o1[i] = o2[i] = (float)i;   /* what lies outside [n0, n1) stays */
-                            wh_gemv_qx_ref(M, K, xq, dx, cs, sx, &x, n0, n1, bs, o1, N, ac);
-                            impls[impl](M, K, xq, dx, cs, sx, &x, n0, n1, bs, o2, N, ac);
-                            bad += memcmp(o1, o2, sizeof(float) * 7 * N) != 0;
-                        }
-                CHECKF(bad == 0, "%s K=%d: %d %s GEMV cases differ from the reference", wh_type_name(ty), K, bad, iname);
-            }
-            wh_kernels_allow_gfni(gfni);
-            free(bias);
-            /* through wh_gemm_part: M < 8 within the activations' quantization of the exact
-             * q8_0 product; M >= 8 (dequantized, exact) equal to q8_0's bit for bit */
-            float *C1 = malloc(sizeof(float) * 9 * N), *C2 = malloc(sizeof(float) * 9 * N);
-            float *A9 = malloc(sizeof(float) * 9 * K);
-            for (int i = 0; i < 9 * K; i++) A9[i] = frand();
-            for (int M = 1; M <= 9; M += 4) {
-                wh_gemm_part(M, K, A9, K, &q, 3, N, NULL, C1, N, 0, scr);
-                wh_gemm_part(M, K, A9, K, &x, 3, N, NULL, C2, N, 0, scr);
-                double mx = 0, sc = 0;
-                for (int m = 0; m < M; m++)
-                    for (int n = 3; n < N; n++) {
-                        mx = fmax(mx, fabs(C1[m * N + n] - C2[m * N + n]));
-                        sc = fmax(sc, fabs(C1[m * N + n]));
-                    }
-                if (M >= 8) CHECKF(mx == 0, "%s K=%d M=%d: dequantized path differs by %g", wh_type_name(ty), K, M, mx);
-                else CHECKF(mx <= 0.02 * sc, "%s K=%d M=%d: max diff %g (scale %g)", wh_type_name(ty), K, M, mx, sc);
-            }
-            /* the dispatch at every level (scalar, AVX2, AVX2 with the AVX-VNNI code, AVX-512):
-             * wh_gemm_part at M = 5 equals the reference quantizer and GEMV bit for bit */
-            int8_t *xq5 = malloc((size_t)5 * K);
-            float *dx5 = malloc(sizeof(float) * 5 * nb);
-            int32_t *cs5 = malloc(sizeof(int32_t) * 5 * nb);
-            float *sx5 = malloc(sizeof(float) * 5 * nb);
-            wh_qx_quant_ref(5, K, A9, K, xq5, dx5, cs5, sx5);
-            wh_gemv_qx_ref(5, K, xq5, dx5, cs5, sx5, &x, 3, N, NULL, C1, N, 0);
-            const wh_isa lv[4] = {WH_ISA_SCALAR, WH_ISA_AVX2, WH_ISA_AVX2, WH_ISA_AVX512};
-            wh_kernels_force(WH_ISA_AVX512);
-            const int vnni_hw = wh_kernels_vnni();   /* the EVEX form of the AVX-VNNI code can run */
-            for (int v = 0; v < 4; v++) {
-                if (lv[v] > wh_kernels_best()) break;
-                wh_kernels_force(lv[v]);
-                if (v == 2 && !vnni_hw && !wh_kernels_avxvnni()) continue;   /* neither VNNI form here */
-                wh_kernels_vnni256(v == 2);
-                /* a pinned AVX2 level is an AVX2-only CPU's (vpmaddubsw) unless VNNI is asked
-                 * for, also on a CPU that has AVX-VNNI; where AVX2 is the best level it is the
-                 * CPU's own choice */
-                if (v == 1 && wh_kernels_best() > WH_ISA_AVX2)
-                    CHECKF(!strcmp(wh_qx_kernel_name(), "AVX2"), "pinned AVX2 level runs %s", wh_qx_kernel_name());
-                if (v == 2)
-                    CHECKF(!strcmp(wh_qx_kernel_name(), wh_kernels_avxvnni() ? "AVX-VNNI" : "AVX-VNNI code in EVEX form"),
-                           "AVX2 level with VNNI runs %s", wh_qx_kernel_name());
-                wh_gemm_part(5, K, A9, K, &x, 3, N, NULL, C2, N, 0, scr);
-                int bad = 0;
-                for (int m = 0; m < 5; m++) bad += memcmp(C1 + m * N + 3, C2 + m * N + 3, sizeof(float) * (N - 3)) != 0;
-                CHECKF(bad == 0, "%s K=%d: wh_gemm_part through %s differs from the reference in %d rows",
-                       wh_type_name(ty), K, wh_qx_kernel_name(), bad);
-            }
-            wh_kernels_vnni256(0);
-            wh_kernels_force(wh_kernels_best());
-            free(xq5); free(dx5); free(cs5); free(sx5);
-            free(C1); free(C2); free(A9);
-            free(o1); free(o2); free(xq); free(xq2); free(dx); free(dx2); free(cs); free(cs2); free(sx); free(sx2);
-            free(A);
-            free(r1); free(r2); free(own); free(W);
+            qx_int8_case(kk, N, K, nb, ty, scr);
         }
         free(scr);
     }
+}
 
+static void avx2_kernels_at(int n, wh_isa best, const wh_isa *isas, int n_isas)
+{
+    float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n), *z = malloc(sizeof(float) * n);
+    for (int i = 0; i < n; i++) x[i] = frand() * 30.0f;
+    memcpy(y, x, sizeof(float) * n);
+    memcpy(z, x, sizeof(float) * n);
+    wh_kernels_force(WH_ISA_SCALAR);
+    wh_softmax(y, n);
+    wh_kernels_force(WH_ISA_AVX2);
+    wh_softmax(z, n);
+    double mx = 0, s = 0;
+    for (int i = 0; i < n; i++) { mx = fmax(mx, fabs(y[i] - z[i]) / (y[i] + 1e-30)); s += z[i]; }
+    CHECKF(mx < 1e-5 || n == 1, "softmax n=%d rel diff %g", n, mx);
+    CHECKF(fabs(s - 1.0) < 1e-5, "softmax sums to %g", s);
+    if (best >= WH_ISA_AVX512) {   /* the 16-lane one, masked tail */
+        memcpy(z, x, sizeof(float) * n);
+        wh_kernels_force(WH_ISA_AVX512);
+        wh_softmax(z, n);
+        mx = 0, s = 0;
+        for (int i = 0; i < n; i++) { mx = fmax(mx, fabs(y[i] - z[i]) / (y[i] + 1e-30)); s += z[i]; }
+        CHECKF(mx < 1e-5 || n == 1, "avx512 softmax n=%d rel diff %g", n, mx);
+        CHECKF(fabs(s - 1.0) < 1e-5, "avx512 softmax sums to %g", s);
+        /* a wide row: x − max down to −300, past exp's range (its e^x without the
+         * clamps must give exactly 0 there, not garbage from an unreduced x) */
+        float xmax = -INFINITY;
+        char *under = malloc((size_t)n);   /* e^(x − max) under exp's range */
+        for (int i = 0; i < n; i++) {
+            y[i] = z[i] = frand() * 150.0f;
+            xmax = fmaxf(xmax, y[i]);
+        }
+        int below = 0;
+        for (int i = 0; i < n; i++) below += under[i] = y[i] - xmax < -87.34f;
+        wh_kernels_force(WH_ISA_SCALAR);
+        wh_softmax(y, n);
+        wh_kernels_force(WH_ISA_AVX512);
+        wh_softmax(z, n);
+        int zeros = 0;
+        mx = 0, s = 0;
+        for (int i = 0; i < n; i++) {
+            mx = fmax(mx, fabs(y[i] - z[i]) / (y[i] + 1e-30));
+            s += z[i];
+            zeros += under[i] && z[i] == 0.0f;
+        }
+        CHECKF(mx < 1e-5 && zeros == below && fabs(s - 1.0) < 1e-5 && (n < 100 || below > 0),
+               "avx512 softmax n=%d wide: rel diff %g, %d zeros of %d below range, sum %g", n, mx, zeros,
+               below, s);
+        free(under);
+    }
+    for (int i = 0; i < n; i++) y[i] = z[i] = x[i] * 2.5f - 10.0f;   /* [-85, 65]: normal range */
+    wh_exp_ref(y, n);
+    wh_exp_avx2(z, n);
+    mx = 0;
+    for (int i = 0; i < n; i++) mx = fmax(mx, fabs(y[i] - z[i]) / (y[i] + 1e-38));
+    CHECKF(mx < 5e-7, "exp rel diff %g", mx);
+    for (int i = 0; i < n; i++) y[i] = z[i] = x[i] * 0.3f;
+    wh_kernels_force(WH_ISA_SCALAR);
+    wh_gelu(y, (size_t)n);
+    wh_kernels_force(WH_ISA_AVX2);
+    wh_gelu(z, (size_t)n);
+    mx = 0;
+    for (int i = 0; i < n; i++) mx = fmax(mx, fabs(y[i] - z[i]));
+    CHECKF(mx < 2e-6, "gelu abs diff %g", mx);
+    /* GELU(x + b) in one pass, every level (16 lanes with a masked tail on AVX-512) */
+    for (int ii = 0; ii < n_isas; ii++) {
+        for (int i = 0; i < n; i++) z[i] = x[i] * 0.2f;
+        wh_kernels_force(isas[ii]);
+        wh_gelu_bias(z, x, (size_t)n);   /* z = gelu(0.2 x + x) */
+        mx = 0;
+        for (int i = 0; i < n; i++) {
+            const double v = (double)(x[i] * 0.2f + x[i]);
+            mx = fmax(mx, fabs(z[i] - 0.5 * v * (1.0 + erf(v / sqrt(2.0)))));
+        }
+        CHECKF(mx < 4e-6 * 30, "%s gelu_bias n=%d abs diff %g", wh_isa_name(isas[ii]), n, mx);
+        for (int i = 0; i < n; i++) z[i] = x[i] * 0.3f;
+        wh_gelu(z, (size_t)n);
+        mx = 0;
+        for (int i = 0; i < n; i++) mx = fmax(mx, fabs(y[i] - z[i]));
+        CHECKF(mx < 2e-6, "%s gelu abs diff %g", wh_isa_name(isas[ii]), mx);
+    }
+    wh_kernels_force(WH_ISA_SCALAR);
+    float d1 = wh_dot(x, y, n);
+    wh_kernels_force(WH_ISA_AVX2);
+    float d2 = wh_dot(x, y, n);
+    double sc = 0;
+    for (int i = 0; i < n; i++) sc += fabs(x[i] * y[i]);
+    CHECKF(fabs(d1 - d2) <= 1e-5 * sc + 1e-6, "dot %g vs %g", d1, d2);
+    memcpy(z, y, sizeof(float) * n);
+    wh_kernels_force(WH_ISA_SCALAR);
+    wh_axpy(y, 0.7f, x, n);
+    wh_kernels_force(WH_ISA_AVX2);
+    wh_axpy(z, 0.7f, x, n);
+    mx = 0;
+    for (int i = 0; i < n; i++) mx = fmax(mx, fabs(y[i] - z[i]));
+    CHECKF(mx < 1e-5, "axpy diff %g", mx);
+    free(x); free(y); free(z);
+}
+
+/* f16 KV-cache kernels */
+static void f16_kv_kernels(wh_isa best)
+{
+    int n = 1000;
+    float *q = malloc(sizeof(float) * n), *y1 = malloc(sizeof(float) * n), *y2 = malloc(sizeof(float) * n);
+    uint16_t *h1 = malloc(2 * (size_t)n), *h2 = malloc(2 * (size_t)n);
+    for (int i = 0; i < n; i++) { q[i] = frand() * 3; y1[i] = y2[i] = frand(); }
+    wh_kernels_force(WH_ISA_SCALAR);
+    wh_to_f16(q, h1, (size_t)n);
+    float d1 = wh_dot_f16(y1, h1, n);
+    wh_axpy_f16(y1, 0.3f, h1, n);
+    wh_kernels_force(WH_ISA_AVX2);
+    wh_to_f16(q, h2, (size_t)n);
+    CHECK(memcmp(h1, h2, 2 * (size_t)n) == 0);
+    /* back to f32 (exact both ways; a ragged tail of 1000 % 8) */
+    float *b1 = malloc(sizeof(float) * n), *b2 = malloc(sizeof(float) * n);
+    wh_from_f16(h1, b2, (size_t)n);
+    wh_kernels_force(WH_ISA_SCALAR);
+    wh_from_f16(h1, b1, (size_t)n - 3);
+    b1[n - 3] = wh_f16_to_f32(h1[n - 3]); b1[n - 2] = wh_f16_to_f32(h1[n - 2]); b1[n - 1] = wh_f16_to_f32(h1[n - 1]);
+    wh_kernels_force(WH_ISA_AVX2);
+    CHECK(memcmp(b1, b2, sizeof(float) * n) == 0);
+    for (int i = 0; i < n; i++) CHECKF(fabsf(b2[i] - q[i]) <= fabsf(q[i]) * 0x1p-11f + 0x1p-25f, "f16 round trip %d", i);
+    free(b1); free(b2);
+    /* the packed GEMM's B straight from f16 rows (K > one slice, a ragged last panel, a
+     * stride wider than N) equals converting first, at both levels; and the AMX layout */
+    {
+        enum { PN = 40, PK = 300, PLD = 43 };
+        uint16_t *wt = malloc(2 * (size_t)PK * PLD);
+        float *wf = malloc(sizeof(float) * PK * PLD), *p1 = malloc(sizeof(float) * 48 * PK),
+              *p2 = malloc(sizeof(float) * 48 * PK);
+        for (int i = 0; i < PK * PLD; i++) wt[i] = h1[i % n];
+        wh_from_f16(wt, wf, (size_t)PK * PLD);
+        wh_pack_bt_f32(wf, PLD, PN, PK, p1);
+        for (int lvl = 0; lvl < 2; lvl++) {
+            wh_kernels_force(lvl ? WH_ISA_AVX2 : WH_ISA_SCALAR);
+            memset(p2, 0xff, sizeof(float) * 48 * PK);
+            wh_pack_bt_f16(wt, PLD, PN, PK, p2);
+            CHECKF(memcmp(p1, p2, sizeof(float) * 48 * PK) == 0, "pack_bt_f16 at level %d", lvl);
+        }
+        wh_kernels_force(best);
+        if (wh_kernels_amx()) {
+            uint16_t *a1 = malloc(2 * 32 * 320), *a2 = malloc(2 * 32 * 320);
+            wh_amx_pack_bt(wf + 16, PLD, PK, 320, a1);
+            wh_amx_pack_bt_f16(wt + 16, PLD, PK, 320, a2);
+            CHECK(memcmp(a1, a2, 2 * 32 * 320) == 0);
+            free(a1); free(a2);
+        }
+        wh_kernels_force(WH_ISA_AVX2);
+        free(wt); free(wf); free(p1); free(p2);
+    }
+    float d2 = wh_dot_f16(y2, h2, n);
+    wh_axpy_f16(y2, 0.3f, h2, n);
+    CHECKF(fabs(d1 - d2) < 1e-3, "dot_f16 %g vs %g", d1, d2);
+    double mx = 0;
+    for (int i = 0; i < n; i++) mx = fmax(mx, fabs(y1[i] - y2[i]));
+    CHECKF(mx < 1e-5, "axpy_f16 diff %g", mx);
+    free(q); free(y1); free(y2); free(h1); free(h2);
+}
+
+static void test_avx2_elementwise(int have_avx2, wh_isa best, const wh_isa *isas, int n_isas)
+{
     if (have_avx2) {
         TEST("AVX2 softmax, exp, GELU, dot, axpy, f16 KV kernels equal the scalar references") {
             for (int n = 1; n < 1600; n = n * 3 + 1) {
-                float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n), *z = malloc(sizeof(float) * n);
-                for (int i = 0; i < n; i++) x[i] = frand() * 30.0f;
-                memcpy(y, x, sizeof(float) * n);
-                memcpy(z, x, sizeof(float) * n);
-                wh_kernels_force(WH_ISA_SCALAR);
-                wh_softmax(y, n);
-                wh_kernels_force(WH_ISA_AVX2);
-                wh_softmax(z, n);
-                double mx = 0, s = 0;
-                for (int i = 0; i < n; i++) { mx = fmax(mx, fabs(y[i] - z[i]) / (y[i] + 1e-30)); s += z[i]; }
-                CHECKF(mx < 1e-5 || n == 1, "softmax n=%d rel diff %g", n, mx);
-                CHECKF(fabs(s - 1.0) < 1e-5, "softmax sums to %g", s);
-                if (best >= WH_ISA_AVX512) {   /* the 16-lane one, masked tail */
-                    memcpy(z, x, sizeof(float) * n);
-                    wh_kernels_force(WH_ISA_AVX512);
-                    wh_softmax(z, n);
-                    mx = 0, s = 0;
-                    for (int i = 0; i < n; i++) { mx = fmax(mx, fabs(y[i] - z[i]) / (y[i] + 1e-30)); s += z[i]; }
-                    CHECKF(mx < 1e-5 || n == 1, "avx512 softmax n=%d rel diff %g", n, mx);
-                    CHECKF(fabs(s - 1.0) < 1e-5, "avx512 softmax sums to %g", s);
-                    /* a wide row: x − max down to −300, past exp's range (its e^x without the
-                     * clamps must give exactly 0 there, not garbage from an unreduced x) */
-                    float xmax = -INFINITY;
-                    char *under = malloc((size_t)n);   /* e^(x − max) under exp's range */
-                    for (int i = 0; i < n; i++) {
-                        y[i] = z[i] = frand() * 150.0f;
-                        xmax = fmaxf(xmax, y[i]);
-                    }
-                    int below = 0;
-                    for (int i = 0; i < n; i++) below += under[i] = y[i] - xmax < -87.34f;
-                    wh_kernels_force(WH_ISA_SCALAR);
-                    wh_softmax(y, n);
-                    wh_kernels_force(WH_ISA_AVX512);
-                    wh_softmax(z, n);
-                    int zeros = 0;
-                    mx = 0, s = 0;
-                    for (int i = 0; i < n; i++) {
-                        mx = fmax(mx, fabs(y[i] - z[i]) / (y[i] + 1e-30));
-                        s += z[i];
-                        zeros += under[i] && z[i] == 0.0f;
-                    }
-                    CHECKF(mx < 1e-5 && zeros == below && fabs(s - 1.0) < 1e-5 && (n < 100 || below > 0),
-                           "avx512 softmax n=%d wide: rel diff %g, %d zeros of %d below range, sum %g", n, mx, zeros,
-                           below, s);
-                    free(under);
-                }
-                for (int i = 0; i < n; i++) y[i] = z[i] = x[i] * 2.5f - 10.0f;   /* [-85, 65]: normal range */
-                wh_exp_ref(y, n);
-                wh_exp_avx2(z, n);
-                mx = 0;
-                for (int i = 0; i < n; i++) mx = fmax(mx, fabs(y[i] - z[i]) / (y[i] + 1e-38));
-                CHECKF(mx < 5e-7, "exp rel diff %g", mx);
-                for (int i = 0; i < n; i++) y[i] = z[i] = x[i] * 0.3f;
-                wh_kernels_force(WH_ISA_SCALAR);
-                wh_gelu(y, (size_t)n);
-                wh_kernels_force(WH_ISA_AVX2);
-                wh_gelu(z, (size_t)n);
-                mx = 0;
-                for (int i = 0; i < n; i++) mx = fmax(mx, fabs(y[i] - z[i]));
-                CHECKF(mx < 2e-6, "gelu abs diff %g", mx);
-                /* GELU(x + b) in one pass, every level (16 lanes with a masked tail on AVX-512) */
-                for (int ii = 0; ii < n_isas; ii++) {
-                    for (int i = 0; i < n; i++) z[i] = x[i] * 0.2f;
-                    wh_kernels_force(isas[ii]);
-                    wh_gelu_bias(z, x, (size_t)n);   /* z = gelu(0.2 x + x) */
-                    mx = 0;
-                    for (int i = 0; i < n; i++) {
-                        const double v = (double)(x[i] * 0.2f + x[i]);
-                        mx = fmax(mx, fabs(z[i] - 0.5 * v * (1.0 + erf(v / sqrt(2.0)))));
-                    }
-                    CHECKF(mx < 4e-6 * 30, "%s gelu_bias n=%d abs diff %g", wh_isa_name(isas[ii]), n, mx);
-                    for (int i = 0; i < n; i++) z[i] = x[i] * 0.3f;
-                    wh_gelu(z, (size_t)n);
-                    mx = 0;
-                    for (int i = 0; i < n; i++) mx = fmax(mx, fabs(y[i] - z[i]));
-                    CHECKF(mx < 2e-6, "%s gelu abs diff %g", wh_isa_name(isas[ii]), mx);
-                }
-                wh_kernels_force(WH_ISA_SCALAR);
-                float d1 = wh_dot(x, y, n);
-                wh_kernels_force(WH_ISA_AVX2);
-                float d2 = wh_dot(x, y, n);
-                double sc = 0;
-                for (int i = 0; i < n; i++) sc += fabs(x[i] * y[i]);
-                CHECKF(fabs(d1 - d2) <= 1e-5 * sc + 1e-6, "dot %g vs %g", d1, d2);
-                memcpy(z, y, sizeof(float) * n);
-                wh_kernels_force(WH_ISA_SCALAR);
-                wh_axpy(y, 0.7f, x, n);
-                wh_kernels_force(WH_ISA_AVX2);
-                wh_axpy(z, 0.7f, x, n);
-                mx = 0;
-                for (int i = 0; i < n; i++) mx = fmax(mx, fabs(y[i] - z[i]));
-                CHECKF(mx < 1e-5, "axpy diff %g", mx);
-                free(x); free(y); free(z);
+                avx2_kernels_at(n, best, isas, n_isas);
             }
-            /* f16 KV-cache kernels */
-            {
-                int n = 1000;
-                float *q = malloc(sizeof(float) * n), *y1 = malloc(sizeof(float) * n), *y2 = malloc(sizeof(float) * n);
-                uint16_t *h1 = malloc(2 * (size_t)n), *h2 = malloc(2 * (size_t)n);
-                for (int i = 0; i < n; i++) { q[i] = frand() * 3; y1[i] = y2[i] = frand(); }
-                wh_kernels_force(WH_ISA_SCALAR);
-                wh_to_f16(q, h1, (size_t)n);
-                float d1 = wh_dot_f16(y1, h1, n);
-                wh_axpy_f16(y1, 0.3f, h1, n);
-                wh_kernels_force(WH_ISA_AVX2);
-                wh_to_f16(q, h2, (size_t)n);
-                CHECK(memcmp(h1, h2, 2 * (size_t)n) == 0);
-                /* back to f32 (exact both ways; a ragged tail of 1000 % 8) */
-                float *b1 = malloc(sizeof(float) * n), *b2 = malloc(sizeof(float) * n);
-                wh_from_f16(h1, b2, (size_t)n);
-                wh_kernels_force(WH_ISA_SCALAR);
-                wh_from_f16(h1, b1, (size_t)n - 3);
-                b1[n - 3] = wh_f16_to_f32(h1[n - 3]); b1[n - 2] = wh_f16_to_f32(h1[n - 2]); b1[n - 1] = wh_f16_to_f32(h1[n - 1]);
-                wh_kernels_force(WH_ISA_AVX2);
-                CHECK(memcmp(b1, b2, sizeof(float) * n) == 0);
-                for (int i = 0; i < n; i++) CHECKF(fabsf(b2[i] - q[i]) <= fabsf(q[i]) * 0x1p-11f + 0x1p-25f, "f16 round trip %d", i);
-                free(b1); free(b2);
-                /* the packed GEMM's B straight from f16 rows (K > one slice, a ragged last panel, a
-                 * stride wider than N) equals converting first, at both levels; and the AMX layout */
-                {
-                    enum { PN = 40, PK = 300, PLD = 43 };
-                    uint16_t *wt = malloc(2 * (size_t)PK * PLD);
-                    float *wf = malloc(sizeof(float) * PK * PLD), *p1 = malloc(sizeof(float) * 48 * PK),
-                          *p2 = malloc(sizeof(float) * 48 * PK);
-                    for (int i = 0; i < PK * PLD; i++) wt[i] = h1[i % n];
-                    wh_from_f16(wt, wf, (size_t)PK * PLD);
-                    wh_pack_bt_f32(wf, PLD, PN, PK, p1);
-                    for (int lvl = 0; lvl < 2; lvl++) {
-                        wh_kernels_force(lvl ? WH_ISA_AVX2 : WH_ISA_SCALAR);
-                        memset(p2, 0xff, sizeof(float) * 48 * PK);
-                        wh_pack_bt_f16(wt, PLD, PN, PK, p2);
-                        CHECKF(memcmp(p1, p2, sizeof(float) * 48 * PK) == 0, "pack_bt_f16 at level %d", lvl);
-                    }
-                    wh_kernels_force(best);
-                    if (wh_kernels_amx()) {
-                        uint16_t *a1 = malloc(2 * 32 * 320), *a2 = malloc(2 * 32 * 320);
-                        wh_amx_pack_bt(wf + 16, PLD, PK, 320, a1);
-                        wh_amx_pack_bt_f16(wt + 16, PLD, PK, 320, a2);
-                        CHECK(memcmp(a1, a2, 2 * 32 * 320) == 0);
-                        free(a1); free(a2);
-                    }
-                    wh_kernels_force(WH_ISA_AVX2);
-                    free(wt); free(wf); free(p1); free(p2);
-                }
-                float d2 = wh_dot_f16(y2, h2, n);
-                wh_axpy_f16(y2, 0.3f, h2, n);
-                CHECKF(fabs(d1 - d2) < 1e-3, "dot_f16 %g vs %g", d1, d2);
-                double mx = 0;
-                for (int i = 0; i < n; i++) mx = fmax(mx, fabs(y1[i] - y2[i]));
-                CHECKF(mx < 1e-5, "axpy_f16 diff %g", mx);
-                free(q); free(y1); free(y2); free(h1); free(h2);
-            }
+            f16_kv_kernels(best);
             /* GELU: exact-erf values at known points (openai model.py uses erf, not tanh) */
             float g[4] = {-3.0f, -0.5f, 1.0f, 2.0f};
             wh_gelu(g, 4);
@@ -840,7 +931,10 @@ int main(void)
             CHECK(fabs(g[3] - 1.9544997f) < 1e-6);
         }
     }
+}
 
+static void test_decoder_attention(int have_avx2, wh_isa best)
+{
     if (have_avx2) {
         TEST("decoder attention (dh 64, fused AVX2) equals the scalar reference for lengths 1..1500, strided f16 K/V, "
              "in one block or paged (blocks of 16 and 5, stored out of order)") {
@@ -887,7 +981,10 @@ int main(void)
             free(K); free(V); free(Kb); free(Vb); free(Kp); free(Vp); free(S1); free(S2); free(S3);
         }
     }
+}
 
+static void test_packed_b_gemm(wh_isa best, const wh_isa *isas, int n_isas)
+{
     TEST("packed-B GEMM (both packings, K across a slice, ragged panels, column ranges) equals the reference at every level") {
         const int M = 13, N = 70, K = 300, ldc = N + 3;
         float *W = malloc(sizeof(float) * N * K), *Wt = malloc(sizeof(float) * K * N), *A = malloc(sizeof(float) * M * K);
@@ -919,7 +1016,10 @@ int main(void)
         CHECK(bad == 0);
         free(W); free(Wt); free(A); free(B1); free(B2); free(C); free(R);
     }
+}
 
+static void test_gemm_f16_unaligned(wh_isa best, const wh_isa *isas, int n_isas)
+{
     TEST("GEMM on f16 rows at an odd address (ggml files do not align tensors) equals the reference at every level") {
         const int M = 13, N = 48, K = 300;   /* three full panels, a ragged K slice and an 8-tail */
         uint8_t *W0 = make_w(WH_F16, N, K), *Wu = malloc((size_t)N * K * 2 + 1);
@@ -941,7 +1041,10 @@ int main(void)
         CHECK(bad == 0);
         free(W0); free(Wu); free(A); free(C); free(R); free(scr);
     }
+}
 
+static void test_row_split_gemm(wh_isa best, const wh_isa *isas, int n_isas)
+{
     TEST("tall products split by rows (weights packed once, shared) equal the column split bit for bit") {
         /* M >= WH_ROWS_MIN_M takes the row split; the same rows in halves take the column split,
          * which computes each row the same way: the results must not differ in one bit */
@@ -998,7 +1101,10 @@ int main(void)
         CHECK(bad == 0);
         free(A); free(bias); free(C1); free(C2);
     }
+}
 
+static void test_q8_0_row_quantizer(int have_avx2)
+{
     TEST("q8_0 row quantizer (compute int8): AVX2 gives the reference's bytes (roundf: halves away from zero), "
          "and the reference is ggml's rule") {
         const int K = 32 * 64;
@@ -1030,7 +1136,10 @@ int main(void)
         }
         free(x); free(a); free(b);
     }
+}
 
+static void test_qx_tall_products(wh_isa best, const wh_isa *isas, int n_isas)
+{
     TEST("tall products on repacked weights (M >= 8: the encoder, prompt passes): wh_par_gemm (plain, GELU, "
          "accumulate) and wh_par_gemm_multi give each row what the reference quantizer and int8 GEMV give it "
          "alone, bit for bit, at every level on 1 and 3 threads; wh_par_mlp equals its two products") {
@@ -1113,7 +1222,46 @@ int main(void)
         CHECK(bad == 0);
         free(A); free(bias); free(C0); free(C1); free(R);
     }
+}
 
+/* one call past 12 row tiles (the kernel passes over the columns 192 rows at a
+ * time) with a ragged last tile: the first 200 rows against the f64 result */
+static void amx_200_rows(int N, int K, const float *A, int lda, float *const *C, int ldc, float *deq, float *ref)
+{
+    uint8_t *W = make_w(WH_F16, N, K);
+    const wh_wmat w = {W, WH_F16, K, wh_row_bytes(WH_F16, K)};
+    for (int n = 0; n < N; n++) wh_dequant_row_ref(WH_F16, W + (size_t)n * w.row_bytes, deq + (size_t)n * K, 0, K);
+    float *scr = aligned_alloc(64, (sizeof(float) * wh_gemm_scratch_floats(K) + 63) & ~(size_t)63);
+    float *Bp = aligned_alloc(64, sizeof(float) * (size_t)(N + 15) / 16 * 16 * K);
+    void *abuf = aligned_alloc(64, (wh_amx_abuf_bytes(200, K) + 63) & ~(size_t)63);
+    wh_pack_b_wmat(&w, 0, N, 0, (N + 15) / 16, Bp, scr, 1);
+    wh_gemm_packed_cols(200, K, A, lda, Bp, N, 0, N, NULL, 0, C[0], ldc, 0, 1, abuf);
+    const double big = f64_product(200, N, K, A, lda, deq, ref);
+    double err = 0;
+    for (int m = 0; m < 200; m++)
+        for (int n = 0; n < N; n++) err = fmax(err, fabs(C[0][(size_t)m * ldc + n] - ref[(size_t)m * N + n]));
+    CHECKF(err <= 1e-5 * big, "200 rows in one call: max error %.3g of %.3g", err, big);
+    free(W); free(scr); free(Bp); free(abuf);
+}
+
+/* the transposed operand's packing (the attention's V: K rows of 16 columns, rows
+ * from kvalid on zero) gives the bytes the row packing gives its transpose */
+static void amx_pack_transposed(void)
+{
+    const int Kt = 96, kvalid = 83, ldx = 21;
+    float *X = malloc(sizeof(float) * (size_t)Kt * ldx), *T = calloc((size_t)16 * Kt, sizeof(float));
+    uint16_t *p1 = malloc(sizeof(uint16_t) * 32 * (size_t)Kt), *p2 = malloc(sizeof(uint16_t) * 32 * (size_t)Kt);
+    for (size_t i = 0; i < (size_t)Kt * ldx; i++) X[i] = frand() * 3.0f;
+    for (int k = 0; k < kvalid; k++)
+        for (int c = 0; c < 16; c++) T[(size_t)c * Kt + k] = X[(size_t)k * ldx + c];
+    wh_amx_pack_bt(X, (size_t)ldx, kvalid, Kt, p1);
+    wh_amx_pack_b_slice(T, (size_t)Kt, Kt, 0, Kt, p2);
+    CHECKF(!memcmp(p1, p2, sizeof(uint16_t) * 32 * (size_t)Kt), "wh_amx_pack_bt differs from the row packing");
+    free(X); free(T); free(p1); free(p2);
+}
+
+static void test_amx_bf16(void)
+{
     TEST("AMX-BF16 tall products (the row split on tiles, operands split in two bf16 parts): within 1e-5 of the "
          "largest value of the f64 result, plain, GELU, accumulate, several outputs and the fused MLP; every row the "
          "same on 1 and 3 threads; off (the f32 path) when the exec does not ask") {
@@ -1189,41 +1337,16 @@ int main(void)
                 wh_exec_deinit(&ex);
                 free(W0); free(W2); free(H);
             }
-            {   /* one call past 12 row tiles (the kernel passes over the columns 192 rows at a
-                 * time) with a ragged last tile: the first 200 rows against the f64 result */
-                uint8_t *W = make_w(WH_F16, N, K);
-                const wh_wmat w = {W, WH_F16, K, wh_row_bytes(WH_F16, K)};
-                for (int n = 0; n < N; n++) wh_dequant_row_ref(WH_F16, W + (size_t)n * w.row_bytes, deq + (size_t)n * K, 0, K);
-                float *scr = aligned_alloc(64, (sizeof(float) * wh_gemm_scratch_floats(K) + 63) & ~(size_t)63);
-                float *Bp = aligned_alloc(64, sizeof(float) * (size_t)(N + 15) / 16 * 16 * K);
-                void *abuf = aligned_alloc(64, (wh_amx_abuf_bytes(200, K) + 63) & ~(size_t)63);
-                wh_pack_b_wmat(&w, 0, N, 0, (N + 15) / 16, Bp, scr, 1);
-                wh_gemm_packed_cols(200, K, A, lda, Bp, N, 0, N, NULL, 0, C[0], ldc, 0, 1, abuf);
-                const double big = f64_product(200, N, K, A, lda, deq, ref);
-                double err = 0;
-                for (int m = 0; m < 200; m++)
-                    for (int n = 0; n < N; n++) err = fmax(err, fabs(C[0][(size_t)m * ldc + n] - ref[(size_t)m * N + n]));
-                CHECKF(err <= 1e-5 * big, "200 rows in one call: max error %.3g of %.3g", err, big);
-                free(W); free(scr); free(Bp); free(abuf);
-            }
-            {   /* the transposed operand's packing (the attention's V: K rows of 16 columns, rows
-                 * from kvalid on zero) gives the bytes the row packing gives its transpose */
-                const int Kt = 96, kvalid = 83, ldx = 21;
-                float *X = malloc(sizeof(float) * (size_t)Kt * ldx), *T = calloc((size_t)16 * Kt, sizeof(float));
-                uint16_t *p1 = malloc(sizeof(uint16_t) * 32 * (size_t)Kt), *p2 = malloc(sizeof(uint16_t) * 32 * (size_t)Kt);
-                for (size_t i = 0; i < (size_t)Kt * ldx; i++) X[i] = frand() * 3.0f;
-                for (int k = 0; k < kvalid; k++)
-                    for (int c = 0; c < 16; c++) T[(size_t)c * Kt + k] = X[(size_t)k * ldx + c];
-                wh_amx_pack_bt(X, (size_t)ldx, kvalid, Kt, p1);
-                wh_amx_pack_b_slice(T, (size_t)Kt, Kt, 0, Kt, p2);
-                CHECKF(!memcmp(p1, p2, sizeof(uint16_t) * 32 * (size_t)Kt), "wh_amx_pack_bt differs from the row packing");
-                free(X); free(T); free(p1); free(p2);
-            }
+            amx_200_rows(N, K, A, lda, C, ldc, deq, ref);
+            amx_pack_transposed();
             free(A); free(bias); free(ref); free(deq); free(init);
             for (int i = 0; i < 2; i++) free(C[i]);
         }
     }
+}
 
+static void test_fused_mlp(wh_isa best, const wh_isa *isas, int n_isas)
+{
     TEST("the fused MLP (each block of rows through both products) equals the two products bit for bit") {
         const int M = WH_ROWS_MIN_M + 32, K = 96, N0 = 4 * K, ldx = K + 3, ldy = K + 7;
         float *X = malloc(sizeof(float) * (size_t)M * ldx), *b0 = malloc(sizeof(float) * N0), *b2 = malloc(sizeof(float) * K);
@@ -1255,7 +1378,10 @@ int main(void)
         CHECK(bad == 0);
         free(X); free(b0); free(b2); free(Y1); free(Y2); free(H1); free(H2);
     }
+}
 
+static void test_gemm_layernorm(wh_isa best, const wh_isa *isas, int n_isas)
+{
     TEST("a product's LayerNorm run by its row tasks (wh_par_gemm_ln, wh_par_mlp) equals the product, then "
          "wh_layernorm, bit for bit: fused, and the fallbacks (column groups, rounds)") {
         const int M = WH_ROWS_MIN_M + 44, K = 96, N = 160, N0 = 4 * K, ldx = K + 3, ldc = N + 5, ldy = N + 9;
@@ -1308,7 +1434,10 @@ int main(void)
         free(X); free(bias); free(C1); free(C2); free(Y1); free(Y2); free(H); free(lw); free(lb);
         free(W); free(W0); free(W2);
     }
+}
 
+static void test_layernorm(wh_isa best, const wh_isa *isas, int n_isas)
+{
     TEST("LayerNorm (double statistics) equals the scalar reference at every level, offset rows included") {
         const int ns[] = {1, 7, 8, 9, 384, 385, 512, 1280};
         float *x = malloc(sizeof(float) * 3 * 1300), *y1 = malloc(sizeof(float) * 3 * 1300), *y2 = malloc(sizeof(float) * 3 * 1300);
@@ -1334,7 +1463,10 @@ int main(void)
         CHECK(bad == 0);
         free(x); free(y1); free(y2); free(w); free(b);
     }
+}
 
+static void test_logsumexp(wh_isa best, const wh_isa *isas, int n_isas)
+{
     TEST("logsumexp of vocabulary rows (SIMD exp, double block sums) equals the double reference") {
         const int ns[] = {1, 7, 8, 9, 1023, 1025, 51865};
         float *x = malloc(sizeof(float) * 51865);
@@ -1363,11 +1495,14 @@ int main(void)
         CHECK(bad == 0);
         free(x);
     }
+}
 
-    /* cross-attention of several rows with tiled keys: every level against the scalar
-     * reference, row counts across the ISA's pass size (5 on AVX2, 6 on AVX-512) and lengths
-     * across the 16/32-position blocks; the positions past len hold garbage and must not
-     * change anything; rows and V at odd strides inside wider buffers */
+/* cross-attention of several rows with tiled keys: every level against the scalar
+ * reference, row counts across the ISA's pass size (5 on AVX2, 6 on AVX-512) and lengths
+ * across the 16/32-position blocks; the positions past len hold garbage and must not
+ * change anything; rows and V at odd strides inside wider buffers */
+static void test_cross_attention_rows(wh_isa best, const wh_isa *isas, int n_isas)
+{
     TEST("cross-attention rows (tiled keys) equal the scalar reference at every level, R 1..9, lengths 1..1500") {
         const int dh = 64, lens[] = {1, 5, 16, 17, 31, 32, 33, 100, 256, 1500};
         const size_t ldq = 512 + 7, ldv = 64 + 3, ldo = 512 + 5;
@@ -1427,36 +1562,44 @@ int main(void)
         }
         free(KT); free(KT0); free(V); free(q); free(S1); free(S2); free(o1); free(o2);
     }
+}
 
-    /* the int8 window (kv8): wh_i8_row gives the same bytes at every level (and the scale
-     * max|x| / 127, ties to even, a zero row all zeros); the int8 cross-attention equals its
-     * scalar reference at every level as the f16 one does (the padded positions' keys and
-     * scales garbage), and the reference equals an f64 evaluation on the dequantized K/V;
-     * against the f16 window the int8 one moves the output by a small fraction of its scale */
-    TEST("int8 cross K/V: the row quantizer's bytes and the int8 cross-attention equal their references at every level; close to the f16 window") {
-        int bad = 0;
-        {
-            float x[67];
-            int8_t q1[67], q2[67];
-            for (int t = 0; t < 50; t++) {
-                const int n = t % 2 ? 64 : 67;
-                for (int i = 0; i < n; i++) x[i] = t == 0 ? 0.0f : frand() * (float)(1 + t);
-                if (t == 1) { x[3] = 2.5f; x[4] = -3.5f; x[5] = 127.0f; }   /* d = 1: halves to even */
-                wh_kernels_force(WH_ISA_SCALAR);
-                const float d1 = wh_i8_row(x, n, q1);
-                for (int ii = 1; ii < n_isas; ii++) {
-                    wh_kernels_force(isas[ii]);
-                    const float d2 = wh_i8_row(x, n, q2);
-                    if ((d1 != d2 || memcmp(q1, q2, (size_t)n)) && bad++ < 3)
-                        CHECKF(0, "%s row %d: bytes differ", wh_isa_name(isas[ii]), t);
-                }
-                if (t == 0) CHECK(d1 == 0.0f && q1[0] == 0 && q1[66] == 0);
-                if (t == 1) CHECK(d1 == 1.0f && q1[3] == 2 && q1[4] == -4 && q1[5] == 127);
-                for (int i = 0; t > 0 && i < n; i++)
-                    if (fabsf(q1[i] * d1 - x[i]) > 0.5f * d1 * 1.0001f && bad++ < 3) CHECKF(0, "row %d element %d", t, i);
-            }
-            wh_kernels_force(best);
+/* test_int8_cross_kv's row quantizer: wh_i8_row's bytes at every level; the mismatches */
+static int i8_row_levels(wh_isa best, const wh_isa *isas, int n_isas)
+{
+    int bad = 0;
+    float x[67];
+    int8_t q1[67], q2[67];
+    for (int t = 0; t < 50; t++) {
+        const int n = t % 2 ? 64 : 67;
+        for (int i = 0; i < n; i++) x[i] = t == 0 ? 0.0f : frand() * (float)(1 + t);
+        if (t == 1) { x[3] = 2.5f; x[4] = -3.5f; x[5] = 127.0f; }   /* d = 1: halves to even */
+        wh_kernels_force(WH_ISA_SCALAR);
+        const float d1 = wh_i8_row(x, n, q1);
+        for (int ii = 1; ii < n_isas; ii++) {
+            wh_kernels_force(isas[ii]);
+            const float d2 = wh_i8_row(x, n, q2);
+            if ((d1 != d2 || memcmp(q1, q2, (size_t)n)) && bad++ < 3)
+                CHECKF(0, "%s row %d: bytes differ", wh_isa_name(isas[ii]), t);
         }
+        if (t == 0) CHECK(d1 == 0.0f && q1[0] == 0 && q1[66] == 0);
+        if (t == 1) CHECK(d1 == 1.0f && q1[3] == 2 && q1[4] == -4 && q1[5] == 127);
+        for (int i = 0; t > 0 && i < n; i++)
+            if (fabsf(q1[i] * d1 - x[i]) > 0.5f * d1 * 1.0001f && bad++ < 3) CHECKF(0, "row %d element %d", t, i);
+    }
+    wh_kernels_force(best);
+    return bad;
+}
+
+/* the int8 window (kv8): wh_i8_row gives the same bytes at every level (and the scale
+ * max|x| / 127, ties to even, a zero row all zeros); the int8 cross-attention equals its
+ * scalar reference at every level as the f16 one does (the padded positions' keys and
+ * scales garbage), and the reference equals an f64 evaluation on the dequantized K/V;
+ * against the f16 window the int8 one moves the output by a small fraction of its scale */
+static void test_int8_cross_kv(wh_isa best, const wh_isa *isas, int n_isas)
+{
+    TEST("int8 cross K/V: the row quantizer's bytes and the int8 cross-attention equal their references at every level; close to the f16 window") {
+        int bad = i8_row_levels(best, isas, n_isas);
         const int dh = 64, lens[] = {1, 17, 32, 33, 256, 1500};
         const size_t ldq = 512 + 7, ldv = 64 + 3, ldo = 512 + 5;
         const size_t pmax = wh_attend_rows_pad(1500), lds = pmax + 32;
@@ -1548,14 +1691,43 @@ int main(void)
         CHECK(bad == 0);
         free(KT); free(V); free(KTh); free(Vh); free(ks); free(vs); free(q); free(S1); free(S2); free(o1); free(o2);
     }
+}
 
-    /* the int8-product cross-attention (wh_attend_rows_q8): every vpdpbusd kernel this CPU can
-     * run (the 512-bit one, the AVX-VNNI code in its EVEX form, the VEX one where present)
-     * against the scalar reference — probabilities within 2e-4, the probabilities' bytes equal
-     * or one apart (their softmaxes' exponentials differ in the last bits), and the outputs
-     * within what those bytes explain; the padded positions' keys, scales and values garbage.
-     * The reference against f64 on its own integers (the same quantized queries and bytes),
-     * and the whole against the f32-product int8 path within a few hundredths. */
+/* test_q8_cross_attention's reference against f64 on its own integers */
+static void q8_reference_vs_f64(int R, int len, wh_att8_parts a1, const int8_t *KT, const float *ks, const float *S1,
+                                size_t lds, const int8_t *V8, const float *o1, size_t ldo)
+{
+    double ws = 0, wo = 0;
+    for (int r = 0; r < R; r++) {
+        double sc[33], mx = -1e300, sum = 0;
+        for (int p = 0; p < len; p++) {
+            long acc = 0;
+            for (int d = 0; d < 64; d++)
+                acc += (254L * a1.qh[r * 64 + d] + a1.ql[r * 64 + d]) * KT[(p / 32) * 64 * 32 + d * 32 + p % 32];
+            sc[p] = (double)acc * a1.dq[r] * ks[p];
+            mx = fmax(mx, sc[p]);
+        }
+        for (int p = 0; p < len; p++) { sc[p] = exp(sc[p] - mx); sum += sc[p]; }
+        for (int p = 0; p < len; p++) ws = fmax(ws, fabs(sc[p] / sum - S1[r * lds + p]));
+        for (int c = 0; c < 64; c++) {
+            double o = 0;
+            for (int p = 0; p < len; p++)
+                o += (double)a1.du[r * (a1.lp / 32) + p / 32] * a1.u[r * a1.lp + p] * V8[p * 64 + c];
+            wo = fmax(wo, fabs(o - o1[r * ldo + c]));
+        }
+    }
+    CHECKF(ws < 1e-6 && wo < 1e-5, "reference vs f64: probabilities %g, output %g", ws, wo);
+}
+
+/* the int8-product cross-attention (wh_attend_rows_q8): every vpdpbusd kernel this CPU can
+ * run (the 512-bit one, the AVX-VNNI code in its EVEX form, the VEX one where present)
+ * against the scalar reference — probabilities within 2e-4, the probabilities' bytes equal
+ * or one apart (their softmaxes' exponentials differ in the last bits), and the outputs
+ * within what those bytes explain; the padded positions' keys, scales and values garbage.
+ * The reference against f64 on its own integers (the same quantized queries and bytes),
+ * and the whole against the f32-product int8 path within a few hundredths. */
+static void test_q8_cross_attention(wh_isa best)
+{
     TEST("int8-product cross-attention (vpdpbusd layouts) equals its reference at every VNNI level, R 1..9, lengths 1..1500; close to the f32 products") {
         int bad = 0, cases = 0;
         const int lens[] = {1, 17, 32, 33, 256, 1500};
@@ -1611,26 +1783,7 @@ int main(void)
                 wh_kernels_force(best);
                 const wh_att8_parts a1 = wh_att8_split(R, len, sc1), a2 = wh_att8_split(R, len, sc2);
                 if (li == 3 && R == 2) {   /* the reference against f64 on its own integers */
-                    double ws = 0, wo = 0;
-                    for (int r = 0; r < R; r++) {
-                        double sc[33], mx = -1e300, sum = 0;
-                        for (int p = 0; p < len; p++) {
-                            long acc = 0;
-                            for (int d = 0; d < 64; d++)
-                                acc += (254L * a1.qh[r * 64 + d] + a1.ql[r * 64 + d]) * KT[(p / 32) * 64 * 32 + d * 32 + p % 32];
-                            sc[p] = (double)acc * a1.dq[r] * ks[p];
-                            mx = fmax(mx, sc[p]);
-                        }
-                        for (int p = 0; p < len; p++) { sc[p] = exp(sc[p] - mx); sum += sc[p]; }
-                        for (int p = 0; p < len; p++) ws = fmax(ws, fabs(sc[p] / sum - S1[r * lds + p]));
-                        for (int c = 0; c < 64; c++) {
-                            double o = 0;
-                            for (int p = 0; p < len; p++)
-                                o += (double)a1.du[r * (a1.lp / 32) + p / 32] * a1.u[r * a1.lp + p] * V8[p * 64 + c];
-                            wo = fmax(wo, fabs(o - o1[r * ldo + c]));
-                        }
-                    }
-                    CHECKF(ws < 1e-6 && wo < 1e-5, "reference vs f64: probabilities %g, output %g", ws, wo);
+                    q8_reference_vs_f64(R, len, a1, KT, ks, S1, lds, V8, o1, ldo);
                 }
                 for (int k = 0; k < 3; k++) {
                     if (!have[k]) continue;
@@ -1670,7 +1823,10 @@ int main(void)
         free(KU); free(VQ); free(KT); free(V8); free(ks); free(vs); free(q); free(S1); free(S2); free(o1); free(o2);
         free(sc1); free(sc2);
     }
+}
 
+static void test_activation_quantizers(void)
+{
     TEST("activation quantizers (AVX2; AVX-512 four blocks at a time) equal the reference for "
          "K 32 .. 1504 (whole groups of four and the blocks left over, zero blocks, an offset row stride)") {
         const int Ks[5] = {32, 256, 544, 1024, 1504}, M = 3, lda = 1504 + 7;
@@ -1697,7 +1853,10 @@ int main(void)
         CHECK(bad == 0);
         free(A); free(q1); free(q2);
     }
+}
 
+static void test_i8_rows(wh_isa best, const wh_isa *isas, int n_isas)
+{
     TEST("wh_i8_rows (the window's K/V, eight rows' scales at once) gives wh_i8_row's bytes and scale for every "
          "row at every level, R 1..33, n 32, 64, 67, a zero row") {
         const int ns[3] = {32, 64, 67}, Rs[6] = {1, 7, 8, 9, 17, 33}, ldx = 70, ldq = 71;
@@ -1724,7 +1883,10 @@ int main(void)
         CHECK(bad == 0);
         free(x); free(q1); free(q2);
     }
+}
 
+static void test_att8_queries(wh_isa best, const wh_isa *isas, int n_isas)
+{
     TEST("wh_att8_queries (the int8 cross-attention's two byte rows of each query) gives the scalar bytes, scales "
          "and sums at every level, R 1..9, a zero row, rows of every magnitude") {
         const size_t ldq = 64 + 3;
@@ -1755,7 +1917,10 @@ int main(void)
         CHECK(bad == 0);
         free(q); free(s1); free(s2);
     }
+}
 
+static void test_qx8_pack_f32(wh_isa best, const wh_isa *isas, int n_isas)
+{
     TEST("run-time int8 operands (the encoder attention's K and V transposed): wh_qx8_pack_f32 gives the same bytes "
          "at every level, from rows or strided columns, zeros past kvalid; each 32-block is wh_i8_row's") {
         const int N = 48, K = 96, ldx = K + 5, ldt = N + 3;
@@ -1809,7 +1974,10 @@ int main(void)
         CHECK(bad == 0);
         free(x); free(xt); free(row); free(p1); free(p2);
     }
+}
 
+static void test_thread_pool(void)
+{
     TEST("thread pool runs every chunk exactly once, for 2000 jobs of 1..64 chunks, and shuts down") {
         for (int nt = 1; nt <= 4; nt++) {
             wh_pool *p = wh_pool_new(nt);
@@ -1833,5 +2001,49 @@ int main(void)
         }
         wh_pool_free(NULL);
     }
+}
+
+int main(void)
+{
+    wh_kernels_init();
+    const wh_isa best = wh_kernels_best();
+    int have_avx2 = best >= WH_ISA_AVX2;
+    printf("# kernels available: %s\n", wh_isa_name(best));
+    test_f16_conversion(have_avx2);
+    test_softmax_rows(best);
+    test_row_scans(best);
+    test_scale_add_rows(best);
+    test_to_f16_t(best);
+    test_avx512_ukernel(best);
+
+    /* every dispatch level this CPU has, each forced in turn */
+    wh_isa isas[3] = {WH_ISA_SCALAR, WH_ISA_AVX2, WH_ISA_AVX512};
+    const int n_isas = 1 + (int)best;
+    test_gemm_every_type(isas, n_isas);
+    test_dequant_avx2(have_avx2);
+    test_gemv(best, isas, n_isas);
+    test_quant_gemm_vs_f32(best);
+    test_vnni_detection(best);
+    test_qx_int8();
+    test_avx2_elementwise(have_avx2, best, isas, n_isas);
+    test_decoder_attention(have_avx2, best);
+    test_packed_b_gemm(best, isas, n_isas);
+    test_gemm_f16_unaligned(best, isas, n_isas);
+    test_row_split_gemm(best, isas, n_isas);
+    test_q8_0_row_quantizer(have_avx2);
+    test_qx_tall_products(best, isas, n_isas);
+    test_amx_bf16();
+    test_fused_mlp(best, isas, n_isas);
+    test_gemm_layernorm(best, isas, n_isas);
+    test_layernorm(best, isas, n_isas);
+    test_logsumexp(best, isas, n_isas);
+    test_cross_attention_rows(best, isas, n_isas);
+    test_int8_cross_kv(best, isas, n_isas);
+    test_q8_cross_attention(best);
+    test_activation_quantizers();
+    test_i8_rows(best, isas, n_isas);
+    test_att8_queries(best, isas, n_isas);
+    test_qx8_pack_f32(best, isas, n_isas);
+    test_thread_pool();
     TEST_EXIT();
 }

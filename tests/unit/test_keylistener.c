@@ -87,9 +87,8 @@ static int fake_resolve(void *ctx, const char *name, char *out, size_t n)
     return 0;
 }
 
-int main(void)
+static void test_key_names(void)
 {
-    signal(SIGPIPE, SIG_IGN);
     TEST("key names: Insert, F16, kernel spellings, codes, case, unknown") {
         CHECK(kl_key_parse("Insert") == KEY_INSERT);
         CHECK(kl_key_parse("insert") == KEY_INSERT);
@@ -108,7 +107,10 @@ int main(void)
         CHECK(!strcmp(kl_key_name(KEY_F16), "F16"));
         CHECK(kl_key_is_modifier(KEY_LEFTCTRL) && !kl_key_is_modifier(KEY_INSERT));
     }
+}
 
+static void test_evdev_hold(void)
+{
     TEST("evdev hold: press starts, repeats ignored, release stops (pipe)") {
         int p[2];
         CHECK(nonblocking_pipe(p) == 0);
@@ -132,7 +134,10 @@ int main(void)
         CHECK(a.n == 4 && a.a[2] == KL_EV_START && a.a[3] == KL_EV_STOP);
         close(p[0]); close(p[1]);
     }
+}
 
+static void test_evdev_split_record(void)
+{
     TEST("evdev: a record split across reads is reassembled") {
         int p[2];
         CHECK(nonblocking_pipe(p) == 0);
@@ -150,7 +155,10 @@ int main(void)
         CHECK(kl_evdev_read(&s, slot, p[0], collect, &a) == 0 && a.n == 1 && a.a[0] == KL_EV_START);
         close(p[0]); close(p[1]);
     }
+}
 
+static void test_evdev_unplug(void)
+{
     TEST("evdev: unplug while holding stops; EOF reports the device gone") {
         int p[2];
         CHECK(nonblocking_pipe(p) == 0);
@@ -168,7 +176,10 @@ int main(void)
         CHECK(kl_evdev_remove(&s, slot) == KL_EV_NONE);           /* twice: harmless */
         close(p[0]);
     }
+}
 
+static void test_evdev_two_keyboards(void)
+{
     TEST("evdev: two keyboards; hot-plugged one; last release stops") {
         kl_evdev s;
         kl_evdev_init(&s, KEY_INSERT, 0);
@@ -185,7 +196,10 @@ int main(void)
         CHECK(c >= 0 && kl_evdev_event(&s, c, &ev) == KL_EV_START);
         CHECK(kl_evdev_event(&s, 99, &ev) == KL_EV_NONE);         /* bad slot */
     }
+}
 
+static void test_evdev_toggle(void)
+{
     TEST("evdev toggle mode: presses toggle, repeats/releases ignored, unplug no-op") {
         kl_evdev s;
         kl_evdev_init(&s, KEY_F16, 1);
@@ -200,7 +214,10 @@ int main(void)
         CHECK(kl_evdev_event(&s, a, &ev) == KL_EV_TOGGLE);
         CHECK(kl_evdev_remove(&s, a) == KL_EV_NONE);
     }
+}
 
+static void test_evdev_syn_dropped(void)
+{
     TEST("evdev: SYN_DROPPED ignores events to SYN_REPORT, then resyncs (pipe: released)") {
         int p[2];
         CHECK(nonblocking_pipe(p) == 0);
@@ -218,7 +235,10 @@ int main(void)
         CHECK(kl_evdev_read(&s, slot, p[0], collect, &a) == 0 && a.n == 3 && a.a[2] == KL_EV_START);
         close(p[0]); close(p[1]);
     }
+}
 
+static void test_evdev_modifiers(void)
+{
     TEST("evdev: modifiers tracked for the typing wait") {
         kl_evdev s;
         kl_evdev_init(&s, KEY_INSERT, 0);
@@ -234,7 +254,10 @@ int main(void)
         CHECK(kl_evdev_mods(&s) == 0);
         CHECK(kl_evdev_mod_bit(KEY_A) == 0);
     }
+}
 
+static void test_ring(void)
+{
     TEST("ring: keeps the newest samples, in order, across wrap and oversize pushes") {
         kl_ring r;
         CHECK(kl_ring_init(&r, 5) == 0);
@@ -255,7 +278,10 @@ int main(void)
         CHECK(kl_ring_copy(&r, out) == 0);
         kl_ring_deinit(&r);
     }
+}
 
+static void test_pcm_buffer(void)
+{
     TEST("pcm buffer: grows, stops at its maximum and says so") {
         kl_pcm p;
         kl_pcm_init(&p, 40000);
@@ -265,7 +291,10 @@ int main(void)
         CHECK(p.len == 40000 && p.full);
         kl_pcm_deinit(&p);
     }
+}
 
+static void test_wav_writer(void)
+{
     TEST("WAV writer: header bytes, and the engine's decoder reads it back") {
         char dir[] = "/tmp/kl-unit.XXXXXX";
         CHECK(mkdtemp(dir) != NULL);
@@ -306,7 +335,10 @@ int main(void)
         CHECK(kl_wav_write(path, s, 10, 16000) == -1);
         rmdir(dir);
     }
+}
 
+static void test_capture_preroll(void)
+{
     TEST("capture thread: pre-roll precedes the key-down; name re-resolved at each start") {
         fake_ctx fc = { .fail_opens = 1, .dev = "usb-1" };
         kl_source_ops ops = { fake_open, fake_read, fake_close, fake_resolve, &fc, "fake" };
@@ -342,7 +374,10 @@ int main(void)
         kl_capture_free(c);
         kl_capture_free(NULL);
     }
+}
 
+static void test_capture_no_preroll(void)
+{
     TEST("capture thread without pre-roll: opens at start, nothing before it") {
         fake_ctx fc = { 0 };
         kl_source_ops ops = { fake_open, fake_read, fake_close, NULL, &fc, "fake" };
@@ -364,7 +399,10 @@ int main(void)
         CHECK(kl_capture_stop(c, &s, &n, &pre) == 0 && s == NULL && n == 0);  /* not recording */
         kl_capture_free(c);
     }
+}
 
+static void test_text_join(void)
+{
     TEST("text: segments joined with single spaces, trimmed, controls removed, empty skipped") {
         const char *a[] = { "  Hello world. ", "", "   ", "second\tsegment\n", " third  part" };
         char *t = kl_text_join(a, 5);
@@ -382,7 +420,10 @@ int main(void)
         CHECK(t && !strcmp(t, "Grüße, naïve café"));   /* UTF-8 kept intact */
         free(t);
     }
+}
 
+static void test_terminal_hold(void)
+{
     TEST("terminal: hold ENTER (autorepeat) records until the repeats stop") {
         kl_term t;
         kl_term_init(&t);
@@ -395,7 +436,10 @@ int main(void)
         CHECK(kl_term_tick(&t, 12.3) == KL_EV_STOP);
         CHECK(kl_term_deadline(&t) < 0);
     }
+}
 
+static void test_terminal_press(void)
+{
     TEST("terminal: press ENTER to start and again to stop; repeats of the stop ignored") {
         kl_term t;
         kl_term_init(&t);
@@ -410,7 +454,10 @@ int main(void)
         CHECK(kl_term_tick(&t, 7.5) == KL_EV_NONE);
         CHECK(kl_term_enter(&t, 8.0) == KL_EV_START);
     }
+}
 
+static void test_config_file(void)
+{
     TEST("config: file and flags, quoting, comments, errors name the line") {
         char dir[] = "/tmp/kl-cfg.XXXXXX";
         CHECK(mkdtemp(dir) != NULL);
@@ -440,7 +487,10 @@ int main(void)
         CHECK(kl_config_load(&o, path, 1, err, sizeof err) == -1);  /* missing, required */
         rmdir(dir);
     }
+}
 
+static void test_control_socket(void)
+{
     TEST("control socket: no listener, round trip, second listener refused") {
         char dir[] = "/tmp/kl-ctl.XXXXXX";
         CHECK(mkdtemp(dir) != NULL);
@@ -478,7 +528,10 @@ int main(void)
         unlink(path);
         rmdir(dir);
     }
+}
 
+static void test_output(void)
+{
     TEST("output: print mode, run helper exit codes, stderr, bounded wait") {
         char err[256], how[128];
         kl_output_opts o = { .mode = KL_OUT_PRINT };
@@ -493,6 +546,10 @@ int main(void)
         CHECK(kl_run(none, NULL, 1, err, sizeof err) != 0);
         CHECK(kl_in_path("sh") && !kl_in_path("no-such-program-kl"));
     }
+}
+
+static void test_post_replacements(void)
+{
     TEST("post: replacement table (literal, exact, regex, profiles, case rules, UTF-8)") {
         char err[256];
         kl_post_opts po = { 0 };
@@ -527,7 +584,10 @@ int main(void)
         }
         kl_post_free(p);
     }
+}
 
+static void test_post_fillers(void)
+{
     TEST("post: filler words (off by default, whole words, commas, capitals, own list)") {
         kl_post_opts po = { 0 };
         kl_post *p = kl_post_new(&po);
@@ -557,7 +617,10 @@ int main(void)
         free(o);
         kl_post_free(p);
     }
+}
 
+static void test_post_spoken_punctuation(void)
+{
     TEST("post: spoken punctuation (option), Whisper's own punctuation around it dropped") {
         kl_post_opts po = { .punctuation = 1 };
         kl_post *p = kl_post_new(&po);
@@ -582,7 +645,10 @@ int main(void)
         free(o);
         kl_post_free(p);
     }
+}
 
+static void test_post_hook(void)
+{
     TEST("post: hook — output used; fails, hangs, garbage, nothing: the given text, and why") {
         char err[512], dir[] = "/tmp/kl-hook.XXXXXX";
         CHECK(mkdtemp(dir) != NULL);
@@ -655,6 +721,10 @@ int main(void)
         CHECK(kl_utf8_text("caf\xc3\xa9\n\t", 7) && !kl_utf8_text("\xc3", 1) && !kl_utf8_text("a\0b", 3));
         CHECK(!kl_utf8_text("\xed\xa0\x80", 3) && !kl_utf8_text("\xc0\xaf", 2) && !kl_utf8_text("\x1b[2J", 4));
     }
+}
+
+static void test_config_post(void)
+{
     TEST("config: post-processing, decoding, paste, history, hands-free and app options") {
         char err[512], dir[] = "/tmp/kl-cfg2.XXXXXX";
         CHECK(mkdtemp(dir) != NULL);
@@ -692,7 +762,10 @@ int main(void)
         unlink(path);
         rmdir(dir);
     }
+}
 
+static void test_history(void)
+{
     TEST("history: 0600 file in a 0700 directory, capped, newest first, escapes") {
         char dir[] = "/tmp/kl-hist.XXXXXX", path[256], err[256];
         CHECK(mkdtemp(dir) != NULL);
@@ -722,7 +795,10 @@ int main(void)
         CHECK(!strcmp(path, "/x/state/speech-session/key_listener.history"));
         unsetenv("XDG_STATE_HOME");
     }
+}
 
+static void test_app_rules(void)
+{
     TEST("app rules: first match, globs, alternatives, either WM_CLASS name, bad settings") {
         kl_opts o;
         kl_opts_default(&o);
@@ -739,7 +815,10 @@ int main(void)
         CHECK(kl_app_match(&o.apps, "emacs\tEmacs", &r, err, sizeof err) == -1 && strstr(err, "colour"));
         kl_opts_free(&o);
     }
+}
 
+static void test_run_io(void)
+{
     TEST("run_io: stdout captured (binary), exit status, stderr, timeout kills the group") {
         char err[256], *out = NULL;
         size_t len = 0;
@@ -754,7 +833,10 @@ int main(void)
         char *none[] = { "/nonexistent/prog", NULL };
         CHECK(kl_run_io(none, NULL, 0, 1, &out, &len, 100, err, sizeof err) != 0 && !out);
     }
+}
 
+static void test_capture_silence(void)
+{
     TEST("capture: silence after speech measured, continuous cut, trim of leading silence") {
         fake_ctx fc = { .opens = 0 };
         snprintf(fc.dev, sizeof fc.dev, "dev0");
@@ -788,5 +870,38 @@ int main(void)
         free(s);
         kl_capture_free(c);
     }
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    test_key_names();
+    test_evdev_hold();
+    test_evdev_split_record();
+    test_evdev_unplug();
+    test_evdev_two_keyboards();
+    test_evdev_toggle();
+    test_evdev_syn_dropped();
+    test_evdev_modifiers();
+    test_ring();
+    test_pcm_buffer();
+    test_wav_writer();
+    test_capture_preroll();
+    test_capture_no_preroll();
+    test_text_join();
+    test_terminal_hold();
+    test_terminal_press();
+    test_config_file();
+    test_control_socket();
+    test_output();
+    test_post_replacements();
+    test_post_fillers();
+    test_post_spoken_punctuation();
+    test_post_hook();
+    test_config_post();
+    test_history();
+    test_app_rules();
+    test_run_io();
+    test_capture_silence();
     TEST_EXIT();
 }

@@ -99,14 +99,8 @@ static int cnt_read(kl_source *s, int16_t *buf, size_t n, char *err, size_t en)
 }
 static void cnt_close(kl_source *s) { free(s); }
 
-int main(void)
+static void test_cutter_pauses(kl_chunker *c)
 {
-    kl_chunk_opts co = { .chunk_seconds = 3, .min_pause_ms = 300 };
-    kl_chunker *c = NULL;
-    char err[256];
-    TEST("cutter: opens the energy VAD") CHECK(kl_chunker_new(&c, NULL, &co, err, sizeof err) == 0 && c && !kl_chunker_silero(c));
-    if (!c) TEST_EXIT();
-
     TEST("cutter: cuts only in pauses of 300 ms or more, after 3 s of speech, two cuts") {
         /* 0.2 and 0.25 s pauses are too short; 0.8 and 0.5 s ones are taken */
         const piece p[] = { {0, 0.3, 0}, {0.3, 2.3, 1}, {2.3, 2.5, 0}, {2.5, 4.5, 1}, {4.5, 5.3, 0},
@@ -127,7 +121,11 @@ int main(void)
         }
         free(s);
     }
+}
 
+static void test_cutter_pause_middle(kl_chunker *c)
+{
+    char err[256];
     TEST("cutter: a pause is cut at its middle when it is seen whole") {
         const piece p[] = { {0, 3.5, 1}, {3.5, 4.5, 0}, {4.5, 5.0, 1} };
         size_t n, cut = 0;
@@ -136,7 +134,10 @@ int main(void)
         CHECKF(fabs((double)cut / RATE - 4.0) < 0.05, "cut at %.3f s, the pause is 3.5..4.5", (double)cut / RATE);
         free(s);
     }
+}
 
+static void test_cutter_short_pauses(kl_chunker *c)
+{
     TEST("cutter: no cut in 12 s of speech with only short pauses") {
         piece p[32];
         int np = 0;
@@ -149,7 +150,10 @@ int main(void)
         CHECKF(run_cutter(c, s, n, cuts, 8) == 0, "cut in speech");
         free(s);
     }
+}
 
+static void test_cutter_first_3s(kl_chunker *c)
+{
     TEST("cutter: no cut before 3 s of speech, however long the pauses") {
         const piece p[] = { {0, 1, 1}, {1, 3, 0}, {3, 4, 1}, {4, 6, 0}, {6, 6.5, 1}, {6.5, 8, 0} };
         size_t n, cuts[8];
@@ -157,7 +161,10 @@ int main(void)
         CHECK(run_cutter(c, s, n, cuts, 8) == 0);
         free(s);
     }
+}
 
+static void test_cutter_noisy_room(kl_chunker *c)
+{
     TEST("cutter: pauses louder than the silence level are not cut (a noisy room)") {
         const piece p[] = { {0, 3.5, 1}, {3.5, 4.5, 0}, {4.5, 8, 1}, {8, 9, 0} };
         size_t n, cuts[8];
@@ -165,7 +172,11 @@ int main(void)
         CHECK(run_cutter(c, s, n, cuts, 8) == 0);
         free(s);
     }
+}
 
+static void test_cutter_long_minimum(void)
+{
+    char err[256];
     TEST("cutter: a longer minimum pause takes only the long one") {
         kl_chunk_opts o2 = { .chunk_seconds = 2, .min_pause_ms = 600 };
         kl_chunker *c2 = NULL;
@@ -178,8 +189,11 @@ int main(void)
         free(s);
         kl_chunker_free(c2);
     }
-    kl_chunker_free(c);
+}
 
+static void test_capture_pieces(void)
+{
+    char err[256];
     TEST("capture: peek and cut_at hand over a recording in pieces, no sample lost or doubled") {
         kl_source_ops ops = { cnt_open, cnt_read, cnt_close, NULL, NULL, "count" };
         kl_capture_opts o = { .preroll_ms = 0, .max_seconds = 10 };
@@ -207,7 +221,10 @@ int main(void)
         for (int k = 0; k < 4; k++) free(pieces[k]);
         kl_capture_free(cap);
     }
+}
 
+static void test_prompt_build(void)
+{
     TEST("prompt: initial prompt, then the text so far") {
         char out[KL_PROMPT_MAX + 1];
         kl_live_prompt_build("Glossary: etcd.", "Hello there.", out, sizeof out);
@@ -219,7 +236,10 @@ int main(void)
         kl_live_prompt_build("", NULL, out, sizeof out);
         CHECK(!strcmp(out, ""));
     }
+}
 
+static void test_prompt_long_text(void)
+{
     TEST("prompt: long text keeps its newest whole words, the initial prompt whole, <= 4096 bytes") {
         size_t big = 20000;
         char *sofar = malloc(big + 1), out[KL_PROMPT_MAX + 1], small[32];
@@ -235,7 +255,10 @@ int main(void)
         CHECKF(!strcmp(small, "Initial. three four five six"), "\"%s\"", small);
         free(sofar);
     }
+}
 
+static void test_live_text(void)
+{
     TEST("live: text of a dictation accumulates; a new one starts empty") {
         kl_live *l = kl_live_new();
         CHECK(kl_live_begin(l, 1) == 0);
@@ -251,7 +274,10 @@ int main(void)
         free(t);
         kl_live_free(l);
     }
+}
 
+static void test_live_cancel(void)
+{
     TEST("live: exactly one side sends the cancel") {
         kl_live *l = kl_live_new();
         char id[KL_LIVE_ID_MAX + 1] = "";
@@ -274,7 +300,10 @@ int main(void)
         CHECK(kl_live_finished(l) == 0);
         kl_live_free(l);
     }
+}
 
+static void test_events(void)
+{
     TEST("events: one JSON line per event to each subscriber; a stuck one is dropped") {
         kl_evhub *h = kl_evhub_new();
         int a[2], b[2];
@@ -305,5 +334,28 @@ int main(void)
         close(b[1]);
         kl_evhub_free(h);
     }
+}
+
+int main(void)
+{
+    kl_chunk_opts co = { .chunk_seconds = 3, .min_pause_ms = 300 };
+    kl_chunker *c = NULL;
+    char err[256];
+    TEST("cutter: opens the energy VAD") CHECK(kl_chunker_new(&c, NULL, &co, err, sizeof err) == 0 && c && !kl_chunker_silero(c));
+    if (!c) TEST_EXIT();
+
+    test_cutter_pauses(c);
+    test_cutter_pause_middle(c);
+    test_cutter_short_pauses(c);
+    test_cutter_first_3s(c);
+    test_cutter_noisy_room(c);
+    test_cutter_long_minimum();
+    kl_chunker_free(c);
+    test_capture_pieces();
+    test_prompt_build();
+    test_prompt_long_text();
+    test_live_text();
+    test_live_cancel();
+    test_events();
     TEST_EXIT();
 }

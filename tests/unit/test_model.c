@@ -93,12 +93,10 @@ static float *read_f32(const char *path, size_t *n)
     return (float *)b;
 }
 
-int main(void)
+static void test_tensor_types(void)
 {
-    snprintf(g_tmp, sizeof g_tmp, "/tmp/ss-test-model-XXXXXX");
-    if (!mkdtemp(g_tmp)) return 1;
-    char path[512], err[512];
-
+    char path[512];
+    char err[512];
     TEST("every tensor type loads, with hparams, specials and size name") {
         const char *types[] = {"f32", "f16", "q8_0", "q5_0", "q5_1", "q4_0", "q4_1"};
         for (int i = 0; i < 7; i++) {
@@ -136,7 +134,12 @@ int main(void)
             wh_model_free(m);
         }
     }
+}
 
+static void test_malformed_files(void)
+{
+    char path[512];
+    char err[512];
     TEST("malformed files give an error naming the problem") {
         struct { const char *kind; sp_status st; const char *needle; } cases[] = {
             {"magic", SP_ERR_MODEL_FORMAT, "bad magic"},
@@ -169,7 +172,12 @@ int main(void)
         CHECK(wh_model_load("/tmp", &m, err, sizeof err) == SP_ERR_IO && strstr(err, "directory without model.bin"));
         CHECK(wh_model_load("/dev/null", &m, err, sizeof err) == SP_ERR_IO);
     }
+}
 
+static void test_truncation_corruption(void)
+{
+    char path[512];
+    char err[512];
     TEST("truncation at any offset fails cleanly; random corruption never crashes") {
         snprintf(path, sizeof path, "%s/small.bin", g_tmp);
         CHECK(mk("--shape micro --type q4_0 --n-state 32 --n-head 1 --n-audio-layer 1 --n-text-layer 1 --n-mels 8 --n-audio-ctx 4 --n-text-ctx 4", path) == 0);
@@ -205,10 +213,14 @@ int main(void)
         }
         free(full);
     }
+}
 
-    /* the exact path (int8 off: the arithmetic of CPUs without AVX2, or SPEECH_SESSION_EXACT=1);
-     * then, where the CPU has AVX2, the int8 path within its activation quantization (2 % of the
-     * largest logit; it measured 0.8 %) — at the AVX2 level and, where present, VNNI */
+/* the exact path (int8 off: the arithmetic of CPUs without AVX2, or SPEECH_SESSION_EXACT=1);
+ * then, where the CPU has AVX2, the int8 path within its activation quantization (2 % of the
+ * largest logit; it measured 0.8 %) — at the AVX2 level and, where present, VNNI */
+static void test_quantized_vs_f32(void)
+{
+    char err[512];
     wh_kernels_allow_int8(0);
     TEST("quantized engine equals the f32 engine on dequantized weights (logits, 1e-4 relative)") {
         const char *q[] = {"micro-q5_0"};
@@ -263,11 +275,15 @@ int main(void)
             free(lg[0]); free(lg[1]); free(mel);
         }
     }
+}
 
-    /* sp_context_params.compute: "int8" quantizes an f16 model's matrices to q8_0 at open and
-     * takes the int8 products (within 2 % of the exact logits, the device string says so);
-     * "exact" keeps a quantized model exact even where the int8 path is allowed; an unknown
-     * value is refused */
+/* sp_context_params.compute: "int8" quantizes an f16 model's matrices to q8_0 at open and
+ * takes the int8 products (within 2 % of the exact logits, the device string says so);
+ * "exact" keeps a quantized model exact even where the int8 path is allowed; an unknown
+ * value is refused */
+static void test_compute_modes(void)
+{
+    char err[512];
     wh_kernels_allow_int8(1);
     TEST("compute int8 on an f16 model, exact on a quantized one, unknown values refused") {
         size_t nmel;
@@ -327,6 +343,18 @@ int main(void)
         CHECK(sp_compute_valid("int8") && sp_compute_valid("exact") && sp_compute_valid("auto") &&
               !sp_compute_valid("") && !sp_compute_valid(NULL) && !sp_compute_valid("INT8"));
     }
+}
+
+int main(void)
+{
+    snprintf(g_tmp, sizeof g_tmp, "/tmp/ss-test-model-XXXXXX");
+    if (!mkdtemp(g_tmp)) return 1;
+
+    test_tensor_types();
+    test_malformed_files();
+    test_truncation_corruption();
+    test_quantized_vs_f32();
+    test_compute_modes();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_tmp);
     if (system(cmd) != 0) return 1;

@@ -67,11 +67,8 @@ static const char CURL_PARTS[] =
     "model||0|=whisper-1;"
     "file|a.wav|1|audio/wav=RIFF\r\n--" "----abc1x\r\r\n-\r\n--\r\n--" "----abc12" "\0zz;";
 
-int main(void)
+static void test_boundary_parameter(void)
 {
-    sink s;
-    size_t curl_n = sizeof CURL - 1, parts_n = sizeof CURL_PARTS - 1;
-
     TEST("boundary parameter") {
         char b[SH_MP_BOUNDARY_MAX + 1];
         CHECK(sh_mp_boundary("multipart/form-data; boundary=abc", b) == 0 && !strcmp(b, "abc"));
@@ -92,7 +89,11 @@ int main(void)
         CHECK(sh_mp_boundary("application/json; boundary=abc", b) == -1);
         CHECK(sh_mp_boundary(NULL, b) == -1);
     }
+}
 
+static void test_curl_body(size_t curl_n, size_t parts_n)
+{
+    sink s;
     TEST("a curl-style body, whole and in every piece size") {
         CHECK(run(B, CURL, curl_n, 0, &s) == SH_MP_OK);
         CHECKF(s.len == parts_n && !memcmp(s.out, CURL_PARTS, parts_n), "got %s", s.out);
@@ -102,7 +103,11 @@ int main(void)
                    "step %zu: status %d", step, st);
         }
     }
+}
 
+static void test_two_pieces(size_t curl_n, size_t parts_n)
+{
+    sink s;
     TEST("every split into two pieces") {
         for (size_t cut = 0; cut <= curl_n; cut++) {
             sh_mp m;
@@ -114,7 +119,11 @@ int main(void)
                    !memcmp(s.out, CURL_PARTS, parts_n), "cut at %zu", cut);
         }
     }
+}
 
+static void test_truncated(size_t curl_n)
+{
+    sink s;
     TEST("truncated at every length: refused") {
         /* everything short of the closing delimiter's last dash is a cut body */
         size_t full = curl_n - 2;   /* without the final CRLF */
@@ -127,7 +136,11 @@ int main(void)
         size_t riff = (size_t)((const char *)memmem(CURL, curl_n, "RIFF", 4) - CURL);
         CHECK(run(B, CURL, riff + 3, 0, &s) == SH_MP_TRUNCATED && s.ended == 1 && s.begun == 2);
     }
+}
 
+static void test_epilogue(void)
+{
+    sink s;
     TEST("the Node SDK's epilogue (CRLF CRLF after the closing delimiter) and others") {
         static const char node[] =
             "--" B "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n"
@@ -142,7 +155,11 @@ int main(void)
         snprintf(b2, sizeof b2, "preamble, ignored\r\n%s", node);
         CHECK(run(B, b2, strlen(b2), 3, &s) == SH_MP_OK && s.begun == 1);
     }
+}
 
+static void test_header_forms(void)
+{
+    sink s;
     TEST("header names in any case, LF-only lines, padding, folding, parts in any order") {
         static const char body[] =
             "--" B "  \t\r\n"
@@ -157,7 +174,11 @@ int main(void)
         CHECKF(!strcmp(s.out, "file|q\"uote.wav|1|audio/x-wav=data1;"
                               "timestamp_granularities[]||0|=word;empty||0|=;"), "got %s", s.out);
     }
+}
 
+static void test_rfc5987_names(void)
+{
+    sink s;
     TEST("filename*= (RFC 5987) and non-ASCII names") {
         static const char body[] =
             "--" B "\r\nContent-Disposition: form-data; name=\"file\"; "
@@ -173,7 +194,11 @@ int main(void)
                               "f3|\xc3\xa9t\xc3\xa9.wav|1|=z;f4|fallback.wav|1|=w;"),
                "got %s", s.out);
     }
+}
 
+static void test_quoted_and_long_boundary(void)
+{
+    sink s;
     TEST("a quoted boundary with spaces, and a 70-character one") {
         static const char body[] =
             "--a b:c\r\nContent-Disposition: form-data; name=x\r\n\r\n1\r\n--a b:c--\r\n";
@@ -184,7 +209,11 @@ int main(void)
                  "\r\n--%s--%s\r\n--%s--", b70, b70, b70, b70);
         CHECK(run(b70, body2, strlen(body2), 7, &s) == SH_MP_OK && !strcmp(s.out, "y||0|=;"));
     }
+}
 
+static void test_malformed_parts(void)
+{
+    sink s;
     TEST("malformed parts are refused") {
         static const char *const bad[] = {
             "--" B "\r\nContent-Type: text/plain\r\n\r\nx\r\n--" B "--",           /* no disposition */
@@ -207,7 +236,11 @@ int main(void)
         static const char nul[] = "--" B "\r\nContent-Disposition: form-data; name=x\0y\r\n\r\n";
         CHECK(run(B, nul, sizeof nul - 1, 0, &s) == SH_MP_BAD_HEADERS);
     }
+}
 
+static void test_callback_stops(size_t curl_n)
+{
+    sink s;
     TEST("a callback that stops the parse") {
         sh_mp m;
         memset(&s, 0, sizeof s);
@@ -217,5 +250,21 @@ int main(void)
         CHECK(sh_mp_finish(&m) == SH_MP_STOPPED);
         CHECK(strstr(sh_mp_strerror(SH_MP_TRUNCATED), "closing boundary") != NULL);
     }
+}
+
+int main(void)
+{
+    size_t curl_n = sizeof CURL - 1, parts_n = sizeof CURL_PARTS - 1;
+
+    test_boundary_parameter();
+    test_curl_body(curl_n, parts_n);
+    test_two_pieces(curl_n, parts_n);
+    test_truncated(curl_n);
+    test_epilogue();
+    test_header_forms();
+    test_rfc5987_names();
+    test_quoted_and_long_boundary();
+    test_malformed_parts();
+    test_callback_stops(curl_n);
     TEST_EXIT();
 }

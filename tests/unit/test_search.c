@@ -51,7 +51,7 @@ static int violation(const int *s, int n, int max_init)
     return -1;
 }
 
-int main(void)
+static void test_suppress_blank(void)
 {
     TEST("suppress_blank: only at the first sampled step") {
         wh_filter f = ts_filter(-1);
@@ -63,7 +63,10 @@ int main(void)
         wh_filter_suppress_blank(&f, 1, l);
         CHECK(all_allowed(l, 0, V));
     }
+}
 
+static void test_suppress_tokens(void)
+{
     TEST("suppress_tokens: -1 expands to the non-speech set, specials always added") {
         const int ns[] = {7, 1, 2};
         int out[64];
@@ -93,7 +96,10 @@ int main(void)
         CHECK(!allowed(l, 7) && !allowed(l, SP.sot) && !allowed(l, SP.nospeech) && allowed(l, 0) && allowed(l, SP.eot));
         CHECK(allowed(l, SP.lang_first));   /* language tokens are not suppressed */
     }
+}
 
+static void test_ts_rule_no_notimestamps(void)
+{
     TEST("timestamp rule 1: notimestamps never") {
         wh_filter f = ts_filter(-1);
         float l[V];
@@ -102,7 +108,10 @@ int main(void)
         wh_filter_timestamp_rules(&f, seq, 2, l);
         CHECK(!allowed(l, SP.notimestamps));
     }
+}
 
+static void test_ts_rule_first_token(void)
+{
     TEST("timestamp rule 4: first token is a timestamp <= max_initial") {
         wh_filter f = ts_filter(3);
         float l[V];
@@ -117,7 +126,10 @@ int main(void)
         wh_filter_timestamp_rules(&f, NULL, 0, l);
         CHECK(all_allowed(l, TB, V));
     }
+}
 
+static void test_ts_rule_pairing(void)
+{
     TEST("timestamp rule 2: pairing") {
         wh_filter f = ts_filter(-1);
         float l[V];
@@ -138,7 +150,10 @@ int main(void)
         wh_filter_timestamp_rules(&f, c, 4, l);
         CHECK(!any_allowed(l, TB, V) && all_allowed(l, 0, SP.eot + 1));
     }
+}
 
+static void test_ts_rule_monotonic(void)
+{
     TEST("timestamp rule 3: monotonic, non-zero segments") {
         wh_filter f = ts_filter(-1);
         float l[V];
@@ -158,7 +173,10 @@ int main(void)
         wh_filter_timestamp_rules(&f, c, 5, l);
         CHECK(!any_allowed(l, 30, 35) && all_allowed(l, 35, V));
     }
+}
 
+static void test_ts_rule_total_probability(void)
+{
     TEST("timestamp rule 5: timestamps' total probability beats the best text token") {
         wh_filter f = ts_filter(-1);
         float l[V];
@@ -181,7 +199,10 @@ int main(void)
         wh_filter_timestamp_rules(&f, a, 2, l);
         CHECK(allowed(l, 6));
     }
+}
 
+static void test_ts_rules_random_logits(void)
+{
     TEST("timestamp rules hold on random logits (greedy), and the checker catches violations") {
         wh_rng r;
         wh_rng_seed(&r, 42);
@@ -226,7 +247,10 @@ int main(void)
         fill(l, 0); wh_filter_timestamp_rules(&f, v7, 2, l); CHECK(!allowed(l, 31));
         fill(l, 0); wh_filter_timestamp_rules(&f, NULL, 0, l); CHECK(!allowed(l, 5) && !allowed(l, 38));
     }
+}
 
+static void test_beam_select(void)
+{
     TEST("beam select: ranking, EOT to finished, beam_size kept") {
         float r0[V], r1[V];
         fill(r0, -INFINITY);
@@ -254,7 +278,10 @@ int main(void)
         /* logprobs are log_softmax of the row */
         CHECK(fabsf(next2[1].logprob - logf(0.5f)) < 1e-5f);
     }
+}
 
+static void test_ranking(void)
+{
     TEST("ranking: average log-prob or the GNMT length penalty") {
         CHECK(fabs(wh_rank_score(-6.0, 3, 0) - (-2.0)) < 1e-12);
         CHECK(fabs(wh_rank_score(-6.0, 7, 1.0f) - (-6.0 / 2.0)) < 1e-12);
@@ -262,7 +289,10 @@ int main(void)
         /* a longer sequence with the same average ranks equal without penalty */
         CHECK(wh_rank_score(-4.0, 4, 0) == wh_rank_score(-2.0, 2, 0));
     }
+}
 
+static void test_compression_ratio(void)
+{
     TEST("compression ratio (zlib level 6)") {
         char rep[512];
         for (int i = 0; i < 511; i++) rep[i] = "Thank you. "[i % 11];
@@ -276,7 +306,10 @@ int main(void)
         /* zlib.compress(b"hello") is 13 bytes → 5/13 */
         CHECK(fabsf(wh_compression_ratio("hello", 5) - 5.0f / 13.0f) < 1e-6f);
     }
+}
 
+static void test_logsumexp(void)
+{
     TEST("logsumexp") {
         float x[3] = {0, 0, 0};
         CHECK(fabsf(wh_logsumexp(x, 3) - logf(3)) < 1e-6f);
@@ -285,11 +318,14 @@ int main(void)
         float z[2] = {1000, 1000};
         CHECK(fabsf(wh_logsumexp(z, 2) - (1000 + logf(2))) < 1e-3f);
     }
+}
 
-    /* the sampler against softmax(row / T): frequencies of 20000 draws (4000 on the long row)
-     * within 5 standard errors of each token's probability, at two temperatures, on a
-     * 40-token row and on a vocabulary-sized one (the vector exponentials' tails); a −inf
-     * token is never drawn */
+/* the sampler against softmax(row / T): frequencies of 20000 draws (4000 on the long row)
+ * within 5 standard errors of each token's probability, at two temperatures, on a
+ * 40-token row and on a vocabulary-sized one (the vector exponentials' tails); a −inf
+ * token is never drawn */
+static void test_sampling_frequencies(void)
+{
     TEST("sampling: frequencies follow softmax(row / T) over the finite logits, −inf never drawn") {
         const double p[10] = {0.3, 0.2, 0.15, 0.1, 0.1, 0.05, 0.05, 0.03, 0.01, 0.01};
         const int nbig = 51865, pos_big[10] = {0, 17, 4095, 4096, 20000, 33333, 51000, 51850, 51863, 51864};
@@ -326,7 +362,10 @@ int main(void)
         free(scratch);
         CHECKF(bad == 0 && never == 0, "%d frequencies off, %d draws of a -inf token", bad, never);
     }
+}
 
+static void test_seeded_rng(void)
+{
     TEST("seeded RNG: reproducible, seed-dependent, uniform in [0, 1)") {
         wh_rng a, b, c;
         wh_rng_seed(&a, 7);
@@ -344,5 +383,23 @@ int main(void)
         CHECK(same && diff > 9990);
         CHECK(fabs(mean / 10000 - 0.5) < 0.02);
     }
+}
+
+int main(void)
+{
+    test_suppress_blank();
+    test_suppress_tokens();
+    test_ts_rule_no_notimestamps();
+    test_ts_rule_first_token();
+    test_ts_rule_pairing();
+    test_ts_rule_monotonic();
+    test_ts_rule_total_probability();
+    test_ts_rules_random_logits();
+    test_beam_select();
+    test_ranking();
+    test_compression_ratio();
+    test_logsumexp();
+    test_sampling_frequencies();
+    test_seeded_rng();
     TEST_EXIT();
 }

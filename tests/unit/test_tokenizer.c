@@ -68,7 +68,7 @@ static int split_is(const char *s, const char *const *want, int nw)
     return ok;
 }
 
-int main(void)
+static void test_utf8_repair(void)
 {
     TEST("utf8 repair: maximal subparts become U+FFFD, valid text untouched") {
         char out[64];
@@ -100,14 +100,20 @@ int main(void)
             }
         CHECK(bad == 0);
     }
+}
 
+static void test_unicode_classes(void)
+{
     TEST("unicode classes") {
         CHECK(wh_uc_is_letter('a') && wh_uc_is_letter(0xE9) && wh_uc_is_letter(0x4E2D) && wh_uc_is_letter(0x0416));
         CHECK(!wh_uc_is_letter('1') && !wh_uc_is_letter(0x0301) && !wh_uc_is_letter('-'));   /* combining acute */
         CHECK(wh_uc_is_number('7') && wh_uc_is_number(0x0663) && wh_uc_is_number(0x00BD) && wh_uc_is_number(0x2167));
         CHECK(wh_uc_is_space(' ') && wh_uc_is_space('\n') && wh_uc_is_space(0x3000) && !wh_uc_is_space(0x200B));
     }
+}
 
+static void test_presplit(void)
+{
     TEST("pre-split follows the GPT-2 regex") {
         const char *a[] = {"Hello", " world", "."};
         CHECK(split_is("Hello world.", a, 3));
@@ -128,7 +134,10 @@ int main(void)
         const char *h[] = {" ", "\t", "a"};
         CHECK(split_is(" \ta", h, 3));
     }
+}
 
+static void test_synthetic_vocabulary(void)
+{
     TEST("synthetic vocabulary: bytes and placeholder tokens") {
         /* ids 0..255 the single bytes (identity order here), 256 "he", 257 "hel", 258 " w" */
         static char bytes[256];
@@ -159,7 +168,11 @@ int main(void)
         wh_tok_free(t);
         wh_tok_free(NULL);
     }
+}
 
+/* four tests on each real vocabulary in $SHARED/data (a SKIP line for a file that is absent) */
+static void test_real_vocabularies(void)
+{
     const char *shared = getenv("SHARED");
     char path[1024];
     static const char *const files[2] = {"for-tests-ggml-base.en.bin", "for-tests-ggml-base.bin"};
@@ -240,7 +253,10 @@ int main(void)
         }
         wh_tok_free(t);
     }
+}
 
+static void test_load_file_errors(void)
+{
     TEST("load_file errors leave outputs NULL") {
         wh_tokenizer *t = (wh_tokenizer *)1;
         int nv = 7;
@@ -250,5 +266,15 @@ int main(void)
         CHECK(wh_tok_load_file("/etc/hostname", &t, &nv, err, sizeof err) == SP_ERR_MODEL_FORMAT);
         CHECK(t == NULL);
     }
+}
+
+int main(void)
+{
+    test_utf8_repair();
+    test_unicode_classes();
+    test_presplit();
+    test_synthetic_vocabulary();
+    test_real_vocabularies();
+    test_load_file_errors();
     TEST_EXIT();
 }

@@ -158,33 +158,19 @@ static void nested_check(sp_context *ctx, const float *pcm, size_t n)
     free(lp);
 }
 
-int main(void)
+static void test_defaults(void)
 {
-    char path[1024], err[256];
-    sp_context *ctx = NULL;
-    sp_context_params cp = sp_context_default_params();
-    cp.n_threads = 2;
-    if (sp_context_open(tu_model_path("micro-f16.bin", path, sizeof path), &cp, &ctx, err, sizeof err) != SP_OK) {
-        printf("ok - transcribe # SKIP %s\n", err);
-        return 0;
-    }
-    size_t n = 0;
-    float *pcm = tu_load_audio("tests/data/speech-16k.wav", &n);
-    if (!pcm) {
-        snprintf(path, sizeof path, "%s/ref/speech-16k.wav", getenv("SHARED") ? getenv("SHARED") : "../shared");
-        pcm = tu_load_audio(path, &n);
-    }
-    CHECK(pcm && n > 16000);
-    if (!pcm) { sp_context_free(ctx); TEST_EXIT(); }
-    const float dur = (float)n / 16000.0f;
-
     TEST("defaults are faster-whisper's") {
         sp_transcribe_params p = sp_transcribe_default_params();
         CHECK(p.beam_size == 5 && p.best_of == 5 && p.patience == 1.0f && p.compression_ratio_threshold == 2.4f);
         CHECK(p.logprob_threshold == -1.0f && p.no_speech_threshold == 0.6f && p.condition_on_previous_text == 1);
         CHECK(p.max_initial_timestamp == 1.0f && p.suppress_blank == 1 && !strcmp(p.suppress_tokens, "-1"));
     }
+}
 
+static void test_audio_ctx_auto(sp_context *ctx, const float *pcm, size_t n, float dur)
+{
+    char err[256];
     TEST("audio_ctx: auto equals the explicit rounded-up size, results valid; bad values refused") {
         sp_model_info mi;
         sp_context_info(ctx, &mi);
@@ -210,7 +196,11 @@ int main(void)
         p.audio_ctx = -2;
         CHECK(sp_transcribe(ctx, pcm, n, &p, &a, err, sizeof err) == SP_ERR_INVALID_ARG && !a && strstr(err, "audio_ctx"));
     }
+}
 
+static void test_audio_ctx_fallback(sp_context *ctx, const float *pcm, size_t n)
+{
+    char err[256];
     TEST("audio_ctx: a shortened window that fails the quality tests is decoded again in full") {
         /* random weights repeat one token: the compression test fails at every temperature,
          * so an auto window must end up encoded in full, with the full window's result */
@@ -230,7 +220,11 @@ int main(void)
         sp_result_free(a);
         sp_result_free(b);
     }
+}
 
+static void test_greedy(sp_context *ctx, const float *pcm, size_t n, float dur)
+{
+    char err[256];
     TEST("greedy: valid, deterministic result with timestamps inside the audio") {
         sp_transcribe_params p = fast_params();
         sp_result *a = NULL, *b = NULL;
@@ -249,7 +243,11 @@ int main(void)
         sp_result_free(a);
         sp_result_free(b);
     }
+}
 
+static void test_beam_and_sampling(sp_context *ctx, const float *pcm, size_t n, float dur)
+{
+    char err[256];
     TEST("beam search and best_of sampling: valid, same seed → same output, other seed may differ") {
         sp_transcribe_params p = fast_params();
         p.beam_size = 5;
@@ -280,7 +278,11 @@ int main(void)
         sp_result_free(a);
         sp_result_free(b);
     }
+}
 
+static void test_temperature_fallback(sp_context *ctx, const float *pcm, size_t n, float dur)
+{
+    char err[256];
     TEST("temperature fallback: a repetitive result at T=0 is retried at higher temperatures") {
         /* the random-weight model loops on one token at T = 0 (compression ratio >> 2.4), so
          * the ladder must climb; the kept result says which temperature produced it */
@@ -311,7 +313,11 @@ int main(void)
         if (r) for (int i = 0; i < r->n_segments; i++) CHECK(r->segments[i].temperature == 0.0f);
         sp_result_free(r);
     }
+}
 
+static void test_digital_silence(sp_context *ctx)
+{
+    char err[256];
     TEST("digital silence yields no segments") {
         size_t ns = 16000 * 12;
         float *z = calloc(ns, sizeof(float));
@@ -326,7 +332,11 @@ int main(void)
         sp_result_free(r);
         free(z);
     }
+}
 
+static void test_long_input(sp_context *ctx, const float *pcm, size_t n)
+{
+    char err[256];
     TEST("95 s input: seeks across windows, times monotonic and inside the audio, progress") {
         /* speech, 40 s of digital silence, speech, ... (the silence window is skipped) */
         size_t nl = 16000 * 95;
@@ -360,10 +370,18 @@ int main(void)
         sp_result_free(r);
         free(lp);
     }
+}
 
+static void test_on_window_nested(sp_context *ctx, const float *pcm, size_t n)
+{
     TEST("on_window: nested transcriptions at every window boundary leave the result identical; on_segment gives each final segment once, in order") {
         nested_check(ctx, pcm, n);
     }
+}
+
+static void test_on_window_real_weights(const float *pcm, size_t n, sp_context_params cp)
+{
+    char err[256];
     TEST("on_window with real weights (tiny.en): the same, where the audio decides the words") {
         /* the synthetic model's words hardly depend on the audio, so a nested call that
          * clobbered the encoded window could go unnoticed there; real weights notice */
@@ -378,7 +396,11 @@ int main(void)
             sp_context_free(rc);
         }
     }
+}
 
+static void test_clip_prompts_hotwords(sp_context *ctx, const float *pcm, size_t n, float dur)
+{
+    char err[256];
     TEST("clip range, without timestamps, prompts, prefix, hotwords") {
         sp_transcribe_params p = fast_params();
         p.beam_size = 2;
@@ -411,7 +433,11 @@ int main(void)
         CHECK(sp_transcribe(ctx, pcm, n, &p, &r, err, sizeof err) == SP_OK);
         sp_result_free(r);
     }
+}
 
+static void test_language_translate(sp_context *ctx, const float *pcm, size_t n)
+{
+    char err[256];
     TEST("language detection and translate on a multilingual model") {
         sp_transcribe_params p = fast_params();
         p.language = "auto";
@@ -428,7 +454,11 @@ int main(void)
         if (r) CHECK(!strcmp(r->language, "de") && r->language_prob == 1.0f);
         sp_result_free(r);
     }
+}
 
+static void test_argument_errors(sp_context *ctx, const float *pcm, size_t n)
+{
+    char err[256];
     TEST("argument errors leave *out NULL and name the problem") {
         sp_transcribe_params p = sp_transcribe_default_params();
         sp_result *r = (sp_result *)1;
@@ -449,7 +479,11 @@ int main(void)
         CHECK(sp_transcribe(ctx, NULL, 5, NULL, &r, err, sizeof err) == SP_ERR_INVALID_ARG);
         sp_result_free(NULL);
     }
+}
 
+static void test_cancellation(sp_context *ctx, const float *pcm, size_t n)
+{
+    char err[256];
     TEST("cancellation stops between windows") {
         size_t nl = 16000 * 70;
         float *lp = malloc(nl * sizeof(float));
@@ -463,7 +497,11 @@ int main(void)
         CHECK(sp_transcribe(ctx, lp, nl, &p, &r, err, sizeof err) == SP_ERR_CANCELLED && r == NULL);
         free(lp);
     }
+}
 
+static void test_vad_detector_kept(sp_context *ctx)
+{
+    char err[256];
     TEST("the VAD detector is kept between calls, reopened for another path or a replaced file") {
         sp_vad *a = NULL, *b = NULL;
         CHECK(wh_ctx_vad(ctx, NULL, &a, err, sizeof err) == SP_OK && a && !sp_vad_is_silero(a));
@@ -490,8 +528,12 @@ int main(void)
             printf("# silero part skipped: no %s\n", src);
         }
     }
-    sp_context_free(ctx);
+}
 
+static void test_english_only(const float *pcm, size_t n, float dur, sp_context_params cp)
+{
+    char path[1024];
+    char err[256];
     TEST("English-only model: forced English, decodes") {
         sp_context *c2 = NULL;
         if (sp_context_open(tu_model_path("micro.en-f16.bin", path, sizeof path), &cp, &c2, err, sizeof err) == SP_OK) {
@@ -509,6 +551,45 @@ int main(void)
             sp_context_free(c2);
         }
     }
+}
+
+int main(void)
+{
+    char path[1024], err[256];
+    sp_context *ctx = NULL;
+    sp_context_params cp = sp_context_default_params();
+    cp.n_threads = 2;
+    if (sp_context_open(tu_model_path("micro-f16.bin", path, sizeof path), &cp, &ctx, err, sizeof err) != SP_OK) {
+        printf("ok - transcribe # SKIP %s\n", err);
+        return 0;
+    }
+    size_t n = 0;
+    float *pcm = tu_load_audio("tests/data/speech-16k.wav", &n);
+    if (!pcm) {
+        snprintf(path, sizeof path, "%s/ref/speech-16k.wav", getenv("SHARED") ? getenv("SHARED") : "../shared");
+        pcm = tu_load_audio(path, &n);
+    }
+    CHECK(pcm && n > 16000);
+    if (!pcm) { sp_context_free(ctx); TEST_EXIT(); }
+    const float dur = (float)n / 16000.0f;
+
+    test_defaults();
+    test_audio_ctx_auto(ctx, pcm, n, dur);
+    test_audio_ctx_fallback(ctx, pcm, n);
+    test_greedy(ctx, pcm, n, dur);
+    test_beam_and_sampling(ctx, pcm, n, dur);
+    test_temperature_fallback(ctx, pcm, n, dur);
+    test_digital_silence(ctx);
+    test_long_input(ctx, pcm, n);
+    test_on_window_nested(ctx, pcm, n);
+    test_on_window_real_weights(pcm, n, cp);
+    test_clip_prompts_hotwords(ctx, pcm, n, dur);
+    test_language_translate(ctx, pcm, n);
+    test_argument_errors(ctx, pcm, n);
+    test_cancellation(ctx, pcm, n);
+    test_vad_detector_kept(ctx);
+    sp_context_free(ctx);
+    test_english_only(pcm, n, dur, cp);
     free(pcm);
     TEST_EXIT();
 }

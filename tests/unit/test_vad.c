@@ -43,12 +43,8 @@ static int compare(sp_vad *v, const char *wav, const char *ref, double tol, doub
     return ok;
 }
 
-int main(void)
+static void test_segmenter_jfk(void)
 {
-    char model[512], err[256];
-    path_of(model, sizeof model, "data/for-tests-silero-v6.2.0-ggml.bin");
-    int have_model = access(model, R_OK) == 0;
-
     TEST("segmenter: daemon rule on whisper.cpp jfk probabilities (silero-vad.md 4.5)") {
         char r[512];
         path_of(r, sizeof r, "ref/vad/jfk.probs.txt");
@@ -83,7 +79,11 @@ int main(void)
         free(s);
         free(p);
     }
+}
 
+static void test_segmenter_edges(void)
+{
+    char err[256];
     TEST("segmenter: edge cases (no probabilities, all speech, all silence, bad params)") {
         sp_vad *v = NULL;
         CHECK(sp_vad_open(NULL, &v, err, sizeof err) == SP_OK && v && !sp_vad_is_silero(v));
@@ -106,7 +106,11 @@ int main(void)
         CHECK(sp_vad_open("/nonexistent/model.bin", &v, err, sizeof err) == SP_ERR_IO && !v);
         CHECK(sp_vad_open("/etc/hostname", &v, err, sizeof err) == SP_ERR_MODEL_FORMAT && !v);
     }
+}
 
+static void test_silero_probs(const char *model, int have_model)
+{
+    char err[256];
     TEST("silero: probabilities match whisper.cpp within 0.01 (jfk, speech-16k)") {
         if (!have_model) { printf("# skip: %s absent\n", model); continue; }
         sp_vad *v = NULL;
@@ -120,7 +124,11 @@ int main(void)
         CHECK(compare(v, "ref/speech-16k.wav", "ref/vad/speech-16k.silero-ctx.probs.txt", 0.01, &d2));
         sp_vad_free(v);
     }
+}
 
+static void test_silero_jfk_segments(const char *model, int have_model)
+{
+    char err[256];
     TEST("silero: jfk segments with the daemon rule (silero-vad.md 4.5)") {
         if (!have_model) { printf("# skip: model absent\n"); continue; }
         char w[512];
@@ -140,7 +148,11 @@ int main(void)
         free(s); free(pcm);
         sp_vad_free(v);
     }
+}
 
+static void test_silero_bad_models(const char *model, int have_model)
+{
+    char err[256];
     TEST("silero: truncated or corrupt model files refused") {
         if (!have_model) { printf("# skip: model absent\n"); continue; }
         FILE *f = fopen(model, "rb");
@@ -160,8 +172,12 @@ int main(void)
         CHECK(sp_vad_open(tb_path("m.bin"), &v, err, sizeof err) == SP_ERR_MODEL_FORMAT);
         free(buf);
     }
+}
 
-    /* generated: espeak-ng phrase, 1.5 s of silence, phrase; and noise / tones */
+/* generated: espeak-ng phrase, 1.5 s of silence, phrase; and noise / tones */
+static void test_energy_vad(void)
+{
+    char err[256];
     int tools = tb_have("espeak-ng") && tb_have("sox");
     TEST("energy VAD: speech with a 1.5 s gap gives two spans near the truth") {
         if (!tools) { printf("# skip: espeak-ng/sox missing\n"); continue; }
@@ -210,7 +226,20 @@ int main(void)
         sp_vad_free(v);
         free(x); free(a);
     }
+}
 
+int main(void)
+{
+    char model[512];
+    path_of(model, sizeof model, "data/for-tests-silero-v6.2.0-ggml.bin");
+    int have_model = access(model, R_OK) == 0;
+
+    test_segmenter_jfk();
+    test_segmenter_edges();
+    test_silero_probs(model, have_model);
+    test_silero_jfk_segments(model, have_model);
+    test_silero_bad_models(model, have_model);
+    test_energy_vad();
     tb_cleanup();
     TEST_EXIT();
 }
