@@ -118,6 +118,7 @@ typedef struct {
     struct retry *retries;  /* responses waiting for a condition that can clear (T21) */
     long n_retries;
     char degraded_buf[160];
+    char spool_err[512];    /* the spool check's failure last logged ("" while it is fine) */
     /* times */
     double started_wall, last_activity_wall, last_activity_mono;
     double next_status, next_rescan, next_gc;
@@ -470,6 +471,14 @@ static void update_yield(daemon_t *d)
 }
 
 static void handle_cancel(daemon_t *d, ss_item *c);
+static void answer_now(daemon_t *d, ss_item *it, const char *code, const char *msg);
+
+/* waiting since before --request-ttl: its client has likely given up */
+static int expired(const daemon_t *d, const ss_item *it)
+{
+    return d->o->request_ttl > 0 && ss_mono_now() - it->receipt > d->o->request_ttl;
+}
+#define EXPIRED_MSG "Request expired before processing (client gone?)"
 
 /* Pings and cancels are answered at once (cancels after the others of the same batch, so a
  * request and its cancel read together find each other), transcriptions are queued. */
@@ -490,6 +499,10 @@ static void enqueue_list(daemon_t *d, ss_item *list)
             continue;
         } else if (it->req.type == SS_REQ_PING) {
             js = ss_pong_json(it->req.id, d->device, d->model_loaded, ss_wall_now());
+        } else if (expired(d, it)) {   /* answered now: it must not take a pending slot
+                                         * from a fresh request (they had made it "busy") */
+            answer_now(d, it, SS_E_EXPIRED, EXPIRED_MSG);
+            continue;
         } else if (d->n_pending >= d->o->max_pending) {
             js = ss_response_json(it->req.id, NULL, 0, d->device, d->model_loaded,
                                   "Daemon busy: too many pending requests", SS_E_BUSY,
@@ -522,22 +535,33 @@ static void add_claimed(daemon_t *d, ss_item *list)
     enqueue_list(d, list);
 }
 
+static const char SPOOL_UNUSABLE[] = "spool directory unusable";
+
 static void rescan(daemon_t *d)
 {
     double now = ss_mono_now();
     char err[512];
     int ch = ss_spool_check(&d->sp, err, sizeof err);
     if (ch < 0) {
-        ss_log_msg(&d->log, "ERROR", "spool check failed: %s", err);
-        d->degraded = "spool directory unusable";
+        /* logged when it starts or changes, not at every look (0.2 s in polling mode: the
+         * log had grown by five lines a second for as long as the directory was squatted) */
+        if (strcmp(err, d->spool_err) != 0)
+            ss_log_msg(&d->log, "ERROR", "spool check failed: %s (logged again only if this changes)", err);
+        snprintf(d->spool_err, sizeof d->spool_err, "%s", err);
+        d->degraded = SPOOL_UNUSABLE;
+    } else if (ch == 0 && d->spool_err[0]) {   /* usable again without a re-creation */
+        ss_log_msg(&d->log, "INFO", "spool directory usable again");
+        d->spool_err[0] = 0;
+        if (d->degraded == SPOOL_UNUSABLE) d->degraded = NULL;
     } else if (ch > 0) {
+        d->spool_err[0] = 0;
         ss_log_msg(&d->log, "WARN", "spool directory was removed or replaced: recreated");
         if (d->ifd >= 0) {
             if (d->wd >= 0) inotify_rm_watch(d->ifd, d->wd);
             d->wd = inotify_add_watch(d->ifd, d->paths.req_dir, REQ_WATCH_MASK);
             if (d->wd < 0) d->poll_mode = 1;
         }
-        d->degraded = NULL;
+        if (d->degraded == SPOOL_UNUSABLE) d->degraded = NULL;
     }
     ss_item *list = NULL;
     if (ss_spool_scan(&d->sp, now, ss_wall_now(), &list) < 0)
@@ -573,9 +597,8 @@ static int next_job(daemon_t *d, int prio, slot *sl)
         ss_item *it = d->q[c].head;
         if (!it) return -1;
         queue_unlink(d, &d->q[c], NULL, it);
-        double now = ss_mono_now();
-        if (d->o->request_ttl > 0 && now - it->receipt > d->o->request_ttl) {
-            answer_now(d, it, SS_E_EXPIRED, "Request expired before processing (client gone?)");
+        if (expired(d, it)) {
+            answer_now(d, it, SS_E_EXPIRED, EXPIRED_MSG);
             continue;
         }
         if (it->duplicate) {   /* its twin has been answered by now (FIFO) */

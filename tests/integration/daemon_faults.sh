@@ -80,6 +80,20 @@ check "a request waiting for an hour is answered 'expired' without model work" r
 rm -f "$RESP"/*.json
 "$SC" stop >/dev/null
 
+# --- expired requests do not take pending slots: two an hour old and a fresh one against
+# --max-pending 2 (the fresh one had been answered "busy", then the old ones "expired")
+request stale_a "$DATA/silence.wav"; request stale_b "$DATA/silence.wav"
+touch -d "@$((now - 3600))" "$REQ/stale_a.json" "$REQ/stale_b.json"
+request fresh1 "$DATA/silence.wav"
+start_daemon --max-pending 2 60
+wait_for "$RESP/fresh1.json" 20
+check "fresh request served though two expired ones came first" resp_ok fresh1
+wait_for "$RESP/stale_b.json" 5
+check "the two old ones answered 'expired' (stale_a)" resp_ok stale_a expired
+check "the two old ones answered 'expired' (stale_b)" resp_ok stale_b expired
+rm -f "$RESP"/*.json
+"$SC" stop >/dev/null
+
 # --- requests created during start-up: none missed
 "$SD" --fork 60 &
 i=0
@@ -131,6 +145,32 @@ sleep 0.2
 request after_rm "$DATA/silence.wav"
 wait_for "$RESP/after_rm.json" 12
 check "request answered after the spool was removed" resp_ok after_rm
+rm -f "$RESP"/*.json
+
+# --- the request directory squatted (swapped for a symlink) for 3 s, then the symlink gone:
+# one ERROR line, not one per look (0.2 s while polling), and the status clears its
+# "degraded" once the directory is usable again (it had stayed degraded)
+mkdir -p "$DATA/elsewhere"
+python3 - "$ROOT" "$DATA/elsewhere" <<'PY'
+import ctypes, os, sys, time
+root, evil = sys.argv[1], sys.argv[2]
+libc = ctypes.CDLL(None, use_errno=True)
+os.symlink(evil, root + "/sq.lnk")   # swapped in atomically (RENAME_EXCHANGE): no gap to refill
+if libc.renameat2(-100, (root + "/sq.lnk").encode(), -100, (root + "/speech_session_requests").encode(), 2) != 0:
+    sys.exit("renameat2: errno %d" % ctypes.get_errno())
+time.sleep(3)
+os.unlink(root + "/speech_session_requests")
+PY
+rm -rf "$ROOT/sq.lnk"
+i=0; while [ ! -d "$REQ" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+n=$(grep -c 'spool check failed' "$ROOT/session_daemon.log")
+check "squatted request directory: logged once, not at every look ($n lines)" [ "$n" -eq 1 ]
+request after_sq "$DATA/silence.wav"
+wait_for "$RESP/after_sq.json" 12
+check "request answered after the squat ended" resp_ok after_sq
+i=0; while grep -q '"degraded":"' "$ROOT/session_daemon_status.json" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+check "status no longer degraded once the directory is usable" \
+    sh -c "! grep -q '\"degraded\":\"' '$ROOT/session_daemon_status.json'"
 rm -f "$RESP"/*.json
 
 # --- clients deleting our files; stale pid file

@@ -1212,7 +1212,7 @@ static void test_qx_tall_products(wh_isa best, const wh_isa *isas, int n_isas)
             uint8_t *W0 = make_w(WH_Q8_0, N0, Km), *W2 = make_w(WH_Q8_0, Km, N0);
             wh_wmat q0 = {W0, WH_Q8_0, Km, wh_row_bytes(WH_Q8_0, Km)}, q2 = {W2, WH_Q8_0, N0, wh_row_bytes(WH_Q8_0, N0)};
             wh_wmat x0, x2;
-            void *own0, *own2;
+            void *own0 = NULL, *own2 = NULL;   /* clang: set only where the first pack succeeded */
             CHECK(wh_qx_pack(&q0, N0, &x0, &own0) == 0 && wh_qx_pack(&q2, Km, &x2, &own2) == 0);
             CHECKF(mlp_equals_products(2, N0, 0, M, Km, N0, A, lda, &x0, &x2, bias, bias),
                    "the MLP on repacked weights differs");
