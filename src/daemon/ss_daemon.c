@@ -983,9 +983,12 @@ static dstate ev_exit_at_once(daemon_t *d)
 
 static dstate ev_reopen_log(daemon_t *d)
 {
-    ss_log_close(&d->log);
-    ss_log_open(&d->log, d->paths.log, d->o->verbose, 10u << 20, NULL, 0);
-    ss_log_msg(&d->log, "INFO", "log reopened (SIGHUP)");
+    char err[512];
+    if (ss_log_reopen(&d->log, err, sizeof err) != 0)   /* the old file kept: said there */
+        ss_log_msg(&d->log, "WARN", "log not reopened (SIGHUP): %s; still writing to the file "
+                   "open before", err);
+    else
+        ss_log_msg(&d->log, "INFO", "log reopened (SIGHUP)");
     return d->state;
 }
 

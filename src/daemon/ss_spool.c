@@ -201,9 +201,12 @@ static ss_ingest_result reject(ss_spool *sp, int dirfd, const char *name, const 
     }
     if (ss_spool_quarantine(sp, dirfd, name) != 0 && errno != ENOENT)
         slog(sp, "ERROR", "cannot quarantine", name, strerror(errno));
-    char d[400];
-    snprintf(d, sizeof d, "code=%s reason=\"%s\"", code, msg);
-    slog(sp, "WARN", "request rejected", name, d);
+    /* name and reason escaped each once (through slog the quotes around the reason had
+     * been escaped again: reason=\"...\") */
+    char n1[300], m1[600];
+    ss_escape(n1, sizeof n1, name);
+    ss_escape(m1, sizeof m1, msg);
+    if (sp->log) ss_log_msg(sp->log, "WARN", "request rejected name=\"%s\" code=%s reason=\"%s\"", n1, code, m1);
     return SS_ING_REJECTED;
 }
 

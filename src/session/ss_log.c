@@ -100,3 +100,14 @@ void ss_log_close(ss_log *l)
     if (l) l->fd = -1;
     pthread_mutex_unlock(&log_mu);
 }
+
+int ss_log_reopen(ss_log *l, char *err, size_t n)
+{
+    int fd = open_checked(l->path, err, n);
+    if (fd < 0) return -1;
+    pthread_mutex_lock(&log_mu);
+    if (l->fd >= 0) close(l->fd);
+    l->fd = fd;
+    pthread_mutex_unlock(&log_mu);
+    return 0;
+}

@@ -23,5 +23,8 @@ int ss_log_open(ss_log *l, const char *path, int to_stderr, size_t max_bytes,
 void ss_log_msg(ss_log *l, const char *level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void ss_log_close(ss_log *l);
+/* The same path opened anew (SIGHUP after logrotate), as ss_log_open checks it; on failure
+ * (err set) the logger keeps the file it had, so no line is dropped. Thread-safe. */
+int ss_log_reopen(ss_log *l, char *err, size_t n);
 
 #endif

@@ -220,6 +220,26 @@ check "squat target untouched" [ "$(cat "$SQ/target")" = precious ]
 check "status replaced by a real file (rename over the link)" [ -f "$ROOT/session_daemon_status.json" -a ! -L "$ROOT/session_daemon_status.json" ]
 out=$("$SC" transcribe "$DATA/silence.wav"); check "canary with squatted files" [ $? -eq 0 ]
 "$SC" stop >/dev/null
+
+# SIGHUP (logrotate): a usable log is reopened; a log squatted since is refused and the file
+# open before is kept, with a warning in it (the reopen's failure had been ignored and every
+# later line dropped without a word)
+rm -f "$ROOT/session_daemon.log"
+start_daemon 60 2>"$DATA/hup.err"
+hp=$(daemon_pid)
+printf '{"id": "hup_bad", "audio_file": 7}' > "$REQ/hup_bad.json"
+wait_for "$RESP/hup_bad.json" 5
+check "a rejection's reason is quoted once in the log (reason=\"..., not reason=\\\"...)" \
+    sh -c "grep -q 'request rejected.* reason=\"' '$ROOT/session_daemon.log' && ! grep -q 'reason=\\\\' '$ROOT/session_daemon.log'"
+mv "$ROOT/session_daemon.log" "$ROOT/session_daemon.log.1"
+kill -HUP "$hp"; sleep 0.5
+check "SIGHUP: the log reopened as a new file" grep -q 'log reopened (SIGHUP)' "$ROOT/session_daemon.log"
+mv "$ROOT/session_daemon.log" "$ROOT/session_daemon.log.2"; ln -s "$SQ/target" "$ROOT/session_daemon.log"
+kill -HUP "$hp"; sleep 0.5
+check "SIGHUP onto a squatted log: refused, said in the file kept" grep -q 'log not reopened (SIGHUP)' "$ROOT/session_daemon.log.2"
+check "SIGHUP onto a squatted log: its target untouched" [ "$(cat "$SQ/target")" = precious ]
+"$SC" stop >/dev/null
+rm -f "$RESP"/*.json "$ROOT/session_daemon.log" "$ROOT/session_daemon.log.1" "$ROOT/session_daemon.log.2"
 rm -rf "$SQ"
 san_clean
 finish
