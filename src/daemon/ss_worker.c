@@ -67,9 +67,14 @@ static int precheck(ss_job *j)
     struct stat st;
     if (lstat(j->audio_file, &st) != 0) {
         int e = errno;
-        j->code = e == ENOENT || e == ENOTDIR ? SS_E_AUDIO_NOT_FOUND : SS_E_AUDIO_IO;
+        j->code = e == ENOENT || e == ENOTDIR ? SS_E_AUDIO_NOT_FOUND
+                  : e == ENAMETOOLONG ? SS_E_AUDIO_REFUSED : SS_E_AUDIO_IO;
         if (e == ENOENT || e == ENOTDIR)
             snprintf(j->err, sizeof j->err, "Audio file not found: %s", j->audio_file);
+        else if (e == ENAMETOOLONG)   /* a component over NAME_MAX: refused as over-long
+                                       * paths are (docs/daemon.md), not an I/O error */
+            snprintf(j->err, sizeof j->err, "Audio file refused (a name in its path is too "
+                     "long): %s", j->audio_file);
         else
             snprintf(j->err, sizeof j->err, "Audio file %s: %s", j->audio_file, strerror(e));
         return -1;
@@ -141,8 +146,13 @@ static sp_word *copy_words(const sp_segment *s)
 /* The stripped, non-empty segment texts with their times (and words when asked). */
 static void collect_segments(ss_job *j, const sp_result *res)
 {
+    /* the language when it is known: detected, asked for, or an English-only model's —
+     * language_prob 0 is "auto" with nothing heard to detect it on (silence), where "en"
+     * would be a guess. (Only with segments, it had been missing for an English-only
+     * model's silent clip, though docs/daemon.md says those always answer "en".) */
+    if (res->n_segments > 0 || res->language_prob > 0)
+        snprintf(j->language, sizeof j->language, "%s", res->language);
     if (res->n_segments <= 0) return;
-    snprintf(j->language, sizeof j->language, "%s", res->language);
     size_t ns = (size_t)res->n_segments;
     j->texts = calloc(ns, sizeof *j->texts);
     j->starts = calloc(ns, sizeof *j->starts);
@@ -294,6 +304,17 @@ static void transcribe(ss_worker *w, ss_job *j, const float *pcm, size_t n)
     sp_result_free(res);
 }
 
+/* Audio with nothing to hear is not transcribed; its language is still reported where it is
+ * known without listening: an English-only model's "en", or the one asked for (a request's,
+ * else the daemon's --language), never a guess for "auto". */
+static void silent_language(ss_worker *w, ss_job *j)
+{
+    sp_model_info mi;
+    sp_context_info(w->ctx, &mi);
+    const char *l = !mi.multilingual ? "en" : j->req_language[0] ? j->req_language : w->language;
+    if (l && *l && strcmp(l, "auto") != 0) snprintf(j->language, sizeof j->language, "%s", l);
+}
+
 static void run_job(ss_worker *w, ss_job *j)
 {
     double t0 = ss_mono_now();
@@ -302,6 +323,7 @@ static void run_job(ss_worker *w, ss_job *j)
     if (precheck(j) != 0 || decode(w, j, &pcm, &n) != 0) goto cleanup;
     j->audio_s = (double)n / SP_AUDIO_RATE;
     if (!sp_audio_is_empty(pcm, n)) transcribe(w, j, pcm, n);
+    else silent_language(w, j);
 cleanup:
     free(pcm);
     j->proc_ms = (ss_mono_now() - t0) * 1000.0 - j->yield_ms;

@@ -57,6 +57,8 @@
 #define DISCARD_MAX (8ull << 20)  /* an unwanted body up to this size is read and dropped so
                                      the answer arrives (closing on unread data sends a RST
                                      that can destroy it); larger ones get the answer at once */
+#define SLOW_BODY_AGE 2.0         /* s: with every upload slot taken, the slowest body at */
+#define SLOW_BODY_RATE 16384.0    /* under this many bytes/s after this long gives way */
 #define SNIFF_BYTES 64
 #define POOL_MAX 64
 #define CANCEL_WAIT 10.0          /* s: a cancelled request's answers are awaited and deleted */
@@ -178,12 +180,14 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **socket_c
     }
 }
 
-static void conn_phase(struct MHD_Connection *con, sh_phase p)
+static sh_guard_conn *conn_guard(struct MHD_Connection *con)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    sh_guard_phase(guard, ci ? ci->socket_context : NULL, p);
+    return ci ? ci->socket_context : NULL;
 }
+
+static void conn_phase(struct MHD_Connection *con, sh_phase p) { sh_guard_phase(guard, conn_guard(con), p); }
 
 /* ------------------------------------------------------------------ per-request state */
 
@@ -1004,6 +1008,12 @@ static enum MHD_Result first_call(struct MHD_Connection *con, req *r, const char
     int busy = atomic_fetch_add(&in_flight, 1) >= cfg.max_uploads;
     if (busy || atomic_load(&stopping)) {
         atomic_fetch_sub(&in_flight, 1);
+        /* every slot taken: the slowest body (under 16 KB/s after 2 s, if any) is closed so
+         * that this client's retry (Retry-After: 1) finds its slot free — one client
+         * trickling bodies had held every upload until --upload-timeout */
+        if (busy && sh_guard_evict_slow_body(guard, sh_guard_now(), SLOW_BODY_AGE, SLOW_BODY_RATE))
+            logf_("INFO", "every upload slot taken: the slowest upload (under %.0f KB/s) closed",
+                  SLOW_BODY_RATE / 1024);
         return busy ? reject(con, r, 503, "server_error", NULL, "busy",
                              "too many uploads in progress; retry shortly", NULL)
                     : reject(con, r, 503, "server_error", NULL, "shutting_down",
@@ -1058,6 +1068,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         size_t size = *upload_data_size;
         *upload_data_size = 0;
         r->body_bytes += size;
+        if (r->slot) sh_guard_body_bytes(guard, conn_guard(con), r->body_bytes);
         if (r->fail_status) {   /* rejected: drop the body, answer at its end (or close) */
             if (r->fd >= 0) { close(r->fd); r->fd = -1; }
             if (r->body_bytes > cfg.max_upload + FORM_SLACK + DISCARD_MAX ||
@@ -1351,12 +1362,12 @@ static void stop_http(struct MHD_Daemon *d, int sig, sigset_t *set)
     }
     MHD_stop_daemon(d);
     if (ls != MHD_INVALID_SOCKET) close(ls);
-    long lh, lb, ev;
-    sh_guard_counts(guard, &lh, &lb, &ev);
+    long lh, lb, ev, sb;
+    sh_guard_counts(guard, &lh, &lb, &ev, &sb);
     sh_guard_stop(guard);   /* after the daemon: every connection has left the guard */
-    if (lh || lb || ev)
+    if (lh || lb || ev || sb)
         logf_("INFO", "slow clients closed: %ld late headers, %ld late bodies, %ld to keep "
-              "capacity free", lh, lb, ev);
+              "capacity free, %ld slow uploads to free a slot", lh, lb, ev, sb);
 }
 
 int main(int argc, char **argv)

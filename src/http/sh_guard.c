@@ -14,6 +14,7 @@ struct sh_guard_conn {
     sh_phase phase;
     double since;      /* when this phase began */
     double deadline;   /* 0: none (WORK) */
+    unsigned long long bytes;   /* the body's so far (BODY) */
     int closed;        /* shut down by the guard; libmicrohttpd removes it soon */
 };
 
@@ -24,7 +25,7 @@ struct sh_guard {
     pthread_t thread;
     int has_thread, stop;
     sh_guard_conn *head;
-    long late_headers, late_bodies, evicted;
+    long late_headers, late_bodies, evicted, slow_bodies;
 };
 
 double sh_guard_now(void)
@@ -39,6 +40,7 @@ static void set_phase(sh_guard *g, sh_guard_conn *c, sh_phase p, double now)
 {
     c->phase = p;
     c->since = now;
+    c->bytes = 0;
     switch (p) {
     case SH_PHASE_HEADERS: c->deadline = now + g->o.header_timeout; break;
     case SH_PHASE_BODY: c->deadline = now + g->o.body_timeout; break;
@@ -102,6 +104,29 @@ static sh_guard_conn *oldest_waiting(sh_guard *g, double now)
     return old;
 }
 
+void sh_guard_body_bytes(sh_guard *g, sh_guard_conn *c, unsigned long long bytes)
+{
+    if (!c) return;
+    pthread_mutex_lock(&g->mu);
+    c->bytes = bytes;
+    pthread_mutex_unlock(&g->mu);
+}
+
+int sh_guard_evict_slow_body(sh_guard *g, double now, double min_age, double min_rate)
+{
+    sh_guard_conn *slow = NULL;
+    double slow_rate = 0;
+    pthread_mutex_lock(&g->mu);
+    for (sh_guard_conn *c = g->head; c; c = c->next) {
+        double age = now - c->since, rate = age > 0 ? (double)c->bytes / age : 0;
+        if (c->closed || c->phase != SH_PHASE_BODY || age < min_age || rate >= min_rate) continue;
+        if (!slow || rate < slow_rate) slow = c, slow_rate = rate;
+    }
+    if (slow) close_conn(slow, &g->slow_bodies);
+    pthread_mutex_unlock(&g->mu);
+    return slow != NULL;
+}
+
 int sh_guard_sweep(sh_guard *g, double now)
 {
     int closed = 0, open = 0;
@@ -128,12 +153,14 @@ int sh_guard_sweep(sh_guard *g, double now)
     return closed;
 }
 
-void sh_guard_counts(sh_guard *g, long *late_headers, long *late_bodies, long *evicted)
+void sh_guard_counts(sh_guard *g, long *late_headers, long *late_bodies, long *evicted,
+                     long *slow_bodies)
 {
     pthread_mutex_lock(&g->mu);
     *late_headers = g->late_headers;
     *late_bodies = g->late_bodies;
     *evicted = g->evicted;
+    *slow_bodies = g->slow_bodies;
     pthread_mutex_unlock(&g->mu);
 }
 

@@ -8,7 +8,10 @@
  *   - take longer than body_timeout to send a body (a backstop: the server answers 408 when
  *     a byte arrives past --upload-timeout);
  *   - or, when fewer than `reserve` of max_conns slots are free, have been waiting for
- *     headers for at least min_age seconds, oldest first, so new clients find a free slot.
+ *     headers for at least min_age seconds, oldest first, so new clients find a free slot;
+ *   - and, asked when every upload slot is taken (sh_guard_evict_slow_body), the slowest body
+ *     below a floor rate, so that one client trickling many bodies cannot hold the server's
+ *     uploads (--max-uploads) until --upload-timeout.
  * A connection whose request is being worked on (the daemon transcribing) is never touched.
  * The per-IP share is libmicrohttpd's MHD_OPTION_PER_IP_CONNECTION_LIMIT (session_http).
  *
@@ -44,13 +47,21 @@ void sh_guard_remove(sh_guard *g, sh_guard_conn *c);
  * BODY when its headers are in, WORK when its body is in. c may be NULL (not guarded). */
 void sh_guard_phase(sh_guard *g, sh_guard_conn *c, sh_phase p);
 
+/* The body's bytes so far (per chunk; for sh_guard_evict_slow_body's rates). */
+void sh_guard_body_bytes(sh_guard *g, sh_guard_conn *c, unsigned long long bytes);
+
+/* Closes the connection whose body arrives slowest, among those receiving one for at least
+ * min_age seconds at under min_rate bytes/s on average; 1 when it closed one, else 0. */
+int sh_guard_evict_slow_body(sh_guard *g, double now, double min_age, double min_rate);
+
 /* One pass at time `now` (sh_guard_now: CLOCK_MONOTONIC seconds); returns how many
  * connections it closed. The watchdog calls it; tests call it with chosen times. */
 int sh_guard_sweep(sh_guard *g, double now);
 double sh_guard_now(void);
 
-/* Totals since start, for the log and /health: closed for a late header, a late body, or to
- * keep capacity free. */
-void sh_guard_counts(sh_guard *g, long *late_headers, long *late_bodies, long *evicted);
+/* Totals since start, for the log and /health: closed for a late header, a late body, to
+ * keep capacity free, or to free an upload slot from a slow body. */
+void sh_guard_counts(sh_guard *g, long *late_headers, long *late_bodies, long *evicted,
+                     long *slow_bodies);
 
 #endif

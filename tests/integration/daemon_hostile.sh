@@ -94,6 +94,7 @@ audio = {
     "a_empty": ("", "audio_refused"),
     "a_pathmax": ("/" + "a" * 5000, "audio_refused"),
     "a_missing": (f"{data}/missing.wav", "audio_not_found"),
+    "a_longname": (f"{data}/{'n' * 300}.wav", "audio_refused"),   # a name over NAME_MAX
     "a_fifo": (f"{data}/fifo.wav", "audio_refused"),
     "a_zero": ("/dev/zero", "audio_refused"),
     "a_urandom": ("/dev/urandom", "audio_refused"),

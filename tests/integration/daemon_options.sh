@@ -77,5 +77,16 @@ if grep -q avx2 /proc/cpuinfo; then
         grep -q '"device_name": *"CPU ([^"]*x int8' "$ROOT/session_daemon_status.json"
 fi
 "$SC" stop >/dev/null
+
+# "language" with nothing heard (digital silence): an English-only model's is "en" (it had
+# been missing), a multilingual model asked to detect has none to report (not a guess)
+start_daemon -m "$(realpath tests/data/models/micro.en-f16.bin)" --beam-size 1 60
+request_json en1 '{}' "$DATA/silence.wav"
+check "English-only model, silence: language en, no results" resp_ok en1 "d.get('language')=='en' and d['results']==[]"
+"$SC" stop >/dev/null
+start_daemon --beam-size 1 60
+request_json ml1 '{"language": "auto"}' "$DATA/silence.wav"
+check "multilingual model, auto, silence: no language claimed" resp_ok ml1 "'language' not in d and d['results']==[]"
+"$SC" stop >/dev/null
 san_clean
 finish

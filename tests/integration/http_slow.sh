@@ -43,6 +43,24 @@ stop_server "$SPID"; check "server exits 0" [ $? -eq 0 ]
 grep -q 'slow clients closed: [1-9][0-9]* late headers' "$ROOT/http.$NSERVER.log"
 check "the log counts the slow clients it closed" [ $? -eq 0 ]
 
+# ---- one address trickles bodies into every upload slot (3), far from --upload-timeout: a
+# real upload's 503 closes the slowest of them, and its retry gets a slot (they had held
+# every upload until the timeout)
+check "server starts (3 uploads, bodies within 30 s)" start_server --max-uploads 3 --upload-timeout 30
+$SLOW body "$PORT" 127.0.0.2 3 0.5 8 > "$DATA/u.json" &
+UPID=$!
+sleep 2.5
+st=$(curl -s -o "$DATA/u1" -w '%{http_code}' --max-time 20 --retry 4 --retry-delay 1 \
+    -F "file=@$DATA/speech.wav" -F model=whisper-1 "$URL/v1/audio/transcriptions")
+check "uploads held by trickled bodies: a real one gets a slot on its retry (200)" [ "$st" = 200 ]
+wait $UPID
+cat "$DATA/u.json"
+check "the trickled bodies closed to free it were closed early" \
+    pyj "$DATA/u.json" "d['held']==3 and len(d['closed_at'])>=1 and min(d['closed_at'])<6"
+stop_server "$SPID"; check "server exits 0 (uploads)" [ $? -eq 0 ]
+grep -q 'slow clients closed: .* [1-9][0-9]* slow uploads to free a slot' "$ROOT/http.$NSERVER.log"
+check "the log counts the slow uploads it closed" [ $? -eq 0 ]
+
 # ---- many addresses fill every slot; headers deadline far away: capacity is kept free by
 # closing the connections that have waited longest (at least 1 s) for their headers
 check "server starts (16 connections, 6 per address, headers within 60 s)" \

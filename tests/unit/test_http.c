@@ -358,9 +358,9 @@ static void test_slow_client_guard(void)
         CHECK(sh_guard_sweep(g, t + 101) == 1);      /* 1: body late */
         CHECK(read(sv[1][1], &b, 1) == 0);
         CHECK(sh_guard_sweep(g, t + 1e6) == 0);      /* 2: working, never touched */
-        long lh, lb, ev;
-        sh_guard_counts(g, &lh, &lb, &ev);
-        CHECK(lh == 4 && lb == 1 && ev == 0);
+        long lh, lb, ev, sb;
+        sh_guard_counts(g, &lh, &lb, &ev, &sb);
+        CHECK(lh == 4 && lb == 1 && ev == 0 && sb == 0);
         for (int i = 0; i < 6; i++) {
             sh_guard_remove(g, c[i]);
             close(sv[i][0]);
@@ -379,12 +379,38 @@ static void test_slow_client_guard(void)
         CHECK(sh_guard_sweep(g, t + 2) == 2);
         CHECK(read(w[2][1], &b, 1) == 0 && read(w[3][1], &b, 1) == 0);
         CHECK(sh_guard_sweep(g, t + 3) == 0);        /* 6 open now: below 8 - 2 */
-        sh_guard_counts(g, &lh, &lb, &ev);
+        sh_guard_counts(g, &lh, &lb, &ev, &sb);
         CHECK(ev == 2);
         for (int i = 0; i < 8; i++) {
             sh_guard_remove(g, wc[i]);
             close(w[i][0]);
             close(w[i][1]);
+        }
+        /* every upload slot taken: the slowest body under the rate (after min_age) gives way,
+         * then the next slowest; a fast one, a young one and one being worked on never */
+        int u[5][2];
+        sh_guard_conn *uc[5];
+        static const unsigned long long got[5] = { 1u << 20, 100, 10, 0, 0 };
+        for (int i = 0; i < 5; i++) {
+            CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, u[i]) == 0);
+            uc[i] = sh_guard_add(g, u[i][0]);
+            sh_guard_phase(g, uc[i], i == 4 ? SH_PHASE_WORK : SH_PHASE_BODY);
+            sh_guard_body_bytes(g, uc[i], got[i]);
+        }
+        t = sh_guard_now();
+        CHECK(sh_guard_evict_slow_body(g, t + 1, 2, 1000) == 0);   /* none 2 s old yet */
+        CHECK(sh_guard_evict_slow_body(g, t + 5, 2, 1000) == 1);   /* 3: 0 bytes */
+        CHECK(read(u[3][1], &b, 1) == 0);
+        CHECK(sh_guard_evict_slow_body(g, t + 5, 2, 1000) == 1);   /* 2: 10 bytes */
+        CHECK(read(u[2][1], &b, 1) == 0);
+        CHECK(sh_guard_evict_slow_body(g, t + 5, 2, 1000) == 1);   /* 1: 100 bytes */
+        CHECK(sh_guard_evict_slow_body(g, t + 5, 2, 1000) == 0);   /* 0 fast, 4 working */
+        sh_guard_counts(g, &lh, &lb, &ev, &sb);
+        CHECK(sb == 3);
+        for (int i = 0; i < 5; i++) {
+            sh_guard_remove(g, uc[i]);
+            close(u[i][0]);
+            close(u[i][1]);
         }
         sh_guard_stop(g);
     }
