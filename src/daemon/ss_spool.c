@@ -206,7 +206,8 @@ static ss_ingest_result reject(ss_spool *sp, int dirfd, const char *name, const 
     char n1[300], m1[600];
     ss_escape(n1, sizeof n1, name);
     ss_escape(m1, sizeof m1, msg);
-    if (sp->log) ss_log_msg(sp->log, "WARN", "request rejected name=\"%s\" code=%s reason=\"%s\"", n1, code, m1);
+    if (sp->log)
+        ss_log_msg(sp->log, "WARN", "request rejected name=\"%s\" code=%s reason=\"%s\"", n1, code, m1);
     return SS_ING_REJECTED;
 }
 

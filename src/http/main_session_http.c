@@ -187,7 +187,10 @@ static sh_guard_conn *conn_guard(struct MHD_Connection *con)
     return ci ? ci->socket_context : NULL;
 }
 
-static void conn_phase(struct MHD_Connection *con, sh_phase p) { sh_guard_phase(guard, conn_guard(con), p); }
+static void conn_phase(struct MHD_Connection *con, sh_phase p)
+{
+    sh_guard_phase(guard, conn_guard(con), p);
+}
 
 /* ------------------------------------------------------------------ per-request state */
 
@@ -539,7 +542,8 @@ static void redact(char *dst, size_t n, const char *src, const char *secret)
 {
     size_t sl = strlen(secret), k = 0;
     static const char lead[] = "Audio file ";   /* the daemon's "Audio file PATH: why" */
-    if (sl && n > 0 && !strncmp(src, lead, sizeof lead - 1) && !strncmp(src + sizeof lead - 1, secret, sl)) {
+    if (sl && n > 0 && !strncmp(src, lead, sizeof lead - 1) &&
+        !strncmp(src + sizeof lead - 1, secret, sl)) {
         k = (size_t)snprintf(dst, n, "Uploaded file");
         if (k >= n) k = n - 1;
         src += sizeof lead - 1 + sl;
