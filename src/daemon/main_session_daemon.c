@@ -234,6 +234,14 @@ int main(int argc, char **argv)
         rc = SS_EXIT_USAGE;
         goto cleanup;
     }
+    /* a relative path that exists, made absolute now: --fork's chdir("/") came before the
+     * load, so "./tiny.en" (or SPEECH_SESSION_MODEL=models/x.bin) could never be opened.
+     * Anything else stays as given: a model name is resolved by the engine. */
+    char abs[PATH_MAX];
+    if (model[0] != '/' && realpath(model, abs)) {
+        char *a = strdup(abs);
+        if (a) { free(model); model = a; }
+    }
     o.model = model;
     rc = check_options(&o);
     if (rc != 0) goto cleanup;

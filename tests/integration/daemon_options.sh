@@ -88,5 +88,13 @@ start_daemon --beam-size 1 60
 request_json ml1 '{"language": "auto"}' "$DATA/silence.wav"
 check "multilingual model, auto, silence: no language claimed" resp_ok ml1 "'language' not in d and d['results']==[]"
 "$SC" stop >/dev/null
+
+# a relative model path from another directory: --fork changes to / before loading (the path
+# had never opened); made absolute first
+(cd tests/data && "$SD" --fork -m models/micro-f16.bin --beam-size 1 60); rc=$?
+check "relative --model with --fork: started (exit $rc)" [ $rc -eq 0 -a -n "$(daemon_pid)" ]
+out=$("$SC" transcribe "$DATA/speech.wav" --json --timeout 60); rc=$?
+check "relative --model with --fork: a transcription" sh -c "[ $rc -eq 0 ] && echo '$out' | grep -q results"
+"$SC" stop >/dev/null
 san_clean
 finish
