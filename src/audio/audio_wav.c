@@ -22,7 +22,9 @@
 #define WAVE_FORMAT_EXTENSIBLE 0xFFFE
 
 /* arecord writes these data lengths until it finishes (aplay.c begin_wave); we also treat
- * any length beyond the end of the file as "up to the current end". */
+ * any length beyond the end of the file as "up to the current end", and 0 — a header never
+ * filled in by a streaming writer — as FFmpeg's demuxer does: up to the end (it had decoded
+ * an 11 s file with sizes 0 to nothing, without a word). */
 #define WAV_PLACEHOLDER_A 0x7fffff00u
 #define WAV_PLACEHOLDER_B 0xffffffffu
 #define WAV_MAX_CHUNKS 4096
@@ -246,7 +248,7 @@ sp_status aud_wav_decode(aud_src *s, aud_sink *k, sp_audio_info *info, char *err
     /* Phase 2: how much there is, and whether it may be decoded at all */
     int64_t fsize = aud_src_size(s);
     int64_t avail = fsize > d.off ? fsize - d.off : 0;
-    int to_end = d.len == WAV_PLACEHOLDER_A || d.len == WAV_PLACEHOLDER_B;
+    int to_end = d.len == WAV_PLACEHOLDER_A || d.len == WAV_PLACEHOLDER_B || d.len == 0;
     if (!to_end && (int64_t)d.len > avail && info) info->truncated = 1;
     if (!to_end && (uint64_t)avail > d.len) avail = (int64_t)d.len;
     /* refuse a long file before decoding it (a check, not an allocation) */

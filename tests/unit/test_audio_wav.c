@@ -307,14 +307,15 @@ static void test_wav_placeholder_lengths(const int16_t *ramp)
     size_t n = 0;
     sp_audio_info info;
     sp_status st;
-    TEST("wav arecord placeholder lengths 0x7fffff00 / 0xffffffff decode to the end") {
-        uint32_t ph[2] = { 0x7fffff00u, 0xffffffffu };
-        for (int k = 0; k < 2; k++) {
+    TEST("wav placeholder lengths 0x7fffff00 / 0xffffffff (arecord) and 0 (never written) decode to the end") {
+        uint32_t ph[3] = { 0x7fffff00u, 0xffffffffu, 0 };
+        for (int k = 0; k < 3; k++) {
             tb_wav w = { .tag = 1, .ch = 1, .rate = 16000, .bits = 16, .data_size_override = 1, .data_size = ph[k] };
             tb_buf b = tb_wav_make(w, ramp, 2000);
-            b.p[4] = b.p[5] = b.p[6] = b.p[7] = 0xff;    /* RIFF size placeholder too */
+            memset(b.p + 4, k < 2 ? 0xff : 0, 4);    /* RIFF size placeholder too */
             st = mem(&b, &pcm, &n, &info, err);
-            CHECK(st == SP_OK && n == 1000 && !info.truncated);
+            CHECKF(st == SP_OK && n == 1000 && !info.truncated, "length %#x: %zu samples", ph[k], n);
+            if (k == 2) CHECK(same_as_ffmpeg(&b));   /* FFmpeg reads a 0 length to the end too */
             free(pcm);
             /* same through a file that is still growing: decode, append, decode again */
             const char *p = tb_path("growing.wav");
