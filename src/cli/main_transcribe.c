@@ -305,7 +305,7 @@ static int parse_float(const char *s, float *v)
     char *end;
     errno = 0;
     double d = strtod(s, &end);
-    if (end == s || *end || errno) return -1;
+    if (end == s || *end || errno || isnan(d)) return -1;   /* "nan" parses, and passes every < test */
     *v = (float)d;
     return 0;
 }
@@ -371,11 +371,11 @@ static int parse_clip(sp_transcribe_params *tp, const char *v)
     char *end;
     errno = 0;
     double s0 = strtod(v, &end), s1 = 0;
-    if (end == v || errno || s0 < 0) return -1;
+    if (end == v || errno || !(s0 >= 0)) return -1;   /* NaN too */
     if (*end == ',') {
         char *e2;
         s1 = strtod(end + 1, &e2);
-        if (e2 == end + 1 || *e2 || s1 <= s0) return -1;
+        if (e2 == end + 1 || *e2 || !(s1 > s0)) return -1;
     } else if (*end) {
         return -1;
     }

@@ -711,7 +711,11 @@ static sp_status run(tx *x, const float *pcm, size_t n_samples, char *err, size_
         sp_errf(err, es, "log-mel spectrogram failed: %s", sp_status_str(st));
         return st;
     }
-    int clip0 = (int)lroundf(p->clip_start * 100.0f), clip1 = p->clip_end > 0 ? (int)lroundf(p->clip_end * 100.0f) : content;
+    /* in frames, compared before converting: 1e10 s or inf overflowed the int (a start of
+     * 1e10 had transcribed from 0, an end of 1e10 nothing) */
+    const double c0 = (double)p->clip_start * 100.0, c1 = (double)p->clip_end * 100.0;
+    int clip0 = c0 < content ? (int)lround(c0) : content;
+    int clip1 = p->clip_end > 0 && c1 < content ? (int)lround(c1) : content;
     if (clip0 < 0) clip0 = 0;
     if (clip1 > content) clip1 = content;
     int seek = clip0, first = 1, detected = 0;
@@ -807,7 +811,7 @@ static sp_status check_params(const sp_transcribe_params *p, char *err, size_t e
         return SP_ERR_INVALID_ARG;
     }
     if (!(p->patience > 0 && p->patience <= 4)) { sp_errf(err, err_size, "patience must be in (0, 4]"); return SP_ERR_INVALID_ARG; }
-    if (p->clip_start < 0 || (p->clip_end > 0 && p->clip_end <= p->clip_start)) {
+    if (!(p->clip_start >= 0) || isnan(p->clip_end) || (p->clip_end > 0 && p->clip_end <= p->clip_start)) {
         sp_errf(err, err_size, "bad clip range %g..%g", (double)p->clip_start, (double)p->clip_end);
         return SP_ERR_INVALID_ARG;
     }

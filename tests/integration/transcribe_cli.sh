@@ -9,6 +9,16 @@ check "plain text: exit 0, non-empty stdout, nothing on stderr" sh -c "[ $rc -eq
 "$BIN/transcribe" --model $M $FAST $W >"$T/b.txt" 2>/dev/null
 check "same input and options → same text" cmp -s "$T/a.txt" "$T/b.txt"
 check "stdout is valid UTF-8" python3 -c "open('$T/a.txt','rb').read().decode('utf-8')"
+# --clip beyond an int's frames: an end of 1e10 or inf is the file's end, a start of 1e10 is
+# past it (1e10 had overflowed: from 0 for a start, nothing for an end); NaN is refused
+"$BIN/transcribe" --model $M $FAST --clip 0,1e10 $W >"$T/c1.txt" 2>&1
+"$BIN/transcribe" --model $M $FAST --clip 0,inf $W >"$T/c2.txt" 2>&1
+check "--clip 0,1e10 and 0,inf: the whole file" sh -c "cmp -s '$T/a.txt' '$T/c1.txt' && cmp -s '$T/a.txt' '$T/c2.txt'"
+"$BIN/transcribe" --model $M $FAST --clip 1e10 $W >"$T/c3.txt" 2>&1; rc=$?
+check "--clip 1e10: past the end, no text" sh -c "[ $rc -eq 0 ] && [ ! -s '$T/c3.txt' ]"
+"$BIN/transcribe" --model $M $FAST --clip nan $W >/dev/null 2>&1; rc1=$?
+"$BIN/transcribe" --model $M $FAST --length-penalty nan $W >/dev/null 2>&1; rc2=$?
+check "NaN option values refused (usage, exit 2)" [ $rc1 -eq 2 -a $rc2 -eq 2 ]
 
 "$BIN/transcribe" --model $M $FAST --output-format verbose_json $W >"$T/v.json" 2>/dev/null
 check "verbose_json has OpenAI's shape" python3 - "$T/v.json" <<'PY'
