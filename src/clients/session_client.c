@@ -29,6 +29,7 @@ struct ssc {
     int rootfd, reqfd, respfd, workfd, ifd, wd;
     unsigned seq;
     double next_alive;   /* ssc_wait_step: when to look for a daemon that went away next */
+    int cannot_start;    /* the last start failed in a way a retry cannot mend (usage, model) */
 };
 
 ssc_opts ssc_default_opts(void)
@@ -126,6 +127,7 @@ static int spawn_daemon(ssc *c, char *err, size_t n)
     }
     int st = 0;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    c->cannot_start = WIFEXITED(st) && (WEXITSTATUS(st) == 100 || WEXITSTATUS(st) == 112);
     if (WIFEXITED(st) && (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 110)) return 0;
     if (WIFEXITED(st))
         snprintf(err, n, "%s exited with status %d before it was ready (see %s)", path,
@@ -412,8 +414,15 @@ int ssc_wait_step(ssc *c, const char *id, double deadline, double slice, int wat
         c->next_alive = now + 0.5;
         if (ssc_daemon_pid(c) == 0 && c->o.autostart) {
             char e2[512];
-            if (ssc_ensure_daemon(c, e2, sizeof e2) != 0)
+            if (ssc_ensure_daemon(c, e2, sizeof e2) != 0) {
+                /* a bad model or usage does not mend: said once, not every 0.5 s until the
+                 * deadline (each try had added a start and its failure to the log) */
+                if (c->cannot_start) {
+                    snprintf(err, n, "the daemon stopped and cannot be restarted: %s", e2);
+                    return -1;
+                }
                 fprintf(stderr, "session_client: %s\n", e2);
+            }
         }
     }
     double wait = deadline - now;
@@ -456,6 +465,7 @@ int ssc_wait(ssc *c, const char *id, double timeout, json_t **resp, char *err, s
     int r;
     do r = ssc_wait_step(c, id, end, 3600, -1, resp, err, n);
     while (r == SSC_PENDING);
+    if (r == -1) ssc_withdraw(c, id);   /* e.g. no daemon can start: not left for a later one */
     if (r == SSC_TIMEOUT) {   /* withdraw the request if the daemon never claimed it */
         ssc_withdraw(c, id);
         snprintf(err, n, "no response after %g s", timeout);
@@ -524,6 +534,7 @@ int ssc_wait_stream(ssc *c, const char *id, double timeout, ssc_segment_fn fn, v
         r = ssc_wait_step(c, id, end, 1.0, -1, resp, err, n);
     } while (r == SSC_PENDING);
     if (r == 0 && fn) tail_finish(c, &t, *resp);
+    if (r == -1) ssc_withdraw(c, id);   /* e.g. no daemon can start: not left for a later one */
     if (r == SSC_TIMEOUT) {   /* withdraw the request if the daemon never claimed it */
         ssc_withdraw(c, id);
         snprintf(err, n, "no response after %g s", timeout);

@@ -229,5 +229,24 @@ n=$(ls "$RESP" | grep -c '^race')
 dups=$(grep -o 'SESSION transcription id=race[0-9_]*' "$ROOT/session_daemon.log" | sort | uniq -d | wc -l)
 check "racing daemons: all 50 answered ($n), none twice ($dups)" [ "$n" -eq 50 -a "$dups" -eq 0 ]
 rm -f "$RESP"/*.json
+
+# --- a waiting client whose daemon dies and cannot be restarted (its model is gone): one
+# restart, then an error naming why, instead of a restart every 0.5 s until --timeout
+sox "$DATA/speech.wav" "$DATA/long60.wav" repeat 49 2>/dev/null
+start_daemon 60
+dp=$(daemon_pid)
+t0=$(date +%s)
+SPEECH_SESSION_MODEL=/nonexistent/model.bin "$SC" transcribe --timeout 30 "$DATA/long60.wav" \
+    >/dev/null 2>"$DATA/gone.err" &
+CP=$!
+sleep 0.3
+kill -9 "$dp"
+wait $CP; rc=$?
+took=$(( $(date +%s) - t0 ))
+check "client of a daemon that cannot restart: fails at once (rc $rc, ${took}s), saying why" \
+    sh -c "[ $rc -ne 0 ] && [ $took -lt 15 ] && grep -q 'cannot be restarted' '$DATA/gone.err'"
+n=$(grep -c 'cannot load model /nonexistent' "$ROOT/session_daemon.log")
+check "...after one restart attempt ($n in the log)" [ "$n" -eq 1 ]
+rm -rf "$WORK/processing/"* "$RESP"/*.json
 san_clean
 finish
