@@ -85,6 +85,19 @@ static const struct option lo[] = {
 };
 
 /* One option; -1 when its value is bad. */
+static int apply_opt(cli *a, int ch, const char *arg);
+
+/* apply_opt, naming the option and its value when it refuses them (the usage that follows
+ * had not said which of the options was wrong) */
+static int take_opt(cli *a, int ch, const char *arg)
+{
+    if (ch == '?' || ch == 'h') return -1;   /* getopt has said why; --help out of place */
+    if (apply_opt(a, ch, arg) == 0) return 0;
+    for (const struct option *o = lo; o->name; o++)
+        if (o->val == ch) fprintf(stderr, "session_client: bad value for --%s: '%s'\n", o->name, arg ? arg : "");
+    return -1;
+}
+
 static int apply_opt(cli *a, int ch, const char *arg)
 {
     switch (ch) {
@@ -280,7 +293,7 @@ int main(int argc, char **argv)
     int ch;
     while ((ch = getopt_long(argc, argv, "+h", lo, NULL)) != -1) {
         if (ch == 'h') { usage(stdout); return 0; }
-        if (apply_opt(&a, ch, optarg)) goto bad;
+        if (take_opt(&a, ch, optarg)) goto bad;
     }
     if (optind >= argc) goto bad;
     const char *cmd = argv[optind++];
@@ -291,7 +304,7 @@ int main(int argc, char **argv)
     while (optind < argc) {
         int c2 = getopt_long(argc, argv, "+h", lo, NULL);
         if (c2 == -1) { files[nfiles++] = argv[optind++]; continue; }
-        if (c2 == 'h' || apply_opt(&a, c2, optarg)) goto badf;
+        if (take_opt(&a, c2, optarg)) goto badf;
     }
     if (!strcmp(cmd, "start") && nfiles == 1) {
         if (num(files[0], &a.o.daemon_timeout)) goto badf;
@@ -315,7 +328,12 @@ int main(int argc, char **argv)
            : !strcmp(cmd, "ping") ? cmd_quick(c, &a, NULL)
            : !strcmp(cmd, "cancel") ? cmd_quick(c, &a, files[0])
            : cmd_transcribe(c, &a, files, nfiles);
-    fflush(stdout);
+    /* the text written where asked, or a failure (a full disk, a closed pipe: exit 0 had said
+     * all was well) */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "session_client: cannot write the output: %s\n", strerror(errno));
+        if (rc == 0) rc = 111;
+    }
     ssc_free(c);
     free(files);
     return rc;

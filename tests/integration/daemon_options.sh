@@ -60,6 +60,12 @@ out=$("$SC" transcribe "$DATA/speech.wav" --json --hotwords "Kubernetes" --audio
 check "session_client --hotwords --audio-ctx 128: success" sh -c "[ $rc -eq 0 ] && echo '$out' | grep -q results"
 "$SC" transcribe "$DATA/speech.wav" --audio-ctx 0 >/dev/null 2>&1
 check "session_client --audio-ctx 0: usage, exit 100" [ $? -eq 100 ]
+"$SC" transcribe "$DATA/speech.wav" --temperature 2 2>"$DATA/bad.err" >/dev/null; rc=$?
+check "session_client --temperature 2: exit 100 naming the option and value" \
+    sh -c "[ $rc -eq 100 ] && grep -q \"bad value for --temperature: '2'\" '$DATA/bad.err'"
+"$SC" transcribe "$DATA/speech.wav" --timeout 120 >/dev/full 2>"$DATA/full.err"; rc=$?
+check "session_client to a full disk: exit 111 and says so (was 0)" \
+    sh -c "[ $rc -eq 111 ] && grep -q 'cannot write the output' '$DATA/full.err'"
 check "no request or response left" [ -z "$(ls -A "$REQ")" -a -z "$(ls -A "$RESP")" ]
 "$SC" stop >/dev/null
 wait_no_daemon 5 >/dev/null 2>&1
