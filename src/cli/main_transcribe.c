@@ -540,8 +540,19 @@ int main(int argc, char **argv)
     if (rc >= 0) { free(o.inputs); return rc; }
 
     char err[512];
+    sp_status st;
+    if (o.tp.vad_model) {   /* a model like the other: refused once, exit 3 (it had failed
+                             * each input in turn as a transcription, exit 5) */
+        sp_vad *v = NULL;
+        if ((st = sp_vad_open(o.tp.vad_model, &v, err, sizeof err)) != SP_OK) {
+            fprintf(stderr, "transcribe: --vad-model %s: %s\n", o.tp.vad_model, err);
+            free(o.inputs);
+            return EX_MODEL;
+        }
+        sp_vad_free(v);
+    }
     sp_context *ctx = NULL;
-    sp_status st = sp_context_open(o.model, &o.cp, &ctx, err, sizeof err);
+    st = sp_context_open(o.model, &o.cp, &ctx, err, sizeof err);
     if (st != SP_OK) {
         fprintf(stderr, "transcribe: %s: %s\n", o.model, err);
         free(o.inputs);

@@ -19,6 +19,8 @@ check "--clip 1e10: past the end, no text" sh -c "[ $rc -eq 0 ] && [ ! -s '$T/c3
 "$BIN/transcribe" --model $M $FAST --clip nan $W >/dev/null 2>&1; rc1=$?
 "$BIN/transcribe" --model $M $FAST --length-penalty nan $W >/dev/null 2>&1; rc2=$?
 check "NaN option values refused (usage, exit 2)" [ $rc1 -eq 2 -a $rc2 -eq 2 ]
+"$BIN/transcribe" --model $M $FAST --vad-model /nonexistent/vad.bin $W $W >/dev/null 2>"$T/vad.err"; rc=$?
+check "a missing --vad-model: exit 3 (model), said once" sh -c "[ $rc -eq 3 ] && [ \$(grep -c vad.bin '$T/vad.err') -eq 1 ]"
 
 "$BIN/transcribe" --model $M $FAST --output-format verbose_json $W >"$T/v.json" 2>/dev/null
 check "verbose_json has OpenAI's shape" python3 - "$T/v.json" <<'PY'
