@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,6 +243,20 @@ static int show_response(const cli *a, const char *file, json_t *resp)
     return e ? 1 : 0;
 }
 
+static volatile int g_interrupted;
+static void on_interrupt(int sig) { (void)sig; g_interrupted = 1; }
+
+/* A request this client no longer waits for (timed out, interrupted): withdrawn, or cancelled
+ * where the daemon has it, its answers deleted (ssc_cancel) — the daemon had transcribed on
+ * for nobody and left the response in the spool for an hour. */
+static void give_up(ssc *c, const char *id)
+{
+    char err[512];
+    const char *state = NULL;
+    if (ssc_cancel(c, id, 10, &state, err, sizeof err) != 0)
+        fprintf(stderr, "session_client: cannot cancel request %s: %s\n", id, err);
+}
+
 /* transcribe: submit all, then collect in order */
 static int cmd_transcribe(ssc *c, cli *a, char **files, int nfiles)
 {
@@ -273,8 +288,16 @@ static int cmd_transcribe(ssc *c, cli *a, char **files, int nfiles)
         json_t *resp = NULL;
         int r = ssc_wait_stream(c, ids[i], a->timeout, a->stream ? print_segment : NULL, a,
                                 &resp, err, sizeof err);
+        if (r == SSC_ABORTED) {   /* Ctrl-C: this request and those not yet answered */
+            fprintf(stderr, "session_client: interrupted: cancelling\n");
+            for (int k = i; k < nfiles; k++)
+                if (sent[k]) give_up(c, ids[k]);
+            rc = 130;
+            break;
+        }
         if (r != 0) {
             fprintf(stderr, "session_client: %s: %s\n", files[i], err);
+            if (r == SSC_TIMEOUT) give_up(c, ids[i]);
             if (rc == 0) rc = r == SSC_TIMEOUT ? 2 : 111;
             continue;
         }
@@ -317,6 +340,13 @@ int main(int argc, char **argv)
     if (want < 0 ? nfiles == 0 : nfiles != want) goto badf;
     char err[1024];
     ssc *c = NULL;
+    struct sigaction sa;   /* Ctrl-C / SIGTERM: the waits end, the requests are cancelled */
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    a.o.interrupt = &g_interrupted;
     if (ssc_open(&c, &a.o, err, sizeof err) != 0) {
         fprintf(stderr, "session_client: %s\n", err);
         free(files);

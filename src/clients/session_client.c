@@ -403,6 +403,10 @@ int ssc_wait_step(ssc *c, const char *id, double deadline, double slice, int wat
                   json_t **resp, char *err, size_t n)
 {
     *resp = NULL;
+    if (c->o.interrupt && *c->o.interrupt) {
+        snprintf(err, n, "interrupted");
+        return SSC_ABORTED;
+    }
     int r = read_response(c, id, resp, err, n);
     if (r != SSC_PENDING) return r;
     double now = ss_mono_now();

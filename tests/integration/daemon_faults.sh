@@ -248,5 +248,23 @@ check "client of a daemon that cannot restart: fails at once (rc $rc, ${took}s),
 n=$(grep -c 'cannot load model /nonexistent' "$ROOT/session_daemon.log")
 check "...after one restart attempt ($n in the log)" [ "$n" -eq 1 ]
 rm -rf "$WORK/processing/"* "$RESP"/*.json
+
+# --- a client that stops waiting (its --timeout, or Ctrl-C) cancels what the daemon is doing
+# for it: the daemon had transcribed on for nobody and left the response for an hour
+start_daemon 60
+"$SC" transcribe --timeout 0.5 "$DATA/long60.wav" >/dev/null 2>&1; rc=$?
+sleep 0.5
+i=0; while [ -n "$(ls -A "$RESP")" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+check "client --timeout: exit 2, its request cancelled, no response left behind" \
+    sh -c "[ $rc -eq 2 ] && [ -z \"\$(ls -A '$RESP')\" ] && grep -q 'cancel id=.* state=' '$ROOT/session_daemon.log'"
+"$SC" transcribe --timeout 60 "$DATA/long60.wav" >/dev/null 2>&1 &
+CP=$!
+sleep 0.5
+kill -INT $CP
+wait $CP; rc=$?
+i=0; while [ -n "$(ls -A "$RESP")" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+check "client Ctrl-C: exit 130, its request cancelled, no response left behind" \
+    sh -c "[ $rc -eq 130 ] && [ -z \"\$(ls -A '$RESP')\" ]"
+"$SC" stop >/dev/null
 san_clean
 finish
