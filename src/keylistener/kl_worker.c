@@ -484,7 +484,13 @@ static void do_transcribe(kl_worker *w, ssc *c, const job *j)
     }
     double t0 = ss_mono_now();
     char *text = j->path[0] ? transcribe_file(w, c, j, id) : strdup("");
-    if (j->path[0]) remove_audio(w, j->path);
+    /* a failed transcription keeps its recording (it had been deleted with it: the speech
+     * was lost), and says where; a cancelled dictation's goes as before */
+    int failed = !text && !kl_live_finished(w->env.live);
+    if (j->path[0] && !failed) remove_audio(w, j->path);
+    else if (j->path[0])
+        wlog(w, "ERROR", "the transcription failed; the recording is kept: %s "
+             "(session_client transcribe FILE, once the daemon works)", j->path);
     if (kl_live_finished(w->env.live)) {
         wlog(w, "INFO", "request %s: dictation cancelled; nothing typed", id[0] ? id : "-");
         free(text);
@@ -492,6 +498,7 @@ static void do_transcribe(kl_worker *w, ssc *c, const job *j)
     }
     if (!text) {
         kl_evhub_emit(w->env.hub, "error", j->final ? "the transcription failed" : "a chunk failed", -1, -1);
+        notify(w, "Transcription failed", j->path[0] ? j->path : "see the log");   /* the docs' "failed" */
         if (!j->final) return;   /* the rest of the dictation still comes */
     }
     if (text && text[0] && kl_live_add(w->env.live, text) != 0) wlog(w, "ERROR", "out of memory");

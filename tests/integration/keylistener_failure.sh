@@ -1,0 +1,25 @@
+#!/bin/sh
+# key_listener when the transcription fails (no daemon and --no-start: the request is never
+# answered): the recording is kept and its path logged, an "error" event goes out, and
+# --notify says "Transcription failed" (an audit found the speech deleted with the failure
+# and no notification, though docs/key_listener.md lists "failed").
+cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/keylistener_common.inc
+
+NB="$ROOT/nb"; mkdir -p "$NB"   # notify-send stand-in: its arguments into a file
+printf '#!/bin/sh\necho "$@" >> "%s/notes"\n' "$NB" >"$NB/notify-send"; chmod +x "$NB/notify-send"
+PATH="$NB:$PATH" bg "$KL" --no-config --trigger none --audio file --source "$SPEECH" --preroll 0 \
+    --no-start --timeout 2 --output print --notify >"$ROOT/out.txt" 2>"$ROOT/kl.err"
+check "listener up" wait_for 10 sh -c '"$0" status 2>/dev/null | grep -q "^ok idle"' "$KL"
+"$KL" events >"$ROOT/events.txt" 2>/dev/null &
+EVP=$!
+sleep 0.3
+"$KL" start >/dev/null; sleep 1.5; "$KL" stop >/dev/null
+check "the failure is logged with the recording it kept" wait_for 15 grep_log "the recording is kept:"
+kept=$(sed -n 's/.*the recording is kept: \([^ ]*\) .*/\1/p' "$ROOT/key_listener.log" | head -1)
+check "the kept recording is there (${kept:-none})" [ -n "$kept" -a -s "$kept" ]
+check "an error event went out" wait_for 5 grep -q '"event":"error"' "$ROOT/events.txt"
+check "--notify: 'Transcription failed'" wait_for 5 grep -q 'Transcription failed' "$NB/notes"
+kill $EVP 2>/dev/null
+"$KL" quit >/dev/null 2>&1; sleep 0.5
+finish
