@@ -164,6 +164,8 @@ static void submit_samples(int16_t *s, size_t n, size_t pre, const char *why, in
              why, held, (double)speech / KL_RATE, G.o.min_ms, G.chunks ? "only the chunks are typed" : "discarded");
         free(s);
         if (G.chunks) push_transcribe(NULL, 1);   /* the chunks' text is still to be typed */
+        else kl_evhub_emit(G.hub, "final", "", -1, 0);   /* a tap: overlays that showed
+                                                          * "recording" learn it ended */
         return;
     }
     double peak, rms;

@@ -20,6 +20,13 @@ kept=$(sed -n 's/.*the recording is kept: \([^ ]*\) .*/\1/p' "$ROOT/key_listener
 check "the kept recording is there (${kept:-none})" [ -n "$kept" -a -s "$kept" ]
 check "an error event went out" wait_for 5 grep -q '"event":"error"' "$ROOT/events.txt"
 check "--notify: 'Transcription failed'" wait_for 5 grep -q 'Transcription failed' "$NB/notes"
+# a tap (0.1 s, under --min-ms): discarded, and the subscribers told it ended ("final" with
+# no text) - an overlay had stayed on "recording"
+: >"$ROOT/events.txt"
+"$KL" start >/dev/null; sleep 0.1; "$KL" stop >/dev/null
+check "a tap: discarded (log)" wait_for 5 grep_log "shorter than 250 ms, discarded"
+check "a tap: a final event with no text follows its recording event" \
+    wait_for 5 sh -c "grep -q '\"event\":\"recording\"' '$ROOT/events.txt' && grep -q '\"event\":\"final\",\"text\":\"\"' '$ROOT/events.txt'"
 kill $EVP 2>/dev/null
 "$KL" quit >/dev/null 2>&1; sleep 0.5
 finish
