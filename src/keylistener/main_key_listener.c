@@ -525,7 +525,7 @@ static const char *ctl_arg;
 
 static int parse_args(int argc, char **argv, const char **cmd, int *list)
 {
-    char err[600], cfg[1100] = "";
+    char err[600], cfg[1100] = "", cfg_err[600] = "";
     int no_cfg = 0, ch, idx;
     /* pass 1: the config file choice */
     opterr = 0;
@@ -538,8 +538,8 @@ static int parse_args(int argc, char **argv, const char **cmd, int *list)
         int required = cfg[0] != 0;
         if (!required) kl_config_default_path(cfg, sizeof cfg);
         if (cfg[0] && kl_config_load(&G.o, cfg, required, err, sizeof err) != 0) {
-            fprintf(stderr, "key_listener: %s\n", err);
-            return 100;
+            snprintf(cfg_err, sizeof cfg_err, "%s", err);   /* fatal for the listener only */
+            kl_opts_default(&G.o);
         }
     }
     /* pass 2: flags override the file; a command may come first or last */
@@ -563,6 +563,12 @@ static int parse_args(int argc, char **argv, const char **cmd, int *list)
         }
         if (*cmd) { fprintf(stderr, "key_listener: unexpected argument \"%s\"\n", argv[optind]); return 100; }
         *cmd = argv[optind++];
+    }
+    /* a typo in the file stops the listener from starting, not the commands that control a
+     * running one: `key_listener stop` had exited 100 and left the recording going */
+    if (cfg_err[0]) {
+        fprintf(stderr, "key_listener: %s%s\n", cfg_err, *cmd ? " (ignored for this command)" : "");
+        if (!*cmd) return 100;
     }
     return 0;
 }

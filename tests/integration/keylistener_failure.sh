@@ -27,6 +27,16 @@ check "--notify: 'Transcription failed'" wait_for 5 grep -q 'Transcription faile
 check "a tap: discarded (log)" wait_for 5 grep_log "shorter than 250 ms, discarded"
 check "a tap: a final event with no text follows its recording event" \
     wait_for 5 sh -c "grep -q '\"event\":\"recording\"' '$ROOT/events.txt' && grep -q '\"event\":\"final\",\"text\":\"\"' '$ROOT/events.txt'"
+# a typo in the config file written while the listener runs: the control commands still
+# work (they had exited 100, and the recording went on), the listener itself refuses it
+mkdir -p "$XDG_CONFIG_HOME/speech-session"
+echo "type-delay = 5ms" >"$XDG_CONFIG_HOME/speech-session/key_listener.conf"
+"$KL" status >/dev/null 2>"$ROOT/st.err"; rc=$?
+check "config typo: 'status' still answers (exit $rc), naming the file's error" \
+    sh -c "[ $rc -eq 0 ] && grep -q 'ignored for this command' '$ROOT/st.err'"
+"$KL" --trigger none >/dev/null 2>&1; rc=$?
+check "config typo: a listener does not start (exit $rc)" [ $rc -eq 100 ]
+rm -f "$XDG_CONFIG_HOME/speech-session/key_listener.conf"
 kill $EVP 2>/dev/null
 "$KL" quit >/dev/null 2>&1; sleep 0.5
 finish
