@@ -95,7 +95,8 @@ static int take_opt(cli *a, int ch, const char *arg)
     if (ch == '?' || ch == 'h') return -1;   /* getopt has said why; --help out of place */
     if (apply_opt(a, ch, arg) == 0) return 0;
     for (const struct option *o = lo; o->name; o++)
-        if (o->val == ch) fprintf(stderr, "session_client: bad value for --%s: '%s'\n", o->name, arg ? arg : "");
+        if (o->val == ch)
+            fprintf(stderr, "session_client: bad value for --%s: '%s'\n", o->name, arg ? arg : "");
     return -1;
 }
 
@@ -243,7 +244,7 @@ static int show_response(const cli *a, const char *file, json_t *resp)
     return e ? 1 : 0;
 }
 
-static volatile int g_interrupted;
+static volatile sig_atomic_t g_interrupted;
 static void on_interrupt(int sig) { (void)sig; g_interrupted = 1; }
 
 /* A request this client no longer waits for (timed out, interrupted): withdrawn, or cancelled
@@ -340,12 +341,9 @@ int main(int argc, char **argv)
     if (want < 0 ? nfiles == 0 : nfiles != want) goto badf;
     char err[1024];
     ssc *c = NULL;
-    struct sigaction sa;   /* Ctrl-C / SIGTERM: the waits end, the requests are cancelled */
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_interrupt;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    /* Ctrl-C / SIGTERM: the waits end (poll is never restarted), the requests are cancelled */
+    signal(SIGINT, on_interrupt);
+    signal(SIGTERM, on_interrupt);
     a.o.interrupt = &g_interrupted;
     if (ssc_open(&c, &a.o, err, sizeof err) != 0) {
         fprintf(stderr, "session_client: %s\n", err);

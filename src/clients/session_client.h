@@ -25,6 +25,7 @@
 #define SESSION_CLIENT_H
 
 #include <jansson.h>
+#include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -40,8 +41,8 @@ typedef struct {
     const char *daemon_path;    /* NULL: $SPEECH_SESSION_DAEMON, else session_daemon next to
                                    this executable, else "session_daemon" from PATH */
     const char *model;          /* NULL: the daemon's default */
-    volatile int *interrupt;    /* when set non-zero (a signal handler), ssc_wait_step returns
-                                   SSC_ABORTED ("interrupted"); NULL: never */
+    volatile sig_atomic_t *interrupt;   /* set non-zero (a signal handler): ssc_wait_step
+                                           returns SSC_ABORTED ("interrupted"); NULL: never */
 } ssc_opts;
 
 typedef struct ssc ssc;

@@ -405,7 +405,8 @@ static char *transcribe_file(kl_worker *w, ssc *c, const job *j, char id[SS_ID_M
         size_t redo = 0;
         if (again && !json_object_get(again, "error")) thin_text(again, &redo);
         wlog(w, "INFO", "request %s: %zu bytes for its audio with the text so far as prompt; "
-             "without it (%s): %zu bytes, %s", id, had, id2, redo, redo * 4 >= had * 5 ? "kept" : "not kept");
+             "without it (%s): %zu bytes, %s", id, had, id2, redo,
+             redo * 4 >= had * 5 ? "kept" : "not kept");
         if (redo * 4 >= had * 5) {   /* at least 1.25x: the missing part found */
             json_decref(resp);
             resp = again;
