@@ -254,6 +254,10 @@ static void give_up(ssc *c, const char *id)
 {
     char err[512];
     const char *state = NULL;
+    /* with no daemon alive nothing works on it (an unclaimed request is withdrawn already by
+     * the wait's timeout, a claimed one is a dead daemon's to recover): a cancel request
+     * would only wait its 10 s for an answer nobody gives */
+    if (ssc_daemon_pid(c) <= 0) return;
     if (ssc_cancel(c, id, 10, &state, err, sizeof err) != 0)
         fprintf(stderr, "session_client: cannot cancel request %s: %s\n", id, err);
 }

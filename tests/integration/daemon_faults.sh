@@ -266,5 +266,12 @@ i=0; while [ -n "$(ls -A "$RESP")" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1
 check "client Ctrl-C: exit 130, its request cancelled, no response left behind" \
     sh -c "[ $rc -eq 130 ] && [ -z \"\$(ls -A '$RESP')\" ]"
 "$SC" stop >/dev/null
+# no daemon at all (--no-start): the timeout withdraws the request and returns then (no cancel
+# request waiting 10 s for an answer)
+t0=$(date +%s)
+"$SC" transcribe --no-start --timeout 1 "$DATA/silence.wav" >/dev/null 2>&1; rc=$?
+took=$(( $(date +%s) - t0 ))
+check "client --timeout with no daemon: exit 2 at its timeout (${took}s), nothing left" \
+    sh -c "[ $rc -eq 2 ] && [ $took -le 3 ] && [ -z \"\$(ls -A '$REQ')\" ]"
 san_clean
 finish
