@@ -173,6 +173,9 @@ typedef struct {
     sp_word *words;            /* word_timestamps only (else NULL, 0): in order, monotonic;
                                 * their texts concatenate to the segment's text */
     int n_words;
+    int seek;                  /* the first mel frame (10 ms) of the window it was decoded in:
+                                * openai's and faster-whisper's "seek" (with VAD: in the speech
+                                * kept, as theirs) */
 } sp_segment;
 
 typedef struct {

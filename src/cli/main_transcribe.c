@@ -217,7 +217,7 @@ static void write_result(FILE *f, const char *fmt, const sp_result *r, int trans
         fputs(",\"segments\":[", f);
         for (int i = 0; i < r->n_segments; i++) {
             const sp_segment *s = &r->segments[i];
-            fputs(i ? ",{\"start\":" : "{\"start\":", f);
+            fprintf(f, "%s{\"seek\":%d,\"start\":", i ? "," : "", s->seek);
             json_time(f, s->start);
             fputs(",\"end\":", f);
             json_time(f, s->end);
@@ -261,7 +261,7 @@ static void write_result(FILE *f, const char *fmt, const sp_result *r, int trans
         fputs(",\"segments\":[", f);
         for (int i = 0; i < r->n_segments; i++) {
             const sp_segment *s = &r->segments[i];
-            fprintf(f, "%s{\"id\":%d,\"seek\":%ld,\"start\":", i ? "," : "", i, lround(s->start * 100.0));
+            fprintf(f, "%s{\"id\":%d,\"seek\":%d,\"start\":", i ? "," : "", i, s->seek);
             json_time(f, s->start);
             fputs(",\"end\":", f);
             json_time(f, s->end);

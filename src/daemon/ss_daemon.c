@@ -660,7 +660,7 @@ static char *response_of(daemon_t *d, const ss_item *it, const ss_job *j, double
         .results = (const char *const *)j->texts, .n_results = j->n_texts,
         .starts = j->starts, .ends = j->ends,
         .words = j->words ? (const sp_word *const *)j->words : NULL, .n_words = j->n_words,
-        .language = j->language, .duration = j->audio_s,
+        .decode = j->decode, .language = j->language, .duration = j->audio_s,
     };
     return ss_response_json_doc(it->req.id, &r, d->device, d->model_loaded, NULL, NULL, wall);
 }

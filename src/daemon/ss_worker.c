@@ -45,8 +45,10 @@ void ss_job_free(ss_job *j)
         free(j->texts[i]);
         for (int k = 0; j->words && k < j->n_words[i]; k++) free(j->words[i][k].text);
         if (j->words) free(j->words[i]);
+        if (j->decode) free(j->decode[i].tokens);
     }
     free(j->texts);
+    free(j->decode);
     free(j->words);
     free(j->n_words);
     sp_dynbuf_free(&j->lines);
@@ -143,6 +145,21 @@ static sp_word *copy_words(const sp_segment *s)
     return w;
 }
 
+/* How s was decoded, for the response (tokens malloc'd; NULL when out of memory, and then
+ * an empty list: the text and times matter more than the ids). */
+static ss_seg_decode decode_of(const sp_segment *s)
+{
+    ss_seg_decode d = {
+        .seek = s->seek, .temperature = s->temperature, .avg_logprob = s->avg_logprob,
+        .compression_ratio = s->compression_ratio, .no_speech_prob = s->no_speech_prob,
+    };
+    if (s->n_tokens > 0 && (d.tokens = malloc(sizeof *d.tokens * (size_t)s->n_tokens))) {
+        for (int k = 0; k < s->n_tokens; k++) d.tokens[k] = s->tokens[k].id;
+        d.n_tokens = s->n_tokens;
+    }
+    return d;
+}
+
 /* The stripped, non-empty segment texts with their times (and words when asked). */
 static void collect_segments(ss_job *j, const sp_result *res)
 {
@@ -157,11 +174,13 @@ static void collect_segments(ss_job *j, const sp_result *res)
     j->texts = calloc(ns, sizeof *j->texts);
     j->starts = calloc(ns, sizeof *j->starts);
     j->ends = calloc(ns, sizeof *j->ends);
+    j->decode = calloc(ns, sizeof *j->decode);
     if (j->word_timestamps) {
         j->words = calloc(ns, sizeof *j->words);
         j->n_words = calloc(ns, sizeof *j->n_words);
     }
-    if (!j->texts || !j->starts || !j->ends || (j->word_timestamps && (!j->words || !j->n_words))) {
+    if (!j->texts || !j->starts || !j->ends || !j->decode ||
+        (j->word_timestamps && (!j->words || !j->n_words))) {
         j->code = SS_E_INTERNAL;
         snprintf(j->err, sizeof j->err, "out of memory");
         return;
@@ -175,6 +194,7 @@ static void collect_segments(ss_job *j, const sp_result *res)
         int k = j->n_texts;
         j->starts[k] = res->segments[i].start;
         j->ends[k] = res->segments[i].end;
+        j->decode[k] = decode_of(&res->segments[i]);
         if (j->words) {
             j->words[k] = copy_words(&res->segments[i]);
             j->n_words[k] = j->words[k] ? res->segments[i].n_words : 0;
@@ -205,10 +225,12 @@ static void on_segment(const sp_segment *seg, int index, void *user)
     (void)index;
     if (!len) return;
     char *text = strndup(t, len);
+    ss_seg_decode dec = decode_of(seg);
     char *line = text ? ss_segment_line_json(h->j->n_published, seg->start, seg->end, text,
                                              h->j->word_timestamps ? seg->words : NULL,
-                                             seg->n_words) : NULL;
+                                             seg->n_words, &dec) : NULL;
     h->j->n_published++;
+    free(dec.tokens);
     free(text);
     if (!line) return;
     pthread_mutex_lock(&h->w->mu);

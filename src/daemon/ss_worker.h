@@ -44,6 +44,7 @@ typedef struct {
     double *starts, *ends;  /* their times in the audio */
     sp_word **words;        /* word_timestamps: each kept segment's words (n_words[i]) */
     int *n_words;
+    ss_seg_decode *decode;  /* each kept segment's seek, tokens and figures */
     int n_texts;
     char language[16];
     sp_device_info dev;     /* the device after this job (a GPU fault moves to the CPU) */

@@ -34,7 +34,10 @@ const char *sh_fmt_content_type(sh_fmt f)
 void sh_transcript_deinit(sh_transcript *t)
 {
     if (!t) return;
-    for (int i = 0; i < t->n; i++) free(t->segs[i].text);
+    for (int i = 0; i < t->n; i++) {
+        free(t->segs[i].text);
+        json_decref(t->segs[i].decode);
+    }
     free(t->segs);
     for (int i = 0; i < t->n_words; i++) free(t->words[i].word);
     free(t->words);
@@ -72,6 +75,31 @@ static int add_words(const json_t *seg, sh_transcript *t)
     return 0;
 }
 
+static const char *const DECODE_FIGURES[] = { "temperature", "avg_logprob", "compression_ratio",
+                                              "no_speech_prob" };
+
+/* A segment's decode fields as OpenAI's verbose_json names them, when the daemon gave every
+ * one of them well-formed (a non-negative integer seek, integer token ids, finite figures);
+ * NULL otherwise — then the segment is answered without them, as from an older daemon. */
+static json_t *decode_of(const json_t *v)
+{
+    json_t *seek = json_object_get(v, "seek"), *toks = json_object_get(v, "tokens"), *x;
+    size_t i;
+    if (!json_is_integer(seek) || json_integer_value(seek) < 0 || !json_is_array(toks)) return NULL;
+    json_array_foreach(toks, i, x) if (!json_is_integer(x)) return NULL;
+    for (i = 0; i < sizeof DECODE_FIGURES / sizeof *DECODE_FIGURES; i++) {
+        x = json_object_get(v, DECODE_FIGURES[i]);
+        if (!json_is_number(x) || !isfinite(json_number_value(x))) return NULL;
+    }
+    json_t *d = json_object();
+    if (!d) return NULL;
+    json_object_set(d, "seek", seek);
+    json_object_set_new(d, "tokens", json_deep_copy(toks));
+    for (i = 0; i < sizeof DECODE_FIGURES / sizeof *DECODE_FIGURES; i++)
+        json_object_set(d, DECODE_FIGURES[i], json_object_get(v, DECODE_FIGURES[i]));
+    return d;
+}
+
 static int from_segments(const json_t *arr, sh_transcript *t)
 {
     size_t n = json_array_size(arr), i;
@@ -91,6 +119,7 @@ static int from_segments(const json_t *arr, sh_transcript *t)
         g->end = json_number_value(json_object_get(v, "end"));
         g->text = strdup(json_string_value(json_object_get(v, "text")));
         if (!g->text) return -1;
+        g->decode = decode_of(v);
         t->n++;
         if (add_words(v, t) != 0) return -1;
     }
@@ -261,13 +290,18 @@ static json_t *segments_json(const sh_transcript *t)
     for (int i = 0; arr && i < t->n; i++) {
         json_t *g = json_object();
         if (!g) break;
+        const json_t *dec = t->segs[i].decode;
         json_t *gt = json_string(t->segs[i].text);
         json_object_set_new(g, "id", json_integer(i));
-        json_object_set_new(g, "seek", json_integer((json_int_t)llround(t->segs[i].start * 100.0)));
+        /* without the daemon's: the 10 ms frame of the start, and no token ids */
+        json_object_set_new(g, "seek", dec ? json_incref(json_object_get(dec, "seek"))
+                                           : json_integer((json_int_t)llround(t->segs[i].start * 100.0)));
         json_object_set_new(g, "start", ms_real(t->segs[i].start));
         json_object_set_new(g, "end", ms_real(t->segs[i].end));
         json_object_set_new(g, "text", gt ? gt : json_string(""));
-        json_object_set_new(g, "tokens", json_array());
+        json_object_set_new(g, "tokens", dec ? json_incref(json_object_get(dec, "tokens")) : json_array());
+        for (size_t k = 0; dec && k < sizeof DECODE_FIGURES / sizeof *DECODE_FIGURES; k++)
+            json_object_set(g, DECODE_FIGURES[k], json_object_get(dec, DECODE_FIGURES[k]));
         json_array_append_new(arr, g);
     }
     return arr;

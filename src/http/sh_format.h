@@ -21,7 +21,10 @@ const char *sh_fmt_content_type(sh_fmt f);
 
 typedef struct {
     double start, end;   /* seconds */
-    char *text;          /* as the daemon gave it (usually with a leading space) */
+    char *text;          /* as the daemon gave it (stripped) */
+    json_t *decode;      /* the daemon's "seek", "tokens", "temperature", "avg_logprob",
+                          * "compression_ratio", "no_speech_prob" (all checked), or NULL
+                          * when it gave not all of them (an older daemon) */
 } sh_seg;
 
 typedef struct {

@@ -348,8 +348,23 @@ static json_t *words_json(const sp_word *w, int n)
     return a;
 }
 
+/* 6 decimals: no_speech_prob is often ~1e-3 and is compared with thresholds like 0.6 */
+static json_t *figure(float v) { return json_real(isfinite(v) ? floor((double)v * 1e6 + 0.5) / 1e6 : 0.0); }
+
+static void add_decode(json_t *g, const ss_seg_decode *d)
+{
+    json_t *toks = json_array();
+    for (int i = 0; toks && i < d->n_tokens; i++) json_array_append_new(toks, json_integer(d->tokens[i]));
+    json_object_set_new(g, "seek", json_integer(d->seek));
+    if (toks) json_object_set_new(g, "tokens", toks);
+    json_object_set_new(g, "temperature", figure(d->temperature));
+    json_object_set_new(g, "avg_logprob", figure(d->avg_logprob));
+    json_object_set_new(g, "compression_ratio", figure(d->compression_ratio));
+    json_object_set_new(g, "no_speech_prob", figure(d->no_speech_prob));
+}
+
 static json_t *segment_json(double start, double end, json_t *text, const sp_word *w, int n_words,
-                            int with_words)
+                            int with_words, const ss_seg_decode *dec)
 {
     json_t *g = json_object();
     if (!g) return NULL;
@@ -357,6 +372,7 @@ static json_t *segment_json(double start, double end, json_t *text, const sp_wor
     json_object_set_new(g, "end", seconds(end));
     json_object_set(g, "text", text);
     if (with_words) json_object_set_new(g, "words", words_json(w, n_words));
+    if (dec) add_decode(g, dec);
     return g;
 }
 
@@ -373,7 +389,7 @@ char *ss_response_json_doc(const char *id, const ss_result_doc *r, const char *d
         if (segs)
             json_array_append_new(segs, segment_json(r->starts[i], r->ends[i], s,
                                   r->words ? r->words[i] : NULL, r->words ? r->n_words[i] : 0,
-                                  r->words != NULL));
+                                  r->words != NULL, r->decode ? &r->decode[i] : NULL));
         json_array_append_new(arr, s);
     }
     json_object_set_new(o, "id", json_string(id));
@@ -394,11 +410,11 @@ char *ss_response_json_doc(const char *id, const ss_result_doc *r, const char *d
 }
 
 char *ss_segment_line_json(int index, double start, double end, const char *text,
-                           const sp_word *words, int n_words)
+                           const sp_word *words, int n_words, const ss_seg_decode *dec)
 {
     json_t *t = json_string(text ? text : "");
     if (!t) t = json_string("");
-    json_t *g = segment_json(start, end, t, words, n_words, words != NULL);
+    json_t *g = segment_json(start, end, t, words, n_words, words != NULL, dec);
     json_decref(t);
     if (!g) return NULL;
     json_t *o = json_object();   /* "i" first: readers see the index before the text */

@@ -83,6 +83,16 @@ char *ss_response_json_ex(const char *id, const char *const *results, int n_resu
                           const double *starts, const double *ends, const char *language,
                           double duration, const char *device, int session_active,
                           const char *error, const char *error_code, double timestamp);
+/* How a segment was decoded, as openai's and faster-whisper's segments say it: the window's
+ * first mel frame ("seek"), the token ids (timestamps included), the temperature of the
+ * decode kept and its quality figures. The HTTP front end's verbose_json passes them on. */
+typedef struct {
+    int seek;
+    int *tokens;
+    int n_tokens;
+    float temperature, avg_logprob, compression_ratio, no_speech_prob;
+} ss_seg_decode;
+
 /* The most general response: what a finished transcription carries. */
 typedef struct {
     const char *const *results;    /* segment texts */
@@ -90,15 +100,18 @@ typedef struct {
     const double *starts, *ends;   /* NULL: no "segments" */
     const sp_word *const *words;   /* NULL: no "words"; else words[i] (n_words[i]) per segment */
     const int *n_words;
+    const ss_seg_decode *decode;   /* NULL: omitted; else decode[i] per segment */
     const char *language;          /* NULL: omitted */
     double duration;               /* < 0: omitted */
 } ss_result_doc;
 char *ss_response_json_doc(const char *id, const ss_result_doc *r, const char *device,
                            int session_active, const char *error, const char *error_code,
                            double timestamp);
-/* One line of a partial file (no newline): {"i","start","end","text"[,"words"]}. */
+/* One line of a partial file (no newline): {"i","start","end","text"[,"words"]} and, when
+ * dec is not NULL, its "seek", "tokens", "temperature", "avg_logprob", "compression_ratio",
+ * "no_speech_prob" (as the final response's segment). */
 char *ss_segment_line_json(int index, double start, double end, const char *text,
-                           const sp_word *words, int n_words);
+                           const sp_word *words, int n_words, const ss_seg_decode *dec);
 /* The answer to a cancel request: {"id","type":"cancel","target","cancelled","state",
  * "timestamp","device","session_active"}; state is "pending", "running" or "unknown". */
 char *ss_cancel_json(const char *id, const char *target, int cancelled, const char *state,

@@ -146,6 +146,7 @@ typedef struct {
     int *al_ends;               /* [n_text_ctx] word ends */
     int unicode_words;
     float last_speech;          /* end of the last segment with words (s), across windows */
+    int win_seek;               /* the window being split into segments: its first frame */
     const vad_map *vm;          /* VAD: segment times to map back, NULL without VAD */
 } tx;
 
@@ -357,6 +358,7 @@ static sp_status add_segment(tx *x, const win_result *r, int from, int to, float
     s->no_speech_prob = r->no_speech_prob;
     s->compression_ratio = r->compression_ratio;
     s->temperature = r->temperature;
+    s->seek = x->win_seek;
     o->n_segments++;
     if (all_push(x, r->tok + from, to - from)) return SP_ERR_NOMEM;
     return SP_OK;
@@ -585,6 +587,7 @@ static sp_status window_segments(tx *x, int *seek, int segment_size, float t_off
     sp_status st;
     int single_end = n >= 2 ? (t[n - 2] < tb && t[n - 1] >= tb) : (n == 1 && t[0] >= tb);
     int n_cons = 0;
+    x->win_seek = *seek;
     for (int i = 0; i + 1 < n; i++) if (t[i] >= tb && t[i + 1] >= tb) n_cons++;
     if (n_cons > 0) {
         int last = 0;

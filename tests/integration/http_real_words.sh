@@ -32,7 +32,8 @@ PY
 
 # ---- word timestamps through the SDK
 if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import openai' 2>/dev/null; then
-    "$VENV/bin/python" - "$URL" "$JFK" <<'PY'
+    "$BIN/transcribe" --model "$WD/tiny.en" --beam-size 1 -f verbose_json "$JFK" >"$DATA/cli.json" 2>/dev/null
+    "$VENV/bin/python" - "$URL" "$JFK" "$DATA/cli.json" <<'PY'
 import re, sys
 from openai import OpenAI
 c = OpenAI(base_url=sys.argv[1] + "/v1", api_key="sk-local", max_retries=0, timeout=300)
@@ -53,6 +54,25 @@ americans = [x for x in w if norm(x.word) == ["americans"]]
 good = len(americans) == 1 and 1.0 < americans[0].start < 3.5
 print(("ok - " if good else "not ok - ") + f"SDK: 'Americans' (said at about 2 s) at "
       f"{americans[0].start if americans else None} s", flush=True)
+# every field of OpenAI's TranscriptionSegment, with the CLI's values for the same decode
+# (the HTTP answer had carried no avg_logprob/compression_ratio/no_speech_prob/temperature
+# and empty tokens: an SDK user reading them got an AttributeError)
+import json, math
+with open(sys.argv[2], "rb") as f:
+    v = c.audio.transcriptions.create(model="whisper-1", file=f, response_format="verbose_json")
+cli = json.load(open(sys.argv[3]))["segments"]
+got = [s.model_dump() for s in v.segments or []]
+fields = ("id", "seek", "start", "end", "text", "tokens", "temperature", "avg_logprob",
+          "compression_ratio", "no_speech_prob")
+print("# " + " | ".join(f"{g.get('seek')} {g.get('start')} {len(g.get('tokens') or [])} tokens "
+                        f"{g.get('avg_logprob')} {g.get('no_speech_prob')}" for g in got))
+good = (len(got) == len(cli) > 0 and all(set(fields) <= set(g) for g in got)
+        and all(g["seek"] == k["seek"] and g["tokens"] == k["tokens"] and g["temperature"] == k["temperature"]
+                and all(math.isclose(g[f], k[f], rel_tol=1e-3)   # the CLI prints 4 digits
+                        for f in ("avg_logprob", "compression_ratio", "no_speech_prob"))
+                for g, k in zip(got, cli)))
+print(("ok - " if good else "not ok - ") + "SDK verbose_json segments: every TranscriptionSegment "
+      "field, seek/tokens/figures equal to the CLI's", flush=True)
 PY
 else
     skip "SDK word timestamps with real weights" "no $VENV with openai"

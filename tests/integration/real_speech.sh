@@ -67,6 +67,16 @@ for m in tiny.en:0.20 base:0.08; do
     r=$(python3 tests/tools/timing.py "$T/short.json" "$T/short.$mdl.json" --word-tol 0.6 --seg-tol 0.6 --snapped)
     check "41 s espeak-ng English, $mdl: word and segment timestamps within 0.6 s of the speech [$r]" \
         python3 tests/tools/timing.py "$T/short.json" "$T/short.$mdl.json" --word-tol 0.6 --seg-tol 0.6 --snapped
+    # "seek" is the window's first frame (openai, faster-whisper), shared by the segments
+    # decoded in it; it had been each segment's own start (x 100)
+    check "41 s espeak-ng English, $mdl: verbose_json seek = the window's frame, 2 windows" python3 - "$T/short.$mdl.json" <<'PY'
+import json, sys
+g = json.load(open(sys.argv[1]))["segments"]
+seeks = [s["seek"] for s in g]
+print("# seeks", seeks)
+sys.exit(not (seeks[0] == 0 and seeks == sorted(seeks) and 2 <= len(set(seeks)) < len(seeks)
+              and all(s["seek"] / 100 - 0.02 <= s["start"] <= s["end"] <= s["seek"] / 100 + 30.02 for s in g)))
+PY
 done
 
 # --- dictation-sized clips (24 sentences, one file each) with --audio-ctx auto, base: the

@@ -404,12 +404,37 @@ static void test_live_documents(void)
         s = ss_response_json_doc("w1", &d, "cpu", 1, NULL, NULL, 5.0);
         CHECK(s && !strstr(s, "words"));
         free(s);
-        s = ss_segment_line_json(3, 30.0, 34.2449, "Hi", NULL, 0);
+        s = ss_segment_line_json(3, 30.0, 34.2449, "Hi", NULL, 0, NULL);
         CHECKF(s && !strcmp(s, "{\"i\":3,\"start\":30.0,\"end\":34.245,\"text\":\"Hi\"}"), "%s", s);
         free(s);
-        s = ss_segment_line_json(0, 0, 1, "Hello there.", w, 2);
+        s = ss_segment_line_json(0, 0, 1, "Hello there.", w, 2, NULL);
         j = json_loads(s ? s : "", 0, NULL);
         CHECK(j && !strchr(s, '\n') && json_array_size(json_object_get(j, "words")) == 2);
+        json_decref(j);
+        free(s);
+        /* how each segment was decoded: openai's segment fields, in the response and the
+         * partial-file line alike */
+        int toks[3] = { 50364, 2425, 50414 };
+        ss_seg_decode dec[1] = { { .seek = 3000, .tokens = toks, .n_tokens = 3, .temperature = 0.2f,
+                                   .avg_logprob = -0.31234567f, .compression_ratio = 1.25f,
+                                   .no_speech_prob = 0.0012346f } };
+        d.decode = dec;
+        s = ss_response_json_doc("w1", &d, "cpu", 1, NULL, NULL, 5.0);
+        j = json_loads(s ? s : "", 0, NULL);
+        g = json_array_get(json_object_get(j, "segments"), 0);
+        CHECK(j && json_integer_value(json_object_get(g, "seek")) == 3000);
+        CHECK(json_array_size(json_object_get(g, "tokens")) == 3 &&
+              json_integer_value(json_array_get(json_object_get(g, "tokens"), 2)) == 50414);
+        CHECK(fabs(json_real_value(json_object_get(g, "temperature")) - 0.2) < 1e-6);
+        CHECKF(fabs(json_real_value(json_object_get(g, "avg_logprob")) + 0.312346) < 1e-9, "%s", s);
+        CHECK(fabs(json_real_value(json_object_get(g, "compression_ratio")) - 1.25) < 1e-9);
+        CHECK(fabs(json_real_value(json_object_get(g, "no_speech_prob")) - 0.001235) < 1e-9);
+        json_decref(j);
+        free(s);
+        s = ss_segment_line_json(0, 0, 1, "Hello there.", NULL, 0, dec);
+        j = json_loads(s ? s : "", 0, NULL);
+        CHECK(j && json_integer_value(json_object_get(j, "seek")) == 3000 &&
+              json_array_size(json_object_get(j, "tokens")) == 3 && json_object_get(j, "no_speech_prob"));
         json_decref(j);
         free(s);
         s = ss_cancel_json("c1", "t1", 1, "running", "cpu", 1, 7.5);

@@ -166,6 +166,39 @@ static void test_exact_times(void)
     }
 }
 
+static void test_decode_fields(void)
+{
+    TEST("verbose_json segments carry the daemon's seek, tokens and figures (OpenAI's fields)") {
+        const char *resp = "{\"results\":[\"a\",\"b\"],\"duration\":40,\"segments\":["
+                           "{\"start\":31.5,\"end\":33,\"text\":\"a\",\"seek\":3000,\"tokens\":[50364,257,50439],"
+                           "\"temperature\":0.2,\"avg_logprob\":-0.25,\"compression_ratio\":1.5,"
+                           "\"no_speech_prob\":0.01},"
+                           "{\"start\":34,\"end\":35,\"text\":\"b\",\"seek\":3000,\"tokens\":[\"x\"],"
+                           "\"temperature\":0,\"avg_logprob\":-0.25,\"compression_ratio\":1.5,"
+                           "\"no_speech_prob\":0.01}]}";
+        sh_transcript t;
+        char *s = render(resp, 99, SH_FMT_VERBOSE, &t);
+        json_t *v = s ? parse(s) : NULL;
+        json_t *g0 = json_array_get(json_object_get(v, "segments"), 0);
+        json_t *g1 = json_array_get(json_object_get(v, "segments"), 1);
+        CHECK(t.estimated == 0 && t.n == 2);
+        CHECKF(json_integer_value(json_object_get(g0, "seek")) == 3000, "%s", s);
+        CHECK(json_array_size(json_object_get(g0, "tokens")) == 3 &&
+              json_integer_value(json_array_get(json_object_get(g0, "tokens"), 1)) == 257);
+        CHECK(json_real_value(json_object_get(g0, "temperature")) == 0.2);
+        CHECK(json_real_value(json_object_get(g0, "avg_logprob")) == -0.25);
+        CHECK(json_real_value(json_object_get(g0, "compression_ratio")) == 1.5);
+        CHECK(json_real_value(json_object_get(g0, "no_speech_prob")) == 0.01);
+        /* a malformed token list: that segment as from an older daemon, none invented */
+        CHECK(json_integer_value(json_object_get(g1, "seek")) == 3400);
+        CHECK(json_array_size(json_object_get(g1, "tokens")) == 0);
+        CHECK(!json_object_get(g1, "avg_logprob") && !json_object_get(g1, "temperature"));
+        json_decref(v);
+        free(s);
+        sh_transcript_deinit(&t);
+    }
+}
+
 static void test_malformed_segments(void)
 {
     TEST("malformed segments fall back to estimates") {
@@ -542,6 +575,7 @@ int main(void)
     test_json_text_join();
     test_estimated_times();
     test_exact_times();
+    test_decode_fields();
     test_malformed_segments();
     test_cues();
     test_error_bodies();
