@@ -3,10 +3,12 @@
  *   transcribe --model ggml-base.en.bin talk.wav            plain text on stdout
  *   transcribe --model M --output-format srt --vad a.mp3 b.flac
  *
- * Options are named as in faster-whisper / whisper's CLI (see usage()). With several inputs,
- * txt/srt/vtt outputs follow one another (srt/vtt numbering restarts per file; a "# FILE"
- * header line precedes each when there is more than one); json and verbose_json print one
- * JSON document per line (JSON Lines).
+ * Options are named as in faster-whisper / whisper's CLI (see usage()). With several inputs
+ * on stdout, txt/srt/vtt outputs follow one another (srt/vtt numbering restarts per file; a
+ * "# FILE" line — in vtt a "NOTE FILE" block after each document's WEBVTT line — names each);
+ * json and verbose_json print one JSON document per line (JSON Lines). --output-dir DIR
+ * writes one file per input instead, DIR/NAME.EXT as whisper's --output_dir does, each a
+ * whole document, renamed into place when complete.
  * Oracle mode (owned by the engine): any --dump-logits hands over to transcribe_oracle_main.
  *
  * Exit codes: 0 ok, 2 usage, 3 model could not be loaded, 4 an audio input could not be read
@@ -17,6 +19,7 @@
 #include "speech_audio.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -70,6 +73,8 @@ static void usage(FILE *f)
         "  --vad                           drop non-speech first (voice activity detection)\n"
         "  --vad-model PATH                Silero VAD ggml model (default: energy detector)\n"
         "  --output-format FMT             txt (default), json, srt, vtt, verbose_json (OpenAI's shape)\n"
+        "  --output-dir DIR                one file per input, DIR/NAME.txt|json|srt|vtt (NAME: the input's\n"
+        "                                  name without its extension; \"-\" is stdin), instead of stdout\n"
         "  --threads N                     compute threads (default: one per physical core it may use)\n"
         "  --device D                      auto (default, or $SPEECH_SESSION_DEVICE), cpu, cuda, cuda:N;\n"
         "                                  when a GPU was asked for but is not usable: the CPU, and why on stderr\n"
@@ -184,6 +189,17 @@ static void json_words(FILE *f, const sp_segment *s, int with_prob, int first)
     }
 }
 
+/* A file name on one comment line: a line break would end the block and "-->" is not
+ * allowed in a WebVTT NOTE, so both are written defused. */
+static void note_path(FILE *f, const char *p)
+{
+    for (; *p; p++) {
+        if (*p == '\n' || *p == '\r') fputc(' ', f);
+        else if (p[0] == '-' && p[1] == '-' && p[2] == '>') { fputs("--\xe2\x86\x92", f); p += 2;   /* "-->" as "--→" */ }
+        else fputc(*p, f);
+    }
+}
+
 static void write_result(FILE *f, const char *fmt, const sp_result *r, int translate, const char *path, int multi,
                          int words)
 {
@@ -193,8 +209,8 @@ static void write_result(FILE *f, const char *fmt, const sp_result *r, int trans
         for (int i = 0; i < r->n_segments; i++) fprintf(f, "%s\n", stripped(r->segments[i].text, buf, sizeof buf));
     } else if (!strcmp(fmt, "srt") || !strcmp(fmt, "vtt")) {
         int srt = fmt[0] == 's';
-        if (multi) fprintf(f, "%s %s\n\n", srt ? "#" : "NOTE", path);
-        if (!srt) fputs("WEBVTT\n\n", f);
+        if (!srt) fputs("WEBVTT\n\n", f);   /* first: a WebVTT document must begin with it */
+        if (multi) { fputs(srt ? "# " : "NOTE FILE ", f); note_path(f, path); fputs("\n\n", f); }
         for (int i = 0; i < r->n_segments; i++) {
             const sp_segment *s = &r->segments[i];
             if (srt) fprintf(f, "%d\n", i + 1);
@@ -339,6 +355,8 @@ typedef struct {
     sp_transcribe_params tp;
     sp_context_params cp;
     const char *model, *fmt;
+    const char *out_dir;           /* --output-dir, or NULL: stdout */
+    int out_fd;                    /* out_dir opened (O_DIRECTORY), else -1 */
     const char **inputs;
     int n_inputs, want_progress;   /* -1: progress on a terminal for long files */
     float temps[32];
@@ -431,6 +449,7 @@ static int value_option(cli_opts *o, const char *a, const char *v)
         if (strcmp(v, "txt") && strcmp(v, "json") && strcmp(v, "srt") && strcmp(v, "vtt") && strcmp(v, "verbose_json")) return -1;
         o->fmt = v;
     }
+    else if (IS("--output-dir") || IS("--output_dir") || IS("-o")) { if (!*v) return -1; o->out_dir = v; }
     else if (IS("--threads") || IS("-t")) { if (parse_int(v, 0, 256, &l)) return -1; o->cp.n_threads = (int)l; }
     else if (IS("--device")) o->cp.device = v;
     else if (IS("--compute")) {
@@ -486,6 +505,70 @@ static int parse_args(int argc, char **argv, cli_opts *o)
     return -1;
 }
 
+/* ------------------------------------------------------------------ --output-dir */
+
+/* The file an input's result goes to in --output-dir: its name without directories and
+ * without its last extension, then the format's (whisper's --output_dir names). -1 when it
+ * does not fit dst or would be empty or hidden-only. */
+static int out_name(const char *path, const char *fmt, char *dst, size_t n)
+{
+    const char *ext = !strcmp(fmt, "verbose_json") ? "json" : fmt;
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    if (!strcmp(path, "-")) b = "stdin";
+    const char *dot = strrchr(b, '.');
+    size_t len = dot && dot > b ? (size_t)(dot - b) : strlen(b);
+    if (len == 0) return -1;
+    int w = snprintf(dst, n, "%.*s.%s", (int)len, b, ext);
+    return w > 0 && (size_t)w < n ? 0 : -1;
+}
+
+/* Two inputs writing the same file would lose one result: refused before any work. */
+static int out_names_clash(const cli_opts *o)
+{
+    char a[4096], b[4096];
+    for (int i = 0; i < o->n_inputs; i++) {
+        if (out_name(o->inputs[i], o->fmt, a, sizeof a)) {
+            fprintf(stderr, "transcribe: %s: no output file name can be made from it\n", o->inputs[i]);
+            return 1;
+        }
+        for (int k = 0; k < i; k++)
+            if (!out_name(o->inputs[k], o->fmt, b, sizeof b) && !strcmp(a, b)) {
+                fprintf(stderr, "transcribe: %s and %s would both be written to %s/%s\n",
+                        o->inputs[k], o->inputs[i], o->out_dir, a);
+                return 1;
+            }
+    }
+    return 0;
+}
+
+/* The result as out_dir/NAME.EXT: written to a hidden temporary file first and renamed into
+ * place when whole, so a reader (or a failed run) never sees half a document and an older
+ * file of that name stays until the new one is complete. */
+static int write_out_file(const cli_opts *o, const sp_result *res, const char *path)
+{
+    char name[4096], tmp[4200];
+    out_name(path, o->fmt, name, sizeof name);
+    snprintf(tmp, sizeof tmp, ".%s.%ld.tmp", name, (long)getpid());
+    int fd = openat(o->out_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) goto fail;
+    write_result(f, o->fmt, res, o->tp.translate, path, 0, o->tp.word_timestamps);
+    if (fflush(f) != 0 || ferror(f)) goto fail;
+    int rc = fclose(f);
+    f = NULL;
+    fd = -1;
+    if (rc != 0 || renameat(o->out_fd, tmp, o->out_fd, name) != 0) goto fail;
+    return 0;
+fail:;
+    int e = errno;
+    if (f) fclose(f);
+    else if (fd >= 0) close(fd);
+    unlinkat(o->out_fd, tmp, 0);
+    fprintf(stderr, "transcribe: %s/%s: %s\n", o->out_dir, name, strerror(e));
+    return -1;
+}
+
 /* One input file: load, transcribe, write. Returns EX_OK or the file's exit code; *stop set
  * when no later file can do better (cancelled, options invalid, stdout broken). */
 static int transcribe_file(sp_context *ctx, cli_opts *o, const char *path, sp_device_info *di, int *stop)
@@ -518,6 +601,13 @@ static int transcribe_file(sp_context *ctx, cli_opts *o, const char *path, sp_de
         *stop = st == SP_ERR_INVALID_ARG;   /* the same options fail for every file */
         return st == SP_ERR_INVALID_ARG ? EX_USAGE : EX_ENGINE;
     }
+    if (o->out_fd >= 0) {
+        int wr = write_out_file(o, res, path);
+        sp_result_free(res);
+        if (wr == 0) return EX_OK;
+        *stop = 1;   /* the directory's trouble (full, gone, read-only) is every file's */
+        return EX_OUTPUT;
+    }
     write_result(stdout, o->fmt, res, o->tp.translate, path, o->n_inputs > 1, o->tp.word_timestamps);
     sp_result_free(res);
     if (fflush(stdout) != 0 || ferror(stdout)) {
@@ -534,10 +624,16 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--dump-logits")) return transcribe_oracle_main(argc, argv);
 
     cli_opts o = { .tp = sp_transcribe_default_params(), .cp = sp_context_default_params(),
-                   .fmt = "txt", .want_progress = -1 };
+                   .fmt = "txt", .want_progress = -1, .out_fd = -1 };
     if (!(o.inputs = calloc((size_t)argc, sizeof *o.inputs))) return EX_ENGINE;
     int rc = parse_args(argc, argv, &o);
     if (rc >= 0) { free(o.inputs); return rc; }
+    if (o.out_dir && out_names_clash(&o)) { free(o.inputs); return EX_USAGE; }
+    if (o.out_dir && (o.out_fd = open(o.out_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        fprintf(stderr, "transcribe: --output-dir %s: %s\n", o.out_dir, strerror(errno));
+        free(o.inputs);
+        return EX_OUTPUT;
+    }
 
     char err[512];
     sp_status st;
@@ -546,6 +642,7 @@ int main(int argc, char **argv)
         sp_vad *v = NULL;
         if ((st = sp_vad_open(o.tp.vad_model, &v, err, sizeof err)) != SP_OK) {
             fprintf(stderr, "transcribe: --vad-model %s: %s\n", o.tp.vad_model, err);
+            if (o.out_fd >= 0) close(o.out_fd);
             free(o.inputs);
             return EX_MODEL;
         }
@@ -555,6 +652,7 @@ int main(int argc, char **argv)
     st = sp_context_open(o.model, &o.cp, &ctx, err, sizeof err);
     if (st != SP_OK) {
         fprintf(stderr, "transcribe: %s: %s\n", o.model, err);
+        if (o.out_fd >= 0) close(o.out_fd);
         free(o.inputs);
         return st == SP_ERR_INVALID_ARG ? EX_USAGE : EX_MODEL;
     }
@@ -579,6 +677,7 @@ int main(int argc, char **argv)
     }
     if (g_cancel) rc = EX_INTR;
     sp_context_free(ctx);
+    if (o.out_fd >= 0) close(o.out_fd);
     free(o.inputs);
     return rc;
 }

@@ -64,6 +64,29 @@ check "digital silence: exit 0, no text" sh -c "[ $rc -eq 0 ] && [ ! -s '$T/s.tx
 # several inputs: one JSON document per line
 "$BIN/transcribe" --model $M $FAST -f json $W "$T/silence.wav" >"$T/m.jsonl" 2>/dev/null
 check "two inputs → two JSON lines" sh -c "[ \$(wc -l <'$T/m.jsonl') -eq 2 ] && python3 -c \"import json; [json.loads(l) for l in open('$T/m.jsonl')]\""
+# several vtt inputs on stdout: each document begins with WEBVTT (its file named in a NOTE
+# block after it; the NOTE had come first, so not even the first document was WebVTT)
+"$BIN/transcribe" --model $M $FAST -f vtt $W "$T/silence.wav" >"$T/m.vtt" 2>/dev/null
+check "two vtt inputs on stdout: WEBVTT, then NOTE FILE, per document" sh -c \
+    "[ \"\$(grep -c '^WEBVTT\$' '$T/m.vtt')\" -eq 2 ] && head -1 '$T/m.vtt' | grep -qx WEBVTT && sed -n 3p '$T/m.vtt' | grep -q '^NOTE FILE '"
+# --output-dir: one whole document per input, named after it, = what stdout gets for it alone
+mkdir "$T/od" "$T/in"
+cp "$W" "$T/in/talk.take1.wav"
+"$BIN/transcribe" --model $M $FAST -f vtt --output-dir "$T/od" "$T/in/talk.take1.wav" "$T/silence.wav" >"$T/od.out" 2>"$T/err"; rc=$?
+"$BIN/transcribe" --model $M $FAST -f vtt "$T/in/talk.take1.wav" >"$T/one.vtt" 2>/dev/null
+check "--output-dir: exit 0, nothing on stdout, talk.take1.vtt and silence.vtt, no temporary left" sh -c \
+    "[ $rc -eq 0 ] && [ ! -s '$T/od.out' ] && [ \"\$(ls -A '$T/od' | tr '\n' ' ')\" = 'silence.vtt talk.take1.vtt ' ]"
+check "--output-dir: each file is the input's own document" sh -c \
+    "cmp -s '$T/one.vtt' '$T/od/talk.take1.vtt' && [ \"\$(cat '$T/od/silence.vtt')\" = WEBVTT ]"
+"$BIN/transcribe" --model $M $FAST -f verbose_json -o "$T/od" "$T/in/talk.take1.wav" >/dev/null 2>&1
+check "-o with verbose_json: NAME.json, one OpenAI document" python3 -c \
+    "import json; d=json.load(open('$T/od/talk.take1.json')); assert d['segments'] and 'seek' in d['segments'][0]"
+cp "$W" "$T/in/silence.flac"
+"$BIN/transcribe" --model $M $FAST -f vtt --output-dir "$T/od" "$T/in/silence.flac" "$T/silence.wav" >/dev/null 2>"$T/err"; rc=$?
+check "--output-dir: two inputs of one name refused before any work (exit 2, both named)" sh -c \
+    "[ $rc -eq 2 ] && grep -q 'silence.flac' '$T/err' && grep -q 'silence.wav' '$T/err' && [ \"\$(cat '$T/od/silence.vtt')\" = WEBVTT ]"
+"$BIN/transcribe" --model $M $FAST --output-dir "$T/nonexistent" $W >/dev/null 2>"$T/err"; rc=$?
+check "--output-dir that does not exist: exit 6, said" sh -c "[ $rc -eq 6 ] && grep -q nonexistent '$T/err'"
 
 # exit codes
 "$BIN/transcribe" >/dev/null 2>&1; check "no arguments: exit 2" [ $? -eq 2 ]
