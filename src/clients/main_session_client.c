@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "clients/session_client.h"
+#include "session/ss_json.h"   /* SS_PROMPT_MAX */
 #include "session/ss_opt.h"
 
 static void usage(FILE *f)
@@ -96,8 +97,20 @@ static int take_opt(cli *a, int ch, const char *arg)
     if (apply_opt(a, ch, arg) == 0) return 0;
     for (const struct option *o = lo; o->name; o++)
         if (o->val == ch)
-            fprintf(stderr, "session_client: bad value for --%s: '%s'\n", o->name, arg ? arg : "");
+            fprintf(stderr, "session_client: bad value for --%s: '%.60s'%s\n", o->name,
+                    arg ? arg : "", arg && strlen(arg) > 60 ? "... (too long or not UTF-8)" : "");
     return -1;
+}
+
+/* --prompt/--hotwords: what a request may carry (valid UTF-8, <= SS_PROMPT_MAX bytes), so
+ * a text the daemon would refuse is a usage error (100) here, not a failed request (111). */
+static int text_opt(const char *arg, const char **dst)
+{
+    json_t *t = strlen(arg) <= SS_PROMPT_MAX ? json_string(arg) : NULL;
+    if (!t) return -1;
+    json_decref(t);
+    *dst = arg;
+    return 0;
 }
 
 static int apply_opt(cli *a, int ch, const char *arg)
@@ -111,8 +124,8 @@ static int apply_opt(cli *a, int ch, const char *arg)
     case OPT_STIMEOUT: return num(arg, &a->o.start_timeout);
     case OPT_LANG: a->ro.language = arg; return 0;
     case OPT_TASK: return task_opt(arg, &a->ro.task_translate);
-    case OPT_PROMPT: a->ro.prompt = arg; return 0;
-    case OPT_HOTW: a->ro.hotwords = arg; return 0;
+    case OPT_PROMPT: return text_opt(arg, &a->ro.prompt);
+    case OPT_HOTW: return text_opt(arg, &a->ro.hotwords);
     case OPT_ACTX: return ss_opt_audio_ctx(arg, &a->ro.audio_ctx);
     case OPT_TEMP:
         if (ss_opt_num(arg, 0, 1, &a->ro.temperature)) return -1;
