@@ -22,7 +22,8 @@ enum { JOB_ENSURE, JOB_TRANSCRIBE, JOB_TEXT };
 
 typedef struct job {
     int kind;
-    char path[KL_WORKER_PATH_MAX];   /* JOB_TEXT: the text to type again */
+    char path[KL_WORKER_PATH_MAX];   /* JOB_TRANSCRIBE: the recording */
+    char *text;                /* JOB_TEXT: the text to type again (malloc'd, any length) */
     char lang[16];             /* the binding's language ("" the configured one) */
     double stopped;            /* monotonic time of the key release */
     unsigned serial;           /* the recording (dictation) it belongs to */
@@ -114,13 +115,24 @@ void kl_worker_transcribe(kl_worker *w, const char *path, unsigned serial, int c
     push_queue(w, j);
 }
 
+static void free_job(job *j)
+{
+    free(j->text);
+    free(j);
+}
+
 int kl_worker_paste(kl_worker *w, const char *text)
 {
-    if (strlen(text) >= KL_WORKER_PATH_MAX) return -1;
+    /* the text is the job's own copy: a history entry can be as long as a dictation (it had
+     * gone into the 4300-byte path buffer, and a longer one was refused) */
     job *j = new_job(w, JOB_TEXT);
-    if (!j) return 0;
+    if (!j) return -1;
+    if (!(j->text = strdup(text))) {
+        wlog(w, "ERROR", "out of memory queueing a paste");
+        free(j);
+        return -1;
+    }
     j->stopped = ss_mono_now();
-    snprintf(j->path, sizeof j->path, "%s", text);
     push_queue(w, j);
     return 0;
 }
@@ -584,7 +596,7 @@ static void run_job(kl_worker *w, ssc *c, const job *j)
     else if (j->kind == JOB_TRANSCRIBE) do_transcribe(w, c, j);
     else if (j->kind == JOB_TEXT) {
         outcome oc;
-        free(deliver(w, j->path, "paste-last", 0, "from the history", &oc));
+        free(deliver(w, j->text, "paste-last", 0, "from the history", &oc));
     }
 }
 
@@ -634,7 +646,7 @@ static void *run(void *arg)
     while ((j = next_job(w))) {
         if (w->quit) {   /* quitting: pending work is dropped */
             if (j->kind == JOB_TRANSCRIBE && j->path[0]) remove_audio(w, j->path);
-            free(j);
+            free_job(j);
             continue;
         }
         w->busy = 1;
@@ -645,7 +657,7 @@ static void *run(void *arg)
             c = NULL;
         }
         run_job(w, c, j);
-        free(j);
+        free_job(j);
         pthread_mutex_lock(&w->mu);
         w->busy = 0;
     }
@@ -687,7 +699,7 @@ int kl_worker_free(kl_worker *w)
         return 0;
     }
     pthread_join(w->th, NULL);
-    for (job *j = w->head, *nx; j; j = nx) { nx = j->next; free(j); }
+    for (job *j = w->head, *nx; j; j = nx) { nx = j->next; free_job(j); }
     free(w->typed);
     free(w->keep_text);
     pthread_mutex_destroy(&w->mu);

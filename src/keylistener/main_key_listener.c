@@ -410,7 +410,8 @@ static void ctl_command(int fd, char *cmd)
     else if (!strcmp(cmd, "toggle")) { if (G.recording) rec_stop("control", 0); else rec_start_lang("control", arg); }
     else if (!strcmp(cmd, "paste-last")) {
         char *t = G.history[0] ? kl_history_get(G.history, 0) : NULL;
-        if (!t || kl_worker_paste(G.worker, t) != 0) snprintf(reply, sizeof reply, "error no history");
+        if (!t) snprintf(reply, sizeof reply, "error no history");
+        else if (kl_worker_paste(G.worker, t) != 0) snprintf(reply, sizeof reply, "error out of memory");
         free(t);
     }
     else if (!strcmp(cmd, "cancel")) user_cancel("control");
