@@ -255,15 +255,9 @@ int kl_evhub_add(kl_evhub *h, int fd)
     return ok ? 0 : -1;
 }
 
-int kl_evhub_emit(kl_evhub *h, const char *event, const char *text, int chunk, double release_ms)
+/* Writes o (taken) as one line to every subscriber; the number reached. */
+static int emit_obj(kl_evhub *h, json_t *o)
 {
-    if (!h) return 0;
-    json_t *o = json_object();
-    if (!o) return 0;
-    json_object_set_new(o, "event", json_string(event));
-    if (text) json_object_set_new(o, "text", json_string(text));
-    if (chunk >= 1) json_object_set_new(o, "chunk", json_integer(chunk));
-    if (release_ms >= 0) json_object_set_new(o, "release_ms", json_integer((json_int_t)(release_ms + 0.5)));
     char *js = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!js) return 0;
@@ -283,6 +277,38 @@ int kl_evhub_emit(kl_evhub *h, const char *event, const char *text, int chunk, d
     pthread_mutex_unlock(&h->mu);
     free(line);
     return reached;
+}
+
+/* The event's common fields, in the order subscribers have seen them; NULL on OOM. */
+static json_t *event_obj(const char *event, const char *text, int chunk, double release_ms)
+{
+    json_t *o = json_object();
+    if (!o) return NULL;
+    json_object_set_new(o, "event", json_string(event));
+    if (text) json_object_set_new(o, "text", json_string(text));
+    if (chunk >= 1) json_object_set_new(o, "chunk", json_integer(chunk));
+    if (release_ms >= 0) json_object_set_new(o, "release_ms", json_integer((json_int_t)(release_ms + 0.5)));
+    return o;
+}
+
+int kl_evhub_emit(kl_evhub *h, const char *event, const char *text, int chunk, double release_ms)
+{
+    if (!h) return 0;
+    json_t *o = event_obj(event, text, chunk, release_ms);
+    return o ? emit_obj(h, o) : 0;
+}
+
+int kl_evhub_emit_final(kl_evhub *h, const char *text, double release_ms, int delivered,
+                        const char *output, const char *error)
+{
+    if (!h) return 0;
+    json_t *o = event_obj("final", text, -1, release_ms);
+    if (!o) return 0;
+    /* added after the fields subscribers already read, never instead of them */
+    json_object_set_new(o, "delivered", json_boolean(delivered));
+    if (output) json_object_set_new(o, "output", json_string(output));
+    if (error) json_object_set_new(o, "error", json_string(error));
+    return emit_obj(h, o);
 }
 
 int kl_ctl_events(const char *path, int out, char *err, size_t n)

@@ -67,7 +67,9 @@ int kl_ctl_send(const char *path, const char *cmd, char *reply, size_t rn, char 
  * listener keeps that connection and writes one JSON object per line as things happen:
  *   {"event": "recording"}                      a recording started
  *   {"event": "partial", "text": "...", "chunk": N}   a chunk's text is final (N from 1)
- *   {"event": "final", "text": "...", "release_ms": T}  the whole text, after post-processing
+ *   {"event": "final", "text": "...", "release_ms": T, "delivered": B, "output": "typed",
+ *    "error": "..."}                            the whole text, after post-processing, and
+ *                                               whether (how, or why not) it went out
  *   {"event": "cancelled"}                      the user cancelled; nothing is typed
  *   {"event": "error", "text": "..."}           the dictation failed
  * A subscriber that does not keep up (its socket buffer full) or went away is dropped: the
@@ -82,6 +84,12 @@ int kl_evhub_add(kl_evhub *h, int fd);
 /* Writes the event line to every subscriber; text NULL: none; chunk < 1 and release_ms < 0
  * are left out. Returns the number of subscribers it reached. */
 int kl_evhub_emit(kl_evhub *h, const char *event, const char *text, int chunk, double release_ms);
+/* The "final" event of a dictation whose text was given to the output: the fields of
+ * kl_evhub_emit, then "delivered" (false: the text, or with --live a piece of it, could not
+ * be typed, pasted, copied or printed), "output" (how it went out: "typed", "pasted",
+ * "clipboard", "printed", "mixed"; NULL: left out) and "error" (why not; NULL: left out). */
+int kl_evhub_emit_final(kl_evhub *h, const char *text, double release_ms, int delivered,
+                        const char *output, const char *error);
 /* Client: subscribes and copies the event lines to out until the listener goes away (0),
  * KL_CTL_NONE when none runs, -1 with a message. */
 int kl_ctl_events(const char *path, int out, char *err, size_t n);

@@ -32,6 +32,16 @@ typedef struct job {
     struct job *next;
 } job;
 
+/* How a dictation's text went out: its one output, or (--live) its pieces together; for
+ * Return after a --live dictation and for the final event. */
+typedef struct {
+    int pieces, keyed, failed;  /* given to the output; of them typed or pasted; not delivered */
+    kl_out_done done;           /* how the first delivered piece went out */
+    int mixed;                  /* later pieces went out another way */
+    int enter;                  /* Return applies after the last piece (deliver's outcome) */
+    char err[512];              /* why the first failed piece was not delivered */
+} delivery;
+
 struct kl_worker {
     kl_worker_env env;
     const kl_opts *o;          /* env.o */
@@ -40,10 +50,8 @@ struct kl_worker {
     unsigned serial;
     char lang[16];
     char *typed;
-    /* --live: the dictation's pieces given to the output, how many of them are in the
-     * focused window (typed or pasted), and whether Return is due after the last (--enter,
-     * or the app's rule, as the last piece's output resolved it) */
-    int live_pieces, live_keyed, live_enter;
+    /* --live: how the dictation's pieces went out so far */
+    delivery live;
     /* the user's clipboard, to put back once the text left there is stale */
     kl_clip_saved keep;
     char *keep_text;
@@ -235,7 +243,23 @@ typedef struct {
     kl_out_done done;   /* KL_DONE_NONE: not delivered */
     int enter;          /* Return applies to this output (--enter or the app's rule; type or
                          * paste mode), whether or not DL_NOENTER held it back */
+    char err[512];      /* not delivered: why */
 } outcome;
+
+/* One output's outcome added to a dictation's delivery. */
+static void note_outcome(delivery *d, const outcome *oc)
+{
+    d->pieces++;
+    d->keyed += oc->done == KL_DONE_TYPED || oc->done == KL_DONE_PASTED;
+    d->enter = oc->enter;
+    if (oc->done == KL_DONE_NONE) {
+        if (!d->failed++) snprintf(d->err, sizeof d->err, "%s", oc->err);
+    } else if (d->done == KL_DONE_NONE) {
+        d->done = oc->done;
+    } else if (d->done != oc->done) {
+        d->mixed = 1;
+    }
+}
 
 /* Post-processing (DL_POST: fresh transcripts), history (DL_HISTORY), the focused app's
  * rule, output; DL_SPACE puts one space before the text (--live: a chunk after the first),
@@ -248,7 +272,7 @@ static char *deliver(kl_worker *w, const char *raw, const char *id, int flags, c
     const kl_opts *o = w->o;
     char err[1024] = "", how[1200];
     kl_app_rule ar = { .enter = -1 };
-    *oc = (outcome){ KL_DONE_NONE, 0 };
+    *oc = (outcome){ KL_DONE_NONE, 0, "" };
     int m = app_rule(w, &ar);
     char *text = prepare_text(w, raw, id, flags, m > 0 && ar.profile[0] ? ar.profile : NULL);
     if (!text) return NULL;
@@ -274,6 +298,7 @@ static char *deliver(kl_worker *w, const char *raw, const char *id, int flags, c
     } else {
         wlog(w, "ERROR", "request %s: %zu chars transcribed but not delivered: %s", id, strlen(text), err);
         notify(w, "Dictation failed", err);
+        snprintf(oc->err, sizeof oc->err, "%s", err[0] ? err : "not delivered");
     }
     keep_note(w, &k, text);
     return text;
@@ -463,9 +488,7 @@ static void live_type(kl_worker *w, const char *text, const char *id, const char
     char *typed = deliver(w, text, id, DL_POST | DL_NOENTER | (w->typed && w->typed[0] ? DL_SPACE : 0),
                           timing, &oc);
     if (!typed) return;
-    w->live_pieces++;
-    w->live_keyed += oc.done == KL_DONE_TYPED || oc.done == KL_DONE_PASTED;
-    w->live_enter = oc.enter;
+    note_outcome(&w->live, &oc);
     size_t a = w->typed ? strlen(w->typed) : 0, b = strlen(typed);
     char *t = realloc(w->typed, a + b + 1);
     if (t) { memcpy(t + a, typed, b + 1); w->typed = t; }
@@ -478,10 +501,11 @@ static void live_type(kl_worker *w, const char *text, const char *id, const char
  * clipboard or failed: the window holds only part of the text, and Return would send that. */
 static void live_enter(kl_worker *w, const char *id)
 {
-    if (!w->live_pieces || !w->live_enter) return;
-    if (w->live_keyed != w->live_pieces) {
+    const delivery *d = &w->live;
+    if (!d->pieces || !d->enter) return;
+    if (d->keyed != d->pieces) {
         wlog(w, "WARN", "request %s: no Enter: %d of %d pieces were not typed into the window",
-             id, w->live_pieces - w->live_keyed, w->live_pieces);
+             id, d->pieces - d->keyed, d->pieces);
         return;
     }
     const kl_opts *o = w->o;
@@ -489,9 +513,24 @@ static void live_enter(kl_worker *w, const char *id)
                           .mods_held = w->env.mods_held, .mods_u = w->env.mods_u };
     char via[64], err[512];
     if (kl_output_enter(&oo, via, sizeof via, err, sizeof err) == 0)
-        wlog(w, "INFO", "request %s: Enter after the dictation's %d pieces (%s)", id, w->live_pieces, via);
+        wlog(w, "INFO", "request %s: Enter after the dictation's %d pieces (%s)", id, d->pieces, via);
     else
         wlog(w, "WARN", "request %s: no Enter: %s", id, err);
+}
+
+/* The final event: the text as given to the output (NULL: nothing was; "" as before) and,
+ * when something was, whether and how it went out (the text had been reported as typed also
+ * when typing and the clipboard failed, e.g. without a display). */
+static void emit_final(kl_worker *w, const char *typed, double release_ms, const delivery *d)
+{
+    static const char *const names[] = { [KL_DONE_TYPED] = "typed", [KL_DONE_PASTED] = "pasted",
+                                         [KL_DONE_CLIPBOARD] = "clipboard", [KL_DONE_PRINTED] = "printed" };
+    if (!typed || !d->pieces) {
+        kl_evhub_emit(w->env.hub, "final", typed ? typed : "", -1, release_ms);
+        return;
+    }
+    const char *how = d->done == KL_DONE_NONE ? NULL : d->mixed ? "mixed" : names[d->done];
+    kl_evhub_emit_final(w->env.hub, typed, release_ms, !d->failed, how, d->failed ? d->err : NULL);
 }
 
 /* The dictation's end: its whole text typed (or, with --live, the remainder), the events. */
@@ -517,11 +556,14 @@ static void finish_dictation(kl_worker *w, const char *rest, const char *id, con
         if (typed && w->o->history > 0 && w->env.history[0] &&
             kl_history_add(w->env.history, w->o->history, typed, err, sizeof err) != 0)
             wlog(w, "WARN", "history: %s", err);
+        emit_final(w, typed, (t1 - j->stopped) * 1000, &w->live);
     } else {
         outcome oc;
+        delivery d = { 0 };
         typed = deliver(w, whole, id, DL_POST | DL_HISTORY, timing, &oc);
+        if (typed) note_outcome(&d, &oc);
+        emit_final(w, typed, (t1 - j->stopped) * 1000, &d);
     }
-    kl_evhub_emit(w->env.hub, "final", typed ? typed : "", -1, (t1 - j->stopped) * 1000);
     free(typed);
     free(whole);
 }
@@ -534,7 +576,7 @@ static void do_transcribe(kl_worker *w, ssc *c, const job *j)
         w->lang[0] = 0;
         free(w->typed);
         w->typed = NULL;
-        w->live_pieces = w->live_keyed = w->live_enter = 0;
+        memset(&w->live, 0, sizeof w->live);
     }
     if (kl_live_begin(w->env.live, j->serial)) {
         wlog(w, "INFO", "%s of a cancelled dictation dropped", j->final ? "the remainder" : "a chunk");

@@ -205,6 +205,10 @@ echo "# keys: $(tr '\n' '|' <"$ROOT/keys.txt")"
 check "--live --enter, text after the release: two or more pieces typed, then Return once, last" \
     sh -c '[ "$(grep -c "^type " "$0")" -ge $(($1 + 2)) ] && [ "$(grep -c "^key --clearmodifiers Return$" "$0")" -eq 2 ] &&
            tail -1 "$0" | grep -qx "key --clearmodifiers Return"' "$ROOT/keys.txt" "$t0"
+check "--live: each final event says its pieces were delivered, typed" python3 -c "
+import json,sys
+f=[json.loads(l) for l in open(sys.argv[1]) if '\"final\"' in l]; print('#', f)
+sys.exit(0 if len(f) == 2 and all(e.get('delivered') is True and e.get('output') == 'typed' for e in f) else 1)" "$ROOT/events4.txt"
 listener_quit
 
 check "no sanitizer report from the listener" sh -c '! grep -E "Sanitizer|runtime error" "$0"' "$ROOT/kl.err"

@@ -3,7 +3,7 @@
 # answered): the recording is kept and its path logged, an "error" event goes out, and
 # --notify says "Transcription failed" (an audit found the speech deleted with the failure
 # and no notification, though docs/key_listener.md lists "failed"); control clients that
-# trickle or stall do not hold the listener.
+# trickle or stall do not hold the listener; the final event says whether the text went out.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/keylistener_common.inc
 
@@ -71,5 +71,37 @@ check "config typo: 'status' still answers (exit $rc), naming the file's error" 
 check "config typo: a listener does not start (exit $rc)" [ $rc -eq 100 ]
 rm -f "$XDG_CONFIG_HOME/speech-session/key_listener.conf"
 kill $EVP 2>/dev/null
-"$KL" quit >/dev/null 2>&1; sleep 0.5
+"$KL" quit >/dev/null 2>&1
+wait_for 10 sh -c '! "$0" status >/dev/null 2>&1' "$KL"
+
+# the final event says whether the text went out. With no display (DISPLAY and
+# WAYLAND_DISPLAY unset above) xdotool cannot type and no clipboard tool can take the text:
+# the event had carried the text as if it were typed. Then --output print: delivered.
+start_fake_daemon
+printf '%s' '["Not typed."]' >"$ROOT/fake_results.json"
+last_final() { # events file, python condition on f (the last final event)
+    python3 -c "
+import json,sys
+f=[json.loads(l) for l in open(sys.argv[1]) if '\"final\"' in l][-1]; print('#', json.dumps(f))
+sys.exit(0 if $2 else 1)" "$1"
+}
+dictate() { # output option, events file
+    bg "$KL" --no-config --trigger none --audio file --source "$SPEECH" --preroll 0 --no-start \
+        --timeout 20 --history 0 $1 >>"$ROOT/out.txt" 2>>"$ROOT/kl.err"
+    wait_for 10 sh -c '"$0" status >/dev/null 2>&1' "$KL"
+    bg sh -c 'exec "$0" events >"$1"' "$KL" "$2"
+    sleep 0.3
+    "$KL" start >/dev/null; sleep 1; "$KL" stop >/dev/null
+    wait_for 15 grep -q '"event":"final"' "$2"
+    "$KL" quit >/dev/null 2>&1
+    wait_for 10 sh -c '! "$0" status >/dev/null 2>&1' "$KL"
+}
+dictate "--typer xdotool" "$ROOT/events_nodisplay.txt"
+check "no display: the final event keeps text and release_ms, says delivered false and why" \
+    last_final "$ROOT/events_nodisplay.txt" \
+    "f['text'] == 'Not typed.' and f['release_ms'] >= 0 and f.get('delivered') is False and f.get('error') and 'output' not in f"
+dictate "--output print" "$ROOT/events_print.txt"
+check "--output print: the final event says delivered true, output printed" \
+    last_final "$ROOT/events_print.txt" \
+    "f['text'] == 'Not typed.' and f.get('delivered') is True and f.get('output') == 'printed' and 'error' not in f"
 finish
