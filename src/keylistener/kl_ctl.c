@@ -89,24 +89,103 @@ int kl_ctl_listen(const char *path, char *err, size_t n)
     return fd;
 }
 
-int kl_ctl_read(int fd, char *cmd, size_t n)
+void kl_ctl_server_init(kl_ctl_server *s, int lfd)
 {
-    struct ucred cr;
-    socklen_t cl = sizeof cr;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 || cr.uid != geteuid()) return -1;
-    size_t have = 0;
-    while (have + 1 < n) {
-        struct pollfd p = { fd, POLLIN, 0 };
-        if (poll(&p, 1, 500) <= 0) return -1;
-        ssize_t k = read(fd, cmd + have, n - 1 - have);
-        if (k < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-        if (k <= 0) break;
-        have += (size_t)k;
-        if (memchr(cmd, '\n', have)) break;
+    memset(s, 0, sizeof *s);
+    s->lfd = lfd;
+    for (int i = 0; i < KL_CTL_CONNS; i++) s->fd[i] = -1;
+}
+
+static int free_slot(const kl_ctl_server *s)
+{
+    for (int i = 0; i < KL_CTL_CONNS; i++)
+        if (s->fd[i] < 0) return i;
+    return -1;
+}
+
+static void drop(kl_ctl_server *s, int slot)
+{
+    close(s->fd[slot]);
+    s->fd[slot] = -1;
+    s->have[slot] = 0;
+}
+
+int kl_ctl_server_pollfds(const kl_ctl_server *s, struct pollfd *p, int *tags)
+{
+    int np = 0;
+    if (s->lfd >= 0 && free_slot(s) >= 0) {
+        p[np] = (struct pollfd){ s->lfd, POLLIN, 0 };
+        tags[np++] = KL_CTL_TAG_LISTEN;
     }
-    cmd[have] = 0;
-    cmd[strcspn(cmd, "\r\n")] = 0;
-    return have ? 0 : -1;
+    for (int i = 0; i < KL_CTL_CONNS; i++)
+        if (s->fd[i] >= 0) { p[np] = (struct pollfd){ s->fd[i], POLLIN, 0 }; tags[np++] = i; }
+    return np;
+}
+
+double kl_ctl_server_deadline(const kl_ctl_server *s)
+{
+    double d = 0;
+    for (int i = 0; i < KL_CTL_CONNS; i++)
+        if (s->fd[i] >= 0 && (d == 0 || s->deadline[i] < d)) d = s->deadline[i];
+    return d;
+}
+
+void kl_ctl_server_accept(kl_ctl_server *s, double now)
+{
+    int slot;
+    while (s->lfd >= 0 && (slot = free_slot(s)) >= 0) {
+        int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) return;   /* EAGAIN: none waits; anything else: try at the next POLLIN */
+        struct ucred cr;
+        socklen_t cl = sizeof cr;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 || cr.uid != geteuid()) {
+            close(fd);
+            continue;
+        }
+        s->fd[slot] = fd;
+        s->have[slot] = 0;
+        s->deadline[slot] = now + KL_CTL_DEADLINE;
+    }
+}
+
+int kl_ctl_server_read(kl_ctl_server *s, int slot, char *cmd, size_t n, int *fd)
+{
+    if (slot < 0 || slot >= KL_CTL_CONNS || s->fd[slot] < 0) return -1;
+    char *b = s->buf[slot];
+    for (;;) {
+        size_t room = KL_CTL_CMD_MAX - 1 - s->have[slot];
+        if (!room) { drop(s, slot); return -1; }   /* no newline in a command's length */
+        ssize_t k = read(s->fd[slot], b + s->have[slot], room);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0 && errno == EAGAIN) return 0;
+        if (k < 0 || (k == 0 && !s->have[slot])) { drop(s, slot); return -1; }
+        s->have[slot] += (size_t)k;
+        /* a client that ends its command by shutting down its side ("printf status | socat")
+         * sends no newline: the end of its input ends the line */
+        char *nl = k ? memchr(b, '\n', s->have[slot]) : b + s->have[slot];
+        if (!nl) continue;
+        *nl = 0;
+        b[strcspn(b, "\r")] = 0;
+        snprintf(cmd, n, "%s", b);
+        *fd = s->fd[slot];
+        s->fd[slot] = -1;
+        s->have[slot] = 0;
+        return 1;
+    }
+}
+
+int kl_ctl_server_expire(kl_ctl_server *s, double now)
+{
+    int dropped = 0;
+    for (int i = 0; i < KL_CTL_CONNS; i++)
+        if (s->fd[i] >= 0 && now >= s->deadline[i]) { drop(s, i); dropped++; }
+    return dropped;
+}
+
+void kl_ctl_server_close(kl_ctl_server *s)
+{
+    for (int i = 0; i < KL_CTL_CONNS; i++)
+        if (s->fd[i] >= 0) drop(s, i);
 }
 
 int kl_ctl_send(const char *path, const char *cmd, char *reply, size_t rn, char *err, size_t n)
@@ -176,15 +255,9 @@ int kl_evhub_add(kl_evhub *h, int fd)
     return ok ? 0 : -1;
 }
 
-int kl_evhub_emit(kl_evhub *h, const char *event, const char *text, int chunk, double release_ms)
+/* Writes o (taken) as one line to every subscriber; the number reached. */
+static int emit_obj(kl_evhub *h, json_t *o)
 {
-    if (!h) return 0;
-    json_t *o = json_object();
-    if (!o) return 0;
-    json_object_set_new(o, "event", json_string(event));
-    if (text) json_object_set_new(o, "text", json_string(text));
-    if (chunk >= 1) json_object_set_new(o, "chunk", json_integer(chunk));
-    if (release_ms >= 0) json_object_set_new(o, "release_ms", json_integer((json_int_t)(release_ms + 0.5)));
     char *js = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!js) return 0;
@@ -204,6 +277,38 @@ int kl_evhub_emit(kl_evhub *h, const char *event, const char *text, int chunk, d
     pthread_mutex_unlock(&h->mu);
     free(line);
     return reached;
+}
+
+/* The event's common fields, in the order subscribers have seen them; NULL on OOM. */
+static json_t *event_obj(const char *event, const char *text, int chunk, double release_ms)
+{
+    json_t *o = json_object();
+    if (!o) return NULL;
+    json_object_set_new(o, "event", json_string(event));
+    if (text) json_object_set_new(o, "text", json_string(text));
+    if (chunk >= 1) json_object_set_new(o, "chunk", json_integer(chunk));
+    if (release_ms >= 0) json_object_set_new(o, "release_ms", json_integer((json_int_t)(release_ms + 0.5)));
+    return o;
+}
+
+int kl_evhub_emit(kl_evhub *h, const char *event, const char *text, int chunk, double release_ms)
+{
+    if (!h) return 0;
+    json_t *o = event_obj(event, text, chunk, release_ms);
+    return o ? emit_obj(h, o) : 0;
+}
+
+int kl_evhub_emit_final(kl_evhub *h, const char *text, double release_ms, int delivered,
+                        const char *output, const char *error)
+{
+    if (!h) return 0;
+    json_t *o = event_obj("final", text, -1, release_ms);
+    if (!o) return 0;
+    /* added after the fields subscribers already read, never instead of them */
+    json_object_set_new(o, "delivered", json_boolean(delivered));
+    if (output) json_object_set_new(o, "output", json_string(output));
+    if (error) json_object_set_new(o, "error", json_string(error));
+    return emit_obj(h, o);
 }
 
 int kl_ctl_events(const char *path, int out, char *err, size_t n)

@@ -421,7 +421,8 @@ int kl_send_chord(const char *chord, const char *typer, char *how, size_t hn, ch
 }
 
 /* Paste mode: save, set, chord, wait, restore. When the chord cannot be sent, the text stays
- * on the clipboard and the saved content goes to o->keep for a later restore. */
+ * on the clipboard and the saved content goes to o->keep for a later restore. 0 pasted, 1
+ * left on the clipboard, -1 failed. */
 static int paste_text(const kl_output_opts *o, const char *text, char *how, size_t hn, char *err, size_t n)
 {
     kl_clip_saved saved;
@@ -441,7 +442,7 @@ static int paste_text(const kl_output_opts *o, const char *text, char *how, size
     if (kl_send_chord(chord, o->typer, via, sizeof via, e2, sizeof e2) != 0) {
         snprintf(how, hn, "%s (no paste: %s)", chow, e2);
         if (o->keep) *o->keep = saved; else kl_clip_saved_free(&saved);
-        return 0;
+        return 1;
     }
     /* the application asks for the clipboard only after it got the chord */
     sleep_ms(o->paste_delay_ms);
@@ -462,13 +463,32 @@ static int copy_text(const kl_output_opts *o, const char *text, char *how, size_
     return 0;
 }
 
-static int press_enter(const kl_output_opts *o, char *how, size_t hn)
+/* Waits (bounded by modifier_wait_ms) until no modifier is held: a held Ctrl/Alt/Super
+ * would turn typed text or Return into shortcuts. */
+static void wait_mods(const kl_output_opts *o)
+{
+    if (!o->mods_held) return;
+    double end = mono() + o->modifier_wait_ms / 1000.0;
+    while (o->mods_held(o->mods_u) && mono() < end) sleep_ms(10);
+}
+
+int kl_output_enter(const kl_output_opts *o, char *via, size_t vn, char *err, size_t n)
+{
+    wait_mods(o);
+    return kl_send_chord("Return", o->typer, via, vn, err, n);
+}
+
+static void press_enter(const kl_output_opts *o, char *how, size_t hn)
 {
     char via[64], e[256];
     size_t l = strlen(how);
-    if (kl_send_chord("Return", o->typer, via, sizeof via, e, sizeof e) == 0) snprintf(how + l, hn - l, " + Enter");
+    if (kl_output_enter(o, via, sizeof via, e, sizeof e) == 0) snprintf(how + l, hn - l, " + Enter");
     else snprintf(how + l, hn - l, " (no Enter: %s)", e);
-    return 0;
+}
+
+static void set_done(const kl_output_opts *o, kl_out_done d)
+{
+    if (o->done) *o->done = d;
 }
 
 int kl_output_text(const kl_output_opts *o, const char *text, char *how, size_t hn,
@@ -476,24 +496,29 @@ int kl_output_text(const kl_output_opts *o, const char *text, char *how, size_t 
 {
     if (n) err[0] = 0;
     if (o->keep) memset(o->keep, 0, sizeof *o->keep);
+    set_done(o, KL_DONE_NONE);
     if (o->mode == KL_OUT_PRINT) {
         printf("%s\n", text);
         fflush(stdout);
         snprintf(how, hn, "stdout");
+        set_done(o, KL_DONE_PRINTED);
         return 0;
     }
     if (o->mode == KL_OUT_COPY) {
         kl_output_opts c = *o;
         c.keep = NULL;     /* copy mode: the text is meant to stay */
-        return copy_text(&c, text, how, hn, err, n);
+        if (copy_text(&c, text, how, hn, err, n) != 0) return -1;
+        set_done(o, KL_DONE_CLIPBOARD);
+        return 0;
     }
-    if (o->mods_held) {
-        double end = mono() + o->modifier_wait_ms / 1000.0;
-        while (o->mods_held(o->mods_u) && mono() < end) sleep_ms(10);
-    }
+    wait_mods(o);
     if (o->mode == KL_OUT_PASTE) {
-        if (paste_text(o, text, how, hn, err, n) != 0) return -1;
-        return o->enter ? press_enter(o, how, hn) : 0;
+        int r = paste_text(o, text, how, hn, err, n);
+        if (r < 0) return -1;
+        set_done(o, r ? KL_DONE_CLIPBOARD : KL_DONE_PASTED);
+        /* no Return when the text was not pasted: it would send what is in the window */
+        if (!r && o->enter) press_enter(o, how, hn);
+        return 0;
     }
     char last[512] = "";
     for (size_t i = 0; i < sizeof typers / sizeof typers[0]; i++) {
@@ -502,7 +527,9 @@ int kl_output_text(const kl_output_opts *o, const char *text, char *how, size_t 
         if (forced ? strcmp(o->typer, t) : !usable(t)) continue;
         if (type_with(t, text, o->type_delay_ms, last, sizeof last) == 0) {
             snprintf(how, hn, "%s", t);
-            return o->enter ? press_enter(o, how, hn) : 0;
+            set_done(o, KL_DONE_TYPED);
+            if (o->enter) press_enter(o, how, hn);
+            return 0;
         }
     }
     int r = copy_text(o, text, how, hn, err, n);
@@ -510,6 +537,7 @@ int kl_output_text(const kl_output_opts *o, const char *text, char *how, size_t 
         size_t l = strlen(how);
         snprintf(how + l, hn - l, " after: %s", last);
     }
+    if (r == 0) set_done(o, KL_DONE_CLIPBOARD);
     if (r != 0 && last[0]) snprintf(err, n, "%s; clipboard: no tool worked", last);
     return r;
 }

@@ -22,6 +22,13 @@
  * sent, and after paste_delay_ms the saved clipboard put back (kl_clip.h). */
 typedef enum { KL_OUT_TYPE = 0, KL_OUT_COPY, KL_OUT_PRINT, KL_OUT_PASTE } kl_out_mode;
 
+/* How kl_output_text got the text out: typed by a tool, pasted with the chord, left on the
+ * clipboard (--output copy, or a fallback: the user has to paste it), printed; NONE when it
+ * did not. The caller needs to tell these apart: only typed or pasted text is in the
+ * focused window (Return after a --live dictation depends on it). */
+typedef enum { KL_DONE_NONE = 0, KL_DONE_TYPED, KL_DONE_PASTED, KL_DONE_CLIPBOARD,
+               KL_DONE_PRINTED } kl_out_done;
+
 typedef struct {
     kl_out_mode mode;
     const char *typer;         /* "auto" or one tool name to use (no probing) */
@@ -36,12 +43,17 @@ typedef struct {
      * (typing fell back to it, or the chord could not be sent): the user's clipboard as it
      * was, for the caller to restore later (kl_clip_restore with the text). May be NULL. */
     kl_clip_saved *keep;
+    kl_out_done *done;         /* set by kl_output_text to how the text went out; may be NULL */
 } kl_output_opts;
 
 /* Delivers text (non-empty). On success 0 and how names what was done ("xdotool",
  * "clipboard (wl-copy)", "stdout"); -1 with a message otherwise. */
 int kl_output_text(const kl_output_opts *o, const char *text, char *how, size_t hn,
                    char *err, size_t n);
+/* Presses Return once (after waiting, like kl_output_text, until no modifier is held), with
+ * the first tool that can send keys (o->typer when forced). 0 with the tool's name in via,
+ * -1 with a message. For text typed in pieces (--live) whose Return comes at its end. */
+int kl_output_enter(const kl_output_opts *o, char *via, size_t vn, char *err, size_t n);
 /* The typing tool that would be tried first, or NULL. */
 const char *kl_output_probe(const char *typer);
 /* 1 when prog is an executable in $PATH. */

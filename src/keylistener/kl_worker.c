@@ -22,7 +22,8 @@ enum { JOB_ENSURE, JOB_TRANSCRIBE, JOB_TEXT };
 
 typedef struct job {
     int kind;
-    char path[KL_WORKER_PATH_MAX];   /* JOB_TEXT: the text to type again */
+    char path[KL_WORKER_PATH_MAX];   /* JOB_TRANSCRIBE: the recording */
+    char *text;                /* JOB_TEXT: the text to type again (malloc'd, any length) */
     char lang[16];             /* the binding's language ("" the configured one) */
     double stopped;            /* monotonic time of the key release */
     unsigned serial;           /* the recording (dictation) it belongs to */
@@ -30,6 +31,16 @@ typedef struct job {
     int final;                 /* the last job of its dictation: the text is typed (path may be "") */
     struct job *next;
 } job;
+
+/* How a dictation's text went out: its one output, or (--live) its pieces together; for
+ * Return after a --live dictation and for the final event. */
+typedef struct {
+    int pieces, keyed, failed;  /* given to the output; of them typed or pasted; not delivered */
+    kl_out_done done;           /* how the first delivered piece went out */
+    int mixed;                  /* later pieces went out another way */
+    int enter;                  /* Return applies after the last piece (deliver's outcome) */
+    char err[512];              /* why the first failed piece was not delivered */
+} delivery;
 
 struct kl_worker {
     kl_worker_env env;
@@ -39,6 +50,8 @@ struct kl_worker {
     unsigned serial;
     char lang[16];
     char *typed;
+    /* --live: how the dictation's pieces went out so far */
+    delivery live;
     /* the user's clipboard, to put back once the text left there is stale */
     kl_clip_saved keep;
     char *keep_text;
@@ -110,13 +123,24 @@ void kl_worker_transcribe(kl_worker *w, const char *path, unsigned serial, int c
     push_queue(w, j);
 }
 
+static void free_job(job *j)
+{
+    free(j->text);
+    free(j);
+}
+
 int kl_worker_paste(kl_worker *w, const char *text)
 {
-    if (strlen(text) >= KL_WORKER_PATH_MAX) return -1;
+    /* the text is the job's own copy: a history entry can be as long as a dictation (it had
+     * gone into the 4300-byte path buffer, and a longer one was refused) */
     job *j = new_job(w, JOB_TEXT);
-    if (!j) return 0;
+    if (!j) return -1;
+    if (!(j->text = strdup(text))) {
+        wlog(w, "ERROR", "out of memory queueing a paste");
+        free(j);
+        return -1;
+    }
     j->stopped = ss_mono_now();
-    snprintf(j->path, sizeof j->path, "%s", text);
     push_queue(w, j);
     return 0;
 }
@@ -214,15 +238,41 @@ static char *prepare_text(kl_worker *w, const char *raw, const char *id, int fla
     return text;
 }
 
+/* How deliver() got one text out. */
+typedef struct {
+    kl_out_done done;   /* KL_DONE_NONE: not delivered */
+    int enter;          /* Return applies to this output (--enter or the app's rule; type or
+                         * paste mode), whether or not DL_NOENTER held it back */
+    char err[512];      /* not delivered: why */
+} outcome;
+
+/* One output's outcome added to a dictation's delivery. */
+static void note_outcome(delivery *d, const outcome *oc)
+{
+    d->pieces++;
+    d->keyed += oc->done == KL_DONE_TYPED || oc->done == KL_DONE_PASTED;
+    d->enter = oc->enter;
+    if (oc->done == KL_DONE_NONE) {
+        if (!d->failed++) snprintf(d->err, sizeof d->err, "%s", oc->err);
+    } else if (d->done == KL_DONE_NONE) {
+        d->done = oc->done;
+    } else if (d->done != oc->done) {
+        d->mixed = 1;
+    }
+}
+
 /* Post-processing (DL_POST: fresh transcripts), history (DL_HISTORY), the focused app's
  * rule, output; DL_SPACE puts one space before the text (--live: a chunk after the first),
- * DL_NOENTER holds back --enter (--live: only the dictation's last piece presses Return).
- * Returns the text as given to the output (malloc'd), NULL when nothing was. */
-static char *deliver(kl_worker *w, const char *raw, const char *id, int flags, const char *timing)
+ * DL_NOENTER holds back --enter (--live: Return comes once, after the dictation's last
+ * piece). Returns the text as given to the output (malloc'd), NULL when nothing was; *oc
+ * says how it went out. */
+static char *deliver(kl_worker *w, const char *raw, const char *id, int flags, const char *timing,
+                     outcome *oc)
 {
     const kl_opts *o = w->o;
     char err[1024] = "", how[1200];
     kl_app_rule ar = { .enter = -1 };
+    *oc = (outcome){ KL_DONE_NONE, 0, "" };
     int m = app_rule(w, &ar);
     char *text = prepare_text(w, raw, id, flags, m > 0 && ar.profile[0] ? ar.profile : NULL);
     if (!text) return NULL;
@@ -230,22 +280,25 @@ static char *deliver(kl_worker *w, const char *raw, const char *id, int flags, c
         kl_history_add(w->env.history, o->history, text, err, sizeof err) != 0)
         wlog(w, "WARN", "history: %s", err);
     kl_clip_saved k = { 0 };
+    int enter = ar.enter >= 0 ? ar.enter : o->enter;
     kl_output_opts oo = { .typer = o->typer, .type_delay_ms = o->type_delay_ms,
                           .modifier_wait_ms = o->modifier_wait_ms,
                           .mods_held = w->env.mods_held, .mods_u = w->env.mods_u,
                           .paste_chord = ar.paste_chord[0] ? ar.paste_chord : o->paste_chord,
-                          .paste_delay_ms = o->paste_delay_ms, .keep = &k,
-                          .enter = flags & DL_NOENTER ? 0 : ar.enter >= 0 ? ar.enter : o->enter };
+                          .paste_delay_ms = o->paste_delay_ms, .keep = &k, .done = &oc->done,
+                          .enter = flags & DL_NOENTER ? 0 : enter };
     oo.mode = kl_out_mode_parse(ar.output[0] ? ar.output : o->output);
+    oc->enter = enter && (oo.mode == KL_OUT_TYPE || oo.mode == KL_OUT_PASTE);
     double t2 = ss_mono_now();
     if (kl_output_text(&oo, text, how, sizeof how, err, sizeof err) == 0) {
         wlog(w, "INFO", "request %s: %zu chars %s, output %s in %.0f ms", id, strlen(text), timing, how,
              (ss_mono_now() - t2) * 1000);
-        if (strstr(how, "clipboard (") == how) kl_play_sound(o->sound_player, o->ready_sound);
+        if (oc->done == KL_DONE_CLIPBOARD) kl_play_sound(o->sound_player, o->ready_sound);
         notify(w, "Dictation typed", text);
     } else {
         wlog(w, "ERROR", "request %s: %zu chars transcribed but not delivered: %s", id, strlen(text), err);
         notify(w, "Dictation failed", err);
+        snprintf(oc->err, sizeof oc->err, "%s", err[0] ? err : "not delivered");
     }
     keep_note(w, &k, text);
     return text;
@@ -427,16 +480,57 @@ static char *transcribe_file(kl_worker *w, ssc *c, const job *j, char id[SS_ID_M
 
 /* ---- the dictation (worker thread) ------------------------------------------------------ */
 
-/* --live: a chunk's text typed now (last: the dictation's last piece); the typed texts are
- * kept for the final event. */
-static void live_type(kl_worker *w, const char *text, const char *id, const char *timing, int last)
+/* --live: a chunk's text typed now, Return held back for the end of the dictation; the
+ * typed texts are kept for the final event. */
+static void live_type(kl_worker *w, const char *text, const char *id, const char *timing)
 {
-    char *typed = deliver(w, text, id, DL_POST | (w->typed && w->typed[0] ? DL_SPACE : 0) | (last ? 0 : DL_NOENTER), timing);
+    outcome oc;
+    char *typed = deliver(w, text, id, DL_POST | DL_NOENTER | (w->typed && w->typed[0] ? DL_SPACE : 0),
+                          timing, &oc);
     if (!typed) return;
+    note_outcome(&w->live, &oc);
     size_t a = w->typed ? strlen(w->typed) : 0, b = strlen(typed);
     char *t = realloc(w->typed, a + b + 1);
     if (t) { memcpy(t + a, typed, b + 1); w->typed = t; }
     free(typed);
+}
+
+/* --live, at the dictation's end: Return once, after its last piece — also when that piece
+ * (the text after the key's release) was empty and typed nothing (Return had been pressed
+ * only with a non-empty last piece, so it never came). Not when a piece went to the
+ * clipboard or failed: the window holds only part of the text, and Return would send that. */
+static void live_enter(kl_worker *w, const char *id)
+{
+    const delivery *d = &w->live;
+    if (!d->pieces || !d->enter) return;
+    if (d->keyed != d->pieces) {
+        wlog(w, "WARN", "request %s: no Enter: %d of %d pieces were not typed into the window",
+             id, d->pieces - d->keyed, d->pieces);
+        return;
+    }
+    const kl_opts *o = w->o;
+    kl_output_opts oo = { .typer = o->typer, .modifier_wait_ms = o->modifier_wait_ms,
+                          .mods_held = w->env.mods_held, .mods_u = w->env.mods_u };
+    char via[64], err[512];
+    if (kl_output_enter(&oo, via, sizeof via, err, sizeof err) == 0)
+        wlog(w, "INFO", "request %s: Enter after the dictation's %d pieces (%s)", id, d->pieces, via);
+    else
+        wlog(w, "WARN", "request %s: no Enter: %s", id, err);
+}
+
+/* The final event: the text as given to the output (NULL: nothing was; "" as before) and,
+ * when something was, whether and how it went out (the text had been reported as typed also
+ * when typing and the clipboard failed, e.g. without a display). */
+static void emit_final(kl_worker *w, const char *typed, double release_ms, const delivery *d)
+{
+    static const char *const names[] = { [KL_DONE_TYPED] = "typed", [KL_DONE_PASTED] = "pasted",
+                                         [KL_DONE_CLIPBOARD] = "clipboard", [KL_DONE_PRINTED] = "printed" };
+    if (!typed || !d->pieces) {
+        kl_evhub_emit(w->env.hub, "final", typed ? typed : "", -1, release_ms);
+        return;
+    }
+    const char *how = d->done == KL_DONE_NONE ? NULL : d->mixed ? "mixed" : names[d->done];
+    kl_evhub_emit_final(w->env.hub, typed, release_ms, !d->failed, how, d->failed ? d->err : NULL);
 }
 
 /* The dictation's end: its whole text typed (or, with --live, the remainder), the events. */
@@ -455,16 +549,21 @@ static void finish_dictation(kl_worker *w, const char *rest, const char *id, con
         return;
     }
     if (w->o->live) {
-        if (rest && rest[0]) live_type(w, rest, id, timing, 1);
+        if (rest && rest[0]) live_type(w, rest, id, timing);
+        live_enter(w, id);
         typed = w->typed ? strdup(w->typed) : NULL;
         char err[512];
         if (typed && w->o->history > 0 && w->env.history[0] &&
             kl_history_add(w->env.history, w->o->history, typed, err, sizeof err) != 0)
             wlog(w, "WARN", "history: %s", err);
+        emit_final(w, typed, (t1 - j->stopped) * 1000, &w->live);
     } else {
-        typed = deliver(w, whole, id, DL_POST | DL_HISTORY, timing);
+        outcome oc;
+        delivery d = { 0 };
+        typed = deliver(w, whole, id, DL_POST | DL_HISTORY, timing, &oc);
+        if (typed) note_outcome(&d, &oc);
+        emit_final(w, typed, (t1 - j->stopped) * 1000, &d);
     }
-    kl_evhub_emit(w->env.hub, "final", typed ? typed : "", -1, (t1 - j->stopped) * 1000);
     free(typed);
     free(whole);
 }
@@ -477,6 +576,7 @@ static void do_transcribe(kl_worker *w, ssc *c, const job *j)
         w->lang[0] = 0;
         free(w->typed);
         w->typed = NULL;
+        memset(&w->live, 0, sizeof w->live);
     }
     if (kl_live_begin(w->env.live, j->serial)) {
         wlog(w, "INFO", "%s of a cancelled dictation dropped", j->final ? "the remainder" : "a chunk");
@@ -510,7 +610,7 @@ static void do_transcribe(kl_worker *w, ssc *c, const job *j)
         wlog(w, "INFO", "request %s: chunk %d: %zu chars in %.0f ms", id, j->chunk, strlen(text),
              (ss_mono_now() - t0) * 1000);
         kl_evhub_emit(w->env.hub, "partial", text, j->chunk, -1);
-        if (w->o->live) live_type(w, text, id, "(chunk)", 0);
+        if (w->o->live) live_type(w, text, id, "(chunk)");
         else if (sofar) notify(w, "Dictating…", sofar);
         free(sofar);
     }
@@ -536,7 +636,10 @@ static void run_job(kl_worker *w, ssc *c, const job *j)
 {
     if (j->kind == JOB_ENSURE && c && !w->o->no_start) ensure_daemon(w, c);
     else if (j->kind == JOB_TRANSCRIBE) do_transcribe(w, c, j);
-    else if (j->kind == JOB_TEXT) free(deliver(w, j->path, "paste-last", 0, "from the history"));
+    else if (j->kind == JOB_TEXT) {
+        outcome oc;
+        free(deliver(w, j->text, "paste-last", 0, "from the history", &oc));
+    }
 }
 
 /* ---- the thread ------------------------------------------------------------------------- */
@@ -585,7 +688,7 @@ static void *run(void *arg)
     while ((j = next_job(w))) {
         if (w->quit) {   /* quitting: pending work is dropped */
             if (j->kind == JOB_TRANSCRIBE && j->path[0]) remove_audio(w, j->path);
-            free(j);
+            free_job(j);
             continue;
         }
         w->busy = 1;
@@ -596,7 +699,7 @@ static void *run(void *arg)
             c = NULL;
         }
         run_job(w, c, j);
-        free(j);
+        free_job(j);
         pthread_mutex_lock(&w->mu);
         w->busy = 0;
     }
@@ -638,7 +741,7 @@ int kl_worker_free(kl_worker *w)
         return 0;
     }
     pthread_join(w->th, NULL);
-    for (job *j = w->head, *nx; j; j = nx) { nx = j->next; free(j); }
+    for (job *j = w->head, *nx; j; j = nx) { nx = j->next; free_job(j); }
     free(w->typed);
     free(w->keep_text);
     pthread_mutex_destroy(&w->mu);

@@ -22,7 +22,7 @@
 #include "keylistener/kl_live.h"
 #include "keylistener/kl_post.h"
 
-/* The longest path (or paste text) a job carries, terminator included. */
+/* The longest recording path a job carries, terminator included. */
 #define KL_WORKER_PATH_MAX 4300
 
 typedef struct {
@@ -50,8 +50,8 @@ void kl_worker_ensure_daemon(kl_worker *w);
  * the binding's language ("" the configured one). Out of memory is logged. */
 void kl_worker_transcribe(kl_worker *w, const char *path, unsigned serial, int chunk, int final,
                           const char *lang);
-/* Queues text (from the history) to be delivered again. -1 when it is too long for a job
- * (nothing queued); out of memory is logged, not returned. */
+/* Queues text (from the history, any length; copied) to be delivered again. 0, or -1 when
+ * out of memory (logged; nothing queued). */
 int kl_worker_paste(kl_worker *w, const char *text);
 
 /* 1 when no job is queued or running. */

@@ -396,39 +396,49 @@ static void on_inotify(void)
 
 static int quitting;
 
-static void on_ctl(int lfd)
+/* One command from a control client: done, answered on fd, fd closed ("events": kept for
+ * the event lines). */
+static void ctl_command(int fd, char *cmd)
 {
-    int fd;
-    while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
-        char cmd[64], reply[128], *arg;
-        if (kl_ctl_read(fd, cmd, sizeof cmd) != 0) { close(fd); continue; }
-        snprintf(reply, sizeof reply, "ok");
-        arg = strchr(cmd, ' ');    /* "start de": this recording's language */
-        if (arg) *arg++ = 0;
-        if (arg && strspn(arg, "abcdefghijklmnopqrstuvwxyz") != strlen(arg)) arg = NULL;
-        if (!strcmp(cmd, "start")) rec_start_lang("control", arg);
-        else if (!strcmp(cmd, "stop")) rec_stop("control", 0);
-        else if (!strcmp(cmd, "toggle")) { if (G.recording) rec_stop("control", 0); else rec_start_lang("control", arg); }
-        else if (!strcmp(cmd, "paste-last")) {
-            char *t = G.history[0] ? kl_history_get(G.history, 0) : NULL;
-            if (!t || kl_worker_paste(G.worker, t) != 0) snprintf(reply, sizeof reply, "error no history");
-            free(t);
-        }
-        else if (!strcmp(cmd, "cancel")) user_cancel("control");
-        else if (!strcmp(cmd, "events")) {   /* the connection stays open for event lines */
-            if (!G.hub || kl_evhub_add(G.hub, fd) != 0) close(fd);
-            continue;
-        }
-        else if (!strcmp(cmd, "quit")) quitting = 1;
-        else if (strcmp(cmd, "status")) snprintf(reply, sizeof reply, "error unknown command");
-        if (!strncmp(reply, "ok", 2))
-            snprintf(reply, sizeof reply, "ok %s%s", G.recording ? "recording" : "idle",
-                     worker_idle() ? "" : " transcribing");
-        size_t l = strlen(reply);
-        reply[l++] = '\n';
-        if (write(fd, reply, l) < 0) { /* the client went away */ }
-        close(fd);
+    char reply[128], *arg;
+    snprintf(reply, sizeof reply, "ok");
+    arg = strchr(cmd, ' ');    /* "start de": this recording's language */
+    if (arg) *arg++ = 0;
+    if (arg && strspn(arg, "abcdefghijklmnopqrstuvwxyz") != strlen(arg)) arg = NULL;
+    if (!strcmp(cmd, "start")) rec_start_lang("control", arg);
+    else if (!strcmp(cmd, "stop")) rec_stop("control", 0);
+    else if (!strcmp(cmd, "toggle")) { if (G.recording) rec_stop("control", 0); else rec_start_lang("control", arg); }
+    else if (!strcmp(cmd, "paste-last")) {
+        char *t = G.history[0] ? kl_history_get(G.history, 0) : NULL;
+        if (!t) snprintf(reply, sizeof reply, "error no history");
+        else if (kl_worker_paste(G.worker, t) != 0) snprintf(reply, sizeof reply, "error out of memory");
+        free(t);
     }
+    else if (!strcmp(cmd, "cancel")) user_cancel("control");
+    else if (!strcmp(cmd, "events")) {   /* the connection stays open for event lines */
+        if (!G.hub || kl_evhub_add(G.hub, fd) != 0) close(fd);
+        return;
+    }
+    else if (!strcmp(cmd, "quit")) quitting = 1;
+    else if (strcmp(cmd, "status")) snprintf(reply, sizeof reply, "error unknown command");
+    if (!strncmp(reply, "ok", 2))
+        snprintf(reply, sizeof reply, "ok %s%s", G.recording ? "recording" : "idle",
+                 worker_idle() ? "" : " transcribing");
+    size_t l = strlen(reply);
+    reply[l++] = '\n';
+    /* non-blocking: a fresh connection's buffer takes the line; a client gone is no matter */
+    if (send(fd, reply, l, MSG_NOSIGNAL) < 0) { /* the client went away */ }
+    close(fd);
+}
+
+/* A control connection's bytes (slot), or new connections (KL_CTL_TAG_LISTEN): never waits
+ * for a client (kl_ctl.h). */
+static void on_ctl(kl_ctl_server *ctl, int slot)
+{
+    char cmd[KL_CTL_CMD_MAX];
+    int fd;
+    if (slot == KL_CTL_TAG_LISTEN) kl_ctl_server_accept(ctl, now_mono());
+    else if (kl_ctl_server_read(ctl, slot, cmd, sizeof cmd, &fd) == 1) ctl_command(fd, cmd);
 }
 
 static void term_restore(void)
@@ -792,11 +802,13 @@ static int setup_worker(void)
 
 /* ---- the loop --------------------------------------------------------------------------- */
 
-/* What a polled fd is: a device slot (>= 0) or one of these. */
-enum { PF_SIGNAL = -1, PF_CTL = -2, PF_INOTIFY = -3, PF_STDIN = -4 };
+/* What a polled fd is: a device slot (>= 0) or one of these; a control connection (or the
+ * control socket's listening fd) is PF_CTL - 1 - its kl_ctl_server tag: PF_CTL and below. */
+enum { PF_SIGNAL = -1, PF_INOTIFY = -2, PF_STDIN = -3, PF_CTL = -100 };
 
 typedef struct {
     int sfd, lfd;              /* the signalfd and the control socket (-1: none) */
+    kl_ctl_server ctl;         /* the control connections being read */
     int use_term;              /* --trigger terminal */
     int stdin_open;            /* the terminal trigger still reads stdin */
     int quit_when_idle;        /* piped stdin ended: quit once the last dictation is out */
@@ -823,7 +835,8 @@ static int poll_set(const loop_state *ls, struct pollfd *p, int *map)
     int np = 0;
     if (ls->sfd >= 0) { p[np] = (struct pollfd){ ls->sfd, POLLIN, 0 }; map[np++] = PF_SIGNAL; }
     if (quitting) return np;
-    if (ls->lfd >= 0) { p[np] = (struct pollfd){ ls->lfd, POLLIN, 0 }; map[np++] = PF_CTL; }
+    int tags[KL_CTL_CONNS + 1], nc = kl_ctl_server_pollfds(&ls->ctl, p + np, tags);
+    for (int i = 0; i < nc; i++) map[np++] = PF_CTL - 1 - tags[i];
     if (G.ifd >= 0) { p[np] = (struct pollfd){ G.ifd, POLLIN, 0 }; map[np++] = PF_INOTIFY; }
     if (ls->stdin_open) { p[np] = (struct pollfd){ 0, POLLIN, 0 }; map[np++] = PF_STDIN; }
     for (int i = 0; i < KL_EV_SLOTS; i++)
@@ -864,10 +877,12 @@ static void run_loop(loop_state *ls)
 {
     for (;;) {
         if (quit_check(ls)) break;
-        struct pollfd p[KL_EV_SLOTS + 4];
-        int map[KL_EV_SLOTS + 4], np = poll_set(ls, p, map);
+        struct pollfd p[KL_EV_SLOTS + 4 + KL_CTL_CONNS];
+        int map[KL_EV_SLOTS + 4 + KL_CTL_CONNS], np = poll_set(ls, p, map);
         /* short turns while something is under way: hands-free checks, chunking, shutdown */
         double deadline = now_mono() + (quitting || ls->quit_when_idle || G.recording ? 0.05 : 1.0);
+        double cd = kl_ctl_server_deadline(&ls->ctl);   /* a control client's time is up */
+        if (cd > 0 && cd < deadline) deadline = cd;
         /* the terminal trigger's deadline only while the terminal is read: its state also
          * follows recordings started elsewhere (kl_term_reset), and with nobody ticking it a
          * deadline in the past made every poll return at once — a core at 100 % after the
@@ -880,11 +895,14 @@ static void run_loop(loop_state *ls)
         for (int i = 0; k > 0 && i < np; i++) {
             if (!p[i].revents) continue;
             if (map[i] == PF_SIGNAL) on_signal(ls->sfd);
-            else if (map[i] == PF_CTL) on_ctl(ls->lfd);
+            else if (map[i] <= PF_CTL) on_ctl(&ls->ctl, PF_CTL - 1 - map[i]);
             else if (map[i] == PF_INOTIFY) on_inotify();
             else if (map[i] == PF_STDIN) on_stdin_ready(ls);
             else on_device(map[i]);
         }
+        int late = kl_ctl_server_expire(&ls->ctl, now_mono());
+        if (late) klog("WARN", "%d control client%s dropped: no whole command within %.0f s", late,
+                       late > 1 ? "s" : "", KL_CTL_DEADLINE);
         if (ls->use_term && G.term_tty) on_action("terminal", kl_term_tick(&G.term, now_mono()));
         hands_free();
     }
@@ -892,8 +910,9 @@ static void run_loop(loop_state *ls)
 
 /* Releases what the set-up made. A worker still stuck in a round trip is left running
  * (detached), and the dictation state and event hub it uses are not freed. */
-static void shutdown_all(const loop_state *ls, const char *sock)
+static void shutdown_all(loop_state *ls, const char *sock)
 {
+    kl_ctl_server_close(&ls->ctl);
     int joined = kl_worker_free(G.worker);
     kl_capture_free(G.cap);
     for (int i = 0; i < KL_EV_SLOTS; i++)
@@ -933,6 +952,7 @@ int main(int argc, char **argv)
     loop_state ls = { .sfd = block_signals(), .lfd = -1 };
     char sock[1100];
     if ((rc = open_control(sock, sizeof sock, &ls.lfd)) != 0) return rc;
+    kl_ctl_server_init(&ls.ctl, ls.lfd);
 
     for (int i = 0; i < KL_EV_SLOTS; i++) G.devfd[i] = -1;
     G.ifd = -1;

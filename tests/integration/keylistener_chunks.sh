@@ -10,7 +10,9 @@
 #   - at release only the remainder is sent; the whole text is typed once (default) or chunk
 #     by chunk (--live); the events (recording, partial, final) reach `key_listener events`;
 #   - a user cancel while a chunk is being transcribed sends a cancel request for it, and
-#     nothing is typed.
+#     nothing is typed;
+#   - --live --enter presses Return once, after the dictation's last piece, also when the
+#     text after the release is empty (a stub xdotool notes the keys).
 # The same with real weights and the real daemon: keylistener_chunks_real.sh.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/keylistener_common.inc
@@ -20,7 +22,8 @@ WAV="$ROOT/s4.wav"
 
 # A stand-in daemon: answers "Wn." for the n-th transcription after $ROOT/delay seconds,
 # notes each request (requests.jsonl) and each audio's edges (edges.txt: the RMS of its first
-# and last 100 ms); a cancel request answers its target with error_code "cancelled".
+# and last 100 ms); a cancel request answers its target with error_code "cancelled"; while
+# $ROOT/empty exists every answer is empty (the text after a release can be).
 cat >"$ROOT/stand_in.py" <<'PY'
 import json, os, sys, time, wave, array, math
 root = sys.argv[1]
@@ -67,6 +70,10 @@ while True:
     w = wave.open(d["audio_file"]); s = array.array("h", w.readframes(w.getnframes()))
     rms = lambda a: math.sqrt(sum(x * x for x in a) / max(len(a), 1)) / 32768
     note("edges.txt", {"len": len(s) / 16000, "head": rms(s[:1600]), "tail": rms(s[-1600:])})
+    if os.path.exists(os.path.join(root, "empty")):
+        d["answered"] = time.time(); note("requests.jsonl", d)
+        answer({"id": d["id"], "results": [], "segments": [], "timestamp": time.time(),
+                "device": "cpu", "session_active": True, "language": "en"}); continue
     count += 1
     seg = {"i": 0, "start": 0.0, "end": 1.0, "text": "W%d." % count}
     part = os.path.join(resp, "." + d["id"] + ".partial")
@@ -167,6 +174,41 @@ check "cancel: the cancelled event" grep -q '"event":"cancelled"' "$ROOT/events3
 check "cancel: the cancel's own answer was collected (no file left in responses/)" wait_for 3 sh -c '[ -z "$(ls "$0/speech_session_responses")" ]' "$ROOT"
 check "cancel: the listener is idle again" sh -c '"$0" status | grep -qx "ok idle"' "$KL"
 rm -f "$ROOT/delay"
+listener_quit
+
+# 4. --live --enter: Return once per dictation, after its last piece. A stub xdotool (forced
+# with --typer, no X server needed) notes each call. When the text after the release is empty
+# (the stand-in answers nothing once $ROOT/empty exists), Return had never been pressed,
+# though the chunks were typed.
+NB="$ROOT/nb"; mkdir -p "$NB"
+printf '#!/bin/sh\nprintf "%%s\\n" "$*" >> "%s/keys.txt"\n' "$ROOT" >"$NB/xdotool"; chmod +x "$NB/xdotool"
+: >"$ROOT/keys.txt"
+PATH="$NB:$PATH" bg "$KL" $KLOPT --log "$ROOT/kl4.log" --live --enter --typer xdotool 2>>"$ROOT/kl.err"
+listener_up
+bg sh -c 'exec "$0" events >"$1"' "$KL" "$ROOT/events4.txt"
+sleep 0.3
+"$KL" start >/dev/null
+wait_for 12 sh -c "grep -q '^type ' '$ROOT/keys.txt'"
+touch "$ROOT/empty"; "$KL" stop >/dev/null
+wait_for 15 sh -c '[ "$(grep -c "\"event\":\"final\"" "$0")" -ge 1 ]' "$ROOT/events4.txt"
+echo "# keys: $(tr '\n' '|' <"$ROOT/keys.txt")"
+check "--live --enter, empty text after the release: the chunk typed, then Return once, last" \
+    sh -c '[ "$(grep -c "^type " "$0")" -ge 1 ] && [ "$(grep -c "^key --clearmodifiers Return$" "$0")" -eq 1 ] &&
+           tail -1 "$0" | grep -qx "key --clearmodifiers Return"' "$ROOT/keys.txt"
+rm -f "$ROOT/empty"
+t0=$(grep -c "^type " "$ROOT/keys.txt")
+"$KL" start >/dev/null
+wait_for 12 sh -c '[ "$(grep -c "^type " "$0")" -gt "$1" ]' "$ROOT/keys.txt" "$t0"
+sleep 1; "$KL" stop >/dev/null
+wait_for 15 sh -c '[ "$(grep -c "\"event\":\"final\"" "$0")" -ge 2 ]' "$ROOT/events4.txt"
+echo "# keys: $(tr '\n' '|' <"$ROOT/keys.txt")"
+check "--live --enter, text after the release: two or more pieces typed, then Return once, last" \
+    sh -c '[ "$(grep -c "^type " "$0")" -ge $(($1 + 2)) ] && [ "$(grep -c "^key --clearmodifiers Return$" "$0")" -eq 2 ] &&
+           tail -1 "$0" | grep -qx "key --clearmodifiers Return"' "$ROOT/keys.txt" "$t0"
+check "--live: each final event says its pieces were delivered, typed" python3 -c "
+import json,sys
+f=[json.loads(l) for l in open(sys.argv[1]) if '\"final\"' in l]; print('#', f)
+sys.exit(0 if len(f) == 2 and all(e.get('delivered') is True and e.get('output') == 'typed' for e in f) else 1)" "$ROOT/events4.txt"
 listener_quit
 
 check "no sanitizer report from the listener" sh -c '! grep -E "Sanitizer|runtime error" "$0"' "$ROOT/kl.err"

@@ -2,7 +2,8 @@
 # key_listener when the transcription fails (no daemon and --no-start: the request is never
 # answered): the recording is kept and its path logged, an "error" event goes out, and
 # --notify says "Transcription failed" (an audit found the speech deleted with the failure
-# and no notification, though docs/key_listener.md lists "failed").
+# and no notification, though docs/key_listener.md lists "failed"); control clients that
+# trickle or stall do not hold the listener; the final event says whether the text went out.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/keylistener_common.inc
 
@@ -27,6 +28,38 @@ check "--notify: 'Transcription failed'" wait_for 5 grep -q 'Transcription faile
 check "a tap: discarded (log)" wait_for 5 grep_log "shorter than 250 ms, discarded"
 check "a tap: a final event with no text follows its recording event" \
     wait_for 5 sh -c "grep -q '\"event\":\"recording\"' '$ROOT/events.txt' && grep -q '\"event\":\"final\",\"text\":\"\"' '$ROOT/events.txt'"
+# control clients that trickle their command a byte at a time, or connect and say nothing:
+# the listener's loop does not wait for them (it had read each with a blocking 0.5 s poll per
+# byte: a trickler held the loop - keys, recording, other commands - for as long as it kept
+# sending), and drops them after 2 s
+cat >"$ROOT/trickle.py" <<'PY'
+import socket, sys, time
+path, out = sys.argv[1], sys.argv[2]
+silent = [socket.socket(socket.AF_UNIX) for _ in range(3)]
+for s in silent: s.connect(path)
+t = socket.socket(socket.AF_UNIX); t.connect(path)
+t0 = time.time(); dropped = None
+while dropped is None and time.time() - t0 < 8:
+    try:
+        t.send(b"x"); time.sleep(0.3)
+        t.setblocking(False)
+        try:
+            if t.recv(1) == b"": dropped = time.time() - t0
+        except BlockingIOError: pass
+        t.setblocking(True)
+    except OSError: dropped = time.time() - t0
+open(out, "w").write("never\n" if dropped is None else "%.2f\n" % dropped)
+PY
+python3 "$ROOT/trickle.py" "$RT/key_listener.sock" "$ROOT/trickle.txt" &
+TRP=$!
+sleep 1
+t0=$(date +%s%N); st=$("$KL" status 2>&1); t1=$(date +%s%N)
+check "a trickling and 3 silent control clients: 'status' answered at once ($st, $(( (t1 - t0) / 1000000 )) ms)" \
+    sh -c "[ '$st' = 'ok idle' ] && [ $(( (t1 - t0) / 1000000 )) -lt 1000 ]"
+wait $TRP
+check "the trickling client is dropped after about 2 s ($(cat "$ROOT/trickle.txt") s)" \
+    awk '$1 != "never" && $1 >= 1.5 && $1 < 4 { ok = 1 } END { exit !ok }' "$ROOT/trickle.txt"
+check "log: the dropped control clients" grep_log "dropped: no whole command within 2 s"
 # a typo in the config file written while the listener runs: the control commands still
 # work (they had exited 100, and the recording went on), the listener itself refuses it
 mkdir -p "$XDG_CONFIG_HOME/speech-session"
@@ -38,5 +71,37 @@ check "config typo: 'status' still answers (exit $rc), naming the file's error" 
 check "config typo: a listener does not start (exit $rc)" [ $rc -eq 100 ]
 rm -f "$XDG_CONFIG_HOME/speech-session/key_listener.conf"
 kill $EVP 2>/dev/null
-"$KL" quit >/dev/null 2>&1; sleep 0.5
+"$KL" quit >/dev/null 2>&1
+wait_for 10 sh -c '! "$0" status >/dev/null 2>&1' "$KL"
+
+# the final event says whether the text went out. With no display (DISPLAY and
+# WAYLAND_DISPLAY unset above) xdotool cannot type and no clipboard tool can take the text:
+# the event had carried the text as if it were typed. Then --output print: delivered.
+start_fake_daemon
+printf '%s' '["Not typed."]' >"$ROOT/fake_results.json"
+last_final() { # events file, python condition on f (the last final event)
+    python3 -c "
+import json,sys
+f=[json.loads(l) for l in open(sys.argv[1]) if '\"final\"' in l][-1]; print('#', json.dumps(f))
+sys.exit(0 if $2 else 1)" "$1"
+}
+dictate() { # output option, events file
+    bg "$KL" --no-config --trigger none --audio file --source "$SPEECH" --preroll 0 --no-start \
+        --timeout 20 --history 0 $1 >>"$ROOT/out.txt" 2>>"$ROOT/kl.err"
+    wait_for 10 sh -c '"$0" status >/dev/null 2>&1' "$KL"
+    bg sh -c 'exec "$0" events >"$1"' "$KL" "$2"
+    sleep 0.3
+    "$KL" start >/dev/null; sleep 1; "$KL" stop >/dev/null
+    wait_for 15 grep -q '"event":"final"' "$2"
+    "$KL" quit >/dev/null 2>&1
+    wait_for 10 sh -c '! "$0" status >/dev/null 2>&1' "$KL"
+}
+dictate "--typer xdotool" "$ROOT/events_nodisplay.txt"
+check "no display: the final event keeps text and release_ms, says delivered false and why" \
+    last_final "$ROOT/events_nodisplay.txt" \
+    "f['text'] == 'Not typed.' and f['release_ms'] >= 0 and f.get('delivered') is False and f.get('error') and 'output' not in f"
+dictate "--output print" "$ROOT/events_print.txt"
+check "--output print: the final event says delivered true, output printed" \
+    last_final "$ROOT/events_print.txt" \
+    "f['text'] == 'Not typed.' and f.get('delivered') is True and f.get('output') == 'printed' and 'error' not in f"
 finish

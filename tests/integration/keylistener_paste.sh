@@ -5,8 +5,9 @@
 # user's clipboard back — text and a PNG image, byte for byte; the typing fallback leaves the
 # text on the clipboard and restores the user's content after --clipboard-restore (unless the
 # user copied something since); post-processing runs before the output; the history file is
-# private and `key_listener paste-last` pastes its newest entry again; a per-app rule chosen by
-# the focused window's class switches output, chord and post-processing profile.
+# private and `key_listener paste-last` pastes its newest entry again, a 6000-byte one too; a
+# per-app rule chosen by the focused window's class switches output, chord and
+# post-processing profile.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/keylistener_common.inc
 
@@ -73,6 +74,14 @@ out=$("$KL" paste-last)
 check "paste-last through the control socket answers ok" sh -c '[ "${0#ok}" != "$0" ]' "$out"
 check "paste-last pastes the newest entry again" wait_for 10 typed_is "Paste k8s please.Second one.Second one."
 check "paste-last is not recorded twice" [ "$(wc -l <"$HIST")" -eq 2 ]
+# a long entry (6000 bytes: about a 7-minute dictation) pastes whole; the job that carried it
+# to the worker had a 4300-byte buffer, and a longer entry got "error no history"
+long=$(python3 -c "print(' '.join('word%04d' % i for i in range(667)))")
+printf '%s\t%s\n' "$(date +%s)" "$long" >>"$HIST"
+out=$("$KL" paste-last)
+check "paste-last of a ${#long}-byte entry answers ok ($out)" sh -c '[ "${0#ok}" != "$0" ]' "$out"
+typed_long() { typed_is "Paste k8s please.Second one.Second one.$long"; }
+check "paste-last pastes the long entry whole" wait_for 10 typed_long
 listener_quit
 
 # 4. the typing fallback (no typing tool) leaves the text to paste, then restores the

@@ -4,11 +4,13 @@
  * source, text joining, the terminal trigger and the config file. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -508,14 +510,18 @@ static void test_control_socket(void)
             _exit(r == 0 && !strcmp(reply, "ok recording") ? 0 : 1);
         }
         int fd = -1, got = 0;
-        /* the first connection is the second listener's probe: it closes without a word */
+        kl_ctl_server srv;
+        kl_ctl_server_init(&srv, l);
+        /* the first connection is the second listener's probe: it closes without a word
+         * (dropped by the read); then the child's command */
         for (int i = 0; i < 300 && !got; i++) {
-            if (fd >= 0) close(fd);
-            fd = accept(l, NULL, NULL);
-            if (fd < 0) { sleep_ms(10); continue; }
-            got = kl_ctl_read(fd, cmd, sizeof cmd) == 0;
+            kl_ctl_server_accept(&srv, 0);
+            for (int s = 0; s < KL_CTL_CONNS && !got; s++)
+                if (srv.fd[s] >= 0) got = kl_ctl_server_read(&srv, s, cmd, sizeof cmd, &fd) == 1;
+            if (!got) sleep_ms(10);
         }
         CHECK(got && !strcmp(cmd, "toggle"));
+        kl_ctl_server_close(&srv);
         CHECK(write(fd, "ok recording\n", 13) == 13);
         close(fd);
         int st2 = 0;
@@ -524,6 +530,94 @@ static void test_control_socket(void)
         close(l);
         l = kl_ctl_listen(path, err, sizeof err);   /* stale socket file: replaced */
         CHECK(l >= 0);
+        close(l);
+        unlink(path);
+        rmdir(dir);
+    }
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int ctl_client(const char *path, const char *send_first)
+{
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) return -1;
+    if (send_first && write(fd, send_first, strlen(send_first)) != (ssize_t)strlen(send_first)) return -1;
+    return fd;
+}
+
+/* The listener's loop reads control clients through kl_ctl_server: a client that trickles
+ * its command, sends nothing, or sends too much must not hold the reader (the blocking read
+ * it replaced waited up to 0.5 s per byte), and is dropped at its deadline. */
+static void test_control_server(void)
+{
+    TEST("control server: partial, silent and oversized clients never block; deadline drops") {
+        char dir[] = "/tmp/kl-ctl.XXXXXX";
+        CHECK(mkdtemp(dir) != NULL);
+        char path[256], err[512], cmd[KL_CTL_CMD_MAX], big[100];
+        snprintf(path, sizeof path, "%s/s.sock", dir);
+        int l = kl_ctl_listen(path, err, sizeof err);
+        CHECK(l >= 0);
+        memset(big, 'x', sizeof big - 1);
+        big[sizeof big - 1] = 0;
+        /* in connect order, so in slot order: trickling, silent, whole, too long, shut down */
+        int c[KL_CTL_CONNS + 1];
+        c[0] = ctl_client(path, "sta");
+        c[1] = ctl_client(path, NULL);
+        c[2] = ctl_client(path, "status\r\n");
+        c[3] = ctl_client(path, big);
+        c[4] = ctl_client(path, "quit");
+        CHECK(c[0] >= 0 && c[1] >= 0 && c[2] >= 0 && c[3] >= 0 && c[4] >= 0);
+        if (c[4] >= 0) shutdown(c[4], SHUT_WR);
+        kl_ctl_server srv;
+        kl_ctl_server_init(&srv, l);
+        kl_ctl_server_accept(&srv, 100.0);
+        CHECK(srv.fd[0] >= 0 && srv.fd[4] >= 0 && srv.fd[5] < 0);
+        CHECK(kl_ctl_server_deadline(&srv) == 100.0 + KL_CTL_DEADLINE);
+        int fd = -1, r[5];
+        double t0 = mono_s(), worst = 0;
+        for (int i = 0; i < 5; i++) {
+            double t = mono_s();
+            r[i] = kl_ctl_server_read(&srv, i, cmd, sizeof cmd, &fd);
+            if (mono_s() - t > worst) worst = mono_s() - t;
+            if (r[i] == 1) {
+                CHECKF(!strcmp(cmd, i == 2 ? "status" : "quit"), "slot %d: \"%s\"", i, cmd);
+                close(fd);
+            }
+        }
+        CHECKF(worst < 0.05, "a read took %.3f s", worst);
+        CHECKF(r[0] == 0 && r[1] == 0 && r[2] == 1 && r[3] == -1 && r[4] == 1,
+               "%d %d %d %d %d", r[0], r[1], r[2], r[3], r[4]);
+        CHECK(mono_s() - t0 < 0.25);
+        /* the trickling client completes its line */
+        CHECK(write(c[0], "tus\n", 4) == 4);
+        CHECK(kl_ctl_server_read(&srv, 0, cmd, sizeof cmd, &fd) == 1 && !strcmp(cmd, "status"));
+        close(fd);
+        /* every slot taken: the listening fd leaves the poll set, new clients wait */
+        int extra[KL_CTL_CONNS];
+        for (int i = 0; i < KL_CTL_CONNS; i++) extra[i] = ctl_client(path, NULL);
+        kl_ctl_server_accept(&srv, 101.0);
+        struct pollfd p[KL_CTL_CONNS + 1];
+        int tags[KL_CTL_CONNS + 1], np = kl_ctl_server_pollfds(&srv, p, tags);
+        CHECKF(np == KL_CTL_CONNS && tags[0] == 0, "%d fds, first tag %d", np, tags[0]);
+        /* the deadline: the silent client (accepted at 100) goes, the later ones stay */
+        CHECK(kl_ctl_server_expire(&srv, 100.0 + KL_CTL_DEADLINE - 0.01) == 0);
+        CHECK(kl_ctl_server_expire(&srv, 100.0 + KL_CTL_DEADLINE) == 1 && srv.fd[1] < 0);
+        char b;
+        CHECK(read(c[1], &b, 1) == 0);   /* it sees the listener close */
+        np = kl_ctl_server_pollfds(&srv, p, tags);
+        CHECK(np == KL_CTL_CONNS && tags[0] == KL_CTL_TAG_LISTEN);
+        CHECK(kl_ctl_server_expire(&srv, 101.0 + KL_CTL_DEADLINE) == KL_CTL_CONNS - 1);
+        kl_ctl_server_close(&srv);
+        for (int i = 0; i < 5; i++) if (c[i] >= 0) close(c[i]);
+        for (int i = 0; i < KL_CTL_CONNS; i++) if (extra[i] >= 0) close(extra[i]);
         close(l);
         unlink(path);
         rmdir(dir);
@@ -893,6 +987,7 @@ int main(void)
     test_terminal_press();
     test_config_file();
     test_control_socket();
+    test_control_server();
     test_output();
     test_post_replacements();
     test_post_fillers();

@@ -312,11 +312,18 @@ static void test_events(void)
         CHECK(kl_evhub_emit(h, "recording", NULL, -1, -1) == 2);
         CHECK(kl_evhub_emit(h, "partial", "Hi \"you\"", 1, -1) == 2);
         CHECK(kl_evhub_emit(h, "final", "Hi \"you\" there.", -1, 812.4) == 2);
-        char buf[512] = "";
+        /* a final whose output failed says so, after the fields subscribers already read */
+        CHECK(kl_evhub_emit_final(h, "Lost.", 40, 0, NULL, "xclip exited with 1") == 2);
+        CHECK(kl_evhub_emit_final(h, "Sent.", 41, 1, "typed", NULL) == 2);
+        char buf[1024] = "";
         ssize_t k = read(a[1], buf, sizeof buf - 1);
         buf[k > 0 ? k : 0] = 0;
         CHECKF(!strcmp(buf, "{\"event\":\"recording\"}\n{\"event\":\"partial\",\"text\":\"Hi \\\"you\\\"\",\"chunk\":1}\n"
-                            "{\"event\":\"final\",\"text\":\"Hi \\\"you\\\" there.\",\"release_ms\":812}\n"), "%s", buf);
+                            "{\"event\":\"final\",\"text\":\"Hi \\\"you\\\" there.\",\"release_ms\":812}\n"
+                            "{\"event\":\"final\",\"text\":\"Lost.\",\"release_ms\":40,\"delivered\":false,"
+                            "\"error\":\"xclip exited with 1\"}\n"
+                            "{\"event\":\"final\",\"text\":\"Sent.\",\"release_ms\":41,\"delivered\":true,"
+                            "\"output\":\"typed\"}\n"), "%s", buf);
         /* b never reads: once its buffer is full it is dropped, a keeps getting events */
         char big[3000];
         memset(big, 'x', sizeof big - 1);
