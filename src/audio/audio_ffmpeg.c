@@ -12,6 +12,7 @@
 #include "audio/audio_internal.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,8 +166,21 @@ typedef struct {
     AVCodecContext *cc;
     AVPacket *pkt;
     AVFrame *fr;
-    int si;   /* the audio stream */
+    int si;             /* the audio stream */
+    double declared_s;  /* the length its header announces, seconds; <= 0: none */
 } ff_handles;
+
+/* What the headers say the audio stream lasts. The stream's own duration is what the
+ * demuxers fill in while reading the header (FLAC's STREAMINFO, an MP3's Xing/Info frame,
+ * Ogg's last granule, Matroska's Duration); the container's only MP4 sets without
+ * avformat_find_stream_info, which is not called (it would decode to probe). */
+static double declared_seconds(const AVFormatContext *fc, const AVStream *st)
+{
+    if (st->duration != AV_NOPTS_VALUE && st->duration > 0 && st->time_base.num > 0 && st->time_base.den > 0)
+        return (double)st->duration * av_q2d(st->time_base);
+    if (fc->duration != AV_NOPTS_VALUE && fc->duration > 0) return (double)fc->duration / AV_TIME_BASE;
+    return 0;
+}
 
 static void ff_close(ff_handles *h)
 {
@@ -229,11 +243,13 @@ static sp_status ff_open_decoder(ff_handles *h, const char *container, aud_sink 
         snprintf(info->codec, sizeof info->codec, "%s", avcodec_get_name(par->codec_id));
     }
     /* A header that announces more than the cap is refused now rather than after decoding
-     * it (T15: "10 h of silence as tiny FLAC"); shorter claims are not trusted either. */
-    const int64_t dur = h->fc->duration;
-    if (dur != AV_NOPTS_VALUE && dur > 0 && (double)dur / AV_TIME_BASE > aud_sink_max_seconds(k) + 1.0) {
+     * it (T15: "10 h of silence as tiny FLAC"); shorter claims are not trusted either. (It
+     * had read only the container's duration, which only MP4 fills in here: a 5 h FLAC,
+     * MP3 or Ogg file was decoded up to the cap, 930 MB and up to 13 s, before its refusal.) */
+    h->declared_s = declared_seconds(h->fc, h->fc->streams[h->si]);
+    if (h->declared_s > aud_sink_max_seconds(k) + 1.0) {
         aud_seterr(err, es, "audio longer than the %.0f s limit (header says %.0f s)", aud_sink_max_seconds(k),
-                   (double)dur / AV_TIME_BASE);
+                   h->declared_s);
         return SP_ERR_TOO_LARGE;
     }
     const AVCodec *codec = avcodec_find_decoder(par->codec_id);
@@ -289,6 +305,11 @@ static sp_status ff_decode_all(ff_handles *h, dec_state *d, const char *containe
         return SP_ERR_AUDIO_FORMAT;
     }
     if (info && (read_error || errors > MAX_DECODE_ERRORS)) info->truncated = 1;
+    /* a clean end of file well short of what the header announced: a cut file (a download
+     * or a recording that stopped), as a WAV's data length tells it. The margin covers
+     * encoder delay and padding and headers that round. */
+    const double got = (double)aud_sink_count(k) / SP_AUDIO_RATE;
+    if (info && h->declared_s > 0 && got < h->declared_s - fmax(1.0, 0.01 * h->declared_s)) info->truncated = 1;
     return SP_OK;
 }
 
