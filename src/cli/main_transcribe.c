@@ -14,6 +14,7 @@
  * Exit codes: 0 ok, 2 usage, 3 model could not be loaded, 4 an audio input could not be read
  * (the others are still transcribed), 5 transcription failed, 6 output error,
  * 130 interrupted (SIGINT/SIGTERM; a second signal exits at once). */
+#include "common/dynbuf.h"
 #include "oracle.h"
 #include "speech.h"
 #include "speech_audio.h"
@@ -45,6 +46,7 @@ static void usage(FILE *f)
         "usage: transcribe --model MODEL [options] AUDIO...\n"
         "\n"
         "Transcribes (or translates) audio files with a Whisper model; plain text on stdout.\n"
+        "AUDIO \"-\" reads the audio from stdin (any format below, up to 1 GiB).\n"
         "\n"
         "  --model PATH                    ggml model file or CTranslate2 model directory (required)\n"
         "  --language CODE                 en, de, ... or auto (default: detect; English-only models: en)\n"
@@ -569,6 +571,33 @@ fail:;
     return -1;
 }
 
+/* ------------------------------------------------------------------ input */
+
+#define STDIN_MAX ((size_t)1 << 30)   /* bytes of "-": the daemon's file cap (1 GiB) */
+
+/* "-": the whole of stdin into memory first, as a pipe cannot be sniffed and rewound (the
+ * path "/dev/stdin" of a pipe is a FIFO, which the safe open refuses). */
+static sp_status load_stdin(float **pcm, size_t *n, sp_audio_info *ai, char *err, size_t es)
+{
+    sp_dynbuf b;
+    sp_dynbuf_init(&b, STDIN_MAX);
+    char chunk[1 << 16];
+    for (;;) {
+        ssize_t r = read(0, chunk, sizeof chunk);
+        if (r == 0) break;
+        if (r < 0 && errno == EINTR && !g_cancel) continue;
+        if (r < 0 || sp_dynbuf_add(&b, chunk, (size_t)r) != 0) {
+            snprintf(err, es, "%s", r < 0 ? strerror(errno) : errno == EFBIG ? "more than 1 GiB of audio"
+                                                                             : "out of memory");
+            sp_dynbuf_free(&b);
+            return r < 0 ? SP_ERR_IO : SP_ERR_TOO_LARGE;
+        }
+    }
+    sp_status st = sp_audio_load_mem(b.p ? b.p : "", b.len, 0, pcm, n, ai, err, es);
+    sp_dynbuf_free(&b);
+    return st;
+}
+
 /* One input file: load, transcribe, write. Returns EX_OK or the file's exit code; *stop set
  * when no later file can do better (cancelled, options invalid, stdout broken). */
 static int transcribe_file(sp_context *ctx, cli_opts *o, const char *path, sp_device_info *di, int *stop)
@@ -577,7 +606,8 @@ static int transcribe_file(sp_context *ctx, cli_opts *o, const char *path, sp_de
     float *pcm = NULL;
     size_t n = 0;
     sp_audio_info ai;
-    sp_status st = sp_audio_load(path, 0, 0, &pcm, &n, &ai, err, sizeof err);
+    sp_status st = !strcmp(path, "-") ? load_stdin(&pcm, &n, &ai, err, sizeof err)
+                                      : sp_audio_load(path, 0, 0, &pcm, &n, &ai, err, sizeof err);
     if (st != SP_OK) {
         fprintf(stderr, "transcribe: %s: %s\n", path, err);
         return EX_INPUT;

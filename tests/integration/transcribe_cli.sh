@@ -85,6 +85,11 @@ cp "$W" "$T/in/silence.flac"
 "$BIN/transcribe" --model $M $FAST -f vtt --output-dir "$T/od" "$T/in/silence.flac" "$T/silence.wav" >/dev/null 2>"$T/err"; rc=$?
 check "--output-dir: two inputs of one name refused before any work (exit 2, both named)" sh -c \
     "[ $rc -eq 2 ] && grep -q 'silence.flac' '$T/err' && grep -q 'silence.wav' '$T/err' && [ \"\$(cat '$T/od/silence.vtt')\" = WEBVTT ]"
+# "-" is stdin, a pipe included (it had been opened as a file named "-": exit 4)
+cat $W | "$BIN/transcribe" --model $M $FAST - >"$T/stdin.txt" 2>"$T/err"; rc=$?
+check "audio on stdin ('-', a pipe): exit 0, the file's text" sh -c "[ $rc -eq 0 ] && cmp -s '$T/a.txt' '$T/stdin.txt'"
+cat $W | "$BIN/transcribe" --model $M $FAST -o "$T/od" - >/dev/null 2>&1
+check "'-' with --output-dir: stdin.txt" cmp -s "$T/a.txt" "$T/od/stdin.txt"
 "$BIN/transcribe" --model $M $FAST --output-dir "$T/nonexistent" $W >/dev/null 2>"$T/err"; rc=$?
 check "--output-dir that does not exist: exit 6, said" sh -c "[ $rc -eq 6 ] && grep -q nonexistent '$T/err'"
 
