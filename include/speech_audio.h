@@ -49,8 +49,9 @@ sp_status sp_audio_load_fd(int fd, double max_seconds, float **pcm, size_t *n_sa
 sp_status sp_audio_load_mem(const void *data, size_t size, double max_seconds, float **pcm,
                             size_t *n_samples, sp_audio_info *info, char *err, size_t err_size);
 
-/* The original system's pre-filter: shorter than 150 ms or RMS below 0.0005 counts as
- * empty; such audio gets an empty result without running the model. */
+/* The original system's pre-filter: shorter than 150 ms, or an RMS below 0.0005 in every
+ * 30 s stretch (from the start; for a clip of up to 30 s the original's whole-clip rule),
+ * counts as empty; such audio gets an empty result without running the model. */
 int sp_audio_is_empty(const float *pcm, size_t n_samples);
 
 /* The container the first bytes announce ("wav", "flac", "mp3", "mp4", "ogg", "webm"), or

@@ -226,10 +226,9 @@ sp_status sp_audio_load_mem(const void *data, size_t size, double max_seconds, f
     return finish_out(st, pcm, n_samples, info);
 }
 
-int sp_audio_is_empty(const float *pcm, size_t n)
+/* the mean square of pcm[0..n) */
+static double mean_square(const float *pcm, size_t n)
 {
-    /* The original daemon's rule (whisper-reference.md): < 150 ms or RMS < 0.0005. */
-    if (!pcm || n < (size_t)SP_AUDIO_RATE * 150 / 1000) return 1;
     double total = 0.0;
     for (size_t i = 0; i < n; i += 4096) {
         size_t m = n - i < 4096 ? n - i : 4096;
@@ -237,5 +236,18 @@ int sp_audio_is_empty(const float *pcm, size_t n)
         for (size_t j = 0; j < m; j++) acc += pcm[i + j] * pcm[i + j];
         total += acc;
     }
-    return total / (double)n < 0.0005 * 0.0005;
+    return n ? total / (double)n : 0.0;
+}
+
+int sp_audio_is_empty(const float *pcm, size_t n)
+{
+    /* The original daemon's rule (whisper-reference.md): < 150 ms or RMS < 0.0005 — judged
+     * per 30 s stretch, so a clip (up to one window, what the original served) is judged as
+     * it was, while in a long recording quiet speech is not averaged away by the silence
+     * around it (jfk at -28 dBFS an hour into 2 h of silence had given no text at all). */
+    const size_t win = (size_t)SP_AUDIO_RATE * 30;
+    if (!pcm || n < (size_t)SP_AUDIO_RATE * 150 / 1000) return 1;
+    for (size_t i = 0; i < n; i += win)
+        if (mean_square(pcm + i, n - i < win ? n - i : win) >= 0.0005 * 0.0005) return 0;
+    return 1;
 }

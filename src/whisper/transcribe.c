@@ -9,8 +9,8 @@
  * threshold; instantaneous or blank segments are dropped and not added to the context;
  * segment text is not stripped; the prefix applies to the first window only, after
  * <|0.00|>; hotwords go after <|startofprev|> when there is no prefix.
- * Our additions: input the original system pre-filtered as empty (< 150 ms or RMS < 0.0005,
- * sp_audio_is_empty) and windows whose own RMS is below 0.0005 are skipped without running
+ * Our additions: input the original system pre-filtered as empty (< 150 ms or RMS < 0.0005
+ * in every 30 s stretch, sp_audio_is_empty) and windows whose own RMS is below 0.0005 are skipped without running
  * the model (Whisper invents text on digital silence); segment times are clamped to the
  * window's audio. */
 #include "speech.h"

@@ -577,6 +577,16 @@ static void test_empty_filter(void)
         CHECK(sp_audio_is_empty(x, 2399));
         CHECK(!sp_audio_is_empty(x, 2400));
         free(x);
+        /* judged per 30 s stretch: 2 s of speech-level sound 40 min into 1 h of silence is
+         * not empty (its whole-file RMS, 0.00033, is under 0.0005: it had counted as empty),
+         * while a whole hour just under the threshold still is */
+        const size_t hour = (size_t)16000 * 3600;
+        x = calloc(hour, sizeof *x);
+        for (size_t i = 0; i < 32000; i++) x[(size_t)16000 * 2400 + i] = 0.02f * sinf((float)i * 0.1f);
+        CHECK(!sp_audio_is_empty(x, hour));
+        for (size_t i = 0; i < hour; i++) x[i] = 0.0004f * (i & 1 ? 1 : -1);
+        CHECK(sp_audio_is_empty(x, hour));
+        free(x);
     }
 }
 
