@@ -233,6 +233,25 @@ done:
     return st;
 }
 
+/* Whether what follows offset off is a run of well-formed chunks (printable ids, sizes) that
+ * ends exactly at the end of the file: then a data chunk of length 0 before it is really
+ * empty — a header-only WAV with metadata after it — rather than a header a streaming
+ * writer never filled in, whose sample bytes would not parse so. */
+static int chunks_to_end(aud_src *s, int64_t off, int64_t fsize)
+{
+    for (int i = 0; i < 16 && off + 8 <= fsize; i++) {
+        uint8_t h[8];
+        s->pos = off;
+        if (aud_src_read(s, h, 8) != 8) return 0;
+        for (int c = 0; c < 4; c++)
+            if (h[c] < 0x20 || h[c] > 0x7e) return 0;
+        const uint32_t len = (uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 24;
+        off += 8 + (int64_t)len + (len & 1);
+        if (off == fsize || (off == fsize + 1 && (len & 1))) return 1;   /* a last pad byte may be missing */
+    }
+    return 0;
+}
+
 sp_status aud_wav_decode(aud_src *s, aud_sink *k, sp_audio_info *info, char *err, size_t es)
 {
     wav_fmt w = { 0 };
@@ -248,7 +267,8 @@ sp_status aud_wav_decode(aud_src *s, aud_sink *k, sp_audio_info *info, char *err
     /* Phase 2: how much there is, and whether it may be decoded at all */
     int64_t fsize = aud_src_size(s);
     int64_t avail = fsize > d.off ? fsize - d.off : 0;
-    int to_end = d.len == WAV_PLACEHOLDER_A || d.len == WAV_PLACEHOLDER_B || d.len == 0;
+    int to_end = d.len == WAV_PLACEHOLDER_A || d.len == WAV_PLACEHOLDER_B ||
+                 (d.len == 0 && !chunks_to_end(s, d.off, fsize));
     if (!to_end && (int64_t)d.len > avail && info) info->truncated = 1;
     if (!to_end && (uint64_t)avail > d.len) avail = (int64_t)d.len;
     /* refuse a long file before decoding it (a check, not an allocation) */

@@ -327,6 +327,16 @@ static void test_wav_placeholder_lengths(const int16_t *ramp)
             CHECK(tb_load(p, &pcm, &n, &info) == SP_OK && n == 1000);
             free(pcm); free(b.p);
         }
+        /* a length of 0 followed by chunks that end at the end of the file (metadata after a
+         * header-only WAV) is empty audio: those chunks had been decoded as samples */
+        tb_wav w = { .tag = 1, .ch = 1, .rate = 16000, .bits = 16, .data_size_override = 1, .data_size = 0 };
+        tb_buf b = tb_wav_make(w, ramp, 0);
+        tb_put(&b, "LIST", 4); tb_u32(&b, 4); tb_put(&b, "INFO", 4);
+        tb_put(&b, "id3 ", 4); tb_u32(&b, 1001);
+        for (int i = 0; i < 1001; i++) tb_put(&b, "\x7f", 1);   /* odd, last: no pad byte */
+        st = mem(&b, &pcm, &n, &info, err);
+        CHECKF(st == SP_OK && n == 0 && !info.truncated, "%zu samples", n);
+        free(pcm); free(b.p);
     }
 }
 
