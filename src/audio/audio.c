@@ -56,6 +56,22 @@ const char *sp_audio_sniff(const void *data, size_t size)
     return data ? aud_sniff(data, size, NULL) : NULL;
 }
 
+/* An ID3v2 tag is not only an MP3's: taggers put it in front of FLAC, WAV and Ogg files
+ * too (FFmpeg and libFLAC skip it). The container is what follows the tag, when that is
+ * one we take; else the MP3 the tag announced. */
+static const char *after_id3(aud_src *s, const uint8_t *h, const char *mp3)
+{
+    if ((h[6] | h[7] | h[8] | h[9]) & 0x80) return mp3;   /* sizes are syncsafe */
+    int64_t off = 10 + ((int64_t)h[6] << 21 | (int64_t)h[7] << 14 | (int64_t)h[8] << 7 | h[9]);
+    if (h[5] & 0x10) off += 10;                           /* a footer */
+    uint8_t next[64];
+    s->pos = off;
+    ssize_t got = aud_src_read(s, next, sizeof next);
+    s->pos = 0;
+    const char *c = got > 0 ? aud_sniff(next, (size_t)got, NULL) : NULL;
+    return c && strcmp(c, "mp4") ? c : mp3;   /* an MP4 box after a tag: not a real case */
+}
+
 sp_status aud_load_src(aud_src *s, double max_seconds, int force_ffmpeg, float **pcm,
                        size_t *n_samples, sp_audio_info *info, char *err, size_t es)
 {
@@ -75,6 +91,9 @@ sp_status aud_load_src(aud_src *s, double max_seconds, int force_ffmpeg, float *
     }
     const char *why = NULL;
     const char *container = aud_sniff(head, (size_t)got, &why);
+    if (container && !strcmp(container, "mp3") && (container = after_id3(s, head, container)) != NULL &&
+        strcmp(container, "mp3"))
+        force_ffmpeg = 1;   /* FFmpeg's demuxers skip the tag; the WAV fast path does not */
     if (!container) {
         aud_seterr(err, es, "unsupported audio: %s", why ? why : "unknown format");
         return SP_ERR_AUDIO_FORMAT;

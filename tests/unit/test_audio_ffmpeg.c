@@ -146,6 +146,35 @@ static void test_lossless_formats(const char *speech, int have_speech)
     }
 }
 
+/* An ID3v2 tag in front of a FLAC, WAV or Ogg file (taggers do that): the audio after it,
+ * bit for bit. They had been sniffed as MP3 and refused ("no audio could be decoded"). */
+static void test_id3_prefix(const char *speech, int have_speech)
+{
+    sp_audio_info info;
+    TEST("ID3v2 tag in front of FLAC, WAV and Ogg FLAC: the same PCM as without it") {
+        if (!have_speech) { printf("# skip: sox/ffmpeg/espeak-ng missing\n"); continue; }
+        uint8_t tag[10 + 110] = { 'I', 'D', '3', 3, 0, 0, 0, 0, 0, 110 };   /* 110 bytes of padding */
+        CHECK(tb_write(tb_path("tag.bin"), tag, sizeof tag) == 0);
+        size_t nref = 0;
+        float *ref = load_or_null(speech, &nref, &info);
+        const char *src[3] = { "speech.wav", "speech.flac", "speech_flac.ogg" };
+        for (int k = 0; k < 3; k++) {
+            char out[64];
+            snprintf(out, sizeof out, "id3-%s", src[k]);
+            if (tb_sh("ffmpeg -loglevel error -y -i %s %s", speech, tb_path("speech.flac")) ||
+                tb_sh("ffmpeg -loglevel error -y -i %s -c:a flac %s", speech, tb_path("speech_flac.ogg")) ||
+                tb_sh("cat %s %s > %s", tb_path("tag.bin"), k ? tb_path(src[k]) : speech, tb_path(out)))
+                continue;
+            size_t n = 0;
+            float *pcm = load_or_null(tb_path(out), &n, &info);
+            CHECKF(pcm && ref && n == nref && memcmp(pcm, ref, n * sizeof *pcm) == 0, "%s: %zu vs %zu samples",
+                   out, n, nref);
+            free(pcm);
+        }
+        free(ref);
+    }
+}
+
 static void test_lossy_formats(const char *speech, int have_speech)
 {
     float *pcm = NULL;
@@ -331,6 +360,7 @@ int main(void)
         tb_sh("sox %s -r 16000 -b 16 -e signed %s", tb_path("espeak.wav"), speech) == 0;
 
     test_lossless_formats(speech, have_speech);
+    test_id3_prefix(speech, have_speech);
     test_lossy_formats(speech, have_speech);
     test_container_sniffing(speech, have_speech);
     test_unsupported_codecs(speech, have_speech);
