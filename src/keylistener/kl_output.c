@@ -330,6 +330,28 @@ const char *kl_output_probe(const char *typer)
     return NULL;
 }
 
+char *kl_output_dotool_script(const char *text, int delay)
+{
+    /* dotool reads one command per line: a line break in the text (a "new line" replacement,
+     * a multi-line paste-last) would have ended the "type" and run the rest as a command —
+     * "key super+l", say. Each line is typed on its own, Return between them. */
+    size_t lines = 1;
+    for (const char *p = text; *p; p++) lines += *p == '\n';
+    size_t cap = strlen(text) + 32 + lines * 16;
+    char *cmd = malloc(cap), *w = cmd;
+    if (!cmd) return NULL;
+    w += snprintf(w, cap, "typedelay %d\n", delay);
+    for (const char *p = text;;) {
+        size_t l = strcspn(p, "\r\n");
+        if (l) w += sprintf(w, "type %.*s\n", (int)l, p);
+        p += l;
+        if (!*p) break;
+        if (*p == '\n') w += sprintf(w, "key enter\n");
+        p++;   /* a '\r' is dropped: "\r\n" is one line break */
+    }
+    return cmd;
+}
+
 static int type_with(const char *t, const char *text, int delay, char *err, size_t n)
 {
     char d[32];
@@ -340,10 +362,8 @@ static int type_with(const char *t, const char *text, int delay, char *err, size
         return kl_run(argv, text, timeout, err, n);
     }
     if (!strcmp(t, "dotool")) {
-        size_t l = strlen(text) + 64;
-        char *cmd = malloc(l);
+        char *cmd = kl_output_dotool_script(text, delay);
         if (!cmd) { snprintf(err, n, "out of memory"); return -1; }
-        snprintf(cmd, l, "typedelay %d\ntype %s\n", delay, text);
         char *argv[] = { "dotool", NULL };
         int r = kl_run(argv, cmd, timeout, err, n);
         free(cmd);

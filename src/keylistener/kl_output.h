@@ -54,6 +54,9 @@ int kl_output_text(const kl_output_opts *o, const char *text, char *how, size_t 
  * the first tool that can send keys (o->typer when forced). 0 with the tool's name in via,
  * -1 with a message. For text typed in pieces (--live) whose Return comes at its end. */
 int kl_output_enter(const kl_output_opts *o, char *via, size_t vn, char *err, size_t n);
+/* The script dotool is given to type text (malloc'd; NULL when out of memory): one "type"
+ * command per line of the text, "key enter" between lines, so no text is read as a command. */
+char *kl_output_dotool_script(const char *text, int delay);
 /* The typing tool that would be tried first, or NULL. */
 const char *kl_output_probe(const char *typer);
 /* 1 when prog is an executable in $PATH. */

@@ -639,6 +639,15 @@ static void test_output(void)
         char *none[] = { "/nonexistent/typer", NULL };
         CHECK(kl_run(none, NULL, 1, err, sizeof err) != 0);
         CHECK(kl_in_path("sh") && !kl_in_path("no-such-program-kl"));
+        /* dotool: a line break in the text had ended the "type" and run the rest as a
+         * command; each line is typed, Return between them */
+        char *sc = kl_output_dotool_script("Note:\nkey super+l\r\n\nend", 5);
+        CHECKF(sc && !strcmp(sc, "typedelay 5\ntype Note:\nkey enter\ntype key super+l\nkey enter\n"
+                                 "key enter\ntype end\n"), "%s", sc ? sc : "(null)");
+        free(sc);
+        sc = kl_output_dotool_script("", 1);
+        CHECK(sc && !strcmp(sc, "typedelay 1\n"));
+        free(sc);
     }
 }
 
