@@ -587,10 +587,11 @@ static sp_status load_stdin(float **pcm, size_t *n, sp_audio_info *ai, char *err
         if (r == 0) break;
         if (r < 0 && errno == EINTR && !g_cancel) continue;
         if (r < 0 || sp_dynbuf_add(&b, chunk, (size_t)r) != 0) {
-            snprintf(err, es, "%s", r < 0 ? strerror(errno) : errno == EFBIG ? "more than 1 GiB of audio"
-                                                                             : "out of memory");
+            const sp_status st = r < 0 ? SP_ERR_IO : errno == EFBIG ? SP_ERR_TOO_LARGE : SP_ERR_NOMEM;
+            snprintf(err, es, "%s", st == SP_ERR_IO ? strerror(errno)
+                                    : st == SP_ERR_TOO_LARGE ? "more than 1 GiB of audio" : "out of memory");
             sp_dynbuf_free(&b);
-            return r < 0 ? SP_ERR_IO : SP_ERR_TOO_LARGE;
+            return st;
         }
     }
     sp_status st = sp_audio_load_mem(b.p ? b.p : "", b.len, 0, pcm, n, ai, err, es);
