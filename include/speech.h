@@ -122,6 +122,9 @@ void sp_context_device_info(const sp_context *ctx, sp_device_info *info);
  * reverse (NULL out of range). A model knows the first sp_model_info.n_languages of them. */
 int sp_language_index(const char *code);
 const char *sp_language_code(int index);
+/* the language's English name as whisper and OpenAI's verbose_json give it ("en" ->
+ * "english", "yue" -> "cantonese"); NULL when code is not one of them */
+const char *sp_language_name(const char *code);
 
 /* ------------------------------------------------------------ low level (oracle)
  * The pieces the tests and bin/transcribe --dump-logits use to compare against reference

@@ -1,5 +1,6 @@
 /* sh_format.c — see sh_format.h. */
 #include "http/sh_format.h"
+#include "speech.h"   /* sp_language_name */
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -345,7 +346,12 @@ char *sh_render_ex(sh_fmt f, const sh_transcript *t, const char *task, int gran,
     if (!o) { free(text); return NULL; }
     if (f == SH_FMT_VERBOSE) {
         json_object_set_new(o, "task", json_string(task ? task : "transcribe"));
-        json_object_set_new(o, "language", t->language ? json_string(t->language) : json_null());
+        /* OpenAI names the language ("english"); a code the engine does not know stays a code.
+         * A translation's is its output's, always English (OpenAI's TranslationVerbose) — the
+         * source language the daemon detected or was told is not what the text is in */
+        const int tr = task && !strcmp(task, "translate");
+        const char *lname = tr ? "english" : t->language ? sp_language_name(t->language) : NULL;
+        json_object_set_new(o, "language", lname ? json_string(lname) : t->language ? json_string(t->language) : json_null());
         json_object_set_new(o, "duration", ms_real(t->duration));
     }
     json_t *js = json_string(text);

@@ -495,6 +495,23 @@ static const char *const k_langs[] = {
     "af", "oc", "ka", "be", "tg", "sd", "gu", "am", "yi", "lo", "uz", "fo", "ht", "ps", "tk", "nn", "mt",
     "sa", "lb", "my", "bo", "tl", "mg", "as", "tt", "haw", "ln", "ha", "ba", "jw", "su", "yue"};
 
+/* their names in whisper's LANGUAGES (tokenizer.py), index for index: OpenAI's verbose_json
+ * says "english" where the engine says "en" */
+static const char *const k_lang_names[] = {
+    "english", "chinese", "german", "spanish", "russian", "korean", "french", "japanese",
+    "portuguese", "turkish", "polish", "catalan", "dutch", "arabic", "swedish", "italian",
+    "indonesian", "hindi", "finnish", "vietnamese", "hebrew", "ukrainian", "greek", "malay",
+    "czech", "romanian", "danish", "hungarian", "tamil", "norwegian", "thai", "urdu", "croatian",
+    "bulgarian", "lithuanian", "latin", "maori", "malayalam", "welsh", "slovak", "telugu",
+    "persian", "latvian", "bengali", "serbian", "azerbaijani", "slovenian", "kannada", "estonian",
+    "macedonian", "breton", "basque", "icelandic", "armenian", "nepali", "mongolian", "bosnian",
+    "kazakh", "albanian", "swahili", "galician", "marathi", "punjabi", "sinhala", "khmer", "shona",
+    "yoruba", "somali", "afrikaans", "occitan", "georgian", "belarusian", "tajik", "sindhi",
+    "gujarati", "amharic", "yiddish", "lao", "uzbek", "faroese", "haitian creole", "pashto",
+    "turkmen", "nynorsk", "maltese", "sanskrit", "luxembourgish", "myanmar", "tibetan", "tagalog",
+    "malagasy", "assamese", "tatar", "hawaiian", "lingala", "hausa", "bashkir", "javanese",
+    "sundanese", "cantonese"};
+
 const char *wh_language_code(int index)
 {
     return index >= 0 && index < (int)(sizeof k_langs / sizeof k_langs[0]) ? k_langs[index] : NULL;
@@ -502,6 +519,14 @@ const char *wh_language_code(int index)
 
 int sp_language_index(const char *code) { return wh_language_index(code); }
 const char *sp_language_code(int index) { return wh_language_code(index); }
+
+const char *sp_language_name(const char *code)
+{
+    _Static_assert(sizeof k_lang_names / sizeof k_lang_names[0] == sizeof k_langs / sizeof k_langs[0],
+                   "a name for every code");
+    const int i = code ? wh_language_index(code) : -1;
+    return i >= 0 ? k_lang_names[i] : NULL;
+}
 
 int wh_language_index(const char *code)
 {

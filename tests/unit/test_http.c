@@ -18,6 +18,7 @@
 #include "http/sh_guard.h"
 #include "http/sh_stream.h"
 #include "http/sh_upload.h"
+#include "speech.h"   /* sp_language_name */
 
 static json_t *parse(const char *s)
 {
@@ -130,6 +131,32 @@ static void test_estimated_times(void)
     }
 }
 
+/* verbose_json's language as OpenAI gives it: whisper's name for the code; a code the engine
+ * does not know (a newer daemon's) is passed on as it is rather than dropped */
+static void test_language_names(void)
+{
+    TEST("verbose_json language: whisper's names, unknown codes kept") {
+        static const char *const cases[][2] = {{"en", "english"}, {"de", "german"}, {"yue", "cantonese"},
+                                               {"haw", "hawaiian"}, {"ht", "haitian creole"}, {"xx", "xx"}};
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            char resp[160];
+            snprintf(resp, sizeof resp, "{\"results\":[\" a\"],\"duration\":1,\"language\":\"%s\","
+                     "\"segments\":[{\"start\":0,\"end\":1,\"text\":\" a\"}]}", cases[i][0]);
+            sh_transcript t;
+            free(render(resp, 1, SH_FMT_JSON, &t));
+            size_t len;
+            char *s = sh_render(SH_FMT_VERBOSE, &t, "transcribe", &len);
+            json_t *v = s ? parse(s) : NULL;
+            const char *got = json_string_value(json_object_get(v, "language"));
+            CHECK(got && strcmp(got, cases[i][1]) == 0);
+            json_decref(v);
+            free(s);
+            sh_transcript_deinit(&t);
+        }
+        CHECK(sp_language_name("en") && !sp_language_name("english") && !sp_language_name(NULL));
+    }
+}
+
 static void test_exact_times(void)
 {
     TEST("exact times from the daemon's optional segments") {
@@ -148,7 +175,7 @@ static void test_exact_times(void)
         json_t *v = s ? parse(s) : NULL;
         CHECK(v != NULL);
         CHECK(strcmp(json_string_value(json_object_get(v, "task")), "transcribe") == 0);
-        CHECK(strcmp(json_string_value(json_object_get(v, "language")), "en") == 0);
+        CHECK(strcmp(json_string_value(json_object_get(v, "language")), "english") == 0);   /* OpenAI's name */
         CHECK(json_real_value(json_object_get(v, "duration")) == 3.5);
         CHECK(strcmp(json_string_value(json_object_get(v, "text")), "one two") == 0);
         json_t *segs = json_object_get(v, "segments");
@@ -575,6 +602,7 @@ int main(void)
     test_json_text_join();
     test_estimated_times();
     test_exact_times();
+    test_language_names();
     test_decode_fields();
     test_malformed_segments();
     test_cues();
