@@ -153,6 +153,10 @@ static ss_seg_decode decode_of(const sp_segment *s)
         .seek = s->seek, .temperature = s->temperature, .avg_logprob = s->avg_logprob,
         .compression_ratio = s->compression_ratio, .no_speech_prob = s->no_speech_prob,
     };
+    /* what stripped() takes off the front, for clients that want Whisper's own text back
+     * (OpenAI's verbose_json segments begin with it; joined without it, "one.Two") */
+    for (size_t k = 0; s->text && k + 1 < sizeof d.lead && s->text[k] && strchr(" \t\n\r", s->text[k]); k++)
+        d.lead[k] = s->text[k];
     if (s->n_tokens > 0 && (d.tokens = malloc(sizeof *d.tokens * (size_t)s->n_tokens))) {
         for (int k = 0; k < s->n_tokens; k++) d.tokens[k] = s->tokens[k].id;
         d.n_tokens = s->n_tokens;

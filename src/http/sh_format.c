@@ -98,6 +98,12 @@ static json_t *decode_of(const json_t *v)
     json_object_set_new(d, "tokens", json_deep_copy(toks));
     for (i = 0; i < sizeof DECODE_FIGURES / sizeof *DECODE_FIGURES; i++)
         json_object_set(d, DECODE_FIGURES[i], json_object_get(v, DECODE_FIGURES[i]));
+    /* optional: the white space the daemon stripped from the front of Whisper's text, put
+     * back as OpenAI's segments have it — only white space, at most 7 bytes */
+    const json_t *lead = json_object_get(v, "text_lead");
+    const char *ls = json_string_value(lead);
+    if (ls && json_string_length(lead) < 8 && strspn(ls, " \t\n\r") == json_string_length(lead))
+        json_object_set(d, "text_lead", (json_t *)lead);
     return d;
 }
 
@@ -292,7 +298,8 @@ static json_t *segments_json(const sh_transcript *t)
         json_t *g = json_object();
         if (!g) break;
         const json_t *dec = t->segs[i].decode;
-        json_t *gt = json_string(t->segs[i].text);
+        const char *lead = dec ? json_string_value(json_object_get(dec, "text_lead")) : NULL;
+        json_t *gt = lead ? json_sprintf("%s%s", lead, t->segs[i].text) : json_string(t->segs[i].text);
         json_object_set_new(g, "id", json_integer(i));
         /* without the daemon's: the 10 ms frame of the start, and no token ids */
         json_object_set_new(g, "seek", dec ? json_incref(json_object_get(dec, "seek"))

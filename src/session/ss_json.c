@@ -361,6 +361,7 @@ static void add_decode(json_t *g, const ss_seg_decode *d)
     json_object_set_new(g, "avg_logprob", figure(d->avg_logprob));
     json_object_set_new(g, "compression_ratio", figure(d->compression_ratio));
     json_object_set_new(g, "no_speech_prob", figure(d->no_speech_prob));
+    if (d->lead[0]) json_object_set_new(g, "text_lead", json_string(d->lead));
 }
 
 static json_t *segment_json(double start, double end, json_t *text, const sp_word *w, int n_words,

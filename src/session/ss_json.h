@@ -91,6 +91,8 @@ typedef struct {
     int *tokens;
     int n_tokens;
     float temperature, avg_logprob, compression_ratio, no_speech_prob;
+    char lead[8];   /* the white space stripped from the front of Whisper's text (usually one
+                     * space; "" none): OpenAI's segment text is lead + text ("text_lead") */
 } ss_seg_decode;
 
 /* The most general response: what a finished transcription carries. */

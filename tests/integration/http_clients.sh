@@ -43,7 +43,7 @@ check "Node SDK transcription (json, speech): 200 {text: non-empty}" \
     status_json "$st" 200 "$DATA/n1" "list(d)==['text'] and d['text'].strip()"
 st=$(replay $NODE/transcription-verbose.req "$DATA/n2")
 check "Node SDK verbose_json + timestamp_granularities[] + language + temperature: 200" \
-    status_json "$st" 200 "$DATA/n2" "d['language'] in (None, 'en') and abs(d['duration']-0.5)<0.01 and d['segments']==[]"
+    status_json "$st" 200 "$DATA/n2" "d['language'] in (None, 'english') and abs(d['duration']-0.5)<0.01 and d['segments']==[]"
 st=$(replay $NODE/translation-srt.req "$DATA/n3")
 check "Node SDK translation (srt): 200" [ "$st" = 200 ]
 st=$(replay $NODE/transcription-vtt-utf8.req "$DATA/n4")

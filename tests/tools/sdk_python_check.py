@@ -92,7 +92,7 @@ def options():
             model="whisper-1", file=f, response_format="verbose_json",
             timestamp_granularities=["segment"], language="en", prompt="Grüße", temperature=0.2)
     # silence is answered without model work: no language detected or used
-    return abs(r.duration - 0.5) < 0.01 and r.language in (None, "en") and r.segments == []
+    return abs(r.duration - 0.5) < 0.01 and r.language in (None, "english") and r.segments == []
 
 
 check("SDK: timestamp_granularities=['segment'], language, prompt (UTF-8), temperature", options)

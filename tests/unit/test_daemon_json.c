@@ -417,7 +417,7 @@ static void test_live_documents(void)
         int toks[3] = { 50364, 2425, 50414 };
         ss_seg_decode dec[1] = { { .seek = 3000, .tokens = toks, .n_tokens = 3, .temperature = 0.2f,
                                    .avg_logprob = -0.31234567f, .compression_ratio = 1.25f,
-                                   .no_speech_prob = 0.0012346f } };
+                                   .no_speech_prob = 0.0012346f, .lead = " " } };
         d.decode = dec;
         s = ss_response_json_doc("w1", &d, "cpu", 1, NULL, NULL, 5.0);
         j = json_loads(s ? s : "", 0, NULL);
@@ -429,6 +429,14 @@ static void test_live_documents(void)
         CHECKF(fabs(json_real_value(json_object_get(g, "avg_logprob")) + 0.312346) < 1e-9, "%s", s);
         CHECK(fabs(json_real_value(json_object_get(g, "compression_ratio")) - 1.25) < 1e-9);
         CHECK(fabs(json_real_value(json_object_get(g, "no_speech_prob")) - 0.001235) < 1e-9);
+        CHECK(strcmp(json_string_value(json_object_get(g, "text_lead")), " ") == 0);   /* what was stripped */
+        json_decref(j);
+        free(s);
+        dec[0].lead[0] = 0;   /* nothing stripped: no field */
+        s = ss_response_json_doc("w1", &d, "cpu", 1, NULL, NULL, 5.0);
+        j = json_loads(s ? s : "", 0, NULL);
+        CHECK(j && !json_object_get(json_array_get(json_object_get(j, "segments"), 0), "text_lead"));
+        dec[0].lead[0] = ' ';
         json_decref(j);
         free(s);
         s = ss_segment_line_json(0, 0, 1, "Hello there.", NULL, 0, dec);

@@ -226,6 +226,33 @@ static void test_decode_fields(void)
     }
 }
 
+/* the daemon strips each segment's text; "text_lead" gives back what it took off the front,
+ * and verbose_json's segments begin with it as OpenAI's do (joined, they read as the text) */
+static void test_text_lead(void)
+{
+    TEST("verbose_json segment texts get the daemon's text_lead back; anything else ignored") {
+        const char *resp = "{\"results\":[\"One.\",\"Two\",\"3\",\"4\"],\"duration\":9,\"segments\":["
+#define SEG(t, lead) "{\"start\":0,\"end\":1,\"text\":\"" t "\",\"seek\":0,\"tokens\":[1]," \
+                     "\"temperature\":0,\"avg_logprob\":-0.2,\"compression_ratio\":1,\"no_speech_prob\":0.1" lead "}"
+                           SEG("One.", ",\"text_lead\":\" \"") "," SEG("Two", ",\"text_lead\":\" \"") ","
+                           SEG("3", ",\"text_lead\":\"x\"") "," SEG("4", ",\"text_lead\":\"         \"") "]}";
+#undef SEG
+        sh_transcript t;
+        char *s = render(resp, 9, SH_FMT_VERBOSE, &t);
+        json_t *v = s ? parse(s) : NULL, *segs = json_object_get(v, "segments");
+        const char *want[] = {" One.", " Two", "3", "4"};   /* not white space; over 7 bytes */
+        for (size_t i = 0; i < 4; i++) {
+            const char *got = json_string_value(json_object_get(json_array_get(segs, i), "text"));
+            CHECKF(got && strcmp(got, want[i]) == 0, "segment %zu: %s", i, got ? got : "(none)");
+            CHECK(!json_object_get(json_array_get(segs, i), "text_lead"));   /* not OpenAI's field */
+        }
+        CHECK(strcmp(json_string_value(json_object_get(v, "text")), "One. Two 3 4") == 0);
+        json_decref(v);
+        free(s);
+        sh_transcript_deinit(&t);
+    }
+}
+
 static void test_malformed_segments(void)
 {
     TEST("malformed segments fall back to estimates") {
@@ -604,6 +631,7 @@ int main(void)
     test_exact_times();
     test_language_names();
     test_decode_fields();
+    test_text_lead();
     test_malformed_segments();
     test_cues();
     test_error_bodies();
