@@ -92,8 +92,6 @@ static void usage(FILE *f)
 
 /* ------------------------------------------------------------------ output */
 
-
-
 static void json_str(FILE *f, const char *s)
 {
     fputc('"', f);

@@ -358,7 +358,8 @@ char *sh_render_ex(sh_fmt f, const sh_transcript *t, const char *task, int gran,
          * source language the daemon detected or was told is not what the text is in */
         const int tr = task && !strcmp(task, "translate");
         const char *lname = tr ? "english" : t->language ? sp_language_name(t->language) : NULL;
-        json_object_set_new(o, "language", lname ? json_string(lname) : t->language ? json_string(t->language) : json_null());
+        if (!lname) lname = t->language;
+        json_object_set_new(o, "language", lname ? json_string(lname) : json_null());
         json_object_set_new(o, "duration", ms_real(t->duration));
     }
     json_t *js = json_string(text);
