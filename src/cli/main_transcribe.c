@@ -180,7 +180,7 @@ static void write_result(FILE *f, const char *fmt, const sp_result *r, int trans
 {
     static char buf[1 << 16];
     if (!strcmp(fmt, "txt")) {
-        if (multi) fprintf(f, "# %s\n", path);
+        if (multi) { fputs("# ", f); note_path(f, path); fputc('\n', f); }   /* a name's newline is not text */
         for (int i = 0; i < r->n_segments; i++) fprintf(f, "%s\n", stripped(r->segments[i].text, buf, sizeof buf));
     } else if (!strcmp(fmt, "srt") || !strcmp(fmt, "vtt")) {
         int srt = fmt[0] == 's';
@@ -477,6 +477,19 @@ static int parse_args(int argc, char **argv, cli_opts *o)
         usage(stderr);
         return EX_USAGE;
     }
+    /* "-" is stdin, read whole once: a second one would be empty; on a terminal it would
+     * wait, silently, for audio typed at the keyboard (gzip refuses the same way) */
+    int dashes = 0;
+    for (int i = 0; i < o->n_inputs; i++) dashes += !strcmp(o->inputs[i], "-");
+    if (dashes > 1) {
+        fprintf(stderr, "transcribe: '-' (stdin) given %d times: stdin can be read once\n", dashes);
+        return EX_USAGE;
+    }
+    if (dashes && isatty(0)) {
+        fprintf(stderr, "transcribe: '-' reads the audio from stdin, which is a terminal: pipe it in "
+                        "(cat a.wav | transcribe --model M -)\n");
+        return EX_USAGE;
+    }
     return -1;
 }
 
@@ -498,15 +511,14 @@ static int out_name(const char *path, const char *fmt, char *dst, size_t n)
     return w > 0 && (size_t)w < n ? 0 : -1;
 }
 
-/* Two inputs writing the same file would lose one result: refused before any work. */
+/* Two inputs writing the same file would lose one result: refused before any work (exit 2).
+ * An input no name can be made from ("dir/") is left to its turn: it fails as an input, as
+ * without --output-dir, and the others are transcribed. */
 static int out_names_clash(const cli_opts *o)
 {
     char a[4096], b[4096];
     for (int i = 0; i < o->n_inputs; i++) {
-        if (out_name(o->inputs[i], o->fmt, a, sizeof a)) {
-            fprintf(stderr, "transcribe: %s: no output file name can be made from it\n", o->inputs[i]);
-            return 1;
-        }
+        if (out_name(o->inputs[i], o->fmt, a, sizeof a)) continue;
         for (int k = 0; k < i; k++)
             if (!out_name(o->inputs[k], o->fmt, b, sizeof b) && !strcmp(a, b)) {
                 fprintf(stderr, "transcribe: %s and %s would both be written to %s/%s\n",
@@ -517,14 +529,47 @@ static int out_names_clash(const cli_opts *o)
     return 0;
 }
 
+/* What --output-dir can hold, checked once it is open and before any work (exit 6): a
+ * directory this process may create files in, and names within its NAME_MAX — found only
+ * after transcribing, an hour's input was lost to a read-only directory or a long name. */
+static int out_dir_usable(const cli_opts *o)
+{
+    if (faccessat(o->out_fd, ".", W_OK | X_OK, AT_EACCESS) != 0) {
+        fprintf(stderr, "transcribe: --output-dir %s: %s\n", o->out_dir, strerror(errno));
+        return 0;
+    }
+    long max = fpathconf(o->out_fd, _PC_NAME_MAX);
+    char a[4096];
+    for (int i = 0; i < o->n_inputs; i++)
+        if (!out_name(o->inputs[i], o->fmt, a, sizeof a) && max > 0 && strlen(a) > (size_t)max) {
+            fprintf(stderr, "transcribe: %s: its output name is %zu bytes, over the %ld that %s allows\n",
+                    o->inputs[i], strlen(a), max, o->out_dir);
+            return 0;
+        }
+    return 1;
+}
+
+/* errno values of a write into --output-dir that every later file would meet too */
+static int dir_wide(int e)
+{
+    return e == ENOSPC || e == EDQUOT || e == EROFS || e == EACCES || e == EPERM || e == ENOENT ||
+           e == ENOTDIR || e == EIO || e == ESTALE;
+}
+
 /* The result as out_dir/NAME.EXT: written to a hidden temporary file first and renamed into
  * place when whole, so a reader (or a failed run) never sees half a document and an older
- * file of that name stays until the new one is complete. */
+ * file of that name stays until the new one is complete. The temporary name is short and
+ * the same length whatever NAME is (".NAME.PID.tmp" had gone past NAME_MAX for a long NAME).
+ * Returns 0, or the errno of the failure. */
 static int write_out_file(const cli_opts *o, const sp_result *res, const char *path)
 {
-    char name[4096], tmp[4200];
-    out_name(path, o->fmt, name, sizeof name);
-    snprintf(tmp, sizeof tmp, ".%s.%ld.tmp", name, (long)getpid());
+    static unsigned seq;
+    char name[4096], tmp[64];
+    if (out_name(path, o->fmt, name, sizeof name)) {
+        fprintf(stderr, "transcribe: %s: no output file name can be made from it\n", path);
+        return EINVAL;
+    }
+    snprintf(tmp, sizeof tmp, ".transcribe.%ld.%u.tmp", (long)getpid(), seq++);
     int fd = openat(o->out_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!f) goto fail;
@@ -541,7 +586,7 @@ fail:;
     else if (fd >= 0) close(fd);
     unlinkat(o->out_fd, tmp, 0);
     fprintf(stderr, "transcribe: %s/%s: %s\n", o->out_dir, name, strerror(e));
-    return -1;
+    return e ? e : EIO;
 }
 
 /* ------------------------------------------------------------------ input */
@@ -609,7 +654,8 @@ static int transcribe_file(sp_context *ctx, cli_opts *o, const char *path, sp_de
         int wr = write_out_file(o, res, path);
         sp_result_free(res);
         if (wr == 0) return EX_OK;
-        *stop = 1;   /* the directory's trouble (full, gone, read-only) is every file's */
+        *stop = dir_wide(wr);   /* the directory's trouble (full, gone, read-only) is every file's;
+                                 * a name's (a directory in its place) is this file's */
         return EX_OUTPUT;
     }
     write_result(stdout, o->fmt, res, o->tp.translate, path, o->n_inputs > 1, o->tp.word_timestamps);
@@ -635,6 +681,11 @@ int main(int argc, char **argv)
     if (o.out_dir && out_names_clash(&o)) { free(o.inputs); return EX_USAGE; }
     if (o.out_dir && (o.out_fd = open(o.out_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
         fprintf(stderr, "transcribe: --output-dir %s: %s\n", o.out_dir, strerror(errno));
+        free(o.inputs);
+        return EX_OUTPUT;
+    }
+    if (o.out_fd >= 0 && !out_dir_usable(&o)) {
+        close(o.out_fd);
         free(o.inputs);
         return EX_OUTPUT;
     }

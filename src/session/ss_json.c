@@ -348,8 +348,14 @@ static json_t *words_json(const sp_word *w, int n)
     return a;
 }
 
-/* 6 decimals: no_speech_prob is often ~1e-3 and is compared with thresholds like 0.6 */
-static json_t *figure(float v) { return json_real(isfinite(v) ? floor((double)v * 1e6 + 0.5) / 1e6 : 0.0); }
+/* 6 decimals: no_speech_prob is often ~1e-3 and is compared with thresholds like 0.6. A
+ * figure that is not finite (a token of probability 0 makes avg_logprob −inf) is left out,
+ * as the HTTP front end then leaves out the segment's figures: 0.0 would have read as a
+ * perfect avg_logprob. */
+static void figure(json_t *g, const char *key, float v)
+{
+    if (isfinite(v)) json_object_set_new(g, key, json_real(floor((double)v * 1e6 + 0.5) / 1e6));
+}
 
 static void add_decode(json_t *g, const ss_seg_decode *d)
 {
@@ -357,10 +363,10 @@ static void add_decode(json_t *g, const ss_seg_decode *d)
     for (int i = 0; toks && i < d->n_tokens; i++) json_array_append_new(toks, json_integer(d->tokens[i]));
     json_object_set_new(g, "seek", json_integer(d->seek));
     if (toks) json_object_set_new(g, "tokens", toks);
-    json_object_set_new(g, "temperature", figure(d->temperature));
-    json_object_set_new(g, "avg_logprob", figure(d->avg_logprob));
-    json_object_set_new(g, "compression_ratio", figure(d->compression_ratio));
-    json_object_set_new(g, "no_speech_prob", figure(d->no_speech_prob));
+    figure(g, "temperature", d->temperature);
+    figure(g, "avg_logprob", d->avg_logprob);
+    figure(g, "compression_ratio", d->compression_ratio);
+    figure(g, "no_speech_prob", d->no_speech_prob);
     if (d->lead[0]) json_object_set_new(g, "text_lead", json_string(d->lead));
 }
 

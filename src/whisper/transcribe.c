@@ -318,6 +318,10 @@ static sp_status decode_window(tx *x, int first_window, int max_temps, int *fail
         }
     }
     wr_copy(&x->res, have_below ? &x->cand[0] : &x->cand[1]);
+    /* the ladder's last temperature, not the kept candidate's: faster-whisper passes it on
+     * "for prompt_reset_on_temperature" (openai keeps the last decode whole), so a window that
+     * failed at every temperature resets the prompt and does not condition the next one */
+    x->res.temperature = temps[nt - 1];
     *failed = 1;
     return SP_OK;
 }

@@ -64,9 +64,13 @@ check "session_client --audio-ctx 0: usage, exit 100" [ $? -eq 100 ]
 check "session_client --temperature 2: exit 100 naming the option and value" \
     sh -c "[ $rc -eq 100 ] && grep -q \"bad value for --temperature: '2'\" '$DATA/bad.err'"
 "$SC" transcribe "$DATA/speech.wav" --prompt "$(head -c 4097 /dev/zero | tr '\0' a)" 2>"$DATA/bad.err" >/dev/null; rc=$?
-"$SC" transcribe "$DATA/speech.wav" --hotwords "$(printf 'a\377b')" >/dev/null 2>&1; rc2=$?
+"$SC" transcribe "$DATA/speech.wav" --hotwords "$(printf 'a\377b')" >/dev/null 2>"$DATA/bad2.err"; rc2=$?
 check "session_client --prompt over 4096 bytes, --hotwords not UTF-8: usage, exit 100 (was 111)" \
     sh -c "[ $rc -eq 100 ] && [ $rc2 -eq 100 ] && grep -q 'bad value for --prompt' '$DATA/bad.err' && [ \$(wc -c <'$DATA/bad.err') -lt 4000 ]"
+# the refused value as text: the byte that is not UTF-8 as \xff (it had been echoed raw, and
+# a short value got no reason)
+check "session_client: a value that is not UTF-8 shown escaped, with the reason" \
+    grep -q "bad value for --hotwords: 'a\\\\xffb' (over 4096 bytes or not UTF-8)" "$DATA/bad2.err"
 "$SC" transcribe "$DATA/speech.wav" --timeout 120 >/dev/full 2>"$DATA/full.err"; rc=$?
 check "session_client to a full disk: exit 111 and says so (was 0)" \
     sh -c "[ $rc -eq 111 ] && grep -q 'cannot write the output' '$DATA/full.err'"

@@ -52,6 +52,16 @@ if [ -f "$JFK" ]; then
     "$REL/transcribe" --model "$WD/tiny.en" $OPT --audio-ctx 1 "$JFK" >"$T/jfk.ctx1.txt" 2>"$T/err"; rc=$?
     r=$(python3 tests/tools/wer.py "$T/jfk.ref" "$T/jfk.ctx1.txt" --max-wer 0); wrc=$?
     check "jfk.wav, tiny.en, --audio-ctx 1: still the known sentence [$r]" sh -c "[ $rc -eq 0 ] && [ $wrc -eq 0 ]"
+    # every temperature failing (no avg_logprob is >= 0): the best decode's text, reported at
+    # the ladder's last temperature as faster-whisper does (so the prompt is reset after it);
+    # it had said the kept candidate's 0
+    "$REL/transcribe" --model "$WD/tiny.en" $OPT --temperature 0,0.5,1.0 --log-prob-threshold 0 -f verbose_json \
+        "$JFK" >"$T/jfk.fail.json" 2>"$T/err"; rc=$?
+    check "jfk.wav, every temperature failing: the sentence, segments at temperature 1.0 (the last)" python3 -c "
+import json, sys
+d = json.load(open('$T/jfk.fail.json'))
+t = [s['temperature'] for s in d['segments']]
+print(t); assert $rc == 0 and 'ask not what your country' in d['text'] and t and all(x == 1.0 for x in t)"
 else
     echo "ok - jfk.wav # SKIP $JFK absent"
 fi

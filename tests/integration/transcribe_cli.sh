@@ -92,6 +92,54 @@ cat $W | "$BIN/transcribe" --model $M $FAST -o "$T/od" - >/dev/null 2>&1
 check "'-' with --output-dir: stdin.txt" cmp -s "$T/a.txt" "$T/od/stdin.txt"
 "$BIN/transcribe" --model $M $FAST --output-dir "$T/nonexistent" $W >/dev/null 2>"$T/err"; rc=$?
 check "--output-dir that does not exist: exit 6, said" sh -c "[ $rc -eq 6 ] && grep -q nonexistent '$T/err'"
+# a 250-byte name is a valid one: its temporary file had been ".NAME.PID.tmp", past NAME_MAX,
+# found after the work, and the failure stopped the inputs after it
+L=$(python3 -c "print('a'*246)")
+cp $W "$T/in/$L.wav"
+"$BIN/transcribe" --model $M $FAST -o "$T/od" "$T/in/$L.wav" "$T/in/talk.take1.wav" >/dev/null 2>"$T/err"; rc=$?
+check "--output-dir: a 250-byte output name written, the next input too (exit 0)" sh -c \
+    "[ $rc -eq 0 ] && cmp -s '$T/a.txt' '$T/od/$L.txt' && [ -s '$T/od/talk.take1.txt' ]"
+# an output name over NAME_MAX, a directory it cannot write: refused before the model loads
+cp $W "$T/in/${L}bbbbbb.wav"
+"$BIN/transcribe" --model $M $FAST -o "$T/od" $W "$T/in/${L}bbbbbb.wav" >/dev/null 2>"$T/err"; rc=$?
+check "--output-dir: an output name over NAME_MAX: exit 6 before any work, said" sh -c \
+    "[ $rc -eq 6 ] && grep -q 'over the 255' '$T/err' && [ ! -e '$T/od/$(basename $W .wav).txt' ]"
+mkdir -p "$T/ro"; chmod 555 "$T/ro"
+RUNAS=""; [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && RUNAS="setpriv --reuid=65534 --regid=65534 --clear-groups"
+if [ "$(id -u)" != 0 ] || [ -n "$RUNAS" ]; then
+    chmod 755 "$T" "$T/in" 2>/dev/null; chmod 644 $W 2>/dev/null
+    t0=$(date +%s%N)
+    $RUNAS "$BIN/transcribe" --model $M $FAST -o "$T/ro" $W >/dev/null 2>"$T/err"; rc=$?
+    t1=$(date +%s%N)
+    check "--output-dir not writable: exit 6 before transcribing ($(( (t1 - t0) / 1000000 )) ms), said" sh -c \
+        "[ $rc -eq 6 ] && grep -q 'Permission denied' '$T/err' && ! grep -q 'Permission denied' '$T/ro/'* 2>/dev/null"
+else
+    echo "ok - --output-dir not writable # SKIP root without setpriv"
+fi
+# a directory where an output file should go is that input's trouble, not the next one's
+mkdir -p "$T/od/silence.txt"
+"$BIN/transcribe" --model $M $FAST -o "$T/od" "$T/silence.wav" "$T/in/talk.take1.wav" >/dev/null 2>"$T/err"; rc=$?
+check "--output-dir: a directory in one output's place: exit 6, the other input still written" sh -c \
+    "[ $rc -eq 6 ] && [ -s '$T/od/talk.take1.txt' ] && [ \$(ls -A '$T/od' | grep -c '^\.transcribe') -eq 0 ]"
+# an input that is a directory ("adir/"): its own exit 4, as without --output-dir
+mkdir -p "$T/adir"; rm -f "$T/od/talk.take1.txt"
+"$BIN/transcribe" --model $M $FAST -o "$T/od" "$T/adir/" "$T/in/talk.take1.wav" >/dev/null 2>"$T/err"; rc=$?
+check "--output-dir with a directory as input: exit 4, the other input written" sh -c \
+    "[ $rc -eq 4 ] && [ -s '$T/od/talk.take1.txt' ]"
+# stdin twice, stdin on a terminal: usage errors (the second had been "empty file"; the
+# terminal a silent wait)
+"$BIN/transcribe" --model $M $FAST - - </dev/null >/dev/null 2>"$T/err"; rc=$?
+check "'-' twice: exit 2, said" sh -c "[ $rc -eq 2 ] && grep -q 'stdin can be read once' '$T/err'"
+if command -v script >/dev/null; then
+    timeout 20 script -qec "'$BIN/transcribe' --model $M $FAST -" /dev/null >"$T/tty.out" 2>&1; rc=$?
+    check "'-' with a terminal on stdin: exit 2 at once, said" sh -c "[ $rc -eq 2 ] && grep -q 'terminal' '$T/tty.out'"
+fi
+# txt: several inputs each named by a "# FILE" line; a newline in a name is not text
+NL="$T/in/two
+lines.wav"
+cp $W "$NL"
+"$BIN/transcribe" --model $M $FAST "$NL" $W >"$T/nl.txt" 2>/dev/null
+check "txt: a file name's newline stays on its '# ' line" sh -c "grep -q '^# .*two lines.wav\$' '$T/nl.txt' && ! grep -q '^lines.wav' '$T/nl.txt'"
 
 # exit codes
 "$BIN/transcribe" >/dev/null 2>&1; check "no arguments: exit 2" [ $? -eq 2 ]

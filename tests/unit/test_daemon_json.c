@@ -439,6 +439,14 @@ static void test_live_documents(void)
         dec[0].lead[0] = ' ';
         json_decref(j);
         free(s);
+        dec[0].avg_logprob = -INFINITY;   /* left out, not written as a perfect 0.0 */
+        s = ss_response_json_doc("w1", &d, "cpu", 1, NULL, NULL, 5.0);
+        j = json_loads(s ? s : "", 0, NULL);
+        g = json_array_get(json_object_get(j, "segments"), 0);
+        CHECKF(j && !json_object_get(g, "avg_logprob") && json_object_get(g, "no_speech_prob"), "%s", s);
+        dec[0].avg_logprob = -0.31234567f;
+        json_decref(j);
+        free(s);
         s = ss_segment_line_json(0, 0, 1, "Hello there.", NULL, 0, dec);
         j = json_loads(s ? s : "", 0, NULL);
         CHECK(j && json_integer_value(json_object_get(j, "seek")) == 3000 &&
