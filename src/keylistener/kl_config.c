@@ -135,6 +135,7 @@ static int set_more(kl_opts *o, const char *name, const char *v, double *d, cons
     if (!strcmp(name, "languages")) { *hint = " (codes separated by commas: en,de)"; return lang_list(v) ? -1 : str(o->languages, sizeof o->languages, v); }
     if (!strcmp(name, "paste-chord")) { *hint = " (such as ctrl+v, ctrl+shift+v, shift+Insert)"; return v && *v && !strchr(v, ' ') ? str(o->paste_chord, sizeof o->paste_chord, v) : -1; }
     if (!strcmp(name, "paste-delay")) { *hint = " (0..10000 ms)"; if (ss_opt_num(v, 0, 10000, d)) return -1; o->paste_delay_ms = (int)*d; return 0; }
+    if (!strcmp(name, "join-seconds")) { *hint = " (0..3600 s; 0 off)"; if (ss_opt_num(v, 0, 3600, d)) return -1; o->join_seconds = *d; return 0; }
     if (!strcmp(name, "clipboard-restore")) { *hint = " (0..86400 s; 0 never)"; if (ss_opt_num(v, 0, 86400, d)) return -1; o->clipboard_restore = *d; return 0; }
     if (!strcmp(name, "enter")) return boolean(v, &o->enter);
     if (!strcmp(name, "history")) { *hint = " (0..10000 entries)"; if (ss_opt_num(v, 0, 10000, d)) return -1; o->history = (int)*d; return 0; }

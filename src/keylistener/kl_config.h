@@ -44,6 +44,8 @@ typedef struct {
     /* paste mode and the clipboard */
     char paste_chord[64];       /* "ctrl+v", "ctrl+shift+v", "shift+Insert" */
     int paste_delay_ms;         /* before the saved clipboard is put back */
+    double join_seconds;        /* s: a dictation begun within this of the previous one's typing,
+                                 * in the same app, continues it (a space, its text as context); 0 off */
     double clipboard_restore;   /* s: fallback/copy text, then the user's clipboard back; 0 never */
     int enter;                  /* press Enter after the text */
     /* history */

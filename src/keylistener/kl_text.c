@@ -30,6 +30,17 @@ char *kl_text_join(const char *const *segs, size_t n)
     return out;
 }
 
+int kl_text_join_space(const char *prev, const char *next)
+{
+    static const char *const closing[] = { "\xe2\x80\xa6", "\xe2\x80\x9d", "\xe2\x80\x99", "\xc2\xbb" };
+    if (!prev || !prev[0] || !next || !next[0]) return 0;
+    if (is_space((unsigned char)prev[strlen(prev) - 1]) || is_space((unsigned char)next[0])) return 0;
+    if (strchr(",.;:!?)]}%", next[0])) return 0;
+    for (size_t i = 0; i < sizeof closing / sizeof closing[0]; i++)
+        if (!strncmp(next, closing[i], strlen(closing[i]))) return 0;
+    return 1;
+}
+
 void kl_term_init(kl_term *t)
 {
     memset(t, 0, sizeof *t);

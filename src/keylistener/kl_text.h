@@ -12,6 +12,11 @@
  * one space. Returns a malloc'd string ("" when nothing is left), NULL on OOM. */
 char *kl_text_join(const char *const *segs, size_t n);
 
+/* Whether a dictation typed right after prev (--join-seconds) needs one space before next:
+ * 1 unless prev is empty or ends in white space, or next begins with white space or with a
+ * mark that closes what comes before it (, . ; : ! ? ) ] } % and … ” ’ »). */
+int kl_text_join_space(const char *prev, const char *next);
+
 /* Terminal trigger on a raw-mode tty. ENTER starts a recording. If ENTER repeats within
  * hold_detect seconds (the keyboard's autorepeat), it is a hold and the recording stops
  * when the repeats stop for release_gap seconds; otherwise the recording runs until the

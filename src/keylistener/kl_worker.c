@@ -26,6 +26,7 @@ typedef struct job {
     char *text;                /* JOB_TEXT: the text to type again (malloc'd, any length) */
     char lang[16];             /* the binding's language ("" the configured one) */
     double stopped;            /* monotonic time of the key release */
+    double started;            /* monotonic time the dictation began (--join-seconds) */
     unsigned serial;           /* the recording (dictation) it belongs to */
     int chunk;                 /* chunked dictation: the chunk's number, from 1 */
     int final;                 /* the last job of its dictation: the text is typed (path may be "") */
@@ -52,6 +53,13 @@ struct kl_worker {
     char *typed;
     /* --live: how the dictation's pieces went out so far */
     delivery live;
+    /* --join-seconds: the last dictation that went into a window by keys (typed or pasted,
+     * no Return after it): the end of its text, when, and the focused app then ("" unknown);
+     * joining: the dictation being worked on continues it */
+    char *prev_text;
+    double prev_end;
+    char prev_app[512];
+    int joining;
     /* the user's clipboard, to put back once the text left there is stale */
     kl_clip_saved keep;
     char *keep_text;
@@ -65,7 +73,10 @@ struct kl_worker {
 };
 
 /* Output flags of deliver(). */
-enum { DL_POST = 1, DL_HISTORY = 2, DL_SPACE = 4, DL_NOENTER = 8 };
+enum { DL_POST = 1, DL_HISTORY = 2, DL_SPACE = 4, DL_NOENTER = 8, DL_JOIN = 16 };
+
+#define KL_JOIN_TAIL 1000   /* bytes of the previous dictation kept as context (Whisper keeps
+                             * the last ~223 tokens of a prompt) */
 
 __attribute__((format(printf, 3, 4)))
 static void wlog(kl_worker *w, const char *level, const char *fmt, ...)
@@ -110,11 +121,12 @@ void kl_worker_ensure_daemon(kl_worker *w)
 }
 
 void kl_worker_transcribe(kl_worker *w, const char *path, unsigned serial, int chunk, int final,
-                          const char *lang)
+                          const char *lang, double started)
 {
     job *j = new_job(w, JOB_TRANSCRIBE);
     if (!j) return;
     j->stopped = ss_mono_now();
+    j->started = started;
     j->serial = serial;
     j->chunk = chunk;
     j->final = final;
@@ -218,8 +230,9 @@ static int app_rule(kl_worker *w, kl_app_rule *ar)
     return m;
 }
 
-/* What is typed: the post-processed (DL_POST) text, with one space before it (DL_SPACE).
- * NULL when nothing is left (logged). */
+/* What is typed: the post-processed (DL_POST) text, with one space before it (DL_SPACE; DL_JOIN:
+ * when the previous dictation's text and this one want one, kl_text_join_space). NULL when
+ * nothing is left (logged). */
 static char *prepare_text(kl_worker *w, const char *raw, const char *id, int flags, const char *profile)
 {
     char err[1024] = "";
@@ -227,6 +240,7 @@ static char *prepare_text(kl_worker *w, const char *raw, const char *id, int fla
     if (!text) { wlog(w, "ERROR", "out of memory"); return NULL; }
     if ((flags & DL_POST) && err[0]) wlog(w, "WARN", "request %s: %s; typing the text as it was", id, err);
     if (!text[0]) { wlog(w, "INFO", "request %s: nothing left after post-processing", id); free(text); return NULL; }
+    if ((flags & DL_JOIN) && kl_text_join_space(w->prev_text, text)) flags |= DL_SPACE;
     if (flags & DL_SPACE) {
         char *t = malloc(strlen(text) + 2);
         if (!t) { free(text); return NULL; }
@@ -277,7 +291,7 @@ static char *deliver(kl_worker *w, const char *raw, const char *id, int flags, c
     char *text = prepare_text(w, raw, id, flags, m > 0 && ar.profile[0] ? ar.profile : NULL);
     if (!text) return NULL;
     if ((flags & DL_HISTORY) && o->history > 0 && w->env.history[0] &&
-        kl_history_add(w->env.history, o->history, text, err, sizeof err) != 0)
+        kl_history_add(w->env.history, o->history, text + ((flags & DL_JOIN) && text[0] == ' '), err, sizeof err) != 0)
         wlog(w, "WARN", "history: %s", err);
     kl_clip_saved k = { 0 };
     int enter = ar.enter >= 0 ? ar.enter : o->enter;
@@ -430,6 +444,11 @@ static char *transcribe_file(kl_worker *w, ssc *c, const job *j, char id[SS_ID_M
     /* the vocabulary as hotwords (faster-whisper's: in every window's prompt, also after the
      * first), the initial prompt and the text so far as the first window's prompt */
     kl_live_prompt(w->env.live, o->initial_prompt, prompt, sizeof prompt);
+    /* a dictation that continues the last one (--join-seconds) has that text as its context
+     * until its own first piece is in: Whisper then goes on mid-sentence as it would have */
+    char *sofar = w->joining ? kl_live_text(w->env.live) : NULL;
+    if (sofar && !sofar[0]) kl_live_prompt_build(o->initial_prompt, w->prev_text, prompt, sizeof prompt);
+    free(sofar);
     ssc_req_opts ro = { .language = lang[0] ? lang : NULL, .prompt = prompt[0] ? prompt : NULL,
                         .hotwords = o->vocabulary[0] ? o->vocabulary : NULL,
                         .priority = "interactive", .audio_ctx = o->audio_ctx, .stream = 1 };
@@ -480,12 +499,55 @@ static char *transcribe_file(kl_worker *w, ssc *c, const job *j, char id[SS_ID_M
 
 /* ---- the dictation (worker thread) ------------------------------------------------------ */
 
+/* --join-seconds: what the next dictation may continue — this one's text when it went into
+ * the window by keys and the cursor is still after it (no Return, not the clipboard), after
+ * the text it continued itself (a chain of dictations is one text to Whisper). */
+static void remember_prev(kl_worker *w, const char *typed, int by_keys)
+{
+    char *chain = NULL;
+    if (w->joining && by_keys && typed && w->prev_text && asprintf(&chain, "%s%s", w->prev_text, typed) < 0)
+        chain = NULL;
+    free(w->prev_text);
+    w->prev_text = NULL;
+    w->prev_end = 0;
+    w->prev_app[0] = 0;
+    if (chain) typed = chain;
+    if (w->o->join_seconds <= 0 || !by_keys || !typed || !typed[0]) { free(chain); return; }
+    size_t l = strlen(typed);
+    const char *t = l > KL_JOIN_TAIL ? typed + l - KL_JOIN_TAIL : typed;
+    while ((*t & 0xC0) == 0x80 || *t == ' ') t++;   /* not half a character, nor the join's space */
+    w->prev_text = strdup(t);
+    free(chain);
+    if (!w->prev_text) return;
+    w->prev_end = ss_mono_now();
+    if (kl_focused_app(w->prev_app, sizeof w->prev_app) != 0) w->prev_app[0] = 0;
+}
+
+/* --join-seconds: whether the dictation begun at `started` continues the last one: begun
+ * within the option's seconds after that one's typing ended (or while it was typed), and the
+ * same application has the focus when both can be told (a search box after a chat message
+ * gets no leading space). */
+static int join_decide(kl_worker *w, double started)
+{
+    const double s = w->o->join_seconds;
+    if (s <= 0 || !w->prev_text || w->prev_end <= 0 || started - w->prev_end > s) return 0;
+    char names[512] = "";
+    if (w->prev_app[0] && kl_focused_app(names, sizeof names) == 0 && strcmp(names, w->prev_app) != 0) {
+        wlog(w, "INFO", "join: another application has the focus; the dictation starts afresh");
+        return 0;
+    }
+    wlog(w, "INFO", "join: begun %.1f s after the last dictation was typed: it continues that text",
+         started - w->prev_end);
+    return 1;
+}
+
 /* --live: a chunk's text typed now, Return held back for the end of the dictation; the
  * typed texts are kept for the final event. */
 static void live_type(kl_worker *w, const char *text, const char *id, const char *timing)
 {
     outcome oc;
-    char *typed = deliver(w, text, id, DL_POST | DL_NOENTER | (w->typed && w->typed[0] ? DL_SPACE : 0),
+    const int first = !w->typed || !w->typed[0];
+    char *typed = deliver(w, text, id, DL_POST | DL_NOENTER | (first ? (w->joining ? DL_JOIN : 0) : DL_SPACE),
                           timing, &oc);
     if (!typed) return;
     note_outcome(&w->live, &oc);
@@ -553,16 +615,19 @@ static void finish_dictation(kl_worker *w, const char *rest, const char *id, con
         live_enter(w, id);
         typed = w->typed ? strdup(w->typed) : NULL;
         char err[512];
-        if (typed && w->o->history > 0 && w->env.history[0] &&
-            kl_history_add(w->env.history, w->o->history, typed, err, sizeof err) != 0)
+        if (typed && w->o->history > 0 && w->env.history[0] &&   /* without a join's space */
+            kl_history_add(w->env.history, w->o->history, typed + (w->joining && typed[0] == ' '), err, sizeof err) != 0)
             wlog(w, "WARN", "history: %s", err);
         emit_final(w, typed, (t1 - j->stopped) * 1000, &w->live);
+        const delivery *d = &w->live;
+        remember_prev(w, typed, d->pieces > 0 && d->keyed == d->pieces && !d->enter);
     } else {
         outcome oc;
         delivery d = { 0 };
-        typed = deliver(w, whole, id, DL_POST | DL_HISTORY, timing, &oc);
+        typed = deliver(w, whole, id, DL_POST | DL_HISTORY | (w->joining ? DL_JOIN : 0), timing, &oc);
         if (typed) note_outcome(&d, &oc);
         emit_final(w, typed, (t1 - j->stopped) * 1000, &d);
+        remember_prev(w, typed, typed && (oc.done == KL_DONE_TYPED || oc.done == KL_DONE_PASTED) && !oc.enter);
     }
     free(typed);
     free(whole);
@@ -577,6 +642,7 @@ static void do_transcribe(kl_worker *w, ssc *c, const job *j)
         free(w->typed);
         w->typed = NULL;
         memset(&w->live, 0, sizeof w->live);
+        w->joining = join_decide(w, j->started);
     }
     if (kl_live_begin(w->env.live, j->serial)) {
         wlog(w, "INFO", "%s of a cancelled dictation dropped", j->final ? "the remainder" : "a chunk");
@@ -639,6 +705,7 @@ static void run_job(kl_worker *w, ssc *c, const job *j)
     else if (j->kind == JOB_TEXT) {
         outcome oc;
         free(deliver(w, j->text, "paste-last", 0, "from the history", &oc));
+        remember_prev(w, NULL, 0);   /* the cursor is after the pasted text now */
     }
 }
 
@@ -743,6 +810,7 @@ int kl_worker_free(kl_worker *w)
     pthread_join(w->th, NULL);
     for (job *j = w->head, *nx; j; j = nx) { nx = j->next; free_job(j); }
     free(w->typed);
+    free(w->prev_text);
     free(w->keep_text);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);

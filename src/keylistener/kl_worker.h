@@ -47,9 +47,10 @@ int kl_worker_start(kl_worker **out, const kl_worker_env *env, char *err, size_t
 void kl_worker_ensure_daemon(kl_worker *w);
 /* Queues the transcription of path (NULL: no audio, only the end of the dictation) as piece
  * `chunk` of dictation `serial`; final: the dictation's last job, which types its text. lang:
- * the binding's language ("" the configured one). Out of memory is logged. */
+ * the binding's language ("" the configured one); started: when the dictation began
+ * (ss_mono_now; --join-seconds). Out of memory is logged. */
 void kl_worker_transcribe(kl_worker *w, const char *path, unsigned serial, int chunk, int final,
-                          const char *lang);
+                          const char *lang, double started);
 /* Queues text (from the history, any length; copied) to be delivered again. 0, or -1 when
  * out of memory (logged; nothing queued). */
 int kl_worker_paste(kl_worker *w, const char *text);

@@ -63,6 +63,7 @@ static struct {
     int ifd, denied_logged;
     int recording;
     double rec_started;
+    double dict_started;   /* the dictation's start (rec_started restarts at each chunk) */
     char rec_lang[16];         /* language of the current recording's binding */
     int cuts;                  /* continuous mode: utterances sent from this recording */
     unsigned serial;           /* the current (or last) recording's number */
@@ -117,7 +118,7 @@ static void rec_start_lang(const char *why, const char *lang)
     G.cuts = 0;
     G.serial++;
     G.chunks = 0;
-    G.rec_started = now_mono();
+    G.rec_started = G.dict_started = now_mono();
     G.next_chunk_check = G.rec_started;
     kl_term_reset(&G.term, 1);
     klog("INFO", "recording started (%s)%s", why, kl_capture_live(G.cap) ? "" : "; the microphone is not open yet");
@@ -132,7 +133,8 @@ static void rec_start(const char *why) { rec_start_lang(why, NULL); }
 static void push_transcribe(const char *path, int final)
 {
     /* the end of a dictation counts as a piece */
-    kl_worker_transcribe(G.worker, path, G.serial, G.chunks + (!path && final), final, G.rec_lang);
+    kl_worker_transcribe(G.worker, path, G.serial, G.chunks + (!path && final), final, G.rec_lang,
+                         G.dict_started);
 }
 
 /* Writes samples as <root>/recorded_audio_<usec>.wav into path; frees s. 0 or -1 (logged). */
@@ -485,6 +487,7 @@ static void usage(FILE *f)
 "  --clipboard-restore S (30; 0 never)  --enter  --app 'PATTERN: output=paste, paste-chord=..., enter=yes, profile=P'\n"
 "Text: --replace 'FROM => TO'  --replace-exact ...  --replace-regex ...  --fillers  --filler-words LIST\n"
 "  --spoken-punctuation  --hook CMD  --hook-timeout S (10)\n"
+"  --join-seconds S (0 off: a dictation begun within S of the last one's typing continues it)\n"
 "Decoding: --vocabulary 'Name, term, ...'  --initial-prompt TEXT  --language CODE|auto  --languages en,de\n"
 "  --audio-ctx auto|N (encoder sized to the clip: ~3x faster dictation; the daemon's setting by default)\n"
 "Hands-free: --auto-stop MS (0 off)  --silence-level RMS (0.01)  --continuous\n"
@@ -520,6 +523,7 @@ static const struct option longopts[] = {
     { "audio-ctx", required_argument, 0, 0 },
     { "paste-chord", required_argument, 0, 0 }, { "paste-delay", required_argument, 0, 0 },
     { "clipboard-restore", required_argument, 0, 0 }, { "enter", no_argument, 0, 0 },
+    { "join-seconds", required_argument, 0, 0 },
     { "history", required_argument, 0, 0 }, { "history-file", required_argument, 0, 0 },
     { "auto-stop", required_argument, 0, 0 }, { "silence-level", required_argument, 0, 0 },
     { "continuous", no_argument, 0, 0 }, { "app", required_argument, 0, 0 },

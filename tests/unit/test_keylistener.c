@@ -422,6 +422,19 @@ static void test_text_join(void)
         CHECK(t && !strcmp(t, "Grüße, naïve café"));   /* UTF-8 kept intact */
         free(t);
     }
+    TEST("text: --join-seconds puts one space between dictations, not before closing marks") {
+        CHECK(kl_text_join_space("Hello there.", "How are you?") == 1);
+        CHECK(kl_text_join_space("I think", "we should go.") == 1);
+        CHECK(kl_text_join_space("Straße", "über") == 1);
+        CHECK(kl_text_join_space("the list", ", and more") == 0);
+        CHECK(kl_text_join_space("word", ".") == 0 && kl_text_join_space("word", "?") == 0);
+        CHECK(kl_text_join_space("so", "\xe2\x80\xa6 then") == 0);   /* … */
+        CHECK(kl_text_join_space("quote", "\xe2\x80\x9d") == 0);      /* ” */
+        CHECK(kl_text_join_space("line\n", "Next") == 0);               /* after a line break */
+        CHECK(kl_text_join_space("end ", "Next") == 0 && kl_text_join_space("end", " Next") == 0);
+        CHECK(kl_text_join_space("", "Next") == 0 && kl_text_join_space(NULL, "Next") == 0);
+        CHECK(kl_text_join_space("x", "") == 0 && kl_text_join_space("x", NULL) == 0);
+    }
 }
 
 static void test_terminal_hold(void)
