@@ -56,14 +56,27 @@ const char *sp_audio_sniff(const void *data, size_t size)
     return data ? aud_sniff(data, size, NULL) : NULL;
 }
 
+/* The length of the ID3v2 tag whose header is at h (n bytes there), or 0 when h holds no
+ * valid one: "ID3", major version 2..4, a revision byte that is not 0xff, four syncsafe
+ * size bytes (each < 0x80), plus 10 for a footer (flag 0x10) — id3v2.4.0-structure §3.1. */
+static int64_t id3_len(const uint8_t *h, size_t n)
+{
+    if (n < 10 || memcmp(h, "ID3", 3) || h[3] < 2 || h[3] > 4 || h[4] == 0xff || ((h[6] | h[7] | h[8] | h[9]) & 0x80))
+        return 0;
+    int64_t len = 10 + ((int64_t)h[6] << 21 | (int64_t)h[7] << 14 | (int64_t)h[8] << 7 | h[9]);
+    return h[5] & 0x10 ? len + 10 : len;
+}
+
 /* An ID3v2 tag is not only an MP3's: taggers put it in front of FLAC, WAV and Ogg files
  * too (FFmpeg and libFLAC skip it). The container is what follows the tag, when that is
- * one we take; else the MP3 the tag announced. */
-static const char *after_id3(aud_src *s, const uint8_t *h, const char *mp3)
+ * one we take; else the MP3 the tag announced. Only a valid tag header counts: a bare MPEG
+ * frame header is sniffed as mp3 too, and its bytes 6-9 (side info, or past the end of a
+ * 4-byte file: read uninitialised) had been taken for a tag size, sending an MP3 whose bytes
+ * there happened to say fLaC to the FLAC demuxer (0 samples). */
+static const char *after_id3(aud_src *s, const uint8_t *h, size_t n, const char *mp3)
 {
-    if ((h[6] | h[7] | h[8] | h[9]) & 0x80) return mp3;   /* sizes are syncsafe */
-    int64_t off = 10 + ((int64_t)h[6] << 21 | (int64_t)h[7] << 14 | (int64_t)h[8] << 7 | h[9]);
-    if (h[5] & 0x10) off += 10;                           /* a footer */
+    const int64_t off = id3_len(h, n);
+    if (!off) return mp3;
     uint8_t next[64];
     s->pos = off;
     ssize_t got = aud_src_read(s, next, sizeof next);
@@ -91,7 +104,7 @@ sp_status aud_load_src(aud_src *s, double max_seconds, int force_ffmpeg, float *
     }
     const char *why = NULL;
     const char *container = aud_sniff(head, (size_t)got, &why);
-    if (container && !strcmp(container, "mp3") && (container = after_id3(s, head, container)) != NULL &&
+    if (container && !strcmp(container, "mp3") && (container = after_id3(s, head, (size_t)got, container)) != NULL &&
         strcmp(container, "mp3"))
         force_ffmpeg = 1;   /* FFmpeg's demuxers skip the tag; the WAV fast path does not */
     if (!container) {

@@ -175,6 +175,46 @@ static void test_id3_prefix(const char *speech, int have_speech)
     }
 }
 
+/* A bare MPEG frame header (no ID3 tag) is no tag: its bytes 6-9 had been read as a tag
+ * size, so an MP3 whose bytes at that offset say fLaC went to the FLAC demuxer and decoded
+ * as 0 samples, and a 4-byte file was read past its end (valgrind: "Conditional jump depends
+ * on uninitialised value"). */
+static void test_bare_mp3_not_id3(int tools)
+{
+    char err[256] = "";
+    sp_audio_info info;
+    TEST("bare MP3 frame header: not read as an ID3 tag (fLaC at the implied offset; 4-byte file)") {
+        const uint8_t four[4] = { 0xff, 0xfb, 0x90, 0x00 };
+        float *pcm = NULL;
+        size_t n = 0;
+        sp_status st = sp_audio_load_mem(four, sizeof four, 0, &pcm, &n, &info, err, sizeof err);
+        CHECKF(st == SP_ERR_AUDIO_FORMAT && !pcm, "4 bytes: %d %s", st, err);
+        if (!tools) { printf("# skip: tools missing\n"); continue; }
+        if (tb_sh("ffmpeg -loglevel error -y -f lavfi -i sine=f=440:r=16000 -t 2 -c:a libmp3lame -b:a 32k "
+                  "-write_xing 0 -id3v2_version 0 -f mp3 %s", tb_path("bare.mp3")))
+            continue;
+        FILE *f = fopen(tb_path("bare.mp3"), "rb");
+        uint8_t buf[65536];
+        size_t len = f ? fread(buf, 1, sizeof buf, f) : 0;
+        if (f) fclose(f);
+        CHECK(len > 1000 && buf[0] == 0xff);
+        if (len <= 1000) continue;
+        size_t nref = 0;
+        float *ref = NULL;
+        CHECK(sp_audio_load_mem(buf, len, 0, &ref, &nref, &info, err, sizeof err) == SP_OK && nref > 16000);
+        /* sizes 0 and "fLaC" where the old reading put the end of the tag (+10 for its
+         * "footer" flag, which is a bit of the frame header here) */
+        const size_t off = buf[5] & 0x10 ? 20 : 10;
+        memset(buf + 6, 0, 4);
+        memcpy(buf + off, "fLaC", 4);
+        st = sp_audio_load_mem(buf, len, 0, &pcm, &n, &info, err, sizeof err);
+        CHECKF(st == SP_OK && !strcmp(info.container, "mp3") && n == nref, "%d %s: %zu vs %zu samples (%s)", st,
+               info.container, n, nref, err);
+        free(pcm);
+        free(ref);
+    }
+}
+
 static void test_lossy_formats(const char *speech, int have_speech)
 {
     float *pcm = NULL;
@@ -403,6 +443,7 @@ int main(void)
 
     test_lossless_formats(speech, have_speech);
     test_id3_prefix(speech, have_speech);
+    test_bare_mp3_not_id3(tools);
     test_lossy_formats(speech, have_speech);
     test_container_sniffing(speech, have_speech);
     test_unsupported_codecs(speech, have_speech);
