@@ -5,6 +5,8 @@
 #include "harness.h"
 #include "test_audio_util.h"
 
+#include <fcntl.h>
+
 static float *load_or_null(const char *path, size_t *n, sp_audio_info *info)
 {
     float *pcm = NULL;
@@ -169,6 +171,57 @@ static void test_id3_prefix(const char *speech, int have_speech)
             float *pcm = load_or_null(tb_path(out), &n, &info);
             CHECKF(pcm && ref && n == nref && memcmp(pcm, ref, n * sizeof *pcm) == 0, "%s: %zu vs %zu samples",
                    out, n, nref);
+            free(pcm);
+        }
+        free(ref);
+    }
+}
+
+/* Several ID3v2 tags in a row (a tagger that adds one rather than rewriting), or zero bytes
+ * after the tag (padding outside its size), before FLAC, Ogg or WAV: the audio after them,
+ * bit for bit. Only the first tag had been skipped, and only without padding: what followed
+ * was sniffed as MP3 and refused ("mp3 file: no audio could be decoded"); FFmpeg decodes them. */
+static void test_id3_several_and_padding(const char *speech, int have_speech)
+{
+    sp_audio_info info;
+    TEST("two ID3v2 tags, or a tag and zero padding, before FLAC, Ogg, WAV: the same PCM") {
+        if (!have_speech) { printf("# skip: sox/ffmpeg/espeak-ng missing\n"); continue; }
+        uint8_t tag[10 + 20] = { 'I', 'D', '3', 4, 0, 0, 0, 0, 0, 20 };
+        uint8_t zeros[300] = { 0 };
+        CHECK(tb_write(tb_path("tag.bin"), tag, sizeof tag) == 0);
+        CHECK(tb_write(tb_path("zeros.bin"), zeros, sizeof zeros) == 0);
+        size_t nref = 0;
+        float *ref = load_or_null(speech, &nref, &info);
+        if (tb_sh("ffmpeg -loglevel error -y -i %s %s", speech, tb_path("speech.flac")) ||
+            tb_sh("ffmpeg -loglevel error -y -i %s -c:a flac %s", speech, tb_path("speech_flac.ogg")))
+            continue;
+        char src[3][512];   /* tb_path's buffers are reused */
+        snprintf(src[0], sizeof src[0], "%s", tb_path("speech.flac"));
+        snprintf(src[1], sizeof src[1], "%s", tb_path("speech_flac.ogg"));
+        snprintf(src[2], sizeof src[2], "%s", speech);
+        const char *cont[3] = { "flac", "ogg", "wav" };
+        for (int k = 0; k < 6; k++) {
+            if (tb_sh("cat %s %s %s > %s", tb_path("tag.bin"), k < 3 ? tb_path("tag.bin") : tb_path("zeros.bin"),
+                      src[k % 3], tb_path("tagged.bin")))
+                continue;
+            size_t n = 0;
+            float *pcm = load_or_null(tb_path("tagged.bin"), &n, &info);
+            CHECKF(pcm && ref && n == nref && memcmp(pcm, ref, n * sizeof *pcm) == 0 &&
+                   !strcmp(info.container, cont[k % 3]), "%s %s: %zu vs %zu samples", k < 3 ? "two tags" : "padding",
+                   cont[k % 3], n, nref);
+            free(pcm);
+        }
+        /* through sp_audio_load_fd from an offset: the skip is relative to where it starts */
+        if (tb_sh("(head -c 100 /dev/zero; cat %s %s %s) > %s", tb_path("tag.bin"), tb_path("tag.bin"), src[0],
+                  tb_path("tagged.bin")) == 0) {
+            int fd = open(tb_path("tagged.bin"), O_RDONLY);
+            size_t n = 0;
+            float *pcm = NULL;
+            char err[256] = "";
+            CHECK(fd >= 0 && lseek(fd, 100, SEEK_SET) == 100);
+            CHECKF(sp_audio_load_fd(fd, 0, &pcm, &n, &info, err, sizeof err) == SP_OK && ref && n == nref &&
+                   memcmp(pcm, ref, n * sizeof *pcm) == 0, "load_fd: %zu vs %zu samples (%s)", n, nref, err);
+            if (fd >= 0) close(fd);
             free(pcm);
         }
         free(ref);
@@ -443,6 +496,7 @@ int main(void)
 
     test_lossless_formats(speech, have_speech);
     test_id3_prefix(speech, have_speech);
+    test_id3_several_and_padding(speech, have_speech);
     test_bare_mp3_not_id3(tools);
     test_lossy_formats(speech, have_speech);
     test_container_sniffing(speech, have_speech);
