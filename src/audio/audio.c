@@ -145,10 +145,9 @@ sp_status aud_load_src(aud_src *s, double max_seconds, int force_ffmpeg, float *
     const char *container = aud_sniff(head, (size_t)got, &why);
     int64_t start = 0;
     if (container && !strcmp(container, "mp3")) container = after_id3(s, head, (size_t)got, container, &start);
-    if (start > 0) {
-        aud_src_skip(s, start);
-        if (!strcmp(container, "wav")) force_ffmpeg = 1;
-    }
+    /* The WAV after a tag goes to our reader too (it had gone to FFmpeg, whose demuxer
+     * decoded a data length 0 followed by an id3 chunk as noise and flagged no cut file). */
+    if (start > 0) aud_src_skip(s, start);
     if (!container) {
         aud_seterr(err, es, "unsupported audio: %s", why ? why : "unknown format");
         return SP_ERR_AUDIO_FORMAT;
