@@ -21,6 +21,9 @@
 #define CGROUP_MAGIC_     0x27e0eb
 #define CGROUP2_MAGIC_    0x63677270
 
+#define ID3_MAX_TAGS 8            /* consecutive ID3v2 tags skipped in front of the audio */
+#define ID3_MAX_PAD  65536        /* zero bytes skipped after them, in all */
+
 const char *aud_sniff(const uint8_t *p, size_t n, const char **why)
 {
     const char *dummy;
@@ -56,20 +59,69 @@ const char *sp_audio_sniff(const void *data, size_t size)
     return data ? aud_sniff(data, size, NULL) : NULL;
 }
 
-/* An ID3v2 tag is not only an MP3's: taggers put it in front of FLAC, WAV and Ogg files
- * too (FFmpeg and libFLAC skip it). The container is what follows the tag, when that is
- * one we take; else the MP3 the tag announced. */
-static const char *after_id3(aud_src *s, const uint8_t *h, const char *mp3)
+/* The length of the ID3v2 tag whose header is at h (n bytes there), or 0 when h holds no
+ * valid one: "ID3", major version 2..4, a revision byte that is not 0xff, four syncsafe
+ * size bytes (each < 0x80), plus 10 for a footer (flag 0x10) — id3v2.4.0-structure §3.1. */
+static int64_t id3_len(const uint8_t *h, size_t n)
 {
-    if ((h[6] | h[7] | h[8] | h[9]) & 0x80) return mp3;   /* sizes are syncsafe */
-    int64_t off = 10 + ((int64_t)h[6] << 21 | (int64_t)h[7] << 14 | (int64_t)h[8] << 7 | h[9]);
-    if (h[5] & 0x10) off += 10;                           /* a footer */
+    if (n < 10 || memcmp(h, "ID3", 3) || h[3] < 2 || h[3] > 4 || h[4] == 0xff || ((h[6] | h[7] | h[8] | h[9]) & 0x80))
+        return 0;
+    int64_t len = 10 + ((int64_t)h[6] << 21 | (int64_t)h[7] << 14 | (int64_t)h[8] << 7 | h[9]);
+    return h[5] & 0x10 ? len + 10 : len;
+}
+
+/* Where what follows the ID3v2 tags at the start of s begins: consecutive valid tags (up to
+ * ID3_MAX_TAGS: a tagger that adds a tag rather than rewriting one leaves several) and the
+ * zero bytes after them (padding written outside the tag's size; up to ID3_MAX_PAD in all).
+ * Each step moves past a tag or at least one zero byte, or stops. */
+static int64_t id3_end(aud_src *s)
+{
+    uint8_t b[4096];
+    int64_t off = 0, pad = 0;
+    for (int tags = 0;;) {
+        s->pos = off;
+        ssize_t r = aud_src_read(s, b, sizeof b);
+        if (r <= 0) break;
+        size_t z = 0;
+        while (z < (size_t)r && !b[z] && pad + (int64_t)z < ID3_MAX_PAD) z++;
+        if (z) {
+            off += (int64_t)z;
+            pad += (int64_t)z;
+            if (pad >= ID3_MAX_PAD) break;
+            continue;
+        }
+        const int64_t len = tags < ID3_MAX_TAGS ? id3_len(b, (size_t)r) : 0;
+        if (!len) break;
+        off += len;
+        tags++;
+    }
+    s->pos = 0;
+    return off;
+}
+
+/* An ID3v2 tag is not only an MP3's: taggers put it in front of FLAC, WAV and Ogg files
+ * too (FFmpeg and libFLAC skip one). The container is what follows the tags and their
+ * padding, when that is one we take (*start: where it begins, for the caller to shift the
+ * source to, so its decoder sees the file as it would be without them; several tags or
+ * zero padding had left the MP3 demuxer on a FLAC file: "no audio could be decoded"); else
+ * the MP3 the tag announced (*start 0: FFmpeg's MP3 demuxer reads the tags and skips to the
+ * first frame itself). Only a valid tag header counts: a bare MPEG frame header is sniffed
+ * as mp3 too, and its bytes 6-9 (side info, or past the end of a 4-byte file: read
+ * uninitialised) had been taken for a tag size, sending an MP3 whose bytes there happened
+ * to say fLaC to the FLAC demuxer (0 samples). */
+static const char *after_id3(aud_src *s, const uint8_t *h, size_t n, const char *mp3, int64_t *start)
+{
+    *start = 0;
+    if (!id3_len(h, n)) return mp3;
+    const int64_t off = id3_end(s);
     uint8_t next[64];
     s->pos = off;
     ssize_t got = aud_src_read(s, next, sizeof next);
     s->pos = 0;
     const char *c = got > 0 ? aud_sniff(next, (size_t)got, NULL) : NULL;
-    return c && strcmp(c, "mp4") ? c : mp3;   /* an MP4 box after a tag: not a real case */
+    if (!c || !strcmp(c, "mp3") || !strcmp(c, "mp4")) return mp3;   /* an MP4 box after a tag: not a real case */
+    *start = off;
+    return c;
 }
 
 sp_status aud_load_src(aud_src *s, double max_seconds, int force_ffmpeg, float **pcm,
@@ -91,9 +143,11 @@ sp_status aud_load_src(aud_src *s, double max_seconds, int force_ffmpeg, float *
     }
     const char *why = NULL;
     const char *container = aud_sniff(head, (size_t)got, &why);
-    if (container && !strcmp(container, "mp3") && (container = after_id3(s, head, container)) != NULL &&
-        strcmp(container, "mp3"))
-        force_ffmpeg = 1;   /* FFmpeg's demuxers skip the tag; the WAV fast path does not */
+    int64_t start = 0;
+    if (container && !strcmp(container, "mp3")) container = after_id3(s, head, (size_t)got, container, &start);
+    /* The WAV after a tag goes to our reader too (it had gone to FFmpeg, whose demuxer
+     * decoded a data length 0 followed by an id3 chunk as noise and flagged no cut file). */
+    if (start > 0) aud_src_skip(s, start);
     if (!container) {
         aud_seterr(err, es, "unsupported audio: %s", why ? why : "unknown format");
         return SP_ERR_AUDIO_FORMAT;

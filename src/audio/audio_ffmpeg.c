@@ -24,6 +24,7 @@
 
 #define AVIO_BUF 32768
 #define MAX_DECODE_ERRORS 1000   /* consecutive packet errors before we give up */
+#define REACH_PACKETS 256        /* packets read after the seek that checks a header's length */
 
 static const char FORMAT_WHITELIST[] = "wav,flac,mp3,mov,mp4,m4a,ogg,matroska,webm";
 static const char CODEC_WHITELIST[] =
@@ -219,12 +220,10 @@ static sp_status ff_open_input(ff_handles *h, aud_src *s, const char *container,
     return SP_OK;
 }
 
-/* Phase 2: the first audio stream, checked (codec allowed, announced length under the cap),
- * and its decoder opened. (av_find_best_stream skips streams whose rate is not known before
- * decoding, and avformat_find_stream_info would decode twice: the decoder learns rate and
- * layout from the first frames anyway.) */
-static sp_status ff_open_decoder(ff_handles *h, const char *container, aud_sink *k, sp_audio_info *info, char *err,
-                                 size_t es)
+/* Phase 2a: the first audio stream, with an allowed codec. (av_find_best_stream skips
+ * streams whose rate is not known before decoding, and avformat_find_stream_info would
+ * decode twice: the decoder learns rate and layout from the first frames anyway.) */
+static sp_status ff_pick_stream(ff_handles *h, const char *container, sp_audio_info *info, char *err, size_t es)
 {
     h->si = -1;
     for (unsigned i = 0; i < h->fc->nb_streams && h->si < 0; i++)
@@ -242,16 +241,63 @@ static sp_status ff_open_decoder(ff_handles *h, const char *container, aud_sink 
         snprintf(info->container, sizeof info->container, "%s", container);
         snprintf(info->codec, sizeof info->codec, "%s", avcodec_get_name(par->codec_id));
     }
-    /* A header that announces more than the cap is refused now rather than after decoding
-     * it (T15: "10 h of silence as tiny FLAC"); shorter claims are not trusted either. (It
-     * had read only the container's duration, which only MP4 fills in here: a 5 h FLAC,
-     * MP3 or Ogg file was decoded up to the cap, 930 MB and up to 13 s, before its refusal.) */
     h->declared_s = declared_seconds(h->fc, h->fc->streams[h->si]);
-    if (h->declared_s > aud_sink_max_seconds(k) + 1.0) {
-        aud_seterr(err, es, "audio longer than the %.0f s limit (header says %.0f s)", aud_sink_max_seconds(k),
-                   h->declared_s);
+    return SP_OK;
+}
+
+/* Whether the stream really has audio at cap seconds or later: a seek to just past it, then
+ * a packet of the stream stamped at cap + 0.5 s or later (the margin covers an MP3's encoder
+ * delay, so such a packet means the decoded audio is longer than the cap). A seek that
+ * fails, an end of file or a read error before such a packet: not shown. (A binary search
+ * over a cut FLAC lands on its last frame and succeeds, hence the timestamp check.) */
+static int ff_reaches(ff_handles *h, double cap)
+{
+    const AVStream *st = h->fc->streams[h->si];
+    if (st->time_base.num <= 0 || st->time_base.den <= 0) return 0;
+    const double tb = av_q2d(st->time_base);
+    const int64_t start = st->start_time != AV_NOPTS_VALUE ? st->start_time : 0;
+    if (av_seek_frame(h->fc, h->si, start + (int64_t)((cap + 1.0) / tb), 0) < 0) return 0;
+    AVPacket *pkt = av_packet_alloc();
+    int found = 0;
+    for (int i = 0; pkt && !found && i < REACH_PACKETS && av_read_frame(h->fc, pkt) >= 0; i++) {
+        const int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
+        found = pkt->stream_index == h->si && pkt->size > 0 && ts != AV_NOPTS_VALUE &&
+                (double)(ts - start) * tb >= cap + 0.5;
+        av_packet_unref(pkt);
+    }
+    av_packet_free(&pkt);
+    return found;
+}
+
+/* Phase 2b: a header that announces more than the cap is refused now rather than after
+ * decoding it (T15: "10 h of silence as tiny FLAC": a 5 h file had been decoded up to the
+ * cap, 930 MB and up to 13 s, before its refusal) — when the stream is seen to reach past
+ * the cap. The header alone is a hint, not a verdict: a clip cut with head -c from a 5 h MP3
+ * keeps the 5 h Xing frame (FLAC its STREAMINFO, Matroska its Duration), and had been refused
+ * on that. Then the demuxer is opened afresh, so decoding starts from the first byte exactly
+ * as without the seek, and the sink still refuses at the cap what is really longer. */
+static sp_status ff_check_length(ff_handles *h, aud_src *s, const char *container, const AVInputFormat *ifmt,
+                                 aud_sink *k, sp_audio_info *info, char *err, size_t es)
+{
+    const double cap = aud_sink_max_seconds(k), declared = h->declared_s;
+    if (declared <= cap + 1.0) return SP_OK;
+    if (ff_reaches(h, cap)) {
+        aud_seterr(err, es, "audio longer than the %.0f s limit (header says %.0f s)", cap, declared);
         return SP_ERR_TOO_LARGE;
     }
+    avformat_close_input(&h->fc);
+    if (h->avio) av_freep(&h->avio->buffer);
+    avio_context_free(&h->avio);
+    sp_status st = ff_open_input(h, s, container, ifmt, err, es);
+    if (st == SP_OK) st = ff_pick_stream(h, container, info, err, es);
+    h->declared_s = declared;   /* the same header: still what a cut file is measured against */
+    return st;
+}
+
+/* Phase 2c: the decoder of the chosen stream. */
+static sp_status ff_open_decoder(ff_handles *h, char *err, size_t es)
+{
+    AVCodecParameters *par = h->fc->streams[h->si]->codecpar;
     const AVCodec *codec = avcodec_find_decoder(par->codec_id);
     if (!codec) {
         aud_seterr(err, es, "no decoder for %s", avcodec_get_name(par->codec_id));
@@ -327,7 +373,9 @@ sp_status aud_ffmpeg_decode(aud_src *s, const char *container, aud_sink *k,
     ff_handles h = {0};
     dec_state d = { .k = k, .info = info, .err = err, .es = es };
     sp_status st = ff_open_input(&h, s, container, ifmt, err, es);
-    if (st == SP_OK) st = ff_open_decoder(&h, container, k, info, err, es);
+    if (st == SP_OK) st = ff_pick_stream(&h, container, info, err, es);
+    if (st == SP_OK) st = ff_check_length(&h, s, container, ifmt, k, info, err, es);
+    if (st == SP_OK) st = ff_open_decoder(&h, err, es);
     if (st == SP_OK) st = ff_decode_all(&h, &d, container, k, info, err, es);
     ff_close(&h);
     free(d.mono);

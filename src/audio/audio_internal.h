@@ -33,6 +33,9 @@ typedef struct {
 ssize_t aud_src_read(aud_src *s, void *buf, size_t n);
 /* Current size relative to base (fstat for an fd, so a growing file grows), -1 unknown. */
 int64_t aud_src_size(aud_src *s);
+/* Makes the byte at off (relative to base) the source's first (pos back to 0): what follows
+ * tags in front of the audio is then read as if it were the whole file. */
+void aud_src_skip(aud_src *s, int64_t off);
 
 /* ---------------------------------------------------------------- sample formats */
 typedef enum {

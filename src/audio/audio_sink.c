@@ -71,6 +71,19 @@ int64_t aud_src_size(aud_src *s)
     return st.st_size > s->base ? (int64_t)st.st_size - s->base : 0;
 }
 
+void aud_src_skip(aud_src *s, int64_t off)
+{
+    if (off < 0) off = 0;
+    if (s->fd >= 0) {
+        s->base += off;
+    } else {
+        size_t k = (uint64_t)off < s->mem_size ? (size_t)off : s->mem_size;
+        s->mem += k;
+        s->mem_size -= k;
+    }
+    s->pos = 0;
+}
+
 /* ------------------------------------------------------------------ formats */
 
 size_t aud_fmt_bytes(aud_fmt fmt)

@@ -28,6 +28,8 @@
 #define WAV_PLACEHOLDER_A 0x7fffff00u
 #define WAV_PLACEHOLDER_B 0xffffffffu
 #define WAV_MAX_CHUNKS 4096
+#define WAV_MAX_META_CHUNKS 64   /* chunks after an empty data chunk (it had been 16) */
+#define WAV_MAX_TAIL_ZEROS 8     /* zero bytes after the last chunk, to the end of the file */
 
 static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static uint32_t le32(const uint8_t *p)
@@ -125,7 +127,11 @@ bad_bits:
 
 /* Where the samples are: the chunk walk fills *w and the data chunk's offset and declared
  * length. */
-typedef struct { int64_t off; uint64_t len; } wav_data;
+typedef struct {
+    int64_t off;
+    uint64_t len;
+    int64_t riff_end;   /* 8 + the RIFF (or ds64) size; -1 for a placeholder (0, 0xFFFFFFFF) */
+} wav_data;
 
 static sp_status read_error(aud_src *s, char *err, size_t es)
 {
@@ -148,7 +154,10 @@ static sp_status walk_chunks(aud_src *s, wav_fmt *w, wav_data *d, char *err, siz
         return SP_ERR_AUDIO_FORMAT;
     }
     const int rf64 = !memcmp(h, "RF64", 4);
-    /* The RIFF size is ignored: writers lie (arecord, streams), the file's end is the truth. */
+    const uint32_t riff = le32(h + 4);
+    d->riff_end = rf64 || riff == 0 || riff == 0xffffffffu ? -1 : 8 + (int64_t)riff;
+    /* The RIFF size is ignored for the walk: writers lie (arecord, streams), the file's end is
+     * the truth. It only helps tell metadata after an empty data chunk (chunks_to_end). */
     int64_t pos = 12;
     for (int i = 0; i < WAV_MAX_CHUNKS; i++) {
         s->pos = pos;
@@ -172,7 +181,10 @@ static sp_status walk_chunks(aud_src *s, wav_fmt *w, wav_data *d, char *err, siz
             if (d->off >= 0) break;                     /* data came before fmt */
         } else if (!memcmp(h, "ds64", 4) && rf64 && size >= 24) {
             uint8_t q[24];
-            if (aud_src_read(s, q, 24) == 24) ds64_data = le64(q + 8);
+            if (aud_src_read(s, q, 24) == 24) {
+                ds64_data = le64(q + 8);
+                if (le64(q) > 0 && le64(q) < (uint64_t)INT64_MAX - 8) d->riff_end = 8 + (int64_t)le64(q);
+            }
         } else if (!memcmp(h, "data", 4) && d->off < 0) {
             d->off = body;
             d->len = size;
@@ -233,21 +245,39 @@ done:
     return st;
 }
 
-/* Whether what follows offset off is a run of well-formed chunks (printable ids, sizes) that
- * ends exactly at the end of the file: then a data chunk of length 0 before it is really
- * empty — a header-only WAV with metadata after it — rather than a header a streaming
- * writer never filled in, whose sample bytes would not parse so. */
-static int chunks_to_end(aud_src *s, int64_t off, int64_t fsize)
+/* Whether n bytes at off are all zero. */
+static int zeros_at(aud_src *s, int64_t off, size_t n)
 {
-    for (int i = 0; i < 16 && off + 8 <= fsize; i++) {
+    uint8_t b[WAV_MAX_TAIL_ZEROS];
+    s->pos = off;
+    if (n > sizeof b || aud_src_read(s, b, n) != (ssize_t)n) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (b[i]) return 0;
+    return 1;
+}
+
+/* Whether what follows offset off is a run of well-formed chunks (printable ids, sizes) of up
+ * to WAV_MAX_META_CHUNKS that ends at the end of the file (exactly, short of a last pad byte,
+ * or followed by at most WAV_MAX_TAIL_ZEROS zero bytes: writers pad files) or at the end the
+ * RIFF size gives (riff_end; what a tool appended after it is not ours): then a data chunk of
+ * length 0 before it is really empty — a header-only WAV with metadata after it — rather
+ * than a header a streaming writer never filled in, whose sample bytes would not parse so.
+ * (A 16 KB id3 chunk and 1 or 2 NUL bytes, 17 chunks, or junk after the RIFF end had been
+ * decoded as 0.51 s of full-scale noise.) At least one chunk: a streaming writer's header
+ * may give a RIFF size that ends where the samples begin. */
+static int chunks_to_end(aud_src *s, int64_t off, int64_t fsize, int64_t riff_end)
+{
+    for (int i = 0; i < WAV_MAX_META_CHUNKS && off + 8 <= fsize; i++) {
         uint8_t h[8];
         s->pos = off;
         if (aud_src_read(s, h, 8) != 8) return 0;
         for (int c = 0; c < 4; c++)
             if (h[c] < 0x20 || h[c] > 0x7e) return 0;
-        const uint32_t len = (uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 24;
+        const uint32_t len = le32(h + 4);
         off += 8 + (int64_t)len + (len & 1);
         if (off == fsize || (off == fsize + 1 && (len & 1))) return 1;   /* a last pad byte may be missing */
+        if (off == riff_end) return 1;
+        if (off < fsize && fsize - off <= WAV_MAX_TAIL_ZEROS && zeros_at(s, off, (size_t)(fsize - off))) return 1;
     }
     return 0;
 }
@@ -268,7 +298,7 @@ sp_status aud_wav_decode(aud_src *s, aud_sink *k, sp_audio_info *info, char *err
     int64_t fsize = aud_src_size(s);
     int64_t avail = fsize > d.off ? fsize - d.off : 0;
     int to_end = d.len == WAV_PLACEHOLDER_A || d.len == WAV_PLACEHOLDER_B ||
-                 (d.len == 0 && !chunks_to_end(s, d.off, fsize));
+                 (d.len == 0 && !chunks_to_end(s, d.off, fsize, d.riff_end));
     if (!to_end && (int64_t)d.len > avail && info) info->truncated = 1;
     if (!to_end && (uint64_t)avail > d.len) avail = (int64_t)d.len;
     /* refuse a long file before decoding it (a check, not an allocation) */

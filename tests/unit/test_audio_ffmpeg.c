@@ -5,6 +5,8 @@
 #include "harness.h"
 #include "test_audio_util.h"
 
+#include <fcntl.h>
+
 static float *load_or_null(const char *path, size_t *n, sp_audio_info *info)
 {
     float *pcm = NULL;
@@ -175,6 +177,97 @@ static void test_id3_prefix(const char *speech, int have_speech)
     }
 }
 
+/* Several ID3v2 tags in a row (a tagger that adds one rather than rewriting), or zero bytes
+ * after the tag (padding outside its size), before FLAC, Ogg or WAV: the audio after them,
+ * bit for bit. Only the first tag had been skipped, and only without padding: what followed
+ * was sniffed as MP3 and refused ("mp3 file: no audio could be decoded"); FFmpeg decodes them. */
+static void test_id3_several_and_padding(const char *speech, int have_speech)
+{
+    sp_audio_info info;
+    TEST("two ID3v2 tags, or a tag and zero padding, before FLAC, Ogg, WAV: the same PCM") {
+        if (!have_speech) { printf("# skip: sox/ffmpeg/espeak-ng missing\n"); continue; }
+        uint8_t tag[10 + 20] = { 'I', 'D', '3', 4, 0, 0, 0, 0, 0, 20 };
+        uint8_t zeros[300] = { 0 };
+        CHECK(tb_write(tb_path("tag.bin"), tag, sizeof tag) == 0);
+        CHECK(tb_write(tb_path("zeros.bin"), zeros, sizeof zeros) == 0);
+        size_t nref = 0;
+        float *ref = load_or_null(speech, &nref, &info);
+        if (tb_sh("ffmpeg -loglevel error -y -i %s %s", speech, tb_path("speech.flac")) ||
+            tb_sh("ffmpeg -loglevel error -y -i %s -c:a flac %s", speech, tb_path("speech_flac.ogg")))
+            continue;
+        char src[3][512];   /* tb_path's buffers are reused */
+        snprintf(src[0], sizeof src[0], "%s", tb_path("speech.flac"));
+        snprintf(src[1], sizeof src[1], "%s", tb_path("speech_flac.ogg"));
+        snprintf(src[2], sizeof src[2], "%s", speech);
+        const char *cont[3] = { "flac", "ogg", "wav" };
+        for (int k = 0; k < 6; k++) {
+            if (tb_sh("cat %s %s %s > %s", tb_path("tag.bin"), k < 3 ? tb_path("tag.bin") : tb_path("zeros.bin"),
+                      src[k % 3], tb_path("tagged.bin")))
+                continue;
+            size_t n = 0;
+            float *pcm = load_or_null(tb_path("tagged.bin"), &n, &info);
+            CHECKF(pcm && ref && n == nref && memcmp(pcm, ref, n * sizeof *pcm) == 0 &&
+                   !strcmp(info.container, cont[k % 3]), "%s %s: %zu vs %zu samples", k < 3 ? "two tags" : "padding",
+                   cont[k % 3], n, nref);
+            free(pcm);
+        }
+        /* through sp_audio_load_fd from an offset: the skip is relative to where it starts */
+        if (tb_sh("(head -c 100 /dev/zero; cat %s %s %s) > %s", tb_path("tag.bin"), tb_path("tag.bin"), src[0],
+                  tb_path("tagged.bin")) == 0) {
+            int fd = open(tb_path("tagged.bin"), O_RDONLY);
+            size_t n = 0;
+            float *pcm = NULL;
+            char err[256] = "";
+            CHECK(fd >= 0 && lseek(fd, 100, SEEK_SET) == 100);
+            CHECKF(sp_audio_load_fd(fd, 0, &pcm, &n, &info, err, sizeof err) == SP_OK && ref && n == nref &&
+                   memcmp(pcm, ref, n * sizeof *pcm) == 0, "load_fd: %zu vs %zu samples (%s)", n, nref, err);
+            if (fd >= 0) close(fd);
+            free(pcm);
+        }
+        free(ref);
+    }
+}
+
+/* A bare MPEG frame header (no ID3 tag) is no tag: its bytes 6-9 had been read as a tag
+ * size, so an MP3 whose bytes at that offset say fLaC went to the FLAC demuxer and decoded
+ * as 0 samples, and a 4-byte file was read past its end (valgrind: "Conditional jump depends
+ * on uninitialised value"). */
+static void test_bare_mp3_not_id3(int tools)
+{
+    char err[256] = "";
+    sp_audio_info info;
+    TEST("bare MP3 frame header: not read as an ID3 tag (fLaC at the implied offset; 4-byte file)") {
+        const uint8_t four[4] = { 0xff, 0xfb, 0x90, 0x00 };
+        float *pcm = NULL;
+        size_t n = 0;
+        sp_status st = sp_audio_load_mem(four, sizeof four, 0, &pcm, &n, &info, err, sizeof err);
+        CHECKF(st == SP_ERR_AUDIO_FORMAT && !pcm, "4 bytes: %d %s", st, err);
+        if (!tools) { printf("# skip: tools missing\n"); continue; }
+        if (tb_sh("ffmpeg -loglevel error -y -f lavfi -i sine=f=440:r=16000 -t 2 -c:a libmp3lame -b:a 32k "
+                  "-write_xing 0 -id3v2_version 0 -f mp3 %s", tb_path("bare.mp3")))
+            continue;
+        FILE *f = fopen(tb_path("bare.mp3"), "rb");
+        uint8_t buf[65536];
+        size_t len = f ? fread(buf, 1, sizeof buf, f) : 0;
+        if (f) fclose(f);
+        CHECK(len > 1000 && buf[0] == 0xff);
+        if (len <= 1000) continue;
+        size_t nref = 0;
+        float *ref = NULL;
+        CHECK(sp_audio_load_mem(buf, len, 0, &ref, &nref, &info, err, sizeof err) == SP_OK && nref > 16000);
+        /* sizes 0 and "fLaC" where the old reading put the end of the tag (+10 for its
+         * "footer" flag, which is a bit of the frame header here) */
+        const size_t off = buf[5] & 0x10 ? 20 : 10;
+        memset(buf + 6, 0, 4);
+        memcpy(buf + off, "fLaC", 4);
+        st = sp_audio_load_mem(buf, len, 0, &pcm, &n, &info, err, sizeof err);
+        CHECKF(st == SP_OK && !strcmp(info.container, "mp3") && n == nref, "%d %s: %zu vs %zu samples (%s)", st,
+               info.container, n, nref, err);
+        free(pcm);
+        free(ref);
+    }
+}
+
 static void test_lossy_formats(const char *speech, int have_speech)
 {
     float *pcm = NULL;
@@ -318,6 +411,48 @@ static void test_cut_files(int tools)
     }
 }
 
+/* A clip cut with head -c from a long recording keeps the long one's header (an MP3's
+ * Xing/Info frame, FLAC's STREAMINFO, Matroska's Duration): the header is a hint, not a
+ * verdict. The clip is decoded (marked truncated), with the same PCM as when no check ran;
+ * the whole file is still refused from its header. It had been refused ("header says 600 s"),
+ * like any clip over HTTP (1 h cap) cut from a recording over an hour. */
+static void test_cut_long_header(int tools)
+{
+    char err[256] = "";
+    sp_audio_info info;
+    TEST("clip cut from a long FLAC, MP3, WebM: decoded and truncated, not refused by the header") {
+        if (!tools) { printf("# skip: tools missing\n"); continue; }
+        const char *enc[3][2] = {
+            { "long10m.flac", "-c:a flac" }, { "long10m.mp3", "-c:a libmp3lame -b:a 8k" },
+            { "long10m.webm", "-c:a libopus -b:a 8k" },
+        };
+        for (int k = 0; k < 3; k++) {
+            /* a steady tone, so the bytes grow with the time: 1/20 of the file is ~30 s */
+            if (tb_sh("ffmpeg -loglevel error -y -f lavfi -i sine=f=440:r=8000 -t 600 %s %s", enc[k][1],
+                      tb_path(enc[k][0])) ||
+                tb_sh("head -c $(( $(stat -c%%s %s) / 20 )) %s > %s", tb_path(enc[k][0]), tb_path(enc[k][0]),
+                      tb_path("clip.bin")))
+                continue;
+            float *pcm = NULL, *ref = NULL;
+            size_t n = 0, nref = 0;
+            sp_status st = sp_audio_load(tb_path("clip.bin"), 0, 60, &pcm, &n, &info, err, sizeof err);
+            CHECKF(st == SP_OK && info.truncated && n > 16000 * 15 && n < 16000 * 50 && tb_rms(pcm, n) > 0.05,
+                   "%s clip, cap 60 s: status %d, %zu samples, truncated %d: %s", enc[k][0], st, n,
+                   info.truncated, err);
+            /* under the 4 h default the header is no reason to look: the same PCM */
+            CHECK(sp_audio_load(tb_path("clip.bin"), 0, 0, &ref, &nref, &info, err, sizeof err) == SP_OK);
+            CHECKF(pcm && ref && n == nref && memcmp(pcm, ref, n * sizeof *pcm) == 0, "%s clip: %zu vs %zu samples",
+                   enc[k][0], n, nref);
+            free(pcm);
+            free(ref);
+            pcm = NULL;
+            st = sp_audio_load(tb_path(enc[k][0]), 0, 60, &pcm, &n, &info, err, sizeof err);
+            CHECKF(st == SP_ERR_TOO_LARGE && !pcm && strstr(err, "header says 600 s"), "%s whole: %d %s",
+                   enc[k][0], st, err);
+        }
+    }
+}
+
 static void test_jfk(void)
 {
     sp_audio_info info;
@@ -361,11 +496,14 @@ int main(void)
 
     test_lossless_formats(speech, have_speech);
     test_id3_prefix(speech, have_speech);
+    test_id3_several_and_padding(speech, have_speech);
+    test_bare_mp3_not_id3(tools);
     test_lossy_formats(speech, have_speech);
     test_container_sniffing(speech, have_speech);
     test_unsupported_codecs(speech, have_speech);
     test_cut_files(tools);
     test_duration_cap(tools);
+    test_cut_long_header(tools);
     test_jfk();
     tb_cleanup();
     TEST_EXIT();

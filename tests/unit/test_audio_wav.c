@@ -340,6 +340,106 @@ static void test_wav_placeholder_lengths(const int16_t *ramp)
     }
 }
 
+/* An ID3v2 tag (10-byte header, 20 bytes of body) in front of b. */
+static tb_buf id3_tagged(const tb_buf *b)
+{
+    tb_buf t = { 0 };
+    const uint8_t tag[30] = { 'I', 'D', '3', 4, 0, 0, 0, 0, 0, 20 };
+    tb_put(&t, tag, sizeof tag);
+    tb_put(&t, b->p, b->n);
+    return t;
+}
+
+/* Data length 0 then metadata chunks is empty audio in more of the shapes writers leave: the
+ * run of chunks had to end exactly at the end of the file within 16 chunks, so a 16 KB id3
+ * chunk and 1 or 2 NUL bytes (writers pad files), 17 chunks, or junk appended after the RIFF
+ * end decoded as up to 0.51 s of full-scale noise (with 1 NUL also "truncated"), and so did
+ * the same file behind an ID3 tag (it went to FFmpeg's demuxer, which reads a 0 length to the
+ * end). A streaming writer's unfilled header before samples still decodes to the end. */
+static void test_wav_empty_with_metadata(const int16_t *ramp)
+{
+    char err[256] = "";
+    float *pcm = NULL;
+    size_t n = 0;
+    sp_audio_info info;
+    sp_status st;
+    TEST("wav data length 0 + metadata: empty with trailing NULs, 17/64 chunks, junk after RIFF end, ID3 tag") {
+        tb_wav w = { .tag = 1, .ch = 1, .rate = 16000, .bits = 16, .data_size_override = 1, .data_size = 0 };
+        uint8_t *id3 = malloc(16384);
+        memset(id3, 0xa5, 16384);   /* 0xa5a5: a full-scale sample where it is read as audio */
+        for (int nul = 0; nul <= 2; nul++) {
+            tb_buf b = tb_wav_make(w, NULL, 0);
+            tb_put(&b, "id3 ", 4); tb_u32(&b, 16384); tb_put(&b, id3, 16384);
+            memset(b.p + 4, 0, 4);   /* RIFF size 0: the zero bytes alone must tell */
+            tb_put(&b, "\0\0", (size_t)nul);
+            st = mem(&b, &pcm, &n, &info, err);
+            CHECKF(st == SP_OK && n == 0 && !info.truncated, "id3 chunk + %d NUL: %zu samples, truncated %d", nul, n,
+                   info.truncated);
+            free(pcm);
+            tb_buf t = id3_tagged(&b);
+            st = mem(&t, &pcm, &n, &info, err);
+            CHECKF(st == SP_OK && n == 0 && !info.truncated && !strcmp(info.container, "wav"),
+                   "ID3 tag, id3 chunk + %d NUL: %zu samples", nul, n);
+            free(pcm); free(t.p); free(b.p);
+        }
+        for (int chunks = 17; chunks <= 64; chunks += 47) {
+            tb_buf b = tb_wav_make(w, NULL, 0);
+            for (int i = 0; i < chunks; i++) { tb_put(&b, "LIST", 4); tb_u32(&b, 100); tb_put(&b, ramp, 100); }
+            st = mem(&b, &pcm, &n, &info, err);
+            CHECKF(st == SP_OK && n == 0, "%d chunks: %zu samples", chunks, n);
+            free(pcm); free(b.p);
+        }
+        /* the run ends at the RIFF end (the RIFF size as written), then something appended */
+        tb_buf b = tb_wav_make(w, NULL, 0);
+        tb_put(&b, "LIST", 4); tb_u32(&b, 100); tb_put(&b, ramp, 100);
+        const uint32_t riff = (uint32_t)b.n - 8;
+        memcpy(b.p + 4, &riff, 4);
+        tb_put(&b, "appended by a tool, not a chunk", 31);
+        st = mem(&b, &pcm, &n, &info, err);
+        CHECKF(st == SP_OK && n == 0, "junk after the RIFF end: %zu samples", n);
+        free(pcm); free(b.p);
+        /* still decoded to the end: samples after an unfilled header, RIFF size 36 (header
+         * only) or 0; a chunk run followed by 9 or more zero bytes or other bytes */
+        for (int k = 0; k < 3; k++) {
+            b = tb_wav_make(w, ramp, 2000);
+            if (k == 1) memset(b.p + 4, 0, 4);
+            if (k == 2) {
+                b.n = 44;
+                tb_put(&b, "LIST", 4); tb_u32(&b, 100); tb_put(&b, ramp, 100);
+                tb_put(&b, "\0\0\0\0\0\0\0\0\0\0", 10);
+            }
+            b.p[4] = k == 0 ? 36 : 0, b.p[5] = b.p[6] = b.p[7] = 0;
+            st = mem(&b, &pcm, &n, &info, err);
+            CHECKF(st == SP_OK && n == (k < 2 ? 1000u : 59u), "unfilled header %d: %zu samples", k, n);
+            free(pcm); free(b.p);
+        }
+        free(id3);
+    }
+}
+
+/* A cut WAV behind an ID3 tag is flagged truncated as a cut WAV is: it went to FFmpeg's WAV
+ * demuxer, which sets no duration when the data chunk runs past the end of the file. */
+static void test_wav_id3_cut(const int16_t *ramp)
+{
+    char err[256] = "";
+    float *pcm = NULL;
+    size_t n = 0;
+    sp_audio_info info;
+    TEST("wav behind an ID3 tag: the same samples; cut short: flagged truncated") {
+        tb_buf b = tb_wav_s16(16000, 1, ramp, 4000);
+        tb_buf t = id3_tagged(&b);
+        CHECK(mem(&t, &pcm, &n, &info, err) == SP_OK && n == 4000 && !info.truncated && !strcmp(info.container, "wav"));
+        int exact = 1;
+        for (size_t i = 0; i < n && pcm; i++) exact &= pcm[i] == ramp[i] / 32768.0f;
+        CHECK(exact);
+        free(pcm);
+        t.n -= 4000;   /* 2000 of the 4000 samples */
+        CHECKF(mem(&t, &pcm, &n, &info, err) == SP_OK && n == 2000 && info.truncated, "cut: %zu samples, truncated %d",
+               n, info.truncated);
+        free(pcm); free(t.p); free(b.p);
+    }
+}
+
 static void test_wav_chunk_layouts(const int16_t *ramp)
 {
     char err[256];
@@ -643,6 +743,8 @@ int main(void)
     test_wav_bad_fmt(ramp);
     test_wav_truncated(ramp);
     test_wav_placeholder_lengths(ramp);
+    test_wav_empty_with_metadata(ramp);
+    test_wav_id3_cut(ramp);
     test_wav_chunk_layouts(ramp);
     test_tiny_and_garbage(ramp);
     test_duration_cap();
