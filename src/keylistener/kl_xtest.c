@@ -121,7 +121,7 @@ typedef struct {
     KeyCode spare[256];          /* keycodes with no keysym at all */
     size_t nspare, nbound;       /* spares usable; the first nbound hold our keysyms now */
     KeySym *rows;                /* nspare rows of per keysyms for XChangeKeyboardMapping */
-    int delay_ms, settle_ms;
+    int delay_ms, bind_wait_ms, hold_ms;
 } kl_xtest;
 
 /* Xlib reports errors through process-wide handlers whose default exits the process; they
@@ -241,13 +241,13 @@ static void write_rows(kl_xtest *x, const KeySym *rows, size_t count)
     }
 }
 
-/* Puts the spare keycodes bound so far back as they were (no keysym), after the wait that
- * lets the clients read the keys typed with them. */
+/* Puts the spare keycodes bound so far back as they were (no keysym), after the hold that
+ * lets the clients read the keymap with the binding (kl_xtest.h). */
 static int restore(kl_xtest *x)
 {
     if (!x->nbound || g_ioerr) return 0;
     XSync(x->dpy, False);
-    sleep_ms(x->settle_ms);
+    sleep_ms(x->hold_ms);
     for (size_t i = 0; i < x->nbound * (size_t)x->per; i++) x->rows[i] = NoSymbol;
     write_rows(x, x->rows, x->nbound);
     x->nbound = 0;
@@ -277,27 +277,28 @@ static int bind_batch(kl_xtest *x, const unsigned long *syms, const unsigned cha
         if (slot[i] + 1 > used) used = slot[i] + 1;
     }
     if (!used) return 0;
-    if (x->nbound) {                     /* the previous batch's keys: read before the rebind */
+    if (x->nbound) {                     /* the previous batch's hold */
         XSync(x->dpy, False);
-        sleep_ms(x->settle_ms);
+        sleep_ms(x->hold_ms);
     }
     write_rows(x, x->rows, used);
     if (used > x->nbound) x->nbound = used;
     if (!synced_ok(x)) { snprintf(err, n, "xtest: binding keysyms to spare keycodes failed (X error %d)", g_xerr); return -1; }
-    sleep_ms(x->settle_ms);
+    sleep_ms(x->bind_wait_ms);
     return 0;
 }
 
 int kl_xtest_type(const char *text, int delay_ms, char *err, size_t n)
 {
-    kl_xtest x = { .delay_ms = delay_ms > 0 ? delay_ms : 0, .settle_ms = KL_XTEST_SETTLE_MS };
+    kl_xtest x = { .delay_ms = delay_ms > 0 ? delay_ms : 0, .bind_wait_ms = KL_XTEST_BIND_WAIT_MS,
+                   .hold_ms = KL_XTEST_HOLD_MS };
     unsigned long *syms = NULL;
     unsigned char *missing = NULL;
     unsigned *slot = NULL;
     size_t *ends = NULL, nsyms = 0, nb = 0, len = strlen(text);
     int rc = -1, op, ev, er, maj, min;
-    const char *disp = getenv("DISPLAY"), *s = getenv("KL_XTEST_SETTLE_MS");
-    if (s && *s) { long v = strtol(s, NULL, 10); if (v >= 0 && v <= 1000) x.settle_ms = (int)v; }
+    const char *disp = getenv("DISPLAY"), *s = getenv("KL_XTEST_HOLD_MS");
+    if (s && *s) { long v = strtol(s, NULL, 10); if (v >= 0 && v <= 5000) x.hold_ms = (int)v; }
     if (n) err[0] = 0;
 
     pthread_mutex_lock(&g_lock);

@@ -11,10 +11,17 @@
  * level 1 with Shift, in the current group, with the locked modifiers) are typed with their
  * own keys. All the others of a batch are bound at once, each to its own spare keycode (a
  * keycode without any keysym), every column of it, so any group or Shift state gives the
- * keysym; then the listener waits KL_XTEST_SETTLE_MS for the clients to re-read the keymap,
- * types the batch, waits again, and only then binds the next batch or puts the spare
- * keycodes back as they were. More distinct missing keysyms than spare keycodes make more
- * batches: a batch ends before the first keysym that would need one spare too many.
+ * keysym; the batch is typed, and the binding is kept KL_XTEST_HOLD_MS after its last key
+ * before the next batch is bound or the spare keycodes are put back as they were. More
+ * distinct missing keysyms than spare keycodes make more batches: a batch ends before the
+ * first keysym that would need one spare too many.
+ *
+ * Why the hold: an Xlib client (xterm) re-reads the keymap only when it processes the first
+ * key after the MappingNotify, with a round trip that answers with the keymap as it is then.
+ * Once read, that keymap serves every key up to the next MappingNotify, so the binding must
+ * outlast the client's lag in processing events, not the typing. Measured in Xvfb + xterm
+ * with 4 busy loops on 2 cores (docs/key_listener.md): a hold of 30 ms lost characters in 7
+ * of 20 runs, 200 ms in 2 of 110 (xterm stalled longer than that).
  *
  * Not covered: Caps Lock on with a character typed through a spare keycode (an application
  * may upper-case it, as for a real key); a modifier still held by the user (the caller
@@ -24,10 +31,12 @@
 
 #include <stddef.h>
 
-/* The wait, in ms, after binding spare keycodes and after the last key typed with them,
- * before the next change of the keymap (docs/key_listener.md: measured). The environment
- * variable KL_XTEST_SETTLE_MS (0..1000) overrides it, for measuring. */
-#define KL_XTEST_SETTLE_MS 50
+/* Waits, in ms: after binding spare keycodes before the first key (clients that re-read the
+ * keymap on MappingNotify do it meanwhile), and after the last key typed with them before
+ * the binding changes again (the hold above). KL_XTEST_HOLD_MS in the environment (0..5000)
+ * overrides the hold, for measuring. */
+#define KL_XTEST_BIND_WAIT_MS 20
+#define KL_XTEST_HOLD_MS 200
 
 /* Types text (UTF-8; invalid bytes become U+FFFD) into the focused window of $DISPLAY,
  * delay_ms between keys (0: none). 0 when typed; -1 with err when not: no DISPLAY, the
