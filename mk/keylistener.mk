@@ -1,6 +1,9 @@
 # key_listener (src/keylistener, docs/key_listener.md): capture through libpulse-simple
-# (PulseAudio/PipeWire) with the ALSA fallback. Only kl_source.c calls these libraries, and
-# only bin/key_listener pulls that file out of build/<v>/libkeylistener.a, so the other
-# programs link as before.
-EXTRA_LDLIBS_key_listener := -lpulse-simple -lpulse -lasound
-EXTRA_LDLIBS_test_keylistener := -lpulse-simple -lpulse -lasound
+# (PulseAudio/PipeWire) with the ALSA fallback, and typing on X11 through libXtst + libX11
+# (the "xtest" typer). Only kl_source.c and kl_xtest.c call these libraries, and only
+# bin/key_listener and the tests below pull those files out of build/<v>/libkeylistener.a,
+# so the other programs link as before.
+KL_X11_LIBS := -lXtst -lX11
+EXTRA_LDLIBS_key_listener := -lpulse-simple -lpulse -lasound $(KL_X11_LIBS)
+EXTRA_LDLIBS_test_keylistener := -lpulse-simple -lpulse -lasound $(KL_X11_LIBS)
+EXTRA_LDLIBS_test_keylistener_xtest := $(KL_X11_LIBS)

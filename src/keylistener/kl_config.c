@@ -158,7 +158,7 @@ int kl_opts_set(kl_opts *o, const char *name, const char *v, char *err, size_t n
     static const char *const triggers[] = { "evdev", "terminal", "none", NULL };
     static const char *const audios[] = { "auto", "pulse", "alsa", "file", NULL };
     static const char *const outputs[] = { "type", "paste", "copy", "print", NULL };
-    static const char *const typers[] = { "auto", "wtype", "dotool", "ydotool", "xdotool", "none", NULL };
+    static const char *const typers[] = { "auto", "wtype", "dotool", "ydotool", "xtest", "xdotool", "none", NULL };
     double d;
     int r = -1;
     const char *hint = "";
@@ -180,7 +180,7 @@ int kl_opts_set(kl_opts *o, const char *name, const char *v, char *err, size_t n
     else if (!strcmp(name, "max-seconds")) { if (!(r = ss_opt_num(v, 1, 3600, &d))) o->max_seconds = d; hint = " (1..3600 s)"; }
     else if (!strcmp(name, "min-ms")) { if (!(r = ss_opt_num(v, 0, 10000, &d))) o->min_ms = (int)d; hint = " (0..10000 ms)"; }
     else if (!strcmp(name, "output")) { r = one_of(o->output, sizeof o->output, v, outputs); hint = " (type, paste, copy or print)"; }
-    else if (!strcmp(name, "typer")) { r = one_of(o->typer, sizeof o->typer, v, typers); hint = " (auto, wtype, dotool, ydotool, xdotool, none)"; }
+    else if (!strcmp(name, "typer")) { r = one_of(o->typer, sizeof o->typer, v, typers); hint = " (auto, wtype, dotool, ydotool, xtest, xdotool, none)"; }
     else if (!strcmp(name, "type-delay")) { if (!(r = ss_opt_num(v, 0, 1000, &d))) o->type_delay_ms = (int)d; hint = " (0..1000 ms)"; }
     else if (!strcmp(name, "modifier-wait")) { if (!(r = ss_opt_num(v, 0, 10000, &d))) o->modifier_wait_ms = (int)d; hint = " (0..10000 ms)"; }
     else if (!strcmp(name, "timeout")) { if (!(r = ss_opt_num(v, 1, 3600, &d))) o->timeout = d; hint = " (1..3600 s)"; }

@@ -1,5 +1,6 @@
 /* kl_output.c — see kl_output.h. */
 #include "keylistener/kl_output.h"
+#include "keylistener/kl_xtest.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -312,6 +313,8 @@ static int ydotool_socket(void)
 
 static int usable(const char *t)
 {
+    /* in-process (kl_xtest.h): no program to find */
+    if (!strcmp(t, "xtest")) return getenv("DISPLAY") && *getenv("DISPLAY");
     if (!kl_in_path(t)) return 0;
     if (!strcmp(t, "wtype")) return getenv("WAYLAND_DISPLAY") && *getenv("WAYLAND_DISPLAY");
     if (!strcmp(t, "dotool")) return access("/dev/uinput", W_OK) == 0;
@@ -320,7 +323,8 @@ static int usable(const char *t)
     return 0;
 }
 
-static const char *const typers[] = { "wtype", "dotool", "ydotool", "xdotool" };
+/* xtest before xdotool: xdotool loses characters that have no key (kl_xtest.h) */
+static const char *const typers[] = { "wtype", "dotool", "ydotool", "xtest", "xdotool" };
 
 const char *kl_output_probe(const char *typer)
 {
@@ -373,6 +377,7 @@ static int type_with(const char *t, const char *text, int delay, char *err, size
         char *argv[] = { "ydotool", "type", "--", (char *)text, NULL };
         return kl_run(argv, NULL, timeout, err, n);
     }
+    if (!strcmp(t, "xtest")) return kl_xtest_type(text, delay, err, n);
     char *argv[] = { "xdotool", "type", "--delay", d, "--", (char *)text, NULL };
     return kl_run(argv, NULL, timeout, err, n);
 }
@@ -545,8 +550,11 @@ int kl_output_text(const kl_output_opts *o, const char *text, char *how, size_t 
         const char *t = typers[i];
         int forced = o->typer && strcmp(o->typer, "auto");
         if (forced ? strcmp(o->typer, t) : !usable(t)) continue;
+        char failed[512];
+        snprintf(failed, sizeof failed, "%s", last);
         if (type_with(t, text, o->type_delay_ms, last, sizeof last) == 0) {
-            snprintf(how, hn, "%s", t);
+            /* the log says why a tool before this one did not type (xtest: no spare keycode) */
+            snprintf(how, hn, "%s%s%s%s", t, failed[0] ? " (after: " : "", failed, failed[0] ? ")" : "");
             set_done(o, KL_DONE_TYPED);
             if (o->enter) press_enter(o, how, hn);
             return 0;

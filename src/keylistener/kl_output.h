@@ -5,6 +5,8 @@
  *   wtype   (WAYLAND_DISPLAY set; needs the virtual-keyboard protocol: sway, Hyprland, ...)
  *   dotool  (/dev/uinput writable)
  *   ydotool (a ydotoold socket: $YDOTOOL_SOCKET, $XDG_RUNTIME_DIR/.ydotool_socket, /tmp/.ydotool_socket)
+ *   xtest   (DISPLAY set; in-process XTest, kl_xtest.h: characters without a key are bound to
+ *            spare keycodes for the whole text, which xdotool does per key and loses)
  *   xdotool (DISPLAY set)
  * A tool that fails (e.g. wtype on GNOME) falls through to the next; when none typed, the
  * text goes to the clipboard (wl-copy on Wayland, else xclip) so it can be pasted.

@@ -482,7 +482,7 @@ static void usage(FILE *f)
 "Capture: --audio auto|pulse|alsa|file  --source NAME (device name or part of its description)\n"
 "  --preroll MS (300; 0 opens the microphone only while recording)  --max-seconds S (300)\n"
 "  --min-ms MS (250: shorter recordings are discarded)  --keep-audio  --list-sources\n"
-"Output: --output type|paste|copy|print  --typer auto|wtype|dotool|ydotool|xdotool|none\n"
+"Output: --output type|paste|copy|print  --typer auto|wtype|dotool|ydotool|xtest|xdotool|none\n"
 "  --type-delay MS (5)  --modifier-wait MS (1000)  --paste-chord ctrl+v  --paste-delay MS (300)\n"
 "  --clipboard-restore S (30; 0 never)  --enter  --app 'PATTERN: output=paste, paste-chord=..., enter=yes, profile=P'\n"
 "Text: --replace 'FROM => TO'  --replace-exact ...  --replace-regex ...  --fillers  --filler-words LIST\n"

@@ -1,9 +1,11 @@
 #!/bin/sh
 # test-serial: its checks measure time or CPU, so tests/run.sh runs it alone
-# key_listener on X11: Xvfb with an xterm running `cat > FILE`; the text is typed with
-# xdotool (after the modifier wait) and lands in FILE; --output copy puts it on the CLIPBOARD
-# (xclip); and the whole chain with the real session_daemon through the control command:
-# start -> speech into the virtual microphone -> stop -> the daemon's text typed into xterm.
+# key_listener on X11: Xvfb with an xterm running `cat > FILE`; the text is typed with the
+# in-process XTest typer (the default on X11; after the modifier wait) and lands in FILE, and
+# with xdotool when forced (--typer xdotool: the fallback stays tested); --output copy puts it
+# on the CLIPBOARD (xclip); and the whole chain with the real session_daemon through the
+# control command: start -> speech into the virtual microphone -> stop -> the daemon's text
+# typed into xterm. Non-ASCII text: keylistener_x11_unicode.sh.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/keylistener_common.inc
 
@@ -23,12 +25,25 @@ printf '%s' '[" Typed  by ", "key_listener."]' >"$ROOT/fake_results.json"
 bg "$KL" --no-config --trigger none --source virt.monitor --no-start --timeout 20 --type-delay 1 \
     2>"$ROOT/kl.err"
 wait_for 10 sh -c '"$0" status >/dev/null 2>&1' "$KL"
-check "xdotool probed as the typing tool" wait_for 5 grep_log "output type (xdotool)"
+check "xtest probed as the typing tool" wait_for 5 grep_log "output type (xtest)"
 "$KL" start >/dev/null; paplay -d virt "$SPEECH"; "$KL" stop >/dev/null
 check "text typed into the xterm: 'Typed by key_listener.'" \
     wait_for 20 sh -c "grep -q 'Typed by key_listener\.' '$TYPED'"
-check "log says typed with xdotool" wait_for 5 grep_log "output xdotool"   # the line follows the typing
+check "log says typed with xtest" wait_for 5 grep_log "output xtest"   # the line follows the typing
 "$KL" quit >/dev/null; wait_for 10 sh -c '! "$0" status >/dev/null 2>&1' "$KL"
+
+# the fallback tool, forced
+printf '%s' '["Typed by", "xdotool."]' >"$ROOT/fake_results.json"
+bg "$KL" --no-config --trigger none --source virt.monitor --no-start --timeout 20 --type-delay 1 \
+    --typer xdotool 2>>"$ROOT/kl.err"
+wait_for 10 sh -c '"$0" status >/dev/null 2>&1' "$KL"
+check "--typer xdotool: xdotool is the typing tool" wait_for 5 grep_log "output type (xdotool)"
+"$KL" start >/dev/null; paplay -d virt "$SPEECH"; "$KL" stop >/dev/null
+check "--typer xdotool: text typed into the xterm: 'Typed by xdotool.'" \
+    wait_for 20 sh -c "grep -q 'Typed by xdotool\.' '$TYPED'"
+check "--typer xdotool: log says typed with xdotool" wait_for 5 grep_log "output xdotool"
+"$KL" quit >/dev/null; wait_for 10 sh -c '! "$0" status >/dev/null 2>&1' "$KL"
+printf '%s' '[" Typed  by ", "key_listener."]' >"$ROOT/fake_results.json"
 
 # clipboard only
 bg "$KL" --no-config --trigger none --source virt.monitor --no-start --timeout 20 --output copy \
@@ -49,11 +64,11 @@ wait_for 10 sh -c '"$0" status >/dev/null 2>&1' "$KL"
 t0=$(date +%s%N)
 "$KL" start >/dev/null
 check "key-down starts session_daemon" wait_for 30 grep_log "session_daemon pid .* ready"
-n0=$(grep -c "output xdotool" "$ROOT/key_listener.log")
+n0=$(grep -c "output xtest" "$ROOT/key_listener.log")
 paplay -d virt "$SPEECH"; "$KL" stop >/dev/null
-# a new "output xdotool" line: the first section's must not count
+# a new "output xtest" line: the first section's must not count
 check "daemon's text typed into the xterm" \
-    wait_for 120 sh -c '[ "$(grep -c "output xdotool" "$0")" -gt "$1" ]' "$ROOT/key_listener.log" "$n0"
+    wait_for 120 sh -c '[ "$(grep -c "output xtest" "$0")" -gt "$1" ]' "$ROOT/key_listener.log" "$n0"
 t1=$(date +%s%N)
 sleep 1
 wav=$(ls "$ROOT"/recorded_audio_*.wav 2>/dev/null | tail -1)
