@@ -285,9 +285,7 @@ static sp_status ff_check_length(ff_handles *h, aud_src *s, const char *containe
         aud_seterr(err, es, "audio longer than the %.0f s limit (header says %.0f s)", cap, declared);
         return SP_ERR_TOO_LARGE;
     }
-    avformat_close_input(&h->fc);
-    if (h->avio) av_freep(&h->avio->buffer);
-    avio_context_free(&h->avio);
+    ff_close(h);   /* only the demuxer and its I/O are open yet */
     sp_status st = ff_open_input(h, s, container, ifmt, err, es);
     if (st == SP_OK) st = ff_pick_stream(h, container, info, err, es);
     h->declared_s = declared;   /* the same header: still what a cut file is measured against */
