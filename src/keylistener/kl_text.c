@@ -30,15 +30,51 @@ char *kl_text_join(const char *const *segs, size_t n)
     return out;
 }
 
+/* the code point at p (UTF-8; a stray byte is itself) */
+static unsigned long cp_at(const unsigned char *p)
+{
+    if (p[0] < 0xc0) return p[0];
+    int n = p[0] >= 0xf0 ? 3 : p[0] >= 0xe0 ? 2 : 1;
+    unsigned long c = p[0] & (0x3f >> n);
+    for (int i = 1; i <= n; i++) {
+        if ((p[i] & 0xc0) != 0x80) return p[0];
+        c = c << 6 | (p[i] & 0x3f);
+    }
+    return c;
+}
+
+/* the last code point of s (not empty) */
+static unsigned long cp_last(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s + strlen(s) - 1;
+    for (int i = 0; i < 3 && p > (const unsigned char *)s && (*p & 0xc0) == 0x80; i++) p--;
+    return cp_at(p);
+}
+
+/* Scripts written without spaces between sentences: CJK punctuation, kana, ideographs and
+ * the full-width forms (not Hangul: Korean puts spaces between words). */
+static int unspaced(unsigned long c)
+{
+    return (c >= 0x3000 && c <= 0x30ff) || (c >= 0x3400 && c <= 0x4dbf) || (c >= 0x4e00 && c <= 0x9fff) ||
+           (c >= 0xf900 && c <= 0xfaff) || (c >= 0xff00 && c <= 0xffef);
+}
+
 int kl_text_join_space(const char *prev, const char *next)
 {
-    static const char *const closing[] = { "\xe2\x80\xa6", "\xe2\x80\x9d", "\xe2\x80\x99", "\xc2\xbb" };
+    /* closing marks beyond ASCII: … ” ’ » */
+    static const unsigned long closing[] = { 0x2026, 0x201d, 0x2019, 0xbb };
+    /* opening marks: ( [ { “ ‘ « ¿ ¡ */
+    static const unsigned long opening[] = { '(', '[', '{', 0x201c, 0x2018, 0xab, 0xbf, 0xa1 };
     if (!prev || !prev[0] || !next || !next[0]) return 0;
     if (is_space((unsigned char)prev[strlen(prev) - 1]) || is_space((unsigned char)next[0])) return 0;
     if (strchr(",.;:!?)]}%", next[0])) return 0;
+    const unsigned long first = cp_at((const unsigned char *)next), last = cp_last(prev);
     for (size_t i = 0; i < sizeof closing / sizeof closing[0]; i++)
-        if (!strncmp(next, closing[i], strlen(closing[i]))) return 0;
-    return 1;
+        if (first == closing[i]) return 0;
+    for (size_t i = 0; i < sizeof opening / sizeof opening[0]; i++)
+        if (last == opening[i]) return 0;
+    /* "你好。" then "今天…": no space after, or before, text of those scripts */
+    return !unspaced(first) && !unspaced(last);
 }
 
 void kl_term_init(kl_term *t)

@@ -13,8 +13,10 @@
 char *kl_text_join(const char *const *segs, size_t n);
 
 /* Whether a dictation typed right after prev (--join-seconds) needs one space before next:
- * 1 unless prev is empty or ends in white space, or next begins with white space or with a
- * mark that closes what comes before it (, . ; : ! ? ) ] } % and … ” ’ »). */
+ * 1 unless prev is empty or ends in white space or an opening mark (( [ { “ ‘ « ¿ ¡), next
+ * begins with white space or a mark that closes what comes before it (, . ; : ! ? ) ] } %
+ * and … ” ’ »), or either side is text of a script written without spaces (CJK
+ * punctuation, kana, ideographs, full-width forms: "你好。" + "今天…" join directly). */
 int kl_text_join_space(const char *prev, const char *next);
 
 /* Terminal trigger on a raw-mode tty. ENTER starts a recording. If ENTER repeats within

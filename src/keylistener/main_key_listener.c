@@ -64,6 +64,7 @@ static struct {
     int recording;
     double rec_started;
     double dict_started;   /* the dictation's start (rec_started restarts at each chunk) */
+    int await_onset;       /* continuous mode: the next utterance's start is its first voiced block */
     char rec_lang[16];         /* language of the current recording's binding */
     int cuts;                  /* continuous mode: utterances sent from this recording */
     unsigned serial;           /* the current (or last) recording's number */
@@ -119,6 +120,7 @@ static void rec_start_lang(const char *why, const char *lang)
     G.serial++;
     G.chunks = 0;
     G.rec_started = G.dict_started = now_mono();
+    G.await_onset = 0;
     G.next_chunk_check = G.rec_started;
     kl_term_reset(&G.term, 1);
     klog("INFO", "recording started (%s)%s", why, kl_capture_live(G.cap) ? "" : "; the microphone is not open yet");
@@ -252,6 +254,10 @@ static void rec_cut(const char *why)
     submit_samples(s, n, 0, why, full, held);
     G.serial++;
     G.chunks = 0;
+    /* the next utterance begins when it is heard, not at this cut: --join-seconds measures
+     * from there to the end of the typing of this one (which ends after the cut) */
+    G.dict_started = now_mono();
+    G.await_onset = 1;
 }
 
 /* Chunked dictation: when the audio since the last cut holds enough speech and a pause, its
@@ -287,6 +293,10 @@ static void hands_free(void)
     int voiced = 0;
     double sil = kl_capture_silence_ms(G.cap, &voiced);
     int over = now_mono() - G.rec_started > G.o.max_seconds;
+    if (G.await_onset && voiced) {
+        G.dict_started = now_mono();
+        G.await_onset = 0;
+    }
     if (G.o.auto_stop_ms > 0 && voiced && sil >= G.o.auto_stop_ms) {
         char why[64];
         snprintf(why, sizeof why, "%d ms of silence", G.o.auto_stop_ms);

@@ -77,5 +77,28 @@ check "--output print: printed text is not continued (no space, no join)" \
     sh -c "grep -qx 'Two.' '$ROOT/printed.txt' && ! grep -q 'join:' '$ROOT/kl3.log'"
 quit
 
+# 4. --continuous: each utterance's start is when it is heard, not the cut before it. Speech,
+# 6 s of silence, speech, 1 s, speech: with --join-seconds 2 the second begins long after the
+# first was typed (afresh), the third within the seconds (joined). Before, the start stayed
+# the recording's own and every utterance after the first was joined.
+sox "$SPEECH" "$ROOT/u.wav" trim 0 1.2
+sox "$ROOT/u.wav" "$ROOT/u6.wav" pad 0 6
+sox "$ROOT/u.wav" "$ROOT/u1.wav" pad 0 1
+sox "$ROOT/u6.wav" "$ROOT/u1.wav" "$ROOT/u.wav" "$ROOT/cont.wav" pad 0 3
+: >"$ROOT/typed.txt"; : >"$ROOT/fake_requests.jsonl"
+printf '%s' '["Said."]' >"$ROOT/fake_results.json"
+PATH="$NB:$PATH" bg "$KL" $KLOPT --source "$ROOT/cont.wav" --log "$ROOT/kl4.log" --auto-stop 700 --continuous \
+    --join-seconds 2 2>>"$ROOT/kl.err"
+up
+"$KL" start >/dev/null
+wait_for 20 sh -c '[ "$(wc -l <"$0")" -ge 3 ]' "$ROOT/typed.txt"
+"$KL" stop >/dev/null
+echo "# typed: $(tr '\n' ' ' <"$ROOT/typed.txt")"
+check "--continuous: the first utterance as it came" sh -c "sed -n 1p '$ROOT/typed.txt' | grep -qx '\[Said.\]'"
+check "--continuous: an utterance begun 6 s after the cut is not joined (--join-seconds 2)" \
+    sh -c "sed -n 2p '$ROOT/typed.txt' | grep -qx '\[Said.\]'"
+check "--continuous: one begun 1 s after the cut is joined" sh -c "sed -n 3p '$ROOT/typed.txt' | grep -qx '\[ Said.\]'"
+quit
+
 check "no sanitizer report from the listener" sh -c '! grep -E "Sanitizer|runtime error" "$0"' "$ROOT/kl.err"
 finish

@@ -434,6 +434,15 @@ static void test_text_join(void)
         CHECK(kl_text_join_space("end ", "Next") == 0 && kl_text_join_space("end", " Next") == 0);
         CHECK(kl_text_join_space("", "Next") == 0 && kl_text_join_space(NULL, "Next") == 0);
         CHECK(kl_text_join_space("x", "") == 0 && kl_text_join_space("x", NULL) == 0);
+        /* scripts without spaces, full-width marks, opening marks at the end of prev */
+        CHECK(kl_text_join_space("\xe4\xbd\xa0\xe5\xa5\xbd\xe3\x80\x82", "\xe4\xbb\x8a\xe5\xa4\xa9") == 0); /* 你好。 今天 */
+        CHECK(kl_text_join_space("\xe5\x85\x83\xe6\xb0\x97\xef\xbc\x9f", "Next") == 0);   /* 元気？ */
+        CHECK(kl_text_join_space("Hello", "\xef\xbc\x8cworld") == 0);                    /* ， */
+        CHECK(kl_text_join_space("Hello", "\xe3\x80\x82") == 0);                         /* 。 */
+        CHECK(kl_text_join_space("(see", "below)") == 1 && kl_text_join_space("see (", "below)") == 0 && kl_text_join_space("\xe2\x80\x9cQuote", "x") == 1);
+        CHECK(kl_text_join_space("say \xe2\x80\x9c", "hi") == 0);                         /* “ */
+        CHECK(kl_text_join_space("\xec\x95\x88\xeb\x85\x95.", "\xed\x95\x98\xec\x84\xb8\xec\x9a\x94") == 1);  /* Korean: spaced */
+        CHECK(kl_text_join_space("caf\xc3\xa9", "ok") == 1 && kl_text_join_space("x\x80", "y") == 1);
     }
 }
 
