@@ -98,13 +98,17 @@ static json_t *decode_of(const json_t *v)
     json_object_set_new(d, "tokens", json_deep_copy(toks));
     for (i = 0; i < sizeof DECODE_FIGURES / sizeof *DECODE_FIGURES; i++)
         json_object_set(d, DECODE_FIGURES[i], json_object_get(v, DECODE_FIGURES[i]));
-    /* optional: the white space the daemon stripped from the front of Whisper's text, put
-     * back as OpenAI's segments have it — only white space, at most 7 bytes */
-    const json_t *lead = json_object_get(v, "text_lead");
-    const char *ls = json_string_value(lead);
-    if (ls && json_string_length(lead) < 8 && strspn(ls, " \t\n\r") == json_string_length(lead))
-        json_object_set(d, "text_lead", (json_t *)lead);
     return d;
+}
+
+/* the optional "text_lead" into lead[8]: only white space, at most 7 bytes; else "" */
+static void lead_of(const json_t *v, char lead[8])
+{
+    const json_t *l = json_object_get(v, "text_lead");
+    const char *ls = json_string_value(l);
+    lead[0] = 0;
+    if (ls && json_string_length(l) < 8 && strspn(ls, " \t\n\r") == json_string_length(l))
+        memcpy(lead, ls, json_string_length(l) + 1);
 }
 
 static int from_segments(const json_t *arr, sh_transcript *t)
@@ -127,6 +131,7 @@ static int from_segments(const json_t *arr, sh_transcript *t)
         g->text = strdup(json_string_value(json_object_get(v, "text")));
         if (!g->text) return -1;
         g->decode = decode_of(v);
+        lead_of(v, g->lead);
         t->n++;
         if (add_words(v, t) != 0) return -1;
     }
@@ -298,8 +303,7 @@ static json_t *segments_json(const sh_transcript *t)
         json_t *g = json_object();
         if (!g) break;
         const json_t *dec = t->segs[i].decode;
-        const char *lead = dec ? json_string_value(json_object_get(dec, "text_lead")) : NULL;
-        json_t *gt = lead ? json_sprintf("%s%s", lead, t->segs[i].text) : json_string(t->segs[i].text);
+        json_t *gt = json_sprintf("%s%s", t->segs[i].lead, t->segs[i].text);
         json_object_set_new(g, "id", json_integer(i));
         /* without the daemon's: the 10 ms frame of the start, and no token ids */
         json_object_set_new(g, "seek", dec ? json_incref(json_object_get(dec, "seek"))

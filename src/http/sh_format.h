@@ -25,6 +25,9 @@ typedef struct {
     json_t *decode;      /* the daemon's "seek", "tokens", "temperature", "avg_logprob",
                           * "compression_ratio", "no_speech_prob" (all checked), or NULL
                           * when it gave not all of them (an older daemon) */
+    char lead[8];        /* the daemon's "text_lead" (white space stripped from the front of
+                          * Whisper's text, put back as OpenAI's segments have it), or "" —
+                          * apart from decode: a segment missing a figure keeps its space */
 } sh_seg;
 
 typedef struct {

@@ -231,22 +231,25 @@ static void test_decode_fields(void)
 static void test_text_lead(void)
 {
     TEST("verbose_json segment texts get the daemon's text_lead back; anything else ignored") {
-        const char *resp = "{\"results\":[\"One.\",\"Two\",\"3\",\"4\"],\"duration\":9,\"segments\":["
+        const char *resp = "{\"results\":[\"One.\",\"Two\",\"3\",\"4\",\"Five\"],\"duration\":9,\"segments\":["
 #define SEG(t, lead) "{\"start\":0,\"end\":1,\"text\":\"" t "\",\"seek\":0,\"tokens\":[1]," \
                      "\"temperature\":0,\"avg_logprob\":-0.2,\"compression_ratio\":1,\"no_speech_prob\":0.1" lead "}"
                            SEG("One.", ",\"text_lead\":\" \"") "," SEG("Two", ",\"text_lead\":\" \"") ","
-                           SEG("3", ",\"text_lead\":\"x\"") "," SEG("4", ",\"text_lead\":\"         \"") "]}";
+                           SEG("3", ",\"text_lead\":\"x\"") "," SEG("4", ",\"text_lead\":\"         \"") ","
+                           /* a figure left out (the daemon omits non-finite ones): the lead stays */
+                           "{\"start\":1,\"end\":2,\"text\":\"Five\",\"text_lead\":\" \",\"seek\":0,\"tokens\":[1]}]}";
 #undef SEG
         sh_transcript t;
         char *s = render(resp, 9, SH_FMT_VERBOSE, &t);
         json_t *v = s ? parse(s) : NULL, *segs = json_object_get(v, "segments");
-        const char *want[] = {" One.", " Two", "3", "4"};   /* not white space; over 7 bytes */
-        for (size_t i = 0; i < 4; i++) {
+        const char *want[] = {" One.", " Two", "3", "4", " Five"};   /* not white space; over 7 bytes */
+        for (size_t i = 0; i < 5; i++) {
             const char *got = json_string_value(json_object_get(json_array_get(segs, i), "text"));
             CHECKF(got && strcmp(got, want[i]) == 0, "segment %zu: %s", i, got ? got : "(none)");
             CHECK(!json_object_get(json_array_get(segs, i), "text_lead"));   /* not OpenAI's field */
         }
-        CHECK(strcmp(json_string_value(json_object_get(v, "text")), "One. Two 3 4") == 0);
+        CHECK(strcmp(json_string_value(json_object_get(v, "text")), "One. Two 3 4 Five") == 0);
+        CHECK(!json_object_get(json_array_get(segs, 4), "avg_logprob"));   /* none invented */
         json_decref(v);
         free(s);
         sh_transcript_deinit(&t);
