@@ -122,6 +122,11 @@ void sp_context_device_info(const sp_context *ctx, sp_device_info *info);
  * reverse (NULL out of range). A model knows the first sp_model_info.n_languages of them. */
 int sp_language_index(const char *code);
 const char *sp_language_code(int index);
+/* A list of codes ("en,de", "en de": commas and/or white space between them) as indexes
+ * into idx (room for max; duplicates kept once). Returns how many (0 for an empty list), or
+ * -1 when an entry is not a code (or "auto"), or there are more than max: bad (16 bytes)
+ * then holds that entry (cut at 15 bytes). */
+int sp_language_list(const char *list, int *idx, int max, char bad[16]);
 /* the language's English name as whisper and OpenAI's verbose_json give it ("en" ->
  * "english", "yue" -> "cantonese"); NULL when code is not one of them */
 const char *sp_language_name(const char *code);
@@ -236,6 +241,12 @@ typedef struct {
                                          * across windows in its own state, and the next
                                          * window is encoded afresh */
     void *on_window_user;
+    const char *languages;              /* detection restricted to these codes ("en,de"),
+                                         * when language is NULL/"auto" on a multilingual
+                                         * model: the likeliest of them is taken, and
+                                         * language_prob is its share among them. NULL/"" =
+                                         * all the model knows. A code the model does not
+                                         * know: SP_ERR_INVALID_ARG */
 } sp_transcribe_params;
 
 #define SP_AUDIO_CTX_AUTO (-1)

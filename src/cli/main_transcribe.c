@@ -50,6 +50,7 @@ static void usage(FILE *f)
         "\n"
         "  --model PATH                    ggml model file or CTranslate2 model directory (required)\n"
         "  --language CODE                 en, de, ... or auto (default: detect; English-only models: en)\n"
+        "  --languages en,de               detection only among these (with --language auto)\n"
         "  --task transcribe|translate     (default transcribe)\n"
         "  --beam-size N                   beams at temperature 0; 1 = greedy (default 5)\n"
         "  --best-of N                     samples at temperature > 0 (default 5)\n"
@@ -416,6 +417,12 @@ static int value_option(cli_opts *o, const char *a, const char *v)
     else if (IS("--initial-prompt")) tp->initial_prompt = v;
     else if (IS("--prefix")) tp->prefix = v;
     else if (IS("--hotwords")) tp->hotwords = v;
+    else if (IS("--languages")) {   /* each a code (the model's own range is checked at load) */
+        int idx[128];
+        char bad[16];
+        if (sp_language_list(v, idx, 128, bad) <= 0) return -1;
+        tp->languages = v;
+    }
     else if (IS("--suppress-tokens")) tp->suppress_tokens = v;
     else if (IS("--max-initial-timestamp")) { if (parse_float(v, &fv) || fv < 0) return -1; tp->max_initial_timestamp = fv; }
     else if (IS("--clip")) return parse_clip(tp, v);

@@ -33,6 +33,7 @@ static void usage(FILE *f)
 "         --no-start (never start a daemon), --model PATH and --daemon-timeout S (for a\n"
 "         daemon this client starts), --start-timeout S (default 120).\n"
 "decoding (per request; default: the daemon's): --language L (\"en\", \"de\", ..., \"auto\"),\n"
+"         --languages en,de (detect only among these),\n"
 "         --task transcribe|translate, --prompt TEXT (initial prompt, <= 4096 bytes),\n"
 "         --temperature T (0..1; > 0 samples best-of candidates), --hotwords TEXT (words to\n"
 "         favour), --audio-ctx N|auto (shorter encoder window: faster for short clips).\n"
@@ -64,7 +65,7 @@ typedef struct {
 } cli;
 
 enum { OPT_TIMEOUT = 256, OPT_JSON, OPT_NOSTART, OPT_MODEL, OPT_DTIMEOUT, OPT_STIMEOUT,
-       OPT_LANG, OPT_TASK, OPT_PROMPT, OPT_TEMP, OPT_HOTW, OPT_ACTX, OPT_PRIO, OPT_WORDS,
+       OPT_LANG, OPT_TASK, OPT_PROMPT, OPT_TEMP, OPT_HOTW, OPT_ACTX, OPT_LANGS, OPT_PRIO, OPT_WORDS,
        OPT_STREAM };
 static const struct option lo[] = {
     { "timeout", required_argument, 0, OPT_TIMEOUT },
@@ -79,6 +80,7 @@ static const struct option lo[] = {
     { "temperature", required_argument, 0, OPT_TEMP },
     { "hotwords", required_argument, 0, OPT_HOTW },
     { "audio-ctx", required_argument, 0, OPT_ACTX },
+    { "languages", required_argument, 0, OPT_LANGS },
     { "priority", required_argument, 0, OPT_PRIO },
     { "word-timestamps", no_argument, 0, OPT_WORDS },
     { "stream", no_argument, 0, OPT_STREAM },
@@ -159,6 +161,13 @@ static int apply_opt(cli *a, int ch, const char *arg)
     case OPT_PROMPT: return text_opt(arg, &a->ro.prompt);
     case OPT_HOTW: return text_opt(arg, &a->ro.hotwords);
     case OPT_ACTX: return ss_opt_audio_ctx(arg, &a->ro.audio_ctx);
+    case OPT_LANGS: {
+        int idx[100];
+        char bad[16];
+        if (sp_language_list(arg, idx, 100, bad) <= 0) return -1;
+        a->ro.languages = arg;
+        return 0;
+    }
     case OPT_TEMP:
         if (ss_opt_num(arg, 0, 1, &a->ro.temperature)) return -1;
         a->ro.has_temperature = 1;

@@ -239,6 +239,24 @@ static int add_text(json_t *o, const char *key, const char *v, char *err, size_t
     return 0;
 }
 
+/* "en,de" as the request's "languages" array; NULL/"" leaves it out */
+static int add_languages(json_t *o, const char *list, char *err, size_t n)
+{
+    int idx[100];
+    char bad[16];
+    const int k = list && list[0] ? sp_language_list(list, idx, 100, bad) : 0;
+    if (k < 0 || (list && list[0] && k == 0)) {
+        snprintf(err, n, "languages: '%s' is not a language code (en,de,...)", bad);
+        return -1;
+    }
+    if (!k) return 0;
+    json_t *a = json_array();
+    for (int i = 0; a && i < k; i++) json_array_append_new(a, json_string(sp_language_code(idx[i])));
+    if (!a) { snprintf(err, n, "out of memory"); return -1; }
+    json_object_set_new(o, "languages", a);
+    return 0;
+}
+
 /* Adds opts to the request object; -1 with a message when one is unusable. */
 static int add_opts(json_t *o, const ssc_req_opts *opts, char *err, size_t n)
 {
@@ -249,6 +267,7 @@ static int add_opts(json_t *o, const ssc_req_opts *opts, char *err, size_t n)
         json_object_set_new(o, "language", s);
     }
     if (opts->task_translate) json_object_set_new(o, "task", json_string("translate"));
+    if (add_languages(o, opts->languages, err, n)) return -1;
     if (add_text(o, "prompt", opts->prompt, err, n) || add_text(o, "hotwords", opts->hotwords, err, n)) return -1;
     if (opts->audio_ctx == SP_AUDIO_CTX_AUTO) {
         json_object_set_new(o, "audio_ctx", json_string("auto"));

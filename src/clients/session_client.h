@@ -72,6 +72,7 @@ typedef struct {
     const char *priority;   /* "interactive" | "batch"; NULL/"": left out (= interactive) */
     int stream;             /* 1: "stream": true (segments in the partial file: ssc_wait_stream) */
     int word_timestamps;    /* 1: "word_timestamps": true ("words" in each segment) */
+    const char *languages;  /* "en,de": detection among these ("languages"); NULL/"": none */
 } ssc_req_opts;
 
 /* Writes a transcription request for audio_file (absolute) and returns its id. */

@@ -45,6 +45,8 @@ static void usage(FILE *f)
 "      --vad-model PATH    Silero VAD ggml file (implies --vad; also $SPEECH_SESSION_VAD_MODEL)\n"
 "      --initial-prompt T  prompt for every request without its own (names, jargon)\n"
 "      --hotwords T        words to favour in every request without its own \"hotwords\"\n"
+"      --languages en,de   detect the language only among these (requests without their\n"
+"                          own \"languages\"; with --language, or a request's, unused)\n"
 "      --audio-ctx N|auto  encoder positions per window (default: full 1500 = 30 s); auto =\n"
 "                          the audio + a margin: faster for short clips; per request: \"audio_ctx\"\n"
 "      --no-decoder-isolation  decode audio in the daemon process (default: in a child\n"
@@ -79,7 +81,7 @@ static char *default_model(void)
  * printing the usage, or -1 for --help (printed). */
 static int parse_options(int argc, char **argv, ss_daemon_opts *o, int *fork_mode, char **model)
 {
-    enum { OPT_COMPUTE = 250, OPT_DEVICE = 256, OPT_TTL, OPT_MAXP, OPT_MAXA, OPT_FSYNC, OPT_BEAM, OPT_LANG, OPT_TFB, OPT_VAD, OPT_VADM, OPT_IPROMPT, OPT_HOTW, OPT_ACTX,
+    enum { OPT_COMPUTE = 250, OPT_DEVICE = 256, OPT_TTL, OPT_MAXP, OPT_MAXA, OPT_FSYNC, OPT_BEAM, OPT_LANG, OPT_TFB, OPT_VAD, OPT_VADM, OPT_IPROMPT, OPT_HOTW, OPT_ACTX, OPT_LANGS,
            OPT_NOISO, OPT_DECCPU, OPT_DECTO, OPT_QAGE };
     static const struct option lo[] = {
         { "model", required_argument, 0, 'm' },
@@ -100,6 +102,7 @@ static int parse_options(int argc, char **argv, ss_daemon_opts *o, int *fork_mod
         { "initial-prompt", required_argument, 0, OPT_IPROMPT },
         { "hotwords", required_argument, 0, OPT_HOTW },
         { "audio-ctx", required_argument, 0, OPT_ACTX },
+        { "languages", required_argument, 0, OPT_LANGS },
         { "no-decoder-isolation", no_argument, 0, OPT_NOISO },
         { "decoder-cpu-limit", required_argument, 0, OPT_DECCPU },
         { "decoder-timeout", required_argument, 0, OPT_DECTO },
@@ -148,6 +151,13 @@ static int parse_options(int argc, char **argv, ss_daemon_opts *o, int *fork_mod
         case OPT_IPROMPT: if (strlen(optarg) > 4096) goto bad; o->initial_prompt = optarg; break;
         case OPT_HOTW: if (strlen(optarg) > 4096) goto bad; o->hotwords = optarg; break;
         case OPT_ACTX: if (ss_opt_audio_ctx(optarg, &o->audio_ctx)) goto bad; break;
+        case OPT_LANGS: {
+            int idx[128];
+            char badc[16];
+            if (sp_language_list(optarg, idx, 128, badc) <= 0) goto bad;
+            o->languages = optarg;
+            break;
+        }
         case OPT_NOISO: o->no_decoder_isolation = 1; break;
         case OPT_DECCPU:
             if (ss_opt_num(optarg, 1, 1e6, &o->decoder_cpu_limit)) goto bad;

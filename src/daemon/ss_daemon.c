@@ -1253,6 +1253,7 @@ static int start_engine(daemon_t *d)
     d->w.initial_prompt = o->initial_prompt;
     d->w.hotwords = o->hotwords;
     d->w.audio_ctx = o->audio_ctx;
+    d->w.languages = o->languages;
     d->w.isolate = !o->no_decoder_isolation;
     if (ss_worker_start(&d->w) != 0) {
         ss_log_msg(&d->log, "ERROR", "cannot start the worker thread");

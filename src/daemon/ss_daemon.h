@@ -37,6 +37,7 @@ typedef struct {
     const char *vad_model;     /* Silero ggml file; NULL with vad: the energy detector */
     const char *initial_prompt, *hotwords;   /* defaults for every request (custom vocabulary) */
     int audio_ctx;             /* default encoder positions: 0 = full, SP_AUDIO_CTX_AUTO, N */
+    const char *languages;     /* default detection set ("en,de"), or NULL: all */
     int ready_fd;              /* fork mode: write "R" when ready, then close; else -1 */
     int no_decoder_isolation;  /* 1: decode audio in-process (the old path; a decoder crash
                                   then kills the daemon) */

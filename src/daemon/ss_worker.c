@@ -25,6 +25,7 @@ ss_job *ss_job_new(const ss_request *req, double max_seconds, long long max_byte
     if (req->prompt) j->prompt = strdup(req->prompt);
     if (req->hotwords) j->hotwords = strdup(req->hotwords);
     j->audio_ctx = req->audio_ctx;
+    memcpy(j->languages, req->languages, sizeof j->languages);
     j->batch = req->priority == SS_PRIO_BATCH;
     j->stream = req->stream;
     j->word_timestamps = req->word_timestamps;
@@ -302,6 +303,7 @@ static void transcribe(ss_worker *w, ss_job *j, const float *pcm, size_t n)
     if (j->prompt) tp.initial_prompt = j->prompt;
     if (j->hotwords) tp.hotwords = j->hotwords;
     if (j->audio_ctx) tp.audio_ctx = j->audio_ctx;
+    tp.languages = j->languages[0] ? j->languages : w->languages;
     float treq[1] = {j->temperature};   /* > 0: sampling, best_of candidates */
     if (j->has_temperature) { tp.temperatures = treq; tp.n_temperatures = 1; }
     tp.vad = w->vad;

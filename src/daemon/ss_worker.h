@@ -28,6 +28,7 @@ typedef struct {
     char *prompt;
     char *hotwords;
     int audio_ctx;          /* 0: the daemon's default */
+    char languages[SS_LANGUAGES_MAX + 1];   /* detection among these ("en,de"); "": the default */
     int has_temperature;
     float temperature;
     int batch;              /* "priority": "batch": yields to interactive jobs */
@@ -63,6 +64,7 @@ typedef struct {
     const char *vad_model;
     const char *initial_prompt, *hotwords;   /* defaults for requests without their own */
     int audio_ctx;                           /* default encoder positions: 0 = full window */
+    const char *languages;                   /* default detection set ("en,de"), or NULL */
     int isolate;            /* decode in a child process (default) */
     ss_decoder dec;         /* the decoder sandbox (ss_decoder.h) */
     /* hand-off (under mu) */

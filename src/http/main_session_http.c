@@ -214,7 +214,8 @@ typedef struct {
     size_t head_len;
     /* other fields */
     char *model, *language, *prompt, *format, *temperature, *stream, *hotwords, *audio_ctx,
-         *priority;
+         *priority, *languages;
+    char *languages_arr;        /* "languages[]" parts joined with commas (the SDKs' arrays) */
     int gran_word, gran_segment, gran_bad;
     /* the part being read */
     enum { P_IGNORE, P_FILE, P_FIELD, P_GRAN } part;
@@ -250,6 +251,7 @@ static void req_free(req *r)
         logf_("WARN", "cannot remove upload %s/%s: %s", cfg.updir_path, r->name, strerror(errno));
     if (r->slot) atomic_fetch_sub(&in_flight, 1);
     free(r->model); free(r->language); free(r->prompt); free(r->hotwords); free(r->audio_ctx); free(r->format); free(r->temperature);
+    free(r->languages); free(r->languages_arr);
     free(r->stream); free(r->priority);
     sh_stream_free(r->st);
     client_put(r->c);
@@ -365,15 +367,17 @@ static int file_begin(req *r)
     return 0;
 }
 
+static int part_data(void *ud, const char *data, size_t size);
+
 static int part_begin(void *ud, const sh_mp_part *p)
 {
     /* names as literals: p is the parser's, for this call only */
     static const char *const names[] = { "model", "language", "prompt", "response_format",
                                          "temperature", "stream", "hotwords", "audio_ctx",
-                                         "priority" };
+                                         "priority", "languages" };
     req *r = ud;
     char **const dsts[] = { &r->model, &r->language, &r->prompt, &r->format, &r->temperature,
-                            &r->stream, &r->hotwords, &r->audio_ctx, &r->priority };
+                            &r->stream, &r->hotwords, &r->audio_ctx, &r->priority, &r->languages };
     r->part = P_IGNORE;
     r->part_len = 0;
     if (strcmp(p->name, r->file_field) == 0) {
@@ -385,6 +389,16 @@ static int part_begin(void *ud, const sh_mp_part *p)
     if (strcmp(p->name, "timestamp_granularities[]") == 0 ||
         strcmp(p->name, "timestamp_granularities") == 0) {
         r->part = P_GRAN;
+        return 0;
+    }
+    if (strcmp(p->name, "languages[]") == 0) {   /* one code a part: appended after a comma */
+        r->part = P_FIELD;
+        r->field = &r->languages_arr;
+        r->field_name = "languages[]";
+        if (r->languages_arr) {
+            r->part_len = strlen(r->languages_arr);
+            return part_data(r, ",", 1);
+        }
         return 0;
     }
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -662,6 +676,15 @@ static int oai_fields(req *r, ssc_req_opts *ro)
         if (!strcmp(r->audio_ctx, "auto")) ro->audio_ctx = SP_AUDIO_CTX_AUTO;
         else if (end != r->audio_ctx && !*end && v >= 1 && v <= 1500) ro->audio_ctx = (int)v;
         else return bad(r, "audio_ctx", "invalid_value", "audio_ctx must be 'auto' or an integer from 1 to 1500");
+    }
+    /* our extension: detection among these ("languages=en,de", or "languages[]" parts) */
+    const char *langs = r->languages && r->languages[0] ? r->languages : r->languages_arr;
+    if (langs && langs[0]) {
+        int idx[100];
+        char badc[16];
+        if (sp_language_list(langs, idx, 100, badc) <= 0)
+            return bad(r, "languages", "invalid_value", "languages must be Whisper language codes such as 'en,de'");
+        ro->languages = langs;
     }
     ro->task_translate = r->route == R_OAI_TRANSLATE;
     return live_fields(r, r->fmt, ro);

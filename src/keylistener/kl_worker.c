@@ -451,12 +451,16 @@ static char *transcribe_file(kl_worker *w, ssc *c, const job *j, char id[SS_ID_M
     free(sofar);
     ssc_req_opts ro = { .language = lang[0] ? lang : NULL, .prompt = prompt[0] ? prompt : NULL,
                         .hotwords = o->vocabulary[0] ? o->vocabulary : NULL,
-                        .priority = "interactive", .audio_ctx = o->audio_ctx, .stream = 1 };
+                        .priority = "interactive", .audio_ctx = o->audio_ctx, .stream = 1,
+                        /* the daemon detects among them (an older one ignores the field:
+                         * then the check below decodes again) */
+                        .languages = !strcmp(lang, "auto") && o->languages[0] ? o->languages : NULL };
     json_t *resp = round_trip(w, c, j->path, &ro, j->chunk, id);
     const char *got = resp ? json_string_value(json_object_get(resp, "language")) : NULL;
     if (resp && !strcmp(lang, "auto") && o->languages[0] && got && !in_list(o->languages, got)) {
         /* detected outside the user's languages: decode again in the first of them */
         snprintf(lang, sizeof lang, "%.*s", (int)strcspn(o->languages, ","), o->languages);
+        ro.languages = NULL;
         wlog(w, "INFO", "request %s: detected \"%s\", not in languages %s: again as \"%s\"", id, got, o->languages, lang);
         json_decref(resp);
         resp = round_trip(w, c, j->path, &ro, j->chunk, id);

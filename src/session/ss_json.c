@@ -125,9 +125,31 @@ static ss_parse_result parse_cancel(json_t *root, ss_request *out, const char **
     return SS_PARSE_OK;
 }
 
+/* "languages": an array of Whisper codes (not "auto"), at least one, kept as "en,de" */
+static ss_parse_result languages_field(json_t *root, ss_request *out, const char **code, char *msg, size_t n)
+{
+    json_t *v = json_object_get(root, "languages"), *x;
+    if (!v) return SS_PARSE_OK;
+    size_t i, len = 0;
+    if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > 100)
+        return invalid(code, SS_E_BAD_REQUEST, msg, n,
+                       "\"languages\" must be an array of 1 to 100 language codes such as [\"en\", \"de\"]");
+    json_array_foreach(v, i, x) {
+        const char *l = json_is_string(x) ? json_string_value(x) : NULL;
+        if (!l || json_string_length(x) != strlen(l) || sp_language_index(l) < 0) {
+            char m[128];
+            snprintf(m, sizeof m, "\"languages\" entry %zu is not a Whisper language code (\"en\", \"de\", ...)", i);
+            return invalid(code, SS_E_BAD_REQUEST, msg, n, m);
+        }
+        len += (size_t)snprintf(out->languages + len, sizeof out->languages - len, "%s%s", i ? "," : "", l);
+    }
+    return SS_PARSE_OK;
+}
+
 static ss_parse_result parse_options(json_t *root, ss_request *out, const char **code,
                                      char *msg, size_t n)
 {
+    ss_parse_result pr0;
     json_t *v = json_object_get(root, "language");
     if (v) {
         if (!json_is_string(v))
@@ -145,6 +167,7 @@ static ss_parse_result parse_options(json_t *root, ss_request *out, const char *
         }
         memcpy(out->language, l, len + 1);
     }
+    if ((pr0 = languages_field(root, out, code, msg, n)) != SS_PARSE_OK) return pr0;
     v = json_object_get(root, "task");
     if (v) {
         const char *t = json_is_string(v) ? json_string_value(v) : NULL;

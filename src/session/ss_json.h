@@ -14,6 +14,8 @@ typedef enum { SS_REQ_TRANSCRIBE = 0, SS_REQ_PING = 1, SS_REQ_CANCEL = 2 } ss_re
  * before any batch one, and a running batch request yields to them at a window boundary. */
 typedef enum { SS_PRIO_INTERACTIVE = 0, SS_PRIO_BATCH = 1 } ss_priority;
 
+#define SS_LANGUAGES_MAX 400   /* bytes of "languages" joined ("en,de"): 100 codes */
+
 typedef struct {
     char id[SS_ID_MAX + 1];
     ss_req_type type;
@@ -27,6 +29,8 @@ typedef struct {
     double temperature;    /* 0 .. 1 */
     char *hotwords;        /* malloc'd words to favour (as "prompt"), or NULL */
     int audio_ctx;         /* "audio_ctx": 0 = the daemon's default, N, or SP_AUDIO_CTX_AUTO */
+    char languages[SS_LANGUAGES_MAX + 1];   /* "languages": detection among these codes, as
+                                             * "en,de"; "" = the daemon's default */
     /* live requests (issue 12; all optional) */
     ss_priority priority;  /* "priority": absent = interactive (the spec's clients: FIFO) */
     int stream;            /* "stream": true = segments published in responses/.{id}.partial */

@@ -129,6 +129,8 @@ typedef struct {
     int suppress[512];
     wh_rng rng;
     int lang_token;             /* -1 for English-only models */
+    unsigned char lang_ok[128]; /* detection's candidates (index < n_lang): the languages
+                                 * parameter's, else all */
     int task_token;
     int *all;                   /* context: tokens of the kept segments (and the initial prompt) */
     int n_all, cap_all, reset_since;
@@ -631,8 +633,12 @@ static sp_status detect_language(tx *x, char lang[16], float *prob)
     wh_seq_reset(x->ctx, 0);
     sp_status st = wh_decode_seq(x->ctx, 0, &x->sp->sot, 1, l);
     if (st == SP_OK) {
-        int best = 0;
-        for (int i = 1; i < nl; i++) if (l[first + i] > l[first + best]) best = i;
+        /* the candidates' logits alone: the others as -inf for the argmax and the share */
+        int best = -1;
+        for (int i = 0; i < nl; i++) {
+            if (!x->lang_ok[i]) l[first + i] = -INFINITY;
+            else if (best < 0 || l[first + i] > l[first + best]) best = i;
+        }
         float lse = wh_logsumexp(l + first, nl);
         *prob = expf(l[first + best] - lse);
         const char *code = wh_language_code(best);
@@ -825,10 +831,39 @@ static sp_status check_params(const sp_transcribe_params *p, char *err, size_t e
     return SP_OK;
 }
 
+/* detection's candidates: the languages parameter's codes (each one the model knows), or
+ * all of the model's when it is NULL/empty */
+static sp_status set_candidates(tx *x, const char *languages, char *err, size_t err_size)
+{
+    const int nl = x->sp->n_lang;
+    int idx[128];
+    char bad[16];
+    const int n = sp_language_list(languages, idx, 128, bad);
+    if (n < 0) {
+        sp_errf(err, err_size, "unknown language '%s' in languages", bad);
+        return SP_ERR_INVALID_ARG;
+    }
+    memset(x->lang_ok, n == 0, sizeof x->lang_ok);
+    for (int i = 0; i < n; i++) {
+        if (idx[i] >= nl) {
+            sp_errf(err, err_size, "language '%s' in languages is not one this model knows", sp_language_code(idx[i]));
+            return SP_ERR_INVALID_ARG;
+        }
+        x->lang_ok[idx[i]] = 1;
+    }
+    return SP_OK;
+}
+
 /* language and task tokens (x->lang_token: -1 English-only model, -2 detect) */
 static sp_status setup_language(tx *x, sp_result *res, char *err, size_t err_size)
 {
     const sp_transcribe_params *p = x->p;
+    int idx[128];
+    char bad[16];
+    if (sp_language_list(p->languages, idx, 128, bad) < 0) {   /* checked whether it is used or not */
+        sp_errf(err, err_size, "unknown language '%s' in languages", bad);
+        return SP_ERR_INVALID_ARG;
+    }
     if (!x->multilingual) {
         snprintf(res->language, sizeof res->language, "en");
         x->lang_token = -1;
@@ -836,6 +871,8 @@ static sp_status setup_language(tx *x, sp_result *res, char *err, size_t err_siz
         x->lang_token = -2;
         snprintf(res->language, sizeof res->language, "en");
         res->language_prob = 0.0f;
+        sp_status st = set_candidates(x, p->languages, err, err_size);
+        if (st != SP_OK) return st;
     } else {
         int li = wh_language_index(p->language);
         if (li < 0 || li >= x->sp->n_lang) {

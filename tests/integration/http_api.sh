@@ -109,6 +109,16 @@ st=$(req "$DATA/e4b" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F audio_ct
 check "audio_ctx 0: 400, param audio_ctx" oai_err "$DATA/e4b" "$st" 400 "'audio_ctx'"
 st=$(req "$DATA/e4c" -F "file=@$DATA/speech.wav" -F model=whisper-1 -F audio_ctx=auto -F hotwords=Kubernetes "$T")
 check "audio_ctx auto + hotwords: 200 with a text" sh -c "[ $st = 200 ] && grep -q text '$DATA/e4c'"
+# languages (our extension): detection among these; the micro model alone would say macedonian
+st=$(req "$DATA/e4d" -F "file=@$DATA/speech.wav" -F model=whisper-1 -F languages=fr -F response_format=verbose_json "$T")
+check "languages=fr: detected among fr only (language french)" sh -c "[ $st = 200 ] && grep -q '\"language\":\"french\"' '$DATA/e4d'"
+# parts in both orders: macedonian (the free choice) each time only when both parts count
+st=$(req "$DATA/e4e" -F "file=@$DATA/speech.wav" -F model=whisper-1 -F 'languages[]=mk' -F 'languages[]=fr' -F response_format=verbose_json "$T")
+st2=$(req "$DATA/e4g" -F "file=@$DATA/speech.wav" -F model=whisper-1 -F 'languages[]=fr' -F 'languages[]=mk' -F response_format=verbose_json "$T")
+check "languages[] parts (the SDKs' arrays) all count: mk,fr and fr,mk both macedonian" \
+    sh -c "[ $st = 200 ] && [ $st2 = 200 ] && grep -q '\"language\":\"macedonian\"' '$DATA/e4e' && grep -q '\"language\":\"macedonian\"' '$DATA/e4g'"
+st=$(req "$DATA/e4f" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F languages=en,xx "$T")
+check "languages with an unknown code: 400, param languages" oai_err "$DATA/e4f" "$st" 400 "'languages'"
 st=$(req "$DATA/e5" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F response_format=verbose_json -F 'timestamp_granularities[]=word' "$T")
 check "word timestamps of silence: 200, words [] and no segments (only word asked)" \
     jq_py "$DATA/e5" "d['words']==[] and 'segments' not in d and d['text']==''"

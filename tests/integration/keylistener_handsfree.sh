@@ -92,6 +92,8 @@ wait_for 10 sh -c '[ "$(wc -l <"$0")" -ge "$1" ]' "$ROOT/fake_requests.jsonl" $(
 check "the initial prompt travels as prompt, the vocabulary as hotwords" \
     [ "$(req $((n0 + 1)) prompt)" = "Dictation." -a "$(req $((n0 + 1)) hotwords)" = "Kubernetes, etcd, Grafana" ]
 check "--languages: detection requested (auto)" [ "$(req $((n0 + 1)) language)" = auto ]
+check "--languages: the set travels as the request's languages" [ "$(req $((n0 + 1)) languages)" = "['en', 'de']" ]
+check "--languages: the decoding again has a fixed language, no set" [ "$(req $((n0 + 2)) languages)" = None ]
 check "--languages: detected fr is outside en,de: decoded again as en" [ "$(req $((n0 + 2)) language)" = en ]
 check "log says why it decoded again" grep_log 'detected "fr", not in languages en,de: again as "en"'
 echo de >"$ROOT/fake_language.txt"     # inside the set: one request

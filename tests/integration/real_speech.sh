@@ -135,6 +135,23 @@ for l in de es; do
     got=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['language'])" "$T/$l.json" 2>/dev/null)
     check "language detection, base: $l speech detected as '$got'" [ "$got" = "$l" ]
 done
+# --- detection among a set (--languages; the daemon's "languages"): the German speech
+lang_of() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['language'])" "$1" 2>/dev/null; }
+"$REL/transcribe" --model "$WD/base" $OPT -f json --languages es,de "$T/de.wav" >"$T/de.l1.json" 2>"$T/err"
+check "--languages es,de, base: German speech detected as de [$(lang_of "$T/de.l1.json")]" [ "$(lang_of "$T/de.l1.json")" = de ]
+"$REL/transcribe" --model "$WD/base" $OPT -f json --languages en,fr "$T/de.wav" >"$T/de.l2.json" 2>"$T/err"
+got=$(lang_of "$T/de.l2.json")
+check "--languages en,fr, base: German speech taken as one of them [$got]" sh -c "[ '$got' = en ] || [ '$got' = fr ]"
+if [ -x "$REL/session_daemon" ]; then
+    (export SPEECH_SESSION_ROOT="$T/lroot" SPEECH_SESSION_DAEMON="$(cd "$REL" && pwd)/session_daemon"
+     mkdir -p "$SPEECH_SESSION_ROOT"
+     "$REL/session_client" transcribe "$(realpath "$T/de.wav")" --model "$(realpath "$WD/base")" --timeout 120 \
+         --json --languages fr,it >"$T/de.l3.json" 2>"$T/err"
+     "$REL/session_client" stop >/dev/null 2>&1)
+    got=$(lang_of "$T/de.l3.json")
+    check "the daemon's \"languages\" [fr, it], base: German speech taken as one of them [$got]" \
+        sh -c "[ '$got' = fr ] || [ '$got' = it ]"
+fi
 # --- the same words from the CLI, the daemon (session_client) and the HTTP API (jfk.wav, tiny.en)
 if [ -f "$JFK" ] && [ -x "$REL/session_daemon" ] && [ -x "$REL/session_http" ] && command -v curl >/dev/null; then
     export SPEECH_SESSION_ROOT="$T/root" SPEECH_SESSION_DAEMON="$(cd "$REL" && pwd)/session_daemon"

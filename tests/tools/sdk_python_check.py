@@ -98,6 +98,19 @@ def options():
 check("SDK: timestamp_granularities=['segment'], language, prompt (UTF-8), temperature", options)
 
 
+def languages_extra():
+    """Our extension through the SDK's extra_body, as a user passes it: a list (which the SDK
+    sends as languages[] parts) restricts the detection; the test model alone says macedonian."""
+    with open(SPEECH, "rb") as f:
+        r = client.audio.transcriptions.create(model="whisper-1", file=f, response_format="verbose_json",
+                                               extra_body={"languages": ["fr", "de"]})
+    print("#   language %r" % r.language)
+    return r.language in ("french", "german")
+
+
+check("SDK: extra_body languages=['fr', 'de'] restricts the detection (french or german)", languages_extra)
+
+
 def models():
     return [m.id for m in client.models.list()] == ["whisper-1"]
 

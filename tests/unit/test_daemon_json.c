@@ -233,7 +233,11 @@ static void test_options_valid(void)
         ss_request_clear(&r);
         hw = "{\"id\":\"7\",\"audio_file\":\"/a\",\"timestamp\":1,\"audio_ctx\":256}";
         CHECK(parse_into(hw, "7", &r, &code) == SS_PARSE_OK && r.audio_ctx == 256 &&
-              !r.hotwords);
+              !r.hotwords && r.languages[0] == 0);
+        ss_request_clear(&r);
+        /* languages: detection among these codes, kept joined */
+        hw = "{\"id\":\"7\",\"audio_file\":\"/a\",\"timestamp\":1,\"languages\":[\"en\",\"de\",\"yue\"]}";
+        CHECK(parse_into(hw, "7", &r, &code) == SS_PARSE_OK && !strcmp(r.languages, "en,de,yue"));
         ss_request_clear(&r);
     }
 }
@@ -253,6 +257,9 @@ static void test_options_invalid(void)
             "\"temperature\":null", "\"temperature\":true", "\"temperature\":2",
             "\"hotwords\":7", "\"hotwords\":\"a\\u0000b\"", "\"audio_ctx\":0", "\"audio_ctx\":1501",
             "\"audio_ctx\":\"full\"", "\"audio_ctx\":12.5", "\"audio_ctx\":-1", "\"audio_ctx\":null",
+            "\"languages\":\"en,de\"", "\"languages\":[]", "\"languages\":[\"en\",\"xx\"]",
+            "\"languages\":[\"auto\"]", "\"languages\":[\"en\",5]", "\"languages\":null",
+            "\"languages\":[\"e\\u0000n\"]",
         };
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
             char s[300];
