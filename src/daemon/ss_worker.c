@@ -296,6 +296,7 @@ static void transcribe(ss_worker *w, ss_job *j, const float *pcm, size_t n)
     if (!w->temperature_fallback) { tp.temperatures = temp0; tp.n_temperatures = 1; }
     /* this request's options; tp is per job, so nothing carries over to the next one */
     if (j->req_language[0]) tp.language = j->req_language;   /* "auto": detect */
+    else if (j->languages[0]) tp.language = "auto";   /* its own set: detect among it */
     tp.translate = j->translate;
     if (w->initial_prompt) tp.initial_prompt = w->initial_prompt;
     if (w->hotwords) tp.hotwords = w->hotwords;
@@ -314,7 +315,7 @@ static void transcribe(ss_worker *w, ss_job *j, const float *pcm, size_t n)
     sp_context_device_info(w->ctx, &j->dev);
     if (s == SP_ERR_CANCELLED) {
         j->cancelled = 1;
-    } else if (s == SP_ERR_INVALID_ARG && j->req_language[0]) {
+    } else if (s == SP_ERR_INVALID_ARG && (j->req_language[0] || j->languages[0])) {
         /* e.g. a valid code this model has no token for ("yue" on older models) */
         j->code = SS_E_BAD_REQUEST;
         snprintf(j->err, sizeof j->err, "Request options refused: %s",

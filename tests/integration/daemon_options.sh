@@ -44,6 +44,14 @@ request_json o4 '{"hotwords": "Kubernetes etcd", "audio_ctx": "auto"}' "$DATA/sp
 check "hotwords + audio_ctx auto: success" resp_ok o4 "'error' not in d and isinstance(d['results'], list)"
 request_json e5 '{"audio_ctx": 0}' "$DATA/speech.wav"
 check "audio_ctx 0: bad_request naming audio_ctx" resp_ok e5 "d['error_code']=='bad_request' and 'audio_ctx' in d['error']"
+# languages: detection among these (the test model alone detects macedonian)
+request_json o5 '{"languages": ["fr", "it"]}' "$DATA/speech.wav"
+check "languages [fr, it]: the detected language is one of them" resp_ok o5 "'error' not in d and d['language'] in ('fr','it')"
+request_json e6 '{"languages": ["fr", "xx"]}' "$DATA/speech.wav"
+check "languages with an unknown code: bad_request naming languages" resp_ok e6 "d['error_code']=='bad_request' and 'languages' in d['error']"
+request_json e7 '{"languages": ["yue"]}' "$DATA/speech.wav"
+check "languages [yue], a code this model has no token for: bad_request at decode time" \
+    resp_ok e7 "d['error_code']=='bad_request' and 'yue' in d['error']"
 
 # session_client passes the options through
 out=$("$SC" transcribe "$DATA/speech.wav" --json --language de --task translate --prompt "Hallo" --temperature 0 --timeout 120); rc=$?
@@ -52,6 +60,11 @@ check "session_client --language de --task translate --prompt --temperature: lan
 "$SC" transcribe "$DATA/speech.wav" --language xx >/dev/null 2>"$DATA/err"; rc=$?
 check "session_client --language xx: error response, exit 1, bad_request named" \
     sh -c "[ $rc -eq 1 ] && grep -q bad_request '$DATA/err'"
+out=$("$SC" transcribe "$DATA/speech.wav" --json --languages it,fr --timeout 120); rc=$?
+check "session_client --languages it,fr: the language is one of them" \
+    sh -c "[ $rc -eq 0 ] && echo '$out' | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); assert d[\"language\"] in (\"it\",\"fr\")'"
+"$SC" transcribe "$DATA/speech.wav" --languages en,xx >/dev/null 2>&1
+check "session_client --languages en,xx: usage, exit 100" [ $? -eq 100 ]
 "$SC" transcribe "$DATA/speech.wav" --task summarize >/dev/null 2>&1
 check "session_client --task summarize: usage, exit 100" [ $? -eq 100 ]
 "$SC" transcribe "$DATA/speech.wav" --temperature 1.5 >/dev/null 2>&1
