@@ -454,6 +454,52 @@ static void test_language_translate(sp_context *ctx, const float *pcm, size_t n)
         if (r) CHECK(!strcmp(r->language, "de") && r->language_prob == 1.0f);
         sp_result_free(r);
     }
+    TEST("languages: detection among a set; its share among them; bad codes refused") {
+        sp_transcribe_params p = fast_params();
+        p.language = "auto";
+        sp_result *r = NULL;
+        CHECK(sp_transcribe(ctx, pcm, n, &p, &r, err, sizeof err) == SP_OK);
+        char free_pick[16] = "";
+        float free_prob = 0;
+        if (r) { snprintf(free_pick, sizeof free_pick, "%s", r->language); free_prob = r->language_prob; }
+        sp_result_free(r);
+        /* the free choice plus another: still the free choice, with a larger share */
+        char set[48];
+        const char *other = strcmp(free_pick, "fr") ? "fr" : "de";
+        snprintf(set, sizeof set, "%s, %s", other, free_pick);
+        p.languages = set;
+        r = NULL;
+        CHECK(sp_transcribe(ctx, pcm, n, &p, &r, err, sizeof err) == SP_OK);
+        if (r) CHECKF(!strcmp(r->language, free_pick) && r->language_prob >= free_prob && r->language_prob <= 1.0f,
+                      "%s %.3f (free %s %.3f)", r->language, r->language_prob, free_pick, free_prob);
+        sp_result_free(r);
+        /* one language: taken, share 1 */
+        p.languages = other;
+        r = NULL;
+        CHECK(sp_transcribe(ctx, pcm, n, &p, &r, err, sizeof err) == SP_OK);
+        if (r) CHECK(!strcmp(r->language, other) && fabsf(r->language_prob - 1.0f) < 1e-6f);
+        sp_result_free(r);
+        /* a fixed language wins over the set */
+        p.language = "it";
+        r = NULL;
+        CHECK(sp_transcribe(ctx, pcm, n, &p, &r, err, sizeof err) == SP_OK);
+        if (r) CHECK(!strcmp(r->language, "it"));
+        sp_result_free(r);
+        const char *bad[] = {"en,xx", "auto", "en,,toolongforacode", "EN"};
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            p.languages = bad[i];
+            r = (sp_result *)1;
+            CHECKF(sp_transcribe(ctx, pcm, n, &p, &r, err, sizeof err) == SP_ERR_INVALID_ARG && r == NULL &&
+                   strstr(err, "languages"), "%s: %s", bad[i], err);
+        }
+        /* the list parser: separators, duplicates, the cap */
+        int idx[4];
+        char b[16];
+        CHECK(sp_language_list(" en, de  en\tfr ", idx, 4, b) == 3 && idx[0] == 0 && idx[1] == 2);
+        CHECK(sp_language_list("", idx, 4, b) == 0 && sp_language_list(NULL, idx, 4, b) == 0);
+        CHECK(sp_language_list("en,de,fr,it,es", idx, 4, b) == -1 && !strcmp(b, "es"));
+        CHECK(sp_language_list("en,aaaaaaaaaaaaaaaaaaaaaaaa", idx, 4, b) == -1 && strlen(b) == 15);
+    }
 }
 
 static void test_argument_errors(sp_context *ctx, const float *pcm, size_t n)
