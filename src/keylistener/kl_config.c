@@ -11,12 +11,14 @@
 #include "keylistener/kl_keys.h"
 #include "keylistener/kl_post.h"
 #include "session/ss_opt.h"
+#include "speech.h"   /* sp_language_list */
 
 void kl_opts_default(kl_opts *o)
 {
     memset(o, 0, sizeof *o);
     snprintf(o->key_name, sizeof o->key_name, "Insert");
-    o->key = kl_key_parse("Insert");
+    o->key = o->keys[0] = kl_key_parse("Insert");
+    o->nkeys = 1;
     snprintf(o->trigger, sizeof o->trigger, "evdev");
     snprintf(o->evdev_dir, sizeof o->evdev_dir, "/dev/input");
     snprintf(o->audio, sizeof o->audio, "auto");
@@ -99,15 +101,44 @@ static int rule_ok(const char *name, const char *v, char *err, size_t n)
     return r;
 }
 
-/* "en,de": codes of 2..3 lowercase letters. */
+/* "en,de": Whisper's language codes separated by commas. */
 static int lang_list(const char *v)
 {
-    if (!v || !*v) return -1;
-    for (const char *s = v; *s;) {
-        size_t l = strspn(s, "abcdefghijklmnopqrstuvwxyz");
-        if (l < 2 || l > 3 || (s[l] && s[l] != ',')) return -1;
-        s += l + (s[l] == ',');
+    int idx[100];
+    char bad[16];
+    if (!v || !*v || strspn(v, "abcdefghijklmnopqrstuvwxyz,") != strlen(v)) return -1;
+    return sp_language_list(v, idx, 100, bad) > 0 ? 0 : -1;
+}
+
+/* "Insert", "Insert,F16:de": up to KL_KEYS_MAX different keys, each NAME or NAME:LANG, into
+ * o->keys/key_lang/nkeys (o unchanged when it is not valid). 0, or -1. */
+static int keys_parse(kl_opts *o, const char *v)
+{
+    int keys[KL_KEYS_MAX], n = 0;
+    char langs[KL_KEYS_MAX][16];
+    for (const char *s = v;; s++) {
+        const size_t len = strcspn(s, ",");
+        char item[80];
+        if (!len || len >= sizeof item || n == KL_KEYS_MAX) return -1;
+        snprintf(item, sizeof item, "%.*s", (int)len, s);
+        char *colon = strchr(item, ':');
+        langs[n][0] = 0;
+        if (colon) {
+            *colon = 0;
+            if (strcmp(colon + 1, "auto") && (strchr(colon + 1, ',') || lang_list(colon + 1))) return -1;
+            snprintf(langs[n], sizeof langs[n], "%s", colon + 1);
+        }
+        if ((keys[n] = kl_key_parse(item)) <= 0) return -1;
+        for (int i = 0; i < n; i++)
+            if (keys[i] == keys[n]) return -1;
+        n++;
+        s += len;
+        if (!*s) break;
     }
+    memcpy(o->keys, keys, sizeof keys[0] * (size_t)n);
+    memcpy(o->key_lang, langs, sizeof langs[0] * (size_t)n);
+    o->nkeys = n;
+    o->key = keys[0];
     return 0;
 }
 
@@ -163,9 +194,9 @@ int kl_opts_set(kl_opts *o, const char *name, const char *v, char *err, size_t n
     int r = -1;
     const char *hint = "";
     if (!strcmp(name, "key")) {
-        int k = kl_key_parse(v);
-        if (k > 0 && !str(o->key_name, sizeof o->key_name, v)) { o->key = k; r = 0; }
-        hint = " (a key name such as Insert, F16, RightCtrl, Pause, BTN_SIDE, or a code)";
+        if (v && strlen(v) < sizeof o->key_name && !keys_parse(o, v) && !str(o->key_name, sizeof o->key_name, v)) r = 0;
+        hint = " (a key name such as Insert, F16, RightCtrl, Pause, BTN_SIDE, or a code; several "
+               "separated by commas, each with :LANG to record in that language: Insert,F16:de)";
     } else if (!strcmp(name, "mode")) {
         if (v && !strcmp(v, "hold")) { o->toggle = 0; r = 0; }
         if (v && !strcmp(v, "toggle")) { o->toggle = 1; r = 0; }

@@ -11,9 +11,14 @@
  * "NAME\tVALUE", in the order given (file first, then flags). */
 typedef struct { char **v; size_t n; } kl_list;
 
+#define KL_KEYS_MAX 4
+
 typedef struct {
-    char key_name[64];
-    int key;                    /* evdev code */
+    char key_name[128];         /* as given: "Insert", or "Insert,F16:de" */
+    int key;                    /* the first key's evdev code */
+    int keys[KL_KEYS_MAX];      /* every trigger key's code (keys[0] == key) */
+    char key_lang[KL_KEYS_MAX][16];   /* the language a key records in ("" the default) */
+    int nkeys;
     int toggle;                 /* mode: 0 hold, 1 toggle */
     char trigger[16];           /* evdev | terminal | none */
     char evdev_dir[256];

@@ -19,8 +19,26 @@ unsigned kl_evdev_mod_bit(int code)
 void kl_evdev_init(kl_evdev *s, int key, int toggle)
 {
     memset(s, 0, sizeof *s);
-    s->key = key;
+    s->key[0] = key;
+    s->nkeys = 1;
     s->toggle = toggle;
+}
+
+int kl_evdev_add_key(kl_evdev *s, int key)
+{
+    for (int k = 0; k < s->nkeys; k++)
+        if (s->key[k] == key) return -1;
+    if (s->nkeys == KL_EV_KEYS) return -1;
+    s->key[s->nkeys] = key;
+    return s->nkeys++;
+}
+
+/* the index of trigger key code, or -1 */
+static int key_index(const kl_evdev *s, int code)
+{
+    for (int k = 0; k < s->nkeys; k++)
+        if (s->key[k] == code) return k;
+    return -1;
 }
 
 int kl_evdev_add(kl_evdev *s)
@@ -49,17 +67,20 @@ unsigned kl_evdev_mods(const kl_evdev *s)
     return m;
 }
 
-/* Sets slot's key state; the action follows from the aggregate before and after. */
-static kl_ev_action set_key(kl_evdev *s, int slot, int down)
+/* Sets slot's keys held (a bit per key); the action follows from the aggregate before and
+ * after, `pressed` from the lowest key newly down. */
+static kl_ev_action set_keys(kl_evdev *s, int slot, unsigned down)
 {
     int before = kl_evdev_key_down(s);
-    int was = s->slot[slot].key_down;
+    unsigned was = s->slot[slot].key_down, pressed = down & ~was;
     s->slot[slot].key_down = down;
     int after = kl_evdev_key_down(s);
-    if (s->toggle) return down && !was ? KL_EV_TOGGLE : KL_EV_NONE;
-    if (!before && after) return KL_EV_START;
-    if (before && !after) return KL_EV_STOP;
-    return KL_EV_NONE;
+    kl_ev_action a = KL_EV_NONE;
+    if (s->toggle) a = pressed ? KL_EV_TOGGLE : KL_EV_NONE;
+    else if (!before && after) a = KL_EV_START;
+    else if (before && !after) a = KL_EV_STOP;
+    if ((a == KL_EV_START || a == KL_EV_TOGGLE) && pressed) s->pressed = __builtin_ctz(pressed);
+    return a;
 }
 
 kl_ev_action kl_evdev_event(kl_evdev *s, int slot, const struct input_event *ev)
@@ -77,18 +98,19 @@ kl_ev_action kl_evdev_event(kl_evdev *s, int slot, const struct input_event *ev)
         if (ev->value == 0) d->mods &= ~mb;
         else d->mods |= mb;
     }
-    if (ev->code != s->key || ev->value == 2) return KL_EV_NONE;   /* autorepeat */
-    return set_key(s, slot, ev->value != 0);
+    const int k = key_index(s, ev->code);
+    if (k < 0 || ev->value == 2) return KL_EV_NONE;   /* autorepeat */
+    return set_keys(s, slot, ev->value ? d->key_down | 1u << k : d->key_down & ~(1u << k));
 }
 
-kl_ev_action kl_evdev_resync(kl_evdev *s, int slot, int key_down, unsigned mods)
+kl_ev_action kl_evdev_resync(kl_evdev *s, int slot, unsigned key_down, unsigned mods)
 {
     if (slot < 0 || slot >= KL_EV_SLOTS || !s->slot[slot].used) return KL_EV_NONE;
     s->slot[slot].mods = mods;
     s->slot[slot].dropped = 0;
     int toggle = s->toggle;
     s->toggle = 0;   /* a missed press is not replayed as a toggle */
-    kl_ev_action a = set_key(s, slot, key_down);
+    kl_ev_action a = set_keys(s, slot, key_down & ((1u << s->nkeys) - 1));
     s->toggle = toggle;
     if (toggle) a = KL_EV_NONE;
     return a;
@@ -107,10 +129,9 @@ static void resync_from_device(kl_evdev *s, int slot, int fd, void (*cb)(void *,
 {
     unsigned char bits[KEY_MAX / 8 + 1];
     memset(bits, 0, sizeof bits);
-    int down = 0;
-    unsigned mods = 0;
+    unsigned down = 0, mods = 0;
     if (ioctl(fd, EVIOCGKEY(sizeof bits), bits) >= 0) {
-        down = (bits[s->key / 8] >> (s->key % 8)) & 1;
+        for (int k = 0; k < s->nkeys; k++) down |= ((bits[s->key[k] / 8] >> (s->key[k] % 8)) & 1u) << k;
         for (int i = 0; i < 8; i++)
             if ((bits[mod_codes[i] / 8] >> (mod_codes[i] % 8)) & 1) mods |= 1u << i;
     }

@@ -129,7 +129,6 @@ static void rec_start_lang(const char *why, const char *lang)
     notify("Recording", G.rec_lang[0] ? G.rec_lang : "speak now");
     kl_evhub_emit(G.hub, "recording", NULL, -1, -1);
 }
-static void rec_start(const char *why) { rec_start_lang(why, NULL); }
 
 /* Queues the transcription of path (NULL: no audio, only the end of the dictation). */
 static void push_transcribe(const char *path, int final)
@@ -311,12 +310,21 @@ static void hands_free(void)
     }
 }
 
-static void on_action(void *u, kl_ev_action a)
+/* lang: the recording's language when this action starts one (NULL: the default) */
+static void act(const char *why, kl_ev_action a, const char *lang)
 {
-    const char *why = u;
-    if (a == KL_EV_START) rec_start(why);
+    if (a == KL_EV_START) rec_start_lang(why, lang);
     else if (a == KL_EV_STOP) rec_stop(why, 0);
-    else if (a == KL_EV_TOGGLE) { if (G.recording) rec_stop(why, 0); else rec_start(why); }
+    else if (a == KL_EV_TOGGLE) { if (G.recording) rec_stop(why, 0); else rec_start_lang(why, lang); }
+}
+
+static void on_action(void *u, kl_ev_action a) { act(u, a, NULL); }
+
+/* the evdev trigger: a key bound to a language (--key Insert,F16:de) records in it */
+static void on_key_action(void *u, kl_ev_action a)
+{
+    const char *lang = G.ev.pressed < G.o.nkeys ? G.o.key_lang[G.ev.pressed] : "";
+    act(u, a, lang[0] ? lang : NULL);
 }
 
 /* ---- evdev devices and hot-plug ------------------------------------------------------- */
@@ -351,7 +359,10 @@ static int dev_try(const char *name)
     if (S_ISCHR(st.st_mode)) {
         unsigned char bits[KEY_MAX / 8 + 1];
         memset(bits, 0, sizeof bits);
-        if (ioctl(fd, EVIOCGBIT(EV_KEY, sizeof bits), bits) < 0 || !has_bit(bits, G.o.key)) {
+        int any = 0;
+        if (ioctl(fd, EVIOCGBIT(EV_KEY, sizeof bits), bits) >= 0)
+            for (int k = 0; k < G.o.nkeys; k++) any |= has_bit(bits, G.o.keys[k]);
+        if (!any) {
             close(fd);
             return 0;
         }
@@ -487,7 +498,8 @@ static void usage(FILE *f)
 "       key_listener start|stop|toggle|cancel|status|quit|paste-last|waybar|events [--socket PATH]\n"
 "       key_listener start|toggle LANG    (this recording in LANG: one binding per language)\n"
 "Trigger: --trigger evdev|terminal|none (default evdev; the control socket always works)\n"
-"  --key NAME (Insert, F16, RightCtrl, Pause, BTN_SIDE, a code; default Insert)\n"
+"  --key NAME (Insert, F16, RightCtrl, Pause, BTN_SIDE, a code; default Insert); up to 4\n"
+"      keys separated by commas, NAME:LANG records in LANG: --key Insert,F16:de\n"
 "  --mode hold|toggle   --evdev-dir DIR (default /dev/input)\n"
 "Capture: --audio auto|pulse|alsa|file  --source NAME (device name or part of its description)\n"
 "  --preroll MS (300; 0 opens the microphone only while recording)  --max-seconds S (300)\n"
@@ -882,7 +894,7 @@ static void on_stdin_ready(loop_state *ls)
 static void on_device(int slot)
 {
     if (G.devfd[slot] < 0) return;   /* closed by an earlier event of this turn */
-    int r = kl_evdev_read(&G.ev, slot, G.devfd[slot], on_action, "evdev");
+    int r = kl_evdev_read(&G.ev, slot, G.devfd[slot], on_key_action, "evdev");
     atomic_store(&G.mods, kl_evdev_mods(&G.ev));
     if (r != 0) dev_close(slot, r > 0 ? "unplugged" : strerror(errno));
 }
@@ -971,6 +983,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < KL_EV_SLOTS; i++) G.devfd[i] = -1;
     G.ifd = -1;
     kl_evdev_init(&G.ev, G.o.key, G.o.toggle);
+    for (int k = 1; k < G.o.nkeys; k++) kl_evdev_add_key(&G.ev, G.o.keys[k]);
     kl_term_init(&G.term);
     ls.use_term = !strcmp(G.o.trigger, "terminal");
     if (!strcmp(G.o.trigger, "evdev") && (rc = setup_evdev(ls.lfd, sock)) != 0) return rc;

@@ -92,6 +92,30 @@ out=$("$KL" quit); check "quit answers and the listener exits" wait_for 10 sh -c
 check "log file $ROOT/key_listener.log written" [ -s "$ROOT/key_listener.log" ]
 check "no sanitizer report from key_listener" sh -c "! grep -q 'Sanitizer' '$ROOT/kl.err'"
 
+# a key per language (--key Insert,F16:de): F16 records in German, Insert in the default
+EVD2="$ROOT/input2"; mkdir -p "$EVD2"; mkfifo "$EVD2/event0"
+bg "$KL" --no-config --trigger evdev --evdev-dir "$EVD2" --key Insert,F16:de --source virt.monitor \
+    --output print --no-start --timeout 20 --min-ms 100 >"$ROOT/keys.txt" 2>>"$ROOT/kl.err"
+wait_for 10 sh -c '"$0" status 2>/dev/null | grep -q "^ok idle"' "$KL"
+exec 3>"$EVD2/event0"
+check "a device with either key is taken (Insert,F16:de)" wait_for 5 grep_log "event0 (pipe) has Insert,F16:de"
+# this listener's microphone open (the log's second such line), so the presses record
+wait_for 10 sh -c '[ "$(grep -c "pulse capture: virt.monitor open" "$0")" -ge 2 ]' "$ROOT/key_listener.log"
+n0=$(wc -l <"$ROOT/fake_requests.jsonl" 2>/dev/null || echo 0)
+sleep 1   # the pre-roll ring fills
+# each key held while speech plays (the null sink's monitor delivers while a stream runs)
+paplay -d virt "$SPEECH" & PLAY=$!; sleep 0.5
+evdev_write 1 186 1 >&3; sleep 1; evdev_write 1 186 0 >&3; wait $PLAY
+wait_for 20 sh -c '[ "$(wc -l <"$0")" -gt "$1" ]' "$ROOT/fake_requests.jsonl" "$n0"
+paplay -d virt "$SPEECH" & PLAY=$!; sleep 0.5
+evdev_write 1 110 1 >&3; sleep 1; evdev_write 1 110 0 >&3; wait $PLAY
+wait_for 20 sh -c '[ "$(wc -l <"$0")" -gt "$1" ]' "$ROOT/fake_requests.jsonl" "$((n0 + 1))"
+lang_of_req() { sed -n "${1}p" "$ROOT/fake_requests.jsonl" | python3 -c "import json,sys; print(json.load(sys.stdin).get('language'))"; }
+check "F16 (bound to de): the request's language is de" [ "$(lang_of_req $((n0 + 1)))" = de ]
+check "Insert (no language): the request has none" [ "$(lang_of_req $((n0 + 2)))" = None ]
+exec 3>&-
+"$KL" quit >/dev/null 2>&1; wait_for 10 sh -c '! "$0" status >/dev/null 2>&1' "$KL"
+
 # terminal trigger on a pipe: each line toggles; end of input finishes the work and exits
 rm -f "$ROOT"/recorded_audio_*.wav
 (echo; paplay -d virt "$SPEECH"; echo) | timeout 40 "$KL" --no-config --trigger terminal \

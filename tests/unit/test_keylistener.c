@@ -200,6 +200,39 @@ static void test_evdev_two_keyboards(void)
     }
 }
 
+static void test_evdev_keys(void)
+{
+    TEST("evdev: several trigger keys; the one pressed is told; hold ends with the last release") {
+        kl_evdev s;
+        kl_evdev_init(&s, KEY_INSERT, 0);
+        CHECK(kl_evdev_add_key(&s, KEY_F16) == 1 && kl_evdev_add_key(&s, KEY_F16) == -1);
+        int a = kl_evdev_add(&s);
+        struct input_event ev = { .type = EV_KEY, .code = KEY_F16, .value = 1 };
+        CHECK(kl_evdev_event(&s, a, &ev) == KL_EV_START && s.pressed == 1);
+        ev.code = KEY_INSERT;
+        CHECK(kl_evdev_event(&s, a, &ev) == KL_EV_NONE && s.pressed == 1);   /* already recording */
+        ev.code = KEY_F16; ev.value = 0;
+        CHECK(kl_evdev_event(&s, a, &ev) == KL_EV_NONE);                    /* Insert still held */
+        ev.code = KEY_INSERT;
+        CHECK(kl_evdev_event(&s, a, &ev) == KL_EV_STOP);
+        ev.value = 1;
+        CHECK(kl_evdev_event(&s, a, &ev) == KL_EV_START && s.pressed == 0);
+        CHECK(kl_evdev_resync(&s, a, 2u, 0) == KL_EV_NONE);                 /* snapshot: F16 only */
+        CHECK(kl_evdev_resync(&s, a, 0, 0) == KL_EV_STOP);
+        CHECK(kl_evdev_resync(&s, a, 2u | 8u, 0) == KL_EV_START && s.pressed == 1);   /* bit 3: no key 3 */
+        kl_evdev t;
+        kl_evdev_init(&t, KEY_INSERT, 1);
+        kl_evdev_add_key(&t, KEY_F16);
+        int b = kl_evdev_add(&t);
+        ev.code = KEY_F16; ev.value = 1;
+        CHECK(kl_evdev_event(&t, b, &ev) == KL_EV_TOGGLE && t.pressed == 1);
+        ev.code = KEY_INSERT;
+        CHECK(kl_evdev_event(&t, b, &ev) == KL_EV_TOGGLE && t.pressed == 0);
+        for (int k = KEY_F17; k < KEY_F17 + 3; k++) kl_evdev_add_key(&t, k);
+        CHECK(t.nkeys == KL_EV_KEYS);
+    }
+}
+
 static void test_evdev_toggle(void)
 {
     TEST("evdev toggle mode: presses toggle, repeats/releases ignored, unplug no-op") {
@@ -499,6 +532,16 @@ static void test_config_file(void)
         CHECK(o.preroll_ms == 150 && !strcmp(o.output, "copy"));
         CHECK(kl_opts_set(&o, "mode", "hold", err, sizeof err) == 0 && !o.toggle);
         CHECK(kl_opts_set(&o, "key", "Nope", err, sizeof err) == -1 && strstr(err, "key"));
+        /* several keys, each with its language */
+        CHECK(kl_opts_set(&o, "key", "Insert,F16:de,F17:auto", err, sizeof err) == 0 && o.nkeys == 3 &&
+              o.key == KEY_INSERT && o.keys[1] == KEY_F16 && !strcmp(o.key_lang[1], "de") &&
+              !o.key_lang[0][0] && !strcmp(o.key_lang[2], "auto"));
+        const char *badk[] = {"Insert,Insert:de", "F16:xx", "F16:", "Insert,", ",F16", "F16:de,en",
+                              "F13,F14,F15,F16,F17", "F16:DE"};
+        for (size_t i = 0; i < sizeof badk / sizeof badk[0]; i++)
+            CHECKF(kl_opts_set(&o, "key", badk[i], err, sizeof err) == -1 && o.nkeys == 3, "%s", badk[i]);
+        CHECK(kl_opts_set(&o, "languages", "en,xx", err, sizeof err) == -1);   /* codes Whisper knows */
+        CHECK(kl_opts_set(&o, "key", "F16", err, sizeof err) == 0 && o.nkeys == 1 && o.key == KEY_F16);
         CHECK(kl_opts_set(&o, "preroll", "-5", err, sizeof err) == -1);
         CHECK(kl_opts_set(&o, "output", "shout", err, sizeof err) == -1);
         CHECK(kl_opts_set(&o, "bogus", "1", err, sizeof err) == -1 && strstr(err, "bogus"));
@@ -1006,6 +1049,7 @@ int main(void)
     test_evdev_unplug();
     test_evdev_two_keyboards();
     test_evdev_toggle();
+    test_evdev_keys();
     test_evdev_syn_dropped();
     test_evdev_modifiers();
     test_ring();
