@@ -42,8 +42,10 @@
  * answering costs at most KL_XTEST_REPLY_MS plus the step's own waits; spare keycodes bound
  * at that moment stay bound (nothing can reach the server to undo it). Not bounded: a
  * server that stops between the probe and XOpenDisplay's reply, or a non-local display
- * (TCP), for which there is no probe. The caller ignores SIGPIPE (a write to the shut
- * socket would raise it).
+ * (TCP), for which there is no probe. The probe sends no credentials: a server that wants
+ * a cookie answers with a refusal (an answer all the same), which Xorg at its default audit
+ * level logs, a line per call. The caller ignores SIGPIPE (a write to the shut socket would
+ * raise it).
  *
  * Interruption: kl_xtest_interrupt (async-signal-safe) makes a call in progress stop
  * before its next key, put the keymap back (the hold included) and fail, and every later
