@@ -420,9 +420,12 @@ static int chord_wtype(const char *chord, char *err, size_t n)
     return kl_run(argv, NULL, 10, err, n);
 }
 
+/* xtest before xdotool, as for typing: on X11 without xdotool, paste mode and --enter work
+ * with the built-in sender. No --clearmodifiers for either: the caller has waited until the
+ * user holds no modifier (wait_mods), which is what that option was for. */
 int kl_send_chord(const char *chord, const char *typer, char *how, size_t hn, char *err, size_t n)
 {
-    static const char *const senders[] = { "wtype", "dotool", "xdotool" };
+    static const char *const senders[] = { "wtype", "dotool", "xtest", "xdotool" };
     char last[512] = "";
     int forced = typer && strcmp(typer, "auto");
     for (size_t i = 0; i < sizeof senders / sizeof senders[0]; i++) {
@@ -435,13 +438,16 @@ int kl_send_chord(const char *chord, const char *typer, char *how, size_t hn, ch
             snprintf(cmd, sizeof cmd, "key %s\n", !strcasecmp(chord, "Return") ? "enter" : chord);
             char *argv[] = { "dotool", NULL };
             r = kl_run(argv, cmd, 10, last, sizeof last);
+        } else if (!strcmp(t, "xtest")) {
+            r = kl_xtest_chord(chord, last, sizeof last);
+            if (r != 0 && kl_xtest_interrupted()) break;   /* shutting down: no other tool */
         } else {
             char *argv[] = { "xdotool", "key", "--clearmodifiers", (char *)chord, NULL };
             r = kl_run(argv, NULL, 10, last, sizeof last);
         }
         if (r == 0) { snprintf(how, hn, "%s", t); return 0; }
     }
-    snprintf(err, n, "%s", last[0] ? last : "no tool to send keys (wtype, dotool, xdotool)");
+    snprintf(err, n, "%s", last[0] ? last : "no tool to send keys (wtype, dotool, xtest, xdotool)");
     return -1;
 }
 
@@ -559,6 +565,9 @@ int kl_output_text(const kl_output_opts *o, const char *text, char *how, size_t 
             if (o->enter) press_enter(o, how, hn);
             return 0;
         }
+        /* a termination signal stopped xtest (kl_xtest_interrupt): the process is exiting,
+         * and another tool or the clipboard would deliver the rest of a text cut short */
+        if (kl_xtest_interrupted()) { snprintf(err, n, "%s", last); return -1; }
     }
     int r = copy_text(o, text, how, hn, err, n);
     if (r == 0 && last[0]) {   /* keep why typing failed next to the fallback */

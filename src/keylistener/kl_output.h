@@ -9,7 +9,9 @@
  *            spare keycodes for the whole text, which xdotool does per key and loses)
  *   xdotool (DISPLAY set)
  * A tool that fails (e.g. wtype on GNOME) falls through to the next; when none typed, the
- * text goes to the clipboard (wl-copy on Wayland, else xclip) so it can be pasted.
+ * text goes to the clipboard (wl-copy on Wayland, else xclip) so it can be pasted — except
+ * after kl_xtest_interrupt (a termination signal): then the output fails as it is.
+ * Chords (the paste chord, --enter's Return) go through wtype, dotool, xtest, xdotool.
  * Before typing, the caller-supplied mods_held() is polled until no modifier is held
  * (bounded by modifier_wait_ms), so a still-held Ctrl/Alt/Super cannot turn the text into
  * shortcuts. Every tool runs with a bounded wait and is killed past it. */

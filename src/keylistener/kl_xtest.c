@@ -3,15 +3,24 @@
 
 #include <X11/XKBlib.h>
 #include <X11/Xlib.h>
+#include <X11/Xutil.h>
 #include <X11/extensions/XTest.h>
 #include <X11/keysym.h>
+#include <ctype.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- pure parts ---- */
 
@@ -105,22 +114,230 @@ cleanup:
     return rc;
 }
 
+/* ---- chords and case (pure) ---- */
+
+static unsigned long mod_keysym(const char *m)
+{
+    if (!strcasecmp(m, "ctrl") || !strcasecmp(m, "control")) return XK_Control_L;
+    if (!strcasecmp(m, "shift")) return XK_Shift_L;
+    if (!strcasecmp(m, "alt")) return XK_Alt_L;
+    if (!strcasecmp(m, "super") || !strcasecmp(m, "meta") || !strcasecmp(m, "logo")) return XK_Super_L;
+    return NoSymbol;
+}
+
+/* The keysym a chord's key names: its X name ("v", "Return", "Insert", "F5"), else the same
+ * capitalized ("return", "insert"); "enter" is Return. A single capital letter means the
+ * letter's key: "ctrl+V" is Ctrl+v (xdotool would add Shift; write shift+v for that). */
+static unsigned long key_keysym(const char *k)
+{
+    char buf[64];
+    if (!k[0] || strlen(k) >= sizeof buf) return NoSymbol;
+    if (!strcasecmp(k, "enter")) return XK_Return;
+    snprintf(buf, sizeof buf, "%s", k);
+    if (!buf[1]) buf[0] = (char)tolower((unsigned char)buf[0]);
+    KeySym ks = XStringToKeysym(buf);
+    if (ks != NoSymbol || !buf[1]) return ks;
+    buf[0] = (char)toupper((unsigned char)buf[0]);
+    for (char *c = buf + 1; *c; c++) *c = (char)tolower((unsigned char)*c);
+    return XStringToKeysym(buf);
+}
+
+int kl_xtest_chord_parse(const char *chord, unsigned long *mods, size_t *nmods, unsigned long *key)
+{
+    char buf[128], *save = NULL, *last = NULL;
+    *nmods = 0;
+    *key = NoSymbol;
+    if (strlen(chord) >= sizeof buf) return -1;
+    snprintf(buf, sizeof buf, "%s", chord);
+    for (char *t = strtok_r(buf, "+", &save); t; t = strtok_r(NULL, "+", &save)) {
+        if (last) {
+            unsigned long m = mod_keysym(last);
+            size_t j = 0;
+            if (m == NoSymbol) return -1;
+            while (j < *nmods && mods[j] != m) j++;
+            if (j == *nmods) {                   /* "ctrl+control+v": Ctrl once */
+                if (*nmods == KL_XTEST_MAX_MODS) return -1;
+                mods[(*nmods)++] = m;
+            }
+        }
+        last = t;
+    }
+    if (!last) return -1;
+    *key = key_keysym(last);
+    return *key == NoSymbol ? -1 : 0;
+}
+
+/* The lower- and upper-case forms of ks when it is one of a Latin-1 pair (é/É), else 0.
+ * Only Latin-1: the server gives a key the ALPHABETIC type only for a pair its own case
+ * tables know, and the Unicode keysyms it does not (ж/Ж became TWO_LEVEL: Shift gave Ж
+ * under Caps Lock); Xlib pairs ß with 0x1e9e, a keysym with no character. Measured in Xvfb
+ * + xterm: bound the same in every column, é came out É under Caps Lock, ß, ж, Ω as they
+ * are (xterm upper-cases only Latin-1 keysyms for an unconsumed Lock). */
+static int case_pair(unsigned long ks, KeySym *lo, KeySym *up)
+{
+    XConvertCase(ks, lo, up);
+    return *lo != *up && (ks == *lo || ks == *up) && *lo < 0x100 && *up < 0x100;
+}
+
+int kl_xtest_spare_row(unsigned long ks, int per, unsigned long *row)
+{
+    KeySym lo, up;
+    int pair = per >= 2 && case_pair(ks, &lo, &up);
+    for (int c = 0; c < per; c++) {
+        if (!pair) row[c] = ks;
+        else row[c] = c >= 4 ? NoSymbol : c % 2 ? up : lo;
+    }
+    return pair;
+}
+
+/* ---- the guard: no X call waits forever ---- */
+
+/* A thread that shuts the display's socket down when the call it watches made no progress
+ * for KL_XTEST_REPLY_MS: Xlib's read or write then fails at once and the connection is
+ * reported broken (an I/O error), instead of waiting for a server that does not answer. It
+ * holds its own dup of the socket, so a shutdown can never hit an fd reused elsewhere. */
+typedef struct {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int fd, started, stop, fired;
+    struct timespec deadline;    /* tv_sec 0: paused */
+} xguard;
+
+static void *guard_run(void *a)
+{
+    xguard *g = a;
+    pthread_mutex_lock(&g->mu);
+    while (!g->stop) {
+        if (!g->deadline.tv_sec) { pthread_cond_wait(&g->cv, &g->mu); continue; }
+        struct timespec dl = g->deadline, now;
+        if (pthread_cond_timedwait(&g->cv, &g->mu, &dl) != ETIMEDOUT) continue;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (!g->deadline.tv_sec || now.tv_sec < g->deadline.tv_sec ||
+            (now.tv_sec == g->deadline.tv_sec && now.tv_nsec < g->deadline.tv_nsec))
+            continue;                    /* progress was made meanwhile: a later deadline */
+        shutdown(g->fd, SHUT_RDWR);
+        g->fired = 1;
+        g->deadline.tv_sec = 0;
+    }
+    pthread_mutex_unlock(&g->mu);
+    return NULL;
+}
+
+static int guard_start(xguard *g, int xfd)
+{
+    pthread_condattr_t ca;
+    g->fd = dup(xfd);
+    if (g->fd < 0) return -1;
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&g->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&g->th, NULL, guard_run, g) != 0) {
+        pthread_cond_destroy(&g->cv);
+        pthread_mutex_destroy(&g->mu);
+        close(g->fd);
+        return -1;
+    }
+    g->started = 1;
+    return 0;
+}
+
+/* Progress: the next KL_XTEST_REPLY_MS are allowed for what follows. */
+static void guard_beat(xguard *g)
+{
+    if (!g->started) return;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_sec += KL_XTEST_REPLY_MS / 1000;
+    t.tv_nsec += (long)(KL_XTEST_REPLY_MS % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) { t.tv_sec++; t.tv_nsec -= 1000000000L; }
+    pthread_mutex_lock(&g->mu);
+    g->deadline = t;                     /* no signal: the guard wakes at the old deadline */
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void guard_pause(xguard *g)
+{
+    if (!g->started) return;
+    pthread_mutex_lock(&g->mu);
+    g->deadline.tv_sec = 0;
+    pthread_mutex_unlock(&g->mu);
+}
+
+static int guard_stop(xguard *g)
+{
+    if (!g->started) return 0;
+    pthread_mutex_lock(&g->mu);
+    g->stop = 1;
+    pthread_cond_signal(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+    pthread_join(g->th, NULL);
+    pthread_cond_destroy(&g->cv);
+    pthread_mutex_destroy(&g->mu);
+    close(g->fd);
+    g->started = 0;
+    return g->fired;
+}
+
+/* 0 when the server of a local display answered a connection setup within ms, or when the
+ * display is not a local one (XOpenDisplay decides then); -1 with err when it did not
+ * answer. XOpenDisplay itself would wait for that answer forever: a stopped server accepts
+ * connections (the kernel queues them) and never replies. */
+static int probe_display(const char *disp, int ms, char *err, size_t n)
+{
+    static const unsigned char setup[12] = { 'l', 0, 11, 0 };   /* little-endian, X11.0, no auth */
+    const char *colon = strrchr(disp, ':');
+    char *end;
+    int fd = -1, rc = 0, k;
+    if (!colon || !(colon == disp || (colon - disp == 4 && !strncmp(disp, "unix", 4)))) return 0;
+    long num = strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || num < 0 || (*end && *end != '.')) return 0;
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    int len = snprintf(a.sun_path + 1, sizeof a.sun_path - 1, "/tmp/.X11-unix/X%ld", num);
+    /* the abstract name first (as Xlib on Linux), then the file */
+    if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) goto cleanup;
+    if (connect(fd, (struct sockaddr *)&a, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len)) != 0) {
+        close(fd);
+        memmove(a.sun_path, a.sun_path + 1, (size_t)len + 1);
+        if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) goto cleanup;
+        if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) goto cleanup;
+    }
+    if (send(fd, setup, sizeof setup, MSG_NOSIGNAL) != (ssize_t)sizeof setup) goto cleanup;
+    struct pollfd p = { fd, POLLIN, 0 };
+    while ((k = poll(&p, 1, ms)) < 0 && errno == EINTR) {}
+    if (k == 0) {
+        snprintf(err, n, "xtest: display %s does not answer (no reply to a connection in %d ms)", disp, ms);
+        rc = -1;
+    }
+cleanup:
+    if (fd >= 0) close(fd);
+    return rc;
+}
+
 /* ---- typing ---- */
 
 /* A keysym the keymap has: its keycode and whether Shift is needed. */
 typedef struct { unsigned long ks; unsigned char kc, shift; } key_ent;
 
-/* One typing call's state; nothing outside this file sees it. */
+/* One call's state (typing or a chord); nothing outside this file sees it. */
 typedef struct {
     Display *dpy;
+    xguard guard;
+    XErrorHandler old_err;
+    XIOErrorHandler old_io;
     int min_kc, max_kc, per;     /* keycode range; keysyms per keycode in the core map */
     KeySym *core;                /* the core map when typing started */
     key_ent *keys;               /* keysyms reachable with level 0 or Shift, sorted */
     size_t nkeys;
     KeyCode shift;               /* Shift_L's keycode, 0 when none */
+    int lock;                    /* Caps Lock is on */
     KeyCode spare[256];          /* keycodes with no keysym at all */
     size_t nspare, nbound;       /* spares usable; the first nbound hold our keysyms now */
     KeySym *rows;                /* nspare rows of per keysyms for XChangeKeyboardMapping */
+    KeyCode down[KL_XTEST_MAX_MODS + 2];   /* a chord's keys pressed and not yet released */
+    size_t ndown;
     int delay_ms, bind_wait_ms, hold_ms;
 } kl_xtest;
 
@@ -129,6 +346,31 @@ typedef struct {
  * from binding the same spare keycodes). */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static int g_xerr, g_ioerr;
+/* Set by kl_xtest_interrupt (a signal handler may call it): lock-free, so async-signal-safe. */
+static atomic_int g_interrupted;
+
+void kl_xtest_interrupt(void)
+{
+    atomic_store(&g_interrupted, 1);
+}
+
+int kl_xtest_interrupted(void)
+{
+    return atomic_load(&g_interrupted);
+}
+
+int kl_xtest_quiesce(int ms)
+{
+    struct timespec t;
+    kl_xtest_interrupt();
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) { t.tv_sec++; t.tv_nsec -= 1000000000L; }
+    if (pthread_mutex_timedlock(&g_lock, &t) != 0) return -1;
+    pthread_mutex_unlock(&g_lock);
+    return 0;
+}
 
 static int on_xerror(Display *d, XErrorEvent *e)
 {
@@ -158,10 +400,20 @@ static void sleep_ms(int ms)
     while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
 }
 
+/* A wait between X calls: not counted against the guard's bound. */
+static void xsleep(kl_xtest *x, int ms)
+{
+    if (ms <= 0) return;
+    guard_pause(&x->guard);
+    sleep_ms(ms);
+    guard_beat(&x->guard);
+}
+
 /* XSync and whether an error came back since the last check. */
 static int synced_ok(kl_xtest *x)
 {
     if (!g_ioerr) XSync(x->dpy, False);
+    guard_beat(&x->guard);
     return !g_ioerr && !g_xerr;
 }
 
@@ -205,6 +457,7 @@ static int read_keymap(kl_xtest *x, char *err, size_t n)
     KeyCode shift = XKeysymToKeycode(x->dpy, XK_Shift_L);
     if (!shift) shift = XKeysymToKeycode(x->dpy, XK_Shift_R);
     x->shift = shift;
+    x->lock = (st.locked_mods & LockMask) != 0;
     for (int kc = x->min_kc; kc <= x->max_kc; kc++) {
         const KeySym *row = x->core + (size_t)(kc - x->min_kc) * (size_t)x->per;
         int empty = 1;
@@ -247,11 +500,21 @@ static int restore(kl_xtest *x)
 {
     if (!x->nbound || g_ioerr) return 0;
     XSync(x->dpy, False);
-    sleep_ms(x->hold_ms);
+    xsleep(x, x->hold_ms);
     for (size_t i = 0; i < x->nbound * (size_t)x->per; i++) x->rows[i] = NoSymbol;
     write_rows(x, x->rows, x->nbound);
     x->nbound = 0;
     return synced_ok(x) ? 0 : -1;
+}
+
+/* Whether a keysym bound to a spare keycode is pressed with Shift: a case pair is bound as
+ * lower/upper (kl_xtest_spare_row), whose level the application picks from Shift XOR Caps
+ * Lock; anything else is the same in every column and needs no Shift. */
+static int spare_shift(const kl_xtest *x, unsigned long ks)
+{
+    KeySym lo, up;
+    if (!x->shift || x->per < 2 || !case_pair(ks, &lo, &up)) return 0;
+    return (ks == up) != (x->lock != 0);
 }
 
 /* One key: Shift around it when needed, delay_ms split around the release. */
@@ -259,32 +522,114 @@ static void press(kl_xtest *x, KeyCode kc, int shift)
 {
     if (shift) XTestFakeKeyEvent(x->dpy, x->shift, True, CurrentTime);
     XTestFakeKeyEvent(x->dpy, kc, True, CurrentTime);
-    if (x->delay_ms > 0) { XFlush(x->dpy); sleep_ms(x->delay_ms / 2); }
+    if (x->delay_ms > 0) { XFlush(x->dpy); xsleep(x, x->delay_ms / 2); }
     XTestFakeKeyEvent(x->dpy, kc, False, CurrentTime);
     if (shift) XTestFakeKeyEvent(x->dpy, x->shift, False, CurrentTime);
-    if (x->delay_ms > 0) { XFlush(x->dpy); sleep_ms(x->delay_ms - x->delay_ms / 2); }
+    if (x->delay_ms > 0) { XFlush(x->dpy); xsleep(x, x->delay_ms - x->delay_ms / 2); }
+    guard_beat(&x->guard);
 }
 
-/* Binds the missing keysyms of syms[start, end) to spares (every column, so each group and
- * Shift state gives them) with slot[] and waits for the clients to see the new keymap. */
+/* Binds the missing keysyms of syms[start, end) to spares with slot[] (kl_xtest_spare_row:
+ * every column, a case pair as lower/upper) and waits for the clients to see the new keymap. */
 static int bind_batch(kl_xtest *x, const unsigned long *syms, const unsigned char *missing,
                       const unsigned *slot, size_t start, size_t end, char *err, size_t n)
 {
     size_t used = 0;
     for (size_t i = start; i < end; i++) {
         if (!missing[i]) continue;
-        for (int c = 0; c < x->per; c++) x->rows[(size_t)slot[i] * (size_t)x->per + (size_t)c] = syms[i];
+        kl_xtest_spare_row(syms[i], x->per, (unsigned long *)x->rows + (size_t)slot[i] * (size_t)x->per);
         if (slot[i] + 1 > used) used = slot[i] + 1;
     }
     if (!used) return 0;
     if (x->nbound) {                     /* the previous batch's hold */
         XSync(x->dpy, False);
-        sleep_ms(x->hold_ms);
+        xsleep(x, x->hold_ms);
     }
     write_rows(x, x->rows, used);
     if (used > x->nbound) x->nbound = used;
     if (!synced_ok(x)) { snprintf(err, n, "xtest: binding keysyms to spare keycodes failed (X error %d)", g_xerr); return -1; }
-    sleep_ms(x->bind_wait_ms);
+    xsleep(x, x->bind_wait_ms);
+    return 0;
+}
+
+/* Opens the display for one call: the lock and error handlers first (session_end undoes
+ * whatever was done, also after a failure here), then the probe, the connection, its
+ * guard, the extensions and the keymap. 0, or -1 with err. */
+static int session_begin(kl_xtest *x, char *err, size_t n)
+{
+    const char *disp = getenv("DISPLAY");
+    int op, ev, er, maj, min;
+    pthread_mutex_lock(&g_lock);
+    g_xerr = g_ioerr = 0;
+    x->old_err = XSetErrorHandler(on_xerror);
+    x->old_io = XSetIOErrorHandler(on_ioerror);
+    if (kl_xtest_interrupted()) { snprintf(err, n, "xtest: interrupted (shutting down)"); return -1; }
+    if (!disp || !*disp) { snprintf(err, n, "xtest: DISPLAY is not set"); return -1; }
+    if (probe_display(disp, KL_XTEST_REPLY_MS, err, n) != 0) return -1;
+    if (!(x->dpy = XOpenDisplay(NULL))) { snprintf(err, n, "xtest: cannot open display %s", disp); return -1; }
+    XSetIOErrorExitHandler(x->dpy, on_ioexit, NULL);
+    if (guard_start(&x->guard, ConnectionNumber(x->dpy)) != 0) { snprintf(err, n, "xtest: cannot start the guard thread"); return -1; }
+    guard_beat(&x->guard);
+    if (!XTestQueryExtension(x->dpy, &ev, &er, &maj, &min)) {
+        snprintf(err, n, "xtest: display %s has no XTest extension", disp);
+        return -1;
+    }
+    maj = XkbMajorVersion; min = XkbMinorVersion;
+    if (!XkbQueryExtension(x->dpy, &op, &ev, &er, &maj, &min)) {
+        snprintf(err, n, "xtest: display %s has no XKB extension", disp);
+        return -1;
+    }
+    if (read_keymap(x, err, n) != 0) return -1;
+    x->rows = calloc(x->nspare ? x->nspare * (size_t)x->per : 1, sizeof *x->rows);
+    if (!x->rows) { snprintf(err, n, "out of memory"); return -1; }
+    return 0;
+}
+
+/* Ends a call on every path: keys still down released, the keymap put back (while the
+ * display answers), the display closed, the guard stopped, the handlers and lock given
+ * back. Returns rc, or -1 when the clean-up failed (its message replaces a success). */
+static int session_end(kl_xtest *x, int rc, char *err, size_t n)
+{
+    if (x->dpy) {
+        while (x->ndown && !g_ioerr) XTestFakeKeyEvent(x->dpy, x->down[--x->ndown], False, CurrentTime);
+        if (restore(x) != 0 && rc == 0) {
+            snprintf(err, n, "xtest: restoring the keymap failed (X error %d)", g_xerr);
+            rc = -1;
+        }
+        guard_beat(&x->guard);           /* XCloseDisplay syncs while the display answers */
+        XCloseDisplay(x->dpy);
+    }
+    if (guard_stop(&x->guard)) {
+        snprintf(err, n, "xtest: the X server did not answer within %d ms%s", KL_XTEST_REPLY_MS,
+                 x->nbound ? " (the spare keycodes bound stay bound)" : "");
+        rc = -1;
+    }
+    XSetErrorHandler(x->old_err);
+    XSetIOErrorHandler(x->old_io);
+    pthread_mutex_unlock(&g_lock);
+    if (x->core) XFree(x->core);
+    free(x->keys);
+    free(x->rows);
+    return rc;
+}
+
+/* Types syms[start, end) of one bound batch; stops between keys when interrupted. */
+static int type_range(kl_xtest *x, const unsigned long *syms, const unsigned char *missing,
+                      const unsigned *slot, size_t start, size_t end, char *err, size_t n)
+{
+    for (size_t i = start; i < end; i++) {
+        if (kl_xtest_interrupted()) {
+            snprintf(err, n, "xtest: interrupted after %zu keys (shutting down)", i);
+            return -1;
+        }
+        if (missing[i]) press(x, x->spare[slot[i]], spare_shift(x, syms[i]));
+        else { const key_ent *k = key_find(x, syms[i]); press(x, k->kc, k->shift); }
+        if (g_ioerr) break;
+    }
+    if (!synced_ok(x)) {
+        snprintf(err, n, "xtest: %s while typing", g_ioerr ? "the display connection broke" : "an X error");
+        return -1;
+    }
     return 0;
 }
 
@@ -295,38 +640,19 @@ int kl_xtest_type(const char *text, int delay_ms, char *err, size_t n)
     unsigned long *syms = NULL;
     unsigned char *missing = NULL;
     unsigned *slot = NULL;
-    size_t *ends = NULL, nsyms = 0, nb = 0, len = strlen(text);
-    int rc = -1, op, ev, er, maj, min;
-    const char *disp = getenv("DISPLAY"), *s = getenv("KL_XTEST_HOLD_MS");
+    size_t *ends = NULL, nsyms = 0, nb = 0, len = strlen(text), nmissing = 0;
+    int rc = -1;
+    const char *s = getenv("KL_XTEST_HOLD_MS");
     if (s && *s) { long v = strtol(s, NULL, 10); if (v >= 0 && v <= 5000) x.hold_ms = (int)v; }
     if (n) err[0] = 0;
-
-    pthread_mutex_lock(&g_lock);
-    g_xerr = g_ioerr = 0;
-    XErrorHandler old_err = XSetErrorHandler(on_xerror);
-    XIOErrorHandler old_io = XSetIOErrorHandler(on_ioerror);
-    if (!disp || !*disp) { snprintf(err, n, "xtest: DISPLAY is not set"); goto cleanup; }
-    if (!(x.dpy = XOpenDisplay(NULL))) { snprintf(err, n, "xtest: cannot open display %s", disp); goto cleanup; }
-    XSetIOErrorExitHandler(x.dpy, on_ioexit, NULL);
-    if (!XTestQueryExtension(x.dpy, &ev, &er, &maj, &min)) {
-        snprintf(err, n, "xtest: display %s has no XTest extension", disp);
-        goto cleanup;
-    }
-    maj = XkbMajorVersion; min = XkbMinorVersion;
-    if (!XkbQueryExtension(x.dpy, &op, &ev, &er, &maj, &min)) {
-        snprintf(err, n, "xtest: display %s has no XKB extension", disp);
-        goto cleanup;
-    }
-    if (read_keymap(&x, err, n) != 0) goto cleanup;
+    if (session_begin(&x, err, n) != 0) goto cleanup;
 
     syms = malloc((len ? len : 1) * sizeof *syms);
     missing = malloc(len ? len : 1);
     slot = malloc((len ? len : 1) * sizeof *slot);
     ends = malloc((len ? len : 1) * sizeof *ends);
-    x.rows = calloc(x.nspare ? x.nspare * (size_t)x.per : 1, sizeof *x.rows);
-    if (!syms || !missing || !slot || !ends || !x.rows) { snprintf(err, n, "out of memory"); goto cleanup; }
+    if (!syms || !missing || !slot || !ends) { snprintf(err, n, "out of memory"); goto cleanup; }
     nsyms = kl_xtest_decode(text, len, syms);
-    size_t nmissing = 0;
     for (size_t i = 0; i < nsyms; i++) {
         missing[i] = key_find(&x, syms[i]) == NULL;
         nmissing += missing[i];
@@ -337,36 +663,81 @@ int kl_xtest_type(const char *text, int delay_ms, char *err, size_t n)
         else snprintf(err, n, "out of memory");
         goto cleanup;
     }
-
     for (size_t b = 0, start = 0; b < nb; start = ends[b++]) {
         if (bind_batch(&x, syms, missing, slot, start, ends[b], err, n) != 0) goto cleanup;
-        for (size_t i = start; i < ends[b]; i++) {
-            if (missing[i]) press(&x, x.spare[slot[i]], 0);
-            else { const key_ent *k = key_find(&x, syms[i]); press(&x, k->kc, k->shift); }
-            if (g_ioerr) break;
-        }
-        if (!synced_ok(&x)) {
-            snprintf(err, n, "xtest: %s while typing", g_ioerr ? "the display connection broke" : "an X error");
-            goto cleanup;
-        }
+        if (type_range(&x, syms, missing, slot, start, ends[b], err, n) != 0) goto cleanup;
     }
     rc = 0;
 cleanup:
     /* the keymap goes back on every path; a failure here is worth reporting over success */
-    if (x.dpy && restore(&x) != 0 && rc == 0) {
-        snprintf(err, n, "xtest: restoring the keymap failed (X error %d)", g_xerr);
-        rc = -1;
-    }
-    if (x.dpy) XCloseDisplay(x.dpy);
-    XSetErrorHandler(old_err);
-    XSetIOErrorHandler(old_io);
-    pthread_mutex_unlock(&g_lock);
-    if (x.core) XFree(x.core);
-    free(x.keys);
-    free(x.rows);
+    rc = session_end(&x, rc, err, n);
     free(syms);
     free(missing);
     free(slot);
     free(ends);
     return rc;
+}
+
+/* The keycode of a modifier keysym (Control_L...), its right-hand twin when the left one has
+ * no key, or Meta for Alt; 0 when none. */
+static KeyCode mod_keycode(const kl_xtest *x, unsigned long ks)
+{
+    KeyCode kc = XKeysymToKeycode(x->dpy, ks);
+    if (!kc) kc = XKeysymToKeycode(x->dpy, ks + 1);     /* X_L + 1 is X_R for all four */
+    if (!kc && ks == XK_Alt_L) kc = XKeysymToKeycode(x->dpy, XK_Meta_L);
+    return kc;
+}
+
+static void key_down(kl_xtest *x, KeyCode kc)
+{
+    XTestFakeKeyEvent(x->dpy, kc, True, CurrentTime);
+    x->down[x->ndown++] = kc;
+}
+
+/* The chord's key: its own keycode (and whether it needs Shift), else bound to a spare
+ * keycode like a character without a key. 0, or -1 with err. */
+static int chord_key(kl_xtest *x, unsigned long key, KeyCode *kc, int *shift, char *err, size_t n)
+{
+    const key_ent *k = key_find(x, key);
+    unsigned char miss = 1;
+    unsigned slot = 0;
+    if (k) { *kc = k->kc; *shift = k->shift; return 0; }
+    if (!x->nspare) { snprintf(err, n, "xtest: no key and no spare keycode for %s", XKeysymToString(key)); return -1; }
+    if (bind_batch(x, &key, &miss, &slot, 0, 1, err, n) != 0) return -1;
+    *kc = x->spare[0];
+    *shift = spare_shift(x, key);
+    return 0;
+}
+
+int kl_xtest_chord(const char *chord, char *err, size_t n)
+{
+    kl_xtest x = { .bind_wait_ms = KL_XTEST_BIND_WAIT_MS, .hold_ms = KL_XTEST_HOLD_MS };
+    unsigned long mods[KL_XTEST_MAX_MODS], key;
+    KeyCode mk[KL_XTEST_MAX_MODS], kc = 0;
+    size_t nm = 0;
+    int rc = -1, has_shift = 0, need_shift = 0;
+    if (n) err[0] = 0;
+    if (kl_xtest_chord_parse(chord, mods, &nm, &key) != 0) {
+        snprintf(err, n, "xtest: bad chord \"%s\" (modifiers ctrl, shift, alt, super joined by + to an X key name)", chord);
+        return -1;
+    }
+    if (session_begin(&x, err, n) != 0) goto cleanup;
+    for (size_t i = 0; i < nm; i++) {
+        if (!(mk[i] = mod_keycode(&x, mods[i]))) { snprintf(err, n, "xtest: no key for %s", XKeysymToString(mods[i])); goto cleanup; }
+        has_shift |= mods[i] == XK_Shift_L;
+    }
+    if (chord_key(&x, key, &kc, &need_shift, err, n) != 0) goto cleanup;
+    /* modifiers in the order written, Shift for the key's level when the chord lacks it,
+     * the key; released in reverse (session_end releases what an error left down) */
+    for (size_t i = 0; i < nm; i++) key_down(&x, mk[i]);
+    if (need_shift && !has_shift) key_down(&x, x.shift);
+    key_down(&x, kc);
+    while (x.ndown) XTestFakeKeyEvent(x.dpy, x.down[--x.ndown], False, CurrentTime);
+    if (!synced_ok(&x)) {
+        snprintf(err, n, "xtest: %s sending %s", g_ioerr ? "the display connection broke" : "an X error", chord);
+        goto cleanup;
+    }
+    rc = 0;
+cleanup:
+    return session_end(&x, rc, err, n);
 }

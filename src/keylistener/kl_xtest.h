@@ -23,9 +23,39 @@
  * with 4 busy loops on 2 cores (docs/key_listener.md): a hold of 30 ms lost characters in 7
  * of 20 runs, 200 ms in 2 of 110 (xterm stalled longer than that).
  *
- * Not covered: Caps Lock on with a character typed through a spare keycode (an application
- * may upper-case it, as for a real key); a modifier still held by the user (the caller
- * waits for none first, kl_output.h). */
+ * Caps Lock: keys of the keymap are chosen with the locked modifiers taken into account. A
+ * Latin-1 letter with a case pair (é/É) is bound to its spare keycode as lower/upper in the
+ * first two columns of both groups, so the server gives the key the ALPHABETIC type, whose
+ * level the application picks from Shift XOR Lock, and the key is pressed with Shift when
+ * that gives the wanted case. Bound the same in every column, xterm upper-cased é under
+ * Caps Lock (Xlib's case conversion for an unconsumed Lock). Everything else is still bound
+ * the same in every column: the server does not pair Unicode keysyms (ж/Ж as a pair came
+ * out Ж), and xterm left ß, ж, Ω alone under Caps Lock. Not covered: an application that
+ * upper-cases non-Latin-1 keysyms itself under Caps Lock (xkbcommon-based ones may), ÿ.
+ *
+ * Bounded: every call first connects to a local display's socket and waits at most
+ * KL_XTEST_REPLY_MS for an answer to a connection setup (a stopped server accepts the
+ * connection and never answers, and XOpenDisplay would wait for ever). After that a guard
+ * thread shuts the connection's socket down when one step — a round trip, a key, the
+ * flush of a full buffer — took longer than KL_XTEST_REPLY_MS (the waits between keys and
+ * the hold do not count); Xlib then fails at once with an I/O error. So a server that stops
+ * answering costs at most KL_XTEST_REPLY_MS plus the step's own waits; spare keycodes bound
+ * at that moment stay bound (nothing can reach the server to undo it). Not bounded: a
+ * server that stops between the probe and XOpenDisplay's reply, or a non-local display
+ * (TCP), for which there is no probe. The probe sends no credentials: a server that wants
+ * a cookie answers with a refusal (an answer all the same), which Xorg at its default audit
+ * level logs, a line per call. The caller ignores SIGPIPE (a write to the shut socket would
+ * raise it).
+ *
+ * Interruption: kl_xtest_interrupt (async-signal-safe) makes a call in progress stop
+ * before its next key, put the keymap back (the hold included) and fail, and every later
+ * call fail at once: a termination signal must not leave spare keycodes bound, and Xlib
+ * cannot be called from a signal handler. kl_xtest_quiesce waits for that.
+ *
+ * A modifier still held by the user is not handled here: the caller waits until none is
+ * (kl_output.h, --modifier-wait). That wait stands in for xdotool's --clearmodifiers for
+ * chords too; Caps Lock is not a held modifier and is left as it is (an application matches
+ * Ctrl+V with or without it). */
 #ifndef KL_XTEST_H
 #define KL_XTEST_H
 
@@ -37,13 +67,34 @@
  * overrides the hold, for measuring. */
 #define KL_XTEST_BIND_WAIT_MS 20
 #define KL_XTEST_HOLD_MS 200
+/* The longest one step may wait for the X server (above, "Bounded"), in ms. */
+#define KL_XTEST_REPLY_MS 4000
+/* Modifiers in a chord, at most. */
+#define KL_XTEST_MAX_MODS 4
 
 /* Types text (UTF-8; invalid bytes become U+FFFD) into the focused window of $DISPLAY,
  * delay_ms between keys (0: none). 0 when typed; -1 with err when not: no DISPLAY, the
  * display cannot be opened, no XTest or XKB extension, a character with no key and no spare
- * keycode (these before any key is pressed), or an X error on the way. The original keymap
- * is restored on every path on which the display still answers. Calls are serialized. */
+ * keycode (these before any key is pressed), an X error on the way, a server that does not
+ * answer within the bound, an interruption (kl_xtest_interrupt). The original keymap is
+ * restored on every path on which the display still answers. Calls are serialized. */
 int kl_xtest_type(const char *text, int delay_ms, char *err, size_t n);
+/* Sends a chord ("ctrl+v", "ctrl+shift+v", "shift+Insert", "Return"; kl_xtest_chord_parse)
+ * to the focused window of $DISPLAY: the modifiers pressed in the order written, Shift when
+ * the key needs it and the chord has none, the key, all released in reverse — also on
+ * every error path while the display answers. A key the keymap lacks is bound to a spare
+ * keycode for the chord (with the bind wait and hold above). 0, or -1 with err. */
+int kl_xtest_chord(const char *chord, char *err, size_t n);
+/* Async-signal-safe: typing in progress stops before its next key with the keymap put
+ * back, and every later kl_xtest_type / kl_xtest_chord fails ("interrupted"). For good: it
+ * is meant for a process that is shutting down. */
+void kl_xtest_interrupt(void);
+/* 1 once kl_xtest_interrupt was called. */
+int kl_xtest_interrupted(void);
+/* kl_xtest_interrupt, then waits up to ms for a call in progress to end (its keymap put
+ * back). 0 when none is in progress any more, -1 when one still is. Not from a signal
+ * handler. */
+int kl_xtest_quiesce(int ms);
 
 /* The pure parts, for the unit tests. */
 
@@ -61,5 +112,16 @@ size_t kl_xtest_decode(const char *text, size_t len, unsigned long *out);
  * -1 when a keysym is missing and nspare is 0, or out of memory. */
 int kl_xtest_batches(const unsigned long *syms, const unsigned char *missing, size_t n,
                      size_t nspare, unsigned *slot, size_t *ends, size_t *nb);
+/* Splits "mod+mod+key": modifiers (case-insensitive) ctrl/control, shift, alt, super/meta/
+ * logo become the keysyms Control_L, Shift_L, Alt_L, Super_L in mods (room for
+ * KL_XTEST_MAX_MODS; a repeated one counts once); the key is an X keysym name
+ * (XStringToKeysym: "v", "Return", "Insert", "F5", "plus"), else the same capitalized
+ * ("return"), "enter" for Return; a single letter is that letter's key whatever its case
+ * ("ctrl+V" is Ctrl+v, not Ctrl+Shift+v). 0, or -1 when malformed or unknown. */
+int kl_xtest_chord_parse(const char *chord, unsigned long *mods, size_t *nmods, unsigned long *key);
+/* The per keysyms binding a spare keycode gets for ks: a case pair (XConvertCase; ks one of
+ * them, both Latin-1: see above) as lower, upper in columns 0-3 (both groups) and NoSymbol
+ * beyond, when per >= 2; anything else ks in every column. Returns 1 for a case pair. */
+int kl_xtest_spare_row(unsigned long ks, int per, unsigned long *row);
 
 #endif

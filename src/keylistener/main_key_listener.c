@@ -48,6 +48,7 @@
 #include "keylistener/kl_source.h"
 #include "keylistener/kl_text.h"
 #include "keylistener/kl_worker.h"
+#include "keylistener/kl_xtest.h"
 
 
 static struct {
@@ -615,9 +616,30 @@ static void history_path(void)
     else kl_history_default_path(G.history, sizeof G.history);
 }
 
-/* paste-last without a running listener: typed from here, with the configured output. */
+/* How long shutting down waits for xtest to put the keymap back: the key being typed, the
+ * hold, and one bounded round trip each for the restore and the close (kl_xtest.h). */
+#define KL_QUIESCE_MS (KL_XTEST_HOLD_MS + 2 * KL_XTEST_REPLY_MS)
+
+static volatile sig_atomic_t here_signal;
+
+/* Runs in a signal handler: only async-signal-safe calls (kl_xtest_interrupt is). */
+static void on_here_signal(int sig)
+{
+    here_signal = sig;
+    kl_xtest_interrupt();
+}
+
+/* paste-last without a running listener: typed from here, with the configured output. A
+ * termination signal meanwhile stops xtest with the keymap put back (kl_xtest.h), then ends
+ * the process by that signal as it would have. */
 static int paste_last_here(void)
 {
+    struct sigaction sa = { .sa_handler = on_here_signal };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);   /* kl_xtest.h: a write to a socket its guard shut down */
     char err[1024], how[1200];
     history_path();
     char *t = G.history[0] ? kl_history_get(G.history, 0) : NULL;
@@ -626,8 +648,12 @@ static int paste_last_here(void)
                           .paste_chord = G.o.paste_chord, .paste_delay_ms = G.o.paste_delay_ms, .enter = G.o.enter };
     int r = kl_output_text(&oo, t, how, sizeof how, err, sizeof err);
     free(t);
-    if (r != 0) { fprintf(stderr, "key_listener: %s\n", err); return 111; }
-    return 0;
+    if (r != 0) fprintf(stderr, "key_listener: %s\n", err);
+    if (here_signal) {
+        signal(here_signal, SIG_DFL);
+        raise(here_signal);
+    }
+    return r != 0 ? 111 : 0;
 }
 
 /* One line of JSON for status bars (waybar's custom module "return-type": "json"; i3blocks
@@ -870,13 +896,21 @@ static int poll_set(const loop_state *ls, struct pollfd *p, int *map)
     return np;
 }
 
-/* A first signal starts the shutdown; a second one exits at once. */
+/* A first signal starts the shutdown and stops xtest's typing before its next key (the
+ * keymap put back: kl_xtest.h); a second one exits at once, after waiting (bounded) for
+ * xtest to put the keymap back — spare keycodes left bound would stay so for the session. */
 static void on_signal(int sfd)
 {
     struct signalfd_siginfo si;
     while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
-        if (quitting) { klog("WARN", "second signal: exiting now"); term_restore(); _exit(130); }
+        if (quitting) {
+            klog("WARN", "second signal: exiting now");
+            if (kl_xtest_quiesce(KL_QUIESCE_MS) != 0) klog("WARN", "xtest still busy: the keymap may keep spare keycodes bound");
+            term_restore();
+            _exit(130);
+        }
         klog("INFO", "signal %u: shutting down", si.ssi_signo);
+        kl_xtest_interrupt();
         quitting = 1;
     }
 }
@@ -999,6 +1033,8 @@ int main(int argc, char **argv)
 
     ls.stdin_open = ls.use_term;
     run_loop(&ls);
+    /* the worker may still be typing (the quit deadline passed): the keymap back first */
+    if (kl_xtest_quiesce(KL_QUIESCE_MS) != 0) klog("WARN", "xtest still busy: the keymap may keep spare keycodes bound");
     klog("INFO", "key_listener exiting");
     shutdown_all(&ls, sock);
     return 0;

@@ -7,7 +7,7 @@
 # user copied something since); post-processing runs before the output; the history file is
 # private and `key_listener paste-last` pastes its newest entry again, a 6000-byte one too; a
 # per-app rule chosen by the focused window's class switches output, chord and
-# post-processing profile.
+# post-processing profile. The chord (xtest before xdotool) and --enter without xdotool.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/keylistener_common.inc
 
@@ -45,8 +45,8 @@ listener_up
 n0=$(nout); record; wait_out "$n0"
 check "paste mode: post-processed text pasted into xterm" wait_for 5 typed_is "Paste k8s please."
 check "paste mode: the user's clipboard text is back" [ "$(clip)" = "user text" ]
-check "log: paste via xdotool ctrl+shift+v, clipboard restored" \
-    grep_log "output paste (xdotool ctrl+shift+v, clipboard (xclip)), clipboard restored"
+check "log: paste via xtest ctrl+shift+v (before xdotool), clipboard restored" \
+    grep_log "output paste (xtest ctrl+shift+v, clipboard (xclip)), clipboard restored"
 
 # 2. an image on the clipboard survives a paste byte for byte
 python3 - "$ROOT/img.png" <<'PY'
@@ -114,6 +114,30 @@ n0=$(nout); record; wait_out "$n0"
 check "per-app rule for class XTerm: pasted with its chord, its profile's rule applied" wait_for 5 typed_is "x == y"
 check "log names the focused class and the rule" grep_log 'focused "xterm XTerm": app rule "XTerm"'
 listener_quit
+
+# 6. the paste chord and --enter's Return through xtest (built in, kl_xtest_chord): PATH
+# holds only xclip, so no xdotool (nor another tool) can send them; then --typer xtest
+# forced with xdotool on PATH. paste-last with no listener running delivers from here.
+mkdir -p "$ROOT/noxdo"
+ln -s "$(command -v xclip)" "$ROOT/noxdo/xclip"
+printf '1700000000\t%s\n' 'via xtest' >"$ROOT/hx"
+printf 'via xtest\n' >"$ROOT/want-x.txt"
+# what xterm's cat wrote since mark (cat keeps its offset: truncating would leave a hole)
+mark() { M=$(stat -c %s "$TYPED"); }
+typed_x() { tail -c +$((M + 1)) "$TYPED" | cmp -s "$ROOT/want-x.txt" -; }
+mark
+printf 'keep me' | xclip -selection clipboard -i
+env PATH="$ROOT/noxdo" "$KL" --no-config --history-file "$ROOT/hx" --output paste \
+    --paste-chord ctrl+shift+v --enter paste-last 2>>"$ROOT/kl.err"
+check "no xdotool: pasted with ctrl+shift+v and Return sent, both by xtest" wait_for 5 typed_x
+check "... and the user's clipboard is back" wait_for 3 sh -c '[ "$(xclip -selection clipboard -o 2>/dev/null)" = "keep me" ]'
+mark
+env PATH="$ROOT/noxdo" "$KL" --no-config --history-file "$ROOT/hx" --output type --enter paste-last 2>>"$ROOT/kl.err"
+check "no xdotool: typed and Return sent (--enter) by xtest" wait_for 5 typed_x
+mark
+"$KL" --no-config --history-file "$ROOT/hx" --output paste --typer xtest --paste-chord Ctrl+Shift+V \
+    --enter paste-last 2>>"$ROOT/kl.err"
+check "--typer xtest forced: chord (Ctrl+Shift+V: any case) and Return by xtest" wait_for 5 typed_x
 [ "$FAIL" -eq 0 ] || tail -5 "$ROOT/key_listener.log" | sed 's/^/# /'
 check "no sanitizer report from key_listener" sh -c "! grep -q 'Sanitizer' '$ROOT/kl.err'"
 finish

@@ -6,7 +6,10 @@
 # several times at --type-delay 0 and 1; the keymap afterwards equal to the one before
 # (xmodmap -pke and the whole XKB map); the full chain (stand-in daemon, spoken "new line")
 # logging "output xtest"; no spare keycode left -> xtest fails before any key and the text
-# falls through to xdotool. The same text with --typer xdotool is typed too and its losses
+# falls through to xdotool. Caps Lock on: Latin-1 letters through spare keycodes keep their
+# case. SIGTERM while spare keycodes are bound (paste-last; the listener, twice): the keymap
+# is put back. A SIGSTOP'd Xvfb: xtest fails within its 4 s bound, before and mid-typing.
+# The same text with --typer xdotool is typed too and its losses
 # reported as a comment (xdotool binds each character to a spare keycode and reverts at once,
 # before the application has read it): the suite does not depend on xdotool failing.
 # (Serial: a loaded machine slows xterm, which is what the waits are sized against.)
@@ -21,6 +24,7 @@ UTF8=$(locale -a 2>/dev/null | grep -iE '^c\.utf-?8$' | head -1)
 RUNS=${KL_UNICODE_RUNS:-4}
 
 check "Xvfb up" start_xvfb
+XVFB_PID=$(echo $PIDS | cut -d' ' -f1)   # for SIGSTOP/SIGCONT below
 TYPED="$ROOT/typed.txt"
 : >"$TYPED"
 # -icanon: each key reaches cat at once; Return arrives as \r and icrnl makes it \n
@@ -64,6 +68,78 @@ check "keymap after typing equals the one before (xmodmap -pke)" cmp -s "$ROOT/k
 check "XKB keymap after typing equals the one before (xkbcomp dump)" \
     sh -c "[ -s '$ROOT/xkb.before' ] && cmp -s '$ROOT/xkb.before' '$ROOT/xkb.after'"
 
+# Caps Lock on: é through a spare keycode came out É in xterm (Xlib upper-cases a Latin-1
+# keysym for a Lock the key's type does not consume); Latin-1 pairs are now bound lower/upper
+# (ALPHABETIC) and pressed with Shift XOR Lock. Real keys (a, A) and the rest as before.
+CAPS='é É ü Ü ç Ç ÿ ß ж Ж Ω a A €'
+printf '1700000000\t%s\n' "$CAPS" >"$ROOT/hcaps"
+printf '%s' "$CAPS" >"$ROOT/want-caps.txt"
+xdotool key Caps_Lock
+check "Caps Lock is on" sh -c 'xset q 2>/dev/null | grep -q "Caps Lock: *on"'
+: >"$TYPED"
+"$KL" --no-config --history-file "$ROOT/hcaps" --typer xtest --type-delay 0 paste-last 2>>"$ROOT/kl.err"
+check "Caps Lock on: each letter typed in its own case" wait_for 3 cmp -s "$ROOT/want-caps.txt" "$TYPED"
+[ "$FAIL" -eq 0 ] || echo "#   typed: $(cat "$TYPED")"
+xdotool key Caps_Lock
+: >"$TYPED"
+"$KL" --no-config --history-file "$ROOT/hcaps" --typer xtest --type-delay 0 paste-last 2>>"$ROOT/kl.err"
+check "Caps Lock off: the same" wait_for 3 cmp -s "$ROOT/want-caps.txt" "$TYPED"
+
+# a termination signal while a batch is bound: xtest stops before the next key, puts the
+# spare keycodes back (hold included) and the process ends by the signal
+bound() { ! xmodmap -pke 2>/dev/null | cmp -s - "$ROOT/keymap.before"; }
+keymap_back() { xmodmap -pke >"$ROOT/keymap.now" 2>/dev/null; cmp -s "$ROOT/keymap.before" "$ROOT/keymap.now"; }
+# empties the keycodes that were spare (xmodmap with the whole map would rewrite every key
+# through the core protocol, and the server would derive other XKB types for them)
+free_spares() { grep -E '= *$' "$ROOT/keymap.before" | xmodmap - 2>/dev/null; }
+python3 -c "import sys; sys.stdout.write('1700000000\t' + ('αβγδεζηθικλμνξοπρστυφχψω абвгдежзийклмнопрстуфхцчшщ ' * 4) + '\n')" >"$ROOT/hlong"
+cut -f2 "$ROOT/hlong" | tr -d '\n' >"$ROOT/want-long.txt"
+chars() { LC_ALL=$UTF8 wc -m <"$1"; }
+: >"$TYPED"
+"$KL" --no-config --history-file "$ROOT/hlong" --typer xtest --type-delay 30 paste-last 2>>"$ROOT/kl.err" &
+P=$!
+check "paste-last (no listener) typing 200 keys: spare keycodes bound meanwhile" wait_for 10 bound
+sleep 0.3
+kill -TERM $P; wait $P; st=$?
+check "SIGTERM mid-typing: paste-last ends by the signal (status $st)" [ $st -eq 143 ]
+check "... the keymap is back as before (xmodmap -pke)" keymap_back
+check "... and typing stopped: $(chars "$TYPED") of $(chars "$ROOT/want-long.txt") characters" \
+    [ "$(chars "$TYPED")" -lt "$(chars "$ROOT/want-long.txt")" ]
+
+# an X server that stops answering (SIGSTOP'd Xvfb): xtest gives up within its bound
+# (KL_XTEST_REPLY_MS, 4 s) instead of hanging; no other tool on PATH (xclip would hang too)
+mkdir -p "$ROOT/nopath"
+elapsed() { awk "BEGIN{printf \"%.1f\", $2 - $1}"; }
+kill -STOP "$XVFB_PID"
+t0=$(date +%s.%N)
+timeout 40 env PATH="$ROOT/nopath" "$KL" --no-config --history-file "$H" --typer xtest paste-last 2>"$ROOT/stop.err"
+st=$?; t1=$(date +%s.%N)
+kill -CONT "$XVFB_PID"
+el=$(elapsed "$t0" "$t1")
+check "stopped X server before typing: xtest fails in $el s (< 8), status $st" \
+    sh -c "[ $st -ne 124 ] && [ $st -ne 0 ] && awk 'BEGIN{exit !($el < 8)}'"
+check "... saying the display does not answer" grep -q "does not answer" "$ROOT/stop.err"
+: >"$TYPED"
+timeout 60 env PATH="$ROOT/nopath" "$KL" --no-config --history-file "$ROOT/hlong" --typer xtest \
+    --type-delay 30 paste-last 2>"$ROOT/stop2.err" &
+P=$!
+wait_for 10 bound
+sleep 0.3
+kill -STOP "$XVFB_PID"
+t0=$(date +%s.%N)
+wait $P; st=$?; t1=$(date +%s.%N)
+kill -CONT "$XVFB_PID"
+el=$(elapsed "$t0" "$t1")
+# the keys left are still sent into the socket buffer (their waits do not count), then
+# the first round trip waits 4 s: about 6 + 4 s at most here
+check "stopped X server mid-typing: xtest fails in $el s (< 15), status $st" \
+    sh -c "[ $st -ne 124 ] && [ $st -ne 0 ] && awk 'BEGIN{exit !($el < 15)}'"
+check "... saying the server did not answer within 4000 ms" grep -q "did not answer within 4000 ms" "$ROOT/stop2.err"
+[ "$FAIL" -eq 0 ] || sed 's/^/#   /' "$ROOT/stop.err" "$ROOT/stop2.err"
+# documented: a binding made before the server stopped cannot be undone; put it back
+free_spares
+check "the server answers again after SIGCONT; keymap as before" keymap_back
+
 # xdotool with the same text: reported, not checked (it races the application)
 for d in 0 1; do
     bad=0 lost=0
@@ -104,5 +180,28 @@ check "no spare keycode: the log names xdotool and why xtest did not type" \
 check "... and xtest typed nothing before it: the file starts with xdotool's text" \
     sh -c "sleep 0.5; head -c 1 '$TYPED' | grep -q n"
 "$KL" quit >/dev/null; wait_for 10 sh -c '! "$0" status >/dev/null 2>&1' "$KL"
+
+# the listener killed while typing: the first SIGTERM stops xtest before its next key, the
+# second (50 ms later) exits at once — after the keymap is back, which it did not wait for
+free_spares   # after the fill above
+# the new reference: filling and emptying through xmodmap also dropped keycode 204's
+# NoSymbol Alt_L (the server re-derives the map); the spare keycodes are what counts
+xmodmap -pke >"$ROOT/keymap.before"
+python3 -c "import json; print(json.dumps(['αβγδεζηθικλμνξοπρστυφχψω абвгдежзийклмнопрстуфхцчшщ ' * 4]))" >"$ROOT/fake_results.json"
+: >"$TYPED"
+"$KL" --no-config --trigger none --audio file --source "$SPEECH" --preroll 0 --no-start \
+    --timeout 20 --type-delay 30 --history 0 2>>"$ROOT/kl.err" &
+LP=$!
+check "listener up again" wait_for 10 sh -c '"$0" status 2>/dev/null | grep -q "^ok idle"' "$KL"
+"$KL" start >/dev/null; sleep 0.6; "$KL" stop >/dev/null
+check "the listener types the long text: spare keycodes bound meanwhile" wait_for 20 bound
+sleep 0.3
+kill -TERM $LP; sleep 0.05; kill -TERM $LP
+wait $LP; st=$?
+check "two SIGTERMs mid-typing: the listener exits at once (status $st)" [ $st -eq 130 ]
+check "... the keymap is back as before (xmodmap -pke)" keymap_back
+keymap_back || diff "$ROOT/keymap.before" "$ROOT/keymap.now" | head -6 | sed 's/^/#   /'
+check "... typing stopped: $(chars "$TYPED") of $(chars "$ROOT/want-long.txt") characters" \
+    [ "$(chars "$TYPED")" -lt "$(chars "$ROOT/want-long.txt")" ]
 check "no sanitizer report from key_listener" sh -c "! grep -q 'Sanitizer' '$ROOT/kl.err'"
 finish

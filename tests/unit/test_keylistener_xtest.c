@@ -1,12 +1,18 @@
 /* The pure parts of key_listener's X11 typer (src/keylistener/kl_xtest.h): code points to
  * keysyms, UTF-8 decoding (invalid input included), the batching of keysyms without a key
- * onto spare keycodes (checked on a long random text against the rules), and the failures
- * that must come back as errors before any key (no DISPLAY, no server). Typing itself into
- * a real X server: tests/integration/keylistener_x11_unicode.sh. */
+ * onto spare keycodes (checked on a long random text against the rules), chord parsing, the
+ * spare keycode's binding for a case pair (Caps Lock), and the failures that must come back
+ * as errors before any key (no DISPLAY, no server, a server that never answers, an
+ * interruption). Typing itself into a real X server: tests/integration/
+ * keylistener_x11_unicode.sh; chords: keylistener_paste.sh. */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "keylistener/kl_xtest.h"
@@ -67,6 +73,47 @@ static int batches_valid(const unsigned long *syms, const unsigned char *missing
     free(by_slot);
     free(taken);
     return ok;
+}
+
+#define XK_CONTROL_L 0xffe3UL
+#define XK_SHIFT_L 0xffe1UL
+#define XK_ALT_L 0xffe9UL
+#define XK_SUPER_L 0xffebUL
+#define XK_INSERT 0xff63UL
+#define XK_F4 0xffc1UL
+
+/* chord parses to the modifiers m (nm of them) and key k */
+static int chord_is(const char *chord, const unsigned long *m, size_t nm, unsigned long k)
+{
+    unsigned long mods[KL_XTEST_MAX_MODS], key;
+    size_t n;
+    int ok = kl_xtest_chord_parse(chord, mods, &n, &key) == 0 && n == nm && key == k &&
+             (!nm || !memcmp(mods, m, nm * sizeof *m));
+    if (!ok) fprintf(stderr, "  \"%s\" did not parse as expected\n", chord);
+    return ok;
+}
+#define CHORD(c, k, ...) do { const unsigned long m_[] = { 0, __VA_ARGS__ }; \
+        CHECK(chord_is(c, m_ + 1, sizeof m_ / sizeof m_[0] - 1, k)); } while (0)
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* A listening socket at the abstract address an X server :num has, that never accepts:
+ * what a stopped server looks like to a client (the kernel queues the connection). -1 when
+ * the address is taken. */
+static int mute_server(int num)
+{
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    int len = snprintf(a.sun_path + 1, sizeof a.sun_path - 1, "/tmp/.X11-unix/X%d", num);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    if (bind(fd, (struct sockaddr *)&a, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len)) != 0 ||
+        listen(fd, 4) != 0) { close(fd); return -1; }
+    return fd;
 }
 
 int main(void)
@@ -169,6 +216,40 @@ int main(void)
         }
         free(s); free(m); free(slot); free(ends);
     }
+    TEST("chords: mod+mod+key, modifier names in any case, X key names, malformed ones refused") {
+        CHORD("ctrl+v", 'v', XK_CONTROL_L);
+        CHORD("Ctrl+Shift+V", 'v', XK_CONTROL_L, XK_SHIFT_L);   /* one letter: its key */
+        CHORD("CONTROL+shift+v", 'v', XK_CONTROL_L, XK_SHIFT_L);
+        CHORD("shift+Insert", XK_INSERT, XK_SHIFT_L);
+        CHORD("shift+insert", XK_INSERT, XK_SHIFT_L);            /* capitalized as a fallback */
+        CHORD("Return", RETURN);
+        CHORD("return", RETURN);
+        CHORD("enter", RETURN);
+        CHORD("alt+F4", XK_F4, XK_ALT_L);
+        CHORD("super+l", 'l', XK_SUPER_L);
+        CHORD("Meta+l", 'l', XK_SUPER_L);
+        CHORD("logo+l", 'l', XK_SUPER_L);
+        CHORD("ctrl+control+v", 'v', XK_CONTROL_L);               /* the same modifier once */
+        CHORD("ctrl+plus", '+', XK_CONTROL_L);
+        CHORD("ctrl+eacute", 0xe9, XK_CONTROL_L);
+        unsigned long mods[KL_XTEST_MAX_MODS], key;
+        size_t nm;
+        const char *bad[] = { "", "+", "ctrl+", "ctrl+nosuchkey", "hyper+v", "v+ctrl+c",
+                              "ctrl+shift+alt+super+meta+v+x" };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+            CHECKF(kl_xtest_chord_parse(bad[i], mods, &nm, &key) == -1, "\"%s\"", bad[i]);
+    }
+    TEST("spare keycode rows: a Latin-1 case pair lower/upper in both groups, the rest everywhere") {
+        unsigned long row[7];
+        CHECK(kl_xtest_spare_row(0xe9, 7, row) == 1);             /* é */
+        CHECK(row[0] == 0xe9 && row[1] == 0xc9 && row[2] == 0xe9 && row[3] == 0xc9);
+        CHECK(row[4] == 0 && row[5] == 0 && row[6] == 0);
+        CHECK(kl_xtest_spare_row(0xc9, 7, row) == 1 && row[0] == 0xe9 && row[1] == 0xc9);  /* É */
+        CHECK(kl_xtest_spare_row(0xdf, 7, row) == 0 && row[0] == 0xdf && row[6] == 0xdf); /* ß */
+        CHECK(kl_xtest_spare_row(U(0x436), 7, row) == 0 && row[1] == U(0x436));           /* ж */
+        CHECK(kl_xtest_spare_row(U(0x2014), 4, row) == 0 && row[3] == U(0x2014));
+        CHECK(kl_xtest_spare_row(0xe9, 1, row) == 0 && row[0] == 0xe9);   /* no second column */
+    }
     TEST("no DISPLAY, or a display nobody serves: an error before any key, no crash") {
         char err[256];
         const char *old = getenv("DISPLAY");
@@ -179,6 +260,50 @@ int main(void)
         CHECK(kl_xtest_type("héllo", 0, err, sizeof err) == -1 && strstr(err, "cannot open display :9876"));
         if (saved) setenv("DISPLAY", saved, 1); else unsetenv("DISPLAY");
         free(saved);
+    }
+    TEST("a server that never answers: typing and chords fail within the bound") {
+        char err[256], disp[32];
+        const char *old = getenv("DISPLAY");
+        char *saved = old ? strdup(old) : NULL;
+        int num = 7000 + (int)(getpid() % 1000), fd = -1;
+        for (int i = 0; i < 20 && fd < 0; i++) fd = mute_server(num + i);
+        CHECK(fd >= 0);
+        if (fd >= 0) {
+            struct sockaddr_un a;
+            socklen_t al = sizeof a;
+            getsockname(fd, (struct sockaddr *)&a, &al);
+            snprintf(disp, sizeof disp, ":%s", strrchr(a.sun_path + 1, 'X') + 1);
+            setenv("DISPLAY", disp, 1);
+            double t0 = now_s();
+            CHECK(kl_xtest_type("héllo", 0, err, sizeof err) == -1 && strstr(err, "does not answer"));
+            double t1 = now_s();
+            CHECKF(t1 - t0 < KL_XTEST_REPLY_MS / 1000.0 + 2, "%.1f s", t1 - t0);
+            CHECK(kl_xtest_chord("ctrl+v", err, sizeof err) == -1 && strstr(err, "does not answer"));
+            CHECKF(now_s() - t1 < KL_XTEST_REPLY_MS / 1000.0 + 2, "%.1f s", now_s() - t1);
+            close(fd);
+        }
+        if (saved) setenv("DISPLAY", saved, 1); else unsetenv("DISPLAY");
+        free(saved);
+    }
+    TEST("chords: no DISPLAY or a bad chord is an error") {
+        char err[256];
+        const char *old = getenv("DISPLAY");
+        char *saved = old ? strdup(old) : NULL;
+        unsetenv("DISPLAY");
+        CHECK(kl_xtest_chord("ctrl+v", err, sizeof err) == -1 && strstr(err, "DISPLAY"));
+        CHECK(kl_xtest_chord("ctrl+nosuchkey", err, sizeof err) == -1 && strstr(err, "bad chord"));
+        if (saved) setenv("DISPLAY", saved, 1);
+        free(saved);
+    }
+    /* last: an interruption is for good */
+    TEST("interrupted (a termination signal): every later call fails at once; quiesce when idle") {
+        char err[256];
+        CHECK(!kl_xtest_interrupted());
+        CHECK(kl_xtest_quiesce(100) == 0);          /* nothing in progress; interrupts */
+        CHECK(kl_xtest_interrupted());
+        setenv("DISPLAY", ":9876", 1);
+        CHECK(kl_xtest_type("abc", 0, err, sizeof err) == -1 && strstr(err, "interrupted"));
+        CHECK(kl_xtest_chord("Return", err, sizeof err) == -1 && strstr(err, "interrupted"));
     }
     TEST_EXIT();
 }
