@@ -558,7 +558,8 @@ int kl_output_text(const kl_output_opts *o, const char *text, char *how, size_t 
         if (forced ? strcmp(o->typer, t) : !usable(t)) continue;
         char failed[512];
         snprintf(failed, sizeof failed, "%s", last);
-        if (type_with(t, text, o->type_delay_ms, last, sizeof last) == 0) {
+        const int tr = type_with(t, text, o->type_delay_ms, last, sizeof last);
+        if (tr == 0) {
             /* the log says why a tool before this one did not type (xtest: no spare keycode) */
             snprintf(how, hn, "%s%s%s%s", t, failed[0] ? " (after: " : "", failed, failed[0] ? ")" : "");
             set_done(o, KL_DONE_TYPED);
@@ -568,6 +569,13 @@ int kl_output_text(const kl_output_opts *o, const char *text, char *how, size_t 
         /* a termination signal stopped xtest (kl_xtest_interrupt): the process is exiting,
          * and another tool or the clipboard would deliver the rest of a text cut short */
         if (kl_xtest_interrupted()) { snprintf(err, n, "%s", last); return -1; }
+        /* cut short after some keys (xtest: an X error, a server gone quiet): the next tool
+         * would type the start again; the whole text goes to the clipboard instead */
+        if (tr == -2) {
+            size_t l = strlen(last);
+            snprintf(last + l, sizeof last - l, " (cut short: not typed again)");
+            break;
+        }
     }
     int r = copy_text(o, text, how, hn, err, n);
     if (r == 0 && last[0]) {   /* keep why typing failed next to the fallback */

@@ -335,6 +335,7 @@ typedef struct {
     int lock;                    /* Caps Lock is on */
     KeyCode spare[256];          /* keycodes with no keysym at all */
     size_t nspare, nbound;       /* spares usable; the first nbound hold our keysyms now */
+    size_t typed;                /* keys of the text pressed so far */
     KeySym *rows;                /* nspare rows of per keysyms for XChangeKeyboardMapping */
     KeyCode down[KL_XTEST_MAX_MODS + 2];   /* a chord's keys pressed and not yet released */
     size_t ndown;
@@ -624,6 +625,7 @@ static int type_range(kl_xtest *x, const unsigned long *syms, const unsigned cha
         }
         if (missing[i]) press(x, x->spare[slot[i]], spare_shift(x, syms[i]));
         else { const key_ent *k = key_find(x, syms[i]); press(x, k->kc, k->shift); }
+        x->typed++;
         if (g_ioerr) break;
     }
     if (!synced_ok(x)) {
@@ -671,6 +673,7 @@ int kl_xtest_type(const char *text, int delay_ms, char *err, size_t n)
 cleanup:
     /* the keymap goes back on every path; a failure here is worth reporting over success */
     rc = session_end(&x, rc, err, n);
+    if (rc != 0 && x.typed) rc = -2;   /* some (or all) of it is in the window: no retry */
     free(syms);
     free(missing);
     free(slot);

@@ -76,8 +76,11 @@
  * delay_ms between keys (0: none). 0 when typed; -1 with err when not: no DISPLAY, the
  * display cannot be opened, no XTest or XKB extension, a character with no key and no spare
  * keycode (these before any key is pressed), an X error on the way, a server that does not
- * answer within the bound, an interruption (kl_xtest_interrupt). The original keymap is
- * restored on every path on which the display still answers. Calls are serialized. */
+ * answer within the bound, an interruption (kl_xtest_interrupt). -2 when that happened after
+ * keys of the text were pressed (or when putting the keymap back failed after all of them):
+ * the window holds some or all of it, so typing it again elsewhere would repeat it. The
+ * original keymap is restored on every path on which the display still answers. Calls are
+ * serialized. */
 int kl_xtest_type(const char *text, int delay_ms, char *err, size_t n);
 /* Sends a chord ("ctrl+v", "ctrl+shift+v", "shift+Insert", "Return"; kl_xtest_chord_parse)
  * to the focused window of $DISPLAY: the modifiers pressed in the order written, Shift when

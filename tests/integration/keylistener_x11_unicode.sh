@@ -120,7 +120,12 @@ check "stopped X server before typing: xtest fails in $el s (< 8), status $st" \
     sh -c "[ $st -ne 124 ] && [ $st -ne 0 ] && awk 'BEGIN{exit !($el < 8)}'"
 check "... saying the display does not answer" grep -q "does not answer" "$ROOT/stop.err"
 : >"$TYPED"
-timeout 60 env PATH="$ROOT/nopath" "$KL" --no-config --history-file "$ROOT/hlong" --typer xtest \
+# mid-typing with the automatic choice and an xdotool (a stub noting its calls) behind xtest:
+# what xtest typed stays, nothing types the text again from its start
+mkdir -p "$ROOT/stubpath"
+printf '#!/bin/sh\necho "$*" >>"%s"\n' "$ROOT/xdotool.calls" >"$ROOT/stubpath/xdotool"
+chmod +x "$ROOT/stubpath/xdotool"; : >"$ROOT/xdotool.calls"
+timeout 60 env PATH="$ROOT/stubpath" "$KL" --no-config --history-file "$ROOT/hlong" \
     --type-delay 30 paste-last 2>"$ROOT/stop2.err" &
 P=$!
 wait_for 10 bound
@@ -135,6 +140,8 @@ el=$(elapsed "$t0" "$t1")
 check "stopped X server mid-typing: xtest fails in $el s (< 15), status $st" \
     sh -c "[ $st -ne 124 ] && [ $st -ne 0 ] && awk 'BEGIN{exit !($el < 15)}'"
 check "... saying the server did not answer within 4000 ms" grep -q "did not answer within 4000 ms" "$ROOT/stop2.err"
+check "... and the text cut short is not typed again by xdotool" \
+    sh -c "! grep -q '^type' '$ROOT/xdotool.calls' && grep -q 'cut short' '$ROOT/stop2.err'"
 [ "$FAIL" -eq 0 ] || sed 's/^/#   /' "$ROOT/stop.err" "$ROOT/stop2.err"
 # documented: a binding made before the server stopped cannot be undone; put it back
 free_spares
