@@ -1221,6 +1221,29 @@ static void watch_requests(daemon_t *d)
     }
 }
 
+/* --language and --languages name codes the loaded model has tokens for (every request
+ * would otherwise fail, and be answered as if it had asked for them). SS_EXIT_USAGE if not. */
+static int check_languages(daemon_t *d)
+{
+    sp_model_info mi;
+    memset(&mi, 0, sizeof mi);
+    sp_context_info(d->w.ctx, &mi);
+    if (!mi.multilingual) return SS_EXIT_OK;   /* English-only: both unused */
+    int idx[128], n = 0;
+    char bad[16];
+    const char *l = d->o->language;
+    if (l && strcmp(l, "auto")) idx[n++] = sp_language_index(l);
+    const int k = sp_language_list(d->o->languages, idx + n, 128 - n, bad);
+    n += k > 0 ? k : 0;
+    for (int i = 0; i < n; i++)
+        if (idx[i] < 0 || idx[i] >= mi.n_languages) {
+            ss_log_msg(&d->log, "ERROR", "this model has no token for language \"%s\" (--language/--languages)",
+                       idx[i] < 0 ? l : sp_language_code(idx[i]));
+            return SS_EXIT_USAGE;
+        }
+    return SS_EXIT_OK;
+}
+
 /* Signals on an fd (SIGPIPE ignored), the worker's eventfd, the watch, the decoder
  * launcher (forked while the process is still small), the model, the worker thread.
  * Returns 0 or an SS_EXIT_* code. */
@@ -1245,6 +1268,7 @@ static int start_engine(daemon_t *d)
     int rc = SS_EXIT_OK;
     load_model(d, &rc);
     if (rc != SS_EXIT_OK) return rc;
+    if ((rc = check_languages(d)) != SS_EXIT_OK) return rc;
     d->w.beam_size = o->beam_size;
     d->w.language = o->language;
     d->w.temperature_fallback = o->temperature_fallback;

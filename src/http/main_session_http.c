@@ -214,8 +214,9 @@ typedef struct {
     size_t head_len;
     /* other fields */
     char *model, *language, *prompt, *format, *temperature, *stream, *hotwords, *audio_ctx,
-         *priority, *languages;
-    char *languages_arr;        /* "languages[]" parts joined with commas (the SDKs' arrays) */
+         *priority;
+    char *languages;            /* every "languages" and "languages[]" part (the SDKs' arrays),
+                                 * joined with commas */
     int gran_word, gran_segment, gran_bad;
     /* the part being read */
     enum { P_IGNORE, P_FILE, P_FIELD, P_GRAN } part;
@@ -233,6 +234,7 @@ typedef struct {
     int sock;                   /* the client's socket: a hang-up cancels (ssc_wait_step) */
     sh_fmt fmt;
     int lang_given;             /* a daemon bad_request then names "language" */
+    int langs_given;            /* ... or "languages" (a code the daemon's model lacks) */
     char path[4400];            /* the upload's path, kept out of error messages */
     ssc *c;                     /* borrowed from the pool until the answer is read */
     char id[SS_ID_MAX + 1];     /* the daemon request not yet answered: cancelled if the
@@ -251,7 +253,7 @@ static void req_free(req *r)
         logf_("WARN", "cannot remove upload %s/%s: %s", cfg.updir_path, r->name, strerror(errno));
     if (r->slot) atomic_fetch_sub(&in_flight, 1);
     free(r->model); free(r->language); free(r->prompt); free(r->hotwords); free(r->audio_ctx); free(r->format); free(r->temperature);
-    free(r->languages); free(r->languages_arr);
+    free(r->languages);
     free(r->stream); free(r->priority);
     sh_stream_free(r->st);
     client_put(r->c);
@@ -374,10 +376,10 @@ static int part_begin(void *ud, const sh_mp_part *p)
     /* names as literals: p is the parser's, for this call only */
     static const char *const names[] = { "model", "language", "prompt", "response_format",
                                          "temperature", "stream", "hotwords", "audio_ctx",
-                                         "priority", "languages" };
+                                         "priority" };
     req *r = ud;
     char **const dsts[] = { &r->model, &r->language, &r->prompt, &r->format, &r->temperature,
-                            &r->stream, &r->hotwords, &r->audio_ctx, &r->priority, &r->languages };
+                            &r->stream, &r->hotwords, &r->audio_ctx, &r->priority };
     r->part = P_IGNORE;
     r->part_len = 0;
     if (strcmp(p->name, r->file_field) == 0) {
@@ -391,12 +393,13 @@ static int part_begin(void *ud, const sh_mp_part *p)
         r->part = P_GRAN;
         return 0;
     }
-    if (strcmp(p->name, "languages[]") == 0) {   /* one code a part: appended after a comma */
+    if (strcmp(p->name, "languages[]") == 0 || strcmp(p->name, "languages") == 0) {
+        /* each part appended after a comma: none is dropped for another */
         r->part = P_FIELD;
-        r->field = &r->languages_arr;
-        r->field_name = "languages[]";
-        if (r->languages_arr) {
-            r->part_len = strlen(r->languages_arr);
+        r->field = &r->languages;
+        r->field_name = "languages";
+        if (r->languages) {
+            r->part_len = strlen(r->languages);
             return part_data(r, ",", 1);
         }
         return 0;
@@ -678,13 +681,14 @@ static int oai_fields(req *r, ssc_req_opts *ro)
         else return bad(r, "audio_ctx", "invalid_value", "audio_ctx must be 'auto' or an integer from 1 to 1500");
     }
     /* our extension: detection among these ("languages=en,de", or "languages[]" parts) */
-    const char *langs = r->languages && r->languages[0] ? r->languages : r->languages_arr;
+    const char *langs = r->languages;
     if (langs && langs[0]) {
         int idx[100];
         char badc[16];
         if (sp_language_list(langs, idx, 100, badc) <= 0)
             return bad(r, "languages", "invalid_value", "languages must be Whisper language codes such as 'en,de'");
         ro->languages = langs;
+        r->langs_given = 1;
     }
     ro->task_translate = r->route == R_OAI_TRANSLATE;
     return live_fields(r, r->fmt, ro);
@@ -782,10 +786,11 @@ static enum MHD_Result send_daemon_error(struct MHD_Connection *con, req *r, con
     char msg[640];
     const char *type, *code;
     int status = daemon_error(r, resp, msg, &type, &code);
-    /* bad_request here can only be an option the daemon refused (an unknown language
-     * code: the rest is checked above) */
-    const char *param = code && !strcmp(code, "bad_request") && r->lang_given ? "language"
-                                                                               : NULL;
+    /* bad_request here can only be an option the daemon refused (a language code its model
+     * has no token for: the rest is checked above); its message says which field */
+    const int br = code && !strcmp(code, "bad_request");
+    const char *param = br && r->langs_given && strstr(msg, "languages") ? "languages"
+                        : br && r->lang_given ? "language" : NULL;
     return send_error(con, r, status, type, param, code, msg, NULL);
 }
 

@@ -101,13 +101,27 @@ static int rule_ok(const char *name, const char *v, char *err, size_t n)
     return r;
 }
 
-/* "en,de": Whisper's language codes separated by commas. */
+/* "en,de" (spaces allowed after the commas): Whisper's language codes. */
 static int lang_list(const char *v)
 {
     int idx[100];
     char bad[16];
-    if (!v || !*v || strspn(v, "abcdefghijklmnopqrstuvwxyz,") != strlen(v)) return -1;
+    if (!v || !*v || strspn(v, "abcdefghijklmnopqrstuvwxyz, ") != strlen(v)) return -1;
     return sp_language_list(v, idx, 100, bad) > 0 ? 0 : -1;
+}
+
+/* v (lang_list's) into out as "en,de": the codes alone, so its first one is the first code */
+static int lang_list_store(char *out, size_t cap, const char *v)
+{
+    int idx[100];
+    char bad[16];
+    const int k = lang_list(v) ? -1 : sp_language_list(v, idx, 100, bad);
+    if (k <= 0) return -1;
+    char buf[512];
+    size_t len = 0;
+    for (int i = 0; i < k; i++)
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s", i ? "," : "", sp_language_code(idx[i]));
+    return len < cap ? str(out, cap, buf) : -1;
 }
 
 /* "Insert", "Insert,F16:de": up to KL_KEYS_MAX different keys, each NAME or NAME:LANG, into
@@ -121,6 +135,10 @@ static int keys_parse(kl_opts *o, const char *v)
         char item[80];
         if (!len || len >= sizeof item || n == KL_KEYS_MAX) return -1;
         snprintf(item, sizeof item, "%.*s", (int)len, s);
+        /* "Insert, F16:de": spaces around an entry are not part of it */
+        char *b = item + strspn(item, " "), *e = b + strlen(b);
+        while (e > b && e[-1] == ' ') *--e = 0;
+        memmove(item, b, strlen(b) + 1);
         char *colon = strchr(item, ':');
         langs[n][0] = 0;
         if (colon) {
@@ -163,7 +181,7 @@ static int set_more(kl_opts *o, const char *name, const char *v, double *d, cons
         return -1;
     }
     if (!strcmp(name, "audio-ctx")) { *hint = " (auto, or 1..1500 encoder positions)"; return ss_opt_audio_ctx(v, &o->audio_ctx); }
-    if (!strcmp(name, "languages")) { *hint = " (codes separated by commas: en,de)"; return lang_list(v) ? -1 : str(o->languages, sizeof o->languages, v); }
+    if (!strcmp(name, "languages")) { *hint = " (codes separated by commas: en,de)"; return lang_list_store(o->languages, sizeof o->languages, v); }
     if (!strcmp(name, "paste-chord")) { *hint = " (such as ctrl+v, ctrl+shift+v, shift+Insert)"; return v && *v && !strchr(v, ' ') ? str(o->paste_chord, sizeof o->paste_chord, v) : -1; }
     if (!strcmp(name, "paste-delay")) { *hint = " (0..10000 ms)"; if (ss_opt_num(v, 0, 10000, d)) return -1; o->paste_delay_ms = (int)*d; return 0; }
     if (!strcmp(name, "join-seconds")) { *hint = " (0..3600 s; 0 off)"; if (ss_opt_num(v, 0, 3600, d)) return -1; o->join_seconds = *d; return 0; }

@@ -456,6 +456,15 @@ static char *transcribe_file(kl_worker *w, ssc *c, const job *j, char id[SS_ID_M
                          * then the check below decodes again) */
                         .languages = !strcmp(lang, "auto") && o->languages[0] ? o->languages : NULL };
     json_t *resp = round_trip(w, c, j->path, &ro, j->chunk, id);
+    const char *ecode = resp ? json_string_value(json_object_get(resp, "error_code")) : NULL;
+    if (ro.languages && ecode && !strcmp(ecode, "bad_request")) {
+        /* a code of the set the daemon's model has no token for: detect freely, then the
+         * check below decodes again in the set's first language when needed */
+        wlog(w, "WARN", "request %s: languages %s refused; detecting among all", id, o->languages);
+        ro.languages = NULL;
+        json_decref(resp);
+        resp = round_trip(w, c, j->path, &ro, j->chunk, id);
+    }
     const char *got = resp ? json_string_value(json_object_get(resp, "language")) : NULL;
     if (resp && !strcmp(lang, "auto") && o->languages[0] && got && !in_list(o->languages, got)) {
         /* detected outside the user's languages: decode again in the first of them */
@@ -496,7 +505,8 @@ static char *transcribe_file(kl_worker *w, ssc *c, const job *j, char id[SS_ID_M
     if (!strcmp(lang, "auto") && got && strlen(got) < sizeof w->lang) snprintf(w->lang, sizeof w->lang, "%s", got);
     else if (strcmp(lang, "auto")) snprintf(w->lang, sizeof w->lang, "%s", lang);
     const char *code = json_string_value(json_object_get(resp, "error_code"));
-    char *text = code && !strcmp(code, "cancelled") ? NULL : resp_text(resp);
+    /* an error answer is a failure (the recording is kept), not an empty text */
+    char *text = code || json_object_get(resp, "error") ? NULL : resp_text(resp);
     json_decref(resp);
     return text;
 }

@@ -429,7 +429,11 @@ static void ctl_command(int fd, char *cmd)
     arg = strchr(cmd, ' ');    /* "start de": this recording's language */
     if (arg) *arg++ = 0;
     if (arg && strspn(arg, "abcdefghijklmnopqrstuvwxyz") != strlen(arg)) arg = NULL;
-    if (!strcmp(cmd, "start")) rec_start_lang("control", arg);
+    /* a language Whisper does not know would fail at the daemon after the recording */
+    const int bad_lang = arg && strcmp(arg, "auto") && sp_language_index(arg) < 0 &&
+                         (!strcmp(cmd, "start") || !strcmp(cmd, "toggle"));
+    if (bad_lang) snprintf(reply, sizeof reply, "error unknown language %s", arg);
+    else if (!strcmp(cmd, "start")) rec_start_lang("control", arg);
     else if (!strcmp(cmd, "stop")) rec_stop("control", 0);
     else if (!strcmp(cmd, "toggle")) { if (G.recording) rec_stop("control", 0); else rec_start_lang("control", arg); }
     else if (!strcmp(cmd, "paste-last")) {

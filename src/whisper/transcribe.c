@@ -832,8 +832,9 @@ static sp_status check_params(const sp_transcribe_params *p, char *err, size_t e
 }
 
 /* detection's candidates: the languages parameter's codes (each one the model knows), or
- * all of the model's when it is NULL/empty */
-static sp_status set_candidates(tx *x, const char *languages, char *err, size_t err_size)
+ * all of the model's when it is NULL/empty; lang (the result's, until detection runs) = the
+ * first of them, so audio with nothing to detect on is not reported outside the set */
+static sp_status set_candidates(tx *x, const char *languages, char lang[16], char *err, size_t err_size)
 {
     const int nl = x->sp->n_lang;
     int idx[128];
@@ -851,6 +852,7 @@ static sp_status set_candidates(tx *x, const char *languages, char *err, size_t 
         }
         x->lang_ok[idx[i]] = 1;
     }
+    if (n > 0) snprintf(lang, 16, "%s", sp_language_code(idx[0]));
     return SP_OK;
 }
 
@@ -871,7 +873,7 @@ static sp_status setup_language(tx *x, sp_result *res, char *err, size_t err_siz
         x->lang_token = -2;
         snprintf(res->language, sizeof res->language, "en");
         res->language_prob = 0.0f;
-        sp_status st = set_candidates(x, p->languages, err, err_size);
+        sp_status st = set_candidates(x, p->languages, res->language, err, err_size);
         if (st != SP_OK) return st;
     } else {
         int li = wh_language_index(p->language);

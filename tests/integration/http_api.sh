@@ -119,6 +119,12 @@ check "languages[] parts (the SDKs' arrays) all count: mk,fr and fr,mk both mace
     sh -c "[ $st = 200 ] && [ $st2 = 200 ] && grep -q '\"language\":\"macedonian\"' '$DATA/e4e' && grep -q '\"language\":\"macedonian\"' '$DATA/e4g'"
 st=$(req "$DATA/e4f" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F languages=en,xx "$T")
 check "languages with an unknown code: 400, param languages" oai_err "$DATA/e4f" "$st" 400 "'languages'"
+st=$(req "$DATA/e4h" -F "file=@$DATA/speech.wav" -F model=whisper-1 -F languages=fr -F 'languages[]=mk' -F response_format=verbose_json "$T")
+check "a languages field and languages[] parts both count (fr + mk: macedonian)" \
+    sh -c "[ $st = 200 ] && grep -q '\"language\":\"macedonian\"' '$DATA/e4h'"
+st=$(req "$DATA/e4i" -F "file=@$DATA/speech.wav" -F model=whisper-1 -F languages=yue "$T")
+check "languages=yue, a code the daemon's model has no token for: 400, param languages" \
+    oai_err "$DATA/e4i" "$st" 400 "'languages'"
 st=$(req "$DATA/e5" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F response_format=verbose_json -F 'timestamp_granularities[]=word' "$T")
 check "word timestamps of silence: 200, words [] and no segments (only word asked)" \
     jq_py "$DATA/e5" "d['words']==[] and 'segments' not in d and d['text']==''"

@@ -86,6 +86,9 @@ paplay -d virt "$SPEECH"
 out=$("$KL" stop); check "control stop answers 'ok idle...'" sh -c "echo '$out' | grep -q '^ok idle'"
 check "control-command recording transcribed and printed" \
     wait_for 20 sh -c "[ \$(wc -l <'$OUT') -gt $n0 ]"
+out=$("$KL" start xyz 2>&1); rc=$?
+check "control start with an unknown language: refused, no recording ($rc: $out)" \
+    sh -c "[ $rc -ne 0 ] && echo '$out' | grep -q 'unknown language xyz' && \"$KL\" status | grep -q '^ok idle'"
 "$KL" start >/dev/null; out=$("$KL" cancel)
 check "cancel discards the recording" sh -c "echo '$out' | grep -q '^ok idle' && grep -q 'recording cancelled (control)' '$ROOT/key_listener.log'"
 out=$("$KL" quit); check "quit answers and the listener exits" wait_for 10 sh -c '! "$0" status >/dev/null 2>&1' "$KL"

@@ -104,4 +104,14 @@ dictate "--output print" "$ROOT/events_print.txt"
 check "--output print: the final event says delivered true, output printed" \
     last_final "$ROOT/events_print.txt" \
     "f['text'] == 'Not typed.' and f.get('delivered') is True and f.get('output') == 'printed' and 'error' not in f"
+# an error answer from the daemon is a failure too: the recording is kept (it had been taken
+# for an empty text, "nothing typed", and deleted)
+touch "$ROOT/fake_error"
+k0=$(grep -c "the recording is kept:" "$ROOT/key_listener.log")
+dictate "--output print" "$ROOT/events_err.txt"
+check "a daemon error answer: the recording is kept" \
+    sh -c "[ \$(grep -c 'the recording is kept:' '$ROOT/key_listener.log') -gt $k0 ]"
+kept=$(sed -n 's/.*the recording is kept: \([^ ]*\) .*/\1/p' "$ROOT/key_listener.log" | tail -1)
+check "... and is there (${kept:-none})" [ -n "$kept" -a -s "$kept" ]
+rm -f "$ROOT/fake_error"
 finish

@@ -107,6 +107,17 @@ out=$("$KL" start de); paplay -d virt "$CLIP"; "$KL" stop >/dev/null
 wait_for 10 sh -c '[ "$(wc -l <"$0")" -gt "$1" ]' "$ROOT/fake_requests.jsonl" "$n0"
 check "a per-binding language ('start de') is sent as the request's language" [ "$(req $((n0 + 1)) language)" = de ]
 "$KL" start xx1 >/dev/null 2>&1; check "a bad language code is refused (exit 100)" [ $? -eq 100 ]
+# the daemon refuses the set (its model lacks one of the codes): detection among all, then
+# the decoding again in the set's first language — the dictation is typed, not lost
+touch "$ROOT/fake_refuse_languages"; echo fr >"$ROOT/fake_language.txt"
+n0=$(wc -l <"$ROOT/fake_requests.jsonl"); t0=$(grep -cx "Said." "$OUT")
+"$KL" start >/dev/null; paplay -d virt "$CLIP"; "$KL" stop >/dev/null
+check "languages refused by the daemon: the dictation is still typed" \
+    wait_for 10 sh -c '[ "$(grep -cx "Said." "$0")" -gt "$1" ]' "$OUT" "$t0"
+check "... asked again without the set, then in its first language (en)" \
+    sh -c "[ \"\$(sed -n '$((n0 + 2))p' '$ROOT/fake_requests.jsonl' | grep -c languages)\" = 0 ] && [ \"$(req $((n0 + 3)) language)\" = en ]"
+check "... the log says the set was refused" grep_log "languages en,de refused; detecting among all"
+rm -f "$ROOT/fake_refuse_languages"
 listener_quit
 check "waybar status without a listener: class off, exit 0" sh -c '"$0" waybar | grep -q "\"class\": \"off\""' "$KL"
 check "no sanitizer report from key_listener" sh -c "! grep -q 'Sanitizer' '$ROOT/kl.err'"

@@ -541,6 +541,9 @@ static void test_config_file(void)
         for (size_t i = 0; i < sizeof badk / sizeof badk[0]; i++)
             CHECKF(kl_opts_set(&o, "key", badk[i], err, sizeof err) == -1 && o.nkeys == 3, "%s", badk[i]);
         CHECK(kl_opts_set(&o, "languages", "en,xx", err, sizeof err) == -1);   /* codes Whisper knows */
+        CHECK(kl_opts_set(&o, "languages", ",en, de", err, sizeof err) == 0 && !strcmp(o.languages, "en,de"));
+        CHECK(kl_opts_set(&o, "key", "Insert, F16:de ", err, sizeof err) == 0 && o.nkeys == 2 &&
+              o.keys[1] == KEY_F16 && !strcmp(o.key_lang[1], "de"));
         CHECK(kl_opts_set(&o, "key", "F16", err, sizeof err) == 0 && o.nkeys == 1 && o.key == KEY_F16);
         CHECK(kl_opts_set(&o, "preroll", "-5", err, sizeof err) == -1);
         CHECK(kl_opts_set(&o, "output", "shout", err, sizeof err) == -1);
