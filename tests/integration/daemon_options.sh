@@ -123,5 +123,10 @@ check "relative --model with --fork: started (exit $rc)" [ $rc -eq 0 -a -n "$(da
 out=$("$SC" transcribe "$DATA/speech.wav" --json --timeout 60); rc=$?
 check "relative --model with --fork: a transcription" sh -c "[ $rc -eq 0 ] && echo '$out' | grep -q results"
 "$SC" stop >/dev/null
+# a default language set the model cannot serve is refused at start, not per request
+"$SD" --fork --languages en,yue 30 2>/dev/null; rc=$?
+check "--languages en,yue on a model without yue: exit 100 at start" [ $rc -eq 100 ]
+check "... the log names the language" grep -q 'no token for language "yue"' "$ROOT/session_daemon.log"
+"$SC" stop >/dev/null 2>&1
 san_clean
 finish
