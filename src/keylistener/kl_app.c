@@ -53,6 +53,54 @@ static int focused_sway(char *names, size_t n)
     return r;
 }
 
+/* A compositor's JSON answer about the focused window: the string members k1 and k2 (when
+ * there and different) as "k1\tk2". 0, or -1 (no answer, no such window: JSON null). */
+static int json_names(char *const argv[], const char *k1, const char *k2, char *names, size_t n)
+{
+    char *out = run_out(argv);
+    if (!out) return -1;
+    json_t *o = json_loads(out, JSON_DECODE_ANY, NULL);
+    free(out);
+    const char *a = json_string_value(json_object_get(o, k1));
+    const char *b = k2 ? json_string_value(json_object_get(o, k2)) : NULL;
+    int r = -1;
+    if (a && *a) {
+        if (b && *b && strcmp(a, b)) snprintf(names, n, "%s\t%s", a, b);
+        else snprintf(names, n, "%s", a);
+        r = 0;
+    } else if (b && *b) {
+        snprintf(names, n, "%s", b);
+        r = 0;
+    }
+    json_decref(o);
+    return r;
+}
+
+/* Hyprland: {"class": "kitty", "initialClass": "kitty", "title": ...}; {} when none */
+static int focused_hyprland(char *names, size_t n)
+{
+    char *argv[] = { "hyprctl", "-j", "activewindow", NULL };
+    return json_names(argv, "class", "initialClass", names, n);
+}
+
+/* niri: {"app_id": "foot", "title": ...}, null when none */
+static int focused_niri(char *names, size_t n)
+{
+    char *argv[] = { "niri", "msg", "--json", "focused-window", NULL };
+    return json_names(argv, "app_id", NULL, names, n);
+}
+
+/* KDE Plasma (Wayland or X11) through kdotool: the class on one line */
+static int focused_kde(char *names, size_t n)
+{
+    char *argv[] = { "kdotool", "getactivewindow", "getwindowclassname", NULL };
+    char *out = run_out(argv);
+    const size_t l = out ? strcspn(out, "\n") : 0;
+    if (l) snprintf(names, n, "%.*s", (int)l, out);
+    free(out);
+    return l ? 0 : -1;
+}
+
 /* WM_CLASS(STRING) = "xterm", "XTerm" -> "xterm\tXTerm" */
 static int wm_class(const char *win, char *names, size_t n)
 {
@@ -86,10 +134,23 @@ static int focused_x11(char *names, size_t n)
     return win[0] ? wm_class(win, names, n) : -1;
 }
 
+static int env_set(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v;
+}
+
 int kl_focused_app(char *names, size_t n)
 {
-    const char *sway = getenv("SWAYSOCK"), *x = getenv("DISPLAY");
-    if (sway && *sway && kl_in_path("swaymsg") && focused_sway(names, n) == 0) return 0;
+    const char *x = getenv("DISPLAY"), *desk = getenv("XDG_CURRENT_DESKTOP");
+    /* the compositor's own answer first: under XWayland DISPLAY is set too, but X11 knows
+     * only its own windows */
+    if (env_set("SWAYSOCK") && kl_in_path("swaymsg") && focused_sway(names, n) == 0) return 0;
+    if (env_set("HYPRLAND_INSTANCE_SIGNATURE") && kl_in_path("hyprctl") && focused_hyprland(names, n) == 0) return 0;
+    if (env_set("NIRI_SOCKET") && kl_in_path("niri") && focused_niri(names, n) == 0) return 0;
+    if ((env_set("KDE_FULL_SESSION") || (desk && strstr(desk, "KDE"))) && kl_in_path("kdotool") &&
+        focused_kde(names, n) == 0)
+        return 0;
     if (x && *x && kl_in_path("xprop") && focused_x11(names, n) == 0) return 0;
     return -1;
 }

@@ -988,6 +988,55 @@ static void test_app_rules(void)
     }
 }
 
+/* a stub program NAME in dir printing out (no single quotes; with PATH = dir alone, a
+ * shell builtin) */
+static void stub(const char *dir, const char *name, const char *out)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f) return;
+    fprintf(f, "#!/bin/sh\nprintf '%%s\\n' '%s'\n", out);
+    fclose(f);
+    chmod(path, 0755);
+}
+
+static void test_focused_app(void)
+{
+    TEST("focused app: Hyprland, niri and KDE (kdotool) asked before X11, by their environment") {
+        char dir[] = "/tmp/kl-app.XXXXXX", names[256], *old = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+        CHECK(mkdtemp(dir) != NULL);
+        stub(dir, "hyprctl", "{\"address\": \"0x1\", \"class\": \"kitty\", \"initialClass\": \"Kitty-Init\", \"title\": \"t\"}");
+        stub(dir, "niri", "{\"id\": 3, \"app_id\": \"foot\", \"title\": \"x\"}");
+        stub(dir, "kdotool", "org.kde.konsole");
+        setenv("PATH", dir, 1);
+        unsetenv("SWAYSOCK"); unsetenv("DISPLAY"); unsetenv("NIRI_SOCKET"); unsetenv("KDE_FULL_SESSION");
+        unsetenv("XDG_CURRENT_DESKTOP");
+        setenv("HYPRLAND_INSTANCE_SIGNATURE", "abc", 1);
+        CHECK(kl_focused_app(names, sizeof names) == 0 && !strcmp(names, "kitty\tKitty-Init"));
+        unsetenv("HYPRLAND_INSTANCE_SIGNATURE");
+        setenv("NIRI_SOCKET", "/run/niri.sock", 1);
+        CHECK(kl_focused_app(names, sizeof names) == 0 && !strcmp(names, "foot"));
+        unsetenv("NIRI_SOCKET");
+        setenv("XDG_CURRENT_DESKTOP", "KDE", 1);
+        CHECK(kl_focused_app(names, sizeof names) == 0 && !strcmp(names, "org.kde.konsole"));
+        unsetenv("XDG_CURRENT_DESKTOP");
+        CHECK(kl_focused_app(names, sizeof names) == -1);   /* none of their environments */
+        /* no focused window: Hyprland's {} and niri's null are no answer */
+        stub(dir, "hyprctl", "{}");
+        stub(dir, "niri", "null");
+        setenv("HYPRLAND_INSTANCE_SIGNATURE", "abc", 1);
+        setenv("NIRI_SOCKET", "/run/niri.sock", 1);
+        CHECK(kl_focused_app(names, sizeof names) == -1);
+        unsetenv("HYPRLAND_INSTANCE_SIGNATURE"); unsetenv("NIRI_SOCKET");
+        if (old) setenv("PATH", old, 1);
+        free(old);
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        CHECK(system(cmd) == 0);
+    }
+}
+
 static void test_run_io(void)
 {
     TEST("run_io: stdout captured (binary), exit status, stderr, timeout kills the group") {
@@ -1074,6 +1123,7 @@ int main(void)
     test_config_post();
     test_history();
     test_app_rules();
+    test_focused_app();
     test_run_io();
     test_capture_silence();
     TEST_EXIT();
