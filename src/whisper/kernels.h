@@ -360,6 +360,12 @@ static inline __attribute__((always_inline)) void wh_qx_prefetch(const uint8_t *
 {
     for (size_t o = 0; o < bs; o += 64) __builtin_prefetch(p + WH_QX_PF_BLOCKS * bs + o, 0, 2);
 }
+/* the lines of the n bytes at p, into L2 (the 256-bit kernels' two-pass walk, qx256_tmpl.h) */
+static inline __attribute__((always_inline)) void wh_qx_prefetch_span(const uint8_t *p, size_t n)
+{
+    const uint8_t *e = p + n;
+    for (p = (const uint8_t *)((uintptr_t)p & ~(uintptr_t)63); p < e; p += 64) __builtin_prefetch(p, 0, 2);
+}
 
 /* The micro-kernels' n rows of A (6 on AVX2, 12 or 6 at 512 bits): a partial row block (the
  * ragged end of M) runs the same loop with the missing rows reading row 0 (valid memory);

@@ -223,8 +223,22 @@ static inline __attribute__((always_inline)) QXT_ATTR void qx_half(const int xt,
     __m256 acc[7];
 #pragma GCC unroll 7
     for (int m = 0; m < M; m++) acc[m] = _mm256_setzero_ps();
+    const uint8_t *pg = p;   /* the group's first block: its bytes run on into the next group's */
     for (int b = 0; b < nb; b++, p += bs) {
-        if (QXT_PREFETCH(M) && h == 0) wh_qx_prefetch(p, bs);   /* the second half reads what the first brought */
+        /* Half a block's lines per block step in both passes, WH_QX_PF_BLOCKS blocks ahead in
+         * the stream (the second pass re-reads what the first brought): the whole block at
+         * each step of the first pass only had left DRAM idle through the second, the two
+         * taking turns. Base's output projection (51865 × 512 q8_0, weights from DRAM, AVX2,
+         * 1 thread, fastest of 12, three rounds): M = 5 3.43-3.56 -> 2.76-3.03 ms, M = 3
+         * 2.93 -> 2.52, M = 2 2.53 -> 2.37 (Emerald Rapids slice; 8 or 24 blocks ahead slower
+         * than 12). The whole beam-5 step (base q8_0, --isa avx2, step harness, both builds
+         * interleaved): 1 thread 8.46 -> 7.89 ms (medians of 16), 2 threads 4.05 -> 3.96 ms
+         * (medians of 36: the other core's reads fill most of the gap there). One row keeps the whole block in the first pass: its step measured level
+         * or worse with the spread (base q8_0 batch 1, 2 threads, medians 1.81-1.90 -> 1.82-2.08 ms) */
+        if (QXT_PREFETCH(M) && M >= 2)
+            wh_qx_prefetch_span(pg + (size_t)(h * nb + b) * bs / 2 + WH_QX_PF_BLOCKS * bs, bs / 2);
+        else if (QXT_PREFETCH(M) && h == 0)
+            wh_qx_prefetch(p, bs);   /* the second half reads what the first brought */
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p + 16 * h)));
         __m256i s[7];
         qx_sums(xt, M, K, xq, cs, nb, b, p, h, s);
