@@ -117,14 +117,17 @@ int kl_run_n(char *const argv[], const void *data, size_t len, double timeout, c
     double end = mono() + timeout;
     int st = 0, delay = 1;
     pid_t w;
-    while ((w = waitpid(pid, &st, WNOHANG)) == 0 && mono() < end) {
+    /* a termination signal (kl_xtest_interrupt, set by the handlers) ends the wait too: the
+     * process is exiting, and a typing tool could otherwise hold it up to the timeout */
+    while ((w = waitpid(pid, &st, WNOHANG)) == 0 && mono() < end && !kl_xtest_interrupted()) {
         sleep_ms(delay);
         if (delay < 20) delay *= 2;
     }
     if (w == 0) {
         kill(pid, SIGKILL);
         waitpid(pid, &st, 0);
-        snprintf(err, n, "%s did not finish within %.0f s (killed)", argv[0], timeout);
+        if (kl_xtest_interrupted()) snprintf(err, n, "%s stopped: shutting down", argv[0]);
+        else snprintf(err, n, "%s did not finish within %.0f s (killed)", argv[0], timeout);
         close(efd);
         return -1;
     }

@@ -254,7 +254,12 @@ static void guard_beat(xguard *g)
     t.tv_nsec += (long)(KL_XTEST_REPLY_MS % 1000) * 1000000L;
     if (t.tv_nsec >= 1000000000L) { t.tv_sec++; t.tv_nsec -= 1000000000L; }
     pthread_mutex_lock(&g->mu);
-    g->deadline = t;                     /* no signal: the guard wakes at the old deadline */
+    /* while watching, no signal: the guard wakes at the old deadline and sees the new one.
+     * Paused (or not yet started watching), it waits without a timeout: wake it, or it
+     * would sleep through a server that stops answering from here on */
+    const int paused = !g->deadline.tv_sec;
+    g->deadline = t;
+    if (paused) pthread_cond_signal(&g->cv);
     pthread_mutex_unlock(&g->mu);
 }
 
@@ -518,15 +523,17 @@ static int spare_shift(const kl_xtest *x, unsigned long ks)
     return (ks == up) != (x->lock != 0);
 }
 
-/* One key: Shift around it when needed, delay_ms split around the release. */
+/* One key: Shift around it when needed, press and release in one write, then delay_ms.
+ * Not split around the release (xdotool's way): a connection cut by the guard while the
+ * server was slow (a grab) had left the key and Shift held — the server had read the press,
+ * and the release died with the connection. */
 static void press(kl_xtest *x, KeyCode kc, int shift)
 {
     if (shift) XTestFakeKeyEvent(x->dpy, x->shift, True, CurrentTime);
     XTestFakeKeyEvent(x->dpy, kc, True, CurrentTime);
-    if (x->delay_ms > 0) { XFlush(x->dpy); xsleep(x, x->delay_ms / 2); }
     XTestFakeKeyEvent(x->dpy, kc, False, CurrentTime);
     if (shift) XTestFakeKeyEvent(x->dpy, x->shift, False, CurrentTime);
-    if (x->delay_ms > 0) { XFlush(x->dpy); xsleep(x, x->delay_ms - x->delay_ms / 2); }
+    if (x->delay_ms > 0) { XFlush(x->dpy); xsleep(x, x->delay_ms); }
     guard_beat(&x->guard);
 }
 
@@ -701,6 +708,18 @@ static void key_down(kl_xtest *x, KeyCode kc)
  * keycode like a character without a key. 0, or -1 with err. */
 static int chord_key(kl_xtest *x, unsigned long key, KeyCode *kc, int *shift, char *err, size_t n)
 {
+    /* the key's own column in the core map first: key_find's table is built for the locked
+     * modifiers, where under Caps Lock "v" is v's key with Shift — and ctrl+v went out as
+     * Ctrl+Shift+v (LibreOffice's Paste Special). Caps Lock stays as it is, as on a keyboard */
+    const KeyCode c = XKeysymToKeycode(x->dpy, key);
+    if (c >= x->min_kc && c <= x->max_kc) {
+        const KeySym *row = x->core + (size_t)(c - x->min_kc) * (size_t)x->per;
+        if (row[0] == key || (x->per > 1 && row[1] == key)) {
+            *kc = c;
+            *shift = row[0] != key && x->shift;
+            return 0;
+        }
+    }
     const key_ent *k = key_find(x, key);
     unsigned char miss = 1;
     unsigned slot = 0;
