@@ -8,6 +8,7 @@
 #include <X11/keysym.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -227,7 +228,7 @@ static void *guard_run(void *a)
 static int guard_start(xguard *g, int xfd)
 {
     pthread_condattr_t ca;
-    g->fd = dup(xfd);
+    g->fd = fcntl(xfd, F_DUPFD_CLOEXEC, 0);   /* not inherited by a tool spawned meanwhile */
     if (g->fd < 0) return -1;
     pthread_mutex_init(&g->mu, NULL);
     pthread_condattr_init(&ca);
