@@ -123,9 +123,9 @@ void sp_context_device_info(const sp_context *ctx, sp_device_info *info);
 int sp_language_index(const char *code);
 const char *sp_language_code(int index);
 /* A list of codes ("en,de", "en de": commas and/or white space between them) as indexes
- * into idx (room for max; duplicates kept once). Returns how many (0 for an empty list), or
- * -1 when an entry is not a code (or "auto"), or there are more than max: bad (16 bytes)
- * then holds that entry (cut at 15 bytes). */
+ * into idx (room for max; duplicates kept once; NULL: only counted). Returns how many (0 for
+ * an empty list), or -1 when an entry is not a code (or "auto"), or there are more than max:
+ * bad (16 bytes, or NULL) then holds that entry (cut at 15 bytes). */
 int sp_language_list(const char *list, int *idx, int max, char bad[16]);
 /* the language's English name as whisper and OpenAI's verbose_json give it ("en" ->
  * "english", "yue" -> "cantonese"); NULL when code is not one of them */

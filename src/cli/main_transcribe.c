@@ -418,9 +418,7 @@ static int value_option(cli_opts *o, const char *a, const char *v)
     else if (IS("--prefix")) tp->prefix = v;
     else if (IS("--hotwords")) tp->hotwords = v;
     else if (IS("--languages")) {   /* each a code (the model's own range is checked at load) */
-        int idx[128];
-        char bad[16];
-        if (sp_language_list(v, idx, 128, bad) <= 0) return -1;
+        if (sp_language_list(v, NULL, 128, NULL) <= 0) return -1;
         tp->languages = v;
     }
     else if (IS("--suppress-tokens")) tp->suppress_tokens = v;

@@ -161,13 +161,10 @@ static int apply_opt(cli *a, int ch, const char *arg)
     case OPT_PROMPT: return text_opt(arg, &a->ro.prompt);
     case OPT_HOTW: return text_opt(arg, &a->ro.hotwords);
     case OPT_ACTX: return ss_opt_audio_ctx(arg, &a->ro.audio_ctx);
-    case OPT_LANGS: {
-        int idx[100];
-        char bad[16];
-        if (sp_language_list(arg, idx, 100, bad) <= 0) return -1;
+    case OPT_LANGS:
+        if (sp_language_list(arg, NULL, 100, NULL) <= 0) return -1;
         a->ro.languages = arg;
         return 0;
-    }
     case OPT_TEMP:
         if (ss_opt_num(arg, 0, 1, &a->ro.temperature)) return -1;
         a->ro.has_temperature = 1;

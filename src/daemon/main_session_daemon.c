@@ -151,13 +151,10 @@ static int parse_options(int argc, char **argv, ss_daemon_opts *o, int *fork_mod
         case OPT_IPROMPT: if (strlen(optarg) > 4096) goto bad; o->initial_prompt = optarg; break;
         case OPT_HOTW: if (strlen(optarg) > 4096) goto bad; o->hotwords = optarg; break;
         case OPT_ACTX: if (ss_opt_audio_ctx(optarg, &o->audio_ctx)) goto bad; break;
-        case OPT_LANGS: {
-            int idx[128];
-            char badc[16];
-            if (sp_language_list(optarg, idx, 128, badc) <= 0) goto bad;
+        case OPT_LANGS:
+            if (sp_language_list(optarg, NULL, 128, NULL) <= 0) goto bad;
             o->languages = optarg;
             break;
-        }
         case OPT_NOISO: o->no_decoder_isolation = 1; break;
         case OPT_DECCPU:
             if (ss_opt_num(optarg, 1, 1e6, &o->decoder_cpu_limit)) goto bad;

@@ -683,9 +683,7 @@ static int oai_fields(req *r, ssc_req_opts *ro)
     /* our extension: detection among these ("languages=en,de", or "languages[]" parts) */
     const char *langs = r->languages;
     if (langs && langs[0]) {
-        int idx[100];
-        char badc[16];
-        if (sp_language_list(langs, idx, 100, badc) <= 0)
+        if (sp_language_list(langs, NULL, 100, NULL) <= 0)
             return bad(r, "languages", "invalid_value", "languages must be Whisper language codes such as 'en,de'");
         ro->languages = langs;
         r->langs_given = 1;

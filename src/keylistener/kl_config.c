@@ -101,21 +101,20 @@ static int rule_ok(const char *name, const char *v, char *err, size_t n)
     return r;
 }
 
-/* "en,de" (spaces allowed after the commas): Whisper's language codes. */
-static int lang_list(const char *v)
+/* "en,de" (spaces allowed after the commas): Whisper's language codes, into idx (room for
+ * 100; NULL: only checked). How many (>= 1), or -1. */
+static int lang_list(const char *v, int *idx)
 {
-    int idx[100];
-    char bad[16];
     if (!v || !*v || strspn(v, "abcdefghijklmnopqrstuvwxyz, ") != strlen(v)) return -1;
-    return sp_language_list(v, idx, 100, bad) > 0 ? 0 : -1;
+    const int k = sp_language_list(v, idx, 100, NULL);
+    return k > 0 ? k : -1;
 }
 
 /* v (lang_list's) into out as "en,de": the codes alone, so its first one is the first code */
 static int lang_list_store(char *out, size_t cap, const char *v)
 {
     int idx[100];
-    char bad[16];
-    const int k = lang_list(v) ? -1 : sp_language_list(v, idx, 100, bad);
+    const int k = lang_list(v, idx);
     if (k <= 0) return -1;
     char buf[512];
     size_t len = 0;
@@ -143,7 +142,7 @@ static int keys_parse(kl_opts *o, const char *v)
         langs[n][0] = 0;
         if (colon) {
             *colon = 0;
-            if (strcmp(colon + 1, "auto") && (strchr(colon + 1, ',') || lang_list(colon + 1))) return -1;
+            if (strcmp(colon + 1, "auto") && (strchr(colon + 1, ',') || lang_list(colon + 1, NULL) < 0)) return -1;
             snprintf(langs[n], sizeof langs[n], "%s", colon + 1);
         }
         if ((keys[n] = kl_key_parse(item)) <= 0) return -1;
@@ -177,7 +176,7 @@ static int set_more(kl_opts *o, const char *name, const char *v, double *d, cons
     if (!strcmp(name, "initial-prompt")) return str(o->initial_prompt, sizeof o->initial_prompt, v ? v : "");
     if (!strcmp(name, "language")) {
         *hint = " (a code such as en or de, or auto)";
-        if (v && (!strcmp(v, "auto") || !lang_list(v)) && !strchr(v, ',')) return str(o->language, sizeof o->language, v);
+        if (v && (!strcmp(v, "auto") || lang_list(v, NULL) > 0) && !strchr(v, ',')) return str(o->language, sizeof o->language, v);
         return -1;
     }
     if (!strcmp(name, "audio-ctx")) { *hint = " (auto, or 1..1500 encoder positions)"; return ss_opt_audio_ctx(v, &o->audio_ctx); }

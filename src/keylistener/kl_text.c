@@ -30,25 +30,40 @@ char *kl_text_join(const char *const *segs, size_t n)
     return out;
 }
 
-/* the code point at p (UTF-8; a stray byte is itself) */
-static unsigned long cp_at(const unsigned char *p)
+size_t kl_utf8_next(const unsigned char *s, size_t n, unsigned long *cp)
 {
-    if (p[0] < 0xc0) return p[0];
-    int n = p[0] >= 0xf0 ? 3 : p[0] >= 0xe0 ? 2 : 1;
-    unsigned long c = p[0] & (0x3f >> n);
-    for (int i = 1; i <= n; i++) {
-        if ((p[i] & 0xc0) != 0x80) return p[0];
-        c = c << 6 | (p[i] & 0x3f);
+    unsigned c = s[0], lo = 0x80, hi = 0xbf;
+    size_t need;
+    unsigned long v;
+    if (c < 0x80) { *cp = c; return 1; }
+    if (c >= 0xc2 && c <= 0xdf) { need = 1; v = c & 0x1f; }
+    else if (c >= 0xe0 && c <= 0xef) {
+        need = 2; v = c & 0x0f;
+        if (c == 0xe0) lo = 0xa0;            /* overlong */
+        if (c == 0xed) hi = 0x9f;            /* surrogates */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        need = 3; v = c & 0x07;
+        if (c == 0xf0) lo = 0x90;            /* overlong */
+        if (c == 0xf4) hi = 0x8f;            /* past U+10FFFF */
+    } else { *cp = 0xfffd; return 1; }
+    size_t i;
+    for (i = 1; i <= need; i++) {
+        if (i >= n || s[i] < lo || s[i] > hi) { *cp = 0xfffd; return i; }
+        v = v << 6 | (s[i] & 0x3f);
+        lo = 0x80; hi = 0xbf;
     }
-    return c;
+    *cp = v;
+    return i;
 }
 
-/* the last code point of s (not empty) */
+/* the last code point of s (not empty): back over up to three continuation bytes */
 static unsigned long cp_last(const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s + strlen(s) - 1;
-    for (int i = 0; i < 3 && p > (const unsigned char *)s && (*p & 0xc0) == 0x80; i++) p--;
-    return cp_at(p);
+    const unsigned char *b = (const unsigned char *)s, *e = b + strlen(s), *p = e - 1;
+    for (int i = 0; i < 3 && p > b && (*p & 0xc0) == 0x80; i++) p--;
+    unsigned long cp;
+    kl_utf8_next(p, (size_t)(e - p), &cp);
+    return cp;
 }
 
 /* Scripts written without spaces between sentences: CJK punctuation, kana, ideographs and
@@ -68,7 +83,9 @@ int kl_text_join_space(const char *prev, const char *next)
     if (!prev || !prev[0] || !next || !next[0]) return 0;
     if (is_space((unsigned char)prev[strlen(prev) - 1]) || is_space((unsigned char)next[0])) return 0;
     if (strchr(",.;:!?)]}%", next[0])) return 0;
-    const unsigned long first = cp_at((const unsigned char *)next), last = cp_last(prev);
+    unsigned long first;
+    kl_utf8_next((const unsigned char *)next, strlen(next), &first);
+    const unsigned long last = cp_last(prev);
     for (size_t i = 0; i < sizeof closing / sizeof closing[0]; i++)
         if (first == closing[i]) return 0;
     for (size_t i = 0; i < sizeof opening / sizeof opening[0]; i++)

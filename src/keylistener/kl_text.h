@@ -12,6 +12,10 @@
  * one space. Returns a malloc'd string ("" when nothing is left), NULL on OOM. */
 char *kl_text_join(const char *const *segs, size_t n);
 
+/* One code point from s (n >= 1 bytes); returns the bytes used. An invalid sequence gives
+ * U+FFFD and uses its maximal valid prefix (at least one byte), as Unicode recommends. */
+size_t kl_utf8_next(const unsigned char *s, size_t n, unsigned long *cp);
+
 /* Whether a dictation typed right after prev (--join-seconds) needs one space before next:
  * 1 unless prev is empty or ends in white space or an opening mark (( [ { “ ‘ « ¿ ¡), next
  * begins with white space or a mark that closes what comes before it (, . ; : ! ? ) ] } %

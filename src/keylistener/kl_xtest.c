@@ -1,5 +1,6 @@
 /* kl_xtest.c — see kl_xtest.h. */
 #include "keylistener/kl_xtest.h"
+#include "keylistener/kl_text.h"   /* kl_utf8_next */
 
 #include <X11/XKBlib.h>
 #include <X11/Xlib.h>
@@ -34,41 +35,13 @@ unsigned long kl_xtest_keysym(unsigned long cp)
     return 0x01000000UL + cp;                /* the Unicode keysym range (X11R6.8+) */
 }
 
-/* One code point from s (n >= 1 bytes); returns the bytes used. An invalid sequence gives
- * U+FFFD and uses its maximal valid prefix (at least one byte), as Unicode recommends. */
-static size_t utf8_next(const unsigned char *s, size_t n, unsigned long *cp)
-{
-    unsigned c = s[0], lo = 0x80, hi = 0xbf;
-    size_t need;
-    unsigned long v;
-    if (c < 0x80) { *cp = c; return 1; }
-    if (c >= 0xc2 && c <= 0xdf) { need = 1; v = c & 0x1f; }
-    else if (c >= 0xe0 && c <= 0xef) {
-        need = 2; v = c & 0x0f;
-        if (c == 0xe0) lo = 0xa0;            /* overlong */
-        if (c == 0xed) hi = 0x9f;            /* surrogates */
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        need = 3; v = c & 0x07;
-        if (c == 0xf0) lo = 0x90;            /* overlong */
-        if (c == 0xf4) hi = 0x8f;            /* past U+10FFFF */
-    } else { *cp = 0xfffd; return 1; }
-    size_t i;
-    for (i = 1; i <= need; i++) {
-        if (i >= n || s[i] < lo || s[i] > hi) { *cp = 0xfffd; return i; }
-        v = v << 6 | (s[i] & 0x3f);
-        lo = 0x80; hi = 0xbf;
-    }
-    *cp = v;
-    return i;
-}
-
 size_t kl_xtest_decode(const char *text, size_t len, unsigned long *out)
 {
     const unsigned char *s = (const unsigned char *)text;
     size_t i = 0, k = 0;
     while (i < len) {
         unsigned long cp;
-        i += utf8_next(s + i, len - i, &cp);
+        i += kl_utf8_next(s + i, len - i, &cp);
         if (cp == '\r' && i < len && s[i] == '\n') continue;   /* "\r\n": one Return */
         unsigned long ks = kl_xtest_keysym(cp);
         if (ks != NoSymbol) out[k++] = ks;

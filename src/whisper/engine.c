@@ -521,8 +521,9 @@ int sp_language_index(const char *code) { return wh_language_index(code); }
 
 int sp_language_list(const char *list, int *idx, int max, char bad[16])
 {
+    unsigned char seen[sizeof k_langs / sizeof k_langs[0]] = {0};
     int n = 0;
-    bad[0] = 0;
+    if (bad) bad[0] = 0;
     for (const char *p = list ? list : ""; *p;) {
         p += strspn(p, ", \t\n\r");
         const size_t len = strcspn(p, ", \t\n\r");
@@ -530,13 +531,15 @@ int sp_language_list(const char *list, int *idx, int max, char bad[16])
         char code[16];
         snprintf(code, sizeof code, "%.*s", (int)(len < 15 ? len : 15), p);
         const int li = len < 15 ? wh_language_index(code) : -1;
-        int seen = 0;
-        for (int i = 0; i < n; i++) seen |= idx[i] == li;
-        if (li < 0 || (!seen && n >= max)) {
-            snprintf(bad, 16, "%s", code);
+        if (li < 0 || (!seen[li] && n >= max)) {
+            if (bad) snprintf(bad, 16, "%s", code);
             return -1;
         }
-        if (!seen) idx[n++] = li;
+        if (!seen[li]) {
+            seen[li] = 1;
+            if (idx) idx[n] = li;
+            n++;
+        }
         p += len;
     }
     return n;

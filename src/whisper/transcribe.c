@@ -834,16 +834,9 @@ static sp_status check_params(const sp_transcribe_params *p, char *err, size_t e
 /* detection's candidates: the languages parameter's codes (each one the model knows), or
  * all of the model's when it is NULL/empty; lang (the result's, until detection runs) = the
  * first of them, so audio with nothing to detect on is not reported outside the set */
-static sp_status set_candidates(tx *x, const char *languages, char lang[16], char *err, size_t err_size)
+static sp_status set_candidates(tx *x, const int *idx, int n, char lang[16], char *err, size_t err_size)
 {
     const int nl = x->sp->n_lang;
-    int idx[128];
-    char bad[16];
-    const int n = sp_language_list(languages, idx, 128, bad);
-    if (n < 0) {
-        sp_errf(err, err_size, "unknown language '%s' in languages", bad);
-        return SP_ERR_INVALID_ARG;
-    }
     memset(x->lang_ok, n == 0, sizeof x->lang_ok);
     for (int i = 0; i < n; i++) {
         if (idx[i] >= nl) {
@@ -862,7 +855,8 @@ static sp_status setup_language(tx *x, sp_result *res, char *err, size_t err_siz
     const sp_transcribe_params *p = x->p;
     int idx[128];
     char bad[16];
-    if (sp_language_list(p->languages, idx, 128, bad) < 0) {   /* checked whether it is used or not */
+    const int nidx = sp_language_list(p->languages, idx, 128, bad);
+    if (nidx < 0) {   /* checked whether it is used or not */
         sp_errf(err, err_size, "unknown language '%s' in languages", bad);
         return SP_ERR_INVALID_ARG;
     }
@@ -873,7 +867,7 @@ static sp_status setup_language(tx *x, sp_result *res, char *err, size_t err_siz
         x->lang_token = -2;
         snprintf(res->language, sizeof res->language, "en");
         res->language_prob = 0.0f;
-        sp_status st = set_candidates(x, p->languages, res->language, err, err_size);
+        sp_status st = set_candidates(x, idx, nidx, res->language, err, err_size);
         if (st != SP_OK) return st;
     } else {
         int li = wh_language_index(p->language);

@@ -988,9 +988,9 @@ static void test_app_rules(void)
     }
 }
 
-/* a stub program NAME in dir printing out (no single quotes; with PATH = dir alone, a
+/* a stand-in program NAME in dir printing out (no single quotes; with PATH = dir alone, a
  * shell builtin) */
-static void stub(const char *dir, const char *name, const char *out)
+static void fake_tool(const char *dir, const char *name, const char *out)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -1006,9 +1006,9 @@ static void test_focused_app(void)
     TEST("focused app: Hyprland, niri and KDE (kdotool) asked before X11, by their environment") {
         char dir[] = "/tmp/kl-app.XXXXXX", names[256], *old = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
         CHECK(mkdtemp(dir) != NULL);
-        stub(dir, "hyprctl", "{\"address\": \"0x1\", \"class\": \"kitty\", \"initialClass\": \"Kitty-Init\", \"title\": \"t\"}");
-        stub(dir, "niri", "{\"id\": 3, \"app_id\": \"foot\", \"title\": \"x\"}");
-        stub(dir, "kdotool", "org.kde.konsole");
+        fake_tool(dir, "hyprctl", "{\"address\": \"0x1\", \"class\": \"kitty\", \"initialClass\": \"Kitty-Init\", \"title\": \"t\"}");
+        fake_tool(dir, "niri", "{\"id\": 3, \"app_id\": \"foot\", \"title\": \"x\"}");
+        fake_tool(dir, "kdotool", "org.kde.konsole");
         setenv("PATH", dir, 1);
         unsetenv("SWAYSOCK"); unsetenv("DISPLAY"); unsetenv("NIRI_SOCKET"); unsetenv("KDE_FULL_SESSION");
         unsetenv("XDG_CURRENT_DESKTOP");
@@ -1023,8 +1023,8 @@ static void test_focused_app(void)
         unsetenv("XDG_CURRENT_DESKTOP");
         CHECK(kl_focused_app(names, sizeof names) == -1);   /* none of their environments */
         /* no focused window: Hyprland's {} and niri's null are no answer */
-        stub(dir, "hyprctl", "{}");
-        stub(dir, "niri", "null");
+        fake_tool(dir, "hyprctl", "{}");
+        fake_tool(dir, "niri", "null");
         setenv("HYPRLAND_INSTANCE_SIGNATURE", "abc", 1);
         setenv("NIRI_SOCKET", "/run/niri.sock", 1);
         CHECK(kl_focused_app(names, sizeof names) == -1);
