@@ -101,6 +101,96 @@ static int focused_kde(char *names, size_t n)
     return l ? 0 : -1;
 }
 
+/* UTF-8 of code point cp (< 0x110000) at o; the bytes written (1..4). */
+static size_t utf8_put(unsigned long cp, char *o)
+{
+    if (cp < 0x80) { o[0] = (char)cp; return 1; }
+    if (cp < 0x800) { o[0] = (char)(0xC0 | cp >> 6); o[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | cp >> 12); o[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | cp >> 18); o[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+    o[2] = (char)(0x80 | (cp >> 6 & 0x3F)); o[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+char *kl_gvariant_string(const char *text)
+{
+    static const char esc_in[] = "abfnrtv", esc_out[] = "\a\b\f\n\r\t\v";
+    const char *p = text + strspn(text, " \t\n");
+    if (*p++ != '(' || (*p != '\'' && *p != '"')) return NULL;
+    const char q = *p++;
+    char *s = malloc(strlen(p) + 1), *o = s;   /* decoded never longer than its text */
+    if (!s) return NULL;
+    for (;; p++) {
+        if (!*p) goto bad;
+        if (*p == q) break;
+        if (*p != '\\') { *o++ = *p; continue; }
+        if (!*++p) goto bad;
+        const char *e = strchr(esc_in, *p);
+        if (e) { *o++ = esc_out[e - esc_in]; continue; }
+        if (*p != 'u' && *p != 'U') { *o++ = *p; continue; }   /* \\ \' \" */
+        const int digits = *p == 'u' ? 4 : 8;
+        unsigned long cp = 0;
+        for (int i = 0; i < digits; i++) {
+            const char h = *++p;
+            const char *d = h ? strchr("0123456789abcdef", h | 0x20) : NULL;
+            if (!d) goto bad;
+            cp = cp << 4 | (unsigned long)(d - "0123456789abcdef");
+        }
+        if (cp == 0 || cp >= 0x110000 || (cp >= 0xD800 && cp < 0xE000)) goto bad;
+        /* a \uXXXX's 6 bytes of text hold its at most 3 bytes of UTF-8, \U's 10 hold 4 */
+        o += utf8_put(cp, o);
+    }
+    p++;
+    if (strncmp(p, ",)", 2) || p[2 + strspn(p + 2, " \t\n")]) goto bad;
+    *o = 0;
+    return s;
+bad:
+    free(s);
+    return NULL;
+}
+
+/* GNOME Shell has no focused-window query of its own (Shell.Eval is closed since GNOME 41):
+ * the "Window Calls" extension's List (a JSON array, the focused window with "focus": true),
+ * else "Window Calls Extended"'s FocusClass, through gdbus. Either extension missing is an
+ * error from gdbus at once. */
+static int focused_gnome(char *names, size_t n)
+{
+    char *list[] = { "gdbus", "call", "--session", "--dest", "org.gnome.Shell", "--object-path",
+                     "/org/gnome/Shell/Extensions/Windows", "--method",
+                     "org.gnome.Shell.Extensions.Windows.List", NULL };
+    char *out = run_out(list), *s = out ? kl_gvariant_string(out) : NULL;
+    json_t *a = s ? json_loads(s, 0, NULL) : NULL, *w;
+    size_t i;
+    int r = -1;
+    free(out);
+    free(s);
+    json_array_foreach(a, i, w) {
+        if (!json_is_true(json_object_get(w, "focus"))) continue;
+        const char *cls = json_string_value(json_object_get(w, "wm_class"));
+        const char *inst = json_string_value(json_object_get(w, "wm_class_instance"));
+        if (cls && *cls && inst && *inst && strcmp(cls, inst)) snprintf(names, n, "%s\t%s", inst, cls);
+        else if ((cls && *cls) || (inst && *inst)) snprintf(names, n, "%s", cls && *cls ? cls : inst);
+        else break;
+        r = 0;
+        break;
+    }
+    json_decref(a);
+    if (r == 0 || a) return r;     /* List answered: no focused window is no answer */
+    char *ext[] = { "gdbus", "call", "--session", "--dest", "org.gnome.Shell", "--object-path",
+                    "/org/gnome/Shell/Extensions/WindowsExt", "--method",
+                    "org.gnome.Shell.Extensions.WindowsExt.FocusClass", NULL };
+    out = run_out(ext);
+    s = out ? kl_gvariant_string(out) : NULL;
+    free(out);
+    if (s && *s && !strpbrk(s, "\t\n")) { snprintf(names, n, "%s", s); r = 0; }
+    free(s);
+    return r;
+}
+
 /* WM_CLASS(STRING) = "xterm", "XTerm" -> "xterm\tXTerm" */
 static int wm_class(const char *win, char *names, size_t n)
 {
@@ -151,6 +241,7 @@ int kl_focused_app(char *names, size_t n)
     if ((env_set("KDE_FULL_SESSION") || (desk && strstr(desk, "KDE"))) && kl_in_path("kdotool") &&
         focused_kde(names, n) == 0)
         return 0;
+    if (desk && strstr(desk, "GNOME") && kl_in_path("gdbus") && focused_gnome(names, n) == 0) return 0;
     if (x && *x && kl_in_path("xprop") && focused_x11(names, n) == 0) return 0;
     return -1;
 }

@@ -1,6 +1,7 @@
 /* kl_app.h — per-application rules: the focused window's class (X11: _NET_ACTIVE_WINDOW, else
  * the input focus, then its WM_CLASS, through xprop/xdotool; sway: the focused node's app_id or
- * X11 class from `swaymsg -t get_tree` when SWAYSOCK is set) picks the first rule
+ * X11 class from `swaymsg -t get_tree` when SWAYSOCK is set; Hyprland, niri, KDE (kdotool) and
+ * GNOME (the Window Calls extension, through gdbus) by their own tools) picks the first rule
  * "PATTERN: key=value, ..." whose pattern (shell glob, case-insensitive, alternatives with |)
  * matches. Keys: output (type|paste|copy|print), paste-chord, enter (yes|no), profile. */
 #ifndef KL_APP_H
@@ -20,6 +21,10 @@ typedef struct {
 
 /* The focused application's names ("instance\tclass", or the sway app_id); 0, or -1. */
 int kl_focused_app(char *names, size_t n);
+/* The string gdbus prints for a method's one string result, GVariant text "('...',)" (glib's
+ * g_variant_print: quoted with ' or ", escapes \\ \' \" \n \t ... \uXXXX \UXXXXXXXX), decoded:
+ * malloc'd, or NULL when text is not that. */
+char *kl_gvariant_string(const char *text);
 /* The first rule matching names; 1 matched, 0 none, -1 a malformed rule (err). */
 int kl_app_match(const kl_list *apps, const char *names, kl_app_rule *out, char *err, size_t n);
 

@@ -115,6 +115,49 @@ check "per-app rule for class XTerm: pasted with its chord, its profile's rule a
 check "log names the focused class and the rule" grep_log 'focused "xterm XTerm": app rule "XTerm"'
 listener_quit
 
+# 5b. GNOME: the focused window comes from the "Window Calls" extension's D-Bus List (a
+# stand-in GNOME Shell on a private session bus, asked through gdbus; a title with quotes,
+# a backslash and emoji makes glib quote the answer with "), before X11's answer; then
+# "Window Calls Extended"'s FocusClass; without either extension X11's answer is used
+if command -v dbus-daemon >/dev/null && command -v gdbus >/dev/null && /usr/bin/python3 -c 'import gi' 2>/dev/null; then
+    dbus-daemon --session --fork --print-address=1 --print-pid=1 >"$ROOT/bus"
+    BUS=$(sed -n 1p "$ROOT/bus")
+    PIDS="$PIDS $(sed -n 2p "$ROOT/bus")"
+    gnome_shell() {
+        rm -f "$ROOT/gs-ready"
+        bg env DBUS_SESSION_BUS_ADDRESS="$BUS" /usr/bin/python3 tests/tools/gnome_shell_windows.py "$@" "$ROOT/gs-ready"
+        GS=$!
+        wait_for 10 test -e "$ROOT/gs-ready"
+    }
+    gnome_shell list org.gnome.Ptyxis ptyxis "it's \"x\" \\ 🎤 ✓"
+    # what xterm's cat wrote since the mark (cat keeps its offset: truncating would leave a hole)
+    M=$(stat -c %s "$TYPED")
+    since_is() { [ "$(tail -c +$((M + 1)) "$TYPED")" = "$1" ]; }
+    results '["x equals y"]'
+    bg env DBUS_SESSION_BUS_ADDRESS="$BUS" XDG_CURRENT_DESKTOP=ubuntu:GNOME "$KL" --no-config --trigger none \
+        --source virt.monitor --no-start --timeout 20 --output type --clipboard-restore 0 --history 0 \
+        --replace '[code] equals => ==' --app 'XTerm: output=print' \
+        --app 'org.gnome.Ptyxis: output=paste, paste-chord=ctrl+shift+v, profile=code' 2>>"$ROOT/kl.err"
+    listener_up
+    n0=$(nout); record; wait_out "$n0"
+    check "GNOME (Window Calls List over D-Bus): the focused class's rule, asked before X11" wait_for 5 since_is "x == y"
+    check "log names GNOME's focused window and the rule" grep_log 'focused "ptyxis org.gnome.Ptyxis": app rule "org.gnome.Ptyxis"'
+    kill "$GS"; wait "$GS" 2>/dev/null
+    gnome_shell ext org.gnome.Ptyxis "" "t"
+    n0=$(nout); record; wait_out "$n0"
+    check "GNOME (Window Calls Extended FocusClass): the rule" wait_for 5 since_is "x == yx == y"
+    check "log names the class FocusClass gave" grep_log 'focused "org.gnome.Ptyxis": app rule "org.gnome.Ptyxis"'
+    kill "$GS"; wait "$GS" 2>/dev/null
+    nx() { grep -c 'focused "xterm XTerm": app rule "XTerm"$' "$ROOT/key_listener.log"; }
+    x0=$(nx)
+    n0=$(nout); record; wait_out "$n0"
+    check "GNOME without either extension: X11's answer (xterm) picks its rule" [ "$(nx)" -gt "$x0" ]
+    check "... so nothing more was typed (output=print)" since_is "x == yx == y"
+    listener_quit
+else
+    skip "GNOME per-app rules over D-Bus" "dbus-daemon, gdbus or python3-gi missing"
+fi
+
 # 6. the paste chord and --enter's Return through xtest (built in, kl_xtest_chord): PATH
 # holds only xclip, so no xdotool (nor another tool) can send them; then --typer xtest
 # forced with xdotool on PATH. paste-last with no listener running delivers from here.

@@ -1037,6 +1037,30 @@ static void test_focused_app(void)
     }
 }
 
+static void test_gvariant_string(void)
+{
+    TEST("gdbus's GVariant text of a string: both quotes, escapes, \\u and \\U, malformed refused") {
+        char *s = kl_gvariant_string("('[{\"wm_class\":\"foot\",\"focus\":true}]',)\n");
+        CHECK(s && !strcmp(s, "[{\"wm_class\":\"foot\",\"focus\":true}]"));
+        free(s);
+        /* a ' in the string: glib quotes with " and escapes the " inside */
+        s = kl_gvariant_string("(\"[{\\\"t\\\":\\\"it's \\\\\\\\ ok\\\"}]\",)");
+        CHECK(s && !strcmp(s, "[{\"t\":\"it's \\\\ ok\"}]"));
+        free(s);
+        s = kl_gvariant_string("('a\\tb\\u00e9\\u2713\\U0001f3a4\\'',)");
+        CHECK(s && !strcmp(s, "a\tb\xc3\xa9\xe2\x9c\x93\xf0\x9f\x8e\xa4'"));
+        free(s);
+        const char *bad[] = { "", "()", "('abc',", "('abc')", "('abc',) x", "'abc'", "('a\\u12',)",
+                              "('a\\ud800',)", "('a\\U00110000',)", "('a\\u0000',)", "('abc\\",
+                              "(uint32 3,)", "Error: GDBus.Error:org.freedesktop.DBus.Error.UnknownMethod" };
+        for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+            s = kl_gvariant_string(bad[i]);
+            CHECKF(s == NULL, "%s", bad[i]);
+            free(s);
+        }
+    }
+}
+
 static void test_run_io(void)
 {
     TEST("run_io: stdout captured (binary), exit status, stderr, timeout kills the group") {
@@ -1124,6 +1148,7 @@ int main(void)
     test_history();
     test_app_rules();
     test_focused_app();
+    test_gvariant_string();
     test_run_io();
     test_capture_silence();
     TEST_EXIT();
