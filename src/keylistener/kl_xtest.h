@@ -33,16 +33,17 @@
  * out Ж), and xterm left ß, ж, Ω alone under Caps Lock. Not covered: an application that
  * upper-cases non-Latin-1 keysyms itself under Caps Lock (xkbcommon-based ones may), ÿ.
  *
- * Bounded: every call first connects to a local display's socket and waits at most
- * KL_XTEST_REPLY_MS for an answer to a connection setup (a stopped server accepts the
- * connection and never answers, and XOpenDisplay would wait for ever). After that a guard
+ * Bounded: every call first connects to the display (its local socket, or TCP for a host as
+ * in ssh's "localhost:10.0") and waits at most KL_XTEST_REPLY_MS in all for the connection
+ * and an answer to a connection setup (a stopped server accepts the connection, or queues
+ * it, and never answers, and XOpenDisplay would wait for ever). After that a guard
  * thread shuts the connection's socket down when one step — a round trip, a key, the
  * flush of a full buffer — took longer than KL_XTEST_REPLY_MS (the waits between keys and
  * the hold do not count); Xlib then fails at once with an I/O error. So a server that stops
  * answering costs at most KL_XTEST_REPLY_MS plus the step's own waits; spare keycodes bound
  * at that moment stay bound (nothing can reach the server to undo it). Not bounded: a
- * server that stops between the probe and XOpenDisplay's reply, or a non-local display
- * (TCP), for which there is no probe. The probe sends no credentials: a server that wants
+ * server that stops between the probe and XOpenDisplay's reply, a display of a form the
+ * probe does not read (a socket path). The probe sends no credentials: a server that wants
  * a cookie answers with a refusal (an answer all the same), which Xorg at its default audit
  * level logs, a line per call. The caller ignores SIGPIPE (a write to the shut socket would
  * raise it).

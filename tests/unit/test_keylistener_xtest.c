@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -114,6 +116,34 @@ static int mute_server(int num)
     if (bind(fd, (struct sockaddr *)&a, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len)) != 0 ||
         listen(fd, 4) != 0) { close(fd); return -1; }
     return fd;
+}
+
+/* A TCP display (127.0.0.1, port 6000 + num) that accepts and never answers; -1 when taken. */
+static int mute_tcp_server(int num)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)(6000 + num)),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 4) != 0) { close(fd); return -1; }
+    return fd;
+}
+
+/* Fills a listening local socket's queue: connections until the kernel refuses more. */
+static int fill_backlog(const char *path_abstract, int *fds, int max)
+{
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    const size_t len = strlen(path_abstract);
+    memcpy(a.sun_path + 1, path_abstract, len);
+    int k = 0;
+    for (; k < max; k++) {
+        fds[k] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        if (fds[k] < 0 || connect(fds[k], (struct sockaddr *)&a, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len)) != 0) {
+            if (fds[k] >= 0) close(fds[k]);
+            break;
+        }
+    }
+    return k;
 }
 
 int main(void)
@@ -280,7 +310,37 @@ int main(void)
             CHECKF(t1 - t0 < KL_XTEST_REPLY_MS / 1000.0 + 2, "%.1f s", t1 - t0);
             CHECK(kl_xtest_chord("ctrl+v", err, sizeof err) == -1 && strstr(err, "does not answer"));
             CHECKF(now_s() - t1 < KL_XTEST_REPLY_MS / 1000.0 + 2, "%.1f s", now_s() - t1);
+            /* its queue full (a server stopped for long): a blocking connect would wait for
+             * ever; the probe's does not */
+            int q[64];
+            const int nq = fill_backlog(a.sun_path + 1, q, 64);
+            CHECKF(nq > 0 && nq < 64, "%d queued", nq);
+            t1 = now_s();
+            CHECK(kl_xtest_type("x", 0, err, sizeof err) == -1 && strstr(err, "does not answer"));
+            CHECKF(now_s() - t1 < KL_XTEST_REPLY_MS / 1000.0 + 2, "%.1f s", now_s() - t1);
+            for (int i = 0; i < nq; i++) close(q[i]);
             close(fd);
+        }
+        /* TCP displays (ssh's forwarding, a remote server) are probed too, in every form */
+        fd = -1;
+        for (int i = 0; i < 50 && fd < 0; i++) fd = mute_tcp_server(num = 500 + (int)(getpid() % 3000) + i);
+        CHECK(fd >= 0);
+        if (fd >= 0) {
+            const char *forms[] = { "127.0.0.1:%d.0", "tcp/localhost:%d" };
+            for (size_t i = 0; i < sizeof forms / sizeof *forms; i++) {
+                snprintf(disp, sizeof disp, forms[i], num);
+                setenv("DISPLAY", disp, 1);
+                double t0 = now_s();
+                CHECKF(kl_xtest_type("x", 0, err, sizeof err) == -1 && strstr(err, "does not answer"), "%s: %s", disp, err);
+                CHECKF(now_s() - t0 < KL_XTEST_REPLY_MS / 1000.0 + 2, "%s: %.1f s", disp, now_s() - t0);
+            }
+            close(fd);
+            /* nobody listening: refused at once, XOpenDisplay's own error */
+            snprintf(disp, sizeof disp, "127.0.0.1:%d", num);
+            setenv("DISPLAY", disp, 1);
+            double t0 = now_s();
+            CHECKF(kl_xtest_type("x", 0, err, sizeof err) == -1 && strstr(err, "cannot open display"), "%s", err);
+            CHECKF(now_s() - t0 < 2, "%.1f s", now_s() - t0);
         }
         if (saved) setenv("DISPLAY", saved, 1); else unsetenv("DISPLAY");
         free(saved);
