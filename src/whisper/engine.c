@@ -95,10 +95,15 @@ int sp_device_valid(const char *d)
 
 /* ------------------------------------------------------------------ self-check
  * A broken driver or a miscompiled kernel must not type wrong text: before the GPU is
- * used, a short deterministic window (32 encoder positions) and four teacher-forced tokens
- * go through both backends, and their logits must agree as tightly as the reference tests
- * ask of the CPU (tests/unit/test_engine_ref.c): max |a - b| <= tol * std(a) per row, and
- * the GPU's pick scores within that error of the CPU's best. */
+ * used, a short deterministic window and five teacher-forced tokens go through both
+ * backends, and their logits must agree as tightly as the reference tests ask of the CPU
+ * (tests/unit/test_engine_ref.c): max |a - b| <= tol * std(a) per row, and the GPU's pick
+ * scores within that error of the CPU's best. The window has SELF_CHECK_ACTX encoder
+ * positions so that the attention kernels take the paths every real window takes (more keys
+ * than a block's 128 threads, softmax rows over 256 columns; 32 positions had tested only
+ * their one-pass paths), and the last token goes to a second sequence copied from the first
+ * (a beam's cache: seq_copy and a second cache's table entry). */
+#define SELF_CHECK_ACTX 264
 
 static double row_agreement(const float *a, const float *b, int n, int *pick_ok)
 {
@@ -109,7 +114,8 @@ static double row_agreement(const float *a, const float *b, int n, int *pick_ok)
     for (int i = 0; i < n; i++) {
         var += (a[i] - mean) * (a[i] - mean);
         double d = fabs((double)a[i] - b[i]);
-        if (!(d <= maxd)) maxd = d;   /* NaN counts as a mismatch */
+        if (isnan(d)) maxd = INFINITY;   /* a NaN anywhere is a mismatch, and stays one */
+        else if (d > maxd) maxd = d;
         if (a[i] > a[ia]) ia = i;
         if (b[i] > b[ib]) ib = i;
     }
@@ -121,30 +127,37 @@ static double row_agreement(const float *a, const float *b, int n, int *pick_ok)
 sp_status wh_backend_compare(const wh_model *m, wh_backend *ref, wh_backend *test, double tol, double *worst,
                              char *why, size_t wn)
 {
-    const int nm = m->hp.n_mels, actx = m->hp.n_audio_ctx < 32 ? m->hp.n_audio_ctx : 32, T = 2 * actx;
-    const int nv = m->hp.n_vocab;
-    int tokens[4] = {m->sp.sot, m->sp.sot + 1, m->sp.notimestamps, 220};
-    int seqs[4] = {0, 0, 0, 0}, pos[4] = {0, 1, 2, 3};
-    for (int i = 0; i < 4; i++)
+    const int nm = m->hp.n_mels, nv = m->hp.n_vocab;
+    const int actx = m->hp.n_audio_ctx < SELF_CHECK_ACTX ? m->hp.n_audio_ctx : SELF_CHECK_ACTX, T = 2 * actx;
+    const int rows = 5, nt = m->hp.n_text_ctx < rows ? m->hp.n_text_ctx : rows;
+    int tokens[5] = {m->sp.sot, m->sp.sot + 1, m->sp.notimestamps, 220, 290};
+    int seqs[5] = {0, 0, 0, 0, 1}, pos[5] = {0, 1, 2, 3, 4};
+    for (int i = 0; i < rows; i++)
         if (tokens[i] < 0 || tokens[i] >= nv) tokens[i] = i;
     float *mel = malloc(sizeof(float) * (size_t)nm * T);
-    float *la = malloc(sizeof(float) * 4 * (size_t)nv), *lb = malloc(sizeof(float) * 4 * (size_t)nv);
+    float *la = malloc(sizeof(float) * rows * (size_t)nv), *lb = malloc(sizeof(float) * rows * (size_t)nv);
     sp_status st = SP_ERR_NOMEM;
     *worst = 0;
     if (!mel || !la || !lb) goto done;
     for (int c = 0; c < nm; c++)   /* a log-mel-like pattern in [-1, 1.5] */
         for (int t = 0; t < T; t++) mel[(size_t)c * T + t] = 0.25f + 1.2f * sinf(0.37f * c + 0.11f * t) * cosf(0.05f * t);
-    wh_rows r = {4, tokens, seqs, pos, 0, la, NULL, actx};
-    if ((st = ref->ops->encode(ref, mel, T, 0, actx)) || (st = ref->ops->decode(ref, &r))) {
-        snprintf(why, wn, "the CPU reference failed: %s", sp_status_str(st));
-        goto done;
+    wh_backend *be[2] = {ref, test};
+    float *lg[2] = {la, lb};
+    for (int k = 0; k < 2; k++) {
+        /* rows 0..3 on sequence 0; then sequence 1 = a copy of its first 4 positions, and
+         * row 4 on it (a model whose text context is shorter checks what fits) */
+        wh_rows r0 = {nt < 4 ? nt : 4, tokens, seqs, pos, 0, lg[k], NULL, actx};
+        wh_rows r1 = {1, tokens + 4, seqs + 4, pos + 4, 0, lg[k] + 4 * (size_t)nv, NULL, actx};
+        if (!(st = be[k]->ops->encode(be[k], mel, T, 0, actx)) && !(st = be[k]->ops->decode(be[k], &r0)) &&
+            nt == rows && !(st = be[k]->ops->seq_copy(be[k], 1, 0, 4)))
+            st = be[k]->ops->decode(be[k], &r1);
+        if (st) {
+            if (k == 0) snprintf(why, wn, "the CPU reference failed: %s", sp_status_str(st));
+            else snprintf(why, wn, "%s", test->error[0] ? test->error : sp_status_str(st));
+            goto done;
+        }
     }
-    r.logits = lb;
-    if ((st = test->ops->encode(test, mel, T, 0, actx)) || (st = test->ops->decode(test, &r))) {
-        snprintf(why, wn, "%s", test->error[0] ? test->error : sp_status_str(st));
-        goto done;
-    }
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < nt; i++) {
         int pick_ok;
         double e = row_agreement(la + (size_t)i * nv, lb + (size_t)i * nv, nv, &pick_ok);
         if (!(e <= *worst)) *worst = e;

@@ -24,6 +24,7 @@ typedef struct {
     int n_vocab;
     float noise;   /* added to every logit, alternating sign */
     int swap_top;  /* raise a low logit far above the best */
+    int nan_at;    /* > 0: this logit of every row is NaN */
 } bad_backend;
 
 static sp_status bad_encode(wh_backend *b, const float *mel, int nf, int off, int actx)
@@ -41,6 +42,7 @@ static sp_status bad_decode(wh_backend *b, const wh_rows *r)
         float *l = r->logits + (size_t)i * bb->n_vocab;
         for (int v = 0; v < bb->n_vocab; v++) l[v] += (v & 1 ? bb->noise : -bb->noise);
         if (bb->swap_top) l[7] += 1000.0f;
+        if (bb->nan_at > 0) l[bb->nan_at] = NAN;
     }
     return SP_OK;
 }
@@ -72,7 +74,7 @@ static void test_self_check(void)
         CHECKF(wh_backend_compare(m, a, b, 0.05, &worst, why, sizeof why) == SP_OK, "%s", why);
         CHECKF(worst >= 0 && worst < 1e-6, "two CPU backends differ by %g", worst);
 
-        bad_backend bad = {{&bad_ops, ""}, b, m->hp.n_vocab, 0.0f, 0};
+        bad_backend bad = {{&bad_ops, ""}, b, m->hp.n_vocab, 0.0f, 0, 0};
         /* noise of about 0.2 std: over the 0.05 tolerance */
         float *lg = malloc(sizeof(float) * (size_t)m->hp.n_vocab);
         int tok = m->sp.sot, seq = 0, pos = 0;
@@ -89,6 +91,12 @@ static void test_self_check(void)
         bad.noise = 0.0f;
         bad.swap_top = 1;
         CHECK(wh_backend_compare(m, a, &bad.base, 0.05, &worst, why, sizeof why) != SP_OK);
+        /* a NaN that is not the last logit (a later finite difference had replaced it) */
+        bad.swap_top = 0;
+        bad.nan_at = 3;
+        CHECK(wh_backend_compare(m, a, &bad.base, 0.05, &worst, why, sizeof why) != SP_OK);
+        CHECKF(strstr(why, "logits differ"), "%s", why);
+        bad.nan_at = 0;
         /* small noise within tolerance passes */
         bad.swap_top = 0;
         bad.noise = (float)(0.001 * sqrt(var / m->hp.n_vocab));

@@ -177,6 +177,19 @@ __global__ void k_to_h(const float *in, size_t count, __half *out)
         out[i] = __float2half(in[i]);
 }
 
+// bin/bench's GEMM inputs: f16 values in [-1, 1) from a hash of the index, not zeros (a
+// tensor core multiplying zeros draws less power and clocks higher than on real data)
+__global__ void k_fill_noise_h(__half *out, size_t count)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count; i += (size_t)gridDim.x * blockDim.x) {
+        unsigned int h = (unsigned int)i * 2654435761u ^ (unsigned int)(i >> 32);
+        h ^= h >> 15;
+        h *= 2246822519u;
+        h ^= h >> 13;
+        out[i] = __float2half((float)(h >> 8) * (1.0f / 8388608.0f) - 1.0f);
+    }
+}
+
 // decoder input: x[r] = tok_emb[tokens[r]] + pe[pos[r]]
 __global__ void k_embed(const __half *emb, const float *pe, const int *tokens, const int *pos, int n, float *x)
 {

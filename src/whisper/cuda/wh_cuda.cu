@@ -401,8 +401,11 @@ sp_status seq_ensure(wh_cuda *c, int s)
         return SP_ERR_DEVICE;
     }
     c->mem_used += cache_bytes(c);
-    CU(cudaMemcpy(c->ktab + s, &c->kc[s], sizeof(__half *), cudaMemcpyHostToDevice));
-    CU(cudaMemcpy(c->vtab + s, &c->vc[s], sizeof(__half *), cudaMemcpyHostToDevice));
+    // on c->st, in order with the kernels that read the table: a plain cudaMemcpy from
+    // pageable memory runs on the legacy stream, which the non-blocking c->st does not wait
+    // for, so a store into the new sequence could have read its entry still null
+    CU(cudaMemcpyAsync(c->ktab + s, &c->kc[s], sizeof(__half *), cudaMemcpyHostToDevice, c->st));
+    CU(cudaMemcpyAsync(c->vtab + s, &c->vc[s], sizeof(__half *), cudaMemcpyHostToDevice, c->st));
     return SP_OK;
 }
 
@@ -411,7 +414,12 @@ sp_status probs_ensure(wh_cuda *c)
 {
     if (c->probs) return SP_OK;
     const size_t bytes = sizeof(float) * (size_t)c->tctx * c->H * c->actx;
-    CU(cudaMalloc(&c->probs, bytes));
+    if (cudaMalloc(&c->probs, bytes) != cudaSuccess) {
+        c->probs = nullptr;
+        cudaGetLastError();   // not sticky: clear it, or the next check reports it
+        snprintf(c->base.error, sizeof c->base.error, "out of GPU memory for the alignment pass (%.0f MB)", bytes / 1e6);
+        return SP_ERR_DEVICE;
+    }
     c->mem_used += bytes;
     return SP_OK;
 }
@@ -572,7 +580,10 @@ sp_status alloc_all(wh_cuda *c, char *err, size_t en)
     c->sizing = false;
     size_t free_b = 0, total_b = 0;
     const size_t need = c->arena_size + cache_bytes(c) + (64u << 20);   // + one sequence, cuBLAS workspace
-    if (cudaMemGetInfo(&free_b, &total_b) == cudaSuccess && need > free_b) {
+    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+        cudaGetLastError();   // unknown: the allocation below decides
+        free_b = 0;
+    } else if (need > free_b) {
         snprintf(err, en, "out of GPU memory: need %.1f GB, %.1f GB free", need / 1e9, free_b / 1e9);
         return SP_ERR_NOMEM;
     }
@@ -590,6 +601,7 @@ sp_status alloc_all(wh_cuda *c, char *err, size_t en)
     c->stage = (uint16_t *)malloc(stage * sizeof(uint16_t));
     if (cudaMallocHost(&c->h_win, sizeof(float) * (size_t)c->nm * 2 * c->actx) != cudaSuccess ||
         cudaMallocHost(&c->h_ints, sizeof(int) * 3 * (size_t)c->tctx) != cudaSuccess || !c->stage) {
+        cudaGetLastError();
         snprintf(err, en, "out of host memory for the GPU's staging buffers");
         return SP_ERR_NOMEM;
     }
@@ -653,6 +665,14 @@ wh_cuda_backend_open_v1(const wh_model *m, const wh_cuda_host *host, wh_backend 
         snprintf(err, en, "uploading the weights failed: %s", c->base.error);
         goto fail;
     }
+    // the uploads and memsets above ran on the legacy default stream, which the
+    // non-blocking c->st does not wait for (a pageable cudaMemcpy returns once its bytes are
+    // staged, before the DMA lands): finish them before any kernel reads the weights
+    if (cudaDeviceSynchronize() != cudaSuccess) {
+        snprintf(err, en, "uploading the weights failed: %s", cudaGetErrorName(cudaGetLastError()));
+        st = SP_ERR_UNSUPPORTED;
+        goto fail;
+    }
     *out = &c->base;
     return SP_OK;
 fail:
@@ -664,7 +684,7 @@ fail:
 // What this GPU can do, measured now, so benchmark figures are fractions of it: device
 // memory bandwidth from a 1 GiB device-to-device copy (bytes read + written per second),
 // and f16 tensor-core GEMM throughput (f32 accumulation, as the backend's GEMMs) on an
-// 8192³ product. Best of 5 / 3 runs. 0 on any error.
+// 8192³ product of pseudo-random values in [-1, 1). Best of 5 / 3 runs. 0 on any error.
 extern "C" __attribute__((visibility("default"))) int wh_cuda_limits_v1(int dev, double *copy_gbs, double *gemm_tflops)
 {
     *copy_gbs = *gemm_tflops = 0;
@@ -680,8 +700,9 @@ extern "C" __attribute__((visibility("default"))) int wh_cuda_limits_v1(int dev,
     if (cudaMalloc(&a, bytes) != cudaSuccess || cudaMalloc(&b, bytes) != cudaSuccess ||
         cudaMalloc(&c32, N * N * sizeof(float)) != cudaSuccess || cublasCreate(&h) != CUBLAS_STATUS_SUCCESS)
         goto done;
-    cudaMemset(a, 0, bytes);
-    cudaMemset(b, 0, bytes);
+    WHC_LAUNCH(whc::k_fill_noise_h, 4096, 256, 0, 0)((__half *)a, bytes / sizeof(__half));
+    WHC_LAUNCH(whc::k_fill_noise_h, 4096, 256, 0, 0)((__half *)b, bytes / sizeof(__half));
+    cudaDeviceSynchronize();
     for (int i = 0; i < 6; i++) {   // the first copy warms up
         float ms = 0;
         cudaEventRecord(e0);
