@@ -50,7 +50,8 @@
 #include "speech_audio.h"
 
 #define UPLOAD_DIR "speech_session_http"
-#define FIELD_MAX 8192            /* a non-file form field (prompt, model, ...) */
+#define FIELD_MAX 8192            /* a non-file form field (model, language, ...) */
+#define PROMPT_FIELD_MAX (256u << 10)   /* prompt: a chunking client's last transcript (its tail is kept) */
 #define FORM_SLACK (64u << 10)    /* multipart overhead allowed beyond the file limit */
 #define LATE_GRACE 2.0            /* s past --upload-timeout a late body may take to end, its
                                      bytes dropped, to be answered 408 rather than closed */
@@ -447,10 +448,10 @@ static int part_data(void *ud, const char *data, size_t size)
         r->part_len += size;
         return 0;
     case P_FIELD: {
-        if (r->part_len + size > FIELD_MAX || memchr(data, 0, size)) {
+        const size_t max = r->field == &r->prompt ? PROMPT_FIELD_MAX : FIELD_MAX;
+        if (r->part_len + size > max || memchr(data, 0, size)) {
             req_fail(r, 400, "invalid_request_error", r->field_name, "invalid_value",
-                     "form field '%s' is malformed or longer than %d bytes", r->field_name,
-                     FIELD_MAX);
+                     "form field '%s' is malformed or longer than %zu bytes", r->field_name, max);
             return -1;
         }
         char *v = realloc(*r->field, r->part_len + size + 1);
@@ -650,8 +651,14 @@ static int oai_fields(req *r, ssc_req_opts *ro)
         double t = strtod(r->temperature, &end);
         if (*end || !(t >= 0 && t <= 1))
             return bad(r, "temperature", "invalid_value", "temperature must be a number in [0, 1]");
-        ro->has_temperature = 1;
-        ro->temperature = t;
+        /* OpenAI: "If set to 0, the model will use log probability to automatically increase
+         * the temperature until certain thresholds are hit" - 0 is its default, not a request
+         * to turn the fallback off (clients such as Vercel's AI SDK send it whenever they send
+         * anything), so 0 leaves the daemon's own setting (--temperature-fallback) */
+        if (t > 0) {
+            ro->has_temperature = 1;
+            ro->temperature = t;
+        }
     }
     /* the daemon's limits, said in OpenAI's shape with the right param */
     if (r->language && r->language[0]) {
@@ -662,10 +669,14 @@ static int oai_fields(req *r, ssc_req_opts *ro)
         r->lang_given = 1;
     }
     if (r->prompt && r->prompt[0]) {
-        if (strlen(r->prompt) > SS_PROMPT_MAX || !utf8_ok(r->prompt))
-            return bad(r, "prompt", "invalid_value",
-                       "prompt must be valid UTF-8 of at most 4096 bytes");
-        ro->prompt = r->prompt;
+        if (!utf8_ok(r->prompt)) return bad(r, "prompt", "invalid_value", "prompt must be valid UTF-8");
+        /* OpenAI takes any length and the model "will only consider the final 224 tokens":
+         * chunking clients send the last chunk's whole transcript. Its end is what counts,
+         * so keep the last SS_PROMPT_MAX bytes, cut at a character's start */
+        const size_t pl = strlen(r->prompt);
+        size_t from = pl > SS_PROMPT_MAX ? pl - SS_PROMPT_MAX : 0;
+        while (from < pl && ((unsigned char)r->prompt[from] & 0xC0) == 0x80) from++;
+        ro->prompt = r->prompt + from;
     }
     if (r->hotwords && r->hotwords[0]) {   /* our extension: words to favour (faster-whisper's) */
         if (strlen(r->hotwords) > SS_PROMPT_MAX || !utf8_ok(r->hotwords))

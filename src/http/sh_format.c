@@ -101,14 +101,16 @@ static json_t *decode_of(const json_t *v)
     return d;
 }
 
-/* the optional "text_lead" into lead[8]: only white space, at most 7 bytes; else "" */
-static void lead_of(const json_t *v, char lead[8])
+int sh_lead_of(const json_t *seg, char lead[8])
 {
-    const json_t *l = json_object_get(v, "text_lead");
+    const json_t *l = json_object_get(seg, "text_lead");
     const char *ls = json_string_value(l);
     lead[0] = 0;
     if (ls && json_string_length(l) < 8 && strspn(ls, " \t\n\r") == json_string_length(l))
         memcpy(lead, ls, json_string_length(l) + 1);
+    else if (l)
+        return 0;   /* malformed: not to be trusted, as if absent from an older daemon */
+    return json_is_integer(json_object_get(seg, "seek"));
 }
 
 static int from_segments(const json_t *arr, sh_transcript *t)
@@ -131,7 +133,7 @@ static int from_segments(const json_t *arr, sh_transcript *t)
         g->text = strdup(json_string_value(json_object_get(v, "text")));
         if (!g->text) return -1;
         g->decode = decode_of(v);
-        lead_of(v, g->lead);
+        g->lead_known = sh_lead_of(v, g->lead);
         t->n++;
         if (add_words(v, t) != 0) return -1;
     }
@@ -193,10 +195,15 @@ int sh_transcript_from_response(const json_t *resp, double duration, sh_transcri
     return 0;
 }
 
+const char *sh_seg_joiner(const char *lead, int lead_known)
+{
+    return lead_known ? lead : " ";
+}
+
 char *sh_transcript_text(const sh_transcript *t)
 {
     size_t total = 1;
-    for (int i = 0; i < t->n; i++) total += strlen(t->segs[i].text) + 1;
+    for (int i = 0; i < t->n; i++) total += strlen(t->segs[i].text) + sizeof t->segs[i].lead;
     char *s = malloc(total), *p = s;
     if (!s) return NULL;
     for (int i = 0; i < t->n; i++) {
@@ -204,7 +211,11 @@ char *sh_transcript_text(const sh_transcript *t)
         while (*a && isspace((unsigned char)*a)) a++;
         size_t l = trimmed_len(a);
         if (!l) continue;
-        if (p != s) *p++ = ' ';
+        if (p != s) {
+            const char *j = sh_seg_joiner(t->segs[i].lead, t->segs[i].lead_known);
+            memcpy(p, j, strlen(j));
+            p += strlen(j);
+        }
         memcpy(p, a, l);
         p += l;
     }
@@ -363,12 +374,25 @@ char *sh_render_ex(sh_fmt f, const sh_transcript *t, const char *task, int gran,
         const int tr = task && !strcmp(task, "translate");
         const char *lname = tr ? "english" : t->language ? sp_language_name(t->language) : NULL;
         if (!lname) lname = t->language;
-        json_object_set_new(o, "language", lname ? json_string(lname) : json_null());
+        /* the daemon names none only for audio with no speech, no language asked and a
+         * multilingual model: the field is a required string in the SDKs' types (null made
+         * TranscriptionVerbose.model_validate and Rust's serde clients fail), and English
+         * is what OpenAI answers for silence as well */
+        json_object_set_new(o, "language", json_string(lname ? lname : "english"));
         json_object_set_new(o, "duration", ms_real(t->duration));
     }
     json_t *js = json_string(text);
     free(text);
     json_object_set_new(o, "text", js ? js : json_string(""));
+    if (!(task && !strcmp(task, "translate")) && t->duration > 0) {
+        /* OpenAI's usage for models billed by audio length (the SDKs' UsageDuration) */
+        json_t *u = json_object();
+        if (u) {
+            json_object_set_new(u, "type", json_string("duration"));
+            json_object_set_new(u, "seconds", ms_real(t->duration));
+            json_object_set_new(o, "usage", u);
+        }
+    }
     if (f == SH_FMT_VERBOSE) {
         if (!gran || (gran & SH_GRAN_SEGMENTS)) {
             json_t *arr = segments_json(t);

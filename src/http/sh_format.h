@@ -28,6 +28,9 @@ typedef struct {
     char lead[8];        /* the daemon's "text_lead" (white space stripped from the front of
                           * Whisper's text, put back as OpenAI's segments have it), or "" —
                           * apart from decode: a segment missing a figure keeps its space */
+    int lead_known;      /* the segment came with "seek", so a daemon that writes text_lead
+                          * whenever it is not empty: "" means Whisper's text had none
+                          * (Chinese, Japanese, Thai) and the segment joins without a space */
 } sh_seg;
 
 typedef struct {
@@ -53,7 +56,17 @@ typedef struct {
 int sh_transcript_from_response(const json_t *resp, double duration, sh_transcript *t);
 void sh_transcript_deinit(sh_transcript *t);
 
-/* The whole text: segment texts trimmed of surrounding blanks, joined by one space. */
+/* A daemon segment's (or partial line's) "text_lead" into lead[8] (only white space, at most
+ * 7 bytes; else ""); 1 when that lead is known (the segment has "seek": a daemon that writes
+ * text_lead whenever it is not empty, and this one is well-formed or absent), else 0. */
+int sh_lead_of(const json_t *seg, char lead[8]);
+/* What goes between a segment and the one before it in the whole text: its lead (Whisper's
+ * own white space, "" for Chinese, Japanese, Thai) when the daemon said (lead_known), else
+ * one space. */
+const char *sh_seg_joiner(const char *lead, int lead_known);
+/* The whole text: segment texts trimmed of surrounding blanks, the empty ones skipped, each
+ * after the first led by sh_seg_joiner — "".join(s.text for s in segments).strip() of
+ * verbose_json, as OpenAI's text is. */
 char *sh_transcript_text(const sh_transcript *t);
 
 /* Renders t in format f. task is "transcribe" or "translate" (verbose_json only).

@@ -80,16 +80,21 @@ static int queue_event(sh_stream *s, const char *name, json_t *o)
 }
 
 /* A delta for one segment's text (see the header for the spacing rule). */
-static int queue_delta(sh_stream *s, const char *text)
+static int queue_delta(sh_stream *s, const json_t *seg, const char *text)
 {
     while (*text && isspace((unsigned char)*text)) text++;
     size_t l = strlen(text);
     while (l && isspace((unsigned char)text[l - 1])) l--;
     if (!l) return 0;   /* an empty segment adds nothing to the text */
-    char *d = malloc(l + 2);
+    /* the lead as sh_transcript_text joins it (a segment object with "seek" says its
+     * text_lead whenever it has one); a bare results string: one space */
+    char lead[8];
+    const int known = sh_lead_of(seg, lead);
+    const char *j = sh_seg_joiner(lead, known);
+    char *d = malloc(l + strlen(j) + 1);
     if (!d) return -1;
     size_t k = 0;
-    if (s->deltas) d[k++] = ' ';
+    if (s->deltas) { memcpy(d, j, strlen(j)); k = strlen(j); }
     memcpy(d + k, text, l);
     d[k + l] = 0;
     json_t *o = json_object(), *ds = json_string(d);
@@ -137,7 +142,7 @@ static int take_line(sh_stream *s, const char *p, size_t len)
     const json_t *i = json_object_get(o, "i"), *t = json_object_get(o, "text");
     int r = 0;
     if (json_is_integer(i) && json_integer_value(i) == s->next && json_is_string(t)) {
-        r = queue_delta(s, json_string_value(t));
+        r = queue_delta(s, o, json_string_value(t));
         if (r == 0) s->next++;
     }
     json_decref(o);
@@ -216,7 +221,7 @@ int sh_stream_finish(sh_stream *s, const json_t *resp)
     json_array_foreach(arr, i, v) {   /* the segments the partial file did not give */
         if ((long long)i < s->next) continue;
         const json_t *t = by_seg ? json_object_get(v, "text") : v;
-        if (json_is_string(t) && queue_delta(s, json_string_value(t)) != 0) return -1;
+        if (json_is_string(t) && queue_delta(s, by_seg ? v : NULL, json_string_value(t)) != 0) return -1;
         s->next = (int)i + 1;
     }
     sh_transcript tr;

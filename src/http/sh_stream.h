@@ -10,8 +10,9 @@
  * (the shape the OpenAI SDKs raise as APIError).
  *
  * The deltas concatenate to exactly the done event's text: each segment's text trimmed, the
- * empty ones skipped, every delta but the first led by one space (the daemon's segment texts
- * carry Whisper's leading space; a client appending deltas would otherwise start with one).
+ * empty ones skipped, every delta but the first led by what sh_seg_joiner gives (Whisper's
+ * own lead, one space, none in Chinese or Japanese; the first has none, or a client appending
+ * deltas would start with a space).
  *
  * No libmicrohttpd and no waiting here: the server's content reader asks for new events when
  * the responses directory changed (main_session_http.c) and takes the bytes. Single thread

@@ -8,6 +8,11 @@ static int is_space(unsigned char c) { return c <= ' ' || c == 0x7f; }
 
 char *kl_text_join(const char *const *segs, size_t n)
 {
+    return kl_text_join_ex(segs, NULL, n);
+}
+
+char *kl_text_join_ex(const char *const *segs, const unsigned char *tight, size_t n)
+{
     size_t total = 1;
     for (size_t i = 0; i < n; i++)
         if (segs[i]) total += strlen(segs[i]) + 1;
@@ -15,14 +20,15 @@ char *kl_text_join(const char *const *segs, size_t n)
     if (!out) return NULL;
     for (size_t i = 0; i < n; i++) {
         if (!segs[i]) continue;
-        int sep = p != out;        /* a space is owed before the next visible character */
+        int lead = tight && tight[i];   /* white space before its first character is not a gap */
+        int sep = p != out && !lead;    /* a space is owed before the next visible character */
         for (const unsigned char *c = (const unsigned char *)segs[i]; *c; c++) {
             if (is_space(*c)) {
-                if (p != out) sep = 1;
+                if (p != out && !lead) sep = 1;
                 continue;
             }
             if (sep) *p++ = ' ';
-            sep = 0;
+            sep = lead = 0;
             *p++ = (char)*c;
         }
     }

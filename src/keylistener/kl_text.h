@@ -11,6 +11,9 @@
  * space, each segment is trimmed and empty ones skipped, segments are separated by exactly
  * one space. Returns a malloc'd string ("" when nothing is left), NULL on OOM. */
 char *kl_text_join(const char *const *segs, size_t n);
+/* The same, but a segment i with tight[i] set joins the one before it without a space
+ * (Whisper wrote none: Chinese, Japanese, Thai); tight may be NULL. */
+char *kl_text_join_ex(const char *const *segs, const unsigned char *tight, size_t n);
 
 /* One code point from s (n >= 1 bytes); returns the bytes used. An invalid sequence gives
  * U+FFFD and uses its maximal valid prefix (at least one byte), as Unicode recommends. */

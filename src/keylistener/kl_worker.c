@@ -400,16 +400,28 @@ static int in_list(const char *list, const char *code)
     return 0;
 }
 
-/* The response's segments joined (kl_text_join); NULL on OOM. */
+/* The response's segments joined (kl_text_join_ex); NULL on OOM. A segment the daemon
+ * describes (its "segments", parallel to "results", with "seek") and that has no "text_lead"
+ * had no space before it in Whisper's text (Chinese, Japanese, Thai): joined tight, as
+ * Whisper wrote it; "你好。 今天…" had been typed. */
 static char *resp_text(const json_t *resp)
 {
-    const json_t *arr = json_object_get(resp, "results");
+    const json_t *arr = json_object_get(resp, "results"), *sg = json_object_get(resp, "segments");
     size_t n = json_is_array(arr) ? json_array_size(arr) : 0;
+    const int described = json_is_array(sg) && json_array_size(sg) == n;
     const char **segs = calloc(n ? n : 1, sizeof *segs);
-    if (!segs) return NULL;
-    for (size_t i = 0; i < n; i++) segs[i] = json_string_value(json_array_get(arr, i));
-    char *text = kl_text_join(segs, n);
+    unsigned char *tight = calloc(n ? n : 1, 1);
+    char *text = NULL;
+    if (!segs || !tight) goto done;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *g = described ? json_array_get(sg, i) : NULL;
+        segs[i] = json_string_value(json_array_get(arr, i));
+        tight[i] = g && json_is_integer(json_object_get(g, "seek")) && !json_object_get(g, "text_lead");
+    }
+    text = kl_text_join_ex(segs, tight, n);
+done:
     free(segs);
+    free(tight);
     return text;
 }
 

@@ -65,7 +65,8 @@ T="$URL/v1/audio/transcriptions"
 st=$(curl -s -D "$DATA/hdr" -o "$DATA/o1" -w '%{http_code}' -F "file=@$DATA/speech.wav" -F model=whisper-1 "$T")
 check "transcriptions json: 200 {\"text\"} application/json" \
     sh -c "[ $st = 200 ] && grep -qi '^content-type: application/json' '$DATA/hdr'"
-check "json body is exactly {text: non-empty}" jq_py "$DATA/o1" "list(d)==['text'] and d['text'].strip()==d['text'] and d['text']"
+check "json body is {text: non-empty, usage: {type: duration, seconds}} (the SDKs' UsageDuration)" jq_py "$DATA/o1" \
+    "list(d)==['text','usage'] and d['text'].strip()==d['text'] and d['text'] and d['usage']['type']=='duration' and d['usage']['seconds']>0"
 st=$(req "$DATA/o2" -F "file=@$DATA/short.wav" -F model=whisper-1 -F response_format=text "$T")
 check "response_format=text: plain text ending in a newline" \
     sh -c "[ $st = 200 ] && [ \$(tail -c1 '$DATA/o2' | od -An -tx1 | tr -d ' ') = 0a ] && ! grep -q '{' '$DATA/o2'"
@@ -91,6 +92,10 @@ st=$(req "$DATA/o5c" -F "file=@$DATA/short.wav" -F model=whisper-1 -F language=x
 check "unknown language: 400 OpenAI error, param language, code bad_request" [ $? -eq 0 ]
 st=$(req "$DATA/o6" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F response_format=verbose_json "$T")
 check "verbose_json of silence: empty text and segments, duration 0.5" jq_py "$DATA/o6" "d['text']=='' and d['segments']==[] and abs(d['duration']-0.5)<0.01"
+# no language asked, a multilingual model, no speech: the daemon names none, and verbose_json
+# says english (a required string in the SDKs' TranscriptionVerbose: null failed validation)
+check "verbose_json of silence: language 'english', not null; usage 0.5 s" jq_py "$DATA/o6" \
+    "d['language']=='english' and d['usage']=={'type':'duration','seconds':0.5}"
 st=$(req "$DATA/o7" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F response_format=srt "$T")
 check "srt of silence: 200 and empty" sh -c "[ $st = 200 ] && [ ! -s '$DATA/o7' ]"
 # errors in OpenAI's shape
@@ -158,9 +163,14 @@ st=$(req "$DATA/e13" -F "file=@$DATA/badwav.wav" -F model=whisper-1 "$T")
 check "malformed WAV: 400 OpenAI error with code audio_format" sh -c "[ $st = 400 ] && grep -q '\"code\":\"audio_format\"' '$DATA/e13'"
 st=$(req "$DATA/e14" "$URL/v1/nothing")
 check "unknown path: 404 OpenAI error" oai_err "$DATA/e14" "$st" 404 None
-head -c 9000 /dev/zero | tr '\0' a > "$DATA/longprompt"
+# a long prompt (a chunking client's last transcript, as OpenAI's guide suggests) is taken,
+# its end kept; UTF-8 cut at a character; over 256 KiB: 400
+python3 -c "print('é' * 4500 + ' end of the last chunk')" > "$DATA/longprompt"
 st=$(req "$DATA/e16" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F "prompt=<$DATA/longprompt" "$T")
-check "prompt over 8 KiB: 400, param prompt" oai_err "$DATA/e16" "$st" 400 "'prompt'"
+check "prompt of 9 KB (over the daemon's 4096 bytes): 200, its end kept" [ "$st" = 200 ]
+head -c 270000 /dev/zero | tr '\0' a > "$DATA/hugeprompt"
+st=$(req "$DATA/e16b" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F "prompt=<$DATA/hugeprompt" "$T")
+check "prompt over 256 KiB: 400, param prompt" oai_err "$DATA/e16b" "$st" 400 "'prompt'"
 st=$(req "$DATA/e15" -F "file=@$DATA/silence.wav" -F "file=@$DATA/silence.wav" -F model=whisper-1 "$T")
 check "two files: 400" [ "$st" = 400 ]
 st=$(req "$DATA/m1" "$URL/v1/models")

@@ -256,6 +256,63 @@ static void test_text_lead(void)
     }
 }
 
+/* Chinese, Japanese, Thai: Whisper writes no space before a segment, so the daemon sends no
+ * text_lead, and the whole text (and the stream's deltas) join those segments directly, as
+ * "".join(s.text for s in segments).strip() does; without "seek" (no lead known) a space */
+static void test_text_lead_none(void)
+{
+    TEST("text: segments without a text_lead join directly (CJK); unknown lead or malformed: one space") {
+#define SEG(t, lead) "{\"start\":0,\"end\":1,\"text\":\"" t "\",\"seek\":0,\"tokens\":[1]," \
+                     "\"temperature\":0,\"avg_logprob\":-0.2,\"compression_ratio\":1,\"no_speech_prob\":0.1" lead "}"
+        const char *resp = "{\"results\":[\"你好。\",\"今天天气很好。\",\"OK\",\"x\",\"y\"],\"duration\":9,\"segments\":["
+                           SEG("你好。", "") "," SEG("今天天气很好。", "") "," SEG("OK", ",\"text_lead\":\" \"") ","
+                           SEG("x", ",\"text_lead\":7") ","
+                           "{\"start\":1,\"end\":2,\"text\":\"y\"}]}";
+#undef SEG
+        sh_transcript t;
+        char *s = render(resp, 9, SH_FMT_VERBOSE, &t);
+        json_t *v = s ? parse(s) : NULL;
+        const char *text = json_string_value(json_object_get(v, "text"));
+        CHECKF(text && !strcmp(text, "你好。今天天气很好。 OK x y"), "%s", text ? text : "(none)");
+        /* and the segments read as the text, joined */
+        char joined[256] = "";
+        for (size_t i = 0; i < 5; i++) {
+            const char *g = json_string_value(json_object_get(json_array_get(json_object_get(v, "segments"), i), "text"));
+            strncat(joined, g ? g : "", sizeof joined - strlen(joined) - 1);
+        }
+        CHECKF(!strcmp(joined, "你好。今天天气很好。 OKxy"), "%s", joined);   /* x, y: no lead known to put back */
+        json_decref(v);
+        free(s);
+        sh_transcript_deinit(&t);
+
+        char dir[] = "/tmp/sh-stream-XXXXXX";
+        CHECK(mkdtemp(dir) != NULL);
+        sh_stream *st = sh_stream_new(dir, "9");
+        append(dir, ".9.partial", "{\"i\": 0, \"start\": 0, \"end\": 1, \"text\": \"你好。\", \"seek\": 0, \"tokens\": [1]}\n"
+                                  "{\"i\": 1, \"start\": 1, \"end\": 2, \"text\": \"今天。\", \"seek\": 0, \"tokens\": [1]}\n"
+                                  "{\"i\": 2, \"start\": 2, \"end\": 3, \"text\": \"OK\", \"seek\": 0, \"text_lead\": \" \"}\n");
+        CHECK(st && sh_stream_tail(st) == 3);
+        char *e = drain(st);
+        CHECKF(e && strcmp(e, "data: {\"type\":\"transcript.text.delta\",\"delta\":\"你好。\"}\n\n"
+                              "data: {\"type\":\"transcript.text.delta\",\"delta\":\"今天。\"}\n\n"
+                              "data: {\"type\":\"transcript.text.delta\",\"delta\":\" OK\"}\n\n") == 0, "%s", e ? e : "");
+        free(e);
+        json_t *r = parse("{\"results\":[\"你好。\",\"今天。\",\"OK\"],\"segments\":["
+            "{\"start\":0,\"end\":1,\"text\":\"你好。\",\"seek\":0},{\"start\":1,\"end\":2,\"text\":\"今天。\",\"seek\":0},"
+            "{\"start\":2,\"end\":3,\"text\":\"OK\",\"seek\":0,\"text_lead\":\" \"}]}");
+        CHECK(st && sh_stream_finish(st, r) == 0);
+        e = drain(st);
+        CHECKF(e && strcmp(e, "data: {\"type\":\"transcript.text.done\",\"text\":\"你好。今天。 OK\"}\n\n") == 0, "%s", e ? e : "");
+        free(e);
+        json_decref(r);
+        sh_stream_free(st);
+        char p[512];
+        snprintf(p, sizeof p, "%s/.9.partial", dir);
+        unlink(p);
+        rmdir(dir);
+    }
+}
+
 static void test_malformed_segments(void)
 {
     TEST("malformed segments fall back to estimates") {
@@ -635,6 +692,7 @@ int main(void)
     test_language_names();
     test_decode_fields();
     test_text_lead();
+    test_text_lead_none();
     test_malformed_segments();
     test_cues();
     test_error_bodies();

@@ -450,6 +450,11 @@ static void test_text_join(void)
         t = kl_text_join(NULL, 0);
         CHECK(t && !strcmp(t, ""));
         free(t);
+        const char *cj[] = { "你好。", " 今天。", "OK", "x  y" };
+        const unsigned char tight[] = { 1, 1, 0, 1 };   /* the first's flag never matters */
+        t = kl_text_join_ex(cj, tight, 4);
+        CHECKF(t && !strcmp(t, "你好。今天。 OKx y"), "got \"%s\"", t);   /* inside a segment still one space */
+        free(t);
         const char *c[] = { "Grüße,", "naïve café" };
         t = kl_text_join(c, 2);
         CHECK(t && !strcmp(t, "Grüße, naïve café"));   /* UTF-8 kept intact */
