@@ -355,15 +355,23 @@ static int dev_try(const char *name)
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return errno == EACCES || errno == EPERM ? -1 : 0;
     struct stat st;
-    char dname[256] = "pipe";
+    char dname[256] = "pipe", keys[sizeof G.o.key_name] = "";
     if (fstat(fd, &st) != 0 || !(S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))) { close(fd); return 0; }
+    snprintf(keys, sizeof keys, "%s", G.o.key_name);   /* a FIFO (tests): every key */
     if (S_ISCHR(st.st_mode)) {
         unsigned char bits[KEY_MAX / 8 + 1];
         memset(bits, 0, sizeof bits);
-        int any = 0;
+        size_t kl = 0;
+        keys[0] = 0;
         if (ioctl(fd, EVIOCGBIT(EV_KEY, sizeof bits), bits) >= 0)
-            for (int k = 0; k < G.o.nkeys; k++) any |= has_bit(bits, G.o.keys[k]);
-        if (!any) {
+            for (int k = 0; k < G.o.nkeys; k++) {   /* the trigger keys this device has, named */
+                if (!has_bit(bits, G.o.keys[k])) continue;
+                const char *nm = kl_key_name(G.o.keys[k]);
+                int w = nm ? snprintf(keys + kl, sizeof keys - kl, "%s%s", kl ? ", " : "", nm)
+                           : snprintf(keys + kl, sizeof keys - kl, "%skey %d", kl ? ", " : "", G.o.keys[k]);
+                if (w > 0 && (size_t)w < sizeof keys - kl) kl += (size_t)w;
+            }
+        if (!keys[0]) {
             close(fd);
             return 0;
         }
@@ -373,7 +381,7 @@ static int dev_try(const char *name)
     if (slot < 0) { close(fd); klog("WARN", "too many input devices; %s ignored", path); return 0; }
     G.devfd[slot] = fd;
     snprintf(G.devpath[slot], sizeof G.devpath[slot], "%s", path);
-    klog("INFO", "input device %s (%s) has %s: listening", path, dname, G.o.key_name);
+    klog("INFO", "input device %s (%s) has %s: listening", path, dname, keys);
     return 1;
 }
 
