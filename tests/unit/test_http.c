@@ -100,7 +100,7 @@ static void test_json_text_join(void)
     TEST("json and text join trimmed segments") {
         const char *resp = "{\"id\":\"1\",\"results\":[\" Hello there.\",\"  How are you? \"]}";
         char *s = render(resp, 2, SH_FMT_JSON, NULL);
-        CHECK(s && strcmp(s, "{\"text\":\"Hello there. How are you?\"}") == 0);
+        CHECKF(s && strcmp(s, "{\"text\":\"Hello there. How are you?\",\"usage\":{\"type\":\"duration\",\"seconds\":2.0}}") == 0, "%s", s);
         free(s);
         s = render(resp, 2, SH_FMT_TEXT, NULL);
         CHECK(s && strcmp(s, "Hello there. How are you?\n") == 0);

@@ -300,6 +300,7 @@ int main(void)
         CHECK(fd >= 0);
         if (fd >= 0) {
             struct sockaddr_un a;
+            memset(&a, 0, sizeof a);   /* an abstract name has no terminating NUL of its own */
             socklen_t al = sizeof a;
             getsockname(fd, (struct sockaddr *)&a, &al);
             snprintf(disp, sizeof disp, ":%s", strrchr(a.sun_path + 1, 'X') + 1);
