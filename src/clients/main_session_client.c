@@ -346,7 +346,11 @@ static int cmd_transcribe(ssc *c, cli *a, char **files, int nfiles)
                                 &resp, err, sizeof err);
         if (r == SSC_ABORTED) {   /* Ctrl-C: this request and those not yet answered */
             fprintf(stderr, "session_client: interrupted: cancelling\n");
-            for (int k = i; k < nfiles; k++)
+            /* the cancel's own waits end at an interrupt too: with the flag still set a
+             * claimed request's cancel gave up at once ("interrupted"), and the daemon
+             * transcribed on for nobody. Cleared, a second Ctrl-C still ends the clean-up */
+            g_interrupted = 0;
+            for (int k = i; k < nfiles && !g_interrupted; k++)
                 if (sent[k]) give_up(c, ids[k]);
             rc = 130;
             break;

@@ -257,14 +257,17 @@ sleep 0.5
 i=0; while [ -n "$(ls -A "$RESP")" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 check "client --timeout: exit 2, its request cancelled, no response left behind" \
     sh -c "[ $rc -eq 2 ] && [ -z \"\$(ls -A '$RESP')\" ] && grep -q 'cancel id=.* state=' '$ROOT/session_daemon.log'"
+nrun=$(grep -c 'cancel id=.* state=running' "$ROOT/session_daemon.log")
 "$SC" transcribe --timeout 60 "$DATA/long60.wav" >/dev/null 2>&1 &
 CP=$!
-sleep 0.5
+# once the daemon has claimed it (a request not yet claimed is only withdrawn): the cancel's
+# wait had ended at once on the interrupt still flagged, and the response stayed
+i=0; while [ -z "$(ls -A "$WORK/processing" 2>/dev/null)" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
 kill -INT $CP
 wait $CP; rc=$?
 i=0; while [ -n "$(ls -A "$RESP")" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-check "client Ctrl-C: exit 130, its request cancelled, no response left behind" \
-    sh -c "[ $rc -eq 130 ] && [ -z \"\$(ls -A '$RESP')\" ]"
+check "client Ctrl-C of a claimed request: exit 130, cancelled (running), no response left behind" \
+    sh -c "[ $rc -eq 130 ] && [ -z \"\$(ls -A '$RESP')\" ] && [ \$(grep -c 'cancel id=.* state=running' '$ROOT/session_daemon.log') -gt $nrun ]"
 "$SC" stop >/dev/null
 # no daemon at all (--no-start): the timeout withdraws the request and returns then (no cancel
 # request waiting 10 s for an answer)
