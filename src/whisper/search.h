@@ -63,12 +63,14 @@ typedef struct {
     double score;     /* beam sum + logprob */
 } wh_cand;
 
-/* One step of openai's BeamSearchDecoder.update for one audio, pure: rows[j] are the
- * filtered logits of live beam j (n_live of them, sums[j] their cumulative log-probs).
- * Each beam proposes its top beam_size + 1 tokens; candidates are ranked by score (stable:
- * beam order, then token rank); in that order, EOT candidates go to finished[] and the others
- * become next[] until beam_size are kept. scratch holds n_live * (beam_size + 1) entries.
- * Returns the number kept (*n_finished gets the finished count, <= n_live * (beam_size+1)). */
+/* One step of beam search for one audio, as CTranslate2's BeamSearch (faster-whisper), pure:
+ * rows[j] are the filtered logits of live beam j (n_live of them, sums[j] their cumulative
+ * log-probs). Each beam proposes its top beam_size + 1 tokens; candidates are ranked by score
+ * (stable: beam order, then token rank); of the first beam_size, EOT candidates go to
+ * finished[] and the others to next[], each EOT's place taken by the next non-EOT candidate
+ * ranked beam_size .. 2·beam_size - 1 (EOTs there are passed over). scratch holds
+ * n_live * (beam_size + 1) entries. Returns the number kept (<= beam_size; *n_finished gets
+ * the finished count, <= beam_size). */
 /* One draw from softmax(row / T) (T > 0) over the row's finite logits (n of them at most;
  * scratch: n floats); the token index. The first index of the largest logit when the total
  * is not a number. */

@@ -149,6 +149,7 @@ typedef struct {
     int unicode_words;
     float last_speech;          /* end of the last segment with words (s), across windows */
     int win_seek;               /* the window being split into segments: its first frame */
+    int win_single_end;         /* its tokens end in one timestamp (the speech runs on) */
     const vad_map *vm;          /* VAD: segment times to map back, NULL without VAD */
 } tx;
 
@@ -583,6 +584,15 @@ static sp_status window_words(tx *x, int seg0, float t_off, int num_frames)
     return snap_segments(o, seg0, &x->last_speech);
 }
 
+/* The end of the last word among segments seg0.. (faster-whisper's get_end), else the last
+ * segment's end. */
+static float last_word_end(const sp_result *o, int seg0)
+{
+    for (int i = o->n_segments - 1; i >= seg0; i--)
+        if (o->segments[i].n_words > 0) return o->segments[i].words[o->segments[i].n_words - 1].end;
+    return o->segments[o->n_segments - 1].end;
+}
+
 /* Splits the window's tokens at consecutive timestamps (transcribe.py) and advances *seek. */
 static sp_status window_segments(tx *x, int *seek, int segment_size, float t_off)
 {
@@ -594,6 +604,7 @@ static sp_status window_segments(tx *x, int *seek, int segment_size, float t_off
     int single_end = n >= 2 ? (t[n - 2] < tb && t[n - 1] >= tb) : (n == 1 && t[0] >= tb);
     int n_cons = 0;
     x->win_seek = *seek;
+    x->win_single_end = single_end;
     for (int i = 0; i + 1 < n; i++) if (t[i] >= tb && t[i + 1] >= tb) n_cons++;
     if (n_cons > 0) {
         int last = 0;
@@ -795,6 +806,15 @@ static sp_status run(tx *x, const float *pcm, size_t n_samples, char *err, size_
         if (p->word_timestamps && (st = window_words(x, seg0, t_off, size)) != SP_OK) {
             sp_errf(err, es, "word alignment failed: %s", sp_status_str(st));
             break;
+        }
+        if (p->word_timestamps && !x->win_single_end && o->n_segments > seg0) {
+            /* Whisper's and faster-whisper's long-form loop: with word times the next window
+             * starts where the last word ends, not at the last timestamp token - which can
+             * lie past words the window never got to (a sentence at 82.2 s of a 108 s
+             * recording was lost: the timestamp said 82.0 s and the next window decoded its
+             * audio as part of a later sentence) */
+            const float end = last_word_end(o, seg0);
+            if (end > t_off) seek = (int)lroundf(end * SR / HOP);
         }
         publish_segments(x, seg0);
         if (seek <= before) seek = before + size;

@@ -51,18 +51,22 @@ v, j, w = (json.load(open(p)) for p in sys.argv[1:])
 assert "words" not in v and all("words" not in s for s in v["segments"])
 assert all("words" not in s for s in j["segments"])
 assert all("t1" not in t and ("t" not in t or t["id"] >= 50256) for s in j["segments"] for t in s["tokens"])
-# the alignment pass changes nothing else but the segment times, which move to their words
-# (faster-whisper's add_word_timestamps), never outside the segment's timestamp tokens
-for a, b in zip(v["segments"], w["segments"]):
+# in the first window the alignment pass changes nothing but the segment times, which move to
+# their words (faster-whisper's add_word_timestamps), never outside the segment's timestamp
+# tokens; the next window starts where the last word ended (Whisper's and faster-whisper's
+# long-form rule with word times; a window that ends in a single timestamp goes on as without)
+first = [s for s in w["segments"] if s["seek"] == 0]
+assert first and len(first) == len([s for s in v["segments"] if s["seek"] == 0])
+for a, b in zip(v["segments"], first):
     b = dict(b); ws = b.pop("words")
     assert b["start"] == ws[0]["start"] and b["end"] == ws[-1]["end"], (b, ws[0], ws[-1])
     assert a["start"] - 1e-6 <= b["start"] <= b["end"] <= a["end"] + 1e-6
     a = dict(a); a.pop("start"); a.pop("end"); b.pop("start"); b.pop("end")
     assert a == b
-assert v["text"] == w["text"] and len(v["segments"]) == len(w["segments"])
+seeks = sorted(set(s["seek"] for s in w["segments"]))
+for prev, nxt in zip(seeks, seeks[1:]):
+    last = [s for s in w["segments"] if s["seek"] == prev][-1]
+    assert nxt == round(last["words"][-1]["end"] * 100), (prev, nxt, last["words"][-1])
 PY
-"$BIN/transcribe" --model $M $FAST $W >"$T/a.txt" 2>/dev/null
-"$BIN/transcribe" --model $M $FAST --word-timestamps $W >"$T/b.txt" 2>/dev/null
-check "txt output is the same with and without the flag" cmp -s "$T/a.txt" "$T/b.txt"
 "$BIN/transcribe" --help | grep -q -- "--word-timestamps"; check "--help lists --word-timestamps" [ $? -eq 0 ]
 [ "$fails" -eq 0 ]

@@ -277,6 +277,24 @@ static void test_beam_select(void)
         CHECK(fabs(fin2[0].score - (-1.0 + log(0.3))) < 1e-5);
         /* logprobs are log_softmax of the row */
         CHECK(fabsf(next2[1].logprob - logf(0.5f)) < 1e-5f);
+
+        /* CTranslate2's rule (faster-whisper): only an EOT among the first beam_size
+         * candidates finishes; its place goes to the next non-EOT from rank beam_size on,
+         * and an EOT ranked there is passed over (openai's decoder had finished it too) */
+        float q0[V], q1[V];
+        fill(q0, -INFINITY);
+        fill(q1, -INFINITY);
+        q0[SP.eot] = logf(0.6f); q0[1] = logf(0.4f);                      /* beam 0, sum -0.1 */
+        q1[3] = logf(0.5f); q1[SP.eot] = logf(0.45f); q1[4] = logf(0.05f); /* beam 1, sum -0.2 */
+        const float *qrows[2] = {q0, q1};
+        const double qsums[2] = {-0.1, -0.2};
+        /* ranked: b0:EOT -0.611, b1:3 -0.893, b1:EOT -0.999, b0:1 -1.016, b1:4 -3.196 */
+        wh_cand scratch3[6], next3[2], fin3[6];
+        kept = wh_beam_select(qrows, qsums, 2, V, 2, SP.eot, scratch3, next3, fin3, &nf);
+        CHECKF(kept == 2 && nf == 1, "kept %d finished %d", kept, nf);
+        CHECK(fin3[0].src == 0 && fin3[0].token == SP.eot);
+        CHECK(next3[0].src == 0 && next3[0].token == 1);   /* the EOT's slot: rank 3 */
+        CHECK(next3[1].src == 1 && next3[1].token == 3);
     }
 }
 
