@@ -1344,7 +1344,10 @@ static struct MHD_Daemon *start_http(const char *listen)
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg.max_conns_ip,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+        /* no MHD_OPTION_LISTENING_ADDRESS_REUSE: set, it is SO_REUSEPORT, and a second
+         * server started on the same port shared it (the kernel dealt connections to both,
+         * whatever their tokens or spool roots); without it libmicrohttpd sets SO_REUSEADDR
+         * only, so a restart still binds past TIME_WAIT and a taken port is exit 111 */
         MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "session_http: cannot listen on %s: %s\n", listen,

@@ -12,6 +12,11 @@ cd "$(dirname "$0")/../.." || exit 1
 # ---- autostart: no daemon yet; the first upload starts one (silence: no model work)
 check "server starts on a free loopback port" start_server --max-upload 300K
 check "no daemon before the first request" [ -z "$(daemon_pid)" ]
+# a second server on the same port is refused (exit 111), not started beside the first
+# (SO_REUSEPORT had let the kernel deal connections to both)
+timeout 10 "$SH" --listen "127.0.0.1:$PORT" >"$ROOT/dup.out" 2>"$ROOT/dup.err"; rc=$?
+check "a second session_http on port $PORT: exit 111, 'cannot listen' ($rc)" \
+    sh -c "[ $rc -eq 111 ] && grep -q 'cannot listen' '$ROOT/dup.err'"
 st=$(req "$DATA/h0" "$URL/health")
 check "GET /health 200 before any daemon (running false)" sh -c "[ $st = 200 ] && grep -q '\"running\":false' '$DATA/h0'"
 st=$(req "$DATA/r0" -F "audio=@$DATA/silence.wav" "$URL/transcribe")
