@@ -320,6 +320,13 @@ static char *deliver(kl_worker *w, const char *raw, const char *id, int flags, c
 
 /* ---- the session round trips (worker thread) -------------------------------------------- */
 
+/* The chunk number a request's "segment" events carry: 0 (left out) for a recording sent in
+ * one piece - its final piece is its first (it had gone out as chunk 1, as if cut). */
+static int seg_chunk(const job *j)
+{
+    return j->final && j->chunk == 1 ? 0 : j->chunk;
+}
+
 /* One spool round trip; the parsed response, or NULL (logged). A user cancel that came
  * before the request was written is passed on to the daemon here (kl_live.h). */
 /* A streamed request's segments as they are decoded: a "segment" event each (the chunk's
@@ -467,7 +474,7 @@ static char *transcribe_file(kl_worker *w, ssc *c, const job *j, char id[SS_ID_M
                         /* the daemon detects among them (an older one ignores the field:
                          * then the check below decodes again) */
                         .languages = !strcmp(lang, "auto") && o->languages[0] ? o->languages : NULL };
-    json_t *resp = round_trip(w, c, j->path, &ro, j->chunk, id);
+    json_t *resp = round_trip(w, c, j->path, &ro, seg_chunk(j), id);
     const char *ecode = resp ? json_string_value(json_object_get(resp, "error_code")) : NULL;
     if (ro.languages && ecode && !strcmp(ecode, "bad_request")) {
         /* a code of the set the daemon's model has no token for: detect freely, then the
@@ -475,7 +482,7 @@ static char *transcribe_file(kl_worker *w, ssc *c, const job *j, char id[SS_ID_M
         wlog(w, "WARN", "request %s: languages %s refused; detecting among all", id, o->languages);
         ro.languages = NULL;
         json_decref(resp);
-        resp = round_trip(w, c, j->path, &ro, j->chunk, id);
+        resp = round_trip(w, c, j->path, &ro, seg_chunk(j), id);
     }
     const char *got = resp ? json_string_value(json_object_get(resp, "language")) : NULL;
     if (resp && !strcmp(lang, "auto") && o->languages[0] && got && !in_list(o->languages, got)) {
@@ -484,7 +491,7 @@ static char *transcribe_file(kl_worker *w, ssc *c, const job *j, char id[SS_ID_M
         ro.languages = NULL;
         wlog(w, "INFO", "request %s: detected \"%s\", not in languages %s: again as \"%s\"", id, got, o->languages, lang);
         json_decref(resp);
-        resp = round_trip(w, c, j->path, &ro, j->chunk, id);
+        resp = round_trip(w, c, j->path, &ro, seg_chunk(j), id);
         got = NULL;
     }
     /* With the text so far as its prompt, whisper can end a chunk's window after its first
@@ -498,7 +505,7 @@ static char *transcribe_file(kl_worker *w, ssc *c, const job *j, char id[SS_ID_M
         ssc_req_opts ro2 = ro;
         ro2.prompt = p0[0] ? p0 : NULL;
         char id2[SS_ID_MAX + 1];
-        json_t *again = round_trip(w, c, j->path, &ro2, j->chunk, id2);
+        json_t *again = round_trip(w, c, j->path, &ro2, seg_chunk(j), id2);
         size_t redo = 0;
         if (again && !json_object_get(again, "error")) thin_text(again, &redo);
         wlog(w, "INFO", "request %s: %zu bytes for its audio with the text so far as prompt; "

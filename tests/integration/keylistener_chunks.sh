@@ -211,5 +211,19 @@ f=[json.loads(l) for l in open(sys.argv[1]) if '\"final\"' in l]; print('#', f)
 sys.exit(0 if len(f) == 2 and all(e.get('delivered') is True and e.get('output') == 'typed' for e in f) else 1)" "$ROOT/events4.txt"
 listener_quit
 
+# 5. a recording sent in one piece (--chunk-seconds 0): its segment events carry no chunk
+# number (they had said chunk 1, as if it had been cut)
+bg "$KL" $KLOPT --chunk-seconds 0 --log "$ROOT/kl5.log" --output print >"$ROOT/out5.txt" 2>>"$ROOT/kl.err"
+listener_up
+bg sh -c 'exec "$0" events >"$1"' "$KL" "$ROOT/events5.txt"
+sleep 0.3
+"$KL" start >/dev/null; sleep 1.5; "$KL" stop >/dev/null
+wait_for 15 grep -q '"event":"final"' "$ROOT/events5.txt"
+check "one piece: segment events without a chunk number" python3 -c "
+import json,sys
+seg=[json.loads(l) for l in open(sys.argv[1]) if '\"segment\"' in l]; print('#', seg)
+sys.exit(0 if seg and all('chunk' not in e for e in seg) else 1)" "$ROOT/events5.txt"
+listener_quit
+
 check "no sanitizer report from the listener" sh -c '! grep -E "Sanitizer|runtime error" "$0"' "$ROOT/kl.err"
 finish
