@@ -813,6 +813,19 @@ static int default_models(const char *argv0, const char *shapes_arg, const char 
     return nm;
 }
 
+static void usage(FILE *f)
+{
+    fputs("usage: bench [--device D] [--threads N] [--runs N] [--tokens N] [--audio WAV] [--no-scaling]\n"
+          "             [--shapes micro,tiny,base] [--types f16,q8_0] [--isa scalar|avx2|avx512] [--avx-vnni]\n"
+          "             [--gemv-prefetch ROWS] [MODEL.bin ...]\n"
+          "The machine's limits (FMA peak, read bandwidth), the kernels at every level the CPU has,\n"
+          "then per model (default: synthetic --shapes in --types, made with mkmodel): encoder ms\n"
+          "and % of the FMA peak, the 3 s clip's encoder, decoder ms/token at batch 1 and per\n"
+          "beam-5 step as GB/s and % of the read bandwidth, 1 vs 2 threads. --isa runs an\n"
+          "AVX2-only machine's path on an AVX-512 one; --device cuda the GPU's figures. The\n"
+          "header of bench/main_bench.c says what each figure is.\n", f);
+}
+
 int main(int argc, char **argv)
 {
     int threads = 2, runs = 5, ntok = 64;
@@ -832,6 +845,12 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--isa") && i + 1 < argc) isa_arg = argv[++i];
         else if (!strcmp(argv[i], "--avx-vnni")) avx_vnni = 1;
         else if (!strcmp(argv[i], "--gemv-prefetch") && i + 1 < argc) wh_kernels_set_gemv_prefetch(atoi(argv[++i]));
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
+        else if (argv[i][0] == '-') {   /* a typo ran the whole benchmark with it as a model */
+            fprintf(stderr, "bench: unknown option or missing value: %s\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
         else if (nm < 32) models[nm++] = argv[i];
     }
     if (runs < 1) runs = 1;
