@@ -1003,6 +1003,13 @@ static enum MHD_Result first_call(struct MHD_Connection *con, req *r, const char
     int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
     int is_post = !strcmp(method, "POST");
     const char *model_id = NULL;
+    /* the absolute form a client may send (RFC 9112 3.2.2: a server must accept it):
+     * "http://host:port/v1/..." is the path after the authority; and "//v1/..." is "/v1/..." */
+    if (!strncasecmp(url, "http://", 7) || !strncasecmp(url, "https://", 8)) {
+        const char *path = strchr(strstr(url, "//") + 2, '/');
+        url = path ? path : "/";
+    }
+    while (url[0] == '/' && url[1] == '/') url++;
     r->oai = strncmp(url, "/v1/", 4) == 0;
     if (!strcmp(url, "/health")) r->route = R_HEALTH;
     else if (!strcmp(url, "/v1/models")) r->route = R_MODELS;

@@ -180,6 +180,12 @@ st=$(req "$DATA/e15" -F "file=@$DATA/silence.wav" -F "file=@$DATA/silence.wav" -
 check "two files: 400" [ "$st" = 400 ]
 st=$(req "$DATA/m1" "$URL/v1/models")
 check "GET /v1/models lists whisper-1" jq_py "$DATA/m1" "d['object']=='list' and [m['id'] for m in d['data']]==['whisper-1'] and d['data'][0]['object']=='model'"
+# the absolute form of the request target (RFC 9112 3.2.2), and a doubled leading slash
+st=$(req "$DATA/m1b" --request-target "http://127.0.0.1:$PORT/v1/models" "$URL/v1/models")
+check "GET in absolute form (http://host:port/v1/models): the same list" \
+    sh -c "[ $st = 200 ] && cmp -s '$DATA/m1' '$DATA/m1b'"
+st=$(req "$DATA/m1c" --request-target "//v1/models" "$URL/v1/models")
+check "GET //v1/models: the same list" sh -c "[ $st = 200 ] && cmp -s '$DATA/m1' '$DATA/m1c'"
 st=$(req "$DATA/m2" "$URL/v1/models/whisper-1")
 check "GET /v1/models/whisper-1" sh -c "[ $st = 200 ] && grep -q '\"id\":\"whisper-1\"' '$DATA/m2'"
 st=$(req "$DATA/m3" "$URL/v1/models/gpt-9")
