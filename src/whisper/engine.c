@@ -433,13 +433,35 @@ sp_status wh_seq_copy(sp_context *c, int dst, int src)
     return SP_OK;
 }
 
-/* Runs the rows laid out in row_seq/row_pos; on success every sequence named advances. */
+/* 1 when n floats hold a NaN or an infinity: their sum is then not finite (logits are tens
+ * at most, so finite ones never overflow it). Eight partial sums, so it vectorizes. */
+static int any_nonfinite(const float *x, size_t n)
+{
+    float acc[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] += x[i + k];
+    for (; i < n; i++) acc[0] += x[i];
+    float t = 0;
+    for (int k = 0; k < 8; k++) t += acc[k];
+    return !isfinite(t);
+}
+
+/* Runs the rows laid out in row_seq/row_pos; on success every sequence named advances. A GPU
+ * whose logits are not finite failed as surely as one that reported an error (a bad tile, a
+ * miscompiled kernel, failing memory: the self-check at open saw none of it): the CPU takes
+ * over as after a device error, instead of the search ranking NaNs. */
 static sp_status run_rows(sp_context *c, const int *tokens, int rows, float *logits, int first, float *attn)
 {
     for (int r = 0; r < rows; r++)
         if (tokens[r] < 0 || tokens[r] >= c->n_vocab) return SP_ERR_INVALID_ARG;
     wh_rows wr = {rows, tokens, c->row_seq, c->row_pos, first, logits, attn, c->cur};
     sp_status st = c->be->ops->decode(c->be, &wr);
+    if (st == SP_OK && logits && strcmp(c->be->ops->device, "cpu") &&
+        any_nonfinite(logits, (size_t)(rows - first) * (size_t)c->n_vocab)) {
+        snprintf(c->be->error, sizeof c->be->error, "non-finite logits");
+        st = SP_ERR_DEVICE;
+    }
     if (st != SP_OK) return device_fault(c, st);
     for (int r = 0; r < rows; r++)
         if (c->n_past[c->row_seq[r]] < c->row_pos[r] + 1) c->n_past[c->row_seq[r]] = c->row_pos[r] + 1;

@@ -40,6 +40,17 @@ else
     echo "not ok - GPU fault mid-request (exit $rc)"; cat "$T/gpu.err"; fails=$((fails + 1))
 fi
 
+# a GPU that computes NaN without reporting an error (after the self-check): its logits are
+# checked, the request is finished on the CPU with the same text, and the CLI says why
+CUDA_EMU_NAN_AFTER=300 bin/transcribe $A --device cuda tests/data/speech-16k.wav >"$T/gpu2.txt" 2>"$T/gpu2.err"
+rc=$?
+if [ $rc -eq 0 ] && [ -s "$T/cpu.txt" ] && cmp -s "$T/cpu.txt" "$T/gpu2.txt" &&
+   grep -q "GPU failed during a request (non-finite logits); running on the CPU" "$T/gpu2.err"; then
+    echo "ok - GPU computing NaN mid-request: caught in the logits, finished on the CPU, same text"
+else
+    echo "not ok - GPU computing NaN mid-request (exit $rc)"; cat "$T/gpu2.err"; fails=$((fails + 1))
+fi
+
 # the daemon on the (emulated) GPU: status and pong say cuda, with the GPU's name and memory
 mkdir -p "$T/root"
 SPEECH_SESSION_ROOT="$T/root" bin/session_daemon --fork --device cuda \
