@@ -3,7 +3,7 @@
 # (the "xtest" typer). Only kl_source.c and kl_xtest.c call these libraries, and only
 # bin/key_listener and the tests below pull those files out of build/<v>/libkeylistener.a,
 # so the other programs link as before.
-KL_X11_LIBS := -lXtst -lX11
+KL_X11_LIBS := -lXtst -lX11 -lXau
 EXTRA_LDLIBS_key_listener := -lpulse-simple -lpulse -lasound $(KL_X11_LIBS)
 EXTRA_LDLIBS_test_keylistener := -lpulse-simple -lpulse -lasound $(KL_X11_LIBS)
 EXTRA_LDLIBS_test_keylistener_xtest := $(KL_X11_LIBS)

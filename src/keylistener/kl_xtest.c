@@ -3,6 +3,7 @@
 #include "keylistener/kl_text.h"   /* kl_utf8_next */
 
 #include <X11/XKBlib.h>
+#include <X11/Xauth.h>
 #include <X11/Xlib.h>
 #include <X11/Xutil.h>
 #include <X11/extensions/XTest.h>
@@ -10,7 +11,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -357,6 +360,59 @@ static int connect_display(const char *host, long num, const struct timespec *dl
     return c < 0 ? -2 : -1;
 }
 
+/* The connection setup the probe sends on fd: little-endian, X11.0, with the display's
+ * MIT-MAGIC-COOKIE-1 from the Xauthority file when there is one, looked up as libxcb does
+ * (the local socket and 127.0.0.1 by this host's name, another host by its address). A setup
+ * without the cookie is answered too (a refusal), but the server logs the refusal - Xorg in
+ * its log, and ssh's X forwarding ("X11 connection rejected because of wrong
+ * authentication.") on the user's terminal - once per text typed. Its length, or 0. */
+static size_t setup_packet(int fd, long num, unsigned char *pkt, size_t cap)
+{
+    static char mit[] = "MIT-MAGIC-COOKIE-1";
+    char *names[] = { mit };
+    int lens[] = { (int)sizeof mit - 1 };
+    struct sockaddr_storage peer;
+    socklen_t pl = sizeof peer;
+    unsigned short family = FamilyLocal;
+    char host[256], dnum[24];
+    const char *addr = NULL;
+    size_t alen = 0;
+    Xauth *a = NULL;
+    if (getpeername(fd, (struct sockaddr *)&peer, &pl) == 0) {
+        if (peer.ss_family == AF_INET) {
+            const struct in_addr *in = &((const struct sockaddr_in *)&peer)->sin_addr;
+            if (in->s_addr != htonl(INADDR_LOOPBACK)) { family = FamilyInternet; addr = (const char *)in; alen = 4; }
+        } else if (peer.ss_family == AF_INET6) {
+            const struct in6_addr *in6 = &((const struct sockaddr_in6 *)&peer)->sin6_addr;
+            if (IN6_IS_ADDR_V4MAPPED(in6)) { family = FamilyInternet; addr = (const char *)in6->s6_addr + 12; alen = 4; }
+            else { family = FamilyInternet6; addr = (const char *)in6->s6_addr; alen = 16; }
+            if (family == FamilyInternet && !memcmp(addr, "\x7f\0\0\x01", 4)) family = FamilyLocal;
+        }
+    }
+    if (family == FamilyLocal) {
+        if (gethostname(host, sizeof host) != 0) host[0] = 0;
+        host[sizeof host - 1] = 0;
+        addr = host;
+        alen = strlen(host);
+    }
+    snprintf(dnum, sizeof dnum, "%ld", num);
+    if (alen) a = XauGetBestAuthByAddr(family, (unsigned short)alen, addr, (unsigned short)strlen(dnum), dnum, 1, names, lens);
+    const size_t nl = a ? a->name_length : 0, dl = a ? a->data_length : 0;
+    const size_t total = 12 + ((nl + 3) & ~(size_t)3) + ((dl + 3) & ~(size_t)3);
+    if (total > cap) { if (a) XauDisposeAuth(a); return 0; }
+    memset(pkt, 0, total);
+    pkt[0] = 'l';
+    pkt[2] = 11;
+    pkt[6] = (unsigned char)(nl & 0xff); pkt[7] = (unsigned char)(nl >> 8);
+    pkt[8] = (unsigned char)(dl & 0xff); pkt[9] = (unsigned char)(dl >> 8);
+    if (a) {
+        memcpy(pkt + 12, a->name, nl);
+        memcpy(pkt + 12 + ((nl + 3) & ~(size_t)3), a->data, dl);
+        XauDisposeAuth(a);
+    }
+    return total;
+}
+
 /* 0 when the display's server answered a connection setup within ms, or when it refused the
  * connection or the display is of a form not probed (XOpenDisplay decides then); -1 with
  * err when it did not answer. XOpenDisplay itself would wait for that answer forever: a
@@ -364,7 +420,7 @@ static int connect_display(const char *host, long num, const struct timespec *dl
  * sockets and TCP (a remote display, ssh's forwarding) alike. */
 static int probe_display(const char *disp, int ms, char *err, size_t n)
 {
-    static const unsigned char setup[12] = { 'l', 0, 11, 0 };   /* little-endian, X11.0, no auth */
+    unsigned char setup[12 + 20 + 260];
     char host[256];
     long num;
     struct timespec dl;
@@ -375,8 +431,8 @@ static int probe_display(const char *disp, int ms, char *err, size_t n)
     if (dl.tv_nsec >= 1000000000L) { dl.tv_sec++; dl.tv_nsec -= 1000000000L; }
     const int fd = connect_display(host, num, &dl);
     int rc = fd == -2 ? -1 : 0;
-    if (fd >= 0 && (send(fd, setup, sizeof setup, MSG_NOSIGNAL) != (ssize_t)sizeof setup ||
-                    !poll_until(fd, POLLIN, &dl)))
+    const size_t len = fd >= 0 ? setup_packet(fd, num, setup, sizeof setup) : 0;
+    if (fd >= 0 && (!len || send(fd, setup, len, MSG_NOSIGNAL) != (ssize_t)len || !poll_until(fd, POLLIN, &dl)))
         rc = -1;
     if (rc) snprintf(err, n, "xtest: display %s does not answer (no reply to a connection in %d ms)", disp, ms);
     if (fd >= 0) close(fd);

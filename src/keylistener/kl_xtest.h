@@ -43,10 +43,10 @@
  * answering costs at most KL_XTEST_REPLY_MS plus the step's own waits; spare keycodes bound
  * at that moment stay bound (nothing can reach the server to undo it). Not bounded: a
  * server that stops between the probe and XOpenDisplay's reply, a display of a form the
- * probe does not read (a socket path). The probe sends no credentials: a server that wants
- * a cookie answers with a refusal (an answer all the same), which Xorg at its default audit
- * level logs, a line per call. The caller ignores SIGPIPE (a write to the shut socket would
- * raise it).
+ * probe does not read (a socket path). The probe's setup carries the display's cookie from
+ * the Xauthority file, as Xlib finds it (a refused probe is an answer too, but servers log
+ * it, and ssh's X forwarding prints it on the user's terminal). The caller ignores SIGPIPE
+ * (a write to the shut socket would raise it).
  *
  * Interruption: kl_xtest_interrupt (async-signal-safe) makes a call in progress stop
  * before its next key, put the keymap back (the hold included) and fail, and every later

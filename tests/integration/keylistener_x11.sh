@@ -77,5 +77,22 @@ got=$(cat "$TYPED")
 echo "# end to end (start..typed) $(( (t1 - t0) / 1000000 )) ms; ${#got} chars typed, reference ${#ref}"
 check "typed text equals session_client's transcription of the same WAV" [ -n "$ref" -a "$got" = "$ref" ]
 "$BIN/session_client" stop >/dev/null 2>&1
+# a display that wants a cookie (Xvfb -auth): xtest's probe before XOpenDisplay carries it, as
+# Xlib finds it in $XAUTHORITY, on the local socket and over TCP (ssh's forwarding is TCP on
+# localhost) - without it the server logged a refused connection (and ssh's forwarding said
+# "X11 connection rejected because of wrong authentication." on the user's terminal) per call
+XA="$ROOT/xauth"; : >"$XA"
+N=$((80 + $$ % 100)); while [ -e "/tmp/.X11-unix/X$N" ] || [ -e "/tmp/.X$N-lock" ]; do N=$((N + 1)); done
+xauth -f "$XA" add ":$N" MIT-MAGIC-COOKIE-1 "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" 2>/dev/null
+bg Xvfb ":$N" -auth "$XA" -audit 4 -listen tcp -noreset -screen 0 640x480x24 2>"$ROOT/xa.log"
+wait_for 20 sh -c 'XAUTHORITY="$0" DISPLAY=":$1" xdpyinfo >/dev/null 2>&1' "$XA" "$N"
+mkdir -p "$ROOT/xa-run"; chmod 700 "$ROOT/xa-run"   # no listener there: paste-last types itself
+printf '1700000000\t%s\n' 'cookie' >"$ROOT/hxa"
+for d in ":$N" "127.0.0.1:$N"; do
+    XDG_RUNTIME_DIR="$ROOT/xa-run" XAUTHORITY="$XA" DISPLAY="$d" "$KL" --no-config --history-file "$ROOT/hxa" \
+        --typer xtest paste-last 2>>"$ROOT/kl.err"
+    check "xtest on $d (a display wanting a cookie): typed (exit 0)" [ $? -eq 0 ]
+done
+check "... and the server refused no connection (the probe sent the cookie)" sh -c "! grep -q 'rejected' '$ROOT/xa.log'"
 check "no sanitizer report from key_listener" sh -c "! grep -q 'Sanitizer' '$ROOT/kl.err'"
 finish
