@@ -1,5 +1,6 @@
 /* kl_live.c — see kl_live.h. */
 #include "keylistener/kl_live.h"
+#include "keylistener/kl_text.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -89,7 +90,9 @@ int kl_live_add(kl_live *l, const char *text)
     char *t = realloc(l->text, l->len + k + 2);
     if (!t) { pthread_mutex_unlock(&l->mu); return -1; }
     l->text = t;
-    if (l->len) t[l->len++] = ' ';
+    /* a space between chunks, as between dictations (kl_text_join_space): none in Chinese or
+     * Japanese, where "你好。 今天" had been typed at every cut */
+    if (l->len && kl_text_join_space(l->text, text)) t[l->len++] = ' ';
     memcpy(t + l->len, text, k + 1);
     l->len += k;
     l->chunks++;

@@ -580,7 +580,9 @@ static void live_type(kl_worker *w, const char *text, const char *id, const char
 {
     outcome oc;
     const int first = !w->typed || !w->typed[0];
-    char *typed = deliver(w, text, id, DL_POST | DL_NOENTER | (first ? (w->joining ? DL_JOIN : 0) : DL_SPACE),
+    /* after the first piece, a space where one belongs (none in Chinese or Japanese) */
+    const int space = !first && kl_text_join_space(w->typed, text);
+    char *typed = deliver(w, text, id, DL_POST | DL_NOENTER | (first ? (w->joining ? DL_JOIN : 0) : space ? DL_SPACE : 0),
                           timing, &oc);
     if (!typed) return;
     note_outcome(&w->live, &oc);

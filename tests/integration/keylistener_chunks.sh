@@ -75,13 +75,14 @@ while True:
         answer({"id": d["id"], "results": [], "segments": [], "timestamp": time.time(),
                 "device": "cpu", "session_active": True, "language": "en"}); continue
     count += 1
-    seg = {"i": 0, "start": 0.0, "end": 1.0, "text": "W%d." % count}
+    word = "字%d。" if os.path.exists(os.path.join(root, "cjk")) else "W%d."
+    seg = {"i": 0, "start": 0.0, "end": 1.0, "text": word % count}
     part = os.path.join(resp, "." + d["id"] + ".partial")
     if d.get("stream"):   # the live protocol: the segment in the partial file first
         with open(part, "w") as f: f.write(json.dumps(seg) + "\n")
         time.sleep(0.2)
     d["answered"] = time.time(); note("requests.jsonl", d)
-    answer({"id": d["id"], "results": ["W%d." % count], "segments": [seg], "timestamp": time.time(),
+    answer({"id": d["id"], "results": [seg["text"]], "segments": [seg], "timestamp": time.time(),
             "device": "cpu", "session_active": True, "language": "en"})
     if d.get("stream"): os.unlink(part)
 PY
@@ -224,6 +225,24 @@ import json,sys
 seg=[json.loads(l) for l in open(sys.argv[1]) if '\"segment\"' in l]; print('#', seg)
 sys.exit(0 if seg and all('chunk' not in e for e in seg) else 1)" "$ROOT/events5.txt"
 listener_quit
+
+# 6. Chinese: the chunks' texts join without a space, as Whisper writes them ("字1。 字2。"
+# had been typed at every cut), whole at release and with --live
+touch "$ROOT/cjk"
+for mode in whole live; do
+    opt=""; [ $mode = live ] && opt="--live"
+    bg "$KL" $KLOPT $opt --log "$ROOT/kl6$mode.log" --output print >"$ROOT/out6$mode.txt" 2>>"$ROOT/kl.err"
+    listener_up
+    "$KL" start >/dev/null
+    wait_for 15 grep -q "INFO chunk 2:" "$ROOT/kl6$mode.log"; sleep 0.5
+    "$KL" stop >/dev/null
+    wait_for 15 sh -c 'grep -q "。" "$0" && [ "$(grep -c " request .* chars " "$1")" -ge 3 ]' "$ROOT/out6$mode.txt" "$ROOT/kl6$mode.log"
+    sleep 0.5
+    check "Chinese, $mode: the pieces joined without spaces [$(tr '\n' '|' <"$ROOT/out6$mode.txt")]" \
+        sh -c '[ "$(grep -c "字" "$0")" -ge 1 ] && ! grep -q " " "$0" && [ "$(grep -o "字" "$0" | wc -l)" -ge 3 ]' "$ROOT/out6$mode.txt"
+    listener_quit
+done
+rm -f "$ROOT/cjk"
 
 check "no sanitizer report from the listener" sh -c '! grep -E "Sanitizer|runtime error" "$0"' "$ROOT/kl.err"
 finish
