@@ -106,11 +106,10 @@ int sh_lead_of(const json_t *seg, char lead[8])
     const json_t *l = json_object_get(seg, "text_lead");
     const char *ls = json_string_value(l);
     lead[0] = 0;
-    if (ls && json_string_length(l) < 8 && strspn(ls, " \t\n\r") == json_string_length(l))
-        memcpy(lead, ls, json_string_length(l) + 1);
-    else if (l)
-        return 0;   /* malformed: not to be trusted, as if absent from an older daemon */
-    return json_is_integer(json_object_get(seg, "seek"));
+    if (!ls || json_string_length(l) >= 8 || strspn(ls, " \t\n\r") != json_string_length(l))
+        return 0;   /* absent (a daemon that does not say) or malformed: not known */
+    memcpy(lead, ls, json_string_length(l) + 1);
+    return 1;
 }
 
 static int from_segments(const json_t *arr, sh_transcript *t)

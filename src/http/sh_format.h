@@ -28,9 +28,8 @@ typedef struct {
     char lead[8];        /* the daemon's "text_lead" (white space stripped from the front of
                           * Whisper's text, put back as OpenAI's segments have it), or "" —
                           * apart from decode: a segment missing a figure keeps its space */
-    int lead_known;      /* the segment came with "seek", so a daemon that writes text_lead
-                          * whenever it is not empty: "" means Whisper's text had none
-                          * (Chinese, Japanese, Thai) and the segment joins without a space */
+    int lead_known;      /* the daemon said its text_lead ("" = Whisper's text had no space
+                          * before it: Chinese, Japanese, Thai; the segment joins without one) */
 } sh_seg;
 
 typedef struct {
@@ -57,8 +56,9 @@ int sh_transcript_from_response(const json_t *resp, double duration, sh_transcri
 void sh_transcript_deinit(sh_transcript *t);
 
 /* A daemon segment's (or partial line's) "text_lead" into lead[8] (only white space, at most
- * 7 bytes; else ""); 1 when that lead is known (the segment has "seek": a daemon that writes
- * text_lead whenever it is not empty, and this one is well-formed or absent), else 0. */
+ * 7 bytes; else ""); 1 when that lead is known (the daemon wrote a well-formed one, "" for
+ * none: it writes it with every segment's figures), else 0 (absent: a daemon that does not
+ * say, whose segments join with one space). */
 int sh_lead_of(const json_t *seg, char lead[8]);
 /* What goes between a segment and the one before it in the whole text: its lead (Whisper's
  * own white space, "" for Chinese, Japanese, Thai) when the daemon said (lead_known), else

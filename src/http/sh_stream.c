@@ -86,8 +86,7 @@ static int queue_delta(sh_stream *s, const json_t *seg, const char *text)
     size_t l = strlen(text);
     while (l && isspace((unsigned char)text[l - 1])) l--;
     if (!l) return 0;   /* an empty segment adds nothing to the text */
-    /* the lead as sh_transcript_text joins it (a segment object with "seek" says its
-     * text_lead whenever it has one); a bare results string: one space */
+    /* the lead as sh_transcript_text joins it (sh_lead_of); a bare results string: one space */
     char lead[8];
     const int known = sh_lead_of(seg, lead);
     const char *j = sh_seg_joiner(lead, known);

@@ -408,9 +408,9 @@ static int in_list(const char *list, const char *code)
 }
 
 /* The response's segments joined (kl_text_join_ex); NULL on OOM. A segment the daemon
- * describes (its "segments", parallel to "results", with "seek") and that has no "text_lead"
- * had no space before it in Whisper's text (Chinese, Japanese, Thai): joined tight, as
- * Whisper wrote it; "你好。 今天…" had been typed. */
+ * describes (its "segments", parallel to "results") with an empty "text_lead" had no space
+ * before it in Whisper's text (Chinese, Japanese, Thai): joined tight, as Whisper wrote it;
+ * "你好。 今天…" had been typed. A daemon that does not say (no text_lead): one space. */
 static char *resp_text(const json_t *resp)
 {
     const json_t *arr = json_object_get(resp, "results"), *sg = json_object_get(resp, "segments");
@@ -423,7 +423,8 @@ static char *resp_text(const json_t *resp)
     for (size_t i = 0; i < n; i++) {
         const json_t *g = described ? json_array_get(sg, i) : NULL;
         segs[i] = json_string_value(json_array_get(arr, i));
-        tight[i] = g && json_is_integer(json_object_get(g, "seek")) && !json_object_get(g, "text_lead");
+        const char *lead = json_string_value(json_object_get(g, "text_lead"));
+        tight[i] = lead && !lead[0];
     }
     text = kl_text_join_ex(segs, tight, n);
 done:

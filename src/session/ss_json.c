@@ -390,7 +390,10 @@ static void add_decode(json_t *g, const ss_seg_decode *d)
     figure(g, "avg_logprob", d->avg_logprob);
     figure(g, "compression_ratio", d->compression_ratio);
     figure(g, "no_speech_prob", d->no_speech_prob);
-    if (d->lead[0]) json_object_set_new(g, "text_lead", json_string(d->lead));
+    /* always, "" when Whisper's text began with no space (Chinese, Japanese, Thai): a client
+     * tells that from a daemon that does not say (an older one) and joins those segments
+     * without a space */
+    json_object_set_new(g, "text_lead", json_string(d->lead));
 }
 
 static json_t *segment_json(double start, double end, json_t *text, const sp_word *w, int n_words,

@@ -86,10 +86,10 @@ paplay -d virt "$SPEECH"
 out=$("$KL" stop); check "control stop answers 'ok idle...'" sh -c "echo '$out' | grep -q '^ok idle'"
 check "control-command recording transcribed and printed" \
     wait_for 20 sh -c "[ \$(wc -l <'$OUT') -gt $n0 ]"
-# Chinese: Whisper writes no space before a segment; the daemon's segments say so (seek, no
-# text_lead) and the text is joined as written, with the space where one was (text_lead)
+# Chinese: Whisper writes no space before a segment; the daemon's segments say so (text_lead
+# "") and the text is joined as written, with the space where one was (text_lead " ")
 printf '%s' '["你好。", "今天天气很好。", "OK."]' >"$ROOT/fake_results.json"
-printf '%s' '[{"start":0,"end":1,"text":"你好。","seek":0},{"start":1,"end":2,"text":"今天天气很好。","seek":0},
+printf '%s' '[{"start":0,"end":1,"text":"你好。","seek":0,"text_lead":""},{"start":1,"end":2,"text":"今天天气很好。","seek":0,"text_lead":""},
   {"start":2,"end":3,"text":"OK.","seek":0,"text_lead":" "}]' >"$ROOT/fake_segments.json"
 n0=$(wc -l <"$OUT")
 "$KL" start >/dev/null; paplay -d virt "$SPEECH"; "$KL" stop >/dev/null

@@ -258,16 +258,17 @@ static void test_text_lead(void)
 
 /* Chinese, Japanese, Thai: Whisper writes no space before a segment, so the daemon sends no
  * text_lead, and the whole text (and the stream's deltas) join those segments directly, as
- * "".join(s.text for s in segments).strip() does; without "seek" (no lead known) a space */
+ * "".join(s.text for s in segments).strip() does; a daemon that does not say (no text_lead: an
+ * older one, even with "seek") or a malformed lead: a space */
 static void test_text_lead_none(void)
 {
-    TEST("text: segments without a text_lead join directly (CJK); unknown lead or malformed: one space") {
+    TEST("text: segments with an empty text_lead join directly (CJK); none said or malformed: one space") {
 #define SEG(t, lead) "{\"start\":0,\"end\":1,\"text\":\"" t "\",\"seek\":0,\"tokens\":[1]," \
                      "\"temperature\":0,\"avg_logprob\":-0.2,\"compression_ratio\":1,\"no_speech_prob\":0.1" lead "}"
         const char *resp = "{\"results\":[\"你好。\",\"今天天气很好。\",\"OK\",\"x\",\"y\"],\"duration\":9,\"segments\":["
-                           SEG("你好。", "") "," SEG("今天天气很好。", "") "," SEG("OK", ",\"text_lead\":\" \"") ","
-                           SEG("x", ",\"text_lead\":7") ","
-                           "{\"start\":1,\"end\":2,\"text\":\"y\"}]}";
+                           SEG("你好。", ",\"text_lead\":\"\"") "," SEG("今天天气很好。", ",\"text_lead\":\"\"") ","
+                           SEG("OK", ",\"text_lead\":\" \"") "," SEG("x", ",\"text_lead\":7") ","
+                           SEG("y", "") "]}";   /* y: seek but no text_lead, as an older daemon */
 #undef SEG
         sh_transcript t;
         char *s = render(resp, 9, SH_FMT_VERBOSE, &t);
@@ -288,8 +289,8 @@ static void test_text_lead_none(void)
         char dir[] = "/tmp/sh-stream-XXXXXX";
         CHECK(mkdtemp(dir) != NULL);
         sh_stream *st = sh_stream_new(dir, "9");
-        append(dir, ".9.partial", "{\"i\": 0, \"start\": 0, \"end\": 1, \"text\": \"你好。\", \"seek\": 0, \"tokens\": [1]}\n"
-                                  "{\"i\": 1, \"start\": 1, \"end\": 2, \"text\": \"今天。\", \"seek\": 0, \"tokens\": [1]}\n"
+        append(dir, ".9.partial", "{\"i\": 0, \"start\": 0, \"end\": 1, \"text\": \"你好。\", \"seek\": 0, \"text_lead\": \"\"}\n"
+                                  "{\"i\": 1, \"start\": 1, \"end\": 2, \"text\": \"今天。\", \"seek\": 0, \"text_lead\": \"\"}\n"
                                   "{\"i\": 2, \"start\": 2, \"end\": 3, \"text\": \"OK\", \"seek\": 0, \"text_lead\": \" \"}\n");
         CHECK(st && sh_stream_tail(st) == 3);
         char *e = drain(st);
@@ -298,7 +299,8 @@ static void test_text_lead_none(void)
                               "data: {\"type\":\"transcript.text.delta\",\"delta\":\" OK\"}\n\n") == 0, "%s", e ? e : "");
         free(e);
         json_t *r = parse("{\"results\":[\"你好。\",\"今天。\",\"OK\"],\"segments\":["
-            "{\"start\":0,\"end\":1,\"text\":\"你好。\",\"seek\":0},{\"start\":1,\"end\":2,\"text\":\"今天。\",\"seek\":0},"
+            "{\"start\":0,\"end\":1,\"text\":\"你好。\",\"seek\":0,\"text_lead\":\"\"},"
+            "{\"start\":1,\"end\":2,\"text\":\"今天。\",\"seek\":0,\"text_lead\":\"\"},"
             "{\"start\":2,\"end\":3,\"text\":\"OK\",\"seek\":0,\"text_lead\":\" \"}]}");
         CHECK(st && sh_stream_finish(st, r) == 0);
         e = drain(st);
