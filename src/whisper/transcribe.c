@@ -540,12 +540,16 @@ static sp_status window_words(tx *x, int seg0, float t_off, int num_frames)
     if (st == SP_ERR_TOO_LARGE) return SP_OK;
     if (st != SP_OK) return st;
     int g = 0;   /* index of the segment's first text token in al_text */
+    /* the window starts at the last word's end rounded to a 10 ms frame (openai's and
+     * faster-whisper's seek), up to 5 ms before it: times stay after the words already given */
+    const float lo = x->last_speech;
     for (int i = seg0; i < o->n_segments; i++) {
         sp_segment *s = &o->segments[i];
+        const float from = fmaxf(s->start, fminf(lo, s->end));
         int nt = 0;
         for (int k = 0; k < s->n_tokens; k++) nt += s->tokens[k].id < eot;
         /* token times */
-        float prev = s->start;
+        float prev = from;
         for (int k = 0, q = g; k < s->n_tokens; k++) {
             sp_token *t = &s->tokens[k];
             if (t->id >= eot) continue;
@@ -561,7 +565,7 @@ static sp_status window_words(tx *x, int seg0, float t_off, int num_frames)
         if (nw > 0) {
             s->words = calloc((size_t)nw, sizeof *s->words);
             if (!s->words) return SP_ERR_NOMEM;
-            prev = s->start;
+            prev = from;
             for (int w = 0, a = 0; w < nw; w++) {
                 const int b = x->al_ends[w];
                 sp_word *wd = &s->words[w];

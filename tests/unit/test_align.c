@@ -269,9 +269,13 @@ static void test_words_synthetic(sp_context *ctx, const float *pcm, size_t n, fl
             CHECK(a->n_segments >= 1);
             CHECK(check_words(a, dur) == 0);
             CHECK(same_words(a, b));
-            /* the alignment pass changes nothing else */
-            CHECK(off->n_segments == a->n_segments);
-            for (int i = 0; i < off->n_segments && i < a->n_segments; i++) {
+            /* in the first window the alignment pass changes nothing else; the next window
+             * starts at the last word's end (openai's and faster-whisper's rule) */
+            int n0 = 0, a0 = 0;
+            while (n0 < off->n_segments && off->segments[n0].seek == 0) n0++;
+            while (a0 < a->n_segments && a->segments[a0].seek == 0) a0++;
+            CHECKF(n0 >= 1 && n0 == a0, "%d vs %d", n0, a0);
+            for (int i = 0; i < n0 && i < a0; i++) {
                 const sp_segment *x = &off->segments[i], *y = &a->segments[i];
                 CHECK(x->start == y->start && x->end == y->end && !strcmp(x->text, y->text) && x->n_tokens == y->n_tokens);
                 CHECK(x->n_words == 0 && x->words == NULL);
