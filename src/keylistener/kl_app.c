@@ -1,6 +1,7 @@
 /* kl_app.c — see kl_app.h. */
 #include "keylistener/kl_app.h"
 
+#include <ctype.h>
 #include <fnmatch.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -135,10 +136,9 @@ char *kl_gvariant_string(const char *text)
         const int digits = *p == 'u' ? 4 : 8;
         unsigned long cp = 0;
         for (int i = 0; i < digits; i++) {
-            const char h = *++p;
-            const char *d = h ? strchr("0123456789abcdef", h | 0x20) : NULL;
-            if (!d) goto bad;
-            cp = cp << 4 | (unsigned long)(d - "0123456789abcdef");
+            const unsigned char h = (unsigned char)*++p;
+            if (!isxdigit(h)) goto bad;
+            cp = cp << 4 | (unsigned long)(isdigit(h) ? h - '0' : (h | 0x20) - 'a' + 10);
         }
         if (cp == 0 || cp >= 0x110000 || (cp >= 0xD800 && cp < 0xE000)) goto bad;
         /* a \uXXXX's 6 bytes of text hold its at most 3 bytes of UTF-8, \U's 10 hold 4 */

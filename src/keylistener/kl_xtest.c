@@ -273,14 +273,16 @@ static int display_addr(const char *disp, char *host, size_t hn, long *num)
 {
     const char *colon = strrchr(disp, ':'), *slash = strchr(disp, '/'), *h = disp;
     char *end;
-    int tcp = 0;
+    int tcp = 0, local = 0;
     if (!colon) return -1;
     if (slash && slash < colon) {
         const size_t pl = (size_t)(slash - disp);
         if ((pl == 3 && !strncmp(disp, "tcp", 3)) || (pl == 4 && !strncmp(disp, "inet", 4)) ||
             (pl == 5 && !strncmp(disp, "inet6", 5)))
             tcp = 1;
-        else if (!((pl == 4 && !strncmp(disp, "unix", 4)) || (pl == 5 && !strncmp(disp, "local", 5))))
+        else if ((pl == 4 && !strncmp(disp, "unix", 4)) || (pl == 5 && !strncmp(disp, "local", 5)))
+            local = 1;   /* the local socket whatever the host says, as libxcb */
+        else
             return -1;
         h = slash + 1;
     }
@@ -291,7 +293,7 @@ static int display_addr(const char *disp, char *host, size_t hn, long *num)
     host[hl] = 0;
     *num = strtol(colon + 1, &end, 10);
     if (end == colon + 1 || *num < 0 || *num > 59535 || (*end && *end != '.')) return -1;
-    if (!tcp && (!hl || !strcmp(host, "unix"))) host[0] = 0;
+    if (local || (!tcp && (!hl || !strcmp(host, "unix")))) host[0] = 0;
     else if (!hl) snprintf(host, hn, "localhost");   /* "tcp/:0" */
     return 0;
 }

@@ -597,6 +597,19 @@ static float last_word_end(const sp_result *o, int seg0)
     return o->segments[o->n_segments - 1].end;
 }
 
+/* Whisper's and faster-whisper's long-form loop: with word times the next window starts where
+ * the last word ends, not at the last timestamp token - which can lie past words the window
+ * never got to (a sentence at 82.2 s of a 108 s recording was lost: the timestamp said
+ * 82.0 s and the next window decoded its audio as part of a later sentence). A window that
+ * ends in a single timestamp goes on to its end as without words. */
+static int word_seek(const tx *x, int seg0, float t_off, int seek)
+{
+    const sp_result *o = x->out;
+    if (x->win_single_end || o->n_segments <= seg0) return seek;
+    const float end = last_word_end(o, seg0);
+    return end > t_off ? (int)lroundf(end * SR / HOP) : seek;
+}
+
 /* Splits the window's tokens at consecutive timestamps (transcribe.py) and advances *seek. */
 static sp_status window_segments(tx *x, int *seek, int segment_size, float t_off)
 {
@@ -811,15 +824,7 @@ static sp_status run(tx *x, const float *pcm, size_t n_samples, char *err, size_
             sp_errf(err, es, "word alignment failed: %s", sp_status_str(st));
             break;
         }
-        if (p->word_timestamps && !x->win_single_end && o->n_segments > seg0) {
-            /* Whisper's and faster-whisper's long-form loop: with word times the next window
-             * starts where the last word ends, not at the last timestamp token - which can
-             * lie past words the window never got to (a sentence at 82.2 s of a 108 s
-             * recording was lost: the timestamp said 82.0 s and the next window decoded its
-             * audio as part of a later sentence) */
-            const float end = last_word_end(o, seg0);
-            if (end > t_off) seek = (int)lroundf(end * SR / HOP);
-        }
+        if (p->word_timestamps) seek = word_seek(x, seg0, t_off, seek);
         publish_segments(x, seg0);
         if (seek <= before) seek = before + size;
         if (!p->condition_on_previous_text || r->temperature > p->prompt_reset_on_temperature) x->reset_since = x->n_all;

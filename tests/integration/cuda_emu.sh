@@ -27,29 +27,25 @@ fails=0
     tests/data/models/micro-v3-f16.bin || fails=$((fails + 1))
 "$TG" --audio-ctx 16 --greedy-only tests/data/models/micro.en-f16.bin || fails=$((fails + 1))
 
-# a GPU fault in the middle of a transcription (a sticky launch failure after the self-check):
-# the request is finished on the CPU with the same text as a CPU run, and the CLI says why
+# a GPU that fails in the middle of a transcription, after the self-check: the request is
+# finished on the CPU with the same text as a CPU run, and the CLI says why.
+# mid_request NAME ENV=VALUE REASON: ENV makes the emulated GPU fail (CUDA_EMU_FAIL_AFTER: a
+# sticky launch failure; CUDA_EMU_NAN_AFTER: NaN products reported as success, caught in the
+# logits), REASON the message expected on stderr
 A="--model tests/data/models/micro.en-f16.bin --audio-ctx 16 --beam-size 1 --no-timestamps"
 bin/transcribe $A --device cpu tests/data/speech-16k.wav >"$T/cpu.txt" 2>&1
-CUDA_EMU_FAIL_AFTER=400 bin/transcribe $A --device cuda tests/data/speech-16k.wav >"$T/gpu.txt" 2>"$T/gpu.err"
-rc=$?
-if [ $rc -eq 0 ] && [ -s "$T/cpu.txt" ] && cmp -s "$T/cpu.txt" "$T/gpu.txt" &&
-   grep -q "GPU failed during a request (cudaErrorLaunchFailure.*); running on the CPU" "$T/gpu.err"; then
-    echo "ok - GPU fault mid-request: finished on the CPU, same text as a CPU run, reason on stderr"
-else
-    echo "not ok - GPU fault mid-request (exit $rc)"; cat "$T/gpu.err"; fails=$((fails + 1))
-fi
-
-# a GPU that computes NaN without reporting an error (after the self-check): its logits are
-# checked, the request is finished on the CPU with the same text, and the CLI says why
-CUDA_EMU_NAN_AFTER=300 bin/transcribe $A --device cuda tests/data/speech-16k.wav >"$T/gpu2.txt" 2>"$T/gpu2.err"
-rc=$?
-if [ $rc -eq 0 ] && [ -s "$T/cpu.txt" ] && cmp -s "$T/cpu.txt" "$T/gpu2.txt" &&
-   grep -q "GPU failed during a request (non-finite logits); running on the CPU" "$T/gpu2.err"; then
-    echo "ok - GPU computing NaN mid-request: caught in the logits, finished on the CPU, same text"
-else
-    echo "not ok - GPU computing NaN mid-request (exit $rc)"; cat "$T/gpu2.err"; fails=$((fails + 1))
-fi
+mid_request() {
+    env "$2" bin/transcribe $A --device cuda tests/data/speech-16k.wav >"$T/gpu.txt" 2>"$T/gpu.err"
+    _rc=$?
+    if [ $_rc -eq 0 ] && [ -s "$T/cpu.txt" ] && cmp -s "$T/cpu.txt" "$T/gpu.txt" &&
+       grep -q "GPU failed during a request ($3); running on the CPU" "$T/gpu.err"; then
+        echo "ok - $1 mid-request: finished on the CPU, same text as a CPU run, reason on stderr"
+    else
+        echo "not ok - $1 mid-request (exit $_rc)"; cat "$T/gpu.err"; fails=$((fails + 1))
+    fi
+}
+mid_request "GPU fault" CUDA_EMU_FAIL_AFTER=400 "cudaErrorLaunchFailure.*"
+mid_request "GPU computing NaN (caught in the logits)" CUDA_EMU_NAN_AFTER=300 "non-finite logits"
 
 # the daemon on the (emulated) GPU: status and pong say cuda, with the GPU's name and memory
 mkdir -p "$T/root"

@@ -1057,7 +1057,8 @@ static void test_gvariant_string(void)
         free(s);
         const char *bad[] = { "", "()", "('abc',", "('abc')", "('abc',) x", "'abc'", "('a\\u12',)",
                               "('a\\ud800',)", "('a\\U00110000',)", "('a\\u0000',)", "('abc\\",
-                              "(uint32 3,)", "Error: GDBus.Error:org.freedesktop.DBus.Error.UnknownMethod" };
+                              "(uint32 3,)", "Error: GDBus.Error:org.freedesktop.DBus.Error.UnknownMethod",
+                              "('a\\u00\x10" "1',)" /* not a hex digit (0x10|0x20 had read as '0') */ };
         for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
             s = kl_gvariant_string(bad[i]);
             CHECKF(s == NULL, "%s", bad[i]);

@@ -579,7 +579,9 @@ sp_status alloc_all(wh_cuda *c, char *err, size_t en)
     c->arena_size = c->arena_off;
     c->sizing = false;
     size_t free_b = 0, total_b = 0;
-    const size_t need = c->arena_size + cache_bytes(c) + (64u << 20);   // + one sequence, cuBLAS workspace
+    // + two sequences' caches (the self-check copies one into a second, as a beam does) and
+    // cuBLAS's workspace
+    const size_t need = c->arena_size + 2 * cache_bytes(c) + (64u << 20);
     if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
         cudaGetLastError();   // unknown: the allocation below decides
         free_b = 0;
