@@ -65,7 +65,14 @@ int kl_clip_save(kl_clip_saved *s, char *err, size_t n)
     char *wl_get[] = { "wl-paste", "-n", "-t", s->type, NULL };
     char *x_get[] = { "xclip", "-selection", "clipboard", "-o", "-t", s->type, NULL };
     s->data = read_tool(k ? wl_get : x_get, &s->len);
-    if (!s->data) s->empty = 1;
+    if (!s->data) {
+        /* not empty: unknown (over CLIP_MAX, or its owner did not answer). Restoring it as
+         * empty had wiped a 70 MB clipboard and logged "restored" */
+        s->valid = 0;
+        snprintf(err, n, "the clipboard's %s content could not be saved (over %u MiB, or its owner did not answer in 5 s)",
+                 s->type, CLIP_MAX >> 20);
+        return -1;
+    }
     return 0;
 }
 
@@ -116,8 +123,12 @@ int kl_clip_restore(kl_clip_saved *s, const char *ours, char *err, size_t n)
         free(now);
         if (!still) goto cleanup;    /* the user copied something since: theirs stays */
     }
+    /* also while shutting down (SIGTERM: systemd stopping the listener): the user's content
+     * goes back, as docs/key_listener.md promises, bounded by set_data's 10 s */
+    kl_run_uninterrupted(1);
     if (s->empty) r = set_data(s->wayland, NULL, "", 0, err, n);
     else r = set_data(s->wayland, s->type, s->data, s->len, err, n);
+    kl_run_uninterrupted(0);
     r = r == 0 ? 1 : -1;
 cleanup:
     kl_clip_saved_free(s);

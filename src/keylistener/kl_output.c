@@ -67,6 +67,10 @@ int kl_run(char *const argv[], const char *text, double timeout, char *err, size
     return kl_run_n(argv, text, text ? strlen(text) : 0, timeout, err, n);
 }
 
+static _Thread_local int t_uninterrupted;
+
+void kl_run_uninterrupted(int on) { t_uninterrupted = on; }
+
 int kl_run_n(char *const argv[], const void *data, size_t len, double timeout, char *err, size_t n)
 {
     const char *text = data;
@@ -118,15 +122,17 @@ int kl_run_n(char *const argv[], const void *data, size_t len, double timeout, c
     int st = 0, delay = 1;
     pid_t w;
     /* a termination signal (kl_xtest_interrupt, set by the handlers) ends the wait too: the
-     * process is exiting, and a typing tool could otherwise hold it up to the timeout */
-    while ((w = waitpid(pid, &st, WNOHANG)) == 0 && mono() < end && !kl_xtest_interrupted()) {
+     * process is exiting, and a typing tool could otherwise hold it up to the timeout - but
+     * not the clean-up that runs because of it (kl_run_uninterrupted: the user's clipboard
+     * put back at exit; its wl-copy had been killed before it took the selection) */
+    while ((w = waitpid(pid, &st, WNOHANG)) == 0 && mono() < end && (t_uninterrupted || !kl_xtest_interrupted())) {
         sleep_ms(delay);
         if (delay < 20) delay *= 2;
     }
     if (w == 0) {
         kill(pid, SIGKILL);
         waitpid(pid, &st, 0);
-        if (kl_xtest_interrupted()) snprintf(err, n, "%s stopped: shutting down", argv[0]);
+        if (!t_uninterrupted && kl_xtest_interrupted()) snprintf(err, n, "%s stopped: shutting down", argv[0]);
         else snprintf(err, n, "%s did not finish within %.0f s (killed)", argv[0], timeout);
         close(efd);
         return -1;
@@ -365,8 +371,9 @@ static int type_with(const char *t, const char *text, int delay, char *err, size
     snprintf(d, sizeof d, "%d", delay);
     double timeout = 10 + (double)strlen(text) * (delay + 5) / 1000.0;
     if (!strcmp(t, "wtype")) {
-        char *argv[] = { "wtype", "-d", d, "-", NULL };
-        return kl_run(argv, text, timeout, err, n);
+        /* wtype 0.4 refuses "-d 0" (Invalid sleep time): no -d is no delay */
+        char *argv[] = { "wtype", "-d", d, "-", NULL }, *argv0[] = { "wtype", "-", NULL };
+        return kl_run(delay > 0 ? argv : argv0, text, timeout, err, n);
     }
     if (!strcmp(t, "dotool")) {
         char *cmd = kl_output_dotool_script(text, delay);
@@ -414,9 +421,13 @@ static int chord_wtype(const char *chord, char *err, size_t n)
     argv[a++] = "wtype";
     for (int i = 0; i < nm; i++) {
         for (char *c = mods[i]; *c; c++) *c = (char)tolower((unsigned char)*c);
+        /* wtype's names: ctrl, shift, alt, logo (it refuses "control", "super", "meta") */
         if (!strcmp(mods[i], "super") || !strcmp(mods[i], "meta")) snprintf(mods[i], 16, "logo");
+        if (!strcmp(mods[i], "control")) snprintf(mods[i], 16, "ctrl");
         argv[a++] = "-M"; argv[a++] = mods[i];
     }
+    /* an XKB key name: "enter"/"return" in any case is Return (wtype knows no "enter") */
+    if (!strcasecmp(key, "enter") || !strcasecmp(key, "return")) snprintf(key, sizeof key, "Return");
     argv[a++] = "-k"; argv[a++] = key;
     for (int i = nm - 1; i >= 0; i--) { argv[a++] = "-m"; argv[a++] = mods[i]; }
     argv[a] = NULL;

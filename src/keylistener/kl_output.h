@@ -50,6 +50,10 @@ typedef struct {
     kl_out_done *done;         /* set by kl_output_text to how the text went out; may be NULL */
 } kl_output_opts;
 
+/* On this thread, kl_run_n waits for its tool to its timeout even after a termination
+ * signal (1), or not (0, the default): for the clean-up that runs because of the signal. */
+void kl_run_uninterrupted(int on);
+
 /* Delivers text (non-empty). On success 0 and how names what was done ("xdotool",
  * "clipboard (wl-copy)", "stdout"); -1 with a message otherwise. */
 int kl_output_text(const kl_output_opts *o, const char *text, char *how, size_t hn,

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "keylistener/kl_output.h"
+#include "keylistener/kl_text.h"
 
 typedef struct {
     kl_rule_kind kind;
@@ -162,6 +163,20 @@ fail:
 
 /* ---- replacements ---------------------------------------------------------------------- */
 
+/* Whether s is well-formed UTF-8 (kl_utf8_next gives U+FFFD for a bad sequence; a real
+ * U+FFFD is its three bytes). */
+static int utf8_valid(const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0, n = strlen(s); i < n;) {
+        unsigned long cp;
+        const size_t l = kl_utf8_next(u + i, n - i, &cp);
+        if (cp == 0xFFFD && !(l == 3 && u[i] == 0xEF && u[i + 1] == 0xBF && u[i + 2] == 0xBD)) return 0;
+        i += l;
+    }
+    return 1;
+}
+
 static char *replace_literal(const rule *r, const char *t)
 {
     sb b = { 0 };
@@ -198,9 +213,12 @@ static char *replace_regex(const rule *r, const char *t)
                 sb_c(&b, *c);
             }
         }
-        if (m[0].rm_eo == m[0].rm_so) {   /* an empty match: step over one byte */
-            if (i + (size_t)m[0].rm_eo < len) sb_c(&b, t[i + (size_t)m[0].rm_eo]);
-            i += (size_t)m[0].rm_eo + 1;
+        if (m[0].rm_eo == m[0].rm_so) {   /* an empty match: step over one character */
+            const size_t at = i + (size_t)m[0].rm_eo;
+            unsigned long cp;
+            const size_t cl = at < len ? kl_utf8_next((const unsigned char *)t + at, len - at, &cp) : 1;
+            if (at < len) sb_put(&b, t + at, cl);
+            i = at + cl;
         } else {
             i += (size_t)m[0].rm_eo;
         }
@@ -331,17 +349,23 @@ char *kl_post_builtin(const kl_post *p, const char *profile, const char *text)
         free(t);
         if (!(t = n) || step(&t, tidy)) return NULL;
     }
-    int changed = 0;
+    int deleted = 0;
     for (size_t i = 0; i < p->nr; i++) {
         const rule *r = &p->r[i];
         if (r->profile && strcmp(r->profile, profile)) continue;
         char *n = r->kind == KL_RULE_REGEX ? replace_regex(r, t) : replace_literal(r, t);
-        if (n) changed |= strcmp(n, t) != 0;
+        if (!n) { free(t); return NULL; }
+        /* a regex that cut a character in half is not typed: wtype stops at the first bad
+         * byte, and the rest of the dictation had been lost */
+        if (!utf8_valid(n)) { free(n); continue; }
+        deleted |= !r->to[0] && strcmp(n, t) != 0;
         free(t);
-        if (!(t = n)) return NULL;
+        t = n;
     }
-    /* a rule that deletes words leaves their spaces behind */
-    if (changed && step(&t, tidy)) return NULL;
+    /* a rule that deletes words leaves their spaces behind; one that replaces them does not,
+     * and tidying after it had rewritten punctuation nowhere near ("...and .NET" lost its
+     * dots and space) */
+    if (deleted && step(&t, tidy)) return NULL;
     if (p->o.punctuation && (step(&t, spoken_punct) || step(&t, tidy))) return NULL;
     return t;
 }

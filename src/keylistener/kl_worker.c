@@ -201,13 +201,20 @@ static void keep_restore(kl_worker *w, const char *why)
     w->keep_text = NULL;
 }
 
-/* After output: a clipboard left holding the text is remembered for a timed restore. The
- * first saved content is kept while one is pending: it is the user's, the later is ours. */
+/* After output: a clipboard left holding the text is remembered for a timed restore. While
+ * one is pending, the content saved now is our last text (keep the older, the user's) -
+ * unless the user copied something since, which is then theirs to get back (the older had
+ * come back instead, and what they copied was lost). */
 static void keep_note(kl_worker *w, kl_clip_saved *k, const char *text)
 {
     if (!k->valid) return;
-    if (w->keep.valid) kl_clip_saved_free(k);
-    else w->keep = *k;
+    const int ours = w->keep.valid && w->keep_text && !k->empty && k->data &&
+                     k->len == strlen(w->keep_text) && !memcmp(k->data, w->keep_text, k->len);
+    if (w->keep.valid && ours) kl_clip_saved_free(k);
+    else {
+        kl_clip_saved_free(&w->keep);
+        w->keep = *k;
+    }
     free(w->keep_text);
     w->keep_text = strdup(text);
     w->keep_deadline = ss_mono_now() + w->o->clipboard_restore;

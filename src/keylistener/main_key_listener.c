@@ -13,6 +13,7 @@
  * runs, 111 system failure (including no permission for /dev/input). */
 #include <dirent.h>
 #include <errno.h>
+#include <locale.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
@@ -1010,6 +1011,9 @@ int main(int argc, char **argv)
 {
     const char *cmd = NULL;
     int list = 0;
+    /* --replace-regex on characters, not bytes: in a UTF-8 locale '.' is one character and
+     * REG_ICASE folds é/É (in "C" a '.' took half of an 'é') */
+    if (!setlocale(LC_CTYPE, "C.UTF-8")) setlocale(LC_CTYPE, "C.utf8");
     pthread_mutex_init(&G.logmu, NULL);
     G.log.fd = -1;
     int rc = parse_args(argc, argv, &cmd, &list);

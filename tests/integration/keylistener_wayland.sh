@@ -147,9 +147,47 @@ check "log keeps wtype's reason next to the fallback" \
 listener_quit
 check "nothing typed by the failing wtype" typed_is
 
+# 3b. two fallbacks in a row with the user copying between them: the user's newer copy comes
+# back after --clipboard-restore (the first saved content had, and the copy was lost); then a
+# SIGTERM (systemd stopping the listener) puts the user's content back at once (its wl-copy
+# had been killed as the listener shut down: the dictation stayed on the clipboard)
+wlp() { WAYLAND_DISPLAY="$WL" timeout 5 wl-paste "$@" 2>/dev/null; }
+printf 'ORIGINAL' | WAYLAND_DISPLAY="$WL" wl-copy
+printf '%s' '["Fallback A."]' >"$ROOT/fake_results.json"
+bg env WAYLAND_DISPLAY="$WL" PATH="$FB:$PATH" "$KL" --no-config --trigger none --source virt.monitor \
+    --no-start --timeout 20 --clipboard-restore 4 --history 0 2>>"$ROOT/kl.err"
+KLP=$!
+listener_up
+n0=$(nout); record; wait_delivered "$n0"
+wait_for 5 sh -c '[ "$(WAYLAND_DISPLAY="$0" timeout 5 wl-paste -n 2>/dev/null)" = "Fallback A." ]' "$WL"
+printf 'USER-X' | WAYLAND_DISPLAY="$WL" wl-copy
+printf '%s' '["Fallback B."]' >"$ROOT/fake_results.json"
+n0=$(nout); record; wait_delivered "$n0"
+check "second fallback: its text on the clipboard" wait_for 5 sh -c '[ "$(WAYLAND_DISPLAY="$0" timeout 5 wl-paste -n 2>/dev/null)" = "Fallback B." ]' "$WL"
+check "after --clipboard-restore: the user's newer copy is back, not the first content" \
+    wait_for 8 sh -c '[ "$(WAYLAND_DISPLAY="$0" timeout 5 wl-paste -n 2>/dev/null)" = "USER-X" ]' "$WL"
+printf '%s' '["Fallback C."]' >"$ROOT/fake_results.json"
+n0=$(nout); record; wait_delivered "$n0"
+wait_for 5 sh -c '[ "$(WAYLAND_DISPLAY="$0" timeout 5 wl-paste -n 2>/dev/null)" = "Fallback C." ]' "$WL"
+kill -TERM "$KLP"
+wait_for 10 sh -c '! kill -0 "$0" 2>/dev/null' "$KLP"
+check "SIGTERM with a restore pending: the user's content is back at once" [ "$(wlp -n)" = "USER-X" ]
+check "nothing typed by the fallbacks" typed_is
+
+# 3c. --type-delay 0 with the real wtype (it refuses "-d 0": every dictation had gone to the
+# clipboard)
+printf '%s' '["Zero delay."]' >"$ROOT/fake_results.json"
+bg env WAYLAND_DISPLAY="$WL" "$KL" --no-config --trigger none --source virt.monitor --no-start \
+    --timeout 20 --type-delay 0 --history 0 2>>"$ROOT/kl.err"
+listener_up
+n0=$(nout); record; wait_delivered "$n0"
+TEXT="$TEXT""Zero delay."
+check "--type-delay 0: typed into foot by wtype" wait_for 20 typed_is
+check "log says typed with wtype" grep_log "output wtype in"
+listener_quit
+
 # 4. paste mode: the user's clipboard text is saved, the text pasted with Ctrl+Shift+V (foot's
 # paste chord, sent with wtype), and the user's text put back
-wlp() { WAYLAND_DISPLAY="$WL" timeout 5 wl-paste "$@" 2>/dev/null; }
 printf 'user text' | WAYLAND_DISPLAY="$WL" wl-copy
 printf '%s' '["Pasted", "text."]' >"$ROOT/fake_results.json"
 bg env WAYLAND_DISPLAY="$WL" "$KL" --no-config --trigger none --source virt.monitor --no-start \

@@ -3,6 +3,7 @@
  * (read back by the engine's decoder), the pre-roll ring, the capture thread with a fake
  * source, text joining, the terminal trigger and the config file. */
 #include <errno.h>
+#include <locale.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -760,6 +761,32 @@ static void test_post_replacements(void)
         }
         kl_post_free(p);
     }
+    TEST("post: regex on characters (UTF-8 locale, as key_listener sets it); replacing tidies nothing") {
+        char err[256];
+        kl_post_opts po = { 0 };
+        kl_post *p = kl_post_new(&po);
+        CHECK(kl_post_add(p, KL_RULE_REGEX, "caf. => X", err, sizeof err) == 0);
+        CHECK(kl_post_add(p, KL_RULE_REGEX, "q* => -", err, sizeof err) == 0);
+        CHECK(kl_post_add(p, KL_RULE_EXACT, "great => good", err, sizeof err) == 0);
+        static const char *const cases[][2] = {
+            /* '.' had taken half of the 'é': "Le X\xa9 est…", and wtype stopped there */
+            { "Le café est prêt, Café.", "-L-e- -X- -e-s-t- -p-r-ê-t-,- -X-.-" },
+            /* no rule deleted anything: the rest is not tidied ("and.NET is good! Really?") */
+            { "...and .NET is great !  Really ?", "-.-.-.-a-n-d- -.-N-E-T- -i-s- -g-r-e-a-t- -!- - -R-e-a-l-l-y- -?-" },
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            char *o = kl_post_builtin(p, NULL, cases[i][0]);
+            CHECKF(o && !strcmp(o, cases[i][1]), "\"%s\" -> \"%s\"", cases[i][0], o ? o : "(null)");
+            free(o);
+        }
+        kl_post_free(p);
+        p = kl_post_new(&po);
+        CHECK(kl_post_add(p, KL_RULE_EXACT, "great => good", err, sizeof err) == 0);
+        char *o = kl_post_builtin(p, NULL, "...and .NET is great !  Really ?");
+        CHECKF(o && !strcmp(o, "...and .NET is good !  Really ?"), "%s", o ? o : "(null)");
+        free(o);
+        kl_post_free(p);
+    }
 }
 
 static void test_post_fillers(void)
@@ -1125,6 +1152,7 @@ static void test_capture_silence(void)
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
+    if (!setlocale(LC_CTYPE, "C.UTF-8")) setlocale(LC_CTYPE, "C.utf8");   /* as key_listener */
     test_key_names();
     test_evdev_hold();
     test_evdev_split_record();
