@@ -467,12 +467,13 @@ int kl_send_chord(const char *chord, const char *typer, char *how, size_t hn, ch
 
 /* Paste mode: save, set, chord, wait, restore. When the chord cannot be sent, the text stays
  * on the clipboard and the saved content goes to o->keep for a later restore. 0 pasted, 1
- * left on the clipboard, -1 failed. */
+ * left on the clipboard, -1 failed, -2 the user's clipboard cannot be saved (too big, its
+ * owner silent): nothing touched, for the caller to type instead. */
 static int paste_text(const kl_output_opts *o, const char *text, char *how, size_t hn, char *err, size_t n)
 {
     kl_clip_saved saved;
     char e2[512] = "", via[64] = "", chow[64];
-    if (kl_clip_save(&saved, err, n) != 0) return -1;
+    if (kl_clip_save(&saved, err, n) != 0) return saved.type[0] ? -2 : -1;
     if (kl_clip_set_text(text, chow, sizeof chow, err, n) != 0) { kl_clip_saved_free(&saved); return -1; }
     /* the tools serve the clipboard from a forked child: wait until it answers with the
      * text, so the application cannot paste the old content */
@@ -558,13 +559,16 @@ int kl_output_text(const kl_output_opts *o, const char *text, char *how, size_t 
     }
     wait_mods(o);
     if (o->mode == KL_OUT_PASTE) {
-        int r = paste_text(o, text, how, hn, err, n);
-        if (r < 0) return -1;
+        char e0[512] = "";
+        int r = paste_text(o, text, how, hn, e0, sizeof e0);
+        if (r == -2) goto typing;   /* the user's clipboard cannot be saved: type instead */
+        if (r < 0) { snprintf(err, n, "%s", e0); return -1; }
         set_done(o, r ? KL_DONE_CLIPBOARD : KL_DONE_PASTED);
         /* no Return when the text was not pasted: it would send what is in the window */
         if (!r && o->enter) press_enter(o, how, hn);
         return 0;
     }
+typing:;
     char last[512] = "";
     for (size_t i = 0; i < sizeof typers / sizeof typers[0]; i++) {
         const char *t = typers[i];

@@ -128,7 +128,8 @@ int kl_post_add(kl_post *p, kl_rule_kind kind, const char *spec, char *err, size
     rule r = { .kind = kind };
     const char *s = spec;
     while (*s == ' ') s++;
-    if (*s == '[') {       /* "[profile] FROM => TO" */
+    const size_t pn = *s == '[' ? strspn(s + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") : 0;
+    if (*s == '[' && s[1 + pn] == ']') {   /* "[profile] FROM => TO"; "[[:alpha:]]+" is a regex */
         const char *e = strchr(s, ']');
         if (!e || e == s + 1) { snprintf(err, n, "\"%s\": a profile is written [name]", spec); return -1; }
         if (!(r.profile = strndup(s + 1, (size_t)(e - s - 1)))) goto oom;
@@ -162,6 +163,17 @@ fail:
 }
 
 /* ---- replacements ---------------------------------------------------------------------- */
+
+/* Whether a rule's TO writes nothing of its own (empty, or only \N groups and blanks): it
+ * deletes what it matched but the groups, and leaves the spaces around behind. */
+static int only_groups(const char *to)
+{
+    for (const char *c = to; *c; c++) {
+        if (c[0] == '\\' && c[1] >= '0' && c[1] <= '9') { c++; continue; }
+        if (*c != ' ') return 0;
+    }
+    return 1;
+}
 
 /* Whether s is well-formed UTF-8 (kl_utf8_next gives U+FFFD for a bad sequence; a real
  * U+FFFD is its three bytes). */
@@ -358,7 +370,7 @@ char *kl_post_builtin(const kl_post *p, const char *profile, const char *text)
         /* a regex that cut a character in half is not typed: wtype stops at the first bad
          * byte, and the rest of the dictation had been lost */
         if (!utf8_valid(n)) { free(n); continue; }
-        deleted |= !r->to[0] && strcmp(n, t) != 0;
+        deleted |= only_groups(r->to) && strcmp(n, t) != 0;
         free(t);
         t = n;
     }

@@ -387,7 +387,9 @@ static size_t setup_packet(int fd, long num, unsigned char *pkt, size_t cap)
         } else if (peer.ss_family == AF_INET6) {
             const struct in6_addr *in6 = &((const struct sockaddr_in6 *)&peer)->sin6_addr;
             if (IN6_IS_ADDR_V4MAPPED(in6)) { family = FamilyInternet; addr = (const char *)in6->s6_addr + 12; alen = 4; }
-            else { family = FamilyInternet6; addr = (const char *)in6->s6_addr; alen = 16; }
+            else if (!IN6_IS_ADDR_LOOPBACK(in6)) { family = FamilyInternet6; addr = (const char *)in6->s6_addr; alen = 16; }
+            /* ::1 (where "localhost" resolves to it first: ssh's localhost:10) is local, as
+             * for libxcb: the cookie is looked up by this host's name */
             if (family == FamilyInternet && !memcmp(addr, "\x7f\0\0\x01", 4)) family = FamilyLocal;
         }
     }

@@ -88,7 +88,7 @@ bg Xvfb ":$N" -auth "$XA" -audit 4 -listen tcp -noreset -screen 0 640x480x24 2>"
 wait_for 20 sh -c 'XAUTHORITY="$0" DISPLAY=":$1" xdpyinfo >/dev/null 2>&1' "$XA" "$N"
 mkdir -p "$ROOT/xa-run"; chmod 700 "$ROOT/xa-run"   # no listener there: paste-last types itself
 printf '1700000000\t%s\n' 'cookie' >"$ROOT/hxa"
-for d in ":$N" "127.0.0.1:$N"; do
+for d in ":$N" "127.0.0.1:$N" "[::1]:$N"; do
     XDG_RUNTIME_DIR="$ROOT/xa-run" XAUTHORITY="$XA" DISPLAY="$d" "$KL" --no-config --history-file "$ROOT/hxa" \
         --typer xtest paste-last 2>>"$ROOT/kl.err"
     check "xtest on $d (a display wanting a cookie): typed (exit 0)" [ $? -eq 0 ]

@@ -786,6 +786,15 @@ static void test_post_replacements(void)
         CHECKF(o && !strcmp(o, "...and .NET is good !  Really ?"), "%s", o ? o : "(null)");
         free(o);
         kl_post_free(p);
+        /* a regex deleting all but its groups tidies like an empty TO; a bracket expression
+         * is a regex, not a [profile] tag */
+        p = kl_post_new(&po);
+        CHECK(kl_post_add(p, KL_RULE_REGEX, "foo( bar)? => \\1", err, sizeof err) == 0);
+        CHECK(kl_post_add(p, KL_RULE_REGEX, "[[:digit:]]+ => N", err, sizeof err) == 0);
+        o = kl_post_builtin(p, NULL, "foo baz, 42 left.");
+        CHECKF(o && !strcmp(o, "baz, N left."), "%s", o ? o : "(null)");
+        free(o);
+        kl_post_free(p);
     }
 }
 
