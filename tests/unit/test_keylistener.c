@@ -725,6 +725,16 @@ static void test_output(void)
     }
 }
 
+/* Each input of cases post-processed by p (default profile) gives its expected text. */
+static void post_cases(const kl_post *p, const char *const (*cases)[2], size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *o = kl_post_builtin(p, NULL, cases[i][0]);
+        CHECKF(o && !strcmp(o, cases[i][1]), "\"%s\" -> \"%s\"", cases[i][0], o ? o : "(null)");
+        free(o);
+    }
+}
+
 static void test_post_replacements(void)
 {
     TEST("post: replacement table (literal, exact, regex, profiles, case rules, UTF-8)") {
@@ -774,11 +784,7 @@ static void test_post_replacements(void)
             /* no rule deleted anything: the rest is not tidied ("and.NET is good! Really?") */
             { "...and .NET is great !  Really ?", "-.-.-.-a-n-d- -.-N-E-T- -i-s- -g-r-e-a-t- -!- - -R-e-a-l-l-y- -?-" },
         };
-        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-            char *o = kl_post_builtin(p, NULL, cases[i][0]);
-            CHECKF(o && !strcmp(o, cases[i][1]), "\"%s\" -> \"%s\"", cases[i][0], o ? o : "(null)");
-            free(o);
-        }
+        post_cases(p, cases, sizeof cases / sizeof cases[0]);
         kl_post_free(p);
         p = kl_post_new(&po);
         CHECK(kl_post_add(p, KL_RULE_EXACT, "great => good", err, sizeof err) == 0);
@@ -844,11 +850,7 @@ static void test_post_spoken_punctuation(void)
             { "open paren see below close paren and colon items", "(see below) and: items" },
             { "a commander periodically", "a commander periodically" },
         };
-        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-            char *o = kl_post_builtin(p, NULL, cases[i][0]);
-            CHECKF(o && !strcmp(o, cases[i][1]), "\"%s\" -> \"%s\"", cases[i][0], o ? o : "(null)");
-            free(o);
-        }
+        post_cases(p, cases, sizeof cases / sizeof cases[0]);
         kl_post_free(p);
         po.punctuation = 0;
         p = kl_post_new(&po);
