@@ -200,6 +200,21 @@ check "paste mode: the user's clipboard text is back (wl-paste)" [ "$(wlp -n)" =
 check "log: paste via wtype, clipboard restored" grep_log "output paste (wtype ctrl+shift+v, clipboard (wl-copy)), clipboard restored"
 listener_quit
 
+# 4b. paste mode with a clipboard too big to save (70 MB: over the 64 MiB kept): the text is
+# typed instead and the user's clipboard is left alone (it had been wiped, the log saying
+# "restored"; then the dictation had failed)
+head -c 70000000 /dev/zero | tr '\0' x | WAYLAND_DISPLAY="$WL" wl-copy
+printf '%s' '["Typed", "instead."]' >"$ROOT/fake_results.json"
+bg env WAYLAND_DISPLAY="$WL" "$KL" --no-config --trigger none --source virt.monitor --no-start \
+    --timeout 30 --output paste --paste-chord ctrl+shift+v --history 0 2>>"$ROOT/kl.err"
+listener_up
+n0=$(nout); record; wait_delivered "$n0"
+TEXT="$TEXT""Typed instead."
+check "paste mode, a 70 MB clipboard: the text typed instead" wait_for 20 typed_is
+check "... and the user's 70 MB are still on the clipboard" \
+    sh -c '[ "$(WAYLAND_DISPLAY="$0" timeout 20 wl-paste -n 2>/dev/null | wc -c)" -eq 70000000 ]' "$WL"
+listener_quit
+
 # 5. a per-app rule chosen through sway's IPC (app_id foot) pastes; a PNG image on the
 # clipboard is back byte for byte afterwards
 python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108020000009077" "53de0000000c4944415478da63f8cfc000000301010018dd8db00000000049454e44ae426082"))' >"$ROOT/img.png"
