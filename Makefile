@@ -128,16 +128,19 @@ $(LIB): $(LIB_OBJ)
 	@mkdir -p $(@D)
 	$(AR) rcs $@ $^
 
+# Tests link every helper archive, in directory order rather than users-before-used (http
+# before clients): as one group, so the linker looks back for what a later archive needs.
+TEST_ARS = -Wl,--start-group $(HELPER_ARS) -Wl,--end-group
 $(B)/tests/%: tests/unit/%.c $(HELPER_ARS) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -Itests/unit -o $@ $< $(HELPER_ARS) $(LIB) $(LDLIBS) $(TEST_LDLIBS) $(EXTRA_LDLIBS_$(notdir $@))
+	$(CC) $(CFLAGS) $(LDFLAGS) -Itests/unit -o $@ $< $(TEST_ARS) $(LIB) $(LDLIBS) $(TEST_LDLIBS) $(EXTRA_LDLIBS_$(notdir $@))
 
 # Fuzz targets double as regression tests: the same LLVMFuzzerTestOneInput linked with a
 # plain main() that replays fuzz/corpus/<name>/ (works with gcc, under the sanitizers).
 REPLAYS := $(patsubst fuzz/fuzz_%.c,$(B)/tests/replay_%,$(wildcard fuzz/fuzz_*.c))
 $(B)/tests/replay_%: fuzz/fuzz_%.c tests/replay_main.c $(HELPER_ARS) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/replay_main.c $(HELPER_ARS) $(LIB) $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/replay_main.c $(TEST_ARS) $(LIB) $(LDLIBS)
 
 tests-build: $(PROGS) $(TESTS) $(REPLAYS)
 

@@ -590,3 +590,14 @@ char *ssc_results_text(const json_t *resp)
     while (p > s && (p[-1] == ' ' || p[-1] == '\n')) *--p = 0;
     return s;
 }
+
+int ssc_segment_lead(const json_t *seg, char lead[8])
+{
+    const json_t *l = json_object_get(seg, "text_lead");
+    const char *ls = json_string_value(l);
+    lead[0] = 0;
+    if (!ls || json_string_length(l) >= 8 || strspn(ls, " \t\n\r") != json_string_length(l))
+        return 0;   /* absent (a daemon that does not say) or malformed: not known */
+    memcpy(lead, ls, json_string_length(l) + 1);
+    return 1;
+}

@@ -94,6 +94,12 @@ int ssc_wait(ssc *c, const char *id, double timeout, json_t **resp, char *err, s
  * the lines of its partial file as they appear, then (once the response is there) the
  * response's "segments" not yet given. seg is {"i"?,"start","end","text"[,"words"]}. */
 typedef void (*ssc_segment_fn)(const json_t *seg, int index, void *user);
+
+/* A response segment's (or partial line's) "text_lead" into lead[8] (only white space, at most
+ * 7 bytes; else ""); 1 when that lead is known (the daemon writes it with every segment's
+ * figures, "" where Whisper wrote no space: Chinese, Japanese, Thai), 0 when absent (a daemon
+ * that does not say: join with one space) or malformed. */
+int ssc_segment_lead(const json_t *seg, char lead[8]);
 /* ssc_wait for a request submitted with stream = 1. */
 int ssc_wait_stream(ssc *c, const char *id, double timeout, ssc_segment_fn fn, void *user,
                     json_t **resp, char *err, size_t n);

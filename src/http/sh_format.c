@@ -1,5 +1,6 @@
 /* sh_format.c — see sh_format.h. */
 #include "http/sh_format.h"
+#include "clients/session_client.h"   /* ssc_segment_lead */
 #include "speech.h"   /* sp_language_name */
 
 #include <arpa/inet.h>
@@ -101,17 +102,6 @@ static json_t *decode_of(const json_t *v)
     return d;
 }
 
-int sh_lead_of(const json_t *seg, char lead[8])
-{
-    const json_t *l = json_object_get(seg, "text_lead");
-    const char *ls = json_string_value(l);
-    lead[0] = 0;
-    if (!ls || json_string_length(l) >= 8 || strspn(ls, " \t\n\r") != json_string_length(l))
-        return 0;   /* absent (a daemon that does not say) or malformed: not known */
-    memcpy(lead, ls, json_string_length(l) + 1);
-    return 1;
-}
-
 static int from_segments(const json_t *arr, sh_transcript *t)
 {
     size_t n = json_array_size(arr), i;
@@ -132,7 +122,7 @@ static int from_segments(const json_t *arr, sh_transcript *t)
         g->text = strdup(json_string_value(json_object_get(v, "text")));
         if (!g->text) return -1;
         g->decode = decode_of(v);
-        g->lead_known = sh_lead_of(v, g->lead);
+        g->lead_known = ssc_segment_lead(v, g->lead);
         t->n++;
         if (add_words(v, t) != 0) return -1;
     }

@@ -55,11 +55,6 @@ typedef struct {
 int sh_transcript_from_response(const json_t *resp, double duration, sh_transcript *t);
 void sh_transcript_deinit(sh_transcript *t);
 
-/* A daemon segment's (or partial line's) "text_lead" into lead[8] (only white space, at most
- * 7 bytes; else ""); 1 when that lead is known (the daemon wrote a well-formed one, "" for
- * none: it writes it with every segment's figures), else 0 (absent: a daemon that does not
- * say, whose segments join with one space). */
-int sh_lead_of(const json_t *seg, char lead[8]);
 /* What goes between a segment and the one before it in the whole text: its lead (Whisper's
  * own white space, "" for Chinese, Japanese, Thai) when the daemon said (lead_known), else
  * one space. */

@@ -3,6 +3,7 @@
 
 #include "common/dynbuf.h"
 #include "http/sh_format.h"
+#include "clients/session_client.h"   /* ssc_segment_lead */
 #include "session/ss_fs.h"   /* SS_ID_MAX */
 
 #include <ctype.h>
@@ -86,9 +87,9 @@ static int queue_delta(sh_stream *s, const json_t *seg, const char *text)
     size_t l = strlen(text);
     while (l && isspace((unsigned char)text[l - 1])) l--;
     if (!l) return 0;   /* an empty segment adds nothing to the text */
-    /* the lead as sh_transcript_text joins it (sh_lead_of); a bare results string: one space */
+    /* the lead as sh_transcript_text joins it; a bare results string: one space */
     char lead[8];
-    const int known = sh_lead_of(seg, lead);
+    const int known = ssc_segment_lead(seg, lead);
     const char *j = sh_seg_joiner(lead, known);
     char *d = malloc(l + strlen(j) + 1);
     if (!d) return -1;

@@ -71,7 +71,7 @@ int kl_clip_save(kl_clip_saved *s, char *err, size_t n)
         s->valid = 0;
         snprintf(err, n, "the clipboard's %s content could not be saved (over %u MiB, or its owner did not answer in 5 s)",
                  s->type, CLIP_MAX >> 20);
-        return -1;
+        return -2;
     }
     return 0;
 }

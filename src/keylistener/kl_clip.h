@@ -23,7 +23,8 @@ typedef struct {
 
 /* Which tool set is usable now: 1 Wayland, 0 X11, -1 none. */
 int kl_clip_kind(void);
-/* Saves the clipboard into s (s->valid set). 0, or -1 with a message (no tool). */
+/* Saves the clipboard into s (s->valid set). 0, or with a message -1 (no tool) or -2 (its
+ * content cannot be read: over 64 MiB, or its owner does not answer; nothing to restore). */
 int kl_clip_save(kl_clip_saved *s, char *err, size_t n);
 /* Puts text on the clipboard. 0, or -1 with a message; how names the tool. */
 int kl_clip_set_text(const char *text, char *how, size_t hn, char *err, size_t n);

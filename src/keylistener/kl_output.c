@@ -473,7 +473,8 @@ static int paste_text(const kl_output_opts *o, const char *text, char *how, size
 {
     kl_clip_saved saved;
     char e2[512] = "", via[64] = "", chow[64];
-    if (kl_clip_save(&saved, err, n) != 0) return saved.type[0] ? -2 : -1;
+    const int sr = kl_clip_save(&saved, err, n);
+    if (sr != 0) return sr;
     if (kl_clip_set_text(text, chow, sizeof chow, err, n) != 0) { kl_clip_saved_free(&saved); return -1; }
     /* the tools serve the clipboard from a forked child: wait until it answers with the
      * text, so the application cannot paste the old content */

@@ -430,8 +430,8 @@ static char *resp_text(const json_t *resp)
     for (size_t i = 0; i < n; i++) {
         const json_t *g = described ? json_array_get(sg, i) : NULL;
         segs[i] = json_string_value(json_array_get(arr, i));
-        const char *lead = json_string_value(json_object_get(g, "text_lead"));
-        tight[i] = lead && !lead[0];
+        char lead[8];
+        tight[i] = g && ssc_segment_lead(g, lead) && !lead[0];
     }
     text = kl_text_join_ex(segs, tight, n);
 done:

@@ -94,6 +94,15 @@ listener_quit() { "$KL" quit >/dev/null 2>&1; wait_for 10 sh -c '! "$0" status >
 nout() { _c=$(grep -c ' request .* chars ' "$ROOT/key_listener.log" 2>/dev/null); echo "${_c:-0}"; }
 wait_delivered() { wait_for 20 sh -c '[ "$(grep -c " request .* chars " "$0" 2>/dev/null)" -gt "$1" ]' "$ROOT/key_listener.log" "$1"; }
 typed_is() { [ "$(cat "$TYPED")" = "$TEXT" ]; }
+# dictate RESULTS [OPTION...]: a listener with these options (and no history) started, one
+# recording made, the stand-in daemon's RESULTS delivered
+dictate() {
+    printf '%s' "$1" >"$ROOT/fake_results.json"; shift
+    bg env WAYLAND_DISPLAY="$WL" "$KL" --no-config --trigger none --source virt.monitor --no-start \
+        --history 0 "$@" 2>>"$ROOT/kl.err"
+    listener_up
+    n0=$(nout); record; wait_delivered "$n0"
+}
 
 # 1. typing with wtype into the focused foot
 bg env WAYLAND_DISPLAY="$WL" "$KL" --no-config --trigger none --source virt.monitor --no-start \
@@ -176,11 +185,7 @@ check "nothing typed by the fallbacks" typed_is
 
 # 3c. --type-delay 0 with the real wtype (it refuses "-d 0": every dictation had gone to the
 # clipboard)
-printf '%s' '["Zero delay."]' >"$ROOT/fake_results.json"
-bg env WAYLAND_DISPLAY="$WL" "$KL" --no-config --trigger none --source virt.monitor --no-start \
-    --timeout 20 --type-delay 0 --history 0 2>>"$ROOT/kl.err"
-listener_up
-n0=$(nout); record; wait_delivered "$n0"
+dictate '["Zero delay."]' --timeout 20 --type-delay 0
 TEXT="$TEXT""Zero delay."
 check "--type-delay 0: typed into foot by wtype" wait_for 20 typed_is
 check "log says typed with wtype" grep_log "output wtype in"
@@ -189,11 +194,7 @@ listener_quit
 # 4. paste mode: the user's clipboard text is saved, the text pasted with Ctrl+Shift+V (foot's
 # paste chord, sent with wtype), and the user's text put back
 printf 'user text' | WAYLAND_DISPLAY="$WL" wl-copy
-printf '%s' '["Pasted", "text."]' >"$ROOT/fake_results.json"
-bg env WAYLAND_DISPLAY="$WL" "$KL" --no-config --trigger none --source virt.monitor --no-start \
-    --timeout 20 --output paste --paste-chord ctrl+shift+v --history 0 2>>"$ROOT/kl.err"
-listener_up
-n0=$(nout); record; wait_delivered "$n0"
+dictate '["Pasted", "text."]' --timeout 20 --output paste --paste-chord ctrl+shift+v
 TEXT="$TEXT""Pasted text."
 check "paste mode: text pasted into foot with wtype ctrl+shift+v" wait_for 20 typed_is
 check "paste mode: the user's clipboard text is back (wl-paste)" [ "$(wlp -n)" = "user text" ]
@@ -204,11 +205,7 @@ listener_quit
 # typed instead and the user's clipboard is left alone (it had been wiped, the log saying
 # "restored"; then the dictation had failed)
 head -c 70000000 /dev/zero | tr '\0' x | WAYLAND_DISPLAY="$WL" wl-copy
-printf '%s' '["Typed", "instead."]' >"$ROOT/fake_results.json"
-bg env WAYLAND_DISPLAY="$WL" "$KL" --no-config --trigger none --source virt.monitor --no-start \
-    --timeout 30 --output paste --paste-chord ctrl+shift+v --history 0 2>>"$ROOT/kl.err"
-listener_up
-n0=$(nout); record; wait_delivered "$n0"
+dictate '["Typed", "instead."]' --timeout 30 --output paste --paste-chord ctrl+shift+v
 TEXT="$TEXT""Typed instead."
 check "paste mode, a 70 MB clipboard: the text typed instead" wait_for 20 typed_is
 check "... and the user's 70 MB are still on the clipboard" \
