@@ -442,10 +442,10 @@ sp_status dec_attention(wh_cuda *c, const cu_layer *L, int l, const wh_rows *r, 
                                                         layer_off, c->dq);
     }
     const int len_max = cross ? r->cur : c->tctx;
-    const size_t shm = sizeof(float) * (size_t)(c->dh + len_max);
+    const size_t shm = sizeof(float) * (size_t)(c->dh + len_max + whc::ATTN_WARPS * c->dh);
     const size_t xoff = (size_t)l * c->actx * n;
     float *probs = cross && r->attn ? c->probs : nullptr;
-    WHC_LAUNCH(whc::k_attn, dim3(R, c->H), 128, shm, c->st)(c->dq, n, c->dh, c->ktab, c->vtab, seq, pos, layer_off,
+    WHC_LAUNCH(whc::k_attn, dim3(R, c->H), 32 * whc::ATTN_WARPS, shm, c->st)(c->dq, n, c->dh, c->ktab, c->vtab, seq, pos, layer_off,
                                                      cross ? c->cross_k + xoff : nullptr,
                                                      cross ? c->cross_v + xoff : nullptr, r->cur, c->da, probs);
     if (probs) {   // [R][H][cur] of this layer, in place in the caller's [layers][R][H][cur]
@@ -660,6 +660,12 @@ wh_cuda_backend_open_v1(const wh_model *m, const wh_cuda_host *host, wh_backend 
     c->dec = (cu_layer *)calloc((size_t)c->ndl, sizeof(cu_layer));
     sp_status st = SP_ERR_NOMEM;
     if (!c->enc || !c->dec) goto fail;
+    if (c->dh > whc::ATTN_DH_MAX || c->dh * c->H != c->n) {   // k_attn's register row
+        snprintf(err, en, "attention heads of %d dimensions: the CUDA backend handles up to %d", c->dh,
+                 whc::ATTN_DH_MAX);
+        st = SP_ERR_UNSUPPORTED;
+        goto fail;
+    }
     if ((st = pick_device(c, host->device_index, err, en)) || (st = init_streams(c, err, en)) ||
         (st = alloc_all(c, err, en)))
         goto fail;
