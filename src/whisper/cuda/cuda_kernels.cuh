@@ -7,6 +7,7 @@
 #include <cuda_fp16.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 // Launch and dynamic shared memory through macros, so that the CPU emulation of
 // tests/cuda_emu (which defines them first) can run this code unchanged.
@@ -90,6 +91,17 @@ __global__ void k_bias_scale_h(const float *in, const float *b, float s, int row
         out[i] = __float2half((in[i] + (b ? b[i % cols] : 0.0f)) * s);
 }
 
+// the same, written transposed: out[c * ld + r] (the cross-attention keys, [n][actx], so
+// k_attn's thread-per-position reads of a key column are coalesced)
+__global__ void k_bias_scale_hT(const float *in, const float *b, float s, int rows, int cols, __half *out, int ld)
+{
+    const size_t total = (size_t)rows * cols;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
+        const size_t r = i / cols, c = i % cols;
+        out[c * ld + r] = __float2half((in[i] + (b ? b[c] : 0.0f)) * s);
+    }
+}
+
 // out = (in + b) * s in f32 (decoder queries), b may be NULL
 __global__ void k_bias_scale_f(const float *in, const float *b, float s, int rows, int cols, float *out)
 {
@@ -116,16 +128,16 @@ __global__ void k_qkv_split_h(const float *in, const float *qb, const float *vb,
 
 // the decoder's stacked projection, one block per row: the query (f32, scaled) for the
 // attention and the new key and value into the row's sequence cache at its position
-__global__ void k_qkv_store(const float *in, const float *qb, const float *vb, float s, int n, __half *const *ktab,
+__global__ void k_qkv_store(const float *in, const float *qb, const float *vb, float s, int n, int tctx, __half *const *ktab,
                             __half *const *vtab, const int *seq, const int *pos, size_t layer_off, float *q)
 {
     const int r = blockIdx.x;
     const float *x = in + (size_t)r * 3 * n;
-    __half *kd = ktab[seq[r]] + layer_off + (size_t)pos[r] * n;
+    __half *kd = ktab[seq[r]] + layer_off + pos[r];   // keys transposed: [n][tctx]
     __half *vd = vtab[seq[r]] + layer_off + (size_t)pos[r] * n;
     for (int i = threadIdx.x; i < n; i += blockDim.x) {
         q[(size_t)r * n + i] = (x[i] + qb[i]) * s;
-        kd[i] = __float2half(x[n + i]);
+        kd[(size_t)i * tctx] = __float2half(x[n + i]);
         vd[i] = __float2half(x[2 * n + i] + vb[i]);
     }
 }
@@ -199,9 +211,56 @@ __global__ void k_embed(const __half *emb, const float *pe, const int *tokens, c
     for (int i = threadIdx.x; i < n; i += blockDim.x) x[(size_t)r * n + i] = __half2float(e[i]) + p[i];
 }
 
+// Products of few rows (the decoder's: a token, or the beams' step), M <= GEMV_ROWS:
+// C[r][j] = beta C[r][j] + sum_k A[r][k] W[j][k]; A f16 [M][lda], W f16 [N][K] (a weight as
+// stored), C f32 [M][ldc]; K and lda multiples of 8 and both 16-byte aligned. A group of 8
+// lanes per output column reads the weight row 128 contiguous bytes at a time (a warp
+// instruction: 4 rows, each cache line used whole), so the weights stream at the memory's
+// rate where a tensor-core tile of 64+ rows would mostly multiply padding. The 8 partial
+// sums of a column meet in shared memory: one barrier per block and no warp shuffles (the
+// CPU emulation pays two barriers per shuffle). blockDim 256: 32 columns per block.
+constexpr int GEMV_ROWS = 8;
+__global__ void k_gemv_h(int M, int N, int K, const __half *A, int lda, const __half *W, float *C, int ldc, float beta)
+{
+    __shared__ float red[GEMV_ROWS][256];
+    const int g = threadIdx.x >> 3, l = threadIdx.x & 7;
+    const int j = blockIdx.x * 32 + g;
+    float acc[GEMV_ROWS];
+    for (int r = 0; r < GEMV_ROWS; r++) acc[r] = 0.0f;
+    if (j < N) {
+        const uint4 *wr = (const uint4 *)(W + (size_t)j * K);
+        for (int k8 = l; k8 < K / 8; k8 += 8) {
+            const uint4 wv = wr[k8];
+            __half wh[8];
+            memcpy(wh, &wv, sizeof wh);
+            float wf[8];
+            for (int i = 0; i < 8; i++) wf[i] = __half2float(wh[i]);
+            for (int r = 0; r < GEMV_ROWS; r++) {
+                if (r >= M) break;
+                const uint4 av = *(const uint4 *)(A + (size_t)r * lda + (size_t)k8 * 8);
+                __half ah[8];
+                memcpy(ah, &av, sizeof ah);
+                float s = 0.0f;
+                for (int i = 0; i < 8; i++) s += __half2float(ah[i]) * wf[i];
+                acc[r] += s;
+            }
+        }
+    }
+    for (int r = 0; r < GEMV_ROWS; r++) red[r][threadIdx.x] = acc[r];
+    __syncthreads();
+    const int col = threadIdx.x & 31, r = threadIdx.x >> 5, jj = blockIdx.x * 32 + col;
+    if (r < M && jj < N) {
+        float s = 0.0f;
+        for (int i = 0; i < 8; i++) s += red[r][col * 8 + i];
+        float *o = C + (size_t)r * ldc + jj;
+        *o = beta != 0.0f ? beta * *o + s : s;
+    }
+}
+
 // Attention of decoder row r, head h (grid R x H; blockDim a multiple of 32, at most
 // ATTN_WARPS warps), over `len` keys: the row's own cache (self: K/V from ktab/vtab, len =
-// pos + 1) or the window's (cross: Kx/Vx, len = cur). q is pre-scaled. Shared memory:
+// pos + 1) or the window's (cross: Kx/Vx, len = cur). q is pre-scaled. Keys transposed,
+// [n][ks] (ks = tctx for a cache, the allocated actx for the window), values [len][n]. Shared memory:
 // dh + len + ATTN_WARPS * dh floats. dh <= ATTN_DH_MAX (Whisper's heads are all 64 wide).
 //
 // The output's sum over positions is split between the warps, lanes over the head's
@@ -212,7 +271,7 @@ __global__ void k_embed(const __half *emb, const float *pe, const int *tokens, c
 // the CPU emulation of the tests pays two barriers for each.
 // probs (alignment pass): the softmax row, [R][H][cur].
 constexpr int ATTN_WARPS = 8, ATTN_DH_MAX = 128;
-__global__ void k_attn(const float *q, int n, int dh, __half *const *ktab, __half *const *vtab, const int *seq,
+__global__ void k_attn(const float *q, int n, int dh, int ks, __half *const *ktab, __half *const *vtab, const int *seq,
                        const int *pos, size_t layer_off, const __half *Kx, const __half *Vx, int cur, __half *out,
                        float *probs)
 {
@@ -223,24 +282,23 @@ __global__ void k_attn(const float *q, int n, int dh, __half *const *ktab, __hal
     const __half *K, *V;
     int len;
     if (Kx) {
-        K = Kx + (size_t)h * dh;
+        K = Kx + (size_t)h * dh * ks;
         V = Vx + (size_t)h * dh;
         len = cur;
     } else {
-        K = ktab[seq[r]] + layer_off + (size_t)h * dh;
+        K = ktab[seq[r]] + layer_off + (size_t)h * dh * ks;
         V = vtab[seq[r]] + layer_off + (size_t)h * dh;
         len = pos[r] + 1;
     }
     float *qs = sm, *S = sm + dh, *part = sm + dh + len;   // part: [nw][dh]
     for (int d = threadIdx.x; d < dh; d += blockDim.x) qs[d] = q[(size_t)r * n + (size_t)h * dh + d];
     __syncthreads();
-    // scores: S[p] = q · K[p], a thread per position (a key row's dh halves are one cache
-    // line for dh = 64, so its later reads hit L1)
+    // scores: S[p] = q · K[p], a thread per position; keys are stored transposed (K[d][p],
+    // row stride ks), so a warp's reads of one dimension are one coalesced access
     float m = -INFINITY;
     for (int p = threadIdx.x; p < len; p += blockDim.x) {
-        const __half *kr = K + (size_t)p * n;
         float acc = 0.0f;
-        for (int d = 0; d < dh; d++) acc += qs[d] * __half2float(kr[d]);
+        for (int d = 0; d < dh; d++) acc += qs[d] * __half2float(K[(size_t)d * ks + p]);
         S[p] = acc;
         m = fmaxf(m, acc);
     }
@@ -258,7 +316,19 @@ __global__ void k_attn(const float *q, int n, int dh, __half *const *ktab, __hal
     // warps' partial rows are added
     float acc[ATTN_DH_MAX / 32];
     for (int j = 0; j < ATTN_DH_MAX / 32; j++) acc[j] = 0.0f;
-    for (int p = w; p < len; p += nw) {
+    int p = w;
+    for (; p + 3 * nw < len; p += 4 * nw) {   // four rows' loads in flight per warp
+        const __half *v0 = V + (size_t)p * n, *v1 = v0 + (size_t)nw * n, *v2 = v1 + (size_t)nw * n,
+                     *v3 = v2 + (size_t)nw * n;
+        const float s0 = S[p], s1 = S[p + nw], s2 = S[p + 2 * nw], s3 = S[p + 3 * nw];
+        for (int j = 0; j < ATTN_DH_MAX / 32; j++) {
+            const int d = lane + 32 * j;
+            if (d < dh)
+                acc[j] += s0 * __half2float(v0[d]) + s1 * __half2float(v1[d]) + s2 * __half2float(v2[d]) +
+                          s3 * __half2float(v3[d]);
+        }
+    }
+    for (; p < len; p += nw) {
         const float sp = S[p];
         const __half *vr = V + (size_t)p * n;
         for (int j = 0; j < ATTN_DH_MAX / 32; j++)

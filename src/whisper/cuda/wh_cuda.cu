@@ -10,10 +10,14 @@
 //   matmuls     cuBLAS GemmEx: f16 inputs, f32 accumulation and output (tensor cores).
 //   encoder     conv front end as im2col + GEMM; attention as two strided-batched GEMMs
 //               around a row softmax (scores f32 [H][actx][actx], probabilities f16).
-//   cross K/V   once per window for every decoder layer, f16 [n_text_layer][actx][n].
+//   cross K/V   once per window for every decoder layer, f16: keys transposed
+//               [n_text_layer][n][actx], values [n_text_layer][actx][n].
 //   decoder     one pass for R rows (beams or teacher-forced tokens); self-attention KV
-//               caches per sequence in device memory, f16 [n_text_layer][n_text_ctx][n],
+//               caches per sequence in device memory, f16, keys [n_text_layer][n][n_text_ctx]
+//               (transposed, as the window's), values [n_text_layer][n_text_ctx][n],
 //               allocated on a sequence's first use; logits f32 [R][V] copied back.
+//               Keys are transposed so that k_attn's thread-per-position score loop reads
+//               them coalesced.
 // Nothing is allocated per token. Every call ends with a stream synchronisation and an
 // error check, so a fault is reported by the call that met it (SP_ERR_DEVICE).
 #include <cublas_v2.h>
@@ -24,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "backend.h"
 extern "C" {
@@ -48,6 +53,23 @@ struct cu_layer {
     float *ln2_w, *ln2_b;
     __half *m0_w, *m2_w;
     float *m0_b, *m2_b;
+};
+
+// SPEECH_SESSION_CUDA_PROFILE=1: the GPU time of each stage of the decoder (events
+// between them), summed over the backend's life and printed to stderr when it is freed,
+// beside the host's wall time per call: what launch overhead costs, and where the GPU's
+// time goes (scripts/gpu-check.sh). The events themselves slow a call a little.
+enum { PR_EMBED, PR_SELF_QKV, PR_SELF_ATTN, PR_SELF_OUT, PR_CROSS_Q, PR_CROSS_ATTN, PR_CROSS_OUT, PR_MLP_UP,
+       PR_MLP_DOWN, PR_LOGITS, PR_N };
+const char *const pr_names[PR_N] = {"embed", "self qkv", "self attn", "self out", "cross q", "cross attn",
+                                    "cross out", "mlp up", "mlp down", "logits"};
+struct cu_prof {
+    bool on, active;      // active: inside cu_decode
+    int n, cap;
+    cudaEvent_t *ev;
+    int *cat;
+    double ms[PR_N], wall_ms, gpu_ms;
+    long calls, rows;
 };
 
 struct wh_cuda {
@@ -79,7 +101,7 @@ struct wh_cuda {
     float *S;        // [H][actx][actx]
     __half *P;       // [H][actx][actx]
     __half *mlp;     // [actx][4n]
-    __half *cross_k, *cross_v;   // [ndl][actx][n]
+    __half *cross_k, *cross_v;   // [ndl][n][actx] (keys transposed), [ndl][actx][n]
     // decoder state
     int *d_ints;     // [3][tctx]: tokens, sequences, positions
     float *dx, *dq;  // [tctx][n]
@@ -94,6 +116,9 @@ struct wh_cuda {
     float *h_win;    // pinned [nm][2 actx]
     int *h_ints;     // pinned [3][tctx]
     uint16_t *stage; // host staging for one weight
+    int gemv;        // decoder products of <= GEMV_ROWS rows on k_gemv_h: 0 never, 1 but the
+                     // logits, 2 all (SPEECH_SESSION_CUDA_GEMV; the default: gpu-check's figures)
+    cu_prof prof;    // SPEECH_SESSION_CUDA_PROFILE=1
 };
 
 sp_status fail(wh_cuda *c, const char *what, const char *code, int line)
@@ -264,12 +289,88 @@ sp_status upload(wh_cuda *c)
     return SP_OK;
 }
 
+// ------------------------------------------------------------------ profile
+
+double host_ms()
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+// the end of a decoder stage: the GPU time since the previous mark is charged to `cat`
+void mark(wh_cuda *c, int cat)
+{
+    cu_prof *p = &c->prof;
+    if (!p->active || p->n >= p->cap) return;
+    cudaEventRecord(p->ev[p->n], c->st);
+    p->cat[p->n++] = cat;
+}
+
+// after a decoder call's synchronisation: its stages' times into the sums
+void prof_collect(wh_cuda *c, double t0, int rows)
+{
+    cu_prof *p = &c->prof;
+    p->active = false;
+    for (int i = 1; i < p->n; i++) {
+        float ms = 0.0f;
+        if (cudaEventElapsedTime(&ms, p->ev[i - 1], p->ev[i]) == cudaSuccess) {
+            p->ms[p->cat[i]] += ms;
+            p->gpu_ms += ms;
+        }
+    }
+    p->wall_ms += host_ms() - t0;
+    p->calls++;
+    p->rows += rows;
+}
+
+void prof_report(wh_cuda *c)
+{
+    const cu_prof *p = &c->prof;
+    if (!p->on || !p->calls) return;
+    fprintf(stderr, "# cuda profile: %ld decoder calls (%.1f rows each): per call wall %.3f ms, GPU busy %.3f ms (%.0f%%);",
+            p->calls, (double)p->rows / p->calls, p->wall_ms / p->calls, p->gpu_ms / p->calls,
+            p->wall_ms > 0 ? 100.0 * p->gpu_ms / p->wall_ms : 0.0);
+    for (int k = 0; k < PR_N; k++) fprintf(stderr, " %s %.3f", pr_names[k], p->ms[k] / p->calls);
+    fprintf(stderr, " (ms; products on %s)\n", c->gemv == 2 ? "k_gemv_h" : c->gemv ? "k_gemv_h, logits cuBLAS" : "cuBLAS");
+}
+
+bool prof_init(wh_cuda *c)
+{
+    const char *e = getenv("SPEECH_SESSION_CUDA_PROFILE");
+    cu_prof *p = &c->prof;
+    if (!e || strcmp(e, "1")) return true;
+    p->cap = 8 + 12 * c->ndl;
+    p->ev = (cudaEvent_t *)calloc((size_t)p->cap, sizeof *p->ev);
+    p->cat = (int *)calloc((size_t)p->cap, sizeof *p->cat);
+    if (!p->ev || !p->cat) return false;
+    for (int i = 0; i < p->cap; i++)
+        if (cudaEventCreate(&p->ev[i]) != cudaSuccess) return false;
+    p->on = true;
+    return true;
+}
+
+void prof_free(wh_cuda *c)
+{
+    cu_prof *p = &c->prof;
+    prof_report(c);
+    for (int i = 0; p->ev && i < p->cap; i++)
+        if (p->ev[i]) cudaEventDestroy(p->ev[i]);
+    free(p->ev);
+    free(p->cat);
+}
+
 // ------------------------------------------------------------------ building blocks
 
 // C[M][N] (f32, row stride ldc) = beta C + A[M][K] (f16, lda) · W[N][K]ᵀ (f16, rows of K)
 sp_status gemm(wh_cuda *c, int M, int N, int K, const __half *A, int lda, const __half *W, float *C, int ldc,
-               float beta)
+               float beta, bool logits = false)
 {
+    if (c->gemv > (logits ? 1 : 0) && M <= whc::GEMV_ROWS && K % 8 == 0 && lda % 8 == 0 &&
+        (((uintptr_t)A | (uintptr_t)W) & 15) == 0) {
+        WHC_LAUNCH(whc::k_gemv_h, (N + 31) / 32, 256, 0, c->st)(M, N, K, A, lda, W, C, ldc, beta);
+        return SP_OK;
+    }
     const float alpha = 1.0f;
     // column-major view: Cᵀ (N x M) = Wᵀ... W is K x N column-major, used transposed
     BL(cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &alpha, W, CUDA_R_16F, K, A, CUDA_R_16F, lda, &beta, C,
@@ -308,7 +409,10 @@ sp_status mlp(wh_cuda *c, const cu_layer *L, int M, float *x, __half *h, float *
     sp_status st = gemm(c, M, 4 * n, n, h, n, L->m0_w, f, 4 * n, 0.0f);
     if (st) return st;
     WHC_LAUNCH(whc::k_bias_gelu_h, grid_for((size_t)M * 4 * n), 256, 0, c->st)(f, L->m0_b, M, 4 * n, mid);
-    return residual(c, M, 4 * n, mid, L->m2_w, L->m2_b, x);
+    mark(c, PR_MLP_UP);
+    st = residual(c, M, 4 * n, mid, L->m2_w, L->m2_b, x);
+    mark(c, PR_MLP_DOWN);
+    return st;
 }
 
 sp_status finish(wh_cuda *c)
@@ -367,6 +471,7 @@ sp_status cu_encode(wh_backend *be, const float *mel, int n_frames, int offset, 
 {
     wh_cuda *c = (wh_cuda *)be;
     CU(cudaSetDevice(c->dev));
+    c->prof.active = false;   // a decoder call that failed midway left it set
     sp_status st = enc_front(c, mel, n_frames, offset, actx);
     for (int l = 0; !st && l < c->nel; l++) {
         const cu_layer *L = &c->enc[l];
@@ -377,9 +482,11 @@ sp_status cu_encode(wh_backend *be, const float *mel, int n_frames, int offset, 
     // cross-attention K/V of every decoder layer, once per window
     for (int l = 0; l < c->ndl; l++) {
         const size_t off = (size_t)l * c->actx * c->n;
-        if ((st = proj_h(c, actx, c->h, c->dec[l].x.k_w, nullptr, 1.0f, c->cross_k + off)) ||
-            (st = proj_h(c, actx, c->h, c->dec[l].x.v_w, c->dec[l].x.v_b, 1.0f, c->cross_v + off)))
-            return st;
+        if ((st = gemm(c, actx, c->n, c->n, c->h, c->n, c->dec[l].x.k_w, c->f32a, c->n, 0.0f))) return st;
+        // keys transposed ([n][actx], k_attn's layout); no bias (Whisper's keys have none)
+        WHC_LAUNCH(whc::k_bias_scale_hT, grid_for((size_t)actx * c->n), 256, 0, c->st)(c->f32a, nullptr, 1.0f, actx, c->n,
+                                                                                      c->cross_k + off, c->actx);
+        if ((st = proj_h(c, actx, c->h, c->dec[l].x.v_w, c->dec[l].x.v_b, 1.0f, c->cross_v + off))) return st;
     }
     return finish(c);
 }
@@ -436,23 +543,28 @@ sp_status dec_attention(wh_cuda *c, const cu_layer *L, int l, const wh_rows *r, 
     if (cross) {   // the query only: keys and values are the window's
         if ((st = gemm(c, R, n, n, c->dh_, n, A->q_w, c->df, n, 0.0f))) return st;
         WHC_LAUNCH(whc::k_bias_scale_f, grid_for((size_t)R * n), 256, 0, c->st)(c->df, A->q_b, qs, R, n, c->dq);
+        mark(c, PR_CROSS_Q);
     } else {   // Q, K, V in one GEMM; this row's key and value into its sequence's cache
         if ((st = gemm(c, R, 3 * n, n, c->dh_, n, A->qkv_w, c->df, 3 * n, 0.0f))) return st;
-        WHC_LAUNCH(whc::k_qkv_store, R, 256, 0, c->st)(c->df, A->q_b, A->v_b, qs, n, c->ktab, c->vtab, seq, pos,
+        WHC_LAUNCH(whc::k_qkv_store, R, 256, 0, c->st)(c->df, A->q_b, A->v_b, qs, n, c->tctx, c->ktab, c->vtab, seq, pos,
                                                         layer_off, c->dq);
+        mark(c, PR_SELF_QKV);
     }
     const int len_max = cross ? r->cur : c->tctx;
     const size_t shm = sizeof(float) * (size_t)(c->dh + len_max + whc::ATTN_WARPS * c->dh);
     const size_t xoff = (size_t)l * c->actx * n;
     float *probs = cross && r->attn ? c->probs : nullptr;
-    WHC_LAUNCH(whc::k_attn, dim3(R, c->H), 32 * whc::ATTN_WARPS, shm, c->st)(c->dq, n, c->dh, c->ktab, c->vtab, seq, pos, layer_off,
+    WHC_LAUNCH(whc::k_attn, dim3(R, c->H), 32 * whc::ATTN_WARPS, shm, c->st)(c->dq, n, c->dh, cross ? c->actx : c->tctx, c->ktab, c->vtab, seq, pos, layer_off,
                                                      cross ? c->cross_k + xoff : nullptr,
                                                      cross ? c->cross_v + xoff : nullptr, r->cur, c->da, probs);
+    mark(c, cross ? PR_CROSS_ATTN : PR_SELF_ATTN);
     if (probs) {   // [R][H][cur] of this layer, in place in the caller's [layers][R][H][cur]
         const size_t cnt = (size_t)R * c->H * r->cur;
         CU(cudaMemcpyAsync(r->attn + (size_t)l * cnt, probs, cnt * sizeof(float), cudaMemcpyDeviceToHost, c->st));
     }
-    return residual(c, R, n, c->da, A->o_w, A->o_b, c->dx);
+    st = residual(c, R, n, c->da, A->o_w, A->o_b, c->dx);
+    mark(c, cross ? PR_CROSS_OUT : PR_SELF_OUT);
+    return st;
 }
 
 sp_status dec_logits(wh_cuda *c, const wh_rows *r)
@@ -460,9 +572,10 @@ sp_status dec_logits(wh_cuda *c, const wh_rows *r)
     const int nl = r->rows - r->first_logit_row;
     if (nl <= 0 || !r->logits) return SP_OK;
     layernorm(c, c->dx + (size_t)r->first_logit_row * c->n, nl, c->d_ln_w, c->d_ln_b, c->dh_);
-    sp_status st = gemm(c, nl, c->nv, c->n, c->dh_, c->n, c->tok_emb, c->logits, c->nv, 0.0f);
+    sp_status st = gemm(c, nl, c->nv, c->n, c->dh_, c->n, c->tok_emb, c->logits, c->nv, 0.0f, true);
     if (st) return st;
     CU(cudaMemcpyAsync(r->logits, c->logits, sizeof(float) * (size_t)nl * c->nv, cudaMemcpyDeviceToHost, c->st));
+    mark(c, PR_LOGITS);
     return SP_OK;
 }
 
@@ -476,11 +589,18 @@ sp_status cu_decode(wh_backend *be, const wh_rows *r)
     for (int i = 0; i < R; i++)
         if ((st = seq_ensure(c, r->row_seq[i]))) return st;
     if (r->attn && (st = probs_ensure(c))) return st;
+    const double t0 = c->prof.on ? host_ms() : 0.0;
+    if (c->prof.on) {
+        c->prof.active = true;
+        c->prof.n = 0;
+        mark(c, PR_EMBED);
+    }
     memcpy(c->h_ints, r->tokens, sizeof(int) * R);
     memcpy(c->h_ints + c->tctx, r->row_seq, sizeof(int) * R);
     memcpy(c->h_ints + 2 * c->tctx, r->row_pos, sizeof(int) * R);
     CU(cudaMemcpyAsync(c->d_ints, c->h_ints, sizeof(int) * 3 * c->tctx, cudaMemcpyHostToDevice, c->st));
     WHC_LAUNCH(whc::k_embed, R, 256, 0, c->st)(c->tok_emb, c->d_pe, c->d_ints, c->d_ints + 2 * c->tctx, c->n, c->dx);
+    mark(c, PR_EMBED);
     for (int l = 0; l < c->ndl; l++) {
         const cu_layer *L = &c->dec[l];
         if ((st = dec_attention(c, L, l, r, false)) || (st = dec_attention(c, L, l, r, true)) ||
@@ -488,7 +608,9 @@ sp_status cu_decode(wh_backend *be, const wh_rows *r)
             return st;
     }
     if ((st = dec_logits(c, r))) return st;
-    return finish(c);
+    st = finish(c);
+    if (c->prof.active) prof_collect(c, t0, R);
+    return st;
 }
 
 sp_status cu_seq_copy(wh_backend *be, int dst, int src, int np)
@@ -498,9 +620,12 @@ sp_status cu_seq_copy(wh_backend *be, int dst, int src, int np)
     CU(cudaSetDevice(c->dev));
     if ((st = seq_ensure(c, dst))) return st;
     if (np <= 0 || !c->kc[src]) return SP_OK;
-    // the first np positions of every layer: ndl blocks of np·n halves, pitch tctx·n
+    // the first np positions of every layer. Values: ndl blocks of np·n halves, pitch
+    // tctx·n; keys (transposed): ndl·n rows of np halves, pitch tctx
     const size_t pitch = sizeof(__half) * (size_t)c->tctx * c->n, width = sizeof(__half) * (size_t)np * c->n;
-    CU(cudaMemcpy2DAsync(c->kc[dst], pitch, c->kc[src], pitch, width, c->ndl, cudaMemcpyDeviceToDevice, c->st));
+    const size_t kpitch = sizeof(__half) * (size_t)c->tctx, kwidth = sizeof(__half) * (size_t)np;
+    CU(cudaMemcpy2DAsync(c->kc[dst], kpitch, c->kc[src], kpitch, kwidth, (size_t)c->ndl * c->n, cudaMemcpyDeviceToDevice,
+                         c->st));
     CU(cudaMemcpy2DAsync(c->vc[dst], pitch, c->vc[src], pitch, width, c->ndl, cudaMemcpyDeviceToDevice, c->st));
     return finish(c);
 }
@@ -520,6 +645,7 @@ void cu_free(wh_backend *be)
     if (!c) return;
     cudaSetDevice(c->dev);
     if (c->st) cudaStreamSynchronize(c->st);
+    prof_free(c);
     for (int s = 0; s < WH_MAX_SEQ; s++) {
         cudaFree(c->kc[s]);
         cudaFree(c->vc[s]);
@@ -669,6 +795,15 @@ wh_cuda_backend_open_v1(const wh_model *m, const wh_cuda_host *host, wh_backend 
     if ((st = pick_device(c, host->device_index, err, en)) || (st = init_streams(c, err, en)) ||
         (st = alloc_all(c, err, en)))
         goto fail;
+    {
+        const char *g = getenv("SPEECH_SESSION_CUDA_GEMV");
+        c->gemv = g && g[0] >= '0' && g[0] <= '2' && !g[1] ? g[0] - '0' : 1;
+    }
+    if (!prof_init(c)) {
+        snprintf(err, en, "SPEECH_SESSION_CUDA_PROFILE: cannot create the profile's events");
+        st = SP_ERR_UNSUPPORTED;
+        goto fail;
+    }
     if ((st = upload(c))) {
         snprintf(err, en, "uploading the weights failed: %s", c->base.error);
         goto fail;
