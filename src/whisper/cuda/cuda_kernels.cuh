@@ -235,15 +235,15 @@ __global__ void k_gemv_h(int M, int N, int K, const __half *A, int lda, const __
             memcpy(wh, &wv, sizeof wh);
             float wf[8];
             for (int i = 0; i < 8; i++) wf[i] = __half2float(wh[i]);
-            for (int r = 0; r < GEMV_ROWS; r++) {
-                if (r >= M) break;
-                const uint4 av = *(const uint4 *)(A + (size_t)r * lda + (size_t)k8 * 8);
-                __half ah[8];
-                memcpy(ah, &av, sizeof ah);
-                float s = 0.0f;
-                for (int i = 0; i < 8; i++) s += __half2float(ah[i]) * wf[i];
-                acc[r] += s;
-            }
+            for (int r = 0; r < GEMV_ROWS; r++)   // a constant trip count: acc stays in registers
+                if (r < M) {
+                    const uint4 av = *(const uint4 *)(A + (size_t)r * lda + (size_t)k8 * 8);
+                    __half ah[8];
+                    memcpy(ah, &av, sizeof ah);
+                    float s = 0.0f;
+                    for (int i = 0; i < 8; i++) s += __half2float(ah[i]) * wf[i];
+                    acc[r] += s;
+                }
         }
     }
     for (int r = 0; r < GEMV_ROWS; r++) red[r][threadIdx.x] = acc[r];
