@@ -12,8 +12,8 @@
 #      q5_0: the GPU's limits measured in the same run, encoder ms per 30 s window, decoder
 #      ms per token (batch 1) and per beam-5 step, GPU memory per model, warm transcription of
 #      the 4.9 s test clip;
-#   3. the decoder's time per stage (SPEECH_SESSION_CUDA_PROFILE) with each products path
-#      (SPEECH_SESSION_CUDA_GEMV 1, 0, 2), which test_gpu also checks on tiny and base.
+#   3. the decoder's time per stage (SPEECH_SESSION_CUDA_PROFILE) on base, large-v3-turbo
+#      and large-v3.
 # Writes a report of every figure to $OUT/gpu-check.txt when OUT is set (the device tool's
 # output folder), else build/gpu-check/report.txt. Exit status: 0 when every test passed.
 #
@@ -146,12 +146,6 @@ runtest test_gpu "$B/bin/test_gpu" tests/data/models/micro-f16.bin tests/data/mo
     tests/data/models/micro-v3-f16.bin "$B/models/tiny-f16.bin" "$B/models/tiny-q5_0.bin" \
     "$B/models/base-f16.bin" "$B/models/base-q5_0.bin"
 
-# the decoder's products on either path: cuBLAS (SPEECH_SESSION_CUDA_GEMV=0) and k_gemv_h
-# for the logits too (=2); the runs above use the default
-runtest test_gpu_cublas env SPEECH_SESSION_CUDA_GEMV=0 "$B/bin/test_gpu" --no-transcripts "$B/models/tiny-f16.bin" \
-    "$B/models/base-q5_0.bin"
-runtest test_gpu_gemv_all env SPEECH_SESSION_CUDA_GEMV=2 "$B/bin/test_gpu" "$B/models/tiny-f16.bin" "$B/models/base-q5_0.bin"
-
 step "bench --device cuda"
 BM=""
 for s in $SHAPES; do
@@ -159,14 +153,12 @@ for s in $SHAPES; do
     BM="$BM $B/models/$s-f16.bin $B/models/$s-q5_0.bin"
 done
 timeout 240 "$B/bin/bench" --device cuda --threads "$(nproc)" --runs 5 --tokens 64 $BM 2>&1 | grep -v "^# GEMM" | tee -a "$REPORT"
-# where a decoder step's time goes (SPEECH_SESSION_CUDA_PROFILE: GPU time per stage against
-# the host's wall time) with each products path; figures printed by the backend on stderr
+# where a decoder step's time goes (SPEECH_SESSION_CUDA_PROFILE: time per stage against the
+# host's wall time), printed by the backend on stderr
 PM="$B/models/base-f16.bin"
 [ $QUICK -eq 0 ] && PM="$PM $B/models/large-v3-turbo-f16.bin $B/models/large-v3-f16.bin"
-for g in 1 0 2; do
-    step "decoder profile, SPEECH_SESSION_CUDA_GEMV=$g"
-    SPEECH_SESSION_CUDA_GEMV=$g SPEECH_SESSION_CUDA_PROFILE=1 timeout 120 "$B/bin/bench" --device cuda --runs 2 \
-        --tokens 32 --audio '' $PM 2>&1 | grep -E '^(build|# cuda profile)' | tee -a "$REPORT"
-done
+step "decoder profile"
+SPEECH_SESSION_CUDA_PROFILE=1 timeout 120 "$B/bin/bench" --device cuda --runs 2 --tokens 32 --audio '' $PM 2>&1 |
+    grep -E '^(build|# cuda profile)' | tee -a "$REPORT"
 step "done: $([ $FAILED -eq 0 ] && echo all tests passed || echo FAILURES) in $(( $(date +%s) - T0 )) s"
 exit $FAILED

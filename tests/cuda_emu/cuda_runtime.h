@@ -29,9 +29,6 @@
 struct uint3 {
     unsigned x, y, z;
 };
-struct alignas(16) uint4 {   // the 16-byte vector load type of vector_types.h
-    unsigned x, y, z, w;
-};
 struct dim3 {
     unsigned x, y, z;
     dim3(unsigned a = 1, unsigned b = 1, unsigned c = 1) : x(a), y(b), z(c) {}

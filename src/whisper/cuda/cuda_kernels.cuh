@@ -7,7 +7,6 @@
 #include <cuda_fp16.h>
 #include <math.h>
 #include <stdint.h>
-#include <string.h>
 
 // Launch and dynamic shared memory through macros, so that the CPU emulation of
 // tests/cuda_emu (which defines them first) can run this code unchanged.
@@ -211,74 +210,32 @@ __global__ void k_embed(const __half *emb, const float *pe, const int *tokens, c
     for (int i = threadIdx.x; i < n; i += blockDim.x) x[(size_t)r * n + i] = __half2float(e[i]) + p[i];
 }
 
-// Products of few rows (the decoder's: a token, or the beams' step), M <= GEMV_ROWS:
-// C[r][j] = beta C[r][j] + sum_k A[r][k] W[j][k]; A f16 [M][lda], W f16 [N][K] (a weight as
-// stored), C f32 [M][ldc]; K and lda multiples of 8 and both 16-byte aligned. A group of 8
-// lanes per output column reads the weight row 128 contiguous bytes at a time (a warp
-// instruction: 4 rows, each cache line used whole), so the weights stream at the memory's
-// rate where a tensor-core tile of 64+ rows would mostly multiply padding. The 8 partial
-// sums of a column meet in shared memory: one barrier per block and no warp shuffles (the
-// CPU emulation pays two barriers per shuffle). blockDim 256: 32 columns per block.
-constexpr int GEMV_ROWS = 8;
-__global__ void k_gemv_h(int M, int N, int K, const __half *A, int lda, const __half *W, float *C, int ldc, float beta)
-{
-    __shared__ float red[GEMV_ROWS][256];
-    const int g = threadIdx.x >> 3, l = threadIdx.x & 7;
-    const int j = blockIdx.x * 32 + g;
-    float acc[GEMV_ROWS];
-    for (int r = 0; r < GEMV_ROWS; r++) acc[r] = 0.0f;
-    if (j < N) {
-        const uint4 *wr = (const uint4 *)(W + (size_t)j * K);
-        for (int k8 = l; k8 < K / 8; k8 += 8) {
-            const uint4 wv = wr[k8];
-            __half wh[8];
-            memcpy(wh, &wv, sizeof wh);
-            float wf[8];
-            for (int i = 0; i < 8; i++) wf[i] = __half2float(wh[i]);
-            for (int r = 0; r < GEMV_ROWS; r++)   // a constant trip count: acc stays in registers
-                if (r < M) {
-                    const uint4 av = *(const uint4 *)(A + (size_t)r * lda + (size_t)k8 * 8);
-                    __half ah[8];
-                    memcpy(ah, &av, sizeof ah);
-                    float s = 0.0f;
-                    for (int i = 0; i < 8; i++) s += __half2float(ah[i]) * wf[i];
-                    acc[r] += s;
-                }
-        }
-    }
-    for (int r = 0; r < GEMV_ROWS; r++) red[r][threadIdx.x] = acc[r];
-    __syncthreads();
-    const int col = threadIdx.x & 31, r = threadIdx.x >> 5, jj = blockIdx.x * 32 + col;
-    if (r < M && jj < N) {
-        float s = 0.0f;
-        for (int i = 0; i < 8; i++) s += red[r][col * 8 + i];
-        float *o = C + (size_t)r * ldc + jj;
-        *o = beta != 0.0f ? beta * *o + s : s;
-    }
-}
-
-// Attention of decoder row r, head h (grid R x H; blockDim a multiple of 32, at most
-// ATTN_WARPS warps), over `len` keys: the row's own cache (self: K/V from ktab/vtab, len =
-// pos + 1) or the window's (cross: Kx/Vx, len = cur). q is pre-scaled. Keys transposed,
-// [n][ks] (ks = tctx for a cache, the allocated actx for the window), values [len][n]. Shared memory:
-// dh + len + ATTN_WARPS * dh floats. dh <= ATTN_DH_MAX (Whisper's heads are all 64 wide).
+// Decoder attention of row r, head h over `len` keys: the row's own cache (self: K/V from
+// ktab/vtab, len = pos[r] + 1) or the window's (cross: Kx/Vx, len = cur); q pre-scaled.
+// Keys transposed, [n][ks] (ks = tctx for a cache, the allocated actx for the window),
+// values [len][n]. dh <= ATTN_DH_MAX (Whisper's heads are all 64 wide).
 //
-// The output's sum over positions is split between the warps, lanes over the head's
-// dimensions, so a warp reads one value row as one coalesced access and 8 rows are in
-// flight per block. A thread per dimension looping over all positions (the first version)
-// was latency-bound: about 0.65 ms per cross-attention layer on an H200 (1500 positions),
-// where the layer reads 384 KB of keys and values per head. No warp shuffles per position:
-// the CPU emulation of the tests pays two barriers for each.
-// probs (alignment pass): the softmax row, [R][H][cur].
-constexpr int ATTN_WARPS = 8, ATTN_DH_MAX = 128;
-__global__ void k_attn(const float *q, int n, int dh, int ks, __half *const *ktab, __half *const *vtab, const int *seq,
-                       const int *pos, size_t layer_off, const __half *Kx, const __half *Vx, int cur, __half *out,
-                       float *probs)
+// Split over the keys (grid R x H x chunks of ATTN_CHUNK positions), each block a partial
+// softmax of its chunk — max m, sum l of exp(s - m), o = sum exp(s - m) v — that
+// k_attn_combine rescales to the row's maximum and adds. One block per (row, head) over all
+// 1500 positions of the window (the first versions) kept 8 to 20 of an H200's 132
+// multiprocessors busy and was latency-bound: 65 us per cross-attention layer of base,
+// 96 of large-v3, against 0.1 us of data at the memory's rate (gpu-check's profile).
+// With one chunk (a short cache) the block writes the row's result itself.
+//
+// Inside a block: 4 groups of 64 threads; scores with a thread per position and the groups
+// splitting the dimensions (a warp reads 32 consecutive positions of one key dimension:
+// coalesced); the output with a thread per dimension and the groups splitting positions.
+// Warp 0 alone takes the chunk's max and sum: 10 shuffles a block (the CPU emulation of
+// the tests pays two barriers for each). probs (alignment pass): [R][H][cur], exp(s - m)
+// of the chunk here, normalised by the combine.
+constexpr int ATTN_DH_MAX = 128, ATTN_CHUNK = 64, ATTN_THREADS = 256;
+__global__ void k_attn_part(const float *q, int n, int dh, int ks, __half *const *ktab, __half *const *vtab,
+                            const int *seq, const int *pos, size_t layer_off, const __half *Kx, const __half *Vx, int cur,
+                            float *part, __half *out, float *probs)
 {
-    WHC_DYN_SHARED(float, sm);
-    __shared__ float red[32];
-    const int r = blockIdx.x, h = blockIdx.y, H = gridDim.y;
-    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    __shared__ float qs[ATTN_DH_MAX], S[ATTN_CHUNK], red[ATTN_THREADS], stat[2];
+    const int r = blockIdx.x, h = blockIdx.y, H = gridDim.y, c = blockIdx.z, nch = gridDim.z, t = threadIdx.x;
     const __half *K, *V;
     int len;
     if (Kx) {
@@ -290,57 +247,98 @@ __global__ void k_attn(const float *q, int n, int dh, int ks, __half *const *kta
         V = vtab[seq[r]] + layer_off + (size_t)h * dh;
         len = pos[r] + 1;
     }
-    float *qs = sm, *S = sm + dh, *part = sm + dh + len;   // part: [nw][dh]
-    for (int d = threadIdx.x; d < dh; d += blockDim.x) qs[d] = q[(size_t)r * n + (size_t)h * dh + d];
+    float *pp = part + (((size_t)r * H + h) * nch + c) * (dh + 2);   // m, l, o[dh]
+    const int p0 = c * ATTN_CHUNK;
+    if (p0 >= len) {   // past this row's keys (a shorter cache in a beam step): empty
+        if (t == 0) pp[0] = -INFINITY, pp[1] = 0.0f;
+        return;
+    }
+    const int cnt = len - p0 < ATTN_CHUNK ? len - p0 : ATTN_CHUNK;
+    for (int d = t; d < dh; d += blockDim.x) qs[d] = q[(size_t)r * n + (size_t)h * dh + d];
     __syncthreads();
-    // scores: S[p] = q · K[p], a thread per position; keys are stored transposed (K[d][p],
-    // row stride ks), so a warp's reads of one dimension are one coalesced access
-    float m = -INFINITY;
-    for (int p = threadIdx.x; p < len; p += blockDim.x) {
+    {   // scores: position i, dimensions g, g + 4, ...
+        const int i = t % ATTN_CHUNK, g = t / ATTN_CHUNK;
         float acc = 0.0f;
-        for (int d = 0; d < dh; d++) acc += qs[d] * __half2float(K[(size_t)d * ks + p]);
-        S[p] = acc;
-        m = fmaxf(m, acc);
+        if (i < cnt)
+            for (int d = g; d < dh; d += ATTN_THREADS / ATTN_CHUNK) acc += qs[d] * __half2float(K[(size_t)d * ks + p0 + i]);
+        red[t] = acc;
     }
-    m = block_reduce(m, true, red);   // syncs: every S[p] is written
-    float s = 0.0f;
-    for (int p = threadIdx.x; p < len; p += blockDim.x) {
-        const float e = expf(S[p] - m);
-        S[p] = e;
-        s += e;
-    }
-    const float inv = 1.0f / block_reduce(s, false, red);   // syncs: S is complete
-    if (probs)
-        for (int p = threadIdx.x; p < len; p += blockDim.x) probs[((size_t)r * H + h) * cur + p] = S[p] * inv;
-    // output: each warp sums its positions' S[p] * V[p], lanes over dimensions; then the
-    // warps' partial rows are added
-    float acc[ATTN_DH_MAX / 32];
-    for (int j = 0; j < ATTN_DH_MAX / 32; j++) acc[j] = 0.0f;
-    int p = w;
-    for (; p + 3 * nw < len; p += 4 * nw) {   // four rows' loads in flight per warp
-        const __half *v0 = V + (size_t)p * n, *v1 = v0 + (size_t)nw * n, *v2 = v1 + (size_t)nw * n,
-                     *v3 = v2 + (size_t)nw * n;
-        const float s0 = S[p], s1 = S[p + nw], s2 = S[p + 2 * nw], s3 = S[p + 3 * nw];
-        for (int j = 0; j < ATTN_DH_MAX / 32; j++) {
-            const int d = lane + 32 * j;
-            if (d < dh)
-                acc[j] += s0 * __half2float(v0[d]) + s1 * __half2float(v1[d]) + s2 * __half2float(v2[d]) +
-                          s3 * __half2float(v3[d]);
-        }
-    }
-    for (; p < len; p += nw) {
-        const float sp = S[p];
-        const __half *vr = V + (size_t)p * n;
-        for (int j = 0; j < ATTN_DH_MAX / 32; j++)
-            if (lane + 32 * j < dh) acc[j] += sp * __half2float(vr[lane + 32 * j]);
-    }
-    for (int j = 0; j < ATTN_DH_MAX / 32; j++)
-        if (lane + 32 * j < dh) part[w * dh + lane + 32 * j] = acc[j];
     __syncthreads();
+    if (t < 32) {   // warp 0: S, the chunk's max and sum
+        float sv[ATTN_CHUNK / 32], m = -INFINITY;
+        for (int k = 0; k < ATTN_CHUNK / 32; k++) {
+            const int i = t + 32 * k;
+            sv[k] = -INFINITY;
+            if (i < cnt) {
+                sv[k] = red[i] + red[i + ATTN_CHUNK] + red[i + 2 * ATTN_CHUNK] + red[i + 3 * ATTN_CHUNK];
+                m = fmaxf(m, sv[k]);
+            }
+        }
+        for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+        float l = 0.0f;
+        for (int k = 0; k < ATTN_CHUNK / 32; k++) {
+            const int i = t + 32 * k;
+            const float e = i < cnt ? expf(sv[k] - m) : 0.0f;
+            S[i] = e;
+            l += e;
+        }
+        for (int o = 16; o > 0; o >>= 1) l += __shfl_xor_sync(0xffffffffu, l, o);
+        if (t == 0) stat[0] = m, stat[1] = l;
+    }
+    __syncthreads();
+    const float inv = nch == 1 ? 1.0f / stat[1] : 1.0f;   // one chunk: the final softmax
+    if (probs)
+        for (int i = t; i < cnt; i += blockDim.x) probs[((size_t)r * H + h) * cur + p0 + i] = S[i] * inv;
+    {   // output: dimension d, positions g, g + G, ...
+        const int G = blockDim.x / dh, d = t % dh, g = t / dh;
+        float acc = 0.0f;
+        if (g < G)
+            for (int i = g; i < cnt; i += G) acc += S[i] * __half2float(V[(size_t)(p0 + i) * n + d]);
+        __syncthreads();   // red is free again (warp 0 read it above)
+        if (g < G) red[g * dh + d] = acc;
+        __syncthreads();
+        if (t < dh) {
+            float o = 0.0f;
+            for (int k = 0; k < G; k++) o += red[k * dh + t];
+            if (nch == 1)
+                out[(size_t)r * n + (size_t)h * dh + t] = __float2half(o * inv);
+            else
+                pp[2 + t] = o;
+        }
+        if (t == 0) pp[0] = stat[0], pp[1] = stat[1];
+    }
+}
+
+// The chunks' partial softmaxes of row r, head h (grid R x H) rescaled to the row's
+// maximum and added: out = sum_c e^(m_c - M) o_c / sum_c e^(m_c - M) l_c; probs likewise
+// normalised. Empty chunks (l = 0) are skipped.
+__global__ void k_attn_combine(const float *part, int nch, int n, int dh, const int *pos, int cross, int cur,
+                               __half *out, float *probs)
+{
+    const int r = blockIdx.x, h = blockIdx.y, H = gridDim.y;
+    const float *pr = part + ((size_t)r * H + h) * nch * (dh + 2);
+    float M = -INFINITY, L = 0.0f;
+    for (int c = 0; c < nch; c++)
+        if (pr[c * (dh + 2) + 1] > 0.0f) M = fmaxf(M, pr[c * (dh + 2)]);
+    for (int c = 0; c < nch; c++) {
+        const float *pc = pr + c * (dh + 2);
+        if (pc[1] > 0.0f) L += pc[1] * expf(pc[0] - M);
+    }
+    const float inv = 1.0f / L;
     for (int d = threadIdx.x; d < dh; d += blockDim.x) {
         float o = 0.0f;
-        for (int i = 0; i < nw; i++) o += part[i * dh + d];
+        for (int c = 0; c < nch; c++) {
+            const float *pc = pr + c * (dh + 2);
+            if (pc[1] > 0.0f) o += pc[2 + d] * expf(pc[0] - M);
+        }
         out[(size_t)r * n + (size_t)h * dh + d] = __float2half(o * inv);
+    }
+    if (probs) {
+        const int len = cross ? cur : pos[r] + 1;
+        for (int p = threadIdx.x; p < len; p += blockDim.x) {
+            const float *pc = pr + (p / ATTN_CHUNK) * (dh + 2);
+            probs[((size_t)r * H + h) * cur + p] *= expf(pc[0] - M) * inv;
+        }
     }
 }
 

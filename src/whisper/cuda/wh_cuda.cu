@@ -16,7 +16,7 @@
 //               caches per sequence in device memory, f16, keys [n_text_layer][n][n_text_ctx]
 //               (transposed, as the window's), values [n_text_layer][n_text_ctx][n],
 //               allocated on a sequence's first use; logits f32 [R][V] copied back.
-//               Keys are transposed so that k_attn's thread-per-position score loop reads
+//               Keys are transposed so that k_attn_part's thread-per-position scores read
 //               them coalesced.
 // Nothing is allocated per token. Every call ends with a stream synchronisation and an
 // error check, so a fault is reported by the call that met it (SP_ERR_DEVICE).
@@ -55,10 +55,11 @@ struct cu_layer {
     float *m0_b, *m2_b;
 };
 
-// SPEECH_SESSION_CUDA_PROFILE=1: the GPU time of each stage of the decoder (events
-// between them), summed over the backend's life and printed to stderr when it is freed,
-// beside the host's wall time per call: what launch overhead costs, and where the GPU's
-// time goes (scripts/gpu-check.sh). The events themselves slow a call a little.
+// SPEECH_SESSION_CUDA_PROFILE=1: the time of each stage of the decoder (events between
+// them, on the stream), summed over the backend's life and printed to stderr when it is
+// freed, beside the host's wall time per call (scripts/gpu-check.sh). A stage's time is its
+// kernels' plus any gap while the GPU waited for the host to queue them: a stage of a few
+// short kernels measures launch overhead. The events themselves slow a call a little.
 enum { PR_EMBED, PR_SELF_QKV, PR_SELF_ATTN, PR_SELF_OUT, PR_CROSS_Q, PR_CROSS_ATTN, PR_CROSS_OUT, PR_MLP_UP,
        PR_MLP_DOWN, PR_LOGITS, PR_N };
 const char *const pr_names[PR_N] = {"embed", "self qkv", "self attn", "self out", "cross q", "cross attn",
@@ -110,14 +111,13 @@ struct wh_cuda {
     __half *dmlp;    // [tctx][4n]
     float *logits;   // [tctx][V]
     __half **ktab, **vtab;   // device [WH_MAX_SEQ]
+    float *apart;    // attention's partial softmaxes [tctx][H][chunks of max(actx, tctx)][dh + 2]
     // outside the arena
     __half *kc[WH_MAX_SEQ], *vc[WH_MAX_SEQ];
     float *probs;    // alignment pass [tctx][H][actx], on first use
     float *h_win;    // pinned [nm][2 actx]
     int *h_ints;     // pinned [3][tctx]
     uint16_t *stage; // host staging for one weight
-    int gemv;        // decoder products of <= GEMV_ROWS rows on k_gemv_h: 0 never, 1 but the
-                     // logits, 2 all (SPEECH_SESSION_CUDA_GEMV; the default: gpu-check's figures)
     cu_prof prof;    // SPEECH_SESSION_CUDA_PROFILE=1
 };
 
@@ -216,6 +216,10 @@ void layout(wh_cuda *c)
     take(c, &c->df, tctx * 4 * n);
     take(c, &c->dmlp, tctx * 4 * n);
     take(c, &c->logits, tctx * (size_t)c->nv);
+    {
+        const size_t ch = ((actx > tctx ? actx : tctx) + whc::ATTN_CHUNK - 1) / whc::ATTN_CHUNK;
+        take(c, &c->apart, tctx * H * ch * (size_t)(c->dh + 2));
+    }
     take(c, &c->ktab, WH_MAX_SEQ);
     take(c, &c->vtab, WH_MAX_SEQ);
 }
@@ -328,11 +332,11 @@ void prof_report(wh_cuda *c)
 {
     const cu_prof *p = &c->prof;
     if (!p->on || !p->calls) return;
-    fprintf(stderr, "# cuda profile: %ld decoder calls (%.1f rows each): per call wall %.3f ms, GPU busy %.3f ms (%.0f%%);",
-            p->calls, (double)p->rows / p->calls, p->wall_ms / p->calls, p->gpu_ms / p->calls,
-            p->wall_ms > 0 ? 100.0 * p->gpu_ms / p->wall_ms : 0.0);
+    fprintf(stderr, "# cuda profile: %ld decoder calls (%.1f rows each): per call wall %.3f ms, between its first and "
+                    "last event %.3f ms;",
+            p->calls, (double)p->rows / p->calls, p->wall_ms / p->calls, p->gpu_ms / p->calls);
     for (int k = 0; k < PR_N; k++) fprintf(stderr, " %s %.3f", pr_names[k], p->ms[k] / p->calls);
-    fprintf(stderr, " (ms; products on %s)\n", c->gemv == 2 ? "k_gemv_h" : c->gemv ? "k_gemv_h, logits cuBLAS" : "cuBLAS");
+    fprintf(stderr, " (ms)\n");
 }
 
 bool prof_init(wh_cuda *c)
@@ -364,13 +368,8 @@ void prof_free(wh_cuda *c)
 
 // C[M][N] (f32, row stride ldc) = beta C + A[M][K] (f16, lda) · W[N][K]ᵀ (f16, rows of K)
 sp_status gemm(wh_cuda *c, int M, int N, int K, const __half *A, int lda, const __half *W, float *C, int ldc,
-               float beta, bool logits = false)
+               float beta)
 {
-    if (c->gemv > (logits ? 1 : 0) && M <= whc::GEMV_ROWS && K % 8 == 0 && lda % 8 == 0 &&
-        (((uintptr_t)A | (uintptr_t)W) & 15) == 0) {
-        WHC_LAUNCH(whc::k_gemv_h, (N + 31) / 32, 256, 0, c->st)(M, N, K, A, lda, W, C, ldc, beta);
-        return SP_OK;
-    }
     const float alpha = 1.0f;
     // column-major view: Cᵀ (N x M) = Wᵀ... W is K x N column-major, used transposed
     BL(cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &alpha, W, CUDA_R_16F, K, A, CUDA_R_16F, lda, &beta, C,
@@ -483,7 +482,7 @@ sp_status cu_encode(wh_backend *be, const float *mel, int n_frames, int offset, 
     for (int l = 0; l < c->ndl; l++) {
         const size_t off = (size_t)l * c->actx * c->n;
         if ((st = gemm(c, actx, c->n, c->n, c->h, c->n, c->dec[l].x.k_w, c->f32a, c->n, 0.0f))) return st;
-        // keys transposed ([n][actx], k_attn's layout); no bias (Whisper's keys have none)
+        // keys transposed ([n][actx], k_attn_part's layout); no bias (Whisper's keys have none)
         WHC_LAUNCH(whc::k_bias_scale_hT, grid_for((size_t)actx * c->n), 256, 0, c->st)(c->f32a, nullptr, 1.0f, actx, c->n,
                                                                                       c->cross_k + off, c->actx);
         if ((st = proj_h(c, actx, c->h, c->dec[l].x.v_w, c->dec[l].x.v_b, 1.0f, c->cross_v + off))) return st;
@@ -550,13 +549,21 @@ sp_status dec_attention(wh_cuda *c, const cu_layer *L, int l, const wh_rows *r, 
                                                         layer_off, c->dq);
         mark(c, PR_SELF_QKV);
     }
-    const int len_max = cross ? r->cur : c->tctx;
-    const size_t shm = sizeof(float) * (size_t)(c->dh + len_max + whc::ATTN_WARPS * c->dh);
+    int len_max = r->cur;   // the keys of the longest row: chunks of the split
+    if (!cross) {
+        len_max = 0;
+        for (int i = 0; i < R; i++)
+            if (r->row_pos[i] + 1 > len_max) len_max = r->row_pos[i] + 1;
+    }
+    const int nch = (len_max + whc::ATTN_CHUNK - 1) / whc::ATTN_CHUNK;
     const size_t xoff = (size_t)l * c->actx * n;
     float *probs = cross && r->attn ? c->probs : nullptr;
-    WHC_LAUNCH(whc::k_attn, dim3(R, c->H), 32 * whc::ATTN_WARPS, shm, c->st)(c->dq, n, c->dh, cross ? c->actx : c->tctx, c->ktab, c->vtab, seq, pos, layer_off,
-                                                     cross ? c->cross_k + xoff : nullptr,
-                                                     cross ? c->cross_v + xoff : nullptr, r->cur, c->da, probs);
+    WHC_LAUNCH(whc::k_attn_part, dim3(R, c->H, nch), whc::ATTN_THREADS, 0, c->st)(
+        c->dq, n, c->dh, cross ? c->actx : c->tctx, c->ktab, c->vtab, seq, pos, layer_off,
+        cross ? c->cross_k + xoff : nullptr, cross ? c->cross_v + xoff : nullptr, r->cur, c->apart, c->da, probs);
+    if (nch > 1)
+        WHC_LAUNCH(whc::k_attn_combine, dim3(R, c->H), 64, 0, c->st)(c->apart, nch, n, c->dh, pos, cross, r->cur, c->da,
+                                                                     probs);
     mark(c, cross ? PR_CROSS_ATTN : PR_SELF_ATTN);
     if (probs) {   // [R][H][cur] of this layer, in place in the caller's [layers][R][H][cur]
         const size_t cnt = (size_t)R * c->H * r->cur;
@@ -572,7 +579,7 @@ sp_status dec_logits(wh_cuda *c, const wh_rows *r)
     const int nl = r->rows - r->first_logit_row;
     if (nl <= 0 || !r->logits) return SP_OK;
     layernorm(c, c->dx + (size_t)r->first_logit_row * c->n, nl, c->d_ln_w, c->d_ln_b, c->dh_);
-    sp_status st = gemm(c, nl, c->nv, c->n, c->dh_, c->n, c->tok_emb, c->logits, c->nv, 0.0f, true);
+    sp_status st = gemm(c, nl, c->nv, c->n, c->dh_, c->n, c->tok_emb, c->logits, c->nv, 0.0f);
     if (st) return st;
     CU(cudaMemcpyAsync(r->logits, c->logits, sizeof(float) * (size_t)nl * c->nv, cudaMemcpyDeviceToHost, c->st));
     mark(c, PR_LOGITS);
@@ -786,7 +793,7 @@ wh_cuda_backend_open_v1(const wh_model *m, const wh_cuda_host *host, wh_backend 
     c->dec = (cu_layer *)calloc((size_t)c->ndl, sizeof(cu_layer));
     sp_status st = SP_ERR_NOMEM;
     if (!c->enc || !c->dec) goto fail;
-    if (c->dh > whc::ATTN_DH_MAX || c->dh * c->H != c->n) {   // k_attn's register row
+    if (c->dh > whc::ATTN_DH_MAX || c->dh * c->H != c->n) {   // k_attn_part's shared rows
         snprintf(err, en, "attention heads of %d dimensions: the CUDA backend handles up to %d", c->dh,
                  whc::ATTN_DH_MAX);
         st = SP_ERR_UNSUPPORTED;
@@ -795,10 +802,6 @@ wh_cuda_backend_open_v1(const wh_model *m, const wh_cuda_host *host, wh_backend 
     if ((st = pick_device(c, host->device_index, err, en)) || (st = init_streams(c, err, en)) ||
         (st = alloc_all(c, err, en)))
         goto fail;
-    {
-        const char *g = getenv("SPEECH_SESSION_CUDA_GEMV");
-        c->gemv = g && g[0] >= '0' && g[0] <= '2' && !g[1] ? g[0] - '0' : 1;
-    }
     if (!prof_init(c)) {
         snprintf(err, en, "SPEECH_SESSION_CUDA_PROFILE: cannot create the profile's events");
         st = SP_ERR_UNSUPPORTED;
