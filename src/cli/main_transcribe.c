@@ -72,7 +72,7 @@ static void usage(FILE *f)
         "  --audio-ctx N|auto              encoder positions per window (default: the full 1500 = 30 s);\n"
         "                                  auto = the window's audio + a margin: faster on short clips,\n"
         "                                  the models were trained on full windows\n"
-        "  --clip START[,END]              transcribe only this range (seconds)\n"
+        "  --clip START[,END]              transcribe only this range (seconds of the recording, also with --vad)\n"
         "  --vad                           drop non-speech first (voice activity detection)\n"
         "  --vad-model PATH                Silero VAD ggml model (default: energy detector)\n"
         "  --output-format FMT             txt (default), json, srt, vtt, verbose_json (OpenAI's shape)\n"
@@ -93,10 +93,37 @@ static void usage(FILE *f)
 
 /* ------------------------------------------------------------------ output */
 
+/* Length of the valid UTF-8 sequence at p (1..4), 0 if it is not one (a stray continuation
+ * byte, a truncated, overlong or surrogate sequence, past U+10FFFF). */
+static int utf8_len(const unsigned char *p)
+{
+    int n;
+    unsigned cp;
+    if (p[0] < 0x80) return 1;
+    if (p[0] >= 0xc2 && p[0] <= 0xdf) n = 2, cp = p[0] & 0x1f;
+    else if (p[0] >= 0xe0 && p[0] <= 0xef) n = 3, cp = p[0] & 0x0f;
+    else if (p[0] >= 0xf0 && p[0] <= 0xf4) n = 4, cp = p[0] & 0x07;
+    else return 0;
+    for (int i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) return 0;   /* also stops at the terminating NUL */
+        cp = cp << 6 | (p[i] & 0x3f);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff))) return 0;
+    return n;
+}
+
+/* A JSON string. Text is valid UTF-8 (the tokenizer repairs it) but a file name is any
+ * bytes: an invalid byte becomes U+FFFD, so the document stays parseable. */
 static void json_str(FILE *f, const char *s)
 {
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p >= 0x80) {
+            const int n = utf8_len(p);
+            if (n == 0) fputs("\ufffd", f);
+            else { fwrite(p, 1, (size_t)n, f); p += n - 1; }
+            continue;
+        }
         switch (*p) {
         case '"': fputs("\\\"", f); break;
         case '\\': fputs("\\\\", f); break;
@@ -176,6 +203,20 @@ static void note_path(FILE *f, const char *p)
     }
 }
 
+/* A cue's text: one block, so no line breaks (a blank line would end the cue and leave the
+ * rest as a stray block) and no "-->" (openai's writers write "->"); WebVTT also escapes
+ * '&' and '<', which would start an entity or a tag. */
+static void cue_text(FILE *f, const char *s, int vtt)
+{
+    for (const char *p = s; *p; p++) {
+        if (*p == '\n' || *p == '\r') fputc(' ', f);
+        else if (p[0] == '-' && p[1] == '-' && p[2] == '>') { fputs("->", f); p += 2; }
+        else if (vtt && *p == '&') fputs("&amp;", f);
+        else if (vtt && *p == '<') fputs("&lt;", f);
+        else fputc(*p, f);
+    }
+}
+
 static void write_result(FILE *f, const char *fmt, const sp_result *r, int translate, const char *path, int multi,
                          int words)
 {
@@ -193,7 +234,9 @@ static void write_result(FILE *f, const char *fmt, const sp_result *r, int trans
             ts(f, s->start, srt ? ',' : '.');
             fputs(" --> ", f);
             ts(f, s->end, srt ? ',' : '.');
-            fprintf(f, "\n%s\n\n", stripped(s->text, buf, sizeof buf));
+            fputc('\n', f);
+            cue_text(f, stripped(s->text, buf, sizeof buf), !srt);
+            fputs("\n\n", f);
         }
     } else if (!strcmp(fmt, "json")) {
         fputs("{\"file\":", f);
@@ -396,7 +439,10 @@ static int value_option(cli_opts *o, const char *a, const char *v)
     float fv;
 #define IS(s) (!strcmp(a, s))
     if (IS("--model") || IS("-m")) o->model = v;
-    else if (IS("--language")) tp->language = v;
+    else if (IS("--language")) {   /* a code checked here, so the error names the option, not a file */
+        if (strcmp(v, "auto") && sp_language_index(v) < 0) return -1;
+        tp->language = v;
+    }
     else if (IS("--task")) {
         if (!strcmp(v, "transcribe")) tp->translate = 0;
         else if (!strcmp(v, "translate")) tp->translate = 1;
@@ -720,6 +766,15 @@ int main(int argc, char **argv)
     sp_context_device_info(ctx, &di);
     if (di.fallback[0] && o.cp.device && strcmp(o.cp.device, "auto"))   /* a GPU was asked for */
         fprintf(stderr, "transcribe: device cpu: %s\n", di.fallback);
+    sp_model_info mi;
+    sp_context_info(ctx, &mi);
+    if (!mi.multilingual) {   /* as openai's CLI: said, then English */
+        if (o.tp.language && strcmp(o.tp.language, "en") && strcmp(o.tp.language, "auto"))
+            fprintf(stderr, "transcribe: %s is an English-only model: --language %s ignored, transcribing English\n",
+                    o.model, o.tp.language);
+        if (o.tp.translate)
+            fprintf(stderr, "transcribe: %s is an English-only model: --task translate ignored, transcribing\n", o.model);
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

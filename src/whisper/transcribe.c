@@ -61,15 +61,18 @@ sp_transcribe_params sp_transcribe_default_params(void)
     return p;
 }
 
+static void segment_free(sp_segment *s)
+{
+    free(s->text);
+    free(s->tokens);
+    for (int k = 0; k < s->n_words; k++) free(s->words[k].text);
+    free(s->words);
+}
+
 void sp_result_free(sp_result *r)
 {
     if (!r) return;
-    for (int i = 0; i < r->n_segments; i++) {
-        free(r->segments[i].text);
-        free(r->segments[i].tokens);
-        for (int k = 0; k < r->segments[i].n_words; k++) free(r->segments[i].words[k].text);
-        free(r->segments[i].words);
-    }
+    for (int i = 0; i < r->n_segments; i++) segment_free(&r->segments[i]);
     free(r->segments);
     free(r);
 }
@@ -610,6 +613,27 @@ static int word_seek(const tx *x, int seg0, float t_off, int seek)
     return end > t_off ? (int)lroundf(end * SR / HOP) : seek;
 }
 
+/* faster-whisper's rule, applied again once words have moved a segment's times: a segment
+ * of no length is neither given nor kept as context (its tokens leave the prompt history,
+ * pushed from all0 on by this window). With --no-timestamps the window after the last
+ * word could otherwise yield a cue like 10.88 --> 10.88. */
+static sp_status drop_instant(tx *x, int seg0, int all0)
+{
+    sp_result *o = x->out;
+    int k = seg0, dropped = 0;
+    for (int i = seg0; i < o->n_segments; i++) {
+        if (o->segments[i].end <= o->segments[i].start) { segment_free(&o->segments[i]); dropped = 1; continue; }
+        o->segments[k++] = o->segments[i];
+    }
+    o->n_segments = k;
+    if (!dropped) return SP_OK;
+    x->n_all = all0;
+    for (int i = seg0; i < o->n_segments; i++)
+        for (int t = 0; t < o->segments[i].n_tokens; t++)
+            if (all_push(x, &o->segments[i].tokens[t].id, 1)) return SP_ERR_NOMEM;
+    return SP_OK;
+}
+
 /* Splits the window's tokens at consecutive timestamps (transcribe.py) and advances *seek. */
 static sp_status window_segments(tx *x, int *seek, int segment_size, float t_off)
 {
@@ -818,13 +842,16 @@ static sp_status run(tx *x, const float *pcm, size_t n_samples, char *err, size_
             seek += size;   /* silence */
             goto progress;
         }
-        int before = seek, seg0 = o->n_segments;
+        int before = seek, seg0 = o->n_segments, all0 = x->n_all;
         if ((st = window_segments(x, &seek, size, t_off)) != SP_OK) { sp_errf(err, es, "out of memory"); break; }
         if (p->word_timestamps && (st = window_words(x, seg0, t_off, size)) != SP_OK) {
             sp_errf(err, es, "word alignment failed: %s", sp_status_str(st));
             break;
         }
-        if (p->word_timestamps) seek = word_seek(x, seg0, t_off, seek);
+        if (p->word_timestamps) {
+            seek = word_seek(x, seg0, t_off, seek);
+            if ((st = drop_instant(x, seg0, all0)) != SP_OK) { sp_errf(err, es, "out of memory"); break; }
+        }
         publish_segments(x, seg0);
         if (seek <= before) seek = before + size;
         if (!p->condition_on_previous_text || r->temperature > p->prompt_reset_on_temperature) x->reset_since = x->n_all;
@@ -889,7 +916,11 @@ static sp_status setup_language(tx *x, sp_result *res, char *err, size_t err_siz
         sp_errf(err, err_size, "unknown language '%s' in languages", bad);
         return SP_ERR_INVALID_ARG;
     }
-    if (!x->multilingual) {
+    if (!x->multilingual) {   /* any known code is accepted and English transcribed; a typo is an error */
+        if (p->language && *p->language && strcmp(p->language, "auto") && wh_language_index(p->language) < 0) {
+            sp_errf(err, err_size, "unknown language '%s'", p->language);
+            return SP_ERR_INVALID_ARG;
+        }
         snprintf(res->language, sizeof res->language, "en");
         x->lang_token = -1;
     } else if (!p->language || !*p->language || !strcmp(p->language, "auto")) {
@@ -993,6 +1024,21 @@ static sp_status vad_join(sp_context *ctx, const sp_transcribe_params *p, const 
         sp_errf(err, err_size, "VAD failed: %s", sp_status_str(st));
         return st;
     }
+    /* --clip is in the recording's time: the spans are cut to it here, and the joined audio
+     * is transcribed whole (applying the clip to the joined audio, as before, took the
+     * wrong stretch once silence was removed, and reported times past the clip's end) */
+    if (p->clip_start > 0 || p->clip_end > 0) {
+        const double c0 = (double)p->clip_start * SR, c1 = p->clip_end > 0 ? (double)p->clip_end * SR : (double)n_samples;
+        const size_t a = c0 < (double)n_samples ? (size_t)c0 : n_samples, b = c1 < (double)n_samples ? (size_t)c1 : n_samples;
+        int k = 0;
+        for (int i = 0; i < vm->n; i++) {
+            sp_span sp = vm->spans[i];
+            if (sp.start < a) sp.start = a;
+            if (sp.end > b) sp.end = b;
+            if (sp.end > sp.start) vm->spans[k++] = sp;
+        }
+        vm->n = k;
+    }
     if (vm->n == 0) return SP_OK;
     vm->cum = malloc(sizeof(size_t) * (size_t)(vm->n + 1));
     if (!vm->cum) return SP_ERR_NOMEM;
@@ -1044,12 +1090,16 @@ static sp_status transcribe_once(sp_context *ctx, const float *pcm, size_t n_sam
     if (n_samples == 0 || sp_audio_is_empty(pcm, n_samples)) goto done;
     const float *src = pcm;
     size_t n_src = n_samples;
+    sp_transcribe_params unclipped;
     if (p->vad) {
         if ((st = vad_join(ctx, p, pcm, n_samples, &vm, &vad_pcm, err, err_size)) != SP_OK) goto fail;
         if (vm.n == 0) goto done;
         src = vad_pcm;
         n_src = vm.cum[vm.n];
         x.vm = &vm;   /* run() maps each window's segments as they become final */
+        unclipped = *p;   /* the clip is applied to the spans (vad_join) */
+        unclipped.clip_start = unclipped.clip_end = 0;
+        x.p = &unclipped;
     }
     if ((st = run(&x, src, n_src, err, err_size)) != SP_OK) goto fail;
 done:

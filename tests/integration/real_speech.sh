@@ -47,6 +47,14 @@ if [ -f "$JFK" ]; then
         r=$(python3 tests/tools/wer.py "$T/jfk.ref" "$T/jfk.$$.txt" --max-wer 0); wrc=$?
         check "jfk.wav with $m ($BIN): the known sentence [$r]" sh -c "[ $rc -eq 0 ] && [ ! -s '$T/err' ] && [ $wrc -eq 0 ]"
     done
+    # --no-timestamps with words: the window after the last word (10.46 s) left a segment the
+    # words gave no length (a cue 10.88 --> 10.88); faster-whisper drops such a segment
+    "$REL/transcribe" --model "$WD/tiny.en" $OPT --no-timestamps --word-timestamps -f json "$JFK" >"$T/jfk.nt.json" \
+        2>"$T/err"; rc=$?
+    check "jfk.wav, tiny.en, --no-timestamps --word-timestamps: no segment of zero length" python3 -c "
+import json
+s = json.load(open('$T/jfk.nt.json'))['segments']
+assert $rc == 0 and s and all(x['end'] > x['start'] for x in s), [(x['start'], x['end']) for x in s]"
     # an --audio-ctx far shorter than the clip (1 position = 20 ms of 11 s) is raised to
     # cover it: the text had been empty, the window skipped as silence
     "$REL/transcribe" --model "$WD/tiny.en" $OPT --audio-ctx 1 "$JFK" >"$T/jfk.ctx1.txt" 2>"$T/err"; rc=$?

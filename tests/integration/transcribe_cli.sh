@@ -158,5 +158,61 @@ check "unknown language: exit 2, message names it" sh -c "[ $rc -eq 2 ] && grep 
 "$BIN/transcribe" --model /nonexistent.bin $W >/dev/null 2>&1; check "missing model: exit 3" [ $? -eq 3 ]
 "$BIN/transcribe" --model $M $FAST /nonexistent.wav $W >"$T/o.txt" 2>/dev/null; rc=$?
 check "unreadable input: exit 4, the other input still transcribed" sh -c "[ $rc -eq 4 ] && [ -s '$T/o.txt' ]"
+"$BIN/transcribe" --model tests/data/models/micro.en-f16.bin $FAST --language de --task translate $W >"$T/en.txt" 2>"$T/en.err"
+rc=$?
+check "English-only model with --language de --task translate: says both are ignored, transcribes (exit 0)" \
+    sh -c "[ $rc -eq 0 ] && [ -s '$T/en.txt' ] && grep -q 'English-only.*--language de' '$T/en.err' &&
+           grep -q 'English-only.*--task translate' '$T/en.err'"
+
+# --vad with --clip: the clip is in the recording's time (it had been applied to the audio
+# with the silence removed: 2 s of silence before the speech moved a clip of 2.5-5 s to
+# 4.15-4.97 s of the recording)
+python3 - "$W" "$T/pad.wav" <<'PY'
+import sys, wave
+r = wave.open(sys.argv[1]); p = r.getparams(); fr = r.readframes(r.getnframes()); r.close()
+w = wave.open(sys.argv[2], "wb"); w.setparams(p)
+w.writeframes(b"\0" * (2 * p.framerate * p.sampwidth * p.nchannels) + fr); w.close()
+PY
+"$BIN/transcribe" --model $M $FAST --vad --clip 2.5,5 --output-format json "$T/pad.wav" >"$T/vc.json" 2>/dev/null
+check "--vad --clip 2.5,5 after 2 s of silence: segments from 2.5 s, none past 5 s" python3 - "$T/vc.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["segments"]
+assert s and s[0]["start"] < 3.0, s
+assert all(2.49 <= x["start"] <= x["end"] <= 5.01 for x in s), s
+PY
+
+# cue text is one block: "-->" and blank lines inside it would end or break the cue; WebVTT
+# escapes & and <
+P='a --> b <i>x</i> & y
+
+z'
+for f in srt vtt; do
+    "$BIN/transcribe" --model $M $FAST --prefix "$P" --output-format $f $W >"$T/cue.$f" 2>/dev/null
+done
+check "srt/vtt: a prefix with '-->', a blank line, <, & stays inside its cue, escaped for WebVTT" python3 - "$T/cue.srt" "$T/cue.vtt" <<'PY'
+import sys
+for path, vtt in ((sys.argv[1], False), (sys.argv[2], True)):
+    blocks = open(path, encoding="utf-8").read().strip().split("\n\n")
+    if vtt:
+        assert blocks[0] == "WEBVTT", blocks[0]
+        blocks = blocks[1:]
+    for b in blocks:
+        lines = b.split("\n")
+        if not vtt:
+            assert lines[0].isdigit(), b
+            lines = lines[1:]
+        assert " --> " in lines[0] and len(lines) == 2 and "-->" not in lines[1], b
+    first = blocks[0].split("\n")[-1]
+    want = "a -> b &lt;i>x&lt;/i> &amp; y  z" if vtt else "a -> b <i>x</i> & y  z"
+    assert first.startswith(want), (first, want)
+PY
+
+# a file name that is not UTF-8: JSON's "file" stays parseable (U+FFFD for the bad byte)
+cp "$W" "$T/caf$(printf '\351').wav"
+"$BIN/transcribe" --model $M $FAST --output-format json "$T/caf$(printf '\351').wav" >"$T/nu.json" 2>/dev/null
+check "json: a Latin-1 file name is written as valid UTF-8 (U+FFFD)" python3 -c "
+import json, sys
+d = json.load(open('$T/nu.json', encoding='utf-8'))
+assert d['file'].endswith('caf\ufffd.wav'), d['file']"
 "$BIN/transcribe" --help | grep -q -- "--beam-size"; check "--help lists the options" [ $? -eq 0 ]
 [ "$fails" -eq 0 ]
