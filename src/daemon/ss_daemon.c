@@ -244,20 +244,10 @@ static void collect_garbage(daemon_t *d, double now)
 
 /* ------------------------------------------------------------------ delivery */
 
-/* Write errors that may clear by themselves (space freed, quota raised, a transient I/O or
- * resource shortage): worth retrying. Anything else (a directory or a foreign file squatting
- * the response name, permissions, a read-only or vanished directory) will fail the same way
- * forever: retrying it would hold the request, and its memory, for nothing. */
-static int write_error_clears(int e)
-{
-    switch (e) {
-    case ENOSPC: case EDQUOT: case EIO: case EFBIG: case ENOMEM: case EMFILE: case ENFILE:
-    case EAGAIN: case EINTR: case ENOBUFS: case EBUSY:
-        return 1;
-    default:
-        return 0;
-    }
-}
+/* Anything but ss_write_error_clears (a directory or a foreign file squatting the response
+ * name, permissions, a read-only or vanished directory) will fail the same way forever:
+ * retrying it would hold the request, and its memory, for nothing. */
+#define write_error_clears ss_write_error_clears
 
 static void set_degraded(daemon_t *d, int e)
 {
@@ -1294,7 +1284,9 @@ static void go_ready(daemon_t *d)
     long nrec = ss_spool_recover(&d->sp, ss_mono_now(), ss_wall_now(), &list);
     if (nrec > 0) ss_log_msg(&d->log, "INFO", "recovered %ld request(s) from processing/", nrec);
     add_claimed(d, list);
+    d->sp.age_by_mtime = 1;   /* what waited for this daemon ages from its mtime */
     rescan(d);
+    d->sp.age_by_mtime = 0;
     char pidbuf[32];
     int pl = snprintf(pidbuf, sizeof pidbuf, "%ld\n", (long)getpid());
     if (ss_write_atomic(d->sp.rootfd, SS_PID_FILE, pidbuf, (size_t)pl, 0) != 0)

@@ -189,16 +189,48 @@ int ss_spool_quarantine(ss_spool *sp, int dirfd, const char *name)
     return -1;
 }
 
+int ss_write_error_clears(int e)
+{
+    switch (e) {
+    case ENOSPC: case EDQUOT: case EIO: case EFBIG: case ENOMEM: case EMFILE: case ENFILE:
+    case EAGAIN: case EINTR: case ENOBUFS: case EBUSY:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* The error response of a rejected request file could not be written for a reason that may
+ * clear (a full disk): the file stays in requests/ and is looked at again after a backoff
+ * (doubling to 30 s), so its client is answered once space returns (T21: nothing is lost;
+ * it had been quarantined unanswered). */
+static ss_ingest_result reject_later(ss_spool *sp, const char *name, double now)
+{
+    ss_young *y = young_find(sp, name, NULL);
+    if (!y && (y = calloc(1, sizeof *y))) {
+        snprintf(y->name, sizeof y->name, "%s", name);
+        y->first_seen = y->last_change = now;
+        y->next = sp->young;
+        sp->young = y;
+        sp->n_young++;
+    }
+    if (!y) return SS_ING_NOT_YET;   /* the next rescan finds it again */
+    y->backoff = y->backoff > 0 ? (y->backoff * 2 < 30 ? y->backoff * 2 : 30) : 0.25;
+    y->next_check = now + y->backoff;
+    return SS_ING_NOT_YET;
+}
+
 /* Rejects a request file: error response (when the stem is a valid id), quarantine. */
 static ss_ingest_result reject(ss_spool *sp, int dirfd, const char *name, const char *stem,
-                               const char *code, const char *msg)
+                               const char *code, const char *msg, double now)
 {
+    if (stem && stem[0] && ss_spool_respond_error(sp, stem, code, msg) != 0) {
+        const int e = errno;
+        slog(sp, "ERROR", "cannot write error response", name, strerror(e));
+        if (dirfd == sp->reqfd && ss_write_error_clears(e)) return reject_later(sp, name, now);
+    }
     young_drop(sp, name);
     sp->n_rejected++;
-    if (stem && stem[0]) {
-        if (ss_spool_respond_error(sp, stem, code, msg) != 0)
-            slog(sp, "ERROR", "cannot write error response", name, strerror(errno));
-    }
     if (ss_spool_quarantine(sp, dirfd, name) != 0 && errno != ENOENT)
         slog(sp, "ERROR", "cannot quarantine", name, strerror(errno));
     /* name and reason escaped each once (through slog the quotes around the reason had
@@ -247,7 +279,7 @@ static ss_ingest_result track_young(ss_spool *sp, const char *name, const char *
         y->last_change = now;
     }
     if (now - y->last_change >= SS_QUIET_S || now - y->first_seen >= SS_STALL_S)
-        return reject(sp, sp->reqfd, name, stem, SS_E_BAD_REQUEST, msg);
+        return reject(sp, sp->reqfd, name, stem, SS_E_BAD_REQUEST, msg, now);
     y->next_check = now + SS_YOUNG_POLL_S;
     return SS_ING_NOT_YET;
 }
@@ -271,18 +303,18 @@ static ss_ingest_result wait_for_twin(ss_spool *sp, const char *name, double now
 /* Reads requests/<name> for ingest. Returns SS_ING_CLAIMED (meaning: read, *buf set) or the
  * final result for a file that could not be read (rejected, gone, or retried later). */
 static ss_ingest_result read_request(ss_spool *sp, const char *name, const char *stem,
-                                     char **buf, size_t *blen, struct stat *st)
+                                     char **buf, size_t *blen, struct stat *st, double now)
 {
     if (ss_read_file(sp->reqfd, name, SS_REQUEST_MAX, buf, blen, st) == 0) return SS_ING_CLAIMED;
     int e = errno;
     if (e == ENOENT) { young_drop(sp, name); return SS_ING_GONE; }
     if (e == EFBIG)
-        return reject(sp, sp->reqfd, name, stem, SS_E_TOO_LARGE, "request larger than 64 KiB");
+        return reject(sp, sp->reqfd, name, stem, SS_E_TOO_LARGE, "request larger than 64 KiB", now);
     if (e == ELOOP || e == EINVAL || e == EPERM || e == ENXIO || e == EISDIR)
         return reject(sp, sp->reqfd, name, stem, SS_E_NOT_REGULAR,
-                      "request is not a regular file of ours (symlink, FIFO, directory...)");
+                      "request is not a regular file of ours (symlink, FIFO, directory...)", now);
     if (e == EMFILE || e == ENFILE || e == ENOMEM) return SS_ING_NOT_YET;  /* transient */
-    return reject(sp, sp->reqfd, name, stem, SS_E_NOT_REGULAR, strerror(e));
+    return reject(sp, sp->reqfd, name, stem, SS_E_NOT_REGULAR, strerror(e), now);
 }
 
 /* Claim: requests/<id>.json -> processing/<id>.0, never replacing a queued twin (T18). On
@@ -299,7 +331,14 @@ static ss_ingest_result claim(ss_spool *sp, const char *name, const char *stem,
         if (e == ENOENT) { young_drop(sp, name); return SS_ING_GONE; }
         if (e == EEXIST) return wait_for_twin(sp, name, now);
         slog(sp, "ERROR", "cannot claim request", name, strerror(e));
-        return SS_ING_NOT_YET;
+        if (e == EMFILE || e == ENFILE || e == ENOMEM || e == EINTR || e == EBUSY || e == ENOSPC || e == EDQUOT)
+            return SS_ING_NOT_YET;   /* may clear: the next rescan tries again */
+        /* one that cannot clear (the request directory on another file system: EXDEV, a
+         * read-only or foreign directory) was retried at every rescan, forever and never
+         * answered: answered now, once, and moved out of the way */
+        char m[200];
+        snprintf(m, sizeof m, "the daemon cannot take this request out of the request directory: %s", strerror(e));
+        return reject(sp, sp->reqfd, name, stem, SS_E_INTERNAL, m, now);
     }
     ss_young *yt = young_find(sp, name, NULL);
     int twin = (yt && yt->twin) || ss_spool_in_flight(sp, stem);
@@ -319,7 +358,7 @@ static ss_ingest_result claim(ss_spool *sp, const char *name, const char *stem,
         free(buf);
         if (bad)
             return reject(sp, sp->procfd, pname, stem, SS_E_BAD_REQUEST,
-                          "request replaced by an invalid one while being claimed");
+                          "request replaced by an invalid one while being claimed", now);
     }
     ss_item *it = calloc(1, sizeof *it);
     if (!it) {   /* stays in processing/: recovered at the next start */
@@ -328,7 +367,10 @@ static ss_ingest_result claim(ss_spool *sp, const char *name, const char *stem,
     }
     it->req = *req;
     it->attempts = 0;
-    it->receipt = receipt_time(now, wall, st);
+    /* from its mtime only when the start's scan found it (it may have waited for a daemon);
+     * a request arriving while the daemon runs ages from now: its mtime is the client's
+     * (cp -p, mv of an old file, clock skew) and had expired fresh requests (T11) */
+    it->receipt = sp->age_by_mtime ? receipt_time(now, wall, st) : now;
     it->duplicate = twin;
     *out = it;
     return SS_ING_CLAIMED;
@@ -342,13 +384,17 @@ ss_ingest_result ss_spool_ingest(ss_spool *sp, const char *name, double now, dou
     size_t len = strlen(name);
     if (name[0] == '.') return SS_ING_IGNORED;                   /* hidden/temp files */
     if (len < 5 || strcmp(name + len - 5, ".json") != 0) return SS_ING_IGNORED;
-    if (!ss_name_valid(name, stem))
-        return reject(sp, sp->reqfd, name, NULL, SS_E_BAD_ID, "invalid request file name");
+    struct stat st;
+    if (!ss_name_valid(name, stem)) {
+        /* gone already: a second event for one file (IN_CREATE, then IN_CLOSE_WRITE) had
+         * rejected and counted it twice */
+        if (fstatat(sp->reqfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT) return SS_ING_GONE;
+        return reject(sp, sp->reqfd, name, NULL, SS_E_BAD_ID, "invalid request file name", now);
+    }
     char *buf = NULL;
     size_t blen = 0;
-    struct stat st;
     memset(&st, 0, sizeof st);
-    ss_ingest_result r = read_request(sp, name, stem, &buf, &blen, &st);
+    ss_ingest_result r = read_request(sp, name, stem, &buf, &blen, &st, now);
     if (r != SS_ING_CLAIMED) return r;
     ss_request req;
     const char *code = NULL;
@@ -356,7 +402,7 @@ ss_ingest_result ss_spool_ingest(ss_spool *sp, const char *name, double now, dou
     ss_parse_result pr = ss_request_parse(buf, blen, stem, &req, &code, msg, sizeof msg);
     free(buf);
     if (pr == SS_PARSE_INCOMPLETE) return track_young(sp, name, stem, &st, now, msg);
-    if (pr == SS_PARSE_INVALID) return reject(sp, sp->reqfd, name, stem, code, msg);
+    if (pr == SS_PARSE_INVALID) return reject(sp, sp->reqfd, name, stem, code, msg, now);
     return claim(sp, name, stem, &req, &st, now, wall, out);
 }
 

@@ -43,6 +43,8 @@ typedef struct ss_young {
     double first_seen, last_change, next_check;
     long long size, mtime_ns;
     int twin;                /* its claim met a queued request with the same id */
+    double backoff;          /* > 0: its error response could not be written yet (disk
+                              * full...): the file stays and is answered later */
 } ss_young;
 
 typedef struct {
@@ -55,7 +57,13 @@ typedef struct {
     ss_young *young;
     long n_young;
     long n_rejected;
+    int age_by_mtime;        /* set for the start's scan: files found then age from their
+                              * mtime; later arrivals from their receipt (T11) */
 } ss_spool;
+
+/* Write errors that may clear by themselves (space freed, quota raised, a transient I/O or
+ * resource shortage): worth retrying. Anything else fails the same way forever. */
+int ss_write_error_clears(int e);
 
 /* Creates and verifies every directory; holds their fds. Returns 0 or -1 with err. */
 int ss_spool_open(ss_spool *sp, const ss_paths *paths, char *err, size_t n);

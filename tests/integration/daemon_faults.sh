@@ -211,6 +211,53 @@ grep -q '"degraded":false' "$ROOT/session_daemon_status.json"; check "degraded c
 rm -f "$RESP"/*.json
 "$SC" stop >/dev/null
 
+# --- disk full and a malformed request: kept until its error response can be written (it
+# had been quarantined unanswered, its client left to time out)
+(ulimit -S -f 0; start_daemon 60)
+dp=$(daemon_pid)
+printf '{"id": "badfull", "type": "transcription", "timestamp": "bad"}' >"$REQ/badfull.json"
+sleep 1
+check "disk full, malformed request: not answered yet, still in requests/, daemon alive" \
+    [ ! -e "$RESP/badfull.json" -a -e "$REQ/badfull.json" -a "$(daemon_pid)" = "$dp" ]
+prlimit --pid "$dp" --fsize=unlimited
+wait_for "$RESP/badfull.json" 10
+check "disk full, malformed request: answered bad_request once space came back" resp_ok badfull bad_request
+rm -f "$RESP"/*.json
+"$SC" stop >/dev/null
+
+# --- a request arriving while the daemon runs ages from its receipt, not from its mtime
+# (mv of a file written 5 minutes earlier had been answered 'expired' at once), and a file
+# with an invalid name is rejected once (two inotify events had rejected it twice)
+: > "$ROOT/session_daemon.log"
+start_daemon --request-ttl 60 60
+SAVE=$REQ; REQ=$ROOT; request moved1 "$DATA/silence.wav"; REQ=$SAVE
+touch -d "@$(( $(date +%s) - 300 ))" "$ROOT/moved1.json"
+mv "$ROOT/moved1.json" "$REQ/moved1.json"
+printf x >"$REQ/bad name.json"
+wait_for "$RESP/moved1.json" 10
+check "a request moved in with a 5-minute-old mtime is served, not 'expired'" resp_ok moved1
+sleep 0.5
+n=$(grep -c 'request rejected name="bad name.json"' "$ROOT/session_daemon.log")
+check "an invalid file name is rejected once ($n)" [ "$n" -eq 1 ]
+rm -f "$RESP"/*.json
+
+# --- a request that cannot be claimed (the request directory is another file system: the
+# rename to processing/ fails with EXDEV) is answered once, not retried at every rescan
+if [ "$(id -u)" = 0 ] && mount -t tmpfs tmpfs "$REQ" 2>/dev/null; then
+    request xdev1 "$DATA/silence.wav"
+    wait_for "$RESP/xdev1.json" 15
+    check "an unclaimable request (EXDEV) is answered 'internal'" resp_ok xdev1 internal
+    sleep 0.5
+    n=$(grep -c 'cannot claim request name="xdev1.json"' "$ROOT/session_daemon.log")
+    check "  and tried once ($n)" [ "$n" -eq 1 ]
+    "$SC" stop >/dev/null   # it holds the directory: unmounted once it is gone
+    umount "$REQ" 2>/dev/null || umount -l "$REQ"
+else
+    echo "ok - an unclaimable request (EXDEV) is answered # SKIP needs root and tmpfs mounts"
+fi
+rm -f "$RESP"/*.json
+"$SC" stop >/dev/null
+
 # --- two daemons started at once, five times: one survives, nothing processed twice
 : > "$ROOT/session_daemon.log"
 r=0
