@@ -266,12 +266,24 @@ static void test_scan_order(ss_spool *sp, double now, double wall)
             utimensat(sp->reqfd, names[i], ts, 0);
         }
         ss_item *list = NULL;
+        sp->age_by_mtime = 1;   /* the start's scan */
         CHECK(ss_spool_scan(sp, now, wall, &list) == 3);
+        sp->age_by_mtime = 0;
         CHECK(list && !strcmp(list->req.id, "c3") && !strcmp(list->next->req.id, "a1") &&
               !strcmp(list->next->next->req.id, "b2"));
-        /* old files are aged by their mtime (for expiry) */
+        /* old files found at the start are aged by their mtime (for expiry) */
         CHECK(list && list->receipt < now - 3600);
         ss_item_list_free(list);
+    }
+    TEST("a request arriving while the daemon runs ages from its receipt, not its mtime") {
+        put(sp->reqfd, "m1.json", "{\"id\":\"m1\",\"audio_file\":\"/a\",\"timestamp\":1}");
+        struct timespec ts[2] = { { 0, UTIME_OMIT }, { 1000, 0 } };
+        utimensat(sp->reqfd, "m1.json", ts, 0);
+        ss_item *it = NULL;
+        CHECK(ss_spool_ingest(sp, "m1.json", now, wall, &it) == SS_ING_CLAIMED);
+        CHECK(it && it->receipt == now);
+        if (it) CHECK(ss_spool_finish(sp, it, "{}") == 0);
+        ss_item_free(it);
     }
 }
 
