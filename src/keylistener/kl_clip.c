@@ -17,11 +17,15 @@ int kl_clip_kind(void)
     return -1;
 }
 
-/* Runs a reader (wl-paste, xclip -o); its stdout, or NULL when it failed. */
-static char *read_tool(char *const argv[], size_t *len)
+/* Runs a reader (wl-paste, xclip -o); its stdout, or NULL when it failed. *hung (may be
+ * NULL) says how: 1 when it could not finish (its owner did not answer in 5 s, over
+ * CLIP_MAX, not runnable), 0 when the tool said no (nothing to read). */
+static char *read_tool(char *const argv[], size_t *len, int *hung)
 {
     char *out = NULL, e[256];
-    if (kl_run_io(argv, NULL, 0, 5, &out, len, CLIP_MAX, e, sizeof e) != 0) { free(out); return NULL; }
+    const int rc = kl_run_io(argv, NULL, 0, 5, &out, len, CLIP_MAX, e, sizeof e);
+    if (hung) *hung = rc < 0;
+    if (rc != 0) { free(out); return NULL; }
     return out;
 }
 
@@ -58,22 +62,36 @@ int kl_clip_save(kl_clip_saved *s, char *err, size_t n)
     size_t len = 0;
     char *wl_list[] = { "wl-paste", "--list-types", NULL };
     char *x_list[] = { "xclip", "-selection", "clipboard", "-o", "-t", "TARGETS", NULL };
-    char *types = read_tool(k ? wl_list : x_list, &len);
+    int hung = 0;
+    char *types = read_tool(k ? wl_list : x_list, &len, &hung);
     if (types) pick_type(types, s->type, sizeof s->type);
     free(types);
-    if (!s->type[0]) { s->empty = 1; return 0; }      /* nothing copied (or no owner) */
+    if (hung) goto unsaveable;   /* an owner that does not answer is not an empty clipboard:
+                                  * taken as one, paste mode had wiped it and logged "restored" */
+    if (!s->type[0]) {
+        /* no type list (nothing copied, or an owner without TARGETS): its text, if any */
+        char *wl_txt[] = { "wl-paste", "-n", NULL };
+        char *x_txt[] = { "xclip", "-selection", "clipboard", "-o", "-t", "UTF8_STRING", NULL };
+        s->data = read_tool(k ? wl_txt : x_txt, &s->len, &hung);
+        if (hung) goto unsaveable;
+        if (!s->data) { s->empty = 1; return 0; }      /* nothing copied (or no owner) */
+        snprintf(s->type, sizeof s->type, "%s", k ? "text/plain;charset=utf-8" : "UTF8_STRING");
+        return 0;
+    }
     char *wl_get[] = { "wl-paste", "-n", "-t", s->type, NULL };
     char *x_get[] = { "xclip", "-selection", "clipboard", "-o", "-t", s->type, NULL };
-    s->data = read_tool(k ? wl_get : x_get, &s->len);
+    s->data = read_tool(k ? wl_get : x_get, &s->len, NULL);
     if (!s->data) {
         /* not empty: unknown (over CLIP_MAX, or its owner did not answer). Restoring it as
          * empty had wiped a 70 MB clipboard and logged "restored" */
-        s->valid = 0;
-        snprintf(err, n, "the clipboard's %s content could not be saved (over %u MiB, or its owner did not answer in 5 s)",
-                 s->type, CLIP_MAX >> 20);
-        return -2;
+        goto unsaveable;
     }
     return 0;
+unsaveable:
+    s->valid = 0;
+    snprintf(err, n, "the clipboard's %s content could not be saved (over %u MiB, or its owner did not answer in 5 s)",
+             s->type[0] ? s->type : "current", CLIP_MAX >> 20);
+    return -2;
 }
 
 static int set_data(int wayland, const char *type, const void *data, size_t len, char *err, size_t n)
@@ -104,7 +122,7 @@ char *kl_clip_get_text(int wayland)
     size_t len = 0;
     char *wl[] = { "wl-paste", "-n", "-t", "text/plain;charset=utf-8", NULL };
     char *x[] = { "xclip", "-selection", "clipboard", "-o", "-t", "UTF8_STRING", NULL };
-    return read_tool(wayland ? wl : x, &len);
+    return read_tool(wayland ? wl : x, &len, NULL);
 }
 
 void kl_clip_saved_free(kl_clip_saved *s)

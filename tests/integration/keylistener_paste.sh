@@ -181,6 +181,24 @@ mark
 "$KL" --no-config --history-file "$ROOT/hx" --output paste --typer xtest --paste-chord Ctrl+Shift+V \
     --enter paste-last 2>>"$ROOT/kl.err"
 check "--typer xtest forced: chord (Ctrl+Shift+V: any case) and Return by xtest" wait_for 5 typed_x
+# a clipboard owner that does not answer (stopped): its clipboard cannot be saved, so it is
+# not replaced: the text is typed instead, and the owner's content is still there after (the
+# unanswered type list had been taken for an empty clipboard: wiped, logged "restored")
+mark
+printf 'users precious text' | xclip -selection clipboard -i
+wait_for 5 sh -c '[ "$(xclip -selection clipboard -o 2>/dev/null)" = "users precious text" ]'
+OWNER=$(pgrep -n -x xclip)
+kill -STOP "$OWNER"
+env PATH="$ROOT/noxdo" "$KL" --no-config --history-file "$ROOT/hx" --output paste --paste-chord ctrl+shift+v \
+    --enter paste-last 2>>"$ROOT/kl.err"
+check "a stopped clipboard owner: the text typed instead" wait_for 15 typed_x
+kill -CONT "$OWNER"
+# (xclip as the owner then dies of the BadWindow its timed-out reader's window leaves: an
+# xclip weakness; a toolkit ignores it) so: the listener did not take the clipboard over —
+# it is the user's text or has no owner, never the listener's empty "restore"
+sleep 1
+check "... and its clipboard was not replaced (nor 'restored' as empty)" \
+    sh -c 'out=$(xclip -selection clipboard -o 2>/dev/null); [ $? -ne 0 ] || [ "$out" = "users precious text" ]'
 [ "$FAIL" -eq 0 ] || tail -5 "$ROOT/key_listener.log" | sed 's/^/# /'
 check "no sanitizer report from key_listener" sh -c "! grep -q 'Sanitizer' '$ROOT/kl.err'"
 finish
