@@ -67,6 +67,8 @@ static struct {
     double rec_started;
     double dict_started;   /* the dictation's start (rec_started restarts at each chunk) */
     int await_onset;       /* continuous mode: the next utterance's start is its first voiced block */
+    double utt_started;    /* continuous mode: the current utterance's first voiced block (0: none
+                            * yet): --max-seconds caps each utterance from there */
     char rec_lang[16];         /* language of the current recording's binding */
     int cuts;                  /* continuous mode: utterances sent from this recording */
     unsigned serial;           /* the current (or last) recording's number */
@@ -123,6 +125,7 @@ static void rec_start_lang(const char *why, const char *lang)
     G.chunks = 0;
     G.rec_started = G.dict_started = now_mono();
     G.await_onset = 0;
+    G.utt_started = 0;
     G.next_chunk_check = G.rec_started;
     kl_term_reset(&G.term, 1);
     klog("INFO", "recording started (%s)%s", why, kl_capture_live(G.cap) ? "" : "; the microphone is not open yet");
@@ -259,6 +262,7 @@ static void rec_cut(const char *why)
      * from there to the end of the typing of this one (which ends after the cut) */
     G.dict_started = now_mono();
     G.await_onset = 1;
+    G.utt_started = 0;
 }
 
 /* Chunked dictation: when the audio since the last cut holds enough speech and a pause, its
@@ -292,18 +296,24 @@ static void hands_free(void)
 {
     if (!G.recording) return;
     int voiced = 0;
+    const double now = now_mono();
     double sil = kl_capture_silence_ms(G.cap, &voiced);
-    int over = now_mono() - G.rec_started > G.o.max_seconds;
     if (G.await_onset && voiced) {
-        G.dict_started = now_mono();
+        G.dict_started = now;
         G.await_onset = 0;
     }
+    if (voiced && G.utt_started == 0) G.utt_started = now;
+    /* continuous: --max-seconds caps each utterance, from its first voiced block; the wait
+     * for the next one has no cap (it had counted from the last cut: a pause of
+     * --max-seconds ended the whole session, sending the silence as a recording) */
+    int over = G.o.continuous ? G.utt_started > 0 && now - G.utt_started > G.o.max_seconds
+                              : now - G.rec_started > G.o.max_seconds;
     if (G.o.auto_stop_ms > 0 && voiced && sil >= G.o.auto_stop_ms) {
         char why[64];
         snprintf(why, sizeof why, "%d ms of silence", G.o.auto_stop_ms);
         if (G.o.continuous) rec_cut(why); else rec_stop(why, 0);
     } else if (over) {
-        if (G.o.continuous && voiced) rec_cut("--max-seconds reached");
+        if (G.o.continuous) rec_cut("--max-seconds reached");
         else rec_stop("--max-seconds reached", 0);
     } else if (G.o.continuous && !voiced) {
         kl_capture_trim(G.cap, (size_t)KL_RATE * 3 / 10);   /* keep 300 ms before the next word */

@@ -60,6 +60,23 @@ check "continuous: each utterance 1.3..2.6 s long" sh -c 'between() { awk -v v="
 check "continuous: exactly two requests" [ "$(nseen)" -eq $((n0 + 2)) ]
 listener_quit
 
+# 2b. continuous with --max-seconds 2: it caps each utterance, not the wait for the next one
+# (a pause of 2 s had ended the session, sending its silence as a recording)
+: >"$OUT"; n0=$(nseen)
+bg "$KL" --no-config --trigger none --source virt.monitor --no-start --timeout 20 --output print \
+    --auto-stop 700 --continuous --max-seconds 2 --history 0 >"$OUT" 2>>"$ROOT/kl.err"
+listener_up
+wait_for 10 grep_log "pulse capture: virt.monitor open" >/dev/null
+"$KL" start >/dev/null
+paplay -d virt "$CLIP"; sleep 3.5
+out=$("$KL" status)
+check "continuous, --max-seconds 2, a 3.5 s pause: still recording" sh -c '[ "${0#ok recording}" != "$0" ]' "$out"
+check "... one request, no recording of the pause" [ "$(nseen)" -eq $((n0 + 1)) ]
+paplay -d virt "$CLIP"; sleep 1.5
+"$KL" stop >/dev/null
+check "... the next utterance typed too" wait_for 10 sh -c "[ \$(grep -cx 'Said.' '$OUT') -eq 2 ]"
+listener_quit
+
 # 3. --max-seconds caps a recording
 n0=$(nseen)
 # with --notify: a notify-send stand-in on PATH records what it is asked to show
