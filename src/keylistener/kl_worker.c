@@ -51,6 +51,10 @@ struct kl_worker {
     unsigned serial;
     char lang[16];
     char *typed;
+    /* chunks of it whose transcription failed twice (their text is missing; recordings kept):
+     * how many, and the first one's recording, for the final event and the log */
+    int lost;
+    char lost_path[KL_WORKER_PATH_MAX];
     /* --live: how the dictation's pieces went out so far */
     delivery live;
     /* --join-seconds: the last dictation that went into a window by keys (typed or pasted,
@@ -635,6 +639,13 @@ static void emit_final(kl_worker *w, const char *typed, double release_ms, const
         return;
     }
     const char *how = d->done == KL_DONE_NONE ? NULL : d->mixed ? "mixed" : names[d->done];
+    if (w->lost) {   /* delivered, but not all of it: an overlay must not say it all went out */
+        char e[KL_WORKER_PATH_MAX + 160];
+        snprintf(e, sizeof e, "%d chunk(s) of the dictation could not be transcribed: their text is missing "
+                 "(recording kept: %s)", w->lost, w->lost_path);
+        kl_evhub_emit_final(w->env.hub, typed, release_ms, 0, how, e);
+        return;
+    }
     kl_evhub_emit_final(w->env.hub, typed, release_ms, !d->failed, how, d->failed ? d->err : NULL);
 }
 
@@ -685,6 +696,8 @@ static void do_transcribe(kl_worker *w, ssc *c, const job *j)
         free(w->typed);
         w->typed = NULL;
         memset(&w->live, 0, sizeof w->live);
+        w->lost = 0;
+        w->lost_path[0] = 0;
         w->joining = join_decide(w, j->started);
     }
     if (kl_live_begin(w->env.live, j->serial)) {
@@ -694,6 +707,12 @@ static void do_transcribe(kl_worker *w, ssc *c, const job *j)
     }
     double t0 = ss_mono_now();
     char *text = j->path[0] ? transcribe_file(w, c, j, id) : strdup("");
+    if (!text && j->path[0] && !j->final && !kl_live_finished(w->env.live)) {
+        /* a chunk is asked once more (a daemon restarting mid-dictation): its text belongs
+         * in the middle of the dictation, and dropping it had typed the rest without it */
+        wlog(w, "WARN", "chunk %d failed; asking once more", j->chunk);
+        text = transcribe_file(w, c, j, id);
+    }
     /* a failed transcription keeps its recording (it had been deleted with it: the speech
      * was lost), and says where; a cancelled dictation's goes as before */
     int failed = !text && !kl_live_finished(w->env.live);
@@ -709,7 +728,10 @@ static void do_transcribe(kl_worker *w, ssc *c, const job *j)
     if (!text) {
         kl_evhub_emit(w->env.hub, "error", j->final ? "the transcription failed" : "a chunk failed", -1, -1);
         notify(w, "Transcription failed", j->path[0] ? j->path : "see the log");   /* the docs' "failed" */
-        if (!j->final) return;   /* the rest of the dictation still comes */
+        if (!j->final) {   /* the rest of the dictation still comes; the final event says a part is missing */
+            if (!w->lost++) snprintf(w->lost_path, sizeof w->lost_path, "%s", j->path);
+            return;
+        }
     }
     if (text && text[0] && kl_live_add(w->env.live, text) != 0) wlog(w, "ERROR", "out of memory");
     if (j->final) {

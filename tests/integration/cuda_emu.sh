@@ -24,8 +24,9 @@ fails=0
 
 # logits (f16, q5_0, 128 mels), beams, alignment pass; greedy transcript on one model. 96
 # positions: the decoder's cross-attention in two chunks and their combination
-"$TG" --audio-ctx 96 --no-transcripts tests/data/models/micro-f16.bin tests/data/models/micro-q5_0.bin \
-    tests/data/models/micro-v3-f16.bin || fails=$((fails + 1))
+"$TG" --audio-ctx 96 --no-transcripts tests/data/models/micro-f16.bin || fails=$((fails + 1))
+"$TG" --audio-ctx 32 --no-transcripts tests/data/models/micro-q5_0.bin tests/data/models/micro-v3-f16.bin ||
+    fails=$((fails + 1))
 "$TG" --audio-ctx 16 --greedy-only tests/data/models/micro.en-f16.bin || fails=$((fails + 1))
 
 # a GPU that fails in the middle of a transcription, after the self-check: the request is

@@ -46,6 +46,8 @@ def scan():
         d["seen"] = time.time(); out.append(d)
     return out
 pending, cancelled = [], set()
+seen, fail_mt, fail_base = 0, None, 0   # $ROOT/fail: ordinals to fail, counted from the first
+                                        # request after the file appeared
 while True:
     for d in scan():
         if d.get("type") == "cancel":
@@ -74,6 +76,15 @@ while True:
         d["answered"] = time.time(); note("requests.jsonl", d)
         answer({"id": d["id"], "results": [], "segments": [], "timestamp": time.time(),
                 "device": "cpu", "session_active": True, "language": "en"}); continue
+    seen += 1
+    try:
+        fp = os.path.join(root, "fail"); mt = os.stat(fp).st_mtime
+        if mt != fail_mt: fail_mt, fail_base = mt, seen - 1
+        fail = open(fp).read().split()
+    except Exception: fail = []
+    if str(seen - fail_base) in fail:
+        answer({"id": d["id"], "results": [], "error": "Transcription failed: stand-in",
+                "error_code": "transcription_failed"}); continue
     count += 1
     word = "字%d。" if os.path.exists(os.path.join(root, "cjk")) else "W%d."
     seg = {"i": 0, "start": 0.0, "end": 1.0, "text": word % count}
@@ -243,6 +254,25 @@ for mode in whole live; do
     listener_quit
 done
 rm -f "$ROOT/cjk"
+
+# 7. a chunk the daemon fails: asked once more; failing again, the rest is typed and the final
+# event says a part is missing (it had said "delivered": true over a silent gap)
+echo "2 3" >"$ROOT/fail"
+OUT="$ROOT/out7.txt"; : >"$ROOT/requests.jsonl"
+bg "$KL" $KLOPT --log "$ROOT/kl7.log" --output print >"$OUT" 2>>"$ROOT/kl.err"
+listener_up
+bg sh -c 'exec "$0" events >"$1"' "$KL" "$ROOT/events7.txt"
+sleep 0.3
+"$KL" start >/dev/null; sleep 20.3; "$KL" stop >/dev/null
+check "a failing chunk: asked once more" wait_for 15 grep -q "chunk 2 failed; asking once more" "$ROOT/kl7.log"
+check "... the rest typed" wait_for 15 sh -c "grep -q . '$OUT'"
+check "... the final event: not all delivered, the part missing named" wait_for 5 python3 -c "
+import json,sys
+ev=[json.loads(l) for l in open(sys.argv[1])]
+f=[e for e in ev if e['event']=='final']
+sys.exit(0 if f and f[-1].get('delivered') is False and 'could not be transcribed' in (f[-1].get('error') or '') else 1)" "$ROOT/events7.txt"
+listener_quit
+rm -f "$ROOT/fail"
 
 check "no sanitizer report from the listener" sh -c '! grep -E "Sanitizer|runtime error" "$0"' "$ROOT/kl.err"
 finish
