@@ -179,7 +179,8 @@ static int focused_gnome(char *names, size_t n)
         break;
     }
     json_decref(a);
-    if (r == 0 || a) return r;     /* List answered: no focused window is no answer */
+    if (r == 0) return 0;
+    if (a) return -2;   /* List answered: no focused window is the answer (no X11 guess after it) */
     char *ext[] = { "gdbus", "call", "--session", "--dest", "org.gnome.Shell", "--object-path",
                     "/org/gnome/Shell/Extensions/WindowsExt", "--method",
                     "org.gnome.Shell.Extensions.WindowsExt.FocusClass", NULL };
@@ -241,7 +242,13 @@ int kl_focused_app(char *names, size_t n)
     if ((env_set("KDE_FULL_SESSION") || (desk && strstr(desk, "KDE"))) && kl_in_path("kdotool") &&
         focused_kde(names, n) == 0)
         return 0;
-    if (desk && strstr(desk, "GNOME") && kl_in_path("gdbus") && focused_gnome(names, n) == 0) return 0;
+    if (desk && strstr(desk, "GNOME") && kl_in_path("gdbus")) {
+        /* GNOME said no window has the focus: asking X11 then could name an XWayland window
+         * that is not focused, and apply its rule */
+        const int g = focused_gnome(names, n);
+        if (g == 0) return 0;
+        if (g == -2) return -1;
+    }
     if (x && *x && kl_in_path("xprop") && focused_x11(names, n) == 0) return 0;
     return -1;
 }
@@ -249,16 +256,19 @@ int kl_focused_app(char *names, size_t n)
 /* 1 when one of pattern's |-alternatives matches one of the tab-separated names. */
 static int pattern_match(const char *pattern, const char *names)
 {
-    char pat[256], nm[512];
-    snprintf(pat, sizeof pat, "%s", pattern);
+    /* copies of any length: a fixed 256 bytes had cut a long pattern's later alternatives */
+    char *pat = strdup(pattern), *nm = strdup(names);
+    int hit = 0;
     char *sp = NULL;
-    for (char *p = strtok_r(pat, "|", &sp); p; p = strtok_r(NULL, "|", &sp)) {
-        snprintf(nm, sizeof nm, "%s", names);
+    for (char *p = pat && nm ? strtok_r(pat, "|", &sp) : NULL; p && !hit; p = strtok_r(NULL, "|", &sp)) {
+        strcpy(nm, names);
         char *sn = NULL;
-        for (char *q = strtok_r(nm, "\t", &sn); q; q = strtok_r(NULL, "\t", &sn))
-            if (fnmatch(p, q, FNM_CASEFOLD) == 0) return 1;
+        for (char *q = strtok_r(nm, "\t", &sn); q && !hit; q = strtok_r(NULL, "\t", &sn))
+            hit = fnmatch(p, q, FNM_CASEFOLD) == 0;
     }
-    return 0;
+    free(pat);
+    free(nm);
+    return hit;
 }
 
 static char *trim(char *s)

@@ -153,6 +153,14 @@ if command -v dbus-daemon >/dev/null && command -v gdbus >/dev/null && /usr/bin/
     n0=$(nout); record; wait_out "$n0"
     check "GNOME without either extension: X11's answer (xterm) picks its rule" [ "$(nx)" -gt "$x0" ]
     check "... so nothing more was typed (output=print)" since_is "x == yx == y"
+    # List answers, but no window has the focus: no rule, and no X11 guess after it (an
+    # XWayland window's rule had been applied: here xterm's output=print)
+    gnome_shell list "" "" "t"
+    x0=$(nx)
+    n0=$(nout); record; wait_out "$n0"
+    check "GNOME with no focused window: no app rule, typed (X11 not asked)" wait_for 5 since_is "x == yx == yx equals y"
+    check "... the xterm rule not applied" [ "$(nx)" -eq "$x0" ]
+    kill "$GS"; wait "$GS" 2>/dev/null
     listener_quit
 else
     skip "GNOME per-app rules over D-Bus" "dbus-daemon, gdbus or python3-gi missing"

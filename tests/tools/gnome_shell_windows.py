@@ -9,6 +9,7 @@ Owns org.gnome.Shell and exports, as the extensions do:
   mode "ext":  /org/gnome/Shell/Extensions/WindowsExt, ...WindowsExt.FocusClass -> the class,
                "Window Calls Extended" (4974).
 Usage: gnome_shell_windows.py MODE FOCUSED_CLASS FOCUSED_INSTANCE TITLE READY_FILE
+(FOCUSED_CLASS "": List answers with no window focused)
 Writes READY_FILE once the name is owned; runs until killed."""
 import json
 import sys
@@ -31,8 +32,9 @@ def windows():
     other = {"wm_class": "firefox", "wm_class_instance": "Navigator", "title": "Mozilla Firefox",
              "pid": 41, "id": 1001, "frame_type": 0, "window_type": 0, "focus": False,
              "in_current_workspace": True, "workspace": 0}
-    focused = dict(other, wm_class=cls, wm_class_instance=inst or None, title=title, pid=42,
-                   id=1002, focus=True)
+    # an empty FOCUSED_CLASS: no window has the focus (the desktop, an overview)
+    focused = dict(other, wm_class=cls or "gnome-terminal", wm_class_instance=inst or None, title=title, pid=42,
+                   id=1002, focus=bool(cls))
     # as GNOME Shell's JSON.stringify writes it: no spaces, UTF-8 as is
     return json.dumps([other, focused], ensure_ascii=False, separators=(",", ":"))
 

@@ -1028,6 +1028,14 @@ static void test_app_rules(void)
         CHECK(kl_app_match(&o.apps, "org.gnome.Nautilus", &r, err, sizeof err) == 0 && !r.output[0]);
         CHECK(kl_app_match(&o.apps, "emacs\tEmacs", &r, err, sizeof err) == -1 && strstr(err, "colour"));
         kl_opts_free(&o);
+        /* a pattern past 256 bytes: its last alternative still counts (it had been cut) */
+        kl_opts_default(&o);
+        char longp[600] = "";
+        for (int i = 0; i < 40; i++) strcat(longp, "some-long-app-name|");
+        strcat(longp, "kitty: output=paste");
+        CHECK(kl_opts_set(&o, "app", longp, err, sizeof err) == 0);
+        CHECK(kl_app_match(&o.apps, "kitty\tkitty", &r, err, sizeof err) == 1 && !strcmp(r.output, "paste"));
+        kl_opts_free(&o);
     }
 }
 
