@@ -1,6 +1,6 @@
 /* kl_post.c — see kl_post.h. Works on UTF-8 bytes: word characters are ASCII letters and
- * digits, the apostrophe and every byte >= 0x80 (so "café" is one word); case folding and
- * capitalization touch ASCII letters only. */
+ * digits, the apostrophe and every byte >= 0x80 (so "café" is one word); matching folds
+ * ASCII case only; a capital moved to the next word is any letter's (towupper). */
 #include "keylistener/kl_post.h"
 
 #include <ctype.h>
@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <wctype.h>
 
 #include "keylistener/kl_output.h"
 #include "keylistener/kl_text.h"
@@ -241,13 +242,48 @@ static char *replace_regex(const rule *r, const char *t)
 
 /* ---- fillers, spoken punctuation, tidying ------------------------------------------------ */
 
+/* The code point at b->p[at] (complete) in upper case (towupper, in the UTF-8 locale
+ * key_listener sets), in place when its UTF-8 length stays — every Latin, Greek and
+ * Cyrillic letter's does; one whose capital is longer is left as it is. */
+static void upper_at(sb *b, size_t at)
+{
+    unsigned long cp;
+    const size_t l = kl_utf8_next((const unsigned char *)b->p + at, b->len - at, &cp);
+    const unsigned long u = (unsigned long)towupper((wint_t)cp);
+    unsigned char e[4];
+    size_t el;
+    if (u == cp || u < 0x80) return;
+    if (u < 0x800) { e[0] = (unsigned char)(0xC0 | u >> 6); e[1] = (unsigned char)(0x80 | (u & 0x3F)); el = 2; }
+    else if (u < 0x10000) {
+        e[0] = (unsigned char)(0xE0 | u >> 12); e[1] = (unsigned char)(0x80 | (u >> 6 & 0x3F));
+        e[2] = (unsigned char)(0x80 | (u & 0x3F)); el = 3;
+    } else {
+        e[0] = (unsigned char)(0xF0 | u >> 18); e[1] = (unsigned char)(0x80 | (u >> 12 & 0x3F));
+        e[2] = (unsigned char)(0x80 | (u >> 6 & 0x3F)); e[3] = (unsigned char)(0x80 | (u & 0x3F)); el = 4;
+    }
+    if (el == l) memcpy(b->p + at, e, el);
+}
+
+/* One byte out; *cap > 0: the next word character starts with a capital. A multi-byte one
+ * ("élève" after a removed filler, "über" after a spoken full stop) is upper-cased once its
+ * last byte is out (*cap holds -(its start + 1) meanwhile): only ASCII had been. */
 static void put_char(sb *b, char c, int *cap)
 {
-    if (*cap && is_word((unsigned char)c)) {
-        c = (char)toupper((unsigned char)c);
-        *cap = 0;
+    const unsigned char u = (unsigned char)c;
+    if (*cap > 0 && is_word(u)) {
+        if (u < 0x80) { c = (char)toupper(u); *cap = 0; }
+        else *cap = u >= 0xC0 ? -(int)(b->len + 1) : 0;   /* a stray continuation byte: none */
     }
     sb_c(b, c);
+    if (*cap < 0) {
+        const size_t at = (size_t)(-*cap - 1);
+        if (b->oom || at >= b->len) { *cap = 0; return; }
+        const unsigned char lead = (unsigned char)b->p[at];
+        if (b->len - at >= (size_t)(lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2)) {
+            upper_at(b, at);
+            *cap = 0;
+        }
+    }
 }
 
 static char *remove_fillers(const kl_post *p, const char *t)

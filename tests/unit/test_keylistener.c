@@ -821,6 +821,9 @@ static void test_post_fillers(void)
             { "Hmm... okay, uhm, fine", "Okay, fine" },
             { "Umbrella and uhhh stay; Hummus too", "Umbrella and uhhh stay; Hummus too" },
             { "Uh", "" },
+            /* the capital of a word that is not ASCII (it had stayed lower case) */
+            { "Um, élève, uh, sagt.", "Élève, sagt." },
+            { "Uh, ωμέγα και", "Ωμέγα και" },
         };
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             o = kl_post_builtin(p, NULL, cases[i][0]);
@@ -849,6 +852,8 @@ static void test_post_spoken_punctuation(void)
             { "one new paragraph two", "one\n\nTwo" },
             { "open paren see below close paren and colon items", "(see below) and: items" },
             { "a commander periodically", "a commander periodically" },
+            { "gut period über alles", "gut. Über alles" },
+            { "da new line ёлка", "da\nЁлка" },
         };
         post_cases(p, cases, sizeof cases / sizeof cases[0]);
         kl_post_free(p);
