@@ -401,9 +401,17 @@ static size_t setup_packet(int fd, long num, unsigned char *pkt, size_t cap)
     }
     snprintf(dnum, sizeof dnum, "%ld", num);
     if (alen) a = XauGetBestAuthByAddr(family, (unsigned short)alen, addr, (unsigned short)strlen(dnum), dnum, 1, names, lens);
-    const size_t nl = a ? a->name_length : 0, dl = a ? a->data_length : 0;
-    const size_t total = 12 + ((nl + 3) & ~(size_t)3) + ((dl + 3) & ~(size_t)3);
-    if (total > cap) { if (a) XauDisposeAuth(a); return 0; }
+    size_t nl = a ? a->name_length : 0, dl = a ? a->data_length : 0;
+    size_t total = 12 + ((nl + 3) & ~(size_t)3) + ((dl + 3) & ~(size_t)3);
+    if (total > cap) {
+        /* an entry too long for the packet (no real cookie is): the setup without it. Any
+         * reply, a refusal too, says the server answers, which is all the probe asks; it
+         * had given up, reporting a working display as one that "does not answer" */
+        XauDisposeAuth(a);
+        a = NULL;
+        nl = dl = 0;
+        total = 12;
+    }
     memset(pkt, 0, total);
     pkt[0] = 'l';
     pkt[2] = 11;
