@@ -113,6 +113,20 @@ static ss_young *young_find(ss_spool *sp, const char *name, ss_young ***prevp)
     return NULL;
 }
 
+/* name's entry, a new one (first seen now) if it had none; NULL only out of memory */
+static ss_young *young_get(ss_spool *sp, const char *name, double now)
+{
+    ss_young *y = young_find(sp, name, NULL);
+    if (!y && (y = calloc(1, sizeof *y))) {
+        snprintf(y->name, sizeof y->name, "%s", name);
+        y->first_seen = y->last_change = now;
+        y->next = sp->young;
+        sp->young = y;
+        sp->n_young++;
+    }
+    return y;
+}
+
 static void young_drop(ss_spool *sp, const char *name)
 {
     ss_young **pp;
@@ -206,14 +220,7 @@ int ss_write_error_clears(int e)
  * it had been quarantined unanswered). */
 static ss_ingest_result reject_later(ss_spool *sp, const char *name, double now)
 {
-    ss_young *y = young_find(sp, name, NULL);
-    if (!y && (y = calloc(1, sizeof *y))) {
-        snprintf(y->name, sizeof y->name, "%s", name);
-        y->first_seen = y->last_change = now;
-        y->next = sp->young;
-        sp->young = y;
-        sp->n_young++;
-    }
+    ss_young *y = young_get(sp, name, now);
     if (!y) return SS_ING_NOT_YET;   /* the next rescan finds it again */
     y->backoff = y->backoff > 0 ? (y->backoff * 2 < 30 ? y->backoff * 2 : 30) : 0.25;
     y->next_check = now + y->backoff;
@@ -262,18 +269,9 @@ static ss_ingest_result track_young(ss_spool *sp, const char *name, const char *
                                     const struct stat *st, double now, const char *msg)
 {
     long long mt = (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
-    ss_young *y = young_find(sp, name, NULL);
-    if (!y) {
-        y = calloc(1, sizeof *y);
-        if (!y) return SS_ING_NOT_YET;
-        snprintf(y->name, sizeof y->name, "%s", name);
-        y->first_seen = y->last_change = now;
-        y->size = (long long)st->st_size;
-        y->mtime_ns = mt;
-        y->next = sp->young;
-        sp->young = y;
-        sp->n_young++;
-    } else if (y->size != (long long)st->st_size || y->mtime_ns != mt) {
+    ss_young *y = young_get(sp, name, now);
+    if (!y) return SS_ING_NOT_YET;
+    if (y->size != (long long)st->st_size || y->mtime_ns != mt) {   /* new, or changed */
         y->size = (long long)st->st_size;
         y->mtime_ns = mt;
         y->last_change = now;
@@ -288,14 +286,7 @@ static ss_ingest_result track_young(ss_spool *sp, const char *name, const char *
  * done, and remember the twin so that, once claimed, it is answered as the duplicate it is. */
 static ss_ingest_result wait_for_twin(ss_spool *sp, const char *name, double now)
 {
-    ss_young *y = young_find(sp, name, NULL);
-    if (!y && (y = calloc(1, sizeof *y))) {
-        snprintf(y->name, sizeof y->name, "%s", name);
-        y->first_seen = y->last_change = now;
-        y->next = sp->young;
-        sp->young = y;
-        sp->n_young++;
-    }
+    ss_young *y = young_get(sp, name, now);
     if (y) { y->last_change = now; y->next_check = now + SS_YOUNG_POLL_S; y->twin = 1; }
     return SS_ING_NOT_YET;
 }
