@@ -440,7 +440,7 @@ static int value_option(cli_opts *o, const char *a, const char *v)
 #define IS(s) (!strcmp(a, s))
     if (IS("--model") || IS("-m")) o->model = v;
     else if (IS("--language")) {   /* a code checked here, so the error names the option, not a file */
-        if (strcmp(v, "auto") && sp_language_index(v) < 0) return -1;
+        if (*v && strcmp(v, "auto") && sp_language_index(v) < 0) return -1;
         tp->language = v;
     }
     else if (IS("--task")) {

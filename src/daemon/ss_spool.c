@@ -70,6 +70,11 @@ void ss_spool_close(ss_spool *sp)
         free(y);
     }
     sp->n_young = 0;
+    while (sp->stuck) {
+        ss_stuck *k = sp->stuck;
+        sp->stuck = k->next;
+        free(k);
+    }
 }
 
 static int same_dir(int rootfd, const char *name, int fd)
@@ -227,6 +232,29 @@ static ss_ingest_result reject_later(ss_spool *sp, const char *name, double now)
     return SS_ING_NOT_YET;
 }
 
+static long long mtime_ns(const struct stat *st)
+{
+    return (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+}
+
+/* 1 when requests/<name> is a file already answered that could not be moved out (the same
+ * inode and mtime); an entry whose file changed is dropped, so a new request is read. */
+static int stuck_skip(ss_spool *sp, const char *name)
+{
+    struct stat st;
+    for (ss_stuck **pp = &sp->stuck; *pp; pp = &(*pp)->next) {
+        ss_stuck *k = *pp;
+        if (strcmp(k->name, name)) continue;
+        if (fstatat(sp->reqfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && (unsigned long long)st.st_ino == k->ino &&
+            mtime_ns(&st) == k->mtime_ns)
+            return 1;
+        *pp = k->next;
+        free(k);
+        return 0;
+    }
+    return 0;
+}
+
 /* Rejects a request file: error response (when the stem is a valid id), quarantine. */
 static ss_ingest_result reject(ss_spool *sp, int dirfd, const char *name, const char *stem,
                                const char *code, const char *msg, double now)
@@ -238,8 +266,19 @@ static ss_ingest_result reject(ss_spool *sp, int dirfd, const char *name, const 
     }
     young_drop(sp, name);
     sp->n_rejected++;
-    if (ss_spool_quarantine(sp, dirfd, name) != 0 && errno != ENOENT)
+    struct stat st;
+    const int have_st = dirfd == sp->reqfd && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+    if (ss_spool_quarantine(sp, dirfd, name) != 0 && errno != ENOENT) {
         slog(sp, "ERROR", "cannot quarantine", name, strerror(errno));
+        ss_stuck *k = have_st ? calloc(1, sizeof *k) : NULL;
+        if (k) {   /* answered once: not again at every rescan while it stays */
+            snprintf(k->name, sizeof k->name, "%s", name);
+            k->ino = (unsigned long long)st.st_ino;
+            k->mtime_ns = mtime_ns(&st);
+            k->next = sp->stuck;
+            sp->stuck = k;
+        }
+    }
     /* name and reason escaped each once (through slog the quotes around the reason had
      * been escaped again: reason=\"...\") */
     char n1[300], m1[600];
@@ -268,7 +307,7 @@ static double receipt_time(double now, double wall, const struct stat *st)
 static ss_ingest_result track_young(ss_spool *sp, const char *name, const char *stem,
                                     const struct stat *st, double now, const char *msg)
 {
-    long long mt = (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+    long long mt = mtime_ns(st);
     ss_young *y = young_get(sp, name, now);
     if (!y) return SS_ING_NOT_YET;
     if (y->size != (long long)st->st_size || y->mtime_ns != mt) {   /* new, or changed */
@@ -376,6 +415,7 @@ ss_ingest_result ss_spool_ingest(ss_spool *sp, const char *name, double now, dou
     if (name[0] == '.') return SS_ING_IGNORED;                   /* hidden/temp files */
     if (len < 5 || strcmp(name + len - 5, ".json") != 0) return SS_ING_IGNORED;
     struct stat st;
+    if (sp->stuck && stuck_skip(sp, name)) return SS_ING_IGNORED;
     if (!ss_name_valid(name, stem)) {
         /* gone already: a second event for one file (IN_CREATE, then IN_CLOSE_WRITE) had
          * rejected and counted it twice */

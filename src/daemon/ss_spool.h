@@ -47,6 +47,15 @@ typedef struct ss_young {
                               * full...): the file stays and is answered later */
 } ss_young;
 
+/* A request file answered and rejected but impossible to move out of requests/ (a read-only
+ * or foreign directory): not looked at again while it is the same file. */
+typedef struct ss_stuck {
+    struct ss_stuck *next;
+    char name[SS_ID_MAX + 6];
+    unsigned long long ino;
+    long long mtime_ns;
+} ss_stuck;
+
 typedef struct {
     ss_paths paths;
     int rootfd, reqfd, respfd, workfd, procfd, quarfd, tmpfd;
@@ -57,6 +66,7 @@ typedef struct {
     ss_young *young;
     long n_young;
     long n_rejected;
+    ss_stuck *stuck;
     int age_by_mtime;        /* set for the start's scan: files found then age from their
                               * mtime; later arrivals from their receipt (T11) */
 } ss_spool;

@@ -612,6 +612,10 @@ static void live_enter(kl_worker *w, const char *id)
 {
     const delivery *d = &w->live;
     if (!d->pieces || !d->enter) return;
+    if (w->lost) {   /* the window holds the dictation without a lost chunk's text */
+        wlog(w, "WARN", "request %s: no Enter: %d chunk(s) of the dictation are missing", id, w->lost);
+        return;
+    }
     if (d->keyed != d->pieces) {
         wlog(w, "WARN", "request %s: no Enter: %d of %d pieces were not typed into the window",
              id, d->pieces - d->keyed, d->pieces);
@@ -627,6 +631,13 @@ static void live_enter(kl_worker *w, const char *id)
         wlog(w, "WARN", "request %s: no Enter: %s", id, err);
 }
 
+/* What the final event says of the chunks lost (and of a delivery failure beside them). */
+static void lost_msg(const kl_worker *w, const char *also, char *e, size_t n)
+{
+    snprintf(e, n, "%d chunk(s) of the dictation could not be transcribed: their text is missing "
+             "(recording kept: %s)%s%s", w->lost, w->lost_path, also ? "; " : "", also ? also : "");
+}
+
 /* The final event: the text as given to the output (NULL: nothing was; "" as before) and,
  * when something was, whether and how it went out (the text had been reported as typed also
  * when typing and the clipboard failed, e.g. without a display). */
@@ -640,9 +651,8 @@ static void emit_final(kl_worker *w, const char *typed, double release_ms, const
     }
     const char *how = d->done == KL_DONE_NONE ? NULL : d->mixed ? "mixed" : names[d->done];
     if (w->lost) {   /* delivered, but not all of it: an overlay must not say it all went out */
-        char e[KL_WORKER_PATH_MAX + 160];
-        snprintf(e, sizeof e, "%d chunk(s) of the dictation could not be transcribed: their text is missing "
-                 "(recording kept: %s)", w->lost, w->lost_path);
+        char e[KL_WORKER_PATH_MAX + 700];
+        lost_msg(w, d->failed ? d->err : NULL, e, sizeof e);
         kl_evhub_emit_final(w->env.hub, typed, release_ms, 0, how, e);
         return;
     }
@@ -660,7 +670,13 @@ static void finish_dictation(kl_worker *w, const char *rest, const char *id, con
     if (!whole) { wlog(w, "ERROR", "out of memory"); return; }
     if (!whole[0]) {
         wlog(w, "INFO", "request %s: empty result in %.0f ms; nothing typed", id, (t1 - t0) * 1000);
-        kl_evhub_emit(w->env.hub, "final", "", -1, (t1 - j->stopped) * 1000);
+        if (w->lost) {   /* the only speech was in a lost chunk: not "nothing said" */
+            char e[KL_WORKER_PATH_MAX + 200];
+            lost_msg(w, NULL, e, sizeof e);
+            kl_evhub_emit_final(w->env.hub, "", (t1 - j->stopped) * 1000, 0, NULL, e);
+        } else {
+            kl_evhub_emit(w->env.hub, "final", "", -1, (t1 - j->stopped) * 1000);
+        }
         free(whole);
         return;
     }
@@ -678,7 +694,9 @@ static void finish_dictation(kl_worker *w, const char *rest, const char *id, con
     } else {
         outcome oc;
         delivery d = { 0 };
-        typed = deliver(w, whole, id, DL_POST | DL_HISTORY | (w->joining ? DL_JOIN : 0), timing, &oc);
+        /* no Return after a dictation missing a lost chunk's text (a chat would send it) */
+        typed = deliver(w, whole, id, DL_POST | DL_HISTORY | (w->joining ? DL_JOIN : 0) | (w->lost ? DL_NOENTER : 0),
+                        timing, &oc);
         if (typed) note_outcome(&d, &oc);
         emit_final(w, typed, (t1 - j->stopped) * 1000, &d);
         remember_prev(w, typed, typed && (oc.done == KL_DONE_TYPED || oc.done == KL_DONE_PASTED) && !oc.enter);

@@ -234,6 +234,26 @@ static void test_special_files(ss_spool *sp, double now, double wall)
         json_decref(j);
         CHECK(count(sp->reqfd) == 0);
     }
+    TEST("a rejected request that cannot be moved out is answered once, not at every look") {
+        /* a non-empty directory, with quarantine/ unusable: neither moved nor removed */
+        ss_item *it = NULL;
+        CHECK(mkdirat(sp->reqfd, "st1.json", 0700) == 0);
+        int dfd = openat(sp->reqfd, "st1.json", O_RDONLY | O_DIRECTORY);
+        CHECK(dfd >= 0);
+        if (dfd >= 0) put(dfd, "x", "x");
+        const int q = sp->quarfd;
+        sp->quarfd = -1;
+        CHECK(ss_spool_ingest(sp, "st1.json", now, wall, &it) == SS_ING_REJECTED);
+        const long n0 = sp->n_rejected;
+        CHECK(unlinkat(sp->respfd, "st1.json", 0) == 0);   /* its client took the answer */
+        CHECK(ss_spool_ingest(sp, "st1.json", now, wall, &it) == SS_ING_IGNORED);
+        CHECK(sp->n_rejected == n0 && faccessat(sp->respfd, "st1.json", F_OK, 0) != 0);
+        sp->quarfd = q;
+        if (dfd >= 0) { unlinkat(dfd, "x", 0); close(dfd); }
+        CHECK(unlinkat(sp->reqfd, "st1.json", AT_REMOVEDIR) == 0);
+        CHECK(ss_spool_ingest(sp, "st1.json", now, wall, &it) == SS_ING_GONE);   /* its entry dropped */
+        CHECK(sp->stuck == NULL);
+    }
 }
 
 static void test_same_id_waits(ss_spool *sp, double now, double wall)

@@ -1035,7 +1035,7 @@ static void test_app_rules(void)
         kl_opts_free(&o);
         /* a pattern past 256 bytes: its last alternative still counts (it had been cut) */
         kl_opts_default(&o);
-        char longp[600] = "";
+        char longp[1024] = "";
         for (int i = 0; i < 40; i++) strcat(longp, "some-long-app-name|");
         strcat(longp, "kitty: output=paste");
         CHECK(kl_opts_set(&o, "app", longp, err, sizeof err) == 0);
