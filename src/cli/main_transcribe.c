@@ -15,6 +15,7 @@
  * (the others are still transcribed), 5 transcription failed, 6 output error,
  * 130 interrupted (SIGINT/SIGTERM; a second signal exits at once). */
 #include "common/dynbuf.h"
+#include "common/utf8.h"
 #include "oracle.h"
 #include "speech.h"
 #include "speech_audio.h"
@@ -93,37 +94,18 @@ static void usage(FILE *f)
 
 /* ------------------------------------------------------------------ output */
 
-/* Length of the valid UTF-8 sequence at p (1..4), 0 if it is not one (a stray continuation
- * byte, a truncated, overlong or surrogate sequence, past U+10FFFF). */
-static int utf8_len(const unsigned char *p)
-{
-    int n;
-    unsigned cp;
-    if (p[0] < 0x80) return 1;
-    if (p[0] >= 0xc2 && p[0] <= 0xdf) n = 2, cp = p[0] & 0x1f;
-    else if (p[0] >= 0xe0 && p[0] <= 0xef) n = 3, cp = p[0] & 0x0f;
-    else if (p[0] >= 0xf0 && p[0] <= 0xf4) n = 4, cp = p[0] & 0x07;
-    else return 0;
-    for (int i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80) return 0;   /* also stops at the terminating NUL */
-        cp = cp << 6 | (p[i] & 0x3f);
-    }
-    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff))) return 0;
-    return n;
-}
-
 /* A JSON string. Text is valid UTF-8 (the tokenizer repairs it) but a file name is any
  * bytes: an invalid byte becomes U+FFFD, so the document stays parseable. */
 static void json_str(FILE *f, const char *s)
 {
+    char *fixed = NULL;
+    const size_t len = strlen(s);
+    if (!sp_utf8_valid(s, len) && (fixed = malloc(3 * len + 1))) {
+        sp_utf8_repair(s, len, fixed);
+        s = fixed;
+    }
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p >= 0x80) {
-            const int n = utf8_len(p);
-            if (n == 0) fputs("\ufffd", f);
-            else { fwrite(p, 1, (size_t)n, f); p += n - 1; }
-            continue;
-        }
         switch (*p) {
         case '"': fputs("\\\"", f); break;
         case '\\': fputs("\\\\", f); break;
@@ -136,6 +118,7 @@ static void json_str(FILE *f, const char *s)
         }
     }
     fputc('"', f);
+    free(fixed);
 }
 
 /* JSON number: finite, short */

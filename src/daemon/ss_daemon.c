@@ -244,10 +244,6 @@ static void collect_garbage(daemon_t *d, double now)
 
 /* ------------------------------------------------------------------ delivery */
 
-/* Anything but ss_write_error_clears (a directory or a foreign file squatting the response
- * name, permissions, a read-only or vanished directory) will fail the same way forever:
- * retrying it would hold the request, and its memory, for nothing. */
-#define write_error_clears ss_write_error_clears
 
 static void set_degraded(daemon_t *d, int e)
 {
@@ -294,7 +290,10 @@ static int deliver(daemon_t *d, ss_item *it, char *js, int flags)
         return 0;
     }
     int e = errno;
-    if (!write_error_clears(e)) {
+    /* an error that cannot clear (a directory or a foreign file squatting the response name,
+     * permissions, a read-only or vanished directory) fails the same way forever: retrying would hold
+     * the request, and its memory, for nothing */
+    if (!ss_write_error_clears(e)) {
         free(js);
         give_up(d, it, e);
         return -1;
@@ -333,7 +332,7 @@ static void run_retries(daemon_t *d, double now)
         if (r->at > now) { pp = &r->next; continue; }
         int ok = ss_spool_finish(&d->sp, r->it, r->json) == 0;
         int e = errno;
-        if (!ok && write_error_clears(e)) {
+        if (!ok && ss_write_error_clears(e)) {
             r->backoff = fmin(r->backoff * 2, RETRY_BACKOFF_MAX_S);
             r->at = now + r->backoff;
             set_degraded(d, e);

@@ -467,7 +467,7 @@ static long list_dir(int dirfd, ent **outv)
         struct stat st;
         ent e = { NULL, 0 };
         if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-            e.mt = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+            e.mt = mtime_ns(&st);
         /* out of memory: what was listed is handled now, the rest at the next scan */
         if (!(e.name = strdup(de->d_name))) break;
         if (sp_dynbuf_add(&vb, &e, sizeof e) != 0) { free(e.name); break; }

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "keylistener/kl_output.h"
+#include "keylistener/kl_text.h"
 
 static char *run_out(char *const argv[])
 {
@@ -102,21 +103,6 @@ static int focused_kde(char *names, size_t n)
     return l ? 0 : -1;
 }
 
-/* UTF-8 of code point cp (< 0x110000) at o; the bytes written (1..4). */
-static size_t utf8_put(unsigned long cp, char *o)
-{
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    if (cp < 0x800) { o[0] = (char)(0xC0 | cp >> 6); o[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | cp >> 12); o[1] = (char)(0x80 | (cp >> 6 & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | cp >> 18); o[1] = (char)(0x80 | (cp >> 12 & 0x3F));
-    o[2] = (char)(0x80 | (cp >> 6 & 0x3F)); o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 char *kl_gvariant_string(const char *text)
 {
     static const char esc_in[] = "abfnrtv", esc_out[] = "\a\b\f\n\r\t\v";
@@ -142,7 +128,7 @@ char *kl_gvariant_string(const char *text)
         }
         if (cp == 0 || cp >= 0x110000 || (cp >= 0xD800 && cp < 0xE000)) goto bad;
         /* a \uXXXX's 6 bytes of text hold its at most 3 bytes of UTF-8, \U's 10 hold 4 */
-        o += utf8_put(cp, o);
+        o += kl_utf8_put(cp, o);
     }
     p++;
     if (strncmp(p, ",)", 2) || p[2 + strspn(p + 2, " \t\n")]) goto bad;

@@ -250,17 +250,9 @@ static void upper_at(sb *b, size_t at)
     unsigned long cp;
     const size_t l = kl_utf8_next((const unsigned char *)b->p + at, b->len - at, &cp);
     const unsigned long u = (unsigned long)towupper((wint_t)cp);
-    unsigned char e[4];
-    size_t el;
+    char e[4];
     if (u == cp || u < 0x80) return;
-    if (u < 0x800) { e[0] = (unsigned char)(0xC0 | u >> 6); e[1] = (unsigned char)(0x80 | (u & 0x3F)); el = 2; }
-    else if (u < 0x10000) {
-        e[0] = (unsigned char)(0xE0 | u >> 12); e[1] = (unsigned char)(0x80 | (u >> 6 & 0x3F));
-        e[2] = (unsigned char)(0x80 | (u & 0x3F)); el = 3;
-    } else {
-        e[0] = (unsigned char)(0xF0 | u >> 18); e[1] = (unsigned char)(0x80 | (u >> 12 & 0x3F));
-        e[2] = (unsigned char)(0x80 | (u >> 6 & 0x3F)); e[3] = (unsigned char)(0x80 | (u & 0x3F)); el = 4;
-    }
+    const size_t el = kl_utf8_put(u, e);
     if (el == l) memcpy(b->p + at, e, el);
 }
 

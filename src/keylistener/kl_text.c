@@ -36,6 +36,20 @@ char *kl_text_join_ex(const char *const *segs, const unsigned char *tight, size_
     return out;
 }
 
+size_t kl_utf8_put(unsigned long cp, char *o)
+{
+    if (cp < 0x80) { o[0] = (char)cp; return 1; }
+    if (cp < 0x800) { o[0] = (char)(0xC0 | cp >> 6); o[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | cp >> 12); o[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | cp >> 18); o[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+    o[2] = (char)(0x80 | (cp >> 6 & 0x3F)); o[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
 size_t kl_utf8_next(const unsigned char *s, size_t n, unsigned long *cp)
 {
     unsigned c = s[0], lo = 0x80, hi = 0xbf;

@@ -18,6 +18,8 @@ char *kl_text_join_ex(const char *const *segs, const unsigned char *tight, size_
 /* One code point from s (n >= 1 bytes); returns the bytes used. An invalid sequence gives
  * U+FFFD and uses its maximal valid prefix (at least one byte), as Unicode recommends. */
 size_t kl_utf8_next(const unsigned char *s, size_t n, unsigned long *cp);
+/* The UTF-8 of code point cp (< 0x110000) at o; returns the bytes written (1..4). */
+size_t kl_utf8_put(unsigned long cp, char *o);
 
 /* Whether a dictation typed right after prev (--join-seconds) needs one space before next:
  * 1 unless prev is empty or ends in white space or an opening mark (( [ { “ ‘ « ¿ ¡), next

@@ -2,6 +2,7 @@
  * src/lib.rs: byte_pair_merge, openai/whisper whisper/tokenizer.py). */
 #include "tokenizer.h"
 #include "common/errbuf.h"
+#include "common/utf8.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -205,61 +206,6 @@ int wh_uc_is_space(uint32_t cp)
 
 /* ------------------------------------------------------------------ UTF-8 */
 
-/* Length of the valid sequence starting at s[0] (1..4), or 0 when s[0..] starts an invalid
- * one; *bad gets the length of the maximal invalid subpart in that case (>= 1). */
-static int utf8_seq(const unsigned char *s, size_t n, int *bad)
-{
-    unsigned c = s[0];
-    int need;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) need = 1;
-    else if (c == 0xE0) { need = 2; lo = 0xA0; }
-    else if (c >= 0xE1 && c <= 0xEC) need = 2;
-    else if (c == 0xED) { need = 2; hi = 0x9F; }
-    else if (c >= 0xEE && c <= 0xEF) need = 2;
-    else if (c == 0xF0) { need = 3; lo = 0x90; }
-    else if (c >= 0xF1 && c <= 0xF3) need = 3;
-    else if (c == 0xF4) { need = 3; hi = 0x8F; }
-    else { *bad = 1; return 0; }
-    size_t j = 1;
-    for (int k = 0; k < need; k++, j++) {
-        if (j >= n || s[j] < (k == 0 ? lo : 0x80) || s[j] > (k == 0 ? hi : 0xBF)) { *bad = (int)j; return 0; }
-    }
-    return need + 1;
-}
-
-size_t wh_utf8_repair(const char *in, size_t n, char *out)
-{
-    const unsigned char *s = (const unsigned char *)in;
-    size_t i = 0, o = 0;
-    while (i < n) {
-        if (s[i] < 0x80) { out[o++] = (char)s[i++]; continue; }
-        int bad = 0, len = utf8_seq(s + i, n - i, &bad);
-        if (len) {
-            memcpy(out + o, s + i, (size_t)len);
-            o += (size_t)len;
-            i += (size_t)len;
-        } else {
-            out[o++] = (char)0xEF; out[o++] = (char)0xBF; out[o++] = (char)0xBD;
-            i += (size_t)bad;
-        }
-    }
-    out[o] = 0;
-    return o;
-}
-
-int wh_utf8_valid(const char *in, size_t n)
-{
-    const unsigned char *s = (const unsigned char *)in;
-    for (size_t i = 0; i < n;) {
-        int bad = 0, len = utf8_seq(s + i, n - i, &bad);
-        if (!len) return 0;
-        i += (size_t)len;
-    }
-    return 1;
-}
-
 static uint32_t utf8_cp(const unsigned char *s, int len)
 {
     switch (len) {
@@ -457,7 +403,7 @@ char *wh_tok_decode(const wh_tokenizer *t, const int *ids, int n)
             memcpy(raw + o, v->bytes, v->len);
             o += v->len;
         }
-    wh_utf8_repair(raw, o, txt);
+    sp_utf8_repair(raw, o, txt);
     free(raw);
     return txt;
 }
@@ -472,7 +418,7 @@ typedef struct { const unsigned char *s; size_t n; } u8;
 static uint32_t cp_at(u8 t, size_t i, int *len)
 {
     int bad = 0;
-    int l = utf8_seq(t.s + i, t.n - i, &bad);
+    int l = sp_utf8_seq(t.s + i, t.n - i, &bad);
     if (!l) { *len = 1; return 0xFFFD; }   /* not reached on repaired input */
     *len = l;
     return utf8_cp(t.s + i, l);
@@ -620,7 +566,7 @@ int wh_tok_encode(const wh_tokenizer *t, const char *text, size_t len, int **ids
     *ids = NULL;
     char *clean = malloc(3 * len + 1);
     if (!clean) return -1;
-    size_t cl = wh_utf8_repair(text ? text : "", text ? len : 0, clean);
+    size_t cl = sp_utf8_repair(text ? text : "", text ? len : 0, clean);
     enc_state e = {.t = t};
     int r = wh_tok_presplit(clean, cl, encode_piece, &e);
     free(clean);

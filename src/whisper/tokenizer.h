@@ -28,12 +28,6 @@ void wh_tok_free(wh_tokenizer *t);
 int wh_tok_eot(const wh_tokenizer *t);
 int wh_tok_n_tokens(const wh_tokenizer *t);
 
-/* Writes in[0..n) as valid UTF-8 to out (capacity >= 3 * n + 1), NUL-terminated; returns
- * the length. Maximal invalid subsequences (Unicode "substitution of maximal subparts")
- * become U+FFFD. */
-size_t wh_utf8_repair(const char *in, size_t n, char *out);
-/* 1 when s[0..n) is valid UTF-8 (no surrogates, no overlongs, <= U+10FFFF). */
-int wh_utf8_valid(const char *s, size_t n);
 
 /* Text of ids: bytes of ids in [0, min(eot, n_tokens)) concatenated, repaired. Other ids
  * (specials, timestamps, out of range) are dropped. malloc'd; NULL only on OOM. */

@@ -3,6 +3,7 @@
  * files); those tests are skipped (reported as "ok - ... # SKIP") when they are absent. */
 #include "harness.h"
 #include "whisper/tokenizer.h"
+#include "common/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -72,31 +73,31 @@ static void test_utf8_repair(void)
 {
     TEST("utf8 repair: maximal subparts become U+FFFD, valid text untouched") {
         char out[64];
-        size_t n = wh_utf8_repair("h\xc3\xa9llo", 6, out);
+        size_t n = sp_utf8_repair("h\xc3\xa9llo", 6, out);
         CHECK(n == 6 && !strcmp(out, "h\xc3\xa9llo"));
         /* lone continuation, truncated 3-byte sequence, overlong, surrogate, > U+10FFFF */
-        n = wh_utf8_repair("a\x80" "b", 3, out);
+        n = sp_utf8_repair("a\x80" "b", 3, out);
         CHECK(!strcmp(out, "a\xef\xbf\xbd" "b"));
-        n = wh_utf8_repair("\xe2\x82" "x", 3, out);   /* E2 82 is one maximal subpart */
+        n = sp_utf8_repair("\xe2\x82" "x", 3, out);   /* E2 82 is one maximal subpart */
         CHECK(!strcmp(out, "\xef\xbf\xbd" "x"));
-        n = wh_utf8_repair("\xc0\xaf", 2, out);        /* overlong: two replacements */
+        n = sp_utf8_repair("\xc0\xaf", 2, out);        /* overlong: two replacements */
         CHECK(!strcmp(out, "\xef\xbf\xbd\xef\xbf\xbd"));
-        n = wh_utf8_repair("\xed\xa0\x80", 3, out);    /* surrogate: three */
+        n = sp_utf8_repair("\xed\xa0\x80", 3, out);    /* surrogate: three */
         CHECK(!strcmp(out, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"));
-        n = wh_utf8_repair("\xf4\x90\x80\x80", 4, out);
+        n = sp_utf8_repair("\xf4\x90\x80\x80", 4, out);
         CHECK(n == 12);
-        n = wh_utf8_repair("\xf0\x9f\x98", 3, out);    /* truncated emoji at the end: one */
+        n = sp_utf8_repair("\xf0\x9f\x98", 3, out);    /* truncated emoji at the end: one */
         CHECK(!strcmp(out, "\xef\xbf\xbd"));
-        CHECK(wh_utf8_valid(out, n));
-        CHECK(!wh_utf8_valid("\xf0\x9f\x98", 3));
-        CHECK(wh_utf8_valid("\xf0\x9f\x98\x80", 4));
+        CHECK(sp_utf8_valid(out, n));
+        CHECK(!sp_utf8_valid("\xf0\x9f\x98", 3));
+        CHECK(sp_utf8_valid("\xf0\x9f\x98\x80", 4));
         /* every 2-byte input repairs to valid UTF-8 */
         int bad = 0;
         for (int a = 0; a < 256; a++)
             for (int b = 0; b < 256; b++) {
                 char in[2] = {(char)a, (char)b};
-                size_t m = wh_utf8_repair(in, 2, out);
-                if (!wh_utf8_valid(out, m)) bad++;
+                size_t m = sp_utf8_repair(in, 2, out);
+                if (!sp_utf8_valid(out, m)) bad++;
             }
         CHECK(bad == 0);
     }
@@ -240,13 +241,13 @@ static void test_real_vocabularies(void)
             int bad = 0;
             for (int id = 0; id < 50257; id++) {
                 char *s = wh_tok_decode(t, &id, 1);
-                if (!s || !wh_utf8_valid(s, strlen(s))) bad++;
+                if (!s || !sp_utf8_valid(s, strlen(s))) bad++;
                 free(s);
             }
             for (int id = 100; id < 50000; id += 97) {
                 int pair[2] = {id, (id * 7919) % 50257};
                 char *s = wh_tok_decode(t, pair, 2);
-                if (!s || !wh_utf8_valid(s, strlen(s))) bad++;
+                if (!s || !sp_utf8_valid(s, strlen(s))) bad++;
                 free(s);
             }
             CHECK(bad == 0);

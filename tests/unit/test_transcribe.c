@@ -8,6 +8,7 @@
 #include "speech.h"
 #include "whisper/wh_engine.h"
 #include "whisper/tokenizer.h"
+#include "common/utf8.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -23,7 +24,7 @@ static int valid_result(const sp_result *r, float duration, int *n_bad)
         if (!(s->start >= 0 && s->end > s->start && s->end <= duration + 1e-3f)) { bad++; fprintf(stderr, "  segment %d: %.2f..%.2f of %.2f\n", i, s->start, s->end, duration); }
         if (s->start < prev_end - 1e-3f) { bad++; fprintf(stderr, "  segment %d starts %.2f before previous end %.2f\n", i, s->start, prev_end); }
         prev_end = s->end;
-        if (!s->text || !wh_utf8_valid(s->text, strlen(s->text))) bad++;
+        if (!s->text || !sp_utf8_valid(s->text, strlen(s->text))) bad++;
         if (s->n_tokens < 1 || !s->tokens) bad++;
         for (int k = 0; k < s->n_tokens; k++)
             if (!(s->tokens[k].p >= 0 && s->tokens[k].p <= 1.0001f)) bad++;

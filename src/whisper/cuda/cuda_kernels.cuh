@@ -91,7 +91,7 @@ __global__ void k_bias_scale_h(const float *in, const float *b, float s, int row
 }
 
 // the same, written transposed: out[c * ld + r] (the cross-attention keys, [n][actx], so
-// k_attn's thread-per-position reads of a key column are coalesced)
+// k_attn_part's thread-per-position reads of a key column are coalesced)
 __global__ void k_bias_scale_hT(const float *in, const float *b, float s, int rows, int cols, __half *out, int ld)
 {
     const size_t total = (size_t)rows * cols;

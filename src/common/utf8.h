@@ -1,0 +1,19 @@
+/* utf8.h — UTF-8 validation and repair, shared by the tokenizer (decoded token text) and the
+ * programs that write text they did not make into JSON (a file name is any bytes). Valid
+ * means: no overlongs, no surrogates, nothing past U+10FFFF. */
+#ifndef SP_UTF8_H
+#define SP_UTF8_H
+
+#include <stddef.h>
+
+/* Length of the valid sequence starting at s[0] (1..4; s holds n >= 1 bytes), or 0 when it
+ * starts an invalid one; *bad then gets the length of the maximal invalid subpart (>= 1). */
+int sp_utf8_seq(const unsigned char *s, size_t n, int *bad);
+/* Writes in[0..n) as valid UTF-8 to out (capacity >= 3 * n + 1), NUL-terminated; returns
+ * the length. Maximal invalid subsequences (Unicode "substitution of maximal subparts")
+ * become U+FFFD. */
+size_t sp_utf8_repair(const char *in, size_t n, char *out);
+/* 1 when s[0..n) is valid UTF-8. */
+int sp_utf8_valid(const char *s, size_t n);
+
+#endif
