@@ -90,17 +90,6 @@ __global__ void k_bias_scale_h(const float *in, const float *b, float s, int row
         out[i] = __float2half((in[i] + (b ? b[i % cols] : 0.0f)) * s);
 }
 
-// the same, written transposed: out[c * ld + r] (the cross-attention keys, [n][actx], so
-// k_attn_part's thread-per-position reads of a key column are coalesced)
-__global__ void k_bias_scale_hT(const float *in, const float *b, float s, int rows, int cols, __half *out, int ld)
-{
-    const size_t total = (size_t)rows * cols;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
-        const size_t r = i / cols, c = i % cols;
-        out[c * ld + r] = __float2half((in[i] + (b ? b[c] : 0.0f)) * s);
-    }
-}
-
 // out = (in + b) * s in f32 (decoder queries), b may be NULL
 __global__ void k_bias_scale_f(const float *in, const float *b, float s, int rows, int cols, float *out)
 {
@@ -186,6 +175,15 @@ __global__ void k_to_h(const float *in, size_t count, __half *out)
 {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count; i += (size_t)gridDim.x * blockDim.x)
         out[i] = __float2half(in[i]);
+}
+
+// the same for in [rows][cols], written transposed: out[c * ld + r] (the cross-attention
+// keys, [n][actx], so k_attn_part's thread-per-position reads of a key column are coalesced)
+__global__ void k_to_hT(const float *in, int rows, int cols, __half *out, int ld)
+{
+    const size_t total = (size_t)rows * cols;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x)
+        out[i % cols * ld + i / cols] = __float2half(in[i]);
 }
 
 // bin/bench's GEMM inputs: f16 values in [-1, 1) from a hash of the index, not zeros (a

@@ -69,7 +69,7 @@ struct cu_prof {
     int n, cap;
     cudaEvent_t *ev;
     int *cat;
-    double ms[PR_N], wall_ms, gpu_ms;
+    double ms[PR_N], wall_ms;   // per stage, summed; the host's time of the calls
     long calls, rows;
 };
 
@@ -318,10 +318,7 @@ void prof_collect(wh_cuda *c, double t0, int rows)
     p->active = false;
     for (int i = 1; i < p->n; i++) {
         float ms = 0.0f;
-        if (cudaEventElapsedTime(&ms, p->ev[i - 1], p->ev[i]) == cudaSuccess) {
-            p->ms[p->cat[i]] += ms;
-            p->gpu_ms += ms;
-        }
+        if (cudaEventElapsedTime(&ms, p->ev[i - 1], p->ev[i]) == cudaSuccess) p->ms[p->cat[i]] += ms;
     }
     p->wall_ms += host_ms() - t0;
     p->calls++;
@@ -332,9 +329,11 @@ void prof_report(wh_cuda *c)
 {
     const cu_prof *p = &c->prof;
     if (!p->on || !p->calls) return;
+    double span = 0;   // from the call's first event to its last
+    for (int k = 0; k < PR_N; k++) span += p->ms[k];
     fprintf(stderr, "# cuda profile: %ld decoder calls (%.1f rows each): per call wall %.3f ms, between its first and "
                     "last event %.3f ms;",
-            p->calls, (double)p->rows / p->calls, p->wall_ms / p->calls, p->gpu_ms / p->calls);
+            p->calls, (double)p->rows / p->calls, p->wall_ms / p->calls, span / p->calls);
     for (int k = 0; k < PR_N; k++) fprintf(stderr, " %s %.3f", pr_names[k], p->ms[k] / p->calls);
     fprintf(stderr, " (ms)\n");
 }
@@ -483,8 +482,8 @@ sp_status cu_encode(wh_backend *be, const float *mel, int n_frames, int offset, 
         const size_t off = (size_t)l * c->actx * c->n;
         if ((st = gemm(c, actx, c->n, c->n, c->h, c->n, c->dec[l].x.k_w, c->f32a, c->n, 0.0f))) return st;
         // keys transposed ([n][actx], k_attn_part's layout); no bias (Whisper's keys have none)
-        WHC_LAUNCH(whc::k_bias_scale_hT, grid_for((size_t)actx * c->n), 256, 0, c->st)(c->f32a, nullptr, 1.0f, actx, c->n,
-                                                                                      c->cross_k + off, c->actx);
+        WHC_LAUNCH(whc::k_to_hT, grid_for((size_t)actx * c->n), 256, 0, c->st)(c->f32a, actx, c->n, c->cross_k + off,
+                                                                              c->actx);
         if ((st = proj_h(c, actx, c->h, c->dec[l].x.v_w, c->dec[l].x.v_b, 1.0f, c->cross_v + off))) return st;
     }
     return finish(c);
