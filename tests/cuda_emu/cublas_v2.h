@@ -23,6 +23,7 @@ static inline cublasStatus_t cublasDestroy(cublasHandle_t h)
     return CUBLAS_STATUS_SUCCESS;
 }
 static inline cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t) { return CUBLAS_STATUS_SUCCESS; }
+static inline cublasStatus_t cublasSetWorkspace(cublasHandle_t, void *, size_t) { return CUBLAS_STATUS_SUCCESS; }
 static inline const char *cublasGetStatusName(cublasStatus_t s)
 {
     return s == CUBLAS_STATUS_SUCCESS ? "CUBLAS_STATUS_SUCCESS" : "CUBLAS_STATUS_INVALID_VALUE";
@@ -33,14 +34,12 @@ static inline float emu_get(const void *p, cudaDataType t, size_t i)
     return t == CUDA_R_16F ? __half2float(((const __half *)p)[i]) : ((const float *)p)[i];
 }
 
-// C (m x n, ldc) = alpha op(A) op(B) + beta C, column-major, as cuBLAS defines it
-static inline cublasStatus_t cublasGemmStridedBatchedEx(
-    cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const void *alpha, const void *A,
-    cudaDataType at, int lda, long long sa, const void *B, cudaDataType bt, int ldb, long long sb, const void *beta,
-    void *C, cudaDataType ct, int ldc, long long sc, int batch, cublasComputeType_t, cublasGemmAlgo_t)
+// the product itself (cublasGemmStridedBatchedEx)
+static inline void emu_gemm_run(
+    cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float al, const void *A,
+    cudaDataType at, int lda, long long sa, const void *B, cudaDataType bt, int ldb, long long sb, float be,
+    void *C, cudaDataType ct, int ldc, long long sc, int batch)
 {
-    const float al = *(const float *)alpha, be = *(const float *)beta;
-    if (m < 0 || n < 0 || k < 0 || ldc < m || lda < (ta ? k : m) || ldb < (tb ? n : k)) return CUBLAS_STATUS_INVALID_VALUE;
     // $CUDA_EMU_NAN_AFTER=N: products after the N-th give NaN with no error reported, as a GPU
     // computing garbage does (tests of the engine's check of the logits)
     static const char *nan_env = getenv("CUDA_EMU_NAN_AFTER");
@@ -65,6 +64,18 @@ static inline cublasStatus_t cublasGemmStridedBatchedEx(
                     c[ic] = al * acc + (be != 0 ? be * c[ic] : 0);
                 }
             }
+}
+
+// C (m x n, ldc) = alpha op(A) op(B) + beta C, column-major, as cuBLAS defines it; alpha and
+// beta are read now (host pointer mode), the matrices when the product runs
+static inline cublasStatus_t cublasGemmStridedBatchedEx(
+    cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const void *alpha, const void *A,
+    cudaDataType at, int lda, long long sa, const void *B, cudaDataType bt, int ldb, long long sb, const void *beta,
+    void *C, cudaDataType ct, int ldc, long long sc, int batch, cublasComputeType_t, cublasGemmAlgo_t)
+{
+    if (m < 0 || n < 0 || k < 0 || ldc < m || lda < (ta ? k : m) || ldb < (tb ? n : k)) return CUBLAS_STATUS_INVALID_VALUE;
+    const float al = *(const float *)alpha, be = *(const float *)beta;
+    emu::run_or_record([=]() { emu_gemm_run(ta, tb, m, n, k, al, A, at, lda, sa, B, bt, ldb, sb, be, C, ct, ldc, sc, batch); });
     return CUBLAS_STATUS_SUCCESS;
 }
 

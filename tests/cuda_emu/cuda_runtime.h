@@ -9,7 +9,10 @@
 // __syncthreads releases when every live thread of the block is there; the two barriers of
 // an emulated warp shuffle release when every live thread of that warp of 32 is there (a
 // shuffle inside `if (warp == 0)` is legal CUDA and must not wait for the other warps).
-// Streams and events are synchronous.
+// Streams and events are synchronous. Stream capture records each launch, copy and GEMM as a
+// closure over its arguments' values at capture time (pointers, not what they point to),
+// and a graph launch runs them in order: a pass that depended on a value a real graph
+// would have baked in differs from the CPU's when replayed with other positions.
 #pragma once
 #include <math.h>
 #include <stddef.h>
@@ -20,6 +23,7 @@
 #include <ucontext.h>
 
 #include <functional>
+#include <vector>
 
 #define __global__
 #define __device__
@@ -44,6 +48,10 @@ typedef enum {
 } cudaError_t;
 typedef enum { cudaMemcpyHostToHost, cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice } cudaMemcpyKind;
 typedef struct emu_stream *cudaStream_t;
+typedef struct emu_graph {
+    std::vector<std::function<void()>> ops;
+} *cudaGraph_t, *cudaGraphExec_t;
+typedef enum { cudaStreamCaptureModeGlobal, cudaStreamCaptureModeThreadLocal, cudaStreamCaptureModeRelaxed } cudaStreamCaptureMode;
 typedef struct emu_event {
     double t;
 } *cudaEvent_t;
@@ -59,6 +67,15 @@ inline uint3 g_thread, g_block;
 inline dim3 g_bdim, g_gdim;
 inline void *g_dyn_shared;
 inline cudaError_t g_last = cudaSuccess;
+inline emu_graph *g_capture;   // the graph being captured, else null
+// now, or into the graph being captured
+inline void run_or_record(std::function<void()> op)
+{
+    if (g_capture)
+        g_capture->ops.push_back(std::move(op));
+    else
+        op();
+}
 inline size_t g_mem_limit = (size_t)4 << 30;   // what cudaMemGetInfo reports free
 
 enum { F_READY, F_WARP, F_BLOCK, F_DONE };
@@ -167,7 +184,7 @@ template <typename... P> struct launcher {
     void (*k)(P...);
     dim3 grid, block;
     size_t shm;
-    template <typename... A> void operator()(A... a) const
+    template <typename... A> void run(A... a) const
     {
         if (launch_fails()) return;
         g_gdim = grid;
@@ -182,6 +199,11 @@ template <typename... P> struct launcher {
                     run_block(body);
                 }
         free(dyn);
+    }
+    template <typename... A> void operator()(A... a) const
+    {
+        const launcher self = *this;
+        run_or_record([self, a...]() { self.run(a...); });
     }
 };
 template <typename... P> launcher<P...> launch(void (*k)(P...), dim3 g, dim3 b, size_t shm)
@@ -265,12 +287,15 @@ static inline cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcp
 }
 static inline cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind k, cudaStream_t = nullptr)
 {
-    return cudaMemcpy(d, s, n, k);
+    emu::run_or_record([=]() { cudaMemcpy(d, s, n, k); });
+    return cudaSuccess;
 }
 static inline cudaError_t cudaMemcpy2DAsync(void *d, size_t dp, const void *s, size_t sp, size_t w, size_t h,
                                             cudaMemcpyKind, cudaStream_t = nullptr)
 {
-    for (size_t r = 0; r < h; r++) memmove((char *)d + r * dp, (const char *)s + r * sp, w);
+    emu::run_or_record([=]() {
+        for (size_t r = 0; r < h; r++) memmove((char *)d + r * dp, (const char *)s + r * sp, w);
+    });
     return cudaSuccess;
 }
 static inline cudaError_t cudaMemset(void *d, int v, size_t n)
@@ -305,6 +330,40 @@ static inline cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess
 static inline cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t, cudaEvent_t)
 {
     *ms = 0;
+    return cudaSuccess;
+}
+static inline cudaError_t cudaStreamBeginCapture(cudaStream_t, cudaStreamCaptureMode)
+{
+    if (emu::g_capture) return cudaErrorInvalidValue;
+    if (getenv("CUDA_EMU_NO_GRAPHS")) return cudaErrorInvalidValue;   // a driver that refuses capture
+    emu::g_capture = new emu_graph;
+    return cudaSuccess;
+}
+static inline cudaError_t cudaStreamEndCapture(cudaStream_t, cudaGraph_t *g)
+{
+    *g = emu::g_capture;
+    emu::g_capture = nullptr;
+    return *g ? cudaSuccess : cudaErrorInvalidValue;
+}
+static inline cudaError_t cudaGraphInstantiate(cudaGraphExec_t *x, cudaGraph_t g, unsigned long long = 0)
+{
+    *x = new emu_graph(*g);
+    return cudaSuccess;
+}
+static inline cudaError_t cudaGraphLaunch(cudaGraphExec_t x, cudaStream_t)
+{
+    if (emu::g_capture) return cudaErrorInvalidValue;
+    for (auto &op : x->ops) op();
+    return cudaSuccess;
+}
+static inline cudaError_t cudaGraphDestroy(cudaGraph_t g)
+{
+    delete g;
+    return cudaSuccess;
+}
+static inline cudaError_t cudaGraphExecDestroy(cudaGraphExec_t x)
+{
+    delete x;
     return cudaSuccess;
 }
 static inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }

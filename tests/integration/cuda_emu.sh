@@ -24,7 +24,23 @@ fails=0
 
 # logits (f16, q5_0, 128 mels), beams, alignment pass; greedy transcript on one model. 96
 # positions: the decoder's cross-attention in two chunks and their combination
-"$TG" --audio-ctx 96 --no-transcripts tests/data/models/micro-f16.bin || fails=$((fails + 1))
+# (the decoder's CUDA graphs on, as by default: the summary says they were replayed)
+SPEECH_SESSION_CUDA_PROFILE=graphs "$TG" --audio-ctx 96 --no-transcripts tests/data/models/micro-f16.bin \
+    2>"$T/graphs.err" || fails=$((fails + 1))
+if grep -Eq '^# cuda graphs: on; [1-9][0-9]* captured, [1-9][0-9]* replayed' "$T/graphs.err"; then
+    echo "ok - decoder steps captured as CUDA graphs and replayed"
+else
+    echo "not ok - decoder graphs replayed"; cat "$T/graphs.err"; fails=$((fails + 1))
+fi
+# a driver that refuses stream capture: said once on stderr, the steps launched directly
+CUDA_EMU_NO_GRAPHS=1 SPEECH_SESSION_CUDA_PROFILE=graphs "$TG" --audio-ctx 32 --no-transcripts \
+    tests/data/models/micro-q5_0.bin 2>"$T/nographs.err" || fails=$((fails + 1))
+if grep -q 'CUDA graph capture failed; the decoder launches its kernels directly' "$T/nographs.err" &&
+   grep -Eq '^# cuda graphs: off; 0 captured, 0 replayed, [1-9][0-9]* direct' "$T/nographs.err"; then
+    echo "ok - capture refused: direct launches, same logits"
+else
+    echo "not ok - capture refused"; cat "$T/nographs.err"; fails=$((fails + 1))
+fi
 "$TG" --audio-ctx 32 --no-transcripts tests/data/models/micro-q5_0.bin tests/data/models/micro-v3-f16.bin ||
     fails=$((fails + 1))
 "$TG" --audio-ctx 16 --greedy-only tests/data/models/micro.en-f16.bin || fails=$((fails + 1))

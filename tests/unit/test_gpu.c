@@ -12,6 +12,8 @@
  *   CPU's best on every row;
  * - the beam-reordering path (wh_seq_copy on the device) and the batched step give the same
  *   logits as feeding each sequence alone;
+ * - 150 two-row steps match the CPU at every step (the decoder's CUDA graphs replayed as
+ *   the self-attention's keys grow past its chunks);
  * - transcripts (text and segment times) of both devices agree at temperature 0, greedy
  *   and beam 5.
  * The reference logits of ../shared/ref on the GPU are checked by test_engine_ref with
@@ -115,6 +117,41 @@ static void compare_beams(const char *name, sp_context *gpu, const float *mel, i
     free(one);
 }
 
+/* 150 steps of two sequences, one token each a step (the decoder's graphs: captured early,
+ * replayed as the keys grow past the attention's chunks of 64), logits of both devices
+ * compared at every step */
+static void compare_steps(const char *name, sp_context *cpu, sp_context *gpu, const float *mel, int nfr, double tol)
+{
+    const int V = wh_n_vocab(cpu), NS = 150;
+    const wh_specials *sp = wh_special_tokens(cpu);
+    float *a = malloc(sizeof(float) * 2 * (size_t)V), *b = malloc(sizeof(float) * 2 * (size_t)V);
+    char t[200];
+    snprintf(t, sizeof t, "%s: %d two-row steps, GPU vs CPU logits at every step within %.2f std", name, NS, tol);
+    TEST(t) {
+        int p[2] = {sp->sot, sp->transcribe}, seqs[2] = {0, 1};
+        CHECK(a && b && sp_encode_ctx(cpu, mel, nfr, 0, g_actx) == SP_OK && sp_encode_ctx(gpu, mel, nfr, 0, g_actx) == SP_OK);
+        sp_context *both[2] = {cpu, gpu};
+        for (int d = 0; d < 2; d++) {
+            wh_seq_reset(both[d], 0);
+            CHECK(wh_decode_seq(both[d], 0, p, 2, a) == SP_OK && wh_seq_copy(both[d], 1, 0) == SP_OK);
+        }
+        double worst = 0;
+        for (int i = 0; i < NS; i++) {
+            int toks[2] = {(int)((300 + 7 * i) % (unsigned)sp->eot), (int)((900 + 13 * i) % (unsigned)sp->eot)};
+            CHECK(wh_decode_step(cpu, 2, seqs, toks, a) == SP_OK && wh_decode_step(gpu, 2, seqs, toks, b) == SP_OK);
+            for (int r = 0; r < 2; r++) {
+                int best_ok;
+                double e = row_err(a + (size_t)r * V, b + (size_t)r * V, V, &best_ok);
+                if (!(e <= worst)) worst = e;
+                CHECKF(e <= tol && best_ok, "step %d row %d: error %.4f std", i, r, e);
+            }
+        }
+        printf("# %s: worst error over the steps %.5f std\n", name, worst);
+    }
+    free(a);
+    free(b);
+}
+
 /* the alignment pass: cross-attention probabilities of every layer and head, and logits */
 static void compare_attn(const char *name, sp_context *cpu, sp_context *gpu, const float *mel, int nfr)
 {
@@ -212,6 +249,7 @@ static void check_model(const char *model, const float *pcm, size_t n)
            di.mem_used / 1048576.0);
     compare_logits(name, cpu, gpu, mel, nfr, mi.ftype >= 2 ? 0.10 : 0.05);
     compare_beams(name, gpu, mel, nfr);
+    compare_steps(name, cpu, gpu, mel, nfr, 0.03);
     compare_attn(name, cpu, gpu, mel, nfr);
     if (g_transcripts) compare_transcripts(name, cpu, gpu, pcm, n);
     free(mel);

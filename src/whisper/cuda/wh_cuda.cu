@@ -59,18 +59,41 @@ struct cu_layer {
 // them, on the stream), summed over the backend's life and printed to stderr when it is
 // freed, beside the host's wall time per call (scripts/gpu-check.sh). A stage's time is its
 // kernels' plus any gap while the GPU waited for the host to queue them: a stage of a few
-// short kernels measures launch overhead. The events themselves slow a call a little.
+// short kernels measures launch overhead. The events themselves slow a call a little, and
+// the stages are only seen in direct launches: this setting turns the graphs off.
+// SPEECH_SESSION_CUDA_PROFILE=graphs: no events, graphs as configured; the wall time per
+// call and how many calls were captured, replayed and launched directly.
 enum { PR_EMBED, PR_SELF_QKV, PR_SELF_ATTN, PR_SELF_OUT, PR_CROSS_Q, PR_CROSS_ATTN, PR_CROSS_OUT, PR_MLP_UP,
        PR_MLP_DOWN, PR_LOGITS, PR_N };
 const char *const pr_names[PR_N] = {"embed", "self qkv", "self attn", "self out", "cross q", "cross attn",
                                     "cross out", "mlp up", "mlp down", "logits"};
 struct cu_prof {
-    bool on, active;      // active: inside cu_decode
+    bool on, report;      // on: stage events; report: print the summary at free
+    bool active;          // inside cu_decode, recording stage events
     int n, cap;
     cudaEvent_t *ev;
     int *cat;
     double ms[PR_N], wall_ms;   // per stage, summed; the host's time of the calls
     long calls, rows;
+};
+
+// The decoder step as a CUDA graph (SPEECH_SESSION_CUDA_GRAPHS, on unless 0): a step of
+// large-v3 is ~600 launches, and queuing them one by one costs more host time than the
+// GPU spends on their work. A graph bakes in every launch's arguments, so a pass is
+// graphed only when they are the same from one call to the next: the rows' tokens,
+// sequences and positions are read from device memory (d_ints, copied from pinned h_ints
+// inside the graph), and the self-attention is split over the whole text context (chunks
+// past a row's keys are empty) instead of over the longest row's. The key is what is left:
+// rows, the first row with logits, the window's length. A key is captured the second time
+// it is seen (a prompt pass of a one-off length is not worth a capture), up to
+// GRAPH_SLOTS kept, the least recently used replaced.
+constexpr int GRAPH_SLOTS = 8, GRAPH_ROWS_MAX = 16;
+constexpr size_t BLAS_WS = (size_t)32 << 20;   // cuBLAS's workspace (init_streams)
+struct cu_graph {
+    int rows, first, cur;    // key; rows 0: a free slot
+    int seen;                // calls with this key so far
+    cudaGraphExec_t exec;    // null until captured
+    unsigned long used;      // LRU stamp
 };
 
 struct wh_cuda {
@@ -118,7 +141,12 @@ struct wh_cuda {
     float *h_win;    // pinned [nm][2 actx]
     int *h_ints;     // pinned [3][tctx]
     uint16_t *stage; // host staging for one weight
+    void *blas_ws;   // cuBLAS workspace, set explicitly: a capture must not allocate one
     cu_prof prof;    // SPEECH_SESSION_CUDA_PROFILE=1
+    cu_graph graphs[GRAPH_SLOTS];
+    unsigned long graph_clock;
+    bool graphs_on, capturing;
+    long graph_captures, graph_replays, direct_calls;
 };
 
 sp_status fail(wh_cuda *c, const char *what, const char *code, int line)
@@ -315,11 +343,13 @@ void mark(wh_cuda *c, int cat)
 void prof_collect(wh_cuda *c, double t0, int rows)
 {
     cu_prof *p = &c->prof;
+    if (!p->report) return;
+    if (p->active)
+        for (int i = 1; i < p->n; i++) {
+            float ms = 0.0f;
+            if (cudaEventElapsedTime(&ms, p->ev[i - 1], p->ev[i]) == cudaSuccess) p->ms[p->cat[i]] += ms;
+        }
     p->active = false;
-    for (int i = 1; i < p->n; i++) {
-        float ms = 0.0f;
-        if (cudaEventElapsedTime(&ms, p->ev[i - 1], p->ev[i]) == cudaSuccess) p->ms[p->cat[i]] += ms;
-    }
     p->wall_ms += host_ms() - t0;
     p->calls++;
     p->rows += rows;
@@ -328,21 +358,30 @@ void prof_collect(wh_cuda *c, double t0, int rows)
 void prof_report(wh_cuda *c)
 {
     const cu_prof *p = &c->prof;
-    if (!p->on || !p->calls) return;
-    double span = 0;   // from the call's first event to its last
-    for (int k = 0; k < PR_N; k++) span += p->ms[k];
-    fprintf(stderr, "# cuda profile: %ld decoder calls (%.1f rows each): per call wall %.3f ms, between its first and "
-                    "last event %.3f ms;",
-            p->calls, (double)p->rows / p->calls, p->wall_ms / p->calls, span / p->calls);
-    for (int k = 0; k < PR_N; k++) fprintf(stderr, " %s %.3f", pr_names[k], p->ms[k] / p->calls);
-    fprintf(stderr, " (ms)\n");
+    if (!p->report || !p->calls) return;
+    fprintf(stderr, "# cuda profile: %ld decoder calls (%.1f rows each): per call wall %.3f ms", p->calls,
+            (double)p->rows / p->calls, p->wall_ms / p->calls);
+    if (p->on) {
+        double span = 0;   // from the call's first event to its last
+        for (int k = 0; k < PR_N; k++) span += p->ms[k];
+        fprintf(stderr, ", between its first and last event %.3f ms;", span / p->calls);
+        for (int k = 0; k < PR_N; k++) fprintf(stderr, " %s %.3f", pr_names[k], p->ms[k] / p->calls);
+        fprintf(stderr, " (ms)");
+    }
+    fprintf(stderr, "\n# cuda graphs: %s; %ld captured, %ld replayed, %ld direct calls\n",
+            c->graphs_on ? "on" : "off", c->graph_captures, c->graph_replays, c->direct_calls);
 }
 
 bool prof_init(wh_cuda *c)
 {
     const char *e = getenv("SPEECH_SESSION_CUDA_PROFILE");
+    const char *g = getenv("SPEECH_SESSION_CUDA_GRAPHS");
     cu_prof *p = &c->prof;
-    if (!e || strcmp(e, "1")) return true;
+    c->graphs_on = !(g && !strcmp(g, "0"));
+    if (!e) return true;
+    p->report = !strcmp(e, "1") || !strcmp(e, "graphs");
+    if (strcmp(e, "1")) return true;
+    c->graphs_on = false;
     p->cap = 8 + 12 * c->ndl;
     p->ev = (cudaEvent_t *)calloc((size_t)p->cap, sizeof *p->ev);
     p->cat = (int *)calloc((size_t)p->cap, sizeof *p->cat);
@@ -549,7 +588,9 @@ sp_status dec_attention(wh_cuda *c, const cu_layer *L, int l, const wh_rows *r, 
         mark(c, PR_SELF_QKV);
     }
     int len_max = r->cur;   // the keys of the longest row: chunks of the split
-    if (!cross) {
+    if (!cross && c->capturing) {
+        len_max = c->tctx;   // a graph's launch serves every position (struct cu_graph)
+    } else if (!cross) {
         len_max = 0;
         for (int i = 0; i < R; i++)
             if (r->row_pos[i] + 1 > len_max) len_max = r->row_pos[i] + 1;
@@ -573,16 +614,81 @@ sp_status dec_attention(wh_cuda *c, const cu_layer *L, int l, const wh_rows *r, 
     return st;
 }
 
+// the final LayerNorm and the vocabulary projection of the rows from first_logit_row, into
+// c->logits (copied back by cu_decode: the caller's buffer is not part of a graph)
 sp_status dec_logits(wh_cuda *c, const wh_rows *r)
 {
     const int nl = r->rows - r->first_logit_row;
     if (nl <= 0 || !r->logits) return SP_OK;
     layernorm(c, c->dx + (size_t)r->first_logit_row * c->n, nl, c->d_ln_w, c->d_ln_b, c->dh_);
     sp_status st = gemm(c, nl, c->nv, c->n, c->dh_, c->n, c->tok_emb, c->logits, c->nv, 0.0f);
-    if (st) return st;
-    CU(cudaMemcpyAsync(r->logits, c->logits, sizeof(float) * (size_t)nl * c->nv, cudaMemcpyDeviceToHost, c->st));
     mark(c, PR_LOGITS);
-    return SP_OK;
+    return st;
+}
+
+// One decoder pass, queued on the stream: the rows' integers (from pinned h_ints), the
+// embedding, every layer, the logits. What it launches depends on the wh_rows only through
+// the graph key (struct cu_graph) when it is being captured.
+sp_status dec_pass(wh_cuda *c, const wh_rows *r)
+{
+    const int R = r->rows;
+    sp_status st;
+    mark(c, PR_EMBED);
+    CU(cudaMemcpyAsync(c->d_ints, c->h_ints, sizeof(int) * 3 * c->tctx, cudaMemcpyHostToDevice, c->st));
+    WHC_LAUNCH(whc::k_embed, R, 256, 0, c->st)(c->tok_emb, c->d_pe, c->d_ints, c->d_ints + 2 * c->tctx, c->n, c->dx);
+    mark(c, PR_EMBED);
+    for (int l = 0; l < c->ndl; l++) {
+        const cu_layer *L = &c->dec[l];
+        if ((st = dec_attention(c, L, l, r, false)) || (st = dec_attention(c, L, l, r, true)) ||
+            (st = mlp(c, L, R, c->dx, c->dh_, c->df, c->dmlp)))
+            return st;
+    }
+    return dec_logits(c, r);
+}
+
+// the graph slot of this pass's key: found, or the free / least recently used one claimed
+cu_graph *graph_slot(wh_cuda *c, const wh_rows *r, int first)
+{
+    cu_graph *old = &c->graphs[0];
+    c->graph_clock++;
+    for (int i = 0; i < GRAPH_SLOTS; i++) {
+        cu_graph *g = &c->graphs[i];
+        if (g->rows == r->rows && g->first == first && g->cur == r->cur) {
+            g->used = c->graph_clock;
+            return g;
+        }
+        if (g->used < old->used) old = g;
+    }
+    if (old->exec) cudaGraphExecDestroy(old->exec);
+    *old = cu_graph{r->rows, first, r->cur, 0, nullptr, c->graph_clock};
+    return old;
+}
+
+// dec_pass captured into g. A capture the driver refuses turns graphs off for this backend
+// (the pass then runs directly; a device fault shows itself there)
+void graph_capture(wh_cuda *c, const wh_rows *r, cu_graph *g)
+{
+    cudaGraph_t graph = nullptr;
+    if (cudaStreamBeginCapture(c->st, cudaStreamCaptureModeThreadLocal) != cudaSuccess) goto refused;
+    c->capturing = true;
+    {
+        const sp_status st = dec_pass(c, r);
+        c->capturing = false;
+        const cudaError_t e = cudaStreamEndCapture(c->st, &graph);   // ends it whatever happened
+        if (st || e != cudaSuccess || cudaGraphInstantiate(&g->exec, graph, 0) != cudaSuccess) {
+            g->exec = nullptr;
+            goto refused;
+        }
+    }
+    cudaGraphDestroy(graph);
+    c->graph_captures++;
+    return;
+refused:
+    if (graph) cudaGraphDestroy(graph);
+    cudaGetLastError();
+    c->graphs_on = false;
+    c->base.error[0] = 0;
+    fprintf(stderr, "speech-session: CUDA graph capture failed; the decoder launches its kernels directly\n");
 }
 
 sp_status cu_decode(wh_backend *be, const wh_rows *r)
@@ -595,27 +701,31 @@ sp_status cu_decode(wh_backend *be, const wh_rows *r)
     for (int i = 0; i < R; i++)
         if ((st = seq_ensure(c, r->row_seq[i]))) return st;
     if (r->attn && (st = probs_ensure(c))) return st;
-    const double t0 = c->prof.on ? host_ms() : 0.0;
-    if (c->prof.on) {
-        c->prof.active = true;
-        c->prof.n = 0;
-        mark(c, PR_EMBED);
-    }
+    const double t0 = c->prof.report ? host_ms() : 0.0;
+    c->prof.active = c->prof.on;
+    c->prof.n = 0;
     memcpy(c->h_ints, r->tokens, sizeof(int) * R);
     memcpy(c->h_ints + c->tctx, r->row_seq, sizeof(int) * R);
     memcpy(c->h_ints + 2 * c->tctx, r->row_pos, sizeof(int) * R);
-    CU(cudaMemcpyAsync(c->d_ints, c->h_ints, sizeof(int) * 3 * c->tctx, cudaMemcpyHostToDevice, c->st));
-    WHC_LAUNCH(whc::k_embed, R, 256, 0, c->st)(c->tok_emb, c->d_pe, c->d_ints, c->d_ints + 2 * c->tctx, c->n, c->dx);
-    mark(c, PR_EMBED);
-    for (int l = 0; l < c->ndl; l++) {
-        const cu_layer *L = &c->dec[l];
-        if ((st = dec_attention(c, L, l, r, false)) || (st = dec_attention(c, L, l, r, true)) ||
-            (st = mlp(c, L, R, c->dx, c->dh_, c->df, c->dmlp)))
-            return st;
+    const int nl = r->logits ? r->rows - r->first_logit_row : 0;
+    bool done = false;
+    if (c->graphs_on && !r->attn && R <= GRAPH_ROWS_MAX) {
+        cu_graph *g = graph_slot(c, r, nl > 0 ? r->first_logit_row : -1);
+        if (!g->exec && g->seen++ > 0) graph_capture(c, r, g);
+        if (g->exec) {
+            CU(cudaGraphLaunch(g->exec, c->st));
+            c->graph_replays++;
+            done = true;
+        }
     }
-    if ((st = dec_logits(c, r))) return st;
+    if (!done) {
+        if ((st = dec_pass(c, r))) return st;
+        c->direct_calls++;
+    }
+    if (nl > 0)
+        CU(cudaMemcpyAsync(r->logits, c->logits, sizeof(float) * (size_t)nl * c->nv, cudaMemcpyDeviceToHost, c->st));
     st = finish(c);
-    if (c->prof.active) prof_collect(c, t0, R);
+    if (!st) prof_collect(c, t0, R);
     return st;
 }
 
@@ -652,6 +762,9 @@ void cu_free(wh_backend *be)
     cudaSetDevice(c->dev);
     if (c->st) cudaStreamSynchronize(c->st);
     prof_free(c);
+    for (int i = 0; i < GRAPH_SLOTS; i++)
+        if (c->graphs[i].exec) cudaGraphExecDestroy(c->graphs[i].exec);
+    cudaFree(c->blas_ws);
     for (int s = 0; s < WH_MAX_SEQ; s++) {
         cudaFree(c->kc[s]);
         cudaFree(c->vc[s]);
@@ -728,7 +841,7 @@ sp_status alloc_all(wh_cuda *c, char *err, size_t en)
         return SP_ERR_NOMEM;
     }
     layout(c);
-    c->mem_used = c->arena_size;
+    c->mem_used = c->arena_size + BLAS_WS;
     size_t stage = (size_t)c->nv * c->n;
     if (stage < 4 * (size_t)c->n * c->n) stage = 4 * (size_t)c->n * c->n;
     if (stage < 3 * (size_t)c->n * c->nm) stage = 3 * (size_t)c->n * c->nm;
@@ -760,6 +873,14 @@ sp_status init_streams(wh_cuda *c, char *err, size_t en)
         return SP_ERR_UNSUPPORTED;
     }
     cublasSetStream(c->blas, c->st);
+    // cuBLAS's workspace given, not left to cuBLAS: a graph capture must not allocate it
+    // (32 MiB: what NVIDIA recommends for Hopper; the memory check counts 64 MiB for it)
+    if (cudaMalloc(&c->blas_ws, BLAS_WS) != cudaSuccess ||
+        cublasSetWorkspace(c->blas, c->blas_ws, BLAS_WS) != CUBLAS_STATUS_SUCCESS) {
+        cudaGetLastError();
+        snprintf(err, en, "out of GPU memory for cuBLAS's workspace");
+        return SP_ERR_NOMEM;
+    }
     return SP_OK;
 }
 
