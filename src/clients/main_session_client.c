@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "clients/session_client.h"
+#include "common/utf8.h"
 #include "session/ss_json.h"   /* SS_PROMPT_MAX */
 #include "session/ss_opt.h"
 
@@ -29,9 +30,10 @@ static void usage(FILE *f)
 "       session_client stop\n"
 "       session_client ping [--timeout S]\n"
 "       session_client cancel ID      (withdraw request ID, pending or running)\n"
-"options: --timeout S (response wait, default 30), --json (print the response objects),\n"
-"         --no-start (never start a daemon), --model PATH and --daemon-timeout S (for a\n"
-"         daemon this client starts), --start-timeout S (default 120).\n"
+"options: --timeout S (response wait, default 30; ping, cancel: 5), --json (print the\n"
+"         response objects), --no-start (never start a daemon), --model PATH and\n"
+"         --daemon-timeout S (for a daemon this client starts), --start-timeout S (wait\n"
+"         for a daemon to start, default 120).\n"
 "decoding (per request; default: the daemon's): --language L (\"en\", \"de\", ..., \"auto\"),\n"
 "         --languages en,de (detect only among these),\n"
 "         --task transcribe|translate, --prompt TEXT (initial prompt, <= 4096 bytes),\n"
@@ -42,7 +44,7 @@ static void usage(FILE *f)
 "         segment as soon as it is decoded, one per line; JSON lines with --json).\n"
 "Environment: SPEECH_SESSION_ROOT (default /tmp), SPEECH_SESSION_DAEMON (daemon binary).\n"
 "Exit codes: 0 ok, 1 error response (cancel: nothing cancelled), 2 timeout, 3 no daemon,\n"
-"         100 usage, 111 system.\n");
+"         100 usage, 111 system (also: the output could not be written), 130 interrupted.\n");
 }
 
 /* A duration or count: any non-negative number. */
@@ -60,6 +62,7 @@ static int task_opt(const char *s, int *translate)
 typedef struct {
     ssc_opts o;
     double timeout;
+    int timeout_set;   /* --timeout given: ping and cancel wait that long, not their 5 s */
     int json_out, stream;
     ssc_req_opts ro;
 } cli;
@@ -150,7 +153,7 @@ static int text_opt(const char *arg, const char **dst)
 static int apply_opt(cli *a, int ch, const char *arg)
 {
     switch (ch) {
-    case OPT_TIMEOUT: return num(arg, &a->timeout);
+    case OPT_TIMEOUT: a->timeout_set = 1; return num(arg, &a->timeout);
     case OPT_JSON: a->json_out = 1; return 0;
     case OPT_NOSTART: a->o.autostart = 0; return 0;
     case OPT_MODEL: a->o.model = arg; return 0;
@@ -182,7 +185,7 @@ static int apply_opt(cli *a, int ch, const char *arg)
 static int fail(const char *err, int r)
 {
     fprintf(stderr, "session_client: %s\n", err);
-    return r == SSC_TIMEOUT ? 2 : 111;
+    return r == SSC_TIMEOUT ? 2 : r == SSC_ABORTED ? 130 : 111;
 }
 
 static int cmd_status(ssc *c)
@@ -244,7 +247,7 @@ static int cmd_quick(ssc *c, const cli *a, const char *target)
     int r = target ? ssc_submit_cancel(c, target, id, err, sizeof err)
                    : ssc_submit_ping(c, id, err, sizeof err);
     if (r != 0) return fail(err, r);
-    r = ssc_wait(c, id, a->timeout < 30 ? a->timeout : 5, &resp, err, sizeof err);
+    r = ssc_wait(c, id, a->timeout_set ? a->timeout : 5, &resp, err, sizeof err);
     if (r != 0) return fail(err, r);
     int rc = 0;
     if (a->json_out) {
@@ -262,18 +265,34 @@ static int cmd_quick(ssc *c, const cli *a, const char *target)
     return rc;
 }
 
+static volatile sig_atomic_t g_interrupted;
+static void on_interrupt(int sig) { (void)sig; g_interrupted = 1; }
+
+/* The first failed write's errno (a closed pipe, a full disk): nobody gets the text any more,
+ * so the waits end as at an interrupt and what is outstanding is cancelled (exit 111). */
+static int g_out_errno;
+static int output_lost(void)
+{
+    if (!g_out_errno && (fflush(stdout) != 0 || ferror(stdout))) {
+        g_out_errno = errno ? errno : EIO;
+        g_interrupted = 1;
+    }
+    return g_out_errno != 0;
+}
+
 /* --stream: each segment as it comes */
 static void print_segment(const json_t *seg, int index, void *user)
 {
     const cli *a = user;
     (void)index;
+    if (g_out_errno) return;
     if (a->json_out) {
         print_json(seg);
     } else {
         const json_t *t = json_object_get(seg, "text");
         puts(json_is_string(t) ? json_string_value(t) : "");
     }
-    fflush(stdout);
+    output_lost();
 }
 
 /* The response to one file: printed (or its error), 0 or 1. */
@@ -294,9 +313,6 @@ static int show_response(const cli *a, const char *file, json_t *resp)
     }
     return e ? 1 : 0;
 }
-
-static volatile sig_atomic_t g_interrupted;
-static void on_interrupt(int sig) { (void)sig; g_interrupted = 1; }
 
 /* A request this client no longer waits for (timed out, interrupted): withdrawn, or cancelled
  * where the daemon has it, its answers deleted (ssc_cancel) — the daemon had transcribed on
@@ -332,6 +348,12 @@ static int cmd_transcribe(ssc *c, cli *a, char **files, int nfiles)
             rc = 1;
             continue;
         }
+        if (!sp_utf8_valid(abs, strlen(abs))) {   /* the spool's JSON cannot carry it: this file's problem */
+            fprintf(stderr, "session_client: %s: the path is not valid UTF-8 (the daemon's requests are JSON)\n",
+                    files[i]);
+            rc = 1;
+            continue;
+        }
         if (ssc_submit_ex(c, abs, &a->ro, ids[i], err, sizeof err) != 0) {
             fprintf(stderr, "session_client: %s\n", err);
             rc = 111;
@@ -344,15 +366,18 @@ static int cmd_transcribe(ssc *c, cli *a, char **files, int nfiles)
         json_t *resp = NULL;
         int r = ssc_wait_stream(c, ids[i], a->timeout, a->stream ? print_segment : NULL, a,
                                 &resp, err, sizeof err);
-        if (r == SSC_ABORTED) {   /* Ctrl-C: this request and those not yet answered */
-            fprintf(stderr, "session_client: interrupted: cancelling\n");
+        if (r == SSC_ABORTED) {   /* Ctrl-C, or the output gone: this request and those not yet answered */
+            if (g_out_errno)
+                fprintf(stderr, "session_client: cannot write the output: %s; cancelling\n", strerror(g_out_errno));
+            else
+                fprintf(stderr, "session_client: interrupted: cancelling\n");
             /* the cancel's own waits end at an interrupt too: with the flag still set a
              * claimed request's cancel gave up at once ("interrupted"), and the daemon
              * transcribed on for nobody. Cleared, a second Ctrl-C still ends the clean-up */
             g_interrupted = 0;
             for (int k = i; k < nfiles && !g_interrupted; k++)
                 if (sent[k]) give_up(c, ids[k]);
-            rc = 130;
+            rc = g_out_errno ? 111 : 130;
             break;
         }
         if (r != 0) {
@@ -363,6 +388,14 @@ static int cmd_transcribe(ssc *c, cli *a, char **files, int nfiles)
         }
         if (show_response(a, files[i], resp) && rc == 0) rc = 1;
         json_decref(resp);
+        if (output_lost()) {   /* the rest would be transcribed for nobody */
+            fprintf(stderr, "session_client: cannot write the output: %s; cancelling\n", strerror(g_out_errno));
+            g_interrupted = 0;
+            for (int k = i + 1; k < nfiles && !g_interrupted; k++)
+                if (sent[k]) give_up(c, ids[k]);
+            rc = 111;
+            break;
+        }
     }
 done:
     free(ids);
@@ -403,6 +436,8 @@ int main(int argc, char **argv)
     /* Ctrl-C / SIGTERM: the waits end (poll is never restarted), the requests are cancelled */
     signal(SIGINT, on_interrupt);
     signal(SIGTERM, on_interrupt);
+    signal(SIGHUP, on_interrupt);   /* the terminal closed: as Ctrl-C */
+    signal(SIGPIPE, SIG_IGN);       /* a closed pipe is a write error (output_lost), not death */
     a.o.interrupt = &g_interrupted;
     if (ssc_open(&c, &a.o, err, sizeof err) != 0) {
         fprintf(stderr, "session_client: %s\n", err);
@@ -417,8 +452,9 @@ int main(int argc, char **argv)
            : cmd_transcribe(c, &a, files, nfiles);
     /* the text written where asked, or a failure (a full disk, a closed pipe: exit 0 had said
      * all was well) */
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "session_client: cannot write the output: %s\n", strerror(errno));
+    const int said = g_out_errno != 0;   /* the transcribe loop has said it */
+    if (output_lost()) {
+        if (!said) fprintf(stderr, "session_client: cannot write the output: %s\n", strerror(g_out_errno));
         if (rc == 0) rc = 111;
     }
     ssc_free(c);

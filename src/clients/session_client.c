@@ -104,6 +104,19 @@ static void daemon_path(const ssc *c, char *buf, size_t n)
     snprintf(buf, n, "session_daemon");
 }
 
+/* a start-up we stopped waiting for: asked to end, killed if it does not within a second,
+ * reaped either way (no zombie for the client's life) */
+static void reap_stopped(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    for (int i = 0; i < 100; i++) {
+        if (waitpid(pid, NULL, WNOHANG) != 0) return;
+        sleep_s(0.01);
+    }
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+}
+
 static int spawn_daemon(ssc *c, char *err, size_t n)
 {
     char path[PATH_MAX + 32], tbuf[64];
@@ -125,8 +138,28 @@ static int spawn_daemon(ssc *c, char *err, size_t n)
         snprintf(err, n, "cannot start %s: %s", path, strerror(r));
         return -1;
     }
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    /* the --fork parent returns once the daemon answers (or failed); one that hangs (a
+     * model on a stalled mount, a wrapper script) is waited for --start-timeout, or until an
+     * interrupt, then stopped: a blocking wait had outlived both */
+    int st = 0, intr = 0;
+    const double end = ss_mono_now() + c->o.start_timeout;
+    for (;;) {
+        pid_t w = waitpid(pid, &st, WNOHANG);
+        if (w == pid) break;
+        if (w < 0 && errno != EINTR) {
+            snprintf(err, n, "cannot wait for %s: %s", path, strerror(errno));
+            return -1;
+        }
+        intr = c->o.interrupt && *c->o.interrupt;
+        if (intr || ss_mono_now() > end) {
+            reap_stopped(pid);
+            if (intr) snprintf(err, n, "interrupted while %s was starting", path);
+            else snprintf(err, n, "%s was not ready within %g s (--start-timeout; see %s)", path,
+                          c->o.start_timeout, c->p.log);
+            return intr ? SSC_ABORTED : SSC_TIMEOUT;
+        }
+        sleep_s(0.01);
+    }
     c->cannot_start = WIFEXITED(st) && (WEXITSTATUS(st) == 100 || WEXITSTATUS(st) == 112);
     if (WIFEXITED(st) && (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 110)) return 0;
     if (WIFEXITED(st))
@@ -340,13 +373,23 @@ typedef struct {
     void *user;
     char name[SS_ID_MAX + 16];
     int fd;
-    sp_dynbuf buf;       /* bytes read, not yet a complete line */
+    sp_dynbuf buf;       /* bytes read from fd, not yet a complete line */
     int next;            /* the next index to give */
 } tail;
 
 /* Gives the complete lines of the partial file not given yet. */
 static void tail_read(ssc *c, tail *t)
 {
+    struct stat named, opened;
+    /* a daemon restarted during the request runs it again and creates the partial file anew
+     * (a new inode, from segment 0): follow the name, or the stream stopped at the restart
+     * and the rest came only with the response. Lines already given are skipped by index. */
+    if (t->fd >= 0 && fstatat(c->respfd, t->name, &named, AT_SYMLINK_NOFOLLOW) == 0 && fstat(t->fd, &opened) == 0 &&
+        (named.st_ino != opened.st_ino || named.st_dev != opened.st_dev)) {
+        close(t->fd);
+        t->fd = -1;
+        t->buf.len = 0;
+    }
     if (t->fd < 0) t->fd = openat(c->respfd, t->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (t->fd < 0) return;
     char chunk[8192];
@@ -374,8 +417,13 @@ static void tail_finish(ssc *c, tail *t, const json_t *resp)
 {
     tail_read(c, t);
     const json_t *segs = json_object_get(resp, "segments");
-    for (size_t i = (size_t)t->next; json_is_array(segs) && i < json_array_size(segs); i++)
-        t->fn(json_array_get(segs, i), t->next++, t->user);
+    for (size_t i = (size_t)t->next; json_is_array(segs) && i < json_array_size(segs); i++) {
+        /* with the index the partial file's lines carry, so every streamed line has one */
+        json_t *seg = json_copy(json_array_get(segs, i));
+        if (json_is_object(seg)) json_object_set_new(seg, "i", json_integer((json_int_t)i));
+        t->fn(seg ? seg : json_array_get(segs, i), t->next++, t->user);
+        json_decref(seg);
+    }
 }
 
 /* 1 with *resp when the response is there, 0 when not yet, -1 on a bad file. */
