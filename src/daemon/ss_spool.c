@@ -75,6 +75,11 @@ void ss_spool_close(ss_spool *sp)
         sp->stuck = k->next;
         free(k);
     }
+    while (sp->owed) {   /* their files stay in processing/: the next start owes them */
+        ss_owed *o = sp->owed;
+        sp->owed = o->next;
+        free(o);
+    }
 }
 
 static int same_dir(int rootfd, const char *name, int fd)
@@ -289,6 +294,48 @@ static ss_ingest_result reject(ss_spool *sp, int dirfd, const char *name, const 
     return SS_ING_REJECTED;
 }
 
+#define POISON_MSG "the daemon stopped abnormally twice while processing this request; it was quarantined"
+
+/* A recovered request answered with an error, then quarantined: 0. When the answer cannot
+ * be written yet (a full disk) the file stays in processing/, owed (struct ss_owed), and 1. */
+static int answer_recovered(ss_spool *sp, const char *pname, const char *id, const char *code, const char *msg)
+{
+    if (ss_spool_respond_error(sp, id, code, msg) != 0) {
+        const int e = errno;
+        slog(sp, "ERROR", "cannot write error response", pname, strerror(e));
+        ss_owed *o = ss_write_error_clears(e) ? calloc(1, sizeof *o) : NULL;
+        if (o) {
+            snprintf(o->pname, sizeof o->pname, "%s", pname);
+            snprintf(o->id, sizeof o->id, "%s", id);
+            o->code = code;
+            o->msg = msg;
+            o->next = sp->owed;
+            sp->owed = o;
+            return 1;
+        }
+    }
+    ss_spool_quarantine(sp, sp->procfd, pname);
+    return 0;
+}
+
+/* The owed answers tried again (each rescan): written ones quarantine their file */
+static void owed_retry(ss_spool *sp)
+{
+    for (ss_owed **pp = &sp->owed; *pp;) {
+        ss_owed *o = *pp;
+        int e = 0;
+        if (ss_spool_respond_error(sp, o->id, o->code, o->msg) != 0 && ss_write_error_clears(e = errno)) {
+            pp = &o->next;   /* still full: the next rescan */
+            continue;
+        }
+        if (e) slog(sp, "ERROR", "cannot write error response", o->pname, strerror(e));
+        else slog(sp, "INFO", "owed error response written", o->pname, o->code);
+        ss_spool_quarantine(sp, sp->procfd, o->pname);
+        *pp = o->next;
+        free(o);
+    }
+}
+
 /* ------------------------------------------------------------------ ingest */
 
 static double receipt_time(double now, double wall, const struct stat *st)
@@ -488,6 +535,7 @@ static void ents_free(ent *v, long n)
 
 long ss_spool_scan(ss_spool *sp, double now, double wall, ss_item **list)
 {
+    owed_retry(sp);
     ent *v;
     long n = list_dir(sp->reqfd, &v);
     if (n < 0) return -1;
@@ -532,11 +580,8 @@ long ss_spool_recover(ss_spool *sp, double now, double wall, ss_item **list)
             continue;
         }
         if (k >= SS_MAX_ATTEMPTS) {
-            ss_spool_respond_error(sp, stem, SS_E_POISON,
-                                   "the daemon stopped abnormally twice while processing "
-                                   "this request; it was quarantined");
-            ss_spool_quarantine(sp, sp->procfd, name);
-            slog(sp, "WARN", "poison request quarantined", name, "");
+            if (answer_recovered(sp, name, stem, SS_E_POISON, POISON_MSG) == 0)
+                slog(sp, "WARN", "poison request quarantined", name, "");
             continue;
         }
         char *buf = NULL;
@@ -548,8 +593,7 @@ long ss_spool_recover(ss_spool *sp, double now, double wall, ss_item **list)
         if (ss_read_file(sp->procfd, name, SS_REQUEST_MAX, &buf, &blen, &st) != 0 ||
             ss_request_parse(buf, blen, stem, &req, &code, msg, sizeof msg) != SS_PARSE_OK) {
             free(buf);
-            ss_spool_respond_error(sp, stem, SS_E_BAD_REQUEST, "request unreadable after restart");
-            ss_spool_quarantine(sp, sp->procfd, name);
+            answer_recovered(sp, name, stem, SS_E_BAD_REQUEST, "request unreadable after restart");
             continue;
         }
         free(buf);

@@ -56,6 +56,17 @@ typedef struct ss_stuck {
     long long mtime_ns;
 } ss_stuck;
 
+/* A request recovered at start that must be answered with an error (poison, unreadable)
+ * when the answer could not be written for a reason that may clear (a full disk): its file
+ * stays in processing/ and every rescan tries again (T21: answered once space returns; it
+ * had been quarantined unanswered). */
+typedef struct ss_owed {
+    struct ss_owed *next;
+    char pname[SS_ID_MAX + 16];   /* its name in processing/ */
+    char id[SS_ID_MAX + 1];
+    const char *code, *msg;       /* static strings */
+} ss_owed;
+
 typedef struct {
     ss_paths paths;
     int rootfd, reqfd, respfd, workfd, procfd, quarfd, tmpfd;
@@ -67,6 +78,7 @@ typedef struct {
     long n_young;
     long n_rejected;
     ss_stuck *stuck;
+    ss_owed *owed;
     int age_by_mtime;        /* set for the start's scan: files found then age from their
                               * mtime; later arrivals from their receipt (T11) */
 } ss_spool;

@@ -225,6 +225,25 @@ check "disk full, malformed request: answered bad_request once space came back" 
 rm -f "$RESP"/*.json
 "$SC" stop >/dev/null
 
+# --- disk full at a start that recovers a poison and an unreadable request: both kept in
+# processing/ until their error responses can be written (had been quarantined unanswered)
+PROCD="$ROOT/speech_session_work/processing"
+printf '{"id": "poisonfull", "audio_file": "%s", "timestamp": 1}' "$DATA/silence.wav" >"$PROCD/poisonfull.2"
+printf 'garbage' >"$PROCD/unreadfull.1"
+(ulimit -S -f 0; start_daemon 60)
+dp=$(daemon_pid)
+sleep 0.5
+check "disk full at recovery: not answered yet, both kept in processing/, daemon alive" \
+    [ ! -e "$RESP/poisonfull.json" -a -e "$PROCD/poisonfull.2" -a -e "$PROCD/unreadfull.1" -a "$(daemon_pid)" = "$dp" ]
+prlimit --pid "$dp" --fsize=unlimited
+wait_for "$RESP/poisonfull.json" 15
+wait_for "$RESP/unreadfull.json" 5
+check "disk full at recovery: poison answered once space came back" resp_ok poisonfull poison
+check "disk full at recovery: unreadable answered bad_request" resp_ok unreadfull bad_request
+check "disk full at recovery: processing/ empty after (both quarantined)" [ -z "$(ls -A "$PROCD")" ]
+rm -f "$RESP"/*.json
+"$SC" stop >/dev/null
+
 # --- a request arriving while the daemon runs ages from its receipt, not from its mtime
 # (mv of a file written 5 minutes earlier had been answered 'expired' at once), and a file
 # with an invalid name is rejected once (two inotify events had rejected it twice)
