@@ -854,9 +854,13 @@ static int setup_capture(kl_source_ops *ops)
 {
     char err[1200];
     if (kl_source_select(G.o.audio, ops, err, sizeof err) != 0) { fprintf(stderr, "key_listener: %s\n", err); return 100; }
+    /* continuous: --max-seconds caps an utterance from its first voiced block (hands_free),
+     * and the buffer also holds the 300 ms kept before it (kl_capture_trim) and what arrives
+     * until the loop sees the cap: sized for the cap alone, an utterance's last ~0.3 s was
+     * cut (with --preroll 0). Push-to-talk caps the recording itself: no margin */
+    const double cap_s = G.o.continuous ? G.o.max_seconds + 0.6 : G.o.max_seconds;
     kl_capture_opts co = { .device = G.o.source[0] ? G.o.source : NULL, .preroll_ms = G.o.preroll_ms,
-                           .max_seconds = G.o.max_seconds, .log = log_line,
-                           .silence_level = G.o.silence_level };
+                           .max_seconds = cap_s, .log = log_line, .silence_level = G.o.silence_level };
     if (kl_capture_new(&G.cap, ops, &co, err, sizeof err) != 0) { fprintf(stderr, "key_listener: %s\n", err); return 111; }
     return 0;
 }

@@ -77,6 +77,24 @@ paplay -d virt "$CLIP"; sleep 1.5
 check "... the next utterance typed too" wait_for 10 sh -c "[ \$(grep -cx 'Said.' '$OUT') -eq 2 ]"
 listener_quit
 
+# 2c. continuous, --preroll 0, --max-seconds 2, 4.9 s of speech: the first utterance is cut at
+# the cap after two full seconds of it (the buffer had been sized for the cap alone, yet it
+# also holds the 300 ms kept before the first word: what came after it filled was lost)
+n0=$(nseen)
+bg "$KL" --no-config --trigger none --source virt.monitor --no-start --timeout 20 --output print \
+    --auto-stop 700 --continuous --preroll 0 --max-seconds 2 --min-ms 0 --history 0 >"$OUT" 2>>"$ROOT/kl.err"
+listener_up
+wait_for 10 grep_log "pulse capture: virt.monitor open" >/dev/null
+"$KL" start >/dev/null; sleep 0.6
+paplay -d virt "$SPEECH"; sleep 1
+"$KL" stop >/dev/null
+wait_for 10 sh -c '[ "$(wc -l <"$0")" -gt "$1" ]' "$ROOT/fake_seen.txt" "$n0"
+l1=$(seen_len $((n0 + 1))); echo "# first utterance, capped at 2 s of speech: $l1 s sent"
+check "continuous, --preroll 0, --max-seconds 2: cut by the cap" grep_log "recording stopped (--max-seconds reached)"
+check "... more than the cap's 2.000 s of audio: the buffer holds the cap and what comes before it" \
+    between "$l1" 2.001 3.0
+listener_quit
+
 # 3. --max-seconds caps a recording
 n0=$(nseen)
 # with --notify: a notify-send stand-in on PATH records what it is asked to show
