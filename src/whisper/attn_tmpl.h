@@ -82,6 +82,10 @@ static inline __attribute__((always_inline)) void att_values(const int R, const 
 {
     const int OV = ATT_OVN(R);
     const size_t es = i8 ? 1 : 2;
+    /* int8 values with more rows than value vectors per sweep: the scale vs[p] multiplies the
+     * OV converted vectors (shared by the rows) instead of each row's probability (R scalar
+     * products and broadcasts, again in each of the 64 / (OV·VW) sweeps) */
+    const int fold = i8 && R > OV;
     for (int c0 = 0; c0 < 64; c0 += OV * VW) {
         VEC acc[ATT_RG][ATT_OVMAX];
 #pragma GCC unroll 8
@@ -99,10 +103,10 @@ static inline __attribute__((always_inline)) void att_values(const int R, const 
              * int8 row is one */
             if (c0 == 0 && !i8) _mm_prefetch(vp + (ATT_PFV * ldv + 32) * es, _MM_HINT_T0);
 #pragma GCC unroll 8
-            for (int j = 0; j < OV; j++) v[j] = ATT_KV(i8, vp, j * VW);
+            for (int j = 0; j < OV; j++) v[j] = fold ? VMUL(ATT_KV(i8, vp, j * VW), VSET1(vs[p])) : ATT_KV(i8, vp, j * VW);
 #pragma GCC unroll 8
             for (int r = 0; r < R; r++) {
-                const VEC a = VSET1(i8 ? S[(size_t)r * lds + p] * vs[p] : S[(size_t)r * lds + p]);
+                const VEC a = VSET1(i8 && !fold ? S[(size_t)r * lds + p] * vs[p] : S[(size_t)r * lds + p]);
 #pragma GCC unroll 8
                 for (int j = 0; j < OV; j++) acc[r][j] = VFMA(a, v[j], acc[r][j]);
             }
