@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -33,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -231,6 +233,7 @@ typedef struct {
     const char *fail_type, *fail_param, *fail_code;
     const char *const *fail_headers;
     int responded;
+    int answered_raw;           /* answered mid-body on the socket (send_fail_now) */
     /* the daemon's side, once the upload is handed over */
     int sock;                   /* the client's socket: a hang-up cancels (ssc_wait_step) */
     sh_fmt fmt;
@@ -327,6 +330,60 @@ static enum MHD_Result send_fail(struct MHD_Connection *con, req *r)
     return send_error(con, r, r->fail_status, r->fail_type, r->fail_param, r->fail_code,
                       r->fail_msg, r->fail_headers ? r->fail_headers
                                    : r->fail_status == 503 ? retry : NULL);
+}
+
+/* A failure answered in the middle of a body, at once. libmicrohttpd cannot queue a response
+ * while it delivers upload data (MHD_queue_response refuses it there: microhttpd.h, "The
+ * response cannot be queued when this callback is called to process the client upload
+ * data"), and returning MHD_NO closes the connection without a word, so the answer is
+ * written on the socket here, by the connection's own thread (thread per connection: nothing
+ * else writes to it, and no response will be queued after this), in the form
+ * libmicrohttpd gives the others, with "Connection: close"; then the write side is shut, so
+ * a client reading while it sends sees the whole answer and stops. The rest of the body is
+ * read and dropped up to DISCARD_MAX, as a rejected one, so that the close does not reset
+ * the connection under a client that reads only after sending; then the connection is
+ * closed. 0, or -1 when nothing could be written. */
+static int send_fail_now(req *r)
+{
+    static const char *const retry[] = { "Retry-After", "1", NULL };
+    const char *const *hdr = r->fail_headers ? r->fail_headers
+                             : r->fail_status == 503 ? retry : NULL;
+    char *body = r->oai ? sh_openai_error(r->fail_msg, r->fail_type, r->fail_param, r->fail_code)
+                        : sh_simple_error(r->fail_msg, r->fail_code);
+    if (!body || r->sock < 0) { free(body); return -1; }
+    char date[64], head[1024];
+    time_t t = time(NULL);
+    struct tm tm;
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&t, &tm));
+    const char *phrase = MHD_get_reason_phrase_for((unsigned)r->fail_status);
+    int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\nDate: %s\r\nConnection: close\r\n"
+                     "Content-Type: application/json\r\nCache-Control: no-store\r\n",
+                     r->fail_status, phrase ? phrase : "Error", date);
+    for (int i = 0; hdr && hdr[i] && n > 0 && (size_t)n < sizeof head; i += 2)
+        n += snprintf(head + n, sizeof head - (size_t)n, "%s: %s\r\n", hdr[i], hdr[i + 1]);
+    if (n > 0 && (size_t)n < sizeof head)
+        n += snprintf(head + n, sizeof head - (size_t)n, "Content-Length: %zu\r\n\r\n", strlen(body));
+    int rc = n > 0 && (size_t)n < sizeof head ? 0 : -1;
+    const char *parts[2] = { head, body };
+    size_t lens[2] = { rc == 0 ? (size_t)n : 0, strlen(body) };
+    for (int k = 0; k < 2 && rc == 0; k++)
+        for (size_t off = 0; off < lens[k];) {
+            ssize_t w = send(r->sock, parts[k] + off, lens[k] - off, MSG_NOSIGNAL);
+            if (w > 0) { off += (size_t)w; continue; }
+            if (w < 0 && errno == EINTR) continue;
+            struct pollfd pf = { .fd = r->sock, .events = POLLOUT };
+            if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && poll(&pf, 1, 5000) > 0)
+                continue;
+            rc = -1;
+            break;
+        }
+    free(body);
+    if (rc == 0) {
+        shutdown(r->sock, SHUT_WR);
+        r->responded = r->fail_status;
+        r->answered_raw = 1;
+    }
+    return rc;
 }
 
 /* Rejects an upload request on its first call: at once when it has no body or a large
@@ -1108,6 +1165,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         enum MHD_Result rc = first_call(con, r, url, method);
         return rc == MHD_YES && !r->responded && r->fail_status ? send_fail(con, r) : rc;
     }
+    if (r->answered_raw) {   /* answered mid-body (send_fail_now): dropped, then closed */
+        const size_t size = *upload_data_size;
+        *upload_data_size = 0;
+        r->body_bytes += size;
+        return size && r->body_bytes <= cfg.max_upload + FORM_SLACK + DISCARD_MAX &&
+               now_mono() - r->t0 <= cfg.upload_timeout + LATE_GRACE ? MHD_YES : MHD_NO;
+    }
     if (r->responded) {   /* answered on the first call; the body is not wanted */
         *upload_data_size = 0;
         return MHD_YES;
@@ -1120,8 +1184,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         if (r->fail_status) {   /* rejected: drop the body, answer at its end (or close) */
             if (r->fd >= 0) { close(r->fd); r->fd = -1; }
             if (r->body_bytes > cfg.max_upload + FORM_SLACK + DISCARD_MAX ||
-                now_mono() - r->t0 > cfg.upload_timeout + LATE_GRACE)
+                now_mono() - r->t0 > cfg.upload_timeout + LATE_GRACE) {
+                send_fail_now(r);   /* too much, or too late: answered, then closed */
                 return MHD_NO;
+            }
             return MHD_YES;
         }
         if (!r->fail_status && now_mono() - r->t0 > cfg.upload_timeout)
@@ -1132,6 +1198,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
                      "request larger than the upload limit of %llu bytes", cfg.max_upload);
         if (!r->fail_status) form_failed(r, sh_mp_feed(r->mp, upload_data, size));
         if (r->fail_status && r->fd >= 0) { close(r->fd); r->fd = -1; }   /* stop storing */
+        /* over the limit: the answer now, not after the body (however long that is) */
+        if (r->fail_status == 413) return send_fail_now(r) == 0 ? MHD_YES : MHD_NO;
         return MHD_YES;
     }
     /* the whole body is in */
@@ -1169,7 +1237,8 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
     if (!r) return;
     if (r->id[0]) cancel_request(r);
     if (!cfg.quiet || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
-        const char *what = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "done"
+        const char *what = r->answered_raw ? "answered before the body ended, closed"
+                           : toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "done"
                            : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "timed out"
                            : toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT ? "client went away"
                            : toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "shutdown"
