@@ -36,11 +36,8 @@ int ss_spool_open(ss_spool *sp, const ss_paths *paths, char *err, size_t n)
     sp->paths = *paths;
     sp->rootfd = sp->reqfd = sp->respfd = sp->workfd = sp->procfd = sp->quarfd = sp->tmpfd = -1;
     sp->device = "cpu";
-    sp->rootfd = open(paths->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (sp->rootfd < 0) {
-        snprintf(err, n, "cannot open %s: %s", paths->root, strerror(errno));
-        return -1;
-    }
+    sp->rootfd = ss_root_open(paths, err, n);   /* created when missing */
+    if (sp->rootfd < 0) return -1;
     if (reopen_dir(sp, &sp->workfd, SS_WORK_DIR, err, n) ||
         reopen_dir(sp, &sp->reqfd, SS_REQ_DIR, err, n) ||
         reopen_dir(sp, &sp->respfd, SS_RESP_DIR, err, n)) {

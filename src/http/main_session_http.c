@@ -1377,9 +1377,9 @@ static int open_upload_dir(void)
         fprintf(stderr, "session_http: %s\n", err);
         return -1;
     }
-    int rootfd = open(paths.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rootfd = ss_root_open(&paths, err, sizeof err);   /* created when missing */
     if (rootfd < 0) {
-        fprintf(stderr, "session_http: cannot open %s: %s\n", paths.root, strerror(errno));
+        fprintf(stderr, "session_http: %s\n", err);
         return -1;
     }
     cfg.updir = ss_dir_open(rootfd, UPLOAD_DIR, err, sizeof err);

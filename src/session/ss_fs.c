@@ -43,6 +43,60 @@ int ss_paths_init(ss_paths *p, char *err, size_t n)
     return 0;
 }
 
+int ss_root_open(const ss_paths *p, char *err, size_t n)
+{
+    const char *root = p->root;
+    int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {   /* e.g. SPEECH_SESSION_ROOT=$XDG_RUNTIME_DIR/speech-session */
+        /* EEXIST: made meanwhile by another process; checked below like any */
+        if (mkdir(root, 0700) != 0 && errno != EEXIST) {
+            int e = errno;
+            if (e == ENOENT)
+                sp_errf(err, n, "cannot create %s: its parent directory does not exist (only "
+                        "the last component of SPEECH_SESSION_ROOT is created)", root);
+            else
+                sp_errf(err, n, "cannot create %s: %s", root, strerror(e));
+            errno = e;
+            return -1;
+        }
+        fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
+    if (fd < 0) {
+        int e = errno;
+        sp_errf(err, n, "cannot open %s: %s", root, strerror(e));
+        errno = e;
+        return -1;
+    }
+    /* the default /tmp is the spec's and is taken as it is (its directories are checked one
+     * by one); a root named in the environment must not be someone else's to rearrange */
+    const char *env = getenv("SPEECH_SESSION_ROOT");
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        sp_errf(err, n, "cannot stat %s: %s", root, strerror(e));
+        errno = e;
+        return -1;
+    }
+    if (env && *env) {   /* one we just made passes: ours, 0700 */
+        if (st.st_uid != geteuid() && st.st_uid != 0) {
+            close(fd);
+            sp_errf(err, n, "SPEECH_SESSION_ROOT %s is owned by uid %u, not by us (uid %u) or "
+                    "root: refused", root, (unsigned)st.st_uid, (unsigned)geteuid());
+            errno = EPERM;
+            return -1;
+        }
+        if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+            close(fd);
+            sp_errf(err, n, "SPEECH_SESSION_ROOT %s is writable by other users and not sticky "
+                    "(mode %04o): refused", root, (unsigned)(st.st_mode & 07777));
+            errno = EPERM;
+            return -1;
+        }
+    }
+    return fd;
+}
+
 int ss_id_valid(const char *id)
 {
     size_t i = 0;

@@ -35,6 +35,14 @@ typedef struct {
 /* Fills p from $SPEECH_SESSION_ROOT (default "/tmp"). The root must be absolute. */
 int ss_paths_init(ss_paths *p, char *err, size_t n);
 
+/* Opens the root (O_DIRECTORY|O_CLOEXEC), creating it first (0700) when it does not exist:
+ * its last component only, the parent must exist (systemd's %t, $XDG_RUNTIME_DIR, does).
+ * A root named by SPEECH_SESSION_ROOT is refused (EPERM) when another
+ * user than us or root owns it, or when others may write it and it is not sticky (they could
+ * rename our directories away and put theirs in place); the default /tmp is taken as it
+ * is. Returns the fd, or -1 with errno and a message. */
+int ss_root_open(const ss_paths *p, char *err, size_t n);
+
 /* 1 when name is "<stem>.json" with stem ^[A-Za-z0-9_-]{1,128}$; stem copied (if given). */
 int ss_name_valid(const char *name, char stem[SS_ID_MAX + 1]);
 int ss_id_valid(const char *id);
