@@ -6,17 +6,50 @@
  *   noise, tones): mean boundary error in ms, missed/extra spans, false-speech rate, for the
  *   energy detector and Silero (when a model is found).
  * usage: bench_audio [--vad-model PATH] [--seconds N]   (default model:
- *        ../shared/data/for-tests-silero-v6.2.0-ggml.bin when present) */
+ *        ../shared/data/for-tests-silero-v6.2.0-ggml.bin when present; N: seconds of the
+ *        throughput inputs, over 0 and at most 600, default 60)
+ * Exit codes: 0 every step ran, 1 a step failed (said on stderr; VAD sets skipped for want
+ * of espeak-ng/sox are not failures), 100 usage, 111 no temp directory. The temp directory
+ * (/tmp/bench-audio.*) is removed on every exit, SIGINT/SIGTERM/SIGHUP included. */
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "session/ss_opt.h"
 #include "speech_audio.h"
 
 static char dir[64] = "/tmp/bench-audio.XXXXXX";
+static volatile sig_atomic_t have_dir;
+static int failed;   /* a step failed: exit 1 */
+
+/* rm -rf of the temp directory, by fork + execve: async-signal-safe, so the signal handler
+ * uses it too */
+static void remove_dir(void)
+{
+    if (!have_dir) return;
+    have_dir = 0;
+    char *const argv[] = { "rm", "-rf", "--", dir, NULL };
+    char *const envp[] = { NULL };
+    pid_t p = fork();
+    if (p == 0) {
+        execve("/bin/rm", argv, envp);
+        _exit(127);
+    }
+    if (p > 0) while (waitpid(p, NULL, 0) < 0 && errno == EINTR) {}
+}
+
+static void on_signal(int sig)
+{
+    remove_dir();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
 
 static double now(void)
 {
@@ -29,6 +62,8 @@ static int sh(const char *cmd)
 {
     int r = system(cmd);
     if (r) fprintf(stderr, "bench_audio: command failed: %s\n", cmd);
+    if (r != -1 && WIFSIGNALED(r) && (WTERMSIG(r) == SIGINT || WTERMSIG(r) == SIGTERM))
+        exit(128 + WTERMSIG(r));   /* interrupted (system() ignored SIGINT meanwhile) */
     return r;
 }
 
@@ -52,7 +87,7 @@ static void throughput(const char *label, const char *path, double secs)
         float *p = load(path, &n);
         double dt = now() - t0;
         free(p);
-        if (!p) return;
+        if (!p) { failed = 1; return; }
         if (dt < best) best = dt;
     }
     printf("decode+resample %-28s %6.1f s audio in %7.1f ms: %7.0f x realtime\n", label, secs,
@@ -187,12 +222,23 @@ int main(int argc, char **argv)
     double secs = 60;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--vad-model") && i + 1 < argc) model = argv[++i];
-        else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) secs = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) {
+            /* 0 (or a word atof read as 0) made "sox ... synth 0": endless, gigabytes in /tmp */
+            if (ss_opt_num(argv[++i], 0, 600, &secs) != 0 || !(secs > 0)) {
+                fprintf(stderr, "bench_audio: --seconds %s: a number of seconds over 0, at most 600\n", argv[i]);
+                return 100;
+            }
+        }
         else { fprintf(stderr, "usage: bench_audio [--vad-model PATH] [--seconds N]\n"); return 100; }
     }
     if (!model && access("../shared/data/for-tests-silero-v6.2.0-ggml.bin", R_OK) == 0)
         model = "../shared/data/for-tests-silero-v6.2.0-ggml.bin";
     if (!mkdtemp(dir)) { perror("mkdtemp"); return 111; }
+    have_dir = 1;
+    atexit(remove_dir);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGHUP, on_signal);
     char cmd[1024];
     /* inputs: a chirp-and-noise mix, so the codecs have something to do */
     snprintf(cmd, sizeof cmd,
@@ -202,7 +248,9 @@ int main(int argc, char **argv)
              "sox %s/in48.wav -r 16000 -c 1 %s/in16.wav && "
              "sox -n -r 16000 -c 1 -b 16 %s/silent.wav trim 0 1",
              dir, secs, secs, dir, dir, dir, dir, dir, dir, dir);
-    if (sh(cmd) == 0) {
+    if (sh(cmd) != 0) {
+        failed = 1;
+    } else {
         char p[256];
         snprintf(p, sizeof p, "%s/in44.mp3", dir);
         throughput("MP3 44.1 kHz stereo 128k", p, secs);
@@ -227,20 +275,23 @@ int main(int argc, char **argv)
         if (k == 201)
             printf("empty-audio path (1 s silent WAV, load + filter): median %.3f ms, max %.3f ms\n",
                    t[100] * 1e3, t[200] * 1e3);
+        else {
+            fprintf(stderr, "bench_audio: %s: not taken for empty audio\n", p);
+            failed = 1;
+        }
     }
     sp_vad *v = NULL;
     char err[256];
     if (sp_vad_open(NULL, &v, err, sizeof err) == SP_OK) vad_eval("energy", v);
+    else { fprintf(stderr, "bench_audio: energy VAD: %s\n", err); failed = 1; }
     sp_vad_free(v);
     v = NULL;
     if (model) {
         if (sp_vad_open(model, &v, err, sizeof err) == SP_OK) vad_eval("silero", v);
-        else fprintf(stderr, "bench_audio: %s\n", err);
+        else { fprintf(stderr, "bench_audio: %s\n", err); failed = 1; }
         sp_vad_free(v);
     } else {
         printf("VAD silero: no model (pass --vad-model PATH)\n");
     }
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    sh(cmd);
-    return 0;
+    return failed;   /* the temp directory: remove_dir, at exit */
 }
