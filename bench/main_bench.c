@@ -13,6 +13,10 @@
  *   of the one the engine picks for the CPU's vendor (kernels.h), to compare both on one machine.
  *   default models: the --shapes in the first of --types, and the last shape also in the
  *   others (base f16 and base q8_0), generated into $TMPDIR.
+ *   Exit codes: 0; 1 a model could not be opened (the given ones are each opened once on the
+ *   CPU before anything is measured, so a wrong path fails at once) or mkmodel failed;
+ *   2 usage (an unknown option, a number out of range: --threads 1..256, --runs 1..1000,
+ *   --tokens 1..448, --gemv-prefetch 0..65536, whole numbers; an --isa the CPU lacks).
  *
  * CPU figures per model: encoder ms, GFLOP/s and % of the FMA peak measured in the same
  * run; the 3 s clip's encoder (audio_ctx 256); decoder ms per token at batch 1 and per
@@ -38,6 +42,7 @@
 #include "whisper/kernels.h"
 #include "whisper/model.h"
 #include "whisper/wh_engine.h"
+#include "session/ss_opt.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -560,7 +565,8 @@ static void print_cpu_decode(const char *what, double mb, double ms1, double ms5
 
 static double g_read_gbs1;  /* read bandwidth on 1 thread */
 
-static void bench_model(const char *path, int threads, int runs, int ntok)
+/* 0, or -1 when the model could not be opened */
+static int bench_model(const char *path, int threads, int runs, int ntok)
 {
     char err[256];
     sp_context_params cp = sp_context_default_params();
@@ -568,7 +574,7 @@ static void bench_model(const char *path, int threads, int runs, int ntok)
     if (g_device) cp.device = g_device;
     sp_context *ctx;
     double t0 = now();
-    if (sp_context_open(path, &cp, &ctx, err, sizeof err) != SP_OK) { fprintf(stderr, "bench: %s\n", err); return; }
+    if (sp_context_open(path, &cp, &ctx, err, sizeof err) != SP_OK) { fprintf(stderr, "bench: %s\n", err); return -1; }
     double t_load = now() - t0;
     sp_model_info mi;
     sp_context_info(ctx, &mi);
@@ -664,6 +670,7 @@ static void bench_model(const char *path, int threads, int runs, int ntok)
     free(g_probe_buf);
     g_probe_buf = NULL;
     sp_context_free(ctx);
+    return 0;
 }
 
 /* --isa / --avx-vnni: the level every figure runs at (g_run_isa); 0, or 2 for a level this
@@ -823,7 +830,23 @@ static void usage(FILE *f)
           "and % of the FMA peak, the 3 s clip's encoder, decoder ms/token at batch 1 and per\n"
           "beam-5 step as GB/s and % of the read bandwidth, 1 vs 2 threads. --isa runs an\n"
           "AVX2-only machine's path on an AVX-512 one; --device cuda the GPU's figures. The\n"
-          "header of bench/main_bench.c says what each figure is.\n", f);
+          "header of bench/main_bench.c says what each figure is.\n"
+          "--threads 1..256, --runs 1..1000, --tokens 1..448, --gemv-prefetch 0..65536 (whole numbers).\n"
+          "Exit codes: 0, 1 a model could not be opened (each given one is tried first, on the\n"
+          "CPU, before anything is measured), 2 usage.\n", f);
+}
+
+/* --threads and the like: a whole number from lo to hi, else a usage error (atoi had run
+ * "--runs abc" as 0 runs and "--threads 0" as "0.0 GFLOP/s on 0 threads") */
+static int int_arg(const char *opt, const char *s, int lo, int hi, int *out)
+{
+    double v;
+    if (ss_opt_num(s, lo, hi, &v) != 0 || v != (double)(int)v) {
+        fprintf(stderr, "bench: %s %s: not a whole number from %d to %d\n", opt, s, lo, hi);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -833,10 +856,11 @@ int main(int argc, char **argv)
     int avx_vnni = 0;   /* --avx-vnni: with --isa avx2 on a VNNI CPU, what an AVX-VNNI CPU runs */
     const char *models[32];
     int nm = 0;
+    int pf = -1;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--tokens") && i + 1 < argc) ntok = atoi(argv[++i]);
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) { if (int_arg(argv[i], argv[i + 1], 1, 256, &threads)) return 2; i++; }
+        else if (!strcmp(argv[i], "--runs") && i + 1 < argc) { if (int_arg(argv[i], argv[i + 1], 1, 1000, &runs)) return 2; i++; }
+        else if (!strcmp(argv[i], "--tokens") && i + 1 < argc) { if (int_arg(argv[i], argv[i + 1], 1, 448, &ntok)) return 2; i++; }
         else if (!strcmp(argv[i], "--device") && i + 1 < argc) g_device = argv[++i];
         else if (!strcmp(argv[i], "--audio") && i + 1 < argc) g_audio = argv[++i];
         else if (!strcmp(argv[i], "--no-scaling")) g_scaling = 0;
@@ -844,7 +868,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--types") && i + 1 < argc) types_arg = argv[++i];
         else if (!strcmp(argv[i], "--isa") && i + 1 < argc) isa_arg = argv[++i];
         else if (!strcmp(argv[i], "--avx-vnni")) avx_vnni = 1;
-        else if (!strcmp(argv[i], "--gemv-prefetch") && i + 1 < argc) wh_kernels_set_gemv_prefetch(atoi(argv[++i]));
+        else if (!strcmp(argv[i], "--gemv-prefetch") && i + 1 < argc) { if (int_arg(argv[i], argv[i + 1], 0, 65536, &pf)) return 2; i++; }
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
         else if (argv[i][0] == '-') {   /* a typo ran the whole benchmark with it as a model */
             fprintf(stderr, "bench: unknown option or missing value: %s\n", argv[i]);
@@ -853,8 +877,20 @@ int main(int argc, char **argv)
         }
         else if (nm < 32) models[nm++] = argv[i];
     }
-    if (runs < 1) runs = 1;
     if (set_level(isa_arg, avx_vnni) != 0) return 2;
+    if (pf >= 0) wh_kernels_set_gemv_prefetch(pf);
+    for (int i = 0; i < nm; i++) {   /* a wrong path fails now, not after the measurements */
+        char err[256];
+        sp_context_params cp = sp_context_default_params();
+        cp.n_threads = 1;
+        cp.device = "cpu";
+        sp_context *ctx;
+        if (sp_context_open(models[i], &cp, &ctx, err, sizeof err) != SP_OK) {
+            fprintf(stderr, "bench: %s\n", err);
+            return 1;
+        }
+        sp_context_free(ctx);
+    }
     printf("# bench: threads %d, kernels %s%s%s%s, batch-1 GEMV prefetch %d rows ahead\n", threads,
            wh_isa_name(wh_kernels_isa()), avx_vnni ? ", quantized x int8 as on an AVX-VNNI CPU: " : "",
            avx_vnni ? wh_qx_kernel_name() : "",
@@ -863,6 +899,7 @@ int main(int argc, char **argv)
     measure_limits(threads);
     bench_kernels(avx_vnni);
     if (nm == 0 && (nm = default_models(argv[0], shapes_arg, types_arg, models)) < 0) return 1;
-    for (int i = 0; i < nm; i++) bench_model(models[i], threads, runs, ntok);
-    return 0;
+    int failed = 0;
+    for (int i = 0; i < nm; i++) failed |= bench_model(models[i], threads, runs, ntok) != 0;
+    return failed ? 1 : 0;
 }

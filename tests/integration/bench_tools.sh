@@ -54,5 +54,18 @@ else
     echo "ok - bench_audio real run # SKIP no sox/ffmpeg"
 fi
 
+# ---- bench
+for a in "--threads 0" "--threads abc" "--runs abc" "--runs -1" "--tokens 0" "--tokens 2.5" "--gemv-prefetch -3"; do
+    # shellcheck disable=SC2086
+    timeout 60 "$BIN/bench" $a "$MODEL" >/dev/null 2>"$T/b.err"; rc=$?
+    check "bench $a: usage error, exit 2, said ($rc: $(head -1 "$T/b.err"))" \
+        sh -c "[ $rc -eq 2 ] && grep -q -- '${a%% *}' '$T/b.err'"
+done
+head -c 4096 /dev/urandom > "$T/garbage.bin"
+for m in /nonexistent.bin "$T/garbage.bin"; do
+    timeout 60 "$BIN/bench" --runs 1 --tokens 1 --no-scaling --audio "" "$m" >/dev/null 2>"$T/b.err"; rc=$?
+    check "bench $(basename "$m"): exit 1, said ($rc: $(head -1 "$T/b.err"))" sh -c "[ $rc -eq 1 ] && [ -s '$T/b.err' ]"
+done
+
 echo "# $PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
