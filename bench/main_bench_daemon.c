@@ -15,7 +15,12 @@
  *   runs (close -> response rename each); the batch request's time per 30 s window comes
  *   from the daemon's log. The extra wait of an interactive request is at most one window.
  * The daemon runs under a private SPEECH_SESSION_ROOT (mkdtemp in DIR, default /tmp; e.g.
- * --in /dev/shm to compare tmpfs with a disk-backed /tmp) and is stopped at the end. */
+ * --in /dev/shm to compare tmpfs with a disk-backed /tmp) and is stopped at the end.
+ * Exit codes: 0; 100 usage (said on stderr: an unknown option, a number that is not a whole
+ * one from 1 (--n, --burst, --starts, --probes, --beam), a --live file or --in directory
+ * that cannot be used); 111 the model is missing, or the daemon or the spool failed (said
+ * on stderr). The daemon is stopped and the temp root removed on every exit, SIGINT,
+ * SIGTERM and SIGHUP included. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -30,8 +35,10 @@
 #include <unistd.h>
 
 #include "session/ss_fs.h"
+#include "session/ss_opt.h"
 
 static char root[256], daemon_bin[PATH_MAX + 32], model[PATH_MAX], wav[PATH_MAX];
+static volatile sig_atomic_t have_root;   /* root was made: cleanup() removes it */
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -66,6 +73,43 @@ static void stop_daemon(void)
     pid_t p = daemon_pid();
     if (p > 0) kill(p, SIGTERM);
     for (int i = 0; i < 500 && daemon_pid() > 0; i++) usleep(10000);
+}
+
+/* Stops the daemon under root and removes root (rm -rf by fork + execve): at exit, and
+ * from the signal handler (what it calls is async-signal-safe but daemon_pid's snprintf,
+ * which touches no shared state) */
+static void cleanup(void)
+{
+    if (!have_root) return;
+    have_root = 0;
+    stop_daemon();
+    char *const argv[] = { "rm", "-rf", "--", root, NULL };
+    char *const envp[] = { NULL };
+    pid_t p = fork();
+    if (p == 0) {
+        execve("/bin/rm", argv, envp);
+        _exit(127);
+    }
+    if (p > 0) while (waitpid(p, NULL, 0) < 0 && errno == EINTR) {}
+}
+
+static void on_signal(int sig)
+{
+    cleanup();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* a whole number from 1 to hi; -1 (said) otherwise */
+static int count_arg(const char *opt, const char *s, int hi, int *out)
+{
+    double v;
+    if (ss_opt_num(s, 1, hi, &v) != 0 || v != (double)(int)v) {
+        fprintf(stderr, "bench_daemon: %s %s: not a whole number from 1 to %d\n", opt, s, hi);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
 }
 
 static void write_silence(const char *path)
@@ -182,17 +226,26 @@ static int live_bench(const char *absmodel, const char *batch, const char *probe
     snprintf(pn, sizeof pn, "%s/%s/processing/batch.1", root, SS_WORK_DIR);
     int reqfd = open(rq, O_RDONLY | O_DIRECTORY), respfd = open(rs, O_RDONLY | O_DIRECTORY);
     int ifd = inotify_init1(IN_CLOEXEC);
-    if (reqfd < 0 || respfd < 0 || ifd < 0 || inotify_add_watch(ifd, rs, IN_MOVED_TO) < 0) return 111;
+    if (reqfd < 0 || respfd < 0 || ifd < 0 || inotify_add_watch(ifd, rs, IN_MOVED_TO) < 0) {
+        fprintf(stderr, "bench_daemon: cannot watch the spool under %s: %s\n", root, strerror(errno));
+        return 111;
+    }
     double alone[3];
     for (int i = 0; i < 3; i++) {
         char id[32];
         snprintf(id, sizeof id, "alone%d", i);
-        if ((alone[i] = round_trip(reqfd, respfd, ifd, id, probe, "", 600000)) < 0) return 111;
+        if ((alone[i] = round_trip(reqfd, respfd, ifd, id, probe, "", 600000)) < 0) {
+            fprintf(stderr, "bench_daemon: request %s: no answer\n", id);
+            return 111;
+        }
     }
     qsort(alone, 3, sizeof *alone, cmp_d);
     printf("interactive request alone (%s): median %.0f ms\n", probe, alone[1]);
     double t0 = 0;
-    if (write_request_ex(reqfd, "batch", batch, ", \"priority\": \"batch\"", &t0) != 0) return 111;
+    if (write_request_ex(reqfd, "batch", batch, ", \"priority\": \"batch\"", &t0) != 0) {
+        fprintf(stderr, "bench_daemon: cannot write a request: %s\n", strerror(errno));
+        return 111;
+    }
     while (access(pn, F_OK) != 0 && ss_mono_now() - t0 < 60) usleep(10000);
     double *w = calloc((size_t)probes, sizeof *w);
     int got = 0;
@@ -201,7 +254,11 @@ static int live_bench(const char *absmodel, const char *batch, const char *probe
         snprintf(id, sizeof id, "probe%d", i);
         usleep(500000 + 397000 * (unsigned)(i % 5));   /* land at different points of a window */
         if (faccessat(respfd, bname, F_OK, 0) == 0) break;   /* the batch request is done */
-        if ((w[got] = round_trip(reqfd, respfd, ifd, id, probe, "", 600000)) < 0) return 111;
+        if ((w[got] = round_trip(reqfd, respfd, ifd, id, probe, "", 600000)) < 0) {
+            fprintf(stderr, "bench_daemon: request %s: no answer\n", id);
+            free(w);
+            return 111;
+        }
         got++;
     }
     char bname[] = "batch.json";
@@ -245,36 +302,44 @@ int main(int argc, char **argv)
     if (sl) *sl = 0;
     snprintf(daemon_bin, sizeof daemon_bin, "%s/session_daemon", exe);
     for (int i = 1; i < argc; i++) {
+        int bad = 0;
         if (!strcmp(argv[i], "--model") && i + 1 < argc) snprintf(model, sizeof model, "%s", argv[++i]);
         else if (!strcmp(argv[i], "--daemon") && i + 1 < argc) snprintf(daemon_bin, sizeof daemon_bin, "%s", argv[++i]);
-        else if (!strcmp(argv[i], "--n") && i + 1 < argc) n = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--burst") && i + 1 < argc) burst = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--starts") && i + 1 < argc) starts = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--n") && i + 1 < argc) { bad = count_arg(argv[i], argv[i + 1], 1000000, &n); i++; }
+        else if (!strcmp(argv[i], "--burst") && i + 1 < argc) { bad = count_arg(argv[i], argv[i + 1], 1000000, &burst); i++; }
+        else if (!strcmp(argv[i], "--starts") && i + 1 < argc) { bad = count_arg(argv[i], argv[i + 1], 1000, &starts); i++; }
         else if (!strcmp(argv[i], "--in") && i + 1 < argc) in = argv[++i];
         else if (!strcmp(argv[i], "--live") && i + 2 < argc) { live_batch = argv[++i]; live_probe = argv[++i]; }
-        else if (!strcmp(argv[i], "--probes") && i + 1 < argc) probes = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--beam") && i + 1 < argc) beam = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--probes") && i + 1 < argc) { bad = count_arg(argv[i], argv[i + 1], 10000, &probes); i++; }
+        else if (!strcmp(argv[i], "--beam") && i + 1 < argc) { bad = count_arg(argv[i], argv[i + 1], 16, &beam); i++; }
         else { fprintf(stderr, "usage: bench_daemon [--model PATH] [--daemon PATH] [--n N] [--burst N] [--starts N] [--in DIR] | --live BATCH.wav SHORT.wav [--probes N] [--beam N]\n"); return 100; }
+        if (bad) return 100;
     }
-    if (n < 1 || burst < 1 || starts < 1) return 100;
+    /* everything checked before the temp root exists (a --live file missing had left it) */
     char absmodel[PATH_MAX];
     if (!realpath(model, absmodel)) { fprintf(stderr, "bench_daemon: model %s: %s\n", model, strerror(errno)); return 111; }
-    if (strlen(in) > 200) return 100;
+    char b[PATH_MAX], pr[PATH_MAX];
+    if (live_batch) {
+        const char *bad = !realpath(live_batch, b) ? live_batch : !realpath(live_probe, pr) ? live_probe : NULL;
+        if (bad) { fprintf(stderr, "bench_daemon: --live: %s: %s\n", bad, strerror(errno)); return 100; }
+    }
+    struct stat ist;
+    const char *why = strlen(in) > 200 ? "longer than 200 bytes" : stat(in, &ist) != 0 ? strerror(errno)
+                      : !S_ISDIR(ist.st_mode) ? "not a directory" : NULL;
+    if (why) { fprintf(stderr, "bench_daemon: --in %s: %s\n", in, why); return 100; }
     snprintf(root, sizeof root, "%s/ss-bench.XXXXXX", in);
-    if (!mkdtemp(root)) return 111;
+    if (!mkdtemp(root)) { fprintf(stderr, "bench_daemon: cannot make a directory in %s: %s\n", in, strerror(errno)); return 111; }
+    have_root = 1;
+    atexit(cleanup);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGHUP, on_signal);
     setenv("SPEECH_SESSION_ROOT", root, 1);
     snprintf(wav, sizeof wav, "%s/silence.wav", root);
     write_silence(wav);
     printf("bench_daemon: daemon %s\n  model %s\n  root %s\n", daemon_bin, absmodel, root);
-    if (live_batch) {
-        char b[PATH_MAX], p[PATH_MAX];
-        if (!realpath(live_batch, b) || !realpath(live_probe, p) || probes < 1 || beam < 1) return 100;
-        int rc = live_bench(absmodel, b, p, probes, beam);
-        char cmd[PATH_MAX + 20];
-        snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-        if (system(cmd) != 0) {}
-        return rc;
-    }
+    fflush(stdout);
+    if (live_batch) return live_bench(absmodel, b, pr, probes, beam);   /* cleanup(): at exit */
 
     /* 1. start-up to ready */
     const char *args[] = { daemon_bin, "--fork", "--model", absmodel, "600", NULL };
@@ -283,7 +348,7 @@ int main(int argc, char **argv)
         double t0 = ss_mono_now();
         int rc = run_daemon(args);
         st[i] = (ss_mono_now() - t0) * 1000;
-        if (rc != 0) { fprintf(stderr, "bench_daemon: daemon exited %d\n", rc); return 111; }
+        if (rc != 0) { fprintf(stderr, "bench_daemon: daemon exited %d\n", rc); free(st); return 111; }
         if (i + 1 < starts) stop_daemon();
     }
     qsort(st, (size_t)starts, sizeof *st, cmp_d);
@@ -296,7 +361,10 @@ int main(int argc, char **argv)
     snprintf(rs, sizeof rs, "%s/speech_session_responses", root);
     int reqfd = open(rq, O_RDONLY | O_DIRECTORY), respfd = open(rs, O_RDONLY | O_DIRECTORY);
     int ifd = inotify_init1(IN_CLOEXEC);
-    if (reqfd < 0 || respfd < 0 || ifd < 0 || inotify_add_watch(ifd, rs, IN_MOVED_TO) < 0) return 111;
+    if (reqfd < 0 || respfd < 0 || ifd < 0 || inotify_add_watch(ifd, rs, IN_MOVED_TO) < 0) {
+        fprintf(stderr, "bench_daemon: cannot watch the spool under %s: %s\n", root, strerror(errno));
+        return 111;
+    }
 
     /* 2. latency, one request at a time (after 20 warm-up requests) */
     double *lat = calloc((size_t)n, sizeof *lat);
@@ -306,8 +374,16 @@ int main(int argc, char **argv)
         snprintf(name, sizeof name, "%s.json", id);
         double t1 = 0;
         double t0 = 0;
-        if (write_request(reqfd, id, &t0) != 0) return 111;
-        while (t1 == 0) if (!drain_events(ifd, 5000, name, &t1)) { fprintf(stderr, "timeout\n"); return 111; }
+        if (write_request(reqfd, id, &t0) != 0) {
+            fprintf(stderr, "bench_daemon: cannot write a request: %s\n", strerror(errno));
+            free(lat);
+            return 111;
+        }
+        while (t1 == 0) if (!drain_events(ifd, 5000, name, &t1)) {
+            fprintf(stderr, "bench_daemon: request %s: no answer within 5 s\n", id);
+            free(lat);
+            return 111;
+        }
         if (i >= 0) lat[i] = (t1 - t0) * 1000;
         unlinkat(respfd, name, 0);
     }
@@ -321,7 +397,10 @@ int main(int argc, char **argv)
     for (int i = 0; i < burst; i++) {
         char id[64];
         snprintf(id, sizeof id, "b%d", i);
-        if (write_request(reqfd, id, NULL) != 0) return 111;
+        if (write_request(reqfd, id, NULL) != 0) {
+            fprintf(stderr, "bench_daemon: cannot write a request: %s\n", strerror(errno));
+            return 111;
+        }
     }
     double tw = ss_mono_now() - t0;
     int got = 0;
@@ -356,8 +435,5 @@ int main(int argc, char **argv)
     close(reqfd);
     close(respfd);
     close(ifd);
-    char cmd[PATH_MAX + 20];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-    if (system(cmd) != 0) {}
-    return 0;
+    return 0;   /* the root: cleanup(), at exit */
 }

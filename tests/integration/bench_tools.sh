@@ -67,5 +67,22 @@ for m in /nonexistent.bin "$T/garbage.bin"; do
     check "bench $(basename "$m"): exit 1, said ($rc: $(head -1 "$T/b.err"))" sh -c "[ $rc -eq 1 ] && [ -s '$T/b.err' ]"
 done
 
+# ---- bench_daemon (every run in a private --in, so nothing of another test is counted)
+mkdir -p "$T/in"
+for a in "--n abc" "--n 0" "--burst -1" "--probes x" "--in /nonexistent" "--live /nonexistent tests/data/speech-16k.wav"; do
+    # shellcheck disable=SC2086
+    case "$a" in --in*) args=$a ;; *) args="$a --in $T/in" ;; esac
+    # shellcheck disable=SC2086
+    timeout 60 "$BIN/bench_daemon" --model "$MODEL" $args >/dev/null 2>"$T/d.err"; rc=$?
+    check "bench_daemon $a: exit 100, said, no temp root left ($rc: $(head -1 "$T/d.err"))" \
+        sh -c "[ $rc -eq 100 ] && [ -s '$T/d.err' ] && [ -z \"\$(ls -A '$T/in')\" ]"
+done
+timeout 60 "$BIN/bench_daemon" --model "$MODEL" --daemon /bin/false --in "$T/in" >/dev/null 2>"$T/d.err"; rc=$?
+check "bench_daemon whose daemon fails to start: exit 111, said, temp root removed ($rc: $(head -1 "$T/d.err"))" \
+    sh -c "[ $rc -eq 111 ] && grep -q 'daemon exited' '$T/d.err' && [ -z \"\$(ls -A '$T/in')\" ]"
+timeout 120 "$BIN/bench_daemon" --model "$MODEL" --n 5 --burst 20 --starts 1 --in "$T/in" >"$T/d.out" 2>"$T/d.err"; rc=$?
+check "bench_daemon --n 5 --burst 20 --starts 1: exit 0, figures printed, temp root removed ($rc)" \
+    sh -c "[ $rc -eq 0 ] && grep -q 'latency close->rename' '$T/d.out' && grep -q '^burst: 20 requests' '$T/d.out' && [ -z \"\$(ls -A '$T/in')\" ]"
+
 echo "# $PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
