@@ -57,8 +57,10 @@ int ssc_open(ssc **out, const ssc_opts *o, char *err, size_t n)
     c->o = o ? *o : ssc_default_opts();
     c->rootfd = c->reqfd = c->respfd = c->workfd = c->ifd = c->wd = -1;
     if (ss_paths_init(&c->p, err, n) != 0) goto fail;
-    c->rootfd = open(c->p.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (c->rootfd < 0) { snprintf(err, n, "cannot open %s: %s", c->p.root, strerror(errno)); goto fail; }
+    /* created when missing (a run-time directory the daemon has not made yet), refused when
+     * unsafe: the daemon's own rule (ss_root_open) */
+    c->rootfd = ss_root_open(&c->p, err, n);
+    if (c->rootfd < 0) goto fail;
     mode_t old = umask(077);
     c->workfd = ss_dir_open(c->rootfd, SS_WORK_DIR, err, n);
     if (c->workfd >= 0) c->reqfd = ss_dir_open(c->rootfd, SS_REQ_DIR, err, n);

@@ -88,6 +88,16 @@ check "a file name that is not UTF-8: that file's error, exit 1, the other file 
     [ $rc -eq 1 ] && grep -q "not valid UTF-8" "$ROOT/utf8.err" && [ "$(wc -l <"$ROOT/utf8.out")" -eq 1 ]
 "$SC" stop >/dev/null
 
+# ---- a root that does not exist yet (a run-time directory): created 0700, the daemon started
+NR="$ROOT/newroot"
+SPEECH_SESSION_ROOT="$NR" "$SC" transcribe --daemon-timeout 5 "$DATA/silence.wav" >/dev/null 2>"$ROOT/nr.err"; rc=$?
+check "a root not made yet: created, the request answered (exit $rc)" \
+    [ $rc -eq 0 ] && [ "$(stat -c %a "$NR")" = 700 ]
+SPEECH_SESSION_ROOT="$NR" "$SC" stop >/dev/null 2>&1
+SPEECH_SESSION_ROOT="$ROOT/no/such/root" "$SC" ping >/dev/null 2>"$ROOT/np.err"; rc=$?
+check "a root whose parent is missing: exit 111, said (exit $rc)" \
+    [ $rc -eq 111 ] && grep -q "parent directory does not exist" "$ROOT/np.err"
+
 # ---- a daemon start that hangs: bounded by --start-timeout, the start-up stopped
 printf '#!/bin/sh\necho $$ >"%s/hang.pid"\nexec sleep 60\n' "$ROOT" >"$ROOT/hang.sh"
 chmod +x "$ROOT/hang.sh"
