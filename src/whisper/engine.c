@@ -129,9 +129,9 @@ sp_status wh_backend_compare(const wh_model *m, wh_backend *ref, wh_backend *tes
 {
     const int nm = m->hp.n_mels, nv = m->hp.n_vocab;
     const int actx = m->hp.n_audio_ctx < SELF_CHECK_ACTX ? m->hp.n_audio_ctx : SELF_CHECK_ACTX, T = 2 * actx;
-    const int rows = 5, nt = m->hp.n_text_ctx < rows ? m->hp.n_text_ctx : rows;
-    int tokens[5] = {m->sp.sot, m->sp.sot + 1, m->sp.notimestamps, 220, 290};
-    int seqs[5] = {0, 0, 0, 0, 1}, pos[5] = {0, 1, 2, 3, 4};
+    const int rows = 7, nt = m->hp.n_text_ctx < rows ? m->hp.n_text_ctx : rows;
+    int tokens[7] = {m->sp.sot, m->sp.sot + 1, m->sp.notimestamps, 220, 290, 318, 257};
+    int seqs[7] = {0, 0, 0, 0, 1, 1, 1}, pos[7] = {0, 1, 2, 3, 4, 5, 6};
     for (int i = 0; i < rows; i++)
         if (tokens[i] < 0 || tokens[i] >= nv) tokens[i] = i;
     float *mel = malloc(sizeof(float) * (size_t)nm * T);
@@ -145,12 +145,17 @@ sp_status wh_backend_compare(const wh_model *m, wh_backend *ref, wh_backend *tes
     float *lg[2] = {la, lb};
     for (int k = 0; k < 2; k++) {
         /* rows 0..3 on sequence 0; then sequence 1 = a copy of its first 4 positions, and
-         * row 4 on it (a model whose text context is shorter checks what fits) */
+         * rows 4, 5, 6 on it one step each: the same shape three times, so a GPU backend's
+         * decoder graph (wh_cuda.cu) is captured at the second and replayed at the third,
+         * at moving positions — checked here, before any request, like the rest (a model
+         * whose text context is shorter checks what fits) */
         wh_rows r0 = {nt < 4 ? nt : 4, tokens, seqs, pos, 0, lg[k], NULL, actx};
-        wh_rows r1 = {1, tokens + 4, seqs + 4, pos + 4, 0, lg[k] + 4 * (size_t)nv, NULL, actx};
-        if (!(st = be[k]->ops->encode(be[k], mel, T, 0, actx)) && !(st = be[k]->ops->decode(be[k], &r0)) &&
-            nt == rows && !(st = be[k]->ops->seq_copy(be[k], 1, 0, 4)))
-            st = be[k]->ops->decode(be[k], &r1);
+        if (!(st = be[k]->ops->encode(be[k], mel, T, 0, actx)) && !(st = be[k]->ops->decode(be[k], &r0)) && nt > 4)
+            st = be[k]->ops->seq_copy(be[k], 1, 0, 4);
+        for (int i = 4; !st && i < nt; i++) {
+            wh_rows ri = {1, tokens + i, seqs + i, pos + i, 0, lg[k] + (size_t)i * nv, NULL, actx};
+            st = be[k]->ops->decode(be[k], &ri);
+        }
         if (st) {
             if (k == 0) snprintf(why, wn, "the CPU reference failed: %s", sp_status_str(st));
             else snprintf(why, wn, "%s", test->error[0] ? test->error : sp_status_str(st));
