@@ -8,7 +8,9 @@
  * "# FILE" line — in vtt a "NOTE FILE" block after each document's WEBVTT line — names each);
  * json and verbose_json print one JSON document per line (JSON Lines). --output-dir DIR
  * writes one file per input instead, DIR/NAME.EXT as whisper's --output_dir does, each a
- * whole document, renamed into place when complete.
+ * whole document, renamed into place when complete (with --output-format all: a file per
+ * format). srt/vtt cues are segments, or shaped from the words by --max-line-width,
+ * --max-line-count, --max-words-per-line, --highlight-words (subtitles.c).
  * Oracle mode (owned by the engine): any --dump-logits hands over to transcribe_oracle_main.
  *
  * Exit codes: 0 ok, 2 usage, 3 model could not be loaded, 4 an audio input could not be read
@@ -17,6 +19,7 @@
 #include "common/dynbuf.h"
 #include "common/utf8.h"
 #include "oracle.h"
+#include "subtitles.h"
 #include "speech.h"
 #include "speech_audio.h"
 
@@ -76,9 +79,17 @@ static void usage(FILE *f)
         "  --clip START[,END]              transcribe only this range (seconds of the recording, also with --vad)\n"
         "  --vad                           drop non-speech first (voice activity detection)\n"
         "  --vad-model PATH                Silero VAD ggml model (default: energy detector)\n"
-        "  --output-format FMT             txt (default), json, srt, vtt, verbose_json (OpenAI's shape)\n"
-        "  --output-dir DIR                one file per input, DIR/NAME.txt|json|srt|vtt (NAME: the input's\n"
+        "  --output-format FMT             txt (default), json, srt, vtt, tsv, verbose_json (OpenAI's shape),\n"
+        "                                  all (with --output-dir: txt, json, srt, vtt, tsv and verbose_json,\n"
+        "                                  the last as NAME.verbose.json)\n"
+        "  --output-dir DIR                one file per input, DIR/NAME.txt|json|srt|vtt|tsv (NAME: the input's\n"
         "                                  name without its extension; \"-\" is stdin), instead of stdout\n"
+        "  srt and vtt cues from the words, as openai-whisper's (each needs --word-timestamps):\n"
+        "  --max-line-width N              at most N characters in a line, then a line break\n"
+        "  --max-line-count N              at most N lines in a cue, then a new cue (with --max-line-width)\n"
+        "  --max-words-per-line N          a new cue every N words of a segment (does not limit a line\n"
+        "                                  with --max-line-width)\n"
+        "  --highlight-words               a cue per word, the word underlined (<u>word</u>)\n"
         "  --threads N                     compute threads (default: one per physical core it may use)\n"
         "  --device D                      auto (default, or $SPEECH_SESSION_DEVICE), cpu, cuda, cuda:N;\n"
         "                                  when a GPU was asked for but is not usable: the CPU, and why on stderr\n"
@@ -141,13 +152,6 @@ static const char *stripped(const char *s, char *buf, size_t n)
     return buf;
 }
 
-static void ts(FILE *f, double t, char sep)
-{
-    if (t < 0) t = 0;
-    long ms = lround(t * 1000.0);
-    fprintf(f, "%02ld:%02ld:%02ld%c%03ld", ms / 3600000, ms / 60000 % 60, ms / 1000 % 60, sep, ms % 1000);
-}
-
 static void full_text(FILE *f, const sp_result *r)
 {
     /* the concatenated segment texts, as OpenAI's "text" */
@@ -186,41 +190,22 @@ static void note_path(FILE *f, const char *p)
     }
 }
 
-/* A cue's text: one block, so no line breaks (a blank line would end the cue and leave the
- * rest as a stray block) and no "-->" (openai's writers write "->"); WebVTT also escapes
- * '&' and '<', which would start an entity or a tag. */
-static void cue_text(FILE *f, const char *s, int vtt)
-{
-    for (const char *p = s; *p; p++) {
-        if (*p == '\n' || *p == '\r') fputc(' ', f);
-        else if (p[0] == '-' && p[1] == '-' && p[2] == '>') { fputs("->", f); p += 2; }
-        else if (vtt && *p == '&') fputs("&amp;", f);
-        else if (vtt && *p == '<') fputs("&lt;", f);
-        else fputc(*p, f);
-    }
-}
-
-static void write_result(FILE *f, const char *fmt, const sp_result *r, int translate, const char *path, int multi,
-                         int words)
+/* r as a document of format fmt (not "all") on f. Returns 0, or -1 when out of memory. */
+static int write_result(FILE *f, const char *fmt, const sp_result *r, int translate, const char *path, int multi,
+                        int words, const sub_opts *so)
 {
     static char buf[1 << 16];
     if (!strcmp(fmt, "txt")) {
         if (multi) { fputs("# ", f); note_path(f, path); fputc('\n', f); }   /* a name's newline is not text */
         for (int i = 0; i < r->n_segments; i++) fprintf(f, "%s\n", stripped(r->segments[i].text, buf, sizeof buf));
+    } else if (!strcmp(fmt, "tsv")) {
+        if (multi) { fputs("# ", f); note_path(f, path); fputc('\n', f); }
+        sub_write_tsv(f, r);
     } else if (!strcmp(fmt, "srt") || !strcmp(fmt, "vtt")) {
         int srt = fmt[0] == 's';
         if (!srt) fputs("WEBVTT\n\n", f);   /* first: a WebVTT document must begin with it */
         if (multi) { fputs(srt ? "# " : "NOTE FILE ", f); note_path(f, path); fputs("\n\n", f); }
-        for (int i = 0; i < r->n_segments; i++) {
-            const sp_segment *s = &r->segments[i];
-            if (srt) fprintf(f, "%d\n", i + 1);
-            ts(f, s->start, srt ? ',' : '.');
-            fputs(" --> ", f);
-            ts(f, s->end, srt ? ',' : '.');
-            fputc('\n', f);
-            cue_text(f, stripped(s->text, buf, sizeof buf), !srt);
-            fputs("\n\n", f);
-        }
+        if (sub_write_cues(f, r, so, srt)) return -1;
     } else if (!strcmp(fmt, "json")) {
         fputs("{\"file\":", f);
         json_str(f, path);
@@ -296,6 +281,7 @@ static void write_result(FILE *f, const char *fmt, const sp_result *r, int trans
         }
         fputs("]}\n", f);
     }
+    return 0;
 }
 
 /* ------------------------------------------------------------------ progress */
@@ -356,13 +342,36 @@ static int bad(const char *opt, const char *val)
 typedef struct {
     sp_transcribe_params tp;
     sp_context_params cp;
-    const char *model, *fmt;
+    const char *model, *fmt;      /* fmt: one format, or "all" (--output-dir only) */
+    sub_opts sub;                  /* srt/vtt cue shaping (--max-line-width ...) */
     const char *out_dir;           /* --output-dir, or NULL: stdout */
     int out_fd;                    /* out_dir opened (O_DIRECTORY), else -1 */
     const char **inputs;
     int n_inputs, want_progress;   /* -1: progress on a terminal for long files */
     float temps[32];
 } cli_opts;
+
+/* The formats --output-format all writes, in this order, each to its own file */
+static const char *const all_fmts[] = {"txt", "json", "srt", "vtt", "tsv", "verbose_json"};
+#define N_ALL_FMTS ((int)(sizeof all_fmts / sizeof *all_fmts))
+
+/* A format's file extension in --output-dir, NULL when fmt is not one. verbose_json is
+ * NAME.json alone, NAME.verbose.json among "all"'s files (beside json's NAME.json). */
+static const char *fmt_ext(const char *fmt, int in_all)
+{
+    if (!strcmp(fmt, "verbose_json")) return in_all ? "verbose.json" : "json";
+    for (int k = 0; k < N_ALL_FMTS; k++)
+        if (!strcmp(fmt, all_fmts[k])) return all_fmts[k];
+    return NULL;
+}
+
+/* The formats each input is written in: their count, *fmts the list */
+static int out_formats(const cli_opts *o, const char *const **fmts)
+{
+    if (!strcmp(o->fmt, "all")) { *fmts = all_fmts; return N_ALL_FMTS; }
+    *fmts = &o->fmt;
+    return 1;
+}
 
 /* "T[,T...]" into o->temps; -1 when malformed */
 static int parse_temperatures(cli_opts *o, const char *v)
@@ -454,9 +463,21 @@ static int value_option(cli_opts *o, const char *a, const char *v)
     else if (IS("--max-initial-timestamp")) { if (parse_float(v, &fv) || fv < 0) return -1; tp->max_initial_timestamp = fv; }
     else if (IS("--clip")) return parse_clip(tp, v);
     else if (IS("--vad-model")) { tp->vad_model = v; tp->vad = 1; }
-    else if (IS("--output-format") || IS("-f")) {
-        if (strcmp(v, "txt") && strcmp(v, "json") && strcmp(v, "srt") && strcmp(v, "vtt") && strcmp(v, "verbose_json")) return -1;
+    else if (IS("--output-format") || IS("--output_format") || IS("-f")) {
+        if (strcmp(v, "all") && !fmt_ext(v, 0)) return -1;
         o->fmt = v;
+    }
+    else if (IS("--max-line-width") || IS("--max_line_width")) {
+        if (parse_int(v, 1, 1000000, &l)) return -1;
+        o->sub.max_line_width = (int)l;
+    }
+    else if (IS("--max-line-count") || IS("--max_line_count")) {
+        if (parse_int(v, 1, 1000000, &l)) return -1;
+        o->sub.max_line_count = (int)l;
+    }
+    else if (IS("--max-words-per-line") || IS("--max_words_per_line")) {
+        if (parse_int(v, 1, 1000000, &l)) return -1;
+        o->sub.max_words_per_line = (int)l;
     }
     else if (IS("--output-dir") || IS("--output_dir") || IS("-o")) { if (!*v) return -1; o->out_dir = v; }
     else if (IS("--threads") || IS("-t")) { if (parse_int(v, 0, 256, &l)) return -1; o->cp.n_threads = (int)l; }
@@ -483,6 +504,7 @@ static int flag_option(cli_opts *o, const char *a)
     else if (!strcmp(a, "--no-timestamps") || !strcmp(a, "--without-timestamps")) o->tp.without_timestamps = 1;
     else if (!strcmp(a, "--word-timestamps") || !strcmp(a, "--word_timestamps")) o->tp.word_timestamps = 1;
     else if (!strcmp(a, "--vad") || !strcmp(a, "--vad-filter")) o->tp.vad = 1;
+    else if (!strcmp(a, "--highlight-words") || !strcmp(a, "--highlight_words")) o->sub.highlight_words = 1;
     else if (!strcmp(a, "--progress")) o->want_progress = 1;
     else if (!strcmp(a, "--no-progress")) o->want_progress = 0;
     else return 1;
@@ -511,6 +533,29 @@ static int parse_args(int argc, char **argv, cli_opts *o)
         usage(stderr);
         return EX_USAGE;
     }
+    /* the cue shaping options, by openai-whisper's rules: each needs the words' times (a
+     * usage error there too); a line count without a width, words per line with a width
+     * are said (but passed on as there: its writer still starts a cue every N words of a
+     * segment when a width is given without a count) */
+    const sub_opts *so = &o->sub;
+    const char *need = so->highlight_words ? "--highlight-words" : so->max_line_count ? "--max-line-count"
+                     : so->max_line_width ? "--max-line-width" : so->max_words_per_line ? "--max-words-per-line" : NULL;
+    if (need && !o->tp.word_timestamps) {
+        fprintf(stderr, "transcribe: %s requires --word-timestamps\nTry 'transcribe --help'.\n", need);
+        return EX_USAGE;
+    }
+    if (need && strcmp(o->fmt, "srt") && strcmp(o->fmt, "vtt") && strcmp(o->fmt, "all"))
+        fprintf(stderr, "transcribe: warning: %s shapes srt and vtt cues only: no effect on %s\n", need, o->fmt);
+    if (so->max_line_count && !so->max_line_width)
+        fprintf(stderr, "transcribe: warning: --max-line-count has no effect without --max-line-width\n");
+    if (so->max_words_per_line && so->max_line_width)
+        fprintf(stderr, "transcribe: warning: --max-words-per-line does not limit a line's words with --max-line-width%s\n",
+                so->max_line_count ? "" : " (a segment's cues still start every N words, as openai-whisper's)");
+    if (!strcmp(o->fmt, "all") && !o->out_dir) {
+        fprintf(stderr, "transcribe: --output-format all writes one file per format: it needs --output-dir\n"
+                        "Try 'transcribe --help'.\n");
+        return EX_USAGE;
+    }
     /* "-" is stdin, read whole once: a second one would be empty; on a terminal it would
      * wait, silently, for audio typed at the keyboard (gzip refuses the same way) */
     int dashes = 0;
@@ -532,9 +577,8 @@ static int parse_args(int argc, char **argv, cli_opts *o)
 /* The file an input's result goes to in --output-dir: its name without directories and
  * without its last extension, then the format's (whisper's --output_dir names). -1 when it
  * does not fit dst or would be empty or hidden-only. */
-static int out_name(const char *path, const char *fmt, char *dst, size_t n)
+static int out_name(const char *path, const char *ext, char *dst, size_t n)
 {
-    const char *ext = !strcmp(fmt, "verbose_json") ? "json" : fmt;
     const char *b = strrchr(path, '/');
     b = b ? b + 1 : path;
     if (!strcmp(path, "-")) b = "stdin";
@@ -547,20 +591,54 @@ static int out_name(const char *path, const char *fmt, char *dst, size_t n)
 
 /* Two inputs writing the same file would lose one result: refused before any work (exit 2).
  * An input no name can be made from ("dir/") is left to its turn: it fails as an input, as
- * without --output-dir, and the others are transcribed. */
+ * without --output-dir, and the others are transcribed. With "all" every format's name is
+ * compared ("a.verbose.wav"'s NAME.json is "a.wav"'s verbose_json file). The names are
+ * sorted, so many inputs cost n log n; the pair said is the one a scan of the inputs in
+ * order meets first. */
+typedef struct { char *name; int input; } out_entry;
+
+static int out_entry_cmp(const void *a, const void *b)
+{
+    const out_entry *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x->input > y->input) - (x->input < y->input);
+}
+
 static int out_names_clash(const cli_opts *o)
 {
-    char a[4096], b[4096];
-    for (int i = 0; i < o->n_inputs; i++) {
-        if (out_name(o->inputs[i], o->fmt, a, sizeof a)) continue;
-        for (int k = 0; k < i; k++)
-            if (!out_name(o->inputs[k], o->fmt, b, sizeof b) && !strcmp(a, b)) {
-                fprintf(stderr, "transcribe: %s and %s would both be written to %s/%s\n",
-                        o->inputs[k], o->inputs[i], o->out_dir, a);
-                return 1;
+    const char *const *fmts;
+    const int nf = out_formats(o, &fmts);
+    const size_t cap = (size_t)o->n_inputs * (size_t)nf;
+    out_entry *e = calloc(cap ? cap : 1, sizeof *e);
+    if (!e) { fprintf(stderr, "transcribe: out of memory\n"); return 1; }
+    size_t n = 0;
+    char a[4096];
+    for (int i = 0; i < o->n_inputs; i++)
+        for (int k = 0; k < nf; k++)
+            if (!out_name(o->inputs[i], fmt_ext(fmts[k], nf > 1), a, sizeof a)) {
+                if (!(e[n].name = strdup(a))) {
+                    fprintf(stderr, "transcribe: out of memory\n");
+                    while (n) free(e[--n].name);
+                    free(e);
+                    return 1;
+                }
+                e[n++].input = i;
             }
+    qsort(e, n, sizeof *e, out_entry_cmp);
+    size_t best = n;   /* the first of the chosen pair: e[best], e[best + 1] */
+    for (size_t k = 0; k + 1 < n; k++) {
+        if (strcmp(e[k].name, e[k + 1].name) || e[k].input == e[k + 1].input) continue;
+        if (k > 0 && !strcmp(e[k - 1].name, e[k].name)) continue;   /* a group's first pair only */
+        if (best == n || e[k + 1].input < e[best + 1].input ||
+            (e[k + 1].input == e[best + 1].input && e[k].input < e[best].input))
+            best = k;
     }
-    return 0;
+    if (best < n)
+        fprintf(stderr, "transcribe: %s and %s would both be written to %s/%s\n",
+                o->inputs[e[best].input], o->inputs[e[best + 1].input], o->out_dir, e[best].name);
+    for (size_t k = 0; k < n; k++) free(e[k].name);
+    free(e);
+    return best < n;
 }
 
 /* What --output-dir can hold, checked once it is open and before any work (exit 6): a
@@ -574,12 +652,15 @@ static int out_dir_usable(const cli_opts *o)
     }
     long max = fpathconf(o->out_fd, _PC_NAME_MAX);
     char a[4096];
+    const char *const *fmts;
+    const int nf = out_formats(o, &fmts);
     for (int i = 0; i < o->n_inputs; i++)
-        if (!out_name(o->inputs[i], o->fmt, a, sizeof a) && max > 0 && strlen(a) > (size_t)max) {
-            fprintf(stderr, "transcribe: %s: its output name is %zu bytes, over the %ld that %s allows\n",
-                    o->inputs[i], strlen(a), max, o->out_dir);
-            return 0;
-        }
+        for (int k = 0; k < nf; k++)
+            if (!out_name(o->inputs[i], fmt_ext(fmts[k], nf > 1), a, sizeof a) && max > 0 && strlen(a) > (size_t)max) {
+                fprintf(stderr, "transcribe: %s: its output name is %zu bytes, over the %ld that %s allows\n",
+                        o->inputs[i], strlen(a), max, o->out_dir);
+                return 0;
+            }
     return 1;
 }
 
@@ -595,11 +676,11 @@ static int dir_wide(int e)
  * file of that name stays until the new one is complete. The temporary name is short and
  * the same length whatever NAME is (".NAME.PID.tmp" had gone past NAME_MAX for a long NAME).
  * Returns 0, or the errno of the failure. */
-static int write_out_file(const cli_opts *o, const sp_result *res, const char *path)
+static int write_one_file(const cli_opts *o, const sp_result *res, const char *path, const char *fmt, const char *ext)
 {
     static unsigned seq;
     char name[4096], tmp[64];
-    if (out_name(path, o->fmt, name, sizeof name)) {
+    if (out_name(path, ext, name, sizeof name)) {
         fprintf(stderr, "transcribe: %s: no output file name can be made from it\n", path);
         return EINVAL;
     }
@@ -607,7 +688,10 @@ static int write_out_file(const cli_opts *o, const sp_result *res, const char *p
     int fd = openat(o->out_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!f) goto fail;
-    write_result(f, o->fmt, res, o->tp.translate, path, 0, o->tp.word_timestamps);
+    if (write_result(f, fmt, res, o->tp.translate, path, 0, o->tp.word_timestamps, &o->sub)) {
+        errno = ENOMEM;
+        goto fail;
+    }
     if (fflush(f) != 0 || ferror(f)) goto fail;
     int rc = fclose(f);
     f = NULL;
@@ -621,6 +705,21 @@ fail:;
     unlinkat(o->out_fd, tmp, 0);
     fprintf(stderr, "transcribe: %s/%s: %s\n", o->out_dir, name, strerror(e));
     return e ? e : EIO;
+}
+
+/* Every format's file of one input (one, or "all"'s). Returns 0, or the errno of the first
+ * failure; after a failure the directory's (dir_wide) the other formats are not tried. */
+static int write_out_file(const cli_opts *o, const sp_result *res, const char *path)
+{
+    const char *const *fmts;
+    const int nf = out_formats(o, &fmts);
+    int first = 0;
+    for (int k = 0; k < nf; k++) {
+        int e = write_one_file(o, res, path, fmts[k], fmt_ext(fmts[k], nf > 1));
+        if (e && !first) first = e;
+        if (e == EINVAL || dir_wide(e)) break;   /* no name, or no file can be written */
+    }
+    return first;
 }
 
 /* ------------------------------------------------------------------ input */
@@ -692,9 +791,10 @@ static int transcribe_file(sp_context *ctx, cli_opts *o, const char *path, sp_de
                                  * a name's (a directory in its place) is this file's */
         return EX_OUTPUT;
     }
-    write_result(stdout, o->fmt, res, o->tp.translate, path, o->n_inputs > 1, o->tp.word_timestamps);
+    int wr = write_result(stdout, o->fmt, res, o->tp.translate, path, o->n_inputs > 1, o->tp.word_timestamps, &o->sub);
     sp_result_free(res);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
+    if (wr) errno = ENOMEM;
+    if (wr || fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "transcribe: write error: %s\n", strerror(errno));
         *stop = 1;
         return EX_OUTPUT;
