@@ -30,6 +30,14 @@ if ! "$VENV/bin/python" -c 'import openai, requests, numpy' 2>/dev/null; then
     fi
 fi
 
+# openai-whisper's own subtitle writers (whisper/utils.py) for the byte-for-byte comparison in
+# tests/integration/transcribe_subtitles.sh: the package alone, without its dependencies (no
+# torch: the test loads only utils.py). Without it those comparisons say they were skipped.
+if [ -x "$VENV/bin/python" ] && ! "$VENV/bin/python" -c 'import importlib.util as u; assert u.find_spec("whisper")' 2>/dev/null; then
+    "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps openai-whisper==20250625 ||
+        echo "warning: could not install openai-whisper into $VENV; the subtitle comparisons will be skipped" >&2
+fi
+
 # Real Whisper weights for the real-speech tests (tests/integration/real_speech.sh), cached
 # under .cache/weights; without them (offline) those tests skip.
 scripts/fetch-test-weights.sh || echo "install-deps: real weights not fetched; the real-speech tests will be skipped" >&2
