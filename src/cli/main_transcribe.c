@@ -143,9 +143,8 @@ static void json_time(FILE *f, double v) { fprintf(f, "%.2f", v); }
 /* text.strip() of ASCII whitespace into buf */
 static const char *stripped(const char *s, char *buf, size_t n)
 {
-    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
-    size_t l = strlen(s);
-    while (l && (s[l - 1] == ' ' || s[l - 1] == '\t' || s[l - 1] == '\n' || s[l - 1] == '\r')) l--;
+    size_t l;
+    s = sub_strip_ascii(s, &l);
     if (l >= n) l = n - 1;
     memcpy(buf, s, l);
     buf[l] = 0;

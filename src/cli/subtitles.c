@@ -40,15 +40,29 @@ static void ts_ms(FILE *f, long ms, char sep)
 
 void sub_ts(FILE *f, double t, char sep) { ts_ms(f, to_ms(t), sep); }
 
-void sub_cue_text(FILE *f, const char *s, int vtt)
+/* cue text: "-->" always as "->" (it would read as a timing line); text: line breaks as
+ * spaces, and with vtt WebVTT's entities; markup (the shaped cues' own line breaks and <u>
+ * tags) as it is */
+static void cue_chars(FILE *f, const char *s, int text, int vtt)
 {
     for (const char *p = s; *p; p++) {
-        if (*p == '\n' || *p == '\r') fputc(' ', f);
-        else if (p[0] == '-' && p[1] == '-' && p[2] == '>') { fputs("->", f); p += 2; }
-        else if (vtt && *p == '&') fputs("&amp;", f);
-        else if (vtt && *p == '<') fputs("&lt;", f);
+        if (p[0] == '-' && p[1] == '-' && p[2] == '>') { fputs("->", f); p += 2; }
+        else if (text && (*p == '\n' || *p == '\r')) fputc(' ', f);
+        else if (text && vtt && *p == '&') fputs("&amp;", f);
+        else if (text && vtt && *p == '<') fputs("&lt;", f);
         else fputc(*p, f);
     }
+}
+
+void sub_cue_text(FILE *f, const char *s, int vtt) { cue_chars(f, s, 1, vtt); }
+
+const char *sub_strip_ascii(const char *s, size_t *len)
+{
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
+    size_t l = strlen(s);
+    while (l && (s[l - 1] == ' ' || s[l - 1] == '\t' || s[l - 1] == '\n' || s[l - 1] == '\r')) l--;
+    *len = l;
+    return s;
 }
 
 /* ------------------------------------------------------------------ Python's text rules */
@@ -195,12 +209,7 @@ static void emit(cue_out *c, long t0, long t1)
     fputs(" --> ", c->f);
     ts_ms(c->f, t1, c->srt ? ',' : '.');
     fputc('\n', c->f);
-    /* "-->" in the text would read as a timing line: "->", as for segment cues (the line
-     * breaks and tags put in cannot make one) */
-    for (const char *p = c->buf ? c->buf : ""; *p; p++) {
-        if (p[0] == '-' && p[1] == '-' && p[2] == '>') { fputs("->", c->f); p += 2; }
-        else fputc(*p, c->f);
-    }
+    cue_chars(c->f, c->buf ? c->buf : "", 0, c->vtt);   /* the words are escaped in make_text */
     fputs("\n\n", c->f);
 }
 
@@ -232,10 +241,8 @@ int sub_write_cues(FILE *f, const sp_result *r, const sub_opts *o, int srt)
     if (!sub_shaped(o)) {   /* a cue per segment */
         for (int i = 0; i < r->n_segments; i++) {
             const sp_segment *s = &r->segments[i];
-            const char *b = s->text;
-            while (*b == ' ' || *b == '\t' || *b == '\n' || *b == '\r') b++;
-            size_t l = strlen(b);
-            while (l && (b[l - 1] == ' ' || b[l - 1] == '\t' || b[l - 1] == '\n' || b[l - 1] == '\r')) l--;
+            size_t l;
+            const char *b = sub_strip_ascii(s->text, &l);
             char *t = strndup(b, l);
             if (!t) return -1;
             if (srt) fprintf(f, "%d\n", i + 1);

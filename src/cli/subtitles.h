@@ -30,6 +30,10 @@ void sub_ts(FILE *f, double t, char sep);
 /* One cue's text, escaped (see above); vtt: WebVTT's escapes too */
 void sub_cue_text(FILE *f, const char *s, int vtt);
 
+/* s without leading and trailing ASCII whitespace (Python's str.strip() on ASCII): its
+ * start, its length in *len */
+const char *sub_strip_ascii(const char *s, size_t *len);
+
 /* The cues of r (the part of an srt or vtt document after its header): one per segment,
  * or shaped by *o from the words. srt: numbered from 1, ',' before the milliseconds; vtt:
  * '.'. Returns 0, or -1 when out of memory (what was written stays). */

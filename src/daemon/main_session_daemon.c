@@ -6,10 +6,13 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -199,6 +202,26 @@ static int check_options(const ss_daemon_opts *o)
 
 /* Fork mode: the parent returns the daemon's verdict (0 once it is ready, T25), the child
  * returns -1 and goes on with *ready_fd set. */
+static volatile sig_atomic_t g_parent_sig;
+static void parent_on_signal(int sig) { g_parent_sig = sig; }
+
+/* The --fork parent asked to end while the daemon starts (session_client's --start-timeout,
+ * Ctrl-C): the daemon is the child, in its own session, perhaps hung loading a model from a
+ * stalled mount; ending only the parent left it to come up later, or never, holding the
+ * lock. So it gets the signal too, and SIGKILL if it is not gone within half a second. */
+static int stop_starting_child(pid_t pid, int sig)
+{
+    kill(pid, SIGTERM);
+    for (int i = 0; i < 50; i++) {
+        if (waitpid(pid, NULL, WNOHANG) != 0) return 128 + sig;
+        struct timespec ts = { 0, 10 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+    return 128 + sig;
+}
+
 static int fork_and_wait(int *ready_fd)
 {
     int pfd[2];
@@ -208,9 +231,32 @@ static int fork_and_wait(int *ready_fd)
     if (pid < 0) { perror("session_daemon: fork"); return SS_EXIT_SYSTEM; }
     if (pid > 0) {   /* parent: exit only when the daemon is ready */
         close(pfd[1]);
+        /* the signals blocked but while ppoll waits: one that comes before the wait is seen
+         * by it, not lost between a check and a blocking read */
+        sigset_t block, waitmask;
+        sigemptyset(&block);
+        sigaddset(&block, SIGTERM);
+        sigaddset(&block, SIGINT);
+        sigaddset(&block, SIGHUP);
+        sigprocmask(SIG_BLOCK, &block, &waitmask);
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = parent_on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGHUP, &sa, NULL);
         unsigned char b;
-        ssize_t r;
-        do r = read(pfd[0], &b, 1); while (r < 0 && errno == EINTR);
+        ssize_t r = -1;
+        for (;;) {
+            if (g_parent_sig) return stop_starting_child(pid, g_parent_sig);
+            struct pollfd pf = { .fd = pfd[0], .events = POLLIN };
+            int k = ppoll(&pf, 1, NULL, &waitmask);
+            if (k < 0 && errno == EINTR) continue;
+            if (k < 0) break;
+            do r = read(pfd[0], &b, 1); while (r < 0 && errno == EINTR);
+            break;
+        }
         if (r == 1 && b == 'R') return 0;
         if (r == 1) { waitpid(pid, NULL, 0); return b; }
         int st = 0;

@@ -875,6 +875,7 @@ static void load_model(daemon_t *d, int *rc)
     if (o->device) cp.device = o->device;
     if (o->compute) cp.compute = o->compute;
     double t0 = ss_mono_now();
+    ss_crash_point("loading");
     sp_status s = sp_context_open(o->model, &cp, &d->w.ctx, err, sizeof err);
     if (s != SP_OK) {
         ss_log_msg(&d->log, "ERROR", "cannot load model %s: %s", o->model,

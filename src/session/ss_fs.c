@@ -324,5 +324,5 @@ void ss_crash_init(void)
 void ss_crash_point(const char *point)
 {
     if (crash_at[0] && strcmp(crash_at, point) == 0 && ++crash_seen >= crash_n)
-        raise(SIGKILL);
+        raise(strcmp(point, "loading") ? SIGKILL : SIGSTOP);   /* "loading": a hang, not a crash */
 }

@@ -82,7 +82,9 @@ pid_t ss_lock_probe(int workfd);
 
 /* Fault injection for the crash tests (T18): when $SPEECH_SESSION_CRASH_AT is
  * "POINT" or "POINT:N", the process SIGKILLs itself the N-th time (default 1st) it reaches
- * POINT. Points: claimed, begun, tmp_written, responded. ss_crash_init() reads the
+ * POINT. Points: claimed, begun, tmp_written, responded; and loading, where the daemon
+ * stops itself (SIGSTOP) before it loads the model instead, as one hung on a stalled mount
+ * (the start-up timeout tests). ss_crash_init() reads the
  * environment (the daemon calls it once); unset, ss_crash_point() costs one branch. */
 void ss_crash_init(void);
 void ss_crash_point(const char *point);

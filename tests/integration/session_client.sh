@@ -109,5 +109,26 @@ check "hung daemon start: exit 2 after --start-timeout 1 (exit $rc in $((t1 - t0
     [ $rc -eq 2 ] && [ $((t1 - t0)) -le 5 ] && grep -q "was not ready within 1 s" "$ROOT/hang.err"
 check "... the hung start-up was stopped" sh -c "[ -s '$ROOT/hang.pid' ] && ! kill -0 \$(cat '$ROOT/hang.pid') 2>/dev/null"
 
+# ---- a real --fork daemon that hangs while loading (SPEECH_SESSION_CRASH_AT=loading: it stops
+# itself, as one stuck on a stalled mount): after --start-timeout no daemon is left behind
+# (only the waiting parent had been stopped; the loading child lived on, holding the lock)
+HR="$ROOT/hangroot"
+mkdir -m 700 "$HR"
+daemons_of() { # pids of session_daemon processes serving root $1
+    for _p in $(pgrep -x session_daemon); do
+        tr '\0' '\n' <"/proc/$_p/environ" 2>/dev/null | grep -qx "SPEECH_SESSION_ROOT=$1" && echo "$_p"
+    done
+}
+t0=$(date +%s)
+SPEECH_SESSION_ROOT="$HR" SPEECH_SESSION_CRASH_AT=loading timeout 30 "$SC" transcribe --start-timeout 2 \
+    "$DATA/silence.wav" 2>"$ROOT/hang2.err"; rc=$?
+t1=$(date +%s)
+check "daemon hung while loading: exit 2 after --start-timeout 2 (exit $rc in $((t1 - t0)) s)" \
+    [ $rc -eq 2 ] && [ $((t1 - t0)) -le 8 ]
+sleep 0.3
+left=$(daemons_of "$HR")
+check "... no daemon left behind for that root (left: ${left:-none})" [ -z "$left" ]
+for _p in $left; do kill -9 "$_p"; done
+
 san_clean
 finish

@@ -673,9 +673,12 @@ void graph_capture(wh_cuda *c, const wh_rows *r, cu_graph *g)
     c->capturing = true;
     {
         const sp_status st = dec_pass(c, r);
+        // a launch refused while capturing is missing from the graph, and no replay would say
+        // so: such a capture is not kept (the direct pass then meets the error and reports it)
+        const cudaError_t le = cudaGetLastError();
         c->capturing = false;
         const cudaError_t e = cudaStreamEndCapture(c->st, &graph);   // ends it whatever happened
-        if (st || e != cudaSuccess || cudaGraphInstantiate(&g->exec, graph, 0) != cudaSuccess) {
+        if (st || le != cudaSuccess || e != cudaSuccess || cudaGraphInstantiate(&g->exec, graph, 0) != cudaSuccess) {
             g->exec = nullptr;
             goto refused;
         }
@@ -825,7 +828,8 @@ sp_status alloc_all(wh_cuda *c, char *err, size_t en)
     c->sizing = false;
     size_t free_b = 0, total_b = 0;
     // + two sequences' caches (the self-check copies one into a second, as a beam does) and
-    // cuBLAS's workspace
+    // a margin for what is allocated outside our count (the decoder graphs, cuBLAS's own
+    // state; its workspace is allocated already, init_streams)
     const size_t need = c->arena_size + 2 * cache_bytes(c) + (64u << 20);
     if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
         cudaGetLastError();   // unknown: the allocation below decides
@@ -874,7 +878,7 @@ sp_status init_streams(wh_cuda *c, char *err, size_t en)
     }
     cublasSetStream(c->blas, c->st);
     // cuBLAS's workspace given, not left to cuBLAS: a graph capture must not allocate it
-    // (32 MiB: what NVIDIA recommends for Hopper; the memory check counts 64 MiB for it)
+    // (32 MiB: what NVIDIA recommends for Hopper; counted in mem_used)
     if (cudaMalloc(&c->blas_ws, BLAS_WS) != cudaSuccess ||
         cublasSetWorkspace(c->blas, c->blas_ws, BLAS_WS) != CUBLAS_STATUS_SUCCESS) {
         cudaGetLastError();
