@@ -1,6 +1,6 @@
 /* The CUDA backend against the CPU engine, on a GPU; skipped cleanly without one.
  *
- *   build/.../test_gpu [--audio-ctx N] [--no-transcripts | --greedy-only] [MODEL.bin ...]
+ *   build/.../test_gpu [--audio-ctx N] [--no-transcripts | --greedy-only] [--steps N] [MODEL.bin ...]
  *                                          default: tests/data/models/micro*.bin
  * --audio-ctx N encodes N positions instead of the full window, and --no-transcripts skips
  * the full transcriptions: the CPU emulation of CUDA (tests/integration/cuda_emu.sh) runs
@@ -12,8 +12,8 @@
  *   CPU's best on every row;
  * - the beam-reordering path (wh_seq_copy on the device) and the batched step give the same
  *   logits as feeding each sequence alone;
- * - 150 two-row steps match the CPU at every step (the decoder's CUDA graphs replayed as
- *   the self-attention's keys grow past its chunks);
+ * - 100 two-row steps (--steps N) match the CPU at every step (the decoder's CUDA graphs
+ *   replayed as the self-attention's keys grow past its first chunk of 64);
  * - transcripts (text and segment times) of both devices agree at temperature 0, greedy
  *   and beam 5.
  * The reference logits of ../shared/ref on the GPU are checked by test_engine_ref with
@@ -27,7 +27,7 @@
 #include <string.h>
 
 static int g_actx;            /* --audio-ctx: 0 = the model's full window */
-static int g_transcripts = 1, g_max_beam = 5;
+static int g_transcripts = 1, g_max_beam = 5, g_steps = 100;
 
 static double row_err(const float *ref, const float *x, int n, int *best_ok)
 {
@@ -117,12 +117,12 @@ static void compare_beams(const char *name, sp_context *gpu, const float *mel, i
     free(one);
 }
 
-/* 150 steps of two sequences, one token each a step (the decoder's graphs: captured early,
- * replayed as the keys grow past the attention's chunks of 64), logits of both devices
- * compared at every step */
+/* --steps (100) steps of two sequences, one token each a step (the decoder's graphs:
+ * captured early, replayed as the keys grow past the attention's chunks of 64), logits of
+ * both devices compared at every step */
 static void compare_steps(const char *name, sp_context *cpu, sp_context *gpu, const float *mel, int nfr, double tol)
 {
-    const int V = wh_n_vocab(cpu), NS = 150;
+    const int V = wh_n_vocab(cpu), NS = g_steps;
     const wh_specials *sp = wh_special_tokens(cpu);
     float *a = malloc(sizeof(float) * 2 * (size_t)V), *b = malloc(sizeof(float) * 2 * (size_t)V);
     char t[200];
@@ -282,6 +282,7 @@ int main(int argc, char **argv)
         if (!strcmp(argv[first], "--audio-ctx") && first + 1 < argc) g_actx = atoi(argv[++first]);
         else if (!strcmp(argv[first], "--no-transcripts")) g_transcripts = 0;
         else if (!strcmp(argv[first], "--greedy-only")) g_max_beam = 1;
+        else if (!strcmp(argv[first], "--steps") && first + 1 < argc) g_steps = atoi(argv[++first]);
     }
     if (argc > first)
         for (int i = first; i < argc; i++) check_model(argv[i], pcm, n);
