@@ -72,7 +72,7 @@ USES_src/keylistener := keylistener clients session
 USES_src/cli         := cli
 USES_src/session     := session
 USES_tools           :=
-USES_bench           := session
+USES_bench           := bench session
 uses_ars = $(if $(filter undefined,$(origin USES_$(1))),$(HELPER_ARS),$(foreach n,$(USES_$(1)),$(B)/lib$(n).a))
 define prog_dir
 $(1)_MAINS := $$(wildcard $(1)/main_*.c)

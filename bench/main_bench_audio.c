@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_tmp.h"
 #include "session/ss_opt.h"
 #include "speech_audio.h"
 
@@ -28,20 +29,12 @@ static char dir[64] = "/tmp/bench-audio.XXXXXX";
 static volatile sig_atomic_t have_dir;
 static int failed;   /* a step failed: exit 1 */
 
-/* rm -rf of the temp directory, by fork + execve: async-signal-safe, so the signal handler
- * uses it too */
+/* the temp directory removed (async-signal-safe: the signal handler uses it too) */
 static void remove_dir(void)
 {
     if (!have_dir) return;
     have_dir = 0;
-    char *const argv[] = { "rm", "-rf", "--", dir, NULL };
-    char *const envp[] = { NULL };
-    pid_t p = fork();
-    if (p == 0) {
-        execve("/bin/rm", argv, envp);
-        _exit(127);
-    }
-    if (p > 0) while (waitpid(p, NULL, 0) < 0 && errno == EINTR) {}
+    bench_rm_rf(dir);
 }
 
 static void on_signal(int sig)

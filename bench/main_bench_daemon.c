@@ -34,6 +34,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_tmp.h"
 #include "session/ss_fs.h"
 #include "session/ss_opt.h"
 
@@ -83,14 +84,7 @@ static void cleanup(void)
     if (!have_root) return;
     have_root = 0;
     stop_daemon();
-    char *const argv[] = { "rm", "-rf", "--", root, NULL };
-    char *const envp[] = { NULL };
-    pid_t p = fork();
-    if (p == 0) {
-        execve("/bin/rm", argv, envp);
-        _exit(127);
-    }
-    if (p > 0) while (waitpid(p, NULL, 0) < 0 && errno == EINTR) {}
+    bench_rm_rf(root);
 }
 
 static void on_signal(int sig)
