@@ -222,6 +222,44 @@ static int stop_starting_child(pid_t pid, int sig)
     return 128 + sig;
 }
 
+/* The parent's wait for its child's one-byte verdict: 'R' ready (exit 0), else an exit code;
+ * a signal meanwhile stops the starting child (stop_starting_child) */
+static int parent_wait(pid_t pid, int fd)
+{
+    /* the signals blocked but while ppoll waits: one that comes before the wait is seen
+     * by it, not lost between a check and a blocking read */
+    sigset_t block, waitmask;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGHUP);
+    sigprocmask(SIG_BLOCK, &block, &waitmask);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = parent_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    unsigned char b;
+    ssize_t r = -1;
+    for (;;) {
+        if (g_parent_sig) return stop_starting_child(pid, g_parent_sig);
+        struct pollfd pf = { .fd = fd, .events = POLLIN };
+        int k = ppoll(&pf, 1, NULL, &waitmask);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) break;
+        do r = read(fd, &b, 1); while (r < 0 && errno == EINTR);
+        break;
+    }
+    if (r == 1 && b == 'R') return 0;
+    if (r == 1) { waitpid(pid, NULL, 0); return b; }
+    int st = 0;
+    if (waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st))
+        return WEXITSTATUS(st);
+    return SS_EXIT_INTERNAL;   /* died without saying why */
+}
+
 static int fork_and_wait(int *ready_fd)
 {
     int pfd[2];
@@ -231,38 +269,7 @@ static int fork_and_wait(int *ready_fd)
     if (pid < 0) { perror("session_daemon: fork"); return SS_EXIT_SYSTEM; }
     if (pid > 0) {   /* parent: exit only when the daemon is ready */
         close(pfd[1]);
-        /* the signals blocked but while ppoll waits: one that comes before the wait is seen
-         * by it, not lost between a check and a blocking read */
-        sigset_t block, waitmask;
-        sigemptyset(&block);
-        sigaddset(&block, SIGTERM);
-        sigaddset(&block, SIGINT);
-        sigaddset(&block, SIGHUP);
-        sigprocmask(SIG_BLOCK, &block, &waitmask);
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = parent_on_signal;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGHUP, &sa, NULL);
-        unsigned char b;
-        ssize_t r = -1;
-        for (;;) {
-            if (g_parent_sig) return stop_starting_child(pid, g_parent_sig);
-            struct pollfd pf = { .fd = pfd[0], .events = POLLIN };
-            int k = ppoll(&pf, 1, NULL, &waitmask);
-            if (k < 0 && errno == EINTR) continue;
-            if (k < 0) break;
-            do r = read(pfd[0], &b, 1); while (r < 0 && errno == EINTR);
-            break;
-        }
-        if (r == 1 && b == 'R') return 0;
-        if (r == 1) { waitpid(pid, NULL, 0); return b; }
-        int st = 0;
-        if (waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st))
-            return WEXITSTATUS(st);
-        return SS_EXIT_INTERNAL;   /* died without saying why */
+        return parent_wait(pid, pfd[0]);
     }
     close(pfd[0]);
     setsid();
