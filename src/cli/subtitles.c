@@ -18,6 +18,7 @@
  *     filling any gap between one word's end and the next one's start.
  * Lengths and stripping are Python's: code points, and Unicode whitespace (str.isspace). */
 #include "subtitles.h"
+#include "common/dynbuf.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -144,25 +145,13 @@ typedef struct {
     FILE *f;
     int srt, vtt, no;
     int highlight;
-    char *buf;         /* the cue text being made */
-    size_t cap, len;
+    sp_dynbuf text;    /* the cue text being made */
     int oom;
 } cue_out;
 
 static void put(cue_out *c, const char *s, size_t n)
 {
-    if (c->oom) return;
-    if (c->len + n + 1 > c->cap) {
-        size_t cap = c->cap ? c->cap : 256;
-        while (c->len + n + 1 > cap) cap *= 2;
-        char *p = realloc(c->buf, cap);
-        if (!p) { c->oom = 1; return; }
-        c->buf = p;
-        c->cap = cap;
-    }
-    memcpy(c->buf + c->len, s, n);
-    c->len += n;
-    c->buf[c->len] = 0;
+    if (!c->oom && sp_dynbuf_add(&c->text, s, n) != 0) c->oom = 1;
 }
 
 /* A word's text into the cue: a line break in it is a space; WebVTT's & and < escaped */
@@ -182,8 +171,8 @@ static void put_text(cue_out *c, const char *s, size_t n)
  * inside that part, other than as its last character, is left as it is. */
 static void make_text(cue_out *c, const piece *p, int n, int hl)
 {
-    c->len = 0;
-    if (c->buf) c->buf[0] = 0;
+    c->text.len = 0;
+    if (c->text.p) c->text.p[0] = 0;
     for (int i = 0; i < n; i++) {
         if (p[i].nl) put(c, "\n", 1);
         if (i != hl) { put_text(c, p[i].txt, p[i].len); continue; }
@@ -209,7 +198,7 @@ static void emit(cue_out *c, long t0, long t1)
     fputs(" --> ", c->f);
     ts_ms(c->f, t1, c->srt ? ',' : '.');
     fputc('\n', c->f);
-    cue_chars(c->f, c->buf ? c->buf : "", 0, c->vtt);   /* the words are escaped in make_text */
+    cue_chars(c->f, c->text.p ? c->text.p : "", 0, c->vtt);   /* the words are escaped in make_text */
     fputs("\n\n", c->f);
 }
 
@@ -235,27 +224,32 @@ static void subtitle(cue_out *c, const piece *p, int n)
     }
 }
 
+/* a cue per segment: its times, its text stripped */
+static int segment_cues(FILE *f, const sp_result *r, int srt)
+{
+    for (int i = 0; i < r->n_segments; i++) {
+        const sp_segment *s = &r->segments[i];
+        size_t l;
+        const char *b = sub_strip_ascii(s->text, &l);
+        char *t = strndup(b, l);
+        if (!t) return -1;
+        if (srt) fprintf(f, "%d\n", i + 1);
+        sub_ts(f, s->start, srt ? ',' : '.');
+        fputs(" --> ", f);
+        sub_ts(f, s->end, srt ? ',' : '.');
+        fputc('\n', f);
+        sub_cue_text(f, t, !srt);
+        fputs("\n\n", f);
+        free(t);
+    }
+    return 0;
+}
+
 int sub_write_cues(FILE *f, const sp_result *r, const sub_opts *o, int srt)
 {
-    cue_out c = {.f = f, .srt = srt, .vtt = !srt, .highlight = o && o->highlight_words};
-    if (!sub_shaped(o)) {   /* a cue per segment */
-        for (int i = 0; i < r->n_segments; i++) {
-            const sp_segment *s = &r->segments[i];
-            size_t l;
-            const char *b = sub_strip_ascii(s->text, &l);
-            char *t = strndup(b, l);
-            if (!t) return -1;
-            if (srt) fprintf(f, "%d\n", i + 1);
-            sub_ts(f, s->start, srt ? ',' : '.');
-            fputs(" --> ", f);
-            sub_ts(f, s->end, srt ? ',' : '.');
-            fputc('\n', f);
-            sub_cue_text(f, t, !srt);
-            fputs("\n\n", f);
-            free(t);
-        }
-        return 0;
-    }
+    if (!sub_shaped(o)) return segment_cues(f, r, srt);
+    cue_out c = {.f = f, .srt = srt, .vtt = !srt, .highlight = o->highlight_words};
+    sp_dynbuf_init(&c.text, SP_DYNBUF_NOCAP);
     const int keep_segments = !(o->max_line_count > 0 && o->max_line_width > 0);
     const size_t width = o->max_line_width > 0 ? (size_t)o->max_line_width : 1000;
     const int per_chunk = o->max_words_per_line > 0 ? o->max_words_per_line : 1000;
@@ -303,6 +297,6 @@ int sub_write_cues(FILE *f, const sp_result *r, const sub_opts *o, int srt)
     }
     if (n > 0) subtitle(&c, sub, n);
     free(sub);
-    free(c.buf);
+    sp_dynbuf_free(&c.text);
     return c.oom ? -1 : 0;
 }

@@ -351,32 +351,27 @@ static int send_fail_now(req *r)
     char *body = r->oai ? sh_openai_error(r->fail_msg, r->fail_type, r->fail_param, r->fail_code)
                         : sh_simple_error(r->fail_msg, r->fail_code);
     if (!body || r->sock < 0) { free(body); return -1; }
-    char date[64], head[1024];
+    char date[64], extra[512] = "";
     time_t t = time(NULL);
     struct tm tm;
     strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&t, &tm));
+    for (size_t i = 0, k = 0; hdr && hdr[i] && k < sizeof extra; i += 2)
+        k += (size_t)snprintf(extra + k, sizeof extra - k, "%s: %s\r\n", hdr[i], hdr[i + 1]);
     const char *phrase = MHD_get_reason_phrase_for((unsigned)r->fail_status);
-    int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\nDate: %s\r\nConnection: close\r\n"
-                     "Content-Type: application/json\r\nCache-Control: no-store\r\n",
-                     r->fail_status, phrase ? phrase : "Error", date);
-    for (int i = 0; hdr && hdr[i] && n > 0 && (size_t)n < sizeof head; i += 2)
-        n += snprintf(head + n, sizeof head - (size_t)n, "%s: %s\r\n", hdr[i], hdr[i + 1]);
-    if (n > 0 && (size_t)n < sizeof head)
-        n += snprintf(head + n, sizeof head - (size_t)n, "Content-Length: %zu\r\n\r\n", strlen(body));
-    int rc = n > 0 && (size_t)n < sizeof head ? 0 : -1;
-    const char *parts[2] = { head, body };
-    size_t lens[2] = { rc == 0 ? (size_t)n : 0, strlen(body) };
-    for (int k = 0; k < 2 && rc == 0; k++)
-        for (size_t off = 0; off < lens[k];) {
-            ssize_t w = send(r->sock, parts[k] + off, lens[k] - off, MSG_NOSIGNAL);
-            if (w > 0) { off += (size_t)w; continue; }
-            if (w < 0 && errno == EINTR) continue;
-            struct pollfd pf = { .fd = r->sock, .events = POLLOUT };
-            if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && poll(&pf, 1, 5000) > 0)
-                continue;
-            rc = -1;
-            break;
-        }
+    char *msg = NULL;
+    const int n = asprintf(&msg, "HTTP/1.1 %d %s\r\nDate: %s\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                           "Cache-Control: no-store\r\n%sContent-Length: %zu\r\n\r\n%s",
+                           r->fail_status, phrase ? phrase : "Error", date, extra, strlen(body), body);
+    int rc = n > 0 ? 0 : -1;
+    for (size_t off = 0; rc == 0 && off < (size_t)n;) {
+        ssize_t w = send(r->sock, msg + off, (size_t)n - off, MSG_NOSIGNAL);
+        if (w > 0) { off += (size_t)w; continue; }
+        if (w < 0 && errno == EINTR) continue;
+        struct pollfd pf = { .fd = r->sock, .events = POLLOUT };   /* a non-blocking socket: wait */
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && poll(&pf, 1, 5000) > 0) continue;
+        rc = -1;
+    }
+    if (n > 0) free(msg);
     free(body);
     if (rc == 0) {
         shutdown(r->sock, SHUT_WR);

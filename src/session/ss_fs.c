@@ -43,6 +43,22 @@ int ss_paths_init(ss_paths *p, char *err, size_t n)
     return 0;
 }
 
+/* The failure of a directory opener: fd (if open) closed, the message formatted, errno e
+ * (kept through the formatting and the close), -1 */
+__attribute__((format(printf, 5, 6)))
+static int dir_fail(int fd, int e, char *err, size_t n, const char *fmt, ...)
+{
+    if (fd >= 0) close(fd);
+    if (err && n) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, n, fmt, ap);
+        va_end(ap);
+    }
+    errno = e;
+    return -1;
+}
+
 int ss_root_open(const ss_paths *p, char *err, size_t n)
 {
     const char *root = p->root;
@@ -50,50 +66,27 @@ int ss_root_open(const ss_paths *p, char *err, size_t n)
     if (fd < 0 && errno == ENOENT) {   /* e.g. SPEECH_SESSION_ROOT=$XDG_RUNTIME_DIR/speech-session */
         /* EEXIST: made meanwhile by another process; checked below like any */
         if (mkdir(root, 0700) != 0 && errno != EEXIST) {
-            int e = errno;
-            if (e == ENOENT)
-                sp_errf(err, n, "cannot create %s: its parent directory does not exist (only "
-                        "the last component of SPEECH_SESSION_ROOT is created)", root);
-            else
-                sp_errf(err, n, "cannot create %s: %s", root, strerror(e));
-            errno = e;
-            return -1;
+            if (errno == ENOENT)
+                return dir_fail(-1, ENOENT, err, n, "cannot create %s: its parent directory does not exist "
+                                "(only the last component of SPEECH_SESSION_ROOT is created)", root);
+            return dir_fail(-1, errno, err, n, "cannot create %s: %s", root, strerror(errno));
         }
         fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     }
-    if (fd < 0) {
-        int e = errno;
-        sp_errf(err, n, "cannot open %s: %s", root, strerror(e));
-        errno = e;
-        return -1;
-    }
-    /* the default /tmp is the spec's and is taken as it is (its directories are checked one
-     * by one); a root named in the environment must not be someone else's to rearrange */
-    const char *env = getenv("SPEECH_SESSION_ROOT");
+    if (fd < 0) return dir_fail(-1, errno, err, n, "cannot open %s: %s", root, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        sp_errf(err, n, "cannot stat %s: %s", root, strerror(e));
-        errno = e;
-        return -1;
-    }
-    if (env && *env) {   /* one we just made passes: ours, 0700 */
-        if (st.st_uid != geteuid() && st.st_uid != 0) {
-            close(fd);
-            sp_errf(err, n, "SPEECH_SESSION_ROOT %s is owned by uid %u, not by us (uid %u) or "
-                    "root: refused", root, (unsigned)st.st_uid, (unsigned)geteuid());
-            errno = EPERM;
-            return -1;
-        }
-        if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
-            close(fd);
-            sp_errf(err, n, "SPEECH_SESSION_ROOT %s is writable by other users and not sticky "
-                    "(mode %04o): refused", root, (unsigned)(st.st_mode & 07777));
-            errno = EPERM;
-            return -1;
-        }
-    }
+    if (fstat(fd, &st) != 0) return dir_fail(fd, errno, err, n, "cannot stat %s: %s", root, strerror(errno));
+    /* the default /tmp is the spec's and is taken as it is (its directories are checked one
+     * by one); a root named in the environment must not be someone else's to rearrange (one
+     * we just made passes: ours, 0700) */
+    const char *env = getenv("SPEECH_SESSION_ROOT");
+    if (!env || !*env) return fd;
+    if (st.st_uid != geteuid() && st.st_uid != 0)
+        return dir_fail(fd, EPERM, err, n, "SPEECH_SESSION_ROOT %s is owned by uid %u, not by us (uid %u) or root: "
+                        "refused", root, (unsigned)st.st_uid, (unsigned)geteuid());
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+        return dir_fail(fd, EPERM, err, n, "SPEECH_SESSION_ROOT %s is writable by other users and not sticky "
+                        "(mode %04o): refused", root, (unsigned)(st.st_mode & 07777));
     return fd;
 }
 
@@ -124,42 +117,20 @@ int ss_name_valid(const char *name, char stem[SS_ID_MAX + 1])
 
 int ss_dir_open(int atfd, const char *name, char *err, size_t n)
 {
-    if (mkdirat(atfd, name, 0700) != 0 && errno != EEXIST) {
-        int e = errno;
-        sp_errf(err, n, "cannot create directory %s: %s", name, strerror(e));
-        errno = e;
-        return -1;
-    }
+    if (mkdirat(atfd, name, 0700) != 0 && errno != EEXIST)
+        return dir_fail(-1, errno, err, n, "cannot create directory %s: %s", name, strerror(errno));
     int fd = openat(atfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        sp_errf(err, n, "cannot open directory %s: %s%s", name, strerror(e),
-               e == ELOOP || e == ENOTDIR ? " (a symlink or not a directory: refused)" : "");
-        errno = e;
-        return -1;
-    }
+    if (fd < 0)
+        return dir_fail(-1, errno, err, n, "cannot open directory %s: %s%s", name, strerror(errno),
+                        errno == ELOOP || errno == ENOTDIR ? " (a symlink or not a directory: refused)" : "");
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        sp_errf(err, n, "cannot stat directory %s: %s", name, strerror(e));
-        errno = e;
-        return -1;
-    }
-    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
-        close(fd);
-        sp_errf(err, n, "directory %s is owned by uid %u, not by us (uid %u): refused",
-               name, (unsigned)st.st_uid, (unsigned)geteuid());
-        errno = EPERM;
-        return -1;
-    }
-    if ((st.st_mode & 07777) != 0700 && fchmod(fd, 0700) != 0) {
-        int e = errno;
-        close(fd);
-        sp_errf(err, n, "cannot chmod directory %s to 0700: %s", name, strerror(e));
-        errno = e;
-        return -1;
-    }
+    if (fstat(fd, &st) != 0)
+        return dir_fail(fd, errno, err, n, "cannot stat directory %s: %s", name, strerror(errno));
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+        return dir_fail(fd, EPERM, err, n, "directory %s is owned by uid %u, not by us (uid %u): refused", name,
+                        (unsigned)st.st_uid, (unsigned)geteuid());
+    if ((st.st_mode & 07777) != 0700 && fchmod(fd, 0700) != 0)
+        return dir_fail(fd, errno, err, n, "cannot chmod directory %s to 0700: %s", name, strerror(errno));
     return fd;
 }
 
