@@ -773,15 +773,17 @@ static void bench_kernels(int avx_vnni)
                wh_isa_name(wh_kernels_best()), gb[0], 100 * fr[0], WH_GEMV_PF_INTEL, gb[1], 100 * fr[1], pf0);
     }
     const int qtypes[2] = {WH_Q8_0, WH_Q5_0};
-    /* AVX2's vpmaddubsw (what an AVX2-only CPU runs, also where AVX-VNNI exists), the AVX-VNNI
-     * code (the CPU's own, or its EVEX form on an AVX512-VNNI CPU), the AVX512-VNNI kernel */
-    for (int v = 0; v < 3; v++) {
-        const wh_isa l = v == 2 ? WH_ISA_AVX512 : WH_ISA_AVX2;
+    /* AVX2's vpmaddubsw (what an AVX2-only CPU runs, also where AVX-VNNI exists) in its exact
+     * and its pair-bounded form, the AVX-VNNI code (the CPU's own, or its EVEX form on an
+     * AVX512-VNNI CPU), the AVX512-VNNI kernel */
+    for (int v = 0; v < 4; v++) {
+        const wh_isa l = v == 3 ? WH_ISA_AVX512 : WH_ISA_AVX2;
         if (l > wh_kernels_best()) break;
         wh_kernels_force(l);
-        wh_kernels_vnni256(v == 1);
-        if (v > 0 && !strstr(wh_qx_kernel_name(), "VNNI")) continue;
-        for (int t = 0; t < 2; t++)
+        wh_kernels_vnni256(v == 2);
+        wh_kernels_avx2_pairs(v < 2 ? v : -1);
+        if (v > 1 && !strstr(wh_qx_kernel_name(), "VNNI")) continue;
+        for (int t = 0; t < (v == 1 ? 1 : 2); t++)   /* the pair bound changes q8_0's product only */
             for (int M = 1; M <= 5; M += 4) {
                 double fr, gb = bench_gemv(l, M, 51865, 512, qtypes[t], 1, &fr);
                 wh_kernels_force(l);   /* bench_gemv's level, for the name */
@@ -790,6 +792,7 @@ static void bench_kernels(int avx_vnni)
             }
     }
     wh_kernels_vnni256(avx_vnni);
+    wh_kernels_avx2_pairs(-1);
     wh_kernels_force(g_run_isa);
 }
 

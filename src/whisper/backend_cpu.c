@@ -444,10 +444,10 @@ static void enc_attn_int8(const wh_cpu *c, int h, int nr, float *Qb, float *S, f
     const int dh = c->dh, actx = c->cur, lds = pad32(actx);
     const wh_wmat kw = {ea8_head(c->e_kp, c, h), WH_Q8X, dh, wh_row_bytes(WH_Q8_0, dh)};
     const wh_wmat vw = {ea8_head(c->e_vp, c, h), WH_Q8X, lds, wh_row_bytes(WH_Q8_0, lds)};
-    wh_qx_act_quant(nr, dh, Qb, dh, act);
+    wh_qx_act_quant(nr, dh, Qb, dh, wh_qx_act_pairs(WH_Q8X), act);
     wh_gemm_qx_tall(nr, dh, act, 0, nr, &kw, 0, lds, NULL, S, lds, 0);
     softmax_pad(S, nr, actx, lds, inv);
-    wh_qx_act_quant(nr, lds, S, lds, act);
+    wh_qx_act_quant(nr, lds, S, lds, wh_qx_act_pairs(WH_Q8X), act);
     wh_gemm_qx_tall(nr, lds, act, 0, nr, &vw, 0, dh, NULL, Qb, dh, 0);
 }
 

@@ -29,6 +29,7 @@ static int g_have_amx;        /* AMX-TILE + AMX-BF16 + AVX512-BF16, the OS's til
 static int g_amx_allowed = 1; /* wh_kernels_allow_amx, SPEECH_SESSION_AMX=0 */
 /* wh_kernels_vnni256: vpdpbusd at a pinned AVX2 level (the CPU's AVX-VNNI, else its EVEX form) */
 static int g_vnni256;
+static int g_avx2_pairs = -1;   /* wh_kernels_avx2_pairs: -1 the CPU's default */
 /* wh_kernels_force pinned a level below the best: its AVX2 level is then an AVX2-only CPU's
  * (Zen 2/3), vpmaddubsw for the int8 products even on a CPU that has AVX-VNNI, unless
  * wh_kernels_vnni256 asks for vpdpbusd. Unpinned, an AVX-VNNI CPU without AVX-512 (Alder
@@ -122,6 +123,17 @@ static void detect(void)
     }
 #endif
     g_isa = g_have_avx512 ? WH_ISA_AVX512 : g_have_avx2 ? WH_ISA_AVX2 : WH_ISA_SCALAR;
+    /* SPEECH_SESSION_ISA=avx2|scalar: run an older CPU's path (what bin/bench --isa does), for
+     * checking that path end to end in the real programs; a level above the CPU's, or an
+     * unknown word, changes nothing */
+    const char *isae = getenv("SPEECH_SESSION_ISA");
+    if (isae) {
+        const int want = !strcmp(isae, "scalar") ? WH_ISA_SCALAR : !strcmp(isae, "avx2") ? WH_ISA_AVX2 : -1;
+        if (want >= 0 && want < (int)g_isa) {
+            g_isa = (wh_isa)want;
+            g_pinned = 1;
+        }
+    }
     const char *amxe = getenv("SPEECH_SESSION_AMX");
     if (amxe && !strcmp(amxe, "0")) g_amx_allowed = 0;
     const char *exact = getenv("SPEECH_SESSION_EXACT");
@@ -206,6 +218,12 @@ void wh_kernels_vnni256(int on)
 {
     wh_kernels_init();
     g_vnni256 = on && (g_have_vnni || g_have_avxvnni);
+}
+
+void wh_kernels_avx2_pairs(int on)
+{
+    wh_kernels_init();
+    g_avx2_pairs = on < 0 ? -1 : on != 0;
 }
 
 int wh_kernels_int8(void)
@@ -405,13 +423,28 @@ static float i8_row_ref(const float *x, int n, int8_t *q)
     return d;
 }
 
-void wh_qx_quant_ref(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs, float *sx)
+/* the pair-bounded scale's numerator: the largest |x[2i]| + |x[2i+1]| of the block */
+static float pair_max_ref(const float *x)
+{
+    float pmax = 0.0f;
+    for (int i = 0; i < 32; i += 2) pmax = fmaxf(pmax, fabsf(x[i]) + fabsf(x[i + 1]));
+    return pmax;
+}
+
+void wh_qx_quant_ref(int M, int K, const float *A, int lda, int pairs, int8_t *xq, float *dx, int32_t *cs, float *sx)
 {
     const int nb = K / 32;
     for (int m = 0; m < M; m++)
         for (int b = 0; b < nb; b++) {
             int8_t *q = xq + (size_t)m * K + (size_t)b * 32;
-            dx[m * nb + b] = i8_row_ref(A + (size_t)m * lda + (size_t)b * 32, 32, q);
+            const float *x = A + (size_t)m * lda + (size_t)b * 32;
+            if (pairs) {   /* d = max pair / 127: |q[2i]| + |q[2i+1]| <= 127 + two halves' rounding */
+                const float d = pair_max_ref(x) / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+                for (int i = 0; i < 32; i++) q[i] = (int8_t)lrintf(x[i] * id);
+                dx[m * nb + b] = d;
+            } else {
+                dx[m * nb + b] = i8_row_ref(x, 32, q);
+            }
             int sum = 0;
             for (int i = 0; i < 32; i++) sum += q[i];
             cs[m * nb + b] = -128 * sum;
@@ -459,9 +492,9 @@ static void qx_act_parts(int M, int K, const void *act, int8_t **xq, float **dx,
     *sx = (float *)(void *)(*cs + (size_t)M * (size_t)(K / 32));
 }
 
-void wh_qx_act_quant(int M, int K, const float *A, int lda, void *act)
+void wh_qx_act_quant(int M, int K, const float *A, int lda, int pairs, void *act)
 {
-    wh_qx_act_quant_part(M, K, A, lda, act, 0, M);
+    wh_qx_act_quant_part(M, K, A, lda, pairs, act, 0, M);
 }
 
 void wh_q8_0_row_ref(const float *x, int K, uint8_t *out)
@@ -482,7 +515,7 @@ void wh_q8_0_row(const float *x, int K, uint8_t *out)
 
 /* rows r0 .. r1-1 of the M-row buffer: the same bytes wh_qx_act_quant writes for them (every
  * quantizer works row by row) */
-void wh_qx_act_quant_part(int M, int K, const float *A, int lda, void *act, int r0, int r1)
+void wh_qx_act_quant_part(int M, int K, const float *A, int lda, int pairs, void *act, int r0, int r1)
 {
     int8_t *xq;
     float *dx, *sx;
@@ -494,9 +527,9 @@ void wh_qx_act_quant_part(int M, int K, const float *A, int lda, void *act, int 
     dx += R * nb;
     cs += R * nb;
     sx += R * nb;
-    if (wh_kernels_vnni()) wh_qx_quant_avx512(r1 - r0, K, A, lda, xq, dx, cs, sx);
-    else if (USE_AVX2) wh_qx_quant_avx2(r1 - r0, K, A, lda, xq, dx, cs, sx);
-    else wh_qx_quant_ref(r1 - r0, K, A, lda, xq, dx, cs, sx);
+    if (wh_kernels_vnni() && !pairs) wh_qx_quant_avx512(r1 - r0, K, A, lda, xq, dx, cs, sx);
+    else if (USE_AVX2) wh_qx_quant_avx2(r1 - r0, K, A, lda, pairs, xq, dx, cs, sx);
+    else wh_qx_quant_ref(r1 - r0, K, A, lda, pairs, xq, dx, cs, sx);
 }
 
 typedef void (*qx_gemv_fn)(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const float *sx,
@@ -505,14 +538,25 @@ typedef void (*qx_gemv_fn)(int M, int K, const int8_t *xq, const float *dx, cons
 /* the int8 GEMV of the level in use, and its name */
 static qx_gemv_fn qx_kernel(const char **name)
 {
-    static const struct { const char *name; qx_gemv_fn fn; } k[5] = {
+    static const struct { const char *name; qx_gemv_fn fn; } k[6] = {
         {"AVX512-VNNI", wh_gemv_qx_avx512}, {"AVX-VNNI", wh_gemv_qx_avxvnni},
-        {"AVX-VNNI code in EVEX form", wh_gemv_qx_vnni256}, {"AVX2", wh_gemv_qx_avx2}, {"scalar", wh_gemv_qx_ref}};
+        {"AVX-VNNI code in EVEX form", wh_gemv_qx_vnni256}, {"AVX2", wh_gemv_qx_avx2}, {"scalar", wh_gemv_qx_ref},
+        {"AVX2 pair-bounded", wh_gemv_qx_avx2p}};
     const int vpdpbusd256 = !g_pinned || g_vnni256;   /* at the AVX2 level */
-    const int i = wh_kernels_vnni() ? 0 : !USE_AVX2 ? 4 : g_have_avxvnni && vpdpbusd256 ? 1 : g_vnni256 ? 2 : 3;
+    /* without vpdpbusd: the pair-bounded form where it was measured to pay (Intel's ports 0
+     * and 1 carry all three of the exact form's multiplies and the sign) */
+    const int pairs = g_avx2_pairs < 0 ? g_intel : g_avx2_pairs;
+    const int i = wh_kernels_vnni()                 ? 0
+                  : !USE_AVX2                       ? 4
+                  : g_have_avxvnni && vpdpbusd256   ? 1
+                  : g_vnni256                       ? 2
+                  : pairs                           ? 5
+                                                    : 3;
     if (name) *name = i == 0 && wh_qx_gfni ? "AVX512-VNNI, q5 unpacked by GFNI" : k[i].name;
     return k[i].fn;
 }
+
+int wh_qx_act_pairs(int type) { return type == WH_Q8X && qx_kernel(NULL) == wh_gemv_qx_avx2p; }
 
 int wh_qx_kernel_vnni(void)
 {
@@ -1079,7 +1123,7 @@ static int gemv_simd(int M, int K, const float *A, int lda, const wh_wmat *W, in
 static void qx_part(int M, int K, const float *A, int lda, const wh_wmat *W, int n0, int n1, const float *bias,
                      float *C, int ldc, int accumulate, float *scratch)
 {
-    wh_qx_act_quant(M, K, A, lda, scratch);
+    wh_qx_act_quant(M, K, A, lda, wh_qx_act_pairs(W->type), scratch);
     wh_gemm_qx_part(M, K, scratch, W, n0, n1, bias, C, ldc, accumulate);
 }
 

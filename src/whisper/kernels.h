@@ -278,8 +278,11 @@ void wh_qx8_pack_f32(int N, int K, const float *X, size_t rs, size_t ks, int kva
 /* A[M][K] per 32-block: xq[m·K + k], dx[m·K/32 + b] = the block's scale, cs[..] = −128·Σ xq
  * (the weights' +128 offset taken back), sx[..] = dx · Σ xq (the block's Σ x, for the types with
  * a block minimum, q5_1 and q4_1: once per block and row here, not per weight-row group in the
- * GEMV, whose scalar division and int-to-float for it had been 7-8 % of a base q5_1 beam step) */
-void wh_qx_quant_ref(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs, float *sx);
+ * GEMV, whose scalar division and int-to-float for it had been 7-8 % of a base q5_1 beam step).
+ * pairs: d = max(|x[2i]| + |x[2i+1]|) / 127 instead of max|x| / 127, so that every adjacent
+ * pair has |xq[2i]| + |xq[2i+1]| <= 128 — what the AVX2 kernel's q8 product needs (vpmaddubsw
+ * on the stored bytes 0..255: 255 · 128 = 32640 fits its int16 pair sums; wh_qx_act_pairs) */
+void wh_qx_quant_ref(int M, int K, const float *A, int lda, int pairs, int8_t *xq, float *dx, int32_t *cs, float *sx);
 void wh_qx_quant_avx512(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs, float *sx);
 /* C[m][n] = ((C[m][n] if accumulate, else 0) + Σ_b fma(Σ_k xq·q, d_w·d_x)) + bias[n] (bias may
  * be NULL) for n in [n0, n1), M <= 7: the staged GEMV's rounding of C and bias, written in C's
@@ -291,9 +294,17 @@ void wh_gemv_qx_avx512(int M, int K, const int8_t *xq, const float *dx, const in
 /* The same in 256-bit registers (qx256_tmpl.h), equal bit for bit: AVX2 (vpmaddubsw/vpmaddwd),
  * AVX-VNNI (VEX vpdpbusd: Intel client cores without AVX-512), and the AVX-VNNI code in EVEX
  * form for AVX512-VNNI CPUs (tests and bin/bench only: the engine runs the 512-bit kernel there) */
-void wh_qx_quant_avx2(int M, int K, const float *A, int lda, int8_t *xq, float *dx, int32_t *cs, float *sx);
+void wh_qx_quant_avx2(int M, int K, const float *A, int lda, int pairs, int8_t *xq, float *dx, int32_t *cs,
+                      float *sx);
 void wh_gemv_qx_avx2(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const float *sx,
                      const wh_wmat *W, int n0, int n1, const float *bias, float *C, int ldc, int accumulate);
+/* AVX2 with q8_0's activations pair-bounded (kernels_pairs_avx2.c; wh_qx_act_pairs): the
+ * same sums as the reference on the same (pair-bounded) activations */
+void wh_gemv_qx_avx2p(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const float *sx,
+                      const wh_wmat *W, int n0, int n1, const float *bias, float *C, int ldc, int accumulate);
+/* which AVX2 kernel runs where no vpdpbusd does: 1 the pair-bounded one, 0 the exact one, -1
+ * the CPU's default (pair-bounded on Intel, exact elsewhere) */
+void wh_kernels_avx2_pairs(int on);
 void wh_gemv_qx_avxvnni(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const float *sx,
                         const wh_wmat *W, int n0, int n1, const float *bias, float *C, int ldc, int accumulate);
 void wh_gemv_qx_vnni256(int M, int K, const int8_t *xq, const float *dx, const int32_t *cs, const float *sx,
@@ -313,7 +324,11 @@ int wh_qx_kernel_vnni(void);
 /* The activations quantized once for every column chunk of a product (wh_par_gemm): a buffer
  * of wh_qx_act_bytes(M, K) holding xq, dx, cs and sx; then any [n0, n1) of a repacked product */
 size_t wh_qx_act_bytes(int M, int K);
-void wh_qx_act_quant(int M, int K, const float *A, int lda, void *act);
+void wh_qx_act_quant(int M, int K, const float *A, int lda, int pairs, void *act);
+/* whether products with weights of repacked type `type` take pair-bounded activations
+ * (wh_qx_quant_ref's pairs) at the level in use: WH_Q8X through wh_gemv_qx_avx2p.
+ * A buffer quantized for several outputs takes them when any output needs them. */
+int wh_qx_act_pairs(int type);
 void wh_gemm_qx_part(int M, int K, const void *act, const wh_wmat *W, int n0, int n1, const float *bias, float *C,
                       int ldc, int accumulate);
 /* One f32 row of K (K % 32 == 0) as q8_0 blocks ([f16 d][32 int8], 34 bytes each): ggml's
@@ -334,7 +349,7 @@ void wh_q8_0_row_avx2(const float *x, int K, uint8_t *out);
  * kernels_avx512.c); base encoder, both libraries alternating in one process, 2 threads,
  * fastest / median of 12: q8_0 183 / 191 -> 174 / 187 ms, q5_0 203 / 214 -> 187 / 194 ms */
 #define WH_QX_TALL_ROWS_512 12
-void wh_qx_act_quant_part(int M, int K, const float *A, int lda, void *act, int r0, int r1);
+void wh_qx_act_quant_part(int M, int K, const float *A, int lda, int pairs, void *act, int r0, int r1);
 void wh_gemm_qx_tall(int M, int K, const void *act, int r0, int r1, const wh_wmat *W, int n0, int n1,
                      const float *bias, float *C, int ldc, int accumulate);
 /* Software prefetch of the int8 GEMV at 2 .. WH_QX_TALL_ROWS - 1 activation rows (a beam or

@@ -55,11 +55,20 @@ typedef struct {
 /* A product's activations quantized once for all of its chunks, when a repacked weight takes
  * them (M < 8); NULL otherwise. Per chunk instead, a base beam step quantized the same rows
  * 405 times for the output projection alone (4 % of the step, perf). */
-static const void *qx_quantize_once(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wmat *W)
+static const void *qx_quantize_once(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wmat *W, int pairs)
 {
     if (!wh_qx_is(W->type) || M >= 8 || K > ex->max_k || !ex->qx_act) return NULL;
-    wh_qx_act_quant(M, K, A, lda, ex->qx_act);
+    wh_qx_act_quant(M, K, A, lda, pairs, ex->qx_act);
     return ex->qx_act;
+}
+
+/* whether a buffer quantized once for these outputs takes pair-bounded activations (any
+ * output's kernel needs them: wh_qx_act_pairs) */
+static int outs_pairs(const wh_gemm_out *outs, int n_outs)
+{
+    int pairs = 0;
+    for (int i = 0; i < n_outs; i++) pairs |= wh_qx_act_pairs(outs[i].W->type);
+    return pairs;
 }
 
 /* GELU on rows [m0, m1) × columns [n0, n1) of C, adding bias first when the product left it
@@ -394,7 +403,7 @@ static int par_gemm_rows(wh_exec *ex, int M, int K, const float *A, int lda, con
 
 typedef struct {
     wh_exec *ex;
-    int M, K, lda, gelu, nrb;
+    int M, K, lda, gelu, nrb, pairs;
     const float *A;
     const wh_gemm_out *outs;
     out_chunks ch;
@@ -405,7 +414,7 @@ static void tall_quant_task(void *va, int b, int ith)
     tall_job *j = va;
     (void)ith;
     const int r0 = b * TALL_RB, r1 = r0 + TALL_RB < j->M ? r0 + TALL_RB : j->M;
-    wh_qx_act_quant_part(j->M, j->K, j->A, j->lda, j->ex->qx_act, r0, r1);
+    wh_qx_act_quant_part(j->M, j->K, j->A, j->lda, j->pairs, j->ex->qx_act, r0, r1);
 }
 
 /* task = (column chunk, row block), row blocks innermost: consecutive tasks share the chunk's
@@ -438,7 +447,7 @@ static int par_gemm_qx_tall(wh_exec *ex, int M, int K, const float *A, int lda, 
         ex->qx_act_bytes = need;
     }
     tall_job j = {.ex = ex, .M = M, .K = K, .lda = lda, .gelu = gelu, .A = A, .outs = outs,
-                  .nrb = (M + TALL_RB - 1) / TALL_RB};
+                  .nrb = (M + TALL_RB - 1) / TALL_RB, .pairs = outs_pairs(outs, n_outs)};
     const int nch = out_chunks_init(&j.ch, outs, n_outs, wh_pool_size(ex->pool), M);
     wh_pool_run(ex->pool, tall_quant_task, &j, j.nrb);
     wh_pool_run(ex->pool, tall_gemm_task, &j, nch * j.nrb);
@@ -513,7 +522,8 @@ void wh_par_gemm(wh_exec *ex, int M, int K, const float *A, int lda, const wh_wm
     if (par_gemm_qx_tall(ex, M, K, A, lda, &o, 1, gelu) == 0) return;
     if (rows_split(ex, M, K) && par_gemm_rows(ex, M, K, A, lda, &o, 1, gelu, NULL, NULL) == 0) return;
     int cs = chunk_cols(N, wh_pool_size(ex->pool), M);
-    gemm_job j = {ex, M, K, N, lda, ldc, accumulate, gelu, cs, A, bias, W, C, qx_quantize_once(ex, M, K, A, lda, W)};
+    gemm_job j = {ex, M, K, N, lda, ldc, accumulate, gelu, cs, A, bias, W, C,
+                  qx_quantize_once(ex, M, K, A, lda, W, wh_qx_act_pairs(W->type))};
     wh_pool_run(ex->pool, gemm_task, &j, (N + cs - 1) / cs);
 }
 
@@ -547,7 +557,8 @@ void wh_par_gemm_multi(wh_exec *ex, int M, int K, const float *A, int lda, const
     if (par_gemm_qx_tall(ex, M, K, A, lda, outs, n_outs, 0) == 0) return;
     if (rows_split(ex, M, K) && par_gemm_rows(ex, M, K, A, lda, outs, n_outs, 0, NULL, NULL) == 0) return;
     multi_job j = {.ex = ex, .M = M, .K = K, .lda = lda, .A = A, .outs = outs};
-    for (int i = 0; i < n_outs && !j.act; i++) j.act = qx_quantize_once(ex, M, K, A, lda, outs[i].W);
+    const int pairs = outs_pairs(outs, n_outs);
+    for (int i = 0; i < n_outs && !j.act; i++) j.act = qx_quantize_once(ex, M, K, A, lda, outs[i].W, pairs);
     const int nch = out_chunks_init(&j.ch, outs, n_outs, wh_pool_size(ex->pool), M);
     wh_pool_run(ex->pool, multi_task, &j, nch);
 }

@@ -7,6 +7,7 @@
  *               AVX-512) or its EVEX twin (kernels_vnni256_avx512.c, which lets an
  *               AVX512-VNNI CPU test this code). Without it: vpmaddubsw/vpmaddwd (AVX2).
  *   QXT_GEMV    the exported function's name (contract: wh_gemv_qx_ref)
+ *   QXT_PAIRS   (optional, without QXT_DPBUSD) q8_0's activations come pair-bounded (below)
  *
  * The layout is the 512-bit kernel's (model.h): a 64-byte value vector holds 16 rows, a ymm
  * half of it 8 (rows 8h .. 8h+7), so a group of 16 rows is two passes, the second over bytes
@@ -15,12 +16,16 @@
  *
  * Without vpdpbusd, vpmaddubsw multiplies unsigned weight bytes with signed activation bytes
  * into int16 pair sums and vpmaddwd with ones widens them to int32. The int16 sums must not
- * saturate: the 4-5-bit values (< 32) times |xq| <= 127 stay below 2·31·127 = 7874 per pair;
- * q8_0's 0..255 would not, so its bytes are made signed again (xor 0x80) and multiplied as
- * |w| · (xq with w's sign) — at most 2·128·127 = 32512 — with the sums starting from 0 instead
- * of −128·Σ xq (the same integer). On the Zen 4 at --isa avx2 that q8_0 step costs about 1.5
- * FMA-cycles per 32 products and activation row (four vector operations); the int16 route
- * (vpmovzxbw, two vpmaddwd) measured the same. */
+ * saturate: the 4-5-bit values (< 32) times |xq| <= 127 stay below 2·31·127 = 7874 per pair.
+ * q8_0's stored bytes (w + 128, 0..255) would not with any activations: they are made signed
+ * again (xor 0x80) and multiplied as |w| · (xq with w's sign) — at most 2·128·127 = 32512 —
+ * with the sums starting from 0 instead of −128·Σ xq (the same integer): vpsignb, vpmaddubsw,
+ * vpmaddwd per 32 products and row. With QXT_PAIRS the activations are pair-bounded
+ * (wh_qx_act_pairs: |xq[2i]| + |xq[2i+1]| <= 128, so 255·128 = 32640 at most) and the stored
+ * bytes are multiplied as they are, from −128·Σ xq as with vpdpbusd: two of those three
+ * operations, which on Intel cores all issue on the same two ports (ports 0 and 1). The price
+ * is the activations' step, the largest pair's |x| sum / 127 instead of the largest value's
+ * (up to twice as coarse); docs/engine.md has what it costs and gains. */
 
 #include "qx_dispatch.h"
 
@@ -140,15 +145,28 @@ static inline __attribute__((always_inline)) QXT_ATTR void qx_sums(const int xt,
     const int oh = wh_qx_off_h(xt) + 32 * h, oq = wh_qx_off_q(xt) + 32 * h;
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i t16[7];   /* q4 at M > 1: each row's int16 sums of a block */
-    /* cs = −128·Σ xq takes q8's +128 back; the others' offset is a fraction of it (q8's
-     * signed bytes need none) */
+    /* cs = −128·Σ xq takes q8's +128 back; the others' offset is a fraction of it */
+#ifdef QXT_PAIRS
+    const int signed8 = 0;
+#else
+    const int signed8 = xt == WH_Q8X;   /* q8's bytes made signed: no offset */
+#endif
 #pragma GCC unroll 7
-    for (int m = 0; m < M; m++) s[m] = off && xt != WH_Q8X ? qx_offset_sum(xt, cs + m * nb + b, off) : _mm256_setzero_si256();
+    for (int m = 0; m < M; m++)
+        s[m] = off && !signed8 ? qx_offset_sum(xt, cs + m * nb + b, off) : _mm256_setzero_si256();
     if (xt == WH_Q8X) {
 #pragma GCC unroll 8
         for (int j = 0; j < 8; j++) {
-            const __m256i w = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(p + oq + 64 * j)),
-                                               _mm256_set1_epi8((char)0x80));
+            const __m256i u = _mm256_loadu_si256((const __m256i *)(const void *)(p + oq + 64 * j));
+#ifdef QXT_PAIRS   /* pair-bounded activations: the stored bytes as they are */
+#pragma GCC unroll 7
+            for (int m = 0; m < M; m++) {
+                const __m256i x = qx_bcast4(xq + (size_t)m * K + (size_t)b * 32 + 4 * j);
+                s[m] = _mm256_add_epi32(s[m], _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), ones));
+                QX_CHAIN(s[m]);
+            }
+#else
+            const __m256i w = _mm256_xor_si256(u, _mm256_set1_epi8((char)0x80));
             const __m256i aw = _mm256_abs_epi8(w);
 #pragma GCC unroll 7
             for (int m = 0; m < M; m++) {
@@ -156,6 +174,7 @@ static inline __attribute__((always_inline)) QXT_ATTR void qx_sums(const int xt,
                 s[m] = _mm256_add_epi32(s[m], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, xs), ones));
                 QX_CHAIN(s[m]);
             }
+#endif
         }
         return;
     }

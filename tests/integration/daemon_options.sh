@@ -104,6 +104,25 @@ if grep -q avx2 /proc/cpuinfo; then
         grep -q '"device_name": *"CPU ([^"]*x int8' "$ROOT/session_daemon_status.json"
 fi
 "$SC" stop >/dev/null
+# SPEECH_SESSION_ISA=avx2: an AVX2-only CPU's path on this one (its int8 products are the
+# vpmaddubsw kernel on a CPU with AVX-512: pair-bounded on Intel, exact elsewhere), named in device_name
+if grep -q avx2 /proc/cpuinfo; then
+    wait_no_daemon 5 >/dev/null 2>&1
+    export SPEECH_SESSION_ISA=avx2
+    start_daemon --compute int8 --beam-size 5 60; rc=$?
+    unset SPEECH_SESSION_ISA
+    check "SPEECH_SESSION_ISA=avx2 daemon started (exit $rc)" [ $rc -eq 0 -a -n "$(daemon_pid)" ]
+    out=$("$SC" transcribe "$DATA/speech.wav" --json --timeout 120); rc=$?
+    check "SPEECH_SESSION_ISA=avx2: a transcription" sh -c "[ $rc -eq 0 ] && echo '$out' | grep -q results"
+    check "SPEECH_SESSION_ISA=avx2: device_name says the AVX2 level" \
+        grep -q '"device_name": *"CPU (avx2+fma, quantized weights x int8' "$ROOT/session_daemon_status.json"
+    if grep -q avx512f /proc/cpuinfo; then
+        check "... and, on an AVX-512 CPU, the AVX2 int8 kernel" \
+            grep -Eq '"device_name": *"CPU \(avx2\+fma, quantized weights x int8 AVX2( pair-bounded)?,' \
+            "$ROOT/session_daemon_status.json"
+    fi
+    "$SC" stop >/dev/null
+fi
 
 # "language" with nothing heard (digital silence): an English-only model's is "en" (it had
 # been missing), a multilingual model asked to detect has none to report (not a guess)

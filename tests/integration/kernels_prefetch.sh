@@ -27,7 +27,7 @@ for v in release san; do
     d=build/$v/src/whisper
     [ -f "$d/kernels_avx512.o" ] || continue
     for k in kernels_avx512:wh_gemv_qx_avx512 kernels_vnni256_avx512:wh_gemv_qx_vnni256 \
-             kernels_avx2:wh_gemv_qx_avx2 kernels_avxvnni_avx2:wh_gemv_qx_avxvnni \
+             kernels_avx2:wh_gemv_qx_avx2 kernels_pairs_avx2:wh_gemv_qx_avx2p kernels_avxvnni_avx2:wh_gemv_qx_avxvnni \
              kernels_avx512:gemv_WH_F16_1 kernels_avx512:gemv_WH_F16_5 kernels_avx512:gemv_WH_Q8_0_5 \
              kernels_avx2:wh_gemv_avx2 \
              kernels_avx512:a8_pass_1 kernels_avx512:a8_pass_5 kernels_vnni256_avx512:a8_pass_1 \

@@ -537,6 +537,11 @@ typedef struct {
     const float *dx;
     const int32_t *cs;
     const float *sx;
+    /* the same activations pair-bounded (wh_qx_quant_ref's pairs): what AVX2's q8 product takes */
+    const int8_t *pxq;
+    const float *pdx;
+    const int32_t *pcs;
+    const float *psx;
 } qx_case;
 
 static void qx_check_quant_ref(const qx_case *c)
@@ -559,6 +564,32 @@ static void qx_check_quant_ref(const qx_case *c)
             CHECK(sx[m * nb + b] == dx[m * nb + b] * (float)sum);
         }
     CHECKF(qerr <= 0.5 + 1e-4, "quantization error %g steps", qerr);
+    /* pair-bounded: within half a step too, d = the largest pair's |x| sum / 127, every pair's
+     * |xq| sum <= 128 (so 255 · 128 fits vpmaddubsw's int16), and the bound is tight somewhere */
+    double perr = 0;
+    int pair_over = 0, pair_max = 0;
+    for (int m = 0; m < 7; m++)
+        for (int b = 0; b < nb; b++) {
+            int sum = 0;
+            float pmax = 0.0f;
+            for (int i = 0; i < 32; i++) {
+                const int k = b * 32 + i;
+                const float d = c->pdx[m * nb + b];
+                perr = fmax(perr, fabs(c->pxq[m * K + k] * (double)d - A[m * K + k]) / (d + 1e-30));
+                sum += c->pxq[m * K + k];
+                if (i & 1) {
+                    const int ps = abs(c->pxq[m * K + k - 1]) + abs(c->pxq[m * K + k]);
+                    pair_over += ps > 128;
+                    pair_max = ps > pair_max ? ps : pair_max;
+                    pmax = fmaxf(pmax, fabsf(A[m * K + k - 1]) + fabsf(A[m * K + k]));
+                }
+            }
+            CHECK(c->pdx[m * nb + b] == pmax / 127.0f);
+            CHECK(c->pcs[m * nb + b] == -128 * sum);
+            CHECK(c->psx[m * nb + b] == c->pdx[m * nb + b] * (float)sum);
+        }
+    CHECKF(perr <= 0.5 + 1e-4, "pair-bounded quantization error %g steps", perr);
+    CHECKF(pair_over == 0 && pair_max >= 127, "%d pairs over 128 (largest %d)", pair_over, pair_max);
 }
 
 static void qx_check_ref_gemv(const qx_case *c, float *o1, float *r1)
@@ -593,34 +624,44 @@ static void qx_check_simd_gemv(const qx_case *c, int kk, int8_t *xq2, float *dx2
 {
     const int N = c->N, K = c->K, nb = c->nb, ty = c->ty;
     const wh_wmat x = c->x;
-    const float *A = c->A, *dx = c->dx, *sx = c->sx;
-    const int8_t *xq = c->xq;
-    const int32_t *cs = c->cs;
+    const float *A = c->A;
     /* the SIMD kernels: AVX2 (vpmaddubsw) on every AVX2 CPU; the 256-bit vpdpbusd code as
      * AVX-VNNI (VEX) where present and in EVEX form on AVX512-VNNI CPUs; the 512-bit VNNI */
     typedef void (*gemv_fn)(int, int, const int8_t *, const float *, const int32_t *, const float *,
                             const wh_wmat *, int, int, const float *, float *, int, int);
     /* the 512-bit kernel twice where the CPU has GFNI: its q5 unpacking with and without */
-    const gemv_fn impls[5] = {wh_gemv_qx_avx2, wh_gemv_qx_avxvnni, wh_gemv_qx_vnni256, wh_gemv_qx_avx512,
-                              wh_gemv_qx_avx512};
-    const char *inames[5] = {"AVX2", "AVX-VNNI", "VNNI 256-bit (EVEX)", "VNNI 512-bit",
-                             "VNNI 512-bit with GFNI"};
+    const gemv_fn impls[6] = {wh_gemv_qx_avx2,    wh_gemv_qx_avxvnni, wh_gemv_qx_vnni256,
+                              wh_gemv_qx_avx512,  wh_gemv_qx_avx512,  wh_gemv_qx_avx2p};
+    const char *inames[6] = {"AVX2", "AVX-VNNI", "VNNI 256-bit (EVEX)", "VNNI 512-bit",
+                             "VNNI 512-bit with GFNI", "AVX2 pair-bounded"};
     const int gfni = wh_kernels_gfni(), gfni_cpu = wh_kernels_allow_gfni(1);
     wh_kernels_allow_gfni(gfni);
-    const int have[5] = {wh_kernels_best() >= WH_ISA_AVX2, wh_kernels_avxvnni(), wh_kernels_vnni(),
-                         wh_kernels_vnni(), gfni_cpu};
-    for (int impl = 0; impl < 5; impl++) {
+    const int have[6] = {wh_kernels_best() >= WH_ISA_AVX2, wh_kernels_avxvnni(), wh_kernels_vnni(),
+                         wh_kernels_vnni(), gfni_cpu, wh_kernels_best() >= WH_ISA_AVX2};
+    for (int impl = 0; impl < 6; impl++) {
         const char *iname = inames[impl];
         if (!have[impl]) {
             if (kk == 0) printf("# no %s here: its int8 kernel is not run\n", iname);
             continue;
         }
         wh_kernels_allow_gfni(impl == 4);
+        /* the pair-bounded AVX2 kernel's q8 product takes pair-bounded activations (with the
+         * plain ones its int16 pair sums saturate: the extremes of qx_int8_case) */
+        const int pr = impl == 5 && x.type == WH_Q8X;
+        const int8_t *xq = pr ? c->pxq : c->xq;
+        const float *dx = pr ? c->pdx : c->dx, *sx = pr ? c->psx : c->sx;
+        const int32_t *cs = pr ? c->pcs : c->cs;
         if (impl == 0 || impl == 3) {   /* the quantizers: AVX2's (all 256-bit kernels) and AVX-512's */
-            (impl == 3 ? wh_qx_quant_avx512 : wh_qx_quant_avx2)(7, K, A, K, xq2, dx2, cs2, sx2);
-            CHECKF(!memcmp(xq, xq2, (size_t)7 * K) && !memcmp(dx, dx2, sizeof(float) * 7 * nb) &&
-                       !memcmp(cs, cs2, sizeof(int32_t) * 7 * nb) && !memcmp(sx, sx2, sizeof(float) * 7 * nb),
-                   "%s quantizer differs from the reference", iname);
+            for (int pairs = 0; pairs <= (impl == 0); pairs++) {
+                const int8_t *rq = pairs ? c->pxq : c->xq;
+                const float *rd = pairs ? c->pdx : c->dx, *rs = pairs ? c->psx : c->sx;
+                const int32_t *rc = pairs ? c->pcs : c->cs;
+                if (impl == 3) wh_qx_quant_avx512(7, K, A, K, xq2, dx2, cs2, sx2);
+                else wh_qx_quant_avx2(7, K, A, K, pairs, xq2, dx2, cs2, sx2);
+                CHECKF(!memcmp(rq, xq2, (size_t)7 * K) && !memcmp(rd, dx2, sizeof(float) * 7 * nb) &&
+                           !memcmp(rc, cs2, sizeof(int32_t) * 7 * nb) && !memcmp(rs, sx2, sizeof(float) * 7 * nb),
+                       "%s quantizer (pairs %d) differs from the reference", iname, pairs);
+            }
         }
         const int ranges[5][2] = {{0, N}, {3, 35}, {16, 32}, {20, 21}, {8, 24}};
         int bad = 0;
@@ -666,24 +707,31 @@ static void qx_check_gemm_part(const qx_case *c, float *scr)
     float *dx5 = malloc(sizeof(float) * 5 * nb);
     int32_t *cs5 = malloc(sizeof(int32_t) * 5 * nb);
     float *sx5 = malloc(sizeof(float) * 5 * nb);
-    wh_qx_quant_ref(5, K, A9, K, xq5, dx5, cs5, sx5);
-    wh_gemv_qx_ref(5, K, xq5, dx5, cs5, sx5, &x, 3, N, NULL, C1, N, 0);
-    const wh_isa lv[4] = {WH_ISA_SCALAR, WH_ISA_AVX2, WH_ISA_AVX2, WH_ISA_AVX512};
+    /* scalar; AVX2 with the exact and with the pair-bounded kernel; AVX2 with VNNI; AVX-512 */
+    const wh_isa lv[5] = {WH_ISA_SCALAR, WH_ISA_AVX2, WH_ISA_AVX2, WH_ISA_AVX2, WH_ISA_AVX512};
     wh_kernels_force(WH_ISA_AVX512);
     const int vnni_hw = wh_kernels_vnni();   /* the EVEX form of the AVX-VNNI code can run */
-    for (int v = 0; v < 4; v++) {
+    for (int v = 0; v < 5; v++) {
         if (lv[v] > wh_kernels_best()) break;
         wh_kernels_force(lv[v]);
-        if (v == 2 && !vnni_hw && !wh_kernels_avxvnni()) continue;   /* neither VNNI form here */
-        wh_kernels_vnni256(v == 2);
+        if (v == 3 && !vnni_hw && !wh_kernels_avxvnni()) continue;   /* neither VNNI form here */
+        wh_kernels_vnni256(v == 3);
+        wh_kernels_avx2_pairs(v == 2);
         /* a pinned AVX2 level is an AVX2-only CPU's (vpmaddubsw) unless VNNI is asked
          * for, also on a CPU that has AVX-VNNI; where AVX2 is the best level it is the
          * CPU's own choice */
-        if (v == 1 && wh_kernels_best() > WH_ISA_AVX2)
-            CHECKF(!strcmp(wh_qx_kernel_name(), "AVX2"), "pinned AVX2 level runs %s", wh_qx_kernel_name());
-        if (v == 2)
+        if ((v == 1 || v == 2) && wh_kernels_best() > WH_ISA_AVX2)
+            CHECKF(!strcmp(wh_qx_kernel_name(), v == 2 ? "AVX2 pair-bounded" : "AVX2"), "pinned AVX2 level runs %s",
+                   wh_qx_kernel_name());
+        if (v == 3)
             CHECKF(!strcmp(wh_qx_kernel_name(), wh_kernels_avxvnni() ? "AVX-VNNI" : "AVX-VNNI code in EVEX form"),
                    "AVX2 level with VNNI runs %s", wh_qx_kernel_name());
+        /* the reference: pair-bounded activations exactly where that kernel runs a q8 product */
+        const int pairs = x.type == WH_Q8X && !strcmp(wh_qx_kernel_name(), "AVX2 pair-bounded");
+        CHECKF(wh_qx_act_pairs(x.type) == pairs, "%s through %s: pair-bounded activations %d, expected %d",
+               wh_type_name(ty), wh_qx_kernel_name(), wh_qx_act_pairs(x.type), pairs);
+        wh_qx_quant_ref(5, K, A9, K, pairs, xq5, dx5, cs5, sx5);
+        wh_gemv_qx_ref(5, K, xq5, dx5, cs5, sx5, &x, 3, N, NULL, C1, N, 0);
         wh_gemm_part(5, K, A9, K, &x, 3, N, NULL, C2, N, 0, scr);
         int bad = 0;
         for (int m = 0; m < 5; m++) bad += memcmp(C1 + m * N + 3, C2 + m * N + 3, sizeof(float) * (N - 3)) != 0;
@@ -691,6 +739,7 @@ static void qx_check_gemm_part(const qx_case *c, float *scr)
                wh_type_name(ty), K, wh_qx_kernel_name(), bad);
     }
     wh_kernels_vnni256(0);
+    wh_kernels_avx2_pairs(-1);
     wh_kernels_force(wh_kernels_best());
     free(xq5); free(dx5); free(cs5); free(sx5);
     free(C1); free(C2); free(A9);
@@ -725,8 +774,12 @@ static void qx_int8_case(int kk, int N, int K, int nb, int ty, float *scr)
     int32_t *cs = malloc(sizeof(int32_t) * 7 * nb), *cs2 = malloc(sizeof(int32_t) * 7 * nb);
     float *sx = malloc(sizeof(float) * 7 * nb);
     float *sx2 = malloc(sizeof(float) * 7 * nb);
-    wh_qx_quant_ref(7, K, A, K, xq, dx, cs, sx);
-    const qx_case c = {N, K, nb, ty, q, x, A, xq, dx, cs, sx};
+    int8_t *pxq = malloc((size_t)7 * K);
+    float *pdx = malloc(sizeof(float) * 7 * nb), *psx = malloc(sizeof(float) * 7 * nb);
+    int32_t *pcs = malloc(sizeof(int32_t) * 7 * nb);
+    wh_qx_quant_ref(7, K, A, K, 0, xq, dx, cs, sx);
+    wh_qx_quant_ref(7, K, A, K, 1, pxq, pdx, pcs, psx);
+    const qx_case c = {N, K, nb, ty, q, x, A, xq, dx, cs, sx, pxq, pdx, pcs, psx};
     qx_check_quant_ref(&c);
     float *o1 = malloc(sizeof(float) * 7 * N), *o2 = malloc(sizeof(float) * 7 * N);
     float *bias = malloc(sizeof(float) * N);
@@ -736,6 +789,7 @@ static void qx_int8_case(int kk, int N, int K, int nb, int ty, float *scr)
     free(bias);
     qx_check_gemm_part(&c, scr);
     free(o1); free(o2); free(xq); free(xq2); free(dx); free(dx2); free(cs); free(cs2); free(sx); free(sx2);
+    free(pxq); free(pdx); free(pcs); free(psx);
     free(A);
     free(r1); free(r2); free(own); free(W);
 }
@@ -1178,7 +1232,8 @@ static void test_qx_tall_products(wh_isa best, const wh_isa *isas, int n_isas)
                          * the reference at every level, tested above) */
                         memcpy(R, C0, sizeof(float) * (size_t)M * ldc);
                         for (int m = 0; m < M; m++) {
-                            wh_qx_quant_ref(1, K, A + (size_t)m * lda, lda, xq, dx, cs, sx);
+                            wh_qx_quant_ref(1, K, A + (size_t)m * lda, lda, wh_qx_act_pairs(x[0].type), xq, dx,
+                                            cs, sx);
                             for (int o = 0; o < (mode == 3 ? 2 : 1); o++) {
                                 float *r = R + (size_t)m * ldc + (o ? Ns[0] : 0);
                                 wh_gemv_qx_ref(1, K, xq, dx, cs, sx, &x[o], 0, Ns[o], mode == 1 || o ? NULL : bias, r,
@@ -1839,15 +1894,17 @@ static void test_activation_quantizers(void)
         for (int i = 0; i < M * lda; i++) A[i] = frand() * (i % 89 == 0 ? 40.0f : 1.0f) * (i / 32 % 11 == 3 ? 0.0f : 1.0f);
         for (int ki = 0; ki < 5; ki++) {
             const int K = Ks[ki], nb = K / 32;
-            wh_qx_quant_ref(M, K, A, lda, q1, d1, c1, s1);
-            for (int impl = 0; impl < 2; impl++) {
-                if (impl == 0 ? wh_kernels_best() < WH_ISA_AVX2 : !wh_kernels_vnni()) continue;
+            for (int impl = 0; impl < 3; impl++) {   /* AVX2, AVX2 pair-bounded, AVX-512 */
+                if (impl < 2 ? wh_kernels_best() < WH_ISA_AVX2 : !wh_kernels_vnni()) continue;
+                wh_qx_quant_ref(M, K, A, lda, impl == 1, q1, d1, c1, s1);
                 memset(q2, 0x5a, (size_t)M * K);
-                (impl ? wh_qx_quant_avx512 : wh_qx_quant_avx2)(M, K, A, lda, q2, d2, c2, s2);
+                if (impl == 2) wh_qx_quant_avx512(M, K, A, lda, q2, d2, c2, s2);
+                else wh_qx_quant_avx2(M, K, A, lda, impl == 1, q2, d2, c2, s2);
                 if ((memcmp(q1, q2, (size_t)M * K) || memcmp(d1, d2, sizeof(float) * (size_t)(M * nb)) ||
                      memcmp(c1, c2, sizeof(int32_t) * (size_t)(M * nb)) ||
                      memcmp(s1, s2, sizeof(float) * (size_t)(M * nb))) && bad++ < 3)
-                    CHECKF(0, "%s quantizer, K %d: differs from the reference", impl ? "AVX-512" : "AVX2", K);
+                    CHECKF(0, "%s quantizer, K %d: differs from the reference",
+                           impl == 2 ? "AVX-512" : impl ? "AVX2 pair-bounded" : "AVX2", K);
             }
         }
         CHECK(bad == 0);
