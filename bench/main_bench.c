@@ -895,8 +895,9 @@ int main(int argc, char **argv)
         sp_context_free(ctx);
     }
     printf("# bench: threads %d, kernels %s%s%s%s, batch-1 GEMV prefetch %d rows ahead\n", threads,
-           wh_isa_name(wh_kernels_isa()), avx_vnni ? ", quantized x int8 as on an AVX-VNNI CPU: " : "",
-           avx_vnni ? wh_qx_kernel_name() : "",
+           wh_isa_name(wh_kernels_isa()),
+           avx_vnni ? ", quantized x int8 as on an AVX-VNNI CPU: " : wh_kernels_int8() ? ", quantized x int8: " : "",
+           avx_vnni || wh_kernels_int8() ? wh_qx_kernel_name() : "",
            wh_kernels_amx() ? ", tall f32 products on AMX-BF16 tiles (SPEECH_SESSION_AMX=0: on the FMAs)" : "",
            wh_kernels_gemv_prefetch());
     measure_limits(threads);
