@@ -5,7 +5,8 @@
  *   bin/bench [--device D] [--threads N] [--runs N] [--tokens N] [--audio WAV] [--no-scaling]
  *             [--shapes micro,tiny,base] [--types f16,q8_0] [--isa scalar|avx2|avx512] [--avx-vnni]
  *             [--gemv-prefetch ROWS] [MODEL.bin ...]
- *   --isa: run every model figure at that kernel level (an AVX2-only machine's path on an
+ *   --isa: run every model figure at that kernel level (default: the CPU's best, or the level
+ *   SPEECH_SESSION_ISA names) (an AVX2-only machine's path on an
  *   AVX-512 one); the FMA peak is then measured at that level's width. --avx-vnni (with
  *   --isa avx2, on an AVX512-VNNI CPU): quantized weights multiplied as an AVX-VNNI
  *   CPU (Intel client cores without AVX-512) does, by the same code in EVEX form.
@@ -678,7 +679,7 @@ static int bench_model(const char *path, int threads, int runs, int ntok)
 static int set_level(const char *isa_arg, int avx_vnni)
 {
     wh_kernels_init();
-    g_run_isa = wh_kernels_best();
+    g_run_isa = wh_kernels_isa();   /* the CPU's best, or SPEECH_SESSION_ISA's level */
     if (isa_arg) {   /* what an older CPU runs: every figure below at that level */
         wh_isa want = !strcmp(isa_arg, "scalar") ? WH_ISA_SCALAR : !strcmp(isa_arg, "avx2") ? WH_ISA_AVX2
                     : !strcmp(isa_arg, "avx512")                 ? WH_ISA_AVX512 : (wh_isa)-1;

@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static wh_isa g_isa = WH_ISA_SCALAR;
 static int g_have_avx2, g_have_avx512, g_have_vnni, g_have_avxvnni, g_have_gfni;
@@ -128,7 +129,7 @@ static void detect(void)
      * unknown word, changes nothing */
     const char *isae = getenv("SPEECH_SESSION_ISA");
     if (isae) {
-        const int want = !strcmp(isae, "scalar") ? WH_ISA_SCALAR : !strcmp(isae, "avx2") ? WH_ISA_AVX2 : -1;
+        const int want = !strcasecmp(isae, "scalar") ? WH_ISA_SCALAR : !strcasecmp(isae, "avx2") ? WH_ISA_AVX2 : -1;
         if (want >= 0 && want < (int)g_isa) {
             g_isa = (wh_isa)want;
             g_pinned = 1;
@@ -424,11 +425,15 @@ static float i8_row_ref(const float *x, int n, int8_t *q)
 }
 
 /* the pair-bounded scale's numerator: the largest |x[2i]| + |x[2i+1]| of the block */
-static float pair_max_ref(const float *x)
+/* the pair-bounded scale: the largest |x[2i]| + |x[2i+1]| over 127, formed as halves over 63.5
+ * — the same float as the whole sums over 127 where nothing under- or overflows (scaling by 2 is
+ * exact), and finite where a pair's sum would overflow (x ~ 2e38: d had been inf, every output
+ * NaN; the max|x| quantizer gives finite results there) */
+static float pair_scale_ref(const float *x)
 {
-    float pmax = 0.0f;
-    for (int i = 0; i < 32; i += 2) pmax = fmaxf(pmax, fabsf(x[i]) + fabsf(x[i + 1]));
-    return pmax;
+    float hmax = 0.0f;
+    for (int i = 0; i < 32; i += 2) hmax = fmaxf(hmax, 0.5f * fabsf(x[i]) + 0.5f * fabsf(x[i + 1]));
+    return hmax / 63.5f;
 }
 
 void wh_qx_quant_ref(int M, int K, const float *A, int lda, int pairs, int8_t *xq, float *dx, int32_t *cs, float *sx)
@@ -439,7 +444,7 @@ void wh_qx_quant_ref(int M, int K, const float *A, int lda, int pairs, int8_t *x
             int8_t *q = xq + (size_t)m * K + (size_t)b * 32;
             const float *x = A + (size_t)m * lda + (size_t)b * 32;
             if (pairs) {   /* d = max pair / 127: |q[2i]| + |q[2i+1]| <= 127 + two halves' rounding */
-                const float d = pair_max_ref(x) / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+                const float d = pair_scale_ref(x), id = d > 0.0f ? 1.0f / d : 0.0f;
                 for (int i = 0; i < 32; i++) q[i] = (int8_t)lrintf(x[i] * id);
                 dx[m * nb + b] = d;
             } else {
@@ -541,7 +546,7 @@ static qx_gemv_fn qx_kernel(const char **name)
     static const struct { const char *name; qx_gemv_fn fn; } k[6] = {
         {"AVX512-VNNI", wh_gemv_qx_avx512}, {"AVX-VNNI", wh_gemv_qx_avxvnni},
         {"AVX-VNNI code in EVEX form", wh_gemv_qx_vnni256}, {"AVX2", wh_gemv_qx_avx2}, {"scalar", wh_gemv_qx_ref},
-        {"AVX2 pair-bounded", wh_gemv_qx_avx2p}};
+        {"AVX2 with pair-bounded q8_0", wh_gemv_qx_avx2p}};
     const int vpdpbusd256 = !g_pinned || g_vnni256;   /* at the AVX2 level */
     /* without vpdpbusd: the pair-bounded form where it was measured to pay (Intel's ports 0
      * and 1 carry all three of the exact form's multiplies and the sign) */

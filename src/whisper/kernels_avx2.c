@@ -907,17 +907,18 @@ void wh_q8_0_row_avx2(const float *x, int K, uint8_t *out)
     }
 }
 
-/* the block's largest |x[2i]| + |x[2i+1]| (each lane plus its neighbour: the same float sums
- * as the reference's, in either order) */
-static inline float block_pair_max(__m256 x0, __m256 x1, __m256 x2, __m256 x3)
+/* the block's pair-bounded scale, as pair_scale_ref (kernels.c): the largest half-sum
+ * |x[2i]|/2 + |x[2i+1]|/2 (each lane plus its neighbour: the same float sums as the
+ * reference's, in either order) over 63.5 */
+static inline float block_pair_scale(__m256 x0, __m256 x1, __m256 x2, __m256 x3)
 {
-    const __m256 sgn = _mm256_set1_ps(-0.0f);
+    const __m256 sgn = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.5f);
     __m256 a[4] = {x0, x1, x2, x3};
     for (int i = 0; i < 4; i++) {
-        a[i] = _mm256_andnot_ps(sgn, a[i]);
+        a[i] = _mm256_mul_ps(_mm256_andnot_ps(sgn, a[i]), half);
         a[i] = _mm256_add_ps(a[i], _mm256_permute_ps(a[i], 0xb1));
     }
-    return hmax(_mm256_max_ps(_mm256_max_ps(a[0], a[1]), _mm256_max_ps(a[2], a[3])));
+    return hmax(_mm256_max_ps(_mm256_max_ps(a[0], a[1]), _mm256_max_ps(a[2], a[3]))) / 63.5f;
 }
 
 /* A[M][K] per 32-block as wh_qx_quant_ref (the same operations per element: max of |x| or of
@@ -931,8 +932,8 @@ void wh_qx_quant_avx2(int M, int K, const float *A, int lda, int pairs, int8_t *
             const float *x = A + (size_t)m * lda + (size_t)b * 32;
             const __m256 x0 = _mm256_loadu_ps(x), x1 = _mm256_loadu_ps(x + 8);
             const __m256 x2 = _mm256_loadu_ps(x + 16), x3 = _mm256_loadu_ps(x + 24);
-            const float amax = pairs ? block_pair_max(x0, x1, x2, x3) : block_amax(x0, x1, x2, x3);
-            const float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+            const float d = pairs ? block_pair_scale(x0, x1, x2, x3) : block_amax(x0, x1, x2, x3) / 127.0f;
+            const float id = d > 0.0f ? 1.0f / d : 0.0f;
             const __m256 vid = _mm256_set1_ps(id);
             const __m256i q0 = _mm256_cvtps_epi32(_mm256_mul_ps(x0, vid)), q1 = _mm256_cvtps_epi32(_mm256_mul_ps(x1, vid));
             const __m256i q2 = _mm256_cvtps_epi32(_mm256_mul_ps(x2, vid)), q3 = _mm256_cvtps_epi32(_mm256_mul_ps(x3, vid));

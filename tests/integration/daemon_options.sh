@@ -118,7 +118,7 @@ if grep -q avx2 /proc/cpuinfo; then
         grep -q '"device_name": *"CPU (avx2+fma, quantized weights x int8' "$ROOT/session_daemon_status.json"
     if grep -q avx512f /proc/cpuinfo; then
         check "... and, on an AVX-512 CPU, the AVX2 int8 kernel" \
-            grep -Eq '"device_name": *"CPU \(avx2\+fma, quantized weights x int8 AVX2( pair-bounded)?,' \
+            grep -Eq '"device_name": *"CPU \(avx2\+fma, quantized weights x int8 AVX2( with pair-bounded q8_0)?,' \
             "$ROOT/session_daemon_status.json"
     fi
     "$SC" stop >/dev/null

@@ -4,10 +4,13 @@
  *   <= 0.05 (f32/f16) or 0.10 (quantized) on every row, argmax equal on every row (f32/f16).
  * Models in tests/data/models are always tested; the others in $SHARED/ref when present.
  * The device is the engine's default ($SPEECH_SESSION_DEVICE): scripts/gpu-check.sh runs
- * this file again with SPEECH_SESSION_DEVICE=cuda, and then a context not on the GPU fails. */
+ * this file again with SPEECH_SESSION_DEVICE=cuda, and then a context not on the GPU fails.
+ * On the CPU, q8_0 once more at the AVX2 level in both its forms (an AVX2-only CPU's path: the
+ * exact one and the pair-bounded one, whose coarser activations must stay within tolerance). */
 #include "harness.h"
 #include "test_util.h"
 #include "speech.h"
+#include "whisper/kernels.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +60,8 @@ static const char *find(const char *rel, char *buf, size_t n)
     return NULL;
 }
 
+static const char *g_level = "";   /* a pinned kernel level, for the test's title */
+
 static void check_model(const char *name, double tol, int check_argmax)
 {
     char mp[512], lp[512], tp[512], melp[512], rel[256];
@@ -67,7 +72,7 @@ static void check_model(const char *name, double tol, int check_argmax)
     snprintf(rel, sizeof rel, "logits/%s.tokens.tsv", name);
     find(rel, tp, sizeof tp);
     char tname[128];
-    snprintf(tname, sizeof tname, "logits match reference: %s", name);
+    snprintf(tname, sizeof tname, "logits match reference: %s%s", name, g_level);
     TEST(tname) {
         char err[256];
         sp_context *ctx = NULL;
@@ -118,7 +123,7 @@ static void check_model(const char *name, double tol, int check_argmax)
                 CHECKF(e <= tol, "%s row %d: err %.4f > %.2f", name, r, e, tol);
                 if (check_argmax) CHECKF(am == bm, "%s row %d: argmax %d vs reference %d", name, r, am, bm);
             }
-            printf("# %s: worst row err %.5f (tolerance %.2f)\n", name, worst, tol);
+            printf("# %s%s: worst row err %.5f (tolerance %.2f)\n", name, g_level, worst, tol);
             free(lg);
         }
         free(mel);
@@ -171,5 +176,17 @@ int main(void)
     check_model("micro-q5_0", 0.10, 0);
     check_model("micro-q5_1", 0.10, 0);
     check_model("micro-q4_0", 0.10, 0);
+    const char *dev = getenv("SPEECH_SESSION_DEVICE");
+    if (wh_kernels_best() >= WH_ISA_AVX2 && !(dev && !strncmp(dev, "cuda", 4))) {
+        wh_kernels_force(WH_ISA_AVX2);
+        for (int pv = 0; pv < 2; pv++) {
+            wh_kernels_avx2_pairs(pv);
+            g_level = pv ? " at AVX2, pair-bounded q8_0" : " at AVX2, exact q8_0";
+            check_model("micro-q8_0", 0.10, 0);
+        }
+        wh_kernels_avx2_pairs(-1);
+        wh_kernels_force(wh_kernels_best());
+        g_level = "";
+    }
     TEST_EXIT();
 }

@@ -633,7 +633,7 @@ static void qx_check_simd_gemv(const qx_case *c, int kk, int8_t *xq2, float *dx2
     const gemv_fn impls[6] = {wh_gemv_qx_avx2,    wh_gemv_qx_avxvnni, wh_gemv_qx_vnni256,
                               wh_gemv_qx_avx512,  wh_gemv_qx_avx512,  wh_gemv_qx_avx2p};
     const char *inames[6] = {"AVX2", "AVX-VNNI", "VNNI 256-bit (EVEX)", "VNNI 512-bit",
-                             "VNNI 512-bit with GFNI", "AVX2 pair-bounded"};
+                             "VNNI 512-bit with GFNI", "AVX2 with pair-bounded q8_0"};
     const int gfni = wh_kernels_gfni(), gfni_cpu = wh_kernels_allow_gfni(1);
     wh_kernels_allow_gfni(gfni);
     const int have[6] = {wh_kernels_best() >= WH_ISA_AVX2, wh_kernels_avxvnni(), wh_kernels_vnni(),
@@ -721,13 +721,13 @@ static void qx_check_gemm_part(const qx_case *c, float *scr)
          * for, also on a CPU that has AVX-VNNI; where AVX2 is the best level it is the
          * CPU's own choice */
         if ((v == 1 || v == 2) && wh_kernels_best() > WH_ISA_AVX2)
-            CHECKF(!strcmp(wh_qx_kernel_name(), v == 2 ? "AVX2 pair-bounded" : "AVX2"), "pinned AVX2 level runs %s",
-                   wh_qx_kernel_name());
+            CHECKF(!strcmp(wh_qx_kernel_name(), v == 2 ? "AVX2 with pair-bounded q8_0" : "AVX2"),
+                   "pinned AVX2 level runs %s", wh_qx_kernel_name());
         if (v == 3)
             CHECKF(!strcmp(wh_qx_kernel_name(), wh_kernels_avxvnni() ? "AVX-VNNI" : "AVX-VNNI code in EVEX form"),
                    "AVX2 level with VNNI runs %s", wh_qx_kernel_name());
         /* the reference: pair-bounded activations exactly where that kernel runs a q8 product */
-        const int pairs = x.type == WH_Q8X && !strcmp(wh_qx_kernel_name(), "AVX2 pair-bounded");
+        const int pairs = x.type == WH_Q8X && !strcmp(wh_qx_kernel_name(), "AVX2 with pair-bounded q8_0");
         CHECKF(wh_qx_act_pairs(x.type) == pairs, "%s through %s: pair-bounded activations %d, expected %d",
                wh_type_name(ty), wh_qx_kernel_name(), wh_qx_act_pairs(x.type), pairs);
         wh_qx_quant_ref(5, K, A9, K, pairs, xq5, dx5, cs5, sx5);
@@ -1194,12 +1194,13 @@ static void test_q8_0_row_quantizer(int have_avx2)
 
 static void test_qx_tall_products(wh_isa best, const wh_isa *isas, int n_isas)
 {
-    TEST("tall products on repacked weights (M >= 8: the encoder, prompt passes): wh_par_gemm (plain, GELU, "
-         "accumulate) and wh_par_gemm_multi give each row what the reference quantizer and int8 GEMV give it "
-         "alone, bit for bit, at every level on 1 and 3 threads; wh_par_mlp equals its two products") {
-        const int K = 320, lda = K + 5, ldc = 150, Ms[3] = {9, 137, WH_ROWS_MIN_M + 32};
+    TEST("products on repacked weights (M < 8: decoder steps, beams; M >= 8: the encoder, prompt passes): "
+         "wh_par_gemm (plain, GELU, accumulate) and wh_par_gemm_multi give each row what the reference quantizer "
+         "and int8 GEMV give it alone, bit for bit, at every level (AVX2: both q8_0 forms) on 1 and 3 threads; "
+         "wh_par_mlp equals its two products") {
+        const int K = 320, lda = K + 5, ldc = 150, Ms[5] = {1, 5, 9, 137, WH_ROWS_MIN_M + 32};
         const int Ns[2] = {100, 48}, qt[5] = {WH_Q8_0, WH_Q5_1, WH_Q4_0, WH_Q5_0, WH_Q4_1};   /* every repacked type */
-        const int Mmax = Ms[2];
+        const int Mmax = Ms[4];
         /* bias: as long as the widest output below (the MLP's N0 = 384; a 128-float bias was read
          * past its end there, which the AVX2 GELU's 8-lane loads showed under ASan) */
         float *A = malloc(sizeof(float) * (size_t)Mmax * lda), *bias = malloc(sizeof(float) * 384);
@@ -1222,18 +1223,23 @@ static void test_qx_tall_products(wh_isa best, const wh_isa *isas, int n_isas)
                 q[i] = (wh_wmat){W[i], qt[ti], K, wh_row_bytes(qt[ti], K)};
                 CHECK(wh_qx_pack(&q[i], Ns[i], &x[i], &own[i]) == 0);
             }
-            for (int mi = 0; mi < 3; mi++)
+            for (int mi = 0; mi < 5; mi++)
                 for (int mode = 0; mode < 4; mode++) {   /* plain, GELU, accumulate, multi */
                     const int M = Ms[mi];
-                    if (mi == 2 && ti > 0) continue;   /* the row split's size: once */
-                    for (int ii = 0; ii < n_isas; ii++) {
+                    if (mi == 4 && ti > 0) continue;   /* the row split's size: once */
+                    for (int iv = 0; iv < 2 * n_isas; iv++) {
+                        const int ii = iv / 2, pv = iv % 2;   /* AVX2: the exact and the pair-bounded q8_0 */
+                        if (pv && isas[ii] != WH_ISA_AVX2) continue;
                         wh_kernels_force(isas[ii]);
+                        wh_kernels_avx2_pairs(isas[ii] == WH_ISA_AVX2 ? pv : -1);
                         /* the reference: each row alone (the quantizers and kernels are equal to
-                         * the reference at every level, tested above) */
+                         * the reference at every level, tested above), its activations
+                         * pair-bounded where the pair-bounded kernel runs a q8_0 product */
+                        const int pairs =
+                            qt[ti] == WH_Q8_0 && !strcmp(wh_qx_kernel_name(), "AVX2 with pair-bounded q8_0");
                         memcpy(R, C0, sizeof(float) * (size_t)M * ldc);
                         for (int m = 0; m < M; m++) {
-                            wh_qx_quant_ref(1, K, A + (size_t)m * lda, lda, wh_qx_act_pairs(x[0].type), xq, dx,
-                                            cs, sx);
+                            wh_qx_quant_ref(1, K, A + (size_t)m * lda, lda, pairs, xq, dx, cs, sx);
                             for (int o = 0; o < (mode == 3 ? 2 : 1); o++) {
                                 float *r = R + (size_t)m * ldc + (o ? Ns[0] : 0);
                                 wh_gemv_qx_ref(1, K, xq, dx, cs, sx, &x[o], 0, Ns[o], mode == 1 || o ? NULL : bias, r,
@@ -1253,17 +1259,18 @@ static void test_qx_tall_products(wh_isa best, const wh_isa *isas, int n_isas)
                                 wh_par_gemm_multi(&ex, M, K, A, lda, o, 2);
                             }
                             if (memcmp(C1, R, sizeof(float) * (size_t)M * ldc) != 0 && bad++ < 3)
-                                CHECKF(0, "%s, %s, M=%d, %d threads, mode %d: differs from the rows alone",
-                                       wh_isa_name(isas[ii]), wh_type_name(qt[ti]), M, nt, mode);
+                                CHECKF(0, "%s (%s), %s, M=%d, %d threads, mode %d: differs from the rows alone",
+                                       wh_isa_name(isas[ii]), wh_qx_kernel_name(), wh_type_name(qt[ti]), M, nt, mode);
                             wh_exec_deinit(&ex);
                         }
                     }
                 }
             for (int i = 0; i < 2; i++) { free(W[i]); free(own[i]); }
         }
+        wh_kernels_avx2_pairs(-1);
         /* the MLP at the row split's size: its f32 fused path must not take repacked weights */
         {
-            const int M = Ms[2], N0 = 4 * 96, Km = 96;
+            const int M = Ms[4], N0 = 4 * 96, Km = 96;
             uint8_t *W0 = make_w(WH_Q8_0, N0, Km), *W2 = make_w(WH_Q8_0, Km, N0);
             wh_wmat q0 = {W0, WH_Q8_0, Km, wh_row_bytes(WH_Q8_0, Km)}, q2 = {W2, WH_Q8_0, N0, wh_row_bytes(WH_Q8_0, N0)};
             wh_wmat x0, x2;
@@ -1882,8 +1889,9 @@ static void test_q8_cross_attention(wh_isa best)
 
 static void test_activation_quantizers(void)
 {
-    TEST("activation quantizers (AVX2; AVX-512 four blocks at a time) equal the reference for "
-         "K 32 .. 1504 (whole groups of four and the blocks left over, zero blocks, an offset row stride)") {
+    TEST("activation quantizers (AVX2 plain and pair-bounded; AVX-512 four blocks at a time) equal the reference "
+         "for K 32 .. 1504 (whole groups of four and the blocks left over, zero blocks, an offset row stride); "
+         "the pair-bounded scale stays finite where a pair's sum overflows") {
         const int Ks[5] = {32, 256, 544, 1024, 1504}, M = 3, lda = 1504 + 7;
         float *A = malloc(sizeof(float) * (size_t)M * lda);
         int8_t *q1 = malloc((size_t)M * 1504), *q2 = malloc((size_t)M * 1504);
@@ -1904,10 +1912,22 @@ static void test_activation_quantizers(void)
                      memcmp(c1, c2, sizeof(int32_t) * (size_t)(M * nb)) ||
                      memcmp(s1, s2, sizeof(float) * (size_t)(M * nb))) && bad++ < 3)
                     CHECKF(0, "%s quantizer, K %d: differs from the reference",
-                           impl == 2 ? "AVX-512" : impl ? "AVX2 pair-bounded" : "AVX2", K);
+                           impl == 2 ? "AVX-512" : impl ? "AVX2 with pair-bounded q8_0" : "AVX2", K);
             }
         }
         CHECK(bad == 0);
+        /* pairs whose |x| sum overflows a float (x ~ 2e38): the pair-bounded scale stays finite,
+         * pairs within 128, both quantizers alike (the sums had overflowed: d = inf, all NaN) */
+        for (int i = 0; i < 32; i++) A[i] = (i & 1 ? -2e38f : 2e38f) * (i % 6 == 0 ? 0.5f : 1.0f);
+        int over = 0;
+        for (int impl = 0; impl < 2 && wh_kernels_best() >= WH_ISA_AVX2; impl++) {
+            if (impl) wh_qx_quant_avx2(1, 32, A, 32, 1, q1, d1, c1, s1);
+            else wh_qx_quant_ref(1, 32, A, 32, 1, q1, d1, c1, s1);
+            for (int i = 0; i < 32; i += 2) over += abs(q1[i]) + abs(q1[i + 1]) > 128;
+            CHECKF(isfinite(d1[0]) && d1[0] > 0 && over == 0,
+                   "%s pair-bounded quantizer on 2e38: d %g, %d pairs over 128", impl ? "AVX2" : "reference",
+                   (double)d1[0], over);
+        }
         free(A); free(q1); free(q2);
     }
 }
