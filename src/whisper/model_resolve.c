@@ -33,44 +33,53 @@ static const struct { const char *name, *repo; } k_repos[] = {
 
 static int is_file(const char *p) { struct stat st; return stat(p, &st) == 0 && S_ISREG(st.st_mode); }
 
-/* The hub cache root: $HF_HUB_CACHE, $HF_HOME/hub, $XDG_CACHE_HOME/huggingface/hub, ~/.cache/huggingface/hub */
+/* snprintf that says whether the whole string fit: a truncated path must never be looked up
+ * (it names another file) */
+#define FITS(r, n) ((r) >= 0 && (size_t)(r) < (n))
+
+/* The hub cache root: $HF_HUB_CACHE, $HF_HOME/hub, $XDG_CACHE_HOME/huggingface/hub,
+ * ~/.cache/huggingface/hub; 0, -1 none of them set, -2 the path is too long */
 static int hub_root(char *out, size_t n)
 {
     const char *v;
-    if ((v = getenv("HF_HUB_CACHE")) && *v) return snprintf(out, n, "%s", v) < (int)n ? 0 : -1;
-    if ((v = getenv("HF_HOME")) && *v) return snprintf(out, n, "%s/hub", v) < (int)n ? 0 : -1;
-    if ((v = getenv("XDG_CACHE_HOME")) && *v) return snprintf(out, n, "%s/huggingface/hub", v) < (int)n ? 0 : -1;
-    if ((v = getenv("HOME")) && *v) return snprintf(out, n, "%s/.cache/huggingface/hub", v) < (int)n ? 0 : -1;
-    return -1;
+    int r;
+    if ((v = getenv("HF_HUB_CACHE")) && *v) r = snprintf(out, n, "%s", v);
+    else if ((v = getenv("HF_HOME")) && *v) r = snprintf(out, n, "%s/hub", v);
+    else if ((v = getenv("XDG_CACHE_HOME")) && *v) r = snprintf(out, n, "%s/huggingface/hub", v);
+    else if ((v = getenv("HOME")) && *v) r = snprintf(out, n, "%s/.cache/huggingface/hub", v);
+    else return -1;
+    return FITS(r, n) ? 0 : -2;
 }
 
-/* A snapshot of repo holding model.bin: the one refs/main names, else any. */
+/* A snapshot of repo holding model.bin: the one refs/main names, else any; -1 none (or a
+ * path too long to name it) */
 static int hub_snapshot(const char *root, const char *repo, char *out, size_t n)
 {
     char dir[2048], ref[128] = "", p[4096];
     int k = snprintf(dir, sizeof dir, "%s/models--", root);
-    for (const char *s = repo; *s && k < (int)sizeof dir - 3; s++) {   /* "/" becomes "--" */
+    if (!FITS(k, sizeof dir)) return -1;
+    for (const char *s = repo; *s; s++) {   /* "/" becomes "--" */
+        if (k + 3 > (int)sizeof dir) return -1;
         if (*s == '/') { dir[k++] = '-'; dir[k++] = '-'; }
         else dir[k++] = *s;
     }
     dir[k] = 0;
-    snprintf(p, sizeof p, "%s/refs/main", dir);
-    FILE *f = fopen(p, "r");
+    FILE *f = FITS(snprintf(p, sizeof p, "%s/refs/main", dir), sizeof p) ? fopen(p, "r") : NULL;
     if (f) {
         if (!fgets(ref, sizeof ref, f)) ref[0] = 0;
         fclose(f);
         ref[strcspn(ref, "\r\n")] = 0;
-        snprintf(p, sizeof p, "%s/snapshots/%s/model.bin", dir, ref);
-        if (ref[0] && !strchr(ref, '/') && is_file(p)) return snprintf(out, n, "%s/snapshots/%s", dir, ref) < (int)n ? 0 : -1;
+        if (ref[0] && !strchr(ref, '/') && FITS(snprintf(p, sizeof p, "%s/snapshots/%s/model.bin", dir, ref), sizeof p) &&
+            is_file(p))
+            return FITS(snprintf(out, n, "%s/snapshots/%s", dir, ref), n) ? 0 : -1;
     }
-    snprintf(p, sizeof p, "%s/snapshots", dir);
-    DIR *d = opendir(p);
+    DIR *d = FITS(snprintf(p, sizeof p, "%s/snapshots", dir), sizeof p) ? opendir(p) : NULL;
     struct dirent *e;
     int found = -1;
     while (d && found && (e = readdir(d))) {
         if (e->d_name[0] == '.') continue;
-        snprintf(p, sizeof p, "%s/snapshots/%s/model.bin", dir, e->d_name);
-        if (is_file(p)) found = snprintf(out, n, "%s/snapshots/%s", dir, e->d_name) < (int)n ? 0 : -1;
+        if (FITS(snprintf(p, sizeof p, "%s/snapshots/%s/model.bin", dir, e->d_name), sizeof p) && is_file(p))
+            found = FITS(snprintf(out, n, "%s/snapshots/%s", dir, e->d_name), n) ? 0 : -1;
     }
     if (d) closedir(d);
     return found;
@@ -92,14 +101,16 @@ sp_status wh_model_resolve(const char *name, char *out, size_t n, char *err, siz
     const char *md = getenv("SPEECH_SESSION_MODELS");
     if (!md || !*md) md = "models";
     char p[4096], root[2048];
-    snprintf(p, sizeof p, "%s/%s/model.bin", md, name);
-    if (is_file(p)) return snprintf(out, n, "%s/%s", md, name) < (int)n ? SP_OK : SP_ERR_INVALID_ARG;
-    snprintf(p, sizeof p, "%s/ggml-%s.bin", md, name);
-    if (is_file(p)) return snprintf(out, n, "%s", p) < (int)n ? SP_OK : SP_ERR_INVALID_ARG;
-    int have_root = hub_root(root, sizeof root) == 0;
-    if (have_root && hub_snapshot(root, repo, out, n) == 0) return SP_OK;
+    if (FITS(snprintf(p, sizeof p, "%s/%s/model.bin", md, name), sizeof p) && is_file(p))
+        return FITS(snprintf(out, n, "%s/%s", md, name), n) ? SP_OK : SP_ERR_INVALID_ARG;
+    if (FITS(snprintf(p, sizeof p, "%s/ggml-%s.bin", md, name), sizeof p) && is_file(p))
+        return FITS(snprintf(out, n, "%s", p), n) ? SP_OK : SP_ERR_INVALID_ARG;
+    const int rr = hub_root(root, sizeof root);
+    if (rr == 0 && hub_snapshot(root, repo, out, n) == 0) return SP_OK;
     sp_errf(err, en, "model '%s' not found: looked for %s/%s/ (CTranslate2), %s/ggml-%s.bin and %s in %s; get it with "
             "scripts/get-model.sh %s (whisper.cpp ggml), or download %s from the Hugging Face hub (faster-whisper's files)",
-            name, md, name, md, name, repo, have_root ? root : "the Hugging Face cache (no HOME)", name, repo);
+            name, md, name, md, name, repo,
+            rr == 0 ? root : rr == -2 ? "the Hugging Face cache (its path is too long)" : "the Hugging Face cache (no HOME)",
+            name, repo);
     return SP_ERR_IO;
 }

@@ -1023,6 +1023,28 @@ static void test_resolve(void)
               strstr(err, "get-model.sh large-v3") && strstr(err, hub));
         CHECK(wh_model_load("no-such-model", &m, err, sizeof err) == SP_ERR_IO && !m);
         CHECK(wh_model_is_name("distil-large-v3") && wh_model_is_name("turbo") && !wh_model_is_name("base.bin"));
+        /* cache roots and model directories near and past the path buffers: a root of 2040-2047
+         * characters had written past the snapshot lookup's buffer (ASan: stack-buffer-overflow);
+         * now each is looked up whole or not at all, and a root too long is said so */
+        static char longp[5000];
+        const int lens[6] = {2030, 2040, 2046, 2047, 2048, 4500};
+        unsetenv("SPEECH_SESSION_MODELS");
+        for (int li = 0; li < 6; li++) {
+            memset(longp, 0, sizeof longp);
+            longp[0] = '/';
+            memset(longp + 1, 'x', (size_t)lens[li] - 1);
+            setenv("HF_HUB_CACHE", longp, 1);
+            CHECK(wh_model_resolve("tiny.en", out, sizeof out, err, sizeof err) == SP_ERR_IO);
+            if (lens[li] >= 2048) CHECKF(strstr(err, "its path is too long") != NULL, "%s", err);
+            unsetenv("HF_HUB_CACHE");
+            setenv("HF_HOME", longp, 1);   /* + "/hub" */
+            CHECK(wh_model_resolve("tiny.en", out, sizeof out, err, sizeof err) == SP_ERR_IO);
+            unsetenv("HF_HOME");
+            setenv("SPEECH_SESSION_MODELS", longp, 1);
+            setenv("HF_HUB_CACHE", hub, 1);
+            CHECK(wh_model_resolve("tiny.en", out, sizeof out, err, sizeof err) == SP_ERR_IO);
+            unsetenv("SPEECH_SESSION_MODELS");
+        }
         unsetenv("HF_HUB_CACHE");
         unsetenv("SPEECH_SESSION_MODELS");
         wh_model_free(g);
