@@ -801,10 +801,26 @@ static int transcribe_file(sp_context *ctx, cli_opts *o, const char *path, sp_de
     return EX_OK;
 }
 
+/* oracle mode: --dump-logits given as an option — not as another option's value (an
+ * --initial-prompt of that text) nor after "--" (a file of that name), which had switched
+ * modes too. Options are told apart on a scratch copy of the settings. */
+static int wants_oracle(int argc, char **argv)
+{
+    cli_opts scratch = {.tp = sp_transcribe_default_params(), .cp = sp_context_default_params(), .fmt = "txt"};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--")) return 0;
+        if (!strcmp(a, "--dump-logits")) return 1;
+        if (a[0] != '-' || !a[1] || flag_option(&scratch, a) == 0) continue;
+        const int oracle_value = !strcmp(a, "--mel") || !strcmp(a, "--prompt") || !strcmp(a, "--force");
+        if (i + 1 < argc && (oracle_value || value_option(&scratch, a, argv[i + 1]) != 1)) i++;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--dump-logits")) return transcribe_oracle_main(argc, argv);
+    if (wants_oracle(argc, argv)) return transcribe_oracle_main(argc, argv);
 
     cli_opts o = { .tp = sp_transcribe_default_params(), .cp = sp_context_default_params(),
                    .fmt = "txt", .want_progress = -1, .out_fd = -1 };

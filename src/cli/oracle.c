@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int parse_ids(const char *s, int **out, int *n)
 {
@@ -55,7 +56,17 @@ int transcribe_oracle_main(int argc, char **argv)
         else if (!strcmp(a, "--prompt") && v) { prompt = v; i++; }
         else if (!strcmp(a, "--force") && v) { force = v; i++; }
         else if (!strcmp(a, "--dump-logits") && v) { outf = v; i++; }
-        else if (!strcmp(a, "--threads") && v) { threads = atoi(v); i++; }
+        else if (!strcmp(a, "--threads") && v) {   /* as the CLI's: 0 (all cores) .. 256 */
+            char *end;
+            errno = 0;
+            const long t = strtol(v, &end, 10);
+            if (errno || end == v || *end || t < 0 || t > 256) {
+                fprintf(stderr, "transcribe: --threads: '%s' is not a whole number in 0..256\n", v);
+                return 2;
+            }
+            threads = (int)t;
+            i++;
+        }
         else if (a[0] != '-' && !audio) audio = a;
         else { fprintf(stderr, "transcribe: unknown or incomplete option '%s'\n", a); usage(); return 2; }
     }
@@ -81,13 +92,25 @@ int transcribe_oracle_main(int argc, char **argv)
     sp_context_info(ctx, &mi);
     int n_frames = 3000;
     if (melf) {
+        /* exactly [n_mels][3000] float32: the size first (a larger file had been read one
+         * value past the buffer, a trailing partial value accepted), then all of it */
+        const size_t want = (size_t)mi.n_mels * 3000;
         FILE *f = fopen(melf, "rb");
-        size_t want = (size_t)mi.n_mels * 3000;
+        struct stat st;
+        if (!f || fstat(fileno(f), &st) != 0) {
+            fprintf(stderr, "transcribe: %s: %s\n", melf, strerror(errno));
+            if (f) fclose(f);
+            rc = 4;
+            goto done;
+        }
         mel = malloc(want * sizeof(float));
-        size_t got = (f && mel) ? fread(mel, sizeof(float), want + 1, f) : 0;
-        if (f) fclose(f);
-        if (got != want) {
-            fprintf(stderr, "transcribe: %s: expected %zu float32 values ([%d][3000]), read %zu\n", melf, want, mi.n_mels, got);
+        const int size_ok = S_ISREG(st.st_mode) && (size_t)st.st_size == want * sizeof(float);
+        const size_t got = size_ok && mel ? fread(mel, sizeof(float), want, f) : 0;
+        fclose(f);
+        if (!size_ok || got != want) {
+            fprintf(stderr, "transcribe: %s: expected %zu float32 values ([%d][3000], %zu bytes) for this model, %s\n",
+                    melf, want, mi.n_mels, want * sizeof(float),
+                    !S_ISREG(st.st_mode) ? "not a regular file" : size_ok ? "could not read them all" : "the file has another size");
             rc = 4;
             goto done;
         }

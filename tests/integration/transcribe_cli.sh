@@ -215,4 +215,28 @@ import json, sys
 d = json.load(open('$T/nu.json', encoding='utf-8'))
 assert d['file'].endswith('caf\ufffd.wav'), d['file']"
 "$BIN/transcribe" --help | grep -q -- "--beam-size"; check "--help lists the options" [ $? -eq 0 ]
+
+# oracle mode only for --dump-logits as an option: as an option's value or after "--" it had
+# switched modes too (exit 2, "unknown or incomplete option")
+"$BIN/transcribe" --model $M $FAST --initial-prompt "--dump-logits" "$W" >"$T/dl.txt" 2>"$T/dl.err"; rc=$?
+check "--initial-prompt '--dump-logits': an ordinary transcription (exit $rc)" sh -c "[ $rc -eq 0 ] && [ -s '$T/dl.txt' ]"
+"$BIN/transcribe" --model $M $FAST -- --dump-logits >/dev/null 2>"$T/dl2.err"; rc=$?
+check "'-- --dump-logits': an input file of that name (exit 4, was 2)" sh -c "[ $rc -eq 4 ] && grep -q -- '--dump-logits' '$T/dl2.err'"
+# the oracle's --threads as the CLI's, and its --mel exactly [n_mels][3000] float32 (a larger
+# file had been read one value past the buffer, a trailing partial value accepted)
+"$BIN/transcribe" --model $M --prompt 50258 --dump-logits "$T/o.f32" --threads abc "$W" 2>"$T/th.err"; rc=$?
+check "oracle --threads abc: usage, exit 2 (was accepted)" sh -c "[ $rc -eq 2 ] && grep -q 'not a whole number' '$T/th.err'"
+nm=80   # micro-f16's mel bins
+head -c $((nm * 3000 * 4)) /dev/zero >"$T/mel.ok"
+head -c $((nm * 3000 * 4 + 2)) /dev/zero >"$T/mel.part"
+head -c $((nm * 3000 * 4 + 4)) /dev/zero >"$T/mel.big"
+"$BIN/transcribe" --model $M --mel "$T/mel.ok" --prompt 50258 --dump-logits "$T/o.f32"; rc=$?
+check "oracle --mel of the right size: exit 0" [ $rc -eq 0 ]
+for f in part big; do
+    "$BIN/transcribe" --model $M --mel "$T/mel.$f" --prompt 50258 --dump-logits "$T/o.f32" 2>"$T/mel.err"; rc=$?
+    check "oracle --mel $f size: exit 4, says so (was accepted or read past the buffer)" \
+        sh -c "[ $rc -eq 4 ] && grep -q 'another size' '$T/mel.err'"
+done
+"$BIN/transcribe" --model $M --mel "$T/no-such.f32" --prompt 50258 --dump-logits "$T/o.f32" 2>"$T/mel.err"; rc=$?
+check "oracle --mel missing: exit 4 with the OS's reason" sh -c "[ $rc -eq 4 ] && grep -q 'No such file' '$T/mel.err'"
 [ "$fails" -eq 0 ]
