@@ -251,10 +251,23 @@ static int build_prompt(tx *x, int first_window, int *sot_index, int *n_forced)
     int n = 0;
     const int use_prefix = first_window && x->n_prefix > 0;
     const int use_hot = x->n_hot > 0 && !use_prefix;
+    /* the whole input within the text context, one position left to decode: the start of
+     * transcript, language, task, no-timestamps, the prefix (each half of the context alone,
+     * a long --prefix beside a long --initial-prompt had run past it — past x->init's
+     * n_text_ctx entries); the previous text gives way first, then the prefix's start */
+    const int sot_part = 1 + (x->lang_token >= 0 ? 2 : 0) + (p->without_timestamps ? 1 : 0);
+    int n_prefix = use_prefix ? x->n_prefix : 0;
+    const int ts_begin = use_prefix && !p->without_timestamps;
+    if (sot_part + ts_begin + n_prefix > x->n_text_ctx - 1)
+        n_prefix = x->n_text_ctx - 1 - sot_part - ts_begin > 0 ? x->n_text_ctx - 1 - sot_part - ts_begin : 0;
+    int lim = x->n_text_ctx - 1 - sot_part - ts_begin - n_prefix - 1;   /* after startofprev */
+    if (lim > half) lim = half;
+    if (lim < 0) lim = 0;
     int n_prev = x->n_all - x->reset_since;
-    if (n_prev > half) n_prev = half;
+    if (n_prev > lim) n_prev = lim;
     int n_hot = use_hot ? x->n_hot : 0;
-    if (n_hot + n_prev > half) n_prev = half - n_hot > 0 ? half - n_hot : 0;   /* keep the total within 223 */
+    if (n_hot > lim) n_hot = lim;
+    if (n_hot + n_prev > lim) n_prev = lim - n_hot;   /* keep the total within 223 and the context */
     if (n_prev > 0 || n_hot > 0) {
         x->init[n++] = x->sp->startofprev;
         for (int i = 0; i < n_hot; i++) x->init[n++] = x->hot[i];
@@ -269,9 +282,9 @@ static int build_prompt(tx *x, int first_window, int *sot_index, int *n_forced)
     if (p->without_timestamps) x->init[n++] = x->sp->notimestamps;
     int nf = 0;
     if (use_prefix) {
-        if (!p->without_timestamps) { x->init[n++] = x->sp->timestamp_begin; nf++; }
-        for (int i = 0; i < x->n_prefix; i++) x->init[n++] = x->prefix[i];
-        nf += x->n_prefix;
+        if (ts_begin) { x->init[n++] = x->sp->timestamp_begin; nf++; }
+        for (int i = x->n_prefix - n_prefix; i < x->n_prefix; i++) x->init[n++] = x->prefix[i];
+        nf += n_prefix;
     }
     *n_forced = nf;
     return n;

@@ -216,6 +216,13 @@ d = json.load(open('$T/nu.json', encoding='utf-8'))
 assert d['file'].endswith('caf\ufffd.wav'), d['file']"
 "$BIN/transcribe" --help | grep -q -- "--beam-size"; check "--help lists the options" [ $? -eq 0 ]
 
+# a --prefix of half the text context beside a long --initial-prompt: the previous text gives
+# way so the whole input fits (it had run past the input buffer: heap corruption, abort)
+P=$(python3 -c "print(' '.join(['hello'] * 223))"); IP=$(python3 -c "print(' '.join(['hello world'] * 1000))")
+"$BIN/transcribe" --model $M $FAST --prefix "$P" --initial-prompt "$IP" "$W" >"$T/pp.txt" 2>"$T/pp.err"; rc=$?
+check "--prefix of 223 tokens with a 2000-token --initial-prompt: transcribed (exit $rc)" \
+    sh -c "[ $rc -eq 0 ] && grep -q hello '$T/pp.txt'"
+
 # oracle mode only for --dump-logits as an option: as an option's value or after "--" it had
 # switched modes too (exit 2, "unknown or incomplete option")
 "$BIN/transcribe" --model $M $FAST --initial-prompt "--dump-logits" "$W" >"$T/dl.txt" 2>"$T/dl.err"; rc=$?
