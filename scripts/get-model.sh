@@ -2,16 +2,18 @@
 # get-model.sh — fetch a whisper.cpp ggml Whisper model and verify its SHA-1, fetch a
 # faster-whisper (CTranslate2) model directory, or verify a file you already have.
 #
-#   scripts/get-model.sh NAME [DIR]        download ggml-NAME.bin into DIR (default: models/)
+#   scripts/get-model.sh NAME [DIR]        download ggml-NAME.bin into DIR
 #   scripts/get-model.sh --ct2 NAME [DIR]  download faster-whisper's NAME (tiny … large-v3,
-#                                          distil-*, turbo) into DIR/NAME (default: models/)
+#                                          distil-*, turbo) into DIR/NAME
 #   scripts/get-model.sh --verify FILE     check FILE against the known checksums
 #   scripts/get-model.sh --list            names with known checksums (ggml) and CT2 names
 #
-# The checksums are the SHA-1 values published with the whisper.cpp model files. A model
-# whose checksum is not in the table is still usable (the engine validates every file it
-# loads); the script then says it cannot vouch for it. Exit: 0 ok, 1 mismatch/failure,
-# 2 usage.
+# DIR defaults to $SPEECH_SESSION_MODELS, else models/ (where model names resolve). The
+# checksums are the SHA-1 values published with the whisper.cpp model files. A model whose
+# checksum is not in the table is still usable (the engine validates every file it loads);
+# the script then says it cannot vouch for it ("not verified"), and an existing
+# DIR/ggml-NAME.bin with no known checksum for NAME is kept as it is, not downloaded again.
+# Exit: 0 ok (or kept, not verified), 1 mismatch/failure, 2 usage.
 set -eu
 URL_BASE=${SPEECH_SESSION_MODEL_URL:-https://huggingface.co/ggerganov/whisper.cpp/resolve/main}
 # The hub faster-whisper downloads from; HF_ENDPOINT is huggingface_hub's own variable (mirrors).
@@ -73,24 +75,28 @@ large-v3-q5_0 e6e2ed78495d403bef4b7cff42ef4aaadcfea8de
 LIST
 }
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
-verify() { # file [expected-name]
-    f=$1
-    [ -f "$f" ] || { echo "get-model: $f: no such file" >&2; return 1; }
-    got=$(sha1sum "$f" | cut -d' ' -f1)
-    name=$(sums | awk -v s="$got" '$2 == s { print $1 }')
-    if [ -n "$name" ]; then
-        if [ -n "${2:-}" ] && [ "$name" != "$2" ]; then
-            echo "get-model: $f is ggml-$name.bin, not ggml-$2.bin" >&2; return 1
+# verify's variables carry a v_ prefix: POSIX sh has no local variables, and the main
+# script's own (name, dir, out) must survive a call.
+verify() { # file [expected-name]: 0 verified (or not in the table, says "not verified"), 1 bad
+    v_f=$1
+    [ -f "$v_f" ] || { echo "get-model: $v_f: no such file" >&2; return 1; }
+    v_got=$(sha1sum "$v_f" | cut -d' ' -f1)
+    v_name=$(sums | awk -v s="$v_got" '$2 == s { print $1 }')
+    if [ -n "$v_name" ]; then
+        if [ -n "${2:-}" ] && [ "$v_name" != "$2" ]; then
+            echo "get-model: $v_f is ggml-$v_name.bin, not ggml-$2.bin" >&2; return 1
         fi
-        echo "$f: OK (ggml-$name.bin, sha1 $got)"; return 0
+        echo "$v_f: OK (ggml-$v_name.bin, sha1 $v_got)"; return 0
     fi
-    if [ -n "${2:-}" ] && sums | grep -q "^$2 "; then
-        echo "get-model: $f: checksum MISMATCH for ggml-$2.bin (got $got)" >&2; return 1
+    if [ -n "${2:-}" ] && known "$2"; then
+        echo "get-model: $v_f: checksum MISMATCH for ggml-$2.bin (got $v_got)" >&2; return 1
     fi
-    echo "$f: sha1 $got is not in the table of known models (not verified)"; return 0
+    echo "$v_f: sha1 $v_got is not in the table of known models (not verified)"; return 0
 }
+
+known() { sums | awk -v n="$1" '$1 == n { f = 1 } END { exit !f }'; } # NAME has a checksum
 
 fetch() { # url out headers-file: 0 ok, 22 HTTP error (404 …), other: transport failure
     if command -v curl >/dev/null; then
@@ -146,20 +152,38 @@ get_ct2() { # name dir
     mv "$tmp" "$dest" || return 1
     rm -rf "$dest.old"; trap - EXIT INT TERM
     chmod 755 "$dest"
-    echo "saved $dest (use it as --model $dest, or by name: --model $1)"
+    # The name alone resolves only where the engine looks: $SPEECH_SESSION_MODELS, else models/
+    # (both relative to the directory the program runs in; compared here from the caller's).
+    if [ "$(cd "$2" && pwd -P)" = "$(cd "$MODELS" 2>/dev/null && pwd -P)" ]; then
+        echo "saved $dest (use it as --model $dest, or by name: --model $1)"
+    else
+        echo "saved $dest (use it as --model $dest, or by name with SPEECH_SESSION_MODELS=$2: --model $1)"
+    fi
 }
 
+# Where model names resolve (src/whisper/model_resolve.c), relative to the caller's directory.
+MODELS=${SPEECH_SESSION_MODELS:-models}
 [ $# -ge 1 ] || usage
 case "$1" in
     --list) sums | cut -d' ' -f1; ct2_repos | sed 's/^\([^ ]*\) .*/ct2 \1/'; exit 0 ;;
-    --ct2) [ $# -ge 2 ] && [ $# -le 3 ] || usage; get_ct2 "$2" "${3:-models}"; exit $? ;;
+    --ct2) [ $# -ge 2 ] && [ $# -le 3 ] || usage; get_ct2 "$2" "${3:-$MODELS}"; exit $? ;;
     --verify) [ $# -eq 2 ] || usage; verify "$2"; exit $? ;;
     -h|--help) usage ;;
+    -*) echo "get-model: unknown option $1" >&2; usage ;;
 esac
-name=$1; dir=${2:-models}
+[ $# -le 2 ] || usage
+name=$1; dir=${2:-$MODELS}
 mkdir -p "$dir"
 out="$dir/ggml-$name.bin"
-if [ -f "$out" ] && verify "$out" "$name" >/dev/null 2>&1; then echo "$out: already present and verified"; exit 0; fi
+if [ -f "$out" ]; then
+    if ! known "$name"; then
+        # Nothing to check it against: keep it, without claiming it is verified.
+        echo "$out: already present; not verified (no known checksum for ggml-$name.bin), kept as it is"
+        exit 0
+    fi
+    if verify "$out" "$name" >/dev/null 2>&1; then echo "$out: already present and verified"; exit 0; fi
+    echo "$out: present but does not match ggml-$name.bin's checksum: downloading it again"
+fi
 url="$URL_BASE/ggml-$name.bin"
 echo "downloading $url"
 if command -v curl >/dev/null; then

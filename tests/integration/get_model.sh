@@ -4,7 +4,10 @@
 # scripts/fetch-test-weights.sh caches: the directory lands complete, model.bin's SHA-256 is
 # checked against the hub's ETag (a wrong or truncated download never lands, nothing is left
 # behind), optional files may be missing, unknown names are refused, and the model it
-# fetched transcribes jfk.wav exactly like the original directory. Skips without the weights.
+# fetched transcribes jfk.wav exactly like the original directory. Skips those without the
+# weights. First, offline (nothing listens on the model URL): the ggml download keeps the
+# requested name when an existing file is wrong, an existing file with no known checksum is
+# kept and not called verified, and DIR defaults to $SPEECH_SESSION_MODELS.
 cd "$(dirname "$0")/../.." || exit 1
 BIN=${BIN:-bin}
 WD=${SS_WEIGHTS:-.cache/weights}
@@ -12,12 +15,32 @@ fails=0
 ok() { echo "ok - $1"; }
 nok() { echo "not ok - $1"; fails=$((fails + 1)); }
 check() { name=$1; shift; if "$@" >/dev/null 2>&1; then ok "$name"; else nok "$name"; echo "#   failed: $*"; [ -f "$T/out" ] && sed "s/^/#   /" "$T/out"; fi; }
-if [ ! -f "$WD/tiny.en/model.bin" ]; then
-    echo "ok - get-model --ct2 # SKIP no real weights in $WD (scripts/fetch-test-weights.sh)"; exit 0
-fi
 T=$(mktemp -d /tmp/ss-getmodel.XXXXXX)
 HUB=""
 trap '[ -n "$HUB" ] && kill $HUB 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT
+GM=$(pwd)/scripts/get-model.sh
+
+# ggml files, offline: nothing listens on the model URL, so every download fails fast.
+export SPEECH_SESSION_MODEL_URL=http://127.0.0.1:9
+mkdir -p "$T/g/models"
+echo junk >"$T/g/models/ggml-tiny.bin"
+(cd "$T/g" && sh "$GM" tiny) >"$T/out" 2>&1; rc=$?
+check "a corrupt existing ggml-tiny.bin: fetched again under its own name, exit 1 offline" \
+    sh -c '[ $0 -eq 1 ] && grep -q "downloading http://127.0.0.1:9/ggml-tiny.bin$" "$1" && ! grep -q "already present" "$1"' $rc "$T/out"
+: >"$T/g/models/ggml-medium-q5_0.bin"
+(cd "$T/g" && sh "$GM" medium-q5_0) >"$T/out" 2>&1; rc=$?
+check "an existing file with no known checksum: kept, says not verified, never 'verified'" \
+    sh -c '[ $0 -eq 0 ] && grep -q "not verified" "$1" && ! grep -q "and verified" "$1" && ! grep -q downloading "$1"' $rc "$T/out"
+mkdir -p "$T/g/elsewhere"; : >"$T/g/elsewhere/ggml-medium-q5_0.bin"
+(cd "$T/g" && SPEECH_SESSION_MODELS=elsewhere sh "$GM" medium-q5_0) >"$T/out" 2>&1; rc=$?
+check "the default DIR is \$SPEECH_SESSION_MODELS" sh -c '[ $0 -eq 0 ] && grep -q "^elsewhere/ggml-medium-q5_0.bin:" "$1"' $rc "$T/out"
+sh "$GM" --bogus >"$T/out" 2>&1; rc=$?
+check "an unknown option: usage, exit 2" sh -c '[ $0 -eq 2 ] && grep -q "unknown option --bogus" "$1"' $rc "$T/out"
+unset SPEECH_SESSION_MODEL_URL
+
+if [ ! -f "$WD/tiny.en/model.bin" ]; then
+    echo "ok - get-model --ct2 # SKIP no real weights in $WD (scripts/fetch-test-weights.sh)"; [ $fails -eq 0 ]; exit
+fi
 mkdir -p "$T/hub"
 ln -s "$(cd "$WD/tiny.en" && pwd)" "$T/hub/faster-whisper-tiny.en"
 
@@ -34,12 +57,17 @@ nothing_left() { [ ! -e "$1/tiny.en" ] && [ -z "$(ls -A "$1" 2>/dev/null)" ]; }
 serve good
 scripts/get-model.sh --ct2 tiny.en "$T/m" >"$T/out" 2>&1; rc=$?
 check "download exits 0" [ $rc -eq 0 ]
+check "a DIR the engine does not search: the by-name hint names SPEECH_SESSION_MODELS" \
+    grep -q "by name with SPEECH_SESSION_MODELS=$T/m: --model tiny.en" "$T/out"
 check "model.bin verified against the hub's SHA-256" grep -q 'model.bin: OK (sha256' "$T/out"
 check "required files present, byte-identical" sh -c 'for f in model.bin config.json tokenizer.json vocabulary.txt; do cmp -s "$0/$f" "$1/$f" || exit 1; done' "$T/m/tiny.en" "$WD/tiny.en"
 check "absent optional files (preprocessor_config.json) tolerated, no temp or header files left" \
     sh -c '[ ! -e "$0/tiny.en/preprocessor_config.json" ] && [ "$(ls -A "$0" | wc -l)" -eq 1 ] && [ -z "$(ls -A "$0/tiny.en" | grep "^\.")" ]' "$T/m"
 scripts/get-model.sh --ct2 tiny.en "$T/m" >"$T/out2" 2>&1
 check "second run: already present, nothing downloaded" grep -q 'already present' "$T/out2"
+(cd "$T" && SPEECH_SESSION_MODELS=sm sh "$GM" --ct2 tiny.en) >"$T/out" 2>&1; rc=$?
+check "--ct2 without DIR: lands in \$SPEECH_SESSION_MODELS, where the name resolves" \
+    sh -c '[ $0 -eq 0 ] && [ -f "$1/sm/tiny.en/model.bin" ] && grep -q "or by name: --model tiny.en)" "$2"' $rc "$T" "$T/out"
 
 JFK=${SHARED:-../shared}/data/jfk.wav
 REL=bin; [ -x "$REL/transcribe" ] || REL=$BIN
