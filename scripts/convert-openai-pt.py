@@ -17,6 +17,7 @@ OUT.bin    the ggml file to write (written to OUT.bin.part, renamed when complet
 --q5_0     the same with q5_0 (an f16 scale, 32 five-bit values), as `quantize ... q5_0`
 --q5_1, --q4_0, --q4_1
            likewise (q5_1/q4_1: an f16 scale and minimum per block; q4_0: four-bit values)
+Any other argument starting with "-" is a usage error (name such a file ./-x, or put it after --).
 
 Needs numpy only — not torch: the checkpoint's pickle is read by a restricted unpickler that
 accepts nothing but the classes a plain state dict needs (OrderedDict, tensor rebuilds and
@@ -30,6 +31,7 @@ import pickle
 import struct
 import sys
 import zipfile
+import zlib
 
 try:
     import numpy as np
@@ -102,10 +104,40 @@ class CheckpointUnpickler(pickle.Unpickler):
         return self.cache[key]
 
 
+# torch.save's legacy (pre-1.6) format opens with this number pickled (protocol 2)
+LEGACY_MAGIC = pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2)
+
+
 def read_checkpoint(path):
+    if not os.path.exists(path):
+        raise Fail("%s: no such file" % path)
+    if os.path.isdir(path):
+        raise Fail("%s is a directory, not a checkpoint file" % path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(LEGACY_MAGIC))
+    except OSError as e:
+        raise Fail("%s: cannot read it (%s)" % (path, e.strerror or e))
+    if not head:
+        raise Fail("%s is empty" % path)
     if not zipfile.is_zipfile(path):
-        raise Fail("%s is not a PyTorch zip checkpoint (the legacy format of torch < 1.6 is not "
-                   "read: load and torch.save it once with a current torch)" % path)
+        if head.startswith(b"PK"):
+            raise Fail("%s is a truncated or damaged zip archive (its central directory is "
+                       "missing): download or copy the checkpoint again" % path)
+        if head == LEGACY_MAGIC:
+            raise Fail("%s is in the legacy format of torch < 1.6, which is not read: load and "
+                       "torch.save it once with a current torch" % path)
+        raise Fail("%s is not a PyTorch checkpoint (neither the zip format of torch >= 1.6 nor "
+                   "the legacy format)" % path)
+    try:
+        return _read_zip(path)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as e:
+        # is_zipfile saw an end record, yet a member is damaged (bad CRC, cut short)
+        raise Fail("%s is a damaged zip archive (%s): download or copy the checkpoint again"
+                   % (path, e))
+
+
+def _read_zip(path):
     with zipfile.ZipFile(path) as zf:
         pkls = [n for n in zf.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
         if len(pkls) != 1:
@@ -273,6 +305,9 @@ def main(argv):
     args, assets, f16, quant = [], None, True, None
     it = iter(argv[1:])
     for a in it:
+        if a == "--":                       # the rest are file names, even "-x"
+            args.extend(it)
+            break
         if a == "--assets":
             assets = next(it, None)
         elif a == "--f32":
@@ -282,6 +317,12 @@ def main(argv):
         elif a in ("-h", "--help"):
             print(__doc__)
             return 0
+        elif a.startswith("-") and a != "-":
+            # a mistyped option (--q8) must not become the output file's name
+            print("convert-openai-pt: unknown option %s (./%s for a file of that name)" % (a, a),
+                  file=sys.stderr)
+            print(__doc__, file=sys.stderr)
+            return 2
         else:
             args.append(a)
     if len(args) != 2 or (assets is None and "--assets" in argv) or (quant and not f16) or quant == "both":

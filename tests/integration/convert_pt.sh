@@ -25,6 +25,44 @@ for p in .venv/bin/python python3; do
     if $p -c 'import numpy' 2>/dev/null; then PY=$p; break; fi
 done
 [ -n "$PY" ] || skip "no Python with numpy (scripts/install-deps.sh puts it in .venv)"
+T=$(mktemp -d /tmp/ss-pt.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+
+# Broken inputs and mistyped options, before anything needs the weights or the assets: one
+# line "convert-openai-pt: <reason>" and exit 1 (2 for usage), never a traceback.
+$PY - "$T" <<'PY'
+import pickle, sys, zipfile
+d = sys.argv[1]
+with zipfile.ZipFile(d + "/ok.pt", "w") as z:          # stored, as torch.save writes
+    z.writestr("m/data.pkl", pickle.dumps({"x": 1}, protocol=2) * 50)
+b = bytearray(open(d + "/ok.pt", "rb").read())
+b[b.index(b"m/data.pkl") + 40] ^= 0xFF                # inside the member's data: bad CRC
+open(d + "/crc.pt", "wb").write(bytes(b))
+open(d + "/head.pt", "wb").write(bytes(b[:100]))      # a zip cut short: no central directory
+open(d + "/legacy.pt", "wb").write(pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2) + b"...")
+PY
+oneline() { # out-file pattern: exactly one line, the reason, no traceback
+    [ "$(wc -l <"$1")" -eq 1 ] && grep -q "^convert-openai-pt: .*$2" "$1" && ! grep -q Traceback "$1"
+}
+$PY scripts/convert-openai-pt.py "$T/crc.pt" "$T/crc.bin" >"$T/out" 2>&1; rc=$?
+check "a zip with a bad CRC: exit 1, nothing written" \
+    sh -c '[ $0 -eq 1 ] && [ ! -e "$1" ] && [ ! -e "$1.part" ]' $rc "$T/crc.bin"
+check "a zip with a bad CRC: one line saying it is damaged, no traceback" oneline "$T/out" "damaged zip archive"
+$PY scripts/convert-openai-pt.py "$T/head.pt" "$T/head.bin" >"$T/out" 2>&1; rc=$?
+check "a zip cut short: exit 1, says truncated (not 'legacy format')" \
+    sh -c '[ $0 -eq 1 ] && grep -q truncated "$1" && ! grep -q "legacy" "$1"' $rc "$T/out"
+$PY scripts/convert-openai-pt.py "$T/nonexistent.pt" "$T/n.bin" >"$T/out" 2>&1; rc=$?
+check "a nonexistent file: exit 1, 'no such file' (not 'legacy format')" \
+    sh -c '[ $0 -eq 1 ] && grep -q "nonexistent.pt: no such file" "$1" && ! grep -q "legacy" "$1"' $rc "$T/out"
+$PY scripts/convert-openai-pt.py "$T/legacy.pt" "$T/l.bin" >"$T/out" 2>&1; rc=$?
+check "a legacy (torch < 1.6) checkpoint: exit 1, says how to resave it" \
+    sh -c '[ $0 -eq 1 ] && grep -q "legacy format.*torch.save it once" "$1"' $rc "$T/out"
+PYA=$PY; case $PY in */*) PYA=$(pwd)/$PY ;; esac   # run from $T: a stray output lands there
+CV=$(pwd)/scripts/convert-openai-pt.py
+(cd "$T" && $PYA "$CV" ok.pt --q8) >"$T/out" 2>&1; rc=$?
+check "a mistyped option (MODEL.pt --q8): usage error, exit 2, no file named --q8" \
+    sh -c '[ $0 -eq 2 ] && grep -q "unknown option --q8" "$1" && [ ! -e "$2/--q8" ] && [ ! -e "$2/--q8.part" ]' $rc "$T/out" "$T"
+
 [ -f "$WD/tiny.en/model.bin" ] || skip "no real weights in $WD (scripts/fetch-test-weights.sh)"
 C=.cache/openai-whisper
 A=$C/openai_whisper-20250625/whisper/assets
@@ -38,8 +76,6 @@ if [ ! -f "$A/mel_filters.npz" ] && [ "${SS_NO_FETCH:-0}" != 1 ]; then
 fi
 [ -f "$A/mel_filters.npz" ] || skip "openai-whisper's assets not available (offline?)"
 
-T=$(mktemp -d /tmp/ss-pt.XXXXXX)
-trap 'rm -rf "$T"' EXIT
 $PY tests/tools/make_openai_pt.py "$WD/tiny.en" "$T/tiny.en.pt" || nok "checkpoint written"
 $PY scripts/convert-openai-pt.py "$T/tiny.en.pt" "$T/ggml-tiny.en.bin" --assets "$A" >"$T/out" 2>&1; rc=$?
 check "converts (exit 0, 167 tensors, f16)" sh -c '[ $0 -eq 0 ] && grep -q "167 tensors, n_vocab 51864, 80 mels, f16" "$1"' $rc "$T/out"
@@ -132,10 +168,11 @@ check "a checkpoint that references os.system: refused (exit 1), nothing run, no
 head -c 30000000 "$T/tiny.en.pt" >"$T/cut.pt"
 $PY scripts/convert-openai-pt.py "$T/cut.pt" "$T/cut.bin" --assets "$A" >"$T/out" 2>&1; rc=$?
 check "a truncated checkpoint: exit 1 with a reason, nothing written" \
-    sh -c '[ $0 -eq 1 ] && grep -q "^convert-openai-pt: " "$1" && [ ! -e "$2" ] && [ ! -e "$2.part" ]' $rc "$T/out" "$T/cut.bin"
-printf 'not a zip' >"$T/legacy.pt"
-$PY scripts/convert-openai-pt.py "$T/legacy.pt" "$T/l.bin" --assets "$A" >"$T/out" 2>&1; rc=$?
-check "a non-zip (legacy torch) file: exit 1, says how to resave it" sh -c '[ $0 -eq 1 ] && grep -q "legacy format" "$1"' $rc "$T/out"
+    sh -c '[ $0 -eq 1 ] && grep -q "^convert-openai-pt: .*truncated" "$1" && [ ! -e "$2" ] && [ ! -e "$2.part" ]' $rc "$T/out" "$T/cut.bin"
+printf 'not a zip' >"$T/other.pt"
+$PY scripts/convert-openai-pt.py "$T/other.pt" "$T/o.bin" --assets "$A" >"$T/out" 2>&1; rc=$?
+check "a file in neither format: exit 1, says it is not a PyTorch checkpoint" \
+    sh -c '[ $0 -eq 1 ] && grep -q "not a PyTorch checkpoint" "$1"' $rc "$T/out"
 $PY scripts/convert-openai-pt.py "$T/tiny.en.pt" >/dev/null 2>&1; rc=$?
 check "usage error: exit 2" [ $rc -eq 2 ]
 $PY scripts/convert-openai-pt.py "$T/tiny.en.pt" "$T/x.bin" --f32 --q8_0 >/dev/null 2>&1; rc=$?
