@@ -14,6 +14,7 @@ check() { name=$1; shift; if "$@" >/dev/null 2>&1; then ok "$name"; else nok "$n
 T=$(mktemp -d /tmp/ss-scriptargs.XXXXXX)
 REL=ss-scriptargs-$$   # a relative DIR name that must never appear in the repository
 trap 'rm -rf "$REPO/$REL" "$REPO/$REL-empty"; [ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT
+trap 'exit 1' HUP INT TERM PIPE   # so the EXIT trap cleans up (e.g. piped into head)
 
 # Stubs ahead of the real tools: each logs its call; pip answers --version (so the script
 # believes it is there) and fails anything else, as offline.
