@@ -674,9 +674,13 @@ static int dir_wide(int e)
  * place when whole, so a reader (or a failed run) never sees half a document and an older
  * file of that name stays until the new one is complete. The temporary name is short and
  * the same length whatever NAME is (".NAME.PID.tmp" had gone past NAME_MAX for a long NAME).
- * Returns 0, or the errno of the failure. */
-static int write_one_file(const cli_opts *o, const sp_result *res, const char *path, const char *fmt, const char *ext)
+ * Returns 0, or the errno of the failure; *name_only = 1 when only this name is refused — the
+ * rename of the written file onto it (another user's file in a sticky directory such as /tmp:
+ * EPERM; a directory of that name), which had stopped the whole run as the directory's fault. */
+static int write_one_file(const cli_opts *o, const sp_result *res, const char *path, const char *fmt, const char *ext,
+                          int *name_only)
 {
+    *name_only = 0;
     static unsigned seq;
     char name[4096], tmp[64];
     if (out_name(path, ext, name, sizeof name)) {
@@ -695,7 +699,12 @@ static int write_one_file(const cli_opts *o, const sp_result *res, const char *p
     int rc = fclose(f);
     f = NULL;
     fd = -1;
-    if (rc != 0 || renameat(o->out_fd, tmp, o->out_fd, name) != 0) goto fail;
+    if (rc != 0) goto fail;
+    if (renameat(o->out_fd, tmp, o->out_fd, name) != 0) {
+        *name_only = errno == EPERM || errno == EACCES || errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST ||
+                     errno == EBUSY;
+        goto fail;
+    }
     return 0;
 fail:;
     int e = errno;
@@ -707,16 +716,23 @@ fail:;
 }
 
 /* Every format's file of one input (one, or "all"'s). Returns 0, or the errno of the first
- * failure; after a failure the directory's (dir_wide) the other formats are not tried. */
-static int write_out_file(const cli_opts *o, const sp_result *res, const char *path)
+ * failure; after a failure the directory's (dir_wide) the other formats are not tried, and
+ * *dir_fault says so to the caller (a refused name alone is that file's failure). */
+static int write_out_file(const cli_opts *o, const sp_result *res, const char *path, int *dir_fault)
 {
     const char *const *fmts;
     const int nf = out_formats(o, &fmts);
     int first = 0;
+    *dir_fault = 0;
     for (int k = 0; k < nf; k++) {
-        int e = write_one_file(o, res, path, fmts[k], fmt_ext(fmts[k], nf > 1));
+        int name_only;
+        int e = write_one_file(o, res, path, fmts[k], fmt_ext(fmts[k], nf > 1), &name_only);
         if (e && !first) first = e;
-        if (e == EINVAL || dir_wide(e)) break;   /* no name, or no file can be written */
+        if (e && !name_only && dir_wide(e)) {   /* no file can be written */
+            *dir_fault = 1;
+            break;
+        }
+        if (e == EINVAL) break;   /* no name */
     }
     return first;
 }
@@ -783,10 +799,11 @@ static int transcribe_file(sp_context *ctx, cli_opts *o, const char *path, sp_de
         return st == SP_ERR_INVALID_ARG ? EX_USAGE : EX_ENGINE;
     }
     if (o->out_fd >= 0) {
-        int wr = write_out_file(o, res, path);
+        int dir_fault;
+        int wr = write_out_file(o, res, path, &dir_fault);
         sp_result_free(res);
         if (wr == 0) return EX_OK;
-        *stop = dir_wide(wr);   /* the directory's trouble (full, gone, read-only) is every file's;
+        *stop = dir_fault;   /* the directory's trouble (full, gone, read-only) is every file's;
                                  * a name's (a directory in its place) is this file's */
         return EX_OUTPUT;
     }

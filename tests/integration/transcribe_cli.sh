@@ -113,6 +113,18 @@ if [ "$(id -u)" != 0 ] || [ -n "$RUNAS" ]; then
     t1=$(date +%s%N)
     check "--output-dir not writable: exit 6 before transcribing ($(( (t1 - t0) / 1000000 )) ms), said" sh -c \
         "[ $rc -eq 6 ] && grep -q 'Permission denied' '$T/err' && ! grep -q 'Permission denied' '$T/ro/'* 2>/dev/null"
+    # a sticky shared directory (as /tmp) holding another user's file of the output's name:
+    # that name is refused (EPERM at the rename), not the directory — the next input and the
+    # other formats are still written (the run had stopped at the first refused name)
+    mkdir -p "$T/sticky"; chmod 1777 "$T/sticky"
+    b=$(basename $W .wav)
+    if [ "$(id -u)" = 0 ]; then
+        : >"$T/sticky/$b.txt"   # root's
+        $RUNAS "$BIN/transcribe" --model $M $FAST -f all -o "$T/sticky" $W "$T/in/talk.take1.wav" >/dev/null 2>"$T/err"; rc=$?
+        check "sticky --output-dir with another user's $b.txt: exit 6, said; $b's other formats and the next input written" \
+            sh -c "[ $rc -eq 6 ] && grep -q 'Operation not permitted' '$T/err' && [ -s '$T/sticky/$b.srt' ] && \
+                   [ -s '$T/sticky/talk.take1.txt' ] && [ ! -s '$T/sticky/$b.txt' ]"
+    fi
 else
     echo "ok - --output-dir not writable # SKIP root without setpriv"
 fi
