@@ -416,6 +416,7 @@ static int parse_seed(sp_transcribe_params *tp, const char *v)
 {
     char *end;
     errno = 0;
+    if (*v < '0' || *v > '9') return -1;   /* strtoull takes "-1" as 2^64 - 1 */
     unsigned long long s = strtoull(v, &end, 10);
     if (end == v || *end || errno) return -1;
     tp->seed = (uint64_t)s;
@@ -431,7 +432,7 @@ static int value_option(cli_opts *o, const char *a, const char *v)
 #define IS(s) (!strcmp(a, s))
     if (IS("--model") || IS("-m")) o->model = v;
     else if (IS("--language")) {   /* a code checked here, so the error names the option, not a file */
-        if (*v && strcmp(v, "auto") && sp_language_index(v) < 0) return -1;
+        if (!*v || (strcmp(v, "auto") && sp_language_index(v) < 0)) return -1;   /* "" had passed */
         tp->language = v;
     }
     else if (IS("--task")) {
@@ -480,7 +481,10 @@ static int value_option(cli_opts *o, const char *a, const char *v)
     }
     else if (IS("--output-dir") || IS("--output_dir") || IS("-o")) { if (!*v) return -1; o->out_dir = v; }
     else if (IS("--threads") || IS("-t")) { if (parse_int(v, 0, 256, &l)) return -1; o->cp.n_threads = (int)l; }
-    else if (IS("--device")) o->cp.device = v;
+    else if (IS("--device")) {   /* checked here: the error names the option, not the model */
+        if (!sp_device_valid(v)) return -1;
+        o->cp.device = v;
+    }
     else if (IS("--compute")) {
         if (!sp_compute_valid(v)) return -1;
         o->cp.compute = v;
@@ -516,7 +520,14 @@ static int parse_args(int argc, char **argv, cli_opts *o)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return EX_OK; }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {   /* a help that cannot be written is an output error */
+            usage(stdout);
+            if (fflush(stdout) != 0 || ferror(stdout)) {
+                fprintf(stderr, "transcribe: write error: %s\n", strerror(errno));
+                return EX_OUTPUT;
+            }
+            return EX_OK;
+        }
         if (!strcmp(a, "--")) { for (i++; i < argc; i++) o->inputs[o->n_inputs++] = argv[i]; break; }
         if (a[0] != '-' || !a[1]) { o->inputs[o->n_inputs++] = a; continue; }
         if (flag_option(o, a) == 0) continue;

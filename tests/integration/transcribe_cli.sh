@@ -235,6 +235,18 @@ P=$(python3 -c "print(' '.join(['hello'] * 223))"); IP=$(python3 -c "print(' '.j
 check "--prefix of 223 tokens with a 2000-token --initial-prompt: transcribed (exit $rc)" \
     sh -c "[ $rc -eq 0 ] && grep -q hello '$T/pp.txt'"
 
+# values checked at parse time (an empty --language had passed, --seed -1 wrapped to 2^64 - 1,
+# a bad --device was reported against the model path) and a --help that cannot be written
+for a in "--language=" "--seed=-1" "--device=foo"; do
+    "$BIN/transcribe" --model $M "${a%%=*}" "${a#*=}" "$W" >/dev/null 2>"$T/bv.err"; rc=$?
+    check "${a%%=*} '${a#*=}': usage, exit 2, names the option" \
+        sh -c "[ $rc -eq 2 ] && grep -q 'bad value for ${a%%=*}' '$T/bv.err'"
+done
+if [ -w /dev/full ]; then
+    "$BIN/transcribe" --help >/dev/full 2>/dev/null; rc=$?
+    check "--help to a full device: exit 6 (was 0)" [ $rc -eq 6 ]
+fi
+
 # oracle mode only for --dump-logits as an option: as an option's value or after "--" it had
 # switched modes too (exit 2, "unknown or incomplete option")
 "$BIN/transcribe" --model $M $FAST --initial-prompt "--dump-logits" "$W" >"$T/dl.txt" 2>"$T/dl.err"; rc=$?
