@@ -243,6 +243,14 @@ static int all_push(tx *x, const int *t, int n)
 
 /* ------------------------------------------------------------------ one window */
 
+/* --max-initial-timestamp in timestamp tokens: -1 none (0, or not a number), at most a window's
+ * 1500 (an infinite or huge value had gone through lroundf into an int: undefined) */
+static int initial_ts_limit(float seconds)
+{
+    if (!(seconds > 0.0f)) return -1;
+    return seconds >= 30.0f ? 1500 : (int)lroundf(seconds / TIME_PRECISION);
+}
+
 /* Builds the decoder input (faster-whisper get_prompt) into x->init. */
 static int build_prompt(tx *x, int first_window, int *sot_index, int *n_forced)
 {
@@ -972,7 +980,7 @@ static sp_status setup_prompts(tx *x, char *err, size_t err_size)
     x->filter = (wh_filter){.n_vocab = x->n_vocab, .sp = *x->sp, .blank_id = blank >= 0 ? blank : 220,
                             .suppress_blank = p->suppress_blank, .suppress = x->suppress, .n_suppress = n_sup,
                             .timestamps = !p->without_timestamps,
-                            .max_initial_ts = p->max_initial_timestamp > 0 ? (int)lroundf(p->max_initial_timestamp / TIME_PRECISION) : -1};
+                            .max_initial_ts = initial_ts_limit(p->max_initial_timestamp)};
     wh_rng_seed(&x->rng, p->seed);
     const int half = x->n_text_ctx / 2 - 1;
     int *ip = NULL, n_ip = 0;

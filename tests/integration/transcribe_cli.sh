@@ -247,6 +247,12 @@ if [ -w /dev/full ]; then
     check "--help to a full device: exit 6 (was 0)" [ $rc -eq 6 ]
 fi
 
+# --max-initial-timestamp inf: no limit, as any value of a window or more (it had gone through
+# lroundf into an int: (int)LONG_MIN = 0, the first timestamp forced to 0.00)
+"$BIN/transcribe" --model $M $FAST --output-format json --max-initial-timestamp inf "$W" >"$T/mi.inf" 2>/dev/null
+"$BIN/transcribe" --model $M $FAST --output-format json --max-initial-timestamp 30 "$W" >"$T/mi.30" 2>/dev/null
+check "--max-initial-timestamp inf decodes as 30 (a whole window)" sh -c "[ -s '$T/mi.inf' ] && cmp -s '$T/mi.inf' '$T/mi.30'"
+
 # oracle mode only for --dump-logits as an option: as an option's value or after "--" it had
 # switched modes too (exit 2, "unknown or incomplete option")
 "$BIN/transcribe" --model $M $FAST --initial-prompt "--dump-logits" "$W" >"$T/dl.txt" 2>"$T/dl.err"; rc=$?
