@@ -51,6 +51,7 @@ static void usage(FILE *f)
         "\n"
         "Transcribes (or translates) audio files with a Whisper model; plain text on stdout.\n"
         "AUDIO \"-\" reads the audio from stdin (any format below, up to 1 GiB).\n"
+        "An option's value is the next argument or follows '=' (--beam-size=1).\n"
         "\n"
         "  --model PATH                    ggml model file or CTranslate2 model directory (required)\n"
         "  --language CODE                 en, de, ... or auto (default: detect; English-only models: en)\n"
@@ -514,6 +515,29 @@ static int flag_option(cli_opts *o, const char *a)
     return 0;
 }
 
+/* One "--name=value" argument: -1 applied, else the exit code (the usage error said). The
+ * name is copied out (argv stays as it is); a flag given a value is an error, as getopt_long's. */
+static int long_eq_option(cli_opts *o, const char *a, const char *eq)
+{
+    char name[64];
+    const size_t len = (size_t)(eq - a);
+    if (len >= sizeof name) {
+        fprintf(stderr, "transcribe: unknown option %.*s\nTry 'transcribe --help'.\n", (int)len, a);
+        return EX_USAGE;
+    }
+    memcpy(name, a, len);
+    name[len] = 0;
+    if (!strcmp(name, "--help") || flag_option(&(cli_opts){0}, name) == 0) {
+        fprintf(stderr, "transcribe: option %s takes no value\nTry 'transcribe --help'.\n", name);
+        return EX_USAGE;
+    }
+    const int r = value_option(o, name, eq + 1);
+    if (r == 0) return -1;
+    if (r < 0) return bad(name, eq + 1);
+    fprintf(stderr, "transcribe: unknown option %s\nTry 'transcribe --help'.\n", name);
+    return EX_USAGE;
+}
+
 /* The command line into *o (o->inputs: argc slots, caller frees). Returns -1 to go on, else
  * the exit code (help printed, or a usage error said). */
 static int parse_args(int argc, char **argv, cli_opts *o)
@@ -530,6 +554,13 @@ static int parse_args(int argc, char **argv, cli_opts *o)
         }
         if (!strcmp(a, "--")) { for (i++; i < argc; i++) o->inputs[o->n_inputs++] = argv[i]; break; }
         if (a[0] != '-' || !a[1]) { o->inputs[o->n_inputs++] = a; continue; }
+        const char *eq = a[1] == '-' ? strchr(a, '=') : NULL;
+        if (eq) {   /* --name=value (GNU style, as the other programs' getopt_long): a value that
+                     * starts with '-' or is empty is taken as it stands */
+            int r = long_eq_option(o, a, eq);
+            if (r >= 0) return r;
+            continue;
+        }
         if (flag_option(o, a) == 0) continue;
         int r = v ? value_option(o, a, v) : 1;
         if (r == 0) { i++; continue; }

@@ -247,6 +247,18 @@ if [ -w /dev/full ]; then
     check "--help to a full device: exit 6 (was 0)" [ $rc -eq 6 ]
 fi
 
+# --name=value as the other programs' getopt_long (it had been "unknown option --beam-size=1"):
+# the same transcript as the two-argument form; a flag with a value, an unknown name, a bad value
+"$BIN/transcribe" --model $M $FAST --output-format json --initial-prompt "a=b" "$W" >"$T/eq.sep" 2>/dev/null
+"$BIN/transcribe" --model=$M --language=en --beam-size=1 --temperature=0 --no-speech-threshold=0 --threads=2 \
+    --output-format=json --initial-prompt=a=b "$W" >"$T/eq.eq" 2>"$T/eq.err"; rc=$?
+check "--name=value: the same json as '--name value' (exit $rc)" sh -c "[ $rc -eq 0 ] && [ -s '$T/eq.eq' ] && cmp -s '$T/eq.sep' '$T/eq.eq'"
+for a in "--vad=1:takes no value" "--colour=red:unknown option --colour" "--beam-size=0:bad value for --beam-size" \
+         "--help=x:takes no value"; do
+    "$BIN/transcribe" --model $M "${a%%:*}" "$W" >/dev/null 2>"$T/eq2.err"; rc=$?
+    check "${a%%:*}: usage, exit 2, says '${a#*:}'" sh -c "[ $rc -eq 2 ] && grep -q -- '${a#*:}' '$T/eq2.err'"
+done
+
 # --max-initial-timestamp inf: no limit, as any value of a window or more (it had gone through
 # lroundf into an int: (int)LONG_MIN = 0, the first timestamp forced to 0.00)
 "$BIN/transcribe" --model $M $FAST --output-format json --max-initial-timestamp inf "$W" >"$T/mi.inf" 2>/dev/null
