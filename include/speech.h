@@ -119,7 +119,10 @@ void sp_context_device_info(const sp_context *ctx, sp_device_info *info);
 
 /* Whisper's language codes in token order ("en", "zh", …, "yue": 100). Returns the index of
  * code (its token is sot + 1 + index), or -1 when it is not one; sp_language_code is the
- * reverse (NULL out of range). A model knows the first sp_model_info.n_languages of them. */
+ * reverse (NULL out of range). A model knows the first sp_model_info.n_languages of them.
+ * As openai-whisper's --language, the English name or one of its aliases is taken too, in
+ * any case ("EN", "English", "haitian creole", "castilian"); sp_language_code(index) is then
+ * the code to pass on or show. */
 int sp_language_index(const char *code);
 const char *sp_language_code(int index);
 /* A list of codes ("en,de", "en de": commas and/or white space between them) as indexes

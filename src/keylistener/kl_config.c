@@ -101,13 +101,26 @@ static int rule_ok(const char *name, const char *v, char *err, size_t n)
     return r;
 }
 
-/* "en,de" (spaces allowed after the commas): Whisper's language codes, into idx (room for
- * 100; NULL: only checked). How many (>= 1), or -1. */
+/* "en,de" (spaces allowed after the commas): Whisper's language codes (or names: "german"),
+ * into idx (room for 100; NULL: only checked). How many (>= 1), or -1. */
 static int lang_list(const char *v, int *idx)
 {
-    if (!v || !*v || strspn(v, "abcdefghijklmnopqrstuvwxyz, ") != strlen(v)) return -1;
+    if (!v || !*v || strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ, ") != strlen(v)) return -1;
     const int k = sp_language_list(v, idx, 100, NULL);
     return k > 0 ? k : -1;
+}
+
+/* One language: "auto", or a code or name as its code ("German" -> "de"); NULL when v is not
+ * exactly one ("en de" had been stored as it was) */
+static const char *lang_one(const char *v)
+{
+    int idx[100];
+    if (v && !strcmp(v, "auto")) return "auto";
+    if (v && !strchr(v, ',') && lang_list(v, idx) == 1) return sp_language_code(idx[0]);
+    /* a name with a space is one language, not a list ("haitian creole") */
+    const int li = v && strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ ") == strlen(v)
+                 ? sp_language_index(v) : -1;
+    return li >= 0 ? sp_language_code(li) : NULL;
 }
 
 /* v (lang_list's) into out as "en,de": the codes alone, so its first one is the first code */
@@ -142,8 +155,9 @@ static int keys_parse(kl_opts *o, const char *v)
         langs[n][0] = 0;
         if (colon) {
             *colon = 0;
-            if (strcmp(colon + 1, "auto") && (strchr(colon + 1, ',') || lang_list(colon + 1, NULL) < 0)) return -1;
-            snprintf(langs[n], sizeof langs[n], "%s", colon + 1);
+            const char *code = lang_one(colon + 1);
+            if (!code) return -1;
+            snprintf(langs[n], sizeof langs[n], "%s", code);
         }
         if ((keys[n] = kl_key_parse(item)) <= 0) return -1;
         for (int i = 0; i < n; i++)
@@ -175,9 +189,9 @@ static int set_more(kl_opts *o, const char *name, const char *v, double *d, cons
     if (!strcmp(name, "vocabulary")) return str(o->vocabulary, sizeof o->vocabulary, v ? v : "");
     if (!strcmp(name, "initial-prompt")) return str(o->initial_prompt, sizeof o->initial_prompt, v ? v : "");
     if (!strcmp(name, "language")) {
-        *hint = " (a code such as en or de, or auto)";
-        if (v && (!strcmp(v, "auto") || lang_list(v, NULL) > 0) && !strchr(v, ',')) return str(o->language, sizeof o->language, v);
-        return -1;
+        *hint = " (a code such as en or de, a name such as german, or auto)";
+        const char *code = lang_one(v);
+        return code ? str(o->language, sizeof o->language, code) : -1;
     }
     if (!strcmp(name, "audio-ctx")) { *hint = " (auto, or 1..1500 encoder positions)"; return ss_opt_audio_ctx(v, &o->audio_ctx); }
     if (!strcmp(name, "languages")) { *hint = " (codes separated by commas: en,de)"; return lang_list_store(o->languages, sizeof o->languages, v); }

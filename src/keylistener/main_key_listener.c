@@ -447,14 +447,16 @@ static void ctl_command(int fd, char *cmd)
     snprintf(reply, sizeof reply, "ok");
     arg = strchr(cmd, ' ');    /* "start de": this recording's language */
     if (arg) *arg++ = 0;
-    if (arg && strspn(arg, "abcdefghijklmnopqrstuvwxyz") != strlen(arg)) arg = NULL;
-    /* a language Whisper does not know would fail at the daemon after the recording */
-    const int bad_lang = arg && strcmp(arg, "auto") && sp_language_index(arg) < 0 &&
-                         (!strcmp(cmd, "start") || !strcmp(cmd, "toggle"));
-    if (bad_lang) snprintf(reply, sizeof reply, "error unknown language %s", arg);
-    else if (!strcmp(cmd, "start")) rec_start_lang("control", arg);
+    if (arg && strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ ") != strlen(arg)) arg = NULL;
+    /* a language Whisper does not know would fail at the daemon after the recording; a name
+     * ("german") records as its code */
+    const int li = arg && strcmp(arg, "auto") ? sp_language_index(arg) : -1;
+    const int bad_lang = arg && strcmp(arg, "auto") && li < 0 && (!strcmp(cmd, "start") || !strcmp(cmd, "toggle"));
+    const char *lang = li >= 0 ? sp_language_code(li) : arg;
+    if (bad_lang) snprintf(reply, sizeof reply, "error unknown language %.60s", arg);
+    else if (!strcmp(cmd, "start")) rec_start_lang("control", lang);
     else if (!strcmp(cmd, "stop")) rec_stop("control", 0);
-    else if (!strcmp(cmd, "toggle")) { if (G.recording) rec_stop("control", 0); else rec_start_lang("control", arg); }
+    else if (!strcmp(cmd, "toggle")) { if (G.recording) rec_stop("control", 0); else rec_start_lang("control", lang); }
     else if (!strcmp(cmd, "paste-last")) {
         char *t = G.history[0] ? kl_history_get(G.history, 0) : NULL;
         if (!t) snprintf(reply, sizeof reply, "error no history");
@@ -697,8 +699,8 @@ static int control(const char *cmd)
     int known = 0;
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) known |= !strcmp(cmd, cmds[i]);
     if (!known) { fprintf(stderr, "key_listener: unknown command \"%s\"\n", cmd); usage(stderr); return 100; }
-    if (ctl_arg && (strlen(ctl_arg) < 2 || strlen(ctl_arg) > 3 || strspn(ctl_arg, "abcdefghijklmnopqrstuvwxyz") != strlen(ctl_arg))) {
-        fprintf(stderr, "key_listener: \"%s\" is not a language code (en, de, ...)\n", ctl_arg);
+    if (ctl_arg && strcmp(ctl_arg, "auto") && sp_language_index(ctl_arg) < 0) {
+        fprintf(stderr, "key_listener: unknown language %s (a code such as en or de, a name such as german, or auto)\n", ctl_arg);
         return 100;
     }
     char path[1100], err[1200], reply[256], line[64];

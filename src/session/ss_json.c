@@ -136,12 +136,15 @@ static ss_parse_result languages_field(json_t *root, ss_request *out, const char
                        "\"languages\" must be an array of 1 to 100 language codes such as [\"en\", \"de\"]");
     json_array_foreach(v, i, x) {
         const char *l = json_is_string(x) ? json_string_value(x) : NULL;
-        if (!l || json_string_length(x) != strlen(l) || sp_language_index(l) < 0) {
+        const int li = l && json_string_length(x) == strlen(l) ? sp_language_index(l) : -1;
+        if (li < 0) {
             char m[128];
             snprintf(m, sizeof m, "\"languages\" entry %zu is not a Whisper language code (\"en\", \"de\", ...)", i);
             return invalid(code, SS_E_BAD_REQUEST, msg, n, m);
         }
-        len += (size_t)snprintf(out->languages + len, sizeof out->languages - len, "%s%s", i ? "," : "", l);
+        /* kept as codes: a name ("german") is taken as its code, which also fits the buffer */
+        len += (size_t)snprintf(out->languages + len, sizeof out->languages - len, "%s%s", i ? "," : "",
+                                sp_language_code(li));
     }
     return SS_PARSE_OK;
 }
@@ -159,13 +162,16 @@ static ss_parse_result parse_options(json_t *root, ss_request *out, const char *
         if (len == 0 || len > SS_LANGUAGE_MAX || len != strlen(l))
             return invalid(code, SS_E_BAD_REQUEST, msg, n,
                            "\"language\" must be a language code such as \"en\" or \"auto\"");
-        if (strcmp(l, "auto") != 0 && sp_language_index(l) < 0) {
-            char m[96];
+        const int li = strcmp(l, "auto") != 0 ? sp_language_index(l) : -1;
+        if (strcmp(l, "auto") != 0 && li < 0) {
+            char m[112];
             snprintf(m, sizeof m, "unknown \"language\" \"%s\" (a Whisper code such as \"en\", "
                      "\"de\", or \"auto\")", l);
             return invalid(code, SS_E_BAD_REQUEST, msg, n, m);
         }
-        memcpy(out->language, l, len + 1);
+        /* a name or another case ("German", "DE") is kept as its code, as the engine reports it */
+        if (li >= 0) snprintf(out->language, sizeof out->language, "%s", sp_language_code(li));
+        else memcpy(out->language, l, len + 1);
     }
     if ((pr0 = languages_field(root, out, code, msg, n)) != SS_PARSE_OK) return pr0;
     v = json_object_get(root, "task");

@@ -594,10 +594,36 @@ const char *sp_language_name(const char *code)
     return i >= 0 ? k_lang_names[i] : NULL;
 }
 
-int wh_language_index(const char *code)
+/* openai-whisper's other names for some languages (its TO_LANGUAGE_CODE beside the names) */
+static const struct { const char *name, *code; } k_lang_aliases[] = {
+    {"burmese", "my"}, {"valencian", "ca"}, {"flemish", "nl"}, {"haitian", "ht"}, {"letzeburgesch", "lb"},
+    {"pushto", "ps"}, {"panjabi", "pa"}, {"moldavian", "ro"}, {"moldovan", "ro"}, {"sinhalese", "si"},
+    {"castilian", "es"}, {"mandarin", "zh"}};
+
+static int lang_code_index(const char *code)
 {
-    if (!code) return -1;
     for (int i = 0; i < (int)(sizeof k_langs / sizeof k_langs[0]); i++)
         if (strcmp(k_langs[i], code) == 0) return i;
     return -1;
+}
+
+/* A code, else an English name or alias, any case — as openai-whisper's --language (which
+ * lowercases, then looks the name up): "en", "EN", "English", "haitian creole", "castilian".
+ * Longer than any of them is no language (and is not copied). */
+int wh_language_index(const char *code)
+{
+    char low[16];
+    size_t n = 0;
+    if (!code) return -1;
+    for (; code[n]; n++) {
+        if (n + 1 >= sizeof low) return -1;
+        low[n] = (char)(code[n] >= 'A' && code[n] <= 'Z' ? code[n] - 'A' + 'a' : code[n]);
+    }
+    low[n] = 0;
+    int i = lang_code_index(low);
+    for (int j = 0; i < 0 && j < (int)(sizeof k_lang_names / sizeof k_lang_names[0]); j++)
+        if (strcmp(k_lang_names[j], low) == 0) i = j;
+    for (size_t j = 0; i < 0 && j < sizeof k_lang_aliases / sizeof k_lang_aliases[0]; j++)
+        if (strcmp(k_lang_aliases[j].name, low) == 0) i = lang_code_index(k_lang_aliases[j].code);
+    return i;
 }

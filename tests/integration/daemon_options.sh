@@ -47,6 +47,11 @@ check "audio_ctx 0: bad_request naming audio_ctx" resp_ok e5 "d['error_code']=='
 # languages: detection among these (the test model alone detects macedonian)
 request_json o5 '{"languages": ["fr", "it"]}' "$DATA/speech.wav"
 check "languages [fr, it]: the detected language is one of them" resp_ok o5 "'error' not in d and d['language'] in ('fr','it')"
+request_json o6 '{"language": "German"}' "$DATA/speech.wav"
+check "language German (a name, as openai-whisper's): success, response language de" \
+    resp_ok o6 "'error' not in d and d['language']=='de'"
+request_json o7 '{"languages": ["French", "IT"]}' "$DATA/speech.wav"
+check "languages [French, IT]: the detected language is fr or it" resp_ok o7 "'error' not in d and d['language'] in ('fr','it')"
 request_json e6 '{"languages": ["fr", "xx"]}' "$DATA/speech.wav"
 check "languages with an unknown code: bad_request naming languages" resp_ok e6 "d['error_code']=='bad_request' and 'languages' in d['error']"
 request_json e7 '{"languages": ["yue"]}' "$DATA/speech.wav"

@@ -100,6 +100,10 @@ printf '%s' '["  Hello   world. ", "", "second\tsegment "]' >"$ROOT/fake_results
 out=$("$KL" start xyz 2>&1); rc=$?
 check "control start with an unknown language: refused, no recording ($rc: $out)" \
     sh -c "[ $rc -ne 0 ] && echo '$out' | grep -q 'unknown language xyz' && \"$KL\" status | grep -q '^ok idle'"
+out=$("$KL" start German 2>&1); rc=$?
+check "control start German (a name, as openai-whisper's --language): recording ($rc: $out)" \
+    sh -c "[ $rc -eq 0 ] && \"$KL\" status | grep -q '^ok recording'"
+"$KL" cancel >/dev/null
 "$KL" start >/dev/null; out=$("$KL" cancel)
 check "cancel discards the recording" sh -c "echo '$out' | grep -q '^ok idle' && grep -q 'recording cancelled (control)' '$ROOT/key_listener.log'"
 out=$("$KL" quit); check "quit answers and the listener exits" wait_for 10 sh -c '! "$0" status >/dev/null 2>&1' "$KL"

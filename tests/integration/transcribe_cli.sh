@@ -259,6 +259,12 @@ for a in "--vad=1:takes no value" "--colour=red:unknown option --colour" "--beam
     check "${a%%:*}: usage, exit 2, says '${a#*:}'" sh -c "[ $rc -eq 2 ] && grep -q -- '${a#*:}' '$T/eq2.err'"
 done
 
+# a language's name as openai-whisper's --language takes it (had been "bad value for --language")
+"$BIN/transcribe" --model $M $FAST --output-format json --language de "$W" >"$T/ln.code" 2>/dev/null
+"$BIN/transcribe" --model $M $FAST --output-format json --language German "$W" >"$T/ln.name" 2>"$T/ln.err"; rc=$?
+check "--language German: the same json as --language de (exit $rc)" \
+    sh -c "[ $rc -eq 0 ] && grep -q '\"language\": *\"de\"' '$T/ln.name' && cmp -s '$T/ln.code' '$T/ln.name'"
+
 # --max-initial-timestamp inf: no limit, as any value of a window or more (it had gone through
 # lroundf into an int: (int)LONG_MIN = 0, the first timestamp forced to 0.00)
 "$BIN/transcribe" --model $M $FAST --output-format json --max-initial-timestamp inf "$W" >"$T/mi.inf" 2>/dev/null

@@ -967,8 +967,15 @@ static void test_config_post(void)
         CHECK(kl_opts_set(&o, "replace", "a => b", err, sizeof err) == 0 && o.rules.n == 3);   /* flags add */
         CHECK(kl_opts_set(&o, "replace-regex", "(x => y", err, sizeof err) == -1 && strstr(err, "replace-regex"));
         CHECK(kl_opts_set(&o, "replace", "no arrow", err, sizeof err) == -1);
-        CHECK(kl_opts_set(&o, "languages", "en,German", err, sizeof err) == -1);
+        CHECK(kl_opts_set(&o, "languages", "en,Germanic", err, sizeof err) == -1);
+        /* names as openai-whisper's --language, kept as codes; one language is one ("en de" had
+         * been stored as it was) */
+        CHECK(kl_opts_set(&o, "languages", "en,German", err, sizeof err) == 0 && !strcmp(o.languages, "en,de"));
         CHECK(kl_opts_set(&o, "language", "en,de", err, sizeof err) == -1);
+        CHECK(kl_opts_set(&o, "language", "en de", err, sizeof err) == -1);
+        CHECK(kl_opts_set(&o, "language", "German", err, sizeof err) == 0 && !strcmp(o.language, "de"));
+        CHECK(kl_opts_set(&o, "language", "haitian creole", err, sizeof err) == 0 && !strcmp(o.language, "ht"));
+        CHECK(kl_opts_set(&o, "key", "Insert,F16:castilian", err, sizeof err) == 0 && !strcmp(o.key_lang[1], "es"));
         CHECK(kl_opts_set(&o, "language", "auto", err, sizeof err) == 0);
         CHECK(kl_opts_set(&o, "app", "no colon", err, sizeof err) == -1);
         CHECK(kl_opts_set(&o, "auto-stop", "-1", err, sizeof err) == -1);

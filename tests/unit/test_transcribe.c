@@ -508,6 +508,13 @@ static void test_language_translate(sp_context *ctx, const float *pcm, size_t n)
         CHECK(sp_language_list("", idx, 4, b) == 0 && sp_language_list(NULL, idx, 4, b) == 0);
         CHECK(sp_language_list("en,de,fr,it,es", idx, 4, b) == -1 && !strcmp(b, "es"));
         CHECK(sp_language_list("en,aaaaaaaaaaaaaaaaaaaaaaaa", idx, 4, b) == -1 && strlen(b) == 15);
+        /* names and openai-whisper's aliases, any case, as its --language */
+        CHECK(sp_language_index("English") == 0 && sp_language_index("EN") == 0 && sp_language_index("german") == 2);
+        CHECK(sp_language_index("haitian creole") == sp_language_index("ht") && sp_language_index("Castilian") == 3);
+        CHECK(sp_language_index("mandarin") == 1 && sp_language_index("cantonese") == sp_language_index("yue"));
+        CHECK(sp_language_index("auto") == -1 && sp_language_index("") == -1 && sp_language_index("englishh") == -1);
+        CHECK(sp_language_index("english english english") == -1);
+        CHECK(sp_language_list("English, GERMAN,de", idx, 4, b) == 2 && idx[0] == 0 && idx[1] == 2);
     }
 }
 
