@@ -37,13 +37,16 @@ static int is_file(const char *p) { struct stat st; return stat(p, &st) == 0 && 
  * (it names another file) */
 #define FITS(r, n) ((r) >= 0 && (size_t)(r) < (n))
 
-/* The hub cache root: $HF_HUB_CACHE, $HF_HOME/hub, $XDG_CACHE_HOME/huggingface/hub,
- * ~/.cache/huggingface/hub; 0, -1 none of them set, -2 the path is too long */
+/* The hub cache root, in huggingface_hub's order: $HF_HUB_CACHE, its older name
+ * $HUGGINGFACE_HUB_CACHE (still read by the library, and set in many existing set-ups),
+ * $HF_HOME/hub, $XDG_CACHE_HOME/huggingface/hub, ~/.cache/huggingface/hub; 0, -1 none of them
+ * set, -2 the path is too long */
 static int hub_root(char *out, size_t n)
 {
     const char *v;
     int r;
     if ((v = getenv("HF_HUB_CACHE")) && *v) r = snprintf(out, n, "%s", v);
+    else if ((v = getenv("HUGGINGFACE_HUB_CACHE")) && *v) r = snprintf(out, n, "%s", v);
     else if ((v = getenv("HF_HOME")) && *v) r = snprintf(out, n, "%s/hub", v);
     else if ((v = getenv("XDG_CACHE_HOME")) && *v) r = snprintf(out, n, "%s/huggingface/hub", v);
     else if ((v = getenv("HOME")) && *v) r = snprintf(out, n, "%s/.cache/huggingface/hub", v);

@@ -1011,6 +1011,14 @@ static void test_resolve(void)
         m = NULL;
         char out[1024];
         CHECK(wh_model_resolve("base", out, sizeof out, err, sizeof err) == SP_OK && !strcmp(out, snap));
+        /* the variable's older name, as huggingface_hub still reads it (after HF_HUB_CACHE) */
+        unsetenv("HF_HUB_CACHE");
+        setenv("HUGGINGFACE_HUB_CACHE", hub, 1);
+        CHECK(wh_model_resolve("base", out, sizeof out, err, sizeof err) == SP_OK && !strcmp(out, snap));
+        setenv("HF_HUB_CACHE", "/nonexistent-hub", 1);
+        CHECK(wh_model_resolve("base", out, sizeof out, err, sizeof err) == SP_ERR_IO);
+        unsetenv("HUGGINGFACE_HUB_CACHE");
+        setenv("HF_HUB_CACHE", hub, 1);
         /* models/ggml-NAME.bin comes first */
         snprintf(p, sizeof p, "cp %s/name.bin %s/ggml-base.bin", g_tmp, g_tmp);
         CHECK(system(p) == 0);
