@@ -41,13 +41,14 @@ static void ts_ms(FILE *f, long ms, char sep)
 
 void sub_ts(FILE *f, double t, char sep) { ts_ms(f, to_ms(t), sep); }
 
-/* cue text: "-->" always as "->" (it would read as a timing line); text: line breaks as
- * spaces, and with vtt WebVTT's entities; markup (the shaped cues' own line breaks and <u>
- * tags) as it is */
+/* cue text: "-->" always as "->" (it would read as a timing line) — a whole run of dashes
+ * before '>' at once, or "--->" came out as "-" + "->"; text: line breaks as spaces, and with
+ * vtt WebVTT's entities; markup (the shaped cues' own line breaks and <u> tags) as it is */
 static void cue_chars(FILE *f, const char *s, int text, int vtt)
 {
     for (const char *p = s; *p; p++) {
-        if (p[0] == '-' && p[1] == '-' && p[2] == '>') { fputs("->", f); p += 2; }
+        size_t run = strspn(p, "-");
+        if (run >= 2 && p[run] == '>') { fputs("->", f); p += run; }
         else if (text && (*p == '\n' || *p == '\r')) fputc(' ', f);
         else if (text && vtt && *p == '&') fputs("&amp;", f);
         else if (text && vtt && *p == '<') fputs("&lt;", f);

@@ -664,5 +664,16 @@ int main(void)
         CHECKF(l && !strcmp(l, "00:00:00.000 --> 00:00:05.000\na&amp;b &lt;i>\nx->y\na->b c\n\n"), "%s", l);
         free(v); free(t); free(l);
     }
+    TEST("a run of dashes before '>' is one '->' ('--->' had come out as '-' + '->' = '-->')") {
+        sp_word e[3] = {W(" a--->b", 0, 1), W(" c---->", 1, 2), W(" ->d", 2, 3)};
+        sp_segment es = {.start = 0, .end = 3, .text = " a--->b c----> ->d -- e", .words = e, .n_words = 3};
+        sp_result er = {.segments = &es, .n_segments = 1};
+        sub_opts plain = {0}, hl = {.highlight_words = 1};
+        char *v = run(&er, &plain, 0), *t = run(&er, &plain, 1), *h = run(&er, &hl, 1);
+        CHECKF(v && strstr(v, "\na->b c-> ->d -- e\n") && !strstr(v, "-->b") && !strstr(v, "--> ->"), "%s", v);
+        CHECKF(t && strstr(t, "\na->b c-> ->d -- e\n"), "%s", t);
+        CHECKF(h && strstr(h, "<u>a->b</u> c-> ->d") && !strstr(h, "-->b"), "%s", h);
+        free(v); free(t); free(h);
+    }
     TEST_EXIT();
 }
