@@ -494,7 +494,7 @@ static void test_language_translate(sp_context *ctx, const float *pcm, size_t n)
         CHECK(sp_transcribe(ctx, pcm, n, &p, &r, err, sizeof err) == SP_OK);
         if (r) CHECK(!strcmp(r->language, "it"));
         sp_result_free(r);
-        const char *bad[] = {"en,xx", "auto", "en,,toolongforacode", "EN"};
+        const char *bad[] = {"en,xx", "auto", "en,,toolongforacode", "ENG"};
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
             p.languages = bad[i];
             r = (sp_result *)1;
