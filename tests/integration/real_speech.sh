@@ -55,6 +55,16 @@ if [ -f "$JFK" ]; then
 import json
 s = json.load(open('$T/jfk.nt.json'))['segments']
 assert $rc == 0 and s and all(x['end'] > x['start'] for x in s), [(x['start'], x['end']) for x in s]"
+    # with words a segment moves to them; its tokens' times now move with it (its closing
+    # timestamp token had kept 11.00 in a segment ending at 10.36, a first text token 0.8 s
+    # before a start the words moved: 5 tokens outside their segment with tiny.en)
+    "$REL/transcribe" --model "$WD/tiny.en" $OPT --word-timestamps -f json "$JFK" >"$T/jfk.w.json" 2>"$T/err"; rc=$?
+    check "jfk.wav, tiny.en, --word-timestamps: every token's time inside its segment" python3 -c "
+import json
+d = json.load(open('$T/jfk.w.json'))
+bad = [(s['start'], s['end'], t) for s in d['segments'] for t in s['tokens'] for k in ('t', 't1')
+       if k in t and not s['start'] - 1e-6 <= t[k] <= s['end'] + 1e-6]
+assert $rc == 0 and d['segments'] and not bad, bad"
     # an --audio-ctx far shorter than the clip (1 position = 20 ms of 11 s) is raised to
     # cover it: the text had been empty, the window skipped as silence
     "$REL/transcribe" --model "$WD/tiny.en" $OPT --audio-ctx 1 "$JFK" >"$T/jfk.ctx1.txt" 2>"$T/err"; rc=$?

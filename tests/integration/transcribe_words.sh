@@ -41,6 +41,10 @@ for s in d["segments"]:
     for t in s["tokens"]:
         if t["id"] < 50256:
             assert s["start"] - 1e-6 <= t["t"] <= t["t1"] <= s["end"] + 1e-6, t
+        # timestamp tokens too, once the segment moved to its words (its closing token had
+        # kept its time past the new end: 11.00 in a segment ending at 10.36)
+        if "t" in t:
+            assert s["start"] - 1e-6 <= t["t"] <= s["end"] + 1e-6, (s["start"], s["end"], t)
 PY
 
 "$BIN/transcribe" --model $M $FAST -f verbose_json $W >"$T/n.json" 2>/dev/null
