@@ -102,7 +102,7 @@ typedef struct {
     ss_paths paths;
     ss_spool sp;
     ss_log log;
-    int lockfd, ifd, wd, sfd;
+    int ifd, wd, sfd;
     int wd_root;            /* the root, for removal of our directories (T5) */
     int poll_mode;
     ss_worker w;
@@ -531,6 +531,12 @@ static void rescan(daemon_t *d)
     double now = ss_mono_now();
     char err[512];
     int ch = ss_spool_check(&d->sp, err, sizeof err);
+    if (ch >= 0 && d->sp.reopened) ch = 1;   /* recreated meanwhile (a claim, a response) */
+    d->sp.reopened = 0;
+    if (d->sp.lock_lost) {   /* the loop stops: see lock_lost() */
+        d->next_rescan = now + RESCAN_S;
+        return;
+    }
     if (ch < 0) {
         /* logged when it starts or changes, not at every look (0.2 s in polling mode: the
          * log had grown by five lines a second for as long as the directory was squatted) */
@@ -595,11 +601,18 @@ static int next_job(daemon_t *d, int prio, slot *sl)
             continue;
         }
         if (ss_spool_begin(&d->sp, it) != 0) {
-            ss_log_msg(&d->log, "ERROR", "cannot mark id=%s as started: %s (dropped from the "
-                       "queue; it stays in processing/ for the next start)", it->req.id,
-                       strerror(errno));
-            ss_item_free(it);
-            continue;
+            if (errno == ENOENT) {   /* T5: its file went with a removed processing/ */
+                ss_log_msg(&d->log, "WARN", "id=%s: its file in processing/ is gone (the work "
+                           "directory was removed); run without it: a crash now loses it",
+                           it->req.id);
+                it->attempts++;
+            } else {
+                ss_log_msg(&d->log, "ERROR", "cannot mark id=%s as started: %s (dropped from "
+                           "the queue; it stays in processing/ for the next start)", it->req.id,
+                           strerror(errno));
+                ss_item_free(it);
+                continue;
+            }
         }
         ss_job *j = ss_job_new(&it->req, d->o->max_audio_seconds, d->o->max_audio_bytes);
         if (!j) {
@@ -620,7 +633,7 @@ static int next_job(daemon_t *d, int prio, slot *sl)
 
 static void dispatch(daemon_t *d)
 {
-    if (d->run.it || d->state == ST_DRAINING || d->state == ST_STOPPED) return;
+    if (d->run.it || d->state == ST_DRAINING || d->state == ST_STOPPED || d->sp.lock_lost) return;
     if (next_job(d, -1, &d->run) == 0) ss_worker_submit(&d->w, d->run.j);
     update_yield(d);
 }
@@ -1076,7 +1089,7 @@ static const struct {
 
 static void run_timers(daemon_t *d, double now)
 {
-    for (size_t i = 0; i < N_TIMERS && d->state != ST_STOPPED; i++) {
+    for (size_t i = 0; i < N_TIMERS && d->state != ST_STOPPED && !d->sp.lock_lost; i++) {
         if (!(timers[i].states & (1u << d->state))) continue;
         double t = timers[i].due(d);
         if (t > 0 && t <= now) timers[i].fire(d, now);
@@ -1110,11 +1123,31 @@ static void read_signals(daemon_t *d)
     }
 }
 
+/* T5: the work directory was removed and, before this daemon could take the lock of the
+ * recreated one, another daemon did (this one was stopped, or slow): that one is the daemon
+ * clients see (F_GETLK) and whose marker, pid file and status stand. Two serving one spool
+ * would claim each other's requests, so this one stops at once, touching none of those
+ * files; its running and queued requests had lost their processing/ files with the
+ * directory (their clients time out, or session_client resubmits). Exit 110, as a start
+ * that finds the lock held. */
+static int lock_lost(daemon_t *d)
+{
+    if (!d->sp.lock_lost) return 0;
+    ss_log_msg(&d->log, "ERROR", "SESSION lock lost: the work directory was removed and "
+               "another daemon (pid %ld) holds the lock of the new one; this daemon stops "
+               "serving (its marker, pid file and status are the other's now)",
+               d->sp.lock_lost);
+    d->state = ST_STOPPED;
+    return 1;
+}
+
 static int run_loop(daemon_t *d)
 {
     for (;;) {
         double now = ss_mono_now();
+        if (lock_lost(d)) return SS_EXIT_RUNNING;
         run_timers(d, now);
+        if (lock_lost(d)) return SS_EXIT_RUNNING;
         if (d->claimed) { d->claimed = 0; handle(d, EV_SPOOL); }
         if (d->state == ST_STOPPED) return SS_EXIT_OK;
         struct pollfd pf[3] = {
@@ -1144,7 +1177,7 @@ static void daemon_init(daemon_t *d, const ss_daemon_opts *o)
     memset(d, 0, sizeof *d);
     d->o = o;
     d->state = ST_STARTING;
-    d->lockfd = d->ifd = d->wd = d->sfd = d->wd_root = -1;
+    d->ifd = d->wd = d->sfd = d->wd_root = -1;
     d->w.evfd = -1;
     d->run.pfd = d->nest.pfd = -1;
     ss_decoder_init(&d->w.dec, o->decoder_cpu_limit, o->decoder_timeout);
@@ -1168,8 +1201,7 @@ static int open_spool(daemon_t *d)
     }
     d->sp.fsync_responses = o->fsync_responses;
     pid_t holder = 0;
-    d->lockfd = ss_lock_acquire(d->sp.workfd, &holder);
-    if (d->lockfd < 0) {
+    if (ss_spool_take_lock(&d->sp, &holder) != 0) {
         int e = errno;
         if (e == EAGAIN)
             fprintf(stderr, "session_daemon: another daemon (pid %ld) is running under %s\n",
@@ -1305,11 +1337,12 @@ static void shut_down(daemon_t *d, int rc)
 {
     ss_worker_stop(&d->w);   /* cancels and joins; also closes its eventfd */
     slot *slots[2] = { &d->nest, &d->run };
+    const int ours = !d->sp.lock_lost;   /* the spool's files are still this daemon's */
     for (int i = 0; i < 2; i++) {   /* the worker stopped mid-job (error path): for the next start */
         slot *sl = slots[i];
         if (!sl->it) continue;
         ss_partial_remove(d->sp.respfd, sl->pfd, sl->it->req.id);
-        ss_spool_unbegin(&d->sp, sl->it);
+        if (ours) ss_spool_unbegin(&d->sp, sl->it);
         ss_item_free(sl->it);
         ss_job_free(sl->j);
     }
@@ -1319,17 +1352,18 @@ static void shut_down(daemon_t *d, int rc)
     ss_decoder_stop(&d->w.dec);
     sp_context_free(d->w.ctx);
     d->model_loaded = 0;
-    remove_ours(d, SS_MARKER_FILE);
-    write_status(d, 0);
-    remove_ours(d, SS_PID_FILE);
+    if (ours) {
+        remove_ours(d, SS_MARKER_FILE);
+        write_status(d, 0);
+        remove_ours(d, SS_PID_FILE);
+    }
     ss_log_msg(&d->log, "INFO", "SESSION stop rc=%d processed=%ld failed=%ld", rc, d->processed,
                d->failed);
     if (rc != SS_EXIT_OK) notify_ready(d->o, rc);
     if (d->ifd >= 0) close(d->ifd);
     if (d->sfd >= 0) close(d->sfd);
     ss_log_close(&d->log);
-    ss_spool_close(&d->sp);
-    if (d->lockfd >= 0) close(d->lockfd);
+    ss_spool_close(&d->sp);   /* and the lock */
 }
 
 int ss_daemon_run(const ss_daemon_opts *o)

@@ -35,6 +35,7 @@ int ss_spool_open(ss_spool *sp, const ss_paths *paths, char *err, size_t n)
     memset(sp, 0, sizeof *sp);
     sp->paths = *paths;
     sp->rootfd = sp->reqfd = sp->respfd = sp->workfd = sp->procfd = sp->quarfd = sp->tmpfd = -1;
+    sp->lockfd = -1;
     sp->device = "cpu";
     sp->rootfd = ss_root_open(paths, err, n);   /* created when missing */
     if (sp->rootfd < 0) return -1;
@@ -56,7 +57,7 @@ int ss_spool_open(ss_spool *sp, const ss_paths *paths, char *err, size_t n)
 void ss_spool_close(ss_spool *sp)
 {
     int *fds[] = { &sp->rootfd, &sp->reqfd, &sp->respfd, &sp->workfd, &sp->procfd,
-                   &sp->quarfd, &sp->tmpfd };
+                   &sp->quarfd, &sp->tmpfd, &sp->lockfd };
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) {
         if (*fds[i] >= 0) close(*fds[i]);
         *fds[i] = -1;
@@ -79,20 +80,95 @@ void ss_spool_close(ss_spool *sp)
     }
 }
 
-static int same_dir(int rootfd, const char *name, int fd)
+/* 1 when atfd/name is still the file fd has open (not removed, not replaced) */
+static int same_file(int atfd, const char *name, int fd)
 {
     struct stat a, b;
-    if (fstatat(rootfd, name, &a, AT_SYMLINK_NOFOLLOW) != 0) return 0;
+    if (fstatat(atfd, name, &a, AT_SYMLINK_NOFOLLOW) != 0) return 0;
     if (fstat(fd, &b) != 0) return 0;
     return a.st_ino == b.st_ino && a.st_dev == b.st_dev;
 }
 
+/* atfd/name reopened (recreated, re-verified) into *fd unless it is still the same
+ * directory. 1 reopened, 0 unchanged, -1 failure (err set). */
+static int recheck_dir(int atfd, const char *name, int *fd, char *err, size_t n)
+{
+    if (*fd >= 0 && same_file(atfd, name, *fd)) return 0;
+    int nfd = ss_dir_open(atfd, name, err, n);
+    if (nfd < 0) return -1;
+    if (*fd >= 0) close(*fd);
+    *fd = nfd;
+    return 1;
+}
+
+int ss_spool_take_lock(ss_spool *sp, pid_t *holder)
+{
+    int fd = ss_lock_acquire(sp->workfd, holder);
+    if (fd < 0) return -1;
+    /* the old lock file is gone (or replaced): its lock protects nothing any more */
+    if (sp->lockfd >= 0) close(sp->lockfd);
+    sp->lockfd = fd;
+    return 0;
+}
+
+/* The lock file removed (with the work directory, or alone) or replaced: a second daemon
+ * would find no lock and start. Take it again on the file there now; if another daemon got
+ * it first, it is the one clients see (F_GETLK) and this one must stop serving. */
+static int recheck_lock(ss_spool *sp, char *err, size_t n)
+{
+    if (sp->lockfd < 0 || same_file(sp->workfd, "lock", sp->lockfd)) return 0;
+    pid_t holder = 0;
+    if (ss_spool_take_lock(sp, &holder) == 0) {
+        slog(sp, "WARN", "lock file was removed or replaced: lock taken again", "lock", "");
+        return 1;
+    }
+    int e = errno;
+    if (e == EAGAIN) {
+        sp->lock_lost = holder > 0 ? (long)holder : -1;
+        if (err && n)
+            snprintf(err, n, "the lock file was removed and another daemon (pid %ld) holds the "
+                     "new one: this daemon stops serving", sp->lock_lost);
+    } else if (err && n) {
+        snprintf(err, n, "cannot take the lock %s/lock again: %s", sp->paths.work_dir, strerror(e));
+    }
+    errno = e;
+    return -1;
+}
+
+/* The work directory and its subdirectories (a /tmp cleaner, `rm -rf /tmp/speech_session_*`):
+ * recreated as at start; requests queued in memory have lost their processing/ files. */
+static int recheck_work(ss_spool *sp, char *err, size_t n)
+{
+    int r = recheck_dir(sp->rootfd, SS_WORK_DIR, &sp->workfd, err, n);
+    if (r < 0) return -1;
+    int changed = r;
+    const char *sub[] = { "processing", "quarantine", "tmp" };
+    int *fds[] = { &sp->procfd, &sp->quarfd, &sp->tmpfd };
+    for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++) {
+        if (r > 0 && *fds[i] >= 0) {   /* a new work directory: nothing of the old one counts */
+            close(*fds[i]);
+            *fds[i] = -1;
+        }
+        int ri = recheck_dir(sp->workfd, sub[i], fds[i], err, n);
+        if (ri < 0) return -1;
+        changed |= ri;
+    }
+    int rl = recheck_lock(sp, err, n);
+    if (rl < 0) return -1;
+    return changed | rl;
+}
+
 int ss_spool_check(ss_spool *sp, char *err, size_t n)
 {
-    int changed = 0;
-    if (!same_dir(sp->rootfd, SS_REQ_DIR, sp->reqfd)) {
-        if (reopen_dir(sp, &sp->reqfd, SS_REQ_DIR, err, n)) return -1;
-        changed = 1;
+    if (sp->lock_lost) {
+        if (err && n) snprintf(err, n, "another daemon (pid %ld) holds the lock", sp->lock_lost);
+        return -1;
+    }
+    int changed = recheck_work(sp, err, n);
+    if (changed < 0) return -1;
+    int r = recheck_dir(sp->rootfd, SS_REQ_DIR, &sp->reqfd, err, n);
+    if (r < 0) return -1;
+    if (r > 0) {
         while (sp->young) {   /* names of the old directory mean nothing now */
             ss_young *y = sp->young;
             sp->young = y->next;
@@ -100,10 +176,10 @@ int ss_spool_check(ss_spool *sp, char *err, size_t n)
         }
         sp->n_young = 0;
     }
-    if (!same_dir(sp->rootfd, SS_RESP_DIR, sp->respfd)) {
-        if (reopen_dir(sp, &sp->respfd, SS_RESP_DIR, err, n)) return -1;
-        changed = 1;
-    }
+    changed |= r;
+    if ((r = recheck_dir(sp->rootfd, SS_RESP_DIR, &sp->respfd, err, n)) < 0) return -1;
+    changed |= r;
+    if (changed) sp->reopened = 1;
     return changed;
 }
 
@@ -391,6 +467,31 @@ static ss_ingest_result read_request(ss_spool *sp, const char *name, const char 
     return reject(sp, sp->reqfd, name, stem, SS_E_NOT_REGULAR, strerror(e), now);
 }
 
+/* requests/name -> processing/pname, never replacing. ENOENT with the request still there
+ * means processing/ (or the work directory) was removed: it is recreated (and the lock
+ * taken again) and the rename tried once more; the request had been taken for "gone" and
+ * never answered (T5). */
+static int claim_rename(ss_spool *sp, const char *name, const char *pname)
+{
+    if (renameat2(sp->reqfd, name, sp->procfd, pname, RENAME_NOREPLACE) == 0) return 0;
+    if (errno != ENOENT) return -1;
+    struct stat st;
+    if (fstatat(sp->reqfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        errno = ENOENT;   /* the request itself is gone */
+        return -1;
+    }
+    char err[512] = "";
+    int r = recheck_work(sp, err, sizeof err);
+    if (r <= 0) {
+        if (r < 0) slog(sp, "ERROR", "cannot recreate the work directory", SS_WORK_DIR, err);
+        errno = EBUSY;   /* not "gone": the next rescan tries again */
+        return -1;
+    }
+    sp->reopened = 1;
+    slog(sp, "WARN", "work directory or processing/ was removed: recreated", SS_WORK_DIR, "");
+    return renameat2(sp->reqfd, name, sp->procfd, pname, RENAME_NOREPLACE);
+}
+
 /* Claim: requests/<id>.json -> processing/<id>.0, never replacing a queued twin (T18). On
  * SS_ING_CLAIMED *req is the request actually claimed and *out its new item. */
 static ss_ingest_result claim(ss_spool *sp, const char *name, const char *stem,
@@ -399,7 +500,11 @@ static ss_ingest_result claim(ss_spool *sp, const char *name, const char *stem,
 {
     char pname[SS_ID_MAX + 16];
     snprintf(pname, sizeof pname, "%s.0", stem);
-    if (renameat2(sp->reqfd, name, sp->procfd, pname, RENAME_NOREPLACE) != 0) {
+    if (sp->lock_lost) {   /* another daemon serves this spool now: its requests, not ours */
+        ss_request_clear(req);
+        return SS_ING_NOT_YET;
+    }
+    if (claim_rename(sp, name, pname) != 0) {
         int e = errno;
         ss_request_clear(req);
         if (e == ENOENT) { young_drop(sp, name); return SS_ING_GONE; }

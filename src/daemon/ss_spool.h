@@ -19,6 +19,7 @@
 #define SS_SPOOL_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include "session/ss_fs.h"
 #include "session/ss_json.h"
 #include "session/ss_log.h"
@@ -70,6 +71,12 @@ typedef struct ss_owed {
 typedef struct {
     ss_paths paths;
     int rootfd, reqfd, respfd, workfd, procfd, quarfd, tmpfd;
+    int lockfd;              /* the single-instance lock on work/lock, -1 when not held: the
+                              * daemon's (ss_spool_take_lock); re-taken by ss_spool_check */
+    long lock_lost;          /* the work directory was removed and another daemon took the
+                              * lock of the recreated one: its pid (-1 unknown); 0 while ours */
+    int reopened;            /* set whenever a spool directory was recreated (the caller
+                              * re-watches and clears it) */
     int fsync_responses;
     const char *device;      /* for error responses written by the spool */
     int session_active;
@@ -90,10 +97,15 @@ int ss_write_error_clears(int e);
 /* Creates and verifies every directory; holds their fds. Returns 0 or -1 with err. */
 int ss_spool_open(ss_spool *sp, const ss_paths *paths, char *err, size_t n);
 void ss_spool_close(ss_spool *sp);
-/* T5: if the request or response directory was removed or replaced, recreate and re-verify
- * it. Returns 1 if a directory was reopened (the caller re-watches and rescans), 0 if all is
- * well, -1 on failure (err set). */
+/* T5: if the request, response or work directory (processing/, quarantine/, tmp/) was
+ * removed or replaced, recreate and re-verify it (the rules of ss_spool_open); if the lock
+ * file went with it (or alone), take the lock again on the new one. Returns 1 if a directory
+ * was reopened (the caller re-watches and rescans), 0 if all is well, -1 on failure (err set;
+ * lock_lost set when another daemon holds the new lock: this one must stop serving). */
 int ss_spool_check(ss_spool *sp, char *err, size_t n);
+/* Takes the single-instance lock on work/lock (held in sp->lockfd, closed by
+ * ss_spool_close). 0, or -1 with errno (EAGAIN: *holder holds it). */
+int ss_spool_take_lock(ss_spool *sp, pid_t *holder);
 
 typedef enum {
     SS_ING_IGNORED = 0,   /* not a request name (temp files of atomic writers, ...) */

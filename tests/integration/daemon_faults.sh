@@ -147,6 +147,55 @@ wait_for "$RESP/after_rm.json" 12
 check "request answered after the spool was removed" resp_ok after_rm
 rm -f "$RESP"/*.json
 
+# --- the work directory removed while running (`rm -rf /tmp/speech_session_*`): recreated
+# with the lock taken again on the new lock file, and the next request answered (its claim
+# had failed with ENOENT, taken for "request gone": never answered; and a second daemon
+# could start on the lockless spool)
+dp=$(daemon_pid)
+rm -rf "$WORK"
+wait_for "$WORK/lock" 5
+request after_rmwork "$DATA/silence.wav"
+wait_for "$RESP/after_rmwork.json" 10
+check "work directory removed: request answered" resp_ok after_rmwork
+check "work directory removed: recreated 0700 with processing/" \
+    [ "$(stat -c %a "$WORK" 2>/dev/null)" = 700 -a -d "$WORK/processing" ]
+"$SD" --fork 60 2>/dev/null; rc=$?
+check "work directory removed: lock taken again, a second daemon refused (exit $rc)" \
+    [ $rc -eq 110 -a "$(daemon_pid)" = "$dp" ]
+[ $rc -eq 0 ] && STARTED="$STARTED $(daemon_pid)"
+rm -rf "$WORK/processing"
+request after_rmproc "$DATA/silence.wav"
+wait_for "$RESP/after_rmproc.json" 10
+check "processing/ removed: request answered" resp_ok after_rmproc
+rm -f "$RESP"/*.json
+
+# --- removed while the daemon was stopped (SIGSTOP) and a second daemon started meanwhile on
+# the new lock: the first stops serving once it runs again (exit 110), and leaves the second's
+# marker, pid file and status alone (it had served on, and its stop removed the second's
+# marker and pid file and wrote "active": false)
+dp=$(daemon_pid)
+kill -STOP "$dp"
+rm -rf "$WORK"
+start_daemon 60
+dp2=$(daemon_pid)
+kill -CONT "$dp"
+i=0; while ! grep -q "$dp INFO SESSION stop rc=110" "$ROOT/session_daemon.log" && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+check "lock lost to a second daemon: the first stops (rc 110)" grep -q "$dp INFO SESSION stop rc=110" "$ROOT/session_daemon.log"
+sleep 0.2
+check "lock lost: marker, pid file and status still the second's" python3 -c '
+import json, sys
+r, p = sys.argv[1], int(sys.argv[2])
+st = json.load(open(r + "/session_daemon_status.json"))
+assert json.load(open(r + "/session_daemon_active"))["pid"] == p
+assert int(open(r + "/session_daemon.pid").read()) == p
+assert st["active"] is True and st["pid"] == p, st
+' "$ROOT" "$dp2"
+request after_lost "$DATA/silence.wav"
+wait_for "$RESP/after_lost.json" 10
+check "lock lost: the second daemon answers" resp_ok after_lost
+kill -9 "$dp" 2>/dev/null
+rm -f "$RESP"/*.json
+
 # --- the request directory squatted (swapped for a symlink) for 3 s, then the symlink gone:
 # one ERROR line, not one per look (0.2 s while polling), and the status clears its
 # "degraded" once the directory is usable again (it had stayed degraded)
