@@ -291,7 +291,8 @@ static int deliver(daemon_t *d, ss_item *it, char *js, int flags)
     }
     int e = errno;
     /* an error that cannot clear (a directory or a foreign file squatting the response name,
-     * permissions, a read-only or vanished directory) fails the same way forever: retrying would hold
+     * permissions, a read-only directory, a vanished one the spool could not recreate) fails
+     * the same way forever: retrying would hold
      * the request, and its memory, for nothing */
     if (!ss_write_error_clears(e)) {
         free(js);

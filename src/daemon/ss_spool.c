@@ -252,6 +252,29 @@ void ss_spool_poll_young(ss_spool *sp, double now, double wall, ss_item **list)
 
 /* ------------------------------------------------------------------ responses */
 
+/* Publishes js as responses/name (temp + rename). ENOENT or ESTALE: the response directory
+ * was removed (a /tmp cleaner) since the last look; it is recreated and the write tried once
+ * more. The answer had been given up as "cannot clear" and its request quarantined
+ * unanswered (T5). Only the response directory is reopened here: callers may hold the other
+ * directories' fds by value. */
+static int write_response(ss_spool *sp, const char *name, const char *js, int flags)
+{
+    flags |= (sp->fsync_responses ? SS_WA_FSYNC : 0) | SS_WA_RESPONSE;
+    if (ss_write_atomic(sp->respfd, name, js, strlen(js), flags) == 0) return 0;
+    int e = errno;
+    if (e != ENOENT && e != ESTALE) return -1;
+    char err[512] = "";
+    int r = recheck_dir(sp->rootfd, SS_RESP_DIR, &sp->respfd, err, sizeof err);
+    if (r <= 0) {
+        if (r < 0) slog(sp, "ERROR", "cannot recreate the response directory", SS_RESP_DIR, err);
+        errno = e;
+        return -1;
+    }
+    sp->reopened = 1;
+    slog(sp, "WARN", "response directory was removed: recreated", SS_RESP_DIR, "");
+    return ss_write_atomic(sp->respfd, name, js, strlen(js), flags);
+}
+
 int ss_spool_respond_error(ss_spool *sp, const char *id, const char *code, const char *msg)
 {
     char *js = ss_response_json(id, NULL, 0, sp->device, sp->session_active, msg, code,
@@ -259,8 +282,7 @@ int ss_spool_respond_error(ss_spool *sp, const char *id, const char *code, const
     if (!js) { errno = ENOMEM; return -1; }
     char name[SS_ID_MAX + 8];
     snprintf(name, sizeof name, "%s.json", id);
-    int r = ss_write_atomic(sp->respfd, name, js, strlen(js),
-                            (sp->fsync_responses ? SS_WA_FSYNC : 0) | SS_WA_RESPONSE);
+    int r = write_response(sp, name, js, 0);
     int e = errno;
     free(js);
     errno = e;
@@ -750,9 +772,7 @@ int ss_spool_finish_ex(ss_spool *sp, ss_item *it, const char *json, int flags)
 {
     char name[SS_ID_MAX + 8], pname[SS_ID_MAX + 16];
     snprintf(name, sizeof name, "%s.json", it->req.id);
-    flags |= (sp->fsync_responses ? SS_WA_FSYNC : 0) | SS_WA_RESPONSE;
-    if (ss_write_atomic(sp->respfd, name, json, strlen(json), flags) != 0)
-        return -1;
+    if (write_response(sp, name, json, flags) != 0) return -1;
     ss_crash_point("responded");
     pname_of(it, it->attempts, pname, sizeof pname);
     if (unlinkat(sp->procfd, pname, 0) != 0 && errno != ENOENT)

@@ -196,6 +196,23 @@ check "lock lost: the second daemon answers" resp_ok after_lost
 kill -9 "$dp" 2>/dev/null
 rm -f "$RESP"/*.json
 
+# --- the response directory removed while the daemon was not looking (SIGSTOP), requests
+# waiting: the directory is recreated and they are answered (the first answer written had
+# failed with ENOENT, been taken for "cannot clear" and its request quarantined unanswered)
+dp=$(daemon_pid)
+kill -STOP "$dp"
+rm -rf "$RESP"
+request_json resp_ping '{"type": "ping"}'
+request resp_gone "$DATA/silence.wav"
+kill -CONT "$dp"
+wait_for "$RESP/resp_ping.json" 5
+wait_for "$RESP/resp_gone.json" 10
+check "response directory removed: a ping answered" resp_eval resp_ping 'd.get("type") == "pong"'
+check "response directory removed: a transcription answered" resp_ok resp_gone
+check "response directory removed: nothing quarantined" \
+    sh -c "! ls '$WORK/quarantine' | grep -q resp_"
+rm -f "$RESP"/*.json
+
 # --- the request directory squatted (swapped for a symlink) for 3 s, then the symlink gone:
 # one ERROR line, not one per look (0.2 s while polling), and the status clears its
 # "degraded" once the directory is usable again (it had stayed degraded)
