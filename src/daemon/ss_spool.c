@@ -678,28 +678,57 @@ long ss_spool_scan(ss_spool *sp, double now, double wall, ss_item **list)
     return claimed;
 }
 
+/* 1 when processing/<stem>.J exists for some J > k: a request with this id got further (it
+ * began, K -> K+1) while the one at k waited. That is what the live path sees when it claims
+ * a twin (ss_spool_in_flight): the one that began is the request, k its duplicate. */
+static int began_twin(ss_spool *sp, const char *stem, long k)
+{
+    for (long j = k + 1; j <= SS_MAX_ATTEMPTS; j++) {
+        char pname[SS_ID_MAX + 24];
+        struct stat st;
+        snprintf(pname, sizeof pname, "%s.%ld", stem, j);
+        if (fstatat(sp->procfd, pname, &st, AT_SYMLINK_NOFOLLOW) == 0) return 1;
+    }
+    return 0;
+}
+
+/* processing/<name> as <stem>.<K>: 0, or -1 for a name no claim makes */
+static int split_pname(const char *name, char stem[SS_ID_MAX + 1], long *k)
+{
+    const char *dot = strrchr(name, '.');
+    char *end = NULL;
+    *k = dot ? strtol(dot + 1, &end, 10) : -1;
+    size_t sl = dot ? (size_t)(dot - name) : 0;
+    if (!dot || !end || *end || *k < 0 || sl == 0 || sl > SS_ID_MAX) return -1;
+    memcpy(stem, name, sl);
+    stem[sl] = 0;
+    return ss_id_valid(stem) ? 0 : -1;
+}
+
 long ss_spool_recover(ss_spool *sp, double now, double wall, ss_item **list)
 {
     ent *v;
     long n = list_dir(sp->procfd, &v);
     if (n < 0) return -1;
+    /* Twins first, before anything is moved: a request and its duplicate-id twin both in
+     * processing/ (a crash while the first ran and the twin waited) had both been run, and
+     * the twin's answer replaced the first's. The one that began is the request; the others
+     * are answered as duplicates (never run), as the live path does. */
+    char *dup = calloc(n > 0 ? (size_t)n : 1, 1);
+    if (!dup) { ents_free(v, n); return -1; }
+    for (long i = 0; i < n; i++) {
+        char stem[SS_ID_MAX + 1];
+        long k;
+        dup[i] = split_pname(v[i].name, stem, &k) == 0 && began_twin(sp, stem, k);
+    }
     ss_item **tail = list;
     while (*tail) tail = &(*tail)->next;
     long got = 0;
     for (long i = 0; i < n; i++) {
         const char *name = v[i].name;
-        const char *dot = strrchr(name, '.');
         char stem[SS_ID_MAX + 1] = "";
-        char *end = NULL;
-        long k = dot ? strtol(dot + 1, &end, 10) : -1;
-        size_t sl = dot ? (size_t)(dot - name) : 0;
-        if (!dot || !end || *end || k < 0 || sl == 0 || sl > SS_ID_MAX) {
-            ss_spool_quarantine(sp, sp->procfd, name);
-            continue;
-        }
-        memcpy(stem, name, sl);
-        stem[sl] = 0;
-        if (!ss_id_valid(stem)) {
+        long k;
+        if (split_pname(name, stem, &k) != 0) {
             ss_spool_quarantine(sp, sp->procfd, name);
             continue;
         }
@@ -717,7 +746,12 @@ long ss_spool_recover(ss_spool *sp, double now, double wall, ss_item **list)
         if (ss_read_file(sp->procfd, name, SS_REQUEST_MAX, &buf, &blen, &st) != 0 ||
             ss_request_parse(buf, blen, stem, &req, &code, msg, sizeof msg) != SS_PARSE_OK) {
             free(buf);
-            answer_recovered(sp, name, stem, SS_E_BAD_REQUEST, "request unreadable after restart");
+            if (dup[i]) {   /* its answer would replace the request's: only quarantined */
+                slog(sp, "WARN", "unreadable duplicate quarantined", name, "");
+                ss_spool_quarantine(sp, sp->procfd, name);
+            } else {
+                answer_recovered(sp, name, stem, SS_E_BAD_REQUEST, "request unreadable after restart");
+            }
             continue;
         }
         free(buf);
@@ -726,10 +760,12 @@ long ss_spool_recover(ss_spool *sp, double now, double wall, ss_item **list)
         it->req = req;
         it->attempts = (int)k;
         it->receipt = receipt_time(now, wall, &st);
+        it->duplicate = dup[i];
         *tail = it;
         tail = &it->next;
         got++;
     }
+    free(dup);
     ents_free(v, n);
     return got;
 }

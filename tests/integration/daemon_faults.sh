@@ -57,6 +57,26 @@ check "daemon keeps serving after a poison request" resp_ok after_poison
 rm -f "$RESP"/*.json
 "$SC" stop >/dev/null
 
+# --- a crash while a request ran and its duplicate-id twin waited: after the restart the
+# request is run again and answered, the twin never runs (both had been run, and the twin's
+# answer - here audio_not_found - had replaced the request's)
+: > "$ROOT/session_daemon.log"
+SPEECH_SESSION_DECODER_CRASH=hang:speech start_daemon 60
+request twin1 "$DATA/speech.wav"
+wait_for "$WORK/processing/twin1.1" 5
+request twin1 "$DATA/no-such-twin.wav"
+wait_for "$WORK/processing/twin1.0" 5
+kill -9 "$(daemon_pid)"
+wait_no_daemon 5
+start_daemon 60
+i=0; while ! grep -q 'duplicate id=twin1' "$ROOT/session_daemon.log" && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+sleep 0.2
+check "crash with a queued twin: the request answered, its answer not replaced" resp_ok twin1
+check "crash with a queued twin: the twin quarantined, never run" \
+    sh -c "ls '$WORK/quarantine' | grep -q '^twin1' && ! grep -q 'code=audio_not_found' '$ROOT/session_daemon.log'"
+rm -f "$RESP"/*.json
+"$SC" stop >/dev/null
+
 # --- restart with 50 pending requests: all answered, FIFO
 i=0
 now=$(date +%s)
