@@ -45,6 +45,19 @@ size_t sp_utf8_repair(const char *in, size_t n, char *out)
     return o;
 }
 
+size_t sp_utf8_cut(const char *in, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)in;
+    /* the last lead byte within the 4 bytes a sequence may take */
+    for (size_t back = 1; back <= 4 && back <= n; back++) {
+        unsigned c = s[n - back];
+        if ((c & 0xC0) == 0x80) continue;   /* a continuation byte: look further back */
+        size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+        return need > back ? n - back : n;
+    }
+    return n;   /* no lead byte: not a truncated sequence (invalid bytes stay as they are) */
+}
+
 int sp_utf8_valid(const char *in, size_t n)
 {
     const unsigned char *s = (const unsigned char *)in;

@@ -13,6 +13,9 @@ int sp_utf8_seq(const unsigned char *s, size_t n, int *bad);
  * the length. Maximal invalid subsequences (Unicode "substitution of maximal subparts")
  * become U+FFFD. */
 size_t sp_utf8_repair(const char *in, size_t n, char *out);
+/* Where to cut s[0..n) so that it does not end inside a multibyte sequence: n, or the start
+ * of the incomplete sequence at its end (a buffer truncated by bytes, as snprintf does). */
+size_t sp_utf8_cut(const char *s, size_t n);
 /* 1 when s[0..n) is valid UTF-8. */
 int sp_utf8_valid(const char *s, size_t n);
 

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/utf8.h"
 #include "session/ss_clock.h"
 #include "speech_audio.h"
 
@@ -355,6 +356,9 @@ static void run_job(ss_worker *w, ss_job *j)
     else silent_language(w, j);
 cleanup:
     free(pcm);
+    /* a message truncated by snprintf must not end in half a character: the response's
+     * JSON would refuse it (it had become "error (message was not valid UTF-8)") */
+    j->err[sp_utf8_cut(j->err, strlen(j->err))] = 0;
     j->proc_ms = (ss_mono_now() - t0) * 1000.0 - j->yield_ms;
 }
 

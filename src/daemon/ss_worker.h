@@ -11,6 +11,7 @@
 #ifndef SS_WORKER_H
 #define SS_WORKER_H
 
+#include <limits.h>
 #include <pthread.h>
 
 #include "common/dynbuf.h"
@@ -40,7 +41,8 @@ typedef struct {
     int n_published;        /* kept segments given so far (their "i") */
     /* out */
     const char *code;       /* NULL on success, else an SS_E_* code with err */
-    char err[600];
+    char err[PATH_MAX + 1024];   /* the path in full (up to PATH_MAX) and a decoder's message:
+                                  * the spec's "Audio file not found: PATH" had been cut */
     char **texts;           /* stripped, non-empty segment texts (the original's results) */
     double *starts, *ends;  /* their times in the audio */
     sp_word **words;        /* word_timestamps: each kept segment's words (n_words[i]) */

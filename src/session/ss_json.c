@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/utf8.h"
 #include "speech.h"   /* sp_language_index: the engine's language table */
 
 #define SS_MAX_NESTING 32
@@ -415,6 +416,18 @@ static json_t *segment_json(double start, double end, json_t *text, const sp_wor
     return g;
 }
 
+/* s as a JSON string with its invalid UTF-8 replaced (U+FFFD), or NULL out of memory */
+static json_t *repaired_string(const char *s)
+{
+    size_t n = strlen(s);
+    char *r = malloc(3 * n + 1);
+    if (!r) return NULL;
+    sp_utf8_repair(s, n, r);
+    json_t *j = json_string(r);
+    free(r);
+    return j;
+}
+
 char *ss_response_json_doc(const char *id, const ss_result_doc *r, const char *device,
                            int session_active, const char *error, const char *error_code,
                            double timestamp)
@@ -441,6 +454,7 @@ char *ss_response_json_doc(const char *id, const ss_result_doc *r, const char *d
     json_object_set_new(o, "session_active", json_boolean(session_active));
     if (error) {
         json_t *e = json_string(error);
+        if (!e) e = repaired_string(error);   /* kept, its invalid bytes as U+FFFD */
         if (!e) e = json_string("error (message was not valid UTF-8)");
         json_object_set_new(o, "error", e);
         json_object_set_new(o, "error_code", json_string(error_code ? error_code : SS_E_INTERNAL));
@@ -553,7 +567,11 @@ char *ss_escape(char *dst, size_t n, const char *s)
             tmp[k++] = (char)c;
         }
         if (o + k + 4 >= n) {   /* leave room for "..." */
-            if (n >= 4) { memcpy(dst + (o < n - 4 ? o : n - 4), "...", 3); o = (o < n - 4 ? o : n - 4) + 3; }
+            if (n >= 4) {   /* never half a character before it (UTF-8 paths, messages) */
+                size_t at = sp_utf8_cut(dst, o < n - 4 ? o : n - 4);
+                memcpy(dst + at, "...", 3);
+                o = at + 3;
+            }
             break;
         }
         memcpy(dst + o, tmp, k);

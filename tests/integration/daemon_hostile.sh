@@ -208,6 +208,45 @@ print(("ok" if ok and took < 3 else "not ok") + " - a link + rm request to an id
 PY
 "$SC" stop >/dev/null
 
+# a missing audio file with a long UTF-8 path: the spec's "Audio file not found: PATH" in full,
+# for paths up to PATH_MAX (a 600-byte message buffer had cut it: mid-character the whole
+# message became "error (message was not valid UTF-8)", else the path was cut), and the log
+# line's truncation never splits a character
+start_daemon 60
+python3 - "$ROOT" <<'PY'
+import json, os, sys, time
+root = sys.argv[1]
+req, resp = root + "/speech_session_requests", root + "/speech_session_responses"
+paths = {   # each component <= NAME_MAX bytes; 2 bytes per e-acute: both byte alignments
+    "u0": "/tmp/" + ("\u00e9" * 100 + "/") * 3 + "x.wav",
+    "u1": "/tmp/a" + ("\u00e9" * 100 + "/") * 3 + "x.wav",
+    "u4k": "/tmp/" + ("\u00e9" * 100 + "/") * 19 + "x.wav",   # ~3.8 KB, under PATH_MAX
+}
+for rid, path in paths.items():
+    with open(f"{req}/.{rid}.tmp", "w") as f:
+        json.dump({"id": rid, "audio_file": path, "timestamp": time.time()}, f)
+    os.rename(f"{req}/.{rid}.tmp", f"{req}/{rid}.json")
+for rid, path in paths.items():
+    t0 = time.time()
+    while not os.path.exists(f"{resp}/{rid}.json") and time.time() - t0 < 15:
+        time.sleep(0.02)
+    try:
+        d = json.load(open(f"{resp}/{rid}.json"))
+    except (OSError, ValueError) as e:
+        d = {"error": repr(e)}
+    want = "Audio file not found: " + path
+    ok = d.get("error") == want and d.get("error_code") == "audio_not_found"
+    print(("ok" if ok else "not ok") + f" - {len(path.encode())}-byte UTF-8 path: 'Audio file not found: PATH' in full")
+    if not ok: print("#   got", repr(d.get("error"))[:120], len(d.get("error") or ""), d.get("error_code"))
+try:
+    open(root + "/session_daemon.log", "rb").read().decode("utf-8")
+    print("ok - the log is valid UTF-8 (truncated messages cut at a character)")
+except UnicodeDecodeError as e:
+    print("not ok - the log is valid UTF-8 (truncated messages cut at a character)\n#  ", e)
+PY
+rm -f "$RESP"/*.json
+"$SC" stop >/dev/null
+
 # squatted fixed-name files: symlinks planted where the status, pid, marker and log go
 SQ=$(mktemp -d /tmp/ss-it-sq.XXXXXX)
 echo precious > "$SQ/target"
