@@ -151,7 +151,7 @@ static void write_status(daemon_t *d, int active)
     ss_status s = {
         .active = active,
         .model_loaded = d->model_loaded && active,
-        .processing = d->run.it != NULL,
+        .processing = active && d->run.it != NULL,
         .device = d->device,
         .model_size = d->model_size[0] ? d->model_size : NULL,
         .state = state_of(d, active),
@@ -191,6 +191,19 @@ static int write_marker(daemon_t *d)
     free(js);
     d->marker_present = r == 0;
     return r;
+}
+
+static void remove_ours(daemon_t *d, const char *name);
+
+/* What every stop leaves for clients: marker gone first (T22), status "active": false /
+ * "stopped", pid file gone. Not when another daemon took the lock: they are its files. */
+static void announce_stop(daemon_t *d)
+{
+    if (d->sp.lock_lost) return;
+    d->model_loaded = 0;
+    remove_ours(d, SS_MARKER_FILE);
+    write_status(d, 0);
+    remove_ours(d, SS_PID_FILE);
 }
 
 static void remove_ours(daemon_t *d, const char *name)
@@ -975,13 +988,17 @@ static dstate ev_drain(daemon_t *d)
 }
 
 /* A second signal while draining: the current request stays in processing/ (recovered and
- * counted as an attempt at the next start). */
+ * counted as an attempt at the next start). This runs on the loop thread (the signal came
+ * through the signalfd, not a handler), so the stop is announced as every stop's is: the
+ * status had been left "active": true, "stopping", with a dead pid. Nothing is joined: not
+ * waiting is what a second signal asks for (the decoder child dies with us, PDEATHSIG). */
 static dstate ev_exit_at_once(daemon_t *d)
 {
     ss_log_msg(&d->log, "WARN", "second signal: exiting at once; id=%s stays in processing/",
                d->run.it ? d->run.it->req.id : "-");
-    remove_ours(d, SS_MARKER_FILE);
-    remove_ours(d, SS_PID_FILE);
+    announce_stop(d);
+    ss_log_msg(&d->log, "INFO", "SESSION stop rc=%d processed=%ld failed=%ld (at once)",
+               SS_EXIT_OK, d->processed, d->failed);
     _exit(SS_EXIT_OK);
 }
 
@@ -1352,12 +1369,7 @@ static void shut_down(daemon_t *d, int rc)
     free_retries(d);
     ss_decoder_stop(&d->w.dec);
     sp_context_free(d->w.ctx);
-    d->model_loaded = 0;
-    if (ours) {
-        remove_ours(d, SS_MARKER_FILE);
-        write_status(d, 0);
-        remove_ours(d, SS_PID_FILE);
-    }
+    announce_stop(d);
     ss_log_msg(&d->log, "INFO", "SESSION stop rc=%d processed=%ld failed=%ld", rc, d->processed,
                d->failed);
     if (rc != SS_EXIT_OK) notify_ready(d->o, rc);

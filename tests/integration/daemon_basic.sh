@@ -87,6 +87,29 @@ for sig in TERM INT; do
     kill -$sig $fp; wait $fp; rc=$?
     check "foreground daemon exits 0 on SIG$sig" [ $rc -eq 0 ]
 done
+
+# a second stop signal while the stop drains a running request: the daemon exits at once, but as
+# a stop: status "active": false, "state": "stopped", marker and pid file removed (it had
+# left "active": true, "state": "stopping" with its dead pid, and the pid file)
+cp "$DATA/silence.wav" "$DATA/hang-twice.wav"
+SPEECH_SESSION_DECODER_CRASH=hang:hang-twice start_daemon 60
+dp=$(daemon_pid)
+request sig2 "$DATA/hang-twice.wav"
+wait_for "$ROOT/speech_session_work/processing/sig2.1" 5
+sleep 0.2
+# both signals pending while it is stopped (SIGSTOP): read in one go, the second finds the
+# daemon draining whatever the machine's speed (TERM and INT: two of one kind would merge)
+kill -STOP "$dp"; kill -TERM "$dp"; kill -INT "$dp"; kill -CONT "$dp"
+wait_no_daemon 5
+check "second stop signal while draining: exited at once" grep -q "second signal: exiting at once" "$ROOT/session_daemon.log"
+check "second stop signal while draining: status active false, state stopped" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["active"] is False and d["state"] == "stopped" and d["pid"] == int(sys.argv[2]), d
+' "$ROOT/session_daemon_status.json" "$dp"
+check "second stop signal while draining: marker and pid file removed" \
+    [ ! -e "$ROOT/session_daemon_active" -a ! -e "$ROOT/session_daemon.pid" ]
+rm -f "$ROOT/speech_session_work/processing/sig2."*
 check "client start/stop commands" sh -c "'$SC' start 30 >/dev/null && '$SC' start >/dev/null && [ -n \"\$('$SC' status 2>&1 >/dev/null | grep running)\" ] && '$SC' stop >/dev/null"
 "$SC" status >/dev/null 2>&1; check "status exits 3 with no daemon" [ $? -eq 3 ]
 san_clean
