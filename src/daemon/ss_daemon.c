@@ -146,6 +146,8 @@ static const char *state_of(const daemon_t *d, int active)
     }
 }
 
+static void restore_files(daemon_t *d);
+
 static void write_status(daemon_t *d, int active)
 {
     ss_status s = {
@@ -175,22 +177,58 @@ static void write_status(daemon_t *d, int active)
         ss_log_msg(&d->log, "ERROR", "cannot write status file %s: %s (squatted?)",
                    d->paths.status, strerror(errno));
     free(js);
+    if (active) restore_files(d);
     d->status_dirty = 0;
     d->status_state = s.state;
     d->status_written = ss_mono_now();
     d->next_status = d->status_written + STATUS_REFRESH_S;
 }
 
-static int write_marker(daemon_t *d)
+/* flags: ss_write_atomic's (SS_WA_NOREPLACE: only where none is, EEXIST otherwise) */
+static int write_marker_ex(daemon_t *d, int flags)
 {
     char *js = ss_marker_json(d->started_wall, (long)getpid());
-    int r = js ? ss_write_atomic(d->sp.rootfd, SS_MARKER_FILE, js, strlen(js), 0) : -1;
-    if (r != 0)
+    int r = js ? ss_write_atomic(d->sp.rootfd, SS_MARKER_FILE, js, strlen(js), flags) : -1;
+    int e = r == 0 ? 0 : js ? errno : ENOMEM;
+    if (r != 0 && e != EEXIST)
         ss_log_msg(&d->log, "ERROR", "cannot write session marker %s: %s", d->paths.marker,
-                   strerror(errno));
+                   strerror(e));
     free(js);
-    d->marker_present = r == 0;
+    d->marker_present = r == 0 || e == EEXIST;
     return r;
+}
+
+static int write_marker(daemon_t *d) { return write_marker_ex(d, 0); }
+
+static int write_pidfile(daemon_t *d, int flags)
+{
+    char pidbuf[32];
+    int pl = snprintf(pidbuf, sizeof pidbuf, "%ld\n", (long)getpid());
+    int r = ss_write_atomic(d->sp.rootfd, SS_PID_FILE, pidbuf, (size_t)pl, flags);
+    if (r != 0 && errno != EEXIST)
+        ss_log_msg(&d->log, "ERROR", "cannot write pid file %s: %s", d->paths.pid, strerror(errno));
+    return r;
+}
+
+static int missing(daemon_t *d, const char *name)
+{
+    struct stat st;
+    return fstatat(d->sp.rootfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT;
+}
+
+/* T24: clients may delete our files. The marker and the pid file, once deleted, had stayed
+ * gone for the daemon's life: they are put back at each status write (every state change,
+ * at least every 15 s), only where missing and never over one that appeared meanwhile
+ * (NOREPLACE). Only while serving: not starting (T25: they come after recovery), not
+ * stopping, not in the idle exit's last look (the marker is gone on purpose, marker_present
+ * 0), and not once another daemon holds the lock (they are its files). */
+static void restore_files(daemon_t *d)
+{
+    if (d->sp.lock_lost || (d->state != ST_IDLE && d->state != ST_PROCESSING)) return;
+    if (d->marker_present && missing(d, SS_MARKER_FILE) && write_marker_ex(d, SS_WA_NOREPLACE) == 0)
+        ss_log_msg(&d->log, "WARN", "session marker %s was deleted: written again", d->paths.marker);
+    if (missing(d, SS_PID_FILE) && write_pidfile(d, SS_WA_NOREPLACE) == 0)
+        ss_log_msg(&d->log, "WARN", "pid file %s was deleted: written again", d->paths.pid);
 }
 
 static void remove_ours(daemon_t *d, const char *name);
@@ -1337,10 +1375,7 @@ static void go_ready(daemon_t *d)
     d->sp.age_by_mtime = 1;   /* what waited for this daemon ages from its mtime */
     rescan(d);
     d->sp.age_by_mtime = 0;
-    char pidbuf[32];
-    int pl = snprintf(pidbuf, sizeof pidbuf, "%ld\n", (long)getpid());
-    if (ss_write_atomic(d->sp.rootfd, SS_PID_FILE, pidbuf, (size_t)pl, 0) != 0)
-        ss_log_msg(&d->log, "ERROR", "cannot write pid file %s: %s", d->paths.pid, strerror(errno));
+    write_pidfile(d, 0);
     write_marker(d);
     d->last_activity_mono = ss_mono_now();
     d->state = settle(d);

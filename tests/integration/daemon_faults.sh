@@ -268,6 +268,15 @@ check "serving after status/pid/marker were deleted" resp_ok after_del
 # burst): it may land just after the response does
 wait_for "$ROOT/session_daemon_status.json" 3
 check "status rewritten after deletion" [ -f "$ROOT/session_daemon_status.json" ]
+# the marker and the pid file are put back too, at the status writes of the request's state
+# changes (they had stayed gone for the daemon's life)
+wait_for "$ROOT/session_daemon_active" 3; wait_for "$ROOT/session_daemon.pid" 1
+check "marker and pid file written again after deletion, with the daemon's pid" python3 -c '
+import json, sys
+r, p = sys.argv[1], int(sys.argv[2])
+assert json.load(open(r + "/session_daemon_active"))["pid"] == p
+assert int(open(r + "/session_daemon.pid").read()) == p
+' "$ROOT" "$(daemon_pid)"
 "$SC" stop >/dev/null
 echo 1 > "$ROOT/session_daemon.pid"
 "$SC" status >/dev/null 2>&1; rc=$?
