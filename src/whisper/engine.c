@@ -586,11 +586,18 @@ int sp_language_list(const char *list, int *idx, int max, char bad[16])
 }
 const char *sp_language_code(int index) { return wh_language_code(index); }
 
+static int lang_code_index(const char *code)
+{
+    for (int i = 0; i < (int)(sizeof k_langs / sizeof k_langs[0]); i++)
+        if (strcmp(k_langs[i], code) == 0) return i;
+    return -1;
+}
+
 const char *sp_language_name(const char *code)
 {
     _Static_assert(sizeof k_lang_names / sizeof k_lang_names[0] == sizeof k_langs / sizeof k_langs[0],
                    "a name for every code");
-    const int i = code ? wh_language_index(code) : -1;
+    const int i = code ? lang_code_index(code) : -1;   /* a code as the engine reports it, not a name */
     return i >= 0 ? k_lang_names[i] : NULL;
 }
 
@@ -599,13 +606,6 @@ static const struct { const char *name, *code; } k_lang_aliases[] = {
     {"burmese", "my"}, {"valencian", "ca"}, {"flemish", "nl"}, {"haitian", "ht"}, {"letzeburgesch", "lb"},
     {"pushto", "ps"}, {"panjabi", "pa"}, {"moldavian", "ro"}, {"moldovan", "ro"}, {"sinhalese", "si"},
     {"castilian", "es"}, {"mandarin", "zh"}};
-
-static int lang_code_index(const char *code)
-{
-    for (int i = 0; i < (int)(sizeof k_langs / sizeof k_langs[0]); i++)
-        if (strcmp(k_langs[i], code) == 0) return i;
-    return -1;
-}
 
 /* A code, else an English name or alias, any case — as openai-whisper's --language (which
  * lowercases, then looks the name up): "en", "EN", "English", "haitian creole", "castilian".

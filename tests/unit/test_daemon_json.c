@@ -239,6 +239,10 @@ static void test_options_valid(void)
         hw = "{\"id\":\"7\",\"audio_file\":\"/a\",\"timestamp\":1,\"languages\":[\"en\",\"de\",\"yue\"]}";
         CHECK(parse_into(hw, "7", &r, &code) == SS_PARSE_OK && !strcmp(r.languages, "en,de,yue"));
         ss_request_clear(&r);
+        /* names and any case, as openai-whisper's --language, kept as the codes */
+        hw = "{\"id\":\"7\",\"audio_file\":\"/a\",\"timestamp\":1,\"language\":\"English\",\"languages\":[\"GERMAN\",\"fr\"]}";
+        CHECK(parse_into(hw, "7", &r, &code) == SS_PARSE_OK && !strcmp(r.language, "en") && !strcmp(r.languages, "de,fr"));
+        ss_request_clear(&r);
     }
 }
 
@@ -247,7 +251,7 @@ static void test_options_invalid(void)
     const char *code;
     TEST("decoding options: every kind of invalid value is bad_request, with a message") {
         const char *bad[] = {
-            "\"language\":\"xx\"", "\"language\":\"EN\"", "\"language\":\"english\"",
+            "\"language\":\"xx\"", "\"language\":\"ENG\"", "\"language\":\"englisch\"",
             "\"language\":\"\"", "\"language\":\"aaaaaaaaaaaaaaaa\"", "\"language\":\"e\\u0000n\"",
             "\"language\":5", "\"language\":null", "\"language\":[\"en\"]",
             "\"task\":\"translation\"", "\"task\":\"\"", "\"task\":1", "\"task\":null",

@@ -543,7 +543,7 @@ static void test_config_file(void)
               o.key == KEY_INSERT && o.keys[1] == KEY_F16 && !strcmp(o.key_lang[1], "de") &&
               !o.key_lang[0][0] && !strcmp(o.key_lang[2], "auto"));
         const char *badk[] = {"Insert,Insert:de", "F16:xx", "F16:", "Insert,", ",F16", "F16:de,en",
-                              "F13,F14,F15,F16,F17", "F16:DE"};
+                              "F13,F14,F15,F16,F17", "F16:DEU"};
         for (size_t i = 0; i < sizeof badk / sizeof badk[0]; i++)
             CHECKF(kl_opts_set(&o, "key", badk[i], err, sizeof err) == -1 && o.nkeys == 3, "%s", badk[i]);
         CHECK(kl_opts_set(&o, "languages", "en,xx", err, sizeof err) == -1);   /* codes Whisper knows */
