@@ -54,6 +54,7 @@ struct kl_worker {
     /* chunks of it whose transcription failed twice (their text is missing; recordings kept):
      * how many, and the first one's recording, for the final event and the log */
     int lost;
+    int lost_whole;            /* the lost piece was the whole (uncut) recording */
     char lost_path[KL_WORKER_PATH_MAX];
     /* --live: how the dictation's pieces went out so far */
     delivery live;
@@ -634,8 +635,12 @@ static void live_enter(kl_worker *w, const char *id)
 /* What the final event says of the chunks lost (and of a delivery failure beside them). */
 static void lost_msg(const kl_worker *w, const char *also, char *e, size_t n)
 {
-    snprintf(e, n, "%d chunk(s) of the dictation could not be transcribed: their text is missing "
-             "(recording kept: %s)%s%s", w->lost, w->lost_path, also ? "; " : "", also ? also : "");
+    if (w->lost_whole)
+        snprintf(e, n, "the dictation could not be transcribed (recording kept: %s)%s%s", w->lost_path,
+                 also ? "; " : "", also ? also : "");
+    else   /* the part after the last cut counts as a chunk */
+        snprintf(e, n, "%d chunk(s) of the dictation could not be transcribed: their text is missing "
+                 "(recording kept: %s)%s%s", w->lost, w->lost_path, also ? "; " : "", also ? also : "");
 }
 
 /* The final event: the text as given to the output (NULL: nothing was; "" as before) and,
@@ -715,6 +720,7 @@ static void do_transcribe(kl_worker *w, ssc *c, const job *j)
         w->typed = NULL;
         memset(&w->live, 0, sizeof w->live);
         w->lost = 0;
+        w->lost_whole = 0;
         w->lost_path[0] = 0;
         w->joining = join_decide(w, j->started);
     }
@@ -746,10 +752,11 @@ static void do_transcribe(kl_worker *w, ssc *c, const job *j)
     if (!text) {
         kl_evhub_emit(w->env.hub, "error", j->final ? "the transcription failed" : "a chunk failed", -1, -1);
         notify(w, "Transcription failed", j->path[0] ? j->path : "see the log");   /* the docs' "failed" */
-        if (!j->final) {   /* the rest of the dictation still comes; the final event says a part is missing */
-            if (!w->lost++) snprintf(w->lost_path, sizeof w->lost_path, "%s", j->path);
-            return;
-        }
+        /* a lost piece, the last one included: the final event says a part is missing and no
+         * Return follows (a failed remainder had been typed over with Enter, "delivered") */
+        if (j->path[0] && !w->lost++) snprintf(w->lost_path, sizeof w->lost_path, "%s", j->path);
+        if (j->path[0] && j->final && j->chunk <= 1) w->lost_whole = 1;
+        if (!j->final) return;   /* the rest of the dictation still comes */
     }
     if (text && text[0] && kl_live_add(w->env.live, text) != 0) wlog(w, "ERROR", "out of memory");
     if (j->final) {

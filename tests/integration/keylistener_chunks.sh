@@ -277,5 +277,26 @@ sys.exit(0 if f and f[-1].get('delivered') is False and 'could not be transcribe
 listener_quit
 rm -f "$ROOT/fail"
 
+# 8. the part after the release fails (chunk 1 answered first): it is a lost piece like a
+# chunk — no Return after the partial text, the final event "delivered": false (the chunk's
+# text had been typed with Return and reported as delivered)
+: >"$ROOT/keys.txt"
+PATH="$NB:$PATH" bg "$KL" $KLOPT --log "$ROOT/kl8.log" --enter --typer xdotool 2>>"$ROOT/kl.err"
+listener_up
+bg sh -c 'exec "$0" events >"$1"' "$KL" "$ROOT/events8.txt"
+sleep 0.3
+"$KL" start >/dev/null
+wait_for 15 grep -q "chunk 1: [0-9]* chars" "$ROOT/kl8.log"
+echo 1 >"$ROOT/fail"; "$KL" stop >/dev/null
+check "a failing remainder: the chunk's text typed" wait_for 15 grep -q "^type " "$ROOT/keys.txt"
+wait_for 5 grep -q '"event":"final"' "$ROOT/events8.txt"; sleep 0.3
+check "... and no Return after it (--enter)" sh -c '! grep -q "Return" "$0"' "$ROOT/keys.txt"
+check "... the final event: not all delivered, the part missing named" python3 -c "
+import json,sys
+f=[json.loads(l) for l in open(sys.argv[1]) if '\"final\"' in l]; print('#', f)
+sys.exit(0 if f and f[-1].get('delivered') is False and 'could not be transcribed' in (f[-1].get('error') or '') else 1)" "$ROOT/events8.txt"
+listener_quit
+rm -f "$ROOT/fail"
+
 check "no sanitizer report from the listener" sh -c '! grep -E "Sanitizer|runtime error" "$0"' "$ROOT/kl.err"
 finish
