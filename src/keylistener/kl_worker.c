@@ -30,6 +30,7 @@ typedef struct job {
     unsigned serial;           /* the recording (dictation) it belongs to */
     int chunk;                 /* chunked dictation: the chunk's number, from 1 */
     int final;                 /* the last job of its dictation: the text is typed (path may be "") */
+    char unwritten[512];       /* the piece's recording could not be written: why ("" it was) */
     struct job *next;
 } job;
 
@@ -55,7 +56,7 @@ struct kl_worker {
      * how many, and the first one's recording, for the final event and the log */
     int lost;
     int lost_whole;            /* the lost piece was the whole (uncut) recording */
-    char lost_path[KL_WORKER_PATH_MAX];
+    char lost_note[KL_WORKER_PATH_MAX + 40];   /* "recording kept: PATH" or why none was written */
     /* --live: how the dictation's pieces went out so far */
     delivery live;
     /* --join-seconds: the last dictation that went into a window by keys (typed or pasted,
@@ -125,18 +126,35 @@ void kl_worker_ensure_daemon(kl_worker *w)
     if (j) push_queue(w, j);
 }
 
-void kl_worker_transcribe(kl_worker *w, const char *path, unsigned serial, int chunk, int final,
-                          const char *lang, double started)
+/* A JOB_TRANSCRIBE job (NULL: logged) for kl_worker_transcribe and kl_worker_lost. */
+static job *piece_job(kl_worker *w, unsigned serial, int chunk, int final, const char *lang, double started)
 {
     job *j = new_job(w, JOB_TRANSCRIBE);
-    if (!j) return;
+    if (!j) return NULL;
     j->stopped = ss_mono_now();
     j->started = started;
     j->serial = serial;
     j->chunk = chunk;
     j->final = final;
-    if (path) snprintf(j->path, sizeof j->path, "%s", path);
     snprintf(j->lang, sizeof j->lang, "%s", lang);
+    return j;
+}
+
+void kl_worker_transcribe(kl_worker *w, const char *path, unsigned serial, int chunk, int final,
+                          const char *lang, double started)
+{
+    job *j = piece_job(w, serial, chunk, final, lang, started);
+    if (!j) return;
+    if (path) snprintf(j->path, sizeof j->path, "%s", path);
+    push_queue(w, j);
+}
+
+void kl_worker_lost(kl_worker *w, const char *why, unsigned serial, int chunk, int final,
+                    const char *lang, double started)
+{
+    job *j = piece_job(w, serial, chunk, final, lang, started);
+    if (!j) return;
+    snprintf(j->unwritten, sizeof j->unwritten, "%s", why && why[0] ? why : "the recording could not be written");
     push_queue(w, j);
 }
 
@@ -636,11 +654,11 @@ static void live_enter(kl_worker *w, const char *id)
 static void lost_msg(const kl_worker *w, const char *also, char *e, size_t n)
 {
     if (w->lost_whole)
-        snprintf(e, n, "the dictation could not be transcribed (recording kept: %s)%s%s", w->lost_path,
+        snprintf(e, n, "the dictation could not be transcribed (%s)%s%s", w->lost_note,
                  also ? "; " : "", also ? also : "");
     else   /* the part after the last cut counts as a chunk */
         snprintf(e, n, "%d chunk(s) of the dictation could not be transcribed: their text is missing "
-                 "(recording kept: %s)%s%s", w->lost, w->lost_path, also ? "; " : "", also ? also : "");
+                 "(%s)%s%s", w->lost, w->lost_note, also ? "; " : "", also ? also : "");
 }
 
 /* The final event: the text as given to the output (NULL: nothing was; "" as before) and,
@@ -656,7 +674,7 @@ static void emit_final(kl_worker *w, const char *typed, double release_ms, const
     }
     const char *how = d->done == KL_DONE_NONE ? NULL : d->mixed ? "mixed" : names[d->done];
     if (w->lost) {   /* delivered, but not all of it: an overlay must not say it all went out */
-        char e[KL_WORKER_PATH_MAX + 700];
+        char e[sizeof w->lost_note + 700];
         lost_msg(w, d->failed ? d->err : NULL, e, sizeof e);
         kl_evhub_emit_final(w->env.hub, typed, release_ms, 0, how, e);
         return;
@@ -676,7 +694,7 @@ static void finish_dictation(kl_worker *w, const char *rest, const char *id, con
     if (!whole[0]) {
         wlog(w, "INFO", "request %s: empty result in %.0f ms; nothing typed", id, (t1 - t0) * 1000);
         if (w->lost) {   /* the only speech was in a lost chunk: not "nothing said" */
-            char e[KL_WORKER_PATH_MAX + 200];
+            char e[sizeof w->lost_note + 200];
             lost_msg(w, NULL, e, sizeof e);
             kl_evhub_emit_final(w->env.hub, "", (t1 - j->stopped) * 1000, 0, NULL, e);
         } else {
@@ -710,6 +728,26 @@ static void finish_dictation(kl_worker *w, const char *rest, const char *id, con
     free(whole);
 }
 
+/* A piece of the dictation whose text is missing: its transcription failed, or its recording
+ * could not be written (the speech had gone with only a log line: no event, the notification
+ * left on "Recording"). The error event and the "failed" notification now; the final event
+ * will say a part is missing and no Return follows — also for the last piece (a failed
+ * remainder had been typed over with Enter and reported "delivered"). */
+static void piece_lost(kl_worker *w, const job *j)
+{
+    const int unwritten = j->unwritten[0] != 0;
+    kl_evhub_emit(w->env.hub, "error", unwritten ? (j->final ? "the recording could not be written" : "a chunk could not be written")
+                                                 : (j->final ? "the transcription failed" : "a chunk failed"), -1, -1);
+    if (unwritten) notify(w, "Recording failed", j->unwritten);
+    else notify(w, "Transcription failed", j->path[0] ? j->path : "see the log");   /* the docs' "failed" */
+    if (!unwritten && !j->path[0]) return;   /* no audio: nothing was lost */
+    if (!w->lost++) {
+        if (unwritten) snprintf(w->lost_note, sizeof w->lost_note, "recording not written: %s", j->unwritten);
+        else snprintf(w->lost_note, sizeof w->lost_note, "recording kept: %s", j->path);
+    }
+    if (j->final && j->chunk <= 1) w->lost_whole = 1;
+}
+
 static void do_transcribe(kl_worker *w, ssc *c, const job *j)
 {
     char id[SS_ID_MAX + 1] = "";
@@ -721,7 +759,7 @@ static void do_transcribe(kl_worker *w, ssc *c, const job *j)
         memset(&w->live, 0, sizeof w->live);
         w->lost = 0;
         w->lost_whole = 0;
-        w->lost_path[0] = 0;
+        w->lost_note[0] = 0;
         w->joining = join_decide(w, j->started);
     }
     if (kl_live_begin(w->env.live, j->serial)) {
@@ -730,7 +768,7 @@ static void do_transcribe(kl_worker *w, ssc *c, const job *j)
         return;
     }
     double t0 = ss_mono_now();
-    char *text = j->path[0] ? transcribe_file(w, c, j, id) : strdup("");
+    char *text = j->unwritten[0] ? NULL : j->path[0] ? transcribe_file(w, c, j, id) : strdup("");
     if (!text && j->path[0] && !j->final && !kl_live_finished(w->env.live)) {
         /* a chunk is asked once more (a daemon restarting mid-dictation): its text belongs
          * in the middle of the dictation, and dropping it had typed the rest without it */
@@ -750,12 +788,7 @@ static void do_transcribe(kl_worker *w, ssc *c, const job *j)
         return;
     }
     if (!text) {
-        kl_evhub_emit(w->env.hub, "error", j->final ? "the transcription failed" : "a chunk failed", -1, -1);
-        notify(w, "Transcription failed", j->path[0] ? j->path : "see the log");   /* the docs' "failed" */
-        /* a lost piece, the last one included: the final event says a part is missing and no
-         * Return follows (a failed remainder had been typed over with Enter, "delivered") */
-        if (j->path[0] && !w->lost++) snprintf(w->lost_path, sizeof w->lost_path, "%s", j->path);
-        if (j->path[0] && j->final && j->chunk <= 1) w->lost_whole = 1;
+        piece_lost(w, j);
         if (!j->final) return;   /* the rest of the dictation still comes */
     }
     if (text && text[0] && kl_live_add(w->env.live, text) != 0) wlog(w, "ERROR", "out of memory");

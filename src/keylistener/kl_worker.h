@@ -51,6 +51,12 @@ void kl_worker_ensure_daemon(kl_worker *w);
  * (ss_mono_now; --join-seconds). Out of memory is logged. */
 void kl_worker_transcribe(kl_worker *w, const char *path, unsigned serial, int chunk, int final,
                           const char *lang, double started);
+/* Queues piece `chunk` of dictation `serial` whose recording could not be written (why: the
+ * reason, for the events and the log): it counts as lost like a failed transcription (an
+ * error event, the "failed" notification, no Return, the final event says a part is missing);
+ * final: as for kl_worker_transcribe. Out of memory is logged. */
+void kl_worker_lost(kl_worker *w, const char *why, unsigned serial, int chunk, int final,
+                    const char *lang, double started);
 /* Queues text (from the history, any length; copied) to be delivered again. 0, or -1 when
  * out of memory (logged; nothing queued). */
 int kl_worker_paste(kl_worker *w, const char *text);

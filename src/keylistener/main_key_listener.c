@@ -143,8 +143,9 @@ static void push_transcribe(const char *path, int final)
                          G.dict_started);
 }
 
-/* Writes samples as <root>/recorded_audio_<usec>.wav into path; frees s. 0 or -1 (logged). */
-static int write_wav(int16_t *s, size_t n, char path[KL_WORKER_PATH_MAX])
+/* Writes samples as <root>/recorded_audio_<usec>.wav into path; frees s. 0, or -1 (logged;
+ * why says it for push_lost). */
+static int write_wav(int16_t *s, size_t n, char path[KL_WORKER_PATH_MAX], char *why, size_t whyn)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -157,8 +158,21 @@ static int write_wav(int16_t *s, size_t n, char path[KL_WORKER_PATH_MAX])
         if (r != 0 && errno != EEXIST) break;
     }
     free(s);
-    if (r != 0) klog("ERROR", "cannot write %s: %s", path, strerror(errno));
+    if (r != 0) {
+        snprintf(why, whyn, "cannot write %s: %s", path, strerror(errno));
+        klog("ERROR", "%s", why);
+    }
     return r;
+}
+
+/* A piece whose recording could not be written (a full disk): the worker counts it as lost
+ * like a failed transcription — error event, notification, no Return, the final event says
+ * a part is missing. The speech had gone with only a log line: a lost chunk's neighbours
+ * typed with Return and "delivered": true; a lost one-piece recording with no event at all. */
+static void push_lost(const char *why, int final)
+{
+    G.chunks++;
+    kl_worker_lost(G.worker, why, G.serial, G.chunks, final, G.rec_lang, G.dict_started);
 }
 
 /* Writes a recording (a continuous-mode utterance, or a chunked dictation's remainder) as a
@@ -178,9 +192,9 @@ static void submit_samples(int16_t *s, size_t n, size_t pre, const char *why, in
     }
     double peak, rms;
     kl_pcm_level(s, n, &peak, &rms);
-    char path[KL_WORKER_PATH_MAX];
-    if (write_wav(s, n, path) != 0) {
-        if (G.chunks) push_transcribe(NULL, 1);
+    char path[KL_WORKER_PATH_MAX], werr[KL_WORKER_PATH_MAX + 100];
+    if (write_wav(s, n, path, werr, sizeof werr) != 0) {
+        push_lost(werr, 1);
         return;
     }
     klog("INFO", "recording stopped (%s): %.2f s + %.0f ms pre-roll, peak %.3f rms %.4f%s%s -> %s",
@@ -283,8 +297,11 @@ static void chunk_check(void)
     if (r < 0) klog("WARN", "chunking: %s", err);
     if (r <= 0) return;
     if (kl_capture_cut_at(G.cap, cut, &s, &pre) != 0) return;
-    char path[KL_WORKER_PATH_MAX];
-    if (write_wav(s, cut, path) != 0) return;
+    char path[KL_WORKER_PATH_MAX], why[KL_WORKER_PATH_MAX + 100];
+    if (write_wav(s, cut, path, why, sizeof why) != 0) {
+        push_lost(why, 0);
+        return;
+    }
     G.chunks++;
     klog("INFO", "chunk %d: %.2f s (cut in a pause, %.2f s into the recording) -> %s", G.chunks,
          (double)cut / KL_RATE, now - G.rec_started, path);

@@ -298,5 +298,30 @@ sys.exit(0 if f and f[-1].get('delivered') is False and 'could not be transcribe
 listener_quit
 rm -f "$ROOT/fail"
 
+# 9. a chunk whose recording cannot be written (the root gone for a moment, as a full disk):
+# it counts as lost — an error event, no Return, the final event says a part is missing (the
+# chunk had been dropped with only a log line, the rest typed with Return, "delivered": true)
+SR="$ROOT/sr"; mkdir -m 700 "$SR"
+python3 "$ROOT/stand_in.py" "$SR" & PIDS="$PIDS $!"
+: >"$ROOT/keys.txt"
+SPEECH_SESSION_ROOT="$SR" PATH="$NB:$PATH" bg "$KL" $KLOPT --log "$ROOT/kl9.log" --enter --typer xdotool 2>>"$ROOT/kl.err"
+listener_up
+bg sh -c 'exec "$0" events >"$1"' "$KL" "$ROOT/events9.txt"
+sleep 0.3
+"$KL" start >/dev/null; sleep 0.5   # the worker's session client is open (on the root's fds)
+mv "$SR" "$SR.off"
+wait_for 15 grep -q "cannot write" "$ROOT/kl9.log"
+mv "$SR.off" "$SR"; sleep 0.3; "$KL" stop >/dev/null
+check "a chunk not written: the rest typed" wait_for 15 grep -q "^type " "$ROOT/keys.txt"
+wait_for 5 grep -q '"event":"final"' "$ROOT/events9.txt"; sleep 0.3
+check "... no Return after it (--enter)" sh -c '! grep -q "Return" "$0"' "$ROOT/keys.txt"
+check "... an error event, and the final event: not all delivered, why" python3 -c "
+import json,sys
+ev=[json.loads(l) for l in open(sys.argv[1])]; print('#', ev)
+f=[e for e in ev if e['event']=='final']
+ok = any(e['event']=='error' and 'could not be written' in e['text'] for e in ev)
+sys.exit(0 if ok and f and f[-1].get('delivered') is False and 'not written' in (f[-1].get('error') or '') else 1)" "$ROOT/events9.txt"
+listener_quit
+
 check "no sanitizer report from the listener" sh -c '! grep -E "Sanitizer|runtime error" "$0"' "$ROOT/kl.err"
 finish

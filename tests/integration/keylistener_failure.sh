@@ -114,4 +114,26 @@ check "a daemon error answer: the recording is kept" \
 kept=$(sed -n 's/.*the recording is kept: \([^ ]*\) .*/\1/p' "$ROOT/key_listener.log" | tail -1)
 check "... and is there (${kept:-none})" [ -n "$kept" -a -s "$kept" ]
 rm -f "$ROOT/fake_error"
+# a recording that cannot be written (the root under a plain file: as a full disk): an error
+# event, the "failed" notification and a final event with delivered false (the speech had
+# gone with one log line: no event, the notification left on "Recording")
+: >"$ROOT/notafolder"; : >"$NB/notes"
+SPEECH_SESSION_ROOT="$ROOT/notafolder/root" PATH="$NB:$PATH" bg "$KL" --no-config --trigger none --audio file \
+    --source "$SPEECH" --preroll 0 --no-start --timeout 20 --history 0 --output print --notify \
+    --log "$ROOT/klw.log" >>"$ROOT/out.txt" 2>>"$ROOT/kl.err"
+wait_for 10 sh -c '"$0" status >/dev/null 2>&1' "$KL"
+bg sh -c 'exec "$0" events >"$1"' "$KL" "$ROOT/events_w.txt"
+sleep 0.3
+"$KL" start >/dev/null; sleep 1; "$KL" stop >/dev/null
+wait_for 10 grep -q '"event":"final"' "$ROOT/events_w.txt"
+check "a recording not written: error event, final delivered false with why" python3 -c "
+import json,sys
+ev=[json.loads(l) for l in open(sys.argv[1])]; print('#', ev)
+f=[e for e in ev if e['event']=='final']
+ok = any(e['event']=='error' and 'could not be written' in e['text'] for e in ev)
+sys.exit(0 if ok and f and f[-1].get('delivered') is False and 'not written' in (f[-1].get('error') or '') else 1)" "$ROOT/events_w.txt"
+check "... and the 'Recording failed' notification" wait_for 3 grep -q "Recording failed" "$NB/notes"
+"$KL" quit >/dev/null 2>&1
+wait_for 10 sh -c '! "$0" status >/dev/null 2>&1' "$KL"
+check "no sanitizer report from the listener" sh -c '! grep -E "Sanitizer|runtime error" "$0"' "$ROOT/kl.err"
 finish
