@@ -76,6 +76,7 @@ struct kl_worker {
     pthread_cond_t cv;
     job *head, *tail;
     int quit, busy, done;
+    int abandoned;             /* the caller stopped waiting: queued jobs are not run */
 };
 
 /* Output flags of deliver(). */
@@ -876,8 +877,10 @@ static void *run(void *arg)
     job *j;
     pthread_mutex_lock(&w->mu);
     while ((j = next_job(w))) {
-        if (w->quit) {   /* quitting: pending work is dropped */
-            if (j->kind == JOB_TRANSCRIBE && j->path[0]) remove_audio(w, j->path);
+        /* quitting: the dictations already recorded are still transcribed and typed (they
+         * had been dropped, their recordings deleted, with nothing logged); only a daemon
+         * start for a recording that will not come is skipped */
+        if (w->abandoned || (w->quit && j->kind == JOB_ENSURE)) {
             free_job(j);
             continue;
         }
@@ -922,11 +925,30 @@ fail_mu:
     return -1;
 }
 
+/* The caller stops waiting for the thread (the quit deadline passed): the jobs still queued
+ * are not run, and their recordings stay where they are, each named in the log so that the
+ * speech can be transcribed later. */
+static void abandon_queue(kl_worker *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->abandoned = 1;
+    job *j = w->head;
+    w->head = w->tail = NULL;
+    pthread_mutex_unlock(&w->mu);
+    for (job *nx; j; j = nx) {
+        nx = j->next;
+        if (j->kind == JOB_TRANSCRIBE && j->path[0])
+            wlog(w, "WARN", "exiting before its transcription: the recording is kept: %s", j->path);
+        free_job(j);
+    }
+}
+
 int kl_worker_free(kl_worker *w)
 {
     if (!w) return 1;
     kl_worker_quit(w);
     if (!kl_worker_done(w)) {
+        abandon_queue(w);
         pthread_detach(w->th);   /* a stuck round trip past the deadline: it keeps w */
         return 0;
     }

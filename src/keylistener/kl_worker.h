@@ -63,14 +63,16 @@ int kl_worker_paste(kl_worker *w, const char *text);
 
 /* 1 when no job is queued or running. */
 int kl_worker_idle(kl_worker *w);
-/* Asks the thread to end: the running job finishes, queued ones are dropped (their audio
- * removed), the saved clipboard put back. */
+/* Asks the thread to end once the queue is empty: the dictations already recorded are still
+ * transcribed and typed (no daemon is started for a new one), then the saved clipboard is
+ * put back. */
 void kl_worker_quit(kl_worker *w);
 /* 1 once the thread has ended (after kl_worker_quit). */
 int kl_worker_done(kl_worker *w);
 /* Quits, then joins and frees the worker when its thread has ended: 1. When it has not (a
- * round trip stuck past the caller's deadline), the thread is detached and the worker left
- * allocated for it: 0, and what env points to must then stay allocated too. NULL: 1. */
+ * round trip stuck past the caller's deadline), the jobs still queued are dropped with their
+ * recordings kept and logged, the thread is detached and the worker left allocated for it:
+ * 0, and what env points to must then stay allocated too. NULL: 1. */
 int kl_worker_free(kl_worker *w);
 
 #endif

@@ -919,6 +919,10 @@ static int quit_check(loop_state *ls)
 {
     if (quitting && !ls->quit_deadline) {
         rec_stop("quit", 1);
+        /* the dictations already recorded are finished first (kl_worker_quit), within one
+         * round trip's --timeout and some typing: what is still queued then keeps its
+         * recording, logged (kl_worker_free) */
+        if (!worker_idle()) klog("INFO", "quitting: finishing the dictations already recorded (at most %.0f s)", G.o.timeout + 10);
         kl_worker_quit(G.worker);
         ls->quit_deadline = now_mono() + G.o.timeout + 10;
     }

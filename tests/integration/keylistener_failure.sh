@@ -135,5 +135,21 @@ sys.exit(0 if ok and f and f[-1].get('delivered') is False and 'not written' in 
 check "... and the 'Recording failed' notification" wait_for 3 grep -q "Recording failed" "$NB/notes"
 "$KL" quit >/dev/null 2>&1
 wait_for 10 sh -c '! "$0" status >/dev/null 2>&1' "$KL"
+# quit while two dictations wait for their (slow) transcription: both are still typed and
+# their recordings removed (the queued one had been dropped, its recording deleted, unlogged)
+echo 1.5 >"$ROOT/fake_delay"
+nwav() { ls "$ROOT"/recorded_audio_*.wav 2>/dev/null | wc -l; }
+w0=$(nwav)
+bg "$KL" --no-config --trigger none --audio file --source "$SPEECH" --preroll 0 --no-start \
+    --timeout 20 --history 0 --output print --log "$ROOT/klq.log" >"$ROOT/out_q.txt" 2>>"$ROOT/kl.err"
+wait_for 10 sh -c '"$0" status >/dev/null 2>&1' "$KL"
+"$KL" start >/dev/null; sleep 0.5; "$KL" stop >/dev/null
+"$KL" start >/dev/null; sleep 0.5; "$KL" stop >/dev/null
+"$KL" quit >/dev/null
+wait_for 15 sh -c '! "$0" status >/dev/null 2>&1' "$KL"
+check "quit with two dictations queued: both typed first ($(wc -l <"$ROOT/out_q.txt") lines)" \
+    [ "$(grep -c "Not typed." "$ROOT/out_q.txt")" -eq 2 ]
+check "... their recordings removed" [ "$(nwav)" -eq "$w0" ]
+rm -f "$ROOT/fake_delay"
 check "no sanitizer report from the listener" sh -c '! grep -E "Sanitizer|runtime error" "$0"' "$ROOT/kl.err"
 finish
