@@ -948,12 +948,15 @@ static int poll_set(const loop_state *ls, struct pollfd *p, int *map)
 
 /* A first signal starts the shutdown and stops xtest's typing before its next key (the
  * keymap put back: kl_xtest.h); a second one exits at once, after waiting (bounded) for
- * xtest to put the keymap back — spare keycodes left bound would stay so for the session. */
+ * xtest to put the keymap back — spare keycodes left bound would stay so for the session.
+ * Only a signal counts as the first: after `quit` (a service manager's SIGTERM follows
+ * one) a single signal had exited 130 at once, the dictation untyped, the socket left. */
 static void on_signal(int sfd)
 {
+    static int signalled;
     struct signalfd_siginfo si;
     while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
-        if (quitting) {
+        if (signalled) {
             klog("WARN", "second signal: exiting now");
             if (kl_xtest_quiesce(KL_QUIESCE_MS) != 0) klog("WARN", "xtest still busy: the keymap may keep spare keycodes bound");
             term_restore();
@@ -961,6 +964,7 @@ static void on_signal(int sfd)
         }
         klog("INFO", "signal %u: shutting down", si.ssi_signo);
         kl_xtest_interrupt();
+        signalled = 1;
         quitting = 1;
     }
 }

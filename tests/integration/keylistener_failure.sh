@@ -150,6 +150,17 @@ wait_for 15 sh -c '! "$0" status >/dev/null 2>&1' "$KL"
 check "quit with two dictations queued: both typed first ($(wc -l <"$ROOT/out_q.txt") lines)" \
     [ "$(grep -c "Not typed." "$ROOT/out_q.txt")" -eq 2 ]
 check "... their recordings removed" [ "$(nwav)" -eq "$w0" ]
+# quit, then one SIGTERM (as a service manager sends): not a "second signal" — the dictation
+# is still typed and the socket removed (it had exited 130 at once)
+"$KL" --no-config --trigger none --audio file --source "$SPEECH" --preroll 0 --no-start \
+    --timeout 20 --history 0 --output print --log "$ROOT/klq.log" >"$ROOT/out_s.txt" 2>>"$ROOT/kl.err" &
+KLP=$!; PIDS="$PIDS $KLP"
+wait_for 10 sh -c '"$0" status >/dev/null 2>&1' "$KL"
+"$KL" start >/dev/null; sleep 0.5; "$KL" stop >/dev/null
+"$KL" quit >/dev/null; sleep 0.2
+kill -TERM $KLP; wait $KLP; rc=$?
+check "quit then one SIGTERM: exit 0 ($rc), the dictation typed, the socket removed" \
+    sh -c "[ $rc -eq 0 ] && grep -q 'Not typed.' '$ROOT/out_s.txt' && [ ! -e '$RT/key_listener.sock' ]"
 rm -f "$ROOT/fake_delay"
 check "no sanitizer report from the listener" sh -c '! grep -E "Sanitizer|runtime error" "$0"' "$ROOT/kl.err"
 finish
