@@ -124,17 +124,29 @@ static char *side(const char *s, size_t l)
     return strndup(s, l);
 }
 
+/* The length of a "[profile]" tag at s (its brackets included), 0 when s starts with none.
+ * A tag is a name of letters, digits, _ - . in brackets. A regex rule's tag must also be
+ * followed by a blank: "[0-9]+ percent" and "[ck]ubernetes" are bracket expressions (they
+ * had been read as tags: the first refused as a bad regex, the second silently a rule of
+ * profile "ck"). Literal rules keep the tag without the blank ("[code]equals"). */
+static size_t tag_len(kl_rule_kind kind, const char *s)
+{
+    if (*s != '[') return 0;
+    const size_t pn = strspn(s + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.");
+    if (!pn || s[1 + pn] != ']') return 0;   /* "[]", "[[:alpha:]]+": a pattern */
+    if (kind == KL_RULE_REGEX && s[2 + pn] != ' ' && s[2 + pn] != '\t') return 0;
+    return pn + 2;
+}
+
 int kl_post_add(kl_post *p, kl_rule_kind kind, const char *spec, char *err, size_t n)
 {
     rule r = { .kind = kind };
     const char *s = spec;
     while (*s == ' ') s++;
-    const size_t pn = *s == '[' ? strspn(s + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") : 0;
-    if (*s == '[' && s[1 + pn] == ']') {   /* "[profile] FROM => TO"; "[[:alpha:]]+" is a regex */
-        const char *e = strchr(s, ']');
-        if (!e || e == s + 1) { snprintf(err, n, "\"%s\": a profile is written [name]", spec); return -1; }
-        if (!(r.profile = strndup(s + 1, (size_t)(e - s - 1)))) goto oom;
-        s = e + 1;
+    const size_t tl = tag_len(kind, s);
+    if (tl) {   /* "[profile] FROM => TO" */
+        if (!(r.profile = strndup(s + 1, tl - 2))) goto oom;
+        s += tl;
     }
     const char *arrow = strstr(s, "=>");
     if (!arrow) { snprintf(err, n, "\"%s\": a rule is written FROM => TO", spec); free(r.profile); return -1; }

@@ -801,6 +801,21 @@ static void test_post_replacements(void)
         CHECKF(o && !strcmp(o, "baz, N left."), "%s", o ? o : "(null)");
         free(o);
         kl_post_free(p);
+        /* a regex starting with a bracket expression that looks like a tag, followed directly
+         * by more pattern, is a pattern (it had been read as profile "0-9" and refused, or as
+         * profile "ck" and never applied); "[name] " with a blank is still a tag */
+        p = kl_post_new(&po);
+        CHECKF(kl_post_add(p, KL_RULE_REGEX, "[0-9]+ percent => \\0%", err, sizeof err) == 0, "%s", err);
+        CHECKF(kl_post_add(p, KL_RULE_REGEX, "[ck]ubernetes => Kubernetes", err, sizeof err) == 0, "%s", err);
+        CHECK(kl_post_add(p, KL_RULE_REGEX, "[code] ([a-z]+) equals => \\1 ==", err, sizeof err) == 0);
+        CHECK(kl_post_add(p, KL_RULE_LITERAL, "[code]plus => +", err, sizeof err) == 0);
+        o = kl_post_builtin(p, NULL, "kubernetes at 50 percent, a equals b plus c");
+        CHECKF(o && !strcmp(o, "Kubernetes at 50 percent%, a equals b plus c"), "%s", o ? o : "(null)");
+        free(o);
+        o = kl_post_builtin(p, "code", "a equals b plus c");
+        CHECKF(o && !strcmp(o, "a == b + c"), "%s", o ? o : "(null)");
+        free(o);
+        kl_post_free(p);
     }
 }
 
