@@ -69,6 +69,16 @@ static int str(char *dst, size_t n, const char *v)
     return 0;
 }
 
+/* A whole number in lo..hi into *out. A fraction is refused, not truncated: "--preroll 0.9"
+ * had become 0 ms, which switches the microphone to open only while recording. 0 or -1. */
+static int whole(const char *v, double lo, double hi, int *out)
+{
+    double d;
+    if (ss_opt_num(v, lo, hi, &d) || d != (double)(long)d) return -1;
+    *out = (int)d;
+    return 0;
+}
+
 static int one_of(char *dst, size_t n, const char *v, const char *const *allowed)
 {
     for (; *allowed; allowed++)
@@ -186,8 +196,8 @@ static int set_more(kl_opts *o, const char *name, const char *v, double *d, cons
         if (rule_ok(name, v, err, n)) return -2;
         return list_add(&o->rules, name, v);
     }
-    if (!strcmp(name, "vocabulary")) return str(o->vocabulary, sizeof o->vocabulary, v ? v : "");
-    if (!strcmp(name, "initial-prompt")) return str(o->initial_prompt, sizeof o->initial_prompt, v ? v : "");
+    if (!strcmp(name, "vocabulary")) { *hint = " (at most 4096 bytes)"; return str(o->vocabulary, sizeof o->vocabulary, v ? v : ""); }
+    if (!strcmp(name, "initial-prompt")) { *hint = " (at most 4096 bytes)"; return str(o->initial_prompt, sizeof o->initial_prompt, v ? v : ""); }
     if (!strcmp(name, "language")) {
         *hint = " (a code such as en or de, a name such as german, or auto)";
         const char *code = lang_one(v);
@@ -196,17 +206,17 @@ static int set_more(kl_opts *o, const char *name, const char *v, double *d, cons
     if (!strcmp(name, "audio-ctx")) { *hint = " (auto, or 1..1500 encoder positions)"; return ss_opt_audio_ctx(v, &o->audio_ctx); }
     if (!strcmp(name, "languages")) { *hint = " (codes separated by commas: en,de)"; return lang_list_store(o->languages, sizeof o->languages, v); }
     if (!strcmp(name, "paste-chord")) { *hint = " (such as ctrl+v, ctrl+shift+v, shift+Insert)"; return v && *v && !strchr(v, ' ') ? str(o->paste_chord, sizeof o->paste_chord, v) : -1; }
-    if (!strcmp(name, "paste-delay")) { *hint = " (0..10000 ms)"; if (ss_opt_num(v, 0, 10000, d)) return -1; o->paste_delay_ms = (int)*d; return 0; }
+    if (!strcmp(name, "paste-delay")) { *hint = " (0..10000 ms, a whole number)"; return whole(v, 0, 10000, &o->paste_delay_ms); }
     if (!strcmp(name, "join-seconds")) { *hint = " (0..3600 s; 0 off)"; if (ss_opt_num(v, 0, 3600, d)) return -1; o->join_seconds = *d; return 0; }
     if (!strcmp(name, "clipboard-restore")) { *hint = " (0..86400 s; 0 never)"; if (ss_opt_num(v, 0, 86400, d)) return -1; o->clipboard_restore = *d; return 0; }
     if (!strcmp(name, "enter")) return boolean(v, &o->enter);
-    if (!strcmp(name, "history")) { *hint = " (0..10000 entries)"; if (ss_opt_num(v, 0, 10000, d)) return -1; o->history = (int)*d; return 0; }
+    if (!strcmp(name, "history")) { *hint = " (0..10000 entries, a whole number)"; return whole(v, 0, 10000, &o->history); }
     if (!strcmp(name, "history-file")) return str(o->history_file, sizeof o->history_file, v);
-    if (!strcmp(name, "auto-stop")) { *hint = " (0..60000 ms; 0 off)"; if (ss_opt_num(v, 0, 60000, d)) return -1; o->auto_stop_ms = (int)*d; return 0; }
+    if (!strcmp(name, "auto-stop")) { *hint = " (0..60000 ms; 0 off, a whole number)"; return whole(v, 0, 60000, &o->auto_stop_ms); }
     if (!strcmp(name, "silence-level")) { *hint = " (0..1 RMS)"; if (ss_opt_num(v, 0, 1, d)) return -1; o->silence_level = *d; return 0; }
     if (!strcmp(name, "continuous")) return boolean(v, &o->continuous);
     if (!strcmp(name, "chunk-seconds")) { *hint = " (0 off, else 1..120 s of speech)"; if (ss_opt_num(v, 0, 120, d) || (*d > 0 && *d < 1)) return -1; o->chunk_seconds = *d; return 0; }
-    if (!strcmp(name, "chunk-pause")) { *hint = " (100..5000 ms)"; if (ss_opt_num(v, 100, 5000, d)) return -1; o->chunk_pause_ms = (int)*d; return 0; }
+    if (!strcmp(name, "chunk-pause")) { *hint = " (100..5000 ms, a whole number)"; return whole(v, 100, 5000, &o->chunk_pause_ms); }
     if (!strcmp(name, "vad-model")) return str(o->vad_model, sizeof o->vad_model, v);
     if (!strcmp(name, "live")) return boolean(v, &o->live);
     if (!strcmp(name, "app")) { *hint = " (PATTERN: key=value, ...)"; return v && strchr(v, ':') ? list_add(&o->apps, name, v) : -1; }
@@ -238,13 +248,13 @@ int kl_opts_set(kl_opts *o, const char *name, const char *v, char *err, size_t n
     } else if (!strcmp(name, "evdev-dir")) r = str(o->evdev_dir, sizeof o->evdev_dir, v);
     else if (!strcmp(name, "audio")) { r = one_of(o->audio, sizeof o->audio, v, audios); hint = " (auto, pulse, alsa or file)"; }
     else if (!strcmp(name, "source")) r = str(o->source, sizeof o->source, v);
-    else if (!strcmp(name, "preroll")) { if (!(r = ss_opt_num(v, 0, 5000, &d))) o->preroll_ms = (int)d; hint = " (0..5000 ms)"; }
+    else if (!strcmp(name, "preroll")) { r = whole(v, 0, 5000, &o->preroll_ms); hint = " (0..5000 ms, a whole number)"; }
     else if (!strcmp(name, "max-seconds")) { if (!(r = ss_opt_num(v, 1, 3600, &d))) o->max_seconds = d; hint = " (1..3600 s)"; }
-    else if (!strcmp(name, "min-ms")) { if (!(r = ss_opt_num(v, 0, 10000, &d))) o->min_ms = (int)d; hint = " (0..10000 ms)"; }
+    else if (!strcmp(name, "min-ms")) { r = whole(v, 0, 10000, &o->min_ms); hint = " (0..10000 ms, a whole number)"; }
     else if (!strcmp(name, "output")) { r = one_of(o->output, sizeof o->output, v, outputs); hint = " (type, paste, copy or print)"; }
     else if (!strcmp(name, "typer")) { r = one_of(o->typer, sizeof o->typer, v, typers); hint = " (auto, wtype, dotool, ydotool, xtest, xdotool, none)"; }
-    else if (!strcmp(name, "type-delay")) { if (!(r = ss_opt_num(v, 0, 1000, &d))) o->type_delay_ms = (int)d; hint = " (0..1000 ms)"; }
-    else if (!strcmp(name, "modifier-wait")) { if (!(r = ss_opt_num(v, 0, 10000, &d))) o->modifier_wait_ms = (int)d; hint = " (0..10000 ms)"; }
+    else if (!strcmp(name, "type-delay")) { r = whole(v, 0, 1000, &o->type_delay_ms); hint = " (0..1000 ms, a whole number)"; }
+    else if (!strcmp(name, "modifier-wait")) { r = whole(v, 0, 10000, &o->modifier_wait_ms); hint = " (0..10000 ms, a whole number)"; }
     else if (!strcmp(name, "timeout")) { if (!(r = ss_opt_num(v, 1, 3600, &d))) o->timeout = d; hint = " (1..3600 s)"; }
     else if (!strcmp(name, "daemon-timeout")) { if (!(r = ss_opt_num(v, 0, 1e7, &d))) o->daemon_timeout = d; }
     else if (!strcmp(name, "model")) r = str(o->model, sizeof o->model, v);
@@ -265,8 +275,24 @@ int kl_opts_set(kl_opts *o, const char *name, const char *v, char *err, size_t n
         snprintf(err, n, "%s", m);
         return -1;
     }
-    if (r) snprintf(err, n, "bad value for %s: \"%s\"%s", name, v ? v : "", hint);
+    /* a long value is shown cut: the hint after it (the limit) had been cut off instead */
+    if (r) snprintf(err, n, "bad value for %s: \"%.80s%s\"%s", name, v ? v : "", v && strlen(v) > 80 ? "…" : "", hint);
     return r;
+}
+
+#define KL_CONFIG_LINE_MAX 65536   /* bytes of one line: far above any setting (4096-byte
+                                    * prompts, long rules), low enough to refuse a binary */
+
+/* A value wholly in one pair of quotes, with no such quote inside, loses them ("a b" -> a b).
+ * One with more quotes keeps them all: for a shell command such as
+ * '/x/my hooks/up.sh' '--quiet' the outer pair had been stripped, leaving sh an unbalanced
+ * line ("/x/my: not found"). */
+static char *unquote(char *v)
+{
+    size_t l = strlen(v);
+    if (l < 2 || (*v != '"' && *v != '\'') || v[l - 1] != *v || memchr(v + 1, *v, l - 2)) return v;
+    v[l - 1] = 0;
+    return v + 1;
 }
 
 static char *trim(char *s)
@@ -285,10 +311,24 @@ int kl_config_load(kl_opts *o, const char *path, int required, char *err, size_t
         snprintf(err, n, "%s: %s", path, strerror(errno));
         return -1;
     }
-    char line[2048], e2[512];
+    /* getline: a line is never split (a long initial-prompt had spilled into a new "option",
+     * and an over-long comment gave an error naming the wrong line) */
+    char *line = NULL, e2[512];
+    size_t cap = 0;
+    ssize_t len;
     int ln = 0, r = 0;
-    while (fgets(line, sizeof line, f)) {
+    while ((len = getline(&line, &cap, f)) >= 0) {
         ln++;
+        if (len > KL_CONFIG_LINE_MAX) {
+            snprintf(err, n, "%s:%d: line longer than %d bytes", path, ln, KL_CONFIG_LINE_MAX);
+            r = -1;
+            break;
+        }
+        if ((size_t)len != strlen(line)) {
+            snprintf(err, n, "%s:%d: a NUL byte in the line (not a text file?)", path, ln);
+            r = -1;
+            break;
+        }
         char *h = strchr(line, '#');
         if (h) *h = 0;
         char *s = trim(line);
@@ -297,16 +337,18 @@ int kl_config_load(kl_opts *o, const char *path, int required, char *err, size_t
         if (eq) *eq = 0;
         char *name = trim(s), *val = eq ? trim(eq + 1) : NULL;
         int raw = !strncmp(name, "replace", 7) || !strcmp(name, "app");   /* quote their own sides */
-        if (!raw && val && (*val == '"' || *val == '\'') && strlen(val) >= 2 && val[strlen(val) - 1] == *val) {
-            val[strlen(val) - 1] = 0;
-            val++;
-        }
+        if (!raw && val) val = unquote(val);
         if (kl_opts_set(o, name, val, e2, sizeof e2) != 0) {
             snprintf(err, n, "%s:%d: %s", path, ln, e2);
             r = -1;
             break;
         }
     }
+    if (r == 0 && ferror(f)) {
+        snprintf(err, n, "%s: %s", path, strerror(errno));
+        r = -1;
+    }
+    free(line);
     fclose(f);
     return r;
 }

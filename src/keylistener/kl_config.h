@@ -42,7 +42,7 @@ typedef struct {
     double hook_timeout;
     kl_list rules;              /* replace, replace-exact, replace-regex */
     /* decoding: sent with every request */
-    char vocabulary[2048], initial_prompt[2048];
+    char vocabulary[4097], initial_prompt[4097];   /* the daemon's 4096 bytes (KL_PROMPT_MAX) */
     char language[16];          /* "" the daemon's default, "auto", or a code */
     char languages[128];        /* "en,de": detection restricted to these */
     int audio_ctx;              /* encoder positions: 0 the daemon's, 1..1500, SP_AUDIO_CTX_AUTO */

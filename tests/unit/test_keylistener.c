@@ -558,6 +558,38 @@ static void test_config_file(void)
         fprintf(f, "key = Insert\nmode = sideways\n");
         fclose(f);
         CHECK(kl_config_load(&o, path, 1, err, sizeof err) == -1 && strstr(err, ":2:"));
+        /* lines of any length are whole: a 4000-byte initial-prompt (its tail had become an
+         * "option" of its own), a long comment before a bad line (named as line 3, it was) */
+        char big[4200];
+        memset(big, 'w', 4000);
+        big[4000] = 0;
+        f = fopen(path, "w");
+        fprintf(f, "initial-prompt = %s\nkey = F17\n", big);
+        fclose(f);
+        CHECKF(kl_config_load(&o, path, 1, err, sizeof err) == 0 && strlen(o.initial_prompt) == 4000 &&
+               o.key == KEY_F17, "%s", err);
+        f = fopen(path, "w");
+        fprintf(f, "# %s\nmode = sideways\n", big);
+        fclose(f);
+        CHECKF(kl_config_load(&o, path, 1, err, sizeof err) == -1 && strstr(err, ":2:") && strstr(err, "mode"), "%s", err);
+        /* the documented limit of a prompt: 4096 bytes (2047 had been the most) */
+        memset(big, 'w', 4096);
+        big[4096] = 0;
+        CHECK(kl_opts_set(&o, "initial-prompt", big, err, sizeof err) == 0 && strlen(o.initial_prompt) == 4096);
+        CHECK(kl_opts_set(&o, "vocabulary", big, err, sizeof err) == 0);
+        strcat(big, "w");
+        CHECKF(kl_opts_set(&o, "initial-prompt", big, err, sizeof err) == -1 && strstr(err, "4096"), "%.80s", err);
+        /* quotes: a whole-value pair goes; a shell command quoting its words keeps them all
+         * (its outer pair had been stripped: sh ran /x/my) */
+        f = fopen(path, "w");
+        fprintf(f, "hook = '/x/my hooks/up.sh' '--quiet'\nsound-player = \"pw-play\"\n");
+        fclose(f);
+        CHECKF(kl_config_load(&o, path, 1, err, sizeof err) == 0 && !strcmp(o.hook, "'/x/my hooks/up.sh' '--quiet'") &&
+               !strcmp(o.sound_player, "pw-play"), "%s|%s", o.hook, o.sound_player);
+        /* integer settings take whole numbers: 0.9 ms had become 0 (pre-roll off) */
+        CHECKF(kl_opts_set(&o, "preroll", "0.9", err, sizeof err) == -1 && strstr(err, "whole"), "%s", err);
+        CHECK(kl_opts_set(&o, "history", "2.5", err, sizeof err) == -1);
+        CHECK(kl_opts_set(&o, "preroll", "150.0", err, sizeof err) == 0 && o.preroll_ms == 150);
         unlink(path);
         CHECK(kl_config_load(&o, path, 0, err, sizeof err) == 0);   /* missing, optional */
         CHECK(kl_config_load(&o, path, 1, err, sizeof err) == -1);  /* missing, required */
