@@ -606,11 +606,16 @@ static int parse_args(int argc, char **argv, const char **cmd, int *list)
 {
     char err[600], cfg[1100] = "", cfg_err[600] = "";
     int no_cfg = 0, ch, idx;
-    /* pass 1: the config file choice */
+    /* pass 1: the config file choice, before or after the command (it had stopped at the
+     * command: `key_listener status --config my.conf` read the default file) */
     opterr = 0;
-    while ((ch = getopt_long(argc, argv, "+h", longopts, &idx)) != -1) {
-        if (ch == 'c') snprintf(cfg, sizeof cfg, "%s", optarg);
-        if (ch == 'C') no_cfg = 1;
+    for (;;) {
+        while ((ch = getopt_long(argc, argv, "+h", longopts, &idx)) != -1) {
+            if (ch == 'c') snprintf(cfg, sizeof cfg, "%s", optarg);
+            if (ch == 'C') no_cfg = 1;
+        }
+        if (optind >= argc) break;
+        optind++;   /* a command or its argument: pass 2 checks them */
     }
     kl_opts_default(&G.o);
     if (!no_cfg) {

@@ -69,6 +69,12 @@ check "config typo: 'status' still answers (exit $rc), naming the file's error" 
     sh -c "[ $rc -eq 0 ] && grep -q 'ignored for this command' '$ROOT/st.err'"
 "$KL" --trigger none >/dev/null 2>&1; rc=$?
 check "config typo: a listener does not start (exit $rc)" [ $rc -eq 100 ]
+# --no-config and --config after the command count (they had been ignored there)
+"$KL" status --no-config >/dev/null 2>"$ROOT/st.err"; rc=$?
+check "'status --no-config': the file is not read (exit $rc)" sh -c "[ $rc -eq 0 ] && [ ! -s '$ROOT/st.err' ]"
+"$KL" status --config "$ROOT/other.conf" >/dev/null 2>"$ROOT/st.err"; rc=$?
+check "'status --config FILE': that file is read (exit $rc, $(head -c 100 "$ROOT/st.err"))" \
+    sh -c "[ $rc -eq 0 ] && grep -q 'other.conf' '$ROOT/st.err'"
 rm -f "$XDG_CONFIG_HOME/speech-session/key_listener.conf"
 kill $EVP 2>/dev/null
 "$KL" quit >/dev/null 2>&1
