@@ -36,7 +36,7 @@ int kl_clip_restore(kl_clip_saved *s, const char *ours, char *err, size_t n);
 void kl_clip_saved_free(kl_clip_saved *s);
 
 /* Sends a key chord ("ctrl+v", "ctrl+shift+v", "shift+Insert", "Return") to the focused
- * window with wtype (Wayland), dotool, xtest (X11, built in: kl_xtest.h) or xdotool; typer
+ * window with wtype (Wayland), dotool, ydotool, xtest (X11, built in: kl_xtest.h) or xdotool; typer
  * forces one ("auto": probe). 0 with
  * how naming the tool, or -1 with a message. */
 int kl_send_chord(const char *chord, const char *typer, char *how, size_t hn, char *err, size_t n);

@@ -1,5 +1,6 @@
 /* kl_output.c — see kl_output.h. */
 #include "keylistener/kl_output.h"
+#include "keylistener/kl_keys.h"
 #include "keylistener/kl_xtest.h"
 
 #include <ctype.h>
@@ -17,6 +18,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/input-event-codes.h>
 
 extern char **environ;
 
@@ -71,6 +73,29 @@ static _Thread_local int t_uninterrupted;
 
 void kl_run_uninterrupted(int on) { t_uninterrupted = on; }
 
+/* Writes len bytes of data to fd (non-blocking) until end: a tool that does not read its
+ * stdin cannot hold the caller past the tool's timeout (a 100 KB text to a stuck xclip had
+ * blocked until it exited, and was then counted as delivered). The bytes written. */
+static size_t write_until(int fd, const char *data, size_t len, double end)
+{
+    size_t off = 0;
+    struct sigaction ign = { .sa_handler = SIG_IGN }, old;
+    sigaction(SIGPIPE, &ign, &old);   /* a tool that exits without reading: EPIPE */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    while (off < len) {
+        ssize_t k = write(fd, data + off, len - off);
+        if (k > 0) { off += (size_t)k; continue; }
+        if (k < 0 && errno != EAGAIN && errno != EINTR) break;
+        double left = end - mono();
+        if (left <= 0 || (!t_uninterrupted && kl_xtest_interrupted())) break;
+        struct pollfd p = { fd, POLLOUT, 0 };
+        poll(&p, 1, left > 0.05 ? 50 : (int)(left * 1000) + 1);   /* 50 ms: the interrupt is seen */
+    }
+    sigaction(SIGPIPE, &old, NULL);
+    return off;
+}
+
 int kl_run_n(char *const argv[], const void *data, size_t len, double timeout, char *err, size_t n)
 {
     const char *text = data;
@@ -105,20 +130,11 @@ int kl_run_n(char *const argv[], const void *data, size_t len, double timeout, c
         close(efd);
         return -1;
     }
-    /* the text is small (a dictation); a tool that does not read stdin gets EPIPE */
-    if (text) {
-        struct sigaction ign = { .sa_handler = SIG_IGN }, old;
-        sigaction(SIGPIPE, &ign, &old);
-        size_t off = 0;
-        while (off < len) {
-            ssize_t k = write(in[1], text + off, len - off);
-            if (k < 0) { if (errno == EINTR) continue; break; }
-            off += (size_t)k;
-        }
-        sigaction(SIGPIPE, &old, NULL);
-    }
-    close(in[1]);
+    /* the tool's deadline covers taking the text too; a text it did not take whole is a
+     * failure, whatever its exit status (it had been counted as delivered) */
     double end = mono() + timeout;
+    const size_t wrote = text ? write_until(in[1], text, len, end) : 0;
+    close(in[1]);
     int st = 0, delay = 1;
     pid_t w;
     /* a termination signal (kl_xtest_interrupt, set by the handlers) ends the wait too: the
@@ -138,6 +154,11 @@ int kl_run_n(char *const argv[], const void *data, size_t len, double timeout, c
         return -1;
     }
     if (w < 0) { snprintf(err, n, "waitpid: %s", strerror(errno)); close(efd); return -1; }
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && text && wrote < len) {
+        snprintf(err, n, "%s took only %zu of the text's %zu bytes", argv[0], wrote, len);
+        close(efd);
+        return -1;
+    }
     if (WIFEXITED(st) && WEXITSTATUS(st) == 0) { close(efd); return 0; }
     char first[512] = "";
     read_first_line(efd, first, sizeof first);
@@ -434,12 +455,51 @@ static int chord_wtype(const char *chord, char *err, size_t n)
     return kl_run(argv, NULL, 10, err, n);
 }
 
+int kl_output_ydotool_chord(const char *chord, char args[][12], int max)
+{
+    char mods[4][16], key[32];
+    int nm, codes[5], a = 0;
+    if (parse_chord(chord, mods, &nm, key, sizeof key) || 2 * (nm + 1) > max) return -1;
+    for (int i = 0; i < nm; i++) {
+        /* the left-hand modifier keys; names as the other senders take them */
+        static const struct { const char *name; int code; } mk[] = {
+            { "ctrl", KEY_LEFTCTRL }, { "control", KEY_LEFTCTRL }, { "shift", KEY_LEFTSHIFT },
+            { "alt", KEY_LEFTALT }, { "altgr", KEY_RIGHTALT }, { "super", KEY_LEFTMETA },
+            { "meta", KEY_LEFTMETA }, { "logo", KEY_LEFTMETA }, { "win", KEY_LEFTMETA } };
+        codes[i] = -1;
+        for (size_t k = 0; k < sizeof mk / sizeof mk[0]; k++)
+            if (!strcasecmp(mods[i], mk[k].name)) codes[i] = mk[k].code;
+        if (codes[i] < 0) return -1;
+    }
+    if ((codes[nm] = kl_key_parse(key)) <= 0) return -1;   /* Return, v, Insert, F5, ... */
+    for (int i = 0; i <= nm; i++) snprintf(args[a++], 12, "%d:1", codes[i]);
+    for (int i = nm; i >= 0; i--) snprintf(args[a++], 12, "%d:0", codes[i]);
+    return a;
+}
+
+/* ydotool 1.x sends Linux input key codes, pressed (:1) and released (:0), in order: it had
+ * no sender here, so paste mode with --typer ydotool always fell back to the clipboard and
+ * --enter never pressed Return. */
+static int chord_ydotool(const char *chord, char *err, size_t n)
+{
+    char args[10][12];
+    int k = kl_output_ydotool_chord(chord, args, 10);
+    if (k < 0) { snprintf(err, n, "bad chord \"%s\" for ydotool", chord); return -1; }
+    char *argv[14];
+    int a = 0;
+    argv[a++] = "ydotool";
+    argv[a++] = "key";
+    for (int i = 0; i < k; i++) argv[a++] = args[i];
+    argv[a] = NULL;
+    return kl_run(argv, NULL, 10, err, n);
+}
+
 /* xtest before xdotool, as for typing: on X11 without xdotool, paste mode and --enter work
  * with the built-in sender. No --clearmodifiers for either: the caller has waited until the
  * user holds no modifier (wait_mods), which is what that option was for. */
 int kl_send_chord(const char *chord, const char *typer, char *how, size_t hn, char *err, size_t n)
 {
-    static const char *const senders[] = { "wtype", "dotool", "xtest", "xdotool" };
+    static const char *const senders[] = { "wtype", "dotool", "ydotool", "xtest", "xdotool" };
     char last[512] = "";
     int forced = typer && strcmp(typer, "auto");
     for (size_t i = 0; i < sizeof senders / sizeof senders[0]; i++) {
@@ -452,6 +512,8 @@ int kl_send_chord(const char *chord, const char *typer, char *how, size_t hn, ch
             snprintf(cmd, sizeof cmd, "key %s\n", !strcasecmp(chord, "Return") ? "enter" : chord);
             char *argv[] = { "dotool", NULL };
             r = kl_run(argv, cmd, 10, last, sizeof last);
+        } else if (!strcmp(t, "ydotool")) {
+            r = chord_ydotool(chord, last, sizeof last);
         } else if (!strcmp(t, "xtest")) {
             r = kl_xtest_chord(chord, last, sizeof last);
             if (r != 0 && kl_xtest_interrupted()) break;   /* shutting down: no other tool */
@@ -461,7 +523,7 @@ int kl_send_chord(const char *chord, const char *typer, char *how, size_t hn, ch
         }
         if (r == 0) { snprintf(how, hn, "%s", t); return 0; }
     }
-    snprintf(err, n, "%s", last[0] ? last : "no tool to send keys (wtype, dotool, xtest, xdotool)");
+    snprintf(err, n, "%s", last[0] ? last : "no tool to send keys (wtype, dotool, ydotool, xtest, xdotool)");
     return -1;
 }
 

@@ -11,7 +11,7 @@
  * A tool that fails (e.g. wtype on GNOME) falls through to the next; when none typed, the
  * text goes to the clipboard (wl-copy on Wayland, else xclip) so it can be pasted — except
  * after kl_xtest_interrupt (a termination signal): then the output fails as it is.
- * Chords (the paste chord, --enter's Return) go through wtype, dotool, xtest, xdotool.
+ * Chords (the paste chord, --enter's Return) go through wtype, dotool, ydotool, xtest, xdotool.
  * Before typing, the caller-supplied mods_held() is polled until no modifier is held
  * (bounded by modifier_wait_ms), so a still-held Ctrl/Alt/Super cannot turn the text into
  * shortcuts. Every tool runs with a bounded wait and is killed past it. */
@@ -65,12 +65,17 @@ int kl_output_enter(const kl_output_opts *o, char *via, size_t vn, char *err, si
 /* The script dotool is given to type text (malloc'd; NULL when out of memory): one "type"
  * command per line of the text, "key enter" between lines, so no text is read as a command. */
 char *kl_output_dotool_script(const char *text, int delay);
+/* ydotool's arguments after "key" for chord ("ctrl+shift+v": "29:1" "42:1" "47:1" "47:0"
+ * "42:0" "29:0"; Linux input key codes, pressed and released), into args (room for max).
+ * How many, or -1 when a name is not known or they do not fit. */
+int kl_output_ydotool_chord(const char *chord, char args[][12], int max);
 /* The typing tool that would be tried first, or NULL. */
 const char *kl_output_probe(const char *typer);
 /* 1 when prog is an executable in $PATH. */
 int kl_in_path(const char *prog);
 /* Runs argv with text on stdin, stdout to /dev/null, stderr kept (its first line goes to
- * err); waits at most timeout seconds (then SIGKILL). Returns the exit status, or -1. */
+ * err); waits at most timeout seconds (then SIGKILL), the writing of the text included.
+ * Returns the exit status, or -1 (also when the tool did not take the whole text). */
 int kl_run(char *const argv[], const char *text, double timeout, char *err, size_t n);
 /* The same with len bytes of data (binary-safe; NULL: nothing). */
 int kl_run_n(char *const argv[], const void *data, size_t len, double timeout, char *err, size_t n);

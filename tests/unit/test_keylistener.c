@@ -754,6 +754,61 @@ static void test_output(void)
         sc = kl_output_dotool_script("", 1);
         CHECK(sc && !strcmp(sc, "typedelay 1\n"));
         free(sc);
+        /* a tool that does not read its stdin: the text's writing is under the timeout too,
+         * and a text not taken whole is a failure (a 100 KB text had blocked until the tool
+         * exited, then counted as delivered) */
+        size_t bn = 100000;
+        char *bigt = malloc(bn + 1);
+        memset(bigt, 'x', bn);
+        bigt[bn] = 0;
+        char *stuck[] = { "sh", "-c", "sleep 5", NULL };
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int rs = kl_run(stuck, bigt, 0.5, err, sizeof err);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double took = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+        CHECKF(rs == -1 && took < 2, "%d in %.1f s: %s", rs, took, err);
+        char *part[] = { "sh", "-c", "head -c 10 >/dev/null", NULL };
+        CHECKF(kl_run(part, bigt, 5, err, sizeof err) == -1 && strstr(err, "took only"), "%s", err);
+        char *all[] = { "sh", "-c", "[ $(wc -c) = 100000 ]", NULL };
+        CHECKF(kl_run(all, bigt, 5, err, sizeof err) == 0, "%s", err);
+        free(bigt);
+    }
+    TEST("output: ydotool sends chords and Return as Linux key codes") {
+        char args[10][12], err[256], how[64];
+        CHECK(kl_output_ydotool_chord("ctrl+shift+v", args, 10) == 6 && !strcmp(args[0], "29:1") &&
+              !strcmp(args[1], "42:1") && !strcmp(args[2], "47:1") && !strcmp(args[3], "47:0") &&
+              !strcmp(args[4], "42:0") && !strcmp(args[5], "29:0"));
+        CHECK(kl_output_ydotool_chord("Return", args, 10) == 2 && !strcmp(args[0], "28:1") && !strcmp(args[1], "28:0"));
+        CHECK(kl_output_ydotool_chord("Shift+Insert", args, 10) == 4 && !strcmp(args[1], "110:1"));
+        CHECK(kl_output_ydotool_chord("hyper+v", args, 10) == -1);
+        /* the chord through a stand-in ydotool that notes its arguments (it had no sender:
+         * paste mode and --enter failed with ydotool forced) */
+        char dir[] = "/tmp/kl-ydo.XXXXXX", path[128], cmd[300], got[256] = "";
+        CHECK(mkdtemp(dir) != NULL);
+        snprintf(path, sizeof path, "%s/ydotool", dir);
+        FILE *f = fopen(path, "w");
+        fprintf(f, "#!/bin/sh\necho \"$*\" >> %s/args\n", dir);
+        fclose(f);
+        chmod(path, 0755);
+        const char *op = getenv("PATH");
+        char *saved = strdup(op ? op : "/usr/bin:/bin");
+        snprintf(cmd, sizeof cmd, "%s:%s", dir, saved);
+        setenv("PATH", cmd, 1);
+        CHECKF(kl_send_chord("ctrl+v", "ydotool", how, sizeof how, err, sizeof err) == 0 && !strcmp(how, "ydotool"), "%s", err);
+        CHECKF(kl_send_chord("Return", "ydotool", how, sizeof how, err, sizeof err) == 0, "%s", err);
+        setenv("PATH", saved, 1);
+        free(saved);
+        snprintf(path, sizeof path, "%s/args", dir);
+        f = fopen(path, "r");
+        size_t k = f ? fread(got, 1, sizeof got - 1, f) : 0;
+        got[k] = 0;
+        if (f) fclose(f);
+        CHECKF(!strcmp(got, "key 29:1 47:1 47:0 29:0\nkey 28:1 28:0\n"), "%s", got);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/ydotool", dir);
+        unlink(path);
+        rmdir(dir);
     }
 }
 
