@@ -244,14 +244,35 @@ void kl_evhub_free(kl_evhub *h)
     free(h);
 }
 
+/* Drops subscribers that hung up. A write finds them only when an event goes out: while
+ * the listener was idle, 16 clients that had gone held every slot and the next subscriber
+ * was refused. Called with mu held. */
+static void prune_gone(kl_evhub *h)
+{
+    for (int i = 0; i < h->n;) {
+        struct pollfd p = { h->fd[i], POLLRDHUP, 0 };
+        if (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))) {
+            close(h->fd[i]);
+            h->fd[i] = h->fd[--h->n];
+        } else {
+            i++;
+        }
+    }
+}
+
 int kl_evhub_add(kl_evhub *h, int fd)
 {
     int fl = fcntl(fd, F_GETFL);
     pthread_mutex_lock(&h->mu);
+    prune_gone(h);
     int ok = h->n < EV_MAX_SUBS && fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0;
     if (ok) h->fd[h->n++] = fd;
     pthread_mutex_unlock(&h->mu);
-    if (!ok) close(fd);
+    if (!ok) {   /* said, so that `key_listener events` does not end as if the listener had */
+        static const char msg[] = "error too many event subscribers\n";
+        if (send(fd, msg, sizeof msg - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) { /* gone already */ }
+        close(fd);
+    }
     return ok ? 0 : -1;
 }
 
@@ -325,10 +346,18 @@ int kl_ctl_events(const char *path, int out, char *err, size_t n)
         return -1;
     }
     char buf[4096];
-    for (;;) {
+    for (int first = 1;; first = 0) {
         ssize_t k = read(fd, buf, sizeof buf);
         if (k < 0 && errno == EINTR) continue;
         if (k <= 0) break;
+        if (first && k > 6 && !memcmp(buf, "error ", 6)) {   /* refused (event lines are JSON) */
+            size_t l = (size_t)k - 6;
+            const char *nl = memchr(buf + 6, '\n', l);
+            if (nl) l = (size_t)(nl - (buf + 6));
+            snprintf(err, n, "%.*s", (int)l, buf + 6);
+            close(fd);
+            return -1;
+        }
         for (ssize_t off = 0; off < k;) {
             ssize_t w = write(out, buf + off, (size_t)(k - off));
             if (w < 0 && errno == EINTR) continue;

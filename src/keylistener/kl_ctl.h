@@ -79,7 +79,9 @@ typedef struct kl_evhub kl_evhub;
 kl_evhub *kl_evhub_new(void);
 /* Closes every subscriber. */
 void kl_evhub_free(kl_evhub *h);
-/* Takes fd (an accepted connection that asked for events); 0, or -1 (fd closed). */
+/* Takes fd (an accepted connection that asked for events), after dropping subscribers that
+ * hung up; 0, or -1 when all 16 places are taken (fd told "error too many event
+ * subscribers" and closed: the caller must not close it again). */
 int kl_evhub_add(kl_evhub *h, int fd);
 /* Writes the event line to every subscriber; text NULL: none; chunk < 1 and release_ms < 0
  * are left out. Returns the number of subscribers it reached. */
@@ -91,7 +93,7 @@ int kl_evhub_emit(kl_evhub *h, const char *event, const char *text, int chunk, d
 int kl_evhub_emit_final(kl_evhub *h, const char *text, double release_ms, int delivered,
                         const char *output, const char *error);
 /* Client: subscribes and copies the event lines to out until the listener goes away (0),
- * KL_CTL_NONE when none runs, -1 with a message. */
+ * KL_CTL_NONE when none runs, -1 with a message (also when the listener refused it). */
 int kl_ctl_events(const char *path, int out, char *err, size_t n);
 
 #endif

@@ -482,7 +482,10 @@ static void ctl_command(int fd, char *cmd)
     }
     else if (!strcmp(cmd, "cancel")) user_cancel("control");
     else if (!strcmp(cmd, "events")) {   /* the connection stays open for event lines */
-        if (!G.hub || kl_evhub_add(G.hub, fd) != 0) close(fd);
+        /* a refused fd is closed by kl_evhub_add: closing it here too had closed whatever
+         * another thread opened under that number meanwhile */
+        if (G.hub) kl_evhub_add(G.hub, fd);
+        else close(fd);
         return;
     }
     else if (!strcmp(cmd, "quit")) quitting = 1;

@@ -662,6 +662,38 @@ static int ctl_client(const char *path, const char *send_first)
 /* The listener's loop reads control clients through kl_ctl_server: a client that trickles
  * its command, sends nothing, or sends too much must not hold the reader (the blocking read
  * it replaced waited up to 0.5 s per byte), and is dropped at its deadline. */
+static void test_evhub_slots(void)
+{
+    TEST("events hub: subscribers gone are pruned; a refused one is told why, its fd closed") {
+        kl_evhub *h = kl_evhub_new();
+        int sv[17][2];
+        /* 16 subscribers that hang up while nothing is emitted: their places come free (they
+         * had held all 16 until an event's write failed) */
+        for (int i = 0; i < 16; i++) {
+            CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv[i]) == 0);
+            CHECK(kl_evhub_add(h, sv[i][0]) == 0);
+        }
+        for (int i = 0; i < 16; i++) close(sv[i][1]);
+        for (int i = 0; i < 16; i++) {
+            CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv[i]) == 0);
+            CHECKF(kl_evhub_add(h, sv[i][0]) == 0, "subscriber %d after 16 gone", i);
+        }
+        CHECK(kl_evhub_emit(h, "recording", NULL, -1, -1) == 16);
+        /* all 16 alive: the 17th is refused with a line, and its fd closed by the hub (the
+         * listener closed it a second time) */
+        CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv[16]) == 0);
+        CHECK(kl_evhub_add(h, sv[16][0]) == -1);
+        errno = 0;
+        CHECK(fcntl(sv[16][0], F_GETFD) == -1 && errno == EBADF);
+        char line[64] = "";
+        ssize_t k = recv(sv[16][1], line, sizeof line - 1, MSG_DONTWAIT);
+        CHECKF(k > 0 && !strncmp(line, "error too many event subscribers\n", (size_t)k), "%zd %s", k, line);
+        close(sv[16][1]);
+        for (int i = 0; i < 16; i++) close(sv[i][1]);
+        kl_evhub_free(h);
+    }
+}
+
 static void test_control_server(void)
 {
     TEST("control server: partial, silent and oversized clients never block; deadline drops") {
@@ -1306,6 +1338,7 @@ int main(void)
     test_config_file();
     test_control_socket();
     test_control_server();
+    test_evhub_slots();
     test_output();
     test_post_replacements();
     test_post_fillers();
