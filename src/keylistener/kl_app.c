@@ -239,7 +239,16 @@ int kl_focused_app(char *names, size_t n)
     return -1;
 }
 
-/* 1 when one of pattern's |-alternatives matches one of the tab-separated names. */
+static char *trim(char *s)
+{
+    while (*s == ' ') s++;
+    size_t l = strlen(s);
+    while (l && s[l - 1] == ' ') s[--l] = 0;
+    return s;
+}
+
+/* 1 when one of pattern's |-alternatives (blanks around each ignored: "foot | kitty" had
+ * looked for "foot " and " kitty") matches one of the tab-separated names. */
 static int pattern_match(const char *pattern, const char *names)
 {
     /* copies of any length: a fixed 256 bytes had cut a long pattern's later alternatives */
@@ -249,20 +258,13 @@ static int pattern_match(const char *pattern, const char *names)
     for (char *p = pat && nm ? strtok_r(pat, "|", &sp) : NULL; p && !hit; p = strtok_r(NULL, "|", &sp)) {
         strcpy(nm, names);
         char *sn = NULL;
+        p = trim(p);
         for (char *q = strtok_r(nm, "\t", &sn); q && !hit; q = strtok_r(NULL, "\t", &sn))
-            hit = fnmatch(p, q, FNM_CASEFOLD) == 0;
+            hit = *p && fnmatch(p, q, FNM_CASEFOLD) == 0;
     }
     free(pat);
     free(nm);
     return hit;
-}
-
-static char *trim(char *s)
-{
-    while (*s == ' ') s++;
-    size_t l = strlen(s);
-    while (l && s[l - 1] == ' ') s[--l] = 0;
-    return s;
 }
 
 /* "key=value, ..." into out; 0 or -1. */
@@ -282,6 +284,22 @@ static int settings(char *s, kl_app_rule *out, char *err, size_t n)
         else { snprintf(err, n, "\"%s=%s\": unknown setting or value (output, paste-chord, enter, profile)", k, v); return -1; }
     }
     return 0;
+}
+
+int kl_app_check(const char *rule, char *err, size_t n)
+{
+    char *buf = strdup(rule);
+    if (!buf) { snprintf(err, n, "out of memory"); return -1; }
+    int r = -1;
+    char *colon = strchr(buf, ':');
+    if (!colon) { snprintf(err, n, "\"%s\": a rule is PATTERN: key=value, ...", rule); goto cleanup; }
+    *colon = 0;
+    if (!*trim(buf)) { snprintf(err, n, "\"%s\": no pattern before the colon", rule); goto cleanup; }
+    kl_app_rule tmp = { .enter = -1 };
+    r = settings(colon + 1, &tmp, err, n);
+cleanup:
+    free(buf);
+    return r;
 }
 
 int kl_app_match(const kl_list *apps, const char *names, kl_app_rule *out, char *err, size_t n)

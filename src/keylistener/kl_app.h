@@ -2,7 +2,8 @@
  * the input focus, then its WM_CLASS, through xprop/xdotool; sway: the focused node's app_id or
  * X11 class from `swaymsg -t get_tree` when SWAYSOCK is set; Hyprland, niri, KDE (kdotool) and
  * GNOME (the Window Calls extension, through gdbus) by their own tools) picks the first rule
- * "PATTERN: key=value, ..." whose pattern (shell glob, case-insensitive, alternatives with |)
+ * "PATTERN: key=value, ..." whose pattern (shell glob, case-insensitive, alternatives with |,
+ * blanks around them ignored)
  * matches. Keys: output (type|paste|copy|print), paste-chord, enter (yes|no), profile. */
 #ifndef KL_APP_H
 #define KL_APP_H
@@ -25,6 +26,9 @@ int kl_focused_app(char *names, size_t n);
  * g_variant_print: quoted with ' or ", escapes \\ \' \" \n \t ... \uXXXX \UXXXXXXXX), decoded:
  * malloc'd, or NULL when text is not that. */
 char *kl_gvariant_string(const char *text);
+/* Checks a rule "PATTERN: key=value, ..." as kl_app_match reads it (at start-up, so a typo
+ * stops the listener instead of failing at dictation time); 0, or -1 with why. */
+int kl_app_check(const char *rule, char *err, size_t n);
 /* The first rule matching names; 1 matched, 0 none, -1 a malformed rule (err). */
 int kl_app_match(const kl_list *apps, const char *names, kl_app_rule *out, char *err, size_t n);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "keylistener/kl_app.h"
 #include "keylistener/kl_keys.h"
 #include "keylistener/kl_post.h"
 #include "session/ss_opt.h"
@@ -219,7 +220,11 @@ static int set_more(kl_opts *o, const char *name, const char *v, double *d, cons
     if (!strcmp(name, "chunk-pause")) { *hint = " (100..5000 ms, a whole number)"; return whole(v, 100, 5000, &o->chunk_pause_ms); }
     if (!strcmp(name, "vad-model")) return str(o->vad_model, sizeof o->vad_model, v);
     if (!strcmp(name, "live")) return boolean(v, &o->live);
-    if (!strcmp(name, "app")) { *hint = " (PATTERN: key=value, ...)"; return v && strchr(v, ':') ? list_add(&o->apps, name, v) : -1; }
+    if (!strcmp(name, "app")) {   /* checked now: a typo had passed until a dictation in that app */
+        *hint = " (PATTERN: key=value, ...)";
+        if (!v || kl_app_check(v, err, n) != 0) return v ? -2 : -1;
+        return list_add(&o->apps, name, v);
+    }
     if (!strcmp(name, "notify")) return boolean(v, &o->notify);
     if (!strcmp(name, "ready-sound")) return str(o->ready_sound, sizeof o->ready_sound, v);
     return 1;

@@ -1165,14 +1165,24 @@ static void test_app_rules(void)
         char err[256];
         CHECK(kl_opts_set(&o, "app", "firefox|chromium: output=type", err, sizeof err) == 0);
         CHECK(kl_opts_set(&o, "app", "*term*: output=paste, paste-chord=ctrl+shift+v, enter=yes, profile=shell", err, sizeof err) == 0);
-        CHECK(kl_opts_set(&o, "app", "emacs: colour=red", err, sizeof err) == 0);
+        /* a bad rule is refused when it is set (start-up), naming the setting: it had passed
+         * until a dictation into that app */
+        CHECK(kl_opts_set(&o, "app", "emacs: colour=red", err, sizeof err) == -1 && strstr(err, "colour"));
+        CHECK(kl_opts_set(&o, "app", "xterm: outptu=paste", err, sizeof err) == -1 && strstr(err, "outptu"));
+        CHECK(kl_opts_set(&o, "app", "xterm: enter=maybe", err, sizeof err) == -1);
+        CHECK(kl_opts_set(&o, "app", " : output=paste", err, sizeof err) == -1);
+        CHECK(kl_opts_set(&o, "app", "xterm output=paste", err, sizeof err) == -1);
+        /* blanks around the alternatives are not part of them ("foot | kitty" never matched) */
+        CHECK(kl_opts_set(&o, "app", "foot | kitty: output=copy", err, sizeof err) == 0);
         kl_app_rule r;
         CHECK(kl_app_match(&o.apps, "Navigator\tFirefox", &r, err, sizeof err) == 1);
         CHECK(!strcmp(r.output, "type") && r.enter == -1 && !r.paste_chord[0]);
         CHECK(kl_app_match(&o.apps, "xterm\tXTerm", &r, err, sizeof err) == 1);
         CHECK(!strcmp(r.output, "paste") && r.enter == 1 && !strcmp(r.paste_chord, "ctrl+shift+v") && !strcmp(r.profile, "shell"));
         CHECK(kl_app_match(&o.apps, "org.gnome.Nautilus", &r, err, sizeof err) == 0 && !r.output[0]);
-        CHECK(kl_app_match(&o.apps, "emacs\tEmacs", &r, err, sizeof err) == -1 && strstr(err, "colour"));
+        CHECK(kl_app_match(&o.apps, "emacs\tEmacs", &r, err, sizeof err) == 0);
+        CHECK(kl_app_match(&o.apps, "kitty\tkitty", &r, err, sizeof err) == 1 && !strcmp(r.output, "copy"));
+        CHECK(kl_app_match(&o.apps, "foot", &r, err, sizeof err) == 1 && !strcmp(r.output, "copy"));
         kl_opts_free(&o);
         /* a pattern past 256 bytes: its last alternative still counts (it had been cut) */
         kl_opts_default(&o);
