@@ -361,26 +361,32 @@ static char *spoken_punct(const char *t)
 }
 
 /* Spaces before punctuation and around line breaks, a comma before other punctuation,
- * runs of spaces, punctuation left at the start: what removing words leaves behind. */
-static char *tidy(const char *t)
+ * runs of spaces, punctuation left at the start: what removing words leaves behind.
+ * cont: the text continues text already typed (a --live piece, a joined dictation), so a
+ * mark at its very start belongs to that text and stays ("comma and then" had lost it). */
+static char *tidy_at(const char *t, int cont)
 {
     sb b = { 0 };
     for (size_t i = 0; t[i]; i++) {
         char c = t[i];
         if (c == ' ' && (!b.len || strchr(" \n(", sb_last(&b)))) continue;
         if (strchr(",.;:!?)\n", c)) sb_trim_end(&b, " ");
+        const int lead = !b.len && !cont;   /* at the start, and nothing before it */
         if (c == ',' || c == ';') {
             size_t j = i + 1;
             while (t[j] == ' ') j++;
             if (t[j] && strchr(",.;:!?", t[j])) continue;
-            if (!b.len || sb_last(&b) == '\n') continue;
+            if (lead || (b.len && sb_last(&b) == '\n')) continue;
         }
-        if (strchr(".:", c) && (!b.len || sb_last(&b) == '\n')) continue;
+        if (strchr(".:", c) && (lead || (b.len && sb_last(&b) == '\n'))) continue;
         sb_c(&b, c);
     }
     sb_trim_end(&b, " ");
     return sb_done(&b);
 }
+
+static char *tidy(const char *t) { return tidy_at(t, 0); }
+static char *tidy_cont(const char *t) { return tidy_at(t, 1); }
 
 /* Replaces *t with f(*t); 0, or -1 on OOM (*t freed). */
 static int step(char **t, char *(*f)(const char *))
@@ -391,15 +397,17 @@ static int step(char **t, char *(*f)(const char *))
     return n ? 0 : -1;
 }
 
-char *kl_post_builtin(const kl_post *p, const char *profile, const char *text)
+/* Steps 1-3; cont: the text continues text already typed (tidy_at). */
+static char *builtin(const kl_post *p, const char *profile, const char *text, int cont)
 {
+    char *(*tidy_fn)(const char *) = cont ? tidy_cont : tidy;
     char *t = strdup(text);
     if (!profile) profile = "default";
     if (!t || !strcmp(profile, "none")) return t;
     if (p->o.fillers && p->nfill) {
         char *n = remove_fillers(p, t);
         free(t);
-        if (!(t = n) || step(&t, tidy)) return NULL;
+        if (!(t = n) || step(&t, tidy_fn)) return NULL;
     }
     int deleted = 0;
     for (size_t i = 0; i < p->nr; i++) {
@@ -417,9 +425,14 @@ char *kl_post_builtin(const kl_post *p, const char *profile, const char *text)
     /* a rule that deletes words leaves their spaces behind; one that replaces them does not,
      * and tidying after it had rewritten punctuation nowhere near ("...and .NET" lost its
      * dots and space) */
-    if (deleted && step(&t, tidy)) return NULL;
-    if (p->o.punctuation && (step(&t, spoken_punct) || step(&t, tidy))) return NULL;
+    if (deleted && step(&t, tidy_fn)) return NULL;
+    if (p->o.punctuation && (step(&t, spoken_punct) || step(&t, tidy_fn))) return NULL;
     return t;
+}
+
+char *kl_post_builtin(const kl_post *p, const char *profile, const char *text)
+{
+    return builtin(p, profile, text, 0);
 }
 
 /* ---- the hook ---------------------------------------------------------------------------- */
@@ -487,8 +500,14 @@ int kl_post_hook(const char *hook, double timeout, const char *text, char **out,
 
 char *kl_post_apply(const kl_post *p, const char *profile, const char *text, char *err, size_t n)
 {
+    return kl_post_apply_cont(p, profile, text, 0, err, n);
+}
+
+char *kl_post_apply_cont(const kl_post *p, const char *profile, const char *text, int cont,
+                         char *err, size_t n)
+{
     if (n) err[0] = 0;
-    char *t = kl_post_builtin(p, profile, text);
+    char *t = builtin(p, profile, text, cont);
     if (!t || !p->hook[0] || (profile && !strcmp(profile, "none")) || !t[0]) return t;
     char *h = NULL;
     if (kl_post_hook(p->hook, p->o.hook_timeout > 0 ? p->o.hook_timeout : 10, t, &h, err, n) != 0)

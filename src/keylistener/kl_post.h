@@ -51,6 +51,12 @@ int kl_post_hook(const char *hook, double timeout, const char *text, char **out,
  * the text the hook was given and err holds why (err is "" otherwise). */
 char *kl_post_apply(const kl_post *p, const char *profile, const char *text, char *err, size_t n);
 
+/* kl_post_apply for text that continues text already typed (cont 1: a --live piece after
+ * the first, a dictation joined to the previous one): a mark at its start ("comma and then"
+ * -> ", and then") is kept, where a text of its own drops it. */
+char *kl_post_apply_cont(const kl_post *p, const char *profile, const char *text, int cont,
+                         char *err, size_t n);
+
 /* 1 when s is valid UTF-8 without NUL or control characters other than \n and \t. */
 int kl_utf8_text(const char *s, size_t len);
 

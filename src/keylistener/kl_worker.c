@@ -80,7 +80,7 @@ struct kl_worker {
 };
 
 /* Output flags of deliver(). */
-enum { DL_POST = 1, DL_HISTORY = 2, DL_SPACE = 4, DL_NOENTER = 8, DL_JOIN = 16 };
+enum { DL_POST = 1, DL_HISTORY = 2, DL_SPACE = 4, DL_NOENTER = 8, DL_JOIN = 16, DL_CONT = 32 };
 
 #define KL_JOIN_TAIL 1000   /* bytes of the previous dictation kept as context (Whisper keeps
                              * the last ~223 tokens of a prompt) */
@@ -261,17 +261,21 @@ static int app_rule(kl_worker *w, kl_app_rule *ar)
     return m;
 }
 
-/* What is typed: the post-processed (DL_POST) text, with one space before it (DL_SPACE; DL_JOIN:
- * when the previous dictation's text and this one want one, kl_text_join_space). NULL when
- * nothing is left (logged). */
+/* What is typed: the post-processed (DL_POST) text, with one space before it (DL_SPACE; DL_JOIN,
+ * DL_CONT: when the text it continues - the previous dictation's, the --live pieces typed so
+ * far - and this one want one, kl_text_join_space, after post-processing: "comma and then"
+ * is ", and then", which takes none). A continuing text keeps a spoken mark at its start
+ * (kl_post_apply_cont). NULL when nothing is left (logged). */
 static char *prepare_text(kl_worker *w, const char *raw, const char *id, int flags, const char *profile)
 {
     char err[1024] = "";
-    char *text = flags & DL_POST ? kl_post_apply(w->env.post, profile, raw, err, sizeof err) : strdup(raw);
+    const char *before = flags & DL_CONT ? w->typed : flags & DL_JOIN ? w->prev_text : NULL;
+    char *text = flags & DL_POST ? kl_post_apply_cont(w->env.post, profile, raw, before != NULL, err, sizeof err)
+                                 : strdup(raw);
     if (!text) { wlog(w, "ERROR", "out of memory"); return NULL; }
     if ((flags & DL_POST) && err[0]) wlog(w, "WARN", "request %s: %s; typing the text as it was", id, err);
     if (!text[0]) { wlog(w, "INFO", "request %s: nothing left after post-processing", id); free(text); return NULL; }
-    if ((flags & DL_JOIN) && kl_text_join_space(w->prev_text, text)) flags |= DL_SPACE;
+    if (before && kl_text_join_space(before, text)) flags |= DL_SPACE;
     if (flags & DL_SPACE) {
         char *t = malloc(strlen(text) + 2);
         if (!t) { free(text); return NULL; }
@@ -612,9 +616,9 @@ static void live_type(kl_worker *w, const char *text, const char *id, const char
 {
     outcome oc;
     const int first = !w->typed || !w->typed[0];
-    /* after the first piece, a space where one belongs (none in Chinese or Japanese) */
-    const int space = !first && kl_text_join_space(w->typed, text);
-    char *typed = deliver(w, text, id, DL_POST | DL_NOENTER | (first ? (w->joining ? DL_JOIN : 0) : space ? DL_SPACE : 0),
+    /* after the first piece, a space where one belongs (none in Chinese or Japanese),
+     * judged on the text as post-processed (prepare_text) */
+    char *typed = deliver(w, text, id, DL_POST | DL_NOENTER | (first ? (w->joining ? DL_JOIN : 0) : DL_CONT),
                           timing, &oc);
     if (!typed) return;
     note_outcome(&w->live, &oc);

@@ -100,5 +100,16 @@ check "--continuous: an utterance begun 6 s after the cut is not joined (--join-
 check "--continuous: one begun 1 s after the cut is joined" sh -c "sed -n 3p '$ROOT/typed.txt' | grep -qx '\[ Said.\]'"
 quit
 
+# 5. a spoken mark at the start of a joined dictation belongs to the text before it: kept,
+# with no space before it (tidying had dropped it: " and then we left.")
+: >"$ROOT/typed.txt"
+PATH="$NB:$PATH" bg "$KL" $KLOPT --log "$ROOT/kl5.log" --join-seconds 30 --spoken-punctuation 2>>"$ROOT/kl.err"
+up
+dictate '["We went home"]'; dictate '["comma and then we left period"]'
+echo "# typed: $(tr '\n' ' ' <"$ROOT/typed.txt")"
+check "--spoken-punctuation, joined: the leading mark kept ([, and then we left.])" \
+    sh -c "sed -n 2p '$ROOT/typed.txt' | grep -qx '\[, and then we left.\]'"
+quit
+
 check "no sanitizer report from the listener" sh -c '! grep -E "Sanitizer|runtime error" "$0"' "$ROOT/kl.err"
 finish

@@ -938,6 +938,26 @@ static void test_post_replacements(void)
     }
 }
 
+static void test_post_continued(void)
+{
+    TEST("post: a piece that continues typed text keeps a spoken mark at its start") {
+        kl_post_opts po = { .punctuation = 1, .fillers = 1 };
+        kl_post *p = kl_post_new(&po);
+        char err[256];
+        char *o = kl_post_apply_cont(p, NULL, "comma and then we left period", 1, err, sizeof err);
+        CHECKF(o && !strcmp(o, ", and then we left."), "%s", o ? o : "(null)");
+        free(o);
+        o = kl_post_apply_cont(p, NULL, "period um new topic", 1, err, sizeof err);
+        CHECKF(o && !strcmp(o, ". New topic"), "%s", o ? o : "(null)");
+        free(o);
+        /* a text of its own still drops it */
+        o = kl_post_apply_cont(p, NULL, "comma and then we left period", 0, err, sizeof err);
+        CHECKF(o && !strcmp(o, "and then we left."), "%s", o ? o : "(null)");
+        free(o);
+        kl_post_free(p);
+    }
+}
+
 static void test_post_fillers(void)
 {
     TEST("post: filler words (off by default, whole words, commas, capitals, own list)") {
@@ -1352,6 +1372,7 @@ int main(void)
     test_output();
     test_post_replacements();
     test_post_fillers();
+    test_post_continued();
     test_post_spoken_punctuation();
     test_post_hook();
     test_config_post();
