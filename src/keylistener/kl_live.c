@@ -154,21 +154,28 @@ int kl_live_take_cancel(kl_live *l, char cid[KL_LIVE_ID_MAX + 1])
     return had;
 }
 
+/* How far past a cut a space is looked for to start on a whole word: a long word, not a
+ * text without spaces (Chinese, Japanese: a space found far on had cut the context to a
+ * few bytes) */
+#define KL_PROMPT_WORD_MAX 48
+
 void kl_live_prompt_build(const char *initial, const char *sofar, char *out, size_t n)
 {
     if (!n) return;
     if (n > KL_PROMPT_MAX + 1) n = KL_PROMPT_MAX + 1;
     out[0] = 0;
     size_t il = initial ? strlen(initial) : 0, sl = sofar ? strlen(sofar) : 0;
-    if (il >= n) il = 0;                /* cannot happen with the 2048-byte option; be safe */
+    if (il >= n) il = 0;                /* longer than the option allows; be safe */
     if (il) memcpy(out, initial, il);
-    size_t room = n - 1 - il - (il && sl ? 1 : 0);
+    size_t room = n - 1 - il;           /* il < n */
+    if (il && room) room--;             /* the space between: a 4096-byte initial prompt
+                                         * leaves none (room had wrapped around) */
     const char *s = sofar ? sofar : "";
-    if (sl > room) {                    /* keep the newest words: start after a space */
+    if (sl > room) {                    /* keep the newest words */
         s = sofar + (sl - room);
-        const char *sp = strchr(s, ' ');
-        s = sp ? sp + 1 : sofar + sl;
-        while ((*s & 0xC0) == 0x80) s++;
+        const char *sp = memchr(s, ' ', strnlen(s, KL_PROMPT_WORD_MAX));
+        if (sp) s = sp + 1;             /* at a word's start */
+        while ((*s & 0xC0) == 0x80) s++;   /* else at a character's */
         sl = strlen(s);
     }
     size_t o = il;

@@ -314,9 +314,29 @@ kl_out_mode kl_out_mode_parse(const char *s)
 
 void kl_play_sound(const char *player, const char *file)
 {
-    if (!file[0]) return;
-    char *argv[] = { (char *)player, (char *)file, NULL };
+    if (!file[0] || !player[0]) return;
+    /* a command line, run by sh as --hook is, the file its last argument ("$1"): "player
+     * --volume 30000" had been looked up as one program name and never played */
+    size_t l = strlen(player) + 16;
+    char *cmd = malloc(l);
+    if (!cmd) return;
+    snprintf(cmd, l, "%s \"$1\"", player);
+    char *argv[] = { "sh", "-c", cmd, "kl-sound", (char *)file, NULL };
     kl_run_detached(argv);
+    free(cmd);
+}
+
+int kl_sound_player_check(const char *player, char *err, size_t n)
+{
+    char prog[256];
+    const size_t l = strcspn(player, " \t");
+    if (!player[0] || l >= sizeof prog) { snprintf(err, n, "sound player \"%s\": no program", player); return -1; }
+    snprintf(prog, sizeof prog, "%.*s", (int)l, player);
+    /* only a plain program name or path can be looked up; sh syntax is left to sh */
+    if (strspn(prog, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./+-") != l) return 0;
+    if (kl_in_path(prog)) return 0;
+    snprintf(err, n, "sound player \"%s\": %s not found (no sounds will play)", player, prog);
+    return -1;
 }
 
 void kl_notify(int enabled, const char *summary, const char *body)

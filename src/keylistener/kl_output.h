@@ -92,8 +92,12 @@ void kl_run_detached(char *const argv[]);
 
 /* The output mode named by s ("copy", "print", "paste"; anything else: type). */
 kl_out_mode kl_out_mode_parse(const char *s);
-/* Plays file ("" nothing) with player, detached. */
+/* Plays file ("" nothing) with player, detached: `sh -c 'PLAYER "$1"'` with the file as $1
+ * (the player is a command line: "pw-play --volume 0.5"). */
 void kl_play_sound(const char *player, const char *file);
+/* 0 when player's program can be found (or is shell syntax, left to sh), else -1 with a
+ * message: the player runs detached and its failure is seen nowhere else. */
+int kl_sound_player_check(const char *player, char *err, size_t n);
 /* A desktop notification through notify-send when enabled and installed, detached; it
  * replaces key_listener's previous one instead of stacking up. */
 void kl_notify(int enabled, const char *summary, const char *body);

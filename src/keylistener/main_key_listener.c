@@ -1054,6 +1054,18 @@ static void shutdown_all(loop_state *ls, const char *sock)
     ss_log_close(&G.log);
 }
 
+/* A set-up step failed after the control socket was made: the socket goes too (its file had
+ * been left behind, e.g. after --vad-model naming no file). Returns rc. */
+static int setup_failed(loop_state *ls, const char *sock, int rc)
+{
+    if (ls->lfd >= 0) {
+        close(ls->lfd);
+        unlink(sock);
+        ls->lfd = -1;
+    }
+    return rc;
+}
+
 /* ---- main ------------------------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -1088,14 +1100,18 @@ int main(int argc, char **argv)
     if (!strcmp(G.o.trigger, "evdev") && (rc = setup_evdev(ls.lfd, sock)) != 0) return rc;
     if (ls.use_term) setup_terminal();
     kl_source_ops ops;
-    if ((rc = setup_capture(&ops)) != 0) return rc;
-    if ((rc = setup_worker()) != 0) return rc;
+    if ((rc = setup_capture(&ops)) != 0) return setup_failed(&ls, sock, rc);
+    if ((rc = setup_worker()) != 0) return setup_failed(&ls, sock, rc);
     klog("INFO", "key_listener started: trigger %s, key %s (%s), audio %s%s%s, pre-roll %d ms, output %s (%s), socket %s",
          G.o.trigger, G.o.key_name, G.o.toggle ? "toggle" : "hold", ops.label,
          G.o.source[0] ? " source " : "", G.o.source, G.o.preroll_ms, G.o.output,
          kl_output_probe(G.o.typer) ? kl_output_probe(G.o.typer) : "no typing tool: clipboard",
          ls.lfd >= 0 ? sock : "none");
 
+    char perr[600];
+    if ((G.o.start_sound[0] || G.o.stop_sound[0] || G.o.ready_sound[0]) &&
+        kl_sound_player_check(G.o.sound_player, perr, sizeof perr) != 0)
+        klog("WARN", "%s", perr);
     ls.stdin_open = ls.use_term;
     run_loop(&ls);
     /* the worker may still be typing (the quit deadline passed): the keymap back first */

@@ -168,5 +168,26 @@ kill -TERM $KLP; wait $KLP; rc=$?
 check "quit then one SIGTERM: exit 0 ($rc), the dictation typed, the socket removed" \
     sh -c "[ $rc -eq 0 ] && grep -q 'Not typed.' '$ROOT/out_s.txt' && [ ! -e '$RT/key_listener.sock' ]"
 rm -f "$ROOT/fake_delay"
+# a set-up failure after the control socket was made (--vad-model naming no file): the
+# socket file goes too (it had been left behind)
+"$KL" --no-config --trigger none --audio file --source "$SPEECH" --vad-model /nonexistent.bin \
+    --log "$ROOT/klv.log" >/dev/null 2>>"$ROOT/kl.err"; rc=$?
+check "a failed start-up (exit $rc): no socket file left" sh -c "[ $rc -ne 0 ] && [ ! -e '$RT/key_listener.sock' ]"
+# --sound-player is a command line (it had been run as one program name and never played),
+# and a player that cannot be found is logged
+printf '#!/bin/sh\necho "$@" >> "%s/played"\n' "$ROOT" >"$NB/player"; chmod +x "$NB/player"
+: >"$ROOT/beep.wav"
+bg "$KL" --no-config --trigger none --audio file --source "$SPEECH" --no-start --output print \
+    --start-sound "$ROOT/beep.wav" --sound-player "$NB/player --volume 30000" --log "$ROOT/kls.log" >/dev/null 2>>"$ROOT/kl.err"
+wait_for 10 sh -c '"$0" status >/dev/null 2>&1' "$KL"
+"$KL" start >/dev/null; "$KL" cancel >/dev/null
+check "--sound-player with arguments: played ($(cat "$ROOT/played" 2>/dev/null))" \
+    wait_for 5 grep -qx -- "--volume 30000 $ROOT/beep.wav" "$ROOT/played"
+"$KL" quit >/dev/null 2>&1; wait_for 10 sh -c '! "$0" status >/dev/null 2>&1' "$KL"
+bg "$KL" --no-config --trigger none --audio file --source "$SPEECH" --no-start --output print \
+    --start-sound "$ROOT/beep.wav" --sound-player "no-such-player-kl -q" --log "$ROOT/kls2.log" >/dev/null 2>>"$ROOT/kl.err"
+wait_for 10 sh -c '"$0" status >/dev/null 2>&1' "$KL"
+check "a sound player that is not there: logged" grep -q "no-such-player-kl not found" "$ROOT/kls2.log"
+"$KL" quit >/dev/null 2>&1; wait_for 10 sh -c '! "$0" status >/dev/null 2>&1' "$KL"
 check "no sanitizer report from the listener" sh -c '! grep -E "Sanitizer|runtime error" "$0"' "$ROOT/kl.err"
 finish

@@ -253,6 +253,26 @@ static void test_prompt_long_text(void)
         CHECK(out[9] != ' ' && (out[9] & 0xC0) != 0x80);   /* a word start, not half a character */
         kl_live_prompt_build("Initial.", "one two three four five six", small, sizeof small);
         CHECKF(!strcmp(small, "Initial. three four five six"), "\"%s\"", small);
+        /* text without spaces (Chinese): cut at a character, the prompt kept full (it had
+         * been cut at the first space far on: a few bytes left) */
+        size_t k = 0;
+        for (; k + 3 <= 6000; k += 3) memcpy(sofar + k, "字", 3);
+        memcpy(sofar + k, " 好", 4);
+        sofar[k + 4] = 0;
+        kl_live_prompt_build("Initial.", sofar, out, sizeof out);
+        CHECKF(strlen(out) >= KL_PROMPT_MAX - 3 && strlen(out) <= KL_PROMPT_MAX, "%zu bytes", strlen(out));
+        CHECK(!strncmp(out + 9, "字", 3) && !strcmp(out + strlen(out) - 4, " 好"));
+        /* an initial prompt of the whole 4096 bytes: kept, no text after it (the room for
+         * the text had wrapped around) */
+        char *init = malloc(KL_PROMPT_MAX + 1);
+        memset(init, 'i', KL_PROMPT_MAX);
+        init[KL_PROMPT_MAX] = 0;
+        kl_live_prompt_build(init, "newest words", out, sizeof out);
+        CHECK(strlen(out) == KL_PROMPT_MAX && !strcmp(out, init));
+        init[KL_PROMPT_MAX - 1] = 0;
+        kl_live_prompt_build(init, "newest words", out, sizeof out);
+        CHECKF(strlen(out) == KL_PROMPT_MAX - 1, "%zu", strlen(out));
+        free(init);
         free(sofar);
     }
 }
