@@ -1,6 +1,7 @@
 /* kl_post.c — see kl_post.h. Works on UTF-8 bytes: word characters are ASCII letters and
  * digits, the apostrophe and every byte >= 0x80 (so "café" is one word); matching folds
- * ASCII case only; a capital moved to the next word is any letter's (towupper). */
+ * case by code point (kl_cp_lower: Latin, Greek, Cyrillic); a capital moved to the next word
+ * is any letter's (towupper). */
 #include "keylistener/kl_post.h"
 
 #include <ctype.h>
@@ -66,14 +67,40 @@ static void sb_trim_end(sb *b, const char *set)
 static int is_word(unsigned char c) { return isalnum(c) || c == '\'' || c >= 0x80; }
 static int at_word_start(const char *t, size_t i) { return is_word((unsigned char)t[i]) && (i == 0 || !is_word((unsigned char)t[i - 1])); }
 
-/* Length of needle when it occurs at t (case-insensitive unless exact) as whole words. */
+/* One code point of s (NUL-terminated) into *cp; the bytes it takes (0 at the end). */
+static size_t cp_at(const char *s, unsigned long *cp)
+{
+    if (!*s) return 0;
+    return kl_utf8_next((const unsigned char *)s, strnlen(s, 4), cp);
+}
+
+/* The bytes of t that equal needle with case folded code point by code point (kl_cp_lower:
+ * "Über" is "über"; strncasecmp had folded ASCII only), or 0. */
+static size_t match_fold(const char *t, const char *needle)
+{
+    size_t a = 0, b = 0;
+    while (needle[b]) {
+        unsigned long ct, cn;
+        const size_t lt = cp_at(t + a, &ct), ln = cp_at(needle + b, &cn);
+        if (!lt || kl_cp_lower(ct) != kl_cp_lower(cn)) return 0;
+        a += lt;
+        b += ln;
+    }
+    return a;
+}
+
+/* Length in t of needle when it occurs at t[i] (case-insensitive unless exact) as whole
+ * words. */
 static size_t match_word(const char *t, size_t i, const char *needle, int exact)
 {
-    size_t l = strlen(needle);
-    if (!l || (exact ? strncmp(t + i, needle, l) : strncasecmp(t + i, needle, l))) return 0;
+    size_t l = strlen(needle), tl;
+    if (!l) return 0;
+    if (exact) tl = strncmp(t + i, needle, l) ? 0 : l;
+    else tl = match_fold(t + i, needle);
+    if (!tl) return 0;
     if (is_word((unsigned char)needle[0]) && i > 0 && is_word((unsigned char)t[i - 1])) return 0;
-    if (is_word((unsigned char)needle[l - 1]) && is_word((unsigned char)t[i + l])) return 0;
-    return l;
+    if (is_word((unsigned char)needle[l - 1]) && is_word((unsigned char)t[i + tl])) return 0;
+    return tl;
 }
 
 /* ---- set-up ---------------------------------------------------------------------------- */
@@ -211,9 +238,15 @@ static char *replace_literal(const rule *r, const char *t)
         if (!l) { sb_c(&b, t[i++]); continue; }
         size_t at = b.len;
         sb_put(&b, r->to, strlen(r->to));
-        /* a capital the spoken words started with (a sentence start) stays */
-        if (!exact && isupper((unsigned char)t[i]) && islower((unsigned char)r->to[0]))
-            b.p[at] = (char)toupper((unsigned char)b.p[at]);
+        /* a capital the spoken words started with (a sentence start) stays, by code point
+         * ("Über" -> "Across", "über" at a sentence start -> "Ärger"): ASCII had only */
+        unsigned long ct, cto;
+        if (!exact && !b.oom && cp_at(t + i, &ct) && cp_at(r->to, &cto) &&
+            kl_cp_lower(ct) != ct && kl_cp_upper(cto) != cto) {
+            char e[4];
+            const size_t el = kl_utf8_put(kl_cp_upper(cto), e), ol = cp_at(r->to, &cto);
+            if (el == ol) memcpy(b.p + at, e, el);   /* every pair in the table keeps its length */
+        }
         i += l;
     }
     return sb_done(&b);

@@ -94,6 +94,51 @@ static int unspaced(unsigned long c)
            (c >= 0xf900 && c <= 0xfaff) || (c >= 0xff00 && c <= 0xffef);
 }
 
+/* Blocks where upper and lower case alternate (even upper, odd lower) or sit at a fixed
+ * distance; checked in order. */
+unsigned long kl_cp_lower(unsigned long cp)
+{
+    if (cp < 0x80) return cp >= 'A' && cp <= 'Z' ? cp + 32 : cp;
+    if ((cp >= 0xC0 && cp <= 0xDE && cp != 0xD7) ||                 /* Latin-1 */
+        (cp >= 0x391 && cp <= 0x3AB && cp != 0x3A2) ||              /* Greek */
+        (cp >= 0x410 && cp <= 0x42F)) return cp + 0x20;             /* Cyrillic */
+    if (cp >= 0x400 && cp <= 0x40F) return cp + 0x50;               /* Ѐ..Џ */
+    if (cp == 0x386) return 0x3AC;
+    if (cp >= 0x388 && cp <= 0x38A) return cp + 0x25;
+    if (cp == 0x38C) return 0x3CC;
+    if (cp == 0x38E || cp == 0x38F) return cp + 0x3F;
+    if (cp == 0x178) return 0xFF;                                    /* Ÿ */
+    if (((cp >= 0x100 && cp <= 0x12F) || (cp >= 0x132 && cp <= 0x137) ||
+         (cp >= 0x14A && cp <= 0x177) || (cp >= 0x460 && cp <= 0x481) ||
+         (cp >= 0x48A && cp <= 0x4BF) || (cp >= 0x4D0 && cp <= 0x4FF)) && !(cp & 1)) return cp + 1;
+    if (((cp >= 0x139 && cp <= 0x148) || (cp >= 0x179 && cp <= 0x17E) ||
+         (cp >= 0x4C1 && cp <= 0x4CE)) && (cp & 1)) return cp + 1;
+    if (cp == 0x4C0) return 0x4CF;
+    return cp;
+}
+
+unsigned long kl_cp_upper(unsigned long cp)
+{
+    if (cp < 0x80) return cp >= 'a' && cp <= 'z' ? cp - 32 : cp;
+    if ((cp >= 0xE0 && cp <= 0xFE && cp != 0xF7) ||
+        (cp >= 0x3B1 && cp <= 0x3CB && cp != 0x3C2) ||
+        (cp >= 0x430 && cp <= 0x44F)) return cp - 0x20;
+    if (cp == 0x3C2) return 0x3A3;                                   /* ς -> Σ */
+    if (cp >= 0x450 && cp <= 0x45F) return cp - 0x50;
+    if (cp == 0x3AC) return 0x386;
+    if (cp >= 0x3AD && cp <= 0x3AF) return cp - 0x25;
+    if (cp == 0x3CC) return 0x38C;
+    if (cp == 0x3CD || cp == 0x3CE) return cp - 0x3F;
+    if (cp == 0xFF) return 0x178;
+    if (((cp >= 0x100 && cp <= 0x12F) || (cp >= 0x132 && cp <= 0x137) ||
+         (cp >= 0x14A && cp <= 0x177) || (cp >= 0x460 && cp <= 0x481) ||
+         (cp >= 0x48A && cp <= 0x4BF) || (cp >= 0x4D0 && cp <= 0x4FF)) && (cp & 1)) return cp - 1;
+    if (((cp >= 0x139 && cp <= 0x148) || (cp >= 0x179 && cp <= 0x17E) ||
+         (cp >= 0x4C1 && cp <= 0x4CE)) && !(cp & 1)) return cp - 1;
+    if (cp == 0x4CF) return 0x4C0;
+    return cp;
+}
+
 int kl_text_join_space(const char *prev, const char *next)
 {
     /* closing marks beyond ASCII: … ” ’ » */

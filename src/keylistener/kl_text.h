@@ -21,6 +21,14 @@ size_t kl_utf8_next(const unsigned char *s, size_t n, unsigned long *cp);
 /* The UTF-8 of code point cp (< 0x110000) at o; returns the bytes written (1..4). */
 size_t kl_utf8_put(unsigned long cp, char *o);
 
+/* Simple (1:1) case mapping of one code point, from a table of its own so that it does not
+ * depend on the process's locale: ASCII, Latin-1, Latin Extended-A, Greek and Cyrillic
+ * (basic, and the Cyrillic Extended pairs U+0460-U+04FF). Other code points, and those
+ * without a 1:1 partner (ß, ı, İ, ſ), map to themselves; final sigma lowers to itself and
+ * uppers to Σ. */
+unsigned long kl_cp_lower(unsigned long cp);
+unsigned long kl_cp_upper(unsigned long cp);
+
 /* Whether a dictation typed right after prev (--join-seconds) needs one space before next:
  * 1 unless prev is empty or ends in white space or an opening mark (( [ { “ ‘ « ¿ ¡), next
  * begins with white space or a mark that closes what comes before it (, . ; : ! ? ) ] } %

@@ -938,6 +938,35 @@ static void test_post_replacements(void)
     }
 }
 
+static void test_post_case_fold(void)
+{
+    TEST("post: literal rules fold case and keep a capital by code point (Latin, Greek, Cyrillic)") {
+        CHECK(kl_cp_lower(0xDC) == 0xFC && kl_cp_upper(0xFC) == 0xDC);          /* Ü ü */
+        CHECK(kl_cp_lower(0x178) == 0xFF && kl_cp_upper(0xFF) == 0x178);        /* Ÿ ÿ */
+        CHECK(kl_cp_lower(0x141) == 0x142 && kl_cp_upper(0x142) == 0x141);      /* Ł ł */
+        CHECK(kl_cp_lower(0x150) == 0x151 && kl_cp_upper(0x151) == 0x150);      /* Ő ő */
+        CHECK(kl_cp_lower(0x401) == 0x451 && kl_cp_upper(0x451) == 0x401);      /* Ё ё */
+        CHECK(kl_cp_lower(0x386) == 0x3AC && kl_cp_upper(0x3AC) == 0x386);      /* Ά ά */
+        CHECK(kl_cp_lower(0xDF) == 0xDF && kl_cp_lower(0xD7) == 0xD7 && kl_cp_lower(0x130) == 0x130);
+        kl_post_opts po = { 0 };
+        kl_post *p = kl_post_new(&po);
+        char err[256];
+        CHECK(kl_post_add(p, KL_RULE_LITERAL, "über => across", err, sizeof err) == 0);
+        CHECK(kl_post_add(p, KL_RULE_LITERAL, "привет => здравствуйте", err, sizeof err) == 0);
+        CHECK(kl_post_add(p, KL_RULE_LITERAL, "kay => ärger", err, sizeof err) == 0);
+        CHECK(kl_post_add(p, KL_RULE_EXACT, "Ωmega => omega", err, sizeof err) == 0);
+        static const char *const cases[][2] = {
+            { "Über alles, ÜBER über.", "Across alles, Across across." },   /* it had missed "Über" */
+            { "Привет мир, привет.", "Здравствуйте мир, здравствуйте." },
+            { "Kay said kay.", "Ärger said ärger." },                        /* a non-ASCII capital */
+            { "ωmega Ωmega", "ωmega omega" },                                 /* exact: case kept */
+            { "übermut", "übermut" },                                         /* whole words only */
+        };
+        post_cases(p, cases, sizeof cases / sizeof cases[0]);
+        kl_post_free(p);
+    }
+}
+
 static void test_post_continued(void)
 {
     TEST("post: a piece that continues typed text keeps a spoken mark at its start") {
@@ -1373,6 +1402,7 @@ int main(void)
     test_post_replacements();
     test_post_fillers();
     test_post_continued();
+    test_post_case_fold();
     test_post_spoken_punctuation();
     test_post_hook();
     test_config_post();
