@@ -246,12 +246,14 @@ void kl_evhub_free(kl_evhub *h)
 
 /* Drops subscribers that hung up. A write finds them only when an event goes out: while
  * the listener was idle, 16 clients that had gone held every slot and the next subscriber
- * was refused. Called with mu held. */
+ * was refused. Gone is POLLHUP (a closed peer shuts both directions), not POLLRDHUP: a
+ * client that sends "events" and then shuts its writing side (Python, ncat) still reads.
+ * Called with mu held. */
 static void prune_gone(kl_evhub *h)
 {
     for (int i = 0; i < h->n;) {
-        struct pollfd p = { h->fd[i], POLLRDHUP, 0 };
-        if (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))) {
+        struct pollfd p = { h->fd[i], 0, 0 };
+        if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR | POLLNVAL))) {
             close(h->fd[i]);
             h->fd[i] = h->fd[--h->n];
         } else {

@@ -691,6 +691,20 @@ static void test_evhub_slots(void)
         close(sv[16][1]);
         for (int i = 0; i < 16; i++) close(sv[i][1]);
         kl_evhub_free(h);
+        /* a subscriber that shuts its writing side after "events" (Python, ncat) still reads:
+         * it is not pruned when another joins (POLLRDHUP had cut it off) */
+        h = kl_evhub_new();
+        int a[2], b[2];
+        CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, a) == 0 && socketpair(AF_UNIX, SOCK_STREAM, 0, b) == 0);
+        CHECK(kl_evhub_add(h, a[0]) == 0);
+        CHECK(shutdown(a[1], SHUT_WR) == 0);
+        CHECK(kl_evhub_add(h, b[0]) == 0);
+        CHECK(kl_evhub_emit(h, "recording", NULL, -1, -1) == 2);
+        k = recv(a[1], line, sizeof line - 1, MSG_DONTWAIT);
+        CHECKF(k > 0, "half-closed subscriber got %zd", k);
+        close(a[1]);
+        close(b[1]);
+        kl_evhub_free(h);
     }
 }
 
