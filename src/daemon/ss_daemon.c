@@ -104,6 +104,9 @@ typedef struct {
     ss_log log;
     int ifd, wd, sfd;
     int wd_root;            /* the root, for removal of our directories (T5) */
+    int wd_work;            /* the work directory, for removal of the lock file alone: a
+                             * second daemon could start on the spool until the next look
+                             * (the 10 s rescan) took the lock again */
     int poll_mode;
     ss_worker w;
     const char *device;
@@ -578,6 +581,17 @@ static void add_claimed(daemon_t *d, ss_item *list)
 
 static const char SPOOL_UNUSABLE[] = "spool directory unusable";
 
+/* (Re)watches the work directory for its lock file's removal: the lock is taken again at
+ * once (ss_spool_check), not at the next rescan 10 s later while a second daemon could
+ * start on the lockless spool. Without the watch the rescan still does it. */
+static void watch_work(daemon_t *d)
+{
+    if (d->ifd < 0 || d->wd < 0) return;
+    if (d->wd_work >= 0) inotify_rm_watch(d->ifd, d->wd_work);
+    d->wd_work = inotify_add_watch(d->ifd, d->paths.work_dir, IN_DELETE | IN_MOVED_FROM | IN_ONLYDIR |
+                                   IN_DONT_FOLLOW | IN_EXCL_UNLINK);
+}
+
 static void rescan(daemon_t *d)
 {
     double now = ss_mono_now();
@@ -610,6 +624,7 @@ static void rescan(daemon_t *d)
         }
         if (d->degraded == SPOOL_UNUSABLE) d->degraded = NULL;
     }
+    if (ch > 0 || (ch == 0 && d->wd_work < 0)) watch_work(d);   /* a new work directory, or its watch lost */
     ss_item *list = NULL;
     if (ss_spool_scan(&d->sp, now, ss_wall_now(), &list) < 0)
         ss_log_msg(&d->log, "ERROR", "cannot list %s: %s", d->paths.req_dir, strerror(errno));
@@ -869,7 +884,14 @@ static void read_inotify(daemon_t *d)
             if (ev->mask & IN_Q_OVERFLOW) { need_rescan = 1; continue; }
             if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
                 if (ev->wd == d->wd) d->wd = -1;
+                if (ev->wd == d->wd_work) d->wd_work = -1;
                 need_rescan = 1;
+                continue;
+            }
+            if (ev->wd == d->wd_work) {   /* the lock file or a subdirectory removed or renamed away */
+                if (ev->len && (!strcmp(ev->name, "lock") || !strcmp(ev->name, "processing") ||
+                                !strcmp(ev->name, "quarantine") || !strcmp(ev->name, "tmp")))
+                    need_rescan = 1;
                 continue;
             }
             if (ev->len && ev->wd == d->wd_root && d->wd_root != d->wd) {
@@ -1233,7 +1255,7 @@ static void daemon_init(daemon_t *d, const ss_daemon_opts *o)
     memset(d, 0, sizeof *d);
     d->o = o;
     d->state = ST_STARTING;
-    d->ifd = d->wd = d->sfd = d->wd_root = -1;
+    d->ifd = d->wd = d->sfd = d->wd_root = d->wd_work = -1;
     d->w.evfd = -1;
     d->run.pfd = d->nest.pfd = -1;
     ss_decoder_init(&d->w.dec, o->decoder_cpu_limit, o->decoder_timeout);
@@ -1284,6 +1306,7 @@ static void watch_requests(daemon_t *d)
     if (d->ifd >= 0 && d->wd >= 0)   /* IN_DELETE_SELF waits for our fd to close: watch the root */
         d->wd_root = inotify_add_watch(d->ifd, d->paths.root, IN_DELETE | IN_MOVED_FROM |
                                        IN_ONLYDIR | IN_DONT_FOLLOW);
+    watch_work(d);
     if (d->ifd < 0 || d->wd < 0) {
         ss_log_msg(&d->log, "WARN", "inotify unavailable (%s): polling every %.1f s",
                    strerror(errno), POLL_MODE_RESCAN_S);

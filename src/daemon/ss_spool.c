@@ -164,8 +164,14 @@ int ss_spool_check(ss_spool *sp, char *err, size_t n)
         if (err && n) snprintf(err, n, "another daemon (pid %ld) holds the lock", sp->lock_lost);
         return -1;
     }
-    int changed = recheck_work(sp, err, n);
-    if (changed < 0) return -1;
+    /* the request and response directories are looked after even when the work directory
+     * cannot be (a file squatting its name): clients can still hand in requests meanwhile */
+    char werr[4400] = "";   /* recheck_lock names the work directory */
+    int changed = recheck_work(sp, werr, sizeof werr);
+    if (changed < 0 && sp->lock_lost) {
+        if (err && n) snprintf(err, n, "%s", werr);
+        return -1;
+    }
     int r = recheck_dir(sp->rootfd, SS_REQ_DIR, &sp->reqfd, err, n);
     if (r < 0) return -1;
     if (r > 0) {
@@ -176,10 +182,15 @@ int ss_spool_check(ss_spool *sp, char *err, size_t n)
         }
         sp->n_young = 0;
     }
-    changed |= r;
+    const int work_failed = changed < 0;
+    changed = (work_failed ? 0 : changed) | r;
     if ((r = recheck_dir(sp->rootfd, SS_RESP_DIR, &sp->respfd, err, n)) < 0) return -1;
     changed |= r;
     if (changed) sp->reopened = 1;
+    if (work_failed) {
+        if (err && n) snprintf(err, n, "%s", werr);
+        return -1;
+    }
     return changed;
 }
 

@@ -106,6 +106,7 @@ check "second stop signal while draining: status active false, state stopped" py
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["active"] is False and d["state"] == "stopped" and d["pid"] == int(sys.argv[2]), d
+assert d["processing"] is False, d   # not "processing" beside "active": false (its job abandoned)
 ' "$ROOT/session_daemon_status.json" "$dp"
 check "second stop signal while draining: marker and pid file removed" \
     [ ! -e "$ROOT/session_daemon_active" -a ! -e "$ROOT/session_daemon.pid" ]

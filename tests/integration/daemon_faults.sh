@@ -183,6 +183,16 @@ check "work directory removed: recreated 0700 with processing/" \
 check "work directory removed: lock taken again, a second daemon refused (exit $rc)" \
     [ $rc -eq 110 -a "$(daemon_pid)" = "$dp" ]
 [ $rc -eq 0 ] && STARTED="$STARTED $(daemon_pid)"
+# the lock file alone removed: taken again at once (a watch on the work directory), so a
+# second daemon started right after is refused; it had been retaken only at the next 10 s
+# rescan, and the second daemon had started, the first then exiting 110
+rm -f "$WORK/lock"
+wait_for "$WORK/lock" 2
+sleep 0.3
+"$SD" --fork 60 2>/dev/null; rc=$?
+check "lock file removed alone: taken again at once, a second daemon refused (exit $rc)" \
+    [ $rc -eq 110 -a "$(daemon_pid)" = "$dp" ]
+[ $rc -eq 0 ] && STARTED="$STARTED $(daemon_pid)"
 rm -rf "$WORK/processing"
 request after_rmproc "$DATA/silence.wav"
 wait_for "$RESP/after_rmproc.json" 10
