@@ -193,6 +193,19 @@ sleep 0.3
 check "lock file removed alone: taken again at once, a second daemon refused (exit $rc)" \
     [ $rc -eq 110 -a "$(daemon_pid)" = "$dp" ]
 [ $rc -eq 0 ] && STARTED="$STARTED $(daemon_pid)"
+# the work directory and requests/ removed, a file squatting the work directory's name:
+# requests/ is recreated all the same (the failed work check had returned before it), and
+# once the squat goes the next request is answered
+kill -STOP "$dp"
+rm -rf "$WORK" "$REQ"
+: >"$WORK"
+kill -CONT "$dp"
+i=0; while [ ! -d "$REQ" ] && [ $i -lt 60 ]; do sleep 0.05; i=$((i + 1)); done
+check "work directory squatted by a file: requests/ recreated all the same" [ -d "$REQ" ]
+rm -f "$WORK"
+request after_squat "$DATA/silence.wav"
+wait_for "$RESP/after_squat.json" 12
+check "squat removed: the next request answered" resp_ok after_squat
 rm -rf "$WORK/processing"
 request after_rmproc "$DATA/silence.wav"
 wait_for "$RESP/after_rmproc.json" 10
@@ -247,6 +260,7 @@ rm -f "$RESP"/*.json
 # one ERROR line, not one per look (0.2 s while polling), and the status clears its
 # "degraded" once the directory is usable again (it had stayed degraded)
 mkdir -p "$DATA/elsewhere"
+n0=$(grep -c 'spool check failed' "$ROOT/session_daemon.log")   # the squatted work directory's, above
 python3 - "$ROOT" "$DATA/elsewhere" <<'PY'
 import ctypes, os, sys, time
 root, evil = sys.argv[1], sys.argv[2]
@@ -259,7 +273,7 @@ os.unlink(root + "/speech_session_requests")
 PY
 rm -rf "$ROOT/sq.lnk"
 i=0; while [ ! -d "$REQ" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
-n=$(grep -c 'spool check failed' "$ROOT/session_daemon.log")
+n=$(($(grep -c 'spool check failed' "$ROOT/session_daemon.log") - n0))
 check "squatted request directory: logged once, not at every look ($n lines)" [ "$n" -eq 1 ]
 request after_sq "$DATA/silence.wav"
 wait_for "$RESP/after_sq.json" 12
