@@ -241,10 +241,11 @@ static char *replace_literal(const rule *r, const char *t)
         /* a capital the spoken words started with (a sentence start) stays, by code point
          * ("Über" -> "Across", "über" at a sentence start -> "Ärger"): ASCII had only */
         unsigned long ct, cto;
-        if (!exact && !b.oom && cp_at(t + i, &ct) && cp_at(r->to, &cto) &&
+        size_t ol;
+        if (!exact && !b.oom && cp_at(t + i, &ct) && (ol = cp_at(r->to, &cto)) &&
             kl_cp_lower(ct) != ct && kl_cp_upper(cto) != cto) {
             char e[4];
-            const size_t el = kl_utf8_put(kl_cp_upper(cto), e), ol = cp_at(r->to, &cto);
+            const size_t el = kl_utf8_put(kl_cp_upper(cto), e);
             if (el == ol) memcpy(b.p + at, e, el);   /* every pair in the table keeps its length */
         }
         i += l;

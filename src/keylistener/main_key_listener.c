@@ -467,8 +467,8 @@ static void ctl_command(int fd, char *cmd)
     if (arg && strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ ") != strlen(arg)) arg = NULL;
     /* a language Whisper does not know would fail at the daemon after the recording; a name
      * ("german") records as its code */
-    const int li = arg && strcmp(arg, "auto") ? sp_language_index(arg) : -1;
-    const int bad_lang = arg && strcmp(arg, "auto") && li < 0 && (!strcmp(cmd, "start") || !strcmp(cmd, "toggle"));
+    const int named = arg && strcmp(arg, "auto"), li = named ? sp_language_index(arg) : -1;
+    const int bad_lang = named && li < 0 && (!strcmp(cmd, "start") || !strcmp(cmd, "toggle"));
     const char *lang = li >= 0 ? sp_language_code(li) : arg;
     if (bad_lang) snprintf(reply, sizeof reply, "error unknown language %.60s", arg);
     else if (!strcmp(cmd, "start")) rec_start_lang("control", lang);

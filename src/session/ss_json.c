@@ -163,8 +163,8 @@ static ss_parse_result parse_options(json_t *root, ss_request *out, const char *
         if (len == 0 || len > SS_LANGUAGE_MAX || len != strlen(l))
             return invalid(code, SS_E_BAD_REQUEST, msg, n,
                            "\"language\" must be a language code such as \"en\" or \"auto\"");
-        const int li = strcmp(l, "auto") != 0 ? sp_language_index(l) : -1;
-        if (strcmp(l, "auto") != 0 && li < 0) {
+        const int is_auto = !strcmp(l, "auto"), li = is_auto ? -1 : sp_language_index(l);
+        if (!is_auto && li < 0) {
             char m[112];
             snprintf(m, sizeof m, "unknown \"language\" \"%s\" (a Whisper code such as \"en\", "
                      "\"de\", or \"auto\")", l);
