@@ -342,8 +342,10 @@ int kl_sound_player_check(const char *player, char *err, size_t n)
 void kl_notify(int enabled, const char *summary, const char *body)
 {
     if (!enabled || !kl_in_path("notify-send")) return;
+    /* "--": GLib's option parser reads any argument starting with '-' as an option, so a
+     * dictation such as "-5 degrees outside" failed to show ("Unknown option -5") */
     char *argv[] = { "notify-send", "-a", "key_listener", "-t", "3000",
-                     "-h", "string:x-canonical-private-synchronous:key_listener",
+                     "-h", "string:x-canonical-private-synchronous:key_listener", "--",
                      (char *)summary, (char *)body, NULL };
     kl_run_detached(argv);
 }

@@ -97,10 +97,28 @@ listener_quit
 
 # 3. --max-seconds caps a recording
 n0=$(nseen)
-# with --notify: a notify-send stand-in on PATH records what it is asked to show
+# with --notify: a notify-send stand-in on PATH records what it is asked to show. It parses
+# its options as the real one does (GLib's option parser: an argument starting with '-'
+# anywhere before "--" is an option, an unknown one an error), so a dictation that starts
+# with a dash ("-5 degrees") must come after "--" to be shown.
 FB="$ROOT/fakebin"; mkdir -p "$FB"
-printf '#!/bin/sh\nfor a; do printf "%%s|" "$a"; done >>"%s/notes.txt"; echo >>"%s/notes.txt"\n' "$ROOT" "$ROOT" >"$FB/notify-send"
+cat >"$FB/notify-send" <<EOF
+#!/bin/sh
+dd=0; out=
+while [ \$# -gt 0 ]; do
+    if [ \$dd = 0 ]; then
+        case "\$1" in
+        --) dd=1; shift; continue ;;
+        -a|-t|-h|-u|-i|-c) shift 2; continue ;;
+        -*) echo "Unknown option \$1" >&2; exit 1 ;;
+        esac
+    fi
+    out="\$out|\$1"; shift
+done
+echo "\$out|" >>"$ROOT/notes.txt"
+EOF
 chmod +x "$FB/notify-send"
+printf '%s' '["-5 degrees outside."]' >"$ROOT/fake_results.json"
 bg env PATH="$FB:$PATH" "$KL" --no-config --trigger none --source virt.monitor --no-start --timeout 20 --output print \
     --max-seconds 1 --min-ms 0 --history 0 --notify >"$OUT" 2>>"$ROOT/kl.err"
 listener_up
@@ -112,8 +130,9 @@ wait_for 10 sh -c '[ "$(wc -l <"$0")" -gt "$1" ]' "$ROOT/fake_seen.txt" "$n0"
 # deliver less within the second)
 check "--max-seconds 1: at most 1.3 s recorded" between "$(seen_len $((n0 + 1)))" 0.02 1.31
 check "--notify: recording, transcribing and typed notifications sent" wait_for 5 sh -c \
-    'grep -q "|Recording|" "$0" && grep -q "|Transcribing|" "$0" && grep -q "|Dictation typed|Said.|" "$0"' "$ROOT/notes.txt"
+    'grep -q "|Recording|" "$0" && grep -q "|Transcribing|" "$0" && grep -q "|Dictation typed|-5 degrees outside.|" "$0"' "$ROOT/notes.txt"
 listener_quit
+printf '%s' '["Said."]' >"$ROOT/fake_results.json"
 
 # 4. vocabulary, prompt and languages in the requests
 n0=$(nseen)
