@@ -116,9 +116,11 @@ void wh_filter_timestamp_rules(const wh_filter *f, const int *seq, int n, float 
     if (ts_lse > max_text) mask(logits, 0, tb);
 }
 
-void wh_filter_apply(const wh_filter *f, const int *seq, int n, float *logits)
+void wh_filter_apply(const wh_filter *f, const int *seq, int n, int n_forced, float *logits)
 {
-    if (f->suppress_blank) wh_filter_suppress_blank(f, n, logits);
+    /* after a prefix too: the first sampled token is neither a blank nor the end (a prefix
+     * holding the whole utterance had ended there, the prefix alone as the text) */
+    if (f->suppress_blank) wh_filter_suppress_blank(f, n - n_forced, logits);
     wh_filter_suppress_tokens(f, logits);
     if (f->timestamps) wh_filter_timestamp_rules(f, seq, n, logits);
 }
@@ -394,7 +396,7 @@ static sp_status search_sample(wh_search *s, const int *forced, int n_forced, in
             if (done[i]) continue;
             float *row = s->logits + (size_t)row_of[i] * V;
             int *ti = tok + (size_t)i * L;
-            wh_filter_apply(o->filter, ti, len[i], row);
+            wh_filter_apply(o->filter, ti, len[i], n_forced, row);
             int t = sampling ? wh_sample_row(row, V, o->temperature, o->rng, s->probs) : wh_argmax(row, V);
             float lse = wh_logsumexp(row, V);
             float l = lse == -INFINITY || row[t] == -INFINITY ? -INFINITY : row[t] - lse;
@@ -523,7 +525,7 @@ static sp_status search_beam(wh_search *s, const int *forced, int n_forced, int 
         if (o->cancel && *o->cancel) return SP_ERR_CANCELLED;
         for (int j = 0; j < n_live; j++) {
             float *row = s->logits + (size_t)j * V;
-            wh_filter_apply(o->filter, s->tok[cur] + (size_t)j * L, s->len[cur][j], row);
+            wh_filter_apply(o->filter, s->tok[cur] + (size_t)j * L, s->len[cur][j], n_forced, row);
             rows[j] = row;
         }
         int nf = 0;

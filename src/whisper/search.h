@@ -33,13 +33,19 @@ typedef struct {
     int max_initial_ts;      /* max_initial_timestamp / 0.02 rounded; < 0: no limit */
 } wh_filter;
 
-/* Each takes the tokens sampled so far in this window (after the sot sequence; a forced
- * prefix counts as sampled) and one row of logits, modified in place (-INFINITY). */
-void wh_filter_suppress_blank(const wh_filter *f, int n_sampled, float *logits);
+/* Each takes the window's tokens so far (after the sot sequence: a forced prefix, then the
+ * sampled ones) and one row of logits, modified in place (-INFINITY). */
+void wh_filter_suppress_blank(const wh_filter *f, int n_sampled, float *logits);   /* n_sampled: after the prefix */
 void wh_filter_suppress_tokens(const wh_filter *f, float *logits);
-void wh_filter_timestamp_rules(const wh_filter *f, const int *sampled, int n_sampled, float *logits);
-/* all enabled filters in openai's order: SuppressBlank, SuppressTokens, ApplyTimestampRules */
-void wh_filter_apply(const wh_filter *f, const int *sampled, int n_sampled, float *logits);
+/* the prefix counts as output here: its text closes with a timestamp like any segment's
+ * (faster-whisper puts <|0.00|> before it), and the first-timestamp rule is for a window
+ * without one (CTranslate2 3.x+: only at step 0) */
+void wh_filter_timestamp_rules(const wh_filter *f, const int *seq, int n, float *logits);
+/* all enabled filters in openai's order: SuppressBlank, SuppressTokens, ApplyTimestampRules.
+ * seq[0..n) holds n_forced prefix tokens, then the sampled ones: blank and EOT are
+ * suppressed at the first step after the prefix (openai's sample_begin, CTranslate2's
+ * SuppressTokensBegin at step == prefix length) */
+void wh_filter_apply(const wh_filter *f, const int *seq, int n, int n_forced, float *logits);
 
 /* suppress_tokens spec → sorted distinct ids: "-1" = the non-speech set (nonspeech[]),
  * other non-negative ids as given (comma/space separated; "" or NULL = none), plus always

@@ -65,6 +65,18 @@ d = json.load(open('$T/jfk.w.json'))
 bad = [(s['start'], s['end'], t) for s in d['segments'] for t in s['tokens'] for k in ('t', 't1')
        if k in t and not s['start'] - 1e-6 <= t[k] <= s['end'] + 1e-6]
 assert $rc == 0 and d['segments'] and not bad, bad"
+    # a prefix holding the whole sentence: at the first step after it blank and EOT are
+    # suppressed as at a window's start (openai's sample_begin, CTranslate2's
+    # SuppressTokensBegin at the prefix's length); tiny.en had ended right there
+    "$REL/transcribe" --model "$WD/tiny.en" $OPT --no-timestamps -f json \
+        --prefix "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country." \
+        "$JFK" >"$T/jfk.pre.json" 2>"$T/err"; rc=$?
+    check "jfk.wav, tiny.en, --prefix = the whole sentence: the first token after it is not the end" python3 -c "
+import json
+p = 'And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.'
+s = json.load(open('$T/jfk.pre.json'))['segments']
+t = ''.join(x['text'] for x in s).strip()
+assert $rc == 0 and t.startswith(p) and t != p, t"
     # an --audio-ctx far shorter than the clip (1 position = 20 ms of 11 s) is raised to
     # cover it: the text had been empty, the window skipped as silence
     "$REL/transcribe" --model "$WD/tiny.en" $OPT --audio-ctx 1 "$JFK" >"$T/jfk.ctx1.txt" 2>"$T/err"; rc=$?

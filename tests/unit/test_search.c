@@ -63,6 +63,22 @@ static void test_suppress_blank(void)
         wh_filter_suppress_blank(&f, 1, l);
         CHECK(all_allowed(l, 0, V));
     }
+    TEST("suppress_blank: after a forced prefix, at the first sampled step (not at the window's)") {
+        wh_filter f = ts_filter(-1);
+        f.suppress_blank = 1;
+        f.timestamps = 0;
+        const int seq[] = {5, 6, 7};   /* a two-token prefix, then one sampled token */
+        float l[V];
+        fill(l, 1);
+        wh_filter_apply(&f, seq, 2, 2, l);
+        CHECK(!allowed(l, 3) && !allowed(l, SP.eot) && allowed(l, 4));
+        fill(l, 1);
+        wh_filter_apply(&f, seq, 3, 2, l);
+        CHECK(all_allowed(l, 0, V));
+        fill(l, 1);
+        wh_filter_apply(&f, seq, 0, 0, l);   /* no prefix: the window's first step */
+        CHECK(!allowed(l, 3) && !allowed(l, SP.eot));
+    }
 }
 
 static void test_suppress_tokens(void)
@@ -92,7 +108,7 @@ static void test_suppress_tokens(void)
         f.n_suppress = n;
         float l[V];
         fill(l, 0);
-        wh_filter_apply(&f, NULL, 0, l);
+        wh_filter_apply(&f, NULL, 0, 0, l);
         CHECK(!allowed(l, 7) && !allowed(l, SP.sot) && !allowed(l, SP.nospeech) && allowed(l, 0) && allowed(l, SP.eot));
         CHECK(allowed(l, SP.lang_first));   /* language tokens are not suppressed */
     }
@@ -214,7 +230,7 @@ static void test_ts_rules_random_logits(void)
                 float l[V];
                 for (int i = 0; i < V; i++) l[i] = (float)(wh_rng_uniform(&r) * 6.0 - 3.0);
                 if (trial % 2) for (int i = TB; i < V; i++) l[i] -= 1.5f;   /* favour text */
-                wh_filter_apply(&f, seq, n, l);
+                wh_filter_apply(&f, seq, n, 0, l);
                 int a = 0;
                 for (int i = 1; i < V; i++) if (l[i] > l[a]) a = i;
                 if (l[a] == -INFINITY || a == SP.eot) break;
