@@ -39,7 +39,7 @@ void wh_filter_suppress_blank(const wh_filter *f, int n_sampled, float *logits);
 void wh_filter_suppress_tokens(const wh_filter *f, float *logits);
 /* the prefix counts as output here: its text closes with a timestamp like any segment's
  * (faster-whisper puts <|0.00|> before it), and the first-timestamp rule is for a window
- * without one (CTranslate2 3.x+: only at step 0) */
+ * without one (recent CTranslate2: only at step 0) */
 void wh_filter_timestamp_rules(const wh_filter *f, const int *seq, int n, float *logits);
 /* all enabled filters in openai's order: SuppressBlank, SuppressTokens, ApplyTimestampRules.
  * seq[0..n) holds n_forced prefix tokens, then the sampled ones: blank and EOT are
