@@ -94,35 +94,6 @@ static const struct option lo[] = {
 /* One option; -1 when its value is bad. */
 static int apply_opt(cli *a, int ch, const char *arg);
 
-/* The length of the valid UTF-8 character at s (1-4), 0 when it is not one (overlong
- * forms, surrogates and code points past U+10FFFF included). */
-static int utf8_char(const unsigned char *s)
-{
-    if (s[0] < 0x80) return 1;
-    const int n = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : (s[0] & 0xf0) == 0xe0 ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
-    for (int i = 1; i < n; i++) if ((s[i] & 0xc0) != 0x80) return 0;
-    if (n == 3 && ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0))) return 0;
-    if (n == 4 && ((s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))) return 0;
-    return n;
-}
-
-/* A refused value as the user can read it: the first 60 bytes, never half a character,
- * control characters and bytes that are not UTF-8 as \xNN (they had been echoed raw). */
-static void show_value(FILE *f, const char *arg)
-{
-    const unsigned char *s = (const unsigned char *)arg;
-    size_t used = 0;
-    while (*s && used < 60) {
-        const int n = utf8_char(s);
-        if (n == 0 || *s < 0x20 || *s == 0x7f) { fprintf(f, "\\x%02x", *s); s++; used++; continue; }
-        if (used + (size_t)n > 60) break;
-        fwrite(s, 1, (size_t)n, f);
-        s += n;
-        used += (size_t)n;
-    }
-    if (*s) fputs("...", f);
-}
-
 /* apply_opt, naming the option and its value when it refuses them (the usage that follows
  * had not said which of the options was wrong) */
 static int take_opt(cli *a, int ch, const char *arg)
@@ -132,7 +103,7 @@ static int take_opt(cli *a, int ch, const char *arg)
     for (const struct option *o = lo; o->name; o++) {
         if (o->val != ch) continue;
         fprintf(stderr, "session_client: bad value for --%s: '", o->name);
-        show_value(stderr, arg ? arg : "");
+        ss_opt_show(stderr, arg ? arg : "");
         if (ch == OPT_PROMPT || ch == OPT_HOTW) fprintf(stderr, "' (over %d bytes or not UTF-8)\n", SS_PROMPT_MAX);
         else fputs("'\n", stderr);
     }

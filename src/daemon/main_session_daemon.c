@@ -144,8 +144,9 @@ static int parse_options(int argc, char **argv, ss_daemon_opts *o, int *fork_mod
             if (ss_opt_num(optarg, 1, 64, &v) || v != floor(v)) goto bad;
             o->beam_size = (int)v;
             break;
-        case OPT_LANG:
-            if (!*optarg || strlen(optarg) > 15) goto bad;
+        case OPT_LANG:   /* as a request's "language" is checked: a typo had passed with an
+                          * English-only model, and with another been "no token for" it */
+            if (strcmp(optarg, "auto") && sp_language_index(optarg) < 0) goto bad;
             o->language = optarg;
             break;
         case OPT_TFB: o->temperature_fallback = 1; break;
@@ -174,12 +175,24 @@ static int parse_options(int argc, char **argv, ss_daemon_opts *o, int *fork_mod
         }
     }
     if (optind < argc) {
-        if (ss_opt_num(argv[optind], 0, 1e9, &o->timeout)) goto bad;
+        if (ss_opt_num(argv[optind], 0, 1e9, &o->timeout)) {
+            fprintf(stderr, "session_daemon: bad TIMEOUT_SECONDS: '");
+            ss_opt_show(stderr, argv[optind]);
+            fputs("'\n", stderr);
+            goto usage;
+        }
         optind++;
     }
-    if (optind < argc) goto bad;
+    if (optind < argc) {
+        fprintf(stderr, "session_daemon: one TIMEOUT_SECONDS only; also '");
+        ss_opt_show(stderr, argv[optind]);
+        fputs("'\n", stderr);
+        goto usage;
+    }
     return 0;
 bad:
+    if (c != '?') ss_opt_refused("session_daemon", lo, c, optarg);
+usage:
     usage(stderr);
     return SS_EXIT_USAGE;
 }

@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -953,6 +954,21 @@ static int idle_exit_confirmed(daemon_t *d)
     return 0;
 }
 
+/* A fatal start-up error: logged, and said on stderr too (once: -v logs there already). A
+ * daemon started by hand, or by --fork's parent, still has its starter's stderr until it is
+ * ready; the reason for exit 112 or 100 had been in the log file alone. */
+static void startup_error(daemon_t *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void startup_error(daemon_t *d, const char *fmt, ...)
+{
+    char msg[1536];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ss_log_msg(&d->log, "ERROR", "%s", msg);
+    if (!d->log.to_stderr) fprintf(stderr, "session_daemon: %s\n", msg);
+}
+
 static void load_model(daemon_t *d, int *rc)
 {
     const ss_daemon_opts *o = d->o;
@@ -965,8 +981,7 @@ static void load_model(daemon_t *d, int *rc)
     ss_crash_point("loading");
     sp_status s = sp_context_open(o->model, &cp, &d->w.ctx, err, sizeof err);
     if (s != SP_OK) {
-        ss_log_msg(&d->log, "ERROR", "cannot load model %s: %s", o->model,
-                   err[0] ? err : sp_status_str(s));
+        startup_error(d, "cannot load model %s: %s", o->model, err[0] ? err : sp_status_str(s));
         *rc = SS_EXIT_MODEL;
         return;
     }
@@ -1338,8 +1353,8 @@ static int check_languages(daemon_t *d)
     n += k > 0 ? k : 0;
     for (int i = 0; i < n; i++)
         if (idx[i] < 0 || idx[i] >= mi.n_languages) {
-            ss_log_msg(&d->log, "ERROR", "this model has no token for language \"%s\" (--language/--languages)",
-                       idx[i] < 0 ? l : sp_language_code(idx[i]));
+            startup_error(d, "this model has no token for language \"%s\" (--language/--languages)",
+                          idx[i] < 0 ? l : sp_language_code(idx[i]));
             return SS_EXIT_USAGE;
         }
     return SS_EXIT_OK;
@@ -1360,7 +1375,7 @@ static int start_engine(daemon_t *d)
     signal(SIGPIPE, SIG_IGN);
     d->sfd = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
     if (d->sfd < 0 || ss_worker_init(&d->w) != 0) {
-        ss_log_msg(&d->log, "ERROR", "signalfd/eventfd: %s", strerror(errno));
+        startup_error(d, "signalfd/eventfd: %s", strerror(errno));
         return SS_EXIT_SYSTEM;
     }
     watch_requests(d);
@@ -1381,7 +1396,7 @@ static int start_engine(daemon_t *d)
     d->w.languages = o->languages;
     d->w.isolate = !o->no_decoder_isolation;
     if (ss_worker_start(&d->w) != 0) {
-        ss_log_msg(&d->log, "ERROR", "cannot start the worker thread");
+        startup_error(d, "cannot start the worker thread");
         return SS_EXIT_SYSTEM;
     }
     return SS_EXIT_OK;

@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -44,6 +45,7 @@
 #include "clients/session_client.h"
 #include "session/ss_fs.h"
 #include "session/ss_json.h"   /* SS_LANGUAGE_MAX, SS_PROMPT_MAX */
+#include "session/ss_opt.h"
 #include "http/sh_format.h"
 #include "http/sh_guard.h"
 #include "http/sh_multipart.h"
@@ -1263,11 +1265,11 @@ static int parse_size(const char *s, unsigned long long *out)
     return 0;
 }
 
-static int parse_num(const char *s, double lo, double hi, double *out)
+/* a count: a whole number (ss_opt_num's syntax; "2.5" connections had been taken as 2) */
+static int parse_count(const char *s, double lo, double hi, double *out)
 {
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !(v >= lo && v <= hi)) return -1;
+    double v;
+    if (ss_opt_num(s, lo, hi, &v) || v != floor(v)) return -1;
     *out = v;
     return 0;
 }
@@ -1313,16 +1315,16 @@ static int parse_options(int argc, char **argv, const char **listen)
         case O_MAXUP:
             if (parse_size(optarg, &cfg.max_upload) || !cfg.max_upload) goto usage;
             break;
-        case O_MAXUPS: if (parse_num(optarg, 1, 4096, &v)) goto usage; cfg.max_uploads = (int)v; break;
-        case O_MAXCONN: if (parse_num(optarg, 1, 4096, &v)) goto usage; cfg.max_conns = (int)v; break;
-        case O_IDLE: if (parse_num(optarg, 1, 86400, &v)) goto usage; cfg.idle_timeout = (unsigned)v; break;
-        case O_HDRTO: if (parse_num(optarg, 0.1, 86400, &cfg.header_timeout)) goto usage; break;
-        case O_MAXCONNIP: if (parse_num(optarg, 1, 4096, &v)) goto usage; cfg.max_conns_ip = (int)v; break;
-        case O_UPTO: if (parse_num(optarg, 0.1, 86400, &cfg.upload_timeout)) goto usage; break;
-        case O_TRTO: if (parse_num(optarg, 0.1, 86400, &cfg.transcribe_timeout)) goto usage; break;
+        case O_MAXUPS: if (parse_count(optarg, 1, 4096, &v)) goto usage; cfg.max_uploads = (int)v; break;
+        case O_MAXCONN: if (parse_count(optarg, 1, 4096, &v)) goto usage; cfg.max_conns = (int)v; break;
+        case O_IDLE: if (parse_count(optarg, 1, 86400, &v)) goto usage; cfg.idle_timeout = (unsigned)v; break;
+        case O_HDRTO: if (ss_opt_num(optarg, 0.1, 86400, &cfg.header_timeout)) goto usage; break;
+        case O_MAXCONNIP: if (parse_count(optarg, 1, 4096, &v)) goto usage; cfg.max_conns_ip = (int)v; break;
+        case O_UPTO: if (ss_opt_num(optarg, 0.1, 86400, &cfg.upload_timeout)) goto usage; break;
+        case O_TRTO: if (ss_opt_num(optarg, 0.1, 86400, &cfg.transcribe_timeout)) goto usage; break;
         case 'm': cfg.copts.model = optarg; break;
         case O_DAEMON: cfg.copts.daemon_path = optarg; break;
-        case O_DTO: if (parse_num(optarg, 0, 1e9, &cfg.copts.daemon_timeout)) goto usage; break;
+        case O_DTO: if (ss_opt_num(optarg, 0, 1e9, &cfg.copts.daemon_timeout)) goto usage; break;
         case O_NOAUTO: cfg.copts.autostart = 0; break;
         case O_DEVICE:   /* the daemon this server starts inherits the environment */
             if (!sp_device_valid(optarg) || setenv("SPEECH_SESSION_DEVICE", optarg, 1) != 0) goto usage;
@@ -1336,9 +1338,16 @@ static int parse_options(int argc, char **argv, const char **listen)
         default: goto usage;
         }
     }
-    if (optind != argc) goto usage;
+    if (optind != argc) {
+        fputs("session_http: no arguments besides options; also '", stderr);
+        ss_opt_show(stderr, argv[optind]);
+        fputs("'\n", stderr);
+        goto help;
+    }
     return 0;
 usage:
+    if (opt != '?') ss_opt_refused("session_http", lo, opt, optarg);
+help:
     fputs(USAGE, stderr);
     return 100;
 }

@@ -165,9 +165,9 @@ static ss_parse_result parse_options(json_t *root, ss_request *out, const char *
                            "\"language\" must be a language code such as \"en\" or \"auto\"");
         const int is_auto = !strcmp(l, "auto"), li = is_auto ? -1 : sp_language_index(l);
         if (!is_auto && li < 0) {
-            char m[112];
-            snprintf(m, sizeof m, "unknown \"language\" \"%s\" (a Whisper code such as \"en\", "
-                     "\"de\", or \"auto\")", l);
+            char m[160];
+            snprintf(m, sizeof m, "unknown \"language\" \"%s\" (a Whisper code such as \"de\", an "
+                     "English name such as \"German\", or \"auto\")", l);
             return invalid(code, SS_E_BAD_REQUEST, msg, n, m);
         }
         /* a name or another case ("German", "DE") is kept as its code, as the engine reports it */

@@ -2,10 +2,12 @@
 #include "session/ss_opt.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/utf8.h"
 #include "speech.h"   /* SP_AUDIO_CTX_AUTO */
 
 int ss_opt_num(const char *s, double lo, double hi, double *out)
@@ -26,4 +28,30 @@ int ss_opt_audio_ctx(const char *s, int *out)
     if (ss_opt_num(s, 1, 1500, &v) || v != floor(v)) return -1;
     *out = (int)v;
     return 0;
+}
+
+void ss_opt_show(FILE *f, const char *arg)
+{
+    const unsigned char *s = (const unsigned char *)arg;
+    size_t used = 0, left = strlen(arg);
+    while (left && used < 60) {
+        int bad = 0;
+        const int n = sp_utf8_seq(s, left, &bad);
+        if (n == 0 || *s < 0x20 || *s == 0x7f) { fprintf(f, "\\x%02x", *s); s++, left--, used++; continue; }
+        if (used + (size_t)n > 60) break;
+        fwrite(s, 1, (size_t)n, f);
+        s += n, left -= (size_t)n, used += (size_t)n;
+    }
+    if (left) fputs("...", f);
+}
+
+void ss_opt_refused(const char *prog, const struct option *lo, int ch, const char *arg)
+{
+    for (const struct option *o = lo; o->name; o++) {
+        if (o->val != ch) continue;
+        fprintf(stderr, "%s: bad value for --%s: '", prog, o->name);
+        ss_opt_show(stderr, arg ? arg : "");
+        fputs("'\n", stderr);
+        return;
+    }
 }

@@ -4,11 +4,23 @@
 #ifndef SS_OPT_H
 #define SS_OPT_H
 
+#include <stdio.h>
+
 /* A number from lo to hi: the whole of s (strtod syntax), finite, without a range error.
  * 0 with *out set, or -1 (NULL s included) with *out unchanged. */
 int ss_opt_num(const char *s, double lo, double hi, double *out);
 /* --audio-ctx: "auto" (SP_AUDIO_CTX_AUTO) or a whole number of encoder positions, 1..1500.
  * 0 with *out set, or -1. */
 int ss_opt_audio_ctx(const char *s, int *out);
+
+/* A refused option value said on stderr: "PROG: bad value for --NAME: 'VALUE'" (NAME the
+ * long option whose val is ch in lo[]; VALUE as ss_opt_show writes it), so the usage that
+ * follows is not left to say which of the options was wrong. Nothing for an unknown ch
+ * (getopt has said why). */
+struct option;
+void ss_opt_refused(const char *prog, const struct option *lo, int ch, const char *arg);
+/* A value as the user can read it: its first 60 bytes, never half a character, control
+ * characters and bytes that are not UTF-8 as \xNN, "..." when cut. */
+void ss_opt_show(FILE *f, const char *arg);
 
 #endif

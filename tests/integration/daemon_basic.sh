@@ -10,7 +10,25 @@ cd "$(dirname "$0")/../.." || exit 1
 #  tests/integration/cuda_loader.sh and cuda_emu.sh)
 "$SD" --device tpu 5 >/dev/null 2>&1; check "--device tpu refused with exit 100" [ $? -eq 100 ]
 "$SD" --device cuda:x 5 >/dev/null 2>&1; check "--device cuda:x refused with exit 100" [ $? -eq 100 ]
-"$SD" --model /nonexistent.bin --fork 5 2>/dev/null; check "missing model: fork parent exits 112" [ $? -eq 112 ]
+"$SD" --model /nonexistent.bin --fork 5 2>"$ROOT/start.err"; rc=$?
+check "missing model: fork parent exits 112" [ $rc -eq 112 ]
+# the reason on the starter's stderr too, not only in the log (it had said nothing)
+check "... and says why on stderr" grep -q "cannot load model /nonexistent.bin" "$ROOT/start.err"
+"$SD" --model /nonexistent.bin 5 2>"$ROOT/start.err"; rc=$?
+check "missing model in the foreground: exit 112, the reason on stderr" \
+    sh -c "[ $rc -eq 112 ] && grep -q 'cannot load model /nonexistent.bin' '$ROOT/start.err'"
+# a refused value is named (the whole usage had followed without saying which); --language
+# is checked as a request's is ("klingon" had been "no token for" in the log alone, and
+# taken without a word with an English-only model)
+"$SD" --language klingon 5 2>"$ROOT/start.err"; rc=$?
+check "--language klingon: exit 100, named on stderr" \
+    sh -c "[ $rc -eq 100 ] && grep -q \"bad value for --language: 'klingon'\" '$ROOT/start.err'"
+"$SD" --beam-size 0 5 2>"$ROOT/start.err"; rc=$?
+check "--beam-size 0: exit 100, named on stderr" \
+    sh -c "[ $rc -eq 100 ] && grep -q \"bad value for --beam-size: '0'\" '$ROOT/start.err'"
+"$SD" 5 6 2>"$ROOT/start.err"; rc=$?
+check "two TIMEOUT_SECONDS: exit 100, the extra one named" \
+    sh -c "[ $rc -eq 100 ] && grep -q \"also '6'\" '$ROOT/start.err'"
 check "no daemon left after a failed start" [ -z "$(daemon_pid)" ]
 "$SC" frobnicate >/dev/null 2>&1; check "client: unknown command exits 100" [ $? -eq 100 ]
 "$SC" ping >/dev/null 2>&1; check "client: ping without daemon exits 3" [ $? -eq 3 ]

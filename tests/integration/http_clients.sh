@@ -32,6 +32,10 @@ check "--token \"\" is refused at start (exit 100, nothing served)" \
 SPEECH_SESSION_HTTP_TOKEN= timeout 10 "$SH" --listen 127.0.0.1:0 >"$DATA/et.out" 2>/dev/null
 check "an empty SPEECH_SESSION_HTTP_TOKEN is refused at start (exit 100)" \
     sh -c "[ $? -eq 100 ] && ! grep -q listening '$DATA/et.out'"
+# a refused value is named, and a count is a whole number ("2.5" had been taken as 2)
+timeout 10 "$SH" --listen 127.0.0.1:0 --max-connections 2.5 >"$DATA/et.out" 2>"$DATA/et.err"
+check "--max-connections 2.5: exit 100, named on stderr" \
+    sh -c "[ $? -eq 100 ] && grep -q \"bad value for --max-connections: '2.5'\" '$DATA/et.err'"
 
 "$SD" --fork --beam-size 1 120; check "a greedy daemon for the client tests" [ $? -eq 0 ]
 SPEECH_SESSION_HTTP_TOKEN=$TOKEN start_server; check "server with a token starts" [ -n "$PORT" ]
