@@ -2,8 +2,8 @@
 """convert-openai-pt.py — an openai-whisper checkpoint (.pt, as `whisper.load_model` downloads
 into ~/.cache/whisper) to the whisper.cpp ggml file speech-session loads.
 
-  scripts/convert-openai-pt.py MODEL.pt OUT.bin [--assets DIR] [--f32 | --q8_0 | --q5_0 | --q5_1 |
-                                                  --q4_0 | --q4_1]
+  .venv/bin/python scripts/convert-openai-pt.py MODEL.pt OUT.bin [--assets DIR]
+                  [--f32 | --q8_0 | --q5_0 | --q5_1 | --q4_0 | --q4_1]
 
 MODEL.pt   a checkpoint in PyTorch's zip format (every file openai publishes; torch >= 1.6)
 OUT.bin    the ggml file to write (written to OUT.bin.part, renamed when complete)
@@ -19,11 +19,13 @@ OUT.bin    the ggml file to write (written to OUT.bin.part, renamed when complet
            likewise (q5_1/q4_1: an f16 scale and minimum per block; q4_0: four-bit values)
 Any other argument starting with "-" is a usage error (name such a file ./-x, or put it after --).
 
-Needs numpy only — not torch: the checkpoint's pickle is read by a restricted unpickler that
-accepts nothing but the classes a plain state dict needs (OrderedDict, tensor rebuilds and
-their storages), so a malicious .pt cannot run code here. Layout of the output:
+Needs numpy only — not torch. The .venv that scripts/install-deps.sh makes has it (hence
+.venv/bin/python above); or apt install python3-numpy and run the script directly. The
+checkpoint's pickle is read by a restricted unpickler that accepts nothing but the classes a
+plain state dict needs (OrderedDict, tensor rebuilds and their storages), so a malicious .pt
+cannot run code here. Layout of the output:
 ../shared/docs/model-format.md (docs/real-weights.md says how it was checked).
-Exit: 0 ok, 1 conversion failed (with the reason), 2 usage."""
+Exit: 0 ok, 1 conversion failed (with the reason), 2 usage or no numpy."""
 import collections
 import importlib.util
 import os
@@ -33,10 +35,15 @@ import sys
 import zipfile
 import zlib
 
+# numpy is imported here but required only by a conversion (main says so), so that --help
+# and usage errors work on a system Python without it: setup's numpy is in .venv only.
 try:
     import numpy as np
 except ImportError:
-    sys.exit("convert-openai-pt: needs numpy (pip install numpy; openai-whisper users have it)")
+    np = None
+NO_NUMPY = ("convert-openai-pt: needs numpy: run it with the Python of scripts/install-deps.sh"
+            " (.venv/bin/python scripts/convert-openai-pt.py ...), or apt install python3-numpy"
+            " (openai-whisper's Python has it too)")
 
 GGML_MAGIC = 0x67676D6C
 DIMS = ("n_vocab", "n_audio_ctx", "n_audio_state", "n_audio_head", "n_audio_layer",
@@ -44,7 +51,8 @@ DIMS = ("n_vocab", "n_audio_ctx", "n_audio_state", "n_audio_head", "n_audio_laye
 # tensors whisper.cpp keeps in float32 even in a float16 file (besides every 1-D tensor)
 F32_NAMES = {"encoder.conv1.bias", "encoder.conv2.bias",
              "encoder.positional_embedding", "decoder.positional_embedding"}
-STORAGES = {"HalfStorage": np.float16, "FloatStorage": np.float32, "DoubleStorage": np.float64,
+# numpy dtype names (strings, so that nothing here needs numpy before main has checked it)
+STORAGES = {"HalfStorage": "float16", "FloatStorage": "float32", "DoubleStorage": "float64",
             "BFloat16Storage": "bfloat16"}
 
 
@@ -327,6 +335,9 @@ def main(argv):
             args.append(a)
     if len(args) != 2 or (assets is None and "--assets" in argv) or (quant and not f16) or quant == "both":
         print(__doc__, file=sys.stderr)
+        return 2
+    if np is None:
+        print(NO_NUMPY, file=sys.stderr)
         return 2
     src, out = args
     try:

@@ -6,7 +6,8 @@
 # openai-whisper's own assets (its sdist from PyPI, pinned, cached in .cache/openai-whisper),
 # and must equal those in whisper.cpp's published files byte for byte
 # (../shared/data/for-tests-ggml-base.en.bin). Hostile and broken checkpoints are refused.
-# Skips without numpy (the .venv of scripts/install-deps.sh has it), the weights or the assets.
+# Without numpy, --help and the message saying how to get it; the rest skips without numpy
+# (the .venv of scripts/install-deps.sh has it), the weights or the assets.
 cd "$(dirname "$0")/../.." || exit 1
 BIN=${BIN:-bin}
 REL=bin; [ -x "$REL/transcribe" ] || REL=$BIN
@@ -19,6 +20,21 @@ ok() { echo "ok - $1"; }
 nok() { echo "not ok - $1"; fails=$((fails + 1)); }
 check() { name=$1; shift; if "$@" >/dev/null 2>&1; then ok "$name"; else nok "$name"; fi; }
 skip() { echo "ok - convert-openai-pt # SKIP $1"; exit 0; }
+
+# Without numpy (a system Python: setup puts numpy in .venv only; a stand-in numpy package on
+# PYTHONPATH that fails to import): --help still works, and a conversion says how to get
+# numpy (it had said "pip install numpy", which Debian's system Python refuses, even for --help).
+T0=$(mktemp -d /tmp/ss-pt0.XXXXXX)
+mkdir -p "$T0/numpy"
+echo 'raise ImportError("No module named numpy (test stand-in)")' >"$T0/numpy/__init__.py"
+PYTHONPATH=$T0 python3 scripts/convert-openai-pt.py --help >"$T0/out" 2>"$T0/err"; rc=$?
+check "without numpy: --help prints the usage, exit 0" \
+    sh -c '[ $0 -eq 0 ] && grep -q "MODEL.pt OUT.bin" "$1" && [ ! -s "$2" ]' $rc "$T0/out" "$T0/err"
+PYTHONPATH=$T0 python3 scripts/convert-openai-pt.py "$T0/m.pt" "$T0/m.bin" >"$T0/out" 2>&1; rc=$?
+check "without numpy: a conversion says .venv/bin/python or apt install python3-numpy, exit 2" \
+    sh -c '[ $0 -eq 2 ] && grep -q "\.venv/bin/python" "$1" && grep -q "apt install python3-numpy" "$1" && [ ! -e "$2" ]' \
+    $rc "$T0/out" "$T0/m.bin"
+rm -rf "$T0"
 
 PY=""
 for p in .venv/bin/python python3; do
