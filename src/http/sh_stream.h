@@ -1,5 +1,5 @@
-/* sh_stream.h — the server-sent events of a streaming transcription (issue 12,
- * ../notes/live-protocol.md "Streaming partial file"): the session daemon's
+/* sh_stream.h — the server-sent events of a streaming transcription (issue 12; the partial
+ * file's contract: docs/daemon.md "Live requests", "Stream"): the session daemon's
  * responses/.{id}.partial file, tailed, becomes OpenAI's
  *     data: {"type":"transcript.text.delta","delta":"..."}\n\n
  * one per finished segment; the final response fills in any segment not yet sent and ends

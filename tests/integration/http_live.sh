@@ -1,5 +1,6 @@
 #!/bin/sh
-# Live dictation over HTTP (issue 12, ../notes/live-protocol.md "HTTP") against a real
+# Live dictation over HTTP (issue 12; docs/http.md "Streaming", on the daemon's contract in
+# docs/daemon.md "Live requests") against a real
 # session_daemon over loopback:
 # - stream=true as server-sent events, read by curl -N, by Python's http.client
 #   (tests/tools/sse_client.py: on a multi-window file the first delta arrives long before
