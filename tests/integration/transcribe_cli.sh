@@ -227,6 +227,17 @@ import json, sys
 d = json.load(open('$T/nu.json', encoding='utf-8'))
 assert d['file'].endswith('caf\ufffd.wav'), d['file']"
 "$BIN/transcribe" --help | grep -q -- "--beam-size"; check "--help lists the options" [ $? -eq 0 ]
+# every spelling the parser takes is in --help (the aliases -m -t -f -o, the underscore
+# forms, --without-timestamps, --vad-filter, --logprob-threshold, --device gpu and the oracle
+# flags had been in no --help, most in no document either)
+"$BIN/transcribe" --help >"$T/help.txt"
+missing=""
+for o in "-m," "-t," "-f," "-o " --beam_size --best_of --output_format --output_dir --word_timestamps \
+         --without-timestamps --vad-filter --logprob-threshold "gpu = cuda" "beams at temperature 0, 1..16" \
+         --mel --prompt --force --dump-logits; do
+    grep -qF -- "$o" "$T/help.txt" || missing="$missing '$o'"
+done
+check "--help names every accepted spelling (missing:${missing:- none})" [ -z "$missing" ]
 
 # a --prefix of half the text context beside a long --initial-prompt: the previous text gives
 # way so the whole input fits (it had run past the input buffer: heap corruption, abort)
