@@ -8,7 +8,7 @@
  * usage: bench_audio [--vad-model PATH] [--seconds N]   (default model:
  *        ../shared/data/for-tests-silero-v6.2.0-ggml.bin when present; N: seconds of the
  *        throughput inputs, over 0 and at most 600, default 60)
- * Exit codes: 0 every step ran, 1 a step failed (said on stderr; VAD sets skipped for want
+ * Exit codes: 0 every step ran (--help: the usage on stdout), 1 a step failed (said on stderr; VAD sets skipped for want
  * of espeak-ng/sox are not failures), 100 usage, 111 no temp directory. The temp directory
  * (/tmp/bench-audio.*) is removed on every exit, SIGINT/SIGTERM/SIGHUP included. */
 #include <errno.h>
@@ -209,12 +209,26 @@ static void vad_eval(const char *name, sp_vad *v)
     free(x);
 }
 
+static void usage(FILE *f)
+{
+    fputs("usage: bench_audio [--vad-model PATH] [--seconds N]\n"
+          "Audio input: decode + resample throughput of a 44.1 kHz stereo MP3 and a 48 kHz stereo\n"
+          "WAV (made with sox and ffmpeg), the empty-audio path's latency, and VAD quality on\n"
+          "generated sets (espeak-ng, sox) for the energy detector and Silero.\n"
+          "  --seconds N      length of the throughput inputs in seconds (over 0, at most 600;\n"
+          "                   default 60)\n"
+          "  --vad-model PATH Silero VAD ggml file (default\n"
+          "                   ../shared/data/for-tests-silero-v6.2.0-ggml.bin when present)\n"
+          "Exit codes: 0, 1 a step failed, 100 usage, 111 no temp directory.\n", f);
+}
+
 int main(int argc, char **argv)
 {
     const char *model = NULL;
     double secs = 60;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--vad-model") && i + 1 < argc) model = argv[++i];
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
+        else if (!strcmp(argv[i], "--vad-model") && i + 1 < argc) model = argv[++i];
         else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) {
             /* 0 (or a word atof read as 0) made "sox ... synth 0": endless, gigabytes in /tmp */
             if (ss_opt_num(argv[++i], 0, 600, &secs) != 0 || !(secs > 0)) {
@@ -222,7 +236,11 @@ int main(int argc, char **argv)
                 return 100;
             }
         }
-        else { fprintf(stderr, "usage: bench_audio [--vad-model PATH] [--seconds N]\n"); return 100; }
+        else {
+            fprintf(stderr, "bench_audio: unknown option or missing value: %s\n", argv[i]);
+            usage(stderr);
+            return 100;
+        }
     }
     if (!model && access("../shared/data/for-tests-silero-v6.2.0-ggml.bin", R_OK) == 0)
         model = "../shared/data/for-tests-silero-v6.2.0-ggml.bin";

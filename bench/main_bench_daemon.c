@@ -16,7 +16,7 @@
  *   from the daemon's log. The extra wait of an interactive request is at most one window.
  * The daemon runs under a private SPEECH_SESSION_ROOT (mkdtemp in DIR, default /tmp; e.g.
  * --in /dev/shm to compare tmpfs with a disk-backed /tmp) and is stopped at the end.
- * Exit codes: 0; 100 usage (said on stderr: an unknown option, a number that is not a whole
+ * Exit codes: 0 (--help: the usage on stdout); 100 usage (said on stderr: an unknown option, a number that is not a whole
  * one from 1 (--n, --burst, --starts, --probes, --beam), a --live file or --in directory
  * that cannot be used); 111 the model is missing, or the daemon or the spool failed (said
  * on stderr). The daemon is stopped and the temp root removed on every exit, SIGINT,
@@ -280,6 +280,22 @@ static int live_bench(const char *absmodel, const char *batch, const char *probe
     return 0;
 }
 
+static void usage(FILE *f)
+{
+    fputs("usage: bench_daemon [--model PATH] [--daemon PATH] [--n N] [--burst N] [--starts N] [--in DIR]\n"
+          "       bench_daemon --live BATCH.wav SHORT.wav [--probes N] [--beam N] [--model PATH] ...\n"
+          "session_daemon's own overhead: start-up to ready (median of --starts, default 5), request\n"
+          "close -> response rename for --n empty-audio requests (default 500; median, p95),\n"
+          "requests per second for a --burst (default 5000), and the idle RSS. --live: how long an\n"
+          "interactive SHORT request waits while BATCH is transcribed (--probes, default 10;\n"
+          "--beam, default 5, at most 16).\n"
+          "  --model PATH   default $SPEECH_SESSION_MODEL, else tests/data/models/micro-f16.bin\n"
+          "  --daemon PATH  default session_daemon next to this program\n"
+          "  --in DIR       where the private root is made (default /tmp)\n"
+          "Counts are whole numbers from 1. Exit codes: 0, 100 usage, 111 the model is missing or\n"
+          "the daemon or the spool failed.\n", f);
+}
+
 int main(int argc, char **argv)
 {
     int n = 500, burst = 5000, starts = 5, probes = 10, beam = 5;
@@ -297,7 +313,8 @@ int main(int argc, char **argv)
     snprintf(daemon_bin, sizeof daemon_bin, "%s/session_daemon", exe);
     for (int i = 1; i < argc; i++) {
         int bad = 0;
-        if (!strcmp(argv[i], "--model") && i + 1 < argc) snprintf(model, sizeof model, "%s", argv[++i]);
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
+        else if (!strcmp(argv[i], "--model") && i + 1 < argc) snprintf(model, sizeof model, "%s", argv[++i]);
         else if (!strcmp(argv[i], "--daemon") && i + 1 < argc) snprintf(daemon_bin, sizeof daemon_bin, "%s", argv[++i]);
         else if (!strcmp(argv[i], "--n") && i + 1 < argc) { bad = count_arg(argv[i], argv[i + 1], 1000000, &n); i++; }
         else if (!strcmp(argv[i], "--burst") && i + 1 < argc) { bad = count_arg(argv[i], argv[i + 1], 1000000, &burst); i++; }
@@ -306,7 +323,11 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--live") && i + 2 < argc) { live_batch = argv[++i]; live_probe = argv[++i]; }
         else if (!strcmp(argv[i], "--probes") && i + 1 < argc) { bad = count_arg(argv[i], argv[i + 1], 10000, &probes); i++; }
         else if (!strcmp(argv[i], "--beam") && i + 1 < argc) { bad = count_arg(argv[i], argv[i + 1], 16, &beam); i++; }
-        else { fprintf(stderr, "usage: bench_daemon [--model PATH] [--daemon PATH] [--n N] [--burst N] [--starts N] [--in DIR] | --live BATCH.wav SHORT.wav [--probes N] [--beam N]\n"); return 100; }
+        else {
+            fprintf(stderr, "bench_daemon: unknown option or missing value: %s\n", argv[i]);
+            usage(stderr);
+            return 100;
+        }
         if (bad) return 100;
     }
     /* everything checked before the temp root exists (a --live file missing had left it) */

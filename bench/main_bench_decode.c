@@ -1,6 +1,6 @@
 /* bench_decode — the decoding layer's costs (docs/decoding.md).
  *
- *   bench_decode --model M [--model M2 ...] [--steps N] [--seconds S] [--threads T] [--no-e2e]
+ *   bench_decode --model M [--model M2 ...] [--steps N] [--seconds S] [--threads T] [--wav F] [--no-e2e]
  *
  * Per model:
  * 1. ms per decoded token: one 30 s window encoded once, then wh_search_run forced to exactly
@@ -10,9 +10,12 @@
  * 2. end-to-end real-time factor of sp_transcribe on S seconds (default 60) of the reference
  *    speech tiled: greedy and beam 5, temperature 0 only (random-weight models would climb the
  *    whole fallback ladder), no-speech skip off. RTF = processing time / audio duration.
+ * Numbers: --steps a whole number 1..200, --threads 0..1024 (0: one per core), --seconds over 0
+ * and at most 3600; anything else is a usage error that names the option.
  * Exit codes: 0 ok, 2 usage, 3 model, 5 engine error. */
 #include "speech.h"
 #include "speech_audio.h"
+#include "session/ss_opt.h"
 #include "whisper/search.h"
 #include "whisper/threadpool.h"
 #include "whisper/wh_engine.h"
@@ -107,28 +110,61 @@ static int e2e(sp_context *ctx, const float *pcm, size_t n, int beam, double *rt
     return 0;
 }
 
+static void usage(FILE *f)
+{
+    fputs("usage: bench_decode --model M [--model M2 ...] [--steps N] [--seconds S] [--threads T] [--wav F]\n"
+          "                    [--no-e2e]\n"
+          "Per model (at most 16): ms per decoded token, greedy and beam 5, forced to N steps\n"
+          "(1..200, default 64) on the first 30 s window, and the end-to-end real-time factor on S\n"
+          "seconds (over 0, at most 3600, default 60) of --wav (default tests/data/speech-16k.wav)\n"
+          "tiled; --no-e2e skips the latter. --threads 0..1024 (default 0: one per core).\n"
+          "Exit codes: 0, 2 usage, 3 a model could not be opened, 5 engine error.\n", f);
+}
+
+/* the value of a numeric option from lo to hi (whole when `whole`), else -1 (said): atoi and
+ * atof had run "--threads banana --steps 3x" as 0 threads and 3 steps */
+static int num_arg(const char *opt, const char *s, double lo, double hi, int whole, double *out)
+{
+    if (ss_opt_num(s, lo, hi, out) != 0 || (whole && *out != (double)(long)*out)) {
+        fprintf(stderr, "bench_decode: %s %s: not a%s number from %g to %g\n", opt, s, whole ? " whole" : "", lo, hi);
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *models[16];
     int n_models = 0, steps = 64, threads = 0, do_e2e = 1;
-    double seconds = 60;
+    double seconds = 60, v;
     const char *wav = "tests/data/speech-16k.wav";
     for (int i = 1; i < argc; i++) {
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(argv[i], "--model") && v && n_models < 16) { models[n_models++] = v; i++; }
-        else if (!strcmp(argv[i], "--steps") && v) { steps = atoi(v); i++; }
-        else if (!strcmp(argv[i], "--seconds") && v) { seconds = atof(v); i++; }
-        else if (!strcmp(argv[i], "--threads") && v) { threads = atoi(v); i++; }
-        else if (!strcmp(argv[i], "--wav") && v) { wav = v; i++; }
-        else if (!strcmp(argv[i], "--no-e2e")) do_e2e = 0;
+        const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
+        else if (!strcmp(a, "--model") && next) {
+            if (n_models == 16) { fprintf(stderr, "bench_decode: at most 16 --model\n"); return 2; }
+            models[n_models++] = next;
+            i++;
+        }
+        else if (!strcmp(a, "--steps") && next) { if (num_arg(a, next, 1, 200, 1, &v)) return 2; steps = (int)v; i++; }
+        else if (!strcmp(a, "--seconds") && next) {
+            if (num_arg(a, next, 0, 3600, 0, &v)) return 2;
+            if (!(v > 0)) { fprintf(stderr, "bench_decode: --seconds %s: must be over 0\n", next); return 2; }
+            seconds = v;
+            i++;
+        }
+        else if (!strcmp(a, "--threads") && next) { if (num_arg(a, next, 0, 1024, 1, &v)) return 2; threads = (int)v; i++; }
+        else if (!strcmp(a, "--wav") && next) { wav = next; i++; }
+        else if (!strcmp(a, "--no-e2e")) do_e2e = 0;
         else {
-            fprintf(stderr, "usage: bench_decode --model M [--model M2 ...] [--steps N] [--seconds S] [--threads T] "
-                            "[--wav F] [--no-e2e]\n");
+            fprintf(stderr, "bench_decode: unknown option or missing value: %s\n", a);
+            usage(stderr);
             return 2;
         }
     }
-    if (!n_models || steps < 1 || steps > 200 || seconds <= 0) {
-        fprintf(stderr, "usage: bench_decode --model M [--model M2 ...] [--steps N (1..200)] [--seconds S] [--threads T]\n");
+    if (!n_models) {
+        fprintf(stderr, "bench_decode: no --model given\n");
+        usage(stderr);
         return 2;
     }
     size_t nw = 0;

@@ -13,7 +13,7 @@
 # checksum is not in the table is still usable (the engine validates every file it loads);
 # the script then says it cannot vouch for it ("not verified"), and an existing
 # DIR/ggml-NAME.bin with no known checksum for NAME is kept as it is, not downloaded again.
-# Exit: 0 ok (or kept, not verified), 1 mismatch/failure, 2 usage.
+# Exit: 0 ok (or kept, not verified; --help: this text on stdout), 1 mismatch/failure, 2 usage.
 set -eu
 URL_BASE=${SPEECH_SESSION_MODEL_URL:-https://huggingface.co/ggerganov/whisper.cpp/resolve/main}
 # The hub faster-whisper downloads from; HF_ENDPOINT is huggingface_hub's own variable (mirrors).
@@ -76,6 +76,7 @@ LIST
 }
 
 usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+help() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
 
 # verify's variables carry a v_ prefix: POSIX sh has no local variables, and the main
 # script's own (name, dir, out) must survive a call.
@@ -168,7 +169,7 @@ case "$1" in
     --list) sums | cut -d' ' -f1; ct2_repos | sed 's/^\([^ ]*\) .*/ct2 \1/'; exit 0 ;;
     --ct2) [ $# -ge 2 ] && [ $# -le 3 ] || usage; get_ct2 "$2" "${3:-$MODELS}"; exit $? ;;
     --verify) [ $# -eq 2 ] || usage; verify "$2"; exit $? ;;
-    -h|--help) usage ;;
+    -h|--help) help ;;
     -*) echo "get-model: unknown option $1" >&2; usage ;;
 esac
 [ $# -le 2 ] || usage

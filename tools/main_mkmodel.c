@@ -4,7 +4,7 @@
  * the single bytes in GPT-2 order, so id 220 is " "; then " w256", " w257", …). With
  * --break it writes deliberately broken files for the loader tests.
  *
- * Exit codes: 0 ok, 2 usage, 3 write error. */
+ * Exit codes: 0 ok (--help included: the usage on stdout), 2 usage (on stderr), 3 write error. */
 #include "whisper/fp16.h"
 
 #include <math.h>
@@ -210,19 +210,21 @@ static void write_vocab(int n_vocab)
     }
 }
 
-static void usage(void)
+static void usage(FILE *f)
 {
-    fprintf(stderr,
+    fprintf(f,
             "usage: mkmodel --out PATH [--shape NAME] [--type f32|f16|q8_0|q5_0|q5_1|q4_0|q4_1] [--seed N]\n"
             "               [--n-state N] [--n-head N] [--n-audio-layer N] [--n-text-layer N] [--n-mels N]\n"
             "               [--n-vocab N] [--n-audio-ctx N] [--n-text-ctx N] [--break KIND]\n"
             "shapes: micro tiny tiny.en base base.en small small.en medium medium.en large-v2 large-v3 large-v3-turbo\n"
             "break kinds: magic hparams truncate-header truncate-vocab truncate-tensor missing-tensor\n"
-            "             duplicate-tensor misshaped-tensor unknown-type unknown-tensor\n");
+            "             duplicate-tensor misshaped-tensor unknown-type unknown-tensor\n"
+            "Exit codes: 0 ok, 2 usage, 3 write error.\n");
 }
 
 /* The command line: *s (the named shape with the --n-* overrides), *out, *type, *seed; --break
- * goes to g_break. 0, or the exit code 2 (usage printed). */
+ * goes to g_break. 0; -1 after --help (usage on stdout: exit 0); or the exit code 2 (usage
+ * printed on stderr). */
 static int parse_args(int argc, char **argv, shape *s, const char **out, const char **type,
                       uint64_t *seed)
 {
@@ -234,7 +236,8 @@ static int parse_args(int argc, char **argv, shape *s, const char **out, const c
     *seed = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v) { usage(); return 2; }
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return -1; }
+        if (!v) { usage(stderr); return 2; }
         i++;
         if (!strcmp(a, "--out")) *out = v;
         else if (!strcmp(a, "--shape")) shp = v;
@@ -249,13 +252,13 @@ static int parse_args(int argc, char **argv, shape *s, const char **out, const c
         else if (!strcmp(a, "--n-vocab")) over[5] = atoi(v);
         else if (!strcmp(a, "--n-audio-ctx")) over[6] = atoi(v);
         else if (!strcmp(a, "--n-text-ctx")) over[7] = atoi(v);
-        else { usage(); return 2; }
+        else { usage(stderr); return 2; }
     }
-    if (!*out) { usage(); return 2; }
+    if (!*out) { usage(stderr); return 2; }
     int found = 0;
     for (size_t i = 0; i < sizeof k_shapes / sizeof k_shapes[0]; i++)
         if (!strcmp(k_shapes[i].name, shp)) { *s = k_shapes[i].s; found = 1; }
-    if (!found) { fprintf(stderr, "mkmodel: unknown shape '%s'\n", shp); usage(); return 2; }
+    if (!found) { fprintf(stderr, "mkmodel: unknown shape '%s'\n", shp); usage(stderr); return 2; }
     if (over[0] > 0) s->n_state = over[0];
     if (over[1] > 0) s->n_head = over[1];
     if (over[2] > 0) s->n_audio_layer = over[2];
@@ -377,7 +380,7 @@ int main(int argc, char **argv)
     const char *out, *type;
     uint64_t seed;
     int rc = parse_args(argc, argv, &s, &out, &type, &seed);
-    if (rc) return rc;
+    if (rc) return rc < 0 ? 0 : rc;
     int wt, ftype;
     if (weight_type(type, &wt, &ftype) != 0) { fprintf(stderr, "mkmodel: unknown type '%s'\n", type); return 2; }
     if (wt != T_F32 && wt != T_F16 && s.n_state % 32) { fprintf(stderr, "mkmodel: quantized types need n_state %% 32 == 0\n"); return 2; }

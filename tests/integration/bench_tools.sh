@@ -2,7 +2,10 @@
 # The benchmark programs' arguments, exit codes and temp directories (bench/main_bench*.c):
 # bad numbers are usage errors said on stderr (atoi/atof had run "--seconds abc" as an
 # endless sox, "--runs abc" as 0 runs), a failed step or model is a non-zero exit, and the
-# temp directories (/tmp/bench-audio.*, --in DIR/ss-bench.*) go on every exit. The sox that
+# temp directories (/tmp/bench-audio.*, --in DIR/ss-bench.*, /tmp/bench_latency.*) go on every
+# exit; bench_latency also stops its daemon and listener, and stops at once when the daemon
+# does not come up (it had waited the listener's 300 s). --help is usage on stdout, exit 0;
+# a usage error is on stderr with the tool's usage status. The sox that
 # bench_audio runs is replaced by a stand-in wherever a wrong value could reach it (the old
 # "synth 0" wrote gigabytes). Env: BIN (programs), SHARED.
 cd "$(dirname "$0")/../.." || exit 1
@@ -83,6 +86,66 @@ check "bench_daemon whose daemon fails to start: exit 111, said, temp root remov
 timeout 120 "$BIN/bench_daemon" --model "$MODEL" --n 5 --burst 20 --starts 1 --in "$T/in" >"$T/d.out" 2>"$T/d.err"; rc=$?
 check "bench_daemon --n 5 --burst 20 --starts 1: exit 0, figures printed, temp root removed ($rc)" \
     sh -c "[ $rc -eq 0 ] && grep -q 'latency close->rename' '$T/d.out' && grep -q '^burst: 20 requests' '$T/d.out' && [ -z \"\$(ls -A '$T/in')\" ]"
+
+# ---- --help: stdout, exit 0 (bench_audio, bench_daemon, bench_latency had exited 100,
+# bench_decode and mkmodel 2, each with its synopsis on stderr); a usage error keeps its status
+for t in bench bench_audio bench_daemon bench_decode bench_latency mkmodel; do
+    timeout 20 "$BIN/$t" --help >"$T/h.out" 2>"$T/h.err"; rc=$?
+    check "$t --help: usage on stdout, exit 0 ($rc)" \
+        sh -c "[ $rc -eq 0 ] && grep -q '^usage: $t' '$T/h.out' && [ ! -s '$T/h.err' ]"
+done
+timeout 20 "$BIN/mkmodel" --shape micro >"$T/h.out" 2>"$T/h.err"; rc=$?
+check "mkmodel without --out: usage on stderr, exit 2 ($rc)" \
+    sh -c "[ $rc -eq 2 ] && grep -q '^usage: mkmodel' '$T/h.err' && [ ! -s '$T/h.out' ]"
+
+# ---- bench_decode (atoi/atof had run "--threads banana --steps 3x" as 0 threads, 3 steps)
+for a in "--threads banana" "--steps 3x" "--steps 0" "--steps 2.5" "--seconds 1x" "--seconds 0" "--seconds nan" "--threads -1"; do
+    # shellcheck disable=SC2086
+    timeout 60 "$BIN/bench_decode" --model "$MODEL" --steps 3 --seconds 1 --no-e2e $a >"$T/c.out" 2>"$T/c.err"; rc=$?
+    check "bench_decode $a: usage error, exit 2, said ($rc: $(head -1 "$T/c.err"))" \
+        sh -c "[ $rc -eq 2 ] && grep -q -- '${a%% *} ' '$T/c.err' && [ ! -s '$T/c.out' ]"
+done
+timeout 60 "$BIN/bench_decode" --model "$MODEL" --steps 2 --threads 1 --no-e2e >"$T/c.out" 2>"$T/c.err"; rc=$?
+check "bench_decode --steps 2 --threads 1 --no-e2e on micro: exit 0, a figure line ($rc)" \
+    sh -c "[ $rc -eq 0 ] && grep -q '^micro-f16.bin  *1 ' '$T/c.out'"
+
+# ---- bench_latency (its temp root is /tmp/bench_latency.*: compared before and after)
+lat_dirs() { ls -d /tmp/bench_latency.* 2>/dev/null | sort; }
+before=$(lat_dirs)
+WAV=tests/data/speech-16k.wav
+for a in "--runs 1x" "--runs 0" "--runs 21" "--threads banana" "--threads 0" "--chunks 0_x" "--chunks 0.5" "--bogus 1"; do
+    # "0_x": a space inside a loop word; --chunks takes a space-separated list
+    v=$(printf %s "${a#* }" | tr _ ' ')
+    timeout 20 "$BIN/bench_latency" --model "$MODEL" "${a%% *}" "$v" "$WAV" >/dev/null 2>"$T/l.err"; rc=$?
+    check "bench_latency $a: usage error, exit 100, said, no temp root ($rc: $(head -1 "$T/l.err"))" \
+        sh -c "[ $rc -eq 100 ] && grep -q -- '${a%% *}' '$T/l.err' && [ '$(lat_dirs)' = '$before' ]"
+done
+timeout 20 "$BIN/bench_latency" --model "$MODEL" "$T/missing.wav" >/dev/null 2>"$T/l.err"; rc=$?
+check "bench_latency with a missing FILE: exit 100, said ($rc)" \
+    sh -c "[ $rc -eq 100 ] && grep -q missing.wav '$T/l.err' && [ '$(lat_dirs)' = '$before' ]"
+# a daemon that cannot come up (no model): said at once with the daemon's status and log, not
+# a 300 s wait on the listener; the temp root removed
+timeout 30 "$BIN/bench_latency" --model "$T/no-model.bin" "$WAV" >/dev/null 2>"$T/l.err"; rc=$?
+check "bench_latency whose daemon fails (missing model): exit 111 in time, said ($rc: $(head -1 "$T/l.err"))" \
+    sh -c "[ $rc -eq 111 ] && grep -q 'session_daemon exited with status 112' '$T/l.err' && grep -q no-model.bin '$T/l.err'"
+check "... temp root removed" [ "$(lat_dirs)" = "$before" ]
+# SIGTERM during the warm-up dictation: the listener and the daemon stopped, the root removed
+"$BIN/bench_latency" --model "$MODEL" "$WAV" >/dev/null 2>"$T/l.err" &
+lpid=$!
+root=; kl=; i=0
+while [ $i -lt 500 ]; do
+    root=$(lat_dirs | grep -vxF "$before" | head -1)
+    [ -n "$root" ] && kl=$(pgrep -f -- "$root/kl.sock" | head -1) && [ -n "$kl" ] && break
+    sleep 0.04; i=$((i + 1))
+done
+dpid=$( [ -n "$root" ] && cat "$root/session_daemon.pid" 2>/dev/null)
+kill -TERM $lpid; wait $lpid 2>/dev/null; rc=$?
+sleep 0.2
+check "bench_latency stopped by SIGTERM mid-dictation: killed by it ($rc), listener ($kl) and daemon ($dpid) gone, root removed" \
+    sh -c "[ $rc -eq 143 ] && [ -n '$kl' ] && [ -n '$dpid' ] && ! kill -0 '$kl' 2>/dev/null && ! kill -0 '$dpid' 2>/dev/null && [ '$(lat_dirs)' = '$before' ]"
+[ -n "$kl" ] && kill "$kl" 2>/dev/null
+[ -n "$dpid" ] && kill "$dpid" 2>/dev/null
+[ -n "$root" ] && rm -rf "$root"
 
 echo "# $PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]

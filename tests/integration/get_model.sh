@@ -36,6 +36,9 @@ mkdir -p "$T/g/elsewhere"; : >"$T/g/elsewhere/ggml-medium-q5_0.bin"
 check "the default DIR is \$SPEECH_SESSION_MODELS" sh -c '[ $0 -eq 0 ] && grep -q "^elsewhere/ggml-medium-q5_0.bin:" "$1"' $rc "$T/out"
 sh "$GM" --bogus >"$T/out" 2>&1; rc=$?
 check "an unknown option: usage, exit 2" sh -c '[ $0 -eq 2 ] && grep -q "unknown option --bogus" "$1"' $rc "$T/out"
+sh "$GM" --help >"$T/out" 2>"$T/err"; rc=$?
+check "--help: the usage on stdout, exit 0 (had been 2, on stderr)" \
+    sh -c '[ $0 -eq 0 ] && grep -q "get-model.sh NAME \[DIR\]" "$1" && [ ! -s "$2" ]' $rc "$T/out" "$T/err"
 unset SPEECH_SESSION_MODEL_URL
 
 if [ ! -f "$WD/tiny.en/model.bin" ]; then
