@@ -28,7 +28,7 @@ static void usage(FILE *f)
 "  -m, --model PATH        model file (default $SPEECH_SESSION_MODEL, else\n"
 "                          <bindir>/../models/default.bin)\n"
 "  -t, --threads N         compute threads (default: one per physical core it may use)\n"
-"      --device D          auto | cpu | cuda | cuda:N (default $SPEECH_SESSION_DEVICE, else\n"
+"      --device D          auto | cpu | cuda (or gpu) | cuda:N (default $SPEECH_SESSION_DEVICE, else\n"
 "                          auto: the GPU when usable, else the CPU with the reason logged)\n"
 "      --compute C         the CPU's products: auto | int8 | exact (default\n"
 "                          $SPEECH_SESSION_COMPUTE, else auto: a quantized model's weights x\n"

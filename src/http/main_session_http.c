@@ -88,7 +88,7 @@ static const char USAGE[] =
 "      --daemon PATH           session_daemon to start (default $SPEECH_SESSION_DAEMON, else\n"
 "                              next to this program, else from PATH)\n"
 "      --daemon-timeout S      idle timeout of a daemon this server starts (default: its own)\n"
-"      --device D              device of a daemon this server starts: auto, cpu, cuda, cuda:N\n"
+"      --device D              device of a daemon this server starts: auto, cpu, cuda (or gpu), cuda:N\n"
 "                              (default $SPEECH_SESSION_DEVICE, else auto)\n"
 "      --compute C             CPU products of a daemon this server starts: auto, int8, exact\n"
 "                              (default $SPEECH_SESSION_COMPUTE, else auto)\n"
@@ -749,7 +749,7 @@ static int oai_fields(req *r, ssc_req_opts *ro)
     const char *langs = r->languages;
     if (langs && langs[0]) {
         if (sp_language_list(langs, NULL, 100, NULL) <= 0)
-            return bad(r, "languages", "invalid_value", "languages must be Whisper language codes such as 'en,de'");
+            return bad(r, "languages", "invalid_value", "languages must be Whisper language codes or English names such as 'en,de' or 'English,German'");
         ro->languages = langs;
         r->langs_given = 1;
     }
