@@ -7,6 +7,8 @@
  * Exit codes: 0 ok (--help included: the usage on stdout), 2 usage (on stderr), 3 write error. */
 #include "whisper/fp16.h"
 
+#include <errno.h>
+
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -222,6 +224,31 @@ static void usage(FILE *f)
             "Exit codes: 0 ok, 2 usage, 3 write error.\n");
 }
 
+/* the --n-* overrides, in the order of parse_args's over[] */
+static const char *const k_over[8] = { "--n-state", "--n-head", "--n-audio-layer", "--n-text-layer",
+                                       "--n-mels", "--n-vocab", "--n-audio-ctx", "--n-text-ctx" };
+static int k_over_count(const char *a)
+{
+    for (int i = 0; i < 8; i++) if (!strcmp(a, k_over[i])) return i;
+    return -1;
+}
+
+/* A whole number from lo to hi, the whole of v ("--n-head 2x" and "--n-state abc" had been
+ * atoi's 2 and 0 — the 0 silently meaning "the shape's own"); said on stderr when refused */
+static int whole(const char *opt, const char *v, unsigned long long lo, unsigned long long hi,
+                 unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno || end == v || *end || v[0] == '-' || x < lo || x > hi) {
+        fprintf(stderr, "mkmodel: bad value for %s: '%s' (a whole number, %llu..%llu)\n", opt, v, lo, hi);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
 /* The command line: *s (the named shape with the --n-* overrides), *out, *type, *seed; --break
  * goes to g_break. 0; -1 after --help (usage on stdout: exit 0); or the exit code 2 (usage
  * printed on stderr). */
@@ -242,16 +269,17 @@ static int parse_args(int argc, char **argv, shape *s, const char **out, const c
         if (!strcmp(a, "--out")) *out = v;
         else if (!strcmp(a, "--shape")) shp = v;
         else if (!strcmp(a, "--type")) *type = v;
-        else if (!strcmp(a, "--seed")) *seed = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--seed")) {
+            unsigned long long x;
+            if (whole(a, v, 0, UINT64_MAX, &x)) return 2;
+            *seed = x;
+        }
         else if (!strcmp(a, "--break")) g_break = v;
-        else if (!strcmp(a, "--n-state")) over[0] = atoi(v);
-        else if (!strcmp(a, "--n-head")) over[1] = atoi(v);
-        else if (!strcmp(a, "--n-audio-layer")) over[2] = atoi(v);
-        else if (!strcmp(a, "--n-text-layer")) over[3] = atoi(v);
-        else if (!strcmp(a, "--n-mels")) over[4] = atoi(v);
-        else if (!strcmp(a, "--n-vocab")) over[5] = atoi(v);
-        else if (!strcmp(a, "--n-audio-ctx")) over[6] = atoi(v);
-        else if (!strcmp(a, "--n-text-ctx")) over[7] = atoi(v);
+        else if (k_over_count(a) >= 0) {
+            unsigned long long x;
+            if (whole(a, v, 1, 1u << 20, &x)) return 2;
+            over[k_over_count(a)] = (int)x;
+        }
         else { usage(stderr); return 2; }
     }
     if (!*out) { usage(stderr); return 2; }

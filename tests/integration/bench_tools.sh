@@ -97,6 +97,13 @@ done
 timeout 20 "$BIN/mkmodel" --shape micro >"$T/h.out" 2>"$T/h.err"; rc=$?
 check "mkmodel without --out: usage on stderr, exit 2 ($rc)" \
     sh -c "[ $rc -eq 2 ] && grep -q '^usage: mkmodel' '$T/h.err' && [ ! -s '$T/h.out' ]"
+# --n-* and --seed are whole numbers ("--n-head 2x" had been atoi's 2, "abc" a silent 0)
+for a in "--n-head 2x" "--n-state abc" "--n-vocab 0" "--seed -1"; do
+    # shellcheck disable=SC2086
+    timeout 20 "$BIN/mkmodel" --out "$T/mk.bin" $a >"$T/h.out" 2>"$T/h.err"; rc=$?
+    check "mkmodel $a: exit 2, named, no file ($rc)" \
+        sh -c "[ $rc -eq 2 ] && grep -q 'bad value for ${a%% *}' '$T/h.err' && [ ! -e '$T/mk.bin' ]"
+done
 
 # ---- bench_decode (atoi/atof had run "--threads banana --steps 3x" as 0 threads, 3 steps)
 for a in "--threads banana" "--steps 3x" "--steps 0" "--steps 2.5" "--seconds 1x" "--seconds 0" "--seconds nan" "--threads -1"; do
