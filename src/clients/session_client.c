@@ -49,6 +49,15 @@ void ssc_free(ssc *c)
     free(c);
 }
 
+/* The inotify watch on the response directory (c->ifd made by ssc_open); IN_MODIFY: a
+ * streaming request's partial file grew (ssc_wait_step) */
+static void watch_responses(ssc *c)
+{
+    if (c->ifd >= 0)
+        c->wd = inotify_add_watch(c->ifd, c->p.resp_dir, IN_MOVED_TO | IN_CLOSE_WRITE | IN_MODIFY | IN_ONLYDIR |
+                                  IN_DONT_FOLLOW);
+}
+
 int ssc_open(ssc **out, const ssc_opts *o, char *err, size_t n)
 {
     *out = NULL;
@@ -68,15 +77,41 @@ int ssc_open(ssc **out, const ssc_opts *o, char *err, size_t n)
     umask(old);
     if (c->respfd < 0) goto fail;
     c->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (c->ifd >= 0)   /* the watch exists before any request is written */
-        /* IN_MODIFY: a streaming request's partial file grew (ssc_wait_step) */
-        c->wd = inotify_add_watch(c->ifd, c->p.resp_dir, IN_MOVED_TO | IN_CLOSE_WRITE |
-                                  IN_MODIFY | IN_ONLYDIR | IN_DONT_FOLLOW);
+    watch_responses(c);   /* the watch exists before any request is written */
     *out = c;
     return 0;
 fail:
     ssc_free(c);
     return -1;
+}
+
+/* The spool's directories again where one was removed or replaced since they were opened
+ * (a /tmp cleaner, `rm -rf /tmp/speech_session_*`: T5). The daemon recreates them and goes
+ * on; a long-lived client (session_http's pool, key_listener's worker) had gone on writing
+ * requests into, and awaiting answers from, the removed ones — every request failing, or
+ * waiting for its whole timeout, until it was restarted. Whoever comes first makes them
+ * (ss_dir_open takes EEXIST). 0, or -1 with err (the directory cannot be made). */
+static int refresh_dirs(ssc *c, char *err, size_t n)
+{
+    struct stat named, opened;
+    if (stat(c->p.root, &named) != 0 || fstat(c->rootfd, &opened) != 0 || named.st_ino != opened.st_ino ||
+        named.st_dev != opened.st_dev) {
+        int fd = ss_root_open(&c->p, err, n);
+        if (fd < 0) return -1;
+        close(c->rootfd);
+        c->rootfd = fd;
+    }
+    const char *names[] = { SS_WORK_DIR, SS_REQ_DIR, SS_RESP_DIR };
+    int *fds[] = { &c->workfd, &c->reqfd, &c->respfd };
+    mode_t old = umask(077);
+    int r = 0;
+    for (int i = 0; i < 3 && r == 0; i++) {
+        const int k = ss_dir_recheck(c->rootfd, names[i], fds[i], err, n);
+        if (k < 0) r = -1;
+        else if (k == 1 && fds[i] == &c->respfd) watch_responses(c);   /* the old watch went with it */
+    }
+    umask(old);
+    return r;
 }
 
 pid_t ssc_daemon_pid(ssc *c) { return ss_lock_probe(c->workfd); }
@@ -174,6 +209,7 @@ static int spawn_daemon(ssc *c, char *err, size_t n)
 
 int ssc_ensure_daemon(ssc *c, char *err, size_t n)
 {
+    if (refresh_dirs(c, err, n) != 0) return -1;   /* the lock is looked for in the work directory */
     pid_t pid = ssc_daemon_pid(c);
     if (pid > 0) return 0;
     int lfd = openat(c->workfd, "start.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -219,6 +255,7 @@ int ssc_stop(ssc *c, double timeout, char *err, size_t n)
 
 static int submit_json(ssc *c, json_t *o, char id[SS_ID_MAX + 1], char *err, size_t n)
 {
+    if (refresh_dirs(c, err, n) != 0) { json_decref(o); return -1; }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     /* the spec's nanosecond timestamp, made unique across processes and calls */
@@ -485,6 +522,13 @@ int ssc_wait_step(ssc *c, const char *id, double deadline, double slice, int wat
     }
     if (now >= c->next_alive) {   /* a daemon that went away (idle exit, crash) */
         c->next_alive = now + 0.5;
+        /* and directories removed meanwhile: the daemon answers into the one it recreated
+         * (a failure to recreate is tried again at the next look) */
+        char e1[512];
+        if (refresh_dirs(c, e1, sizeof e1) == 0) {
+            r = read_response(c, id, resp, err, n);
+            if (r != SSC_PENDING) return r;
+        }
         if (ssc_daemon_pid(c) == 0 && c->o.autostart) {
             char e2[512];
             if (ssc_ensure_daemon(c, e2, sizeof e2) != 0) {

@@ -80,27 +80,6 @@ void ss_spool_close(ss_spool *sp)
     }
 }
 
-/* 1 when atfd/name is still the file fd has open (not removed, not replaced) */
-static int same_file(int atfd, const char *name, int fd)
-{
-    struct stat a, b;
-    if (fstatat(atfd, name, &a, AT_SYMLINK_NOFOLLOW) != 0) return 0;
-    if (fstat(fd, &b) != 0) return 0;
-    return a.st_ino == b.st_ino && a.st_dev == b.st_dev;
-}
-
-/* atfd/name reopened (recreated, re-verified) into *fd unless it is still the same
- * directory. 1 reopened, 0 unchanged, -1 failure (err set). */
-static int recheck_dir(int atfd, const char *name, int *fd, char *err, size_t n)
-{
-    if (*fd >= 0 && same_file(atfd, name, *fd)) return 0;
-    int nfd = ss_dir_open(atfd, name, err, n);
-    if (nfd < 0) return -1;
-    if (*fd >= 0) close(*fd);
-    *fd = nfd;
-    return 1;
-}
-
 int ss_spool_take_lock(ss_spool *sp, pid_t *holder)
 {
     int fd = ss_lock_acquire(sp->workfd, holder);
@@ -116,7 +95,7 @@ int ss_spool_take_lock(ss_spool *sp, pid_t *holder)
  * it first, it is the one clients see (F_GETLK) and this one must stop serving. */
 static int recheck_lock(ss_spool *sp, char *err, size_t n)
 {
-    if (sp->lockfd < 0 || same_file(sp->workfd, "lock", sp->lockfd)) return 0;
+    if (sp->lockfd < 0 || ss_same_file(sp->workfd, "lock", sp->lockfd)) return 0;
     pid_t holder = 0;
     if (ss_spool_take_lock(sp, &holder) == 0) {
         slog(sp, "WARN", "lock file was removed or replaced: lock taken again", "lock", "");
@@ -139,7 +118,7 @@ static int recheck_lock(ss_spool *sp, char *err, size_t n)
  * recreated as at start; requests queued in memory have lost their processing/ files. */
 static int recheck_work(ss_spool *sp, char *err, size_t n)
 {
-    int r = recheck_dir(sp->rootfd, SS_WORK_DIR, &sp->workfd, err, n);
+    int r = ss_dir_recheck(sp->rootfd, SS_WORK_DIR, &sp->workfd, err, n);
     if (r < 0) return -1;
     int changed = r;
     const char *sub[] = { "processing", "quarantine", "tmp" };
@@ -149,7 +128,7 @@ static int recheck_work(ss_spool *sp, char *err, size_t n)
             close(*fds[i]);
             *fds[i] = -1;
         }
-        int ri = recheck_dir(sp->workfd, sub[i], fds[i], err, n);
+        int ri = ss_dir_recheck(sp->workfd, sub[i], fds[i], err, n);
         if (ri < 0) return -1;
         changed |= ri;
     }
@@ -172,7 +151,7 @@ int ss_spool_check(ss_spool *sp, char *err, size_t n)
         if (err && n) snprintf(err, n, "%s", werr);
         return -1;
     }
-    int r = recheck_dir(sp->rootfd, SS_REQ_DIR, &sp->reqfd, err, n);
+    int r = ss_dir_recheck(sp->rootfd, SS_REQ_DIR, &sp->reqfd, err, n);
     if (r < 0) return -1;
     if (r > 0) {
         while (sp->young) {   /* names of the old directory mean nothing now */
@@ -184,7 +163,7 @@ int ss_spool_check(ss_spool *sp, char *err, size_t n)
     }
     const int work_failed = changed < 0;
     changed = (work_failed ? 0 : changed) | r;
-    if ((r = recheck_dir(sp->rootfd, SS_RESP_DIR, &sp->respfd, err, n)) < 0) return -1;
+    if ((r = ss_dir_recheck(sp->rootfd, SS_RESP_DIR, &sp->respfd, err, n)) < 0) return -1;
     changed |= r;
     if (changed) sp->reopened = 1;
     if (work_failed) {
@@ -275,7 +254,7 @@ static int write_response(ss_spool *sp, const char *name, const char *js, int fl
     int e = errno;
     if (e != ENOENT && e != ESTALE) return -1;
     char err[512] = "";
-    int r = recheck_dir(sp->rootfd, SS_RESP_DIR, &sp->respfd, err, sizeof err);
+    int r = ss_dir_recheck(sp->rootfd, SS_RESP_DIR, &sp->respfd, err, sizeof err);
     if (r <= 0) {
         if (r < 0) slog(sp, "ERROR", "cannot recreate the response directory", SS_RESP_DIR, err);
         errno = e;

@@ -250,13 +250,40 @@ typedef struct {
     double last_out;            /* when the stream last sent bytes (keep-alive comments) */
 } req;
 
+/* cfg.updir: replaced by updir_recheck while other connections' threads create and remove
+ * uploads in it, so each of those calls holds this (an fd closed under a thread's openat
+ * could be another file's by then) */
+static pthread_mutex_t updir_mu = PTHREAD_MUTEX_INITIALIZER;
+static int updir_open(char *err, size_t n);
+
+/* The upload directory again if it was removed or replaced (a /tmp cleaner, T5): every upload
+ * had failed ("upload_storage", 500) until the server was restarted. updir_mu held. */
+static void updir_recheck(void)
+{
+    struct stat named, opened;
+    if (lstat(cfg.updir_path, &named) == 0 && fstat(cfg.updir, &opened) == 0 && named.st_ino == opened.st_ino &&
+        named.st_dev == opened.st_dev)
+        return;
+    char err[512];
+    const int fd = updir_open(err, sizeof err);
+    if (fd < 0) {
+        logf_("ERROR", "the upload directory %s is gone and cannot be made again: %s", cfg.updir_path, err);
+        return;
+    }
+    logf_("WARN", "the upload directory %s was removed or replaced: made again", cfg.updir_path);
+    close(cfg.updir);
+    cfg.updir = fd;
+}
+
 static void req_free(req *r)
 {
     if (!r) return;
     free(r->mp);
     if (r->fd >= 0) close(r->fd);
+    pthread_mutex_lock(&updir_mu);
     if (r->name[0] && unlinkat(cfg.updir, r->name, 0) != 0 && errno != ENOENT)
         logf_("WARN", "cannot remove upload %s/%s: %s", cfg.updir_path, r->name, strerror(errno));
+    pthread_mutex_unlock(&updir_mu);
     if (r->slot) atomic_fetch_sub(&in_flight, 1);
     free(r->model); free(r->language); free(r->prompt); free(r->hotwords); free(r->audio_ctx); free(r->format); free(r->temperature);
     free(r->languages);
@@ -414,7 +441,10 @@ static int file_begin(req *r)
         return -1;
     }
     r->file_seen = 1;
+    pthread_mutex_lock(&updir_mu);
+    updir_recheck();
     r->fd = sh_upload_create(cfg.updir, r->name);
+    pthread_mutex_unlock(&updir_mu);
     if (r->fd < 0) {
         r->name[0] = 0;
         logf_("ERROR", "cannot create an upload file in %s: %s", cfg.updir_path, strerror(errno));
@@ -1371,29 +1401,31 @@ static int check_options(const char *listen)
     return 0;
 }
 
+/* The upload directory (root and directory created when missing, checked as the spool's
+ * are); its fd, or -1 with err. Sets cfg.updir_path. */
+static int updir_open(char *err, size_t n)
+{
+    ss_paths paths;
+    if (ss_paths_init(&paths, err, n) != 0) return -1;
+    int rootfd = ss_root_open(&paths, err, n);
+    if (rootfd < 0) return -1;
+    const int fd = ss_dir_open(rootfd, UPLOAD_DIR, err, n);
+    close(rootfd);
+    snprintf(cfg.updir_path, sizeof cfg.updir_path, "%s%s%s", paths.root,
+             paths.root[strlen(paths.root) - 1] == '/' ? "" : "/", UPLOAD_DIR);
+    return fd;
+}
+
 /* The private upload directory, next to the spool; uploads of dead servers swept. */
 static int open_upload_dir(void)
 {
     char err[512];
-    ss_paths paths;
     umask(077);
-    if (ss_paths_init(&paths, err, sizeof err) != 0) {
-        fprintf(stderr, "session_http: %s\n", err);
-        return -1;
-    }
-    int rootfd = ss_root_open(&paths, err, sizeof err);   /* created when missing */
-    if (rootfd < 0) {
-        fprintf(stderr, "session_http: %s\n", err);
-        return -1;
-    }
-    cfg.updir = ss_dir_open(rootfd, UPLOAD_DIR, err, sizeof err);
-    close(rootfd);
+    cfg.updir = updir_open(err, sizeof err);
     if (cfg.updir < 0) {
         fprintf(stderr, "session_http: %s\n", err);
         return -1;
     }
-    snprintf(cfg.updir_path, sizeof cfg.updir_path, "%s%s%s", paths.root,
-             paths.root[strlen(paths.root) - 1] == '/' ? "" : "/", UPLOAD_DIR);
     int swept = sh_upload_sweep(cfg.updir);
     if (swept > 0) logf_("INFO", "removed %d uploads left by stopped servers", swept);
     return 0;

@@ -134,6 +134,24 @@ int ss_dir_open(int atfd, const char *name, char *err, size_t n)
     return fd;
 }
 
+int ss_same_file(int atfd, const char *name, int fd)
+{
+    struct stat a, b;
+    if (fstatat(atfd, name, &a, AT_SYMLINK_NOFOLLOW) != 0) return 0;
+    if (fstat(fd, &b) != 0) return 0;
+    return a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+
+int ss_dir_recheck(int atfd, const char *name, int *fd, char *err, size_t n)
+{
+    if (*fd >= 0 && ss_same_file(atfd, name, *fd)) return 0;
+    int nfd = ss_dir_open(atfd, name, err, n);
+    if (nfd < 0) return -1;
+    if (*fd >= 0) close(*fd);
+    *fd = nfd;
+    return 1;
+}
+
 int ss_read_file(int dirfd, const char *name, size_t max, char **buf, size_t *len,
                  struct stat *stp)
 {

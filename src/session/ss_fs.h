@@ -50,6 +50,12 @@ int ss_id_valid(const char *id);
 /* mkdir (0700) if missing, open O_DIRECTORY|O_NOFOLLOW, verify ownership (euid), fchmod
  * 0700. Refuses symlinks, non-directories and foreign directories. Returns the fd or -1. */
 int ss_dir_open(int atfd, const char *name, char *err, size_t n);
+/* 1 when atfd/name is still the file fd has open (not removed, not replaced) */
+int ss_same_file(int atfd, const char *name, int fd);
+/* atfd/name reopened (recreated, re-verified: ss_dir_open) into *fd unless it is still the
+ * same directory (a /tmp cleaner removed it, T5). 1 reopened, 0 unchanged, -1 failure (err
+ * set; *fd kept). */
+int ss_dir_recheck(int atfd, const char *name, int *fd, char *err, size_t n);
 
 /* Reads a whole regular file (opened with O_NOFOLLOW|O_NONBLOCK at dirfd/name) into a
  * malloc'd NUL-terminated buffer; max bytes. On success also returns its stat.

@@ -265,6 +265,27 @@ check "/health needs no token (load balancers)" [ "$st" = 200 ]
 stop_server "$SPID"; check "token server exits 0" [ $? -eq 0 ]
 check "every upload was removed (token server)" wait_uploads_gone 5
 
+# ---- the spool's and the upload directory removed while server and daemon run (a /tmp
+# cleaner, T5): the daemon makes its directories again; the server's pooled clients and its
+# upload directory had stayed on the removed ones (every upload then 502 "cannot create
+# request", or 500 upload_storage; with the response directory alone gone, each waited for
+# the whole --transcribe-timeout and got 504)
+start_server --transcribe-timeout 20
+T="$URL/v1/audio/transcriptions"
+st=$(req "$DATA/r0" -F "file=@$DATA/silence.wav" -F model=whisper-1 "$T")
+check "before the removals: 200" [ "$st" = 200 ]
+rm -rf "$ROOT/speech_session_requests" "$ROOT/speech_session_responses" "$ROOT/speech_session_http" \
+    "$ROOT/speech_session_work" 2>/dev/null
+st=$(req "$DATA/r1" -F "file=@$DATA/silence.wav" -F model=whisper-1 "$T")
+check "request, response and upload directories removed: the next upload 200" [ "$st" = 200 ]
+rm -rf "$ROOT/speech_session_responses"
+t0=$(date +%s)
+st=$(req "$DATA/r2" -F "file=@$DATA/silence.wav" -F model=whisper-1 "$T")
+check "the response directory alone removed: 200 within 5 s ($(( $(date +%s) - t0 )) s)" \
+    sh -c "[ $st = 200 ] && [ $(( $(date +%s) - t0 )) -le 5 ]"
+stop_server "$SPID"
+check "every upload was removed (directories removed)" wait_uploads_gone 5
+
 # ---- no autostart: 503 while no daemon runs
 "$SC" stop >/dev/null 2>&1
 start_server --no-autostart

@@ -189,5 +189,18 @@ bg "$KL" --no-config --trigger none --audio file --source "$SPEECH" --no-start -
 wait_for 10 sh -c '"$0" status >/dev/null 2>&1' "$KL"
 check "a sound player that is not there: logged" grep -q "no-such-player-kl not found" "$ROOT/kls2.log"
 "$KL" quit >/dev/null 2>&1; wait_for 10 sh -c '! "$0" status >/dev/null 2>&1' "$KL"
+# the spool's directories removed while the listener runs (a /tmp cleaner, T5): its client
+# had stayed on the removed ones, and every later dictation failed ("cannot submit ... No such
+# file or directory") until the listener was restarted
+bg "$KL" --no-config --trigger none --audio file --source "$SPEECH" --preroll 0 --no-start \
+    --timeout 20 --history 0 --output print --log "$ROOT/klr.log" >"$ROOT/out_r.txt" 2>>"$ROOT/kl.err"
+wait_for 10 sh -c '"$0" status >/dev/null 2>&1' "$KL"
+"$KL" start >/dev/null; sleep 0.5; "$KL" stop >/dev/null
+wait_for 10 grep -q "Not typed." "$ROOT/out_r.txt"
+rm -rf "$ROOT/speech_session_requests" "$ROOT/speech_session_responses" "$ROOT/speech_session_work"
+"$KL" start >/dev/null; sleep 0.5; "$KL" stop >/dev/null
+check "spool directories removed: the next dictation is still typed" \
+    wait_for 10 sh -c '[ "$(grep -c "Not typed." "$0")" -eq 2 ]' "$ROOT/out_r.txt"
+"$KL" quit >/dev/null 2>&1; wait_for 10 sh -c '! "$0" status >/dev/null 2>&1' "$KL"
 check "no sanitizer report from the listener" sh -c '! grep -E "Sanitizer|runtime error" "$0"' "$ROOT/kl.err"
 finish
