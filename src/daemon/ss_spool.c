@@ -279,6 +279,68 @@ int ss_spool_respond_error(ss_spool *sp, const char *id, const char *code, const
     return r;
 }
 
+/* What quarantine/ keeps at most: files beyond either bound go, oldest first. It holds every
+ * rejected request for --quarantine-max-age (7 days): a client stuck sending bad requests
+ * (an over-size one is kept whole) had filled /tmp for a week. */
+#define QUAR_MAX_FILES 1000
+#define QUAR_MAX_BYTES (64ll << 20)
+
+typedef struct {
+    struct timespec mtime;
+    long long size;
+    char name[256];
+} quar_entry;
+
+static int quar_older(const void *a, const void *b)
+{
+    const quar_entry *x = a, *y = b;
+    if (x->mtime.tv_sec != y->mtime.tv_sec) return x->mtime.tv_sec < y->mtime.tv_sec ? -1 : 1;
+    if (x->mtime.tv_nsec != y->mtime.tv_nsec) return x->mtime.tv_nsec < y->mtime.tv_nsec ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+/* quarantine/ back within its bounds (its regular files; a directory moved there ages out
+ * on the timer). A listing of at most ~QUAR_MAX_FILES + 1 entries per rejected request. */
+static void quar_trim(ss_spool *sp)
+{
+    int fd = dup(sp->quarfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) { if (fd >= 0) close(fd); return; }
+    rewinddir(d);   /* the dup shares quarfd's offset, left at the end by the last listing */
+    quar_entry *e = NULL;
+    size_t n = 0, cap = 0;
+    long long bytes = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        struct stat st;
+        if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2]))) continue;
+        if (strlen(de->d_name) >= sizeof e->name) continue;
+        if (fstatat(sp->quarfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+        if (n == cap) {
+            quar_entry *m = realloc(e, (cap = cap ? 2 * cap : 64) * sizeof *e);
+            if (!m) break;
+            e = m;
+        }
+        e[n].mtime = st.st_mtim;
+        e[n].size = (long long)st.st_size;
+        snprintf(e[n].name, sizeof e[n].name, "%s", de->d_name);
+        bytes += e[n].size;
+        n++;
+    }
+    closedir(d);
+    if (n > QUAR_MAX_FILES || bytes > QUAR_MAX_BYTES) {
+        qsort(e, n, sizeof *e, quar_older);
+        size_t i = 0, gone = 0;
+        for (; i < n && (n - i > QUAR_MAX_FILES || bytes > QUAR_MAX_BYTES); i++)
+            if (unlinkat(sp->quarfd, e[i].name, 0) == 0 || errno == ENOENT) bytes -= e[i].size, gone++;
+        char what[96];
+        snprintf(what, sizeof what, "%zu oldest removed (at most %d files, %lld MiB)", gone, QUAR_MAX_FILES,
+                 QUAR_MAX_BYTES >> 20);
+        slog(sp, "WARN", "quarantine full", "quarantine", what);
+    }
+    free(e);
+}
+
 int ss_spool_quarantine(ss_spool *sp, int dirfd, const char *name)
 {
     static unsigned counter;
@@ -292,7 +354,10 @@ int ss_spool_quarantine(ss_spool *sp, int dirfd, const char *name)
         k++;
     }
     snprintf(q + k, sizeof q - k, "~%ld-%.0f-%u", (long)getpid(), ss_wall_now() * 1e6, counter++);
-    if (renameat(dirfd, name, sp->quarfd, q) == 0) return 0;
+    if (renameat(dirfd, name, sp->quarfd, q) == 0) {
+        quar_trim(sp);
+        return 0;
+    }
     /* Could not move (e.g. a directory across devices): remove it instead. */
     if (unlinkat(dirfd, name, 0) == 0 || unlinkat(dirfd, name, AT_REMOVEDIR) == 0) return 0;
     return -1;

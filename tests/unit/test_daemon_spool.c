@@ -160,6 +160,54 @@ static void test_invalid_stem(ss_spool *sp, double now, double wall)
     }
 }
 
+static void empty_dir(int dirfd)
+{
+    int fd = dup(dirfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) return;
+    rewinddir(d);
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) unlinkat(dirfd, de->d_name, 0);
+    closedir(d);
+}
+
+/* quarantine/ keeps at most 1000 files and 64 MiB, the oldest going first (a client stuck
+ * sending bad requests had filled /tmp for --quarantine-max-age, 7 days) */
+static void test_quarantine_bounded(ss_spool *sp, double now, double wall)
+{
+    TEST("quarantine bounded: 1000 files, 64 MiB, the oldest removed first") {
+        empty_dir(sp->quarfd);
+        char name[64];
+        for (int i = 0; i < 1000; i++) {   /* a full quarantine, aged in name order */
+            snprintf(name, sizeof name, "old%04d.json~1-1-%d", i, i);
+            put(sp->quarfd, name, "{}");
+            struct timespec t[2] = { { 1000000 + i, 0 }, { 1000000 + i, 0 } };
+            utimensat(sp->quarfd, name, t, 0);
+        }
+        ss_item *it = NULL;
+        put(sp->reqfd, "a b.json", REQ("a b"));
+        CHECK(ss_spool_ingest(sp, "a b.json", now, wall, &it) == SS_ING_REJECTED);
+        CHECK(count(sp->quarfd) == 1000);
+        CHECK(faccessat(sp->quarfd, "old0000.json~1-1-0", F_OK, AT_SYMLINK_NOFOLLOW) != 0);
+        CHECK(faccessat(sp->quarfd, "old0001.json~1-1-1", F_OK, AT_SYMLINK_NOFOLLOW) == 0);
+        /* over the byte bound (a 65 MiB file, sparse, halfway in age): the oldest go until
+         * the total is within it, the big one the last of them */
+        int fd = openat(sp->quarfd, "old0500.json~1-1-500", O_WRONLY | O_CLOEXEC);
+        CHECK(fd >= 0 && ftruncate(fd, 65ll << 20) == 0);
+        if (fd >= 0) close(fd);
+        struct timespec t0[2] = { { 1000500, 0 }, { 1000500, 0 } };
+        utimensat(sp->quarfd, "old0500.json~1-1-500", t0, 0);
+        put(sp->reqfd, "c d.json", REQ("c d"));
+        CHECK(ss_spool_ingest(sp, "c d.json", now, wall, &it) == SS_ING_REJECTED);
+        CHECK(faccessat(sp->quarfd, "old0499.json~1-1-499", F_OK, AT_SYMLINK_NOFOLLOW) != 0);
+        CHECK(faccessat(sp->quarfd, "old0500.json~1-1-500", F_OK, AT_SYMLINK_NOFOLLOW) != 0);
+        CHECK(faccessat(sp->quarfd, "old0501.json~1-1-501", F_OK, AT_SYMLINK_NOFOLLOW) == 0);
+        CHECK(count(sp->quarfd) == 501);
+        empty_dir(sp->quarfd);   /* for the tests after this one */
+    }
+}
+
 static void test_young_then_complete(ss_spool *sp, double now, double wall)
 {
     TEST("young file: not yet, then completed, claimed") {
@@ -449,6 +497,7 @@ int main(void)
     test_valid_request(&sp, now, wall);
     test_ignored_names(&sp, now, wall);
     test_invalid_stem(&sp, now, wall);
+    test_quarantine_bounded(&sp, now, wall);
     test_young_then_complete(&sp, now, wall);
     test_young_quiet(&sp, now, wall);
     test_young_stall(&sp, now, wall);
