@@ -97,6 +97,9 @@ typedef struct {
     const char *size_name;  /* "tiny", "base", ..., "large-v3", "large-v3-turbo", or "custom" */
     const char *type_name;  /* "f32", "f16", "q5_0", ... */
     size_t file_size;
+    int n_tokens_restored;  /* byte-fragment tokens (e.g. the first half of an emoji) that a
+                             * whisper.cpp ggml file stores as U+FFFD, put back from openai's
+                             * rank files (216 .en, 1348 multilingual); 0 for other formats */
 } sp_model_info;
 
 void sp_context_info(const sp_context *ctx, sp_model_info *info);

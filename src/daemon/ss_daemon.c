@@ -1003,6 +1003,9 @@ static void load_model(daemon_t *d, int *rc)
     ss_log_msg(&d->log, "INFO", "SESSION model loaded model=%s size=%s type=%s device=%s ms=%.1f",
                o->model, d->model_size, mi.type_name ? mi.type_name : "?", d->device,
                (ss_mono_now() - t0) * 1000.0);
+    if (mi.n_tokens_restored > 0)   /* a whisper.cpp file: its vocabulary had lost these */
+        ss_log_msg(&d->log, "INFO", "SESSION vocabulary restored_tokens=%d (byte fragments the ggml file stores as U+FFFD)",
+                   mi.n_tokens_restored);
 }
 
 /* Fork mode: tell the waiting parent "ready" ('R') or the exit code; once. */

@@ -311,6 +311,9 @@ sp_status sp_context_open(const char *path, const sp_context_params *params, sp_
     c->row_seq = calloc((size_t)c->tctx, sizeof(int));
     c->row_pos = calloc((size_t)c->tctx, sizeof(int));
     if (!c->mel_basis || !c->row_seq || !c->row_pos) goto nomem;
+    /* built now rather than on first use so that sp_context_info can say how many fragment
+     * tokens it restored (ggml files); a failure here is retried on first use */
+    if (wh_tok_new(c->m->vocab, c->m->n_tokens, c->m->sp.eot, &c->tok) != SP_OK) c->tok = NULL;
     if ((st = open_backends(c, params, err, en)) != SP_OK) goto fail;
     *out = c;
     return SP_OK;
@@ -336,6 +339,7 @@ void sp_context_info(const sp_context *c, sp_model_info *info)
     static const char *names[10] = {"f32", "f16", "q4_0", "q4_1", "?", "?", "?", "q8_0", "q5_0", "q5_1"};
     info->type_name = hp->ftype == WH_FTYPE_I8R ? "int8" : hp->ftype >= 0 && hp->ftype < 10 ? names[hp->ftype] : "?";
     info->file_size = c->m->map_size;
+    info->n_tokens_restored = wh_tok_n_restored(c->tok);
 }
 
 const char *sp_context_device(const sp_context *c) { return c && c->be ? c->be->ops->device : "cpu"; }

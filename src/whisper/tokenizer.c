@@ -3,6 +3,7 @@
 #include "tokenizer.h"
 #include "common/errbuf.h"
 #include "common/utf8.h"
+#include "token_bytes.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -219,15 +220,20 @@ static uint32_t utf8_cp(const unsigned char *s, int len)
 /* ------------------------------------------------------------------ tokenizer */
 
 struct wh_tokenizer {
-    const wh_token_bytes *vocab;
+    const wh_token_bytes *vocab;   /* the caller's, or fixed (below) */
     /* ids 0..255 are GPT-2's single-byte tokens. whisper.cpp's model files store every token
-     * that is not valid UTF-8 on its own as U+FFFD ("\xef\xbf\xbd"), which loses bytes
-     * 0x80..0xFF; when the file's first 256 tokens are consistent with GPT-2's byte order we
-     * use that order instead (bytes_to_unicode: 33..126, 161..172, 174..255, then the other 68
-     * bytes ascending). Multi-byte fragments stored as U+FFFD cannot be recovered: text whose
-     * tiktoken encoding needs them encodes into more, byte-level tokens (same text). */
+     * that is not valid UTF-8 on its own as its bytes decoded with replacement characters
+     * (U+FFFD, "\xef\xbf\xbd"), which loses bytes 0x80..0xFF; when the file's first 256 tokens
+     * are consistent with GPT-2's byte order we use that order instead (bytes_to_unicode:
+     * 33..126, 161..172, 174..255, then the other 68 bytes ascending). The multi-byte
+     * fragments above 255 (216 gpt2 ranks, 1348 multilingual ones, e.g. 4222 = F0 9F) are
+     * lost the same way; their real bytes come from openai's rank files (token_bytes.h), put
+     * back by restore_fragments when the vocabulary is provably openai's. Without them an
+     * emoji decodes as "\ufffd\ufffd\ufffd" and a CJK prompt encodes into ~3x the tokens. */
     wh_token_bytes bytes256[256];
     int gpt2_bytes;
+    int n_restored;      /* fragment tokens whose bytes were put back */
+    wh_token_bytes *fixed;   /* the vocabulary with them (owned), or NULL */
     int n_tokens, eot;
     int *slots;          /* open addressing: id or -1; size mask + 1 */
     uint32_t mask;
@@ -276,6 +282,66 @@ int wh_tok_find(const wh_tokenizer *t, const char *bytes, size_t len)
     }
 }
 
+static uint64_t vocab_hash(const wh_token_bytes *v, int n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;   /* FNV-1a 64, as tools/gen_token_bytes.py */
+    for (int i = 0; i < n; i++) {
+        const unsigned char len[4] = {(unsigned char)v[i].len, (unsigned char)(v[i].len >> 8),
+                                      (unsigned char)(v[i].len >> 16), (unsigned char)(v[i].len >> 24)};
+        for (int k = 0; k < 4; k++) h = (h ^ len[k]) * 0x100000001b3ull;
+        for (uint32_t k = 0; k < v[i].len; k++) h = (h ^ (unsigned char)v[i].bytes[k]) * 0x100000001b3ull;
+    }
+    return h;
+}
+
+/* Puts back the fragments' real bytes (see struct wh_tokenizer) where the entry is exactly
+ * what they become decoded with replacement characters, and only when every fragment id of
+ * the table holds that form or the real bytes, and the vocabulary below eot is then
+ * byte-for-byte openai's (hash): any other vocabulary is left as it is. The table is chosen
+ * by eot (50256: gpt2 ranks, .en files; 50257: multilingual, v3 too). SP_ERR_NOMEM only. */
+static sp_status restore_fragments(wh_tokenizer *t)
+{
+    const uint16_t *ids;
+    const uint8_t *lens;
+    const char *pool;
+    int n;
+    uint64_t want;
+    if (t->eot == WH_FRAG_GPT2_RANKS) {
+        ids = k_frag_gpt2_id; lens = k_frag_gpt2_len; pool = k_frag_gpt2_bytes; n = WH_FRAG_GPT2_N;
+        want = WH_FRAG_GPT2_HASH;
+    } else if (t->eot == WH_FRAG_MULTILINGUAL_RANKS) {
+        ids = k_frag_multilingual_id; lens = k_frag_multilingual_len; pool = k_frag_multilingual_bytes;
+        n = WH_FRAG_MULTILINGUAL_N; want = WH_FRAG_MULTILINGUAL_HASH;
+    } else {
+        return SP_OK;
+    }
+    if (t->n_tokens < t->eot) return SP_OK;
+    int lossy = 0;
+    size_t off = 0;
+    for (int i = 0; i < n; off += lens[i++]) {
+        const wh_token_bytes *v = tok(t, ids[i]);
+        char rep[3 * 255 + 1];
+        const size_t rn = sp_utf8_repair(pool + off, lens[i], rep);
+        if (v->len == lens[i] && !memcmp(v->bytes, pool + off, lens[i])) continue;
+        if (v->len != rn || memcmp(v->bytes, rep, rn)) return SP_OK;   /* not openai's */
+        lossy++;
+    }
+    if (!lossy) return SP_OK;   /* already the real bytes (CTranslate2, Transformers) */
+    wh_token_bytes *f = malloc(sizeof *f * (size_t)t->n_tokens);
+    if (!f) return SP_ERR_NOMEM;
+    for (int id = 0; id < t->n_tokens; id++) f[id] = *tok(t, id);
+    off = 0;
+    for (int i = 0; i < n; off += lens[i++]) f[ids[i]] = (wh_token_bytes){pool + off, lens[i]};
+    if (vocab_hash(f, t->eot) != want) { free(f); return SP_OK; }
+    t->fixed = f;
+    t->vocab = f;
+    t->gpt2_bytes = 0;   /* f holds ids 0..255 as restored */
+    t->n_restored = lossy;
+    return SP_OK;
+}
+
+int wh_tok_n_restored(const wh_tokenizer *t) { return t ? t->n_restored : 0; }
+
 sp_status wh_tok_new(const wh_token_bytes *vocab, int n_tokens, int eot, wh_tokenizer **out)
 {
     if (!out) return SP_ERR_INVALID_ARG;
@@ -307,6 +373,7 @@ sp_status wh_tok_new(const wh_token_bytes *vocab, int n_tokens, int eot, wh_toke
             for (int i = 0; i < 256; i++) t->bytes256[i] = (wh_token_bytes){&k_byte_val[byte_of_id[i]], 1};
         }
     }
+    if (restore_fragments(t) != SP_OK) { free(t->slots); free(t); return SP_ERR_NOMEM; }
     for (int id = 0; id < lim; id++) {
         const wh_token_bytes *v = tok(t, id);
         if (v->len == 0) continue;
@@ -323,6 +390,7 @@ void wh_tok_free(wh_tokenizer *t)
 {
     if (!t) return;
     free(t->slots);
+    free(t->fixed);
     free(t->own_bytes);
     free(t->own_vocab);
     free(t);

@@ -8,6 +8,12 @@
  *   letters/numbers (\p{L}, \p{N}), then rank-based BPE where rank = token id (no merges
  *   file: the lowest-ranked adjacent pair whose concatenation is a token merges first).
  *
+ * - ggml files (whisper.cpp's converters) store the tokens that are not valid UTF-8 on their
+ *   own as their bytes decoded with U+FFFD. Bytes 0x80..0xFF come back from GPT-2's byte
+ *   order, the multi-byte fragments (216 gpt2, 1348 multilingual) from openai's rank files
+ *   (token_bytes.h, tools/gen_token_bytes.py), only for a vocabulary that is then exactly
+ *   openai's; decoding and encoding are then tiktoken's on ggml files too.
+ *
  * A tokenizer borrows the vocabulary bytes (the model mapping) unless it was loaded with
  * wh_tok_load_file, which owns them. Immutable after construction: thread-safe to share. */
 #ifndef WH_TOKENIZER_H
@@ -24,6 +30,9 @@ sp_status wh_tok_new(const wh_token_bytes *vocab, int n_tokens, int eot, wh_toke
  * as ../shared/data/for-tests-ggml-base.bin work); *n_vocab gets the file's n_vocab. */
 sp_status wh_tok_load_file(const char *path, wh_tokenizer **out, int *n_vocab, char *err, size_t err_size);
 void wh_tok_free(wh_tokenizer *t);
+/* How many fragment tokens (ids >= 256) had their real bytes put back: 0 for CTranslate2 and
+ * Transformers vocabularies (already right) and for any vocabulary that is not openai's. */
+int wh_tok_n_restored(const wh_tokenizer *t);
 
 int wh_tok_eot(const wh_tokenizer *t);
 int wh_tok_n_tokens(const wh_tokenizer *t);

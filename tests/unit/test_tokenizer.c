@@ -5,8 +5,10 @@
 #include "whisper/tokenizer.h"
 #include "common/utf8.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int ids_eq(const int *a, int na, const int *b, int nb)
 {
@@ -171,7 +173,117 @@ static void test_synthetic_vocabulary(void)
     }
 }
 
-/* four tests on each real vocabulary in $SHARED/data (a SKIP line for a file that is absent) */
+/* tests/data/tokenizer-hard-texts.txt (tests/tools/tok_reference.py: an independent
+ * tiktoken-style encoder over openai's rank files): for each of its texts for vocabulary
+ * name, encode must give the reference ids and decoding them the text, byte for byte.
+ * Returns how many texts passed (-1: the file is missing). */
+static int hard_texts(const wh_tokenizer *t, const char *name)
+{
+    FILE *f = fopen("tests/data/tokenizer-hard-texts.txt", "r");
+    if (!f) { fprintf(stderr, "  tests/data/tokenizer-hard-texts.txt missing\n"); return -1; }
+    static char line[1 << 16], text[1 << 14];
+    static int want[1 << 13];
+    int passed = 0;
+    while (fgets(line, sizeof line, f)) {
+        char *sp1 = strchr(line, ' '), *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+        if (!sp2 || strncmp(line, name, strlen(name)) || sp1 != line + strlen(name)) continue;
+        size_t n = 0;
+        for (const char *h = sp1 + 1; h + 1 < sp2 && *h != '-'; h += 2) {
+            unsigned v;
+            if (sscanf(h, "%2x", &v) != 1) break;
+            text[n++] = (char)v;
+        }
+        text[n] = 0;
+        int nw = 0;
+        for (char *p = sp2 + 1; *p && *p != '-' && *p != '\n' && nw < (int)(sizeof want / sizeof want[0]);) {
+            want[nw++] = (int)strtol(p, &p, 10);
+            if (*p == ',') p++;
+        }
+        int *ids;
+        const int ng = wh_tok_encode(t, text, n, &ids);
+        const int ok_ids = ng >= 0 && ids_eq(ids, ng, want, nw);
+        char *d = wh_tok_decode(t, want, nw);
+        const int ok_dec = d && strlen(d) == n && !memcmp(d, text, n);
+        if (!ok_ids || !ok_dec) {
+            fprintf(stderr, "  %s \"%.40s\": ids %s (%d, want %d), decode %s\n", name, text, ok_ids ? "ok" : "DIFFER", ng,
+                    nw, ok_dec ? "ok" : "DIFFERS");
+        }
+        passed += ok_ids && ok_dec;
+        free(ids);
+        free(d);
+    }
+    fclose(f);
+    return passed;
+}
+
+/* A copy of a real ggml header file with the vocabulary entry of id changed in place (same
+ * length: its first byte becomes 'Z'), loaded. NULL when the file cannot be read. */
+static wh_tokenizer *load_altered(const char *path, int id)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    static unsigned char b[1 << 21];
+    const size_t n = fread(b, 1, sizeof b, f);
+    fclose(f);
+    int32_t nmel, nfft, ntok;
+    size_t pos = 48;
+    memcpy(&nmel, b + pos, 4); memcpy(&nfft, b + pos + 4, 4);
+    pos += 8 + (size_t)nmel * (size_t)nfft * 4;
+    memcpy(&ntok, b + pos, 4);
+    pos += 4;
+    for (int i = 0; i < ntok && pos + 4 <= n; i++) {
+        int32_t len;
+        memcpy(&len, b + pos, 4);
+        if (i == id && len > 0) b[pos + 4] = 'Z';
+        pos += 4 + (size_t)len;
+    }
+    char tmp[] = "/tmp/test_tokenizer_XXXXXX";
+    const int fd = mkstemp(tmp);
+    if (fd < 0) return NULL;
+    const int wok = write(fd, b, n) == (ssize_t)n;
+    close(fd);
+    wh_tokenizer *t = NULL;
+    int nv;
+    char err[256];
+    if (!wok || wh_tok_load_file(tmp, &t, &nv, err, sizeof err) != SP_OK) t = NULL;
+    unlink(tmp);
+    return t;
+}
+
+static void test_not_openai_unaltered(void)
+{
+    const char *shared = getenv("SHARED");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/data/for-tests-ggml-base.bin", shared ? shared : "../shared");
+    wh_tokenizer *t0 = NULL;
+    int nv;
+    char err[256];
+    if (wh_tok_load_file(path, &t0, &nv, err, sizeof err) != SP_OK) {
+        printf("ok - fragments: a vocabulary that is not openai's is left alone # SKIP %s\n", err);
+        return;
+    }
+    TEST("fragments: a vocabulary that is not openai's is left alone") {
+        /* the real file restores 1348; one ordinary token changed (1002 " world" -> "Zworld":
+         * the whole-vocabulary hash differs), or one fragment slot that is not the lossy form
+         * (7385 " \ufffd" -> "Z\ufffd") and nothing is restored: 7385 stays what the file says */
+        CHECK(wh_tok_n_restored(t0) == 1348);
+        static const int alter[2] = {1002, 7385};
+        for (int k = 0; k < 2; k++) {
+            wh_tokenizer *t = load_altered(path, alter[k]);
+            CHECK(t != NULL);
+            if (!t) continue;
+            CHECKF(wh_tok_n_restored(t) == 0, "id %d altered: restored %d", alter[k], wh_tok_n_restored(t));
+            const int id = 7385;
+            char *s = wh_tok_decode(t, &id, 1);
+            CHECKF(s && !strcmp(s, k ? "Z\xef\xbf\xbd" : " \xef\xbf\xbd"), "7385 -> \"%s\"", s ? s : "");
+            free(s);
+            wh_tok_free(t);
+        }
+    }
+    wh_tok_free(t0);
+}
+
+/* five tests on each real vocabulary in $SHARED/data (a SKIP line for a file that is absent) */
 static void test_real_vocabularies(void)
 {
     const char *shared = getenv("SHARED");
@@ -207,10 +319,10 @@ static void test_real_vocabularies(void)
         }
         snprintf(name, sizeof name, "real vocabulary %s: non-speech set matches the reference list", files[f]);
         TEST(name) {
-            /* openai's algorithm over this file's vocabulary reproduces §4's list, except the
-             * first tokens of the music symbols (♩ = E2 99 A9 ...), whose byte fragments the
-             * ggml file stores as U+FFFD: there our BPE can only give a single-byte token
-             * (" " = 220, or byte E2) first. */
+            /* openai's algorithm over this file's vocabulary reproduces §4's list exactly:
+             * the music symbols' first tokens (♩ = E2 99 A9 ...) are byte fragments, which
+             * the ggml file stores as U+FFFD and the tokenizer restores from openai's ranks
+             * (before that, 2 ids were missing and 2 single-byte ids extra). */
             int got[256];
             const int *want;
             int nw = wh_nonspeech_table(multi, &want);
@@ -233,7 +345,19 @@ static void test_real_vocabularies(void)
                 for (int i = 0; i < nw; i++) found |= got[k] == want[i];
                 if (!found) { extra++; CHECKF(got[k] < 256, "extra id %d", got[k]); }
             }
-            CHECK(missing <= 2 && extra <= 2);
+            CHECK(missing == 0 && extra == 0);
+        }
+        snprintf(name, sizeof name, "real vocabulary %s: fragment tokens restored, tiktoken's ids on 39 hard texts", files[f]);
+        TEST(name) {
+            /* whisper.cpp stores 216 (gpt2) / 1348 (multilingual) fragments as U+FFFD */
+            CHECKF(wh_tok_n_restored(t) == (multi ? 1348 : 216), "restored %d", wh_tok_n_restored(t));
+            if (multi) {   /* " 🙂" = [7385, 247, 224]: 7385 is " \xf0\x9f" */
+                const int smile[] = {7385, 247, 224};
+                char *s = wh_tok_decode(t, smile, 3);
+                CHECKF(s && !strcmp(s, " \xf0\x9f\x99\x82"), "\"%s\"", s ? s : "");
+                free(s);
+            }
+            CHECK(hard_texts(t, multi ? "multilingual" : "gpt2") == 39);
         }
         snprintf(name, sizeof name, "real vocabulary %s: decoding never yields invalid UTF-8", files[f]);
         TEST(name) {
@@ -276,6 +400,7 @@ int main(void)
     test_presplit();
     test_synthetic_vocabulary();
     test_real_vocabularies();
+    test_not_openai_unaltered();
     test_load_file_errors();
     TEST_EXIT();
 }
