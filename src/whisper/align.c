@@ -183,13 +183,13 @@ int wh_align_unicode_lang(const char *lang)
 }
 
 /* ------------------------------------------------------------------ alignment heads
- * The cross-attention heads that follow the audio, per official model (openai/whisper
- * __init__.py _ALIGNMENT_HEADS, as (decoder layer, head) pairs; the same sets whisper.cpp
- * ships). Models of other shapes — custom ones, large-v3-turbo, and the large-v1/v2 shape,
- * which cannot be told apart from the file — use openai's default: every head of the last
- * half of the decoder layers. */
-
-#define WH_ALIGN_MAX_HEADS 1024
+ * The cross-attention heads that follow the audio. First the model's own: a CTranslate2
+ * config.json or a Transformers generation_config.json lists them (faster-whisper and
+ * Transformers use those; they are the only source for large-v2, large-v3-turbo and distil
+ * models). Else per official model (openai/whisper __init__.py _ALIGNMENT_HEADS, as
+ * (decoder layer, head) pairs; the same sets whisper.cpp ships). Models of other shapes —
+ * custom ones, large-v3-turbo, and the large-v1/v2 shape, which cannot be told apart from a
+ * ggml file — use openai's default: every head of the last half of the decoder layers. */
 
 typedef struct { unsigned char l, h; } ahead;
 static const ahead k_tiny_en[] = {{1, 0}, {2, 0}, {2, 5}, {3, 0}, {3, 1}, {3, 2}, {3, 3}, {3, 4}};
@@ -209,6 +209,30 @@ static const struct { const char *name; const ahead *h; int n; } k_aheads[] = {
     {"small.en", k_small_en, 19}, {"small", k_small, 10}, {"medium.en", k_medium_en, 18}, {"medium", k_medium, 6},
     {"large-v3", k_large_v3, 10},
 };
+
+int wh_align_select_heads(const char *size_name, int n_layer, int n_head, const uint16_t (*cfg)[2], int n_cfg, int *hl,
+                          int *hh)
+{
+    int n = 0;
+    for (int i = 0; i < n_cfg && n < WH_ALIGN_MAX_HEADS; i++)
+        if (cfg[i][0] < n_layer && cfg[i][1] < n_head) {   /* the loaders checked; kept safe */
+            hl[n] = cfg[i][0];
+            hh[n++] = cfg[i][1];
+        }
+    for (size_t i = 0; i < sizeof k_aheads / sizeof k_aheads[0] && !n && size_name; i++)
+        if (!strcmp(size_name, k_aheads[i].name))
+            for (int j = 0; j < k_aheads[i].n; j++) {
+                hl[n] = k_aheads[i].h[j].l;
+                hh[n++] = k_aheads[i].h[j].h;
+            }
+    const int preset = n > 0;
+    for (int l = n_layer / 2; l < n_layer && !preset; l++)   /* default: last half, every head */
+        for (int h = 0; h < n_head && n < WH_ALIGN_MAX_HEADS; h++) {
+            hl[n] = l;
+            hh[n++] = h;
+        }
+    return n;
+}
 
 /* ------------------------------------------------------------------ the pass */
 
@@ -238,6 +262,13 @@ void wh_align_free(wh_align *a)
     free(a);
 }
 
+int wh_align_heads(const wh_align *a, const int **layer, const int **head)
+{
+    *layer = a->hl;
+    *head = a->hh;
+    return a->n_heads;
+}
+
 sp_status wh_align_new(sp_context *ctx, int seq, wh_align **out)
 {
     *out = NULL;
@@ -254,18 +285,9 @@ sp_status wh_align_new(sp_context *ctx, int seq, wh_align **out)
     a->tctx = wh_n_text_ctx(ctx);
     a->V = wh_n_vocab(ctx);
     a->eot = wh_special_tokens(ctx)->eot;
-    for (size_t i = 0; i < sizeof k_aheads / sizeof k_aheads[0] && !a->n_heads; i++)
-        if (!strcmp(mi.size_name, k_aheads[i].name))
-            for (int j = 0; j < k_aheads[i].n; j++) {
-                a->hl[a->n_heads] = k_aheads[i].h[j].l;
-                a->hh[a->n_heads++] = k_aheads[i].h[j].h;
-            }
-    const int preset = a->n_heads > 0;
-    for (int l = a->L / 2; l < a->L && !preset; l++)   /* default: last half, every head */
-        for (int h = 0; h < a->H && a->n_heads < WH_ALIGN_MAX_HEADS; h++) {
-            a->hl[a->n_heads] = l;
-            a->hh[a->n_heads++] = h;
-        }
+    const uint16_t (*cfg)[2];
+    const int n_cfg = wh_model_align_heads(ctx, &cfg);
+    a->n_heads = wh_align_select_heads(mi.size_name, a->L, a->H, cfg, n_cfg, a->hl, a->hh);
     const size_t row = (size_t)a->L * a->H * a->actx;   /* attention floats per token */
     size_t ch = ((size_t)16 << 20) / (row + (size_t)a->V);   /* ~64 MiB of f32 per call */
     a->chunk = ch < 1 ? 1 : ch > 64 ? 64 : (int)ch;

@@ -4,8 +4,8 @@
  *
  * One alignment pass per window: the decoder is teacher-forced on
  * [sot_sequence..., notimestamps, text..., eot] in a spare decoder sequence; the
- * cross-attention of every head of the last half of the decoder layers (openai's default
- * alignment heads; ggml files carry no per-model mask) is cut to the window's first
+ * cross-attention of the alignment heads (wh_align_select_heads: the model config's, else
+ * openai's per-size table, else every head of the last half of the decoder) is cut to the window's first
  * num_frames/2 audio positions and renormalised, standardised per head over tokens, median
  * filtered (width 7) along frames and averaged over heads; the sot rows and the eot row are
  * dropped and DTW on the negated matrix gives a monotonic token → frame path. The time of
@@ -49,12 +49,23 @@ int wh_split_words(const wh_tokenizer *t, const int *tokens, int n, int unicode_
 /* 1 for the languages openai splits on Unicode characters (zh ja th lo my yue). */
 int wh_align_unicode_lang(const char *lang);
 
+#define WH_ALIGN_MAX_HEADS 1024
+
+/* The heads to average: the model's own (cfg[0..n_cfg), [layer, head] pairs from its
+ * config; pairs outside n_layer x n_head are skipped) when it gives them, else openai's
+ * table for size_name ("tiny.en" ... "large-v3"), else every head of the last half of the
+ * decoder layers. Writes hl/hh (capacity WH_ALIGN_MAX_HEADS); returns the count. */
+int wh_align_select_heads(const char *size_name, int n_layer, int n_head, const uint16_t (*cfg)[2], int n_cfg, int *hl,
+                          int *hh);
+
 typedef struct wh_align wh_align;
 
 /* Uses decoder sequence seq (reset before each pass); sized for windows of up to
  * wh_n_text_ctx(ctx) tokens and the encoder's positions. */
 sp_status wh_align_new(sp_context *ctx, int seq, wh_align **out);
 void wh_align_free(wh_align *a);
+/* the heads wh_align_new chose (wh_align_select_heads): *layer[i], *head[i]; returns the count */
+int wh_align_heads(const wh_align *a, const int **layer, const int **head);
 
 /* Aligns text[0..n_text) (ids < eot) against the window last passed to sp_encode, whose
  * content is num_frames mel frames. sot_seq[0..n_sot) is the window's sot sequence

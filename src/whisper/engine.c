@@ -506,6 +506,11 @@ sp_status wh_decode_seq_attn(sp_context *c, int s, const int *tokens, int n, flo
 int wh_encoded_ctx(const sp_context *c) { return c->encoded ? c->cur : 0; }
 int wh_encoded_ctx_max(const sp_context *c) { return c->actx; }
 int wh_n_text_layer(const sp_context *c) { return c->m->hp.n_text_layer; }
+int wh_model_align_heads(const sp_context *c, const uint16_t (**heads)[2])
+{
+    *heads = c->m->n_align_heads > 0 ? (const uint16_t (*)[2])c->m->align_heads : NULL;
+    return c->m->n_align_heads;
+}
 int wh_n_head(const sp_context *c) { return c->n_head; }
 
 sp_status wh_decode_step(sp_context *c, int n, const int *seqs, const int *tokens, float *logits)

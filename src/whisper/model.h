@@ -72,6 +72,8 @@ typedef struct {
     int n_text_ctx, n_text_state, n_text_head, n_text_layer, n_mels, ftype;
 } wh_hparams;
 
+#define WH_MAX_ALIGN_HEADS 1024
+
 typedef struct wh_model {
     wh_hparams hp;
     int filt_n_mel, filt_n_fft;
@@ -99,6 +101,12 @@ typedef struct wh_model {
     int format;                    /* WH_FMT_* */
     char *vocab_own;               /* token bytes when the vocabulary is not in the mapping */
     void *weights_own;             /* repacked WH_I8R weights (CTranslate2 int8) */
+    /* the cross-attention heads that follow the audio, as the model's own config gives them
+     * ("alignment_heads": [[layer, head], ...] in a CTranslate2 config.json or a Transformers
+     * generation_config.json; each distinct pair once); align.c prefers them to its table.
+     * 0: none given (ggml files never give them). */
+    int n_align_heads;
+    uint16_t align_heads[WH_MAX_ALIGN_HEADS][2];
 } wh_model;
 
 /* Maps and validates path: a ggml file, a CTranslate2 model.bin, a model.safetensors, or a

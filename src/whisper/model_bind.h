@@ -63,6 +63,8 @@ sp_status wl_add_token(wl_ctx *x, int i, const char *s, size_t len, size_t *off)
 int wl_tok_is(const wh_model *m, int id, const char *s);
 int wl_int_in(json_t *v, long lo, long hi);
 sp_status wl_check_preproc(wl_ctx *x, const char *t, size_t len);
+/* checks file's "alignment_heads" value v against the model and keeps them (m->align_heads) */
+sp_status wl_align_heads(wl_ctx *x, json_t *v, const char *file);
 /* dir/name read whole (at most 64 MiB); *data NULL and SP_OK when it does not exist */
 sp_status wh_read_side(const char *dir, const char *name, char **data, size_t *len, char *err, size_t en);
 sp_status wh_map_file(const char *path, void **map, size_t *size, char *err, size_t en);

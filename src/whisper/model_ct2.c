@@ -635,6 +635,34 @@ int wl_int_in(json_t *v, long lo, long hi)
     return json_is_integer(v) && json_integer_value(v) >= lo && json_integer_value(v) <= hi;
 }
 
+/* "alignment_heads" of file (config.json, generation_config.json): [[layer, head], ...], each
+ * a head of this model, kept in m->align_heads for the word timestamps (faster-whisper and
+ * Transformers use them; for large-v2, turbo or distil models they are not openai's default). */
+sp_status wl_align_heads(wl_ctx *x, json_t *v, const char *file)
+{
+    wh_model *m = x->m;
+    json_t *h;
+    size_t i;
+    if (!json_is_array(v)) { sp_errf(x->err, x->en, "%s alignment_heads is not an array", file); return SP_ERR_MODEL_FORMAT; }
+    m->n_align_heads = 0;
+    json_array_foreach(v, i, h) {
+        if (!json_is_array(h) || json_array_size(h) != 2 || !wl_int_in(json_array_get(h, 0), 0, m->hp.n_text_layer - 1) ||
+            !wl_int_in(json_array_get(h, 1), 0, m->hp.n_text_head - 1)) {
+            sp_errf(x->err, x->en, "%s alignment_heads[%zu] is not a [layer, head] pair of this model", file, i);
+            m->n_align_heads = 0;
+            return SP_ERR_MODEL_FORMAT;
+        }
+        const uint16_t l = (uint16_t)json_integer_value(json_array_get(h, 0)), hd = (uint16_t)json_integer_value(json_array_get(h, 1));
+        int dup = 0;
+        for (int k = 0; k < m->n_align_heads && !dup; k++) dup = m->align_heads[k][0] == l && m->align_heads[k][1] == hd;
+        if (!dup && m->n_align_heads < WH_MAX_ALIGN_HEADS) {
+            m->align_heads[m->n_align_heads][0] = l;
+            m->align_heads[m->n_align_heads++][1] = hd;
+        }
+    }
+    return SP_OK;
+}
+
 /* config.json (written by the converter): what it says must agree with the model. */
 static sp_status check_config(wl_ctx *x, const char *t, size_t len)
 {
@@ -653,16 +681,7 @@ static sp_status check_config(wl_ctx *x, const char *t, size_t len)
                 goto done;
             }
     }
-    if ((v = json_object_get(o, "alignment_heads"))) {
-        json_t *h;
-        if (!json_is_array(v)) { sp_errf(x->err, x->en, "config.json alignment_heads is not an array"); goto done; }
-        json_array_foreach(v, i, h)
-            if (!json_is_array(h) || json_array_size(h) != 2 || !wl_int_in(json_array_get(h, 0), 0, m->hp.n_text_layer - 1) ||
-                !wl_int_in(json_array_get(h, 1), 0, m->hp.n_text_head - 1)) {
-                sp_errf(x->err, x->en, "config.json alignment_heads[%zu] is not a [layer, head] pair of this model", i);
-                goto done;
-            }
-    }
+    if ((v = json_object_get(o, "alignment_heads")) && wl_align_heads(x, v, "config.json") != SP_OK) goto done;
     static const char *const lists[] = {"suppress_ids", "suppress_ids_begin"};
     for (int k = 0; k < 2; k++) {
         json_t *e;

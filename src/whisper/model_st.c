@@ -236,6 +236,7 @@ typedef struct {
     const char *vocab; size_t vocab_len;
     const char *added; size_t added_len;
     const char *preproc; size_t preproc_len;
+    const char *gen; size_t gen_len;   /* generation_config.json: only its alignment_heads */
 } st_side;
 
 static sp_status st_vocab(wl_ctx *x, const st_side *side)
@@ -271,6 +272,17 @@ done:
     return st;
 }
 
+/* generation_config.json: Transformers keeps the model's alignment heads here */
+static sp_status st_generation(wl_ctx *x, const char *t, size_t len)
+{
+    json_t *o = json_loadb(t, len, 0, NULL), *v;
+    sp_status st = SP_OK;
+    if (!o || !json_is_object(o)) { sp_errf(x->err, x->en, "generation_config.json is not a JSON object"); st = SP_ERR_MODEL_FORMAT; }
+    else if ((v = json_object_get(o, "alignment_heads"))) st = wl_align_heads(x, v, "generation_config.json");
+    json_decref(o);
+    return st;
+}
+
 static sp_status parse_st(wh_model *m, const st_side *side, char *err, size_t en)
 {
     wl_ctx x = {.m = m, .err = err, .en = en};
@@ -281,6 +293,7 @@ static sp_status parse_st(wh_model *m, const st_side *side, char *err, size_t en
     wh_specials_init(&m->sp, m->hp.n_vocab);
     if ((st = st_bind_all(&x)) != SP_OK || (st = wl_materialise(&x)) != SP_OK || (st = st_vocab(&x, side)) != SP_OK) goto done;
     if (side->preproc && (st = wl_check_preproc(&x, side->preproc, side->preproc_len)) != SP_OK) goto done;
+    if (side->gen && (st = st_generation(&x, side->gen, side->gen_len)) != SP_OK) goto done;
     m->filt_n_mel = m->hp.n_mels;
     m->filt_n_fft = 201;
     if (!(m->filters_own = wh_mel_filters_new(m->hp.n_mels))) { st = SP_ERR_NOMEM; goto done; }
@@ -309,7 +322,7 @@ sp_status wh_model_load_st_mem(const void *st_data, size_t size, const char *con
     if (!m) return SP_ERR_NOMEM;
     m->map = (void *)st_data;
     m->map_size = size;
-    st_side side = {config, config_len, vocab, vocab_len, NULL, 0, NULL, 0};
+    st_side side = {config, config_len, vocab, vocab_len, NULL, 0, NULL, 0, NULL, 0};
     sp_status st = parse_st(m, &side, err, en);
     if (st != SP_OK) { wh_model_free(m); return st; }
     *out = m;
@@ -319,7 +332,7 @@ sp_status wh_model_load_st_mem(const void *st_data, size_t size, const char *con
 sp_status wh_st_load_dir(const char *dir, wh_model **out, char *err, size_t en)
 {
     char p[4096], msg[512] = "";
-    char *cfg = NULL, *voc = NULL, *add = NULL, *pre = NULL;
+    char *cfg = NULL, *voc = NULL, *add = NULL, *pre = NULL, *gen = NULL;
     st_side side = {0};
     wh_model *m = NULL;
     sp_status st;
@@ -328,9 +341,10 @@ sp_status wh_st_load_dir(const char *dir, wh_model **out, char *err, size_t en)
     if ((st = wh_read_side(dir, "config.json", &cfg, &side.config_len, err, en)) != SP_OK ||
         (st = wh_read_side(dir, "vocab.json", &voc, &side.vocab_len, err, en)) != SP_OK ||
         (st = wh_read_side(dir, "added_tokens.json", &add, &side.added_len, err, en)) != SP_OK ||
-        (st = wh_read_side(dir, "preprocessor_config.json", &pre, &side.preproc_len, err, en)) != SP_OK)
+        (st = wh_read_side(dir, "preprocessor_config.json", &pre, &side.preproc_len, err, en)) != SP_OK ||
+        (st = wh_read_side(dir, "generation_config.json", &gen, &side.gen_len, err, en)) != SP_OK)
         goto cleanup;
-    side.config = cfg; side.vocab = voc; side.added = add; side.preproc = pre;
+    side.config = cfg; side.vocab = voc; side.added = add; side.preproc = pre; side.gen = gen;
     if (!(m = calloc(1, sizeof *m))) { st = SP_ERR_NOMEM; goto cleanup; }
     snprintf(p, sizeof p, "%s/model.safetensors", dir);
     if ((st = wh_map_file(p, &m->map, &m->map_size, err, en)) != SP_OK) goto cleanup;
@@ -343,6 +357,6 @@ sp_status wh_st_load_dir(const char *dir, wh_model **out, char *err, size_t en)
     m = NULL;
 cleanup:
     wh_model_free(m);
-    free(cfg); free(voc); free(add); free(pre);
+    free(cfg); free(voc); free(add); free(pre); free(gen);
     return st;
 }

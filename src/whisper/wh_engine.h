@@ -48,6 +48,9 @@ sp_status wh_decode_seq_attn(sp_context *ctx, int seq, const int *tokens, int n,
 int wh_encoded_ctx(const sp_context *ctx);   /* audio positions of the encoded window, 0 if none */
 int wh_encoded_ctx_max(const sp_context *ctx);   /* the model's n_audio_ctx (1500) */
 int wh_n_text_layer(const sp_context *ctx);
+/* The alignment heads the model's own config gives ([layer, head] pairs; wh_model
+ * align_heads); 0 and *heads NULL when it gives none. */
+int wh_model_align_heads(const sp_context *ctx, const uint16_t (**heads)[2]);
 int wh_n_head(const sp_context *ctx);
 
 /* One step for several sequences at once, batched through the weight matmuls: token

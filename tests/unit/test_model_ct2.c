@@ -19,6 +19,7 @@
 #include "speech.h"
 #include "whisper/fp16.h"
 #include "whisper/kernels.h"
+#include "whisper/align.h"
 #include "whisper/model.h"
 
 #include <math.h>
@@ -889,6 +890,68 @@ static int write_hf(const wh_model *m, const char *dir, int wdt, const char *kin
     return rc;
 }
 
+/* The heads wh_align_new picks for the model at path (opened as a context); returns the
+ * count, -1 when it cannot be opened. */
+static int align_heads_of(const char *path, int *hl, int *hh, int cap)
+{
+    sp_context *c = NULL;
+    sp_context_params cp = sp_context_default_params();
+    cp.device = "cpu";
+    cp.n_threads = 1;
+    cp.skip_self_check = 1;
+    char err[512];
+    if (sp_context_open(path, &cp, &c, err, sizeof err) != SP_OK) { fprintf(stderr, "  %s\n", err); return -1; }
+    wh_align *a = NULL;
+    int n = -1;
+    if (wh_align_new(c, 0, &a) == SP_OK) {
+        const int *l, *h;
+        n = wh_align_heads(a, &l, &h);
+        for (int i = 0; i < n && i < cap; i++) { hl[i] = l[i]; hh[i] = h[i]; }
+    }
+    wh_align_free(a);
+    sp_context_free(c);
+    return n;
+}
+
+static void test_config_align_heads(void)
+{
+    TEST("alignment heads: the model's config.json / generation_config.json ones are used, else the default") {
+        /* micro: 3 decoder layers x 2 heads, no table entry: the default is layer 1..2 (the
+         * last half, 3 / 2 = 1), every head: 4 heads. Before, a config's heads were checked
+         * and ignored, so a CTranslate2 copy aligned on those 4 too. */
+        char dir[512], p[600], err[512] = "";
+        int hl[16], hh[16];
+        wh_model *g = mk_ggml("--type f16", "ah-f16.bin");
+        CHECK(g != NULL);
+        if (!g) break;
+        snprintf(p, sizeof p, "%s/ah-f16.bin", g_tmp);
+        int n = align_heads_of(p, hl, hh, 16);
+        CHECKF(n == 4 && hl[0] == 1 && hh[0] == 0 && hl[3] == 2 && hh[3] == 1, "ggml: %d heads", n);
+        snprintf(dir, sizeof dir, "%s/ct2-ah", g_tmp);   /* its config.json: [[0, 1]] */
+        CHECK(write_dir(g, dir, CT_F16, CT_F32, NULL) == 0);
+        n = align_heads_of(dir, hl, hh, 16);
+        CHECKF(n == 1 && hl[0] == 0 && hh[0] == 1, "CTranslate2: %d heads, first (%d, %d)", n, hl[0], hh[0]);
+        /* Transformers: generation_config.json, a duplicate kept once */
+        snprintf(dir, sizeof dir, "%s/hf-ah", g_tmp);
+        CHECK(write_hf(g, dir, CT_F16, NULL) == 0);
+        snprintf(p, sizeof p, "%s/generation_config.json", dir);
+        const char *gen = "{\"alignment_heads\": [[2, 0], [0, 1], [2, 0]], \"max_length\": 448}";
+        CHECK(write_file(p, gen, strlen(gen)) == 0);
+        n = align_heads_of(dir, hl, hh, 16);
+        CHECKF(n == 2 && hl[0] == 2 && hh[0] == 0 && hl[1] == 0 && hh[1] == 1, "Transformers: %d heads", n);
+        /* one that is not a head of this model is refused, naming the file */
+        gen = "{\"alignment_heads\": [[3, 0]]}";
+        CHECK(write_file(p, gen, strlen(gen)) == 0);
+        CHECKF(fails_with(dir, "generation_config.json alignment_heads[0] is not a [layer, head] pair", err, sizeof err), "%s", err);
+        wh_model_free(g);
+        /* the selection itself: config first, then openai's table, then the default */
+        const uint16_t cfg[2][2] = {{3, 5}, {1, 0}};
+        CHECK(wh_align_select_heads("tiny.en", 4, 6, cfg, 2, hl, hh) == 2 && hl[0] == 3 && hh[0] == 5);
+        CHECK(wh_align_select_heads("tiny.en", 4, 6, NULL, 0, hl, hh) == 8 && hl[0] == 1 && hh[0] == 0);
+        CHECK(wh_align_select_heads("custom", 4, 6, NULL, 0, hl, hh) == 12 && hl[0] == 2);
+    }
+}
+
 static void test_hf(void)
 {
     char dir[512], err[512] = "", what[160] = "", name[200];
@@ -1119,6 +1182,7 @@ int main(int argc, char **argv)
         test_real_data();
         test_resolve();
         test_hf();
+        test_config_align_heads();
         rc = th_failed_total ? 1 : 0;
     }
     char cmd[300];
