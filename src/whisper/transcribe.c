@@ -15,13 +15,13 @@
  * window's audio. */
 #include "speech.h"
 #include "common/errbuf.h"
+#include "common/utf8.h"
 #include "speech_audio.h"
 #include "wh_engine.h"
 #include "search.h"
 #include "tokenizer.h"
 #include "align.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -189,14 +189,34 @@ static void wr_copy(win_result *d, const win_result *s)
     d->compression_ratio = s->compression_ratio;
 }
 
-/* text.strip() for the compression ratio: Python's str.strip() removes Unicode whitespace;
- * ASCII whitespace covers what the tokens produce in practice */
+/* Python's str.isspace(): the White_Space property plus U+001C..U+001F (bidi class B/S) */
+static int py_space(const unsigned char *u, int len)
+{
+    uint32_t cp = len == 1 ? u[0]
+                : len == 2 ? (uint32_t)(u[0] & 0x1F) << 6 | (u[1] & 0x3F)
+                : len == 3 ? (uint32_t)(u[0] & 0x0F) << 12 | (uint32_t)(u[1] & 0x3F) << 6 | (u[2] & 0x3F)
+                           : 0x10000;   /* nothing above U+FFFF is a space */
+    return wh_uc_is_space(cp) || (cp >= 0x1C && cp <= 0x1F);
+}
+
+/* [*b, *e) = s.strip() as Python's str.strip(): whitespace code points at both ends.
+ * openai and faster-whisper strip the initial prompt, prefix and hotwords (and the text whose
+ * compression ratio they take) this way; ASCII isspace had kept a leading U+3000 or U+00A0,
+ * so such a prompt encoded to other tokens than theirs. Invalid UTF-8 is not a space. */
 static void strip_span(const char *s, size_t *b, size_t *e)
 {
+    const unsigned char *u = (const unsigned char *)s;
+    int bad, l;
     *b = 0;
     *e = strlen(s);
-    while (*b < *e && isspace((unsigned char)s[*b])) (*b)++;
-    while (*e > *b && isspace((unsigned char)s[*e - 1])) (*e)--;
+    while (*b < *e && (l = sp_utf8_seq(u + *b, *e - *b, &bad)) > 0 && py_space(u + *b, l)) *b += (size_t)l;
+    while (*e > *b) {
+        size_t k = *e - 1;   /* the start of the last sequence: back over continuation bytes */
+        while (k > *b && *e - k < 4 && (u[k] & 0xC0) == 0x80) k--;
+        l = sp_utf8_seq(u + k, *e - k, &bad);
+        if (l <= 0 || (size_t)l != *e - k || !py_space(u + k, l)) break;
+        *e = k;
+    }
 }
 
 static int is_blank(const char *s)
@@ -479,9 +499,8 @@ static sp_status merge_punctuation(sp_segment *s)
     const int n = s->n_words;
     for (int i = n - 2, j = n - 1; i >= 0; i--) {
         const char *t = w[i].text;
-        size_t a = 0, b = strlen(t);
-        while (a < b && isspace((unsigned char)t[a])) a++;
-        while (b > a && isspace((unsigned char)t[b - 1])) b--;
+        size_t a, b;
+        strip_span(t, &a, &b);   /* previous.word.strip() */
         if (t[0] == ' ' && in_set(k_prepended, t + a, b - a)) {
             if (join_text(&w[j].text, t, w[j].text) < 0) return SP_ERR_NOMEM;
             w[i].text[0] = 0;

@@ -428,6 +428,14 @@ static void test_clip_prompts_hotwords(sp_context *ctx, const float *pcm, size_t
         CHECK(sp_transcribe(ctx, pcm, n, &p, &r, err, sizeof err) == SP_OK);
         if (r && r->n_segments > 0) CHECK(strstr(r->segments[0].text, " Hello") == r->segments[0].text);
         sp_result_free(r);
+        /* stripped as Python's str.strip() (openai, faster-whisper): U+3000 and U+00A0 too,
+         * so the forced prefix is " Hello" (ASCII-only stripping had kept " \u3000Hello") */
+        p.prefix = "\xe3\x80\x80 Hello\xc2\xa0\n";
+        CHECK(sp_transcribe(ctx, pcm, n, &p, &r, err, sizeof err) == SP_OK);
+        if (r && r->n_segments > 0)
+            CHECKF(strstr(r->segments[0].text, " Hello") == r->segments[0].text && !strstr(r->segments[0].text, "\xe3\x80\x80"),
+                   "\"%s\"", r->segments[0].text);
+        sp_result_free(r);
         p.prefix = NULL;
         p.hotwords = "Kubernetes PostgreSQL";
         p.condition_on_previous_text = 0;
