@@ -103,6 +103,18 @@ typedef struct {
 } sp_model_info;
 
 void sp_context_info(const sp_context *ctx, sp_model_info *info);
+/* The model file the context maps, now against when it was opened (a stat of the path it
+ * was opened by): SAME; REWRITTEN in place (same file, other size or modification time: the
+ * weights, views into a private mapping the kernel does not copy, now show the new bytes,
+ * and reading past a shorter end kills the process with SIGBUS); REPLACED (another file at
+ * the path — a rename, a repointed symlink —: the mapping keeps the old file, safe, but a new
+ * open would load another model); GONE (nothing at the path; the mapping keeps the old file).
+ * why, when not NULL, says which, naming the path. Reads only what the open recorded, so any
+ * thread may ask, also while another uses the context. A model from memory: SAME. */
+typedef enum {
+    SP_MODEL_FILE_SAME = 0, SP_MODEL_FILE_REWRITTEN = 1, SP_MODEL_FILE_REPLACED = 2, SP_MODEL_FILE_GONE = 3
+} sp_model_file_state;
+sp_model_file_state sp_context_model_file(const sp_context *ctx, char *why, size_t why_size);
 /* "cuda" or "cpu": the device the next operation runs on (a GPU fault moves a context
  * to the CPU for good). */
 const char *sp_context_device(const sp_context *ctx);

@@ -342,6 +342,13 @@ void sp_context_info(const sp_context *c, sp_model_info *info)
     info->n_tokens_restored = wh_tok_n_restored(c->tok);
 }
 
+sp_model_file_state sp_context_model_file(const sp_context *c, char *why, size_t why_size)
+{
+    if (why && why_size) why[0] = 0;
+    if (!c) return SP_MODEL_FILE_SAME;
+    return (sp_model_file_state)wh_model_file_state(c->m, why, why_size);
+}
+
 const char *sp_context_device(const sp_context *c) { return c && c->be ? c->be->ops->device : "cpu"; }
 
 void sp_context_device_info(const sp_context *c, sp_device_info *info)
@@ -459,15 +466,18 @@ static int any_nonfinite(const float *x, size_t n)
 /* Runs the rows laid out in row_seq/row_pos; on success every sequence named advances. A GPU
  * whose logits are not finite failed as surely as one that reported an error (a bad tile, a
  * miscompiled kernel, failing memory: the self-check at open saw none of it): the CPU takes
- * over as after a device error, instead of the search ranking NaNs. */
+ * over as after a device error, instead of the search ranking NaNs. On the CPU, non-finite
+ * logits mean damaged weights (a NaN or infinity in a matrix, which the load does not scan:
+ * only the small f32 tensors are): SP_ERR_MODEL_FORMAT, where the search had taken the argmax
+ * of NaNs (token 0, "!!!!" to the length limit) or reported language probability -1e30. */
 static sp_status run_rows(sp_context *c, const int *tokens, int rows, float *logits, int first, float *attn)
 {
     for (int r = 0; r < rows; r++)
         if (tokens[r] < 0 || tokens[r] >= c->n_vocab) return SP_ERR_INVALID_ARG;
     wh_rows wr = {rows, tokens, c->row_seq, c->row_pos, first, logits, attn, c->cur};
     sp_status st = c->be->ops->decode(c->be, &wr);
-    if (st == SP_OK && logits && strcmp(c->be->ops->device, "cpu") &&
-        any_nonfinite(logits, (size_t)(rows - first) * (size_t)c->n_vocab)) {
+    if (st == SP_OK && logits && any_nonfinite(logits, (size_t)(rows - first) * (size_t)c->n_vocab)) {
+        if (!strcmp(c->be->ops->device, "cpu")) return SP_ERR_MODEL_FORMAT;
         snprintf(c->be->error, sizeof c->be->error, "non-finite logits");
         st = SP_ERR_DEVICE;
     }

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,8 @@
 #include <unistd.h>
 
 #define WH_MAGIC 0x67676d6cu
+/* snprintf that says whether the whole string fit (as model_resolve.c's) */
+#define FITS(r, n) ((r) >= 0 && (size_t)(r) < (n))
 
 
 /* ------------------------------------------------------------------ types */
@@ -467,7 +470,7 @@ static sp_status parse_tensor(cursor *c, expect *ex, int n_ex, char *err, size_t
  * always-f32 tensors (biases, norms, positional embeddings: a few MB even for large models)
  * are read as float arrays everywhere, so they get aligned copies; weight matrices stay in
  * the mapping and are only read through the dequantizing kernels. */
-static sp_status align_f32(wh_model *m, expect *ex, int n_ex)
+static sp_status align_f32(wh_model *m, expect *ex, int n_ex, char *err, size_t en)
 {
     size_t total = 0;
     for (int i = 0; i < n_ex; i++)
@@ -480,6 +483,12 @@ static sp_status align_f32(wh_model *m, expect *ex, int n_ex)
         wh_tensor *t = ex[i].slot;
         size_t cnt = (size_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
         memcpy(a, t->data, cnt * sizeof(float));
+        const long bad = wh_first_nonfinite(a, cnt);
+        if (bad >= 0) {
+            sp_errf(err, en, "tensor '%s' holds a non-finite value (%g at element %ld): damaged weights",
+                    ex[i].name, (double)a[bad], bad);
+            return SP_ERR_MODEL_FORMAT;
+        }
         t->data = a;
         a += (cnt + 15) & ~(size_t)15;
     }
@@ -503,10 +512,60 @@ static sp_status parse(wh_model *m, char *err, size_t en)
         st = SP_ERR_MODEL_FORMAT;
         goto done;
     }
-    st = align_f32(m, ex, n_ex);
+    st = align_f32(m, ex, n_ex, err, en);
 done:
     free(ex);
     return st;
+}
+
+long wh_first_nonfinite(const float *a, size_t n)
+{
+    /* an all-ones exponent is NaN or infinity; the OR pass is branch-free (vectorized), so
+     * the common, clean case costs one read of the values */
+    uint32_t acc = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, &a[i], 4);
+        acc |= (uint32_t)((b & 0x7f800000u) == 0x7f800000u);
+    }
+    if (!acc) return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(a[i])) return (long)i;
+    return -1;
+}
+
+int wh_model_note_file(wh_model *m, const char *path, const struct stat *st)
+{
+    free(m->file);
+    if (!(m->file = strdup(path))) return -1;
+    m->file_dev = (uint64_t)st->st_dev;
+    m->file_ino = (uint64_t)st->st_ino;
+    m->file_size = (int64_t)st->st_size;
+    m->file_mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+    return 0;
+}
+
+int wh_model_file_state(const wh_model *m, char *why, size_t wn)
+{
+    if (why && wn) why[0] = 0;
+    if (!m || !m->file) return WH_FILE_SAME;
+    struct stat st;
+    if (stat(m->file, &st) != 0) {
+        sp_errf(why, wn, "model file '%s' is gone (%s)", m->file, strerror(errno));
+        return WH_FILE_GONE;
+    }
+    if ((uint64_t)st.st_dev != m->file_dev || (uint64_t)st.st_ino != m->file_ino) {
+        sp_errf(why, wn, "model file '%s' was replaced by another file (%lld bytes)", m->file, (long long)st.st_size);
+        return WH_FILE_REPLACED;
+    }
+    const int64_t mt = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    if ((int64_t)st.st_size != m->file_size || mt != m->file_mtime_ns) {
+        sp_errf(why, wn, "model file '%s' was rewritten in place (%lld bytes, %s; loaded: %lld bytes)", m->file,
+                (long long)st.st_size, mt != m->file_mtime_ns ? "modified since" : "same modification time",
+                (long long)m->file_size);
+        return WH_FILE_REWRITTEN;
+    }
+    return WH_FILE_SAME;
 }
 
 static sp_status load_common(wh_model *m, wh_model **out, char *err, size_t en)
@@ -536,10 +595,15 @@ sp_status wh_model_load(const char *path, wh_model **out, char *err, size_t en)
     if (fstat(fd, &stt) == 0 && S_ISDIR(stt.st_mode)) {   /* CTranslate2 or Transformers */
         close(fd);
         char p[4096];
+        /* a path cut short by the buffer names another file: refused, never looked up */
+        if (!FITS(snprintf(p, sizeof p, "%s/model.safetensors.index.json", path), sizeof p)) {
+            sp_errf(err, en, "model path '%.200s…' is too long (%zu bytes)", path, strlen(path));
+            return SP_ERR_INVALID_ARG;
+        }
         snprintf(p, sizeof p, "%s/model.bin", path);
         if (access(p, F_OK) != 0) {
             snprintf(p, sizeof p, "%s/model.safetensors", path);
-            if (access(p, F_OK) == 0) return wh_st_load_dir(path, out, err, en);
+            if (access(p, F_OK) == 0) return wh_st_load_dir(path, NULL, out, err, en);
             /* say what it is rather than "no model.bin": a user with a large checkpoint
              * from the hub should learn how to make it loadable */
             snprintf(p, sizeof p, "%s/model.safetensors.index.json", path);
@@ -577,17 +641,23 @@ sp_status wh_model_load(const char *path, wh_model **out, char *err, size_t en)
     if (magic != WH_MAGIC && wh_st_sniff(map, (size_t)stt.st_size)) {
         /* a model.safetensors: its configs and vocabulary are its siblings */
         munmap(map, (size_t)stt.st_size);
+        /* the file named, not a model.safetensors beside it: a hub repository often holds
+         * several checkpoints (model.safetensors, model.fp32.safetensors) in one folder */
         char d[4096];
-        snprintf(d, sizeof d, "%s", path);
+        if (!FITS(snprintf(d, sizeof d, "%s", path), sizeof d)) {
+            sp_errf(err, en, "model path '%.200s…' is too long (%zu bytes)", path, strlen(path));
+            return SP_ERR_INVALID_ARG;
+        }
         char *slash = strrchr(d, '/');
         if (slash) *slash = 0; else snprintf(d, sizeof d, ".");
-        return wh_st_load_dir(d, out, err, en);
+        return wh_st_load_dir(d, path, out, err, en);
     }
     wh_model *m = calloc(1, sizeof *m);
     if (!m) { munmap(map, (size_t)stt.st_size); return SP_ERR_NOMEM; }
     m->map = map;
     m->map_size = (size_t)stt.st_size;
     m->map_owned = 1;
+    if (wh_model_note_file(m, path, &stt) != 0) { wh_model_free(m); return SP_ERR_NOMEM; }
     return load_common(m, out, err, en);
 }
 
@@ -613,5 +683,6 @@ void wh_model_free(wh_model *m)
     free(m->vocab);
     free(m->enc);
     free(m->dec);
+    free(m->file);
     free(m);
 }

@@ -107,6 +107,13 @@ typedef struct wh_model {
      * 0: none given (ggml files never give them). */
     int n_align_heads;
     uint16_t align_heads[WH_MAX_ALIGN_HEADS][2];
+    /* The mapped file as it was at load (wh_model_file_state): the tensors are views into a
+     * MAP_PRIVATE mapping, which does not protect pages never copied, so a file rewritten in
+     * place shows through (other weights; SIGBUS past a new, shorter end). file is NULL for
+     * models loaded from memory. */
+    char *file;
+    uint64_t file_dev, file_ino;
+    int64_t file_size, file_mtime_ns;
 } wh_model;
 
 /* Maps and validates path: a ggml file, a CTranslate2 model.bin, a model.safetensors, or a
@@ -138,7 +145,9 @@ sp_status wh_ct2_load_dir(const char *dir, const char *bin_path, wh_model **out,
  * config.json, vocab.json (+ added_tokens.json), optional preprocessor_config.json; or the
  * same from buffers (the fuzzer; added tokens and preprocessor config absent). */
 int wh_st_sniff(const void *data, size_t size);
-sp_status wh_st_load_dir(const char *dir, wh_model **out, char *err, size_t err_size);
+/* file: the .safetensors file to map (its siblings are the side files); NULL:
+ * dir/model.safetensors */
+sp_status wh_st_load_dir(const char *dir, const char *file, wh_model **out, char *err, size_t err_size);
 sp_status wh_model_load_st_mem(const void *data, size_t size, const char *config, size_t config_len, const char *vocab,
                                size_t vocab_len, wh_model **out, char *err, size_t err_size);
 /* Model names (model_resolve.c): "tiny" … "large-v3", "distil-large-v3", "turbo" (the names
@@ -149,6 +158,21 @@ sp_status wh_model_load_st_mem(const void *data, size_t size, const char *config
  * get the model. */
 int wh_model_is_name(const char *s);
 sp_status wh_model_resolve(const char *name, char *out, size_t out_size, char *err, size_t err_size);
+/* The model's mapped file now, against what was loaded (stat of the path it was opened by,
+ * following symlinks): the same; rewritten in place (same inode, other size or mtime: the
+ * mapping now shows other bytes, or faults past a shorter end); replaced (another file at
+ * the path: a rename, a repointed symlink; the mapping keeps the old file, safe); gone (no
+ * file at the path now). why (may be NULL) says which, naming the path and what changed. */
+/* the values of speech.h's sp_model_file_state */
+enum { WH_FILE_SAME = 0, WH_FILE_REWRITTEN = 1, WH_FILE_REPLACED = 2, WH_FILE_GONE = 3 };
+int wh_model_file_state(const wh_model *m, char *why, size_t why_size);
+/* Records path and st as the model's file (for wh_model_file_state); -1: out of memory. */
+struct stat;
+int wh_model_note_file(wh_model *m, const char *path, const struct stat *st);
+/* Index of the first NaN or infinity of a[0..n), or -1. The loaders run it over the small
+ * f32 tensors they copy (norms, biases, position tables: ~1 M values for base), so damaged
+ * weights fail the load naming the tensor instead of decoding garbage. */
+long wh_first_nonfinite(const float *a, size_t n);
 /* loader internals shared by the formats (model.c) */
 sp_status wh_hparams_check(const wh_hparams *hp, char *err, size_t err_size);
 void wh_specials_init(wh_specials *s, int n_vocab);

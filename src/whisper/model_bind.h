@@ -67,5 +67,6 @@ sp_status wl_check_preproc(wl_ctx *x, const char *t, size_t len);
 sp_status wl_align_heads(wl_ctx *x, json_t *v, const char *file);
 /* dir/name read whole (at most 64 MiB); *data NULL and SP_OK when it does not exist */
 sp_status wh_read_side(const char *dir, const char *name, char **data, size_t *len, char *err, size_t en);
-sp_status wh_map_file(const char *path, void **map, size_t *size, char *err, size_t en);
+/* maps path into m (map, map_size, map_owned) and notes it as the model's file */
+sp_status wh_map_file(const char *path, wh_model *m, char *err, size_t en);
 #endif

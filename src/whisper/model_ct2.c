@@ -34,6 +34,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define WL_MAX_VARS 100000
+
 const char *const wl_dtype_name[6] = {"float32", "int8", "int16", "int32", "float16", "bfloat16"};
 const size_t wl_dtype_size[6] = {4, 1, 2, 4, 2, 2};
 
@@ -153,8 +155,13 @@ static sp_status read_table(wl_ctx *x)
     if (strcmp(spec, "WhisperSpec")) { sp_errf(x->err, x->en, "CTranslate2 model is a '%s', not a WhisperSpec", spec); return SP_ERR_UNSUPPORTED; }
     if (rev < 2 || rev > 3) { sp_errf(x->err, x->en, "unsupported WhisperSpec revision %u (2..3 supported)", rev); return SP_ERR_UNSUPPORTED; }
     if (rd(&c, &nv, 4)) { sp_errf(x->err, x->en, "truncated: missing the variable count"); return SP_ERR_MODEL_FORMAT; }
-    /* a record takes at least 10 bytes, which bounds the allocation by the file size */
+    /* a record takes at least 10 bytes, which bounds the allocation by the file size; and a
+     * WhisperSpec has 11 + about 30 per layer (16 per encoder and 27 per decoder layer with
+     * int8 scales: ~5.5k at the 128 + 128 layers wh_hparams_check allows), so a count above
+     * WL_MAX_VARS is not Whisper. The size bound alone let a sparse file of a few KB on disk
+     * but 4 GiB long ask for a 29 GB table. */
     if (nv == 0 || nv > (c.size - c.pos) / 10) { sp_errf(x->err, x->en, "variable count %u impossible for a %zu-byte file", nv, c.size); return SP_ERR_MODEL_FORMAT; }
+    if (nv > WL_MAX_VARS) { sp_errf(x->err, x->en, "variable count %u is more than a Whisper model has (at most %d)", nv, WL_MAX_VARS); return SP_ERR_MODEL_FORMAT; }
     x->vars = calloc(nv, sizeof *x->vars);
     if (!x->vars) return SP_ERR_NOMEM;
     x->n_vars = (int)nv;
@@ -477,6 +484,12 @@ sp_status wl_materialise(wl_ctx *x)
                 const int64_t cnt = prow * k;
                 for (int64_t j = 0; j < cnt; j++)
                     a[j] = rd_float(v->data + (size_t)(p * prow * k + j) * wl_dtype_size[v->dtype], v->dtype);
+                const long bad = wh_first_nonfinite(a, (size_t)cnt);
+                if (bad >= 0) {
+                    sp_errf(x->err, x->en, "variable '%s' holds a non-finite value (%g at element %lld): damaged weights",
+                            v->name, (double)a[bad], (long long)(p * prow * k + bad));
+                    return SP_ERR_MODEL_FORMAT;
+                }
                 t->data = a;
                 t->type = WH_F32;
                 a += ((size_t)cnt + 15) & ~(size_t)15;
@@ -554,7 +567,14 @@ sp_status wl_add_token(wl_ctx *x, int i, const char *s, size_t len, size_t *off)
     wh_model *m = x->m;
     if (len > 1024) { sp_errf(x->err, x->en, "vocabulary token %d is %zu bytes long (max 1024)", i, len); return SP_ERR_MODEL_FORMAT; }
     long n = decode_token((const unsigned char *)s, len, m->vocab_own + *off);
-    if (n < 0) { sp_errf(x->err, x->en, "vocabulary token %d is not byte-level BPE text", i); return SP_ERR_MODEL_FORMAT; }
+    if (n < 0) {
+        /* a '\r' is no byte-level character: the usual cause is a file saved with Windows
+         * line endings, which the bare message did not suggest */
+        sp_errf(x->err, x->en, "vocabulary token %d is not byte-level BPE text%s", i,
+                len && s[len - 1] == '\r' ? " (it ends in a carriage return: CRLF line endings? "
+                "vocabulary.txt needs LF only)" : "");
+        return SP_ERR_MODEL_FORMAT;
+    }
     m->vocab[i].bytes = m->vocab_own + *off;
     m->vocab[i].len = (uint32_t)n;
     *off += (size_t)n;
@@ -801,8 +821,14 @@ sp_status wh_read_side(const char *dir, const char *name, char **data, size_t *l
     char path[4096];
     *data = NULL;
     *len = 0;
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path) {   /* cut short: another file */
+        sp_errf(err, en, "model path '%.200s…' is too long", dir);
+        return SP_ERR_INVALID_ARG;
+    }
+    /* O_NONBLOCK: opening a FIFO for reading waits for a writer, forever (the daemon hung at
+     * start); with it the open returns and the S_ISREG check below refuses it. A regular
+     * file ignores the flag. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         if (errno == ENOENT) return SP_OK;
         sp_errf(err, en, "cannot open '%s': %s", path, strerror(errno));
@@ -829,9 +855,9 @@ cleanup:
     return rc;
 }
 
-sp_status wh_map_file(const char *path, void **map, size_t *size, char *err, size_t en)
+sp_status wh_map_file(const char *path, wh_model *m, char *err, size_t en)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);   /* a FIFO: see wh_read_side */
     if (fd < 0) { sp_errf(err, en, "cannot open model '%s': %s", path, strerror(errno)); return SP_ERR_IO; }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 8) {
@@ -839,11 +865,14 @@ sp_status wh_map_file(const char *path, void **map, size_t *size, char *err, siz
         close(fd);
         return SP_ERR_IO;
     }
-    *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
     close(fd);
-    if (*map == MAP_FAILED) { sp_errf(err, en, "cannot map model '%s': %s", path, strerror(e)); return SP_ERR_IO; }
-    *size = (size_t)st.st_size;
+    if (map == MAP_FAILED) { sp_errf(err, en, "cannot map model '%s': %s", path, strerror(e)); return SP_ERR_IO; }
+    m->map = map;
+    m->map_size = (size_t)st.st_size;
+    m->map_owned = 1;
+    if (wh_model_note_file(m, path, &st) != 0) return SP_ERR_NOMEM;
     return SP_OK;
 }
 
@@ -856,6 +885,11 @@ sp_status wh_ct2_load_dir(const char *dir, const char *bin_path, wh_model **out,
     sp_status st;
     if (!out) return SP_ERR_INVALID_ARG;
     *out = NULL;
+    const char *given = dir ? dir : bin_path;
+    if (!given || strlen(given) + sizeof "/model.bin" > sizeof bin) {   /* never a cut-short path */
+        sp_errf(err, en, "model path '%.200s…' is too long", given ? given : "");
+        return SP_ERR_INVALID_ARG;
+    }
     if (dir) {
         snprintf(d, sizeof d, "%s", dir);
         snprintf(bin, sizeof bin, "%s/model.bin", dir);
@@ -876,8 +910,7 @@ sp_status wh_ct2_load_dir(const char *dir, const char *bin_path, wh_model **out,
     if ((st = wh_read_side(d, "preprocessor_config.json", &pre, &side.preproc_len, err, en)) != SP_OK) goto cleanup;
     side.vocab = voc; side.config = cfg; side.preproc = pre;
     if (!(m = calloc(1, sizeof *m))) { st = SP_ERR_NOMEM; goto cleanup; }
-    if ((st = wh_map_file(bin, &m->map, &m->map_size, err, en)) != SP_OK) goto cleanup;
-    m->map_owned = 1;
+    if ((st = wh_map_file(bin, m, err, en)) != SP_OK) goto cleanup;
     if ((st = parse_ct2(m, &side, msg, sizeof msg)) != SP_OK) {
         sp_errf(err, en, "CTranslate2 model '%s': %s", d, msg);
         goto cleanup;

@@ -329,7 +329,7 @@ sp_status wh_model_load_st_mem(const void *st_data, size_t size, const char *con
     return SP_OK;
 }
 
-sp_status wh_st_load_dir(const char *dir, wh_model **out, char *err, size_t en)
+sp_status wh_st_load_dir(const char *dir, const char *file, wh_model **out, char *err, size_t en)
 {
     char p[4096], msg[512] = "";
     char *cfg = NULL, *voc = NULL, *add = NULL, *pre = NULL, *gen = NULL;
@@ -346,11 +346,14 @@ sp_status wh_st_load_dir(const char *dir, wh_model **out, char *err, size_t en)
         goto cleanup;
     side.config = cfg; side.vocab = voc; side.added = add; side.preproc = pre; side.gen = gen;
     if (!(m = calloc(1, sizeof *m))) { st = SP_ERR_NOMEM; goto cleanup; }
-    snprintf(p, sizeof p, "%s/model.safetensors", dir);
-    if ((st = wh_map_file(p, &m->map, &m->map_size, err, en)) != SP_OK) goto cleanup;
-    m->map_owned = 1;
+    if (!file && snprintf(p, sizeof p, "%s/model.safetensors", dir) >= (int)sizeof p) {
+        sp_errf(err, en, "model path '%.200s…' is too long", dir);
+        st = SP_ERR_INVALID_ARG;
+        goto cleanup;
+    }
+    if ((st = wh_map_file(file ? file : p, m, err, en)) != SP_OK) goto cleanup;
     if ((st = parse_st(m, &side, msg, sizeof msg)) != SP_OK) {
-        sp_errf(err, en, "Transformers model '%s': %s", dir, msg);
+        sp_errf(err, en, "Transformers model '%s': %s", file ? file : dir, msg);
         goto cleanup;
     }
     *out = m;

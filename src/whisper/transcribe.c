@@ -321,6 +321,14 @@ static int build_prompt(tx *x, int first_window, int *sot_index, int *n_forced)
 /* decode_with_fallback → x->res. max_temps > 0: only the first max_temps temperatures of
  * the ladder; *failed = 1 when the result kept still needed a fallback (every temperature
  * tried failed the compression or log-probability test). */
+/* What a failed engine call says: SP_ERR_MODEL_FORMAT from a decode is the engine's
+ * non-finite logits (engine.c run_rows), which "model format error" alone did not explain. */
+static const char *fail_reason(sp_status st)
+{
+    return st == SP_ERR_MODEL_FORMAT ? "the model produced non-finite values (NaN or infinity: damaged weights?)"
+                                     : sp_status_str(st);
+}
+
 static sp_status decode_window(tx *x, int first_window, int max_temps, int *failed)
 {
     const sp_transcribe_params *p = x->p;
@@ -864,7 +872,7 @@ static sp_status run(tx *x, const float *pcm, size_t n_samples, char *err, size_
             detected = 1;
             if (x->lang_token == -2) {   /* detect on the first window that has sound */
                 if ((st = detect_language(x, o->language, &o->language_prob)) != SP_OK) {
-                    sp_errf(err, es, "language detection failed: %s", sp_status_str(st));
+                    sp_errf(err, es, "language detection failed: %s", fail_reason(st));
                     break;
                 }
                 x->lang_token = x->sp->lang_first + wh_language_index(o->language);
@@ -885,7 +893,7 @@ static sp_status run(tx *x, const float *pcm, size_t n_samples, char *err, size_
         }
         if (st != SP_OK) {
             sp_errf(err, es, "%s", st == SP_ERR_CANCELLED ? "cancelled" : "decoder failed");
-            if (st != SP_ERR_CANCELLED) sp_errf(err, es, "decoder failed: %s", sp_status_str(st));
+            if (st != SP_ERR_CANCELLED) sp_errf(err, es, "decoder failed: %s", fail_reason(st));
             break;
         }
         first = 0;

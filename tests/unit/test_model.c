@@ -7,8 +7,11 @@
 #include "whisper/kernels.h"
 #include "whisper/model.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static char g_tmp[256];
@@ -345,6 +348,126 @@ static void test_compute_modes(void)
     }
 }
 
+static int write_all(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    int ok = fwrite(p, 1, n, f) == n;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* the first data byte of tensor `name` in a ggml file (its record: header, name, data) */
+static uint8_t *tensor_data(uint8_t *b, size_t n, const char *name)
+{
+    uint8_t *h = memmem(b, n, name, strlen(name));
+    return h ? h + strlen(name) : NULL;
+}
+
+/* Audit finding 6: a NaN or infinity in the small f32 tensors fails the load naming the
+ * tensor; one in a matrix (the token embedding: not scanned, too big to scan at load) stops
+ * the decode with an error instead of "!!!!" or language_probability -1e30. */
+static void test_nonfinite(void)
+{
+    char src[300], bad[300], err[512];
+    snprintf(src, sizeof src, "%s/nan-src.bin", g_tmp);
+    snprintf(bad, sizeof bad, "%s/nan.bin", g_tmp);
+    if (mk("--shape micro --type f16", src) != 0) { TEST("non-finite weights") CHECK(0); return; }
+    static const struct { const char *tensor; float v; int at; } k[] = {
+        {"decoder.ln.weight", NAN, 3}, {"encoder.positional_embedding", INFINITY, 100}, {"decoder.blocks.0.mlp.0.bias", -INFINITY, 0},
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        char name[200];
+        snprintf(name, sizeof name, "a non-finite value in '%s' fails the load naming the tensor", k[i].tensor);
+        TEST(name) {
+            size_t n;
+            uint8_t *b = slurp(src, &n), *d = b ? tensor_data(b, n, k[i].tensor) : NULL;
+            CHECK(d != NULL);
+            if (!d) { free(b); break; }
+            memcpy(d + 4 * k[i].at, &k[i].v, 4);
+            CHECK(write_all(bad, b, n) == 0);
+            wh_model *m = NULL;
+            err[0] = 0;
+            CHECK(wh_model_load(bad, &m, err, sizeof err) == SP_ERR_MODEL_FORMAT && !m);
+            CHECKF(strstr(err, k[i].tensor) && strstr(err, "non-finite"), "%s", err);
+            wh_model_free(m);
+            free(b);
+        }
+    }
+    TEST("a NaN in the token embedding: the transcription fails with an error naming non-finite values") {
+        size_t n;
+        uint8_t *b = slurp(src, &n), *d = b ? tensor_data(b, n, "decoder.token_embedding.weight") : NULL;
+        CHECK(d != NULL);
+        if (!d) { free(b); break; }
+        const uint16_t h_nan = 0x7e00;
+        for (int j = 0; j < 8; j++) memcpy(d + 2 * j, &h_nan, 2);   /* row 0: token "!" */
+        CHECK(write_all(bad, b, n) == 0);
+        free(b);
+        sp_context_params cp = sp_context_default_params();
+        cp.device = "cpu";
+        cp.n_threads = 1;
+        sp_context *ctx = NULL;
+        CHECKF(sp_context_open(bad, &cp, &ctx, err, sizeof err) == SP_OK, "%s", err);
+        if (!ctx) break;
+        float *pcm = malloc(sizeof(float) * 16000);
+        for (int j = 0; j < 16000; j++) pcm[j] = 0.3f * sinf((float)j * 0.07f) + 0.05f * sinf((float)j * 1.3f);
+        static const char *const langs[] = {"en", "auto"};   /* the decode, and language detection */
+        for (int l = 0; l < 2; l++) {
+            sp_transcribe_params tp = sp_transcribe_default_params();
+            tp.language = langs[l];
+            tp.beam_size = 2;
+            sp_result *res = NULL;
+            err[0] = 0;
+            sp_status st = sp_transcribe(ctx, pcm, 16000, &tp, &res, err, sizeof err);
+            CHECKF(st == SP_ERR_MODEL_FORMAT && strstr(err, "non-finite"), "language %s: status %d, '%s'", langs[l], (int)st, err);
+            sp_result_free(res);
+        }
+        free(pcm);
+        sp_context_free(ctx);
+    }
+}
+
+/* Audit finding 2: what the daemon asks before each job. */
+static void test_file_state(void)
+{
+    TEST("wh_model_file_state: same; rewritten in place (size or mtime); replaced by rename; gone") {
+        char p[300], q[300], why[600];
+        snprintf(p, sizeof p, "%s/state.bin", g_tmp);
+        snprintf(q, sizeof q, "%s/state-new.bin", g_tmp);
+        CHECK(mk("--shape micro --type f16", p) == 0 && mk("--shape micro --type f16 --seed 7", q) == 0);
+        wh_model *m = NULL;
+        CHECKF(wh_model_load(p, &m, why, sizeof why) == SP_OK, "%s", why);
+        if (!m) break;
+        CHECK(wh_model_file_state(m, why, sizeof why) == WH_FILE_SAME && why[0] == 0);
+        size_t n;
+        uint8_t *b = slurp(q, &n);
+        /* same size, new bytes, written through the same inode (cp's O_TRUNC) */
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);   /* a coarse-timestamp file system still sees a new mtime */
+        FILE *f = fopen(p, "r+b");
+        CHECK(f && b && fwrite(b, 1, n, f) == n);
+        if (f) fclose(f);
+        CHECKF(wh_model_file_state(m, why, sizeof why) == WH_FILE_REWRITTEN && strstr(why, "rewritten in place"), "%s", why);
+        CHECK(truncate(p, 100) == 0);
+        CHECKF(wh_model_file_state(m, why, sizeof why) == WH_FILE_REWRITTEN && strstr(why, "100 bytes"), "%s", why);
+        wh_model_free(m);
+        m = NULL;
+        CHECK(write_all(p, b, n) == 0);
+        CHECKF(wh_model_load(p, &m, why, sizeof why) == SP_OK, "%s", why);
+        CHECK(rename(q, p) == 0);
+        CHECKF(m && wh_model_file_state(m, why, sizeof why) == WH_FILE_REPLACED && strstr(why, "replaced"), "%s", why);
+        CHECK(unlink(p) == 0);
+        CHECKF(m && wh_model_file_state(m, why, sizeof why) == WH_FILE_GONE && strstr(why, "gone"), "%s", why);
+        wh_model_free(m);
+        free(b);
+        m = NULL;
+        uint8_t *mem = slurp("tests/data/models/micro-f16.bin", &n);   /* from memory: nothing to watch */
+        CHECK(mem && wh_model_load_mem(mem, n, &m, why, sizeof why) == SP_OK);
+        CHECK(m && wh_model_file_state(m, why, sizeof why) == WH_FILE_SAME);
+        wh_model_free(m);
+        free(mem);
+    }
+}
+
 int main(void)
 {
     snprintf(g_tmp, sizeof g_tmp, "/tmp/ss-test-model-XXXXXX");
@@ -355,6 +478,8 @@ int main(void)
     test_truncation_corruption();
     test_quantized_vs_f32();
     test_compute_modes();
+    test_nonfinite();
+    test_file_state();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_tmp);
     if (system(cmd) != 0) return 1;

@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1166,6 +1167,121 @@ static int write_corpus(const char *out)
     return rc;
 }
 
+/* The audit's findings 1, 3, 6, 7 and 8 (docs: /work/notes/audit-model.md): a FIFO in a model
+ * directory, a .safetensors file named beside a model.safetensors, a non-finite value in a
+ * CTranslate2 variable, a variable count no Whisper model has in a sparse file, a CRLF
+ * vocabulary, and a directory path whose "/model.bin" no longer fits a path buffer. */
+static void test_load_fixes(void)
+{
+    wh_model *g = mk_ggml("--type f16 --n-state 8 --n-head 2 --n-audio-layer 1 --n-text-layer 1 --n-audio-ctx 8 --n-text-ctx 8", "fix.bin");
+    if (!g) { TEST("load fixes") CHECK(g != NULL); return; }
+    char dir[512], p[700], q[700], err[1024];
+    static const struct { const char *fmt, *name; } fifos[] = {
+        {"ct2", "config.json"}, {"ct2", "vocabulary.txt"}, {"ct2", "preprocessor_config.json"}, {"ct2", "model.bin"},
+        {"hf", "vocab.json"}, {"hf", "added_tokens.json"}, {"hf", "model.safetensors"},
+    };
+    for (size_t i = 0; i < sizeof fifos / sizeof fifos[0]; i++) {
+        char name[200];
+        snprintf(name, sizeof name, "a FIFO as %s's %s is refused at once, not waited on", fifos[i].fmt, fifos[i].name);
+        TEST(name) {
+            snprintf(dir, sizeof dir, "%s/fifo-%zu", g_tmp, i);
+            const int hf = !strcmp(fifos[i].fmt, "hf");
+            CHECK((hf ? write_hf(g, dir, CT_F16, NULL) : write_dir(g, dir, CT_F16, CT_F32, NULL)) == 0);
+            snprintf(p, sizeof p, "%s/%s", dir, fifos[i].name);
+            unlink(p);
+            CHECK(mkfifo(p, 0600) == 0);
+            /* model.bin as a FIFO is found by access() but is no file: the directory path
+             * must be refused the same way as the side files */
+            alarm(20);   /* the old code blocked in open() until a writer came: die, not hang */
+            CHECKF(fails_with(dir, "regular file", err, sizeof err), "%s", err);
+            alarm(0);
+        }
+    }
+    TEST("a .safetensors file path loads that file, not the model.safetensors beside it") {
+        snprintf(dir, sizeof dir, "%s/hf-two", g_tmp);
+        CHECK(write_hf(g, dir, CT_F16, NULL) == 0);
+        snprintf(p, sizeof p, "%s/model.safetensors", dir);
+        snprintf(q, sizeof q, "%s/model-fp16.safetensors", dir);
+        CHECK(rename(p, q) == 0);
+        size_t n;
+        uint8_t *b = slurp(q, &n);
+        CHECK(b && write_file(p, b, n / 2) == 0);   /* another checkpoint, here a broken one */
+        wh_model *m = NULL;
+        err[0] = 0;
+        CHECKF(wh_model_load(q, &m, err, sizeof err) == SP_OK && m && m->file && !strcmp(m->file, q), "%s", err);
+        wh_model_free(m);
+        m = NULL;
+        CHECK(write_file(q, b, n / 2) == 0);   /* and its errors name the file given */
+        CHECKF(wh_model_load(q, &m, err, sizeof err) != SP_OK && strstr(err, "model-fp16.safetensors"), "%s", err);
+        free(b);
+    }
+    TEST("a non-finite value in a CTranslate2 variable fails the load naming the variable") {
+        snprintf(dir, sizeof dir, "%s/ct2-nan", g_tmp);
+        CHECK(write_dir(g, dir, CT_F16, CT_F32, NULL) == 0);
+        snprintf(p, sizeof p, "%s/model.bin", dir);
+        size_t n;
+        uint8_t *b = slurp(p, &n);
+        const char *var = "decoder/layer_norm/gamma";
+        uint8_t *h = b ? memmem(b, n, var, strlen(var) + 1) : NULL;
+        CHECK(h != NULL);
+        if (h) {
+            /* name NUL, u8 rank 1, u32 dim, u8 dtype, u32 bytes: then the floats */
+            const float nan = NAN;
+            memcpy(h + strlen(var) + 1 + 10 + 4 * 2, &nan, 4);
+            CHECK(write_file(p, b, n) == 0);
+            CHECKF(fails_with(dir, "variable 'decoder/layer_norm/gamma' holds a non-finite value", err, sizeof err), "%s", err);
+        }
+        free(b);
+    }
+    TEST("a variable count no Whisper model has is refused before its table is allocated (sparse file)") {
+        snprintf(dir, sizeof dir, "%s/sparse", g_tmp);
+        mkdir(dir, 0700);
+        snprintf(p, sizeof p, "%s/model.bin", dir);
+        buf b = {0};
+        put_u32(&b, 6);
+        put_str(&b, "WhisperSpec");
+        put_u32(&b, 3);
+        put_u32(&b, 200000);   /* 10 bytes a record: the file's apparent size allowed it */
+        CHECK(write_file(p, b.b, b.n) == 0 && truncate(p, 4 << 20) == 0);
+        CHECKF(fails_with(p, "variable count 200000 is more than a Whisper model has", err, sizeof err), "%s", err);
+        free(b.b);
+    }
+    TEST("a CRLF vocabulary.txt: the error suggests the line endings") {
+        snprintf(dir, sizeof dir, "%s/crlf", g_tmp);
+        CHECK(write_dir(g, dir, CT_F16, CT_F32, NULL) == 0);
+        snprintf(p, sizeof p, "%s/vocabulary.txt", dir);
+        size_t n;
+        uint8_t *v = slurp(p, &n);
+        buf o = {0};
+        for (size_t i = 0; v && i < n; i++) {
+            if (v[i] == '\n') put(&o, "\r", 1);
+            put(&o, &v[i], 1);
+        }
+        CHECK(v && write_file(p, o.b, o.n) == 0);
+        CHECKF(fails_with(dir, "CRLF line endings", err, sizeof err), "%s", err);
+        free(v);
+        free(o.b);
+    }
+    TEST("a directory path too long for '/model.bin' is refused, not cut short to another file") {
+        /* g_tmp/lp holds a good model as "model.bi": what "<path>/model.bin" cut to 4095
+         * bytes names. The path reaches lp through "/." steps. */
+        snprintf(dir, sizeof dir, "%s/lp", g_tmp);
+        CHECK(write_dir(g, dir, CT_F16, CT_F32, NULL) == 0);
+        snprintf(p, sizeof p, "%s/model.bin", dir);
+        snprintf(q, sizeof q, "%s/model.bi", dir);
+        CHECK(rename(p, q) == 0);
+        char *lp = malloc(4200);
+        size_t k = (size_t)snprintf(lp, 4200, "%s", g_tmp);
+        while (k + 3 < 4086 - 1) { memcpy(lp + k, "/.", 2); k += 2; }
+        if (k + 3 < 4086) lp[k++] = '/';
+        memcpy(lp + k, "/lp", 4);
+        CHECK(strlen(lp) == 4086);   /* + "/model.bin" = 4096: one byte over the buffer */
+        CHECKF(fails_with(lp, "too long", err, sizeof err), "%s", err);
+        free(lp);
+    }
+    wh_model_free(g);
+}
+
 int main(int argc, char **argv)
 {
     snprintf(g_tmp, sizeof g_tmp, "/tmp/ss-ct2-test.XXXXXX");
@@ -1183,6 +1299,7 @@ int main(int argc, char **argv)
         test_resolve();
         test_hf();
         test_config_align_heads();
+        test_load_fixes();
         rc = th_failed_total ? 1 : 0;
     }
     char cmd[300];
