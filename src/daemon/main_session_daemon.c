@@ -62,7 +62,8 @@ static void usage(FILE *f)
 "  -v, --verbose           also log to stderr\n"
 "Environment: SPEECH_SESSION_ROOT=DIR moves every file from /tmp to DIR.\n"
 "Exit codes: 0 clean stop, 100 usage, 110 already running, 111 system failure,\n"
-"            112 model load failure, 101 internal error.\n");
+"            112 model load failure, 113 model file changed while loaded\n"
+"            (a restart loads the new one), 101 internal error.\n");
 }
 
 static char *default_model(void)

@@ -36,6 +36,7 @@
 #define STATUS_REFRESH_S 15.0
 #define STATUS_COALESCE_S 0.25
 #define RESCAN_S 10.0
+#define MODEL_CHECK_S 1.0      /* the model file's stat while a job runs (model_check) */
 #define POLL_MODE_RESCAN_S 0.2
 #define RESP_GC_EVERY_S 60.0
 /* what the watch on the request directory reports (T5, T6, T8) */
@@ -84,7 +85,7 @@ typedef enum {
     ST_COUNT
 } dstate;
 
-typedef enum { EV_SIGNAL, EV_HUP, EV_SPOOL, EV_WORKER_DONE, EV_IDLE, EV_COUNT } devent;
+typedef enum { EV_SIGNAL, EV_HUP, EV_SPOOL, EV_WORKER_DONE, EV_IDLE, EV_MODEL, EV_COUNT } devent;
 
 /* A request on the worker: the top-level job, or an interactive one nested in a paused
  * batch job (docs/daemon.md "Live requests"). */
@@ -135,6 +136,9 @@ typedef struct {
     int marker_present;
     long processed, failed;
     const char *degraded;
+    int model_stop;         /* the model file changed: no job starts, the daemon stops (113) */
+    int model_gone_said;    /* its path's removal was logged */
+    double next_model_check;
 } daemon_t;
 
 /* The status file's "state" (session-api.md): draining and stopped both read "stopping"
@@ -699,9 +703,45 @@ static int next_job(daemon_t *d, int prio, slot *sl)
     }
 }
 
+/* Audit finding 2: the weights are views into a private mapping of the model file, which
+ * does not protect pages the kernel never copied. A file rewritten in place (cp's O_TRUNC, an
+ * editor, a download tool) shows its new bytes to the next request — other weights, or SIGBUS
+ * past a shorter end, which killed the daemon and counted as a crash of the request. A file
+ * replaced by rename is safe to keep serving, but it is a new model the user wants. Either
+ * way the daemon stops serving (SS_EXIT_MODEL_CHANGED), leaving its requests in processing/
+ * for the next start, which loads the file as it is then (clients start one on demand,
+ * systemd's Restart=on-failure restarts it). Asked before each job and every second while
+ * one runs (a running job is cancelled: put back, not counted as an attempt). Removal alone
+ * does not stop it: the mapping keeps the old file, and there would be nothing to restart
+ * with. Returns 1 when the daemon must stop. */
+static int model_check(daemon_t *d)
+{
+    if (d->model_stop) return 1;
+    if (!d->w.ctx) return 0;
+    char why[600];
+    sp_model_file_state fs = sp_context_model_file(d->w.ctx, why, sizeof why);
+    if (fs == SP_MODEL_FILE_SAME) return 0;
+    if (fs == SP_MODEL_FILE_GONE) {
+        if (!d->model_gone_said)
+            ss_log_msg(&d->log, "WARN", "%s: still serving the model loaded (it stays mapped); a "
+                       "new file there is loaded by the next start", why);
+        d->model_gone_said = 1;
+        return 0;
+    }
+    ss_log_msg(&d->log, "ERROR", "SESSION model changed: %s; stops serving (exit %d) so that the "
+               "next start loads the new file; %s%s", why, SS_EXIT_MODEL_CHANGED,
+               fs == SP_MODEL_FILE_REWRITTEN ? "replace model files by rename (scripts/get-model.sh "
+               "does), an in-place copy can be read half-written; " : "",
+               d->run.it ? "the running request is put back for it" : "queued requests stay for it");
+    d->model_stop = 1;
+    d->status_dirty = 1;
+    return 1;
+}
+
 static void dispatch(daemon_t *d)
 {
     if (d->run.it || d->state == ST_DRAINING || d->state == ST_STOPPED || d->sp.lock_lost) return;
+    if (!queues_empty(d) && model_check(d)) return;   /* settle() stops the daemon */
     if (next_job(d, -1, &d->run) == 0) ss_worker_submit(&d->w, d->run.j);
     update_yield(d);
 }
@@ -811,7 +851,7 @@ static int worker_events(daemon_t *d)
         return 1;
     }
     if (ev.parked && d->run.it && !d->nest.it) {
-        if (d->state == ST_PROCESSING && next_job(d, SS_PRIO_INTERACTIVE, &d->nest) == 0) {
+        if (d->state == ST_PROCESSING && !model_check(d) && next_job(d, SS_PRIO_INTERACTIVE, &d->nest) == 0) {
             ss_log_msg(&d->log, "INFO", "SESSION yield id=%s to id=%s", d->run.it->req.id,
                        d->nest.it->req.id);
             ss_worker_run_nested(&d->w, d->nest.j);
@@ -1040,7 +1080,8 @@ static void notify_ready(const ss_daemon_opts *o, int code)
 static dstate settle(daemon_t *d)
 {
     dispatch(d);
-    return d->run.it ? ST_PROCESSING : ST_IDLE;
+    if (d->run.it) return ST_PROCESSING;
+    return d->model_stop ? ST_STOPPED : ST_IDLE;
 }
 
 static dstate ev_start_next(daemon_t *d) { return settle(d); }
@@ -1091,9 +1132,17 @@ static dstate ev_reopen_log(daemon_t *d)
     return d->state;
 }
 
+/* The model file changed while a job runs (model_check): it is cancelled — put back for
+ * the next start, as at a stop signal — and the daemon stops once the worker lets go. */
+static dstate ev_model_drain(daemon_t *d)
+{
+    ss_worker_cancel(&d->w);
+    return ST_DRAINING;
+}
+
 static dstate ev_finish_and_next(daemon_t *d)
 {
-    if (!worker_events(d)) return d->state;
+    if (!worker_events(d)) return d->model_stop && d->run.it ? ev_model_drain(d) : d->state;
     if (queues_empty(d)) rescan(d);   /* queue drained: the listing is the truth (T8) */
     return settle(d);
 }
@@ -1115,7 +1164,7 @@ static const action actions[ST_COUNT][EV_COUNT] = {
     [ST_IDLE] = { [EV_SIGNAL] = ev_stop_now, [EV_HUP] = ev_reopen_log,
                   [EV_SPOOL] = ev_start_next, [EV_IDLE] = ev_idle_exit },
     [ST_PROCESSING] = { [EV_SIGNAL] = ev_drain, [EV_HUP] = ev_reopen_log,
-                        [EV_WORKER_DONE] = ev_finish_and_next },
+                        [EV_WORKER_DONE] = ev_finish_and_next, [EV_MODEL] = ev_model_drain },
     [ST_DRAINING] = { [EV_SIGNAL] = ev_exit_at_once, [EV_HUP] = ev_reopen_log,
                       [EV_WORKER_DONE] = ev_finish_and_stop },
 };
@@ -1165,6 +1214,15 @@ static double due_idle(const daemon_t *d)
 }
 static void fire_idle(daemon_t *d, double now) { (void)now; handle(d, EV_IDLE); }
 
+/* while a job runs, the model file is looked at every second (model_check); before a job
+ * dispatch() looks itself */
+static double due_model(const daemon_t *d) { return d->next_model_check; }
+static void fire_model(daemon_t *d, double now)
+{
+    d->next_model_check = now + MODEL_CHECK_S;
+    if (model_check(d)) handle(d, EV_MODEL);
+}
+
 #define IN_IDLE (1u << ST_IDLE)
 #define IN_PROCESSING (1u << ST_PROCESSING)
 #define IN_DRAINING (1u << ST_DRAINING)
@@ -1180,6 +1238,7 @@ static const struct {
     { "young", IN_IDLE | IN_PROCESSING, due_young, fire_young },
     { "retry", IN_IDLE | IN_PROCESSING, due_retry, run_retries },
     { "idle", IN_IDLE, due_idle, fire_idle },
+    { "model", IN_PROCESSING, due_model, fire_model },
 };
 #define N_TIMERS (sizeof timers / sizeof timers[0])
 
@@ -1245,7 +1304,7 @@ static int run_loop(daemon_t *d)
         run_timers(d, now);
         if (lock_lost(d)) return SS_EXIT_RUNNING;
         if (d->claimed) { d->claimed = 0; handle(d, EV_SPOOL); }
-        if (d->state == ST_STOPPED) return SS_EXIT_OK;
+        if (d->state == ST_STOPPED) return d->model_stop ? SS_EXIT_MODEL_CHANGED : SS_EXIT_OK;
         struct pollfd pf[3] = {
             { .fd = d->sfd, .events = POLLIN },
             { .fd = d->w.evfd, .events = POLLIN },
@@ -1419,6 +1478,7 @@ static void go_ready(daemon_t *d)
     write_pidfile(d, 0);
     write_marker(d);
     d->last_activity_mono = ss_mono_now();
+    d->next_model_check = d->last_activity_mono + MODEL_CHECK_S;
     d->state = settle(d);
     d->claimed = 0;
     write_status(d, 1);

@@ -15,6 +15,8 @@
 #define SS_EXIT_RUNNING   110   /* another daemon holds the lock: nothing was touched */
 #define SS_EXIT_SYSTEM    111   /* system failure: directories, lock, inotify, fork, memory */
 #define SS_EXIT_MODEL     112   /* the model could not be loaded */
+#define SS_EXIT_MODEL_CHANGED 113   /* the model file changed on disk while loaded: stopped so
+                                     * that a restart loads the new one (queued requests kept) */
 
 typedef struct {
     double timeout;            /* idle seconds before exit; <= 0: never */
