@@ -233,6 +233,8 @@ static double dec_bytes(const sp_model_info *mi, double wbytes, double kvbytes)
 }
 
 static int g_scaling = 1;   /* also measure on 1 thread (--no-scaling: skip) */
+static int g_gpu_limits = 1;   /* --device cuda: measure the GPU's limits (--no-gpu-limits: skip; the
+                                * CUDA emulation of the tests cannot run their 8192³ product) */
 static double g_read_gbs;   /* the CPU's read bandwidth, measured once */
 static double g_fma_peak;   /* GFLOP/s on the benchmark's threads, FMAs as wide as the GEMM's */
 static double g_fma_peak1;  /* the same on 1 thread */
@@ -407,6 +409,33 @@ static double bench_gemv(wh_isa isa, int M, int N, int K, int type, int int8, do
     return bytes / best / 1e9;
 }
 
+static int g_failed_call;   /* a timed call failed in this model's figures: they are not results */
+
+/* st of a timed call: 1 when SP_OK, else said once and the model's figures void (a failed
+ * decoder step returns at once, so its "time" is ~0 ms; a GPU fault moves the context to the
+ * CPU and every later figure is the CPU's) */
+static int call_ok(sp_status st, const char *what)
+{
+    if (st == SP_OK) return 1;
+    if (!g_failed_call) printf("#   FAILED: %s: %s\n", what, sp_status_str(st));
+    g_failed_call = 1;
+    return 0;
+}
+
+static int want_gpu(void) { return g_device && !strncmp(g_device, "cuda", 4); }
+
+/* --device cuda: the context still on the GPU after a phase; else "GPU FAULT" said (what
+ * scripts/gpu-check.sh looks for) and 0 */
+static int still_on_gpu(sp_context *ctx, const char *phase)
+{
+    if (!want_gpu()) return 1;
+    sp_device_info di;
+    sp_context_device_info(ctx, &di);
+    if (!strcmp(di.device, "cuda")) return 1;
+    printf("#   GPU FAULT during %s: %s; no figures for this model\n", phase, di.fallback);
+    return 0;
+}
+
 static void bench_transcribe(sp_context *ctx, int runs)
 {
     float *pcm = NULL;
@@ -426,11 +455,20 @@ static void bench_transcribe(sp_context *ctx, int runs)
     for (int r = 0; r <= runs; r++) {   /* run 0 warms up */
         sp_result *res = NULL;
         double a = now();
-        if (sp_transcribe(ctx, pcm, n, &tp, &res, err, sizeof err) != SP_OK) { printf("#   transcribe: %s\n", err); break; }
+        if (sp_transcribe(ctx, pcm, n, &tp, &res, err, sizeof err) != SP_OK) {
+            printf("#   FAILED: transcribe: %s\n", err);
+            g_failed_call = 1;
+            break;
+        }
         t[r] = now() - a;
         tokens = 0;
         for (int i = 0; i < res->n_segments; i++) tokens += res->segments[i].n_tokens;
         sp_result_free(res);
+    }
+    if (g_failed_call) {
+        free(t);
+        free(pcm);
+        return;
     }
     qsort(t + 1, (size_t)runs, sizeof(double), cmpd);
     printf("#   warm transcription of %s (%.1f s audio, beam 5, temperature 0): %.1f ms median of %d, %d tokens\n",
@@ -443,28 +481,33 @@ static void bench_transcribe(sp_context *ctx, int runs)
  * step), each step timed alone; the median step is reported, so a step during which the
  * OS ran someone else's thread on our core (a loaded machine) does not move the figure. */
 /* sequences 0 .. B-1 reset and fed the start-of-transcript prompt; seqs[s] = s */
-static void decode_start(sp_context *ctx, const sp_model_info *mi, int B, int *seqs, float *logits)
+static int decode_start(sp_context *ctx, const sp_model_info *mi, int B, int *seqs, float *logits)
 {
     const wh_specials *sp = wh_special_tokens(ctx);
     int prompt[3] = {sp->sot, mi->multilingual ? sp->lang_first : sp->sot, sp->transcribe};
     int np = mi->multilingual ? 3 : 1;
     for (int s = 0; s < B; s++) {
         wh_seq_reset(ctx, s);
-        wh_decode_seq(ctx, s, prompt, np, logits);
+        if (!call_ok(wh_decode_seq(ctx, s, prompt, np, logits), "the decoder's prompt")) return -1;
         seqs[s] = s;
     }
+    return 0;
 }
 
 static double decode_ms(sp_context *ctx, const sp_model_info *mi, int B, int ntok, float *logits)
 {
     int seqs[8], toks[8];
-    decode_start(ctx, mi, B, seqs, logits);
+    if (decode_start(ctx, mi, B, seqs, logits)) return -1;
     double *t = calloc((size_t)ntok, sizeof(double));
     for (int i = 0; i < ntok; i++) {
         for (int s = 0; s < B; s++) toks[s] = 1000 + 37 * i + s;
         double t0 = now();
-        wh_decode_step(ctx, B, seqs, toks, logits);
+        const sp_status st = wh_decode_step(ctx, B, seqs, toks, logits);
         t[i] = now() - t0;
+        if (!call_ok(st, "a decoder step")) {
+            free(t);
+            return -1;
+        }
     }
     qsort(t, (size_t)ntok, sizeof(double), cmpd);
     double ms = t[ntok / 2] * 1000.0;
@@ -478,9 +521,12 @@ static double median_encode_ms(sp_context *ctx, const float *mel, int runs, int 
     double *te = calloc((size_t)runs, sizeof(double));
     for (int r = 0; r < runs; r++) {
         double t0 = now();
-        if (audio_ctx) sp_encode_ctx(ctx, mel, 3000, 0, audio_ctx);
-        else sp_encode(ctx, mel, 3000, 0);
+        const sp_status st = audio_ctx ? sp_encode_ctx(ctx, mel, 3000, 0, audio_ctx) : sp_encode(ctx, mel, 3000, 0);
         te[r] = now() - t0;
+        if (!call_ok(st, "the encoder")) {
+            free(te);
+            return -1;
+        }
     }
     qsort(te, (size_t)runs, sizeof(double), cmpd);
     double ms = te[runs / 2] * 1000.0;
@@ -520,7 +566,7 @@ static quart encode_paired(sp_context *ctx, const float *mel, int runs, double g
     double *r = calloc((size_t)runs, sizeof(double));
     for (int i = 0; i < runs; i++) {
         const double p0 = fma_probe(threads), t0 = now();
-        sp_encode(ctx, mel, 3000, 0);
+        call_ok(sp_encode(ctx, mel, 3000, 0), "the encoder");
         const double t = now() - t0, p1 = fma_probe(threads);
         r[i] = gflop / t / ((p0 + p1) / 2);
     }
@@ -536,15 +582,15 @@ static quart decode_paired(sp_context *ctx, const sp_model_info *mi, int B, int 
 {
     const int ngroup = ntok / 8 > 0 ? ntok / 8 : 1;
     int seqs[8], toks[8];
-    decode_start(ctx, mi, B, seqs, logits);
-    double r[64], t[8];
+    double r[64] = {0}, t[8];
+    if (decode_start(ctx, mi, B, seqs, logits)) return quartiles(r, 1);
     const int ng = ngroup < 64 ? ngroup : 64;
     for (int g = 0; g < ng; g++) {
         const double b0 = read_probe(threads);
         for (int i = 0; i < 8; i++) {
             for (int s = 0; s < B; s++) toks[s] = 1000 + 37 * (8 * g + i) + s;
             const double t0 = now();
-            wh_decode_step(ctx, B, seqs, toks, logits);
+            call_ok(wh_decode_step(ctx, B, seqs, toks, logits), "a decoder step");
             t[i] = now() - t0;
         }
         const double b1 = read_probe(threads);
@@ -579,20 +625,34 @@ static int bench_model(const char *path, int threads, int runs, int ntok)
     double t_load = now() - t0;
     sp_model_info mi;
     sp_context_info(ctx, &mi);
+    sp_device_info di;
+    sp_context_device_info(ctx, &di);
+    g_failed_call = 0;
+    /* --device cuda on a model that did not open on the GPU (no GPU, out of memory, a failed
+     * self-check): its figures would be the CPU's (and, with the 1-thread pass, could take
+     * minutes of a lent GPU's time); refused, a non-zero exit */
+    if (want_gpu() && strcmp(di.device, "cuda")) {
+        printf("%-34s on the CPU: %s\n#   GPU FAULT: --device %s but the model is not on the GPU; not benchmarked\n",
+               path, di.fallback, g_device);
+        sp_context_free(ctx);
+        return -1;
+    }
     float *mel = malloc(sizeof(float) * mi.n_mels * 3000);
+    float *logits = malloc(sizeof(float) * (size_t)mi.n_vocab * 8);
+    int rc = -1;
+    if (!mel || !logits) { fprintf(stderr, "bench: out of memory\n"); goto cleanup; }
     for (int i = 0; i < mi.n_mels * 3000; i++) mel[i] = (float)sin(i * 0.01) * 0.5f;
-    sp_encode(ctx, mel, 3000, 0);   /* warm-up: page in the weights */
-    if (!g_device || strncmp(g_device, "cuda", 4)) fma_peak_refresh(threads);
+    if (!call_ok(sp_encode(ctx, mel, 3000, 0), "the encoder")) goto cleanup;   /* warm-up: page in the weights */
+    if (!want_gpu()) fma_peak_refresh(threads);
     double enc_min;
     double enc = median_encode_ms(ctx, mel, runs, 0, &enc_min) / 1000.0;
     /* a 3 s clip as --audio-ctx auto encodes it: 150 positions + 64 margin, to 64s */
     const int short_ctx = 256 < mi.n_audio_ctx ? 256 : mi.n_audio_ctx;
     double enc_short = median_encode_ms(ctx, mel, runs, short_ctx, NULL) / 1000.0;
-    sp_encode(ctx, mel, 3000, 0);   /* the decoder attends to a full window */
+    /* the decoder attends to a full window */
+    if (!call_ok(sp_encode(ctx, mel, 3000, 0), "the encoder") || !still_on_gpu(ctx, "the encoder")) goto cleanup;
 
-    float *logits = malloc(sizeof(float) * (size_t)mi.n_vocab * 8);
     if (ntok > mi.n_text_ctx - 4) ntok = mi.n_text_ctx - 4;
-    sp_device_info di;
     sp_context_device_info(ctx, &di);
     const int on_cpu = strcmp(di.device, "cuda") != 0;
     /* int8 products (a quantized model on an AVX2 CPU, or compute int8: sp_device_info's
@@ -613,6 +673,8 @@ static int bench_model(const char *path, int threads, int runs, int ntok)
     /* bandwidth measured again right before the decoder, so both see the same load */
     double bw = read_bandwidth(threads, 0);
     double ms_tok[2] = {decode_ms(ctx, &mi, 1, ntok, logits), decode_ms(ctx, &mi, 5, ntok, logits)};
+    /* a failed call or a fault: no figures printed, so none can be copied as a result */
+    if (g_failed_call || !still_on_gpu(ctx, "the decoder")) goto cleanup;
     double gf = enc_flops(&mi) / enc / 1e9;
     printf("%-34s %-15s %-5s %-4s load %6.3f s | encoder %7.1f ms (%5.1f GFLOP/s) | decode %6.2f ms/token (batch 1), %6.2f ms/step = %5.2f ms/token (batch 5) | peak RSS %ld MB\n",
            path, mi.size_name, mi.type_name, di.device, t_load, enc * 1000, gf, ms_tok[0], ms_tok[1], ms_tok[1] / 5,
@@ -659,19 +721,23 @@ static int bench_model(const char *path, int threads, int runs, int ntok)
             }
         }
     } else {
-        double bound_ms = dec_bytes(&mi, 2.0, 2.0) / (g_copy_gbs * 1e9) * 1e3;
+        double bound_ms = g_copy_gbs > 0 ? dec_bytes(&mi, 2.0, 2.0) / (g_copy_gbs * 1e9) * 1e3 : 0;   /* 0: limits not measured */
         printf("#   GPU %s: %.0f MB in use | encoder %.1f%% of the f16 GEMM peak | decode batch 1 at %.1f%% of the "
                "bandwidth bound (%.3f ms/token), beam-5 step at %.1f%%\n",
                di.name, di.mem_used / 1048576.0, g_gemm_tflops > 0 ? 100.0 * gf / (g_gemm_tflops * 1e3) : 0,
                ms_tok[0] > 0 ? 100.0 * bound_ms / ms_tok[0] : 0, bound_ms, ms_tok[1] > 0 ? 100.0 * bound_ms / ms_tok[1] : 0);
     }
     if (g_audio && g_audio[0]) bench_transcribe(ctx, runs);
+    if (g_failed_call || !still_on_gpu(ctx, "the transcription")) goto cleanup;
+    rc = 0;
+cleanup:
     fflush(stdout);
-    free(mel); free(logits);
+    free(mel);
+    free(logits);
     free(g_probe_buf);
     g_probe_buf = NULL;
     sp_context_free(ctx);
-    return 0;
+    return rc;
 }
 
 /* --isa / --avx-vnni: the level every figure runs at (g_run_isa); 0, or 2 for a level this
@@ -719,7 +785,9 @@ static void measure_limits(int threads)
            sysconf(_SC_LEVEL3_CACHE_SIZE) > 0 ? sysconf(_SC_LEVEL3_CACHE_SIZE) / 1000000 : 0L,
            g_read_pf ? "with" : "without");
     if (w512) printf("# 256-bit FMA peak for comparison: %.1f GFLOP/s on %d threads\n", fma_peak(threads), threads);
-    if (g_device && !strncmp(g_device, "cuda", 4)) {
+    if (g_device && !strncmp(g_device, "cuda", 4) && !g_gpu_limits) {
+        printf("# GPU limits: not measured (--no-gpu-limits)\n");
+    } else if (g_device && !strncmp(g_device, "cuda", 4)) {
         int dev = g_device[4] == ':' ? atoi(g_device + 5) : 0;
         if (wh_cuda_limits(dev, &g_copy_gbs, &g_gemm_tflops) == 0)
             printf("# GPU limits measured now: device copy %.0f GB/s (read + write), f16 GEMM (f32 accumulate) %.1f TFLOP/s\n",
@@ -827,6 +895,7 @@ static int default_models(const char *argv0, const char *shapes_arg, const char 
 static void usage(FILE *f)
 {
     fputs("usage: bench [--device D] [--threads N] [--runs N] [--tokens N] [--audio WAV] [--no-scaling]\n"
+          "             [--no-gpu-limits]\n"
           "             [--shapes micro,tiny,base] [--types f16,q8_0] [--isa scalar|avx2|avx512] [--avx-vnni]\n"
           "             [--gemv-prefetch ROWS] [MODEL.bin ...]\n"
           "The machine's limits (FMA peak, read bandwidth), the kernels at every level the CPU has,\n"
@@ -837,7 +906,8 @@ static void usage(FILE *f)
           "header of bench/main_bench.c says what each figure is.\n"
           "--threads 1..256, --runs 1..1000, --tokens 1..448, --gemv-prefetch 0..65536 (whole numbers).\n"
           "Exit codes: 0, 1 a model could not be opened (each given one is tried first, on the\n"
-          "CPU, before anything is measured), 2 usage.\n", f);
+          "CPU, before anything is measured) or its figures failed (a call failed: \"FAILED\";\n"
+          "--device cuda and the model not on the GPU, or a fault moved it: \"GPU FAULT\"), 2 usage.\n", f);
 }
 
 /* --threads and the like: a whole number from lo to hi, else a usage error (atoi had run
@@ -868,6 +938,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--device") && i + 1 < argc) g_device = argv[++i];
         else if (!strcmp(argv[i], "--audio") && i + 1 < argc) g_audio = argv[++i];
         else if (!strcmp(argv[i], "--no-scaling")) g_scaling = 0;
+        else if (!strcmp(argv[i], "--no-gpu-limits")) g_gpu_limits = 0;
         else if (!strcmp(argv[i], "--shapes") && i + 1 < argc) shapes_arg = argv[++i];
         else if (!strcmp(argv[i], "--types") && i + 1 < argc) types_arg = argv[++i];
         else if (!strcmp(argv[i], "--isa") && i + 1 < argc) isa_arg = argv[++i];

@@ -89,7 +89,7 @@ sp_status wh_backend_compare(const struct wh_model *m, wh_backend *ref, wh_backe
  * reach it through wh_cuda_host: the engine turns any weight type into f16 rows on the host
  * with the same exact dequantization the CPU uses, so every type the loader accepts runs on
  * the GPU and the shared object needs none of the engine's code. */
-#define WH_CUDA_ABI 1
+#define WH_CUDA_ABI 2   /* 2: model_layout */
 #define WH_CUDA_ENTRY "wh_cuda_backend_open_v1"
 
 typedef struct {
@@ -97,6 +97,9 @@ typedef struct {
     int device_index;        /* cuda:N */
     /* rows x k elements of weight W (a wh_tensor viewed as rows of k) as IEEE f16 */
     void (*weight_f16)(const void *tensor, int rows, int k, uint16_t *out);
+    /* wh_model_layout() of the engine (model.h): the library reads wh_model's fields itself,
+     * so one built against another layout refuses to open */
+    uint32_t model_layout;
 } wh_cuda_host;
 
 typedef sp_status (*wh_cuda_open_fn)(const struct wh_model *m, const wh_cuda_host *host, wh_backend **out,

@@ -117,6 +117,6 @@ sp_status wh_cuda_backend_load(const wh_model *m, int device_index, wh_backend *
         sp_errf(reason, rn, "%s", g_why);
         return SP_ERR_UNSUPPORTED;
     }
-    wh_cuda_host host = {WH_CUDA_ABI, device_index, weight_f16};
+    wh_cuda_host host = {WH_CUDA_ABI, device_index, weight_f16, wh_model_layout()};
     return g_open(m, &host, out, reason, rn);
 }

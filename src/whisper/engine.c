@@ -95,14 +95,20 @@ int sp_device_valid(const char *d)
 
 /* ------------------------------------------------------------------ self-check
  * A broken driver or a miscompiled kernel must not type wrong text: before the GPU is
- * used, a short deterministic window and five teacher-forced tokens go through both
+ * used, a short deterministic window and seven teacher-forced tokens go through both
  * backends, and their logits must agree as tightly as the reference tests ask of the CPU
  * (tests/unit/test_engine_ref.c): max |a - b| <= tol * std(a) per row, and the GPU's pick
  * scores within that error of the CPU's best. The window has SELF_CHECK_ACTX encoder
- * positions so that the attention kernels take the paths every real window takes (more keys
- * than a block's 128 threads, softmax rows over 256 columns; 32 positions had tested only
- * their one-pass paths), and the last token goes to a second sequence copied from the first
- * (a beam's cache: seq_copy and a second cache's table entry). */
+ * positions so that the attention kernels take the paths every real window takes (the
+ * decoder's cross-attention over 264 positions: five chunks of 64 (k_attn_part) and their
+ * combination (k_attn_combine); softmax rows over 256 columns; 32 positions had tested only
+ * one-chunk paths). Rows 0-3 go to sequence 0 in one pass; rows 4-6 to a second sequence
+ * copied from it (a beam's cache: seq_copy and a second cache's table entry), one step each:
+ * row 4 runs directly, the GPU captures that step as a CUDA graph at row 5 and runs both
+ * rows 5 and 6 from it, their self-attention over the whole text context's chunks, most of
+ * them empty. A
+ * failure at row 5 or 6 alone therefore points at the graphs (SPEECH_SESSION_CUDA_GRAPHS=0
+ * tells). */
 #define SELF_CHECK_ACTX 264
 
 static double row_agreement(const float *a, const float *b, int n, int *pick_ok)
@@ -479,6 +485,13 @@ static sp_status run_rows(sp_context *c, const int *tokens, int rows, float *log
     if (st == SP_OK && logits && any_nonfinite(logits, (size_t)(rows - first) * (size_t)c->n_vocab)) {
         if (!strcmp(c->be->ops->device, "cpu")) return SP_ERR_MODEL_FORMAT;
         snprintf(c->be->error, sizeof c->be->error, "non-finite logits");
+        st = SP_ERR_DEVICE;
+    }
+    /* the alignment pass's probabilities too: garbage confined to the attention (the logits
+     * finite) would otherwise go straight into the DTW as wrong word times */
+    if (st == SP_OK && attn && strcmp(c->be->ops->device, "cpu") &&
+        any_nonfinite(attn, (size_t)c->m->hp.n_text_layer * (size_t)rows * (size_t)c->n_head * (size_t)c->cur)) {
+        snprintf(c->be->error, sizeof c->be->error, "non-finite alignment probabilities");
         st = SP_ERR_DEVICE;
     }
     if (st != SP_OK) return device_fault(c, st);

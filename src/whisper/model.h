@@ -190,4 +190,42 @@ size_t wh_row_bytes(int type, int64_t k);
 void wh_dequant_row_ref(int type, const void *row, float *out, int64_t k0, int64_t n);
 
 const char *wh_model_size_name(const wh_hparams *hp);
+/* The layout of what the CUDA backend reads of a wh_model directly (src/whisper/cuda/: the
+ * hyperparameters, the tensors' data pointers, the layers' tensors by field): a shared object
+ * built separately and loaded at run time (backend_load.c) compiled these offsets in, and a
+ * stale one reached through SPEECH_SESSION_CUDA_LIB or the linker path would read wrong ones
+ * without a word. The engine passes this value in wh_cuda_host and the library refuses one
+ * that differs from its own; any change to these structures changes it (FNV-1a over the
+ * sizes and offsets). */
+static inline uint32_t wh_model_layout(void)
+{
+#define WH_L_T(f) offsetof(wh_tensor, f)
+#define WH_L_A(f) offsetof(wh_attn, f)
+#define WH_L_L(f) offsetof(wh_layer, f)
+#define WH_L_H(f) offsetof(wh_hparams, f)
+#define WH_L_M(f) offsetof(wh_model, f)
+    const size_t v[] = {
+        sizeof(wh_tensor), WH_L_T(data), WH_L_T(type), WH_L_T(ne), WH_L_T(n_dims),
+        sizeof(wh_attn), WH_L_A(q_w), WH_L_A(q_b), WH_L_A(k_w), WH_L_A(v_w), WH_L_A(v_b), WH_L_A(o_w), WH_L_A(o_b),
+        sizeof(wh_layer), WH_L_L(attn_ln_w), WH_L_L(attn_ln_b), WH_L_L(attn), WH_L_L(cross_ln_w),
+        WH_L_L(cross_ln_b), WH_L_L(cross), WH_L_L(mlp_ln_w), WH_L_L(mlp_ln_b), WH_L_L(mlp0_w), WH_L_L(mlp0_b),
+        WH_L_L(mlp2_w), WH_L_L(mlp2_b),
+        sizeof(wh_hparams), WH_L_H(n_vocab), WH_L_H(n_audio_ctx), WH_L_H(n_audio_state), WH_L_H(n_audio_head),
+        WH_L_H(n_audio_layer), WH_L_H(n_text_ctx), WH_L_H(n_text_layer), WH_L_H(n_mels),
+        WH_L_M(hp), WH_L_M(e_pe), WH_L_M(conv1_w), WH_L_M(conv1_b), WH_L_M(conv2_w), WH_L_M(conv2_b),
+        WH_L_M(e_ln_w), WH_L_M(e_ln_b), WH_L_M(enc), WH_L_M(d_pe), WH_L_M(tok_emb), WH_L_M(d_ln_w),
+        WH_L_M(d_ln_b), WH_L_M(dec),
+    };
+#undef WH_L_T
+#undef WH_L_A
+#undef WH_L_L
+#undef WH_L_H
+#undef WH_L_M
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        h ^= (uint32_t)v[i];
+        h *= 16777619u;
+    }
+    return h;
+}
 #endif

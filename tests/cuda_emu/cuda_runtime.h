@@ -76,7 +76,9 @@ inline void run_or_record(std::function<void()> op)
     else
         op();
 }
-inline size_t g_mem_limit = (size_t)4 << 30;   // what cudaMemGetInfo reports free
+// what cudaMemGetInfo reports free: 4 GiB, or $CUDA_EMU_MEM_FREE bytes (a GPU with little room)
+inline size_t g_mem_limit = getenv("CUDA_EMU_MEM_FREE") ? strtoull(getenv("CUDA_EMU_MEM_FREE"), nullptr, 10)
+                                                        : (size_t)4 << 30;
 
 enum { F_READY, F_WARP, F_BLOCK, F_DONE };
 struct fiber {
@@ -285,9 +287,18 @@ static inline cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcp
     memmove(d, s, n);
     return cudaSuccess;
 }
+// $CUDA_EMU_NAN_D2H_BELOW=N: device-to-host copies of fewer than N bytes arrive with NaN as
+// their first float, as from a GPU whose attention alone went wrong (no error reported): in
+// this backend those are the alignment pass's probabilities, the logits' copies being a
+// vocabulary of floats (>= 200 KB)
 static inline cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind k, cudaStream_t = nullptr)
 {
-    emu::run_or_record([=]() { cudaMemcpy(d, s, n, k); });
+    static const char *below = getenv("CUDA_EMU_NAN_D2H_BELOW");
+    const bool poison = below && k == cudaMemcpyDeviceToHost && n >= sizeof(float) && n < strtoull(below, nullptr, 10);
+    emu::run_or_record([=]() {
+        cudaMemcpy(d, s, n, k);
+        if (poison) *(float *)d = NAN;
+    });
     return cudaSuccess;
 }
 static inline cudaError_t cudaMemcpy2DAsync(void *d, size_t dp, const void *s, size_t sp, size_t w, size_t h,
@@ -313,8 +324,13 @@ static inline cudaError_t cudaStreamDestroy(cudaStream_t s)
     free(s);
     return cudaSuccess;
 }
-static inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
-static inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+// a sticky launch failure is returned by every synchronisation after it, as on a GPU (the
+// limits' measurement, wh_cuda_limits_v1, relies on it to stop)
+static inline cudaError_t cudaStreamSynchronize(cudaStream_t)
+{
+    return emu::g_last == cudaErrorLaunchFailure ? cudaErrorLaunchFailure : cudaSuccess;
+}
+static inline cudaError_t cudaDeviceSynchronize() { return cudaStreamSynchronize(nullptr); }
 static inline cudaError_t cudaEventCreate(cudaEvent_t *e)
 {
     *e = (cudaEvent_t)calloc(1, sizeof **e);

@@ -17,7 +17,14 @@
  * - transcripts (text and segment times) of both devices agree at temperature 0, greedy
  *   and beam 5.
  * The reference logits of ../shared/ref on the GPU are checked by test_engine_ref with
- * SPEECH_SESSION_DEVICE=cuda. */
+ * SPEECH_SESSION_DEVICE=cuda.
+ *
+ * Every model's "GPU" context must be on the GPU when opened and still there after its
+ * checks: one that failed its self-check, or faulted midway, runs on the CPU and would
+ * otherwise compare the CPU with itself and pass. Without a usable GPU the program skips
+ * (exit 0), unless SPEECH_SESSION_REQUIRE_GPU=1 (scripts/gpu-check.sh,
+ * tests/integration/cuda_emu.sh): then that is a failure, since a GPU that fails the probe
+ * is exactly what those runs are there to catch. */
 #include "harness.h"
 #include "test_util.h"
 #include "speech.h"
@@ -234,26 +241,38 @@ static void check_model(const char *model, const float *pcm, size_t n)
     char err[256];
     sp_context *cpu = open_on(model, "cpu", err, sizeof err), *gpu = open_on(model, "cuda", err, sizeof err);
     const char *name = strrchr(model, '/') ? strrchr(model, '/') + 1 : model;
+    float *mel = NULL;
+    int nfr = 0, ncont = 0;
+    sp_device_info di;
     if (!cpu || !gpu) {
         TEST(name) CHECKF(0, "cannot open %s: %s", model, err);
         goto done;
     }
     sp_model_info mi;
     sp_context_info(cpu, &mi);
-    float *mel = NULL;
-    int nfr = 0, ncont = 0;
     if (sp_mel(cpu, pcm, n, &mel, &nfr, &ncont) != SP_OK) goto done;
-    sp_device_info di;
     sp_context_device_info(gpu, &di);
     printf("# %s (%s %s) on %s: %.0f MB of GPU memory\n", name, mi.size_name, mi.type_name, di.name,
            di.mem_used / 1048576.0);
+    {
+        char t[200];
+        snprintf(t, sizeof t, "%s: the GPU context opened on the GPU", name);
+        TEST(t) CHECKF(!strcmp(di.device, "cuda"), "on %s: %s", di.device, di.fallback);
+        if (strcmp(di.device, "cuda")) goto done;   /* the rest would compare the CPU with itself */
+    }
     compare_logits(name, cpu, gpu, mel, nfr, mi.ftype >= 2 ? 0.10 : 0.05);
     compare_beams(name, gpu, mel, nfr);
     if (g_steps > 0) compare_steps(name, cpu, gpu, mel, nfr, 0.03);
     compare_attn(name, cpu, gpu, mel, nfr);
     if (g_transcripts) compare_transcripts(name, cpu, gpu, pcm, n);
-    free(mel);
+    {
+        char t[200];
+        snprintf(t, sizeof t, "%s: still on the GPU after its checks (no fault moved it to the CPU)", name);
+        sp_context_device_info(gpu, &di);
+        TEST(t) CHECKF(!strcmp(di.device, "cuda"), "on %s: %s", di.device, di.fallback);
+    }
 done:
+    free(mel);
     sp_context_free(cpu);
     sp_context_free(gpu);
 }
@@ -265,9 +284,12 @@ int main(int argc, char **argv)
     sp_device_info di;
     sp_context_device_info(probe, &di);
     if (!probe || strcmp(di.device, "cuda")) {
-        printf("ok - # SKIP no usable GPU: %s\n", probe ? di.fallback : err);
+        const char *req = getenv("SPEECH_SESSION_REQUIRE_GPU");
+        const int required = req && !strcmp(req, "1");
+        printf("%s - %sno usable GPU: %s\n", required ? "not ok" : "ok", required ? "" : "# SKIP ",
+               probe ? di.fallback : err);
         sp_context_free(probe);
-        return 0;
+        return required ? 1 : 0;
     }
     sp_context_free(probe);
     size_t n = 0;

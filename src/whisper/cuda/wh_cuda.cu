@@ -253,6 +253,10 @@ void layout(wh_cuda *c)
 }
 
 size_t cache_bytes(const wh_cuda *c) { return 2 * (size_t)c->ndl * c->tctx * c->n * sizeof(__half); }
+// the alignment pass's probabilities [tctx][H][actx] (probs_ensure)
+size_t probs_bytes(const wh_cuda *c) { return sizeof(float) * (size_t)c->tctx * c->H * c->actx; }
+// sequences whose caches alloc_all counts as needed at open (beam 5, best-of 5)
+constexpr size_t OPEN_SEQS = 5;
 
 // ------------------------------------------------------------------ weight upload
 
@@ -540,7 +544,7 @@ sp_status seq_ensure(wh_cuda *c, int s)
         cudaFree(c->kc[s]);
         c->kc[s] = c->vc[s] = nullptr;
         cudaGetLastError();   // clear the (non-sticky) allocation error
-        snprintf(c->base.error, sizeof c->base.error, "out of GPU memory for a beam's KV cache (%.0f MB)",
+        snprintf(c->base.error, sizeof c->base.error, "out of GPU memory for a beam's KV cache (%.1f MB)",
                  cache_bytes(c) / 1e6);
         return SP_ERR_DEVICE;
     }
@@ -557,11 +561,11 @@ sp_status seq_ensure(wh_cuda *c, int s)
 sp_status probs_ensure(wh_cuda *c)
 {
     if (c->probs) return SP_OK;
-    const size_t bytes = sizeof(float) * (size_t)c->tctx * c->H * c->actx;
+    const size_t bytes = probs_bytes(c);
     if (cudaMalloc(&c->probs, bytes) != cudaSuccess) {
         c->probs = nullptr;
         cudaGetLastError();   // not sticky: clear it, or the next check reports it
-        snprintf(c->base.error, sizeof c->base.error, "out of GPU memory for the alignment pass (%.0f MB)", bytes / 1e6);
+        snprintf(c->base.error, sizeof c->base.error, "out of GPU memory for the alignment pass (%.1f MB)", bytes / 1e6);
         return SP_ERR_DEVICE;
     }
     c->mem_used += bytes;
@@ -827,21 +831,30 @@ sp_status alloc_all(wh_cuda *c, char *err, size_t en)
     c->arena_size = c->arena_off;
     c->sizing = false;
     size_t free_b = 0, total_b = 0;
-    // + two sequences' caches (the self-check copies one into a second, as a beam does) and
-    // a margin for what is allocated outside our count (the decoder graphs, cuBLAS's own
-    // state; its workspace is allocated already, init_streams)
-    const size_t need = c->arena_size + 2 * cache_bytes(c) + (64u << 20);
+    // + what a request allocates on first use, so that a GPU with room for the weights alone
+    // is refused here (the CPU from the start) rather than in the middle of a beam-5 or
+    // word-timestamp request (SP_ERR_DEVICE there moves the context to the CPU until it is
+    // reopened): OPEN_SEQS sequences' caches (beam 5 and best-of 5, the defaults' widest), the
+    // alignment pass's probabilities, and a margin for what is allocated outside our count
+    // (the decoder graphs, cuBLAS's own state; its workspace is allocated already,
+    // init_streams). Wider searches (up to WH_MAX_SEQ) still allocate on first use.
+    const size_t need = c->arena_size + OPEN_SEQS * cache_bytes(c) + probs_bytes(c) + (64u << 20);
     if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
         cudaGetLastError();   // unknown: the allocation below decides
         free_b = 0;
     } else if (need > free_b) {
-        snprintf(err, en, "out of GPU memory: need %.1f GB, %.1f GB free", need / 1e9, free_b / 1e9);
+        if (need >= 1000000000u)
+            snprintf(err, en, "out of GPU memory: need %.2f GB, %.2f GB free", need / 1e9, free_b / 1e9);
+        else
+            snprintf(err, en, "out of GPU memory: need %.1f MB, %.1f MB free", need / 1e6, free_b / 1e6);
         return SP_ERR_NOMEM;
     }
     if (cudaMalloc(&c->arena, c->arena_size) != cudaSuccess) {
         cudaGetLastError();
         c->arena = nullptr;
-        snprintf(err, en, "out of GPU memory: need %.1f GB, %.1f GB free", need / 1e9, free_b / 1e9);
+        // the driver said there was room (or could not say): the figures are not "need > free"
+        snprintf(err, en, "out of GPU memory: allocating %.2f GB failed (%.2f GB reported free)", c->arena_size / 1e9,
+                 free_b / 1e9);
         return SP_ERR_NOMEM;
     }
     layout(c);
@@ -876,7 +889,12 @@ sp_status init_streams(wh_cuda *c, char *err, size_t en)
         snprintf(err, en, "cuBLAS unavailable: %s", cublasGetStatusName(s));
         return SP_ERR_UNSUPPORTED;
     }
-    cublasSetStream(c->blas, c->st);
+    // unchecked, a failure here would leave every GEMM on the legacy stream, unordered
+    // against the kernels on the non-blocking c->st: a race, not an error
+    if ((s = cublasSetStream(c->blas, c->st)) != CUBLAS_STATUS_SUCCESS) {
+        snprintf(err, en, "cuBLAS: cannot set its stream: %s", cublasGetStatusName(s));
+        return SP_ERR_UNSUPPORTED;
+    }
     // cuBLAS's workspace given, not left to cuBLAS: a graph capture must not allocate it
     // (32 MiB: what NVIDIA recommends for Hopper; counted in mem_used)
     if (cudaMalloc(&c->blas_ws, BLAS_WS) != cudaSuccess ||
@@ -896,6 +914,10 @@ wh_cuda_backend_open_v1(const wh_model *m, const wh_cuda_host *host, wh_backend 
     *out = nullptr;
     if (!host || host->abi != WH_CUDA_ABI) {
         snprintf(err, en, "CUDA backend built for another engine version");
+        return SP_ERR_UNSUPPORTED;
+    }
+    if (host->model_layout != wh_model_layout()) {   // the offsets read below were compiled in
+        snprintf(err, en, "CUDA backend built for another engine version (model.h layout differs)");
         return SP_ERR_UNSUPPORTED;
     }
     wh_cuda *c = (wh_cuda *)calloc(1, sizeof *c);
@@ -931,7 +953,13 @@ wh_cuda_backend_open_v1(const wh_model *m, const wh_cuda_host *host, wh_backend 
         st = SP_ERR_UNSUPPORTED;
         goto fail;
     }
-    if ((st = upload(c))) {
+    st = upload(c);
+    // the staging buffer (max(V·n, 4n², 3n·n_mels) halves: 133 MB of host memory for
+    // large-v3) serves the upload only; every page of it was written, so kept it would stay
+    // resident for the backend's whole life
+    free(c->stage);
+    c->stage = nullptr;
+    if (st) {
         snprintf(err, en, "uploading the weights failed: %s", c->base.error);
         goto fail;
     }
@@ -954,7 +982,9 @@ fail:
 // What this GPU can do, measured now, so benchmark figures are fractions of it: device
 // memory bandwidth from a 1 GiB device-to-device copy (bytes read + written per second),
 // and f16 tensor-core GEMM throughput (f32 accumulation, as the backend's GEMMs) on an
-// 8192³ product of pseudo-random values in [-1, 1). Best of 5 / 3 runs. 0 on any error.
+// 8192³ product of pseudo-random values in [-1, 1). Best of 5 / 3 runs. -1 (and 0 figures)
+// on any error: every call is checked, since a failed GEMM leaves an empty timed interval
+// (an absurd TFLOP/s) and cuBLAS errors are not visible to cudaGetLastError.
 extern "C" __attribute__((visibility("default"))) int wh_cuda_limits_v1(int dev, double *copy_gbs, double *gemm_tflops)
 {
     *copy_gbs = *gemm_tflops = 0;
@@ -963,44 +993,48 @@ extern "C" __attribute__((visibility("default"))) int wh_cuda_limits_v1(int dev,
     void *a = nullptr, *b = nullptr;
     float *c32 = nullptr;
     cublasHandle_t h = nullptr;
-    cudaEvent_t e0, e1;
-    cudaEventCreate(&e0);
-    cudaEventCreate(&e1);
+    cudaEvent_t e0 = nullptr, e1 = nullptr;
+    double gbs = 0, tflops = 0;
     int rc = -1;
+    if (cudaEventCreate(&e0) != cudaSuccess || cudaEventCreate(&e1) != cudaSuccess) goto cleanup;
     if (cudaMalloc(&a, bytes) != cudaSuccess || cudaMalloc(&b, bytes) != cudaSuccess ||
         cudaMalloc(&c32, N * N * sizeof(float)) != cudaSuccess || cublasCreate(&h) != CUBLAS_STATUS_SUCCESS)
-        goto done;
+        goto cleanup;
     WHC_LAUNCH(whc::k_fill_noise_h, 4096, 256, 0, 0)((__half *)a, bytes / sizeof(__half));
     WHC_LAUNCH(whc::k_fill_noise_h, 4096, 256, 0, 0)((__half *)b, bytes / sizeof(__half));
-    cudaDeviceSynchronize();
+    if (cudaDeviceSynchronize() != cudaSuccess) goto cleanup;
     for (int i = 0; i < 6; i++) {   // the first copy warms up
         float ms = 0;
-        cudaEventRecord(e0);
-        cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
-        cudaEventRecord(e1);
-        cudaEventSynchronize(e1);
-        cudaEventElapsedTime(&ms, e0, e1);
-        if (i && ms > 0 && 2.0 * bytes / (ms * 1e6) > *copy_gbs) *copy_gbs = 2.0 * bytes / (ms * 1e6);
+        if (cudaEventRecord(e0) != cudaSuccess || cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice) != cudaSuccess ||
+            cudaEventRecord(e1) != cudaSuccess || cudaEventSynchronize(e1) != cudaSuccess ||
+            cudaEventElapsedTime(&ms, e0, e1) != cudaSuccess)
+            goto cleanup;
+        if (i && ms > 0 && 2.0 * bytes / (ms * 1e6) > gbs) gbs = 2.0 * bytes / (ms * 1e6);
     }
     for (int i = 0; i < 4; i++) {
         const float one = 1.0f, zero = 0.0f;
         float ms = 0;
-        cudaEventRecord(e0);
-        cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)N, (int)N, &one, a, CUDA_R_16F, (int)N, b, CUDA_R_16F,
-                     (int)N, &zero, c32, CUDA_R_32F, (int)N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-        cudaEventRecord(e1);
-        cudaEventSynchronize(e1);
-        cudaEventElapsedTime(&ms, e0, e1);
+        if (cudaEventRecord(e0) != cudaSuccess ||
+            cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)N, (int)N, &one, a, CUDA_R_16F, (int)N, b,
+                         CUDA_R_16F, (int)N, &zero, c32, CUDA_R_32F, (int)N, CUBLAS_COMPUTE_32F,
+                         CUBLAS_GEMM_DEFAULT) != CUBLAS_STATUS_SUCCESS ||
+            cudaEventRecord(e1) != cudaSuccess || cudaEventSynchronize(e1) != cudaSuccess ||
+            cudaEventElapsedTime(&ms, e0, e1) != cudaSuccess)
+            goto cleanup;
         const double tf = 2.0 * N * N * N / (ms * 1e9);
-        if (i && ms > 0 && tf > *gemm_tflops) *gemm_tflops = tf;
+        if (i && ms > 0 && tf > tflops) tflops = tf;
     }
-    rc = cudaGetLastError() == cudaSuccess ? 0 : -1;
-done:
+    if (cudaGetLastError() != cudaSuccess || gbs <= 0 || tflops <= 0) goto cleanup;
+    *copy_gbs = gbs;
+    *gemm_tflops = tflops;
+    rc = 0;
+cleanup:
+    cudaGetLastError();   // a non-sticky error of ours must not be reported by the next caller
     if (h) cublasDestroy(h);
     cudaFree(a);
     cudaFree(b);
     cudaFree(c32);
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
+    if (e0) cudaEventDestroy(e0);
+    if (e1) cudaEventDestroy(e1);
     return rc;
 }
