@@ -114,7 +114,16 @@ static int refresh_dirs(ssc *c, char *err, size_t n)
     return r;
 }
 
-pid_t ssc_daemon_pid(ssc *c) { return ss_lock_probe(c->workfd); }
+pid_t ssc_daemon_pid(ssc *c)
+{
+    /* the lock is looked for in the work directory: the one there now (a daemon that made
+     * it again after a /tmp cleaner is running; session_http --no-autostart and /health had
+     * answered "no daemon" through the removed one until restarted). A failure to make it
+     * again is met by the caller's next step. */
+    char e[256];
+    refresh_dirs(c, e, sizeof e);
+    return ss_lock_probe(c->workfd);
+}
 
 static void sleep_s(double s)
 {
@@ -209,7 +218,7 @@ static int spawn_daemon(ssc *c, char *err, size_t n)
 
 int ssc_ensure_daemon(ssc *c, char *err, size_t n)
 {
-    if (refresh_dirs(c, err, n) != 0) return -1;   /* the lock is looked for in the work directory */
+    if (refresh_dirs(c, err, n) != 0) return -1;   /* as ssc_daemon_pid, but said */
     pid_t pid = ssc_daemon_pid(c);
     if (pid > 0) return 0;
     int lfd = openat(c->workfd, "start.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);

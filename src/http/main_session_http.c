@@ -254,7 +254,7 @@ typedef struct {
  * uploads in it, so each of those calls holds this (an fd closed under a thread's openat
  * could be another file's by then) */
 static pthread_mutex_t updir_mu = PTHREAD_MUTEX_INITIALIZER;
-static int updir_open(char *err, size_t n);
+static int updir_open(char *err, size_t n, char *path, size_t path_size);
 
 /* The upload directory again if it was removed or replaced (a /tmp cleaner, T5): every upload
  * had failed ("upload_storage", 500) until the server was restarted. updir_mu held. */
@@ -265,7 +265,8 @@ static void updir_recheck(void)
         named.st_dev == opened.st_dev)
         return;
     char err[512];
-    const int fd = updir_open(err, sizeof err);
+    const int fd = updir_open(err, sizeof err, NULL, 0);   /* the path is the same: not rewritten
+                                                                 * under readers that do not lock */
     if (fd < 0) {
         logf_("ERROR", "the upload directory %s is gone and cannot be made again: %s", cfg.updir_path, err);
         return;
@@ -1402,8 +1403,8 @@ static int check_options(const char *listen)
 }
 
 /* The upload directory (root and directory created when missing, checked as the spool's
- * are); its fd, or -1 with err. Sets cfg.updir_path. */
-static int updir_open(char *err, size_t n)
+ * are); its fd, or -1 with err. Its path into path (when not NULL). */
+static int updir_open(char *err, size_t n, char *path, size_t path_size)
 {
     ss_paths paths;
     if (ss_paths_init(&paths, err, n) != 0) return -1;
@@ -1411,8 +1412,9 @@ static int updir_open(char *err, size_t n)
     if (rootfd < 0) return -1;
     const int fd = ss_dir_open(rootfd, UPLOAD_DIR, err, n);
     close(rootfd);
-    snprintf(cfg.updir_path, sizeof cfg.updir_path, "%s%s%s", paths.root,
-             paths.root[strlen(paths.root) - 1] == '/' ? "" : "/", UPLOAD_DIR);
+    if (path)
+        snprintf(path, path_size, "%s%s%s", paths.root, paths.root[strlen(paths.root) - 1] == '/' ? "" : "/",
+                 UPLOAD_DIR);
     return fd;
 }
 
@@ -1421,7 +1423,7 @@ static int open_upload_dir(void)
 {
     char err[512];
     umask(077);
-    cfg.updir = updir_open(err, sizeof err);
+    cfg.updir = updir_open(err, sizeof err, cfg.updir_path, sizeof cfg.updir_path);
     if (cfg.updir < 0) {
         fprintf(stderr, "session_http: %s\n", err);
         return -1;

@@ -37,7 +37,8 @@ void ss_opt_show(FILE *f, const char *arg)
     while (left && used < 60) {
         int bad = 0;
         const int n = sp_utf8_seq(s, left, &bad);
-        if (n == 0 || *s < 0x20 || *s == 0x7f) { fprintf(f, "\\x%02x", *s); s++, left--, used++; continue; }
+        /* C0, DEL and C1 (U+0080..U+009F: U+009B is a terminal's CSI) escaped */
+        if (n == 0 || *s < 0x20 || *s == 0x7f || (n == 2 && s[0] == 0xc2 && s[1] < 0xa0)) { fprintf(f, "\\x%02x", *s); s++, left--, used++; continue; }
         if (used + (size_t)n > 60) break;
         fwrite(s, 1, (size_t)n, f);
         s += n, left -= (size_t)n, used += (size_t)n;

@@ -66,5 +66,29 @@ check "rename: the new daemon runs the new file (f16)" sh -c "grep 'model loaded
 check "nothing left in processing/" sh -c "[ -z \"\$(ls -A '$WORK/processing')\" ]"
 check "no daemon died of a signal" sh -c "! grep -qi 'sigbus\\|signal 7' '$LOG'"
 [ -n "$P2" ] && kill -0 "$P2" 2>/dev/null && nok "the replaced daemon is gone"
+
+# --- replaced while a job runs (40 s of speech): the check every second stops it within a few
+# seconds, the job put back for the next start (without the check the old model had run the
+# whole job). Replaced by rename: a rewrite in place during a job can still be read (SIGBUS).
+"$SC" stop >/dev/null 2>&1; wait_no_daemon 10
+for _i in 1 2 3 4 5 6 7 8; do set -- "$@" tests/data/speech-16k.wav; done
+sox "$@" "$DATA/long.wav" 2>/dev/null
+set --
+"$SD" -m "$M" 60 2>/dev/null &
+P3=$!
+STARTED="$STARTED $P3"
+wait_for "$ROOT/session_daemon_active" 20
+request u4 "$DATA/long.wav"
+wait_for_file_match() { _i=0; while ! grep -q "$2" "$1" 2>/dev/null && [ $_i -lt 500 ]; do sleep 0.02; _i=$((_i + 1)); done; }
+wait_for_file_match "$ROOT/session_daemon_status.json" '"processing": *true'
+sleep 0.3
+cp "$NEW" "$ROOT/new.bin" && mv "$ROOT/new.bin" "$M"
+t0=$(date +%s)
+wait_exit "$P3" 20; rc=$?
+dt=$(( $(date +%s) - t0 ))
+check "during a job: exit 113 within 5 s of the replacement (got $rc after $dt s)" sh -c "[ $rc -eq 113 ] && [ $dt -le 5 ]"
+check "during a job: the request is not answered, it waits in processing/" \
+    sh -c "[ ! -e '$RESP/u4.json' ] && ls '$WORK/processing' | grep -q '^u4\.'"
+rm -f "$WORK/processing"/u4.*   # not run again here: 40 s of decoding to prove what u2/u3 proved
 san_clean
 finish

@@ -285,6 +285,17 @@ check "the response directory alone removed: 200 within 5 s ($(( $(date +%s) - t
     sh -c "[ $st = 200 ] && [ $(( $(date +%s) - t0 )) -le 5 ]"
 stop_server "$SPID"
 check "every upload was removed (directories removed)" wait_uploads_gone 5
+# --no-autostart looks for the daemon's lock: in the work directory there now (it had looked
+# through the removed one and answered 503 daemon_unavailable until restarted)
+start_server --no-autostart --transcribe-timeout 20
+T="$URL/v1/audio/transcriptions"
+st=$(req "$DATA/r3" -F "file=@$DATA/silence.wav" -F model=whisper-1 "$T")   # a pooled client
+check "--no-autostart with a daemon running: 200 ($st)" [ "$st" = 200 ]
+rm -rf "$ROOT/speech_session_work" 2>/dev/null
+_i=0; while [ -z "$(daemon_pid)" ] && [ $_i -lt 100 ]; do sleep 0.05; _i=$((_i + 1)); done
+st=$(req "$DATA/r3" -F "file=@$DATA/silence.wav" -F model=whisper-1 "$T")
+check "--no-autostart, the work directory removed and made again by the daemon: 200 ($st)" [ "$st" = 200 ]
+stop_server "$SPID"
 
 # ---- no autostart: 503 while no daemon runs
 "$SC" stop >/dev/null 2>&1

@@ -130,5 +130,20 @@ left=$(daemons_of "$HR")
 check "... no daemon left behind for that root (left: ${left:-none})" [ -z "$left" ]
 for _p in $left; do kill -9 "$_p"; done
 
+# ---- the response directory removed while a client waits (a /tmp cleaner, T5): the daemon
+# makes it again and answers there; the client looks again every 0.5 s and reads the answer
+# (it had waited in the removed directory until its timeout)
+start_daemon 300 >/dev/null 2>&1
+DP=$(daemon_pid)
+kill -STOP "$DP"
+"$SC" transcribe --timeout 20 "$DATA/silence.wav" >"$ROOT/wr.out" 2>"$ROOT/wr.err" &
+CP=$!
+_i=0; while [ -z "$(ls "$REQ" 2>/dev/null)" ] && [ $_i -lt 100 ]; do sleep 0.05; _i=$((_i + 1)); done
+rm -rf "$RESP"
+kill -CONT "$DP"
+wait "$CP"; rc=$?
+check "response directory removed while the client waits: answered (exit $rc)" [ $rc -eq 0 ]
+"$SC" stop >/dev/null 2>&1
+
 san_clean
 finish
