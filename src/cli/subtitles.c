@@ -19,6 +19,7 @@
  * Lengths and stripping are Python's: code points, and Unicode whitespace (str.isspace). */
 #include "subtitles.h"
 #include "common/dynbuf.h"
+#include "common/utf8.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -69,13 +70,6 @@ const char *sub_strip_ascii(const char *s, size_t *len)
 
 /* ------------------------------------------------------------------ Python's text rules */
 
-/* str.isspace() */
-static int py_space(uint32_t c)
-{
-    return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 || c == 0x1680 ||
-           (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
-}
-
 /* The code point at s[0..n) (valid UTF-8; a stray byte counts as one), its length in *len */
 static uint32_t cp_at(const unsigned char *s, size_t n, size_t *len)
 {
@@ -103,7 +97,7 @@ static size_t cp_count(const char *s, size_t n)
 static size_t lead_space(const char *s, size_t n)
 {
     size_t i = 0, l;
-    while (i < n && py_space(cp_at((const unsigned char *)s + i, n - i, &l))) i += l;
+    while (i < n && sp_uc_py_space(cp_at((const unsigned char *)s + i, n - i, &l))) i += l;
     return i;
 }
 
@@ -112,7 +106,7 @@ static void py_strip(const char *s, const char **b, size_t *n)
 {
     size_t len = strlen(s), i = lead_space(s, len), end = i, l;
     for (size_t k = i; k < len; k += l)
-        if (!py_space(cp_at((const unsigned char *)s + k, len - k, &l))) end = k + l;
+        if (!sp_uc_py_space(cp_at((const unsigned char *)s + k, len - k, &l))) end = k + l;
     *b = s + i;
     *n = end - i;
 }

@@ -100,13 +100,9 @@ static int take_opt(cli *a, int ch, const char *arg)
 {
     if (ch == '?' || ch == 'h') return -1;   /* getopt has said why; --help out of place */
     if (apply_opt(a, ch, arg) == 0) return 0;
-    for (const struct option *o = lo; o->name; o++) {
-        if (o->val != ch) continue;
-        fprintf(stderr, "session_client: bad value for --%s: '", o->name);
-        ss_opt_show(stderr, arg ? arg : "");
-        if (ch == OPT_PROMPT || ch == OPT_HOTW) fprintf(stderr, "' (over %d bytes or not UTF-8)\n", SS_PROMPT_MAX);
-        else fputs("'\n", stderr);
-    }
+    char why[64];
+    snprintf(why, sizeof why, " (over %d bytes or not UTF-8)", SS_PROMPT_MAX);
+    ss_opt_refused("session_client", lo, ch, arg, ch == OPT_PROMPT || ch == OPT_HOTW ? why : NULL);
     return -1;
 }
 

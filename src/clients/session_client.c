@@ -125,6 +125,9 @@ pid_t ssc_daemon_pid(ssc *c)
     return ss_lock_probe(c->workfd);
 }
 
+/* ssc_daemon_pid after the caller's own refresh_dirs */
+static pid_t lock_holder(const ssc *c) { return ss_lock_probe(c->workfd); }
+
 static void sleep_s(double s)
 {
     struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
@@ -219,7 +222,7 @@ static int spawn_daemon(ssc *c, char *err, size_t n)
 int ssc_ensure_daemon(ssc *c, char *err, size_t n)
 {
     if (refresh_dirs(c, err, n) != 0) return -1;   /* as ssc_daemon_pid, but said */
-    pid_t pid = ssc_daemon_pid(c);
+    pid_t pid = lock_holder(c);
     if (pid > 0) return 0;
     int lfd = openat(c->workfd, "start.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (lfd < 0) { snprintf(err, n, "cannot open the start-up lock: %s", strerror(errno)); return -1; }
@@ -238,7 +241,7 @@ int ssc_ensure_daemon(ssc *c, char *err, size_t n)
         sleep_s(0.01);
     }
     int r = 0;
-    if (ssc_daemon_pid(c) <= 0) r = spawn_daemon(c, err, n);   /* still none: ours to start */
+    if (lock_holder(c) <= 0) r = spawn_daemon(c, err, n);   /* still none: ours to start */
     close(lfd);   /* releases the flock */
     return r;
 }
@@ -252,7 +255,7 @@ int ssc_stop(ssc *c, double timeout, char *err, size_t n)
         return -1;
     }
     double end = ss_mono_now() + timeout;
-    while (ssc_daemon_pid(c) > 0) {
+    while (lock_holder(c) > 0) {
         if (ss_mono_now() > end) {
             snprintf(err, n, "daemon pid %ld still running after %g s", (long)pid, timeout);
             return SSC_TIMEOUT;
@@ -531,14 +534,12 @@ int ssc_wait_step(ssc *c, const char *id, double deadline, double slice, int wat
     }
     if (now >= c->next_alive) {   /* a daemon that went away (idle exit, crash) */
         c->next_alive = now + 0.5;
-        /* and directories removed meanwhile: the daemon answers into the one it recreated
-         * (a failure to recreate is tried again at the next look) */
-        char e1[512];
-        if (refresh_dirs(c, e1, sizeof e1) == 0) {
-            r = read_response(c, id, resp, err, n);
-            if (r != SSC_PENDING) return r;
-        }
-        if (ssc_daemon_pid(c) == 0 && c->o.autostart) {
+        /* ssc_daemon_pid follows directories removed meanwhile: the daemon answers into the
+         * response directory it made again, so that is looked in at once */
+        const pid_t pid = ssc_daemon_pid(c);
+        r = read_response(c, id, resp, err, n);
+        if (r != SSC_PENDING) return r;
+        if (pid == 0 && c->o.autostart) {
             char e2[512];
             if (ssc_ensure_daemon(c, e2, sizeof e2) != 0) {
                 /* a bad model or usage does not mend: said once, not every 0.5 s until the

@@ -5,6 +5,7 @@
 #define SP_UTF8_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Length of the valid sequence starting at s[0] (1..4; s holds n >= 1 bytes), or 0 when it
  * starts an invalid one; *bad then gets the length of the maximal invalid subpart (>= 1). */
@@ -18,5 +19,10 @@ size_t sp_utf8_repair(const char *in, size_t n, char *out);
 size_t sp_utf8_cut(const char *s, size_t n);
 /* 1 when s[0..n) is valid UTF-8. */
 int sp_utf8_valid(const char *s, size_t n);
+/* The code point of the valid sequence s[0..len) (len from sp_utf8_seq, 1..4). */
+uint32_t sp_utf8_cp(const unsigned char *s, int len);
+/* Python's str.isspace(): the White_Space property plus U+001C..U+001F (bidi class B/S);
+ * what str.strip() removes (openai and faster-whisper strip prompts and texts so). */
+int sp_uc_py_space(uint32_t cp);
 
 #endif

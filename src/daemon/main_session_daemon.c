@@ -178,22 +178,18 @@ static int parse_options(int argc, char **argv, ss_daemon_opts *o, int *fork_mod
     }
     if (optind < argc) {
         if (ss_opt_num(argv[optind], 0, 1e9, &o->timeout)) {
-            fprintf(stderr, "session_daemon: bad TIMEOUT_SECONDS: '");
-            ss_opt_show(stderr, argv[optind]);
-            fputs("'\n", stderr);
+            ss_opt_say("session_daemon", "bad TIMEOUT_SECONDS: ", argv[optind], NULL);
             goto usage;
         }
         optind++;
     }
     if (optind < argc) {
-        fprintf(stderr, "session_daemon: one TIMEOUT_SECONDS only; also '");
-        ss_opt_show(stderr, argv[optind]);
-        fputs("'\n", stderr);
+        ss_opt_say("session_daemon", "one TIMEOUT_SECONDS only; also ", argv[optind], NULL);
         goto usage;
     }
     return 0;
 bad:
-    if (c != '?') ss_opt_refused("session_daemon", lo, c, optarg);
+    if (c != '?') ss_opt_refused("session_daemon", lo, c, optarg, NULL);
 usage:
     usage(stderr);
     return SS_EXIT_USAGE;

@@ -1370,14 +1370,12 @@ static int parse_options(int argc, char **argv, const char **listen)
         }
     }
     if (optind != argc) {
-        fputs("session_http: no arguments besides options; also '", stderr);
-        ss_opt_show(stderr, argv[optind]);
-        fputs("'\n", stderr);
+        ss_opt_say("session_http", "no arguments besides options; also ", argv[optind], NULL);
         goto help;
     }
     return 0;
 usage:
-    if (opt != '?') ss_opt_refused("session_http", lo, opt, optarg);
+    if (opt != '?') ss_opt_refused("session_http", lo, opt, optarg, NULL);
 help:
     fputs(USAGE, stderr);
     return 100;

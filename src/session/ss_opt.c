@@ -30,7 +30,8 @@ int ss_opt_audio_ctx(const char *s, int *out)
     return 0;
 }
 
-void ss_opt_show(FILE *f, const char *arg)
+/* the value part of ss_opt_say */
+static void show(FILE *f, const char *arg)
 {
     const unsigned char *s = (const unsigned char *)arg;
     size_t used = 0, left = strlen(arg);
@@ -38,7 +39,11 @@ void ss_opt_show(FILE *f, const char *arg)
         int bad = 0;
         const int n = sp_utf8_seq(s, left, &bad);
         /* C0, DEL and C1 (U+0080..U+009F: U+009B is a terminal's CSI) escaped */
-        if (n == 0 || *s < 0x20 || *s == 0x7f || (n == 2 && s[0] == 0xc2 && s[1] < 0xa0)) { fprintf(f, "\\x%02x", *s); s++, left--, used++; continue; }
+        if (n == 0 || *s < 0x20 || *s == 0x7f || (n == 2 && s[0] == 0xc2 && s[1] < 0xa0)) {
+            fprintf(f, "\\x%02x", *s);
+            s++, left--, used++;
+            continue;
+        }
         if (used + (size_t)n > 60) break;
         fwrite(s, 1, (size_t)n, f);
         s += n, left -= (size_t)n, used += (size_t)n;
@@ -46,13 +51,20 @@ void ss_opt_show(FILE *f, const char *arg)
     if (left) fputs("...", f);
 }
 
-void ss_opt_refused(const char *prog, const struct option *lo, int ch, const char *arg)
+void ss_opt_say(const char *prog, const char *what, const char *arg, const char *why)
+{
+    fprintf(stderr, "%s: %s'", prog, what);
+    show(stderr, arg ? arg : "");
+    fprintf(stderr, "'%s\n", why ? why : "");
+}
+
+void ss_opt_refused(const char *prog, const struct option *lo, int ch, const char *arg, const char *why)
 {
     for (const struct option *o = lo; o->name; o++) {
         if (o->val != ch) continue;
-        fprintf(stderr, "%s: bad value for --%s: '", prog, o->name);
-        ss_opt_show(stderr, arg ? arg : "");
-        fputs("'\n", stderr);
+        char what[96];
+        snprintf(what, sizeof what, "bad value for --%s: ", o->name);
+        ss_opt_say(prog, what, arg, why);
         return;
     }
 }

@@ -13,14 +13,14 @@ int ss_opt_num(const char *s, double lo, double hi, double *out);
  * 0 with *out set, or -1. */
 int ss_opt_audio_ctx(const char *s, int *out);
 
-/* A refused option value said on stderr: "PROG: bad value for --NAME: 'VALUE'" (NAME the
- * long option whose val is ch in lo[]; VALUE as ss_opt_show writes it), so the usage that
- * follows is not left to say which of the options was wrong. Nothing for an unknown ch
- * (getopt has said why). */
+/* A value said on stderr as "PROG: WHAT'VALUE'WHY" (WHY may be NULL), VALUE as the user can
+ * read it: its first 60 bytes, never half a character, control characters (C0, DEL, C1)
+ * and bytes that are not UTF-8 as \xNN, "..." when cut. */
+void ss_opt_say(const char *prog, const char *what, const char *arg, const char *why);
+/* A refused option value: "PROG: bad value for --NAME: 'VALUE'WHY" (NAME the long option
+ * whose val is ch in lo[]), so the usage that follows is not left to say which of the
+ * options was wrong. Nothing for an unknown ch (getopt has said why). */
 struct option;
-void ss_opt_refused(const char *prog, const struct option *lo, int ch, const char *arg);
-/* A value as the user can read it: its first 60 bytes, never half a character, control
- * characters and bytes that are not UTF-8 as \xNN, "..." when cut. */
-void ss_opt_show(FILE *f, const char *arg);
+void ss_opt_refused(const char *prog, const struct option *lo, int ch, const char *arg, const char *why);
 
 #endif

@@ -205,18 +205,6 @@ int wh_uc_is_space(uint32_t cp)
            cp == 0x205F || cp == 0x3000;
 }
 
-/* ------------------------------------------------------------------ UTF-8 */
-
-static uint32_t utf8_cp(const unsigned char *s, int len)
-{
-    switch (len) {
-    case 1: return s[0];
-    case 2: return (uint32_t)(s[0] & 0x1F) << 6 | (s[1] & 0x3F);
-    case 3: return (uint32_t)(s[0] & 0x0F) << 12 | (uint32_t)(s[1] & 0x3F) << 6 | (s[2] & 0x3F);
-    default: return (uint32_t)(s[0] & 0x07) << 18 | (uint32_t)(s[1] & 0x3F) << 12 | (uint32_t)(s[2] & 0x3F) << 6 | (s[3] & 0x3F);
-    }
-}
-
 /* ------------------------------------------------------------------ tokenizer */
 
 struct wh_tokenizer {
@@ -489,7 +477,7 @@ static uint32_t cp_at(u8 t, size_t i, int *len)
     int l = sp_utf8_seq(t.s + i, t.n - i, &bad);
     if (!l) { *len = 1; return 0xFFFD; }   /* not reached on repaired input */
     *len = l;
-    return utf8_cp(t.s + i, l);
+    return sp_utf8_cp(t.s + i, l);
 }
 
 enum { C_LETTER, C_NUMBER, C_SPACE, C_OTHER };

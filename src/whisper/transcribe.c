@@ -189,16 +189,6 @@ static void wr_copy(win_result *d, const win_result *s)
     d->compression_ratio = s->compression_ratio;
 }
 
-/* Python's str.isspace(): the White_Space property plus U+001C..U+001F (bidi class B/S) */
-static int py_space(const unsigned char *u, int len)
-{
-    uint32_t cp = len == 1 ? u[0]
-                : len == 2 ? (uint32_t)(u[0] & 0x1F) << 6 | (u[1] & 0x3F)
-                : len == 3 ? (uint32_t)(u[0] & 0x0F) << 12 | (uint32_t)(u[1] & 0x3F) << 6 | (u[2] & 0x3F)
-                           : 0x10000;   /* nothing above U+FFFF is a space */
-    return wh_uc_is_space(cp) || (cp >= 0x1C && cp <= 0x1F);
-}
-
 /* [*b, *e) = s.strip() as Python's str.strip(): whitespace code points at both ends.
  * openai and faster-whisper strip the initial prompt, prefix and hotwords (and the text whose
  * compression ratio they take) this way; ASCII isspace had kept a leading U+3000 or U+00A0,
@@ -209,12 +199,12 @@ static void strip_span(const char *s, size_t *b, size_t *e)
     int bad, l;
     *b = 0;
     *e = strlen(s);
-    while (*b < *e && (l = sp_utf8_seq(u + *b, *e - *b, &bad)) > 0 && py_space(u + *b, l)) *b += (size_t)l;
+    while (*b < *e && (l = sp_utf8_seq(u + *b, *e - *b, &bad)) > 0 && sp_uc_py_space(sp_utf8_cp(u + *b, l))) *b += (size_t)l;
     while (*e > *b) {
         size_t k = *e - 1;   /* the start of the last sequence: back over continuation bytes */
         while (k > *b && *e - k < 4 && (u[k] & 0xC0) == 0x80) k--;
         l = sp_utf8_seq(u + k, *e - k, &bad);
-        if (l <= 0 || (size_t)l != *e - k || !py_space(u + k, l)) break;
+        if (l <= 0 || (size_t)l != *e - k || !sp_uc_py_space(sp_utf8_cp(u + k, l))) break;
         *e = k;
     }
 }
