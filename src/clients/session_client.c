@@ -30,6 +30,8 @@ struct ssc {
     unsigned seq;
     double next_alive;   /* ssc_wait_step: when to look for a daemon that went away next */
     int cannot_start;    /* the last start failed in a way a retry cannot mend (usage, model) */
+    char gone_id[SS_ID_MAX + 1];   /* ssc_wait_step: the request last found neither queued, */
+    double gone_at;                /* claimed nor answered, and when (gone_id "": none) */
 };
 
 ssc_opts ssc_default_opts(void)
@@ -517,6 +519,49 @@ static int read_response(ssc *c, const char *id, json_t **resp, char *err, size_
     return -1;
 }
 
+/* 1 when request id is neither in the request directory nor claimed (processing/{id}.K):
+ * removed before the daemon took it — a /tmp cleaner that took the spool's directories with
+ * it, another client's `cancel` of it, a user's rm — or given up by the daemon as one whose
+ * answer can never be written (quarantined, said in its log). Looked at in the order the
+ * daemon moves a request (request file, then .0, .1, ...; the response is written before
+ * processing/ lets go of it), so a request in flight is always found in one place or the
+ * response; 0 where anything cannot be looked at. The caller looks at the response after. */
+static int request_gone(const ssc *c, const char *id)
+{
+    char name[SS_ID_MAX + 16];
+    struct stat st;
+    snprintf(name, sizeof name, "%s.json", id);
+    if (fstatat(c->reqfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT) return 0;
+    const int pfd = openat(c->workfd, SS_PROC_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (pfd < 0) return errno == ENOENT;   /* no processing/: nothing was claimed there */
+    int gone = 1;
+    for (int k = 0; k <= SS_MAX_ATTEMPTS && gone; k++) {
+        snprintf(name, sizeof name, "%s.%d", id, k);
+        if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT) gone = 0;
+    }
+    close(pfd);
+    return gone;
+}
+
+/* Whether request id has been found gone (request_gone) at two looks ≥ 0.4 s apart with no
+ * response after either: the daemon's crash recovery and a directory it makes again can
+ * leave a request out of sight for an instant, never for that long. Without this a client
+ * waited its whole timeout (key_listener 120 s, session_http --transcribe-timeout) for an
+ * answer no daemon could give. */
+static int gone_twice(ssc *c, const char *id, double now)
+{
+    if (!request_gone(c, id)) {
+        if (!strcmp(c->gone_id, id)) c->gone_id[0] = 0;
+        return 0;
+    }
+    if (strcmp(c->gone_id, id) != 0) {
+        snprintf(c->gone_id, sizeof c->gone_id, "%s", id);
+        c->gone_at = now;
+        return 0;
+    }
+    return now - c->gone_at >= 0.4;
+}
+
 int ssc_wait_step(ssc *c, const char *id, double deadline, double slice, int watch_fd,
                   json_t **resp, char *err, size_t n)
 {
@@ -537,8 +582,15 @@ int ssc_wait_step(ssc *c, const char *id, double deadline, double slice, int wat
         /* ssc_daemon_pid follows directories removed meanwhile: the daemon answers into the
          * response directory it made again, so that is looked in at once */
         const pid_t pid = ssc_daemon_pid(c);
+        const int gone = gone_twice(c, id, now);
         r = read_response(c, id, resp, err, n);
         if (r != SSC_PENDING) return r;
+        if (gone) {
+            c->gone_id[0] = 0;
+            snprintf(err, n, "request %s is gone: removed before the daemon answered it (by "
+                     "another program, or the daemon could not write its answer: see its log)", id);
+            return -1;
+        }
         if (pid == 0 && c->o.autostart) {
             char e2[512];
             if (ssc_ensure_daemon(c, e2, sizeof e2) != 0) {

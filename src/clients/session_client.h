@@ -114,8 +114,9 @@ int ssc_wait_stream(ssc *c, const char *id, double timeout, ssc_segment_fn fn, v
  * deleted); SSC_PENDING when something changed in responses/ (a partial file grew, another
  * response) or `slice` seconds passed; SSC_TIMEOUT once ss_mono_now() >= deadline (the
  * request is left in place: see ssc_withdraw); SSC_ABORTED when watch_fd (>= 0; a socket)
- * reports a hang-up (POLLRDHUP/POLLHUP/POLLERR); -1 on error. A daemon that went away is
- * restarted as in ssc_wait. */
+ * reports a hang-up (POLLRDHUP/POLLHUP/POLLERR); -1 on error, also when the request is
+ * gone (neither queued, claimed nor answered at two looks 0.5 s apart: removed by another
+ * program). A daemon that went away is restarted as in ssc_wait. */
 int ssc_wait_step(ssc *c, const char *id, double deadline, double slice, int watch_fd,
                   json_t **resp, char *err, size_t n);
 /* Removes requests/{id}.json if the daemon has not claimed it yet: 1 removed (it will never

@@ -45,7 +45,7 @@ int ss_spool_open(ss_spool *sp, const ss_paths *paths, char *err, size_t n)
         ss_spool_close(sp);
         return -1;
     }
-    if ((sp->procfd = ss_dir_open(sp->workfd, "processing", err, n)) < 0 ||
+    if ((sp->procfd = ss_dir_open(sp->workfd, SS_PROC_DIR, err, n)) < 0 ||
         (sp->quarfd = ss_dir_open(sp->workfd, "quarantine", err, n)) < 0 ||
         (sp->tmpfd = ss_dir_open(sp->workfd, "tmp", err, n)) < 0) {
         ss_spool_close(sp);
@@ -121,7 +121,7 @@ static int recheck_work(ss_spool *sp, char *err, size_t n)
     int r = ss_dir_recheck(sp->rootfd, SS_WORK_DIR, &sp->workfd, err, n);
     if (r < 0) return -1;
     int changed = r;
-    const char *sub[] = { "processing", "quarantine", "tmp" };
+    const char *sub[] = { SS_PROC_DIR, "quarantine", "tmp" };
     int *fds[] = { &sp->procfd, &sp->quarfd, &sp->tmpfd };
     for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++) {
         if (r > 0 && *fds[i] >= 0) {   /* a new work directory: nothing of the old one counts */

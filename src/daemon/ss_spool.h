@@ -24,7 +24,6 @@
 #include "session/ss_json.h"
 #include "session/ss_log.h"
 
-#define SS_MAX_ATTEMPTS 2
 #define SS_QUIET_S 2.0       /* an unparsable file unchanged this long is malformed */
 #define SS_STALL_S 30.0      /* an unparsable file is malformed after this long in any case */
 #define SS_YOUNG_POLL_S 0.25

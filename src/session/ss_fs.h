@@ -25,6 +25,11 @@
 #define SS_PID_FILE    "session_daemon.pid"
 #define SS_LOG_FILE    "session_daemon.log"
 #define SS_WORK_DIR    "speech_session_work"  /* private: lock, processing/, quarantine/, tmp/ */
+/* work/processing/{id}.K: a claimed request, K = the attempts begun on it (0 .. SS_MAX_ATTEMPTS;
+ * the daemon's claim and begin rename it there, its finish unlinks it after the response is
+ * in place): clients look there for a request that left the request directory (ssc_wait_step) */
+#define SS_PROC_DIR    "processing"
+#define SS_MAX_ATTEMPTS 2
 
 typedef struct {
     char root[4096];

@@ -143,6 +143,27 @@ rm -rf "$RESP"
 kill -CONT "$DP"
 wait "$CP"; rc=$?
 check "response directory removed while the client waits: answered (exit $rc)" [ $rc -eq 0 ]
+
+# ---- the request itself removed before the daemon took it (a user's rm, a /tmp cleaner
+# that takes the request directory with it): the client says so within about a second,
+# exit 111 (it had waited its whole --timeout for an answer no daemon could give)
+gone_case() { # $1 what, $2 how to remove it (given the request's id in $id)
+    kill -STOP "$DP"
+    t0=$(date +%s.%N)
+    "$SC" transcribe --timeout 30 "$DATA/silence.wav" >/dev/null 2>"$ROOT/gone.err" &
+    CP=$!
+    _i=0; while [ -z "$(ls "$REQ" 2>/dev/null)" ] && [ $_i -lt 100 ]; do sleep 0.05; _i=$((_i + 1)); done
+    id=$(ls "$REQ" | sed -n 's/\.json$//p' | head -n 1)
+    eval "$2"
+    wait "$CP"; rc=$?
+    t1=$(date +%s.%N)
+    kill -CONT "$DP"
+    check "request $1 before the daemon took it: exit 111 within 5 s, said (exit $rc in $(awk "BEGIN{printf \"%.1f\", $t1 - $t0}") s)" \
+        [ $rc -eq 111 ] && awk "BEGIN{exit !($t1 - $t0 < 5)}" && grep -q "is gone: removed before the daemon answered" "$ROOT/gone.err"
+}
+gone_case "removed by rm" 'rm -f "$REQ/$id.json"'
+gone_case "directory removed with it" 'rm -rf "$REQ"'
+check "... and the daemon serves on" "$SC" ping
 "$SC" stop >/dev/null 2>&1
 
 san_clean
