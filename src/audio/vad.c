@@ -8,7 +8,9 @@
  * Energy/spectral fallback (documented in docs/audio.md). Per frame, Hann window + 512-point
  * FFT, then:
  *   - level: frame energy in dB against an adaptive floor (the 10th percentile of all frame
- *     energies of the input, i.e. the quietest stretch), with an absolute floor of -55 dBFS;
+ *     energies of the input, i.e. the quietest stretch), with an absolute floor of -65 dBFS
+ *     (-55 had lost a far microphone's quieter words: jfk.wav 40 dB down); around the
+ *     frame's mean, so that a DC offset is not loudness;
  *   - spectral flatness over 150..4000 Hz (geometric / arithmetic mean of the power): noise
  *     is flat (white ~0.56, pink ~0.4), voiced speech is harmonic (~0.05..0.25);
  *   - peakiness: share of that band's power in its 3 strongest bins; a steady tone or a
@@ -118,8 +120,14 @@ static sp_status energy_probs(const sp_vad *v, const float *pcm, size_t n, float
     for (size_t i = 0; i < chunks; i++) {
         float re[VAD_W], im[VAD_W], pw[VAD_W / 2];
         size_t off = i * VAD_W, len = n - off < VAD_W ? n - off : VAD_W;
-        double e = 0;
-        for (size_t j = 0; j < len; j++) e += (double)pcm[off + j] * pcm[off + j];
+        /* the level of what varies, around the chunk's mean: a DC offset (cheap USB sound
+         * cards, `sox dcshift`) had counted as loudness in every chunk alike, which raised
+         * the floor and the threshold above quiet words (jfk.wav + 0.05 DC lost "can do for
+         * you"; 0.4 DC at half volume: nothing at all) */
+        double mean = 0, e = 0;
+        for (size_t j = 0; j < len; j++) mean += pcm[off + j];
+        mean = len ? mean / (double)len : 0;
+        for (size_t j = 0; j < len; j++) e += (pcm[off + j] - mean) * (pcm[off + j] - mean);
         edb[i] = (float)(10.0 * log10(e / VAD_W + 1e-12));
         for (size_t j = 0; j < VAD_W; j++) {
             re[j] = j < len ? pcm[off + j] * v->hann[j] : 0.0f;
@@ -145,7 +153,7 @@ static sp_status energy_probs(const sp_vad *v, const float *pcm, size_t n, float
     memcpy(sorted, edb, chunks * sizeof *sorted);
     qsort(sorted, chunks, sizeof *sorted, cmp_float);
     float floor_db = sorted[chunks / 10];
-    float thr = floor_db + 10.0f > -55.0f ? floor_db + 10.0f : -55.0f;
+    float thr = floor_db + 10.0f > -65.0f ? floor_db + 10.0f : -65.0f;
     for (size_t i = 0; i < chunks; i++) {
         float sl = logistic((edb[i] - thr) / 1.5f);
         float sf = logistic((0.30f - flat[i]) / 0.04f);

@@ -28,12 +28,18 @@ struct kl_capture {
     size_t voice_end;       /* pcm.len after the last such block */
 };
 
-/* 1 when the block's RMS reaches level. */
+/* 1 when the block's RMS around its mean reaches level. Around the mean: a microphone with
+ * a DC offset of level or more (cheap USB sound cards) had never had a silent block, so
+ * --auto-stop never fired and live chunks were never cut. */
 static int loud(const int16_t *b, size_t n, double level)
 {
-    double sum = 0;
-    for (size_t i = 0; i < n; i++) sum += (double)b[i] * b[i];
-    return sum / (double)n >= level * level * 32768.0 * 32768.0;
+    double sum = 0, sq = 0;
+    for (size_t i = 0; i < n; i++) {
+        sum += b[i];
+        sq += (double)b[i] * b[i];
+    }
+    const double mean = sum / (double)n, var = sq / (double)n - mean * mean;
+    return var >= level * level * 32768.0 * 32768.0;
 }
 
 static void logf_(kl_capture *c, const char *level, const char *fmt, const char *a, const char *b)

@@ -40,6 +40,31 @@ len=$(seen_len 1); echo "# auto-stopped recording: $len s (voice until 4.52 s + 
 check "auto-stop: recording 4.9..6.8 s long (the whole speech, then the silence)" between "$len" 4.9 6.8
 listener_quit
 
+# 1b. auto-stop with a DC offset (a cheap USB sound card): the speech and 6 s of "silence"
+# all shifted by 0.05 of full scale; the recording stops within that silence, while the file
+# still plays (the offset had counted as sound: no block was ever silent, so the recording
+# ran on until the file ended and the sink fell to real zeros)
+sox "$SPEECH" "$ROOT/dc.wav" pad 0 6 dcshift 0.05 2>/dev/null
+n0=$(nseen)
+bg "$KL" --no-config --trigger none --source virt.monitor --no-start --timeout 20 --output print \
+    --auto-stop 700 --history 0 >"$OUT" 2>"$ROOT/kl.err"
+listener_up
+wait_for 10 grep_log "pulse capture: virt.monitor open" >/dev/null
+"$KL" start >/dev/null
+nstops() { grep -c "recording stopped (700 ms of silence)" "$ROOT/key_listener.log"; }
+k0=$(nstops)
+t0=$(date +%s%N)
+paplay -d virt "$ROOT/dc.wav" &
+PP=$!
+wait_for 15 sh -c '[ "$(grep -c "recording stopped (700 ms of silence)" "$0")" -gt "$1" ]' "$ROOT/key_listener.log" "$k0"
+dt=$(( ($(date +%s%N) - t0) / 1000000 ))
+wait $PP
+# the voice ends at 4.52 s, the file at 10.9 s (playback starts up to ~2 s after paplay): a
+# stop well before the end is the offset's silence (the code before: 10.6 s with 3 s of it)
+check "auto-stop with a DC offset: stopped in the silence while the file still played (after $dt ms)" between "$dt" 4500 9500
+check "... the speech delivered" wait_for 10 sh -c '[ "$(wc -l <"$0" 2>/dev/null)" -gt "$1" ]' "$ROOT/fake_seen.txt" "$n0"
+listener_quit
+
 # 2. continuous: one recording, two utterances with 1.5 s of silence between: two texts
 : >"$OUT"; n0=$(nseen)
 bg "$KL" --no-config --trigger none --source virt.monitor --no-start --timeout 20 --output print \

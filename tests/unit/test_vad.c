@@ -210,14 +210,32 @@ static void test_energy_vad(void)
             for (int i = 0; i < 4; i++) CHECKF(labs(e[i]) < 16 * 200, "boundary %d off by %ld ms", i, e[i] / 16);
         }
         free(s);
-        /* white noise, quiet and loud, and a steady tone: no speech */
+        /* the same at half volume on a DC offset of 0.3 (a cheap USB sound card), and 40 dB
+         * quieter (a far microphone): still the two phrases — the offset had counted as
+         * loudness everywhere (no span at all), the quiet phrases had fallen below an
+         * absolute -55 dBFS floor (both reproduced with jfk.wav through bin/transcribe) */
+        for (int kind = 0; kind < 2; kind++) {
+            float *y = malloc(n * sizeof *y);
+            for (size_t i = 0; i < n; i++) y[i] = kind == 0 ? 0.5f * x[i] + 0.3f : 0.01f * x[i];
+            CHECK(sp_vad_segments(v, y, n, &prm, &s, &ns) == SP_OK);
+            CHECKF(ns == 2, "%s: %d spans", kind == 0 ? "DC offset 0.3" : "at -40 dB", ns);
+            for (int k = 0; k < ns && ns == 2; k++) {
+                const long st = (long)(k ? lead + ls + gap : lead), en = (long)(k ? n - tail : lead + ls);
+                CHECKF(labs((long)s[k].start - st) < 16 * 200 && labs((long)s[k].end - en) < 16 * 200,
+                       "kind %d span %d: %zu..%zu, truth %ld..%ld", kind, k, s[k].start, s[k].end, st, en);
+            }
+            free(s);
+            free(y);
+        }
+        /* white noise, quiet and loud, a steady tone, and DC over faint hiss: no speech */
         uint32_t rng = 12345;
-        for (int kind = 0; kind < 3; kind++) {
+        for (int kind = 0; kind < 4; kind++) {
             for (size_t i = 0; i < n; i++) {
                 rng = rng * 1664525u + 1013904223u;
                 float u = (float)(rng >> 8) / 16777216.0f - 0.5f;
                 x[i] = kind == 0 ? 0.02f * u : kind == 1 ? 0.6f * u
-                     : 0.3f * sinf(2 * (float)M_PI * 440.0f * (float)i / 16000.0f);
+                     : kind == 2 ? 0.3f * sinf(2 * (float)M_PI * 440.0f * (float)i / 16000.0f)
+                     : 0.4f + 0.0005f * u;   /* a DC offset over faint hiss */
             }
             CHECK(sp_vad_segments(v, x, n, &prm, &s, &ns) == SP_OK);
             CHECKF(ns == 0, "noise kind %d: %d spans", kind, ns);
