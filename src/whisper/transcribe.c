@@ -84,22 +84,60 @@ typedef struct {
     sp_span *spans;
     int n;
     size_t *cum;   /* [n + 1] start of each chunk in the concatenated audio */
+    double pad;    /* the segmenter's speech padding, samples: silence at each chunk's edges */
 } vad_map;
+
+/* the chunk holding concatenated position s (samples); an end on a boundary is the earlier's */
+static int map_chunk(const vad_map *m, double s, int is_end)
+{
+    int c = 0;
+    while (c < m->n - 1 && (is_end ? s > (double)m->cum[c + 1] : s >= (double)m->cum[c + 1])) c++;
+    return c;
+}
+
+static float map_at(const vad_map *m, double s, int c)
+{
+    return (float)((s - (double)m->cum[c] + (double)m->spans[c].start) / SR);
+}
 
 static float map_time(const vad_map *m, float t, int is_end)
 {
-    double s = (double)t * SR;
-    int c = 0;
-    while (c < m->n - 1 && (is_end ? s > (double)m->cum[c + 1] : s >= (double)m->cum[c + 1])) c++;
-    return (float)((s - (double)m->cum[c] + (double)m->spans[c].start) / SR);
+    const double s = (double)t * SR;
+    return map_at(m, s, map_chunk(m, s, is_end));
+}
+
+/* whether silence was taken out after chunk c (apart: each side kept its whole padding;
+ * neighbours closer than two paddings split the silence and touch, nothing removed) */
+static int map_cut_after(const vad_map *m, int c)
+{
+    return c + 1 < m->n && m->spans[c + 1].start > m->spans[c].end;
+}
+
+/* A span [*t0, *t1] (a segment, a word) mapped back as one. Whisper puts the start of what
+ * follows a removed silence inside the padding that ends the chunk before it (and an end
+ * inside the padding that starts the next): mapped point by point, such a span took in the
+ * whole removed silence — a subtitle shown 20 s before its words (jfk.wav, 20 s of silence,
+ * a sentence: 11.0 → 38.9 s for 31.0–35.9 s of speech), a word "And" over a 3 s gap. A start
+ * within the padding (and a quarter second: Whisper's starts lead the voice) that closes a
+ * chunk followed by a cut, with the end in a later chunk, starts at the next chunk; an end as
+ * far into the opening of a chunk after a cut, with the start in an earlier one, ends at the
+ * chunk before. (faster-whisper maps each time by itself, or a word by its middle's chunk.) */
+static void map_span(const vad_map *m, float *t0, float *t1)
+{
+    const double near = m->pad + 0.25 * SR;
+    double s0 = (double)*t0 * SR, s1 = (double)*t1 * SR;
+    int c = map_chunk(m, s0, 0), d = map_chunk(m, s1, 1);
+    if (c < d && map_cut_after(m, c) && s0 >= (double)m->cum[c + 1] - near) s0 = (double)m->cum[++c];
+    if (c < d && map_cut_after(m, d - 1) && s1 <= (double)m->cum[d] + near) s1 = (double)m->cum[d--];
+    *t0 = map_at(m, s0, c);
+    *t1 = map_at(m, s1, d);
 }
 
 /* A segment's times (and its tokens' and words') from the VAD-concatenated audio back to
  * the original audio. */
 static void map_segment(const vad_map *vm, sp_segment *s)
 {
-    s->start = map_time(vm, s->start, 0);
-    s->end = map_time(vm, s->end, 1);
+    map_span(vm, &s->start, &s->end);
     for (int k = 0; k < s->n_tokens; k++) {
         sp_token *t = &s->tokens[k];
         if (t->t0 < 0) continue;
@@ -108,8 +146,7 @@ static void map_segment(const vad_map *vm, sp_segment *s)
         if (t->t1 < t->t0) t->t1 = t->t0;   /* an empty span on a chunk boundary */
     }
     for (int k = 0; k < s->n_words; k++) {
-        s->words[k].start = map_time(vm, s->words[k].start, 0);
-        s->words[k].end = map_time(vm, s->words[k].end, 1);
+        map_span(vm, &s->words[k].start, &s->words[k].end);
         if (s->words[k].end < s->words[k].start) s->words[k].end = s->words[k].start;
     }
 }
@@ -1071,6 +1108,7 @@ static sp_status vad_join(sp_context *ctx, const sp_transcribe_params *p, const 
         return st;
     }
     sp_vad_params vp = sp_vad_default_params();
+    vm->pad = SR * vp.speech_pad_ms / 1000.0;
     if ((st = sp_vad_segments(vad, pcm, n_samples, &vp, &vm->spans, &vm->n)) != SP_OK) {
         sp_errf(err, err_size, "VAD failed: %s", sp_status_str(st));
         return st;

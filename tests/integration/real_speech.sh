@@ -188,6 +188,37 @@ for m in tiny.en base; do
     done
 done
 
+# --- --vad across long silences: the sentence after 20 s of silence keeps its own times
+# (jfk.wav 0-11.0 s, 20 s of silence, a sentence 31.0-35.9 s, 3 s of silence, jfk.wav
+# 38.9-49.9 s). Whisper starts it inside the padding that closes the chunk before; mapped
+# point by point its cue had been 11.0-38.9 s, and a word "And" 35.7-39.7 s over the gap
+if [ -f "$JFK" ]; then
+    sox -n -r 16000 -c 1 -b 16 "$T/s20.wav" trim 0 20 && sox -n -r 16000 -c 1 -b 16 "$T/s3.wav" trim 0 3 &&
+        sox "$JFK" "$T/s20.wav" tests/data/speech-16k.wav "$T/s3.wav" "$JFK" "$T/gaps.wav"
+    SILERO=${SHARED:-../shared}/data/for-tests-silero-v6.2.0-ggml.bin
+    for vm in energy silero; do
+        VOPT=--vad; [ $vm = silero ] && VOPT="--vad --vad-model $SILERO"
+        if [ $vm = silero ] && [ ! -f "$SILERO" ]; then echo "ok - --vad across silences, silero # SKIP no Silero model"; continue; fi
+      for w in "" --word-timestamps; do
+        "$REL/transcribe" --model "$WD/tiny.en" $OPT $VOPT $w -f json "$T/gaps.wav" >"$T/gaps.$vm.json" 2>"$T/err"
+        check "--vad ($vm) $w across 20 s and 3 s of silence, tiny.en: every segment and word inside one stretch of speech" \
+            python3 - "$T/gaps.$vm.json" <<'PY'
+import json, sys
+speech = [(0.0, 11.0), (31.0, 35.9), (38.9, 49.9)]
+d = json.load(open(sys.argv[1]))
+def inside(a, b):   # within one stretch, give or take the 0.4 s padding and Whisper's lead
+    return any(s - 0.7 <= a and b <= e + 0.7 for s, e in speech)
+bad = [(x.get("text") or x.get("word"), x["start"], x["end"]) for seg in d["segments"]
+       for x in [seg] + seg.get("words", []) if not inside(x["start"], x["end"])]
+print("# segments:", [(round(g["start"], 2), round(g["end"], 2)) for g in d["segments"]], "outside:", bad)
+sys.exit(1 if bad or len(d["segments"]) < 3 else 0)
+PY
+      done
+    done
+else
+    echo "ok - --vad across silences # SKIP $JFK absent"
+fi
+
 # --- language detection (multilingual base): German and Spanish espeak-ng speech
 for l in de es; do
     python3 tests/tools/mkspeech.py "$T/$l" --set $l --first 2 || nok "espeak-ng $l speech generated"
