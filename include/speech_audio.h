@@ -49,9 +49,14 @@ sp_status sp_audio_load_fd(int fd, double max_seconds, float **pcm, size_t *n_sa
 sp_status sp_audio_load_mem(const void *data, size_t size, double max_seconds, float **pcm,
                             size_t *n_samples, sp_audio_info *info, char *err, size_t err_size);
 
-/* The original system's pre-filter: shorter than 150 ms, or an RMS below 0.0005 in every
- * 30 s stretch (from the start; for a clip of up to 30 s the original's whole-clip rule),
- * counts as empty; such audio gets an empty result without running the model. */
+/* Whether pcm[0..n) is silence to transcribe: RMS below 0.00005 (digital silence, dither),
+ * or below 0.0005 (the original system's pre-filter) with no speech found by the energy VAD
+ * in it (faint hiss, not quiet speech). */
+int sp_audio_is_silent(const float *pcm, size_t n_samples);
+/* The original system's pre-filter, with sp_audio_is_silent's rule for its RMS: shorter than
+ * 150 ms, or silent in every 30 s stretch (from the start; for a clip of up to 30 s the
+ * original's whole-clip rule), counts as empty; such audio gets an empty result without
+ * running the model. */
 int sp_audio_is_empty(const float *pcm, size_t n_samples);
 
 /* The container the first bytes announce ("wav", "flac", "mp3", "mp4", "ogg", "webm"), or

@@ -312,15 +312,44 @@ static double mean_square(const float *pcm, size_t n)
     return n ? total / (double)n : 0.0;
 }
 
+/* Below this RMS a stretch is silence whatever it holds: digital silence, dither (a 16-bit
+ * LSB is 3e-5), where Whisper invents "Thank you." or "You". */
+#define SILENT_RMS 0.00005
+/* Below this RMS (the original daemon's pre-filter, whisper-reference.md) a stretch is
+ * silence unless the energy VAD finds speech in it. The VAD's level, flatness and peakiness
+ * tests tell quiet speech (a far microphone, a low input gain) from the faint hiss that the
+ * models also read as "You" or ". . ." (10 s of white noise at RMS 0.00015-0.00045: tiny.en
+ * and base both did); the RMS alone had thrown the speech away too: jfk.wav at gain 0.003
+ * (RMS 0.00043, peaks at -46 dBFS) gave no text, where faster-whisper transcribes it. */
+#define QUIET_RMS 0.0005
+
+int sp_audio_is_silent(const float *pcm, size_t n)
+{
+    if (!pcm || n == 0) return 1;
+    const double ms = mean_square(pcm, n);
+    if (ms >= QUIET_RMS * QUIET_RMS) return 0;
+    if (ms < SILENT_RMS * SILENT_RMS) return 1;
+    sp_vad *v = NULL;
+    char err[128];
+    if (sp_vad_open(NULL, &v, err, sizeof err) != SP_OK) return 0;   /* cannot tell: Whisper decides */
+    const sp_vad_params prm = sp_vad_default_params();
+    sp_span *spans = NULL;
+    int ns = 0;
+    const int silent = sp_vad_segments(v, pcm, n, &prm, &spans, &ns) == SP_OK && ns == 0;
+    free(spans);
+    sp_vad_free(v);
+    return silent;
+}
+
 int sp_audio_is_empty(const float *pcm, size_t n)
 {
-    /* The original daemon's rule (whisper-reference.md): < 150 ms or RMS < 0.0005 — judged
-     * per 30 s stretch, so a clip (up to one window, what the original served) is judged as
-     * it was, while in a long recording quiet speech is not averaged away by the silence
-     * around it (jfk at -28 dBFS an hour into 2 h of silence had given no text at all). */
+    /* The original daemon's rule (whisper-reference.md): < 150 ms or silent — judged per
+     * 30 s stretch, so a clip (up to one window, what the original served) is judged as it
+     * was, while in a long recording quiet speech is not averaged away by the silence around
+     * it (jfk at -28 dBFS an hour into 2 h of silence had given no text at all). */
     const size_t win = (size_t)SP_AUDIO_RATE * 30;
     if (!pcm || n < (size_t)SP_AUDIO_RATE * 150 / 1000) return 1;
     for (size_t i = 0; i < n; i += win)
-        if (mean_square(pcm + i, n - i < win ? n - i : win) >= 0.0005 * 0.0005) return 0;
+        if (!sp_audio_is_silent(pcm + i, n - i < win ? n - i : win)) return 0;
     return 1;
 }

@@ -9,10 +9,10 @@
  * threshold; instantaneous or blank segments are dropped and not added to the context;
  * segment text is not stripped; the prefix applies to the first window only, after
  * <|0.00|>; hotwords go after <|startofprev|> when there is no prefix.
- * Our additions: input the original system pre-filtered as empty (< 150 ms or RMS < 0.0005
- * in every 30 s stretch, sp_audio_is_empty) and windows whose own RMS is below 0.0005 are skipped without running
- * the model (Whisper invents text on digital silence); segment times are clamped to the
- * window's audio. */
+ * Our additions: input the original system pre-filtered as empty (< 150 ms or silent in
+ * every 30 s stretch, sp_audio_is_empty) and windows that are silent themselves
+ * (sp_audio_is_silent: dither, faint hiss — not quiet speech) are skipped without running
+ * the model (Whisper invents text there); segment times are clamped to the window's audio. */
 #include "speech.h"
 #include "common/errbuf.h"
 #include "common/utf8.h"
@@ -32,7 +32,6 @@
 #define HOP 160
 #define SR 16000
 #define TIME_PRECISION 0.02f   /* seconds per timestamp token (input stride 2 frames) */
-#define SILENCE_RMS 0.0005
 
 static const float k_default_temps[] = {0.0f, 0.2f, 0.4f, 0.6f, 0.8f, 1.0f};
 
@@ -791,13 +790,6 @@ static sp_status detect_language(tx *x, char lang[16], float *prob)
 
 /* ------------------------------------------------------------------ main loop */
 
-static double rms(const float *pcm, size_t n)
-{
-    double s = 0;
-    for (size_t i = 0; i < n; i++) s += (double)pcm[i] * pcm[i];
-    return n ? sqrt(s / (double)n) : 0.0;
-}
-
 static void free_tx(tx *x)
 {
     wh_search_free(x->search);
@@ -885,7 +877,7 @@ static sp_status run(tx *x, const float *pcm, size_t n_samples, char *err, size_
         if (clip1 - seek < size) size = clip1 - seek;
         size_t s0 = (size_t)seek * HOP, s1 = (size_t)(seek + size) * HOP;
         if (s1 > n_samples) s1 = n_samples;
-        if (s1 <= s0 || rms(pcm + s0, s1 - s0) < SILENCE_RMS) {   /* digital silence */
+        if (s1 <= s0 || sp_audio_is_silent(pcm + s0, s1 - s0)) {   /* no speech Whisper could hear */
             seek += size;
             goto progress;
         }

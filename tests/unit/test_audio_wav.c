@@ -698,6 +698,30 @@ static void test_empty_filter(void)
         CHECK(sp_audio_is_empty(x, hour));
         free(x);
     }
+    TEST("empty filter: quiet speech under the RMS threshold is not empty, faint hiss is") {
+        float *pcm = NULL;
+        size_t n = 0;
+        char err[256];
+        if (sp_audio_load("tests/data/speech-16k.wav", 0, 0, &pcm, &n, NULL, err, sizeof err) != SP_OK) {
+            CHECKF(0, "%s", err);
+            continue;
+        }
+        double ms = 0;
+        for (size_t i = 0; i < n; i++) ms += (double)pcm[i] * pcm[i];
+        const float g = (float)(0.00044 / sqrt(ms / (double)n));   /* RMS 0.00044: peaks near -48 dBFS */
+        for (size_t i = 0; i < n; i++) pcm[i] *= g;
+        CHECK(!sp_audio_is_empty(pcm, n));   /* had been empty: the model never heard it */
+        CHECK(!sp_audio_is_silent(pcm, n));
+        uint32_t r = 1;
+        for (size_t i = 0; i < n; i++) {   /* white noise at RMS ~0.0003: the models read "You" */
+            r = r * 1664525u + 1013904223u;
+            pcm[i] = 0.00052f * ((float)(r >> 8) / 8388608.0f - 1.0f);
+        }
+        CHECK(sp_audio_is_empty(pcm, n));
+        for (size_t i = 0; i < n; i++) pcm[i] *= 0.1f;   /* dither-level: silent outright */
+        CHECK(sp_audio_is_silent(pcm, n));
+        free(pcm);
+    }
 }
 
 static void test_empty_path(void)
