@@ -341,7 +341,12 @@ static void emit(wh_search *s, const int *tok, const float *lp, int len, int n_f
     out->n_tokens = len;
     out->n_forced = n_forced;
     out->sum_logprob = sum;
-    out->avg_logprob = (float)(sum / (double)(len - n_forced + 1));
+    /* the forced prefix counts in the length, as in CTranslate2's scores (faster-whisper's
+     * avg_logprob = cum / (len(sequence with the prefix) + 1)): without it a --prefix made the
+     * average lower than faster-whisper's (jfk.wav, tiny.en, "And so my": -0.353 vs -0.302)
+     * and the fallback retried where it stopped (a prefix that is most of a 0.7 s clip ran
+     * the ladder to T = 1.0 and an invented ", but it's not true.") */
+    out->avg_logprob = (float)(sum / (double)(len + 1));
     out->hit_eot = hit_eot;
 }
 
@@ -416,7 +421,7 @@ static sp_status search_sample(wh_search *s, const int *forced, int n_forced, in
     int best = 0;
     double bs = -INFINITY;
     for (int i = 0; i < G; i++) {
-        double sc = wh_rank_score(sum[i], len[i] - n_forced, o->length_penalty);
+        double sc = wh_rank_score(sum[i], len[i], o->length_penalty);   /* the prefix counts (emit) */
         if (i == 0 || sc > bs) { bs = sc; best = i; }
     }
     emit(s, tok + (size_t)best * L, lp + (size_t)best * L, len[best], n_forced, sum[best], hit[best], out);
@@ -498,7 +503,7 @@ static void beam_finish(wh_search *s, int cur, int n_live, int n_fin, int B, int
     int best = 0;
     double bs = -INFINITY;
     for (int i = 0; i < n_fin; i++) {
-        double sc = wh_rank_score(s->fin_sum[i], s->fin_len[i] - n_forced, o->length_penalty);
+        double sc = wh_rank_score(s->fin_sum[i], s->fin_len[i], o->length_penalty);   /* as emit */
         if (i == 0 || sc > bs) { bs = sc; best = i; }
     }
     emit(s, s->fin_tok + (size_t)best * L, s->fin_lp + (size_t)best * L, s->fin_len[best], n_forced, s->fin_sum[best],

@@ -77,6 +77,20 @@ p = 'And so my fellow Americans, ask not what your country can do for you, ask w
 s = json.load(open('$T/jfk.pre.json'))['segments']
 t = ''.join(x['text'] for x in s).strip()
 assert $rc == 0 and t.startswith(p) and t != p, t"
+    # a prefix counts in avg_logprob's length, as in faster-whisper (CTranslate2's scores):
+    # faster-whisper 1.2.1 gives -0.302 for "And so my" on jfk.wav (ours had been -0.353),
+    # and on 0.7 s of it with most of the sentence as prefix stops at T = 0.2 with "... your
+    # country is." (ours had run the ladder to 1.0: "... is, but it's not true.")
+    "$REL/transcribe" --model "$WD/tiny.en" $OPT -f json --prefix "And so my" "$JFK" >"$T/jfk.p3.json" 2>"$T/err"
+    sox "$JFK" "$T/jfk07.wav" trim 0.3 1.0
+    "$REL/transcribe" --model "$WD/tiny.en" $OPT -f json --prefix "And so my fellow Americans, ask not what your country" \
+        "$T/jfk07.wav" >"$T/jfk.p07.json" 2>"$T/err"
+    check "--prefix: avg_logprob as faster-whisper's (-0.302), no fallback where it stops" python3 -c "
+import json
+a = json.load(open('$T/jfk.p3.json'))['segments'][0]['avg_logprob']
+b = json.load(open('$T/jfk.p07.json'))['segments']
+print(a, [(x['text'], x['temperature']) for x in b])
+assert abs(a + 0.302) < 0.005 and b and max(x['temperature'] for x in b) < 1.0 and 'not true' not in b[0]['text']"
     # an --audio-ctx far shorter than the clip (1 position = 20 ms of 11 s) is raised to
     # cover it: the text had been empty, the window skipped as silence
     "$REL/transcribe" --model "$WD/tiny.en" $OPT --audio-ctx 1 "$JFK" >"$T/jfk.ctx1.txt" 2>"$T/err"; rc=$?
