@@ -78,7 +78,7 @@ static void usage(FILE *f)
         "  --suppress-tokens LIST          ids to suppress; -1 = non-speech symbols (default -1)\n"
         "  --no-suppress-blank             allow a blank first token\n"
         "  --no-timestamps                 decode without timestamp tokens\n"
-        "  --max-initial-timestamp F       (default 1.0)\n"
+        "  --max-initial-timestamp F       (default 1.0; 0 forces <|0.00|>, 30 or more: no limit)\n"
         "  --word-timestamps               per-word times (json, verbose_json \"words\"; alignment pass per window)\n"
         "  --audio-ctx N|auto              encoder positions per window (default: the full 1500 = 30 s);\n"
         "                                  auto = the window's audio + a margin: faster on short clips,\n"

@@ -291,9 +291,12 @@ static int all_push(tx *x, const int *t, int n)
 
 /* --max-initial-timestamp in timestamp tokens: -1 none (0, or not a number), at most a window's
  * 1500 (an infinite or huge value had gone through lroundf into an int: undefined) */
+/* faster-whisper's index: round(seconds / 0.02), so 0 forces <|0.00|> first (openai reads 0
+ * as "no limit", which had changed base's text on German speech against faster-whisper's);
+ * a negative value or NaN is no limit */
 static int initial_ts_limit(float seconds)
 {
-    if (!(seconds > 0.0f)) return -1;
+    if (!(seconds >= 0.0f)) return -1;
     return seconds >= 30.0f ? 1500 : (int)lroundf(seconds / TIME_PRECISION);
 }
 

@@ -234,6 +234,13 @@ else
     echo "ok - --vad across silences # SKIP $JFK absent"
 fi
 
+# --- --max-initial-timestamp 0 forces <|0.00|> first, as faster-whisper (round(0 / 0.02) = 0);
+# openai's "0 = no limit" had been taken: the sentence after 3 s of silence started at 3.0
+sox tests/data/speech-16k.wav "$T/lead.wav" pad 3 0
+"$REL/transcribe" --model "$WD/tiny.en" $OPT -f json --max-initial-timestamp 0 "$T/lead.wav" >"$T/lead.json" 2>"$T/err"
+check "--max-initial-timestamp 0: the first segment starts at 0.0 (faster-whisper's rule)" python3 -c "
+import json; s = json.load(open('$T/lead.json'))['segments']; print(s[0]['start']); assert s and s[0]['start'] == 0.0"
+
 # --- quiet speech (a far microphone, a low gain): the sentence at RMS 0.00044, peaks at
 # -48 dBFS — below the original's 0.0005 pre-filter, which had dropped it whole (no text);
 # the faint hiss above (RMS 0.0003, where both models say "You") still gives none
