@@ -60,7 +60,10 @@ int sp_audio_is_silent(const float *pcm, size_t n_samples);
 int sp_audio_is_empty(const float *pcm, size_t n_samples);
 
 /* The container the first bytes announce ("wav", "flac", "mp3", "mp4", "ogg", "webm"), or
- * NULL when it is none of the whitelisted ones. */
+ * NULL when it is none of the whitelisted ones. It looks at up to SP_AUDIO_SNIFF_BYTES: an
+ * MP3 may start with other bytes (leading zeros or junk, a piece split off a file), and its
+ * frames are looked for in the first 64 KiB. */
+#define SP_AUDIO_SNIFF_BYTES (65536 + 2048)
 const char *sp_audio_sniff(const void *data, size_t size);
 
 /* ----------------------------------------------------------------- VAD */

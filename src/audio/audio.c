@@ -24,11 +24,56 @@
 #define ID3_MAX_TAGS 8            /* consecutive ID3v2 tags skipped in front of the audio */
 #define ID3_MAX_PAD  65536        /* zero bytes skipped after them, in all */
 
-const char *aud_sniff(const uint8_t *p, size_t n, const char **why)
+/* Why a file is refused when it looks like none of the formats at all. */
+static const char UNKNOWN_FORMAT[] = "not a WAV, FLAC, MP3, M4A/MP4, Ogg or WebM file";
+
+/* The length in bytes of the MPEG audio layer III frame whose header is at h (4 bytes), or 0
+ * when h holds none: 11-bit sync, version not reserved, layer III, bitrate index 1..14 (0 is
+ * free format, whose length the header does not give), sample-rate index not reserved.
+ * 144 * bitrate / rate + padding for MPEG-1, 72 * ... for MPEG-2 and 2.5 (ISO 11172-3
+ * 2.4.2.3, ISO 13818-3 2.4.2.3); at most 1441 bytes. */
+static size_t mp3_frame_len(const uint8_t *h)
+{
+    static const unsigned kbps[2][15] = {
+        { 0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320 },   /* MPEG-1 */
+        { 0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160 },       /* MPEG-2, 2.5 */
+    };
+    static const unsigned hz[3] = { 44100, 48000, 32000 };
+    if (h[0] != 0xFF || (h[1] & 0xE0) != 0xE0) return 0;
+    const int version = (h[1] >> 3) & 3, layer = (h[1] >> 1) & 3, br = h[2] >> 4, sr = (h[2] >> 2) & 3;
+    if (version == 1 || layer != 1 || br == 0 || br == 15 || sr == 3) return 0;
+    const int mpeg1 = version == 3;
+    const unsigned long rate = hz[sr] >> (mpeg1 ? 0 : version == 2 ? 1 : 2);
+    return (size_t)((mpeg1 ? 144000ul : 72000ul) * kbps[!mpeg1][br] / rate) + ((h[2] >> 1) & 1);
+}
+
+/* The offset of the first layer III frame in p[0..n) that starts before AUD_MP3_SCAN_BYTES and
+ * is followed, exactly one frame length later, by a header of the same stream (version, layer,
+ * sample rate), or -1. A file that does not start on a frame header (leading zeros or junk,
+ * a piece split off an MP3 with split or tail -c, a damaged first sync word) is still an
+ * MP3, and FFmpeg decodes it; two headers in a row keep the bytes of other files from being
+ * taken for one by chance (one header: 1 in ~16 000 offsets of random data; two: 1 in
+ * ~10^9). */
+static int64_t mp3_resync(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < AUD_MP3_SCAN_BYTES && i + 4 <= n; i++) {
+        const size_t len = p[i] == 0xFF ? mp3_frame_len(p + i) : 0;
+        if (!len || i + len + 4 > n) continue;
+        const uint8_t *q = p + i + len;
+        if (mp3_frame_len(q) && (q[1] & 0xFE) == (p[i + 1] & 0xFE) && (q[2] & 0x0C) == (p[i + 2] & 0x0C))
+            return (int64_t)i;
+    }
+    return -1;
+}
+
+const char *aud_sniff(const uint8_t *p, size_t n, const char **why, int64_t *at)
 {
     const char *dummy;
+    int64_t at_dummy;
     if (!why) why = &dummy;
+    if (!at) at = &at_dummy;
     *why = NULL;
+    *at = 0;
     if (n >= 12 && (!memcmp(p, "RIFF", 4) || !memcmp(p, "RF64", 4)) && !memcmp(p + 8, "WAVE", 4))
         return "wav";
     if (n >= 4 && !memcmp(p, "RIFX", 4)) { *why = "big-endian RIFX WAV is not supported"; return NULL; }
@@ -50,13 +95,16 @@ const char *aud_sniff(const uint8_t *p, size_t n, const char **why)
         if (layer == 2 || layer == 3) { *why = "MPEG layer I/II audio is not supported"; return NULL; }
     }
     if (n >= 4 && !memcmp(p, "#EXTM3U", n < 7 ? n : 7)) { *why = "playlists are refused"; return NULL; }
-    *why = "not a WAV, FLAC, MP3, M4A/MP4, Ogg or WebM file";
+    /* Last, so that every format above is told exactly as before: MP3 frames further in. */
+    const int64_t off = mp3_resync(p, n);
+    if (off >= 0) { *at = off; return "mp3"; }
+    *why = UNKNOWN_FORMAT;
     return NULL;
 }
 
 const char *sp_audio_sniff(const void *data, size_t size)
 {
-    return data ? aud_sniff(data, size, NULL) : NULL;
+    return data ? aud_sniff(data, size, NULL, NULL) : NULL;
 }
 
 /* The length of the ID3v2 tag whose header is at h (n bytes there), or 0 when h holds no
@@ -109,42 +157,64 @@ static int64_t id3_end(aud_src *s)
  * as mp3 too, and its bytes 6-9 (side info, or past the end of a 4-byte file: read
  * uninitialised) had been taken for a tag size, sending an MP3 whose bytes there happened
  * to say fLaC to the FLAC demuxer (0 samples). */
-static const char *after_id3(aud_src *s, const uint8_t *h, size_t n, const char *mp3, int64_t *start)
+static const char *after_id3(aud_src *s, const uint8_t *h, size_t n, int64_t *start, const char **why)
 {
     *start = 0;
-    if (!id3_len(h, n)) return mp3;
+    if (!id3_len(h, n)) return "mp3";
     const int64_t off = id3_end(s);
     uint8_t next[64];
     s->pos = off;
     ssize_t got = aud_src_read(s, next, sizeof next);
     s->pos = 0;
-    const char *c = got > 0 ? aud_sniff(next, (size_t)got, NULL) : NULL;
-    if (!c || !strcmp(c, "mp3") || !strcmp(c, "mp4")) return mp3;   /* an MP4 box after a tag: not a real case */
+    const char *c = got > 0 ? aud_sniff(next, (size_t)got, NULL, NULL) : NULL;
+    if (!c || !strcmp(c, "mp3") || !strcmp(c, "mp4")) return "mp3";   /* an MP4 box after a tag: not a real case */
     *start = off;
     return c;
+}
+
+/* The container of the source, from its first SP_AUDIO_SNIFF_BYTES (*start: where it
+ * begins, when tags or junk come first), or NULL with *why; SP_OK, or an I/O error or an
+ * empty file in err. */
+static sp_status sniff_src(aud_src *s, const char **container, int64_t *start, const char **why, char *err,
+                           size_t es)
+{
+    *container = NULL;
+    *start = 0;
+    uint8_t *head = malloc(SP_AUDIO_SNIFF_BYTES);
+    if (!head) { aud_seterr(err, es, "out of memory"); return SP_ERR_NOMEM; }
+    sp_status st = SP_OK;
+    s->pos = 0;
+    ssize_t got = aud_src_read(s, head, SP_AUDIO_SNIFF_BYTES);
+    s->pos = 0;
+    if (got < 0) {
+        aud_seterr(err, es, "read error: %s", strerror(s->io_errno));
+        st = SP_ERR_IO;
+        goto cleanup;
+    }
+    if (got == 0) {
+        aud_seterr(err, es, "empty file (0 bytes)");
+        st = SP_ERR_AUDIO_FORMAT;
+        goto cleanup;
+    }
+    int64_t at = 0;
+    *container = aud_sniff(head, (size_t)got, why, &at);
+    /* MP3 frames found further in: the decoder starts on the first of them, as on a clean
+     * file (FFmpeg's demuxer would resync too, but only within what it scans itself). */
+    if (*container && at > 0) *start = at;
+    else if (*container && !strcmp(*container, "mp3")) *container = after_id3(s, head, (size_t)got, start, why);
+cleanup:
+    free(head);
+    return st;
 }
 
 sp_status aud_load_src(aud_src *s, double max_seconds, int force_ffmpeg, float **pcm,
                        size_t *n_samples, sp_audio_info *info, char *err, size_t es)
 {
-    uint8_t head[64];
     aud_sink *k = NULL;
-    sp_status st;
-
-    s->pos = 0;
-    ssize_t got = aud_src_read(s, head, sizeof head);
-    if (got < 0) {
-        aud_seterr(err, es, "read error: %s", strerror(s->io_errno));
-        return SP_ERR_IO;
-    }
-    if (got == 0) {
-        aud_seterr(err, es, "empty file (0 bytes)");
-        return SP_ERR_AUDIO_FORMAT;
-    }
-    const char *why = NULL;
-    const char *container = aud_sniff(head, (size_t)got, &why);
+    const char *why = NULL, *container = NULL;
     int64_t start = 0;
-    if (container && !strcmp(container, "mp3")) container = after_id3(s, head, (size_t)got, container, &start);
+    sp_status st = sniff_src(s, &container, &start, &why, err, es);
+    if (st != SP_OK) return st;
     /* The WAV after a tag goes to our reader too (it had gone to FFmpeg, whose demuxer
      * decoded a data length 0 followed by an id3 chunk as noise and flagged no cut file). */
     if (start > 0) aud_src_skip(s, start);

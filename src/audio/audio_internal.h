@@ -67,8 +67,11 @@ double aud_sink_max_seconds(const aud_sink *k);
 
 /* ---------------------------------------------------------------- decoders */
 /* Container sniffed from the first bytes: "wav", "flac", "mp3", "mp4", "ogg", "webm", or NULL
- * (with *why naming what it looks like, e.g. "big-endian RIFX WAV"). */
-const char *aud_sniff(const uint8_t *p, size_t n, const char **why);
+ * (with *why naming what it looks like, e.g. "big-endian RIFX WAV"). *at (may be NULL): where
+ * the audio starts, > 0 only for MP3 frames found after other bytes (a layer III header
+ * followed by another exactly one frame later, starting in the first AUD_MP3_SCAN_BYTES). */
+const char *aud_sniff(const uint8_t *p, size_t n, const char **why, int64_t *at);
+#define AUD_MP3_SCAN_BYTES 65536
 
 sp_status aud_wav_decode(aud_src *s, aud_sink *k, sp_audio_info *info, char *err,
                          size_t err_size);

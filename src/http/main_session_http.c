@@ -64,7 +64,6 @@
                                      that can destroy it); larger ones get the answer at once */
 #define SLOW_BODY_AGE 2.0         /* s: with every upload slot taken, the slowest body at */
 #define SLOW_BODY_RATE 16384.0    /* under this many bytes/s after this long gives way */
-#define SNIFF_BYTES 64
 #define POOL_MAX 64
 #define CANCEL_WAIT 10.0          /* s: a cancelled request's answers are awaited and deleted */
 #define KEEPALIVE_MAX 15.0        /* s: an SSE comment at least this often while a stream waits */
@@ -215,8 +214,6 @@ typedef struct {
     int file_seen, fd;
     char name[SH_UPLOAD_NAME_MAX];
     unsigned long long file_bytes;
-    unsigned char head[SNIFF_BYTES];
-    size_t head_len;
     /* other fields */
     char *model, *language, *prompt, *format, *temperature, *stream, *hotwords, *audio_ctx,
          *priority;
@@ -509,11 +506,6 @@ static int file_data(req *r, const char *data, size_t size)
                  "audio file larger than the limit of %llu bytes", cfg.max_upload);
         return -1;
     }
-    if (r->head_len < SNIFF_BYTES) {
-        size_t k = SNIFF_BYTES - r->head_len < size ? SNIFF_BYTES - r->head_len : size;
-        memcpy(r->head + r->head_len, data, k);
-        r->head_len += k;
-    }
     if (sh_write_all(r->fd, data, size) != 0) {
         logf_("ERROR", "cannot write upload %s: %s", r->name, strerror(errno));
         req_fail(r, 500, "server_error", NULL, "upload_storage", "cannot store the upload");
@@ -788,6 +780,20 @@ static int oai_fields(req *r, ssc_req_opts *ro)
     return live_fields(r, r->fmt, ro);
 }
 
+/* Whether the stored upload starts like a container we decode, from its first
+ * SP_AUDIO_SNIFF_BYTES read back from the file (an MP3 may start with other bytes: a piece
+ * split off a file for the upload limit; the first 64 bytes alone had refused it). A read
+ * error counts as known: the daemon's decode then says what is wrong. */
+static int upload_sniffs(req *r)
+{
+    unsigned char *head = malloc(SP_AUDIO_SNIFF_BYTES);
+    if (!head) return 1;
+    ssize_t got = pread(r->fd, head, SP_AUDIO_SNIFF_BYTES, 0);
+    int known = got < 0 || sp_audio_sniff(head, (size_t)got) != NULL;
+    free(head);
+    return known;
+}
+
 /* The upload checked (present, not empty, a known container) and closed: 0, or -1 with
  * the error in r (send_fail). */
 static int upload_ready(req *r)
@@ -800,7 +806,7 @@ static int upload_ready(req *r)
     }
     if (r->file_bytes == 0)
         return bad(r, r->oai ? "file" : NULL, "empty_file", "the audio file is empty");
-    if (!sp_audio_sniff(r->head, r->head_len))
+    if (!upload_sniffs(r))
         return bad(r, r->oai ? "file" : NULL, "invalid_file_format",
                    "Invalid file format. Supported formats: ['flac', 'm4a', 'mp3', 'mp4', "
                    "'ogg', 'wav', 'webm']");

@@ -22,7 +22,7 @@ int sh_upload_create(int dirfd, char name[SH_UPLOAD_NAME_MAX])
             r = (unsigned long long)rand() ^ ((unsigned long long)tries << 40);
         snprintf(name, SH_UPLOAD_NAME_MAX, "up-%ld-%u-%016llx", (long)getpid(),
                  atomic_fetch_add(&upload_seq, 1), r);
-        int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        int fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd >= 0) return fd;
         if (errno != EEXIST) return -1;
     }

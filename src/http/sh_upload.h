@@ -14,7 +14,8 @@
 
 #define SH_UPLOAD_NAME_MAX 64
 
-/* Creates a fresh upload file in dirfd; returns the fd (O_WRONLY|O_CLOEXEC) and its name. */
+/* Creates a fresh upload file in dirfd; returns the fd (O_RDWR|O_CLOEXEC: the server reads its
+ * first bytes back to sniff them) and its name. */
 int sh_upload_create(int dirfd, char name[SH_UPLOAD_NAME_MAX]);
 
 /* Writes all of data (retrying short writes and EINTR). */

@@ -163,6 +163,16 @@ st=$(req "$DATA/e6" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F 'timestam
 check "granularities without verbose_json: 400" oai_err "$DATA/e6" "$st" 400 "'timestamp_granularities'"
 st=$(req "$DATA/e7" -F "file=@$DATA/notaudio.wav" -F model=whisper-1 "$T")
 check "non-audio file: 400 invalid_file_format" sh -c "[ $st = 400 ] && grep -q invalid_file_format '$DATA/e7'"
+# a piece split off an MP3 (it starts mid-frame) is an MP3: the sniff had looked at the first
+# 64 bytes only and refused it (400 invalid_file_format)
+if command -v ffmpeg >/dev/null 2>&1 && ffmpeg -loglevel error -y -i "$DATA/speech.wav" -c:a libmp3lame -b:a 64k "$DATA/whole.mp3"; then
+    tail -c +1001 "$DATA/whole.mp3" > "$DATA/piece.mp3"
+    st=$(req "$DATA/e7m" -F "file=@$DATA/piece.mp3" -F model=whisper-1 "$T")
+    check "an MP3 starting mid-frame: 200 with a text (not 400 invalid_file_format)" \
+        sh -c "[ $st = 200 ] && grep -q '\"text\"' '$DATA/e7m'"
+else
+    echo "# skip: ffmpeg with libmp3lame missing"
+fi
 python3 -c "import struct,sys; d=bytes(3200); sys.stdout.buffer.write(b'RIFF'+struct.pack('<I',12+len(d))+b'WAVE'+b'data'+struct.pack('<I',len(d))+d)" > "$DATA/nofmt.wav"
 st=$(req "$DATA/e7b" -F "file=@$DATA/nofmt.wav" -F model=whisper-1 "$T")
 check "WAV without fmt: 400 naming the upload, not its path ('Uploaded file: ...')" \

@@ -268,6 +268,73 @@ static void test_bare_mp3_not_id3(int tools)
     }
 }
 
+/* An MP3 that does not start on a frame header: leading zeros, leading junk, a piece split
+ * off a file (starts mid-frame), a damaged first sync word. FFmpeg decodes them; they had
+ * been refused ("not a WAV, FLAC, MP3, M4A/MP4, Ogg or WebM file"), also by sp_audio_sniff
+ * (session_http's 400 invalid_file_format). Bytes of other kinds stay refused. */
+static void test_mp3_resync(const char *speech, int have_speech)
+{
+    char err[256] = "";
+    sp_audio_info info;
+    TEST("MP3 after zeros, junk, mid-frame, damaged first header: decoded; random bytes, raw PCM: refused") {
+        if (!have_speech) { printf("# skip: tools missing\n"); continue; }
+        if (tb_sh("ffmpeg -loglevel error -y -i %s -c:a libmp3lame -b:a 64k %s", speech, tb_path("ref.mp3")))
+            continue;
+        size_t nref = 0;
+        float *ref = load_or_null(tb_path("ref.mp3"), &nref, &info);
+        CHECK(ref && nref > 16000);
+        if (!ref) continue;
+        const char *make[4][2] = {
+            { "zeros.mp3", "(head -c 417 /dev/zero; cat %s) > %s" },
+            { "junk.mp3", "(seq 1 700 | tr -d '\\n'; cat %s) > %s" },
+            { "midframe.mp3", "tail -c +1001 %s > %s" },
+            { "damaged.mp3", "cp %s %s && printf 'XYZW' | dd of=%s bs=1 conv=notrunc 2>/dev/null" },
+        };
+        for (int k = 0; k < 4; k++) {
+            char out[512];
+            snprintf(out, sizeof out, "%s", tb_path(make[k][0]));
+            if (tb_sh(make[k][1], tb_path("ref.mp3"), out, out)) continue;
+            /* the damaged file: its ID3 tag is overwritten too, so the first frame header
+             * comes after bytes we do not know */
+            FILE *f = fopen(out, "rb");
+            uint8_t *head = malloc(SP_AUDIO_SNIFF_BYTES);
+            size_t got = f && head ? fread(head, 1, SP_AUDIO_SNIFF_BYTES, f) : 0;
+            if (f) fclose(f);
+            const char *c = head ? sp_audio_sniff(head, got) : NULL;
+            CHECKF(c && !strcmp(c, "mp3"), "%s: sniffed as %s", make[k][0], c ? c : "nothing");
+            free(head);
+            float *pcm = NULL;
+            size_t n = 0;
+            sp_status st = sp_audio_load(out, 0, 0, &pcm, &n, &info, err, sizeof err);
+            int lag = 0;
+            double corr = st == SP_OK ? tb_xcorr(ref, nref, pcm, n, 1200, &lag) : 0;
+            CHECKF(st == SP_OK && !strcmp(info.container, "mp3") && labs((long)n - (long)nref) < 2400 && corr > 0.9,
+                   "%s: status %d, %zu vs %zu samples, correlation %.3f: %s", make[k][0], st, n, nref, corr, err);
+            printf("# %s: %zu samples, correlation %.4f at lag %d\n", make[k][0], n, corr, lag);
+            free(pcm);
+        }
+        free(ref);
+        /* 1 MB of pseudo-random bytes and the speech as headerless PCM (after 4 bytes that no
+         * header check at offset 0 takes, so the scan sees it all): still refused */
+        uint8_t *rnd = malloc(1 << 20);
+        uint32_t x = 12345;
+        for (size_t i = 0; rnd && i < (1u << 20); i++) {
+            x = x * 1664525u + 1013904223u;
+            rnd[i] = (uint8_t)(x >> 24);
+        }
+        CHECK(rnd && tb_write(tb_path("random.bin"), rnd, 1u << 20) == 0);
+        free(rnd);
+        tb_sh("(printf 'PCM:'; sox %s -t raw -) > %s", speech, tb_path("speech.raw"));
+        const char *neg[2] = { "random.bin", "speech.raw" };
+        for (int k = 0; k < 2; k++) {
+            float *pcm = NULL;
+            size_t n = 0;
+            sp_status st = sp_audio_load(tb_path(neg[k]), 0, 0, &pcm, &n, &info, err, sizeof err);
+            CHECKF(st == SP_ERR_AUDIO_FORMAT && !pcm && strstr(err, "not a WAV"), "%s: %d %s", neg[k], st, err);
+        }
+    }
+}
+
 static void test_lossy_formats(const char *speech, int have_speech)
 {
     float *pcm = NULL;
@@ -498,6 +565,7 @@ int main(void)
     test_id3_prefix(speech, have_speech);
     test_id3_several_and_padding(speech, have_speech);
     test_bare_mp3_not_id3(tools);
+    test_mp3_resync(speech, have_speech);
     test_lossy_formats(speech, have_speech);
     test_container_sniffing(speech, have_speech);
     test_unsupported_codecs(speech, have_speech);
