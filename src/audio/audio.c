@@ -24,7 +24,8 @@
 #define ID3_MAX_TAGS 8            /* consecutive ID3v2 tags skipped in front of the audio */
 #define ID3_MAX_PAD  65536        /* zero bytes skipped after them, in all */
 
-/* Why a file is refused when it looks like none of the formats at all. */
+/* Why a file is refused when it looks like none of the formats at all (compared by address:
+ * a tag in front of such bytes still announces an MP3, see after_id3). */
 static const char UNKNOWN_FORMAT[] = "not a WAV, FLAC, MP3, M4A/MP4, Ogg or WebM file";
 
 /* The length in bytes of the MPEG audio layer III frame whose header is at h (4 bytes), or 0
@@ -156,7 +157,10 @@ static int64_t id3_end(aud_src *s)
  * first frame itself). Only a valid tag header counts: a bare MPEG frame header is sniffed
  * as mp3 too, and its bytes 6-9 (side info, or past the end of a 4-byte file: read
  * uninitialised) had been taken for a tag size, sending an MP3 whose bytes there happened
- * to say fLaC to the FLAC demuxer (0 samples). */
+ * to say fLaC to the FLAC demuxer (0 samples). What follows the tags and is refused for
+ * what it is (raw ADTS AAC, MPEG layer I/II, RIFX) is refused as it is without a tag
+ * (NULL, *why): the reason had been dropped (ADTS: "mp3 file: no audio could be decoded"),
+ * and a tagged MP2 had gone to the MP3 decoder while a bare one was refused. */
 static const char *after_id3(aud_src *s, const uint8_t *h, size_t n, int64_t *start, const char **why)
 {
     *start = 0;
@@ -166,7 +170,9 @@ static const char *after_id3(aud_src *s, const uint8_t *h, size_t n, int64_t *st
     s->pos = off;
     ssize_t got = aud_src_read(s, next, sizeof next);
     s->pos = 0;
-    const char *c = got > 0 ? aud_sniff(next, (size_t)got, NULL, NULL) : NULL;
+    const char *inner_why = NULL;
+    const char *c = got > 0 ? aud_sniff(next, (size_t)got, &inner_why, NULL) : NULL;
+    if (!c && inner_why && inner_why != UNKNOWN_FORMAT) { *why = inner_why; return NULL; }
     if (!c || !strcmp(c, "mp3") || !strcmp(c, "mp4")) return "mp3";   /* an MP4 box after a tag: not a real case */
     *start = off;
     return c;

@@ -428,6 +428,36 @@ static void test_unsupported_codecs(const char *speech, int have_speech)
     }
 }
 
+/* Behind an ID3v2 tag, raw ADTS AAC and MPEG layer II are refused as they are without one:
+ * the tagged ADTS file had been "mp3 file: no audio could be decoded" (the reason dropped),
+ * and a tagged MP2 had been decoded by the MP3 decoder while a bare one was refused. */
+static void test_id3_refusals(const char *speech, int have_speech)
+{
+    char err[256] = "";
+    sp_audio_info info;
+    TEST("ID3 tag in front of ADTS AAC or MP2: refused with the reason a bare file gets") {
+        if (!have_speech) { printf("# skip: tools missing\n"); continue; }
+        uint8_t tag[10 + 20] = { 'I', 'D', '3', 4, 0, 0, 0, 0, 0, 20 };
+        CHECK(tb_write(tb_path("tag.bin"), tag, sizeof tag) == 0);
+        const char *cases[3][3] = {
+            { "tagged.aac", "ffmpeg -loglevel error -y -i %s -c:a aac -f adts -write_id3v2 1 %s", "raw AAC (ADTS)" },
+            { "bare.mp2", "ffmpeg -loglevel error -y -i %s -c:a mp2 -f mp2 %s", "MPEG layer I/II" },
+            { "tagged.mp2", "cat %s %s > %s", "MPEG layer I/II" },
+        };
+        for (int k = 0; k < 3; k++) {
+            char out[512];
+            snprintf(out, sizeof out, "%s", tb_path(cases[k][0]));
+            int r = k < 2 ? tb_sh(cases[k][1], speech, out) : tb_sh(cases[k][1], tb_path("tag.bin"), tb_path("bare.mp2"), out);
+            if (r) continue;
+            float *pcm = NULL;
+            size_t n = 0;
+            sp_status st = sp_audio_load(out, 0, 0, &pcm, &n, &info, err, sizeof err);
+            CHECKF(st == SP_ERR_AUDIO_FORMAT && !pcm && strstr(err, cases[k][2]), "%s: %d %s", cases[k][0], st, err);
+            free(pcm);
+        }
+    }
+}
+
 static void test_duration_cap(int tools)
 {
     float *pcm = NULL;
@@ -569,6 +599,7 @@ int main(void)
     test_lossy_formats(speech, have_speech);
     test_container_sniffing(speech, have_speech);
     test_unsupported_codecs(speech, have_speech);
+    test_id3_refusals(speech, have_speech);
     test_cut_files(tools);
     test_duration_cap(tools);
     test_cut_long_header(tools);
