@@ -50,6 +50,13 @@ static int codec_allowed(enum AVCodecID id)
     }
 }
 
+/* The container as messages name it: "webm" is what we call every Matroska file (one
+ * demuxer reads both), and an .mkv had been called "webm". */
+static const char *container_label(const char *container)
+{
+    return !strcmp(container, "webm") ? "Matroska/WebM" : container;
+}
+
 /* FFmpeg logs to stderr by default; a daemon decoding hostile files would fill its log
  * with decoder complaints. Quiet once per process unless SP_AUDIO_FFMPEG_LOG is set. */
 static pthread_once_t log_once = PTHREAD_ONCE_INIT;
@@ -214,29 +221,68 @@ static sp_status ff_open_input(ff_handles *h, aud_src *s, const char *container,
     int r = avformat_open_input(&h->fc, NULL, ifmt, &opts);   /* frees fc on failure */
     av_dict_free(&opts);
     if (r < 0) {
-        aud_seterr(err, es, "not a valid %s file (%s)", container, av_err2str(r));
+        aud_seterr(err, es, "not a valid %s file (%s)", container_label(container), av_err2str(r));
         return SP_ERR_AUDIO_FORMAT;
     }
     return SP_OK;
 }
 
-/* Phase 2a: the first audio stream, with an allowed codec. (av_find_best_stream skips
- * streams whose rate is not known before decoding, and avformat_find_stream_info would
+/* The audio stream to decode: the one marked default (the track a player picks) when its
+ * codec is allowed, else the first allowed one; -1 when there is none (*any: whether there
+ * is an audio stream at all). Only the first audio stream had been tried: an MKV or MP4
+ * with an AC-3 track first and an AAC track after was refused, and a silent first track
+ * was transcribed (empty) while the default track held the speech. */
+static int ff_choose_stream(const AVFormatContext *fc, int *any)
+{
+    int first_allowed = -1;
+    *any = 0;
+    for (unsigned i = 0; i < fc->nb_streams; i++) {
+        const AVStream *st = fc->streams[i];
+        if (st->codecpar->codec_type != AVMEDIA_TYPE_AUDIO) continue;
+        *any = 1;
+        if (!codec_allowed(st->codecpar->codec_id)) continue;
+        if (st->disposition & AV_DISPOSITION_DEFAULT) return (int)i;
+        if (first_allowed < 0) first_allowed = (int)i;
+    }
+    return first_allowed;
+}
+
+/* "codec ac3 in Matroska/WebM is not supported": each audio codec of the file once (when
+ * several streams are there and none is allowed). */
+static void refuse_codecs(const AVFormatContext *fc, const char *container, char *err, size_t es)
+{
+    char names[160] = "";
+    enum AVCodecID seen[8];
+    int count = 0;
+    for (unsigned i = 0; i < fc->nb_streams && count < 8; i++) {
+        const AVCodecParameters *par = fc->streams[i]->codecpar;
+        int dup = 0;
+        for (int j = 0; j < count; j++) dup |= seen[j] == par->codec_id;
+        if (par->codec_type != AVMEDIA_TYPE_AUDIO || dup) continue;
+        const size_t len = strlen(names);
+        snprintf(names + len, sizeof names - len, "%s%s", count ? ", " : "", avcodec_get_name(par->codec_id));
+        seen[count++] = par->codec_id;
+    }
+    aud_seterr(err, es, "codec%s %s in %s %s not supported", count > 1 ? "s" : "", names,
+               container_label(container), count > 1 ? "are" : "is");
+}
+
+/* Phase 2a: the audio stream, with an allowed codec (ff_choose_stream). (av_find_best_stream
+ * skips streams whose rate is not known before decoding, and avformat_find_stream_info would
  * decode twice: the decoder learns rate and layout from the first frames anyway.) */
 static sp_status ff_pick_stream(ff_handles *h, const char *container, sp_audio_info *info, char *err, size_t es)
 {
-    h->si = -1;
-    for (unsigned i = 0; i < h->fc->nb_streams && h->si < 0; i++)
-        if (h->fc->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_AUDIO) h->si = (int)i;
-    if (h->si < 0) {
-        aud_seterr(err, es, "%s file has no audio stream", container);
+    int any = 0;
+    h->si = ff_choose_stream(h->fc, &any);
+    if (!any) {
+        aud_seterr(err, es, "%s file has no audio stream", container_label(container));
         return SP_ERR_AUDIO_FORMAT;
     }
-    AVCodecParameters *par = h->fc->streams[h->si]->codecpar;
-    if (!codec_allowed(par->codec_id)) {
-        aud_seterr(err, es, "codec %s in %s is not supported", avcodec_get_name(par->codec_id), container);
+    if (h->si < 0) {
+        refuse_codecs(h->fc, container, err, es);
         return SP_ERR_UNSUPPORTED;
     }
+    AVCodecParameters *par = h->fc->streams[h->si]->codecpar;
     if (info) {
         snprintf(info->container, sizeof info->container, "%s", container);
         snprintf(info->codec, sizeof info->codec, "%s", avcodec_get_name(par->codec_id));
@@ -345,7 +391,7 @@ static sp_status ff_decode_all(ff_handles *h, dec_state *d, const char *containe
     st = receive_all(d, h->cc, h->fr, &errors);
     if (st != SP_OK) return st;
     if (aud_sink_count(k) == 0 && (read_error || total_errors || errors)) {
-        aud_seterr(err, es, "%s file: no audio could be decoded", container);
+        aud_seterr(err, es, "%s file: no audio could be decoded", container_label(container));
         return SP_ERR_AUDIO_FORMAT;
     }
     if (info && (read_error || errors > MAX_DECODE_ERRORS)) info->truncated = 1;

@@ -458,6 +458,53 @@ static void test_id3_refusals(const char *speech, int have_speech)
     }
 }
 
+/* With several audio streams, the default one when its codec is allowed, else the first
+ * allowed one: only the first had been tried (AC-3 then AAC: "codec ac3 in webm is not
+ * supported"; a silent first track and the speech in the default one: silence). A file
+ * with no allowed stream names its codecs and calls Matroska "Matroska/WebM", not "webm". */
+static void test_stream_choice(const char *speech, int have_speech)
+{
+    char err[256] = "";
+    sp_audio_info info;
+    TEST("several audio streams: the default one, else the first allowed; none allowed: codecs named") {
+        if (!have_speech) { printf("# skip: tools missing\n"); continue; }
+        size_t nref = 0;
+        float *ref = load_or_null(speech, &nref, &info);
+        CHECK(ref != NULL);
+        const char *cases[4][2] = {
+            { "ac3-aac.mkv", "ffmpeg -loglevel error -y -i %s -map 0:a -map 0:a -c:a:0 ac3 -c:a:1 aac %s" },
+            { "ac3-aac.mp4", "ffmpeg -loglevel error -y -i %s -map 0:a -map 0:a -c:a:0 ac3 -c:a:1 aac %s" },
+            { "quiet-default.mkv", "ffmpeg -loglevel error -y -i %s -f lavfi -i anullsrc=r=16000:cl=mono -map 1:a "
+                                   "-map 0:a -c:a aac -shortest -disposition:a:0 0 -disposition:a:1 default %s" },
+            { "quiet-default.mp4", "ffmpeg -loglevel error -y -i %s -f lavfi -i anullsrc=r=16000:cl=mono -map 1:a "
+                                   "-map 0:a -c:a aac -shortest -disposition:a:0 0 -disposition:a:1 default %s" },
+        };
+        for (int k = 0; k < 4 && ref; k++) {
+            if (tb_sh(cases[k][1], speech, tb_path(cases[k][0]))) continue;
+            float *pcm = NULL;
+            size_t n = 0;
+            sp_status st = sp_audio_load(tb_path(cases[k][0]), 0, 0, &pcm, &n, &info, err, sizeof err);
+            int lag = 0;
+            double c = st == SP_OK ? tb_xcorr(ref, nref, pcm, n, 1200, &lag) : 0;
+            CHECKF(st == SP_OK && !strcmp(info.codec, "aac") && c > 0.9, "%s: status %d, correlation %.3f: %s",
+                   cases[k][0], st, c, err);
+            free(pcm);
+        }
+        free(ref);
+        const char *none[2][3] = {
+            { "ac3.mka", "-c:a ac3", "codec ac3 in Matroska/WebM is not supported" },
+            { "ac3-mp2.mka", "-map 0:a -map 0:a -c:a:0 ac3 -c:a:1 mp2", "codecs ac3, mp2 in Matroska/WebM are not supported" },
+        };
+        for (int k = 0; k < 2; k++) {
+            if (tb_sh("ffmpeg -loglevel error -y -i %s %s %s", speech, none[k][1], tb_path(none[k][0]))) continue;
+            float *pcm = NULL;
+            size_t n = 0;
+            sp_status st = sp_audio_load(tb_path(none[k][0]), 0, 0, &pcm, &n, &info, err, sizeof err);
+            CHECKF(st == SP_ERR_UNSUPPORTED && !pcm && strstr(err, none[k][2]), "%s: %d %s", none[k][0], st, err);
+        }
+    }
+}
+
 static void test_duration_cap(int tools)
 {
     float *pcm = NULL;
@@ -600,6 +647,7 @@ int main(void)
     test_container_sniffing(speech, have_speech);
     test_unsupported_codecs(speech, have_speech);
     test_id3_refusals(speech, have_speech);
+    test_stream_choice(speech, have_speech);
     test_cut_files(tools);
     test_duration_cap(tools);
     test_cut_long_header(tools);
