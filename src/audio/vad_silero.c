@@ -11,10 +11,13 @@
 #include "audio/audio_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define SV_W 512          /* samples per chunk */
 #define SV_PAD 64
@@ -226,6 +229,44 @@ static sp_status sv_build(const sv_tensor *t, aud_silero **out, char *err, size_
     return SP_OK;
 }
 
+/* The model file, opened for reading: a regular file only (SP_ERR_IO otherwise, as the
+ * Whisper model loader). O_NONBLOCK so that opening a FIFO without a writer returns (fopen
+ * had blocked forever: transcribe --vad-model ./fifo, and the daemon and key_listener load
+ * it the same way), and a directory is named as one (it had been "not a ggml file (bad
+ * magic)"); reads are blocking again once the file is known to be regular. */
+static FILE *sv_open(const char *path, sp_status *st, char *err, size_t es)
+{
+    struct stat sb;
+    FILE *f = NULL;
+    *st = SP_ERR_IO;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        aud_seterr(err, es, "cannot open VAD model %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &sb) != 0) {
+        aud_seterr(err, es, "cannot stat VAD model %s: %s", path, strerror(errno));
+        goto cleanup;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        const char *what = S_ISDIR(sb.st_mode) ? "a directory" : S_ISFIFO(sb.st_mode) ? "a FIFO"
+                         : S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode) ? "a device"
+                         : S_ISSOCK(sb.st_mode) ? "a socket" : "not a regular file";
+        aud_seterr(err, es, "VAD model %s is %s, not a model file", path, what);
+        goto cleanup;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0 || !(f = fdopen(fd, "rb"))) {
+        aud_seterr(err, es, "cannot open VAD model %s: %s", path, strerror(errno));
+        goto cleanup;
+    }
+    *st = SP_OK;
+    return f;
+cleanup:
+    close(fd);
+    return NULL;
+}
+
 sp_status aud_silero_load(const char *path, aud_silero **out, char *err, size_t es)
 {
     sv_tensor t[T_COUNT] = {
@@ -246,12 +287,10 @@ sp_status aud_silero_load(const char *path, aud_silero **out, char *err, size_t 
         { "_model.stft.forward_basis_buffer", 1, 258 * 256, 0, NULL },
     };
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        aud_seterr(err, es, "cannot open VAD model %s: %s", path, strerror(errno));
-        return SP_ERR_IO;
-    }
-    sp_status st = sv_read_header(f, path, err, es);
+    sp_status st;
+    FILE *f = sv_open(path, &st, err, es);
+    if (!f) return st;
+    st = sv_read_header(f, path, err, es);
     for (int eof = 0; st == SP_OK && !eof;) st = sv_read_tensor(f, t, path, &eof, err, es);
     for (int i = 0; st == SP_OK && i < T_COUNT; i++)
         if (!t[i].seen) { aud_seterr(err, es, "%s: tensor '%s' missing", path, t[i].name); st = SP_ERR_MODEL_FORMAT; }

@@ -5,6 +5,9 @@
 #include "test_audio_util.h"
 #include "audio/audio_internal.h"
 
+#include <sys/stat.h>
+#include <sys/wait.h>
+
 static float *read_probs(const char *path, int *n)
 {
     FILE *f = fopen(path, "r");
@@ -105,6 +108,35 @@ static void test_segmenter_edges(void)
         sp_vad_free(NULL);
         CHECK(sp_vad_open("/nonexistent/model.bin", &v, err, sizeof err) == SP_ERR_IO && !v);
         CHECK(sp_vad_open("/etc/hostname", &v, err, sizeof err) == SP_ERR_MODEL_FORMAT && !v);
+    }
+}
+
+/* A VAD model path that is a FIFO or a directory: refused at once, saying what it is. The
+ * FIFO (no writer) had blocked the load forever (plain fopen); the directory had been "not
+ * a ggml file (bad magic)". The FIFO case runs in a child with an alarm, so the old code
+ * fails the test instead of hanging it. */
+static void test_silero_not_a_file(void)
+{
+    TEST("VAD model path a FIFO or a directory: SP_ERR_IO at once, 'is a FIFO/directory'") {
+        char fifo[512];
+        snprintf(fifo, sizeof fifo, "%s", tb_path("vad.fifo"));
+        CHECK(mkfifo(fifo, 0600) == 0);
+        pid_t pid = fork();
+        if (pid == 0) {
+            alarm(5);
+            sp_vad *v = NULL;
+            char e[256] = "";
+            sp_status st = sp_vad_open(fifo, &v, e, sizeof e);
+            _exit(st == SP_ERR_IO && !v && strstr(e, "is a FIFO, not a model file") ? 0 : 1);
+        }
+        int wst = 0;
+        CHECK(pid > 0 && waitpid(pid, &wst, 0) == pid);
+        CHECKF(WIFEXITED(wst) && WEXITSTATUS(wst) == 0, "FIFO: %s",
+               WIFSIGNALED(wst) ? "blocked (killed by the 5 s alarm)" : "wrong status or message");
+        sp_vad *v = NULL;
+        char err[256] = "";
+        sp_status st = sp_vad_open(tb_tmpdir(), &v, err, sizeof err);
+        CHECKF(st == SP_ERR_IO && !v && strstr(err, "is a directory, not a model file"), "directory: %d %s", st, err);
     }
 }
 
@@ -257,6 +289,7 @@ int main(void)
     test_silero_probs(model, have_model);
     test_silero_jfk_segments(model, have_model);
     test_silero_bad_models(model, have_model);
+    test_silero_not_a_file();
     test_energy_vad();
     tb_cleanup();
     TEST_EXIT();
