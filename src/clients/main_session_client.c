@@ -278,6 +278,10 @@ static int show_response(const cli *a, const char *file, json_t *resp)
         puts(t ? t : "");
         free(t);
     }
+    /* a partial transcript (the file ends early): said, as transcribe says it; the exit
+     * status stays that of a success */
+    const json_t *w = json_object_get(resp, "warning");
+    if (!e && json_is_string(w)) fprintf(stderr, "session_client: %s: warning: %s\n", file, json_string_value(w));
     return e ? 1 : 0;
 }
 

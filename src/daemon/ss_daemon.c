@@ -771,6 +771,7 @@ static char *response_of(daemon_t *d, const ss_item *it, const ss_job *j, double
         .starts = j->starts, .ends = j->ends,
         .words = j->words ? (const sp_word *const *)j->words : NULL, .n_words = j->n_words,
         .decode = j->decode, .language = j->language, .duration = j->audio_s,
+        .warning = j->truncated ? SS_WARN_TRUNCATED : NULL,
     };
     return ss_response_json_doc(it->req.id, &r, d->device, d->model_loaded, NULL, NULL, wall);
 }
@@ -791,10 +792,11 @@ static void log_outcome(daemon_t *d, const ss_item *it, const ss_job *j)
     for (int i = 0; i < j->n_texts; i++) chars += strlen(j->texts[i]);
     ss_log_msg(&d->log, "INFO",
                "SESSION transcription id=%s audio=\"%s\" audio_seconds=%.3f "
-               "processing_ms=%.1f rtf=%.4f segments=%d chars=%zu%s yields=%d yield_ms=%.1f",
+               "processing_ms=%.1f rtf=%.4f segments=%d chars=%zu%s%s yields=%d yield_ms=%.1f",
                it->req.id, af, j->audio_s, j->proc_ms,
                j->audio_s > 0 ? j->proc_ms / 1000.0 / j->audio_s : 0.0, j->n_texts, chars,
-               j->batch ? " priority=batch" : "", j->yields, j->yield_ms);
+               j->batch ? " priority=batch" : "", j->truncated ? " truncated=1" : "", j->yields,
+               j->yield_ms);
     d->processed++;
 }
 

@@ -55,6 +55,7 @@ typedef struct {
     int32_t status;         /* sp_status */
     uint32_t magic;
     uint64_t n;             /* samples that follow */
+    int32_t truncated;      /* sp_audio_info.truncated: the file ends early */
     char err[512];
 } dec_hdr;
 #define DEC_MAGIC 0x53534443u
@@ -155,9 +156,11 @@ static _Noreturn void decoder_child(const ss_decoder *dc, const char *path, doub
     memset(&h, 0, sizeof h);
     float *pcm = NULL;
     size_t n = 0;
+    sp_audio_info info;
     sp_status s = sp_audio_load(path, SP_AUDIO_NOFOLLOW | SP_AUDIO_OWNER_ONLY, max_seconds,
-                                &pcm, &n, NULL, h.err, sizeof h.err);
+                                &pcm, &n, &info, h.err, sizeof h.err);
     h.status = (int32_t)s;
+    h.truncated = s == SP_OK && info.truncated;
     h.magic = DEC_MAGIC;
     h.n = s == SP_OK ? (uint64_t)n : 0;
     int bad = write_all(wfd, &h, sizeof h) != 0 ||
@@ -510,6 +513,7 @@ ss_dec_outcome ss_decoder_load(ss_decoder *dc, const char *path, double max_seco
     if (oc == SS_DEC_OK) {
         *pcm = a.buf;
         *n = (size_t)a.h.n;
+        det->truncated = a.h.truncated != 0;
         return oc;
     }
     free(a.buf);

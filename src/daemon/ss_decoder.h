@@ -36,6 +36,7 @@ typedef struct {
     int wait_status;          /* SS_DEC_FAILED */
     int err;                  /* SS_DEC_START_FAILED: errno */
     long launcher_pid;        /* SS_DEC_LAUNCHER_STALLED */
+    int truncated;            /* SS_DEC_OK: the file ends early (sp_audio_info.truncated) */
 } ss_dec_detail;
 
 typedef struct {

@@ -107,15 +107,22 @@ static int decode(ss_worker *w, ss_job *j, float **pcm, size_t *n)
         ss_dec_detail det;
         ss_dec_outcome oc = ss_decoder_load(&w->dec, j->audio_file, j->max_seconds,
                                             &j->cancel, pcm, n, &det);
-        if (oc == SS_DEC_OK) return 0;
+        if (oc == SS_DEC_OK) {
+            j->truncated = det.truncated;
+            return 0;
+        }
         if (oc == SS_DEC_CANCELLED) j->cancelled = 1;
         j->code = ss_decoder_error(&w->dec, oc, &det, j->audio_file, j->err, sizeof j->err);
         return -1;
     }
     char err[512] = "";
+    sp_audio_info info;
     sp_status s = sp_audio_load(j->audio_file, SP_AUDIO_NOFOLLOW | SP_AUDIO_OWNER_ONLY,
-                                j->max_seconds, pcm, n, NULL, err, sizeof err);
-    if (s == SP_OK) return 0;
+                                j->max_seconds, pcm, n, &info, err, sizeof err);
+    if (s == SP_OK) {
+        j->truncated = info.truncated;
+        return 0;
+    }
     j->code = ss_audio_error_code(s);
     snprintf(j->err, sizeof j->err, "Audio file %s: %s", j->audio_file,
              err[0] ? err : sp_status_str(s));

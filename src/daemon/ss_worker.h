@@ -52,6 +52,7 @@ typedef struct {
     char language[16];
     sp_device_info dev;     /* the device after this job (a GPU fault moves to the CPU) */
     double audio_s, proc_ms;
+    int truncated;          /* the audio file ends early: a partial transcript ("warning") */
     int cancelled;          /* stopped by its cancel flag */
     int yields;             /* times this (batch) job paused for interactive ones */
     double yield_ms;        /* time spent paused (not counted in proc_ms) */

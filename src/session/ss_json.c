@@ -449,6 +449,7 @@ char *ss_response_json_doc(const char *id, const ss_result_doc *r, const char *d
     if (segs) json_object_set_new(o, "segments", segs);
     if (r->language && *r->language) json_object_set_new(o, "language", json_string(r->language));
     if (r->duration >= 0) json_object_set_new(o, "duration", seconds(r->duration));
+    if (r->warning) json_object_set_new(o, "warning", json_string(r->warning));
     json_object_set_new(o, "timestamp", json_real(timestamp));
     json_object_set_new(o, "device", json_string(device ? device : "cpu"));
     json_object_set_new(o, "session_active", json_boolean(session_active));

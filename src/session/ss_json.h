@@ -65,6 +65,11 @@ typedef enum {
 #define SS_E_POISON           "poison"            /* the daemon crashed twice on this request */
 #define SS_E_SHUTDOWN         "shutting_down"
 #define SS_E_INTERNAL         "internal"
+
+/* A success's optional "warning" (additive: the spec's readers ignore it): the audio file
+ * ended before its header said it would (a cut download, a recording that stopped, a
+ * damaged file), and what could be decoded was transcribed — as transcribe warns. */
+#define SS_WARN_TRUNCATED "the audio file ends early (truncated or damaged): transcribed what could be decoded"
 #define SS_E_DEVICE           "device_error"      /* the GPU failed and the CPU could not take over */
 #define SS_E_DUPLICATE        "duplicate_id"      /* another request with this id was in flight */
 #define SS_E_CANCELLED        "cancelled"         /* withdrawn by a cancel request */
@@ -109,6 +114,7 @@ typedef struct {
     const ss_seg_decode *decode;   /* NULL: omitted; else decode[i] per segment */
     const char *language;          /* NULL: omitted */
     double duration;               /* < 0: omitted */
+    const char *warning;           /* NULL: omitted; else "warning" (SS_WARN_TRUNCATED) */
 } ss_result_doc;
 char *ss_response_json_doc(const char *id, const ss_result_doc *r, const char *device,
                            int session_active, const char *error, const char *error_code,

@@ -67,6 +67,16 @@ out=$("$SC" transcribe "$DATA/silence.wav"); rc=$?
 check "silence transcribes to empty text, exit 0" [ $rc -eq 0 -a -z "$out" ]
 out=$("$SC" transcribe "$DATA/speech.wav" --json --timeout 300); rc=$?
 check "speech: response with id/results/timestamp/device/session_active" sh -c "[ $rc -eq 0 ] && echo '$out' | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); assert set([\"id\",\"results\",\"timestamp\",\"device\",\"session_active\"])<=set(d) and d[\"session_active\"] is True and isinstance(d[\"results\"],list)'"
+# a file that ends early (a cut download): the partial transcript with a "warning" (additive),
+# said on the client's stderr, exit 0 — transcribe warns, the daemon had said nothing
+head -c 20000 "$DATA/speech.wav" > "$DATA/cut.wav"
+out=$("$SC" transcribe "$DATA/cut.wav" --json --timeout 300 2>/dev/null); rc=$?
+check "a cut WAV: exit 0, response with 'warning' (the file ends early)" sh -c "[ $rc -eq 0 ] && echo '$out' | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); assert \"ends early\" in d[\"warning\"] and \"error\" not in d, d'"
+"$SC" transcribe "$DATA/cut.wav" --timeout 300 >/dev/null 2>"$DATA/cut.err"; rc=$?
+check "... session_client says it on stderr, exit 0" sh -c "[ $rc -eq 0 ] && grep -q 'cut.wav: warning: the audio file ends early' '$DATA/cut.err'"
+check "... and the log line says truncated=1" sh -c "grep 'SESSION transcription' '$ROOT/session_daemon.log' | grep 'cut.wav' | grep -q 'truncated=1'"
+out=$("$SC" transcribe "$DATA/speech.wav" --json --timeout 300); rc=$?
+check "a whole file: no 'warning'" sh -c "[ $rc -eq 0 ] && echo '$out' | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); assert \"warning\" not in d, d'"
 "$SC" transcribe "$DATA/missing.wav" >/dev/null 2>&1; check "missing local file: client exits 1" [ $? -eq 1 ]
 check "responses are deleted by the client" [ -z "$(ls -A "$RESP")" ]
 check "log has SESSION transcription lines with seconds, ms and RTF" \
@@ -129,6 +139,11 @@ assert d["processing"] is False, d   # not "processing" beside "active": false (
 check "second stop signal while draining: marker and pid file removed" \
     [ ! -e "$ROOT/session_daemon_active" -a ! -e "$ROOT/session_daemon.pid" ]
 rm -f "$ROOT/speech_session_work/processing/sig2."*
+# the same without decoder isolation (sp_audio_load in the daemon: it had passed no info)
+start_daemon --no-decoder-isolation 30
+out=$("$SC" transcribe "$DATA/cut.wav" --json --timeout 300 2>/dev/null); rc=$?
+check "a cut WAV, --no-decoder-isolation: exit 0, 'warning' in the response" sh -c "[ $rc -eq 0 ] && echo '$out' | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); assert \"ends early\" in d[\"warning\"], d'"
+"$SC" stop >/dev/null 2>&1
 check "client start/stop commands" sh -c "'$SC' start 30 >/dev/null && '$SC' start >/dev/null && [ -n \"\$('$SC' status 2>&1 >/dev/null | grep running)\" ] && '$SC' stop >/dev/null"
 "$SC" status >/dev/null 2>&1; check "status exits 3 with no daemon" [ $? -eq 3 ]
 san_clean
