@@ -24,5 +24,8 @@ uint32_t sp_utf8_cp(const unsigned char *s, int len);
 /* Python's str.isspace(): the White_Space property plus U+001C..U+001F (bidi class B/S);
  * what str.strip() removes (openai and faster-whisper strip prompts and texts so). */
 int sp_uc_py_space(uint32_t cp);
+/* 1 when cp is punctuation: Unicode general category P* (Unicode 14.0) — ASCII's
+ * !"#%&'()*,-./:;?@[\]_{} and “”‘’«»¿¡…—–、。，！？「」 and the like; not symbols ($ + ~). */
+int sp_uc_is_punct(uint32_t cp);
 
 #endif

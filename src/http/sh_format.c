@@ -1,6 +1,7 @@
 /* sh_format.c — see sh_format.h. */
 #include "http/sh_format.h"
 #include "clients/session_client.h"   /* ssc_segment_lead */
+#include "common/utf8.h"
 #include "speech.h"   /* sp_language_name */
 
 #include <arpa/inet.h>
@@ -49,8 +50,40 @@ void sh_transcript_deinit(sh_transcript *t)
 
 static size_t trimmed_len(const char *s);
 
-/* A segment's "words" [{start, end, word, ...}] appended to t->words; a segment without
- * them marks t->words_missing; malformed entries are skipped (times must be sane). */
+/* 1 when the character at s[0..n) is white space or punctuation (*len gets its length);
+ * 0 for anything else, invalid UTF-8 included (kept: it is not ours to judge). */
+static int bare_edge(const char *s, size_t n, int *len)
+{
+    int bad;
+    *len = sp_utf8_seq((const unsigned char *)s, n, &bad);
+    if (!*len) return 0;
+    uint32_t cp = sp_utf8_cp((const unsigned char *)s, *len);
+    return sp_uc_py_space(cp) || sp_uc_is_punct(cp);
+}
+
+/* A word as OpenAI's whisper-1 answers it: without the white space and punctuation at its
+ * ends (Whisper attaches "," "." "?" and quotes to the word before or after; OpenAI's words
+ * are bare — "What's up, everybody?" gives "What's", "up", "everybody" — and clients such
+ * as Remotion put the punctuation back from the text). Inside a word it stays: "What's",
+ * "well-known", "3.5". Sets *n to the bare word's length; returns where it starts. */
+static const char *bare_word(const char *w, size_t *n)
+{
+    size_t l = strlen(w);
+    int k;
+    while (l && bare_edge(w, l, &k)) { w += k; l -= (size_t)k; }
+    while (l) {   /* the last character: back to its first byte */
+        size_t at = l - 1;
+        while (at && ((unsigned char)w[at] & 0xC0) == 0x80 && l - at < 4) at--;
+        if (!bare_edge(w + at, l - at, &k) || (size_t)k != l - at) break;
+        l = at;
+    }
+    *n = l;
+    return w;
+}
+
+/* A segment's "words" [{start, end, word, ...}] appended to t->words, bare (bare_word); a
+ * word that was only punctuation is left out, its time with it. A segment without them
+ * marks t->words_missing; malformed entries are skipped (times must be sane). */
 static int add_words(const json_t *seg, sh_transcript *t)
 {
     const json_t *ws = json_object_get(seg, "words"), *w;
@@ -66,11 +99,13 @@ static int add_words(const json_t *seg, sh_transcript *t)
         if (!json_is_number(s) || !json_is_number(e) || !text) continue;
         double a = json_number_value(s), b = json_number_value(e);
         if (!isfinite(a) || !isfinite(b) || a < 0 || b < a) continue;
-        while (*text && isspace((unsigned char)*text)) text++;
+        size_t l;
+        text = bare_word(text, &l);
+        if (!l) continue;
         sh_word *x = &t->words[t->n_words];
         x->start = a;
         x->end = b;
-        x->word = strndup(text, trimmed_len(text));
+        x->word = strndup(text, l);
         if (!x->word) return -1;
         t->n_words++;
     }

@@ -34,7 +34,8 @@ typedef struct {
 
 typedef struct {
     double start, end;   /* seconds */
-    char *word;          /* trimmed of Whisper's leading space, as OpenAI answers */
+    char *word;          /* bare, as OpenAI answers: no white space or punctuation at its
+                          * ends ("country." → "country"; "What's", "3.5" as they are) */
 } sh_word;
 
 typedef struct {

@@ -50,6 +50,22 @@ good = (norm(" ".join(x.word for x in w)) == norm(v.text) and len(w) >= 20
         and bool(v.segments))
 print(("ok - " if good else "not ok - ") + "SDK verbose_json words: the text's words in order, "
       "times ascending within the 11 s (first < 1.5 s, last ends > 8 s), segments too", flush=True)
+# bare words, as OpenAI's whisper-1 answers (the text keeps its punctuation; Remotion's
+# openAiWhisperApiToCaptions puts it back from there): "And", "so", ..., "country" — the
+# daemon's words carry Whisper's ("so,", "country."). Greedy tiny.en punctuates JFK only
+# after a punctuated prompt
+import unicodedata
+with open(sys.argv[2], "rb") as f:
+    p = c.audio.transcriptions.create(model="whisper-1", file=f, response_format="verbose_json",
+                                      timestamp_granularities=["word"], prompt="And so, my fellow citizens.")
+pw = p.words or []
+edge = lambda x: unicodedata.category(x)[0] in "PZ" or x.isspace()
+dirty = [x.word for x in pw if not x.word or edge(x.word[0]) or edge(x.word[-1])]
+print(f"# {p.text!r}: {' '.join(x.word for x in pw)!r}")
+good = (len(pw) >= 20 and not dirty and "," in p.text and "." in p.text
+        and [x.word.lower() for x in pw] == norm(p.text))
+print(("ok - " if good else "not ok - ") + "SDK verbose_json words bare: no punctuation at their ends "
+      f"(the text keeps its ','s and '.'s), the text's words otherwise (with it: {dirty[:5]})", flush=True)
 americans = [x for x in w if norm(x.word) == ["americans"]]
 good = len(americans) == 1 and 1.0 < americans[0].start < 3.5
 print(("ok - " if good else "not ok - ") + f"SDK: 'Americans' (said at about 2 s) at "

@@ -584,7 +584,7 @@ static void test_word_timestamps(void)
         CHECK(json_array_size(w) == 3 && !json_object_get(v, "segments"));
         json_t *w1 = json_array_get(w, 1);
         CHECK(json_object_size(w1) == 3);
-        CHECK(strcmp(json_string_value(json_object_get(w1, "word")), "there.") == 0);
+        CHECK(strcmp(json_string_value(json_object_get(w1, "word")), "there") == 0);
         CHECK(json_real_value(json_object_get(w1, "start")) == 0.5 &&
               json_real_value(json_object_get(w1, "end")) == 0.9);
         json_decref(v);
@@ -602,6 +602,71 @@ static void test_word_timestamps(void)
         CHECK(r && sh_transcript_from_response(r, 0, &t) == 0 && t.words_missing);
         sh_transcript_deinit(&t);
         json_decref(r);
+    }
+}
+
+/* The "word" of each of OpenAI's words from daemon words: a JSON array of strings in. */
+static char *bare_words(const char *words_json)
+{
+    char resp[2048];
+    json_t *ws = parse(words_json), *w, *segs = json_array(), *seg = json_object(), *wa = json_array();
+    size_t i;
+    json_array_foreach(ws, i, w) {
+        json_t *o = json_object();
+        json_object_set_new(o, "start", json_real((double)i));
+        json_object_set_new(o, "end", json_real((double)i + 0.5));
+        json_object_set(o, "word", w);
+        json_array_append_new(wa, o);
+    }
+    json_object_set_new(seg, "start", json_real(0));
+    json_object_set_new(seg, "end", json_real((double)i));
+    json_object_set_new(seg, "text", json_string("x"));
+    json_object_set_new(seg, "words", wa);
+    json_array_append_new(segs, seg);
+    char *ss = json_dumps(segs, JSON_COMPACT);
+    snprintf(resp, sizeof resp, "{\"results\":[\"x\"],\"segments\":%s}", ss);
+    free(ss);
+    json_decref(segs);
+    json_decref(ws);
+    json_t *r = parse(resp);
+    sh_transcript t;
+    char *out = NULL;
+    if (r && sh_transcript_from_response(r, 0, &t) == 0) {
+        json_t *got = json_array();
+        for (int k = 0; k < t.n_words; k++) json_array_append_new(got, json_string(t.words[k].word));
+        out = json_dumps(got, JSON_COMPACT);
+        json_decref(got);
+        sh_transcript_deinit(&t);
+    }
+    json_decref(r);
+    return out;
+}
+
+static void test_bare_words(void)
+{
+    TEST("word timestamps: words bare of punctuation at their ends, as OpenAI's whisper-1") {
+        /* OpenAI's own answer for "What's up, everybody?" (remotion-dev/remotion,
+         * packages/openai-whisper/src/test/output.ts) */
+        char *s = bare_words("[\" What's\", \" up,\", \" everybody?\"]");
+        CHECK(s && strcmp(s, "[\"What's\",\"up\",\"everybody\"]") == 0);
+        free(s);
+        /* inner apostrophes, hyphens and dots stay; symbols ($ %) are no punctuation... */
+        s = bare_words("[\" \\\"well-known\\\",\", \" 3.5.\", \" $5\", \" (U.S.)\", \" a+b\"]");
+        CHECK(s && strcmp(s, "[\"well-known\",\"3.5\",\"$5\",\"U.S\",\"a+b\"]") == 0);
+        free(s);
+        /* ... and a word that is only punctuation goes, its time with it */
+        s = bare_words("[\" And\", \" \u2014\", \" so...\", \" -\", \" ok!\"]");
+        CHECK(s && strcmp(s, "[\"And\",\"so\",\"ok\"]") == 0);
+        free(s);
+        /* Unicode punctuation: quotes, Spanish marks, ellipsis, dashes, CJK */
+        s = bare_words("[\" \u201cHello\u201d\", \" \u00bfQu\u00e9?\", \" \u00a1S\u00ed!\", "
+                       "\" \u00abbien\u00bb\u2026\", \"\u300c\u4f60\u597d\u300d\u3002\", "
+                       "\"\u4eca\u5929\uff0c\", \"\u597d\uff01\", \"\u5417\uff1f\", "
+                       "\"\u4e00\u3001\", \" \u2018it\u2019s\u2019\", \" 1\u20132\u2013\"]");
+        CHECK(s && strcmp(s, "[\"Hello\",\"Qu\u00e9\",\"S\u00ed\",\"bien\","
+                             "\"\u4f60\u597d\",\"\u4eca\u5929\",\"\u597d\",\"\u5417\","
+                             "\"\u4e00\",\"it\u2019s\",\"1\u20132\"]") == 0);
+        free(s);
     }
 }
 
@@ -704,6 +769,7 @@ int main(void)
     test_upload_files();
     test_slow_client_guard();
     test_word_timestamps();
+    test_bare_words();
     test_stream_deltas();
     test_stream_replaced_partial();
     TEST_EXIT();
