@@ -705,9 +705,12 @@ static int live_fields(req *r, sh_fmt fmt, ssc_req_opts *ro)
     if (r->gran_bad)
         return bad(r, gran, "invalid_value",
                    "timestamp_granularities[] values must be 'segment' or 'word'");
-    if ((r->gran_word || r->gran_segment) && fmt != SH_FMT_VERBOSE)
+    /* as OpenAI (fedirz/faster-whisper-server's tests against its API): word timestamps
+     * need verbose_json, "segment" alone is accepted in any format and changes nothing but
+     * verbose_json (where segments are answered anyway) */
+    if (r->gran_word && fmt != SH_FMT_VERBOSE)
         return bad(r, gran, "invalid_value",
-                   "timestamp_granularities requires response_format=verbose_json");
+                   "timestamp_granularities 'word' requires response_format=verbose_json");
     ro->word_timestamps = r->gran_word;
     return 0;
 }

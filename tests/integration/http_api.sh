@@ -159,8 +159,18 @@ check "languages=yue, a code the daemon's model has no token for: 400, param lan
 st=$(req "$DATA/e5" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F response_format=verbose_json -F 'timestamp_granularities[]=word' "$T")
 check "word timestamps of silence: 200, words [] and no segments (only word asked)" \
     jq_py "$DATA/e5" "d['words']==[] and 'segments' not in d and d['text']==''"
+# as OpenAI (fedirz/faster-whisper-server tests/openai_timestamp_granularities_test.py, run
+# against its API): "word" needs verbose_json, "segment" alone is taken in any format
 st=$(req "$DATA/e6" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F 'timestamp_granularities[]=segment' "$T")
-check "granularities without verbose_json: 400" oai_err "$DATA/e6" "$st" 400 "'timestamp_granularities'"
+check "segment granularity with json (the default): 200, the plain json answer" \
+    jq_py "$DATA/e6" "'$st'=='200' and sorted(d)==['text','usage'] and d['text']==''"
+st=$(req "$DATA/e6b" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F response_format=srt -F 'timestamp_granularities[]=segment' "$T")
+check "segment granularity with srt: 200" [ "$st" = 200 ]
+st=$(req "$DATA/e6c" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F 'timestamp_granularities[]=word' "$T")
+check "word granularity with json: 400, param timestamp_granularities" oai_err "$DATA/e6c" "$st" 400 "'timestamp_granularities'"
+st=$(req "$DATA/e6d" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F response_format=text \
+     -F 'timestamp_granularities[]=segment' -F 'timestamp_granularities[]=word' "$T")
+check "segment + word granularities with text: 400, param timestamp_granularities" oai_err "$DATA/e6d" "$st" 400 "'timestamp_granularities'"
 st=$(req "$DATA/e7" -F "file=@$DATA/notaudio.wav" -F model=whisper-1 "$T")
 check "non-audio file: 400 invalid_file_format" sh -c "[ $st = 400 ] && grep -q invalid_file_format '$DATA/e7'"
 # a piece split off an MP3 (it starts mid-frame) is an MP3: the sniff had looked at the first

@@ -98,6 +98,26 @@ def options():
 check("SDK: timestamp_granularities=['segment'], language, prompt (UTF-8), temperature", options)
 
 
+def segment_json():
+    """OpenAI takes timestamp_granularities=['segment'] with json (only 'word' needs
+    verbose_json): fedirz/faster-whisper-server's tests against its API."""
+    with open(SILENCE, "rb") as f:
+        r = client.audio.transcriptions.create(model="whisper-1", file=f, timestamp_granularities=["segment"])
+    return type(r).__name__ == "Transcription" and r.text == ""
+
+
+check("SDK: timestamp_granularities=['segment'] with json: a Transcription", segment_json)
+
+
+def word_json():
+    with open(SILENCE, "rb") as f:
+        client.audio.transcriptions.create(model="whisper-1", file=f, timestamp_granularities=["word"])
+
+
+check("SDK: timestamp_granularities=['word'] with json raises BadRequestError (as OpenAI)",
+      lambda: raises(openai.BadRequestError, word_json, param="timestamp_granularities"))
+
+
 def languages_extra():
     """Our extension through the SDK's extra_body, as a user passes it: a list (which the SDK
     sends as languages[] parts) restricts the detection; the test model alone says macedonian."""
