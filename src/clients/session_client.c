@@ -36,7 +36,8 @@ struct ssc {
 
 ssc_opts ssc_default_opts(void)
 {
-    ssc_opts o = { .autostart = 1, .start_timeout = 120, .daemon_timeout = -1 };
+    ssc_opts o = { .autostart = 1, .start_timeout = 120, .daemon_timeout = -1,
+                   .max_audio_seconds = -1 };
     return o;
 }
 
@@ -170,13 +171,18 @@ static void reap_stopped(pid_t pid)
 
 static int spawn_daemon(ssc *c, char *err, size_t n)
 {
-    char path[PATH_MAX + 32], tbuf[64];
+    char path[PATH_MAX + 32], tbuf[64], abuf[64];
     daemon_path(c, path, sizeof path);
-    char *argv[8];
+    char *argv[10];
     int k = 0;
     argv[k++] = path;
     argv[k++] = "--fork";
     if (c->o.model) { argv[k++] = "--model"; argv[k++] = (char *)c->o.model; }
+    if (c->o.max_audio_seconds >= 0) {
+        snprintf(abuf, sizeof abuf, "%.10g", c->o.max_audio_seconds);
+        argv[k++] = "--max-audio-seconds";
+        argv[k++] = abuf;
+    }
     if (c->o.daemon_timeout >= 0) {
         snprintf(tbuf, sizeof tbuf, "%g", c->o.daemon_timeout);
         argv[k++] = tbuf;

@@ -41,6 +41,8 @@ typedef struct {
     const char *daemon_path;    /* NULL: $SPEECH_SESSION_DAEMON, else session_daemon next to
                                    this executable, else "session_daemon" from PATH */
     const char *model;          /* NULL: the daemon's default */
+    double max_audio_seconds;   /* --max-audio-seconds of a daemon we start; < 0: its
+                                   default (3600) */
     volatile sig_atomic_t *interrupt;   /* set non-zero (a signal handler): ssc_wait_step
                                            returns SSC_ABORTED ("interrupted"); NULL: never */
 } ssc_opts;

@@ -87,6 +87,8 @@ static const char USAGE[] =
 "      --daemon PATH           session_daemon to start (default $SPEECH_SESSION_DAEMON, else\n"
 "                              next to this program, else from PATH)\n"
 "      --daemon-timeout S      idle timeout of a daemon this server starts (default: its own)\n"
+"      --max-audio-seconds S   longest audio a daemon this server starts takes (default: its\n"
+"                              own, 3600; beyond: 413 audio_too_long; the engine stops at 4 h)\n"
 "      --device D              device of a daemon this server starts: auto, cpu, cuda (or gpu), cuda:N\n"
 "                              (default $SPEECH_SESSION_DEVICE, else auto)\n"
 "      --compute C             CPU products of a daemon this server starts: auto, int8, exact\n"
@@ -1327,7 +1329,7 @@ static void *second_signal(void *arg)
 static int parse_options(int argc, char **argv, const char **listen)
 {
     enum { O_TOKEN = 256, O_MAXUP, O_MAXUPS, O_MAXCONN, O_IDLE, O_UPTO, O_TRTO, O_DAEMON,
-           O_DTO, O_NOAUTO, O_MNAME, O_HDRTO, O_MAXCONNIP, O_DEVICE, O_COMPUTE };
+           O_DTO, O_NOAUTO, O_MNAME, O_HDRTO, O_MAXCONNIP, O_DEVICE, O_COMPUTE, O_MAXAUDIO };
     static const struct option lo[] = {
         { "listen", required_argument, 0, 'l' }, { "token", required_argument, 0, O_TOKEN },
         { "max-upload", required_argument, 0, O_MAXUP },
@@ -1340,6 +1342,7 @@ static int parse_options(int argc, char **argv, const char **listen)
         { "transcribe-timeout", required_argument, 0, O_TRTO },
         { "model", required_argument, 0, 'm' }, { "daemon", required_argument, 0, O_DAEMON },
         { "daemon-timeout", required_argument, 0, O_DTO },
+        { "max-audio-seconds", required_argument, 0, O_MAXAUDIO },
         { "device", required_argument, 0, O_DEVICE },
         { "compute", required_argument, 0, O_COMPUTE },
         { "no-autostart", no_argument, 0, O_NOAUTO },
@@ -1365,6 +1368,9 @@ static int parse_options(int argc, char **argv, const char **listen)
         case 'm': cfg.copts.model = optarg; break;
         case O_DAEMON: cfg.copts.daemon_path = optarg; break;
         case O_DTO: if (ss_opt_num(optarg, 0, 1e9, &cfg.copts.daemon_timeout)) goto usage; break;
+        case O_MAXAUDIO:   /* the daemon's own range, passed on as given */
+            if (ss_opt_num(optarg, 0, INFINITY, &cfg.copts.max_audio_seconds)) goto usage;
+            break;
         case O_NOAUTO: cfg.copts.autostart = 0; break;
         case O_DEVICE:   /* the daemon this server starts inherits the environment */
             if (!sp_device_valid(optarg) || setenv("SPEECH_SESSION_DEVICE", optarg, 1) != 0) goto usage;

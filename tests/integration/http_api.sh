@@ -327,6 +327,29 @@ check "... and no daemon was started" [ -z "$(daemon_pid)" ]
 stop_server "$SPID"
 check "every upload was removed (no daemon)" wait_uploads_gone 5
 
+# ---- --max-audio-seconds for the daemon the server starts: OpenAI takes 25 MB of any length
+# (a 3751 s mp3 at 8 kbps is 3.7 MB), the daemon 3600 s unless told; the server had no way
+# to tell it (413 audio_too_long). Lowered to 1 s here to see it reach the daemon quickly
+"$SH" --max-audio-seconds -1 >/dev/null 2>&1; check "--max-audio-seconds -1 exits 100" [ $? -eq 100 ]
+start_server --max-audio-seconds 1
+T="$URL/v1/audio/transcriptions"
+st=$(req "$DATA/m1" -F "file=@$DATA/silence.wav" -F model=whisper-1 "$T")
+check "--max-audio-seconds 1: 0.5 s of silence 200 (the daemon started)" [ "$st" = 200 ]
+check "... the daemon it started has --max-audio-seconds 1" \
+    sh -c "ps -o args= -p '$(daemon_pid)' | grep -qE -- '--max-audio-seconds 1( |\$)'"
+st=$(req "$DATA/m2" -F "file=@$DATA/speech.wav" -F model=whisper-1 "$T")
+check "... 1.2 s of speech: 413 audio_too_long" \
+    sh -c "[ $st = 413 ] && grep -q '\"code\":\"audio_too_long\"' '$DATA/m2'"
+stop_server "$SPID"
+"$SC" stop >/dev/null 2>&1
+start_server --max-audio-seconds 7200
+st=$(req "$DATA/m3" -F "file=@$DATA/speech.wav" -F model=whisper-1 "$URL/v1/audio/transcriptions")
+check "--max-audio-seconds 7200: 1.2 s of speech 200, the daemon started with it" \
+    sh -c "[ $st = 200 ] && ps -o args= -p '$(daemon_pid)' | grep -qE -- '--max-audio-seconds 7200( |\$)'"
+stop_server "$SPID"
+"$SC" stop >/dev/null 2>&1
+check "every upload was removed (--max-audio-seconds)" wait_uploads_gone 5
+
 kill_all
 san_clean
 finish
