@@ -4,7 +4,8 @@
  *                                    200 {"results": [...]}, 400 {"error": "No audio file"}
  *   POST /v1/audio/transcriptions    OpenAI's API (file, model, language, prompt,
  *   POST /v1/audio/translations      response_format, temperature, timestamp_granularities[],
- *                                    stream (transcriptions: server-sent events), priority)
+ *                                    languages[], keywords[] (as hotwords), stream
+ *                                    (transcriptions: server-sent events), priority)
  *   GET  /v1/models, /v1/models/ID   the one model the session serves
  *   GET  /health                     liveness of this server and of the daemon (no token)
  *
@@ -221,6 +222,7 @@ typedef struct {
          *priority;
     char *languages;            /* every "languages" and "languages[]" part (the SDKs' arrays),
                                  * joined with commas */
+    char *keywords;             /* every "keywords" and "keywords[]" part, joined with ", " */
     int gran_word, gran_segment, gran_bad;
     /* the part being read */
     enum { P_IGNORE, P_FILE, P_FIELD, P_GRAN } part;
@@ -287,6 +289,7 @@ static void req_free(req *r)
     if (r->slot) atomic_fetch_sub(&in_flight, 1);
     free(r->model); free(r->language); free(r->prompt); free(r->hotwords); free(r->audio_ctx); free(r->format); free(r->temperature);
     free(r->languages);
+    free(r->keywords);
     free(r->stream); free(r->priority);
     sh_stream_free(r->st);
     client_put(r->c);
@@ -456,6 +459,18 @@ static int file_begin(req *r)
 
 static int part_data(void *ud, const char *data, size_t size);
 
+/* A part of a list field (the SDKs send a list as "name[]" parts, a user may send one
+ * "name"): appended to *dst after sep, so that none is dropped for another. */
+static int list_begin(req *r, char **dst, const char *name, const char *sep)
+{
+    r->part = P_FIELD;
+    r->field = dst;
+    r->field_name = name;
+    if (!*dst) return 0;
+    r->part_len = strlen(*dst);
+    return part_data(r, sep, strlen(sep));
+}
+
 static int part_begin(void *ud, const sh_mp_part *p)
 {
     /* names as literals: p is the parser's, for this call only */
@@ -478,17 +493,10 @@ static int part_begin(void *ud, const sh_mp_part *p)
         r->part = P_GRAN;
         return 0;
     }
-    if (strcmp(p->name, "languages[]") == 0 || strcmp(p->name, "languages") == 0) {
-        /* each part appended after a comma: none is dropped for another */
-        r->part = P_FIELD;
-        r->field = &r->languages;
-        r->field_name = "languages";
-        if (r->languages) {
-            r->part_len = strlen(r->languages);
-            return part_data(r, ",", 1);
-        }
-        return 0;
-    }
+    if (strcmp(p->name, "languages[]") == 0 || strcmp(p->name, "languages") == 0)
+        return list_begin(r, &r->languages, "languages", ",");
+    if (strcmp(p->name, "keywords[]") == 0 || strcmp(p->name, "keywords") == 0)
+        return list_begin(r, &r->keywords, "keywords", ", ");
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (strcmp(p->name, names[i]) != 0) continue;
         free(*dsts[i]);
@@ -760,11 +768,16 @@ static int oai_fields(req *r, ssc_req_opts *ro)
         while (from < pl && ((unsigned char)r->prompt[from] & 0xC0) == 0x80) from++;
         ro->prompt = r->prompt + from;
     }
-    if (r->hotwords && r->hotwords[0]) {   /* our extension: words to favour (faster-whisper's) */
-        if (strlen(r->hotwords) > SS_PROMPT_MAX || !utf8_ok(r->hotwords))
-            return bad(r, "hotwords", "invalid_value",
-                       "hotwords must be valid UTF-8 of at most 4096 bytes");
-        ro->hotwords = r->hotwords;
+    /* words to favour: our hotwords (faster-whisper's), else OpenAI's keywords ("words or
+     * phrases to guide transcription", a list), which are the same idea */
+    const int hot = r->hotwords && r->hotwords[0];
+    const char *words = hot ? r->hotwords : r->keywords, *wname = hot ? "hotwords" : "keywords";
+    if (words && words[0]) {
+        if (strlen(words) > SS_PROMPT_MAX || !utf8_ok(words))
+            return bad(r, wname, "invalid_value",
+                       hot ? "hotwords must be valid UTF-8 of at most 4096 bytes"
+                           : "keywords must be valid UTF-8 of at most 4096 bytes in all");
+        ro->hotwords = words;
     }
     if (r->audio_ctx && r->audio_ctx[0]) {   /* our extension: shorter encoder windows */
         char *end;

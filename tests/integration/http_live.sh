@@ -170,6 +170,48 @@ check "stream=true on translations (OpenAI has none): 400, param stream" \
 st=$(req "$DATA/p5" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F stream=maybe "$T")
 check "stream=maybe: 400, param stream" jq_py "$DATA/p5" "d['error']['param']=='stream' and $st==400"
 
+# ---- OpenAI's keywords ("words or phrases to guide transcription", a list the SDKs send as
+# keywords[] parts) reach the daemon as its "hotwords" when the form has none of its own;
+# they had been dropped without a word
+spool_empty 10 >/dev/null
+DPID=$(daemon_pid)
+kill -STOP "$DPID"
+KW=""
+NKW=2
+if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import openai' 2>/dev/null; then
+    "$VENV/bin/python" - "$URL" "$DATA/silence.wav" >"$DATA/k1" 2>&1 <<'PY' &
+import sys
+from openai import OpenAI
+c = OpenAI(base_url=sys.argv[1] + "/v1", api_key="sk-local", max_retries=0, timeout=60)
+with open(sys.argv[2], "rb") as f:
+    print(repr(c.audio.transcriptions.create(model="whisper-1", file=f, keywords=["Kubernetes", "PyTorch"]).text))
+PY
+    KW=$!
+    NKW=3
+else
+    skip "SDK keywords" "no $VENV with openai"
+fi
+curl -s --max-time 60 -o "$DATA/k2" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F keywords=Kubernetes \
+     -F hotwords=Grafana "$T" &
+K2=$!
+curl -s --max-time 60 -o "$DATA/k3" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F "keywords=just one" "$T" &
+K3=$!
+_i=0; while [ "$(ls "$REQ" | grep -c '\.json$')" -lt $NKW ] && [ $_i -lt 200 ]; do sleep 0.05; _i=$((_i + 1)); done
+for _f in "$REQ"/*.json; do cat "$_f"; echo; done >"$DATA/wire" 2>/dev/null
+if [ -n "$KW" ]; then
+    check "SDK keywords=['Kubernetes', 'PyTorch'] reach the daemon as \"hotwords\": \"Kubernetes, PyTorch\"" \
+        wire "r.get('hotwords')=='Kubernetes, PyTorch'"
+fi
+check "a form's hotwords win over its keywords (\"hotwords\": \"Grafana\")" wire "r.get('hotwords')=='Grafana'"
+check "one keywords field: \"hotwords\": \"just one\"" wire "r.get('hotwords')=='just one'"
+kill -CONT "$DPID"
+wait $KW $K2 $K3
+check "... and each is answered once the daemon goes on" \
+    sh -c "grep -q '^{\"text\":\"\"' '$DATA/k2' && grep -q '^{\"text\":\"\"' '$DATA/k3' && { [ -z '$KW' ] || [ \"\$(cat '$DATA/k1')\" = \"''\" ]; }"
+st=$(req "$DATA/k4" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F "keywords=$(printf '%05000d' 0)" "$T")
+check "keywords over 4096 bytes: 400, param keywords" \
+    jq_py "$DATA/k4" "d['error']['param']=='keywords' and d['error']['code']=='invalid_value' and $st==400"
+
 # ---- clients that go away: their running / pending requests are cancelled
 spool_empty 10 >/dev/null
 # running_wait: waits for the daemon to begin a request (processing/{id}.0 -> {id}.1)
