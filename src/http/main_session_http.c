@@ -537,8 +537,12 @@ static int part_data(void *ud, const char *data, size_t size)
     case P_FIELD: {
         const size_t max = r->field == &r->prompt ? PROMPT_FIELD_MAX : FIELD_MAX;
         if (r->part_len + size > max || memchr(data, 0, size)) {
-            req_fail(r, 400, "invalid_request_error", r->field_name, "invalid_value",
-                     "form field '%s' is malformed or longer than %zu bytes", r->field_name, max);
+            if (r->mp && r->mp->bare_lf)   /* the parts after it ran into this field */
+                req_fail(r, 400, "invalid_request_error", NULL, "invalid_multipart",
+                         "malformed multipart/form-data body: %s", sh_mp_strerror(SH_MP_BARE_LF));
+            else
+                req_fail(r, 400, "invalid_request_error", r->field_name, "invalid_value",
+                         "form field '%s' is malformed or longer than %zu bytes", r->field_name, max);
             return -1;
         }
         char *v = realloc(*r->field, r->part_len + size + 1);

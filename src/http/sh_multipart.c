@@ -244,10 +244,33 @@ static sh_mp_status fail(sh_mp *m, sh_mp_status s)
     return m->status;
 }
 
+/* Watches part data for "\n--boundary" (delim without its CR), streaming, so it does not
+ * matter how the body was cut. LF occurs in it only first: a mismatch restarts at 0, or
+ * at 1 when the mismatching byte is an LF itself. */
+static void watch_bare_lf(sh_mp *m, const char *p, size_t n)
+{
+    const char *pat = m->delim + 1;
+    const size_t plen = m->dlen - 1;
+    for (size_t i = 0; i < n && !m->bare_lf; i++) {
+        if (m->lf_match == 0) {
+            const char *nl = memchr(p + i, '\n', n - i);
+            if (!nl) return;
+            i = (size_t)(nl - p);
+            m->lf_match = 1;
+        } else if (p[i] == pat[m->lf_match]) {
+            m->lf_match++;
+        } else {
+            m->lf_match = p[i] == '\n';
+        }
+        if (m->lf_match == plen) m->bare_lf = 1;
+    }
+}
+
 static int emit(sh_mp *m, const char *p, size_t n)
 {
-    if (!n || m->state != ST_BODY || !m->cb.part_data) return 0;
-    return m->cb.part_data(m->ud, p, n);
+    if (!n || m->state != ST_BODY) return 0;
+    watch_bare_lf(m, p, n);
+    return m->cb.part_data ? m->cb.part_data(m->ud, p, n) : 0;
 }
 
 /* Looks for the delimiter in data[0..n) (preamble or a part's body), passing the bytes
@@ -363,7 +386,8 @@ sh_mp_status sh_mp_feed(sh_mp *m, const char *data, size_t n)
 
 sh_mp_status sh_mp_finish(sh_mp *m)
 {
-    if (m->status == SH_MP_OK && m->state != ST_EPILOGUE) fail(m, SH_MP_TRUNCATED);
+    if (m->status == SH_MP_OK && m->state != ST_EPILOGUE)
+        fail(m, m->bare_lf ? SH_MP_BARE_LF : SH_MP_TRUNCATED);
     return m->status;
 }
 
@@ -377,6 +401,7 @@ const char *sh_mp_strerror(sh_mp_status s)
     case SH_MP_BAD_HEADERS: return "malformed multipart part headers (each part needs "
                                    "Content-Disposition: form-data; name=...)";
     case SH_MP_STOPPED: return "stopped";
+    case SH_MP_BARE_LF: return "its boundary lines end in a bare LF; RFC 2046 wants CRLF";
     }
     return "?";
 }

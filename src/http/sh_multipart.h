@@ -10,7 +10,7 @@
  * filename*= (RFC 5987, UTF-8 or ISO-8859-1) preferred over filename=, raw UTF-8 names,
  * header lines ended by CRLF or a bare LF, parts in any order.
  * Strict where it matters: a body that ends before its closing delimiter is refused
- * (sh_mp_finish), as are parts without Content-Disposition: form-data; name=..., header
+ * (sh_mp_finish; SH_MP_BARE_LF when its delimiter lines end in a bare LF), as are parts without Content-Disposition: form-data; name=..., header
  * blocks over SH_MP_HEADER_MAX, and bytes after a delimiter that are not "--", padding or
  * CRLF.
  *
@@ -46,6 +46,8 @@ typedef enum {
     SH_MP_BAD_HEADERS,     /* header block too long or with a NUL, no form-data disposition,
                               no name */
     SH_MP_STOPPED,         /* a callback asked to stop */
+    SH_MP_BARE_LF,         /* no closing delimiter, but the body held its boundary after a
+                            * bare LF: delimiter lines ended by LF, not CRLF (sh_mp_finish) */
 } sh_mp_status;
 
 typedef struct {
@@ -62,6 +64,11 @@ typedef struct {
     size_t hlen;
     int parts;
     sh_mp_status status;       /* sticky: the first failure */
+    size_t lf_match;           /* bytes of "\n--boundary" matched in part data so far */
+    int bare_lf;               /* 1 once part data held "\n--boundary": a delimiter line
+                                * ended by a bare LF, which RFC 2046 does not allow — the
+                                * parts after it run into the one before, so a failure
+                                * then is the framing's (a caller may say so) */
 } sh_mp;
 
 /* Extracts the boundary parameter of a multipart/form-data Content-Type (type and parameter

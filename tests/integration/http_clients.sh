@@ -103,6 +103,12 @@ open(d + "/rfc2.body", "wb").write(
 open(d + "/rfc3.body", "wb").write(
     part(b"B", [b"Content-Disposition: form-data; name=\"file\"; filename=\"s.wav\""], wav) +
     part(b"B", [b"Content-Disposition: form-data; name=\"model\""], b"whisper-1"))   # no closing delimiter
+# boundary lines ended by a bare LF (RFC 2046 wants CRLF): the rest runs into the first part
+lf = lambda b, name, extra, value: b"--" + b + b"\nContent-Disposition: form-data; name=\"" + name + b"\"" + extra + b"\n\n" + value + b"\n"
+open(d + "/lf1.body", "wb").write(lf(b"XyZ", b"model", b"", b"whisper-1") +
+                                  lf(b"XyZ", b"file", b"; filename=\"s.wav\"", wav) + b"--XyZ--\n")
+open(d + "/lf2.body", "wb").write(lf(b"XyZ", b"file", b"; filename=\"s.wav\"", wav[:64]) +
+                                  lf(b"XyZ", b"model", b"", b"whisper-1") + b"--XyZ--\n")
 PY
 st=$(req "$DATA/r1" -H "Authorization: Bearer $TOKEN" -H "Content-Type: multipart/form-data; boundary=\"a b:c=?'()+_,-./\"" \
      --data-binary @"$DATA/rfc1.body" "$T")
@@ -122,6 +128,16 @@ st=$(req "$DATA/r5" -H "Authorization: Bearer $TOKEN" -H "Content-Type: multipar
      --data-binary @"$DATA/rfc3.body" "$URL/transcribe")
 check "/transcribe without the closing delimiter: 400 in the spec's shape" \
     status_json "$st" 400 "$DATA/r5" "isinstance(d['error'],str) and d['error_code']=='truncated_body'"
+# the framing blamed (it had been "form field 'model' is malformed or longer than 8192 bytes",
+# and truncated_body for the second)
+st=$(req "$DATA/r5b" -H "Authorization: Bearer $TOKEN" -H "Content-Type: multipart/form-data; boundary=XyZ" \
+     --data-binary @"$DATA/lf1.body" "$T")
+check "boundary lines ended by a bare LF, model first: 400 invalid_multipart naming the bare LF" \
+    status_json "$st" 400 "$DATA/r5b" "d['error']['code']=='invalid_multipart' and 'bare LF' in d['error']['message'] and d['error']['param'] is None"
+st=$(req "$DATA/r5c" -H "Authorization: Bearer $TOKEN" -H "Content-Type: multipart/form-data; boundary=XyZ" \
+     --data-binary @"$DATA/lf2.body" "$T")
+check "... file first (a short one): 400 invalid_multipart naming the bare LF, not truncated_body" \
+    status_json "$st" 400 "$DATA/r5c" "d['error']['code']=='invalid_multipart' and 'bare LF' in d['error']['message']"
 st=$(req "$DATA/r6" -H "Authorization: Bearer $TOKEN" -F "file=@$DATA/silence.wav" -F model=whisper-1 -F stream=true "$T")
 check "curl stream=true (silence): 200, only a done event with an empty text" \
     sh -c "[ '$st' = 200 ] && [ \"\$(cat '$DATA/r6')\" = 'data: {\"type\":\"transcript.text.done\",\"text\":\"\"}' ]"

@@ -176,6 +176,35 @@ static void test_header_forms(void)
     }
 }
 
+static void test_bare_lf_delimiters(void)
+{
+    sink s;
+    TEST("delimiter lines ended by a bare LF: the framing blamed, in every split") {
+        /* RFC 2046 delimiters are CRLF "--" boundary: after the first, such a body reads as
+         * one part with the rest in it and no closing delimiter */
+        static const char body[] =
+            "--" B "\n"
+            "Content-Disposition: form-data; name=\"model\"\n\n"
+            "whisper-1\n"
+            "--" B "\n"
+            "Content-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\n\n"
+            "RIFF\n"
+            "--" B "--\n";
+        const size_t n = sizeof body - 1;
+        for (size_t step = 0; step <= n; step++)
+            CHECKF(run(B, body, n, step, &s) == SH_MP_BARE_LF && s.begun == 1,
+                   "step %zu: %d", step, (int)run(B, body, n, step, &s));
+        CHECK(strstr(sh_mp_strerror(SH_MP_BARE_LF), "bare LF") != NULL);
+        /* a cut CRLF body, and data with "\n--" and a near boundary, are not it */
+        CHECK(run(B, CURL, sizeof CURL - 30, 0, &s) == SH_MP_TRUNCATED);
+        static const char near[] =
+            "--" B "\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a\"\r\n\r\n"
+            "\n--" "----abc12\n\n\n--" "x\r\n--" B "--";
+        CHECK(run(B, near, sizeof near - 1, 1, &s) == SH_MP_OK);
+        CHECK(run(B, near, sizeof near - 4, 1, &s) == SH_MP_TRUNCATED);
+    }
+}
+
 static void test_rfc5987_names(void)
 {
     sink s;
@@ -262,6 +291,7 @@ int main(void)
     test_truncated(curl_n);
     test_epilogue();
     test_header_forms();
+    test_bare_lf_delimiters();
     test_rfc5987_names();
     test_quoted_and_long_boundary();
     test_malformed_parts();
