@@ -58,6 +58,12 @@ static int bare_edge(const char *s, size_t n, int *len)
     *len = sp_utf8_seq((const unsigned char *)s, n, &bad);
     if (!*len) return 0;
     uint32_t cp = sp_utf8_cp((const unsigned char *)s, *len);
+    /* punctuation by category that is part of what was said: "50%", "#1", "AT&T", "@name",
+     * "6′2″", "§ 4", "and/or" at a word's end — kept ("50%" had become "50") */
+    static const uint32_t says[] = { '%', 0x2030, 0x2031, '#', '&', '@', '*', '/', '\\', 0xA7, 0xB6,
+                                     0x2020, 0x2021, 0x2032, 0x2033, 0x2034 };
+    for (size_t i = 0; i < sizeof says / sizeof *says; i++)
+        if (cp == says[i]) return 0;
     return sp_uc_py_space(cp) || sp_uc_is_punct(cp);
 }
 

@@ -654,6 +654,10 @@ static void test_bare_words(void)
         s = bare_words("[\" \\\"well-known\\\",\", \" 3.5.\", \" $5\", \" (U.S.)\", \" a+b\"]");
         CHECK(s && strcmp(s, "[\"well-known\",\"3.5\",\"$5\",\"U.S\",\"a+b\"]") == 0);
         free(s);
+        /* punctuation that is said stays: percent, number sign, ampersand, at, primes */
+        s = bare_words("[\" 50%.\", \" #1,\", \" AT&T\", \" @name:\", \" 6\u20322\u2033\", \" and/or\"]");
+        CHECK(s && strcmp(s, "[\"50%\",\"#1\",\"AT&T\",\"@name\",\"6\u20322\u2033\",\"and/or\"]") == 0);
+        free(s);
         /* ... and a word that is only punctuation goes, its time with it */
         s = bare_words("[\" And\", \" \u2014\", \" so...\", \" -\", \" ok!\"]");
         CHECK(s && strcmp(s, "[\"And\",\"so\",\"ok\"]") == 0);
