@@ -64,7 +64,7 @@ static void sleep_ms(int ms)
 }
 
 /* ---- a fake capture source: a counter, so the order of samples is checkable ---- */
-typedef struct { int opens, fail_opens; int16_t next; char dev[32]; } fake_ctx;
+typedef struct { int opens, fail_opens; int16_t next; int loud; char dev[32]; } fake_ctx;
 struct kl_source { fake_ctx *c; };
 static int fake_open(void *ctx, const char *name, kl_source **out, char *err, size_t n)
 {
@@ -78,7 +78,9 @@ static int fake_open(void *ctx, const char *name, kl_source **out, char *err, si
 static int fake_read(kl_source *s, int16_t *buf, size_t n, char *err, size_t en)
 {
     (void)err; (void)en;
-    for (size_t i = 0; i < n; i++) buf[i] = s->c->next++;
+    /* a counter (a quiet ramp), or with loud set a full-scale square wave: the silence test
+     * measures around the block's mean, so a counter near 30000 is no voice */
+    for (size_t i = 0; i < n; i++) buf[i] = s->c->loud ? (int16_t)(i & 1 ? 30000 : -30000) : s->c->next++;
     sleep_ms(20);   /* a real device delivers 20 ms blocks in real time */
     return 0;
 }
@@ -1372,7 +1374,7 @@ static void test_capture_silence(void)
         kl_capture_cut(c, &s, &n);
         CHECKF(n <= 320 + 3 * 320, "kept %zu samples after the trim", n);   /* a block or two may arrive */
         free(s);
-        fc.next = 30000;     /* loud samples: voice */
+        fc.loud = 1;         /* loud samples: voice */
         sleep_ms(120);
         ms = kl_capture_silence_ms(c, &voiced);
         CHECKF(voiced, "voiced %d", voiced);
