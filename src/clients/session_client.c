@@ -550,7 +550,7 @@ static int request_gone(const ssc *c, const char *id)
 }
 
 /* Whether request id has been found gone (request_gone) at two looks ≥ 0.4 s apart with no
- * response after either: the daemon's crash recovery and a directory it makes again can
+ * response after either, our daemon holding the spool's lock at both: the daemon's crash recovery and a directory it makes again can
  * leave a request out of sight for an instant, never for that long. Without this a client
  * waited its whole timeout (key_listener 120 s, session_http --transcribe-timeout) for an
  * answer no daemon could give. */
@@ -588,7 +588,10 @@ int ssc_wait_step(ssc *c, const char *id, double deadline, double slice, int wat
         /* ssc_daemon_pid follows directories removed meanwhile: the daemon answers into the
          * response directory it made again, so that is looked in at once */
         const pid_t pid = ssc_daemon_pid(c);
-        const int gone = gone_twice(c, id, now);
+        /* only under our daemon, whose claim keeps a request in processing/ until it is
+         * answered: a daemon of the spec's own kind (the original, a stand-in) may delete a
+         * request as it reads it and answer long after — that is no loss */
+        const int gone = pid > 0 ? gone_twice(c, id, now) : (c->gone_id[0] = 0);
         r = read_response(c, id, resp, err, n);
         if (r != SSC_PENDING) return r;
         if (gone) {
