@@ -131,13 +131,18 @@ static const uint32_t k_uc_punct[][2] = {
     {0x1DA87,0x1DA8B}, {0x1E95E,0x1E95F},
 };
 
-int sp_uc_is_punct(uint32_t cp)
+int sp_uc_in_ranges(const uint32_t (*r)[2], size_t n, uint32_t cp)
 {
-    size_t lo = 0, hi = sizeof k_uc_punct / sizeof k_uc_punct[0];
+    size_t lo = 0, hi = n;
     while (lo < hi) {   /* the first range ending at or after cp */
         size_t mid = lo + (hi - lo) / 2;
-        if (k_uc_punct[mid][1] < cp) lo = mid + 1;
+        if (r[mid][1] < cp) lo = mid + 1;
         else hi = mid;
     }
-    return lo < sizeof k_uc_punct / sizeof k_uc_punct[0] && k_uc_punct[lo][0] <= cp;
+    return lo < n && r[lo][0] <= cp;
+}
+
+int sp_uc_is_punct(uint32_t cp)
+{
+    return sp_uc_in_ranges(k_uc_punct, sizeof k_uc_punct / sizeof k_uc_punct[0], cp);
 }

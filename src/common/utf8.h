@@ -24,6 +24,9 @@ uint32_t sp_utf8_cp(const unsigned char *s, int len);
 /* Python's str.isspace(): the White_Space property plus U+001C..U+001F (bidi class B/S);
  * what str.strip() removes (openai and faster-whisper strip prompts and texts so). */
 int sp_uc_py_space(uint32_t cp);
+/* 1 when cp lies in one of the n sorted, disjoint inclusive ranges r[i][0]..r[i][1] (the
+ * Unicode class tables here and in the tokenizer) */
+int sp_uc_in_ranges(const uint32_t (*r)[2], size_t n, uint32_t cp);
 /* 1 when cp is punctuation: Unicode general category P* (Unicode 14.0) — ASCII's
  * !"#%&'()*,-./:;?@[\]_{} and “”‘’«»¿¡…—–、。，！？「」 and the like; not symbols ($ + ~). */
 int sp_uc_is_punct(uint32_t cp);

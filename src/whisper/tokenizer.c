@@ -173,28 +173,16 @@ static const uint32_t k_uc_number[][2] = {
     {0x1ED01,0x1ED2D}, {0x1ED2F,0x1ED3D}, {0x1F100,0x1F10C}, {0x1FBF0,0x1FBF9},
 };
 
-static int in_ranges(const uint32_t (*r)[2], int n, uint32_t cp)
-{
-    int lo = 0, hi = n - 1;
-    while (lo <= hi) {
-        int mid = (lo + hi) / 2;
-        if (cp < r[mid][0]) hi = mid - 1;
-        else if (cp > r[mid][1]) lo = mid + 1;
-        else return 1;
-    }
-    return 0;
-}
-
 int wh_uc_is_letter(uint32_t cp)
 {
     if (cp < 0x80) return (cp | 0x20) >= 'a' && (cp | 0x20) <= 'z';
-    return in_ranges(k_uc_letter, (int)(sizeof k_uc_letter / sizeof k_uc_letter[0]), cp);
+    return sp_uc_in_ranges(k_uc_letter, sizeof k_uc_letter / sizeof k_uc_letter[0], cp);
 }
 
 int wh_uc_is_number(uint32_t cp)
 {
     if (cp < 0x80) return cp >= '0' && cp <= '9';
-    return in_ranges(k_uc_number, (int)(sizeof k_uc_number / sizeof k_uc_number[0]), cp);
+    return sp_uc_in_ranges(k_uc_number, sizeof k_uc_number / sizeof k_uc_number[0], cp);
 }
 
 /* \s of the regex crate: the Unicode White_Space property. */
