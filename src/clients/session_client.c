@@ -32,6 +32,9 @@ struct ssc {
     int cannot_start;    /* the last start failed in a way a retry cannot mend (usage, model) */
     char gone_id[SS_ID_MAX + 1];   /* ssc_wait_step: the request last found neither queued, */
     double gone_at;                /* claimed nor answered, and when (gone_id "": none) */
+    unsigned work_gen;             /* the work directory's generation: +1 when it was replaced */
+    struct { char id[SS_ID_MAX + 1]; unsigned gen; } sent[16];   /* the last requests written, */
+    unsigned n_sent;                                             /* with work_gen then (a ring) */
 };
 
 ssc_opts ssc_default_opts(void)
@@ -112,6 +115,7 @@ static int refresh_dirs(ssc *c, char *err, size_t n)
         const int k = ss_dir_recheck(c->rootfd, names[i], fds[i], err, n);
         if (k < 0) r = -1;
         else if (k == 1 && fds[i] == &c->respfd) watch_responses(c);   /* the old watch went with it */
+        else if (k == 1 && fds[i] == &c->workfd) c->work_gen++;   /* its processing/ went with it */
     }
     umask(old);
     return r;
@@ -300,8 +304,12 @@ static int submit_json(ssc *c, json_t *o, char id[SS_ID_MAX + 1], char *err, siz
             off += (size_t)w;
         }
         if (close(fd) == 0 && off == len &&
-            renameat2(c->reqfd, tmp, c->reqfd, name, RENAME_NOREPLACE) == 0)
+            renameat2(c->reqfd, tmp, c->reqfd, name, RENAME_NOREPLACE) == 0) {
             r = 0;
+            const unsigned k = c->n_sent++ % (sizeof c->sent / sizeof c->sent[0]);
+            memcpy(c->sent[k].id, id, SS_ID_MAX + 1);
+            c->sent[k].gen = c->work_gen;
+        }
         if (r) {
             snprintf(err, n, "cannot write request %s/%s: %s", c->p.req_dir, name, strerror(errno));
             unlinkat(c->reqfd, tmp, 0);
@@ -556,7 +564,13 @@ static int request_gone(const ssc *c, const char *id)
  * answer no daemon could give. */
 static int gone_twice(ssc *c, const char *id, double now)
 {
-    if (!request_gone(c, id)) {
+    /* only for a request this client wrote into the work directory there is now: one
+     * replaced since (rm -rf of it, a /tmp cleaner) took the claimed request's file with it
+     * while the daemon goes on with the job and answers (daemon_faults.sh) */
+    int ours = 0;
+    for (size_t i = 0; i < sizeof c->sent / sizeof c->sent[0] && !ours; i++)
+        ours = c->sent[i].id[0] && !strcmp(c->sent[i].id, id) && c->sent[i].gen == c->work_gen;
+    if (!ours || !request_gone(c, id)) {
         if (!strcmp(c->gone_id, id)) c->gone_id[0] = 0;
         return 0;
     }

@@ -159,11 +159,21 @@ gone_case() { # $1 what, $2 how to remove it (given the request's id in $id)
     t1=$(date +%s.%N)
     kill -CONT "$DP"
     check "request $1 before the daemon took it: exit 111 within 5 s, said (exit $rc in $(awk "BEGIN{printf \"%.1f\", $t1 - $t0}") s)" \
-        [ $rc -eq 111 ] && awk "BEGIN{exit !($t1 - $t0 < 5)}" && grep -q "is gone: removed before the daemon answered" "$ROOT/gone.err"
+        sh -c "[ $rc -eq 111 ] && awk 'BEGIN{exit !($t1 - $t0 < 5)}' && grep -q 'is gone: removed before the daemon answered' '$ROOT/gone.err'"
 }
 gone_case "removed by rm" 'rm -f "$REQ/$id.json"'
 gone_case "directory removed with it" 'rm -rf "$REQ"'
 check "... and the daemon serves on" "$SC" ping
+# the work directory removed while a request runs (a /tmp cleaner): the daemon finishes the
+# job from the removed processing/ and answers; the client, whose request is then in neither
+# directory, waits for that answer (it had said "gone" after a second)
+"$SC" transcribe --timeout 120 "$DATA/long.wav" >"$ROOT/wk.out" 2>"$ROOT/wk.err" &
+CP=$!
+_i=0; while [ -z "$(ls "$PROC" 2>/dev/null)" ] && [ $_i -lt 200 ]; do sleep 0.02; _i=$((_i + 1)); done
+rm -rf "$ROOT/speech_session_work"
+wait "$CP"; rc=$?
+check "work directory removed while the request runs: still answered (exit $rc)" \
+    sh -c "[ $rc -eq 0 ] && [ -s '$ROOT/wk.out' ] && ! grep -q 'is gone' '$ROOT/wk.err'"
 "$SC" stop >/dev/null 2>&1
 
 san_clean
