@@ -117,13 +117,13 @@ static int map_cut_after(const vad_map *m, int c)
  * inside the padding that starts the next): mapped point by point, such a span took in the
  * whole removed silence — a subtitle shown 20 s before its words (jfk.wav, 20 s of silence,
  * a sentence: 11.0 → 38.9 s for 31.0–35.9 s of speech), a word "And" over a 3 s gap. A start
- * within the padding (and a quarter second: Whisper's starts lead the voice) that closes a
+ * within the padding (and 0.1 s: Whisper's starts lead the voice) that closes a
  * chunk followed by a cut, with the end in a later chunk, starts at the next chunk; an end as
  * far into the opening of a chunk after a cut, with the start in an earlier one, ends at the
  * chunk before. (faster-whisper maps each time by itself, or a word by its middle's chunk.) */
 static void map_span(const vad_map *m, float *t0, float *t1)
 {
-    const double near = m->pad + 0.25 * SR;
+    const double near = m->pad + 0.1 * SR;
     double s0 = (double)*t0 * SR, s1 = (double)*t1 * SR;
     int c = map_chunk(m, s0, 0), d = map_chunk(m, s1, 1);
     if (c < d && map_cut_after(m, c) && s0 >= (double)m->cum[c + 1] - near) s0 = (double)m->cum[++c];
@@ -147,6 +147,14 @@ static void map_segment(const vad_map *vm, sp_segment *s)
     for (int k = 0; k < s->n_words; k++) {
         map_span(vm, &s->words[k].start, &s->words[k].end);
         if (s->words[k].end < s->words[k].start) s->words[k].end = s->words[k].start;
+    }
+    /* with words, the segment's edges are its words' (as they are before mapping, and as
+     * faster-whisper maps them): a segment that opens with a short word just before a cut
+     * had its start moved past its own first words by map_span ("So" then 2.5 s of silence:
+     * the segment at 13.4 s, its "So" at 11.0 s) */
+    if (s->n_words > 0) {
+        s->start = s->words[0].start;
+        s->end = s->words[s->n_words - 1].end;
     }
 }
 

@@ -230,6 +230,24 @@ sys.exit(1 if bad or len(d["segments"]) < 3 else 0)
 PY
       done
     done
+    # a short word just before a cut, its sentence after it ("So" at 10.9 s, 2.5 s of silence,
+    # "my fellow Americans..."): the segment starts at "So", its words inside it (the pair
+    # mapping had moved the start past them, to 13.4 s)
+    sox "$JFK" "$T/sa.wav" trim 0 10.6 && sox "$JFK" "$T/sso.wav" trim 0.72 0.36 && sox "$JFK" "$T/sb.wav" trim 1.3 7 &&
+        sox -n -r 16000 -c 1 -b 16 "$T/g03.wav" trim 0 0.3 && sox -n -r 16000 -c 1 -b 16 "$T/g25.wav" trim 0 2.5 &&
+        sox "$T/sa.wav" "$T/g03.wav" "$T/sso.wav" "$T/g25.wav" "$T/sb.wav" "$T/span.wav"
+    for w in "" --word-timestamps; do
+        "$REL/transcribe" --model "$WD/tiny.en" $OPT --vad $w -f json "$T/span.wav" >"$T/span.json" 2>"$T/err"
+        check "--vad $w, a short word before a cut: its segment starts at it, words inside" python3 - "$T/span.json" <<'PY'
+import json, sys
+segs = json.load(open(sys.argv[1]))["segments"]
+so = [s for s in segs if s["text"].lstrip().lower().startswith("so")]
+bad = [(w["word"], w["start"], w["end"], s["start"], s["end"]) for s in segs for w in s.get("words", [])
+       if not s["start"] - 1e-6 <= w["start"] <= w["end"] <= s["end"] + 1e-6]
+print("# 'So' segments:", [(x["start"], x["end"]) for x in so], "words outside:", bad)
+sys.exit(0 if so and all(x["start"] < 11.3 for x in so) and not bad else 1)
+PY
+    done
 else
     echo "ok - --vad across silences # SKIP $JFK absent"
 fi
