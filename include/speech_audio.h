@@ -50,8 +50,8 @@ sp_status sp_audio_load_mem(const void *data, size_t size, double max_seconds, f
                             size_t *n_samples, sp_audio_info *info, char *err, size_t err_size);
 
 /* Whether pcm[0..n) is silence to transcribe: RMS below 0.00005 (digital silence, dither),
- * or below 0.0005 (the original system's pre-filter) with no speech found by the energy VAD
- * in it (faint hiss, not quiet speech). */
+ * or below 0.0005 (the original system's pre-filter) with no run of two voiced frames in the
+ * energy VAD's probabilities (faint hiss, knocks — not quiet speech). */
 int sp_audio_is_silent(const float *pcm, size_t n_samples);
 /* The original system's pre-filter, with sp_audio_is_silent's rule for its RMS: shorter than
  * 150 ms, or silent in every 30 s stretch (from the start; for a clip of up to 30 s the

@@ -718,6 +718,24 @@ static void test_empty_filter(void)
             pcm[i] = 0.00052f * ((float)(r >> 8) / 8388608.0f - 1.0f);
         }
         CHECK(sp_audio_is_empty(pcm, n));
+        /* knocks: 60 ms damped 150-400 Hz bursts every 0.3-1 s on faint noise, RMS 0.0003 —
+         * voiced one VAD frame at a time, where the models read ". . ." (silent: not speech) */
+        double e = 0;
+        size_t next = 0;
+        for (size_t i = 0; i < n; i++) {
+            r = r * 1664525u + 1013904223u;
+            pcm[i] = 0.05f * ((float)(r >> 8) / 8388608.0f - 1.0f);
+        }
+        for (int b = 0; next + 960 < n; b++) {
+            next += 4800 + (size_t)(b * 2713 % 11200);
+            const float f = 150.0f + (float)(b * 37 % 250);
+            for (size_t k = 0; k < 960 && next + k < n; k++)
+                pcm[next + k] += 3.0f * sinf(2.0f * 3.14159265f * f * (float)k / 16000.0f) * expf(-(float)k / 240.0f);
+        }
+        for (size_t i = 0; i < n; i++) e += (double)pcm[i] * pcm[i];
+        const float kg = (float)(0.0003 / sqrt(e / (double)n));
+        for (size_t i = 0; i < n; i++) pcm[i] *= kg;
+        CHECK(sp_audio_is_silent(pcm, n));
         for (size_t i = 0; i < n; i++) pcm[i] *= 0.1f;   /* dither-level: silent outright */
         CHECK(sp_audio_is_silent(pcm, n));
         free(pcm);
