@@ -164,6 +164,14 @@ gone_case() { # $1 what, $2 how to remove it (given the request's id in $id)
 gone_case "removed by rm" 'rm -f "$REQ/$id.json"'
 gone_case "directory removed with it" 'rm -rf "$REQ"'
 check "... and the daemon serves on" "$SC" ping
+# a request queued behind a long one (claimed: processing/{id}.0, for seconds) is not "gone"
+"$SC" transcribe --timeout 120 "$DATA/long.wav" >/dev/null 2>&1 &
+LP=$!
+_i=0; while [ -z "$(ls "$PROC" 2>/dev/null)" ] && [ $_i -lt 200 ]; do sleep 0.02; _i=$((_i + 1)); done
+"$SC" transcribe --timeout 120 "$DATA/silence.wav" >/dev/null 2>"$ROOT/q.err"; rc=$?
+wait "$LP"; lrc=$?
+check "a request queued behind a long one: answered, not taken for gone (exit $rc, $lrc)" \
+    sh -c "[ $rc -eq 0 ] && [ $lrc -eq 0 ] && ! grep -q 'is gone' '$ROOT/q.err'"
 # the work directory removed while a request runs (a /tmp cleaner): the daemon finishes the
 # job from the removed processing/ and answers; the client, whose request is then in neither
 # directory, waits for that answer (it had said "gone" after a second)
