@@ -219,7 +219,7 @@ typedef struct {
     int condition_on_previous_text;     /* 1 */
     float prompt_reset_on_temperature;  /* 0.5 */
     int without_timestamps;             /* 0 */
-    float max_initial_timestamp;        /* 1.0 */
+    float max_initial_timestamp;        /* 1.0; 0 allows only <|0.00|> (faster-whisper), < 0 or >= 30 no limit */
     int suppress_blank;                 /* 1 */
     const char *suppress_tokens;        /* "-1" = non-speech set; comma/space list of ids */
     const char *initial_prompt, *prefix, *hotwords;   /* NULL = none */
