@@ -33,8 +33,12 @@ struct ssc {
     char gone_id[SS_ID_MAX + 1];   /* ssc_wait_step: the request last found neither queued, */
     double gone_at;                /* claimed nor answered, and when (gone_id "": none) */
     unsigned work_gen;             /* the work directory's generation: +1 when it was replaced */
-    struct { char id[SS_ID_MAX + 1]; unsigned gen; } sent[16];   /* the last requests written, */
-    unsigned n_sent;                                             /* with work_gen then (a ring) */
+    struct {                       /* the last requests written (a ring), with work_gen and */
+        char id[SS_ID_MAX + 1];    /* processing/'s identity then (0: none yet) */
+        unsigned gen;
+        unsigned long long proc_dev, proc_ino;
+    } sent[16];
+    unsigned n_sent;
 };
 
 ssc_opts ssc_default_opts(void)
@@ -307,8 +311,12 @@ static int submit_json(ssc *c, json_t *o, char id[SS_ID_MAX + 1], char *err, siz
             renameat2(c->reqfd, tmp, c->reqfd, name, RENAME_NOREPLACE) == 0) {
             r = 0;
             const unsigned k = c->n_sent++ % (sizeof c->sent / sizeof c->sent[0]);
+            struct stat ps;
+            const int have = fstatat(c->workfd, SS_PROC_DIR, &ps, AT_SYMLINK_NOFOLLOW) == 0;
             memcpy(c->sent[k].id, id, SS_ID_MAX + 1);
             c->sent[k].gen = c->work_gen;
+            c->sent[k].proc_dev = have ? (unsigned long long)ps.st_dev : 0;
+            c->sent[k].proc_ino = have ? (unsigned long long)ps.st_ino : 0;
         }
         if (r) {
             snprintf(err, n, "cannot write request %s/%s: %s", c->p.req_dir, name, strerror(errno));
@@ -540,14 +548,21 @@ static int read_response(ssc *c, const char *id, json_t **resp, char *err, size_
  * daemon moves a request (request file, then .0, .1, ...; the response is written before
  * processing/ lets go of it), so a request in flight is always found in one place or the
  * response; 0 where anything cannot be looked at. The caller looks at the response after. */
-static int request_gone(const ssc *c, const char *id)
+static int request_gone(const ssc *c, const char *id, unsigned long long dev, unsigned long long ino)
 {
     char name[SS_ID_MAX + 16];
     struct stat st;
     snprintf(name, sizeof name, "%s.json", id);
     if (fstatat(c->reqfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT) return 0;
     const int pfd = openat(c->workfd, SS_PROC_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (pfd < 0) return errno == ENOENT;   /* no processing/: nothing was claimed there */
+    if (pfd < 0) return 0;   /* no processing/ now: removed (with a claimed request in it?) */
+    /* processing/ must be the one there was when the request was written: one removed since
+     * (rm -rf of it or of the work directory, even one that failed half-way) took a claimed
+     * request's file with it while the daemon goes on with the job and answers */
+    if (fstat(pfd, &st) != 0 || (unsigned long long)st.st_dev != dev || (unsigned long long)st.st_ino != ino) {
+        close(pfd);
+        return 0;
+    }
     int gone = 1;
     for (int k = 0; k <= SS_MAX_ATTEMPTS && gone; k++) {
         snprintf(name, sizeof name, "%s.%d", id, k);
@@ -567,10 +582,12 @@ static int gone_twice(ssc *c, const char *id, double now)
     /* only for a request this client wrote into the work directory there is now: one
      * replaced since (rm -rf of it, a /tmp cleaner) took the claimed request's file with it
      * while the daemon goes on with the job and answers (daemon_faults.sh) */
-    int ours = 0;
-    for (size_t i = 0; i < sizeof c->sent / sizeof c->sent[0] && !ours; i++)
-        ours = c->sent[i].id[0] && !strcmp(c->sent[i].id, id) && c->sent[i].gen == c->work_gen;
-    if (!ours || !request_gone(c, id)) {
+    int ours = -1;
+    for (size_t i = 0; i < sizeof c->sent / sizeof c->sent[0] && ours < 0; i++)
+        if (c->sent[i].id[0] && !strcmp(c->sent[i].id, id) && c->sent[i].gen == c->work_gen &&
+            c->sent[i].proc_ino)
+            ours = (int)i;
+    if (ours < 0 || !request_gone(c, id, c->sent[ours].proc_dev, c->sent[ours].proc_ino)) {
         if (!strcmp(c->gone_id, id)) c->gone_id[0] = 0;
         return 0;
     }
