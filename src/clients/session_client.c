@@ -542,9 +542,9 @@ static int read_response(ssc *c, const char *id, json_t **resp, char *err, size_
 }
 
 /* 1 when request id is neither in the request directory nor claimed (processing/{id}.K):
- * removed before the daemon took it — a /tmp cleaner that took the spool's directories with
- * it, another client's `cancel` of it, a user's rm — or given up by the daemon as one whose
- * answer can never be written (quarantined, said in its log). Looked at in the order the
+ * removed before the daemon took it — a /tmp cleaner that took the request directory with
+ * it, a client that withdrew it (ssc_withdraw), a user's rm — or given up by the daemon as
+ * one whose answer can never be written (quarantined, said in its log). Looked at in the order the
  * daemon moves a request (request file, then .0, .1, ...; the response is written before
  * processing/ lets go of it), so a request in flight is always found in one place or the
  * response; 0 where anything cannot be looked at. The caller looks at the response after. */
@@ -573,15 +573,15 @@ static int request_gone(const ssc *c, const char *id, unsigned long long dev, un
 }
 
 /* Whether request id has been found gone (request_gone) at two looks ≥ 0.4 s apart with no
- * response after either, our daemon holding the spool's lock at both: the daemon's crash recovery and a directory it makes again can
- * leave a request out of sight for an instant, never for that long. Without this a client
- * waited its whole timeout (key_listener 120 s, session_http --transcribe-timeout) for an
- * answer no daemon could give. */
+ * response after either (the caller's daemon holding the spool's lock): the daemon's crash
+ * recovery and a directory it makes again can leave a request out of sight for an instant,
+ * never for that long. Without this a client waited its whole timeout (key_listener 120 s,
+ * session_http --transcribe-timeout) for an answer no daemon could give. */
 static int gone_twice(ssc *c, const char *id, double now)
 {
-    /* only for a request this client wrote into the work directory there is now: one
-     * replaced since (rm -rf of it, a /tmp cleaner) took the claimed request's file with it
-     * while the daemon goes on with the job and answers (daemon_faults.sh) */
+    /* only for a request this client wrote into the work directory and processing/ there are
+     * now: one replaced since (rm -rf of it, a /tmp cleaner) took the claimed request's file
+     * with it while the daemon goes on with the job and answers (daemon_faults.sh) */
     int ours = -1;
     for (size_t i = 0; i < sizeof c->sent / sizeof c->sent[0] && ours < 0; i++)
         if (c->sent[i].id[0] && !strcmp(c->sent[i].id, id) && c->sent[i].gen == c->work_gen &&
