@@ -32,7 +32,9 @@ struct ssc {
     int cannot_start;    /* the last start failed in a way a retry cannot mend (usage, model) */
     char gone_id[SS_ID_MAX + 1];   /* ssc_wait_step: the request last found neither queued, */
     double gone_at;                /* claimed nor answered, and when (gone_id "": none) */
-    unsigned work_gen;             /* the work directory's generation: +1 when it was replaced */
+    unsigned work_gen;             /* the work directory's generation: +1 when it was replaced
+                                    * (its new processing/ can reuse the old one's inode number,
+                                    * so the identity below alone does not tell) */
     struct {                       /* the last requests written (a ring), with work_gen and */
         char id[SS_ID_MAX + 1];    /* processing/'s identity then (0: none yet) */
         unsigned gen;

@@ -65,14 +65,14 @@ typedef enum {
 #define SS_E_POISON           "poison"            /* the daemon crashed twice on this request */
 #define SS_E_SHUTDOWN         "shutting_down"
 #define SS_E_INTERNAL         "internal"
+#define SS_E_DEVICE           "device_error"      /* the GPU failed and the CPU could not take over */
+#define SS_E_DUPLICATE        "duplicate_id"      /* another request with this id was in flight */
+#define SS_E_CANCELLED        "cancelled"         /* withdrawn by a cancel request */
 
 /* A success's optional "warning" (additive: the spec's readers ignore it): the audio file
  * ended before its header said it would (a cut download, a recording that stopped, a
  * damaged file), and what could be decoded was transcribed — as transcribe warns. */
 #define SS_WARN_TRUNCATED "the audio file ends early (truncated or damaged): transcribed what could be decoded"
-#define SS_E_DEVICE           "device_error"      /* the GPU failed and the CPU could not take over */
-#define SS_E_DUPLICATE        "duplicate_id"      /* another request with this id was in flight */
-#define SS_E_CANCELLED        "cancelled"         /* withdrawn by a cancel request */
 
 /* Parses buf (NUL-terminated, len bytes) as a request whose filename stem is stem.
  * On SS_PARSE_OK fills *out (free with ss_request_clear). On SS_PARSE_INVALID sets *code to
