@@ -195,6 +195,9 @@ typedef struct {
     int *al_ends;               /* [n_text_ctx] word ends */
     int unicode_words;
     float last_speech;          /* end of the last segment with words (s), across windows */
+    /* the window's last word as aligned, before the clamp into its segment (s; start < 0:
+     * none): where the next window starts (word_seek) */
+    float seek_w0, seek_w1, seek_seg_end;
     int win_seek;               /* the window being split into segments: its first frame */
     int win_single_end;         /* its tokens end in one timestamp (the speech runs on) */
     const vad_map *vm;          /* VAD: segment times to map back, NULL without VAD */
@@ -503,6 +506,12 @@ static int in_set(const char *set, const char *w, size_t n) /* w[0..n) is a subs
     return n == 0;
 }
 
+static int ends_in_space(const char *w)
+{
+    const size_t n = strlen(w);
+    return n > 0 && w[n - 1] == ' ';
+}
+
 /* timing.py's first heuristic, over the window's words in order (before punctuation is
  * merged): a word longer than 2 medians that is a sentence end mark keeps 2 medians from its
  * start; one that follows a mark keeps 2 medians up to its end. Alignment stretches these
@@ -554,8 +563,7 @@ static sp_status merge_punctuation(sp_segment *s)
         }
     }
     for (int i = 0, j = 1; j < n; j++) {
-        size_t la = strlen(w[i].text);
-        if (!(la > 0 && w[i].text[la - 1] == ' ') && in_set(k_appended, w[j].text, strlen(w[j].text))) {
+        if (!ends_in_space(w[i].text) && in_set(k_appended, w[j].text, strlen(w[j].text))) {
             if (join_text(&w[i].text, w[i].text, w[j].text) < 0) return SP_ERR_NOMEM;
             w[j].text[0] = 0;
         } else {
@@ -632,6 +640,7 @@ static sp_status window_words(tx *x, int seg0, float t_off, int num_frames)
     for (int i = seg0; i < o->n_segments; i++)
         for (int k = 0; k < o->segments[i].n_tokens; k++)
             if (o->segments[i].tokens[k].id < eot && n_text < x->n_text_ctx) x->al_text[n_text++] = o->segments[i].tokens[k].id;
+    x->seek_w0 = -1;
     if (n_text == 0 || num_frames < 2) return SP_OK;
     x->unicode_words = wh_align_unicode_lang(o->language);   /* known once detected */
     int sot[3], n_sot = 0;
@@ -683,6 +692,17 @@ static sp_status window_words(tx *x, int seg0, float t_off, int num_frames)
                 wd->probability = (float)(ps / (b - a));
                 a = b;
             }
+            /* the last word as aligned, inside the window (for word_seek): the word that
+             * closing punctuation will be merged into, with that word's own times - a "."
+             * is often aligned across the whole pause after it */
+            int k = nw - 1;
+            while (k > 0 && in_set(k_appended, s->words[k].text, strlen(s->words[k].text)) &&
+                   !ends_in_space(s->words[k - 1].text))
+                k--;
+            const float w_end = t_off + (float)num_frames * HOP / SR;
+            x->seek_w0 = clampf(t_off + x->al_times[g + (k > 0 ? x->al_ends[k - 1] : 0)], t_off, w_end);
+            x->seek_w1 = clampf(t_off + x->al_times[g + x->al_ends[k]], x->seek_w0, w_end);
+            x->seek_seg_end = s->end;
         }
         g += nt;
     }
@@ -702,12 +722,24 @@ static float last_word_end(const sp_result *o, int seg0)
  * the last word ends, not at the last timestamp token - which can lie past words the window
  * never got to (a sentence at 82.2 s of a 108 s recording was lost: the timestamp said
  * 82.0 s and the next window decoded its audio as part of a later sentence). A window that
- * ends in a single timestamp goes on to its end as without words. */
+ * ends in a single timestamp goes on to its end as without words.
+ * The end is the word's as aligned, not the one given (clamped into its segment, see
+ * snap_segments): the closing timestamp often comes 0.3-0.6 s before the speech ends (tiny.en
+ * on real_speech.sh's 110 s file: 19.00 for speech ending at 19.30, 85.94 for 86.55), and a
+ * window starting there began inside the last word - its tail, or the 0.4 s after the
+ * file's last word, was read as words that were never said ("with water with water ...").
+ * As faster-whisper, a word running more than 0.5 s past its segment's closing timestamp
+ * ends there instead (or a median word length after its start, if later). */
 static int word_seek(const tx *x, int seg0, float t_off, int seek)
 {
     const sp_result *o = x->out;
     if (x->win_single_end || o->n_segments <= seg0) return seek;
-    const float end = last_word_end(o, seg0);
+    float end = last_word_end(o, seg0);
+    if (x->seek_w0 >= 0) {
+        end = x->seek_w1;
+        if (x->seek_seg_end > x->seek_w0 && x->seek_seg_end + 0.5f < end)
+            end = fmaxf(x->seek_w0 + median_word_duration(o, seg0), x->seek_seg_end);
+    }
     return end > t_off ? (int)lroundf(end * SR / HOP) : seek;
 }
 
