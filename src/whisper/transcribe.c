@@ -729,16 +729,23 @@ static float last_word_end(const sp_result *o, int seg0)
  * window starting there began inside the last word - its tail, or the 0.4 s after the
  * file's last word, was read as words that were never said ("with water with water ...").
  * As faster-whisper, a word running more than 0.5 s past its segment's closing timestamp
- * ends there instead (or a median word length after its start, if later). */
+ * ends there instead (or a median word length after its start, if later); one that starts
+ * past it (faster-whisper would seek to its end) ends 0.5 s after it: a model without a
+ * sensible alignment (the synthetic test models) put the last word at the window's end, and a
+ * window that skips ahead of its timestamps could skip speech never transcribed. Never
+ * before the end given to the word. */
 static int word_seek(const tx *x, int seg0, float t_off, int seek)
 {
     const sp_result *o = x->out;
     if (x->win_single_end || o->n_segments <= seg0) return seek;
-    float end = last_word_end(o, seg0);
+    const float given = last_word_end(o, seg0);
+    float end = given;
     if (x->seek_w0 >= 0) {
         end = x->seek_w1;
-        if (x->seek_seg_end > x->seek_w0 && x->seek_seg_end + 0.5f < end)
-            end = fmaxf(x->seek_w0 + median_word_duration(o, seg0), x->seek_seg_end);
+        if (x->seek_seg_end + 0.5f < end)
+            end = x->seek_seg_end > x->seek_w0 ? fmaxf(x->seek_w0 + median_word_duration(o, seg0), x->seek_seg_end)
+                                               : x->seek_seg_end + 0.5f;
+        end = fmaxf(end, given);
     }
     return end > t_off ? (int)lroundf(end * SR / HOP) : seek;
 }

@@ -68,14 +68,17 @@ for a, b in zip(v["segments"], first):
     a = dict(a); a.pop("start"); a.pop("end"); b.pop("start"); b.pop("end")
     assert a == b
 # (a window ending in a single timestamp, or skipped as silence, is followed by the next full
-# one: 3000 frames on; at least one boundary here is a word's end)
+# one: 3000 frames on; at least one boundary here is a word's end: the last word's end as
+# aligned, which is never before the end it is given - clamped into its segment - and at most
+# 0.5 s past the segment's closing timestamp, or a median word length (<= 0.7 s) past it)
 seeks = sorted(set(s["seek"] for s in w["segments"]))
 by_word = 0
 for prev, nxt in zip(seeks, seeks[1:]):
     last = [s for s in w["segments"] if s["seek"] == prev][-1]
     end = round(last["words"][-1]["end"] * 100) if last.get("words") else None
-    assert nxt == end or nxt - prev == 3000, (prev, nxt, end)
-    by_word += nxt == end
+    near = end is not None and end <= nxt <= end + 70
+    assert near or nxt - prev == 3000, (prev, nxt, end)
+    by_word += near
 assert by_word >= 1, seeks
 PY
 "$BIN/transcribe" --help | grep -q -- "--word-timestamps"; check "--help lists --word-timestamps" [ $? -eq 0 ]
