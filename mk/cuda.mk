@@ -33,13 +33,14 @@ $(CUDA_SO): $(CUDA_DEP)
 
 # The CUDA backend's code compiled for the CPU against the emulation headers of
 # tests/cuda_emu (no nvcc needed), and an empty libcuda.so.1 for the driver probe:
-# tests/integration/cuda_emu.sh runs the backend's host code and kernels with them.
+# tests/integration/cuda_emu.sh runs the backend's host code and kernels with them. Without
+# _FORTIFY_SOURCE: its longjmp check refuses the jump from the caller's stack into a fiber's.
 CXX ?= g++
 CUDA_EMU := build/cuda-emu/libspeech_cuda_emu.so build/cuda-emu/libcuda.so.1
 cuda-emu: $(CUDA_EMU)
 build/cuda-emu/libspeech_cuda_emu.so: $(CUDA_DEP) $(wildcard tests/cuda_emu/*.h) src/whisper/fp16.h
 	@mkdir -p $(@D)
-	$(CXX) -std=c++17 -O1 -g -x c++ -Itests/cuda_emu -Iinclude -Isrc -Isrc/whisper -fPIC -fvisibility=hidden \
+	$(CXX) -std=c++17 -O1 -g -U_FORTIFY_SOURCE -x c++ -Itests/cuda_emu -Iinclude -Isrc -Isrc/whisper -fPIC -fvisibility=hidden \
 	    -Wall -Wextra -Wno-unused-parameter $(WERROR) -shared -o $@ $(CUDA_SRC)
 build/cuda-emu/libcuda.so.1:
 	@mkdir -p $(@D)

@@ -4,8 +4,12 @@
 // a GPU: tests/integration/cuda_emu.sh. Not a product: it exists for the tests.
 //
 // Device memory is host memory. A kernel launch (WHC_LAUNCH in the backend) runs the grid
-// block after block; the threads of a block are fibers (ucontext) scheduled round-robin,
-// each running until it reaches a barrier or finishes. Two kinds of barrier, as on the GPU:
+// block after block; the threads of a block are fibers scheduled round-robin, each running
+// until it reaches a barrier or finishes. A fiber is made once (ucontext) and kept: it runs
+// the current block's body in a loop, and every switch after its first start is _setjmp /
+// _longjmp, which do not save the signal mask - swapcontext's rt_sigprocmask system call per
+// switch was 70 % of the emulation's time (perf). cuda_emu.sh: 420 s on an idle 2-core
+// machine (over the suite's 600 s limit under load) -> 132 s with a load average of 4. Two kinds of barrier, as on the GPU:
 // __syncthreads releases when every live thread of the block is there; the two barriers of
 // an emulated warp shuffle release when every live thread of that warp of 32 is there (a
 // shuffle inside `if (warp == 0)` is legal CUDA and must not wait for the other warps).
@@ -20,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <setjmp.h>
 #include <ucontext.h>
 
 #include <functional>
@@ -82,21 +87,33 @@ inline size_t g_mem_limit = getenv("CUDA_EMU_MEM_FREE") ? strtoull(getenv("CUDA_
 
 enum { F_READY, F_WARP, F_BLOCK, F_DONE };
 struct fiber {
-    ucontext_t ctx;
+    ucontext_t ctx;   // its first start only (never moved: fibers are allocated one by one)
+    jmp_buf jb;       // where it waits at a barrier, or after its body
     char *stack;
     int state;
+    bool started;
 };
 constexpr size_t STACK = 256 * 1024;
-inline fiber *g_fib;
+inline fiber **g_fib;
 inline int g_nfib, g_cur;
-inline ucontext_t g_sched;
+inline jmp_buf g_sched;   // run_block's loop, in run_block's frame on the caller's stack
 inline const std::function<void()> *g_body;
 inline float *g_shfl;   // one slot per thread of the block
 
-inline void trampoline()
+// back to the scheduler until released (state: why it waits)
+inline void park(int state)
 {
-    (*g_body)();
-    g_fib[g_cur].state = F_DONE;   // returns to g_sched through uc_link
+    fiber *f = g_fib[g_cur];
+    f->state = state;
+    if (!_setjmp(f->jb)) _longjmp(g_sched, 1);
+}
+
+[[noreturn]] inline void fiber_main()
+{
+    for (;;) {   // one pass a block; g_body is the block's body at each start
+        (*g_body)();
+        park(F_DONE);
+    }
 }
 
 inline void set_thread(int i)
@@ -106,11 +123,7 @@ inline void set_thread(int i)
     g_thread.z = (unsigned)i / (g_bdim.x * g_bdim.y);
 }
 
-inline void barrier(int kind)
-{
-    g_fib[g_cur].state = kind;
-    swapcontext(&g_fib[g_cur].ctx, &g_sched);
-}
+inline void barrier(int kind) { park(kind); }
 
 // releases waiting threads: a whole warp at a warp barrier, else the whole block at a
 // block barrier; 0 when nobody could be released (every thread done)
@@ -120,51 +133,63 @@ inline int release(int n)
     for (int w = 0; w < n; w += 32) {
         int waiting = 0, blocked = 0;
         for (int i = w; i < w + 32 && i < n; i++) {
-            waiting += g_fib[i].state == F_WARP;
-            blocked += g_fib[i].state == F_BLOCK;
+            waiting += g_fib[i]->state == F_WARP;
+            blocked += g_fib[i]->state == F_BLOCK;
         }
         if (waiting && !blocked) {
             for (int i = w; i < w + 32 && i < n; i++)
-                if (g_fib[i].state == F_WARP) g_fib[i].state = F_READY;
+                if (g_fib[i]->state == F_WARP) g_fib[i]->state = F_READY;
             any = 1;
         }
     }
     if (any) return 1;
     for (int i = 0; i < n; i++)
-        if (g_fib[i].state == F_WARP) return 0;   // a warp split between barriers: a bug
+        if (g_fib[i]->state == F_WARP) return 0;   // a warp split between barriers: a bug
     for (int i = 0; i < n; i++)
-        if (g_fib[i].state == F_BLOCK) g_fib[i].state = F_READY, any = 1;
+        if (g_fib[i]->state == F_BLOCK) g_fib[i]->state = F_READY, any = 1;
     return any;
+}
+
+// runs f until it parks; a function of its own, so that no variable of the caller's lives
+// across the _setjmp (the fiber jumps back into this frame, still on the caller's stack)
+__attribute__((noinline)) inline void enter(fiber *f)
+{
+    if (_setjmp(g_sched)) return;   // it parked
+    if (f->started) _longjmp(f->jb, 1);
+    f->started = true;
+    setcontext(&f->ctx);
 }
 
 inline void run_block(const std::function<void()> &body)
 {
     const int n = (int)(g_bdim.x * g_bdim.y * g_bdim.z);
     if (n > g_nfib) {
-        g_fib = (fiber *)realloc(g_fib, sizeof(fiber) * (size_t)n);
+        g_fib = (fiber **)realloc(g_fib, sizeof(fiber *) * (size_t)n);
         g_shfl = (float *)realloc(g_shfl, sizeof(float) * (size_t)n);
-        for (int i = g_nfib; i < n; i++) g_fib[i].stack = (char *)malloc(STACK);
+        for (int i = g_nfib; i < n; i++) {
+            fiber *f = g_fib[i] = (fiber *)calloc(1, sizeof(fiber));
+            f->stack = (char *)malloc(STACK);
+            getcontext(&f->ctx);
+            f->ctx.uc_stack.ss_sp = f->stack;
+            f->ctx.uc_stack.ss_size = STACK;
+            f->ctx.uc_link = nullptr;   // fiber_main never returns
+            makecontext(&f->ctx, fiber_main, 0);
+        }
         g_nfib = n;
     }
     g_body = &body;
-    for (int i = 0; i < n; i++) {
-        getcontext(&g_fib[i].ctx);
-        g_fib[i].ctx.uc_stack.ss_sp = g_fib[i].stack;
-        g_fib[i].ctx.uc_stack.ss_size = STACK;
-        g_fib[i].ctx.uc_link = &g_sched;
-        g_fib[i].state = F_READY;
-        makecontext(&g_fib[i].ctx, trampoline, 0);
-    }
+    for (int i = 0; i < n; i++) g_fib[i]->state = F_READY;
     do {   // every ready thread up to its next barrier, then release who may go on
         for (int i = 0; i < n; i++) {
-            if (g_fib[i].state != F_READY) continue;
+            fiber *f = g_fib[i];
+            if (f->state != F_READY) continue;
             g_cur = i;
             set_thread(i);
-            swapcontext(&g_sched, &g_fib[i].ctx);
+            enter(f);
         }
     } while (release(n));
     for (int i = 0; i < n; i++)
-        if (g_fib[i].state != F_DONE) {
+        if (g_fib[i]->state != F_DONE) {
             fprintf(stderr, "cuda_emu: block (%u,%u,%u): thread %d stuck at a barrier the others never reach\n",
                     g_block.x, g_block.y, g_block.z, i);
             abort();
