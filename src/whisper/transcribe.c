@@ -727,7 +727,7 @@ static float last_word_end(const sp_result *o, int seg0)
  * snap_segments): the closing timestamp often comes 0.3-0.6 s before the speech ends (tiny.en
  * on real_speech.sh's 110 s file: 19.00 for speech ending at 19.30, 85.94 for 86.55), and a
  * window starting there began inside the last word - its tail, or the 0.4 s after the
- * file's last word, was read as words that were never said ("with water with water ...").
+ * file's last word, could be read as words never said ("with water with water ...").
  * As faster-whisper, a word running more than 0.5 s past its segment's closing timestamp
  * ends there instead (or a median word length after its start, if later); one that starts
  * past it (faster-whisper would seek to its end) ends 0.5 s after it: a model without a

@@ -37,7 +37,7 @@ check "tiny.en: $nch chunks sent while recording" [ "$nch" -ge 2 ]
 # in the pauses after sentences, so each sentence's last word must be there exactly once.
 # The WER bound is loose: one piece's own misrecognitions count here (measured 0.18, with one
 # piece 0.17 from the reference text and the chunks 0.02; which borderline words tiny.en
-# gets wrong differs between machines' kernels); the reference check below is the tight one.
+# gets wrong can differ between machines); the reference check below is the tight one.
 r=$(python3 tests/tools/wer.py "$ROOT/whole.txt" "$OUT")
 check "tiny.en: chunked vs one-piece words: no 3 words in a row lost or doubled, WER <= 0.3 [$r]" \
     python3 tests/tools/wer.py "$ROOT/whole.txt" "$OUT" --max-wer 0.3 --max-run 2

@@ -44,7 +44,7 @@ listener_quit
 # all shifted by 0.05 of full scale; the recording stops within that silence, while the file
 # still plays (the offset had counted as sound: no block was ever silent, so the recording
 # ran on until the file ended and the sink fell to real zeros)
-sox "$SPEECH" "$ROOT/dc.wav" pad 0 6 dcshift 0.05 2>/dev/null
+sox -D "$SPEECH" "$ROOT/dc.wav" pad 0 6 dcshift 0.05 2>/dev/null
 n0=$(nseen)
 bg "$KL" --no-config --trigger none --source virt.monitor --no-start --timeout 20 --output print \
     --auto-stop 700 --history 0 >"$OUT" 2>"$ROOT/kl.err"
