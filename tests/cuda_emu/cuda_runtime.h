@@ -9,10 +9,11 @@
 // the current block's body in a loop, and every switch after its first start is _setjmp /
 // _longjmp, which do not save the signal mask - swapcontext's rt_sigprocmask system call per
 // switch was 70 % of the emulation's time (perf). cuda_emu.sh: 420 s on an idle 2-core
-// machine (over the suite's 600 s limit under load) -> 132 s with a load average of 4. Two kinds of barrier, as on the GPU:
-// __syncthreads releases when every live thread of the block is there; the two barriers of
-// an emulated warp shuffle release when every live thread of that warp of 32 is there (a
-// shuffle inside `if (warp == 0)` is legal CUDA and must not wait for the other warps).
+// machine (over the suite's 600 s limit under load) -> 131 s in the full suite.
+// Two kinds of barrier, as on the GPU: __syncthreads releases when every live thread of the
+// block is there; the two barriers of an emulated warp shuffle release when every live
+// thread of that warp of 32 is there (a shuffle inside `if (warp == 0)` is legal CUDA and
+// must not wait for the other warps).
 // Streams and events are synchronous. Stream capture records each launch, copy and GEMM as a
 // closure over its arguments' values at capture time (pointers, not what they point to),
 // and a graph launch runs them in order: a pass that depended on a value a real graph
@@ -100,8 +101,9 @@ inline jmp_buf g_sched;   // run_block's loop, in run_block's frame on the calle
 inline const std::function<void()> *g_body;
 inline float *g_shfl;   // one slot per thread of the block
 
-// back to the scheduler until released (state: why it waits)
-inline void park(int state)
+// back to the scheduler until released (state: why it waits); never inlined, so the
+// _setjmp is in a frame of its own whatever the kernel around it keeps in registers
+__attribute__((noinline)) inline void park(int state)
 {
     fiber *f = g_fib[g_cur];
     f->state = state;
