@@ -198,6 +198,7 @@ typedef struct {
     /* the window's last word as aligned, before the clamp into its segment (s; start < 0:
      * none): where the next window starts (word_seek) */
     float seek_w0, seek_w1, seek_seg_end;
+    float win_med;              /* the window's median word duration (median_duration) */
     int win_seek;               /* the window being split into segments: its first frame */
     int win_single_end;         /* its tokens end in one timestamp (the speech runs on) */
     const vad_map *vm;          /* VAD: segment times to map back, NULL without VAD */
@@ -469,27 +470,19 @@ static sp_status add_segment(tx *x, const win_result *r, int from, int to, float
 
 /* ------------------------------------------------------------------ word timestamps */
 
-/* Median word duration of segments [seg0, n) (words of zero length ignored), capped at
- * 0.7 s as timing.py does; 0 when no word has a length. */
-static float median_word_duration(const sp_result *o, int seg0)
+/* timing.py's median word duration: of d[0..n) (durations in s; those of zero length
+ * ignored), capped at 0.7 s; 0 when none has a length. Sorts d in place. */
+static float median_duration(float *d, int n)
 {
-    int n = 0;
-    for (int i = seg0; i < o->n_segments; i++) n += o->segments[i].n_words;
-    if (n == 0) return 0;
-    float *d = malloc(sizeof(float) * (size_t)n);
-    if (!d) return 0;   /* only a heuristic's input: without it the words stay as aligned */
     int m = 0;
-    for (int i = seg0; i < o->n_segments; i++)
-        for (int k = 0; k < o->segments[i].n_words; k++) {
-            float v = o->segments[i].words[k].end - o->segments[i].words[k].start;
-            if (v > 0) {   /* insertion sort: a window has a few hundred words at most */
-                int j = m++;
-                while (j > 0 && d[j - 1] > v) { d[j] = d[j - 1]; j--; }
-                d[j] = v;
-            }
-        }
+    for (int i = 0; i < n; i++) {
+        const float v = d[i];
+        if (!(v > 0)) continue;
+        int j = m++;   /* insertion sort: a window has a few hundred words at most */
+        while (j > 0 && d[j - 1] > v) { d[j] = d[j - 1]; j--; }
+        d[j] = v;
+    }
     float med = m == 0 ? 0 : (m & 1) ? d[m / 2] : 0.5f * (d[m / 2 - 1] + d[m / 2]);
-    free(d);
     return med < 0.7f ? med : 0.7f;
 }
 
@@ -595,9 +588,9 @@ static sp_status merge_punctuation(sp_segment *s)
  * file with tiny.en (real_speech.sh's 0.6 s tolerance failed; clamped: within 0.35 s) and
  * on four copies of jfk.wav with base gave "country." +0.11 s late where clamped it was
  * 0.19 s early. The tokens' times follow their segment when it moves. */
-static sp_status snap_segments(sp_result *o, int seg0, float *last_speech)
+static sp_status snap_segments(sp_result *o, int seg0, float med, float *last_speech)
 {
-    const float med = median_word_duration(o, seg0), maxd = 2 * med;
+    const float maxd = 2 * med;
     if (med > 0) clip_sentence_edges(o, seg0, maxd);
     for (int i = seg0; i < o->n_segments; i++) {
         sp_segment *s = &o->segments[i];
@@ -649,6 +642,10 @@ static sp_status window_words(tx *x, int seg0, float t_off, int num_frames)
     sp_status st = wh_align_run(x->align, sot, n_sot, x->al_text, n_text, num_frames, x->al_times, x->al_probs);
     if (st == SP_ERR_TOO_LARGE) return SP_OK;
     if (st != SP_OK) return st;
+    /* the words' durations as aligned (not clamped into their segments, punctuation apart):
+     * timing.py's median is of these; each word has a token, so n_text bounds them */
+    float *dur = malloc(sizeof(float) * (size_t)n_text);
+    int n_dur = 0;
     int g = 0;   /* index of the segment's first text token in al_text */
     /* the window starts at the last word's end rounded to a 10 ms frame (openai's and
      * faster-whisper's seek), up to 5 ms before it: times stay after the words already given */
@@ -671,16 +668,17 @@ static sp_status window_words(tx *x, int seg0, float t_off, int num_frames)
             q++;
         }
         int nw = nt > 0 ? wh_split_words(x->tok, x->al_text + g, nt, x->unicode_words, x->al_ends) : 0;
-        if (nw < 0) return SP_ERR_NOMEM;
+        if (nw < 0) { st = SP_ERR_NOMEM; goto done; }
         if (nw > 0) {
             s->words = calloc((size_t)nw, sizeof *s->words);
-            if (!s->words) return SP_ERR_NOMEM;
+            if (!s->words) { st = SP_ERR_NOMEM; goto done; }
             prev = from;
             for (int w = 0, a = 0; w < nw; w++) {
                 const int b = x->al_ends[w];
                 sp_word *wd = &s->words[w];
-                if (!(wd->text = wh_tok_decode(x->tok, x->al_text + g + a, b - a))) return SP_ERR_NOMEM;
+                if (!(wd->text = wh_tok_decode(x->tok, x->al_text + g + a, b - a))) { st = SP_ERR_NOMEM; goto done; }
                 s->n_words = w + 1;
+                if (dur) dur[n_dur++] = x->al_times[g + b] - x->al_times[g + a];
                 float t0 = clampf(t_off + x->al_times[g + a], s->start, s->end);
                 float t1 = clampf(t_off + x->al_times[g + b], s->start, s->end);
                 if (t0 < prev) t0 = prev;
@@ -706,7 +704,11 @@ static sp_status window_words(tx *x, int seg0, float t_off, int num_frames)
         }
         g += nt;
     }
-    return snap_segments(o, seg0, &x->last_speech);
+    x->win_med = dur ? median_duration(dur, n_dur) : 0;   /* no memory: the heuristics skip */
+    st = snap_segments(o, seg0, x->win_med, &x->last_speech);
+done:
+    free(dur);
+    return st;
 }
 
 /* The end of the last word among segments seg0.. (faster-whisper's get_end), else the last
@@ -743,7 +745,7 @@ static int word_seek(const tx *x, int seg0, float t_off, int seek)
     if (x->seek_w0 >= 0) {
         end = x->seek_w1;
         if (x->seek_seg_end + 0.5f < end)
-            end = x->seek_seg_end > x->seek_w0 ? fmaxf(x->seek_w0 + median_word_duration(o, seg0), x->seek_seg_end)
+            end = x->seek_seg_end > x->seek_w0 ? fmaxf(x->seek_w0 + x->win_med, x->seek_seg_end)
                                                : x->seek_seg_end + 0.5f;
         end = fmaxf(end, given);
     }
