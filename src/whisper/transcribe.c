@@ -192,6 +192,7 @@ typedef struct {
     wh_align *align;
     int *al_text;               /* [n_text_ctx] the window's text tokens */
     float *al_times, *al_probs; /* [n_text_ctx + 1], [n_text_ctx] */
+    float *al_dur;              /* [n_text_ctx] the window's word durations as aligned */
     int *al_ends;               /* [n_text_ctx] word ends */
     int unicode_words;
     float last_speech;          /* end of the last segment with words (s), across windows */
@@ -499,10 +500,12 @@ static int in_set(const char *set, const char *w, size_t n) /* w[0..n) is a subs
     return n == 0;
 }
 
-static int ends_in_space(const char *w)
+/* timing.py merge_punctuations' closing rule: word w joins prev, the word before it (prev not
+ * ending in a space, w a closing mark) */
+static int joins_previous(const char *prev, const char *w)
 {
-    const size_t n = strlen(w);
-    return n > 0 && w[n - 1] == ' ';
+    const size_t n = strlen(prev);
+    return !(n > 0 && prev[n - 1] == ' ') && in_set(k_appended, w, strlen(w));
 }
 
 /* timing.py's first heuristic, over the window's words in order (before punctuation is
@@ -556,7 +559,7 @@ static sp_status merge_punctuation(sp_segment *s)
         }
     }
     for (int i = 0, j = 1; j < n; j++) {
-        if (!ends_in_space(w[i].text) && in_set(k_appended, w[j].text, strlen(w[j].text))) {
+        if (joins_previous(w[i].text, w[j].text)) {
             if (join_text(&w[i].text, w[i].text, w[j].text) < 0) return SP_ERR_NOMEM;
             w[j].text[0] = 0;
         } else {
@@ -644,7 +647,6 @@ static sp_status window_words(tx *x, int seg0, float t_off, int num_frames)
     if (st != SP_OK) return st;
     /* the words' durations as aligned (not clamped into their segments, punctuation apart):
      * timing.py's median is of these; each word has a token, so n_text bounds them */
-    float *dur = malloc(sizeof(float) * (size_t)n_text);
     int n_dur = 0;
     int g = 0;   /* index of the segment's first text token in al_text */
     /* the window starts at the last word's end rounded to a 10 ms frame (openai's and
@@ -668,17 +670,17 @@ static sp_status window_words(tx *x, int seg0, float t_off, int num_frames)
             q++;
         }
         int nw = nt > 0 ? wh_split_words(x->tok, x->al_text + g, nt, x->unicode_words, x->al_ends) : 0;
-        if (nw < 0) { st = SP_ERR_NOMEM; goto done; }
+        if (nw < 0) return SP_ERR_NOMEM;
         if (nw > 0) {
             s->words = calloc((size_t)nw, sizeof *s->words);
-            if (!s->words) { st = SP_ERR_NOMEM; goto done; }
+            if (!s->words) return SP_ERR_NOMEM;
             prev = from;
             for (int w = 0, a = 0; w < nw; w++) {
                 const int b = x->al_ends[w];
                 sp_word *wd = &s->words[w];
-                if (!(wd->text = wh_tok_decode(x->tok, x->al_text + g + a, b - a))) { st = SP_ERR_NOMEM; goto done; }
+                if (!(wd->text = wh_tok_decode(x->tok, x->al_text + g + a, b - a))) return SP_ERR_NOMEM;
                 s->n_words = w + 1;
-                if (dur) dur[n_dur++] = x->al_times[g + b] - x->al_times[g + a];
+                x->al_dur[n_dur++] = x->al_times[g + b] - x->al_times[g + a];
                 float t0 = clampf(t_off + x->al_times[g + a], s->start, s->end);
                 float t1 = clampf(t_off + x->al_times[g + b], s->start, s->end);
                 if (t0 < prev) t0 = prev;
@@ -694,9 +696,7 @@ static sp_status window_words(tx *x, int seg0, float t_off, int num_frames)
              * closing punctuation will be merged into, with that word's own times - a "."
              * is often aligned across the whole pause after it */
             int k = nw - 1;
-            while (k > 0 && in_set(k_appended, s->words[k].text, strlen(s->words[k].text)) &&
-                   !ends_in_space(s->words[k - 1].text))
-                k--;
+            while (k > 0 && joins_previous(s->words[k - 1].text, s->words[k].text)) k--;
             const float w_end = t_off + (float)num_frames * HOP / SR;
             x->seek_w0 = clampf(t_off + x->al_times[g + (k > 0 ? x->al_ends[k - 1] : 0)], t_off, w_end);
             x->seek_w1 = clampf(t_off + x->al_times[g + x->al_ends[k]], x->seek_w0, w_end);
@@ -704,11 +704,8 @@ static sp_status window_words(tx *x, int seg0, float t_off, int num_frames)
         }
         g += nt;
     }
-    x->win_med = dur ? median_duration(dur, n_dur) : 0;   /* no memory: the heuristics skip */
-    st = snap_segments(o, seg0, x->win_med, &x->last_speech);
-done:
-    free(dur);
-    return st;
+    x->win_med = median_duration(x->al_dur, n_dur);
+    return snap_segments(o, seg0, x->win_med, &x->last_speech);
 }
 
 /* The end of the last word among segments seg0.. (faster-whisper's get_end), else the last
@@ -857,6 +854,7 @@ static void free_tx(tx *x)
     free(x->al_text);
     free(x->al_times);
     free(x->al_probs);
+    free(x->al_dur);
     free(x->al_ends);
 }
 
@@ -1129,8 +1127,9 @@ static sp_status setup_buffers(tx *x, char *err, size_t err_size)
         x->al_text = malloc(sizeof(int) * T);
         x->al_times = malloc(sizeof(float) * (T + 1));
         x->al_probs = malloc(sizeof(float) * T);
+        x->al_dur = malloc(sizeof(float) * T);
         x->al_ends = malloc(sizeof(int) * T);
-        if (!x->al_text || !x->al_times || !x->al_probs || !x->al_ends ||
+        if (!x->al_text || !x->al_times || !x->al_probs || !x->al_dur || !x->al_ends ||
             wh_align_new(x->ctx, WH_MAX_SEQ - 1, &x->align) != SP_OK) {
             sp_errf(err, err_size, "out of memory");
             return SP_ERR_NOMEM;

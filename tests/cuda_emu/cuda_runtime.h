@@ -101,9 +101,9 @@ inline jmp_buf g_sched;   // run_block's loop, in run_block's frame on the calle
 inline const std::function<void()> *g_body;
 inline float *g_shfl;   // one slot per thread of the block
 
-// back to the scheduler until released (state: why it waits); never inlined, so the
-// _setjmp is in a frame of its own whatever the kernel around it keeps in registers
-__attribute__((noinline)) inline void park(int state)
+// back to the scheduler until released (state: the barrier it waits at, or F_DONE); never
+// inlined, so the _setjmp is in a frame of its own whatever the kernel keeps in registers
+__attribute__((noinline)) inline void barrier(int state)
 {
     fiber *f = g_fib[g_cur];
     f->state = state;
@@ -114,7 +114,7 @@ __attribute__((noinline)) inline void park(int state)
 {
     for (;;) {   // one pass a block; g_body is the block's body at each start
         (*g_body)();
-        park(F_DONE);
+        barrier(F_DONE);
     }
 }
 
@@ -124,8 +124,6 @@ inline void set_thread(int i)
     g_thread.y = (unsigned)i / g_bdim.x % g_bdim.y;
     g_thread.z = (unsigned)i / (g_bdim.x * g_bdim.y);
 }
-
-inline void barrier(int kind) { park(kind); }
 
 // releases waiting threads: a whole warp at a warp barrier, else the whole block at a
 // block barrier; 0 when nobody could be released (every thread done)
@@ -152,11 +150,11 @@ inline int release(int n)
     return any;
 }
 
-// runs f until it parks; a function of its own, so that no variable of the caller's lives
+// runs f until it waits at a barrier or is done; a function of its own, so that no variable of the caller's lives
 // across the _setjmp (the fiber jumps back into this frame, still on the caller's stack)
 __attribute__((noinline)) inline void enter(fiber *f)
 {
-    if (_setjmp(g_sched)) return;   // it parked
+    if (_setjmp(g_sched)) return;   // it is at a barrier (or done)
     if (f->started) _longjmp(f->jb, 1);
     f->started = true;
     setcontext(&f->ctx);
