@@ -584,7 +584,7 @@ static sp_status merge_punctuation(sp_segment *s)
  * - the segment's start and end move to its first word's start and last word's end, so a
  *   segment no longer begins or ends inside the pause around its words (its timestamp
  *   tokens only say "somewhere in that pause").
- * Words here are already clamped into their segment, so timing.py's "prefer the segment's
+ * Words here are already clamped into their segment (segment_times), so timing.py's "prefer the segment's
  * own time when the word is much longer" branches cannot apply. That clamp departs from
  * timing.py on purpose, measured: letting last words run past the closing timestamp (as
  * timing.py does) moved sentence ends 0.26-0.84 s past the speech on the 41 s espeak-ng
@@ -623,11 +623,91 @@ static sp_status snap_segments(sp_result *o, int seg0, float med, float *last_sp
     return SP_OK;
 }
 
+/* How far a segment's words may be shown past its timestamps (absolute s). A timestamp token
+ * bounds the words under way at it: alignment runs a sentence's last word 0.3-0.8 s into
+ * the pause after it where the timestamp does not (tiny.en, the 41 s espeak-ng file of
+ * real_speech.sh), so words are clamped into their segment. But a last word that the
+ * alignment starts at or after the closing timestamp e (w0 >= e: the timestamp came early,
+ * tiny.en's whole seconds on the 4 min file) would be shown with no length there: it keeps its
+ * own end, at most 0.5 s past e (word_seek's bound). The same at the start: a first word
+ * aligned to end by the opening timestamp keeps its start, at most 0.5 s before it. */
+static float segment_end_limit(float w0, float w1, float e)
+{
+    return w0 < e || w0 >= e + 0.5f ? e : fminf(w1, e + 0.5f);
+}
+
+static float segment_start_limit(float w0, float w1, float s)
+{
+    return w1 > s || w1 <= s - 0.5f ? s : fmaxf(w0, s - 0.5f);
+}
+
+/* Phase 1 of window_words for segment s (its text tokens from al_text[g], nt of them): its
+ * words with their texts and raw times as aligned (s from the window's start), their
+ * durations appended to al_dur[*n_dur]. Returns the number of words, -1 on no memory. */
+static int segment_words(tx *x, sp_segment *s, int g, int nt, int *n_dur)
+{
+    int nw = nt > 0 ? wh_split_words(x->tok, x->al_text + g, nt, x->unicode_words, x->al_ends) : 0;
+    if (nw <= 0) return nw;
+    if (!(s->words = calloc((size_t)nw, sizeof *s->words))) return -1;
+    for (int w = 0, a = 0; w < nw; w++) {
+        const int b = x->al_ends[w];
+        sp_word *wd = &s->words[w];
+        if (!(wd->text = wh_tok_decode(x->tok, x->al_text + g + a, b - a))) return -1;
+        s->n_words = w + 1;
+        wd->start = x->al_times[g + a];
+        wd->end = x->al_times[g + b];
+        x->al_dur[(*n_dur)++] = wd->end - wd->start;
+        double ps = 0;
+        for (int q = a; q < b; q++) ps += x->al_probs[g + q];
+        wd->probability = (float)(ps / (b - a));
+        a = b;
+    }
+    return nw;
+}
+
+/* Phase 3: segment s's token and word times (raw, from phase 1) clamped into the segment as
+ * its limits above extend it, no earlier than `floor` (the words given before it) unless
+ * that lies past the segment's end, monotonic. */
+static void segment_times(tx *x, sp_segment *s, int g, float t_off, float floor)
+{
+    const int eot = x->sp->eot;
+    float lo = s->start, hi = s->end;
+    if (s->n_words > 0) {
+        int k = s->n_words - 1;
+        while (k > 0 && joins_previous(s->words[k - 1].text, s->words[k].text)) k--;
+        hi = segment_end_limit(t_off + s->words[k].start, t_off + s->words[k].end, s->end);
+        lo = segment_start_limit(t_off + s->words[0].start, t_off + s->words[0].end, s->start);
+    }
+    lo = fmaxf(lo, fminf(floor, s->end));
+    float prev = lo;
+    for (int k = 0, q = g; k < s->n_tokens; k++) {
+        sp_token *t = &s->tokens[k];
+        if (t->id >= eot) continue;
+        float a = clampf(t_off + x->al_times[q], lo, hi), b = clampf(t_off + x->al_times[q + 1], lo, hi);
+        if (a < prev) a = prev;
+        if (b < a) b = a;
+        t->t0 = a;
+        t->t1 = prev = b;
+        q++;
+    }
+    prev = lo;
+    for (int w = 0; w < s->n_words; w++) {
+        sp_word *wd = &s->words[w];
+        float t0 = clampf(t_off + wd->start, lo, hi);
+        float t1 = clampf(t_off + wd->end, lo, hi);
+        if (t0 < prev) t0 = prev;
+        if (t1 < t0) t1 = t0;
+        wd->start = t0;
+        wd->end = prev = t1;
+    }
+}
+
 /* Aligns the text tokens of segments [seg0, n_segments) (this window's) and gives them
  * words and token times (openai timing.py add_word_timestamps / find_alignment; see
  * align.h). Words are split per segment, so a segment's words concatenate to its text.
- * Times are clamped into the segment and made monotonic. A window whose alignment sequence
- * does not fit the text context keeps its segments without words. */
+ * Times are clamped into the segment (its end as segment_end_limit extends it) and made
+ * monotonic. A window whose alignment sequence does not fit the text context keeps its
+ * segments without words. */
 static sp_status window_words(tx *x, int seg0, float t_off, int num_frames)
 {
     sp_result *o = x->out;
@@ -645,66 +725,42 @@ static sp_status window_words(tx *x, int seg0, float t_off, int num_frames)
     sp_status st = wh_align_run(x->align, sot, n_sot, x->al_text, n_text, num_frames, x->al_times, x->al_probs);
     if (st == SP_ERR_TOO_LARGE) return SP_OK;
     if (st != SP_OK) return st;
-    /* the words' durations as aligned (not clamped into their segments, punctuation apart):
+    /* phase 1: words and their durations as aligned (not clamped, punctuation apart):
      * timing.py's median is of these; each word has a token, so n_text bounds them */
     int n_dur = 0;
     int g = 0;   /* index of the segment's first text token in al_text */
-    /* the window starts at the last word's end rounded to a 10 ms frame (openai's and
-     * faster-whisper's seek), up to 5 ms before it: times stay after the words already given */
-    const float lo = x->last_speech;
     for (int i = seg0; i < o->n_segments; i++) {
         sp_segment *s = &o->segments[i];
-        const float from = fmaxf(s->start, fminf(lo, s->end));
         int nt = 0;
         for (int k = 0; k < s->n_tokens; k++) nt += s->tokens[k].id < eot;
-        /* token times */
-        float prev = from;
-        for (int k = 0, q = g; k < s->n_tokens; k++) {
-            sp_token *t = &s->tokens[k];
-            if (t->id >= eot) continue;
-            float a = clampf(t_off + x->al_times[q], s->start, s->end), b = clampf(t_off + x->al_times[q + 1], s->start, s->end);
-            if (a < prev) a = prev;
-            if (b < a) b = a;
-            t->t0 = a;
-            t->t1 = prev = b;
-            q++;
-        }
-        int nw = nt > 0 ? wh_split_words(x->tok, x->al_text + g, nt, x->unicode_words, x->al_ends) : 0;
+        const int nw = segment_words(x, s, g, nt, &n_dur);
         if (nw < 0) return SP_ERR_NOMEM;
         if (nw > 0) {
-            s->words = calloc((size_t)nw, sizeof *s->words);
-            if (!s->words) return SP_ERR_NOMEM;
-            prev = from;
-            for (int w = 0, a = 0; w < nw; w++) {
-                const int b = x->al_ends[w];
-                sp_word *wd = &s->words[w];
-                if (!(wd->text = wh_tok_decode(x->tok, x->al_text + g + a, b - a))) return SP_ERR_NOMEM;
-                s->n_words = w + 1;
-                x->al_dur[n_dur++] = x->al_times[g + b] - x->al_times[g + a];
-                float t0 = clampf(t_off + x->al_times[g + a], s->start, s->end);
-                float t1 = clampf(t_off + x->al_times[g + b], s->start, s->end);
-                if (t0 < prev) t0 = prev;
-                if (t1 < t0) t1 = t0;
-                wd->start = t0;
-                wd->end = prev = t1;
-                double ps = 0;
-                for (int q = a; q < b; q++) ps += x->al_probs[g + q];
-                wd->probability = (float)(ps / (b - a));
-                a = b;
-            }
             /* the last word as aligned, inside the window (for word_seek): the word that
              * closing punctuation will be merged into, with that word's own times - a "."
              * is often aligned across the whole pause after it */
             int k = nw - 1;
             while (k > 0 && joins_previous(s->words[k - 1].text, s->words[k].text)) k--;
             const float w_end = t_off + (float)num_frames * HOP / SR;
-            x->seek_w0 = clampf(t_off + x->al_times[g + (k > 0 ? x->al_ends[k - 1] : 0)], t_off, w_end);
-            x->seek_w1 = clampf(t_off + x->al_times[g + x->al_ends[k]], x->seek_w0, w_end);
+            x->seek_w0 = clampf(t_off + s->words[k].start, t_off, w_end);
+            x->seek_w1 = clampf(t_off + s->words[k].end, x->seek_w0, w_end);
             x->seek_seg_end = s->end;
         }
         g += nt;
     }
+    /* phase 2 */
     x->win_med = median_duration(x->al_dur, n_dur);
+    /* phase 3: the times given. The window starts at the last word's end rounded to a 10 ms
+     * frame (openai's and faster-whisper's seek), up to 5 ms before it: times stay after the
+     * words already given */
+    float floor = x->last_speech;
+    g = 0;
+    for (int i = seg0; i < o->n_segments; i++) {
+        sp_segment *s = &o->segments[i];
+        segment_times(x, s, g, t_off, floor);
+        if (s->n_words > 0) floor = fmaxf(floor, s->words[s->n_words - 1].end);
+        for (int k = 0; k < s->n_tokens; k++) g += s->tokens[k].id < eot;
+    }
     return snap_segments(o, seg0, x->win_med, &x->last_speech);
 }
 

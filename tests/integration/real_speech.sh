@@ -156,6 +156,21 @@ for m in $models; do
         python3 tests/tools/wer.py "$T/long.txt" "$T/long.$mdl.txt" --max-wer "$max" --max-run 3
 done
 
+# --- word times where tiny.en's timestamps come early: on the 4 min file it closes segments on
+# whole seconds (109.46 s for speech to 109.79), before the last word's start as aligned; a
+# word clamped into its segment was then shown with no length there (16 of 566, sentence ends
+# up to 0.69 s early). Such a word keeps its own end, at most 0.5 s past the timestamp.
+"$REL/transcribe" --model "$WD/tiny.en" $OPT --word-timestamps -f verbose_json "$T/long.wav" >"$T/long.words.json" 2>"$T/err"
+r=$(python3 tests/tools/timing.py "$T/long.json" "$T/long.words.json" --word-tol 0.5 --seg-tol 0.5 --snapped)
+check "4 min espeak-ng English, tiny.en --word-timestamps: sentence edges within 0.5 s of the speech [$r]" \
+    python3 tests/tools/timing.py "$T/long.json" "$T/long.words.json" --word-tol 0.5 --seg-tol 0.5 --snapped
+check "4 min espeak-ng English, tiny.en --word-timestamps: at most 3 words of 566 shown with no length" python3 - "$T/long.words.json" <<'PY'
+import json, sys
+ws = [w for s in json.load(open(sys.argv[1]))["segments"] for w in s["words"]]
+zero = [(w["word"], w["start"]) for w in ws if w["end"] <= w["start"]]
+assert len(ws) > 500 and len(zero) <= 3, (len(ws), zero)
+PY
+
 # --- word timestamps across windows: the next window starts at the last word's end (openai's
 # and faster-whisper's rule). 110 s of five espeak-ng passages twice, with pauses of 0.7 to 6 s:
 # seeking to the last timestamp instead, tiny.en lost or invented words at a seam ("Thanks for
