@@ -273,7 +273,9 @@ int ssc_stop(ssc *c, double timeout, char *err, size_t n)
         return -1;
     }
     double end = ss_mono_now() + timeout;
-    while (lock_holder(c) > 0) {
+    /* until that daemon lets go of the lock: a client still waiting for an answer may have
+     * started the next one by then (docs/daemon.md), which is not this one still running */
+    while (lock_holder(c) == pid) {
         if (ss_mono_now() > end) {
             snprintf(err, n, "daemon pid %ld still running after %g s", (long)pid, timeout);
             return SSC_TIMEOUT;

@@ -1424,6 +1424,15 @@ static int check_languages(daemon_t *d)
     return SS_EXIT_OK;
 }
 
+/* The signals the loop takes through its signalfd (stop, stop, reopen the log). */
+static void stop_signals(sigset_t *ss)
+{
+    sigemptyset(ss);
+    sigaddset(ss, SIGTERM);
+    sigaddset(ss, SIGINT);
+    sigaddset(ss, SIGHUP);
+}
+
 /* Signals on an fd (SIGPIPE ignored), the worker's eventfd, the watch, the decoder
  * launcher (forked while the process is still small), the model, the worker thread.
  * Returns 0 or an SS_EXIT_* code. */
@@ -1431,11 +1440,7 @@ static int start_engine(daemon_t *d)
 {
     const ss_daemon_opts *o = d->o;
     sigset_t ss;
-    sigemptyset(&ss);
-    sigaddset(&ss, SIGTERM);
-    sigaddset(&ss, SIGINT);
-    sigaddset(&ss, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &ss, NULL);
+    stop_signals(&ss);   /* blocked since ss_daemon_run began; pending ones are read here */
     signal(SIGPIPE, SIG_IGN);
     d->sfd = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
     if (d->sfd < 0 || ss_worker_init(&d->w) != 0) {
@@ -1522,6 +1527,13 @@ int ss_daemon_run(const ss_daemon_opts *o)
     daemon_t dd, *d = &dd;
     daemon_init(d, o);
     umask(077);
+    /* blocked before the lock is taken: from then on `session_client stop` may signal this
+     * process, and a stop or SIGHUP by default action would kill it mid-start, its status
+     * left "starting" with a dead pid (a helper's audit: 24 of 40 stops sent the moment the
+     * lock appeared). Pending, they are read once the loop runs: a clean stop. */
+    sigset_t ss;
+    stop_signals(&ss);
+    pthread_sigmask(SIG_BLOCK, &ss, NULL);
     signal(SIGXFSZ, SIG_IGN);   /* RLIMIT_FSIZE: EFBIG from write, handled like a full disk */
     g_ready_fd = o->ready_fd;
     ss_crash_init();
