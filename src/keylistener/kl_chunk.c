@@ -92,3 +92,25 @@ done:
     free(probs);
     return r;
 }
+
+int kl_chunk_speech(kl_chunker *c, const int16_t *s, size_t n, int *run_ms)
+{
+    *run_ms = 0;
+    if (n < KL_CHUNK_FRAME) return 0;
+    float *pcm = malloc(n * sizeof *pcm), *probs = NULL;
+    int np = 0, r = -1;
+    if (!pcm) return -1;
+    for (size_t i = 0; i < n; i++) pcm[i] = (float)s[i] / 32768.0f;
+    if (sp_vad_probs(c->vad, pcm, n, &probs, &np) == SP_OK) {
+        int run = 0, best = 0;
+        for (int i = 0; i < np; i++) {
+            run = probs[i] >= c->o.threshold ? run + 1 : 0;
+            if (run > best) best = run;
+        }
+        *run_ms = best * KL_CHUNK_FRAME * 1000 / RATE;
+        r = best >= KL_SPEECH_RUN;
+    }
+    free(pcm);
+    free(probs);
+    return r;
+}

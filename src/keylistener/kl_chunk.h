@@ -39,4 +39,14 @@ int kl_chunker_silero(const kl_chunker *c);
  * after chunk_seconds of speech; 0 when no cut is due yet; -1 on an error (message). */
 int kl_chunk_find(kl_chunker *c, const int16_t *s, size_t n, size_t *cut, char *err, size_t en);
 
+/* Whether s[0..n) holds speech: a run of at least KL_SPEECH_RUN frames (96 ms) that the VAD
+ * scores at or above its threshold. Whisper writes text for noise and clicks it is given
+ * alone ("Thank you for watching ...", "You"): a recording without such a run is not sent.
+ * A word is longer (espeak-ng "yes", "stop", "thanks" at -28 and -57 dBFS, and in pink or
+ * brown noise at -30 dBFS: runs of 4-13 frames); stationary noise gives none, a 150 ms
+ * beep, clicks or a burst of white noise one or two. *run_ms: the longest run found.
+ * 1 speech, 0 none, -1 when the VAD fails (the caller sends the audio anyway). */
+#define KL_SPEECH_RUN 3
+int kl_chunk_speech(kl_chunker *c, const int16_t *s, size_t n, int *run_ms);
+
 #endif

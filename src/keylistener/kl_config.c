@@ -266,6 +266,7 @@ int kl_opts_set(kl_opts *o, const char *name, const char *v, char *err, size_t n
     else if (!strcmp(name, "daemon")) r = str(o->daemon, sizeof o->daemon, v);
     else if (!strcmp(name, "no-start")) r = boolean(v, &o->no_start);
     else if (!strcmp(name, "keep-audio")) r = boolean(v, &o->keep_audio);
+    else if (!strcmp(name, "send-silence")) r = boolean(v, &o->send_silence);
     else if (!strcmp(name, "log")) r = str(o->log, sizeof o->log, v);
     else if (!strcmp(name, "socket")) r = str(o->socket, sizeof o->socket, v);
     else if (!strcmp(name, "start-sound")) r = str(o->start_sound, sizeof o->start_sound, v);

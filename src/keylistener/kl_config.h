@@ -34,6 +34,7 @@ typedef struct {
     char model[1024], daemon[1024];
     double daemon_timeout;      /* < 0: the daemon's default */
     int no_start, keep_audio;
+    int send_silence;           /* send recordings the VAD hears no speech in (kl_chunk_speech) */
     char log[1024], socket[1024];
     char start_sound[1024], stop_sound[1024], sound_player[256];
     /* post-processing (kl_post.h) */

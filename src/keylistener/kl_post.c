@@ -356,15 +356,17 @@ static const struct { const char *say, *sym; } punct[] = {
 static void emit_punct(sb *b, const char *sym, int *cap, int *space, size_t *mine)
 {
     *space = 0;
+    sb_trim_end(b, " ");
+    /* what Whisper put before the word, whatever the mark ("First line, new line" had
+     * kept its comma before the line break, "the list, open paren" before the parenthesis) */
+    while (b->len > *mine && strchr(",.;:", sb_last(b))) b->p[--b->len] = 0;
+    sb_trim_end(b, " ");
     if (sym[0] == '(') {
-        if (b->len && !strchr(" \n(", sb_last(b))) sb_c(b, ' ');
+        if (b->len && !strchr("\n(", sb_last(b))) sb_c(b, ' ');
         sb_c(b, '(');
+        *mine = b->len;
         return;
     }
-    sb_trim_end(b, " ");
-    if (strchr(",.;:!?", sym[0]))                   /* what Whisper put before the word */
-        while (b->len > *mine && strchr(",.;:", sb_last(b))) b->p[--b->len] = 0;
-    sb_trim_end(b, " ");
     sb_put(b, sym, strlen(sym));
     *mine = b->len;
     if (strchr(".?!\n", sym[0])) *cap = 1;

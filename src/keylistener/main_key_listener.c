@@ -74,7 +74,8 @@ static struct {
     unsigned serial;           /* the current (or last) recording's number */
     int chunks;                /* chunked dictation: chunks sent from this recording */
     double next_chunk_check;
-    kl_chunker *chunker;       /* NULL: chunking off */
+    kl_chunker *chunker;       /* the VAD: chunk cuts and the speech check (NULL: neither) */
+    int chunking;              /* chunked dictation on (kl_chunk.h) */
     kl_live *live;             /* the dictation the worker is on (text so far, cancel) */
     kl_evhub *hub;             /* event subscribers on the control socket */
     ssc *cc;                   /* the loop thread's session client, for cancel requests */
@@ -190,6 +191,17 @@ static void submit_samples(int16_t *s, size_t n, size_t pre, const char *why, in
                                                           * "recording" learn it ended */
         return;
     }
+    int run_ms = 0;
+    if (G.chunker && !G.o.send_silence && kl_chunk_speech(G.chunker, s, n, &run_ms) == 0) {
+        /* Whisper would write text for the noise ("Thank you for watching ..."), or "You"
+         * for a click: nothing was said, so nothing is sent or typed */
+        klog("INFO", "recording stopped (%s): %.2f s without speech (longest voiced run %d ms): %s",
+             why, (double)speech / KL_RATE, run_ms, G.chunks ? "only the chunks are typed" : "discarded");
+        free(s);
+        if (G.chunks) push_transcribe(NULL, 1);
+        else kl_evhub_emit(G.hub, "final", "", -1, 0);
+        return;
+    }
     double peak, rms;
     kl_pcm_level(s, n, &peak, &rms);
     char path[KL_WORKER_PATH_MAX], werr[KL_WORKER_PATH_MAX + 100];
@@ -284,7 +296,7 @@ static void rec_cut(const char *why)
 static void chunk_check(void)
 {
     double now = now_mono();
-    if (!G.chunker || now < G.next_chunk_check || kl_capture_seconds(G.cap) < G.o.chunk_seconds) return;
+    if (!G.chunking || now < G.next_chunk_check || kl_capture_seconds(G.cap) < G.o.chunk_seconds) return;
     /* the VAD runs over the whole chunk each time: every 250 ms (Silero: 500 ms) is plenty
      * for a pause of 300 ms and keeps the loop's cost small */
     G.next_chunk_check = now + (kl_chunker_silero(G.chunker) ? 0.5 : 0.25);
@@ -297,6 +309,14 @@ static void chunk_check(void)
     if (r < 0) klog("WARN", "chunking: %s", err);
     if (r <= 0) return;
     if (kl_capture_cut_at(G.cap, cut, &s, &pre) != 0) return;
+    int run_ms = 0;
+    if (!G.o.send_silence && kl_chunk_speech(G.chunker, s, cut, &run_ms) == 0) {
+        /* a noisy microphone's "pause" after noise alone: nothing to send */
+        klog("INFO", "chunk: %.2f s without speech (longest voiced run %d ms): dropped",
+             (double)cut / KL_RATE, run_ms);
+        free(s);
+        return;
+    }
     char path[KL_WORKER_PATH_MAX], why[KL_WORKER_PATH_MAX + 100];
     if (write_wav(s, cut, path, why, sizeof why) != 0) {
         push_lost(why, 0);
@@ -550,6 +570,8 @@ static void usage(FILE *f)
 "Capture: --audio auto|pulse|alsa|file  --source NAME (device name or part of its description)\n"
 "  --preroll MS (300; 0 opens the microphone only while recording)  --max-seconds S (300)\n"
 "  --min-ms MS (250: shorter recordings are discarded)  --keep-audio  --list-sources\n"
+"  --send-silence (send recordings without speech too; by default the VAD drops them:\n"
+"      Whisper writes text for noise alone)\n"
 "Output: --output type|paste|copy|print  --typer auto|wtype|dotool|ydotool|xtest|xdotool|none\n"
 "  --type-delay MS (5)  --modifier-wait MS (1000)  --paste-chord ctrl+v  --paste-delay MS (300)\n"
 "  --clipboard-restore S (30; 0 never)  --enter  --app 'PATTERN: output=paste, paste-chord=..., enter=yes, profile=P'\n"
@@ -579,7 +601,7 @@ static const struct option longopts[] = {
     { "modifier-wait", required_argument, 0, 0 }, { "timeout", required_argument, 0, 0 },
     { "model", required_argument, 0, 0 }, { "daemon", required_argument, 0, 0 },
     { "daemon-timeout", required_argument, 0, 0 }, { "no-start", no_argument, 0, 0 },
-    { "keep-audio", no_argument, 0, 0 }, { "log", required_argument, 0, 0 },
+    { "keep-audio", no_argument, 0, 0 }, { "send-silence", no_argument, 0, 0 }, { "log", required_argument, 0, 0 },
     { "socket", required_argument, 0, 0 }, { "start-sound", required_argument, 0, 0 },
     { "stop-sound", required_argument, 0, 0 }, { "sound-player", required_argument, 0, 0 },
     { "fillers", no_argument, 0, 0 }, { "filler-words", required_argument, 0, 0 },
@@ -770,9 +792,11 @@ static int setup_post(char *err, size_t n)
 static int setup_live(char *err, size_t n)
 {
     if (!(G.live = kl_live_new()) || !(G.hub = kl_evhub_new())) { snprintf(err, n, "out of memory"); return -1; }
-    if (G.o.chunk_seconds <= 0 || G.o.continuous) return 0;
-    kl_chunk_opts co = { .chunk_seconds = G.o.chunk_seconds, .min_pause_ms = G.o.chunk_pause_ms,
-                         .silence_level = G.o.silence_level };
+    /* the VAD is also the speech check of every recording (kl_chunk_speech) */
+    G.chunking = G.o.chunk_seconds > 0 && !G.o.continuous;
+    if (!G.chunking && G.o.send_silence) return 0;
+    kl_chunk_opts co = { .chunk_seconds = G.chunking ? G.o.chunk_seconds : 0,
+                         .min_pause_ms = G.o.chunk_pause_ms, .silence_level = G.o.silence_level };
     return kl_chunker_new(&G.chunker, G.o.vad_model[0] ? G.o.vad_model : NULL, &co, err, n);
 }
 

@@ -102,7 +102,9 @@ listener_up() { wait_for 10 sh -c '"$0" status >/dev/null 2>&1' "$KL"; }
 listener_quit() { "$KL" quit >/dev/null 2>&1; wait_for 10 sh -c '! "$0" status >/dev/null 2>&1' "$KL"; }
 field() { python3 -c "import json,sys; print([json.loads(l).get('$2') for l in open(sys.argv[1])][$1])" "$ROOT/requests.jsonl"; }
 nreq() { _c=$(wc -l <"$ROOT/requests.jsonl" 2>/dev/null); echo "${_c:-0}"; }
-KLOPT="--no-config --trigger none --audio file --source $WAV --preroll 0 --no-start --timeout 20 --history 0 --chunk-seconds 2"
+# --send-silence: the recordings here end in the file source's digital silence, and these checks
+# count on the remainder after the chunks being sent (the speech check is keylistener_noise.sh's)
+KLOPT="--no-config --trigger none --audio file --source $WAV --preroll 0 --no-start --timeout 20 --history 0 --chunk-seconds 2 --send-silence"
 
 # 1. default output: chunks while recording, the whole text typed once at release
 OUT="$ROOT/out1.txt"

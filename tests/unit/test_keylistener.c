@@ -1053,6 +1053,12 @@ static void test_post_spoken_punctuation(void)
             { "a commander periodically", "a commander periodically" },
             { "gut period über alles", "gut. Über alles" },
             { "da new line ёлка", "da\nЁлка" },
+            /* Whisper's comma before a line break or a parenthesis (a live audit: "First
+             * line,⏎Second line", "the list, (below,) for details") */
+            { "First line, new line, second line.", "First line\nSecond line." },
+            { "Dear John, new paragraph, thanks.", "Dear John\n\nThanks." },
+            { "See the list, open paren, below, close paren, for details.", "See the list (below) for details." },
+            { "Done period new line next", "Done.\nNext" },
         };
         post_cases(p, cases, sizeof cases / sizeof cases[0]);
         kl_post_free(p);
