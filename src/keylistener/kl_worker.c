@@ -27,6 +27,7 @@ typedef struct job {
     char lang[16];             /* the binding's language ("" the configured one) */
     double stopped;            /* monotonic time of the key release */
     double started;            /* monotonic time the dictation began (--join-seconds) */
+    int cont;                  /* an utterance after the first of a --continuous recording */
     unsigned serial;           /* the recording (dictation) it belongs to */
     int chunk;                 /* chunked dictation: the chunk's number, from 1 */
     int final;                 /* the last job of its dictation: the text is typed (path may be "") */
@@ -128,12 +129,14 @@ void kl_worker_ensure_daemon(kl_worker *w)
 }
 
 /* A JOB_TRANSCRIBE job (NULL: logged) for kl_worker_transcribe and kl_worker_lost. */
-static job *piece_job(kl_worker *w, unsigned serial, int chunk, int final, const char *lang, double started)
+static job *piece_job(kl_worker *w, unsigned serial, int chunk, int final, const char *lang, double started,
+                      int cont)
 {
     job *j = new_job(w, JOB_TRANSCRIBE);
     if (!j) return NULL;
     j->stopped = ss_mono_now();
     j->started = started;
+    j->cont = cont;
     j->serial = serial;
     j->chunk = chunk;
     j->final = final;
@@ -142,18 +145,18 @@ static job *piece_job(kl_worker *w, unsigned serial, int chunk, int final, const
 }
 
 void kl_worker_transcribe(kl_worker *w, const char *path, unsigned serial, int chunk, int final,
-                          const char *lang, double started)
+                          const char *lang, double started, int cont)
 {
-    job *j = piece_job(w, serial, chunk, final, lang, started);
+    job *j = piece_job(w, serial, chunk, final, lang, started, cont);
     if (!j) return;
     if (path) snprintf(j->path, sizeof j->path, "%s", path);
     push_queue(w, j);
 }
 
 void kl_worker_lost(kl_worker *w, const char *why, unsigned serial, int chunk, int final,
-                    const char *lang, double started)
+                    const char *lang, double started, int cont)
 {
-    job *j = piece_job(w, serial, chunk, final, lang, started);
+    job *j = piece_job(w, serial, chunk, final, lang, started, cont);
     if (!j) return;
     snprintf(j->unwritten, sizeof j->unwritten, "%s", why && why[0] ? why : "the recording could not be written");
     push_queue(w, j);
@@ -581,7 +584,7 @@ static void remember_prev(kl_worker *w, const char *typed, int by_keys)
     w->prev_end = 0;
     w->prev_app[0] = 0;
     if (chain) typed = chain;
-    if (w->o->join_seconds <= 0 || !by_keys || !typed || !typed[0]) { free(chain); return; }
+    if ((w->o->join_seconds <= 0 && !w->o->continuous) || !by_keys || !typed || !typed[0]) { free(chain); return; }
     size_t l = strlen(typed);
     const char *t = l > KL_JOIN_TAIL ? typed + l - KL_JOIN_TAIL : typed;
     while ((*t & 0xC0) == 0x80 || *t == ' ') t++;   /* not half a character, nor the join's space */
@@ -596,17 +599,19 @@ static void remember_prev(kl_worker *w, const char *typed, int by_keys)
  * within the option's seconds after that one's typing ended (or while it was typed), and the
  * same application has the focus when both can be told (a search box after a chat message
  * gets no leading space). */
-static int join_decide(kl_worker *w, double started)
+static int join_decide(kl_worker *w, double started, int cont)
 {
     const double s = w->o->join_seconds;
-    if (s <= 0 || !w->prev_text || w->prev_end <= 0 || started - w->prev_end > s) return 0;
+    if (!w->prev_text || w->prev_end <= 0) return 0;
+    if (!cont && (s <= 0 || started - w->prev_end > s)) return 0;
     char names[512] = "";
     if (w->prev_app[0] && kl_focused_app(names, sizeof names) == 0 && strcmp(names, w->prev_app) != 0) {
         wlog(w, "INFO", "join: another application has the focus; the dictation starts afresh");
         return 0;
     }
-    wlog(w, "INFO", "join: begun %.1f s after the last dictation was typed: it continues that text",
-         started - w->prev_end);
+    if (cont) wlog(w, "INFO", "join: the next utterance of a continuous recording: it continues the text");
+    else wlog(w, "INFO", "join: begun %.1f s after the last dictation was typed: it continues that text",
+              started - w->prev_end);
     return 1;
 }
 
@@ -765,7 +770,7 @@ static void do_transcribe(kl_worker *w, ssc *c, const job *j)
         w->lost = 0;
         w->lost_whole = 0;
         w->lost_note[0] = 0;
-        w->joining = join_decide(w, j->started);
+        w->joining = join_decide(w, j->started, j->cont);
     }
     if (kl_live_begin(w->env.live, j->serial)) {
         wlog(w, "INFO", "%s of a cancelled dictation dropped", j->final ? "the remainder" : "a chunk");

@@ -48,15 +48,17 @@ void kl_worker_ensure_daemon(kl_worker *w);
 /* Queues the transcription of path (NULL: no audio, only the end of the dictation) as piece
  * `chunk` of dictation `serial`; final: the dictation's last job, which types its text. lang:
  * the binding's language ("" the configured one); started: when the dictation began
- * (ss_mono_now; --join-seconds). Out of memory is logged. */
+ * (ss_mono_now; --join-seconds); cont: an utterance after the first of a --continuous
+ * recording, which continues the text typed before it whatever --join-seconds says (in the
+ * same application, no Return between). Out of memory is logged. */
 void kl_worker_transcribe(kl_worker *w, const char *path, unsigned serial, int chunk, int final,
-                          const char *lang, double started);
+                          const char *lang, double started, int cont);
 /* Queues piece `chunk` of dictation `serial` whose recording could not be written (why: the
  * reason, for the events and the log): it counts as lost like a failed transcription (an
  * error event, the "failed" notification, no Return, the final event says a part is missing);
  * final: as for kl_worker_transcribe. Out of memory is logged. */
 void kl_worker_lost(kl_worker *w, const char *why, unsigned serial, int chunk, int final,
-                    const char *lang, double started);
+                    const char *lang, double started, int cont);
 /* Queues text (from the history, any length; copied) to be delivered again. 0, or -1 when
  * out of memory (logged; nothing queued). */
 int kl_worker_paste(kl_worker *w, const char *text);

@@ -137,11 +137,19 @@ static void rec_start_lang(const char *why, const char *lang)
 }
 
 /* Queues the transcription of path (NULL: no audio, only the end of the dictation). */
+/* An utterance after the first of the --continuous recording going on (or just stopped):
+ * rec_cut counts its cut before sending it, so the first one is sent with G.cuts == 1, the
+ * remainder at the stop with G.cuts >= 1. */
+static int cont_utterance(void)
+{
+    return G.o.continuous && G.cuts > (G.recording ? 1 : 0);
+}
+
 static void push_transcribe(const char *path, int final)
 {
     /* the end of a dictation counts as a piece */
     kl_worker_transcribe(G.worker, path, G.serial, G.chunks + (!path && final), final, G.rec_lang,
-                         G.dict_started);
+                         G.dict_started, cont_utterance());
 }
 
 /* Writes samples as <root>/recorded_audio_<usec>.wav into path; frees s. 0, or -1 (logged;
@@ -173,7 +181,7 @@ static int write_wav(int16_t *s, size_t n, char path[KL_WORKER_PATH_MAX], char *
 static void push_lost(const char *why, int final)
 {
     G.chunks++;
-    kl_worker_lost(G.worker, why, G.serial, G.chunks, final, G.rec_lang, G.dict_started);
+    kl_worker_lost(G.worker, why, G.serial, G.chunks, final, G.rec_lang, G.dict_started, cont_utterance());
 }
 
 /* Writes a recording (a continuous-mode utterance, or a chunked dictation's remainder) as a

@@ -77,10 +77,12 @@ check "--output print: printed text is not continued (no space, no join)" \
     sh -c "grep -qx 'Two.' '$ROOT/printed.txt' && ! grep -q 'join:' '$ROOT/kl3.log'"
 quit
 
-# 4. --continuous: each utterance's start is when it is heard, not the cut before it. Speech,
-# 6 s of silence, speech, 1 s, speech: with --join-seconds 2 the second begins long after the
-# first was typed (afresh), the third within the seconds (joined). Before, the start stayed
-# the recording's own and every utterance after the first was joined.
+# 4. --continuous: the utterances of one recording are one text - each after the first
+# continues the one before (a space, the text so far as context), however long the pause and
+# without --join-seconds (a live audit: "...in the garden.The doctor told him..."). Speech, 6 s
+# of silence, speech, 1 s, speech; then a new recording, which starts afresh (no
+# --join-seconds). Before, the utterances were dictations of their own, joined only within
+# --join-seconds of the last typing.
 sox "$SPEECH" "$ROOT/u.wav" trim 0 1.2
 sox "$ROOT/u.wav" "$ROOT/u6.wav" pad 0 6
 sox "$ROOT/u.wav" "$ROOT/u1.wav" pad 0 1
@@ -88,16 +90,24 @@ sox "$ROOT/u6.wav" "$ROOT/u1.wav" "$ROOT/u.wav" "$ROOT/cont.wav" pad 0 3
 : >"$ROOT/typed.txt"; : >"$ROOT/fake_requests.jsonl"
 printf '%s' '["Said."]' >"$ROOT/fake_results.json"
 PATH="$NB:$PATH" bg "$KL" $KLOPT --source "$ROOT/cont.wav" --log "$ROOT/kl4.log" --auto-stop 700 --continuous \
-    --join-seconds 2 2>>"$ROOT/kl.err"
+    2>>"$ROOT/kl.err"
 up
 "$KL" start >/dev/null
 wait_for 20 sh -c '[ "$(wc -l <"$0")" -ge 3 ]' "$ROOT/typed.txt"
 "$KL" stop >/dev/null
+"$KL" start >/dev/null
+wait_for 10 sh -c '[ "$(wc -l <"$0")" -ge 4 ]' "$ROOT/typed.txt"
+"$KL" stop >/dev/null
 echo "# typed: $(tr '\n' ' ' <"$ROOT/typed.txt")"
 check "--continuous: the first utterance as it came" sh -c "sed -n 1p '$ROOT/typed.txt' | grep -qx '\[Said.\]'"
-check "--continuous: an utterance begun 6 s after the cut is not joined (--join-seconds 2)" \
-    sh -c "sed -n 2p '$ROOT/typed.txt' | grep -qx '\[Said.\]'"
-check "--continuous: one begun 1 s after the cut is joined" sh -c "sed -n 3p '$ROOT/typed.txt' | grep -qx '\[ Said.\]'"
+check "--continuous: an utterance begun 6 s after the cut continues it" \
+    sh -c "sed -n 2p '$ROOT/typed.txt' | grep -qx '\[ Said.\]'"
+check "--continuous: one begun 1 s after the cut too" sh -c "sed -n 3p '$ROOT/typed.txt' | grep -qx '\[ Said.\]'"
+check "--continuous: the next recording starts afresh" sh -c "sed -n 4p '$ROOT/typed.txt' | grep -qx '\[Said.\]'"
+check "--continuous: the later utterances' requests carry the text so far as context" python3 -c "
+import json,sys
+r=[json.loads(l) for l in open(sys.argv[1])]
+sys.exit(0 if len(r) >= 4 and 'Said.' not in r[0].get('prompt','') and 'Said.' in r[1].get('prompt','') and 'Said. Said.' in r[2].get('prompt','') and 'Said.' not in r[3].get('prompt','') else 1)" "$ROOT/fake_requests.jsonl"
 quit
 
 # 5. a spoken mark at the start of a joined dictation belongs to the text before it: kept,
