@@ -146,3 +146,23 @@ int sp_uc_is_punct(uint32_t cp)
 {
     return sp_uc_in_ranges(k_uc_punct, sizeof k_uc_punct / sizeof k_uc_punct[0], cp);
 }
+
+/* openai and faster-whisper strip the initial prompt, prefix and hotwords (and the text whose
+ * compression ratio they take, and word pieces) this way; ASCII isspace had kept a leading
+ * U+3000 or U+00A0, so such a prompt encoded to other tokens than theirs. Invalid UTF-8 is
+ * not a space. */
+void sp_py_strip_span(const char *s, size_t *b, size_t *e)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    int bad, l;
+    *b = 0;
+    *e = strlen(s);
+    while (*b < *e && (l = sp_utf8_seq(u + *b, *e - *b, &bad)) > 0 && sp_uc_py_space(sp_utf8_cp(u + *b, l))) *b += (size_t)l;
+    while (*e > *b) {
+        size_t k = *e - 1;   /* the start of the last sequence: back over continuation bytes */
+        while (k > *b && *e - k < 4 && (u[k] & 0xC0) == 0x80) k--;
+        l = sp_utf8_seq(u + k, *e - k, &bad);
+        if (l <= 0 || (size_t)l != *e - k || !sp_uc_py_space(sp_utf8_cp(u + k, l))) break;
+        *e = k;
+    }
+}

@@ -24,6 +24,8 @@ uint32_t sp_utf8_cp(const unsigned char *s, int len);
 /* Python's str.isspace(): the White_Space property plus U+001C..U+001F (bidi class B/S);
  * what str.strip() removes (openai and faster-whisper strip prompts and texts so). */
 int sp_uc_py_space(uint32_t cp);
+/* Python's str.strip() on the NUL-terminated s: [*b, *e) is what stays. */
+void sp_py_strip_span(const char *s, size_t *b, size_t *e);
 /* 1 when cp lies in one of the n sorted, disjoint inclusive ranges r[i][0]..r[i][1] (the
  * Unicode class tables here and in the tokenizer) */
 int sp_uc_in_ranges(const uint32_t (*r)[2], size_t n, uint32_t cp);

@@ -3,6 +3,8 @@
  * split_to_word_tokens). */
 #include "align.h"
 
+#include "common/utf8.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,21 +127,24 @@ static int cp_is_fffd_at(const char *s, int idx)
     return 0;
 }
 
-/* Python: subword.strip() in string.punctuation (a substring test; "" is in every string) */
+/* Python: subword.strip() in string.punctuation (a substring test; "" is in every string).
+ * Python's strip: a piece of U+00A0, U+3000 or U+001C..U+001F alone is "" and starts a word
+ * (ASCII white space alone had been stripped: such a piece joined the word before). */
 static int is_punct_piece(const char *s)
 {
     static const char punct[] = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
-    size_t b = 0, e = strlen(s);
-    while (b < e && (s[b] == ' ' || (s[b] >= '\t' && s[b] <= '\r'))) b++;
-    while (e > b && (s[e - 1] == ' ' || (s[e - 1] >= '\t' && s[e - 1] <= '\r'))) e--;
+    size_t b, e;
+    sp_py_strip_span(s, &b, &e);
     if (e - b > sizeof punct - 1) return 0;
     for (size_t o = 0; o + (e - b) <= sizeof punct - 1; o++)
         if (!memcmp(punct + o, s + b, e - b)) return 1;
     return 0;
 }
 
-int wh_split_words(const wh_tokenizer *t, const int *tokens, int n, int unicode_only, int *ends)
+int wh_split_words(const wh_tokenizer *t, const int *tokens, int n, int unicode_only, int *ends,
+                   int *n_closed)
 {
+    if (n_closed) *n_closed = n > 0 ? n : 0;
     if (n <= 0) return 0;
     const int eot = wh_tok_eot(t);
     char *full = wh_tok_decode(t, tokens, n);
@@ -165,6 +170,7 @@ int wh_split_words(const wh_tokenizer *t, const int *tokens, int n, int unicode_
     }
     /* tokens openai would drop (an invalid sequence split so that no group closes): our
      * addition keeps them, in the last word, so the words cover the text */
+    if (n_closed) *n_closed = start;
     if (start < n) {
         if (n_words == 0) n_words = 1;
         ends[n_words - 1] = n;

@@ -43,8 +43,11 @@ void wh_standardize(float *w, int n_rows, int n_cols);
  * index where word k ends. unicode_only (zh, ja, th, lo, my, yue): every complete UTF-8
  * character group is a word; otherwise a group starts a new word when its first token is
  * special (>= eot), its text starts with a space, or its stripped text is a substring of
- * string.punctuation (the empty string included). Returns the word count, -1 on OOM. */
-int wh_split_words(const wh_tokenizer *t, const int *tokens, int n, int unicode_only, int *ends);
+ * string.punctuation (the empty string included). Returns the word count, -1 on OOM.
+ * Tokens that close no group (an invalid byte sequence at the end) join the last word (ours:
+ * openai drops them); *n_closed (NULL: not wanted) gets the tokens before them. */
+int wh_split_words(const wh_tokenizer *t, const int *tokens, int n, int unicode_only, int *ends,
+                   int *n_closed);
 
 /* 1 for the languages openai splits on Unicode characters (zh ja th lo my yue). */
 int wh_align_unicode_lang(const char *lang);

@@ -561,7 +561,9 @@ sp_status wh_search_run(wh_search *s, const int *init, int n_init, int sot_index
     if (G < 1) G = 1;
     if (G > s->G) G = s->G;
     int max_steps = o->sample_len;
-    if (max_steps > L - n_init) max_steps = L - n_init;
+    /* CTranslate2 (faster-whisper) allows 448 - (prompt - 1) steps: the last prompt token is
+     * its first step; the last token sampled is never fed, so positions stay below L */
+    if (max_steps > L - n_init + 1) max_steps = L - n_init + 1;
     if (max_steps < 1) max_steps = 1;
     out->temperature = o->temperature;
     sp_status st = search_prompt(s, init, n_init, sot_index, o->filter, G, out);

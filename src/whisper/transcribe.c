@@ -238,30 +238,10 @@ static void wr_copy(win_result *d, const win_result *s)
     d->compression_ratio = s->compression_ratio;
 }
 
-/* [*b, *e) = s.strip() as Python's str.strip(): whitespace code points at both ends.
- * openai and faster-whisper strip the initial prompt, prefix and hotwords (and the text whose
- * compression ratio they take) this way; ASCII isspace had kept a leading U+3000 or U+00A0,
- * so such a prompt encoded to other tokens than theirs. Invalid UTF-8 is not a space. */
-static void strip_span(const char *s, size_t *b, size_t *e)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    int bad, l;
-    *b = 0;
-    *e = strlen(s);
-    while (*b < *e && (l = sp_utf8_seq(u + *b, *e - *b, &bad)) > 0 && sp_uc_py_space(sp_utf8_cp(u + *b, l))) *b += (size_t)l;
-    while (*e > *b) {
-        size_t k = *e - 1;   /* the start of the last sequence: back over continuation bytes */
-        while (k > *b && *e - k < 4 && (u[k] & 0xC0) == 0x80) k--;
-        l = sp_utf8_seq(u + k, *e - k, &bad);
-        if (l <= 0 || (size_t)l != *e - k || !sp_uc_py_space(sp_utf8_cp(u + k, l))) break;
-        *e = k;
-    }
-}
-
 static int is_blank(const char *s)
 {
     size_t b, e;
-    strip_span(s, &b, &e);
+    sp_py_strip_span(s, &b, &e);
     return b == e;
 }
 
@@ -272,7 +252,7 @@ static sp_status encode_prompt(const wh_tokenizer *t, const char *text, int max,
     *n = 0;
     if (!text) return SP_OK;
     size_t b, e;
-    strip_span(text, &b, &e);
+    sp_py_strip_span(text, &b, &e);
     if (b == e) return SP_OK;
     char *buf = malloc(e - b + 2);
     if (!buf) return SP_ERR_NOMEM;
@@ -394,7 +374,7 @@ static sp_status decode_window(tx *x, int first_window, int max_temps, int *fail
         char *text = wh_tok_decode(x->tok, d.tokens, d.n_tokens);
         if (!text) return SP_ERR_NOMEM;
         size_t b, e;
-        strip_span(text, &b, &e);
+        sp_py_strip_span(text, &b, &e);
         float cr = wh_compression_ratio(text + b, e - b);
         free(text);
         int needs = 0;
@@ -550,7 +530,7 @@ static sp_status merge_punctuation(sp_segment *s)
     for (int i = n - 2, j = n - 1; i >= 0; i--) {
         const char *t = w[i].text;
         size_t a, b;
-        strip_span(t, &a, &b);   /* previous.word.strip() */
+        sp_py_strip_span(t, &a, &b);   /* previous.word.strip() */
         if (t[0] == ' ' && in_set(k_prepended, t + a, b - a)) {
             if (join_text(&w[j].text, t, w[j].text) < 0) return SP_ERR_NOMEM;
             w[i].text[0] = 0;
@@ -643,10 +623,11 @@ static float segment_start_limit(float w0, float w1, float s)
 
 /* Phase 1 of window_words for segment s (its text tokens from al_text[g], nt of them): its
  * words with their texts and raw times as aligned (s from the window's start), their
- * durations appended to al_dur[*n_dur]. Returns the number of words, -1 on no memory. */
-static int segment_words(tx *x, sp_segment *s, int g, int nt, int *n_dur)
+ * durations appended to al_dur[*n_dur]; *closed: its tokens before any that close no group
+ * (wh_split_words). Returns the number of words, -1 on no memory. */
+static int segment_words(tx *x, sp_segment *s, int g, int nt, int *n_dur, int *closed)
 {
-    int nw = nt > 0 ? wh_split_words(x->tok, x->al_text + g, nt, x->unicode_words, x->al_ends) : 0;
+    int nw = nt > 0 ? wh_split_words(x->tok, x->al_text + g, nt, x->unicode_words, x->al_ends, closed) : 0;
     if (nw <= 0) return nw;
     if (!(s->words = calloc((size_t)nw, sizeof *s->words))) return -1;
     for (int w = 0, a = 0; w < nw; w++) {
@@ -655,7 +636,9 @@ static int segment_words(tx *x, sp_segment *s, int g, int nt, int *n_dur)
         if (!(wd->text = wh_tok_decode(x->tok, x->al_text + g + a, b - a))) return -1;
         s->n_words = w + 1;
         wd->start = x->al_times[g + a];
-        wd->end = x->al_times[g + b];
+        /* tokens that close no group (the last word's tail) get no time of their own: a
+         * byte loop's alignment runs over whatever audio follows */
+        wd->end = x->al_times[g + (b > *closed ? (*closed > a ? *closed : a) : b)];
         x->al_dur[(*n_dur)++] = wd->end - wd->start;
         double ps = 0;
         for (int q = a; q < b; q++) ps += x->al_probs[g + q];
@@ -733,17 +716,26 @@ static sp_status window_words(tx *x, int seg0, float t_off, int num_frames)
         sp_segment *s = &o->segments[i];
         int nt = 0;
         for (int k = 0; k < s->n_tokens; k++) nt += s->tokens[k].id < eot;
-        const int nw = segment_words(x, s, g, nt, &n_dur);
+        int closed = nt;
+        const int nw = segment_words(x, s, g, nt, &n_dur, &closed);
         if (nw < 0) return SP_ERR_NOMEM;
         if (nw > 0) {
             /* the last word as aligned, inside the window (for word_seek): the word that
              * closing punctuation will be merged into, with that word's own times - a "."
-             * is often aligned across the whole pause after it */
+             * is often aligned across the whole pause after it - and without the tokens that
+             * close no group, which openai and faster-whisper drop: a byte loop at a window's
+             * end ("鮮�鮮��") was aligned over 19 s of speech that the next window then
+             * skipped (a multilingual audit; faster-whisper went on from the last character) */
             int k = nw - 1;
             while (k > 0 && joins_previous(s->words[k - 1].text, s->words[k].text)) k--;
+            int ka = k > 0 ? x->al_ends[k - 1] : 0, kb = x->al_ends[k];
+            if (kb > closed) {
+                if (closed > ka) kb = closed;
+                else if (k > 0) { k--; kb = x->al_ends[k]; ka = k > 0 ? x->al_ends[k - 1] : 0; }
+            }
             const float w_end = t_off + (float)num_frames * HOP / SR;
-            x->seek_w0 = clampf(t_off + s->words[k].start, t_off, w_end);
-            x->seek_w1 = clampf(t_off + s->words[k].end, x->seek_w0, w_end);
+            x->seek_w0 = clampf(t_off + x->al_times[g + ka], t_off, w_end);
+            x->seek_w1 = clampf(t_off + x->al_times[g + kb], x->seek_w0, w_end);
             x->seek_seg_end = s->end;
         }
         g += nt;

@@ -38,7 +38,7 @@ static int floats_are(const float *x, const float *want, int n, float tol)
 static int ends_are(const wh_tokenizer *t, const int *tok, int n, int unicode, const int *want, int n_want)
 {
     int ends[16];
-    int k = wh_split_words(t, tok, n, unicode, ends);
+    int k = wh_split_words(t, tok, n, unicode, ends, NULL);
     if (k != n_want) { fprintf(stderr, "  %d words, expected %d\n", k, n_want); return 0; }
     for (int i = 0; i < k; i++)
         if (ends[i] != want[i]) { fprintf(stderr, "  word %d ends at %d, expected %d\n", i, ends[i], want[i]); return 0; }
@@ -212,7 +212,7 @@ static void test_word_splitter(void)
         const int ec[] = {2, 4};
         CHECK(ends_are(tk, c, 4, 0, ec, 2));
         int dummy[1];
-        CHECK(wh_split_words(tk, a, 0, 0, dummy) == 0);
+        CHECK(wh_split_words(tk, a, 0, 0, dummy, NULL) == 0);
     }
 
     TEST("word splitter: special tokens are words of their own") {
@@ -236,6 +236,13 @@ static void test_word_splitter(void)
         const int cut[] = {260};                 /* unfinished at the end: still one group */
         const int ec[] = {1};
         CHECK(ends_are(tk, cut, 1, 1, ec, 1));
+        /* a tail that closes no group joins the last word; n_closed says where it begins (the
+         * seek and the word's end stop there: openai drops such tokens) */
+        const int tail[] = {'a', 0xE4, 0xB8};   /* "a" U+FFFD: the lone 0xB8 closes nothing */
+        int ends[4], closed = -1;
+        CHECK(wh_split_words(tk, tail, 3, 1, ends, &closed) == 2 && ends[1] == 3 && closed == 2);
+        CHECK(wh_split_words(tk, z, 4, 1, ends, &closed) == 2 && closed == 4);
+        CHECK(wh_split_words(tk, cut, 1, 1, ends, &closed) == 1 && closed == 1);
         CHECK(wh_align_unicode_lang("zh") && wh_align_unicode_lang("yue") && wh_align_unicode_lang("th") &&
               !wh_align_unicode_lang("en") && !wh_align_unicode_lang(NULL));
     }
