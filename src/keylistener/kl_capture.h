@@ -51,8 +51,9 @@ int kl_capture_start(kl_capture *c);
 /* Ends the recording; *samples is malloc'd (NULL and 0 when nothing was captured),
  * *preroll the number of pre-roll samples at its start. 1 when the cap was hit. */
 int kl_capture_stop(kl_capture *c, int16_t **samples, size_t *n, size_t *preroll);
-/* Hands-free: the silence at the end of the current recording, in ms, and (*voiced) whether
- * any block since the start (or the last cut) reached silence_level. */
+/* Hands-free: the silence at the end of the current recording, in ms (since its last loud
+ * block: at the silence level and 6 dB over the room's noise floor, kl_capture.c), and
+ * (*voiced) whether speech began since the start (or the last cut): two loud blocks in a row. */
 double kl_capture_silence_ms(kl_capture *c, int *voiced);
 /* Continuous mode: hands over what was recorded since the start or the last cut (like
  * kl_capture_stop) and goes on recording. */

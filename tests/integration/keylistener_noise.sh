@@ -52,4 +52,34 @@ for c in yes:"\"yes\"" yes_quiet:"\"yes\" at -58 dBFS" yes_noise:"\"yes\" in pin
 done
 run "noise, --send-silence" "$A/pink30.wav" --send-silence
 check "pink noise with --send-silence: sent" sent
+
+# hands-free in a noisy room: the noise floor is learnt, so --auto-stop ends the recording after
+# the speech although the noise (pink -30 dBFS, brown -30 dBFS: above the 0.01 silence level)
+# goes on, and noise alone never counts as a first word (the fixed level had recorded on
+# until --max-seconds, and had stopped a recording of noise alone 1.9 s after its start)
+mk -n -r 16000 -c 1 -b 16 "$A/brown30.wav" synth 12 brownnoise vol 0.056
+mk -n -r 16000 -c 1 -b 16 "$A/pink30l.wav" synth 12 pinknoise vol 0.16
+mk -n -r 16000 -c 1 -b 16 "$A/brown40l.wav" synth 12 brownnoise vol 0.018
+mk -n -r 16000 -c 1 -b 16 "$A/pink40l.wav" synth 12 pinknoise vol 0.05
+mk "$SPEECH" -r 16000 -c 1 -b 16 "$A/sp.wav" pad 2 8
+for nz in pink30l:"pink" brown30:"brown"; do
+    quiet=${nz%%30*}40l   # alone: the noise near the level (-40 dBFS), whose blocks cross it
+    mk -m "$A/sp.wav" "$A/${nz%%:*}.wav" "$A/sp_${nz%%:*}.wav" trim 0 "$(soxi -D "$A/sp.wav")"
+    n=$((n + 1)); LOG="$ROOT/kl$n.log"
+    bg "$KL" --no-config --trigger none --audio file --source "$A/sp_${nz%%:*}.wav" --preroll 0 \
+        --timeout 30 --history 0 --output print --log "$LOG" --auto-stop 800 >/dev/null 2>>"$ROOT/kl.err"
+    wait_for 10 sh -c '"$0" status >/dev/null 2>&1' "$KL"
+    "$KL" start >/dev/null
+    check "--auto-stop 800, speech in ${nz#*:} noise at -30 dBFS: stops by itself in the noise after it" \
+        wait_for 11 grep -q "recording stopped (800 ms of silence)" "$LOG"
+    "$KL" quit >/dev/null; wait_for 10 sh -c '! "$0" status >/dev/null 2>&1' "$KL"
+    n=$((n + 1)); LOG="$ROOT/kl$n.log"
+    bg "$KL" --no-config --trigger none --audio file --source "$A/$quiet.wav" --preroll 0 \
+        --timeout 30 --history 0 --output print --log "$LOG" --auto-stop 800 >/dev/null 2>>"$ROOT/kl.err"
+    wait_for 10 sh -c '"$0" status >/dev/null 2>&1' "$KL"
+    "$KL" start >/dev/null; sleep 5
+    check "--auto-stop 800, ${nz#*:} noise alone at -40 dBFS: still recording after 5 s (no word heard)" \
+        sh -c '! grep -q "recording stopped" "$0"' "$LOG"
+    "$KL" quit >/dev/null; wait_for 10 sh -c '! "$0" status >/dev/null 2>&1' "$KL"
+done
 finish
