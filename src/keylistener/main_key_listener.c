@@ -136,7 +136,6 @@ static void rec_start_lang(const char *why, const char *lang)
     kl_evhub_emit(G.hub, "recording", NULL, -1, -1);
 }
 
-/* Queues the transcription of path (NULL: no audio, only the end of the dictation). */
 /* An utterance after the first of the --continuous recording going on (or just stopped):
  * rec_cut counts its cut before sending it, so the first one is sent with G.cuts == 1, the
  * remainder at the stop with G.cuts >= 1. */
@@ -145,6 +144,7 @@ static int cont_utterance(void)
     return G.o.continuous && G.cuts > (G.recording ? 1 : 0);
 }
 
+/* Queues the transcription of path (NULL: no audio, only the end of the dictation). */
 static void push_transcribe(const char *path, int final)
 {
     /* the end of a dictation counts as a piece */
