@@ -598,7 +598,8 @@ static void remember_prev(kl_worker *w, const char *typed, int by_keys)
 /* --join-seconds: whether the dictation begun at `started` continues the last one: begun
  * within the option's seconds after that one's typing ended (or while it was typed), and the
  * same application has the focus when both can be told (a search box after a chat message
- * gets no leading space). */
+ * gets no leading space). cont (the next utterance of a --continuous recording): whatever the
+ * time and the option, in the same application. */
 static int join_decide(kl_worker *w, double started, int cont)
 {
     const double s = w->o->join_seconds;

@@ -129,7 +129,8 @@ static int cp_is_fffd_at(const char *s, int idx)
 
 /* Python: subword.strip() in string.punctuation (a substring test; "" is in every string).
  * Python's strip: a piece of U+00A0, U+3000 or U+001C..U+001F alone is "" and starts a word
- * (ASCII white space alone had been stripped: such a piece joined the word before). */
+ * (only ASCII white space had been stripped: such a piece was not "" and joined the word
+ * before). */
 static int is_punct_piece(const char *s)
 {
     static const char punct[] = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
