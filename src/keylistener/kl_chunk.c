@@ -54,16 +54,37 @@ static int pause_frame(const kl_chunker *c, const int16_t *s, const float *probs
     return sum / KL_CHUNK_FRAME < lv * lv;
 }
 
-int kl_chunk_find(kl_chunker *c, const int16_t *s, size_t n, size_t *cut, char *err, size_t en)
+/* s[0..n) as floats for the VAD (malloc'd; NULL when out of memory). */
+static float *to_pcm(const int16_t *s, size_t n)
+{
+    float *pcm = malloc(n * sizeof *pcm);
+    if (pcm)
+        for (size_t i = 0; i < n; i++) pcm[i] = (float)s[i] / 32768.0f;
+    return pcm;
+}
+
+/* The longest run of probs[0..np) at or above the threshold, in frames. */
+static int longest_run(const kl_chunker *c, const float *probs, int np)
+{
+    int best = 0;
+    for (int i = 0, run = 0; i < np; i++) {
+        run = probs[i] >= c->o.threshold ? run + 1 : 0;
+        if (run > best) best = run;
+    }
+    return best;
+}
+
+int kl_chunk_find(kl_chunker *c, const int16_t *s, size_t n, size_t *cut, int *voiced_run,
+                  char *err, size_t en)
 {
     *cut = 0;
+    if (voiced_run) *voiced_run = 0;
     size_t need = (size_t)(c->o.chunk_seconds * RATE);
     if (c->o.chunk_seconds <= 0 || n < need || n < 2 * KL_CHUNK_FRAME) return 0;
     size_t frames = n / KL_CHUNK_FRAME;   /* complete frames only: a pause must be heard whole */
-    float *pcm = malloc(frames * KL_CHUNK_FRAME * sizeof *pcm), *probs = NULL;
+    float *pcm = to_pcm(s, frames * KL_CHUNK_FRAME), *probs = NULL;
     int np = 0, r = 0;
     if (!pcm) { snprintf(err, en, "out of memory"); return -1; }
-    for (size_t i = 0; i < frames * KL_CHUNK_FRAME; i++) pcm[i] = (float)s[i] / 32768.0f;
     if (sp_vad_probs(c->vad, pcm, frames * KL_CHUNK_FRAME, &probs, &np) != SP_OK || (size_t)np < frames) {
         snprintf(err, en, "VAD failed");
         r = -1;
@@ -80,6 +101,7 @@ int kl_chunk_find(kl_chunker *c, const int16_t *s, size_t n, size_t *cut, char *
         if (run >= min_run && speech * KL_CHUNK_FRAME >= need) {
             size_t mid = i - run + run / 2;     /* its middle: as far from both words as can be */
             *cut = mid * KL_CHUNK_FRAME;
+            if (voiced_run) *voiced_run = longest_run(c, probs, (int)mid);
             r = 1;
             goto done;
         }
@@ -97,9 +119,8 @@ int kl_chunk_speech(kl_chunker *c, const int16_t *s, size_t n, int *run_ms)
 {
     *run_ms = 0;
     if (n < KL_CHUNK_FRAME) return 0;
-    float *pcm = malloc(n * sizeof *pcm);
+    float *pcm = to_pcm(s, n);
     if (!pcm) return -1;
-    for (size_t i = 0; i < n; i++) pcm[i] = (float)s[i] / 32768.0f;
     /* Silero costs about 3.6 ms a second of audio, at every release: it runs on 4 s pieces
      * (overlapping by a run) and stops at the first with speech. The energy detector (0.14 ms
      * a second) takes the whole, its floor being the recording's quietest tenth. */
@@ -112,10 +133,8 @@ int kl_chunk_speech(kl_chunker *c, const int16_t *s, size_t n, int *run_ms)
         float *probs = NULL;
         int np = 0;
         if (sp_vad_probs(c->vad, pcm + off, m, &probs, &np) != SP_OK) { r = -1; break; }
-        for (int i = 0, run = 0; i < np; i++) {
-            run = probs[i] >= c->o.threshold ? run + 1 : 0;
-            if (run > best) best = run;
-        }
+        const int run = longest_run(c, probs, np);
+        if (run > best) best = run;
         free(probs);
         if (m < piece) break;
     }

@@ -36,8 +36,11 @@ void kl_chunker_free(kl_chunker *c);
 int kl_chunker_silero(const kl_chunker *c);
 /* The cut for s[0..n) (the audio since the last cut): 1 with *cut (a multiple of
  * KL_CHUNK_FRAME, 0 < *cut < n) in the middle of the first pause of min_pause_ms that begins
- * after chunk_seconds of speech; 0 when no cut is due yet; -1 on an error (message). */
-int kl_chunk_find(kl_chunker *c, const int16_t *s, size_t n, size_t *cut, char *err, size_t en);
+ * after chunk_seconds of speech; 0 when no cut is due yet; -1 on an error (message).
+ * *voiced_run (NULL: not wanted): with a cut, the longest run of frames before it that the VAD
+ * scored at or above its threshold - kl_chunk_speech's measure, from the same pass. */
+int kl_chunk_find(kl_chunker *c, const int16_t *s, size_t n, size_t *cut, int *voiced_run,
+                  char *err, size_t en);
 
 /* Whether s[0..n) holds speech: a run of at least KL_SPEECH_RUN frames (96 ms) that the VAD
  * scores at or above its threshold. Whisper writes text for noise and clicks it is given

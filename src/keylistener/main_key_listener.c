@@ -312,16 +312,17 @@ static void chunk_check(void)
     size_t n = 0, cut = 0, pre = 0;
     char err[512];
     if (kl_capture_peek(G.cap, &s, &n) != 0) { klog("ERROR", "out of memory"); return; }
-    int r = s ? kl_chunk_find(G.chunker, s, n, &cut, err, sizeof err) : 0;
+    int voiced_run = 0;
+    int r = s ? kl_chunk_find(G.chunker, s, n, &cut, &voiced_run, err, sizeof err) : 0;
     free(s);
     if (r < 0) klog("WARN", "chunking: %s", err);
     if (r <= 0) return;
     if (kl_capture_cut_at(G.cap, cut, &s, &pre) != 0) return;
-    int run_ms = 0;
-    if (!G.o.send_silence && kl_chunk_speech(G.chunker, s, cut, &run_ms) == 0) {
-        /* a noisy microphone's "pause" after noise alone: nothing to send */
+    if (!G.o.send_silence && voiced_run < KL_SPEECH_RUN) {
+        /* a noisy microphone's "pause" after noise alone: nothing to send (the speech check,
+         * from the VAD pass that found the cut) */
         klog("INFO", "chunk: %.2f s without speech (longest voiced run %d ms): dropped",
-             (double)cut / KL_RATE, run_ms);
+             (double)cut / KL_RATE, voiced_run * KL_CHUNK_FRAME * 1000 / KL_RATE);
         free(s);
         return;
     }

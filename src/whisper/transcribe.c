@@ -603,6 +603,15 @@ static sp_status snap_segments(sp_result *o, int seg0, float med, float *last_sp
     return SP_OK;
 }
 
+/* The segment's last word once closing punctuation is merged into it (merge_punctuation's
+ * rule; its own times, not the punctuation's: a "." is often aligned across the pause after). */
+static int last_word(const sp_segment *s)
+{
+    int k = s->n_words - 1;
+    while (k > 0 && joins_previous(s->words[k - 1].text, s->words[k].text)) k--;
+    return k;
+}
+
 /* How far a segment's words may be shown past its timestamps (absolute s). A timestamp token
  * bounds the words under way at it: alignment runs a sentence's last word 0.3-0.8 s into
  * the pause after it where the timestamp does not (tiny.en, the 41 s espeak-ng file of
@@ -656,8 +665,7 @@ static void segment_times(tx *x, sp_segment *s, int g, float t_off, float floor)
     const int eot = x->sp->eot;
     float lo = s->start, hi = s->end;
     if (s->n_words > 0) {
-        int k = s->n_words - 1;
-        while (k > 0 && joins_previous(s->words[k - 1].text, s->words[k].text)) k--;
+        const int k = last_word(s);
         hi = segment_end_limit(t_off + s->words[k].start, t_off + s->words[k].end, s->end);
         lo = segment_start_limit(t_off + s->words[0].start, t_off + s->words[0].end, s->start);
     }
@@ -726,8 +734,7 @@ static sp_status window_words(tx *x, int seg0, float t_off, int num_frames)
              * close no group, which openai and faster-whisper drop: a byte loop at a window's
              * end ("鮮�鮮��") was aligned over 19 s of speech that the next window then
              * skipped (a multilingual audit; faster-whisper went on from the last character) */
-            int k = nw - 1;
-            while (k > 0 && joins_previous(s->words[k - 1].text, s->words[k].text)) k--;
+            int k = last_word(s);
             int ka = k > 0 ? x->al_ends[k - 1] : 0, kb = x->al_ends[k];
             if (kb > closed) {
                 if (closed > ka) kb = closed;

@@ -62,7 +62,7 @@ static int run_cutter(kl_chunker *c, const int16_t *s, size_t n, size_t *cuts, i
     char err[256];
     for (size_t have = RATE / 4; have <= n; have += RATE / 4) {
         size_t cut = 0;
-        int r = kl_chunk_find(c, s + base, have - base, &cut, err, sizeof err);
+        int r = kl_chunk_find(c, s + base, have - base, &cut, NULL, err, sizeof err);
         if (r < 0) return -1;
         if (r == 1 && nc < max) {
             cuts[nc++] = base + cut;
@@ -130,8 +130,12 @@ static void test_cutter_pause_middle(kl_chunker *c)
         const piece p[] = { {0, 3.5, 1}, {3.5, 4.5, 0}, {4.5, 5.0, 1} };
         size_t n, cut = 0;
         int16_t *s = synth(p, 3, &n, 0);
-        CHECK(kl_chunk_find(c, s, n, &cut, err, sizeof err) == 1);
+        int run = -1, run_alone = -1;
+        CHECK(kl_chunk_find(c, s, n, &cut, &run, err, sizeof err) == 1);
         CHECKF(fabs((double)cut / RATE - 4.0) < 0.05, "cut at %.3f s, the pause is 3.5..4.5", (double)cut / RATE);
+        /* the speech check from the same pass: the chunk's voiced run, long enough to send */
+        CHECKF(run >= KL_SPEECH_RUN, "voiced run %d frames", run);
+        CHECK(kl_chunk_speech(c, s, cut, &run_alone) == 1 && run_alone > 0);
         free(s);
     }
 }
