@@ -140,7 +140,7 @@ $(B)/tests/%: tests/unit/%.c $(HELPER_ARS) $(LIB)
 REPLAYS := $(patsubst fuzz/fuzz_%.c,$(B)/tests/replay_%,$(wildcard fuzz/fuzz_*.c))
 $(B)/tests/replay_%: fuzz/fuzz_%.c tests/replay_main.c $(HELPER_ARS) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/replay_main.c $(TEST_ARS) $(LIB) $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/replay_main.c $(TEST_ARS) $(LIB) $(LDLIBS) $(EXTRA_LDLIBS_$(notdir $@))
 
 tests-build: $(PROGS) $(TESTS) $(REPLAYS)
 
@@ -158,7 +158,7 @@ fuzz:
 	$(MAKE) V=fuzz CC=clang EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" $(FUZZ_BIN)
 build/fuzz/%: fuzz/%.c $(HELPER_ARS) $(B)/libspeech.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(HELPER_ARS) $(B)/libspeech.a $(LDLIBS)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(TEST_ARS) $(B)/libspeech.a $(LDLIBS) $(EXTRA_LDLIBS_$(notdir $@))
 fuzz-run: fuzz
 	for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \
 	  $$f -max_total_time=$${FUZZ_SECONDS:-300} build/fuzz/corpus-$$n fuzz/corpus/$${n#fuzz_}; done

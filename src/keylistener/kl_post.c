@@ -165,6 +165,80 @@ static size_t tag_len(kl_rule_kind kind, const char *s)
     return pn + 2;
 }
 
+/* How many pieces glibc's regcomp builds for an extended regular expression, estimated from
+ * its repetitions: each copies what it repeats (a{3}: three, a+: two, {m,}: m + 1) and
+ * copies of copies multiply. A stacked repetition ("x+++", which POSIX leaves undefined)
+ * doubles the tree each time: 20 of them took regcomp 0.75 s and 700 MB, 40 would take
+ * all the memory there is — at the listener's start, from a config typo. a{32767}, the
+ * largest single count, takes 8 MB. *reps gets the most repetitions over one piece (stacked
+ * or through groups, "((x*)+)+" is 3): regcomp's closures grow about fourfold with each
+ * over a piece that can be empty (8: 0.05 s, "x*+++++++++++" with 12: 2 s, 11 through
+ * groups: over 20 s), whatever the size. Depth past RE_DEPTH_MAX counts as too large (the
+ * recursion here, and regcomp's own, is bounded). */
+#define RE_COST_MAX 100000.0
+#define RE_REPS_MAX 6
+#define RE_DEPTH_MAX 64
+static double re_cost(const char **pp, int depth, int *reps)
+{
+    const char *p = *pp;
+    double total = 0, atom = 0;
+    int areps = 0;   /* repetitions over the last piece (inside it, for a group) */
+    if (depth > RE_DEPTH_MAX) return RE_COST_MAX + 1;
+    while (*p && !(*p == ')' && depth > 0) && total <= RE_COST_MAX) {
+        double f = 0;   /* a repetition's copies, 0: not a repetition */
+        if (*p == '(') {
+            int inner = 0;
+            p++;
+            atom = re_cost(&p, depth + 1, &inner) + 1;
+            areps = inner;
+            if (*p == ')') p++;
+        } else if (*p == '[') {   /* a bracket expression: one piece */
+            p++;
+            if (*p == '^') p++;
+            if (*p == ']') p++;
+            while (*p && *p != ']') {
+                if (p[0] == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+                    const char d = p[1], *e = p + 2;
+                    while (*e && !(e[0] == d && e[1] == ']')) e++;
+                    p = *e ? e + 2 : e;
+                } else {
+                    p++;
+                }
+            }
+            if (*p) p++;
+            atom = 1;
+            areps = 0;
+        } else if (*p == '*' || *p == '?') {
+            f = 1; p++;
+        } else if (*p == '+') {
+            f = 2; p++;
+        } else if (*p == '{' && p[1] >= '0' && p[1] <= '9') {
+            char *e;
+            const double m = strtod(p + 1, &e);
+            f = m;                                              /* {m} */
+            if (*e == ',' && e[1] >= '0' && e[1] <= '9') f = strtod(e + 1, &e);   /* {m,n} */
+            else if (*e == ',') { f = m + 1; e++; }             /* {m,} */
+            f = f < 1 ? 1 : f;
+            p = *e == '}' ? e + 1 : e;
+        } else {
+            atom = 1;
+            areps = 0;
+            p += p[0] == '\\' && p[1] ? 2 : 1;
+            if (p[-1] == '|') atom = 0;
+        }
+        if (f > 0) {   /* the copies of the last piece (itself perhaps already repeated) */
+            total += atom * (f - 1) + 1;
+            atom *= f;
+            areps++;
+        } else {
+            total += atom;
+        }
+        if (areps > *reps) *reps = areps;
+    }
+    *pp = p;
+    return total;
+}
+
 int kl_post_add(kl_post *p, kl_rule_kind kind, const char *spec, char *err, size_t n)
 {
     rule r = { .kind = kind };
@@ -182,6 +256,14 @@ int kl_post_add(kl_post *p, kl_rule_kind kind, const char *spec, char *err, size
     if (!r.from || !r.to) goto oom;
     if (!r.from[0]) { snprintf(err, n, "\"%s\": nothing to replace before =>", spec); goto fail; }
     if (kind == KL_RULE_REGEX) {
+        const char *q = r.from;
+        int reps = 0;
+        if (re_cost(&q, 0, &reps) > RE_COST_MAX || reps > RE_REPS_MAX) {
+            snprintf(err, n, "\"%s\": regular expression too large once its repetitions are "
+                     "expanded (counts or repetitions stacked or nested, as in (a{100}){1000} "
+                     "or x*+++++++)", spec);
+            goto fail;
+        }
         int e = regcomp(&r.re, r.from, REG_EXTENDED | REG_ICASE);
         if (e) {
             char m[200];

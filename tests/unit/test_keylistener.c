@@ -887,6 +887,23 @@ static void test_post_replacements(void)
         CHECK(kl_post_add(p, KL_RULE_LITERAL, "no arrow here", err, sizeof err) == -1 && strstr(err, "=>"));
         CHECK(kl_post_add(p, KL_RULE_LITERAL, " => x", err, sizeof err) == -1);
         CHECK(kl_post_add(p, KL_RULE_REGEX, "([a-z => x", err, sizeof err) == -1 && strstr(err, "regular"));
+        /* repetitions that regcomp expands past any memory are refused before it runs
+         * (fuzz_post found "x++++…" taking gigabytes); large but sane counts still pass */
+        CHECKF(kl_post_add(p, KL_RULE_REGEX, "x++++++++++++++++++++++++++++++++++++++++ => y", err, sizeof err) == -1 &&
+               strstr(err, "too large"), "%s", err);
+        CHECK(kl_post_add(p, KL_RULE_REGEX, "((ab){100}){1001} => y", err, sizeof err) == -1 && strstr(err, "too large"));
+        CHECK(kl_post_add(p, KL_RULE_REGEX, "ri+*+++++++++++ => y", err, sizeof err) == -1 && strstr(err, "too large"));
+        CHECK(kl_post_add(p, KL_RULE_REGEX, "x(((((((((((i*)+)+)+)+)+)+)+)+)+)+)+ => y", err, sizeof err) == -1);
+        CHECK(kl_post_add(p, KL_RULE_REGEX, "(((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((a)))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))) => y", err, sizeof err) == -1);
+        {
+            kl_post *q = kl_post_new(&po);
+            CHECK(q != NULL);
+            CHECKF(kl_post_add(q, KL_RULE_REGEX, "[0-9]{1,3}(,[0-9]{3})* dollars? => $\\0", err, sizeof err) == 0, "%s", err);
+            CHECKF(kl_post_add(q, KL_RULE_REGEX, "z{32767} => y", err, sizeof err) == 0, "%s", err);
+            CHECKF(kl_post_add(q, KL_RULE_REGEX, "[[:alpha:]{]+x{2,}(q|r)+ => y", err, sizeof err) == 0, "%s", err);
+            CHECKF(kl_post_add(q, KL_RULE_REGEX, "x((((i*)+)+)+)+ => y", err, sizeof err) == 0, "%s", err);
+            kl_post_free(q);
+        }
         static const char *const cases[][3] = {
             { NULL, "I use kay eight s daily.", "I use k8s daily." },
             { NULL, "Gonna go, gonna stay.", "Going to go, going to stay." },   /* sentence start */
