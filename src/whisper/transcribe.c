@@ -630,6 +630,25 @@ static float segment_start_limit(float w0, float w1, float s)
     return w1 > s || w1 <= s - 0.5f ? s : fmaxf(w0, s - 0.5f);
 }
 
+/* Whether segment s's timestamp tokens are not where its speech is: more than half of its
+ * words (as aligned, s from the window's start) lie, by their middle, over 0.5 s outside
+ * them. The clamp into the segment (segment_times) is for a word the alignment stretches
+ * into the pause around a sentence; it had collapsed whole sentences. A window of five
+ * German sentences whose timestamps said 28.56-43.4 s while the alignment put them at
+ * 44.16-58.5 s, where they were spoken (the model had skipped 15 s of French and Spanish
+ * before them), gave words of no length and drop_instant removed four of the five
+ * segments: decoded speech lost (a multilingual audit; faster-whisper kept them at the
+ * aligned times, which such a segment then takes, as it does). */
+static int timestamps_astray(const sp_segment *s, float t_off)
+{
+    int out = 0;
+    for (int w = 0; w < s->n_words; w++) {
+        const float mid = t_off + 0.5f * (s->words[w].start + s->words[w].end);
+        out += mid < s->start - 0.5f || mid > s->end + 0.5f;
+    }
+    return 2 * out > s->n_words;
+}
+
 /* Phase 1 of window_words for segment s (its text tokens from al_text[g], nt of them): its
  * words with their texts and raw times as aligned (s from the window's start), their
  * durations appended to al_dur[*n_dur]; *closed: its tokens before any that close no group
@@ -664,7 +683,10 @@ static void segment_times(tx *x, sp_segment *s, int g, float t_off, float floor)
 {
     const int eot = x->sp->eot;
     float lo = s->start, hi = s->end;
-    if (s->n_words > 0) {
+    if (s->n_words > 0 && timestamps_astray(s, t_off)) {
+        lo = t_off + s->words[0].start;
+        hi = fmaxf(lo, t_off + s->words[s->n_words - 1].end);
+    } else if (s->n_words > 0) {
         const int k = last_word(s);
         hi = segment_end_limit(t_off + s->words[k].start, t_off + s->words[k].end, s->end);
         lo = segment_start_limit(t_off + s->words[0].start, t_off + s->words[0].end, s->start);
@@ -1102,13 +1124,13 @@ static sp_status setup_language(tx *x, sp_result *res, char *err, size_t err_siz
         return SP_ERR_INVALID_ARG;
     }
     if (!x->multilingual) {   /* any known code is accepted and English transcribed; a typo is an error */
-        if (p->language && *p->language && strcmp(p->language, "auto") && wh_language_index(p->language) < 0) {
+        if (p->language && *p->language && !sp_language_auto(p->language) && wh_language_index(p->language) < 0) {
             sp_errf(err, err_size, "unknown language '%s'", p->language);
             return SP_ERR_INVALID_ARG;
         }
         snprintf(res->language, sizeof res->language, "en");
         x->lang_token = -1;
-    } else if (!p->language || !*p->language || !strcmp(p->language, "auto")) {
+    } else if (!p->language || !*p->language || sp_language_auto(p->language)) {
         x->lang_token = -2;
         snprintf(res->language, sizeof res->language, "en");
         res->language_prob = 0.0f;

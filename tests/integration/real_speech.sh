@@ -337,6 +337,35 @@ for l in de es; do
     got=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['language'])" "$T/$l.json" 2>/dev/null)
     check "language detection, base: $l speech detected as '$got'" [ "$got" = "$l" ]
 done
+# --- word timestamps where a window's timestamps are astray: German, French, Spanish, then the
+# German again (76 s). base decodes the window at 28.52 s as the German repeat with timestamps
+# 28.56-43.4 s while it is spoken at 44-58 s (it skips the French and Spanish: faster-whisper
+# decodes the same tokens); the alignment finds it there. Clamping the words into those
+# timestamps had left them no length and four of the window's five segments were dropped.
+DE="Die Bundesrepublik Deutschland ist ein Bundesstaat in Mitteleuropa. Sie besteht aus sechzehn Ländern. Die Hauptstadt und größte Stadt ist Berlin. Weitere Millionenstädte sind Hamburg, München und Köln. Deutschland grenzt an neun Staaten, mehr als jedes andere Land in Europa. Im Norden liegen die Nordsee und die Ostsee, im Süden die Alpen. Das Land hat etwa dreiundachtzig Millionen Einwohner und ist damit das bevölkerungsreichste Land der Europäischen Union. Die Wirtschaft ist stark vom Export geprägt, besonders Autos, Maschinen und Chemie."
+FR="Bonjour à tous. Aujourd'hui nous allons parler de la cuisine française. Le fromage et le pain sont très importants pour nous."
+ES="Buenos días a todos. Hoy vamos a hablar sobre la historia de España. Madrid es la capital del país desde hace muchos siglos."
+if espeak-ng -v de -w "$T/mx.de.raw.wav" "$DE" && espeak-ng -v fr -w "$T/mx.fr.raw.wav" "$FR" &&
+   espeak-ng -v es -w "$T/mx.es.raw.wav" "$ES"; then
+    for l in de fr es; do sox "$T/mx.$l.raw.wav" -r 16000 -c 1 -b 16 "$T/mx.$l.wav"; done
+    sox "$T/mx.de.wav" "$T/mx.fr.wav" "$T/mx.es.wav" "$T/mx.de.wav" "$T/mix.wav"
+    "$REL/transcribe" --model "$WD/base" $OPT --temperature 0 --word-timestamps -f verbose_json "$T/mix.wav" \
+        >"$T/mix.w.json" 2>"$T/err"
+    check "76 s de/fr/es/de, base --word-timestamps: a window whose timestamps are astray keeps its segments, at its words" \
+        python3 - "$T/mix.w.json" <<'PY'
+import json, sys
+segs = json.load(open(sys.argv[1]))["segments"]
+seeks = sorted(set(s["seek"] for s in segs))
+assert len(seeks) >= 2, seeks
+second = [s for s in segs if s["seek"] == seeks[1]]   # the window at about 28.5 s
+assert len(second) >= 4, [(s["start"], s["end"], s["text"]) for s in second]
+for s in second:
+    assert s["words"] and s["end"] > s["start"] >= 40.0, (s["start"], s["end"], s["text"])
+assert sum(s["text"].count("Hauptstadt") for s in segs) == 2, [s["text"] for s in segs]
+PY
+else
+    nok "espeak-ng de/fr/es speech generated"
+fi
 # --- detection among a set (--languages; the daemon's "languages"): the German speech
 lang_of() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['language'])" "$1" 2>/dev/null; }
 "$REL/transcribe" --model "$WD/base" $OPT -f json --languages es,de "$T/de.wav" >"$T/de.l1.json" 2>"$T/err"

@@ -60,12 +60,21 @@ assert all("t1" not in t and ("t" not in t or t["id"] >= 50256) for s in j["segm
 # only for a first word aligned to end by the opening one or a last word aligned to start at or
 # after the closing one, and then by at most 0.5 s; the next window starts where the last word
 # ended (Whisper's and faster-whisper's long-form rule with word times; a window that ends in a
-# single timestamp goes on as without)
+# single timestamp goes on as without). A segment whose timestamps are not where its words
+# are (more than half of them, by their middle, over 0.5 s outside: the model's timestamps
+# astray) takes its words' times, as faster-whisper's segments do.
 first = [s for s in w["segments"] if s["seek"] == 0]
 assert first and len(first) == len([s for s in v["segments"] if s["seek"] == 0])
+astray = 0
 for a, b in zip(v["segments"], first):
     b = dict(b); ws = b.pop("words")
     assert b["start"] == ws[0]["start"] and b["end"] == ws[-1]["end"], (b, ws[0], ws[-1])
+    out = sum(not a["start"] - 0.5 <= (x["start"] + x["end"]) / 2 <= a["end"] + 0.5 for x in ws)
+    if 2 * out > len(ws):
+        astray += 1
+        a = dict(a); a.pop("start"); a.pop("end"); b.pop("start"); b.pop("end")
+        assert a == b
+        continue
     assert a["start"] - 0.5 - 1e-6 <= b["start"] <= b["end"] <= a["end"] + 0.5 + 1e-6, (a, b)
     assert b["start"] >= a["start"] - 1e-6 or ws[0]["end"] <= a["start"] + 1e-6, (a, ws[0])
     assert b["end"] <= a["end"] + 1e-6 or ws[-1]["start"] >= a["end"] - 1e-6, (a, ws[-1])
@@ -83,7 +92,11 @@ for prev, nxt in zip(seeks, seeks[1:]):
     near = end is not None and end <= nxt <= end + 70
     assert near or nxt - prev == 3000, (prev, nxt, end)
     by_word += near
-assert by_word >= 1, seeks
+# (the synthetic model's alignment spreads its one looping segment over the whole 4.9 s file,
+# far from the timestamps that close it at 0.82 s: that segment takes the words' times, the
+# window ends at the file's end and there is no boundary to check; real_speech.sh checks
+# the windows of real speech)
+assert by_word >= 1 or (astray and len(seeks) == 1), (seeks, astray)
 PY
 "$BIN/transcribe" --help | grep -q -- "--word-timestamps"; check "--help lists --word-timestamps" [ $? -eq 0 ]
 [ "$fails" -eq 0 ]
