@@ -444,8 +444,8 @@ static int value_option(cli_opts *o, const char *a, const char *v)
 #define IS(s) (!strcmp(a, s))
     if (IS("--model") || IS("-m")) o->model = v;
     else if (IS("--language")) {   /* a code checked here, so the error names the option, not a file */
-        if (!*v || (strcmp(v, "auto") && sp_language_index(v) < 0)) return -1;   /* "" had passed */
-        tp->language = v;
+        if (!*v || (!sp_language_auto(v) && sp_language_index(v) < 0)) return -1;   /* "" had passed */
+        tp->language = sp_language_auto(v) ? "auto" : v;
     }
     else if (IS("--task")) {
         if (!strcmp(v, "transcribe")) tp->translate = 0;

@@ -148,8 +148,8 @@ static int parse_options(int argc, char **argv, ss_daemon_opts *o, int *fork_mod
             break;
         case OPT_LANG:   /* as a request's "language" is checked: a typo had passed with an
                           * English-only model, and with another been "no token for" it */
-            if (strcmp(optarg, "auto") && sp_language_index(optarg) < 0) goto bad;
-            o->language = optarg;
+            if (!sp_language_auto(optarg) && sp_language_index(optarg) < 0) goto bad;
+            o->language = sp_language_auto(optarg) ? "auto" : optarg;
             break;
         case OPT_TFB: o->temperature_fallback = 1; break;
         case OPT_VAD: o->vad = 1; break;

@@ -126,7 +126,7 @@ static int lang_list(const char *v, int *idx)
 static const char *lang_one(const char *v)
 {
     int idx[100];
-    if (v && !strcmp(v, "auto")) return "auto";
+    if (sp_language_auto(v)) return "auto";
     if (v && !strchr(v, ',') && lang_list(v, idx) == 1) return sp_language_code(idx[0]);
     /* a name with a space is one language, not a list ("haitian creole") */
     const int li = v && strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ ") == strlen(v)

@@ -163,7 +163,7 @@ static ss_parse_result parse_options(json_t *root, ss_request *out, const char *
         if (len == 0 || len > SS_LANGUAGE_MAX || len != strlen(l))
             return invalid(code, SS_E_BAD_REQUEST, msg, n,
                            "\"language\" must be a language code such as \"en\" or \"auto\"");
-        const int is_auto = !strcmp(l, "auto"), li = is_auto ? -1 : sp_language_index(l);
+        const int is_auto = sp_language_auto(l), li = is_auto ? -1 : sp_language_index(l);
         if (!is_auto && li < 0) {
             char m[160];
             snprintf(m, sizeof m, "unknown \"language\" \"%s\" (a Whisper code such as \"de\", an "
@@ -172,7 +172,7 @@ static ss_parse_result parse_options(json_t *root, ss_request *out, const char *
         }
         /* a name or another case ("German", "DE") is kept as its code, as the engine reports it */
         if (li >= 0) snprintf(out->language, sizeof out->language, "%s", sp_language_code(li));
-        else memcpy(out->language, l, len + 1);
+        else snprintf(out->language, sizeof out->language, "auto");
     }
     if ((pr0 = languages_field(root, out, code, msg, n)) != SS_PARSE_OK) return pr0;
     v = json_object_get(root, "task");

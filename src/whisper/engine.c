@@ -22,6 +22,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -590,6 +591,7 @@ const char *wh_language_code(int index)
 }
 
 int sp_language_index(const char *code) { return wh_language_index(code); }
+int sp_language_auto(const char *s) { return s && !strcasecmp(s, "auto"); }
 
 int sp_language_list(const char *list, int *idx, int max, char bad[16])
 {

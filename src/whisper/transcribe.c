@@ -1138,8 +1138,13 @@ static sp_status setup_language(tx *x, sp_result *res, char *err, size_t err_siz
         if (st != SP_OK) return st;
     } else {
         int li = wh_language_index(p->language);
-        if (li < 0 || li >= x->sp->n_lang) {
+        if (li < 0) {
             sp_errf(err, err_size, "unknown language '%s'", p->language);
+            return SP_ERR_INVALID_ARG;
+        }
+        if (li >= x->sp->n_lang) {   /* a Whisper code newer than the model ("yue" before large-v3) */
+            sp_errf(err, err_size, "language '%s' is not one this model knows (it has the first %d "
+                    "of Whisper's codes; large-v3 has all 100)", wh_language_code(li), x->sp->n_lang);
             return SP_ERR_INVALID_ARG;
         }
         snprintf(res->language, sizeof res->language, "%s", wh_language_code(li));

@@ -57,6 +57,11 @@ check "languages with an unknown code: bad_request naming languages" resp_ok e6 
 request_json e7 '{"languages": ["yue"]}' "$DATA/speech.wav"
 check "languages [yue], a code this model has no token for: bad_request at decode time" \
     resp_ok e7 "d['error_code']=='bad_request' and 'yue' in d['error']"
+request_json e8 '{"language": "Cantonese"}' "$DATA/speech.wav"
+check "language Cantonese (yue), a code this model has no token for: bad_request saying so" \
+    resp_ok e8 "d['error_code']=='bad_request' and \"'yue' is not one this model knows\" in d['error']"
+request_json o8 '{"language": "AUTO"}' "$DATA/speech.wav"
+check "language AUTO: detection, as auto" resp_ok o8 "'error' not in d and d['language']"
 
 # session_client passes the options through
 out=$("$SC" transcribe "$DATA/speech.wav" --json --language de --task translate --prompt "Hallo" --temperature 0 --timeout 120); rc=$?

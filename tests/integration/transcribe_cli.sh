@@ -167,6 +167,8 @@ for c in exact int8; do
 done
 "$BIN/transcribe" --model $M --language xx $W >/dev/null 2>"$T/err"; rc=$?
 check "unknown language: exit 2, message names it" sh -c "[ $rc -eq 2 ] && grep -q xx '$T/err'"
+"$BIN/transcribe" --model $M --beam-size 1 --temperature 0 --language AUTO -f json $W >"$T/auto.json" 2>"$T/err"; rc=$?
+check "--language AUTO: detection, as auto (exit 0, a detected language)" sh -c "[ $rc -eq 0 ] && grep -q '\"language\":\"[a-z]' '$T/auto.json'"
 "$BIN/transcribe" --model /nonexistent.bin $W >/dev/null 2>&1; check "missing model: exit 3" [ $? -eq 3 ]
 "$BIN/transcribe" --model $M $FAST /nonexistent.wav $W >"$T/o.txt" 2>/dev/null; rc=$?
 check "unreadable input: exit 4, the other input still transcribed" sh -c "[ $rc -eq 4 ] && [ -s '$T/o.txt' ]"

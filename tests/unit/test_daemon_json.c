@@ -243,6 +243,13 @@ static void test_options_valid(void)
         hw = "{\"id\":\"7\",\"audio_file\":\"/a\",\"timestamp\":1,\"language\":\"English\",\"languages\":[\"GERMAN\",\"fr\"]}";
         CHECK(parse_into(hw, "7", &r, &code) == SS_PARSE_OK && !strcmp(r.language, "en") && !strcmp(r.languages, "de,fr"));
         ss_request_clear(&r);
+        /* "auto" in any case, as the codes and names ("AUTO" had been refused), passed on as "auto" */
+        hw = "{\"id\":\"7\",\"audio_file\":\"/a\",\"timestamp\":1,\"language\":\"AUTO\"}";
+        CHECK(parse_into(hw, "7", &r, &code) == SS_PARSE_OK && !strcmp(r.language, "auto"));
+        ss_request_clear(&r);
+        hw = "{\"id\":\"7\",\"audio_file\":\"/a\",\"timestamp\":1,\"language\":\"Auto\"}";
+        CHECK(parse_into(hw, "7", &r, &code) == SS_PARSE_OK && !strcmp(r.language, "auto"));
+        ss_request_clear(&r);
     }
 }
 
