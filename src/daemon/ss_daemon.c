@@ -766,12 +766,17 @@ static char *response_of(daemon_t *d, const ss_item *it, const ss_job *j, double
     if (j->code)
         return ss_response_json(it->req.id, NULL, 0, d->device, d->model_loaded, j->err,
                                 j->code, wall);
+    char warn[sizeof SS_WARN_TRUNCATED + 200];   /* "warning": each thing to say, "; " between */
+    snprintf(warn, sizeof warn, "%s%s%s%s%s", j->truncated ? SS_WARN_TRUNCATED : "",
+             j->truncated && j->ignored[0] ? "; " : "",
+             j->ignored[0] ? "the model is English-only: " : "", j->ignored,
+             j->ignored[0] ? " ignored, English transcribed" : "");
     ss_result_doc r = {
         .results = (const char *const *)j->texts, .n_results = j->n_texts,
         .starts = j->starts, .ends = j->ends,
         .words = j->words ? (const sp_word *const *)j->words : NULL, .n_words = j->n_words,
         .decode = j->decode, .language = j->language, .duration = j->audio_s,
-        .warning = j->truncated ? SS_WARN_TRUNCATED : NULL,
+        .warning = warn[0] ? warn : NULL,
     };
     return ss_response_json_doc(it->req.id, &r, d->device, d->model_loaded, NULL, NULL, wall);
 }
@@ -1408,7 +1413,13 @@ static int check_languages(daemon_t *d)
     sp_model_info mi;
     memset(&mi, 0, sizeof mi);
     sp_context_info(d->w.ctx, &mi);
-    if (!mi.multilingual) return SS_EXIT_OK;   /* English-only: both unused */
+    if (!mi.multilingual) {   /* English-only: both unused, said once here */
+        const char *l = d->o->language;
+        if ((l && strcmp(l, "auto") && strcmp(l, "en")) || d->o->languages)
+            ss_log_msg(&d->log, "WARN", "the model is English-only: --language/--languages ignored, "
+                       "English transcribed");
+        return SS_EXIT_OK;
+    }
     int idx[128], n = 0;
     char bad[16];
     const char *l = d->o->language;

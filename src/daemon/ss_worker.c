@@ -288,6 +288,23 @@ static void on_window(float t_offset, void *user)
     pthread_mutex_unlock(&w->mu);
 }
 
+/* What of the request an English-only model cannot do (it transcribes English whatever it
+ * is asked), for the response's "warning": said as transcribe and openai's CLI say it on
+ * stderr. The daemon's own --language is said once at its start, not in every response. */
+static void english_only_ignored(ss_worker *w, ss_job *j)
+{
+    sp_model_info mi;
+    sp_context_info(w->ctx, &mi);
+    j->ignored[0] = 0;
+    if (mi.multilingual) return;
+    const int lang = j->req_language[0] && strcmp(j->req_language, "en") && strcmp(j->req_language, "auto");
+    if (lang)
+        snprintf(j->ignored, sizeof j->ignored, "language \"%s\"%s", j->req_language,
+                 j->translate ? " and task translate" : "");
+    else if (j->translate)
+        snprintf(j->ignored, sizeof j->ignored, "task translate");
+}
+
 static void transcribe(ss_worker *w, ss_job *j, const float *pcm, size_t n)
 {
     sp_transcribe_params tp = sp_transcribe_default_params();
@@ -337,6 +354,7 @@ static void transcribe(ss_worker *w, ss_job *j, const float *pcm, size_t n)
                  err[0] ? err : sp_status_str(s));
     } else {
         collect_segments(j, res);
+        english_only_ignored(w, j);
     }
     sp_result_free(res);
 }
@@ -360,7 +378,7 @@ static void run_job(ss_worker *w, ss_job *j)
     if (precheck(j) != 0 || decode(w, j, &pcm, &n) != 0) goto cleanup;
     j->audio_s = (double)n / SP_AUDIO_RATE;
     if (!sp_audio_is_empty(pcm, n)) transcribe(w, j, pcm, n);
-    else silent_language(w, j);
+    else { silent_language(w, j); english_only_ignored(w, j); }
 cleanup:
     free(pcm);
     /* a message truncated by snprintf must not end in half a character: the response's

@@ -53,6 +53,8 @@ typedef struct {
     sp_device_info dev;     /* the device after this job (a GPU fault moves to the CPU) */
     double audio_s, proc_ms;
     int truncated;          /* the audio file ends early: a partial transcript ("warning") */
+    char ignored[96];       /* what an English-only model did not do of what the request
+                             * asked ("language \"de\"", "task translate"): "warning" too */
     int cancelled;          /* stopped by its cancel flag */
     int yields;             /* times this (batch) job paused for interactive ones */
     double yield_ms;        /* time spent paused (not counted in proc_ms) */

@@ -933,6 +933,18 @@ static enum MHD_Result send_formatted(struct MHD_Connection *con, req *r, json_t
             duration = (double)n / SP_AUDIO_RATE;
         free(pcm);
     }
+    /* the daemon's "warning" (a truncated file; an English-only model that did not do the
+     * language or translation asked): OpenAI's formats have no field for it, so a header,
+     * visible ASCII only, and the log */
+    char warn[300] = "";
+    const json_t *wj = json_object_get(resp, "warning");
+    if (json_is_string(wj)) {
+        const char *s = json_string_value(wj);
+        size_t k = 0;
+        for (; s[k] && k + 1 < sizeof warn; k++) warn[k] = s[k] >= 0x20 && s[k] < 0x7f ? s[k] : '?';
+        warn[k] = 0;
+        logf_("WARN", "%s", warn);
+    }
     sh_transcript t;
     int failed = sh_transcript_from_response(resp, duration, &t);
     json_decref(resp);
@@ -948,10 +960,15 @@ static enum MHD_Result send_formatted(struct MHD_Connection *con, req *r, json_t
     int gran = (r->gran_segment ? SH_GRAN_SEGMENTS : 0) | (r->gran_word ? SH_GRAN_WORDS : 0);
     char *body = sh_render_ex(r->fmt, &t, r->route == R_OAI_TRANSLATE ? "translate" : "transcribe",
                               gran, &len);
-    const char *hdr[4] = { NULL };
+    const char *hdr[5] = { NULL };
+    int nh = 0;
     if (need_times) {
-        hdr[0] = "X-Speech-Session-Timing";
-        hdr[1] = t.estimated ? "estimated" : "exact";
+        hdr[nh++] = "X-Speech-Session-Timing";
+        hdr[nh++] = t.estimated ? "estimated" : "exact";
+    }
+    if (warn[0]) {
+        hdr[nh++] = "X-Speech-Session-Warning";
+        hdr[nh++] = warn;
     }
     sh_transcript_deinit(&t);
     return send_buf(con, r, 200, sh_fmt_content_type(r->fmt), body, len, hdr);

@@ -139,6 +139,13 @@ fi
 start_daemon -m "$(realpath tests/data/models/micro.en-f16.bin)" --beam-size 1 60
 request_json en1 '{}' "$DATA/silence.wav"
 check "English-only model, silence: language en, no results" resp_ok en1 "d.get('language')=='en' and d['results']==[]"
+# what such a model cannot do is said in "warning" (it had been silently ignored: German asked,
+# English given, no word of it), as transcribe and openai's CLI say it on stderr
+request_json en2 '{"language": "de", "task": "translate"}' "$DATA/speech.wav"
+check "English-only model, language de + task translate: transcribed, warning says both were ignored" \
+    resp_ok en2 "'error' not in d and d['language']=='en' and 'English-only' in d.get('warning','') and '\"de\"' in d['warning'] and 'translate' in d['warning']"
+request_json en3 '{"language": "en"}' "$DATA/speech.wav"
+check "English-only model, language en: no warning" resp_ok en3 "'error' not in d and 'warning' not in d"
 "$SC" stop >/dev/null
 start_daemon --beam-size 1 60
 request_json ml1 '{"language": "auto"}' "$DATA/silence.wav"

@@ -350,6 +350,18 @@ stop_server "$SPID"
 "$SC" stop >/dev/null 2>&1
 check "every upload was removed (--max-audio-seconds)" wait_uploads_gone 5
 
+# an English-only model asked for German, or for a translation: transcribed (English audio is
+# a valid translation request), and the header says what was ignored (it had been silent:
+# "language":"english" and an empty text for German speech, as a multilingual audit found)
+start_server --model "$(realpath tests/data/models/micro.en-f16.bin)"
+st=$(req "$DATA/w1" -D "$DATA/w1.h" -F "file=@$DATA/speech.wav" -F model=whisper-1 -F language=de "$URL/v1/audio/translations")
+check "English-only model, translations with language=de: 200, X-Speech-Session-Warning names both" \
+    sh -c "[ $st = 200 ] && grep -qi '^X-Speech-Session-Warning: the model is English-only: language \"de\" and task translate ignored' '$DATA/w1.h'"
+st=$(req "$DATA/w2" -D "$DATA/w2.h" -F "file=@$DATA/speech.wav" -F model=whisper-1 "$URL/v1/audio/transcriptions")
+check "... a plain transcription: no warning header" sh -c "[ $st = 200 ] && ! grep -qi '^X-Speech-Session-Warning' '$DATA/w2.h'"
+stop_server "$SPID"
+"$SC" stop >/dev/null 2>&1
+
 kill_all
 san_clean
 finish
