@@ -41,6 +41,7 @@ struct ssc {
         unsigned long long proc_dev, proc_ino;
     } sent[16];
     unsigned n_sent;
+    unsigned started;              /* daemons this client started (ssc_daemons_started) */
 };
 
 ssc_opts ssc_default_opts(void)
@@ -259,10 +260,15 @@ int ssc_ensure_daemon(ssc *c, char *err, size_t n)
         sleep_s(0.01);
     }
     int r = 0;
-    if (lock_holder(c) <= 0) r = spawn_daemon(c, err, n);   /* still none: ours to start */
+    if (lock_holder(c) <= 0) {   /* still none: ours to start */
+        r = spawn_daemon(c, err, n);
+        c->started += r == 0;
+    }
     close(lfd);   /* releases the flock */
     return r;
 }
+
+unsigned ssc_daemons_started(const ssc *c) { return c->started; }
 
 int ssc_stop(ssc *c, double timeout, char *err, size_t n)
 {

@@ -57,6 +57,10 @@ const ss_paths *ssc_paths(const ssc *c);
 /* The running daemon's pid (from its lock), 0 when none, -1 on error. */
 pid_t ssc_daemon_pid(ssc *c);
 int ssc_ensure_daemon(ssc *c, char *err, size_t n);
+/* How many daemons this client has started (ssc_ensure_daemon, and the restarts of a wait
+ * whose daemon went away): a front end that logs its requests can say a restart happened
+ * (a key_listener soak saw a kill -9 only in the daemon's log). */
+unsigned ssc_daemons_started(const ssc *c);
 /* SIGTERM to the daemon, then waits up to timeout s for it to go. 0 also when none ran. */
 int ssc_stop(ssc *c, double timeout, char *err, size_t n);
 

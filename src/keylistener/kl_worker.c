@@ -414,9 +414,13 @@ static json_t *round_trip(kl_worker *w, ssc *c, const char *path, const ssc_req_
         else { wlog(w, "INFO", "request %s: cancel request %s sent", id, cid); kl_live_cancel_sent(w->env.live, cid); }
     }
     seg_feed feed = {w, chunk, NULL};
+    const unsigned started = ssc_daemons_started(c);
     int r = ro->stream ? ssc_wait_stream(c, id, w->o->timeout, on_segment, &feed, &resp, err, sizeof err)
                        : ssc_wait(c, id, w->o->timeout, &resp, err, sizeof err);
     free(feed.segs);
+    if (ssc_daemons_started(c) != started)   /* said here: the client restarts it silently */
+        wlog(w, "WARN", "request %s: session_daemon went away while it waited (an idle exit or a "
+             "crash): a new one was started and took the request over", id);
     if (kl_live_finished(w->env.live) && kl_live_take_cancel(w->env.live, cid)) {
         /* the cancel's own answer comes at once: collect it, leave no file behind */
         json_t *cr = NULL;
@@ -491,10 +495,12 @@ static char *transcribe_file(kl_worker *w, ssc *c, const job *j, char id[SS_ID_M
     char err[1024], lang[16], prompt[KL_PROMPT_MAX + 1];
     id[0] = 0;
     if (!c) { wlog(w, "ERROR", "no session client; %s not transcribed", j->path); return NULL; }
+    const unsigned started = ssc_daemons_started(c);
     if (!o->no_start && ssc_ensure_daemon(c, err, sizeof err) != 0) {
         wlog(w, "ERROR", "cannot start session_daemon: %s", err);
         return NULL;
     }
+    if (ssc_daemons_started(c) != started) wlog(w, "INFO", "no session_daemon alive: started one");
     /* the language a chunk before found, else the binding's, else the fixed one, else
      * detection (restricted below) */
     snprintf(lang, sizeof lang, "%s", w->lang[0] ? w->lang : j->lang[0] ? j->lang :
