@@ -276,15 +276,27 @@ static void test_words_synthetic(sp_context *ctx, const float *pcm, size_t n, fl
             CHECK(a->n_segments >= 1);
             CHECK(check_words(a, dur) == 0);
             CHECK(same_words(a, b));
-            /* in the first window the alignment pass changes nothing else; the next window
-             * starts at the last word's end (openai's and faster-whisper's rule) */
+            /* in the first window the alignment pass changes nothing else, but for a segment
+             * whose timestamps are astray (most of its words over 0.5 s outside them: the
+             * synthetic model's looping segment is aligned over the whole file), which takes
+             * its words' times as faster-whisper's do; the next window starts at the last
+             * word's end (openai's and faster-whisper's rule) */
             int n0 = 0, a0 = 0;
             while (n0 < off->n_segments && off->segments[n0].seek == 0) n0++;
             while (a0 < a->n_segments && a->segments[a0].seek == 0) a0++;
             CHECKF(n0 >= 1 && n0 == a0, "%d vs %d", n0, a0);
             for (int i = 0; i < n0 && i < a0; i++) {
                 const sp_segment *x = &off->segments[i], *y = &a->segments[i];
-                CHECK(x->start == y->start && x->end == y->end && !strcmp(x->text, y->text) && x->n_tokens == y->n_tokens);
+                int out = 0;
+                for (int k = 0; k < y->n_words; k++) {
+                    const float mid = 0.5f * (y->words[k].start + y->words[k].end);
+                    out += mid < x->start - 0.5f || mid > x->end + 0.5f;
+                }
+                if (y->n_words > 0 && 2 * out > y->n_words)
+                    CHECK(y->start == y->words[0].start && y->end == y->words[y->n_words - 1].end);
+                else
+                    CHECK(x->start == y->start && x->end == y->end);
+                CHECK(!strcmp(x->text, y->text) && x->n_tokens == y->n_tokens);
                 CHECK(x->n_words == 0 && x->words == NULL);
                 for (int k = 0; k < x->n_tokens && k < y->n_tokens; k++) {
                     CHECK(x->tokens[k].id == y->tokens[k].id);
