@@ -310,6 +310,24 @@ print("# 'So' segments:", [(x["start"], x["end"]) for x in so], "words outside:"
 sys.exit(0 if so and all(x["start"] < 11.3 for x in so) and not bad else 1)
 PY
     done
+    # a word never across a cut: jfk.wav between 5 s and 8 s of silence, twice, 20 s apart.
+    # tiny.en starts the second copy's " and" 0.66 s before the cut, past the padding + 0.1 s
+    # the segment rules look at: mapped by them it ran 15.7 -> 36.7 s (a VAD audit)
+    sox -n -r 16000 -c 1 -b 16 "$T/g5.wav" trim 0 5 && sox -n -r 16000 -c 1 -b 16 "$T/g8.wav" trim 0 8 &&
+        sox "$T/g5.wav" "$JFK" "$T/s20.wav" "$JFK" "$T/g8.wav" "$T/pad2.wav"
+    "$REL/transcribe" --model "$WD/tiny.en" $OPT --vad --temperature 0 --word-timestamps -f json "$T/pad2.wav" \
+        >"$T/pad2.json" 2>"$T/err"
+    check "--vad --word-timestamps, jfk.wav twice 20 s apart: no word across the removed silence" \
+        python3 - "$T/pad2.json" <<'PY'
+import json, sys
+speech = [(5.0, 16.0), (36.0, 47.0)]
+segs = json.load(open(sys.argv[1]))["segments"]
+words = [w for s in segs for w in s["words"]]
+bad = [(w["word"], w["start"], w["end"]) for w in words
+       if not any(a - 0.7 <= w["start"] and w["end"] <= b + 0.7 for a, b in speech)]
+print("# words outside one stretch:", bad)
+sys.exit(0 if words and not bad else 1)
+PY
 else
     echo "ok - --vad across silences # SKIP $JFK absent"
 fi

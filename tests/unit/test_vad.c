@@ -278,6 +278,49 @@ static void test_energy_vad(void)
     }
 }
 
+/* Brown noise (rumble: traffic, a fan, HVAC) is no speech: a random walk of white noise,
+ * leaky so it stays bounded, scaled to rms. Over the whole band its level under 156 Hz swung
+ * past the floor + 10 dB in 32 ms chunks and the energy detector kept 1-2 s of it in most
+ * 60 s files (base then wrote "I'm sorry," 56 times at temperature 0); its level is now the
+ * speech band's. */
+static void test_energy_vad_brown(void)
+{
+    char err[256];
+    TEST("energy VAD: 60 s of brown noise, six seeds at -25 to -50 dBFS: no speech") {
+        const size_t n = 60 * 16000;
+        float *x = malloc(n * sizeof *x);
+        sp_vad *v = NULL;
+        CHECK(x && sp_vad_open(NULL, &v, err, sizeof err) == SP_OK);
+        if (!x || !v) { free(x); continue; }
+        sp_vad_params prm = sp_vad_default_params();
+        int with_spans = 0;
+        for (int seed = 0; seed < 6; seed++) {
+            uint32_t rng = 2654435761u * (uint32_t)(seed + 1);
+            double b = 0, ss = 0;
+            for (size_t i = 0; i < n; i++) {
+                rng = rng * 1664525u + 1013904223u;
+                b = 0.9995 * b + ((double)(rng >> 8) / 16777216.0 - 0.5);
+                x[i] = (float)b;
+                ss += b * b;
+            }
+            const double want = pow(10.0, -(25.0 + 5.0 * seed) / 20.0), g = want / sqrt(ss / (double)n);
+            for (size_t i = 0; i < n; i++) x[i] = (float)(x[i] * g);
+            sp_span *s = NULL;
+            int ns = 0;
+            CHECK(sp_vad_segments(v, x, n, &prm, &s, &ns) == SP_OK);
+            if (ns) {
+                with_spans++;
+                printf("# seed %d (%d dBFS): %d spans, the first %.2f-%.2f s\n", seed, -(25 + 5 * seed), ns,
+                       s[0].start / 16000.0, s[0].end / 16000.0);
+            }
+            free(s);
+        }
+        CHECKF(with_spans == 0, "%d of 6 brown-noise files had speech spans", with_spans);
+        sp_vad_free(v);
+        free(x);
+    }
+}
+
 int main(void)
 {
     char model[512];
@@ -291,6 +334,7 @@ int main(void)
     test_silero_bad_models(model, have_model);
     test_silero_not_a_file();
     test_energy_vad();
+    test_energy_vad_brown();
     tb_cleanup();
     TEST_EXIT();
 }
