@@ -23,7 +23,9 @@
  * run; the 3 s clip's encoder (audio_ctx 256); decoder ms per token at batch 1 and per
  * beam-5 step (median step of --tokens), each as GB/s of the bytes a step must read and %
  * of the DRAM read bandwidth measured right before and of a plain read of as many bytes (the
- * decoder's own limit: where a step's bytes fit the L3 both come from there); the same
+ * decoder's own limit: where a step's bytes fit the L3 both come from there), and the beam
+ * step's FLOP/s as % of the FMA peak with its floor at that peak over batch 1's time (five
+ * rows per weight: without int8 products the FMAs, not the bytes, bound it); the same
  * fractions again with each encoder run and each group of 8 decoder steps between two short
  * probes of its limit (the FMA rate; a read of the step's bytes) ("paired":
  * what a shared machine's moving limits leave comparable); then the same on 1 thread
@@ -230,6 +232,17 @@ static double dec_bytes(const sp_model_info *mi, double wbytes, double kvbytes)
     double n = mi->n_text_state;
     return wbytes * (mi->n_text_layer * 14.0 * n * n + (double)mi->n_vocab * n) +
            2.0 * kvbytes * mi->n_text_layer * (double)mi->n_audio_ctx * n;
+}
+
+/* floating-point operations of a decoder step of B rows: the matrices dec_bytes reads, and
+ * the cross-attention's scores and weighted sum over the window (2 T n per row and layer;
+ * the self-attention's over a few tokens left out). A beam step multiplies every weight by
+ * five rows: on a CPU without int8 products it is bound by the FMAs, not by the bytes. */
+static double dec_flops(const sp_model_info *mi, int B)
+{
+    double n = mi->n_text_state;
+    return 2.0 * B * (mi->n_text_layer * 14.0 * n * n + (double)mi->n_vocab * n +
+                      mi->n_text_layer * 2.0 * (double)mi->n_audio_ctx * n);
 }
 
 static int g_scaling = 1;   /* also measure on 1 thread (--no-scaling: skip) */
@@ -601,13 +614,22 @@ static quart decode_paired(sp_context *ctx, const sp_model_info *mi, int B, int 
 }
 
 /* the CPU decoder's figures on one line: batch 1 and beam-5 step, GB/s and % of bw (DRAM)
- * and of same (a plain read of the step's bytes) */
-static void print_cpu_decode(const char *what, double mb, double ms1, double ms5, double bw, double same)
+ * and of same (a plain read of the step's bytes); then the beam step against the FMA peak
+ * (GFLOP/s; 0: not said): its floor there, and that floor over batch 1's time, which bounds
+ * how close to batch 1 a beam step can come on that machine. With int8 products the f32
+ * peak is not their limit (said so). */
+static void print_cpu_decode(const char *what, double mb, double ms1, double ms5, double bw, double same,
+                             double mflop5, double peak, int int8)
 {
     printf("#   %s: decode batch 1 %.2f ms/token = %.1f GB/s = %.0f%% of %.1f GB/s DRAM read bandwidth, %.0f%% of a plain "
-           "read of the step's %.0f MB (%.1f GB/s) | beam-5 step %.2f ms = %.1f GB/s = %.0f%% / %.0f%% (%.2fx batch 1)\n",
+           "read of the step's %.0f MB (%.1f GB/s) | beam-5 step %.2f ms = %.1f GB/s = %.0f%% / %.0f%% (%.2fx batch 1)",
            what, ms1, mb / ms1, 100.0 * (mb / ms1) / bw, bw, 100.0 * (mb / ms1) / same, mb, same, ms5, mb / ms5,
            100.0 * (mb / ms5) / bw, 100.0 * (mb / ms5) / same, ms5 / ms1);
+    if (peak > 0)
+        printf(" = %.0f%% of the FMA peak: its %.0f MFLOP take >= %.2f ms there (%.2fx batch 1)%s",
+               100.0 * (mflop5 / ms5) / peak, mflop5, mflop5 / peak, mflop5 / peak / ms1,
+               int8 ? ", its products int8, the f32 peak not their limit" : "");
+    printf("\n");
 }
 
 static double g_read_gbs1;  /* read bandwidth on 1 thread */
@@ -692,7 +714,7 @@ static int bench_model(const char *path, int threads, int runs, int ntok)
         if (same1 > same) same = same1;   /* a limit is a maximum: a neighbour's burst lowers a reading */
         char what[64];
         snprintf(what, sizeof what, "%d threads", threads);
-        print_cpu_decode(what, mb, ms_tok[0], ms_tok[1], bw, same);
+        print_cpu_decode(what, mb, ms_tok[0], ms_tok[1], bw, same, dec_flops(&mi, 5) / 1e6, g_fma_peak, int8);
         {
             const quart qe = encode_paired(ctx, mel, runs, enc_flops(&mi) / 1e9, threads);
             const quart q1 = decode_paired(ctx, &mi, 1, ntok, logits, mb, threads);
@@ -714,7 +736,8 @@ static int bench_model(const char *path, int threads, int runs, int ntok)
                 double d1 = decode_ms(c1, &mi, 1, ntok, logits), d5 = decode_ms(c1, &mi, 5, ntok, logits);
                 printf("#   1 thread: encoder %.1f ms (%.0f%% of the 1-thread FMA peak; %d threads %.2fx faster)\n", e1,
                        100.0 * enc_flops(&mi) / (e1 / 1000) / 1e9 / g_fma_peak1, threads, e1 / (enc * 1000));
-                print_cpu_decode("1 thread", mb, d1, d5, bw1, same_bytes_read(g_probe_buf, g_probe_floats, 1));
+                print_cpu_decode("1 thread", mb, d1, d5, bw1, same_bytes_read(g_probe_buf, g_probe_floats, 1),
+                                 dec_flops(&mi, 5) / 1e6, g_fma_peak1, int8);
                 printf("#   scaling 1 -> %d threads: decode batch 1 %.2fx, beam-5 step %.2fx\n", threads, d1 / ms_tok[0],
                        d5 / ms_tok[1]);
                 sp_context_free(c1);
