@@ -2,8 +2,8 @@
  *   decode + resample throughput (seconds of audio per second of CPU wall time) for a
  *   44.1 kHz stereo MP3 and a 48 kHz stereo WAV made with sox/ffmpeg in a temp dir; latency
  *   of the empty-audio path (1 s silent 16 kHz WAV -> sp_audio_load + sp_audio_is_empty);
- *   VAD quality on generated sets (espeak-ng speech with known silence gaps, white and pink
- *   noise, tones): mean boundary error in ms, missed/extra spans, false-speech rate, for the
+ *   VAD quality on generated sets (espeak-ng speech with known silence gaps, white, pink and
+ *   brown noise, tones): mean boundary error in ms, missed/extra spans, false-speech rate, for the
  *   energy detector and Silero (when a model is found).
  * usage: bench_audio [--vad-model PATH] [--seconds N]   (default model:
  *        ../shared/data/for-tests-silero-v6.2.0-ggml.bin when present; N: seconds of the
@@ -132,7 +132,7 @@ static float *make_speech(size_t *n, span *truth, int *nt)
 static void make_noise(float *x, size_t n, int kind)
 {
     uint32_t r = 2463534242u;
-    float b0 = 0, b1 = 0, b2 = 0, b3 = 0, b4 = 0, b5 = 0, b6 = 0;
+    float b0 = 0, b1 = 0, b2 = 0, b3 = 0, b4 = 0, b5 = 0, b6 = 0, walk = 0;
     static const float notes[8] = { 262, 294, 330, 349, 392, 440, 494, 523 };
     for (size_t i = 0; i < n; i++) {
         r ^= r << 13; r ^= r >> 17; r ^= r << 5;
@@ -144,6 +144,9 @@ static void make_noise(float *x, size_t n, int kind)
             b4 = 0.55000f * b4 + w * 0.5329522f; b5 = -0.7616f * b5 - w * 0.0168980f;
             x[i] = 0.03f * (b0 + b1 + b2 + b3 + b4 + b5 + b6 + w * 0.5362f);
             b6 = w * 0.115926f;
+        } else if (kind == 3) {                 /* brown: a leaky random walk, rumble (-30 dBFS RMS) */
+            walk = 0.9995f * walk + w;
+            x[i] = 0.0011f * walk;
         } else {                                                      /* melody, 3 harmonics */
             float f = notes[(i / 4800) % 8], t = (float)i / 16000.0f;
             x[i] = 0.2f * sinf(2 * (float)M_PI * f * t) + 0.1f * sinf(4 * (float)M_PI * f * t) +
@@ -193,8 +196,10 @@ static void vad_eval(const char *name, sp_vad *v)
     printf("VAD %-8s speech+gaps in white noise: %d spans (truth %d)\n", name, ns, nt);
     free(s);
     free(noise);
-    static const char *kinds[3] = { "white noise", "pink noise", "tones" };
-    for (int k = 0; k < 3; k++) {
+    static const char *kinds[4] = { "white noise", "pink noise", "tones", "brown noise" };
+    static const int order[4] = { 0, 1, 3, 2 };
+    for (int o = 0; o < 4; o++) {
+        const int k = order[o];
         size_t m = 16000 * 20;
         float *y = malloc(m * sizeof *y);
         make_noise(y, m, k);
