@@ -144,7 +144,7 @@ static void make_noise(float *x, size_t n, int kind)
             b4 = 0.55000f * b4 + w * 0.5329522f; b5 = -0.7616f * b5 - w * 0.0168980f;
             x[i] = 0.03f * (b0 + b1 + b2 + b3 + b4 + b5 + b6 + w * 0.5362f);
             b6 = w * 0.115926f;
-        } else if (kind == 3) {                 /* brown: a leaky random walk, rumble (-30 dBFS RMS) */
+        } else if (kind == 3) {                 /* brown: a leaky random walk, rumble (-34 dBFS RMS) */
             walk = 0.9995f * walk + w;
             x[i] = 0.0011f * walk;
         } else {                                                      /* melody, 3 harmonics */

@@ -112,7 +112,7 @@ static int map_cut_after(const vad_map *m, int c)
     return c + 1 < m->n && m->spans[c + 1].start > m->spans[c].end;
 }
 
-/* A span [*t0, *t1] (a segment, a word) mapped back as one. Whisper puts the start of what
+/* A span [*t0, *t1] (a segment; a word: map_word) mapped back as one. Whisper puts the start of what
  * follows a removed silence inside the padding that ends the chunk before it (and an end
  * inside the padding that starts the next): mapped point by point, such a span took in the
  * whole removed silence — a subtitle shown 20 s before its words (jfk.wav, 20 s of silence,
