@@ -47,10 +47,7 @@ static int ts_line(const char *l, size_t n)
     size_t h = n - (sizeof pat - 1);   /* the hours may have more digits */
     for (size_t i = 0; i < n; i++) {
         const char c = l[i], want = i < h ? '0' : pat[i - h];
-        if (want == '0' ? (c < '0' || c > '9') : c != want) {
-            if (i < h + 2 && c >= '0' && c <= '9') continue;
-            return 0;
-        }
+        if (want == '0' ? (c < '0' || c > '9') : c != want) return 0;
     }
     return 1;
 }

@@ -143,6 +143,9 @@ const char *sp_language_code(int index);
 /* 1 when s asks for detection: "auto" in any case ("AUTO" had been refused where "DE" and
  * "German" were taken); front ends pass it on as "auto" */
 int sp_language_auto(const char *s);
+/* 1 when s names a language other than English ("de", "German"; not NULL, "", "auto", "en",
+ * "English"): what an English-only model cannot do, said by each front end that takes it */
+int sp_language_not_english(const char *s);
 /* A list of codes ("en,de", "en de": commas and/or white space between them) as indexes
  * into idx (room for max; duplicates kept once; NULL: only counted). Returns how many (0 for
  * an empty list), or -1 when an entry is not a code (or "auto"), or there are more than max:

@@ -937,7 +937,7 @@ int main(int argc, char **argv)
     sp_model_info mi;
     sp_context_info(ctx, &mi);
     if (!mi.multilingual) {   /* as openai's CLI: said, then English */
-        if (o.tp.language && strcmp(o.tp.language, "en") && strcmp(o.tp.language, "auto"))
+        if (sp_language_not_english(o.tp.language))
             fprintf(stderr, "transcribe: %s is an English-only model: --language %s ignored, transcribing English\n",
                     o.model, o.tp.language);
         if (o.tp.translate)

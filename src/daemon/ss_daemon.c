@@ -1414,8 +1414,7 @@ static int check_languages(daemon_t *d)
     memset(&mi, 0, sizeof mi);
     sp_context_info(d->w.ctx, &mi);
     if (!mi.multilingual) {   /* English-only: both unused, said once here */
-        const char *l = d->o->language;
-        if ((l && strcmp(l, "auto") && strcmp(l, "en")) || d->o->languages)
+        if (sp_language_not_english(d->o->language) || d->o->languages)
             ss_log_msg(&d->log, "WARN", "the model is English-only: --language/--languages ignored, "
                        "English transcribed");
         return SS_EXIT_OK;

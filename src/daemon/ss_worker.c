@@ -297,8 +297,7 @@ static void english_only_ignored(ss_worker *w, ss_job *j)
     sp_context_info(w->ctx, &mi);
     j->ignored[0] = 0;
     if (mi.multilingual) return;
-    const int lang = j->req_language[0] && strcmp(j->req_language, "en") && strcmp(j->req_language, "auto");
-    if (lang)
+    if (sp_language_not_english(j->req_language))
         snprintf(j->ignored, sizeof j->ignored, "language \"%s\"%s", j->req_language,
                  j->translate ? " and task translate" : "");
     else if (j->translate)

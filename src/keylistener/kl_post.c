@@ -221,10 +221,9 @@ static double re_cost(const char **pp, int depth, int *reps)
             f = f < 1 ? 1 : f;
             p = *e == '}' ? e + 1 : e;
         } else {
-            atom = 1;
+            atom = *p != '|';   /* an alternation adds nothing itself; an escaped \| does */
             areps = 0;
             p += p[0] == '\\' && p[1] ? 2 : 1;
-            if (p[-1] == '|') atom = 0;
         }
         if (f > 0) {   /* the copies of the last piece (itself perhaps already repeated) */
             total += atom * (f - 1) + 1;

@@ -592,6 +592,10 @@ const char *wh_language_code(int index)
 
 int sp_language_index(const char *code) { return wh_language_index(code); }
 int sp_language_auto(const char *s) { return s && !strcasecmp(s, "auto"); }
+int sp_language_not_english(const char *s)
+{
+    return s && *s && !sp_language_auto(s) && wh_language_index(s) != wh_language_index("en");
+}
 
 int sp_language_list(const char *list, int *idx, int max, char bad[16])
 {
