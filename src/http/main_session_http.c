@@ -248,6 +248,7 @@ typedef struct {
                                    client goes (on_completed); "" once its answer is read */
     double deadline;            /* of the daemon's answer (--transcribe-timeout) */
     sh_stream *st;              /* stream=true: the events */
+    char warn[300];             /* the daemon's "warning" (resp_warning), "" none */
     double last_out;            /* when the stream last sent bytes (keep-alive comments) */
 } req;
 
@@ -916,6 +917,21 @@ static enum MHD_Result send_daemon_error(struct MHD_Connection *con, req *r, con
     return send_error(con, r, status, type, param, code, msg, NULL);
 }
 
+/* The daemon's "warning" (a truncated file; an English-only model that did not do the
+ * language or translation asked) into r->warn, visible ASCII only, and the log: OpenAI's
+ * formats have no field for it, so a header says it (and a stream's done event). */
+static void resp_warning(req *r, const json_t *resp)
+{
+    const json_t *wj = json_object_get(resp, "warning");
+    r->warn[0] = 0;
+    if (!json_is_string(wj)) return;
+    const char *s = json_string_value(wj);
+    size_t k = 0;
+    for (; s[k] && k + 1 < sizeof r->warn; k++) r->warn[k] = s[k] >= 0x20 && s[k] < 0x7f ? s[k] : '?';
+    r->warn[k] = 0;
+    logf_("WARN", "%s", r->warn);
+}
+
 /* The daemon's successful response in the requested OpenAI format (consumes resp). */
 static enum MHD_Result send_formatted(struct MHD_Connection *con, req *r, json_t *resp)
 {
@@ -933,18 +949,8 @@ static enum MHD_Result send_formatted(struct MHD_Connection *con, req *r, json_t
             duration = (double)n / SP_AUDIO_RATE;
         free(pcm);
     }
-    /* the daemon's "warning" (a truncated file; an English-only model that did not do the
-     * language or translation asked): OpenAI's formats have no field for it, so a header,
-     * visible ASCII only, and the log */
-    char warn[300] = "";
-    const json_t *wj = json_object_get(resp, "warning");
-    if (json_is_string(wj)) {
-        const char *s = json_string_value(wj);
-        size_t k = 0;
-        for (; s[k] && k + 1 < sizeof warn; k++) warn[k] = s[k] >= 0x20 && s[k] < 0x7f ? s[k] : '?';
-        warn[k] = 0;
-        logf_("WARN", "%s", warn);
-    }
+    resp_warning(r, resp);
+    const char *warn = r->warn;
     sh_transcript t;
     int failed = sh_transcript_from_response(resp, duration, &t);
     json_decref(resp);
@@ -1008,7 +1014,9 @@ static enum MHD_Result do_transcribe(struct MHD_Connection *con, req *r)
     if (json_object_get(resp, "error")) {   /* before any event: the status says it */
         ok = send_daemon_error(con, r, resp);
         json_decref(resp);
-    } else if (r->st) {   /* done before its first delta (short audio): events all at once */
+    } else if (r->st) {   /* done before its first delta (short audio): events all at once,
+                             * the warning in a header too (none has been sent yet) */
+        resp_warning(r, resp);
         ok = sh_stream_finish(r->st, resp) == 0 ? start_stream(con, r)
                                                 : send_json(con, r, 500, NULL, NULL);
         json_decref(resp);
@@ -1065,7 +1073,8 @@ static int stream_step(req *r)
         const char *type, *code;
         daemon_error(r, resp, msg, &type, &code);
         rc2 = sh_stream_error(r->st, msg, type, code);
-    } else {
+    } else {   /* the headers are out: the done event alone carries a warning */
+        resp_warning(r, resp);
         rc2 = sh_stream_finish(r->st, resp);
     }
     json_decref(resp);
@@ -1098,6 +1107,7 @@ static enum MHD_Result start_stream(struct MHD_Connection *con, req *r)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream; charset=utf-8");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");   /* nginx: pass events on at once */
+    if (r->warn[0]) MHD_add_response_header(resp, "X-Speech-Session-Warning", r->warn);
     enum MHD_Result ok = MHD_queue_response(con, MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);
     if (ok == MHD_YES) r->responded = 200;

@@ -233,6 +233,11 @@ int sh_stream_finish(sh_stream *s, const json_t *resp)
     if (!o || !ts) { json_decref(o); json_decref(ts); return -1; }
     json_object_set_new(o, "type", json_string("transcript.text.done"));
     json_object_set_new(o, "text", ts);
+    /* the daemon's "warning" (an English-only model ignored the language or task asked; a
+     * truncated file): OpenAI's event has no such field, an added one is ignored by its SDKs,
+     * and it is the one place a stream already under way can say it */
+    const json_t *w = json_object_get(resp, "warning");
+    if (json_is_string(w)) json_object_set_new(o, "warning", json_string(json_string_value(w)));
     s->ended = 1;
     return queue_event(s, NULL, o);
 }

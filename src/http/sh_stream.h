@@ -36,7 +36,8 @@ void sh_stream_free(sh_stream *s);
 int sh_stream_tail(sh_stream *s);
 
 /* The final (successful) response: deltas for its segments not yet sent (its "segments"
- * by index, else its "results"), then the done event. 0, -1 out of memory. */
+ * by index, else its "results"), then the done event (with the response's "warning", when it
+ * has one). 0, -1 out of memory. */
 int sh_stream_finish(sh_stream *s, const json_t *resp);
 
 /* Ends the stream with an error event (type/code as in OpenAI's error bodies; code may be

@@ -359,6 +359,27 @@ check "English-only model, translations with language=de: 200, X-Speech-Session-
     sh -c "[ $st = 200 ] && grep -qi '^X-Speech-Session-Warning: the model is English-only: language \"de\" and task translate ignored' '$DATA/w1.h'"
 st=$(req "$DATA/w2" -D "$DATA/w2.h" -F "file=@$DATA/speech.wav" -F model=whisper-1 "$URL/v1/audio/transcriptions")
 check "... a plain transcription: no warning header" sh -c "[ $st = 200 ] && ! grep -qi '^X-Speech-Session-Warning' '$DATA/w2.h'"
+# ... and a stream says it too, on its done event: the one place a stream already under way
+# can (it had said nothing; the header comes only when the answer beat the first delta)
+st=$(req "$DATA/w3" -F "file=@$DATA/speech.wav" -F model=whisper-1 -F language=de -F stream=true "$URL/v1/audio/transcriptions")
+check "... stream=true with language=de: the done event's \"warning\" says so" \
+    sh -c "[ $st = 200 ] && grep '\"transcript.text.done\"' '$DATA/w3' | grep -q '\"warning\": *\"the model is English-only: language'"
+if [ -x .venv/bin/python ] && .venv/bin/python -c 'import openai' 2>/dev/null; then
+    out=$(.venv/bin/python - "$URL" "$DATA/speech.wav" <<'PY'
+import sys
+from openai import OpenAI
+c = OpenAI(base_url=sys.argv[1] + "/v1", api_key="sk-local", max_retries=0, timeout=60)
+with open(sys.argv[2], "rb") as f:
+    ev = list(c.audio.transcriptions.create(model="whisper-1", file=f, language="de", stream=True))
+done = ev[-1]
+w = (done.model_extra or {}).get("warning", "")
+print("ok" if done.type == "transcript.text.done" and w.startswith("the model is English-only") else "bad %r" % ev)
+PY
+)
+    check "... the OpenAI SDK's stream: its done event carries the warning ($out)" [ "$out" = ok ]
+else
+    echo "ok - the OpenAI SDK's stream carries the warning # SKIP no .venv with openai (sh scripts/install-deps.sh)"
+fi
 stop_server "$SPID"
 "$SC" stop >/dev/null 2>&1
 

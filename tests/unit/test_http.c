@@ -712,6 +712,39 @@ static void test_stream_deltas(void)
     }
 }
 
+/* The done event carries the daemon's "warning" (an English-only model ignored the language
+ * asked): the headers of a stream already under way cannot */
+static void test_stream_warning(void)
+{
+    TEST("stream: the final answer's warning rides on the done event, none without one") {
+        char dir[] = "/tmp/sh-stream-XXXXXX";
+        CHECK(mkdtemp(dir) != NULL);
+        sh_stream *st = sh_stream_new(dir, "9");
+        CHECK(st != NULL);
+        json_t *r = parse("{\"results\":[\" Hi.\"],\"warning\":\"the model is English-only: "
+                          "language \\\"de\\\" ignored, English transcribed\"}");
+        CHECK(sh_stream_finish(st, r) == 0);
+        char *e = drain(st);
+        CHECKF(e && strcmp(e, "data: {\"type\":\"transcript.text.delta\",\"delta\":\"Hi.\"}\n\n"
+                              "data: {\"type\":\"transcript.text.done\",\"text\":\"Hi.\",\"warning\":"
+                              "\"the model is English-only: language \\\"de\\\" ignored, English transcribed\"}\n\n") == 0,
+               "%s", e ? e : "");
+        free(e);
+        json_decref(r);
+        sh_stream_free(st);
+        st = sh_stream_new(dir, "10");
+        CHECK(st != NULL);
+        r = parse("{\"results\":[\" Hi.\"],\"warning\":7}");   /* not a string: no field */
+        CHECK(sh_stream_finish(st, r) == 0);
+        e = drain(st);
+        CHECK(e && strstr(e, "\"type\":\"transcript.text.done\",\"text\":\"Hi.\"}") != NULL);
+        free(e);
+        json_decref(r);
+        sh_stream_free(st);
+        rmdir(dir);
+    }
+}
+
 static void test_stream_replaced_partial(void)
 {
     TEST("stream: a replaced partial file is reread; errors end with an SDK-shaped event") {
@@ -775,6 +808,7 @@ int main(void)
     test_word_timestamps();
     test_bare_words();
     test_stream_deltas();
+    test_stream_warning();
     test_stream_replaced_partial();
     TEST_EXIT();
 }
