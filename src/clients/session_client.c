@@ -184,7 +184,7 @@ static int spawn_daemon(ssc *c, char *err, size_t n)
 {
     char path[PATH_MAX + 32], tbuf[64], abuf[64];
     daemon_path(c, path, sizeof path);
-    char *argv[10];
+    char *argv[14];
     int k = 0;
     argv[k++] = path;
     argv[k++] = "--fork";
@@ -194,6 +194,8 @@ static int spawn_daemon(ssc *c, char *err, size_t n)
         argv[k++] = "--max-audio-seconds";
         argv[k++] = abuf;
     }
+    if (c->o.vad_model) { argv[k++] = "--vad-model"; argv[k++] = (char *)c->o.vad_model; }
+    else if (c->o.vad) argv[k++] = "--vad";
     if (c->o.daemon_timeout >= 0) {
         snprintf(tbuf, sizeof tbuf, "%g", c->o.daemon_timeout);
         argv[k++] = tbuf;

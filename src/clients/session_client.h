@@ -43,6 +43,10 @@ typedef struct {
     const char *model;          /* NULL: the daemon's default */
     double max_audio_seconds;   /* --max-audio-seconds of a daemon we start; < 0: its
                                    default (3600) */
+    int vad;                    /* 1: a daemon we start drops non-speech (--vad) */
+    const char *vad_model;      /* its Silero file (--vad-model, implies vad); NULL: none
+                                   given (the daemon's $SPEECH_SESSION_VAD_MODEL, else the
+                                   energy detector with vad) */
     volatile sig_atomic_t *interrupt;   /* set non-zero (a signal handler): ssc_wait_step
                                            returns SSC_ABORTED ("interrupted"); NULL: never */
 } ssc_opts;

@@ -296,7 +296,7 @@ int main(int argc, char **argv)
     ss_daemon_opts o;
     ss_daemon_default_opts(&o);
     int fork_mode = 0;
-    char *model = NULL;
+    char *model = NULL, *vad_abs = NULL;
     int rc = parse_options(argc, argv, &o, &fork_mode, &model);
     if (rc != 0) goto cleanup;
     if (!model) model = default_model();
@@ -314,11 +314,17 @@ int main(int argc, char **argv)
         if (a) { free(model); model = a; }
     }
     o.model = model;
+    /* the same for the VAD model, which each request opens after the chdir: a relative
+     * --vad-model (or $SPEECH_SESSION_VAD_MODEL) passed check_options and then failed every
+     * request with --fork ("cannot open VAD model ./silero.bin") */
+    if (o.vad_model && o.vad_model[0] != '/' && realpath(o.vad_model, abs) && (vad_abs = strdup(abs)))
+        o.vad_model = vad_abs;
     rc = check_options(&o);
     if (rc != 0) goto cleanup;
     if (fork_mode && (rc = fork_and_wait(&o.ready_fd)) >= 0) goto cleanup;
     rc = ss_daemon_run(&o);
 cleanup:
     free(model);
+    free(vad_abs);
     return rc < 0 ? 0 : rc;
 }

@@ -94,6 +94,9 @@ static const char USAGE[] =
 "                              (default $SPEECH_SESSION_DEVICE, else auto)\n"
 "      --compute C             CPU products of a daemon this server starts: auto, int8, exact\n"
 "                              (default $SPEECH_SESSION_COMPUTE, else auto)\n"
+"      --vad                   a daemon this server starts drops non-speech before decoding\n"
+"                              (its energy detector, or $SPEECH_SESSION_VAD_MODEL's Silero)\n"
+"      --vad-model PATH        ... with this Silero VAD ggml file (implies --vad)\n"
 "      --no-autostart          never start a daemon (503 while none runs)\n"
 "      --model-name NAME       model id announced by /v1/models (default whisper-1)\n"
 "  -q, --quiet                 no per-request log lines on stderr\n"
@@ -114,6 +117,7 @@ static struct {
     const char *model_name;
     int quiet;
     ssc_opts copts;
+    char vad_model[PATH_MAX];   /* --vad-model made absolute (copts.vad_model points here) */
     char updir_path[4300];
     int updir;
 } cfg;
@@ -1373,7 +1377,8 @@ static void *second_signal(void *arg)
 static int parse_options(int argc, char **argv, const char **listen)
 {
     enum { O_TOKEN = 256, O_MAXUP, O_MAXUPS, O_MAXCONN, O_IDLE, O_UPTO, O_TRTO, O_DAEMON,
-           O_DTO, O_NOAUTO, O_MNAME, O_HDRTO, O_MAXCONNIP, O_DEVICE, O_COMPUTE, O_MAXAUDIO };
+           O_DTO, O_NOAUTO, O_MNAME, O_HDRTO, O_MAXCONNIP, O_DEVICE, O_COMPUTE, O_MAXAUDIO,
+           O_VAD, O_VADM };
     static const struct option lo[] = {
         { "listen", required_argument, 0, 'l' }, { "token", required_argument, 0, O_TOKEN },
         { "max-upload", required_argument, 0, O_MAXUP },
@@ -1389,6 +1394,7 @@ static int parse_options(int argc, char **argv, const char **listen)
         { "max-audio-seconds", required_argument, 0, O_MAXAUDIO },
         { "device", required_argument, 0, O_DEVICE },
         { "compute", required_argument, 0, O_COMPUTE },
+        { "vad", no_argument, 0, O_VAD }, { "vad-model", required_argument, 0, O_VADM },
         { "no-autostart", no_argument, 0, O_NOAUTO },
         { "model-name", required_argument, 0, O_MNAME },
         { "quiet", no_argument, 0, 'q' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
@@ -1415,6 +1421,8 @@ static int parse_options(int argc, char **argv, const char **listen)
         case O_MAXAUDIO:   /* the daemon's own range, passed on as given */
             if (ss_opt_num(optarg, 0, INFINITY, &cfg.copts.max_audio_seconds)) goto usage;
             break;
+        case O_VAD: cfg.copts.vad = 1; break;
+        case O_VADM: if (!*optarg) goto usage; cfg.copts.vad_model = optarg; break;
         case O_NOAUTO: cfg.copts.autostart = 0; break;
         case O_DEVICE:   /* the daemon this server starts inherits the environment */
             if (!sp_device_valid(optarg) || setenv("SPEECH_SESSION_DEVICE", optarg, 1) != 0) goto usage;
@@ -1452,6 +1460,18 @@ static int check_options(const char *listen)
     if (sh_parse_listen(listen, &cfg.addr, &cfg.addr_len, err, sizeof err) != 0) {
         fprintf(stderr, "session_http: %s\n", err);
         return 100;
+    }
+    /* a VAD model that does not load would fail every request of the daemon started with
+     * it: refused here, as the daemon refuses it; absolute, since the daemon may be started
+     * from elsewhere than where the path was given */
+    if (cfg.copts.vad_model) {
+        sp_vad *vad = NULL;
+        if (sp_vad_open(cfg.copts.vad_model, &vad, err, sizeof err) != SP_OK) {
+            fprintf(stderr, "session_http: --vad-model: %s\n", err);
+            return 100;
+        }
+        sp_vad_free(vad);
+        if (realpath(cfg.copts.vad_model, cfg.vad_model)) cfg.copts.vad_model = cfg.vad_model;
     }
     if (cfg.max_uploads > cfg.max_conns) cfg.max_uploads = cfg.max_conns;
     if (!cfg.max_conns_ip) cfg.max_conns_ip = cfg.max_conns > 1 ? cfg.max_conns / 2 : 1;

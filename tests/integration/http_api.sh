@@ -349,6 +349,17 @@ check "--max-audio-seconds 7200: 1.2 s of speech 200, the daemon started with it
 stop_server "$SPID"
 "$SC" stop >/dev/null 2>&1
 check "every upload was removed (--max-audio-seconds)" wait_uploads_gone 5
+# --vad and --vad-model reach the daemon this server starts (a server-started daemon could
+# not drop non-speech at all); a VAD model that does not load is refused at start
+start_server --vad
+st=$(req "$DATA/v1" -F "file=@$DATA/speech.wav" -F model=whisper-1 "$URL/v1/audio/transcriptions")
+check "--vad: 200, the daemon started with --vad" \
+    sh -c "[ $st = 200 ] && ps -o args= -p '$(daemon_pid)' | grep -qE -- '--vad( |\$)'"
+stop_server "$SPID"
+"$SC" stop >/dev/null 2>&1
+timeout 10 "$SH" --listen 127.0.0.1:0 --vad-model "$DATA/no-such-vad.bin" >"$DATA/vm.out" 2>"$DATA/vm.err"
+check "--vad-model that does not load: exit 100 at start, said why, nothing served" \
+    sh -c "[ $? -eq 100 ] && grep -q 'vad-model' '$DATA/vm.err' && ! grep -q listening '$DATA/vm.out'"
 
 # an English-only model asked for German, or for a translation: transcribed (English audio is
 # a valid translation request), and the header says what was ignored (it had been silent:
