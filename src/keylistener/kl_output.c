@@ -6,6 +6,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <langinfo.h>
+#include <locale.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -96,7 +98,17 @@ static size_t write_until(int fd, const char *data, size_t len, double end)
     return off;
 }
 
+static int run_env(char *const argv[], char *const envp[], const void *data, size_t len, double timeout,
+                   char *err, size_t n);
+
 int kl_run_n(char *const argv[], const void *data, size_t len, double timeout, char *err, size_t n)
+{
+    return run_env(argv, environ, data, len, timeout, err, n);
+}
+
+/* kl_run_n with the environment envp. */
+static int run_env(char *const argv[], char *const envp[], const void *data, size_t len, double timeout,
+                   char *err, size_t n)
 {
     const char *text = data;
     if (n) err[0] = 0;
@@ -120,7 +132,7 @@ int kl_run_n(char *const argv[], const void *data, size_t len, double timeout, c
     posix_spawnattr_setsigmask(&at, &none);
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
     pid_t pid;
-    int e = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
+    int e = posix_spawnp(&pid, argv[0], &fa, &at, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     close(in[0]);
@@ -408,6 +420,41 @@ char *kl_output_dotool_script(const char *text, int delay)
     return cmd;
 }
 
+/* The environment for a tool that decodes the text with its locale: wtype and xdotool read
+ * it in the multibyte charset of the locale their environment names (setlocale(..., "")). Run
+ * without a UTF-8 locale there (LANG unset, LANG=C, or a locale that is not installed: the
+ * listener itself works in C.UTF-8 whatever its environment says, main), each typed the text
+ * up to its first non-ASCII character and exited 0: "Café au lait, 日本." came out "Caf",
+ * logged as typed. Then the tool gets LC_ALL=C.UTF-8; an environment already UTF-8 is left
+ * as it is. NULL (malloc'd otherwise): use environ. */
+static char **utf8_environ(void)
+{
+    locale_t env = newlocale(LC_CTYPE_MASK, "", (locale_t)0);
+    const int utf8 = env && !strcmp(nl_langinfo_l(CODESET, env), "UTF-8");
+    if (env) freelocale(env);
+    locale_t c = utf8 ? (locale_t)0 : newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+    if (!c) return NULL;   /* UTF-8 already, or no C.UTF-8 to offer: as it was */
+    freelocale(c);
+    size_t k = 0, count = 0;
+    while (environ[count]) count++;
+    char **e = malloc((count + 2) * sizeof *e);
+    if (!e) return NULL;
+    for (size_t i = 0; i < count; i++)
+        if (strncmp(environ[i], "LC_ALL=", 7)) e[k++] = environ[i];
+    e[k++] = (char *)"LC_ALL=C.UTF-8";
+    e[k] = NULL;
+    return e;
+}
+
+/* kl_run for a tool that takes the text through its locale (utf8_environ). */
+static int run_text_tool(char *const argv[], const char *text, double timeout, char *err, size_t n)
+{
+    char **env = utf8_environ();
+    int r = run_env(argv, env ? env : environ, text, text ? strlen(text) : 0, timeout, err, n);
+    free(env);
+    return r;
+}
+
 static int type_with(const char *t, const char *text, int delay, char *err, size_t n)
 {
     char d[32];
@@ -416,7 +463,7 @@ static int type_with(const char *t, const char *text, int delay, char *err, size
     if (!strcmp(t, "wtype")) {
         /* wtype 0.4 refuses "-d 0" (Invalid sleep time): no -d is no delay */
         char *argv[] = { "wtype", "-d", d, "-", NULL }, *argv0[] = { "wtype", "-", NULL };
-        return kl_run(delay > 0 ? argv : argv0, text, timeout, err, n);
+        return run_text_tool(delay > 0 ? argv : argv0, text, timeout, err, n);
     }
     if (!strcmp(t, "dotool")) {
         char *cmd = kl_output_dotool_script(text, delay);
@@ -432,7 +479,7 @@ static int type_with(const char *t, const char *text, int delay, char *err, size
     }
     if (!strcmp(t, "xtest")) return kl_xtest_type(text, delay, err, n);
     char *argv[] = { "xdotool", "type", "--delay", d, "--", (char *)text, NULL };
-    return kl_run(argv, NULL, timeout, err, n);
+    return run_text_tool(argv, NULL, timeout, err, n);
 }
 
 /* Splits "ctrl+shift+v" into modifiers and the key. 0, or -1 when malformed. */

@@ -191,6 +191,19 @@ check "--type-delay 0: typed into foot by wtype" wait_for 20 typed_is
 check "log says typed with wtype" grep_log "output wtype in"
 listener_quit
 
+# 3d. a listener started without a UTF-8 locale in its environment (LANG=C, unset, or naming
+# a locale that is not installed): wtype decodes its stdin in the environment's locale, and
+# typed "Caf" of "Café au lait, 日本." and exited 0 (logged as typed); it is now run in C.UTF-8
+printf '%s' '["Café au lait, 日本."]' >"$ROOT/fake_results.json"
+bg env -u LC_ALL -u LC_CTYPE LANG=C WAYLAND_DISPLAY="$WL" "$KL" --no-config --trigger none \
+    --source virt.monitor --no-start --history 0 --timeout 20 2>>"$ROOT/kl.err"
+listener_up
+n0=$(nout); record; wait_delivered "$n0"
+TEXT="$TEXT""Café au lait, 日本."
+check "LANG=C in the listener's environment: wtype types é and 日本 all the same" wait_for 20 typed_is
+typed_is || echo "#   typed: $(cat "$TYPED")"
+listener_quit
+
 # 4. paste mode: the user's clipboard text is saved, the text pasted with Ctrl+Shift+V (foot's
 # paste chord, sent with wtype), and the user's text put back
 printf 'user text' | WAYLAND_DISPLAY="$WL" wl-copy

@@ -184,6 +184,17 @@ for d in 0 1; do
     echo "# xdotool --type-delay $d: $bad of $RUNS runs differ from the text ($lost characters missing in all)"
 done
 
+# xdotool decodes its argument in the environment's locale: with LANG=C (or unset, or a locale
+# not installed) it typed the text up to its first non-ASCII character and exited 0 (the same
+# for wtype: keylistener_wayland.sh). It is now run in C.UTF-8: a stand-in notes its charset.
+mkdir -p "$ROOT/xdoloc"
+printf '#!/bin/sh\nlocale charmap >"%s" 2>/dev/null\n' "$ROOT/xdo-charmap" >"$ROOT/xdoloc/xdotool"
+chmod +x "$ROOT/xdoloc/xdotool"
+env -u LC_ALL -u LC_CTYPE LANG=C PATH="$ROOT/xdoloc:$PATH" "$KL" --no-config --history-file "$H" \
+    --typer xdotool paste-last 2>>"$ROOT/kl.err"
+check "LANG=C in the environment: xdotool is run in a UTF-8 locale ($(cat "$ROOT/xdo-charmap" 2>/dev/null))" \
+    [ "$(cat "$ROOT/xdo-charmap" 2>/dev/null)" = UTF-8 ]
+
 # the full chain: the stand-in daemon's segments, the spoken "new line" made a line break by
 # --spoken-punctuation, typed by the listener (the default typer on X11 is xtest)
 start_fake_daemon
