@@ -474,8 +474,19 @@ static int type_with(const char *t, const char *text, int delay, char *err, size
         return r;
     }
     if (!strcmp(t, "ydotool")) {
-        char *argv[] = { "ydotool", "type", "--", (char *)text, NULL };
-        return kl_run(argv, NULL, timeout, err, n);
+        /* ydotool 1.0.x (Client/tool_type.c) types from a US-layout table of ASCII: a byte
+         * past it indexes the table with a negative char (some arbitrary key, or none) and it
+         * exits 0 - "é", "日本" never arrive, and the log said typed. Such a text goes on to the
+         * next tool (xtest in an XWayland window), else to the clipboard, with this reason. */
+        for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+            if (*p >= 0x80) { snprintf(err, n, "ydotool types ASCII only (this text has other characters)"); return -1; }
+        /* On stdin (--file: 1.0.0 has no "-"), not as an argument: 1.0.4 reads its arguments
+         * with backslash escapes ("\n" a Return, "\U" dropped: "C:\Users" is typed "C:sers").
+         * Its own pace is 40 ms a key (20 held, 20 between; --type-delay is not passed): the
+         * timeout of 10 ms a byte ran out after about 330 keys, and the next tool typed the
+         * text again from its start. */
+        char *argv[] = { "ydotool", "type", "--file", "/dev/stdin", NULL };
+        return kl_run(argv, text, 10 + (double)strlen(text) * 45 / 1000.0, err, n);
     }
     if (!strcmp(t, "xtest")) return kl_xtest_type(text, delay, err, n);
     char *argv[] = { "xdotool", "type", "--delay", d, "--", (char *)text, NULL };

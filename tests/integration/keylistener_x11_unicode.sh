@@ -195,6 +195,85 @@ env -u LC_ALL -u LC_CTYPE LANG=C PATH="$ROOT/xdoloc:$PATH" "$KL" --no-config --h
 check "LANG=C in the environment: xdotool is run in a UTF-8 locale ($(cat "$ROOT/xdo-charmap" 2>/dev/null))" \
     [ "$(cat "$ROOT/xdo-charmap" 2>/dev/null)" = UTF-8 ]
 
+# ydotool (auto-probed once its socket exists; before xtest): a stand-in that does what
+# ydotool 1.0.4's `type` does (its Client/tool_type.c) - its arguments read with backslash
+# escapes (--file without), ASCII through a US table only (a byte past it: no key here), 40 ms
+# a key (20 held, 20 between) - and types the result into the xterm with xdotool (ASCII: keys
+# of the keymap, nothing bound). The text had gone as an argument ("C:\Users" typed as
+# "C:sers"), a text beyond ASCII was given to it and logged as typed, and a text over ~330
+# keys ran past the 10 ms a byte allowed, was killed, and typed again from its start by xtest.
+mkdir -p "$ROOT/ydo"; : >"$ROOT/ydo.sock"
+cat >"$ROOT/ydo/ydotool" <<'EOF'
+#!/usr/bin/python3
+import subprocess, sys, time
+a = sys.argv[1:]
+if not a or a[0] != "type":
+    sys.exit(0)
+a, opts, pos, i = a[1:], {}, [], 0
+takes = {"-d": "d", "--key-delay": "d", "-D": "D", "--next-delay": "D", "-H": "H", "--key-hold": "H",
+         "-f": "f", "--file": "f", "-e": "e", "--escape": "e"}
+while i < len(a):
+    x = a[i]
+    if x == "--":
+        pos += a[i + 1:]
+        break
+    k, eq, v = x.partition("=")
+    if k in takes:
+        if not eq:
+            i += 1
+            v = a[i]
+        opts[takes[k]] = v
+    else:
+        pos.append(x)
+    i += 1
+if "f" in opts:
+    texts, esc = [open(opts["f"], "rb").read()], opts.get("e", "0") == "1"
+else:
+    texts, esc = [p.encode() for p in pos], opts.get("e", "1") == "1"
+out = b""
+for t in texts:
+    j = 0
+    while j < len(t):
+        c = t[j]
+        j += 1
+        if esc and c == 0x5c and j < len(t):   # \n \t \\ \xHH; any other pair is dropped
+            e = t[j]
+            j += 1
+            if e == ord("n"): out += b"\n"
+            elif e == ord("t"): out += b"\t"
+            elif e == 0x5c: out += b"\\"
+            elif e == ord("x"):
+                out += bytes([int(t[j:j + 2], 16)])
+                j += 2
+            continue
+        if c < 0x80 and (c >= 0x20 or c in (9, 10)):
+            out += bytes([c])
+for k in range(0, len(out), 25):               # typed as it goes, at 40 ms a key
+    time.sleep(0.04 * len(out[k:k + 25]))
+    subprocess.run(["xdotool", "type", "--delay", "1", "--", out[k:k + 25].decode()])
+EOF
+chmod +x "$ROOT/ydo/ydotool"
+ydo_type() { # history-file: paste-last with ydotool probed first
+    : >"$TYPED"
+    env YDOTOOL_SOCKET="$ROOT/ydo.sock" PATH="$ROOT/ydo:$PATH" "$KL" --no-config --history-file "$1" \
+        paste-last 2>>"$ROOT/kl.err"
+}
+printf '1700000000\t%s\n' 'C:\\Users\\me -d 0 \\n "q" $HOME' >"$ROOT/hydo"
+printf '%s' 'C:\Users\me -d 0 \n "q" $HOME' >"$ROOT/want-ydo.txt"
+ydo_type "$ROOT/hydo"
+check "ydotool: backslashes typed as they are" wait_for 5 cmp -s "$ROOT/want-ydo.txt" "$TYPED"
+cmp -s "$ROOT/want-ydo.txt" "$TYPED" || echo "#   typed: $(cat "$TYPED")"
+printf '1700000000\t%s\n' 'Grüße, 日本 😀 ok' >"$ROOT/hydo2"
+printf '%s' 'Grüße, 日本 😀 ok' >"$ROOT/want-ydo2.txt"
+ydo_type "$ROOT/hydo2"
+check "ydotool and a text beyond ASCII: not given to it, typed by xtest" wait_for 5 cmp -s "$ROOT/want-ydo2.txt" "$TYPED"
+cmp -s "$ROOT/want-ydo2.txt" "$TYPED" || echo "#   typed: $(cat "$TYPED")"
+python3 -c "import sys; sys.stdout.write('1700000000\t' + ' '.join('w%03d' % i for i in range(80)) + '\n')" >"$ROOT/hydo3"
+cut -f2 "$ROOT/hydo3" | tr -d '\n' >"$ROOT/want-ydo3.txt"
+ydo_type "$ROOT/hydo3"
+check "ydotool and $(wc -c <"$ROOT/want-ydo3.txt") keys at its 40 ms a key: typed once, whole" \
+    wait_for 5 cmp -s "$ROOT/want-ydo3.txt" "$TYPED"
+
 # the full chain: the stand-in daemon's segments, the spoken "new line" made a line break by
 # --spoken-punctuation, typed by the listener (the default typer on X11 is xtest)
 start_fake_daemon
