@@ -401,6 +401,15 @@ if [ -x "$REL/session_daemon" ]; then
     check "the daemon's \"languages\" [fr, it], base: German speech taken as one of them [$got]" \
         sh -c "[ '$got' = fr ] || [ '$got' = it ]"
 fi
+# http_port OUT: the port session_http printed to OUT (port 0), waiting up to 10 s for it
+http_port() {
+    _p=""; _i=0
+    while [ -z "$_p" ] && [ $_i -lt 100 ]; do
+        sleep 0.1; _i=$((_i + 1))
+        _p=$(sed -n 's|^session_http listening on http://127.0.0.1:\([0-9]*\)$|\1|p' "$1")
+    done
+    echo "$_p"
+}
 # --- a relative Silero path, to the daemon (--fork: it chdirs to /) and through session_http
 # (both had passed the start-up check, then the daemon failed every request: "cannot open VAD
 # model ./silero.bin")
@@ -418,11 +427,7 @@ if [ -f "$JFK" ] && [ -f "$SILERO" ] && [ -x "$REL/session_daemon" ] && [ -x "$R
     (cd "$T/vrel" && export SPEECH_SESSION_ROOT="$T/vrel/root" SPEECH_SESSION_DAEMON="$RELABS/session_daemon" &&
      exec "$RELABS/session_http" --listen 127.0.0.1:0 --model "$TINY" --vad-model silero.bin) >"$T/vrel/h.out" 2>"$T/vrel/h.log" &
     hpid=$!
-    port=""; i=0
-    while [ -z "$port" ] && [ $i -lt 100 ]; do
-        sleep 0.1; i=$((i + 1))
-        port=$(sed -n 's|^session_http listening on http://127.0.0.1:\([0-9]*\)$|\1|p' "$T/vrel/h.out")
-    done
+    port=$(http_port "$T/vrel/h.out")
     curl -s --max-time 120 -F file=@"$JFK" -F model=whisper-1 "http://127.0.0.1:$port/v1/audio/transcriptions" >"$T/vrel/h.json"
     dargs=$(SPEECH_SESSION_ROOT="$T/vrel/root" "$REL/session_client" status 2>&1 >/dev/null |
             sed -n 's/^session_daemon running, pid \([0-9]*\)$/\1/p' | xargs -r ps -o args= -p)
@@ -442,11 +447,7 @@ if [ -f "$JFK" ] && [ -x "$REL/session_daemon" ] && [ -x "$REL/session_http" ] &
     "$REL/session_client" stop >/dev/null 2>&1
     "$REL/session_http" --listen 127.0.0.1:0 --model "$(realpath "$WD/tiny.en")" >"$T/http.out" 2>"$T/http.log" &
     hpid=$!
-    port=""; i=0
-    while [ -z "$port" ] && [ $i -lt 100 ]; do
-        sleep 0.1; i=$((i + 1))
-        port=$(sed -n 's|^session_http listening on http://127.0.0.1:\([0-9]*\)$|\1|p' "$T/http.out")
-    done
+    port=$(http_port "$T/http.out")
     curl -s --max-time 120 -F file=@"$JFK" -F model=whisper-1 "http://127.0.0.1:$port/v1/audio/transcriptions" |
         python3 -c "import json,sys; print(json.load(sys.stdin)['text'])" >"$T/http.txt" 2>/dev/null
     kill "$hpid" 2>/dev/null; wait "$hpid" 2>/dev/null
