@@ -215,6 +215,20 @@ static ss_parse_result parse_options(json_t *root, ss_request *out, const char *
     return SS_PARSE_OK;
 }
 
+/* 1 when the number jansson found too big (at byte pos) is an integer running to the end of
+ * the bytes: a writer may not have finished it, and "12345678901234567890" (past int64) is
+ * the start of the real "12345678901234567890.5" (well within a double's range) */
+static int integer_at_end(const char *buf, size_t len, int pos)
+{
+    if (pos < 0 || (size_t)pos != len) return 0;
+    size_t i = len;
+    while (i && buf[i - 1] >= '0' && buf[i - 1] <= '9') i--;
+    if (i == len) return 0;
+    if (i && buf[i - 1] == '-') i--;
+    const char c = i ? buf[i - 1] : ' ';   /* an exponent's or a fraction's digits: a real */
+    return !(c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-' || (c >= '0' && c <= '9'));
+}
+
 /* The bytes as JSON into *root, or why not: SS_PARSE_INCOMPLETE while more bytes could still
  * make them valid (the writer may not have finished: never an error at once), otherwise
  * SS_PARSE_INVALID. */
@@ -229,7 +243,12 @@ static ss_parse_result load_json(const char *buf, size_t len, json_t **root, con
     json_error_t je;
     *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (*root) return SS_PARSE_OK;
-    switch (json_error_code(&je)) {
+    enum json_error_code ec = json_error_code(&je);
+    /* an integer cut off by the end of the bytes is not final: more bytes can make it a
+     * real (a request written with such a timestamp had been refused mid-write, T6) */
+    if (ec == json_error_numeric_overflow && integer_at_end(buf, len, je.position))
+        ec = json_error_premature_end_of_input;
+    switch (ec) {
     case json_error_duplicate_key:
     case json_error_null_character:
     case json_error_numeric_overflow:

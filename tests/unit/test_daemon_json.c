@@ -87,6 +87,25 @@ static void test_truncated_input(void)
         CHECKF(bad == 0, "%d prefixes not INCOMPLETE", bad);
         CHECK(P("{\"1\":1,", "1", &code) == SS_PARSE_INCOMPLETE);
         CHECK(P("", "1", &code) == SS_PARSE_INCOMPLETE);
+        /* a real whose integer part is past int64: cut before its '.', it reads as a too
+         * big integer, which more bytes still fix (had been refused at once; fuzz_request) */
+        const char *big = "{\"id\":\"1\",\"audio_file\":\"/a\",\"timestamp\":-12345678901234567890.5}";
+        bad = 0;
+        for (size_t k = 0; k < strlen(big); k++) {
+            char buf[200];
+            memcpy(buf, big, k);
+            buf[k] = 0;
+            ss_request r;
+            if (ss_request_parse(buf, k, "1", &r, &code, msg, sizeof msg) != SS_PARSE_INCOMPLETE) bad++;
+            ss_request_clear(&r);
+        }
+        CHECKF(bad == 0, "%d prefixes not INCOMPLETE", bad);
+        CHECK(P(big, "1", &code) == SS_PARSE_OK);
+        /* a too big integer that has ended, or a real past double's range, stays final */
+        CHECK(P("{\"id\":\"1\",\"audio_file\":\"/a\",\"timestamp\":12345678901234567890}", "1", &code) == SS_PARSE_INVALID);
+        CHECK(P("{\"id\":\"1\",\"audio_file\":\"/a\",\"timestamp\":12345678901234567890 ", "1", &code) == SS_PARSE_INVALID);
+        CHECK(P("{\"id\":\"1\",\"audio_file\":\"/a\",\"timestamp\":1e999", "1", &code) == SS_PARSE_INVALID);
+        CHECK(P("{\"id\":\"1\",\"audio_file\":\"/a\",\"timestamp\":1.5e99999999999999999999", "1", &code) == SS_PARSE_INVALID);
     }
 }
 
