@@ -256,6 +256,10 @@ char *sh_transcript_text(const sh_transcript *t)
 void sh_timestamp(double seconds, char sep, char out[32])
 {
     if (!(seconds > 0) || !isfinite(seconds)) seconds = 0;
+    /* past what a long long of milliseconds holds (9.2e15 s, 2.9e8 years: only a response
+     * file the daemon did not write says so) llround gives LLONG_MIN, and the cue's line
+     * read "-2562047788015:-12:-55,-808": 9e15 s instead, which it still holds */
+    if (seconds > 9e15) seconds = 9e15;
     long long ms = llround(seconds * 1000.0);
     long long h = ms / 3600000, m = ms / 60000 % 60, s = ms / 1000 % 60;
     snprintf(out, 32, "%02lld:%02lld:%02lld%c%03lld", h, m, s, sep, ms % 1000);
@@ -282,19 +286,20 @@ static void sb_add(sbuf *b, const char *s, size_t l)
 static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
 
 /* one cue's text: trimmed, newlines and tabs as spaces (a blank line would end the cue),
- * and "-->" defused (it would read as a timing line in WebVTT) */
+ * and "-->" defused (it would read as a timing line in WebVTT): a '>' after two or more
+ * '-' keeps one of them. (Replacing "-->" by "->" where it began had left "--->" as "-->":
+ * the '-' before it was already written.) */
 static void sb_cue_text(sbuf *b, const char *s)
 {
     while (*s && isspace((unsigned char)*s)) s++;
     size_t l = trimmed_len(s);
+    const size_t start = b->len;   /* the cue's own bytes only: never into its timing line */
     for (size_t i = 0; i < l; i++) {
         char c = s[i];
         if (c == '\n' || c == '\r' || c == '\t') c = ' ';
-        if (c == '-' && i + 2 < l && s[i + 1] == '-' && s[i + 2] == '>') {
-            sb_str(b, "->");
-            i += 2;
-            continue;
-        }
+        if (c == '>' && !b->bad)
+            while (b->len >= start + 2 && b->p[b->len - 1] == '-' && b->p[b->len - 2] == '-')
+                b->len--;
         sb_add(b, &c, 1);
     }
 }

@@ -92,6 +92,10 @@ static void test_timestamps(void)
         sh_timestamp(-3, '.', b); CHECK(strcmp(b, "00:00:00.000") == 0);
         sh_timestamp(0.0 / 0.0, ',', b); CHECK(strcmp(b, "00:00:00,000") == 0);
         sh_timestamp(360000, ',', b); CHECK(strcmp(b, "100:00:00,000") == 0);
+        /* past a long long of ms (a response file the daemon did not write): the largest
+         * time, never llround's LLONG_MIN ("-2562047788015:-12:-55,-808"; fuzz_response) */
+        sh_timestamp(1e16, ',', b); CHECK(strcmp(b, "2500000000000:00:00,000") == 0);
+        sh_timestamp(1e300, '.', b); CHECK(strcmp(b, "2500000000000:00:00.000") == 0);
     }
 }
 
@@ -341,6 +345,10 @@ static void test_cues(void)
     TEST("cues: empty segments skipped, newlines and --> defused") {
         char *s = render("{\"results\":[\" \",\"a\\n\\nb --> c\",7]}", 1, SH_FMT_SRT, NULL);
         CHECK(s && strcmp(s, "1\n00:00:00,000 --> 00:00:01,000\na  b -> c\n\n") == 0);
+        free(s);
+        /* a longer arrow too: "--->" had become "-->" (fuzz_response) */
+        s = render("{\"results\":[\"--->a ---->b -- > --\"]}", 1, SH_FMT_VTT, NULL);
+        CHECK(s && strcmp(s, "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\n->a ->b -- > --\n\n") == 0);
         free(s);
         s = render("{\"results\":[]}", 0, SH_FMT_VTT, NULL);
         CHECK(s && strcmp(s, "WEBVTT\n\n") == 0);
