@@ -25,7 +25,10 @@
  * of the DRAM read bandwidth measured right before and of a plain read of as many bytes (the
  * decoder's own limit: where a step's bytes fit the L3 both come from there), and the beam
  * step's FLOP/s as % of the FMA peak with its floor at that peak over batch 1's time (five
- * rows per weight: without int8 products the FMAs, not the bytes, bound it); the same
+ * rows per weight: without int8 products the FMAs, not the bytes, bound it), and for f16
+ * weights the floor again at the fraction of that peak a beam-5 product reaches from L1 on
+ * this core (beam_l1_gflops: the weights' conversion shares the FMA ports on Intel cores, so
+ * no step can beat it); the same
  * fractions again with each encoder run and each group of 8 decoder steps between two short
  * probes of its limit (the FMA rate; a read of the step's bytes) ("paired":
  * what a shared machine's moving limits leave comparable); then the same on 1 thread
@@ -122,6 +125,65 @@ static double fma_peak_w(int threads, int w512)
 }
 
 static double fma_peak(int threads) { return fma_peak_w(threads, 0); }
+
+/* ---------------------------------------------------------------- the beam step's ceiling */
+
+/* A beam-5 product from L1 on 1 thread: two f16 weight rows at a time, each vector of
+ * weights converted (vcvtph2ps) and multiplied into the five activation rows — the decoder's
+ * beam GEMV without its memory traffic. On Intel cores the conversion issues to the FMA
+ * ports, one per five FMAs (5/6 of the peak at best), so this is the most a beam step of f16
+ * weights can reach on this core, however its memory behaves: the floor printed beside the
+ * FMA peak's (print_cpu_decode). 16 rows of K = 512 (base's width) and 5 activation rows:
+ * 26 KB, in L1. */
+#define BEAM_L1(NAME, TARGET, V, VW, HALF, LOADH, CVT, ZERO, FMADD, ADD, STORE)                  \
+    __attribute__((target(TARGET))) static double NAME(const uint16_t *w, const float *x, long reps) \
+    {                                                                                          \
+        double sink = 0;                                                                       \
+        for (long r = 0; r < reps; r++)                                                        \
+            for (int n = 0; n < 16; n += 2) {                                                  \
+                V a[5], b[5];                                                                  \
+                for (int j = 0; j < 5; j++) a[j] = b[j] = ZERO();                              \
+                for (int k = 0; k < 512; k += VW) {                                            \
+                    const V w0 = CVT(LOADH((const HALF *)(w + (size_t)n * 512 + k)));          \
+                    const V w1 = CVT(LOADH((const HALF *)(w + (size_t)(n + 1) * 512 + k)));    \
+                    _Pragma("GCC unroll 5") for (int j = 0; j < 5; j++) {                      \
+                        const V v = *(const V *)(x + (size_t)j * 512 + k);                     \
+                        a[j] = FMADD(w0, v, a[j]);                                             \
+                        b[j] = FMADD(w1, v, b[j]);                                             \
+                    }                                                                          \
+                }                                                                              \
+                V t = ADD(a[0], b[0]);                                                         \
+                for (int j = 1; j < 5; j++) t = ADD(t, ADD(a[j], b[j]));                       \
+                float o[VW];                                                                   \
+                STORE(o, t);                                                                   \
+                sink += o[0];                                                                  \
+            }                                                                                  \
+        return sink;                                                                           \
+    }
+BEAM_L1(beam_l1_256, "avx2,fma,f16c", __m256, 8, __m128i, _mm_load_si128, _mm256_cvtph_ps, _mm256_setzero_ps,
+        _mm256_fmadd_ps, _mm256_add_ps, _mm256_storeu_ps)
+BEAM_L1(beam_l1_512, "avx512f", __m512, 16, __m256i, _mm256_load_si256, _mm512_cvtph_ps, _mm512_setzero_ps,
+        _mm512_fmadd_ps, _mm512_add_ps, _mm512_storeu_ps)
+#undef BEAM_L1
+
+/* GFLOP/s of the probe above at the width of the FMA peak, 1 thread, best of 9 */
+static double beam_l1_gflops(int w512)
+{
+    static uint16_t w[16 * 512] __attribute__((aligned(64)));
+    static float x[5 * 512] __attribute__((aligned(64)));
+    for (int i = 0; i < 16 * 512; i++) w[i] = (uint16_t)(0x3c00 + i % 64);   /* 1.0 .. 1.06 */
+    for (int i = 0; i < 5 * 512; i++) x[i] = 1e-3f * (float)(i % 7);
+    const long reps = 4000;
+    double best = 0, sink = 0;
+    for (int t = 0; t < 9; t++) {
+        const double t0 = now();
+        sink += w512 ? beam_l1_512(w, x, reps) : beam_l1_256(w, x, reps);
+        const double g = 2.0 * 5 * 16 * 512 * reps / (now() - t0) / 1e9;
+        if (g > best) best = g;
+    }
+    if (sink == 1234.5) printf(" ");   /* keeps the sums */
+    return best;
+}
 
 /* ---------------------------------------------------------------- GEMM */
 
@@ -619,7 +681,7 @@ static quart decode_paired(sp_context *ctx, const sp_model_info *mi, int B, int 
  * how close to batch 1 a beam step can come on that machine. With int8 products the f32
  * peak is not their limit (said so). */
 static void print_cpu_decode(const char *what, double mb, double ms1, double ms5, double bw, double same,
-                             double mflop5, double peak, int int8)
+                             double mflop5, double peak, int int8, double f16_ceiling)
 {
     printf("#   %s: decode batch 1 %.2f ms/token = %.1f GB/s = %.0f%% of %.1f GB/s DRAM read bandwidth, %.0f%% of a plain "
            "read of the step's %.0f MB (%.1f GB/s) | beam-5 step %.2f ms = %.1f GB/s = %.0f%% / %.0f%% (%.2fx batch 1)",
@@ -629,6 +691,10 @@ static void print_cpu_decode(const char *what, double mb, double ms1, double ms5
         printf(" = %.0f%% of the FMA peak: its %.0f MFLOP take >= %.2f ms there (%.2fx batch 1)%s",
                100.0 * (mflop5 / ms5) / peak, mflop5, mflop5 / peak, mflop5 / peak / ms1,
                int8 ? ", its products int8, the f32 peak not their limit" : "");
+    if (peak > 0 && f16_ceiling > 0)
+        printf("; from L1 a beam-5 product of f16 weights reaches %.0f%% of the peak on this core (beam_l1_gflops), so "
+               ">= %.2f ms (%.2fx batch 1)",
+               100.0 * f16_ceiling, mflop5 / (peak * f16_ceiling), mflop5 / (peak * f16_ceiling) / ms1);
     printf("\n");
 }
 
@@ -684,6 +750,9 @@ static int bench_model(const char *path, int threads, int runs, int ntok)
     /* the encoder's f32 products on AMX-BF16 tiles (kernels.h, "AMX"): not the FMAs either */
     const int amx = strstr(di.name, "AMX") != NULL;
     const double mb = dec_bytes(&mi, type_bytes(int8 && mi.ftype <= 1 ? 7 : mi.ftype), int8 ? 1.0 + 4.0 / 64 : 2.0) / 1e6;
+    /* f16 weights on the f32 FMAs: the beam step's ceiling from L1, as a fraction of the
+     * 1-thread peak of the same width (0: not said) */
+    const double f16_ceiling = on_cpu && mi.ftype == 1 && !int8 ? beam_l1_gflops(g_fma_w512) / g_fma_peak1 : 0;
     double same = 0;   /* a plain read of a step's bytes: before the decoder and after, the faster */
     if (on_cpu) {
         g_probe_floats = (size_t)(mb * 1e6 / sizeof(float)) & ~(size_t)255;
@@ -714,7 +783,8 @@ static int bench_model(const char *path, int threads, int runs, int ntok)
         if (same1 > same) same = same1;   /* a limit is a maximum: a neighbour's burst lowers a reading */
         char what[64];
         snprintf(what, sizeof what, "%d threads", threads);
-        print_cpu_decode(what, mb, ms_tok[0], ms_tok[1], bw, same, dec_flops(&mi, 5) / 1e6, g_fma_peak, int8);
+        print_cpu_decode(what, mb, ms_tok[0], ms_tok[1], bw, same, dec_flops(&mi, 5) / 1e6, g_fma_peak, int8,
+                         f16_ceiling);
         {
             const quart qe = encode_paired(ctx, mel, runs, enc_flops(&mi) / 1e9, threads);
             const quart q1 = decode_paired(ctx, &mi, 1, ntok, logits, mb, threads);
@@ -737,7 +807,7 @@ static int bench_model(const char *path, int threads, int runs, int ntok)
                 printf("#   1 thread: encoder %.1f ms (%.0f%% of the 1-thread FMA peak; %d threads %.2fx faster)\n", e1,
                        100.0 * enc_flops(&mi) / (e1 / 1000) / 1e9 / g_fma_peak1, threads, e1 / (enc * 1000));
                 print_cpu_decode("1 thread", mb, d1, d5, bw1, same_bytes_read(g_probe_buf, g_probe_floats, 1),
-                                 dec_flops(&mi, 5) / 1e6, g_fma_peak1, int8);
+                                 dec_flops(&mi, 5) / 1e6, g_fma_peak1, int8, f16_ceiling);
                 printf("#   scaling 1 -> %d threads: decode batch 1 %.2fx, beam-5 step %.2fx\n", threads, d1 / ms_tok[0],
                        d5 / ms_tok[1]);
                 sp_context_free(c1);
