@@ -67,9 +67,10 @@ typedef struct {
                            * NULL = "auto". Invalid strings: SP_ERR_INVALID_ARG. */
     int skip_self_check;  /* 1: do not compare the GPU against the CPU at open (benchmarks) */
     const char *compute;  /* the CPU's products: "auto" (NULL too): a quantized model's matrices
+                           * (ggml's types; CTranslate2's int8 rows, requantized to q8_0 at open)
                            * multiplied with int8-quantized activations on a CPU with AVX2, f16/f32
                            * ones exactly; "int8" (CPUs with AVX2; elsewhere exact): f16/f32 matrices
-                           * too, quantized to q8_0 at open (CTranslate2's int8 rows requantized)
+                           * too, quantized to q8_0 at open
                            * (the weights' memory and bytes per token about halved: what faster-whisper's
                            * compute_type int8 does on the CPU); "exact": every product in f32
                            * on the file's weights. The GPU ignores it. Invalid: SP_ERR_INVALID_ARG. */
