@@ -404,6 +404,22 @@ static sp_status expected_tensors(wh_model *m, expect **out, int *n_out)
     return SP_OK;
 }
 
+/* Why a tensor type is not read, naming what a user can do: whisper.cpp's `quantize` also
+ * writes k-quants (ggml types 10-15: q2_K ... q8_K) and newer ggml bf16 (30), which had been
+ * "unknown or unsupported type 12". */
+static void unsupported_type(const char *name, int tt, char *err, size_t en)
+{
+    static const char *const kq[] = {"q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "q8_K"};
+    const char *what = tt >= 10 && tt <= 15 ? kq[tt - 10] : tt == 30 ? "bf16" : NULL;
+    if (what)
+        sp_errf(err, en, "tensor '%s' is %s (ggml type %d), which this engine does not read: use a model in f16, "
+                "f32, q8_0, q5_0, q5_1, q4_0 or q4_1 (whisper.cpp's quantize writes them; the f16 file with "
+                "--compute int8 runs as q8_0)", name, what, tt);
+    else
+        sp_errf(err, en, "tensor '%s' has unknown ggml type %d (this engine reads f32, f16, q8_0, q5_0, q5_1, "
+                "q4_0, q4_1)", name, tt);
+}
+
 /* Phase 4b: one tensor record at the cursor: header, name, the expectation it meets (type,
  * shape, block size, bytes present); binds its slot to the mapping. */
 static sp_status parse_tensor(cursor *c, expect *ex, int n_ex, char *err, size_t en)
@@ -436,7 +452,7 @@ static sp_status parse_tensor(cursor *c, expect *ex, int n_ex, char *err, size_t
     if (!e) { sp_errf(err, en, "unknown tensor '%s' at offset %zu", name, rec_off); return SP_ERR_MODEL_FORMAT; }
     if (e->seen) { sp_errf(err, en, "duplicate tensor '%s' at offset %zu", name, rec_off); return SP_ERR_MODEL_FORMAT; }
     size_t bsz = wh_type_block(tt), tsz = wh_type_size(tt);
-    if (!bsz) { sp_errf(err, en, "tensor '%s' has unknown or unsupported type %d", name, tt); return SP_ERR_UNSUPPORTED; }
+    if (!bsz) { unsupported_type(name, tt, err, en); return SP_ERR_UNSUPPORTED; }
     int ok_type = e->role == ROLE_F ? tt == WH_F32 : e->role == ROLE_C ? (tt == WH_F32 || tt == WH_F16) : 1;
     if (!ok_type) { sp_errf(err, en, "tensor '%s' has type %s, not allowed for it", name, wh_type_name(tt)); return SP_ERR_UNSUPPORTED; }
     /* Compare shapes, ignoring trailing 1s (bias [n] may be stored as [n] or [1, n] style). */

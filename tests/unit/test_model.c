@@ -153,7 +153,7 @@ static void test_malformed_files(void)
             {"missing-tensor", SP_ERR_MODEL_FORMAT, "missing tensor"},
             {"duplicate-tensor", SP_ERR_MODEL_FORMAT, "duplicate tensor 'encoder.conv1.bias'"},
             {"misshaped-tensor", SP_ERR_MODEL_FORMAT, "tensor 'encoder.conv2.bias' has shape [2, 64], expected [1, 64]"},
-            {"unknown-type", SP_ERR_UNSUPPORTED, "unknown or unsupported type 13"},
+            {"unknown-type", SP_ERR_UNSUPPORTED, "is q5_K (ggml type 13), which this engine does not read: use a model in f16"},
             {"unknown-tensor", SP_ERR_MODEL_FORMAT, "unknown tensor 'decoder.bogus'"},
         };
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
