@@ -9,6 +9,7 @@ import json, re, struct, sys, numpy as np
 sys.path.insert(0, __import__('os').path.dirname(__import__('os').path.abspath(__file__)))
 from ct2_read import read_model
 src, dst = sys.argv[1], sys.argv[2]
+__import__('os').makedirs(dst, exist_ok=True)   # OUT_DIR need not exist yet
 v = read_model(src + '/model.bin')
 out = {}
 def put(n, a): out[n] = np.ascontiguousarray(a)
