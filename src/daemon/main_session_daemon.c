@@ -291,6 +291,14 @@ static int fork_and_wait(int *ready_fd)
     return -1;
 }
 
+/* a malloc'd absolute copy of a relative path that exists; NULL otherwise (absolute already,
+ * missing, out of memory) */
+static char *abs_dup(const char *path)
+{
+    char abs[PATH_MAX];
+    return path[0] != '/' && realpath(path, abs) ? strdup(abs) : NULL;
+}
+
 int main(int argc, char **argv)
 {
     ss_daemon_opts o;
@@ -305,20 +313,16 @@ int main(int argc, char **argv)
         rc = SS_EXIT_USAGE;
         goto cleanup;
     }
-    /* a relative path that exists, made absolute now: --fork's chdir("/") came before the
-     * load, so "./tiny.en" (or SPEECH_SESSION_MODEL=models/x.bin) could never be opened.
-     * Anything else stays as given: a model name is resolved by the engine. */
-    char abs[PATH_MAX];
-    if (model[0] != '/' && realpath(model, abs)) {
-        char *a = strdup(abs);
-        if (a) { free(model); model = a; }
-    }
+    /* relative paths that exist, made absolute now: --fork's chdir("/") came before the
+     * load, so "./tiny.en" (or SPEECH_SESSION_MODEL=models/x.bin) could never be opened; and
+     * each request opens the VAD model after it, so a relative --vad-model (or
+     * $SPEECH_SESSION_VAD_MODEL) passed check_options and then failed every request ("cannot
+     * open VAD model ./silero.bin"). Anything else stays as given: a model name is resolved
+     * by the engine. */
+    char *a = abs_dup(model);
+    if (a) { free(model); model = a; }
     o.model = model;
-    /* the same for the VAD model, which each request opens after the chdir: a relative
-     * --vad-model (or $SPEECH_SESSION_VAD_MODEL) passed check_options and then failed every
-     * request with --fork ("cannot open VAD model ./silero.bin") */
-    if (o.vad_model && o.vad_model[0] != '/' && realpath(o.vad_model, abs) && (vad_abs = strdup(abs)))
-        o.vad_model = vad_abs;
+    if (o.vad_model && (vad_abs = abs_dup(o.vad_model))) o.vad_model = vad_abs;
     rc = check_options(&o);
     if (rc != 0) goto cleanup;
     if (fork_mode && (rc = fork_and_wait(&o.ready_fd)) >= 0) goto cleanup;

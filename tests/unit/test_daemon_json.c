@@ -69,36 +69,34 @@ static void test_ping(void)
     }
 }
 
+/* how many proper prefixes of full (under 200 bytes) do not parse as INCOMPLETE */
+static int prefixes_not_incomplete(const char *full, const char *stem)
+{
+    const char *code;
+    int bad = 0;
+    for (size_t k = 0; k < strlen(full); k++) {
+        char buf[200];
+        memcpy(buf, full, k);
+        buf[k] = 0;
+        ss_request r;
+        if (ss_request_parse(buf, k, stem, &r, &code, msg, sizeof msg) != SS_PARSE_INCOMPLETE) bad++;
+        ss_request_clear(&r);
+    }
+    return bad;
+}
+
 static void test_truncated_input(void)
 {
     const char *code;
     TEST("truncated input is 'not yet', never an error at once") {
-        const char *full = OKREQ;
-        size_t n = strlen(full);
-        int bad = 0;
-        for (size_t k = 0; k < n; k++) {
-            char buf[200];
-            memcpy(buf, full, k);
-            buf[k] = 0;
-            ss_request r;
-            if (ss_request_parse(buf, k, "123", &r, &code, msg, sizeof msg) != SS_PARSE_INCOMPLETE) bad++;
-            ss_request_clear(&r);
-        }
+        int bad = prefixes_not_incomplete(OKREQ, "123");
         CHECKF(bad == 0, "%d prefixes not INCOMPLETE", bad);
         CHECK(P("{\"1\":1,", "1", &code) == SS_PARSE_INCOMPLETE);
         CHECK(P("", "1", &code) == SS_PARSE_INCOMPLETE);
         /* a real whose integer part is past int64: cut before its '.', it reads as a too
          * big integer, which more bytes still fix (had been refused at once; fuzz_request) */
         const char *big = "{\"id\":\"1\",\"audio_file\":\"/a\",\"timestamp\":-12345678901234567890.5}";
-        bad = 0;
-        for (size_t k = 0; k < strlen(big); k++) {
-            char buf[200];
-            memcpy(buf, big, k);
-            buf[k] = 0;
-            ss_request r;
-            if (ss_request_parse(buf, k, "1", &r, &code, msg, sizeof msg) != SS_PARSE_INCOMPLETE) bad++;
-            ss_request_clear(&r);
-        }
+        bad = prefixes_not_incomplete(big, "1");
         CHECKF(bad == 0, "%d prefixes not INCOMPLETE", bad);
         CHECK(P(big, "1", &code) == SS_PARSE_OK);
         /* a too big integer that has ended, or a real past double's range, stays final */
