@@ -10,7 +10,23 @@
 #include <string.h>
 
 /* C[mr][16] (+)= A[mr][kc] · Bp[kc][16]; mr <= 6. 12 accumulators; per k: 2 loads of B,
- * mr broadcasts of A, 2·mr FMAs. Costs 2·mr·16·kc flops. */
+ * mr broadcasts of A, 2·mr FMAs. Costs 2·mr·16·kc flops. Two k a trip: on an Intel Xeon
+ * (Emerald Rapids) slice, one core, hot in L1 (kc 256), one k a trip ran at 86-87 % of the
+ * FMA peak and two at 90-91 %, rows from L2 (192 of them) 84-85 -> 90 % (the compiler then
+ * walks six row pointers instead of indexing six bases; a scratch harness, the two
+ * alternating). Four a trip (#pragma unroll) measured 88-89 %. */
+#define UK_ROW(i, a_, b0_, b1_)                                                                    \
+    do {                                                                                          \
+        const __m256 av_ = _mm256_broadcast_ss(a_);                                               \
+        c##i##0 = _mm256_fmadd_ps(av_, b0_, c##i##0);                                             \
+        c##i##1 = _mm256_fmadd_ps(av_, b1_, c##i##1);                                             \
+    } while (0)
+#define UK_STEP(k)                                                                                \
+    do {                                                                                          \
+        const __m256 b0 = _mm256_load_ps(Bp + (size_t)(k) * 16), b1 = _mm256_load_ps(Bp + (size_t)(k) * 16 + 8); \
+        UK_ROW(0, a0 + (k), b0, b1); UK_ROW(1, a1 + (k), b0, b1); UK_ROW(2, a2 + (k), b0, b1);    \
+        UK_ROW(3, a3 + (k), b0, b1); UK_ROW(4, a4 + (k), b0, b1); UK_ROW(5, a5 + (k), b0, b1);    \
+    } while (0)
 void wh_ukernel_avx2(int kc, const float *A, int lda, const float *Bp, float *C, int ldc, int mr, int accumulate)
 {
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
@@ -19,15 +35,22 @@ void wh_ukernel_avx2(int kc, const float *A, int lda, const float *Bp, float *C,
     const float *rows[6];
     wh_ukernel_rows(A, lda, mr, 6, rows);
     const float *a0 = rows[0], *a1 = rows[1], *a2 = rows[2], *a3 = rows[3], *a4 = rows[4], *a5 = rows[5];
-    for (int k = 0; k < kc; k++) {
-        const __m256 b0 = _mm256_load_ps(Bp + (size_t)k * 16), b1 = _mm256_load_ps(Bp + (size_t)k * 16 + 8);
-        __m256 a;
-        a = _mm256_broadcast_ss(a0 + k); c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);
-        a = _mm256_broadcast_ss(a1 + k); c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11);
-        a = _mm256_broadcast_ss(a2 + k); c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21);
-        a = _mm256_broadcast_ss(a3 + k); c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31);
-        a = _mm256_broadcast_ss(a4 + k); c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);
-        a = _mm256_broadcast_ss(a5 + k); c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51);
+    int k = 0;
+    for (; k + 1 < kc; k += 2) {
+        UK_STEP(k);
+        UK_STEP(k + 1);
+    }
+    if (k < kc) UK_STEP(k);
+    if (mr == 6 && accumulate) {   /* the sweep's common case, without the spill below */
+#define UK_ACC(i)                                                                                 \
+    do {                                                                                          \
+        float *c_ = C + (size_t)(i) * ldc;                                                        \
+        _mm256_storeu_ps(c_, _mm256_add_ps(_mm256_loadu_ps(c_), c##i##0));                         \
+        _mm256_storeu_ps(c_ + 8, _mm256_add_ps(_mm256_loadu_ps(c_ + 8), c##i##1));                 \
+    } while (0)
+        UK_ACC(0); UK_ACC(1); UK_ACC(2); UK_ACC(3); UK_ACC(4); UK_ACC(5);
+#undef UK_ACC
+        return;
     }
     __m256 r[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
     for (int i = 0; i < mr; i++) {
@@ -41,6 +64,8 @@ void wh_ukernel_avx2(int kc, const float *A, int lda, const float *Bp, float *C,
         }
     }
 }
+#undef UK_STEP
+#undef UK_ROW
 
 static inline float hsum(__m256 v)
 {

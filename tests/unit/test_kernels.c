@@ -323,42 +323,63 @@ static void test_to_f16_t(wh_isa best)
     }
 }
 
-static void test_avx512_ukernel(wh_isa best)
+/* the micro-kernels' reference: per lane of the mr × width tile one fmaf chain over k in
+ * order from 0, then C + sum when accumulating — the kernels' own arithmetic, so a kernel
+ * equals it bit for bit. The tile starts at row 1, column 3 of R (ldc floats a row); the
+ * panels are [kc][16] back to back. */
+static void ukernel_ref(const float *A, int lda, const float *Bp, int kc, int mr, int width, int acc, float *R, int ldc)
 {
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < width; j++) {
+            const float *bp = Bp + (j / 16) * 16 * kc + j % 16;
+            float s = 0.0f;
+            for (int k = 0; k < kc; k++) s = fmaf(A[1 + i * lda + k], bp[k * 16], s);
+            float *r = &R[(1 + i) * ldc + 3 + j];
+            *r = acc ? *r + s : s;
+        }
+}
+
+/* Every k remainder of the kernels' unrolled loops, partial tiles, odd strides, and the
+ * columns and rows around the tile untouched: width 32 the AVX-512 pair kernel (its full
+ * 12-row tile hand-written assembly), 16 the AVX2 one (two k a trip). */
+static int ukernel_cases(int width, const int *mrs, int n_mrs)
+{
+    const int kcs[] = {1, 2, 3, 4, 5, 63, 64, 241, 256};
+    const int lda = 259, ldc = 37 + 32;
+    float *A = malloc(sizeof(float) * 13 * lda), *Bp = aligned_alloc(64, sizeof(float) * 256 * 32);
+    float *C = malloc(sizeof(float) * 14 * ldc), *R = malloc(sizeof(float) * 14 * ldc);
+    for (int i = 0; i < 13 * lda; i++) A[i] = frand();
+    for (int i = 0; i < 256 * 32; i++) Bp[i] = frand();
+    int bad = 0;
+    for (size_t a = 0; a < sizeof kcs / sizeof kcs[0]; a++)
+        for (int b = 0; b < n_mrs; b++)
+            for (int acc = 0; acc < 2; acc++) {
+                const int kc = kcs[a], mr = mrs[b];
+                for (int i = 0; i < 14 * ldc; i++) C[i] = R[i] = frand();
+                if (width == 32)
+                    wh_ukernel2_avx512(kc, A + 1, lda, Bp, C + ldc + 3, ldc, mr, acc, A);
+                else
+                    wh_ukernel_avx2(kc, A + 1, lda, Bp, C + ldc + 3, ldc, mr, acc);
+                ukernel_ref(A, lda, Bp, kc, mr, width, acc, R, ldc);
+                if (memcmp(C, R, sizeof(float) * 14 * ldc) != 0 && bad++ < 3)
+                    CHECKF(0, "width %d kc %d mr %d accumulate %d differs", width, kc, mr, acc);
+            }
+    free(A); free(Bp); free(C); free(R);
+    return bad;
+}
+
+static void test_ukernels(wh_isa best)
+{
+    if (best >= WH_ISA_AVX2) {
+        TEST("the AVX2 micro-kernel (6×16, two k a trip, partial tiles in C) equals an fmaf reference bit for bit") {
+            const int mrs[] = {6, 5, 1};
+            CHECK(ukernel_cases(16, mrs, 3) == 0);
+        }
+    }
     if (best >= WH_ISA_AVX512) {
-        /* The 512-bit micro-kernel (the full 12-row tile is hand-written assembly) against a
-         * reference that does its arithmetic: per lane one fmaf chain over k in order from 0,
-         * then C + sum when accumulating — so equal bit for bit. Every k remainder of its
-         * four-k loop, partial tiles, odd strides, and the columns and rows around the tile
-         * untouched. */
         TEST("the AVX-512 micro-kernel (12-row tile by hand, partial tiles in C) equals an fmaf reference bit for bit") {
-            const int kcs[] = {1, 2, 3, 4, 5, 63, 64, 241, 256}, mrs[] = {12, 11, 7, 6, 1};
-            const int lda = 259, ldc = 37 + 32;
-            float *A = malloc(sizeof(float) * 13 * lda), *Bp = aligned_alloc(64, sizeof(float) * 256 * 32);
-            float *C = malloc(sizeof(float) * 14 * ldc), *R = malloc(sizeof(float) * 14 * ldc);
-            for (int i = 0; i < 13 * lda; i++) A[i] = frand();
-            for (int i = 0; i < 256 * 32; i++) Bp[i] = frand();
-            int bad = 0;
-            for (size_t a = 0; a < sizeof kcs / sizeof kcs[0]; a++)
-                for (size_t b = 0; b < sizeof mrs / sizeof mrs[0]; b++)
-                    for (int acc = 0; acc < 2; acc++) {
-                        const int kc = kcs[a], mr = mrs[b];
-                        for (int i = 0; i < 14 * ldc; i++) C[i] = R[i] = frand();
-                        /* the tile starts at row 1, column 3 of C; panels [kc][16] back to back */
-                        wh_ukernel2_avx512(kc, A + 1, lda, Bp, C + ldc + 3, ldc, mr, acc, A);
-                        for (int i = 0; i < mr; i++)
-                            for (int j = 0; j < 32; j++) {
-                                const float *bp = Bp + (j / 16) * 16 * kc + j % 16;
-                                float s = 0.0f;
-                                for (int k = 0; k < kc; k++) s = fmaf(A[1 + i * lda + k], bp[k * 16], s);
-                                float *r = &R[(1 + i) * ldc + 3 + j];
-                                *r = acc ? *r + s : s;
-                            }
-                        if (memcmp(C, R, sizeof(float) * 14 * ldc) != 0 && bad++ < 3)
-                            CHECKF(0, "kc %d mr %d accumulate %d differs", kc, mr, acc);
-                    }
-            CHECK(bad == 0);
-            free(A); free(Bp); free(C); free(R);
+            const int mrs[] = {12, 11, 7, 6, 1};
+            CHECK(ukernel_cases(32, mrs, 5) == 0);
         }
     }
 }
@@ -2091,7 +2112,7 @@ int main(void)
     test_row_scans(best);
     test_scale_add_rows(best);
     test_to_f16_t(best);
-    test_avx512_ukernel(best);
+    test_ukernels(best);
 
     /* every dispatch level this CPU has, each forced in turn */
     wh_isa isas[3] = {WH_ISA_SCALAR, WH_ISA_AVX2, WH_ISA_AVX512};
