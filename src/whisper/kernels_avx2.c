@@ -41,15 +41,15 @@ void wh_ukernel_avx2(int kc, const float *A, int lda, const float *Bp, float *C,
         UK_STEP(k + 1);
     }
     if (k < kc) UK_STEP(k);
-    if (mr == 6 && accumulate) {   /* the sweep's common case, without the spill below */
-#define UK_ACC(i)                                                                                 \
+    if (mr == 6) {   /* the sweep's common case, without the spill below */
+#define UK_OUT(i)                                                                                 \
     do {                                                                                          \
         float *c_ = C + (size_t)(i) * ldc;                                                        \
-        _mm256_storeu_ps(c_, _mm256_add_ps(_mm256_loadu_ps(c_), c##i##0));                         \
-        _mm256_storeu_ps(c_ + 8, _mm256_add_ps(_mm256_loadu_ps(c_ + 8), c##i##1));                 \
+        _mm256_storeu_ps(c_, accumulate ? _mm256_add_ps(_mm256_loadu_ps(c_), c##i##0) : c##i##0);  \
+        _mm256_storeu_ps(c_ + 8, accumulate ? _mm256_add_ps(_mm256_loadu_ps(c_ + 8), c##i##1) : c##i##1); \
     } while (0)
-        UK_ACC(0); UK_ACC(1); UK_ACC(2); UK_ACC(3); UK_ACC(4); UK_ACC(5);
-#undef UK_ACC
+        UK_OUT(0); UK_OUT(1); UK_OUT(2); UK_OUT(3); UK_OUT(4); UK_OUT(5);
+#undef UK_OUT
         return;
     }
     __m256 r[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
