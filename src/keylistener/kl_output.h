@@ -75,7 +75,8 @@ const char *kl_output_probe(const char *typer);
 int kl_in_path(const char *prog);
 /* Runs argv with text on stdin, stdout to /dev/null, stderr kept (its first line goes to
  * err); waits at most timeout seconds (then SIGKILL), the writing of the text included.
- * Returns the exit status, or -1 (also when the tool did not take the whole text). */
+ * Returns the exit status, -2 when it was killed at the timeout (a typing tool may have sent
+ * part of its text by then), or -1 (also when the tool did not take the whole text). */
 int kl_run(char *const argv[], const char *text, double timeout, char *err, size_t n);
 /* The same with len bytes of data (binary-safe; NULL: nothing). */
 int kl_run_n(char *const argv[], const void *data, size_t len, double timeout, char *err, size_t n);

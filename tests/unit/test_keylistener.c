@@ -789,7 +789,7 @@ static void test_output(void)
         char *bad[] = { "sh", "-c", "echo broken >&2; exit 3", NULL };
         CHECK(kl_run(bad, NULL, 5, err, sizeof err) == 3 && strstr(err, "broken"));
         char *slow[] = { "sleep", "5", NULL };
-        CHECK(kl_run(slow, NULL, 0.2, err, sizeof err) == -1 && strstr(err, "killed"));
+        CHECK(kl_run(slow, NULL, 0.2, err, sizeof err) == -2 && strstr(err, "killed"));
         char *none[] = { "/nonexistent/typer", NULL };
         CHECK(kl_run(none, NULL, 1, err, sizeof err) != 0);
         CHECK(kl_in_path("sh") && !kl_in_path("no-such-program-kl"));
@@ -815,7 +815,7 @@ static void test_output(void)
         int rs = kl_run(stuck, bigt, 0.5, err, sizeof err);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double took = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
-        CHECKF(rs == -1 && took < 2, "%d in %.1f s: %s", rs, took, err);
+        CHECKF(rs == -2 && took < 2 && strstr(err, "within 0.5 s"), "%d in %.1f s: %s", rs, took, err);
         char *part[] = { "sh", "-c", "head -c 10 >/dev/null", NULL };
         CHECKF(kl_run(part, bigt, 5, err, sizeof err) == -1 && strstr(err, "took only"), "%s", err);
         char *all[] = { "sh", "-c", "[ $(wc -c) = 100000 ]", NULL };
@@ -1296,6 +1296,60 @@ static void fake_tool(const char *dir, const char *name, const char *out)
     chmod(path, 0755);
 }
 
+/* A typing tool killed at its deadline may have typed part of the text: the next tool had
+ * typed it again from its start (a stuck or slow wtype, then ydotool). Now the text goes to
+ * the clipboard, saying so. Stand-ins: a wtype that types (notes) a few bytes and hangs, a
+ * ydotool and a wl-copy that note theirs. About 10 s: the deadline's base. */
+static void test_typer_killed(void)
+{
+    TEST("output: a typing tool killed at its deadline is not followed by another (no text typed twice)") {
+        char dir[] = "/tmp/kl-kill.XXXXXX", path[600], err[512] = "", how[512] = "", cmd[700];
+        char *old = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+        char *wl = getenv("WAYLAND_DISPLAY") ? strdup(getenv("WAYLAND_DISPLAY")) : NULL;
+        char *dpy = getenv("DISPLAY") ? strdup(getenv("DISPLAY")) : NULL;
+        char *ys = getenv("YDOTOOL_SOCKET") ? strdup(getenv("YDOTOOL_SOCKET")) : NULL;
+        CHECK(mkdtemp(dir) != NULL);
+        const char *tools[][2] = {
+            { "wtype", "head -c 3 >>\"$D/typed\"; exec sleep 60" },
+            { "ydotool", "echo \"ydotool $*\" >>\"$D/typed\"" },
+            { "wl-copy", "cat >>\"$D/clip\"" } };
+        for (size_t i = 0; i < 3; i++) {
+            snprintf(path, sizeof path, "%s/%s", dir, tools[i][0]);
+            FILE *f = fopen(path, "w");
+            if (f) { fprintf(f, "#!/bin/sh\nD='%s'\n%s\n", dir, tools[i][1]); fclose(f); }
+            chmod(path, 0755);
+        }
+        snprintf(path, sizeof path, "%s/ydotool.sock", dir);
+        FILE *sock = fopen(path, "w");
+        if (sock) fclose(sock);
+        snprintf(cmd, sizeof cmd, "%s:/usr/bin:/bin", dir);
+        setenv("PATH", cmd, 1);
+        setenv("WAYLAND_DISPLAY", "kl-test-none", 1);
+        setenv("YDOTOOL_SOCKET", path, 1);
+        unsetenv("DISPLAY");
+        kl_out_done done = KL_DONE_NONE;
+        kl_output_opts o = { .mode = KL_OUT_TYPE, .typer = "auto", .type_delay_ms = 5, .done = &done };
+        const int r = kl_output_text(&o, "hello", how, sizeof how, err, sizeof err);
+        char typed[256] = "", clip[256] = "";
+        snprintf(path, sizeof path, "%s/typed", dir);
+        FILE *f = fopen(path, "r");
+        if (f) { typed[fread(typed, 1, sizeof typed - 1, f)] = 0; fclose(f); }
+        snprintf(path, sizeof path, "%s/clip", dir);
+        f = fopen(path, "r");
+        if (f) { clip[fread(clip, 1, sizeof clip - 1, f)] = 0; fclose(f); }
+        CHECKF(r == 0 && done == KL_DONE_CLIPBOARD && !strcmp(typed, "hel") && !strcmp(clip, "hello") &&
+                   strstr(how, "wtype did not finish") && strstr(how, "not typed again"),
+               "r %d done %d typed \"%s\" clipboard \"%s\" how \"%s\" err \"%s\"", r, (int)done, typed, clip, how, err);
+        if (old) setenv("PATH", old, 1);
+        if (wl) setenv("WAYLAND_DISPLAY", wl, 1); else unsetenv("WAYLAND_DISPLAY");
+        if (dpy) setenv("DISPLAY", dpy, 1);
+        if (ys) setenv("YDOTOOL_SOCKET", ys, 1); else unsetenv("YDOTOOL_SOCKET");
+        free(old); free(wl); free(dpy); free(ys);
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        CHECK(system(cmd) == 0);
+    }
+}
+
 static void test_focused_app(void)
 {
     TEST("focused app: Hyprland, niri and KDE (kdotool) asked before X11, by their environment") {
@@ -1448,6 +1502,7 @@ int main(void)
     test_history();
     test_app_rules();
     test_focused_app();
+    test_typer_killed();
     test_gvariant_string();
     test_run_io();
     test_capture_silence();
