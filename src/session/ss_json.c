@@ -406,13 +406,22 @@ static void figure(json_t *g, const char *key, float v)
     if (isfinite(v)) json_object_set_new(g, key, json_real(floor((double)v * 1e6 + 0.5) / 1e6));
 }
 
+/* the temperature as asked, to 6 significant digits: at 6 decimals a request's 1e-9 (which
+ * samples, if all but greedily) had been reported as 0, greedy decoding */
+static void figure_sig(json_t *g, const char *key, float v)
+{
+    char b[32];
+    snprintf(b, sizeof b, "%.6g", (double)v);
+    if (isfinite(v)) json_object_set_new(g, key, json_real(strtod(b, NULL)));
+}
+
 static void add_decode(json_t *g, const ss_seg_decode *d)
 {
     json_t *toks = json_array();
     for (int i = 0; toks && i < d->n_tokens; i++) json_array_append_new(toks, json_integer(d->tokens[i]));
     json_object_set_new(g, "seek", json_integer(d->seek));
     if (toks) json_object_set_new(g, "tokens", toks);
-    figure(g, "temperature", d->temperature);
+    figure_sig(g, "temperature", d->temperature);
     figure(g, "avg_logprob", d->avg_logprob);
     figure(g, "compression_ratio", d->compression_ratio);
     figure(g, "no_speech_prob", d->no_speech_prob);

@@ -475,6 +475,14 @@ static void test_live_documents(void)
         dec[0].lead[0] = ' ';
         json_decref(j);
         free(s);
+        dec[0].temperature = 1e-9f;   /* not rounded to greedy's 0 */
+        s = ss_response_json_doc("w1", &d, "cpu", 1, NULL, NULL, 5.0);
+        j = json_loads(s ? s : "", 0, NULL);
+        g = json_array_get(json_object_get(j, "segments"), 0);
+        CHECKF(j && fabs(json_real_value(json_object_get(g, "temperature")) / 1e-9 - 1) < 1e-6, "%s", s);
+        dec[0].temperature = 0.2f;
+        json_decref(j);
+        free(s);
         dec[0].avg_logprob = -INFINITY;   /* left out, not written as a perfect 0.0 */
         s = ss_response_json_doc("w1", &d, "cpu", 1, NULL, NULL, 5.0);
         j = json_loads(s ? s : "", 0, NULL);
