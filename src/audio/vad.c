@@ -7,8 +7,9 @@
  *
  * Energy/spectral fallback (documented in docs/audio.md). Per frame, Hann window + 512-point
  * FFT, then:
- *   - level: frame energy in dB against an adaptive floor (the 10th percentile of all frame
- *     energies of the input, i.e. the quietest stretch), with an absolute floor of -65 dBFS
+ *   - level: frame energy in dB against an adaptive floor (the 10th percentile of the frame
+ *     energies of the input that are not digital silence, i.e. the quietest stretch of
+ *     signal), with an absolute floor of -65 dBFS
  *     (-55 had lost a far microphone's quieter words: jfk.wav 40 dB down); around the
  *     frame's mean, so that a DC offset is not loudness;
  *   - spectral flatness over 150..4000 Hz (geometric / arithmetic mean of the power): noise
@@ -105,6 +106,10 @@ static int cmp_float(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* A chunk's speech-band level (dB) at or below which it is digital silence: 16-bit dither
+ * (1 LSB) is about -100 dB there, exact zeros -120 (the 1e-12 guard). */
+#define VAD_DIGITAL_SILENCE_DB (-110.0f)
+
 static inline float logistic(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 static sp_status energy_probs(const sp_vad *v, const float *pcm, size_t n, float *probs,
@@ -157,9 +162,19 @@ static sp_status energy_probs(const sp_vad *v, const float *pcm, size_t n, float
         flat[i] = (float)(exp(sumlog / nb) / (sum / nb));
         peak[i] = (float)((top[0] + top[1] + top[2]) / sum);
     }
-    memcpy(sorted, edb, chunks * sizeof *sorted);
-    qsort(sorted, chunks, sizeof *sorted, cmp_float);
-    float floor_db = sorted[chunks / 10];
+    /* the floor over the chunks that hold a signal: digital silence (exact zeros, a source
+     * that had not started, a file's padding: -120 dB here) is no room's noise floor — with a
+     * tenth of the recording silent the floor had been -120 dB, the threshold the absolute
+     * -65, and brown noise at -40 dBFS after it passed for speech. All silent: as before. */
+    size_t live = 0;
+    for (size_t i = 0; i < chunks; i++)
+        if (edb[i] > VAD_DIGITAL_SILENCE_DB) sorted[live++] = edb[i];
+    if (live == 0) {
+        memcpy(sorted, edb, chunks * sizeof *sorted);
+        live = chunks;
+    }
+    qsort(sorted, live, sizeof *sorted, cmp_float);
+    float floor_db = sorted[live / 10];
     float thr = floor_db + 10.0f > -65.0f ? floor_db + 10.0f : -65.0f;
     for (size_t i = 0; i < chunks; i++) {
         float sl = logistic((edb[i] - thr) / 1.5f);

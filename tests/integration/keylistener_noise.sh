@@ -13,6 +13,7 @@ A="$ROOT/audio"; mkdir -p "$A"
 mk() { sox -D -R "$@" 2>/dev/null; }
 mk -n -r 16000 -c 1 -b 16 "$A/pink30.wav" synth 3 pinknoise vol 0.16                # -30 dBFS
 mk -n -r 16000 -c 1 -b 16 "$A/brown40.wav" synth 3 brownnoise vol 0.018             # -40 dBFS
+mk "$A/brown40.wav" "$A/brown40z.wav" pad 1 0                                        # after 1 s of zeros
 mk -n -r 16000 -c 1 -b 16 "$A/beep.wav" synth 0.15 sine 300 vol 0.5 pad 0.3 0.7
 mk -n -r 16000 -c 1 -b 16 "$A/clk.wav" synth 0.005 square 1000 vol 0.8 pad 0.3 0.2
 mk "$A/clk.wav" "$A/clk.wav" "$A/clk.wav" "$A/clicks.wav"
@@ -24,9 +25,9 @@ mk -m "$A/yes.wav" "$A/pink30.wav" "$A/yes_noise.wav" trim 0 1.4
 
 n=0
 # run NAME FILE [OPTIONS...]: one recording of FILE, the key released 50 ms before its end (the
-# file source gives digital silence after it, which no microphone does: the energy detector
-# takes its floor from the quietest tenth of a recording, and brown noise after digital
-# silence passed for speech)
+# file source gives digital silence after it; brown40z has a second of it first: the energy
+# detector takes its floor from the quietest tenth of a recording, and brown noise after
+# digital silence had passed for speech — the floor is now the signal's)
 run() {
     name=$1; f=$2; shift 2; n=$((n + 1))
     LOG="$ROOT/kl$n.log"; OUT="$ROOT/out$n.txt"
@@ -42,7 +43,8 @@ run() {
 sent() { grep -q "recording stopped .* -> " "$LOG"; }
 dropped() { grep -q "without speech (longest voiced run [0-9]* ms): discarded" "$LOG" && ! sent && [ ! -s "$OUT" ]; }
 
-for c in pink30:"pink noise, -30 dBFS" brown40:"brown noise, -40 dBFS" beep:"a 150 ms beep" clicks:"three clicks"; do
+for c in pink30:"pink noise, -30 dBFS" brown40:"brown noise, -40 dBFS" brown40z:"1 s of digital silence, then brown noise at -40 dBFS" \
+         beep:"a 150 ms beep" clicks:"three clicks"; do
     run "${c#*:}" "$A/${c%%:*}.wav"
     check "${c#*:}, nothing else: not sent, nothing typed, the log says why" dropped
 done

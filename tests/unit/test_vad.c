@@ -321,6 +321,65 @@ static void test_energy_vad_brown(void)
     }
 }
 
+/* A tenth or more of a recording in digital silence (a source that had not started, a file
+ * source's padding after the key is released) had put the floor at -120 dB and the threshold
+ * at the absolute -65 dBFS: brown noise at -40 dBFS after 3 s of zeros passed for 0.5-3 s of
+ * speech (key_listener's speech check sent it, and Whisper wrote text for it). The floor is
+ * now the signal's; speech after the same silence keeps its spans. */
+static void test_energy_vad_digital_silence(void)
+{
+    char err[256];
+    TEST("energy VAD: digital silence then brown noise (-30, -40 dBFS): no speech; jfk after it: its spans, shifted") {
+        const size_t z = 3 * 16000, nb = 6 * 16000;
+        float *x = calloc(z + 12 * 16000, sizeof *x);
+        sp_vad *v = NULL;
+        CHECK(x && sp_vad_open(NULL, &v, err, sizeof err) == SP_OK);
+        if (!x || !v) { free(x); continue; }
+        sp_vad_params prm = sp_vad_default_params();
+        for (int lvl = 30; lvl <= 40; lvl += 10) {
+            uint32_t rng = 12345u + (uint32_t)lvl;
+            double b = 0, ss = 0;
+            for (size_t i = 0; i < nb; i++) {
+                rng = rng * 1664525u + 1013904223u;
+                b = 0.9995 * b + ((double)(rng >> 8) / 16777216.0 - 0.5);
+                x[z + i] = (float)b;
+                ss += b * b;
+            }
+            const double g = pow(10.0, -lvl / 20.0) / sqrt(ss / (double)nb);
+            for (size_t i = 0; i < nb; i++) x[z + i] = (float)(x[z + i] * g);
+            sp_span *s = NULL;
+            int ns = 0;
+            CHECK(sp_vad_segments(v, x, z + nb, &prm, &s, &ns) == SP_OK);
+            CHECKF(ns == 0, "-%d dBFS: %d spans, the first %.2f-%.2f s", lvl, ns, ns ? s[0].start / 16000.0 : 0,
+                   ns ? s[0].end / 16000.0 : 0);
+            free(s);
+        }
+        /* jfk.wav (11 s) after the zeros: the spans it has alone, 3 s later */
+        float *pcm = NULL;
+        size_t n = 0;
+        char path[512];
+        path_of(path, sizeof path, "data/jfk.wav");
+        if (tb_load(path, &pcm, &n, NULL) != SP_OK || n > 12 * 16000) {
+            printf("# jfk.wav absent: its part skipped\n");
+        } else {
+            memcpy(x + z, pcm, n * sizeof *x);
+            sp_span *a = NULL, *b2 = NULL;
+            int na = 0, nb2 = 0;
+            CHECK(sp_vad_segments(v, pcm, n, &prm, &a, &na) == SP_OK);
+            CHECK(sp_vad_segments(v, x, z + n, &prm, &b2, &nb2) == SP_OK);
+            int same = na > 0 && na == nb2;
+            for (int i = 0; same && i < na; i++)
+                same = fabs((b2[i].start - (double)z) - a[i].start) < 0.1 * 16000 &&
+                       fabs((b2[i].end - (double)z) - a[i].end) < 0.1 * 16000;
+            CHECKF(same, "jfk alone %d spans, after 3 s of zeros %d", na, nb2);
+            free(a); free(b2);
+        }
+        free(pcm);
+        sp_vad_free(v);
+        free(x);
+    }
+}
+
 int main(void)
 {
     char model[512];
@@ -335,6 +394,7 @@ int main(void)
     test_silero_not_a_file();
     test_energy_vad();
     test_energy_vad_brown();
+    test_energy_vad_digital_silence();
     tb_cleanup();
     TEST_EXIT();
 }
