@@ -411,8 +411,9 @@ static void figure(json_t *g, const char *key, float v)
 static void figure_sig(json_t *g, const char *key, float v)
 {
     char b[32];
+    if (!isfinite(v)) return;
     snprintf(b, sizeof b, "%.6g", (double)v);
-    if (isfinite(v)) json_object_set_new(g, key, json_real(strtod(b, NULL)));
+    json_object_set_new(g, key, json_real(strtod(b, NULL)));
 }
 
 static void add_decode(json_t *g, const ss_seg_decode *d)

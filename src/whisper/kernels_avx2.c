@@ -10,11 +10,15 @@
 #include <string.h>
 
 /* C[mr][16] (+)= A[mr][kc] · Bp[kc][16]; mr <= 6. 12 accumulators; per k: 2 loads of B,
- * mr broadcasts of A, 2·mr FMAs. Costs 2·mr·16·kc flops. Two k a trip: on an Intel Xeon
- * (Emerald Rapids) slice, one core, hot in L1 (kc 256), one k a trip ran at 86-87 % of the
- * FMA peak and two at 90-91 %, rows from L2 (192 of them) 84-85 -> 90 % (the compiler then
- * walks six row pointers instead of indexing six bases; a scratch harness, the two
- * alternating). Four a trip (#pragma unroll) measured 88-89 %. */
+ * mr broadcasts of A, 2·mr FMAs. Costs 2·mr·16·kc flops. Two k a trip (the compiler then
+ * walks six row pointers instead of indexing six bases), and a full tile stored without
+ * spilling its twelve registers: on an Intel Xeon (Emerald Rapids) slice, one thread, a
+ * scratch harness alternating the two — hot in L1 (kc 256) 86-87 -> 90-91 % of the FMA peak
+ * (written out in full; four k a trip by #pragma unroll: 88-89 %), one wh_gemm_part of
+ * base's shape (M 256, K 512, N 512, f16) 81.7 -> 86.1 GFLOP/s of 100.7, base f16's 3 s
+ * clip under --isa avx2 (2 threads) 88-89 -> 84-85 ms. Packing A as well did not pay:
+ * interleaved by six the hot kernel measured level, and a copy of each sweep's rows took
+ * the same product from 82 to 78 GFLOP/s. */
 #define UK_ROW(i, a_, b0_, b1_)                                                                    \
     do {                                                                                          \
         const __m256 av_ = _mm256_broadcast_ss(a_);                                               \
