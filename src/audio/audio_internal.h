@@ -78,10 +78,48 @@ sp_status aud_wav_decode(aud_src *s, aud_sink *k, sp_audio_info *info, char *err
 sp_status aud_ffmpeg_decode(aud_src *s, const char *container, aud_sink *k,
                             sp_audio_info *info, char *err, size_t err_size);
 
+/* ---------------------------------------------------------------- ONNX (onnx.c) */
+/* What a small model's loader reads from an ONNX file held in memory (buf, len): tensors and
+ * nodes point into buf. Each call returns 0 when found, 1 when absent, -1 when the bytes are
+ * not a well-formed ONNX model. */
+#define AUD_ONNX_MAX_DIMS 8
+#define AUD_ONNX_MAX_IN 8
+#define AUD_ONNX_MAX_ATTRS 16
+typedef struct {
+    char name[256];
+    int dtype;                /* TensorProto.DataType: 1 FLOAT */
+    int ndims;
+    int64_t dims[AUD_ONNX_MAX_DIMS];
+    const uint8_t *data;      /* raw_data (or packed float_data): little-endian values */
+    size_t bytes;
+    int external;             /* the data is in another file (not read) */
+} aud_onnx_tensor;
+typedef struct {
+    char op[64];
+    int n_in;
+    char in[AUD_ONNX_MAX_IN][256];   /* input names ("" for an omitted optional one) */
+    int n_attrs;
+    const uint8_t *attrs[AUD_ONNX_MAX_ATTRS], *attr_end[AUD_ONNX_MAX_ATTRS];
+} aud_onnx_node;
+/* the graph's initializer called name */
+int aud_onnx_tensor_get(const uint8_t *buf, size_t len, const char *name, aud_onnx_tensor *out);
+/* the graph's first node of type op whose input number `input` is name (NULL: any) */
+int aud_onnx_node_get(const uint8_t *buf, size_t len, const char *op, int input, const char *name,
+                      aud_onnx_node *out);
+/* an integer (i) or integer-list (ints) attribute into v (at most max): how many, -1 when
+ * the node has none of that name or it does not fit */
+int aud_onnx_node_ints(const aud_onnx_node *nd, const char *attr, int64_t *v, int max);
+
 /* ---------------------------------------------------------------- VAD */
 typedef struct aud_silero aud_silero;
 sp_status aud_silero_load(const char *path, aud_silero **out, char *err, size_t err_size);
 void aud_silero_free(aud_silero *m);
+/* the ONNX file's bytes (aud_silero_load's second format; name for messages) */
+sp_status aud_silero_load_onnx_mem(const uint8_t *buf, size_t len, const char *name, aud_silero **out,
+                                   char *err, size_t err_size);
+/* 1 when the model's weights were run with Silero's 64-sample context (an ONNX file, as
+ * faster-whisper runs it), 0 with whisper.cpp's framing (the ggml file) */
+int aud_silero_ctx_framing(const aud_silero *m);
 /* One probability per 512-sample chunk (ceil(n/512) of them) into probs; state starts at
  * zero. ctx_framing: 0 whisper.cpp's framing, 1 Silero's 64-sample context. */
 sp_status aud_silero_probs(const aud_silero *m, const float *pcm, size_t n, int ctx_framing,

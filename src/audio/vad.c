@@ -51,6 +51,7 @@ sp_status sp_vad_open(const char *model_path, sp_vad **out, char *err, size_t es
     if (model_path) {
         sp_status st = aud_silero_load(model_path, &v->silero, err, es);
         if (st != SP_OK) { free(v); return st; }
+        v->ctx_framing = aud_silero_ctx_framing(v->silero);   /* as the weights' own runtime */
     }
     for (int i = 0; i < VAD_W / 2; i++) {
         v->cos_t[i] = (float)cos(2 * M_PI * i / VAD_W);

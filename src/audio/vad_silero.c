@@ -1,5 +1,8 @@
 /* vad_silero.c — Silero VAD v6 inference in plain C from whisper.cpp's ggml file
- * (ggml-silero-v6.2.0.bin). Everything here follows ../shared/docs/silero-vad.md:
+ * (ggml-silero-v6.2.0.bin) or from the ONNX file faster-whisper ships and ran in the original
+ * daemon (faster_whisper/assets/silero_vad_v6.onnx: Silero v6.0, f32 weights; the same
+ * network, its tensors found by name in the graph, onnx.c). Everything here follows
+ * ../shared/docs/silero-vad.md:
  * §1 file format and load checks, §2.1 framing (whisper.cpp: each 512-sample chunk on its
  * own, reflect-padded by 64 on both sides) or §2.2 (Silero's 64-sample context), §2.3 STFT,
  * §2.4 encoder, §2.5 LSTM, §2.6 decoder, §2.8 numerics (conv inputs rounded to f16 the way
@@ -39,6 +42,8 @@ struct aud_silero {
     float b_gates[4 * SV_H];                   /* b_ih + b_hh */
     float dec_w[SV_H];
     float dec_b;
+    int f16_in;       /* conv inputs rounded to f16 as ggml's im2col does (§2.8): the ggml file */
+    int ctx_framing;  /* the framing the weights were run with: 1 Silero's (ONNX), 0 whisper.cpp's */
 };
 
 /* ------------------------------------------------------------------ f16 helpers */
@@ -194,11 +199,14 @@ static sp_status sv_read_tensor(FILE *f, sv_tensor *t, const char *path, int *eo
     return st;
 }
 
-/* Phase 3: the weights in the layouts inference reads (transposed once). */
-static sp_status sv_build(const sv_tensor *t, aud_silero **out, char *err, size_t es)
+/* Phase 3: the weights in the layouts inference reads (transposed once). onnx: f32 weights
+ * run by onnxruntime (no f16 rounding of the conv inputs; Silero's own framing). */
+static sp_status sv_build(const sv_tensor *t, int onnx, aud_silero **out, char *err, size_t es)
 {
     aud_silero *m = calloc(1, sizeof *m);
     if (!m) { aud_seterr(err, es, "out of memory"); return SP_ERR_NOMEM; }
+    m->f16_in = !onnx;
+    m->ctx_framing = onnx;
     for (int c = 0; c < 2 * SV_BINS; c++)
         for (int n = 0; n < SV_NFFT; n++) m->basis_t[n][c] = t[T_STFT].data[c * SV_NFFT + n];
     static const int stride[4] = { 1, 2, 2, 1 };
@@ -267,9 +275,139 @@ cleanup:
     return NULL;
 }
 
-sp_status aud_silero_load(const char *path, aud_silero **out, char *err, size_t es)
+/* ------------------------------------------------------------------ the ONNX file */
+
+#define SV_ONNX_MAX (64u << 20)   /* faster-whisper's is 1.2 MB; a larger file is not this model */
+
+/* The whole file into memory (an ONNX file is one protobuf message). */
+static sp_status sv_slurp(FILE *f, const char *path, uint8_t **buf, size_t *len, char *err, size_t es)
 {
-    sv_tensor t[T_COUNT] = {
+    struct stat sb;
+    *buf = NULL;
+    if (fstat(fileno(f), &sb) != 0 || sb.st_size <= 0 || (uint64_t)sb.st_size > SV_ONNX_MAX) {
+        aud_seterr(err, es, "%s: not a VAD model (neither whisper.cpp's ggml Silero file nor an ONNX one of at most %u MB)",
+                   path, SV_ONNX_MAX >> 20);
+        return SP_ERR_MODEL_FORMAT;
+    }
+    *len = (size_t)sb.st_size;
+    if (!(*buf = malloc(*len))) { aud_seterr(err, es, "out of memory"); return SP_ERR_NOMEM; }
+    if (fseek(f, 0, SEEK_SET) != 0 || fread(*buf, 1, *len, f) != *len) {
+        aud_seterr(err, es, "%s: cannot read it", path);
+        free(*buf);
+        *buf = NULL;
+        return SP_ERR_IO;
+    }
+    return SP_OK;
+}
+
+/* ONNX tensor `name`, which must be dims[0..nd) of f32, into t->data; gates: an LSTM weight,
+ * reordered from ONNX's gate order (i, o, f, c) to PyTorch's (i, f, g, o), the one inference
+ * reads. */
+static sp_status sv_onnx_tensor(const uint8_t *buf, size_t len, const char *name, const int64_t *dims, int nd,
+                                int gates, sv_tensor *t, const char *path, char *err, size_t es)
+{
+    aud_onnx_tensor x;
+    const int r = aud_onnx_tensor_get(buf, len, name, &x);
+    if (r < 0) { aud_seterr(err, es, "%s: not a well-formed ONNX model", path); return SP_ERR_MODEL_FORMAT; }
+    if (r > 0) { aud_seterr(err, es, "%s: no tensor '%s': not Silero VAD v6 as faster-whisper ships it", path, name); return SP_ERR_MODEL_FORMAT; }
+    int same = x.ndims == nd && x.dtype == 1 && !x.external && x.bytes == t->count * 4;
+    for (int d = 0; same && d < nd; d++) same = x.dims[d] == dims[d];
+    if (!same) {
+        aud_seterr(err, es, "%s: tensor '%s' is not the %zu f32 values of Silero VAD v6", path, name, t->count);
+        return SP_ERR_MODEL_FORMAT;
+    }
+    if (!(t->data = malloc(t->count * sizeof(float)))) { aud_seterr(err, es, "out of memory"); return SP_ERR_NOMEM; }
+    if (sv_decode(x.data, 0, t->count, t->data) != 0) {
+        aud_seterr(err, es, "%s: tensor '%s' holds a non-finite value", path, name);
+        return SP_ERR_MODEL_FORMAT;
+    }
+    if (gates) {   /* four gate blocks of 128 rows, moved whole */
+        static const int from[4] = { 0, 2, 3, 1 };   /* PyTorch block b <- ONNX block from[b] */
+        const size_t blk = t->count / 4;
+        float *o = malloc(t->count * sizeof(float));
+        if (!o) { aud_seterr(err, es, "out of memory"); return SP_ERR_NOMEM; }
+        for (int b = 0; b < 4; b++) memcpy(o + b * blk, t->data + from[b] * blk, blk * sizeof(float));
+        free(t->data);
+        t->data = o;
+    }
+    t->seen = 1;
+    return SP_OK;
+}
+
+/* a Conv node of the graph on weight `w`: its strides, pads and kernel as Silero v6 has them */
+static int sv_onnx_conv_ok(const uint8_t *buf, size_t len, const char *w, int stride, int pad, int kernel)
+{
+    aud_onnx_node nd;
+    int64_t v[4];
+    if (aud_onnx_node_get(buf, len, "Conv", 1, w, &nd) != 0) return 0;
+    if (aud_onnx_node_ints(&nd, "strides", v, 4) != 1 || v[0] != stride) return 0;
+    if (aud_onnx_node_ints(&nd, "kernel_shape", v, 4) != 1 || v[0] != kernel) return 0;
+    const int np = aud_onnx_node_ints(&nd, "pads", v, 4);   /* absent: 0 */
+    return np < 0 ? pad == 0 : np == 2 && v[0] == pad && v[1] == pad;
+}
+
+/* Phase 2 for an ONNX file: the tensors by their names in faster-whisper's
+ * silero_vad_v6.onnx (the LSTM's by the node that takes them), and the convolutions checked
+ * against v6's strides and padding. */
+static sp_status sv_load_onnx(const uint8_t *buf, size_t len, sv_tensor *t, const char *path, char *err, size_t es)
+{
+    static const struct { int idx; const char *name; int nd; int64_t dims[3]; } named[] = {
+        { T_E0W, "encoder.conv_layers.0.weight", 3, { 128, 129, 3 } }, { T_E0B, "encoder.conv_layers.0.bias", 1, { 128 } },
+        { T_E1W, "encoder.conv_layers.1.weight", 3, { 64, 128, 3 } },  { T_E1B, "encoder.conv_layers.1.bias", 1, { 64 } },
+        { T_E2W, "encoder.conv_layers.2.weight", 3, { 64, 64, 3 } },   { T_E2B, "encoder.conv_layers.2.bias", 1, { 64 } },
+        { T_E3W, "encoder.conv_layers.3.weight", 3, { 128, 64, 3 } },  { T_E3B, "encoder.conv_layers.3.bias", 1, { 128 } },
+        { T_DW, "decoder.conv1d.weight", 3, { 1, 128, 1 } },           { T_DB, "decoder.conv1d.bias", 1, { 1 } },
+        { T_STFT, "encoder.feature_extractor.forward_basis_buffer", 3, { 258, 1, 256 } },
+    };
+    sp_status st = SP_OK;
+    for (size_t i = 0; st == SP_OK && i < sizeof named / sizeof named[0]; i++)
+        st = sv_onnx_tensor(buf, len, named[i].name, named[i].dims, named[i].nd, 0, &t[named[i].idx], path, err, es);
+    if (st != SP_OK) return st;
+    /* the LSTM: inputs X, W [1][512][128], R [1][512][128], B [1][1024] (W's biases, then R's) */
+    aud_onnx_node lstm;
+    int64_t hs;
+    if (aud_onnx_node_get(buf, len, "LSTM", 0, NULL, &lstm) != 0 || lstm.n_in < 4 ||
+        aud_onnx_node_ints(&lstm, "hidden_size", &hs, 1) != 1 || hs != SV_H) {
+        aud_seterr(err, es, "%s: no LSTM of 128 units: not Silero VAD v6 as faster-whisper ships it", path);
+        return SP_ERR_MODEL_FORMAT;
+    }
+    const int64_t wd[3] = { 1, 4 * SV_H, SV_H }, bd[2] = { 1, 8 * SV_H };
+    st = sv_onnx_tensor(buf, len, lstm.in[1], wd, 3, 1, &t[T_WIH], path, err, es);
+    if (st == SP_OK) st = sv_onnx_tensor(buf, len, lstm.in[2], wd, 3, 1, &t[T_WHH], path, err, es);
+    sv_tensor b = { "B", 0, 8 * SV_H, 0, NULL };
+    if (st == SP_OK) st = sv_onnx_tensor(buf, len, lstm.in[3], bd, 2, 0, &b, path, err, es);
+    if (st == SP_OK) {   /* two gate-ordered halves: b_ih (W's), b_hh (R's) */
+        t[T_BIH].data = malloc(4 * SV_H * sizeof(float));
+        t[T_BHH].data = malloc(4 * SV_H * sizeof(float));
+        if (!t[T_BIH].data || !t[T_BHH].data) { aud_seterr(err, es, "out of memory"); st = SP_ERR_NOMEM; }
+        static const int from[4] = { 0, 2, 3, 1 };
+        for (int g = 0; st == SP_OK && g < 4; g++) {
+            memcpy(t[T_BIH].data + g * SV_H, b.data + from[g] * SV_H, SV_H * sizeof(float));
+            memcpy(t[T_BHH].data + g * SV_H, b.data + 4 * SV_H + from[g] * SV_H, SV_H * sizeof(float));
+        }
+        t[T_BIH].seen = t[T_BHH].seen = st == SP_OK;
+    }
+    free(b.data);
+    if (st != SP_OK) return st;
+    static const int stride[4] = { 1, 2, 2, 1 };
+    int conv_ok = sv_onnx_conv_ok(buf, len, "encoder.feature_extractor.forward_basis_buffer", SV_HOP, 0, SV_NFFT) &&
+                  sv_onnx_conv_ok(buf, len, "decoder.conv1d.weight", 1, 0, 1);
+    for (int l = 0; conv_ok && l < 4; l++) {
+        char w[64];
+        snprintf(w, sizeof w, "encoder.conv_layers.%d.weight", l);
+        conv_ok = sv_onnx_conv_ok(buf, len, w, stride[l], 1, 3);
+    }
+    if (!conv_ok) {
+        aud_seterr(err, es, "%s: its convolutions are not Silero VAD v6's (strides, padding)", path);
+        return SP_ERR_MODEL_FORMAT;
+    }
+    return SP_OK;
+}
+
+/* the tensor table, as the ggml file names them (the ONNX loader fills the same entries) */
+static void sv_table(sv_tensor *t)
+{
+    static const sv_tensor tab[T_COUNT] = {
         { "_model.encoder.0.reparam_conv.weight", 1, 128 * 129 * 3, 0, NULL },
         { "_model.encoder.0.reparam_conv.bias", 0, 128, 0, NULL },
         { "_model.encoder.1.reparam_conv.weight", 1, 64 * 128 * 3, 0, NULL },
@@ -286,19 +424,59 @@ sp_status aud_silero_load(const char *path, aud_silero **out, char *err, size_t 
         { "_model.decoder.decoder.2.bias", 0, 1, 0, NULL },
         { "_model.stft.forward_basis_buffer", 1, 258 * 256, 0, NULL },
     };
+    memcpy(t, tab, sizeof tab);
+}
+
+/* Phase 4: every tensor seen, then the model built; the table freed either way. */
+static sp_status sv_finish(sv_tensor *t, sp_status st, int onnx, const char *path, aud_silero **out, char *err,
+                           size_t es)
+{
+    for (int i = 0; st == SP_OK && i < T_COUNT; i++)
+        if (!t[i].seen) { aud_seterr(err, es, "%s: tensor '%s' missing", path, t[i].name); st = SP_ERR_MODEL_FORMAT; }
+    if (st == SP_OK) st = sv_build(t, onnx, out, err, es);
+    for (int i = 0; i < T_COUNT; i++) free(t[i].data);
+    return st;
+}
+
+sp_status aud_silero_load_onnx_mem(const uint8_t *buf, size_t len, const char *name, aud_silero **out, char *err,
+                                   size_t es)
+{
+    sv_tensor t[T_COUNT];
+    sv_table(t);
+    *out = NULL;
+    return sv_finish(t, sv_load_onnx(buf, len, t, name, err, es), 1, name, out, err, es);
+}
+
+sp_status aud_silero_load(const char *path, aud_silero **out, char *err, size_t es)
+{
     *out = NULL;
     sp_status st;
     FILE *f = sv_open(path, &st, err, es);
     if (!f) return st;
-    st = sv_read_header(f, path, err, es);
-    for (int eof = 0; st == SP_OK && !eof;) st = sv_read_tensor(f, t, path, &eof, err, es);
-    for (int i = 0; st == SP_OK && i < T_COUNT; i++)
-        if (!t[i].seen) { aud_seterr(err, es, "%s: tensor '%s' missing", path, t[i].name); st = SP_ERR_MODEL_FORMAT; }
-    if (st == SP_OK) st = sv_build(t, out, err, es);
+    uint8_t magic[4] = { 0 };
+    const size_t got = fread(magic, 1, 4, f);
+    if (got == 4 && !memcmp(magic, "lmgg", 4)) {   /* whisper.cpp's ggml file (0x67676d6c) */
+        sv_tensor t[T_COUNT];
+        sv_table(t);
+        rewind(f);
+        st = sv_read_header(f, path, err, es);
+        for (int eof = 0; st == SP_OK && !eof;) st = sv_read_tensor(f, t, path, &eof, err, es);
+        st = sv_finish(t, st, 0, path, out, err, es);
+    } else if (got >= 1 && magic[0] == 0x08) {   /* ONNX: ModelProto.ir_version's key first */
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        st = sv_slurp(f, path, &buf, &len, err, es);
+        if (st == SP_OK) st = aud_silero_load_onnx_mem(buf, len, path, out, err, es);
+        free(buf);
+    } else {
+        aud_seterr(err, es, "%s: not a VAD model: not a ggml file (bad magic), nor an ONNX one", path);
+        st = SP_ERR_MODEL_FORMAT;
+    }
     fclose(f);
-    for (int i = 0; i < T_COUNT; i++) free(t[i].data);
     return st;
 }
+
+int aud_silero_ctx_framing(const aud_silero *m) { return m && m->ctx_framing; }
 
 void aud_silero_free(aud_silero *m)
 {
@@ -324,7 +502,7 @@ static void conv_relu(const aud_silero *m, int l, const float *in, int L, float 
             for (int t = 0; t < Lo; t++) {
                 int pos = s * t + k - 1;                    /* padding 1 */
                 if (pos < 0 || pos >= L) continue;
-                float x = round_f16(in[ic * L + pos]);
+                float x = m->f16_in ? round_f16(in[ic * L + pos]) : in[ic * L + pos];
                 float *a = acc[t];
                 for (int oc = 0; oc < OC; oc++) a[oc] += w[oc] * x;
             }
@@ -347,7 +525,7 @@ static float silero_step(const aud_silero *m, const float *xp, float *h, float *
         float *yt = y[t];
         for (int cc = 0; cc < 2 * SV_BINS; cc++) yt[cc] = 0.0f;
         for (int n = 0; n < SV_NFFT; n++) {
-            float x = round_f16(xp[SV_HOP * t + n]);
+            float x = m->f16_in ? round_f16(xp[SV_HOP * t + n]) : xp[SV_HOP * t + n];
             const float *b = m->basis_t[n];
             for (int cc = 0; cc < 2 * SV_BINS; cc++) yt[cc] += b[cc] * x;
         }
@@ -377,7 +555,10 @@ static float silero_step(const aud_silero *m, const float *xp, float *h, float *
     }
     /* §2.6 decoder: sigmoid(b + w . relu(h')), relu(h') rounded to f16 (1x1 conv) */
     float logit = m->dec_b;
-    for (int j = 0; j < SV_H; j++) logit += m->dec_w[j] * round_f16(h[j] > 0.0f ? h[j] : 0.0f);
+    for (int j = 0; j < SV_H; j++) {
+        const float r = h[j] > 0.0f ? h[j] : 0.0f;
+        logit += m->dec_w[j] * (m->f16_in ? round_f16(r) : r);
+    }
     return sigm(logit);
 }
 

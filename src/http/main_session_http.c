@@ -96,7 +96,7 @@ static const char USAGE[] =
 "                              (default $SPEECH_SESSION_COMPUTE, else auto)\n"
 "      --vad                   a daemon this server starts drops non-speech before decoding\n"
 "                              (its energy detector, or $SPEECH_SESSION_VAD_MODEL's Silero)\n"
-"      --vad-model PATH        ... with this Silero VAD ggml file (implies --vad)\n"
+"      --vad-model PATH        ... with this Silero VAD file, ggml or ONNX (implies --vad)\n"
 "      --no-autostart          never start a daemon (503 while none runs)\n"
 "      --model-name NAME       model id announced by /v1/models (default whisper-1)\n"
 "  -q, --quiet                 no per-request log lines on stderr\n"

@@ -273,9 +273,12 @@ if [ -f "$JFK" ]; then
     sox -n -r 16000 -c 1 -b 16 "$T/s20.wav" trim 0 20 && sox -n -r 16000 -c 1 -b 16 "$T/s3.wav" trim 0 3 &&
         sox "$JFK" "$T/s20.wav" tests/data/speech-16k.wav "$T/s3.wav" "$JFK" "$T/gaps.wav"
     SILERO=${SHARED:-../shared}/data/for-tests-silero-v6.2.0-ggml.bin
-    for vm in energy silero; do
+    # onnx: faster-whisper's own Silero v6.0 file (scripts/fetch-test-weights.sh), read as ONNX
+    for vm in energy silero onnx; do
         VOPT=--vad; [ $vm = silero ] && VOPT="--vad --vad-model $SILERO"
+        [ $vm = onnx ] && VOPT="--vad-model $WD/silero_vad_v6.onnx"
         if [ $vm = silero ] && [ ! -f "$SILERO" ]; then echo "ok - --vad across silences, silero # SKIP no Silero model"; continue; fi
+        if [ $vm = onnx ] && [ ! -f "$WD/silero_vad_v6.onnx" ]; then echo "ok - --vad across silences, onnx # SKIP no silero_vad_v6.onnx"; continue; fi
       for w in "" --word-timestamps; do
         "$REL/transcribe" --model "$WD/tiny.en" $OPT $VOPT $w -f json "$T/gaps.wav" >"$T/gaps.$vm.json" 2>"$T/err"
         check "--vad ($vm) $w across 20 s and 3 s of silence, tiny.en: every segment and word inside one stretch of speech" \
@@ -437,6 +440,24 @@ if [ -f "$JFK" ] && [ -f "$SILERO" ] && [ -x "$REL/session_daemon" ] && [ -x "$R
         sh -c "grep -q 'ask not what your country' '$T/vrel/h.json' && echo '$dargs' | grep -q -- '--vad-model $T/vrel/silero.bin'"
 else
     echo "ok - relative --vad-model paths # SKIP needs jfk.wav, the Silero model, session_daemon, session_http and curl"
+fi
+# --- the daemon with faster-whisper's VAD file (ONNX), through the spool: jfk.wav's four
+# speech spans are the ones faster-whisper finds, so its segments start where they do
+ONNX=$WD/silero_vad_v6.onnx
+if [ -f "$JFK" ] && [ -f "$ONNX" ] && [ -x "$REL/session_daemon" ]; then
+    mkdir -p "$T/vonnx"
+    (export SPEECH_SESSION_ROOT="$T/vonnx" &&
+     "$REL/session_daemon" --fork --model "$WD/tiny.en" --vad-model "$ONNX" 60 &&
+     "$REL/session_client" transcribe "$JFK" --timeout 120 >"$T/vonnx/d.txt" 2>"$T/vonnx/d.err"
+     "$REL/session_client" stop >/dev/null 2>&1)
+    check "session_daemon --vad-model silero_vad_v6.onnx: jfk.wav transcribed [$(head -c 60 "$T/vonnx/d.txt")]" \
+        grep -q "ask not what your country" "$T/vonnx/d.txt"
+    (export SPEECH_SESSION_ROOT="$T/vonnx" && "$REL/session_daemon" --fork --model "$WD/tiny.en" --vad-model /etc/hostname 60) \
+        >"$T/vonnx/bad.out" 2>"$T/vonnx/bad.err"; rc=$?
+    check "session_daemon --vad-model (neither ggml nor ONNX): refused at start ($rc), saying so" \
+        sh -c "[ $rc -ne 0 ] && grep -q 'not a ggml file (bad magic), nor an ONNX one' '$T/vonnx/bad.err'"
+else
+    echo "ok - session_daemon with the ONNX VAD # SKIP needs jfk.wav, silero_vad_v6.onnx and session_daemon"
 fi
 # --- the same words from the CLI, the daemon (session_client) and the HTTP API (jfk.wav, tiny.en)
 if [ -f "$JFK" ] && [ -x "$REL/session_daemon" ] && [ -x "$REL/session_http" ] && command -v curl >/dev/null; then

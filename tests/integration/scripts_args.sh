@@ -37,6 +37,7 @@ fake_cache() { # DIR: a cache --check accepts
         for f in model.bin config.json vocabulary.txt; do echo x >"$1/$m/$f"; done
     done
     touch "$1/.verified"
+    echo x >"$1/silero_vad_v6.onnx"; touch "$1/.vad-verified"
 }
 nocalls() { [ ! -s "$T/calls" ]; }
 
@@ -44,7 +45,7 @@ nocalls() { [ ! -s "$T/calls" ]; }
 mkdir -p "$T/cwd"; fake_cache "$T/cwd/$REL"
 (cd "$T/cwd" && PATH=$SPATH sh "$FTW" --check "$REL") >"$T/out" 2>&1; rc=$?
 check "fetch-test-weights --check REL: checks the caller's REL (complete: exit 0), fetches nothing" \
-    sh -c '[ $0 -eq 0 ] && grep -q "^$3: tiny.en, base (cached)" "$1" && [ ! -s "$2" ]' $rc "$T/out" "$T/calls" "$T/cwd/$REL"
+    sh -c '[ $0 -eq 0 ] && grep -q "^$3: tiny.en, base, silero_vad_v6.onnx (cached)" "$1" && [ ! -s "$2" ]' $rc "$T/out" "$T/calls" "$T/cwd/$REL"
 rm -f "$T/calls"
 (cd "$T/cwd" && PATH=$SPATH sh "$FTW" "$REL") >"$T/out" 2>&1; rc=$?
 check "fetch-test-weights REL: the caller's complete REL is used, nothing fetched" \
