@@ -97,7 +97,7 @@ typedef struct {
 typedef struct {
     char op[64];
     int n_in;
-    char in[AUD_ONNX_MAX_IN][256];   /* input names ("" for an omitted optional one) */
+    char in[AUD_ONNX_MAX_IN][256];   /* the first inputs' names ("" for an omitted optional one) */
     int n_attrs;
     const uint8_t *attrs[AUD_ONNX_MAX_ATTRS], *attr_end[AUD_ONNX_MAX_ATTRS];
 } aud_onnx_node;

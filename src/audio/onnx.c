@@ -116,7 +116,7 @@ static int tensor_read(pb t, aud_onnx_tensor *out)
     while ((r = pb_next(&t, &f)) == 1) {
         if (f.field == 1 && pb_ints(&f, out->dims, &out->ndims, AUD_ONNX_MAX_DIMS)) return -1;
         else if (f.field == 2 && f.wt == 0) out->dtype = (int)f.v;
-        else if (f.field == 8 && pb_str(&f, out->name, sizeof out->name)) return -1;
+        else if (f.field == 8 && pb_str(&f, out->name, sizeof out->name)) out->name[0] = 0;   /* too long: none of ours */
         else if ((f.field == 9 || f.field == 4) && f.wt == 2) {   /* raw_data; packed float_data */
             out->data = f.sub.p;
             out->bytes = (size_t)(f.sub.end - f.sub.p);
@@ -154,13 +154,15 @@ static int node_read(pb nd, aud_onnx_node *out)
     pb_field f;
     int r;
     while ((r = pb_next(&nd, &f)) == 1) {
-        if (f.field == 1) {
-            if (out->n_in >= AUD_ONNX_MAX_IN || pb_str(&f, out->in[out->n_in], sizeof out->in[0])) return -1;
+        /* a name too long for these buffers is none of the caller's (kept as ""); inputs and
+         * attributes past the first AUD_ONNX_MAX_IN / _ATTRS are not kept */
+        if (f.field == 1 && f.wt == 2) {
+            if (out->n_in >= AUD_ONNX_MAX_IN) continue;
+            if (pb_str(&f, out->in[out->n_in], sizeof out->in[0])) out->in[out->n_in][0] = 0;
             out->n_in++;
         } else if (f.field == 4 && pb_str(&f, out->op, sizeof out->op)) {
-            return -1;
-        } else if (f.field == 5 && f.wt == 2) {
-            if (out->n_attrs >= AUD_ONNX_MAX_ATTRS) return -1;
+            out->op[0] = 0;
+        } else if (f.field == 5 && f.wt == 2 && out->n_attrs < AUD_ONNX_MAX_ATTRS) {
             out->attrs[out->n_attrs] = f.sub.p;
             out->attr_end[out->n_attrs++] = f.sub.end;
         }
@@ -194,7 +196,7 @@ int aud_onnx_node_ints(const aud_onnx_node *nd, const char *attr, int64_t *v, in
         char name[64] = "";
         int n = 0, r, has = 0;
         while ((r = pb_next(&c, &f)) == 1) {
-            if (f.field == 1 && pb_str(&f, name, sizeof name)) return -1;
+            if (f.field == 1 && pb_str(&f, name, sizeof name)) name[0] = 0;
             else if (f.field == 3 && f.wt == 0) {   /* i: one value */
                 if (max < 1) return -1;
                 v[0] = (int64_t)f.v;
