@@ -54,6 +54,17 @@ for c in yes:"\"yes\"" yes_quiet:"\"yes\" at -58 dBFS" yes_noise:"\"yes\" in pin
 done
 run "noise, --send-silence" "$A/pink30.wav" --send-silence
 check "pink noise with --send-silence: sent" sent
+# the speech check with faster-whisper's Silero file (ONNX, scripts/fetch-test-weights.sh)
+ONNX=${SS_WEIGHTS:-.cache/weights}/silero_vad_v6.onnx
+if [ -f "$ONNX" ]; then
+    ONNX=$(realpath "$ONNX")
+    run "pink noise, Silero ONNX" "$A/pink30.wav" --vad-model "$ONNX"
+    check "pink noise, --vad-model silero_vad_v6.onnx: not sent, the log says why" dropped
+    run "\"yes\", Silero ONNX" "$A/yes.wav" --vad-model "$ONNX"
+    check "\"yes\", --vad-model silero_vad_v6.onnx: sent" sent
+else
+    skip "the speech check with silero_vad_v6.onnx" "$ONNX absent"
+fi
 
 # hands-free in a noisy room: the noise floor is learnt, so --auto-stop ends the recording after
 # the speech although the noise (pink -30 dBFS, brown -30 dBFS: above the 0.01 silence level)
