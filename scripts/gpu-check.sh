@@ -125,7 +125,7 @@ else
 fi
 OBJS="" CC_PIDS=""
 for f in $SRCS src/session/ss_opt.c src/audio/audio.c src/audio/audio_sink.c src/audio/audio_wav.c \
-         src/audio/vad.c src/audio/vad_silero.c; do
+         src/audio/vad.c src/audio/vad_silero.c src/audio/onnx.c; do
     o="$B/obj/$(echo "$f" | tr '/' '_').o"
     case "$f" in *_avx2.c) X="-mavx2 -mfma -mf16c" ;; *_avx512.c) X="-mavx512f -mavx512bw -mavx512vl -mfma -mf16c" ;; *) X="" ;; esac
     cc $CFLAGS $X -c "$f" -o "$o" >>"$B/cc.log" 2>&1 &
