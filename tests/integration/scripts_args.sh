@@ -2,7 +2,8 @@
 # Argument handling of the set-up scripts, offline and without installing anything:
 # scripts/fetch-test-weights.sh (a relative DIR is the caller's, --check [DIR] in either order
 # checks that DIR and never fetches; pip and unzip are stubs that fail, so nothing can be
-# downloaded; without a system pip the venv's is used) and scripts/setup.sh (--help, unknown
+# downloaded; without a system pip the venv's is used), get-model.sh --vad (offline, a wrong
+# wheel, the file already there) and scripts/setup.sh (--help, unknown
 # options and a missing AUDIO_FILE exit before anything is installed, a relative AUDIO_FILE is
 # the caller's, the fetched real weights are its model before the synthetic one; it runs
 # from a copy whose install-deps.sh is a stub, with make a stub too).
@@ -86,6 +87,34 @@ rm -f "$T/calls"
 PATH=$SPATH sh "$FTW" --bogus >"$T/out" 2>&1; rc=$?
 check "fetch-test-weights with an unknown option: usage, exit 2, fetches nothing" \
     sh -c '[ $0 -eq 2 ] && grep -q "unknown option --bogus" "$2" && [ ! -s "$1" ]' $rc "$T/calls" "$T/out"
+rm -f "$T/calls"
+
+# get-model.sh --vad: faster-whisper's wheel through pip, both SHA-256s checked
+GM=$REPO/scripts/get-model.sh
+(cd "$T" && PATH=$SPATH sh "$GM" --vad vad-off) >"$T/out" 2>&1; rc=$?
+check "get-model --vad offline: exit 1, 'pip download failed', nothing saved, no temporary left" \
+    sh -c '[ $0 -eq 1 ] && grep -q "pip download failed" "$1" && [ -z "$(ls -A "$2")" ]' $rc "$T/out" "$T/vad-off"
+rm -f "$T/calls"
+mkdir -p "$T/fakepip"
+cat >"$T/fakepip/pip3" <<STUB
+#!/bin/sh
+[ "\$1" = --version ] && exit 0
+for a; do d=\$a; [ "\$prev" = -d ] && out=\$a; prev=\$a; done
+echo "not a wheel" >"\$out/faster_whisper-1.2.1-py3-none-any.whl"
+STUB
+chmod +x "$T/fakepip/pip3"
+(cd "$T" && PATH=$T/fakepip:$SPATH sh "$GM" --vad vad-bad) >"$T/out" 2>&1; rc=$?
+check "get-model --vad, a wheel that is not faster-whisper's: exit 1, its SHA-256 named, nothing saved" \
+    sh -c '[ $0 -eq 1 ] && grep -q "does not match its pinned SHA-256" "$1" && [ -z "$(ls -A "$2")" ]' $rc "$T/out" "$T/vad-bad"
+ONNX=${SS_WEIGHTS:-.cache/weights}/silero_vad_v6.onnx
+if [ -f "$ONNX" ]; then
+    mkdir -p "$T/vad-have"; cp "$ONNX" "$T/vad-have/"
+    (cd "$T" && PATH=$SPATH sh "$GM" --vad vad-have) >"$T/out" 2>&1; rc=$?
+    check "get-model --vad with the file there: verified, nothing fetched" \
+        sh -c '[ $0 -eq 0 ] && grep -q "already present and verified" "$1" && [ ! -s "$2" ]' $rc "$T/out" "$T/calls"
+else
+    echo "ok - get-model --vad with the file there # SKIP $ONNX absent"
+fi
 rm -f "$T/calls"
 
 # setup.sh, run from a copy of the repository's layout whose scripts/install-deps.sh is a stub
