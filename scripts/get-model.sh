@@ -171,9 +171,10 @@ get_ct2() { # name dir
 VAD_WHEEL=faster_whisper-1.2.1-py3-none-any.whl
 VAD_WHEEL_SHA256=79a66ad50688c0b794dd501dc340a736992a6342f7f95e5811be60b5224a26a7
 VAD_SHA256=4cbf549b8326f60f80f2536d9eefeb450a9abe83365a098031c89719f1be17d2
+sha256_is() { [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; } # file sum
 get_vad() { # dir
     dest="$1/silero_vad_v6.onnx"
-    if [ -f "$dest" ] && [ "$(sha256sum "$dest" | cut -d' ' -f1)" = "$VAD_SHA256" ]; then
+    if [ -f "$dest" ] && sha256_is "$dest" "$VAD_SHA256"; then
         echo "$dest: already present and verified"; return 0
     fi
     # any pip does (it only downloads); last, the repository's private .venv (install-deps.sh):
@@ -190,10 +191,10 @@ get_vad() { # dir
     # --no-deps --only-binary: the wheel only, nothing built or run
     $pip download --quiet --no-deps --only-binary=:all: -d "$tmp" faster-whisper==1.2.1 ||
         { echo "get-model: pip download failed (offline?)" >&2; return 1; }
-    [ "$(sha256sum "$tmp/$VAD_WHEEL" | cut -d' ' -f1)" = "$VAD_WHEEL_SHA256" ] ||
+    sha256_is "$tmp/$VAD_WHEEL" "$VAD_WHEEL_SHA256" ||
         { echo "get-model: $VAD_WHEEL does not match its pinned SHA-256" >&2; return 1; }
     unzip -p "$tmp/$VAD_WHEEL" faster_whisper/assets/silero_vad_v6.onnx >"$tmp/silero_vad_v6.onnx"
-    [ "$(sha256sum "$tmp/silero_vad_v6.onnx" | cut -d' ' -f1)" = "$VAD_SHA256" ] ||
+    sha256_is "$tmp/silero_vad_v6.onnx" "$VAD_SHA256" ||
         { echo "get-model: silero_vad_v6.onnx does not match its pinned SHA-256" >&2; return 1; }
     mv "$tmp/silero_vad_v6.onnx" "$dest" || return 1
     rm -rf "$tmp"; trap - EXIT INT TERM

@@ -129,15 +129,26 @@ static int tensor_read(pb t, aud_onnx_tensor *out)
     return r;
 }
 
+/* The graph's next sub-message of field number `field` (5 an initializer, 1 a node) into
+ * *sub: 1, 0 at the end, -1 malformed. */
+static int graph_next(pb *g, uint32_t field, pb *sub)
+{
+    pb_field f;
+    int r;
+    while ((r = pb_next(g, &f)) == 1)
+        if (f.field == field && f.wt == 2) {
+            *sub = f.sub;
+            return 1;
+        }
+    return r;
+}
+
 int aud_onnx_tensor_get(const uint8_t *buf, size_t len, const char *name, aud_onnx_tensor *out)
 {
     pb g, t;
-    if (onnx_graph(buf, len, &g)) return -1;
-    pb_field f;
     int r;
-    while ((r = pb_next(&g, &f)) == 1) {
-        if (f.field != 5 || f.wt != 2) continue;
-        t = f.sub;
+    if (onnx_graph(buf, len, &g)) return -1;
+    while ((r = graph_next(&g, 5, &t)) == 1) {
         aud_onnx_tensor x;
         if (tensor_read(t, &x) != 0) return -1;
         if (!strcmp(x.name, name)) {
@@ -173,14 +184,12 @@ static int node_read(pb nd, aud_onnx_node *out)
 int aud_onnx_node_get(const uint8_t *buf, size_t len, const char *op, int input, const char *name,
                       aud_onnx_node *out)
 {
-    pb g;
-    if (onnx_graph(buf, len, &g)) return -1;
-    pb_field f;
+    pb g, nd;
     int r;
-    while ((r = pb_next(&g, &f)) == 1) {
-        if (f.field != 1 || f.wt != 2) continue;
+    if (onnx_graph(buf, len, &g)) return -1;
+    while ((r = graph_next(&g, 1, &nd)) == 1) {
         aud_onnx_node x;
-        if (node_read(f.sub, &x) != 0) return -1;
+        if (node_read(nd, &x) != 0) return -1;
         if (strcmp(x.op, op) || (name && (input >= x.n_in || strcmp(x.in[input], name)))) continue;
         *out = x;
         return 0;

@@ -42,8 +42,10 @@ struct aud_silero {
     float b_gates[4 * SV_H];                   /* b_ih + b_hh */
     float dec_w[SV_H];
     float dec_b;
-    int f16_in;       /* conv inputs rounded to f16 as ggml's im2col does (§2.8): the ggml file */
-    int ctx_framing;  /* the framing the weights were run with: 1 Silero's (ONNX), 0 whisper.cpp's */
+    /* weights from the ONNX file, run as onnxruntime runs them: Silero's framing, conv inputs
+     * as they are; 0: the ggml file, whisper.cpp's framing, conv inputs rounded to f16 as
+     * ggml's im2col does (§2.8) */
+    int onnx;
 };
 
 /* ------------------------------------------------------------------ f16 helpers */
@@ -205,8 +207,7 @@ static sp_status sv_build(const sv_tensor *t, int onnx, aud_silero **out, char *
 {
     aud_silero *m = calloc(1, sizeof *m);
     if (!m) { aud_seterr(err, es, "out of memory"); return SP_ERR_NOMEM; }
-    m->f16_in = !onnx;
-    m->ctx_framing = onnx;
+    m->onnx = onnx;
     for (int c = 0; c < 2 * SV_BINS; c++)
         for (int n = 0; n < SV_NFFT; n++) m->basis_t[n][c] = t[T_STFT].data[c * SV_NFFT + n];
     static const int stride[4] = { 1, 2, 2, 1 };
@@ -300,6 +301,14 @@ static sp_status sv_slurp(FILE *f, const char *path, uint8_t **buf, size_t *len,
     return SP_OK;
 }
 
+/* An LSTM tensor's four gate blocks (blk values each) from ONNX's order (i, o, f, c) into
+ * PyTorch's (i, f, g, o), the one inference reads. */
+static void sv_gates(float *dst, const float *src, size_t blk)
+{
+    static const int from[4] = { 0, 2, 3, 1 };   /* PyTorch block b <- ONNX block from[b] */
+    for (int b = 0; b < 4; b++) memcpy(dst + b * blk, src + from[b] * blk, blk * sizeof(float));
+}
+
 /* ONNX tensor `name`, which must be dims[0..nd) of f32, into t->data; gates: an LSTM weight,
  * reordered from ONNX's gate order (i, o, f, c) to PyTorch's (i, f, g, o), the one inference
  * reads. */
@@ -322,11 +331,9 @@ static sp_status sv_onnx_tensor(const uint8_t *buf, size_t len, const char *name
         return SP_ERR_MODEL_FORMAT;
     }
     if (gates) {   /* four gate blocks of 128 rows, moved whole */
-        static const int from[4] = { 0, 2, 3, 1 };   /* PyTorch block b <- ONNX block from[b] */
-        const size_t blk = t->count / 4;
         float *o = malloc(t->count * sizeof(float));
         if (!o) { aud_seterr(err, es, "out of memory"); return SP_ERR_NOMEM; }
-        for (int b = 0; b < 4; b++) memcpy(o + b * blk, t->data + from[b] * blk, blk * sizeof(float));
+        sv_gates(o, t->data, t->count / 4);
         free(t->data);
         t->data = o;
     }
@@ -379,13 +386,14 @@ static sp_status sv_load_onnx(const uint8_t *buf, size_t len, sv_tensor *t, cons
     if (st == SP_OK) {   /* two gate-ordered halves: b_ih (W's), b_hh (R's) */
         t[T_BIH].data = malloc(4 * SV_H * sizeof(float));
         t[T_BHH].data = malloc(4 * SV_H * sizeof(float));
-        if (!t[T_BIH].data || !t[T_BHH].data) { aud_seterr(err, es, "out of memory"); st = SP_ERR_NOMEM; }
-        static const int from[4] = { 0, 2, 3, 1 };
-        for (int g = 0; st == SP_OK && g < 4; g++) {
-            memcpy(t[T_BIH].data + g * SV_H, b.data + from[g] * SV_H, SV_H * sizeof(float));
-            memcpy(t[T_BHH].data + g * SV_H, b.data + 4 * SV_H + from[g] * SV_H, SV_H * sizeof(float));
+        if (!t[T_BIH].data || !t[T_BHH].data) {
+            aud_seterr(err, es, "out of memory");
+            st = SP_ERR_NOMEM;
+        } else {
+            sv_gates(t[T_BIH].data, b.data, SV_H);
+            sv_gates(t[T_BHH].data, b.data + 4 * SV_H, SV_H);
+            t[T_BIH].seen = t[T_BHH].seen = 1;
         }
-        t[T_BIH].seen = t[T_BHH].seen = st == SP_OK;
     }
     free(b.data);
     if (st != SP_OK) return st;
@@ -476,7 +484,7 @@ sp_status aud_silero_load(const char *path, aud_silero **out, char *err, size_t 
     return st;
 }
 
-int aud_silero_ctx_framing(const aud_silero *m) { return m && m->ctx_framing; }
+int aud_silero_ctx_framing(const aud_silero *m) { return m && m->onnx; }
 
 void aud_silero_free(aud_silero *m)
 {
@@ -502,7 +510,7 @@ static void conv_relu(const aud_silero *m, int l, const float *in, int L, float 
             for (int t = 0; t < Lo; t++) {
                 int pos = s * t + k - 1;                    /* padding 1 */
                 if (pos < 0 || pos >= L) continue;
-                float x = m->f16_in ? round_f16(in[ic * L + pos]) : in[ic * L + pos];
+                float x = m->onnx ? in[ic * L + pos] : round_f16(in[ic * L + pos]);
                 float *a = acc[t];
                 for (int oc = 0; oc < OC; oc++) a[oc] += w[oc] * x;
             }
@@ -525,7 +533,7 @@ static float silero_step(const aud_silero *m, const float *xp, float *h, float *
         float *yt = y[t];
         for (int cc = 0; cc < 2 * SV_BINS; cc++) yt[cc] = 0.0f;
         for (int n = 0; n < SV_NFFT; n++) {
-            float x = m->f16_in ? round_f16(xp[SV_HOP * t + n]) : xp[SV_HOP * t + n];
+            float x = m->onnx ? xp[SV_HOP * t + n] : round_f16(xp[SV_HOP * t + n]);
             const float *b = m->basis_t[n];
             for (int cc = 0; cc < 2 * SV_BINS; cc++) yt[cc] += b[cc] * x;
         }
@@ -557,7 +565,7 @@ static float silero_step(const aud_silero *m, const float *xp, float *h, float *
     float logit = m->dec_b;
     for (int j = 0; j < SV_H; j++) {
         const float r = h[j] > 0.0f ? h[j] : 0.0f;
-        logit += m->dec_w[j] * (m->f16_in ? round_f16(r) : r);
+        logit += m->dec_w[j] * (m->onnx ? r : round_f16(r));
     }
     return sigm(logit);
 }

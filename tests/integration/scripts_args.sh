@@ -101,7 +101,7 @@ mkdir -p "$T/fakepip"
 cat >"$T/fakepip/pip3" <<STUB
 #!/bin/sh
 [ "\$1" = --version ] && exit 0
-for a; do d=\$a; [ "\$prev" = -d ] && out=\$a; prev=\$a; done
+for a; do [ "\$prev" = -d ] && out=\$a; prev=\$a; done
 echo "not a wheel" >"\$out/faster_whisper-1.2.1-py3-none-any.whl"
 STUB
 chmod +x "$T/fakepip/pip3"
