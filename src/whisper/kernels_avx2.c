@@ -18,7 +18,8 @@
  * base's shape (M 256, K 512, N 512, f16) 81.7 -> 86.1 GFLOP/s of 100.7, base f16's 3 s
  * clip under --isa avx2 (2 threads) 88-89 -> 84-85 ms. Packing A as well did not pay:
  * interleaved by six the hot kernel measured level, and a copy of each sweep's rows took
- * the same product from 82 to 78 GFLOP/s. */
+ * the same product from 82 to 78 GFLOP/s. A full tile now goes to ukernel6_avx2.S (the
+ * same sums, by hand); this C kernel takes the partial tiles. */
 #define UK_ROW(i, a_, b0_, b1_)                                                                    \
     do {                                                                                          \
         const __m256 av_ = _mm256_broadcast_ss(a_);                                               \
@@ -31,8 +32,18 @@
         UK_ROW(0, a0 + (k), b0, b1); UK_ROW(1, a1 + (k), b0, b1); UK_ROW(2, a2 + (k), b0, b1);    \
         UK_ROW(3, a3 + (k), b0, b1); UK_ROW(4, a4 + (k), b0, b1); UK_ROW(5, a5 + (k), b0, b1);    \
     } while (0)
+/* the full 6-row tile, by hand (ukernel6_avx2.S: the same sums, four integer uops per 48
+ * FMAs instead of fourteen per 24); lda and ldc in bytes */
+void wh_uk6x16_avx2(int kc, const float *A, long lda_bytes, const float *Bp, float *C, long ldc_bytes, int accumulate);
+
 void wh_ukernel_avx2(int kc, const float *A, int lda, const float *Bp, float *C, int ldc, int mr, int accumulate)
 {
+#if defined(__x86_64__) && defined(__ELF__)
+    if (mr == 6) {
+        wh_uk6x16_avx2(kc, A, (long)lda * 4, Bp, C, (long)ldc * 4, accumulate);
+        return;
+    }
+#endif
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
     __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();

@@ -371,7 +371,7 @@ static int ukernel_cases(int width, const int *mrs, int n_mrs)
 static void test_ukernels(wh_isa best)
 {
     if (best >= WH_ISA_AVX2) {
-        TEST("the AVX2 micro-kernel (6×16, two k a trip, partial tiles in C) equals an fmaf reference bit for bit") {
+        TEST("the AVX2 micro-kernel (6×16 tile by hand, partial tiles in C) equals an fmaf reference bit for bit") {
             const int mrs[] = {6, 5, 1};
             CHECK(ukernel_cases(16, mrs, 3) == 0);
         }
