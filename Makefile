@@ -13,7 +13,7 @@
 #   tests/unit/test_<name>.c          -> build/<v>/tests/test_<name>
 #   fuzz/fuzz_<name>.c                -> build/fuzz/fuzz_<name>
 #   *_avx2.c files are compiled with -mavx2 -mfma -mf16c and only called after a
-#   runtime CPU check; *_avx512.c likewise with AVX-512F; *_avx512.S (hand-written
+#   runtime CPU check; *_avx512.c likewise with AVX-512F; *_avx2.S and *_avx512.S (hand-written
 #   micro-kernels in the engine's directories) are assembled and called the same way.
 
 .DEFAULT_GOAL := all

@@ -9,78 +9,25 @@
 #include <math.h>
 #include <string.h>
 
-/* C[mr][16] (+)= A[mr][kc] · Bp[kc][16]; mr <= 6. 12 accumulators; per k: 2 loads of B,
- * mr broadcasts of A, 2·mr FMAs. Costs 2·mr·16·kc flops. Two k a trip (the compiler then
- * walks six row pointers instead of indexing six bases), and a full tile stored without
- * spilling its twelve registers: on an Intel Xeon (Emerald Rapids) slice, one thread, a
- * scratch harness alternating the two — hot in L1 (kc 256) 86-87 -> 90-91 % of the FMA peak
- * (written out in full; four k a trip by #pragma unroll: 88-89 %), one wh_gemm_part of
- * base's shape (M 256, K 512, N 512, f16) 81.7 -> 86.1 GFLOP/s of 100.7, base f16's 3 s
- * clip under --isa avx2 (2 threads) 88-89 -> 84-85 ms. Packing A as well did not pay:
- * interleaved by six the hot kernel measured level, and a copy of each sweep's rows took
- * the same product from 82 to 78 GFLOP/s. A full tile now goes to ukernel6_avx2.S (the
- * same sums, by hand); this C kernel takes the partial tiles. */
-#define UK_ROW(i, a_, b0_, b1_)                                                                    \
-    do {                                                                                          \
-        const __m256 av_ = _mm256_broadcast_ss(a_);                                               \
-        c##i##0 = _mm256_fmadd_ps(av_, b0_, c##i##0);                                             \
-        c##i##1 = _mm256_fmadd_ps(av_, b1_, c##i##1);                                             \
-    } while (0)
-#define UK_STEP(k)                                                                                \
-    do {                                                                                          \
-        const __m256 b0 = _mm256_load_ps(Bp + (size_t)(k) * 16), b1 = _mm256_load_ps(Bp + (size_t)(k) * 16 + 8); \
-        UK_ROW(0, a0 + (k), b0, b1); UK_ROW(1, a1 + (k), b0, b1); UK_ROW(2, a2 + (k), b0, b1);    \
-        UK_ROW(3, a3 + (k), b0, b1); UK_ROW(4, a4 + (k), b0, b1); UK_ROW(5, a5 + (k), b0, b1);    \
-    } while (0)
-/* the full 6-row tile, by hand (ukernel6_avx2.S: the same sums, four integer uops per 48
- * FMAs instead of fourteen per 24); lda and ldc in bytes */
-void wh_uk6x16_avx2(int kc, const float *A, long lda_bytes, const float *Bp, float *C, long ldc_bytes, int accumulate);
+/* C[mr][16] (+)= A[mr][kc] · Bp[kc][16]; mr <= 6: per k 2 loads of B, mr broadcasts of A,
+ * 2·mr FMAs, 2·mr·16·kc flops. By hand, one function per row count (ukernel6_avx2.S, which
+ * says why and what it measured; its lda and ldc are in bytes). Written in C, two k a trip and a full
+ * tile stored without spilling its twelve registers, it had reached 90-91 % of the FMA peak
+ * hot in L1 (86-87 % when it spilled; four k a trip by #pragma unroll: 88-89 %) on an Intel
+ * Xeon (Emerald Rapids) slice, and base f16's 3 s clip under --isa avx2 (2 threads) 84-85 ms.
+ * Packing A as well did not pay: interleaved by six the hot kernel measured level, and a copy
+ * of each sweep's rows took a product of base's shape from 82 to 78 GFLOP/s. */
+#define UK_ASM(r) void wh_uk##r##x16_avx2(int kc, const float *A, long lda_bytes, const float *Bp, float *C, \
+                                          long ldc_bytes, int accumulate)
+UK_ASM(6); UK_ASM(5); UK_ASM(4); UK_ASM(3); UK_ASM(2); UK_ASM(1);
+#undef UK_ASM
 
 void wh_ukernel_avx2(int kc, const float *A, int lda, const float *Bp, float *C, int ldc, int mr, int accumulate)
 {
-#if defined(__x86_64__) && defined(__ELF__)
-    if (mr == 6) {
-        wh_uk6x16_avx2(kc, A, (long)lda * 4, Bp, C, (long)ldc * 4, accumulate);
-        return;
-    }
-#endif
-    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
-    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-    const float *rows[6];
-    wh_ukernel_rows(A, lda, mr, 6, rows);
-    const float *a0 = rows[0], *a1 = rows[1], *a2 = rows[2], *a3 = rows[3], *a4 = rows[4], *a5 = rows[5];
-    int k = 0;
-    for (; k + 1 < kc; k += 2) {
-        UK_STEP(k);
-        UK_STEP(k + 1);
-    }
-    if (k < kc) UK_STEP(k);
-    if (mr == 6) {   /* the sweep's common case, without the spill below */
-#define UK_OUT(i)                                                                                 \
-    do {                                                                                          \
-        float *c_ = C + (size_t)(i) * ldc;                                                        \
-        _mm256_storeu_ps(c_, accumulate ? _mm256_add_ps(_mm256_loadu_ps(c_), c##i##0) : c##i##0);  \
-        _mm256_storeu_ps(c_ + 8, accumulate ? _mm256_add_ps(_mm256_loadu_ps(c_ + 8), c##i##1) : c##i##1); \
-    } while (0)
-        UK_OUT(0); UK_OUT(1); UK_OUT(2); UK_OUT(3); UK_OUT(4); UK_OUT(5);
-#undef UK_OUT
-        return;
-    }
-    __m256 r[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
-    for (int i = 0; i < mr; i++) {
-        float *c = C + (size_t)i * ldc;
-        if (accumulate) {
-            _mm256_storeu_ps(c, _mm256_add_ps(_mm256_loadu_ps(c), r[2 * i]));
-            _mm256_storeu_ps(c + 8, _mm256_add_ps(_mm256_loadu_ps(c + 8), r[2 * i + 1]));
-        } else {
-            _mm256_storeu_ps(c, r[2 * i]);
-            _mm256_storeu_ps(c + 8, r[2 * i + 1]);
-        }
-    }
+    static void (*const tile[7])(int, const float *, long, const float *, float *, long, int) = {
+        NULL, wh_uk1x16_avx2, wh_uk2x16_avx2, wh_uk3x16_avx2, wh_uk4x16_avx2, wh_uk5x16_avx2, wh_uk6x16_avx2};
+    if (mr >= 1 && mr <= 6) tile[mr](kc, A, (long)lda * 4, Bp, C, (long)ldc * 4, accumulate);
 }
-#undef UK_STEP
-#undef UK_ROW
 
 static inline float hsum(__m256 v)
 {

@@ -1,13 +1,15 @@
-/* ukernel6_avx2.S — the encoder GEMM's full 6-row AVX2 micro-kernel, by hand.
+/* ukernel6_avx2.S — the encoder GEMM's AVX2 micro-kernel, by hand.
  *
- *   void wh_uk6x16_avx2(int kc, const float *A, long lda_bytes, const float *Bp,
- *                       float *C, long ldc_bytes, int accumulate);
+ *   void wh_uk<R>x16_avx2(int kc, const float *A, long lda_bytes, const float *Bp,
+ *                         float *C, long ldc_bytes, int accumulate);      R = 1 .. 6
  *
- * C[6][16] (+)= A[6][kc] · Bp[kc][16]: six rows of A (lda_bytes apart) against one packed
- * panel ([kc][16] floats, 32-byte aligned). The same arithmetic as kernels_avx2.c's C kernel
- * — per lane one FMA chain over k in order from 0, then C + sum when accumulating — so the
- * same bits (test_kernels checks it against an fmaf chain bit for bit at every k remainder);
- * only called by wh_ukernel_avx2 for a full tile after the runtime check found AVX2 and FMA.
+ * C[R][16] (+)= A[R][kc] · Bp[kc][16]: R rows of A (lda_bytes apart) against one packed
+ * panel ([kc][16] floats, 32-byte aligned). Per lane one FMA chain over k in order from 0,
+ * then C + sum when accumulating, as the scalar reference (test_kernels checks every R bit
+ * for bit against an fmaf chain at every k remainder, with and without accumulation). Called
+ * through wh_ukernel_avx2 after the runtime check found AVX2 and FMA. R = 6 is the sweep's
+ * tile; the others are a row block's last rows (256 = 42·6 + 4, the 3 s clip's context),
+ * each without the missing rows' FMAs (a C kernel had computed all six and stored R).
  *
  * Why by hand: compiled from C (two k a trip), GCC 12 walked six row pointers, each bumped
  * every trip, and moved a broadcast between registers: 14 integer and move uops per 24 FMAs,
@@ -35,16 +37,26 @@
         vfmadd231ps %ymm13, %ymm\t, %ymm\c1
 .endm
 
-/* one k (at k + d from the pointers): B's two vectors, then the six rows */
-.macro KSTEP d
+/* one k (at k + d from the pointers) for the first `rows` rows: B's two vectors, then the rows */
+.macro KSTEP d, rows
         vmovaps (64*\d)(%rcx), %ymm12
         vmovaps (64*\d+32)(%rcx), %ymm13
         ROW \d, %rsi, , 14, 0, 1
+.if \rows > 1
         ROW \d, %rsi, %rdx, 15, 2, 3
+.endif
+.if \rows > 2
         ROW \d, %rsi, %r11, 14, 4, 5
+.endif
+.if \rows > 3
         ROW \d, %r10, , 15, 6, 7
+.endif
+.if \rows > 4
         ROW \d, %r10, %rdx, 14, 8, 9
+.endif
+.if \rows > 5
         ROW \d, %r10, %r11, 15, 10, 11
+.endif
 .endm
 
 /* advance every pointer by n k */
@@ -65,21 +77,34 @@
         add %r9, %r8
 .endm
 
-.macro STORE add
+.macro STORE add, rows
         STROW 0, 1, \add
+.if \rows > 1
         STROW 2, 3, \add
+.endif
+.if \rows > 2
         STROW 4, 5, \add
+.endif
+.if \rows > 3
         STROW 6, 7, \add
+.endif
+.if \rows > 4
         STROW 8, 9, \add
+.endif
+.if \rows > 5
         STROW 10, 11, \add
+.endif
 .endm
 
-        .text
-        .globl wh_uk6x16_avx2
-        .hidden wh_uk6x16_avx2
-        .type wh_uk6x16_avx2, @function
+/* the function for a tile of `rows` rows (1..6): the same code with the missing rows left
+ * out, so a block's last rows (256 = 42·6 + 4: the 3 s clip's context) run at the full
+ * tile's pace per row instead of through the C kernel, which computes all six */
+.macro UKERNEL name, rows
+        .globl \name
+        .hidden \name
+        .type \name, @function
         .p2align 5
-wh_uk6x16_avx2:
+\name:
         .cfi_startproc
         lea (%rdx,%rdx,2), %rax         /* 3·lda: the second row group */
         lea (%rsi,%rax), %r10
@@ -92,10 +117,10 @@ wh_uk6x16_avx2:
         jz 2f
         .p2align 5
 1:
-        KSTEP 0
-        KSTEP 1
-        KSTEP 2
-        KSTEP 3
+        KSTEP 0, \rows
+        KSTEP 1, \rows
+        KSTEP 2, \rows
+        KSTEP 3, \rows
         ADVANCE 4
         dec %eax
         jnz 1b
@@ -103,7 +128,7 @@ wh_uk6x16_avx2:
         and $3, %edi
         jz 4f
 3:
-        KSTEP 0
+        KSTEP 0, \rows
         ADVANCE 1
         dec %edi
         jnz 3b
@@ -111,15 +136,24 @@ wh_uk6x16_avx2:
         mov 8(%rsp), %eax               /* accumulate: the 7th argument */
         test %eax, %eax
         jz 5f
-        STORE 1
+        STORE 1, \rows
         jmp 6f
 5:
-        STORE 0
+        STORE 0, \rows
 6:
         vzeroupper
         ret
         .cfi_endproc
-        .size wh_uk6x16_avx2, .-wh_uk6x16_avx2
+        .size \name, .-\name
+.endm
+
+        .text
+        UKERNEL wh_uk6x16_avx2, 6
+        UKERNEL wh_uk5x16_avx2, 5
+        UKERNEL wh_uk4x16_avx2, 4
+        UKERNEL wh_uk3x16_avx2, 3
+        UKERNEL wh_uk2x16_avx2, 2
+        UKERNEL wh_uk1x16_avx2, 1
 
 #endif
         .section .note.GNU-stack, "", @progbits
