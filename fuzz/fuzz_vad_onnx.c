@@ -3,7 +3,9 @@
  * sp_vad_open reads after it has taken a file whose first byte is ONNX's. A model it
  * accepts is run on one chunk of silence. Seeds in fuzz/corpus/vad_onnx/ are hand-made
  * protobufs (ONNX's field numbers, the VAD's tensor names, shapes right and wrong, the
- * LSTM and Conv nodes, malformed varints and lengths); `make test` replays them. */
+ * LSTM and Conv nodes, malformed varints and lengths; Silero's own layout in miniature: If
+ * branches, Constant nodes, prefixed names, graphs nested 3 and 40 deep); `make test`
+ * replays them. */
 #include "audio/audio_internal.h"
 
 #include <stdint.h>
@@ -26,7 +28,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     aud_onnx_tensor t;
     aud_onnx_node nd;
     int64_t v[4];
+    static const int64_t basis[3] = { 258, 1, 256 };
     (void)aud_onnx_tensor_get(b, size, "decoder.conv1d.bias", &t);
+    (void)aud_onnx_tensor_suffix(b, size, "stft.forward_basis_buffer", basis, 3, &t);
     if (aud_onnx_node_get(b, size, "Conv", 1, NULL, &nd) == 0) (void)aud_onnx_node_ints(&nd, "strides", v, 4);
     free(b);
     return 0;

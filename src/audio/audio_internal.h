@@ -98,12 +98,19 @@ typedef struct {
     char op[64];
     int n_in;
     char in[AUD_ONNX_MAX_IN][256];   /* the first inputs' names ("" for an omitted optional one) */
+    int n_out;
+    char out[256];                   /* the first output's name */
     int n_attrs;
     const uint8_t *attrs[AUD_ONNX_MAX_ATTRS], *attr_end[AUD_ONNX_MAX_ATTRS];
 } aud_onnx_node;
-/* the graph's initializer called name */
+/* The lookups search the top graph and every graph within (an If's branches), in file
+ * order; each returns 0 found, 1 not there, -1 a malformed file. */
+/* the tensor called name: an initializer, or a Constant node's value (named by its output) */
 int aud_onnx_tensor_get(const uint8_t *buf, size_t len, const char *name, aud_onnx_tensor *out);
-/* the graph's first node of type op whose input number `input` is name (NULL: any) */
+/* the first tensor whose name ends with suffix and whose dims are dims[0..nd) */
+int aud_onnx_tensor_suffix(const uint8_t *buf, size_t len, const char *suffix, const int64_t *dims, int nd,
+                           aud_onnx_tensor *out);
+/* the first node of type op whose input number `input` is name (NULL: any) */
 int aud_onnx_node_get(const uint8_t *buf, size_t len, const char *op, int input, const char *name,
                       aud_onnx_node *out);
 /* an integer (i) or integer-list (ints) attribute into v (at most max): how many, -1 when

@@ -1,15 +1,20 @@
 /* onnx.c — aud_onnx_*: just enough of an ONNX file (a protobuf ModelProto) to take a small
- * model's weights from it: the graph's initializers by name, and its nodes' op types, input
- * names and integer attributes. No graph is executed; the caller knows the network (the
- * Silero VAD, vad_silero.c) and uses this to find its tensors and check its shape.
+ * model's weights from it: its tensors by name (the graph's initializers and its Constant
+ * nodes' values), and its nodes' op types, input names and integer attributes — in the top
+ * graph and in every graph its nodes hold (an If's branches: Silero's own export keeps its
+ * whole network in the branches of one If on the sample rate). No graph is executed; the
+ * caller knows the network (the Silero VAD, vad_silero.c) and uses this to find its tensors
+ * and check its shape.
  *
  * Protobuf wire format: each field is a varint key (field number << 3 | wire type) and a
  * value — 0 a varint, 1 eight bytes, 2 a varint length and that many bytes (strings,
  * sub-messages, packed repeated numbers), 5 four bytes. The file is untrusted: every length
  * is checked against the bytes left, varints are at most 10 bytes, groups (3, 4) and unknown
- * wire types are refused. Field numbers are onnx.proto's (ONNX 1.x, stable since IR v3):
+ * wire types are refused, and graphs nest at most ONNX_MAX_DEPTH deep (the recursion's
+ * bound). Field numbers are onnx.proto's (ONNX 1.x, stable since IR v3):
  *   ModelProto.graph 7; GraphProto.node 1, .initializer 5;
- *   NodeProto.input 1, .op_type 4, .attribute 5; AttributeProto.name 1, .i 3, .ints 8;
+ *   NodeProto.input 1, .output 2, .op_type 4, .attribute 5;
+ *   AttributeProto.name 1, .i 3, .t 5, .g 6, .ints 8, .graphs 11;
  *   TensorProto.dims 1, .data_type 2, .float_data 4, .name 8, .raw_data 9, .data_location 14. */
 #include "audio/audio_internal.h"
 
@@ -129,35 +134,7 @@ static int tensor_read(pb t, aud_onnx_tensor *out)
     return r;
 }
 
-/* The graph's next sub-message of field number `field` (5 an initializer, 1 a node) into
- * *sub: 1, 0 at the end, -1 malformed. */
-static int graph_next(pb *g, uint32_t field, pb *sub)
-{
-    pb_field f;
-    int r;
-    while ((r = pb_next(g, &f)) == 1)
-        if (f.field == field && f.wt == 2) {
-            *sub = f.sub;
-            return 1;
-        }
-    return r;
-}
-
-int aud_onnx_tensor_get(const uint8_t *buf, size_t len, const char *name, aud_onnx_tensor *out)
-{
-    pb g, t;
-    int r;
-    if (onnx_graph(buf, len, &g)) return -1;
-    while ((r = graph_next(&g, 5, &t)) == 1) {
-        aud_onnx_tensor x;
-        if (tensor_read(t, &x) != 0) return -1;
-        if (!strcmp(x.name, name)) {
-            *out = x;
-            return 0;
-        }
-    }
-    return r < 0 ? -1 : 1;
-}
+#define ONNX_MAX_DEPTH 16   /* graphs within graphs (Silero's export: 5) */
 
 static int node_read(pb nd, aud_onnx_node *out)
 {
@@ -171,6 +148,8 @@ static int node_read(pb nd, aud_onnx_node *out)
             if (out->n_in >= AUD_ONNX_MAX_IN) continue;
             if (pb_str(&f, out->in[out->n_in], sizeof out->in[0])) out->in[out->n_in][0] = 0;
             out->n_in++;
+        } else if (f.field == 2 && f.wt == 2 && !out->n_out++) {
+            if (pb_str(&f, out->out, sizeof out->out)) out->out[0] = 0;
         } else if (f.field == 4 && pb_str(&f, out->op, sizeof out->op)) {
             out->op[0] = 0;
         } else if (f.field == 5 && f.wt == 2 && out->n_attrs < AUD_ONNX_MAX_ATTRS) {
@@ -181,20 +160,147 @@ static int node_read(pb nd, aud_onnx_node *out)
     return r;
 }
 
+/* What a walk looks for; a callback returns 1 to stop the walk there. */
+typedef struct {
+    int (*tensor)(const aud_onnx_tensor *t, void *ctx);
+    int (*node)(const aud_onnx_node *nd, void *ctx);
+    void *ctx;
+} walker;
+
+/* A Constant node's value (its attribute "value", a TensorProto), named by its output as
+ * the nodes that use it name it: 1 and *t, 0 none, -1 malformed */
+static int constant_value(const aud_onnx_node *nd, aud_onnx_tensor *t)
+{
+    for (int a = 0; a < nd->n_attrs; a++) {
+        pb c = { nd->attrs[a], nd->attr_end[a] }, val = { NULL, NULL };
+        pb_field f;
+        char name[16] = "";
+        int r;
+        while ((r = pb_next(&c, &f)) == 1) {
+            if (f.field == 1 && pb_str(&f, name, sizeof name)) name[0] = 0;
+            else if (f.field == 5 && f.wt == 2) val = f.sub;
+        }
+        if (r < 0) return -1;
+        if (strcmp(name, "value") || !val.p) continue;
+        if (tensor_read(val, t) != 0) return -1;
+        memcpy(t->name, nd->out, sizeof t->name);   /* same size, NUL-terminated */
+        return 1;
+    }
+    return 0;
+}
+
+static int walk_graph(pb g, int depth, const walker *w);
+
+/* the graphs a node's attributes hold (g: one, graphs: a list), each walked */
+static int walk_subgraphs(const aud_onnx_node *nd, int depth, const walker *w)
+{
+    for (int a = 0; a < nd->n_attrs; a++) {
+        pb c = { nd->attrs[a], nd->attr_end[a] };
+        pb_field f;
+        int r, rr;
+        while ((r = pb_next(&c, &f)) == 1)
+            if ((f.field == 6 || f.field == 11) && f.wt == 2 && (rr = walk_graph(f.sub, depth + 1, w)) != 0) return rr;
+        if (r < 0) return -1;
+    }
+    return 0;
+}
+
+/* Depth first, in file order: each initializer, each node (then, for a Constant, its value;
+ * then the graphs in its attributes). 1 stopped by a callback, 0 the end, -1 malformed or
+ * nested too deep. */
+static int walk_graph(pb g, int depth, const walker *w)
+{
+    if (depth > ONNX_MAX_DEPTH) return -1;
+    pb_field f;
+    int r, rr;
+    while ((r = pb_next(&g, &f)) == 1) {
+        if (f.wt != 2) continue;
+        if (f.field == 5 && w->tensor) {
+            aud_onnx_tensor x;
+            if (tensor_read(f.sub, &x) != 0) return -1;
+            if (w->tensor(&x, w->ctx)) return 1;
+        } else if (f.field == 1) {
+            aud_onnx_node nd;
+            if (node_read(f.sub, &nd) != 0) return -1;
+            if (w->node && w->node(&nd, w->ctx)) return 1;
+            if (w->tensor && !strcmp(nd.op, "Constant")) {
+                aud_onnx_tensor x;
+                if ((rr = constant_value(&nd, &x)) < 0) return -1;
+                if (rr && w->tensor(&x, w->ctx)) return 1;
+            }
+            if ((rr = walk_subgraphs(&nd, depth, w)) != 0) return rr;
+        }
+    }
+    return r;
+}
+
+static int walk(const uint8_t *buf, size_t len, const walker *w)
+{
+    pb g;
+    if (onnx_graph(buf, len, &g)) return -1;
+    return walk_graph(g, 0, w);
+}
+
+/* a tensor query: the name (whole, or its end), and the dims when nd >= 0 */
+typedef struct {
+    const char *name;
+    int suffix;
+    const int64_t *dims;
+    int nd;
+    aud_onnx_tensor *out;
+} tensor_q;
+
+static int tensor_match(const aud_onnx_tensor *t, void *ctx)
+{
+    const tensor_q *q = ctx;
+    const size_t n = strlen(t->name), k = strlen(q->name);
+    if (q->suffix ? n < k || strcmp(t->name + n - k, q->name) : strcmp(t->name, q->name)) return 0;
+    if (q->nd >= 0 && (t->ndims != q->nd || memcmp(t->dims, q->dims, sizeof(int64_t) * (size_t)q->nd))) return 0;
+    *q->out = *t;
+    return 1;
+}
+
+static int tensor_find(const uint8_t *buf, size_t len, const tensor_q *q)
+{
+    const walker w = { tensor_match, NULL, (void *)q };
+    const int r = walk(buf, len, &w);
+    return r == 1 ? 0 : r < 0 ? -1 : 1;
+}
+
+int aud_onnx_tensor_get(const uint8_t *buf, size_t len, const char *name, aud_onnx_tensor *out)
+{
+    const tensor_q q = { name, 0, NULL, -1, out };
+    return tensor_find(buf, len, &q);
+}
+
+int aud_onnx_tensor_suffix(const uint8_t *buf, size_t len, const char *suffix, const int64_t *dims, int nd,
+                           aud_onnx_tensor *out)
+{
+    const tensor_q q = { suffix, 1, dims, nd, out };
+    return tensor_find(buf, len, &q);
+}
+
+typedef struct {
+    const char *op, *name;
+    int input;
+    aud_onnx_node *out;
+} node_q;
+
+static int node_match(const aud_onnx_node *x, void *ctx)
+{
+    const node_q *q = ctx;
+    if (strcmp(x->op, q->op) || (q->name && (q->input >= x->n_in || strcmp(x->in[q->input], q->name)))) return 0;
+    *q->out = *x;
+    return 1;
+}
+
 int aud_onnx_node_get(const uint8_t *buf, size_t len, const char *op, int input, const char *name,
                       aud_onnx_node *out)
 {
-    pb g, nd;
-    int r;
-    if (onnx_graph(buf, len, &g)) return -1;
-    while ((r = graph_next(&g, 1, &nd)) == 1) {
-        aud_onnx_node x;
-        if (node_read(nd, &x) != 0) return -1;
-        if (strcmp(x.op, op) || (name && (input >= x.n_in || strcmp(x.in[input], name)))) continue;
-        *out = x;
-        return 0;
-    }
-    return r < 0 ? -1 : 1;
+    node_q q = { op, name, input, out };
+    const walker w = { NULL, node_match, &q };
+    const int r = walk(buf, len, &w);
+    return r == 1 ? 0 : r < 0 ? -1 : 1;
 }
 
 int aud_onnx_node_ints(const aud_onnx_node *nd, const char *attr, int64_t *v, int max)

@@ -318,7 +318,7 @@ static sp_status sv_onnx_tensor(const uint8_t *buf, size_t len, const char *name
     aud_onnx_tensor x;
     const int r = aud_onnx_tensor_get(buf, len, name, &x);
     if (r < 0) { aud_seterr(err, es, "%s: not a well-formed ONNX model", path); return SP_ERR_MODEL_FORMAT; }
-    if (r > 0) { aud_seterr(err, es, "%s: no tensor '%s': not Silero VAD v6 as faster-whisper ships it", path, name); return SP_ERR_MODEL_FORMAT; }
+    if (r > 0) { aud_seterr(err, es, "%s: no tensor '%s': not a Silero VAD v6 file", path, name); return SP_ERR_MODEL_FORMAT; }
     int same = x.ndims == nd && x.dtype == 1 && !x.external && x.bytes == t->count * 4;
     for (int d = 0; same && d < nd; d++) same = x.dims[d] == dims[d];
     if (!same) {
@@ -341,22 +341,23 @@ static sp_status sv_onnx_tensor(const uint8_t *buf, size_t len, const char *name
     return SP_OK;
 }
 
-/* a Conv node of the graph on weight `w`: its strides, pads and kernel as Silero v6 has them */
+/* a Conv node of the graph on weight `w`: its strides, pads and kernel as Silero v6 has them
+ * (kernel_shape may be left out: the weight's dims, checked already, say it) */
 static int sv_onnx_conv_ok(const uint8_t *buf, size_t len, const char *w, int stride, int pad, int kernel)
 {
     aud_onnx_node nd;
     int64_t v[4];
     if (aud_onnx_node_get(buf, len, "Conv", 1, w, &nd) != 0) return 0;
     if (aud_onnx_node_ints(&nd, "strides", v, 4) != 1 || v[0] != stride) return 0;
-    if (aud_onnx_node_ints(&nd, "kernel_shape", v, 4) != 1 || v[0] != kernel) return 0;
+    const int nk = aud_onnx_node_ints(&nd, "kernel_shape", v, 4);
+    if (nk >= 0 && (nk != 1 || v[0] != kernel)) return 0;
     const int np = aud_onnx_node_ints(&nd, "pads", v, 4);   /* absent: 0 */
     return np < 0 ? pad == 0 : np == 2 && v[0] == pad && v[1] == pad;
 }
 
-/* Phase 2 for an ONNX file: the tensors by their names in faster-whisper's
- * silero_vad_v6.onnx (the LSTM's by the node that takes them), and the convolutions checked
- * against v6's strides and padding. */
-static sp_status sv_load_onnx(const uint8_t *buf, size_t len, sv_tensor *t, const char *path, char *err, size_t es)
+/* Phase 2 for faster-whisper's silero_vad_v6.onnx: the tensors by their names (the LSTM's by
+ * the node that takes them), and the convolutions checked against v6's strides and padding. */
+static sp_status sv_load_onnx_fw(const uint8_t *buf, size_t len, sv_tensor *t, const char *path, char *err, size_t es)
 {
     static const struct { int idx; const char *name; int nd; int64_t dims[3]; } named[] = {
         { T_E0W, "encoder.conv_layers.0.weight", 3, { 128, 129, 3 } }, { T_E0B, "encoder.conv_layers.0.bias", 1, { 128 } },
@@ -410,6 +411,71 @@ static sp_status sv_load_onnx(const uint8_t *buf, size_t len, sv_tensor *t, cons
         return SP_ERR_MODEL_FORMAT;
     }
     return SP_OK;
+}
+
+/* Phase 2 for Silero's own export (the silero-vad package's silero_vad.onnx, and its
+ * 16 kHz-only, If-less and OpenVINO variants): PyTorch's tensor names — the ggml file's
+ * without its leading "_" — under a prefix: "model." at the top, or an If branch's inlined
+ * one in silero_vad.onnx, which keeps each sample rate's network in a branch as Constants.
+ * The prefix is the 16 kHz STFT basis's (258×1×256; the 8 kHz network's is 130×1×128). The
+ * LSTM cell's weights are in PyTorch's gate order already. */
+static sp_status sv_load_onnx_silero(const uint8_t *buf, size_t len, sv_tensor *t, const char *path, char *err,
+                                     size_t es)
+{
+    static const char basis[] = "stft.forward_basis_buffer";
+    static const int64_t bd[3] = { 2 * SV_BINS, 1, SV_NFFT };
+    aud_onnx_tensor x;
+    const int r = aud_onnx_tensor_suffix(buf, len, basis, bd, 3, &x);
+    if (r < 0) { aud_seterr(err, es, "%s: not a well-formed ONNX model", path); return SP_ERR_MODEL_FORMAT; }
+    if (r > 0) {
+        aud_seterr(err, es, "%s: not Silero VAD v6 (neither faster-whisper's silero_vad_v6.onnx nor Silero's "
+                   "silero_vad.onnx: no 16 kHz STFT basis)", path);
+        return SP_ERR_MODEL_FORMAT;
+    }
+    char pre[sizeof x.name];
+    memcpy(pre, x.name, strlen(x.name) - strlen(basis));
+    pre[strlen(x.name) - strlen(basis)] = 0;
+    static const struct { int idx; const char *name; int nd; int64_t dims[3]; } named[] = {
+        { T_E0W, "encoder.0.reparam_conv.weight", 3, { 128, 129, 3 } }, { T_E0B, "encoder.0.reparam_conv.bias", 1, { 128 } },
+        { T_E1W, "encoder.1.reparam_conv.weight", 3, { 64, 128, 3 } },  { T_E1B, "encoder.1.reparam_conv.bias", 1, { 64 } },
+        { T_E2W, "encoder.2.reparam_conv.weight", 3, { 64, 64, 3 } },   { T_E2B, "encoder.2.reparam_conv.bias", 1, { 64 } },
+        { T_E3W, "encoder.3.reparam_conv.weight", 3, { 128, 64, 3 } },  { T_E3B, "encoder.3.reparam_conv.bias", 1, { 128 } },
+        { T_WIH, "decoder.rnn.weight_ih", 2, { 4 * SV_H, SV_H } },      { T_WHH, "decoder.rnn.weight_hh", 2, { 4 * SV_H, SV_H } },
+        { T_BIH, "decoder.rnn.bias_ih", 1, { 4 * SV_H } },              { T_BHH, "decoder.rnn.bias_hh", 1, { 4 * SV_H } },
+        { T_DW, "decoder.decoder.2.weight", 3, { 1, 128, 1 } },         { T_DB, "decoder.decoder.2.bias", 1, { 1 } },
+        { T_STFT, "stft.forward_basis_buffer", 3, { 258, 1, 256 } },
+    };
+    char name[sizeof x.name + 64];
+    sp_status st = SP_OK;
+    for (size_t i = 0; st == SP_OK && i < sizeof named / sizeof named[0]; i++) {
+        snprintf(name, sizeof name, "%s%s", pre, named[i].name);
+        st = sv_onnx_tensor(buf, len, name, named[i].dims, named[i].nd, 0, &t[named[i].idx], path, err, es);
+    }
+    if (st != SP_OK) return st;
+    static const int stride[4] = { 1, 2, 2, 1 };
+    snprintf(name, sizeof name, "%s%s", pre, basis);
+    int conv_ok = sv_onnx_conv_ok(buf, len, name, SV_HOP, 0, SV_NFFT);
+    snprintf(name, sizeof name, "%sdecoder.decoder.2.weight", pre);
+    conv_ok = conv_ok && sv_onnx_conv_ok(buf, len, name, 1, 0, 1);
+    for (int l = 0; conv_ok && l < 4; l++) {
+        snprintf(name, sizeof name, "%sencoder.%d.reparam_conv.weight", pre, l);
+        conv_ok = sv_onnx_conv_ok(buf, len, name, stride[l], 1, 3);
+    }
+    if (!conv_ok) {
+        aud_seterr(err, es, "%s: its convolutions are not Silero VAD v6's (strides, padding)", path);
+        return SP_ERR_MODEL_FORMAT;
+    }
+    return SP_OK;
+}
+
+/* Phase 2 for an ONNX file: faster-whisper's layout when its first tensor is there, else
+ * Silero's own. */
+static sp_status sv_load_onnx(const uint8_t *buf, size_t len, sv_tensor *t, const char *path, char *err, size_t es)
+{
+    aud_onnx_tensor x;
+    if (aud_onnx_tensor_get(buf, len, "encoder.conv_layers.0.weight", &x) == 0)
+        return sv_load_onnx_fw(buf, len, t, path, err, es);
+    return sv_load_onnx_silero(buf, len, t, path, err, es);
 }
 
 /* the tensor table, as the ggml file names them (the ONNX loader fills the same entries) */

@@ -273,12 +273,15 @@ if [ -f "$JFK" ]; then
     sox -n -r 16000 -c 1 -b 16 "$T/s20.wav" trim 0 20 && sox -n -r 16000 -c 1 -b 16 "$T/s3.wav" trim 0 3 &&
         sox "$JFK" "$T/s20.wav" tests/data/speech-16k.wav "$T/s3.wav" "$JFK" "$T/gaps.wav"
     SILERO=${SHARED:-../shared}/data/for-tests-silero-v6.2.0-ggml.bin
-    # onnx: faster-whisper's own Silero v6.0 file (scripts/fetch-test-weights.sh), read as ONNX
-    for vm in energy silero onnx; do
+    # onnx: faster-whisper's own Silero v6.0 file (scripts/fetch-test-weights.sh), read as ONNX;
+    # onnx-silero: Silero's own export (silero-vad's silero_vad.onnx: its network in If branches)
+    for vm in energy silero onnx onnx-silero; do
         VOPT=--vad; [ $vm = silero ] && VOPT="--vad --vad-model $SILERO"
         [ $vm = onnx ] && VOPT="--vad-model $WD/silero_vad_v6.onnx"
+        [ $vm = onnx-silero ] && VOPT="--vad-model $WD/silero_vad.onnx"
         if [ $vm = silero ] && [ ! -f "$SILERO" ]; then echo "ok - --vad across silences, silero # SKIP no Silero model"; continue; fi
         if [ $vm = onnx ] && [ ! -f "$WD/silero_vad_v6.onnx" ]; then echo "ok - --vad across silences, onnx # SKIP no silero_vad_v6.onnx"; continue; fi
+        if [ $vm = onnx-silero ] && [ ! -f "$WD/silero_vad.onnx" ]; then echo "ok - --vad across silences, onnx-silero # SKIP no silero_vad.onnx"; continue; fi
       for w in "" --word-timestamps; do
         "$REL/transcribe" --model "$WD/tiny.en" $OPT $VOPT $w -f json "$T/gaps.wav" >"$T/gaps.$vm.json" 2>"$T/err"
         check "--vad ($vm) $w across 20 s and 3 s of silence, tiny.en: every segment and word inside one stretch of speech" \

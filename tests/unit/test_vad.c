@@ -386,16 +386,162 @@ static void test_energy_vad_digital_silence(void)
  * padding and 64-sample context; tests/data/vad/NAME.fw-v6.0.probs.txt), with Silero's framing
  * chosen by the file itself; jfk's spans under the daemon's rule as silero-vad.md §4.5 gives
  * them for this model (80640, where v6.2 says 80128). */
-static void vad_onnx_path(char *out, size_t n)
+static void vad_file(char *out, size_t n, const char *name)
 {
     const char *wd = getenv("SS_WEIGHTS");
-    snprintf(out, n, "%s/silero_vad_v6.onnx", wd && *wd ? wd : ".cache/weights");
+    snprintf(out, n, "%s/%s", wd && *wd ? wd : ".cache/weights", name);
+}
+
+/* max |p - the reference file's| for the model's probabilities of wav (1 when they could not
+ * be had, or differ in number) */
+static double probs_diff(sp_vad *v, const char *wav, const char *ref, float **pcm_out, size_t *n_out)
+{
+    float *pcm = NULL, *p = NULL;
+    size_t n = 0;
+    int np = 0, nref = 0;
+    double d = 1;
+    float *want = read_probs(ref, &nref);
+    if (want && tb_load(wav, &pcm, &n, NULL) == SP_OK && sp_vad_probs(v, pcm, n, &p, &np) == SP_OK && np == nref) {
+        d = 0;
+        for (int i = 0; i < np; i++) d = fmax(d, fabs(p[i] - want[i]));
+    }
+    printf("# %s: %d of %d probabilities, max |diff| %.2e\n", wav, np, nref, d);
+    free(p); free(want);
+    if (pcm_out) *pcm_out = pcm, *n_out = n;
+    else free(pcm);
+    return d;
+}
+
+/* Silero's own export (the silero-vad package's silero_vad.onnx, v6.2.3; fetched by
+ * scripts/fetch-test-weights.sh with get-model.sh --vad-silero): the whole network in the
+ * branches of an If on the sample rate, its weights Constant nodes under an inlined prefix.
+ * Its probabilities against onnxruntime's, chunk by chunk as silero-vad's OnnxWrapper feeds
+ * it (tests/data/vad/silero_probs.py made NAME.silero-v6.2.3.probs.txt); jfk's spans under
+ * the daemon's rule as the reference probabilities give them. */
+static void test_silero_onnx_official(void)
+{
+    char model[512], ref[512];
+    vad_file(model, sizeof model, "silero_vad.onnx");
+    TEST("silero ONNX (Silero's own silero_vad.onnx, v6.2.3, an If per sample rate): within 1e-4 of onnxruntime") {
+        if (access(model, R_OK) != 0) { printf("# skip: %s absent (scripts/fetch-test-weights.sh)\n", model); continue; }
+        char err[256];
+        sp_vad *v = NULL;
+        CHECKF(sp_vad_open(model, &v, err, sizeof err) == SP_OK && sp_vad_is_silero(v), "%s", err);
+        if (!v) continue;
+        double d = probs_diff(v, "tests/data/speech-16k.wav", "tests/data/vad/speech-16k.silero-v6.2.3.probs.txt", NULL, NULL);
+        CHECKF(d < 1e-4, "speech-16k: max |diff| %.3g", d);
+        path_of(ref, sizeof ref, "data/jfk.wav");
+        if (access(ref, R_OK) != 0) {
+            printf("# jfk.wav absent: its part skipped\n");
+            sp_vad_free(v);
+            continue;
+        }
+        float *pcm = NULL;
+        size_t n = 0;
+        d = probs_diff(v, ref, "tests/data/vad/jfk.silero-v6.2.3.probs.txt", &pcm, &n);
+        CHECKF(d < 1e-4, "jfk: max |diff| %.3g", d);
+        int nref = 0, ns = 0, nw = 0;
+        float *want = read_probs("tests/data/vad/jfk.silero-v6.2.3.probs.txt", &nref);
+        sp_span *sp = NULL, *sw = NULL;
+        const sp_vad_params prm = sp_vad_default_params();
+        CHECK(want && aud_vad_segment(want, nref, n, &prm, &sw, &nw) == SP_OK && nw == 4);
+        CHECK(sp_vad_segments(v, pcm, n, NULL, &sp, &ns) == SP_OK && ns == nw);
+        for (int i = 0; i < ns && i < nw; i++)
+            CHECKF(sp[i].start == sw[i].start && sp[i].end == sw[i].end, "span %d: %zu-%zu, onnxruntime's %zu-%zu", i,
+                   sp[i].start, sp[i].end, sw[i].start, sw[i].end);
+        for (int i = 0; i < ns; i++) printf("# jfk span %d: %zu-%zu\n", i, sp[i].start, sp[i].end);
+        free(sp); free(sw); free(want); free(pcm);
+        sp_vad_free(v);
+    }
+}
+
+/* a protobuf writer for the hand-made models below: field `f` as a varint, or as bytes */
+static size_t pbw_varint(uint8_t *o, uint64_t v)
+{
+    size_t n = 0;
+    do {
+        o[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    return n;
+}
+static size_t pbw_int(uint8_t *o, uint32_t f, uint64_t v)
+{
+    size_t n = pbw_varint(o, (uint64_t)f << 3);
+    return n + pbw_varint(o + n, v);
+}
+static size_t pbw_bytes(uint8_t *o, uint32_t f, const void *b, size_t len)
+{
+    size_t n = pbw_varint(o, (uint64_t)f << 3 | 2);
+    n += pbw_varint(o + n, len);
+    memmove(o + n, b, len);
+    return n + len;
+}
+
+/* A model whose graph holds, `depth` If branches down, an initializer "deep" and a Constant
+ * node whose value is "konst" (one f32 each): at most 16 graphs deep is read. */
+static size_t nested_model(uint8_t *o, size_t cap, int depth)
+{
+    uint8_t *g = malloc(cap), *t = malloc(cap);
+    const float one = 1.0f;
+    size_t n = 0, k;
+    /* the innermost graph: initializer (5) "deep", node (1) Constant -> "konst" */
+    k = pbw_int(t, 1, 1);
+    k += pbw_int(t + k, 2, 1);
+    k += pbw_bytes(t + k, 8, "deep", 4);
+    k += pbw_bytes(t + k, 9, &one, 4);
+    n = pbw_bytes(g, 5, t, k);
+    uint8_t attr[64], node[128];
+    k = pbw_int(t, 1, 1);
+    k += pbw_int(t + k, 2, 1);
+    k += pbw_bytes(t + k, 9, &one, 4);
+    size_t a = pbw_bytes(attr, 1, "value", 5);
+    a += pbw_bytes(attr + a, 5, t, k);
+    size_t nd = pbw_bytes(node, 2, "konst", 5);
+    nd += pbw_bytes(node + nd, 4, "Constant", 8);
+    nd += pbw_bytes(node + nd, 5, attr, a);
+    n += pbw_bytes(g + n, 1, node, nd);
+    for (int d = 0; d < depth; d++) {   /* wrap: graph = node If { attribute then_branch: g } */
+        k = pbw_bytes(t, 1, "then_branch", 11);
+        k += pbw_bytes(t + k, 6, g, n);
+        uint8_t *nn = malloc(cap);
+        size_t m = pbw_bytes(nn, 4, "If", 2);
+        m += pbw_bytes(nn + m, 5, t, k);
+        n = pbw_bytes(g, 1, nn, m);
+        free(nn);
+    }
+    n = pbw_bytes(o, 7, g, n);
+    free(g); free(t);
+    return n;
+}
+
+static void test_onnx_nested(void)
+{
+    TEST("ONNX reader: tensors in If branches and Constant nodes are found; graphs nested past 16 refused") {
+        const size_t cap = 1 << 16;
+        uint8_t *b = malloc(cap);
+        aud_onnx_tensor t;
+        static const int64_t one[1] = { 1 };
+        for (int depth = 0; depth <= 20; depth++) {
+            const size_t len = nested_model(b, cap, depth);
+            const int want = depth <= 16 ? 0 : -1;
+            CHECKF(aud_onnx_tensor_get(b, len, "deep", &t) == want, "depth %d: initializer", depth);
+            CHECKF(aud_onnx_tensor_get(b, len, "konst", &t) == want, "depth %d: Constant", depth);
+            CHECKF(aud_onnx_tensor_suffix(b, len, "nst", one, 1, &t) == want, "depth %d: by suffix", depth);
+            if (depth <= 16)
+                CHECKF(t.dtype == 1 && t.ndims == 1 && t.bytes == 4 && !strcmp(t.name, "konst"), "depth %d", depth);
+            CHECKF(aud_onnx_tensor_get(b, len, "absent", &t) == (depth <= 16 ? 1 : -1), "depth %d: absent", depth);
+            CHECKF(aud_onnx_tensor_suffix(b, len, "konst", NULL, 0, &t) == (depth <= 16 ? 1 : -1),
+                   "depth %d: dims must match", depth);
+        }
+        free(b);
+    }
 }
 
 static void test_silero_onnx(void)
 {
     char err[256], model[512];
-    vad_onnx_path(model, sizeof model);
+    vad_file(model, sizeof model, "silero_vad_v6.onnx");
     TEST("silero ONNX (faster-whisper's v6.0): probabilities within 1e-4 of faster-whisper's, jfk spans as §4.5") {
         if (access(model, R_OK) != 0) { printf("# skip: %s absent (scripts/fetch-test-weights.sh)\n", model); continue; }
         sp_vad *v = NULL;
@@ -445,15 +591,16 @@ static void test_silero_onnx(void)
  * bytes' every offset, and bytes changed at 600 places (the headers of its messages most of
  * all): an error or a model, never a crash or a read past the bytes (the ASan run) — and the
  * whole file still loads. */
-static void test_silero_onnx_damaged(void)
+static void test_silero_onnx_damaged(const char *file)
 {
-    char err[256], model[512];
-    vad_onnx_path(model, sizeof model);
-    TEST("silero ONNX reader: cut or corrupted files give an error or a model, never a crash") {
+    char err[256], model[512], name[160];
+    vad_file(model, sizeof model, file);
+    snprintf(name, sizeof name, "silero ONNX reader (%s): cut or corrupted files give an error or a model, never a crash", file);
+    TEST(name) {
         if (access(model, R_OK) != 0) { printf("# skip: %s absent\n", model); continue; }
         FILE *f = fopen(model, "rb");
-        uint8_t *buf = malloc(2u << 20);
-        size_t len = f && buf ? fread(buf, 1, 2u << 20, f) : 0;
+        uint8_t *buf = malloc(4u << 20);
+        size_t len = f && buf ? fread(buf, 1, 4u << 20, f) : 0;
         if (f) fclose(f);
         aud_silero *m = NULL;
         CHECKF(len > 0 && aud_silero_load_onnx_mem(buf, len, "whole", &m, err, sizeof err) == SP_OK, "%s", err);
@@ -512,7 +659,10 @@ int main(void)
     test_energy_vad_brown();
     test_energy_vad_digital_silence();
     test_silero_onnx();
-    test_silero_onnx_damaged();
+    test_silero_onnx_official();
+    test_onnx_nested();
+    test_silero_onnx_damaged("silero_vad_v6.onnx");
+    test_silero_onnx_damaged("silero_vad.onnx");
     tb_cleanup();
     TEST_EXIT();
 }
