@@ -183,7 +183,8 @@ static int constant_value(const aud_onnx_node *nd, aud_onnx_tensor *t)
         if (r < 0) return -1;
         if (strcmp(name, "value") || !val.p) continue;
         if (tensor_read(val, t) != 0) return -1;
-        memcpy(t->name, nd->out, sizeof t->name);   /* same size, NUL-terminated */
+        _Static_assert(sizeof t->name == sizeof nd->out, "a node's output names a tensor");
+        memcpy(t->name, nd->out, sizeof t->name);   /* NUL-terminated (node_read) */
         return 1;
     }
     return 0;
