@@ -405,7 +405,7 @@ static double probs_diff(sp_vad *v, const char *wav, const char *ref, float **pc
         d = 0;
         for (int i = 0; i < np; i++) d = fmax(d, fabs(p[i] - want[i]));
     }
-    printf("# %s: %d of %d probabilities, max |diff| %.2e\n", wav, np, nref, d);
+    printf("# %s against %s: %d of %d probabilities, max |diff| %.2e\n", wav, ref, np, nref, d);
     free(p); free(want);
     if (pcm_out) *pcm_out = pcm, *n_out = n;
     else free(pcm);
@@ -416,8 +416,9 @@ static double probs_diff(sp_vad *v, const char *wav, const char *ref, float **pc
  * scripts/fetch-test-weights.sh with get-model.sh --vad-silero): the whole network in the
  * branches of an If on the sample rate, its weights Constant nodes under an inlined prefix.
  * Its probabilities against onnxruntime's, chunk by chunk as silero-vad's OnnxWrapper feeds
- * it (tests/data/vad/silero_probs.py made NAME.silero-v6.2.3.probs.txt); jfk's spans under
- * the daemon's rule as the reference probabilities give them. */
+ * it (tests/data/vad/silero_probs.py made NAME.silero-v6.2.3.probs.txt), and against the
+ * shared reference made the same way (../shared/ref/vad/NAME.silero-ctx.probs.txt, when
+ * present); jfk's spans under the daemon's rule as the reference probabilities give them. */
 static void test_silero_onnx_official(void)
 {
     char model[512], ref[512];
@@ -430,6 +431,15 @@ static void test_silero_onnx_official(void)
         if (!v) continue;
         double d = probs_diff(v, "tests/data/speech-16k.wav", "tests/data/vad/speech-16k.silero-v6.2.3.probs.txt", NULL, NULL);
         CHECKF(d < 1e-4, "speech-16k: max |diff| %.3g", d);
+        /* and the independent reference beside silero-vad.md (§4.1: the official v6.2 file in
+         * onnxruntime 1.30, fed the same way), where it is */
+        char sref[512], swav[512];
+        path_of(sref, sizeof sref, "ref/vad/speech-16k.silero-ctx.probs.txt");
+        path_of(swav, sizeof swav, "ref/speech-16k.wav");
+        if (access(sref, R_OK) == 0) {
+            d = probs_diff(v, swav, sref, NULL, NULL);
+            CHECKF(d < 1e-4, "speech-16k against silero-ctx: max |diff| %.3g", d);
+        }
         path_of(ref, sizeof ref, "data/jfk.wav");
         if (access(ref, R_OK) != 0) {
             printf("# jfk.wav absent: its part skipped\n");
@@ -440,6 +450,11 @@ static void test_silero_onnx_official(void)
         size_t n = 0;
         d = probs_diff(v, ref, "tests/data/vad/jfk.silero-v6.2.3.probs.txt", &pcm, &n);
         CHECKF(d < 1e-4, "jfk: max |diff| %.3g", d);
+        path_of(sref, sizeof sref, "ref/vad/jfk.silero-ctx.probs.txt");
+        if (access(sref, R_OK) == 0) {
+            const double d2 = probs_diff(v, ref, sref, NULL, NULL);
+            CHECKF(d2 < 1e-4, "jfk against silero-ctx: max |diff| %.3g", d2);
+        }
         int nref = 0, ns = 0, nw = 0;
         float *want = read_probs("tests/data/vad/jfk.silero-v6.2.3.probs.txt", &nref);
         sp_span *sp = NULL, *sw = NULL;
@@ -547,33 +562,17 @@ static void test_silero_onnx(void)
         sp_vad *v = NULL;
         CHECKF(sp_vad_open(model, &v, err, sizeof err) == SP_OK && sp_vad_is_silero(v), "%s", err);
         if (!v) continue;
-        double d = 1;
+        double d = probs_diff(v, "tests/data/speech-16k.wav", "tests/data/vad/speech-16k.fw-v6.0.probs.txt", NULL, NULL);
+        CHECKF(d < 1e-4, "speech-16k: max |diff| %.3g", d);
         char ref[512];
-        float *pcm = NULL, *p = NULL;
-        size_t n = 0;
-        int np = 0, nref = 0;
-        float *want = read_probs("tests/data/vad/speech-16k.fw-v6.0.probs.txt", &nref);
-        if (tb_load("tests/data/speech-16k.wav", &pcm, &n, NULL) == SP_OK && want &&
-            sp_vad_probs(v, pcm, n, &p, &np) == SP_OK && np == nref) {
-            d = 0;
-            for (int i = 0; i < np; i++) d = fmax(d, fabs(p[i] - want[i]));
-        }
-        CHECKF(d < 1e-4, "speech-16k: %d of %d probabilities, max |diff| %.3g", np, nref, d);
-        printf("# speech-16k: max |diff| %.2e\n", d);
-        free(pcm); free(p); free(want);
         path_of(ref, sizeof ref, "data/jfk.wav");
-        want = read_probs("tests/data/vad/jfk.fw-v6.0.probs.txt", &nref);
-        if (tb_load(ref, &pcm, &n, NULL) != SP_OK) {
+        float *pcm = NULL;
+        size_t n = 0;
+        if (access(ref, R_OK) != 0) {
             printf("# jfk.wav absent: its part skipped\n");
         } else {
-            d = 1;
-            if (want && sp_vad_probs(v, pcm, n, &p, &np) == SP_OK && np == nref) {
-                d = 0;
-                for (int i = 0; i < np; i++) d = fmax(d, fabs(p[i] - want[i]));
-            }
+            d = probs_diff(v, ref, "tests/data/vad/jfk.fw-v6.0.probs.txt", &pcm, &n);
             CHECKF(d < 1e-4, "jfk: max |diff| %.3g", d);
-            printf("# jfk: max |diff| %.2e\n", d);
-            free(p);
             sp_span *sp = NULL;
             int ns = 0;
             CHECK(sp_vad_segments(v, pcm, n, NULL, &sp, &ns) == SP_OK);
@@ -582,7 +581,7 @@ static void test_silero_onnx(void)
                    "jfk: %d spans", ns);
             free(sp);
         }
-        free(pcm); free(want);
+        free(pcm);
         sp_vad_free(v);
     }
 }
