@@ -455,6 +455,17 @@ if [ -f "$JFK" ] && [ -f "$ONNX" ] && [ -x "$REL/session_daemon" ]; then
      "$REL/session_client" stop >/dev/null 2>&1)
     check "session_daemon --vad-model silero_vad_v6.onnx: jfk.wav transcribed [$(head -c 60 "$T/vonnx/d.txt")]" \
         grep -q "ask not what your country" "$T/vonnx/d.txt"
+    # Silero's own export (silero-vad's silero_vad.onnx), given by the environment variable
+    if [ -f "$WD/silero_vad.onnx" ]; then
+        (export SPEECH_SESSION_ROOT="$T/vonnx" SPEECH_SESSION_VAD_MODEL="$WD/silero_vad.onnx" &&
+         "$REL/session_daemon" --fork --model "$WD/tiny.en" 60 &&
+         "$REL/session_client" transcribe "$JFK" --timeout 120 >"$T/vonnx/s.txt" 2>"$T/vonnx/s.err"
+         "$REL/session_client" stop >/dev/null 2>&1)
+        check "session_daemon with SPEECH_SESSION_VAD_MODEL=silero_vad.onnx: jfk.wav transcribed [$(head -c 60 "$T/vonnx/s.txt")]" \
+            grep -q "ask not what your country" "$T/vonnx/s.txt"
+    else
+        echo "ok - session_daemon with silero_vad.onnx # SKIP no silero_vad.onnx"
+    fi
     (export SPEECH_SESSION_ROOT="$T/vonnx" && "$REL/session_daemon" --fork --model "$WD/tiny.en" --vad-model /etc/hostname 60) \
         >"$T/vonnx/bad.out" 2>"$T/vonnx/bad.err"; rc=$?
     check "session_daemon --vad-model (neither ggml nor ONNX): refused at start ($rc), saying so" \
