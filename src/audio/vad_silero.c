@@ -415,8 +415,9 @@ static sp_status sv_load_onnx_fw(const uint8_t *buf, size_t len, sv_tensor *t, c
 
 /* Phase 2 for Silero's own export (the silero-vad package's silero_vad.onnx, and its
  * 16 kHz-only, If-less and OpenVINO variants): PyTorch's tensor names — the ggml file's
- * without its leading "_" — under a prefix: "model." at the top, or an If branch's inlined
- * one in silero_vad.onnx, which keeps each sample rate's network in a branch as Constants.
+ * after their "_model." — under a prefix: "model." or none at the top, or an If branch's
+ * inlined one in silero_vad.onnx, which keeps each sample rate's network in a branch as
+ * Constants.
  * The prefix is the 16 kHz STFT basis's (258×1×256; the 8 kHz network's is 130×1×128). The
  * LSTM cell's weights are in PyTorch's gate order already. */
 static sp_status sv_load_onnx_silero(const uint8_t *buf, size_t len, sv_tensor *t, const char *path, char *err,
