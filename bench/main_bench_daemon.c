@@ -296,33 +296,26 @@ static void usage(FILE *f)
           "the daemon or the spool failed.\n", f);
 }
 
-int main(int argc, char **argv)
+/* the options; 0 go on, else the exit code (0 for --help: *help set) */
+typedef struct {
+    int n, burst, starts, probes, beam;
+    const char *live_batch, *live_probe, *in;
+} bd_opts;
+
+static int parse_args(int argc, char **argv, bd_opts *o, int *help)
 {
-    int n = 500, burst = 5000, starts = 5, probes = 10, beam = 5;
-    const char *live_batch = NULL, *live_probe = NULL;
-    const char *in = "/tmp";
-    const char *m = getenv("SPEECH_SESSION_MODEL");
-    snprintf(model, sizeof model, "%s", m ? m : "tests/data/models/micro-f16.bin");
-    if (access(model, R_OK) != 0 && !m)
-        snprintf(model, sizeof model, "%s", "../shared/ref/models/micro-f16.bin");
-    char exe[PATH_MAX];
-    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[k > 0 ? k : 0] = 0;
-    char *sl = strrchr(exe, '/');
-    if (sl) *sl = 0;
-    snprintf(daemon_bin, sizeof daemon_bin, "%s/session_daemon", exe);
     for (int i = 1; i < argc; i++) {
         int bad = 0;
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); *help = 1; return 0; }
         else if (!strcmp(argv[i], "--model") && i + 1 < argc) snprintf(model, sizeof model, "%s", argv[++i]);
         else if (!strcmp(argv[i], "--daemon") && i + 1 < argc) snprintf(daemon_bin, sizeof daemon_bin, "%s", argv[++i]);
-        else if (!strcmp(argv[i], "--n") && i + 1 < argc) { bad = count_arg(argv[i], argv[i + 1], 1000000, &n); i++; }
-        else if (!strcmp(argv[i], "--burst") && i + 1 < argc) { bad = count_arg(argv[i], argv[i + 1], 1000000, &burst); i++; }
-        else if (!strcmp(argv[i], "--starts") && i + 1 < argc) { bad = count_arg(argv[i], argv[i + 1], 1000, &starts); i++; }
-        else if (!strcmp(argv[i], "--in") && i + 1 < argc) in = argv[++i];
-        else if (!strcmp(argv[i], "--live") && i + 2 < argc) { live_batch = argv[++i]; live_probe = argv[++i]; }
-        else if (!strcmp(argv[i], "--probes") && i + 1 < argc) { bad = count_arg(argv[i], argv[i + 1], 10000, &probes); i++; }
-        else if (!strcmp(argv[i], "--beam") && i + 1 < argc) { bad = count_arg(argv[i], argv[i + 1], 16, &beam); i++; }
+        else if (!strcmp(argv[i], "--n") && i + 1 < argc) { bad = count_arg(argv[i], argv[i + 1], 1000000, &o->n); i++; }
+        else if (!strcmp(argv[i], "--burst") && i + 1 < argc) { bad = count_arg(argv[i], argv[i + 1], 1000000, &o->burst); i++; }
+        else if (!strcmp(argv[i], "--starts") && i + 1 < argc) { bad = count_arg(argv[i], argv[i + 1], 1000, &o->starts); i++; }
+        else if (!strcmp(argv[i], "--in") && i + 1 < argc) o->in = argv[++i];
+        else if (!strcmp(argv[i], "--live") && i + 2 < argc) { o->live_batch = argv[++i]; o->live_probe = argv[++i]; }
+        else if (!strcmp(argv[i], "--probes") && i + 1 < argc) { bad = count_arg(argv[i], argv[i + 1], 10000, &o->probes); i++; }
+        else if (!strcmp(argv[i], "--beam") && i + 1 < argc) { bad = count_arg(argv[i], argv[i + 1], 16, &o->beam); i++; }
         else {
             fprintf(stderr, "bench_daemon: unknown option or missing value: %s\n", argv[i]);
             usage(stderr);
@@ -330,33 +323,12 @@ int main(int argc, char **argv)
         }
         if (bad) return 100;
     }
-    /* everything checked before the temp root exists (a --live file missing had left it) */
-    char absmodel[PATH_MAX];
-    if (!realpath(model, absmodel)) { fprintf(stderr, "bench_daemon: model %s: %s\n", model, strerror(errno)); return 111; }
-    char b[PATH_MAX], pr[PATH_MAX];
-    if (live_batch) {
-        const char *bad = !realpath(live_batch, b) ? live_batch : !realpath(live_probe, pr) ? live_probe : NULL;
-        if (bad) { fprintf(stderr, "bench_daemon: --live: %s: %s\n", bad, strerror(errno)); return 100; }
-    }
-    struct stat ist;
-    const char *why = strlen(in) > 200 ? "longer than 200 bytes" : stat(in, &ist) != 0 ? strerror(errno)
-                      : !S_ISDIR(ist.st_mode) ? "not a directory" : NULL;
-    if (why) { fprintf(stderr, "bench_daemon: --in %s: %s\n", in, why); return 100; }
-    snprintf(root, sizeof root, "%s/ss-bench.XXXXXX", in);
-    if (!mkdtemp(root)) { fprintf(stderr, "bench_daemon: cannot make a directory in %s: %s\n", in, strerror(errno)); return 111; }
-    have_root = 1;
-    atexit(cleanup);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    signal(SIGHUP, on_signal);
-    setenv("SPEECH_SESSION_ROOT", root, 1);
-    snprintf(wav, sizeof wav, "%s/silence.wav", root);
-    write_silence(wav);
-    printf("bench_daemon: daemon %s\n  model %s\n  root %s\n", daemon_bin, absmodel, root);
-    fflush(stdout);
-    if (live_batch) return live_bench(absmodel, b, pr, probes, beam);   /* cleanup(): at exit */
+    return 0;
+}
 
-    /* 1. start-up to ready */
+/* 1. start-up to ready, `starts` times (the last daemon is left running); 0 or 111 */
+static int bench_startups(const char *absmodel, int starts)
+{
     const char *args[] = { daemon_bin, "--fork", "--model", absmodel, "600", NULL };
     double *st = calloc((size_t)starts, sizeof *st);
     for (int i = 0; i < starts; i++) {
@@ -370,18 +342,12 @@ int main(int argc, char **argv)
     printf("start-up to ready: median %.1f ms (min %.1f, max %.1f, %d starts)\n",
            st[starts / 2], st[0], st[starts - 1], starts);
     free(st);
+    return 0;
+}
 
-    char rq[PATH_MAX + 64], rs[PATH_MAX + 64];
-    snprintf(rq, sizeof rq, "%s/speech_session_requests", root);
-    snprintf(rs, sizeof rs, "%s/speech_session_responses", root);
-    int reqfd = open(rq, O_RDONLY | O_DIRECTORY), respfd = open(rs, O_RDONLY | O_DIRECTORY);
-    int ifd = inotify_init1(IN_CLOEXEC);
-    if (reqfd < 0 || respfd < 0 || ifd < 0 || inotify_add_watch(ifd, rs, IN_MOVED_TO) < 0) {
-        fprintf(stderr, "bench_daemon: cannot watch the spool under %s: %s\n", root, strerror(errno));
-        return 111;
-    }
-
-    /* 2. latency, one request at a time (after 20 warm-up requests) */
+/* 2. latency, one request at a time (after 20 warm-up requests); 0 or 111 */
+static int bench_one_at_a_time(int reqfd, int respfd, int ifd, int n)
+{
     double *lat = calloc((size_t)n, sizeof *lat);
     for (int i = -20; i < n; i++) {
         char id[64], name[80];
@@ -406,8 +372,12 @@ int main(int argc, char **argv)
     printf("latency close->rename (empty audio): median %.3f ms, p95 %.3f ms, max %.3f ms (%d requests)\n",
            lat[n / 2], lat[(int)(n * 0.95)], lat[n - 1], n);
     free(lat);
+    return 0;
+}
 
-    /* 3. burst */
+/* 3. burst: `burst` requests written at once, until all are answered; 0 or 111 */
+static int bench_burst(int reqfd, const char *rs, int ifd, int burst)
+{
     double t0 = ss_mono_now();
     for (int i = 0; i < burst; i++) {
         char id[64];
@@ -435,8 +405,12 @@ int main(int argc, char **argv)
     double tb = ss_mono_now() - t0;
     printf("burst: %d requests written in %.2f s, answered in %.2f s: %.0f req/s\n", burst, tw,
            tb, burst / tb);
+    return 0;
+}
 
-    /* 4. idle RSS */
+/* 4. idle RSS */
+static void print_idle_rss(void)
+{
     usleep(300000);
     pid_t p = daemon_pid();
     char path[64], line[256];
@@ -445,7 +419,72 @@ int main(int argc, char **argv)
     while (f && fgets(line, sizeof line, f))
         if (!strncmp(line, "VmRSS:", 6)) printf("idle RSS: %s", line + 6);
     if (f) fclose(f);
+}
 
+/* the spool's two directories opened, its responses watched; 0 or 111 */
+static int open_spool(int *reqfd, int *respfd, int *ifd, char *rs, size_t rsn)
+{
+    char rq[PATH_MAX + 64];
+    snprintf(rq, sizeof rq, "%s/speech_session_requests", root);
+    snprintf(rs, rsn, "%s/speech_session_responses", root);
+    *reqfd = open(rq, O_RDONLY | O_DIRECTORY);
+    *respfd = open(rs, O_RDONLY | O_DIRECTORY);
+    *ifd = inotify_init1(IN_CLOEXEC);
+    if (*reqfd < 0 || *respfd < 0 || *ifd < 0 || inotify_add_watch(*ifd, rs, IN_MOVED_TO) < 0) {
+        fprintf(stderr, "bench_daemon: cannot watch the spool under %s: %s\n", root, strerror(errno));
+        return 111;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    bd_opts o = { 500, 5000, 5, 10, 5, NULL, NULL, "/tmp" };
+    const char *m = getenv("SPEECH_SESSION_MODEL");
+    snprintf(model, sizeof model, "%s", m ? m : "tests/data/models/micro-f16.bin");
+    if (access(model, R_OK) != 0 && !m)
+        snprintf(model, sizeof model, "%s", "../shared/ref/models/micro-f16.bin");
+    char exe[PATH_MAX];
+    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[k > 0 ? k : 0] = 0;
+    char *sl = strrchr(exe, '/');
+    if (sl) *sl = 0;
+    snprintf(daemon_bin, sizeof daemon_bin, "%s/session_daemon", exe);
+    int help = 0, rc = parse_args(argc, argv, &o, &help);
+    if (rc || help) return rc;
+    /* everything checked before the temp root exists (a --live file missing had left it) */
+    char absmodel[PATH_MAX];
+    if (!realpath(model, absmodel)) { fprintf(stderr, "bench_daemon: model %s: %s\n", model, strerror(errno)); return 111; }
+    char b[PATH_MAX], pr[PATH_MAX];
+    if (o.live_batch) {
+        const char *bad = !realpath(o.live_batch, b) ? o.live_batch : !realpath(o.live_probe, pr) ? o.live_probe : NULL;
+        if (bad) { fprintf(stderr, "bench_daemon: --live: %s: %s\n", bad, strerror(errno)); return 100; }
+    }
+    struct stat ist;
+    const char *why = strlen(o.in) > 200 ? "longer than 200 bytes" : stat(o.in, &ist) != 0 ? strerror(errno)
+                      : !S_ISDIR(ist.st_mode) ? "not a directory" : NULL;
+    if (why) { fprintf(stderr, "bench_daemon: --in %s: %s\n", o.in, why); return 100; }
+    snprintf(root, sizeof root, "%s/ss-bench.XXXXXX", o.in);
+    if (!mkdtemp(root)) { fprintf(stderr, "bench_daemon: cannot make a directory in %s: %s\n", o.in, strerror(errno)); return 111; }
+    have_root = 1;
+    atexit(cleanup);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGHUP, on_signal);
+    setenv("SPEECH_SESSION_ROOT", root, 1);
+    snprintf(wav, sizeof wav, "%s/silence.wav", root);
+    write_silence(wav);
+    printf("bench_daemon: daemon %s\n  model %s\n  root %s\n", daemon_bin, absmodel, root);
+    fflush(stdout);
+    if (o.live_batch) return live_bench(absmodel, b, pr, o.probes, o.beam);   /* cleanup(): at exit */
+
+    if ((rc = bench_startups(absmodel, o.starts)) != 0) return rc;
+    int reqfd, respfd, ifd;
+    char rs[PATH_MAX + 64];
+    if ((rc = open_spool(&reqfd, &respfd, &ifd, rs, sizeof rs)) != 0) return rc;
+    if ((rc = bench_one_at_a_time(reqfd, respfd, ifd, o.n)) != 0) return rc;
+    if ((rc = bench_burst(reqfd, rs, ifd, o.burst)) != 0) return rc;
+    print_idle_rss();
     stop_daemon();
     close(reqfd);
     close(respfd);
