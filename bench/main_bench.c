@@ -700,6 +700,64 @@ static void print_cpu_decode(const char *what, double mb, double ms1, double ms5
 
 static double g_read_gbs1;  /* read bandwidth on 1 thread */
 
+/* The paired figures: each encoder run and each group of decoder steps over its limit probed
+ * beside it (median, quartiles); `how` says what the encoder's products run on, if not FMAs. */
+static void print_paired(sp_context *ctx, const sp_model_info *mi, const float *mel, float *logits, int runs, int ntok,
+                         double mb, int threads, const char *what, const char *how)
+{
+    const quart qe = encode_paired(ctx, mel, runs, enc_flops(mi) / 1e9, threads);
+    const quart q1 = decode_paired(ctx, mi, 1, ntok, logits, mb, threads);
+    const quart q5 = decode_paired(ctx, mi, 5, ntok, logits, mb, threads);
+    printf("#   %s, each figure over its limit probed beside it (median, quartiles): encoder %.0f%% (%.0f-%.0f%%) "
+           "of the FMA peak%s | decode batch 1 %.0f%% (%.0f-%.0f%%) of a plain read of its bytes, beam-5 step %.0f%% "
+           "(%.0f-%.0f%%)\n",
+           what, 100 * qe.med, 100 * qe.q1, 100 * qe.q3, how, 100 * q1.med, 100 * q1.q1, 100 * q1.q3, 100 * q5.med,
+           100 * q5.q1, 100 * q5.q3);
+}
+
+/* The same model on one thread: encoder, decoder, and the scaling against `threads` (enc in
+ * seconds and ms_tok[2] measured there). A model that does not open again prints nothing. */
+static void print_one_thread(const char *path, sp_context_params cp, const sp_model_info *mi, const float *mel,
+                             float *logits, int ntok, double mb, double enc, const double *ms_tok, int threads, int int8,
+                             double f16_ceiling)
+{
+    sp_context *c1;
+    char err[256];
+    cp.n_threads = 1;
+    if (sp_context_open(path, &cp, &c1, err, sizeof err) != SP_OK) return;
+    double e1 = median_encode_ms(c1, mel, 1, 0, NULL);
+    sp_encode(c1, mel, 3000, 0);
+    double bw1 = read_bandwidth(1, 0);
+    double d1 = decode_ms(c1, mi, 1, ntok, logits), d5 = decode_ms(c1, mi, 5, ntok, logits);
+    printf("#   1 thread: encoder %.1f ms (%.0f%% of the 1-thread FMA peak; %d threads %.2fx faster)\n", e1,
+           100.0 * enc_flops(mi) / (e1 / 1000) / 1e9 / g_fma_peak1, threads, e1 / (enc * 1000));
+    print_cpu_decode("1 thread", mb, d1, d5, bw1, same_bytes_read(g_probe_buf, g_probe_floats, 1),
+                     dec_flops(mi, 5) / 1e6, g_fma_peak1, int8, f16_ceiling);
+    printf("#   scaling 1 -> %d threads: decode batch 1 %.2fx, beam-5 step %.2fx\n", threads, d1 / ms_tok[0],
+           d5 / ms_tok[1]);
+    sp_context_free(c1);
+}
+
+/* the GPU's figures against its limits measured at the start (0: not measured) */
+static void print_gpu(const sp_device_info *di, const sp_model_info *mi, double gf, const double *ms_tok)
+{
+    double bound_ms = g_copy_gbs > 0 ? dec_bytes(mi, 2.0, 2.0) / (g_copy_gbs * 1e9) * 1e3 : 0;
+    printf("#   GPU %s: %.0f MB in use | encoder %.1f%% of the f16 GEMM peak | decode batch 1 at %.1f%% of the "
+           "bandwidth bound (%.3f ms/token), beam-5 step at %.1f%%\n",
+           di->name, di->mem_used / 1048576.0, g_gemm_tflops > 0 ? 100.0 * gf / (g_gemm_tflops * 1e3) : 0,
+           ms_tok[0] > 0 ? 100.0 * bound_ms / ms_tok[0] : 0, bound_ms, ms_tok[1] > 0 ? 100.0 * bound_ms / ms_tok[1] : 0);
+}
+
+/* g_probe_buf: as many bytes as a decoder step reads (mb MB); its first plain read in GB/s */
+static double probe_setup(double mb, int threads)
+{
+    g_probe_floats = (size_t)(mb * 1e6 / sizeof(float)) & ~(size_t)255;
+    g_probe_buf = malloc(g_probe_floats * sizeof(float));
+    if (!g_probe_buf) { fprintf(stderr, "bench: out of memory\n"); exit(1); }
+    for (size_t i = 0; i < g_probe_floats; i++) g_probe_buf[i] = (float)(i & 1023);
+    return same_bytes_read(g_probe_buf, g_probe_floats, threads);
+}
+
 /* 0, or -1 when the model could not be opened */
 static int bench_model(const char *path, int threads, int runs, int ntok)
 {
@@ -753,14 +811,8 @@ static int bench_model(const char *path, int threads, int runs, int ntok)
     /* f16 weights on the f32 FMAs: the beam step's ceiling from L1, as a fraction of the
      * 1-thread peak of the same width (0: not said) */
     const double f16_ceiling = on_cpu && mi.ftype == 1 && !int8 ? beam_l1_gflops(g_fma_w512) / g_fma_peak1 : 0;
-    double same = 0;   /* a plain read of a step's bytes: before the decoder and after, the faster */
-    if (on_cpu) {
-        g_probe_floats = (size_t)(mb * 1e6 / sizeof(float)) & ~(size_t)255;
-        g_probe_buf = malloc(g_probe_floats * sizeof(float));
-        if (!g_probe_buf) { fprintf(stderr, "bench: out of memory\n"); exit(1); }
-        for (size_t i = 0; i < g_probe_floats; i++) g_probe_buf[i] = (float)(i & 1023);
-        same = same_bytes_read(g_probe_buf, g_probe_floats, threads);
-    }
+    /* a plain read of a step's bytes: before the decoder and after, the faster */
+    double same = on_cpu ? probe_setup(mb, threads) : 0;
     /* bandwidth measured again right before the decoder, so both see the same load */
     double bw = read_bandwidth(threads, 0);
     double ms_tok[2] = {decode_ms(ctx, &mi, 1, ntok, logits), decode_ms(ctx, &mi, 5, ntok, logits)};
@@ -785,40 +837,11 @@ static int bench_model(const char *path, int threads, int runs, int ntok)
         snprintf(what, sizeof what, "%d threads", threads);
         print_cpu_decode(what, mb, ms_tok[0], ms_tok[1], bw, same, dec_flops(&mi, 5) / 1e6, g_fma_peak, int8,
                          f16_ceiling);
-        {
-            const quart qe = encode_paired(ctx, mel, runs, enc_flops(&mi) / 1e9, threads);
-            const quart q1 = decode_paired(ctx, &mi, 1, ntok, logits, mb, threads);
-            const quart q5 = decode_paired(ctx, &mi, 5, ntok, logits, mb, threads);
-            printf("#   %s, each figure over its limit probed beside it (median, quartiles): encoder %.0f%% (%.0f-%.0f%%) "
-                   "of the FMA peak%s | decode batch 1 %.0f%% (%.0f-%.0f%%) of a plain read of its bytes, beam-5 step %.0f%% "
-                   "(%.0f-%.0f%%)\n",
-                   what, 100 * qe.med, 100 * qe.q1, 100 * qe.q3, int8 ? " (int8 products)" : amx ? " (AMX tiles)" : "",
-                   100 * q1.med,
-                   100 * q1.q1, 100 * q1.q3, 100 * q5.med, 100 * q5.q1, 100 * q5.q3);
-        }
-        if (g_scaling && threads > 1) {   /* the same model on one thread */
-            sp_context *c1;
-            cp.n_threads = 1;
-            if (sp_context_open(path, &cp, &c1, err, sizeof err) == SP_OK) {
-                double e1 = median_encode_ms(c1, mel, 1, 0, NULL);
-                sp_encode(c1, mel, 3000, 0);
-                double bw1 = read_bandwidth(1, 0);
-                double d1 = decode_ms(c1, &mi, 1, ntok, logits), d5 = decode_ms(c1, &mi, 5, ntok, logits);
-                printf("#   1 thread: encoder %.1f ms (%.0f%% of the 1-thread FMA peak; %d threads %.2fx faster)\n", e1,
-                       100.0 * enc_flops(&mi) / (e1 / 1000) / 1e9 / g_fma_peak1, threads, e1 / (enc * 1000));
-                print_cpu_decode("1 thread", mb, d1, d5, bw1, same_bytes_read(g_probe_buf, g_probe_floats, 1),
-                                 dec_flops(&mi, 5) / 1e6, g_fma_peak1, int8, f16_ceiling);
-                printf("#   scaling 1 -> %d threads: decode batch 1 %.2fx, beam-5 step %.2fx\n", threads, d1 / ms_tok[0],
-                       d5 / ms_tok[1]);
-                sp_context_free(c1);
-            }
-        }
+        print_paired(ctx, &mi, mel, logits, runs, ntok, mb, threads, what, int8 ? " (int8 products)" : amx ? " (AMX tiles)" : "");
+        if (g_scaling && threads > 1)   /* the same model on one thread */
+            print_one_thread(path, cp, &mi, mel, logits, ntok, mb, enc, ms_tok, threads, int8, f16_ceiling);
     } else {
-        double bound_ms = g_copy_gbs > 0 ? dec_bytes(&mi, 2.0, 2.0) / (g_copy_gbs * 1e9) * 1e3 : 0;   /* 0: limits not measured */
-        printf("#   GPU %s: %.0f MB in use | encoder %.1f%% of the f16 GEMM peak | decode batch 1 at %.1f%% of the "
-               "bandwidth bound (%.3f ms/token), beam-5 step at %.1f%%\n",
-               di.name, di.mem_used / 1048576.0, g_gemm_tflops > 0 ? 100.0 * gf / (g_gemm_tflops * 1e3) : 0,
-               ms_tok[0] > 0 ? 100.0 * bound_ms / ms_tok[0] : 0, bound_ms, ms_tok[1] > 0 ? 100.0 * bound_ms / ms_tok[1] : 0);
+        print_gpu(&di, &mi, gf, ms_tok);
     }
     if (g_audio && g_audio[0]) bench_transcribe(ctx, runs);
     if (g_failed_call || !still_on_gpu(ctx, "the transcription")) goto cleanup;
