@@ -44,6 +44,62 @@ static void usage(void)
                     "--dump-logits OUT.f32 [--threads N]\n");
 }
 
+/* --mel: exactly [n_mels][3000] float32, the size checked first (a larger file had been read
+ * one value past the buffer, a trailing partial value accepted), then all of it; 0 or 4 */
+static int mel_from_file(const char *melf, int n_mels, float **out)
+{
+    const size_t want = (size_t)n_mels * 3000;
+    FILE *f = fopen(melf, "rb");
+    struct stat st;
+    if (!f || fstat(fileno(f), &st) != 0) {
+        fprintf(stderr, "transcribe: %s: %s\n", melf, strerror(errno));
+        if (f) fclose(f);
+        return 4;
+    }
+    float *mel = malloc(want * sizeof(float));
+    const int size_ok = S_ISREG(st.st_mode) && (size_t)st.st_size == want * sizeof(float);
+    const size_t got = size_ok && mel ? fread(mel, sizeof(float), want, f) : 0;
+    fclose(f);
+    if (!size_ok || got != want) {
+        fprintf(stderr, "transcribe: %s: expected %zu float32 values ([%d][3000], %zu bytes) for this model, %s\n",
+                melf, want, n_mels, want * sizeof(float),
+                !S_ISREG(st.st_mode) ? "not a regular file" : size_ok ? "could not read them all" : "the file has another size");
+        free(mel);
+        return 4;
+    }
+    *out = mel;
+    return 0;
+}
+
+/* AUDIO: the first window exactly as openai's transcribe() feeds it — the content frames (at
+ * most 3000), right-padded with 0.0 (pad_or_trim), not the log-mel of the 30 s of zeros
+ * appended before the STFT; 0, 4 (audio) or 5 (mel) */
+static int mel_from_audio(sp_context *ctx, const char *audio, int n_mels, float **out)
+{
+    char err[512];
+    float *pcm = NULL, *full = NULL;
+    size_t n = 0;
+    if (sp_audio_load(audio, 0, 0, &pcm, &n, NULL, err, sizeof err) != SP_OK) {
+        fprintf(stderr, "transcribe: %s\n", err);
+        return 4;
+    }
+    int nfull = 0, content = 0;
+    const sp_status st = sp_mel(ctx, pcm, n, &full, &nfull, &content);
+    free(pcm);
+    if (st != SP_OK) {
+        fprintf(stderr, "transcribe: mel computation failed\n");
+        return 5;
+    }
+    float *mel = calloc((size_t)n_mels * 3000, sizeof(float));
+    if (!mel) { free(full); return 5; }
+    const int keep = content < 3000 ? content : 3000;
+    for (int m = 0; m < n_mels; m++)
+        memcpy(mel + (size_t)m * 3000, full + (size_t)m * nfull, (size_t)keep * sizeof(float));
+    free(full);
+    *out = mel;
+    return 0;
+}
+
 int transcribe_oracle_main(int argc, char **argv)
 {
     const char *model = NULL, *melf = NULL, *audio = NULL, *prompt = NULL, *force = NULL, *outf = NULL;
@@ -79,7 +135,7 @@ int transcribe_oracle_main(int argc, char **argv)
     }
     char err[512];
     sp_context *ctx = NULL;
-    float *mel = NULL, *pcm = NULL, *logits = NULL;
+    float *mel = NULL, *logits = NULL;
     FILE *fo = NULL;
     sp_context_params cp = sp_context_default_params();
     cp.n_threads = threads;
@@ -90,55 +146,9 @@ int transcribe_oracle_main(int argc, char **argv)
     }
     sp_model_info mi;
     sp_context_info(ctx, &mi);
-    int n_frames = 3000;
-    if (melf) {
-        /* exactly [n_mels][3000] float32: the size first (a larger file had been read one
-         * value past the buffer, a trailing partial value accepted), then all of it */
-        const size_t want = (size_t)mi.n_mels * 3000;
-        FILE *f = fopen(melf, "rb");
-        struct stat st;
-        if (!f || fstat(fileno(f), &st) != 0) {
-            fprintf(stderr, "transcribe: %s: %s\n", melf, strerror(errno));
-            if (f) fclose(f);
-            rc = 4;
-            goto done;
-        }
-        mel = malloc(want * sizeof(float));
-        const int size_ok = S_ISREG(st.st_mode) && (size_t)st.st_size == want * sizeof(float);
-        const size_t got = size_ok && mel ? fread(mel, sizeof(float), want, f) : 0;
-        fclose(f);
-        if (!size_ok || got != want) {
-            fprintf(stderr, "transcribe: %s: expected %zu float32 values ([%d][3000], %zu bytes) for this model, %s\n",
-                    melf, want, mi.n_mels, want * sizeof(float),
-                    !S_ISREG(st.st_mode) ? "not a regular file" : size_ok ? "could not read them all" : "the file has another size");
-            rc = 4;
-            goto done;
-        }
-    } else {
-        size_t n = 0;
-        if (sp_audio_load(audio, 0, 0, &pcm, &n, NULL, err, sizeof err) != SP_OK) {
-            fprintf(stderr, "transcribe: %s\n", err);
-            rc = 4;
-            goto done;
-        }
-        float *full = NULL;
-        int nfull = 0, content = 0;
-        if (sp_mel(ctx, pcm, n, &full, &nfull, &content) != SP_OK) {
-            fprintf(stderr, "transcribe: mel computation failed\n");
-            rc = 5;
-            goto done;
-        }
-        /* the first window exactly as openai's transcribe() feeds it: the content frames
-         * (at most 3000), right-padded with 0.0 (pad_or_trim), not the log-mel of the
-         * 30 s of zeros appended before the STFT */
-        mel = calloc((size_t)mi.n_mels * 3000, sizeof(float));
-        if (!mel) { free(full); rc = 5; goto done; }
-        int keep = content < 3000 ? content : 3000;
-        for (int m = 0; m < mi.n_mels; m++)
-            memcpy(mel + (size_t)m * 3000, full + (size_t)m * nfull, (size_t)keep * sizeof(float));
-        free(full);
-        n_frames = 3000;
-    }
+    const int n_frames = 3000;
+    rc = melf ? mel_from_file(melf, mi.n_mels, &mel) : mel_from_audio(ctx, audio, mi.n_mels, &mel);
+    if (rc) goto done;
     if (np + nf > mi.n_text_ctx) { fprintf(stderr, "transcribe: %d tokens exceed n_text_ctx %d\n", np + nf, mi.n_text_ctx); rc = 2; goto done; }
     for (int i = 0; i < np; i++) if (ptok[i] >= mi.n_vocab) { fprintf(stderr, "transcribe: token %d >= n_vocab\n", ptok[i]); rc = 2; goto done; }
     for (int i = 0; i < nf; i++) if (ftok[i] >= mi.n_vocab) { fprintf(stderr, "transcribe: token %d >= n_vocab\n", ftok[i]); rc = 2; goto done; }
@@ -160,7 +170,7 @@ int transcribe_oracle_main(int argc, char **argv)
 done:
     if (rc == 6) fprintf(stderr, "transcribe: cannot write %s\n", outf);
     if (fo) fclose(fo);
-    free(ptok); free(ftok); free(mel); free(pcm); free(logits);
+    free(ptok); free(ftok); free(mel); free(logits);
     sp_context_free(ctx);
     return rc;
 }
