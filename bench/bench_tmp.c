@@ -2,6 +2,8 @@
 #include "bench_tmp.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,4 +18,13 @@ void bench_rm_rf(const char *dir)
     }
     if (p > 0)
         while (waitpid(p, NULL, 0) < 0 && errno == EINTR) {}
+}
+
+void bench_root_guard(const char *root, void (*cleanup)(void), void (*on_signal)(int))
+{
+    atexit(cleanup);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGHUP, on_signal);
+    setenv("SPEECH_SESSION_ROOT", root, 1);
 }

@@ -7,4 +7,8 @@
  * as on a normal exit). Waits for it. */
 void bench_rm_rf(const char *dir);
 
+/* The private root in use: cleanup() at exit and on_signal on SIGINT, SIGTERM and SIGHUP (so
+ * the root goes on those too), and the programs started see it as SPEECH_SESSION_ROOT. */
+void bench_root_guard(const char *root, void (*cleanup)(void), void (*on_signal)(int));
+
 #endif

@@ -467,11 +467,7 @@ int main(int argc, char **argv)
     snprintf(root, sizeof root, "%s/ss-bench.XXXXXX", o.in);
     if (!mkdtemp(root)) { fprintf(stderr, "bench_daemon: cannot make a directory in %s: %s\n", o.in, strerror(errno)); return 111; }
     have_root = 1;
-    atexit(cleanup);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    signal(SIGHUP, on_signal);
-    setenv("SPEECH_SESSION_ROOT", root, 1);
+    bench_root_guard(root, cleanup, on_signal);
     snprintf(wav, sizeof wav, "%s/silence.wav", root);
     write_silence(wav);
     printf("bench_daemon: daemon %s\n  model %s\n  root %s\n", daemon_bin, absmodel, root);

@@ -339,11 +339,7 @@ int main(int argc, char **argv)
     if (!mkdtemp(root)) { perror("mkdtemp"); return 111; }
     owner_pid = getpid();
     have_root = 1;
-    atexit(cleanup);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    signal(SIGHUP, on_signal);
-    setenv("SPEECH_SESSION_ROOT", root, 1);
+    bench_root_guard(root, cleanup, on_signal);
     snprintf(sock, sizeof sock, "%s/kl.sock", root);
     char daemon[PATH_MAX + 32], dlog[300];
     snprintf(daemon, sizeof daemon, "%s/session_daemon", bindir);
