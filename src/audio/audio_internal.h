@@ -85,8 +85,9 @@ sp_status aud_ffmpeg_decode(aud_src *s, const char *container, aud_sink *k,
 #define AUD_ONNX_MAX_DIMS 8
 #define AUD_ONNX_MAX_IN 8
 #define AUD_ONNX_MAX_ATTRS 16
+#define AUD_ONNX_NAME_MAX 256   /* a tensor's or node's name, with its NUL (longer: none of ours) */
 typedef struct {
-    char name[256];
+    char name[AUD_ONNX_NAME_MAX];
     int dtype;                /* TensorProto.DataType: 1 FLOAT */
     int ndims;
     int64_t dims[AUD_ONNX_MAX_DIMS];
@@ -97,9 +98,9 @@ typedef struct {
 typedef struct {
     char op[64];
     int n_in;
-    char in[AUD_ONNX_MAX_IN][256];   /* the first inputs' names ("" for an omitted optional one) */
+    char in[AUD_ONNX_MAX_IN][AUD_ONNX_NAME_MAX];   /* the first inputs' names ("" for an omitted optional one) */
     int n_out;
-    char out[256];                   /* the first output's name */
+    char out[AUD_ONNX_NAME_MAX];     /* the first output's name */
     int n_attrs;
     const uint8_t *attrs[AUD_ONNX_MAX_ATTRS], *attr_end[AUD_ONNX_MAX_ATTRS];
 } aud_onnx_node;

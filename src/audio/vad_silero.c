@@ -355,11 +355,52 @@ static int sv_onnx_conv_ok(const uint8_t *buf, size_t len, const char *w, int st
     return np < 0 ? pad == 0 : np == 2 && v[0] == pad && v[1] == pad;
 }
 
+/* a tensor of a layout: where it goes, its name (after the layout's prefix), its dims */
+typedef struct {
+    int idx;
+    const char *name;
+    int nd;
+    int64_t dims[3];
+} sv_named;
+
+/* each of n named tensors (pre + name) into its table entry, as it is (no gate reorder) */
+static sp_status sv_onnx_named(const uint8_t *buf, size_t len, const char *pre, const sv_named *named, size_t n,
+                               sv_tensor *t, const char *path, char *err, size_t es)
+{
+    char name[AUD_ONNX_NAME_MAX + 64];
+    sp_status st = SP_OK;
+    for (size_t i = 0; st == SP_OK && i < n; i++) {
+        snprintf(name, sizeof name, "%s%s", pre, named[i].name);
+        st = sv_onnx_tensor(buf, len, name, named[i].dims, named[i].nd, 0, &t[named[i].idx], path, err, es);
+    }
+    return st;
+}
+
+/* The six convolutions against v6's strides, padding and kernels: the STFT basis (pre + basis),
+ * the decoder's (pre + dec) and the encoder's four (enc_fmt with pre and the layer number). */
+static sp_status sv_onnx_convs(const uint8_t *buf, size_t len, const char *pre, const char *basis, const char *dec,
+                               const char *enc_fmt, const char *path, char *err, size_t es)
+{
+    static const int stride[4] = { 1, 2, 2, 1 };
+    char name[AUD_ONNX_NAME_MAX + 64];
+    snprintf(name, sizeof name, "%s%s", pre, basis);
+    int ok = sv_onnx_conv_ok(buf, len, name, SV_HOP, 0, SV_NFFT);
+    snprintf(name, sizeof name, "%s%s", pre, dec);
+    ok = ok && sv_onnx_conv_ok(buf, len, name, 1, 0, 1);
+    for (int l = 0; ok && l < 4; l++) {
+        snprintf(name, sizeof name, enc_fmt, pre, l);
+        ok = sv_onnx_conv_ok(buf, len, name, stride[l], 1, 3);
+    }
+    if (ok) return SP_OK;
+    aud_seterr(err, es, "%s: its convolutions are not Silero VAD v6's (strides, padding)", path);
+    return SP_ERR_MODEL_FORMAT;
+}
+
 /* Phase 2 for faster-whisper's silero_vad_v6.onnx: the tensors by their names (the LSTM's by
  * the node that takes them), and the convolutions checked against v6's strides and padding. */
 static sp_status sv_load_onnx_fw(const uint8_t *buf, size_t len, sv_tensor *t, const char *path, char *err, size_t es)
 {
-    static const struct { int idx; const char *name; int nd; int64_t dims[3]; } named[] = {
+    static const sv_named named[] = {
         { T_E0W, "encoder.conv_layers.0.weight", 3, { 128, 129, 3 } }, { T_E0B, "encoder.conv_layers.0.bias", 1, { 128 } },
         { T_E1W, "encoder.conv_layers.1.weight", 3, { 64, 128, 3 } },  { T_E1B, "encoder.conv_layers.1.bias", 1, { 64 } },
         { T_E2W, "encoder.conv_layers.2.weight", 3, { 64, 64, 3 } },   { T_E2B, "encoder.conv_layers.2.bias", 1, { 64 } },
@@ -367,9 +408,7 @@ static sp_status sv_load_onnx_fw(const uint8_t *buf, size_t len, sv_tensor *t, c
         { T_DW, "decoder.conv1d.weight", 3, { 1, 128, 1 } },           { T_DB, "decoder.conv1d.bias", 1, { 1 } },
         { T_STFT, "encoder.feature_extractor.forward_basis_buffer", 3, { 258, 1, 256 } },
     };
-    sp_status st = SP_OK;
-    for (size_t i = 0; st == SP_OK && i < sizeof named / sizeof named[0]; i++)
-        st = sv_onnx_tensor(buf, len, named[i].name, named[i].dims, named[i].nd, 0, &t[named[i].idx], path, err, es);
+    sp_status st = sv_onnx_named(buf, len, "", named, sizeof named / sizeof named[0], t, path, err, es);
     if (st != SP_OK) return st;
     /* the LSTM: inputs X, W [1][512][128], R [1][512][128], B [1][1024] (W's biases, then R's) */
     aud_onnx_node lstm;
@@ -398,19 +437,8 @@ static sp_status sv_load_onnx_fw(const uint8_t *buf, size_t len, sv_tensor *t, c
     }
     free(b.data);
     if (st != SP_OK) return st;
-    static const int stride[4] = { 1, 2, 2, 1 };
-    int conv_ok = sv_onnx_conv_ok(buf, len, "encoder.feature_extractor.forward_basis_buffer", SV_HOP, 0, SV_NFFT) &&
-                  sv_onnx_conv_ok(buf, len, "decoder.conv1d.weight", 1, 0, 1);
-    for (int l = 0; conv_ok && l < 4; l++) {
-        char w[64];
-        snprintf(w, sizeof w, "encoder.conv_layers.%d.weight", l);
-        conv_ok = sv_onnx_conv_ok(buf, len, w, stride[l], 1, 3);
-    }
-    if (!conv_ok) {
-        aud_seterr(err, es, "%s: its convolutions are not Silero VAD v6's (strides, padding)", path);
-        return SP_ERR_MODEL_FORMAT;
-    }
-    return SP_OK;
+    return sv_onnx_convs(buf, len, "", "encoder.feature_extractor.forward_basis_buffer", "decoder.conv1d.weight",
+                         "%sencoder.conv_layers.%d.weight", path, err, es);
 }
 
 /* Phase 2 for Silero's own export (the silero-vad package's silero_vad.onnx, and its
@@ -433,10 +461,8 @@ static sp_status sv_load_onnx_silero(const uint8_t *buf, size_t len, sv_tensor *
                    "silero_vad.onnx: no 16 kHz STFT basis)", path);
         return SP_ERR_MODEL_FORMAT;
     }
-    char pre[sizeof x.name];
-    memcpy(pre, x.name, strlen(x.name) - strlen(basis));
-    pre[strlen(x.name) - strlen(basis)] = 0;
-    static const struct { int idx; const char *name; int nd; int64_t dims[3]; } named[] = {
+    x.name[strlen(x.name) - strlen(basis)] = 0;   /* the prefix */
+    static const sv_named named[] = {
         { T_E0W, "encoder.0.reparam_conv.weight", 3, { 128, 129, 3 } }, { T_E0B, "encoder.0.reparam_conv.bias", 1, { 128 } },
         { T_E1W, "encoder.1.reparam_conv.weight", 3, { 64, 128, 3 } },  { T_E1B, "encoder.1.reparam_conv.bias", 1, { 64 } },
         { T_E2W, "encoder.2.reparam_conv.weight", 3, { 64, 64, 3 } },   { T_E2B, "encoder.2.reparam_conv.bias", 1, { 64 } },
@@ -446,27 +472,10 @@ static sp_status sv_load_onnx_silero(const uint8_t *buf, size_t len, sv_tensor *
         { T_DW, "decoder.decoder.2.weight", 3, { 1, 128, 1 } },         { T_DB, "decoder.decoder.2.bias", 1, { 1 } },
         { T_STFT, "stft.forward_basis_buffer", 3, { 258, 1, 256 } },
     };
-    char name[sizeof x.name + 64];
-    sp_status st = SP_OK;
-    for (size_t i = 0; st == SP_OK && i < sizeof named / sizeof named[0]; i++) {
-        snprintf(name, sizeof name, "%s%s", pre, named[i].name);
-        st = sv_onnx_tensor(buf, len, name, named[i].dims, named[i].nd, 0, &t[named[i].idx], path, err, es);
-    }
+    const sp_status st = sv_onnx_named(buf, len, x.name, named, sizeof named / sizeof named[0], t, path, err, es);
     if (st != SP_OK) return st;
-    static const int stride[4] = { 1, 2, 2, 1 };
-    snprintf(name, sizeof name, "%s%s", pre, basis);
-    int conv_ok = sv_onnx_conv_ok(buf, len, name, SV_HOP, 0, SV_NFFT);
-    snprintf(name, sizeof name, "%sdecoder.decoder.2.weight", pre);
-    conv_ok = conv_ok && sv_onnx_conv_ok(buf, len, name, 1, 0, 1);
-    for (int l = 0; conv_ok && l < 4; l++) {
-        snprintf(name, sizeof name, "%sencoder.%d.reparam_conv.weight", pre, l);
-        conv_ok = sv_onnx_conv_ok(buf, len, name, stride[l], 1, 3);
-    }
-    if (!conv_ok) {
-        aud_seterr(err, es, "%s: its convolutions are not Silero VAD v6's (strides, padding)", path);
-        return SP_ERR_MODEL_FORMAT;
-    }
-    return SP_OK;
+    return sv_onnx_convs(buf, len, x.name, basis, "decoder.decoder.2.weight", "%sencoder.%d.reparam_conv.weight", path,
+                         err, es);
 }
 
 /* Phase 2 for an ONNX file: faster-whisper's layout when its first tensor is there, else

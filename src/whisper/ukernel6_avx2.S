@@ -18,7 +18,8 @@
  * Measured on a 2-core Intel Xeon (Emerald Rapids) slice pinned to its AVX2 level, base
  * f16's 3 s clip (audio_ctx 256, 2 threads, scratch harness, the two libraries alternating,
  * 40 windows each, three rounds): fastest 85.4-85.9 -> 82.7-83.0 ms, median 86.5-89.1 ->
- * 84.0-84.6 ms; 1 thread, fastest 164.1-164.3 -> 159.1-160.0 ms.
+ * 84.0-84.6 ms; 1 thread, fastest 164.1-164.3 -> 159.1-160.0 ms. The short tiles by hand
+ * too (they had gone through the C kernel): median 83.1-84.9 -> 81.6-83.9 ms, five rounds.
  *
  * Registers: ymm0-11 accumulators (row r: ymm(2r) columns 0-7, ymm(2r+1) columns 8-15),
  * ymm12/13 B's two vectors of this k, ymm14/15 the broadcasts (alternating); rsi/r10 the
