@@ -84,101 +84,105 @@ static char *default_model(void)
     return strdup(path);
 }
 
+enum { OPT_COMPUTE = 250, OPT_DEVICE = 256, OPT_TTL, OPT_MAXP, OPT_MAXA, OPT_FSYNC, OPT_BEAM, OPT_LANG, OPT_TFB, OPT_VAD,
+       OPT_VADM, OPT_IPROMPT, OPT_HOTW, OPT_ACTX, OPT_LANGS, OPT_NOISO, OPT_DECCPU, OPT_DECTO, OPT_QAGE };
+static const struct option long_opts[] = {
+    { "model", required_argument, 0, 'm' },
+    { "threads", required_argument, 0, 't' },
+    { "device", required_argument, 0, OPT_DEVICE },
+    { "compute", required_argument, 0, OPT_COMPUTE },
+    { "foreground", no_argument, 0, 'f' },
+    { "fork", no_argument, 0, 'd' },
+    { "request-ttl", required_argument, 0, OPT_TTL },
+    { "max-pending", required_argument, 0, OPT_MAXP },
+    { "max-audio-seconds", required_argument, 0, OPT_MAXA },
+    { "fsync", no_argument, 0, OPT_FSYNC },
+    { "beam-size", required_argument, 0, OPT_BEAM },
+    { "language", required_argument, 0, OPT_LANG },
+    { "temperature-fallback", no_argument, 0, OPT_TFB },
+    { "vad", no_argument, 0, OPT_VAD },
+    { "vad-model", required_argument, 0, OPT_VADM },
+    { "initial-prompt", required_argument, 0, OPT_IPROMPT },
+    { "hotwords", required_argument, 0, OPT_HOTW },
+    { "audio-ctx", required_argument, 0, OPT_ACTX },
+    { "languages", required_argument, 0, OPT_LANGS },
+    { "no-decoder-isolation", no_argument, 0, OPT_NOISO },
+    { "decoder-cpu-limit", required_argument, 0, OPT_DECCPU },
+    { "decoder-timeout", required_argument, 0, OPT_DECTO },
+    { "quarantine-max-age", required_argument, 0, OPT_QAGE },
+    { "verbose", no_argument, 0, 'v' },
+    { "help", no_argument, 0, 'h' },
+    { 0, 0, 0, 0 },
+};
+
+/* an integer option's value in [lo, hi] into *out; 0, or -1 when it is not one */
+static int int_opt(const char *arg, double lo, double hi, int *out)
+{
+    double v;
+    if (ss_opt_num(arg, lo, hi, &v) || v != floor(v)) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* One option c (getopt_long's return) with its argument into o. Returns 0, 1 for --help, or
+ * -1 when the value is refused. */
+static int apply_option(int c, char *arg, ss_daemon_opts *o, int *fork_mode, char **model)
+{
+    double v;
+    switch (c) {
+    case 'm': free(*model); *model = strdup(arg); return 0;
+    case 't': return int_opt(arg, 0, 1024, &o->threads);
+    case OPT_DEVICE: o->device = arg; return sp_device_valid(arg) ? 0 : -1;
+    case OPT_COMPUTE: o->compute = arg; return sp_compute_valid(arg) ? 0 : -1;
+    case 'f': *fork_mode = 0; return 0;
+    case 'd': *fork_mode = 1; return 0;
+    case OPT_TTL: return ss_opt_num(arg, 0, INFINITY, &o->request_ttl) ? -1 : 0;
+    case OPT_MAXP:
+        if (ss_opt_num(arg, 1, 1e7, &v)) return -1;
+        o->max_pending = (long)v;
+        return 0;
+    case OPT_MAXA: return ss_opt_num(arg, 0, INFINITY, &o->max_audio_seconds) ? -1 : 0;
+    case OPT_FSYNC: o->fsync_responses = 1; return 0;
+    case OPT_BEAM: return int_opt(arg, 1, 64, &o->beam_size);
+    case OPT_LANG:   /* as a request's "language" is checked: a typo had passed with an
+                      * English-only model, and with another been "no token for" it */
+        if (!sp_language_auto(arg) && sp_language_index(arg) < 0) return -1;
+        o->language = sp_language_auto(arg) ? "auto" : arg;
+        return 0;
+    case OPT_TFB: o->temperature_fallback = 1; return 0;
+    case OPT_VAD: o->vad = 1; return 0;
+    case OPT_VADM: o->vad_model = arg; return 0;
+    case OPT_IPROMPT: o->initial_prompt = arg; return strlen(arg) > 4096 ? -1 : 0;
+    case OPT_HOTW: o->hotwords = arg; return strlen(arg) > 4096 ? -1 : 0;
+    case OPT_ACTX: return ss_opt_audio_ctx(arg, &o->audio_ctx) ? -1 : 0;
+    case OPT_LANGS: o->languages = arg; return sp_language_list(arg, NULL, 128, NULL) <= 0 ? -1 : 0;
+    case OPT_NOISO: o->no_decoder_isolation = 1; return 0;
+    case OPT_DECCPU: return ss_opt_num(arg, 1, 1e6, &o->decoder_cpu_limit) ? -1 : 0;
+    case OPT_DECTO: return ss_opt_num(arg, 0, 1e6, &o->decoder_timeout) || o->decoder_timeout <= 0 ? -1 : 0;
+    case OPT_QAGE: return ss_opt_num(arg, 1, INFINITY, &o->quarantine_max_age) ? -1 : 0;
+    case 'v': o->verbose = 1; return 0;
+    case 'h': return 1;
+    default: return -1;
+    }
+}
+
 /* Parses argv into o (model: malloc'd into *model). Returns 0, or SS_EXIT_USAGE after
  * printing the usage, or -1 for --help (printed). */
 static int parse_options(int argc, char **argv, ss_daemon_opts *o, int *fork_mode, char **model)
 {
-    enum { OPT_COMPUTE = 250, OPT_DEVICE = 256, OPT_TTL, OPT_MAXP, OPT_MAXA, OPT_FSYNC, OPT_BEAM, OPT_LANG, OPT_TFB, OPT_VAD, OPT_VADM, OPT_IPROMPT, OPT_HOTW, OPT_ACTX, OPT_LANGS,
-           OPT_NOISO, OPT_DECCPU, OPT_DECTO, OPT_QAGE };
-    static const struct option lo[] = {
-        { "model", required_argument, 0, 'm' },
-        { "threads", required_argument, 0, 't' },
-        { "device", required_argument, 0, OPT_DEVICE },
-        { "compute", required_argument, 0, OPT_COMPUTE },
-        { "foreground", no_argument, 0, 'f' },
-        { "fork", no_argument, 0, 'd' },
-        { "request-ttl", required_argument, 0, OPT_TTL },
-        { "max-pending", required_argument, 0, OPT_MAXP },
-        { "max-audio-seconds", required_argument, 0, OPT_MAXA },
-        { "fsync", no_argument, 0, OPT_FSYNC },
-        { "beam-size", required_argument, 0, OPT_BEAM },
-        { "language", required_argument, 0, OPT_LANG },
-        { "temperature-fallback", no_argument, 0, OPT_TFB },
-        { "vad", no_argument, 0, OPT_VAD },
-        { "vad-model", required_argument, 0, OPT_VADM },
-        { "initial-prompt", required_argument, 0, OPT_IPROMPT },
-        { "hotwords", required_argument, 0, OPT_HOTW },
-        { "audio-ctx", required_argument, 0, OPT_ACTX },
-        { "languages", required_argument, 0, OPT_LANGS },
-        { "no-decoder-isolation", no_argument, 0, OPT_NOISO },
-        { "decoder-cpu-limit", required_argument, 0, OPT_DECCPU },
-        { "decoder-timeout", required_argument, 0, OPT_DECTO },
-        { "quarantine-max-age", required_argument, 0, OPT_QAGE },
-        { "verbose", no_argument, 0, 'v' },
-        { "help", no_argument, 0, 'h' },
-        { 0, 0, 0, 0 },
-    };
     int c;
-    double v;
-    while ((c = getopt_long(argc, argv, "m:t:fdvh", lo, NULL)) != -1) {
-        switch (c) {
-        case 'm': free(*model); *model = strdup(optarg); break;
-        case 't':
-            if (ss_opt_num(optarg, 0, 1024, &v) || v != floor(v)) goto bad;
-            o->threads = (int)v;
-            break;
-        case OPT_DEVICE:
-            if (!sp_device_valid(optarg)) goto bad;
-            o->device = optarg;
-            break;
-        case OPT_COMPUTE:
-            if (!sp_compute_valid(optarg)) goto bad;
-            o->compute = optarg;
-            break;
-        case 'f': *fork_mode = 0; break;
-        case 'd': *fork_mode = 1; break;
-        case OPT_TTL: if (ss_opt_num(optarg, 0, INFINITY, &o->request_ttl)) goto bad; break;
-        case OPT_MAXP:
-            if (ss_opt_num(optarg, 1, 1e7, &v)) goto bad;
-            o->max_pending = (long)v;
-            break;
-        case OPT_MAXA: if (ss_opt_num(optarg, 0, INFINITY, &o->max_audio_seconds)) goto bad; break;
-        case OPT_FSYNC: o->fsync_responses = 1; break;
-        case OPT_BEAM:
-            if (ss_opt_num(optarg, 1, 64, &v) || v != floor(v)) goto bad;
-            o->beam_size = (int)v;
-            break;
-        case OPT_LANG:   /* as a request's "language" is checked: a typo had passed with an
-                          * English-only model, and with another been "no token for" it */
-            if (!sp_language_auto(optarg) && sp_language_index(optarg) < 0) goto bad;
-            o->language = sp_language_auto(optarg) ? "auto" : optarg;
-            break;
-        case OPT_TFB: o->temperature_fallback = 1; break;
-        case OPT_VAD: o->vad = 1; break;
-        case OPT_VADM: o->vad_model = optarg; break;
-        case OPT_IPROMPT: if (strlen(optarg) > 4096) goto bad; o->initial_prompt = optarg; break;
-        case OPT_HOTW: if (strlen(optarg) > 4096) goto bad; o->hotwords = optarg; break;
-        case OPT_ACTX: if (ss_opt_audio_ctx(optarg, &o->audio_ctx)) goto bad; break;
-        case OPT_LANGS:
-            if (sp_language_list(optarg, NULL, 128, NULL) <= 0) goto bad;
-            o->languages = optarg;
-            break;
-        case OPT_NOISO: o->no_decoder_isolation = 1; break;
-        case OPT_DECCPU:
-            if (ss_opt_num(optarg, 1, 1e6, &o->decoder_cpu_limit)) goto bad;
-            break;
-        case OPT_DECTO:
-            if (ss_opt_num(optarg, 0, 1e6, &o->decoder_timeout) || o->decoder_timeout <= 0) goto bad;
-            break;
-        case OPT_QAGE:
-            if (ss_opt_num(optarg, 1, INFINITY, &o->quarantine_max_age)) goto bad;
-            break;
-        case 'v': o->verbose = 1; break;
-        case 'h': usage(stdout); return -1;
-        default: goto bad;
+    while ((c = getopt_long(argc, argv, "m:t:fdvh", long_opts, NULL)) != -1) {
+        const int r = apply_option(c, optarg, o, fork_mode, model);
+        if (r == 1) {
+            usage(stdout);
+            return -1;
+        }
+        if (r != 0) {
+            if (c != '?') ss_opt_refused("session_daemon", long_opts, c, optarg, NULL);
+            goto usage;
         }
     }
-    if (optind < argc) {
+    if (optind < argc) {   /* the spec's one positional argument */
         if (ss_opt_num(argv[optind], 0, 1e9, &o->timeout)) {
             ss_opt_say("session_daemon", "bad TIMEOUT_SECONDS: ", argv[optind], NULL);
             goto usage;
@@ -190,8 +194,6 @@ static int parse_options(int argc, char **argv, ss_daemon_opts *o, int *fork_mod
         goto usage;
     }
     return 0;
-bad:
-    if (c != '?') ss_opt_refused("session_daemon", lo, c, optarg, NULL);
 usage:
     usage(stderr);
     return SS_EXIT_USAGE;

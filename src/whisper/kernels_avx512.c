@@ -448,10 +448,102 @@ static inline __attribute__((always_inline)) void qx_unpack5_gf(const int xt, co
     }
 }
 
-/* One group of 16 rows over all K: per block the 8 value vectors (q8: loaded; else nibbles
+/* a block's 32 × 16 values as 8 vectors of q + offset bytes (q8: loaded; else the nibbles
  * split — vector j low, j + 4 high — and, for the q5 types, 16 added where the fifth-bit mask
- * says), then per activation row 8 vpdpbusd (two chains per row below 5 rows; from 5 rows
- * one sum per row, the rows interleaved — below — where the rows together fill the ports: at
+ * says); p: the block */
+static inline __attribute__((always_inline)) QX_TARGET void qx_values(const int xt, const int gf, const uint8_t *p,
+                                                                       int oq, int oh, __m512i w[8])
+{
+    const int has_h = wh_qx_has_h(xt);
+    if (xt == WH_Q8X) {
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) w[j] = _mm512_loadu_si512((const void *)(p + oq + 64 * j));
+    } else if (gf) {
+        qx_unpack5_gf(xt, p + oq, p + oh, w);
+    } else {
+        const __m512i lo4 = _mm512_set1_epi8(15), b112 = _mm512_set1_epi8(0x70);
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            const __m512i v = _mm512_loadu_si512((const void *)(p + oq + 64 * j));
+            if (xt == WH_Q5X) {   /* nibble | 0x70 = nibble + 112 in one ternary-logic op: (v & 15) | 0x70 */
+                w[j] = _mm512_ternarylogic_epi32(v, lo4, b112, 0xEA);
+                w[j + 4] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(v, 4), lo4, b112, 0xEA);
+            } else {
+                w[j] = _mm512_and_si512(v, lo4);
+                w[j + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
+            }
+        }
+        if (has_h) {   /* vector j's fifth bits: plane bit j (model.h) tested into a byte
+                        * mask, 16 added where set. Not moved to bit 4 by 16-bit shifts and
+                        * or-ed in (ternary logic) as first written: 512-bit shifts issue
+                        * on one port only on Intel, the one vpdpbusd shares (vptestmb goes
+                        * to the other): q5_0 at M = 5, weights in L1/L2, 20.4 -> 18.7 ns per
+                        * 16-row block (Xeon slice, 1 thread, fastest of 200, two rounds);
+                        * base q5_0 beam-5 step 2.03 -> 1.96 ms */
+            const __m512i P = _mm512_loadu_si512((const void *)(p + oh)), b4 = _mm512_set1_epi8(16);
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++)
+                w[j] = _mm512_mask_add_epi8(w[j], _mm512_test_epi8_mask(P, _mm512_set1_epi8((char)(1 << j))), w[j], b4);
+        }
+    }
+}
+
+/* block b's contribution to acc[0 .. M): per activation row the 8 vpdpbusd of its values w
+ * (from −offset·Σ xq), times d_w · d_x, plus (the _1 types) m_w · d_x·Σ xq */
+static inline __attribute__((always_inline)) QX_TARGET void qx_block_sums(const int xt, const int M, int K, int b,
+                                                                           const __m512i w[8], __m512 dw, __m512 mw,
+                                                                           const int8_t *xq, const float *dx,
+                                                                           const int32_t *cs, const float *sx,
+                                                                           __m512 *acc)
+{
+    /* q5_0's values carry q8's +128 here (qx_values), not the layout's +16 */
+    const int nb = K / 32, off = xt == WH_Q5X ? 128 : wh_qx_offset(xt), has_m = wh_qx_has_m(xt);
+    /* From 5 rows (beams, the tall products' 12): the sums row-interleaved (vector j
+     * against every row, then j + 1) instead of each row's 8 in a chain. Row after row,
+     * each chain of 8 dependent vpdpbusd (5 cycles each) filled the scheduler with waiting
+     * operations before the next rows' independent ones could enter, and the kernel ran at
+     * half its ports' rate. The same integers, the same f32 steps in the same order.
+     * 1 thread, q8_0 60 rows × 32 × 512 in L1/L2, both alternating: 4.96 / 4.40 -> 3.79 /
+     * 3.80 us; the base encoder, 2 threads, 20 windows alternating: q8_0 227.0 -> 197.9
+     * ms, q5_0 286.2 -> 240.8 (medians); the base step harness (2 threads, 25 rounds of 48
+     * steps, medians): beam 5 q8_0 3.535 -> 3.404 ms, q5_0 2.688 -> 2.700, 7 rows q5_0
+     * 3.975 -> 3.815. */
+    if (M >= 5) {
+        __m512i s[WH_QX_TALL_ROWS_512];
+#pragma GCC unroll 12
+        for (int m = 0; m < M; m++) s[m] = _mm512_set1_epi32(off ? cs[m * nb + b] / (128 / off) : 0);
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++)
+#pragma GCC unroll 12
+            for (int m = 0; m < M; m++) QX_DPBUSD_BCST(s[m], w[j], xq + (size_t)m * K + (size_t)b * 32 + 4 * j);
+#pragma GCC unroll 12
+        for (int m = 0; m < M; m++) {
+            const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(dx[m * nb + b]));
+            acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[m]), scale, acc[m]);
+            if (has_m) acc[m] = _mm512_fmadd_ps(mw, _mm512_set1_ps(sx[m * nb + b]), acc[m]);
+        }
+        return;
+    }
+#pragma GCC unroll 12
+    for (int m = 0; m < M; m++) {
+        const int8_t *x = xq + (size_t)m * K + (size_t)b * 32;
+        /* cs = −128·Σ xq takes q8's and q5_0's +128 back; the others' offset is a fraction of it */
+        __m512i s0 = _mm512_set1_epi32(off ? cs[m * nb + b] / (128 / off) : 0), s1 = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int j = 0; j < 8; j += 2) {
+            QX_DPBUSD_BCST(s0, w[j], x + 4 * j);
+            QX_DPBUSD_BCST(s1, w[j + 1], x + 4 * j + 4);
+        }
+        const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(dx[m * nb + b]));
+        acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), scale, acc[m]);
+        if (has_m)   /* + m · Σ x, with Σ x = d_x · Σ xq (sx) */
+            acc[m] = _mm512_fmadd_ps(mw, _mm512_set1_ps(sx[m * nb + b]), acc[m]);
+    }
+}
+
+/* One group of 16 rows over all K: per block the 8 value vectors (qx_values), then per
+ * activation row 8 vpdpbusd (qx_block_sums: two chains per row below 5 rows; from 5 rows
+ * one sum per row, the rows interleaved where the rows together fill the ports: at
  * 5 rows one chain saved an add per row and block, q5_0 15.1 -> 14.5 ns per 16-row block, q4_0
  * 13.4 -> 12.8, q8_0 17.6 -> 17.4, 6 rows 14.9 -> 14.3 (q5_0) and 15.3 -> 14.7 (q8_0), 1
  * thread, 2048 × 512 in L2, fastest of 300, builds alternating) — the sums starting from
@@ -471,9 +563,7 @@ static inline __attribute__((always_inline)) QX_TARGET void qx_group(const int x
                                                                       __mmask16 lanes, const float *bias, float *c,
                                                                       int ldc, int accumulate)
 {
-    /* q5_0's values carry q8's +128 here (below), not the layout's +16 */
-    const int nb = K / 32, off = xt == WH_Q5X ? 128 : wh_qx_offset(xt), has_m = wh_qx_has_m(xt),
-              has_h = wh_qx_has_h(xt);
+    const int nb = K / 32, has_m = wh_qx_has_m(xt), has_h = wh_qx_has_h(xt);
     const int oh = wh_qx_off_h(xt), oq = wh_qx_off_q(xt);
     const size_t bs = wh_qx_block_bytes(xt);
     const int gf = has_h && wh_qx_gfni;
@@ -486,78 +576,8 @@ static inline __attribute__((always_inline)) QX_TARGET void qx_group(const int x
         const __m512 mw = has_m ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p + 32)))
                                 : _mm512_setzero_ps();
         __m512i w[8];
-        if (xt == WH_Q8X) {
-#pragma GCC unroll 8
-            for (int j = 0; j < 8; j++) w[j] = _mm512_loadu_si512((const void *)(p + oq + 64 * j));
-        } else if (gf) {
-            qx_unpack5_gf(xt, p + oq, p + oh, w);
-        } else {
-            const __m512i lo4 = _mm512_set1_epi8(15), b112 = _mm512_set1_epi8(0x70);
-#pragma GCC unroll 4
-            for (int j = 0; j < 4; j++) {
-                const __m512i v = _mm512_loadu_si512((const void *)(p + oq + 64 * j));
-                if (xt == WH_Q5X) {   /* nibble | 0x70 = nibble + 112 in one ternary-logic op: (v & 15) | 0x70 */
-                    w[j] = _mm512_ternarylogic_epi32(v, lo4, b112, 0xEA);
-                    w[j + 4] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(v, 4), lo4, b112, 0xEA);
-                } else {
-                    w[j] = _mm512_and_si512(v, lo4);
-                    w[j + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
-                }
-            }
-            if (has_h) {   /* vector j's fifth bits: plane bit j (model.h) tested into a byte
-                            * mask, 16 added where set. Not moved to bit 4 by 16-bit shifts and
-                            * or-ed in (ternary logic) as first written: 512-bit shifts issue
-                            * on one port only on Intel, the one vpdpbusd shares (vptestmb goes
-                            * to the other): q5_0 at M = 5, weights in L1/L2, 20.4 -> 18.7 ns per
-                            * 16-row block (Xeon slice, 1 thread, fastest of 200, two rounds);
-                            * base q5_0 beam-5 step 2.03 -> 1.96 ms */
-                const __m512i P = _mm512_loadu_si512((const void *)(p + oh)), b4 = _mm512_set1_epi8(16);
-#pragma GCC unroll 8
-                for (int j = 0; j < 8; j++)
-                    w[j] = _mm512_mask_add_epi8(w[j], _mm512_test_epi8_mask(P, _mm512_set1_epi8((char)(1 << j))), w[j], b4);
-            }
-        }
-        /* From 5 rows (beams, the tall products' 12): the sums row-interleaved (vector j
-         * against every row, then j + 1) instead of each row's 8 in a chain. Row after row,
-         * each chain of 8 dependent vpdpbusd (5 cycles each) filled the scheduler with waiting
-         * operations before the next rows' independent ones could enter, and the kernel ran at
-         * half its ports' rate. The same integers, the same f32 steps in the same order.
-         * 1 thread, q8_0 60 rows × 32 × 512 in L1/L2, both alternating: 4.96 / 4.40 -> 3.79 /
-         * 3.80 us; the base encoder, 2 threads, 20 windows alternating: q8_0 227.0 -> 197.9
-         * ms, q5_0 286.2 -> 240.8 (medians); the base step harness (2 threads, 25 rounds of 48
-         * steps, medians): beam 5 q8_0 3.535 -> 3.404 ms, q5_0 2.688 -> 2.700, 7 rows q5_0
-         * 3.975 -> 3.815. */
-        if (M >= 5) {
-            __m512i s[WH_QX_TALL_ROWS_512];
-#pragma GCC unroll 12
-            for (int m = 0; m < M; m++) s[m] = _mm512_set1_epi32(off ? cs[m * nb + b] / (128 / off) : 0);
-#pragma GCC unroll 8
-            for (int j = 0; j < 8; j++)
-#pragma GCC unroll 12
-                for (int m = 0; m < M; m++) QX_DPBUSD_BCST(s[m], w[j], xq + (size_t)m * K + (size_t)b * 32 + 4 * j);
-#pragma GCC unroll 12
-            for (int m = 0; m < M; m++) {
-                const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(dx[m * nb + b]));
-                acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[m]), scale, acc[m]);
-                if (has_m) acc[m] = _mm512_fmadd_ps(mw, _mm512_set1_ps(sx[m * nb + b]), acc[m]);
-            }
-            continue;
-        }
-#pragma GCC unroll 12
-        for (int m = 0; m < M; m++) {
-            const int8_t *x = xq + (size_t)m * K + (size_t)b * 32;
-            /* cs = −128·Σ xq takes q8's and q5_0's +128 back; the others' offset is a fraction of it */
-            __m512i s0 = _mm512_set1_epi32(off ? cs[m * nb + b] / (128 / off) : 0), s1 = _mm512_setzero_si512();
-#pragma GCC unroll 4
-            for (int j = 0; j < 8; j += 2) {
-                QX_DPBUSD_BCST(s0, w[j], x + 4 * j);
-                QX_DPBUSD_BCST(s1, w[j + 1], x + 4 * j + 4);
-            }
-            const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(dx[m * nb + b]));
-            acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), scale, acc[m]);
-            if (has_m)   /* + m · Σ x, with Σ x = d_x · Σ xq (sx) */
-                acc[m] = _mm512_fmadd_ps(mw, _mm512_set1_ps(sx[m * nb + b]), acc[m]);
-        }
+        qx_values(xt, gf, p, oq, oh, w);
+        qx_block_sums(xt, M, K, b, w, dw, mw, xq, dx, cs, sx, acc);
     }
     const __m512 bv = bias ? _mm512_maskz_loadu_ps(lanes, bias) : _mm512_setzero_ps();
 #pragma GCC unroll 12
