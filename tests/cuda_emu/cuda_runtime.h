@@ -4,8 +4,9 @@
 // a GPU: tests/integration/cuda_emu.sh. Not a product: it exists for the tests.
 //
 // Device memory is host memory. A kernel launch (WHC_LAUNCH in the backend) runs the grid
-// block after block; the threads of a block are fibers scheduled round-robin, each running
-// until it reaches a barrier or finishes. A fiber is made once (ucontext) and kept: it runs
+// block after block; the threads of a block are fibers, each running until it reaches a
+// barrier or finishes, a warp at a time as far as it can go (in reverse order in every other
+// block), and shared memory is poisoned before each block (run_block). A fiber is made once (ucontext) and kept: it runs
 // the current block's body in a loop, and every switch after its first start is _setjmp /
 // _longjmp, which do not save the signal mask - swapcontext's rt_sigprocmask system call per
 // switch was 70 % of the emulation's time (perf). cuda_emu.sh: 420 s on an idle 2-core
@@ -34,7 +35,13 @@
 #define __global__
 #define __device__
 #define __host__
-#define __shared__ static
+// Shared memory is static storage in a section of its own, so that it can be poisoned
+// before every block (run_block): on a GPU a block's shared memory starts as garbage, often
+// the last block's values. Kept between blocks, a value that every block writes alike (a
+// reduction's slot, a chunk's maximum) would hide a read that comes before its write.
+#define __shared__ static __attribute__((section("emu_shared")))
+extern "C" char __start_emu_shared[] __attribute__((weak, visibility("hidden")));
+extern "C" char __stop_emu_shared[] __attribute__((weak, visibility("hidden")));
 
 struct uint3 {
     unsigned x, y, z;
@@ -72,6 +79,7 @@ namespace emu {
 inline uint3 g_thread, g_block;
 inline dim3 g_bdim, g_gdim;
 inline void *g_dyn_shared;
+inline size_t g_dyn_bytes;
 inline cudaError_t g_last = cudaSuccess;
 inline emu_graph *g_capture;   // the graph being captured, else null
 // now, or into the graph being captured
@@ -125,26 +133,29 @@ inline void set_thread(int i)
     g_thread.z = (unsigned)i / (g_bdim.x * g_bdim.y);
 }
 
-// releases waiting threads: a whole warp at a warp barrier, else the whole block at a
-// block barrier; 0 when nobody could be released (every thread done)
-inline int release(int n)
+// releases the threads of [i0, i1) (one warp) waiting at a warp barrier when none of them is
+// at a block barrier; 0 when none was released
+inline int release_warp(int i0, int i1)
+{
+    int waiting = 0, blocked = 0;
+    for (int i = i0; i < i1; i++) {
+        waiting += g_fib[i]->state == F_WARP;
+        blocked += g_fib[i]->state == F_BLOCK;
+    }
+    if (!waiting || blocked) return 0;
+    for (int i = i0; i < i1; i++)
+        if (g_fib[i]->state == F_WARP) g_fib[i]->state = F_READY;
+    return 1;
+}
+
+// releases the block's threads waiting at a block barrier; 0 when there are none (every
+// thread done) or a warp is split between a warp barrier and a block barrier (a bug: the
+// caller reports the threads stuck)
+inline int release_block(int n)
 {
     int any = 0;
-    for (int w = 0; w < n; w += 32) {
-        int waiting = 0, blocked = 0;
-        for (int i = w; i < w + 32 && i < n; i++) {
-            waiting += g_fib[i]->state == F_WARP;
-            blocked += g_fib[i]->state == F_BLOCK;
-        }
-        if (waiting && !blocked) {
-            for (int i = w; i < w + 32 && i < n; i++)
-                if (g_fib[i]->state == F_WARP) g_fib[i]->state = F_READY;
-            any = 1;
-        }
-    }
-    if (any) return 1;
     for (int i = 0; i < n; i++)
-        if (g_fib[i]->state == F_WARP) return 0;   // a warp split between barriers: a bug
+        if (g_fib[i]->state == F_WARP) return 0;
     for (int i = 0; i < n; i++)
         if (g_fib[i]->state == F_BLOCK) g_fib[i]->state = F_READY, any = 1;
     return any;
@@ -179,15 +190,34 @@ inline void run_block(const std::function<void()> &body)
     }
     g_body = &body;
     for (int i = 0; i < n; i++) g_fib[i]->state = F_READY;
-    do {   // every ready thread up to its next barrier, then release who may go on
-        for (int i = 0; i < n; i++) {
-            fiber *f = g_fib[i];
-            if (f->state != F_READY) continue;
-            g_cur = i;
-            set_thread(i);
-            enter(f);
+    // every byte of shared memory 0xff (a float NaN, an int -1) before the block runs
+    char *const sh0 = __start_emu_shared, *const sh1 = __stop_emu_shared;
+    if (sh0 && sh1 > sh0) memset(sh0, 0xff, (size_t)(sh1 - sh0));
+    if (g_dyn_shared) memset(g_dyn_shared, 0xff, g_dyn_bytes);
+    // The most distant orders a GPU may take: warp by warp, each run as far as it can go (its
+    // own warp barriers released as it reaches them) before the next starts, and every other
+    // block in reverse (last warp first, and in a warp the last thread first). A read of
+    // shared memory that another thread writes with no block barrier between them then sees
+    // the write or not by who ran first: in thread order with the warps in step, as before,
+    // only a reader below its writer was caught, and a warp that reuses shared memory (a
+    // second reduction) never overwrote it before another warp had read the first one's.
+    const bool rev = (g_block.x + g_block.y + g_block.z) & 1;
+    const int nw = (n + 31) / 32;
+    do {   // every warp up to its next block barrier, then release the block
+        for (int kw = 0; kw < nw; kw++) {
+            const int w = rev ? nw - 1 - kw : kw, i0 = 32 * w, i1 = i0 + 32 < n ? i0 + 32 : n;
+            do {
+                for (int k = 0; k < i1 - i0; k++) {
+                    const int i = rev ? i1 - 1 - k : i0 + k;
+                    fiber *f = g_fib[i];
+                    if (f->state != F_READY) continue;
+                    g_cur = i;
+                    set_thread(i);
+                    enter(f);
+                }
+            } while (release_warp(i0, i1));
         }
-    } while (release(n));
+    } while (release_block(n));
     for (int i = 0; i < n; i++)
         if (g_fib[i]->state != F_DONE) {
             fprintf(stderr, "cuda_emu: block (%u,%u,%u): thread %d stuck at a barrier the others never reach\n",
@@ -216,8 +246,9 @@ template <typename... P> struct launcher {
         if (launch_fails()) return;
         g_gdim = grid;
         g_bdim = block;
-        void *dyn = shm ? calloc(1, shm) : nullptr;
+        void *dyn = shm ? malloc(shm) : nullptr;
         g_dyn_shared = dyn;
+        g_dyn_bytes = shm;
         std::function<void()> body = [&]() { k(a...); };
         for (unsigned z = 0; z < grid.z; z++)
             for (unsigned y = 0; y < grid.y; y++)
