@@ -28,8 +28,11 @@
 #include <string.h>
 #include <setjmp.h>
 #include <ucontext.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <functional>
+#include <unordered_map>
 #include <vector>
 
 #define __global__
@@ -326,17 +329,49 @@ static inline cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total)
     *free_b = *total = emu::g_mem_limit;
     return cudaSuccess;
 }
+namespace emu {
+// Device memory as a GPU gives it: uninitialized (here every byte 0xff, a float NaN, where
+// malloc's fresh pages read as zeros and hid a read of memory nobody wrote), 256-byte
+// aligned, and its end against a page the process may not touch, so that a kernel or copy
+// running past an allocation (beyond its rounding to 256 bytes) faults at once instead of
+// reading or writing a neighbour; freed memory is unmapped (a use after free faults too).
+struct mapping {
+    char *base;
+    size_t span;
+};
+inline std::unordered_map<void *, mapping> g_maps;
+inline void *dev_alloc(size_t n)
+{
+    const size_t pg = (size_t)sysconf(_SC_PAGESIZE), body = n ? (n + 255) & ~(size_t)255 : 256;
+    const size_t span = (body + pg - 1) / pg * pg + pg;
+    void *m = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return nullptr;
+    char *base = (char *)m, *user = base + span - pg - body;
+    if (mprotect(base + span - pg, pg, PROT_NONE) != 0) {
+        munmap(m, span);
+        return nullptr;
+    }
+    memset(user, 0xff, body);
+    g_maps[user] = mapping{base, span};
+    return user;
+}
+inline cudaError_t dev_free(void *p)
+{
+    if (!p) return cudaSuccess;
+    auto it = g_maps.find(p);
+    if (it == g_maps.end()) return cudaErrorInvalidValue;   // not ours: cudaFree's answer
+    munmap(it->second.base, it->second.span);
+    g_maps.erase(it);
+    return cudaSuccess;
+}
+}  // namespace emu
 template <typename T> static inline cudaError_t cudaMalloc(T **p, size_t n)
 {
-    *p = (T *)malloc(n ? n : 1);
+    *p = (T *)emu::dev_alloc(n);
     return *p ? cudaSuccess : cudaErrorMemoryAllocation;
 }
 template <typename T> static inline cudaError_t cudaMallocHost(T **p, size_t n) { return cudaMalloc(p, n); }
-static inline cudaError_t cudaFree(void *p)
-{
-    free(p);
-    return cudaSuccess;
-}
+static inline cudaError_t cudaFree(void *p) { return emu::dev_free(p); }
 static inline cudaError_t cudaFreeHost(void *p) { return cudaFree(p); }
 static inline cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind)
 {
