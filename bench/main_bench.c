@@ -20,7 +20,7 @@
  *   --tokens 1..448, --gemv-prefetch 0..65536, whole numbers; an --isa the CPU lacks).
  *
  * CPU figures per model: encoder ms, GFLOP/s and % of the FMA peak measured in the same
- * run; the 3 s clip's encoder (audio_ctx 256); decoder ms per token at batch 1 and per
+ * run; the 3 s clip's encoder (audio_ctx auto: 224); decoder ms per token at batch 1 and per
  * beam-5 step (median step of --tokens), each as GB/s of the bytes a step must read and %
  * of the DRAM read bandwidth measured right before and of a plain read of as many bytes (the
  * decoder's own limit: where a step's bytes fit the L3 both come from there), and the beam
@@ -792,8 +792,8 @@ static int bench_model(const char *path, int threads, int runs, int ntok)
     if (!want_gpu()) fma_peak_refresh(threads);
     double enc_min;
     double enc = median_encode_ms(ctx, mel, runs, 0, &enc_min) / 1000.0;
-    /* a 3 s clip as --audio-ctx auto encodes it: 150 positions + 64 margin, to 64s */
-    const int short_ctx = 256 < mi.n_audio_ctx ? 256 : mi.n_audio_ctx;
+    /* a 3 s clip (150 positions) as --audio-ctx auto encodes it */
+    const int short_ctx = wh_audio_ctx_auto(150, mi.n_audio_ctx);
     double enc_short = median_encode_ms(ctx, mel, runs, short_ctx, NULL) / 1000.0;
     /* the decoder attends to a full window */
     if (!call_ok(sp_encode(ctx, mel, 3000, 0), "the encoder") || !still_on_gpu(ctx, "the encoder")) goto cleanup;

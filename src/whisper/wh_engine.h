@@ -47,6 +47,9 @@ sp_status wh_decode_seq(sp_context *ctx, int seq, const int *tokens, int n, floa
 sp_status wh_decode_seq_attn(sp_context *ctx, int seq, const int *tokens, int n, float *logits, float *attn);
 int wh_encoded_ctx(const sp_context *ctx);   /* audio positions of the encoded window, 0 if none */
 int wh_encoded_ctx_max(const sp_context *ctx);   /* the model's n_audio_ctx (1500) */
+/* the encoder positions audio_ctx auto gives `heard` positions of audio (50 a second) in a
+ * model of `full` (transcribe.c says why) */
+int wh_audio_ctx_auto(int heard, int full);
 int wh_n_text_layer(const sp_context *ctx);
 /* The alignment heads the model's own config gives ([layer, head] pairs; wh_model
  * align_heads); 0 and *heads NULL when it gives none. */
