@@ -4,7 +4,8 @@
 # (--chunk-seconds 6) and not (0), with each model given (default: the real tiny.en and base
 # weights in .cache/weights). Needs bin/key_listener, bin/session_daemon, bin/bench_latency
 # (make V=release bin/key_listener bin/session_daemon bin/bench_latency), espeak-ng and sox.
-#   [RUNS=3] sh bench/latency.sh [MODEL_DIR...]   (the median of RUNS runs each)
+#   [RUNS=3] [AUDIO_CTX=auto] sh bench/latency.sh [MODEL_DIR...]   (the median of RUNS runs
+#   each; AUDIO_CTX: the daemon's --audio-ctx, default the full window)
 cd "$(dirname "$0")/.." || exit 1
 T=$(mktemp -d /tmp/latency.XXXXXX)
 trap 'rm -rf "$T"' EXIT
@@ -20,5 +21,5 @@ PY
 [ $# -gt 0 ] || set -- .cache/weights/tiny.en .cache/weights/base
 for m in "$@"; do
     echo "# model $m"
-    bin/bench_latency --model "$m" --runs "${RUNS:-3}" --chunks "0 6" "$T"/d03.wav "$T"/d15.wav "$T"/d30.wav "$T"/d60.wav
+    bin/bench_latency --model "$m" --runs "${RUNS:-3}" ${AUDIO_CTX:+--audio-ctx "$AUDIO_CTX"} --chunks "0 6" "$T"/d03.wav "$T"/d15.wav "$T"/d30.wav "$T"/d60.wav
 done

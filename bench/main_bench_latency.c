@@ -4,16 +4,17 @@
  * control socket is the key), the key is released (control "stop") just after its end, and
  * the time from that release to the listener's "final" event (events on the control socket,
  * docs/key_listener.md) is measured. The real session_daemon decodes with --model.
- *   bench_latency --model PATH [--chunks "0 6"] [--runs N] [--threads N] FILE.wav...
+ *   bench_latency --model PATH [--chunks "0 6"] [--runs N] [--threads N] [--audio-ctx auto|N]
+ *                 FILE.wav...
  * Prints one line per file and chunk setting: the median of --runs (1) runs, the listener's
  * own release_ms, and how many chunks went off while the key was held. A warm-up dictation
  * (the first file, not counted) loads the model first. Binaries: $BIN (default bin).
  * Exit codes: 0; 100 usage (said: an unknown option, --runs not a whole number 1..20,
- * --threads not a whole number 1..1024, a --chunks value key_listener would refuse, a FILE
- * that cannot be read); 111 no temp directory, or the daemon did not come up (or died) or
- * the warm-up dictation failed (said, with the end of its log). The temp root (/tmp/bench_latency.*)
- * is removed and the daemon and listener are stopped on every exit, SIGINT, SIGTERM and
- * SIGHUP included. */
+ * --threads not a whole number 1..1024, an --audio-ctx the daemon would refuse, a --chunks
+ * value key_listener would refuse, a FILE that cannot be read); 111 no temp directory, or
+ * the daemon did not come up (or died) or the warm-up dictation failed (said, with the end of
+ * its log). The temp root (/tmp/bench_latency.*) is removed and the daemon and listener are
+ * stopped on every exit, SIGINT, SIGTERM and SIGHUP included. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -35,6 +36,7 @@
 #include "session/ss_opt.h"
 
 static char root[64], sock[100], bindir[PATH_MAX], model[PATH_MAX], threads[16] = "2";
+static const char *audio_ctx;   /* the daemon's --audio-ctx, or NULL: its default (the full window) */
 /* what cleanup() undoes; the signal handler reads them (only the process that set them up:
  * a child between fork and exec runs the handler too) */
 static volatile sig_atomic_t have_root;
@@ -261,7 +263,8 @@ static int cmp_d(const void *a, const void *b)
 
 static void usage(FILE *f)
 {
-    fputs("usage: bench_latency --model PATH [--chunks \"0 6\"] [--runs N] [--threads N] FILE.wav...\n"
+    fputs("usage: bench_latency --model PATH [--chunks \"0 6\"] [--runs N] [--threads N] [--audio-ctx auto|N]\n"
+          "                     FILE.wav...\n"
           "Push-to-talk latency, key release -> final text, through bin/key_listener and a\n"
           "session_daemon on --model (binaries from $BIN, default bin). Each FILE.wav (16 kHz\n"
           "mono) is played in real time; the first one is also a warm-up that is not counted.\n"
@@ -269,6 +272,8 @@ static void usage(FILE *f)
           "                   each 0 = off, or 1..120 s)\n"
           "  --runs N         runs per file and setting, median printed (1..20, default 1)\n"
           "  --threads N      the daemon's compute threads (1..1024, default 2)\n"
+          "  --audio-ctx V    the daemon's encoder window: auto (the dictation's length + a\n"
+          "                   margin) or 1..1500 positions (default: the full 30 s window)\n"
           "Exit codes: 0, 100 usage, 111 no temp directory, the daemon did not come up or the\n"
           "warm-up dictation failed.\n", f);
 }
@@ -315,6 +320,12 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--chunks") && v) { chunks = v; bad = chunks_arg(v); }
         else if (!strcmp(argv[i], "--runs") && v) bad = int_arg(argv[i], v, 1, 20, &runs);
         else if (!strcmp(argv[i], "--threads") && v) bad = int_arg(argv[i], v, 1, 1024, &nthreads);
+        else if (!strcmp(argv[i], "--audio-ctx") && v) {
+            int actx;
+            audio_ctx = v;
+            if ((bad = ss_opt_audio_ctx(v, &actx)) != 0)
+                fprintf(stderr, "bench_latency: --audio-ctx %s: not auto or a whole number from 1 to 1500\n", v);
+        }
         else {   /* an unknown option had been taken for the first file */
             fprintf(stderr, "bench_latency: unknown option or missing value: %s\n", argv[i]);
             usage(stderr);
@@ -344,7 +355,8 @@ int main(int argc, char **argv)
     char daemon[PATH_MAX + 32], dlog[300];
     snprintf(daemon, sizeof daemon, "%s/session_daemon", bindir);
     snprintf(dlog, sizeof dlog, "%s/daemon.out", root);
-    char *dargv[] = { daemon, "--model", model, "--threads", threads, NULL };
+    char *dargv[] = { daemon, "--model", model, "--threads", threads, NULL, NULL, NULL };
+    if (audio_ctx) dargv[5] = "--audio-ctx", dargv[6] = (char *)audio_ctx;
     daemon_pid = spawn(dargv, dlog);
     if (daemon_pid < 0) { perror("fork"); return 111; }
     if (wait_daemon_ready(120) != 0) return 111;

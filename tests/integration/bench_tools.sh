@@ -120,13 +120,18 @@ check "bench_decode --steps 2 --threads 1 --no-e2e on micro: exit 0, a figure li
 lat_dirs() { ls -d /tmp/bench_latency.* 2>/dev/null | sort; }
 before=$(lat_dirs)
 WAV=tests/data/speech-16k.wav
-for a in "--runs 1x" "--runs 0" "--runs 21" "--threads banana" "--threads 0" "--chunks 0_x" "--chunks 0.5" "--bogus 1"; do
+for a in "--runs 1x" "--runs 0" "--runs 21" "--threads banana" "--threads 0" "--chunks 0_x" "--chunks 0.5" "--bogus 1" \
+    "--audio-ctx 0" "--audio-ctx 1501" "--audio-ctx Auto"; do
     # "0_x": a space inside a loop word; --chunks takes a space-separated list
     v=$(printf %s "${a#* }" | tr _ ' ')
     timeout 20 "$BIN/bench_latency" --model "$MODEL" "${a%% *}" "$v" "$WAV" >/dev/null 2>"$T/l.err"; rc=$?
     check "bench_latency $a: usage error, exit 100, said, no temp root ($rc: $(head -1 "$T/l.err"))" \
         sh -c "[ $rc -eq 100 ] && grep -q -- '${a%% *}' '$T/l.err' && [ '$(lat_dirs)' = '$before' ]"
 done
+# --audio-ctx reaches the daemon (which refuses what it cannot take) and the dictation runs
+timeout 120 "$BIN/bench_latency" --model "$MODEL" --audio-ctx auto --chunks 0 "$WAV" >"$T/l.out" 2>"$T/l.err"; rc=$?
+check "bench_latency --audio-ctx auto: the dictation timed, exit 0 ($rc: $(tail -1 "$T/l.out"))" \
+    sh -c "[ $rc -eq 0 ] && grep -q '^$WAV ' '$T/l.out' && [ '$(lat_dirs)' = '$before' ]"
 timeout 20 "$BIN/bench_latency" --model "$MODEL" "$T/missing.wav" >/dev/null 2>"$T/l.err"; rc=$?
 check "bench_latency with a missing FILE: exit 100, said ($rc)" \
     sh -c "[ $rc -eq 100 ] && grep -q missing.wav '$T/l.err' && [ '$(lat_dirs)' = '$before' ]"
