@@ -32,7 +32,7 @@ void wh_exec_deinit(wh_exec *ex);
  * the fused MLP +4 %), worse at 384-512 (-1..-12 %: A still fits in L2 there). */
 #define WH_ROWS_MIN_M 768
 /* Shorter products split by rows too when their tiles are AMX's (a short clip's window under
- * audio_ctx, whose 256 rows the f32 path splits by columns; a decoder prompt): the tiles need
+ * audio_ctx, whose 224 rows (3 s) the f32 path splits by columns; a decoder prompt): the tiles need
  * the shared packing, and from 64 rows on a block of rows amortizes splitting its A. */
 #define WH_AMX_ROWS_MIN_M 64
 
