@@ -146,7 +146,7 @@ static int fill_backlog(const char *path_abstract, int *fds, int max)
     return k;
 }
 
-int main(void)
+static void test_keysyms(void)
 {
     TEST("code points to keysyms: Latin-1 as is, Unicode keysyms, Return/Tab, no controls") {
         CHECK(kl_xtest_keysym('a') == 'a');
@@ -165,6 +165,10 @@ int main(void)
         CHECK(kl_xtest_keysym(0) == 0 && kl_xtest_keysym(0x1b) == 0 && kl_xtest_keysym(0x7f) == 0);
         CHECK(kl_xtest_keysym(0x80) == 0 && kl_xtest_keysym(0x9f) == 0);
     }
+}
+
+static void test_utf8(void)
+{
     TEST("UTF-8 decoding: ASCII, Latin-1, punctuation, Greek, Cyrillic, CJK, emoji, line breaks") {
         CHECK(decodes_to("", NULL, 0));
         DECODES("Hi, é ü ß Ç!", 'H', 'i', ',', ' ', 0xe9, ' ', 0xfc, ' ', 0xdf, ' ', 0xc7, '!');
@@ -177,6 +181,10 @@ int main(void)
         DECODES("x\x1b[1m\x7fy", 'x', '[', '1', 'm', 'y');   /* controls type nothing */
         DECODES("\xc2\x85z", 'z');                            /* C1 control (NEL) */
     }
+}
+
+static void test_utf8_invalid(void)
+{
     TEST("invalid UTF-8: U+FFFD per maximal invalid subpart, never more input than there is") {
         DECODES("\xff", FFFD);
         DECODES("a\xc3", 'a', FFFD);                          /* truncated at the end */
@@ -194,6 +202,10 @@ int main(void)
             DECODES(s, 'q', FFFD);
         }
     }
+}
+
+static void test_batches(void)
+{
     TEST("batches: nothing missing is one batch; the same keysym shares its slot") {
         const unsigned long s[] = { 'a', U(0x2014), 'b', U(0x2014), 0xe9, 'c' };
         const unsigned char m[] = { 0, 1, 0, 1, 1, 0 };
@@ -207,6 +219,10 @@ int main(void)
         CHECK(kl_xtest_batches(s, m, 0, 2, slot, ends, &nb) == 0 && nb == 0);
         CHECK(kl_xtest_batches(s, m, 6, 0, slot, ends, &nb) == -1);   /* no spare keycode */
     }
+}
+
+static void test_batches_split(void)
+{
     TEST("batches: more distinct keysyms than spares split where a spare is lacking") {
         /* A B A C B D with 2 spares: [A B A] [C B] [D] */
         const unsigned long s[] = { U(1000), U(1001), U(1000), U(1002), U(1001), U(1003) };
@@ -220,6 +236,10 @@ int main(void)
         CHECK(kl_xtest_batches(s, m, 6, 1, slot, ends, &nb) == 0 && nb == 6);
         CHECK(batches_valid(s, m, 6, 1, slot, ends, nb));
     }
+}
+
+static void test_batches_large(void)
+{
     TEST("batches: 300k keysyms (random, 3000 distinct, a third with keys) in linear time, valid") {
         size_t n = 300000;
         unsigned long *s = malloc(n * sizeof *s);
@@ -246,6 +266,10 @@ int main(void)
         }
         free(s); free(m); free(slot); free(ends);
     }
+}
+
+static void test_chord_parse(void)
+{
     TEST("chords: mod+mod+key, modifier names in any case, X key names, malformed ones refused") {
         CHORD("ctrl+v", 'v', XK_CONTROL_L);
         CHORD("Ctrl+Shift+V", 'v', XK_CONTROL_L, XK_SHIFT_L);   /* one letter: its key */
@@ -269,6 +293,10 @@ int main(void)
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
             CHECKF(kl_xtest_chord_parse(bad[i], mods, &nm, &key) == -1, "\"%s\"", bad[i]);
     }
+}
+
+static void test_spare_rows(void)
+{
     TEST("spare keycode rows: a Latin-1 case pair lower/upper in both groups, the rest everywhere") {
         unsigned long row[7];
         CHECK(kl_xtest_spare_row(0xe9, 7, row) == 1);             /* é */
@@ -280,6 +308,10 @@ int main(void)
         CHECK(kl_xtest_spare_row(U(0x2014), 4, row) == 0 && row[3] == U(0x2014));
         CHECK(kl_xtest_spare_row(0xe9, 1, row) == 0 && row[0] == 0xe9);   /* no second column */
     }
+}
+
+static void test_no_display(void)
+{
     TEST("no DISPLAY, or a display nobody serves: an error before any key, no crash") {
         char err[256];
         const char *old = getenv("DISPLAY");
@@ -291,6 +323,10 @@ int main(void)
         if (saved) setenv("DISPLAY", saved, 1); else unsetenv("DISPLAY");
         free(saved);
     }
+}
+
+static void test_mute_server(void)
+{
     TEST("a server that never answers: typing and chords fail within the bound") {
         char err[256], disp[32];
         const char *old = getenv("DISPLAY");
@@ -346,6 +382,10 @@ int main(void)
         if (saved) setenv("DISPLAY", saved, 1); else unsetenv("DISPLAY");
         free(saved);
     }
+}
+
+static void test_chord_errors(void)
+{
     TEST("chords: no DISPLAY or a bad chord is an error") {
         char err[256];
         const char *old = getenv("DISPLAY");
@@ -356,7 +396,10 @@ int main(void)
         if (saved) setenv("DISPLAY", saved, 1);
         free(saved);
     }
-    /* last: an interruption is for good */
+}
+
+static void test_interrupted(void)
+{
     TEST("interrupted (a termination signal): every later call fails at once; quiesce when idle") {
         char err[256];
         CHECK(!kl_xtest_interrupted());
@@ -366,5 +409,21 @@ int main(void)
         CHECK(kl_xtest_type("abc", 0, err, sizeof err) == -1 && strstr(err, "interrupted"));
         CHECK(kl_xtest_chord("Return", err, sizeof err) == -1 && strstr(err, "interrupted"));
     }
+}
+
+int main(void)
+{
+    test_keysyms();
+    test_utf8();
+    test_utf8_invalid();
+    test_batches();
+    test_batches_split();
+    test_batches_large();
+    test_chord_parse();
+    test_spare_rows();
+    test_no_display();
+    test_mute_server();
+    test_chord_errors();
+    test_interrupted();   /* last: an interruption is for good */
     TEST_EXIT();
 }

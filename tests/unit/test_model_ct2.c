@@ -1179,11 +1179,10 @@ static int write_corpus(const char *out)
  * directory, a .safetensors file named beside a model.safetensors, a non-finite value in a
  * CTranslate2 variable, a variable count no Whisper model has in a sparse file, a CRLF
  * vocabulary, and a directory path whose "/model.bin" no longer fits a path buffer. */
-static void test_load_fixes(void)
+/* a FIFO where a model file should be, for each file of both layouts */
+static void fix_fifos(const wh_model *g)
 {
-    wh_model *g = mk_ggml("--type f16 --n-state 8 --n-head 2 --n-audio-layer 1 --n-text-layer 1 --n-audio-ctx 8 --n-text-ctx 8", "fix.bin");
-    if (!g) { TEST("load fixes") CHECK(g != NULL); return; }
-    char dir[512], p[700], q[700], err[1024];
+    char dir[512], p[700], err[1024];
     static const struct { const char *fmt, *name; } fifos[] = {
         {"ct2", "config.json"}, {"ct2", "vocabulary.txt"}, {"ct2", "preprocessor_config.json"}, {"ct2", "model.bin"},
         {"hf", "vocab.json"}, {"hf", "added_tokens.json"}, {"hf", "model.safetensors"},
@@ -1205,6 +1204,12 @@ static void test_load_fixes(void)
             alarm(0);
         }
     }
+}
+
+/* a .safetensors path beside a model.safetensors */
+static void fix_safetensors_path(const wh_model *g)
+{
+    char dir[512], p[700], q[700], err[1024];
     TEST("a .safetensors file path loads that file, not the model.safetensors beside it") {
         snprintf(dir, sizeof dir, "%s/hf-two", g_tmp);
         CHECK(write_hf(g, dir, CT_F16, NULL) == 0);
@@ -1223,6 +1228,12 @@ static void test_load_fixes(void)
         CHECKF(wh_model_load(q, &m, err, sizeof err) != SP_OK && strstr(err, "model-fp16.safetensors"), "%s", err);
         free(b);
     }
+}
+
+/* a non-finite value in a CTranslate2 variable */
+static void fix_nonfinite(const wh_model *g)
+{
+    char dir[512], p[700], err[1024];
     TEST("a non-finite value in a CTranslate2 variable fails the load naming the variable") {
         snprintf(dir, sizeof dir, "%s/ct2-nan", g_tmp);
         CHECK(write_dir(g, dir, CT_F16, CT_F32, NULL) == 0);
@@ -1241,6 +1252,12 @@ static void test_load_fixes(void)
         }
         free(b);
     }
+}
+
+/* a variable count no Whisper model has, in a sparse file */
+static void fix_sparse_count(const wh_model *g)
+{
+    char dir[512], p[700], err[1024];
     TEST("a variable count no Whisper model has is refused before its table is allocated (sparse file)") {
         snprintf(dir, sizeof dir, "%s/sparse", g_tmp);
         mkdir(dir, 0700);
@@ -1254,6 +1271,12 @@ static void test_load_fixes(void)
         CHECKF(fails_with(p, "variable count 200000 is more than a Whisper model has", err, sizeof err), "%s", err);
         free(b.b);
     }
+}
+
+/* a CRLF vocabulary */
+static void fix_crlf(const wh_model *g)
+{
+    char dir[512], p[700], err[1024];
     TEST("a CRLF vocabulary.txt: the error suggests the line endings") {
         snprintf(dir, sizeof dir, "%s/crlf", g_tmp);
         CHECK(write_dir(g, dir, CT_F16, CT_F32, NULL) == 0);
@@ -1270,6 +1293,12 @@ static void test_load_fixes(void)
         free(v);
         free(o.b);
     }
+}
+
+/* a directory path whose "/model.bin" does not fit */
+static void fix_long_path(const wh_model *g)
+{
+    char dir[512], p[700], q[700], err[1024];
     TEST("a directory path too long for '/model.bin' is refused, not cut short to another file") {
         /* g_tmp/lp holds a good model as "model.bi": what "<path>/model.bin" cut to 4095
          * bytes names. The path reaches lp through "/." steps. */
@@ -1287,6 +1316,18 @@ static void test_load_fixes(void)
         CHECKF(fails_with(lp, "too long", err, sizeof err), "%s", err);
         free(lp);
     }
+}
+
+static void test_load_fixes(void)
+{
+    wh_model *g = mk_ggml("--type f16 --n-state 8 --n-head 2 --n-audio-layer 1 --n-text-layer 1 --n-audio-ctx 8 --n-text-ctx 8", "fix.bin");
+    if (!g) { TEST("load fixes") CHECK(g != NULL); return; }
+    fix_fifos(g);
+    fix_safetensors_path(g);
+    fix_nonfinite(g);
+    fix_sparse_count(g);
+    fix_crlf(g);
+    fix_long_path(g);
     wh_model_free(g);
 }
 
