@@ -89,32 +89,13 @@ static void check_srt(const char *out, size_t n, const sub_opts *o, int max_word
     }
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* The input's text, cut at '|' into segments (up to MAX_SEGS) and at spaces into words, timed
+ * by the input's steps (the second segment without words when the first time byte says so),
+ * into segs and words; returns the segment count, *max_cp the longest word in code points and
+ * *dur the last time */
+static int build_segments(const char *fixed, size_t tl, const uint8_t *times, size_t ntimes, sp_segment *segs,
+                          sp_word (*words)[MAX_WORDS], int *max_cp, float *dur)
 {
-    const uint8_t *p = data;
-    size_t left = size, n;
-    const uint8_t *op = fuzz_part(&p, &left, &n);
-    uint8_t ob[4] = { 0 };
-    memcpy(ob, op, n < 4 ? n : 4);
-    sub_opts o = { .max_line_width = ob[0] % 64, .max_line_count = ob[1] % 8,
-                   .max_words_per_line = ob[2] % 16, .highlight_words = ob[3] & 1 };
-    if (!o.max_line_width) o.max_line_count = 0;   /* as transcribe accepts them */
-    const uint8_t *tm = fuzz_part(&p, &left, &n);
-    const uint8_t *times = tm;
-    const size_t ntimes = n;
-    const uint8_t *tx = fuzz_part(&p, &left, &n);
-    char *text = (char *)fuzz_dup(tx, n);
-    size_t tl = n;
-    /* the engine's texts are valid UTF-8 without NUL */
-    char *fixed = malloc(3 * tl + 1);
-    if (!fixed) abort();
-    tl = sp_utf8_repair(text, tl, fixed);
-    free(text);
-    for (size_t i = 0; i < tl; i++) if (!fixed[i]) fixed[i] = ' ';
-
-    sp_segment segs[MAX_SEGS];
-    sp_word words[MAX_SEGS][MAX_WORDS];
-    memset(segs, 0, sizeof segs);
     int ns = 0, max_word_cp = 0;
     size_t ti = 0, at = 0;
     float t = 0;
@@ -155,21 +136,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         at = se + 1;
         if (se == tl) break;
     }
-    sp_result r = { .segments = segs, .n_segments = ns, .language = "en", .duration = t };
-    const int shaped = sub_shaped(&o);
+    #undef STEP
+    *max_cp = max_word_cp;
+    *dur = t;
+    return ns;
+}
+
+/* both cue writers (VTT, SRT) and the TSV writer on r: valid UTF-8 out, and SRT's lines within
+ * the options' bounds */
+static void check_writers(const sp_result *r, const sub_opts *o, int max_word_cp)
+{
+    const int shaped = sub_shaped(o);
 
     for (int srt = 0; srt <= 1; srt++) {
         char *out = NULL;
         size_t olen = 0;
         FILE *f = open_memstream(&out, &olen);
         if (!f) abort();
-        const int rc = sub_write_cues(f, &r, &o, srt);
+        const int rc = sub_write_cues(f, r, o, srt);
         fclose(f);
         if (rc != 0) abort();
         if (!valid_utf8(out, olen)) abort();
         /* "+1": a line of max_line_width plus the space before the next word (openai's
          * writer counts the word with its leading space) */
-        sub_opts lo = o;
+        sub_opts lo = *o;
         if (lo.max_line_width) lo.max_line_width++;
         if (srt) check_srt(out, olen, shaped ? &lo : &(sub_opts){ 0 }, max_word_cp + 1);
         free(out);
@@ -179,11 +169,44 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t olen = 0;
         FILE *f = open_memstream(&out, &olen);
         if (!f) abort();
-        sub_write_tsv(f, &r);
+        sub_write_tsv(f, r);
         fclose(f);
         if (!valid_utf8(out, olen)) abort();
         free(out);
     }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const uint8_t *p = data;
+    size_t left = size, n;
+    const uint8_t *op = fuzz_part(&p, &left, &n);
+    uint8_t ob[4] = { 0 };
+    memcpy(ob, op, n < 4 ? n : 4);
+    sub_opts o = { .max_line_width = ob[0] % 64, .max_line_count = ob[1] % 8,
+                   .max_words_per_line = ob[2] % 16, .highlight_words = ob[3] & 1 };
+    if (!o.max_line_width) o.max_line_count = 0;   /* as transcribe accepts them */
+    const uint8_t *tm = fuzz_part(&p, &left, &n);
+    const uint8_t *times = tm;
+    const size_t ntimes = n;
+    const uint8_t *tx = fuzz_part(&p, &left, &n);
+    char *text = (char *)fuzz_dup(tx, n);
+    size_t tl = n;
+    /* the engine's texts are valid UTF-8 without NUL */
+    char *fixed = malloc(3 * tl + 1);
+    if (!fixed) abort();
+    tl = sp_utf8_repair(text, tl, fixed);
+    free(text);
+    for (size_t i = 0; i < tl; i++) if (!fixed[i]) fixed[i] = ' ';
+
+    sp_segment segs[MAX_SEGS];
+    sp_word words[MAX_SEGS][MAX_WORDS];
+    memset(segs, 0, sizeof segs);
+    int max_word_cp;
+    float t;
+    const int ns = build_segments(fixed, tl, times, ntimes, segs, words, &max_word_cp, &t);
+    sp_result r = { .segments = segs, .n_segments = ns, .language = "en", .duration = t };
+    check_writers(&r, &o, max_word_cp);
 
     for (int i = 0; i < ns; i++) {
         for (int w = 0; w < segs[i].n_words; w++) free(segs[i].words[w].text);
