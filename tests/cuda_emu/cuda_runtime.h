@@ -6,10 +6,10 @@
 // Device memory is host memory. A kernel launch (WHC_LAUNCH in the backend) runs the grid
 // block after block; the threads of a block are fibers, each running until it reaches a
 // barrier or finishes, a warp at a time as far as it can go (in reverse order in every other
-// block), and shared memory is poisoned before each block (run_block). A fiber is made once (ucontext) and kept: it runs
-// the current block's body in a loop, and every switch after its first start is _setjmp /
-// _longjmp, which do not save the signal mask - swapcontext's rt_sigprocmask system call per
-// switch was 70 % of the emulation's time (perf). cuda_emu.sh: 420 s on an idle 2-core
+// block), and shared memory is poisoned before each block (run_block). A fiber is made once
+// (ucontext) and kept: it runs the current block's body in a loop, and every switch after its
+// first start is _setjmp / _longjmp, which do not save the signal mask - swapcontext's
+// rt_sigprocmask system call per switch was 70 % of the emulation's time (perf). cuda_emu.sh: 420 s on an idle 2-core
 // machine (over the suite's 600 s limit under load) -> 131 s in the full suite.
 // Two kinds of barrier, as on the GPU: __syncthreads releases when every live thread of the
 // block is there; the two barriers of an emulated warp shuffle release when every live

@@ -169,9 +169,13 @@ static void test_defaults(void)
     }
 }
 
-static void test_audio_ctx_auto_clip(sp_context *ctx, const float *pcm, size_t n, float dur, char *err, size_t errn)
+/* auto on n samples of pcm (`what` names them in the test's name) */
+static void test_audio_ctx_auto_clip(sp_context *ctx, const float *pcm, size_t n, const char *what)
 {
-    TEST("audio_ctx: auto equals the explicit rounded-up size, results valid; bad values refused") {
+    char err[256], name[160];
+    const float dur = (float)n / 16000.0f;
+    snprintf(name, sizeof name, "audio_ctx: auto equals the explicit rounded-up size, results valid; bad values refused (%s)", what);
+    TEST(name) {
         sp_model_info mi;
         sp_context_info(ctx, &mi);
         const int frames = (int)(n / 160), expect = ((frames + 1) / 2 + 64 + 31) / 32 * 32;
@@ -180,11 +184,11 @@ static void test_audio_ctx_auto_clip(sp_context *ctx, const float *pcm, size_t n
         p.logprob_threshold = -INFINITY;
         sp_result *a = NULL, *b = NULL;
         p.audio_ctx = SP_AUDIO_CTX_AUTO;
-        CHECKF(sp_transcribe(ctx, pcm, n, &p, &a, err, errn) == SP_OK, "%s", err);
+        CHECKF(sp_transcribe(ctx, pcm, n, &p, &a, err, sizeof err) == SP_OK, "%s", err);
         CHECKF(wh_encoded_ctx(ctx) == (expect < mi.n_audio_ctx ? expect : mi.n_audio_ctx), "encoded %d, expected %d",
                wh_encoded_ctx(ctx), expect);
         p.audio_ctx = expect;
-        CHECK(sp_transcribe(ctx, pcm, n, &p, &b, err, errn) == SP_OK);
+        CHECK(sp_transcribe(ctx, pcm, n, &p, &b, err, sizeof err) == SP_OK);
         if (a && b) {
             int bad;
             CHECK(valid_result(a, dur, &bad));
@@ -194,13 +198,12 @@ static void test_audio_ctx_auto_clip(sp_context *ctx, const float *pcm, size_t n
         sp_result_free(b);
         a = NULL;
         p.audio_ctx = -2;
-        CHECK(sp_transcribe(ctx, pcm, n, &p, &a, err, errn) == SP_ERR_INVALID_ARG && !a && strstr(err, "audio_ctx"));
+        CHECK(sp_transcribe(ctx, pcm, n, &p, &a, err, sizeof err) == SP_ERR_INVALID_ARG && !a && strstr(err, "audio_ctx"));
     }
 }
 
-static void test_audio_ctx_auto(sp_context *ctx, const float *pcm, size_t n, float dur)
+static void test_audio_ctx_auto(sp_context *ctx, const float *pcm, size_t n)
 {
-    char err[256];
     TEST("audio_ctx auto: the audio's positions + 64, rounded up to 32s, at most the model's") {
         /* 3 s (150 positions): 224, where 64s had given 256 with the same least margin */
         CHECK(wh_audio_ctx_auto(150, 1500) == 224 && wh_audio_ctx_auto(128, 1500) == 192);
@@ -208,14 +211,8 @@ static void test_audio_ctx_auto(sp_context *ctx, const float *pcm, size_t n, flo
         CHECK(wh_audio_ctx_auto(1436, 1500) == 1500 && wh_audio_ctx_auto(1500, 1500) == 1500);
         CHECK(wh_audio_ctx_auto(150, 200) == 200);
     }
-    /* the whole clip, and its first 3 s (where the rounding to 32s gives 224, not 256) */
-    for (int part = 0; part < 2; part++) {
-        if (part == 1) {
-            n = n < 48000 ? n : 48000;
-            dur = (float)n / 16000.0f;
-        }
-        test_audio_ctx_auto_clip(ctx, pcm, n, dur, err, sizeof err);
-    }
+    test_audio_ctx_auto_clip(ctx, pcm, n, "the whole clip");
+    test_audio_ctx_auto_clip(ctx, pcm, n < 48000 ? n : 48000, "its first 3 s: 224 positions, not 256");
 }
 
 static void test_audio_ctx_fallback(sp_context *ctx, const float *pcm, size_t n)
@@ -663,7 +660,7 @@ int main(void)
     const float dur = (float)n / 16000.0f;
 
     test_defaults();
-    test_audio_ctx_auto(ctx, pcm, n, dur);
+    test_audio_ctx_auto(ctx, pcm, n);
     test_audio_ctx_fallback(ctx, pcm, n);
     test_greedy(ctx, pcm, n, dur);
     test_beam_and_sampling(ctx, pcm, n, dur);
